@@ -1,0 +1,64 @@
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// u = x Wᵀ + b over a batch of rows, with W stored [outputs × inputs]. With no inputs it is a bias
+/// alone (the factorised prior). Forward and backward sit side by side.
+/// </summary>
+internal sealed class AffineMap
+{
+    private readonly IMatrixEngine _engine;
+    private float[] _squaredWeights = [];
+
+    public AffineMap(string name, int inputs, int outputs, IMatrixEngine engine)
+    {
+        Inputs = inputs;
+        Outputs = outputs;
+        _engine = engine;
+        Weight = inputs > 0 ? new Parameter(name + ".W", outputs, inputs) : null;
+        Bias = new Parameter(name + ".b", 1, outputs);
+    }
+
+    public int Inputs { get; }
+    public int Outputs { get; }
+    public Parameter? Weight { get; }
+    public Parameter Bias { get; }
+
+    public IEnumerable<Parameter> Parameters => Weight is null ? [Bias] : [Weight, Bias];
+
+    /// <summary>output[batch × Outputs] = input Wᵀ + b.</summary>
+    public void Forward(ReadOnlySpan<float> input, int batch, Span<float> output)
+    {
+        Kernels.BroadcastRows(Bias.Value, output, batch, Outputs);
+        if (Weight is not null)
+            _engine.Gemm(false, true, batch, Outputs, Inputs, 1f, input, Inputs, Weight.Value, Inputs, 1f, output, Outputs);
+    }
+
+    /// <summary>
+    /// Given dLoss/du for the batch: accumulates dW += duᵀ x, db += Σ_rows du, and, when
+    /// <paramref name="inputGradient"/> is not empty, dLoss/dx += du W.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient)
+    {
+        Kernels.AddColumnSums(outputGradient, batch, Outputs, Bias.Gradient);
+        if (Weight is null) return;
+        _engine.Gemm(true, false, Outputs, Inputs, batch, 1f, outputGradient, Outputs, input, Inputs, 1f, Weight.Gradient, Inputs);
+        if (!inputGradient.IsEmpty)
+            _engine.Gemm(false, false, batch, Inputs, Outputs, 1f, outputGradient, Outputs, Weight.Value, Inputs, 1f, inputGradient, Inputs);
+    }
+
+    /// <summary>
+    /// The diagonal of the Hessian of a loss with respect to the input, when the loss is a sum of
+    /// per-unit functions of u whose second derivatives are <paramref name="curvature"/>:
+    /// d²/dx_j² = Σ_i W_ij² κ_i. Accumulates into <paramref name="destination"/>.
+    /// </summary>
+    public void AccumulateInputHessianDiagonal(ReadOnlySpan<float> curvature, int batch, Span<float> destination)
+    {
+        if (Weight is null) return;
+        if (_squaredWeights.Length != Weight.Length) _squaredWeights = new float[Weight.Length];
+        Kernels.Square(Weight.Value, _squaredWeights);
+        _engine.Gemm(false, false, batch, Inputs, Outputs, 1f, curvature, Outputs, _squaredWeights, Inputs, 1f, destination, Inputs);
+    }
+}

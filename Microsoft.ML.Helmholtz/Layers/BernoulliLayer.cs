@@ -1,0 +1,89 @@
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// Binary units: p(y | x) = Π_i Bernoulli(y_i | sigmoid(a_i)), a = W x + b. With no input it is the
+/// factorised Bernoulli prior with learned biases.
+/// </summary>
+public sealed class BernoulliLayer : ConditionalLayer
+{
+    private readonly AffineMap _affine;
+    private float[] _logits = [];
+    private float[] _scratch = [];
+
+    public BernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
+        : base(inputSize, outputSize)
+    {
+        _affine = new AffineMap(name, inputSize, outputSize, engine);
+        Parameters = _affine.Parameters.ToArray();
+    }
+
+    public override UnitType Units => UnitType.Bernoulli;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    internal AffineMap Affine => _affine;
+
+    /// <summary>The logits a of the last forward, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);
+
+    protected override void Allocate(int rows)
+    {
+        _logits = new float[rows * OutputSize];
+        _scratch = new float[rows * OutputSize];
+    }
+
+    public override void Forward(ReadOnlySpan<float> input, int batch)
+    {
+        CheckBatch(batch);
+        _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize));
+    }
+
+    public override void Sample(RandomStream random, int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        Span<float> u = _scratch.AsSpan(0, n);
+        random.FillUniform(u);
+        Kernels.SampleBernoulli(_logits.AsSpan(0, n), u, output[..n]);
+    }
+
+    public override void Expectation(int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        System.Numerics.Tensors.TensorPrimitives.Sigmoid(_logits.AsSpan(0, n), output[..n]);
+    }
+
+    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+        => Kernels.AccumulateBernoulliLogProb(_logits, y, batch, OutputSize, rowLogProb);
+
+    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
+    {
+        int n = batch * OutputSize;
+        Span<float> da = _scratch.AsSpan(0, n);
+        Kernels.BernoulliLogProbGradient(_logits, y, batch, OutputSize, rowWeights, da);
+        _affine.Backward(da, input, batch, inputGradient);
+        if (!outputGradient.IsEmpty)
+        {
+            // ∂ ln p / ∂y_i = a_i: the logit, as for a relaxed y.
+            for (int r = 0; r < batch; r++)
+            {
+                float w = rowWeights[r];
+                int o = r * OutputSize;
+                for (int i = 0; i < OutputSize; i++) outputGradient[o + i] += w * _logits[o + i];
+            }
+        }
+    }
+
+    public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+    {
+        int n = batch * OutputSize;
+        Span<float> kappa = _scratch.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+        {
+            float s = Kernels.Sigmoid(_logits[i]);
+            kappa[i] = s * (1f - s);
+        }
+        _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
+    }
+}

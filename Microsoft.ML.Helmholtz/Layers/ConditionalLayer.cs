@@ -1,0 +1,73 @@
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// One conditional distribution p(y | x) over a batch of rows, y with <see cref="OutputSize"/> units
+/// and x with <see cref="InputSize"/> (0 for a prior). Generative and recognition networks are
+/// stacks of these. Call <see cref="Forward"/> with the batch's inputs first; every other member
+/// then refers to the distribution that call computed, until the next <see cref="Forward"/>.
+/// Gradients are accumulated (+=) into the <see cref="Parameters"/>' gradient buffers and into
+/// the spans passed in, so several terms can share one backward pass.
+/// </summary>
+public abstract class ConditionalLayer
+{
+    protected ConditionalLayer(int inputSize, int outputSize)
+    {
+        InputSize = inputSize;
+        OutputSize = outputSize;
+    }
+
+    public int InputSize { get; }
+    public int OutputSize { get; }
+    public abstract UnitType Units { get; }
+    public abstract IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>Rows the buffers can hold; grows on demand, never shrinks.</summary>
+    public int Capacity { get; private set; }
+
+    /// <summary>Allocates the per-row buffers for <paramref name="rows"/> rows once, ahead of the hot loop.</summary>
+    public void EnsureCapacity(int rows)
+    {
+        if (rows <= Capacity) return;
+        Allocate(rows);
+        Capacity = rows;
+    }
+
+    protected abstract void Allocate(int rows);
+
+    /// <summary>Computes the distribution's statistics for each input row (input[batch × InputSize]).</summary>
+    public abstract void Forward(ReadOnlySpan<float> input, int batch);
+
+    /// <summary>Draws y for each row of the last forward.</summary>
+    public abstract void Sample(RandomStream random, int batch, Span<float> output);
+
+    /// <summary>E[y | x] for each row: probabilities for Bernoulli units, means for Gaussian ones.</summary>
+    public abstract void Expectation(int batch, Span<float> output);
+
+    /// <summary>rowLogProb[r] += ln p(y_r | x_r).</summary>
+    public abstract void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb);
+
+    /// <summary>
+    /// Accumulates Σ_r w_r ∇ ln p(y_r | x_r) into the parameter gradients and, when the spans are
+    /// not empty, into inputGradient (∂/∂x) and outputGradient (∂/∂y). <paramref name="input"/> must
+    /// be the input of the last forward.
+    /// </summary>
+    public abstract void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient);
+
+    /// <summary>destination[r, j] += ∂²(−ln p(y_r | x_r)) / ∂x_j² (the diagonal of the Hessian in the input).</summary>
+    public virtual void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+        => throw new NotSupportedException($"{GetType().Name} has no input Hessian.");
+
+    /// <summary>destination[r, i] += ∂²(−ln p(y_r | x_r)) / ∂y_i² (the diagonal of the Hessian in the output).</summary>
+    public virtual void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+        => throw new NotSupportedException($"{GetType().Name} has discrete outputs: no Hessian in the output.");
+
+    protected void CheckBatch(int batch)
+    {
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
+        EnsureCapacity(batch);
+    }
+}

@@ -1,0 +1,197 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>Where a Gaussian layer's log-variance comes from.</summary>
+public enum VarianceSource
+{
+    /// <summary>A learned log-variance per unit, the same for every input (generative layers: Σ^g).</summary>
+    PerUnit,
+
+    /// <summary>s = W_s x + b_s, computed from the input (recognition layers).</summary>
+    FromInput,
+}
+
+/// <summary>
+/// Smooth units: p(y | x) = Π_i N(y_i; m_i, exp(s_i)) with m = f(W x + b), f = tanh or identity, and
+/// the log-variance s per unit or computed from x. A sample is y = m + exp(s/2) ε with ε ~ N(0, I);
+/// the noise of the last draw is kept for the path-wise gradient.
+/// </summary>
+public sealed class GaussianLayer : ConditionalLayer
+{
+    private readonly AffineMap _meanMap;
+    private readonly AffineMap? _logVarMap;
+    private readonly Parameter? _logVar;
+    private float[] _mean = [];
+    private float[] _s = [];
+    private float[] _noise = [];
+    private float[] _dMean = [];
+    private float[] _dLogVar = [];
+
+    public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
+        : base(inputSize, outputSize)
+    {
+        if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A Gaussian layer needs an input; use StandardNormalPrior for the top layer.");
+        MeanFunction = mean;
+        Variance = variance;
+        _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
+        var ps = new List<Parameter>(_meanMap.Parameters);
+        if (variance == VarianceSource.FromInput)
+        {
+            _logVarMap = new AffineMap(name + ".logvar", inputSize, outputSize, engine);
+            ps.AddRange(_logVarMap.Parameters);
+        }
+        else
+        {
+            _logVar = new Parameter(name + ".logvar", 1, outputSize);
+            ps.Add(_logVar);
+        }
+        Parameters = ps;
+    }
+
+    public GaussianMean MeanFunction { get; }
+    public VarianceSource Variance { get; }
+    public override UnitType Units => UnitType.Gaussian;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    internal AffineMap MeanMap => _meanMap;
+    internal AffineMap? LogVarianceMap => _logVarMap;
+    internal Parameter? LogVarianceParameter => _logVar;
+
+    /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Means(int batch) => _mean.AsSpan(0, batch * OutputSize);
+
+    /// <summary>The log-variances s of the last forward, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> LogVariances(int batch) => _s.AsSpan(0, batch * OutputSize);
+
+    /// <summary>The standard-normal noise ε of the last <see cref="Sample"/>, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Noise(int batch) => _noise.AsSpan(0, batch * OutputSize);
+
+    protected override void Allocate(int rows)
+    {
+        int n = rows * OutputSize;
+        _mean = new float[n];
+        _s = new float[n];
+        _noise = new float[n];
+        _dMean = new float[n];
+        _dLogVar = new float[n];
+    }
+
+    public override void Forward(ReadOnlySpan<float> input, int batch)
+    {
+        CheckBatch(batch);
+        int n = batch * OutputSize;
+        Span<float> m = _mean.AsSpan(0, n);
+        _meanMap.Forward(input, batch, m);
+        if (MeanFunction == GaussianMean.Tanh) TensorPrimitives.Tanh(m, m);
+        if (_logVarMap is not null) _logVarMap.Forward(input, batch, _s.AsSpan(0, n));
+        else Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
+    }
+
+    public override void Sample(RandomStream random, int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        Span<float> eps = _noise.AsSpan(0, n);
+        random.FillNormal(eps);
+        Reparameterize(batch, output);
+    }
+
+    /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/> or <see cref="SetNoise"/>).</summary>
+    public void Reparameterize(int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        for (int i = 0; i < n; i++)
+            output[i] = _mean[i] + MathF.Exp(0.5f * _s[i]) * _noise[i];
+    }
+
+    /// <summary>Uses the given noise for the next <see cref="Reparameterize"/> (common random numbers, gradient checks).</summary>
+    public void SetNoise(ReadOnlySpan<float> noise, int batch)
+    {
+        EnsureCapacity(batch);
+        noise[..(batch * OutputSize)].CopyTo(_noise);
+    }
+
+    public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
+
+    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    {
+        for (int r = 0; r < batch; r++)
+        {
+            int o = r * OutputSize;
+            double sum = 0;
+            for (int i = 0; i < OutputSize; i++)
+            {
+                float d = y[o + i] - _mean[o + i];
+                float s = _s[o + i];
+                sum += d * d * MathF.Exp(-s) + s;
+            }
+            rowLogProb[r] += -0.5 * (sum + OutputSize * Kernels.LogTwoPi);
+        }
+    }
+
+    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
+    {
+        int n = batch * OutputSize;
+        Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
+        for (int r = 0; r < batch; r++)
+        {
+            float w = rowWeights[r];
+            int o = r * OutputSize;
+            for (int i = o; i < o + OutputSize; i++)
+            {
+                float d = y[i] - _mean[i];
+                float precision = MathF.Exp(-_s[i]);
+                dm[i] = w * d * precision;
+                ds[i] = w * 0.5f * (d * d * precision - 1f);
+                if (!outputGradient.IsEmpty) outputGradient[i] -= w * d * precision;
+            }
+        }
+        BackwardStatistics(dm, ds, input, batch, inputGradient);
+    }
+
+    /// <summary>
+    /// Back-propagates gradients with respect to the statistics (the means m, after the mean
+    /// function, and the log-variances s) into the parameters and, when given, the input.
+    /// Overwrites <paramref name="meanGradient"/> with the gradient before the mean function.
+    /// </summary>
+    public void BackwardStatistics(Span<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient)
+    {
+        int n = batch * OutputSize;
+        if (MeanFunction == GaussianMean.Tanh)
+            for (int i = 0; i < n; i++) meanGradient[i] *= 1f - _mean[i] * _mean[i];
+        _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
+        if (_logVarMap is not null) _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
+        else Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
+    }
+
+    public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+    {
+        if (_logVarMap is not null)
+            throw new NotSupportedException("The input Hessian is defined here for per-unit variances only.");
+        int n = batch * OutputSize;
+        Span<float> kappa = _dMean.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+        {
+            float precision = MathF.Exp(-_s[i]);
+            if (MeanFunction == GaussianMean.Tanh)
+            {
+                // −ln p = ½ (y − tanh u)² e^{−s} + …; d²/du² = [m'² + 2 m m' (y − m)] e^{−s}, m' = 1 − m².
+                float m = _mean[i], dm = 1f - m * m;
+                kappa[i] = (dm * dm + 2f * m * dm * (y[i] - m)) * precision;
+            }
+            else
+            {
+                kappa[i] = precision;
+            }
+        }
+        _meanMap.AccumulateInputHessianDiagonal(kappa, batch, destination);
+    }
+
+    public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+    {
+        int n = batch * OutputSize;
+        for (int i = 0; i < n; i++) destination[i] += MathF.Exp(-_s[i]);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning;
+
+/// <summary>
+/// The training loop: shuffled minibatches, one learning rule, one optimiser, a learning-rate
+/// schedule, progress after each epoch, cancellation between minibatches, and a guard that stops
+/// before a non-finite step reaches the parameters.
+/// </summary>
+public sealed class HelmholtzTrainer
+{
+    public HelmholtzTrainer(ILearningRule rule, TrainingOptions? options = null)
+    {
+        Rule = rule ?? throw new ArgumentNullException(nameof(rule));
+        Options = options ?? new TrainingOptions();
+    }
+
+    public ILearningRule Rule { get; }
+    public TrainingOptions Options { get; }
+
+    public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, DataMatrix training, DataMatrix? validation = null,
+        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(training);
+        Options.Validate();
+        LayerDefinition visible = machine.Architecture.Visible;
+        DataValidation.Validate(training.Values, training.Rows, training.Columns, visible, "training data");
+        if (validation is not null)
+            DataValidation.Validate(validation.Values, validation.Rows, validation.Columns, visible, "validation data");
+
+        int batchSize = Math.Min(Options.BatchSize, training.Rows);
+        Rule.Prepare(machine, batchSize);
+        var states = new LayerStates(machine.Architecture, batchSize);
+        var random = new RandomStream(Options.Seed);
+        var evaluationRandom = random.Fork(1);
+        IOptimizer optimizer = Options.Optimizer();
+        var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
+        if (Options.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromData(training.Values, training.Rows);
+
+        int[] order = Enumerable.Range(0, training.Rows).ToArray();
+        int columns = training.Columns;
+        var reports = new List<EpochReport>(Options.Epochs);
+        var clock = Stopwatch.StartNew();
+        for (int epoch = 0; epoch < Options.Epochs; epoch++)
+        {
+            float rate = (float)Options.LearningRate.At(epoch);
+            Shuffle(order, random);
+            double sum = 0;
+            int seen = 0;
+            for (int start = 0; start + batchSize <= order.Length; start += batchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Span<float> x0 = states.Layer(0, batchSize);
+                for (int r = 0; r < batchSize; r++)
+                    training.Values.AsSpan(order[start + r] * columns, columns).CopyTo(x0.Slice(r * columns, columns));
+
+                foreach (Parameter p in parameters) p.ZeroGradient();
+                double freeEnergy = Rule.AccumulateGradients(machine, states, batchSize, random);
+                CheckFinite(freeEnergy, parameters, epoch, start / batchSize);
+                optimizer.Step(parameters, rate);
+                sum += freeEnergy * batchSize;
+                seen += batchSize;
+            }
+            double? valid = validation is null ? null : MeanFreeEnergy(machine, validation, evaluationRandom, states, cancellationToken);
+            var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed);
+            reports.Add(report);
+            progress?.Report(report);
+        }
+        return reports;
+    }
+
+    /// <summary>The mean over the data of one free-energy sample per example (an upper bound on −ln p in expectation).</summary>
+    public static double MeanFreeEnergy(HelmholtzMachine machine, DataMatrix data, RandomStream random, LayerStates states, CancellationToken cancellationToken = default)
+    {
+        int batch = states.Capacity;
+        double[] fe = new double[batch], lj = new double[batch];
+        double sum = 0;
+        for (int start = 0; start < data.Rows; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int rows = Math.Min(batch, data.Rows - start);
+            data.Values.AsSpan(start * data.Columns, rows * data.Columns).CopyTo(states.Layer(0, rows));
+            machine.SampleFreeEnergy(random, states, rows, fe, lj);
+            for (int r = 0; r < rows; r++) sum += fe[r];
+        }
+        return sum / data.Rows;
+    }
+
+    private static void Shuffle(int[] order, RandomStream random)
+    {
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = random.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+    }
+
+    private static void CheckFinite(double freeEnergy, Parameter[] parameters, int epoch, int batch)
+    {
+        if (!double.IsFinite(freeEnergy))
+            throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the free energy is {freeEnergy}; the parameters keep their last finite values. Lower the learning rate.");
+        foreach (Parameter p in parameters)
+        {
+            foreach (float g in p.Gradient)
+            {
+                if (!float.IsFinite(g))
+                    throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
+
+/// <summary>Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v.</summary>
+public sealed class SgdMomentum : IOptimizer
+{
+    private readonly Dictionary<Parameter, float[]> _velocity = new(ReferenceEqualityComparer.Instance);
+
+    public SgdMomentum(float momentum = 0.9f)
+    {
+        if (momentum is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(momentum), "Momentum must lie in [0, 1).");
+        Momentum = momentum;
+    }
+
+    public float Momentum { get; }
+    public string Name => "sgd";
+
+    public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+    {
+        foreach (Parameter p in parameters)
+        {
+            if (!_velocity.TryGetValue(p, out float[]? v)) _velocity[p] = v = new float[p.Length];
+            float[] g = p.Gradient, x = p.Value;
+            for (int i = 0; i < x.Length; i++)
+            {
+                v[i] = Momentum * v[i] - learningRate * g[i];
+                x[i] += v[i];
+            }
+        }
+    }
+}

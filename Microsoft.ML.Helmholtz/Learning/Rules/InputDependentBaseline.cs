@@ -1,0 +1,59 @@
+using System.Numerics.Tensors;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>
+/// A small network c(x) = w · tanh(A x + a) + b trained by least squares to predict the centred
+/// learning signal from the input (the input-dependent baseline of Mnih and Gregor, 2014).
+/// </summary>
+internal sealed class InputDependentBaseline
+{
+    private readonly AffineMap _hidden, _output;
+    private readonly int _inputs, _hiddenUnits;
+    private float[] _h = [], _prediction = [], _dPrediction = [], _dHidden = [];
+
+    public InputDependentBaseline(int inputs, int hiddenUnits, IMatrixEngine engine, RandomStream random)
+    {
+        _inputs = inputs;
+        _hiddenUnits = hiddenUnits;
+        _hidden = new AffineMap("baseline.hidden", inputs, hiddenUnits, engine);
+        _output = new AffineMap("baseline.output", hiddenUnits, 1, engine);
+        random.FillNormal(_hidden.Weight!.Value);
+        TensorPrimitives.Multiply(_hidden.Weight.Value, 1f / MathF.Sqrt(inputs), _hidden.Weight.Value);
+        Parameters = _hidden.Parameters.Concat(_output.Parameters).ToArray();
+    }
+
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>Predictions c(x_r) for the batch; kept for <see cref="Backward"/>.</summary>
+    public ReadOnlySpan<float> Predict(ReadOnlySpan<float> input, int rows)
+    {
+        if (_prediction.Length < rows)
+        {
+            _h = new float[rows * _hiddenUnits];
+            _dHidden = new float[rows * _hiddenUnits];
+            _prediction = new float[rows];
+            _dPrediction = new float[rows];
+        }
+        Span<float> h = _h.AsSpan(0, rows * _hiddenUnits);
+        _hidden.Forward(input, rows, h);
+        TensorPrimitives.Tanh(h, h);
+        _output.Forward(h, rows, _prediction.AsSpan(0, rows));
+        return _prediction.AsSpan(0, rows);
+    }
+
+    /// <summary>Accumulates the gradient of Σ_r ½ (c(x_r) − target_r)² / rows.</summary>
+    public void Backward(ReadOnlySpan<float> input, ReadOnlySpan<double> target, int rows)
+    {
+        Span<float> dp = _dPrediction.AsSpan(0, rows);
+        for (int r = 0; r < rows; r++) dp[r] = (float)((_prediction[r] - target[r]) / rows);
+        Span<float> dh = _dHidden.AsSpan(0, rows * _hiddenUnits);
+        dh.Clear();
+        _output.Backward(dp, _h.AsSpan(0, rows * _hiddenUnits), rows, dh);
+        for (int i = 0; i < dh.Length; i++) dh[i] *= 1f - _h[i] * _h[i];
+        _hidden.Backward(dh, input, rows, default);
+    }
+}

@@ -1,0 +1,100 @@
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>Options of <see cref="Reinforce"/>; the defaults are the variance-reduced form.</summary>
+public sealed class ReinforceOptions
+{
+    /// <summary>Decay of the running estimate b of ⟨F̂⟩ (0 = no running baseline: b = 0).</summary>
+    public double BaselineDecay { get; set; } = 0.9;
+
+    /// <summary>Hidden units of the input-dependent baseline c(x) (0 = none).</summary>
+    public int InputBaselineHiddenUnits { get; set; } = 100;
+
+    /// <summary>Divide the learning signal by a running estimate of its standard deviation (when above 1).</summary>
+    public bool NormalizeVariance { get; set; } = true;
+
+    /// <summary>Decay of the running variance estimate.</summary>
+    public double VarianceDecay { get; set; } = 0.9;
+
+    /// <summary>The seed's plain form: running baseline only.</summary>
+    public static ReinforceOptions Plain => new() { InputBaselineHiddenUnits = 0, NormalizeVariance = false };
+}
+
+/// <summary>
+/// REINFORCE (likelihood-ratio) gradient of the free energy. θg: ∇θg (−ln p(X)) at X_{&gt;0} ~ q, as in
+/// the wake phase. θr: (F̂ − b − c(X_0)) ∇θr ln q(X_{&gt;0} | X_0), unbiased for ∇θr F because
+/// ⟨∇ ln q⟩_q = 0 whatever the baseline; b is a running mean of F̂, c an input-dependent baseline,
+/// and the signal can be divided by a running standard deviation (these only change the variance
+/// and, for the normalisation, the step size).
+/// </summary>
+public sealed class Reinforce : ILearningRule
+{
+    private readonly ReinforceOptions _options;
+    private InputDependentBaseline? _inputBaseline;
+    private double[] _freeEnergy = [], _logJoint = [], _target = [];
+    private float[] _weights = [];
+    private double _baseline, _variance = 1;
+    private bool _started;
+
+    public Reinforce(ReinforceOptions? options = null)
+    {
+        _options = options ?? new ReinforceOptions();
+        if (_options.BaselineDecay is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(options), "BaselineDecay must lie in [0, 1).");
+        if (_options.VarianceDecay is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(options), "VarianceDecay must lie in [0, 1).");
+        if (_options.InputBaselineHiddenUnits < 0) throw new ArgumentOutOfRangeException(nameof(options), "InputBaselineHiddenUnits must be ≥ 0.");
+    }
+
+    public string Name => "reinforce";
+    public IReadOnlyList<Parameter> Parameters => _inputBaseline?.Parameters ?? [];
+
+    /// <summary>The running baseline b.</summary>
+    public double Baseline => _baseline;
+
+    public void Prepare(HelmholtzMachine machine, int batchCapacity)
+    {
+        _freeEnergy = new double[batchCapacity];
+        _logJoint = new double[batchCapacity];
+        _target = new double[batchCapacity];
+        _weights = new float[batchCapacity];
+        if (_options.InputBaselineHiddenUnits > 0 && _inputBaseline is null)
+            _inputBaseline = new InputDependentBaseline(machine.Architecture.Visible.Size, _options.InputBaselineHiddenUnits, machine.Engine, new RandomStream(0x5EED));
+    }
+
+    public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+    {
+        if (_weights.Length < rows) Prepare(machine, rows);
+        Span<float> w = _weights.AsSpan(0, rows);
+
+        machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);
+        double mean = 0;
+        for (int r = 0; r < rows; r++) mean += _freeEnergy[r];
+        mean /= rows;
+        if (!_started && _options.BaselineDecay > 0) { _baseline = mean; _started = true; }
+
+        w.Fill(-1f / rows);
+        machine.Generative.AccumulateLogJointGradient(states, rows, w);
+
+        // Learning signal F̂ − b − c(x), from baselines fitted on earlier batches (b) or trained now (c).
+        ReadOnlySpan<float> input = states.Layer(0, rows);
+        ReadOnlySpan<float> c = _inputBaseline is null ? default : _inputBaseline.Predict(input, rows);
+        double signalVariance = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            _target[r] = _freeEnergy[r] - _baseline;
+            double signal = _target[r] - (c.IsEmpty ? 0 : c[r]);
+            signalVariance += signal * signal;
+            _logJoint[r] = signal;
+        }
+        signalVariance /= rows;
+        if (_options.NormalizeVariance) _variance = _options.VarianceDecay * _variance + (1 - _options.VarianceDecay) * signalVariance;
+        double scale = _options.NormalizeVariance ? 1.0 / Math.Max(1.0, Math.Sqrt(_variance)) : 1.0;
+        for (int r = 0; r < rows; r++) w[r] = (float)(_logJoint[r] * scale / rows);
+        machine.Recognition.AccumulateLogProbGradient(states, rows, w);
+
+        _inputBaseline?.Backward(input, _target, rows);
+        if (_options.BaselineDecay > 0) _baseline = _options.BaselineDecay * _baseline + (1 - _options.BaselineDecay) * mean;
+        return mean;
+    }
+}

@@ -1,0 +1,121 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>How <see cref="StochasticBackpropagation"/> estimates the gradient with respect to a recognition variance.</summary>
+public enum VarianceGradient
+{
+    /// <summary>Path-wise (reparameterised): h = μ + σ ε, differentiate with ε held fixed.</summary>
+    PathWise,
+
+    /// <summary>
+    /// Price's theorem, ∇_{σ²}⟨f⟩ = ½⟨∂²f/∂h²⟩, for the terms of F̂ that depend on h_l only directly
+    /// (the generative layer below it, and the prior at the top), with their exact diagonal
+    /// second derivatives; the terms reached through the layers above use the path-wise form.
+    /// </summary>
+    Price,
+}
+
+/// <summary>
+/// Stochastic back-propagation (BP-SBP) of the free energy through Gaussian hidden layers (the seed's
+/// algorithm 1). θg follows ∇θg(−ln p). For each hidden layer, ε^μ = ∂F̂/∂h_l (back-propagated
+/// through the generative model and the recognition layers above) gives the mean's gradient by
+/// Bonnet's theorem; the variance's gradient is path-wise or Price's (<see cref="VarianceGradient"/>),
+/// and the entropy term of ln q is differentiated exactly. Both forms are unbiased for ∇F.
+/// </summary>
+public sealed class StochasticBackpropagation : ILearningRule
+{
+    private double[] _freeEnergy = [], _logJoint = [];
+    private float[] _weights = [];
+    private float[][] _local = [], _rest = [], _hessian = [], _dMean = [], _dLogVar = [];
+
+    public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise) => Variance = variance;
+
+    public VarianceGradient Variance { get; }
+    public string Name => Variance == VarianceGradient.PathWise ? "sbp" : "sbp-price";
+    public IReadOnlyList<Parameter> Parameters { get; } = [];
+
+    public void Prepare(HelmholtzMachine machine, int batchCapacity)
+    {
+        var layers = machine.Architecture.Layers;
+        for (int l = 1; l < layers.Count; l++)
+        {
+            if (layers[l].Units != UnitType.Gaussian)
+                throw new NotSupportedException(
+                    $"Stochastic back-propagation needs Gaussian hidden layers, but hidden layer {l} ({layers[l]}) is Bernoulli: " +
+                    "its samples cannot be differentiated. Use Gaussian units there (e.g. '200g'), or train with wake-sleep or REINFORCE.");
+        }
+        _freeEnergy = new double[batchCapacity];
+        _logJoint = new double[batchCapacity];
+        _weights = new float[batchCapacity];
+        float[][] PerLayer() => layers.Select(l => new float[batchCapacity * l.Size]).ToArray();
+        _local = PerLayer();
+        _rest = PerLayer();
+        _hessian = PerLayer();
+        _dMean = PerLayer();
+        _dLogVar = PerLayer();
+    }
+
+    public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+    {
+        if (_weights.Length < rows) Prepare(machine, rows);
+        GenerativeNetwork gen = machine.Generative;
+        RecognitionNetwork rec = machine.Recognition;
+        int depth = gen.Depth;
+        float invRows = 1f / rows;
+
+        machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);
+        for (int l = 1; l <= depth; l++)
+        {
+            int n = rows * machine.Architecture.Layers[l].Size;
+            _local[l].AsSpan(0, n).Clear();
+            _rest[l].AsSpan(0, n).Clear();
+            _hessian[l].AsSpan(0, n).Clear();
+        }
+
+        // Generative model: the loss −ln p(X)/B; ∂/∂h_l splits into the term below h_l (local) and the term at h_l (rest).
+        Span<float> w = _weights.AsSpan(0, rows);
+        w.Fill(-invRows);
+        for (int l = 0; l < depth; l++)
+        {
+            int nAbove = rows * machine.Architecture.Layers[l + 1].Size;
+            Span<float> outputGradient = l == 0 ? default : _rest[l].AsSpan(0, rows * machine.Architecture.Layers[l].Size);
+            gen.Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l + 1, rows), rows, w, _local[l + 1].AsSpan(0, nAbove), outputGradient);
+            if (Variance == VarianceGradient.Price)
+                gen.Layers[l].AccumulateNegLogProbInputHessianDiagonal(states.Layer(l, rows), rows, _hessian[l + 1].AsSpan(0, nAbove));
+        }
+        int nTop = rows * machine.Architecture.Layers[depth].Size;
+        gen.Prior.AccumulateLogProbGradient(states.Layer(depth, rows), default, rows, w, default, _local[depth].AsSpan(0, nTop));
+        if (Variance == VarianceGradient.Price)
+            gen.Prior.AccumulateNegLogProbOutputHessianDiagonal(states.Layer(depth, rows), rows, _hessian[depth].AsSpan(0, nTop));
+
+        // Recognition model, top-down: every path from h_l upwards is in _rest[l] by the time l is reached.
+        for (int l = depth; l >= 1; l--)
+        {
+            var layer = (GaussianLayer)rec.Layer(l);
+            int n = rows * layer.OutputSize;
+            Span<float> dMean = _dMean[l].AsSpan(0, n), dLogVar = _dLogVar[l].AsSpan(0, n);
+            ReadOnlySpan<float> local = _local[l].AsSpan(0, n), rest = _rest[l].AsSpan(0, n), hessian = _hessian[l].AsSpan(0, n);
+            ReadOnlySpan<float> eps = layer.Noise(rows), s = layer.LogVariances(rows);
+            for (int i = 0; i < n; i++)
+            {
+                float g = local[i] + rest[i];
+                float sigma = MathF.Exp(0.5f * s[i]);
+                dMean[i] = g;                                  // Bonnet: ∇_μ⟨f⟩ = ⟨∂f/∂h⟩
+                float pathWise = Variance == VarianceGradient.PathWise ? g : rest[i];
+                dLogVar[i] = 0.5f * sigma * eps[i] * pathWise  // ∂h/∂s = ½ σ ε
+                             - 0.5f * invRows;                 // ln q = −½ Σ (ε² + s + ln 2π)
+                if (Variance == VarianceGradient.Price)
+                    dLogVar[i] += 0.5f * sigma * sigma * hessian[i] * invRows; // Price: ∇_{σ²}⟨f⟩ = ½⟨∂²f/∂h²⟩, dσ²/ds = σ²
+            }
+            Span<float> inputGradient = l >= 2 ? _rest[l - 1].AsSpan(0, rows * machine.Architecture.Layers[l - 1].Size) : default;
+            layer.BackwardStatistics(dMean, dLogVar, states.Layer(l - 1, rows), rows, inputGradient);
+        }
+
+        double sum = 0;
+        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
+        return sum / rows;
+    }
+}

@@ -1,0 +1,29 @@
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>Checks data against a visible layer before any work starts, with errors that name the problem.</summary>
+public static class DataValidation
+{
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming <paramref name="dataName"/> when the data are
+    /// empty, have the wrong row length, hold NaN or infinities, or (for a Bernoulli visible layer)
+    /// hold values other than 0 and 1.
+    /// </summary>
+    public static void Validate(ReadOnlySpan<float> values, int rows, int columns, LayerDefinition visible, string dataName)
+    {
+        ArgumentNullException.ThrowIfNull(visible);
+        if (rows <= 0 || values.IsEmpty)
+            throw new ArgumentException($"{dataName} is empty: at least one example is needed.", dataName);
+        if (columns != visible.Size)
+            throw new ArgumentException($"{dataName} has vectors of length {columns}, but the visible layer has {visible.Size} units.", dataName);
+        if (values.Length != rows * columns)
+            throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", dataName);
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (!float.IsFinite(v))
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: values must be finite.", dataName);
+            if (visible.Units == UnitType.Bernoulli && v != 0f && v != 1f)
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a Bernoulli visible layer models only 0 and 1 (binarize the data or use a Gaussian visible layer).", dataName);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>
+/// The top-down model p(X) = p(X_L) Π_{l&lt;L} p(X_l | X_{l+1}). <see cref="Layers"/>[l] is
+/// p(X_l | X_{l+1}) for l &lt; L and the prior p(X_L) for l = L.
+/// </summary>
+public sealed class GenerativeNetwork
+{
+    internal GenerativeNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine)
+    {
+        var ls = architecture.Layers;
+        int depth = architecture.Depth;
+        var layers = new ConditionalLayer[depth + 1];
+        for (int l = 0; l < depth; l++)
+        {
+            string name = $"generative.{l}";
+            layers[l] = ls[l].Units == UnitType.Bernoulli
+                ? new BernoulliLayer(name, ls[l + 1].Size, ls[l].Size, engine)
+                : new GaussianLayer(name, ls[l + 1].Size, ls[l].Size, ls[l].Mean, VarianceSource.PerUnit, engine);
+        }
+        layers[depth] = ls[depth].Units == UnitType.Bernoulli
+            ? new BernoulliLayer($"generative.{depth}.prior", 0, ls[depth].Size, engine)
+            : new StandardNormalPrior(ls[depth].Size);
+        Layers = layers;
+        Parameters = layers.SelectMany(l => l.Parameters).ToArray();
+    }
+
+    public IReadOnlyList<ConditionalLayer> Layers { get; }
+    public ConditionalLayer Prior => Layers[^1];
+    public IReadOnlyList<Parameter> Parameters { get; }
+    public int Depth => Layers.Count - 1;
+
+    /// <summary>Ancestral sampling (a "dream"): X_L from the prior, then each layer below, into states[L…0].</summary>
+    public void Dream(RandomStream random, int rows, LayerStates states)
+    {
+        for (int l = Depth; l >= 0; l--)
+        {
+            ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
+            Layers[l].Forward(input, rows);
+            Layers[l].Sample(random, rows, states.Layer(l, rows));
+        }
+    }
+
+    /// <summary>rowLogProb[r] += ln p(X_0 … X_L) for the values in <paramref name="states"/>; leaves every layer's forward current.</summary>
+    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb)
+    {
+        for (int l = 0; l <= Depth; l++)
+        {
+            ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
+            Layers[l].Forward(input, rows);
+            Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+        }
+    }
+
+    /// <summary>
+    /// Accumulates Σ_r w_r ∇θg ln p(X_r) into the generative gradients (the layers' forwards must be
+    /// current, e.g. after <see cref="AccumulateLogJoint"/>).
+    /// </summary>
+    public void AccumulateLogJointGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
+    {
+        for (int l = 0; l <= Depth; l++)
+        {
+            ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
+            Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), input, rows, rowWeights, default, default);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>One layer of units: its size, unit type and (for Gaussian generative layers) the mean's nonlinearity.</summary>
+public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean = GaussianMean.Tanh)
+{
+    public override string ToString() => Units == UnitType.Bernoulli
+        ? $"{Size}b"
+        : Mean == GaussianMean.Tanh ? $"{Size}g" : $"{Size}gl";
+
+    /// <summary>Parses "784b", "200g" (Gaussian, tanh mean) or "784gl" (Gaussian, linear mean).</summary>
+    public static LayerDefinition Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim().ToLowerInvariant();
+        (string digits, UnitType units, GaussianMean mean) = t switch
+        {
+            _ when t.EndsWith("gl", StringComparison.Ordinal) => (t[..^2], UnitType.Gaussian, GaussianMean.Linear),
+            _ when t.EndsWith('g') => (t[..^1], UnitType.Gaussian, GaussianMean.Tanh),
+            _ when t.EndsWith('b') => (t[..^1], UnitType.Bernoulli, GaussianMean.Tanh),
+            _ => throw new FormatException($"Layer '{text}': expected a size followed by 'b' (Bernoulli), 'g' (Gaussian, tanh mean) or 'gl' (Gaussian, linear mean), e.g. '200g'."),
+        };
+        if (!int.TryParse(digits, out int size) || size <= 0)
+            throw new FormatException($"Layer '{text}': the size must be a positive integer.");
+        return new LayerDefinition(size, units, mean);
+    }
+}

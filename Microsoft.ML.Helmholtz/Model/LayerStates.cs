@@ -1,0 +1,33 @@
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>
+/// The values of every layer for a batch of rows: [0] visible, [1…L] hidden, each row-major
+/// [rows × size]. Allocated once for a capacity and reused.
+/// </summary>
+public sealed class LayerStates
+{
+    private readonly float[][] _values;
+
+    public LayerStates(HelmholtzArchitecture architecture, int capacity)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), "Capacity must be positive.");
+        Architecture = architecture;
+        Capacity = capacity;
+        _values = architecture.Layers.Select(l => new float[capacity * l.Size]).ToArray();
+    }
+
+    public HelmholtzArchitecture Architecture { get; }
+    public int Capacity { get; }
+    public int LayerCount => _values.Length;
+
+    /// <summary>Layer <paramref name="layer"/>'s values for the first <paramref name="rows"/> rows.</summary>
+    public Span<float> Layer(int layer, int rows)
+    {
+        if ((uint)rows > (uint)Capacity) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows exceed the capacity of {Capacity}.");
+        return _values[layer].AsSpan(0, rows * Architecture.Layers[layer].Size);
+    }
+
+    /// <summary>The whole buffer of a layer (all <see cref="Capacity"/> rows).</summary>
+    public float[] Buffer(int layer) => _values[layer];
+}

@@ -1,0 +1,27 @@
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>
+/// A learned tensor (row-major, <see cref="Rows"/> × <see cref="Columns"/>) with the gradient buffer
+/// that learning rules accumulate into. The gradient is always that of a loss to be minimised.
+/// </summary>
+public sealed class Parameter
+{
+    public Parameter(string name, int rows, int columns)
+    {
+        if (rows <= 0 || columns <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"Parameter '{name}' needs a positive shape, got {rows}×{columns}.");
+        Name = name;
+        Rows = rows;
+        Columns = columns;
+        Value = new float[rows * columns];
+        Gradient = new float[rows * columns];
+    }
+
+    public string Name { get; }
+    public int Rows { get; }
+    public int Columns { get; }
+    public float[] Value { get; }
+    public float[] Gradient { get; }
+    public int Length => Value.Length;
+
+    public void ZeroGradient() => Array.Clear(Gradient);
+}

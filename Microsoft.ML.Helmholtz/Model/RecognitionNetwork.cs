@@ -1,0 +1,81 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>
+/// The bottom-up model q(X_{l&gt;0} | X_0) = Π_{l≥1} q(X_l | X_{l-1}). <see cref="Layer"/>(l) is
+/// q(X_l | X_{l-1}) for l = 1…L: Bernoulli(sigmoid(·)) for binary layers, and for smooth ones a
+/// Gaussian whose mean and log-variance are affine in X_{l-1}.
+/// </summary>
+public sealed class RecognitionNetwork
+{
+    private readonly ConditionalLayer[] _layers;
+
+    internal RecognitionNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine)
+    {
+        var ls = architecture.Layers;
+        _layers = new ConditionalLayer[architecture.Depth];
+        for (int l = 1; l <= architecture.Depth; l++)
+        {
+            string name = $"recognition.{l}";
+            _layers[l - 1] = ls[l].Units == UnitType.Bernoulli
+                ? new BernoulliLayer(name, ls[l - 1].Size, ls[l].Size, engine)
+                : new GaussianLayer(name, ls[l - 1].Size, ls[l].Size, GaussianMean.Linear, VarianceSource.FromInput, engine);
+        }
+        Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
+    }
+
+    public int Depth => _layers.Length;
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>q(X_l | X_{l-1}), for l = 1…L.</summary>
+    public ConditionalLayer Layer(int l) => _layers[l - 1];
+
+    /// <summary>Draws X_1…X_L from q given X_0 = states[0]; leaves each layer's forward current.</summary>
+    public void Sample(RandomStream random, int rows, LayerStates states)
+    {
+        for (int l = 1; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Sample(random, rows, states.Layer(l, rows));
+        }
+    }
+
+    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
+    public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb)
+    {
+        for (int l = 1; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+        }
+    }
+
+    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample"/>.</summary>
+    public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
+    {
+        for (int l = 1; l <= Depth; l++)
+            _layers[l - 1].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+    }
+
+    /// <summary>Accumulates Σ_r w_r ∇θr ln q(X_{&gt;0,r} | X_{0,r}); the forwards must be current.</summary>
+    public void AccumulateLogProbGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
+    {
+        for (int l = 1; l <= Depth; l++)
+            _layers[l - 1].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l - 1, rows), rows, rowWeights, default, default);
+    }
+
+    /// <summary>
+    /// The deterministic recognition pass: each layer's expectation (probabilities or means) given
+    /// the expectation of the layer below, into states[1…L].
+    /// </summary>
+    public void Infer(int rows, LayerStates states)
+    {
+        for (int l = 1; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Expectation(rows, states.Layer(l, rows));
+        }
+    }
+}
