@@ -1,0 +1,249 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Microsoft.ML.Helmholtz.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Data;
+
+[TestClass]
+public sealed class IdxReaderTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    private static byte[] Pixels(int n)
+    {
+        var p = new byte[n];
+        for (int i = 0; i < n; i++)
+            p[i] = (byte)(i * 37 + 11);
+        return p;
+    }
+
+    private static byte[] Header(params int[] words)
+    {
+        var h = new byte[words.Length * 4];
+        for (int i = 0; i < words.Length; i++)
+            BinaryPrimitives.WriteInt32BigEndian(h.AsSpan(i * 4), words[i]);
+        return h;
+    }
+
+    private static byte[] Gzip(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var z = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
+            z.Write(raw);
+        return ms.ToArray();
+    }
+
+    /// <summary>Writes raw IDX bytes, gzip-compressing them when asked.</summary>
+    private string WriteFile(string name, byte[] raw, bool gzip)
+    {
+        string path = _temp.File(name + (gzip ? ".gz" : ""));
+        File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+        return path;
+    }
+
+    private static void AssertInvalid(Action read, string path, string problem)
+    {
+        var e = Assert.ThrowsExactly<InvalidDataException>(read);
+        StringAssert.Contains(e.Message, path, "message must name the file");
+        StringAssert.Contains(e.Message, problem, "message must name the problem");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ImagesRoundTrip(bool gzip)
+    {
+        byte[] pixels = Pixels(7 * 5 * 3);
+        string path = _temp.File("images.idx" + (gzip ? ".gz" : ""));
+        IdxWriter.WriteImages(path, 5, 3, pixels, gzip);
+
+        byte[] onDisk = File.ReadAllBytes(path);
+        Assert.AreEqual(gzip, onDisk[0] == 0x1f && onDisk[1] == 0x8b, "gzip flag must decide the encoding");
+
+        IdxImages images = IdxReader.ReadImages(path);
+        Assert.AreEqual(7, images.Count);
+        Assert.AreEqual(5, images.Rows);
+        Assert.AreEqual(3, images.Columns);
+        Assert.AreEqual(15, images.PixelsPerImage);
+        CollectionAssert.AreEqual(pixels, images.Pixels);
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void LabelsRoundTrip(bool gzip)
+    {
+        byte[] labels = [3, 1, 4, 1, 5, 9, 2, 6];
+        string path = _temp.File("labels.idx" + (gzip ? ".gz" : ""));
+        IdxWriter.WriteLabels(path, labels, gzip);
+        CollectionAssert.AreEqual(labels, IdxReader.ReadLabels(path));
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void EmptyFilesRoundTrip(bool gzip)
+    {
+        string images = _temp.File("empty-images");
+        string labels = _temp.File("empty-labels");
+        IdxWriter.WriteImages(images, 28, 28, [], gzip);
+        IdxWriter.WriteLabels(labels, [], gzip);
+        Assert.AreEqual(0, IdxReader.ReadImages(images).Count);
+        Assert.AreEqual(0, IdxReader.ReadLabels(labels).Length);
+    }
+
+    [TestMethod]
+    public void WriterRejectsPartialImage()
+    {
+        Assert.ThrowsExactly<ArgumentException>(
+            () => IdxWriter.WriteImages(_temp.File("x"), 2, 2, new byte[5], gzip: false));
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void LabelFileReadAsImagesIsWrongMagic(bool gzip)
+    {
+        string path = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 2, 0, 0), 1, 2], gzip);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "wrong magic number 0x00000801");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ImageFileReadAsLabelsIsWrongMagic(bool gzip)
+    {
+        string path = WriteFile("images", [.. Header(IdxReader.ImageMagic, 1, 1, 1), 7], gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "wrong magic number 0x00000803");
+    }
+
+    [TestMethod]
+    public void ArbitraryBytesAreWrongMagic()
+    {
+        string path = WriteFile("text", "this is not an IDX file at all"u8.ToArray(), gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "magic");
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "magic");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void NegativeCountIsRejected(bool gzip)
+    {
+        string images = WriteFile("images", Header(IdxReader.ImageMagic, -5, 28, 28), gzip);
+        AssertInvalid(() => IdxReader.ReadImages(images), images, "negative count");
+        string labels = WriteFile("labels", Header(IdxReader.LabelMagic, int.MinValue), gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(labels), labels, "negative count");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AbsurdCountIsRejected(bool gzip)
+    {
+        // int.MaxValue images of 28×28 cannot fit any array.
+        string path = WriteFile("huge", Header(IdxReader.ImageMagic, int.MaxValue, 28, 28), gzip);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "absurd count");
+        string wide = WriteFile("wide", Header(IdxReader.ImageMagic, 1, 1 << 16, 1 << 16), gzip);
+        AssertInvalid(() => IdxReader.ReadImages(wide), wide, "absurd count");
+    }
+
+    [TestMethod]
+    public void NonPositiveDimensionsAreRejected()
+    {
+        string path = WriteFile("flat", Header(IdxReader.ImageMagic, 3, 0, 28), gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "invalid dimensions");
+        string neg = WriteFile("neg", Header(IdxReader.ImageMagic, 3, 28, -28), gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(neg), neg, "invalid dimensions");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TruncatedImagesAreRejected(bool gzip)
+    {
+        string path = WriteFile("short", [.. Header(IdxReader.ImageMagic, 50000, 28, 28), .. Pixels(123)], gzip);
+        AssertInvalid(() => IdxReader.ReadImages(path), path,
+            "truncated: header promises 50000 images of 28×28 (39200000 bytes) but only 123 bytes follow");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TruncatedLabelsAreRejected(bool gzip)
+    {
+        string path = WriteFile("short", [.. Header(IdxReader.LabelMagic, 10), 1, 2, 3], gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "truncated: header promises 10 labels (10 bytes) but only 3 bytes follow");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TruncatedHeaderIsRejected(bool gzip)
+    {
+        string path = WriteFile("stub", [0, 0, 8, 3, 0, 0], gzip);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "truncated");
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "truncated");
+        string empty = WriteFile("empty", [], gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(empty), empty, "truncated");
+    }
+
+    [TestMethod]
+    public void CutOffGzipStreamIsRejected()
+    {
+        // A download cut short: the compressed bytes themselves end early.
+        byte[] zipped = Gzip([.. Header(IdxReader.ImageMagic, 100, 28, 28), .. Pixels(100 * 784)]);
+        string path = _temp.File("cut.gz");
+        File.WriteAllBytes(path, zipped[..(zipped.Length / 2)]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
+        StringAssert.Contains(e.Message, path);
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TrailingGarbageIsRejected(bool gzip)
+    {
+        string images = WriteFile("images", [.. Header(IdxReader.ImageMagic, 2, 2, 2), .. Pixels(8 + 5)], gzip);
+        AssertInvalid(() => IdxReader.ReadImages(images), images, "trailing garbage: 5 bytes");
+        string labels = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 2), 1, 2, 3], gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(labels), labels, "trailing garbage: 1 bytes");
+    }
+
+    [TestMethod]
+    public void GarbageAfterGzipMemberIsRejected()
+    {
+        byte[] zipped = Gzip([.. Header(IdxReader.LabelMagic, 2), 1, 2]);
+        string path = _temp.File("tail.gz");
+        File.WriteAllBytes(path, [.. zipped, .. "junk appended to the archive"u8.ToArray()]);
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "trailing garbage");
+    }
+
+    [TestMethod]
+    public void CorruptGzipIsRejected()
+    {
+        byte[] zipped = Gzip([.. Header(IdxReader.ImageMagic, 10, 28, 28), .. Pixels(10 * 784)]);
+        for (int i = 10; i < zipped.Length - 8; i++)
+            zipped[i] ^= 0xA5; // scramble the deflate body, keep the gzip header
+        string path = _temp.File("corrupt.gz");
+        File.WriteAllBytes(path, zipped);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
+        StringAssert.Contains(e.Message, path);
+    }
+
+    [TestMethod]
+    public void MissingFileNamesThePath()
+    {
+        string path = _temp.File("does-not-exist.gz");
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadImages(path));
+        StringAssert.Contains(e.Message, path);
+        Assert.AreEqual(path, e.FileName);
+        Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadLabels(path));
+    }
+}

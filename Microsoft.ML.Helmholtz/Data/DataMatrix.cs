@@ -1,0 +1,45 @@
+namespace Microsoft.ML.Helmholtz.Data;
+
+/// <summary>
+/// A dense, row-major matrix of examples: one example per row, one feature (pixel) per column.
+/// </summary>
+public sealed class DataMatrix
+{
+    public int Rows { get; }
+    public int Columns { get; }
+
+    /// <summary>The values, row after row; length <c>Rows * Columns</c>.</summary>
+    public float[] Values { get; }
+
+    public DataMatrix(int rows, int columns, float[] values)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(columns);
+        ArgumentNullException.ThrowIfNull(values);
+        // long product: rows * columns may overflow int for nonsense arguments.
+        if ((long)rows * columns != values.LongLength)
+            throw new ArgumentException(
+                $"values has {values.LongLength} elements but {rows}×{columns} = {(long)rows * columns} are needed.",
+                nameof(values));
+        Rows = rows;
+        Columns = columns;
+        Values = values;
+    }
+
+    /// <summary>Row <paramref name="i"/>, a view into <see cref="Values"/> (no copy).</summary>
+    public ReadOnlySpan<float> Row(int i)
+    {
+        if ((uint)i >= (uint)Rows)
+            throw new ArgumentOutOfRangeException(nameof(i), i, $"Row index must be in [0, {Rows}).");
+        return new ReadOnlySpan<float>(Values, i * Columns, Columns);
+    }
+
+    /// <summary>A copy of rows <c>[start, start + count)</c>.</summary>
+    public DataMatrix Slice(int start, int count)
+    {
+        if (start < 0 || count < 0 || (long)start + count > Rows)
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"Slice [{start}, {start}+{count}) does not lie within the {Rows} rows.");
+        return new DataMatrix(count, Columns, Values.AsSpan(start * Columns, count * Columns).ToArray());
+    }
+}

@@ -1,0 +1,197 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace Microsoft.ML.Helmholtz.Data;
+
+/// <summary>
+/// Reads IDX files (the MNIST distribution format), gzip-compressed or raw. Every defect of the
+/// file (wrong magic, nonsense header, truncation, trailing bytes, corrupt gzip) throws an
+/// <see cref="InvalidDataException"/> whose message starts with the file path and names the problem.
+/// </summary>
+public static class IdxReader
+{
+    public const int ImageMagic = 0x00000803;
+    public const int LabelMagic = 0x00000801;
+
+    // Deflate expands at most ~1032:1. A header promising more than that from the compressed size
+    // is certainly truncated, so we report it without allocating the promised buffer.
+    private const long MaxDeflateRatio = 1032;
+
+    // How many trailing bytes we bother to count before saying "at least".
+    private const long TrailingCountCap = 1 << 20;
+
+    /// <summary>Reads an IDX image file (magic 0x00000803: count, rows, columns, then pixels).</summary>
+    public static IdxImages ReadImages(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
+
+        Span<byte> header = stackalloc byte[16];
+        ReadHeader(stream, path, header, "IDX image");
+        CheckMagic(path, header, ImageMagic, "an IDX image file");
+        int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
+        int rows = BinaryPrimitives.ReadInt32BigEndian(header[8..]);
+        int cols = BinaryPrimitives.ReadInt32BigEndian(header[12..]);
+        if (count < 0)
+            throw Bad(path, $"negative count: header gives an image count of {count}");
+        if (rows <= 0 || cols <= 0)
+            throw Bad(path, $"invalid dimensions: header gives images of {rows}×{cols}");
+
+        // rows*cols < 2^62 and count < 2^31 keep these products inside a long.
+        long perImage = (long)rows * cols;
+        long promised = perImage <= Array.MaxLength ? count * perImage : long.MaxValue;
+        string what = $"{count} images of {rows}×{cols} ({(promised == long.MaxValue ? "over 2^31" : promised.ToString())} bytes)";
+        byte[] pixels = ReadPayload(stream, path, promised, maxSize - header.Length, what);
+        CheckGzipTrailer(path, compressed, header.Length + pixels.LongLength);
+        return new IdxImages(count, rows, cols, pixels);
+    }
+
+    /// <summary>Reads an IDX label file (magic 0x00000801: count, then one byte per label).</summary>
+    public static byte[] ReadLabels(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
+
+        Span<byte> header = stackalloc byte[8];
+        ReadHeader(stream, path, header, "IDX label");
+        CheckMagic(path, header, LabelMagic, "an IDX label file");
+        int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
+        if (count < 0)
+            throw Bad(path, $"negative count: header gives a label count of {count}");
+        byte[] labels = ReadPayload(stream, path, count, maxSize - header.Length, $"{count} labels ({count} bytes)");
+        CheckGzipTrailer(path, compressed, header.Length + labels.LongLength);
+        return labels;
+    }
+
+    /// <summary>
+    /// Opens the file as a stream of IDX bytes, decompressing when it starts with the gzip magic.
+    /// <paramref name="maxSize"/> bounds how many IDX bytes the stream can possibly yield.
+    /// </summary>
+    private static Stream Open(string path, out long maxSize, out byte[]? compressed)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: file not found.", path);
+
+        // Unbuffered: the payload is fetched by one large read straight into the result array.
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0,
+            FileOptions.SequentialScan);
+        try
+        {
+            Span<byte> magic = stackalloc byte[2];
+            int got = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+            file.Position = 0;
+            if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+            {
+                // Compressed files are small: slurp them in one read and inflate from memory.
+                compressed = new byte[file.Length];
+                file.ReadExactly(compressed);
+                file.Dispose();
+                maxSize = compressed.LongLength * MaxDeflateRatio + 1024;
+                return new GZipStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress);
+            }
+            maxSize = file.Length;
+            compressed = null;
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// GZipStream silently ignores non-gzip bytes after the last member, so trailing garbage there
+    /// is caught by the trailer instead: a gzip file ends with ISIZE, the uncompressed length mod 2^32.
+    /// (A multi-member gzip also fails this check; such files are rejected rather than risk garbage.)
+    /// </summary>
+    private static void CheckGzipTrailer(string path, byte[]? compressed, long decompressed)
+    {
+        if (compressed is null)
+            return;
+        uint isize = compressed.Length >= 4 ? BinaryPrimitives.ReadUInt32LittleEndian(compressed.AsSpan(^4)) : 0;
+        if (isize != (uint)decompressed)
+            throw Bad(path, $"trailing garbage after the gzip data: the file does not end with the gzip trailer of " +
+                $"its {decompressed} decompressed bytes (last 4 bytes read as size {isize}; multi-member gzip is not supported)");
+    }
+
+    private static void ReadHeader(Stream stream, string path, Span<byte> header, string kind)
+    {
+        int got = Read(stream, path, header);
+        if (got < header.Length)
+            throw Bad(path, $"truncated: only {got} bytes, fewer than the {header.Length}-byte {kind} header");
+    }
+
+    private static void CheckMagic(string path, ReadOnlySpan<byte> header, int expected, string kind)
+    {
+        int magic = BinaryPrimitives.ReadInt32BigEndian(header);
+        if (magic == expected)
+            return;
+        string hint = magic switch
+        {
+            ImageMagic => " (this is an IDX image file)",
+            LabelMagic => " (this is an IDX label file)",
+            _ => "",
+        };
+        throw Bad(path, $"wrong magic number 0x{magic:X8}, expected 0x{expected:X8} for {kind}{hint}");
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="promised"/> bytes and checks that nothing follows them.
+    /// </summary>
+    private static byte[] ReadPayload(Stream stream, string path, long promised, long maxAvailable, string what)
+    {
+        if (promised > Array.MaxLength)
+            throw Bad(path, $"absurd count: header promises {what}, more than one array can hold");
+        if (promised > maxAvailable)
+        {
+            // Cannot possibly be there; count what is, for the message, without allocating.
+            long present = CountRemaining(stream, path, long.MaxValue);
+            throw Truncated(path, what, present);
+        }
+
+        byte[] data = new byte[promised];
+        int got = Read(stream, path, data);
+        if (got < data.Length)
+            throw Truncated(path, what, got);
+
+        long extra = CountRemaining(stream, path, TrailingCountCap);
+        if (extra > 0)
+            throw Bad(path, $"trailing garbage: {(extra >= TrailingCountCap ? "at least " : "")}{extra} bytes follow the {what} the header promises");
+        return data;
+    }
+
+    private static InvalidDataException Truncated(string path, string what, long present) =>
+        Bad(path, $"truncated: header promises {what} but only {present} bytes follow");
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends.</summary>
+    private static int Read(Stream stream, string path, Span<byte> buffer)
+    {
+        try
+        {
+            return stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Bad(path, $"corrupt gzip data: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Counts the bytes left in the stream, stopping at <paramref name="cap"/>.</summary>
+    private static long CountRemaining(Stream stream, string path, long cap)
+    {
+        byte[] scratch = new byte[64 * 1024];
+        long total = 0;
+        while (total < cap)
+        {
+            int got = Read(stream, path, scratch);
+            total += got;
+            if (got < scratch.Length)
+                break;
+        }
+        return Math.Min(total, cap);
+    }
+
+    private static InvalidDataException Bad(string path, string problem, Exception? inner = null) =>
+        new($"{path}: {problem}.", inner);
+}
