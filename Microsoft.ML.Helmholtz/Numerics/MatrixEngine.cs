@@ -11,6 +11,9 @@ public static class MatrixEngine
     /// <summary>The managed engine, always available.</summary>
     public static IMatrixEngine Managed { get; } = new ManagedMatrixEngine();
 
+    /// <summary>The native OpenBLAS engine, or null when the library cannot be loaded.</summary>
+    public static IMatrixEngine? OpenBlas => OpenBlasMatrixEngine.TryCreate();
+
     /// <summary>The engine every model uses unless given another.</summary>
     public static IMatrixEngine Default
     {
@@ -23,6 +26,12 @@ public static class MatrixEngine
         string? forced = Environment.GetEnvironmentVariable("HELMHOLTZ_MATRIX_ENGINE");
         if (string.Equals(forced, "managed", StringComparison.OrdinalIgnoreCase))
             return Managed;
-        return Managed;
+        if (string.Equals(forced, "openblas", StringComparison.OrdinalIgnoreCase))
+            return OpenBlas ?? throw new InvalidOperationException(
+                "HELMHOLTZ_MATRIX_ENGINE=openblas, but OpenBLAS could not be loaded (tried libopenblas.so.0, libopenblas.so, openblas). " +
+                "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) or unset the variable to use the managed engine.");
+        if (!string.IsNullOrEmpty(forced))
+            throw new InvalidOperationException($"HELMHOLTZ_MATRIX_ENGINE='{forced}' is not one of: managed, openblas.");
+        return OpenBlas ?? Managed;
     }
 }

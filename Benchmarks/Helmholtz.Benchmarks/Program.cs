@@ -1,0 +1,17 @@
+using Helmholtz.Benchmarks;
+
+if (args.Length == 0)
+{
+    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats]");
+    return 2;
+}
+
+switch (args[0])
+{
+    case "gemm":
+        GemmBenchmark.Run(args.AsSpan(1).ToArray());
+        return 0;
+    default:
+        Console.Error.WriteLine($"unknown mode '{args[0]}'");
+        return 2;
+}

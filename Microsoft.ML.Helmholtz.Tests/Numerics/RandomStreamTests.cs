@@ -1,0 +1,198 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Tests.Numerics;
+
+[TestClass]
+public sealed class RandomStreamTests
+{
+    private const int N = 1_000_000;
+
+    [TestMethod]
+    public void NextUInt64_MatchesXoshiro256StarStarSeededBySplitMix()
+    {
+        // An independent transcription of the published algorithms, so the stream never drifts silently.
+        ulong x = 12345;
+        ulong[] s = new ulong[4];
+        for (int i = 0; i < 4; i++)
+        {
+            ulong z = x += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            s[i] = z ^ (z >> 31);
+        }
+        var rng = new RandomStream(12345);
+        for (int i = 0; i < 100; i++)
+        {
+            ulong expected = ulong.RotateLeft(s[1] * 5, 7) * 9;
+            ulong t = s[1] << 17;
+            s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = ulong.RotateLeft(s[3], 45);
+            Assert.AreEqual(expected, rng.NextUInt64());
+        }
+    }
+
+    [TestMethod]
+    public void SameSeed_GivesSameNumbers_DifferentSeed_Differs()
+    {
+        float[] Draw(ulong seed)
+        {
+            var r = new RandomStream(seed);
+            var u = new float[1001]; var g = new float[777];
+            r.FillUniform(u); r.FillNormal(g);
+            return u.Concat(g).Concat(new[] { (float)r.NextDouble(), r.NextInt(1000) }).ToArray();
+        }
+        CollectionAssert.AreEqual(Draw(7), Draw(7));
+        float[] a = Draw(7), b = Draw(8);
+        Assert.IsTrue(a.Zip(b).Count(p => p.First == p.Second) < 10, "different seeds should give different numbers");
+    }
+
+    [TestMethod]
+    public void FillUniform_IsInsideOpenInterval_WithRightMoments()
+    {
+        var rng = new RandomStream(1);
+        var u = new float[N];
+        rng.FillUniform(u);
+        double sum = 0, sumSq = 0;
+        foreach (float v in u)
+        {
+            if (!(v > 0f && v < 1f)) Assert.Fail($"uniform {v} outside (0, 1)");
+            sum += v; sumSq += v * (double)v;
+        }
+        double mean = sum / N, variance = sumSq / N - mean * mean;
+        Assert.AreEqual(0.5, mean, 5 * Math.Sqrt(1.0 / 12 / N), "mean");
+        // Var of (u−1/2)² is 1/180, so the sample variance has standard error √(1/180/N).
+        Assert.AreEqual(1.0 / 12, variance, 5 * Math.Sqrt(1.0 / 180 / N), "variance");
+        // Odd lengths and tiny spans work and stay in range.
+        foreach (int len in new[] { 1, 2, 3, 17 })
+        {
+            var small = new float[len];
+            rng.FillUniform(small);
+            Assert.IsTrue(small.All(v => v > 0f && v < 1f));
+        }
+    }
+
+    [TestMethod]
+    public void FillUniform_ExtremeBitPatternsStayInside()
+    {
+        // The mapping (2b+1)·2⁻²⁴ for 23-bit b: check the ends exactly, in float arithmetic.
+        float lo = (2 * 0 + 1) * (1f / (1 << 24)), hi = (2 * ((1 << 23) - 1) + 1) * (1f / (1 << 24));
+        Assert.IsTrue(lo > 0f);
+        Assert.IsTrue(hi < 1f);
+    }
+
+    [TestMethod]
+    public void FillNormal_HasRightMomentsAndCdf()
+    {
+        var rng = new RandomStream(2);
+        var z = new float[N];
+        rng.FillNormal(z);
+        double sum = 0, sumSq = 0;
+        foreach (float v in z)
+        {
+            if (!float.IsFinite(v)) Assert.Fail($"non-finite normal {v}");
+            sum += v; sumSq += v * (double)v;
+        }
+        double mean = sum / N, variance = sumSq / N - mean * mean;
+        Assert.AreEqual(0, mean, 5 / Math.Sqrt(N), "mean");
+        Assert.AreEqual(1, variance, 5 * Math.Sqrt(2.0 / N), "variance");
+
+        // Empirical CDF at a few points against Φ, each within 5 binomial standard errors.
+        var sorted = (float[])z.Clone();
+        Array.Sort(sorted);
+        foreach (double x in new[] { -2.5, -1.5, -1, -0.3, 0, 0.5, 1, 2, 3 })
+        {
+            int below = LowerBound(sorted, (float)x);
+            double empirical = (double)below / N, expected = Phi(x);
+            double se = Math.Sqrt(expected * (1 - expected) / N);
+            Assert.AreEqual(expected, empirical, 5 * se + 1e-6, $"CDF at {x}");
+        }
+    }
+
+    [TestMethod]
+    public void FillNormal_HalvesOfABatchAreUncorrelated()
+    {
+        // Cosines and sines of one Box–Muller pair land in different halves of a batch; they must not correlate.
+        var rng = new RandomStream(3);
+        var z = new float[512 * 2000];
+        rng.FillNormal(z);
+        double sxy = 0;
+        int pairs = 0;
+        for (int batch = 0; batch < z.Length; batch += 512)
+            for (int i = 0; i < 256; i++, pairs++)
+                sxy += z[batch + i] * (double)z[batch + 256 + i];
+        Assert.AreEqual(0, sxy / pairs, 5 / Math.Sqrt(pairs));
+    }
+
+    [TestMethod]
+    public void FillNormal_OddLengths()
+    {
+        var rng = new RandomStream(4);
+        foreach (int len in new[] { 1, 2, 3, 255, 511, 513, 1025 })
+        {
+            var z = new float[len];
+            rng.FillNormal(z);
+            Assert.IsTrue(z.All(float.IsFinite), $"length {len}");
+            Assert.IsTrue(len < 3 || z.Distinct().Count() == len, $"length {len}: repeated values");
+        }
+    }
+
+    [TestMethod]
+    public void Fork_GivesIndependentReproducibleStreams()
+    {
+        var parent1 = new RandomStream(9);
+        var parent2 = new RandomStream(9);
+        var a = parent1.Fork(1);
+        var again = parent2.Fork(1);
+        var b = new RandomStream(9).Fork(2);
+        var c = parent1.Fork(1); // same id, later parent state: a different stream
+
+        ulong[] Take(RandomStream r) => Enumerable.Range(0, 64).Select(_ => r.NextUInt64()).ToArray();
+        ulong[] xa = Take(a), xAgain = Take(again), xb = Take(b), xc = Take(c);
+        CollectionAssert.AreEqual(xa, xAgain, "the same parent state and id must give the same stream");
+        Assert.AreEqual(0, xa.Intersect(xb).Count(), "streams with different ids must differ");
+        Assert.AreEqual(0, xa.Intersect(xc).Count(), "successive forks must differ");
+
+        // Uniforms from two forks are uncorrelated.
+        var ua = new float[200_000]; var ub = new float[200_000];
+        new RandomStream(10).Fork(1).FillUniform(ua);
+        new RandomStream(10).Fork(2).FillUniform(ub);
+        double cov = 0;
+        for (int i = 0; i < ua.Length; i++) cov += (ua[i] - 0.5) * (ub[i] - 0.5);
+        double corr = cov / ua.Length * 12;
+        Assert.AreEqual(0, corr, 5 / Math.Sqrt(ua.Length));
+    }
+
+    [TestMethod]
+    public void NextDouble_AndNextInt_StayInRange()
+    {
+        var rng = new RandomStream(11);
+        var counts = new int[7];
+        for (int i = 0; i < 70_000; i++)
+        {
+            double d = rng.NextDouble();
+            Assert.IsTrue(d > 0 && d < 1);
+            counts[rng.NextInt(7)]++;
+        }
+        foreach (int count in counts)
+            Assert.AreEqual(10_000, count, 5 * Math.Sqrt(10_000 * 6.0 / 7));
+    }
+
+    private static int LowerBound(float[] sorted, float x)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < x) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Standard normal CDF via the Abramowitz–Stegun 7.1.26 erfc fit (error below 1.5e-7).</summary>
+    private static double Phi(double x)
+    {
+        double t = Math.Abs(x) / Math.Sqrt(2);
+        double k = 1 / (1 + 0.3275911 * t);
+        double erfc = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027 + k * 1.061405429)))) * Math.Exp(-t * t);
+        return x >= 0 ? 1 - erfc / 2 : erfc / 2;
+    }
+}
