@@ -10,7 +10,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// </summary>
 public sealed class HelmholtzMachine
 {
-    private const string Magic = "HELMHOLTZ-MACHINE";
+    private static readonly byte[] Magic = "HELMHOLTZ-MACHINE\n"u8.ToArray();
     private const int FormatVersion = 1;
 
     private HelmholtzMachine(HelmholtzArchitecture architecture, IMatrixEngine engine)
@@ -140,7 +140,7 @@ public sealed class HelmholtzMachine
         using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
         try
         {
-            if (reader.ReadString() != Magic) throw new InvalidDataException("not a Helmholtz machine file (wrong magic).");
+            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not a Helmholtz machine file (wrong magic).");
             int version = reader.ReadInt32();
             if (version != FormatVersion) throw new InvalidDataException($"format version {version} is not supported (this library reads version {FormatVersion}).");
             var architecture = HelmholtzArchitecture.Parse(reader.ReadString());

@@ -39,7 +39,7 @@ public static class Kernels
         {
             ReadOnlySpan<float> a = logits.Slice(r * columns, columns);
             ReadOnlySpan<float> v = x.Slice(r * columns, columns);
-            float sum = 0;
+            double sum = 0;
             for (int c = 0; c < columns; c++)
                 sum += v[c] * a[c] - Softplus(a[c]);
             rowSums[r] += sum;

@@ -1,0 +1,123 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>Each rule, trained on data drawn from a known small Helmholtz machine, moves the held-out log-likelihood towards the true model's.</summary>
+[TestClass]
+public sealed class TrainingTests
+{
+    private static (DataMatrix Train, DataMatrix Test, HelmholtzMachine Teacher) TeacherData()
+    {
+        var teacher = TestModels.Random("10b-4b-3b", 81, scale: 4.0f);
+        DataMatrix Draw(int rows, ulong seed)
+        {
+            var states = new LayerStates(teacher.Architecture, rows);
+            teacher.Generative.Dream(new RandomStream(seed), rows, states);
+            return new DataMatrix(rows, 10, states.Layer(0, rows).ToArray());
+        }
+        return (Draw(3000, 82), Draw(500, 83), teacher);
+    }
+
+    private static double ExactMeanLogLikelihood(HelmholtzMachine machine, DataMatrix data)
+        => Enumerable.Range(0, data.Rows).Average(r => TestModels.ExactLogLikelihood(machine, data.Row(r)));
+
+    private static double ModelScore(HelmholtzMachine machine, DataMatrix test)
+        => machine.Architecture.AllHiddenBernoulli
+            ? ExactMeanLogLikelihood(machine, test)
+            : new ImportanceSampledLogLikelihood(2000, seed: 5).Estimate(machine, test).Mean;
+
+    [TestMethod]
+    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.2)]
+    [DataRow("reinforce", "10b-4b-3b", 0.01, 0.2)]
+    [DataRow("sbp", "10b-4g-3g", 0.01, 0.2)]
+    [DataRow("sbp-price", "10b-4g-3g", 0.01, 0.2)]
+    public void TrainingMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
+    {
+        var (train, test, teacher) = TeacherData();
+        double truth = ExactMeanLogLikelihood(teacher, test);
+        double marginalOnly = -test.Values.Length / (double)test.Rows * Math.Log(2);  // a uniform model, for scale
+        var student = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 84);
+        student.InitializeVisibleBiasesFromData(train.Values, train.Rows);
+        double before = ModelScore(student, test);
+        ILearningRule rule = ruleName switch
+        {
+            "wake-sleep" => new WakeSleep(),
+            "reinforce" => new Reinforce(),
+            "sbp" => new StochasticBackpropagation(VarianceGradient.PathWise),
+            _ => new StochasticBackpropagation(VarianceGradient.Price),
+        };
+        var options = new TrainingOptions { Epochs = 30, BatchSize = 50, Seed = 85, LearningRate = new LearningRateSchedule(rate), InitializeVisibleBiases = false };
+        var reports = new HelmholtzTrainer(rule, options).Train(student, train);
+        double after = ModelScore(student, test);
+
+        Assert.IsTrue(truth - before > 0.3, $"the task must leave room to learn: truth {truth:F3}, before {before:F3}");
+        Assert.IsTrue(after > before + 0.5 * (truth - before), $"{ruleName}: held-out ln p went from {before:F3} to {after:F3}; the true model has {truth:F3} (uniform {marginalOnly:F3})");
+        Assert.IsTrue(after > truth - allowedGap, $"{ruleName}: {after:F3} should be within {allowedGap} nats of the true model's {truth:F3}");
+        Assert.IsTrue(reports[^1].TrainFreeEnergy < reports[0].TrainFreeEnergy, "the training free energy should fall");
+    }
+
+    [TestMethod]
+    public void TheSameSeedReproducesTrainingBitForBit()
+    {
+        var (train, _, _) = TeacherData();
+        float[][] Run()
+        {
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4g-3g"), 91);
+            var options = new TrainingOptions { Epochs = 2, BatchSize = 64, Seed = 92 };
+            new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, train);
+            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        }
+        float[][] a = Run(), b = Run();
+        for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i], b[i], $"parameter {i} differs between two runs with one seed");
+    }
+
+    [TestMethod]
+    public void ProgressIsReportedEachEpochAndCancellationStopsTraining()
+    {
+        var (train, test, _) = TeacherData();
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4b-3b"), 93);
+        var seen = new List<EpochReport>();
+        using var cancellation = new CancellationTokenSource();
+        var progress = new SynchronousProgress(r => { seen.Add(r); if (r.Epoch == 2) cancellation.Cancel(); });
+        var trainer = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 10, Seed = 94 });
+        Assert.ThrowsExactly<OperationCanceledException>(() => trainer.Train(machine, train, test, progress, cancellation.Token));
+        Assert.AreEqual(2, seen.Count);
+        Assert.IsNotNull(seen[0].ValidationFreeEnergy);
+        Assert.IsTrue(seen[1].Epoch == 2 && seen[1].Elapsed > TimeSpan.Zero);
+    }
+
+    [TestMethod]
+    public void ADivergingStepIsRefusedAndLeavesTheParametersFinite()
+    {
+        var (train, _, _) = TeacherData();
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4g-3g"), 95);
+        var options = new TrainingOptions { Epochs = 50, Seed = 96, LearningRate = new LearningRateSchedule(1e6), Optimizer = () => new SgdMomentum(0.9f) };
+        Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, train));
+        Assert.IsTrue(machine.Parameters.All(p => p.Value.All(float.IsFinite)), "a refused step must not reach the parameters");
+    }
+
+    [TestMethod]
+    public void SgdWithMomentumAlsoLearns()
+    {
+        var (train, test, _) = TeacherData();
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4b-3b"), 97);
+        machine.InitializeVisibleBiasesFromData(train.Values, train.Rows);
+        double before = ExactMeanLogLikelihood(machine, test);
+        var options = new TrainingOptions { Epochs = 20, BatchSize = 20, Seed = 98, LearningRate = new LearningRateSchedule(0.05, 0.95), Optimizer = () => new SgdMomentum(0.9f), InitializeVisibleBiases = false };
+        new HelmholtzTrainer(new WakeSleep(), options).Train(machine, train);
+        double after = ExactMeanLogLikelihood(machine, test);
+        Assert.IsTrue(after > before + 0.15, $"SGD with momentum: held-out ln p went from {before:F3} to {after:F3}");
+    }
+
+    private sealed class SynchronousProgress(Action<EpochReport> action) : IProgress<EpochReport>
+    {
+        public void Report(EpochReport value) => action(value);
+    }
+}

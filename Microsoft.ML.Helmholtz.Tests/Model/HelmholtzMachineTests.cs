@@ -1,0 +1,153 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Model;
+
+[TestClass]
+public sealed class HelmholtzMachineTests
+{
+    private static HelmholtzTrainer Trainer() => new(new WakeSleep(), new TrainingOptions { Epochs = 1 });
+
+    private static HelmholtzMachine Machine() => HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3b"), 1);
+
+    [TestMethod]
+    public void WrongVectorLengthIsAClearError()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(2, 5, new float[10])));
+        StringAssert.Contains(e.Message, "training data");
+        StringAssert.Contains(e.Message, "length 5");
+        StringAssert.Contains(e.Message, "4 units");
+    }
+
+    [TestMethod]
+    public void NaNIsAClearErrorNamingTheRowAndColumn()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(2, 4, [0, 1, 0, 1, 1, 0, float.NaN, 0])));
+        StringAssert.Contains(e.Message, "row 1, column 2 is NaN");
+    }
+
+    [TestMethod]
+    public void NonBinaryValueForABernoulliVisibleLayerIsAClearError()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(1, 4, [0, 1, 0.25f, 1])));
+        StringAssert.Contains(e.Message, "0.25");
+        StringAssert.Contains(e.Message, "Bernoulli visible layer models only 0 and 1");
+    }
+
+    [TestMethod]
+    public void GaussianVisibleLayerAcceptsRealValues()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4gl-3g"), 1);
+        var reports = new HelmholtzTrainer(new StochasticBackpropagation(), new TrainingOptions { Epochs = 1 }).Train(machine, new DataMatrix(2, 4, [0.3f, -2, 5, 1, 0, 0.5f, 1.5f, -1]));
+        Assert.IsTrue(double.IsFinite(reports[0].TrainFreeEnergy));
+    }
+
+    [TestMethod]
+    public void EmptyDataIsAClearError()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(0, 4, [])));
+        StringAssert.Contains(e.Message, "empty");
+    }
+
+    [TestMethod]
+    public void BadValidationDataIsNamedAsSuch()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(1, 4, [0, 1, 0, 1]), new DataMatrix(1, 3, [0, 1, 0])));
+        StringAssert.Contains(e.Message, "validation data");
+    }
+
+    [TestMethod]
+    [DataRow("784b-200g-50g", 3)]
+    [DataRow("10gl-4b", 2)]
+    public void ArchitectureParsesAndPrintsBack(string text, int layers)
+    {
+        var architecture = HelmholtzArchitecture.Parse(text);
+        Assert.AreEqual(layers, architecture.Layers.Count);
+        Assert.AreEqual(text, architecture.ToString());
+    }
+
+    [TestMethod]
+    [DataRow("784b")]
+    [DataRow("784x-200g")]
+    [DataRow("0b-3b")]
+    public void MalformedArchitecturesAreRejected(string text)
+    {
+        Exception e = Assert.Throws<Exception>(() => HelmholtzArchitecture.Parse(text));
+        Assert.IsTrue(e is FormatException or ArgumentException, e.GetType().Name);
+    }
+
+    [TestMethod]
+    public void SaveAndLoadRoundTripEveryParameterAndTheDistribution()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 5);
+        string path = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}.bin");
+        try
+        {
+            machine.Save(path);
+            var loaded = HelmholtzMachine.Load(path);
+            Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
+            for (int i = 0; i < machine.Parameters.Count; i++)
+                CollectionAssert.AreEqual(machine.Parameters[i].Value, loaded.Parameters[i].Value, machine.Parameters[i].Name);
+            var states = TestModels.RandomStates(machine.Architecture, 3, 6);
+            double[] fa = new double[3], fb = new double[3], la = new double[3], lb = new double[3];
+            machine.SampleFreeEnergy(new RandomStream(7), states, 3, fa, la);
+            loaded.SampleFreeEnergy(new RandomStream(7), states, 3, fb, lb);
+            CollectionAssert.AreEqual(fa, fb);
+            Assert.IsFalse(Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + ".tmp*").Any(), "no temporary file is left behind");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void TruncatedOrForeignFilesAreClearErrorsNamingTheFile()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}.bin");
+        try
+        {
+            using (var stream = new MemoryStream())
+            {
+                TestModels.Random("6b-4b", 5).Save(stream);
+                File.WriteAllBytes(path, stream.ToArray()[..(int)(stream.Length / 2)]);
+            }
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path));
+            StringAssert.Contains(e.Message, path);
+            StringAssert.Contains(e.Message, "truncated");
+
+            File.WriteAllText(path, "hello, this is not a model");
+            e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path));
+            StringAssert.Contains(e.Message, "wrong magic");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void AFailedSaveLeavesTheEarlierFileIntact()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "model.bin");
+        try
+        {
+            TestModels.Random("6b-4b", 5).Save(path);
+            byte[] before = File.ReadAllBytes(path);
+            // A directory where the temporary file would go makes the write fail part-way.
+            Directory.CreateDirectory(path + ".tmp-" + Environment.ProcessId);
+            Assert.Throws<Exception>(() => TestModels.Random("6b-4b", 9).Save(path));
+            CollectionAssert.AreEqual(before, File.ReadAllBytes(path));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

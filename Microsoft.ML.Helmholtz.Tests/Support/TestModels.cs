@@ -1,0 +1,167 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Tests.Support;
+
+/// <summary>Small machines, random states, finite differences and exact enumeration for the tests.</summary>
+internal static class TestModels
+{
+    /// <summary>A machine with every parameter random (biases and log-variances too), so no gradient is trivially zero.</summary>
+    public static HelmholtzMachine Random(string architecture, ulong seed, float scale = 0.5f)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), seed);
+        var random = new RandomStream(seed + 1000);
+        foreach (Parameter p in machine.Parameters)
+        {
+            float[] noise = new float[p.Length];
+            random.FillNormal(noise);
+            for (int i = 0; i < p.Length; i++) p.Value[i] = p.Name.EndsWith(".W") ? p.Value[i] + scale * noise[i] : scale * noise[i];
+        }
+        return machine;
+    }
+
+    /// <summary>States with values each layer's units can take: 0/1 for Bernoulli, reals for Gaussian.</summary>
+    public static LayerStates RandomStates(HelmholtzArchitecture architecture, int rows, ulong seed)
+    {
+        var states = new LayerStates(architecture, rows);
+        var random = new RandomStream(seed);
+        for (int l = 0; l < architecture.Layers.Count; l++)
+        {
+            Span<float> x = states.Layer(l, rows);
+            if (architecture.Layers[l].Units == UnitType.Bernoulli)
+                for (int i = 0; i < x.Length; i++) x[i] = random.NextDouble() < 0.5 ? 1f : 0f;
+            else
+                random.FillNormal(x);
+        }
+        return states;
+    }
+
+    /// <summary>
+    /// Finite differences of <paramref name="loss"/> for every entry of <paramref name="parameters"/>,
+    /// against their Gradient buffers. The layers compute in single precision, so the difference is
+    /// Richardson-extrapolated from steps 2ε and ε (truncation O(ε⁴)), and the tolerance carries the
+    /// loss's float round-off divided by the step besides an absolute and a relative part.
+    /// </summary>
+    public static void AssertGradientsMatch(IEnumerable<Parameter> parameters, Func<double> loss, double epsilon = 1e-2, double absolute = 1e-3, double relative = 3e-3, string context = "")
+    {
+        int checkedEntries = 0;
+        double roundOff = 1e-6 * Math.Abs(loss()) / epsilon;
+        foreach (Parameter p in parameters)
+        {
+            float[] analytic = (float[])p.Gradient.Clone();
+            for (int i = 0; i < p.Length; i++)
+            {
+                double Central(double h)
+                {
+                    float saved = p.Value[i];
+                    p.Value[i] = saved + (float)h;
+                    double up = loss();
+                    p.Value[i] = saved - (float)h;
+                    double down = loss();
+                    p.Value[i] = saved;
+                    return (up - down) / (2 * h);
+                }
+                double numeric = (4 * Central(epsilon) - Central(2 * epsilon)) / 3;
+                double tolerance = absolute + relative * Math.Abs(numeric) + roundOff;
+                Assert.IsTrue(Math.Abs(analytic[i] - numeric) <= tolerance,
+                    $"{context} {p.Name}[{i}]: analytic {analytic[i]:G6}, finite difference {numeric:G6}, tolerance {tolerance:G3}");
+                checkedEntries++;
+            }
+        }
+        Assert.IsTrue(checkedEntries > 0, "no parameter entries were checked");
+    }
+
+    /// <summary>All 2^n binary vectors of length n, one per row.</summary>
+    public static float[] AllBinaryVectors(int n)
+    {
+        var result = new float[(1 << n) * n];
+        for (int k = 0; k < 1 << n; k++)
+            for (int i = 0; i < n; i++) result[k * n + i] = (k >> i) & 1;
+        return result;
+    }
+
+    /// <summary>
+    /// For an all-Bernoulli machine and one visible vector: every hidden configuration h with
+    /// ln p(v, h) and ln q(h | v), by enumeration (double precision sums over float layers).
+    /// </summary>
+    public static (double[] LogJoint, double[] LogQ) Enumerate(HelmholtzMachine machine, ReadOnlySpan<float> visible)
+    {
+        var arch = machine.Architecture;
+        int hiddenUnits = arch.Layers.Skip(1).Sum(l => l.Size);
+        int configurations = 1 << hiddenUnits;
+        var states = new LayerStates(arch, configurations);
+        float[] all = AllBinaryVectors(hiddenUnits);
+        for (int k = 0; k < configurations; k++)
+        {
+            visible.CopyTo(states.Layer(0, configurations).Slice(k * arch.Layers[0].Size));
+            int offset = 0;
+            for (int l = 1; l < arch.Layers.Count; l++)
+            {
+                int n = arch.Layers[l].Size;
+                all.AsSpan(k * hiddenUnits + offset, n).CopyTo(states.Layer(l, configurations).Slice(k * n, n));
+                offset += n;
+            }
+        }
+        var logJoint = new double[configurations];
+        var logQ = new double[configurations];
+        machine.Generative.AccumulateLogJoint(states, configurations, logJoint);
+        machine.Recognition.AccumulateLogProb(states, configurations, logQ);
+        return (logJoint, logQ);
+    }
+
+    /// <summary>Exact ln p(v) of an all-Bernoulli machine.</summary>
+    public static double ExactLogLikelihood(HelmholtzMachine machine, ReadOnlySpan<float> visible)
+        => Kernels.LogSumExp(Enumerate(machine, visible).LogJoint);
+
+    /// <summary>Exact free energy F(v) = Σ_h q(h|v) (ln q − ln p(v, h)) of an all-Bernoulli machine.</summary>
+    public static double ExactFreeEnergy(HelmholtzMachine machine, ReadOnlySpan<float> visible)
+    {
+        var (logJoint, logQ) = Enumerate(machine, visible);
+        double f = 0;
+        for (int k = 0; k < logQ.Length; k++) f += Math.Exp(logQ[k]) * (logQ[k] - logJoint[k]);
+        return f;
+    }
+}
+
+internal static class Statistics
+{
+    /// <summary>Mean and standard error of the mean, entry by entry, over repeated gradient vectors.</summary>
+    public static (double[] Mean, double[] StandardError) MeanAndStandardError(IReadOnlyList<double[]> samples)
+    {
+        int n = samples.Count, d = samples[0].Length;
+        var mean = new double[d];
+        var se = new double[d];
+        foreach (var s in samples) for (int i = 0; i < d; i++) mean[i] += s[i] / n;
+        foreach (var s in samples) for (int i = 0; i < d; i++) se[i] += (s[i] - mean[i]) * (s[i] - mean[i]);
+        for (int i = 0; i < d; i++) se[i] = Math.Sqrt(se[i] / (n - 1) / n);
+        return (mean, se);
+    }
+
+    public static double[] Flatten(IEnumerable<Parameter> parameters, Func<Parameter, float[]> pick)
+        => parameters.SelectMany(p => pick(p).Select(v => (double)v)).ToArray();
+
+    /// <summary>Richardson-extrapolated central differences of <paramref name="loss"/>, flattened over the parameters.</summary>
+    public static double[] NumericGradient(IEnumerable<Parameter> parameters, Func<double> loss, double epsilon = 1e-2)
+    {
+        var result = new List<double>();
+        foreach (Parameter p in parameters)
+        {
+            for (int i = 0; i < p.Length; i++)
+            {
+                double Central(double h)
+                {
+                    float saved = p.Value[i];
+                    p.Value[i] = saved + (float)h;
+                    double up = loss();
+                    p.Value[i] = saved - (float)h;
+                    double down = loss();
+                    p.Value[i] = saved;
+                    return (up - down) / (2 * h);
+                }
+                result.Add((4 * Central(epsilon) - Central(2 * epsilon)) / 3);
+            }
+        }
+        return result.ToArray();
+    }
+}
