@@ -1,0 +1,79 @@
+using System.Globalization;
+
+/// <summary>Command-line options of the MNIST sample.</summary>
+internal sealed class MnistOptions
+{
+    public string Rule { get; private set; } = "sbp";
+    public string Architecture { get; private set; } = "";
+    public int Epochs { get; private set; } = 10;
+    public int BatchSize { get; private set; } = 100;
+    public double LearningRate { get; private set; } = 1e-3;
+    public double Decay { get; private set; } = 1.0;
+    public double MinimumLearningRate { get; private set; }
+    public string Optimizer { get; private set; } = "adam";
+    public ulong Seed { get; private set; } = 1;
+    public int Samples { get; private set; } = 1000;
+    public int NaiveSamples { get; private set; }
+    public int TrainLimit { get; private set; }
+    public int TestLimit { get; private set; }
+    public int ValidationRows { get; private set; } = 1000;
+    public int CheckpointEvery { get; private set; } = 10;
+    public string? DataDirectory { get; private set; }
+    public string OutputDirectory { get; private set; } = "runs";
+    public string? Resume { get; private set; }
+    public bool Help { get; private set; }
+
+    public const string Usage = """
+        usage: Helmholtz.Mnist [options]
+          --rule wake-sleep|reinforce|reinforce-plain|sbp|sbp-price   learning rule (default sbp)
+          --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for sbp, binary otherwise)
+          --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
+          --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
+          --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images
+          --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
+          --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
+          --resume FILE    continue from a saved model
+        """;
+
+    public static MnistOptions Parse(string[] args)
+    {
+        var o = new MnistOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            int Int() => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw new ArgumentException($"{name} needs a non-negative integer.");
+            double Real() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && double.IsFinite(v) ? v : throw new ArgumentException($"{name} needs a non-negative number.");
+            switch (name)
+            {
+                case "--rule": o.Rule = Value(); break;
+                case "--architecture": o.Architecture = Value(); break;
+                case "--epochs": o.Epochs = Int(); break;
+                case "--batch": o.BatchSize = Int(); break;
+                case "--lr": o.LearningRate = Real(); break;
+                case "--decay": o.Decay = Real(); break;
+                case "--min-lr": o.MinimumLearningRate = Real(); break;
+                case "--optimizer": o.Optimizer = Value(); break;
+                case "--seed": o.Seed = (ulong)Int(); break;
+                case "--k": o.Samples = Int(); break;
+                case "--naive": o.NaiveSamples = Int(); break;
+                case "--train-limit": o.TrainLimit = Int(); break;
+                case "--test-limit": o.TestLimit = Int(); break;
+                case "--valid-rows": o.ValidationRows = Int(); break;
+                case "--checkpoint-every": o.CheckpointEvery = Int(); break;
+                case "--data": o.DataDirectory = Value(); break;
+                case "--out": o.OutputDirectory = Value(); break;
+                case "--resume": o.Resume = Value(); break;
+                case "--help" or "-h": o.Help = true; break;
+                default: throw new ArgumentException($"unknown option {name}.");
+            }
+        }
+        string[] rules = ["wake-sleep", "reinforce", "reinforce-plain", "sbp", "sbp-price"];
+        if (!rules.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", rules)}; got '{o.Rule}'.");
+        if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
+        if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
+        if (o.Architecture.Length == 0)
+            o.Architecture = o.Rule.StartsWith("sbp", StringComparison.Ordinal) ? "784b-200g-50g" : "784b-200b-50b";
+        return o;
+    }
+}
