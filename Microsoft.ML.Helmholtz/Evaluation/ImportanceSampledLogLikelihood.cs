@@ -39,6 +39,7 @@ public sealed class ImportanceSampledLogLikelihood
         var states = new LayerStates(machine.Architecture, chunk);
         var random = new RandomStream(Seed);
         double[] freeEnergy = new double[chunk], logJoint = new double[chunk];
+        int[] rowSource = new int[chunk];
         var sums = new LogSumExpAccumulator[data.Rows];
         Array.Fill(sums, LogSumExpAccumulator.Empty);
         int columns = data.Columns;
@@ -48,12 +49,17 @@ public sealed class ImportanceSampledLogLikelihood
             cancellationToken.ThrowIfCancellationRequested();
             int rows = (int)Math.Min(chunk, total - first);
             Span<float> x0 = states.Layer(0, rows);
+            int firstExample = (int)(first / Samples), lastExample = (int)((first + rows - 1) / Samples);
             for (int r = 0; r < rows; r++)
             {
                 int example = (int)((first + r) / Samples);
+                rowSource[r] = example - firstExample;
                 data.Values.AsSpan(example * columns, columns).CopyTo(x0.Slice(r * columns, columns));
             }
-            machine.SampleFreeEnergy(random, states, rows, freeEnergy, logJoint);
+            // The K samples of one example share the bottom recognition layer's distribution.
+            int distinct = lastExample - firstExample + 1;
+            machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan(firstExample * columns, distinct * columns), distinct, rowSource,
+                freeEnergy, logJoint);
             for (int r = 0; r < rows; r++)
                 sums[(int)((first + r) / Samples)].Add(-freeEnergy[r]);
             progress?.Report((double)(first + rows) / total);

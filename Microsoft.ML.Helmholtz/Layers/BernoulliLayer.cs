@@ -86,4 +86,7 @@ public sealed class BernoulliLayer : ConditionalLayer
         }
         _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
     }
+
+    protected override void CopyStatistics(int from, int to)
+        => _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
 }

@@ -40,6 +40,29 @@ public abstract class ConditionalLayer
     /// <summary>Computes the distribution's statistics for each input row (input[batch × InputSize]).</summary>
     public abstract void Forward(ReadOnlySpan<float> input, int batch);
 
+    /// <summary>
+    /// The forward for a batch whose inputs repeat: computes the distribution once for each of the
+    /// <paramref name="distinctRows"/> inputs, then gives row r the distribution of input
+    /// rowSource[r]. rowSource must be non-decreasing with rowSource[r] ≤ r (rows grouped by input),
+    /// as when K samples are drawn per example.
+    /// </summary>
+    public void ForwardShared(ReadOnlySpan<float> distinctInputs, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
+    {
+        CheckBatch(rows);
+        Forward(distinctInputs, distinctRows);
+        // Backwards, so that each source row is read before anything overwrites it.
+        for (int r = rows - 1; r >= 0; r--)
+        {
+            int source = rowSource[r];
+            if (source > r || (r + 1 < rows && source > rowSource[r + 1]))
+                throw new ArgumentException("rowSource must be non-decreasing with rowSource[r] ≤ r.", nameof(rowSource));
+            if (source != r) CopyStatistics(source, r);
+        }
+    }
+
+    /// <summary>Copies the statistics of row <paramref name="from"/> of the last forward to row <paramref name="to"/>.</summary>
+    protected abstract void CopyStatistics(int from, int to);
+
     /// <summary>Draws y for each row of the last forward.</summary>
     public abstract void Sample(RandomStream random, int batch, Span<float> output);
 

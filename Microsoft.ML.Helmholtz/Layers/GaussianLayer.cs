@@ -194,4 +194,10 @@ public sealed class GaussianLayer : ConditionalLayer
         int n = batch * OutputSize;
         for (int i = 0; i < n; i++) destination[i] += MathF.Exp(-_s[i]);
     }
+
+    protected override void CopyStatistics(int from, int to)
+    {
+        _mean.AsSpan(from * OutputSize, OutputSize).CopyTo(_mean.AsSpan(to * OutputSize, OutputSize));
+        _s.AsSpan(from * OutputSize, OutputSize).CopyTo(_s.AsSpan(to * OutputSize, OutputSize));
+    }
 }

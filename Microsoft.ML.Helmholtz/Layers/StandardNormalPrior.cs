@@ -46,4 +46,6 @@ public sealed class StandardNormalPrior : ConditionalLayer
     {
         for (int i = 0; i < batch * OutputSize; i++) destination[i] += 1f;
     }
+
+    protected override void CopyStatistics(int from, int to) { }
 }

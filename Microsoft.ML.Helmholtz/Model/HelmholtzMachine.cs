@@ -80,9 +80,26 @@ public sealed class HelmholtzMachine
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
+        Recognition.Sample(random, rows, states);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint);
+    }
+
+    /// <summary>
+    /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double})"/> for rows that repeat
+    /// distinct visible vectors (row r is distinctVisible[rowSource[r]], also copied into states[0]):
+    /// the bottom recognition layer runs once per distinct vector.
+    /// </summary>
+    public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        Span<double> freeEnergy, Span<double> logJoint)
+    {
+        Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint);
+    }
+
+    private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint)
+    {
         freeEnergy[..rows].Clear();
         logJoint[..rows].Clear();
-        Recognition.Sample(random, rows, states);
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy);
         Generative.AccumulateLogJoint(states, rows, logJoint);
         for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];

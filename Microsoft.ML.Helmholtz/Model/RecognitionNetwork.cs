@@ -42,6 +42,22 @@ public sealed class RecognitionNetwork
         }
     }
 
+    /// <summary>
+    /// <see cref="Sample"/> for a batch whose visible rows repeat (K samples per example): the first
+    /// layer's distribution is computed once per distinct input (see <see cref="ConditionalLayer.ForwardShared"/>).
+    /// states[0] must still hold every row's visible values.
+    /// </summary>
+    public void Sample(RandomStream random, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
+    {
+        _layers[0].ForwardShared(distinctVisible, distinctRows, rowSource, rows);
+        _layers[0].Sample(random, rows, states.Layer(1, rows));
+        for (int l = 2; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Sample(random, rows, states.Layer(l, rows));
+        }
+    }
+
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
     public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb)
     {

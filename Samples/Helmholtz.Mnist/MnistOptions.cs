@@ -21,6 +21,7 @@ internal sealed class MnistOptions
     public string? DataDirectory { get; private set; }
     public string OutputDirectory { get; private set; } = "runs";
     public string? Resume { get; private set; }
+    public string ScoreSplit { get; private set; } = "test";
     public bool Help { get; private set; }
 
     public const string Usage = """
@@ -32,7 +33,8 @@ internal sealed class MnistOptions
           --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
-          --resume FILE    continue from a saved model
+          --resume FILE    continue from a saved model (with --epochs 0: score it only)
+          --score test|valid   the split scored at the end (test)
         """;
 
     public static MnistOptions Parse(string[] args)
@@ -64,6 +66,7 @@ internal sealed class MnistOptions
                 case "--data": o.DataDirectory = Value(); break;
                 case "--out": o.OutputDirectory = Value(); break;
                 case "--resume": o.Resume = Value(); break;
+                case "--score": o.ScoreSplit = Value(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option {name}.");
             }
@@ -71,6 +74,7 @@ internal sealed class MnistOptions
         string[] rules = ["wake-sleep", "reinforce", "reinforce-plain", "sbp", "sbp-price"];
         if (!rules.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", rules)}; got '{o.Rule}'.");
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
+        if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
         if (o.Architecture.Length == 0)
             o.Architecture = o.Rule.StartsWith("sbp", StringComparison.Ordinal) ? "784b-200g-50g" : "784b-200b-50b";

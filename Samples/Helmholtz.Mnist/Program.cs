@@ -34,7 +34,8 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancellation.Cancel(); Co
 var clock = Stopwatch.StartNew();
 MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
 DataMatrix train = options.TrainLimit > 0 && options.TrainLimit < data.Train.Rows ? data.Train.Slice(0, options.TrainLimit) : data.Train;
-DataMatrix test = options.TestLimit > 0 && options.TestLimit < data.Test.Rows ? data.Test.Slice(0, options.TestLimit) : data.Test;
+DataMatrix scored = options.ScoreSplit == "valid" ? data.Valid : data.Test;
+DataMatrix test = options.TestLimit > 0 && options.TestLimit < scored.Rows ? scored.Slice(0, options.TestLimit) : scored;
 DataMatrix valid = data.Valid.Slice(0, Math.Min(data.Valid.Rows, options.ValidationRows));
 
 var architecture = HelmholtzArchitecture.Parse(options.Architecture);
@@ -81,7 +82,12 @@ var progress = new ConsoleProgress(report =>
 int exitCode = 0;
 try
 {
-    new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation.Token);
+    if (options.Epochs > 0) new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation.Token);
+}
+catch (Exception e) when (e is NotSupportedException or ArgumentException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
 }
 catch (OperationCanceledException)
 {
@@ -99,14 +105,16 @@ WriteCurve(curvePath, curve);
 Console.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
 
 var scoringClock = Stopwatch.StartNew();
+double boundOnTest = HelmholtzTrainer.MeanFreeEnergy(machine, test, new RandomStream(options.Seed + 3), new LayerStates(machine.Architecture, 1000));
+Console.WriteLine($"{options.ScoreSplit} free energy (one sample per image, an upper bound on −ln p in expectation): {boundOnTest:F2} nats");
 var estimator = new ImportanceSampledLogLikelihood(options.Samples, seed: options.Seed + 1);
 LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, cancellationToken: CancellationToken.None);
-Console.WriteLine($"test log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} ± {estimate.StandardError:F2} nats " +
+Console.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} ± {estimate.StandardError:F2} nats " +
                   $"over {estimate.Examples} images (training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
 if (options.NaiveSamples > 0)
 {
     var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test);
-    Console.WriteLine($"test log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} ± {naive.StandardError:F2} nats");
+    Console.WriteLine($"{options.ScoreSplit} log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} ± {naive.StandardError:F2} nats");
 }
 return exitCode;
 
