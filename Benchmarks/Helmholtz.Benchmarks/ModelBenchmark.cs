@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Helmholtz.Benchmarks;
+
+/// <summary>
+/// The reference configurations on binarized MNIST: seconds per training epoch, examples per
+/// second and achieved GFLOP/s against the engine's measured ceiling; importance-sampled scoring
+/// with K = 1000 and 5000; peak memory. FLOPs are counted exactly by a counting engine wrapper.
+/// </summary>
+internal static class ModelBenchmark
+{
+    public static void Run(string[] args)
+    {
+        int epochs = 3, scoreImages = 10000;
+        int[] ks = [1000, 5000];
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--epochs": epochs = int.Parse(args[++i]); break;
+                case "--score-images": scoreImages = int.Parse(args[++i]); break;
+                case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2)");
+            }
+        }
+        IMatrixEngine engine = MatrixEngine.Default;
+        MnistSplits data = BinarizedMnist.Load();
+        double ceiling = Ceiling(engine);
+        Console.WriteLine($"engine {engine.Name}, cores {Environment.ProcessorCount}, {Environment.OSVersion}, .NET {Environment.Version}");
+        Console.WriteLine($"matrix-product ceiling (median of 7, 1024x1024x1024 and 5000x784x200, best of the two): {ceiling:F1} GFLOP/s");
+        Console.WriteLine();
+        Console.WriteLine($"{"configuration",-34}{"s/epoch (median)",18}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ideal s",9}{"ratio",7}");
+        TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, ceiling, epochs);
+        TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, ceiling, epochs);
+        TrainingRow("Wake-Sleep 784b-200b-50b, Adam", "784b-200b-50b", () => new WakeSleep(), data.Train, engine, ceiling, epochs);
+        TrainingRow("REINFORCE 784b-200b-50b, Adam", "784b-200b-50b", () => new Reinforce(), data.Train, engine, ceiling, epochs);
+        Console.WriteLine();
+        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"images",8}{"K",6}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}");
+        var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
+        foreach (int k in ks) ScoringRow(test, k, engine);
+        Console.WriteLine();
+        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
+    }
+
+    private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, double ceiling, int epochs)
+    {
+        var counter = new CountingEngine(engine);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, counter);
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 100, Seed = 1 };
+        // Warm-up on a slice: JIT tiers, buffers, thread pool.
+        new HelmholtzTrainer(rule(), options).Train(machine, train.Slice(0, 5000));
+        var seconds = new List<double>();
+        double flops = 0;
+        for (int e = 0; e < epochs; e++)
+        {
+            counter.Flops = 0;
+            var clock = Stopwatch.StartNew();
+            new HelmholtzTrainer(rule(), options).Train(machine, train);
+            seconds.Add(clock.Elapsed.TotalSeconds);
+            flops = counter.Flops;
+        }
+        double median = seconds.Order().ElementAt(seconds.Count / 2);
+        double ideal = flops / (ceiling * 1e9);
+        Console.WriteLine($"{label,-34}{median,18:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ideal,9:F2}{median / ideal,7:F2}");
+    }
+
+    private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine)
+    {
+        var counter = new CountingEngine(engine);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1, counter);
+        new ImportanceSampledLogLikelihood(10).Estimate(machine, test.Slice(0, 10)); // warm-up
+        counter.Flops = 0;
+        var clock = Stopwatch.StartNew();
+        new ImportanceSampledLogLikelihood(k).Estimate(machine, test);
+        double s = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"{"importance sampling",-34}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
+    }
+
+    private static double Ceiling(IMatrixEngine engine)
+    {
+        double best = 0;
+        var random = new RandomStream(2);
+        foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (5000, 784, 200) })
+        {
+            float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
+            random.FillUniform(a);
+            random.FillUniform(b);
+            for (int i = 0; i < 3; i++) engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            var rates = new List<double>();
+            for (int r = 0; r < 7; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+                rates.Add(2.0 * m * n * k / clock.Elapsed.TotalSeconds / 1e9);
+            }
+            best = Math.Max(best, rates.Order().ElementAt(3));
+        }
+        return best;
+    }
+
+    /// <summary>Forwards to an engine and counts 2·m·n·k per product.</summary>
+    private sealed class CountingEngine(IMatrixEngine inner) : IMatrixEngine
+    {
+        public double Flops;
+        public string Name => inner.Name;
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        {
+            Flops += 2.0 * m * n * k;
+            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+    }
+}
