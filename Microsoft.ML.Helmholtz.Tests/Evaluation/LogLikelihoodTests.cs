@@ -108,23 +108,51 @@ public sealed class LogLikelihoodTests
         }
     }
 
-    /// <summary>ln p(h) = ln p(v, h) − ln p(v | h) for each enumerated h.</summary>
+    /// <summary>ln p(h) = ln p(v, h) − ln p(v | h) for each enumerated h (the enumeration order of <see cref="TestModels.Enumerate"/>).</summary>
     private static double[] LogPriorOfEachConfiguration(HelmholtzMachine machine, float[] v)
     {
         var (logJoint, _) = TestModels.Enumerate(machine, v);
-        int configurations = logJoint.Length;
+        var layers = machine.Architecture.Layers;
+        int configurations = logJoint.Length, hidden = layers.Skip(1).Sum(l => l.Size), d = layers[0].Size;
         var states = new LayerStates(machine.Architecture, configurations);
-        var all = TestModels.AllBinaryVectors(7);
+        var all = TestModels.AllBinaryVectors(hidden);
         for (int c = 0; c < configurations; c++)
         {
-            v.CopyTo(states.Layer(0, configurations).Slice(c * 10, 10));
-            all.AsSpan(c * 7, 4).CopyTo(states.Layer(1, configurations).Slice(c * 4, 4));
-            all.AsSpan(c * 7 + 4, 3).CopyTo(states.Layer(2, configurations).Slice(c * 3, 3));
+            v.CopyTo(states.Layer(0, configurations).Slice(c * d, d));
+            int offset = 0;
+            for (int l = 1; l < layers.Count; l++)
+            {
+                all.AsSpan(c * hidden + offset, layers[l].Size).CopyTo(states.Layer(l, configurations).Slice(c * layers[l].Size, layers[l].Size));
+                offset += layers[l].Size;
+            }
         }
         var visibleTerm = new double[configurations];
         machine.Generative.Layers[0].Forward(states.Layer(1, configurations), configurations);
         machine.Generative.Layers[0].AccumulateLogProb(states.Layer(0, configurations), configurations, visibleTerm);
         return logJoint.Select((lj, c) => lj - visibleTerm[c]).ToArray();
+    }
+
+    [TestMethod]
+    public void BothEstimatorsHandleAGaussianVisibleLayer()
+    {
+        // Gaussian visible units with a linear mean over binary hidden units: still enumerable.
+        var machine = TestModels.Random("5gl-4b-3b", 78, scale: 0.8f);
+        float[][] examples = [[0.3f, -1.2f, 0.8f, 2.0f, -0.1f], [-0.5f, 0.4f, 1.1f, -0.9f, 0.0f]];
+        var data = new DataMatrix(2, 5, examples.SelectMany(e => e).ToArray());
+        const int k = 50000;
+        double[] importance = new ImportanceSampledLogLikelihood(k, seed: 79).EstimatePerExample(machine, data);
+        double[] naive = new NaiveLogLikelihood(k, seed: 80).EstimatePerExample(machine, data);
+        for (int i = 0; i < examples.Length; i++)
+        {
+            double exact = TestModels.ExactLogLikelihood(machine, examples[i]);
+            double sdImportance = Math.Sqrt(RelativeWeightVariance(machine, examples[i]) / k);
+            Assert.AreEqual(exact, importance[i], 5 * sdImportance + 1e-4, $"importance sampling, example {i}");
+            var (logJoint, _) = TestModels.Enumerate(machine, examples[i]);
+            double[] logPrior = LogPriorOfEachConfiguration(machine, examples[i]);
+            double relativeVariance = -1;
+            for (int c = 0; c < logJoint.Length; c++) relativeVariance += Math.Exp(2 * (logJoint[c] - exact) - logPrior[c]);
+            Assert.AreEqual(exact, naive[i], 5 * Math.Sqrt(relativeVariance / k) + 1e-4, $"naive, example {i}");
+        }
     }
 
     [TestMethod]
