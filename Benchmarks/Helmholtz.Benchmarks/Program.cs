@@ -2,7 +2,7 @@ using Helmholtz.Benchmarks;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats]");
+    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats]");
     return 2;
 }
 
@@ -10,6 +10,9 @@ switch (args[0])
 {
     case "gemm":
         GemmBenchmark.Run(args.AsSpan(1).ToArray());
+        return 0;
+    case "kernels":
+        KernelBenchmark.Run(args.AsSpan(1).ToArray());
         return 0;
     default:
         Console.Error.WriteLine($"unknown mode '{args[0]}'");

@@ -50,7 +50,7 @@ public sealed class BernoulliLayer : ConditionalLayer
     public override void Expectation(int batch, Span<float> output)
     {
         int n = batch * OutputSize;
-        System.Numerics.Tensors.TensorPrimitives.Sigmoid(_logits.AsSpan(0, n), output[..n]);
+        Kernels.Sigmoid(_logits.AsSpan(0, n), output[..n]);
     }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
@@ -66,12 +66,7 @@ public sealed class BernoulliLayer : ConditionalLayer
         if (!outputGradient.IsEmpty)
         {
             // ∂ ln p / ∂y_i = a_i: the logit, as for a relaxed y.
-            for (int r = 0; r < batch; r++)
-            {
-                float w = rowWeights[r];
-                int o = r * OutputSize;
-                for (int i = 0; i < OutputSize; i++) outputGradient[o + i] += w * _logits[o + i];
-            }
+            Kernels.AddRowScaled(_logits.AsSpan(0, n), rowWeights, 1f, batch, OutputSize, outputGradient);
         }
     }
 
@@ -79,11 +74,7 @@ public sealed class BernoulliLayer : ConditionalLayer
     {
         int n = batch * OutputSize;
         Span<float> kappa = _scratch.AsSpan(0, n);
-        for (int i = 0; i < n; i++)
-        {
-            float s = Kernels.Sigmoid(_logits[i]);
-            kappa[i] = s * (1f - s);
-        }
+        Kernels.BernoulliCurvature(_logits.AsSpan(0, n), kappa);
         _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
     }
 

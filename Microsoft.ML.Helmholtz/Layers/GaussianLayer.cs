@@ -101,8 +101,7 @@ public sealed class GaussianLayer : ConditionalLayer
     public void Reparameterize(int batch, Span<float> output)
     {
         int n = batch * OutputSize;
-        for (int i = 0; i < n; i++)
-            output[i] = _mean[i] + MathF.Exp(0.5f * _s[i]) * _noise[i];
+        Kernels.Reparameterize(_mean.AsSpan(0, n), _s.AsSpan(0, n), _noise.AsSpan(0, n), output[..n]);
     }
 
     /// <summary>Uses the given noise for the next <see cref="Reparameterize"/> (common random numbers, gradient checks).</summary>
@@ -115,39 +114,14 @@ public sealed class GaussianLayer : ConditionalLayer
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-    {
-        for (int r = 0; r < batch; r++)
-        {
-            int o = r * OutputSize;
-            double sum = 0;
-            for (int i = 0; i < OutputSize; i++)
-            {
-                float d = y[o + i] - _mean[o + i];
-                float s = _s[o + i];
-                sum += d * d * MathF.Exp(-s) + s;
-            }
-            rowLogProb[r] += -0.5 * (sum + OutputSize * Kernels.LogTwoPi);
-        }
-    }
+        => Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
     {
         int n = batch * OutputSize;
         Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
-        for (int r = 0; r < batch; r++)
-        {
-            float w = rowWeights[r];
-            int o = r * OutputSize;
-            for (int i = o; i < o + OutputSize; i++)
-            {
-                float d = y[i] - _mean[i];
-                float precision = MathF.Exp(-_s[i]);
-                dm[i] = w * d * precision;
-                ds[i] = w * 0.5f * (d * d * precision - 1f);
-                if (!outputGradient.IsEmpty) outputGradient[i] -= w * d * precision;
-            }
-        }
+        Kernels.GaussianLogProbGradient(y, _mean, _s, batch, OutputSize, rowWeights, dm, ds, outputGradient.IsEmpty ? default : outputGradient[..n]);
         BackwardStatistics(dm, ds, input, batch, inputGradient);
     }
 
@@ -160,7 +134,7 @@ public sealed class GaussianLayer : ConditionalLayer
     {
         int n = batch * OutputSize;
         if (MeanFunction == GaussianMean.Tanh)
-            for (int i = 0; i < n; i++) meanGradient[i] *= 1f - _mean[i] * _mean[i];
+            Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, n), meanGradient[..n]);
         _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
         if (_logVarMap is not null) _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
         else Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
@@ -172,27 +146,15 @@ public sealed class GaussianLayer : ConditionalLayer
             throw new NotSupportedException("The input Hessian is defined here for per-unit variances only.");
         int n = batch * OutputSize;
         Span<float> kappa = _dMean.AsSpan(0, n);
-        for (int i = 0; i < n; i++)
-        {
-            float precision = MathF.Exp(-_s[i]);
-            if (MeanFunction == GaussianMean.Tanh)
-            {
-                // −ln p = ½ (y − tanh u)² e^{−s} + …; d²/du² = [m'² + 2 m m' (y − m)] e^{−s}, m' = 1 − m².
-                float m = _mean[i], dm = 1f - m * m;
-                kappa[i] = (dm * dm + 2f * m * dm * (y[i] - m)) * precision;
-            }
-            else
-            {
-                kappa[i] = precision;
-            }
-        }
+        // −ln p = ½ (y − tanh u)² e^{−s} + …; d²/du² = [m'² + 2 m m' (y − m)] e^{−s}, m' = 1 − m².
+        Kernels.GaussianCurvature(y, _mean, _s, MeanFunction == GaussianMean.Tanh, kappa);
         _meanMap.AccumulateInputHessianDiagonal(kappa, batch, destination);
     }
 
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
         int n = batch * OutputSize;
-        for (int i = 0; i < n; i++) destination[i] += MathF.Exp(-_s[i]);
+        Kernels.AddExpNegative(_s.AsSpan(0, n), destination[..n]);
     }
 
     protected override void CopyStatistics(int from, int to)

@@ -20,31 +20,20 @@ public sealed class StandardNormalPrior : ConditionalLayer
     public override void Expectation(int batch, Span<float> output) => output[..(batch * OutputSize)].Clear();
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-    {
-        for (int r = 0; r < batch; r++)
-        {
-            double sum = 0;
-            foreach (float v in y.Slice(r * OutputSize, OutputSize)) sum += v * v;
-            rowLogProb[r] += -0.5 * (sum + OutputSize * Kernels.LogTwoPi);
-        }
-    }
+        => Kernels.AccumulateStandardNormalLogProb(y, batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
     {
         if (outputGradient.IsEmpty) return;
-        for (int r = 0; r < batch; r++)
-        {
-            float w = rowWeights[r];
-            for (int i = r * OutputSize; i < (r + 1) * OutputSize; i++) outputGradient[i] -= w * y[i];
-        }
+        Kernels.AddRowScaled(y, rowWeights, -1f, batch, OutputSize, outputGradient);
     }
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination) { }
 
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
-        for (int i = 0; i < batch * OutputSize; i++) destination[i] += 1f;
+        System.Numerics.Tensors.TensorPrimitives.Add(destination[..(batch * OutputSize)], 1f, destination[..(batch * OutputSize)]);
     }
 
     protected override void CopyStatistics(int from, int to) { }

@@ -106,11 +106,8 @@ public sealed class HelmholtzTrainer
             throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the free energy is {freeEnergy}; the parameters keep their last finite values. Lower the learning rate.");
         foreach (Parameter p in parameters)
         {
-            foreach (float g in p.Gradient)
-            {
-                if (!float.IsFinite(g))
-                    throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
-            }
+            if (!Kernels.AllFinite(p.Gradient))
+                throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
         }
     }
 }

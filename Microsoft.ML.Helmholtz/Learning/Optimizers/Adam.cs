@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
@@ -32,13 +33,7 @@ public sealed class Adam : IOptimizer
         {
             if (!_moments.TryGetValue(p, out var state))
                 _moments[p] = state = (new float[p.Length], new float[p.Length]);
-            float[] m = state.M, v = state.V, g = p.Gradient, x = p.Value;
-            for (int i = 0; i < x.Length; i++)
-            {
-                m[i] = Beta1 * m[i] + (1f - Beta1) * g[i];
-                v[i] = Beta2 * v[i] + (1f - Beta2) * g[i] * g[i];
-                x[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) + epsilonHat);
-            }
+            Kernels.AdamUpdate(p.Value, p.Gradient, state.M, state.V, Beta1, Beta2, stepSize, epsilonHat);
         }
     }
 }

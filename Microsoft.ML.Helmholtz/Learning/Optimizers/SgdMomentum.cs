@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
@@ -21,12 +22,7 @@ public sealed class SgdMomentum : IOptimizer
         foreach (Parameter p in parameters)
         {
             if (!_velocity.TryGetValue(p, out float[]? v)) _velocity[p] = v = new float[p.Length];
-            float[] g = p.Gradient, x = p.Value;
-            for (int i = 0; i < x.Length; i++)
-            {
-                v[i] = Momentum * v[i] - learningRate * g[i];
-                x[i] += v[i];
-            }
+            Kernels.MomentumUpdate(p.Value, p.Gradient, v, Momentum, learningRate);
         }
     }
 }

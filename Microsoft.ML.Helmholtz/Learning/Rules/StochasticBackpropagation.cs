@@ -99,17 +99,9 @@ public sealed class StochasticBackpropagation : ILearningRule
             Span<float> dMean = _dMean[l].AsSpan(0, n), dLogVar = _dLogVar[l].AsSpan(0, n);
             ReadOnlySpan<float> local = _local[l].AsSpan(0, n), rest = _rest[l].AsSpan(0, n), hessian = _hessian[l].AsSpan(0, n);
             ReadOnlySpan<float> eps = layer.Noise(rows), s = layer.LogVariances(rows);
-            for (int i = 0; i < n; i++)
-            {
-                float g = local[i] + rest[i];
-                float sigma = MathF.Exp(0.5f * s[i]);
-                dMean[i] = g;                                  // Bonnet: ∇_μ⟨f⟩ = ⟨∂f/∂h⟩
-                float pathWise = Variance == VarianceGradient.PathWise ? g : rest[i];
-                dLogVar[i] = 0.5f * sigma * eps[i] * pathWise  // ∂h/∂s = ½ σ ε
-                             - 0.5f * invRows;                 // ln q = −½ Σ (ε² + s + ln 2π)
-                if (Variance == VarianceGradient.Price)
-                    dLogVar[i] += 0.5f * sigma * sigma * hessian[i] * invRows; // Price: ∇_{σ²}⟨f⟩ = ½⟨∂²f/∂h²⟩, dσ²/ds = σ²
-            }
+            // Bonnet: ∇_μ⟨f⟩ = ⟨∂f/∂h⟩; ∂h/∂s = ½ σ ε; ln q = −½ Σ (ε² + s + ln 2π) gives −½ / B;
+            // Price: ∇_{σ²}⟨f⟩ = ½⟨∂²f/∂h²⟩, dσ²/ds = σ².
+            Kernels.StochasticBackpropagationStatistics(local, rest, hessian, eps, s, invRows, Variance == VarianceGradient.Price, dMean, dLogVar);
             Span<float> inputGradient = l >= 2 ? _rest[l - 1].AsSpan(0, rows * machine.Architecture.Layers[l - 1].Size) : default;
             layer.BackwardStatistics(dMean, dLogVar, states.Layer(l - 1, rows), rows, inputGradient);
         }

@@ -1,0 +1,295 @@
+using System.Runtime.Intrinsics;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Tests.Numerics;
+
+/// <summary>
+/// Each vectorised kernel against a plain double-precision transcription of its formula, on odd
+/// lengths (vector body plus scalar tail) and inputs that include 0, ±30 and ±1e4.
+/// Tolerances: the kernels work in float, so each output carries a few float roundings (2^-24 ≈
+/// 6e-8 each) of the magnitudes that went into it, plus ≲ 2e-7 relative from the vector exp. We allow
+/// 1e-6 × that magnitude for element-wise results, and for row sums 1e-6 × Σ|terms| (each float term
+/// is rounded before it is added in double).
+/// </summary>
+[TestClass]
+public sealed class KernelTests
+{
+    private const double Rel = 1e-6;
+
+    private static float[] Inputs(int n, int seed, double spread = 5)
+    {
+        var rng = new Random(seed);
+        float[] special = [0f, 30f, -30f, 1e4f, -1e4f, 1e-3f, -1e-3f];
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+            x[i] = rng.Next(8) == 0 ? special[rng.Next(special.Length)] : (float)(spread * (2 * rng.NextDouble() - 1));
+        return x;
+    }
+
+    private static float[] Binary(int n, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => rng.Next(2) == 0 ? 0f : 1f).ToArray();
+    }
+
+    private static float[] Uniform(int n, int seed, double lo, double hi)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(lo + (hi - lo) * rng.NextDouble())).ToArray();
+    }
+
+    private static double Softplus(double a) => Math.Max(a, 0) + Log1p(Math.Exp(-Math.Abs(a)));
+
+    // ln(1 + t) for t ∈ [0, 1]; below 1e-4 the series (error < t⁴/4) since 1 + t would round in double too.
+    private static double Log1p(double t) => t < 1e-4 ? t - t * t / 2 + t * t * t / 3 : Math.Log(1 + t);
+    private static double Sigmoid(double a) => 1 / (1 + Math.Exp(-a));
+
+    private static void Near(double expected, double actual, double scale, string what)
+    {
+        double tol = Rel * Math.Max(scale, 1e-30);
+        Assert.IsTrue(Math.Abs(expected - actual) <= tol, $"{what}: expected {expected:R}, got {actual:R} (tolerance {tol:G3})");
+    }
+
+    // rows × columns shapes whose columns cover 1, 7, 33, 100, 257 and 784.
+    public static IEnumerable<object[]> Shapes =>
+    [
+        [1, 1], [3, 7], [2, 33], [4, 100], [2, 257], [3, 784],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void AccumulateBernoulliLogProb_MatchesDouble(int rows, int columns)
+    {
+        float[] a = Inputs(rows * columns, columns), x = Binary(rows * columns, columns + 1);
+        double[] sums = Enumerable.Range(0, rows).Select(r => (double)r).ToArray();
+        Kernels.AccumulateBernoulliLogProb(a, x, rows, columns, sums);
+        for (int r = 0; r < rows; r++)
+        {
+            double expected = r, scale = 0;
+            for (int c = r * columns; c < (r + 1) * columns; c++)
+            {
+                expected += x[c] * a[c] - Softplus(a[c]);
+                scale += Math.Abs(x[c] * a[c]) + Softplus(a[c]);
+            }
+            Near(expected, sums[r], scale + 1, $"row {r}");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void BernoulliLogProbGradient_MatchesDouble(int rows, int columns)
+    {
+        float[] a = Inputs(rows * columns, columns), x = Binary(rows * columns, columns + 1), w = Inputs(rows, 3, 2);
+        var g = new float[rows * columns];
+        Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, g);
+        for (int i = 0; i < g.Length; i++)
+            Near(w[i / columns] * (x[i] - Sigmoid(a[i])), g[i], Math.Abs(w[i / columns]), $"element {i}");
+    }
+
+    [TestMethod]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    public void SigmoidAndCurvature_MatchDouble(int n)
+    {
+        float[] a = Inputs(n, n);
+        float[] s = new float[n], k = new float[n];
+        Kernels.Sigmoid(a, s);
+        Kernels.BernoulliCurvature(a, k);
+        for (int i = 0; i < n; i++)
+        {
+            double e = Sigmoid(a[i]);
+            Near(e, s[i], e, $"sigmoid {i}");                 // relative: σ is a quotient, no cancellation
+            Near(e * (1 - e), k[i], e, $"curvature {i}"); // 1 − σ in float carries an ulp of 1, whatever its size
+        }
+    }
+
+    [TestMethod]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    public void SampleBernoulli_MatchesThreshold(int n)
+    {
+        float[] a = Inputs(n, n), u = Uniform(n, n + 7, 0, 1);
+        var y = new float[n];
+        Kernels.SampleBernoulli(a, u, y);
+        for (int i = 0; i < n; i++)
+        {
+            double p = Sigmoid(a[i]);
+            if (Math.Abs(u[i] - p) < 1e-6) continue; // a float sigmoid may round either way this close
+            Assert.AreEqual(u[i] < p ? 1f : 0f, y[i], $"element {i}");
+        }
+    }
+
+    [TestMethod]
+    public void VectorExpAndSoftplus_AccurateAndSafeAtExtremes()
+    {
+        if (!Vector512.IsHardwareAccelerated) Assert.Inconclusive("No AVX-512 here: the kernels use their scalar loops.");
+        // exp over the whole normal range: relative error ≤ 2e-7 (range reduction is exact to ~1e-10,
+        // the series to 6e-9, and the rest is a handful of float roundings).
+        double worst = 0;
+        for (float x = -87f; x < 88.7f; x += 0.0137f)
+        {
+            float got = VectorMath.Exp(Vector512.Create(x)).GetElement(0);
+            worst = Math.Max(worst, Math.Abs(got - Math.Exp(x)) / Math.Exp(x));
+        }
+        Assert.IsTrue(worst <= 2e-7, $"exp relative error {worst:G3}");
+        Assert.AreEqual(float.PositiveInfinity, VectorMath.Exp(Vector512.Create(89f)).GetElement(0));
+        Assert.AreEqual(float.PositiveInfinity, VectorMath.Exp(Vector512.Create(float.PositiveInfinity)).GetElement(0));
+        Assert.AreEqual(0f, VectorMath.Exp(Vector512.Create(float.NegativeInfinity)).GetElement(0));
+        Assert.IsTrue(float.IsNaN(VectorMath.Exp(Vector512.Create(float.NaN)).GetElement(0)));
+
+        worst = 0;
+        for (float a = -100f; a < 100f; a += 0.0173f)
+        {
+            double e = Softplus(a);
+            float got = VectorMath.Softplus(Vector512.Create(a)).GetElement(0);
+            // Relative, even where softplus ≈ e^a is tiny, down to where s = t/2 would reach float's denormals.
+            if (e > 1e-30) worst = Math.Max(worst, Math.Abs(got - e) / e);
+        }
+        Assert.IsTrue(worst <= 3e-7, $"softplus relative error {worst:G3}");
+        Assert.AreEqual(1e4f, VectorMath.Softplus(Vector512.Create(1e4f)).GetElement(0));
+        Assert.AreEqual(0f, VectorMath.Softplus(Vector512.Create(-1e4f)).GetElement(0));
+        Assert.AreEqual(float.PositiveInfinity, VectorMath.Softplus(Vector512.Create(float.PositiveInfinity)).GetElement(0));
+        Assert.AreEqual(0f, VectorMath.Softplus(Vector512.Create(float.NegativeInfinity)).GetElement(0));
+        Assert.AreEqual(0f, VectorMath.Sigmoid(Vector512.Create(float.NegativeInfinity)).GetElement(0));
+        Assert.AreEqual(1f, VectorMath.Sigmoid(Vector512.Create(float.PositiveInfinity)).GetElement(0));
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void GaussianLogProbAndGradient_MatchDouble(int rows, int columns)
+    {
+        int n = rows * columns;
+        float[] y = Inputs(n, columns), m = Inputs(n, columns + 1), s = Uniform(n, columns + 2, -6, 6), w = Inputs(rows, 5, 2);
+        double[] sums = new double[rows];
+        Kernels.AccumulateGaussianLogProb(y, m, s, rows, columns, sums);
+        float[] dm = new float[n], ds = new float[n], og = Inputs(n, 9);
+        float[] og0 = (float[])og.Clone();
+        Kernels.GaussianLogProbGradient(y, m, s, rows, columns, w, dm, ds, og);
+        for (int r = 0; r < rows; r++)
+        {
+            double expected = 0, scale = 0;
+            for (int i = r * columns; i < (r + 1) * columns; i++)
+            {
+                double d = (double)y[i] - m[i], p = Math.Exp(-s[i]), wr = w[r];
+                expected += d * d * p + s[i];
+                scale += d * d * p + Math.Abs(s[i]);
+                // d = y − m is rounded once in float, so errors scale with (|y| + |m|).
+                double dScale = Math.Abs(y[i]) + Math.Abs(m[i]);
+                Near(wr * d * p, dm[i], Math.Abs(wr) * dScale * p, $"dMean {i}");
+                Near(wr * 0.5 * (d * d * p - 1), ds[i], Math.Abs(wr) * (dScale * dScale * p + 1), $"dLogVar {i}");
+                Near(og0[i] - wr * d * p, og[i], Math.Abs(og0[i]) + Math.Abs(wr) * dScale * p, $"output gradient {i}");
+            }
+            Near(-0.5 * (expected + columns * Kernels.LogTwoPi), sums[r], scale + columns, $"row {r}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    public void GaussianElementwise_MatchDouble(int n)
+    {
+        float[] y = Inputs(n, n), m = Uniform(n, n + 1, -1, 1), s = Uniform(n, n + 2, -8, 8), eps = Inputs(n, n + 3, 3);
+        float[] sample = new float[n], kappaTanh = new float[n], kappa = new float[n], acc = Inputs(n, n + 4), g = Inputs(n, n + 5);
+        float[] acc0 = (float[])acc.Clone(), g0 = (float[])g.Clone();
+        Kernels.Reparameterize(m, s, eps, sample);
+        Kernels.GaussianCurvature(y, m, s, tanh: true, kappaTanh);
+        Kernels.GaussianCurvature(y, m, s, tanh: false, kappa);
+        Kernels.AddExpNegative(s, acc);
+        Kernels.MultiplyByTanhDerivative(m, g);
+        for (int i = 0; i < n; i++)
+        {
+            double sigma = Math.Exp(0.5 * s[i]), p = Math.Exp(-s[i]), mi = m[i], dm = 1 - mi * mi;
+            Near(mi + sigma * eps[i], sample[i], Math.Abs(mi) + sigma * Math.Abs(eps[i]), $"sample {i}");
+            // m' = 1 − m² in float carries an absolute error of an ulp of 1 (≈ 0.1 Rel), which the sum scales by 2|m||y − m|.
+            Near((dm * dm + 2 * mi * dm * (y[i] - mi)) * p, kappaTanh[i], (dm * dm + 2 * Math.Abs(mi) * (Math.Abs(y[i]) + 1) * (dm + 0.1)) * p, $"tanh curvature {i}");
+            Near(p, kappa[i], p, $"curvature {i}");
+            Near(acc0[i] + p, acc[i], Math.Abs(acc0[i]) + p, $"exp(−s) sum {i}");
+            Near(g0[i] * dm, g[i], Math.Abs(g0[i]), $"tanh derivative {i}");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void StandardNormalAndRowScaled_MatchDouble(int rows, int columns)
+    {
+        int n = rows * columns;
+        float[] y = Inputs(n, columns), w = Inputs(rows, 11, 2), acc = Inputs(n, 12), acc0 = (float[])acc.Clone();
+        double[] sums = new double[rows];
+        Kernels.AccumulateStandardNormalLogProb(y, rows, columns, sums);
+        Kernels.AddRowScaled(y, w, -1f, rows, columns, acc);
+        for (int r = 0; r < rows; r++)
+        {
+            double sq = 0;
+            for (int i = r * columns; i < (r + 1) * columns; i++)
+            {
+                sq += (double)y[i] * y[i];
+                Near(acc0[i] - (double)w[r] * y[i], acc[i], Math.Abs(acc0[i]) + Math.Abs(w[r] * y[i]), $"row-scaled {i}");
+            }
+            Near(-0.5 * (sq + columns * Kernels.LogTwoPi), sums[r], sq + columns, $"row {r}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(1, false), DataRow(7, true), DataRow(33, false), DataRow(100, true), DataRow(257, false), DataRow(784, true)]
+    public void StochasticBackpropagationStatistics_MatchDouble(int n, bool price)
+    {
+        float[] local = Inputs(n, n), rest = Inputs(n, n + 1), hess = Uniform(n, n + 2, 0, 5), eps = Inputs(n, n + 3, 3), s = Uniform(n, n + 4, -8, 4);
+        float[] dMean = new float[n], dLogVar = new float[n];
+        const float invRows = 0.01f;
+        Kernels.StochasticBackpropagationStatistics(local, rest, hess, eps, s, invRows, price, dMean, dLogVar);
+        for (int i = 0; i < n; i++)
+        {
+            double g = (double)local[i] + rest[i], sigma = Math.Exp(0.5 * s[i]), pw = price ? rest[i] : g;
+            double e = 0.5 * sigma * eps[i] * pw - 0.5 * invRows + (price ? 0.5 * sigma * sigma * hess[i] * invRows : 0);
+            double gScale = price ? Math.Abs(rest[i]) : Math.Abs(local[i]) + Math.Abs(rest[i]);
+            Near(g, dMean[i], Math.Abs(local[i]) + Math.Abs(rest[i]), $"dMean {i}");
+            Near(e, dLogVar[i], 0.5 * sigma * Math.Abs(eps[i]) * gScale + invRows + sigma * sigma * hess[i] * invRows, $"dLogVar {i}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    public void Optimizers_MatchDouble(int n)
+    {
+        float[] x = Inputs(n, n), g = Inputs(n, n + 1), m = Inputs(n, n + 2, 1), v = Uniform(n, n + 3, 0, 10);
+        float[] x0 = (float[])x.Clone(), m0 = (float[])m.Clone(), v0 = (float[])v.Clone();
+        const float b1 = 0.9f, b2 = 0.999f, step = 1e-3f, eh = 1e-8f;
+        Kernels.AdamUpdate(x, g, m, v, b1, b2, step, eh);
+        for (int i = 0; i < n; i++)
+        {
+            double em = b1 * (double)m0[i] + (1 - (double)b1) * g[i];
+            double ev = b2 * (double)v0[i] + (1 - (double)b2) * g[i] * g[i];
+            Near(em, m[i], Math.Abs(m0[i]) + Math.Abs(g[i]), $"m {i}");
+            Near(ev, v[i], v0[i] + g[i] * g[i], $"v {i}");
+            // The update step / (√v + ε̂) · m is bounded by step · |m| / √v, relative error a few ulps.
+            Near(x0[i] - step * em / (Math.Sqrt(ev) + eh), x[i], Math.Abs(x0[i]) + step * Math.Abs(em) / (Math.Sqrt(ev) + eh), $"x {i}");
+        }
+
+        float[] vel = Inputs(n, n + 4, 1), vel0 = (float[])vel.Clone();
+        x = (float[])x0.Clone();
+        Kernels.MomentumUpdate(x, g, vel, 0.9f, 0.01f);
+        for (int i = 0; i < n; i++)
+        {
+            double ev = 0.9f * (double)vel0[i] - 0.01f * (double)g[i];
+            Near(ev, vel[i], Math.Abs(vel0[i]) + 0.01 * Math.Abs(g[i]), $"velocity {i}");
+            Near(x0[i] + ev, x[i], Math.Abs(x0[i]) + Math.Abs(vel0[i]) + 0.01 * Math.Abs(g[i]), $"x {i}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    public void AllFinite_FindsEveryNonFinite(int n)
+    {
+        float[] x = Inputs(n, n);
+        Assert.IsTrue(Kernels.AllFinite(x));
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            foreach (int at in new[] { 0, n / 2, n - 1 })
+            {
+                float keep = x[at];
+                x[at] = bad;
+                Assert.IsFalse(Kernels.AllFinite(x), $"{bad} at {at}");
+                x[at] = keep;
+            }
+        }
+        x[n - 1] = float.MaxValue;
+        Assert.IsTrue(Kernels.AllFinite(x));
+    }
+}
