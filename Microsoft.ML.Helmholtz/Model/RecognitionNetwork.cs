@@ -43,7 +43,7 @@ public sealed class RecognitionNetwork
     }
 
     /// <summary>
-    /// <see cref="Sample"/> for a batch whose visible rows repeat (K samples per example): the first
+    /// <see cref="Sample(RandomStream, int, LayerStates)"/> for a batch whose visible rows repeat (K samples per example): the first
     /// layer's distribution is computed once per distinct input (see <see cref="ConditionalLayer.ForwardShared"/>).
     /// states[0] must still hold every row's visible values.
     /// </summary>
@@ -68,7 +68,7 @@ public sealed class RecognitionNetwork
         }
     }
 
-    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample"/>.</summary>
+    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample(RandomStream, int, LayerStates)"/>.</summary>
     public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
     {
         for (int l = 1; l <= Depth; l++)
