@@ -94,6 +94,16 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void ATimeLimitStopsBetweenEpochs()
+    {
+        var (train, _, _) = TeacherData();
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4b-3b"), 99);
+        var options = new TrainingOptions { Epochs = 1000, Seed = 100, TimeLimit = TimeSpan.FromTicks(1) };
+        var reports = new HelmholtzTrainer(new WakeSleep(), options).Train(machine, train);
+        Assert.AreEqual(1, reports.Count, "the first epoch ends past a one-tick limit, and training stops there");
+    }
+
+    [TestMethod]
     public void ADivergingStepIsRefusedAndLeavesTheParametersFinite()
     {
         var (train, _, _) = TeacherData();

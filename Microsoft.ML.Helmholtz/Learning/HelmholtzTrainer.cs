@@ -70,6 +70,7 @@ public sealed class HelmholtzTrainer
             var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed);
             reports.Add(report);
             progress?.Report(report);
+            if (Options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
         }
         return reports;
     }

@@ -16,6 +16,13 @@ public sealed class TrainingOptions
     /// <summary>Creates the optimiser (a fresh one per training run). Adam by default.</summary>
     public Func<IOptimizer> Optimizer { get; set; } = () => new Adam();
 
+    /// <summary>
+    /// Stop at the end of the first epoch that ends after this much training time (null: run all
+    /// <see cref="Epochs"/>). Stopping between epochs keeps a run reproducible with Epochs set to
+    /// the count it reached.
+    /// </summary>
+    public TimeSpan? TimeLimit { get; set; }
+
     /// <summary>Set a Bernoulli visible layer's biases from the training data's marginals before the first epoch.</summary>
     public bool InitializeVisibleBiases { get; set; } = true;
 
@@ -26,6 +33,7 @@ public sealed class TrainingOptions
         ArgumentNullException.ThrowIfNull(LearningRate);
         LearningRate.At(0);
         ArgumentNullException.ThrowIfNull(Optimizer);
+        if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), "TimeLimit must be positive.");
     }
 }
 

@@ -21,6 +21,7 @@ internal sealed class MnistOptions
     public string? DataDirectory { get; private set; }
     public string OutputDirectory { get; private set; } = "runs";
     public string? Resume { get; private set; }
+    public double TimeLimitMinutes { get; private set; }
     public string ScoreSplit { get; private set; } = "test";
     public bool Help { get; private set; }
 
@@ -34,6 +35,7 @@ internal sealed class MnistOptions
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
           --resume FILE    continue from a saved model (with --epochs 0: score it only)
+          --time-limit MINUTES   stop at the end of the first epoch past this much training time
           --score test|valid   the split scored at the end (test)
         """;
 
@@ -67,6 +69,7 @@ internal sealed class MnistOptions
                 case "--out": o.OutputDirectory = Value(); break;
                 case "--resume": o.Resume = Value(); break;
                 case "--score": o.ScoreSplit = Value(); break;
+                case "--time-limit": o.TimeLimitMinutes = Real(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option {name}.");
             }

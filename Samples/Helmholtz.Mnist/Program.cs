@@ -63,6 +63,7 @@ var trainingOptions = new TrainingOptions
     LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
     Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(),
     InitializeVisibleBiases = options.Resume is null,
+    TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
 };
 Directory.CreateDirectory(options.OutputDirectory);
 string curvePath = Path.Combine(options.OutputDirectory, $"{rule.Name}-curve.csv");
@@ -82,7 +83,12 @@ var progress = new ConsoleProgress(report =>
 int exitCode = 0;
 try
 {
-    if (options.Epochs > 0) new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation.Token);
+    if (options.Epochs > 0)
+    {
+        var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation.Token);
+        if (reports.Count < options.Epochs)
+            Console.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
+    }
 }
 catch (Exception e) when (e is NotSupportedException or ArgumentException)
 {
