@@ -44,6 +44,21 @@ internal static class KernelBenchmark
         Row("Adam", () => Scalar.Adam(acc, g, mm, vv, 0.9f, 0.999f, 1e-3f, 1e-8f), () => Kernels.AdamUpdate(acc, g, mm, vv, 0.9f, 0.999f, 1e-3f, 1e-8f));
         Row("SgdMomentum", () => Scalar.Momentum(acc, g, vv, 0.9f, 1e-3f), () => Kernels.MomentumUpdate(acc, g, vv, 0.9f, 1e-3f));
         Row("AllFinite (CheckFinite)", () => Scalar.AllFinite(g), () => Kernels.AllFinite(g));
+        var stream = new RandomStream(3);
+        float[] r1 = F(1e-6, 1), t1 = F(-Math.PI, Math.PI), half1 = new float[n / 2], half2 = new float[n / 2];
+        // "before": the Box–Muller transcendentals through TensorPrimitives on pre-drawn uniforms
+        // (what FillNormal did); "after": the whole FillNormal, bit generation included.
+        Row("FillNormal (Box–Muller)", () =>
+        {
+            var r = r1.AsSpan(0, n / 2);
+            System.Numerics.Tensors.TensorPrimitives.Log(r, half1);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(half1, -2f, half1);
+            System.Numerics.Tensors.TensorPrimitives.Sqrt(half1, half1);
+            System.Numerics.Tensors.TensorPrimitives.Sin(t1.AsSpan(0, n / 2), half2);
+            System.Numerics.Tensors.TensorPrimitives.Cos(t1.AsSpan(0, n / 2), y.AsSpan(0, n / 2));
+            System.Numerics.Tensors.TensorPrimitives.Multiply(half1, half2, y2.AsSpan(0, n / 2));
+            System.Numerics.Tensors.TensorPrimitives.Multiply(half1, y.AsSpan(0, n / 2), y2.AsSpan(n / 2, n / 2));
+        }, () => stream.FillNormal(y));
         Row("Tanh (TensorPrimitives)", () => System.Numerics.Tensors.TensorPrimitives.Tanh(m, y), () => System.Numerics.Tensors.TensorPrimitives.Tanh(m, y));
     }
 

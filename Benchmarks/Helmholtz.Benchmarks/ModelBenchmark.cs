@@ -18,6 +18,7 @@ internal static class ModelBenchmark
     public static void Run(string[] args)
     {
         int epochs = 3, scoreImages = 10000;
+        bool training = true;
         int[] ks = [1000, 5000];
         for (int i = 0; i < args.Length; i++)
         {
@@ -26,6 +27,7 @@ internal static class ModelBenchmark
                 case "--epochs": epochs = int.Parse(args[++i]); break;
                 case "--score-images": scoreImages = int.Parse(args[++i]); break;
                 case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+                case "--scoring-only": training = false; break;
                 default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2)");
             }
         }
@@ -35,17 +37,26 @@ internal static class ModelBenchmark
         Console.WriteLine($"engine {engine.Name}, cores {Environment.ProcessorCount}, {Environment.OSVersion}, .NET {Environment.Version}");
         Console.WriteLine($"matrix-product ceiling (median of 7, 1024x1024x1024 and 5000x784x200, best of the two): {ceiling:F1} GFLOP/s");
         Console.WriteLine();
+        if (training) TrainingRows(data, engine, ceiling, epochs);
+        Console.WriteLine();
+        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}");
+        var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
+        foreach (int k in ks)
+        {
+            ScoringRow(test, k, engine, 1);
+            ScoringRow(test, k, engine, Environment.ProcessorCount);
+        }
+        Console.WriteLine();
+        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
+    }
+
+    private static void TrainingRows(MnistSplits data, IMatrixEngine engine, double ceiling, int epochs)
+    {
         Console.WriteLine($"{"configuration",-34}{"s/epoch (median)",18}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ideal s",9}{"ratio",7}");
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, ceiling, epochs);
         TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, ceiling, epochs);
         TrainingRow("Wake-Sleep 784b-200b-50b, Adam", "784b-200b-50b", () => new WakeSleep(), data.Train, engine, ceiling, epochs);
         TrainingRow("REINFORCE 784b-200b-50b, Adam", "784b-200b-50b", () => new Reinforce(), data.Train, engine, ceiling, epochs);
-        Console.WriteLine();
-        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"images",8}{"K",6}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}");
-        var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
-        foreach (int k in ks) ScoringRow(test, k, engine);
-        Console.WriteLine();
-        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
     }
 
     private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, double ceiling, int epochs)
@@ -70,16 +81,17 @@ internal static class ModelBenchmark
         Console.WriteLine($"{label,-34}{median,18:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ideal,9:F2}{median / ideal,7:F2}");
     }
 
-    private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine)
+    private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine, int pipelines)
     {
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1, counter);
-        new ImportanceSampledLogLikelihood(10).Estimate(machine, test.Slice(0, 10)); // warm-up
+        new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines }.Estimate(machine, test.Slice(0, 10)); // warm-up
         counter.Flops = 0;
         var clock = Stopwatch.StartNew();
-        new ImportanceSampledLogLikelihood(k).Estimate(machine, test);
+        new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines }.Estimate(machine, test);
         double s = clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"{"importance sampling",-34}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
+        if (pipelines > 1) counter.Flops = double.NaN; // the pipelines' copies compute with their own engines
+        Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
     }
 
     private static double Ceiling(IMatrixEngine engine)

@@ -28,19 +28,53 @@ public sealed class ImportanceSampledLogLikelihood
     public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
         => LogLikelihoodEstimate.FromPerExample(EstimatePerExample(machine, data, progress, cancellationToken), Samples);
 
+    /// <summary>
+    /// Pipelines run side by side, one per core by default, each on its own copy of the machine with
+    /// a single-threaded matrix engine and its own random stream (forked from <see cref="Seed"/>):
+    /// results are reproducible for a given seed and parallelism. 1 runs on the machine itself.
+    /// </summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
+
     /// <summary>The estimate of ln p(x) for each row of <paramref name="data"/>.</summary>
     public double[] EstimatePerExample(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
-        long total = (long)data.Rows * Samples;
+        var result = new double[data.Rows];
+        int workers = Math.Clamp(Parallelism, 1, data.Rows);
+        long total = (long)data.Rows * Samples, done = 0;
+        void Advance(int rows)
+        {
+            long now = Interlocked.Add(ref done, rows);
+            progress?.Report((double)now / total);
+        }
+        if (workers == 1)
+        {
+            EstimateRange(machine, data, 0, data.Rows, new RandomStream(Seed), result, Advance, cancellationToken);
+            return result;
+        }
+        var root = new RandomStream(Seed);
+        var streams = Enumerable.Range(0, workers).Select(w => root.Fork((ulong)w)).ToArray();
+        var options = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = cancellationToken };
+        Parallel.For(0, workers, options, w =>
+        {
+            int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
+            EstimateRange(machine.Clone(MatrixEngine.SingleThreaded()), data, first, last, streams[w], result, Advance, cancellationToken);
+        });
+        return result;
+    }
+
+    /// <summary>Examples [firstExample, lastExample) on one machine, packed into chunks of rows.</summary>
+    private void EstimateRange(HelmholtzMachine machine, DataMatrix data, int firstExample, int lastExample, RandomStream random,
+        double[] result, Action<int> advance, CancellationToken cancellationToken)
+    {
+        long total = (long)(lastExample - firstExample) * Samples;
         int chunk = (int)Math.Min(RowsPerChunk, total);
         var states = new LayerStates(machine.Architecture, chunk);
-        var random = new RandomStream(Seed);
         double[] freeEnergy = new double[chunk], logJoint = new double[chunk];
         int[] rowSource = new int[chunk];
-        var sums = new LogSumExpAccumulator[data.Rows];
+        var sums = new LogSumExpAccumulator[lastExample - firstExample];
         Array.Fill(sums, LogSumExpAccumulator.Empty);
         int columns = data.Columns;
 
@@ -49,25 +83,23 @@ public sealed class ImportanceSampledLogLikelihood
             cancellationToken.ThrowIfCancellationRequested();
             int rows = (int)Math.Min(chunk, total - first);
             Span<float> x0 = states.Layer(0, rows);
-            int firstExample = (int)(first / Samples), lastExample = (int)((first + rows - 1) / Samples);
+            int chunkFirst = (int)(first / Samples), chunkLast = (int)((first + rows - 1) / Samples);
             for (int r = 0; r < rows; r++)
             {
                 int example = (int)((first + r) / Samples);
-                rowSource[r] = example - firstExample;
-                data.Values.AsSpan(example * columns, columns).CopyTo(x0.Slice(r * columns, columns));
+                rowSource[r] = example - chunkFirst;
+                data.Values.AsSpan((firstExample + example) * columns, columns).CopyTo(x0.Slice(r * columns, columns));
             }
             // The K samples of one example share the bottom recognition layer's distribution.
-            int distinct = lastExample - firstExample + 1;
-            machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan(firstExample * columns, distinct * columns), distinct, rowSource,
+            int distinct = chunkLast - chunkFirst + 1;
+            machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan((firstExample + chunkFirst) * columns, distinct * columns), distinct, rowSource,
                 freeEnergy, logJoint);
             for (int r = 0; r < rows; r++)
                 sums[(int)((first + r) / Samples)].Add(-freeEnergy[r]);
-            progress?.Report((double)(first + rows) / total);
+            advance(rows);
         }
 
         double logK = Math.Log(Samples);
-        var result = new double[data.Rows];
-        for (int i = 0; i < result.Length; i++) result[i] = sums[i].Value - logK;
-        return result;
+        for (int i = 0; i < sums.Length; i++) result[firstExample + i] = sums[i].Value - logK;
     }
 }

@@ -105,6 +105,14 @@ public sealed class HelmholtzMachine
         for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
     }
 
+    /// <summary>An independent copy (parameters and buffers) that computes with <paramref name="engine"/>.</summary>
+    public HelmholtzMachine Clone(IMatrixEngine? engine = null)
+    {
+        var copy = new HelmholtzMachine(Architecture, engine ?? Engine);
+        for (int i = 0; i < Parameters.Count; i++) Parameters[i].Value.CopyTo(copy.Parameters[i].Value, 0);
+        return copy;
+    }
+
     /// <summary>Saves to <paramref name="path"/> atomically: a failure leaves any earlier file intact.</summary>
     public void Save(string path)
     {

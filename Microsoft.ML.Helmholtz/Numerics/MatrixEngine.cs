@@ -14,6 +14,12 @@ public static class MatrixEngine
     /// <summary>The native OpenBLAS engine, or null when the library cannot be loaded.</summary>
     public static IMatrixEngine? OpenBlas => OpenBlasMatrixEngine.TryCreate();
 
+    /// <summary>
+    /// A managed engine that stays on the calling thread: for work that is already spread over
+    /// the cores one pipeline per core (scoring), where a multi-threaded product would oversubscribe.
+    /// </summary>
+    public static IMatrixEngine SingleThreaded() => new ManagedMatrixEngine { MaxThreads = 1 };
+
     /// <summary>The engine every model uses unless given another.</summary>
     public static IMatrixEngine Default
     {

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -124,12 +125,27 @@ public sealed class RandomStream
             _state = st;
             OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
             OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
-            TensorPrimitives.Log(r, r);
-            TensorPrimitives.Multiply(r, -2f, r);
-            TensorPrimitives.Sqrt(r, r);
-            // Separate Sin and Cos measured ~3× faster than SinCosPi in System.Numerics.Tensors 11.
-            TensorPrimitives.Sin(t, s);
-            TensorPrimitives.Cos(t, c);
+            int done = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (; done + 16 <= pairs; done += 16)
+                {
+                    var (vs, vc) = VectorMath.SinCos(VectorMath.Load(t, done));
+                    VectorMath.Store(Vector512.Sqrt(Vector512.Create(-2f) * VectorMath.LogOfPositive(VectorMath.Load(r, done))), r, done);
+                    VectorMath.Store(vs, s, done);
+                    VectorMath.Store(vc, c, done);
+                }
+            }
+            if (done < pairs)
+            {
+                Span<float> rt = r[done..], tt = t[done..];
+                TensorPrimitives.Log(rt, rt);
+                TensorPrimitives.Multiply(rt, -2f, rt);
+                TensorPrimitives.Sqrt(rt, rt);
+                // Separate Sin and Cos measured ~3× faster than SinCosPi in System.Numerics.Tensors 11.
+                TensorPrimitives.Sin(tt, s[done..]);
+                TensorPrimitives.Cos(tt, c[done..]);
+            }
             TensorPrimitives.Multiply(r, c, destination.Slice(0, pairs));
             TensorPrimitives.Multiply(r.Slice(0, len - pairs), s.Slice(0, len - pairs), destination.Slice(pairs, len - pairs));
             destination = destination.Slice(len);

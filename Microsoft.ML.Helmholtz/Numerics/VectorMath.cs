@@ -74,6 +74,60 @@ internal static class VectorMath
         return Vector512.MaxNative(a, Vector512<float>.Zero) + log1p;
     }
 
+    /// <summary>
+    /// ln x for positive, normal, finite x: x = m · 2^e with m ∈ [√½, √2), ln m = 2 atanh(s) with
+    /// s = (m − 1)/(m + 1) ∈ [−0.172, 0.172], summed to s⁹ (truncation ≤ 0.172¹¹/11 ≈ 3e-10).
+    /// Used on uniforms in (0, 1], so zero, denormals, infinities and NaN are not handled.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LogOfPositive(Vector512<float> x)
+    {
+        Vector512<int> bits = x.AsInt32();
+        Vector512<int> e = Vector512.ShiftRightLogical(bits, 23) - Vector512.Create(127);
+        Vector512<float> m = ((bits & Vector512.Create(0x7FFFFF)) | Vector512.Create(0x3F800000)).AsSingle();
+        Vector512<float> big = Vector512.GreaterThan(m, Vector512.Create(1.41421356f));
+        m = Vector512.ConditionalSelect(big, m * Vector512.Create(0.5f), m);
+        e += big.AsInt32() & Vector512<int>.One;
+        Vector512<float> s = (m - Vector512<float>.One) / (m + Vector512<float>.One);
+        Vector512<float> z = s * s;
+        Vector512<float> q = Vector512.Create(1f / 9);
+        q = Vector512.FusedMultiplyAdd(q, z, Vector512.Create(1f / 7));
+        q = Vector512.FusedMultiplyAdd(q, z, Vector512.Create(1f / 5));
+        q = Vector512.FusedMultiplyAdd(q, z, Vector512.Create(1f / 3));
+        q = Vector512.FusedMultiplyAdd(q, z, Vector512<float>.One);
+        Vector512<float> ef = Vector512.ConvertToSingle(e);
+        return Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Hi), Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Lo), (s + s) * q));
+    }
+
+    /// <summary>
+    /// sin θ and cos θ for θ ∈ [−π, π]: the Taylor series of the half angle φ = θ/2 ∈ [−π/2, π/2]
+    /// (sin to φ¹³, cos to φ¹⁴; truncation ≤ 7e-10), then sin θ = 2 sin φ cos φ, cos θ = cos²φ − sin²φ.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector512<float> Sin, Vector512<float> Cos) SinCos(Vector512<float> theta)
+    {
+        Vector512<float> x = theta * Vector512.Create(0.5f);
+        Vector512<float> z = x * x;
+        Vector512<float> sp = Vector512.Create(1f / 6227020800f);                    // 1/13!
+        sp = Vector512.FusedMultiplyAdd(sp, z, Vector512.Create(-1f / 39916800f));    // −1/11!
+        sp = Vector512.FusedMultiplyAdd(sp, z, Vector512.Create(1f / 362880f));       // 1/9!
+        sp = Vector512.FusedMultiplyAdd(sp, z, Vector512.Create(-1f / 5040f));
+        sp = Vector512.FusedMultiplyAdd(sp, z, Vector512.Create(1f / 120f));
+        sp = Vector512.FusedMultiplyAdd(sp, z, Vector512.Create(-1f / 6f));
+        Vector512<float> sinHalf = Vector512.FusedMultiplyAdd(sp * z, x, x);
+        Vector512<float> cp = Vector512.Create(1f / 87178291200f);                   // 1/14!
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(-1f / 479001600f));  // −1/12!
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(1f / 3628800f));
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(-1f / 40320f));
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(1f / 720f));
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(-1f / 24f));
+        cp = Vector512.FusedMultiplyAdd(cp, z, Vector512.Create(0.5f));
+        Vector512<float> cosHalf = Vector512.FusedMultiplyAdd(-cp, z, Vector512<float>.One);
+        Vector512<float> sin = Vector512.Create(2f) * sinHalf * cosHalf;
+        Vector512<float> cos = (cosHalf - sinHalf) * (cosHalf + sinHalf);
+        return (sin, cos);
+    }
+
     /// <summary>1 / (1 + e^{−x}): 0 at −∞ (e^{+∞} = ∞), 1 at +∞.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Sigmoid(Vector512<float> x)
