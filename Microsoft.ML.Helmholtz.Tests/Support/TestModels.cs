@@ -45,31 +45,21 @@ internal static class TestModels
     /// </summary>
     public static void AssertGradientsMatch(IEnumerable<Parameter> parameters, Func<double> loss, double epsilon = 1e-2, double absolute = 1e-3, double relative = 3e-3, string context = "")
     {
-        int checkedEntries = 0;
+        Parameter[] ps = parameters.ToArray();
         double roundOff = 1e-6 * Math.Abs(loss()) / epsilon;
-        foreach (Parameter p in parameters)
+        double[] analytic = Statistics.Flatten(ps, p => p.Gradient);
+        double[] numeric = Statistics.NumericGradient(ps, loss, epsilon);
+        Assert.IsTrue(numeric.Length > 0, "no parameter entries were checked");
+        int index = 0;
+        foreach (Parameter p in ps)
         {
-            float[] analytic = (float[])p.Gradient.Clone();
-            for (int i = 0; i < p.Length; i++)
+            for (int i = 0; i < p.Length; i++, index++)
             {
-                double Central(double h)
-                {
-                    float saved = p.Value[i];
-                    p.Value[i] = saved + (float)h;
-                    double up = loss();
-                    p.Value[i] = saved - (float)h;
-                    double down = loss();
-                    p.Value[i] = saved;
-                    return (up - down) / (2 * h);
-                }
-                double numeric = (4 * Central(epsilon) - Central(2 * epsilon)) / 3;
-                double tolerance = absolute + relative * Math.Abs(numeric) + roundOff;
-                Assert.IsTrue(Math.Abs(analytic[i] - numeric) <= tolerance,
-                    $"{context} {p.Name}[{i}]: analytic {analytic[i]:G6}, finite difference {numeric:G6}, tolerance {tolerance:G3}");
-                checkedEntries++;
+                double tolerance = absolute + relative * Math.Abs(numeric[index]) + roundOff;
+                Assert.IsTrue(Math.Abs(analytic[index] - numeric[index]) <= tolerance,
+                    $"{context} {p.Name}[{i}]: analytic {analytic[index]:G6}, finite difference {numeric[index]:G6}, tolerance {tolerance:G3}");
             }
         }
-        Assert.IsTrue(checkedEntries > 0, "no parameter entries were checked");
     }
 
     /// <summary>All 2^n binary vectors of length n, one per row.</summary>

@@ -33,4 +33,18 @@ internal static class GemmArgs
             else if (beta != 1) System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
         }
     }
+
+    /// <summary>
+    /// Validates the arguments and does the calls with nothing to multiply (m or n zero: nothing;
+    /// k or alpha zero: C = beta·C). True when the call is complete.
+    /// </summary>
+    public static bool ValidateAndHandleTrivial(bool transA, bool transB, int m, int n, int k, float alpha,
+        int aLength, int lda, int bLength, int ldb, float beta, Span<float> c, int ldc)
+    {
+        Validate(transA, transB, m, n, k, aLength, lda, bLength, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return true;
+        if (k != 0 && alpha != 0) return false;
+        ScaleC(m, n, beta, c, ldc);
+        return true;
+    }
 }

@@ -72,13 +72,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
     {
-        GemmArgs.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        if (m == 0 || n == 0) return;
-        if (k == 0 || alpha == 0)
-        {
-            GemmArgs.ScaleC(m, n, beta, c, ldc);
-            return;
-        }
+        if (GemmArgs.ValidateAndHandleTrivial(transA, transB, m, n, k, alpha, a.Length, lda, b.Length, ldb, beta, c, ldc)) return;
 
         fixed (float* pa = a)
         fixed (float* pb = b)

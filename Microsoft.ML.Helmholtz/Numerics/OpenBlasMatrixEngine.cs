@@ -65,14 +65,8 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
     {
-        GemmArgs.Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        if (m == 0 || n == 0) return;
-        // cblas rejects or mishandles empty inner dimensions; C = beta·C is all that is left.
-        if (k == 0 || alpha == 0)
-        {
-            GemmArgs.ScaleC(m, n, beta, c, ldc);
-            return;
-        }
+        // cblas rejects or mishandles empty inner dimensions; those calls are finished here.
+        if (GemmArgs.ValidateAndHandleTrivial(transA, transB, m, n, k, alpha, a.Length, lda, b.Length, ldb, beta, c, ldc)) return;
         fixed (float* pa = a)
         fixed (float* pb = b)
         fixed (float* pc = c)
