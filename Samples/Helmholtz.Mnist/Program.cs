@@ -114,7 +114,14 @@ var scoringClock = Stopwatch.StartNew();
 double boundOnTest = HelmholtzTrainer.MeanFreeEnergy(machine, test, new RandomStream(options.Seed + 3), new LayerStates(machine.Architecture, 1000));
 Console.WriteLine($"{options.ScoreSplit} free energy (one sample per image, an upper bound on −ln p in expectation): {boundOnTest:F2} nats");
 var estimator = new ImportanceSampledLogLikelihood(options.Samples, seed: options.Seed + 1);
-LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, cancellationToken: CancellationToken.None);
+int reportedTenths = 0;
+var scoringProgress = new ScoringProgress(fraction =>
+{
+    int tenths = (int)(fraction * 10);
+    if (tenths > Interlocked.Exchange(ref reportedTenths, Math.Max(tenths, reportedTenths)) && tenths < 10)
+        Console.WriteLine($"  scoring {tenths * 10}% ({scoringClock.Elapsed.TotalSeconds:F0} s)");
+});
+LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, scoringProgress, CancellationToken.None);
 Console.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} ± {estimate.StandardError:F2} nats " +
                   $"over {estimate.Examples} images (training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
 if (options.NaiveSamples > 0)
@@ -142,6 +149,11 @@ static void WriteCurve(string path, List<CurveRow> rows)
 }
 
 internal sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds);
+
+internal sealed class ScoringProgress(Action<double> action) : IProgress<double>
+{
+    public void Report(double value) => action(value);
+}
 
 internal sealed class ConsoleProgress(Action<EpochReport> action) : IProgress<EpochReport>
 {
