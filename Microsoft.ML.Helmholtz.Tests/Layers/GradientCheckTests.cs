@@ -130,4 +130,26 @@ public sealed class GradientCheckTests
         Assert.IsTrue(hessian.Any(v => Math.Abs(v) > 1e-3), "the Hessian should not be trivially zero");
         _ = outputs;
     }
+
+    [TestMethod]
+    public void InputDependentBaselineGradientMatchesFiniteDifferences()
+    {
+        var random = new RandomStream(51);
+        var baseline = new InputDependentBaseline(6, 5, MatrixEngine.Default, random);
+        foreach (var p in baseline.Parameters) { var noise = new float[p.Length]; random.FillNormal(noise); for (int i = 0; i < p.Length; i++) p.Value[i] += 0.3f * noise[i]; }
+        float[] x = new float[Rows * 6];
+        random.FillNormal(x);
+        double[] target = [1.5, -0.5, 2.0];
+        double Loss()
+        {
+            ReadOnlySpan<float> c = baseline.Predict(x, Rows);
+            double sum = 0;
+            for (int r = 0; r < Rows; r++) sum += 0.5 * (c[r] - target[r]) * (c[r] - target[r]);
+            return sum / Rows;
+        }
+        foreach (var p in baseline.Parameters) p.ZeroGradient();
+        Loss();
+        baseline.Backward(x, target, Rows);
+        TestModels.AssertGradientsMatch(baseline.Parameters, Loss, context: "baseline");
+    }
 }

@@ -1,0 +1,71 @@
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+[TestClass]
+public sealed class OptimizerTests
+{
+    private static readonly float[][] Gradients = [[0.5f, -2f, 0f, 1e-3f, 40f, -0.25f, 3f], [0.1f, -1f, 0.2f, -1e-3f, 10f, 0.5f, -3f], [-0.3f, 0.4f, 0f, 2e-3f, -5f, 1f, 3f]];
+
+    private static Parameter NewParameter()
+    {
+        var p = new Parameter("x", 1, 7);
+        for (int i = 0; i < 7; i++) p.Value[i] = 0.1f * i - 0.3f;
+        return p;
+    }
+
+    [TestMethod]
+    public void AdamFollowsTheTextbookUpdate()
+    {
+        var p = NewParameter();
+        double[] x = p.Value.Select(v => (double)v).ToArray(), m = new double[7], v = new double[7];
+        var adam = new Adam(0.9f, 0.999f, 1e-8f);
+        for (int t = 1; t <= Gradients.Length; t++)
+        {
+            Gradients[t - 1].CopyTo(p.Gradient, 0);
+            adam.Step([p], 0.01f);
+            for (int i = 0; i < 7; i++)
+            {
+                double g = Gradients[t - 1][i];
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                double mHat = m[i] / (1 - Math.Pow(0.9, t)), vHat = v[i] / (1 - Math.Pow(0.999, t));
+                x[i] -= 0.01 * mHat / (Math.Sqrt(vHat) + 1e-8);
+                Assert.AreEqual(x[i], p.Value[i], 1e-6, $"step {t}, entry {i}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void SgdWithMomentumFollowsTheHeavyBallUpdate()
+    {
+        var p = NewParameter();
+        double[] x = p.Value.Select(v => (double)v).ToArray(), velocity = new double[7];
+        var sgd = new SgdMomentum(0.8f);
+        for (int t = 0; t < Gradients.Length; t++)
+        {
+            Gradients[t].CopyTo(p.Gradient, 0);
+            sgd.Step([p], 0.05f);
+            for (int i = 0; i < 7; i++)
+            {
+                velocity[i] = 0.8 * velocity[i] - 0.05 * Gradients[t][i];
+                x[i] += velocity[i];
+                Assert.AreEqual(x[i], p.Value[i], 1e-5, $"step {t}, entry {i}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void LearningRateScheduleDecaysToItsFloor()
+    {
+        var schedule = new LearningRateSchedule(1e-2, 0.5, 2e-3);
+        Assert.AreEqual(1e-2, schedule.At(0), 1e-15);
+        Assert.AreEqual(5e-3, schedule.At(1), 1e-15);
+        Assert.AreEqual(2.5e-3, schedule.At(2), 1e-15);
+        Assert.AreEqual(2e-3, schedule.At(3), 1e-15);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(-1).At(0));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 1.5).At(0));
+    }
+}
