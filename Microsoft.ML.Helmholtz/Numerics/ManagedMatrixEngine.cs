@@ -93,10 +93,16 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
             }
             else
             {
-                var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-                Parallel.For(0, tiles, options, t => RunTile(in job, t));
+                RunParallel(job, tiles, threads);
             }
         }
+    }
+
+    // Its own method, so that the closure over the job is allocated only when tiles run in parallel.
+    private void RunParallel(Job job, int tiles, int threads)
+    {
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        Parallel.For(0, tiles, options, t => RunTile(in job, t));
     }
 
     private struct Job

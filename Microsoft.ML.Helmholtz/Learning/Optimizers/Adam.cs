@@ -29,8 +29,9 @@ public sealed class Adam : IOptimizer
         float c1 = 1f - MathF.Pow(Beta1, _step), c2 = 1f - MathF.Pow(Beta2, _step);
         float stepSize = learningRate * MathF.Sqrt(c2) / c1;
         float epsilonHat = Epsilon * MathF.Sqrt(c2);
-        foreach (Parameter p in parameters)
+        for (int index = 0; index < parameters.Count; index++) // no enumerator allocation in the hot loop
         {
+            Parameter p = parameters[index];
             if (!_moments.TryGetValue(p, out var state))
                 _moments[p] = state = (new float[p.Length], new float[p.Length]);
             Kernels.AdamUpdate(p.Value, p.Gradient, state.M, state.V, Beta1, Beta2, stepSize, epsilonHat);

@@ -19,8 +19,9 @@ public sealed class SgdMomentum : IOptimizer
 
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
     {
-        foreach (Parameter p in parameters)
+        for (int index = 0; index < parameters.Count; index++) // no enumerator allocation in the hot loop
         {
+            Parameter p = parameters[index];
             if (!_velocity.TryGetValue(p, out float[]? v)) _velocity[p] = v = new float[p.Length];
             Kernels.MomentumUpdate(p.Value, p.Gradient, v, Momentum, learningRate);
         }
