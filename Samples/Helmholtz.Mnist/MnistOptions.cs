@@ -31,7 +31,7 @@ internal sealed class MnistOptions
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for sbp, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
-          --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images
+          --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images (evenly spaced: the splits are ordered by digit)
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
           --resume FILE    continue from a saved model (with --epochs 0: score it only)

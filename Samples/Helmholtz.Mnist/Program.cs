@@ -33,10 +33,11 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancellation.Cancel(); Co
 
 var clock = Stopwatch.StartNew();
 MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
-DataMatrix train = options.TrainLimit > 0 && options.TrainLimit < data.Train.Rows ? data.Train.Slice(0, options.TrainLimit) : data.Train;
+// The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
+DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
 DataMatrix scored = options.ScoreSplit == "valid" ? data.Valid : data.Test;
-DataMatrix test = options.TestLimit > 0 && options.TestLimit < scored.Rows ? scored.Slice(0, options.TestLimit) : scored;
-DataMatrix valid = data.Valid.Slice(0, Math.Min(data.Valid.Rows, options.ValidationRows));
+DataMatrix test = EvenlySpaced(scored, options.TestLimit);
+DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
 
 var architecture = HelmholtzArchitecture.Parse(options.Architecture);
 ILearningRule rule = options.Rule switch
@@ -130,6 +131,15 @@ if (options.NaiveSamples > 0)
     Console.WriteLine($"{options.ScoreSplit} log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} ± {naive.StandardError:F2} nats");
 }
 return exitCode;
+
+static DataMatrix EvenlySpaced(DataMatrix data, int count)
+{
+    if (count <= 0 || count >= data.Rows) return data;
+    var values = new float[count * data.Columns];
+    for (int i = 0; i < count; i++)
+        data.Row((int)((long)i * data.Rows / count)).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
+    return new DataMatrix(count, data.Columns, values);
+}
 
 static void WriteCurve(string path, List<CurveRow> rows)
 {
