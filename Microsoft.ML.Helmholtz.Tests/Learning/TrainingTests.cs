@@ -94,6 +94,58 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void AMinibatchSourceTrainsExactlyLikeTheMatrixItWraps()
+    {
+        var (train, _, _) = TeacherData();
+        float[][] Run(bool source)
+        {
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4g-3g"), 101);
+            var options = new TrainingOptions { Epochs = 2, BatchSize = 64, Seed = 102, InitializeVisibleBiases = false };
+            var trainer = new HelmholtzTrainer(new StochasticBackpropagation(), options);
+            if (source) trainer.Train(machine, new ShuffledMinibatches(train));
+            else trainer.Train(machine, train);
+            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        }
+        float[][] a = Run(false), b = Run(true);
+        for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i], b[i]);
+    }
+
+    [TestMethod]
+    public void AStreamedMinibatchWithNaNIsRefusedNamingTheMinibatch()
+    {
+        var values = new float[200 * 10];
+        for (int i = 0; i < values.Length; i++) values[i] = i % 3 == 0 ? 1f : 0f;
+        values[150 * 10 + 4] = float.NaN;
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4b"), 103);
+        var trainer = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 1, BatchSize = 50 });
+        var e = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, new ShuffledMinibatches(new DataMatrix(200, 10, values))));
+        StringAssert.Contains(e.Message, "training data (epoch 1, minibatch");
+        StringAssert.Contains(e.Message, "is NaN");
+        var wrongWidth = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, new ShuffledMinibatches(new DataMatrix(2, 9, new float[18]))));
+        StringAssert.Contains(wrongWidth.Message, "length 9");
+    }
+
+    [TestMethod]
+    public void ShuffledMinibatchesVisitEveryExampleOncePerEpoch()
+    {
+        var data = new DataMatrix(7, 1, [0, 1, 2, 3, 4, 5, 6]);
+        var source = new ShuffledMinibatches(data);
+        var random = new RandomStream(104);
+        var orders = new List<float[]>();
+        for (int epoch = 0; epoch < 3; epoch++)
+        {
+            source.BeginEpoch(random);
+            var seen = new List<float>();
+            var buffer = new float[3];
+            int n;
+            while ((n = source.NextBatch(buffer, 3)) > 0) seen.AddRange(buffer[..n]);
+            CollectionAssert.AreEquivalent(data.Values, seen.ToArray());
+            orders.Add(seen.ToArray());
+        }
+        Assert.IsFalse(orders[0].SequenceEqual(orders[1]) && orders[1].SequenceEqual(orders[2]), "the order should change between epochs");
+    }
+
+    [TestMethod]
     public void ATimeLimitStopsBetweenEpochs()
     {
         var (train, _, _) = TeacherData();

@@ -22,50 +22,75 @@ public sealed class HelmholtzTrainer
     public ILearningRule Rule { get; }
     public TrainingOptions Options { get; }
 
+    /// <summary>Trains on an in-memory data set, checked in full before the first step.</summary>
     public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, DataMatrix training, DataMatrix? validation = null,
         IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
         Options.Validate();
+        DataValidation.Validate(training.Values, training.Rows, training.Columns, machine.Architecture.Visible, "training data");
+        if (Options.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromData(training.Values, training.Rows);
+        return TrainCore(machine, new ShuffledMinibatches(training), checkEachBatch: false, validation, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains on minibatches from <paramref name="training"/>; each minibatch is checked as it
+    /// arrives. <see cref="TrainingOptions.InitializeVisibleBiases"/> does not apply: it needs a
+    /// pass over the data first.
+    /// </summary>
+    public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, IMinibatchSource training, DataMatrix? validation = null,
+        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(training);
+        Options.Validate();
+        if (training.Columns != machine.Architecture.Visible.Size)
+            throw new ArgumentException($"training data has vectors of length {training.Columns}, but the visible layer has {machine.Architecture.Visible.Size} units.", nameof(training));
+        if (training.Rows is 0) throw new ArgumentException("training data is empty: at least one example is needed.", nameof(training));
+        return TrainCore(machine, training, checkEachBatch: true, validation, progress, cancellationToken);
+    }
+
+    private List<EpochReport> TrainCore(HelmholtzMachine machine, IMinibatchSource training, bool checkEachBatch, DataMatrix? validation,
+        IProgress<EpochReport>? progress, CancellationToken cancellationToken)
+    {
         LayerDefinition visible = machine.Architecture.Visible;
-        DataValidation.Validate(training.Values, training.Rows, training.Columns, visible, "training data");
         if (validation is not null)
             DataValidation.Validate(validation.Values, validation.Rows, validation.Columns, visible, "validation data");
 
-        int batchSize = Math.Min(Options.BatchSize, training.Rows);
+        int batchSize = Math.Min(Options.BatchSize, training.Rows ?? Options.BatchSize);
         Rule.Prepare(machine, batchSize);
         var states = new LayerStates(machine.Architecture, batchSize);
         var random = new RandomStream(Options.Seed);
         var evaluationRandom = random.Fork(1);
         IOptimizer optimizer = Options.Optimizer();
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
-        if (Options.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromData(training.Values, training.Rows);
 
-        int[] order = Enumerable.Range(0, training.Rows).ToArray();
-        int columns = training.Columns;
         var reports = new List<EpochReport>(Options.Epochs);
         var clock = Stopwatch.StartNew();
         for (int epoch = 0; epoch < Options.Epochs; epoch++)
         {
             float rate = (float)Options.LearningRate.At(epoch);
-            Shuffle(order, random);
+            training.BeginEpoch(random);
             double sum = 0;
             int seen = 0;
-            for (int start = 0; start + batchSize <= order.Length; start += batchSize)
+            // Whole minibatches only: a short last one would weigh its examples more.
+            for (int batch = 0; ; batch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 Span<float> x0 = states.Layer(0, batchSize);
-                for (int r = 0; r < batchSize; r++)
-                    training.Values.AsSpan(order[start + r] * columns, columns).CopyTo(x0.Slice(r * columns, columns));
+                if (training.NextBatch(x0, batchSize) < batchSize) break;
+                if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
 
                 foreach (Parameter p in parameters) p.ZeroGradient();
                 double freeEnergy = Rule.AccumulateGradients(machine, states, batchSize, random);
-                CheckFinite(freeEnergy, parameters, epoch, start / batchSize);
+                CheckFinite(freeEnergy, parameters, epoch, batch);
                 optimizer.Step(parameters, rate);
                 sum += freeEnergy * batchSize;
                 seen += batchSize;
             }
+            if (seen == 0)
+                throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
             double? valid = validation is null ? null : MeanFreeEnergy(machine, validation, evaluationRandom, states, cancellationToken);
             var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed);
             reports.Add(report);
@@ -90,15 +115,6 @@ public sealed class HelmholtzTrainer
             for (int r = 0; r < rows; r++) sum += fe[r];
         }
         return sum / data.Rows;
-    }
-
-    private static void Shuffle(int[] order, RandomStream random)
-    {
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int j = random.NextInt(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
     }
 
     private static void CheckFinite(double freeEnergy, Parameter[] parameters, int epoch, int batch)

@@ -1,0 +1,65 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Data;
+
+/// <summary>
+/// Where the trainer gets its minibatches: one epoch at a time, in an order the source chooses
+/// (shuffled from the trainer's random stream). An in-memory matrix is one source; a cursor over
+/// data that does not fit in memory (an ML.NET IDataView, say) can be another.
+/// </summary>
+public interface IMinibatchSource
+{
+    /// <summary>Values per example.</summary>
+    int Columns { get; }
+
+    /// <summary>Examples per epoch, when known in advance.</summary>
+    int? Rows { get; }
+
+    /// <summary>Starts an epoch; a shuffling source draws its order from <paramref name="random"/>.</summary>
+    void BeginEpoch(RandomStream random);
+
+    /// <summary>
+    /// Copies up to <paramref name="rows"/> examples of the epoch into <paramref name="destination"/>
+    /// (row-major) and returns how many it copied: 0 once the epoch is over.
+    /// </summary>
+    int NextBatch(Span<float> destination, int rows);
+}
+
+/// <summary>The examples of a <see cref="DataMatrix"/>, in a fresh random order each epoch.</summary>
+public sealed class ShuffledMinibatches : IMinibatchSource
+{
+    private readonly DataMatrix _data;
+    private readonly int[] _order;
+    private int _next;
+
+    public ShuffledMinibatches(DataMatrix data)
+    {
+        _data = data ?? throw new ArgumentNullException(nameof(data));
+        _order = Enumerable.Range(0, data.Rows).ToArray();
+        _next = data.Rows;
+    }
+
+    public int Columns => _data.Columns;
+    public int? Rows => _data.Rows;
+
+    public void BeginEpoch(RandomStream random)
+    {
+        // Fisher–Yates; the order carries over from epoch to epoch, as each shuffle is uniform anyway.
+        for (int i = _order.Length - 1; i > 0; i--)
+        {
+            int j = random.NextInt(i + 1);
+            (_order[i], _order[j]) = (_order[j], _order[i]);
+        }
+        _next = 0;
+    }
+
+    public int NextBatch(Span<float> destination, int rows)
+    {
+        int count = Math.Min(rows, _order.Length - _next);
+        int columns = _data.Columns;
+        for (int r = 0; r < count; r++)
+            _data.Values.AsSpan(_order[_next + r] * columns, columns).CopyTo(destination.Slice(r * columns, columns));
+        _next += count;
+        return count;
+    }
+}
