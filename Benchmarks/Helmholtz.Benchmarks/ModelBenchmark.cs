@@ -64,19 +64,12 @@ internal static class ModelBenchmark
     {
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, counter);
-        var options = new TrainingOptions { Epochs = 1, BatchSize = 100, Seed = 1 };
-        // Warm-up on a slice: JIT tiers, buffers, thread pool.
-        new HelmholtzTrainer(rule(), options).Train(machine, train.Slice(0, 5000));
+        // The first epoch warms up (JIT tiers, buffers, thread pool); the rest are timed from the epoch reports.
+        var options = new TrainingOptions { Epochs = epochs + 1, BatchSize = 100, Seed = 1 };
+        var reports = new HelmholtzTrainer(rule(), options).Train(machine, train);
         var seconds = new List<double>();
-        double flops = 0;
-        for (int e = 0; e < epochs; e++)
-        {
-            counter.Flops = 0;
-            var clock = Stopwatch.StartNew();
-            new HelmholtzTrainer(rule(), options).Train(machine, train);
-            seconds.Add(clock.Elapsed.TotalSeconds);
-            flops = counter.Flops;
-        }
+        for (int e = 1; e < reports.Count; e++) seconds.Add((reports[e].Elapsed - reports[e - 1].Elapsed).TotalSeconds);
+        double flops = counter.Flops / reports.Count;
         double median = seconds.Order().ElementAt(seconds.Count / 2);
         double ideal = flops / (ceiling * 1e9);
         Console.WriteLine($"{label,-34}{median,18:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ideal,9:F2}{median / ideal,7:F2}");
@@ -84,14 +77,19 @@ internal static class ModelBenchmark
 
     private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine, int pipelines)
     {
+        // Pipelines use the evaluator's own choice of engine (OpenBLAS on the calling thread, or managed
+        // single-threaded), each wrapped to count its FLOPs.
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1, counter);
-        new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines }.Estimate(machine, test.Slice(0, 10)); // warm-up
-        counter.Flops = 0;
+        IDisposable? scope = pipelines > 1 && engine is OpenBlasMatrixEngine blas ? blas.SingleThreadedScope() : null;
+        IMatrixEngine pipelineEngine = engine is OpenBlasMatrixEngine ? engine : MatrixEngine.SingleThreaded();
+        var estimator = new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines, PipelineEngine = () => new CountingEngine(pipelineEngine, counter) };
+        new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines, PipelineEngine = estimator.PipelineEngine }.Estimate(machine, test.Slice(0, 10)); // warm-up
+        Interlocked.Exchange(ref counter.Flops, 0);
         var clock = Stopwatch.StartNew();
-        new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines }.Estimate(machine, test);
+        estimator.Estimate(machine, test);
         double s = clock.Elapsed.TotalSeconds;
-        if (pipelines > 1) counter.Flops = double.NaN; // the pipelines' copies compute with their own engines
+        scope?.Dispose();
         Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
     }
 
@@ -117,15 +115,15 @@ internal static class ModelBenchmark
         return best;
     }
 
-    /// <summary>Forwards to an engine and counts 2·m·n·k per product.</summary>
-    private sealed class CountingEngine(IMatrixEngine inner) : IMatrixEngine
+    /// <summary>Forwards to an engine and counts 2·m·n·k per product (into a shared total, from any thread).</summary>
+    private sealed class CountingEngine(IMatrixEngine inner, CountingEngine? total = null) : IMatrixEngine
     {
-        public double Flops;
+        public long Flops;
         public string Name => inner.Name;
 
         public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
         {
-            Flops += 2.0 * m * n * k;
+            Interlocked.Add(ref (total ?? this).Flops, 2L * m * n * k);
             inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         }
     }

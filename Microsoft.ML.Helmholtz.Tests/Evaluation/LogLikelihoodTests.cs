@@ -37,11 +37,14 @@ public sealed class LogLikelihoodTests
     }
 
     [TestMethod]
-    public void ImportanceSamplingConvergesToTheExactLogLikelihood()
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(3)]
+    public void ImportanceSamplingConvergesToTheExactLogLikelihood(int pipelines)
     {
         var machine = TestModels.Random("10b-4b-3b", 71, scale: 0.8f);
         const int k = 20000;
-        double[] estimate = new ImportanceSampledLogLikelihood(k, seed: 72, rowsPerChunk: 4096).EstimatePerExample(machine, Data());
+        double[] estimate = new ImportanceSampledLogLikelihood(k, seed: 72, rowsPerChunk: 4096) { Parallelism = pipelines }.EstimatePerExample(machine, Data());
         for (int i = 0; i < Examples.Length; i++)
         {
             double exact = TestModels.ExactLogLikelihood(machine, Examples[i]);
@@ -153,6 +156,18 @@ public sealed class LogLikelihoodTests
             for (int c = 0; c < logJoint.Length; c++) relativeVariance += Math.Exp(2 * (logJoint[c] - exact) - logPrior[c]);
             Assert.AreEqual(exact, naive[i], 5 * Math.Sqrt(relativeVariance / k) + 1e-4, $"naive, example {i}");
         }
+    }
+
+    [TestMethod]
+    public void ParallelPipelinesGiveTheSameEstimateForTheSameSeedAndRestoreTheEngine()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 79, scale: 0.8f);
+        var data = Data(4);
+        var estimator = new ImportanceSampledLogLikelihood(50, seed: 80) { Parallelism = 2 };
+        double[] a = estimator.EstimatePerExample(machine, data), b = estimator.EstimatePerExample(machine, data);
+        CollectionAssert.AreEqual(a, b, "same seed and parallelism, same estimates");
+        if (machine.Engine is OpenBlasMatrixEngine blas)
+            Assert.AreEqual(Environment.ProcessorCount, blas.ThreadCount, "scoring must leave OpenBLAS's thread count as it found it");
     }
 
     [TestMethod]

@@ -1,3 +1,5 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
 namespace Microsoft.ML.Helmholtz.Model;
 
 /// <summary>Checks data against a visible layer before any work starts, with errors that name the problem.</summary>
@@ -17,6 +19,9 @@ public static class DataValidation
             throw new ArgumentException($"{dataName} has vectors of length {columns}, but the visible layer has {visible.Size} units.", dataName);
         if (values.Length != rows * columns)
             throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", dataName);
+        // The common case, clean data, in one vectorised pass; the loop below finds and names a bad value.
+        bool bernoulli = visible.Units == UnitType.Bernoulli;
+        if (bernoulli ? Kernels.AllBinary(values) : Kernels.AllFinite(values)) return;
         for (int i = 0; i < values.Length; i++)
         {
             float v = values[i];

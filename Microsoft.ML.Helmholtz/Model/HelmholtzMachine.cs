@@ -58,11 +58,15 @@ public sealed class HelmholtzMachine
         if (Architecture.Visible.Units != UnitType.Bernoulli || rows <= 0) return;
         int n = Architecture.Visible.Size;
         float[] bias = Generative.Layers[0].Parameters.Single(p => p.Name.EndsWith(".b", StringComparison.Ordinal)).Value;
+        var sums = new double[n];
+        for (int r = 0; r < rows; r++)   // row by row: one sequential pass over the data
+        {
+            ReadOnlySpan<float> row = data.Slice(r * n, n);
+            for (int c = 0; c < n; c++) sums[c] += row[c];
+        }
         for (int c = 0; c < n; c++)
         {
-            double mean = 0;
-            for (int r = 0; r < rows; r++) mean += data[r * n + c];
-            mean = Math.Clamp(mean / rows, 1e-3, 1 - 1e-3);
+            double mean = Math.Clamp(sums[c] / rows, 1e-3, 1 - 1e-3);
             bias[c] = (float)Math.Log(mean / (1 - mean));
         }
     }

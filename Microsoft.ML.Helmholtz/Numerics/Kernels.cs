@@ -412,6 +412,24 @@ public static class Kernels
         return true;
     }
 
+    /// <summary>True when every value is exactly 0 or 1 (NaN is neither).</summary>
+    public static bool AllBinary(ReadOnlySpan<float> x)
+    {
+        int n = x.Length, i = 0;
+        if (Wide)
+        {
+            for (; i <= n - W; i += W)
+            {
+                Vector512<float> v = VectorMath.Load(x, i);
+                if (!Vector512.EqualsAll(Vector512.Equals(v, Vector512<float>.Zero) | Vector512.Equals(v, Vector512<float>.One), Vector512<float>.AllBitsSet))
+                    return false;
+            }
+        }
+        for (; i < n; i++)
+            if (x[i] != 0f && x[i] != 1f) return false;
+        return true;
+    }
+
     /// <summary>ln Σ exp(x_i), stably.</summary>
     public static double LogSumExp(ReadOnlySpan<double> x)
     {

@@ -54,10 +54,54 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         }
     }
 
+    private int _threads = 1;
+    private int _singleThreadedScopes;
+
+    /// <summary>The worker-thread count last set (what OpenBLAS uses outside single-threaded scopes).</summary>
+    public int ThreadCount => _threads;
+
     /// <summary>Sets OpenBLAS's worker-thread count (process-wide); ignored if the library lacks the call.</summary>
     public void SetThreadCount(int threads)
     {
-        if (_setThreads != null) _setThreads(Math.Max(1, threads));
+        lock (Gate)
+        {
+            _threads = Math.Max(1, threads);
+            if (_singleThreadedScopes == 0) Apply(_threads);
+        }
+    }
+
+    /// <summary>
+    /// Runs every OpenBLAS call on its caller's thread until the scope is disposed, so that several
+    /// threads can each run their own products (scoring pipelines) without oversubscribing the
+    /// cores. The setting is process-wide: products elsewhere in the process are single-threaded too
+    /// while a scope is open.
+    /// </summary>
+    public IDisposable SingleThreadedScope()
+    {
+        lock (Gate)
+        {
+            if (_singleThreadedScopes++ == 0) Apply(1);
+        }
+        return new Scope(this);
+    }
+
+    private void Apply(int threads)
+    {
+        if (_setThreads != null) _setThreads(threads);
+    }
+
+    private sealed class Scope(OpenBlasMatrixEngine engine) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            lock (Gate)
+            {
+                if (--engine._singleThreadedScopes == 0) engine.Apply(engine._threads);
+            }
+        }
     }
 
     public void Gemm(bool transA, bool transB, int m, int n, int k,
