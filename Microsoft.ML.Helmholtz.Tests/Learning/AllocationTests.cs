@@ -19,13 +19,7 @@ public sealed class AllocationTests
     public void ATrainingStepAllocatesNothing(string ruleName, string architecture)
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, MatrixEngine.SingleThreaded());
-        ILearningRule rule = ruleName switch
-        {
-            "wake-sleep" => new WakeSleep(),
-            "reinforce" => new Reinforce(),
-            "sbp" => new StochasticBackpropagation(),
-            _ => new StochasticBackpropagation(VarianceGradient.Price),
-        };
+        ILearningRule rule = LearningRules.Create(ruleName);
         const int rows = 16;
         rule.Prepare(machine, rows);
         var states = TestModels.RandomStates(machine.Architecture, rows, 2);

@@ -46,13 +46,7 @@ public sealed class TrainingTests
         var student = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 84);
         student.InitializeVisibleBiasesFromData(train.Values, train.Rows);
         double before = ModelScore(student, test);
-        ILearningRule rule = ruleName switch
-        {
-            "wake-sleep" => new WakeSleep(),
-            "reinforce" => new Reinforce(),
-            "sbp" => new StochasticBackpropagation(VarianceGradient.PathWise),
-            _ => new StochasticBackpropagation(VarianceGradient.Price),
-        };
+        ILearningRule rule = LearningRules.Create(ruleName);
         var options = new TrainingOptions { Epochs = 30, BatchSize = 50, Seed = 85, LearningRate = new LearningRateSchedule(rate), InitializeVisibleBiases = false };
         var reports = new HelmholtzTrainer(rule, options).Train(student, train);
         double after = ModelScore(student, test);
@@ -143,6 +137,15 @@ public sealed class TrainingTests
             orders.Add(seen.ToArray());
         }
         Assert.IsFalse(orders[0].SequenceEqual(orders[1]) && orders[1].SequenceEqual(orders[2]), "the order should change between epochs");
+    }
+
+    [TestMethod]
+    public void RulesAreCreatedByNameAndAnUnknownNameIsAClearError()
+    {
+        foreach (string name in LearningRules.Names) Assert.IsNotNull(LearningRules.Create(name));
+        Assert.IsInstanceOfType<StochasticBackpropagation>(LearningRules.Create("sbp-price"));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => LearningRules.Create("wakesleep"));
+        StringAssert.Contains(e.Message, "wake-sleep, reinforce");
     }
 
     [TestMethod]

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Learning;
 using System.Globalization;
 
 /// <summary>Command-line options of the MNIST sample.</summary>
@@ -74,8 +75,7 @@ internal sealed class MnistOptions
                 default: throw new ArgumentException($"unknown option {name}.");
             }
         }
-        string[] rules = ["wake-sleep", "reinforce", "reinforce-plain", "sbp", "sbp-price"];
-        if (!rules.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", rules)}; got '{o.Rule}'.");
+        if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");

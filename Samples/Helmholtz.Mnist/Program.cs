@@ -40,15 +40,7 @@ DataMatrix test = EvenlySpaced(scored, options.TestLimit);
 DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
 
 var architecture = HelmholtzArchitecture.Parse(options.Architecture);
-ILearningRule rule = options.Rule switch
-{
-    "wake-sleep" => new WakeSleep(),
-    "reinforce" => new Reinforce(),
-    "reinforce-plain" => new Reinforce(ReinforceOptions.Plain),
-    "sbp" => new StochasticBackpropagation(VarianceGradient.PathWise),
-    "sbp-price" => new StochasticBackpropagation(VarianceGradient.Price),
-    _ => throw new InvalidOperationException(),
-};
+ILearningRule rule = LearningRules.Create(options.Rule);
 HelmholtzMachine machine = options.Resume is not null
     ? HelmholtzMachine.Load(options.Resume)
     : HelmholtzMachine.Create(architecture, options.Seed);
