@@ -142,7 +142,7 @@ public sealed class TrainingTests
     [TestMethod]
     public void RulesAreCreatedByNameAndAnUnknownNameIsAClearError()
     {
-        foreach (string name in LearningRules.Names) Assert.IsNotNull(LearningRules.Create(name));
+        foreach (string name in LearningRules.Names) Assert.AreEqual(name, LearningRules.Create(name).Name);
         Assert.IsInstanceOfType<StochasticBackpropagation>(LearningRules.Create("sbp-price"));
         var e = Assert.ThrowsExactly<ArgumentException>(() => LearningRules.Create("wakesleep"));
         StringAssert.Contains(e.Message, "wake-sleep, reinforce");

@@ -46,7 +46,8 @@ public sealed class Reinforce : ILearningRule
         if (_options.InputBaselineHiddenUnits < 0) throw new ArgumentOutOfRangeException(nameof(options), "InputBaselineHiddenUnits must be ≥ 0.");
     }
 
-    public string Name => "reinforce";
+    /// <summary>"reinforce-plain" for the seed's form (running baseline only), else "reinforce".</summary>
+    public string Name => _options.InputBaselineHiddenUnits == 0 && !_options.NormalizeVariance ? "reinforce-plain" : "reinforce";
     public IReadOnlyList<Parameter> Parameters => _inputBaseline?.Parameters ?? [];
 
     /// <summary>The running baseline b.</summary>
