@@ -49,6 +49,7 @@ public sealed class NaiveLogLikelihood
         float[] features = new float[chunk * d];
         double[] sampleConstant = new double[chunk];
         float[] products = new float[n * chunk];
+        float[]? zeros = null, precision = null;
 
         for (int first = 0; first < Samples; first += chunk)
         {
@@ -61,29 +62,30 @@ public sealed class NaiveLogLikelihood
                 if (first == 0) data.Values.AsSpan().CopyTo(xTilde);
                 ReadOnlySpan<float> a = bernoulli.Logits(k);
                 a.CopyTo(features);
-                for (int s = 0; s < k; s++)
-                {
-                    double c = 0;
-                    for (int i = 0; i < d; i++) c -= Kernels.Softplus(a[s * d + i]);
-                    sampleConstant[s] = c;
-                }
+                // −Σ softplus(a) is ln Bernoulli(0 | sigmoid(a)): the layer's own log-probability kernel at x = 0.
+                zeros ??= new float[chunk * d];
+                sampleConstant.AsSpan(0, k).Clear();
+                Kernels.AccumulateBernoulliLogProb(a, zeros, k, d, sampleConstant);
             }
             else
             {
                 // ln p(x | h) = −½ Σ_i [(x_i − m_i)² / v_i + ln v_i + ln 2π], with v per unit:
                 // x̃ = x / v, φ = m, c(h) = −½ Σ m² / v, c(x) = −½ Σ (x² / v + ln v + ln 2π).
                 var gaussian = (GaussianLayer)visible;
-                ReadOnlySpan<float> s0 = gaussian.LogVariances(1);
                 if (first == 0)
                 {
+                    // The log-variances are per unit, the same for every dream: their precisions once.
+                    ReadOnlySpan<float> s0 = gaussian.LogVariances(1);
+                    precision = new float[d];
+                    for (int i = 0; i < d; i++) precision[i] = MathF.Exp(-s0[i]);
                     for (int e = 0; e < n; e++)
                     {
                         double c = 0;
                         for (int i = 0; i < d; i++)
                         {
-                            float x = data.Values[e * d + i], precision = MathF.Exp(-s0[i]);
-                            xTilde[e * d + i] = x * precision;
-                            c += x * x * precision + s0[i] + Kernels.LogTwoPi;
+                            float x = data.Values[e * d + i];
+                            xTilde[e * d + i] = x * precision[i];
+                            c += x * x * precision[i] + s0[i] + Kernels.LogTwoPi;
                         }
                         exampleConstant[e] = -0.5 * c;
                     }
@@ -93,7 +95,7 @@ public sealed class NaiveLogLikelihood
                 for (int s = 0; s < k; s++)
                 {
                     double c = 0;
-                    for (int i = 0; i < d; i++) c += m[s * d + i] * m[s * d + i] * MathF.Exp(-s0[i]);
+                    for (int i = 0; i < d; i++) c += m[s * d + i] * m[s * d + i] * precision![i];
                     sampleConstant[s] = -0.5 * c;
                 }
             }

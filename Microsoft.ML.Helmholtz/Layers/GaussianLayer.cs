@@ -97,18 +97,11 @@ public sealed class GaussianLayer : ConditionalLayer
         Reparameterize(batch, output);
     }
 
-    /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/> or <see cref="SetNoise"/>).</summary>
+    /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/>).</summary>
     public void Reparameterize(int batch, Span<float> output)
     {
         int n = batch * OutputSize;
         Kernels.Reparameterize(_mean.AsSpan(0, n), _s.AsSpan(0, n), _noise.AsSpan(0, n), output[..n]);
-    }
-
-    /// <summary>Uses the given noise for the next <see cref="Reparameterize"/> (common random numbers, gradient checks).</summary>
-    public void SetNoise(ReadOnlySpan<float> noise, int batch)
-    {
-        EnsureCapacity(batch);
-        noise[..(batch * OutputSize)].CopyTo(_noise);
     }
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
