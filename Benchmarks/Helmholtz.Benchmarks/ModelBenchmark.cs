@@ -36,7 +36,7 @@ internal static class ModelBenchmark
         MnistSplits data = BinarizedMnist.Load();
         double loadSeconds = loadClock.Elapsed.TotalSeconds;
         double ceiling = Ceiling(engine);
-        Console.WriteLine($"engine {engine.Name}, cores {Environment.ProcessorCount}, {Environment.OSVersion}, .NET {Environment.Version}");
+        Console.WriteLine($"engine {engine.Name} ({MatrixEngine.DefaultReason}), cores {Environment.ProcessorCount}, {Environment.OSVersion}, .NET {Environment.Version}");
         Console.WriteLine($"binarized MNIST (three splits) loaded in {loadSeconds:F2} s");
         Console.WriteLine($"matrix-product ceiling (median of 7, 1024x1024x1024 and 5000x784x200, best of the two): {ceiling:F1} GFLOP/s");
         Console.WriteLine();
@@ -77,19 +77,15 @@ internal static class ModelBenchmark
 
     private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine, int pipelines)
     {
-        // Pipelines use the evaluator's own choice of engine (OpenBLAS on the calling thread, or managed
-        // single-threaded), each wrapped to count its FLOPs.
+        // Each pipeline runs the engine on its own thread, wrapped to count its FLOPs.
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1, counter);
-        IDisposable? scope = pipelines > 1 && engine is OpenBlasMatrixEngine blas ? blas.SingleThreadedScope() : null;
-        IMatrixEngine pipelineEngine = engine is OpenBlasMatrixEngine ? engine : MatrixEngine.SingleThreaded();
-        var estimator = new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines, PipelineEngine = () => new CountingEngine(pipelineEngine, counter) };
+        var estimator = new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines, PipelineEngine = () => new CountingEngine(engine, counter) };
         new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines, PipelineEngine = estimator.PipelineEngine }.Estimate(machine, test.Slice(0, 10)); // warm-up
         Interlocked.Exchange(ref counter.Flops, 0);
         var clock = Stopwatch.StartNew();
         estimator.Estimate(machine, test);
         double s = clock.Elapsed.TotalSeconds;
-        scope?.Dispose();
         Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
     }
 

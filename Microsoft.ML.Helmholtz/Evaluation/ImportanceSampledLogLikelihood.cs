@@ -29,17 +29,16 @@ public sealed class ImportanceSampledLogLikelihood
         => LogLikelihoodEstimate.FromPerExample(EstimatePerExample(machine, data, progress, cancellationToken), Samples);
 
     /// <summary>
-    /// Pipelines run side by side, one per core by default, each on its own copy of the machine with
-    /// a single-threaded matrix engine and its own random stream (forked from <see cref="Seed"/>):
-    /// results are reproducible for a given seed, parallelism and engine. 1 runs on the machine itself.
+    /// Pipelines run side by side, one per core by default, each on its own copy of the machine, on
+    /// its own thread only (its products and element-wise kernels stay on that thread),
+    /// with its own random stream (forked from <see cref="Seed"/>): results are reproducible for a
+    /// given seed, parallelism and engine. 1 runs on the machine itself, with every core.
     /// </summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// Creates each pipeline's matrix engine (when <see cref="Parallelism"/> &gt; 1); it must not use
-    /// more than its own thread. Null (the default): OpenBLAS on the calling threads when the machine
-    /// uses OpenBLAS (its thread count is held at 1 meanwhile; it measured 1.3× faster here), else the
-    /// managed engine single-threaded.
+    /// Creates each pipeline's matrix engine (when <see cref="Parallelism"/> &gt; 1); it must not start
+    /// threads of its own. Null (the default): the machine's engine.
     /// </summary>
     public Func<IMatrixEngine>? PipelineEngine { get; init; }
 
@@ -65,10 +64,10 @@ public sealed class ImportanceSampledLogLikelihood
         var root = new RandomStream(Seed);
         var streams = Enumerable.Range(0, workers).Select(w => root.Fork((ulong)w)).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = cancellationToken };
-        Func<IMatrixEngine> engine = PipelineEngine ?? (machine.Engine is OpenBlasMatrixEngine ? () => machine.Engine : MatrixEngine.SingleThreaded);
-        using IDisposable? scope = PipelineEngine is null && machine.Engine is OpenBlasMatrixEngine blas ? blas.SingleThreadedScope() : null;
+        Func<IMatrixEngine> engine = PipelineEngine ?? (() => machine.Engine);
         Parallel.For(0, workers, options, w =>
         {
+            using var inline = WorkerPool.InlineScope();
             int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
             EstimateRange(machine.Clone(engine()), data, first, last, streams[w], result, Advance, cancellationToken);
         });

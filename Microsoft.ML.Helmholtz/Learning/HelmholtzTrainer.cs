@@ -65,6 +65,7 @@ public sealed class HelmholtzTrainer
         var evaluationRandom = random.Fork(1);
         IOptimizer optimizer = Options.Optimizer();
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
+        var blocks = new ParameterBlocks(parameters);
 
         var reports = new List<EpochReport>(Options.Epochs);
         var clock = Stopwatch.StartNew();
@@ -82,9 +83,9 @@ public sealed class HelmholtzTrainer
                 if (training.NextBatch(x0, batchSize) < batchSize) break;
                 if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
 
-                foreach (Parameter p in parameters) p.ZeroGradient();
+                blocks.ClearGradients();
                 double freeEnergy = Rule.AccumulateGradients(machine, states, batchSize, random);
-                CheckFinite(freeEnergy, parameters, epoch, batch);
+                CheckFinite(freeEnergy, blocks, epoch, batch);
                 optimizer.Step(parameters, rate);
                 sum += freeEnergy * batchSize;
                 seen += batchSize;
@@ -117,14 +118,11 @@ public sealed class HelmholtzTrainer
         return sum / data.Rows;
     }
 
-    private static void CheckFinite(double freeEnergy, Parameter[] parameters, int epoch, int batch)
+    private static void CheckFinite(double freeEnergy, ParameterBlocks parameters, int epoch, int batch)
     {
         if (!double.IsFinite(freeEnergy))
             throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the free energy is {freeEnergy}; the parameters keep their last finite values. Lower the learning rate.");
-        foreach (Parameter p in parameters)
-        {
-            if (!Kernels.AllFinite(p.Gradient))
-                throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
-        }
+        if (parameters.FirstNonFiniteGradient() is { } p)
+            throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
     }
 }

@@ -3,6 +3,8 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// <summary>
 /// A learned tensor (row-major, <see cref="Rows"/> × <see cref="Columns"/>) with the gradient buffer
 /// that learning rules accumulate into. The gradient is always that of a loss to be minimised.
+/// Both arrays live on the pinned heap: they never move, so the parallel loops over parameters
+/// (optimiser steps, gradient checks) hand raw pointers to their threads without pinning each step.
 /// </summary>
 public sealed class Parameter
 {
@@ -12,8 +14,8 @@ public sealed class Parameter
         Name = name;
         Rows = rows;
         Columns = columns;
-        Value = new float[rows * columns];
-        Gradient = new float[rows * columns];
+        Value = GC.AllocateArray<float>(rows * columns, pinned: true);
+        Gradient = GC.AllocateArray<float>(rows * columns, pinned: true);
     }
 
     public string Name { get; }

@@ -29,9 +29,10 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     private const int MaxNt = 512;
     private const long ParallelThreshold = 1L << 20; // m·n·k below this is not worth waking other threads
     private const int MaxMr = 8, MaxNr = 32;
+    private const int MaxMt = 16 * MaxMr; // rows of one tile (the packed A block)
 
     private readonly ManagedKernel _kernel;
-    private readonly int _mr, _nr, _maxMt;
+    private readonly int _mr, _nr;
 
     public ManagedMatrixEngine() : this(BestKernel) { }
 
@@ -45,7 +46,6 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
             ManagedKernel.Vector256 => (6, 16),
             _ => (4, 8),
         };
-        _maxMt = 16 * _mr;
     }
 
     public string Name => "managed";
@@ -54,6 +54,9 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
 
     /// <summary>Most threads one product may use; defaults to the processor count.</summary>
     internal int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>The threads that run a product's tiles.</summary>
+    internal WorkerPool Pool { get; init; } = WorkerPool.Shared;
 
     internal static ManagedKernel BestKernel =>
         IsSupported(ManagedKernel.Vector512) ? ManagedKernel.Vector512 :
@@ -83,35 +86,34 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 A = (nint)pa, B = (nint)pb, C = (nint)pc,
                 Lda = lda, Ldb = ldb, Ldc = ldc, TransA = transA, TransB = transB,
                 M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                Kernel = _kernel, Mr = _mr, Nr = _nr,
             };
-            int threads = (long)m * n * k >= ParallelThreshold ? Math.Max(1, MaxThreads) : 1;
+            WorkerPool pool = Pool;
+            int threads = (long)m * n * k >= ParallelThreshold && pool.IsAvailable ? Math.Clamp(MaxThreads, 1, pool.Threads) : 1;
             PlanTiles(ref job, threads);
             int tiles = job.PiecesM * job.PiecesN;
-            if (threads == 1 || tiles == 1)
-            {
-                for (int t = 0; t < tiles; t++) RunTile(in job, t);
-            }
-            else
-            {
-                RunParallel(job, tiles, threads);
-            }
+            if (threads == 1) job.RunAll(tiles);
+            else pool.Run(tiles, job);
         }
     }
 
-    // Its own method, so that the closure over the job is allocated only when tiles run in parallel.
-    private void RunParallel(Job job, int tiles, int threads)
-    {
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        Parallel.For(0, tiles, options, t => RunTile(in job, t));
-    }
-
-    private struct Job
+    /// <summary>One product, split into PiecesM × PiecesN tiles of C; each piece is one tile.</summary>
+    private struct Job : IPieceWork
     {
         public nint A, B, C;
         public int Lda, Ldb, Ldc, M, N, K;
         public bool TransA, TransB;
         public float Alpha, Beta;
+        public ManagedKernel Kernel;
+        public int Mr, Nr;
         public int UnitsM, UnitsN, PiecesM, PiecesN;
+
+        public readonly void Execute(int piece) => RunTile(in this, piece);
+
+        public readonly void RunAll(int tiles)
+        {
+            for (int t = 0; t < tiles; t++) RunTile(in this, t);
+        }
     }
 
     /// <summary>
@@ -121,7 +123,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     private void PlanTiles(ref Job job, int threads)
     {
         int um = (job.M + _mr - 1) / _mr, un = (job.N + _nr - 1) / _nr;
-        int pm = (um + _maxMt / _mr - 1) / (_maxMt / _mr);
+        int pm = (um + MaxMt / _mr - 1) / (MaxMt / _mr);
         int pn = (un + MaxNt / _nr - 1) / (MaxNt / _nr);
         // Few tiles balance badly unless their count is a multiple of the thread count.
         while (pm * pn < threads || (pm * pn < 4 * threads && pm * pn % threads != 0))
@@ -137,9 +139,9 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
 
     [ThreadStatic] private static float[]? t_buffer;
 
-    private float* Buffer(out float* packB, out float* tile)
+    private static float* Buffer(out float* packB, out float* tile)
     {
-        int aLen = _maxMt * KC, bLen = MaxNt * KC, tLen = MaxMr * MaxNr;
+        int aLen = MaxMt * KC, bLen = MaxNt * KC, tLen = MaxMr * MaxNr;
         int need = aLen + bLen + tLen + 16;
         float[]? buf = t_buffer;
         if (buf == null || buf.Length < need)
@@ -152,18 +154,18 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
-    private void RunTile(in Job job, int t)
+    private static void RunTile(in Job job, int t)
     {
         int ti = t / job.PiecesN, tj = t % job.PiecesN;
-        int r0 = (int)((long)ti * job.UnitsM / job.PiecesM) * _mr;
-        int r1 = Math.Min(job.M, (int)((long)(ti + 1) * job.UnitsM / job.PiecesM) * _mr);
-        int c0 = (int)((long)tj * job.UnitsN / job.PiecesN) * _nr;
-        int c1 = Math.Min(job.N, (int)((long)(tj + 1) * job.UnitsN / job.PiecesN) * _nr);
+        int r0 = (int)((long)ti * job.UnitsM / job.PiecesM) * job.Mr;
+        int r1 = Math.Min(job.M, (int)((long)(ti + 1) * job.UnitsM / job.PiecesM) * job.Mr);
+        int c0 = (int)((long)tj * job.UnitsN / job.PiecesN) * job.Nr;
+        int c1 = Math.Min(job.N, (int)((long)(tj + 1) * job.UnitsN / job.PiecesN) * job.Nr);
         if (r0 >= r1 || c0 >= c1) return;
 
         float* packA = Buffer(out float* packB, out float* tile);
         float* a = (float*)job.A, b = (float*)job.B, c = (float*)job.C;
-        int mr = _mr, nr = _nr;
+        int mr = job.Mr, nr = job.Nr;
         int rowPanels = (r1 - r0 + mr - 1) / mr, colPanels = (c1 - c0 + nr - 1) / nr;
 
         for (int p0 = 0; p0 < job.K; p0 += KC)
@@ -189,7 +191,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 {
                     int i = r0 + ip * mr, mv = Math.Min(mr, r1 - i);
                     float* ap = packA + ip * kc * mr;
-                    switch (_kernel)
+                    switch (job.Kernel)
                     {
                         case ManagedKernel.Vector512: Kernel8x32(kc, ap, bp, tile); break;
                         case ManagedKernel.Vector256: Kernel6x16(kc, ap, bp, tile); break;

@@ -1,8 +1,9 @@
 namespace Microsoft.ML.Helmholtz.Numerics;
 
 /// <summary>
-/// Chooses the matrix-product engine once per process: a native OpenBLAS when it loads, else the
-/// managed SIMD kernel. <c>HELMHOLTZ_MATRIX_ENGINE=managed|openblas</c> forces one.
+/// Chooses the matrix-product engine once per process: a native OpenBLAS when it loads and runs
+/// kernels that use this CPU's vector instructions, else the managed SIMD kernel.
+/// <c>HELMHOLTZ_MATRIX_ENGINE=managed|openblas</c> forces one.
 /// </summary>
 public static class MatrixEngine
 {
@@ -14,30 +15,60 @@ public static class MatrixEngine
     /// <summary>The native OpenBLAS engine, or null when the library cannot be loaded.</summary>
     public static IMatrixEngine? OpenBlas => OpenBlasMatrixEngine.TryCreate();
 
-    /// <summary>
-    /// A managed engine that stays on the calling thread: for work that is already spread over
-    /// the cores one pipeline per core (scoring), where a multi-threaded product would oversubscribe.
-    /// </summary>
+    /// <summary>A managed engine that stays on the calling thread.</summary>
     public static IMatrixEngine SingleThreaded() => new ManagedMatrixEngine { MaxThreads = 1 };
+
+    /// <summary>Why <see cref="Default"/> is the engine it is, for logs and benchmarks.</summary>
+    public static string DefaultReason
+    {
+        get
+        {
+            _ = Default;
+            return _reason;
+        }
+    }
+
+    private static string _reason = "";
 
     /// <summary>The engine every model uses unless given another.</summary>
     public static IMatrixEngine Default
     {
         get => _default ??= Choose();
-        set => _default = value ?? throw new ArgumentNullException(nameof(value));
+        set
+        {
+            _default = value ?? throw new ArgumentNullException(nameof(value));
+            _reason = "set by the program";
+        }
     }
 
     private static IMatrixEngine Choose()
     {
         string? forced = Environment.GetEnvironmentVariable("HELMHOLTZ_MATRIX_ENGINE");
         if (string.Equals(forced, "managed", StringComparison.OrdinalIgnoreCase))
+        {
+            _reason = "HELMHOLTZ_MATRIX_ENGINE=managed";
             return Managed;
+        }
         if (string.Equals(forced, "openblas", StringComparison.OrdinalIgnoreCase))
+        {
+            _reason = "HELMHOLTZ_MATRIX_ENGINE=openblas";
             return OpenBlas ?? throw new InvalidOperationException(
                 "HELMHOLTZ_MATRIX_ENGINE=openblas, but OpenBLAS could not be loaded (tried libopenblas.so.0, libopenblas.so, openblas). " +
                 "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) or unset the variable to use the managed engine.");
+        }
         if (!string.IsNullOrEmpty(forced))
             throw new InvalidOperationException($"HELMHOLTZ_MATRIX_ENGINE='{forced}' is not one of: managed, openblas.");
-        return OpenBlas ?? Managed;
+        if (OpenBlasMatrixEngine.TryCreate() is not { } blas)
+        {
+            _reason = "OpenBLAS (libopenblas.so.0) not found";
+            return Managed;
+        }
+        if (!blas.UsesTheCpuFully)
+        {
+            _reason = $"OpenBLAS runs its '{blas.CoreName}' kernels, without the AVX2/FMA this CPU has";
+            return Managed;
+        }
+        _reason = $"OpenBLAS with its '{blas.CoreName}' kernels";
+        return blas;
     }
 }

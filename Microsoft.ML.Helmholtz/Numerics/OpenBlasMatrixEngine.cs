@@ -1,34 +1,56 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Helmholtz.Numerics;
 
 /// <summary>
 /// Matrix products through a native OpenBLAS (<c>cblas_sgemm</c>), loaded at run time so that a machine
 /// without it falls back to the managed engine. On Debian/Ubuntu: <c>apt-get install libopenblas0-pthread</c>.
+/// OpenBLAS runs single-threaded (process-wide); large products are split over <see cref="WorkerPool"/>,
+/// the threads that also run the element-wise work and the optimiser, so that the process has one set
+/// of threads polling for work instead of two competing for the same cores.
 /// </summary>
 public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
 {
     private const int CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112;
+    private const long ParallelThreshold = 1L << 20; // m·n·k below this runs on the calling thread
 
     private static readonly string[] Candidates = { "libopenblas.so.0", "libopenblas.so", "openblas" };
     private static readonly object Gate = new();
     private static bool _probed;
     private static OpenBlasMatrixEngine? _instance;
 
-    private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
-    private readonly delegate* unmanaged<int, void> _setThreads;
-
-    private OpenBlasMatrixEngine(nint sgemm, nint setThreads)
+    // OpenBLAS kernel sets without AVX2/FMA (its own names, lower case): on a CPU that has those
+    // instructions they run its products several times slower than the managed engine.
+    private static readonly HashSet<string> PreAvx2Cores = new(StringComparer.OrdinalIgnoreCase)
     {
+        "unknown", "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
+        "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "sandybridge", "bobcat", "bulldozer",
+        "piledriver", "steamroller",
+    };
+
+    private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
+
+    private OpenBlasMatrixEngine(nint sgemm) =>
         _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm;
-        _setThreads = (delegate* unmanaged<int, void>)setThreads;
-        SetThreadCount(Environment.ProcessorCount);
-    }
 
     public string Name => "openblas";
 
-    /// <summary>The library handle and path that loaded, for diagnostics.</summary>
+    /// <summary>The library name that loaded, for diagnostics.</summary>
     public string LibraryName { get; private init; } = "";
+
+    /// <summary>The kernel set OpenBLAS chose for this CPU (<c>openblas_get_corename</c>), e.g. "SkylakeX"; "" when it does not say.</summary>
+    public string CoreName { get; private init; } = "";
+
+    /// <summary>The OPENBLAS_CORETYPE this library set before loading OpenBLAS, or null when the user had set one (or the CPU has no AVX2).</summary>
+    public static string? SuggestedCoreType { get; private set; }
+
+    /// <summary>
+    /// False when OpenBLAS runs a kernel set without AVX2/FMA on a CPU that has them (an OpenBLAS
+    /// older than the CPU, forced to an old core): <see cref="MatrixEngine.Default"/> then prefers the
+    /// managed engine.
+    /// </summary>
+    public bool UsesTheCpuFully => !(Avx2.IsSupported && Fma.IsSupported && PreAvx2Cores.Contains(CoreName));
 
     /// <summary>The process-wide engine, or null when no OpenBLAS with <c>cblas_sgemm</c> can be loaded.</summary>
     public static OpenBlasMatrixEngine? TryCreate()
@@ -37,6 +59,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         {
             if (_probed) return _instance;
             _probed = true;
+            SuggestCoreType();
             foreach (string name in Candidates)
             {
                 if (!NativeLibrary.TryLoad(name, typeof(OpenBlasMatrixEngine).Assembly, null, out nint handle))
@@ -46,65 +69,59 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
                     NativeLibrary.Free(handle);
                     continue;
                 }
-                NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out nint setThreads);
-                _instance = new OpenBlasMatrixEngine(sgemm, setThreads) { LibraryName = name };
+                if (NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out nint setThreads))
+                    ((delegate* unmanaged<int, void>)setThreads)(1);
+                string core = NativeLibrary.TryGetExport(handle, "openblas_get_corename", out nint coreName)
+                    ? Marshal.PtrToStringAnsi((nint)((delegate* unmanaged<byte*>)coreName)()) ?? "" : "";
+                _instance = new OpenBlasMatrixEngine(sgemm) { LibraryName = name, CoreName = core.Trim() };
                 break;
             }
             return _instance;
         }
     }
 
-    private int _threads = 1;
-    private int _singleThreadedScopes;
-
-    /// <summary>The worker-thread count last set (what OpenBLAS uses outside single-threaded scopes).</summary>
-    public int ThreadCount => _threads;
-
-    /// <summary>Sets OpenBLAS's worker-thread count (process-wide); ignored if the library lacks the call.</summary>
-    public void SetThreadCount(int threads)
-    {
-        lock (Gate)
-        {
-            _threads = Math.Max(1, threads);
-            if (_singleThreadedScopes == 0) Apply(_threads);
-        }
-    }
-
     /// <summary>
-    /// Runs every OpenBLAS call on its caller's thread until the scope is disposed, so that several
-    /// threads can each run their own products (scoring pipelines) without oversubscribing the
-    /// cores. The setting is process-wide: products elsewhere in the process are single-threaded too
-    /// while a scope is open.
+    /// OpenBLAS picks its kernels from a table of the CPUs it knows when it loads, and falls back to
+    /// SSE3 ("Prescott") on a newer one: Debian 12's 0.3.21 does so on a recent Xeon, where it then ran
+    /// 27 GFLOP/s against 130–160 with the AVX-512 kernels. Unless the user chose a core
+    /// (OPENBLAS_CORETYPE), name the kernel set this CPU's instructions support, which is what later
+    /// OpenBLAS releases choose for these CPUs themselves. Only the environment of this process changes.
     /// </summary>
-    public IDisposable SingleThreadedScope()
+    private static void SuggestCoreType()
     {
-        lock (Gate)
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE"))) return;
+        string? core =
+            Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512CD.IsSupported && Avx512F.VL.IsSupported ? "SkylakeX" :
+            Avx2.IsSupported && Fma.IsSupported ? "Haswell" : null;
+        if (core is null) return;
+        SuggestedCoreType = core;
+        try
         {
-            if (_singleThreadedScopes++ == 0) Apply(1);
+            // OpenBLAS reads the variable with getenv when it loads; on Unix, Environment's own copy
+            // does not reach getenv, so it is set in the C library too (without overwriting).
+            if (!OperatingSystem.IsWindows()) _ = NativeEnvironment.setenv("OPENBLAS_CORETYPE", core, 0);
+            Environment.SetEnvironmentVariable("OPENBLAS_CORETYPE", core);
         }
-        return new Scope(this);
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // No C library to call: OpenBLAS keeps its own choice, and UsesTheCpuFully reports it.
+        }
     }
 
-    private void Apply(int threads)
+    private static class NativeEnvironment
     {
-        if (_setThreads != null) _setThreads(threads);
-    }
-
-    private sealed class Scope(OpenBlasMatrixEngine engine) : IDisposable
-    {
-        private int _disposed;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-            lock (Gate)
-            {
-                if (--engine._singleThreadedScopes == 0) engine.Apply(engine._threads);
-            }
-        }
+        [DllImport("libc", CharSet = CharSet.Ansi)]
+        public static extern int setenv(string name, string value, int overwrite);
     }
 
     public void Gemm(bool transA, bool transB, int m, int n, int k,
+        float alpha, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc)
+        => Gemm(WorkerPool.Shared, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>The product, split over <paramref name="pool"/> when it is large and the pool is free.</summary>
+    internal void Gemm(WorkerPool pool, bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
@@ -115,8 +132,52 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            _sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            var product = new Product
+            {
+                Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc, Pieces = 1, SplitN = n >= m,
+            };
+            if ((long)m * n * k >= ParallelThreshold && pool.IsAvailable)
+            {
+                product.Pieces = pool.Threads;
+                pool.Run(product.Pieces, product);
+            }
+            else
+            {
+                product.Execute(0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One product cut into <see cref="Pieces"/> blocks of whole 16-column (or 16-row) strips of C, along
+    /// the longer side; each piece is one single-threaded <c>cblas_sgemm</c> over its block.
+    /// </summary>
+    private struct Product : IPieceWork
+    {
+        public delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> Sgemm;
+        public bool TransA, TransB, SplitN;
+        public int M, N, K, Lda, Ldb, Ldc, Pieces;
+        public float Alpha, Beta;
+        public float* A, B, C;
+
+        public readonly void Execute(int piece)
+        {
+            int ta = TransA ? CblasTrans : CblasNoTrans, tb = TransB ? CblasTrans : CblasNoTrans;
+            if (Pieces == 1)
+            {
+                Sgemm(CblasRowMajor, ta, tb, M, N, K, Alpha, A, Lda, B, Ldb, Beta, C, Ldc);
+                return;
+            }
+            int total = SplitN ? N : M, strips = (total + 15) / 16;
+            int first = Math.Min(total, strips * piece / Pieces * 16), last = Math.Min(total, strips * (piece + 1) / Pieces * 16);
+            if (first >= last) return;
+            if (SplitN)
+                Sgemm(CblasRowMajor, ta, tb, M, last - first, K, Alpha, A, Lda,
+                    TransB ? B + (nint)first * Ldb : B + first, Ldb, Beta, C + first, Ldc);
+            else
+                Sgemm(CblasRowMajor, ta, tb, last - first, N, K, Alpha,
+                    TransA ? A + first : A + (nint)first * Lda, Lda, B, Ldb, Beta, C + (nint)first * Ldc, Ldc);
         }
     }
 }

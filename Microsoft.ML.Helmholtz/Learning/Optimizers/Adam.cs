@@ -4,9 +4,10 @@ using Microsoft.ML.Helmholtz.Numerics;
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
 /// <summary>Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.</summary>
-public sealed class Adam : IOptimizer
+public sealed unsafe class Adam : IOptimizer
 {
     private readonly Dictionary<Parameter, (float[] M, float[] V)> _moments = new(ReferenceEqualityComparer.Instance);
+    private ParameterBlocks? _blocks;
     private long _step;
 
     public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
@@ -25,16 +26,29 @@ public sealed class Adam : IOptimizer
 
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
     {
+        if (_blocks is null || !_blocks.Covers(parameters))
+            _blocks = new ParameterBlocks(parameters, p => _moments.TryGetValue(p, out var s) ? s
+                : _moments[p] = (ParameterBlocks.AllocateState(p.Length), ParameterBlocks.AllocateState(p.Length)));
         _step++;
         float c1 = 1f - MathF.Pow(Beta1, _step), c2 = 1f - MathF.Pow(Beta2, _step);
-        float stepSize = learningRate * MathF.Sqrt(c2) / c1;
-        float epsilonHat = Epsilon * MathF.Sqrt(c2);
-        for (int index = 0; index < parameters.Count; index++) // no enumerator allocation in the hot loop
+        _blocks.Run(new Work
         {
-            Parameter p = parameters[index];
-            if (!_moments.TryGetValue(p, out var state))
-                _moments[p] = state = (new float[p.Length], new float[p.Length]);
-            Kernels.AdamUpdate(p.Value, p.Gradient, state.M, state.V, Beta1, Beta2, stepSize, epsilonHat);
+            Blocks = _blocks.Table, Beta1 = Beta1, Beta2 = Beta2,
+            StepSize = learningRate * MathF.Sqrt(c2) / c1,
+            EpsilonHat = Epsilon * MathF.Sqrt(c2),
+        });
+    }
+
+    private struct Work : IPieceWork
+    {
+        public ParameterBlocks.Block* Blocks;
+        public float Beta1, Beta2, StepSize, EpsilonHat;
+
+        public readonly void Execute(int piece)
+        {
+            ParameterBlocks.Block b = Blocks[piece];
+            Kernels.AdamUpdate(new Span<float>(b.Value, b.Length), new ReadOnlySpan<float>(b.Gradient, b.Length),
+                new Span<float>(b.State0, b.Length), new Span<float>(b.State1, b.Length), Beta1, Beta2, StepSize, EpsilonHat);
         }
     }
 }

@@ -4,9 +4,10 @@ using Microsoft.ML.Helmholtz.Numerics;
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
 /// <summary>Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v.</summary>
-public sealed class SgdMomentum : IOptimizer
+public sealed unsafe class SgdMomentum : IOptimizer
 {
     private readonly Dictionary<Parameter, float[]> _velocity = new(ReferenceEqualityComparer.Instance);
+    private ParameterBlocks? _blocks;
 
     public SgdMomentum(float momentum = 0.9f)
     {
@@ -19,11 +20,22 @@ public sealed class SgdMomentum : IOptimizer
 
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
     {
-        for (int index = 0; index < parameters.Count; index++) // no enumerator allocation in the hot loop
+        if (_blocks is null || !_blocks.Covers(parameters))
+            _blocks = new ParameterBlocks(parameters, p => (_velocity.TryGetValue(p, out float[]? v) ? v
+                : _velocity[p] = ParameterBlocks.AllocateState(p.Length), null));
+        _blocks.Run(new Work { Blocks = _blocks.Table, Momentum = Momentum, LearningRate = learningRate });
+    }
+
+    private struct Work : IPieceWork
+    {
+        public ParameterBlocks.Block* Blocks;
+        public float Momentum, LearningRate;
+
+        public readonly void Execute(int piece)
         {
-            Parameter p = parameters[index];
-            if (!_velocity.TryGetValue(p, out float[]? v)) _velocity[p] = v = new float[p.Length];
-            Kernels.MomentumUpdate(p.Value, p.Gradient, v, Momentum, learningRate);
+            ParameterBlocks.Block b = Blocks[piece];
+            Kernels.MomentumUpdate(new Span<float>(b.Value, b.Length), new ReadOnlySpan<float>(b.Gradient, b.Length),
+                new Span<float>(b.State0, b.Length), Momentum, LearningRate);
         }
     }
 }

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Tests.Numerics;
+
+[TestClass]
+public sealed unsafe class WorkerPoolTests
+{
+    // A pool of its own, so that tests running beside these (on the shared pool) cannot make it busy.
+    private static readonly WorkerPool Pool = new(3);
+
+    /// <summary>Adds 1 to counts[piece], records the thread, and busy-waits so that helpers have time to join.</summary>
+    private struct CountingWork : IPieceWork
+    {
+        public int* Counts;
+        public int* Threads;
+        public long SpinTicks;
+
+        public readonly void Execute(int piece)
+        {
+            Interlocked.Increment(ref Counts[piece]);
+            Threads[piece] = Environment.CurrentManagedThreadId;
+            long end = Stopwatch.GetTimestamp() + SpinTicks;
+            while (Stopwatch.GetTimestamp() < end) { }
+        }
+    }
+
+    private static (int[] Counts, int[] Threads) RunCounting(WorkerPool pool, int pieces, double microsecondsEach)
+    {
+        int[] counts = new int[pieces], threads = new int[pieces];
+        fixed (int* c = counts)
+        fixed (int* t = threads)
+            pool.Run(pieces, new CountingWork { Counts = c, Threads = t, SpinTicks = (long)(microsecondsEach * Stopwatch.Frequency / 1e6) });
+        return (counts, threads);
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(3)]
+    [DataRow(17)]
+    [DataRow(1000)]
+    public void EveryPieceRunsExactlyOnce(int pieces)
+    {
+        for (int repeat = 0; repeat < 50; repeat++)
+        {
+            var (counts, _) = RunCounting(Pool, pieces, 0);
+            CollectionAssert.AreEqual(Enumerable.Repeat(1, pieces).ToArray(), counts, $"repeat {repeat}");
+        }
+    }
+
+    [TestMethod]
+    public void HelpersTakePieces()
+    {
+        // 40 pieces of 2 ms: 80 ms of work, in which a helper that is able to run at all takes some.
+        // A pool of the test's own: a loop started while another runs would stay on its caller.
+        using var pool = new WorkerPool(2);
+        var (_, threads) = RunCounting(pool, 40, 2000);
+        int caller = Environment.CurrentManagedThreadId;
+        Assert.IsTrue(threads.Any(t => t != caller), "no piece ran on a helper thread");
+    }
+
+    [TestMethod]
+    public void InsideAnInlineScopeEveryPieceRunsOnTheCaller()
+    {
+        using (WorkerPool.InlineScope())
+        {
+            Assert.IsTrue(WorkerPool.IsInlineOnThisThread);
+            Assert.IsFalse(Pool.IsAvailable);
+            var (counts, threads) = RunCounting(Pool, 20, 500);
+            Assert.IsTrue(counts.All(c => c == 1));
+            Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId), "a piece left the calling thread");
+        }
+        Assert.IsFalse(WorkerPool.IsInlineOnThisThread);
+    }
+
+    private struct NestedWork : IPieceWork
+    {
+        public int* Totals;
+
+        public readonly void Execute(int piece)
+        {
+            // A loop started from inside a piece finds the pool busy and runs on its caller.
+            int[] counts = new int[5], threads = new int[5];
+            fixed (int* c = counts)
+            fixed (int* t = threads)
+                Pool.Run(5, new CountingWork { Counts = c, Threads = t });
+            Totals[piece] = counts.Sum();
+        }
+    }
+
+    [TestMethod]
+    public void ALoopStartedInsideAPieceRunsInline()
+    {
+        int[] totals = new int[8];
+        fixed (int* p = totals) Pool.Run(8, new NestedWork { Totals = p });
+        CollectionAssert.AreEqual(Enumerable.Repeat(5, 8).ToArray(), totals);
+    }
+
+    [TestMethod]
+    public void LoopsFromSeveralThreadsAtOnceAllComplete()
+    {
+        var results = new int[4][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, w =>
+        {
+            int sum = 0;
+            for (int repeat = 0; repeat < 200; repeat++) sum += RunCounting(Pool, 7, 1).Counts.Sum();
+            results[w] = [sum];
+        });
+        foreach (int[] r in results) Assert.AreEqual(200 * 7, r[0]);
+    }
+
+    private struct ThrowingWork : IPieceWork
+    {
+        public readonly void Execute(int piece)
+        {
+            if (piece == 3) throw new InvalidOperationException("piece 3 failed");
+        }
+    }
+
+    [TestMethod]
+    public void AnExceptionInAPieceReachesTheCallerAndThePoolGoesOn()
+    {
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Pool.Run(10, new ThrowingWork()));
+        Assert.AreEqual("piece 3 failed", e.Message);
+        var (counts, _) = RunCounting(Pool, 10, 0);
+        Assert.IsTrue(counts.All(c => c == 1), "the pool must work after a failed loop");
+    }
+
+    [TestMethod]
+    public void ADisposedPoolRunsLoopsOnTheCaller()
+    {
+        var pool = new WorkerPool(3);
+        pool.Dispose();
+        Assert.IsFalse(pool.IsAvailable);
+        var (counts, threads) = RunCounting(pool, 12, 100);
+        Assert.IsTrue(counts.All(c => c == 1));
+        Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId));
+    }
+
+    [TestMethod]
+    public void HelpersThatFellAsleepAreWokenForTheNextLoop()
+    {
+        using var pool = new WorkerPool(2);
+        RunCounting(pool, 4, 0);
+        Thread.Sleep(50); // far beyond the helpers' 200 µs of polling: they block
+        var (_, threads) = RunCounting(pool, 40, 2000);
+        Assert.IsTrue(threads.Any(t => t != Environment.CurrentManagedThreadId), "no helper woke for the loop");
+    }
+}

@@ -1,0 +1,201 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace Microsoft.ML.Helmholtz.Numerics;
+
+/// <summary>One piece of a parallel loop: <see cref="Execute"/> runs piece <c>piece</c> and writes only its own outputs.</summary>
+internal interface IPieceWork
+{
+    void Execute(int piece);
+}
+
+/// <summary>
+/// Helper threads that run the pieces of a short parallel loop together with the calling thread.
+/// A training step is a chain of 10–500 µs loops (matrix products, element-wise kernels, the
+/// optimiser), too short for a thread-pool hand-off: waking a blocked thread on a virtual machine
+/// costs tens of microseconds. Helpers here poll (yielding the core) for 200 µs after each loop, so
+/// the next hand-off costs about a microsecond, and block only when the process has gone quiet.
+/// Pieces are claimed dynamically: a helper that is not running (its vCPU taken away) delays nothing,
+/// because the caller claims whatever is left. Each piece writes its own outputs, so results never
+/// depend on which thread ran it or on the number of threads.
+/// A loop started while another is running (another thread's, or from inside a piece) runs on its
+/// caller alone, as does every loop inside <see cref="InlineScope"/>.
+/// </summary>
+internal sealed unsafe class WorkerPool : IDisposable
+{
+    // The published job, one 64-bit word: generation (24 bits) | piece count (20) | next piece to claim (20).
+    // A claim is one Interlocked.Increment; it is valid when the claimed index is below the count it
+    // came with, and a valid claim holds the job open, so the job's other fields stay put until it ends.
+    private const int IndexBits = 20;
+    private const long IndexMask = (1L << IndexBits) - 1;
+    private const int MaxPieces = (1 << IndexBits) - 1;
+
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5000; // 200 µs
+
+    private readonly Thread[] _helpers;
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _word;
+    private int _busy;
+    private int _sleepers;
+    private int _done;
+    private volatile bool _disposed;
+    private void* _state;
+    private delegate*<void*, int, void> _body;
+    private ExceptionDispatchInfo? _failure;
+
+    [ThreadStatic] private static int t_inline;
+
+    /// <summary>The process-wide pool: one thread per core, the caller's included.</summary>
+    public static WorkerPool Shared { get; } = new(Environment.ProcessorCount);
+
+    /// <summary>A pool whose loops run on <paramref name="threads"/> threads, the caller's included.</summary>
+    public WorkerPool(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        _helpers = new Thread[threads - 1];
+        for (int i = 0; i < _helpers.Length; i++)
+        {
+            _helpers[i] = new Thread(HelperLoop) { IsBackground = true, Name = $"Helmholtz worker {i + 1}" };
+            _helpers[i].Start();
+        }
+    }
+
+    /// <summary>Ends the helper threads once they finish what they run; later loops run on their callers.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _wake.Release(_helpers.Length);
+    }
+
+    /// <summary>Threads a loop can use, the caller's included.</summary>
+    public int Threads => _helpers.Length + 1;
+
+    /// <summary>
+    /// Until disposed, loops started on this thread run on it alone: for work that is already spread
+    /// over the cores one pipeline per thread, where sharing the helpers would oversubscribe them.
+    /// </summary>
+    public static InlineRegion InlineScope()
+    {
+        t_inline++;
+        return new InlineRegion();
+    }
+
+    /// <summary>Whether this thread is inside an <see cref="InlineScope"/>.</summary>
+    public static bool IsInlineOnThisThread => t_inline > 0;
+
+    public readonly struct InlineRegion : IDisposable
+    {
+        public void Dispose() => t_inline--;
+    }
+
+    /// <summary>Whether a loop started on this thread now would use the helpers.</summary>
+    public bool IsAvailable => _helpers.Length > 0 && !_disposed && t_inline == 0 && Volatile.Read(ref _busy) == 0;
+
+    /// <summary>
+    /// Runs work.Execute(piece) for piece = 0…pieces−1 and returns when all have run. The work is
+    /// unmanaged (pointers, not references): callers pin their buffers around the call.
+    /// </summary>
+    public void Run<TWork>(int pieces, TWork work) where TWork : unmanaged, IPieceWork
+    {
+        if (pieces <= 0) return;
+        if (pieces > MaxPieces) throw new ArgumentOutOfRangeException(nameof(pieces), $"At most {MaxPieces} pieces per loop.");
+        if (pieces == 1 || !IsAvailable || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            for (int p = 0; p < pieces; p++) work.Execute(p);
+            return;
+        }
+        try
+        {
+            // `work` is this frame's copy, and this method returns only after every piece has run.
+            _state = Unsafe.AsPointer(ref work);
+            _body = &Trampoline<TWork>;
+            _failure = null;
+            Volatile.Write(ref _done, 0);
+            long generation = (Volatile.Read(ref _word) >>> (2 * IndexBits)) + 1;
+            Interlocked.Exchange(ref _word, (generation << (2 * IndexBits)) | ((long)pieces << IndexBits));
+            if (Volatile.Read(ref _sleepers) > 0)
+            {
+                int sleeping = Interlocked.Exchange(ref _sleepers, 0);
+                if (sleeping > 0) _wake.Release(sleeping);
+            }
+            ClaimAndRun();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) < pieces) spin.SpinOnce(sleep1Threshold: -1);
+            _failure?.Throw();
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private static void Trampoline<TWork>(void* state, int piece) where TWork : unmanaged, IPieceWork
+        => Unsafe.AsRef<TWork>(state).Execute(piece);
+
+    /// <summary>Claims pieces of the current job until none is left.</summary>
+    private void ClaimAndRun()
+    {
+        while (true)
+        {
+            long claim = Interlocked.Increment(ref _word);
+            int index = (int)((claim & IndexMask) - 1);
+            int count = (int)((claim >> IndexBits) & IndexMask);
+            if (index >= count) return;
+            try
+            {
+                _body(_state, index);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _failure, ExceptionDispatchInfo.Capture(e), null);
+            }
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    private void HelperLoop()
+    {
+        long seen = 0;
+        while (!_disposed)
+        {
+            long generation = Volatile.Read(ref _word) >>> (2 * IndexBits);
+            if (generation != seen)
+            {
+                seen = generation;
+                ClaimAndRun();
+                continue;
+            }
+            if (SpinUntilNewJob(seen)) continue;
+            // Announce the sleep, then look once more: a caller publishes before it reads _sleepers,
+            // so either it sees this helper asleep and wakes it, or this look sees its job.
+            Interlocked.Increment(ref _sleepers);
+            if (Volatile.Read(ref _word) >>> (2 * IndexBits) != seen)
+            {
+                // Take the announcement back unless a caller already counted it (then a spare wake-up
+                // waits in the semaphore; the next sleep returns at once and loops, harmlessly).
+                int s;
+                do s = Volatile.Read(ref _sleepers);
+                while (s > 0 && Interlocked.CompareExchange(ref _sleepers, s - 1, s) != s);
+                continue;
+            }
+            _wake.Wait();
+        }
+    }
+
+    private bool SpinUntilNewJob(long seen)
+    {
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+        while (true)
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                if (Volatile.Read(ref _word) >>> (2 * IndexBits) != seen || _disposed) return true;
+                // Yield rather than pause, so that a spinning helper gives way to any other runnable
+                // thread (another process, a scoring pipeline): measured as fast as pausing here.
+                Thread.Yield();
+            }
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline) return false;
+        }
+    }
+}
