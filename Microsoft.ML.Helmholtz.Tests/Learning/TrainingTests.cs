@@ -72,6 +72,51 @@ public sealed class TrainingTests
         for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i], b[i], $"parameter {i} differs between two runs with one seed");
     }
 
+    /// <summary>
+    /// A model large enough that products, kernels and the optimiser are split over the worker pool
+    /// gives the same bits whether the pool is free or kept busy by another thread (then pieces run
+    /// on the caller); with the managed engine, also the same bits on one thread as on several.
+    /// </summary>
+    [TestMethod]
+    [DataRow("sbp", "784b-200g-50g", false)]
+    [DataRow("reinforce", "784b-200b-50b", false)]
+    [DataRow("sbp", "784b-200g-50g", true)]
+    public void LargeModelsTrainToTheSameBitsWhateverThePoolIsDoing(string ruleName, string architecture, bool managed)
+    {
+        var random = new RandomStream(95);
+        var data = new DataMatrix(300, 784, Enumerable.Range(0, 300 * 784).Select(_ => random.NextDouble() < 0.2 ? 1f : 0f).ToArray());
+        IMatrixEngine engine = managed ? MatrixEngine.Managed : MatrixEngine.Default;
+        float[][] Run()
+        {
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 96, engine);
+            var options = new TrainingOptions { Epochs = 2, BatchSize = 100, Seed = 97 };
+            new HelmholtzTrainer(LearningRules.Create(ruleName), options).Train(machine, data);
+            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        }
+        float[][] free = Run();
+        float[][] contended;
+        using (var stop = new CancellationTokenSource())
+        {
+            // Another thread runs loops on the same pool all the while, so some of ours find it busy.
+            var other = Task.Run(() =>
+            {
+                float[] x = new float[100 * 784];
+                double[] sums = new double[100];
+                while (!stop.IsCancellationRequested) Kernels.AccumulateBernoulliLogProb(x, x, 100, 784, sums);
+            });
+            contended = Run();
+            stop.Cancel();
+            other.Wait();
+        }
+        for (int i = 0; i < free.Length; i++) CollectionAssert.AreEqual(free[i], contended[i], $"{engine.Name}: parameter {i} differs with the pool busy");
+        if (managed)
+        {
+            float[][] inline;
+            using (WorkerPool.InlineScope()) inline = Run();
+            for (int i = 0; i < free.Length; i++) CollectionAssert.AreEqual(free[i], inline[i], $"managed: parameter {i} differs on one thread");
+        }
+    }
+
     [TestMethod]
     public void ProgressIsReportedEachEpochAndCancellationStopsTraining()
     {

@@ -50,16 +50,33 @@ public sealed class KernelTests
         Assert.IsTrue(Math.Abs(expected - actual) <= tol, $"{what}: expected {expected:R}, got {actual:R} (tolerance {tol:G3})");
     }
 
-    // rows × columns shapes whose columns cover 1, 7, 33, 100, 257 and 784.
+    // rows × columns shapes whose columns cover 1, 7, 33, 100, 257 and 784; the last two are large
+    // enough to be split over the worker pool (the tests give them a pool of their own).
     public static IEnumerable<object[]> Shapes =>
     [
-        [1, 1], [3, 7], [2, 33], [4, 100], [2, 257], [3, 784],
+        [1, 1], [3, 7], [2, 33], [4, 100], [2, 257], [3, 784], [100, 200], [37, 784],
     ];
+
+    /// <summary>A pool of three threads for this test alone, so that large kernels really split.</summary>
+    private sealed class PrivatePool : IDisposable
+    {
+        private readonly WorkerPool _pool = new(3);
+        private readonly WorkerPool.CurrentRegion _region;
+
+        public PrivatePool() => _region = WorkerPool.Use(_pool);
+
+        public void Dispose()
+        {
+            _region.Dispose();
+            _pool.Dispose();
+        }
+    }
 
     [TestMethod]
     [DynamicData(nameof(Shapes))]
     public void AccumulateBernoulliLogProb_MatchesDouble(int rows, int columns)
     {
+        using var pool = new PrivatePool();
         float[] a = Inputs(rows * columns, columns), x = Binary(rows * columns, columns + 1);
         double[] sums = Enumerable.Range(0, rows).Select(r => (double)r).ToArray();
         Kernels.AccumulateBernoulliLogProb(a, x, rows, columns, sums);
@@ -79,6 +96,7 @@ public sealed class KernelTests
     [DynamicData(nameof(Shapes))]
     public void BernoulliLogProbGradient_MatchesDouble(int rows, int columns)
     {
+        using var pool = new PrivatePool();
         float[] a = Inputs(rows * columns, columns), x = Binary(rows * columns, columns + 1), w = Inputs(rows, 3, 2);
         var g = new float[rows * columns];
         Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, g);
@@ -106,6 +124,7 @@ public sealed class KernelTests
     [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
     public void SampleBernoulli_MatchesThreshold(int n)
     {
+        using var pool = new PrivatePool();
         float[] a = Inputs(n, n), u = Uniform(n, n + 7, 0, 1);
         var y = new float[n];
         Kernels.SampleBernoulli(a, u, y);
@@ -156,6 +175,7 @@ public sealed class KernelTests
     [DynamicData(nameof(Shapes))]
     public void GaussianLogProbAndGradient_MatchDouble(int rows, int columns)
     {
+        using var pool = new PrivatePool();
         int n = rows * columns;
         float[] y = Inputs(n, columns), m = Inputs(n, columns + 1), s = Uniform(n, columns + 2, -6, 6), w = Inputs(rows, 5, 2);
         double[] sums = new double[rows];
@@ -182,9 +202,10 @@ public sealed class KernelTests
     }
 
     [TestMethod]
-    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
+    [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784), DataRow(50001)]
     public void GaussianElementwise_MatchDouble(int n)
     {
+        using var pool = new PrivatePool();
         float[] y = Inputs(n, n), m = Uniform(n, n + 1, -1, 1), s = Uniform(n, n + 2, -8, 8), eps = Inputs(n, n + 3, 3);
         float[] sample = new float[n], kappaTanh = new float[n], kappa = new float[n], acc = Inputs(n, n + 4), g = Inputs(n, n + 5);
         float[] acc0 = (float[])acc.Clone(), g0 = (float[])g.Clone();
@@ -227,9 +248,10 @@ public sealed class KernelTests
     }
 
     [TestMethod]
-    [DataRow(1, false), DataRow(7, true), DataRow(33, false), DataRow(100, true), DataRow(257, false), DataRow(784, true)]
+    [DataRow(1, false), DataRow(7, true), DataRow(33, false), DataRow(100, true), DataRow(257, false), DataRow(784, true), DataRow(30001, true), DataRow(30001, false)]
     public void StochasticBackpropagationStatistics_MatchDouble(int n, bool price)
     {
+        using var pool = new PrivatePool();
         float[] local = Inputs(n, n), rest = Inputs(n, n + 1), hess = Uniform(n, n + 2, 0, 5), eps = Inputs(n, n + 3, 3), s = Uniform(n, n + 4, -8, 4);
         float[] dMean = new float[n], dLogVar = new float[n];
         const float invRows = 0.01f;
@@ -291,5 +313,68 @@ public sealed class KernelTests
         }
         x[n - 1] = float.MaxValue;
         Assert.IsTrue(Kernels.AllFinite(x));
+    }
+
+    [TestMethod]
+    [DataRow(100, 784)]
+    [DataRow(37, 200)]
+    [DataRow(3, 20000)]
+    public void ColumnSumsAndTanh_MatchDouble(int rows, int columns)
+    {
+        using var pool = new PrivatePool();
+        int n = rows * columns;
+        float[] m = Inputs(n, 21), acc = Inputs(columns, 22), acc0 = (float[])acc.Clone(), t = new float[n];
+        Kernels.AddColumnSums(m, rows, columns, acc);
+        Kernels.Tanh(m, t);
+        for (int c = 0; c < columns; c++)
+        {
+            double sum = acc0[c], scale = Math.Abs(acc0[c]);
+            for (int r = 0; r < rows; r++)
+            {
+                sum += m[r * columns + c];
+                scale += Math.Abs(m[r * columns + c]);
+            }
+            // rows float additions in sequence: each rounds by up to 2^-24 of the running magnitude.
+            Assert.AreEqual(sum, acc[c], rows * 6e-8 * scale + 1e-30, $"column {c}");
+        }
+        for (int i = 0; i < n; i++) Near(Math.Tanh(m[i]), t[i], Math.Abs(Math.Tanh(m[i])), $"tanh {i}");
+    }
+
+    /// <summary>
+    /// Every kernel that splits over the worker pool gives the same bits split (a pool of three) as
+    /// on one thread, on shapes that cut rows, columns and vector blocks unevenly.
+    /// </summary>
+    [TestMethod]
+    [DataRow(100, 784)]
+    [DataRow(53, 333)]
+    [DataRow(1000, 17)]
+    public void SplitKernelsGiveTheSameBitsAsOneThread(int rows, int columns)
+    {
+        int n = rows * columns;
+        float[] a = Inputs(n, 31), x = Binary(n, 32), y = Inputs(n, 33), mean = Inputs(n, 34), s = Uniform(n, 35, -6, 6);
+        float[] w = Inputs(rows, 36, 2), u = Uniform(n, 37, 0, 1), hess = Uniform(n, 38, 0, 5);
+        (double[][] Sums, float[][] Values) Run()
+        {
+            double[] bernoulliSums = new double[rows], gaussianSums = new double[rows];
+            float[] grad = new float[n], sample = new float[n], dm = new float[n], ds = new float[n], og = Inputs(n, 39);
+            float[] rep = new float[n], sm = new float[n], sl = new float[n], th = new float[n], cols = Inputs(columns, 40);
+            Kernels.AccumulateBernoulliLogProb(a, x, rows, columns, bernoulliSums);
+            Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, grad);
+            Kernels.SampleBernoulli(a, u, sample);
+            Kernels.AccumulateGaussianLogProb(y, mean, s, rows, columns, gaussianSums);
+            Kernels.GaussianLogProbGradient(y, mean, s, rows, columns, w, dm, ds, og);
+            Kernels.Reparameterize(mean, s, y, rep);
+            Kernels.StochasticBackpropagationStatistics(a, y, hess, mean, s, 0.01f, true, sm, sl);
+            Kernels.Tanh(y, th);
+            Kernels.AddColumnSums(y, rows, columns, cols);
+            return ([bernoulliSums, gaussianSums], [grad, sample, dm, ds, og, rep, sm, sl, th, cols]);
+        }
+        (double[][] Sums, float[][] Values) single, split;
+        using (WorkerPool.InlineScope()) single = Run();
+        using (new PrivatePool()) split = Run();
+        for (int i = 0; i < single.Sums.Length; i++)
+            CollectionAssert.AreEqual(single.Sums[i], split.Sums[i], $"row sums {i}");
+        for (int i = 0; i < single.Values.Length; i++)
+            CollectionAssert.AreEqual(single.Values[i], split.Values[i], $"output {i}");
     }
 }

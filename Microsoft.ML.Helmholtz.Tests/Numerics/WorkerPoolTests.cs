@@ -63,14 +63,21 @@ public sealed unsafe class WorkerPoolTests
     [TestMethod]
     public void InsideAnInlineScopeEveryPieceRunsOnTheCaller()
     {
-        using (WorkerPool.InlineScope())
+        using var pool = new WorkerPool(2);
+        using (WorkerPool.Use(pool))
         {
-            Assert.IsTrue(WorkerPool.IsInlineOnThisThread);
-            Assert.IsFalse(Pool.IsAvailable);
-            var (counts, threads) = RunCounting(Pool, 20, 500);
-            Assert.IsTrue(counts.All(c => c == 1));
-            Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId), "a piece left the calling thread");
+            Assert.AreSame(pool, WorkerPool.Current);
+            using (WorkerPool.InlineScope())
+            {
+                Assert.IsTrue(WorkerPool.IsInlineOnThisThread);
+                Assert.AreEqual(1, WorkerPool.Current.Threads);
+                var (counts, threads) = RunCounting(WorkerPool.Current, 20, 500);
+                Assert.IsTrue(counts.All(c => c == 1));
+                Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId), "a piece left the calling thread");
+            }
+            Assert.AreSame(pool, WorkerPool.Current, "the scope must restore the pool it found");
         }
+        Assert.AreSame(WorkerPool.Shared, WorkerPool.Current);
         Assert.IsFalse(WorkerPool.IsInlineOnThisThread);
     }
 

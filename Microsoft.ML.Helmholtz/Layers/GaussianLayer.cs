@@ -84,7 +84,7 @@ public sealed class GaussianLayer : ConditionalLayer
         int n = batch * OutputSize;
         Span<float> m = _mean.AsSpan(0, n);
         _meanMap.Forward(input, batch, m);
-        if (MeanFunction == GaussianMean.Tanh) TensorPrimitives.Tanh(m, m);
+        if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
         if (_logVarMap is not null) _logVarMap.Forward(input, batch, _s.AsSpan(0, n));
         else Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
     }

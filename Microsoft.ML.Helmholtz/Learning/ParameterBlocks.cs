@@ -75,8 +75,8 @@ internal sealed unsafe class ParameterBlocks
         return true;
     }
 
-    /// <summary>Runs work over every block on the shared worker pool.</summary>
-    public void Run<TWork>(TWork work) where TWork : unmanaged, IPieceWork => WorkerPool.Shared.Run(_blocks.Length, work);
+    /// <summary>Runs work over every block on the worker pool.</summary>
+    public void Run<TWork>(TWork work) where TWork : unmanaged, IPieceWork => WorkerPool.Current.Run(_blocks.Length, work);
 
     /// <summary>Sets every gradient to zero.</summary>
     public void ClearGradients() => Run(new ClearWork { Blocks = Table });

@@ -1,15 +1,63 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Helmholtz.Numerics;
 
 /// <summary>
 /// Element-wise kernels and reductions over row-major batches. Each one is a plain loop or a
-/// TensorPrimitives call; none allocates.
+/// TensorPrimitives call; none allocates. The costly ones split a large batch into pieces of whole
+/// rows (or of elements, or of columns for column sums) run on <see cref="WorkerPool"/>; every
+/// output element is computed by one piece in the same order, so results do not depend on the split.
 /// </summary>
-public static class Kernels
+public static unsafe class Kernels
 {
     public const double LogTwoPi = 1.8378770664093453;
+
+    // A piece below this many elements (a few µs of work) costs more to hand over than it saves.
+    private const int MinElementsPerPiece = 8192;
+
+    /// <summary>How many pieces a kernel over <paramref name="elements"/> elements runs in: 1 keeps it on the caller.</summary>
+    private static int Pieces(long elements)
+    {
+        if (elements < 2 * MinElementsPerPiece) return 1;
+        WorkerPool pool = WorkerPool.Current;
+        return pool.IsAvailable ? (int)Math.Min(pool.Threads, elements / MinElementsPerPiece) : 1;
+    }
+
+    /// <summary>
+    /// One kernel call cut into <see cref="Pieces"/> ranges of [0, <see cref="Count"/>) (rows, columns
+    /// or elements, as the kernel reads it); each piece calls <see cref="Body"/> on its range with the
+    /// kernel's arguments, pinned by the caller for the duration of the loop.
+    /// </summary>
+    private struct Loop : IPieceWork
+    {
+        public delegate*<in Loop, int, int, void> Body;
+        public float* P0, P1, P2, P3, P4, P5, P6;
+        public double* Sums;
+        public float X;
+        public int Count, Rows, Columns, Pieces, Align;
+        public bool Flag;
+
+        public readonly void Execute(int piece)
+        {
+            // Range ends on multiples of Align (the vector width for element ranges), the last at Count.
+            int units = (Count + Align - 1) / Align;
+            int start = (int)Math.Min(Count, (long)units * piece / Pieces * Align);
+            int end = (int)Math.Min(Count, (long)units * (piece + 1) / Pieces * Align);
+            if (start < end) Body(in this, start, end);
+        }
+
+        public readonly Span<float> Span(float* p, int length) => p == null ? default : new Span<float>(p, length);
+    }
+
+    private static void Run(int pieces, Loop loop)
+    {
+        loop.Pieces = pieces;
+        if (loop.Align == 0) loop.Align = 1;
+        WorkerPool.Current.Run(pieces, loop);
+    }
 
     /// <summary>Copies <paramref name="row"/> into each of the <paramref name="rows"/> rows of <paramref name="destination"/>.</summary>
     public static void BroadcastRows(ReadOnlySpan<float> row, Span<float> destination, int rows, int columns)
@@ -18,12 +66,29 @@ public static class Kernels
             row[..columns].CopyTo(destination.Slice(r * columns, columns));
     }
 
-    /// <summary>accumulator[c] += Σ_r m[r, c].</summary>
+    /// <summary>accumulator[c] += Σ_r m[r, c] (each column summed over rows in order; large ones split by columns).</summary>
     public static void AddColumnSums(ReadOnlySpan<float> m, int rows, int columns, Span<float> accumulator)
     {
-        Span<float> acc = accumulator[..columns];
+        m = m[..(rows * columns)];
+        accumulator = accumulator[..columns];
+        int pieces = Math.Min(Pieces((long)rows * columns), columns / 64);
+        if (pieces <= 1)
+        {
+            ColumnSums(m, rows, columns, accumulator, 0, columns);
+            return;
+        }
+        fixed (float* pm = m, acc = accumulator)
+            Run(pieces, new Loop { Body = &ColumnSumsPiece, P0 = pm, P1 = acc, Count = columns, Rows = rows, Columns = columns, Align = W });
+    }
+
+    private static void ColumnSumsPiece(in Loop l, int c0, int c1)
+        => ColumnSums(l.Span(l.P0, l.Rows * l.Columns), l.Rows, l.Columns, l.Span(l.P1, l.Columns), c0, c1);
+
+    private static void ColumnSums(ReadOnlySpan<float> m, int rows, int columns, Span<float> accumulator, int c0, int c1)
+    {
+        Span<float> acc = accumulator[c0..c1];
         for (int r = 0; r < rows; r++)
-            TensorPrimitives.Add(acc, m.Slice(r * columns, columns), acc);
+            TensorPrimitives.Add(acc, m.Slice(r * columns + c0, c1 - c0), acc);
     }
 
     public static void Square(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Multiply(x, x, y);
@@ -41,7 +106,25 @@ public static class Kernels
     /// <summary>rowSums[r] += Σ_c x[r,c] · a[r,c] − softplus(a[r,c]): ln Bernoulli(x | sigmoid(a)).</summary>
     public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, Span<double> rowSums)
     {
-        for (int r = 0; r < rows; r++)
+        int n = rows * columns;
+        logits = logits[..n]; x = x[..n]; rowSums = rowSums[..rows];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            BernoulliLogProbRows(logits, x, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* a = logits, v = x)
+        fixed (double* sums = rowSums)
+            Run(pieces, new Loop { Body = &BernoulliLogProbPiece, P0 = a, P1 = v, Sums = sums, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void BernoulliLogProbPiece(in Loop l, int r0, int r1)
+        => BernoulliLogProbRows(l.Span(l.P0, l.Rows * l.Columns), l.Span(l.P1, l.Rows * l.Columns), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
+
+    private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
         {
             ReadOnlySpan<float> a = logits.Slice(r * columns, columns);
             ReadOnlySpan<float> v = x.Slice(r * columns, columns);
@@ -69,7 +152,27 @@ public static class Kernels
     /// <summary>dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)).</summary>
     public static void BernoulliLogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient)
     {
-        for (int r = 0; r < rows; r++)
+        int n = rows * columns;
+        logits = logits[..n]; x = x[..n]; rowWeights = rowWeights[..rows]; gradient = gradient[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            BernoulliLogProbGradientRows(logits, x, columns, rowWeights, gradient, 0, rows);
+            return;
+        }
+        fixed (float* a = logits, v = x, w = rowWeights, g = gradient)
+            Run(pieces, new Loop { Body = &BernoulliLogProbGradientPiece, P0 = a, P1 = v, P2 = w, P3 = g, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void BernoulliLogProbGradientPiece(in Loop l, int r0, int r1)
+    {
+        int n = l.Rows * l.Columns;
+        BernoulliLogProbGradientRows(l.Span(l.P0, n), l.Span(l.P1, n), l.Columns, l.Span(l.P2, l.Rows), l.Span(l.P3, n), r0, r1);
+    }
+
+    private static void BernoulliLogProbGradientRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
         {
             float w = rowWeights[r];
             int o = r * columns, end = o + columns, i = o;
@@ -87,16 +190,33 @@ public static class Kernels
     /// <summary>y = 1 where u &lt; sigmoid(a), else 0.</summary>
     public static void SampleBernoulli(ReadOnlySpan<float> logits, ReadOnlySpan<float> uniforms, Span<float> y)
     {
-        int n = y.Length, i = 0;
+        int n = y.Length;
+        logits = logits[..n]; uniforms = uniforms[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            SampleBernoulliRange(logits, uniforms, y, 0, n);
+            return;
+        }
+        fixed (float* a = logits, u = uniforms, py = y)
+            Run(pieces, new Loop { Body = &SampleBernoulliPiece, P0 = a, P1 = u, P2 = py, Count = n, Align = W });
+    }
+
+    private static void SampleBernoulliPiece(in Loop l, int start, int end)
+        => SampleBernoulliRange(l.Span(l.P0, l.Count), l.Span(l.P1, l.Count), l.Span(l.P2, l.Count), start, end);
+
+    private static void SampleBernoulliRange(ReadOnlySpan<float> logits, ReadOnlySpan<float> uniforms, Span<float> y, int start, int end)
+    {
+        int i = start;
         if (Wide)
         {
-            for (; i <= n - W; i += W)
+            for (; i <= end - W; i += W)
             {
                 Vector512<float> hit = Vector512.LessThan(VectorMath.Load(uniforms, i), VectorMath.Sigmoid(VectorMath.Load(logits, i)));
                 VectorMath.Store(hit & Vector512<float>.One, y, i);
             }
         }
-        for (; i < n; i++)
+        for (; i < end; i++)
             y[i] = uniforms[i] < Sigmoid(logits[i]) ? 1f : 0f;
     }
 
@@ -149,7 +269,28 @@ public static class Kernels
     /// <summary>rowSums[r] += −½ (Σ_c (y − m)² e^{−s} + s + ln 2π): ln N(y; m, e^s) per row.</summary>
     public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
     {
-        for (int r = 0; r < rows; r++)
+        int n = rows * columns;
+        y = y[..n]; mean = mean[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            GaussianLogProbRows(y, mean, logVar, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* py = y, m = mean, s = logVar)
+        fixed (double* sums = rowSums)
+            Run(pieces, new Loop { Body = &GaussianLogProbPiece, P0 = py, P1 = m, P2 = s, Sums = sums, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void GaussianLogProbPiece(in Loop l, int r0, int r1)
+    {
+        int n = l.Rows * l.Columns;
+        GaussianLogProbRows(l.Span(l.P0, n), l.Span(l.P1, n), l.Span(l.P2, n), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
+    }
+
+    private static void GaussianLogProbRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
         {
             int o = r * columns, end = o + columns, i = o;
             double sum = 0;
@@ -183,8 +324,31 @@ public static class Kernels
     public static void GaussianLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns,
         ReadOnlySpan<float> rowWeights, Span<float> dMean, Span<float> dLogVar, Span<float> outputGradient)
     {
+        int n = rows * columns;
+        y = y[..n]; mean = mean[..n]; logVar = logVar[..n]; rowWeights = rowWeights[..rows]; dMean = dMean[..n]; dLogVar = dLogVar[..n];
+        if (!outputGradient.IsEmpty) outputGradient = outputGradient[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            GaussianLogProbGradientRows(y, mean, logVar, columns, rowWeights, dMean, dLogVar, outputGradient, 0, rows);
+            return;
+        }
+        fixed (float* py = y, m = mean, s = logVar, w = rowWeights, dm = dMean, ds = dLogVar, o = outputGradient)
+            Run(pieces, new Loop { Body = &GaussianLogProbGradientPiece, P0 = py, P1 = m, P2 = s, P3 = w, P4 = dm, P5 = ds, P6 = o, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void GaussianLogProbGradientPiece(in Loop l, int r0, int r1)
+    {
+        int n = l.Rows * l.Columns;
+        GaussianLogProbGradientRows(l.Span(l.P0, n), l.Span(l.P1, n), l.Span(l.P2, n), l.Columns, l.Span(l.P3, l.Rows),
+            l.Span(l.P4, n), l.Span(l.P5, n), l.Span(l.P6, n), r0, r1);
+    }
+
+    private static void GaussianLogProbGradientRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns,
+        ReadOnlySpan<float> rowWeights, Span<float> dMean, Span<float> dLogVar, Span<float> outputGradient, int r0, int r1)
+    {
         bool output = !outputGradient.IsEmpty;
-        for (int r = 0; r < rows; r++)
+        for (int r = r0; r < r1; r++)
         {
             float w = rowWeights[r];
             int o = r * columns, end = o + columns, i = o;
@@ -216,16 +380,54 @@ public static class Kernels
     /// <summary>y = m + e^{s/2} ε.</summary>
     public static void Reparameterize(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> noise, Span<float> y)
     {
-        int n = y.Length, i = 0;
+        int n = y.Length;
+        mean = mean[..n]; logVar = logVar[..n]; noise = noise[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            ReparameterizeRange(mean, logVar, noise, y, 0, n);
+            return;
+        }
+        fixed (float* m = mean, s = logVar, e = noise, py = y)
+            Run(pieces, new Loop { Body = &ReparameterizePiece, P0 = m, P1 = s, P2 = e, P3 = py, Count = n, Align = W });
+    }
+
+    private static void ReparameterizePiece(in Loop l, int start, int end)
+        => ReparameterizeRange(l.Span(l.P0, l.Count), l.Span(l.P1, l.Count), l.Span(l.P2, l.Count), l.Span(l.P3, l.Count), start, end);
+
+    private static void ReparameterizeRange(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> noise, Span<float> y, int start, int end)
+    {
+        int i = start;
         if (Wide)
         {
             var half = Vector512.Create(0.5f);
-            for (; i <= n - W; i += W)
+            for (; i <= end - W; i += W)
                 VectorMath.Store(VectorMath.Load(mean, i) + VectorMath.Exp(half * VectorMath.Load(logVar, i)) * VectorMath.Load(noise, i), y, i);
         }
-        for (; i < n; i++)
+        for (; i < end; i++)
             y[i] = mean[i] + MathF.Exp(0.5f * logVar[i]) * noise[i];
     }
+
+    /// <summary>
+    /// y = tanh(x) by TensorPrimitives, split over the worker pool when large (a Cephes-style vector
+    /// tanh of our own was tried and measured no faster on this project's machine).
+    /// </summary>
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int n = x.Length;
+        y = y[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            TensorPrimitives.Tanh(x, y);
+            return;
+        }
+        fixed (float* px = x, py = y)
+            Run(pieces, new Loop { Body = &TanhPiece, P0 = px, P1 = py, Count = n, Align = W });
+    }
+
+    private static void TanhPiece(in Loop l, int start, int end)
+        => TensorPrimitives.Tanh(new ReadOnlySpan<float>(l.P0 + start, end - start), new Span<float>(l.P1 + start, end - start));
 
     /// <summary>g ·= 1 − m²: through m = tanh(u), given m.</summary>
     public static void MultiplyByTanhDerivative(ReadOnlySpan<float> m, Span<float> g)
@@ -320,13 +522,33 @@ public static class Kernels
     public static void StochasticBackpropagationStatistics(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
         ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar)
     {
-        int n = dMean.Length, i = 0;
+        int n = dMean.Length;
+        local = local[..n]; rest = rest[..n]; noise = noise[..n]; logVar = logVar[..n]; dLogVar = dLogVar[..n];
+        if (price) hessian = hessian[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            StochasticBackpropagationRange(local, rest, hessian, noise, logVar, invRows, price, dMean, dLogVar, 0, n);
+            return;
+        }
+        fixed (float* pl = local, pr = rest, ph = hessian, e = noise, s = logVar, dm = dMean, ds = dLogVar)
+            Run(pieces, new Loop { Body = &StochasticBackpropagationPiece, P0 = pl, P1 = pr, P2 = ph, P3 = e, P4 = s, P5 = dm, P6 = ds, X = invRows, Flag = price, Count = n, Align = W });
+    }
+
+    private static void StochasticBackpropagationPiece(in Loop l, int start, int end)
+        => StochasticBackpropagationRange(l.Span(l.P0, l.Count), l.Span(l.P1, l.Count), l.Flag ? l.Span(l.P2, l.Count) : default, l.Span(l.P3, l.Count),
+            l.Span(l.P4, l.Count), l.X, l.Flag, l.Span(l.P5, l.Count), l.Span(l.P6, l.Count), start, end);
+
+    private static void StochasticBackpropagationRange(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
+        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar, int start, int end)
+    {
+        int i = start;
         if (Wide)
         {
             var half = Vector512.Create(0.5f);
             var entropy = Vector512.Create(0.5f * invRows);
             var priceScale = Vector512.Create(invRows);
-            for (; i <= n - W; i += W)
+            for (; i <= end - W; i += W)
             {
                 Vector512<float> rv = VectorMath.Load(rest, i);
                 Vector512<float> g = VectorMath.Load(local, i) + rv;
@@ -337,7 +559,7 @@ public static class Kernels
                 VectorMath.Store(dl, dLogVar, i);
             }
         }
-        for (; i < n; i++)
+        for (; i < end; i++)
         {
             float g = local[i] + rest[i];
             float sigma = MathF.Exp(0.5f * logVar[i]);

@@ -55,8 +55,8 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     /// <summary>Most threads one product may use; defaults to the processor count.</summary>
     internal int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>The threads that run a product's tiles.</summary>
-    internal WorkerPool Pool { get; init; } = WorkerPool.Shared;
+    /// <summary>The threads that run a product's tiles; null: <see cref="WorkerPool.Current"/>.</summary>
+    internal WorkerPool? Pool { get; init; }
 
     internal static ManagedKernel BestKernel =>
         IsSupported(ManagedKernel.Vector512) ? ManagedKernel.Vector512 :
@@ -88,7 +88,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 Kernel = _kernel, Mr = _mr, Nr = _nr,
             };
-            WorkerPool pool = Pool;
+            WorkerPool pool = Pool ?? WorkerPool.Current;
             int threads = (long)m * n * k >= ParallelThreshold && pool.IsAvailable ? Math.Clamp(MaxThreads, 1, pool.Threads) : 1;
             PlanTiles(ref job, threads);
             int tiles = job.PiecesM * job.PiecesN;

@@ -118,7 +118,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
-        => Gemm(WorkerPool.Shared, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        => Gemm(WorkerPool.Current, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     /// <summary>The product, split over <paramref name="pool"/> when it is large and the pool is free.</summary>
     internal void Gemm(WorkerPool pool, bool transA, bool transB, int m, int n, int k,
@@ -137,7 +137,9 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
                 Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc, Pieces = 1, SplitN = n >= m,
             };
-            if ((long)m * n * k >= ParallelThreshold && pool.IsAvailable)
+            // The pieces depend on the pool's size only, not on whether it is free at this moment (a
+            // busy pool runs them on this thread), so the result depends on nothing that varies by run.
+            if ((long)m * n * k >= ParallelThreshold && pool.Threads > 1)
             {
                 product.Pieces = pool.Threads;
                 pool.Run(product.Pieces, product);

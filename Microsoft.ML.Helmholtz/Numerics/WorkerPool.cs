@@ -19,7 +19,8 @@ internal interface IPieceWork
 /// because the caller claims whatever is left. Each piece writes its own outputs, so results never
 /// depend on which thread ran it or on the number of threads.
 /// A loop started while another is running (another thread's, or from inside a piece) runs on its
-/// caller alone, as does every loop inside <see cref="InlineScope"/>.
+/// caller alone, as does every loop inside <see cref="InlineScope"/>. Callers that choose how to cut
+/// their work by the pool's <see cref="Threads"/> get the same pieces either way.
 /// </summary>
 internal sealed unsafe class WorkerPool : IDisposable
 {
@@ -43,10 +44,27 @@ internal sealed unsafe class WorkerPool : IDisposable
     private delegate*<void*, int, void> _body;
     private ExceptionDispatchInfo? _failure;
 
-    [ThreadStatic] private static int t_inline;
+    [ThreadStatic] private static WorkerPool? t_current;
 
     /// <summary>The process-wide pool: one thread per core, the caller's included.</summary>
     public static WorkerPool Shared { get; } = new(Environment.ProcessorCount);
+
+    /// <summary>The pool that kernels, optimisers and engines started on this thread use: <see cref="Shared"/> unless <see cref="Use"/> says otherwise.</summary>
+    public static WorkerPool Current => t_current ?? Shared;
+
+    /// <summary>Until disposed, <see cref="Current"/> is <paramref name="pool"/> on this thread (tests give loops a pool no one else keeps busy).</summary>
+    public static CurrentRegion Use(WorkerPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        var region = new CurrentRegion(t_current);
+        t_current = pool;
+        return region;
+    }
+
+    public readonly struct CurrentRegion(WorkerPool? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
+    }
 
     /// <summary>A pool whose loops run on <paramref name="threads"/> threads, the caller's included.</summary>
     public WorkerPool(int threads)
@@ -71,26 +89,21 @@ internal sealed unsafe class WorkerPool : IDisposable
     /// <summary>Threads a loop can use, the caller's included.</summary>
     public int Threads => _helpers.Length + 1;
 
+    /// <summary>A pool without helpers: its loops run on their callers.</summary>
+    public static WorkerPool Inline { get; } = new(1);
+
     /// <summary>
-    /// Until disposed, loops started on this thread run on it alone: for work that is already spread
-    /// over the cores one pipeline per thread, where sharing the helpers would oversubscribe them.
+    /// Until disposed, loops started on this thread (through <see cref="Current"/>) run on it alone:
+    /// for work that is already spread over the cores one pipeline per thread, where sharing the
+    /// helpers would oversubscribe them.
     /// </summary>
-    public static InlineRegion InlineScope()
-    {
-        t_inline++;
-        return new InlineRegion();
-    }
+    public static CurrentRegion InlineScope() => Use(Inline);
 
-    /// <summary>Whether this thread is inside an <see cref="InlineScope"/>.</summary>
-    public static bool IsInlineOnThisThread => t_inline > 0;
+    /// <summary>Whether loops started on this thread run on it alone (<see cref="Current"/> has no helpers).</summary>
+    public static bool IsInlineOnThisThread => Current.Threads == 1;
 
-    public readonly struct InlineRegion : IDisposable
-    {
-        public void Dispose() => t_inline--;
-    }
-
-    /// <summary>Whether a loop started on this thread now would use the helpers.</summary>
-    public bool IsAvailable => _helpers.Length > 0 && !_disposed && t_inline == 0 && Volatile.Read(ref _busy) == 0;
+    /// <summary>Whether a loop started now would be shared with helpers (they exist, and no loop is running).</summary>
+    public bool IsAvailable => _helpers.Length > 0 && !_disposed && Volatile.Read(ref _busy) == 0;
 
     /// <summary>
     /// Runs work.Execute(piece) for piece = 0…pieces−1 and returns when all have run. The work is
