@@ -61,7 +61,7 @@ internal static class KernelBenchmark
             System.Numerics.Tensors.TensorPrimitives.Multiply(half1, half2, y2.AsSpan(0, n / 2));
             System.Numerics.Tensors.TensorPrimitives.Multiply(half1, y.AsSpan(0, n / 2), y2.AsSpan(n / 2, n / 2));
         }, () => stream.FillNormal(y));
-        Row("Tanh (TensorPrimitives)", () => System.Numerics.Tensors.TensorPrimitives.Tanh(m, y), () => Kernels.Tanh(m, y));
+        Row("Tanh (was TensorPrimitives)", () => System.Numerics.Tensors.TensorPrimitives.Tanh(m, y), () => Kernels.Tanh(m, y));
     }
 
     private static double Median(Action f, int repeats)

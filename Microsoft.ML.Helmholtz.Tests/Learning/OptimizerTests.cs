@@ -1,3 +1,5 @@
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Model;
@@ -26,6 +28,7 @@ public sealed class OptimizerTests
         {
             Gradients[t - 1].CopyTo(p.Gradient, 0);
             adam.Step([p], 0.01f);
+            CollectionAssert.AreEqual(new float[7], p.Gradient, "Adam clears the gradients it used");
             for (int i = 0; i < 7; i++)
             {
                 double g = Gradients[t - 1][i];
@@ -48,6 +51,7 @@ public sealed class OptimizerTests
         {
             Gradients[t].CopyTo(p.Gradient, 0);
             sgd.Step([p], 0.05f);
+            CollectionAssert.AreEqual(new float[7], p.Gradient, "SGD clears the gradients it used");
             for (int i = 0; i < 7; i++)
             {
                 velocity[i] = 0.8 * velocity[i] - 0.05 * Gradients[t][i];
@@ -67,5 +71,44 @@ public sealed class OptimizerTests
         Assert.AreEqual(2e-3, schedule.At(3), 1e-15);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(-1).At(0));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 1.5).At(0));
+    }
+
+    /// <summary>Adds 1 to every gradient entry per minibatch, whatever the data.</summary>
+    private sealed class ConstantGradientRule : ILearningRule
+    {
+        public string Name => "constant";
+        public IReadOnlyList<Parameter> Parameters { get; } = [];
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) { }
+
+        public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+        {
+            foreach (Parameter p in machine.Parameters)
+                for (int i = 0; i < p.Length; i++) p.Gradient[i] += 1f;
+            return 0;
+        }
+    }
+
+    /// <summary>Records the largest gradient entry it is given, and leaves gradients and values alone.</summary>
+    private sealed class RecordingOptimizer : IOptimizer
+    {
+        public List<float> Largest { get; } = [];
+        public string Name => "recording";
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Largest.Add(parameters.Max(p => p.Gradient.Max()));
+    }
+
+    [TestMethod]
+    public void EachMinibatchStartsFromZeroGradientsWhetherOrNotTheOptimizerClearsThem()
+    {
+        var data = new DataMatrix(40, 6, Enumerable.Range(0, 240).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray());
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 1);
+        foreach (Parameter p in machine.Parameters) Array.Fill(p.Gradient, 7f); // left over from earlier use
+        var recording = new RecordingOptimizer();
+        new HelmholtzTrainer(new ConstantGradientRule(), new TrainingOptions { Epochs = 2, BatchSize = 10, Optimizer = () => recording }).Train(machine, data);
+        CollectionAssert.AreEqual(Enumerable.Repeat(1f, 8).ToArray(), recording.Largest, "an optimiser that does not clear: the trainer clears before each minibatch");
+
+        foreach (Parameter p in machine.Parameters) Array.Fill(p.Gradient, 7f);
+        new HelmholtzTrainer(new ConstantGradientRule(), new TrainingOptions { Epochs = 2, BatchSize = 10, Optimizer = () => new Adam() }).Train(machine, data);
+        foreach (Parameter p in machine.Parameters)
+            CollectionAssert.AreEqual(new float[p.Length], p.Gradient, $"{p.Name}: Adam cleared as it stepped, and the stale gradients were cleared before the first");
     }
 }

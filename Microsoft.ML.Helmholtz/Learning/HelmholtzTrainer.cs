@@ -67,6 +67,9 @@ public sealed class HelmholtzTrainer
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         var blocks = new ParameterBlocks(parameters);
 
+        // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
+        blocks.ClearGradients();
+        bool clearEachStep = !optimizer.ClearsGradients;
         var reports = new List<EpochReport>(Options.Epochs);
         var clock = Stopwatch.StartNew();
         for (int epoch = 0; epoch < Options.Epochs; epoch++)
@@ -83,7 +86,7 @@ public sealed class HelmholtzTrainer
                 if (training.NextBatch(x0, batchSize) < batchSize) break;
                 if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
 
-                blocks.ClearGradients();
+                if (clearEachStep) blocks.ClearGradients();
                 double freeEnergy = Rule.AccumulateGradients(machine, states, batchSize, random);
                 CheckFinite(freeEnergy, blocks, epoch, batch);
                 optimizer.Step(parameters, rate);

@@ -23,6 +23,7 @@ public sealed unsafe class Adam : IOptimizer
     public float Beta2 { get; }
     public float Epsilon { get; }
     public string Name => "adam";
+    public bool ClearsGradients => true;
 
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
     {
@@ -47,8 +48,10 @@ public sealed unsafe class Adam : IOptimizer
         public readonly void Execute(int piece)
         {
             ParameterBlocks.Block b = Blocks[piece];
-            Kernels.AdamUpdate(new Span<float>(b.Value, b.Length), new ReadOnlySpan<float>(b.Gradient, b.Length),
+            var gradient = new Span<float>(b.Gradient, b.Length);
+            Kernels.AdamUpdate(new Span<float>(b.Value, b.Length), gradient,
                 new Span<float>(b.State0, b.Length), new Span<float>(b.State1, b.Length), Beta1, Beta2, StepSize, EpsilonHat);
+            gradient.Clear(); // the block was just read: clearing it here costs less than another pass
         }
     }
 }

@@ -8,4 +8,10 @@ public interface IOptimizer
     string Name { get; }
 
     void Step(IReadOnlyList<Parameter> parameters, float learningRate);
+
+    /// <summary>
+    /// Whether <see cref="Step"/> leaves every gradient it used at zero, so that the trainer need not
+    /// clear them before the next minibatch (clearing in the same pass saves one over all parameters).
+    /// </summary>
+    bool ClearsGradients => false;
 }

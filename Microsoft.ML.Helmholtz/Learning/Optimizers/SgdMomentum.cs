@@ -17,6 +17,7 @@ public sealed unsafe class SgdMomentum : IOptimizer
 
     public float Momentum { get; }
     public string Name => "sgd";
+    public bool ClearsGradients => true;
 
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
     {
@@ -34,8 +35,9 @@ public sealed unsafe class SgdMomentum : IOptimizer
         public readonly void Execute(int piece)
         {
             ParameterBlocks.Block b = Blocks[piece];
-            Kernels.MomentumUpdate(new Span<float>(b.Value, b.Length), new ReadOnlySpan<float>(b.Gradient, b.Length),
-                new Span<float>(b.State0, b.Length), Momentum, LearningRate);
+            var gradient = new Span<float>(b.Gradient, b.Length);
+            Kernels.MomentumUpdate(new Span<float>(b.Value, b.Length), gradient, new Span<float>(b.State0, b.Length), Momentum, LearningRate);
+            gradient.Clear(); // the block was just read: clearing it here costs less than another pass
         }
     }
 }

@@ -40,7 +40,7 @@ internal sealed class InputDependentBaseline
         }
         Span<float> h = _h.AsSpan(0, rows * _hiddenUnits);
         _hidden.Forward(input, rows, h);
-        TensorPrimitives.Tanh(h, h);
+        Kernels.Tanh(h, h);
         _output.Forward(h, rows, _prediction.AsSpan(0, rows));
         return _prediction.AsSpan(0, rows);
     }
