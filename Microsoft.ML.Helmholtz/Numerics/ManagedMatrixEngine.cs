@@ -210,6 +210,12 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         if (transA)
         {
             // A is stored k×m: the mv values for one depth are contiguous.
+            if (mv == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
+            {
+                for (int p = 0; p < kc; p++)
+                    Vector256.Store(Vector256.Load(a + (nint)(p0 + p) * lda + i), dst + p * 8);
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = a + (nint)(p0 + p) * lda + i;
@@ -218,6 +224,14 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 for (; r < mv; r++) d[r] = src[r];
                 for (; r < mr; r++) d[r] = 0;
             }
+        }
+        else if (mv == 8 && mr == 8 && Avx2.IsSupported && (long)7 * lda <= int.MaxValue)
+        {
+            // The eight rows' values for one depth, one gather instead of eight scalar loads and stores.
+            Vector256<int> rows = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * lda;
+            float* src = a + (nint)i * lda + p0;
+            for (int p = 0; p < kc; p++)
+                Vector256.Store(Avx2.GatherVector256(src + p, rows, 4), dst + p * 8);
         }
         else
         {
@@ -264,6 +278,21 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
             // advance together, so their cache lines stay in L1 (column-outer order would stream the
             // whole panel through L2 once per column).
             float* src = b + (nint)j * ldb + p0;
+            if (nv == nr && nr == 32 && Avx2.IsSupported && (long)31 * ldb <= int.MaxValue)
+            {
+                // Eight strided values per gather instead of eight scalar loads and stores.
+                Vector256<int> rows = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * ldb;
+                nint eight = (nint)8 * ldb;
+                for (int p = 0; p < kc; p++)
+                {
+                    float* s0 = src + p, d = dst + p * 32;
+                    Vector256.Store(Avx2.GatherVector256(s0, rows, 4), d);
+                    Vector256.Store(Avx2.GatherVector256(s0 + eight, rows, 4), d + 8);
+                    Vector256.Store(Avx2.GatherVector256(s0 + 2 * eight, rows, 4), d + 16);
+                    Vector256.Store(Avx2.GatherVector256(s0 + 3 * eight, rows, 4), d + 24);
+                }
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* d = dst + p * nr;
