@@ -27,7 +27,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     // Depth of one packed block; 256 floats keeps an A micro-panel (8 KB) in L1 and the packed A tile in L2.
     private const int KC = 256;
     private const int MaxNt = 512;
-    private const long ParallelThreshold = 1L << 20; // m·n·k below this is not worth waking other threads
+    private const long ParallelThreshold = 1L << 19; // m·n·k below this is not worth handing to other threads
     private const int MaxMr = 8, MaxNr = 32;
     private const int MaxMt = 16 * MaxMr; // rows of one tile (the packed A block)
 

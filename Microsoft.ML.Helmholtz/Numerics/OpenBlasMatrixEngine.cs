@@ -13,7 +13,7 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
 {
     private const int CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112;
-    private const long ParallelThreshold = 1L << 20; // m·n·k below this runs on the calling thread
+    private const long ParallelThreshold = 1L << 19; // m·n·k below this runs on the calling thread
 
     private static readonly string[] Candidates = { "libopenblas.so.0", "libopenblas.so", "openblas" };
     private static readonly object Gate = new();
