@@ -1,36 +1,47 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Helmholtz.Numerics;
 
 /// <summary>
-/// Float exp, softplus, sigmoid and tanh on 16 lanes, for the element-wise kernels. They stay in float
-/// (TensorPrimitives widens to double for some of these, which costs ~1 ns an element) and are
-/// accurate to a few float ulps (relative error ≲ 2e-7), which is what the scalar MathF code gave.
+/// Float exp, softplus, sigmoid and tanh on 16 lanes, for the element-wise kernels. They stay in
+/// float (TensorPrimitives widens to double for some of these, which costs ~1 ns an element) and
+/// are accurate to a few float ulps (relative error ≲ 2e-7), which is what the scalar MathF code
+/// gave. AVX-512 only: callers check Vector512.IsHardwareAccelerated, which on x86 means AVX-512F.
 /// </summary>
 internal static class VectorMath
 {
     private const float Log2E = 1.44269504f;
-    // ln 2 split so that n · Ln2Hi is exact for |n| ≤ 128 (Ln2Hi has 16 significant bits).
+    // ln 2 split so that n · Ln2Hi is exact for |n| < 256 (Ln2Hi has 16 significant bits).
     private const float Ln2Hi = 0.693145751953125f;
     private const float Ln2Lo = 1.42860682030941723e-6f;
-    // e^x overflows float above ExpMax and rounds to 0 below ExpMin.
-    private const float ExpMax = 88.7228391f;
+    // e^x overflows float above 88.72 and rounds to 0 below ExpMin; clamping there keeps n small.
+    private const float ExpClamp = 89f;
     private const float ExpMin = -104f;
 
     /// <summary>
     /// e^x = 2^n · e^r with n = round(x / ln 2) and |r| ≤ ln2 / 2, e^r by its Taylor series to r⁷
-    /// (truncation error 0.35⁸/8! ≈ 6e-9, so rounding dominates). x above ln(float.MaxValue) gives
-    /// +∞, −∞ gives 0, NaN stays NaN.
+    /// (truncation error 0.35⁸/8! ≈ 6e-9, so rounding dominates), and 2^n applied by one VSCALEFPS,
+    /// which rounds overflow to +∞ and underflow to denormals or 0 (a third faster here than forming
+    /// 2^n from its bits). x above ln(float.MaxValue) gives +∞, −∞ gives 0, NaN stays NaN.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
-        Vector512<float> xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpMin)), Vector512.Create(ExpMax));
+        // Clamped to [−104, 89]: beyond, e^x is 0 or ∞ in float, which VSCALEFPS produces itself.
+        Vector512<float> xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpMin)), Vector512.Create(ExpClamp));
         Vector512<float> n = Vector512.Round(xc * Vector512.Create(Log2E));
-        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), xc);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        Vector512<float> result = Avx512F.Scale(ExpOfReduced(xc, n), n);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x); // NaN lanes keep x
+    }
 
+    /// <summary>e^r for r = x − n ln 2 (|r| ≤ ln2 / 2), by its Taylor series to r⁷.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpOfReduced(Vector512<float> x, Vector512<float> n)
+    {
+        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
         Vector512<float> p = Vector512.Create(1f / 5040);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
@@ -38,17 +49,7 @@ internal static class VectorMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-
-        // n lies in [−150, 128], beyond float's exponent range at both ends, so scale in two halves
-        // 2^h · 2^(n−h), each a normal float; e^x below ~1e-38 then comes out denormal, and 0 below −103.
-        Vector512<int> ni = Vector512.ConvertToInt32Native(n);
-        Vector512<int> h = Vector512.ShiftRightArithmetic(ni, 1);
-        Vector512<int> bias = Vector512.Create(127);
-        Vector512<float> result = p * Vector512.ShiftLeft(h + bias, 23).AsSingle() * Vector512.ShiftLeft(ni - h + bias, 23).AsSingle();
-
-        result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(ExpMax)), Vector512.Create(float.PositiveInfinity), result);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x); // NaN lanes keep x
+        return Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
     }
 
     /// <summary>
