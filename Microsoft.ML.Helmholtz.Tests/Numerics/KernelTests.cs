@@ -397,4 +397,31 @@ public sealed class KernelTests
         for (int i = 0; i < single.Values.Length; i++)
             CollectionAssert.AreEqual(single.Values[i], split.Values[i], $"output {i}");
     }
+
+    /// <summary>Log-probabilities of rows given by index into a smaller operand equal those of the rows written out, bit for bit.</summary>
+    [TestMethod]
+    [DataRow(7, 33)]
+    [DataRow(100, 784)] // split over the pool
+    public void LogProbsOfIndexedRowsMatchTheRowsWrittenOut(int rows, int columns)
+    {
+        using var pool = new PrivatePool();
+        const int distinct = 5;
+        int[] rowSource = Enumerable.Range(0, rows).Select(r => r * distinct / rows).ToArray();
+        float[] x = Binary(distinct * columns, 41), y = Inputs(distinct * columns, 42), a = Inputs(rows * columns, 43), m = Inputs(rows * columns, 44), s = Uniform(rows * columns, 45, -4, 4);
+        float[] xFull = new float[rows * columns], yFull = new float[rows * columns];
+        for (int r = 0; r < rows; r++)
+        {
+            x.AsSpan(rowSource[r] * columns, columns).CopyTo(xFull.AsSpan(r * columns));
+            y.AsSpan(rowSource[r] * columns, columns).CopyTo(yFull.AsSpan(r * columns));
+        }
+        double[] b1 = new double[rows], b2 = new double[rows], g1 = new double[rows], g2 = new double[rows];
+        Kernels.AccumulateBernoulliLogProb(a, xFull, rows, columns, b1);
+        Kernels.AccumulateBernoulliLogProb(a, x, distinct, rowSource, rows, columns, b2);
+        Kernels.AccumulateGaussianLogProb(yFull, m, s, rows, columns, g1);
+        Kernels.AccumulateGaussianLogProb(y, distinct, rowSource, m, s, rows, columns, g2);
+        CollectionAssert.AreEqual(b1, b2, "Bernoulli");
+        CollectionAssert.AreEqual(g1, g2, "Gaussian");
+        rowSource[rows / 2] = distinct;
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.AccumulateBernoulliLogProb(a, x, distinct, rowSource, rows, columns, b2));
+    }
 }

@@ -91,15 +91,10 @@ public sealed class ImportanceSampledLogLikelihood
         {
             cancellationToken.ThrowIfCancellationRequested();
             int rows = (int)Math.Min(chunk, total - first);
-            Span<float> x0 = states.Layer(0, rows);
             int chunkFirst = (int)(first / Samples), chunkLast = (int)((first + rows - 1) / Samples);
-            for (int r = 0; r < rows; r++)
-            {
-                int example = (int)((first + r) / Samples);
-                rowSource[r] = example - chunkFirst;
-                data.Values.AsSpan((firstExample + example) * columns, columns).CopyTo(x0.Slice(r * columns, columns));
-            }
-            // The K samples of one example share the bottom recognition layer's distribution.
+            for (int r = 0; r < rows; r++) rowSource[r] = (int)((first + r) / Samples) - chunkFirst;
+            // The K samples of one example share its visible row (never copied out) and the bottom
+            // recognition layer's distribution.
             int distinct = chunkLast - chunkFirst + 1;
             machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan((firstExample + chunkFirst) * columns, distinct * columns), distinct, rowSource,
                 freeEnergy, logJoint);

@@ -56,6 +56,9 @@ public sealed class BernoulliLayer : ConditionalLayer
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateBernoulliLogProb(_logits, y, batch, OutputSize, rowLogProb);
 
+    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+        => Kernels.AccumulateBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
     {

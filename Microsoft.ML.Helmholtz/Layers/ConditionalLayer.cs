@@ -73,6 +73,14 @@ public abstract class ConditionalLayer
     public abstract void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb);
 
     /// <summary>
+    /// rowLogProb[r] += ln p(y_r | x_r) with y_r row rowSource[r] of the <paramref name="distinctRows"/>
+    /// rows of <paramref name="distinctY"/>: for outputs that repeat (the data row under K samples),
+    /// without copying them out.
+    /// </summary>
+    public virtual void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+        => throw new NotSupportedException($"{GetType().Name} does not take outputs by row index.");
+
+    /// <summary>
     /// Accumulates Σ_r w_r ∇ ln p(y_r | x_r) into the parameter gradients and, when the spans are
     /// not empty, into inputGradient (∂/∂x) and outputGradient (∂/∂y). <paramref name="input"/> must
     /// be the input of the last forward.

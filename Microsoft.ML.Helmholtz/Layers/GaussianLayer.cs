@@ -109,6 +109,9 @@ public sealed class GaussianLayer : ConditionalLayer
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
 
+    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+        => Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);
+
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
     {

@@ -46,18 +46,26 @@ public sealed class GenerativeNetwork
 
     /// <summary>rowLogProb[r] += ln p(X_0 … X_L) for the values in <paramref name="states"/>; leaves every layer's forward current.</summary>
     public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb)
+        => AccumulateLogJoint(states, rows, rowLogProb, default, 0, default);
+
+    /// <summary>
+    /// The same with X_0 row r taken from row rowSource[r] of the <paramref name="distinctRows"/> rows
+    /// of <paramref name="distinctVisible"/> instead of states[0] (when rowSource is not empty).
+    /// </summary>
+    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
     {
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
             Layers[l].Forward(input, rows);
-            Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+            if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, rowLogProb);
+            else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
         }
     }
 
     /// <summary>
     /// Accumulates Σ_r w_r ∇θg ln p(X_r) into the generative gradients (the layers' forwards must be
-    /// current, e.g. after <see cref="AccumulateLogJoint"/>).
+    /// current, e.g. after <see cref="AccumulateLogJoint(LayerStates, int, Span{double})"/>).
     /// </summary>
     public void AccumulateLogJointGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
     {

@@ -90,22 +90,23 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double})"/> for rows that repeat
-    /// distinct visible vectors (row r is distinctVisible[rowSource[r]], also copied into states[0]):
-    /// the bottom recognition layer runs once per distinct vector.
+    /// distinct visible vectors (row r is distinctVisible[rowSource[r]]; states[0] is not read): the
+    /// bottom recognition layer runs once per distinct vector, and the visible rows are never copied out.
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
         Span<double> freeEnergy, Span<double> logJoint)
     {
         Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
     }
 
-    private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint)
+    private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
+        ReadOnlySpan<float> distinctVisible = default, int distinctRows = 0, ReadOnlySpan<int> rowSource = default)
     {
         freeEnergy[..rows].Clear();
         logJoint[..rows].Clear();
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy);
-        Generative.AccumulateLogJoint(states, rows, logJoint);
+        Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource);
         for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
     }
 

@@ -36,8 +36,9 @@ public static unsafe class Kernels
         public delegate*<in Loop, int, int, void> Body;
         public float* P0, P1, P2, P3, P4, P5, P6;
         public double* Sums;
+        public int* Source;
         public float X;
-        public int Count, Rows, Columns, Pieces, Align;
+        public int Count, Rows, Columns, Pieces, Align, SourceRows;
         public bool Flag;
 
         public readonly void Execute(int piece)
@@ -50,6 +51,11 @@ public static unsafe class Kernels
         }
 
         public readonly Span<float> Span(float* p, int length) => p == null ? default : new Span<float>(p, length);
+
+        public readonly ReadOnlySpan<int> RowSource => Source == null ? default : new ReadOnlySpan<int>(Source, Rows);
+
+        /// <summary>Rows of the operand that <see cref="RowSource"/> indexes (all rows when there is none).</summary>
+        public readonly int OperandRows => Source == null ? Rows : SourceRows;
     }
 
     private static void Run(int pieces, Loop loop)
@@ -105,29 +111,39 @@ public static unsafe class Kernels
 
     /// <summary>rowSums[r] += Σ_c x[r,c] · a[r,c] − softplus(a[r,c]): ln Bernoulli(x | sigmoid(a)).</summary>
     public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, Span<double> rowSums)
+        => AccumulateBernoulliLogProb(logits, x, rows, default, rows, columns, rowSums);
+
+    /// <summary>
+    /// The same with x row r taken from row rowSource[r] of the <paramref name="xRows"/> rows of
+    /// <paramref name="x"/> (rows that share their data, as the K samples of one example do, are not copied).
+    /// An empty rowSource means row r of x.
+    /// </summary>
+    public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int xRows, ReadOnlySpan<int> rowSource, int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
-        logits = logits[..n]; x = x[..n]; rowSums = rowSums[..rows];
+        logits = logits[..n]; x = x[..(xRows * columns)]; rowSums = rowSums[..rows];
+        CheckRowSource(rowSource, rows, xRows);
         int pieces = Pieces(n);
         if (pieces == 1)
         {
-            BernoulliLogProbRows(logits, x, columns, rowSums, 0, rows);
+            BernoulliLogProbRows(logits, x, rowSource, columns, rowSums, 0, rows);
             return;
         }
         fixed (float* a = logits, v = x)
+        fixed (int* source = rowSource)
         fixed (double* sums = rowSums)
-            Run(pieces, new Loop { Body = &BernoulliLogProbPiece, P0 = a, P1 = v, Sums = sums, Count = rows, Rows = rows, Columns = columns });
+            Run(pieces, new Loop { Body = &BernoulliLogProbPiece, P0 = a, P1 = v, Source = source, SourceRows = xRows, Sums = sums, Count = rows, Rows = rows, Columns = columns });
     }
 
     private static void BernoulliLogProbPiece(in Loop l, int r0, int r1)
-        => BernoulliLogProbRows(l.Span(l.P0, l.Rows * l.Columns), l.Span(l.P1, l.Rows * l.Columns), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
+        => BernoulliLogProbRows(l.Span(l.P0, l.Rows * l.Columns), l.Span(l.P1, l.OperandRows * l.Columns), l.RowSource, l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
 
-    private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int columns, Span<double> rowSums, int r0, int r1)
+    private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
     {
         for (int r = r0; r < r1; r++)
         {
             ReadOnlySpan<float> a = logits.Slice(r * columns, columns);
-            ReadOnlySpan<float> v = x.Slice(r * columns, columns);
+            ReadOnlySpan<float> v = x.Slice((rowSource.IsEmpty ? r : rowSource[r]) * columns, columns);
             int c = 0;
             double sum = 0;
             if (Wide && columns >= W)
@@ -147,6 +163,19 @@ public static unsafe class Kernels
                 sum += v[c] * a[c] - Softplus(a[c]);
             rowSums[r] += sum;
         }
+    }
+
+    private static void CheckRowSource(ReadOnlySpan<int> rowSource, int rows, int operandRows)
+    {
+        if (rowSource.IsEmpty)
+        {
+            if (operandRows < rows) throw new ArgumentException($"The operand has {operandRows} rows; {rows} are needed.");
+            return;
+        }
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource has {rowSource.Length} entries; {rows} are needed.", nameof(rowSource));
+        foreach (int source in rowSource[..rows])
+            if ((uint)source >= (uint)operandRows)
+                throw new ArgumentOutOfRangeException(nameof(rowSource), $"rowSource names row {source} of an operand with {operandRows} rows.");
     }
 
     /// <summary>dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)).</summary>
@@ -268,38 +297,45 @@ public static unsafe class Kernels
 
     /// <summary>rowSums[r] += −½ (Σ_c (y − m)² e^{−s} + s + ln 2π): ln N(y; m, e^s) per row.</summary>
     public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+        => AccumulateGaussianLogProb(y, rows, default, mean, logVar, rows, columns, rowSums);
+
+    /// <summary>The same with y row r taken from row rowSource[r] of the <paramref name="yRows"/> rows of <paramref name="y"/> (empty: row r).</summary>
+    public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, int yRows, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar,
+        int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
-        y = y[..n]; mean = mean[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        y = y[..(yRows * columns)]; mean = mean[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        CheckRowSource(rowSource, rows, yRows);
         int pieces = Pieces(n);
         if (pieces == 1)
         {
-            GaussianLogProbRows(y, mean, logVar, columns, rowSums, 0, rows);
+            GaussianLogProbRows(y, rowSource, mean, logVar, columns, rowSums, 0, rows);
             return;
         }
         fixed (float* py = y, m = mean, s = logVar)
+        fixed (int* source = rowSource)
         fixed (double* sums = rowSums)
-            Run(pieces, new Loop { Body = &GaussianLogProbPiece, P0 = py, P1 = m, P2 = s, Sums = sums, Count = rows, Rows = rows, Columns = columns });
+            Run(pieces, new Loop { Body = &GaussianLogProbPiece, P0 = py, P1 = m, P2 = s, Source = source, SourceRows = yRows, Sums = sums, Count = rows, Rows = rows, Columns = columns });
     }
 
     private static void GaussianLogProbPiece(in Loop l, int r0, int r1)
     {
         int n = l.Rows * l.Columns;
-        GaussianLogProbRows(l.Span(l.P0, n), l.Span(l.P1, n), l.Span(l.P2, n), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
+        GaussianLogProbRows(l.Span(l.P0, l.OperandRows * l.Columns), l.RowSource, l.Span(l.P1, n), l.Span(l.P2, n), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
     }
 
-    private static void GaussianLogProbRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    private static void GaussianLogProbRows(ReadOnlySpan<float> y, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
     {
         for (int r = r0; r < r1; r++)
         {
-            int o = r * columns, end = o + columns, i = o;
+            int o = r * columns, yo = (rowSource.IsEmpty ? r : rowSource[r]) * columns - o, end = o + columns, i = o;
             double sum = 0;
             if (Wide && columns >= W)
             {
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; i <= end - W; i += W)
                 {
-                    Vector512<float> d = VectorMath.Load(y, i) - VectorMath.Load(mean, i);
+                    Vector512<float> d = VectorMath.Load(y, yo + i) - VectorMath.Load(mean, i);
                     Vector512<float> s = VectorMath.Load(logVar, i);
                     Vector512<float> term = d * d * VectorMath.Exp(-s) + s;
                     lo += Vector512.WidenLower(term);
@@ -309,7 +345,7 @@ public static unsafe class Kernels
             }
             for (; i < end; i++)
             {
-                float d = y[i] - mean[i];
+                float d = y[yo + i] - mean[i];
                 float s = logVar[i];
                 sum += d * d * MathF.Exp(-s) + s;
             }
