@@ -424,4 +424,26 @@ public sealed class KernelTests
         rowSource[rows / 2] = distinct;
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.AccumulateBernoulliLogProb(a, x, distinct, rowSource, rows, columns, b2));
     }
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void GaussianLogProbOfNoise_MatchesTheDensityAtTheDraw(int rows, int columns)
+    {
+        int n = rows * columns;
+        float[] eps = Inputs(n, 51, 3), s = Uniform(n, 52, -6, 6);
+        double[] sums = Enumerable.Range(0, rows).Select(r => (double)r).ToArray();
+        Kernels.AccumulateGaussianLogProbOfNoise(eps, s, rows, columns, sums);
+        for (int r = 0; r < rows; r++)
+        {
+            // ln N(m + σε; m, σ²) in double from the same ε and s, whatever m is.
+            double expected = r, scale = 0;
+            for (int i = r * columns; i < (r + 1) * columns; i++)
+            {
+                double sigma = Math.Exp(0.5 * s[i]), d = sigma * eps[i];
+                expected += -0.5 * (d * d / (sigma * sigma) + s[i] + Kernels.LogTwoPi);
+                scale += (double)eps[i] * eps[i] + Math.Abs(s[i]) + 1;
+            }
+            Near(expected, sums[r], scale + r, $"row {r}");
+        }
+    }
 }

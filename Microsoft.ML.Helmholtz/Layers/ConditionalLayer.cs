@@ -73,6 +73,13 @@ public abstract class ConditionalLayer
     public abstract void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb);
 
     /// <summary>
+    /// rowLogProb[r] += ln p(y_r | x_r) for y = the output of the last <see cref="Sample"/>; layers
+    /// that keep their draw's noise compute it from that more cheaply.
+    /// </summary>
+    public virtual void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+        => AccumulateLogProb(y, batch, rowLogProb);
+
+    /// <summary>
     /// rowLogProb[r] += ln p(y_r | x_r) with y_r row rowSource[r] of the <paramref name="distinctRows"/>
     /// rows of <paramref name="distinctY"/>: for outputs that repeat (the data row under K samples),
     /// without copying them out.

@@ -72,7 +72,7 @@ public sealed class RecognitionNetwork
     public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
     {
         for (int l = 1; l <= Depth; l++)
-            _layers[l - 1].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+            _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, rowLogProb);
     }
 
     /// <summary>Accumulates Σ_r w_r ∇θr ln q(X_{&gt;0,r} | X_{0,r}); the forwards must be current.</summary>

@@ -353,6 +353,32 @@ public static unsafe class Kernels
         }
     }
 
+    /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
+    public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+    {
+        int n = rows * columns;
+        noise = noise[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        for (int r = 0; r < rows; r++)
+        {
+            int o = r * columns, end = o + columns, i = o;
+            double sum = 0;
+            if (Wide && columns >= W)
+            {
+                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                for (; i <= end - W; i += W)
+                {
+                    Vector512<float> e = VectorMath.Load(noise, i);
+                    Vector512<float> term = Vector512.FusedMultiplyAdd(e, e, VectorMath.Load(logVar, i));
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                }
+                sum = Vector512.Sum(lo + hi);
+            }
+            for (; i < end; i++) sum += noise[i] * noise[i] + logVar[i];
+            rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
+        }
+    }
+
     /// <summary>
     /// With d = y − m and precision p = e^{−s}: dMean = w d p, dLogVar = w ½ (d² p − 1), and, when
     /// <paramref name="outputGradient"/> is not empty, outputGradient −= w d p.
