@@ -7,26 +7,74 @@ public sealed class RandomStreamTests
 {
     private const int N = 1_000_000;
 
-    [TestMethod]
-    public void NextUInt64_MatchesXoshiro256StarStarSeededBySplitMix()
+    /// <summary>
+    /// An independent transcription of the published algorithms, so the stream never drifts silently:
+    /// eight xoshiro256** lanes seeded by consecutive SplitMix64 outputs, draws interleaved by lane.
+    /// </summary>
+    private static ulong[] Reference(ulong seed, int count)
     {
-        // An independent transcription of the published algorithms, so the stream never drifts silently.
-        ulong x = 12345;
-        ulong[] s = new ulong[4];
-        for (int i = 0; i < 4; i++)
+        ulong x = seed;
+        var lanes = new ulong[8][];
+        for (int j = 0; j < 8; j++)
         {
-            ulong z = x += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            s[i] = z ^ (z >> 31);
+            lanes[j] = new ulong[4];
+            for (int i = 0; i < 4; i++)
+            {
+                ulong z = x += 0x9E3779B97F4A7C15UL;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                lanes[j][i] = z ^ (z >> 31);
+            }
         }
-        var rng = new RandomStream(12345);
-        for (int i = 0; i < 100; i++)
+        var output = new ulong[count];
+        for (int n = 0; n < count; n++)
         {
-            ulong expected = ulong.RotateLeft(s[1] * 5, 7) * 9;
+            ulong[] s = lanes[n % 8];
+            output[n] = ulong.RotateLeft(s[1] * 5, 7) * 9;
             ulong t = s[1] << 17;
             s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = ulong.RotateLeft(s[3], 45);
-            Assert.AreEqual(expected, rng.NextUInt64());
+        }
+        return output;
+    }
+
+    [TestMethod]
+    public void NextUInt64_MatchesEightInterleavedXoshiro256StarStarLanesSeededBySplitMix()
+    {
+        ulong[] expected = Reference(12345, 200);
+        var rng = new RandomStream(12345);
+        for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], rng.NextUInt64(), $"draw {i}");
+    }
+
+    [TestMethod]
+    [DoNotParallelize] // switches the process-wide choice of step
+    public void BulkDrawsGiveTheSameSequenceOnEitherPathAndHoweverTheyAreSplit()
+    {
+        ulong[] expected = Reference(77, 1000);
+        bool original = RandomStream.VectorSteps;
+        try
+        {
+            foreach (bool vector in new[] { false, true })
+            {
+                RandomStream.VectorSteps = vector;
+                var rng = new RandomStream(77);
+                var got = new List<ulong>();
+                int[] pieces = [1, 3, 8, 17, 64, 5, 0, 200, 7];
+                int used = 0;
+                for (int p = 0; used < expected.Length; p++)
+                {
+                    int count = Math.Min(pieces[p % pieces.Length], expected.Length - used);
+                    if (p % 4 == 3 && count > 0) { got.Add(rng.NextUInt64()); used++; continue; }
+                    var buffer = new ulong[count];
+                    rng.NextUInt64s(buffer);
+                    got.AddRange(buffer);
+                    used += count;
+                }
+                CollectionAssert.AreEqual(expected, got, $"vector steps: {vector}");
+            }
+        }
+        finally
+        {
+            RandomStream.VectorSteps = original;
         }
     }
 

@@ -7,20 +7,34 @@ using System.Runtime.InteropServices;
 namespace Microsoft.ML.Helmholtz.Numerics;
 
 /// <summary>
-/// A seeded stream of pseudo-random numbers (xoshiro256**). The same seed gives the same numbers
-/// on every machine; <see cref="Fork"/> derives independent streams for parallel work.
+/// A seeded stream of pseudo-random numbers: eight xoshiro256** generators ("lanes") stepped together,
+/// their outputs interleaved (draw 8t + j is lane j's t-th output). Lane j starts from SplitMix64
+/// outputs 4j…4j+3 of the seed, so lane 0 is the plain xoshiro256** stream of that seed. Eight
+/// independent lanes let a step run as one 512-bit vector operation, or as eight independent scalar
+/// chains where vectors are not available; both give the same numbers, so the same seed gives the
+/// same numbers on every machine. <see cref="Fork"/> derives independent streams for parallel work.
 /// </summary>
-public sealed class RandomStream
+public sealed unsafe class RandomStream
 {
     // Normals are made in batches of this many Box–Muller pairs, so log/sqrt/sincos run vectorised.
     private const int NormalBatch = 256;
+    private const int Lanes = 8;
 
-    private State _state;
+    // State word w of lane j is _state[8w + j]: each word of all lanes is one vector.
+    private readonly ulong[] _state = new ulong[4 * Lanes];
+    // The last step's outputs; the ones from _next on have not been handed out yet.
+    private readonly ulong[] _buffered = new ulong[Lanes];
+    private int _next = Lanes;
+
+    /// <summary>Whether bulk draws step all lanes as one vector (tests compare both paths).</summary>
+    internal static bool VectorSteps { get; set; } = Vector512.IsHardwareAccelerated;
 
     public RandomStream(ulong seed)
     {
         ulong x = seed;
-        _state = new State(SplitMix(ref x), SplitMix(ref x), SplitMix(ref x), SplitMix(ref x));
+        for (int lane = 0; lane < Lanes; lane++)
+            for (int word = 0; word < 4; word++)
+                _state[word * Lanes + lane] = SplitMix(ref x);
     }
 
     private static ulong SplitMix(ref ulong x)
@@ -31,24 +45,69 @@ public sealed class RandomStream
         return z ^ (z >> 31);
     }
 
-    /// <summary>The generator state as a small struct, so bulk fills can keep it in registers.</summary>
-    private struct State(ulong s0, ulong s1, ulong s2, ulong s3)
+    public ulong NextUInt64()
     {
-        private ulong _s0 = s0, _s1 = s1, _s2 = s2, _s3 = s3;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public ulong Next()
+        if (_next == Lanes)
         {
-            ulong result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
-            ulong t = _s1 << 17;
-            _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3;
-            _s2 ^= t;
-            _s3 = BitOperations.RotateLeft(_s3, 45);
-            return result;
+            Steps(_buffered);
+            _next = 0;
         }
+        return _buffered[_next++];
     }
 
-    public ulong NextUInt64() => _state.Next();
+    /// <summary>The next draws of the stream, in order, into <paramref name="destination"/>.</summary>
+    internal void NextUInt64s(Span<ulong> destination)
+    {
+        int i = 0;
+        while (_next < Lanes && i < destination.Length) destination[i++] = _buffered[_next++];
+        int whole = (destination.Length - i) / Lanes * Lanes;
+        if (whole > 0)
+        {
+            Steps(destination.Slice(i, whole));
+            i += whole;
+        }
+        while (i < destination.Length) destination[i++] = NextUInt64();
+    }
+
+    /// <summary>Steps every lane destination.Length / 8 times, writing each step's eight outputs in lane order.</summary>
+    private void Steps(Span<ulong> destination)
+    {
+        int steps = destination.Length / Lanes;
+        Span<ulong> st = _state;
+        if (VectorSteps)
+        {
+            fixed (ulong* state = st, output = destination)
+            {
+                Vector512<ulong> s0 = Vector512.Load(state), s1 = Vector512.Load(state + 8), s2 = Vector512.Load(state + 16), s3 = Vector512.Load(state + 24);
+                for (int t = 0; t < steps; t++)
+                {
+                    // result = rotl(s1 · 5, 7) · 9, with the products as shifts and adds.
+                    Vector512<ulong> x = (s1 << 2) + s1;
+                    x = (x << 7) | (x >>> 57);
+                    Vector512.Store((x << 3) + x, output + t * Lanes);
+                    Vector512<ulong> u = s1 << 17;
+                    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+                    s2 ^= u;
+                    s3 = (s3 << 45) | (s3 >>> 19);
+                }
+                Vector512.Store(s0, state); Vector512.Store(s1, state + 8); Vector512.Store(s2, state + 16); Vector512.Store(s3, state + 24);
+            }
+            return;
+        }
+        for (int t = 0; t < steps; t++)
+        {
+            // Eight independent chains per step: the processor overlaps them.
+            for (int j = 0; j < Lanes; j++)
+            {
+                ulong s0 = st[j], s1 = st[8 + j], s2 = st[16 + j], s3 = st[24 + j];
+                destination[t * Lanes + j] = BitOperations.RotateLeft(s1 * 5, 7) * 9;
+                ulong u = s1 << 17;
+                s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+                s2 ^= u;
+                st[j] = s0; st[8 + j] = s1; st[16 + j] = s2; st[24 + j] = BitOperations.RotateLeft(s3, 45);
+            }
+        }
+    }
 
     /// <summary>A stream independent of this one, determined by this stream's state and <paramref name="streamId"/>.</summary>
     public RandomStream Fork(ulong streamId) => new RandomStream(NextUInt64() ^ (streamId * 0xD1B54A32D192ED03UL));
@@ -65,18 +124,34 @@ public sealed class RandomStream
     /// </summary>
     public void FillUniform(Span<float> destination)
     {
-        Span<int> bits = MemoryMarshal.Cast<float, int>(destination);
-        State st = _state;
-        int i = 0;
-        for (; i + 1 < bits.Length; i += 2)
+        const float scale = 1f / (1 << 24);
+        Span<ulong> draws = stackalloc ulong[NormalBatch];
+        while (!destination.IsEmpty)
         {
-            ulong x = st.Next();
-            bits[i] = (int)(x >> 41);
-            bits[i + 1] = (int)((x >> 9) & 0x7FFFFF);
+            int len = Math.Min(2 * NormalBatch, destination.Length);
+            Span<ulong> d = draws[..((len + 1) / 2)];
+            NextUInt64s(d);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                // Eight draws give sixteen values: bits 41… of each in the low half of its lane, bits
+                // 9…31 in the high half, which read as ints are the scalar loop's order.
+                Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
+                for (; i + 16 <= len; i += 16)
+                {
+                    Vector512<ulong> x = Vector512.Create<ulong>(d.Slice(i >> 1, 8));
+                    Vector512<int> b = ((x >>> 41) | (((x >>> 9) & mask) << 32)).AsInt32();
+                    Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(b), Vector512.Create(2 * scale), Vector512.Create(scale)).CopyTo(destination.Slice(i, 16));
+                }
+            }
+            for (; i < len; i++)
+            {
+                ulong x = d[i >> 1];
+                int b = (i & 1) == 0 ? (int)(x >> 41) : (int)((x >> 9) & 0x7FFFFF);
+                destination[i] = (2 * b + 1) * scale;
+            }
+            destination = destination[len..];
         }
-        if (i < bits.Length) bits[i] = (int)(st.Next() >> 41);
-        _state = st;
-        OddToUnit(bits, 1f / (1 << 24));
     }
 
     /// <summary>In place: b → (2b+1)·scale + offset, reading ints and writing floats.</summary>
@@ -104,7 +179,7 @@ public sealed class RandomStream
     /// </summary>
     public void FillNormal(Span<float> destination)
     {
-        Span<float> scratch = stackalloc float[4 * NormalBatch];
+        Span<float> scratch = stackalloc float[6 * NormalBatch]; // four float batches, then the draws
         Span<float> radius = scratch.Slice(0, NormalBatch);
         Span<float> sin = scratch.Slice(NormalBatch, NormalBatch);
         Span<float> cos = scratch.Slice(2 * NormalBatch, NormalBatch);
@@ -115,14 +190,25 @@ public sealed class RandomStream
             int pairs = (len + 1) / 2;
             Span<float> r = radius.Slice(0, pairs), s = sin.Slice(0, pairs), c = cos.Slice(0, pairs), t = angle.Slice(0, pairs);
             Span<int> rBits = MemoryMarshal.Cast<float, int>(r), aBits = MemoryMarshal.Cast<float, int>(t);
-            State st = _state;
-            for (int i = 0; i < pairs; i++)
+            Span<ulong> draws = MemoryMarshal.Cast<float, ulong>(scratch.Slice(4 * NormalBatch, 2 * pairs));
+            NextUInt64s(draws);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
             {
-                ulong x = st.Next();
+                Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
+                for (; i + 8 <= pairs; i += 8)
+                {
+                    Vector512<ulong> x = Vector512.Create<ulong>(draws.Slice(i, 8));
+                    Vector512.Narrow((x >>> 34).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(rBits.Slice(i, 8));
+                    Vector512.Narrow(((x >>> 9) & mask).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(aBits.Slice(i, 8));
+                }
+            }
+            for (; i < pairs; i++)
+            {
+                ulong x = draws[i];
                 rBits[i] = (int)(x >> 34);              // 30 bits, so 2b+1 fits in an int
                 aBits[i] = (int)((x >> 9) & 0x7FFFFF);   // 23 bits
             }
-            _state = st;
             OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
             OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
             int done = 0;
