@@ -104,6 +104,13 @@ public static unsafe class Kernels
 
     public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 
+    /// <summary>
+    /// The last <paramref name="t"/> lanes set: a row of at least 16 values whose length is not a
+    /// multiple of 16 ends with one vector that overlaps the one before it, and only its last t lanes
+    /// are new (the overlapped ones recompute the same values, or are masked out of sums and updates).
+    /// </summary>
+    private static Vector512<float> LastLanes(int t) => Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(W - t)).AsSingle();
+
     // Each kernel below runs a 16-lane loop where AVX-512 is there (VectorMath) and finishes, or runs
     // entirely elsewhere, with the scalar loop that states its meaning.
     private static bool Wide => Vector512.IsHardwareAccelerated;
@@ -152,10 +159,16 @@ public static unsafe class Kernels
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; c <= columns - W; c += W)
                 {
-                    Vector512<float> av = VectorMath.Load(a, c);
-                    Vector512<float> term = VectorMath.Load(v, c) * av - VectorMath.Softplus(av);
+                    Vector512<float> term = BernoulliTerm(a, v, c);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
+                }
+                if (c < columns)
+                {
+                    Vector512<float> term = BernoulliTerm(a, v, columns - W) & LastLanes(columns - c);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    c = columns;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
@@ -163,6 +176,13 @@ public static unsafe class Kernels
                 sum += v[c] * a[c] - Softplus(a[c]);
             rowSums[r] += sum;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BernoulliTerm(ReadOnlySpan<float> a, ReadOnlySpan<float> x, int c)
+    {
+        Vector512<float> av = VectorMath.Load(a, c);
+        return VectorMath.Load(x, c) * av - VectorMath.Softplus(av);
     }
 
     private static void CheckRowSource(ReadOnlySpan<int> rowSource, int rows, int operandRows)
@@ -205,11 +225,17 @@ public static unsafe class Kernels
         {
             float w = rowWeights[r];
             int o = r * columns, end = o + columns, i = o;
-            if (Wide)
+            if (Wide && columns >= W)
             {
                 var wv = Vector512.Create(w);
                 for (; i <= end - W; i += W)
                     VectorMath.Store(wv * (VectorMath.Load(x, i) - VectorMath.Sigmoid(VectorMath.Load(logits, i))), gradient, i);
+                if (i < end)
+                {
+                    i = end - W; // overlaps: those lanes get the same values again
+                    VectorMath.Store(wv * (VectorMath.Load(x, i) - VectorMath.Sigmoid(VectorMath.Load(logits, i))), gradient, i);
+                    i = end;
+                }
             }
             for (; i < end; i++)
                 gradient[i] = w * (x[i] - Sigmoid(logits[i]));
@@ -285,11 +311,19 @@ public static unsafe class Kernels
         {
             float w = sign * rowWeights[r];
             int o = r * columns, end = o + columns, i = o;
-            if (Wide)
+            if (Wide && columns >= W)
             {
                 var wv = Vector512.Create(w);
                 for (; i <= end - W; i += W)
                     VectorMath.Store(VectorMath.Load(y, i) + wv * VectorMath.Load(x, i), y, i);
+                if (i < end)
+                {
+                    Vector512<float> fresh = LastLanes(end - i);
+                    i = end - W;
+                    Vector512<float> old = VectorMath.Load(y, i);
+                    VectorMath.Store(Vector512.ConditionalSelect(fresh, old + wv * VectorMath.Load(x, i), old), y, i);
+                    i = end;
+                }
             }
             for (; i < end; i++) y[i] += w * x[i];
         }
@@ -335,11 +369,16 @@ public static unsafe class Kernels
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; i <= end - W; i += W)
                 {
-                    Vector512<float> d = VectorMath.Load(y, yo + i) - VectorMath.Load(mean, i);
-                    Vector512<float> s = VectorMath.Load(logVar, i);
-                    Vector512<float> term = d * d * VectorMath.Exp(-s) + s;
+                    Vector512<float> term = GaussianTerm(y, yo, mean, logVar, i);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
+                }
+                if (i < end)
+                {
+                    Vector512<float> term = GaussianTerm(y, yo, mean, logVar, end - W) & LastLanes(end - i);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    i = end;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
@@ -351,6 +390,15 @@ public static unsafe class Kernels
             }
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
         }
+    }
+
+    /// <summary>(y − m)² e^{−s} + s on 16 lanes from i (y read at yOffset + i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> GaussianTerm(ReadOnlySpan<float> y, int yOffset, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int i)
+    {
+        Vector512<float> d = VectorMath.Load(y, yOffset + i) - VectorMath.Load(mean, i);
+        Vector512<float> s = VectorMath.Load(logVar, i);
+        return d * d * VectorMath.Exp(-s) + s;
     }
 
     /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
@@ -371,6 +419,16 @@ public static unsafe class Kernels
                     Vector512<float> term = Vector512.FusedMultiplyAdd(e, e, VectorMath.Load(logVar, i));
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
+                }
+                if (i < end)
+                {
+                    Vector512<float> fresh = LastLanes(end - i);
+                    i = end - W;
+                    Vector512<float> e = VectorMath.Load(noise, i);
+                    Vector512<float> term = Vector512.FusedMultiplyAdd(e, e, VectorMath.Load(logVar, i)) & fresh;
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    i = end;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
@@ -414,19 +472,31 @@ public static unsafe class Kernels
         {
             float w = rowWeights[r];
             int o = r * columns, end = o + columns, i = o;
-            if (Wide)
+            if (Wide && columns >= W)
             {
                 var wv = Vector512.Create(w);
                 var half = Vector512.Create(0.5f);
-                for (; i <= end - W; i += W)
+                // The last pass overlaps the one before when the row is not whole vectors: dMean and
+                // dLogVar get the same values again, the output gradient only its new lanes.
+                Vector512<float> fresh = Vector512<float>.AllBitsSet;
+                for (bool tail = false; ; )
                 {
                     Vector512<float> d = VectorMath.Load(y, i) - VectorMath.Load(mean, i);
                     Vector512<float> precision = VectorMath.Exp(-VectorMath.Load(logVar, i));
                     Vector512<float> gm = wv * d * precision;
                     VectorMath.Store(gm, dMean, i);
                     VectorMath.Store(wv * half * (d * d * precision - Vector512<float>.One), dLogVar, i);
-                    if (output) VectorMath.Store(VectorMath.Load(outputGradient, i) - gm, outputGradient, i);
+                    if (output) VectorMath.Store(VectorMath.Load(outputGradient, i) - (gm & fresh), outputGradient, i);
+                    i += W;
+                    if (tail || i == end) break;
+                    if (i > end - W)
+                    {
+                        fresh = LastLanes(end - i);
+                        i = end - W;
+                        tail = true;
+                    }
                 }
+                i = end;
             }
             for (; i < end; i++)
             {
@@ -573,6 +643,15 @@ public static unsafe class Kernels
                     Vector512<float> sq = v * v;
                     lo += Vector512.WidenLower(sq);
                     hi += Vector512.WidenUpper(sq);
+                }
+                if (i < end)
+                {
+                    Vector512<float> fresh = LastLanes(end - i);
+                    Vector512<float> v = VectorMath.Load(y, end - W);
+                    Vector512<float> sq = (v * v) & fresh;
+                    lo += Vector512.WidenLower(sq);
+                    hi += Vector512.WidenUpper(sq);
+                    i = end;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
