@@ -24,7 +24,8 @@ internal static class GemmBenchmark
         var engines = new List<IMatrixEngine> { MatrixEngine.Managed };
         if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
         else Console.WriteLine("OpenBLAS not loadable; managed only.");
-        Console.WriteLine($"cores={Environment.ProcessorCount} managed kernel={((ManagedMatrixEngine)MatrixEngine.Managed).Kernel} repeats={repeats} (median GFLOP/s)");
+        string core = MatrixEngine.OpenBlas is OpenBlasMatrixEngine ob ? $" openblas core={ob.CoreName}" : "";
+        Console.WriteLine($"cores={Environment.ProcessorCount} managed kernel={((ManagedMatrixEngine)MatrixEngine.Managed).Kernel}{core} repeats={repeats} (median GFLOP/s; both engines split products over the worker pool)");
         Console.Write($"{"shape",-26}");
         foreach (var e in engines) Console.Write($"{e.Name,10}");
         if (engines.Count > 1) Console.Write($"{"ratio",8}");

@@ -2,7 +2,7 @@ using Helmholtz.Benchmarks;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2]");
+    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] | paired [--rounds N] [--rule NAME] [--architecture SPEC]");
     return 2;
 }
 
@@ -13,6 +13,9 @@ switch (args[0])
         return 0;
     case "model":
         ModelBenchmark.Run(args.AsSpan(1).ToArray());
+        return 0;
+    case "paired":
+        PairedBenchmark.Run(args.AsSpan(1).ToArray());
         return 0;
     case "kernels":
         KernelBenchmark.Run(args.AsSpan(1).ToArray());

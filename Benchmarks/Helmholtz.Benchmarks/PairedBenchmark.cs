@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Helmholtz.Benchmarks;
+
+/// <summary>
+/// The two matrix engines on the same training work, in one process, taking turns: each round
+/// runs 100 minibatches of the reference configuration with each engine (the order rotating), so
+/// that the drift of this machine's speed falls on both alike. Prints the median over rounds of
+/// each engine's time per epoch and of their ratio.
+/// </summary>
+internal static class PairedBenchmark
+{
+    public static void Run(string[] args)
+    {
+        int rounds = 12, steps = 100;
+        string rule = "sbp", architecture = "784b-200g-50g";
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--rounds": rounds = int.Parse(args[++i]); break;
+                case "--rule": rule = args[++i]; break;
+                case "--architecture": architecture = args[++i]; break;
+                default: throw new ArgumentException($"unknown option {args[i]} (--rounds N, --rule NAME, --architecture SPEC)");
+            }
+        }
+        var engines = new List<IMatrixEngine> { MatrixEngine.Managed };
+        if (MatrixEngine.OpenBlas is { } blas) engines.Insert(0, blas);
+        MnistSplits data = BinarizedMnist.Load();
+        const int batch = 100;
+        int batches = data.Train.Rows / batch;
+        var runs = engines.Select(engine => new Training(engine, rule, architecture, batch)).ToArray();
+        var seconds = runs.Select(_ => new List<double>()).ToArray();
+        Console.WriteLine($"{rule} {architecture}, batch {batch}, {rounds} rounds of {steps} minibatches per engine ({string.Join(", ", engines.Select(e => e.Name))})");
+        for (int round = -1; round < rounds; round++)  // round −1 warms up
+        {
+            for (int j = 0; j < runs.Length; j++)
+            {
+                int e = (j + Math.Max(round, 0)) % runs.Length;
+                var clock = Stopwatch.StartNew();
+                for (int s = 0; s < steps; s++) runs[e].Step(data.Train, batches);
+                if (round >= 0) seconds[e].Add(clock.Elapsed.TotalSeconds * batches / steps);
+            }
+        }
+        for (int e = 0; e < runs.Length; e++)
+        {
+            var ratios = seconds[e].Zip(seconds[0], (a, b) => a / b).Order().ToArray();
+            Console.WriteLine($"{engines[e].Name,-10} s/epoch median {Median(seconds[e]):F3}   ratio to {engines[0].Name}: median {ratios[ratios.Length / 2]:F3}");
+        }
+    }
+
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    /// <summary>One model, rule and optimiser, stepping through the training data in order.</summary>
+    private sealed class Training
+    {
+        private readonly HelmholtzMachine _machine;
+        private readonly ILearningRule _rule;
+        private readonly LayerStates _states;
+        private readonly RandomStream _random = new(1);
+        private readonly IOptimizer _optimizer = new Adam();
+        private readonly Parameter[] _parameters;
+        private readonly int _batch;
+        private int _next;
+
+        public Training(IMatrixEngine engine, string rule, string architecture, int batch)
+        {
+            _machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, engine);
+            _rule = LearningRules.Create(rule);
+            _rule.Prepare(_machine, batch);
+            _states = new LayerStates(_machine.Architecture, batch);
+            _parameters = _machine.Parameters.Concat(_rule.Parameters).ToArray();
+            _batch = batch;
+        }
+
+        public void Step(DataMatrix train, int batches)
+        {
+            int b = _next++ % batches;
+            train.Values.AsSpan(b * _batch * train.Columns, _batch * train.Columns).CopyTo(_states.Layer(0, _batch));
+            _rule.AccumulateGradients(_machine, _states, _batch, _random);
+            _optimizer.Step(_parameters, 1e-3f);  // Adam clears the gradients as it steps
+        }
+    }
+}
