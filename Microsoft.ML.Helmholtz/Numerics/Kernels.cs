@@ -427,9 +427,17 @@ public static unsafe class Kernels
 
     /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
     public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+        => AccumulateHalfNegativeSquares(noise, logVar[..(rows * columns)], rows, columns, rowSums);
+
+    /// <summary>
+    /// rowSums[r] += −½ (Σ_c x² + s + ln 2π), with s = 0 where <paramref name="logVar"/> is empty:
+    /// the log-density of standard normal x (scaled by e^{s/2}).
+    /// </summary>
+    private static void AccumulateHalfNegativeSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
-        noise = noise[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        x = x[..n]; rowSums = rowSums[..rows];
+        bool shift = !logVar.IsEmpty;
         for (int r = 0; r < rows; r++)
         {
             int o = r * columns, end = o + columns, i = o;
@@ -439,26 +447,29 @@ public static unsafe class Kernels
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; i <= end - W; i += W)
                 {
-                    Vector512<float> e = VectorMath.Load(noise, i);
-                    Vector512<float> term = Vector512.FusedMultiplyAdd(e, e, VectorMath.Load(logVar, i));
+                    Vector512<float> term = SquarePlus(x, logVar, shift, i);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
                 }
                 if (i < end)
                 {
-                    Vector512<float> fresh = LastLanes(end - i);
-                    i = end - W;
-                    Vector512<float> e = VectorMath.Load(noise, i);
-                    Vector512<float> term = Vector512.FusedMultiplyAdd(e, e, VectorMath.Load(logVar, i)) & fresh;
+                    Vector512<float> term = SquarePlus(x, logVar, shift, end - W) & LastLanes(end - i);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
                     i = end;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
-            for (; i < end; i++) sum += noise[i] * noise[i] + logVar[i];
+            for (; i < end; i++) sum += x[i] * x[i] + (shift ? logVar[i] : 0f);
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SquarePlus(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, bool shift, int i)
+    {
+        Vector512<float> v = VectorMath.Load(x, i);
+        return shift ? Vector512.FusedMultiplyAdd(v, v, VectorMath.Load(logVar, i)) : v * v;
     }
 
     /// <summary>
@@ -653,36 +664,7 @@ public static unsafe class Kernels
 
     /// <summary>rowSums[r] += −½ (Σ_c y[r,c]² + columns · ln 2π): ln N(y; 0, I) per row.</summary>
     public static void AccumulateStandardNormalLogProb(ReadOnlySpan<float> y, int rows, int columns, Span<double> rowSums)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            int o = r * columns, end = o + columns, i = o;
-            double sum = 0;
-            if (Wide && columns >= W)
-            {
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
-                for (; i <= end - W; i += W)
-                {
-                    Vector512<float> v = VectorMath.Load(y, i);
-                    Vector512<float> sq = v * v;
-                    lo += Vector512.WidenLower(sq);
-                    hi += Vector512.WidenUpper(sq);
-                }
-                if (i < end)
-                {
-                    Vector512<float> fresh = LastLanes(end - i);
-                    Vector512<float> v = VectorMath.Load(y, end - W);
-                    Vector512<float> sq = (v * v) & fresh;
-                    lo += Vector512.WidenLower(sq);
-                    hi += Vector512.WidenUpper(sq);
-                    i = end;
-                }
-                sum = Vector512.Sum(lo + hi);
-            }
-            for (; i < end; i++) sum += y[i] * y[i];
-            rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
-        }
-    }
+        => AccumulateHalfNegativeSquares(y, default, rows, columns, rowSums);
 
     /// <summary>
     /// Stochastic back-propagation through h = μ + σ ε, σ = e^{s/2}, for one Gaussian layer: with
