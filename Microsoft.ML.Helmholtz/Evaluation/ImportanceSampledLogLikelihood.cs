@@ -38,7 +38,8 @@ public sealed class ImportanceSampledLogLikelihood
 
     /// <summary>
     /// Creates each pipeline's matrix engine (when <see cref="Parallelism"/> &gt; 1); it must not start
-    /// threads of its own. Null (the default): the machine's engine.
+    /// threads of its own. Null (the default): the machine's engine, which the pipelines then call at
+    /// the same time (both built-in engines allow that).
     /// </summary>
     public Func<IMatrixEngine>? PipelineEngine { get; init; }
 
