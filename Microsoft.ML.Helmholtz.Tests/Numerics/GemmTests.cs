@@ -87,6 +87,8 @@ public sealed class GemmTests
         CheckAllCases(blas, m, n, k, "openblas");
         using var pool = new WorkerPool(3);
         CheckAllCases(new PooledOpenBlas(blas, pool), m, n, k, "openblas split over 3 threads");
+        using var many = new WorkerPool(8); // more threads than 16-wide strips in some shapes
+        CheckAllCases(new PooledOpenBlas(blas, many), m, n, k, "openblas split over 8 threads");
     }
 
     [TestMethod]

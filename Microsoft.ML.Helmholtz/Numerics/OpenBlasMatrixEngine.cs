@@ -13,7 +13,7 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
 {
     private const int CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112;
-    private const long ParallelThreshold = 1L << 19; // m·n·k below this runs on the calling thread
+    private const long MinPieceWork = 1L << 18; // m·n·k per piece: products from 2^19 are split
 
     private static readonly string[] Candidates = { "libopenblas.so.0", "libopenblas.so", "openblas" };
     private static readonly object Gate = new();
@@ -137,17 +137,15 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
                 Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc, Pieces = 1, SplitN = n >= m,
             };
-            // The pieces depend on the pool's size only, not on whether it is free at this moment (a
-            // busy pool runs them on this thread), so the result depends on nothing that varies by run.
-            if ((long)m * n * k >= ParallelThreshold && pool.Threads > 1)
-            {
-                product.Pieces = pool.Threads;
-                pool.Run(product.Pieces, product);
-            }
-            else
-            {
-                product.Execute(0);
-            }
+            // One piece per thread, but none under MinPieceWork or narrower than a strip (that matters
+            // on many cores). The pieces depend on the shape and the pool's size only, not on whether it
+            // is free at this moment (a busy pool runs them on this thread), so the result depends
+            // on nothing that varies from run to run.
+            long work = (long)m * n * k;
+            int strips = ((product.SplitN ? n : m) + 15) / 16;
+            product.Pieces = (int)Math.Min(Math.Min(pool.Threads, strips), Math.Max(1, work / MinPieceWork));
+            if (product.Pieces > 1) pool.Run(product.Pieces, product);
+            else product.Execute(0);
         }
     }
 
