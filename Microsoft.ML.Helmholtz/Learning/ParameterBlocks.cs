@@ -25,7 +25,7 @@ internal sealed unsafe class ParameterBlocks
     public struct Block
     {
         public float* Value, Gradient, State0, State1;
-        public int Length, Parameter;
+        public int Length;
     }
 
     /// <param name="parameters">The parameters, in order.</param>
@@ -34,9 +34,8 @@ internal sealed unsafe class ParameterBlocks
     {
         _parameters = parameters.ToArray();
         var blocks = new List<Block>();
-        for (int index = 0; index < _parameters.Length; index++)
+        foreach (Parameter p in _parameters)
         {
-            Parameter p = _parameters[index];
             var (first, second) = state?.Invoke(p) ?? (null, null);
             if (first is not null && first.Length != p.Length || second is not null && second.Length != p.Length)
                 throw new ArgumentException($"The state arrays of {p.Name} must have its length, {p.Length}.", nameof(state));
@@ -49,7 +48,6 @@ internal sealed unsafe class ParameterBlocks
                     State0 = first is null ? null : Pointer(first, start),
                     State1 = second is null ? null : Pointer(second, start),
                     Length = Math.Min(BlockSize, p.Length - start),
-                    Parameter = index,
                 });
             }
         }
@@ -60,8 +58,6 @@ internal sealed unsafe class ParameterBlocks
 
     /// <summary>A pinned array of the given length, for optimiser state that blocks point into.</summary>
     public static float[] AllocateState(int length) => GC.AllocateArray<float>(length, pinned: true);
-
-    public int Count => _blocks.Length;
 
     /// <summary>The block table, pinned; pass it to a piece of work.</summary>
     public Block* Table => (Block*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_blocks));
