@@ -59,8 +59,7 @@ internal static class GemmBenchmark
                         e.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, aCols, b, bCols, 0f, c, s.N);
                     samples[r] = flops * calls / sw.Elapsed.TotalSeconds / 1e9;
                 }
-                Array.Sort(samples);
-                double median = samples[repeats / 2];
+                double median = Statistics.Median(samples);
                 rates.Add(median);
                 Console.Write($"{median,10:F1}");
             }

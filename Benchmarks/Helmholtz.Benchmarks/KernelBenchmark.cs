@@ -79,8 +79,7 @@ internal static class KernelBenchmark
             f();
             t[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
         }
-        Array.Sort(t);
-        return t[repeats / 2];
+        return Statistics.Median(t);
     }
 
     /// <summary>The loops as they were before vectorisation.</summary>

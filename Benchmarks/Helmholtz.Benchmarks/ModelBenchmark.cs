@@ -97,11 +97,9 @@ internal static class ModelBenchmark
             around.Add(c);
             ratios.Add(s / (flops / (c * 1e9)));
         }
-        double median = Median(seconds), ceiling = Median(around);
-        Console.WriteLine($"{label,-34}{median,9:F2}{Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Median(ratios),7:F2}");
+        double median = Statistics.Median(seconds), ceiling = Statistics.Median(around);
+        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}");
     }
-
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     private sealed class SynchronousProgress(Action<EpochReport> report) : IProgress<EpochReport>
     {
@@ -133,7 +131,7 @@ internal static class ModelBenchmark
                 _engine.Gemm(false, false, N, N, N, 1f, _a, N, _b, N, 0f, _c, N);
                 rates.Add(2.0 * N * N * N / clock.Elapsed.TotalSeconds / 1e9);
             }
-            return Median(rates);
+            return Statistics.Median(rates);
         }
     }
 
@@ -168,7 +166,7 @@ internal static class ModelBenchmark
                 engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
                 rates.Add(2.0 * m * n * k / clock.Elapsed.TotalSeconds / 1e9);
             }
-            best = Math.Max(best, rates.Order().ElementAt(3));
+            best = Math.Max(best, Statistics.Median(rates));
         }
         return best;
     }

@@ -49,12 +49,10 @@ internal static class PairedBenchmark
         }
         for (int e = 0; e < runs.Length; e++)
         {
-            var ratios = seconds[e].Zip(seconds[0], (a, b) => a / b).Order().ToArray();
-            Console.WriteLine($"{engines[e].Name,-10} s/epoch median {Median(seconds[e]):F3}   ratio to {engines[0].Name}: median {ratios[ratios.Length / 2]:F3}");
+            double ratio = Statistics.Median(seconds[e].Zip(seconds[0], (a, b) => a / b));
+            Console.WriteLine($"{engines[e].Name,-10} s/epoch median {Statistics.Median(seconds[e]):F3}   ratio to {engines[0].Name}: median {ratio:F3}");
         }
     }
-
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     /// <summary>One model, rule and optimiser, stepping through the training data in order.</summary>
     private sealed class Training
