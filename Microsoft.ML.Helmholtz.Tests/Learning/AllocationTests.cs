@@ -48,11 +48,23 @@ public sealed class AllocationTests
             for (int i = 0; i < 20; i++) Step();
             return GC.GetAllocatedBytesForCurrentThread() - before;
         }
+        // A step that allocates does so in every round (a 24-byte object per step shows as 480 bytes in
+        // each). One-off work on this thread shows in one round only: CI once saw 5608 bytes in one
+        // round of sbp-price with the whole suite running beside it, which no rerun reproduced. So the
+        // step passes when some round of three allocated nothing.
+        long[] Rounds(bool inline)
+        {
+            var rounds = new List<long>(3);
+            for (int r = 0; r < 3 && (r == 0 || rounds[^1] != 0); r++)
+            {
+                if (!inline) rounds.Add(Allocated());
+                else using (WorkerPool.InlineScope()) rounds.Add(Allocated());
+            }
+            return rounds.ToArray();
+        }
         for (int i = 0; i < 5; i++) Step();
-        long inline;
-        using (WorkerPool.InlineScope()) inline = Allocated();
-        long parallel = Allocated();
-        Assert.AreEqual(0L, inline, $"{ruleName} on {engine.Name}, every loop on this thread: {inline} bytes allocated in 20 steps");
-        Assert.AreEqual(0L, parallel, $"{ruleName} on {engine.Name}, loops on the worker pool: {parallel} bytes allocated in 20 steps");
+        long[] inline = Rounds(inline: true), parallel = Rounds(inline: false);
+        Assert.AreEqual(0L, inline.Min(), $"{ruleName} on {engine.Name}, every loop on this thread: bytes allocated in rounds of 20 steps: {string.Join(", ", inline)}");
+        Assert.AreEqual(0L, parallel.Min(), $"{ruleName} on {engine.Name}, loops on the worker pool: bytes allocated in rounds of 20 steps: {string.Join(", ", parallel)}");
     }
 }
