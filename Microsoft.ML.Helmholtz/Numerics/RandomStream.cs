@@ -27,7 +27,7 @@ public sealed unsafe class RandomStream
     private int _next = Lanes;
 
     /// <summary>Whether bulk draws step all lanes as one vector (tests compare both paths).</summary>
-    internal static bool VectorSteps { get; set; } = Vector512.IsHardwareAccelerated;
+    internal static bool VectorSteps { get; set; } = VectorMath.IsAccelerated;
 
     public RandomStream(ulong seed)
     {
@@ -70,6 +70,7 @@ public sealed unsafe class RandomStream
     }
 
     /// <summary>Steps every lane destination.Length / 8 times, writing each step's eight outputs in lane order.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void Steps(Span<ulong> destination)
     {
         int steps = destination.Length / Lanes;
@@ -122,6 +123,7 @@ public sealed unsafe class RandomStream
     /// Fills with uniforms in the open interval (0, 1): two 23-bit values per 64-bit draw, each mapped to
     /// (2b+1)·2⁻²⁴, which is exact in float and lies in [2⁻²⁴, 1−2⁻²⁴].
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void FillUniform(Span<float> destination)
     {
         const float scale = 1f / (1 << 24);
@@ -132,7 +134,7 @@ public sealed unsafe class RandomStream
             Span<ulong> d = draws[..((len + 1) / 2)];
             NextUInt64s(d);
             int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (VectorMath.IsAccelerated)
             {
                 // Eight draws give sixteen values: bits 41… of each in the low half of its lane, bits
                 // 9…31 in the high half, which read as ints are the scalar loop's order.
@@ -177,6 +179,7 @@ public sealed unsafe class RandomStream
     /// 30 bits, (2b+1)·2⁻³¹ (so |z| reaches 6.5σ), and an angle from 23 bits; the pair's cosine goes to
     /// the first half of its batch, the sine to the second.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void FillNormal(Span<float> destination)
     {
         Span<float> scratch = stackalloc float[6 * NormalBatch]; // four float batches, then the draws
@@ -193,7 +196,7 @@ public sealed unsafe class RandomStream
             Span<ulong> draws = MemoryMarshal.Cast<float, ulong>(scratch.Slice(4 * NormalBatch, 2 * pairs));
             NextUInt64s(draws);
             int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (VectorMath.IsAccelerated)
             {
                 Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
                 for (; i + 8 <= pairs; i += 8)
@@ -212,7 +215,7 @@ public sealed unsafe class RandomStream
             OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
             OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
             int done = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (VectorMath.IsAccelerated)
             {
                 for (; done + 16 <= pairs; done += 16)
                 {
