@@ -17,7 +17,7 @@ internal static class VectorMath
     /// Vector512 operation as two 256-bit ones (measured as fast as code written for 8 lanes, and
     /// 5× faster than scalar loops). Elsewhere (no AVX2; Arm) the kernels run their scalar loops.
     /// </summary>
-    public static bool IsAccelerated { get; } = Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
+    public static bool IsAccelerated => Vector512.IsHardwareAccelerated || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
 
     private const float Log2E = 1.44269504f;
     // ln 2 split so that n · Ln2Hi is exact for |n| < 256 (Ln2Hi has 16 significant bits).
@@ -49,8 +49,7 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ScaleByPowerOfTwo(Vector512<float> p, Vector512<float> n)
     {
-        Vector512<int> ni = Vector512.IsHardwareAccelerated ? Vector512.ConvertToInt32(n)
-            : Vector512.Create(Vector256.ConvertToInt32(n.GetLower()), Vector256.ConvertToInt32(n.GetUpper()));
+        Vector512<int> ni = Vector512.ConvertToInt32(n);
         Vector512<int> half = ni >> 1;
         Vector512<float> first = Vector512.ShiftLeft(half + Vector512.Create(127), 23).AsSingle();
         Vector512<float> second = Vector512.ShiftLeft(ni - half + Vector512.Create(127), 23).AsSingle();
