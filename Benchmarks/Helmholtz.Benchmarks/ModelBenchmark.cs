@@ -185,5 +185,14 @@ internal static class ModelBenchmark
             inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             Interlocked.Add(ref sink.Ticks, Stopwatch.GetTimestamp() - start);
         }
+
+        public void GemmPair(in GemmCall first, in GemmCall second)
+        {
+            CountingEngine sink = total ?? this;
+            Interlocked.Add(ref sink.Flops, 2 * (first.Work + second.Work));
+            long start = Stopwatch.GetTimestamp();
+            inner.GemmPair(first, second);
+            Interlocked.Add(ref sink.Ticks, Stopwatch.GetTimestamp() - start);
+        }
     }
 }

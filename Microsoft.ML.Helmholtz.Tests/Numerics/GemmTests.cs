@@ -31,6 +31,8 @@ public sealed class GemmTests
         public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
             ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
             => blas.Gemm(pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+        public void GemmPair(in GemmCall first, in GemmCall second) => blas.GemmPair(pool, first, second);
     }
 
     /// <summary>OpenBLAS, or a failure that says how to get it (Inconclusive only when explicitly allowed).</summary>
@@ -132,6 +134,92 @@ public sealed class GemmTests
         CollectionAssert.AreEqual(c2, c3);
     }
 
+    /// <summary>Engines for the pair tests: every managed kernel, and OpenBLAS on pools of 1, 2, 3 and 8 threads.</summary>
+    private static List<(IMatrixEngine Engine, string Label)> PairEngines(List<WorkerPool> pools)
+    {
+        pools.Add(new WorkerPool(3));
+        var engines = ManagedEngines(pools[0]).Select(e => ((IMatrixEngine)e, $"managed/{e.Kernel}/threads={e.MaxThreads}")).ToList();
+        if (MatrixEngine.OpenBlas is OpenBlasMatrixEngine blas)
+        {
+            foreach (int threads in new[] { 1, 2, 3, 8 })
+            {
+                var pool = new WorkerPool(threads);
+                pools.Add(pool);
+                engines.Add((new PooledOpenBlas(blas, pool), $"openblas on {threads} thread(s)"));
+            }
+        }
+        return engines;
+    }
+
+    /// <summary>
+    /// Two independent products as a pair give each product's result, whether the engine runs them
+    /// side by side (large, balanced pairs on OpenBLAS with two or more threads) or in turn (small or
+    /// unequal ones, one thread, the managed engine).
+    /// </summary>
+    [TestMethod]
+    [DataRow(100, 200, 784, 100, 200, 784)] // a recognition layer's mean and log-variance maps
+    [DataRow(784, 200, 100, 100, 200, 784)] // a weight gradient with its input gradient
+    [DataRow(300, 40, 100, 23, 1000, 50)]
+    [DataRow(7, 33, 257, 33, 7, 100)] // too small to hand over
+    [DataRow(257, 257, 257, 7, 7, 7)] // too unequal
+    [DataRow(1, 257, 7, 257, 1, 7)]
+    public void GemmPair_MatchesEachProduct(int m1, int n1, int k1, int m2, int n2, int k2)
+    {
+        var pools = new List<WorkerPool>();
+        try
+        {
+            var engines = PairEngines(pools);
+            Assert.IsTrue(engines.Count > 0);
+            var rng = new RandomStream((ulong)(m1 * 7 + n1 * 11 + k1 * 13 + m2 * 17 + n2 * 19 + k2 * 23));
+            int caseIndex = 0;
+            foreach (var (engine, label) in engines)
+            {
+                foreach (var (transA, transB) in Transposes)
+                {
+                    int pad = caseIndex++ % 2 == 0 ? 0 : 3;
+                    var first = new ProductCase(rng, transA, transB, m1, n1, k1, 1.5f, 0f, pad);
+                    var second = new ProductCase(rng, !transA, transB, m2, n2, k2, -0.5f, -0.75f, 3 - pad);
+                    engine.GemmPair(first.Call, second.Call);
+                    first.Verify($"{label} first tA={transA} tB={transB}");
+                    second.Verify($"{label} second tA={!transA} tB={transB}");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var pool in pools) pool.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void GemmPair_FinishesAnEmptyProductOnceAndRejectsOverlap()
+    {
+        var pools = new List<WorkerPool>();
+        try
+        {
+            foreach (var (engine, label) in PairEngines(pools))
+            {
+                // k == 0 beside a product large enough to pair: C = beta·C exactly once.
+                var rng = new RandomStream(3);
+                var large = new ProductCase(rng, false, true, 100, 200, 784, 1f, 1f, 0);
+                var c = new float[] { 1, 2, 3, 4, 5, 6 };
+                engine.GemmPair(new GemmCall(false, false, 2, 3, 0, 1f, ReadOnlySpan<float>.Empty, 1, ReadOnlySpan<float>.Empty, 3, 2f, c, 3), large.Call);
+                CollectionAssert.AreEqual(new float[] { 2, 4, 6, 8, 10, 12 }, c, label);
+                large.Verify(label);
+
+                // One product's C may not be the other's A, B or C.
+                float[] x = new float[64 * 64], y = new float[64 * 64], z = new float[64 * 64];
+                GemmCall XY() => new(false, false, 64, 64, 64, 1f, x, 64, y, 64, 0f, z, 64);
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(XY(), new GemmCall(false, false, 64, 64, 64, 1f, z, 64, y, 64, 0f, x, 64)), label);
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(XY(), new GemmCall(false, false, 32, 64, 64, 1f, x, 64, y, 64, 0f, z.AsSpan(32 * 64), 64)), label);
+            }
+        }
+        finally
+        {
+            foreach (var pool in pools) pool.Dispose();
+        }
+    }
+
     [TestMethod]
     public void AllEngines_HandleEmptyDimensions()
     {
@@ -194,43 +282,65 @@ public sealed class GemmTests
     private static void CheckOne(IMatrixEngine engine, RandomStream rng, bool transA, bool transB,
         int m, int n, int k, float alpha, float beta, int pad, string label)
     {
-        int aRows = transA ? k : m, aCols = transA ? m : k, lda = aCols + pad;
-        int bRows = transB ? n : k, bCols = transB ? k : n, ldb = bCols + pad;
-        int ldc = n + pad;
-        float[] a = Random(rng, (aRows - 1) * lda + aCols);
-        float[] b = Random(rng, (bRows - 1) * ldb + bCols);
-        float[] c0 = Random(rng, (m - 1) * ldc + n);
-        if (beta == 0)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) c0[i * ldc + j] = float.NaN; // must be ignored
-        for (int i = 0; i < m; i++)
-            for (int j = n; j < ldc && i * ldc + j < c0.Length; j++) c0[i * ldc + j] = 12345f; // padding must survive
+        var product = new ProductCase(rng, transA, transB, m, n, k, alpha, beta, pad);
+        product.Call.RunOn(engine);
+        product.Verify(label);
+    }
 
-        float[] c = (float[])c0.Clone();
-        engine.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    /// <summary>Random operands for one product (C padded with a marker, NaN where beta = 0 must ignore it), checked against a double-precision loop.</summary>
+    private sealed class ProductCase
+    {
+        private readonly bool _transA, _transB;
+        private readonly int _m, _n, _k, _lda, _ldb, _ldc;
+        private readonly float _alpha, _beta;
+        private readonly float[] _a, _b, _c0;
 
-        for (int i = 0; i < m; i++)
+        public ProductCase(RandomStream rng, bool transA, bool transB, int m, int n, int k, float alpha, float beta, int pad)
         {
-            for (int j = 0; j < n; j++)
+            (_transA, _transB, _m, _n, _k, _alpha, _beta) = (transA, transB, m, n, k, alpha, beta);
+            int aRows = transA ? k : m, aCols = transA ? m : k;
+            int bRows = transB ? n : k, bCols = transB ? k : n;
+            (_lda, _ldb, _ldc) = (aCols + pad, bCols + pad, n + pad);
+            _a = Random(rng, Math.Max(0, (aRows - 1) * _lda + aCols));
+            _b = Random(rng, Math.Max(0, (bRows - 1) * _ldb + bCols));
+            _c0 = Random(rng, (m - 1) * _ldc + n);
+            if (beta == 0)
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) _c0[i * _ldc + j] = float.NaN; // must be ignored
+            for (int i = 0; i < m; i++)
+                for (int j = n; j < _ldc && i * _ldc + j < _c0.Length; j++) _c0[i * _ldc + j] = 12345f; // padding must survive
+            C = (float[])_c0.Clone();
+        }
+
+        public float[] C { get; }
+
+        public GemmCall Call => new(_transA, _transB, _m, _n, _k, _alpha, _a, _lda, _b, _ldb, _beta, C, _ldc);
+
+        public void Verify(string label)
+        {
+            for (int i = 0; i < _m; i++)
             {
-                double sum = 0, magnitude = 0;
-                for (int p = 0; p < k; p++)
+                for (int j = 0; j < _n; j++)
                 {
-                    double av = transA ? a[p * lda + i] : a[i * lda + p];
-                    double bv = transB ? b[j * ldb + p] : b[p * ldb + j];
-                    sum += av * bv;
-                    magnitude += Math.Abs(av * bv);
+                    double sum = 0, magnitude = 0;
+                    for (int p = 0; p < _k; p++)
+                    {
+                        double av = _transA ? _a[p * _lda + i] : _a[i * _lda + p];
+                        double bv = _transB ? _b[j * _ldb + p] : _b[p * _ldb + j];
+                        sum += av * bv;
+                        magnitude += Math.Abs(av * bv);
+                    }
+                    double old = _beta == 0 ? 0 : _c0[i * _ldc + j];
+                    double expected = _alpha * sum + _beta * old;
+                    double tolerance = 1e-5 * (Math.Abs(_alpha) * magnitude + Math.Abs(_beta * old)) + 1e-30;
+                    double actual = C[i * _ldc + j];
+                    if (!(Math.Abs(actual - expected) <= tolerance))
+                        Assert.Fail($"{label} m={_m} n={_n} k={_k}: C[{i},{j}] = {actual}, expected {expected} ± {tolerance}");
                 }
-                double old = beta == 0 ? 0 : c0[i * ldc + j];
-                double expected = alpha * sum + beta * old;
-                double tolerance = 1e-5 * (Math.Abs(alpha) * magnitude + Math.Abs(beta * old)) + 1e-30;
-                double actual = c[i * ldc + j];
-                if (!(Math.Abs(actual - expected) <= tolerance))
-                    Assert.Fail($"{label} m={m} n={n} k={k}: C[{i},{j}] = {actual}, expected {expected} ± {tolerance}");
+                for (int j = _n; j < _ldc && i * _ldc + j < C.Length; j++)
+                    if (C[i * _ldc + j] != 12345f)
+                        Assert.Fail($"{label} m={_m} n={_n} k={_k}: padding C[{i},{j}] was overwritten");
             }
-            for (int j = n; j < ldc && i * ldc + j < c.Length; j++)
-                if (c[i * ldc + j] != 12345f)
-                    Assert.Fail($"{label} m={m} n={n} k={k}: padding C[{i},{j}] was overwritten");
         }
     }
 }

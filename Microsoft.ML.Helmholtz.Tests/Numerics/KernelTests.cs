@@ -361,6 +361,21 @@ public sealed class KernelTests
         for (int i = 0; i < n; i++) Near(Math.Tanh(m[i]), t[i], Math.Abs(Math.Tanh(m[i])), $"tanh {i}");
     }
 
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(7, 33)]
+    [DataRow(100, 784)] // split over the pool
+    [DataRow(3, 20000)]
+    public void BroadcastRows_CopiesTheRowIntoEveryRow(int rows, int columns)
+    {
+        using var pool = new PrivatePool();
+        float[] row = Inputs(columns, 61), destination = Inputs(rows * columns + 5, 62), tail = destination[^5..];
+        Kernels.BroadcastRows(row, destination, rows, columns);
+        for (int r = 0; r < rows; r++)
+            CollectionAssert.AreEqual(row, destination[(r * columns)..((r + 1) * columns)], $"row {r}");
+        CollectionAssert.AreEqual(tail, destination[^5..], "past the rows");
+    }
+
     /// <summary>
     /// Every kernel that splits over the worker pool gives the same bits split (a pool of three) as
     /// on one thread, on shapes that cut rows, columns and vector blocks unevenly.
@@ -373,12 +388,14 @@ public sealed class KernelTests
     {
         int n = rows * columns;
         float[] a = Inputs(n, 31), x = Binary(n, 32), y = Inputs(n, 33), mean = Inputs(n, 34), s = Uniform(n, 35, -6, 6);
-        float[] w = Inputs(rows, 36, 2), u = Uniform(n, 37, 0, 1), hess = Uniform(n, 38, 0, 5);
+        float[] w = Inputs(rows, 36, 2), u = Uniform(n, 37, 0, 1), hess = Uniform(n, 38, 0, 5), bias = Inputs(columns, 42);
         (double[][] Sums, float[][] Values) Run()
         {
             double[] bernoulliSums = new double[rows], gaussianSums = new double[rows];
             float[] grad = new float[n], sample = new float[n], dm = new float[n], ds = new float[n], og = Inputs(n, 39);
             float[] rep = new float[n], sm = new float[n], sl = new float[n], th = new float[n], cols = Inputs(columns, 40);
+            float[] broadcast = new float[n], tanhGrad = Inputs(n, 41);
+            double[] noiseSums = new double[rows], normalSums = new double[rows];
             Kernels.AccumulateBernoulliLogProb(a, x, rows, columns, bernoulliSums);
             Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, grad);
             Kernels.SampleBernoulli(a, u, sample);
@@ -388,7 +405,11 @@ public sealed class KernelTests
             Kernels.StochasticBackpropagationStatistics(a, y, hess, mean, s, 0.01f, true, sm, sl);
             Kernels.Tanh(y, th);
             Kernels.AddColumnSums(y, rows, columns, cols);
-            return ([bernoulliSums, gaussianSums], [grad, sample, dm, ds, og, rep, sm, sl, th, cols]);
+            Kernels.BroadcastRows(bias, broadcast, rows, columns);
+            Kernels.MultiplyByTanhDerivative(th, tanhGrad);
+            Kernels.AccumulateGaussianLogProbOfNoise(y, s, rows, columns, noiseSums);
+            Kernels.AccumulateStandardNormalLogProb(y, rows, columns, normalSums);
+            return ([bernoulliSums, gaussianSums, noiseSums, normalSums], [grad, sample, dm, ds, og, rep, sm, sl, th, cols, broadcast, tanhGrad]);
         }
         (double[][] Sums, float[][] Values) single, split;
         using (WorkerPool.InlineScope()) single = Run();

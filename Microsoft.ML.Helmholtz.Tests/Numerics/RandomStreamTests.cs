@@ -170,6 +170,32 @@ public sealed class RandomStreamTests
         Assert.AreEqual(0, sxy / pairs, 5 / Math.Sqrt(pairs));
     }
 
+    /// <summary>
+    /// A long fill shared out over a pool gives the numbers of 512-long fills made one after another
+    /// on one thread, and leaves the stream where they leave it.
+    /// </summary>
+    [TestMethod]
+    [DataRow(16383)]
+    [DataRow(16384)]
+    [DataRow(20000)]
+    [DataRow(100003)]
+    public void FillNormal_SplitOverThePoolGivesTheNumbersOfBatchByBatchFills(int length)
+    {
+        var byBatch = new RandomStream(9);
+        var split = new RandomStream(9);
+        byBatch.NextUInt64(); split.NextUInt64(); // start mid-way through a step of the lanes
+        var expected = new float[length];
+        var actual = new float[length];
+        using (WorkerPool.InlineScope())
+            for (int start = 0; start < length; start += 512)
+                byBatch.FillNormal(expected.AsSpan(start, Math.Min(512, length - start)));
+        using (var pool = new WorkerPool(3))
+        using (WorkerPool.Use(pool))
+            split.FillNormal(actual);
+        CollectionAssert.AreEqual(expected, actual);
+        Assert.AreEqual(byBatch.NextUInt64(), split.NextUInt64(), "the streams go on from the same place");
+    }
+
     [TestMethod]
     public void FillNormal_OddLengths()
     {

@@ -135,10 +135,13 @@ public sealed unsafe class WorkerPoolTests
     }
 
     [TestMethod]
-    public void ADisposedPoolRunsLoopsOnTheCaller()
+    [DataRow(1)]
+    [DataRow(3)]
+    public void ADisposedPoolRunsLoopsOnTheCaller(int size)
     {
-        var pool = new WorkerPool(3);
+        var pool = new WorkerPool(size);
         pool.Dispose();
+        pool.Dispose(); // a second time does nothing
         Assert.IsFalse(pool.IsAvailable);
         var (counts, threads) = RunCounting(pool, 12, 100);
         Assert.IsTrue(counts.All(c => c == 1));

@@ -83,10 +83,13 @@ public sealed class GaussianLayer : ConditionalLayer
         CheckBatch(batch);
         int n = batch * OutputSize;
         Span<float> m = _mean.AsSpan(0, n);
-        _meanMap.Forward(input, batch, m);
+        if (_logVarMap is not null) AffineMap.Forward(_meanMap, m, _logVarMap, _s.AsSpan(0, n), input, batch);
+        else
+        {
+            _meanMap.Forward(input, batch, m);
+            Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
+        }
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
-        if (_logVarMap is not null) _logVarMap.Forward(input, batch, _s.AsSpan(0, n));
-        else Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
     }
 
     public override void Sample(RandomStream random, int batch, Span<float> output)
@@ -135,9 +138,19 @@ public sealed class GaussianLayer : ConditionalLayer
         int n = batch * OutputSize;
         if (MeanFunction == GaussianMean.Tanh)
             Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, n), meanGradient[..n]);
-        _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
-        if (_logVarMap is not null) _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
-        else Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
+        if (_logVarMap is null)
+        {
+            _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
+            Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
+        }
+        else if (inputGradient.IsEmpty)
+            AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
+        else
+        {
+            // Both maps add into the input gradient, so each pairs its weight gradient with its input gradient instead.
+            _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
+            _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
+        }
     }
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)

@@ -67,8 +67,25 @@ public static unsafe class Kernels
     /// <summary>Copies <paramref name="row"/> into each of the <paramref name="rows"/> rows of <paramref name="destination"/>.</summary>
     public static void BroadcastRows(ReadOnlySpan<float> row, Span<float> destination, int rows, int columns)
     {
-        for (int r = 0; r < rows; r++)
-            row[..columns].CopyTo(destination.Slice(r * columns, columns));
+        row = row[..columns];
+        destination = destination[..(rows * columns)];
+        int pieces = Math.Min(Pieces((long)rows * columns), rows);
+        if (pieces <= 1)
+        {
+            BroadcastRowRange(row, destination, columns, 0, rows);
+            return;
+        }
+        fixed (float* pr = row, pd = destination)
+            Run(pieces, new Loop { Body = &BroadcastRowsPiece, P0 = pr, P1 = pd, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void BroadcastRowsPiece(in Loop l, int r0, int r1)
+        => BroadcastRowRange(l.Span(l.P0, l.Columns), l.Span(l.P1, l.Rows * l.Columns), l.Columns, r0, r1);
+
+    private static void BroadcastRowRange(ReadOnlySpan<float> row, Span<float> destination, int columns, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+            row.CopyTo(destination.Slice(r * columns, columns));
     }
 
     /// <summary>accumulator[c] += Σ_r m[r, c] (each column summed over rows in order; large ones split by columns).</summary>
@@ -444,13 +461,29 @@ public static unsafe class Kernels
     /// rowSums[r] += −½ (Σ_c x² + s + ln 2π), with s = 0 where <paramref name="logVar"/> is empty:
     /// the log-density of standard normal x (scaled by e^{s/2}).
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateHalfNegativeSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
         x = x[..n]; rowSums = rowSums[..rows];
+        int pieces = Math.Min(Pieces(n), rows);
+        if (pieces <= 1)
+        {
+            HalfNegativeSquaresRange(x, logVar, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* px = x, ps = logVar)
+        fixed (double* sums = rowSums)
+            Run(pieces, new Loop { Body = &HalfNegativeSquaresPiece, P0 = px, P1 = ps, Sums = sums, Count = rows, Rows = rows, Columns = columns });
+    }
+
+    private static void HalfNegativeSquaresPiece(in Loop l, int r0, int r1)
+        => HalfNegativeSquaresRange(l.Span(l.P0, l.Rows * l.Columns), l.Span(l.P1, l.Rows * l.Columns), l.Columns, new Span<double>(l.Sums, l.Rows), r0, r1);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void HalfNegativeSquaresRange(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    {
         bool shift = !logVar.IsEmpty;
-        for (int r = 0; r < rows; r++)
+        for (int r = r0; r < r1; r++)
         {
             int o = r * columns, end = o + columns, i = o;
             double sum = 0;
@@ -617,19 +650,35 @@ public static unsafe class Kernels
     }
 
     /// <summary>g ·= 1 − m²: through m = tanh(u), given m.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyByTanhDerivative(ReadOnlySpan<float> m, Span<float> g)
     {
-        int n = g.Length, i = 0;
+        int n = g.Length;
+        m = m[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            TanhDerivativeRange(m, g, 0, n);
+            return;
+        }
+        fixed (float* pm = m, pg = g)
+            Run(pieces, new Loop { Body = &TanhDerivativePiece, P0 = pm, P1 = pg, Count = n, Align = W });
+    }
+
+    private static void TanhDerivativePiece(in Loop l, int start, int end) => TanhDerivativeRange(l.Span(l.P0, l.Count), l.Span(l.P1, l.Count), start, end);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void TanhDerivativeRange(ReadOnlySpan<float> m, Span<float> g, int start, int end)
+    {
+        int i = start;
         if (Wide)
         {
-            for (; i <= n - W; i += W)
+            for (; i <= end - W; i += W)
             {
                 Vector512<float> mv = VectorMath.Load(m, i);
                 VectorMath.Store(VectorMath.Load(g, i) * (Vector512<float>.One - mv * mv), g, i);
             }
         }
-        for (; i < n; i++) g[i] *= 1f - m[i] * m[i];
+        for (; i < end; i++) g[i] *= 1f - m[i] * m[i];
     }
 
     /// <summary>

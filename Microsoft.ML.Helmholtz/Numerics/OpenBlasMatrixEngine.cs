@@ -132,20 +132,77 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            var product = new Product
-            {
-                Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
-                A = pa, Lda = lda, B = pb, Ldb = ldb, C = pc, Ldc = ldc, Pieces = 1, SplitN = n >= m,
-            };
-            // One piece per thread, but none under MinPieceWork or narrower than a strip (that matters
-            // on many cores). The pieces depend on the shape and the pool's size only, not on whether it
-            // is free at this moment (a busy pool runs them on this thread), so the result depends
-            // on nothing that varies from run to run.
-            long work = (long)m * n * k;
-            int strips = ((product.SplitN ? n : m) + 15) / 16;
-            product.Pieces = (int)Math.Min(Math.Min(pool.Threads, strips), Math.Max(1, work / MinPieceWork));
+            Product product = Plan(pool.Threads, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             if (product.Pieces > 1) pool.Run(product.Pieces, product);
             else product.Execute(0);
+        }
+    }
+
+    public void GemmPair(in GemmCall first, in GemmCall second) => GemmPair(WorkerPool.Current, first, second);
+
+    /// <summary>
+    /// Two independent products as one loop: with two threads, one whole product each, instead of
+    /// each product cut in two with a hand-over between them (a product of the model's shapes runs
+    /// faster whole). Products too small to share out, or a pool of one thread, run them in turn.
+    /// </summary>
+    internal void GemmPair(WorkerPool pool, in GemmCall first, in GemmCall second)
+    {
+        GemmCall.CheckIndependent(first, second);
+        // Validates both and finishes the calls with nothing to multiply.
+        bool firstDone = GemmArgs.ValidateAndHandleTrivial(first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha,
+            first.A.Length, first.Lda, first.B.Length, first.Ldb, first.Beta, first.C, first.Ldc);
+        bool secondDone = GemmArgs.ValidateAndHandleTrivial(second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha,
+            second.A.Length, second.Lda, second.B.Length, second.Ldb, second.Beta, second.C, second.Ldc);
+        long small = Math.Min(first.Work, second.Work), large = Math.Max(first.Work, second.Work);
+        if (firstDone || secondDone || pool.Threads < 2 || small < MinPieceWork || 2 * small < large)
+        {
+            // One product alone, products too small to hand over, or too unequal to run side by side.
+            if (!firstDone) Gemm(pool, first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha, first.A, first.Lda, first.B, first.Ldb, first.Beta, first.C, first.Ldc);
+            if (!secondDone) Gemm(pool, second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha, second.A, second.Lda, second.B, second.Ldb, second.Beta, second.C, second.Ldc);
+            return;
+        }
+        int shared = (pool.Threads + 1) / 2;
+        fixed (float* a1 = first.A, b1 = first.B, c1 = first.C, a2 = second.A, b2 = second.B, c2 = second.C)
+        {
+            // Each product gets half the threads; the pieces depend on the shapes and the pool's size only.
+            var pair = new ProductPair
+            {
+                First = Plan(shared, first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha, a1, first.Lda, b1, first.Ldb, first.Beta, c1, first.Ldc),
+                Second = Plan(shared, second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha, a2, second.Lda, b2, second.Ldb, second.Beta, c2, second.Ldc),
+            };
+            pool.Run(pair.First.Pieces + pair.Second.Pieces, pair);
+        }
+    }
+
+    /// <summary>
+    /// One piece per thread, but none under MinPieceWork or narrower than a strip (that matters on many
+    /// cores). The pieces depend on the shape and the thread count only, not on whether the pool is
+    /// free at this moment (a busy pool runs them on the caller), so the result depends on nothing
+    /// that varies from run to run.
+    /// </summary>
+    private Product Plan(int threads, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        var product = new Product
+        {
+            Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+            A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Pieces = 1, SplitN = n >= m,
+        };
+        long work = (long)m * n * k;
+        int strips = ((product.SplitN ? n : m) + 15) / 16;
+        product.Pieces = (int)Math.Min(Math.Min(threads, strips), Math.Max(1, work / MinPieceWork));
+        return product;
+    }
+
+    /// <summary>Two products' pieces as one loop: the first's, then the second's.</summary>
+    private struct ProductPair : IPieceWork
+    {
+        public Product First, Second;
+
+        public readonly void Execute(int piece)
+        {
+            if (piece < First.Pieces) First.Execute(piece);
+            else Second.Execute(piece - First.Pieces);
         }
     }
 

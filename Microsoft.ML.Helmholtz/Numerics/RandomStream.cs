@@ -177,67 +177,109 @@ public sealed unsafe class RandomStream
     /// <summary>
     /// Fills with standard normal draws by Box–Muller over batches: each 64-bit draw gives a radius from
     /// 30 bits, (2b+1)·2⁻³¹ (so |z| reaches 6.5σ), and an angle from 23 bits; the pair's cosine goes to
-    /// the first half of its batch, the sine to the second.
+    /// the first half of its batch, the sine to the second. Long fills take all their draws first, in
+    /// order, and share the batches out over the worker pool: the same numbers either way.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void FillNormal(Span<float> destination)
     {
-        Span<float> scratch = stackalloc float[6 * NormalBatch]; // four float batches, then the draws
-        Span<float> radius = scratch.Slice(0, NormalBatch);
-        Span<float> sin = scratch.Slice(NormalBatch, NormalBatch);
-        Span<float> cos = scratch.Slice(2 * NormalBatch, NormalBatch);
-        Span<float> angle = scratch.Slice(3 * NormalBatch, NormalBatch);
-        while (!destination.IsEmpty)
+        int n = destination.Length, batches = (n + 2 * NormalBatch - 1) / (2 * NormalBatch);
+        WorkerPool pool = WorkerPool.Current;
+        int pieces = n < 2 * MinNormalsPerPiece || !pool.IsAvailable ? 1 : Math.Min(pool.Threads, n / MinNormalsPerPiece);
+        if (pieces <= 1)
         {
-            int len = Math.Min(2 * NormalBatch, destination.Length);
-            int pairs = (len + 1) / 2;
-            Span<float> r = radius.Slice(0, pairs), s = sin.Slice(0, pairs), c = cos.Slice(0, pairs), t = angle.Slice(0, pairs);
-            Span<int> rBits = MemoryMarshal.Cast<float, int>(r), aBits = MemoryMarshal.Cast<float, int>(t);
-            Span<ulong> draws = MemoryMarshal.Cast<float, ulong>(scratch.Slice(4 * NormalBatch, 2 * pairs));
-            NextUInt64s(draws);
-            int i = 0;
-            if (VectorMath.IsAccelerated)
+            Span<ulong> draws = stackalloc ulong[NormalBatch];
+            for (int start = 0; start < n; start += 2 * NormalBatch)
             {
-                Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
-                for (; i + 8 <= pairs; i += 8)
-                {
-                    Vector512<ulong> x = Vector512.Create<ulong>(draws.Slice(i, 8));
-                    Vector512.Narrow((x >>> 34).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(rBits.Slice(i, 8));
-                    Vector512.Narrow(((x >>> 9) & mask).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(aBits.Slice(i, 8));
-                }
+                int len = Math.Min(2 * NormalBatch, n - start);
+                Span<ulong> d = draws[..((len + 1) / 2)];
+                NextUInt64s(d);
+                NormalsFromDraws(d, destination.Slice(start, len));
             }
-            for (; i < pairs; i++)
-            {
-                ulong x = draws[i];
-                rBits[i] = (int)(x >> 34);              // 30 bits, so 2b+1 fits in an int
-                aBits[i] = (int)((x >> 9) & 0x7FFFFF);   // 23 bits
-            }
-            OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
-            OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
-            int done = 0;
-            if (VectorMath.IsAccelerated)
-            {
-                for (; done + 16 <= pairs; done += 16)
-                {
-                    var (vs, vc) = VectorMath.SinCos(VectorMath.Load(t, done));
-                    VectorMath.Store(Vector512.Sqrt(Vector512.Create(-2f) * VectorMath.LogOfPositive(VectorMath.Load(r, done))), r, done);
-                    VectorMath.Store(vs, s, done);
-                    VectorMath.Store(vc, c, done);
-                }
-            }
-            if (done < pairs)
-            {
-                Span<float> rt = r[done..], tt = t[done..];
-                TensorPrimitives.Log(rt, rt);
-                TensorPrimitives.Multiply(rt, -2f, rt);
-                TensorPrimitives.Sqrt(rt, rt);
-                // Separate Sin and Cos measured ~3× faster than SinCosPi in System.Numerics.Tensors 11.
-                TensorPrimitives.Sin(tt, s[done..]);
-                TensorPrimitives.Cos(tt, c[done..]);
-            }
-            TensorPrimitives.Multiply(r, c, destination.Slice(0, pairs));
-            TensorPrimitives.Multiply(r.Slice(0, len - pairs), s.Slice(0, len - pairs), destination.Slice(pairs, len - pairs));
-            destination = destination.Slice(len);
+            return;
         }
+        // Every batch but the last is whole, so batch b's draws start at b · NormalBatch.
+        int lastLength = n - (batches - 1) * 2 * NormalBatch;
+        int total = (batches - 1) * NormalBatch + (lastLength + 1) / 2;
+        if (_normalDraws.Length < total) _normalDraws = new ulong[total];
+        NextUInt64s(_normalDraws.AsSpan(0, total));
+        fixed (ulong* pd = _normalDraws)
+        fixed (float* pz = destination)
+            pool.Run(pieces, new NormalBatches { Draws = pd, Destination = pz, Length = n, Batches = batches, Pieces = pieces });
+    }
+
+    // A piece of normals below this many costs more to hand over than it saves (about 15 µs of work).
+    private const int MinNormalsPerPiece = 8192;
+    private ulong[] _normalDraws = [];
+
+    /// <summary>Batches [b0, b1) of a fill whose draws are all taken: piece p gets the p-th share of the batches.</summary>
+    private struct NormalBatches : IPieceWork
+    {
+        public ulong* Draws;
+        public float* Destination;
+        public int Length, Batches, Pieces;
+
+        public readonly void Execute(int piece)
+        {
+            int b0 = (int)((long)Batches * piece / Pieces), b1 = (int)((long)Batches * (piece + 1) / Pieces);
+            for (int b = b0; b < b1; b++)
+            {
+                int start = b * 2 * NormalBatch, len = Math.Min(2 * NormalBatch, Length - start);
+                NormalsFromDraws(new ReadOnlySpan<ulong>(Draws + (nint)b * NormalBatch, (len + 1) / 2), new Span<float>(Destination + start, len));
+            }
+        }
+    }
+
+    /// <summary>One batch: (len + 1) / 2 draws give len normals, cosines first, then sines.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the scratch is written before it is read
+    private static void NormalsFromDraws(ReadOnlySpan<ulong> draws, Span<float> destination)
+    {
+        int len = destination.Length, pairs = draws.Length;
+        Span<float> scratch = stackalloc float[4 * NormalBatch];
+        Span<float> r = scratch.Slice(0, pairs), s = scratch.Slice(NormalBatch, pairs);
+        Span<float> c = scratch.Slice(2 * NormalBatch, pairs), t = scratch.Slice(3 * NormalBatch, pairs);
+        Span<int> rBits = MemoryMarshal.Cast<float, int>(r), aBits = MemoryMarshal.Cast<float, int>(t);
+        int i = 0;
+        if (VectorMath.IsAccelerated)
+        {
+            Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
+            for (; i + 8 <= pairs; i += 8)
+            {
+                Vector512<ulong> x = Vector512.Create<ulong>(draws.Slice(i, 8));
+                Vector512.Narrow((x >>> 34).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(rBits.Slice(i, 8));
+                Vector512.Narrow(((x >>> 9) & mask).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(aBits.Slice(i, 8));
+            }
+        }
+        for (; i < pairs; i++)
+        {
+            ulong x = draws[i];
+            rBits[i] = (int)(x >> 34);              // 30 bits, so 2b+1 fits in an int
+            aBits[i] = (int)((x >> 9) & 0x7FFFFF);   // 23 bits
+        }
+        OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
+        OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
+        int done = 0;
+        if (VectorMath.IsAccelerated)
+        {
+            for (; done + 16 <= pairs; done += 16)
+            {
+                var (vs, vc) = VectorMath.SinCos(VectorMath.Load(t, done));
+                VectorMath.Store(Vector512.Sqrt(Vector512.Create(-2f) * VectorMath.LogOfPositive(VectorMath.Load(r, done))), r, done);
+                VectorMath.Store(vs, s, done);
+                VectorMath.Store(vc, c, done);
+            }
+        }
+        if (done < pairs)
+        {
+            Span<float> rt = r[done..], tt = t[done..];
+            TensorPrimitives.Log(rt, rt);
+            TensorPrimitives.Multiply(rt, -2f, rt);
+            TensorPrimitives.Sqrt(rt, rt);
+            // Separate Sin and Cos measured ~3× faster than SinCosPi in System.Numerics.Tensors 11.
+            TensorPrimitives.Sin(tt, s[done..]);
+            TensorPrimitives.Cos(tt, c[done..]);
+        }
+        TensorPrimitives.Multiply(r, c, destination.Slice(0, pairs));
+        TensorPrimitives.Multiply(r.Slice(0, len - pairs), s.Slice(0, len - pairs), destination.Slice(pairs, len - pairs));
     }
 }

@@ -83,7 +83,7 @@ internal sealed unsafe class WorkerPool : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _wake.Release(_helpers.Length);
+        if (_helpers.Length > 0) _wake.Release(_helpers.Length);
     }
 
     /// <summary>Threads a loop can use, the caller's included.</summary>

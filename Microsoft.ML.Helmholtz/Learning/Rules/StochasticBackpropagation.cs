@@ -72,7 +72,7 @@ public sealed class StochasticBackpropagation : ILearningRule
             int n = rows * machine.Architecture.Layers[l].Size;
             _local[l].AsSpan(0, n).Clear();
             _rest[l].AsSpan(0, n).Clear();
-            _hessian[l].AsSpan(0, n).Clear();
+            if (Variance == VarianceGradient.Price) _hessian[l].AsSpan(0, n).Clear();
         }
 
         // Generative model: the loss −ln p(X)/B; ∂/∂h_l splits into the term below h_l (local) and the term at h_l (rest).
