@@ -191,6 +191,25 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>The managed engine's pairs are its products' own tiles run as one loop: the same bits as two Gemm calls.</summary>
+    [TestMethod]
+    public void GemmPair_OfTheManagedEngineGivesTheBitsOfItsProducts()
+    {
+        using var pool = new WorkerPool(2);
+        var rng = new RandomStream(17);
+        float[] x = Random(rng, 100 * 784), w1 = Random(rng, 200 * 784), w2 = Random(rng, 200 * 784);
+        foreach (var engine in ManagedEngines(pool))
+        {
+            float[] paired1 = new float[100 * 200], paired2 = new float[100 * 200], single1 = new float[100 * 200], single2 = new float[100 * 200];
+            engine.GemmPair(new GemmCall(false, true, 100, 200, 784, 1f, x, 784, w1, 784, 0f, paired1, 200),
+                new GemmCall(false, true, 100, 200, 784, 1f, x, 784, w2, 784, 0f, paired2, 200));
+            engine.Gemm(false, true, 100, 200, 784, 1f, x, 784, w1, 784, 0f, single1, 200);
+            engine.Gemm(false, true, 100, 200, 784, 1f, x, 784, w2, 784, 0f, single2, 200);
+            CollectionAssert.AreEqual(single1, paired1, $"{engine.Kernel}/threads={engine.MaxThreads}");
+            CollectionAssert.AreEqual(single2, paired2, $"{engine.Kernel}/threads={engine.MaxThreads}");
+        }
+    }
+
     [TestMethod]
     public void GemmPair_FinishesAnEmptyProductOnceAndRejectsOverlap()
     {

@@ -365,6 +365,27 @@ public sealed class KernelTests
     [DataRow(1, 1)]
     [DataRow(7, 33)]
     [DataRow(100, 784)] // split over the pool
+    [DataRow(257, 100)]
+    public void GatherRows_CopiesTheNamedRows(int rows, int columns)
+    {
+        using var pool = new PrivatePool();
+        int sourceRows = 2 * rows + 3;
+        float[] source = Inputs(sourceRows * columns, 63), destination = Inputs(rows * columns + 5, 64), tail = destination[^5..];
+        var rng = new Random(rows);
+        int[] order = Enumerable.Range(0, rows).Select(_ => rng.Next(sourceRows)).ToArray();
+        order[0] = sourceRows - 1;
+        Kernels.GatherRows(source, columns, order, destination);
+        for (int r = 0; r < rows; r++)
+            CollectionAssert.AreEqual(source[(order[r] * columns)..((order[r] + 1) * columns)], destination[(r * columns)..((r + 1) * columns)], $"row {r}");
+        CollectionAssert.AreEqual(tail, destination[^5..], "past the rows");
+        order[rows - 1] = sourceRows;
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.GatherRows(source, columns, order, destination));
+    }
+
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(7, 33)]
+    [DataRow(100, 784)] // split over the pool
     [DataRow(3, 20000)]
     public void BroadcastRows_CopiesTheRowIntoEveryRow(int rows, int columns)
     {

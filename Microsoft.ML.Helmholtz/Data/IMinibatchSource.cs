@@ -56,9 +56,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
     public int NextBatch(Span<float> destination, int rows)
     {
         int count = Math.Min(rows, _order.Length - _next);
-        int columns = _data.Columns;
-        for (int r = 0; r < count; r++)
-            _data.Values.AsSpan(_order[_next + r] * columns, columns).CopyTo(destination.Slice(r * columns, columns));
+        Kernels.GatherRows(_data.Values, _data.Columns, _order.AsSpan(_next, count), destination);
         _next += count;
         return count;
     }

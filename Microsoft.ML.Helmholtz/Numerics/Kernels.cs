@@ -88,6 +88,40 @@ public static unsafe class Kernels
             row.CopyTo(destination.Slice(r * columns, columns));
     }
 
+    /// <summary>
+    /// destination row r = source row rows[r] (rows of <paramref name="columns"/> values): a shuffled
+    /// minibatch, its rows fetched on the pool when there are many.
+    /// </summary>
+    public static void GatherRows(ReadOnlySpan<float> source, int columns, ReadOnlySpan<int> rows, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(columns);
+        int count = rows.Length;
+        if (count == 0 || columns == 0) return;
+        int sourceRows = source.Length / columns;
+        destination = destination[..(count * columns)];
+        foreach (int row in rows)
+            if ((uint)row >= (uint)sourceRows)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"Row {row} is outside a source of {sourceRows} rows.");
+        int pieces = Math.Min(Pieces((long)count * columns), count);
+        if (pieces <= 1)
+        {
+            GatherRowRange(source, columns, rows, destination, 0, count);
+            return;
+        }
+        fixed (float* ps = source, pd = destination)
+        fixed (int* pr = rows)
+            Run(pieces, new Loop { Body = &GatherRowsPiece, P0 = ps, P1 = pd, Source = pr, SourceRows = sourceRows, Count = count, Rows = count, Columns = columns });
+    }
+
+    private static void GatherRowsPiece(in Loop l, int r0, int r1)
+        => GatherRowRange(l.Span(l.P0, l.SourceRows * l.Columns), l.Columns, l.RowSource, l.Span(l.P1, l.Rows * l.Columns), r0, r1);
+
+    private static void GatherRowRange(ReadOnlySpan<float> source, int columns, ReadOnlySpan<int> rows, Span<float> destination, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+            source.Slice(rows[r] * columns, columns).CopyTo(destination.Slice(r * columns, columns));
+    }
+
     /// <summary>accumulator[c] += Σ_r m[r, c] (each column summed over rows in order; large ones split by columns).</summary>
     public static void AddColumnSums(ReadOnlySpan<float> m, int rows, int columns, Span<float> accumulator)
     {

@@ -97,6 +97,57 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         }
     }
 
+    /// <summary>
+    /// Two independent products as one loop of both products' tiles, each planned for half the
+    /// threads: every C element is still summed by one tile in a fixed order, so the bits are those
+    /// of <see cref="Gemm"/>. Small or unequal pairs, and a single thread, make the products in turn.
+    /// </summary>
+    public void GemmPair(in GemmCall first, in GemmCall second)
+    {
+        GemmCall.CheckIndependent(first, second);
+        bool firstDone = GemmArgs.ValidateAndHandleTrivial(first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha,
+            first.A.Length, first.Lda, first.B.Length, first.Ldb, first.Beta, first.C, first.Ldc);
+        bool secondDone = GemmArgs.ValidateAndHandleTrivial(second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha,
+            second.A.Length, second.Lda, second.B.Length, second.Ldb, second.Beta, second.C, second.Ldc);
+        WorkerPool pool = Pool ?? WorkerPool.Current;
+        int threads = Math.Clamp(MaxThreads, 1, pool.Threads);
+        long small = Math.Min(first.Work, second.Work), large = Math.Max(first.Work, second.Work);
+        if (firstDone || secondDone || threads < 2 || !pool.IsAvailable || small < ParallelThreshold / 2 || 2 * small < large)
+        {
+            if (!firstDone) first.RunOn(this);
+            if (!secondDone) second.RunOn(this);
+            return;
+        }
+        fixed (float* a1 = first.A, b1 = first.B, c1 = first.C, a2 = second.A, b2 = second.B, c2 = second.C)
+        {
+            var pair = new JobPair { First = NewJob(first, a1, b1, c1), Second = NewJob(second, a2, b2, c2) };
+            PlanTiles(ref pair.First, (threads + 1) / 2);
+            PlanTiles(ref pair.Second, (threads + 1) / 2);
+            pool.Run(pair.First.PiecesM * pair.First.PiecesN + pair.Second.PiecesM * pair.Second.PiecesN, pair);
+        }
+    }
+
+    private Job NewJob(in GemmCall call, float* a, float* b, float* c) => new()
+    {
+        A = (nint)a, B = (nint)b, C = (nint)c,
+        Lda = call.Lda, Ldb = call.Ldb, Ldc = call.Ldc, TransA = call.TransA, TransB = call.TransB,
+        M = call.M, N = call.N, K = call.K, Alpha = call.Alpha, Beta = call.Beta,
+        Kernel = _kernel, Mr = _mr, Nr = _nr,
+    };
+
+    /// <summary>The tiles of two products as one loop: the first's, then the second's.</summary>
+    private struct JobPair : IPieceWork
+    {
+        public Job First, Second;
+
+        public readonly void Execute(int piece)
+        {
+            int firstTiles = First.PiecesM * First.PiecesN;
+            if (piece < firstTiles) RunTile(in First, piece);
+            else RunTile(in Second, piece - firstTiles);
+        }
+    }
+
     /// <summary>One product, split into PiecesM × PiecesN tiles of C; each piece is one tile.</summary>
     private struct Job : IPieceWork
     {
