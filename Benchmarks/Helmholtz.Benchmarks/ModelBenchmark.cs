@@ -20,6 +20,7 @@ internal static class ModelBenchmark
         int epochs = 3, scoreImages = 10000;
         bool training = true;
         int[] ks = [1000, 5000];
+        int[] chunks = [ImportanceSampledLogLikelihood.DefaultRowsPerChunk];
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -28,7 +29,8 @@ internal static class ModelBenchmark
                 case "--score-images": scoreImages = int.Parse(args[++i]); break;
                 case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
                 case "--scoring-only": training = false; break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2)");
+                case "--chunks": chunks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only)");
             }
         }
         IMatrixEngine engine = MatrixEngine.Default;
@@ -42,11 +44,13 @@ internal static class ModelBenchmark
         Console.WriteLine();
         if (training) TrainingRows(data, engine, ceiling, epochs);
         Console.WriteLine();
-        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}");
+        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"chunk",7}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}");
         var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
-        // One pipeline (the engine's own threads) against one pipeline per core, at the smallest K.
-        ScoringRow(test, ks.Min(), engine, 1);
-        foreach (int k in ks) ScoringRow(test, k, engine, Environment.ProcessorCount);
+        // One pipeline (the engine's own threads) against one pipeline per core, at the smallest K;
+        // each chunk size (rows per chunk) in turn at each K.
+        foreach (int chunk in chunks) ScoringRow(test, ks.Min(), engine, 1, chunk);
+        foreach (int k in ks)
+            foreach (int chunk in chunks) ScoringRow(test, k, engine, Environment.ProcessorCount, chunk);
         Console.WriteLine();
         Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
     }
@@ -135,18 +139,18 @@ internal static class ModelBenchmark
         }
     }
 
-    private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine, int pipelines)
+    private static void ScoringRow(DataMatrix test, int k, IMatrixEngine engine, int pipelines, int chunk)
     {
         // Each pipeline runs the engine on its own thread, wrapped to count its FLOPs.
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1, counter);
-        var estimator = new ImportanceSampledLogLikelihood(k) { Parallelism = pipelines, PipelineEngine = () => new CountingEngine(engine, counter) };
+        var estimator = new ImportanceSampledLogLikelihood(k, rowsPerChunk: chunk) { Parallelism = pipelines, PipelineEngine = () => new CountingEngine(engine, counter) };
         new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines, PipelineEngine = estimator.PipelineEngine }.Estimate(machine, test.Slice(0, 10)); // warm-up
         Interlocked.Exchange(ref counter.Flops, 0);
         var clock = Stopwatch.StartNew();
         estimator.Estimate(machine, test);
         double s = clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
+        Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{chunk,7}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}");
     }
 
     private static double Ceiling(IMatrixEngine engine)
