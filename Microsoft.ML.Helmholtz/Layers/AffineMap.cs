@@ -32,8 +32,7 @@ internal sealed class AffineMap
     public void Forward(ReadOnlySpan<float> input, int batch, Span<float> output)
     {
         Kernels.BroadcastRows(Bias.Value, output, batch, Outputs);
-        if (Weight is not null)
-            _engine.Gemm(false, true, batch, Outputs, Inputs, 1f, input, Inputs, Weight.Value, Inputs, 1f, output, Outputs);
+        if (Weight is not null) ForwardProduct(input, batch, output).RunOn(_engine);
     }
 
     /// <summary><see cref="Forward"/> of two maps over the same input, their products as one pair (they share the engine of <paramref name="first"/>).</summary>
@@ -47,9 +46,7 @@ internal sealed class AffineMap
         }
         Kernels.BroadcastRows(first.Bias.Value, firstOutput, batch, first.Outputs);
         Kernels.BroadcastRows(second.Bias.Value, secondOutput, batch, second.Outputs);
-        first._engine.GemmPair(
-            new GemmCall(false, true, batch, first.Outputs, first.Inputs, 1f, input, first.Inputs, first.Weight.Value, first.Inputs, 1f, firstOutput, first.Outputs),
-            new GemmCall(false, true, batch, second.Outputs, second.Inputs, 1f, input, second.Inputs, second.Weight.Value, second.Inputs, 1f, secondOutput, second.Outputs));
+        first._engine.GemmPair(first.ForwardProduct(input, batch, firstOutput), second.ForwardProduct(input, batch, secondOutput));
     }
 
     /// <summary>
@@ -61,9 +58,8 @@ internal sealed class AffineMap
     {
         Kernels.AddColumnSums(outputGradient, batch, Outputs, Bias.Gradient);
         if (Weight is null) return;
-        var weightGradient = new GemmCall(true, false, Outputs, Inputs, batch, 1f, outputGradient, Outputs, input, Inputs, 1f, Weight.Gradient, Inputs);
-        if (inputGradient.IsEmpty) weightGradient.RunOn(_engine);
-        else _engine.GemmPair(weightGradient,
+        if (inputGradient.IsEmpty) WeightGradientProduct(outputGradient, input, batch).RunOn(_engine);
+        else _engine.GemmPair(WeightGradientProduct(outputGradient, input, batch),
             new GemmCall(false, false, batch, Inputs, Outputs, 1f, outputGradient, Outputs, Weight.Value, Inputs, 1f, inputGradient, Inputs));
     }
 
@@ -82,10 +78,16 @@ internal sealed class AffineMap
         }
         Kernels.AddColumnSums(firstOutputGradient, batch, first.Outputs, first.Bias.Gradient);
         Kernels.AddColumnSums(secondOutputGradient, batch, second.Outputs, second.Bias.Gradient);
-        first._engine.GemmPair(
-            new GemmCall(true, false, first.Outputs, first.Inputs, batch, 1f, firstOutputGradient, first.Outputs, input, first.Inputs, 1f, first.Weight.Gradient, first.Inputs),
-            new GemmCall(true, false, second.Outputs, second.Inputs, batch, 1f, secondOutputGradient, second.Outputs, input, second.Inputs, 1f, second.Weight.Gradient, second.Inputs));
+        first._engine.GemmPair(first.WeightGradientProduct(firstOutputGradient, input, batch), second.WeightGradientProduct(secondOutputGradient, input, batch));
     }
+
+    /// <summary>output += input Wᵀ (the weights must exist).</summary>
+    private GemmCall ForwardProduct(ReadOnlySpan<float> input, int batch, Span<float> output)
+        => new(false, true, batch, Outputs, Inputs, 1f, input, Inputs, Weight!.Value, Inputs, 1f, output, Outputs);
+
+    /// <summary>dW += duᵀ x (the weights must exist).</summary>
+    private GemmCall WeightGradientProduct(ReadOnlySpan<float> outputGradient, ReadOnlySpan<float> input, int batch)
+        => new(true, false, Outputs, Inputs, batch, 1f, outputGradient, Outputs, input, Inputs, 1f, Weight!.Gradient, Inputs);
 
     /// <summary>
     /// The diagonal of the Hessian of a loss with respect to the input, when the loss is a sum of

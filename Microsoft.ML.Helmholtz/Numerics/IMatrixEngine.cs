@@ -62,6 +62,26 @@ public readonly ref struct GemmCall
 
     public void RunOn(IMatrixEngine engine) => engine.Gemm(TransA, TransB, M, N, K, Alpha, A, Lda, B, Ldb, Beta, C, Ldc);
 
+    /// <summary>Validates the arguments and finishes a product with nothing to multiply; true when it is done.</summary>
+    internal bool ValidateAndHandleTrivial()
+        => GemmArgs.ValidateAndHandleTrivial(TransA, TransB, M, N, K, Alpha, A.Length, Lda, B.Length, Ldb, Beta, C, Ldc);
+
+    /// <summary>
+    /// What the engines share about a pair: checks that the products are independent, validates both
+    /// and finishes any with nothing to multiply (<paramref name="firstDone"/>, <paramref name="secondDone"/>),
+    /// and says whether the rest should run side by side: both left, on two or more threads, each of
+    /// at least <paramref name="minWork"/> multiply-adds and within 2:1 of the other. Otherwise the
+    /// caller makes the products not done in turn.
+    /// </summary>
+    internal static bool PrepareSideBySide(in GemmCall first, in GemmCall second, int threads, long minWork, out bool firstDone, out bool secondDone)
+    {
+        CheckIndependent(first, second);
+        firstDone = first.ValidateAndHandleTrivial();
+        secondDone = second.ValidateAndHandleTrivial();
+        long small = Math.Min(first.Work, second.Work), large = Math.Max(first.Work, second.Work);
+        return !firstDone && !secondDone && threads >= 2 && small >= minWork && 2 * small >= large;
+    }
+
     /// <summary>Throws unless each product's output is apart from everything the other reads and writes.</summary>
     public static void CheckIndependent(in GemmCall first, in GemmCall second)
     {

@@ -18,7 +18,7 @@ public static unsafe class Kernels
     private const int MinElementsPerPiece = 8192;
 
     /// <summary>How many pieces a kernel over <paramref name="elements"/> elements runs in: 1 keeps it on the caller.</summary>
-    private static int Pieces(long elements)
+    internal static int Pieces(long elements)
     {
         if (elements < 2 * MinElementsPerPiece) return 1;
         WorkerPool pool = WorkerPool.Current;

@@ -75,21 +75,14 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
     {
-        if (GemmArgs.ValidateAndHandleTrivial(transA, transB, m, n, k, alpha, a.Length, lda, b.Length, ldb, beta, c, ldc)) return;
+        var call = new GemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (call.ValidateAndHandleTrivial()) return;
 
-        fixed (float* pa = a)
-        fixed (float* pb = b)
-        fixed (float* pc = c)
+        fixed (float* pa = a, pb = b, pc = c)
         {
-            var job = new Job
-            {
-                A = (nint)pa, B = (nint)pb, C = (nint)pc,
-                Lda = lda, Ldb = ldb, Ldc = ldc, TransA = transA, TransB = transB,
-                M = m, N = n, K = k, Alpha = alpha, Beta = beta,
-                Kernel = _kernel, Mr = _mr, Nr = _nr,
-            };
+            Job job = NewJob(call, pa, pb, pc);
             WorkerPool pool = Pool ?? WorkerPool.Current;
-            int threads = (long)m * n * k >= ParallelThreshold && pool.IsAvailable ? Math.Clamp(MaxThreads, 1, pool.Threads) : 1;
+            int threads = call.Work >= ParallelThreshold && pool.IsAvailable ? Math.Clamp(MaxThreads, 1, pool.Threads) : 1;
             PlanTiles(ref job, threads);
             int tiles = job.PiecesM * job.PiecesN;
             if (threads == 1) job.RunAll(tiles);
@@ -104,15 +97,9 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
     /// </summary>
     public void GemmPair(in GemmCall first, in GemmCall second)
     {
-        GemmCall.CheckIndependent(first, second);
-        bool firstDone = GemmArgs.ValidateAndHandleTrivial(first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha,
-            first.A.Length, first.Lda, first.B.Length, first.Ldb, first.Beta, first.C, first.Ldc);
-        bool secondDone = GemmArgs.ValidateAndHandleTrivial(second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha,
-            second.A.Length, second.Lda, second.B.Length, second.Ldb, second.Beta, second.C, second.Ldc);
         WorkerPool pool = Pool ?? WorkerPool.Current;
-        int threads = Math.Clamp(MaxThreads, 1, pool.Threads);
-        long small = Math.Min(first.Work, second.Work), large = Math.Max(first.Work, second.Work);
-        if (firstDone || secondDone || threads < 2 || !pool.IsAvailable || small < ParallelThreshold / 2 || 2 * small < large)
+        int threads = pool.IsAvailable ? Math.Clamp(MaxThreads, 1, pool.Threads) : 1;
+        if (!GemmCall.PrepareSideBySide(first, second, threads, ParallelThreshold / 2, out bool firstDone, out bool secondDone))
         {
             if (!firstDone) first.RunOn(this);
             if (!secondDone) second.RunOn(this);

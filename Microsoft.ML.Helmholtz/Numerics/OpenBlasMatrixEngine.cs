@@ -125,14 +125,15 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc)
+        => Gemm(pool, new GemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+
+    private void Gemm(WorkerPool pool, in GemmCall call)
     {
         // cblas rejects or mishandles empty inner dimensions; those calls are finished here.
-        if (GemmArgs.ValidateAndHandleTrivial(transA, transB, m, n, k, alpha, a.Length, lda, b.Length, ldb, beta, c, ldc)) return;
-        fixed (float* pa = a)
-        fixed (float* pb = b)
-        fixed (float* pc = c)
+        if (call.ValidateAndHandleTrivial()) return;
+        fixed (float* pa = call.A, pb = call.B, pc = call.C)
         {
-            Product product = Plan(pool.Threads, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            Product product = Plan(pool.Threads, call, pa, pb, pc);
             if (product.Pieces > 1) pool.Run(product.Pieces, product);
             else product.Execute(0);
         }
@@ -147,29 +148,17 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
     /// </summary>
     internal void GemmPair(WorkerPool pool, in GemmCall first, in GemmCall second)
     {
-        GemmCall.CheckIndependent(first, second);
-        // Validates both and finishes the calls with nothing to multiply.
-        bool firstDone = GemmArgs.ValidateAndHandleTrivial(first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha,
-            first.A.Length, first.Lda, first.B.Length, first.Ldb, first.Beta, first.C, first.Ldc);
-        bool secondDone = GemmArgs.ValidateAndHandleTrivial(second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha,
-            second.A.Length, second.Lda, second.B.Length, second.Ldb, second.Beta, second.C, second.Ldc);
-        long small = Math.Min(first.Work, second.Work), large = Math.Max(first.Work, second.Work);
-        if (firstDone || secondDone || pool.Threads < 2 || small < MinPieceWork || 2 * small < large)
+        if (!GemmCall.PrepareSideBySide(first, second, pool.Threads, MinPieceWork, out bool firstDone, out bool secondDone))
         {
-            // One product alone, products too small to hand over, or too unequal to run side by side.
-            if (!firstDone) Gemm(pool, first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha, first.A, first.Lda, first.B, first.Ldb, first.Beta, first.C, first.Ldc);
-            if (!secondDone) Gemm(pool, second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha, second.A, second.Lda, second.B, second.Ldb, second.Beta, second.C, second.Ldc);
+            if (!firstDone) Gemm(pool, first);
+            if (!secondDone) Gemm(pool, second);
             return;
         }
         int shared = (pool.Threads + 1) / 2;
         fixed (float* a1 = first.A, b1 = first.B, c1 = first.C, a2 = second.A, b2 = second.B, c2 = second.C)
         {
             // Each product gets half the threads; the pieces depend on the shapes and the pool's size only.
-            var pair = new ProductPair
-            {
-                First = Plan(shared, first.TransA, first.TransB, first.M, first.N, first.K, first.Alpha, a1, first.Lda, b1, first.Ldb, first.Beta, c1, first.Ldc),
-                Second = Plan(shared, second.TransA, second.TransB, second.M, second.N, second.K, second.Alpha, a2, second.Lda, b2, second.Ldb, second.Beta, c2, second.Ldc),
-            };
+            var pair = new ProductPair { First = Plan(shared, first, a1, b1, c1), Second = Plan(shared, second, a2, b2, c2) };
             pool.Run(pair.First.Pieces + pair.Second.Pieces, pair);
         }
     }
@@ -178,19 +167,18 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
     /// One piece per thread, but none under MinPieceWork or narrower than a strip (that matters on many
     /// cores). The pieces depend on the shape and the thread count only, not on whether the pool is
     /// free at this moment (a busy pool runs them on the caller), so the result depends on nothing
-    /// that varies from run to run.
+    /// that varies from run to run. <paramref name="a"/>, <paramref name="b"/> and <paramref name="c"/> are the call's operands, pinned.
     /// </summary>
-    private Product Plan(int threads, bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    private Product Plan(int threads, in GemmCall call, float* a, float* b, float* c)
     {
         var product = new Product
         {
-            Sgemm = _sgemm, TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
-            A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Pieces = 1, SplitN = n >= m,
+            Sgemm = _sgemm, TransA = call.TransA, TransB = call.TransB, M = call.M, N = call.N, K = call.K,
+            Alpha = call.Alpha, Beta = call.Beta, A = a, Lda = call.Lda, B = b, Ldb = call.Ldb, C = c, Ldc = call.Ldc,
+            SplitN = call.N >= call.M,
         };
-        long work = (long)m * n * k;
-        int strips = ((product.SplitN ? n : m) + 15) / 16;
-        product.Pieces = (int)Math.Min(Math.Min(threads, strips), Math.Max(1, work / MinPieceWork));
+        int strips = ((product.SplitN ? call.N : call.M) + 15) / 16;
+        product.Pieces = (int)Math.Min(Math.Min(threads, strips), Math.Max(1, call.Work / MinPieceWork));
         return product;
     }
 

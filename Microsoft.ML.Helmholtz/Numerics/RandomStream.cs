@@ -183,8 +183,7 @@ public sealed unsafe class RandomStream
     public void FillNormal(Span<float> destination)
     {
         int n = destination.Length, batches = (n + 2 * NormalBatch - 1) / (2 * NormalBatch);
-        WorkerPool pool = WorkerPool.Current;
-        int pieces = n < 2 * MinNormalsPerPiece || !pool.IsAvailable ? 1 : Math.Min(pool.Threads, n / MinNormalsPerPiece);
+        int pieces = Kernels.Pieces(n);
         if (pieces <= 1)
         {
             Span<ulong> draws = stackalloc ulong[NormalBatch];
@@ -204,11 +203,9 @@ public sealed unsafe class RandomStream
         NextUInt64s(_normalDraws.AsSpan(0, total));
         fixed (ulong* pd = _normalDraws)
         fixed (float* pz = destination)
-            pool.Run(pieces, new NormalBatches { Draws = pd, Destination = pz, Length = n, Batches = batches, Pieces = pieces });
+            WorkerPool.Current.Run(pieces, new NormalBatches { Draws = pd, Destination = pz, Length = n, Batches = batches, Pieces = pieces });
     }
 
-    // A piece of normals below this many costs more to hand over than it saves (about 15 µs of work).
-    private const int MinNormalsPerPiece = 8192;
     private ulong[] _normalDraws = [];
 
     /// <summary>Batches [b0, b1) of a fill whose draws are all taken: piece p gets the p-th share of the batches.</summary>
