@@ -60,7 +60,9 @@ internal static class ModelBenchmark
         Console.WriteLine("Each epoch's ratio uses the ceiling measured just before and just after it (1024³ products, median of 3");
         Console.WriteLine("each time), since this machine's speed drifts by up to 2x within minutes; the columns give medians over epochs.");
         Console.WriteLine("\"products s\" is the time per epoch spent inside the matrix products (a stopwatch around each call).");
-        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}");
+        Console.WriteLine("\"undo s\" is what keeping each step's parameters for an undo costs an epoch (the trainer's copy before every step,");
+        Console.WriteLine("timed on its own after the run: median of 5 rounds of an epoch's steps), and \"undo %\" its share of the epoch.");
+        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"undo s",8}{"undo %",8}");
         var probe = new CeilingProbe(engine);
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, probe, epochs);
         TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, probe, epochs);
@@ -86,7 +88,8 @@ internal static class ModelBenchmark
         });
         var options = new TrainingOptions { Epochs = epochs + 1, BatchSize = 100, Seed = 1 };
         long flopsBefore = counter.Flops;
-        var reports = new HelmholtzTrainer(rule(), options).Train(machine, train, progress: progress);
+        ILearningRule trained = rule();
+        var reports = new HelmholtzTrainer(trained, options).Train(machine, train, progress: progress);
         double flops = (double)(counter.Flops - flopsBefore) / reports.Count;
         var seconds = new List<double>();
         var ratios = new List<double>();
@@ -102,7 +105,23 @@ internal static class ModelBenchmark
             ratios.Add(s / (flops / (c * 1e9)));
         }
         double median = Statistics.Median(seconds), ceiling = Statistics.Median(around);
-        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}");
+        double undo = UndoSecondsPerEpoch(machine.Parameters.Concat(trained.Parameters).ToArray(), train.Rows / options.BatchSize);
+        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}{undo,8:F3}{100 * undo / median,8:F1}");
+    }
+
+    /// <summary>The copy the trainer makes before each step (<see cref="StepUndo.Save"/>), an epoch's worth, median of 5 rounds.</summary>
+    private static double UndoSecondsPerEpoch(Parameter[] parameters, int steps)
+    {
+        var undo = new StepUndo(parameters);
+        undo.Save();
+        var rounds = new List<double>();
+        for (int round = 0; round < 5; round++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int s = 0; s < steps; s++) undo.Save();
+            rounds.Add(clock.Elapsed.TotalSeconds);
+        }
+        return Statistics.Median(rounds);
     }
 
     private sealed class SynchronousProgress(Action<EpochReport> report) : IProgress<EpochReport>

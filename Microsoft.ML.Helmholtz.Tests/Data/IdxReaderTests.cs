@@ -246,4 +246,34 @@ public sealed class IdxReaderTests
         Assert.AreEqual(path, e.FileName);
         Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadLabels(path));
     }
+
+    /// <summary>
+    /// A gzip file that lost its 8-byte trailer (or part of it) decompresses completely, so only the
+    /// trailer says it was cut: it is called truncated, never "trailing garbage".
+    /// </summary>
+    [TestMethod]
+    [DataRow(8)]
+    [DataRow(3)]
+    [DataRow(1)]
+    public void GzipMissingItsTrailerIsCalledTruncated(int cut)
+    {
+        byte[] zipped = Gzip([.. Header(IdxReader.LabelMagic, 3), 1, 2, 3]);
+        string path = _temp.File("no-trailer.gz");
+        File.WriteAllBytes(path, zipped[..^cut]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadLabels(path));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "truncated or damaged gzip data");
+        Assert.IsFalse(e.Message.Contains("trailing garbage"), e.Message);
+    }
+
+    [TestMethod]
+    public void ADirectoryIsNotAFile()
+    {
+        string path = _temp.File("a-folder.gz");
+        Directory.CreateDirectory(path);
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadImages(path));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "is a directory, not a file");
+        Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadLabels(path));
+    }
 }

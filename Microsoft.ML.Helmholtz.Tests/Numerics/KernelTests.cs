@@ -92,6 +92,33 @@ public sealed class KernelTests
         }
     }
 
+    /// <summary>
+    /// Saturated logits: ln p(x | a = +∞) is 0 for x = 1 and −∞ for x = 0 (and the mirror for −∞),
+    /// never NaN, on the 16-lane path (rows of 20) and the scalar one (rows of 3).
+    /// </summary>
+    [TestMethod]
+    [DataRow(20)]
+    [DataRow(3)]
+    public void AccumulateBernoulliLogProb_HoldsAtInfiniteLogits(int columns)
+    {
+        float inf = float.PositiveInfinity;
+        // Row 0: every unit certain and right (log-probability 0); row 1: one certain and wrong (−∞).
+        float[] a = new float[2 * columns], x = new float[2 * columns];
+        for (int c = 0; c < columns; c++)
+        {
+            bool on = c % 2 == 0;
+            a[c] = on ? inf : -inf;
+            x[c] = on ? 1 : 0;
+            a[columns + c] = a[c];
+            x[columns + c] = x[c];
+        }
+        x[columns + columns - 1] = 1 - x[columns + columns - 1];
+        double[] sums = new double[2];
+        Kernels.AccumulateBernoulliLogProb(a, x, 2, columns, sums);
+        Assert.AreEqual(0.0, sums[0]);
+        Assert.AreEqual(double.NegativeInfinity, sums[1]);
+    }
+
     [TestMethod]
     [DynamicData(nameof(Shapes))]
     public void BernoulliLogProbGradient_MatchesDouble(int rows, int columns)

@@ -21,6 +21,13 @@ internal static class TestModels
         return machine;
     }
 
+    /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
+    public static Microsoft.ML.Helmholtz.Data.DataMatrix BinaryData(int rows, int columns, ulong seed, double on = 0.3)
+    {
+        var random = new RandomStream(seed);
+        return new Microsoft.ML.Helmholtz.Data.DataMatrix(rows, columns, Enumerable.Range(0, rows * columns).Select(_ => random.NextDouble() < on ? 1f : 0f).ToArray());
+    }
+
     /// <summary>States with values each layer's units can take: 0/1 for Bernoulli, reals for Gaussian.</summary>
     public static LayerStates RandomStates(HelmholtzArchitecture architecture, int rows, ulong seed)
     {
@@ -154,4 +161,10 @@ internal static class Statistics
         }
         return result.ToArray();
     }
+}
+
+/// <summary>Reports on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+internal sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>
+{
+    public void Report(T value) => action(value);
 }

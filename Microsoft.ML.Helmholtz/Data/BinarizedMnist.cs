@@ -66,6 +66,9 @@ public static class BinarizedMnist
     {
         if (directory is not null)
         {
+            if (File.Exists(directory))
+                throw new DirectoryNotFoundException(
+                    $"MNIST data directory '{Path.GetFullPath(directory)}' is a file; give the folder that holds {TrainFile} and the other MNIST files.");
             if (!Directory.Exists(directory))
                 throw new DirectoryNotFoundException(
                     $"MNIST data directory '{Path.GetFullPath(directory)}' does not exist.");

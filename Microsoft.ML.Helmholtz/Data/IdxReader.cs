@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 
 namespace Microsoft.ML.Helmholtz.Data;
 
@@ -42,7 +43,7 @@ public static class IdxReader
         long promised = perImage <= Array.MaxLength ? count * perImage : long.MaxValue;
         string what = $"{count} images of {rows}×{cols} ({(promised == long.MaxValue ? "over 2^31" : promised.ToString())} bytes)";
         byte[] pixels = ReadPayload(stream, path, promised, maxSize - header.Length, what);
-        CheckGzipTrailer(path, compressed, header.Length + pixels.LongLength);
+        CheckGzipTrailer(path, compressed, header, pixels);
         return new IdxImages(count, rows, cols, pixels);
     }
 
@@ -59,7 +60,7 @@ public static class IdxReader
         if (count < 0)
             throw Bad(path, $"negative count: header gives a label count of {count}");
         byte[] labels = ReadPayload(stream, path, count, maxSize - header.Length, $"{count} labels ({count} bytes)");
-        CheckGzipTrailer(path, compressed, header.Length + labels.LongLength);
+        CheckGzipTrailer(path, compressed, header, labels);
         return labels;
     }
 
@@ -69,6 +70,8 @@ public static class IdxReader
     /// </summary>
     private static Stream Open(string path, out long maxSize, out byte[]? compressed)
     {
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"{path}: is a directory, not a file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: file not found.", path);
 
@@ -101,18 +104,29 @@ public static class IdxReader
     }
 
     /// <summary>
-    /// GZipStream silently ignores non-gzip bytes after the last member, so trailing garbage there
-    /// is caught by the trailer instead: a gzip file ends with ISIZE, the uncompressed length mod 2^32.
-    /// (A multi-member gzip also fails this check; such files are rejected rather than risk garbage.)
+    /// A gzip member ends with an 8-byte trailer: the CRC-32 and the size (mod 2³²) of its
+    /// decompressed bytes. GZipStream neither requires it nor reports bytes after it, so both are
+    /// checked here: the trailer of exactly these bytes must end the file. Found earlier, what
+    /// follows it is trailing garbage; not found, the file was cut short or damaged. (A multi-member
+    /// gzip also fails this check; such files are rejected rather than risk garbage.)
     /// </summary>
-    private static void CheckGzipTrailer(string path, byte[]? compressed, long decompressed)
+    private static void CheckGzipTrailer(string path, byte[]? compressed, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
     {
         if (compressed is null)
             return;
-        uint isize = compressed.Length >= 4 ? BinaryPrimitives.ReadUInt32LittleEndian(compressed.AsSpan(^4)) : 0;
-        if (isize != (uint)decompressed)
-            throw Bad(path, $"trailing garbage after the gzip data: the file does not end with the gzip trailer of " +
-                $"its {decompressed} decompressed bytes (last 4 bytes read as size {isize}; multi-member gzip is not supported)");
+        var crc = new Crc32();
+        crc.Append(header);
+        crc.Append(payload);
+        long size = header.Length + (long)payload.Length;
+        Span<byte> trailer = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc.GetCurrentHashAsUInt32());
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)size);
+        if (compressed.AsSpan().EndsWith(trailer))
+            return;
+        int at = compressed.AsSpan().LastIndexOf(trailer);
+        if (at >= 0)
+            throw Bad(path, $"trailing garbage after the gzip data: {compressed.Length - at - trailer.Length} bytes follow its trailer (multi-member gzip is not supported)");
+        throw Bad(path, $"truncated or damaged gzip data: the file does not end with the gzip trailer of its {size} decompressed bytes (CRC-32 and size); it was probably cut short");
     }
 
     private static void ReadHeader(Stream stream, string path, Span<byte> header, string kind)

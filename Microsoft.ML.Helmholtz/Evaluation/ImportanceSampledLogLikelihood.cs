@@ -31,16 +31,26 @@ public sealed class ImportanceSampledLogLikelihood
     public ulong Seed { get; }
     public int RowsPerChunk { get; }
 
+    /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>
     public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
-        => LogLikelihoodEstimate.FromPerExample(EstimatePerExample(machine, data, progress, cancellationToken), Samples);
+    {
+        var (values, variances) = Run(machine, data, progress, cancellationToken);
+        return LogLikelihoodEstimate.FromPerExample(values, variances, Samples);
+    }
 
     /// <summary>
     /// Pipelines run side by side, one per core by default, each on its own copy of the machine, on
     /// its own thread only (its products and element-wise kernels stay on that thread),
     /// with its own random stream (forked from <see cref="Seed"/>): results are reproducible for a
-    /// given seed, parallelism and engine. 1 runs on the machine itself, with every core.
+    /// given seed, parallelism and engine. 1 runs one pipeline with every core.
     /// </summary>
-    public int Parallelism { get; init; } = Environment.ProcessorCount;
+    public int Parallelism
+    {
+        get => _parallelism;
+        init => _parallelism = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Parallelism), value, "Parallelism must be at least 1.");
+    }
+
+    private readonly int _parallelism = Environment.ProcessorCount;
 
     /// <summary>
     /// Creates each pipeline's matrix engine (when <see cref="Parallelism"/> &gt; 1); it must not start
@@ -49,14 +59,25 @@ public sealed class ImportanceSampledLogLikelihood
     /// </summary>
     public Func<IMatrixEngine>? PipelineEngine { get; init; }
 
-    /// <summary>The estimate of ln p(x) for each row of <paramref name="data"/>.</summary>
+    /// <summary>
+    /// The estimate of ln p(x) for each row of <paramref name="data"/>. Safe to call from many
+    /// threads on one machine, also while it trains: each call scores a private copy of the
+    /// parameters taken at its start (between two training steps).
+    /// </summary>
     public double[] EstimatePerExample(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+        => Run(machine, data, progress, cancellationToken).Values;
+
+    private (double[] Values, double[] Variances) Run(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
         var result = new double[data.Rows];
-        int workers = Math.Clamp(Parallelism, 1, data.Rows);
+        var variances = new double[data.Rows];
+        int workers = Math.Min(Parallelism, data.Rows);
+        // One copy of the parameters for the whole call, so every pipeline scores the same ones
+        // whatever else runs on the machine; the pipelines' copies are taken from it.
+        HelmholtzMachine snapshot = machine.Clone();
         long total = (long)data.Rows * Samples, done = 0;
         void Advance(int rows)
         {
@@ -65,8 +86,8 @@ public sealed class ImportanceSampledLogLikelihood
         }
         if (workers == 1)
         {
-            EstimateRange(machine, data, 0, data.Rows, new RandomStream(Seed), result, Advance, cancellationToken);
-            return result;
+            EstimateRange(snapshot, data, 0, data.Rows, new RandomStream(Seed), result, variances, Advance, cancellationToken);
+            return (result, variances);
         }
         var root = new RandomStream(Seed);
         var streams = Enumerable.Range(0, workers).Select(w => root.Fork((ulong)w)).ToArray();
@@ -76,14 +97,14 @@ public sealed class ImportanceSampledLogLikelihood
         {
             using var inline = WorkerPool.InlineScope();
             int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
-            EstimateRange(machine.Clone(engine()), data, first, last, streams[w], result, Advance, cancellationToken);
+            EstimateRange(snapshot.Clone(engine()), data, first, last, streams[w], result, variances, Advance, cancellationToken);
         });
-        return result;
+        return (result, variances);
     }
 
     /// <summary>Examples [firstExample, lastExample) on one machine, packed into chunks of rows.</summary>
     private void EstimateRange(HelmholtzMachine machine, DataMatrix data, int firstExample, int lastExample, RandomStream random,
-        double[] result, Action<int> advance, CancellationToken cancellationToken)
+        double[] result, double[] variances, Action<int> advance, CancellationToken cancellationToken)
     {
         long total = (long)(lastExample - firstExample) * Samples;
         int chunk = (int)Math.Min(RowsPerChunk, total);
@@ -111,6 +132,10 @@ public sealed class ImportanceSampledLogLikelihood
         }
 
         double logK = Math.Log(Samples);
-        for (int i = 0; i < sums.Length; i++) result[firstExample + i] = sums[i].Value - logK;
+        for (int i = 0; i < sums.Length; i++)
+        {
+            result[firstExample + i] = sums[i].Value - logK;
+            variances[firstExample + i] = sums[i].LogMeanVariance;
+        }
     }
 }

@@ -1,41 +1,102 @@
+using System.Globalization;
+
 namespace Microsoft.ML.Helmholtz.Evaluation;
 
 /// <summary>
-/// A log-likelihood estimate over a data set: the mean over examples of the per-example estimate of
-/// ln p(x) (nats), and the standard error of that mean across examples.
+/// A log-likelihood estimate over a data set (nats): the mean over examples of the per-example
+/// estimate of ln p(x), with two different errors.
 /// </summary>
-public sealed record LogLikelihoodEstimate(double Mean, double StandardError, int Examples, int SamplesPerExample)
+/// <param name="Mean">The mean over examples of the per-example estimates.</param>
+/// <param name="StandardErrorOverExamples">
+/// The spread of the per-example estimates divided by √N: how much the mean would move for another
+/// data set of N examples drawn like this one. It is mostly the variety of the examples, not the
+/// estimator's error, and does not shrink as K grows.
+/// </param>
+/// <param name="MonteCarloStandardError">
+/// The estimator's own error: how much the mean would move for other random samples on the same
+/// examples, from the spread of the importance weights by the delta method (Var ln p̂ ≈ Var w /
+/// (K E[w]²) per example). Samples drawn per example are independent across examples, so the
+/// per-example variances add; samples shared by all examples (the naive estimator's dreams) may
+/// be correlated across them, so there it is the mean of the per-example errors, which bounds the
+/// error of the mean from above. It omits the bias of ln (1/K) Σ w, which lies below ln p(x) in
+/// expectation and shrinks as K grows. NaN for K = 1.
+/// </param>
+public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOverExamples, double MonteCarloStandardError, int Examples, int SamplesPerExample)
 {
-    public static LogLikelihoodEstimate FromPerExample(ReadOnlySpan<double> perExample, int samples)
+    /// <summary>The summary of per-example estimates and their Monte Carlo variances (NaN where unknown).</summary>
+    /// <param name="samplesShared">Whether all examples used the same samples (errors then are not independent).</param>
+    public static LogLikelihoodEstimate FromPerExample(ReadOnlySpan<double> perExample, ReadOnlySpan<double> monteCarloVariance, int samples, bool samplesShared = false)
     {
         int n = perExample.Length;
+        if (n == 0) throw new ArgumentException("At least one example is needed.", nameof(perExample));
+        if (monteCarloVariance.Length != n) throw new ArgumentException($"{monteCarloVariance.Length} variances for {n} examples.", nameof(monteCarloVariance));
         double mean = 0;
         foreach (double v in perExample) mean += v;
         mean /= n;
         double ss = 0;
         foreach (double v in perExample) ss += (v - mean) * (v - mean);
         double se = n > 1 ? Math.Sqrt(ss / (n - 1) / n) : double.NaN;
-        return new LogLikelihoodEstimate(mean, se, n, samples);
+        double monteCarlo = 0;
+        foreach (double v in monteCarloVariance) monteCarlo += samplesShared ? Math.Sqrt(v) : v;
+        monteCarlo = samplesShared ? monteCarlo / n : Math.Sqrt(monteCarlo) / n;
+        return new LogLikelihoodEstimate(mean, se, monteCarlo, n, samples);
     }
 
-    public override string ToString() => $"{Mean:F2} ± {StandardError:F2} nats ({Examples} examples, K = {SamplesPerExample})";
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Mean:F2} nats ({Examples} examples, K = {SamplesPerExample}; standard error over examples {StandardErrorOverExamples:F2}, Monte Carlo standard error {MonteCarloStandardError:F3})");
 }
 
-/// <summary>A streaming ln Σ exp(v): one running maximum and one scaled sum.</summary>
+/// <summary>
+/// A streaming ln Σ exp(v) of the log-weights v of one example, with ln Σ exp(2v) beside it for the
+/// Monte Carlo variance: one running maximum and two scaled sums. A weight of zero (v = −∞, e.g. a
+/// sample the generative model cannot produce) adds nothing; one of +∞ makes the sum +∞; NaN makes it NaN.
+/// </summary>
 internal struct LogSumExpAccumulator
 {
-    private double _max;
-    private double _sum;
+    private double _max;         // the largest finite v so far (−∞ before the first)
+    private double _sum;         // Σ exp(v − max) over finite v
+    private double _sumSquares;  // Σ exp(2(v − max)) over finite v
+    private int _count;          // every v added, −∞ included
+    private bool _nan, _infinite;
 
-    public static LogSumExpAccumulator Empty => new() { _max = double.NegativeInfinity, _sum = 0 };
+    public static LogSumExpAccumulator Empty => new() { _max = double.NegativeInfinity };
 
     public void Add(double v)
     {
-        if (double.IsNaN(v)) { _max = double.NaN; return; }
-        if (v <= _max) { _sum += Math.Exp(v - _max); return; }
-        _sum = _sum * Math.Exp(_max - v) + 1;
+        _count++;
+        if (double.IsNaN(v)) { _nan = true; return; }
+        if (double.IsInfinity(v))
+        {
+            if (v > 0) _infinite = true;
+            return;   // −∞: a zero weight
+        }
+        if (v <= _max)
+        {
+            double e = Math.Exp(v - _max);
+            _sum += e;
+            _sumSquares += e * e;
+            return;
+        }
+        double scale = Math.Exp(_max - v);   // 0 before the first finite value
+        _sum = _sum * scale + 1;
+        _sumSquares = _sumSquares * scale * scale + 1;
         _max = v;
     }
 
-    public readonly double Value => double.IsNegativeInfinity(_max) || double.IsNaN(_max) ? _max : _max + Math.Log(_sum);
+    /// <summary>ln Σ exp(v).</summary>
+    public readonly double Value => _nan ? double.NaN : _infinite ? double.PositiveInfinity : _max + Math.Log(_sum);
+
+    /// <summary>
+    /// The delta-method variance of ln((1/K) Σ exp(v)) for K = the values added:
+    /// (K Σw² / (Σw)² − 1) / (K − 1). NaN for fewer than two values or a sum that is not finite and positive.
+    /// </summary>
+    public readonly double LogMeanVariance
+    {
+        get
+        {
+            if (_count < 2 || _nan || _infinite || double.IsNegativeInfinity(_max)) return double.NaN;
+            double ratio = _sumSquares / (_sum * _sum);   // Σw² / (Σw)², the max cancels
+            return Math.Max(0, (_count * ratio - 1) / (_count - 1));
+        }
+    }
 }

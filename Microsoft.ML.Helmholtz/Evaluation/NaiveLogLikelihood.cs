@@ -27,14 +27,27 @@ public sealed class NaiveLogLikelihood
     public ulong Seed { get; }
     public int SamplesPerChunk { get; }
 
+    /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>
     public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, CancellationToken cancellationToken = default)
-        => LogLikelihoodEstimate.FromPerExample(EstimatePerExample(machine, data, cancellationToken), Samples);
-
-    public double[] EstimatePerExample(HelmholtzMachine machine, DataMatrix data, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(machine);
+        var (values, variances) = Run(machine, data, cancellationToken);
+        return LogLikelihoodEstimate.FromPerExample(values, variances, Samples, samplesShared: true);
+    }
+
+    /// <summary>
+    /// The estimate of ln p(x) for each row of <paramref name="data"/>. Safe to call from many
+    /// threads on one machine, also while it trains: each call works on a private copy of the
+    /// parameters taken at its start.
+    /// </summary>
+    public double[] EstimatePerExample(HelmholtzMachine machine, DataMatrix data, CancellationToken cancellationToken = default)
+        => Run(machine, data, cancellationToken).Values;
+
+    private (double[] Values, double[] Variances) Run(HelmholtzMachine original, DataMatrix data, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(data);
-        DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
+        DataValidation.Validate(data.Values, data.Rows, data.Columns, original.Architecture.Visible, "data");
+        HelmholtzMachine machine = original.Clone();
         int n = data.Rows, d = data.Columns, chunk = Math.Min(SamplesPerChunk, Samples);
         var states = new LayerStates(machine.Architecture, chunk);
         var random = new RandomStream(Seed);
@@ -107,7 +120,12 @@ public sealed class NaiveLogLikelihood
 
         double logK = Math.Log(Samples);
         var result = new double[n];
-        for (int e = 0; e < n; e++) result[e] = sums[e].Value - logK;
-        return result;
+        var variances = new double[n];
+        for (int e = 0; e < n; e++)
+        {
+            result[e] = sums[e].Value - logK;
+            variances[e] = sums[e].LogMeanVariance;
+        }
+        return (result, variances);
     }
 }

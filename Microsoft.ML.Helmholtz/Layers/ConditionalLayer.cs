@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -31,6 +32,9 @@ public abstract class ConditionalLayer
     public void EnsureCapacity(int rows)
     {
         if (rows <= Capacity) return;
+        if ((long)rows * Math.Max(InputSize, OutputSize) > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(rows),
+                $"{rows} rows of a layer with {InputSize} inputs and {OutputSize} outputs would need more values than one array holds; use fewer rows.");
         Allocate(rows);
         Capacity = rows;
     }
@@ -103,9 +107,16 @@ public abstract class ConditionalLayer
     public virtual void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
         => throw new NotSupportedException($"{GetType().Name} has discrete outputs: no Hessian in the output.");
 
+    /// <summary>
+    /// The guard of the machine whose buffers this layer holds (null for a layer on its own): a
+    /// forward while another thread computes with that machine is named instead of corrupting it.
+    /// </summary>
+    internal UsageGuard? ComputeGuard { get; set; }
+
     protected void CheckBatch(int batch)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
+        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
         EnsureCapacity(batch);
     }
 }

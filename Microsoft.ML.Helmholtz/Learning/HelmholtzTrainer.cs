@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -8,9 +11,17 @@ namespace Microsoft.ML.Helmholtz.Learning;
 
 /// <summary>
 /// The training loop: shuffled minibatches, one learning rule, one optimiser, a learning-rate
-/// schedule, progress after each epoch, cancellation between minibatches, and a guard that stops
-/// before a non-finite step reaches the parameters.
+/// schedule, progress after each epoch, cancellation between minibatches, and a guard that undoes
+/// a failed step (<see cref="TrainingOptions.DivergenceFactor"/> states the rule).
 /// </summary>
+/// <remarks>
+/// A run checks everything that can refuse it (options, data, the rule's fit to the machine,
+/// cancellation) before it changes the machine; a run of zero epochs changes nothing. A run that
+/// stops early keeps the steps it completed: cancellation stops between minibatches, and a failed
+/// step is undone before <see cref="TrainingDivergedException"/> is thrown. A machine trains in
+/// one run at a time; the rule and the optimiser of a run belong to it while it runs. Other
+/// threads may copy, save and score the machine meanwhile: they see the parameters between steps.
+/// </remarks>
 public sealed class HelmholtzTrainer
 {
     public HelmholtzTrainer(ILearningRule rule, TrainingOptions? options = null)
@@ -28,10 +39,9 @@ public sealed class HelmholtzTrainer
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
-        Options.Validate();
+        TrainingOptions options = Options.Snapshot();
         DataValidation.Validate(training.Values, training.Rows, training.Columns, machine.Architecture.Visible, "training data");
-        if (Options.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromData(training.Values, training.Rows);
-        return TrainCore(machine, new ShuffledMinibatches(training), checkEachBatch: false, validation, progress, cancellationToken);
+        return Run(machine, new ShuffledMinibatches(training), checkEachBatch: false, training, options, validation, progress, cancellationToken);
     }
 
     /// <summary>
@@ -44,88 +54,195 @@ public sealed class HelmholtzTrainer
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
-        Options.Validate();
+        TrainingOptions options = Options.Snapshot();
         if (training.Columns != machine.Architecture.Visible.Size)
             throw new ArgumentException($"training data has vectors of length {training.Columns}, but the visible layer has {machine.Architecture.Visible.Size} units.", nameof(training));
-        if (training.Rows is 0) throw new ArgumentException("training data is empty: at least one example is needed.", nameof(training));
-        return TrainCore(machine, training, checkEachBatch: true, validation, progress, cancellationToken);
+        if (training.Rows is <= 0) throw new ArgumentException("training data is empty: at least one example is needed.", nameof(training));
+        return Run(machine, training, checkEachBatch: true, initialization: null, options, validation, progress, cancellationToken);
     }
 
-    private List<EpochReport> TrainCore(HelmholtzMachine machine, IMinibatchSource training, bool checkEachBatch, DataMatrix? validation,
-        IProgress<EpochReport>? progress, CancellationToken cancellationToken)
+    private List<EpochReport> Run(HelmholtzMachine machine, IMinibatchSource training, bool checkEachBatch, DataMatrix? initialization,
+        TrainingOptions options, DataMatrix? validation, IProgress<EpochReport>? progress, CancellationToken cancellationToken)
     {
         LayerDefinition visible = machine.Architecture.Visible;
         if (validation is not null)
             DataValidation.Validate(validation.Values, validation.Rows, validation.Columns, visible, "validation data");
 
-        int batchSize = Math.Min(Options.BatchSize, training.Rows ?? Options.BatchSize);
+        // Everything that can refuse the run, before anything changes.
+        using var machineUse = machine.Access.Compute.Enter("training");
+        using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
+            "Give each training run that runs at the same time a rule object of its own.", "training");
+        int batchSize = Math.Min(options.BatchSize, training.Rows ?? options.BatchSize);
         Rule.Prepare(machine, batchSize);
-        var states = new LayerStates(machine.Architecture, batchSize);
-        var random = new RandomStream(Options.Seed);
-        var evaluationRandom = random.Fork(1);
-        IOptimizer optimizer = Options.Optimizer();
+        IOptimizer optimizer = options.Optimizer()
+            ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
+        using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
+            "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
+        cancellationToken.ThrowIfCancellationRequested();
+        var reports = new List<EpochReport>();
+        if (options.Epochs == 0) return reports;
+
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         var blocks = new ParameterBlocks(parameters);
+        var step = new StepGuard(machine, parameters, options.DivergenceFactor);
+        if (options.InitializeVisibleBiases && initialization is not null && machine.StepsTrained == 0)
+        {
+            step.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
+            machine.InitializeVisibleBiasesFromData(initialization.Values, initialization.Rows);
+        }
+
+        // Two sets of states, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
+        LayerStates[] states = [new(machine.Architecture, batchSize), new(machine.Architecture, batchSize)];
+        var random = new RandomStream(options.Seed);
+        var evaluationRandom = random.Fork(1);
+        var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
+        double[] checkFreeEnergy = new double[batchSize], checkLogJoint = new double[batchSize];
 
         // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
         blocks.ClearGradients();
         bool clearEachStep = !optimizer.ClearsGradients;
-        var reports = new List<EpochReport>(Options.Epochs);
         var clock = Stopwatch.StartNew();
-        for (int epoch = 0; epoch < Options.Epochs; epoch++)
+        for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
-            float rate = (float)Options.LearningRate.At(epoch);
+            float rate = (float)options.LearningRate.At(epoch);
             training.BeginEpoch(random);
             double sum = 0;
             int seen = 0;
+            LayerStates? last = null;
             // Whole minibatches only: a short last one would weigh its examples more.
             for (int batch = 0; ; batch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                Span<float> x0 = states.Layer(0, batchSize);
+                LayerStates current = states[batch & 1];
+                Span<float> x0 = current.Layer(0, batchSize);
                 if (training.NextBatch(x0, batchSize) < batchSize) break;
                 if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
 
                 if (clearEachStep) blocks.ClearGradients();
-                double freeEnergy = Rule.AccumulateGradients(machine, states, batchSize, random);
-                CheckFinite(freeEnergy, blocks, epoch, batch);
-                optimizer.Step(parameters, rate);
+                double freeEnergy = Rule.AccumulateGradients(machine, current, batchSize, random);
+                step.CheckFreeEnergy(freeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
+                if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
+                step.Take(optimizer, rate, epoch, batch);
                 sum += freeEnergy * batchSize;
                 seen += batchSize;
+                last = current;
             }
-            if (seen == 0)
+            if (last is null)
                 throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
-            double? valid = validation is null ? null : MeanFreeEnergy(machine, validation, evaluationRandom, states, cancellationToken);
+
+            // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
+            machine.SampleFreeEnergy(checkRandom, last, batchSize, checkFreeEnergy, checkLogJoint);
+            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
+
+            double? valid = validation is null ? null : SampledFreeEnergy.Mean(machine, validation, evaluationRandom, states[0], cancellationToken);
             var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed);
             reports.Add(report);
             progress?.Report(report);
-            if (Options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
+            if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
         }
         return reports;
     }
 
-    /// <summary>The mean over the data of one free-energy sample per example (an upper bound on −ln p in expectation).</summary>
-    public static double MeanFreeEnergy(HelmholtzMachine machine, DataMatrix data, RandomStream random, LayerStates states, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Takes the steps of one run and undoes one that failed. A step is checked by the free energy
+    /// measured after it: the next minibatch's, or the end-of-epoch measure after the last one.
+    /// </summary>
+    private sealed class StepGuard
     {
-        int batch = states.Capacity;
-        double[] fe = new double[batch], lj = new double[batch];
-        double sum = 0;
-        for (int start = 0; start < data.Rows; start += batch)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int rows = Math.Min(batch, data.Rows - start);
-            data.Values.AsSpan(start * data.Columns, rows * data.Columns).CopyTo(states.Layer(0, rows));
-            machine.SampleFreeEnergy(random, states, rows, fe, lj);
-            for (int r = 0; r < rows; r++) sum += fe[r];
-        }
-        return sum / data.Rows;
-    }
+        private readonly HelmholtzMachine _machine;
+        private readonly IReadOnlyList<Parameter> _parameters;
+        private readonly StepUndo _undo;
+        private readonly double _factor;
+        private double _limit = double.NaN;   // set by the run's first free energy
+        private int _lastEpoch = -1, _lastBatch = -1;
+        private long _steps;
+        private (Parameter Parameter, float[] Value)[] _beforeInitialization = [];
 
-    private static void CheckFinite(double freeEnergy, ParameterBlocks parameters, int epoch, int batch)
-    {
-        if (!double.IsFinite(freeEnergy))
-            throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the free energy is {freeEnergy}; the parameters keep their last finite values. Lower the learning rate.");
-        if (parameters.FirstNonFiniteGradient() is { } p)
-            throw new TrainingDivergedException($"Epoch {epoch + 1}, minibatch {batch}: the gradient of {p.Name} is not finite; the parameters keep their last finite values. Lower the learning rate.");
+        public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor)
+        {
+            _machine = machine;
+            _parameters = parameters;
+            _factor = factor;
+            _undo = new StepUndo(parameters);
+            _undo.Save();   // the machine as given: a failure before the first step goes back to it
+        }
+
+        private bool StepTaken => _steps > 0;
+
+        /// <summary>
+        /// Keeps <paramref name="parameters"/> as they are before the data-based initialisation
+        /// changes them, so that undoing the run's first step also undoes that: a run that makes no
+        /// step that holds leaves the machine as it was given.
+        /// </summary>
+        public void KeepBeforeInitialization(IEnumerable<Parameter> parameters)
+            => _beforeInitialization = parameters.Select(p => (p, (float[])p.Value.Clone())).ToArray();
+
+        /// <summary>Checks the free energy of the parameters the last step left (or of the machine as given).</summary>
+        public void CheckFreeEnergy(double freeEnergy, string where)
+        {
+            if (double.IsNaN(_limit))
+            {
+                if (!double.IsFinite(freeEnergy))
+                {
+                    Undo();
+                    throw new TrainingDivergedException(
+                        $"The free energy of the machine as given is {Format(freeEnergy)} on {where}: no step was taken and the machine is unchanged. " +
+                        "Check its parameters (they may be extreme) and the data.", 1, 0);
+                }
+                // F₀ + factor · (|F₀| + D): relative to the start, never tighter than factor · D nats.
+                _limit = freeEnergy + _factor * (Math.Abs(freeEnergy) + _machine.Architecture.Visible.Size);
+                return;
+            }
+            if (double.IsFinite(freeEnergy) && freeEnergy <= _limit) return;
+            Parameter? broken = _machine.Parameters.FirstOrDefault(p => !Kernels.AllFinite(p.Value));
+            Undo();
+            string what = double.IsFinite(freeEnergy)
+                ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats (TrainingOptions.DivergenceFactor)"
+                : Format(freeEnergy) + (broken is null ? "" : $" (it made {broken.Name} non-finite)");
+            throw new TrainingDivergedException(
+                $"The step of epoch {_lastEpoch + 1}, minibatch {_lastBatch} failed: the free energy after it is {what}, measured on {where}. " +
+                $"The step was undone: {UndoneState}. Lower the learning rate.", _lastEpoch + 1, _lastBatch);
+        }
+
+        public void RefuseNonFiniteGradient(Parameter parameter, int epoch, int batch)
+        {
+            if (!StepTaken) Undo();   // puts back what the run changed before its first step
+            throw new TrainingDivergedException(
+                $"Epoch {epoch + 1}, minibatch {batch}: the gradient of {parameter.Name} is not finite. The step was not taken: " +
+                $"{(StepTaken ? "the machine holds the parameters it had before it" : "the machine is as it was given to Train")}. Lower the learning rate.", epoch + 1, batch);
+        }
+
+        /// <summary>One optimiser step, with the parameters before it kept until the next check.</summary>
+        public void Take(IOptimizer optimizer, float rate, int epoch, int batch)
+        {
+            _undo.Save();
+            using var write = _machine.Access.EnterWrite();
+            try
+            {
+                optimizer.Step(_parameters, rate);
+            }
+            catch
+            {
+                _undo.Restore();   // an optimiser that fails part-way leaves no half-made step
+                throw;
+            }
+            _machine.StepsTrained++;
+            _steps++;
+            (_lastEpoch, _lastBatch) = (epoch, batch);
+        }
+
+        /// <summary>Puts back the parameters from before the last step (or, up to the first, as given to the run).</summary>
+        private void Undo()
+        {
+            using var write = _machine.Access.EnterWrite();
+            _undo.Restore();
+            if (_steps <= 1)
+                foreach (var (parameter, value) in _beforeInitialization) value.CopyTo(parameter.Value, 0);
+            if (StepTaken) _machine.StepsTrained--;
+        }
+
+        private string UndoneState => _steps <= 1 ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
+
+        private static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
     }
 }

@@ -18,7 +18,11 @@ public interface ILearningRule
     /// <summary>
     /// Checks that the rule applies to <paramref name="machine"/> (throws
     /// <see cref="NotSupportedException"/> naming the problem otherwise) and allocates its buffers
-    /// for batches of up to <paramref name="batchCapacity"/> rows.
+    /// for batches of up to <paramref name="batchCapacity"/> rows. The trainer calls it at the start
+    /// of every run, before anything changes. A rule belongs to the machine it was last prepared
+    /// for: its buffers and any learned state (baselines) are for that machine, so preparing it for
+    /// another machine rebuilds them, and <see cref="AccumulateGradients"/> on another machine
+    /// prepares it first. A rule is used by one training run at a time.
     /// </summary>
     void Prepare(HelmholtzMachine machine, int batchCapacity);
 

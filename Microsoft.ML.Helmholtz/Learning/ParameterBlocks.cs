@@ -29,7 +29,10 @@ internal sealed unsafe class ParameterBlocks
     }
 
     /// <param name="parameters">The parameters, in order.</param>
-    /// <param name="state">Per parameter, up to two pinned state arrays of its length (optimiser moments), or nulls.</param>
+    /// <param name="state">
+    /// Per parameter, up to two pinned state arrays of its length (optimiser moments), or nulls. The
+    /// blocks hold raw pointers only: the caller must keep the arrays referenced as long as the blocks are used.
+    /// </param>
     public ParameterBlocks(IReadOnlyList<Parameter> parameters, Func<Parameter, (float[]? First, float[]? Second)>? state = null)
     {
         _parameters = parameters.ToArray();

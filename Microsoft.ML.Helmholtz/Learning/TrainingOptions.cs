@@ -2,7 +2,11 @@ using Microsoft.ML.Helmholtz.Learning.Optimizers;
 
 namespace Microsoft.ML.Helmholtz.Learning;
 
-/// <summary>How <see cref="HelmholtzTrainer"/> runs: epochs, minibatches, optimiser, schedule, seed.</summary>
+/// <summary>
+/// How <see cref="HelmholtzTrainer"/> runs: epochs, minibatches, optimiser, schedule, seed. A run
+/// works on a copy taken (and checked) when it starts: changing the options during a run does not
+/// affect it.
+/// </summary>
 public sealed class TrainingOptions
 {
     public int Epochs { get; set; } = 10;
@@ -13,7 +17,7 @@ public sealed class TrainingOptions
 
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
-    /// <summary>Creates the optimiser (a fresh one per training run). Adam by default.</summary>
+    /// <summary>Creates the optimiser: a new one for each training run (an optimiser holds the state of one run). Adam by default.</summary>
     public Func<IOptimizer> Optimizer { get; set; } = () => new Adam();
 
     /// <summary>
@@ -23,25 +27,65 @@ public sealed class TrainingOptions
     /// </summary>
     public TimeSpan? TimeLimit { get; set; }
 
-    /// <summary>Set a Bernoulli visible layer's biases from the training data's marginals before the first epoch.</summary>
+    /// <summary>
+    /// Set a Bernoulli visible layer's generative biases from the training data's marginals before
+    /// the first step, when the machine has never been trained (<see cref="Model.HelmholtzMachine.StepsTrained"/> = 0),
+    /// so that continuing to train a machine keeps what it learned. To reset them on a trained
+    /// machine, call <see cref="Model.HelmholtzMachine.InitializeVisibleBiasesFromData"/>.
+    /// </summary>
     public bool InitializeVisibleBiases { get; set; } = true;
+
+    /// <summary>
+    /// When a run is called diverged. With F₀ the mean free energy of the run's first minibatch
+    /// and D the visible units, a step fails when the free energy measured after it (on the next
+    /// minibatch, or at the end of an epoch on the epoch's last one) exceeds
+    /// F₀ + DivergenceFactor · (|F₀| + D) nats, or is not finite. The step is then undone and
+    /// <see cref="TrainingDivergedException"/> thrown. The margin is wide (7,840 nats or more on
+    /// MNIST by default) because only a blow-up should trip it; +∞ keeps the finiteness checks only.
+    /// </summary>
+    public double DivergenceFactor { get; set; } = 10;
+
+    /// <summary>A checked copy, which is what a run uses.</summary>
+    internal TrainingOptions Snapshot()
+    {
+        var copy = (TrainingOptions)MemberwiseClone();
+        copy.Validate();
+        return copy;
+    }
 
     internal void Validate()
     {
-        if (Epochs < 0) throw new ArgumentOutOfRangeException(nameof(Epochs), "Epochs must be ≥ 0.");
-        if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), "BatchSize must be positive.");
-        ArgumentNullException.ThrowIfNull(LearningRate);
-        LearningRate.At(0);
-        ArgumentNullException.ThrowIfNull(Optimizer);
-        if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), "TimeLimit must be positive.");
+        if (Epochs < 0) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be ≥ 0.");
+        if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be positive.");
+        if (LearningRate is null) throw new ArgumentNullException(nameof(LearningRate), "TrainingOptions.LearningRate must be set.");
+        LearningRate.Validate();
+        if (Optimizer is null) throw new ArgumentNullException(nameof(Optimizer), "TrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
+        if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), limit, "TimeLimit must be positive.");
+        if (!(DivergenceFactor > 0)) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "DivergenceFactor must be positive (+∞ to keep only the finiteness checks).");
     }
 }
 
 /// <summary>What one epoch did: mean free-energy samples (nats per example) on the training and validation data.</summary>
 public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? ValidationFreeEnergy, double LearningRate, TimeSpan Elapsed);
 
-/// <summary>Thrown when a step would make the model non-finite; the parameters keep their last finite values.</summary>
+/// <summary>
+/// Thrown when a training step fails: a free energy or gradient that is not finite, a parameter the
+/// step made non-finite, or a free energy past the divergence limit (<see cref="TrainingOptions.DivergenceFactor"/>).
+/// The failed step is not kept: the machine holds exactly the parameters it had before it.
+/// </summary>
 public sealed class TrainingDivergedException : Exception
 {
     public TrainingDivergedException(string message) : base(message) { }
+
+    public TrainingDivergedException(string message, int epoch, int minibatch) : base(message)
+    {
+        Epoch = epoch;
+        Minibatch = minibatch;
+    }
+
+    /// <summary>The epoch (from 1) of the step that failed.</summary>
+    public int Epoch { get; }
+
+    /// <summary>The minibatch (from 0, within the epoch) of the step that failed.</summary>
+    public int Minibatch { get; }
 }

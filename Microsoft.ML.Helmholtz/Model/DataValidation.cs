@@ -13,11 +13,11 @@ public static class DataValidation
     public static void Validate(ReadOnlySpan<float> values, int rows, int columns, LayerDefinition visible, string dataName)
     {
         ArgumentNullException.ThrowIfNull(visible);
-        if (rows <= 0 || values.IsEmpty)
+        if (rows <= 0)
             throw new ArgumentException($"{dataName} is empty: at least one example is needed.", dataName);
         if (columns != visible.Size)
             throw new ArgumentException($"{dataName} has vectors of length {columns}, but the visible layer has {visible.Size} units.", dataName);
-        if (values.Length != rows * columns)
+        if (values.Length != (long)rows * columns)
             throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", dataName);
         // The common case, clean data, in one vectorised pass; the loop below finds and names a bad value.
         bool bernoulli = visible.Units == UnitType.Bernoulli;

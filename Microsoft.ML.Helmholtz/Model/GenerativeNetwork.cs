@@ -9,8 +9,13 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// </summary>
 public sealed class GenerativeNetwork
 {
-    internal GenerativeNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine)
+    private readonly HelmholtzArchitecture _architecture;
+    private readonly MachineAccess _access;
+
+    internal GenerativeNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine, MachineAccess access)
     {
+        _architecture = architecture;
+        _access = access;
         var ls = architecture.Layers;
         int depth = architecture.Depth;
         var layers = new ConditionalLayer[depth + 1];
@@ -24,6 +29,7 @@ public sealed class GenerativeNetwork
         layers[depth] = ls[depth].Units == UnitType.Bernoulli
             ? new BernoulliLayer($"generative.{depth}.prior", 0, ls[depth].Size, engine)
             : new StandardNormalPrior(ls[depth].Size);
+        foreach (ConditionalLayer layer in layers) layer.ComputeGuard = access.Compute;
         Layers = layers;
         Parameters = layers.SelectMany(l => l.Parameters).ToArray();
     }
@@ -36,6 +42,8 @@ public sealed class GenerativeNetwork
     /// <summary>Ancestral sampling (a "dream"): X_L from the prior, then each layer below, into states[L…0].</summary>
     public void Dream(RandomStream random, int rows, LayerStates states)
     {
+        ArgumentNullException.ThrowIfNull(random);
+        using var use = _access.EnterCompute("GenerativeNetwork.Dream", states, _architecture, rows);
         for (int l = Depth; l >= 0; l--)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
@@ -54,6 +62,8 @@ public sealed class GenerativeNetwork
     /// </summary>
     public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
     {
+        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJoint", states, _architecture, rows);
+        if (rowLogProb.Length < rows) throw new ArgumentException($"rowLogProb holds {rowLogProb.Length} values, fewer than the {rows} rows.", nameof(rowLogProb));
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
@@ -69,6 +79,7 @@ public sealed class GenerativeNetwork
     /// </summary>
     public void AccumulateLogJointGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
     {
+        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJointGradient", states, _architecture, rows);
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);

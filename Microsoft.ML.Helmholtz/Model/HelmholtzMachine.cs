@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Model;
@@ -8,17 +7,25 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// one <see cref="HelmholtzArchitecture"/>. It holds the parameters; learning rules, estimators and
 /// the ML.NET face all work through it.
 /// </summary>
+/// <remarks>
+/// Thread safety: copying the parameters out (<see cref="Clone"/>, <see cref="Save(string)"/>, and
+/// the estimators, which each score a private copy) is safe from any number of threads, also while
+/// the machine trains: a copy always holds the parameters between two optimiser steps. The machine's
+/// layers compute in buffers of their own, so training and the sampling and log-probability calls
+/// (<see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double})"/>, the
+/// networks' methods) run on one thread at a time; a second thread gets an
+/// <see cref="InvalidOperationException"/> naming what holds the machine. Writing to
+/// <see cref="Parameter.Value"/> directly is not guarded.
+/// </remarks>
 public sealed class HelmholtzMachine
 {
-    private static readonly byte[] Magic = "HELMHOLTZ-MACHINE\n"u8.ToArray();
-    private const int FormatVersion = 1;
-
     private HelmholtzMachine(HelmholtzArchitecture architecture, IMatrixEngine engine)
     {
         Architecture = architecture;
         Engine = engine;
-        Generative = new GenerativeNetwork(architecture, engine);
-        Recognition = new RecognitionNetwork(architecture, engine);
+        Access = new MachineAccess();
+        Generative = new GenerativeNetwork(architecture, engine, Access);
+        Recognition = new RecognitionNetwork(architecture, engine, Access);
         Parameters = Generative.Parameters.Concat(Recognition.Parameters).ToArray();
     }
 
@@ -29,6 +36,14 @@ public sealed class HelmholtzMachine
 
     /// <summary>Every parameter: the generative ones (θg) first, then the recognition ones (θr).</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>
+    /// Optimiser steps taken on this machine (saved with it). 0 for a fresh machine: training
+    /// initialises the visible biases from the data only then.
+    /// </summary>
+    public long StepsTrained { get; internal set; }
+
+    internal MachineAccess Access { get; }
 
     /// <summary>
     /// A machine with random weights N(0, 1/fan-in), zero biases and unit variances, drawn from
@@ -49,21 +64,29 @@ public sealed class HelmholtzMachine
         return machine;
     }
 
+    /// <summary>A machine with every parameter zero, to be filled (the file reader).</summary>
+    internal static HelmholtzMachine Uninitialized(HelmholtzArchitecture architecture, IMatrixEngine engine) => new(architecture, engine);
+
     /// <summary>
     /// Sets a Bernoulli visible layer's generative biases to the data's logit marginals, a common
-    /// start that saves the first epochs learning the mean image.
+    /// start that saves the first epochs learning the mean image. Does nothing for a Gaussian visible layer.
     /// </summary>
     public void InitializeVisibleBiasesFromData(ReadOnlySpan<float> data, int rows)
     {
-        if (Architecture.Visible.Units != UnitType.Bernoulli || rows <= 0) return;
         int n = Architecture.Visible.Size;
-        float[] bias = Generative.Layers[0].Parameters.Single(p => p.Name.EndsWith(".b", StringComparison.Ordinal)).Value;
+        if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "At least one row is needed.");
+        if (data.Length != (long)rows * n)
+            throw new ArgumentException($"data holds {data.Length} values, not {rows} rows × {n} visible units.", nameof(data));
+        DataValidation.Validate(data, rows, n, Architecture.Visible, "data");
+        if (Architecture.Visible.Units != UnitType.Bernoulli) return;
         var sums = new double[n];
         for (int r = 0; r < rows; r++)   // row by row: one sequential pass over the data
         {
             ReadOnlySpan<float> row = data.Slice(r * n, n);
             for (int c = 0; c < n; c++) sums[c] += row[c];
         }
+        float[] bias = Generative.Layers[0].Parameters.Single(p => p.Name.EndsWith(".b", StringComparison.Ordinal)).Value;
+        using var write = Access.EnterWrite();
         for (int c = 0; c < n; c++)
         {
             double mean = Math.Clamp(sums[c] / rows, 1e-3, 1 - 1e-3);
@@ -74,6 +97,7 @@ public sealed class HelmholtzMachine
     /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGradients()
     {
+        using var use = Access.Compute.Enter(nameof(ZeroGradients));
         foreach (Parameter p in Parameters) p.ZeroGradient();
     }
 
@@ -84,6 +108,9 @@ public sealed class HelmholtzMachine
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
+        ArgumentNullException.ThrowIfNull(random);
+        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows);
+        CheckOutputs(rows, freeEnergy, logJoint);
         Recognition.Sample(random, rows, states);
         FreeEnergyOfSample(states, rows, freeEnergy, logJoint);
     }
@@ -96,8 +123,20 @@ public sealed class HelmholtzMachine
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
         Span<double> freeEnergy, Span<double> logJoint)
     {
+        ArgumentNullException.ThrowIfNull(random);
+        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows);
+        CheckOutputs(rows, freeEnergy, logJoint);
+        if (distinctRows <= 0 || distinctVisible.Length != (long)distinctRows * Architecture.Visible.Size)
+            throw new ArgumentException($"distinctVisible holds {distinctVisible.Length} values, not {distinctRows} rows × {Architecture.Visible.Size} visible units.", nameof(distinctVisible));
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
         Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource);
         FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
+    }
+
+    private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
+    {
+        if (freeEnergy.Length < rows || logJoint.Length < rows)
+            throw new ArgumentException($"freeEnergy and logJoint must hold a value for each of the {rows} rows (they hold {freeEnergy.Length} and {logJoint.Length}).");
     }
 
     private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
@@ -110,54 +149,95 @@ public sealed class HelmholtzMachine
         for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
     }
 
-    /// <summary>An independent copy (parameters and buffers) that computes with <paramref name="engine"/>.</summary>
+    /// <summary>
+    /// An independent copy (parameters, steps trained, and buffers of its own) that computes with
+    /// <paramref name="engine"/>. Safe to call from any thread, also while this machine trains: the
+    /// copy holds the parameters between two steps.
+    /// </summary>
     public HelmholtzMachine Clone(IMatrixEngine? engine = null)
     {
         var copy = new HelmholtzMachine(Architecture, engine ?? Engine);
+        using var read = Access.EnterRead();
         for (int i = 0; i < Parameters.Count; i++) Parameters[i].Value.CopyTo(copy.Parameters[i].Value, 0);
+        copy.StepsTrained = StepsTrained;
         return copy;
     }
 
-    /// <summary>Saves to <paramref name="path"/> atomically: a failure leaves any earlier file intact.</summary>
-    public void Save(string path)
+    /// <summary>
+    /// Saves to <paramref name="path"/> atomically: the model is written to a temporary file of its
+    /// own beside the target, flushed to disk, then renamed over it, so a failure at any point leaves
+    /// an earlier file intact and no partial file behind. Safe to call while the machine trains.
+    /// </summary>
+    public void Save(string path) => Save(path, temporary => new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None));
+
+    /// <summary><see cref="Save(string)"/> with the temporary file opened by <paramref name="createTemporary"/> (fault injection in tests).</summary>
+    internal void Save(string path, Func<string, Stream> createTemporary)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
-        string temporary = full + ".tmp-" + Environment.ProcessId;
+        if (Directory.Exists(full))
+            throw new IOException($"Cannot save the model to {full}: it is a directory; give the path of a file.");
+        string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save the model to {full}: it has no directory.");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"Cannot save the model to {full}: the directory {directory} does not exist.");
+        byte[] payload;
+        using (Access.EnterRead()) payload = MachineFile.Payload(this);
+
+        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = File.Create(temporary)) Save(stream);
+            using (Stream stream = createTemporary(temporary))
+            {
+                MachineFile.Write(stream, payload);
+                if (stream is FileStream file) file.Flush(flushToDisk: true);
+            }
             File.Move(temporary, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string reason = $"Could not save the model to {full}: {e.Message} Any earlier file there is unchanged.";
+            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
         }
         finally
         {
-            if (File.Exists(temporary)) File.Delete(temporary);
+            TryDelete(temporary);
         }
     }
 
-    /// <summary>Writes the versioned binary format: magic, version, architecture, then each parameter by name and shape.</summary>
-    public void Save(Stream stream)
+    private static void TryDelete(string path)
     {
-        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        writer.Write(Magic);
-        writer.Write(FormatVersion);
-        writer.Write(Architecture.ToString());
-        writer.Write(Parameters.Count);
-        foreach (Parameter p in Parameters)
-        {
-            writer.Write(p.Name);
-            writer.Write(p.Rows);
-            writer.Write(p.Columns);
-            foreach (float v in p.Value) writer.Write(v);
-        }
-    }
-
-    public static HelmholtzMachine Load(string path, IMatrixEngine? engine = null)
-    {
-        using var stream = File.OpenRead(path);
         try
         {
-            return Load(stream, engine);
+            File.Delete(path);  // no error when it does not exist
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nothing more to do: the save itself has already succeeded or reported its failure.
+        }
+    }
+
+    /// <summary>Writes the current file format (see <see cref="MachineFile"/>) to <paramref name="stream"/>.</summary>
+    public void Save(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        byte[] payload;
+        using (Access.EnterRead()) payload = MachineFile.Payload(this);
+        MachineFile.Write(stream, payload);
+    }
+
+    /// <summary>
+    /// Loads a model file (format version 1 or 2). Every defect of the file is an
+    /// <see cref="InvalidDataException"/> whose message starts with the path and says what is wrong.
+    /// </summary>
+    public static HelmholtzMachine Load(string path, IMatrixEngine? engine = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path}: is a directory, not a model file.", path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model file not found.", path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        try
+        {
+            return MachineFile.Read(stream, engine ?? MatrixEngine.Default);
         }
         catch (InvalidDataException e)
         {
@@ -165,35 +245,10 @@ public sealed class HelmholtzMachine
         }
     }
 
+    /// <summary>Reads a model from <paramref name="stream"/>, which must end where the model ends.</summary>
     public static HelmholtzMachine Load(Stream stream, IMatrixEngine? engine = null)
     {
-        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
-        try
-        {
-            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not a Helmholtz machine file (wrong magic).");
-            int version = reader.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"format version {version} is not supported (this library reads version {FormatVersion}).");
-            var architecture = HelmholtzArchitecture.Parse(reader.ReadString());
-            var machine = new HelmholtzMachine(architecture, engine ?? MatrixEngine.Default);
-            int count = reader.ReadInt32();
-            if (count != machine.Parameters.Count) throw new InvalidDataException($"holds {count} parameters; architecture {architecture} has {machine.Parameters.Count}.");
-            foreach (Parameter p in machine.Parameters)
-            {
-                string name = reader.ReadString();
-                int rows = reader.ReadInt32(), columns = reader.ReadInt32();
-                if (name != p.Name || rows != p.Rows || columns != p.Columns)
-                    throw new InvalidDataException($"expected parameter {p.Name} [{p.Rows}×{p.Columns}], found {name} [{rows}×{columns}].");
-                for (int i = 0; i < p.Length; i++) p.Value[i] = reader.ReadSingle();
-            }
-            return machine;
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException("the file is truncated.", e);
-        }
-        catch (FormatException e)
-        {
-            throw new InvalidDataException($"the architecture is malformed: {e.Message}", e);
-        }
+        ArgumentNullException.ThrowIfNull(stream);
+        return MachineFile.Read(stream, engine ?? MatrixEngine.Default);
     }
 }

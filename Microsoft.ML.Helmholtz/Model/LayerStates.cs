@@ -12,6 +12,13 @@ public sealed class LayerStates
     {
         ArgumentNullException.ThrowIfNull(architecture);
         if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), "Capacity must be positive.");
+        for (int l = 0; l < architecture.Layers.Count; l++)
+        {
+            long values = (long)capacity * architecture.Layers[l].Size;
+            if (values > Array.MaxLength)
+                throw new ArgumentOutOfRangeException(nameof(capacity),
+                    $"{capacity} rows of layer {l} ({architecture.Layers[l]}) would need {values:N0} values, more than one array holds; use fewer rows.");
+        }
         Architecture = architecture;
         Capacity = capacity;
         _values = architecture.Layers.Select(l => new float[capacity * l.Size]).ToArray();
@@ -26,6 +33,18 @@ public sealed class LayerStates
     {
         if ((uint)rows > (uint)Capacity) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows exceed the capacity of {Capacity}.");
         return _values[layer].AsSpan(0, rows * Architecture.Layers[layer].Size);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless these states have the layers of
+    /// <paramref name="architecture"/> and room for <paramref name="rows"/> rows.
+    /// </summary>
+    internal void Check(HelmholtzArchitecture architecture, int rows, string parameterName = "states")
+    {
+        if (!Architecture.SameAs(architecture))
+            throw new ArgumentException($"The states were built for architecture {Architecture}, but the machine is {architecture}.", parameterName);
+        if (rows <= 0 || rows > Capacity)
+            throw new ArgumentOutOfRangeException(parameterName, $"{rows} rows: the states hold 1 to {Capacity} rows.");
     }
 
     /// <summary>The whole buffer of a layer (all <see cref="Capacity"/> rows).</summary>

@@ -11,6 +11,9 @@ public sealed class Parameter
     public Parameter(string name, int rows, int columns)
     {
         if (rows <= 0 || columns <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"Parameter '{name}' needs a positive shape, got {rows}×{columns}.");
+        if ((long)rows * columns > HelmholtzArchitecture.MaxParameterCount)
+            throw new ArgumentOutOfRangeException(nameof(rows),
+                $"Parameter '{name}' of {rows}×{columns} = {(long)rows * columns:N0} values exceeds the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.");
         Name = name;
         Rows = rows;
         Columns = columns;

@@ -11,9 +11,13 @@ namespace Microsoft.ML.Helmholtz.Model;
 public sealed class RecognitionNetwork
 {
     private readonly ConditionalLayer[] _layers;
+    private readonly HelmholtzArchitecture _architecture;
+    private readonly MachineAccess _access;
 
-    internal RecognitionNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine)
+    internal RecognitionNetwork(HelmholtzArchitecture architecture, IMatrixEngine engine, MachineAccess access)
     {
+        _architecture = architecture;
+        _access = access;
         var ls = architecture.Layers;
         _layers = new ConditionalLayer[architecture.Depth];
         for (int l = 1; l <= architecture.Depth; l++)
@@ -23,6 +27,7 @@ public sealed class RecognitionNetwork
                 ? new BernoulliLayer(name, ls[l - 1].Size, ls[l].Size, engine)
                 : new GaussianLayer(name, ls[l - 1].Size, ls[l].Size, GaussianMean.Linear, VarianceSource.FromInput, engine);
         }
+        foreach (ConditionalLayer layer in _layers) layer.ComputeGuard = access.Compute;
         Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
     }
 
@@ -35,6 +40,8 @@ public sealed class RecognitionNetwork
     /// <summary>Draws X_1…X_L from q given X_0 = states[0]; leaves each layer's forward current.</summary>
     public void Sample(RandomStream random, int rows, LayerStates states)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows);
+        ArgumentNullException.ThrowIfNull(random);
         for (int l = 1; l <= Depth; l++)
         {
             _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
@@ -49,6 +56,8 @@ public sealed class RecognitionNetwork
     /// </summary>
     public void Sample(RandomStream random, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows);
+        ArgumentNullException.ThrowIfNull(random);
         _layers[0].ForwardShared(distinctVisible, distinctRows, rowSource, rows);
         _layers[0].Sample(random, rows, states.Layer(1, rows));
         for (int l = 2; l <= Depth; l++)
@@ -61,6 +70,7 @@ public sealed class RecognitionNetwork
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
     public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProb", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
         {
             _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
@@ -71,6 +81,7 @@ public sealed class RecognitionNetwork
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample(RandomStream, int, LayerStates)"/>.</summary>
     public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbOfSample", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
             _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, rowLogProb);
     }
@@ -78,6 +89,7 @@ public sealed class RecognitionNetwork
     /// <summary>Accumulates Σ_r w_r ∇θr ln q(X_{&gt;0,r} | X_{0,r}); the forwards must be current.</summary>
     public void AccumulateLogProbGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbGradient", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
             _layers[l - 1].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l - 1, rows), rows, rowWeights, default, default);
     }
@@ -88,6 +100,7 @@ public sealed class RecognitionNetwork
     /// </summary>
     public void Infer(int rows, LayerStates states)
     {
+        using var use = _access.EnterCompute("RecognitionNetwork.Infer", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
         {
             _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);

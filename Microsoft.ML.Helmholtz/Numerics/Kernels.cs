@@ -195,7 +195,10 @@ public static unsafe class Kernels
     private static bool Wide => VectorMath.IsAccelerated;
     private const int W = 16;
 
-    /// <summary>rowSums[r] += Σ_c x[r,c] · a[r,c] − softplus(a[r,c]): ln Bernoulli(x | sigmoid(a)).</summary>
+    /// <summary>
+    /// rowSums[r] += Σ_c ln Bernoulli(x[r,c] | sigmoid(a[r,c])) = Σ_c −softplus((1 − 2x) a) for x in {0, 1}
+    /// (= x·a − softplus(a), kept exact at a = ±∞).
+    /// </summary>
     public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, Span<double> rowSums)
         => AccumulateBernoulliLogProb(logits, x, rows, default, rows, columns, rowSums);
 
@@ -239,30 +242,33 @@ public static unsafe class Kernels
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; c <= columns - W; c += W)
                 {
-                    Vector512<float> term = BernoulliTerm(a, v, c);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    Vector512<float> term = NegativeBernoulliTerm(a, v, c);
+                    lo -= Vector512.WidenLower(term);
+                    hi -= Vector512.WidenUpper(term);
                 }
                 if (c < columns)
                 {
-                    Vector512<float> term = BernoulliTerm(a, v, columns - W) & LastLanes(columns - c);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    Vector512<float> term = NegativeBernoulliTerm(a, v, columns - W) & LastLanes(columns - c);
+                    lo -= Vector512.WidenLower(term);
+                    hi -= Vector512.WidenUpper(term);
                     c = columns;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
             for (; c < columns; c++)
-                sum += v[c] * a[c] - Softplus(a[c]);
+                sum -= Softplus(v[c] != 0 ? -a[c] : a[c]);
             rowSums[r] += sum;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> BernoulliTerm(ReadOnlySpan<float> a, ReadOnlySpan<float> x, int c)
+    private static Vector512<float> NegativeBernoulliTerm(ReadOnlySpan<float> a, ReadOnlySpan<float> x, int c)
     {
-        Vector512<float> av = VectorMath.Load(a, c);
-        return VectorMath.Load(x, c) * av - VectorMath.Softplus(av);
+        // −ln p(x | a) = softplus(a) for x = 0, softplus(−a) for x = 1. Unlike softplus(a) − x·a it holds at
+        // a = ±∞ (0 or ∞, where 0·∞ made NaN). The sign flip is the bits of x shifted: 1.0f is 0x3F800000,
+        // so x << 8 is the sign bit for x = 1 and 0 for x = 0 (no multiply on the path to the exp).
+        Vector512<int> flip = VectorMath.Load(x, c).AsInt32() << 8;
+        return VectorMath.Softplus((VectorMath.Load(a, c).AsInt32() ^ flip).AsSingle());
     }
 
     private static void CheckRowSource(ReadOnlySpan<int> rowSource, int rows, int operandRows)

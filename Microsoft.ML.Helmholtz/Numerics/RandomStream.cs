@@ -13,6 +13,8 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// independent lanes let a step run as one 512-bit vector operation, or as eight independent scalar
 /// chains where vectors are not available; both give the same numbers, so the same seed gives the
 /// same numbers on every machine. <see cref="Fork"/> derives independent streams for parallel work.
+/// A stream is not thread-safe: it belongs to one thread (fork one per thread); two fills of one
+/// stream at once throw <see cref="InvalidOperationException"/> instead of interleaving its state.
 /// </summary>
 public sealed unsafe class RandomStream
 {
@@ -123,8 +125,21 @@ public sealed unsafe class RandomStream
     /// Fills with uniforms in the open interval (0, 1): two 23-bit values per 64-bit draw, each mapped to
     /// (2b+1)·2⁻²⁴, which is exact in float and lies in [2⁻²⁴, 1−2⁻²⁴].
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public void FillUniform(Span<float> destination)
+    {
+        EnterBulk(nameof(FillUniform));
+        try
+        {
+            FillUniformCore(destination);
+        }
+        finally
+        {
+            Volatile.Write(ref _bulk, 0);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void FillUniformCore(Span<float> destination)
     {
         const float scale = 1f / (1 << 24);
         Span<ulong> draws = stackalloc ulong[NormalBatch];
@@ -182,6 +197,19 @@ public sealed unsafe class RandomStream
     /// </summary>
     public void FillNormal(Span<float> destination)
     {
+        EnterBulk(nameof(FillNormal));
+        try
+        {
+            FillNormalCore(destination);
+        }
+        finally
+        {
+            Volatile.Write(ref _bulk, 0);
+        }
+    }
+
+    private void FillNormalCore(Span<float> destination)
+    {
         int n = destination.Length, batches = (n + 2 * NormalBatch - 1) / (2 * NormalBatch);
         int pieces = Kernels.Pieces(n);
         if (pieces <= 1)
@@ -207,6 +235,16 @@ public sealed unsafe class RandomStream
     }
 
     private ulong[] _normalDraws = [];
+
+    // 1 while a fill runs: a stream belongs to one thread, and two fills at once would interleave its state.
+    private int _bulk;
+
+    private void EnterBulk(string operation)
+    {
+        if (Interlocked.Exchange(ref _bulk, 1) != 0)
+            throw new InvalidOperationException(
+                $"RandomStream.{operation} was called while another fill of the same stream runs on another thread: a RandomStream belongs to one thread. Give each thread its own stream (Fork).");
+    }
 
     /// <summary>Batches [b0, b1) of a fill whose draws are all taken: piece p gets the p-th share of the batches.</summary>
     private struct NormalBatches : IPieceWork

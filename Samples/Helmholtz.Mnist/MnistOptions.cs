@@ -26,6 +26,9 @@ internal sealed class MnistOptions
     public string ScoreSplit { get; private set; } = "test";
     public bool Help { get; private set; }
 
+    /// <summary>Whether --architecture was given (else it is the rule's default).</summary>
+    public bool ArchitectureGiven { get; private set; }
+
     public const string Usage = """
         usage: Helmholtz.Mnist [options]
           --rule wake-sleep|reinforce|reinforce-plain|sbp|sbp-price   learning rule (default sbp)
@@ -49,17 +52,18 @@ internal sealed class MnistOptions
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
             int Int() => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw new ArgumentException($"{name} needs a non-negative integer.");
             double Real() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && double.IsFinite(v) ? v : throw new ArgumentException($"{name} needs a non-negative number.");
+            ulong Seed() => ulong.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v) ? v : throw new ArgumentException($"{name} needs a whole number from 0 to {ulong.MaxValue}.");
             switch (name)
             {
                 case "--rule": o.Rule = Value(); break;
-                case "--architecture": o.Architecture = Value(); break;
+                case "--architecture": o.Architecture = Value(); o.ArchitectureGiven = true; break;
                 case "--epochs": o.Epochs = Int(); break;
                 case "--batch": o.BatchSize = Int(); break;
                 case "--lr": o.LearningRate = Real(); break;
                 case "--decay": o.Decay = Real(); break;
                 case "--min-lr": o.MinimumLearningRate = Real(); break;
                 case "--optimizer": o.Optimizer = Value(); break;
-                case "--seed": o.Seed = (ulong)Int(); break;
+                case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
                 case "--naive": o.NaiveSamples = Int(); break;
                 case "--train-limit": o.TrainLimit = Int(); break;

@@ -12,8 +12,9 @@ public sealed unsafe class Adam : IOptimizer
 
     public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
     {
-        if (beta1 is < 0 or >= 1 || beta2 is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(beta1), "Adam's betas must lie in [0, 1).");
-        if (!(epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(epsilon), "Adam's epsilon must be positive.");
+        Requires.InUnitIntervalOpenAbove(beta1, nameof(beta1));
+        Requires.InUnitIntervalOpenAbove(beta2, nameof(beta2));
+        Requires.PositiveInSinglePrecision(epsilon, nameof(epsilon));
         Beta1 = beta1;
         Beta2 = beta2;
         Epsilon = epsilon;

@@ -11,7 +11,7 @@ public sealed unsafe class SgdMomentum : IOptimizer
 
     public SgdMomentum(float momentum = 0.9f)
     {
-        if (momentum is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(momentum), "Momentum must lie in [0, 1).");
+        Requires.InUnitIntervalOpenAbove(momentum, nameof(momentum));
         Momentum = momentum;
     }
 

@@ -37,13 +37,20 @@ public sealed class Reinforce : ILearningRule
     private float[] _weights = [];
     private double _baseline, _variance = 1;
     private bool _started;
+    private HelmholtzMachine? _machine;
 
+    /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
     public Reinforce(ReinforceOptions? options = null)
     {
-        _options = options ?? new ReinforceOptions();
-        if (_options.BaselineDecay is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(options), "BaselineDecay must lie in [0, 1).");
-        if (_options.VarianceDecay is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(options), "VarianceDecay must lie in [0, 1).");
-        if (_options.InputBaselineHiddenUnits < 0) throw new ArgumentOutOfRangeException(nameof(options), "InputBaselineHiddenUnits must be ≥ 0.");
+        options ??= new ReinforceOptions();
+        _options = new ReinforceOptions
+        {
+            BaselineDecay = Requires.InUnitIntervalOpenAbove(options.BaselineDecay, "ReinforceOptions.BaselineDecay"),
+            VarianceDecay = Requires.InUnitIntervalOpenAbove(options.VarianceDecay, "ReinforceOptions.VarianceDecay"),
+            InputBaselineHiddenUnits = options.InputBaselineHiddenUnits >= 0 ? options.InputBaselineHiddenUnits
+                : throw new ArgumentOutOfRangeException(nameof(options), options.InputBaselineHiddenUnits, "ReinforceOptions.InputBaselineHiddenUnits must be ≥ 0."),
+            NormalizeVariance = options.NormalizeVariance,
+        };
     }
 
     /// <summary>"reinforce-plain" for the seed's form (running baseline only), else "reinforce".</summary>
@@ -53,19 +60,35 @@ public sealed class Reinforce : ILearningRule
     /// <summary>The running baseline b.</summary>
     public double Baseline => _baseline;
 
+    /// <summary>
+    /// Allocates for <paramref name="machine"/>. The baselines are learned for the machine they
+    /// train, so preparing for another machine starts them afresh (a new input-dependent baseline
+    /// sized for its visible layer, running estimates reset); the same machine keeps them, so
+    /// training can continue over several calls.
+    /// </summary>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        if (!ReferenceEquals(machine, _machine))
+        {
+            _inputBaseline = _options.InputBaselineHiddenUnits > 0
+                ? new InputDependentBaseline(machine.Architecture.Visible.Size, _options.InputBaselineHiddenUnits, machine.Engine, new RandomStream(0x5EED))
+                : null;
+            _baseline = 0;
+            _variance = 1;
+            _started = false;
+            _machine = machine;
+        }
         _freeEnergy = new double[batchCapacity];
         _logJoint = new double[batchCapacity];
         _target = new double[batchCapacity];
         _weights = new float[batchCapacity];
-        if (_options.InputBaselineHiddenUnits > 0 && _inputBaseline is null)
-            _inputBaseline = new InputDependentBaseline(machine.Architecture.Visible.Size, _options.InputBaselineHiddenUnits, machine.Engine, new RandomStream(0x5EED));
     }
 
     public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
     {
-        if (_weights.Length < rows) Prepare(machine, rows);
+        if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);
 
         machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);

@@ -37,8 +37,12 @@ public sealed class StochasticBackpropagation : ILearningRule
     public string Name => Variance == VarianceGradient.PathWise ? "sbp" : "sbp-price";
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
+    private HelmholtzMachine? _machine;
+
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         var layers = machine.Architecture.Layers;
         for (int l = 1; l < layers.Count; l++)
         {
@@ -56,11 +60,13 @@ public sealed class StochasticBackpropagation : ILearningRule
         _hessian = PerLayer();
         _dMean = PerLayer();
         _dLogVar = PerLayer();
+        _machine = machine;
     }
 
     public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
     {
-        if (_weights.Length < rows) Prepare(machine, rows);
+        // Buffers are sized per layer: a machine of another shape (or a larger batch) needs new ones.
+        if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
         GenerativeNetwork gen = machine.Generative;
         RecognitionNetwork rec = machine.Recognition;
         int depth = gen.Depth;

@@ -17,8 +17,13 @@ public sealed class WakeSleep : ILearningRule
     public string Name => "wake-sleep";
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
+    private HelmholtzMachine? _machine;
+
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        _machine = machine;
         _dreams = new LayerStates(machine.Architecture, batchCapacity);
         _freeEnergy = new double[batchCapacity];
         _logJoint = new double[batchCapacity];
@@ -27,7 +32,8 @@ public sealed class WakeSleep : ILearningRule
 
     public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
     {
-        if (_dreams is null || _dreams.Capacity < rows) Prepare(machine, rows);
+        ArgumentNullException.ThrowIfNull(machine);
+        if (!ReferenceEquals(machine, _machine) || _dreams!.Capacity < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);
         w.Fill(-1f / rows);
 

@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Concurrency;
+
+/// <summary>
+/// One machine used from many threads: the estimators give the serial results bit for bit, training
+/// is unchanged by what runs beside it, copies hold the parameters between two steps, and what is
+/// not thread-safe says so instead of computing garbage.
+/// </summary>
+[TestClass]
+public sealed class ThreadSafetyTests
+{
+    private static ulong Hash(HelmholtzMachine machine)
+    {
+        var hash = new XxHash64();
+        foreach (Parameter p in machine.Parameters) hash.Append(MemoryMarshal.AsBytes(p.Value.AsSpan()));
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    private static void RunThreads(int count, Action<int> body)
+    {
+        using var start = new Barrier(count);
+        var errors = new ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, count).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                body(t);
+            }
+            catch (Exception e)
+            {
+                errors.Enqueue(e);
+            }
+        })).ToArray();
+        foreach (var thread in threads) thread.Start();
+        foreach (var thread in threads) thread.Join();
+        if (!errors.IsEmpty) throw new AggregateException(errors);
+    }
+
+    [TestMethod]
+    public void ManyThreadsScoringOneMachineGetTheSerialResultsBitForBit()
+    {
+        var machine = TestModels.Random("20b-10g-5g", 1);
+        DataMatrix data = TestModels.BinaryData(40, 20, 2), oneRow = data.Slice(7, 1);
+        // Each thread scores with a seed of its own, so that a buffer shared by mistake would mix different numbers.
+        Func<ulong, double[]>[] scorers =
+        [
+            seed => new ImportanceSampledLogLikelihood(30, seed) { Parallelism = 1 }.EstimatePerExample(machine, data),
+            seed => new ImportanceSampledLogLikelihood(30, seed) { Parallelism = 3 }.EstimatePerExample(machine, data),
+            seed => new ImportanceSampledLogLikelihood(30, seed).EstimatePerExample(machine, oneRow),
+            seed => new NaiveLogLikelihood(200, seed).EstimatePerExample(machine, data),
+            seed => [new SampledFreeEnergy(seed, rowsPerBatch: 16).Estimate(machine, data)],
+        ];
+        const int threads = 8;
+        for (int s = 0; s < scorers.Length; s++)
+        {
+            double[][] serial = Enumerable.Range(0, threads).Select(t => scorers[s](100 + (ulong)t)).ToArray();
+            // The threads start the same scorer together, five times each, so that their calls overlap.
+            var results = new ConcurrentBag<(int Thread, double[] Values)>();
+            RunThreads(threads, t =>
+            {
+                for (int round = 0; round < 5; round++) results.Add((t, scorers[s](100 + (ulong)t)));
+            });
+            Assert.HasCount(threads * 5, results);
+            foreach (var (t, values) in results) CollectionAssert.AreEqual(serial[t], values, $"scorer {s}, thread {t}");
+        }
+    }
+
+    /// <summary>An optimiser that records the hash of the machine's parameters before and after each step: the states between steps.</summary>
+    private sealed class RecordingOptimizer(IOptimizer inner, HelmholtzMachine machine, Action<int> afterStep) : IOptimizer
+    {
+        private int _steps;
+        public ConcurrentDictionary<ulong, int> States { get; } = new();
+        public string Name => inner.Name;
+        public bool ClearsGradients => inner.ClearsGradients;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            States.TryAdd(Hash(machine), _steps);
+            inner.Step(parameters, learningRate);
+            States.TryAdd(Hash(machine), ++_steps);
+            afterStep(_steps);
+        }
+    }
+
+    [TestMethod]
+    public void CopiesTakenDuringTrainingHoldTheParametersBetweenStepsAndTrainingIsUnchanged()
+    {
+        DataMatrix data = TestModels.BinaryData(400, 60, 6);
+        var options = new TrainingOptions { Epochs = 4, BatchSize = 20, Seed = 7 };
+        var alone = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-30b-10b"), 8);
+        new HelmholtzTrainer(new Reinforce(), options).Train(alone, data);
+
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-30b-10b"), 8);
+        const int observers = 3;
+        using var everyoneLooked = new CountdownEvent(observers);
+        using var started = new ManualResetEventSlim();
+        RecordingOptimizer? recorder = null;
+        options.Optimizer = () => recorder = new RecordingOptimizer(new Adam(), machine, _ => started.Set());
+        // After the first epoch training waits until every observer has looked at least once, so the copies overlap the run.
+        var progress = new SynchronousProgress<EpochReport>(r =>
+        {
+            if (r.Epoch == 1) Assert.IsTrue(everyoneLooked.Wait(TimeSpan.FromSeconds(30)), "every observer looked");
+        });
+        var observed = new ConcurrentBag<ulong>();
+        var scores = new ConcurrentBag<double>();
+        bool done = false;
+        Exception? trainingError = null;
+        var trainer = new Thread(() =>
+        {
+            try { new HelmholtzTrainer(new Reinforce(), options).Train(machine, data, progress: progress); }
+            catch (Exception e) { trainingError = e; }
+            finally { Volatile.Write(ref done, true); }
+        });
+        trainer.Start();
+        Assert.IsTrue(started.Wait(TimeSpan.FromSeconds(30)), "training started");
+        RunThreads(observers, t =>
+        {
+            bool counted = false;
+            do
+            {
+                switch (t)
+                {
+                    case 0: observed.Add(Hash(machine.Clone())); break;
+                    case 1:
+                        using (var stream = new MemoryStream())
+                        {
+                            machine.Save(stream);
+                            stream.Position = 0;
+                            observed.Add(Hash(HelmholtzMachine.Load(stream)));
+                        }
+                        break;
+                    default: scores.Add(new ImportanceSampledLogLikelihood(5, seed: 9) { Parallelism = 1 }.Estimate(machine, data.Slice(0, 10)).Mean); break;
+                }
+                if (!counted) { everyoneLooked.Signal(); counted = true; }
+            }
+            while (!Volatile.Read(ref done));
+        });
+        trainer.Join();
+        Assert.IsNull(trainingError, trainingError?.ToString());
+
+        for (int i = 0; i < alone.Parameters.Count; i++)
+            CollectionAssert.AreEqual(alone.Parameters[i].Value, machine.Parameters[i].Value, $"{alone.Parameters[i].Name} differs when copies and scores ran beside training");
+        Assert.IsNotNull(recorder);
+        Assert.IsTrue(observed.Count >= 2, $"{observed.Count} copies observed");
+        foreach (ulong state in observed)
+            Assert.IsTrue(recorder.States.ContainsKey(state), "a copy holds parameters that never existed between two steps (a torn read)");
+        Assert.IsTrue(scores.All(double.IsFinite) && !scores.IsEmpty, "scores beside training are finite");
+    }
+
+    [TestMethod]
+    public void ComputingWithAMachineThatTrainsOnAnotherThreadIsNamed()
+    {
+        DataMatrix data = TestModels.BinaryData(100, 12, 10);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("12b-6b-3b"), 11);
+        var rule = new WakeSleep();
+        var sharedAdam = new Adam();
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 10, Optimizer = () => sharedAdam };
+        using var paused = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        var progress = new SynchronousProgress<EpochReport>(r =>
+        {
+            if (r.Epoch != 1) return;
+            paused.Set();
+            resume.Wait(TimeSpan.FromSeconds(60));
+        });
+        Exception? trainingError = null;
+        var trainer = new Thread(() =>
+        {
+            try { new HelmholtzTrainer(rule, options).Train(machine, data, progress: progress); }
+            catch (Exception e) { trainingError = e; }
+        });
+        trainer.Start();
+        try
+        {
+            Assert.IsTrue(paused.Wait(TimeSpan.FromSeconds(30)), "training reached its first epoch");
+            var states = new LayerStates(machine.Architecture, 4);
+            double[] f = new double[4], l = new double[4];
+            void Named(Action action, string what)
+            {
+                var e = Assert.ThrowsExactly<InvalidOperationException>(action, what);
+                StringAssert.Contains(e.Message, "in use by training on another thread", what);
+            }
+            Named(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, l), "SampleFreeEnergy");
+            Named(() => machine.Recognition.Infer(4, states), "Infer");
+            Named(() => machine.Generative.Dream(new RandomStream(1), 4, states), "Dream");
+            Named(() => machine.Generative.Layers[0].Forward(states.Layer(1, 4), 4), "a layer's Forward");
+            Named(() => new HelmholtzTrainer(new WakeSleep()).Train(machine, data), "a second training run");
+            var other = HelmholtzMachine.Create(machine.Architecture, 12);
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule).Train(other, data));
+            StringAssert.Contains(e.Message, "learning rule 'wake-sleep'");
+            e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(other, data));
+            StringAssert.Contains(e.Message, "optimiser 'adam'");
+            Assert.AreEqual(0L, other.StepsTrained, "the refused runs changed nothing");
+            // Copies and scores need no exclusive use: they work while training holds the machine.
+            HelmholtzMachine copy = machine.Clone();
+            var estimator = new ImportanceSampledLogLikelihood(10, seed: 2) { Parallelism = 1 };
+            CollectionAssert.AreEqual(estimator.EstimatePerExample(copy, data), estimator.EstimatePerExample(machine, data));
+        }
+        finally
+        {
+            resume.Set();
+            trainer.Join();
+        }
+        Assert.IsNull(trainingError, trainingError?.ToString());
+        // Once training is over the machine is free again, for any thread.
+        new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 1, BatchSize = 10 }).Train(machine, data);
+    }
+
+    [TestMethod]
+    public void TwoFillsOfOneRandomStreamAtOnceAreNamed()
+    {
+        var stream = new RandomStream(13);
+        float[] large = new float[1 << 22], small = new float[1];
+        var caught = new ConcurrentQueue<InvalidOperationException>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Two threads fill the stream in a loop until one of them sees the other's fill (within ms when both run).
+        RunThreads(2, t =>
+        {
+            while (caught.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                try
+                {
+                    if (t == 0) stream.FillUniform(large);
+                    else stream.FillNormal(small);
+                }
+                catch (InvalidOperationException e)
+                {
+                    caught.Enqueue(e);
+                }
+            }
+        });
+        Assert.IsFalse(caught.IsEmpty, "two threads filled one stream at once for 20 s without a word");
+        StringAssert.Contains(caught.First().Message, "a RandomStream belongs to one thread");
+    }
+}

@@ -1,0 +1,146 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// A step that blows up, finite or not, is undone exactly and named; what progress reports (and so
+/// any checkpoint saved from it) has passed the check; bad rates are refused before anything runs.
+/// </summary>
+[TestClass]
+public sealed class DivergenceTests
+{
+    private static DataMatrix Data(int rows = 200) => TestModels.BinaryData(rows, 10, 21);
+
+    /// <summary>
+    /// Adam, except that from step <paramref name="sabotagedStep"/> on the rate is multiplied by
+    /// <paramref name="factor"/>; keeps a copy of the machine's parameters before every step.
+    /// </summary>
+    private sealed class SabotagedOptimizer(HelmholtzMachine machine, int sabotagedStep, float factor) : IOptimizer
+    {
+        private readonly Adam _adam = new();
+        public List<float[][]> Before { get; } = [];
+        public string Name => "sabotaged adam";
+        public bool ClearsGradients => true;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            Before.Add(machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
+            _adam.Step(parameters, Before.Count - 1 >= sabotagedStep ? learningRate * factor : learningRate);
+        }
+    }
+
+    private static void AssertParameters(float[][] expected, HelmholtzMachine machine, string context)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            CollectionAssert.AreEqual(expected[i], machine.Parameters[i].Value, $"{context}: {machine.Parameters[i].Name}");
+    }
+
+    /// <summary>
+    /// 10 minibatches an epoch; step 24 (epoch 3, minibatch 4) is taken with a rate far too
+    /// large (10⁶), or one that overflows every parameter to ±∞/NaN. Either way the step is undone (the
+    /// machine holds exactly the parameters from before it), the error names it, and the epochs
+    /// reported before (and the checkpoint saved at them) are untouched.
+    /// </summary>
+    [TestMethod]
+    [DataRow("wake-sleep", "10b-6b-3b", 1e6f)]
+    [DataRow("reinforce", "10b-6b-3b", 1e6f)]
+    [DataRow("sbp", "10b-6g-3g", 1e6f)]
+    [DataRow("wake-sleep", "10b-6b-3b", float.MaxValue)]
+    [DataRow("sbp", "10b-6g-3g", float.MaxValue)]
+    public void AStepThatBlowsUpIsUndoneExactlyAndNamed(string rule, string architecture, float factor)
+    {
+        using var temp = new Data.TempDirectory();
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 22);
+        SabotagedOptimizer? optimizer = null;
+        var options = new TrainingOptions { Epochs = 5, BatchSize = 20, Seed = 23, LearningRate = new(1e-3), Optimizer = () => optimizer = new(machine, 24, factor) };
+        string checkpoint = temp.File("checkpoint.hm");
+        var reported = new List<int>();
+        var progress = new SynchronousProgress<EpochReport>(r => { reported.Add(r.Epoch); machine.Save(checkpoint); });
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create(rule), options).Train(machine, Data(), progress: progress));
+        Assert.AreEqual(3, e.Epoch, e.Message);
+        Assert.AreEqual(4, e.Minibatch, e.Message);
+        StringAssert.Contains(e.Message, "The step of epoch 3, minibatch 4 failed");
+        StringAssert.Contains(e.Message, "undone");
+        AssertParameters(optimizer!.Before[24], machine, "the machine after the failure");
+        Assert.AreEqual(24L, machine.StepsTrained, "the undone step is not counted");
+        CollectionAssert.AreEqual(new[] { 1, 2 }, reported);
+        var saved = HelmholtzMachine.Load(checkpoint);
+        AssertParameters(optimizer.Before[20], saved, "the checkpoint of epoch 2");
+    }
+
+    /// <summary>The last step of an epoch is checked before the epoch is reported, so a checkpoint saved then never holds it.</summary>
+    [TestMethod]
+    public void TheLastStepOfAnEpochIsCheckedBeforeTheEpochIsReported()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 24);
+        SabotagedOptimizer? optimizer = null;
+        var options = new TrainingOptions { Epochs = 5, BatchSize = 20, Seed = 25, Optimizer = () => optimizer = new(machine, 19, 1e6f) };
+        var reported = new List<int>();
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new HelmholtzTrainer(new WakeSleep(), options).Train(machine, Data(), progress: new SynchronousProgress<EpochReport>(r => reported.Add(r.Epoch))));
+        StringAssert.Contains(e.Message, "The step of epoch 2, minibatch 9 failed");
+        StringAssert.Contains(e.Message, "the last minibatch of epoch 2, after the epoch");
+        CollectionAssert.AreEqual(new[] { 1 }, reported, "epoch 2 ended with the failed step: it is not reported");
+        AssertParameters(optimizer!.Before[19], machine, "after the failure");
+    }
+
+    /// <summary>With one minibatch and one epoch, the only step is checked too: no NaN model comes back, and the machine is as it was given.</summary>
+    [TestMethod]
+    [DataRow(1e6f)]
+    [DataRow(float.MaxValue)]
+    public void AOneStepRunDoesNotReturnABrokenModel(float factor)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6g-3g"), 26);
+        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => new SabotagedOptimizer(machine, 0, factor) };
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, Data(20)));
+        StringAssert.Contains(e.Message, "the machine is as it was given to Train");
+        AssertParameters(given, machine, "after the failed only step (visible biases included)");
+        Assert.AreEqual(0L, machine.StepsTrained);
+    }
+
+    [TestMethod]
+    public void AMachineWhoseFreeEnergyIsNotFiniteIsRefusedUnchanged()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("3gl-2g"), 27);
+        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        var data = new DataMatrix(4, 3, [1e30f, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]);   // (1e30)² overflows float
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new HelmholtzTrainer(new StochasticBackpropagation(), new TrainingOptions { Epochs = 1, BatchSize = 4 }).Train(machine, data));
+        StringAssert.Contains(e.Message, "The free energy of the machine as given is");
+        AssertParameters(given, machine, "refused");
+    }
+
+    [TestMethod]
+    public void RatesAreCheckedInTheSinglePrecisionTheyAreUsedIn()
+    {
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e39)).Message, "single precision");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-50)).Message, "zero in single precision");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(double.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-3, double.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-3, 0.9, double.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-3, 0.9, 1e-2));
+        var schedule = new LearningRateSchedule(1e-3, 0.9, 1e-4);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => schedule with { Minimum = double.NaN });
+        var raised = schedule with { Minimum = 1e-2 };   // each bound alone is fine; together they are not
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 28);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { LearningRate = raised }).Train(machine, Data()));
+        Assert.AreEqual(1e-3, schedule.At(0), 1e-12);
+        Assert.AreEqual(1e-4, schedule.At(1000), 1e-12);
+
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(beta1: float.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(epsilon: float.PositiveInfinity));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SgdMomentum(float.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Reinforce(new ReinforceOptions { BaselineDecay = double.NaN }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Reinforce(new ReinforceOptions { VarianceDecay = double.NaN }));
+        foreach (double factor in new[] { double.NaN, 0, -1 })
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { DivergenceFactor = factor }).Train(machine, Data()));
+        Assert.AreEqual(0L, machine.StepsTrained);
+    }
+}

@@ -1,0 +1,131 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// A Train call that is refused or does nothing leaves the machine as it was; the data-based start
+/// is for a fresh machine only; a rule reused on another machine is rebuilt for it.
+/// </summary>
+[TestClass]
+public sealed class TrainCallTests
+{
+    private static DataMatrix Data(int columns = 10, int rows = 120, ulong seed = 31) => TestModels.BinaryData(rows, columns, seed);
+
+    private static float[][] Snapshot(HelmholtzMachine machine) => machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+
+    private static void AssertUnchanged(float[][] before, HelmholtzMachine machine, string context)
+    {
+        for (int i = 0; i < before.Length; i++)
+            CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, $"{context}: {machine.Parameters[i].Name} changed");
+        Assert.AreEqual(0L, machine.StepsTrained, context);
+    }
+
+    [TestMethod]
+    public void ACallThatIsRefusedOrDoesNothingLeavesTheMachineUntouched()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 32);
+        float[][] before = Snapshot(machine);
+        DataMatrix data = Data();
+        void Refused<TException>(string context, Func<object> call) where TException : Exception
+        {
+            Assert.ThrowsExactly<TException>(call, context);
+            AssertUnchanged(before, machine, context);
+        }
+        Refused<ArgumentException>("bad validation data", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, new DataMatrix(1, 9, new float[9])));
+        Refused<NotSupportedException>("a rule that does not fit", () => new HelmholtzTrainer(new StochasticBackpropagation()).Train(machine, data));
+        Refused<InvalidOperationException>("an optimiser factory that returns null", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => null! }).Train(machine, data));
+        Refused<ArgumentNullException>("no optimiser factory", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = null! }).Train(machine, data));
+        Refused<ArgumentOutOfRangeException>("a negative epoch count", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = -1 }).Train(machine, data));
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            Refused<OperationCanceledException>("cancelled before the start", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, cancellationToken: cancelled.Token));
+        }
+        var none = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 0 }).Train(machine, data);
+        Assert.IsEmpty(none);
+        AssertUnchanged(before, machine, "zero epochs");
+    }
+
+    [TestMethod]
+    public void AFreshMachineStartsFromTheDataAndATrainedOneKeepsWhatItLearned()
+    {
+        DataMatrix data = Data();
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 33 };
+        // A fresh machine: the trainer's initialisation is the data's logit marginals, as if set by hand.
+        var automatic = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 34);
+        new HelmholtzTrainer(new WakeSleep(), options).Train(automatic, data);
+        var byHand = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 34);
+        byHand.InitializeVisibleBiasesFromData(data.Values, data.Rows);
+        new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 33, InitializeVisibleBiases = false }).Train(byHand, data);
+        for (int i = 0; i < automatic.Parameters.Count; i++) CollectionAssert.AreEqual(byHand.Parameters[i].Value, automatic.Parameters[i].Value);
+        Assert.AreEqual(2L * data.Rows / 20, automatic.StepsTrained);
+
+        // A trained machine: a second call does not reset its visible biases, whatever the option says.
+        var continued = automatic.Clone();
+        new HelmholtzTrainer(new WakeSleep(), options).Train(continued, data);
+        var withoutInitialization = automatic.Clone();
+        new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 33, InitializeVisibleBiases = false }).Train(withoutInitialization, data);
+        for (int i = 0; i < continued.Parameters.Count; i++) CollectionAssert.AreEqual(withoutInitialization.Parameters[i].Value, continued.Parameters[i].Value);
+        Assert.AreEqual(4L * data.Rows / 20, continued.StepsTrained);
+    }
+
+    [TestMethod]
+    public void ARunUsesTheOptionsAsTheyWereWhenItStarted()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 35);
+        var options = new TrainingOptions { Epochs = 3, BatchSize = 20 };
+        var reports = new HelmholtzTrainer(new WakeSleep(), options).Train(machine, Data(), progress: new SynchronousProgress<EpochReport>(_ =>
+        {
+            options.Epochs = 1;
+            options.LearningRate = new LearningRateSchedule(10);
+        }));
+        Assert.HasCount(3, reports);
+        Assert.IsTrue(reports.All(r => Math.Abs(r.LearningRate - 1e-3) < 1e-9));
+    }
+
+    [TestMethod]
+    public void AHugeEpochCountIsNotPreallocated()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 36);
+        var reports = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = int.MaxValue, BatchSize = 20, TimeLimit = TimeSpan.FromTicks(1) })
+            .Train(machine, Data());
+        Assert.HasCount(1, reports);
+    }
+
+    /// <summary>
+    /// A rule built and trained on one machine, then used on another of a different size, is
+    /// rebuilt for it: it trains exactly as a new rule would (REINFORCE's baselines start afresh).
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce", "20b-8b-4b", "10b-6b-3b")]
+    [DataRow("reinforce", "10b-6b-3b", "30b-6b-3b")]
+    [DataRow("wake-sleep", "20b-8b-4b", "10b-6b-3b")]
+    [DataRow("sbp", "20b-8g-4g", "10b-6g-3g-2g")]
+    public void ARuleReusedOnAnotherMachineTrainsAsANewOne(string name, string first, string second)
+    {
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 37 };
+        ILearningRule reused = LearningRules.Create(name);
+        var firstMachine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(first), 38);
+        new HelmholtzTrainer(reused, options).Train(firstMachine, Data(firstMachine.Architecture.Visible.Size));
+
+        HelmholtzMachine Train(ILearningRule rule)
+        {
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(second), 39);
+            new HelmholtzTrainer(rule, options).Train(machine, Data(machine.Architecture.Visible.Size, seed: 40));
+            return machine;
+        }
+        HelmholtzMachine withReused = Train(reused), withNew = Train(LearningRules.Create(name));
+        for (int i = 0; i < withNew.Parameters.Count; i++)
+            CollectionAssert.AreEqual(withNew.Parameters[i].Value, withReused.Parameters[i].Value, $"{name}: {withNew.Parameters[i].Name}");
+        // Called directly on a machine it was not prepared for, the rule prepares itself for it.
+        var direct = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(first), 41);
+        var states = TestModels.RandomStates(direct.Architecture, 5, 42);
+        Assert.IsTrue(double.IsFinite(reused.AccumulateGradients(direct, states, 5, new RandomStream(43))));
+    }
+}

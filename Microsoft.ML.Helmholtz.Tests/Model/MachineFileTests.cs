@@ -1,0 +1,319 @@
+using System.Text;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Model;
+
+/// <summary>
+/// The model file under damage and faults: every flipped byte and every truncation is an
+/// <see cref="InvalidDataException"/> naming the file, version-1 files still load, and a save that
+/// fails at any point leaves the earlier file as it was and nothing half-written beside it.
+/// </summary>
+[TestClass]
+public sealed class MachineFileTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    private static byte[] Bytes(HelmholtzMachine machine)
+    {
+        using var stream = new MemoryStream();
+        machine.Save(stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>The version-1 layout, written out by hand: magic, version, architecture, count, then each parameter.</summary>
+    private static byte[] Version1(HelmholtzMachine machine, string? architecture = null)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write("HELMHOLTZ-MACHINE\n"u8);
+            writer.Write(1);
+            writer.Write(architecture ?? machine.Architecture.ToString());
+            writer.Write(machine.Parameters.Count);
+            foreach (Parameter p in machine.Parameters)
+            {
+                writer.Write(p.Name);
+                writer.Write(p.Rows);
+                writer.Write(p.Columns);
+                foreach (float v in p.Value) writer.Write(v);
+            }
+        }
+        return stream.ToArray();
+    }
+
+    private string Write(byte[] bytes, string name = "model.hm")
+    {
+        string path = _temp.File(name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static InvalidDataException AssertInvalid(string path, string? problem = null)
+    {
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path));
+        StringAssert.StartsWith(e.Message, path + ":", "the message starts with the file");
+        if (problem is not null) StringAssert.Contains(e.Message, problem);
+        return e;
+    }
+
+    private static void AssertSameParameters(HelmholtzMachine expected, HelmholtzMachine actual)
+    {
+        Assert.AreEqual(expected.Architecture.ToString(), actual.Architecture.ToString());
+        for (int i = 0; i < expected.Parameters.Count; i++)
+            CollectionAssert.AreEqual(expected.Parameters[i].Value, actual.Parameters[i].Value, expected.Parameters[i].Name);
+    }
+
+    [TestMethod]
+    public void EveryFlippedByteIsRefused()
+    {
+        byte[] good = Bytes(TestModels.Random("6b-4g-3b", 1));
+        string path = _temp.File("flipped.hm");
+        for (int i = 0; i < good.Length; i++)
+        {
+            byte[] bad = (byte[])good.Clone();
+            bad[i] ^= 0xFF;
+            File.WriteAllBytes(path, bad);
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(path), $"byte {i} of {good.Length} flipped");
+            StringAssert.StartsWith(e.Message, path + ":", $"byte {i}");
+        }
+    }
+
+    [TestMethod]
+    public void EveryTruncationIsCalledTruncatedEvenInsideTheMagic()
+    {
+        byte[] good = Bytes(TestModels.Random("6b-4b", 2));
+        for (int length = 0; length < good.Length; length++)
+        {
+            string path = Write(good[..length], "cut.hm");
+            var e = AssertInvalid(path);
+            StringAssert.Contains(e.Message, "truncated", $"cut to {length} of {good.Length} bytes: {e.Message}");
+        }
+        AssertInvalid(Write("HELMHOLTZ-MACHINX\n"u8.ToArray(), "foreign.hm"), "wrong magic");
+        AssertInvalid(Write("hello, this is not a model"u8.ToArray(), "text.hm"), "wrong magic");
+    }
+
+    [TestMethod]
+    public void BytesAfterTheEndAreRefused()
+    {
+        byte[] good = Bytes(TestModels.Random("6b-4b", 3));
+        AssertInvalid(Write([.. good, 0]), "1 unexpected byte follow");
+        AssertInvalid(Write([.. Version1(TestModels.Random("6b-4b", 3)), 1, 2, 3], "v1.hm"), "3 unexpected bytes follow");
+    }
+
+    [TestMethod]
+    public void ANonFiniteWeightIsRefusedNamingIt()
+    {
+        var machine = TestModels.Random("6b-4b", 4);
+        Parameter weights = machine.Recognition.Layer(1).Parameters[0];
+        weights.Value[5] = float.NaN;
+        // A version-2 file whose checksum matches its NaN (written through the format's own writer).
+        byte[] payload = MachineFile.Payload(machine);
+        using var stream = new MemoryStream();
+        MachineFile.Write(stream, payload);
+        AssertInvalid(Write(stream.ToArray()), $"parameter {weights.Name} holds NaN at index 5");
+        weights.Value[5] = float.PositiveInfinity;
+        AssertInvalid(Write(Version1(machine), "v1.hm"), $"parameter {weights.Name} holds Infinity at index 5");
+    }
+
+    [TestMethod]
+    public void VersionOneFilesStillLoad()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 5);
+        var loaded = HelmholtzMachine.Load(Write(Version1(machine)));
+        AssertSameParameters(machine, loaded);
+        Assert.AreEqual(0L, loaded.StepsTrained, "version 1 did not record steps");
+    }
+
+    [TestMethod]
+    public void SaveAndLoadKeepTheStepsTrained()
+    {
+        var machine = TestModels.Random("6b-4b", 6);
+        machine.StepsTrained = 12345;
+        string path = _temp.File("steps.hm");
+        machine.Save(path);
+        var loaded = HelmholtzMachine.Load(path);
+        AssertSameParameters(machine, loaded);
+        Assert.AreEqual(12345L, loaded.StepsTrained);
+        Assert.AreEqual(12345L, machine.Clone().StepsTrained);
+    }
+
+    [TestMethod]
+    public void AnArchitectureTooLargeIsRefusedBeforeAnythingIsAllocated()
+    {
+        var small = TestModels.Random("6b-4b", 7);
+        byte[] v1 = Version1(small, architecture: "100000b-100000b");
+        var payload = new MemoryStream();
+        using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write("100000b-100000b");
+            writer.Write(0L);
+            writer.Write(4);
+        }
+        using var v2 = new MemoryStream();
+        MachineFile.Write(v2, payload.ToArray());
+        foreach (var (name, bytes) in new[] { ("v1.hm", v1), ("v2.hm", v2.ToArray()) })
+        {
+            string path = Write(bytes, name);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = AssertInvalid(path, "too large");
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            StringAssert.Contains(e.Message, "10,000,000,000 weights");
+            Assert.IsTrue(allocated < 1 << 20, $"{name}: {allocated} bytes allocated before the refusal");
+        }
+    }
+
+    [TestMethod]
+    public void AMalformedArchitectureIsAnInvalidFileNamingThePath()
+    {
+        var machine = TestModels.Random("6b-4b", 8);
+        foreach (string architecture in new[] { "6b", "6b--4b", "6x-4b", "0b-4b" })
+            AssertInvalid(Write(Version1(machine, architecture), "bad-architecture.hm"), "architecture");
+    }
+
+    [TestMethod]
+    public void ADirectoryOrAMissingFileIsNamed()
+    {
+        string directory = _temp.File("folder.hm");
+        Directory.CreateDirectory(directory);
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => HelmholtzMachine.Load(directory));
+        StringAssert.Contains(e.Message, "is a directory");
+        StringAssert.Contains(e.Message, directory);
+        e = Assert.ThrowsExactly<FileNotFoundException>(() => HelmholtzMachine.Load(_temp.File("missing.hm")));
+        StringAssert.Contains(e.Message, _temp.File("missing.hm"));
+    }
+
+    /// <summary>Saves from many threads to one path at once: each writes a temporary file of its own, so none collides, and the file is one whole model.</summary>
+    [TestMethod]
+    public void ConcurrentSavesToOnePathDoNotCollide()
+    {
+        var machines = Enumerable.Range(0, 8).Select(i => TestModels.Random("20b-10b", 100 + (ulong)i)).ToArray();
+        string path = _temp.File("shared.hm");
+        using var start = new Barrier(machines.Length);
+        var errors = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+        var threads = machines.Select(m => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                for (int i = 0; i < 5; i++) m.Save(path);
+            }
+            catch (Exception e)
+            {
+                errors.Add(e);
+            }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        Assert.IsEmpty(errors, string.Join("; ", errors.Select(e => e.Message)));
+        var loaded = HelmholtzMachine.Load(path);
+        Assert.IsTrue(machines.Any(m => m.Parameters.Zip(loaded.Parameters).All(p => p.First.Value.AsSpan().SequenceEqual(p.Second.Value))),
+            "the file holds one of the machines, whole");
+        CollectionAssert.AreEqual(new[] { "shared.hm" }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).ToArray(), "no temporary file is left");
+    }
+
+    /// <summary>A stream that fails after a number of bytes, as a full disk or a pulled cable would.</summary>
+    private sealed class FailingStream(Stream inner, long failAfter) : Stream
+    {
+        private long _written;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _written;
+        public override long Position { get => _written; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            int allowed = (int)Math.Min(buffer.Length, Math.Max(0, failAfter - _written));
+            inner.Write(buffer[..allowed]);
+            _written += allowed;
+            if (allowed < buffer.Length) throw new IOException("simulated failure part-way through the write");
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    private (string Path, byte[] Before) EarlierModel()
+    {
+        string path = _temp.File("model.hm");
+        TestModels.Random("20b-10b", 9).Save(path);
+        return (path, File.ReadAllBytes(path));
+    }
+
+    private void AssertEarlierFileIntact(string path, byte[] before)
+    {
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(path), "the earlier file is unchanged");
+        CollectionAssert.AreEqual(new[] { Path.GetFileName(path) }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).ToArray(),
+            "nothing half-written is left beside it");
+    }
+
+    [TestMethod]
+    [DataRow(0L)]
+    [DataRow(10L)]
+    [DataRow(1000L)]
+    public void AWriteThatFailsPartWayLeavesTheEarlierFileAndNoPartialFile(long failAfter)
+    {
+        var (path, before) = EarlierModel();
+        var machine = TestModels.Random("20b-10b", 10);
+        var e = Assert.ThrowsExactly<IOException>(() => machine.Save(path, temporary => new FailingStream(File.Create(temporary), failAfter)));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "simulated failure");
+        AssertEarlierFileIntact(path, before);
+    }
+
+    [TestMethod]
+    public void AFullDiskLeavesTheEarlierFile()
+    {
+        Assert.IsTrue(File.Exists("/dev/full"), "this test writes to /dev/full, which every Linux system has (writes to it fail: no space left)");
+        var (path, before) = EarlierModel();
+        var e = Assert.ThrowsExactly<IOException>(() => TestModels.Random("20b-10b", 11).Save(path, _ => new FileStream("/dev/full", FileMode.Open, FileAccess.Write)));
+        StringAssert.Contains(e.Message, path);
+        AssertEarlierFileIntact(path, before);
+    }
+
+    [TestMethod]
+    public void AReadOnlyTargetIsAClearErrorAndLeavesTheEarlierFile()
+    {
+        var (path, before) = EarlierModel();
+        var e = Assert.ThrowsExactly<UnauthorizedAccessException>(() =>
+            TestModels.Random("20b-10b", 12).Save(path, temporary => throw new UnauthorizedAccessException($"Access to the path '{temporary}' is denied.")));
+        StringAssert.Contains(e.Message, path);
+        AssertEarlierFileIntact(path, before);
+        // A directory no one may create files in, root included.
+        string proc = "/proc/self/model.hm";
+        Assert.IsTrue(Directory.Exists("/proc/self"), "this test needs Linux's /proc");
+        Exception failure = Assert.Throws<Exception>(() => TestModels.Random("6b-4b", 12).Save(proc));
+        Assert.IsTrue(failure is IOException or UnauthorizedAccessException, failure.GetType().Name);
+        StringAssert.Contains(failure.Message, proc);
+    }
+
+    [TestMethod]
+    public void ADirectoryOrAMissingFolderAsTargetIsNamed()
+    {
+        var machine = TestModels.Random("6b-4b", 13);
+        string folder = _temp.File("folder");
+        Directory.CreateDirectory(folder);
+        var e = Assert.ThrowsExactly<IOException>(() => machine.Save(folder));
+        StringAssert.Contains(e.Message, "is a directory");
+        var missing = Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.Save(_temp.File(Path.Combine("nowhere", "model.hm"))));
+        StringAssert.Contains(missing.Message, _temp.File("nowhere"));
+    }
+}

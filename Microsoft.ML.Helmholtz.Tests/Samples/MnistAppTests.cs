@@ -1,0 +1,178 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Tests.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Samples;
+
+/// <summary>
+/// The MNIST sample as a user meets it: every user error is one line "error: …" and a non-zero
+/// exit code, never a stack trace, and errors that need no data are found before the data loads.
+/// The runs that train use the shared data (and fail, never skip, without it).
+/// </summary>
+[TestClass]
+public sealed class MnistAppTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = MnistApp.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Runs with a data folder that does not exist: the error must come from what is checked before the data.</summary>
+    private (int Exit, string Output, string Error) RunWithoutData(params string[] args)
+        => Run([.. args, "--data", _temp.File("no-data-here"), "--out", _temp.File("out")]);
+
+    private static void AssertOneLineError(int exit, string error, string problem, int expectedExit = MnistApp.UserError)
+    {
+        Assert.AreEqual(expectedExit, exit, error);
+        string[] lines = error.TrimEnd().Split('\n');
+        Assert.HasCount(1, lines, $"one line, no stack trace: {error}");
+        StringAssert.StartsWith(lines[0], "error: ");
+        StringAssert.Contains(lines[0], problem);
+    }
+
+    private string RealData()
+    {
+        try
+        {
+            return BinarizedMnist.ResolveDirectory();
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            Assert.Fail("These runs need the shared MNIST data. " + e.Message);
+            throw;
+        }
+    }
+
+    [TestMethod]
+    public void ABadOptionIsNamedWithTheUsage()
+    {
+        var (exit, _, error) = Run("--epochs", "ten");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --epochs needs a non-negative integer.");
+        StringAssert.Contains(error, "usage:");
+        Assert.IsFalse(error.Contains("   at "), "no stack trace");
+    }
+
+    [TestMethod]
+    [DataRow("784b--10b", "layer 1 is empty")]
+    [DataRow("784b-", "is empty")]
+    [DataRow("784b-99999999999b", "too large")]
+    [DataRow("784b-100000b-100000b", "too large")]
+    [DataRow("10b-5b", "must be 784b")]
+    public void ABadArchitectureIsNamedBeforeTheDataLoads(string architecture, string problem)
+    {
+        var (exit, _, error) = RunWithoutData("--architecture", architecture);
+        AssertOneLineError(exit, error, problem);
+    }
+
+    [TestMethod]
+    public void ARuleThatDoesNotFitIsNamedBeforeTheDataLoads()
+    {
+        var (exit, _, error) = RunWithoutData("--rule", "sbp", "--architecture", "784b-20b");
+        AssertOneLineError(exit, error, "needs Gaussian hidden layers");
+    }
+
+    [TestMethod]
+    public void AMissingOrDamagedModelToResumeIsNamed()
+    {
+        var (exit, _, error) = RunWithoutData("--resume", _temp.File("missing.hm"));
+        AssertOneLineError(exit, error, "model file not found");
+
+        string truncated = _temp.File("truncated.hm");
+        using (var stream = new MemoryStream())
+        {
+            TestModels.Random("784b-20b", 1).Save(stream);
+            File.WriteAllBytes(truncated, stream.ToArray()[..1000]);
+        }
+        (exit, _, error) = RunWithoutData("--resume", truncated);
+        AssertOneLineError(exit, error, "truncated");
+
+        string small = _temp.File("small.hm");
+        TestModels.Random("10b-4b", 2).Save(small);
+        (exit, _, error) = RunWithoutData("--resume", small);
+        AssertOneLineError(exit, error, "the visible layer is 10b");
+
+        string other = _temp.File("other.hm");
+        TestModels.Random("784b-20b", 3).Save(other);
+        (exit, _, error) = RunWithoutData("--resume", other, "--architecture", "784b-30b");
+        AssertOneLineError(exit, error, "does not match the model");
+    }
+
+    [TestMethod]
+    public void AnOutputThatCannotBeWrittenIsNamedBeforeTheDataLoads()
+    {
+        string file = _temp.File("a-file");
+        File.WriteAllText(file, "");
+        var (exit, _, error) = Run("--data", _temp.File("no-data-here"), "--out", file);
+        AssertOneLineError(exit, error, "is a file");
+
+        (exit, _, error) = Run("--data", _temp.File("no-data-here"), "--out", "/proc/self/runs");
+        AssertOneLineError(exit, error, "cannot be written");
+    }
+
+    [TestMethod]
+    public void MissingOrDamagedDataIsNamed()
+    {
+        var (exit, _, error) = RunWithoutData();
+        AssertOneLineError(exit, error, "does not exist");
+
+        string file = _temp.File("data-file");
+        File.WriteAllText(file, "");
+        (exit, _, error) = Run("--data", file, "--out", _temp.File("out"));
+        AssertOneLineError(exit, error, "is a file");
+
+        string damaged = _temp.File("damaged");
+        Directory.CreateDirectory(damaged);
+        foreach (string name in new[] { BinarizedMnist.TrainFile, BinarizedMnist.ValidFile, BinarizedMnist.TestFile })
+        {
+            byte[] real = File.ReadAllBytes(Path.Combine(RealData(), name));
+            File.WriteAllBytes(Path.Combine(damaged, name), real[..(real.Length / 3)]);
+        }
+        (exit, _, error) = Run("--data", damaged, "--out", _temp.File("out"));
+        AssertOneLineError(exit, error, damaged);
+    }
+
+    [TestMethod]
+    public void AShortRunTrainsSavesAndScores()
+    {
+        string output = _temp.File("out");
+        var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
+            "--k", "5", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "test log-likelihood (importance sampling, K = 5)");
+        StringAssert.Contains(text, "Monte Carlo standard error");
+        var model = HelmholtzMachine.Load(Path.Combine(output, "sbp.hm"));
+        Assert.AreEqual(5L, model.StepsTrained, "500 images in minibatches of 100");
+        Assert.IsTrue(File.Exists(Path.Combine(output, "sbp-curve.csv")));
+
+        // Resumed, it continues from its steps.
+        (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
+            "--k", "5", "--data", RealData(), "--out", output, "--resume", Path.Combine(output, "sbp.hm"));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "resumed from");
+        Assert.AreEqual(10L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+    }
+
+    [TestMethod]
+    public void ADivergedRunSaysSoAndSavesNoModel()
+    {
+        string output = _temp.File("out");
+        var (exit, _, error) = Run("--rule", "wake-sleep", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2", "--train-limit", "500",
+            "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output);
+        AssertOneLineError(exit, error, "training diverged", MnistApp.Diverged);
+        StringAssert.Contains(error, "The model is not saved");
+        Assert.IsFalse(File.Exists(Path.Combine(output, "wake-sleep.hm")), "no model is written from a diverged run");
+    }
+}

@@ -1,0 +1,53 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Evaluation;
+
+/// <summary>
+/// The free energy F(x) = ⟨ln q(h | x) − ln p(x, h)⟩_q, one sample h ~ q per example: in expectation
+/// an upper bound on −ln p(x), and the figure the trainer reports per epoch. Cheap (one pass), but
+/// a bound, not an estimate of ln p: use <see cref="ImportanceSampledLogLikelihood"/> for that.
+/// </summary>
+public sealed class SampledFreeEnergy
+{
+    public SampledFreeEnergy(ulong seed = 1, int rowsPerBatch = 1000)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerBatch);
+        Seed = seed;
+        RowsPerBatch = rowsPerBatch;
+    }
+
+    public ulong Seed { get; }
+    public int RowsPerBatch { get; }
+
+    /// <summary>
+    /// The mean over <paramref name="data"/> (nats per example). Safe to call from many threads on
+    /// one machine, also while it trains: each call works on a private copy of the parameters.
+    /// </summary>
+    public double Estimate(HelmholtzMachine machine, DataMatrix data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(data);
+        DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
+        HelmholtzMachine copy = machine.Clone();
+        return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, Math.Min(RowsPerBatch, data.Rows)), cancellationToken);
+    }
+
+    /// <summary>The mean one-sample free energy on <paramref name="machine"/> itself, in batches of the states' capacity (the trainer's validation).</summary>
+    internal static double Mean(HelmholtzMachine machine, DataMatrix data, RandomStream random, LayerStates states, CancellationToken cancellationToken)
+    {
+        int batch = states.Capacity;
+        double[] fe = new double[batch], lj = new double[batch];
+        double sum = 0;
+        for (int start = 0; start < data.Rows; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int rows = Math.Min(batch, data.Rows - start);
+            data.Values.AsSpan(start * data.Columns, rows * data.Columns).CopyTo(states.Layer(0, rows));
+            machine.SampleFreeEnergy(random, states, rows, fe, lj);
+            for (int r = 0; r < rows; r++) sum += fe[r];
+        }
+        return sum / data.Rows;
+    }
+}

@@ -1,0 +1,203 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Model;
+
+/// <summary>
+/// The model file. Version 2 (written now):
+/// <code>
+/// magic "HELMHOLTZ-MACHINE\n" (18 bytes) · int32 version = 2 · int64 payload length N
+/// payload (N bytes): architecture (length-prefixed UTF-8) · int64 steps trained · int32 parameter count
+///                    · per parameter: name · int32 rows · int32 columns · rows × columns float32
+/// uint32 CRC-32 (IEEE) of the payload · end of file
+/// </code>
+/// Version 1 (still read) has no payload length, no steps and no checksum. Reading is strict: every
+/// defect is an <see cref="InvalidDataException"/> that says what is wrong: a file that ends early
+/// (even inside the magic), a checksum that does not match, bytes after the end, a parameter that
+/// does not fit the architecture, a weight that is NaN or infinite, an architecture too large.
+/// Numbers are little-endian, as on every platform .NET runs on.
+/// </summary>
+internal static class MachineFile
+{
+    public const int CurrentVersion = 2;
+    private static readonly byte[] Magic = "HELMHOLTZ-MACHINE\n"u8.ToArray();
+
+    // The most a payload can hold: every parameter, plus names and shapes (well under 1 MiB for any architecture string).
+    private const long MaxPayload = HelmholtzArchitecture.MaxParameterCount * sizeof(float) + (1 << 20);
+
+    /// <summary>The payload of <paramref name="machine"/>'s current parameters (the caller holds them for reading).</summary>
+    public static byte[] Payload(HelmholtzMachine machine)
+    {
+        long length = 0;
+        foreach (Parameter p in machine.Parameters) length += (long)p.Length * sizeof(float) + p.Name.Length * 3L + 16;
+        var buffer = new MemoryStream((int)Math.Min(length + 1024, Array.MaxLength));
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(machine.Architecture.ToString());
+            writer.Write(machine.StepsTrained);
+            writer.Write(machine.Parameters.Count);
+            foreach (Parameter p in machine.Parameters)
+            {
+                writer.Write(p.Name);
+                writer.Write(p.Rows);
+                writer.Write(p.Columns);
+                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan()));
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Writes the version-2 file around <paramref name="payload"/>.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> header = stackalloc byte[Magic.Length + 4 + 8];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header[Magic.Length..], CurrentVersion);
+        BinaryPrimitives.WriteInt64LittleEndian(header[(Magic.Length + 4)..], payload.Length);
+        stream.Write(header);
+        stream.Write(payload);
+        Span<byte> checksum = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(checksum, Crc32.HashToUInt32(payload));
+        stream.Write(checksum);
+    }
+
+    public static HelmholtzMachine Read(Stream stream, IMatrixEngine engine)
+    {
+        Span<byte> magic = stackalloc byte[Magic.Length];
+        int got = stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
+        if (!magic[..got].SequenceEqual(Magic.AsSpan(0, got)))
+            throw new InvalidDataException("not a Helmholtz machine file (wrong magic: it does not start with \"HELMHOLTZ-MACHINE\").");
+        if (got < Magic.Length)
+            throw new InvalidDataException($"the file is truncated: it ends after {got} bytes, inside the {Magic.Length}-byte magic.");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(ReadExactly(stream, 4, "the format version"));
+        HelmholtzMachine machine = version switch
+        {
+            1 => ReadVersion1(stream, engine),
+            2 => ReadVersion2(stream, engine),
+            _ => throw new InvalidDataException($"format version {version} is not supported (this library reads versions 1 and {CurrentVersion})."),
+        };
+        long trailing = CountRemaining(stream);
+        if (trailing > 0)
+            throw new InvalidDataException($"{trailing} unexpected byte{(trailing == 1 ? "" : "s")} follow the end of the model (the file was damaged or written by something else).");
+        return machine;
+    }
+
+    private static HelmholtzMachine ReadVersion2(Stream stream, IMatrixEngine engine)
+    {
+        long length = BinaryPrimitives.ReadInt64LittleEndian(ReadExactly(stream, 8, "the payload length"));
+        if (length <= 0 || length > MaxPayload)
+            throw new InvalidDataException($"the header gives a payload of {length} bytes, outside 1 to {MaxPayload} (the largest machine allowed).");
+        if (stream.CanSeek && stream.Length - stream.Position < length + 4)
+            throw new InvalidDataException($"the file is truncated: the header promises {length} bytes of parameters and a 4-byte checksum, but only {stream.Length - stream.Position} bytes follow.");
+        byte[] payload = ReadExactly(stream, (int)length, "the parameters");
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, "the checksum"));
+        uint computed = Crc32.HashToUInt32(payload);
+        if (stored != computed)
+            throw new InvalidDataException($"the checksum does not match (stored CRC-32 0x{stored:X8}, computed 0x{computed:X8}): the file is damaged.");
+        using var reader = new BinaryReader(new MemoryStream(payload, writable: false), Encoding.UTF8);
+        try
+        {
+            HelmholtzArchitecture architecture = ReadArchitecture(reader);
+            long steps = reader.ReadInt64();
+            if (steps < 0) throw new InvalidDataException($"the step count {steps} is negative.");
+            HelmholtzMachine machine = ReadParameters(reader, architecture, engine);
+            machine.StepsTrained = steps;
+            if (reader.BaseStream.Position != payload.Length)
+                throw new InvalidDataException($"the payload holds {payload.Length - reader.BaseStream.Position} bytes after the last parameter.");
+            return machine;
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException("the payload ends inside a parameter (its checksum matches, so it was written wrongly).", e);
+        }
+    }
+
+    private static HelmholtzMachine ReadVersion1(Stream stream, IMatrixEngine engine)
+    {
+        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+        try
+        {
+            return ReadParameters(reader, ReadArchitecture(reader), engine);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException("the file is truncated.", e);
+        }
+    }
+
+    private static HelmholtzArchitecture ReadArchitecture(BinaryReader reader)
+    {
+        string text;
+        try
+        {
+            text = reader.ReadString();
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"the architecture is malformed: {e.Message}", e);
+        }
+        try
+        {
+            return HelmholtzArchitecture.Parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"the architecture '{Shorten(text)}' is invalid: {e.Message}", e);
+        }
+    }
+
+    private static HelmholtzMachine ReadParameters(BinaryReader reader, HelmholtzArchitecture architecture, IMatrixEngine engine)
+    {
+        int count = reader.ReadInt32();
+        var machine = HelmholtzMachine.Uninitialized(architecture, engine);
+        if (count != machine.Parameters.Count)
+            throw new InvalidDataException($"holds {count} parameters; architecture {architecture} has {machine.Parameters.Count}.");
+        foreach (Parameter p in machine.Parameters)
+        {
+            string name;
+            try
+            {
+                name = reader.ReadString();
+            }
+            catch (FormatException e)
+            {
+                throw new InvalidDataException($"the name of parameter {p.Name} is malformed: {e.Message}", e);
+            }
+            int rows = reader.ReadInt32(), columns = reader.ReadInt32();
+            if (name != p.Name || rows != p.Rows || columns != p.Columns)
+                throw new InvalidDataException($"expected parameter {p.Name} [{p.Rows}×{p.Columns}], found {Shorten(name)} [{rows}×{columns}].");
+            Span<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan());
+            if (reader.BaseStream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) < bytes.Length)
+                throw new EndOfStreamException();
+            if (!Kernels.AllFinite(p.Value))
+            {
+                int at = Array.FindIndex(p.Value, v => !float.IsFinite(v));
+                throw new InvalidDataException($"parameter {p.Name} holds {p.Value[at].ToString(System.Globalization.CultureInfo.InvariantCulture)} at index {at}: a model's parameters must be finite.");
+            }
+        }
+        return machine;
+    }
+
+    private static byte[] ReadExactly(Stream stream, int count, string what)
+    {
+        byte[] buffer = new byte[count];
+        int got = stream.ReadAtLeast(buffer, count, throwOnEndOfStream: false);
+        if (got < count)
+            throw new InvalidDataException($"the file is truncated: it ends {(got == 0 ? "before" : "inside")} {what} ({got} of {count} bytes).");
+        return buffer;
+    }
+
+    private static long CountRemaining(Stream stream)
+    {
+        if (stream.CanSeek) return Math.Max(0, stream.Length - stream.Position);
+        Span<byte> scratch = stackalloc byte[4096];
+        long total = 0;
+        int got;
+        while ((got = stream.Read(scratch)) > 0) total += got;
+        return total;
+    }
+
+    private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
+}

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Globalization;
+using CsvHelper;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+/// <summary>
+/// The MNIST sample as a function of its arguments and output streams. Every user error (options,
+/// architecture, data, model file, output folder) is one line "error: …" on the error stream and a
+/// non-zero exit code, found before the slow work starts where it can be.
+/// </summary>
+/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged; 130 cancelled (the model as it stands is saved and scored); 1 an internal error.</remarks>
+public static class MnistApp
+{
+    public const int Success = 0, Internal = 1, UserError = 2, Diverged = 3, Cancelled = 130;
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    {
+        MnistOptions options;
+        try
+        {
+            options = MnistOptions.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            error.WriteLine(MnistOptions.Usage);
+            return UserError;
+        }
+        if (options.Help)
+        {
+            output.WriteLine(MnistOptions.Usage);
+            return Success;
+        }
+        try
+        {
+            return Train(options, output, error, cancellation);
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            error.WriteLine($"error: {OneLine(e.Message)}");
+            return UserError;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
+            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
+            return Internal;
+        }
+    }
+
+    private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or InvalidDataException or IOException
+        or UnauthorizedAccessException or NotSupportedException;
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+    private static int Train(MnistOptions options, TextWriter output, TextWriter error, CancellationToken cancellation)
+    {
+        var clock = Stopwatch.StartNew();
+
+        // Everything that can be checked without the data comes first: it takes a moment, the data many seconds.
+        HelmholtzMachine machine;
+        if (options.Resume is not null)
+        {
+            machine = HelmholtzMachine.Load(options.Resume);
+            if (options.ArchitectureGiven && !machine.Architecture.SameAs(HelmholtzArchitecture.Parse(options.Architecture)))
+                throw new ArgumentException($"--architecture {options.Architecture} does not match the model in {options.Resume}, which is {machine.Architecture}.");
+        }
+        else
+        {
+            machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(options.Architecture), options.Seed);
+        }
+        if (machine.Architecture.Visible.Size != BinarizedMnist.PixelCount || machine.Architecture.Visible.Units != UnitType.Bernoulli)
+            throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
+        ILearningRule rule = LearningRules.Create(options.Rule);
+        rule.Prepare(machine, 1);   // a rule that does not fit the machine says so here (the trainer prepares it again for its batches)
+        var trainingOptions = new TrainingOptions
+        {
+            Epochs = options.Epochs,
+            BatchSize = options.BatchSize,
+            Seed = options.Seed,
+            LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
+            Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(),
+            TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
+        };
+        string curvePath = Path.Combine(options.OutputDirectory, $"{rule.Name}-curve.csv");
+        string modelPath = Path.Combine(options.OutputDirectory, $"{rule.Name}.hm");
+        PrepareOutputDirectory(options.OutputDirectory);
+
+        MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
+        // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
+        DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
+        DataMatrix test = EvenlySpaced(options.ScoreSplit == "valid" ? data.Valid : data.Test, options.TestLimit);
+        DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
+        output.WriteLine($"rule {rule.Name}, architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
+                         $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
+                         $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch, seed {options.Seed}" +
+                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps"));
+
+        var curve = new List<CurveRow>();
+        var progress = new SynchronousProgress<EpochReport>(report =>
+        {
+            curve.Add(new CurveRow(report.Epoch, report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds));
+            output.WriteLine($"epoch {report.Epoch,4}  train F {report.TrainFreeEnergy,8:F2}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
+            // Reported epochs have passed the trainer's divergence check, so a checkpoint never holds a diverged model.
+            if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
+            {
+                machine.Save(modelPath);
+                WriteCurve(curvePath, curve);
+            }
+        });
+
+        int exitCode = Success;
+        try
+        {
+            if (options.Epochs > 0)
+            {
+                var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation);
+                if (reports.Count < options.Epochs)
+                    output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("training cancelled; the model as it stands is saved and scored.");
+            exitCode = Cancelled;
+        }
+        catch (TrainingDivergedException e)
+        {
+            // The failed step is undone, but the run went wrong: the last checkpoint is kept as it is.
+            WriteCurve(curvePath, curve);
+            error.WriteLine($"error: training diverged: {OneLine(e.Message)} The model is not saved; {(File.Exists(modelPath) ? $"{modelPath} holds the last checkpoint" : "no checkpoint was written")}.");
+            return Diverged;
+        }
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        machine.Save(modelPath);
+        WriteCurve(curvePath, curve);
+        output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
+
+        var scoringClock = Stopwatch.StartNew();
+        double bound = new SampledFreeEnergy(options.Seed + 3).Estimate(machine, test);
+        output.WriteLine($"{options.ScoreSplit} free energy (one sample per image, an upper bound on −ln p in expectation): {bound:F2} nats");
+        var estimator = new ImportanceSampledLogLikelihood(options.Samples, seed: options.Seed + 1);
+        int reportedTenths = 0;
+        var scoringProgress = new SynchronousProgress<double>(fraction =>
+        {
+            int tenths = (int)(fraction * 10);
+            if (tenths > Interlocked.Exchange(ref reportedTenths, Math.Max(tenths, reportedTenths)) && tenths < 10)
+                output.WriteLine($"  scoring {tenths * 10}% ({scoringClock.Elapsed.TotalSeconds:F0} s)");
+        });
+        LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, scoringProgress, CancellationToken.None);
+        output.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} nats over {estimate.Examples} images " +
+                         $"(standard error over images {estimate.StandardErrorOverExamples:F2}, Monte Carlo standard error {estimate.MonteCarloStandardError:F3}; " +
+                         $"training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
+        if (options.NaiveSamples > 0)
+        {
+            var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test);
+            output.WriteLine($"{options.ScoreSplit} log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} nats " +
+                             $"(standard error over images {naive.StandardErrorOverExamples:F2}, Monte Carlo standard error at most {naive.MonteCarloStandardError:F3})");
+        }
+        return exitCode;
+    }
+
+    /// <summary>Creates the folder and proves it writable, so that a bad --out fails before training rather than at the first save.</summary>
+    private static void PrepareOutputDirectory(string directory)
+    {
+        if (File.Exists(directory))
+            throw new IOException($"--out {directory} is a file; give a folder for the model and the learning curve.");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--out {directory} cannot be written: {e.Message}", e);
+        }
+    }
+
+    private static DataMatrix EvenlySpaced(DataMatrix data, int count)
+    {
+        if (count <= 0 || count >= data.Rows) return data;
+        var values = new float[count * data.Columns];
+        for (int i = 0; i < count; i++)
+            data.Row((int)((long)i * data.Rows / count)).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
+        return new DataMatrix(count, data.Columns, values);
+    }
+
+    private static void WriteCurve(string path, List<CurveRow> rows)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var writer = new StreamWriter(temporary))
+            using (var csv = CsvWriter.Create(writer))
+            {
+                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds"]);
+                foreach (CurveRow r in rows)
+                {
+                    csv.WriteRecord([r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
+                        r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture)]);
+                }
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds);
+
+    /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool and run out of order).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+}
