@@ -47,6 +47,14 @@ public sealed class BernoulliLayer : ConditionalLayer
         Kernels.SampleBernoulli(_logits.AsSpan(0, n), u, output[..n]);
     }
 
+    internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        Kernels.SampleBernoulli(_logits.AsSpan(0, n), noise[..n], output[..n]);
+    }
+
+    internal override bool NoiseIsNormal => false;
+
     public override void Expectation(int batch, Span<float> output)
     {
         int n = batch * OutputSize;

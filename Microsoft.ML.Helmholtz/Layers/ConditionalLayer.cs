@@ -70,6 +70,18 @@ public abstract class ConditionalLayer
     /// <summary>Draws y for each row of the last forward.</summary>
     public abstract void Sample(RandomStream random, int batch, Span<float> output);
 
+    /// <summary>
+    /// Draws y for each row of the last forward from the given noise instead of a random stream:
+    /// uniforms in (0, 1) for Bernoulli units, standard normals for Gaussian ones
+    /// (<see cref="NoiseIsNormal"/>), [batch × OutputSize]. The same noise gives the same draw, which
+    /// is what scoring with common random numbers needs.
+    /// </summary>
+    internal virtual void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
+        => throw new NotSupportedException($"{GetType().Name} does not sample from given noise.");
+
+    /// <summary>Whether <see cref="SampleWithNoise"/> takes standard normals (else uniforms).</summary>
+    internal virtual bool NoiseIsNormal => true;
+
     /// <summary>E[y | x] for each row: probabilities for Bernoulli units, means for Gaussian ones.</summary>
     public abstract void Expectation(int batch, Span<float> output);
 

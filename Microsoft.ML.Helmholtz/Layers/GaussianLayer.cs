@@ -100,6 +100,13 @@ public sealed class GaussianLayer : ConditionalLayer
         Reparameterize(batch, output);
     }
 
+    internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
+    {
+        int n = batch * OutputSize;
+        noise[..n].CopyTo(_noise);   // kept, as Sample keeps its own: ln q of the draw comes from it
+        Reparameterize(batch, output);
+    }
+
     /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/>).</summary>
     public void Reparameterize(int batch, Span<float> output)
     {

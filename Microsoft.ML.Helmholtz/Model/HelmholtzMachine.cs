@@ -133,6 +133,20 @@ public sealed class HelmholtzMachine
         FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
     }
 
+    /// <summary>
+    /// The free energy of rows that repeat distinct visible vectors, with each hidden layer's draw
+    /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise"/>): a deterministic
+    /// function of the rows and the noise.
+    /// </summary>
+    internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows,
+        ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint)
+    {
+        using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows);
+        CheckOutputs(rows, freeEnergy, logJoint);
+        Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
+    }
+
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
         if (freeEnergy.Length < rows || logJoint.Length < rows)

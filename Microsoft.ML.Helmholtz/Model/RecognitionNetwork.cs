@@ -67,6 +67,23 @@ public sealed class RecognitionNetwork
         }
     }
 
+    /// <summary>
+    /// <see cref="Sample(RandomStream, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>
+    /// with each layer's draw made from <paramref name="noise"/>[l − 1] ([rows × units] of layer l)
+    /// instead of a random stream.
+    /// </summary>
+    internal void SampleWithNoise(IReadOnlyList<float[]> noise, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
+    {
+        using var use = _access.EnterCompute("RecognitionNetwork.SampleWithNoise", states, _architecture, rows);
+        _layers[0].ForwardShared(distinctVisible, distinctRows, rowSource, rows);
+        _layers[0].SampleWithNoise(noise[0], rows, states.Layer(1, rows));
+        for (int l = 2; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].SampleWithNoise(noise[l - 1], rows, states.Layer(l, rows));
+        }
+    }
+
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
     public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb)
     {

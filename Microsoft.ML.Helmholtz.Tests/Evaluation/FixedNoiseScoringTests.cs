@@ -1,0 +1,126 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Evaluation;
+
+/// <summary>
+/// Scoring rows with common random numbers: a row's log-likelihood and features are functions of
+/// the row alone, bit for bit, whatever is scored with it; the estimate converges to ln p(x).
+/// </summary>
+[TestClass]
+public sealed class FixedNoiseScoringTests
+{
+    public static IEnumerable<object[]> Engines => [["default"], ["managed"]];
+
+    private static IMatrixEngine Engine(string name) => name == "managed" ? MatrixEngine.Managed : MatrixEngine.Default;
+
+    private static float[] Reversed(DataMatrix data)
+    {
+        var result = new float[data.Values.Length];
+        for (int i = 0; i < data.Rows; i++) data.Row(data.Rows - 1 - i).CopyTo(result.AsSpan(i * data.Columns));
+        return result;
+    }
+
+    [TestMethod]
+    [DataRow("default", "60b-30g-10g", 1)]
+    [DataRow("default", "60b-30g-10g", 7)]
+    [DataRow("default", "60b-30b-10b", 100)]
+    [DataRow("default", "60b-13g", 1500)]
+    [DataRow("managed", "60b-30g-10g", 7)]
+    [DataRow("managed", "60b-13g", 1500)]
+    public void ARowsLogLikelihoodDoesNotDependOnTheRowsBesideIt(string engine, string architecture, int k)
+    {
+        var machine = TestModels.Random(architecture, 1, scale: 0.3f);
+        machine = machine.Clone(Engine(engine));
+        DataMatrix data = TestModels.BinaryData(23, 60, 2);
+        var estimator = new FixedNoiseLogLikelihood(machine, k, seed: 3, rowsPerChunk: 1000);
+        var scorer = estimator.CreateScorer();
+        double[] together = new double[23], reversed = new double[23], one = new double[1];
+        scorer.Estimate(data.Values, 23, together);
+        estimator.CreateScorer().Estimate(Reversed(data), 23, reversed);
+        for (int i = 0; i < 23; i++)
+        {
+            scorer.Estimate(data.Row(i), 1, one);
+            Assert.AreEqual(together[i], one[0], 0.0, $"row {i} alone");
+            Assert.AreEqual(together[i], reversed[22 - i], 0.0, $"row {i} in reverse order");
+            Assert.IsTrue(double.IsFinite(together[i]));
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Engines))]
+    public void ARowsFeaturesDoNotDependOnTheRowsBesideIt(string engine)
+    {
+        var machine = TestModels.Random("60b-30b-10g", 4, scale: 0.3f).Clone(Engine(engine));
+        DataMatrix data = TestModels.BinaryData(150, 60, 5);   // two whole blocks of 64 and a padded one
+        foreach (FeatureLayers layers in new[] { FeatureLayers.Top, FeatureLayers.AllHidden })
+        {
+            var features = new RecognitionFeatures(machine, layers);
+            int size = features.Size;
+            Assert.AreEqual(layers == FeatureLayers.Top ? 10 : 40, size);
+            var extractor = features.CreateExtractor();
+            float[] together = new float[150 * size], reversed = new float[150 * size], one = new float[size];
+            extractor.Extract(data.Values, 150, together);
+            features.CreateExtractor().Extract(Reversed(data), 150, reversed);
+            for (int i = 0; i < 150; i++)
+            {
+                extractor.Extract(data.Row(i), 1, one);
+                CollectionAssert.AreEqual(together.AsSpan(i * size, size).ToArray(), one, $"{layers}: row {i} alone");
+                CollectionAssert.AreEqual(together.AsSpan(i * size, size).ToArray(), reversed.AsSpan((149 - i) * size, size).ToArray(), $"{layers}: row {i} reversed");
+            }
+            // They are the recognition network's deterministic pass.
+            var states = new LayerStates(machine.Architecture, 150);
+            data.Values.CopyTo(states.Layer(0, 150));
+            machine.Recognition.Infer(150, states);
+            ReadOnlySpan<float> top = states.Layer(2, 150);
+            for (int i = 0; i < 150; i++)
+                for (int j = 0; j < 10; j++)
+                    Assert.AreEqual(top[i * 10 + j], together[i * size + size - 10 + j], 1e-5f, $"{layers}: row {i}, top unit {j}");
+        }
+    }
+
+    /// <summary>On a machine small enough to enumerate, the estimate converges to ln p(x) within the spread the weights give.</summary>
+    [TestMethod]
+    public void TheEstimateConvergesToTheExactLogLikelihood()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 6, scale: 0.5f);
+        DataMatrix data = TestModels.BinaryData(6, 10, 7);
+        const int k = 20000;
+        double[] estimate = new double[6], variance = new double[6];
+        new FixedNoiseLogLikelihood(machine, k, seed: 8).CreateScorer().Estimate(data.Values, 6, estimate, variance);
+        for (int i = 0; i < 6; i++)
+        {
+            var (logJoint, logQ) = TestModels.Enumerate(machine, data.Row(i));
+            double exact = Kernels.LogSumExp(logJoint);
+            double relative = -1;
+            for (int c = 0; c < logQ.Length; c++) relative += Math.Exp(2 * (logJoint[c] - exact) - logQ[c]);
+            double sd = Math.Sqrt(relative / k);
+            Assert.AreEqual(exact, estimate[i], 5 * sd + 1e-4, $"row {i}");
+            Assert.AreEqual(sd * sd, variance[i], 0.3 * sd * sd, $"row {i}: the Monte Carlo variance from the weights");
+        }
+    }
+
+    [TestMethod]
+    public void ScorersOnManyThreadsAgreeAndTheMachineCanChangeAfterwards()
+    {
+        var machine = TestModels.Random("60b-30g-10g", 9, scale: 0.3f);
+        DataMatrix data = TestModels.BinaryData(40, 60, 10);
+        var estimator = new FixedNoiseLogLikelihood(machine, 50, seed: 11);
+        double[] serial = new double[40];
+        estimator.CreateScorer().Estimate(data.Values, 40, serial);
+        foreach (Parameter p in machine.Parameters) p.Value.AsSpan().Fill(0.5f);   // the estimator scores its own copy
+        var results = new double[8][];
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, t =>
+        {
+            results[t] = new double[40];
+            var scorer = estimator.CreateScorer();
+            for (int round = 0; round < 3; round++) scorer.Estimate(data.Values, 40, results[t]);
+        });
+        foreach (double[] r in results) CollectionAssert.AreEqual(serial, r);
+        Assert.AreEqual(50 * 30, estimator.Noise(1).Length);
+        Assert.IsTrue(estimator.Noise(2).ToArray().Any(v => v < 0), "Gaussian layers get standard normals");
+    }
+}
