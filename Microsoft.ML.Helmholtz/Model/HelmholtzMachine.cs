@@ -78,18 +78,33 @@ public sealed class HelmholtzMachine
         if (data.Length != (long)rows * n)
             throw new ArgumentException($"data holds {data.Length} values, not {rows} rows × {n} visible units.", nameof(data));
         DataValidation.Validate(data, rows, n, Architecture.Visible, "data");
-        if (Architecture.Visible.Units != UnitType.Bernoulli) return;
         var sums = new double[n];
         for (int r = 0; r < rows; r++)   // row by row: one sequential pass over the data
         {
             ReadOnlySpan<float> row = data.Slice(r * n, n);
             for (int c = 0; c < n; c++) sums[c] += row[c];
         }
+        for (int c = 0; c < n; c++) sums[c] /= rows;
+        InitializeVisibleBiasesFromMeans(sums);
+    }
+
+    /// <summary>
+    /// <see cref="InitializeVisibleBiasesFromData"/> from the data's column means (each in [0, 1]),
+    /// for data read as a stream. Does nothing for a Gaussian visible layer.
+    /// </summary>
+    public void InitializeVisibleBiasesFromMeans(ReadOnlySpan<double> means)
+    {
+        int n = Architecture.Visible.Size;
+        if (means.Length != n) throw new ArgumentException($"{means.Length} means for {n} visible units.", nameof(means));
+        if (Architecture.Visible.Units != UnitType.Bernoulli) return;
+        for (int c = 0; c < n; c++)
+            if (!(means[c] >= 0 && means[c] <= 1))
+                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a binary column's mean lies in [0, 1].");
         float[] bias = Generative.Layers[0].Parameters.Single(p => p.Name.EndsWith(".b", StringComparison.Ordinal)).Value;
         using var write = Access.EnterWrite();
         for (int c = 0; c < n; c++)
         {
-            double mean = Math.Clamp(sums[c] / rows, 1e-3, 1 - 1e-3);
+            double mean = Math.Clamp(means[c], 1e-3, 1 - 1e-3);
             bias[c] = (float)Math.Log(mean / (1 - mean));
         }
     }

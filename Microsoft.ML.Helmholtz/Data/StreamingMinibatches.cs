@@ -1,0 +1,106 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Data;
+
+/// <summary>Rows read in order, a pass at a time: a file, or a cursor over data that does not fit in memory.</summary>
+public interface IRowStream
+{
+    /// <summary>Values per row.</summary>
+    int Columns { get; }
+
+    /// <summary>Rows in a pass, when known in advance.</summary>
+    long? Rows { get; }
+
+    /// <summary>Starts a new pass from the first row (ending any pass in progress).</summary>
+    void Restart();
+
+    /// <summary>Copies up to <paramref name="rows"/> rows of the pass into <paramref name="destination"/> and returns how many: 0 at its end.</summary>
+    int Read(Span<float> destination, int rows);
+}
+
+/// <summary>
+/// Minibatches from a stream that is read once per epoch, shuffled through a buffer: the buffer is
+/// filled with the first rows, and each row handed out is a uniformly chosen row of the buffer,
+/// whose place the next row of the stream takes. Memory is the buffer (rows × columns floats) and
+/// one block of reading, whatever the stream's length. A buffer as large as the data is a full
+/// shuffle; a smaller one mixes rows that are close in the stream only, so a stream sorted by
+/// class wants a large buffer (or a shuffled source).
+/// </summary>
+public sealed class StreamingMinibatches : IMinibatchSource
+{
+    private const int ReadBlock = 256;
+    private readonly IRowStream _stream;
+    private readonly float[] _buffer;
+    private readonly float[] _incoming;
+    private int _filled, _incomingCount, _incomingNext;
+    private bool _exhausted;
+    private RandomStream? _random;
+
+    /// <param name="stream">The rows.</param>
+    /// <param name="bufferRows">Rows the shuffle buffer holds.</param>
+    public StreamingMinibatches(IRowStream stream, int bufferRows)
+    {
+        _stream = stream ?? throw new ArgumentNullException(nameof(stream));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferRows);
+        if (stream.Columns <= 0) throw new ArgumentException("The stream's rows must have at least one value.", nameof(stream));
+        if ((long)bufferRows * stream.Columns > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(bufferRows), bufferRows, $"{bufferRows} rows of {stream.Columns} values do not fit one array; use a smaller buffer.");
+        BufferRows = bufferRows;
+        _buffer = new float[bufferRows * stream.Columns];
+        _incoming = new float[ReadBlock * stream.Columns];
+    }
+
+    public int BufferRows { get; }
+    public int Columns => _stream.Columns;
+    public int? Rows => _stream.Rows is { } rows && rows <= int.MaxValue ? (int)rows : null;
+
+    public void BeginEpoch(RandomStream random)
+    {
+        _random = random ?? throw new ArgumentNullException(nameof(random));
+        _stream.Restart();
+        _exhausted = false;
+        _incomingCount = _incomingNext = 0;
+        _filled = 0;
+        int columns = Columns;
+        while (_filled < BufferRows && TryTake(_buffer.AsSpan(_filled * columns, columns))) _filled++;
+    }
+
+    public int NextBatch(Span<float> destination, int rows)
+    {
+        if (_random is null) throw new InvalidOperationException("Call BeginEpoch first.");
+        int columns = Columns;
+        for (int r = 0; r < rows; r++)
+        {
+            if (_filled == 0) return r;
+            int pick = _random.NextInt(_filled);
+            Span<float> slot = _buffer.AsSpan(pick * columns, columns);
+            slot.CopyTo(destination.Slice(r * columns, columns));
+            // The next row of the stream takes the place; at the stream's end the buffer shrinks.
+            if (!TryTake(slot))
+            {
+                _filled--;
+                if (pick != _filled) _buffer.AsSpan(_filled * columns, columns).CopyTo(slot);
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>Copies the stream's next row into <paramref name="row"/>; false at the end of the pass.</summary>
+    private bool TryTake(Span<float> row)
+    {
+        if (_incomingNext == _incomingCount)
+        {
+            if (_exhausted) return false;
+            _incomingCount = _stream.Read(_incoming, ReadBlock);
+            _incomingNext = 0;
+            if (_incomingCount == 0)
+            {
+                _exhausted = true;
+                return false;
+            }
+        }
+        _incoming.AsSpan(_incomingNext * row.Length, row.Length).CopyTo(row);
+        _incomingNext++;
+        return true;
+    }
+}
