@@ -21,9 +21,14 @@ namespace Microsoft.ML.Helmholtz.Evaluation;
 /// error of the mean from above. It omits the bias of ln (1/K) Σ w, which lies below ln p(x) in
 /// expectation and shrinks as K grows. NaN for K = 1.
 /// </param>
+/// <param name="Examples">How many examples were scored.</param>
+/// <param name="SamplesPerExample">K, the samples per example.</param>
 public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOverExamples, double MonteCarloStandardError, int Examples, int SamplesPerExample)
 {
     /// <summary>The summary of per-example estimates and their Monte Carlo variances (NaN where unknown).</summary>
+    /// <param name="perExample">The estimate of ln p(x) for each example.</param>
+    /// <param name="monteCarloVariance">The Monte Carlo variance of each estimate.</param>
+    /// <param name="samples">K, the samples per example.</param>
     /// <param name="samplesShared">Whether all examples used the same samples (errors then are not independent).</param>
     public static LogLikelihoodEstimate FromPerExample(ReadOnlySpan<double> perExample, ReadOnlySpan<double> monteCarloVariance, int samples, bool samplesShared = false)
     {

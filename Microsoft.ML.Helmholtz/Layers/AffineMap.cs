@@ -35,7 +35,7 @@ internal sealed class AffineMap
         if (Weight is not null) ForwardProduct(input, batch, output).RunOn(_engine);
     }
 
-    /// <summary><see cref="Forward"/> of two maps over the same input, their products as one pair (they share the engine of <paramref name="first"/>).</summary>
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, int, Span{float})"/> of two maps over the same input, their products as one pair (they share the engine of <paramref name="first"/>).</summary>
     public static void Forward(AffineMap first, Span<float> firstOutput, AffineMap second, Span<float> secondOutput, ReadOnlySpan<float> input, int batch)
     {
         if (first.Weight is null || second.Weight is null || first.Inputs != second.Inputs)

@@ -15,7 +15,8 @@ internal sealed unsafe class StepUndo
     public StepUndo(IReadOnlyList<Parameter> parameters)
     {
         _saved = parameters.Select(p => ParameterBlocks.AllocateState(p.Length)).ToArray();
-        var index = parameters.Select((p, i) => (p, i)).ToDictionary(x => x.p, x => x.i, ReferenceEqualityComparer.Instance);
+        var index = new Dictionary<Parameter, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < parameters.Count; i++) index.Add(parameters[i], i);
         _blocks = new ParameterBlocks(parameters, p => (_saved[index[p]], null));
     }
 

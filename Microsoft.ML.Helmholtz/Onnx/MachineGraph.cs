@@ -1,0 +1,179 @@
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Onnx.Proto;
+
+namespace Microsoft.ML.Helmholtz.Onnx;
+
+/// <summary>
+/// ONNX graphs of a machine (opset 18): the recognition features (the deterministic pass, as
+/// <see cref="RecognitionFeatures"/>) and the log-likelihood with common random numbers (as
+/// <see cref="FixedNoiseLogLikelihood"/>, its noise held in the graph), for a batch of rows
+/// [N × visible units] with N symbolic. Samples are an axis of their own: [N, K, units].
+/// </summary>
+internal static class MachineGraph
+{
+    public const int Opset = 18;
+    public const string InputName = "input";
+    public const string FeaturesName = "features";
+    public const string LogLikelihoodName = "log_likelihood";
+    private const string Batch = "N";
+
+    /// <summary>A model with the outputs asked for (at least one): "features" [N, F] and "log_likelihood" [N].</summary>
+    public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, IDictionary<string, string>? metadata = null)
+    {
+        if (features is null && logLikelihood is null) throw new ArgumentException("Ask for the features, the log-likelihood or both.");
+        HelmholtzMachine machine = features?.Machine ?? logLikelihood!.Machine;
+        var g = new OnnxGraphBuilder("helmholtz_machine", Opset) { ModelDomain = "microsoft.ml.helmholtz" };
+        string x = g.Input(InputName, Batch, machine.Architecture.Visible.Size);
+        if (features is not null) AddFeatures(g, features, x);
+        if (logLikelihood is not null) AddLogLikelihood(g, logLikelihood, x);
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["architecture"] = machine.Architecture.ToString() };
+        return g.ToBytes("Microsoft.ML.Helmholtz", typeof(MachineGraph).Assembly.GetName().Version?.ToString() ?? "0", meta);
+    }
+
+    private static void AddFeatures(OnnxGraphBuilder g, RecognitionFeatures features, string x)
+    {
+        RecognitionNetwork rec = features.Machine.Recognition;
+        var layers = new List<string>();
+        string h = x;
+        for (int l = 1; l <= rec.Depth; l++)
+        {
+            // The deterministic pass: probabilities for Bernoulli units, means for Gaussian ones.
+            h = rec.Layer(l) switch
+            {
+                BernoulliLayer b => g.Node("Sigmoid", [Gemm(g, h, b.Affine, $"features_rec{l}")]),
+                GaussianLayer gl => Gemm(g, h, gl.MeanMap, $"features_rec{l}_mean"),
+                var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
+            };
+            layers.Add(h);
+        }
+        string result = features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
+        g.Node("Identity", [result], FeaturesName);
+        g.Output(FeaturesName, Batch, features.Size);
+    }
+
+    private static void AddLogLikelihood(OnnxGraphBuilder g, FixedNoiseLogLikelihood estimator, string x)
+    {
+        HelmholtzMachine machine = estimator.Machine;
+        var arch = machine.Architecture;
+        int k = estimator.Samples, depth = arch.Depth;
+        string one = g.Scalar("one", 1f), minusTwo = g.Scalar("minus_two", -2f), minusHalf = g.Scalar("minus_half", -0.5f), half = g.Scalar("half", 0.5f);
+        string axis1 = g.Int64Initializer("axis_1", [1], 1);
+
+        // Recognition, bottom-up: h_l [N, K, units] from the fixed noise, and Σ_l ln q(h_l | h_l−1) [N, K].
+        var h = new string[depth + 1];
+        string logQ = "";
+        for (int l = 1; l <= depth; l++)
+        {
+            ConditionalLayer layer = machine.Recognition.Layer(l);
+            string noise = g.Initializer($"noise_{l}", estimator.Noise(l).ToArray(), k, arch.Layers[l].Size);
+            // Layer 1 reads the row [N, D]: its statistics once, then [N, 1, units] against the K noise rows.
+            string Statistics(AffineMap map, string name) => l == 1
+                ? g.Node("Unsqueeze", [Gemm(g, x, map, name), axis1])
+                : g.Node("Add", [g.Node("MatMul", [h[l - 1], TransposedWeights(g, map, name)]), g.Initializer($"{name}_b", map.Bias.Value, map.Outputs)]);
+            string term;
+            switch (layer)
+            {
+                case BernoulliLayer b:
+                {
+                    string a = Statistics(b.Affine, $"rec{l}");
+                    // Unit on when u < sigmoid(a), as the managed sampler draws it.
+                    h[l] = g.Node("Cast", [g.Node("Less", [noise, g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
+                    term = BernoulliLogProb(g, a, h[l], one, minusTwo);
+                    break;
+                }
+                case GaussianLayer gl:
+                {
+                    string m = Statistics(gl.MeanMap, $"rec{l}_mean"), s = Statistics(gl.LogVarianceMap!, $"rec{l}_logvar");
+                    h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, half])]), noise])]);
+                    // ln N(h; m, e^s) of its own draw = −½ Σ (ε² + s + ln 2π): the ε part is a constant per sample.
+                    float[] noiseTerm = new float[k];
+                    ReadOnlySpan<float> eps = estimator.Noise(l);
+                    int units = arch.Layers[l].Size;
+                    for (int j = 0; j < k; j++)
+                    {
+                        double sum = 0;
+                        for (int u = 0; u < units; u++) sum += eps[j * units + u] * eps[j * units + u];
+                        noiseTerm[j] = (float)(-0.5 * (sum + units * Numerics.Kernels.LogTwoPi));
+                    }
+                    term = g.Node("Add", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Mul", [g.Reduce("ReduceSum", s, [2], keepDims: false), minusHalf])]);
+                    break;
+                }
+                default: throw new NotSupportedException($"{layer.GetType().Name} has no ONNX form.");
+            }
+            logQ = l == 1 ? term : g.Node("Add", [logQ, term]);
+        }
+
+        // Generative, top-down: ln p(h_L) + Σ_l ln p(h_l | h_l+1), the visible row as h_0 ([N, 1, D] against the K samples).
+        string logP = Prior(g, machine.Generative.Prior, h[depth], one, minusTwo, minusHalf);
+        string visible = g.Node("Unsqueeze", [x, axis1]);
+        for (int l = depth - 1; l >= 0; l--)
+        {
+            string target = l == 0 ? visible : h[l];
+            string term = machine.Generative.Layers[l] switch
+            {
+                BernoulliLayer b => BernoulliLogProb(g, Affine3(g, h[l + 1], b.Affine, $"gen{l}"), target, one, minusTwo),
+                GaussianLayer gl => GaussianLogProb(g, gl, Affine3(g, h[l + 1], gl.MeanMap, $"gen{l}_mean"), target, minusHalf, $"gen{l}"),
+                var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
+            };
+            logP = g.Node("Add", [logP, term]);
+        }
+
+        // ln p̂(x) = ln (1/K) Σ_k exp(ln p − ln q).
+        string weights = g.Node("Sub", [logP, logQ]);
+        string logSum = g.Reduce("ReduceLogSumExp", weights, [1], keepDims: false);
+        g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))], LogLikelihoodName);
+        g.Output(LogLikelihoodName, Batch);
+    }
+
+    /// <summary>x Wᵀ + b for x [N, in].</summary>
+    private static string Gemm(OnnxGraphBuilder g, string x, AffineMap map, string name)
+        => g.Node("Gemm", [x, g.Initializer($"{name}_W", map.Weight!.Value, map.Outputs, map.Inputs), g.Initializer($"{name}_b", map.Bias.Value, map.Outputs)],
+            null, ("transB", 1L));
+
+    /// <summary>h Wᵀ + b for h [N, K, in] (Gemm takes two dimensions only, so MatMul with Wᵀ stored).</summary>
+    private static string Affine3(OnnxGraphBuilder g, string h, AffineMap map, string name)
+        => g.Node("Add", [g.Node("MatMul", [h, TransposedWeights(g, map, name)]), g.Initializer($"{name}_b", map.Bias.Value, map.Outputs)]);
+
+    private static string TransposedWeights(OnnxGraphBuilder g, AffineMap map, string name)
+    {
+        float[] w = map.Weight!.Value, t = new float[w.Length];
+        for (int o = 0; o < map.Outputs; o++)
+            for (int i = 0; i < map.Inputs; i++) t[i * map.Outputs + o] = w[o * map.Inputs + i];
+        return g.Initializer($"{name}_Wt", t, map.Inputs, map.Outputs);
+    }
+
+    /// <summary>Σ_units ln Bernoulli(y | sigmoid(a)) = Σ −softplus((1 − 2y) a), over the last axis.</summary>
+    private static string BernoulliLogProb(OnnxGraphBuilder g, string a, string y, string one, string minusTwo)
+    {
+        string sign = g.Node("Add", [g.Node("Mul", [y, minusTwo]), one]);
+        return g.Node("Neg", [g.Reduce("ReduceSum", g.Node("Softplus", [g.Node("Mul", [a, sign])]), [2], keepDims: false)]);
+    }
+
+    /// <summary>Σ_units ln N(y; f(u), e^s) with f = tanh or identity and s per unit: −½ (Σ (y − m)² e^{−s} + Σ s + n ln 2π).</summary>
+    private static string GaussianLogProb(OnnxGraphBuilder g, GaussianLayer layer, string u, string y, string minusHalf, string name)
+    {
+        string m = layer.MeanFunction == GaussianMean.Tanh ? g.Node("Tanh", [u]) : u;
+        string d = g.Node("Sub", [y, m]);
+        float[] s = layer.LogVarianceParameter!.Value;
+        string precision = g.Initializer($"{name}_precision", s.Select(v => MathF.Exp(-v)).ToArray(), s.Length);
+        string squares = g.Reduce("ReduceSum", g.Node("Mul", [g.Node("Mul", [d, d]), precision]), [2], keepDims: false);
+        double constant = s.Sum(v => (double)v) + s.Length * Numerics.Kernels.LogTwoPi;
+        return g.Node("Mul", [g.Node("Add", [squares, g.Scalar($"{name}_constant", (float)constant)]), minusHalf]);
+    }
+
+    private static string Prior(OnnxGraphBuilder g, ConditionalLayer prior, string h, string one, string minusTwo, string minusHalf)
+    {
+        switch (prior)
+        {
+            case BernoulliLayer b:
+                return BernoulliLogProb(g, g.Initializer("prior_b", b.Affine.Bias.Value, b.OutputSize), h, one, minusTwo);
+            case StandardNormalPrior:
+                string squares = g.Reduce("ReduceSum", g.Node("Mul", [h, h]), [2], keepDims: false);
+                return g.Node("Mul", [g.Node("Add", [squares, g.Scalar("prior_constant", (float)(prior.OutputSize * Numerics.Kernels.LogTwoPi))]), minusHalf]);
+            default:
+                throw new NotSupportedException($"{prior.GetType().Name} has no ONNX form.");
+        }
+    }
+}

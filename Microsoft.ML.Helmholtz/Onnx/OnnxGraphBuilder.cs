@@ -1,0 +1,282 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Microsoft.ML.Helmholtz.Onnx.Proto;
+
+namespace Microsoft.ML.Helmholtz.Onnx;
+
+/// <summary>
+/// One dimension of a declared graph input/output: a fixed size or a symbolic name (e.g. "N").
+/// Implicit conversions allow <c>Input("x", "N", 5)</c>.
+/// </summary>
+internal readonly record struct OnnxDim(long? Value, string? Symbol)
+{
+    public static implicit operator OnnxDim(long value) =>
+        value >= 0 ? new(value, null) : throw new ArgumentOutOfRangeException(nameof(value), "Fixed dimensions must be >= 0.");
+
+    public static implicit operator OnnxDim(string symbol) =>
+        string.IsNullOrEmpty(symbol) ? throw new ArgumentException("Symbolic dimension needs a name.", nameof(symbol)) : new(null, symbol);
+
+    public override string ToString() => Symbol ?? Value!.Value.ToString();
+}
+
+/// <summary>
+/// Minimal builder for single-graph ONNX models (default domain only).
+/// Values are referred to by name; every method returns the name of the value it declares.
+/// Nodes must be added in topological order (inputs declared before use).
+/// </summary>
+internal sealed class OnnxGraphBuilder
+{
+    private readonly GraphProto _graph;
+    private readonly HashSet<string> _values = new(StringComparer.Ordinal); // all value names declared so far
+    private int _nextId;
+
+    /// <param name="graphName">GraphProto.name.</param>
+    /// <param name="opset">Version of the default ("ai.onnx") operator set.</param>
+    /// <param name="irVersion">ModelProto.ir_version; defaults to the IR version released with <paramref name="opset"/>.</param>
+    public OnnxGraphBuilder(string graphName, int opset = 18, long? irVersion = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(graphName);
+        if (opset < 13) throw new ArgumentOutOfRangeException(nameof(opset), "Opset 13 or newer is required.");
+        _graph = new GraphProto { Name = graphName };
+        Opset = opset;
+        IrVersion = irVersion ?? DefaultIrVersion(opset);
+    }
+
+    public string Name => _graph.Name;
+    public int Opset { get; }
+    public long IrVersion { get; }
+
+    /// <summary>ModelProto.domain, reverse-DNS style (e.g. "org.example.helmholtz"); optional.</summary>
+    public string ModelDomain { get; set; } = "";
+
+    /// <summary>ModelProto.model_version; optional.</summary>
+    public long ModelVersion { get; set; }
+
+    /// <summary>ModelProto.doc_string; optional.</summary>
+    public string DocString { get; set; } = "";
+
+    /// <summary>GraphProto.doc_string; optional.</summary>
+    public string GraphDocString { get => _graph.DocString; set => _graph.DocString = value ?? ""; }
+
+    /// <summary>Store float initializers in raw_data (default, compact) rather than packed float_data.</summary>
+    public bool UseRawData { get; set; } = true;
+
+    /// <summary>
+    /// Minimum IR version for a default-domain opset, per ONNX's release table (docs/Versioning.md).
+    /// ORT accepts any IR version it knows (1.31: up to 13), so this is the conservative choice.
+    /// </summary>
+    public static long DefaultIrVersion(int opset) => opset switch
+    {
+        <= 14 => 7,  // ONNX 1.7-1.9
+        <= 18 => 8,  // ONNX 1.10-1.13
+        <= 20 => 9,  // ONNX 1.14-1.15
+        <= 22 => 10, // ONNX 1.16-1.17
+        23 => 11,    // ONNX 1.18
+        24 => 12,    // ONNX 1.19
+        _ => 13,     // ONNX 1.20+
+    };
+
+    // ---------------------------------------------------------------- graph inputs / outputs
+
+    /// <summary>Declares a float graph input, e.g. <c>Input("x", "N", 5)</c>.</summary>
+    public string Input(string name, params OnnxDim[] dims) => Input(name, TensorProto.Types.DataType.Float, dims);
+
+    public string Input(string name, TensorProto.Types.DataType elemType, params OnnxDim[] dims)
+    {
+        Declare(name);
+        _graph.Input.Add(ValueInfo(name, elemType, dims));
+        return name;
+    }
+
+    /// <summary>Declares an existing value as a float graph output, e.g. <c>Output("y", "N", 3)</c>.</summary>
+    public string Output(string name, params OnnxDim[] dims) => Output(name, TensorProto.Types.DataType.Float, dims);
+
+    public string Output(string name, TensorProto.Types.DataType elemType, params OnnxDim[] dims)
+    {
+        RequireDeclared(name);
+        if (_graph.Output.Any(o => o.Name == name)) throw new ArgumentException($"'{name}' is already an output.", nameof(name));
+        _graph.Output.Add(ValueInfo(name, elemType, dims));
+        return name;
+    }
+
+    // ---------------------------------------------------------------- initializers (constants)
+
+    /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar).</summary>
+    public string Initializer(string name, float[] values, params long[] dims)
+    {
+        var t = NewTensor(name, TensorProto.Types.DataType.Float, values.Length, dims);
+        if (UseRawData)
+            t.RawData = ByteString.CopyFrom(ToLittleEndian(values));
+        else
+            t.FloatData.Add(values);
+        return AddInitializer(t);
+    }
+
+    /// <summary>Float scalar constant (shape []), handy for broadcasting arithmetic.</summary>
+    public string Scalar(string name, float value) => Initializer(name, [value]);
+
+    /// <summary>Int64 constant (shapes, axes, pads...), stored in packed int64_data.</summary>
+    public string Int64Initializer(string name, long[] values, params long[] dims)
+    {
+        var t = NewTensor(name, TensorProto.Types.DataType.Int64, values.Length, dims);
+        t.Int64Data.Add(values);
+        return AddInitializer(t);
+    }
+
+    // ---------------------------------------------------------------- nodes
+
+    /// <summary>
+    /// Adds a default-domain node with a single output and returns the output name
+    /// (auto-generated when <paramref name="output"/> is null). Use "" for an omitted optional input.
+    /// Attribute values: float/double → FLOAT, int/long/bool → INT, string → STRING,
+    /// float[]/double[] → FLOATS, int[]/long[] → INTS, TensorProto → TENSOR.
+    /// </summary>
+    public string Node(string opType, string[] inputs, string? output = null, params (string Name, object Value)[] attributes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(opType);
+        foreach (var i in inputs)
+            if (i.Length > 0) RequireDeclared(i);
+
+        output ??= UniqueName(opType);
+        Declare(output);
+
+        var node = new NodeProto { OpType = opType, Name = $"n{_graph.Node.Count}_{opType}" };
+        node.Input.Add(inputs);
+        node.Output.Add(output);
+        foreach (var (name, value) in attributes)
+            node.Attribute.Add(Attribute(name, value));
+        _graph.Node.Add(node);
+        return output;
+    }
+
+    /// <summary>
+    /// Reduce* node over <paramref name="axes"/>, emitting axes as an attribute or as an int64 input
+    /// depending on the opset (ReduceSum switched at 13, every other Reduce* at 18).
+    /// </summary>
+    public string Reduce(string opType, string input, long[] axes, bool keepDims, string? output = null)
+    {
+        int inputSince = opType == "ReduceSum" ? 13 : 18;
+        var keep = ("keepdims", (object)(keepDims ? 1L : 0L));
+        if (Opset >= inputSince)
+        {
+            string axesName = Int64Initializer(UniqueName(opType + "_axes"), axes, axes.Length);
+            return Node(opType, [input, axesName], output, keep);
+        }
+        return Node(opType, [input], output, keep, ("axes", axes));
+    }
+
+    // ---------------------------------------------------------------- serialization
+
+    /// <summary>Builds the ModelProto (the builder stays usable; the graph is cloned).</summary>
+    public ModelProto ToModel(string producer, string version, IDictionary<string, string>? metadata = null)
+    {
+        if (_graph.Output.Count == 0) throw new InvalidOperationException("The graph has no outputs.");
+        var model = new ModelProto
+        {
+            IrVersion = IrVersion,
+            ProducerName = producer,
+            ProducerVersion = version,
+            Domain = ModelDomain,
+            ModelVersion = ModelVersion,
+            DocString = DocString,
+            Graph = _graph.Clone(),
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        if (metadata != null)
+            foreach (var (k, v) in metadata)
+                model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
+        return model;
+    }
+
+    /// <summary>Serialized ONNX model bytes (write to a .onnx file or pass to InferenceSession).</summary>
+    public byte[] ToBytes(string producer, string version, IDictionary<string, string>? metadata = null) =>
+        ToModel(producer, version, metadata).ToByteArray();
+
+    // ---------------------------------------------------------------- helpers
+
+    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType elemType, OnnxDim[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+            shape.Dim.Add(d.Symbol != null
+                ? new TensorShapeProto.Types.Dimension { DimParam = d.Symbol }
+                : new TensorShapeProto.Types.Dimension { DimValue = d.Value!.Value });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)elemType, Shape = shape } },
+        };
+    }
+
+    private TensorProto NewTensor(string name, TensorProto.Types.DataType type, int count, long[] dims)
+    {
+        long expected = 1;
+        foreach (var d in dims)
+        {
+            if (d < 0) throw new ArgumentOutOfRangeException(nameof(dims), "Initializer dims must be >= 0.");
+            expected *= d;
+        }
+        if (expected != count)
+            throw new ArgumentException($"Initializer '{name}': {count} values do not match shape [{string.Join(",", dims)}].");
+        Declare(name);
+        var t = new TensorProto { Name = name, DataType = (int)type };
+        t.Dims.Add(dims);
+        return t;
+    }
+
+    private string AddInitializer(TensorProto t)
+    {
+        _graph.Initializer.Add(t);
+        return t.Name;
+    }
+
+    /// <summary>ONNX raw_data is always little-endian IEEE 754, whatever the host.</summary>
+    private static byte[] ToLittleEndian(float[] values)
+    {
+        var bytes = MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        if (!BitConverter.IsLittleEndian)
+            for (int i = 0; i < values.Length; i++)
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
+        return bytes;
+    }
+
+    private static AttributeProto Attribute(string name, object value)
+    {
+        var a = new AttributeProto { Name = name };
+        switch (value)
+        {
+            case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
+            case double d: a.Type = AttributeProto.Types.AttributeType.Float; a.F = (float)d; break;
+            case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
+            case long l: a.Type = AttributeProto.Types.AttributeType.Int; a.I = l; break;
+            case bool b: a.Type = AttributeProto.Types.AttributeType.Int; a.I = b ? 1 : 0; break;
+            case string s: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(s); break;
+            case float[] fs: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.Add(fs); break;
+            case double[] ds: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.Add(ds.Select(x => (float)x)); break;
+            case int[] iv: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.Add(iv.Select(x => (long)x)); break;
+            case long[] lv: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.Add(lv); break;
+            case TensorProto t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = t; break;
+            default: throw new ArgumentException($"Unsupported attribute type {value?.GetType().Name ?? "null"} for '{name}'.");
+        }
+        return a;
+    }
+
+    private string UniqueName(string prefix)
+    {
+        string name;
+        do name = $"{prefix}_{_nextId++}"; while (_values.Contains(name));
+        return name;
+    }
+
+    private void Declare(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!_values.Add(name)) throw new ArgumentException($"Value name '{name}' is already used.", nameof(name));
+    }
+
+    private void RequireDeclared(string name)
+    {
+        if (!_values.Contains(name)) throw new ArgumentException($"Unknown value '{name}' (declare inputs/initializers/nodes first).");
+    }
+}
