@@ -19,20 +19,66 @@ internal static class MachineGraph
     public const string LogLikelihoodName = "log_likelihood";
     private const string Batch = "N";
 
-    /// <summary>A model with the outputs asked for (at least one): "features" [N, F] and "log_likelihood" [N].</summary>
+    /// <summary>
+    /// A model with the outputs asked for (at least one): "features" [N, F] and "log_likelihood" [N],
+    /// the input "input" [N, visible units].
+    /// </summary>
     public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, IDictionary<string, string>? metadata = null)
+        => Build(features, logLikelihood, new GraphColumns(), metadata);
+
+    /// <summary>A model with the given names and layout (see <see cref="GraphColumns"/>).</summary>
+    public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, GraphColumns columns, IDictionary<string, string>? metadata = null)
     {
+        bool wantsLogLikelihood = columns.LogLikelihood is not null || columns.Score is not null || columns.PredictedLabel is not null;
+        if ((features is null) != (columns.Features is null) || (logLikelihood is null) == wantsLogLikelihood)
+            throw new ArgumentException("The graph's outputs must match the scorers given.");
         if (features is null && logLikelihood is null) throw new ArgumentException("Ask for the features, the log-likelihood or both.");
         HelmholtzMachine machine = features?.Machine ?? logLikelihood!.Machine;
+        int visible = machine.Architecture.Visible.Size;
         var g = new OnnxGraphBuilder("helmholtz_machine", Opset) { ModelDomain = "microsoft.ml.helmholtz" };
-        string x = g.Input(InputName, Batch, machine.Architecture.Visible.Size);
-        if (features is not null) AddFeatures(g, features, x);
-        if (logLikelihood is not null) AddLogLikelihood(g, logLikelihood, x);
+        string x;
+        if (columns.SingleRow)
+        {
+            // One row [D] (as ML.NET's OnnxTransformer hands it), computed as a batch of one.
+            string row = g.Input(columns.Input, visible);
+            x = g.Node("Unsqueeze", [row, g.Int64Initializer("axis_0", [0], 1)]);
+        }
+        else x = g.Input(columns.Input, Batch, visible);
+
+        if (features is not null)
+        {
+            string f = AddFeatures(g, features, x);
+            if (columns.SingleRow) g.Node("Reshape", [f, g.Int64Initializer("features_shape", [features.Size], 1)], columns.Features);
+            else g.Node("Identity", [f], columns.Features);
+            Declare(g, columns, columns.Features!, features.Size);
+        }
+        if (logLikelihood is not null)
+        {
+            // [N] (a batch), or [1] for one row: ML.NET's OnnxTransformer gives vectors, never scalars.
+            string ll = AddLogLikelihood(g, logLikelihood, x);
+            string score = g.Node("Neg", [ll]);
+            if (columns.LogLikelihood is not null) Declare(g, columns, g.Node("Identity", [ll], columns.LogLikelihood));
+            if (columns.Score is not null) Declare(g, columns, g.Node("Identity", [score], columns.Score));
+            if (columns.PredictedLabel is not null)
+            {
+                g.Node("Greater", [score, g.Scalar("threshold", (float)columns.Threshold)], columns.PredictedLabel);
+                if (columns.SingleRow) g.Output(columns.PredictedLabel, TensorProto.Types.DataType.Bool, 1);
+                else g.Output(columns.PredictedLabel, TensorProto.Types.DataType.Bool, Batch);
+            }
+        }
         var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["architecture"] = machine.Architecture.ToString() };
         return g.ToBytes("Microsoft.ML.Helmholtz", typeof(MachineGraph).Assembly.GetName().Version?.ToString() ?? "0", meta);
     }
 
-    private static void AddFeatures(OnnxGraphBuilder g, RecognitionFeatures features, string x)
+    /// <summary>Declares a float output: [N, size] or [N] for a batch, [size] or [1] for one row.</summary>
+    private static void Declare(OnnxGraphBuilder g, GraphColumns columns, string name, int? size = null)
+    {
+        if (columns.SingleRow) g.Output(name, size ?? 1);
+        else if (size is { } s) g.Output(name, Batch, s);
+        else g.Output(name, Batch);
+    }
+
+    private static string AddFeatures(OnnxGraphBuilder g, RecognitionFeatures features, string x)
     {
         RecognitionNetwork rec = features.Machine.Recognition;
         var layers = new List<string>();
@@ -48,12 +94,10 @@ internal static class MachineGraph
             };
             layers.Add(h);
         }
-        string result = features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
-        g.Node("Identity", [result], FeaturesName);
-        g.Output(FeaturesName, Batch, features.Size);
+        return features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
     }
 
-    private static void AddLogLikelihood(OnnxGraphBuilder g, FixedNoiseLogLikelihood estimator, string x)
+    private static string AddLogLikelihood(OnnxGraphBuilder g, FixedNoiseLogLikelihood estimator, string x)
     {
         HelmholtzMachine machine = estimator.Machine;
         var arch = machine.Architecture;
@@ -123,8 +167,7 @@ internal static class MachineGraph
         // ln p̂(x) = ln (1/K) Σ_k exp(ln p − ln q).
         string weights = g.Node("Sub", [logP, logQ]);
         string logSum = g.Reduce("ReduceLogSumExp", weights, [1], keepDims: false);
-        g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))], LogLikelihoodName);
-        g.Output(LogLikelihoodName, Batch);
+        return g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))]);
     }
 
     /// <summary>x Wᵀ + b for x [N, in].</summary>
@@ -177,3 +220,18 @@ internal static class MachineGraph
         }
     }
 }
+
+/// <summary>
+/// The names and layout of a machine graph's input and outputs. A null output is left out; Score is
+/// −ln p̂ and PredictedLabel is Score &gt; <see cref="Threshold"/> (Boolean). <see cref="SingleRow"/>: the
+/// input is one row [D] and the outputs [F] and [1] (what ML.NET's OnnxTransformer feeds and reads),
+/// else a batch [N, D] with outputs [N, F] and [N].
+/// </summary>
+internal sealed record GraphColumns(
+    string Input = MachineGraph.InputName,
+    string? Features = MachineGraph.FeaturesName,
+    string? LogLikelihood = MachineGraph.LogLikelihoodName,
+    string? Score = null,
+    string? PredictedLabel = null,
+    bool SingleRow = false,
+    double Threshold = 0);

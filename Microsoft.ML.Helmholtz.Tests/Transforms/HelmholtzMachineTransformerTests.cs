@@ -1,0 +1,242 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Transforms;
+
+namespace Microsoft.ML.Helmholtz.Tests.Transforms;
+
+/// <summary>The estimator and transformer in ML.NET pipelines: columns, values, threads, PredictionEngine, save and load.</summary>
+[TestClass]
+public sealed class HelmholtzMachineTransformerTests
+{
+    private static HelmholtzMachineOptions Options(Action<HelmholtzMachineOptions>? change = null)
+    {
+        var options = new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 3, BatchSize = 20, Samples = 20, Seed = 7,
+        };
+        change?.Invoke(options);
+        return options;
+    }
+
+    private static (MLContext Ml, IDataView Train, IDataView Test, HelmholtzMachineTransformer Model) Fitted(Action<HelmholtzMachineOptions>? change = null)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2));
+        return (ml, train, test, ml.Transforms.HelmholtzMachine(Options(change)).Fit(train));
+    }
+
+    private static ScoredRow[] Scored(MLContext ml, IDataView view) => ml.Data.CreateEnumerable<ScoredRow>(view, reuseRowObject: false).ToArray();
+
+    [TestMethod]
+    public void TransformAddsTheFeaturesAndTheCoreScorersLogLikelihood()
+    {
+        var (ml, _, test, model) = Fitted();
+        IDataView scored = model.Transform(test);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 8), scored.Schema["HelmholtzFeatures"].Type);
+        Assert.AreEqual(NumberDataViewType.Single, scored.Schema["LogLikelihood"].Type);
+        Assert.IsNull(scored.Schema.GetColumnOrNull("Score"), "no anomaly columns unless named");
+        ScoredRow[] rows = Scored(ml, scored);
+        float[] pixels = ml.Data.CreateEnumerable<PixelRow>(test, false).SelectMany(r => r.Pixels).ToArray();
+        // The same machine and seed through the core's scorers.
+        var features = new RecognitionFeatures(model.GetMachine());
+        float[] expectedFeatures = new float[150 * 8];
+        features.CreateExtractor().Extract(pixels, 150, expectedFeatures);
+        double[] expectedLogLikelihood = new double[150];
+        new FixedNoiseLogLikelihood(model.GetMachine(), 20, model.Seed).CreateScorer().Estimate(pixels, 150, expectedLogLikelihood);
+        for (int i = 0; i < 150; i++)
+        {
+            CollectionAssert.AreEqual(expectedFeatures.AsSpan(i * 8, 8).ToArray(), rows[i].HelmholtzFeatures, $"features of row {i}");
+            Assert.AreEqual((float)expectedLogLikelihood[i], rows[i].LogLikelihood, $"log-likelihood of row {i}");
+        }
+        Assert.IsTrue(rows.Average(r => r.LogLikelihood) > -20 * Math.Log(2), "better than a uniform model of 20 pixels after training");
+    }
+
+    [TestMethod]
+    public void ARowsValuesDoNotDependOnRowOrderBatchesThreadsOrThePredictionEngine()
+    {
+        var (ml, _, test, model) = Fitted();
+        Dictionary<int, ScoredRow> reference = Scored(ml, model.Transform(test)).ToDictionary(r => r.Id);
+        void Same(IEnumerable<ScoredRow> rows, string how)
+        {
+            int n = 0;
+            foreach (ScoredRow r in rows)
+            {
+                CollectionAssert.AreEqual(reference[r.Id].HelmholtzFeatures, r.HelmholtzFeatures, $"{how}: features of row {r.Id}");
+                Assert.AreEqual(reference[r.Id].LogLikelihood, r.LogLikelihood, $"{how}: log-likelihood of row {r.Id}");
+                n++;
+            }
+            Assert.AreEqual(150, n, how);
+        }
+        Same(Scored(ml, model.Transform(ml.Data.ShuffleRows(test, seed: 3))), "shuffled rows");
+        // Rows reach the batches in other groups: the test set in two parts, scored apart.
+        Same(Scored(ml, model.Transform(ml.Data.TakeRows(ml.Data.SkipRows(test, 37), 113))).Concat(Scored(ml, model.Transform(ml.Data.TakeRows(test, 37)))), "other batches");
+        var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
+        Same(ml.Data.CreateEnumerable<PixelRow>(test, false).Select(r => { var s = engine.Predict(r); s.Id = r.Id; return s; }).ToArray(), "PredictionEngine");
+        // Eight threads, each with its own cursor over the same view, at once.
+        IDataView view = model.Transform(test);
+        var results = new ScoredRow[8][];
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, t => results[t] = Scored(ml, view));
+        foreach (ScoredRow[] r in results) Same(r, "eight threads");
+        // A cursor set: ML.NET's own parallel cursors, each with buffers of its own.
+        IDataView cached = ml.Data.Cache(model.Transform(test));
+        Same(Scored(ml, cached), "a cached (parallel-cursor) view");
+    }
+
+    [TestMethod]
+    public void SavedAndLoadedThePipelineGivesTheSameColumnsAndValues()
+    {
+        var (ml, train, test, model) = Fitted(o => { o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("model.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(path, out DataViewSchema schema);
+        Assert.AreEqual(train.Schema["Pixels"].Type, schema["Pixels"].Type);
+        IDataView before = model.Transform(test), after = loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2)));
+        foreach (string name in new[] { "HelmholtzFeatures", "LogLikelihood", "Score", "PredictedLabel" })
+            Assert.AreEqual(before.Schema[name].Type, after.Schema[name].Type, $"the type of {name} after loading");
+        Assert.IsNull(after.Schema.GetColumnOrNull(ScalarColumns.LogLikelihoodVector), "the saved chain's intermediate columns are dropped");
+        ScoredRow[] a = Scored(ml, before), b = Scored(fresh, after);
+        float[] scoresBefore = ml.Data.CreateEnumerable<AnomalyRow>(before, false).Select(r => r.Score).ToArray();
+        AnomalyRow[] anomalyAfter = fresh.Data.CreateEnumerable<AnomalyRow>(after, false).ToArray();
+        for (int i = 0; i < 150; i++)
+        {
+            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
+            // ONNX Runtime sums in float: about 1e-7 of the value (MachineGraphTests).
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
+            Assert.AreEqual(scoresBefore[i], anomalyAfter[i].Score, 2e-6 * (1 + Math.Abs(scoresBefore[i])), $"score of row {i}");
+            Assert.AreEqual(anomalyAfter[i].Score > model.Threshold, anomalyAfter[i].PredictedLabel, $"predicted label of row {i}");
+        }
+    }
+
+    public sealed class AnomalyRow
+    {
+        public float Score { get; set; }
+        public bool PredictedLabel { get; set; }
+    }
+
+    [TestMethod]
+    public void APipelineWithAClassifierOnTheFeaturesSavesAndLoads()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1, fromB: 0.5));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 2, fromB: 0.5));
+        var pipeline = ml.Transforms.HelmholtzMachine(Options(o => { o.Architecture = "20b-10g-8g"; o.LogLikelihoodColumnName = null; }))
+            .Append(ml.Transforms.Conversion.MapValueToKey("LabelKey", "Label"))
+            .AppendCacheCheckpoint(ml)
+            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("LabelKey", "HelmholtzFeatures"));
+        ITransformer model = pipeline.Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test), "LabelKey");
+        Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"two teachers told apart from the features: accuracy {metrics.MicroAccuracy:F3}");
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("pipeline.zip"));
+        ITransformer loaded = new MLContext().Model.Load(temp.File("pipeline.zip"), out _);
+        var again = new MLContext().MulticlassClassification.Evaluate(loaded.Transform(test), "LabelKey");
+        Assert.AreEqual(metrics.MicroAccuracy, again.MicroAccuracy, 0.01, "the loaded pipeline predicts as the fitted one");
+    }
+
+    [TestMethod]
+    public void EmptyDataOneRowAndCancellationAreHandled()
+    {
+        var ml = new MLContext(seed: 1);
+        var estimator = ml.Transforms.HelmholtzMachine(Options());
+        var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(Array.Empty<PixelRow>())));
+        StringAssert.Contains(e.Message, "empty");
+        StringAssert.Contains(e.Message, "'Pixels'");
+        // One row with minibatches of 100: one step per epoch on that row.
+        var one = ml.Transforms.HelmholtzMachine(Options(o => o.BatchSize = 100)).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(1, 3)));
+        Assert.AreEqual(3L, one.GetMachine().StepsTrained);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.CancellationToken = cancelled.Token)).Fit(train));
+        using var during = new CancellationTokenSource();
+        var reports = new List<EpochReport>();
+        var options = Options(o =>
+        {
+            o.Epochs = 50;
+            o.CancellationToken = during.Token;
+            o.Progress = new Support.SynchronousProgress<EpochReport>(r => { reports.Add(r); if (r.Epoch == 2) during.Cancel(); });
+        });
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.HelmholtzMachine(options).Fit(train));
+        Assert.HasCount(2, reports, "cancelled after the second epoch's report");
+    }
+
+    [TestMethod]
+    public void ADivergingFitThrowsNamingTheStep()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.Optimizer = HelmholtzOptimizer.SgdMomentum;
+            o.LearningRate = 1e8;
+        })).Fit(train));
+        StringAssert.Contains(e.Message, "epoch 1, minibatch");
+    }
+
+    [TestMethod]
+    public void ProgressGoesToTheMLContextLog()
+    {
+        var ml = new MLContext(seed: 1);
+        var messages = new List<LoggingEventArgs>();
+        ml.Log += (_, e) => { if (e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (messages) messages.Add(e); };
+        ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)));
+        var info = messages.Where(m => m.Kind == ChannelMessageKind.Info).Select(m => m.RawMessage).ToList();
+        Assert.IsTrue(info.Any(m => m.StartsWith("Training a Helmholtz machine 20b-10g-8g", StringComparison.Ordinal)), string.Join("\n", info));
+        for (int epoch = 1; epoch <= 3; epoch++) Assert.IsTrue(info.Any(m => m.StartsWith($"Epoch {epoch}/3: training free energy", StringComparison.Ordinal)), $"epoch {epoch}");
+        Assert.IsNotNull(HelmholtzCatalog.Environment(ml.Transforms), "the catalog's MLContext is found (else the log would stay silent)");
+        Assert.IsNotNull(HelmholtzCatalog.Environment(ml.AnomalyDetection.Trainers));
+    }
+
+    [TestMethod]
+    public void TheMLContextSeedOrTheOptionsSeedMakeFitReproducible()
+    {
+        float[] Weights(int? seed, int contextSeed)
+        {
+            var ml = new MLContext(seed: contextSeed);
+            var model = ml.Transforms.HelmholtzMachine(Options(o => o.Seed = seed)).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)));
+            return model.GetMachine().Parameters[0].Value;
+        }
+        CollectionAssert.AreEqual(Weights(5, 1), Weights(5, 2), "the options' seed decides");
+        CollectionAssert.AreEqual(Weights(null, 3), Weights(null, 3), "the MLContext's seed decides when the options give none");
+        CollectionAssert.AreNotEqual(Weights(null, 3), Weights(null, 4));
+    }
+
+    [TestMethod]
+    public void StreamedThroughAShuffleBufferTrainsAsWellAsInMemory()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(2000, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(500, 2));
+        double Score(long budget)
+        {
+            var model = ml.Transforms.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = budget; o.ShuffleBufferRows = 500; o.Epochs = 8; o.Samples = 200; })).Fit(train);
+            return ml.Data.CreateEnumerable<ScoredRow>(model.Transform(test), false).Average(r => r.LogLikelihood);
+        }
+        double inMemory = Score(512L << 20), streamed = Score(0);
+        // The mean over 500 rows of a K = 200 estimate: its spread between training runs here is a few hundredths of a nat.
+        Assert.AreEqual(inMemory, streamed, 0.15, $"in memory {inMemory:F3}, streamed {streamed:F3} nats");
+    }
+
+    [TestMethod]
+    public void AnAnomalyDetectorGivesTheColumnsTheEvaluatorReads()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(600, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 3, fromB: 0.2));
+        var detector = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o => { o.FeatureColumnName = null; o.LogLikelihoodColumnName = null; o.AnomalyQuantile = 0.95; }));
+        var model = detector.Fit(train);
+        IDataView scored = model.Transform(test);
+        Assert.AreEqual(NumberDataViewType.Single, scored.Schema["Score"].Type);
+        Assert.AreEqual(BooleanDataViewType.Instance, scored.Schema["PredictedLabel"].Type);
+        var metrics = ml.AnomalyDetection.Evaluate(scored);
+        Assert.IsTrue(metrics.AreaUnderRocCurve > 0.9, $"rows of the other teacher stand out: AUC {metrics.AreaUnderRocCurve:F3}");
+        // The threshold is the 0.95 quantile of the training scores: about 5% of the training rows lie above it.
+        double above = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).Average(r => r.PredictedLabel ? 1.0 : 0.0);
+        Assert.AreEqual(0.05, above, 0.02, $"share of training rows above the threshold {model.Threshold:F2}");
+    }
+}

@@ -1,0 +1,129 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Transforms;
+
+namespace Microsoft.ML.Helmholtz.Tests.Transforms;
+
+/// <summary>Every schema, option and value error names the column (or option) and what was expected, before any work.</summary>
+[TestClass]
+public sealed class SchemaAndOptionErrorTests
+{
+    private sealed class ScalarRow { public float Pixels { get; set; } }
+    private sealed class DoubleRow { [VectorType(20)] public double[] Pixels { get; set; } = new double[20]; }
+    private sealed class VariableRow { public float[] Pixels { get; set; } = new float[20]; }
+    private sealed class TextRow { public string Pixels { get; set; } = "0 1"; }
+    private sealed class WrongSizeRow { [VectorType(19)] public float[] Pixels { get; set; } = new float[19]; }
+
+    private static HelmholtzMachineOptions Options(Action<HelmholtzMachineOptions>? change = null)
+    {
+        var o = new HelmholtzMachineOptions { InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 10, Samples = 5, Seed = 1 };
+        change?.Invoke(o);
+        return o;
+    }
+
+    private static void AssertMismatch(Action action, params string[] parts)
+    {
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(action);
+        StringAssert.Contains(e.Message, "Schema mismatch for input column 'Pixels'");
+        foreach (string part in parts) StringAssert.Contains(e.Message, part);
+    }
+
+    [TestMethod]
+    public void EachUnusableInputColumnIsNamedAtTheSchemaShapeAndAtFit()
+    {
+        var ml = new MLContext(1);
+        var estimator = ml.Transforms.HelmholtzMachine(Options());
+        void Both<T>(T[] rows, params string[] parts) where T : class
+        {
+            IDataView data = ml.Data.LoadFromEnumerable(rows);
+            AssertMismatch(() => estimator.Fit(data), parts);
+            if (data.Schema["Pixels"].Type is not VectorDataViewType { IsKnownSize: true } vector || vector.Size == 20)
+                AssertMismatch(() => estimator.GetOutputSchema(SchemaShapes.FromSchema(data.Schema)), parts);
+        }
+        Both([new ScalarRow()], "one value per row", "Concatenate");
+        Both([new DoubleRow()], "Double", "ConvertType");
+        Both([new VariableRow()], "size is not known", "VectorType");
+        Both([new TextRow()], "text");
+        Both([new WrongSizeRow()], "19 values", "20 units");
+        IDataView other = ml.Data.LoadFromEnumerable([new { Other = 1f }]);
+        AssertMismatch(() => estimator.Fit(other), "no such column", "'Other'");
+        IDataView keys = ml.Transforms.Conversion.MapValueToKey("Pixels", "Text").Fit(ml.Data.LoadFromEnumerable([new { Text = "a" }]))
+            .Transform(ml.Data.LoadFromEnumerable([new { Text = "a" }]));
+        AssertMismatch(() => estimator.Fit(keys), "keys", "MapKeyToValue");
+        // The transformer checks the schema it is given too.
+        var model = estimator.Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1)));
+        AssertMismatch(() => model.Transform(ml.Data.LoadFromEnumerable([new WrongSizeRow()])), "19 values");
+        AssertMismatch(() => model.GetOutputSchema(ml.Data.LoadFromEnumerable([new DoubleRow()]).Schema), "Double");
+    }
+
+    /// <summary>The shape of an output: the schema shape says which columns come, of which types.</summary>
+    [TestMethod]
+    public void TheOutputShapeListsTheAddedColumns()
+    {
+        var ml = new MLContext(1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(5, 1));
+        SchemaShape shape = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o => o.FeatureLayers = FeatureLayers.AllHidden))
+            .GetOutputSchema(SchemaShapes.FromSchema(data.Schema));
+        SchemaShape.Column Find(string name) => shape.Single(c => c.Name == name);
+        Assert.AreEqual(SchemaShape.Column.VectorKind.Vector, Find("HelmholtzFeatures").Kind);
+        Assert.AreEqual(NumberDataViewType.Single, Find("LogLikelihood").ItemType);
+        Assert.AreEqual(NumberDataViewType.Single, Find("Score").ItemType);
+        Assert.AreEqual(BooleanDataViewType.Instance, Find("PredictedLabel").ItemType);
+        Assert.IsTrue(shape.Any(c => c.Name == "Id"), "input columns pass through");
+        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o => o.FeatureLayers = FeatureLayers.AllHidden)).Fit(data);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 18), model.Transform(data).Schema["HelmholtzFeatures"].Type, "all hidden layers: 10 + 8");
+    }
+
+    [TestMethod]
+    public void ValuesTheVisibleLayerCannotModelAreNamedByColumnRowAndSlot()
+    {
+        var ml = new MLContext(1);
+        var rows = TransformTestData.Rows(50, 1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(rows));
+        var bad = TransformTestData.Rows(50, 2);
+        bad[17].Pixels[3] = float.NaN;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Data.CreateEnumerable<ScoredRow>(model.Transform(ml.Data.LoadFromEnumerable(bad)), false).ToList());
+        StringAssert.Contains(e.Message, "column 'Pixels', row 17, slot 3 is NaN");
+        bad[17].Pixels[3] = 0.5f;
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model).Predict(bad[17]));
+        StringAssert.Contains(e.Message, "slot 3 is 0.5");
+        StringAssert.Contains(e.Message, "models only 0 and 1");
+        // At Fit, the training data is checked the same way, before any step.
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(bad)));
+        StringAssert.Contains(e.Message, "training data: column 'Pixels', row 17, slot 3 is 0.5");
+        // A Gaussian visible layer takes real values, but not infinities.
+        var gaussian = ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "20gl-10g-8g")).Fit(ml.Data.LoadFromEnumerable(bad));
+        bad[4].Pixels[0] = float.PositiveInfinity;
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Data.CreateEnumerable<ScoredRow>(gaussian.Transform(ml.Data.LoadFromEnumerable(bad)), false).ToList());
+        StringAssert.Contains(e.Message, "row 4, slot 0 is ∞".Replace("∞", "Infinity"));
+    }
+
+    [TestMethod]
+    [DataRow("Architecture", "20b-10b")]
+    [DataRow("Architecture", "20b--10g")]
+    [DataRow("Samples", "0")]
+    [DataRow("BatchSize", "0")]
+    [DataRow("AnomalyQuantile", "1")]
+    [DataRow("learning settings", "NaN")]
+    [DataRow("FeatureColumnName", "duplicate")]
+    [DataRow("FeatureColumnName", "none")]
+    [DataRow("InputColumnName", "")]
+    public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
+    {
+        var ml = new MLContext(1);
+        var o = Options();
+        switch (option)
+        {
+            case "Architecture": o.Architecture = value; break;   // 20b-10b: stochastic back-propagation needs Gaussian hidden layers
+            case "Samples": o.Samples = 0; break;
+            case "BatchSize": o.BatchSize = 0; break;
+            case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
+            case "learning settings": o.LearningRate = double.NaN; break;
+            case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
+            case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
+            case "InputColumnName": o.InputColumnName = ""; break;
+        }
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(o));
+        StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");
+    }
+}

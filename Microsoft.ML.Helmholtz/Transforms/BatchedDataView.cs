@@ -1,0 +1,277 @@
+using System.Reflection;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// What <see cref="HelmholtzMachineTransformer.Transform"/> returns: the input's columns passed
+/// through and the machine's columns computed lazily, in batches of rows (a cursor reads ahead,
+/// computes the batch with matrix products, then serves its rows). Cursor sets give each cursor
+/// buffers of its own; the transformer is shared and immutable.
+/// </summary>
+internal sealed class BatchedDataView : IDataView
+{
+    /// <summary>Rows a cursor reads ahead and computes together.</summary>
+    public const int BatchRows = 1024;
+
+    private readonly HelmholtzMachineTransformer _transformer;
+    private readonly IDataView _input;
+    private readonly OutputColumns _columns;
+
+    public BatchedDataView(HelmholtzMachineTransformer transformer, IDataView input)
+    {
+        _transformer = transformer;
+        _input = input;
+        _columns = new OutputColumns(transformer, input.Schema);   // checks the input column first
+    }
+
+    public DataViewSchema Schema => _columns.OutputSchema;
+    public bool CanShuffle => _input.CanShuffle;
+    public long? GetRowCount() => _input.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        bool[] active = _columns.Active(columnsNeeded);
+        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+    {
+        bool[] active = _columns.Active(columnsNeeded);
+        return _input.GetRowCursorSet(_columns.Dependencies(active), n, rand).Select(c => Wrap(c, active)).ToArray();
+    }
+
+    private DataViewRowCursor Wrap(DataViewRowCursor input, bool[] active)
+        => _columns.AnyAdded(active) ? new BatchCursor(_transformer, _columns, input, active) : new PassThroughCursor(_columns, input, active);
+
+    /// <summary>Nothing of ours is asked for: the input cursor as it is.</summary>
+    private sealed class PassThroughCursor(OutputColumns columns, DataViewRowCursor input, bool[] active) : DataViewRowCursor
+    {
+        public override DataViewSchema Schema => columns.OutputSchema;
+        public override long Position => input.Position;
+        public override long Batch => input.Batch;
+        public override bool MoveNext() => input.MoveNext();
+        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (!active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+            return input.GetGetter<TValue>(input.Schema[column.Index]);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>
+    /// Reads up to <see cref="BatchRows"/> rows ahead, keeps copies of the active pass-through
+    /// columns (the input cursor has moved on when a row is served), computes the active outputs for
+    /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
+    /// input cursor's at the time the row was read.
+    /// </summary>
+    private sealed class BatchCursor : DataViewRowCursor
+    {
+        private readonly OutputColumns _columns;
+        private readonly DataViewRowCursor _input;
+        private readonly bool[] _active;
+        private readonly RowComputation _compute;
+        private readonly InputColumn _inputColumn;
+        private readonly bool _features, _logLikelihood;
+        private readonly int _size, _featureSize;
+        private readonly ColumnBuffer?[] _passThrough;
+        private readonly ValueGetter<VBuffer<float>> _values;
+        private readonly ValueGetter<DataViewRowId> _inputId;
+        private readonly float[] _x, _featureValues, _logLikelihoodValues;
+        private readonly long[] _batches;
+        private readonly DataViewRowId[] _ids;
+        private VBuffer<float> _buffer;
+        private int _count, _current = -1;
+        private long _position = -1;
+        private bool _done;
+
+        public BatchCursor(HelmholtzMachineTransformer transformer, OutputColumns columns, DataViewRowCursor input, bool[] active)
+        {
+            _columns = columns;
+            _input = input;
+            _active = active;
+            _compute = new RowComputation(transformer);
+            _inputColumn = transformer.Input;
+            _size = transformer.Input.Size;
+            _featureSize = transformer.FeatureSize;
+            _features = columns.NeedsFeatures(active);
+            _logLikelihood = columns.NeedsLogLikelihood(active);
+            _passThrough = new ColumnBuffer?[columns.InputCount];
+            for (int i = 0; i < columns.InputCount; i++)
+                if (active[i]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], BatchRows, () => _current);
+            _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
+            _inputId = input.GetIdGetter();
+            _x = new float[BatchRows * _size];
+            _featureValues = _features ? new float[BatchRows * _featureSize] : [];
+            _logLikelihoodValues = _logLikelihood ? new float[BatchRows] : [];
+            _batches = new long[BatchRows];
+            _ids = new DataViewRowId[BatchRows];
+        }
+
+        public override DataViewSchema Schema => _columns.OutputSchema;
+        public override long Position => _position;
+        public override long Batch => _position >= 0 ? _batches[_current] : 0;
+
+        public override bool MoveNext()
+        {
+            if (_done) return false;
+            if (_current + 1 < _count)
+            {
+                _current++;
+                _position++;
+                return true;
+            }
+            if (!Fill())
+            {
+                _done = true;
+                _position = -1;
+                _current = -1;
+                return false;
+            }
+            _current = 0;
+            _position++;
+            return true;
+        }
+
+        private bool Fill()
+        {
+            int n = 0;
+            while (n < BatchRows && _input.MoveNext())
+            {
+                _batches[n] = _input.Batch;
+                _inputId(ref _ids[n]);
+                _values(ref _buffer);
+                Span<float> row = _x.AsSpan(n * _size, _size);
+                _buffer.CopyTo(row);   // dense or sparse
+                _inputColumn.CheckRow(row, _input.Position, "Transform");
+                foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
+                n++;
+            }
+            _count = n;
+            if (n == 0) return false;
+            if (_features) _compute.Features(_x.AsSpan(0, n * _size), n, _featureValues.AsSpan(0, n * _featureSize));
+            if (_logLikelihood) _compute.LogLikelihood(_x.AsSpan(0, n * _size), n, _logLikelihoodValues.AsSpan(0, n));
+            return true;
+        }
+
+        private void CheckRow()
+        {
+            if (_position < 0) throw new InvalidOperationException("The cursor is not on a row.");
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) =>
+        {
+            CheckRow();
+            id = _ids[_current];
+        };
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => _active[column.Index];
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int i = column.Index;
+            if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+            Delegate getter;
+            if (i < _columns.InputCount) getter = _passThrough[i]!.Getter;
+            else if (i == _columns.Features)
+                getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
+                {
+                    CheckRow();
+                    var editor = VBufferEditor.Create(ref value, _featureSize);
+                    _featureValues.AsSpan(_current * _featureSize, _featureSize).CopyTo(editor.Values);
+                    value = editor.Commit();
+                });
+            else if (i == _columns.LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { CheckRow(); value = _logLikelihoodValues[_current]; });
+            else if (i == _columns.Score) getter = (ValueGetter<float>)((ref float value) => { CheckRow(); value = -_logLikelihoodValues[_current]; });
+            else if (i == _columns.PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { CheckRow(); value = _compute.IsAnomaly(_logLikelihoodValues[_current]); });
+            else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not of this view.");
+            return getter as ValueGetter<TValue>
+                ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>
+/// Copies of one pass-through column for the rows of a batch, deep (a getter may reuse its buffers).
+/// ML.NET's primitive types and vectors of them are supported; others cannot be copied safely.
+/// </summary>
+internal abstract class ColumnBuffer
+{
+    public abstract void Fill(int slot);
+    public abstract Delegate Getter { get; }
+
+    public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
+    {
+        DataViewType type = column.Type;
+        DataViewType item = type is VectorDataViewType vector ? vector.ItemType : type;
+        if (item is not PrimitiveDataViewType)
+            throw new NotSupportedException($"Column '{column.Name}' is {type}: the Helmholtz transform cannot pass it through beside its own columns; drop it before, or select it after.");
+        string factory = type is VectorDataViewType ? nameof(CreateVector) : nameof(CreateScalar);
+        MethodInfo method = typeof(ColumnBuffer).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(item.RawType);
+        return (ColumnBuffer)method.Invoke(null, [input, column, capacity, current])!;
+    }
+
+    private static ColumnBuffer CreateScalar<T>(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
+        => new Scalar<T>(input.GetGetter<T>(column), capacity, current);
+
+    private static ColumnBuffer CreateVector<T>(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
+        => new Vector<T>(input.GetGetter<VBuffer<T>>(column), capacity, current);
+
+    private static int Row(Func<int> current)
+    {
+        int row = current();
+        return row >= 0 ? row : throw new InvalidOperationException("The cursor is not on a row.");
+    }
+
+    private sealed class Scalar<T> : ColumnBuffer
+    {
+        private readonly ValueGetter<T> _source;
+        private readonly T[] _values;
+
+        public Scalar(ValueGetter<T> source, int capacity, Func<int> current)
+        {
+            _source = source;
+            _values = new T[capacity];
+            Getter = (ValueGetter<T>)((ref T value) => value = _values[Row(current)]);
+        }
+
+        public override void Fill(int slot) => _source(ref _values[slot]);   // values and immutable text
+        public override Delegate Getter { get; }
+    }
+
+    private sealed class Vector<T> : ColumnBuffer
+    {
+        private readonly ValueGetter<VBuffer<T>> _source;
+        private readonly VBuffer<T>[] _values;
+        private VBuffer<T> _incoming;
+
+        public Vector(ValueGetter<VBuffer<T>> source, int capacity, Func<int> current)
+        {
+            _source = source;
+            _values = new VBuffer<T>[capacity];
+            Getter = (ValueGetter<VBuffer<T>>)((ref VBuffer<T> value) => _values[Row(current)].CopyTo(ref value));
+        }
+
+        public override void Fill(int slot)
+        {
+            _source(ref _incoming);
+            _incoming.CopyTo(ref _values[slot]);
+        }
+
+        public override Delegate Getter { get; }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Reflection;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML;
+
+/// <summary>The Helmholtz machine on ML.NET's catalogs: <c>ml.Transforms.HelmholtzMachine(…)</c> and <c>ml.AnomalyDetection.Trainers.HelmholtzMachine(…)</c>.</summary>
+public static class HelmholtzCatalog
+{
+    /// <summary>A Helmholtz machine trained without labels on a vector column, adding the columns <paramref name="options"/> names.</summary>
+    public static HelmholtzMachineEstimator HelmholtzMachine(this TransformsCatalog catalog, HelmholtzMachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new HelmholtzMachineEstimator(Environment(catalog), options);
+    }
+
+    /// <summary>
+    /// A Helmholtz machine on <paramref name="inputColumnName"/> (a known-size vector of Single) that adds
+    /// "HelmholtzFeatures" and "LogLikelihood"; <paramref name="architecture"/> null gives the default layers.
+    /// </summary>
+    public static HelmholtzMachineEstimator HelmholtzMachine(this TransformsCatalog catalog, string inputColumnName, string? architecture = null,
+        HelmholtzLearningRule learningRule = HelmholtzLearningRule.StochasticBackpropagation)
+        => catalog.HelmholtzMachine(new HelmholtzMachineOptions { InputColumnName = inputColumnName, Architecture = architecture, LearningRule = learningRule });
+
+    /// <summary>
+    /// A Helmholtz machine as an anomaly detector: "Score" (−ln p̂(x), Single, higher is more anomalous)
+    /// and "PredictedLabel" (Boolean, score above the threshold), the columns ml.AnomalyDetection.Evaluate
+    /// reads. Score and PredictedLabel column names left null in <paramref name="options"/> get these
+    /// defaults; the feature and log-likelihood columns are added only when named.
+    /// </summary>
+    public static HelmholtzMachineEstimator HelmholtzMachine(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog, HelmholtzMachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        HelmholtzMachineOptions o = options.Copy();
+        o.ScoreColumnName ??= "Score";
+        o.PredictedLabelColumnName ??= "PredictedLabel";
+        return new HelmholtzMachineEstimator(Environment(catalog), o);
+    }
+
+    /// <summary>The anomaly detector on <paramref name="featureColumnName"/> with only the Score and PredictedLabel columns.</summary>
+    public static HelmholtzMachineEstimator HelmholtzMachine(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog, string featureColumnName = "Features",
+        string? architecture = null, HelmholtzLearningRule learningRule = HelmholtzLearningRule.StochasticBackpropagation)
+        => catalog.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = featureColumnName, Architecture = architecture, LearningRule = learningRule,
+            FeatureColumnName = null, LogLikelihoodColumnName = null,
+        });
+
+    /// <summary>
+    /// The MLContext behind a catalog, for its log and seed. ML.NET keeps it behind an internal
+    /// interface (its own extension packages reach it as friends); this reads that one property by
+    /// reflection and gives null if a later ML.NET moves it: the estimator then trains without the
+    /// log messages and with seed 0 unless the options give one (a test checks that it is found).
+    /// </summary>
+    internal static IHostEnvironment? Environment(object catalog)
+    {
+        Type? contract = catalog.GetType().GetInterfaces().FirstOrDefault(i => i.FullName == "Microsoft.ML.Data.IInternalCatalog");
+        return contract?.GetProperty("Environment", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(catalog) as IHostEnvironment;
+    }
+}

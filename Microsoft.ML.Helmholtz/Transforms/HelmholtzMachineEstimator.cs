@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// Trains a Helmholtz machine on a vector column, without labels, and gives a
+/// <see cref="HelmholtzMachineTransformer"/> that adds its features, the log-likelihood of each row
+/// and, when asked, anomaly columns. Progress goes to the MLContext's log (and to
+/// <see cref="HelmholtzMachineOptions.Progress"/>); cancellation through
+/// <see cref="HelmholtzMachineOptions.CancellationToken"/>; a run that diverges throws and returns nothing.
+/// </summary>
+public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTransformer>
+{
+    private readonly IHost? _host;
+    private readonly HelmholtzMachineOptions _options;
+
+    /// <summary>An estimator whose messages go to <paramref name="mlContext"/>'s log and whose default seed comes from it.</summary>
+    public HelmholtzMachineEstimator(MLContext mlContext, HelmholtzMachineOptions options)
+        : this((IHostEnvironment)(mlContext ?? throw new ArgumentNullException(nameof(mlContext))), options)
+    {
+    }
+
+    internal HelmholtzMachineEstimator(IHostEnvironment? environment, HelmholtzMachineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = Validate(options.Copy());
+        _host = environment?.Register("HelmholtzMachine");
+    }
+
+    /// <summary>A copy of the options this estimator trains with.</summary>
+    public HelmholtzMachineOptions Options => _options.Copy();
+
+    /// <summary>
+    /// The input schema with the machine's columns added. The input column must be a known-size vector
+    /// of Single; its size is checked at <see cref="Fit"/> (a schema shape carries no sizes).
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        InputColumn.Check(inputSchema, _options.InputColumnName);
+        return SchemaShapes.Add(inputSchema, HelmholtzMachineTransformer.AddedColumns(_options, FeatureSize(_options)));
+    }
+
+    public HelmholtzMachineTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        HelmholtzMachineOptions o = _options;
+        DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
+        int size = ((VectorDataViewType)column.Type).Size;
+        HelmholtzArchitecture architecture = ArchitectureFor(o, size);
+        InputColumn.Check(input.Schema, o.InputColumnName, architecture.Visible.Size, architecture.ToString());
+        if (o.ValidationData is { } validationView) InputColumn.Check(validationView.Schema, o.InputColumnName, size, architecture.ToString());
+        var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
+        int seed = o.Seed ?? _host?.Rand.Next() ?? 0;
+        CancellationToken cancellation = o.CancellationToken;
+        using IChannel? channel = _host?.Start("Training");
+        var clock = Stopwatch.StartNew();
+
+        // The data: read once into memory when it fits the budget, else streamed each epoch through a shuffle buffer.
+        DataMatrix? matrix = inputColumn.TryReadAll(input, o.MemoryBudgetBytes, "training data", cancellation);
+        InputColumn.RowStream? stream = null;
+        double[]? means = null;
+        try
+        {
+            long rows;
+            if (matrix is not null) rows = matrix.Rows;
+            else
+            {
+                stream = inputColumn.Stream(input, "training data");
+                (rows, means) = ColumnMeans(stream, cancellation);
+            }
+            if (rows == 0) throw new ArgumentException($"The training data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
+            DataMatrix? validation = o.ValidationData is null ? null
+                : inputColumn.TryReadAll(o.ValidationData, long.MaxValue, "validation data", cancellation)
+                  ?? throw new ArgumentException("The validation data's row count is not known: cache it first (ml.Data.Cache).", nameof(input));
+            if (validation is { Rows: 0 }) throw new ArgumentException($"The validation data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
+
+            var machine = HelmholtzMachine.Create(architecture, (ulong)seed);
+            ILearningRule rule = CreateRule(o);
+            Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters) with {rule.Name} " +
+                $"on {rows:N0} rows of column '{o.InputColumnName}' " +
+                (matrix is not null ? "held in memory" : $"streamed through a shuffle buffer of {o.ShuffleBufferRows:N0} rows") +
+                $"; {o.Epochs} epochs of minibatches of {o.BatchSize}, {o.Optimizer} at {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {seed}.");
+
+            var trainingOptions = new TrainingOptions
+            {
+                Epochs = o.Epochs,
+                BatchSize = o.BatchSize,
+                Seed = (ulong)seed + 1,
+                LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
+                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => new Adam() : () => new SgdMomentum((float)o.Momentum),
+                TimeLimit = o.TimeLimit,
+                InitializeVisibleBiases = o.InitializeVisibleBiases,
+                DivergenceFactor = o.DivergenceFactor,
+            };
+            var progress = new EpochProgress(report =>
+            {
+                Log(channel, $"Epoch {report.Epoch}/{o.Epochs}: training free energy {report.TrainFreeEnergy:F2} nats" +
+                    (report.ValidationFreeEnergy is { } v ? $", validation {v:F2}" : "") +
+                    $", learning rate {report.LearningRate:G3}, {report.Elapsed.TotalSeconds:F1} s.");
+                o.Progress?.Report(report);
+            });
+            var trainer = new HelmholtzTrainer(rule, trainingOptions);
+            if (matrix is not null) trainer.Train(machine, matrix, validation, progress, cancellation);
+            else
+            {
+                if (o.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromMeans(means);
+                trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation);
+            }
+
+            var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);
+            if (o.AnomalyThreshold is null && (o.ScoreColumnName is not null || o.PredictedLabelColumnName is not null))
+            {
+                double threshold = QuantileThreshold(transformer, matrix, input, inputColumn, cancellation);
+                transformer = transformer.WithThreshold(threshold);
+                Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
+            }
+            Log(channel, $"Trained in {clock.Elapsed.TotalSeconds:F1} s ({machine.StepsTrained:N0} steps).");
+            return transformer;
+        }
+        finally
+        {
+            stream?.Dispose();
+        }
+    }
+
+    /// <summary>The column means over one pass of the stream (for the visible biases) and the row count.</summary>
+    private static (long Rows, double[] Means) ColumnMeans(InputColumn.RowStream stream, CancellationToken cancellation)
+    {
+        int columns = stream.Columns;
+        var sums = new double[columns];
+        var block = new float[256 * columns];
+        long rows = 0;
+        stream.Restart();
+        int got;
+        while ((got = stream.Read(block, 256)) > 0)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            for (int r = 0; r < got; r++)
+                for (int c = 0; c < columns; c++) sums[c] += block[r * columns + c];
+            rows += got;
+        }
+        if (rows > 0) for (int c = 0; c < columns; c++) sums[c] /= rows;
+        return (rows, sums);
+    }
+
+    /// <summary>The options' quantile of the scores (−ln p̂) of up to AnomalyQuantileRows training rows, evenly spaced.</summary>
+    private double QuantileThreshold(HelmholtzMachineTransformer transformer, DataMatrix? matrix, IDataView input, InputColumn column, CancellationToken cancellation)
+    {
+        HelmholtzMachineOptions o = _options;
+        DataMatrix rows = matrix ?? column.TryReadAll(input, long.MaxValue, "training data", cancellation)!;
+        int n = Math.Min(o.AnomalyQuantileRows, rows.Rows);
+        var sample = new float[n * rows.Columns];
+        for (int i = 0; i < n; i++) rows.Row((int)((long)i * rows.Rows / n)).CopyTo(sample.AsSpan(i * rows.Columns, rows.Columns));
+        var scores = new double[n];
+        const int chunk = 64;
+        Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { CancellationToken = cancellation }, () => transformer.LogLikelihood!.CreateScorer(), (c, _, scorer) =>
+        {
+            int first = c * chunk, count = Math.Min(chunk, n - first);
+            scorer.Estimate(sample.AsSpan(first * rows.Columns, count * rows.Columns), count, scores.AsSpan(first, count));
+            return scorer;
+        }, _ => { });
+        for (int i = 0; i < n; i++) scores[i] = -scores[i];
+        Array.Sort(scores);
+        return scores[Math.Clamp((int)Math.Ceiling(o.AnomalyQuantile * n) - 1, 0, n - 1)];
+    }
+
+    private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);
+
+    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => o.LearningRule switch
+    {
+        HelmholtzLearningRule.WakeSleep => new WakeSleep(),
+        HelmholtzLearningRule.Reinforce => new Reinforce(o.Reinforce),
+        HelmholtzLearningRule.StochasticBackpropagation => new StochasticBackpropagation(VarianceGradient.PathWise),
+        HelmholtzLearningRule.StochasticBackpropagationPrice => new StochasticBackpropagation(VarianceGradient.Price),
+        _ => throw new ArgumentOutOfRangeException(nameof(o), o.LearningRule, "Unknown learning rule."),
+    };
+
+    private static bool NeedsGaussianHidden(HelmholtzLearningRule rule)
+        => rule is HelmholtzLearningRule.StochasticBackpropagation or HelmholtzLearningRule.StochasticBackpropagationPrice;
+
+    /// <summary>The options' architecture, or the default for the input's size: binary visible units, then 200 and 50 hidden.</summary>
+    internal static HelmholtzArchitecture ArchitectureFor(HelmholtzMachineOptions o, int inputSize)
+    {
+        if (o.Architecture is not null)
+        {
+            var given = HelmholtzArchitecture.Parse(o.Architecture);
+            return given.Visible.Size == inputSize ? given
+                : throw new ArgumentOutOfRangeException("inputSchema", $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {inputSize} values, " +
+                    $"but HelmholtzMachineOptions.Architecture '{o.Architecture}' has a visible layer of {given.Visible.Size} units.");
+        }
+        string hidden = NeedsGaussianHidden(o.LearningRule) ? "g" : "b";
+        return HelmholtzArchitecture.Parse($"{inputSize}b-200{hidden}-50{hidden}");
+    }
+
+    /// <summary>The feature column's size, known from the options alone (the hidden layers do not depend on the input).</summary>
+    internal static int FeatureSize(HelmholtzMachineOptions o)
+    {
+        if (o.FeatureColumnName is null) return 0;
+        int[] hidden = o.Architecture is null ? [200, 50] : HelmholtzArchitecture.Parse(o.Architecture).Layers.Skip(1).Select(l => l.Size).ToArray();
+        return o.FeatureLayers == FeatureLayers.Top ? hidden[^1] : hidden.Sum();
+    }
+
+    /// <summary>Checks every option, naming it in the error, so that a bad one fails here rather than after the data is read.</summary>
+    private static HelmholtzMachineOptions Validate(HelmholtzMachineOptions o)
+    {
+        static ArgumentException Bad(string option, string problem) => new($"HelmholtzMachineOptions.{option}: {problem}", "options");
+        if (string.IsNullOrWhiteSpace(o.InputColumnName)) throw Bad(nameof(o.InputColumnName), "the input column must be named.");
+        string?[] outputs = [o.FeatureColumnName, o.LogLikelihoodColumnName, o.ScoreColumnName, o.PredictedLabelColumnName];
+        if (outputs.All(n => n is null)) throw Bad(nameof(o.FeatureColumnName), "every output column is null: name at least one of the features, log-likelihood, score and predicted-label columns.");
+        if (outputs.Any(n => n is not null && string.IsNullOrWhiteSpace(n))) throw Bad(nameof(o.FeatureColumnName), "an output column name is empty (use null to leave a column out).");
+        var named = outputs.OfType<string>().ToList();
+        if (named.Distinct(StringComparer.Ordinal).Count() != named.Count) throw Bad(nameof(o.FeatureColumnName), $"two output columns have the same name ({string.Join(", ", named.Select(n => $"'{n}'"))}).");
+        if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
+        if (!Enum.IsDefined(o.Optimizer)) throw Bad(nameof(o.Optimizer), $"unknown optimiser {o.Optimizer}.");
+        if (!Enum.IsDefined(o.FeatureLayers)) throw Bad(nameof(o.FeatureLayers), $"unknown value {o.FeatureLayers}.");
+        if (o.Architecture is not null)
+        {
+            HelmholtzArchitecture architecture;
+            try
+            {
+                architecture = HelmholtzArchitecture.Parse(o.Architecture);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException)
+            {
+                throw Bad(nameof(o.Architecture), e.Message);
+            }
+            if (NeedsGaussianHidden(o.LearningRule) && architecture.Layers.Skip(1).FirstOrDefault(l => l.Units != UnitType.Gaussian) is { } binary)
+                throw Bad(nameof(o.Architecture), $"{o.LearningRule} needs Gaussian hidden layers, but '{o.Architecture}' has the binary layer {binary}: " +
+                    "use Gaussian units ('200g') or the WakeSleep or Reinforce rule.");
+        }
+        if (o.Samples < 1) throw Bad(nameof(o.Samples), $"K must be at least 1 (got {o.Samples}).");
+        if (o.Epochs < 0) throw Bad(nameof(o.Epochs), $"must be at least 0 (got {o.Epochs}).");
+        if (o.BatchSize < 1) throw Bad(nameof(o.BatchSize), $"must be at least 1 (got {o.BatchSize}).");
+        try
+        {
+            _ = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
+            _ = new SgdMomentum((float)o.Momentum);
+            _ = new Reinforce(o.Reinforce ?? throw new ArgumentNullException(nameof(o.Reinforce), "Reinforce options must be set."));
+        }
+        catch (ArgumentException e)
+        {
+            throw Bad("learning settings", e.Message);
+        }
+        if (!(o.AnomalyQuantile > 0 && o.AnomalyQuantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {o.AnomalyQuantile}).");
+        if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");
+        if (o.AnomalyQuantileRows < 1) throw Bad(nameof(o.AnomalyQuantileRows), $"must be at least 1 (got {o.AnomalyQuantileRows}).");
+        if (o.ShuffleBufferRows < 1) throw Bad(nameof(o.ShuffleBufferRows), $"must be at least 1 (got {o.ShuffleBufferRows}).");
+        if (o.MemoryBudgetBytes < 0) throw Bad(nameof(o.MemoryBudgetBytes), $"must be at least 0 (got {o.MemoryBudgetBytes}).");
+        if (!(o.DivergenceFactor > 0)) throw Bad(nameof(o.DivergenceFactor), $"must be positive (got {o.DivergenceFactor}).");
+        if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw Bad(nameof(o.TimeLimit), $"must be positive (got {limit}).");
+        return o;
+    }
+
+    /// <summary>Reports on the training thread, as the epoch ends.</summary>
+    private sealed class EpochProgress(Action<EpochReport> report) : IProgress<EpochReport>
+    {
+        public void Report(EpochReport value) => report(value);
+    }
+}

@@ -1,0 +1,129 @@
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>The learning rules of the core, by name.</summary>
+public enum HelmholtzLearningRule
+{
+    /// <summary>Wake-Sleep (binary or Gaussian hidden layers).</summary>
+    WakeSleep,
+
+    /// <summary>REINFORCE with the options in <see cref="HelmholtzMachineOptions.Reinforce"/> (binary or Gaussian hidden layers).</summary>
+    Reinforce,
+
+    /// <summary>Stochastic back-propagation, path-wise (Gaussian hidden layers only).</summary>
+    StochasticBackpropagation,
+
+    /// <summary>Stochastic back-propagation with Bonnet's and Price's theorems (Gaussian hidden layers only).</summary>
+    StochasticBackpropagationPrice,
+}
+
+/// <summary>The optimisers of the core.</summary>
+public enum HelmholtzOptimizer
+{
+    Adam,
+    SgdMomentum,
+}
+
+/// <summary>
+/// Everything <see cref="HelmholtzMachineEstimator"/> needs: the columns, the machine, how it learns and
+/// how it scores. Each output column is optional: set its name to null to leave it out.
+/// </summary>
+public sealed class HelmholtzMachineOptions
+{
+    /// <summary>The input: a known-size vector of Single, one value per visible unit.</summary>
+    public string InputColumnName { get; set; } = "Features";
+
+    /// <summary>
+    /// The features (a vector of Single of known size): the recognition network's probabilities or
+    /// means, from the top hidden layer or all of them (<see cref="FeatureLayers"/>). Null: no column.
+    /// </summary>
+    public string? FeatureColumnName { get; set; } = "HelmholtzFeatures";
+
+    /// <summary>The estimated ln p(x) of each row in nats (Single), importance-sampled with <see cref="Samples"/>. Null: no column.</summary>
+    public string? LogLikelihoodColumnName { get; set; } = "LogLikelihood";
+
+    /// <summary>The anomaly score (Single): −ln p(x), higher is more anomalous. Null: no column.</summary>
+    public string? ScoreColumnName { get; set; }
+
+    /// <summary>Whether the row is an anomaly (Boolean): score above the threshold. Null: no column.</summary>
+    public string? PredictedLabelColumnName { get; set; }
+
+    /// <summary>
+    /// Layers bottom-up, e.g. "784b-200g-50g" (b binary, g Gaussian with a tanh mean, gl Gaussian with
+    /// a linear mean); the first must have the input's size. Null: the input's size, binary, then
+    /// 200 and 50 hidden units (Gaussian for stochastic back-propagation, binary otherwise).
+    /// </summary>
+    public string? Architecture { get; set; }
+
+    public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
+
+    /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>).</summary>
+    public ReinforceOptions Reinforce { get; set; } = new();
+
+    public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
+
+    /// <summary>The learning rate of the first epoch.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>The rate is multiplied by this after each epoch, down to <see cref="MinimumLearningRate"/>.</summary>
+    public double LearningRateDecay { get; set; } = 1.0;
+
+    public double MinimumLearningRate { get; set; }
+
+    /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    public int Epochs { get; set; } = 10;
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>Seeds the initial weights, the minibatch order, every training draw and the scoring noise. Null: drawn from the MLContext's seeded random source.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>K, the samples per row for the log-likelihood and the anomaly score.</summary>
+    public int Samples { get; set; } = 100;
+
+    /// <summary>Which hidden layers give the features.</summary>
+    public FeatureLayers FeatureLayers { get; set; } = FeatureLayers.Top;
+
+    /// <summary>Data to report a validation free energy on after each epoch (read into memory once); null for none.</summary>
+    public IDataView? ValidationData { get; set; }
+
+    /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
+    public TimeSpan? TimeLimit { get; set; }
+
+    /// <summary>Receives a report after each epoch (besides the messages on the MLContext's log).</summary>
+    public IProgress<EpochReport>? Progress { get; set; }
+
+    /// <summary>Stops Fit between minibatches with <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Training data up to this many bytes (rows × columns × 4) is read into memory once and shuffled
+    /// there; larger data, or data whose row count is unknown, is read from the IDataView each epoch
+    /// through a shuffle buffer of <see cref="ShuffleBufferRows"/> rows. 512 MiB by default.
+    /// </summary>
+    public long MemoryBudgetBytes { get; set; } = 512L << 20;
+
+    /// <summary>Rows of the shuffle buffer when the data is streamed.</summary>
+    public int ShuffleBufferRows { get; set; } = 10_000;
+
+    /// <summary>The anomaly threshold on the score; null: the <see cref="AnomalyQuantile"/> of the training rows' scores.</summary>
+    public double? AnomalyThreshold { get; set; }
+
+    /// <summary>The quantile of the training scores that becomes the threshold when none is given.</summary>
+    public double AnomalyQuantile { get; set; } = 0.99;
+
+    /// <summary>Training rows scored to find the quantile (evenly spaced through the data when there are more).</summary>
+    public int AnomalyQuantileRows { get; set; } = 10_000;
+
+    /// <summary>See <see cref="TrainingOptions.DivergenceFactor"/>.</summary>
+    public double DivergenceFactor { get; set; } = 10;
+
+    /// <summary>Set a binary visible layer's biases from the training data's marginals before the first step.</summary>
+    public bool InitializeVisibleBiases { get; set; } = true;
+
+    internal HelmholtzMachineOptions Copy() => (HelmholtzMachineOptions)MemberwiseClone();
+}

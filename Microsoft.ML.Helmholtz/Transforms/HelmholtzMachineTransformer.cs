@@ -1,0 +1,111 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// A trained Helmholtz machine in a pipeline: adds the features, the log-likelihood and the anomaly
+/// columns its options name to any data with the input column.
+/// </summary>
+/// <remarks>
+/// <para>Immutable and safe to use from many threads: every cursor (and every PredictionEngine row)
+/// computes with buffers of its own. <see cref="Transform"/> computes lazily, in batches of rows.</para>
+/// <para>A row's outputs depend on the row, the model and the seed only (the log-likelihood uses
+/// fixed noise: common random numbers), never on the rows beside it, their order, or the number of
+/// threads, bit for bit for a given matrix engine and core count.</para>
+/// <para>Saved with the pipeline (<c>MLContext.Model.Save</c>) as standard ML.NET transformers: an
+/// ONNX model of the same computation, run by ML.NET's OnnxTransformer (it needs an ONNX Runtime
+/// native package in the application), and a small mapping that turns its one-value vectors into the
+/// scalar columns. The loaded pipeline gives the same values to float precision, but runs row by row.</para>
+/// </remarks>
+public sealed class HelmholtzMachineTransformer : ITransformer
+{
+    /// <param name="machine">The trained machine (the transformer's own: not shared).</param>
+    /// <param name="options">A copy of the estimator's options.</param>
+    /// <param name="seed">The seed of the scoring noise.</param>
+    /// <param name="threshold">The anomaly threshold on the score.</param>
+    internal HelmholtzMachineTransformer(HelmholtzMachine machine, HelmholtzMachineOptions options, ulong seed, double threshold)
+    {
+        Options = options;
+        Seed = seed;
+        Threshold = threshold;
+        Machine = machine;
+        Input = new InputColumn(options.InputColumnName, machine.Architecture.Visible);
+        Features = options.FeatureColumnName is null ? null : new RecognitionFeatures(machine, options.FeatureLayers);
+        LogLikelihood = NeedsLogLikelihood(options) ? new FixedNoiseLogLikelihood(machine, options.Samples, seed) : null;
+    }
+
+    private HelmholtzMachineTransformer(HelmholtzMachineTransformer source, double threshold)
+    {
+        (Options, Seed, Machine, Input, Features, LogLikelihood) = (source.Options, source.Seed, source.Machine, source.Input, source.Features, source.LogLikelihood);
+        Threshold = threshold;
+    }
+
+    /// <summary>The same transformer with another anomaly threshold (its scorers are shared).</summary>
+    internal HelmholtzMachineTransformer WithThreshold(double threshold) => new(this, threshold);
+
+    internal static bool NeedsLogLikelihood(HelmholtzMachineOptions options)
+        => options.LogLikelihoodColumnName is not null || options.ScoreColumnName is not null || options.PredictedLabelColumnName is not null;
+
+    internal HelmholtzMachineOptions Options { get; }
+    internal HelmholtzMachine Machine { get; }
+    internal InputColumn Input { get; }
+    internal RecognitionFeatures? Features { get; }
+    internal FixedNoiseLogLikelihood? LogLikelihood { get; }
+
+    /// <summary>The machine's layers, e.g. "784b-200g-50g".</summary>
+    public string Architecture => Machine.Architecture.ToString();
+
+    /// <summary>Values per row of the feature column (0 when there is none).</summary>
+    public int FeatureSize => Features?.Size ?? 0;
+
+    /// <summary>The anomaly threshold on the score (−ln p̂): rows above it are predicted anomalies.</summary>
+    public double Threshold { get; }
+
+    /// <summary>The seed of the scoring noise (and of the training that made the machine).</summary>
+    public ulong Seed { get; }
+
+    /// <summary>K, the samples per row of the log-likelihood.</summary>
+    public int Samples => Options.Samples;
+
+    /// <summary>A copy of the trained machine, for the core's own estimators, sampling or saving.</summary>
+    public HelmholtzMachine GetMachine() => Machine.Clone();
+
+    internal IEnumerable<DataViewSchema.DetachedColumn> AddedColumns() => AddedColumns(Options, FeatureSize);
+
+    internal static IEnumerable<DataViewSchema.DetachedColumn> AddedColumns(HelmholtzMachineOptions options, int featureSize)
+    {
+        if (options.FeatureColumnName is { } features) yield return new(features, new VectorDataViewType(NumberDataViewType.Single, featureSize));
+        if (options.LogLikelihoodColumnName is { } logLikelihood) yield return new(logLikelihood, NumberDataViewType.Single);
+        if (options.ScoreColumnName is { } score) yield return new(score, NumberDataViewType.Single);
+        if (options.PredictedLabelColumnName is { } predicted) yield return new(predicted, BooleanDataViewType.Instance);
+    }
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new OutputColumns(this, inputSchema).OutputSchema;
+    }
+
+    /// <summary>The input with the machine's columns added, computed lazily in batches of rows.</summary>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new BatchedDataView(this, input);
+    }
+
+    public bool IsRowToRowMapper => true;
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new RowMapper(this, inputSchema);
+    }
+
+    /// <summary>
+    /// ML.NET's own save hooks are internal to it, so the transformer saves itself as a chain of
+    /// standard transformers that compute the same columns (see <see cref="SavedChain"/>).
+    /// </summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)SavedChain.Build(this)).Save(ctx);
+}

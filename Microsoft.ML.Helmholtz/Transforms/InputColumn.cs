@@ -1,0 +1,173 @@
+using System.Globalization;
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// The input column: its checks against a schema (each error names the column, what it is and what
+/// to do), its rows read into the core's matrix or as a stream, and the check of every value.
+/// </summary>
+internal sealed class InputColumn
+{
+    public InputColumn(string name, LayerDefinition visible)
+    {
+        Name = name;
+        Visible = visible;
+    }
+
+    public string Name { get; }
+    public LayerDefinition Visible { get; }
+    public int Size => Visible.Size;
+
+    /// <summary>The checks that a schema shape allows (no sizes): the column exists and is a known-size vector of Single.</summary>
+    public static void Check(SchemaShape shape, string name)
+    {
+        if (!shape.TryFind(name, out SchemaShape.Column column))
+            throw Mismatch(name, $"there is no such column (the input has {Names(shape.Select(c => c.Name))})");
+        string type = column.Kind switch
+        {
+            SchemaShape.Column.VectorKind.Scalar => $"a scalar {column.ItemType}",
+            SchemaShape.Column.VectorKind.VariableVector => $"a variable-size vector of {column.ItemType}",
+            _ => $"a vector of {column.ItemType}",
+        };
+        string? problem = Problem(name, column.IsKey, column.ItemType, column.Kind == SchemaShape.Column.VectorKind.Scalar,
+            column.Kind == SchemaShape.Column.VectorKind.VariableVector, type);
+        if (problem is not null) throw Mismatch(name, problem);
+    }
+
+    /// <summary>The column in <paramref name="schema"/>, checked; its size must be <paramref name="size"/> when given.</summary>
+    public static DataViewSchema.Column Check(DataViewSchema schema, string name, int? size = null, string? architecture = null)
+    {
+        DataViewSchema.Column column = schema.GetColumnOrNull(name)
+            ?? throw Mismatch(name, $"there is no such column (the input has {Names(schema.Where(c => !c.IsHidden).Select(c => c.Name))})");
+        DataViewType type = column.Type;
+        var vector = type as VectorDataViewType;
+        DataViewType item = vector?.ItemType ?? type;
+        string? problem = Problem(name, item is KeyDataViewType, item, vector is null, vector is { IsKnownSize: false }, type.ToString() ?? "");
+        if (problem is not null) throw Mismatch(name, problem);
+        if (size is { } expected && vector!.Size != expected)
+            throw Mismatch(name, $"it is a vector of {vector.Size} values, but the machine's visible layer has {expected} units" +
+                (architecture is null ? "" : $" (architecture {architecture})"));
+        return column;
+    }
+
+    private static string? Problem(string name, bool isKey, DataViewType item, bool scalar, bool variable, string type)
+    {
+        if (isKey)
+            return $"it is {type} of keys; map keys back to their values (ml.Transforms.Conversion.MapKeyToValue) or convert them to Single";
+        if (item is TextDataViewType)
+            return $"it is {type} (text); load the values as numbers (e.g. a TextLoader column of DataKind.Single with a range of source columns)";
+        if (item is not NumberDataViewType && item is not BooleanDataViewType)
+            return $"it is {type}; the Helmholtz machine reads a known-size vector of Single";
+        if (scalar)
+            return $"it is {type}, one value per row; put the values of a row into one vector column, e.g. ml.Transforms.Concatenate(\"{name}\", \"a\", \"b\", ...)";
+        if (!item.Equals(NumberDataViewType.Single))
+            return $"it is {type}; convert it with ml.Transforms.Conversion.ConvertType(\"{name}\", outputKind: DataKind.Single)";
+        if (variable)
+            return $"it is {type} whose size is not known from the schema; load it with a fixed size (e.g. [VectorType(n)] on the class, or a TextLoader range)";
+        return null;
+    }
+
+    private static ArgumentOutOfRangeException Mismatch(string name, string problem)
+        => new("inputSchema", $"Schema mismatch for input column '{name}': {problem}.");
+
+    private static string Names(IEnumerable<string> names)
+    {
+        var list = names.Take(12).Select(n => $"'{n}'").ToList();
+        return list.Count == 0 ? "no columns" : "columns " + string.Join(", ", list) + (names.Count() > 12 ? ", ..." : "");
+    }
+
+    /// <summary>
+    /// Throws naming the column, the row and the slot when a row holds a value the visible layer
+    /// cannot model: NaN or ±∞ anywhere, anything but 0 and 1 for a binary layer.
+    /// </summary>
+    public void CheckRow(ReadOnlySpan<float> values, long row, string data)
+    {
+        bool binary = Visible.Units == UnitType.Bernoulli;
+        if (binary ? Numerics.Kernels.AllBinary(values) : Numerics.Kernels.AllFinite(values)) return;
+        for (int j = 0; j < values.Length; j++)
+        {
+            float v = values[j];
+            string value = v.ToString(CultureInfo.InvariantCulture);
+            if (!float.IsFinite(v))
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {value}: the values must be finite.");
+            if (binary && v != 0f && v != 1f)
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {value}: a binary (Bernoulli) visible layer models only 0 and 1; " +
+                    "binarize the data (e.g. ml.Transforms.NormalizeBinning or a threshold) or use a Gaussian visible layer ('gl').");
+        }
+    }
+
+    /// <summary>Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/> or the count is unknown.</summary>
+    public DataMatrix? TryReadAll(IDataView data, long budgetBytes, string dataName, CancellationToken cancellationToken)
+    {
+        long? rows = data.GetRowCount();
+        if (rows is not { } count || count * Size * (long)sizeof(float) > budgetBytes || count * Size > Array.MaxLength) return null;
+        var values = new float[count * Size];
+        using var stream = new RowStream(this, data, dataName);
+        int read = 0;
+        while (read < count)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int got = stream.Read(values.AsSpan(read * Size), (int)Math.Min(4096, count - read));
+            if (got == 0) break;
+            read += got;
+        }
+        if (read != count) throw new InvalidOperationException($"{dataName} said it has {count} rows but gave {read}.");
+        return new DataMatrix(read, Size, values);
+    }
+
+    /// <summary>The column's rows as a stream of passes, each row checked as it is read.</summary>
+    public RowStream Stream(IDataView data, string dataName) => new(this, data, dataName);
+
+    /// <summary>Reads the column's rows in order, a pass at a time (a new cursor for each).</summary>
+    internal sealed class RowStream : IRowStream, IDisposable
+    {
+        private readonly InputColumn _column;
+        private readonly IDataView _data;
+        private readonly string _dataName;
+        private DataViewRowCursor? _cursor;
+        private ValueGetter<VBuffer<float>>? _getter;
+        private VBuffer<float> _buffer;
+        private long _row;
+
+        public RowStream(InputColumn column, IDataView data, string dataName)
+        {
+            _column = column;
+            _data = data;
+            _dataName = dataName;
+            Check(data.Schema, column.Name, column.Size);
+        }
+
+        public int Columns => _column.Size;
+        public long? Rows => _data.GetRowCount();
+
+        public void Restart()
+        {
+            _cursor?.Dispose();
+            DataViewSchema.Column column = _data.Schema[_column.Name];
+            _cursor = _data.GetRowCursor([column]);
+            _getter = _cursor.GetGetter<VBuffer<float>>(column);
+            _row = 0;
+        }
+
+        public int Read(Span<float> destination, int rows)
+        {
+            if (_cursor is null) Restart();
+            int size = _column.Size, n = 0;
+            while (n < rows && _cursor!.MoveNext())
+            {
+                _getter!(ref _buffer);
+                Span<float> row = destination.Slice(n * size, size);
+                _buffer.CopyTo(row);   // dense or sparse
+                _column.CheckRow(row, _row, _dataName);
+                _row++;
+                n++;
+            }
+            return n;
+        }
+
+        public void Dispose() => _cursor?.Dispose();
+    }
+}

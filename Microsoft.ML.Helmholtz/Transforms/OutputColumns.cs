@@ -1,0 +1,56 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// Which columns a transformer adds and where they sit in an output schema: the input columns keep
+/// their indices, the added ones follow (an input column of the same name becomes hidden). Shared by
+/// the batched view and the row mapper.
+/// </summary>
+internal sealed class OutputColumns
+{
+    public OutputColumns(HelmholtzMachineTransformer transformer, DataViewSchema input)
+    {
+        InputSchema = input;
+        InputIndex = InputColumn.Check(input, transformer.Input.Name, transformer.Input.Size, transformer.Architecture).Index;
+        InputCount = input.Count;
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(input);
+        builder.AddColumns(transformer.AddedColumns());
+        OutputSchema = builder.ToSchema();
+        int next = InputCount;
+        HelmholtzMachineOptions o = transformer.Options;
+        Features = o.FeatureColumnName is null ? -1 : next++;
+        LogLikelihood = o.LogLikelihoodColumnName is null ? -1 : next++;
+        Score = o.ScoreColumnName is null ? -1 : next++;
+        PredictedLabel = o.PredictedLabelColumnName is null ? -1 : next++;
+    }
+
+    public DataViewSchema InputSchema { get; }
+    public DataViewSchema OutputSchema { get; }
+    public int InputCount { get; }
+    public int InputIndex { get; }
+    public int Features { get; }
+    public int LogLikelihood { get; }
+    public int Score { get; }
+    public int PredictedLabel { get; }
+
+    public bool[] Active(IEnumerable<DataViewSchema.Column> columns)
+    {
+        var active = new bool[OutputSchema.Count];
+        foreach (DataViewSchema.Column c in columns) active[c.Index] = true;
+        return active;
+    }
+
+    public bool AnyAdded(bool[] active) => active.AsSpan(InputCount).Contains(true);
+
+    public bool NeedsFeatures(bool[] active) => Features >= 0 && active[Features];
+
+    /// <summary>The log-likelihood is needed for its own column and for the anomaly columns.</summary>
+    public bool NeedsLogLikelihood(bool[] active)
+        => (LogLikelihood >= 0 && active[LogLikelihood]) || (Score >= 0 && active[Score]) || (PredictedLabel >= 0 && active[PredictedLabel]);
+
+    /// <summary>The input columns the active output columns need: themselves, and the input column for any added one.</summary>
+    public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
+        => InputSchema.Where(c => active[c.Index] || (c.Index == InputIndex && AnyAdded(active)));
+}

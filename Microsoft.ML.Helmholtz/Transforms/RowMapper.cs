@@ -1,0 +1,99 @@
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// The transformer one row at a time, for PredictionEngine: the same computation as the batched
+/// view for a batch of one row, recomputed when the input row's position changes (ML.NET's convention).
+/// </summary>
+internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataViewSchema inputSchema) : IRowToRowMapper
+{
+    private readonly OutputColumns _columns = new(transformer, inputSchema);
+
+    public DataViewSchema InputSchema => _columns.InputSchema;
+    public DataViewSchema OutputSchema => _columns.OutputSchema;
+
+    public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+        => _columns.Dependencies(_columns.Active(dependingColumns));
+
+    public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
+    {
+        if (input.Schema.Count != InputSchema.Count)
+            throw new ArgumentException($"The row has {input.Schema.Count} columns; this mapper was made for a schema of {InputSchema.Count}.", nameof(input));
+        return new Row(transformer, _columns, input, _columns.Active(activeColumns));
+    }
+
+    private sealed class Row : DataViewRow
+    {
+        private readonly OutputColumns _columns;
+        private readonly DataViewRow _input;
+        private readonly bool[] _active;
+        private readonly RowComputation _compute;
+        private readonly InputColumn _inputColumn;
+        private readonly bool _features, _logLikelihood;
+        private readonly ValueGetter<VBuffer<float>>? _values;
+        private readonly float[] _x, _featureValues, _logLikelihoodValue = new float[1];
+        private VBuffer<float> _buffer;
+        private long _computedFor = -1;
+
+        public Row(HelmholtzMachineTransformer transformer, OutputColumns columns, DataViewRow input, bool[] active)
+        {
+            _columns = columns;
+            _input = input;
+            _active = active;
+            _compute = new RowComputation(transformer);
+            _inputColumn = transformer.Input;
+            _features = columns.NeedsFeatures(active);
+            _logLikelihood = columns.NeedsLogLikelihood(active);
+            if (columns.AnyAdded(active)) _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
+            _x = new float[transformer.Input.Size];
+            _featureValues = new float[transformer.FeatureSize];
+        }
+
+        public override DataViewSchema Schema => _columns.OutputSchema;
+        public override long Position => _input.Position;
+        public override long Batch => _input.Batch;
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => _active[column.Index];
+
+        private void Compute()
+        {
+            long position = _input.Position;
+            if (position == _computedFor) return;
+            _values!(ref _buffer);
+            _buffer.CopyTo(_x);
+            _inputColumn.CheckRow(_x, position, "Prediction");
+            if (_features) _compute.Features(_x, 1, _featureValues);
+            if (_logLikelihood) _compute.LogLikelihood(_x, 1, _logLikelihoodValue);
+            _computedFor = position;
+        }
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int i = column.Index;
+            if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this row.");
+            if (i < _columns.InputCount) return _input.GetGetter<TValue>(_input.Schema[i]);
+            Delegate getter;
+            if (i == _columns.Features)
+                getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
+                {
+                    Compute();
+                    var editor = VBufferEditor.Create(ref value, _featureValues.Length);
+                    _featureValues.AsSpan().CopyTo(editor.Values);
+                    value = editor.Commit();
+                });
+            else if (i == _columns.LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { Compute(); value = _logLikelihoodValue[0]; });
+            else if (i == _columns.Score) getter = (ValueGetter<float>)((ref float value) => { Compute(); value = -_logLikelihoodValue[0]; });
+            else if (i == _columns.PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { Compute(); value = _compute.IsAnomaly(_logLikelihoodValue[0]); });
+            else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not of this row.");
+            return getter as ValueGetter<TValue>
+                ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
