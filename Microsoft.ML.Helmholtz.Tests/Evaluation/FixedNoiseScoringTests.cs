@@ -29,13 +29,17 @@ public sealed class FixedNoiseScoringTests
     [DataRow("default", "60b-30g-10g", 7)]
     [DataRow("default", "60b-30b-10b", 100)]
     [DataRow("default", "60b-13g", 1500)]
+    [DataRow("default", "61b-29g-11b", 33)]
+    [DataRow("default", "37b-13g-7g", 3)]
+    [DataRow("default", "60b-30g-10g", 100)]
     [DataRow("managed", "60b-30g-10g", 7)]
     [DataRow("managed", "60b-13g", 1500)]
     public void ARowsLogLikelihoodDoesNotDependOnTheRowsBesideIt(string engine, string architecture, int k)
     {
         var machine = TestModels.Random(architecture, 1, scale: 0.3f);
         machine = machine.Clone(Engine(engine));
-        DataMatrix data = TestModels.BinaryData(23, 60, 2);
+        int d = machine.Architecture.Visible.Size;
+        DataMatrix data = TestModels.BinaryData(23, d, 2);
         var estimator = new FixedNoiseLogLikelihood(machine, k, seed: 3, rowsPerChunk: 1000);
         var scorer = estimator.CreateScorer();
         double[] together = new double[23], reversed = new double[23], one = new double[1];

@@ -92,6 +92,24 @@ public sealed class KernelTests
         }
     }
 
+    /// <summary>AllBinary on the vector path (rows of 784) and the scalar one: true for 0/1 only, wherever another value sits.</summary>
+    [TestMethod]
+    [DataRow(784)]
+    [DataRow(10)]
+    public void AllBinary_AcceptsZerosAndOnesOnly(int n)
+    {
+        float[] x = Enumerable.Range(0, n).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray();
+        Assert.IsTrue(Kernels.AllBinary(x), "zeros and ones");
+        foreach (int at in new[] { 0, n / 2, n - 1 })
+            foreach (float bad in new[] { 0.5f, -0f + 2f, float.NaN, -1f })
+            {
+                float saved = x[at];
+                x[at] = bad;
+                Assert.IsFalse(Kernels.AllBinary(x), $"{bad} at {at}");
+                x[at] = saved;
+            }
+    }
+
     /// <summary>
     /// Saturated logits: ln p(x | a = +∞) is 0 for x = 1 and −∞ for x = 0 (and the mirror for −∞),
     /// never NaN, on the 16-lane path (rows of 20) and the scalar one (rows of 3).

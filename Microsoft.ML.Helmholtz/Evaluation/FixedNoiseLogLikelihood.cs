@@ -70,18 +70,44 @@ public sealed class FixedNoiseLogLikelihood
         private readonly LayerStates _states;
         private readonly double[] _freeEnergy, _logJoint;
         private readonly int[] _rowSource;
+        private readonly float[] _visible;
+        private readonly int _slots, _distinct;
 
         internal Scorer(FixedNoiseLogLikelihood owner)
         {
             _owner = owner;
             _machine = owner.Machine.Clone();
-            int chunk = Math.Min(owner.RowsPerChunk, owner.Samples);
+            int k = owner.Samples;
+            // From K = 64 on, each row alone (its K samples fill products well enough: K = 100 runs at
+            // about 90% of 1000-row chunks), so one row costs no more than its share. Below, whole rows
+            // per chunk in fixed slots: G = ⌊chunk / K⌋ rows of K samples each, products padded to
+            // whole blocks of rows (the chunk to 64, the distinct rows to 16), so that a product never
+            // ends in a part-filled block, whose rows a BLAS may compute by another kernel.
+            _slots = k >= SlotsBelow ? 1 : Math.Max(1, owner.RowsPerChunk / k);
+            int chunk = _slots == 1 ? Math.Min(owner.RowsPerChunk, k) : RoundUp(_slots * k, 64);
+            _distinct = _slots == 1 ? 1 : RoundUp(_slots, 16);
             _states = new LayerStates(_machine.Architecture, chunk);
-            _chunkNoise = _machine.Architecture.Layers.Skip(1).Select(l => new float[chunk * l.Size]).ToArray();
+            _chunkNoise = new float[_machine.Architecture.Depth][];
+            for (int l = 1; l <= _machine.Architecture.Depth; l++)
+            {
+                // Every slot draws with noise rows 0…K−1: the noise laid out once for the whole chunk.
+                int units = _machine.Architecture.Layers[l].Size;
+                _chunkNoise[l - 1] = new float[chunk * units];
+                if (_slots > 1)
+                    for (int slot = 0; slot < _slots; slot++) owner._noise[l - 1].CopyTo(_chunkNoise[l - 1], slot * k * units);
+            }
             _freeEnergy = new double[chunk];
             _logJoint = new double[chunk];
-            _rowSource = new int[chunk];   // all 0: every sample of a chunk is of one row
+            _rowSource = new int[chunk];
+            // Padding rows read the padding rows of the distinct rows (the order must not decrease).
+            for (int r = 0; r < chunk; r++) _rowSource[r] = _slots == 1 ? 0 : Math.Min(r / k, _distinct - 1);
+            _visible = new float[_distinct * _machine.Architecture.Visible.Size];
         }
+
+        /// <summary>K from which each row is scored alone.</summary>
+        private const int SlotsBelow = 64;
+
+        private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
         /// <summary>
         /// result[i] = the estimate of ln p(x_i) for the <paramref name="count"/> rows of
@@ -89,9 +115,10 @@ public sealed class FixedNoiseLogLikelihood
         /// delta-method variance of each estimate from its weights.
         /// </summary>
         /// <remarks>
-        /// Each row is computed on its own, its K samples in chunks of the same shapes whatever the
-        /// call: products give the same bits for the same shapes, so a row's estimate does not
-        /// depend on the rows beside it (for a given engine and core count).
+        /// Every chunk has the same shape, whatever the call (rows in fixed slots, the last chunk's
+        /// empty slots filled with a copy of a row and discarded, products padded to whole blocks of
+        /// rows): products of one shape give a row the same bits in any slot, so a row's estimate does
+        /// not depend on the rows beside it (for a given engine and core count; tested for both engines).
         /// </remarks>
         public void Estimate(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance = default)
         {
@@ -100,8 +127,14 @@ public sealed class FixedNoiseLogLikelihood
             if (result.Length < count) throw new ArgumentException($"result holds {result.Length} values, fewer than the {count} rows.", nameof(result));
             if (!monteCarloVariance.IsEmpty && monteCarloVariance.Length < count)
                 throw new ArgumentException($"monteCarloVariance holds {monteCarloVariance.Length} values, fewer than the {count} rows.", nameof(monteCarloVariance));
-            int k = _owner.Samples, columns = visible.Size, capacity = _states.Capacity;
-            double logK = Math.Log(k);
+            if (_slots == 1) EstimateOneAtATime(rows, count, result, monteCarloVariance);
+            else EstimateInSlots(rows, count, result, monteCarloVariance);
+        }
+
+        /// <summary>K ≥ 64 (or over half a chunk): each row alone, its samples in chunks at fixed offsets.</summary>
+        private void EstimateOneAtATime(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance)
+        {
+            int k = _owner.Samples, columns = _machine.Architecture.Visible.Size, capacity = _states.Capacity;
             for (int i = 0; i < count; i++)
             {
                 ReadOnlySpan<float> row = rows.Slice(i * columns, columns);
@@ -117,9 +150,33 @@ public sealed class FixedNoiseLogLikelihood
                     _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunkRows, row, 1, _rowSource, _freeEnergy, _logJoint);
                     for (int r = 0; r < chunkRows; r++) sum.Add(-_freeEnergy[r]);
                 }
-                result[i] = sum.Value - logK;
-                if (!monteCarloVariance.IsEmpty) monteCarloVariance[i] = sum.LogMeanVariance;
+                Finish(sum, i, result, monteCarloVariance);
             }
+        }
+
+        /// <summary>K below 64: G rows a chunk, row j of the chunk in slot j (samples jK … jK + K − 1).</summary>
+        private void EstimateInSlots(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance)
+        {
+            int k = _owner.Samples, columns = _machine.Architecture.Visible.Size, chunk = _states.Capacity;
+            for (int first = 0; first < count; first += _slots)
+            {
+                int used = Math.Min(_slots, count - first);
+                rows.Slice(first * columns, used * columns).CopyTo(_visible);
+                for (int slot = used; slot < _distinct; slot++) rows.Slice(first * columns, columns).CopyTo(_visible.AsSpan(slot * columns));
+                _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunk, _visible, _distinct, _rowSource, _freeEnergy, _logJoint);
+                for (int slot = 0; slot < used; slot++)
+                {
+                    var sum = LogSumExpAccumulator.Empty;
+                    for (int r = slot * k; r < (slot + 1) * k; r++) sum.Add(-_freeEnergy[r]);
+                    Finish(sum, first + slot, result, monteCarloVariance);
+                }
+            }
+        }
+
+        private void Finish(in LogSumExpAccumulator sum, int row, Span<double> result, Span<double> monteCarloVariance)
+        {
+            result[row] = sum.Value - Math.Log(_owner.Samples);
+            if (!monteCarloVariance.IsEmpty) monteCarloVariance[row] = sum.LogMeanVariance;
         }
     }
 }

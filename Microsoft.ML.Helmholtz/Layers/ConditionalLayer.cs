@@ -82,6 +82,16 @@ public abstract class ConditionalLayer
     /// <summary>Whether <see cref="SampleWithNoise"/> takes standard normals (else uniforms).</summary>
     internal virtual bool NoiseIsNormal => true;
 
+    /// <summary>
+    /// E[y | x] for each row of <paramref name="input"/>, computing only what the expectation needs
+    /// (a Gaussian layer skips its variances). It leaves no forward current for the other members.
+    /// </summary>
+    internal virtual void ExpectationOf(ReadOnlySpan<float> input, int batch, Span<float> output)
+    {
+        Forward(input, batch);
+        Expectation(batch, output);
+    }
+
     /// <summary>E[y | x] for each row: probabilities for Bernoulli units, means for Gaussian ones.</summary>
     public abstract void Expectation(int batch, Span<float> output);
 

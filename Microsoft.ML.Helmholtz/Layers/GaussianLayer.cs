@@ -116,6 +116,14 @@ public sealed class GaussianLayer : ConditionalLayer
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
+    internal override void ExpectationOf(ReadOnlySpan<float> input, int batch, Span<float> output)
+    {
+        CheckBatch(batch);
+        Span<float> m = output[..(batch * OutputSize)];
+        _meanMap.Forward(input, batch, m);   // the mean map only: the features need no variances
+        if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
+    }
+
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
 

@@ -113,15 +113,13 @@ public sealed class RecognitionNetwork
 
     /// <summary>
     /// The deterministic recognition pass: each layer's expectation (probabilities or means) given
-    /// the expectation of the layer below, into states[1…L].
+    /// the expectation of the layer below, into states[1…L]. Gaussian layers compute their means
+    /// only, so no layer's forward is left current.
     /// </summary>
     public void Infer(int rows, LayerStates states)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.Infer", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
-        {
-            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
-            _layers[l - 1].Expectation(rows, states.Layer(l, rows));
-        }
+            _layers[l - 1].ExpectationOf(states.Layer(l - 1, rows), rows, states.Layer(l, rows));
     }
 }

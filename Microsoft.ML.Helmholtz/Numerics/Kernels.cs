@@ -907,7 +907,9 @@ public static unsafe class Kernels
             for (; i <= n - W; i += W)
             {
                 Vector512<float> v = VectorMath.Load(x, i);
-                if (!Vector512.EqualsAll(Vector512.Equals(v, Vector512<float>.Zero) | Vector512.Equals(v, Vector512<float>.One), Vector512<float>.AllBitsSet))
+                // Compared as integers: the all-ones mask read as a float is NaN, which equals nothing.
+                Vector512<int> binary = (Vector512.Equals(v, Vector512<float>.Zero) | Vector512.Equals(v, Vector512<float>.One)).AsInt32();
+                if (!Vector512.EqualsAll(binary, Vector512<int>.AllBitsSet))
                     return false;
             }
         }

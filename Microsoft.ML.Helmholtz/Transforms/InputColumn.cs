@@ -90,7 +90,7 @@ internal sealed class InputColumn
         for (int j = 0; j < values.Length; j++)
         {
             float v = values[j];
-            string value = v.ToString(CultureInfo.InvariantCulture);
+            string value = float.IsFinite(v) && (!binary || v is 0f or 1f) ? "" : v.ToString(CultureInfo.InvariantCulture);
             if (!float.IsFinite(v))
                 throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {value}: the values must be finite.");
             if (binary && v != 0f && v != 1f)
