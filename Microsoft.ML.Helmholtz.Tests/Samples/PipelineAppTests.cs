@@ -1,0 +1,78 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Tests.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Samples;
+
+/// <summary>The pipeline sample's three tasks, on a few hundred images, and its errors (one line each). Needs the shared data (fails without it).</summary>
+[TestClass]
+public sealed class PipelineAppTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    private (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        string data;
+        try
+        {
+            data = BinarizedMnist.ResolveDirectory();
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            Assert.Fail("The pipeline sample's tests need the shared MNIST data. " + e.Message);
+            throw;
+        }
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = PipelineApp.Run([.. args, "--data", data, "--out", _temp.File("out")], output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [TestMethod]
+    public void TheMainTaskTrainsScoresClassifiesAndSavesTheModel()
+    {
+        var (exit, text, error) = Run("--epochs", "1", "--train-limit", "1000", "--k", "5", "--architecture", "784b-30g-10g");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, "Epoch 1/1: training free energy");   // the MLContext's log, printed
+        StringAssert.Contains(text, "test log-likelihood (the LogLikelihood column, K = 5)");
+        StringAssert.Contains(text, "classifier on the machine's features");
+        Assert.IsTrue(File.Exists(Path.Combine(_temp.File("out"), "model.zip")));
+        // The accuracy before saving and after loading, as printed, are the same.
+        string[] accuracies = text.Split('\n').Where(l => l.Contains("accuracy")).Select(l => l[(l.IndexOf("accuracy ", StringComparison.Ordinal) + 9)..].Split(' ')[0]).ToArray();
+        Assert.HasCount(2, accuracies);
+        Assert.AreEqual(accuracies[0], accuracies[1], text);
+    }
+
+    [TestMethod]
+    public void TheFewLabelsAndAnomalyTasksReportTheirTables()
+    {
+        var (exit, text, error) = Run("--task", "few-labels", "--epochs", "1", "--train-limit", "500", "--architecture", "784b-30g-10g", "--per-digit", "10,20");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, "Helmholtz features");
+        Assert.IsTrue(text.Contains("             100 ") && text.Contains("             200 "), text);
+        (exit, text, error) = Run("--task", "anomaly", "--epochs", "2", "--train-limit", "500", "--architecture", "784b-30g-10g", "--k", "10");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, "ML.NET RandomizedPca (rank 50)");
+        StringAssert.Contains(text, "AUROC");
+    }
+
+    [TestMethod]
+    [DataRow("--task", "clustering", "--task must be")]
+    [DataRow("--epochs", "-1", "--epochs needs")]
+    [DataRow("--architecture", "784b--10g", "HelmholtzMachineOptions.Architecture")]
+    [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]
+    [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
+    public void UserErrorsAreOneLine(string option, string value, string problem)
+    {
+        var (exit, _, error) = Run(option, value);
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: ");
+        StringAssert.Contains(error.Split('\n')[0], problem);
+        Assert.IsFalse(error.Contains("   at "), "no stack trace");
+    }
+}

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.Runtime;
+
+/// <summary>
+/// The pipeline sample. Tasks:
+/// <list type="bullet">
+/// <item><c>main</c> (default): a Helmholtz machine trained without labels inside an MLContext pipeline on binarized
+/// MNIST, its test log-likelihood, a classifier on its features (5,000 labelled images, 500 of each digit),
+/// the whole model saved as a zip and loaded back.</item>
+/// <item><c>few-labels</c>: the classifier with 100, 1,000 and 5,000 labelled images on the machine's features,
+/// on the raw pixels and on ML.NET PCA features.</item>
+/// <item><c>anomaly</c>: a machine trained on some digits only; the others are the anomalies (AUROC beside ML.NET's RandomizedPca).</item>
+/// </list>
+/// Every user error is one line "error: …" and exit code 2.
+/// </summary>
+public static class PipelineApp
+{
+    public const int Success = 0, Internal = 1, UserError = 2, Diverged = 3, Cancelled = 130;
+
+    private sealed class Options
+    {
+        public string Task = "main";
+        public int Epochs = 10, Samples = 100, TrainLimit, Seed = 1;
+        public string Architecture = "784b-200g-50g";
+        public HelmholtzLearningRule Rule = HelmholtzLearningRule.StochasticBackpropagation;
+        public string? Data;
+        public string Output = Path.Combine("runs", "pipeline");
+        public int[] NormalDigits = [0, 1, 2, 3, 4];
+        public int[] PerDigit = [10, 100, 500];
+    }
+
+    private const string Usage = """
+        usage: Helmholtz.Pipeline [options]
+          --task main|few-labels|anomaly   what to run (main)
+          --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
+          --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce
+          --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
+          --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
+          --per-digit 10,100,500      labelled images of each digit for the few-labels task
+          --data DIR        binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
+          --out DIR         where the model zip goes (runs/pipeline)
+        """;
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    {
+        Options options;
+        try
+        {
+            options = Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            error.WriteLine(Usage);
+            return UserError;
+        }
+        try
+        {
+            return options.Task switch
+            {
+                "few-labels" => FewLabels(options, output, cancellation),
+                "anomaly" => Anomaly(options, output, cancellation),
+                _ => TrainAndClassify(options, output, cancellation),
+            };
+        }
+        catch (Microsoft.ML.Helmholtz.Learning.TrainingDivergedException e)
+        {
+            error.WriteLine($"error: training diverged: {OneLine(e.Message)}");
+            return Diverged;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("cancelled.");
+            return Cancelled;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
+            or NotSupportedException or InvalidOperationException)
+        {
+            error.WriteLine($"error: {OneLine(e.Message)}");
+            return UserError;
+        }
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+    private static Options Parse(string[] args)
+    {
+        var o = new Options();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : throw new ArgumentException($"{name} needs a whole number of at least {min}.");
+            switch (name)
+            {
+                case "--task": o.Task = Value(); break;
+                case "--epochs": o.Epochs = Int(0); break;
+                case "--k": o.Samples = Int(1); break;
+                case "--seed": o.Seed = Int(0); break;
+                case "--train-limit": o.TrainLimit = Int(1); break;
+                case "--architecture": o.Architecture = Value(); break;
+                case "--rule":
+                    o.Rule = Value() switch
+                    {
+                        "sbp" => HelmholtzLearningRule.StochasticBackpropagation,
+                        "sbp-price" => HelmholtzLearningRule.StochasticBackpropagationPrice,
+                        "wake-sleep" => HelmholtzLearningRule.WakeSleep,
+                        "reinforce" => HelmholtzLearningRule.Reinforce,
+                        var other => throw new ArgumentException($"--rule must be sbp, sbp-price, wake-sleep or reinforce; got '{other}'."),
+                    };
+                    break;
+                case "--normal-digits":
+                    string text = Value();
+                    o.NormalDigits = text.Split(',').Select(d => int.TryParse(d, out int v) && v is >= 0 and <= 9 ? v
+                        : throw new ArgumentException($"--normal-digits takes digits 0-9 separated by commas; got '{text}'.")).Distinct().ToArray();
+                    if (o.NormalDigits.Length is 0 or 10) throw new ArgumentException("--normal-digits must leave some digits out (they are the anomalies).");
+                    break;
+                case "--per-digit":
+                    string sizes = Value();
+                    o.PerDigit = sizes.Split(',').Select(d => int.TryParse(d, out int v) && v is >= 1 and <= 800 ? v
+                        : throw new ArgumentException($"--per-digit takes counts from 1 to 800 separated by commas; got '{sizes}'.")).ToArray();
+                    break;
+                case "--data": o.Data = Value(); break;
+                case "--out": o.Output = Value(); break;
+                default: throw new ArgumentException($"unknown option {name}.");
+            }
+        }
+        if (o.Task is not ("main" or "few-labels" or "anomaly")) throw new ArgumentException($"--task must be main, few-labels or anomaly; got '{o.Task}'.");
+        return o;
+    }
+
+    /// <summary>The machine's options from the command line; the estimator checks them (a bad architecture fails here, before the data loads).</summary>
+    private static HelmholtzMachineOptions MachineOptions(Options o, TextWriter output) => new()
+    {
+        InputColumnName = "Pixels",
+        FeatureColumnName = "Features",
+        LogLikelihoodColumnName = "LogLikelihood",
+        Architecture = o.Architecture,
+        LearningRule = o.Rule,
+        Epochs = o.Epochs,
+        Samples = o.Samples,
+        Seed = o.Seed,
+    };
+
+    private static MLContext Context(Options o, TextWriter output)
+    {
+        var ml = new MLContext(seed: o.Seed);
+        // The machine reports on the MLContext's log, as ML.NET's trainers do.
+        ml.Log += (_, e) =>
+        {
+            if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal))
+                lock (output) output.WriteLine($"  {e.RawMessage}");
+        };
+        return ml;
+    }
+
+    private static int TrainAndClassify(Options o, TextWriter output, CancellationToken cancellation)
+    {
+        var clock = Stopwatch.StartNew();
+        MLContext ml = Context(o, output);
+        HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
+        machineOptions.CancellationToken = cancellation;
+        var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
+        Directory.CreateDirectory(o.Output);
+        string zip = Path.Combine(o.Output, "model.zip");
+
+        MnistSplits mnist = BinarizedMnist.Load(o.Data);
+        DigitRow[] labelled = MnistViews.Labelled(o.Data);
+        IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
+        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+        HelmholtzMachineTransformer machine = estimator.Fit(train);
+
+        // The log-likelihood column on the binarized test split.
+        float[] logLikelihood = ml.Data.CreateEnumerable<LogLikelihoodRow>(machine.Transform(MnistViews.Unlabelled(ml, mnist.Test)), false).Select(r => r.LogLikelihood).ToArray();
+        double mean = logLikelihood.Average(v => (double)v);
+        double se = Math.Sqrt(logLikelihood.Sum(v => (v - mean) * (v - mean)) / (logLikelihood.Length - 1) / logLikelihood.Length);
+        output.WriteLine($"test log-likelihood (the LogLikelihood column, K = {o.Samples}): {mean:F2} nats over {logLikelihood.Length:N0} images (standard error over images {se:F2})");
+
+        // A classifier on the features: 500 labelled images of each digit to train, the other 5,000 to evaluate.
+        var (labelledTrain, labelledTest) = MnistViews.EvenSplit(labelled, 500);
+        var classifier = ml.Transforms.Conversion.MapValueToKey("Label", "Digit")
+            .AppendCacheCheckpoint(ml)
+            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features"))
+            .Fit(machine.Transform(ml.Data.LoadFromEnumerable(labelledTrain)));
+        var model = new TransformerChain<ITransformer>(machine, classifier);
+        IDataView evaluation = ml.Data.LoadFromEnumerable(labelledTest);
+        double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(evaluation)).MicroAccuracy;
+        output.WriteLine($"classifier on the machine's features ({o.Architecture.Split('-')[^1]} units), 5,000 labelled images: accuracy {accuracy:P2} on the other {labelledTest.Length:N0}");
+
+        // The whole model, saved and loaded back.
+        ml.Model.Save(model, evaluation.Schema, zip);
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(zip, out _);
+        double loadedAccuracy = fresh.MulticlassClassification.Evaluate(loaded.Transform(fresh.Data.LoadFromEnumerable(labelledTest))).MicroAccuracy;
+        output.WriteLine($"model saved to {zip} ({new FileInfo(zip).Length / 1024.0 / 1024:F1} MB); loaded back, accuracy {loadedAccuracy:P2} ({clock.Elapsed.TotalSeconds:F0} s in all)");
+        return Success;
+    }
+
+    private sealed class LogLikelihoodRow
+    {
+        public float LogLikelihood { get; set; }
+    }
+
+    private static int FewLabels(Options o, TextWriter output, CancellationToken cancellation)
+    {
+        MLContext ml = Context(o, output);
+        HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
+        machineOptions.LogLikelihoodColumnName = null;
+        machineOptions.CancellationToken = cancellation;
+        var estimator = ml.Transforms.HelmholtzMachine(machineOptions);
+        MnistSplits mnist = BinarizedMnist.Load(o.Data);
+        DigitRow[] labelled = MnistViews.Labelled(o.Data);
+        IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
+        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled images, {o.Epochs} epochs; PCA (rank 50) on the same images:");
+        HelmholtzMachineTransformer machine = estimator.Fit(train);
+        var pca = ml.Transforms.ProjectToPrincipalComponents("Pca", "Pixels", rank: 50, seed: o.Seed).Fit(train);
+
+        output.WriteLine();
+        output.WriteLine($"{"labelled images",16}{"Helmholtz features",20}{"raw pixels",12}{"PCA (50)",10}   (multiclass accuracy on the other labelled images; SDCA maximum entropy)");
+        foreach (int perDigit in o.PerDigit)
+        {
+            var (few, rest) = MnistViews.EvenSplit(labelled, perDigit);
+            IDataView fewView = ml.Data.LoadFromEnumerable(few), restView = ml.Data.LoadFromEnumerable(rest);
+            double Accuracy(ITransformer features, string column)
+            {
+                var model = ml.Transforms.Conversion.MapValueToKey("Label", "Digit")
+                    .Append(ml.Transforms.NormalizeMinMax("Input", column))
+                    .AppendCacheCheckpoint(ml)
+                    .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Input"))
+                    .Fit(features.Transform(fewView));
+                return ml.MulticlassClassification.Evaluate(model.Transform(features.Transform(restView))).MicroAccuracy;
+            }
+            var none = ml.Transforms.CopyColumns("Raw", "Pixels").Fit(fewView);
+            output.WriteLine($"{few.Length,16:N0}{Accuracy(machine, "Features"),20:P2}{Accuracy(none, "Raw"),12:P2}{Accuracy(pca, "Pca"),10:P2}");
+        }
+        return Success;
+    }
+
+    private static int Anomaly(Options o, TextWriter output, CancellationToken cancellation)
+    {
+        MLContext ml = Context(o, output);
+        HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
+        machineOptions.FeatureColumnName = null;
+        machineOptions.LogLikelihoodColumnName = null;
+        machineOptions.CancellationToken = cancellation;
+        var estimator = ml.AnomalyDetection.Trainers.HelmholtzMachine(machineOptions);
+        DigitRow[] labelled = MnistViews.Labelled(o.Data);
+        var normal = new HashSet<int>(o.NormalDigits);
+        // Even-indexed images train (normal digits only), odd-indexed ones test (all digits; the others are anomalies).
+        DigitRow[] train = labelled.Where((r, i) => i % 2 == 0 && normal.Contains((int)r.Digit)).ToArray();
+        DigitRow[] test = labelled.Where((_, i) => i % 2 == 1).Select(r => new DigitRow { Pixels = r.Pixels, Digit = r.Digit, Anomaly = normal.Contains((int)r.Digit) ? 0 : 1 }).ToArray();
+        if (o.TrainLimit > 0) train = train.Take(o.TrainLimit).ToArray();
+        IDataView trainView = ml.Data.LoadFromEnumerable(train), testView = ml.Data.LoadFromEnumerable(test);
+        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.Length:N0} binarized images of digits {string.Join(",", o.NormalDigits)}; " +
+                         $"{test.Length:N0} test images, {test.Count(r => r.Anomaly > 0):N0} of them of other digits (the anomalies):");
+        var machine = estimator.Fit(trainView);
+        var machineMetrics = ml.AnomalyDetection.Evaluate(machine.Transform(testView), labelColumnName: "Anomaly", falsePositiveCount: 50);
+        var pca = ml.AnomalyDetection.Trainers.RandomizedPca(featureColumnName: "Pixels", rank: 50, seed: o.Seed).Fit(trainView);
+        var pcaMetrics = ml.AnomalyDetection.Evaluate(pca.Transform(testView), labelColumnName: "Anomaly", falsePositiveCount: 50);
+        output.WriteLine();
+        output.WriteLine($"{"detector",-40}{"AUROC",8}{"detected at 50 false positives",34}");
+        output.WriteLine($"{"Helmholtz machine (score −ln p̂, K = " + o.Samples + ")",-40}{machineMetrics.AreaUnderRocCurve,8:F4}{machineMetrics.DetectionRateAtFalsePositiveCount,34:P1}");
+        output.WriteLine($"{"ML.NET RandomizedPca (rank 50)",-40}{pcaMetrics.AreaUnderRocCurve,8:F4}{pcaMetrics.DetectionRateAtFalsePositiveCount,34:P1}");
+        output.WriteLine($"threshold {machine.Threshold:F1} nats (the 0.99 quantile of the training scores)");
+        return Success;
+    }
+}
