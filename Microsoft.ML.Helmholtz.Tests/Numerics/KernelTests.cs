@@ -92,6 +92,45 @@ public sealed class KernelTests
         }
     }
 
+    /// <summary>
+    /// The element-wise maps give a value the same bits wherever it sits in the range: the last
+    /// values that do not fill a vector go through the vector code too (a row scored alone and in a
+    /// batch must agree). Every prefix of 48 values against the whole.
+    /// </summary>
+    [TestMethod]
+    public void ElementWiseMapsGiveAValueTheSameBitsAtAnyPlace()
+    {
+        var random = new RandomStream(5);
+        float[] x = new float[48], u = new float[48], e = new float[48];
+        random.FillNormal(x);
+        random.FillUniform(u);
+        random.FillNormal(e);
+        for (int i = 0; i < 48; i++) x[i] *= 4;
+        float[] Whole(Action<ReadOnlySpan<float>, Span<float>, int> map)
+        {
+            var y = new float[48];
+            map(x, y, 48);
+            return y;
+        }
+        var maps = new (string Name, Action<ReadOnlySpan<float>, Span<float>, int> Map)[]
+        {
+            ("Sigmoid", (a, y, n) => Kernels.Sigmoid(a[..n], y[..n])),
+            ("Tanh", (a, y, n) => Kernels.Tanh(a[..n], y[..n])),
+            ("Reparameterize", (a, y, n) => Kernels.Reparameterize(a[..n], a[..n], e.AsSpan(0, n), y[..n])),
+            ("SampleBernoulli", (a, y, n) => Kernels.SampleBernoulli(a[..n], u.AsSpan(0, n), y[..n])),
+        };
+        foreach (var (name, map) in maps)
+        {
+            float[] whole = Whole(map);
+            for (int n = 1; n < 48; n++)
+            {
+                var part = new float[48];
+                map(x, part, n);
+                CollectionAssert.AreEqual(whole[..n], part[..n], $"{name}: the first {n} values alone");
+            }
+        }
+    }
+
     /// <summary>AllBinary on the vector path (rows of 784) and the scalar one: true for 0/1 only, wherever another value sits.</summary>
     [TestMethod]
     [DataRow(784)]

@@ -76,7 +76,6 @@ public sealed class FixedNoiseLogLikelihood
         internal Scorer(FixedNoiseLogLikelihood owner)
         {
             _owner = owner;
-            _machine = owner.Machine.Clone();
             int k = owner.Samples;
             // From K = 64 on, each row alone (its K samples fill products well enough: K = 100 runs at
             // about 90% of 1000-row chunks), so one row costs no more than its share. Below, whole rows
@@ -84,6 +83,10 @@ public sealed class FixedNoiseLogLikelihood
             // whole blocks of rows (the chunk to 64, the distinct rows to 16), so that a product never
             // ends in a part-filled block, whose rows a BLAS may compute by another kernel.
             _slots = k >= SlotsBelow ? 1 : Math.Max(1, owner.RowsPerChunk / k);
+            // Alone, a row's products have the same shapes and places in every call, on any engine. In
+            // slots, a row's place changes: the managed engine sums every element in the same order
+            // wherever it sits (a BLAS may not: it picks kernels by shape and position).
+            _machine = owner.Machine.Clone(_slots > 1 ? MatrixEngine.Managed : null);
             int chunk = _slots == 1 ? Math.Min(owner.RowsPerChunk, k) : RoundUp(_slots * k, 64);
             _distinct = _slots == 1 ? 1 : RoundUp(_slots, 16);
             _states = new LayerStates(_machine.Architecture, chunk);
@@ -115,10 +118,10 @@ public sealed class FixedNoiseLogLikelihood
         /// delta-method variance of each estimate from its weights.
         /// </summary>
         /// <remarks>
-        /// Every chunk has the same shape, whatever the call (rows in fixed slots, the last chunk's
-        /// empty slots filled with a copy of a row and discarded, products padded to whole blocks of
-        /// rows): products of one shape give a row the same bits in any slot, so a row's estimate does
-        /// not depend on the rows beside it (for a given engine and core count; tested for both engines).
+        /// A row's estimate does not depend on the rows beside it: from K = 64 each row is computed
+        /// alone in products of the same shapes every time (for a given engine and core count), below
+        /// it in fixed slots of chunks of one shape on the managed engine, which gives a row the same
+        /// bits in any slot (tested on both engines and every instruction set CI runs).
         /// </remarks>
         public void Estimate(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance = default)
         {

@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Evaluation;
 
@@ -18,15 +19,17 @@ public enum FeatureLayers
 /// starting from the row. They are what the machine infers about the causes of the row, without
 /// sampling, so a row's features are a function of the row alone.
 /// </summary>
-/// <remarks>Built once from a copy of the machine taken then; immutable. Extract with one <see cref="Extractor"/> per thread.</remarks>
+/// <remarks>
+/// Built once from a copy of the machine taken then; immutable. Extract with one
+/// <see cref="Extractor"/> per thread. The products run on the managed engine, which sums every
+/// element of a product in the same order whatever the product's shape (a BLAS picks kernels by
+/// shape and position, so a row could get other bits in another batch): a row's features are the
+/// same bits alone, in any batch, in any order.
+/// </remarks>
 public sealed class RecognitionFeatures
 {
-    /// <summary>
-    /// Rows per product unless given: every product has this many rows (the last block of a call is
-    /// padded), because a row's result can differ in the last bits between products of different
-    /// shapes; 64 rows run at about 90% of the speed of 1000-row blocks (MNIST, 784b-200g-50g).
-    /// </summary>
-    public const int DefaultRowsPerBlock = 64;
+    /// <summary>Rows per product unless given (a call's rows are taken in blocks of at most this many).</summary>
+    public const int DefaultRowsPerBlock = 1024;
 
     public RecognitionFeatures(HelmholtzMachine machine, FeatureLayers layers = FeatureLayers.Top, int rowsPerBlock = DefaultRowsPerBlock)
     {
@@ -59,29 +62,22 @@ public sealed class RecognitionFeatures
         internal Extractor(RecognitionFeatures owner)
         {
             _owner = owner;
-            _machine = owner.Machine.Clone();
+            _machine = owner.Machine.Clone(MatrixEngine.Managed);
             _states = new LayerStates(_machine.Architecture, owner.RowsPerBlock);
         }
 
-        /// <summary>
-        /// features[i × Size …] = the features of row i, for the <paramref name="count"/> rows of
-        /// <paramref name="rows"/>. Every block of rows has the same shape (the last is padded with
-        /// zeros), so a row's features do not depend on the rows beside it (for a given engine and core count).
-        /// </summary>
+        /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows of <paramref name="rows"/>.</summary>
         public void Extract(ReadOnlySpan<float> rows, int count, Span<float> features)
         {
             var architecture = _machine.Architecture;
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");
             if (features.Length < (long)count * size) throw new ArgumentException($"features holds {features.Length} values, fewer than {count} rows × {size}.", nameof(features));
-            int block = _states.Capacity;
-            for (int first = 0; first < count; first += block)
+            for (int first = 0; first < count; first += _owner.RowsPerBlock)
             {
-                int n = Math.Min(block, count - first);
-                Span<float> input = _states.Layer(0, block);
-                rows.Slice(first * columns, n * columns).CopyTo(input);
-                input[(n * columns)..].Clear();
-                _machine.Recognition.Infer(block, _states);
+                int n = Math.Min(_owner.RowsPerBlock, count - first);
+                rows.Slice(first * columns, n * columns).CopyTo(_states.Layer(0, n));
+                _machine.Recognition.Infer(n, _states);
                 Span<float> destination = features.Slice(first * size, n * size);
                 if (_owner.Layers == FeatureLayers.Top)
                 {

@@ -358,6 +358,12 @@ public static unsafe class Kernels
                 Vector512<float> hit = Vector512.LessThan(VectorMath.Load(uniforms, i), VectorMath.Sigmoid(VectorMath.Load(logits, i)));
                 VectorMath.Store(hit & Vector512<float>.One, y, i);
             }
+            if (i < end)
+            {
+                Tail a = new(logits, i, end);
+                a.Store(Vector512.LessThan(a.Of(uniforms), VectorMath.Sigmoid(a.Vector)) & Vector512<float>.One, y);
+            }
+            return;
         }
         for (; i < end; i++)
             y[i] = uniforms[i] < Sigmoid(logits[i]) ? 1f : 0f;
@@ -369,9 +375,54 @@ public static unsafe class Kernels
     {
         int n = x.Length, i = 0;
         if (Wide)
+        {
             for (; i <= n - W; i += W)
                 VectorMath.Store(VectorMath.Sigmoid(VectorMath.Load(x, i)), y, i);
+            if (i < n)
+            {
+                Tail a = new(x, i, n);
+                a.Store(VectorMath.Sigmoid(a.Vector), y);
+            }
+            return;
+        }
         for (; i < n; i++) y[i] = Sigmoid(x[i]);
+    }
+
+    /// <summary>
+    /// The last values of a range that do not fill a vector, loaded into one (the other lanes zero):
+    /// the vector loops finish with it, so that every value goes through the same vector code
+    /// whatever its place in the range, and a row gets the same bits in any batch. A copy, not an
+    /// overlapping load, because some kernels write in place.
+    /// </summary>
+    private readonly ref struct Tail
+    {
+        private readonly int _start, _count;
+
+        public Tail(ReadOnlySpan<float> x, int start, int end)
+        {
+            _start = start;
+            _count = end - start;
+            Span<float> lanes = stackalloc float[W];
+            x[start..end].CopyTo(lanes);
+            Vector = Vector512.Create<float>(lanes);
+        }
+
+        public Vector512<float> Vector { get; }
+
+        /// <summary>The same range of another input.</summary>
+        public Vector512<float> Of(ReadOnlySpan<float> other)
+        {
+            Span<float> lanes = stackalloc float[W];
+            other.Slice(_start, _count).CopyTo(lanes);
+            return Vector512.Create<float>(lanes);
+        }
+
+        public void Store(Vector512<float> result, Span<float> y)
+        {
+            Span<float> lanes = stackalloc float[W];
+            result.CopyTo(lanes);
+            lanes[.._count].CopyTo(y[_start..]);
+        }
     }
 
     /// <summary>κ = sigmoid(a) (1 − sigmoid(a)): the curvature of −ln Bernoulli(y | sigmoid(a)) in a.</summary>
@@ -657,6 +708,12 @@ public static unsafe class Kernels
             var half = Vector512.Create(0.5f);
             for (; i <= end - W; i += W)
                 VectorMath.Store(VectorMath.Load(mean, i) + VectorMath.Exp(half * VectorMath.Load(logVar, i)) * VectorMath.Load(noise, i), y, i);
+            if (i < end)
+            {
+                Tail m = new(mean, i, end);
+                m.Store(m.Vector + VectorMath.Exp(half * m.Of(logVar)) * m.Of(noise), y);
+            }
+            return;
         }
         for (; i < end; i++)
             y[i] = mean[i] + MathF.Exp(0.5f * logVar[i]) * noise[i];
@@ -684,8 +741,16 @@ public static unsafe class Kernels
     {
         int i = start;
         if (Wide)
+        {
             for (; i <= end - W; i += W)
                 VectorMath.Store(VectorMath.Tanh(VectorMath.Load(x, i)), y, i);
+            if (i < end)
+            {
+                Tail t = new(x, i, end);
+                t.Store(VectorMath.Tanh(t.Vector), y);
+            }
+            return;
+        }
         for (; i < end; i++) y[i] = MathF.Tanh(x[i]);
     }
 
