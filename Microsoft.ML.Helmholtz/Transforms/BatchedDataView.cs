@@ -73,7 +73,7 @@ internal sealed class BatchedDataView : IDataView
     /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
     /// input cursor's at the time the row was read.
     /// </summary>
-    private sealed class BatchCursor : DataViewRowCursor
+    private sealed class BatchCursor : DataViewRowCursor, ICurrentRow
     {
         private readonly OutputColumns _columns;
         private readonly DataViewRowCursor _input;
@@ -179,23 +179,15 @@ internal sealed class BatchedDataView : IDataView
         {
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
-            Delegate getter;
-            if (i < _columns.InputCount) getter = _passThrough[i]!.Getter;
-            else if (i == _columns.Features)
-                getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
-                {
-                    CheckRow();
-                    var editor = VBufferEditor.Create(ref value, _featureSize);
-                    _featureValues.AsSpan(_current * _featureSize, _featureSize).CopyTo(editor.Values);
-                    value = editor.Commit();
-                });
-            else if (i == _columns.LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { CheckRow(); value = _logLikelihoodValues[_current]; });
-            else if (i == _columns.Score) getter = (ValueGetter<float>)((ref float value) => { CheckRow(); value = -_logLikelihoodValues[_current]; });
-            else if (i == _columns.PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { CheckRow(); value = _compute.IsAnomaly(_logLikelihoodValues[_current]); });
-            else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not of this view.");
-            return getter as ValueGetter<TValue>
-                ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+            if (i < _columns.InputCount)
+                return _passThrough[i]!.Getter as ValueGetter<TValue>
+                    ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+            return _columns.AddedGetter<TValue>(column, this, _compute);
         }
+
+        void ICurrentRow.Ready() => CheckRow();
+        ReadOnlySpan<float> ICurrentRow.Features => _featureValues.AsSpan(_current * _featureSize, _featureSize);
+        float ICurrentRow.LogLikelihood => _logLikelihoodValues[_current];
 
         protected override void Dispose(bool disposing)
         {

@@ -1,5 +1,4 @@
 using System.Reflection;
-using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.Runtime;
 

@@ -53,4 +53,39 @@ internal sealed class OutputColumns
     /// <summary>The input columns the active output columns need: themselves, and the input column for any added one.</summary>
     public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
         => InputSchema.Where(c => active[c.Index] || (c.Index == InputIndex && AnyAdded(active)));
+
+    /// <summary>
+    /// The getter of an added <paramref name="column"/> over <paramref name="row"/>: the features,
+    /// the log-likelihood, the score (−ln p̂) or the predicted label (score above the threshold).
+    /// </summary>
+    public ValueGetter<TValue> AddedGetter<TValue>(DataViewSchema.Column column, ICurrentRow row, RowComputation compute)
+    {
+        int i = column.Index;
+        Delegate getter;
+        if (i == Features)
+            getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
+            {
+                row.Ready();
+                ReadOnlySpan<float> features = row.Features;
+                var editor = VBufferEditor.Create(ref value, features.Length);
+                features.CopyTo(editor.Values);
+                value = editor.Commit();
+            });
+        else if (i == LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { row.Ready(); value = row.LogLikelihood; });
+        else if (i == Score) getter = (ValueGetter<float>)((ref float value) => { row.Ready(); value = -row.LogLikelihood; });
+        else if (i == PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { row.Ready(); value = compute.IsAnomaly(row.LogLikelihood); });
+        else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not one this transformer adds.");
+        return getter as ValueGetter<TValue>
+            ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+    }
+}
+
+/// <summary>Where a cursor or a row keeps the current row's computed values.</summary>
+internal interface ICurrentRow
+{
+    /// <summary>Makes the current row's values ready (or throws when there is no current row).</summary>
+    void Ready();
+
+    ReadOnlySpan<float> Features { get; }
+    float LogLikelihood { get; }
 }

@@ -23,7 +23,7 @@ internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataVie
         return new Row(transformer, _columns, input, _columns.Active(activeColumns));
     }
 
-    private sealed class Row : DataViewRow
+    private sealed class Row : DataViewRow, ICurrentRow
     {
         private readonly OutputColumns _columns;
         private readonly DataViewRow _input;
@@ -72,23 +72,12 @@ internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataVie
         {
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this row.");
-            if (i < _columns.InputCount) return _input.GetGetter<TValue>(_input.Schema[i]);
-            Delegate getter;
-            if (i == _columns.Features)
-                getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
-                {
-                    Compute();
-                    var editor = VBufferEditor.Create(ref value, _featureValues.Length);
-                    _featureValues.AsSpan().CopyTo(editor.Values);
-                    value = editor.Commit();
-                });
-            else if (i == _columns.LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { Compute(); value = _logLikelihoodValue[0]; });
-            else if (i == _columns.Score) getter = (ValueGetter<float>)((ref float value) => { Compute(); value = -_logLikelihoodValue[0]; });
-            else if (i == _columns.PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { Compute(); value = _compute.IsAnomaly(_logLikelihoodValue[0]); });
-            else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not of this row.");
-            return getter as ValueGetter<TValue>
-                ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+            return i < _columns.InputCount ? _input.GetGetter<TValue>(_input.Schema[i]) : _columns.AddedGetter<TValue>(column, this, _compute);
         }
+
+        void ICurrentRow.Ready() => Compute();
+        ReadOnlySpan<float> ICurrentRow.Features => _featureValues;
+        float ICurrentRow.LogLikelihood => _logLikelihoodValue[0];
 
         protected override void Dispose(bool disposing)
         {
