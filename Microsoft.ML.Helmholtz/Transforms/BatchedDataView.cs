@@ -14,11 +14,11 @@ internal sealed class BatchedDataView : IDataView
     /// <summary>Rows a cursor reads ahead and computes together.</summary>
     public const int BatchRows = 1024;
 
-    private readonly HelmholtzMachineTransformer _transformer;
+    private readonly IRowScoring _transformer;
     private readonly IDataView _input;
     private readonly OutputColumns _columns;
 
-    public BatchedDataView(HelmholtzMachineTransformer transformer, IDataView input)
+    public BatchedDataView(IRowScoring transformer, IDataView input)
     {
         _transformer = transformer;
         _input = input;
@@ -78,7 +78,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly OutputColumns _columns;
         private readonly DataViewRowCursor _input;
         private readonly bool[] _active;
-        private readonly RowComputation _compute;
+        private readonly IRowComputation _compute;
         private readonly InputColumn _inputColumn;
         private readonly bool _features, _logLikelihood;
         private readonly int _size, _featureSize;
@@ -93,12 +93,12 @@ internal sealed class BatchedDataView : IDataView
         private long _position = -1;
         private bool _done;
 
-        public BatchCursor(HelmholtzMachineTransformer transformer, OutputColumns columns, DataViewRowCursor input, bool[] active)
+        public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active)
         {
             _columns = columns;
             _input = input;
             _active = active;
-            _compute = new RowComputation(transformer);
+            _compute = transformer.CreateComputation();
             _inputColumn = transformer.Input;
             _size = transformer.Input.Size;
             _featureSize = transformer.FeatureSize;
@@ -182,7 +182,7 @@ internal sealed class BatchedDataView : IDataView
             if (i < _columns.InputCount)
                 return _passThrough[i]!.Getter as ValueGetter<TValue>
                     ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
-            return _columns.AddedGetter<TValue>(column, this, _compute);
+            return _columns.AddedGetter<TValue>(column, this);
         }
 
         void ICurrentRow.Ready() => CheckRow();

@@ -47,7 +47,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         InputColumn.Check(inputSchema, _options.InputColumnName);
-        return SchemaShapes.Add(inputSchema, HelmholtzMachineTransformer.AddedColumns(_options, FeatureSize(_options)));
+        return SchemaShapes.Add(inputSchema, ScoringColumns.Of(_options).Added(FeatureSize(_options)));
     }
 
     public HelmholtzMachineTransformer Fit(IDataView input)

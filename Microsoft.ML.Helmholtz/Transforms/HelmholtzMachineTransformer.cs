@@ -19,7 +19,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// native package in the application), and a small mapping that turns its one-value vectors into the
 /// scalar columns. The loaded pipeline gives the same values to float precision, but runs row by row.</para>
 /// </remarks>
-public sealed class HelmholtzMachineTransformer : ITransformer
+public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
 {
     /// <param name="machine">The trained machine (the transformer's own: not shared).</param>
     /// <param name="options">A copy of the estimator's options.</param>
@@ -45,8 +45,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer
     /// <summary>The same transformer with another anomaly threshold (its scorers are shared).</summary>
     internal HelmholtzMachineTransformer WithThreshold(double threshold) => new(this, threshold);
 
-    internal static bool NeedsLogLikelihood(HelmholtzMachineOptions options)
-        => options.LogLikelihoodColumnName is not null || options.ScoreColumnName is not null || options.PredictedLabelColumnName is not null;
+    internal static bool NeedsLogLikelihood(HelmholtzMachineOptions options) => ScoringColumns.Of(options).NeedsLogLikelihood;
 
     internal HelmholtzMachineOptions Options { get; }
     internal HelmholtzMachine Machine { get; }
@@ -72,15 +71,11 @@ public sealed class HelmholtzMachineTransformer : ITransformer
     /// <summary>A copy of the trained machine, for the core's own estimators, sampling or saving.</summary>
     public HelmholtzMachine GetMachine() => Machine.Clone();
 
-    internal IEnumerable<DataViewSchema.DetachedColumn> AddedColumns() => AddedColumns(Options, FeatureSize);
+    ScoringColumns IRowScoring.Columns => ScoringColumns.Of(Options);
 
-    internal static IEnumerable<DataViewSchema.DetachedColumn> AddedColumns(HelmholtzMachineOptions options, int featureSize)
-    {
-        if (options.FeatureColumnName is { } features) yield return new(features, new VectorDataViewType(NumberDataViewType.Single, featureSize));
-        if (options.LogLikelihoodColumnName is { } logLikelihood) yield return new(logLikelihood, NumberDataViewType.Single);
-        if (options.ScoreColumnName is { } score) yield return new(score, NumberDataViewType.Single);
-        if (options.PredictedLabelColumnName is { } predicted) yield return new(predicted, BooleanDataViewType.Instance);
-    }
+    InputColumn IRowScoring.Input => Input;
+
+    IRowComputation IRowScoring.CreateComputation() => new ManagedComputation(this);
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {

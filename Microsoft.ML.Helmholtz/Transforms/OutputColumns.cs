@@ -9,22 +9,26 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// </summary>
 internal sealed class OutputColumns
 {
-    public OutputColumns(HelmholtzMachineTransformer transformer, DataViewSchema input)
+    public OutputColumns(IRowScoring scoring, DataViewSchema input)
     {
         InputSchema = input;
-        InputIndex = InputColumn.Check(input, transformer.Input.Name, transformer.Input.Size, transformer.Architecture).Index;
+        InputIndex = InputColumn.Check(input, scoring.Input.Name, scoring.Input.Size, scoring.Architecture).Index;
         InputCount = input.Count;
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(input);
-        builder.AddColumns(transformer.AddedColumns());
+        builder.AddColumns(scoring.Columns.Added(scoring.FeatureSize));
         OutputSchema = builder.ToSchema();
         int next = InputCount;
-        HelmholtzMachineOptions o = transformer.Options;
-        Features = o.FeatureColumnName is null ? -1 : next++;
-        LogLikelihood = o.LogLikelihoodColumnName is null ? -1 : next++;
-        Score = o.ScoreColumnName is null ? -1 : next++;
-        PredictedLabel = o.PredictedLabelColumnName is null ? -1 : next++;
+        ScoringColumns names = scoring.Columns;
+        Features = names.Features is null ? -1 : next++;
+        LogLikelihood = names.LogLikelihood is null ? -1 : next++;
+        Score = names.Score is null ? -1 : next++;
+        PredictedLabel = names.PredictedLabel is null ? -1 : next++;
+        Threshold = scoring.Threshold;
     }
+
+    /// <summary>The anomaly threshold on the score.</summary>
+    public double Threshold { get; }
 
     public DataViewSchema InputSchema { get; }
     public DataViewSchema OutputSchema { get; }
@@ -58,7 +62,7 @@ internal sealed class OutputColumns
     /// The getter of an added <paramref name="column"/> over <paramref name="row"/>: the features,
     /// the log-likelihood, the score (−ln p̂) or the predicted label (score above the threshold).
     /// </summary>
-    public ValueGetter<TValue> AddedGetter<TValue>(DataViewSchema.Column column, ICurrentRow row, RowComputation compute)
+    public ValueGetter<TValue> AddedGetter<TValue>(DataViewSchema.Column column, ICurrentRow row)
     {
         int i = column.Index;
         Delegate getter;
@@ -73,7 +77,7 @@ internal sealed class OutputColumns
             });
         else if (i == LogLikelihood) getter = (ValueGetter<float>)((ref float value) => { row.Ready(); value = row.LogLikelihood; });
         else if (i == Score) getter = (ValueGetter<float>)((ref float value) => { row.Ready(); value = -row.LogLikelihood; });
-        else if (i == PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { row.Ready(); value = compute.IsAnomaly(row.LogLikelihood); });
+        else if (i == PredictedLabel) getter = (ValueGetter<bool>)((ref bool value) => { row.Ready(); value = -row.LogLikelihood > Threshold; });
         else throw new ArgumentOutOfRangeException(nameof(column), $"Column '{column.Name}' is not one this transformer adds.");
         return getter as ValueGetter<TValue>
             ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// The transformer one row at a time, for PredictionEngine: the same computation as the batched
 /// view for a batch of one row, recomputed when the input row's position changes (ML.NET's convention).
 /// </summary>
-internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataViewSchema inputSchema) : IRowToRowMapper
+internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSchema) : IRowToRowMapper
 {
     private readonly OutputColumns _columns = new(transformer, inputSchema);
 
@@ -28,7 +28,7 @@ internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataVie
         private readonly OutputColumns _columns;
         private readonly DataViewRow _input;
         private readonly bool[] _active;
-        private readonly RowComputation _compute;
+        private readonly IRowComputation _compute;
         private readonly InputColumn _inputColumn;
         private readonly bool _features, _logLikelihood;
         private readonly ValueGetter<VBuffer<float>>? _values;
@@ -36,12 +36,12 @@ internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataVie
         private VBuffer<float> _buffer;
         private long _computedFor = -1;
 
-        public Row(HelmholtzMachineTransformer transformer, OutputColumns columns, DataViewRow input, bool[] active)
+        public Row(IRowScoring transformer, OutputColumns columns, DataViewRow input, bool[] active)
         {
             _columns = columns;
             _input = input;
             _active = active;
-            _compute = new RowComputation(transformer);
+            _compute = transformer.CreateComputation();
             _inputColumn = transformer.Input;
             _features = columns.NeedsFeatures(active);
             _logLikelihood = columns.NeedsLogLikelihood(active);
@@ -72,7 +72,7 @@ internal sealed class RowMapper(HelmholtzMachineTransformer transformer, DataVie
         {
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this row.");
-            return i < _columns.InputCount ? _input.GetGetter<TValue>(_input.Schema[i]) : _columns.AddedGetter<TValue>(column, this, _compute);
+            return i < _columns.InputCount ? _input.GetGetter<TValue>(_input.Schema[i]) : _columns.AddedGetter<TValue>(column, this);
         }
 
         void ICurrentRow.Ready() => Compute();
