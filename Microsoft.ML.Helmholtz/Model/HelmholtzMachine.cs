@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Model;
@@ -197,52 +198,15 @@ public sealed class HelmholtzMachine
     /// own beside the target, flushed to disk, then renamed over it, so a failure at any point leaves
     /// an earlier file intact and no partial file behind. Safe to call while the machine trains.
     /// </summary>
-    public void Save(string path) => Save(path, temporary => new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None));
+    public void Save(string path) => Save(path, AtomicFile.CreateTemporary);
 
     /// <summary><see cref="Save(string)"/> with the temporary file opened by <paramref name="createTemporary"/> (fault injection in tests).</summary>
     internal void Save(string path, Func<string, Stream> createTemporary)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        if (Directory.Exists(full))
-            throw new IOException($"Cannot save the model to {full}: it is a directory; give the path of a file.");
-        string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save the model to {full}: it has no directory.");
-        if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"Cannot save the model to {full}: the directory {directory} does not exist.");
         byte[] payload;
         using (Access.EnterRead()) payload = MachineFile.Payload(this);
-
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (Stream stream = createTemporary(temporary))
-            {
-                MachineFile.Write(stream, payload);
-                if (stream is FileStream file) file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            string reason = $"Could not save the model to {full}: {e.Message} Any earlier file there is unchanged.";
-            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
-        }
-        finally
-        {
-            TryDelete(temporary);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);  // no error when it does not exist
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Nothing more to do: the save itself has already succeeded or reported its failure.
-        }
+        AtomicFile.Write(path, "the model", stream => MachineFile.Write(stream, payload), createTemporary);
     }
 
     /// <summary>Writes the current file format (see <see cref="MachineFile"/>) to <paramref name="stream"/>.</summary>

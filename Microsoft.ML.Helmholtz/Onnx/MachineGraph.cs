@@ -47,7 +47,7 @@ internal static class MachineGraph
 
         if (features is not null)
         {
-            string f = AddFeatures(g, features, x);
+            string f = AddFeatures(g, features, x, columns);
             if (columns.SingleRow) g.Node("Reshape", [f, g.Int64Initializer("features_shape", [features.Size], 1)], columns.Features);
             else g.Node("Identity", [f], columns.Features);
             Declare(g, columns, columns.Features!, features.Size);
@@ -70,6 +70,14 @@ internal static class MachineGraph
         return g.ToBytes("Microsoft.ML.Helmholtz", typeof(MachineGraph).Assembly.GetName().Version?.ToString() ?? "0", meta);
     }
 
+    /// <summary>A hidden layer's statistic as an output of its own, [N, units] (or [units] for one row).</summary>
+    private static void Statistic(OnnxGraphBuilder g, GraphColumns columns, string value, string name, int units)
+    {
+        if (columns.SingleRow) g.Node("Reshape", [value, g.Int64Initializer($"{name}_shape", [units], 1)], name);
+        else g.Node("Identity", [value], name);
+        Declare(g, columns, name, units);
+    }
+
     /// <summary>Declares a float output: [N, size] or [N] for a batch, [size] or [1] for one row.</summary>
     private static void Declare(OnnxGraphBuilder g, GraphColumns columns, string name, int? size = null)
     {
@@ -78,7 +86,7 @@ internal static class MachineGraph
         else g.Output(name, Batch);
     }
 
-    private static string AddFeatures(OnnxGraphBuilder g, RecognitionFeatures features, string x)
+    private static string AddFeatures(OnnxGraphBuilder g, RecognitionFeatures features, string x, GraphColumns columns)
     {
         RecognitionNetwork rec = features.Machine.Recognition;
         var layers = new List<string>();
@@ -93,6 +101,14 @@ internal static class MachineGraph
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             layers.Add(h);
+            if (!columns.LayerStatistics) continue;
+            int units = rec.Layer(l).OutputSize;
+            if (rec.Layer(l) is GaussianLayer gaussian)
+            {
+                Statistic(g, columns, h, $"hidden_{l}_mean", units);
+                Statistic(g, columns, Gemm(g, layers.Count == 1 ? x : layers[^2], gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+            }
+            else Statistic(g, columns, h, $"hidden_{l}_probability", units);
         }
         return features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
     }
@@ -225,7 +241,9 @@ internal static class MachineGraph
 /// The names and layout of a machine graph's input and outputs. A null output is left out; Score is
 /// −ln p̂ and PredictedLabel is Score &gt; <see cref="Threshold"/> (Boolean). <see cref="SingleRow"/>: the
 /// input is one row [D] and the outputs [F] and [1] (what ML.NET's OnnxTransformer feeds and reads),
-/// else a batch [N, D] with outputs [N, F] and [N].
+/// else a batch [N, D] with outputs [N, F] and [N]. <see cref="LayerStatistics"/> adds every hidden
+/// layer's "hidden_l_probability" (binary units) or "hidden_l_mean" and "hidden_l_log_variance"
+/// (Gaussian units) of the recognition network's deterministic pass.
 /// </summary>
 internal sealed record GraphColumns(
     string Input = MachineGraph.InputName,
@@ -234,4 +252,5 @@ internal sealed record GraphColumns(
     string? Score = null,
     string? PredictedLabel = null,
     bool SingleRow = false,
-    double Threshold = 0);
+    double Threshold = 0,
+    bool LayerStatistics = false);

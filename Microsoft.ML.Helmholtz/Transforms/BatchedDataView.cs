@@ -11,9 +11,6 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// </summary>
 internal sealed class BatchedDataView : IDataView
 {
-    /// <summary>Rows a cursor reads ahead and computes together.</summary>
-    public const int BatchRows = 1024;
-
     private readonly IRowScoring _transformer;
     private readonly IDataView _input;
     private readonly OutputColumns _columns;
@@ -68,7 +65,7 @@ internal sealed class BatchedDataView : IDataView
     }
 
     /// <summary>
-    /// Reads up to <see cref="BatchRows"/> rows ahead, keeps copies of the active pass-through
+    /// Reads up to the transformer's batch of rows ahead, keeps copies of the active pass-through
     /// columns (the input cursor has moved on when a row is served), computes the active outputs for
     /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
     /// input cursor's at the time the row was read.
@@ -89,6 +86,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly long[] _batches;
         private readonly DataViewRowId[] _ids;
         private VBuffer<float> _buffer;
+        private readonly int _batchRows;
         private int _count, _current = -1;
         private long _position = -1;
         private bool _done;
@@ -99,6 +97,7 @@ internal sealed class BatchedDataView : IDataView
             _input = input;
             _active = active;
             _compute = transformer.CreateComputation();
+            _batchRows = transformer.BatchRows;
             _inputColumn = transformer.Input;
             _size = transformer.Input.Size;
             _featureSize = transformer.FeatureSize;
@@ -106,14 +105,14 @@ internal sealed class BatchedDataView : IDataView
             _logLikelihood = columns.NeedsLogLikelihood(active);
             _passThrough = new ColumnBuffer?[columns.InputCount];
             for (int i = 0; i < columns.InputCount; i++)
-                if (active[i]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], BatchRows, () => _current);
+                if (active[i]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _batchRows, () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
-            _x = new float[BatchRows * _size];
-            _featureValues = _features ? new float[BatchRows * _featureSize] : [];
-            _logLikelihoodValues = _logLikelihood ? new float[BatchRows] : [];
-            _batches = new long[BatchRows];
-            _ids = new DataViewRowId[BatchRows];
+            _x = new float[_batchRows * _size];
+            _featureValues = _features ? new float[_batchRows * _featureSize] : [];
+            _logLikelihoodValues = _logLikelihood ? new float[_batchRows] : [];
+            _batches = new long[_batchRows];
+            _ids = new DataViewRowId[_batchRows];
         }
 
         public override DataViewSchema Schema => _columns.OutputSchema;
@@ -144,7 +143,7 @@ internal sealed class BatchedDataView : IDataView
         private bool Fill()
         {
             int n = 0;
-            while (n < BatchRows && _input.MoveNext())
+            while (n < _batchRows && _input.MoveNext())
             {
                 _batches[n] = _input.Batch;
                 _inputId(ref _ids[n]);

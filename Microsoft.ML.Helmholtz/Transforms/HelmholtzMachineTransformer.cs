@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Onnx;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
 
@@ -77,6 +78,9 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
 
     IRowComputation IRowScoring.CreateComputation() => new ManagedComputation(this);
 
+    /// <summary>1024 rows a batch: large enough for the products, small enough to stay in the caches.</summary>
+    int IRowScoring.BatchRows => 1024;
+
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -96,6 +100,71 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         return new RowMapper(this, inputSchema);
+    }
+
+    /// <summary>
+    /// The recognition network as ONNX (opset 18): the input named as this transformer's input
+    /// column, the features as its feature column (or "features"), exactly as this transformer
+    /// computes them; with <paramref name="layerStatistics"/> also every hidden layer's probabilities,
+    /// or means and log-variances. <see cref="OnnxLayout.Batch"/>: [N, D] in, for ONNX Runtime;
+    /// <see cref="OnnxLayout.Row"/>: [D] in, for ML.NET's ApplyOnnxModel.
+    /// </summary>
+    public void ExportRecognitionToOnnx(Stream stream, bool layerStatistics = false, OnnxLayout layout = OnnxLayout.Batch)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Write(RecognitionModel(layerStatistics, layout));
+    }
+
+    /// <inheritdoc cref="ExportRecognitionToOnnx(Stream, bool, OnnxLayout)"/>
+    /// <remarks>The file is written atomically: a failure leaves an earlier file intact and nothing partial behind.</remarks>
+    public void ExportRecognitionToOnnx(string path, bool layerStatistics = false, OnnxLayout layout = OnnxLayout.Batch)
+    {
+        byte[] model = RecognitionModel(layerStatistics, layout);
+        Data.AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+    }
+
+    /// <summary>
+    /// The log-likelihood as ONNX (opset 18), with this transformer's K and scoring noise in the graph,
+    /// so ONNX Runtime gives this transformer's numbers (to about 1e-7 of the value): the input named
+    /// as the input column, the output as the log-likelihood column (or "log_likelihood"), and the
+    /// score and predicted label when this transformer adds them.
+    /// </summary>
+    public void ExportLogLikelihoodToOnnx(Stream stream, OnnxLayout layout = OnnxLayout.Batch)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Write(LogLikelihoodModel(layout));
+    }
+
+    /// <inheritdoc cref="ExportLogLikelihoodToOnnx(Stream, OnnxLayout)"/>
+    /// <remarks>The file is written atomically: a failure leaves an earlier file intact and nothing partial behind.</remarks>
+    public void ExportLogLikelihoodToOnnx(string path, OnnxLayout layout = OnnxLayout.Batch)
+    {
+        byte[] model = LogLikelihoodModel(layout);
+        Data.AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+    }
+
+    private byte[] RecognitionModel(bool layerStatistics, OnnxLayout layout) => OnnxExport.RecognitionModel(
+        Features ?? new RecognitionFeatures(Machine, Options.FeatureLayers),
+        new OnnxExportOptions
+        {
+            FeatureLayers = Options.FeatureLayers, LayerStatistics = layerStatistics, Layout = layout,
+            InputName = Options.InputColumnName, FeaturesName = Options.FeatureColumnName ?? MachineGraph.FeaturesName,
+        });
+
+    private byte[] LogLikelihoodModel(OnnxLayout layout) => OnnxExport.LogLikelihoodModel(
+        LogLikelihood ?? new FixedNoiseLogLikelihood(Machine, Options.Samples, Seed),
+        new OnnxExportOptions { Layout = layout, InputName = Options.InputColumnName, LogLikelihoodName = Options.LogLikelihoodColumnName ?? MachineGraph.LogLikelihoodName },
+        Options.ScoreColumnName, Options.PredictedLabelColumnName, Threshold);
+
+    /// <summary>
+    /// The same columns computed by ONNX Runtime in batches of <paramref name="batchRows"/> rows, on the
+    /// device <paramref name="mlContext"/> names (<c>GpuDeviceId</c>, <c>FallbackToCpu</c>); see
+    /// <see cref="HelmholtzOnnxTransformer"/>. The application needs an ONNX Runtime native package.
+    /// </summary>
+    public HelmholtzOnnxTransformer ToOnnxRuntime(MLContext mlContext, int batchRows = 4096)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return new HelmholtzOnnxTransformer(this, mlContext, mlContext.GpuDeviceId, mlContext.FallbackToCpu, batchRows);
     }
 
     /// <summary>

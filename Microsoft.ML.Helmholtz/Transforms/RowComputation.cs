@@ -33,6 +33,9 @@ internal interface IRowScoring
     int FeatureSize { get; }
     double Threshold { get; }
 
+    /// <summary>Rows a cursor reads ahead and computes together.</summary>
+    int BatchRows { get; }
+
     /// <summary>Buffers of its own for one cursor or row.</summary>
     IRowComputation CreateComputation();
 }

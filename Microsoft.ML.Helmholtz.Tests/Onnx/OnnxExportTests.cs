@@ -1,0 +1,208 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Onnx;
+using Microsoft.ML.Helmholtz.Tests.Support;
+using Microsoft.ML.Helmholtz.Tests.Transforms;
+using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Helmholtz.Tests.Onnx;
+
+/// <summary>
+/// The exports run in a plain ONNX Runtime session and through ML.NET's ApplyOnnxModel and give the
+/// managed numbers (features within 1e-5 relative, log-likelihood within 1e-4 nats); the batched
+/// ONNX Runtime transformer picks its device as ML.NET users expect.
+/// </summary>
+[TestClass]
+public sealed class OnnxExportTests
+{
+    private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)
+    {
+        var visible = machine.Architecture.Visible;
+        if (visible.Units == UnitType.Bernoulli) return TestModels.BinaryData(rows, visible.Size, seed);
+        var values = new float[rows * visible.Size];
+        new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed).FillNormal(values);
+        return new DataMatrix(rows, visible.Size, values);
+    }
+
+    private static Dictionary<string, float[]> Run(byte[] model, string input, DataMatrix data, out InferenceSession session)
+    {
+        session = new InferenceSession(model);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(input, new DenseTensor<float>(data.Values, [data.Rows, data.Columns]))]);
+        return results.ToDictionary(r => r.Name, r => r.AsTensor<float>().ToArray());
+    }
+
+    private static void Near(float expected, float actual, double relative, string what)
+        => Assert.AreEqual(expected, actual, relative * Math.Max(1, Math.Abs(expected)), what);
+
+    [TestMethod]
+    [DataRow("12b-8b")]
+    [DataRow("12b-8g-5g")]
+    [DataRow("12b-8g-6b-4g")]
+    [DataRow("12gl-7g")]
+    [DataRow("12g-6b-3b")]
+    public void TheRecognitionExportGivesTheFeaturesAndEveryLayersStatistics(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 1, scale: 0.4f);
+        DataMatrix data = Data(machine, 9, 2);
+        using var stream = new MemoryStream();
+        machine.ExportRecognitionToOnnx(stream, new OnnxExportOptions { FeatureLayers = FeatureLayers.AllHidden, LayerStatistics = true });
+        var outputs = Run(stream.ToArray(), "input", data, out InferenceSession session);
+        using (session)
+        {
+            // Declared: a named input [N, D] with N symbolic, fixed feature sizes.
+            NodeMetadata input = session.InputMetadata["input"];
+            CollectionAssert.AreEqual(new[] { -1, data.Columns }, input.Dimensions);
+            Assert.AreEqual("N", input.SymbolicDimensions[0]);
+            var features = new RecognitionFeatures(machine, FeatureLayers.AllHidden);
+            CollectionAssert.AreEqual(new[] { -1, features.Size }, session.OutputMetadata["features"].Dimensions);
+            float[] expected = new float[9 * features.Size];
+            features.CreateExtractor().Extract(data.Values, 9, expected);
+            for (int i = 0; i < expected.Length; i++) Near(expected[i], outputs["features"][i], 1e-5, $"feature {i}");
+            // Each layer's statistics: the recognition layers' own means and log-variances.
+            var states = new LayerStates(machine.Architecture, 9);
+            data.Values.CopyTo(states.Layer(0, 9));
+            for (int l = 1; l <= machine.Architecture.Depth; l++)
+            {
+                var layer = machine.Recognition.Layer(l);
+                layer.Forward(states.Layer(l - 1, 9), 9);
+                layer.Expectation(9, states.Layer(l, 9));
+                float[] mean = states.Layer(l, 9).ToArray();
+                string prefix = $"hidden_{l}_";
+                if (layer is Microsoft.ML.Helmholtz.Layers.GaussianLayer gaussian)
+                {
+                    float[] logVariance = gaussian.LogVariances(9).ToArray();
+                    for (int i = 0; i < mean.Length; i++)
+                    {
+                        Near(mean[i], outputs[prefix + "mean"][i], 1e-5, $"{prefix}mean {i}");
+                        Near(logVariance[i], outputs[prefix + "log_variance"][i], 1e-5, $"{prefix}log_variance {i}");
+                    }
+                }
+                else
+                    for (int i = 0; i < mean.Length; i++) Near(mean[i], outputs[prefix + "probability"][i], 1e-5, $"{prefix}probability {i}");
+            }
+        }
+        // The file declares opset 18 and IR version 8.
+        var parsed = Microsoft.ML.Helmholtz.Onnx.Proto.ModelProto.Parser.ParseFrom(stream.ToArray());
+        Assert.AreEqual(18L, parsed.OpsetImport.Single().Version);
+        Assert.AreEqual(8L, parsed.IrVersion);
+    }
+
+    [TestMethod]
+    [DataRow("12b-8b")]
+    [DataRow("12b-8g-5g")]
+    [DataRow("12b-8g-6b-4g")]
+    [DataRow("12gl-7g")]
+    public void TheLogLikelihoodExportGivesTheManagedEstimate(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 3, scale: 0.3f);
+        DataMatrix data = Data(machine, 11, 4);
+        var estimator = new FixedNoiseLogLikelihood(machine, 30, seed: 5);
+        double[] expected = new double[11];
+        estimator.CreateScorer().Estimate(data.Values, 11, expected);
+        using var stream = new MemoryStream();
+        estimator.ExportToOnnx(stream);
+        var outputs = Run(stream.ToArray(), "input", data, out InferenceSession session);
+        session.Dispose();
+        for (int i = 0; i < 11; i++) Assert.AreEqual(expected[i], outputs["log_likelihood"][i], 1e-4, $"row {i}: |ln p| = {Math.Abs(expected[i]):F1} nats");
+    }
+
+    [TestMethod]
+    public void TheTransformersExportsRunThroughApplyOnnxModel()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(300, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 2));
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 2, BatchSize = 20, Samples = 20, Seed = 7,
+        }).Fit(train);
+        using var recognition = new MemoryStream();
+        model.ExportRecognitionToOnnx(recognition, layout: OnnxLayout.Row);
+        using var logLikelihood = new MemoryStream();
+        model.ExportLogLikelihoodToOnnx(logLikelihood, OnnxLayout.Row);
+        // The documented way: the graph's input and outputs are named as the columns.
+        IDataView scored = ml.Transforms.ApplyOnnxModel("HelmholtzFeatures", "Pixels", new MemoryStream(recognition.ToArray())).Fit(test).Transform(test);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 8), scored.Schema["HelmholtzFeatures"].Type);
+        ScoredRow[] expected = ml.Data.CreateEnumerable<ScoredRow>(model.Transform(test), false).ToArray();
+        ScoredRow[] actual = ml.Data.CreateEnumerable<FeaturesOnly>(scored, false).Select(r => new ScoredRow { HelmholtzFeatures = r.HelmholtzFeatures }).ToArray();
+        for (int i = 0; i < 40; i++)
+            for (int j = 0; j < 8; j++) Near(expected[i].HelmholtzFeatures[j], actual[i].HelmholtzFeatures[j], 1e-5, $"row {i}, feature {j}");
+        IDataView ll = ml.Transforms.ApplyOnnxModel("LogLikelihood", "Pixels", new MemoryStream(logLikelihood.ToArray())).Fit(test).Transform(test);
+        float[][] values = ml.Data.CreateEnumerable<OneValue>(ll, false).Select(r => r.LogLikelihood).ToArray();
+        for (int i = 0; i < 40; i++) Assert.AreEqual(expected[i].LogLikelihood, values[i][0], 1e-4, $"row {i}");
+    }
+
+    private sealed class FeaturesOnly
+    {
+        [VectorType(8)] public float[] HelmholtzFeatures { get; set; } = [];
+    }
+
+    private sealed class OneValue
+    {
+        [VectorType(1)] public float[] LogLikelihood { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void AnExportToAPathIsAtomic()
+    {
+        var machine = TestModels.Random("12b-8g", 6);
+        using var temp = new Microsoft.ML.Helmholtz.Tests.Data.TempDirectory();
+        string path = temp.File("model.onnx");
+        machine.ExportRecognitionToOnnx(path);
+        byte[] before = File.ReadAllBytes(path);
+        using (var session = new InferenceSession(path)) Assert.IsTrue(session.OutputMetadata.ContainsKey("features"));
+        // The writer the exports use: a stream that fails part-way leaves the earlier file and nothing beside it.
+        var e = Assert.ThrowsExactly<IOException>(() => AtomicFile.Write(path, "the ONNX model", s => { s.Write(before, 0, 100); throw new IOException("disk full"); }));
+        StringAssert.Contains(e.Message, path);
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(path));
+        CollectionAssert.AreEqual(new[] { "model.onnx" }, Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName).ToArray());
+        Assert.ThrowsExactly<IOException>(() => machine.ExportRecognitionToOnnx(temp.Path));
+        Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.ExportRecognitionToOnnx(temp.File(Path.Combine("nowhere", "m.onnx"))));
+    }
+
+    [TestMethod]
+    public void TheOnnxRuntimeTransformerGivesTheManagedColumnsAndPicksItsDevice()
+    {
+        var ml = new MLContext(seed: 1);
+        var warnings = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Warning && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (warnings) warnings.Add(e.RawMessage); };
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(300, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 2));
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 2, BatchSize = 20, Samples = 20, Seed = 7, ScoreColumnName = "Score",
+        }).Fit(train);
+        ScoredRow[] expected = ml.Data.CreateEnumerable<ScoredRow>(model.Transform(test), false).ToArray();
+        using (var onnx = model.ToOnnxRuntime(ml, batchRows: 32))
+        {
+            Assert.AreEqual("CPU", onnx.Device);
+            ScoredRow[] actual = ml.Data.CreateEnumerable<ScoredRow>(onnx.Transform(test), false).ToArray();
+            var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(onnx);
+            PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
+            for (int i = 0; i < 100; i++)
+            {
+                for (int j = 0; j < 8; j++) Near(expected[i].HelmholtzFeatures[j], actual[i].HelmholtzFeatures[j], 1e-5, $"row {i}, feature {j}");
+                Assert.AreEqual(expected[i].LogLikelihood, actual[i].LogLikelihood, 1e-4, $"row {i}");
+                Assert.AreEqual(actual[i].LogLikelihood, engine.Predict(rows[i]).LogLikelihood, 1e-6, $"row {i} through a PredictionEngine");
+            }
+        }
+        // A GPU asked for where there is none (this test host's ONNX Runtime has no CUDA provider).
+        ml.GpuDeviceId = 0;
+        ml.FallbackToCpu = true;
+        using (var fallback = model.ToOnnxRuntime(ml))
+        {
+            StringAssert.StartsWith(fallback.Device, "CPU (fallback");
+            Assert.IsTrue(warnings.Any(w => w.Contains("GPU 0 was asked for", StringComparison.Ordinal)), string.Join("\n", warnings));
+            Assert.AreEqual(expected[0].LogLikelihood, ml.Data.CreateEnumerable<ScoredRow>(fallback.Transform(test), false).First().LogLikelihood, 1e-4);
+        }
+        ml.FallbackToCpu = false;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => model.ToOnnxRuntime(ml));
+        StringAssert.Contains(e.Message, "GpuDeviceId asks for GPU 0");
+        StringAssert.Contains(e.Message, "FallbackToCpu");
+    }
+}

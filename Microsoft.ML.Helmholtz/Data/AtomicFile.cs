@@ -1,0 +1,57 @@
+namespace Microsoft.ML.Helmholtz.Data;
+
+/// <summary>
+/// Writes a file so that a failure at any point leaves an earlier file intact and nothing partial
+/// behind: the content goes to a temporary file of its own beside the target, is flushed to disk,
+/// then renamed over the target. Errors name the target.
+/// </summary>
+internal static class AtomicFile
+{
+    public static Stream CreateTemporary(string path) => new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+
+    /// <param name="path">The target.</param>
+    /// <param name="what">What is written, for the messages ("the model", "the ONNX model").</param>
+    /// <param name="write">Writes the content.</param>
+    /// <param name="createTemporary">Opens the temporary file (fault injection in tests).</param>
+    public static void Write(string path, string what, Action<Stream> write, Func<string, Stream>? createTemporary = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new IOException($"Cannot save {what} to {full}: it is a directory; give the path of a file.");
+        string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"Cannot save {what} to {full}: the directory {directory} does not exist.");
+        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (Stream stream = (createTemporary ?? CreateTemporary)(temporary))
+            {
+                write(stream);
+                if (stream is FileStream file) file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string reason = $"Could not save {what} to {full}: {e.Message} Any earlier file there is unchanged.";
+            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
+        }
+        finally
+        {
+            TryDelete(temporary);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);   // no error when it does not exist
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nothing more to do: the write itself has already succeeded or reported its failure.
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Onnx;
+
+/// <summary>How an exported graph takes its rows.</summary>
+public enum OnnxLayout
+{
+    /// <summary>A batch: input [N, D] with N symbolic ("N"), outputs [N, F] and [N]. For ONNX Runtime and other engines.</summary>
+    Batch,
+
+    /// <summary>One row: input [D], outputs [F] and one-value vectors [1]. For ML.NET's ApplyOnnxModel, which feeds rows one at a time and reads fixed sizes.</summary>
+    Row,
+}
+
+/// <summary>What an ONNX export holds and how its values are named.</summary>
+public sealed class OnnxExportOptions
+{
+    /// <summary>The features: the top hidden layer's probabilities or means, or all hidden layers' concatenated.</summary>
+    public FeatureLayers FeatureLayers { get; set; } = FeatureLayers.Top;
+
+    /// <summary>Also every hidden layer's "hidden_l_probability", or "hidden_l_mean" and "hidden_l_log_variance", as outputs of their own.</summary>
+    public bool LayerStatistics { get; set; }
+
+    public OnnxLayout Layout { get; set; } = OnnxLayout.Batch;
+
+    /// <summary>The input's name (with ML.NET's ApplyOnnxModel: the input column's name).</summary>
+    public string InputName { get; set; } = MachineGraph.InputName;
+
+    /// <summary>The features output's name (with ApplyOnnxModel: the output column's name).</summary>
+    public string FeaturesName { get; set; } = MachineGraph.FeaturesName;
+
+    /// <summary>The log-likelihood output's name.</summary>
+    public string LogLikelihoodName { get; set; } = MachineGraph.LogLikelihoodName;
+}
+
+/// <summary>
+/// Exports a machine to ONNX (opset 18, ir_version 8; see <c>docs/usage.md</c>): the recognition
+/// network's features, and the importance-sampled log-likelihood with its common random numbers
+/// held in the graph, so that ONNX Runtime gives the managed scorers' numbers (to about 1e-7 of the
+/// value). A path is written atomically: a failure leaves an earlier file intact and nothing
+/// partial behind.
+/// </summary>
+public static class OnnxExport
+{
+    /// <summary>The recognition network: input [N, D] (or [D]), output the features (and, when asked, every hidden layer's statistics).</summary>
+    public static void ExportRecognitionToOnnx(this HelmholtzMachine machine, Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Write(RecognitionModel(new RecognitionFeatures(machine, (options ?? new()).FeatureLayers), options ?? new()));
+    }
+
+    /// <inheritdoc cref="ExportRecognitionToOnnx(HelmholtzMachine, Stream, OnnxExportOptions?)"/>
+    public static void ExportRecognitionToOnnx(this HelmholtzMachine machine, string path, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        byte[] model = RecognitionModel(new RecognitionFeatures(machine, (options ?? new()).FeatureLayers), options ?? new());
+        AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+    }
+
+    /// <summary>The log-likelihood with this estimator's K and noise: input [N, D] (or [D]), output [N] (or [1]).</summary>
+    public static void ExportToOnnx(this FixedNoiseLogLikelihood estimator, Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(estimator);
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Write(LogLikelihoodModel(estimator, options ?? new()));
+    }
+
+    /// <inheritdoc cref="ExportToOnnx(FixedNoiseLogLikelihood, Stream, OnnxExportOptions?)"/>
+    public static void ExportToOnnx(this FixedNoiseLogLikelihood estimator, string path, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(estimator);
+        byte[] model = LogLikelihoodModel(estimator, options ?? new());
+        AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+    }
+
+    internal static byte[] RecognitionModel(RecognitionFeatures features, OnnxExportOptions options)
+    {
+        Check(options);
+        var columns = new GraphColumns(options.InputName, options.FeaturesName, null, null, null, options.Layout == OnnxLayout.Row, 0, options.LayerStatistics);
+        return MachineGraph.Build(features, null, columns, new Dictionary<string, string>
+        {
+            ["helmholtz.graph"] = "recognition",
+            ["helmholtz.feature_layers"] = features.Layers.ToString(),
+        });
+    }
+
+    internal static byte[] LogLikelihoodModel(FixedNoiseLogLikelihood estimator, OnnxExportOptions options, string? scoreName = null, string? predictedName = null, double threshold = 0)
+    {
+        Check(options);
+        var columns = new GraphColumns(options.InputName, null, options.LogLikelihoodName, scoreName, predictedName, options.Layout == OnnxLayout.Row, threshold);
+        return MachineGraph.Build(null, estimator, columns, new Dictionary<string, string>
+        {
+            ["helmholtz.graph"] = "log_likelihood",
+            ["helmholtz.samples"] = estimator.Samples.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["helmholtz.seed"] = estimator.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+    }
+
+    private static void Check(OnnxExportOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.InputName) || string.IsNullOrWhiteSpace(options.FeaturesName) || string.IsNullOrWhiteSpace(options.LogLikelihoodName))
+            throw new ArgumentException("OnnxExportOptions: the input and output names must not be empty.", nameof(options));
+        if (!Enum.IsDefined(options.Layout)) throw new ArgumentOutOfRangeException(nameof(options), options.Layout, "Unknown ONNX layout.");
+        if (!Enum.IsDefined(options.FeatureLayers)) throw new ArgumentOutOfRangeException(nameof(options), options.FeatureLayers, "Unknown feature layers.");
+    }
+}

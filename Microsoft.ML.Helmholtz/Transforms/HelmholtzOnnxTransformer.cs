@@ -1,0 +1,146 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Onnx;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// A trained machine's columns computed by ONNX Runtime, in batches of rows (ML.NET's own
+/// OnnxTransformer runs one row at a time), on the CPU or on a CUDA GPU: the same columns as the
+/// <see cref="HelmholtzMachineTransformer"/> it is made from, the same numbers to float precision.
+/// Made by <see cref="HelmholtzMachineTransformer.ToOnnxRuntime"/>.
+/// </summary>
+/// <remarks>
+/// <para>The device is chosen as ML.NET users choose it, on the MLContext: <c>GpuDeviceId</c> null
+/// runs on the CPU; a device id asks for ONNX Runtime's CUDA provider on that GPU. When it cannot be
+/// had (no GPU, no CUDA libraries, an application package without the CUDA provider), the scorer
+/// runs on the CPU and says so on the MLContext's log if <c>FallbackToCpu</c> is set, else its
+/// construction fails naming what is missing. <see cref="Device"/> says which is in use.</para>
+/// <para>The library uses ONNX Runtime's managed API only: the application adds the native package,
+/// Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CPU and CUDA; ONNX Runtime 1.31's
+/// CUDA provider needs the CUDA 13 runtime libraries: cuBLAS, cuDNN 9, cudart).</para>
+/// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the session.
+/// Saved with a pipeline as the transformer it was made from.</para>
+/// </remarks>
+public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDisposable
+{
+    private readonly HelmholtzMachineTransformer _source;
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly string _inputName;
+
+    internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchRows);
+        _source = source;
+        BatchRows = batchRows;
+        _inputName = MachineGraph.InputName;
+        var columns = new GraphColumns(Features: source.Features is null ? null : MachineGraph.FeaturesName,
+            LogLikelihood: source.LogLikelihood is null ? null : MachineGraph.LogLikelihoodName);
+        byte[] model = MachineGraph.Build(source.Features, source.LogLikelihood, columns);
+        (_session, Device) = CreateSession(model, gpuDeviceId, fallbackToCpu, environment);
+    }
+
+    /// <summary>Where the graph runs: "CPU", "CUDA device n", or "CPU (fallback: …)".</summary>
+    public string Device { get; }
+
+    /// <summary>Rows each cursor hands ONNX Runtime at once.</summary>
+    public int BatchRows { get; }
+
+    private static (InferenceSession Session, string Device) CreateSession(byte[] model, int? gpuDeviceId, bool fallbackToCpu, IHostEnvironment? environment)
+    {
+        if (gpuDeviceId is not { } device) return (new InferenceSession(model), "CPU");
+        SessionOptions? options = null;
+        try
+        {
+            options = new SessionOptions();
+            options.AppendExecutionProvider_CUDA(device);
+            return (new InferenceSession(model, options), $"CUDA device {device}");
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)
+        {
+            string why = e is EntryPointNotFoundException or DllNotFoundException
+                ? "this application's ONNX Runtime has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)"
+                : $"ONNX Runtime could not start its CUDA provider ({FirstLine(e.Message)}); ONNX Runtime 1.31 needs a GPU and the CUDA 13 runtime libraries (cuBLAS, cuDNN 9, cudart) on the library path";
+            if (!fallbackToCpu)
+                throw new InvalidOperationException($"MLContext.GpuDeviceId asks for GPU {device}, but {why}. Set MLContext.FallbackToCpu = true to run on the CPU instead.", e);
+            using (IChannel? channel = environment?.Register("HelmholtzMachine").Start("OnnxRuntime"))
+                channel?.Warning(MessageSensitivity.None, $"GPU {device} was asked for, but {why}: running on the CPU (MLContext.FallbackToCpu).");
+            return (new InferenceSession(model), $"CPU (fallback: {why})");
+        }
+        finally
+        {
+            options?.Dispose();
+        }
+    }
+
+    private static string FirstLine(string text) => text.Split('\n')[0].Trim();
+
+    ScoringColumns IRowScoring.Columns => ScoringColumns.Of(_source.Options);
+    InputColumn IRowScoring.Input => _source.Input;
+    string IRowScoring.Architecture => _source.Architecture;
+    int IRowScoring.FeatureSize => _source.FeatureSize;
+    double IRowScoring.Threshold => _source.Threshold;
+    IRowComputation IRowScoring.CreateComputation() => new Computation(this);
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _source.GetOutputSchema(inputSchema);
+
+    /// <summary>The input with the machine's columns added, computed lazily by ONNX Runtime in batches of <see cref="BatchRows"/> rows.</summary>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new BatchedDataView(this, input);
+    }
+
+    public bool IsRowToRowMapper => true;
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new RowMapper(this, inputSchema);
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_source).Save(ctx);
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+
+    /// <summary>Samples (rows × K) in one run of the log-likelihood graph: about 80 MB per [rows, K, 200] tensor.</summary>
+    private const int SamplesPerRun = 100_000;
+
+    /// <summary>One cursor's buffers: the batch as an ONNX Runtime tensor, its outputs copied out.</summary>
+    private sealed class Computation(HelmholtzOnnxTransformer owner) : IRowComputation
+    {
+        private float[] _input = [];
+
+        public void Features(ReadOnlySpan<float> rows, int count, Span<float> features) => Run(rows, count, MachineGraph.FeaturesName, features);
+
+        /// <summary>
+        /// The graph holds every sample of a run at once ([rows, K, units] values per layer), so a run
+        /// takes at most <see cref="SamplesPerRun"/> samples: ⌊100,000 / K⌋ rows (at least one).
+        /// </summary>
+        public void LogLikelihood(ReadOnlySpan<float> rows, int count, Span<float> logLikelihood)
+        {
+            int columns = owner._source.Input.Size, perRun = Math.Max(1, SamplesPerRun / owner._source.Samples);
+            for (int first = 0; first < count; first += perRun)
+            {
+                int n = Math.Min(perRun, count - first);
+                Run(rows.Slice(first * columns, n * columns), n, MachineGraph.LogLikelihoodName, logLikelihood.Slice(first, n));
+            }
+        }
+
+        private void Run(ReadOnlySpan<float> rows, int count, string output, Span<float> destination)
+        {
+            int columns = owner._source.Input.Size;
+            if (_input.Length < count * columns) _input = new float[count * columns];
+            rows[..(count * columns)].CopyTo(_input);
+            using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, count * columns), [count, columns]);
+            using var results = owner._session.Run(owner._runOptions, [owner._inputName], [tensor], [output]);
+            results[0].GetTensorDataAsSpan<float>().CopyTo(destination);
+        }
+    }
+}
