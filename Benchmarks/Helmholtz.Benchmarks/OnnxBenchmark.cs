@@ -7,8 +7,8 @@ namespace Helmholtz.Benchmarks;
 
 /// <summary>
 /// The managed transformer against ONNX Runtime (its batched transformer, on the CPU, and on CUDA
-/// when <c>--gpu N</c> names a device that works) on the MNIST test images (784b-200g-50g, trained
-/// two epochs): rows/s of the features and of the log-likelihood (K = 100, 1000, 5000) handed over
+/// when <c>--gpu N</c> names a device that works) on the MNIST test images (784b-200g-50g, untrained:
+/// the work per row does not depend on the parameters' values): rows/s of the features and of the log-likelihood (K = 100, 1000, 5000) handed over
 /// in batches of 1, 100 and 10,000 rows (medians of repeats; a pass of over five million samples
 /// runs once: at K = 5000 the batch of 10,000 is the whole test set, skipped with --no-full-test).
 /// Each contender computes exactly what its transformer's cursors do.

@@ -62,7 +62,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         {
             string why = e is EntryPointNotFoundException or DllNotFoundException
                 ? "this application's ONNX Runtime has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)"
-                : $"ONNX Runtime could not start its CUDA provider ({FirstLine(e.Message)}); ONNX Runtime 1.31 needs a GPU and the CUDA 13 runtime libraries (cuBLAS, cuDNN 9, cudart) on the library path";
+                : CudaProviderFailure(e);
             if (!fallbackToCpu)
                 throw new InvalidOperationException($"MLContext.GpuDeviceId asks for GPU {device}, but {why}. Set MLContext.FallbackToCpu = true to run on the CPU instead.", e);
             using (IChannel? channel = environment?.Register("HelmholtzMachine").Start("OnnxRuntime"))
@@ -76,6 +76,14 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     }
 
     private static string FirstLine(string text) => text.Split('\n')[0].Trim();
+
+    private static string CudaProviderFailure(Exception e)
+    {
+        string missing = CudaLibraries.Missing();
+        return missing.Length > 0
+            ? $"ONNX Runtime could not start its CUDA provider: these libraries it needs do not load: {missing} (ONNX Runtime 1.31 needs an NVIDIA driver and the CUDA 13 runtime libraries on the library path; it said: {FirstLine(e.Message)})"
+            : $"ONNX Runtime could not start its CUDA provider on that device ({FirstLine(e.Message)}; the CUDA libraries it needs load, so look at the device id and the GPU)";
+    }
 
     ScoringColumns IRowScoring.Columns => ScoringColumns.Of(_source.Options);
     InputColumn IRowScoring.Input => _source.Input;
