@@ -188,7 +188,9 @@ public sealed class OnnxExportTests
             {
                 for (int j = 0; j < 8; j++) Near(expected[i].HelmholtzFeatures[j], actual[i].HelmholtzFeatures[j], 1e-5, $"row {i}, feature {j}");
                 Assert.AreEqual(expected[i].LogLikelihood, actual[i].LogLikelihood, 1e-4, $"row {i}");
-                Assert.AreEqual(actual[i].LogLikelihood, engine.Predict(rows[i]).LogLikelihood, 1e-6, $"row {i} through a PredictionEngine");
+                // ONNX Runtime's products round by batch shape (one row goes another way than 32), so
+                // the PredictionEngine is held to the managed value, not to the batched bits.
+                Assert.AreEqual(expected[i].LogLikelihood, engine.Predict(rows[i]).LogLikelihood, 1e-4, $"row {i} through a PredictionEngine");
             }
         }
         // A GPU asked for: on a machine with a GPU and the CUDA 13 libraries the scorer runs there and
