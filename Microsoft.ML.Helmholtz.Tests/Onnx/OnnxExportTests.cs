@@ -181,6 +181,8 @@ public sealed class OnnxExportTests
         using (var onnx = model.ToOnnxRuntime(ml, batchRows: 32))
         {
             Assert.AreEqual("CPU", onnx.Device);
+            // A session runs every node of its graph: the features must not sit in the graph of the K samples.
+            CollectionAssert.AreEqual(new[] { "features", "log_likelihood" }, onnx.SessionOutputs.Select(o => string.Join(",", o)).ToArray());
             ScoredRow[] actual = ml.Data.CreateEnumerable<ScoredRow>(onnx.Transform(test), false).ToArray();
             var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(onnx);
             PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();

@@ -62,7 +62,36 @@ public sealed class PipelineAppTests
     }
 
     [TestMethod]
+    public void TheOnnxTaskExportsAndScoresOnOnnxRuntime()
+    {
+        var (exit, text, error) = Run("--task", "onnx", "--epochs", "1", "--train-limit", "500", "--architecture", "784b-20g-8g", "--k", "5");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        foreach (string file in new[] { "recognition.onnx", "log-likelihood.onnx" })
+            using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(_temp.File("out"), file)))
+                Assert.HasCount(1, session.OutputMetadata);
+        StringAssert.Contains(text, "ONNX Runtime on CPU");
+        // The printed means agree, and so does every row (the largest differences printed).
+        string[] means = text.Split('\n').Single(l => l.StartsWith("test log-likelihood", StringComparison.Ordinal)).Split(' ').Where(w => w.StartsWith('-')).ToArray();
+        Assert.HasCount(2, means);
+        Assert.AreEqual(means[0], means[1], text);
+        string[] differences = text.Split('\n').Single(l => l.StartsWith("largest difference", StringComparison.Ordinal)).Split(' ');
+        Assert.IsLessThan(1e-3, double.Parse(differences[2], System.Globalization.CultureInfo.InvariantCulture), text);
+        Assert.IsLessThan(1e-5, double.Parse(differences[7], System.Globalization.CultureInfo.InvariantCulture), text);
+
+        // A GPU asked for strictly: on the CPU-only test machines, one line naming what is missing.
+        (exit, text, error) = Run("--task", "onnx", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g", "--k", "5", "--gpu", "0");
+        if (exit == PipelineApp.Success) StringAssert.Contains(text, "ONNX Runtime on CUDA device 0");
+        else
+        {
+            Assert.AreEqual(PipelineApp.UserError, exit, error);
+            StringAssert.StartsWith(error, "error: MLContext.GpuDeviceId asks for GPU 0");
+            StringAssert.Contains(error, "CUDA provider");
+        }
+    }
+
+    [TestMethod]
     [DataRow("--task", "clustering", "--task must be")]
+    [DataRow("--gpu", "0", "options of the onnx task")]
     [DataRow("--epochs", "-1", "--epochs needs")]
     [DataRow("--architecture", "784b--10g", "HelmholtzMachineOptions.Architecture")]
     [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]

@@ -26,7 +26,9 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDisposable
 {
     private readonly HelmholtzMachineTransformer _source;
-    private readonly InferenceSession _session;
+    // One graph and session per output: a run computes every node of its graph, so a features call on
+    // a graph that also holds the log-likelihood would pay for the K samples too.
+    private readonly InferenceSession? _features, _logLikelihood;
     private readonly RunOptions _runOptions = new();
     private readonly string _inputName;
 
@@ -36,13 +38,31 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         _source = source;
         BatchRows = batchRows;
         _inputName = MachineGraph.InputName;
-        var columns = new GraphColumns(Features: source.Features is null ? null : MachineGraph.FeaturesName,
-            LogLikelihood: source.LogLikelihood is null ? null : MachineGraph.LogLikelihoodName);
-        byte[] model = MachineGraph.Build(source.Features, source.LogLikelihood, columns);
-        (_session, Device) = CreateSession(model, gpuDeviceId, fallbackToCpu, environment);
+        var graphs = new List<byte[]>();
+        if (source.Features is not null) graphs.Add(MachineGraph.Build(source.Features, null, new GraphColumns(LogLikelihood: null)));
+        if (source.LogLikelihood is not null) graphs.Add(MachineGraph.Build(null, source.LogLikelihood, new GraphColumns(Features: null)));
+        // The first session settles the device (a fallback is tried and logged once); the second follows it.
+        (InferenceSession first, Device) = CreateSession(graphs[0], gpuDeviceId, fallbackToCpu, environment);
+        InferenceSession? second = null;
+        try
+        {
+            if (graphs.Count == 2)
+                second = Device.StartsWith("CUDA", StringComparison.Ordinal) ? CreateSession(graphs[1], gpuDeviceId, false, environment).Session : new InferenceSession(graphs[1]);
+        }
+        catch
+        {
+            first.Dispose();
+            throw;
+        }
+        _features = source.Features is null ? null : first;
+        _logLikelihood = source.Features is null ? first : second;
     }
 
-    /// <summary>Where the graph runs: "CPU", "CUDA device n", or "CPU (fallback: …)".</summary>
+    /// <summary>The outputs of each session, features first (for tests: each graph holds only its own output).</summary>
+    internal IEnumerable<IReadOnlyCollection<string>> SessionOutputs =>
+        new[] { _features, _logLikelihood }.OfType<InferenceSession>().Select(session => (IReadOnlyCollection<string>)session.OutputMetadata.Keys);
+
+    /// <summary>Where the graphs run: "CPU", "CUDA device n", or "CPU (fallback: …)".</summary>
     public string Device { get; }
 
     /// <summary>Rows each cursor hands ONNX Runtime at once.</summary>
@@ -113,7 +133,8 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     public void Dispose()
     {
-        _session.Dispose();
+        _features?.Dispose();
+        _logLikelihood?.Dispose();
         _runOptions.Dispose();
     }
 
@@ -125,7 +146,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     {
         private float[] _input = [];
 
-        public void Features(ReadOnlySpan<float> rows, int count, Span<float> features) => Run(rows, count, MachineGraph.FeaturesName, features);
+        public void Features(ReadOnlySpan<float> rows, int count, Span<float> features) => Run(owner._features!, rows, count, MachineGraph.FeaturesName, features);
 
         /// <summary>
         /// The graph holds every sample of a run at once ([rows, K, units] values per layer), so a run
@@ -137,17 +158,17 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
             for (int first = 0; first < count; first += perRun)
             {
                 int n = Math.Min(perRun, count - first);
-                Run(rows.Slice(first * columns, n * columns), n, MachineGraph.LogLikelihoodName, logLikelihood.Slice(first, n));
+                Run(owner._logLikelihood!, rows.Slice(first * columns, n * columns), n, MachineGraph.LogLikelihoodName, logLikelihood.Slice(first, n));
             }
         }
 
-        private void Run(ReadOnlySpan<float> rows, int count, string output, Span<float> destination)
+        private void Run(InferenceSession session, ReadOnlySpan<float> rows, int count, string output, Span<float> destination)
         {
             int columns = owner._source.Input.Size;
             if (_input.Length < count * columns) _input = new float[count * columns];
             rows[..(count * columns)].CopyTo(_input);
             using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, count * columns), [count, columns]);
-            using var results = owner._session.Run(owner._runOptions, [owner._inputName], [tensor], [output]);
+            using var results = session.Run(owner._runOptions, [owner._inputName], [tensor], [output]);
             results[0].GetTensorDataAsSpan<float>().CopyTo(destination);
         }
     }

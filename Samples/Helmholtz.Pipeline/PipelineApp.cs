@@ -15,6 +15,8 @@ using Microsoft.ML.Runtime;
 /// <item><c>few-labels</c>: the classifier with 100, 1,000 and 5,000 labelled images on the machine's features,
 /// on the raw pixels and on ML.NET PCA features.</item>
 /// <item><c>anomaly</c>: a machine trained on some digits only; the others are the anomalies (AUROC beside ML.NET's RandomizedPca).</item>
+/// <item><c>onnx</c>: a machine exported to ONNX (features and log-likelihood graphs), and the test set scored by ONNX
+/// Runtime in batches, on the CPU or, with <c>--gpu N</c>, on a CUDA GPU, beside the managed transformer.</item>
 /// </list>
 /// Every user error is one line "error: …" and exit code 2.
 /// </summary>
@@ -32,18 +34,22 @@ public static class PipelineApp
         public string Output = Path.Combine("runs", "pipeline");
         public int[] NormalDigits = [0, 1, 2, 3, 4];
         public int[] PerDigit = [10, 100, 500];
+        public int? Gpu;
+        public bool FallbackToCpu;
     }
 
     private const string Usage = """
         usage: Helmholtz.Pipeline [options]
-          --task main|few-labels|anomaly   what to run (main)
+          --task main|few-labels|anomaly|onnx   what to run (main)
           --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
           --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
           --data DIR        binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
-          --out DIR         where the model zip goes (runs/pipeline)
+          --out DIR         where the model zip and ONNX files go (runs/pipeline)
+          --gpu N           onnx task: score on CUDA GPU N (MLContext.GpuDeviceId)
+          --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
@@ -65,6 +71,7 @@ public static class PipelineApp
             {
                 "few-labels" => FewLabels(options, output, cancellation),
                 "anomaly" => Anomaly(options, output, cancellation),
+                "onnx" => OnnxExportAndRuntime(options, output, cancellation),
                 _ => TrainAndClassify(options, output, cancellation),
             };
         }
@@ -127,10 +134,13 @@ public static class PipelineApp
                     break;
                 case "--data": o.Data = Value(); break;
                 case "--out": o.Output = Value(); break;
+                case "--gpu": o.Gpu = Int(0); break;
+                case "--fallback-to-cpu": o.FallbackToCpu = true; break;
                 default: throw new ArgumentException($"unknown option {name}.");
             }
         }
-        if (o.Task is not ("main" or "few-labels" or "anomaly")) throw new ArgumentException($"--task must be main, few-labels or anomaly; got '{o.Task}'.");
+        if (o.Task is not ("main" or "few-labels" or "anomaly" or "onnx")) throw new ArgumentException($"--task must be main, few-labels, anomaly or onnx; got '{o.Task}'.");
+        if ((o.Gpu is not null || o.FallbackToCpu) && o.Task != "onnx") throw new ArgumentException("--gpu and --fallback-to-cpu are options of the onnx task.");
         return o;
     }
 
@@ -268,5 +278,53 @@ public static class PipelineApp
         output.WriteLine($"{"ML.NET RandomizedPca (rank 50)",-40}{pcaMetrics.AreaUnderRocCurve,8:F4}{pcaMetrics.DetectionRateAtFalsePositiveCount,34:P1}");
         output.WriteLine($"threshold {machine.Threshold:F1} nats (the 0.99 quantile of the training scores)");
         return Success;
+    }
+
+    private static int OnnxExportAndRuntime(Options o, TextWriter output, CancellationToken cancellation)
+    {
+        MLContext ml = Context(o, output);
+        ml.GpuDeviceId = o.Gpu;
+        ml.FallbackToCpu = o.FallbackToCpu;
+        HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
+        machineOptions.CancellationToken = cancellation;
+        var estimator = ml.Transforms.HelmholtzMachine(machineOptions);
+        Directory.CreateDirectory(o.Output);
+        MnistSplits mnist = BinarizedMnist.Load(o.Data);
+        IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
+        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+        HelmholtzMachineTransformer machine = estimator.Fit(train);
+
+        // Standard ONNX files: any ONNX Runtime (or other engine) can run them, .NET or not.
+        string features = Path.Combine(o.Output, "recognition.onnx"), logLikelihood = Path.Combine(o.Output, "log-likelihood.onnx");
+        machine.ExportRecognitionToOnnx(features);
+        machine.ExportLogLikelihoodToOnnx(logLikelihood);
+        output.WriteLine($"exported {features} ({new FileInfo(features).Length / 1024.0:F0} KB) and {logLikelihood} ({new FileInfo(logLikelihood).Length / 1024.0:F0} KB; it holds the K = {o.Samples} noise)");
+
+        // The same columns computed by ONNX Runtime in batches, on the device the MLContext names.
+        using HelmholtzOnnxTransformer onnx = machine.ToOnnxRuntime(ml);
+        var clock = Stopwatch.StartNew();
+        ScoreRow[] managed = ml.Data.CreateEnumerable<ScoreRow>(machine.Transform(test), false).ToArray();
+        double managedSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        ScoreRow[] runtime = ml.Data.CreateEnumerable<ScoreRow>(onnx.Transform(test), false).ToArray();
+        double runtimeSeconds = clock.Elapsed.TotalSeconds;
+        double worstNats = 0, worstFeature = 0;
+        for (int i = 0; i < managed.Length; i++)
+        {
+            worstNats = Math.Max(worstNats, Math.Abs(managed[i].LogLikelihood - runtime[i].LogLikelihood));
+            for (int j = 0; j < managed[i].Features.Length; j++)
+                worstFeature = Math.Max(worstFeature, Math.Abs(managed[i].Features[j] - runtime[i].Features[j]));
+        }
+        output.WriteLine($"ONNX Runtime on {onnx.Device}");
+        output.WriteLine($"test log-likelihood (K = {o.Samples}): managed {managed.Average(r => (double)r.LogLikelihood):F2} nats in {managedSeconds:F1} s, " +
+                         $"ONNX Runtime {runtime.Average(r => (double)r.LogLikelihood):F2} nats in {runtimeSeconds:F1} s over {managed.Length:N0} images");
+        output.WriteLine($"largest difference: {worstNats:G3} nats in a log-likelihood, {worstFeature:G3} in a feature");
+        return Success;
+    }
+
+    private sealed class ScoreRow
+    {
+        public float LogLikelihood { get; set; }
+        public float[] Features { get; set; } = [];
     }
 }
