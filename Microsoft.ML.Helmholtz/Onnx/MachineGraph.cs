@@ -13,7 +13,6 @@ namespace Microsoft.ML.Helmholtz.Onnx;
 /// </summary>
 internal static class MachineGraph
 {
-    public const int Opset = 18;
     public const string InputName = "input";
     public const string FeaturesName = "features";
     public const string LogLikelihoodName = "log_likelihood";
@@ -35,7 +34,7 @@ internal static class MachineGraph
         if (features is null && logLikelihood is null) throw new ArgumentException("Ask for the features, the log-likelihood or both.");
         HelmholtzMachine machine = features?.Machine ?? logLikelihood!.Machine;
         int visible = machine.Architecture.Visible.Size;
-        var g = new OnnxGraphBuilder("helmholtz_machine", Opset) { ModelDomain = "microsoft.ml.helmholtz" };
+        var g = new OnnxGraphBuilder("helmholtz_machine") { ModelDomain = "microsoft.ml.helmholtz" };
         string x;
         if (columns.SingleRow)
         {
@@ -47,10 +46,7 @@ internal static class MachineGraph
 
         if (features is not null)
         {
-            string f = AddFeatures(g, features, x, columns);
-            if (columns.SingleRow) g.Node("Reshape", [f, g.Int64Initializer("features_shape", [features.Size], 1)], columns.Features);
-            else g.Node("Identity", [f], columns.Features);
-            Declare(g, columns, columns.Features!, features.Size);
+            Output(g, columns, AddFeatures(g, features, x, columns), columns.Features!, features.Size);
         }
         if (logLikelihood is not null)
         {
@@ -70,8 +66,8 @@ internal static class MachineGraph
         return g.ToBytes("Microsoft.ML.Helmholtz", typeof(MachineGraph).Assembly.GetName().Version?.ToString() ?? "0", meta);
     }
 
-    /// <summary>A hidden layer's statistic as an output of its own, [N, units] (or [units] for one row).</summary>
-    private static void Statistic(OnnxGraphBuilder g, GraphColumns columns, string value, string name, int units)
+    /// <summary>A vector per row as an output of its own, [N, units] (or [units] for one row): the features, a hidden layer's statistic.</summary>
+    private static void Output(OnnxGraphBuilder g, GraphColumns columns, string value, string name, int units)
     {
         if (columns.SingleRow) g.Node("Reshape", [value, g.Int64Initializer($"{name}_shape", [units], 1)], name);
         else g.Node("Identity", [value], name);
@@ -105,10 +101,10 @@ internal static class MachineGraph
             int units = rec.Layer(l).OutputSize;
             if (rec.Layer(l) is GaussianLayer gaussian)
             {
-                Statistic(g, columns, h, $"hidden_{l}_mean", units);
-                Statistic(g, columns, Gemm(g, layers.Count == 1 ? x : layers[^2], gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                Output(g, columns, h, $"hidden_{l}_mean", units);
+                Output(g, columns, Gemm(g, layers.Count == 1 ? x : layers[^2], gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
             }
-            else Statistic(g, columns, h, $"hidden_{l}_probability", units);
+            else Output(g, columns, h, $"hidden_{l}_probability", units);
         }
         return features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
     }
@@ -131,7 +127,7 @@ internal static class MachineGraph
             // Layer 1 reads the row [N, D]: its statistics once, then [N, 1, units] against the K noise rows.
             string Statistics(AffineMap map, string name) => l == 1
                 ? g.Node("Unsqueeze", [Gemm(g, x, map, name), axis1])
-                : g.Node("Add", [g.Node("MatMul", [h[l - 1], TransposedWeights(g, map, name)]), g.Initializer($"{name}_b", map.Bias.Value, map.Outputs)]);
+                : Affine3(g, h[l - 1], map, name);
             string term;
             switch (layer)
             {

@@ -49,15 +49,16 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(stream);
-        stream.Write(RecognitionModel(new RecognitionFeatures(machine, (options ?? new()).FeatureLayers), options ?? new()));
+        options ??= new();
+        stream.Write(RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
     /// <inheritdoc cref="ExportRecognitionToOnnx(HelmholtzMachine, Stream, OnnxExportOptions?)"/>
     public static void ExportRecognitionToOnnx(this HelmholtzMachine machine, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        byte[] model = RecognitionModel(new RecognitionFeatures(machine, (options ?? new()).FeatureLayers), options ?? new());
-        AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+        options ??= new();
+        WriteFile(path, RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
     /// <summary>The log-likelihood with this estimator's K and noise: input [N, D] (or [D]), output [N] (or [1]).</summary>
@@ -72,9 +73,11 @@ public static class OnnxExport
     public static void ExportToOnnx(this FixedNoiseLogLikelihood estimator, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(estimator);
-        byte[] model = LogLikelihoodModel(estimator, options ?? new());
-        AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+        WriteFile(path, LogLikelihoodModel(estimator, options ?? new()));
     }
+
+    /// <summary>Writes a model to a path atomically (the model is built before the file is touched).</summary>
+    internal static void WriteFile(string path, byte[] model) => AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
 
     internal static byte[] RecognitionModel(RecognitionFeatures features, OnnxExportOptions options)
     {

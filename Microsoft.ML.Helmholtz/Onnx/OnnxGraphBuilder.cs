@@ -21,61 +21,29 @@ internal readonly record struct OnnxDim(long? Value, string? Symbol)
 }
 
 /// <summary>
-/// Minimal builder for single-graph ONNX models (default domain only).
-/// Values are referred to by name; every method returns the name of the value it declares.
-/// Nodes must be added in topological order (inputs declared before use).
+/// Minimal builder for single-graph ONNX models: opset 18 of the default domain, IR version 8 (the
+/// one released with it; ONNX Runtime 1.31 reads up to 13). Values are referred to by name; every
+/// method returns the name of the value it declares. Nodes must be added in topological order
+/// (inputs declared before use).
 /// </summary>
 internal sealed class OnnxGraphBuilder
 {
+    public const int Opset = 18;
+    public const long IrVersion = 8;
+
     private readonly GraphProto _graph;
     private readonly HashSet<string> _values = new(StringComparer.Ordinal); // all value names declared so far
     private int _nextId;
 
     /// <param name="graphName">GraphProto.name.</param>
-    /// <param name="opset">Version of the default ("ai.onnx") operator set.</param>
-    /// <param name="irVersion">ModelProto.ir_version; defaults to the IR version released with <paramref name="opset"/>.</param>
-    public OnnxGraphBuilder(string graphName, int opset = 18, long? irVersion = null)
+    public OnnxGraphBuilder(string graphName)
     {
         ArgumentException.ThrowIfNullOrEmpty(graphName);
-        if (opset < 13) throw new ArgumentOutOfRangeException(nameof(opset), "Opset 13 or newer is required.");
         _graph = new GraphProto { Name = graphName };
-        Opset = opset;
-        IrVersion = irVersion ?? DefaultIrVersion(opset);
     }
-
-    public string Name => _graph.Name;
-    public int Opset { get; }
-    public long IrVersion { get; }
 
     /// <summary>ModelProto.domain, reverse-DNS style (e.g. "org.example.helmholtz"); optional.</summary>
     public string ModelDomain { get; set; } = "";
-
-    /// <summary>ModelProto.model_version; optional.</summary>
-    public long ModelVersion { get; set; }
-
-    /// <summary>ModelProto.doc_string; optional.</summary>
-    public string DocString { get; set; } = "";
-
-    /// <summary>GraphProto.doc_string; optional.</summary>
-    public string GraphDocString { get => _graph.DocString; set => _graph.DocString = value ?? ""; }
-
-    /// <summary>Store float initializers in raw_data (default, compact) rather than packed float_data.</summary>
-    public bool UseRawData { get; set; } = true;
-
-    /// <summary>
-    /// Minimum IR version for a default-domain opset, per ONNX's release table (docs/Versioning.md).
-    /// ORT accepts any IR version it knows (1.31: up to 13), so this is the conservative choice.
-    /// </summary>
-    public static long DefaultIrVersion(int opset) => opset switch
-    {
-        <= 14 => 7,  // ONNX 1.7-1.9
-        <= 18 => 8,  // ONNX 1.10-1.13
-        <= 20 => 9,  // ONNX 1.14-1.15
-        <= 22 => 10, // ONNX 1.16-1.17
-        23 => 11,    // ONNX 1.18
-        24 => 12,    // ONNX 1.19
-        _ => 13,     // ONNX 1.20+
-    };
 
     // ---------------------------------------------------------------- graph inputs / outputs
 
@@ -102,14 +70,11 @@ internal sealed class OnnxGraphBuilder
 
     // ---------------------------------------------------------------- initializers (constants)
 
-    /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar).</summary>
+    /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar), stored in raw_data.</summary>
     public string Initializer(string name, float[] values, params long[] dims)
     {
         var t = NewTensor(name, TensorProto.Types.DataType.Float, values.Length, dims);
-        if (UseRawData)
-            t.RawData = ByteString.CopyFrom(ToLittleEndian(values));
-        else
-            t.FloatData.Add(values);
+        t.RawData = ByteString.CopyFrom(ToLittleEndian(values));
         return AddInitializer(t);
     }
 
@@ -129,8 +94,7 @@ internal sealed class OnnxGraphBuilder
     /// <summary>
     /// Adds a default-domain node with a single output and returns the output name
     /// (auto-generated when <paramref name="output"/> is null). Use "" for an omitted optional input.
-    /// Attribute values: float/double → FLOAT, int/long/bool → INT, string → STRING,
-    /// float[]/double[] → FLOATS, int[]/long[] → INTS, TensorProto → TENSOR.
+    /// Attribute values: float → FLOAT, long → INT.
     /// </summary>
     public string Node(string opType, string[] inputs, string? output = null, params (string Name, object Value)[] attributes)
     {
@@ -150,26 +114,17 @@ internal sealed class OnnxGraphBuilder
         return output;
     }
 
-    /// <summary>
-    /// Reduce* node over <paramref name="axes"/>, emitting axes as an attribute or as an int64 input
-    /// depending on the opset (ReduceSum switched at 13, every other Reduce* at 18).
-    /// </summary>
+    /// <summary>Reduce* node over <paramref name="axes"/> (an int64 input since opset 18).</summary>
     public string Reduce(string opType, string input, long[] axes, bool keepDims, string? output = null)
     {
-        int inputSince = opType == "ReduceSum" ? 13 : 18;
-        var keep = ("keepdims", (object)(keepDims ? 1L : 0L));
-        if (Opset >= inputSince)
-        {
-            string axesName = Int64Initializer(UniqueName(opType + "_axes"), axes, axes.Length);
-            return Node(opType, [input, axesName], output, keep);
-        }
-        return Node(opType, [input], output, keep, ("axes", axes));
+        string axesName = Int64Initializer(UniqueName(opType + "_axes"), axes, axes.Length);
+        return Node(opType, [input, axesName], output, ("keepdims", keepDims ? 1L : 0L));
     }
 
     // ---------------------------------------------------------------- serialization
 
-    /// <summary>Builds the ModelProto (the builder stays usable; the graph is cloned).</summary>
-    public ModelProto ToModel(string producer, string version, IDictionary<string, string>? metadata = null)
+    /// <summary>Serialized ONNX model bytes (write to a .onnx file or pass to InferenceSession).</summary>
+    public byte[] ToBytes(string producer, string version, IDictionary<string, string>? metadata = null)
     {
         if (_graph.Output.Count == 0) throw new InvalidOperationException("The graph has no outputs.");
         var model = new ModelProto
@@ -178,20 +133,14 @@ internal sealed class OnnxGraphBuilder
             ProducerName = producer,
             ProducerVersion = version,
             Domain = ModelDomain,
-            ModelVersion = ModelVersion,
-            DocString = DocString,
-            Graph = _graph.Clone(),
+            Graph = _graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         if (metadata != null)
             foreach (var (k, v) in metadata)
                 model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
-        return model;
+        return model.ToByteArray();
     }
-
-    /// <summary>Serialized ONNX model bytes (write to a .onnx file or pass to InferenceSession).</summary>
-    public byte[] ToBytes(string producer, string version, IDictionary<string, string>? metadata = null) =>
-        ToModel(producer, version, metadata).ToByteArray();
 
     // ---------------------------------------------------------------- helpers
 
@@ -247,16 +196,7 @@ internal sealed class OnnxGraphBuilder
         switch (value)
         {
             case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
-            case double d: a.Type = AttributeProto.Types.AttributeType.Float; a.F = (float)d; break;
-            case int i: a.Type = AttributeProto.Types.AttributeType.Int; a.I = i; break;
             case long l: a.Type = AttributeProto.Types.AttributeType.Int; a.I = l; break;
-            case bool b: a.Type = AttributeProto.Types.AttributeType.Int; a.I = b ? 1 : 0; break;
-            case string s: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(s); break;
-            case float[] fs: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.Add(fs); break;
-            case double[] ds: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.Add(ds.Select(x => (float)x)); break;
-            case int[] iv: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.Add(iv.Select(x => (long)x)); break;
-            case long[] lv: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.Add(lv); break;
-            case TensorProto t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = t; break;
             default: throw new ArgumentException($"Unsupported attribute type {value?.GetType().Name ?? "null"} for '{name}'.");
         }
         return a;

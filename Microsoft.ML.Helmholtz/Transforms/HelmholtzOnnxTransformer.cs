@@ -30,32 +30,34 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     // a graph that also holds the log-likelihood would pay for the K samples too.
     private readonly InferenceSession? _features, _logLikelihood;
     private readonly RunOptions _runOptions = new();
-    private readonly string _inputName;
 
     internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchRows);
         _source = source;
         BatchRows = batchRows;
-        _inputName = MachineGraph.InputName;
-        var graphs = new List<byte[]>();
-        if (source.Features is not null) graphs.Add(MachineGraph.Build(source.Features, null, new GraphColumns(LogLikelihood: null)));
-        if (source.LogLikelihood is not null) graphs.Add(MachineGraph.Build(null, source.LogLikelihood, new GraphColumns(Features: null)));
+        string? device = null;
         // The first session settles the device (a fallback is tried and logged once); the second follows it.
-        (InferenceSession first, Device) = CreateSession(graphs[0], gpuDeviceId, fallbackToCpu, environment);
-        InferenceSession? second = null;
+        InferenceSession Open(byte[] model)
+        {
+            if (device is null)
+            {
+                (InferenceSession session, device) = CreateSession(model, gpuDeviceId, fallbackToCpu, environment);
+                return session;
+            }
+            return device.StartsWith("CUDA", StringComparison.Ordinal) ? CreateSession(model, gpuDeviceId, false, environment).Session : new InferenceSession(model);
+        }
         try
         {
-            if (graphs.Count == 2)
-                second = Device.StartsWith("CUDA", StringComparison.Ordinal) ? CreateSession(graphs[1], gpuDeviceId, false, environment).Session : new InferenceSession(graphs[1]);
+            if (source.Features is not null) _features = Open(MachineGraph.Build(source.Features, null, new GraphColumns(LogLikelihood: null)));
+            if (source.LogLikelihood is not null) _logLikelihood = Open(MachineGraph.Build(null, source.LogLikelihood, new GraphColumns(Features: null)));
         }
         catch
         {
-            first.Dispose();
+            _features?.Dispose();
             throw;
         }
-        _features = source.Features is null ? null : first;
-        _logLikelihood = source.Features is null ? first : second;
+        Device = device!;
     }
 
     /// <summary>The outputs of each session, features first (for tests: each graph holds only its own output).</summary>
@@ -168,7 +170,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
             if (_input.Length < count * columns) _input = new float[count * columns];
             rows[..(count * columns)].CopyTo(_input);
             using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, count * columns), [count, columns]);
-            using var results = session.Run(owner._runOptions, [owner._inputName], [tensor], [output]);
+            using var results = session.Run(owner._runOptions, [MachineGraph.InputName], [tensor], [output]);
             results[0].GetTensorDataAsSpan<float>().CopyTo(destination);
         }
     }
