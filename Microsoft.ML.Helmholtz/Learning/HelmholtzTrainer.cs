@@ -209,7 +209,7 @@ public sealed class HelmholtzTrainer
             if (!StepTaken) Undo();   // puts back what the run changed before its first step
             throw new TrainingDivergedException(
                 $"Epoch {epoch + 1}, minibatch {batch}: the gradient of {parameter.Name} is not finite. The step was not taken: " +
-                $"{(StepTaken ? "the machine holds the parameters it had before it" : "the machine is as it was given to Train")}. Lower the learning rate.", epoch + 1, batch);
+                $"{State(asGiven: !StepTaken)}. Lower the learning rate.", epoch + 1, batch);
         }
 
         /// <summary>One optimiser step, with the parameters before it kept until the next check.</summary>
@@ -241,7 +241,9 @@ public sealed class HelmholtzTrainer
             if (StepTaken) _machine.StepsTrained--;
         }
 
-        private string UndoneState => _steps <= 1 ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
+        private string UndoneState => State(asGiven: _steps <= 1);
+
+        private static string State(bool asGiven) => asGiven ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
 
         private static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
     }

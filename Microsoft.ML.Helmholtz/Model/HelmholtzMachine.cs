@@ -204,8 +204,7 @@ public sealed class HelmholtzMachine
     internal void Save(string path, Func<string, Stream> createTemporary)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        byte[] payload;
-        using (Access.EnterRead()) payload = MachineFile.Payload(this);
+        byte[] payload = Payload();
         AtomicFile.Write(path, "the model", stream => MachineFile.Write(stream, payload), createTemporary);
     }
 
@@ -213,9 +212,14 @@ public sealed class HelmholtzMachine
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        byte[] payload;
-        using (Access.EnterRead()) payload = MachineFile.Payload(this);
-        MachineFile.Write(stream, payload);
+        MachineFile.Write(stream, Payload());
+    }
+
+    /// <summary>The file's payload, read between two steps.</summary>
+    private byte[] Payload()
+    {
+        using var read = Access.EnterRead();
+        return MachineFile.Payload(this);
     }
 
     /// <summary>

@@ -127,15 +127,7 @@ public sealed unsafe class RandomStream
     /// </summary>
     public void FillUniform(Span<float> destination)
     {
-        EnterBulk(nameof(FillUniform));
-        try
-        {
-            FillUniformCore(destination);
-        }
-        finally
-        {
-            Volatile.Write(ref _bulk, 0);
-        }
+        using (EnterBulk(nameof(FillUniform))) FillUniformCore(destination);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -197,15 +189,7 @@ public sealed unsafe class RandomStream
     /// </summary>
     public void FillNormal(Span<float> destination)
     {
-        EnterBulk(nameof(FillNormal));
-        try
-        {
-            FillNormalCore(destination);
-        }
-        finally
-        {
-            Volatile.Write(ref _bulk, 0);
-        }
+        using (EnterBulk(nameof(FillNormal))) FillNormalCore(destination);
     }
 
     private void FillNormalCore(Span<float> destination)
@@ -239,11 +223,17 @@ public sealed unsafe class RandomStream
     // 1 while a fill runs: a stream belongs to one thread, and two fills at once would interleave its state.
     private int _bulk;
 
-    private void EnterBulk(string operation)
+    private BulkScope EnterBulk(string operation)
     {
         if (Interlocked.Exchange(ref _bulk, 1) != 0)
             throw new InvalidOperationException(
                 $"RandomStream.{operation} was called while another fill of the same stream runs on another thread: a RandomStream belongs to one thread. Give each thread its own stream (Fork).");
+        return new BulkScope(this);
+    }
+
+    private readonly struct BulkScope(RandomStream owner) : IDisposable
+    {
+        public void Dispose() => Volatile.Write(ref owner._bulk, 0);
     }
 
     /// <summary>Batches [b0, b1) of a fill whose draws are all taken: piece p gets the p-th share of the batches.</summary>

@@ -56,8 +56,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         HelmholtzMachineOptions o = _options;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size;
-        HelmholtzArchitecture architecture = ArchitectureFor(o, size);
-        InputColumn.Check(input.Schema, o.InputColumnName, architecture.Visible.Size, architecture.ToString());
+        HelmholtzArchitecture architecture = ArchitectureFor(o, size);   // its visible layer has the column's size
         if (o.ValidationData is { } validationView) InputColumn.Check(validationView.Schema, o.InputColumnName, size, architecture.ToString());
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         int seed = o.Seed ?? _host?.Rand.Next() ?? 0;

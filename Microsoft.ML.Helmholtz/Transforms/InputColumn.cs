@@ -90,11 +90,10 @@ internal sealed class InputColumn
         for (int j = 0; j < values.Length; j++)
         {
             float v = values[j];
-            string value = float.IsFinite(v) && (!binary || v is 0f or 1f) ? "" : v.ToString(CultureInfo.InvariantCulture);
             if (!float.IsFinite(v))
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {value}: the values must be finite.");
-            if (binary && v != 0f && v != 1f)
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {value}: a binary (Bernoulli) visible layer models only 0 and 1; " +
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: the values must be finite.");
+            if (binary && v is not (0f or 1f))
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: a binary (Bernoulli) visible layer models only 0 and 1; " +
                     "binarize the data (e.g. ml.Transforms.NormalizeBinning or a threshold) or use a Gaussian visible layer ('gl').");
         }
     }
