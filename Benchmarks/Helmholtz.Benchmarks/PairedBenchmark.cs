@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
@@ -67,6 +68,7 @@ internal static class PairedBenchmark
         private readonly Parameter[] _parameters;
         private readonly int _batch;
         private int _next;
+        private TrainingBatch? _view;
 
         public Training(IMatrixEngine engine, string rule, string architecture, int batch)
         {
@@ -82,7 +84,8 @@ internal static class PairedBenchmark
         {
             int b = _next++ % batches;
             train.Values.AsSpan(b * _batch * train.Columns, _batch * train.Columns).CopyTo(_states.Layer(0, _batch));
-            _rule.AccumulateGradients(_machine, _states, _batch, _random);
+            _view ??= new TrainingBatch(_states, _batch, _random);
+            _rule.AccumulateGradients(_machine, _view);
             _optimizer.Step(_parameters, 1e-3f);  // Adam clears the gradients as it steps
         }
     }

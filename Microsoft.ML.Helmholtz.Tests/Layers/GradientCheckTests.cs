@@ -96,13 +96,13 @@ public sealed class GradientCheckTests
 
     /// <summary>The diagonal input Hessians behind Price's theorem, against differences of the analytic input gradient.</summary>
     [TestMethod]
-    [DataRow(UnitType.Bernoulli, GaussianMean.Tanh)]
-    [DataRow(UnitType.Gaussian, GaussianMean.Tanh)]
-    [DataRow(UnitType.Gaussian, GaussianMean.Linear)]
-    public void InputHessianDiagonalMatchesFiniteDifferencesOfTheInputGradient(UnitType units, GaussianMean mean)
+    [DataRow("5b-4g")]
+    [DataRow("5g-4g")]
+    [DataRow("5gl-4g")]
+    public void InputHessianDiagonalMatchesFiniteDifferencesOfTheInputGradient(string architecture)
     {
         const int inputs = 4, outputs = 5, rows = 2;
-        var machine = TestModels.Random(units == UnitType.Bernoulli ? "5b-4g" : mean == GaussianMean.Tanh ? "5g-4g" : "5gl-4g", 41);
+        var machine = TestModels.Random(architecture, 41);
         ConditionalLayer layer = machine.Generative.Layers[0];
         var states = TestModels.RandomStates(machine.Architecture, rows, 42);
         float[] x = states.Layer(1, rows).ToArray(), y = states.Layer(0, rows).ToArray();

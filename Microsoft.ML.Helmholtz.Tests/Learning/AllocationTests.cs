@@ -35,10 +35,11 @@ public sealed class AllocationTests
         var optimizer = new Adam();
         var parameters = machine.Parameters.Concat(rule.Parameters).ToArray();
         var blocks = new ParameterBlocks(parameters);
+        var batch = new TrainingBatch(states, rows, random);
         void Step()
         {
             blocks.ClearGradients();
-            rule.AccumulateGradients(machine, states, rows, random);
+            rule.AccumulateGradients(machine, batch);
             if (blocks.FirstNonFiniteGradient() is not null) Assert.Fail("non-finite gradient");
             optimizer.Step(parameters, 1e-3f);
         }

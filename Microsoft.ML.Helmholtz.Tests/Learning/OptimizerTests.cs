@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning;
@@ -77,14 +78,17 @@ public sealed class OptimizerTests
     private sealed class ConstantGradientRule : ILearningRule
     {
         public string Name => "constant";
+        public string Objective => "nothing";
+        public int SamplesPerExample => 1;
         public IReadOnlyList<Parameter> Parameters { get; } = [];
+        public string? Unsupported(HelmholtzArchitecture architecture) => null;
         public void Prepare(HelmholtzMachine machine, int batchCapacity) { }
 
-        public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
         {
             foreach (Parameter p in machine.Parameters)
                 for (int i = 0; i < p.Length; i++) p.Gradient[i] += 1f;
-            return 0;
+            return BatchLoss.OfFreeEnergy(0);
         }
     }
 

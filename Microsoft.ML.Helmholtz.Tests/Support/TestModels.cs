@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -16,10 +17,14 @@ internal static class TestModels
         {
             float[] noise = new float[p.Length];
             random.FillNormal(noise);
-            for (int i = 0; i < p.Length; i++) p.Value[i] = p.Name.EndsWith(".W") ? p.Value[i] + scale * noise[i] : scale * noise[i];
+            for (int i = 0; i < p.Length; i++) p.Value[i] = p.Role == ParameterRole.Weight ? p.Value[i] + scale * noise[i] : scale * noise[i];
         }
         return machine;
     }
+
+    /// <summary>One step of <paramref name="rule"/> on the first <paramref name="rows"/> rows of <paramref name="states"/> (one sample each); the mean F̂.</summary>
+    public static double AccumulateGradients(this ILearningRule rule, HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+        => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;
 
     /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
     public static Microsoft.ML.Helmholtz.Data.DataMatrix BinaryData(int rows, int columns, ulong seed, double on = 0.3)

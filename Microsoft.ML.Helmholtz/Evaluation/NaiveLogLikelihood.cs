@@ -53,65 +53,26 @@ public sealed class NaiveLogLikelihood
         var random = new RandomStream(Seed);
         var sums = new LogSumExpAccumulator[n];
         Array.Fill(sums, LogSumExpAccumulator.Empty);
-        ConditionalLayer visible = machine.Generative.Layers[0];
+        var visible = machine.Generative.Layers[0] as IBilinearLogProb;
+        if (visible is not { IsBilinear: true })
+            throw new NotSupportedException($"The naive estimator needs a visible layer whose log-probability is bilinear (IBilinearLogProb); {machine.Generative.Layers[0].GetType().Name} is not.");
         IMatrixEngine engine = machine.Engine;
 
-        // Per-example constants and the data transformed so that ln p(x | h) is x̃ · φ(h) + c(h) + c(x).
+        // Per-example constants and the data transformed so that ln p(x | h) is x̃ · φ(h) + c(φ) + c(x).
         float[] xTilde = new float[n * d];
         double[] exampleConstant = new double[n];
         float[] features = new float[chunk * d];
         double[] sampleConstant = new double[chunk];
         float[] products = new float[n * chunk];
-        float[]? zeros = null, precision = null;
 
         for (int first = 0; first < Samples; first += chunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int k = Math.Min(chunk, Samples - first);
             machine.Generative.Dream(random, k, states);  // leaves the visible layer's forward on h1
-            if (visible is BernoulliLayer bernoulli)
-            {
-                // ln p(x | h) = x · a − Σ softplus(a).
-                if (first == 0) data.Values.AsSpan().CopyTo(xTilde);
-                ReadOnlySpan<float> a = bernoulli.Logits(k);
-                a.CopyTo(features);
-                // −Σ softplus(a) is ln Bernoulli(0 | sigmoid(a)): the layer's own log-probability kernel at x = 0.
-                zeros ??= new float[chunk * d];
-                sampleConstant.AsSpan(0, k).Clear();
-                Kernels.AccumulateBernoulliLogProb(a, zeros, k, d, sampleConstant);
-            }
-            else
-            {
-                // ln p(x | h) = −½ Σ_i [(x_i − m_i)² / v_i + ln v_i + ln 2π], with v per unit:
-                // x̃ = x / v, φ = m, c(h) = −½ Σ m² / v, c(x) = −½ Σ (x² / v + ln v + ln 2π).
-                var gaussian = (GaussianLayer)visible;
-                if (first == 0)
-                {
-                    // The log-variances are per unit, the same for every dream: their precisions once.
-                    ReadOnlySpan<float> s0 = gaussian.LogVariances(1);
-                    precision = new float[d];
-                    for (int i = 0; i < d; i++) precision[i] = MathF.Exp(-s0[i]);
-                    for (int e = 0; e < n; e++)
-                    {
-                        double c = 0;
-                        for (int i = 0; i < d; i++)
-                        {
-                            float x = data.Values[e * d + i];
-                            xTilde[e * d + i] = x * precision[i];
-                            c += x * x * precision[i] + s0[i] + Kernels.LogTwoPi;
-                        }
-                        exampleConstant[e] = -0.5 * c;
-                    }
-                }
-                ReadOnlySpan<float> m = gaussian.Means(k);
-                m.CopyTo(features);
-                for (int s = 0; s < k; s++)
-                {
-                    double c = 0;
-                    for (int i = 0; i < d; i++) c += m[s * d + i] * m[s * d + i] * precision![i];
-                    sampleConstant[s] = -0.5 * c;
-                }
-            }
+            // The data's terms use the layer's per-unit parameters, the same for every dream: once.
+            if (first == 0) visible.OutputTerms(data.Values, n, xTilde, exampleConstant);
+            visible.InputFeatures(k, features, sampleConstant);
             engine.Gemm(false, true, n, k, d, 1f, xTilde, d, features, d, 0f, products, k);
             for (int e = 0; e < n; e++)
                 for (int s = 0; s < k; s++)

@@ -1,4 +1,4 @@
-using Microsoft.ML.Helmholtz.Model;
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -17,8 +17,8 @@ internal sealed class AffineMap
         Inputs = inputs;
         Outputs = outputs;
         _engine = engine;
-        Weight = inputs > 0 ? new Parameter(name + ".W", outputs, inputs) : null;
-        Bias = new Parameter(name + ".b", 1, outputs);
+        Weight = inputs > 0 ? new Parameter(name + ".W", outputs, inputs, ParameterRole.Weight) : null;
+        Bias = new Parameter(name + ".b", 1, outputs, ParameterRole.Bias);
     }
 
     public int Inputs { get; }
@@ -28,31 +28,49 @@ internal sealed class AffineMap
 
     public IEnumerable<Parameter> Parameters => Weight is null ? [Bias] : [Weight, Bias];
 
-    /// <summary>output[batch × Outputs] = input Wᵀ + b.</summary>
-    public void Forward(ReadOnlySpan<float> input, int batch, Span<float> output)
+    /// <summary>
+    /// output[batch × Outputs] = input Wᵀ + b, plus <paramref name="conditioning"/> (a per-row
+    /// addition to u, [batch × Outputs]) when it is not empty.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> input, int batch, Span<float> output, ReadOnlySpan<float> conditioning = default)
     {
-        Kernels.BroadcastRows(Bias.Value, output, batch, Outputs);
+        Start(output, batch, conditioning);
         if (Weight is not null) ForwardProduct(input, batch, output).RunOn(_engine);
     }
 
-    /// <summary><see cref="Forward(ReadOnlySpan{float}, int, Span{float})"/> of two maps over the same input, their products as one pair (they share the engine of <paramref name="first"/>).</summary>
-    public static void Forward(AffineMap first, Span<float> firstOutput, AffineMap second, Span<float> secondOutput, ReadOnlySpan<float> input, int batch)
+    /// <summary>
+    /// <see cref="Forward(ReadOnlySpan{float}, int, Span{float}, ReadOnlySpan{float})"/> of two maps over the same input, their
+    /// products as one pair (they share the engine of <paramref name="first"/>); the conditioning, if any, is the first map's.
+    /// </summary>
+    public static void Forward(AffineMap first, Span<float> firstOutput, AffineMap second, Span<float> secondOutput, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> firstConditioning = default)
     {
         if (first.Weight is null || second.Weight is null || first.Inputs != second.Inputs)
         {
-            first.Forward(input, batch, firstOutput);
+            first.Forward(input, batch, firstOutput, firstConditioning);
             second.Forward(input, batch, secondOutput);
             return;
         }
-        Kernels.BroadcastRows(first.Bias.Value, firstOutput, batch, first.Outputs);
-        Kernels.BroadcastRows(second.Bias.Value, secondOutput, batch, second.Outputs);
+        first.Start(firstOutput, batch, firstConditioning);
+        second.Start(secondOutput, batch, default);
         first._engine.GemmPair(first.ForwardProduct(input, batch, firstOutput), second.ForwardProduct(input, batch, secondOutput));
+    }
+
+    /// <summary>output = b (+ conditioning): what the product is added to.</summary>
+    private void Start(Span<float> output, int batch, ReadOnlySpan<float> conditioning)
+    {
+        Kernels.BroadcastRows(Bias.Value, output, batch, Outputs);
+        if (!conditioning.IsEmpty)
+        {
+            int n = batch * Outputs;
+            TensorPrimitives.Add(output[..n], conditioning[..n], output[..n]);
+        }
     }
 
     /// <summary>
     /// Given dLoss/du for the batch: accumulates dW += duᵀ x, db += Σ_rows du, and, when
     /// <paramref name="inputGradient"/> is not empty, dLoss/dx += du W. The two products are
-    /// independent, so they run as a pair.
+    /// independent, so they run as a pair. A conditioning gradient is du itself: callers add it.
     /// </summary>
     public void Backward(ReadOnlySpan<float> outputGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient)
     {

@@ -1,4 +1,3 @@
-using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -7,7 +6,7 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// Binary units: p(y | x) = Π_i Bernoulli(y_i | sigmoid(a_i)), a = W x + b. With no input it is the
 /// factorised Bernoulli prior with learned biases.
 /// </summary>
-public sealed class BernoulliLayer : ConditionalLayer
+public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
 {
     private readonly AffineMap _affine;
     private float[] _logits = [];
@@ -27,16 +26,31 @@ public sealed class BernoulliLayer : ConditionalLayer
     /// <summary>The logits a of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);
 
+    /// <summary>Sets the biases to the logits of the data's column means (clamped to [10⁻³, 1 − 10⁻³]); the weights are left alone.</summary>
+    internal override void InitializeFromDataMeans(ReadOnlySpan<double> means)
+    {
+        if (means.Length != OutputSize) throw new ArgumentException($"{means.Length} means for {OutputSize} units.", nameof(means));
+        for (int c = 0; c < means.Length; c++)
+            if (!(means[c] >= 0 && means[c] <= 1))
+                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a binary column's mean lies in [0, 1].");
+        float[] bias = _affine.Bias.Value;
+        for (int c = 0; c < means.Length; c++)
+        {
+            double mean = Math.Clamp(means[c], 1e-3, 1 - 1e-3);
+            bias[c] = (float)Math.Log(mean / (1 - mean));
+        }
+    }
+
     protected override void Allocate(int rows)
     {
         _logits = new float[rows * OutputSize];
         _scratch = new float[rows * OutputSize];
     }
 
-    public override void Forward(ReadOnlySpan<float> input, int batch)
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
-        CheckBatch(batch);
-        _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize));
+        CheckBatch(batch, conditioning);
+        _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize), conditioning);
     }
 
     public override void Sample(RandomStream random, int batch, Span<float> output)
@@ -68,12 +82,13 @@ public sealed class BernoulliLayer : ConditionalLayer
         => Kernels.AccumulateBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
-        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         int n = batch * OutputSize;
         Span<float> da = _scratch.AsSpan(0, n);
         Kernels.BernoulliLogProbGradient(_logits, y, batch, OutputSize, rowWeights, da);
         _affine.Backward(da, input, batch, inputGradient);
+        AddConditioningGradient(da, batch, conditioningGradient);
         if (!outputGradient.IsEmpty)
         {
             // ∂ ln p / ∂y_i = a_i: the logit, as for a relaxed y.
@@ -87,6 +102,27 @@ public sealed class BernoulliLayer : ConditionalLayer
         Span<float> kappa = _scratch.AsSpan(0, n);
         Kernels.BernoulliCurvature(_logits.AsSpan(0, n), kappa);
         _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
+    }
+
+    public bool IsBilinear => true;
+
+    /// <summary>ln p(y | a) = y · a − Σ softplus(a): φ = a, c(φ) = −Σ softplus(a).</summary>
+    public void InputFeatures(int batch, Span<float> features, Span<double> constant)
+    {
+        int n = batch * OutputSize;
+        _logits.AsSpan(0, n).CopyTo(features);
+        // −Σ softplus(a) is ln Bernoulli(0 | sigmoid(a)): the log-probability kernel at y = 0.
+        Span<float> zeros = _scratch.AsSpan(0, n);
+        zeros.Clear();
+        constant[..batch].Clear();
+        Kernels.AccumulateBernoulliLogProb(_logits, zeros, batch, OutputSize, constant);
+    }
+
+    /// <summary>ỹ = y, c(y) = 0.</summary>
+    public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
+    {
+        y[..(rows * OutputSize)].CopyTo(transformed);
+        constant[..rows].Clear();
     }
 
     protected override void CopyStatistics(int from, int to)

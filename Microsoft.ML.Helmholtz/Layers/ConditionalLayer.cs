@@ -1,5 +1,4 @@
 using Microsoft.ML.Helmholtz.Concurrency;
-using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -7,10 +6,17 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// <summary>
 /// One conditional distribution p(y | x) over a batch of rows, y with <see cref="OutputSize"/> units
 /// and x with <see cref="InputSize"/> (0 for a prior). Generative and recognition networks are
-/// stacks of these. Call <see cref="Forward"/> with the batch's inputs first; every other member
-/// then refers to the distribution that call computed, until the next <see cref="Forward"/>.
+/// stacks of these. Call <see cref="Forward(ReadOnlySpan{float}, int)"/> with the batch's inputs first; every other member
+/// then refers to the distribution that call computed, until the next forward.
 /// Gradients are accumulated (+=) into the <see cref="Parameters"/>' gradient buffers and into
 /// the spans passed in, so several terms can share one backward pass.
+/// <para>
+/// Conditioning: a forward may take a per-row addition c [batch × OutputSize] to the units'
+/// pre-activations (the logits of Bernoulli units, the argument of a Gaussian's mean function, the
+/// mean of a standard-normal prior), so that another network (an LSTM's state through an affine map)
+/// can set the distribution row by row. The backward calls then add ∂/∂c of their term into a
+/// conditioning gradient when one is passed: what that network needs to learn.
+/// </para>
 /// </summary>
 public abstract class ConditionalLayer
 {
@@ -41,8 +47,20 @@ public abstract class ConditionalLayer
 
     protected abstract void Allocate(int rows);
 
+    /// <summary>
+    /// Starts the parameters of a visible layer from the data's column means, where the layer has a
+    /// good start to take from them (a Bernoulli layer's biases); nothing otherwise.
+    /// </summary>
+    internal virtual void InitializeFromDataMeans(ReadOnlySpan<double> means) { }
+
     /// <summary>Computes the distribution's statistics for each input row (input[batch × InputSize]).</summary>
-    public abstract void Forward(ReadOnlySpan<float> input, int batch);
+    public void Forward(ReadOnlySpan<float> input, int batch) => Forward(input, default, batch);
+
+    /// <summary>
+    /// <see cref="Forward(ReadOnlySpan{float}, int)"/> with <paramref name="conditioning"/> (when not
+    /// empty, [batch × OutputSize]) added to each row's pre-activations.
+    /// </summary>
+    public abstract void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch);
 
     /// <summary>
     /// The forward for a batch whose inputs repeat: computes the distribution once for each of the
@@ -115,11 +133,12 @@ public abstract class ConditionalLayer
 
     /// <summary>
     /// Accumulates Σ_r w_r ∇ ln p(y_r | x_r) into the parameter gradients and, when the spans are
-    /// not empty, into inputGradient (∂/∂x) and outputGradient (∂/∂y). <paramref name="input"/> must
-    /// be the input of the last forward.
+    /// not empty, into inputGradient (∂/∂x), outputGradient (∂/∂y) and conditioningGradient (∂/∂c,
+    /// the per-row addition to the pre-activations). <paramref name="input"/> must be the input of
+    /// the last forward.
     /// </summary>
     public abstract void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
-        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient);
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default);
 
     /// <summary>destination[r, j] += ∂²(−ln p(y_r | x_r)) / ∂x_j² (the diagonal of the Hessian in the input).</summary>
     public virtual void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
@@ -134,6 +153,22 @@ public abstract class ConditionalLayer
     /// forward while another thread computes with that machine is named instead of corrupting it.
     /// </summary>
     internal UsageGuard? ComputeGuard { get; set; }
+
+    /// <summary><see cref="CheckBatch(int)"/>, and that a conditioning, if given, holds a value per unit and row.</summary>
+    protected void CheckBatch(int batch, ReadOnlySpan<float> conditioning)
+    {
+        CheckBatch(batch);
+        if (!conditioning.IsEmpty && conditioning.Length < (long)batch * OutputSize)
+            throw new ArgumentException($"The conditioning holds {conditioning.Length} values, fewer than {batch} rows × {OutputSize} units.", nameof(conditioning));
+    }
+
+    /// <summary>conditioningGradient += the gradient of the pre-activations (nothing when it is empty).</summary>
+    protected void AddConditioningGradient(ReadOnlySpan<float> preActivationGradient, int batch, Span<float> conditioningGradient)
+    {
+        if (conditioningGradient.IsEmpty) return;
+        int n = batch * OutputSize;
+        System.Numerics.Tensors.TensorPrimitives.Add(conditioningGradient[..n], preActivationGradient[..n], conditioningGradient[..n]);
+    }
 
     protected void CheckBatch(int batch)
     {

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -19,7 +18,7 @@ public enum VarianceSource
 /// the log-variance s per unit or computed from x. A sample is y = m + exp(s/2) ε with ε ~ N(0, I);
 /// the noise of the last draw is kept for the path-wise gradient.
 /// </summary>
-public sealed class GaussianLayer : ConditionalLayer
+public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBilinearLogProb
 {
     private readonly AffineMap _meanMap;
     private readonly AffineMap? _logVarMap;
@@ -45,7 +44,7 @@ public sealed class GaussianLayer : ConditionalLayer
         }
         else
         {
-            _logVar = new Parameter(name + ".logvar", 1, outputSize);
+            _logVar = new Parameter(name + ".logvar", 1, outputSize, ParameterRole.LogVariance);
             ps.Add(_logVar);
         }
         Parameters = ps;
@@ -78,15 +77,16 @@ public sealed class GaussianLayer : ConditionalLayer
         _dLogVar = new float[n];
     }
 
-    public override void Forward(ReadOnlySpan<float> input, int batch)
+    /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
-        CheckBatch(batch);
+        CheckBatch(batch, conditioning);
         int n = batch * OutputSize;
         Span<float> m = _mean.AsSpan(0, n);
-        if (_logVarMap is not null) AffineMap.Forward(_meanMap, m, _logVarMap, _s.AsSpan(0, n), input, batch);
+        if (_logVarMap is not null) AffineMap.Forward(_meanMap, m, _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
         else
         {
-            _meanMap.Forward(input, batch, m);
+            _meanMap.Forward(input, batch, m, conditioning);
             Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
         }
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
@@ -135,24 +135,40 @@ public sealed class GaussianLayer : ConditionalLayer
         => Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
-        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         int n = batch * OutputSize;
         Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
         Kernels.GaussianLogProbGradient(y, _mean, _s, batch, OutputSize, rowWeights, dm, ds, outputGradient.IsEmpty ? default : outputGradient[..n]);
-        BackwardStatistics(dm, ds, input, batch, inputGradient);
+        BackwardStatistics(dm, ds, input, batch, inputGradient, conditioningGradient);
+    }
+
+    /// <summary>
+    /// Through y = m + σ ε with the noise of the last draw: the statistics' gradients from
+    /// <see cref="Kernels.ReparameterizedGaussianGradient"/>, then <see cref="BackwardStatistics"/>.
+    /// </summary>
+    public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
+    {
+        int n = batch * OutputSize;
+        if (gradient.RowWeights.Length < batch)
+            throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
+        Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
+        Kernels.ReparameterizedGaussianGradient(gradient.Local, gradient.PathWise, gradient.LocalCurvature, _noise, _s, gradient.RowWeights, batch, OutputSize, dm, ds);
+        BackwardStatistics(dm, ds, input, batch, inputGradient, conditioningGradient);
     }
 
     /// <summary>
     /// Back-propagates gradients with respect to the statistics (the means m, after the mean
-    /// function, and the log-variances s) into the parameters and, when given, the input.
-    /// Overwrites <paramref name="meanGradient"/> with the gradient before the mean function.
+    /// function, and the log-variances s) into the parameters and, when given, the input and the
+    /// conditioning. Overwrites <paramref name="meanGradient"/> with the gradient before the mean function.
     /// </summary>
-    public void BackwardStatistics(Span<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient)
+    public void BackwardStatistics(Span<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient,
+        Span<float> conditioningGradient = default)
     {
         int n = batch * OutputSize;
         if (MeanFunction == GaussianMean.Tanh)
             Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, n), meanGradient[..n]);
+        AddConditioningGradient(meanGradient, batch, conditioningGradient);
         if (_logVarMap is null)
         {
             _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
@@ -183,6 +199,47 @@ public sealed class GaussianLayer : ConditionalLayer
     {
         int n = batch * OutputSize;
         Kernels.AddExpNegative(_s.AsSpan(0, n), destination[..n]);
+    }
+
+    /// <summary>With per-unit variances v: ln p(y | x) = −½ Σ_i [(y_i − m_i)² / v_i + ln v_i + ln 2π] is bilinear in y / v and m.</summary>
+    public bool IsBilinear => _logVarMap is null;
+
+    /// <summary>φ = m, c(φ) = −½ Σ m² / v.</summary>
+    public void InputFeatures(int batch, Span<float> features, Span<double> constant)
+    {
+        RequireBilinear();
+        ReadOnlySpan<float> m = Means(batch);
+        m.CopyTo(features);
+        float[] s = _logVar!.Value;
+        for (int r = 0; r < batch; r++)
+        {
+            double c = 0;
+            for (int i = 0; i < OutputSize; i++) c += m[r * OutputSize + i] * m[r * OutputSize + i] * MathF.Exp(-s[i]);
+            constant[r] = -0.5 * c;
+        }
+    }
+
+    /// <summary>ỹ = y / v, c(y) = −½ Σ (y² / v + ln v + ln 2π).</summary>
+    public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
+    {
+        RequireBilinear();
+        float[] s = _logVar!.Value;
+        for (int r = 0; r < rows; r++)
+        {
+            double c = 0;
+            for (int i = 0; i < OutputSize; i++)
+            {
+                float precision = MathF.Exp(-s[i]), x = y[r * OutputSize + i];
+                transformed[r * OutputSize + i] = x * precision;
+                c += x * x * precision + s[i] + Kernels.LogTwoPi;
+            }
+            constant[r] = -0.5 * c;
+        }
+    }
+
+    private void RequireBilinear()
+    {
+        if (!IsBilinear) throw new NotSupportedException("A Gaussian layer whose variance depends on its input has no bilinear log-probability.");
     }
 
     protected override void CopyStatistics(int from, int to)

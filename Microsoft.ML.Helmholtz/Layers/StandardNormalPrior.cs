@@ -1,40 +1,80 @@
-using Microsoft.ML.Helmholtz.Model;
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
 
-/// <summary>The factorised prior of a smooth top layer: p(y) = N(y; 0, I). It has no parameters.</summary>
+/// <summary>
+/// The factorised prior of a smooth top layer: p(y) = N(y; 0, I). It has no parameters. A
+/// conditioned forward shifts the mean row by row: p(y) = N(y; c, I).
+/// </summary>
 public sealed class StandardNormalPrior : ConditionalLayer
 {
+    private float[] _shift = [], _centred = [];
+    private bool _shifted;
+
     public StandardNormalPrior(int outputSize) : base(0, outputSize) { }
 
     public override UnitType Units => UnitType.Gaussian;
     public override IReadOnlyList<Parameter> Parameters { get; } = [];
 
-    protected override void Allocate(int rows) { }
+    protected override void Allocate(int rows)
+    {
+        _shift = new float[rows * OutputSize];
+        _centred = new float[rows * OutputSize];
+    }
 
-    public override void Forward(ReadOnlySpan<float> input, int batch) => CheckBatch(batch);
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    {
+        CheckBatch(batch, conditioning);
+        _shifted = !conditioning.IsEmpty;
+        if (_shifted) conditioning[..(batch * OutputSize)].CopyTo(_shift);
+    }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output) => random.FillNormal(output[..(batch * OutputSize)]);
+    public override void Sample(RandomStream random, int batch, Span<float> output)
+    {
+        Span<float> y = output[..(batch * OutputSize)];
+        random.FillNormal(y);
+        if (_shifted) TensorPrimitives.Add(y, _shift.AsSpan(0, y.Length), y);
+    }
 
-    public override void Expectation(int batch, Span<float> output) => output[..(batch * OutputSize)].Clear();
+    public override void Expectation(int batch, Span<float> output)
+    {
+        Span<float> y = output[..(batch * OutputSize)];
+        if (_shifted) _shift.AsSpan(0, y.Length).CopyTo(y);
+        else y.Clear();
+    }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateStandardNormalLogProb(y, batch, OutputSize, rowLogProb);
+        => Kernels.AccumulateStandardNormalLogProb(Centred(y, batch), batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
-        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient)
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
-        if (outputGradient.IsEmpty) return;
-        Kernels.AddRowScaled(y, rowWeights, -1f, batch, OutputSize, outputGradient);
+        if (outputGradient.IsEmpty && conditioningGradient.IsEmpty) return;
+        ReadOnlySpan<float> d = Centred(y, batch);
+        // ∂ ln N(y; c, I) / ∂y = −(y − c) = −∂/∂c.
+        if (!outputGradient.IsEmpty) Kernels.AddRowScaled(d, rowWeights, -1f, batch, OutputSize, outputGradient);
+        if (!conditioningGradient.IsEmpty) Kernels.AddRowScaled(d, rowWeights, 1f, batch, OutputSize, conditioningGradient);
     }
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination) { }
 
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
-        System.Numerics.Tensors.TensorPrimitives.Add(destination[..(batch * OutputSize)], 1f, destination[..(batch * OutputSize)]);
+        TensorPrimitives.Add(destination[..(batch * OutputSize)], 1f, destination[..(batch * OutputSize)]);
     }
 
-    protected override void CopyStatistics(int from, int to) { }
+    protected override void CopyStatistics(int from, int to)
+    {
+        if (_shifted) _shift.AsSpan(from * OutputSize, OutputSize).CopyTo(_shift.AsSpan(to * OutputSize, OutputSize));
+    }
+
+    /// <summary>y − c of the last forward (y itself when it had no conditioning).</summary>
+    private ReadOnlySpan<float> Centred(ReadOnlySpan<float> y, int batch)
+    {
+        if (!_shifted) return y;
+        int n = batch * OutputSize;
+        TensorPrimitives.Subtract(y[..n], _shift.AsSpan(0, n), _centred.AsSpan(0, n));
+        return _centred.AsSpan(0, n);
+    }
 }

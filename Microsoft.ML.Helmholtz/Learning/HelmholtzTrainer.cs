@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
@@ -91,12 +92,13 @@ public sealed class HelmholtzTrainer
             machine.InitializeVisibleBiasesFromData(initialization.Values, initialization.Rows);
         }
 
-        // Two sets of states, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
-        LayerStates[] states = [new(machine.Architecture, batchSize), new(machine.Architecture, batchSize)];
+        // Two batches, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
         var random = new RandomStream(options.Seed);
+        int samples = Rule.SamplesPerExample;
+        TrainingBatch[] batches = [new(machine.Architecture, batchSize, samples, random), new(machine.Architecture, batchSize, samples, random)];
         var evaluationRandom = random.Fork(1);
         var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
-        double[] checkFreeEnergy = new double[batchSize], checkLogJoint = new double[batchSize];
+        double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
 
         // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
         blocks.ClearGradients();
@@ -106,24 +108,26 @@ public sealed class HelmholtzTrainer
         {
             float rate = (float)options.LearningRate.At(epoch);
             training.BeginEpoch(random);
-            double sum = 0;
+            double sum = 0, objective = 0;
             int seen = 0;
-            LayerStates? last = null;
+            TrainingBatch? last = null;
             // Whole minibatches only: a short last one would weigh its examples more.
             for (int batch = 0; ; batch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                LayerStates current = states[batch & 1];
-                Span<float> x0 = current.Layer(0, batchSize);
+                TrainingBatch current = batches[batch & 1];
+                Span<float> x0 = current.ExampleRows(batchSize);
                 if (training.NextBatch(x0, batchSize) < batchSize) break;
                 if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
+                current.Load(batchSize);
 
                 if (clearEachStep) blocks.ClearGradients();
-                double freeEnergy = Rule.AccumulateGradients(machine, current, batchSize, random);
-                step.CheckFreeEnergy(freeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
+                BatchLoss loss = Rule.AccumulateGradients(machine, current);
+                step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
                 if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
                 step.Take(optimizer, rate, epoch, batch);
-                sum += freeEnergy * batchSize;
+                sum += loss.FreeEnergy * batchSize;
+                objective += loss.Objective * batchSize;
                 seen += batchSize;
                 last = current;
             }
@@ -131,11 +135,11 @@ public sealed class HelmholtzTrainer
                 throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
 
             // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
-            machine.SampleFreeEnergy(checkRandom, last, batchSize, checkFreeEnergy, checkLogJoint);
+            machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
             step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
 
-            double? valid = validation is null ? null : SampledFreeEnergy.Mean(machine, validation, evaluationRandom, states[0], cancellationToken);
-            var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed);
+            double? valid = validation is null ? null : SampledFreeEnergy.Mean(machine, validation, evaluationRandom, batches[0].States, cancellationToken);
+            var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
             reports.Add(report);
             progress?.Report(report);
             if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;

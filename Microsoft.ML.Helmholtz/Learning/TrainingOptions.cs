@@ -65,8 +65,18 @@ public sealed class TrainingOptions
     }
 }
 
-/// <summary>What one epoch did: mean free-energy samples (nats per example) on the training and validation data.</summary>
-public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? ValidationFreeEnergy, double LearningRate, TimeSpan Elapsed);
+/// <summary>
+/// What one epoch did: mean free-energy samples (nats per example) on the training and validation
+/// data, whatever the rule, and the mean of the rule's own objective on the training data.
+/// </summary>
+public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? ValidationFreeEnergy, double LearningRate, TimeSpan Elapsed)
+{
+    /// <summary>The mean of what the rule minimises over the epoch's minibatches (its <see cref="Objective"/>); equal to <see cref="TrainFreeEnergy"/> for rules that minimise the free energy.</summary>
+    public double TrainObjective { get; init; } = double.NaN;
+
+    /// <summary>The rule's <see cref="ILearningRule.Objective"/>.</summary>
+    public string Objective { get; init; } = "free energy";
+}
 
 /// <summary>
 /// Thrown when a training step fails: a free energy or gradient that is not finite, a parameter the

@@ -20,15 +20,14 @@ public static class DataValidation
         if (values.Length != (long)rows * columns)
             throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", dataName);
         // The common case, clean data, in one vectorised pass; the loop below finds and names a bad value.
-        bool bernoulli = visible.Units == UnitType.Bernoulli;
-        if (bernoulli ? Kernels.AllBinary(values) : Kernels.AllFinite(values)) return;
+        if (visible.Units.ModelsAll(values)) return;
         for (int i = 0; i < values.Length; i++)
         {
             float v = values[i];
             if (!float.IsFinite(v))
                 throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: values must be finite.", dataName);
-            if (visible.Units == UnitType.Bernoulli && v != 0f && v != 1f)
-                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a Bernoulli visible layer models only 0 and 1 (binarize the data or use a Gaussian visible layer).", dataName);
+            if (!visible.Units.Models(v))
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a {visible.Units.Name} visible layer models {visible.Units.ModelledValues} ({visible.Units.ValueHint}).", dataName);
         }
     }
 }

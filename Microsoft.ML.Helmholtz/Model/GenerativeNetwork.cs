@@ -20,15 +20,8 @@ public sealed class GenerativeNetwork
         int depth = architecture.Depth;
         var layers = new ConditionalLayer[depth + 1];
         for (int l = 0; l < depth; l++)
-        {
-            string name = $"generative.{l}";
-            layers[l] = ls[l].Units == UnitType.Bernoulli
-                ? new BernoulliLayer(name, ls[l + 1].Size, ls[l].Size, engine)
-                : new GaussianLayer(name, ls[l + 1].Size, ls[l].Size, ls[l].Mean, VarianceSource.PerUnit, engine);
-        }
-        layers[depth] = ls[depth].Units == UnitType.Bernoulli
-            ? new BernoulliLayer($"generative.{depth}.prior", 0, ls[depth].Size, engine)
-            : new StandardNormalPrior(ls[depth].Size);
+            layers[l] = ls[l].Units.CreateGenerative($"generative.{l}", ls[l + 1].Size, ls[l].Size, ls[l].Mean, engine);
+        layers[depth] = ls[depth].Units.CreatePrior($"generative.{depth}.prior", ls[depth].Size, engine);
         foreach (ConditionalLayer layer in layers) layer.ComputeGuard = access.Compute;
         Layers = layers;
         Parameters = layers.SelectMany(l => l.Parameters).ToArray();
@@ -39,51 +32,63 @@ public sealed class GenerativeNetwork
     public IReadOnlyList<Parameter> Parameters { get; }
     public int Depth => Layers.Count - 1;
 
-    /// <summary>Ancestral sampling (a "dream"): X_L from the prior, then each layer below, into states[L…0].</summary>
-    public void Dream(RandomStream random, int rows, LayerStates states)
+    /// <summary>
+    /// Ancestral sampling (a "dream"): X_L from the prior, then each layer below, into states[L…0];
+    /// each layer conditioned by <paramref name="conditioning"/> when it is given.
+    /// </summary>
+    public void Dream(RandomStream random, int rows, LayerStates states, LayerConditioning? conditioning = null)
     {
         ArgumentNullException.ThrowIfNull(random);
-        using var use = _access.EnterCompute("GenerativeNetwork.Dream", states, _architecture, rows);
+        using var use = _access.EnterCompute("GenerativeNetwork.Dream", states, _architecture, rows, conditioning);
         for (int l = Depth; l >= 0; l--)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
-            Layers[l].Forward(input, rows);
+            Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);
             Layers[l].Sample(random, rows, states.Layer(l, rows));
         }
     }
 
-    /// <summary>rowLogProb[r] += ln p(X_0 … X_L) for the values in <paramref name="states"/>; leaves every layer's forward current.</summary>
-    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb)
-        => AccumulateLogJoint(states, rows, rowLogProb, default, 0, default);
+    /// <summary>
+    /// rowLogProb[r] += ln p(X_0 … X_L) for the values in <paramref name="states"/> (under
+    /// <paramref name="conditioning"/> when it is given); leaves every layer's forward current.
+    /// </summary>
+    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, LayerConditioning? conditioning = null)
+        => AccumulateLogJoint(states, rows, rowLogProb, default, 0, default, conditioning);
 
     /// <summary>
     /// The same with X_0 row r taken from row rowSource[r] of the <paramref name="distinctRows"/> rows
     /// of <paramref name="distinctVisible"/> instead of states[0] (when rowSource is not empty).
     /// </summary>
-    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
+    public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJoint", states, _architecture, rows);
+        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJoint", states, _architecture, rows, conditioning);
         if (rowLogProb.Length < rows) throw new ArgumentException($"rowLogProb holds {rowLogProb.Length} values, fewer than the {rows} rows.", nameof(rowLogProb));
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
-            Layers[l].Forward(input, rows);
+            Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);
             if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, rowLogProb);
             else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
         }
     }
 
     /// <summary>
-    /// Accumulates Σ_r w_r ∇θg ln p(X_r) into the generative gradients (the layers' forwards must be
-    /// current, e.g. after <see cref="AccumulateLogJoint(LayerStates, int, Span{double})"/>).
+    /// Accumulates Σ_r w_r ∇θg ln p(X_r) into the generative gradients, and into the conditioning's
+    /// generative gradients when it is given (the layers' forwards must be current, e.g. after
+    /// <see cref="AccumulateLogJoint(LayerStates, int, Span{double}, LayerConditioning?)"/> with the same conditioning).
     /// </summary>
-    public void AccumulateLogJointGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
+    public void AccumulateLogJointGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights, LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJointGradient", states, _architecture, rows);
+        using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJointGradient", states, _architecture, rows, conditioning);
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
-            Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), input, rows, rowWeights, default, default);
+            Span<float> dc = conditioning is null ? default : conditioning.GenerativeGradient(l, rows);
+            Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), input, rows, rowWeights, default, default, dc);
         }
     }
+
+    private static ReadOnlySpan<float> Conditioning(LayerConditioning? conditioning, int layer, int rows)
+        => conditioning is null ? default : conditioning.Generative(layer, rows);
 }

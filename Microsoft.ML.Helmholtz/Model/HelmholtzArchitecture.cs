@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.ML.Helmholtz.Layers;
 
 namespace Microsoft.ML.Helmholtz.Model;
 
@@ -14,7 +15,7 @@ public sealed class HelmholtzArchitecture
     /// copy to undo a failed step, so this is already a machine that needs several GiB; the bound
     /// turns a size typed wrongly into an error before anything is allocated.
     /// </summary>
-    public const long MaxParameterCount = 1L << 28;
+    public const long MaxParameterCount = Parameter.MaxValues;
 
     public HelmholtzArchitecture(IEnumerable<LayerDefinition> layers)
     {
@@ -81,14 +82,13 @@ public sealed class HelmholtzArchitecture
             long weights = (long)below.Size * above.Size;   // < 2^62: no overflow
             if (weights > MaxParameterCount)
                 throw TooLarge($"layers {l} ({below}) and {l + 1} ({above}) would be joined by {N(weights)} weights in each network");
-            // Generative p(X_l | X_l+1): weights, biases, and a log-variance per unit for Gaussian units.
-            total += weights + below.Size + (below.Units == UnitType.Gaussian ? below.Size : 0);
-            // Recognition q(X_l+1 | X_l): one affine map, two (mean and log-variance) for Gaussian units.
-            total += (weights + above.Size) * (above.Units == UnitType.Gaussian ? 2 : 1);
+            // Generative p(X_l | X_l+1) and recognition q(X_l+1 | X_l), as their unit kinds count them.
+            total += below.Units.GenerativeParameterCount(above.Size, below.Size);
+            total += above.Units.RecognitionParameterCount(below.Size, above.Size);
             if (total > MaxParameterCount)
                 throw TooLarge($"layers 0 to {l + 1} alone need {N(total)} parameters");
         }
-        if (layers[^1].Units == UnitType.Bernoulli) total += layers[^1].Size;  // the prior's biases
+        total += layers[^1].Units.PriorParameterCount(layers[^1].Size);
         if (total > MaxParameterCount)
             throw TooLarge($"it needs {N(total)} parameters");
         return total;

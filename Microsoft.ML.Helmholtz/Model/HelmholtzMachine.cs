@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Model;
@@ -13,7 +14,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// the estimators, which each score a private copy) is safe from any number of threads, also while
 /// the machine trains: a copy always holds the parameters between two optimiser steps. The machine's
 /// layers compute in buffers of their own, so training and the sampling and log-probability calls
-/// (<see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double})"/>, the
+/// (<see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/>, the
 /// networks' methods) run on one thread at a time; a second thread gets an
 /// <see cref="InvalidOperationException"/> naming what holds the machine. Writing to
 /// <see cref="Parameter.Value"/> directly is not guarded.
@@ -57,7 +58,7 @@ public sealed class HelmholtzMachine
         var random = new RandomStream(seed);
         foreach (Parameter p in machine.Parameters)
         {
-            if (!p.Name.EndsWith(".W", StringComparison.Ordinal)) continue;
+            if (p.Role != ParameterRole.Weight) continue;
             random.FillNormal(p.Value);
             float scale = 1f / MathF.Sqrt(p.Columns);
             for (int i = 0; i < p.Length; i++) p.Value[i] *= scale;
@@ -69,8 +70,9 @@ public sealed class HelmholtzMachine
     internal static HelmholtzMachine Uninitialized(HelmholtzArchitecture architecture, IMatrixEngine engine) => new(architecture, engine);
 
     /// <summary>
-    /// Sets a Bernoulli visible layer's generative biases to the data's logit marginals, a common
-    /// start that saves the first epochs learning the mean image. Does nothing for a Gaussian visible layer.
+    /// Starts the visible layer's generative biases from the data (<see cref="ConditionalLayer.InitializeFromDataMeans"/>):
+    /// a Bernoulli layer's to the data's logit marginals, a common start that saves the first epochs
+    /// learning the mean image. Does nothing for a Gaussian visible layer.
     /// </summary>
     public void InitializeVisibleBiasesFromData(ReadOnlySpan<float> data, int rows)
     {
@@ -97,17 +99,8 @@ public sealed class HelmholtzMachine
     {
         int n = Architecture.Visible.Size;
         if (means.Length != n) throw new ArgumentException($"{means.Length} means for {n} visible units.", nameof(means));
-        if (Architecture.Visible.Units != UnitType.Bernoulli) return;
-        for (int c = 0; c < n; c++)
-            if (!(means[c] >= 0 && means[c] <= 1))
-                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a binary column's mean lies in [0, 1].");
-        float[] bias = Generative.Layers[0].Parameters.Single(p => p.Name.EndsWith(".b", StringComparison.Ordinal)).Value;
         using var write = Access.EnterWrite();
-        for (int c = 0; c < n; c++)
-        {
-            double mean = Math.Clamp(means[c], 1e-3, 1 - 1e-3);
-            bias[c] = (float)Math.Log(mean / (1 - mean));
-        }
+        Generative.Layers[0].InitializeFromDataMeans(means);
     }
 
     /// <summary>Zeroes every parameter's gradient.</summary>
@@ -119,20 +112,21 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// One sample of the free energy per row: draws X_{&gt;0} ~ q(· | X_0 = states[0]) into
-    /// <paramref name="states"/> and sets freeEnergy[r] = ln q(X_{&gt;0} | X_0) − ln p(X). Leaves
-    /// every layer's forward current for the gradient calls that follow.
+    /// <paramref name="states"/> and sets freeEnergy[r] = ln q(X_{&gt;0} | X_0) − ln p(X), both
+    /// networks conditioned by <paramref name="conditioning"/> when it is given. Leaves every
+    /// layer's forward current for the gradient calls that follow.
     /// </summary>
-    public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint)
+    public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
     {
         ArgumentNullException.ThrowIfNull(random);
-        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows);
+        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
-        Recognition.Sample(random, rows, states);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint);
+        Recognition.Sample(random, rows, states, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, conditioning: conditioning);
     }
 
     /// <summary>
-    /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double})"/> for rows that repeat
+    /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/> for rows that repeat
     /// distinct visible vectors (row r is distinctVisible[rowSource[r]]; states[0] is not read): the
     /// bottom recognition layer runs once per distinct vector, and the visible rows are never copied out.
     /// </summary>
@@ -170,12 +164,12 @@ public sealed class HelmholtzMachine
     }
 
     private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
-        ReadOnlySpan<float> distinctVisible = default, int distinctRows = 0, ReadOnlySpan<int> rowSource = default)
+        ReadOnlySpan<float> distinctVisible = default, int distinctRows = 0, ReadOnlySpan<int> rowSource = default, LayerConditioning? conditioning = null)
     {
         freeEnergy[..rows].Clear();
         logJoint[..rows].Clear();
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy);
-        Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource);
+        Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
         for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
     }
 

@@ -1,26 +1,23 @@
 using System.Globalization;
+using Microsoft.ML.Helmholtz.Layers;
 
 namespace Microsoft.ML.Helmholtz.Model;
 
 /// <summary>One layer of units: its size, unit type and (for Gaussian generative layers) the mean's nonlinearity.</summary>
 public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean = GaussianMean.Tanh)
 {
-    public override string ToString() => Units == UnitType.Bernoulli
-        ? $"{Size}b"
-        : Mean == GaussianMean.Tanh ? $"{Size}g" : $"{Size}gl";
+    public override string ToString() => $"{Size}{Units.Code(Mean)}";
 
-    /// <summary>Parses "784b", "200g" (Gaussian, tanh mean) or "784gl" (Gaussian, linear mean).</summary>
+    /// <summary>Parses a size followed by a registered unit code: "784b", "200g" (Gaussian, tanh mean), "784gl" (Gaussian, linear mean).</summary>
     public static LayerDefinition Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         string t = text.Trim().ToLowerInvariant();
-        (string digits, UnitType units, GaussianMean mean) = t switch
-        {
-            _ when t.EndsWith("gl", StringComparison.Ordinal) => (t[..^2], UnitType.Gaussian, GaussianMean.Linear),
-            _ when t.EndsWith('g') => (t[..^1], UnitType.Gaussian, GaussianMean.Tanh),
-            _ when t.EndsWith('b') => (t[..^1], UnitType.Bernoulli, GaussianMean.Tanh),
-            _ => throw new FormatException($"Layer '{text}': expected a size followed by 'b' (Bernoulli), 'g' (Gaussian, tanh mean) or 'gl' (Gaussian, linear mean), e.g. '200g'."),
-        };
+        int split = t.Length;
+        while (split > 0 && !char.IsAsciiDigit(t[split - 1])) split--;
+        string digits = t[..split], code = t[split..];
+        if (!UnitType.TryParseCode(code, out UnitType units, out GaussianMean mean))
+            throw new FormatException($"Layer '{text}': expected a size followed by one of the unit codes {UnitType.KnownCodes}, e.g. '200g'.");
         if (digits.Length == 0 || !digits.All(char.IsAsciiDigit))
             throw new FormatException($"Layer '{text}': the size must be a positive whole number written in digits, e.g. '200g'.");
         if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int size))

@@ -26,10 +26,11 @@ internal sealed class MachineAccess
     /// Holds <see cref="Compute"/> for <paramref name="operation"/> after checking that
     /// <paramref name="states"/> fit the machine's <paramref name="architecture"/> for <paramref name="rows"/> rows.
     /// </summary>
-    public UsageGuard.Scope EnterCompute(string operation, LayerStates states, HelmholtzArchitecture architecture, int rows)
+    public UsageGuard.Scope EnterCompute(string operation, LayerStates states, HelmholtzArchitecture architecture, int rows, LayerConditioning? conditioning = null)
     {
         ArgumentNullException.ThrowIfNull(states);
         states.Check(architecture, rows);
+        conditioning?.Check(architecture, rows);
         return Compute.Enter(operation);
     }
 

@@ -21,12 +21,7 @@ public sealed class RecognitionNetwork
         var ls = architecture.Layers;
         _layers = new ConditionalLayer[architecture.Depth];
         for (int l = 1; l <= architecture.Depth; l++)
-        {
-            string name = $"recognition.{l}";
-            _layers[l - 1] = ls[l].Units == UnitType.Bernoulli
-                ? new BernoulliLayer(name, ls[l - 1].Size, ls[l].Size, engine)
-                : new GaussianLayer(name, ls[l - 1].Size, ls[l].Size, GaussianMean.Linear, VarianceSource.FromInput, engine);
-        }
+            _layers[l - 1] = ls[l].Units.CreateRecognition($"recognition.{l}", ls[l - 1].Size, ls[l].Size, engine);
         foreach (ConditionalLayer layer in _layers) layer.ComputeGuard = access.Compute;
         Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
     }
@@ -37,20 +32,23 @@ public sealed class RecognitionNetwork
     /// <summary>q(X_l | X_{l-1}), for l = 1…L.</summary>
     public ConditionalLayer Layer(int l) => _layers[l - 1];
 
-    /// <summary>Draws X_1…X_L from q given X_0 = states[0]; leaves each layer's forward current.</summary>
-    public void Sample(RandomStream random, int rows, LayerStates states)
+    /// <summary>
+    /// Draws X_1…X_L from q given X_0 = states[0] (each layer conditioned by
+    /// <paramref name="conditioning"/> when it is given); leaves each layer's forward current.
+    /// </summary>
+    public void Sample(RandomStream random, int rows, LayerStates states, LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows);
+        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows, conditioning);
         ArgumentNullException.ThrowIfNull(random);
         for (int l = 1; l <= Depth; l++)
         {
-            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
             _layers[l - 1].Sample(random, rows, states.Layer(l, rows));
         }
     }
 
     /// <summary>
-    /// <see cref="Sample(RandomStream, int, LayerStates)"/> for a batch whose visible rows repeat (K samples per example): the first
+    /// <see cref="Sample(RandomStream, int, LayerStates, LayerConditioning?)"/> for a batch whose visible rows repeat (K samples per example): the first
     /// layer's distribution is computed once per distinct input (see <see cref="ConditionalLayer.ForwardShared"/>).
     /// states[0] must still hold every row's visible values.
     /// </summary>
@@ -85,17 +83,17 @@ public sealed class RecognitionNetwork
     }
 
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
-    public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb)
+    public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb, LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProb", states, _architecture, rows);
+        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProb", states, _architecture, rows, conditioning);
         for (int l = 1; l <= Depth; l++)
         {
-            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
             _layers[l - 1].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
         }
     }
 
-    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample(RandomStream, int, LayerStates)"/>.</summary>
+    /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample(RandomStream, int, LayerStates, LayerConditioning?)"/>.</summary>
     public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbOfSample", states, _architecture, rows);
@@ -103,13 +101,22 @@ public sealed class RecognitionNetwork
             _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, rowLogProb);
     }
 
-    /// <summary>Accumulates Σ_r w_r ∇θr ln q(X_{&gt;0,r} | X_{0,r}); the forwards must be current.</summary>
-    public void AccumulateLogProbGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights)
+    /// <summary>
+    /// Accumulates Σ_r w_r ∇θr ln q(X_{&gt;0,r} | X_{0,r}), and into the conditioning's recognition
+    /// gradients when it is given; the forwards must be current (with the same conditioning).
+    /// </summary>
+    public void AccumulateLogProbGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights, LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbGradient", states, _architecture, rows);
+        using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbGradient", states, _architecture, rows, conditioning);
         for (int l = 1; l <= Depth; l++)
-            _layers[l - 1].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l - 1, rows), rows, rowWeights, default, default);
+        {
+            Span<float> dc = conditioning is null ? default : conditioning.RecognitionGradient(l, rows);
+            _layers[l - 1].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l - 1, rows), rows, rowWeights, default, default, dc);
+        }
     }
+
+    private static ReadOnlySpan<float> Conditioning(LayerConditioning? conditioning, int layer, int rows)
+        => conditioning is null ? default : conditioning.Recognition(layer, rows);
 
     /// <summary>
     /// The deterministic recognition pass: each layer's expectation (probabilities or means) given

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// rows (or of elements, or of columns for column sums) run on <see cref="WorkerPool"/>; every
 /// output element is computed by one piece in the same order, so results do not depend on the split.
 /// </summary>
-public static unsafe class Kernels
+public static unsafe partial class Kernels
 {
     public const double LogTwoPi = 1.8378770664093453;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning;
@@ -175,17 +176,21 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);
 
-    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => o.LearningRule switch
+    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce);
+
+    /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
+    private static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null) => rule switch
     {
         HelmholtzLearningRule.WakeSleep => new WakeSleep(),
-        HelmholtzLearningRule.Reinforce => new Reinforce(o.Reinforce),
+        HelmholtzLearningRule.Reinforce => new Reinforce(reinforce),
         HelmholtzLearningRule.StochasticBackpropagation => new StochasticBackpropagation(VarianceGradient.PathWise),
         HelmholtzLearningRule.StochasticBackpropagationPrice => new StochasticBackpropagation(VarianceGradient.Price),
-        _ => throw new ArgumentOutOfRangeException(nameof(o), o.LearningRule, "Unknown learning rule."),
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "Unknown learning rule."),
     };
 
-    private static bool NeedsGaussianHidden(HelmholtzLearningRule rule)
-        => rule is HelmholtzLearningRule.StochasticBackpropagation or HelmholtzLearningRule.StochasticBackpropagationPrice;
+    /// <summary>Whether the options' rule refuses binary hidden layers (it differentiates through the samples).</summary>
+    private static bool NeedsGaussianHidden(HelmholtzMachineOptions o)
+        => CreateRule(o.LearningRule).Unsupported(HelmholtzArchitecture.Parse("1b-1b")) is not null;
 
     /// <summary>The options' architecture, or the default for the input's size: binary visible units, then 200 and 50 hidden.</summary>
     internal static HelmholtzArchitecture ArchitectureFor(HelmholtzMachineOptions o, int inputSize)
@@ -197,7 +202,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 : throw new ArgumentOutOfRangeException("inputSchema", $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {inputSize} values, " +
                     $"but HelmholtzMachineOptions.Architecture '{o.Architecture}' has a visible layer of {given.Visible.Size} units.");
         }
-        string hidden = NeedsGaussianHidden(o.LearningRule) ? "g" : "b";
+        string hidden = NeedsGaussianHidden(o) ? "g" : "b";
         return HelmholtzArchitecture.Parse($"{inputSize}b-200{hidden}-50{hidden}");
     }
 
@@ -233,9 +238,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             {
                 throw Bad(nameof(o.Architecture), e.Message);
             }
-            if (NeedsGaussianHidden(o.LearningRule) && architecture.Layers.Skip(1).FirstOrDefault(l => l.Units != UnitType.Gaussian) is { } binary)
-                throw Bad(nameof(o.Architecture), $"{o.LearningRule} needs Gaussian hidden layers, but '{o.Architecture}' has the binary layer {binary}: " +
-                    "use Gaussian units ('200g') or the WakeSleep or Reinforce rule.");
+            if (CreateRule(o.LearningRule).Unsupported(architecture) is { } reason)
+                throw Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
         }
         if (o.Samples < 1) throw Bad(nameof(o.Samples), $"K must be at least 1 (got {o.Samples}).");
         if (o.Epochs < 0) throw Bad(nameof(o.Epochs), $"must be at least 0 (got {o.Epochs}).");

@@ -85,16 +85,15 @@ internal sealed class InputColumn
     /// </summary>
     public void CheckRow(ReadOnlySpan<float> values, long row, string data)
     {
-        bool binary = Visible.Units == UnitType.Bernoulli;
-        if (binary ? Numerics.Kernels.AllBinary(values) : Numerics.Kernels.AllFinite(values)) return;
+        if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
         {
             float v = values[j];
             if (!float.IsFinite(v))
                 throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: the values must be finite.");
-            if (binary && v is not (0f or 1f))
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: a binary (Bernoulli) visible layer models only 0 and 1; " +
-                    "binarize the data (e.g. ml.Transforms.NormalizeBinning or a threshold) or use a Gaussian visible layer ('gl').");
+            if (!Visible.Units.Models(v))
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: a {Visible.Units.Name} visible layer models {Visible.Units.ModelledValues}; " +
+                    Visible.Units.ValueHint + ".");
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using CsvHelper;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;

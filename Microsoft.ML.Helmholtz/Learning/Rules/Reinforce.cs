@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -55,7 +56,10 @@ public sealed class Reinforce : ILearningRule
 
     /// <summary>"reinforce-plain" for the seed's form (running baseline only), else "reinforce".</summary>
     public string Name => _options.InputBaselineHiddenUnits == 0 && !_options.NormalizeVariance ? "reinforce-plain" : "reinforce";
+    public string Objective => "free energy";
+    public int SamplesPerExample => 1;
     public IReadOnlyList<Parameter> Parameters => _inputBaseline?.Parameters ?? [];
+    public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     /// <summary>The running baseline b.</summary>
     public double Baseline => _baseline;
@@ -86,19 +90,23 @@ public sealed class Reinforce : ILearningRule
         _weights = new float[batchCapacity];
     }
 
-    public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+    public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        ArgumentNullException.ThrowIfNull(batch);
+        int rows = batch.Rows;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);
+        LayerStates states = batch.States;
+        LayerConditioning? conditioning = batch.Conditioning;
 
-        machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);
+        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
         double mean = 0;
         for (int r = 0; r < rows; r++) mean += _freeEnergy[r];
         mean /= rows;
         if (!_started && _options.BaselineDecay > 0) { _baseline = mean; _started = true; }
 
         w.Fill(-1f / rows);
-        machine.Generative.AccumulateLogJointGradient(states, rows, w);
+        machine.Generative.AccumulateLogJointGradient(states, rows, w, conditioning);
 
         // Learning signal F̂ − b − c(x), from baselines fitted on earlier batches (b) or trained now (c).
         ReadOnlySpan<float> input = states.Layer(0, rows);
@@ -115,10 +123,10 @@ public sealed class Reinforce : ILearningRule
         if (_options.NormalizeVariance) _variance = _options.VarianceDecay * _variance + (1 - _options.VarianceDecay) * signalVariance;
         double scale = _options.NormalizeVariance ? 1.0 / Math.Max(1.0, Math.Sqrt(_variance)) : 1.0;
         for (int r = 0; r < rows; r++) w[r] = (float)(_logJoint[r] * scale / rows);
-        machine.Recognition.AccumulateLogProbGradient(states, rows, w);
+        machine.Recognition.AccumulateLogProbGradient(states, rows, w, conditioning);
 
         _inputBaseline?.Backward(input, _target, rows);
         if (_options.BaselineDecay > 0) _baseline = _options.BaselineDecay * _baseline + (1 - _options.BaselineDecay) * mean;
-        return mean;
+        return BatchLoss.OfFreeEnergy(mean);
     }
 }

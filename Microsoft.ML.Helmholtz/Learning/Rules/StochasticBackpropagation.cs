@@ -29,28 +29,27 @@ public sealed class StochasticBackpropagation : ILearningRule
 {
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
-    private float[][] _local = [], _rest = [], _hessian = [], _dMean = [], _dLogVar = [];
+    private float[][] _local = [], _rest = [], _hessian = [];
 
     public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise) => Variance = variance;
 
     public VarianceGradient Variance { get; }
     public string Name => Variance == VarianceGradient.PathWise ? "sbp" : "sbp-price";
+    public string Objective => "free energy";
+    public int SamplesPerExample => 1;
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
     private HelmholtzMachine? _machine;
+
+    /// <summary>Every hidden layer must have reparameterised samples (Gaussian units).</summary>
+    public string? Unsupported(HelmholtzArchitecture architecture) => ReparameterizedLayers.Unsupported(architecture, "Stochastic back-propagation");
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
         var layers = machine.Architecture.Layers;
-        for (int l = 1; l < layers.Count; l++)
-        {
-            if (layers[l].Units != UnitType.Gaussian)
-                throw new NotSupportedException(
-                    $"Stochastic back-propagation needs Gaussian hidden layers, but hidden layer {l} ({layers[l]}) is Bernoulli: " +
-                    "its samples cannot be differentiated. Use Gaussian units there (e.g. '200g'), or train with wake-sleep or REINFORCE.");
-        }
         _freeEnergy = new double[batchCapacity];
         _logJoint = new double[batchCapacity];
         _weights = new float[batchCapacity];
@@ -58,62 +57,70 @@ public sealed class StochasticBackpropagation : ILearningRule
         _local = PerLayer();
         _rest = PerLayer();
         _hessian = PerLayer();
-        _dMean = PerLayer();
-        _dLogVar = PerLayer();
         _machine = machine;
     }
 
-    public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+    public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        ArgumentNullException.ThrowIfNull(batch);
+        int rows = batch.Rows;
         // Buffers are sized per layer: a machine of another shape (or a larger batch) needs new ones.
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
+        LayerStates states = batch.States;
+        LayerConditioning? conditioning = batch.Conditioning;
         GenerativeNetwork gen = machine.Generative;
         RecognitionNetwork rec = machine.Recognition;
         int depth = gen.Depth;
-        float invRows = 1f / rows;
+        bool price = Variance == VarianceGradient.Price;
 
-        machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);
+        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
         for (int l = 1; l <= depth; l++)
         {
             int n = rows * machine.Architecture.Layers[l].Size;
             _local[l].AsSpan(0, n).Clear();
             _rest[l].AsSpan(0, n).Clear();
-            if (Variance == VarianceGradient.Price) _hessian[l].AsSpan(0, n).Clear();
+            if (price) _hessian[l].AsSpan(0, n).Clear();
         }
 
         // Generative model: the loss −ln p(X)/B; ∂/∂h_l splits into the term below h_l (local) and the term at h_l (rest).
         Span<float> w = _weights.AsSpan(0, rows);
-        w.Fill(-invRows);
+        w.Fill(-1f / rows);
         for (int l = 0; l < depth; l++)
         {
             int nAbove = rows * machine.Architecture.Layers[l + 1].Size;
             Span<float> outputGradient = l == 0 ? default : _rest[l].AsSpan(0, rows * machine.Architecture.Layers[l].Size);
-            gen.Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l + 1, rows), rows, w, _local[l + 1].AsSpan(0, nAbove), outputGradient);
-            if (Variance == VarianceGradient.Price)
+            Span<float> dc = conditioning is null ? default : conditioning.GenerativeGradient(l, rows);
+            gen.Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l + 1, rows), rows, w, _local[l + 1].AsSpan(0, nAbove), outputGradient, dc);
+            if (price)
                 gen.Layers[l].AccumulateNegLogProbInputHessianDiagonal(states.Layer(l, rows), rows, _hessian[l + 1].AsSpan(0, nAbove));
         }
         int nTop = rows * machine.Architecture.Layers[depth].Size;
-        gen.Prior.AccumulateLogProbGradient(states.Layer(depth, rows), default, rows, w, default, _local[depth].AsSpan(0, nTop));
-        if (Variance == VarianceGradient.Price)
+        gen.Prior.AccumulateLogProbGradient(states.Layer(depth, rows), default, rows, w, default, _local[depth].AsSpan(0, nTop),
+            conditioning is null ? default : conditioning.GenerativeGradient(depth, rows));
+        if (price)
             gen.Prior.AccumulateNegLogProbOutputHessianDiagonal(states.Layer(depth, rows), rows, _hessian[depth].AsSpan(0, nTop));
 
         // Recognition model, top-down: every path from h_l upwards is in _rest[l] by the time l is reached.
+        // The loss holds ln q(h_l | h_{l−1}) / B (the entropy term) and the local terms at weight 1/B.
+        w.Fill(1f / rows);
         for (int l = depth; l >= 1; l--)
         {
-            var layer = (GaussianLayer)rec.Layer(l);
-            int n = rows * layer.OutputSize;
-            Span<float> dMean = _dMean[l].AsSpan(0, n), dLogVar = _dLogVar[l].AsSpan(0, n);
-            ReadOnlySpan<float> local = _local[l].AsSpan(0, n), rest = _rest[l].AsSpan(0, n), hessian = _hessian[l].AsSpan(0, n);
-            ReadOnlySpan<float> eps = layer.Noise(rows), s = layer.LogVariances(rows);
-            // Bonnet: ∇_μ⟨f⟩ = ⟨∂f/∂h⟩; ∂h/∂s = ½ σ ε; ln q = −½ Σ (ε² + s + ln 2π) gives −½ / B;
-            // Price: ∇_{σ²}⟨f⟩ = ½⟨∂²f/∂h²⟩, dσ²/ds = σ².
-            Kernels.StochasticBackpropagationStatistics(local, rest, hessian, eps, s, invRows, Variance == VarianceGradient.Price, dMean, dLogVar);
+            var layer = (IReparameterizedLayer)rec.Layer(l);
+            int n = rows * machine.Architecture.Layers[l].Size;
+            var gradient = new SampleGradient
+            {
+                Local = _local[l].AsSpan(0, n),
+                PathWise = _rest[l].AsSpan(0, n),
+                LocalCurvature = price ? _hessian[l].AsSpan(0, n) : default,
+                RowWeights = w,
+            };
             Span<float> inputGradient = l >= 2 ? _rest[l - 1].AsSpan(0, rows * machine.Architecture.Layers[l - 1].Size) : default;
-            layer.BackwardStatistics(dMean, dLogVar, states.Layer(l - 1, rows), rows, inputGradient);
+            layer.BackwardThroughSample(gradient, states.Layer(l - 1, rows), rows, inputGradient,
+                conditioning is null ? default : conditioning.RecognitionGradient(l, rows));
         }
 
         double sum = 0;
         for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return sum / rows;
+        return BatchLoss.OfFreeEnergy(sum / rows);
     }
 }

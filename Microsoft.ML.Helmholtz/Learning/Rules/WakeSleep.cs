@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -15,7 +16,12 @@ public sealed class WakeSleep : ILearningRule
     private float[] _weights = [];
 
     public string Name => "wake-sleep";
+
+    /// <summary>The wake phase's free energy; the sleep phase minimises KL(p‖q), no bound.</summary>
+    public string Objective => "free energy (wake phase)";
+    public int SamplesPerExample => 1;
     public IReadOnlyList<Parameter> Parameters { get; } = [];
+    public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     private HelmholtzMachine? _machine;
 
@@ -30,25 +36,28 @@ public sealed class WakeSleep : ILearningRule
         _weights = new float[batchCapacity];
     }
 
-    public double AccumulateGradients(HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
+    public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(batch);
+        int rows = batch.Rows;
         if (!ReferenceEquals(machine, _machine) || _dreams!.Capacity < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);
         w.Fill(-1f / rows);
+        LayerConditioning? conditioning = batch.Conditioning;
 
         // Wake: the loss −ln p(X) / B at X_{>0} ~ q.
-        machine.SampleFreeEnergy(random, states, rows, _freeEnergy, _logJoint);
-        machine.Generative.AccumulateLogJointGradient(states, rows, w);
+        machine.SampleFreeEnergy(batch.Random, batch.States, rows, _freeEnergy, _logJoint, conditioning);
+        machine.Generative.AccumulateLogJointGradient(batch.States, rows, w, conditioning);
 
-        // Sleep: the loss −ln q(D_{>0} | D_0) / B at a dream D ~ p.
-        machine.Generative.Dream(random, rows, _dreams!);
+        // Sleep: the loss −ln q(D_{>0} | D_0) / B at a dream D ~ p (under the same conditioning, row by row).
+        machine.Generative.Dream(batch.Random, rows, _dreams!, conditioning);
         Span<double> unused = _logJoint.AsSpan(0, rows);
-        machine.Recognition.AccumulateLogProb(_dreams!, rows, unused);
-        machine.Recognition.AccumulateLogProbGradient(_dreams!, rows, w);
+        machine.Recognition.AccumulateLogProb(_dreams!, rows, unused, conditioning);
+        machine.Recognition.AccumulateLogProbGradient(_dreams!, rows, w, conditioning);
 
         double sum = 0;
         for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return sum / rows;
+        return BatchLoss.OfFreeEnergy(sum / rows);
     }
 }

@@ -1,4 +1,17 @@
-namespace Microsoft.ML.Helmholtz.Model;
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>What a parameter is to its layer: it decides how a fresh machine initialises it.</summary>
+public enum ParameterRole
+{
+    /// <summary>A weight matrix [outputs × inputs]: drawn N(0, 1/inputs) in a fresh machine.</summary>
+    Weight,
+
+    /// <summary>A bias vector: 0 in a fresh machine (a Bernoulli visible layer's may start from the data).</summary>
+    Bias,
+
+    /// <summary>A log-variance vector: 0 (unit variance) in a fresh machine.</summary>
+    LogVariance,
+}
 
 /// <summary>
 /// A learned tensor (row-major, <see cref="Rows"/> × <see cref="Columns"/>) with the gradient buffer
@@ -8,15 +21,22 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// </summary>
 public sealed class Parameter
 {
-    public Parameter(string name, int rows, int columns)
+    /// <summary>
+    /// The most values one parameter (and a whole machine: <c>HelmholtzArchitecture.MaxParameterCount</c>)
+    /// may hold: 2²⁸, one GiB of single-precision values.
+    /// </summary>
+    public const long MaxValues = 1L << 28;
+
+    public Parameter(string name, int rows, int columns, ParameterRole role = ParameterRole.Bias)
     {
         if (rows <= 0 || columns <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"Parameter '{name}' needs a positive shape, got {rows}×{columns}.");
-        if ((long)rows * columns > HelmholtzArchitecture.MaxParameterCount)
+        if ((long)rows * columns > MaxValues)
             throw new ArgumentOutOfRangeException(nameof(rows),
-                $"Parameter '{name}' of {rows}×{columns} = {(long)rows * columns:N0} values exceeds the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.");
+                $"Parameter '{name}' of {rows}×{columns} = {(long)rows * columns:N0} values exceeds the limit of {MaxValues:N0}.");
         Name = name;
         Rows = rows;
         Columns = columns;
+        Role = role;
         Value = GC.AllocateArray<float>(rows * columns, pinned: true);
         Gradient = GC.AllocateArray<float>(rows * columns, pinned: true);
     }
@@ -24,6 +44,7 @@ public sealed class Parameter
     public string Name { get; }
     public int Rows { get; }
     public int Columns { get; }
+    public ParameterRole Role { get; }
     public float[] Value { get; }
     public float[] Gradient { get; }
     public int Length => Value.Length;

@@ -1,0 +1,155 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>The nonlinearity of a generative Gaussian layer's mean.</summary>
+public enum GaussianMean
+{
+    /// <summary>mean = tanh(W x + b): the smooth unit of the seed.</summary>
+    Tanh,
+
+    /// <summary>mean = W x + b: for real-valued visible data outside (−1, 1).</summary>
+    Linear,
+}
+
+/// <summary>
+/// The kind of stochastic unit a layer holds, and everything that depends on it: its code in
+/// architecture strings, the layers that model it in each network, their parameter counts, which
+/// visible values it can model, and whether its samples can be differentiated. The networks, the
+/// architecture parser and the learning rules ask the kind instead of switching over a closed list,
+/// so a new kind is one new subclass, <see cref="Register"/>ed once.
+/// </summary>
+public abstract class UnitType
+{
+    private static readonly object s_lock = new();
+    private static UnitType[] s_registered = [];
+
+    /// <summary>Binary units: Bernoulli(sigmoid(W x + b)). Code "b".</summary>
+    public static UnitType Bernoulli { get; } = Register(new BernoulliUnits());
+
+    /// <summary>Smooth units: Gaussian around tanh(W x + b) (code "g") or W x + b ("gl"), with a learned diagonal variance.</summary>
+    public static UnitType Gaussian { get; } = Register(new GaussianUnits());
+
+    /// <summary>Every registered kind, in the order registered.</summary>
+    public static IReadOnlyList<UnitType> Registered => Volatile.Read(ref s_registered);
+
+    /// <summary>Adds a kind to those <see cref="KnownCodes"/> parse; its codes must be new.</summary>
+    public static T Register<T>(T units) where T : UnitType
+    {
+        ArgumentNullException.ThrowIfNull(units);
+        lock (s_lock)
+        {
+            foreach (UnitType known in s_registered)
+                foreach (var (code, _) in units.Codes)
+                    if (known.Codes.Any(c => c.Code == code))
+                        throw new ArgumentException($"The unit code '{code}' of {units.Name} is already used by {known.Name}.", nameof(units));
+            s_registered = [.. s_registered, units];
+        }
+        return units;
+    }
+
+    /// <summary>The kind written as <paramref name="code"/> (e.g. "b", "g", "gl") and the mean function it implies; false if none is.</summary>
+    public static bool TryParseCode(string code, out UnitType units, out GaussianMean mean)
+    {
+        foreach (UnitType kind in Registered)
+            foreach (var (c, m) in kind.Codes)
+                if (c == code) { units = kind; mean = m; return true; }
+        units = null!;
+        mean = GaussianMean.Tanh;
+        return false;
+    }
+
+    /// <summary>Every code of every registered kind, for error messages.</summary>
+    public static string KnownCodes => string.Join(", ", Registered.SelectMany(k => k.Codes.Select(c => $"'{c.Code}' ({k.Describe(c.Mean)})")));
+
+    public abstract string Name { get; }
+
+    /// <summary>The codes of this kind in architecture strings, each with the mean function it stands for.</summary>
+    public abstract IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; }
+
+    /// <summary>The code for a layer of this kind with <paramref name="mean"/>.</summary>
+    public virtual string Code(GaussianMean mean) => Codes[0].Code;
+
+    /// <summary>A few words for a layer of this kind, e.g. "Gaussian, tanh mean".</summary>
+    public virtual string Describe(GaussianMean mean) => Name;
+
+    /// <summary>Whether a sample is a differentiable function of the layer's statistics and independent noise (<see cref="IReparameterizedLayer"/>).</summary>
+    public abstract bool HasReparameterizedSamples { get; }
+
+    /// <summary>p(X_l | X_{l+1}) in the generative network.</summary>
+    public abstract ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine);
+
+    /// <summary>The factorised prior p(X_L) of a top layer of this kind.</summary>
+    public abstract ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine);
+
+    /// <summary>q(X_l | X_{l−1}) in the recognition network.</summary>
+    public abstract ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine);
+
+    /// <summary>Parameters of <see cref="CreateGenerative"/>, counted without allocating (64-bit: inputs × outputs &lt; 2⁶²).</summary>
+    public abstract long GenerativeParameterCount(long inputs, long outputs);
+
+    /// <summary>Parameters of <see cref="CreateRecognition"/>.</summary>
+    public abstract long RecognitionParameterCount(long inputs, long outputs);
+
+    /// <summary>Parameters of <see cref="CreatePrior"/>.</summary>
+    public abstract long PriorParameterCount(long outputs);
+
+    /// <summary>Whether a visible layer of this kind can model the value <paramref name="value"/>.</summary>
+    public abstract bool Models(float value);
+
+    /// <summary><see cref="Models(float)"/> for every value, in one vectorised pass (the common, clean case).</summary>
+    public abstract bool ModelsAll(ReadOnlySpan<float> values);
+
+    /// <summary>What a visible layer of this kind models, for errors naming a value it cannot: e.g. "only 0 and 1". Never NaN or ±∞.</summary>
+    public abstract string ModelledValues { get; }
+
+    /// <summary>What to do about data this kind cannot model, e.g. "binarize the data or use a Gaussian visible layer ('gl')".</summary>
+    public abstract string ValueHint { get; }
+
+    public override string ToString() => Name;
+
+    private sealed class BernoulliUnits : UnitType
+    {
+        public override string Name => "Bernoulli";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("b", GaussianMean.Tanh)];
+        public override bool HasReparameterizedSamples => false;
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
+
+        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long PriorParameterCount(long outputs) => outputs;
+
+        public override bool Models(float value) => value is 0f or 1f;
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
+        public override string ModelledValues => "only 0 and 1";
+        public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
+    }
+
+    private sealed class GaussianUnits : UnitType
+    {
+        public override string Name => "Gaussian";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("g", GaussianMean.Tanh), ("gl", GaussianMean.Linear)];
+        public override string Code(GaussianMean mean) => mean == GaussianMean.Tanh ? "g" : "gl";
+        public override string Describe(GaussianMean mean) => mean == GaussianMean.Tanh ? "Gaussian, tanh mean" : "Gaussian, linear mean";
+        public override bool HasReparameterizedSamples => true;
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
+            => new GaussianLayer(name, inputs, outputs, mean, VarianceSource.PerUnit, engine);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine)
+            => new GaussianLayer(name, inputs, outputs, GaussianMean.Linear, VarianceSource.FromInput, engine);
+
+        // Generative: weights, biases and a log-variance per unit; recognition: two affine maps (mean and log-variance).
+        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + 2 * outputs;
+        public override long RecognitionParameterCount(long inputs, long outputs) => 2 * (inputs * outputs + outputs);
+        public override long PriorParameterCount(long outputs) => 0;
+
+        public override bool Models(float value) => float.IsFinite(value);
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllFinite(values);
+        public override string ModelledValues => "finite values";
+        public override string ValueHint => "remove or impute the missing and infinite values";
+    }
+}

@@ -1,0 +1,91 @@
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning;
+
+/// <summary>
+/// One minibatch as a learning rule sees it: the examples, the K sample rows of each in the states
+/// (rows grouped by example: example e's samples are rows eK … eK + K − 1, each holding the example in
+/// states[0]), optional conditioning of every layer per row, and the random stream. Allocated once
+/// for a capacity and reused; one thread at a time.
+/// </summary>
+public sealed class TrainingBatch
+{
+    private readonly float[]? _examples;   // K > 1: one row per example (K = 1: states[0] is the examples)
+    private readonly int[] _rowSource;
+
+    /// <summary>A batch of up to <paramref name="capacity"/> examples with <paramref name="samplesPerExample"/> rows each.</summary>
+    public TrainingBatch(HelmholtzArchitecture architecture, int capacity, int samplesPerExample, RandomStream random, bool conditioned = false)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samplesPerExample);
+        long rows = (long)capacity * samplesPerExample;
+        if (rows > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(samplesPerExample), $"{capacity} examples × {samplesPerExample} samples is too many rows for one batch.");
+        Capacity = capacity;
+        SamplesPerExample = samplesPerExample;
+        States = new LayerStates(architecture, (int)rows);
+        _examples = samplesPerExample > 1 ? new float[(long)capacity * architecture.Visible.Size] : null;
+        _rowSource = new int[rows];
+        for (int r = 0; r < rows; r++) _rowSource[r] = r / samplesPerExample;
+        Conditioning = conditioned ? new LayerConditioning(architecture, (int)rows) : null;
+        Random = random;
+    }
+
+    /// <summary>A batch of one sample per example over existing states whose first <paramref name="examples"/> rows hold the examples.</summary>
+    public TrainingBatch(LayerStates states, int examples, RandomStream random, LayerConditioning? conditioning = null)
+    {
+        ArgumentNullException.ThrowIfNull(states);
+        ArgumentNullException.ThrowIfNull(random);
+        states.Check(states.Architecture, examples, nameof(examples));
+        conditioning?.Check(states.Architecture, examples);
+        Capacity = states.Capacity;
+        SamplesPerExample = 1;
+        States = states;
+        _rowSource = Enumerable.Range(0, states.Capacity).ToArray();
+        Conditioning = conditioning;
+        Random = random;
+        Examples = examples;
+    }
+
+    public int Capacity { get; }
+    public int SamplesPerExample { get; }
+
+    /// <summary>The examples loaded by <see cref="Load"/>.</summary>
+    public int Examples { get; private set; }
+
+    /// <summary>The sample rows: <see cref="Examples"/> × <see cref="SamplesPerExample"/>.</summary>
+    public int Rows => Examples * SamplesPerExample;
+
+    /// <summary>The workspace: states[0] the examples' visible values per sample row, the hidden layers what the rule draws.</summary>
+    public LayerStates States { get; }
+
+    /// <summary>Per-row conditioning of every layer, and its gradients; null when the batch is not conditioned.</summary>
+    public LayerConditioning? Conditioning { get; }
+
+    public RandomStream Random { get; }
+
+    /// <summary>The first <paramref name="examples"/> example rows, to be written before <see cref="Load"/>.</summary>
+    public Span<float> ExampleRows(int examples)
+    {
+        if ((uint)examples > (uint)Capacity) throw new ArgumentOutOfRangeException(nameof(examples), $"{examples} examples: the batch holds 0 to {Capacity}.");
+        return _examples is null ? States.Layer(0, examples) : _examples.AsSpan(0, examples * States.Architecture.Visible.Size);
+    }
+
+    /// <summary>The loaded examples, one row each.</summary>
+    public ReadOnlySpan<float> Visible => ExampleRows(Examples);
+
+    /// <summary>Row r's example: r / K.</summary>
+    public ReadOnlySpan<int> RowSource => _rowSource.AsSpan(0, Rows);
+
+    /// <summary>Takes the first <paramref name="examples"/> rows written to <see cref="ExampleRows"/> as the batch, giving each its K rows in states[0].</summary>
+    public void Load(int examples)
+    {
+        if (examples <= 0 || examples > Capacity) throw new ArgumentOutOfRangeException(nameof(examples), $"{examples} examples: the batch holds 1 to {Capacity}.");
+        Examples = examples;
+        if (_examples is null) return;
+        Kernels.GatherRows(_examples.AsSpan(0, examples * States.Architecture.Visible.Size), States.Architecture.Visible.Size, RowSource, States.Layer(0, Rows));
+    }
+}
