@@ -5,12 +5,23 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// <summary>The learning rules by name, for command lines and options classes.</summary>
 public static class LearningRules
 {
-    /// <summary>"wake-sleep", "reinforce", "reinforce-plain", "sbp" (path-wise) and "sbp-price".</summary>
-    public static IReadOnlyList<string> Names { get; } = ["wake-sleep", "reinforce", "reinforce-plain", "sbp", "sbp-price"];
+    /// <summary>
+    /// "wake-sleep", "reinforce", "reinforce-plain", "sbp" (path-wise), "sbp-price", and the K-sample
+    /// rules "iwae" (the importance-weighted bound, path-wise) and "vimco" (the same bound, leave-one-out baselines).
+    /// </summary>
+    public static IReadOnlyList<string> Names { get; } = ["wake-sleep", "reinforce", "reinforce-plain", "sbp", "sbp-price", "iwae", "vimco"];
 
-    /// <summary>A new rule with its default options.</summary>
-    public static ILearningRule Create(string name) => name switch
+    /// <summary>K for the K-sample rules when none is given.</summary>
+    public const int DefaultSamples = 5;
+
+    /// <summary>Whether the rule draws K samples per example (and so takes <c>samples</c>).</summary>
+    public static bool IsMultiSample(string name) => name is "iwae" or "vimco";
+
+    /// <summary>A new rule with its default options; <paramref name="samples"/> is K for the K-sample rules (ignored by the others).</summary>
+    public static ILearningRule Create(string name, int samples = DefaultSamples) => name switch
     {
+        "iwae" => new ImportanceWeightedBound(samples),
+        "vimco" => new Vimco(samples),
         "wake-sleep" => new WakeSleep(),
         "reinforce" => new Reinforce(),
         "reinforce-plain" => new Reinforce(ReinforceOptions.Plain),

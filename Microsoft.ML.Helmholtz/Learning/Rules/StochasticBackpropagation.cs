@@ -27,9 +27,9 @@ public enum VarianceGradient
 /// </summary>
 public sealed class StochasticBackpropagation : ILearningRule
 {
+    private readonly PathwiseGradient _backward = new();
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
-    private float[][] _local = [], _rest = [], _hessian = [];
 
     public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise) => Variance = variance;
 
@@ -49,14 +49,10 @@ public sealed class StochasticBackpropagation : ILearningRule
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
-        var layers = machine.Architecture.Layers;
         _freeEnergy = new double[batchCapacity];
         _logJoint = new double[batchCapacity];
         _weights = new float[batchCapacity];
-        float[][] PerLayer() => layers.Select(l => new float[batchCapacity * l.Size]).ToArray();
-        _local = PerLayer();
-        _rest = PerLayer();
-        _hessian = PerLayer();
+        _backward.Prepare(machine.Architecture, batchCapacity);
         _machine = machine;
     }
 
@@ -66,58 +62,11 @@ public sealed class StochasticBackpropagation : ILearningRule
         int rows = batch.Rows;
         // Buffers are sized per layer: a machine of another shape (or a larger batch) needs new ones.
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
-        LayerStates states = batch.States;
-        LayerConditioning? conditioning = batch.Conditioning;
-        GenerativeNetwork gen = machine.Generative;
-        RecognitionNetwork rec = machine.Recognition;
-        int depth = gen.Depth;
-        bool price = Variance == VarianceGradient.Price;
 
-        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
-        for (int l = 1; l <= depth; l++)
-        {
-            int n = rows * machine.Architecture.Layers[l].Size;
-            _local[l].AsSpan(0, n).Clear();
-            _rest[l].AsSpan(0, n).Clear();
-            if (price) _hessian[l].AsSpan(0, n).Clear();
-        }
-
-        // Generative model: the loss −ln p(X)/B; ∂/∂h_l splits into the term below h_l (local) and the term at h_l (rest).
-        Span<float> w = _weights.AsSpan(0, rows);
-        w.Fill(-1f / rows);
-        for (int l = 0; l < depth; l++)
-        {
-            int nAbove = rows * machine.Architecture.Layers[l + 1].Size;
-            Span<float> outputGradient = l == 0 ? default : _rest[l].AsSpan(0, rows * machine.Architecture.Layers[l].Size);
-            Span<float> dc = conditioning is null ? default : conditioning.GenerativeGradient(l, rows);
-            gen.Layers[l].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l + 1, rows), rows, w, _local[l + 1].AsSpan(0, nAbove), outputGradient, dc);
-            if (price)
-                gen.Layers[l].AccumulateNegLogProbInputHessianDiagonal(states.Layer(l, rows), rows, _hessian[l + 1].AsSpan(0, nAbove));
-        }
-        int nTop = rows * machine.Architecture.Layers[depth].Size;
-        gen.Prior.AccumulateLogProbGradient(states.Layer(depth, rows), default, rows, w, default, _local[depth].AsSpan(0, nTop),
-            conditioning is null ? default : conditioning.GenerativeGradient(depth, rows));
-        if (price)
-            gen.Prior.AccumulateNegLogProbOutputHessianDiagonal(states.Layer(depth, rows), rows, _hessian[depth].AsSpan(0, nTop));
-
-        // Recognition model, top-down: every path from h_l upwards is in _rest[l] by the time l is reached.
-        // The loss holds ln q(h_l | h_{l−1}) / B (the entropy term) and the local terms at weight 1/B.
-        w.Fill(1f / rows);
-        for (int l = depth; l >= 1; l--)
-        {
-            var layer = (IReparameterizedLayer)rec.Layer(l);
-            int n = rows * machine.Architecture.Layers[l].Size;
-            var gradient = new SampleGradient
-            {
-                Local = _local[l].AsSpan(0, n),
-                PathWise = _rest[l].AsSpan(0, n),
-                LocalCurvature = price ? _hessian[l].AsSpan(0, n) : default,
-                RowWeights = w,
-            };
-            Span<float> inputGradient = l >= 2 ? _rest[l - 1].AsSpan(0, rows * machine.Architecture.Layers[l - 1].Size) : default;
-            layer.BackwardThroughSample(gradient, states.Layer(l - 1, rows), rows, inputGradient,
-                conditioning is null ? default : conditioning.RecognitionGradient(l, rows));
-        }
+        machine.SampleFreeEnergy(batch.Random, batch.States, rows, _freeEnergy, _logJoint, batch.Conditioning);
+        Span<float> v = _weights.AsSpan(0, rows);
+        v.Fill(1f / rows);
+        _backward.Accumulate(machine, batch.States, rows, v, batch.Conditioning, Variance == VarianceGradient.Price);
 
         double sum = 0;
         for (int r = 0; r < rows; r++) sum += _freeEnergy[r];

@@ -1,0 +1,145 @@
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// Per-row conditioning of every layer (what the temporal model's LSTM will set): the gradients the
+/// rules add into it against finite differences, on every layer kind of both networks, and zero
+/// conditioning against none, bit for bit.
+/// </summary>
+[TestClass]
+public sealed class ConditioningTests
+{
+    private static void Fill(LayerConditioning c, int rows, ulong seed, float scale)
+    {
+        var random = new RandomStream(seed);
+        for (int l = 0; l <= c.Architecture.Depth; l++)
+        {
+            random.FillNormal(c.Generative(l, rows));
+            Scale(c.Generative(l, rows), scale);
+            if (l == 0) continue;
+            random.FillNormal(c.Recognition(l, rows));
+            Scale(c.Recognition(l, rows), scale);
+        }
+    }
+
+    private static void Scale(Span<float> x, float s) { for (int i = 0; i < x.Length; i++) x[i] *= s; }
+
+    /// <summary>Central differences (Richardson-extrapolated) of <paramref name="loss"/> in every conditioning value, against the gradients the rule left.</summary>
+    private static void AssertConditioningGradientsMatch(LayerConditioning c, int rows, Func<double> loss, string context)
+    {
+        int depth = c.Architecture.Depth;
+        int checkedValues = 0, nonZero = 0;
+        for (int network = 0; network < 2; network++)
+        {
+            for (int l = network; l <= depth; l++)
+            {
+                Span<float> Values() => network == 0 ? c.Generative(l, rows) : c.Recognition(l, rows);
+                float[] analytic = (network == 0 ? c.GenerativeGradient(l, rows) : c.RecognitionGradient(l, rows)).ToArray();
+                for (int i = 0; i < analytic.Length; i++)
+                {
+                    double Central(double h)
+                    {
+                        float saved = Values()[i];
+                        Values()[i] = saved + (float)h;
+                        double up = loss();
+                        Values()[i] = saved - (float)h;
+                        double down = loss();
+                        Values()[i] = saved;
+                        return (up - down) / (2 * h);
+                    }
+                    const double epsilon = 1e-2;
+                    double numeric = (4 * Central(epsilon) - Central(2 * epsilon)) / 3;
+                    double tolerance = 1e-3 + 3e-3 * Math.Abs(numeric) + 1e-6 * Math.Abs(loss()) / epsilon;
+                    Assert.AreEqual(numeric, analytic[i], tolerance, $"{context}: {(network == 0 ? "generative" : "recognition")} layer {l} conditioning [{i}]");
+                    checkedValues++;
+                    if (Math.Abs(numeric) > 1e-3) nonZero++;
+                }
+            }
+        }
+        Assert.IsTrue(nonZero > checkedValues / 2, $"{context}: most conditioning gradients should be non-zero ({nonZero} of {checkedValues})");
+    }
+
+    [TestMethod]
+    [DataRow("sbp", 1)]
+    [DataRow("iwae", 3)]
+    public void PathWiseRulesGiveTheGradientOfTheirObjectiveInTheConditioning(string ruleName, int k)
+    {
+        var machine = TestModels.Random("5b-3g-2g", 101, scale: 0.4f);
+        const int examples = 3;
+        const ulong seed = 102;
+        var data = TestModels.RandomStates(machine.Architecture, examples, 103).Layer(0, examples).ToArray();
+        var batch = new TrainingBatch(machine.Architecture, examples, k, new RandomStream(seed), conditioned: true);
+        data.CopyTo(batch.ExampleRows(examples));
+        batch.Load(examples);
+        LayerConditioning c = batch.Conditioning!;
+        Fill(c, batch.Rows, 104, 0.5f);
+        c.ClearGradients();
+        ILearningRule rule = LearningRules.Create(ruleName, k);
+        rule.AccumulateGradients(machine, batch);
+
+        double Loss()
+        {
+            int rows = batch.Rows;
+            var f = new double[rows];
+            var lj = new double[rows];
+            machine.SampleFreeEnergy(new RandomStream(seed), batch.States, rows, f, lj, c);
+            double total = 0;
+            for (int e = 0; e < examples; e++)
+                total += -(Kernels.LogSumExp(f.AsSpan(e * k, k).ToArray().Select(x => -x).ToArray()) - Math.Log(k));
+            return total / examples;
+        }
+        AssertConditioningGradientsMatch(c, batch.Rows, Loss, ruleName);
+    }
+
+    [TestMethod]
+    public void BinaryLayersGiveTheGradientOfTheirLogProbabilityInTheConditioning()
+    {
+        // Σ_r w_r ln p(X_r) and Σ_r w_r ln q(X_>0,r | X_0,r) at fixed states: Bernoulli layers and the Bernoulli prior.
+        var machine = TestModels.Random("5b-3b-2b", 105, scale: 0.6f);
+        const int rows = 4;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 106);
+        var c = new LayerConditioning(machine.Architecture, rows);
+        Fill(c, rows, 107, 0.7f);
+        float[] w = [0.5f, -1f, 2f, 0.25f];
+        double Loss()
+        {
+            var lp = new double[rows];
+            var lq = new double[rows];
+            machine.Generative.AccumulateLogJoint(states, rows, lp, c);
+            machine.Recognition.AccumulateLogProb(states, rows, lq, c);
+            double total = 0;
+            for (int r = 0; r < rows; r++) total += w[r] * (lp[r] + lq[r]);
+            return total;
+        }
+        c.ClearGradients();
+        Loss();   // leaves the forwards current for the gradients
+        machine.Generative.AccumulateLogJoint(states, rows, new double[rows], c);
+        machine.Generative.AccumulateLogJointGradient(states, rows, w, c);
+        machine.Recognition.AccumulateLogProb(states, rows, new double[rows], c);
+        machine.Recognition.AccumulateLogProbGradient(states, rows, w, c);
+        AssertConditioningGradientsMatch(c, rows, Loss, "binary");
+    }
+
+    [TestMethod]
+    public void ZeroConditioningTrainsExactlyLikeNone()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 108, scale: 0.4f);
+        const int examples = 8;
+        var data = TestModels.RandomStates(machine.Architecture, examples, 109).Layer(0, examples).ToArray();
+        float[] Gradient(bool conditioned)
+        {
+            var batch = new TrainingBatch(machine.Architecture, examples, 1, new RandomStream(110), conditioned);
+            data.CopyTo(batch.ExampleRows(examples));
+            batch.Load(examples);
+            machine.ZeroGradients();
+            new StochasticBackpropagation().AccumulateGradients(machine, batch);
+            return machine.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        CollectionAssert.AreEqual(Gradient(false), Gradient(true));
+    }
+}

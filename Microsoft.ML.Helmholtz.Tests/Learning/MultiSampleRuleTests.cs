@@ -1,0 +1,149 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// The K-sample rules: IWAE's path-wise gradient against finite differences of the bound with the
+/// noise fixed (exact, not in expectation), IWAE with K = 1 against stochastic back-propagation, and
+/// VIMCO's gradient averaged over many batches against the exact gradient of the expected bound,
+/// enumerated on a machine small enough to list every K-tuple of hidden configurations.
+/// </summary>
+[TestClass]
+public sealed class MultiSampleRuleTests
+{
+    private static TrainingBatch Batch(HelmholtzMachine machine, float[] examples, int count, int k, ulong seed, bool conditioned = false)
+    {
+        var batch = new TrainingBatch(machine.Architecture, count, k, new RandomStream(seed), conditioned);
+        examples.AsSpan(0, count * machine.Architecture.Visible.Size).CopyTo(batch.ExampleRows(count));
+        batch.Load(count);
+        return batch;
+    }
+
+    /// <summary>−(1/B) Σ_e L̂_K(x_e) with the noise drawn from <paramref name="seed"/>: a deterministic function of the parameters.</summary>
+    private static double NegativeBound(HelmholtzMachine machine, TrainingBatch batch, ulong seed)
+    {
+        int rows = batch.Rows, k = batch.SamplesPerExample;
+        var f = new double[rows];
+        var lj = new double[rows];
+        machine.SampleFreeEnergy(new RandomStream(seed), batch.States, rows, f, lj, batch.Conditioning);
+        double total = 0;
+        for (int e = 0; e < batch.Examples; e++)
+            total += Kernels.LogSumExp(f.AsSpan(e * k, k).ToArray().Select(x => -x).ToArray()) - Math.Log(k);
+        return -total / batch.Examples;
+    }
+
+    [TestMethod]
+    [DataRow("5b-3g-2g")]
+    [DataRow("4gl-3g")]
+    public void IwaeGradientIsTheGradientOfTheBoundWithItsNoiseFixed(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 71, scale: 0.4f);
+        var data = TestModels.RandomStates(machine.Architecture, 3, 72).Layer(0, 3).ToArray();
+        const ulong seed = 73;
+        var rule = new ImportanceWeightedBound(samples: 4);
+        var batch = Batch(machine, data, 3, 4, seed);
+        machine.ZeroGradients();
+        BatchLoss loss = rule.AccumulateGradients(machine, batch);
+        Assert.AreEqual(NegativeBound(machine, batch, seed), loss.Objective, 1e-4, "the reported objective is −L_K");
+        TestModels.AssertGradientsMatch(machine.Parameters, () => NegativeBound(machine, batch, seed), context: architecture);
+    }
+
+    [TestMethod]
+    public void IwaeWithOneSampleIsStochasticBackpropagationBitForBit()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 74, scale: 0.4f);
+        var data = TestModels.RandomStates(machine.Architecture, 8, 75).Layer(0, 8).ToArray();
+        float[] Gradient(ILearningRule rule)
+        {
+            machine.ZeroGradients();
+            rule.AccumulateGradients(machine, Batch(machine, data, 8, 1, 76));
+            return machine.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        CollectionAssert.AreEqual(Gradient(new StochasticBackpropagation()), Gradient(new ImportanceWeightedBound(samples: 1)));
+    }
+
+    [TestMethod]
+    public void TheBoundTightensWithKAndStaysBelowTheLogLikelihood()
+    {
+        // On average over draws, L_1 ≤ L_5 ≤ L_50 ≤ ln p(x); the importance-sampled estimate stands in for ln p.
+        var machine = TestModels.Random("6b-4g-3g", 77, scale: 0.5f);
+        var data = TestModels.RandomStates(machine.Architecture, 1, 78).Layer(0, 1).ToArray();
+        double Mean(int k)
+        {
+            const int repeats = 400;
+            float[] examples = Enumerable.Range(0, repeats).SelectMany(_ => data).ToArray();
+            var rule = new ImportanceWeightedBound(k);
+            machine.ZeroGradients();
+            return -rule.AccumulateGradients(machine, Batch(machine, examples, repeats, k, 79 + (ulong)k)).Objective;
+        }
+        double l1 = Mean(1), l5 = Mean(5), l50 = Mean(50);
+        double logP = new Microsoft.ML.Helmholtz.Evaluation.ImportanceSampledLogLikelihood(200000, seed: 80)
+            .Estimate(machine, new Microsoft.ML.Helmholtz.Data.DataMatrix(1, 6, data)).Mean;
+        Assert.IsTrue(l1 < l5 && l5 < l50, $"L_1 {l1:F4}, L_5 {l5:F4}, L_50 {l50:F4} should increase");
+        Assert.IsTrue(l50 < logP + 0.01, $"L_50 {l50:F4} should stay below ln p ≈ {logP:F4}");
+    }
+
+    [TestMethod]
+    public void VimcoGradientAveragesToTheExactGradientOfTheExpectedBound()
+    {
+        var machine = TestModels.Random("6b-2b-2b", 91, scale: 0.8f);
+        float[] v = [1, 0, 1, 1, 0, 1];
+        const int k = 3;
+        var (logJoint0, _) = TestModels.Enumerate(machine, v);
+        int configurations = logJoint0.Length;
+        // E over K-tuples of q of ln (1/K) Σ_k exp(ln p − ln q), in double.
+        double ExactNegativeBound()
+        {
+            var (logJoint, logQ) = TestModels.Enumerate(machine, v);
+            double total = 0;
+            var a = new double[k];
+            int tuples = (int)Math.Pow(configurations, k);
+            for (int t = 0; t < tuples; t++)
+            {
+                double logProb = 0;
+                for (int j = 0, rest = t; j < k; j++, rest /= configurations)
+                {
+                    int c = rest % configurations;
+                    logProb += logQ[c];
+                    a[j] = logJoint[c] - logQ[c];
+                }
+                total += Math.Exp(logProb) * (Kernels.LogSumExp(a) - Math.Log(k));
+            }
+            return -total;
+        }
+        double[] exact = Statistics.NumericGradient(machine.Parameters, ExactNegativeBound);
+
+        const int examples = 1500, batches = 40;
+        var rule = new Vimco(k);
+        float[] replicated = Enumerable.Range(0, examples).SelectMany(_ => v).ToArray();
+        var batch = Batch(machine, replicated, examples, k, 92);
+        var samples = Enumerable.Range(0, batches).Select(_ =>
+        {
+            machine.ZeroGradients();
+            rule.AccumulateGradients(machine, batch);
+            return Statistics.Flatten(machine.Parameters, p => p.Gradient);
+        }).ToList();
+        var (mean, se) = Statistics.MeanAndStandardError(samples);
+        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
+        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
+        for (int i = 0; i < exact.Length; i++)
+            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}");
+    }
+
+    [TestMethod]
+    public void MultiSampleRulesRefuseWhatTheyCannotTrain()
+    {
+        StringAssert.Contains(new ImportanceWeightedBound().Unsupported(HelmholtzArchitecture.Parse("6b-4b")), "hidden layer 1");
+        Assert.IsNull(new Vimco().Unsupported(HelmholtzArchitecture.Parse("6b-4b")));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Vimco(1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceWeightedBound(0));
+        var machine = TestModels.Random("6b-4g", 93);
+        var wrongK = Batch(machine, new float[6], 1, 2, 94);
+        Assert.ThrowsExactly<ArgumentException>(() => new ImportanceWeightedBound(3).AccumulateGradients(machine, wrongK));
+    }
+}

@@ -1,0 +1,99 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>
+/// VIMCO (Mnih and Rezende 2016): the K-sample bound L̂ = ln (1/K) Σ_k f_k, f_k = p(x, h_k) / q(h_k | x),
+/// optimised with score-function gradients whose baseline for sample k comes from the other samples
+/// of the same example: ∇L̂ = Σ_k (L̂ − L̂_{−k}) ∇ ln q(h_k | x) + Σ_k w̃_k ∇ ln f_k, where L̂_{−k}
+/// replaces f_k by the geometric mean of the other K − 1 and w̃ are the normalised weights. The
+/// baseline L̂_{−k} does not depend on h_k, so the estimator stays unbiased; no learned baseline is
+/// needed. For θg the second term is Σ_k w̃_k ∇ ln p(x, h_k); for θr (samples held fixed) it is
+/// −Σ_k w̃_k ∇ ln q(h_k | x). Works with any hidden units (it never differentiates a sample).
+/// </summary>
+public sealed class Vimco : ILearningRule
+{
+    private double[] _freeEnergy = [], _logJoint = [];
+    private float[] _weights = [], _signal = [];
+    private HelmholtzMachine? _machine;
+
+    /// <param name="samples">K, the samples per example: at least 2 (the baseline of each is built from the others).</param>
+    public Vimco(int samples = 5)
+    {
+        if (samples < 2) throw new ArgumentOutOfRangeException(nameof(samples), samples, "VIMCO needs K ≥ 2 samples per example: each sample's baseline comes from the others.");
+        SamplesPerExample = samples;
+    }
+
+    public string Name => "vimco";
+    public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample importance-weighted bound)";
+    public int SamplesPerExample { get; }
+    public IReadOnlyList<Parameter> Parameters { get; } = [];
+    public string? Unsupported(HelmholtzArchitecture architecture) => null;
+
+    public void Prepare(HelmholtzMachine machine, int batchCapacity)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        int rows = checked(batchCapacity * SamplesPerExample);
+        _freeEnergy = new double[rows];
+        _logJoint = new double[rows];
+        _weights = new float[rows];
+        _signal = new float[rows];
+        _machine = machine;
+    }
+
+    public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.SamplesPerExample != SamplesPerExample)
+            throw new ArgumentException($"The batch holds {batch.SamplesPerExample} samples per example; this rule draws {SamplesPerExample}.", nameof(batch));
+        int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
+        if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, examples);
+        LayerStates states = batch.States;
+        LayerConditioning? conditioning = batch.Conditioning;
+
+        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
+        Span<float> w = _weights.AsSpan(0, rows);
+        double bound = ImportanceWeights.Normalize(_freeEnergy.AsSpan(0, rows), examples, k, w);
+        LeaveOneOutSignals(_freeEnergy.AsSpan(0, rows), examples, k, _signal.AsSpan(0, rows));
+
+        // θg: the loss −L̂ has gradient −Σ_k w̃_k ∇ ln p(x, h_k).
+        for (int r = 0; r < rows; r++) _signal[r] = w[r] - _signal[r] / examples;   // θr's coefficients, before w is reused
+        for (int r = 0; r < rows; r++) w[r] = -w[r];
+        machine.Generative.AccumulateLogJointGradient(states, rows, w, conditioning);
+
+        // θr: −Σ_k (L̂ − L̂_{−k}) ∇ ln q_k + Σ_k w̃_k ∇ ln q_k, per example over B.
+        machine.Recognition.AccumulateLogProbGradient(states, rows, _signal.AsSpan(0, rows), conditioning);
+
+        double sum = 0;
+        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
+        return new BatchLoss(-bound, sum / rows);
+    }
+
+    /// <summary>signal[r] = L̂ − L̂_{−k} for sample k of each example, in log space (a = −F̂): L̂_{−k} takes the mean of the other a's in place of a_k.</summary>
+    private static void LeaveOneOutSignals(ReadOnlySpan<double> freeEnergy, int examples, int k, Span<float> signal)
+    {
+        for (int e = 0; e < examples; e++)
+        {
+            double total = 0;
+            for (int j = 0; j < k; j++) total += -freeEnergy[e * k + j];
+            double full = LogSumExp(freeEnergy.Slice(e * k, k), -1, 0);
+            for (int j = 0; j < k; j++)
+            {
+                double meanOthers = (total + freeEnergy[e * k + j]) / (k - 1);
+                signal[e * k + j] = (float)(full - LogSumExp(freeEnergy.Slice(e * k, k), j, meanOthers));
+            }
+        }
+    }
+
+    /// <summary>ln Σ_j exp(−F̂_j) with the term at <paramref name="replaced"/> (if ≥ 0) replaced by exp(<paramref name="replacement"/>).</summary>
+    private static double LogSumExp(ReadOnlySpan<double> freeEnergy, int replaced, double replacement)
+    {
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < freeEnergy.Length; j++) max = Math.Max(max, j == replaced ? replacement : -freeEnergy[j]);
+        double sum = 0;
+        for (int j = 0; j < freeEnergy.Length; j++) sum += Math.Exp((j == replaced ? replacement : -freeEnergy[j]) - max);
+        return max + Math.Log(sum);
+    }
+}
