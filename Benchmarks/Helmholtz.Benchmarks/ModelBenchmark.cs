@@ -69,6 +69,8 @@ internal static class ModelBenchmark
         TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, probe, epochs);
         TrainingRow("Wake-Sleep 784b-200b-50b, Adam", "784b-200b-50b", () => new WakeSleep(), data.Train, engine, probe, epochs);
         TrainingRow("REINFORCE 784b-200b-50b, Adam", "784b-200b-50b", () => new Reinforce(), data.Train, engine, probe, epochs);
+        TrainingRow("IWAE K=5 784b-200g-50g, Adam", "784b-200g-50g", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
+        TrainingRow("VIMCO K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new Vimco(5), data.Train, engine, probe, epochs);
     }
 
     private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)

@@ -145,6 +145,31 @@ public sealed class MnistAppTests
     }
 
     [TestMethod]
+    [DataRow("iwae", "3", "784b-200g-50g")]
+    [DataRow("vimco", "2", "784b-200b-50b")]
+    public void TheKSampleRulesTrainWithTheirKAndReportTheirBound(string rule, string k, string architecture)
+    {
+        string output = _temp.File("out");
+        var (exit, text, error) = Run("--rule", rule, "--train-samples", k, "--epochs", "1", "--train-limit", "300", "--valid-rows", "100", "--test-limit", "20",
+            "--k", "5", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, $"rule {rule}-{k} (minimises the −L_{k}");
+        StringAssert.Contains(text, $"architecture {architecture}");
+        StringAssert.Contains(text, "train objective");
+        Assert.AreEqual(3L, HelmholtzMachine.Load(Path.Combine(output, $"{rule}-{k}.hm")).StepsTrained);
+        string[] curve = File.ReadAllLines(Path.Combine(output, $"{rule}-{k}-curve.csv"));
+        StringAssert.EndsWith(curve[0], "train_objective");
+        // The K-sample bound is tighter than the one-sample free energy: −L_K ≤ F̂ on average.
+        string[] row = curve[1].Split(',');
+        Assert.IsTrue(double.Parse(row[^1], System.Globalization.CultureInfo.InvariantCulture) < double.Parse(row[1], System.Globalization.CultureInfo.InvariantCulture), curve[1]);
+
+        // An argument error: named on the first line, then the usage.
+        (exit, _, error) = Run("--rule", "vimco", "--train-samples", "1", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --train-samples must be at least 2 for vimco");
+    }
+
+    [TestMethod]
     public void AShortRunTrainsSavesAndScores()
     {
         string output = _temp.File("out");

@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Transforms;
 
 namespace Microsoft.ML.Helmholtz.Tests.Transforms;
@@ -52,6 +53,29 @@ public sealed class HelmholtzMachineTransformerTests
             Assert.AreEqual((float)expectedLogLikelihood[i], rows[i].LogLikelihood, $"log-likelihood of row {i}");
         }
         Assert.IsTrue(rows.Average(r => r.LogLikelihood) > -20 * Math.Log(2), "better than a uniform model of 20 pixels after training");
+    }
+
+    [TestMethod]
+    [DataRow(HelmholtzLearningRule.ImportanceWeighted, "20b-200g-50g")]
+    [DataRow(HelmholtzLearningRule.Vimco, "20b-200b-50b")]
+    public void TheKSampleRulesFitThroughTheEstimatorWithTheirDefaultArchitecture(HelmholtzLearningRule rule, string expectedArchitecture)
+    {
+        var reports = new List<EpochReport>();
+        var (ml, _, test, model) = Fitted(o =>
+        {
+            o.LearningRule = rule;
+            o.TrainingSamples = 3;
+            o.Architecture = null;
+            o.Epochs = 5;
+            o.Progress = new SynchronousProgress<EpochReport>(reports.Add);
+        });
+        Assert.AreEqual(expectedArchitecture, model.GetMachine().Architecture.ToString(), "binary hidden units unless the rule differentiates through its samples");
+        Assert.AreEqual(5, reports.Count);
+        StringAssert.StartsWith(reports[0].Objective, "−L_3");
+        Assert.IsTrue(reports[^1].TrainObjective < reports[0].TrainObjective, $"{rule}: the bound should improve ({reports[0].TrainObjective:F3} → {reports[^1].TrainObjective:F3})");
+        var (_, _, _, untrained) = Fitted(o => { o.LearningRule = rule; o.TrainingSamples = 3; o.Architecture = null; o.Epochs = 0; });
+        double before = Scored(ml, untrained.Transform(test)).Average(r => r.LogLikelihood), after = Scored(ml, model.Transform(test)).Average(r => r.LogLikelihood);
+        Assert.IsTrue(after > before + 1, $"{rule}: held-out ln p {before:F2} untrained, {after:F2} after 5 epochs");
     }
 
     [TestMethod]

@@ -108,13 +108,17 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("FeatureColumnName", "duplicate")]
     [DataRow("FeatureColumnName", "none")]
     [DataRow("InputColumnName", "")]
+    [DataRow("TrainingSamples", "vimco 1")]
+    [DataRow("Architecture", "iwae 20b-10b")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
         var o = Options();
         switch (option)
         {
+            case "Architecture" when value.StartsWith("iwae"): o.LearningRule = HelmholtzLearningRule.ImportanceWeighted; o.Architecture = value[5..]; break;
             case "Architecture": o.Architecture = value; break;   // 20b-10b: stochastic back-propagation needs Gaussian hidden layers
+            case "TrainingSamples": o.LearningRule = HelmholtzLearningRule.Vimco; o.TrainingSamples = 1; break;
             case "Samples": o.Samples = 0; break;
             case "BatchSize": o.BatchSize = 0; break;
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;

@@ -176,11 +176,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);
 
-    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce);
+    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples);
 
     /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
-    private static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null) => rule switch
+    private static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5) => rule switch
     {
+        HelmholtzLearningRule.ImportanceWeighted => new ImportanceWeightedBound(samples),
+        HelmholtzLearningRule.Vimco => new Vimco(samples),
         HelmholtzLearningRule.WakeSleep => new WakeSleep(),
         HelmholtzLearningRule.Reinforce => new Reinforce(reinforce),
         HelmholtzLearningRule.StochasticBackpropagation => new StochasticBackpropagation(VarianceGradient.PathWise),
@@ -242,6 +244,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 throw Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
         }
         if (o.Samples < 1) throw Bad(nameof(o.Samples), $"K must be at least 1 (got {o.Samples}).");
+        int minimumTrainingSamples = o.LearningRule == HelmholtzLearningRule.Vimco ? 2 : 1;
+        if (o.TrainingSamples < minimumTrainingSamples)
+            throw Bad(nameof(o.TrainingSamples), $"K must be at least {minimumTrainingSamples} for {o.LearningRule} (got {o.TrainingSamples}).");
         if (o.Epochs < 0) throw Bad(nameof(o.Epochs), $"must be at least 0 (got {o.Epochs}).");
         if (o.BatchSize < 1) throw Bad(nameof(o.BatchSize), $"must be at least 1 (got {o.BatchSize}).");
         try

@@ -18,6 +18,12 @@ public enum HelmholtzLearningRule
 
     /// <summary>Stochastic back-propagation with Bonnet's and Price's theorems (Gaussian hidden layers only).</summary>
     StochasticBackpropagationPrice,
+
+    /// <summary>The K-sample importance-weighted bound (IWAE), path-wise (Gaussian hidden layers only); K is <see cref="HelmholtzMachineOptions.TrainingSamples"/>.</summary>
+    ImportanceWeighted,
+
+    /// <summary>VIMCO: the K-sample bound with leave-one-out baselines (binary or Gaussian hidden layers); K ≥ 2 is <see cref="HelmholtzMachineOptions.TrainingSamples"/>.</summary>
+    Vimco,
 }
 
 /// <summary>The optimisers of the core.</summary>
@@ -59,6 +65,9 @@ public sealed class HelmholtzMachineOptions
     public string? Architecture { get; set; }
 
     public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
+
+    /// <summary>K, the samples per example of the K-sample rules (<see cref="HelmholtzLearningRule.ImportanceWeighted"/>, <see cref="HelmholtzLearningRule.Vimco"/>).</summary>
+    public int TrainingSamples { get; set; } = 5;
 
     /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>).</summary>
     public ReinforceOptions Reinforce { get; set; } = new();

@@ -78,7 +78,7 @@ public static class MnistApp
         }
         if (machine.Architecture.Visible.Size != BinarizedMnist.PixelCount || machine.Architecture.Visible.Units != UnitType.Bernoulli)
             throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
-        ILearningRule rule = LearningRules.Create(options.Rule);
+        ILearningRule rule = LearningRules.Create(options.Rule, options.TrainingSamples);
         rule.Prepare(machine, 1);   // a rule that does not fit the machine says so here (the trainer prepares it again for its batches)
         var trainingOptions = new TrainingOptions
         {
@@ -89,8 +89,9 @@ public static class MnistApp
             Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(),
             TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
         };
-        string curvePath = Path.Combine(options.OutputDirectory, $"{rule.Name}-curve.csv");
-        string modelPath = Path.Combine(options.OutputDirectory, $"{rule.Name}.hm");
+        string runName = LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
+        string curvePath = Path.Combine(options.OutputDirectory, $"{runName}-curve.csv");
+        string modelPath = Path.Combine(options.OutputDirectory, $"{runName}.hm");
         PrepareOutputDirectory(options.OutputDirectory);
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
@@ -98,7 +99,7 @@ public static class MnistApp
         DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
         DataMatrix test = EvenlySpaced(options.ScoreSplit == "valid" ? data.Valid : data.Test, options.TestLimit);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
-        output.WriteLine($"rule {rule.Name}, architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
+        output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
                          $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
                          $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch, seed {options.Seed}" +
                          (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps"));
@@ -106,8 +107,10 @@ public static class MnistApp
         var curve = new List<CurveRow>();
         var progress = new SynchronousProgress<EpochReport>(report =>
         {
-            curve.Add(new CurveRow(report.Epoch, report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds));
-            output.WriteLine($"epoch {report.Epoch,4}  train F {report.TrainFreeEnergy,8:F2}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
+            curve.Add(new CurveRow(report.Epoch, report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds, report.TrainObjective));
+            // The objective is shown when it is not the free energy itself (the K-sample bounds).
+            string objective = report.TrainObjective == report.TrainFreeEnergy ? "" : $"  train objective {report.TrainObjective,8:F2}";
+            output.WriteLine($"epoch {report.Epoch,4}  train F {report.TrainFreeEnergy,8:F2}{objective}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
             // Reported epochs have passed the trainer's divergence check, so a checkpoint never holds a diverged model.
             if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
             {
@@ -202,12 +205,12 @@ public static class MnistApp
             using (var writer = new StreamWriter(temporary))
             using (var csv = CsvWriter.Create(writer))
             {
-                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds"]);
+                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective"]);
                 foreach (CurveRow r in rows)
                 {
                     csv.WriteRecord([r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
                         r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
-                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture)]);
+                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture)]);
                 }
             }
             File.Move(temporary, path, overwrite: true);
@@ -218,7 +221,7 @@ public static class MnistApp
         }
     }
 
-    private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds);
+    private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds, double TrainObjective);
 
     /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool and run out of order).</summary>
     private sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>

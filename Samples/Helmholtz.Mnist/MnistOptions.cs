@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Learning;
 using System.Globalization;
 
@@ -14,6 +15,7 @@ internal sealed class MnistOptions
     public string Optimizer { get; private set; } = "adam";
     public ulong Seed { get; private set; } = 1;
     public int Samples { get; private set; } = 1000;
+    public int TrainingSamples { get; private set; } = LearningRules.DefaultSamples;
     public int NaiveSamples { get; private set; }
     public int TrainLimit { get; private set; }
     public int TestLimit { get; private set; }
@@ -31,8 +33,9 @@ internal sealed class MnistOptions
 
     public const string Usage = """
         usage: Helmholtz.Mnist [options]
-          --rule wake-sleep|reinforce|reinforce-plain|sbp|sbp-price   learning rule (default sbp)
-          --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for sbp, binary otherwise)
+          --rule wake-sleep|reinforce|reinforce-plain|sbp|sbp-price|iwae|vimco   learning rule (default sbp)
+          --train-samples N   K, the samples per example of the K-sample rules iwae and vimco (5)
+          --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
           --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images (evenly spaced: the splits are ordered by digit)
@@ -65,6 +68,7 @@ internal sealed class MnistOptions
                 case "--optimizer": o.Optimizer = Value(); break;
                 case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
+                case "--train-samples": o.TrainingSamples = Int(); break;
                 case "--naive": o.NaiveSamples = Int(); break;
                 case "--train-limit": o.TrainLimit = Int(); break;
                 case "--test-limit": o.TestLimit = Int(); break;
@@ -83,8 +87,14 @@ internal sealed class MnistOptions
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
+        if (LearningRules.IsMultiSample(o.Rule) && o.TrainingSamples < (o.Rule == "vimco" ? 2 : 1))
+            throw new ArgumentException($"--train-samples must be at least {(o.Rule == "vimco" ? 2 : 1)} for {o.Rule}; got {o.TrainingSamples}.");
         if (o.Architecture.Length == 0)
-            o.Architecture = o.Rule.StartsWith("sbp", StringComparison.Ordinal) ? "784b-200g-50g" : "784b-200b-50b";
+        {
+            // Binary hidden layers unless the rule differentiates through its samples.
+            bool gaussian = LearningRules.Create(o.Rule, Math.Max(2, o.TrainingSamples)).Unsupported(HelmholtzArchitecture.Parse("784b-200b-50b")) is not null;
+            o.Architecture = gaussian ? "784b-200g-50g" : "784b-200b-50b";
+        }
         return o;
     }
 }
