@@ -15,12 +15,12 @@ internal sealed class InputDependentBaseline
     private readonly int _inputs, _hiddenUnits;
     private float[] _h = [], _prediction = [], _dPrediction = [], _dHidden = [];
 
-    public InputDependentBaseline(int inputs, int hiddenUnits, IMatrixEngine engine, RandomStream random)
+    public InputDependentBaseline(int inputs, int hiddenUnits, IMatrixEngine engine, RandomStream random, string name = "baseline")
     {
         _inputs = inputs;
         _hiddenUnits = hiddenUnits;
-        _hidden = new AffineMap("baseline.hidden", inputs, hiddenUnits, engine);
-        _output = new AffineMap("baseline.output", hiddenUnits, 1, engine);
+        _hidden = new AffineMap(name + ".hidden", inputs, hiddenUnits, engine);
+        _output = new AffineMap(name + ".output", hiddenUnits, 1, engine);
         random.FillNormal(_hidden.Weight!.Value);
         TensorPrimitives.Multiply(_hidden.Weight.Value, 1f / MathF.Sqrt(inputs), _hidden.Weight.Value);
         Parameters = _hidden.Parameters.Concat(_output.Parameters).ToArray();

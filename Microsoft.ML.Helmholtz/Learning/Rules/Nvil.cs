@@ -1,0 +1,178 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>Options of <see cref="Nvil"/>; the defaults are the paper's full method.</summary>
+public sealed class NvilOptions
+{
+    /// <summary>Decay of each layer's running estimate b_l of its signal's mean (0: none).</summary>
+    public double BaselineDecay { get; set; } = 0.9;
+
+    /// <summary>Hidden units of each layer's input-dependent baseline c_l(h_{l−1}) (0: none).</summary>
+    public int InputBaselineHiddenUnits { get; set; } = 100;
+
+    /// <summary>Divide each layer's signal by a running estimate of its standard deviation (when above 1).</summary>
+    public bool NormalizeVariance { get; set; } = true;
+
+    /// <summary>Decay of the running variance estimates.</summary>
+    public double VarianceDecay { get; set; } = 0.9;
+
+    /// <summary>
+    /// Give each recognition layer the terms of F̂ that its sample can change only (the local learning
+    /// signals); false: every layer gets the whole F̂, as in <see cref="Reinforce"/>.
+    /// </summary>
+    public bool LocalSignals { get; set; } = true;
+
+    /// <summary>No baselines and no normalisation: the plain estimator with local signals (unbiased term by term).</summary>
+    public static NvilOptions Plain => new() { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false };
+}
+
+/// <summary>
+/// Neural variational inference and learning (Mnih and Gregor 2014): REINFORCE for the recognition
+/// network with, for each recognition layer q(h_l | h_{l−1}), a learning signal of its own. The
+/// layer's sample cannot change the terms of F̂ = ln q − ln p below it, so its signal keeps only
+/// F̂_l = Σ_{j≥l} ln q(h_j | h_{j−1}) − Σ_{j≥l−1} ln p(h_j | h_{j+1}) (ln p(h_L) at the top); from it
+/// the layer subtracts a running mean b_l and an input-dependent baseline c_l(h_{l−1}) trained by
+/// least squares, and divides by a running standard deviation. θg follows ∇ ln p(x, h) as in the
+/// wake phase. Dropping terms the sample cannot change and subtracting baselines that do not depend
+/// on it keep the estimator unbiased (the normalisation rescales each layer's step).
+/// </summary>
+public sealed class Nvil : ILearningRule
+{
+    private readonly NvilOptions _options;
+    private InputDependentBaseline?[] _inputBaselines = [];
+    private double[] _baseline = [], _variance = [];
+    private double[] _freeEnergy = [], _logJoint = [], _target = [], _signal = [];
+    private double[][] _logQ = [], _logP = [];
+    private float[] _weights = [];
+    private bool _started;
+    private HelmholtzMachine? _machine;
+
+    /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
+    public Nvil(NvilOptions? options = null)
+    {
+        options ??= new NvilOptions();
+        _options = new NvilOptions
+        {
+            BaselineDecay = Requires.InUnitIntervalOpenAbove(options.BaselineDecay, "NvilOptions.BaselineDecay"),
+            VarianceDecay = Requires.InUnitIntervalOpenAbove(options.VarianceDecay, "NvilOptions.VarianceDecay"),
+            InputBaselineHiddenUnits = options.InputBaselineHiddenUnits >= 0 ? options.InputBaselineHiddenUnits
+                : throw new ArgumentOutOfRangeException(nameof(options), options.InputBaselineHiddenUnits, "NvilOptions.InputBaselineHiddenUnits must be ≥ 0."),
+            NormalizeVariance = options.NormalizeVariance,
+            LocalSignals = options.LocalSignals,
+        };
+    }
+
+    public string Name => "nvil";
+    public string Objective => "free energy";
+    public int SamplesPerExample => 1;
+    public IReadOnlyList<Parameter> Parameters => _inputBaselines.Where(b => b is not null).SelectMany(b => b!.Parameters).ToArray();
+    public string? Unsupported(HelmholtzArchitecture architecture) => null;
+
+    /// <summary>The running baselines b_l, l = 1…L.</summary>
+    public IReadOnlyList<double> Baselines => _baseline.Skip(1).ToArray();
+
+    /// <summary>
+    /// Allocates for <paramref name="machine"/>; the baselines are learned for the machine they train,
+    /// so another machine starts them afresh and the same machine keeps them.
+    /// </summary>
+    public void Prepare(HelmholtzMachine machine, int batchCapacity)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        var layers = machine.Architecture.Layers;
+        int depth = machine.Architecture.Depth;
+        if (!ReferenceEquals(machine, _machine))
+        {
+            var random = new RandomStream(0x5EED);
+            _inputBaselines = new InputDependentBaseline?[depth + 1];
+            for (int l = 1; l <= depth && _options.InputBaselineHiddenUnits > 0; l++)
+                _inputBaselines[l] = new InputDependentBaseline(layers[l - 1].Size, _options.InputBaselineHiddenUnits, machine.Engine, random.Fork((ulong)l), $"nvil.baseline.{l}");
+            _baseline = new double[depth + 1];
+            _variance = Enumerable.Repeat(1.0, depth + 1).ToArray();
+            _started = false;
+            _machine = machine;
+        }
+        _freeEnergy = new double[batchCapacity];
+        _logJoint = new double[batchCapacity];
+        _target = new double[batchCapacity];
+        _signal = new double[batchCapacity];
+        _weights = new float[batchCapacity];
+        _logQ = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
+        _logP = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
+    }
+
+    public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        int rows = batch.Rows;
+        if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
+        LayerStates states = batch.States;
+        LayerConditioning? conditioning = batch.Conditioning;
+        GenerativeNetwork gen = machine.Generative;
+        RecognitionNetwork rec = machine.Recognition;
+        int depth = gen.Depth;
+        Span<float> w = _weights.AsSpan(0, rows);
+
+        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
+        double mean = 0;
+        for (int r = 0; r < rows; r++) mean += _freeEnergy[r];
+        mean /= rows;
+
+        // Each layer's terms, from the forwards the sample left (ln q of a draw from its noise, as F̂'s).
+        if (_options.LocalSignals)
+        {
+            for (int l = 0; l <= depth; l++)
+            {
+                _logP[l].AsSpan(0, rows).Clear();
+                gen.Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, _logP[l]);
+                if (l == 0) continue;
+                _logQ[l].AsSpan(0, rows).Clear();
+                rec.Layer(l).AccumulateLogProbOfSample(states.Layer(l, rows), rows, _logQ[l]);
+            }
+        }
+
+        w.Fill(-1f / rows);
+        gen.AccumulateLogJointGradient(states, rows, w, conditioning);
+
+        // Top-down, so that F̂_l = F̂_{l+1} + ln q(h_l | h_{l−1}) − ln p(h_{l−1} | h_l) builds up in _signal.
+        if (_options.LocalSignals)
+            for (int r = 0; r < rows; r++) _signal[r] = -_logP[depth][r];
+        bool first = !_started;
+        for (int l = depth; l >= 1; l--)
+        {
+            if (_options.LocalSignals)
+                for (int r = 0; r < rows; r++) _signal[r] += _logQ[l][r] - _logP[l - 1][r];
+            ReadOnlySpan<double> layerSignal = _options.LocalSignals ? _signal : _freeEnergy;
+            double layerMean = 0;
+            for (int r = 0; r < rows; r++) layerMean += layerSignal[r];
+            layerMean /= rows;
+            if (first && _options.BaselineDecay > 0) _baseline[l] = layerMean;
+
+            ReadOnlySpan<float> input = states.Layer(l - 1, rows);
+            InputDependentBaseline? inputBaseline = _inputBaselines[l];
+            ReadOnlySpan<float> c = inputBaseline is null ? default : inputBaseline.Predict(input, rows);
+            double signalVariance = 0;
+            for (int r = 0; r < rows; r++)
+            {
+                _target[r] = layerSignal[r] - _baseline[l];
+                double signal = _target[r] - (c.IsEmpty ? 0 : c[r]);
+                signalVariance += signal * signal;
+                w[r] = (float)signal;
+            }
+            signalVariance /= rows;
+            if (_options.NormalizeVariance) _variance[l] = _options.VarianceDecay * _variance[l] + (1 - _options.VarianceDecay) * signalVariance;
+            double scale = _options.NormalizeVariance ? 1.0 / Math.Max(1.0, Math.Sqrt(_variance[l])) : 1.0;
+            for (int r = 0; r < rows; r++) w[r] = (float)(w[r] * scale / rows);
+            rec.Layer(l).AccumulateLogProbGradient(states.Layer(l, rows), input, rows, w, default, default,
+                conditioning is null ? default : conditioning.RecognitionGradient(l, rows));
+
+            inputBaseline?.Backward(input, _target, rows);
+            if (_options.BaselineDecay > 0) _baseline[l] = _options.BaselineDecay * _baseline[l] + (1 - _options.BaselineDecay) * layerMean;
+        }
+        _started = true;
+        return BatchLoss.OfFreeEnergy(mean);
+    }
+}
