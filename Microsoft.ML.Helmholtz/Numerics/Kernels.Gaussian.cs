@@ -1,0 +1,438 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Helmholtz.Numerics;
+
+// Gaussian units: log-probabilities, their gradient, reparameterised samples, curvature and the
+// stochastic back-propagation statistics.
+public static unsafe partial class Kernels
+{
+    /// <summary>rowSums[r] += −½ (Σ_c (y − m)² e^{−s} + s + ln 2π): ln N(y; m, e^s) per row.</summary>
+    public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+        => AccumulateGaussianLogProb(y, rows, default, mean, logVar, rows, columns, rowSums);
+
+    /// <summary>The same with y row r taken from row rowSource[r] of the <paramref name="yRows"/> rows of <paramref name="y"/> (empty: row r).</summary>
+    public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, int yRows, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar,
+        int rows, int columns, Span<double> rowSums)
+    {
+        int n = rows * columns;
+        y = y[..(yRows * columns)]; mean = mean[..n]; logVar = logVar[..n]; rowSums = rowSums[..rows];
+        CheckRowSource(rowSource, rows, yRows);
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            GaussianLogProbRows(y, rowSource, mean, logVar, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* py = y, m = mean, s = logVar)
+        fixed (int* source = rowSource)
+        fixed (double* sums = rowSums)
+            WorkerPool.Current.Run(pieces, new GaussianLogProbWork
+            {
+                Ranges = new(rows, pieces), Y = py, Mean = m, LogVar = s, RowSource = source, RowSums = sums,
+                YRows = yRows, Rows = rows, Columns = columns,
+            });
+    }
+
+    private struct GaussianLogProbWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* Y, Mean, LogVar;
+        public int* RowSource;       // null: row r of Y
+        public double* RowSums;
+        public int YRows, Rows, Columns;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            int n = Rows * Columns;
+            GaussianLogProbRows(new ReadOnlySpan<float>(Y, YRows * Columns), SpanOrEmpty(RowSource, Rows), new ReadOnlySpan<float>(Mean, n),
+                new ReadOnlySpan<float>(LogVar, n), Columns, new Span<double>(RowSums, Rows), r0, r1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void GaussianLogProbRows(ReadOnlySpan<float> y, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            int o = r * columns, yo = (rowSource.IsEmpty ? r : rowSource[r]) * columns - o, end = o + columns, i = o;
+            double sum = 0;
+            if (Wide && columns >= W)
+            {
+                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                for (; i <= end - W; i += W)
+                {
+                    Vector512<float> term = GaussianTerm(y, yo, mean, logVar, i);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                }
+                if (i < end)
+                {
+                    Vector512<float> term = GaussianTerm(y, yo, mean, logVar, end - W) & LastLanes(end - i);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    i = end;
+                }
+                sum = Vector512.Sum(lo + hi);
+            }
+            for (; i < end; i++)
+            {
+                float d = y[yo + i] - mean[i];
+                float s = logVar[i];
+                sum += d * d * MathF.Exp(-s) + s;
+            }
+            rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
+        }
+    }
+
+    /// <summary>(y − m)² e^{−s} + s on 16 lanes from i (y read at yOffset + i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> GaussianTerm(ReadOnlySpan<float> y, int yOffset, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int i)
+    {
+        Vector512<float> d = VectorMath.Load(y, yOffset + i) - VectorMath.Load(mean, i);
+        Vector512<float> s = VectorMath.Load(logVar, i);
+        return d * d * VectorMath.Exp(-s) + s;
+    }
+
+    /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
+    public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+        => AccumulateHalfNegativeSquares(noise, logVar[..(rows * columns)], rows, columns, rowSums);
+
+    /// <summary>rowSums[r] += −½ (Σ_c y[r,c]² + columns · ln 2π): ln N(y; 0, I) per row.</summary>
+    public static void AccumulateStandardNormalLogProb(ReadOnlySpan<float> y, int rows, int columns, Span<double> rowSums)
+        => AccumulateHalfNegativeSquares(y, default, rows, columns, rowSums);
+
+    /// <summary>
+    /// rowSums[r] += −½ (Σ_c x² + s + ln 2π), with s = 0 where <paramref name="logVar"/> is empty:
+    /// the log-density of standard normal x (scaled by e^{s/2}).
+    /// </summary>
+    private static void AccumulateHalfNegativeSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+    {
+        int n = rows * columns;
+        x = x[..n]; rowSums = rowSums[..rows];
+        int pieces = Math.Min(Pieces(n), rows);
+        if (pieces <= 1)
+        {
+            HalfNegativeSquaresRange(x, logVar, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* px = x, ps = logVar)
+        fixed (double* sums = rowSums)
+            WorkerPool.Current.Run(pieces, new HalfNegativeSquaresWork
+            {
+                Ranges = new(rows, pieces), X = px, LogVar = ps, RowSums = sums, Rows = rows, Columns = columns,
+            });
+    }
+
+    private struct HalfNegativeSquaresWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* X, LogVar;     // LogVar null: s = 0
+        public double* RowSums;
+        public int Rows, Columns;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            int n = Rows * Columns;
+            HalfNegativeSquaresRange(new ReadOnlySpan<float>(X, n), SpanOrEmpty(LogVar, n), Columns, new Span<double>(RowSums, Rows), r0, r1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void HalfNegativeSquaresRange(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        bool shift = !logVar.IsEmpty;
+        for (int r = r0; r < r1; r++)
+        {
+            int o = r * columns, end = o + columns, i = o;
+            double sum = 0;
+            if (Wide && columns >= W)
+            {
+                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                for (; i <= end - W; i += W)
+                {
+                    Vector512<float> term = SquarePlus(x, logVar, shift, i);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                }
+                if (i < end)
+                {
+                    Vector512<float> term = SquarePlus(x, logVar, shift, end - W) & LastLanes(end - i);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    i = end;
+                }
+                sum = Vector512.Sum(lo + hi);
+            }
+            for (; i < end; i++) sum += x[i] * x[i] + (shift ? logVar[i] : 0f);
+            rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SquarePlus(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, bool shift, int i)
+    {
+        Vector512<float> v = VectorMath.Load(x, i);
+        return shift ? Vector512.FusedMultiplyAdd(v, v, VectorMath.Load(logVar, i)) : v * v;
+    }
+
+    /// <summary>
+    /// With d = y − m and precision p = e^{−s}: dMean = w d p, dLogVar = w ½ (d² p − 1), and, when
+    /// <paramref name="outputGradient"/> is not empty, outputGradient −= w d p.
+    /// </summary>
+    public static void GaussianLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns,
+        ReadOnlySpan<float> rowWeights, Span<float> dMean, Span<float> dLogVar, Span<float> outputGradient)
+    {
+        int n = rows * columns;
+        y = y[..n]; mean = mean[..n]; logVar = logVar[..n]; rowWeights = rowWeights[..rows]; dMean = dMean[..n]; dLogVar = dLogVar[..n];
+        if (!outputGradient.IsEmpty) outputGradient = outputGradient[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            GaussianLogProbGradientRows(y, mean, logVar, columns, rowWeights, dMean, dLogVar, outputGradient, 0, rows);
+            return;
+        }
+        fixed (float* py = y, m = mean, s = logVar, w = rowWeights, dm = dMean, ds = dLogVar, o = outputGradient)
+            WorkerPool.Current.Run(pieces, new GaussianLogProbGradientWork
+            {
+                Ranges = new(rows, pieces), Y = py, Mean = m, LogVar = s, RowWeights = w,
+                DMean = dm, DLogVar = ds, OutputGradient = o, Rows = rows, Columns = columns,
+            });
+    }
+
+    private struct GaussianLogProbGradientWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* Y, Mean, LogVar, RowWeights, DMean, DLogVar;
+        public float* OutputGradient; // null: none
+        public int Rows, Columns;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            int n = Rows * Columns;
+            GaussianLogProbGradientRows(new ReadOnlySpan<float>(Y, n), new ReadOnlySpan<float>(Mean, n), new ReadOnlySpan<float>(LogVar, n), Columns,
+                new ReadOnlySpan<float>(RowWeights, Rows), new Span<float>(DMean, n), new Span<float>(DLogVar, n), SpanOrEmpty(OutputGradient, n),
+                r0, r1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void GaussianLogProbGradientRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns,
+        ReadOnlySpan<float> rowWeights, Span<float> dMean, Span<float> dLogVar, Span<float> outputGradient, int r0, int r1)
+    {
+        bool output = !outputGradient.IsEmpty;
+        for (int r = r0; r < r1; r++)
+        {
+            float w = rowWeights[r];
+            int o = r * columns, end = o + columns, i = o;
+            if (Wide && columns >= W)
+            {
+                var wv = Vector512.Create(w);
+                var half = Vector512.Create(0.5f);
+                // The last pass overlaps the one before when the row is not whole vectors: dMean and
+                // dLogVar get the same values again, the output gradient only its new lanes.
+                Vector512<float> fresh = Vector512<float>.AllBitsSet;
+                for (bool tail = false; ; )
+                {
+                    Vector512<float> d = VectorMath.Load(y, i) - VectorMath.Load(mean, i);
+                    Vector512<float> precision = VectorMath.Exp(-VectorMath.Load(logVar, i));
+                    Vector512<float> gm = wv * d * precision;
+                    VectorMath.Store(gm, dMean, i);
+                    VectorMath.Store(wv * half * (d * d * precision - Vector512<float>.One), dLogVar, i);
+                    if (output) VectorMath.Store(VectorMath.Load(outputGradient, i) - (gm & fresh), outputGradient, i);
+                    i += W;
+                    if (tail || i == end) break;
+                    if (i > end - W)
+                    {
+                        fresh = LastLanes(end - i);
+                        i = end - W;
+                        tail = true;
+                    }
+                }
+                i = end;
+            }
+            for (; i < end; i++)
+            {
+                float d = y[i] - mean[i];
+                float precision = MathF.Exp(-logVar[i]);
+                dMean[i] = w * d * precision;
+                dLogVar[i] = w * 0.5f * (d * d * precision - 1f);
+                if (output) outputGradient[i] -= w * d * precision;
+            }
+        }
+    }
+
+    /// <summary>y = m + e^{s/2} ε.</summary>
+    public static void Reparameterize(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> noise, Span<float> y)
+    {
+        int n = y.Length;
+        mean = mean[..n]; logVar = logVar[..n]; noise = noise[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            ReparameterizeRange(mean, logVar, noise, y, 0, n);
+            return;
+        }
+        fixed (float* m = mean, s = logVar, e = noise, py = y)
+            WorkerPool.Current.Run(pieces, new ReparameterizeWork { Ranges = new(n, pieces, W), Mean = m, LogVar = s, Noise = e, Y = py, Length = n });
+    }
+
+    private struct ReparameterizeWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of elements
+        public float* Mean, LogVar, Noise, Y;
+        public int Length;
+
+        public readonly void Execute(int piece)
+        {
+            if (Ranges.Get(piece, out int start, out int end))
+                ReparameterizeRange(new ReadOnlySpan<float>(Mean, Length), new ReadOnlySpan<float>(LogVar, Length), new ReadOnlySpan<float>(Noise, Length),
+                    new Span<float>(Y, Length), start, end);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void ReparameterizeRange(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> noise, Span<float> y, int start, int end)
+    {
+        int i = start;
+        if (Wide)
+        {
+            var half = Vector512.Create(0.5f);
+            for (; i <= end - W; i += W)
+                VectorMath.Store(VectorMath.Load(mean, i) + VectorMath.Exp(half * VectorMath.Load(logVar, i)) * VectorMath.Load(noise, i), y, i);
+            if (i < end)
+            {
+                Tail m = new(mean, i, end);
+                m.Store(m.Vector + VectorMath.Exp(half * m.Of(logVar)) * m.Of(noise), y);
+            }
+            return;
+        }
+        for (; i < end; i++)
+            y[i] = mean[i] + MathF.Exp(0.5f * logVar[i]) * noise[i];
+    }
+
+    /// <summary>
+    /// The curvature of −ln N(y; f(u), e^s) in u: e^{−s} for the identity, and for m = tanh(u)
+    /// [m'² + 2 m m' (y − m)] e^{−s} with m' = 1 − m².
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void GaussianCurvature(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, bool tanh, Span<float> kappa)
+    {
+        int n = kappa.Length, i = 0;
+        if (Wide)
+        {
+            for (; i <= n - W; i += W)
+            {
+                Vector512<float> precision = VectorMath.Exp(-VectorMath.Load(logVar, i));
+                if (tanh)
+                {
+                    Vector512<float> m = VectorMath.Load(mean, i);
+                    Vector512<float> dm = Vector512<float>.One - m * m;
+                    precision *= dm * dm + Vector512.Create(2f) * m * dm * (VectorMath.Load(y, i) - m);
+                }
+                VectorMath.Store(precision, kappa, i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float precision = MathF.Exp(-logVar[i]);
+            if (tanh)
+            {
+                float m = mean[i], dm = 1f - m * m;
+                kappa[i] = (dm * dm + 2f * m * dm * (y[i] - m)) * precision;
+            }
+            else
+            {
+                kappa[i] = precision;
+            }
+        }
+    }
+
+    /// <summary>y += e^{−s}.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void AddExpNegative(ReadOnlySpan<float> logVar, Span<float> y)
+    {
+        int n = y.Length, i = 0;
+        if (Wide)
+            for (; i <= n - W; i += W)
+                VectorMath.Store(VectorMath.Load(y, i) + VectorMath.Exp(-VectorMath.Load(logVar, i)), y, i);
+        for (; i < n; i++) y[i] += MathF.Exp(-logVar[i]);
+    }
+
+    /// <summary>
+    /// Stochastic back-propagation through h = μ + σ ε, σ = e^{s/2}, for one Gaussian layer: with
+    /// g = local + rest, dMean = g and dLogVar = ½ σ ε g' − ½ / B, g' = g (path-wise) or rest (Price,
+    /// which adds ½ σ² hessian / B).
+    /// </summary>
+    public static void StochasticBackpropagationStatistics(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
+        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar)
+    {
+        int n = dMean.Length;
+        local = local[..n]; rest = rest[..n]; noise = noise[..n]; logVar = logVar[..n]; dLogVar = dLogVar[..n];
+        if (price) hessian = hessian[..n];
+        int pieces = Pieces(n);
+        if (pieces == 1)
+        {
+            StochasticBackpropagationRange(local, rest, hessian, noise, logVar, invRows, price, dMean, dLogVar, 0, n);
+            return;
+        }
+        fixed (float* pl = local, pr = rest, ph = hessian, e = noise, s = logVar, dm = dMean, ds = dLogVar)
+            WorkerPool.Current.Run(pieces, new StochasticBackpropagationWork
+            {
+                Ranges = new(n, pieces, W), Local = pl, Rest = pr, Hessian = ph, Noise = e, LogVar = s, DMean = dm, DLogVar = ds,
+                InvRows = invRows, Price = price, Length = n,
+            });
+    }
+
+    private struct StochasticBackpropagationWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of elements
+        public float* Local, Rest, Hessian, Noise, LogVar, DMean, DLogVar;   // Hessian read only for Price
+        public float InvRows;
+        public bool Price;
+        public int Length;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int start, out int end)) return;
+            int n = Length;
+            StochasticBackpropagationRange(new ReadOnlySpan<float>(Local, n), new ReadOnlySpan<float>(Rest, n),
+                Price ? new ReadOnlySpan<float>(Hessian, n) : default, new ReadOnlySpan<float>(Noise, n), new ReadOnlySpan<float>(LogVar, n),
+                InvRows, Price, new Span<float>(DMean, n), new Span<float>(DLogVar, n), start, end);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StochasticBackpropagationRange(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
+        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar, int start, int end)
+    {
+        int i = start;
+        if (Wide)
+        {
+            var half = Vector512.Create(0.5f);
+            var entropy = Vector512.Create(0.5f * invRows);
+            var priceScale = Vector512.Create(invRows);
+            for (; i <= end - W; i += W)
+            {
+                Vector512<float> rv = VectorMath.Load(rest, i);
+                Vector512<float> g = VectorMath.Load(local, i) + rv;
+                Vector512<float> sigma = VectorMath.Exp(half * VectorMath.Load(logVar, i));
+                VectorMath.Store(g, dMean, i);
+                Vector512<float> dl = half * sigma * VectorMath.Load(noise, i) * (price ? rv : g) - entropy;
+                if (price) dl += half * sigma * sigma * VectorMath.Load(hessian, i) * priceScale;
+                VectorMath.Store(dl, dLogVar, i);
+            }
+        }
+        for (; i < end; i++)
+        {
+            float g = local[i] + rest[i];
+            float sigma = MathF.Exp(0.5f * logVar[i]);
+            dMean[i] = g;
+            dLogVar[i] = 0.5f * sigma * noise[i] * (price ? rest[i] : g) - 0.5f * invRows;
+            if (price) dLogVar[i] += 0.5f * sigma * sigma * hessian[i] * invRows;
+        }
+    }
+}
