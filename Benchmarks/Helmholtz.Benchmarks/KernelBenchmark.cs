@@ -45,7 +45,8 @@ internal static class KernelBenchmark
         float[] small = F(-1e-3, 1e-3), g2 = F(-1, 1);
         Row("MultiplyByTanhDerivative", () => Scalar.TanhDerivative(small, g2), () => Kernels.MultiplyByTanhDerivative(small, g2));
         Row("StandardNormalLogProb", () => Scalar.StandardNormalLogProb(e, rows, cols, sums), () => Kernels.AccumulateStandardNormalLogProb(e, rows, cols, sums));
-        Row("SBP statistics (path-wise)", () => Scalar.Sbp(a, e, u, m, s, 0.01f, y, y2), () => Kernels.StochasticBackpropagationStatistics(a, e, u, m, s, 0.01f, false, y, y2));
+        float[] equalWeights = Enumerable.Repeat(0.01f, rows).ToArray();
+        Row("SBP statistics (path-wise)", () => Scalar.Sbp(a, e, u, m, s, 0.01f, y, y2), () => Kernels.ReparameterizedGaussianGradient(a, e, default, m, s, equalWeights, rows, cols, y, y2));
         Row("Adam", () => Scalar.Adam(acc, g, mm, vv, 0.9f, 0.999f, 1e-3f, 1e-8f), () => Kernels.AdamUpdate(acc, g, mm, vv, 0.9f, 0.999f, 1e-3f, 1e-8f));
         Row("SgdMomentum", () => Scalar.Momentum(acc, g, vv, 0.9f, 1e-3f), () => Kernels.MomentumUpdate(acc, g, vv, 0.9f, 1e-3f));
         Row("AllFinite (CheckFinite)", () => Scalar.AllFinite(g), () => Kernels.AllFinite(g));

@@ -353,22 +353,30 @@ public sealed class KernelTests
     }
 
     [TestMethod]
-    [DataRow(1, false), DataRow(7, true), DataRow(33, false), DataRow(100, true), DataRow(257, false), DataRow(784, true), DataRow(30001, true), DataRow(30001, false)]
-    public void StochasticBackpropagationStatistics_MatchDouble(int n, bool price)
+    [DataRow(1, 1, false), DataRow(1, 7, true), DataRow(3, 11, false), DataRow(4, 25, true), DataRow(1, 257, false), DataRow(2, 392, true), DataRow(100, 301, true), DataRow(100, 301, false)]
+    public void ReparameterizedGaussianGradient_MatchDouble(int rows, int columns, bool price)
     {
         using var pool = new PrivatePool();
+        int n = rows * columns;
         float[] local = Inputs(n, n), rest = Inputs(n, n + 1), hess = Uniform(n, n + 2, 0, 5), eps = Inputs(n, n + 3, 3), s = Uniform(n, n + 4, -8, 4);
+        float[] weights = Uniform(rows, n + 5, 0, 0.1);   // per-row weights: rows that differ, vectors that span two rows
         float[] dMean = new float[n], dLogVar = new float[n];
-        const float invRows = 0.01f;
-        Kernels.StochasticBackpropagationStatistics(local, rest, hess, eps, s, invRows, price, dMean, dLogVar);
+        Kernels.ReparameterizedGaussianGradient(local, rest, price ? hess : default, eps, s, weights, rows, columns, dMean, dLogVar);
         for (int i = 0; i < n; i++)
         {
+            double w = weights[i / columns];
             double g = (double)local[i] + rest[i], sigma = Math.Exp(0.5 * s[i]), pw = price ? rest[i] : g;
-            double e = 0.5 * sigma * eps[i] * pw - 0.5 * invRows + (price ? 0.5 * sigma * sigma * hess[i] * invRows : 0);
+            double e = 0.5 * sigma * eps[i] * pw - 0.5 * w + (price ? 0.5 * sigma * sigma * hess[i] * w : 0);
             double gScale = price ? Math.Abs(rest[i]) : Math.Abs(local[i]) + Math.Abs(rest[i]);
             Near(g, dMean[i], Math.Abs(local[i]) + Math.Abs(rest[i]), $"dMean {i}");
-            Near(e, dLogVar[i], 0.5 * sigma * Math.Abs(eps[i]) * gScale + invRows + sigma * sigma * hess[i] * invRows, $"dLogVar {i}");
+            Near(e, dLogVar[i], 0.5 * sigma * Math.Abs(eps[i]) * gScale + w + sigma * sigma * hess[i] * w, $"dLogVar {i}");
         }
+        // No local terms: the same as local terms of zero.
+        float[] dMean0 = new float[n], dLogVar0 = new float[n];
+        Kernels.ReparameterizedGaussianGradient(new float[n], rest, default, eps, s, weights, rows, columns, dMean, dLogVar);
+        Kernels.ReparameterizedGaussianGradient(default, rest, default, eps, s, weights, rows, columns, dMean0, dLogVar0);
+        CollectionAssert.AreEqual(dMean, dMean0);
+        CollectionAssert.AreEqual(dLogVar, dLogVar0);
     }
 
     [TestMethod]
@@ -507,7 +515,7 @@ public sealed class KernelTests
             Kernels.AccumulateGaussianLogProb(y, mean, s, rows, columns, gaussianSums);
             Kernels.GaussianLogProbGradient(y, mean, s, rows, columns, w, dm, ds, og);
             Kernels.Reparameterize(mean, s, y, rep);
-            Kernels.StochasticBackpropagationStatistics(a, y, hess, mean, s, 0.01f, true, sm, sl);
+            Kernels.ReparameterizedGaussianGradient(a, y, hess, mean, s, w, rows, columns, sm, sl);
             Kernels.Tanh(y, th);
             Kernels.AddColumnSums(y, rows, columns, cols);
             Kernels.BroadcastRows(bias, broadcast, rows, columns);

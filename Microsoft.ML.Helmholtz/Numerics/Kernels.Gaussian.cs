@@ -363,76 +363,92 @@ public static unsafe partial class Kernels
     }
 
     /// <summary>
-    /// Stochastic back-propagation through h = μ + σ ε, σ = e^{s/2}, for one Gaussian layer: with
-    /// g = local + rest, dMean = g and dLogVar = ½ σ ε g' − ½ / B, g' = g (path-wise) or rest (Price,
-    /// which adds ½ σ² hessian / B).
+    /// The gradient of a loss through a Gaussian sample y = m + σ ε, σ = e^{s/2}, into the sample's
+    /// statistics, [rows × columns]. With g = local + pathWise (already weighted; an empty local is
+    /// zero): dMean = g; dLogVar = ½ σ ε g' + ½ σ² κ w_r − ½ w_r, where g' = g and κ = 0 when
+    /// <paramref name="curvature"/> is empty (all path-wise), else g' = pathWise and κ the curvature of
+    /// the local terms (Price's theorem for them); −½ w_r is the loss's w_r ln q(y_r) of the sample's
+    /// own density, whose path-wise derivative in s is −½ (in m, 0).
     /// </summary>
-    public static void StochasticBackpropagationStatistics(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
-        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar)
+    public static void ReparameterizedGaussianGradient(ReadOnlySpan<float> local, ReadOnlySpan<float> pathWise, ReadOnlySpan<float> curvature,
+        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, ReadOnlySpan<float> rowWeights, int rows, int columns, Span<float> dMean, Span<float> dLogVar)
     {
-        int n = dMean.Length;
-        local = local[..n]; rest = rest[..n]; noise = noise[..n]; logVar = logVar[..n]; dLogVar = dLogVar[..n];
-        if (price) hessian = hessian[..n];
+        int n = rows * columns;
+        bool price = !curvature.IsEmpty, hasLocal = !local.IsEmpty;
+        if (hasLocal) local = local[..n];
+        if (price) curvature = curvature[..n];
+        pathWise = pathWise[..n]; noise = noise[..n]; logVar = logVar[..n]; dMean = dMean[..n]; dLogVar = dLogVar[..n];
+        rowWeights = rowWeights[..rows];
         int pieces = Pieces(n);
         if (pieces == 1)
         {
-            StochasticBackpropagationRange(local, rest, hessian, noise, logVar, invRows, price, dMean, dLogVar, 0, n);
+            ReparameterizedGaussianRange(local, hasLocal, pathWise, curvature, noise, logVar, rowWeights, columns, price, dMean, dLogVar, 0, n);
             return;
         }
-        fixed (float* pl = local, pr = rest, ph = hessian, e = noise, s = logVar, dm = dMean, ds = dLogVar)
-            WorkerPool.Current.Run(pieces, new StochasticBackpropagationWork
+        fixed (float* pl = local, pp = pathWise, pc = curvature, e = noise, s = logVar, w = rowWeights, dm = dMean, ds = dLogVar)
+            WorkerPool.Current.Run(pieces, new ReparameterizedGaussianWork
             {
-                Ranges = new(n, pieces, W), Local = pl, Rest = pr, Hessian = ph, Noise = e, LogVar = s, DMean = dm, DLogVar = ds,
-                InvRows = invRows, Price = price, Length = n,
+                Ranges = new(n, pieces, W), Local = pl, PathWise = pp, Curvature = pc, Noise = e, LogVar = s, RowWeights = w, DMean = dm, DLogVar = ds,
+                HasLocal = hasLocal, Price = price, Rows = rows, Columns = columns,
             });
     }
 
-    private struct StochasticBackpropagationWork : IPieceWork
+    private struct ReparameterizedGaussianWork : IPieceWork
     {
         public PieceRanges Ranges;   // of elements
-        public float* Local, Rest, Hessian, Noise, LogVar, DMean, DLogVar;   // Hessian read only for Price
-        public float InvRows;
-        public bool Price;
-        public int Length;
+        public float* Local, PathWise, Curvature, Noise, LogVar, RowWeights, DMean, DLogVar;   // Local and Curvature may be null
+        public bool HasLocal, Price;
+        public int Rows, Columns;
 
         public readonly void Execute(int piece)
         {
             if (!Ranges.Get(piece, out int start, out int end)) return;
-            int n = Length;
-            StochasticBackpropagationRange(new ReadOnlySpan<float>(Local, n), new ReadOnlySpan<float>(Rest, n),
-                Price ? new ReadOnlySpan<float>(Hessian, n) : default, new ReadOnlySpan<float>(Noise, n), new ReadOnlySpan<float>(LogVar, n),
-                InvRows, Price, new Span<float>(DMean, n), new Span<float>(DLogVar, n), start, end);
+            int n = Rows * Columns;
+            ReparameterizedGaussianRange(SpanOrEmpty(Local, HasLocal ? n : 0), HasLocal, new ReadOnlySpan<float>(PathWise, n), SpanOrEmpty(Curvature, Price ? n : 0),
+                new ReadOnlySpan<float>(Noise, n), new ReadOnlySpan<float>(LogVar, n), new ReadOnlySpan<float>(RowWeights, Rows), Columns, Price,
+                new Span<float>(DMean, n), new Span<float>(DLogVar, n), start, end);
         }
     }
 
+    // Over elements, not rows, so that a value takes the vector or the scalar path by its place in the
+    // whole range (the same bits as the element-wise kernel this replaced, for equal weights); a vector
+    // that spans two rows takes its weights lane by lane.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void StochasticBackpropagationRange(ReadOnlySpan<float> local, ReadOnlySpan<float> rest, ReadOnlySpan<float> hessian,
-        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, float invRows, bool price, Span<float> dMean, Span<float> dLogVar, int start, int end)
+    private static void ReparameterizedGaussianRange(ReadOnlySpan<float> local, bool hasLocal, ReadOnlySpan<float> pathWise, ReadOnlySpan<float> curvature,
+        ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, ReadOnlySpan<float> rowWeights, int columns, bool price, Span<float> dMean, Span<float> dLogVar, int start, int end)
     {
         int i = start;
         if (Wide)
         {
             var half = Vector512.Create(0.5f);
-            var entropy = Vector512.Create(0.5f * invRows);
-            var priceScale = Vector512.Create(invRows);
+            Span<float> lanes = stackalloc float[W];
             for (; i <= end - W; i += W)
             {
-                Vector512<float> rv = VectorMath.Load(rest, i);
-                Vector512<float> g = VectorMath.Load(local, i) + rv;
+                int r0 = i / columns, r1 = (i + W - 1) / columns;
+                Vector512<float> w;
+                if (r0 == r1) w = Vector512.Create(rowWeights[r0]);
+                else
+                {
+                    for (int k = 0; k < W; k++) lanes[k] = rowWeights[(i + k) / columns];
+                    w = Vector512.Create<float>(lanes);
+                }
+                Vector512<float> pv = VectorMath.Load(pathWise, i);
+                Vector512<float> g = hasLocal ? VectorMath.Load(local, i) + pv : pv;
                 Vector512<float> sigma = VectorMath.Exp(half * VectorMath.Load(logVar, i));
                 VectorMath.Store(g, dMean, i);
-                Vector512<float> dl = half * sigma * VectorMath.Load(noise, i) * (price ? rv : g) - entropy;
-                if (price) dl += half * sigma * sigma * VectorMath.Load(hessian, i) * priceScale;
+                Vector512<float> dl = half * sigma * VectorMath.Load(noise, i) * (price ? pv : g) - half * w;
+                if (price) dl += half * sigma * sigma * VectorMath.Load(curvature, i) * w;
                 VectorMath.Store(dl, dLogVar, i);
             }
         }
         for (; i < end; i++)
         {
-            float g = local[i] + rest[i];
+            float w = rowWeights[i / columns];
+            float g = hasLocal ? local[i] + pathWise[i] : pathWise[i];
             float sigma = MathF.Exp(0.5f * logVar[i]);
             dMean[i] = g;
-            dLogVar[i] = 0.5f * sigma * noise[i] * (price ? rest[i] : g) - 0.5f * invRows;
-            if (price) dLogVar[i] += 0.5f * sigma * sigma * hessian[i] * invRows;
+            dLogVar[i] = 0.5f * sigma * noise[i] * (price ? pathWise[i] : g) - 0.5f * w;
+            if (price) dLogVar[i] += 0.5f * sigma * sigma * curvature[i] * w;
         }
     }
 }
