@@ -71,6 +71,8 @@ internal static class ModelBenchmark
         TrainingRow("REINFORCE 784b-200b-50b, Adam", "784b-200b-50b", () => new Reinforce(), data.Train, engine, probe, epochs);
         TrainingRow("IWAE K=5 784b-200g-50g, Adam", "784b-200g-50g", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
         TrainingRow("VIMCO K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new Vimco(5), data.Train, engine, probe, epochs);
+        TrainingRow("RWS K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new ReweightedWakeSleep(5), data.Train, engine, probe, epochs);
+        TrainingRow("NVIL 784b-200b-50b, Adam", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs);
     }
 
     private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)

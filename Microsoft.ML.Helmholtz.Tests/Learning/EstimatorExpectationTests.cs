@@ -53,6 +53,38 @@ public sealed class EstimatorExpectationTests
     }
 
     [TestMethod]
+    public void NvilWithLocalSignalsAveragesToTheExactGradientAndHasLessVariance()
+    {
+        // Each recognition layer's signal keeps only the terms its sample can change: unbiased, and
+        // the top layer no longer carries the noise of ln p(x | h1) and ln q(h1 | x).
+        var machine = TestModels.Random("10b-4b-3b", 55, scale: 0.7f);
+        float[] v = [1, 1, 0, 1, 0, 0, 1, 0, 1, 0];
+        double[] exact = Statistics.NumericGradient(machine.Parameters, () => TestModels.ExactFreeEnergy(machine, v));
+        const int rows = 2500, batches = 40;
+        var states = Replicated(machine, [v], rows);
+        var (mean, se) = Statistics.MeanAndStandardError(Run(machine, states, local: true, 56));
+        for (int i = 0; i < exact.Length; i++)
+            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}");
+
+        // The variance, where the visible layer (whose terms the top layer's local signal leaves out) is wide.
+        var wide = TestModels.Random("60b-4b-3b", 57, scale: 0.7f);
+        var wideStates = Replicated(wide, [TestModels.RandomStates(wide.Architecture, 1, 58).Layer(0, 1).ToArray()], rows);
+        var (_, localSe) = Statistics.MeanAndStandardError(Run(wide, wideStates, local: true, 59));
+        var (_, globalSe) = Statistics.MeanAndStandardError(Run(wide, wideStates, local: false, 60));
+        int top = localSe.Length - (3 * 4 + 3);   // recognition layer 2's weights and biases come last
+        double localTop = localSe[top..].Average(), globalTop = globalSe[top..].Average();
+        Assert.IsTrue(localTop < 0.3 * globalTop, $"the top recognition layer's gradient: standard error {localTop:G3} with local signals, {globalTop:G3} with the whole F̂");
+
+        List<double[]> Run(HelmholtzMachine m, LayerStates s, bool local, ulong seed)
+        {
+            var rule = new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = local });
+            rule.Prepare(m, rows);
+            var random = new RandomStream(seed);
+            return Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(m, rule, s, rows, random)).ToList();
+        }
+    }
+
+    [TestMethod]
     public void ReinforceWithBaselinesKeepsTheExpectedRecognitionGradientDirection()
     {
         // With a running and an input-dependent baseline the estimator stays unbiased; variance

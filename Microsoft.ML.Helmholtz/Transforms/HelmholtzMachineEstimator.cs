@@ -183,6 +183,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     {
         HelmholtzLearningRule.ImportanceWeighted => new ImportanceWeightedBound(samples),
         HelmholtzLearningRule.Vimco => new Vimco(samples),
+        HelmholtzLearningRule.ReweightedWakeSleep => new ReweightedWakeSleep(samples),
+        HelmholtzLearningRule.Nvil => new Nvil(),
         HelmholtzLearningRule.WakeSleep => new WakeSleep(),
         HelmholtzLearningRule.Reinforce => new Reinforce(reinforce),
         HelmholtzLearningRule.StochasticBackpropagation => new StochasticBackpropagation(VarianceGradient.PathWise),

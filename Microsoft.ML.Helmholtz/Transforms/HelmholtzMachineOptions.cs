@@ -24,6 +24,12 @@ public enum HelmholtzLearningRule
 
     /// <summary>VIMCO: the K-sample bound with leave-one-out baselines (binary or Gaussian hidden layers); K ≥ 2 is <see cref="HelmholtzMachineOptions.TrainingSamples"/>.</summary>
     Vimco,
+
+    /// <summary>Reweighted wake-sleep with the wake-phase recognition update (binary or Gaussian hidden layers); K is <see cref="HelmholtzMachineOptions.TrainingSamples"/>.</summary>
+    ReweightedWakeSleep,
+
+    /// <summary>NVIL: REINFORCE with local learning signals, per-layer running and input-dependent baselines and variance normalisation.</summary>
+    Nvil,
 }
 
 /// <summary>The optimisers of the core.</summary>
@@ -66,7 +72,7 @@ public sealed class HelmholtzMachineOptions
 
     public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
 
-    /// <summary>K, the samples per example of the K-sample rules (<see cref="HelmholtzLearningRule.ImportanceWeighted"/>, <see cref="HelmholtzLearningRule.Vimco"/>).</summary>
+    /// <summary>K, the samples per example of the K-sample rules (<see cref="HelmholtzLearningRule.ImportanceWeighted"/>, <see cref="HelmholtzLearningRule.Vimco"/>, <see cref="HelmholtzLearningRule.ReweightedWakeSleep"/>).</summary>
     public int TrainingSamples { get; set; } = 5;
 
     /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>).</summary>

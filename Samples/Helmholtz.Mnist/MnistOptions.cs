@@ -33,8 +33,8 @@ internal sealed class MnistOptions
 
     public const string Usage = """
         usage: Helmholtz.Mnist [options]
-          --rule wake-sleep|reinforce|reinforce-plain|sbp|sbp-price|iwae|vimco   learning rule (default sbp)
-          --train-samples N   K, the samples per example of the K-sample rules iwae and vimco (5)
+          --rule wake-sleep|reinforce|reinforce-plain|nvil|sbp|sbp-price|iwae|vimco|rws|rws-wake-sleep   learning rule (default sbp)
+          --train-samples N   K, the samples per example of the K-sample rules iwae, vimco, rws and rws-wake-sleep (5)
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)

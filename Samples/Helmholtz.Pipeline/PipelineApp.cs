@@ -42,7 +42,7 @@ public static class PipelineApp
         usage: Helmholtz.Pipeline [options]
           --task main|few-labels|anomaly|onnx   what to run (main)
           --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
-          --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|iwae|vimco (K = 5 samples per example)
+          --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws (K = 5 samples per example)
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
@@ -120,7 +120,9 @@ public static class PipelineApp
                         "reinforce" => HelmholtzLearningRule.Reinforce,
                         "iwae" => HelmholtzLearningRule.ImportanceWeighted,
                         "vimco" => HelmholtzLearningRule.Vimco,
-                        var other => throw new ArgumentException($"--rule must be sbp, sbp-price, wake-sleep, reinforce, iwae or vimco; got '{other}'."),
+                        "rws" => HelmholtzLearningRule.ReweightedWakeSleep,
+                        "nvil" => HelmholtzLearningRule.Nvil,
+                        var other => throw new ArgumentException($"--rule must be sbp, sbp-price, wake-sleep, reinforce, nvil, iwae, vimco or rws; got '{other}'."),
                     };
                     break;
                 case "--normal-digits":
