@@ -65,11 +65,12 @@ public sealed class ConditioningTests
     }
 
     [TestMethod]
-    [DataRow("sbp", 1)]
-    [DataRow("iwae", 3)]
-    public void PathWiseRulesGiveTheGradientOfTheirObjectiveInTheConditioning(string ruleName, int k)
+    [DataRow("sbp", 1, "5b-3g-2g")]
+    [DataRow("iwae", 3, "5b-3g-2g")]
+    [DataRow("iwae", 3, "5b-3gr-2gr")]
+    public void PathWiseRulesGiveTheGradientOfTheirObjectiveInTheConditioning(string ruleName, int k, string architecture)
     {
-        var machine = TestModels.Random("5b-3g-2g", 101, scale: 0.4f);
+        var machine = TestModels.Random(architecture, 101, scale: 0.4f);
         const int examples = 3;
         const ulong seed = 102;
         var data = TestModels.RandomStates(machine.Architecture, examples, 103).Layer(0, examples).ToArray();

@@ -40,6 +40,8 @@ public sealed class MultiSampleRuleTests
     [TestMethod]
     [DataRow("5b-3g-2g")]
     [DataRow("4gl-3g")]
+    [DataRow("5b-3gr-2gr")]
+    [DataRow("4gl-3gr")]
     public void IwaeGradientIsTheGradientOfTheBoundWithItsNoiseFixed(string architecture)
     {
         var machine = TestModels.Random(architecture, 71, scale: 0.4f);

@@ -39,6 +39,7 @@ public sealed class TrainingTests
     [DataRow("sbp", "10b-4g-3g", 0.01, 0.2)]
     [DataRow("sbp-price", "10b-4g-3g", 0.01, 0.2)]
     [DataRow("iwae", "10b-4g-3g", 0.01, 0.2)]
+    [DataRow("iwae", "10b-4gr-3gr", 0.01, 0.2)]
     [DataRow("vimco", "10b-4b-3b", 0.01, 0.2)]
     [DataRow("rws", "10b-4b-3b", 0.01, 0.2)]
     [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]

@@ -38,6 +38,9 @@ public sealed class MachineGraphTests
     [DataRow("30gl-12g", FeatureLayers.Top)]
     [DataRow("30b-12g-6b-3g", FeatureLayers.AllHidden)]
     [DataRow("30g-8b", FeatureLayers.Top)]
+    [DataRow("30b-12gr-5gr", FeatureLayers.AllHidden)]
+    [DataRow("30gl-12gr", FeatureLayers.Top)]
+    [DataRow("30b-12g-5gr", FeatureLayers.Top)]
     public void TheGraphGivesTheManagedFeaturesAndLogLikelihood(string architecture, FeatureLayers layers)
     {
         var machine = TestModels.Random(architecture, 1, scale: 0.4f);

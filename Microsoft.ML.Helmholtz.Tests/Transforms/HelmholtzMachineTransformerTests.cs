@@ -110,6 +110,23 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     [TestMethod]
+    public void ARankOnePosteriorFitsTransformsSavesAndLoads()
+    {
+        var (ml, train, test, model) = Fitted(o => o.Architecture = "20b-10gr-8gr");
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("model.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(path, out _);
+        ScoredRow[] a = Scored(ml, model.Transform(test)), b = Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2))));
+        for (int i = 0; i < 150; i++)
+        {
+            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
+        }
+    }
+
+    [TestMethod]
     public void SavedAndLoadedThePipelineGivesTheSameColumnsAndValues()
     {
         var (ml, train, test, model) = Fitted(o => { o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });

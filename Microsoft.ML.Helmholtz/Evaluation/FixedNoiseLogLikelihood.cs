@@ -25,10 +25,11 @@ public sealed class FixedNoiseLogLikelihood
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerChunk);
         var layers = machine.Architecture.Layers;
-        long noiseValues = layers.Skip(1).Sum(l => (long)l.Size) * samples;
+        long perSample = Enumerable.Range(1, machine.Architecture.Depth).Sum(l => (long)machine.Recognition.Layer(l).NoisePerRow);
+        long noiseValues = perSample * samples;
         if (noiseValues > HelmholtzArchitecture.MaxParameterCount)
             throw new ArgumentOutOfRangeException(nameof(samples), samples,
-                $"K = {samples} samples of {layers.Skip(1).Sum(l => l.Size)} hidden units need {noiseValues:N0} noise values, more than the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.");
+                $"K = {samples} samples of {perSample} noise values each (the hidden units' draws) need {noiseValues:N0} noise values, more than the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.");
         Machine = machine.Clone();
         Samples = samples;
         Seed = seed;
@@ -37,7 +38,7 @@ public sealed class FixedNoiseLogLikelihood
         _noise = new float[Machine.Architecture.Depth][];
         for (int l = 1; l <= Machine.Architecture.Depth; l++)
         {
-            _noise[l - 1] = new float[samples * layers[l].Size];
+            _noise[l - 1] = new float[samples * Machine.Recognition.Layer(l).NoisePerRow];
             if (Machine.Recognition.Layer(l).NoiseIsNormal) random.FillNormal(_noise[l - 1]);
             else random.FillUniform(_noise[l - 1]);
         }
@@ -51,7 +52,7 @@ public sealed class FixedNoiseLogLikelihood
     public int RowsPerChunk { get; }
 
     /// <summary>
-    /// The fixed noise of hidden layer <paramref name="layer"/> (1…L), [K × units]: uniforms in (0, 1)
+    /// The fixed noise of hidden layer <paramref name="layer"/> (1…L), [K × the layer's noise per row, its units or one more for a rank-one factor]: uniforms in (0, 1)
     /// for Bernoulli units (unit on when u &lt; sigmoid(a)), standard normals for Gaussian ones
     /// (h = μ + exp(s/2) ε). Sample k of every row uses row k. An export of this estimator (an ONNX
     /// graph) holds these values to give the same numbers.
@@ -94,7 +95,7 @@ public sealed class FixedNoiseLogLikelihood
             for (int l = 1; l <= _machine.Architecture.Depth; l++)
             {
                 // Every slot draws with noise rows 0…K−1: the noise laid out once for the whole chunk.
-                int units = _machine.Architecture.Layers[l].Size;
+                int units = _machine.Recognition.Layer(l).NoisePerRow;
                 _chunkNoise[l - 1] = new float[chunk * units];
                 if (_slots > 1)
                     for (int slot = 0; slot < _slots; slot++) owner._noise[l - 1].CopyTo(_chunkNoise[l - 1], slot * k * units);
@@ -147,7 +148,7 @@ public sealed class FixedNoiseLogLikelihood
                     int chunkRows = Math.Min(capacity, k - first);
                     for (int l = 0; l < _chunkNoise.Length; l++)
                     {
-                        int units = _machine.Architecture.Layers[l + 1].Size;
+                        int units = _machine.Recognition.Layer(l + 1).NoisePerRow;
                         _owner._noise[l].AsSpan(first * units, chunkRows * units).CopyTo(_chunkNoise[l]);
                     }
                     _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunkRows, row, 1, _rowSource, _freeEnergy, _logJoint);

@@ -12,12 +12,12 @@ internal sealed class AffineMap
     private readonly IMatrixEngine _engine;
     private float[] _squaredWeights = [];
 
-    public AffineMap(string name, int inputs, int outputs, IMatrixEngine engine)
+    public AffineMap(string name, int inputs, int outputs, IMatrixEngine engine, ParameterRole weightRole = ParameterRole.Weight)
     {
         Inputs = inputs;
         Outputs = outputs;
         _engine = engine;
-        Weight = inputs > 0 ? new Parameter(name + ".W", outputs, inputs, ParameterRole.Weight) : null;
+        Weight = inputs > 0 ? new Parameter(name + ".W", outputs, inputs, weightRole) : null;
         Bias = new Parameter(name + ".b", 1, outputs, ParameterRole.Bias);
     }
 

@@ -91,7 +91,7 @@ public abstract class ConditionalLayer
     /// <summary>
     /// Draws y for each row of the last forward from the given noise instead of a random stream:
     /// uniforms in (0, 1) for Bernoulli units, standard normals for Gaussian ones
-    /// (<see cref="NoiseIsNormal"/>), [batch × OutputSize]. The same noise gives the same draw, which
+    /// (<see cref="NoiseIsNormal"/>), [batch × <see cref="NoisePerRow"/>]. The same noise gives the same draw, which
     /// is what scoring with common random numbers needs.
     /// </summary>
     internal virtual void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
@@ -99,6 +99,9 @@ public abstract class ConditionalLayer
 
     /// <summary>Whether <see cref="SampleWithNoise"/> takes standard normals (else uniforms).</summary>
     internal virtual bool NoiseIsNormal => true;
+
+    /// <summary>Noise values a draw takes per row (<see cref="OutputSize"/> unless the layer draws more, as a rank-one factor does).</summary>
+    internal virtual int NoisePerRow => OutputSize;
 
     /// <summary>
     /// E[y | x] for each row of <paramref name="input"/>, computing only what the expectation needs

@@ -11,6 +11,9 @@ public enum ParameterRole
 
     /// <summary>A log-variance vector: 0 (unit variance) in a fresh machine.</summary>
     LogVariance,
+
+    /// <summary>The weights of a covariance factor: 0 in a fresh machine, so that a posterior starts diagonal.</summary>
+    Factor,
 }
 
 /// <summary>

@@ -30,6 +30,12 @@ public abstract class UnitType
     /// <summary>Smooth units: Gaussian around tanh(W x + b) (code "g") or W x + b ("gl"), with a learned diagonal variance.</summary>
     public static UnitType Gaussian { get; } = Register(new GaussianUnits());
 
+    /// <summary>
+    /// Smooth units whose recognition layer has a correlated posterior, N(m, D + u uᵀ) (code "gr";
+    /// <see cref="RankOneGaussianLayer"/>); generatively the same as <see cref="Gaussian"/> with a tanh mean.
+    /// </summary>
+    public static UnitType GaussianRankOne { get; } = Register(new GaussianRankOneUnits());
+
     /// <summary>Every registered kind, in the order registered.</summary>
     public static IReadOnlyList<UnitType> Registered => Volatile.Read(ref s_registered);
 
@@ -126,6 +132,30 @@ public abstract class UnitType
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
         public override string ModelledValues => "only 0 and 1";
         public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
+    }
+
+    private sealed class GaussianRankOneUnits : UnitType
+    {
+        public override string Name => "Gaussian (rank-one posterior)";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("gr", GaussianMean.Tanh)];
+        public override string Describe(GaussianMean mean) => "Gaussian, tanh mean, recognition covariance diagonal plus rank one";
+        public override bool HasReparameterizedSamples => true;
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
+            => new GaussianLayer(name, inputs, outputs, mean, VarianceSource.PerUnit, engine);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine)
+            => new RankOneGaussianLayer(name, inputs, outputs, engine);
+
+        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + 2 * outputs;
+        // Three affine maps: mean, log-variance and the rank-one factor.
+        public override long RecognitionParameterCount(long inputs, long outputs) => 3 * (inputs * outputs + outputs);
+        public override long PriorParameterCount(long outputs) => 0;
+
+        public override bool Models(float value) => float.IsFinite(value);
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllFinite(values);
+        public override string ModelledValues => "finite values";
+        public override string ValueHint => "remove or impute the missing and infinite values";
     }
 
     private sealed class GaussianUnits : UnitType

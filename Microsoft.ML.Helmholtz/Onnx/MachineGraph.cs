@@ -94,17 +94,28 @@ internal static class MachineGraph
             {
                 BernoulliLayer b => g.Node("Sigmoid", [Gemm(g, h, b.Affine, $"features_rec{l}")]),
                 GaussianLayer gl => Gemm(g, h, gl.MeanMap, $"features_rec{l}_mean"),
+                RankOneGaussianLayer ro => Gemm(g, h, ro.MeanMap, $"features_rec{l}_mean"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             layers.Add(h);
             if (!columns.LayerStatistics) continue;
             int units = rec.Layer(l).OutputSize;
-            if (rec.Layer(l) is GaussianLayer gaussian)
+            string below = layers.Count == 1 ? x : layers[^2];
+            switch (rec.Layer(l))
             {
-                Output(g, columns, h, $"hidden_{l}_mean", units);
-                Output(g, columns, Gemm(g, layers.Count == 1 ? x : layers[^2], gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                case GaussianLayer gaussian:
+                    Output(g, columns, h, $"hidden_{l}_mean", units);
+                    Output(g, columns, Gemm(g, below, gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                    break;
+                case RankOneGaussianLayer rankOne:
+                    Output(g, columns, h, $"hidden_{l}_mean", units);
+                    Output(g, columns, Gemm(g, below, rankOne.LogVarianceMap, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                    Output(g, columns, Gemm(g, below, rankOne.FactorMap, $"features_rec{l}_factor"), $"hidden_{l}_factor", units);
+                    break;
+                default:
+                    Output(g, columns, h, $"hidden_{l}_probability", units);
+                    break;
             }
-            else Output(g, columns, h, $"hidden_{l}_probability", units);
         }
         return features.Layers == FeatureLayers.Top ? layers[^1] : g.Node("Concat", layers.ToArray(), null, ("axis", 1L));
     }
@@ -123,7 +134,8 @@ internal static class MachineGraph
         for (int l = 1; l <= depth; l++)
         {
             ConditionalLayer layer = machine.Recognition.Layer(l);
-            string noise = g.Initializer($"noise_{l}", estimator.Noise(l).ToArray(), k, arch.Layers[l].Size);
+            int units = arch.Layers[l].Size;
+            string Noise() => g.Initializer($"noise_{l}", estimator.Noise(l).ToArray(), k, units);
             // Layer 1 reads the row [N, D]: its statistics once, then [N, 1, units] against the K noise rows.
             string Statistics(AffineMap map, string name) => l == 1
                 ? g.Node("Unsqueeze", [Gemm(g, x, map, name), axis1])
@@ -135,18 +147,17 @@ internal static class MachineGraph
                 {
                     string a = Statistics(b.Affine, $"rec{l}");
                     // Unit on when u < sigmoid(a), as the managed sampler draws it.
-                    h[l] = g.Node("Cast", [g.Node("Less", [noise, g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
+                    h[l] = g.Node("Cast", [g.Node("Less", [Noise(), g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
                     term = BernoulliLogProb(g, a, h[l], one, minusTwo);
                     break;
                 }
                 case GaussianLayer gl:
                 {
                     string m = Statistics(gl.MeanMap, $"rec{l}_mean"), s = Statistics(gl.LogVarianceMap!, $"rec{l}_logvar");
-                    h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, half])]), noise])]);
+                    h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, half])]), Noise()])]);
                     // ln N(h; m, e^s) of its own draw = −½ Σ (ε² + s + ln 2π): the ε part is a constant per sample.
                     float[] noiseTerm = new float[k];
                     ReadOnlySpan<float> eps = estimator.Noise(l);
-                    int units = arch.Layers[l].Size;
                     for (int j = 0; j < k; j++)
                     {
                         double sum = 0;
@@ -154,6 +165,38 @@ internal static class MachineGraph
                         noiseTerm[j] = (float)(-0.5 * (sum + units * Numerics.Kernels.LogTwoPi));
                     }
                     term = g.Node("Add", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Mul", [g.Reduce("ReduceSum", s, [2], keepDims: false), minusHalf])]);
+                    break;
+                }
+                case RankOneGaussianLayer ro:
+                {
+                    string m = Statistics(ro.MeanMap, $"rec{l}_mean"), s = Statistics(ro.LogVarianceMap, $"rec{l}_logvar"), u = Statistics(ro.FactorMap, $"rec{l}_factor");
+                    // The noise row of a sample is ε (units values) then η: initializers [K, units], and η as [K, 1] and [K].
+                    ReadOnlySpan<float> all = estimator.Noise(l);
+                    float[] eps = new float[k * units], eta = new float[k];
+                    for (int j = 0; j < k; j++)
+                    {
+                        all.Slice(j * (units + 1), units).CopyTo(eps.AsSpan(j * units, units));
+                        eta[j] = all[j * (units + 1) + units];
+                    }
+                    string epsilon = g.Initializer($"noise_{l}_eps", eps, k, units), eta1 = g.Initializer($"noise_{l}_eta", eta, k, 1);
+                    string sigma = g.Node("Exp", [g.Node("Mul", [s, half])]);
+                    h[l] = g.Node("Add", [m, g.Node("Add", [g.Node("Mul", [sigma, epsilon]), g.Node("Mul", [u, eta1])])]);
+                    // ln q of the draw from its noise, as the managed layer has it (exact however large u is against σ):
+                    // −½ (Σ ε² + η² − (B − η)² / (1 + A) + Σ s + ln(1 + A) + n ln 2π), a = u / σ, A = Σ a², B = Σ a ε.
+                    string a = g.Node("Div", [u, sigma]);
+                    string onePlusA = g.Node("Add", [g.Reduce("ReduceSum", g.Node("Mul", [a, a]), [2], keepDims: false), one]);
+                    string bMinusEta = g.Node("Sub", [g.Reduce("ReduceSum", g.Node("Mul", [a, epsilon]), [2], keepDims: false), g.Initializer($"noise_{l}_eta_k", eta, k)]);
+                    float[] noiseTerm = new float[k];
+                    for (int j = 0; j < k; j++)
+                    {
+                        double sum = (double)eta[j] * eta[j];
+                        for (int i = 0; i < units; i++) sum += (double)eps[j * units + i] * eps[j * units + i];
+                        noiseTerm[j] = (float)(sum + units * Numerics.Kernels.LogTwoPi);
+                    }
+                    string total = g.Node("Add", [
+                        g.Node("Sub", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Div", [g.Node("Mul", [bMinusEta, bMinusEta]), onePlusA])]),
+                        g.Node("Add", [g.Reduce("ReduceSum", s, [2], keepDims: false), g.Node("Log", [onePlusA])])]);
+                    term = g.Node("Mul", [total, minusHalf]);
                     break;
                 }
                 default: throw new NotSupportedException($"{layer.GetType().Name} has no ONNX form.");
@@ -239,7 +282,8 @@ internal static class MachineGraph
 /// input is one row [D] and the outputs [F] and [1] (what ML.NET's OnnxTransformer feeds and reads),
 /// else a batch [N, D] with outputs [N, F] and [N]. <see cref="LayerStatistics"/> adds every hidden
 /// layer's "hidden_l_probability" (binary units) or "hidden_l_mean" and "hidden_l_log_variance"
-/// (Gaussian units) of the recognition network's deterministic pass.
+/// (Gaussian units; and "hidden_l_factor", the u of D + u uᵀ, for a rank-one posterior) of the
+/// recognition network's deterministic pass.
 /// </summary>
 internal sealed record GraphColumns(
     string Input = MachineGraph.InputName,

@@ -1,0 +1,202 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Layers;
+
+/// <summary>
+/// The recognition Gaussian with covariance D + u uᵀ: its density against a dense computation, its
+/// samples' mean and covariance, and its gradients against finite differences (the path-wise ones
+/// through whole machines in the rule tests).
+/// </summary>
+[TestClass]
+public sealed class RankOneGaussianTests
+{
+    private const int Inputs = 4, Units = 3, Rows = 2;
+
+    private static (RankOneGaussianLayer Layer, float[] X) Layer(ulong seed)
+    {
+        var layer = new RankOneGaussianLayer("q", Inputs, Units, MatrixEngine.Managed);
+        var random = new RandomStream(seed);
+        foreach (Parameter p in layer.Parameters)
+        {
+            random.FillNormal(p.Value);
+            for (int i = 0; i < p.Length; i++) p.Value[i] *= 0.6f;
+        }
+        var x = new float[Rows * Inputs];
+        random.FillNormal(x);
+        return (layer, x);
+    }
+
+    /// <summary>
+    /// ln N(y; m, Σ) by an LU factorisation with partial pivoting, in double: backward stable, so it
+    /// stays accurate for the near-singular Σ of a factor that outweighs the diagonal (a cofactor
+    /// determinant would cancel to nothing there).
+    /// </summary>
+    private static double DenseLogDensity(double[] y, double[] m, double[,] c)
+    {
+        int n = y.Length;
+        var lu = (double[,])c.Clone();
+        var r = new double[n];
+        for (int i = 0; i < n; i++) r[i] = y[i] - m[i];
+        double[] d = (double[])r.Clone();
+        double logDet = 0;
+        for (int k = 0; k < n; k++)
+        {
+            int pivot = k;
+            for (int i = k + 1; i < n; i++) if (Math.Abs(lu[i, k]) > Math.Abs(lu[pivot, k])) pivot = i;
+            if (pivot != k)
+            {
+                for (int j = 0; j < n; j++) (lu[k, j], lu[pivot, j]) = (lu[pivot, j], lu[k, j]);
+                (r[k], r[pivot]) = (r[pivot], r[k]);
+            }
+            logDet += Math.Log(Math.Abs(lu[k, k]));
+            for (int i = k + 1; i < n; i++)
+            {
+                double f = lu[i, k] / lu[k, k];
+                for (int j = k; j < n; j++) lu[i, j] -= f * lu[k, j];
+                r[i] -= f * r[k];
+            }
+        }
+        for (int i = n - 1; i >= 0; i--)
+        {
+            for (int j = i + 1; j < n; j++) r[i] -= lu[i, j] * r[j];
+            r[i] /= lu[i, i];
+        }
+        double q = 0;
+        for (int i = 0; i < n; i++) q += d[i] * r[i];
+        return -0.5 * (q + logDet + n * Math.Log(2 * Math.PI));
+    }
+
+    private static double[,] Covariance(RankOneGaussianLayer layer, int row)
+    {
+        var c = new double[Units, Units];
+        ReadOnlySpan<float> s = layer.LogVariances(Rows), u = layer.Factors(Rows);
+        for (int i = 0; i < Units; i++)
+            for (int j = 0; j < Units; j++)
+                c[i, j] = (i == j ? Math.Exp(s[row * Units + i]) : 0) + (double)u[row * Units + i] * u[row * Units + j];
+        return c;
+    }
+
+    [TestMethod]
+    public void TheDensityIsTheDenseGaussiansWithCovarianceDiagonalPlusRankOne()
+    {
+        var (layer, x) = Layer(1);
+        layer.Forward(x, Rows);
+        var y = new float[Rows * Units];
+        new RandomStream(2).FillNormal(y);
+        var logQ = new double[Rows];
+        layer.AccumulateLogProb(y, Rows, logQ);
+        for (int r = 0; r < Rows; r++)
+        {
+            double[] yr = y.Skip(r * Units).Take(Units).Select(v => (double)v).ToArray();
+            double[] mr = layer.Means(Rows).Slice(r * Units, Units).ToArray().Select(v => (double)v).ToArray();
+            Assert.AreEqual(DenseLogDensity(yr, mr, Covariance(layer, r)), logQ[r], 1e-5, $"row {r}");
+        }
+        Assert.IsTrue(layer.Factors(Rows).ToArray().Any(v => Math.Abs(v) > 0.1f), "the factor must matter for the test to mean anything");
+    }
+
+    [TestMethod]
+    public void SamplesHaveTheMeanAndTheCovarianceDiagonalPlusRankOne()
+    {
+        var (layer, x) = Layer(3);
+        const int n = 200_000;
+        // One input row repeated: every sample shares m, D and u.
+        var repeated = new float[n * Inputs];
+        for (int r = 0; r < n; r++) x.AsSpan(0, Inputs).CopyTo(repeated.AsSpan(r * Inputs));
+        layer.Forward(repeated, n);
+        var y = new float[n * Units];
+        layer.Sample(new RandomStream(4), n, y);
+        double[] m = layer.Means(1).ToArray().Select(v => (double)v).ToArray();
+        var c = new double[Units, Units];
+        layer.Forward(x, Rows);
+        double[,] expected = Covariance(layer, 0);
+        var mean = new double[Units];
+        for (int r = 0; r < n; r++) for (int i = 0; i < Units; i++) mean[i] += y[r * Units + i] / (double)n;
+        for (int r = 0; r < n; r++)
+            for (int i = 0; i < Units; i++)
+                for (int j = 0; j < Units; j++) c[i, j] += (y[r * Units + i] - mean[i]) * (y[r * Units + j] - mean[j]) / (n - 1);
+        for (int i = 0; i < Units; i++)
+        {
+            // Standard errors: of a mean √(Σii/n); of a covariance √((ΣiiΣjj + Σij²)/n).
+            Assert.AreEqual(m[i], mean[i], 5 * Math.Sqrt(expected[i, i] / n), $"mean {i}");
+            for (int j = 0; j < Units; j++)
+                Assert.AreEqual(expected[i, j], c[i, j], 5 * Math.Sqrt((expected[i, i] * expected[j, j] + expected[i, j] * expected[i, j]) / n), $"covariance [{i}, {j}]");
+        }
+        Assert.IsTrue(Math.Abs(expected[0, 1]) > 0.05, "the posterior must be correlated for the test to mean anything");
+    }
+
+    [TestMethod]
+    public void TheLogDensityGradientMatchesFiniteDifferences()
+    {
+        var (layer, x) = Layer(5);
+        var y = new float[Rows * Units];
+        new RandomStream(6).FillNormal(y);
+        float[] w = [0.7f, -1.3f];
+        var conditioning = new float[Rows * Units];
+        new RandomStream(7).FillNormal(conditioning);
+        double Loss()
+        {
+            layer.Forward(x, conditioning, Rows);
+            var lq = new double[Rows];
+            layer.AccumulateLogProb(y, Rows, lq);
+            return w[0] * lq[0] + w[1] * lq[1];
+        }
+        foreach (Parameter p in layer.Parameters) p.ZeroGradient();
+        var dx = new float[Rows * Inputs];
+        var dy = new float[Rows * Units];
+        var dc = new float[Rows * Units];
+        Loss();
+        layer.AccumulateLogProbGradient(y, x, Rows, w, dx, dy, dc);
+        TestModels.AssertGradientsMatch(layer.Parameters, Loss, epsilon: 1e-3, context: "parameters");
+        // Inputs, outputs and conditioning as parameters of their own.
+        foreach (var (name, values, analytic) in new[] { ("input", x, dx), ("output", y, dy), ("conditioning", conditioning, dc) })
+        {
+            var holder = new Parameter(name, 1, values.Length);
+            values.CopyTo(holder.Value, 0);
+            analytic.CopyTo(holder.Gradient, 0);
+            double HeldLoss() { holder.Value.CopyTo(values, 0); return Loss(); }
+            TestModels.AssertGradientsMatch([holder], HeldLoss, epsilon: 1e-3, context: name);
+            holder.Value.CopyTo(values, 0);
+        }
+    }
+
+    [TestMethod]
+    public void TheDensityOfAnOwnDrawStaysExactWhenTheFactorOutweighsTheDiagonal()
+    {
+        // σ ≈ 5e-5 against |u| ≈ 1: from d = y − m in float, dᵀΣ⁻¹d would lose every digit to cancellation.
+        var (layer, x) = Layer(8);
+        Parameter logVarBias = layer.Parameters.Single(p => p.Name == "q.logvar.b"), logVarWeights = layer.Parameters.Single(p => p.Name == "q.logvar.W");
+        Array.Fill(logVarBias.Value, -20f);
+        Array.Clear(logVarWeights.Value);
+        layer.Forward(x, Rows);
+        var y = new float[Rows * Units];
+        layer.Sample(new RandomStream(9), Rows, y);
+        var logQ = new double[Rows];
+        layer.AccumulateLogProbOfSample(y, Rows, logQ);
+        // The same draw in double: y − m = σ ε + u η, with ε and η recovered from the layer's draw of the same seed.
+        var noise = new float[Rows * (Units + 1)];
+        new RandomStream(9).FillNormal(noise);
+        for (int r = 0; r < Rows; r++)
+        {
+            double sigma = Math.Exp(-10.0);
+            double[] d = new double[Units], m = new double[Units];
+            double[,] c = Covariance(layer, r);
+            for (int i = 0; i < Units; i++) d[i] = sigma * noise[r * (Units + 1) + i] + layer.Factors(Rows)[r * Units + i] * (double)noise[r * (Units + 1) + Units];
+            double exact = DenseLogDensity(d, m, c);
+            Assert.AreEqual(exact, logQ[r], 1e-6 * Math.Abs(exact), $"row {r}: ln q of the draw");
+        }
+    }
+
+    [TestMethod]
+    public void AFreshMachineStartsDiagonalAndTheCodeParses()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4gr-3gr"), 1);
+        Assert.AreEqual("6b-4gr-3gr", machine.Architecture.ToString());
+        Assert.IsInstanceOfType<RankOneGaussianLayer>(machine.Recognition.Layer(1));
+        Assert.IsInstanceOfType<GaussianLayer>(machine.Generative.Layers[1]);   // p(X_1 | X_2): generatively an ordinary Gaussian
+        Assert.IsTrue(machine.Parameters.Where(p => p.Role == ParameterRole.Factor).All(p => p.Value.All(v => v == 0)), "factor weights start at 0");
+        Assert.AreEqual(machine.Architecture.ParameterCount, machine.Parameters.Sum(p => (long)p.Length));
+    }
+}

@@ -1,0 +1,247 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// A recognition layer with a correlated Gaussian posterior: q(y | x) = N(y; m, D + u uᵀ), where
+/// m = W_m x + b_m, D = diag exp(s) with s = W_s x + b_s, and the rank-one factor u = W_u x + b_u, all
+/// computed from the input (Rezende, Mohamed and Wierstra 2014 use this family; the seed closes by
+/// asking for less constrained covariances). A sample is y = m + σ ⊙ ε + u η with ε ~ N(0, I) and
+/// η ~ N(0, 1), whose covariance is D + u uᵀ: the noise of a row is OutputSize + 1 normals, kept
+/// for the path-wise gradient. The density uses the matrix determinant lemma and Sherman–Morrison:
+/// with d = y − m, p = e^{−s}, γ = 1 + Σ u² p and t = Σ d p u, ln det = Σ s + ln γ and
+/// dᵀ(D + u uᵀ)⁻¹d = Σ d² p − t² / γ; r = (D + u uᵀ)⁻¹ d = p (d − t u / γ) carries every gradient.
+/// For its own draws the layer computes these from the noise instead, in a form that stays exact when
+/// the factor outweighs the diagonal (|u| ≫ σ), where the one in d loses every digit to
+/// cancellation; for outputs given from outside (the score-function rules' samples are its draws
+/// too, but they pass y) it uses d, in double. O(units) per row. The conditioning, if any, shifts m.
+/// </summary>
+public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLayer
+{
+    private readonly AffineMap _meanMap, _logVarMap, _factorMap;
+    private float[] _mean = [], _s = [], _u = [], _noise = [], _dMean = [], _dLogVar = [], _dFactor = [];
+    private readonly float[] _centred, _residual;   // one row's d and r (outputs given, not drawn)
+
+    public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
+        : base(inputSize, outputSize)
+    {
+        if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A recognition layer needs an input.");
+        _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
+        _logVarMap = new AffineMap(name + ".logvar", inputSize, outputSize, engine);
+        _factorMap = new AffineMap(name + ".factor", inputSize, outputSize, engine, ParameterRole.Factor);
+        Parameters = [.. _meanMap.Parameters, .. _logVarMap.Parameters, .. _factorMap.Parameters];
+        _centred = new float[outputSize];
+        _residual = new float[outputSize];
+    }
+
+    public override UnitType Units => UnitType.GaussianRankOne;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    internal override int NoisePerRow => OutputSize + 1;
+    internal AffineMap MeanMap => _meanMap;
+    internal AffineMap LogVarianceMap => _logVarMap;
+    internal AffineMap FactorMap => _factorMap;
+
+    /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Means(int batch) => _mean.AsSpan(0, batch * OutputSize);
+
+    /// <summary>The log-variances s of the diagonal part, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> LogVariances(int batch) => _s.AsSpan(0, batch * OutputSize);
+
+    /// <summary>The rank-one factors u, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Factors(int batch) => _u.AsSpan(0, batch * OutputSize);
+
+    protected override void Allocate(int rows)
+    {
+        int n = rows * OutputSize;
+        _mean = new float[n];
+        _s = new float[n];
+        _u = new float[n];
+        _noise = new float[rows * NoisePerRow];
+        _dMean = new float[n];
+        _dLogVar = new float[n];
+        _dFactor = new float[n];
+    }
+
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    {
+        CheckBatch(batch, conditioning);
+        int n = batch * OutputSize;
+        AffineMap.Forward(_meanMap, _mean.AsSpan(0, n), _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
+        _factorMap.Forward(input, batch, _u.AsSpan(0, n));
+    }
+
+    public override void Sample(RandomStream random, int batch, Span<float> output)
+    {
+        random.FillNormal(_noise.AsSpan(0, batch * NoisePerRow));
+        Reparameterize(batch, output);
+    }
+
+    internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
+    {
+        noise[..(batch * NoisePerRow)].CopyTo(_noise);
+        Reparameterize(batch, output);
+    }
+
+    /// <summary>y = m + σ ⊙ ε + u η with the stored noise (ε the first OutputSize values of a row, η the last).</summary>
+    private void Reparameterize(int batch, Span<float> output)
+    {
+        int n = OutputSize;
+        for (int r = 0; r < batch; r++)
+        {
+            int o = r * n, e = r * NoisePerRow;
+            float eta = _noise[e + n];
+            for (int i = 0; i < n; i++)
+                output[o + i] = _mean[o + i] + MathF.Exp(0.5f * _s[o + i]) * _noise[e + i] + _u[o + i] * eta;
+        }
+    }
+
+    public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
+
+    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    {
+        for (int r = 0; r < batch; r++)
+            rowLogProb[r] += Row(r, y.Slice(r * OutputSize, OutputSize), default).LogDensity;
+    }
+
+    /// <summary>
+    /// ln q of the last draw from its noise. With a = u / σ, A = |a|² and B = a · ε, the quadratic form
+    /// is |ε|² + η² − (B − η)² / (1 + A): no difference of large terms however much the factor
+    /// outweighs the diagonal (computed from d = y − m it would lose every digit when |u| ≫ σ).
+    /// </summary>
+    public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    {
+        for (int row = 0; row < batch; row++)
+        {
+            var noise = NoiseStatistics(row);
+            rowLogProb[row] += -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
+                + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi);
+        }
+    }
+
+    private readonly record struct DrawStatistics(double A, double B, double Eta, double EpsilonSquares, double LogVarianceSum);
+
+    /// <summary>A = Σ a², B = Σ a ε (a = u e^{−s/2}), η, Σ ε² and Σ s of row <paramref name="row"/>'s last draw.</summary>
+    private DrawStatistics NoiseStatistics(int row)
+    {
+        int o = row * OutputSize, e = row * NoisePerRow;
+        double a2 = 0, b = 0, eps2 = 0, sSum = 0;
+        for (int i = 0; i < OutputSize; i++)
+        {
+            double s = _s[o + i], a = _u[o + i] * Math.Exp(-0.5 * s), eps = _noise[e + i];
+            a2 += a * a;
+            b += a * eps;
+            eps2 += eps * eps;
+            sSum += s;
+        }
+        return new DrawStatistics(a2, b, _noise[e + OutputSize], eps2, sSum);
+    }
+
+    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
+    {
+        int n = OutputSize;
+        float[] residual = _residual;
+        for (int row = 0; row < batch; row++)
+        {
+            int o = row * n;
+            var stats = Row(row, y.Slice(o, n), residual);
+            float w = rowWeights[row];
+            for (int i = 0; i < n; i++)
+            {
+                double p = Math.Exp(-_s[o + i]), ri = residual[i], ui = _u[o + i];
+                _dMean[o + i] = (float)(w * ri);
+                _dLogVar[o + i] = (float)(w * 0.5 * (ri * ri / p - 1 + ui * ui * p / stats.Gamma));
+                _dFactor[o + i] = (float)(w * (stats.T * ri - ui * p) / stats.Gamma);
+                if (!outputGradient.IsEmpty) outputGradient[o + i] -= (float)(w * ri);
+            }
+        }
+        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
+    }
+
+    /// <summary>
+    /// Through y = m + σ ⊙ ε + u η with the last draw's noise. The loss holds the path-wise terms
+    /// (gradient g in y) and w_r ln q(y_r) of the draw's own density, whose total derivative with the
+    /// noise fixed is ∂ ln q/∂y · ∂y/∂θ + ∂ ln q/∂θ = −r · ∂y/∂θ + ∂ ln q/∂θ: zero in m; in s_i,
+    /// −r_i ½σ_i ε_i + ½(σ_i² r_i² − 1 + a_i²/γ); in u_i, −r_i η + (t r_i − a_i/σ_i)/γ. Price's theorem
+    /// (a curvature) is not available for this layer: its variance is not diagonal.
+    /// </summary>
+    public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
+    {
+        if (!gradient.LocalCurvature.IsEmpty)
+            throw new NotSupportedException("The rank-one Gaussian posterior has no diagonal Price gradient; use the path-wise gradient (e.g. the sbp rule, not sbp-price).");
+        if (gradient.RowWeights.Length < batch)
+            throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
+        int n = OutputSize;
+        for (int row = 0; row < batch; row++)
+        {
+            int o = row * n, e = row * NoisePerRow;
+            // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
+            // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
+            var draw = NoiseStatistics(row);
+            double gamma = 1 + draw.A, t = draw.B + draw.A * draw.Eta, eta = draw.Eta;
+            float w = gradient.RowWeights[row];
+            for (int i = 0; i < n; i++)
+            {
+                double g = gradient.PathWise[o + i] + (gradient.Local.IsEmpty ? 0 : gradient.Local[o + i]);
+                double sigma = Math.Exp(0.5 * _s[o + i]), eps = _noise[e + i], a = _u[o + i] / sigma;
+                double rho = eps + a * (eta - draw.B) / gamma;   // σ r
+                double ownS = -0.5 * rho * eps + 0.5 * (rho * rho - 1 + a * a / gamma);
+                double ownU = (-rho * eta + (t * rho - a) / gamma) / sigma;
+                _dMean[o + i] = (float)g;
+                _dLogVar[o + i] = (float)(g * 0.5 * sigma * eps + w * ownS);
+                _dFactor[o + i] = (float)(g * eta + w * ownU);
+            }
+        }
+        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
+    }
+
+    /// <summary>The three maps' backward from _dMean, _dLogVar and _dFactor; the mean is linear, so its gradient is the conditioning's.</summary>
+    private void BackwardStatistics(ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient)
+    {
+        int n = batch * OutputSize;
+        AddConditioningGradient(_dMean, batch, conditioningGradient);
+        if (inputGradient.IsEmpty) AffineMap.BackwardWeights(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch);
+        else
+        {
+            _meanMap.Backward(_dMean.AsSpan(0, n), input, batch, inputGradient);
+            _logVarMap.Backward(_dLogVar.AsSpan(0, n), input, batch, inputGradient);
+        }
+        _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, inputGradient);
+    }
+
+    private readonly record struct RowStatistics(double Gamma, double T, double LogDensity);
+
+    /// <summary>The statistics of row <paramref name="row"/> at y (d = y − m); fills r = (D + u uᵀ)⁻¹ d when a buffer is given.</summary>
+    private RowStatistics Row(int row, ReadOnlySpan<float> y, Span<float> residual)
+    {
+        int o = row * OutputSize;
+        float[] d = _centred;
+        for (int i = 0; i < OutputSize; i++) d[i] = y[i] - _mean[o + i];
+        return Statistics(o, d, residual);
+    }
+
+    private RowStatistics Statistics(int offset, ReadOnlySpan<float> d, Span<float> residual)
+    {
+        double gamma = 1, t = 0, quadratic = 0, logDet = 0;
+        for (int i = 0; i < OutputSize; i++)
+        {
+            double s = _s[offset + i], p = Math.Exp(-s), u = _u[offset + i];
+            gamma += u * u * p;
+            t += d[i] * p * u;
+            quadratic += d[i] * d[i] * p;
+            logDet += s;
+        }
+        if (!residual.IsEmpty)
+            for (int i = 0; i < OutputSize; i++)
+                residual[i] = (float)(Math.Exp(-_s[offset + i]) * (d[i] - t * _u[offset + i] / gamma));
+        double logDensity = -0.5 * (quadratic - t * t / gamma + logDet + Math.Log(gamma) + OutputSize * Kernels.LogTwoPi);
+        return new RowStatistics(gamma, t, logDensity);
+    }
+
+    protected override void CopyStatistics(int from, int to)
+    {
+        _mean.AsSpan(from * OutputSize, OutputSize).CopyTo(_mean.AsSpan(to * OutputSize, OutputSize));
+        _s.AsSpan(from * OutputSize, OutputSize).CopyTo(_s.AsSpan(to * OutputSize, OutputSize));
+        _u.AsSpan(from * OutputSize, OutputSize).CopyTo(_u.AsSpan(to * OutputSize, OutputSize));
+    }
+}
