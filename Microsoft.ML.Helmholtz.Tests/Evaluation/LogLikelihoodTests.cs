@@ -27,7 +27,7 @@ public sealed class LogLikelihoodTests
     }
 
     /// <summary>Var_q[w] / E_q[w]² for w = p(v, h) / q(h | v): the relative variance of one importance weight.</summary>
-    private static double RelativeWeightVariance(HelmholtzMachine machine, float[] v)
+    internal static double RelativeWeightVariance(HelmholtzMachine machine, float[] v)
     {
         var (logJoint, logQ) = TestModels.Enumerate(machine, v);
         double logP = Kernels.LogSumExp(logJoint);
@@ -112,7 +112,7 @@ public sealed class LogLikelihoodTests
     }
 
     /// <summary>ln p(h) = ln p(v, h) − ln p(v | h) for each enumerated h (the enumeration order of <see cref="TestModels.Enumerate"/>).</summary>
-    private static double[] LogPriorOfEachConfiguration(HelmholtzMachine machine, float[] v)
+    internal static double[] LogPriorOfEachConfiguration(HelmholtzMachine machine, float[] v)
     {
         var (logJoint, _) = TestModels.Enumerate(machine, v);
         var layers = machine.Architecture.Layers;

@@ -20,6 +20,8 @@ public sealed class GradientCheckTests
     [DataRow("5g-4g")]
     [DataRow("5gl-4g-3g-2g")]
     [DataRow("5gl-4b-3g-2b")]
+    [DataRow("6b-5t-4b")]
+    [DataRow("5gl-6t-3t-4g-2t-3b")]
     public void GenerativeLogJointGradientMatchesFiniteDifferences(string architecture)
     {
         var machine = TestModels.Random(architecture, 11);
@@ -42,6 +44,9 @@ public sealed class GradientCheckTests
     [DataRow("6b-4g")]
     [DataRow("6b-4g-3g-2g")]
     [DataRow("5gl-4b-3g-2b")]
+    [DataRow("6b-5t-4b")]
+    [DataRow("5gl-6t-3t-4g-2t-3b")]
+    [DataRow("6b-5t-4gr")]
     public void RecognitionLogProbGradientMatchesFiniteDifferences(string architecture)
     {
         var machine = TestModels.Random(architecture, 21);
@@ -71,6 +76,8 @@ public sealed class GradientCheckTests
     [DataRow("6b-4g-3g-2g")]
     [DataRow("5g-4g")]
     [DataRow("5gl-4g-3g-2g")]
+    [DataRow("6b-5t-4g-3t-2g")]
+    [DataRow("5gl-4t-3gr-2t-2gr")]
     public void PathWiseStochasticBackpropagationIsTheDerivativeOfTheSampledFreeEnergy(string architecture)
     {
         var machine = TestModels.Random(architecture, 31, scale: 0.3f);

@@ -43,6 +43,7 @@ public sealed class TrainingTests
     [DataRow("vimco", "10b-4b-3b", 0.01, 0.2)]
     [DataRow("rws", "10b-4b-3b", 0.01, 0.2)]
     [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]
+    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.2)]
     public void TrainingMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
     {
         var (train, test, teacher) = TeacherData();

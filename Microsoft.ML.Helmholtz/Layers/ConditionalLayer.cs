@@ -85,6 +85,9 @@ public abstract class ConditionalLayer
     /// <summary>Copies the statistics of row <paramref name="from"/> of the last forward to row <paramref name="to"/>.</summary>
     protected abstract void CopyStatistics(int from, int to);
 
+    /// <summary><see cref="CopyStatistics"/> for a layer that wraps this one.</summary>
+    internal void CopyStatisticsOf(int from, int to) => CopyStatistics(from, to);
+
     /// <summary>Draws y for each row of the last forward.</summary>
     public abstract void Sample(RandomStream random, int batch, Span<float> output);
 

@@ -82,6 +82,9 @@ public abstract class UnitType
     /// <summary>Whether a sample is a differentiable function of the layer's statistics and independent noise (<see cref="IReparameterizedLayer"/>).</summary>
     public abstract bool HasReparameterizedSamples { get; }
 
+    /// <summary>Whether Price's theorem applies: a diagonal posterior variance whose gradient comes from the diagonal curvature (<see cref="SampleGradient.LocalCurvature"/>).</summary>
+    public virtual bool SupportsPriceGradient => false;
+
     /// <summary>p(X_l | X_{l+1}) in the generative network.</summary>
     public abstract ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine);
 
@@ -165,6 +168,7 @@ public abstract class UnitType
         public override string Code(GaussianMean mean) => mean == GaussianMean.Tanh ? "g" : "gl";
         public override string Describe(GaussianMean mean) => mean == GaussianMean.Tanh ? "Gaussian, tanh mean" : "Gaussian, linear mean";
         public override bool HasReparameterizedSamples => true;
+        public override bool SupportsPriceGradient => true;
 
         public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
             => new GaussianLayer(name, inputs, outputs, mean, VarianceSource.PerUnit, engine);

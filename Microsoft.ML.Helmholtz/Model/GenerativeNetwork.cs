@@ -20,7 +20,13 @@ public sealed class GenerativeNetwork
         int depth = architecture.Depth;
         var layers = new ConditionalLayer[depth + 1];
         for (int l = 0; l < depth; l++)
-            layers[l] = ls[l].Units.CreateGenerative($"generative.{l}", ls[l + 1].Size, ls[l].Size, ls[l].Mean, engine);
+        {
+            // Down from X_l+1 the trunk runs top to bottom: the reverse of its bottom-up sizes.
+            IReadOnlyList<int> trunk = architecture.Trunks[l];
+            string name = $"generative.{l}";
+            ConditionalLayer inner = ls[l].Units.CreateGenerative(name, trunk.Count > 0 ? trunk[0] : ls[l + 1].Size, ls[l].Size, ls[l].Mean, engine);
+            layers[l] = trunk.Count == 0 ? inner : new TrunkedLayer(new DeterministicTrunk(name, ls[l + 1].Size, trunk.Reverse().ToArray(), engine), inner);
+        }
         layers[depth] = ls[depth].Units.CreatePrior($"generative.{depth}.prior", ls[depth].Size, engine);
         foreach (ConditionalLayer layer in layers) layer.ComputeGuard = access.Compute;
         Layers = layers;

@@ -17,7 +17,13 @@ public sealed class HelmholtzArchitecture
     /// </summary>
     public const long MaxParameterCount = Parameter.MaxValues;
 
-    public HelmholtzArchitecture(IEnumerable<LayerDefinition> layers)
+    /// <param name="layers">The stochastic layers bottom-up.</param>
+    /// <param name="trunks">
+    /// For each gap l between stochastic layers l and l + 1, the sizes of the deterministic tanh layers
+    /// there, bottom-up (empty or null: none). The recognition layer q(X_{l+1} | X_l) runs them in this
+    /// order, the generative layer p(X_l | X_{l+1}) in the reverse one.
+    /// </param>
+    public HelmholtzArchitecture(IEnumerable<LayerDefinition> layers, IEnumerable<IReadOnlyList<int>>? trunks = null)
     {
         ArgumentNullException.ThrowIfNull(layers);
         Layers = layers.ToArray();
@@ -28,11 +34,28 @@ public sealed class HelmholtzArchitecture
             if (Layers[l] is null) throw new ArgumentException($"Layer {l} is null.", nameof(layers));
             if (Layers[l].Size <= 0) throw new ArgumentException($"Layer {l} has size {Layers[l].Size}; sizes must be positive.", nameof(layers));
         }
-        ParameterCount = CountParameters(Layers);
+        var gaps = (trunks ?? []).Select(t => (IReadOnlyList<int>)(t ?? []).ToArray()).ToList();
+        if (gaps.Count > Layers.Count - 1)
+            throw new ArgumentException($"{gaps.Count} trunks for the {Layers.Count - 1} gaps between {Layers.Count} stochastic layers.", nameof(trunks));
+        while (gaps.Count < Layers.Count - 1) gaps.Add([]);
+        for (int l = 0; l < gaps.Count; l++)
+            if (gaps[l].Any(size => size <= 0))
+                throw new ArgumentException($"The deterministic layers between layers {l} and {l + 1} must have positive sizes.", nameof(trunks));
+        Trunks = gaps;
+        ParameterCount = CountParameters(Layers, Trunks);
     }
 
     /// <summary>Layers bottom-up: [0] visible, [1…L] hidden.</summary>
     public IReadOnlyList<LayerDefinition> Layers { get; }
+
+    /// <summary>
+    /// Trunks[l]: the sizes of the deterministic tanh layers between stochastic layers l and l + 1,
+    /// bottom-up (empty: none), as "100t" tokens write them: "784b-100t-100t-200b".
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>> Trunks { get; }
+
+    /// <summary>Whether any conditional has deterministic layers.</summary>
+    public bool HasTrunks => Trunks.Any(t => t.Count > 0);
 
     /// <summary>L, the number of hidden layers.</summary>
     public int Depth => Layers.Count - 1;
@@ -46,45 +69,81 @@ public sealed class HelmholtzArchitecture
 
     public bool AllHiddenBernoulli => Layers.Skip(1).All(l => l.Units == UnitType.Bernoulli);
 
-    /// <summary>Whether <paramref name="other"/> has the same layers (sizes, units and means).</summary>
+    /// <summary>Whether <paramref name="other"/> has the same layers (sizes, units and means) and trunks.</summary>
     public bool SameAs(HelmholtzArchitecture? other)
-        => ReferenceEquals(this, other) || other is not null && Layers.SequenceEqual(other.Layers);
+        => ReferenceEquals(this, other) || other is not null && Layers.SequenceEqual(other.Layers)
+            && Trunks.Count == other.Trunks.Count && Trunks.Zip(other.Trunks).All(pair => pair.First.SequenceEqual(pair.Second));
 
     /// <summary>
     /// Parses "784b-200g-50g": visible first, layer sizes with their unit letters, joined by single
-    /// dashes. Throws <see cref="FormatException"/> naming the layer that does not parse.
+    /// dashes; "100t" tokens between two stochastic layers are deterministic tanh layers
+    /// ("784b-100t-100t-200b-100t-100t-200b": the nonlinear 200∼200 machine). Throws
+    /// <see cref="FormatException"/> naming the layer that does not parse.
     /// </summary>
     public static HelmholtzArchitecture Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         string[] parts = text.Split('-');
-        var layers = new LayerDefinition[parts.Length];
+        var layers = new List<LayerDefinition>();
+        var trunks = new List<List<int>>();
         for (int i = 0; i < parts.Length; i++)
         {
             if (string.IsNullOrWhiteSpace(parts[i]))
                 throw new FormatException($"Architecture '{text}': layer {i} is empty (a '-' at either end, or two in a row); " +
                     "write the layers bottom-up joined by single dashes, e.g. '784b-200g-50g'.");
-            layers[i] = LayerDefinition.Parse(parts[i]);
+            string token = parts[i].Trim().ToLowerInvariant();
+            if (token.EndsWith('t') && token.Length > 1 && token[..^1].All(char.IsAsciiDigit))
+            {
+                if (layers.Count == 0)
+                    throw new FormatException($"Architecture '{text}': the deterministic layer '{parts[i]}' comes before the visible layer; tanh layers sit between stochastic ones.");
+                if (!int.TryParse(token[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out int size) || size == 0)
+                    throw new FormatException($"Architecture '{text}': the deterministic layer '{parts[i]}' needs a positive size that fits an int.");
+                trunks[^1].Add(size);
+                continue;
+            }
+            layers.Add(LayerDefinition.Parse(parts[i]));
+            trunks.Add([]);
         }
-        if (layers.Length < 2)
+        if (layers.Count < 2)
             throw new FormatException($"Architecture '{text}': a Helmholtz machine needs a visible layer and at least one hidden layer, e.g. '784b-200b'.");
-        return new HelmholtzArchitecture(layers);
+        if (trunks[^1].Count > 0)
+            throw new FormatException($"Architecture '{text}': deterministic layers after the top layer condition nothing; they sit between stochastic layers.");
+        return new HelmholtzArchitecture(layers, trunks.Take(layers.Count - 1).Select(t => (IReadOnlyList<int>)t));
     }
 
-    public override string ToString() => string.Join("-", Layers);
+    public override string ToString()
+    {
+        var parts = new List<string>();
+        for (int l = 0; l < Layers.Count; l++)
+        {
+            parts.Add(Layers[l].ToString());
+            if (l < Trunks.Count) parts.AddRange(Trunks[l].Select(size => size.ToString(CultureInfo.InvariantCulture) + "t"));
+        }
+        return string.Join("-", parts);
+    }
 
-    private static long CountParameters(IReadOnlyList<LayerDefinition> layers)
+    private static long CountParameters(IReadOnlyList<LayerDefinition> layers, IReadOnlyList<IReadOnlyList<int>> trunks)
     {
         long total = 0;
         for (int l = 0; l + 1 < layers.Count; l++)
         {
             LayerDefinition below = layers[l], above = layers[l + 1];
-            long weights = (long)below.Size * above.Size;   // < 2^62: no overflow
-            if (weights > MaxParameterCount)
-                throw TooLarge($"layers {l} ({below}) and {l + 1} ({above}) would be joined by {N(weights)} weights in each network");
-            // Generative p(X_l | X_l+1) and recognition q(X_l+1 | X_l), as their unit kinds count them.
-            total += below.Units.GenerativeParameterCount(above.Size, below.Size);
-            total += above.Units.RecognitionParameterCount(below.Size, above.Size);
+            // The chain below → trunk → above: each product of neighbouring sizes is one weight matrix in each network.
+            long[] chain = [below.Size, .. trunks[l].Select(t => (long)t), above.Size];
+            for (int j = 0; j + 1 < chain.Length; j++)
+            {
+                long weights = chain[j] * chain[j + 1];   // < 2^62: no overflow
+                if (weights > MaxParameterCount)
+                    throw TooLarge(trunks[l].Count == 0
+                        ? $"layers {l} ({below}) and {l + 1} ({above}) would be joined by {N(weights)} weights in each network"
+                        : $"between layers {l} ({below}) and {l + 1} ({above}), {chain[j]} and {chain[j + 1]} units would be joined by {N(weights)} weights");
+            }
+            // Each trunk's affine maps (weights and biases), in both networks.
+            for (int j = 1; j + 1 < chain.Length; j++)
+                total += chain[j - 1] * chain[j] + chain[j] + chain[j + 1] * chain[j] + chain[j];
+            // Generative p(X_l | X_l+1) and recognition q(X_l+1 | X_l) after their trunks, as their unit kinds count them.
+            total += below.Units.GenerativeParameterCount(chain[1], below.Size);
+            total += above.Units.RecognitionParameterCount(chain[^2], above.Size);
             if (total > MaxParameterCount)
                 throw TooLarge($"layers 0 to {l + 1} alone need {N(total)} parameters");
         }

@@ -21,7 +21,12 @@ public sealed class RecognitionNetwork
         var ls = architecture.Layers;
         _layers = new ConditionalLayer[architecture.Depth];
         for (int l = 1; l <= architecture.Depth; l++)
-            _layers[l - 1] = ls[l].Units.CreateRecognition($"recognition.{l}", ls[l - 1].Size, ls[l].Size, engine);
+        {
+            IReadOnlyList<int> trunk = architecture.Trunks[l - 1];
+            string name = $"recognition.{l}";
+            ConditionalLayer inner = ls[l].Units.CreateRecognition(name, trunk.Count > 0 ? trunk[^1] : ls[l - 1].Size, ls[l].Size, engine);
+            _layers[l - 1] = trunk.Count == 0 ? inner : new TrunkedLayer(new DeterministicTrunk(name, ls[l - 1].Size, trunk, engine), inner);
+        }
         foreach (ConditionalLayer layer in _layers) layer.ComputeGuard = access.Compute;
         Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
     }

@@ -89,28 +89,29 @@ internal static class MachineGraph
         string h = x;
         for (int l = 1; l <= rec.Depth; l++)
         {
-            // The deterministic pass: probabilities for Bernoulli units, means for Gaussian ones.
-            h = rec.Layer(l) switch
+            // The deterministic pass: probabilities for Bernoulli units, means for Gaussian ones (after any tanh layers).
+            var (layer, trunk) = Unwrap(rec.Layer(l));
+            string input = trunk is null ? h : Trunk(g, h, trunk, $"features_rec{l}", threeD: false);
+            h = layer switch
             {
-                BernoulliLayer b => g.Node("Sigmoid", [Gemm(g, h, b.Affine, $"features_rec{l}")]),
-                GaussianLayer gl => Gemm(g, h, gl.MeanMap, $"features_rec{l}_mean"),
-                RankOneGaussianLayer ro => Gemm(g, h, ro.MeanMap, $"features_rec{l}_mean"),
+                BernoulliLayer b => g.Node("Sigmoid", [Gemm(g, input, b.Affine, $"features_rec{l}")]),
+                GaussianLayer gl => Gemm(g, input, gl.MeanMap, $"features_rec{l}_mean"),
+                RankOneGaussianLayer ro => Gemm(g, input, ro.MeanMap, $"features_rec{l}_mean"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             layers.Add(h);
             if (!columns.LayerStatistics) continue;
-            int units = rec.Layer(l).OutputSize;
-            string below = layers.Count == 1 ? x : layers[^2];
-            switch (rec.Layer(l))
+            int units = layer.OutputSize;
+            switch (layer)
             {
                 case GaussianLayer gaussian:
                     Output(g, columns, h, $"hidden_{l}_mean", units);
-                    Output(g, columns, Gemm(g, below, gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                    Output(g, columns, Gemm(g, input, gaussian.LogVarianceMap!, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
                     break;
                 case RankOneGaussianLayer rankOne:
                     Output(g, columns, h, $"hidden_{l}_mean", units);
-                    Output(g, columns, Gemm(g, below, rankOne.LogVarianceMap, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
-                    Output(g, columns, Gemm(g, below, rankOne.FactorMap, $"features_rec{l}_factor"), $"hidden_{l}_factor", units);
+                    Output(g, columns, Gemm(g, input, rankOne.LogVarianceMap, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
+                    Output(g, columns, Gemm(g, input, rankOne.FactorMap, $"features_rec{l}_factor"), $"hidden_{l}_factor", units);
                     break;
                 default:
                     Output(g, columns, h, $"hidden_{l}_probability", units);
@@ -133,13 +134,14 @@ internal static class MachineGraph
         string logQ = "";
         for (int l = 1; l <= depth; l++)
         {
-            ConditionalLayer layer = machine.Recognition.Layer(l);
+            var (layer, trunk) = Unwrap(machine.Recognition.Layer(l));
             int units = arch.Layers[l].Size;
             string Noise() => g.Initializer($"noise_{l}", estimator.Noise(l).ToArray(), k, units);
             // Layer 1 reads the row [N, D]: its statistics once, then [N, 1, units] against the K noise rows.
+            string input = trunk is null ? (l == 1 ? x : h[l - 1]) : Trunk(g, l == 1 ? x : h[l - 1], trunk, $"rec{l}", threeD: l > 1);
             string Statistics(AffineMap map, string name) => l == 1
-                ? g.Node("Unsqueeze", [Gemm(g, x, map, name), axis1])
-                : Affine3(g, h[l - 1], map, name);
+                ? g.Node("Unsqueeze", [Gemm(g, input, map, name), axis1])
+                : Affine3(g, input, map, name);
             string term;
             switch (layer)
             {
@@ -210,10 +212,12 @@ internal static class MachineGraph
         for (int l = depth - 1; l >= 0; l--)
         {
             string target = l == 0 ? visible : h[l];
-            string term = machine.Generative.Layers[l] switch
+            var (layer, trunk) = Unwrap(machine.Generative.Layers[l]);
+            string input = trunk is null ? h[l + 1] : Trunk(g, h[l + 1], trunk, $"gen{l}", threeD: true);
+            string term = layer switch
             {
-                BernoulliLayer b => BernoulliLogProb(g, Affine3(g, h[l + 1], b.Affine, $"gen{l}"), target, one, minusTwo),
-                GaussianLayer gl => GaussianLogProb(g, gl, Affine3(g, h[l + 1], gl.MeanMap, $"gen{l}_mean"), target, minusHalf, $"gen{l}"),
+                BernoulliLayer b => BernoulliLogProb(g, Affine3(g, input, b.Affine, $"gen{l}"), target, one, minusTwo),
+                GaussianLayer gl => GaussianLogProb(g, gl, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), target, minusHalf, $"gen{l}"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             logP = g.Node("Add", [logP, term]);
@@ -223,6 +227,18 @@ internal static class MachineGraph
         string weights = g.Node("Sub", [logP, logQ]);
         string logSum = g.Reduce("ReduceLogSumExp", weights, [1], keepDims: false);
         return g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))]);
+    }
+
+    /// <summary>The distribution of a layer and the deterministic layers before it (null: none).</summary>
+    private static (ConditionalLayer Layer, DeterministicTrunk? Trunk) Unwrap(ConditionalLayer layer)
+        => layer is TrunkedLayer trunked ? (trunked.Inner, trunked.Trunk) : (layer, null);
+
+    /// <summary>tanh(W_j h + b_j) through every deterministic layer, for h [N, in] or [N, K, in].</summary>
+    private static string Trunk(OnnxGraphBuilder g, string h, DeterministicTrunk trunk, string name, bool threeD)
+    {
+        for (int j = 0; j < trunk.Maps.Count; j++)
+            h = g.Node("Tanh", [threeD ? Affine3(g, h, trunk.Maps[j], $"{name}_trunk{j}") : Gemm(g, h, trunk.Maps[j], $"{name}_trunk{j}")]);
+        return h;
     }
 
     /// <summary>x Wᵀ + b for x [N, in].</summary>

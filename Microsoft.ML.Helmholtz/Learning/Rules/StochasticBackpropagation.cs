@@ -41,8 +41,18 @@ public sealed class StochasticBackpropagation : ILearningRule
 
     private HelmholtzMachine? _machine;
 
-    /// <summary>Every hidden layer must have reparameterised samples (Gaussian units).</summary>
-    public string? Unsupported(HelmholtzArchitecture architecture) => ReparameterizedLayers.Unsupported(architecture, "Stochastic back-propagation");
+    /// <summary>Every hidden layer must have reparameterised samples (Gaussian units); Price's form needs diagonal posteriors and no deterministic layers.</summary>
+    public string? Unsupported(HelmholtzArchitecture architecture)
+    {
+        if (ReparameterizedLayers.Unsupported(architecture, "Stochastic back-propagation") is { } reason) return reason;
+        if (Variance != VarianceGradient.Price) return null;
+        for (int l = 1; l < architecture.Layers.Count; l++)
+            if (!architecture.Layers[l].Units.SupportsPriceGradient)
+                return $"Price's theorem needs diagonal posterior variances, but hidden layer {l} ({architecture.Layers[l]}) is {architecture.Layers[l].Units.Name}; use the path-wise gradient (sbp).";
+        if (architecture.HasTrunks)
+            return $"Price's theorem needs each layer's diagonal Hessian in its input, which the deterministic layers of {architecture} do not give; use the path-wise gradient (sbp).";
+        return null;
+    }
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {

@@ -1,0 +1,100 @@
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Model;
+
+/// <summary>
+/// Deterministic tanh layers inside the conditionals ("784b-100t-100t-200b": the literature's
+/// nonlinear machines): the architecture's text, sizes and errors, the networks built from it, the
+/// estimators against exact enumeration, and the model file. The gradients are checked with the
+/// other layers' (GradientCheckTests), the ONNX graph with the others' (MachineGraphTests).
+/// </summary>
+[TestClass]
+public sealed class DeterministicLayerTests
+{
+    [TestMethod]
+    public void TheArchitectureReadsWritesAndCountsItsTrunks()
+    {
+        var a = HelmholtzArchitecture.Parse("784b-100t-100t-200b-100t-100t-200b");
+        Assert.AreEqual("784b-100t-100t-200b-100t-100t-200b", a.ToString());
+        Assert.AreEqual(2, a.Depth);
+        CollectionAssert.AreEqual(new[] { 100, 100 }, a.Trunks[0].ToArray());
+        Assert.IsTrue(a.HasTrunks);
+        Assert.IsFalse(a.SameAs(HelmholtzArchitecture.Parse("784b-200b-200b")));
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-5t-3t-4g-2t-2b"), 1);
+        Assert.AreEqual(machine.Architecture.ParameterCount, machine.Parameters.Sum(p => (long)p.Length));
+        var generative = (TrunkedLayer)machine.Generative.Layers[0];
+        CollectionAssert.AreEqual(new[] { 3, 5 }, generative.TrunkSizes.ToArray(), "down from X_1 the trunk runs top to bottom");
+        CollectionAssert.AreEqual(new[] { 5, 3 }, ((TrunkedLayer)machine.Recognition.Layer(1)).TrunkSizes.ToArray());
+        Assert.IsInstanceOfType<BernoulliLayer>(machine.Generative.Layers[2], "the prior has no trunk");
+        Assert.IsTrue(machine.Parameters.Where(p => p.Name.Contains(".trunk")).All(p => p.Role != ParameterRole.Weight || p.Value.Any(v => v != 0)), "trunk weights are drawn");
+    }
+
+    [TestMethod]
+    [DataRow("100t-784b-200b", "before the visible layer")]
+    [DataRow("784b-200b-100t", "after the top layer")]
+    [DataRow("784b-0t-200b", "positive size")]
+    [DataRow("784b-99999999999t-200b", "positive size")]
+    public void MisplacedOrBadTrunksAreNamed(string text, string problem)
+    {
+        var e = Assert.ThrowsExactly<FormatException>(() => HelmholtzArchitecture.Parse(text));
+        StringAssert.Contains(e.Message, problem);
+    }
+
+    [TestMethod]
+    public void TooWideATrunkIsRefusedBeforeAnythingIsAllocated()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => HelmholtzArchitecture.Parse("60000b-60000t-10b"));
+        StringAssert.Contains(e.Message, "60000 and 60000 units");
+    }
+
+    [TestMethod]
+    public void BothEstimatorsConvergeToTheExactLogLikelihoodThroughTrunks()
+    {
+        var machine = TestModels.Random("8b-6t-3b-4t-2b", 121, scale: 0.8f);
+        var data = TestModels.BinaryData(4, 8, 122);
+        double[] importance = new ImportanceSampledLogLikelihood(20000, seed: 123).EstimatePerExample(machine, data);
+        double[] naive = new NaiveLogLikelihood(200000, seed: 124).EstimatePerExample(machine, data);
+        for (int i = 0; i < data.Rows; i++)
+        {
+            float[] v = data.Row(i).ToArray();
+            var (logJoint, _) = TestModels.Enumerate(machine, v);
+            double exact = Kernels.LogSumExp(logJoint);
+            // Delta method, as in LogLikelihoodTests: sd(ln p̂) ≈ √(Var[w] / (K E[w]²)), w = p/q, or p(v | h) under the prior.
+            double sdImportance = Math.Sqrt(Evaluation.LogLikelihoodTests.RelativeWeightVariance(machine, v) / 20000);
+            double[] logPrior = Evaluation.LogLikelihoodTests.LogPriorOfEachConfiguration(machine, v);
+            double relative = -1;
+            for (int c = 0; c < logJoint.Length; c++) relative += Math.Exp(2 * (logJoint[c] - exact) - logPrior[c]);
+            double sdNaive = Math.Sqrt(relative / 200000);
+            Assert.AreEqual(exact, importance[i], 5 * sdImportance + 1e-4, $"importance sampling, example {i}");
+            Assert.AreEqual(exact, naive[i], 5 * sdNaive + 1e-4, $"naive, example {i}");
+        }
+    }
+
+    [TestMethod]
+    public void AMachineWithTrunksSavesAndLoadsExactly()
+    {
+        var machine = TestModels.Random("6b-5t-4g-3t-2gr", 125);
+        using var temp = new TempDirectory();
+        string path = temp.File("m.hm");
+        machine.Save(path);
+        var loaded = HelmholtzMachine.Load(path);
+        Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
+        for (int i = 0; i < machine.Parameters.Count; i++)
+            CollectionAssert.AreEqual(machine.Parameters[i].Value, loaded.Parameters[i].Value, machine.Parameters[i].Name);
+    }
+
+    [TestMethod]
+    public void PriceIsRefusedThroughTrunksAndForRankOnePosteriors()
+    {
+        var price = new StochasticBackpropagation(VarianceGradient.Price);
+        StringAssert.Contains(price.Unsupported(HelmholtzArchitecture.Parse("6b-5t-4g")), "deterministic layers");
+        StringAssert.Contains(price.Unsupported(HelmholtzArchitecture.Parse("6b-4gr")), "diagonal posterior variances");
+        Assert.IsNull(new StochasticBackpropagation().Unsupported(HelmholtzArchitecture.Parse("6b-5t-4gr")));
+    }
+}

@@ -1,0 +1,97 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// A distribution whose input first passes through deterministic tanh layers: p(y | x) =
+/// <see cref="Inner"/>(y | trunk(x)). The nonlinear machines of the literature ("200∼200": two
+/// layers of 100 tanh units inside every conditional) are stacks of these. Everything about y is the
+/// inner layer's (its units, samples, densities, the backward through its samples); the trunk adds
+/// its parameters and carries every gradient on to the input. Price's theorem is not available
+/// through a trunk (its input Hessian is not diagonal in the units).
+/// </summary>
+public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBilinearLogProb
+{
+    private readonly DeterministicTrunk _trunk;
+
+    internal TrunkedLayer(DeterministicTrunk trunk, ConditionalLayer inner)
+        : base(trunk.Inputs, inner.OutputSize)
+    {
+        if (inner.InputSize != trunk.Outputs)
+            throw new ArgumentException($"The inner layer takes {inner.InputSize} inputs, but the trunk gives {trunk.Outputs}.", nameof(inner));
+        _trunk = trunk;
+        Inner = inner;
+        Parameters = [.. trunk.Parameters, .. inner.Parameters];
+    }
+
+    /// <summary>The distribution after the trunk.</summary>
+    public ConditionalLayer Inner { get; }
+
+    /// <summary>The sizes of the deterministic layers, input side first.</summary>
+    public IReadOnlyList<int> TrunkSizes => _trunk.Sizes;
+
+    internal DeterministicTrunk Trunk => _trunk;
+    public override UnitType Units => Inner.Units;
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    internal override bool NoiseIsNormal => Inner.NoiseIsNormal;
+    internal override int NoisePerRow => Inner.NoisePerRow;
+
+    protected override void Allocate(int rows)
+    {
+        _trunk.EnsureCapacity(rows);
+        Inner.EnsureCapacity(rows);
+    }
+
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    {
+        CheckBatch(batch, conditioning);
+        Inner.Forward(_trunk.Forward(input, batch), conditioning, batch);
+    }
+
+    protected override void CopyStatistics(int from, int to)
+    {
+        _trunk.CopyRow(from, to);
+        Inner.CopyStatisticsOf(from, to);
+    }
+
+    public override void Sample(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
+    internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output) => Inner.SampleWithNoise(noise, batch, output);
+    public override void Expectation(int batch, Span<float> output) => Inner.Expectation(batch, output);
+    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProb(y, batch, rowLogProb);
+    public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProbOfSample(y, batch, rowLogProb);
+
+    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+        => Inner.AccumulateLogProb(distinctY, distinctRows, rowSource, batch, rowLogProb);
+
+    internal override void InitializeFromDataMeans(ReadOnlySpan<double> means) => Inner.InitializeFromDataMeans(means);
+
+    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
+    {
+        // The trunk's parameters need ∂L/∂(trunk output) whether or not the input's gradient is asked for.
+        Inner.AccumulateLogProbGradient(y, _trunk.Output(batch), batch, rowWeights, _trunk.ClearedOutputGradient(batch), outputGradient, conditioningGradient);
+        _trunk.Backward(input, batch, inputGradient);
+    }
+
+    public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
+    {
+        if (Inner is not IReparameterizedLayer inner)
+            throw new NotSupportedException($"{Inner.GetType().Name} has no reparameterised samples.");
+        inner.BackwardThroughSample(gradient, _trunk.Output(batch), batch, _trunk.ClearedOutputGradient(batch), conditioningGradient);
+        _trunk.Backward(input, batch, inputGradient);
+    }
+
+    public bool IsBilinear => Inner is IBilinearLogProb { IsBilinear: true };
+
+    public void InputFeatures(int batch, Span<float> features, Span<double> constant)
+        => (Inner as IBilinearLogProb ?? throw new NotSupportedException($"{Inner.GetType().Name} has no bilinear log-probability.")).InputFeatures(batch, features, constant);
+
+    public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
+        => (Inner as IBilinearLogProb ?? throw new NotSupportedException($"{Inner.GetType().Name} has no bilinear log-probability.")).OutputTerms(y, rows, transformed, constant);
+
+    public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+        => throw new NotSupportedException("Price's theorem needs the diagonal Hessian in a layer's input, which a deterministic trunk does not give; use the path-wise gradient (sbp).");
+
+    public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+        => Inner.AccumulateNegLogProbOutputHessianDiagonal(y, batch, destination);
+}
