@@ -170,6 +170,19 @@ public sealed class MnistAppTests
     }
 
     [TestMethod]
+    public void TheMeanFieldBaselineScoresAfterTrainingAndRefusesBinaryLayers()
+    {
+        string output = _temp.File("out");
+        var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "300", "--valid-rows", "100", "--test-limit", "20",
+            "--k", "5", "--mean-field", "3", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "test log-likelihood (mean-field q per image, 3 Adam steps from the recognition network's marginals, K = 5)");
+
+        (exit, _, error) = Run("--rule", "wake-sleep", "--mean-field", "3", "--data", _temp.File("no-data-here"), "--out", output);
+        AssertOneLineError(exit, error, "--mean-field needs Gaussian hidden layers");
+    }
+
+    [TestMethod]
     public void AShortRunTrainsSavesAndScores()
     {
         string output = _temp.File("out");

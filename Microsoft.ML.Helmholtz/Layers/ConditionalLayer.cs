@@ -85,6 +85,12 @@ public abstract class ConditionalLayer
     /// <summary>Copies the statistics of row <paramref name="from"/> of the last forward to row <paramref name="to"/>.</summary>
     protected abstract void CopyStatistics(int from, int to);
 
+    /// <summary>
+    /// The mean and the log of the marginal variances of each row of the last forward, for a layer
+    /// with Gaussian outputs (a mean-field q starts from them); false for other layers.
+    /// </summary>
+    internal virtual bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance) => false;
+
     /// <summary><see cref="CopyStatistics"/> for a layer that wraps this one.</summary>
     internal void CopyStatisticsOf(int from, int to) => CopyStatistics(from, to);
 

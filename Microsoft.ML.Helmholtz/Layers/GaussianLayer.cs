@@ -116,6 +116,13 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
+    internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
+    {
+        Means(batch).CopyTo(mean);
+        LogVariances(batch).CopyTo(logVariance);
+        return true;
+    }
+
     internal override void ExpectationOf(ReadOnlySpan<float> input, int batch, Span<float> output)
     {
         CheckBatch(batch);

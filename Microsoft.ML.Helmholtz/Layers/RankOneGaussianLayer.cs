@@ -97,6 +97,15 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
+    /// <summary>The marginal variances are the diagonal of D + u uᵀ: e^s + u².</summary>
+    internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
+    {
+        int n = batch * OutputSize;
+        Means(batch).CopyTo(mean);
+        for (int i = 0; i < n; i++) logVariance[i] = (float)Math.Log(Math.Exp(_s[i]) + (double)_u[i] * _u[i]);
+        return true;
+    }
+
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         for (int r = 0; r < batch; r++)

@@ -64,6 +64,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         => Inner.AccumulateLogProb(distinctY, distinctRows, rowSource, batch, rowLogProb);
 
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means) => Inner.InitializeFromDataMeans(means);
+    internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance) => Inner.TryGaussianMarginals(batch, mean, logVariance);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)

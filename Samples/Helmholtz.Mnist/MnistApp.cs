@@ -80,6 +80,8 @@ public static class MnistApp
             throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
         ILearningRule rule = LearningRules.Create(options.Rule, options.TrainingSamples);
         rule.Prepare(machine, 1);   // a rule that does not fit the machine says so here (the trainer prepares it again for its batches)
+        if (options.MeanFieldSteps > 0 && machine.Architecture.Layers.Skip(1).FirstOrDefault(l => !l.Units.HasReparameterizedSamples) is { } discrete)
+            throw new ArgumentException($"--mean-field needs Gaussian hidden layers, but {machine.Architecture} has the {discrete.Units.Name} layer {discrete}.");
         var trainingOptions = new TrainingOptions
         {
             Epochs = options.Epochs,
@@ -166,6 +168,15 @@ public static class MnistApp
             var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test);
             output.WriteLine($"{options.ScoreSplit} log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} nats " +
                              $"(standard error over images {naive.StandardErrorOverExamples:F2}, Monte Carlo standard error at most {naive.MonteCarloStandardError:F3})");
+        }
+        if (options.MeanFieldSteps > 0)
+        {
+            var meanFieldClock = Stopwatch.StartNew();
+            bool fromRecognition = options.MeanFieldStart == "recognition";
+            var meanField = new MeanFieldLogLikelihood(options.Samples, options.MeanFieldSteps, startFromRecognition: fromRecognition, seed: options.Seed + 4).Estimate(machine, test);
+            output.WriteLine($"{options.ScoreSplit} log-likelihood (mean-field q per image, {options.MeanFieldSteps} Adam steps from " +
+                             $"{(fromRecognition ? "the recognition network's marginals" : "N(0, I)")}, K = {options.Samples}): {meanField.Mean:F2} nats " +
+                             $"(standard error over images {meanField.StandardErrorOverExamples:F2}, Monte Carlo standard error {meanField.MonteCarloStandardError:F3}; {meanFieldClock.Elapsed.TotalSeconds:F0} s)");
         }
         return exitCode;
     }

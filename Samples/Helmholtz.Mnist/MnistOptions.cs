@@ -17,6 +17,8 @@ internal sealed class MnistOptions
     public int Samples { get; private set; } = 1000;
     public int TrainingSamples { get; private set; } = LearningRules.DefaultSamples;
     public int NaiveSamples { get; private set; }
+    public int MeanFieldSteps { get; private set; }
+    public string MeanFieldStart { get; private set; } = "recognition";
     public int TrainLimit { get; private set; }
     public int TestLimit { get; private set; }
     public int ValidationRows { get; private set; } = 1000;
@@ -38,6 +40,8 @@ internal sealed class MnistOptions
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
+          --mean-field STEPS   also score with a mean-field q optimised per image for STEPS steps (Gaussian hidden layers; 0: skip)
+          --mean-field-start recognition|prior   where each image's q starts (recognition)
           --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images (evenly spaced: the splits are ordered by digit)
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
@@ -70,6 +74,8 @@ internal sealed class MnistOptions
                 case "--k": o.Samples = Int(); break;
                 case "--train-samples": o.TrainingSamples = Int(); break;
                 case "--naive": o.NaiveSamples = Int(); break;
+                case "--mean-field": o.MeanFieldSteps = Int(); break;
+                case "--mean-field-start": o.MeanFieldStart = Value(); break;
                 case "--train-limit": o.TrainLimit = Int(); break;
                 case "--test-limit": o.TestLimit = Int(); break;
                 case "--valid-rows": o.ValidationRows = Int(); break;
@@ -86,6 +92,7 @@ internal sealed class MnistOptions
         if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
+        if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
         if (LearningRules.IsMultiSample(o.Rule) && o.TrainingSamples < (o.Rule == "vimco" ? 2 : 1))
             throw new ArgumentException($"--train-samples must be at least {(o.Rule == "vimco" ? 2 : 1)} for {o.Rule}; got {o.TrainingSamples}.");
