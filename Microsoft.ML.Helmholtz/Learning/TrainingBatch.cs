@@ -80,6 +80,21 @@ public sealed class TrainingBatch
     /// <summary>Row r's example: r / K.</summary>
     public ReadOnlySpan<int> RowSource => _rowSource.AsSpan(0, Rows);
 
+    /// <summary>
+    /// One free-energy sample per row (<see cref="HelmholtzMachine.SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/>)
+    /// with this batch's random stream and conditioning. With K &gt; 1 samples per example and no
+    /// conditioning, the bottom recognition layer runs once per example (its K rows share the input)
+    /// rather than once per row; the states' visible rows are still every row's, for the backward.
+    /// </summary>
+    public void SampleFreeEnergy(HelmholtzMachine machine, Span<double> freeEnergy, Span<double> logJoint)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        if (SamplesPerExample > 1 && Conditioning is null)
+            machine.SampleFreeEnergy(Random, States, Rows, Visible, Examples, RowSource, freeEnergy, logJoint);
+        else
+            machine.SampleFreeEnergy(Random, States, Rows, freeEnergy, logJoint, Conditioning);
+    }
+
     /// <summary>Takes the first <paramref name="examples"/> rows written to <see cref="ExampleRows"/> as the batch, giving each its K rows in states[0].</summary>
     public void Load(int examples)
     {

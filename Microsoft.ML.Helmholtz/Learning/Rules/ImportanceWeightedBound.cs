@@ -53,7 +53,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, examples);
 
-        machine.SampleFreeEnergy(batch.Random, batch.States, rows, _freeEnergy, _logJoint, batch.Conditioning);
+        batch.SampleFreeEnergy(machine, _freeEnergy, _logJoint);
         double bound = ImportanceWeights.Normalize(_freeEnergy.AsSpan(0, rows), examples, k, _weights.AsSpan(0, rows));
         _backward.Accumulate(machine, batch.States, rows, _weights.AsSpan(0, rows), batch.Conditioning, price: false);
 

@@ -73,7 +73,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
         LayerStates states = batch.States;
         LayerConditioning? conditioning = batch.Conditioning;
 
-        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
+        batch.SampleFreeEnergy(machine, _freeEnergy, _logJoint);
         Span<float> w = _weights.AsSpan(0, rows);
         double bound = ImportanceWeights.Normalize(_freeEnergy.AsSpan(0, rows), examples, k, w);
         // The losses: −Σ w̃ ln p (θg) and −Σ w̃ ln q (θr, wake), per example over B; half each phase's when both run.

@@ -53,7 +53,7 @@ public sealed class Vimco : ILearningRule
         LayerStates states = batch.States;
         LayerConditioning? conditioning = batch.Conditioning;
 
-        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
+        batch.SampleFreeEnergy(machine, _freeEnergy, _logJoint);
         Span<float> w = _weights.AsSpan(0, rows);
         double bound = ImportanceWeights.Normalize(_freeEnergy.AsSpan(0, rows), examples, k, w);
         LeaveOneOutSignals(_freeEnergy.AsSpan(0, rows), examples, k, _signal.AsSpan(0, rows));
