@@ -172,6 +172,28 @@ public sealed class MultiSampleRuleTests
     }
 
     [TestMethod]
+    [DataRow("iwae", "6b-4g-3g")]
+    [DataRow("vimco", "6b-4b-3b")]
+    [DataRow("rws", "6b-4b-3b")]
+    public void SharingTheBottomLayerAcrossAnExamplesSamplesChangesNoGradient(string ruleName, string architecture)
+    {
+        // Unconditioned, the K rows of an example share the bottom recognition layer's forward and its
+        // weight gradients' products; a conditioned batch (zero conditioning) takes every row on its own.
+        var machine = TestModels.Random(architecture, 97, scale: 0.5f);
+        var data = TestModels.RandomStates(machine.Architecture, 5, 98).Layer(0, 5).ToArray();
+        float[] Gradient(bool conditioned)
+        {
+            machine.ZeroGradients();
+            LearningRules.Create(ruleName, 4).AccumulateGradients(machine, Batch(machine, data, 5, 4, 99, conditioned));
+            return machine.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        float[] shared = Gradient(false), alone = Gradient(true);
+        for (int i = 0; i < shared.Length; i++)
+            Assert.AreEqual(alone[i], shared[i], 1e-5 + 1e-4 * Math.Abs(alone[i]), $"entry {i}");
+        Assert.IsTrue(shared.Any(g => g != 0));
+    }
+
+    [TestMethod]
     public void MultiSampleRulesRefuseWhatTheyCannotTrain()
     {
         StringAssert.Contains(new ImportanceWeightedBound().Unsupported(HelmholtzArchitecture.Parse("6b-4b")), "hidden layer 1");

@@ -10,7 +10,7 @@ public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
 {
     private readonly AffineMap _affine;
     private float[] _logits = [];
-    private float[] _scratch = [];
+    private float[] _scratch = [], _shared = [];
 
     public BernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -45,6 +45,7 @@ public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
     {
         _logits = new float[rows * OutputSize];
         _scratch = new float[rows * OutputSize];
+        _shared = new float[rows * OutputSize];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
@@ -87,7 +88,11 @@ public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
         int n = batch * OutputSize;
         Span<float> da = _scratch.AsSpan(0, n);
         Kernels.BernoulliLogProbGradient(_logits, y, batch, OutputSize, rowWeights, da);
-        _affine.Backward(da, input, batch, inputGradient);
+        // Rows that share their input (K samples of one example) form the weight gradient per distinct input.
+        if (inputGradient.IsEmpty && TryReduceOverSharedInputs(da, batch, OutputSize, _shared, out var distinct, out int distinctRows))
+            _affine.Backward(_shared.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows, default);
+        else
+            _affine.Backward(da, input, batch, inputGradient);
         AddConditioningGradient(da, batch, conditioningGradient);
         if (!outputGradient.IsEmpty)
         {

@@ -68,6 +68,12 @@ public abstract class ConditionalLayer
     /// rowSource[r]. rowSource must be non-decreasing with rowSource[r] ≤ r (rows grouped by input),
     /// as when K samples are drawn per example.
     /// </summary>
+    /// <remarks>
+    /// The layer keeps the distinct inputs and the row sources until its next forward, so that a
+    /// backward over the same rows can form its weight gradients per distinct input (K times fewer
+    /// multiply-adds for K samples per example): the backward's <c>input</c> must then be the
+    /// repeated rows of these inputs, as a training batch's states hold them.
+    /// </remarks>
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         CheckBatch(rows);
@@ -80,6 +86,40 @@ public abstract class ConditionalLayer
                 throw new ArgumentException("rowSource must be non-decreasing with rowSource[r] ≤ r.", nameof(rowSource));
             if (source != r) CopyStatistics(source, r);
         }
+        int inputs = distinctRows * InputSize;
+        if (_sharedInputs.Length < inputs) _sharedInputs = new float[inputs];
+        if (_sharedSource.Length < rows) _sharedSource = new int[rows];
+        distinctInputs[..inputs].CopyTo(_sharedInputs);
+        rowSource[..rows].CopyTo(_sharedSource);
+        _sharedDistinct = distinctRows;
+        _sharedRows = rows;
+    }
+
+    private float[] _sharedInputs = [];
+    private int[] _sharedSource = [];
+    private int _sharedDistinct, _sharedRows;   // _sharedRows = 0: the last forward was not shared
+
+    /// <summary>
+    /// When the last forward was <see cref="ForwardShared"/> over <paramref name="batch"/> rows: sums the
+    /// rows of <paramref name="rowGradient"/> [batch × columns] per distinct input into
+    /// <paramref name="reduced"/> and gives the distinct inputs, so that the caller forms its weight
+    /// gradient from them (Σ_r g_r x_{s(r)}ᵀ = Σ_d (Σ_{s(r)=d} g_r) x_dᵀ). False otherwise.
+    /// </summary>
+    protected bool TryReduceOverSharedInputs(ReadOnlySpan<float> rowGradient, int batch, int columns, Span<float> reduced,
+        out ReadOnlySpan<float> distinctInputs, out int distinctRows)
+    {
+        distinctInputs = default;
+        distinctRows = 0;
+        if (_sharedRows == 0 || batch != _sharedRows || _sharedDistinct >= batch) return false;
+        distinctRows = _sharedDistinct;
+        reduced[..(distinctRows * columns)].Clear();
+        for (int r = 0; r < batch; r++)
+        {
+            Span<float> target = reduced.Slice(_sharedSource[r] * columns, columns);
+            System.Numerics.Tensors.TensorPrimitives.Add(target, rowGradient.Slice(r * columns, columns), target);
+        }
+        distinctInputs = _sharedInputs.AsSpan(0, distinctRows * InputSize);
+        return true;
     }
 
     /// <summary>Copies the statistics of row <paramref name="from"/> of the last forward to row <paramref name="to"/>.</summary>
@@ -185,6 +225,7 @@ public abstract class ConditionalLayer
     protected void CheckBatch(int batch)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
+        _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
         if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
         EnsureCapacity(batch);
     }

@@ -28,6 +28,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private float[] _noise = [];
     private float[] _dMean = [];
     private float[] _dLogVar = [];
+    private float[] _sharedMean = [], _sharedLogVar = [];   // gradients summed per distinct input
 
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -75,6 +76,8 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _noise = new float[n];
         _dMean = new float[n];
         _dLogVar = new float[n];
+        _sharedMean = new float[n];
+        _sharedLogVar = new float[n];
     }
 
     /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
@@ -182,7 +185,14 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
         }
         else if (inputGradient.IsEmpty)
-            AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
+        {
+            // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
+            if (TryReduceOverSharedInputs(meanGradient, batch, OutputSize, _sharedMean, out var distinct, out int distinctRows)
+                && TryReduceOverSharedInputs(logVarianceGradient, batch, OutputSize, _sharedLogVar, out _, out _))
+                AffineMap.BackwardWeights(_meanMap, _sharedMean.AsSpan(0, distinctRows * OutputSize), _logVarMap, _sharedLogVar.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows);
+            else
+                AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
+        }
         else
         {
             // Both maps add into the input gradient, so each pairs its weight gradient with its input gradient instead.
