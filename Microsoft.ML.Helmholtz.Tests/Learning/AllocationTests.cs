@@ -23,6 +23,14 @@ public sealed class AllocationTests
     [DataRow("sbp-price", "30gl-20g-10g", false)]
     [DataRow("sbp", "784b-200g-50g", true)]    // products and loops large enough to use the worker pool
     [DataRow("reinforce", "784b-200b-50b", true)]
+    [DataRow("nvil", "30b-20b-10b", false)]
+    [DataRow("iwae", "30b-20g-10g", false)]
+    [DataRow("vimco", "30b-20b-10b", false)]
+    [DataRow("rws-wake-sleep", "30b-20b-10b", false)]
+    [DataRow("iwae", "30b-8t-20gr-10g", false)]
+    [DataRow("iwae", "784b-200g-50g", true)]
+    [DataRow("sbp", "30b-8t-20g-10g", false)]
+    [DataRow("vimco", "784b-100t-200b-50b", true)]
     public void ATrainingStepAllocatesNothing(string ruleName, string architecture, bool defaultEngine)
     {
         var engine = defaultEngine ? MatrixEngine.Default : MatrixEngine.SingleThreaded();
@@ -35,7 +43,10 @@ public sealed class AllocationTests
         var optimizer = new Adam();
         var parameters = machine.Parameters.Concat(rule.Parameters).ToArray();
         var blocks = new ParameterBlocks(parameters);
-        var batch = new TrainingBatch(states, rows, random);
+        // The trainer's batch: the examples, K sample rows each.
+        var batch = new TrainingBatch(machine.Architecture, rows, rule.SamplesPerExample, random);
+        states.Layer(0, rows).CopyTo(batch.ExampleRows(rows));
+        batch.Load(rows);
         void Step()
         {
             blocks.ClearGradients();
