@@ -13,6 +13,14 @@ public readonly record struct BatchLoss(double Objective, double FreeEnergy)
 {
     /// <summary>A rule whose objective is the free energy itself.</summary>
     public static BatchLoss OfFreeEnergy(double freeEnergy) => new(freeEnergy, freeEnergy);
+
+    /// <summary>The mean of the rows' one-sample free energies, summed in row order.</summary>
+    internal static double MeanFreeEnergy(ReadOnlySpan<double> freeEnergy)
+    {
+        double sum = 0;
+        foreach (double f in freeEnergy) sum += f;
+        return sum / freeEnergy.Length;
+    }
 }
 
 /// <summary>

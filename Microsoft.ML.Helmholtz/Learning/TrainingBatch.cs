@@ -95,6 +95,13 @@ public sealed class TrainingBatch
             machine.SampleFreeEnergy(Random, States, Rows, freeEnergy, logJoint, Conditioning);
     }
 
+    /// <summary>Throws unless the batch holds <paramref name="samples"/> rows per example, the K of the rule given it.</summary>
+    internal void RequireSamplesPerExample(int samples)
+    {
+        if (SamplesPerExample != samples)
+            throw new ArgumentException($"The batch holds {SamplesPerExample} samples per example; this rule draws {samples}.", "batch");
+    }
+
     /// <summary>Takes the first <paramref name="examples"/> rows written to <see cref="ExampleRows"/> as the batch, giving each its K rows in states[0].</summary>
     public void Load(int examples)
     {

@@ -48,8 +48,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.SamplesPerExample != SamplesPerExample)
-            throw new ArgumentException($"The batch holds {batch.SamplesPerExample} samples per example; this rule draws {SamplesPerExample}.", nameof(batch));
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, examples);
 
@@ -57,9 +56,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
         double bound = ImportanceWeights.Normalize(_freeEnergy.AsSpan(0, rows), examples, k, _weights.AsSpan(0, rows));
         _backward.Accumulate(machine, batch.States, rows, _weights.AsSpan(0, rows), batch.Conditioning, price: false);
 
-        double sum = 0;
-        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return new BatchLoss(-bound, sum / rows);
+        return new BatchLoss(-bound, BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 }
 

@@ -64,8 +64,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.SamplesPerExample != SamplesPerExample)
-            throw new ArgumentException($"The batch holds {batch.SamplesPerExample} samples per example; this rule draws {SamplesPerExample}.", nameof(batch));
+        batch.RequireSamplesPerExample(SamplesPerExample);
         if (Update != RecognitionUpdate.Wake && batch.Conditioning is not null)
             throw new NotSupportedException("Reweighted wake-sleep's sleep phase does not take conditioning (a dream has no data row to take it from); use RecognitionUpdate.Wake.");
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
@@ -96,8 +95,6 @@ public sealed class ReweightedWakeSleep : ILearningRule
             machine.Recognition.AccumulateLogProbGradient(_dreams!, examples, dw);
         }
 
-        double sum = 0;
-        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return new BatchLoss(-bound, sum / rows);
+        return new BatchLoss(-bound, BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 }

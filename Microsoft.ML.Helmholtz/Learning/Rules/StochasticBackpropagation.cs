@@ -78,8 +78,6 @@ public sealed class StochasticBackpropagation : ILearningRule
         v.Fill(1f / rows);
         _backward.Accumulate(machine, batch.States, rows, v, batch.Conditioning, Variance == VarianceGradient.Price);
 
-        double sum = 0;
-        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return BatchLoss.OfFreeEnergy(sum / rows);
+        return BatchLoss.OfFreeEnergy(BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 }

@@ -46,8 +46,7 @@ public sealed class Vimco : ILearningRule
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.SamplesPerExample != SamplesPerExample)
-            throw new ArgumentException($"The batch holds {batch.SamplesPerExample} samples per example; this rule draws {SamplesPerExample}.", nameof(batch));
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, examples);
         LayerStates states = batch.States;
@@ -66,9 +65,7 @@ public sealed class Vimco : ILearningRule
         // θr: −Σ_k (L̂ − L̂_{−k}) ∇ ln q_k + Σ_k w̃_k ∇ ln q_k, per example over B.
         machine.Recognition.AccumulateLogProbGradient(states, rows, _signal.AsSpan(0, rows), conditioning);
 
-        double sum = 0;
-        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return new BatchLoss(-bound, sum / rows);
+        return new BatchLoss(-bound, BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 
     /// <summary>signal[r] = L̂ − L̂_{−k} for sample k of each example, in log space (a = −F̂): L̂_{−k} takes the mean of the other a's in place of a_k.</summary>

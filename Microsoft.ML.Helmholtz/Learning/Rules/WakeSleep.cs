@@ -56,8 +56,6 @@ public sealed class WakeSleep : ILearningRule
         machine.Recognition.AccumulateLogProb(_dreams!, rows, unused, conditioning);
         machine.Recognition.AccumulateLogProbGradient(_dreams!, rows, w, conditioning);
 
-        double sum = 0;
-        for (int r = 0; r < rows; r++) sum += _freeEnergy[r];
-        return BatchLoss.OfFreeEnergy(sum / rows);
+        return BatchLoss.OfFreeEnergy(BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 }
