@@ -1,0 +1,27 @@
+# The CUDA check of issues 15 and 17 (docs/performance.md, "ONNX Runtime on a CUDA GPU"), as it ran on
+# the lent H200 machine, which has no .NET and no zstd. What it was given, built here:
+#   dotnet publish Samples/Helmholtz.Pipeline -c Release -r linux-x64 --self-contained false -o pub/app
+#   dotnet publish Benchmarks/Helmholtz.Benchmarks -c Release -r linux-x64 --self-contained false -o pub/app
+#   base.tar.xz: pub/app without libonnxruntime_providers_cuda.so, dotnet/ (the dotnet host, host/ and
+#     shared/Microsoft.NETCore.App copied from the SDK's root) and data/ (the binarized MNIST .gz files);
+#   cuda.part*: libonnxruntime_providers_cuda.so (284 MB) xz-compressed and split into 62 MB parts,
+#     one part per call (a call carries at most 64 MiB), gathered in /root/g on the warm machine.
+# The CUDA 13 libraries came from the machine's own pip packages (nvidia/cu13, nvidia/cudnn).
+# Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT)
+# Reassemble the payload carried over several calls, then run the CUDA checks. $1 = parts folder.
+set -u
+P=${1:-/root/g}; W=/root/w; mkdir -p $W; cd $W
+if [ ! -d app ]; then xz -dc -T0 $P/base.tar.xz | tar xf - || { echo "base extract failed"; exit 3; }; fi
+if [ ! -f app/libonnxruntime_providers_cuda.so ]; then cat $P/cuda.part* | xz -dc -T0 > app/libonnxruntime_providers_cuda.so || { echo "provider extract failed"; ls -la $P; exit 3; }; fi
+ls -la app/libonnxruntime_providers_cuda.so
+export DOTNET_ROOT=$W/dotnet DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+NV=$(ls -d /opt/torch/.venv/lib/python3.12/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' ':'); NV2=$(python3 -c "import site,glob;print(':'.join(glob.glob(site.getsitepackages()[0]+'/nvidia/*/lib')))" 2>/dev/null)
+export LD_LIBRARY_PATH=$NV$NV2:${LD_LIBRARY_PATH:-}
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | head -c 600; echo
+for l in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9 libcufft.so.12; do echo -n "$l: "; for d in ${LD_LIBRARY_PATH//:/ }; do [ -e $d/$l ] && echo -n "$d "; done; echo; done
+nvidia-smi -L; nproc; ldd app/libonnxruntime_providers_cuda.so | grep -i "not found|cud|cublas"
+O=${OUT:-/tmp/out}; mkdir -p $O
+D=$W/dotnet/dotnet
+timeout 200 $D app/Helmholtz.Pipeline.dll --task onnx --gpu 0 --epochs 2 --data $W/data --out $O/pipe 2>&1 | tee $O/pipeline-onnx-gpu.txt
+HELMHOLTZ_MNIST_DIR=$W/data timeout 280 $D app/Helmholtz.Benchmarks.dll onnx --gpu 0 --no-full-test --repeats 3 2>&1 | tee $O/bench-onnx-gpu.txt
+rm -rf $O/pipe/*.zip
