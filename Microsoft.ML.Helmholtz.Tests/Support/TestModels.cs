@@ -33,7 +33,7 @@ internal static class TestModels
         return new Microsoft.ML.Helmholtz.Data.DataMatrix(rows, columns, Enumerable.Range(0, rows * columns).Select(_ => random.NextDouble() < on ? 1f : 0f).ToArray());
     }
 
-    /// <summary>States with values each layer's units can take: 0/1 for Bernoulli, reals for Gaussian.</summary>
+    /// <summary>States with values each layer's units can take: 0/1 for Bernoulli, [0, 1] for continuous Bernoulli, reals for Gaussian.</summary>
     public static LayerStates RandomStates(HelmholtzArchitecture architecture, int rows, ulong seed)
     {
         var states = new LayerStates(architecture, rows);
@@ -43,6 +43,8 @@ internal static class TestModels
             Span<float> x = states.Layer(l, rows);
             if (architecture.Layers[l].Units == UnitType.Bernoulli)
                 for (int i = 0; i < x.Length; i++) x[i] = random.NextDouble() < 0.5 ? 1f : 0f;
+            else if (architecture.Layers[l].Units == UnitType.ContinuousBernoulli)
+                for (int i = 0; i < x.Length; i++) x[i] = (float)random.NextDouble();
             else
                 random.FillNormal(x);
         }

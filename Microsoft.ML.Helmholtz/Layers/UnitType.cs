@@ -36,6 +36,12 @@ public abstract class UnitType
     /// </summary>
     public static UnitType GaussianRankOne { get; } = Register(new GaussianRankOneUnits());
 
+    /// <summary>
+    /// Units on [0, 1] with the continuous Bernoulli density (code "cb"; <see cref="ContinuousBernoulliLayer"/>):
+    /// a visible layer for values such as soft, anti-aliased pixels, which a Bernoulli layer cannot model.
+    /// </summary>
+    public static UnitType ContinuousBernoulli { get; } = Register(new ContinuousBernoulliUnits());
+
     /// <summary>Every registered kind, in the order registered.</summary>
     public static IReadOnlyList<UnitType> Registered => Volatile.Read(ref s_registered);
 
@@ -135,6 +141,28 @@ public abstract class UnitType
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
         public override string ModelledValues => "only 0 and 1";
         public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
+    }
+
+    private sealed class ContinuousBernoulliUnits : UnitType
+    {
+        public override string Name => "continuous Bernoulli";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("cb", GaussianMean.Tanh)];
+        public override string Describe(GaussianMean mean) => "continuous Bernoulli, values in [0, 1]";
+        // Its inverse-CDF draw is differentiable, but no layer exposes it as a reparameterised sample yet.
+        public override bool HasReparameterizedSamples => false;
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, inputs, outputs, engine);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, 0, outputs, engine);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, inputs, outputs, engine);
+
+        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long PriorParameterCount(long outputs) => outputs;
+
+        public override bool Models(float value) => value is >= 0f and <= 1f;
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
+        public override string ModelledValues => "values in [0, 1]";
+        public override string ValueHint => "scale the data into [0, 1] or use a Gaussian visible layer ('gl')";
     }
 
     private sealed class GaussianRankOneUnits : UnitType

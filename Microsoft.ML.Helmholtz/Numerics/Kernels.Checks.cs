@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Helmholtz.Numerics;
 
-// Checks over values: all finite, all binary.
+// Checks over values: all finite, all binary, all in [0, 1].
 public static partial class Kernels
 {
     /// <summary>Whether every element is finite (neither NaN nor ±∞).</summary>
@@ -41,6 +41,27 @@ public static partial class Kernels
         }
         for (; i < n; i++)
             if (x[i] != 0f && x[i] != 1f) return false;
+        return true;
+    }
+
+    /// <summary>True when every value lies in [0, 1] (NaN does not).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static bool AllInUnitInterval(ReadOnlySpan<float> x)
+    {
+        int n = x.Length, i = 0;
+        if (Wide)
+        {
+            for (; i <= n - W; i += W)
+            {
+                Vector512<float> v = VectorMath.Load(x, i);
+                // Both comparisons are false for NaN.
+                Vector512<int> inside = (Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) & Vector512.LessThanOrEqual(v, Vector512<float>.One)).AsInt32();
+                if (!Vector512.EqualsAll(inside, Vector512<int>.AllBitsSet))
+                    return false;
+            }
+        }
+        for (; i < n; i++)
+            if (!(x[i] >= 0f && x[i] <= 1f)) return false;
         return true;
     }
 }
