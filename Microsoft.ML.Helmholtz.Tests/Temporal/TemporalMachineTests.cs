@@ -1,0 +1,218 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Tests.Evaluation;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Temporal;
+
+/// <summary>
+/// The temporal machine: its gradient through the conditioned layers, the map and the LSTM over
+/// several steps against finite differences; its per-frame scorer against exact enumeration; and, on
+/// sequences with strong temporal structure, training that beats the same machine without the LSTM.
+/// </summary>
+[TestClass]
+public sealed class TemporalMachineTests
+{
+    /// <summary>A temporal machine with every parameter random, the conditioning map included, so that no gradient is trivially zero.</summary>
+    private static TemporalHelmholtzMachine RandomModel(string architecture, int recurrentUnits, ulong seed, float scale)
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), recurrentUnits, seed);
+        var random = new RandomStream(seed + 1000);
+        foreach (Parameter p in model.Parameters)
+        {
+            float[] noise = new float[p.Length];
+            random.FillNormal(noise);
+            for (int i = 0; i < p.Length; i++) p.Value[i] = p.Role == ParameterRole.Weight ? p.Value[i] + scale * noise[i] : scale * noise[i];
+        }
+        return model;
+    }
+
+    private static SequenceSet SoftSequences(int count, int frames, int size, ulong seed)
+    {
+        var random = new RandomStream(seed);
+        return new SequenceSet(count, frames, 1, size, Enumerable.Range(0, count * frames * size).Select(_ => (float)random.NextDouble()).ToArray());
+    }
+
+    [TestMethod]
+    [DataRow(0)]
+    [DataRow(2)]
+    public void TheGradientThroughTheLstmAndTheConditionedLayersMatchesFiniteDifferences(int firstFrame)
+    {
+        // SBP's path-wise gradient with the noise held fixed is the exact derivative of the sampled free energy of
+        // the frames, through c_t = U z_t + a into every layer and back through the LSTM over four steps. From frame 2
+        // the LSTM starts from the state the first two frames left (truncated BPTT): that state is held fixed.
+        const int steps = 4, batch = 2;
+        var model = RandomModel("4cb-3g-2g", 3, 5, scale: 0.3f);
+        var data = SoftSequences(batch, 6, 4, 6);
+        var rule = new StochasticBackpropagation();
+        rule.Prepare(model.Machine, steps * batch);
+        int[] sequences = [1, 0];
+        // The carried state, from the parameters as they are (the differences must not move it).
+        var first = new TemporalStep(model, rule, batch, steps, new RandomStream(7));
+        if (firstFrame > 0) first.AccumulateGradients(data, sequences, 0, firstFrame);
+        float[] hidden = (float[])first.CarriedState.Hidden.Clone(), cell = (float[])first.CarriedState.Cell.Clone();
+        double Run()
+        {
+            // The same noise each time: the first segment draws it in the same order whatever the parameters.
+            var step = new TemporalStep(model, rule, batch, steps, new RandomStream(7));
+            if (firstFrame > 0) step.AccumulateGradients(data, sequences, 0, firstFrame);
+            model.ZeroGradients();   // only the second segment's gradient is checked
+            hidden.CopyTo(step.CarriedState.Hidden, 0);
+            cell.CopyTo(step.CarriedState.Cell, 0);
+            return step.AccumulateGradients(data, sequences, firstFrame, steps).FreeEnergy;
+        }
+        double Loss()
+        {
+            // The finite differences must leave the analytic gradients alone.
+            float[][] kept = model.Parameters.Select(p => (float[])p.Gradient.Clone()).ToArray();
+            double value = Run();
+            for (int i = 0; i < kept.Length; i++) kept[i].CopyTo(model.Parameters[i].Gradient, 0);
+            return value;
+        }
+        model.ZeroGradients();
+        Run();
+        Assert.IsTrue(model.Recurrence.Parameters.All(p => p.Gradient.Any(g => g != 0)), "every LSTM parameter gets a gradient");
+        TestModels.AssertGradientsMatch(model.Parameters, Loss, context: $"from frame {firstFrame}");
+    }
+
+    [TestMethod]
+    public void ThePerFrameScoreConvergesToTheExactConditionalLogLikelihood()
+    {
+        var model = RandomModel("6cb-3b", 2, 11, scale: 0.8f);
+        var data = SoftSequences(2, 3, 6, 12);
+        const int k = 20000;
+        double[] estimate = TemporalEvaluation.LogLikelihoodPerFrame(model, data, k, seed: 13);
+
+        // The conditioning of each frame, as the scorer makes it: the LSTM over the frames before (zeros first).
+        int frames = data.Frames, count = data.Count, d = 6;
+        float[] input = new float[frames * count * d];
+        for (int t = 1; t < frames; t++)
+            for (int b = 0; b < count; b++) data.Frame(b, t - 1).CopyTo(input.AsSpan((t * count + b) * d, d));
+        model.Recurrence.EnsureCapacity(frames, count);
+        model.Recurrence.Forward(input, frames, count);
+        float[] c = new float[frames * count * model.ConditioningWidth];
+        model.ConditioningMap.Forward(model.Recurrence.Hidden(frames, count), frames * count, c);
+
+        const int configurations = 8;
+        var states = new LayerStates(model.Machine.Architecture, configurations);
+        var conditioning = new LayerConditioning(model.Machine.Architecture, configurations);
+        for (int t = 0; t < frames; t++)
+            for (int b = 0; b < count; b++)
+            {
+                for (int h = 0; h < configurations; h++)
+                {
+                    data.Frame(b, t).CopyTo(states.Layer(0, configurations).Slice(h * d, d));
+                    for (int j = 0; j < 3; j++) states.Layer(1, configurations)[h * 3 + j] = (h >> j) & 1;
+                }
+                model.Scatter(c.AsSpan((t * count + b) * model.ConditioningWidth), new int[configurations], configurations, conditioning);
+                double[] logJoint = new double[configurations], logQ = new double[configurations];
+                model.Machine.Generative.AccumulateLogJoint(states, configurations, logJoint, conditioning);
+                model.Machine.Recognition.AccumulateLogProb(states, configurations, logQ, conditioning);
+                double exact = Kernels.LogSumExp(logJoint);
+                double second = 0;
+                for (int h = 0; h < configurations; h++) second += Math.Exp(2 * (logJoint[h] - exact) - logQ[h]);
+                double sd = Math.Sqrt((second - 1) / k);
+                Assert.AreEqual(exact, estimate[b * frames + t], 5 * sd + 1e-4, $"sequence {b}, frame {t}");
+            }
+    }
+
+    /// <summary>8-pixel frames with one lit pixel that moves one place right each frame, wrapping round, from a random start.</summary>
+    private static SequenceSet MovingDot(int count, int frames, ulong seed)
+    {
+        var random = new RandomStream(seed);
+        var values = new float[count * frames * 8];
+        for (int s = 0; s < count; s++)
+        {
+            int start = random.NextInt(8);
+            for (int t = 0; t < frames; t++) values[(s * frames + t) * 8 + (start + t) % 8] = 1f;
+        }
+        return new SequenceSet(count, frames, 1, 8, values);
+    }
+
+    [TestMethod]
+    [DataRow("8b-6g", "sbp")]
+    [DataRow("8b-6b", "wake-sleep")]
+    public void OnAMovingPatternTheConditionedMachineBeatsTheSameMachineWithoutTheLstm(string architecture, string ruleName)
+    {
+        // Given the past, every frame after the first is determined: the temporal machine can approach
+        // ln p(v_t | v_<t) = 0 for t ≥ 2, while a machine of single frames can do no better than ln(1/8) = −2.08 per frame.
+        const int frames = 12;
+        var training = MovingDot(96, frames, 21);
+        var test = MovingDot(32, frames, 22);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 16, 23);
+        new TemporalTrainer(LearningRules.Create(ruleName), new TemporalTrainingOptions { Epochs = 150, BatchSequences = 16, LearningRate = 0.01f, Seed = 24 })
+            .Train(model, training);
+        var plain = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 23);
+        var frameData = new DataMatrix(training.Count * frames, 8, training.Values);
+        new HelmholtzTrainer(LearningRules.Create(ruleName), new TrainingOptions { Epochs = 150, BatchSize = 16 * frames, LearningRate = new(0.01), Seed = 24 })
+            .Train(plain, frameData);
+
+        double temporal = TemporalEvaluation.LogLikelihoodPerFrame(model, test, 500, seed: 25).Average();
+        double unconditioned = new ImportanceSampledLogLikelihood(500, seed: 25).EstimatePerExample(plain, new DataMatrix(test.Count * frames, 8, test.Values)).Average();
+        Assert.IsTrue(unconditioned < -Math.Log(8) + 0.05, $"frames alone carry ln(1/8) at best; the unconditioned machine scored {unconditioned:F3}");
+        Assert.IsTrue(temporal > unconditioned + 1.0, $"temporal {temporal:F3} nats per frame against unconditioned {unconditioned:F3}");
+
+        float[] predicted = TemporalEvaluation.PredictFrames(model, test, 50, seed: 26);
+        float[] mean = TemporalEvaluation.MeanFrame(plain, 2000, seed: 27);
+        float[] constant = Enumerable.Range(0, test.Values.Length).Select(i => mean[i % 8]).ToArray();
+        double error = TemporalEvaluation.PredictionError(test, predicted), baseline = TemporalEvaluation.PredictionError(test, constant);
+        Assert.IsTrue(error < 0.25 * baseline, $"one-step prediction error {error:F3} against {baseline:F3} for the mean frame");
+
+        // Rolled out from a true first frame, the dot keeps moving right.
+        SequenceSet rolled = TemporalEvaluation.Generate(model, test.Count, frames, seed: 28, prefix: test, prefixFrames: 1);
+        int right = 0, total = 0;
+        for (int s = 0; s < test.Count; s++)
+            for (int t = 1; t < frames; t++, total++)
+            {
+                int before = ArgMax(rolled.Frame(s, t - 1)), now = ArgMax(rolled.Frame(s, t));
+                if (now == (before + 1) % 8) right++;
+            }
+        Assert.IsTrue(right > 0.8 * total, $"{right} of {total} generated steps moved the dot one place right");
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    [TestMethod]
+    public void TruncationAtTheSequenceLengthIsTheWholeSequenceAndTrainingIsReproducible()
+    {
+        var data = SoftSequences(8, 6, 4, 31);
+        byte[] Train(int truncation)
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 32);
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 2, BatchSequences = 4, TruncationSteps = truncation, Seed = 33 }).Train(model, data);
+            return model.Parameters.SelectMany(p => p.Value).SelectMany(BitConverter.GetBytes).ToArray();
+        }
+        byte[] whole = Train(0);
+        CollectionAssert.AreEqual(whole, Train(0), "the same seed gives the same parameters");
+        CollectionAssert.AreEqual(whole, Train(6), "segments as long as the sequences are the whole sequences");
+        CollectionAssert.AreNotEqual(whole, Train(2), "shorter segments take more, different steps");
+    }
+
+    [TestMethod]
+    public void BadSequencesAreRefusedNamingTheProblem()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 1);
+        var trainer = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 2 });
+        var wrongSize = new SequenceSet(4, 3, 1, 5, new float[4 * 3 * 5]);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, wrongSize)).Message, "frames of 5 values");
+        var outside = SoftSequences(4, 3, 4, 2);
+        outside.Values[17] = 1.5f;
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "values in [0, 1]");
+        outside.Values[17] = float.NaN;
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "NaN");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, SoftSequences(1, 3, 4, 2))).Message, "no minibatch of 2");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, new SequenceSet(0, 3, 1, 4, []))).Message, "empty");
+        Assert.AreEqual(0, model.Machine.StepsTrained, "nothing was trained");
+    }
+}

@@ -1,0 +1,134 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Temporal;
+
+/// <summary>
+/// The temporal Helmholtz machine of the seed's "Extending the model over time": a Helmholtz
+/// machine over one frame, conditioned at each step t on the state z_t of an LSTM that has read the
+/// frames before t (z_t = LSTM(z_{t−1}, v_{t−1}), v_0 = 0). The conditioning is one affine map of z_t,
+/// c_t = U z_t + a, split into a per-row addition to the pre-activations of every layer of both
+/// networks (<see cref="LayerConditioning"/>): the generative layers' logits or means, the prior's
+/// mean included, and the recognition layers', so that both p(v_t, h_t | z_t) and
+/// q(h_t | v_t, z_t) know the past. Because z_t is a deterministic function of v_{&lt;t},
+/// p(v_1…v_T) = Π_t p(v_t | z_t) exactly, and the free energy of a sequence is Σ_t F_t.
+/// </summary>
+/// <remarks>
+/// U starts at zero, so a fresh temporal machine is its frame machine unconditioned (a = 0); the
+/// first gradient steps move U off zero, and the LSTM learns through it. Like
+/// <see cref="HelmholtzMachine"/>, its computations run on one thread at a time (its layers, the LSTM
+/// and the map compute in buffers of their own); a second thread is refused by the frame machine's guard.
+/// </remarks>
+public sealed class TemporalHelmholtzMachine
+{
+    private readonly int[] _generativeOffset, _recognitionOffset;
+
+    private TemporalHelmholtzMachine(HelmholtzMachine machine, Lstm recurrence, AffineMap map)
+    {
+        Machine = machine;
+        Recurrence = recurrence;
+        ConditioningMap = map;
+        var layers = machine.Architecture.Layers;
+        _generativeOffset = new int[layers.Count];
+        _recognitionOffset = new int[layers.Count];
+        int offset = 0;
+        for (int l = 0; l < layers.Count; l++) { _generativeOffset[l] = offset; offset += layers[l].Size; }
+        for (int l = 1; l < layers.Count; l++) { _recognitionOffset[l] = offset; offset += layers[l].Size; }
+        ConditioningWidth = offset;
+        TemporalParameters = recurrence.Parameters.Concat(map.Parameters).ToArray();
+        Parameters = machine.Parameters.Concat(TemporalParameters).ToArray();
+    }
+
+    /// <summary>The frame model p(v_t, h_t | z_t), q(h_t | v_t, z_t).</summary>
+    public HelmholtzMachine Machine { get; }
+
+    /// <summary>The LSTM over the frames: input v_{t−1}, state z_t.</summary>
+    public Lstm Recurrence { get; }
+
+    internal AffineMap ConditioningMap { get; }
+
+    /// <summary>Values per frame: the visible layer's size.</summary>
+    public int FrameSize => Machine.Architecture.Visible.Size;
+
+    /// <summary>The LSTM's hidden units.</summary>
+    public int RecurrentUnits => Recurrence.HiddenSize;
+
+    /// <summary>The pre-activations conditioned per row: every generative layer, then every recognition layer.</summary>
+    public int ConditioningWidth { get; }
+
+    /// <summary>The LSTM's and the conditioning map's parameters.</summary>
+    public IReadOnlyList<Parameter> TemporalParameters { get; }
+
+    /// <summary>Every parameter: the frame machine's, then <see cref="TemporalParameters"/>.</summary>
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>
+    /// A temporal machine over frames of <paramref name="architecture"/> with an LSTM of
+    /// <paramref name="recurrentUnits"/> units: the frame machine as <see cref="HelmholtzMachine.Create"/>
+    /// makes it, the LSTM as <see cref="Lstm.Initialize"/> does, the conditioning map at zero; all from <paramref name="seed"/>.
+    /// </summary>
+    public static TemporalHelmholtzMachine Create(HelmholtzArchitecture architecture, int recurrentUnits, ulong seed, IMatrixEngine? engine = null)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(recurrentUnits);
+        engine ??= MatrixEngine.Default;
+        var machine = HelmholtzMachine.Create(architecture, seed, engine);
+        var lstm = new Lstm("temporal.lstm", architecture.Visible.Size, recurrentUnits, engine);
+        lstm.Initialize(new RandomStream(seed).Fork(1));
+        int width = architecture.Layers.Sum(l => l.Size) + architecture.Layers.Skip(1).Sum(l => l.Size);
+        var map = new AffineMap("temporal.conditioning", recurrentUnits, width, engine);
+        return new TemporalHelmholtzMachine(machine, lstm, map);
+    }
+
+    /// <summary>
+    /// Sets the conditioning of the first <paramref name="rows"/> rows of <paramref name="conditioning"/>:
+    /// row r takes row rowSource[r] of <paramref name="c"/> ([distinct rows × <see cref="ConditioningWidth"/>]), cut into its layers.
+    /// </summary>
+    internal void Scatter(ReadOnlySpan<float> c, ReadOnlySpan<int> rowSource, int rows, LayerConditioning conditioning)
+    {
+        var layers = Machine.Architecture.Layers;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            int size = layers[l].Size;
+            Span<float> g = conditioning.Generative(l, rows);
+            for (int r = 0; r < rows; r++) c.Slice(rowSource[r] * ConditioningWidth + _generativeOffset[l], size).CopyTo(g.Slice(r * size, size));
+            if (l == 0) continue;
+            Span<float> q = conditioning.Recognition(l, rows);
+            for (int r = 0; r < rows; r++) c.Slice(rowSource[r] * ConditioningWidth + _recognitionOffset[l], size).CopyTo(q.Slice(r * size, size));
+        }
+    }
+
+    /// <summary>
+    /// dc[d] = Σ over rows r with rowSource[r] = d of the conditioning gradients of row r, for the
+    /// <paramref name="distinct"/> rows of <paramref name="dc"/> ([distinct × <see cref="ConditioningWidth"/>]; overwritten).
+    /// </summary>
+    internal void Gather(LayerConditioning conditioning, ReadOnlySpan<int> rowSource, int rows, int distinct, Span<float> dc)
+    {
+        dc[..(distinct * ConditioningWidth)].Clear();
+        var layers = Machine.Architecture.Layers;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            int size = layers[l].Size;
+            ReadOnlySpan<float> g = conditioning.GenerativeGradient(l, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                Span<float> target = dc.Slice(rowSource[r] * ConditioningWidth + _generativeOffset[l], size);
+                System.Numerics.Tensors.TensorPrimitives.Add(target, g.Slice(r * size, size), target);
+            }
+            if (l == 0) continue;
+            ReadOnlySpan<float> q = conditioning.RecognitionGradient(l, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                Span<float> target = dc.Slice(rowSource[r] * ConditioningWidth + _recognitionOffset[l], size);
+                System.Numerics.Tensors.TensorPrimitives.Add(target, q.Slice(r * size, size), target);
+            }
+        }
+    }
+
+    /// <summary>Zeroes every parameter's gradient.</summary>
+    public void ZeroGradients()
+    {
+        foreach (Parameter p in Parameters) p.ZeroGradient();
+    }
+}

@@ -1,0 +1,80 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Temporal;
+
+/// <summary>
+/// The gradient of one segment of a minibatch of sequences (the seed's algorithm 2, the frames
+/// batched): the LSTM forward from the carried state, every frame's conditioning, the learning rule's
+/// gradients with ε_t = ∂loss/∂c_t, and the backward through the map and the LSTM. Buffers are
+/// allocated once for segments of up to <c>segment</c> steps of <c>batch</c> sequences.
+/// </summary>
+internal sealed class TemporalStep
+{
+    private readonly TemporalHelmholtzMachine _model;
+    private readonly ILearningRule _rule;
+    private readonly TrainingBatch _batch;
+    private readonly int _sequences;
+    private readonly float[] _input, _c, _dc, _dz, _hidden, _cell;
+
+    public TemporalStep(TemporalHelmholtzMachine model, ILearningRule rule, int batch, int segment, RandomStream random)
+    {
+        _model = model;
+        _rule = rule;
+        _sequences = batch;
+        int examples = segment * batch;
+        _batch = new TrainingBatch(model.Machine.Architecture, examples, rule.SamplesPerExample, random, conditioned: true);
+        model.Recurrence.EnsureCapacity(segment, batch);
+        _input = new float[examples * model.FrameSize];
+        _c = new float[examples * model.ConditioningWidth];
+        _dc = new float[examples * model.ConditioningWidth];
+        _dz = new float[examples * model.RecurrentUnits];
+        _hidden = new float[batch * model.RecurrentUnits];
+        _cell = new float[batch * model.RecurrentUnits];
+    }
+
+    /// <summary>
+    /// Accumulates the gradients of frames t0 … t0 + steps − 1 of <paramref name="sequences"/> (indices into
+    /// <paramref name="data"/>); the LSTM starts from zeros at t0 = 0, else from the state the previous
+    /// segment of these sequences left (carried, not differentiated across: truncated BPTT).
+    /// </summary>
+    public BatchLoss AccumulateGradients(SequenceSet data, ReadOnlySpan<int> sequences, int t0, int steps)
+    {
+        int batch = _sequences, rows = steps * batch, d = _model.FrameSize, width = _model.ConditioningWidth, h = _model.RecurrentUnits;
+        if (sequences.Length != batch) throw new ArgumentException($"{sequences.Length} sequences for a step of {batch}.", nameof(sequences));
+        // Time-major: row s·B + b is frame t0 + s of sequence b; its LSTM input is the frame before (zeros before the first).
+        Span<float> examples = _batch.ExampleRows(rows);
+        for (int s = 0; s < steps; s++)
+            for (int b = 0; b < batch; b++)
+            {
+                int t = t0 + s, row = s * batch + b;
+                if (t == 0) _input.AsSpan(row * d, d).Clear();
+                else data.Frame(sequences[b], t - 1).CopyTo(_input.AsSpan(row * d, d));
+                data.Frame(sequences[b], t).CopyTo(examples.Slice(row * d, d));
+            }
+
+        Lstm lstm = _model.Recurrence;
+        bool carry = t0 > 0;
+        lstm.Forward(_input.AsSpan(0, rows * d), steps, batch, carry ? _hidden : default, carry ? _cell : default);
+        ReadOnlySpan<float> z = lstm.Hidden(steps, batch);
+        _model.ConditioningMap.Forward(z, rows, _c.AsSpan(0, rows * width));
+
+        _batch.Load(rows);
+        var conditioning = _batch.Conditioning!;
+        _model.Scatter(_c, _batch.RowSource, _batch.Rows, conditioning);
+        conditioning.ClearGradients();
+        BatchLoss loss = _rule.AccumulateGradients(_model.Machine, _batch);
+
+        _model.Gather(conditioning, _batch.RowSource, _batch.Rows, rows, _dc);
+        _dz.AsSpan(0, rows * h).Clear();
+        _model.ConditioningMap.Backward(_dc.AsSpan(0, rows * width), z, rows, _dz.AsSpan(0, rows * h));
+        lstm.Backward(_dz.AsSpan(0, rows * h), steps, batch);
+        lstm.FinalHidden(batch).CopyTo(_hidden);
+        lstm.FinalCell(batch).CopyTo(_cell);
+        return loss;
+    }
+
+    /// <summary>The LSTM state the last segment left, which the next one of the same sequences starts from.</summary>
+    internal (float[] Hidden, float[] Cell) CarriedState => (_hidden, _cell);
+}
