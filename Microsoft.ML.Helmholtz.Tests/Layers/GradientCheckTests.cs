@@ -24,6 +24,7 @@ public sealed class GradientCheckTests
     [DataRow("5gl-6t-3t-4g-2t-3b")]
     [DataRow("6cb-4b")]
     [DataRow("6cb-4g-3g")]
+    [DataRow("6bs-4b-3g")]
     public void GenerativeLogJointGradientMatchesFiniteDifferences(string architecture)
     {
         var machine = TestModels.Random(architecture, 11);
@@ -81,6 +82,7 @@ public sealed class GradientCheckTests
     [DataRow("6b-5t-4g-3t-2g")]
     [DataRow("5gl-4t-3gr-2t-2gr")]
     [DataRow("6cb-4g-3g")]
+    [DataRow("6bs-4g-3g")]
     public void PathWiseStochasticBackpropagationIsTheDerivativeOfTheSampledFreeEnergy(string architecture)
     {
         var machine = TestModels.Random(architecture, 31, scale: 0.3f);
@@ -110,6 +112,7 @@ public sealed class GradientCheckTests
     [DataRow("5g-4g")]
     [DataRow("5gl-4g")]
     [DataRow("5cb-4g")]
+    [DataRow("5bs-4g")]
     public void InputHessianDiagonalMatchesFiniteDifferencesOfTheInputGradient(string architecture)
     {
         const int inputs = 4, outputs = 5, rows = 2;

@@ -43,7 +43,7 @@ internal static class TestModels
             Span<float> x = states.Layer(l, rows);
             if (architecture.Layers[l].Units == UnitType.Bernoulli)
                 for (int i = 0; i < x.Length; i++) x[i] = random.NextDouble() < 0.5 ? 1f : 0f;
-            else if (architecture.Layers[l].Units == UnitType.ContinuousBernoulli)
+            else if (architecture.Layers[l].Units == UnitType.ContinuousBernoulli || architecture.Layers[l].Units == UnitType.SoftBernoulli)
                 for (int i = 0; i < x.Length; i++) x[i] = (float)random.NextDouble();
             else
                 random.FillNormal(x);

@@ -4,7 +4,9 @@ namespace Microsoft.ML.Helmholtz.Layers;
 
 /// <summary>
 /// Binary units: p(y | x) = Π_i Bernoulli(y_i | sigmoid(a_i)), a = W x + b. With no input it is the
-/// factorised Bernoulli prior with learned biases.
+/// factorised Bernoulli prior with learned biases. With soft targets (units "bs") it also scores values
+/// y in [0, 1] by the same formula, y ln λ + (1 − y) ln(1 − λ): the cross-entropy of the data's
+/// intensities taken as probabilities, the measure the literature uses for soft pixels (its draws stay binary).
 /// </summary>
 public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
 {
@@ -12,14 +14,18 @@ public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
     private float[] _logits = [];
     private float[] _scratch = [], _shared = [];
 
-    public BernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
+    public BernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine, bool softTargets = false)
         : base(inputSize, outputSize)
     {
+        SoftTargets = softTargets;
         _affine = new AffineMap(name, inputSize, outputSize, engine);
         Parameters = _affine.Parameters.ToArray();
     }
 
-    public override UnitType Units => UnitType.Bernoulli;
+    public override UnitType Units => SoftTargets ? UnitType.SoftBernoulli : UnitType.Bernoulli;
+
+    /// <summary>Whether y may lie anywhere in [0, 1] (scored by the cross-entropy), not only at 0 and 1.</summary>
+    public bool SoftTargets { get; }
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal AffineMap Affine => _affine;
 
@@ -77,10 +83,14 @@ public sealed class BernoulliLayer : ConditionalLayer, IBilinearLogProb
     }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateBernoulliLogProb(_logits, y, batch, OutputSize, rowLogProb);
+        => AccumulateLogProb(y, batch, default, batch, rowLogProb);
 
     public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+    {
+        // The binary kernel's sign trick holds for 0 and 1 only.
+        if (SoftTargets) Kernels.AccumulateSoftBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+        else Kernels.AccumulateBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+    }
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)

@@ -42,6 +42,13 @@ public abstract class UnitType
     /// </summary>
     public static UnitType ContinuousBernoulli { get; } = Register(new ContinuousBernoulliUnits());
 
+    /// <summary>
+    /// Bernoulli units scored on values in [0, 1] by the cross-entropy y ln λ + (1 − y) ln(1 − λ) (code "bs"): the
+    /// visible layer the literature uses for soft pixels; for binary data it is <see cref="Bernoulli"/>. Unlike a
+    /// density on [0, 1] (<see cref="ContinuousBernoulli"/>) it stays bounded (≤ 0) on values at exactly 0 or 1.
+    /// </summary>
+    public static UnitType SoftBernoulli { get; } = Register(new SoftBernoulliUnits());
+
     /// <summary>Every registered kind, in the order registered.</summary>
     public static IReadOnlyList<UnitType> Registered => Volatile.Read(ref s_registered);
 
@@ -141,6 +148,27 @@ public abstract class UnitType
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
         public override string ModelledValues => "only 0 and 1";
         public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
+    }
+
+    private sealed class SoftBernoulliUnits : UnitType
+    {
+        public override string Name => "Bernoulli (soft targets)";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("bs", GaussianMean.Tanh)];
+        public override string Describe(GaussianMean mean) => "Bernoulli, values in [0, 1] scored by cross-entropy";
+        public override bool HasReparameterizedSamples => false;
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine, softTargets: true);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine, softTargets: true);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine, softTargets: true);
+
+        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+        public override long PriorParameterCount(long outputs) => outputs;
+
+        public override bool Models(float value) => value is >= 0f and <= 1f;
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
+        public override string ModelledValues => "values in [0, 1]";
+        public override string ValueHint => "scale the data into [0, 1] or use a Gaussian visible layer ('gl')";
     }
 
     private sealed class ContinuousBernoulliUnits : UnitType

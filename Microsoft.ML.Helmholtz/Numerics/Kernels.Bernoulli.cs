@@ -99,7 +99,27 @@ public static unsafe partial class Kernels
         return VectorMath.Softplus((VectorMath.Load(a, c).AsInt32() ^ flip).AsSingle());
     }
 
-    /// <summary>dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)).</summary>
+    /// <summary>
+    /// rowSums[r] += Σ_c x ln sigmoid(a) + (1 − x) ln(1 − sigmoid(a)) = Σ_c x a − softplus(a), for x anywhere in
+    /// [0, 1] (the cross-entropy of soft targets); exact at a = ±∞ where x is 0 or 1. x row r, or row rowSource[r] of its xRows rows.
+    /// </summary>
+    public static void AccumulateSoftBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int xRows, ReadOnlySpan<int> rowSource, int rows, int columns, Span<double> rowSums)
+    {
+        CheckRowSource(rowSource, rows, xRows);
+        logits = logits[..(rows * columns)];
+        x = x[..(xRows * columns)];
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> a = logits.Slice(r * columns, columns);
+            ReadOnlySpan<float> v = x.Slice((rowSource.IsEmpty ? r : rowSource[r]) * columns, columns);
+            double sum = 0;
+            for (int c = 0; c < columns; c++)
+                sum -= v[c] == 0 ? Softplus(a[c]) : v[c] == 1 ? Softplus(-a[c]) : v[c] * Softplus(-a[c]) + (1 - v[c]) * Softplus(a[c]);
+            rowSums[r] += sum;
+        }
+    }
+
+    /// <summary>dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)), also for x in [0, 1].</summary>
     public static void BernoulliLogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient)
     {
         int n = rows * columns;

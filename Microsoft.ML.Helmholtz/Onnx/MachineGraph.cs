@@ -216,6 +216,7 @@ internal static class MachineGraph
             string input = trunk is null ? h[l + 1] : Trunk(g, h[l + 1], trunk, $"gen{l}", threeD: true);
             string term = layer switch
             {
+                BernoulliLayer { SoftTargets: true } b => SoftBernoulliLogProb(g, Affine3(g, input, b.Affine, $"gen{l}"), target),
                 BernoulliLayer b => BernoulliLogProb(g, Affine3(g, input, b.Affine, $"gen{l}"), target, one, minusTwo),
                 GaussianLayer gl => GaussianLogProb(g, gl, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), target, minusHalf, $"gen{l}"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
@@ -264,6 +265,10 @@ internal static class MachineGraph
         string sign = g.Node("Add", [g.Node("Mul", [y, minusTwo]), one]);
         return g.Node("Neg", [g.Reduce("ReduceSum", g.Node("Softplus", [g.Node("Mul", [a, sign])]), [2], keepDims: false)]);
     }
+
+    /// <summary>Σ_units y a − softplus(a): the cross-entropy of targets y in [0, 1].</summary>
+    private static string SoftBernoulliLogProb(OnnxGraphBuilder g, string a, string y)
+        => g.Reduce("ReduceSum", g.Node("Sub", [g.Node("Mul", [y, a]), g.Node("Softplus", [a])]), [2], keepDims: false);
 
     /// <summary>Σ_units ln N(y; f(u), e^s) with f = tanh or identity and s per unit: −½ (Σ (y − m)² e^{−s} + Σ s + n ln 2π).</summary>
     private static string GaussianLogProb(OnnxGraphBuilder g, GaussianLayer layer, string u, string y, string minusHalf, string name)

@@ -1,0 +1,75 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Tests.Evaluation;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Layers;
+
+/// <summary>Bernoulli units with soft targets ("bs"): the cross-entropy of values in [0, 1], and the same as "b" on binary data.</summary>
+[TestClass]
+public sealed class SoftBernoulliTests
+{
+    [TestMethod]
+    public void SoftTargetsAreScoredByTheCrossEntropyAndBinaryOnesAsByTheBinaryLayer()
+    {
+        var soft = TestModels.Random("7bs-3b", 3, scale: 2f);
+        var binary = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("7b-3b"), 3);
+        for (int i = 0; i < soft.Parameters.Count; i++) soft.Parameters[i].Value.CopyTo(binary.Parameters[i].Value, 0);
+        var states = TestModels.RandomStates(soft.Architecture, 4, 4);
+        Span<float> x = states.Layer(0, 4);
+        x[0] = 0f;
+        x[1] = 1f;
+        var layer = (BernoulliLayer)soft.Generative.Layers[0];
+        layer.Forward(states.Layer(1, 4), 4);
+        var logProb = new double[4];
+        layer.AccumulateLogProb(x, 4, logProb);
+        ReadOnlySpan<float> a = layer.Logits(4);
+        for (int r = 0; r < 4; r++)
+        {
+            double expected = 0;
+            for (int c = 0; c < 7; c++)
+            {
+                double v = x[r * 7 + c], logit = a[r * 7 + c];
+                expected += v * logit - Math.Log(1 + Math.Exp(logit));
+            }
+            Assert.AreEqual(expected, logProb[r], 1e-5 * Math.Abs(expected) + 1e-5, $"row {r}");
+        }
+
+        // On 0/1 data the two kinds agree.
+        for (int i = 0; i < x.Length; i++) x[i] = x[i] < 0.5f ? 0f : 1f;
+        var binaryStates = new LayerStates(binary.Architecture, 4);
+        for (int l = 0; l < 2; l++) states.Layer(l, 4).CopyTo(binaryStates.Layer(l, 4));
+        double[] softJoint = new double[4], binaryJoint = new double[4];
+        soft.Generative.AccumulateLogJoint(states, 4, softJoint);
+        binary.Generative.AccumulateLogJoint(binaryStates, 4, binaryJoint);
+        for (int r = 0; r < 4; r++) Assert.AreEqual(binaryJoint[r], softJoint[r], 1e-5 * Math.Abs(binaryJoint[r]), $"binary row {r}");
+    }
+
+    [TestMethod]
+    public void ImportanceSamplingConvergesToTheEnumeratedSumOverTheHiddenLayers()
+    {
+        // Σ_h p(h) Π_i λ_i^{x_i} (1 − λ_i)^{1 − x_i}: what the estimator's weights average to, soft x or not.
+        var machine = TestModels.Random("8bs-4b-3b", 91, scale: 1.2f);
+        float[][] examples = [[0f, 0.1f, 0.5f, 1f, 0.93f, 0.2f, 0.7f, 0.05f], [1f, 1f, 0.8f, 0f, 0.01f, 0.5f, 0.5f, 0.99f]];
+        const int k = 20000;
+        double[] estimate = new ImportanceSampledLogLikelihood(k, seed: 92).EstimatePerExample(machine, new DataMatrix(2, 8, examples.SelectMany(e => e).ToArray()));
+        for (int i = 0; i < examples.Length; i++)
+        {
+            double exact = TestModels.ExactLogLikelihood(machine, examples[i]);
+            double sd = Math.Sqrt(LogLikelihoodTests.RelativeWeightVariance(machine, examples[i]) / k);
+            Assert.IsTrue(exact < 0, "the cross-entropy of soft targets is a log of probabilities");
+            Assert.AreEqual(exact, estimate[i], 5 * sd + 1e-4, $"example {i}");
+        }
+    }
+
+    [TestMethod]
+    public void ValuesOutsideTheUnitIntervalAreNamed()
+    {
+        var machine = TestModels.Random("4bs-3b", 1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.InitializeVisibleBiasesFromData([0f, 0.5f, -0.25f, 1f], 1));
+        StringAssert.Contains(e.Message, "values in [0, 1]");
+        Assert.AreEqual(UnitType.SoftBernoulli, HelmholtzArchitecture.Parse("4bs-3b").Visible.Units);
+    }
+}
