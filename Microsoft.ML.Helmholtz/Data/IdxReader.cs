@@ -19,7 +19,7 @@ public static class IdxReader
     private const long MaxDeflateRatio = 1032;
 
     // How many trailing bytes we bother to count before saying "at least".
-    private const long TrailingCountCap = 1 << 20;
+    internal const long TrailingCountCap = 1 << 20;
 
     /// <summary>Reads an IDX image file (magic 0x00000803: count, rows, columns, then pixels).</summary>
     public static IdxImages ReadImages(string path)
@@ -68,7 +68,7 @@ public static class IdxReader
     /// Opens the file as a stream of IDX bytes, decompressing when it starts with the gzip magic.
     /// <paramref name="maxSize"/> bounds how many IDX bytes the stream can possibly yield.
     /// </summary>
-    private static Stream Open(string path, out long maxSize, out byte[]? compressed)
+    internal static Stream Open(string path, out long maxSize, out byte[]? compressed)
     {
         if (Directory.Exists(path))
             throw new FileNotFoundException($"{path}: is a directory, not a file.", path);
@@ -117,9 +117,17 @@ public static class IdxReader
         var crc = new Crc32();
         crc.Append(header);
         crc.Append(payload);
-        long size = header.Length + (long)payload.Length;
+        CheckGzipTrailer(path, compressed, crc.GetCurrentHashAsUInt32(), header.Length + (long)payload.Length);
+    }
+
+    /// <summary>
+    /// The trailer check for a reader that hashed the decompressed bytes itself as it read them:
+    /// <paramref name="crc"/> is their CRC-32 and <paramref name="size"/> their count.
+    /// </summary>
+    internal static void CheckGzipTrailer(string path, byte[] compressed, uint crc, long size)
+    {
         Span<byte> trailer = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc.GetCurrentHashAsUInt32());
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc);
         BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)size);
         if (compressed.AsSpan().EndsWith(trailer))
             return;
@@ -179,7 +187,7 @@ public static class IdxReader
         Bad(path, $"truncated: header promises {what} but only {present} bytes follow");
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends.</summary>
-    private static int Read(Stream stream, string path, Span<byte> buffer)
+    internal static int Read(Stream stream, string path, Span<byte> buffer)
     {
         try
         {
@@ -192,7 +200,7 @@ public static class IdxReader
     }
 
     /// <summary>Counts the bytes left in the stream, stopping at <paramref name="cap"/>.</summary>
-    private static long CountRemaining(Stream stream, string path, long cap)
+    internal static long CountRemaining(Stream stream, string path, long cap)
     {
         byte[] scratch = new byte[64 * 1024];
         long total = 0;
@@ -206,6 +214,6 @@ public static class IdxReader
         return Math.Min(total, cap);
     }
 
-    private static InvalidDataException Bad(string path, string problem, Exception? inner = null) =>
+    internal static InvalidDataException Bad(string path, string problem, Exception? inner = null) =>
         new($"{path}: {problem}.", inner);
 }

@@ -1,0 +1,277 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.Helmholtz.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Data;
+
+[TestClass]
+public sealed class BouncingBallsTests
+{
+    private static readonly BouncingBallsOptions Defaults = new();
+
+    // Short videos keep the tests quick; the physics and rendering are those of 100-frame videos.
+    private static readonly BouncingBallsOptions Short = new() { Frames = 20 };
+
+    // Everything else changed, so nothing can lean on a default.
+    private static readonly BouncingBallsOptions Unusual = new()
+    {
+        Balls = 5, Radius = 0.8, Box = 12, Resolution = 17, Frames = 60, Speed = 1.3, SubSteps = 4,
+    };
+
+    private const ulong Seed = 20080101;
+
+    private static IEnumerable<object[]> OptionSets =>
+    [
+        [Defaults, "defaults"],
+        [Unusual, "unusual"],
+    ];
+
+    /// <summary>The trajectories of videos 0…count−1 of <see cref="Seed"/>.</summary>
+    private static BallTrajectory[] Trajectories(BouncingBallsOptions options, int count) =>
+        [.. Enumerable.Range(0, count).Select(s => BouncingBalls.Trajectory(options, Seed, (ulong)s))];
+
+    [TestMethod]
+    [DynamicData(nameof(OptionSets))]
+    public void EveryValueIsInTheUnitInterval(BouncingBallsOptions options, string name)
+    {
+        float[] videos = BouncingBalls.Generate(options, 20, Seed);
+        Assert.AreEqual(20L * options.Frames * options.Resolution * options.Resolution, videos.LongLength, name);
+        Assert.IsTrue(videos.All(v => v >= 0f && v <= 1f), $"{name}: a value outside [0, 1]");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(OptionSets))]
+    public void BallsStayInsideTheBox(BouncingBallsOptions options, string name)
+    {
+        // Walls mirror a ball back inside, so centres are in [r, Box − r] up to rounding.
+        const double tolerance = 1e-9;
+        double low = options.Radius - tolerance, high = options.Box - options.Radius + tolerance;
+        double[] all = [.. Trajectories(options, 200).SelectMany(t => t.Positions)];
+        Assert.IsTrue(all.All(x => x >= low && x <= high),
+            $"{name}: centres range over [{all.Min()}, {all.Max()}], outside [{low}, {high}]");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(OptionSets))]
+    public void CollisionsKeepTheSpeed(BouncingBallsOptions options, string name)
+    {
+        BallTrajectory[] trajectories = Trajectories(options, 200);
+        // Both kinds of bounce must be in the data, or the check below would prove nothing.
+        Assert.IsGreaterThan(0, trajectories.Sum(t => t.WallCollisions), $"{name}: no wall collisions");
+        Assert.IsGreaterThan(0, trajectories.Sum(t => t.BallCollisions), $"{name}: no ball collisions");
+
+        int perFrame = 2 * options.Balls;
+        double worst = 0;
+        foreach (BallTrajectory t in trajectories)
+            for (int f = 0; f < options.Frames; f++)
+            {
+                double sumOfSquares = 0;
+                foreach (double v in t.Velocities.AsSpan(f * perFrame, perFrame))
+                    sumOfSquares += v * v;
+                worst = Math.Max(worst, Math.Abs(Math.Sqrt(sumOfSquares) - options.Speed) / options.Speed);
+            }
+        Assert.IsLessThan(1e-6, worst, $"{name}: the Frobenius norm of the velocities strays from Speed by {worst:E2} (relative)");
+    }
+
+    /// <summary>
+    /// Collisions are found after each sub-step, so a pair can overlap by what it closes in one sub-step
+    /// before it bounces: at most √2·Speed·dt, as |vₐ − v_b|² ≤ 2(|vₐ|² + |v_b|²) ≤ 2·Speed². A wall or a
+    /// third ball can turn a ball back into a partner it has not yet left (seen in these data: a ball
+    /// pressed against a wall), for about one more such step; so the bound is 2·√2·Speed·dt
+    /// (0.71 box units by default, against a worst of 0.38 found in 2000 default videos of one seed).
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(OptionSets))]
+    public void BallsOverlapByNoMoreThanTwoSubStepsOfApproach(BouncingBallsOptions options, string name)
+    {
+        double tolerance = 2 * Math.Sqrt(2) * options.Speed / options.SubSteps;
+        double closest = double.PositiveInfinity;
+        foreach (BallTrajectory t in Trajectories(options, 200))
+            for (int f = 0; f < options.Frames; f++)
+            {
+                ReadOnlySpan<double> p = t.Positions.AsSpan(f * 2 * options.Balls, 2 * options.Balls);
+                for (int a = 0; a < options.Balls; a++)
+                    for (int b = 0; b < a; b++)
+                        closest = Math.Min(closest, Math.Sqrt(Math.Pow(p[2 * a] - p[2 * b], 2) + Math.Pow(p[2 * a + 1] - p[2 * b + 1], 2)));
+            }
+        Assert.IsGreaterThanOrEqualTo(2 * options.Radius - tolerance, closest, $"{name}: centres came within {closest} of each other");
+    }
+
+    [TestMethod]
+    public void StartingBallsDoNotOverlap()
+    {
+        double closest = double.PositiveInfinity;
+        foreach (BallTrajectory t in Trajectories(Unusual, 500))
+            for (int a = 0; a < Unusual.Balls; a++)
+                for (int b = 0; b < a; b++)
+                    closest = Math.Min(closest, Math.Sqrt(Math.Pow(t.Positions[2 * a] - t.Positions[2 * b], 2) + Math.Pow(t.Positions[2 * a + 1] - t.Positions[2 * b + 1], 2)));
+        Assert.IsGreaterThanOrEqualTo(2 * Unusual.Radius, closest);
+    }
+
+    [TestMethod]
+    public void TheSameSeedGivesTheSameBytes()
+    {
+        float[] first = BouncingBalls.Generate(Short, 8, Seed), second = BouncingBalls.Generate(Short, 8, Seed);
+        Assert.IsTrue(MemoryMarshal.AsBytes(first.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(second.AsSpan())));
+    }
+
+    [TestMethod]
+    public void AnotherSeedGivesOtherVideos()
+    {
+        float[] first = BouncingBalls.Generate(Short, 8, Seed), other = BouncingBalls.Generate(Short, 8, Seed + 1);
+        Assert.IsFalse(first.AsSpan().SequenceEqual(other));
+    }
+
+    [TestMethod]
+    public void VideosOfAShortRequestAreTheFirstOfALongerOne()
+    {
+        float[] few = BouncingBalls.Generate(Short, 3, Seed), many = BouncingBalls.Generate(Short, 40, Seed);
+        CollectionAssert.AreEqual(few, many[..few.Length]);
+    }
+
+    [TestMethod]
+    public void TheSpanOverloadFillsWhatTheArrayOverloadReturns()
+    {
+        float[] expected = BouncingBalls.Generate(Short, 4, Seed);
+        float[] filled = new float[expected.Length];
+        BouncingBalls.Generate(Short, Seed, filled);
+        CollectionAssert.AreEqual(expected, filled);
+    }
+
+    [TestMethod]
+    public void TheSpanOverloadRejectsAPartialVideo()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(Short, Seed, new float[Short.ValuesPerSequence + 1]));
+        Assert.AreEqual("destination", e.ParamName);
+    }
+
+    [TestMethod]
+    public void TheRenderedFramesAreTheTrajectory()
+    {
+        float[] video = BouncingBalls.Generate(Short, 1, Seed);
+        BallTrajectory t = BouncingBalls.Trajectory(Short, Seed, 0);
+        float[] frame = new float[Short.PixelsPerFrame];
+        BouncingBalls.RenderFrame(Short, t.Positions.AsSpan(7 * 2 * Short.Balls, 2 * Short.Balls), frame);
+        CollectionAssert.AreEqual(frame, video.AsSpan(7 * Short.PixelsPerFrame, Short.PixelsPerFrame).ToArray());
+    }
+
+    /// <summary>
+    /// One ball of radius 1.2 at (5.1, 2.9) in a 30-pixel frame of the 10-unit box (a pixel is ⅓ unit):
+    /// the nearest pixel centre is column 15, row 8, at (15.5/3, 8.5/3) = (5.1667, 2.8333). Pixel (8, 18)
+    /// has its centre at (6.1667, 2.8333): d² = 1.06667² + 0.06667² = 1.142222, d²/r² = 0.793210,
+    /// (d²/r²)⁴ = 0.395870, so its value is exp(−0.395870) = 0.673094.
+    /// </summary>
+    [TestMethod]
+    public void OneBallIsRenderedWhereItIs()
+    {
+        var options = Defaults with { Balls = 1 };
+        float[] frame = new float[options.PixelsPerFrame];
+        BouncingBalls.RenderFrame(options, [5.1, 2.9], frame);
+
+        int brightest = Array.IndexOf(frame, frame.Max());
+        Assert.AreEqual((8, 15), (brightest / 30, brightest % 30), "brightest pixel (row, column)");
+        Assert.AreEqual(0.673094, frame[8 * 30 + 18], 1e-6, "pixel (8, 18)");
+    }
+
+    [TestMethod]
+    public void FarFromEveryBallAPixelIsZero()
+    {
+        var options = Defaults with { Balls = 1 };
+        float[] frame = new float[options.PixelsPerFrame];
+        BouncingBalls.RenderFrame(options, [2, 2], frame);
+        // Pixel (29, 29) is 7.8 units away: exp(−(d²/r²)⁴) underflows long before.
+        Assert.AreEqual(0f, frame[^1]);
+    }
+
+    [TestMethod]
+    public void OverlappingBallsAreClampedToOne()
+    {
+        var options = Defaults with { Balls = 2 };
+        float[] frame = new float[options.PixelsPerFrame];
+        BouncingBalls.RenderFrame(options, [5, 5, 5.2, 5], frame);
+        Assert.AreEqual(1f, frame.Max());
+    }
+
+    /// <summary>
+    /// One ball's total brightness is ∫ exp(−(ρ²/r²)⁴) dA = π r² Γ(5/4) = 0.906 π r² = 4.100 units², so
+    /// three balls in the 100-unit² box give a mean pixel of 0.1230. Less is lost at the walls (under 0.7%
+    /// of a ball touching one, 0.02% on average over positions) and where overlapping balls are clamped to 1;
+    /// sampling at pixel centres adds a little noise. Hence [0.95, 1.01] × 0.1230.
+    /// </summary>
+    [TestMethod]
+    public void TheMeanPixelIsThatOfThreeBalls()
+    {
+        double expected = 3 * 0.906402477 * Math.PI * 1.2 * 1.2 / 100;
+        double mean = BouncingBalls.Generate(Defaults, 40, Seed).Average(v => (double)v);
+        Assert.IsTrue(mean >= 0.95 * expected && mean <= 1.01 * expected, $"mean pixel {mean}, expected about {expected}");
+    }
+
+    [TestMethod]
+    public void ImpossibleOptionsAreRejected()
+    {
+        // Thirty balls of radius 2 cover 377 units², more than the 100-unit² box.
+        var crowded = Defaults with { Balls = 30, Radius = 2 };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(crowded, 2, Seed));
+        StringAssert.Contains(e.Message, "overlapping");
+    }
+
+    [TestMethod]
+    public void InvalidOptionsNameTheSetting()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(Defaults with { Radius = 6 }, 1, Seed));
+        Assert.AreEqual("options", e.ParamName);
+        StringAssert.Contains(e.Message, "Box is 10");
+    }
+
+    [TestMethod]
+    public void ADatasetRoundTrips()
+    {
+        using var temp = new TempDirectory();
+        string directory = Path.Combine(temp.Path, "new-folder");
+        BouncingBallsDataset written = BouncingBalls.WriteDataset(directory, Short, trainSequences: 6, testSequences: 3, seed: Seed);
+        BouncingBallsDataset read = BouncingBalls.ReadDataset(directory);
+        CollectionAssert.AreEqual(written.Train.Values, read.Train.Values, "train");
+        CollectionAssert.AreEqual(written.Test.Values, read.Test.Values, "test");
+    }
+
+    [TestMethod]
+    public void TheTrainingSetIsTheSeedsFirstVideos()
+    {
+        using var temp = new TempDirectory();
+        BouncingBallsDataset dataset = BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 6, testSequences: 3, seed: Seed);
+        CollectionAssert.AreEqual(BouncingBalls.Generate(Short, 6, Seed), dataset.Train.Values);
+    }
+
+    [TestMethod]
+    public void TestVideosAreNotTrainingVideos()
+    {
+        using var temp = new TempDirectory();
+        BouncingBallsDataset dataset = BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 6, testSequences: 3, seed: Seed);
+        for (int k = 0; k < dataset.Test.Count; k++)
+            for (int s = 0; s < dataset.Train.Count; s++)
+                Assert.IsFalse(dataset.Test.Sequence(k).SequenceEqual(dataset.Train.Sequence(s)), $"test video {k} is training video {s}");
+    }
+
+    [TestMethod]
+    public void LoadOrCreateMakesTheFilesOnceThenReadsThem()
+    {
+        using var temp = new TempDirectory();
+        BouncingBallsDataset made = BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
+        string train = temp.File(BouncingBalls.TrainFile);
+        DateTime writtenAt = File.GetLastWriteTimeUtc(train);
+
+        BouncingBallsDataset loaded = BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
+        Assert.AreEqual(writtenAt, File.GetLastWriteTimeUtc(train), "the second call must read, not write");
+        CollectionAssert.AreEqual(made.Train.Values, loaded.Train.Values);
+    }
+
+    [TestMethod]
+    public void LoadOrCreateRejectsFilesOfAnotherShape()
+    {
+        using var temp = new TempDirectory();
+        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
+        string train = temp.File(BouncingBalls.TrainFile);
+        var e = Assert.ThrowsExactly<InvalidDataException>(
+            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 7, testSequences: 2, seed: Seed));
+        StringAssert.StartsWith(e.Message, train + ":");
+    }
+}

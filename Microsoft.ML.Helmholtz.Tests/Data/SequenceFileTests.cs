@@ -1,0 +1,310 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Microsoft.ML.Helmholtz.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Data;
+
+[TestClass]
+public sealed class SequenceFileTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    /// <summary>3 sequences of 2 frames of 2×3, with values float handles with care: −0, a subnormal, the extremes.</summary>
+    private static SequenceSet Sample()
+    {
+        float[] values = new float[3 * 2 * 2 * 3];
+        for (int i = 0; i < values.Length; i++)
+            values[i] = (i - 17) * 0.37f;
+        values[0] = -0f;
+        values[1] = float.Epsilon;
+        values[2] = float.MaxValue;
+        values[3] = float.MinValue;
+        return new SequenceSet(3, 2, 2, 3, values);
+    }
+
+    /// <summary>An IDX header of big-endian words.</summary>
+    private static byte[] Header(params int[] words)
+    {
+        var h = new byte[words.Length * 4];
+        for (int i = 0; i < words.Length; i++)
+            BinaryPrimitives.WriteInt32BigEndian(h.AsSpan(i * 4), words[i]);
+        return h;
+    }
+
+    private static byte[] BigEndian(params float[] values)
+    {
+        var bytes = new byte[values.Length * 4];
+        for (int i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleBigEndian(bytes.AsSpan(i * 4), values[i]);
+        return bytes;
+    }
+
+    private static byte[] Gzip(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var z = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
+            z.Write(raw);
+        return ms.ToArray();
+    }
+
+    private string WriteFile(string name, byte[] raw, bool gzip)
+    {
+        string path = _temp.File(name + (gzip ? ".idx.gz" : ".idx"));
+        File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+        return path;
+    }
+
+    private static void AssertInvalid(string path, string problem)
+    {
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => SequenceFile.Read(path));
+        StringAssert.StartsWith(e.Message, path + ":", "the message starts with the file");
+        StringAssert.Contains(e.Message, problem, "the message names the problem");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ValuesRoundTripBitForBit(bool gzip)
+    {
+        SequenceSet written = Sample();
+        string path = _temp.File("round-trip.idx" + (gzip ? ".gz" : ""));
+        SequenceFile.Write(path, written, gzip);
+        SequenceSet read = SequenceFile.Read(path);
+        Assert.AreEqual((3, 2, 2, 3), (read.Count, read.Frames, read.Height, read.Width), "shape");
+        CollectionAssert.AreEqual(
+            written.Values.Select(BitConverter.SingleToInt32Bits).ToArray(),
+            read.Values.Select(BitConverter.SingleToInt32Bits).ToArray());
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TheGzipFlagDecidesTheEncoding(bool gzip)
+    {
+        string path = _temp.File("flag");
+        SequenceFile.Write(path, Sample(), gzip);
+        byte[] onDisk = File.ReadAllBytes(path);
+        Assert.AreEqual(gzip, onDisk[0] == 0x1f && onDisk[1] == 0x8b);
+    }
+
+    [TestMethod]
+    public void ThePlainFileIsBigEndianIdx()
+    {
+        string path = _temp.File("plain.idx");
+        SequenceSet set = Sample();
+        SequenceFile.Write(path, set, gzip: false);
+        byte[] expected = [.. Header(0x00000D04, 3, 2, 2, 3), .. BigEndian(set.Values)];
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(path));
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void NoSequencesRoundTrip(bool gzip)
+    {
+        string path = _temp.File("empty");
+        SequenceFile.Write(path, new SequenceSet(0, 100, 30, 30, []), gzip);
+        SequenceSet read = SequenceFile.Read(path);
+        Assert.AreEqual((0, 100, 30, 30), (read.Count, read.Frames, read.Height, read.Width));
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ATruncatedFileIsRejected(bool gzip)
+    {
+        string full = _temp.File("full");
+        SequenceFile.Write(full, Sample(), gzip: false);
+        byte[] raw = File.ReadAllBytes(full);
+        string path = WriteFile("cut", raw[..^10], gzip);
+        AssertInvalid(path, "truncated: header promises 3 sequences of 2 frames of 2×3 float32 values (144 bytes) but only 134 bytes follow");
+    }
+
+    [TestMethod]
+    public void AGzipFileCutShortIsRejected()
+    {
+        string path = _temp.File("cut.idx.gz");
+        SequenceFile.Write(path, Sample(), gzip: true);
+        byte[] zipped = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, zipped[..^4]);
+        AssertInvalid(path, "truncated");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AShortHeaderIsRejected(bool gzip)
+    {
+        string path = WriteFile("stub", Header(0x00000D04, 3, 2), gzip);
+        AssertInvalid(path, "truncated: only 12 bytes");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void WrongMagicIsRejected(bool gzip)
+    {
+        string path = WriteFile("text", "not an IDX file, just words"u8.ToArray(), gzip);
+        AssertInvalid(path, "wrong magic number 0x6E6F7420");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AnImageFileIsTheWrongType(bool gzip)
+    {
+        // An MNIST image file: unsigned bytes in 3 dimensions.
+        string path = WriteFile("images", [.. Header(IdxReader.ImageMagic, 1, 1, 1), 7], gzip);
+        AssertInvalid(path, "wrong type 0x08 (unsigned byte), expected 0x0D (float32)");
+    }
+
+    [TestMethod]
+    public void ADoubleFileIsTheWrongType()
+    {
+        string path = WriteFile("doubles", [.. Header(0x00000E04, 1, 1, 1, 1), .. new byte[8]], gzip: false);
+        AssertInvalid(path, "wrong type 0x0E (float64)");
+    }
+
+    [TestMethod]
+    public void ThreeDimensionsAreTheWrongCount()
+    {
+        string path = WriteFile("three", [.. Header(0x00000D03, 1, 1, 1), .. BigEndian(0.5f)], gzip: false);
+        AssertInvalid(path, "wrong dimension count 3, expected 4");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ANaNValueIsRejected(bool gzip)
+    {
+        SequenceSet set = Sample();
+        float[] values = [.. set.Values];
+        int at = ((1 * 2 + 1) * 2 + 1) * 3 + 2; // sequence 1, frame 1, row 1, column 2
+        values[at] = float.NaN;
+        string path = WriteFile("nan", [.. Header(0x00000D04, 3, 2, 2, 3), .. BigEndian(values)], gzip);
+        AssertInvalid(path, $"invalid value: NaN at sequence 1, frame 1, row 1, column 2 (value {at})");
+    }
+
+    [TestMethod]
+    public void AnInfiniteValueIsRejected()
+    {
+        string path = WriteFile("infinite", [.. Header(0x00000D04, 1, 1, 1, 2), .. BigEndian(0.5f, float.PositiveInfinity)], gzip: false);
+        AssertInvalid(path, "invalid value: Infinity at sequence 0, frame 0, row 0, column 1");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void SizesPastAnArrayAreRejected(bool gzip)
+    {
+        // 2¹⁶ · 2¹⁶ · 2¹⁶ values overflow an int, and 2³¹ − 1 sequences of 4×4×4 an array.
+        string cube = WriteFile("cube", Header(0x00000D04, 1, 1 << 16, 1 << 16, 1 << 16), gzip);
+        AssertInvalid(cube, "absurd size");
+        string many = WriteFile("many", Header(0x00000D04, int.MaxValue, 4, 4, 4), gzip);
+        AssertInvalid(many, "absurd size");
+    }
+
+    [TestMethod]
+    public void AHugeButPossibleHeaderIsTruncatedWithoutAllocating()
+    {
+        // 2²⁹ values (2 GiB) promised by a 20-byte file: called truncated before any buffer is made.
+        string path = WriteFile("promise", Header(0x00000D04, 1 << 9, 1 << 10, 1 << 5, 1 << 5), gzip: false);
+        AssertInvalid(path, "but only 0 bytes follow");
+    }
+
+    [TestMethod]
+    public void NegativeAndZeroSizesAreRejected()
+    {
+        string negative = WriteFile("negative", Header(0x00000D04, -1, 2, 2, 2), gzip: false);
+        AssertInvalid(negative, "negative count");
+        string flat = WriteFile("flat", Header(0x00000D04, 1, 2, 0, 2), gzip: false);
+        AssertInvalid(flat, "invalid dimensions");
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void TrailingBytesAreRejected(bool gzip)
+    {
+        string path = WriteFile("long", [.. Header(0x00000D04, 1, 1, 1, 1), .. BigEndian(0.25f), 1, 2, 3], gzip);
+        AssertInvalid(path, "trailing garbage: 3 bytes");
+    }
+
+    [TestMethod]
+    public void AMissingFileIsNotFound()
+    {
+        string path = _temp.File("absent.idx.gz");
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => SequenceFile.Read(path));
+        StringAssert.Contains(e.Message, path);
+    }
+
+    [TestMethod]
+    public void TheWriterRefusesNaN()
+    {
+        SequenceSet set = Sample();
+        set.Values[5] = float.NaN;
+        string path = _temp.File("refused.idx");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
+        StringAssert.Contains(e.Message, "NaN at sequence 0, frame 0, row 1, column 2");
+        Assert.IsFalse(File.Exists(path), "nothing may be written");
+    }
+
+    /// <summary>A stream that fails after taking some bytes, as a full disk would.</summary>
+    private sealed class FailingStream(Stream inner, int failAfter) : Stream
+    {
+        private int _written;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (_written + buffer.Length > failAfter)
+                throw new IOException("No space left on device.");
+            _written += buffer.Length;
+            inner.Write(buffer);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AFailedWriteLeavesNoPartialFile(bool gzip)
+    {
+        string path = _temp.File("failed.idx");
+        var e = Assert.ThrowsExactly<IOException>(() => SequenceFile.Write(path, Sample(), gzip,
+            temporary => new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 30)));
+        StringAssert.Contains(e.Message, path);
+        CollectionAssert.AreEqual(Array.Empty<string>(), Directory.GetFileSystemEntries(_temp.Path), "no file, temporary or final");
+    }
+
+    [TestMethod]
+    public void AFailedWriteKeepsTheEarlierFile()
+    {
+        string path = _temp.File("kept.idx");
+        SequenceFile.Write(path, new SequenceSet(1, 1, 1, 1, [0.5f]), gzip: false);
+        byte[] before = File.ReadAllBytes(path);
+        Assert.ThrowsExactly<IOException>(() => SequenceFile.Write(path, Sample(), gzip: false,
+            temporary => new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 30)));
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(path));
+    }
+}
