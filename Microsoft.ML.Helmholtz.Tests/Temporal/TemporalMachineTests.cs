@@ -6,6 +6,7 @@ using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Tests.Data;
 using Microsoft.ML.Helmholtz.Tests.Evaluation;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
@@ -214,5 +215,30 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, SoftSequences(1, 3, 4, 2))).Message, "no minibatch of 2");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, new SequenceSet(0, 3, 1, 4, []))).Message, "empty");
         Assert.AreEqual(0, model.Machine.StepsTrained, "nothing was trained");
+    }
+
+    [TestMethod]
+    public void SavedAndLoadedTheMachineScoresTheSameAndDamagedFilesAreNamed()
+    {
+        var model = RandomModel("6bs-4g", 3, 41, scale: 0.4f);
+        var data = SoftSequences(3, 5, 6, 42);
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "temporal.htm");
+        model.Save(path);
+        var loaded = TemporalHelmholtzMachine.Load(path);
+        Assert.AreEqual(model.RecurrentUnits, loaded.RecurrentUnits);
+        for (int i = 0; i < model.Parameters.Count; i++)
+            CollectionAssert.AreEqual(model.Parameters[i].Value, loaded.Parameters[i].Value, model.Parameters[i].Name);
+        CollectionAssert.AreEqual(TemporalEvaluation.LogLikelihoodPerFrame(model, data, 10, seed: 3), TemporalEvaluation.LogLikelihoodPerFrame(loaded, data, 10, seed: 3));
+
+        byte[] bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..^3]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path));
+        StringAssert.StartsWith(e.Message, path);
+        File.WriteAllBytes(path, [.. bytes, 0]);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "bytes after");
+        bytes[0] ^= 0xFF;
+        File.WriteAllBytes(path, bytes);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "magic");
     }
 }

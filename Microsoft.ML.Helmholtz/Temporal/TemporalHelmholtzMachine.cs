@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -130,5 +132,111 @@ public sealed class TemporalHelmholtzMachine
     public void ZeroGradients()
     {
         foreach (Parameter p in Parameters) p.ZeroGradient();
+    }
+
+    // "HTMP": a temporal machine file. Then the version, the LSTM's units, the frame machine's own file
+    // (length-prefixed: its reader wants a stream that ends where it ends), and each temporal parameter's values.
+    private const uint FileMagic = 0x484D5450;
+    private const int FileVersion = 1;
+
+    /// <summary>
+    /// Saves to <paramref name="path"/> atomically (a temporary file beside it, flushed, then renamed
+    /// over it): a failure leaves an earlier file intact and nothing partial behind.
+    /// </summary>
+    public void Save(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] payload = Payload();
+        AtomicFile.Write(path, "the temporal model", stream => stream.Write(payload));
+    }
+
+    /// <summary>Writes the model to <paramref name="stream"/>.</summary>
+    public void Save(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Write(Payload());
+    }
+
+    private byte[] Payload()
+    {
+        // The frame machine's parameters and the temporal ones are read between two training steps.
+        using var read = Machine.Access.EnterRead();
+        var frameMachine = new MemoryStream();
+        Machine.Save(frameMachine);
+        var output = new MemoryStream();
+        var writer = new BinaryWriter(output);
+        writer.Write(FileMagic);
+        writer.Write(FileVersion);
+        writer.Write(RecurrentUnits);
+        writer.Write(frameMachine.Length);
+        writer.Write(frameMachine.GetBuffer(), 0, (int)frameMachine.Length);
+        foreach (Parameter p in TemporalParameters)
+        {
+            writer.Write(p.Length);
+            byte[] bytes = new byte[p.Length * sizeof(float)];
+            for (int i = 0; i < p.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), p.Value[i]);
+            writer.Write(bytes);
+        }
+        writer.Flush();
+        return output.ToArray();
+    }
+
+    /// <summary>Loads a file written by <see cref="Save(string)"/>; a defect is an <see cref="InvalidDataException"/> naming the path and what is wrong.</summary>
+    public static TemporalHelmholtzMachine Load(string path, IMatrixEngine? engine = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: temporal model file not found.", path);
+        using var stream = File.OpenRead(path);
+        try
+        {
+            return Load(stream, engine);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads a model written by <see cref="Save(Stream)"/> from <paramref name="stream"/>.</summary>
+    public static TemporalHelmholtzMachine Load(Stream stream, IMatrixEngine? engine = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var reader = new BinaryReader(stream);
+        try
+        {
+            if (reader.ReadUInt32() != FileMagic) throw new InvalidDataException("not a temporal Helmholtz machine file (wrong magic number).");
+            int version = reader.ReadInt32();
+            if (version != FileVersion) throw new InvalidDataException($"file format version {version}; this library reads version {FileVersion}.");
+            int units = reader.ReadInt32();
+            if (units <= 0 || units > 1 << 16) throw new InvalidDataException($"the LSTM has {units} units.");
+            long length = reader.ReadInt64();
+            if (length <= 0 || length > int.MaxValue) throw new InvalidDataException($"the frame machine's length {length} is impossible.");
+            byte[] frameBytes = reader.ReadBytes((int)length);
+            if (frameBytes.Length != length) throw new InvalidDataException("the file ends inside the frame machine.");
+            HelmholtzMachine machine = HelmholtzMachine.Load(new MemoryStream(frameBytes), engine);
+            engine = machine.Engine;
+            var lstm = new Lstm("temporal.lstm", machine.Architecture.Visible.Size, units, engine);
+            int width = machine.Architecture.Layers.Sum(l => l.Size) + machine.Architecture.Layers.Skip(1).Sum(l => l.Size);
+            var model = new TemporalHelmholtzMachine(machine, lstm, new AffineMap("temporal.conditioning", units, width, engine));
+            foreach (Parameter p in model.TemporalParameters)
+            {
+                int count = reader.ReadInt32();
+                if (count != p.Length) throw new InvalidDataException($"{p.Name} holds {count} values in the file; this architecture needs {p.Length}.");
+                byte[] bytes = reader.ReadBytes(count * sizeof(float));
+                if (bytes.Length != count * sizeof(float)) throw new InvalidDataException($"the file ends inside {p.Name}.");
+                for (int i = 0; i < count; i++)
+                {
+                    float v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
+                    if (!float.IsFinite(v)) throw new InvalidDataException($"{p.Name}[{i}] is {v}.");
+                    p.Value[i] = v;
+                }
+            }
+            if (stream.ReadByte() != -1) throw new InvalidDataException("there are bytes after the model.");
+            return model;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException("the file ends before the model does.");
+        }
     }
 }
