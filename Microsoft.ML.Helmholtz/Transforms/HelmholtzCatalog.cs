@@ -48,6 +48,16 @@ public static class HelmholtzCatalog
         });
 
     /// <summary>
+    /// The temporal Helmholtz machine (an LSTM-conditioned machine over frames) trained on sequences, one row
+    /// each (<see cref="TemporalHelmholtzOptions"/>), adding their log-likelihoods and, when named, one-step predictions.
+    /// </summary>
+    public static TemporalHelmholtzEstimator TemporalHelmholtzMachine(this TransformsCatalog catalog, TemporalHelmholtzOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new TemporalHelmholtzEstimator(Environment(catalog), options);
+    }
+
+    /// <summary>
     /// The MLContext behind a catalog, for its log and seed. ML.NET keeps it behind an internal
     /// interface (its own extension packages reach it as friends); this reads that one property by
     /// reflection and gives null if a later ML.NET moves it: the estimator then trains without the

@@ -179,7 +179,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples);
 
     /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
-    private static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5) => rule switch
+    internal static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5) => rule switch
     {
         HelmholtzLearningRule.ImportanceWeighted => new ImportanceWeightedBound(samples),
         HelmholtzLearningRule.Vimco => new Vimco(samples),

@@ -1,0 +1,50 @@
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// Options of the temporal Helmholtz machine in ML.NET: one row per sequence, the input a known-size
+/// vector of Single holding its frames one after another (frames × <see cref="FrameSize"/> values),
+/// so that any loader that gives a fixed-size vector column feeds it, and each row is scored alone.
+/// </summary>
+public sealed class TemporalHelmholtzOptions
+{
+    /// <summary>The vector column of a sequence's frames, frame after frame.</summary>
+    public string InputColumnName { get; set; } = "Frames";
+
+    /// <summary>Values per frame; the input vector's length must be a multiple of it (the multiple is the sequence length T).</summary>
+    public int FrameSize { get; set; }
+
+    /// <summary>The frame machine; null gives "{FrameSize}bs-200g" (soft-target Bernoulli visible units, 200 Gaussian hidden).</summary>
+    public string? Architecture { get; set; }
+
+    public int RecurrentUnits { get; set; } = 100;
+    public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
+
+    /// <summary>K for the K-sample rules.</summary>
+    public int TrainingSamples { get; set; } = 5;
+
+    public int Epochs { get; set; } = 10;
+    public int BatchSequences { get; set; } = 20;
+
+    /// <summary>Truncated back-propagation through time: segments of this many frames (0: whole sequences).</summary>
+    public int TruncationSteps { get; set; }
+
+    public float LearningRate { get; set; } = 1e-3f;
+    public ulong Seed { get; set; } = 1;
+
+    /// <summary>Importance samples per frame for the log-likelihood columns.</summary>
+    public int Samples { get; set; } = 100;
+
+    /// <summary>Draws of the hidden layers per frame for <see cref="PredictedFramesColumnName"/>.</summary>
+    public int PredictionSamples { get; set; } = 20;
+
+    /// <summary>ln p̂ of the whole sequence (Single), the sum of the per-frame estimates; null: not added.</summary>
+    public string? LogLikelihoodColumnName { get; set; } = "LogLikelihood";
+
+    /// <summary>ln p̂(v_t | v_&lt;t) of each frame (a vector of T Single); null: not added.</summary>
+    public string? FrameLogLikelihoodColumnName { get; set; } = "FrameLogLikelihoods";
+
+    /// <summary>E[v_t | v_&lt;t], the one-step prediction of every frame from the true frames before it (a vector like the input); null: not added.</summary>
+    public string? PredictedFramesColumnName { get; set; }
+
+    internal TemporalHelmholtzOptions Copy() => (TemporalHelmholtzOptions)MemberwiseClone();
+}

@@ -1,0 +1,231 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Temporal;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>The columns a temporal transformer adds, in this order, those named.</summary>
+internal static class TemporalColumns
+{
+    public static IEnumerable<DataViewSchema.DetachedColumn> Added(TemporalHelmholtzOptions o, int frames)
+    {
+        if (o.LogLikelihoodColumnName is { } total) yield return new(total, NumberDataViewType.Single);
+        if (o.FrameLogLikelihoodColumnName is { } perFrame) yield return new(perFrame, new VectorDataViewType(NumberDataViewType.Single, frames));
+        if (o.PredictedFramesColumnName is { } predicted) yield return new(predicted, new VectorDataViewType(NumberDataViewType.Single, frames * o.FrameSize));
+    }
+}
+
+/// <summary>
+/// A trained <see cref="TemporalHelmholtzMachine"/> in a pipeline: adds to each row (one sequence)
+/// ln p̂ of the sequence, of each frame given the frames before it, and, when named, the one-step
+/// predictions. Each row is computed alone, with the same noise seed, so a row's values depend on
+/// the row only, not on its position or on the other rows. Cursors compute in parallel, each on its
+/// own copy of the machine.
+/// </summary>
+/// <remarks>
+/// <c>MLContext.Model.Save</c> refuses it: ML.NET's public saving route is a chain of its own
+/// transformers (the frame machine's is an ONNX graph), and the LSTM and the conditioned machine have
+/// no ONNX form yet. Save <see cref="Model"/> with <see cref="TemporalHelmholtzMachine.Save(string)"/>
+/// and rebuild the transformer with <see cref="Create"/>.
+/// </remarks>
+public sealed class TemporalHelmholtzTransformer : ITransformer
+{
+    private readonly byte[] _modelBytes;
+
+    internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
+    {
+        Model = model;
+        Options = options.Copy();
+        Frames = frames;
+        var bytes = new MemoryStream();
+        model.Save(bytes);
+        _modelBytes = bytes.ToArray();
+    }
+
+    /// <summary>A transformer over a trained (e.g. loaded) model, for sequences of <paramref name="frames"/> frames; the options name the columns and the samples.</summary>
+    public static TemporalHelmholtzTransformer Create(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
+        if (options.FrameSize != model.FrameSize)
+            throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {options.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
+        return new TemporalHelmholtzTransformer(model, options, frames);
+    }
+
+    /// <summary>The trained machine (its parameters as at the end of Fit; the transformer scores a copy).</summary>
+    public TemporalHelmholtzMachine Model { get; }
+
+    public TemporalHelmholtzOptions Options { get; }
+
+    /// <summary>Frames per sequence: the input vector's size over the frame size.</summary>
+    public int Frames { get; }
+
+    public bool IsRowToRowMapper => false;
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new TemporalDataView(this, new EmptyDataView(inputSchema)).Schema;
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+        => throw new NotSupportedException("The temporal Helmholtz transformer scores whole sequences through a data view; call Transform.");
+
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new TemporalDataView(this, input);
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+        => throw new NotSupportedException(
+            "MLContext.Model.Save cannot save a temporal Helmholtz machine: ML.NET saves only its own transformers, and the LSTM-conditioned machine has no ONNX form yet. " +
+            "Save transformer.Model with TemporalHelmholtzMachine.Save(path) and rebuild the transformer with TemporalHelmholtzTransformer.Create.");
+
+    /// <summary>A private copy of the machine for one cursor.</summary>
+    internal TemporalHelmholtzMachine CopyOfModel() => TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes));
+
+    /// <summary>The added columns of one row, computed on <paramref name="model"/>.</summary>
+    internal void Compute(TemporalHelmholtzMachine model, float[] sequence, out float total, float[] perFrame, float[]? predicted)
+    {
+        var data = new SequenceSet(1, Frames, 1, Options.FrameSize, sequence);
+        double[] logLikelihood = TemporalEvaluation.LogLikelihoodPerFrame(model, data, Options.Samples, Options.Seed);
+        double sum = 0;
+        for (int t = 0; t < Frames; t++)
+        {
+            perFrame[t] = (float)logLikelihood[t];
+            sum += logLikelihood[t];
+        }
+        total = (float)sum;
+        if (predicted is not null)
+            TemporalEvaluation.PredictFrames(model, data, Options.PredictionSamples, Options.Seed).CopyTo(predicted, 0);
+    }
+}
+
+/// <summary>The input's columns, and the temporal machine's added after them, computed row by row when read.</summary>
+internal sealed class TemporalDataView : IDataView
+{
+    private readonly TemporalHelmholtzTransformer _transformer;
+    private readonly IDataView _input;
+    private readonly int _inputIndex, _inputCount, _total, _perFrame, _predicted;
+
+    public TemporalDataView(TemporalHelmholtzTransformer transformer, IDataView input)
+    {
+        _transformer = transformer;
+        _input = input;
+        TemporalHelmholtzOptions o = transformer.Options;
+        DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
+        int size = ((VectorDataViewType)column.Type).Size;
+        if (size != transformer.Frames * o.FrameSize)
+            throw new ArgumentOutOfRangeException("inputSchema", $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {size} values, but the transformer was trained on sequences of {transformer.Frames} frames of {o.FrameSize}.");
+        _inputIndex = column.Index;
+        _inputCount = input.Schema.Count;
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(input.Schema);
+        builder.AddColumns(TemporalColumns.Added(o, transformer.Frames));
+        Schema = builder.ToSchema();
+        int next = _inputCount;
+        _total = o.LogLikelihoodColumnName is null ? -1 : next++;
+        _perFrame = o.FrameLogLikelihoodColumnName is null ? -1 : next++;
+        _predicted = o.PredictedFramesColumnName is null ? -1 : next++;
+    }
+
+    public DataViewSchema Schema { get; }
+    public bool CanShuffle => _input.CanShuffle;
+    public long? GetRowCount() => _input.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        bool[] active = Active(columnsNeeded);
+        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+    {
+        bool[] active = Active(columnsNeeded);
+        return _input.GetRowCursorSet(Dependencies(active), n, rand).Select(c => (DataViewRowCursor)new Cursor(this, c, active)).ToArray();
+    }
+
+    private bool[] Active(IEnumerable<DataViewSchema.Column> columns)
+    {
+        var active = new bool[Schema.Count];
+        foreach (DataViewSchema.Column c in columns) active[c.Index] = true;
+        return active;
+    }
+
+    private IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
+    {
+        bool added = active.AsSpan(_inputCount).Contains(true);
+        return _input.Schema.Where(c => active[c.Index] || (added && c.Index == _inputIndex));
+    }
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly TemporalDataView _view;
+        private readonly DataViewRowCursor _input;
+        private readonly bool[] _active;
+        private readonly ValueGetter<VBuffer<float>>? _frames;
+        private TemporalHelmholtzMachine? _model;
+        private VBuffer<float> _row;
+        private readonly float[] _sequence, _perFrame;
+        private readonly float[]? _predicted;
+        private float _total;
+        private long _computed = -1;
+
+        public Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active)
+        {
+            _view = view;
+            _input = input;
+            _active = active;
+            var t = view._transformer;
+            _sequence = new float[t.Frames * t.Options.FrameSize];
+            _perFrame = new float[t.Frames];
+            _predicted = view._predicted >= 0 && active[view._predicted] ? new float[_sequence.Length] : null;
+            if (active.AsSpan(view._inputCount).Contains(true)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
+        }
+
+        public override DataViewSchema Schema => _view.Schema;
+        public override long Position => _input.Position;
+        public override long Batch => _input.Batch;
+        public override bool MoveNext() => _input.MoveNext();
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => _active[column.Index];
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (!_active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+            if (column.Index < _view._inputCount) return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+            Delegate getter;
+            if (column.Index == _view._total)
+                getter = (ValueGetter<float>)((ref float value) => { Compute(); value = _total; });
+            else
+            {
+                float[] source = column.Index == _view._perFrame ? _perFrame : _predicted!;
+                getter = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>
+                {
+                    Compute();
+                    var editor = VBufferEditor.Create(ref value, source.Length);
+                    source.CopyTo(editor.Values);
+                    value = editor.Commit();
+                });
+            }
+            return getter as ValueGetter<TValue>
+                ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}, not {typeof(TValue).Name}.");
+        }
+
+        /// <summary>The row's added values, once per row whichever getters ask.</summary>
+        private void Compute()
+        {
+            if (_computed == _input.Position) return;
+            _frames!(ref _row);
+            _row.CopyTo(_sequence);
+            var transformer = _view._transformer;
+            _model ??= transformer.CopyOfModel();
+            transformer.Compute(_model, _sequence, out _total, _perFrame, _predicted);
+            _computed = _input.Position;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
