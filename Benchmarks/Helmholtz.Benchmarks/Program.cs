@@ -2,7 +2,7 @@ using Helmholtz.Benchmarks;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] | paired [--rounds N] [--rule NAME] [--architecture SPEC] | pipeline [--repeats N] [--epochs-only] | stream-memory [ROWS] | onnx [--repeats N] [--gpu DEVICE] [--no-full-test]");
+    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] | paired [--rounds N] [--rule NAME] [--architecture SPEC] | pipeline [--repeats N] [--epochs-only] | stream-memory [ROWS] | onnx [--repeats N] [--gpu DEVICE] [--no-full-test] | temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K]");
     return 2;
 }
 
@@ -25,6 +25,9 @@ switch (args[0])
         return 0;
     case "stream-memory":
         PipelineBenchmark.StreamMemory(args.AsSpan(1).ToArray());
+        return 0;
+    case "temporal":
+        TemporalBenchmark.Run(args.AsSpan(1).ToArray());
         return 0;
     case "kernels":
         KernelBenchmark.Run(args.AsSpan(1).ToArray());
