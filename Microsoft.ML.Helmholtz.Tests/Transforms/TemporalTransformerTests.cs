@@ -55,9 +55,9 @@ public sealed class TemporalTransformerTests
 
         Scored[] scored = ml.Data.CreateEnumerable<Scored>(transformer.Transform(test), reuseRowObject: false).ToArray();
         Assert.AreEqual(testRows.Length, scored.Length);
-        double[] direct = TemporalEvaluation.LogLikelihoodPerFrame(transformer.Model,
-            new SequenceSet(1, FrameCount, 1, FrameSize, testRows[0].Frames), Options.Samples, Options.Seed);
-        for (int t = 0; t < FrameCount; t++) Assert.AreEqual(direct[t], scored[0].FrameLogLikelihoods[t], 1e-4, $"frame {t}: the column is the core's estimate");
+        double[] direct = new double[FrameCount];
+        new TemporalFixedNoiseLogLikelihood(transformer.Model, Options.Samples, Options.Seed).Score(testRows[0].Frames, FrameCount, direct);
+        for (int t = 0; t < FrameCount; t++) Assert.AreEqual(direct[t], scored[0].FrameLogLikelihoods[t], 1e-4, $"frame {t}: the column is the core's fixed-noise estimate");
         foreach (Scored row in scored)
         {
             Assert.AreEqual(row.FrameLogLikelihoods.Sum(), row.LogLikelihood, 1e-3, "the sequence's ln p̂ is the sum over its frames");
@@ -83,7 +83,7 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
-    public void BadInputIsRefusedNamingTheColumnAndSavingSaysWhatToDoInstead()
+    public void BadInputIsRefusedNamingTheColumnAndSavingPredictionsSaysWhatToDoInstead()
     {
         var ml = new MLContext(seed: 1);
         var options = Options;
@@ -113,7 +113,7 @@ public sealed class TemporalTransformerTests
         TemporalHelmholtzTransformer transformer = fit.Fit(data);
         using var stream = new MemoryStream();
         var e = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(transformer, data.Schema, stream));
-        StringAssert.Contains(e.Message, "TemporalHelmholtzMachine.Save");
+        StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
         var shape = fit.GetOutputSchema(Microsoft.ML.Helmholtz.Transforms.SchemaShapes.FromSchema(data.Schema));
         Assert.IsTrue(shape.Any(c => c.Name == "FrameLogLikelihoods") && shape.Any(c => c.Name == "LogLikelihood"));
     }

@@ -145,7 +145,7 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// The free energy of rows that repeat distinct visible vectors, with each hidden layer's draw
-    /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise"/>): a deterministic
+    /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>): a deterministic
     /// function of the rows and the noise.
     /// </summary>
     internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows,
@@ -155,6 +155,18 @@ public sealed class HelmholtzMachine
         CheckOutputs(rows, freeEnergy, logJoint);
         Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource);
         FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
+    }
+
+    /// <summary>
+    /// The free energy of conditioned rows (visible values in states[0]) with each hidden layer's draw
+    /// made from the given noise: a deterministic function of the rows, the conditioning and the noise.
+    /// </summary>
+    internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, LayerConditioning conditioning, Span<double> freeEnergy, Span<double> logJoint)
+    {
+        using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows, conditioning);
+        CheckOutputs(rows, freeEnergy, logJoint);
+        Recognition.SampleWithNoise(noise, rows, states, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, conditioning: conditioning);
     }
 
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)

@@ -87,6 +87,20 @@ public sealed class RecognitionNetwork
         }
     }
 
+    /// <summary>
+    /// <see cref="SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>
+    /// for rows whose visible values are all in states[0], each layer conditioned by <paramref name="conditioning"/>.
+    /// </summary>
+    internal void SampleWithNoise(IReadOnlyList<float[]> noise, int rows, LayerStates states, LayerConditioning conditioning)
+    {
+        using var use = _access.EnterCompute("RecognitionNetwork.SampleWithNoise", states, _architecture, rows, conditioning);
+        for (int l = 1; l <= Depth; l++)
+        {
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
+            _layers[l - 1].SampleWithNoise(noise[l - 1], rows, states.Layer(l, rows));
+        }
+    }
+
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0); re-runs each layer's forward on the given states.</summary>
     public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb, LayerConditioning? conditioning = null)
     {

@@ -122,10 +122,18 @@ internal static class MachineGraph
     }
 
     private static string AddLogLikelihood(OnnxGraphBuilder g, FixedNoiseLogLikelihood estimator, string x)
+        => AddLogLikelihood(g, estimator.Machine, estimator.Samples, l => estimator.Noise(l).ToArray(), x);
+
+    /// <summary>
+    /// ln p̂ [N] of the rows x [N, D] with the noise of hidden layer l given by <paramref name="noise"/> ([K × noise per row]);
+    /// <paramref name="conditioning"/>, when given, names for (recognition?, layer) a tensor [N, units] added to that layer's
+    /// pre-activations (logits, or a Gaussian's mean argument; a standard-normal prior's mean), as <see cref="LayerConditioning"/> does.
+    /// </summary>
+    internal static string AddLogLikelihood(OnnxGraphBuilder g, HelmholtzMachine machine, int k, Func<int, float[]> noise, string x,
+        Func<bool, int, string?>? conditioning = null)
     {
-        HelmholtzMachine machine = estimator.Machine;
         var arch = machine.Architecture;
-        int k = estimator.Samples, depth = arch.Depth;
+        int depth = arch.Depth;
         string one = g.Scalar("one", 1f), minusTwo = g.Scalar("minus_two", -2f), minusHalf = g.Scalar("minus_half", -0.5f), half = g.Scalar("half", 0.5f);
         string axis1 = g.Int64Initializer("axis_1", [1], 1);
 
@@ -136,7 +144,7 @@ internal static class MachineGraph
         {
             var (layer, trunk) = Unwrap(machine.Recognition.Layer(l));
             int units = arch.Layers[l].Size;
-            string Noise() => g.Initializer($"noise_{l}", estimator.Noise(l).ToArray(), k, units);
+            string Noise() => g.Initializer($"noise_{l}", noise(l), k, units);
             // Layer 1 reads the row [N, D]: its statistics once, then [N, 1, units] against the K noise rows.
             string input = trunk is null ? (l == 1 ? x : h[l - 1]) : Trunk(g, l == 1 ? x : h[l - 1], trunk, $"rec{l}", threeD: l > 1);
             string Statistics(AffineMap map, string name) => l == 1
@@ -147,7 +155,7 @@ internal static class MachineGraph
             {
                 case BernoulliLayer b:
                 {
-                    string a = Statistics(b.Affine, $"rec{l}");
+                    string a = Conditioned(g, Statistics(b.Affine, $"rec{l}"), conditioning?.Invoke(true, l), axis1);
                     // Unit on when u < sigmoid(a), as the managed sampler draws it.
                     h[l] = g.Node("Cast", [g.Node("Less", [Noise(), g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
                     term = BernoulliLogProb(g, a, h[l], one, minusTwo);
@@ -155,11 +163,11 @@ internal static class MachineGraph
                 }
                 case GaussianLayer gl:
                 {
-                    string m = Statistics(gl.MeanMap, $"rec{l}_mean"), s = Statistics(gl.LogVarianceMap!, $"rec{l}_logvar");
+                    string m = Conditioned(g, Statistics(gl.MeanMap, $"rec{l}_mean"), conditioning?.Invoke(true, l), axis1), s = Statistics(gl.LogVarianceMap!, $"rec{l}_logvar");
                     h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, half])]), Noise()])]);
                     // ln N(h; m, e^s) of its own draw = −½ Σ (ε² + s + ln 2π): the ε part is a constant per sample.
                     float[] noiseTerm = new float[k];
-                    ReadOnlySpan<float> eps = estimator.Noise(l);
+                    ReadOnlySpan<float> eps = noise(l);
                     for (int j = 0; j < k; j++)
                     {
                         double sum = 0;
@@ -171,9 +179,9 @@ internal static class MachineGraph
                 }
                 case RankOneGaussianLayer ro:
                 {
-                    string m = Statistics(ro.MeanMap, $"rec{l}_mean"), s = Statistics(ro.LogVarianceMap, $"rec{l}_logvar"), u = Statistics(ro.FactorMap, $"rec{l}_factor");
+                    string m = Conditioned(g, Statistics(ro.MeanMap, $"rec{l}_mean"), conditioning?.Invoke(true, l), axis1), s = Statistics(ro.LogVarianceMap, $"rec{l}_logvar"), u = Statistics(ro.FactorMap, $"rec{l}_factor");
                     // The noise row of a sample is ε (units values) then η: initializers [K, units], and η as [K, 1] and [K].
-                    ReadOnlySpan<float> all = estimator.Noise(l);
+                    ReadOnlySpan<float> all = noise(l);
                     float[] eps = new float[k * units], eta = new float[k];
                     for (int j = 0; j < k; j++)
                     {
@@ -207,18 +215,20 @@ internal static class MachineGraph
         }
 
         // Generative, top-down: ln p(h_L) + Σ_l ln p(h_l | h_l+1), the visible row as h_0 ([N, 1, D] against the K samples).
-        string logP = Prior(g, machine.Generative.Prior, h[depth], one, minusTwo, minusHalf);
+        string? priorConditioning = conditioning?.Invoke(false, depth) is { } pc ? g.Node("Unsqueeze", [pc, axis1]) : null;
+        string logP = Prior(g, machine.Generative.Prior, h[depth], one, minusTwo, minusHalf, priorConditioning);
         string visible = g.Node("Unsqueeze", [x, axis1]);
         for (int l = depth - 1; l >= 0; l--)
         {
             string target = l == 0 ? visible : h[l];
             var (layer, trunk) = Unwrap(machine.Generative.Layers[l]);
             string input = trunk is null ? h[l + 1] : Trunk(g, h[l + 1], trunk, $"gen{l}", threeD: true);
+            string? c = conditioning?.Invoke(false, l);
             string term = layer switch
             {
-                BernoulliLayer { SoftTargets: true } b => SoftBernoulliLogProb(g, Affine3(g, input, b.Affine, $"gen{l}"), target),
-                BernoulliLayer b => BernoulliLogProb(g, Affine3(g, input, b.Affine, $"gen{l}"), target, one, minusTwo),
-                GaussianLayer gl => GaussianLogProb(g, gl, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), target, minusHalf, $"gen{l}"),
+                BernoulliLayer { SoftTargets: true } b => SoftBernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target),
+                BernoulliLayer b => BernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target, one, minusTwo),
+                GaussianLayer gl => GaussianLogProb(g, gl, Conditioned(g, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), c, axis1), target, minusHalf, $"gen{l}"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             logP = g.Node("Add", [logP, term]);
@@ -282,13 +292,20 @@ internal static class MachineGraph
         return g.Node("Mul", [g.Node("Add", [squares, g.Scalar($"{name}_constant", (float)constant)]), minusHalf]);
     }
 
-    private static string Prior(OnnxGraphBuilder g, ConditionalLayer prior, string h, string one, string minusTwo, string minusHalf)
+    /// <summary>value [N, K or 1, units] plus the conditioning [N, units] when there is one.</summary>
+    private static string Conditioned(OnnxGraphBuilder g, string value, string? conditioning, string axis1)
+        => conditioning is null ? value : g.Node("Add", [value, g.Node("Unsqueeze", [conditioning, axis1])]);
+
+    /// <summary>ln p(h_L); <paramref name="conditioning"/> [N, 1, units], when given, adds to the Bernoulli logits or is the standard normal's mean.</summary>
+    private static string Prior(OnnxGraphBuilder g, ConditionalLayer prior, string h, string one, string minusTwo, string minusHalf, string? conditioning = null)
     {
         switch (prior)
         {
             case BernoulliLayer b:
-                return BernoulliLogProb(g, g.Initializer("prior_b", b.Affine.Bias.Value, b.OutputSize), h, one, minusTwo);
+                string logits = g.Initializer("prior_b", b.Affine.Bias.Value, b.OutputSize);
+                return BernoulliLogProb(g, conditioning is null ? logits : g.Node("Add", [logits, conditioning]), h, one, minusTwo);
             case StandardNormalPrior:
+                if (conditioning is not null) h = g.Node("Sub", [h, conditioning]);
                 string squares = g.Reduce("ReduceSum", g.Node("Mul", [h, h]), [2], keepDims: false);
                 return g.Node("Mul", [g.Node("Add", [squares, g.Scalar("prior_constant", (float)(prior.OutputSize * Numerics.Kernels.LogTwoPi))]), minusHalf]);
             default:

@@ -83,6 +83,9 @@ public sealed class TemporalHelmholtzMachine
         return new TemporalHelmholtzMachine(machine, lstm, map);
     }
 
+    /// <summary>The first column of layer <paramref name="layer"/>'s conditioning in c (generative layers 0…L, recognition 1…L).</summary>
+    internal int ConditioningOffset(bool recognition, int layer) => recognition ? _recognitionOffset[layer] : _generativeOffset[layer];
+
     /// <summary>
     /// Sets the conditioning of the first <paramref name="rows"/> rows of <paramref name="conditioning"/>:
     /// row r takes row rowSource[r] of <paramref name="c"/> ([distinct rows × <see cref="ConditioningWidth"/>]), cut into its layers.

@@ -18,15 +18,17 @@ internal static class TemporalColumns
 /// <summary>
 /// A trained <see cref="TemporalHelmholtzMachine"/> in a pipeline: adds to each row (one sequence)
 /// ln p̂ of the sequence, of each frame given the frames before it, and, when named, the one-step
-/// predictions. Each row is computed alone, with the same noise seed, so a row's values depend on
-/// the row only, not on its position or on the other rows. Cursors compute in parallel, each on its
-/// own copy of the machine.
+/// predictions. Each row is computed alone, with the same noise, so a row's values depend on the row
+/// only, not on its position or on the other rows. Cursors compute in parallel, each on its own copy
+/// of the machine.
 /// </summary>
 /// <remarks>
-/// <c>MLContext.Model.Save</c> refuses it: ML.NET's public saving route is a chain of its own
-/// transformers (the frame machine's is an ONNX graph), and the LSTM and the conditioned machine have
-/// no ONNX form yet. Save <see cref="Model"/> with <see cref="TemporalHelmholtzMachine.Save(string)"/>
-/// and rebuild the transformer with <see cref="Create"/>.
+/// The log-likelihoods use common random numbers (<see cref="TemporalFixedNoiseLogLikelihood"/>). Saved
+/// with the pipeline (<c>MLContext.Model.Save</c>) as standard ML.NET transformers: OnnxTransformer
+/// over the ONNX graph of the same computation (<see cref="Onnx.TemporalGraph"/>: ONNX's LSTM, the
+/// conditioning, the frame machine with its fixed noise), a stateless mapping of the one-value total
+/// to a scalar, and column copies; loading needs ONNX Runtime's native library. The one-step
+/// predictions have no ONNX form: a transformer that adds them is refused by Save, naming the option.
 /// </remarks>
 public sealed class TemporalHelmholtzTransformer : ITransformer
 {
@@ -74,19 +76,15 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         return new TemporalDataView(this, input);
     }
 
-    void ICanSaveModel.Save(ModelSaveContext ctx)
-        => throw new NotSupportedException(
-            "MLContext.Model.Save cannot save a temporal Helmholtz machine: ML.NET saves only its own transformers, and the LSTM-conditioned machine has no ONNX form yet. " +
-            "Save transformer.Model with TemporalHelmholtzMachine.Save(path) and rebuild the transformer with TemporalHelmholtzTransformer.Create.");
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)TemporalSavedChain.Build(this)).Save(ctx);
 
-    /// <summary>A private copy of the machine for one cursor.</summary>
-    internal TemporalHelmholtzMachine CopyOfModel() => TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes));
+    /// <summary>A scorer of its own for one cursor (a private copy of the machine, the same noise as every other).</summary>
+    internal TemporalFixedNoiseLogLikelihood CreateScorer() => new(TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes)), Options.Samples, Options.Seed);
 
-    /// <summary>The added columns of one row, computed on <paramref name="model"/>.</summary>
-    internal void Compute(TemporalHelmholtzMachine model, float[] sequence, out float total, float[] perFrame, float[]? predicted)
+    /// <summary>The added columns of one row, computed with <paramref name="scorer"/>.</summary>
+    internal void Compute(TemporalFixedNoiseLogLikelihood scorer, float[] sequence, double[] logLikelihood, out float total, float[] perFrame, float[]? predicted)
     {
-        var data = new SequenceSet(1, Frames, 1, Options.FrameSize, sequence);
-        double[] logLikelihood = TemporalEvaluation.LogLikelihoodPerFrame(model, data, Options.Samples, Options.Seed);
+        scorer.Score(sequence, Frames, logLikelihood);
         double sum = 0;
         for (int t = 0; t < Frames; t++)
         {
@@ -95,7 +93,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         }
         total = (float)sum;
         if (predicted is not null)
-            TemporalEvaluation.PredictFrames(model, data, Options.PredictionSamples, Options.Seed).CopyTo(predicted, 0);
+            TemporalEvaluation.PredictFrames(scorer.Model, new SequenceSet(1, Frames, 1, Options.FrameSize, sequence), Options.PredictionSamples, Options.Seed).CopyTo(predicted, 0);
     }
 }
 
@@ -162,7 +160,8 @@ internal sealed class TemporalDataView : IDataView
         private readonly DataViewRowCursor _input;
         private readonly bool[] _active;
         private readonly ValueGetter<VBuffer<float>>? _frames;
-        private TemporalHelmholtzMachine? _model;
+        private TemporalFixedNoiseLogLikelihood? _scorer;
+        private double[] _logLikelihood = [];
         private VBuffer<float> _row;
         private readonly float[] _sequence, _perFrame;
         private readonly float[]? _predicted;
@@ -217,8 +216,9 @@ internal sealed class TemporalDataView : IDataView
             _frames!(ref _row);
             _row.CopyTo(_sequence);
             var transformer = _view._transformer;
-            _model ??= transformer.CopyOfModel();
-            transformer.Compute(_model, _sequence, out _total, _perFrame, _predicted);
+            _scorer ??= transformer.CreateScorer();
+            if (_logLikelihood.Length < transformer.Frames) _logLikelihood = new double[transformer.Frames];
+            transformer.Compute(_scorer, _sequence, _logLikelihood, out _total, _perFrame, _predicted);
             _computed = _input.Position;
         }
 

@@ -1,0 +1,130 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Onnx;
+using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Microsoft.ML.Helmholtz.Tests.Onnx;
+
+/// <summary>
+/// The temporal machine's ONNX graph (ONNX's LSTM, the conditioning, the frame machine with fixed noise) against
+/// the managed fixed-noise scorer, and the ML.NET transformer saved with the pipeline and loaded back.
+/// </summary>
+[TestClass]
+public sealed class TemporalGraphTests
+{
+    private static TemporalHelmholtzMachine RandomModel(string architecture, int units, ulong seed)
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), units, seed);
+        var random = new RandomStream(seed + 1000);
+        foreach (Parameter p in model.Parameters)
+        {
+            float[] noise = new float[p.Length];
+            random.FillNormal(noise);
+            for (int i = 0; i < p.Length; i++) p.Value[i] = p.Role == ParameterRole.Weight ? p.Value[i] + 0.4f * noise[i] : 0.4f * noise[i];
+        }
+        return model;
+    }
+
+    private static float[] SoftSequence(int frames, int size, ulong seed, bool binary)
+    {
+        var random = new RandomStream(seed);
+        return Enumerable.Range(0, frames * size).Select(_ => binary ? (random.NextDouble() < 0.4 ? 1f : 0f) : (float)random.NextDouble()).ToArray();
+    }
+
+    [TestMethod]
+    [DataRow("9bs-5g", 4)]
+    [DataRow("9b-6b-3b", 3)]
+    [DataRow("9bs-6g-4g", 5)]
+    [DataRow("9gl-5t-4g", 3)]
+    public void OnnxRuntimeGivesTheManagedFixedNoiseScoresOfEveryFrame(string architecture, int units)
+    {
+        const int frames = 7, k = 30;
+        var model = RandomModel(architecture, units, 11);
+        var scorer = new TemporalFixedNoiseLogLikelihood(model, k, seed: 12);
+        int d = model.FrameSize;
+        byte[] graph = TemporalGraph.Build(scorer, frames, "frames", "per_frame", "total");
+        using var session = new InferenceSession(graph);
+        for (int s = 0; s < 3; s++)
+        {
+            float[] sequence = SoftSequence(frames, d, (ulong)(20 + s), binary: architecture.StartsWith("9b-", StringComparison.Ordinal));
+            double[] managed = new double[frames];
+            scorer.Score(sequence, frames, managed);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("frames", new DenseTensor<float>(sequence, [frames * d]))]);
+            float[] perFrame = results.First(r => r.Name == "per_frame").AsTensor<float>().ToArray();
+            float total = results.First(r => r.Name == "total").AsTensor<float>().ToArray().Single();
+            for (int t = 0; t < frames; t++)
+                Assert.AreEqual(managed[t], perFrame[t], 2e-4 * Math.Max(1, Math.Abs(managed[t])), $"{architecture}, sequence {s}, frame {t}");
+            Assert.AreEqual(managed.Sum(), total, 2e-4 * Math.Max(1, Math.Abs(managed.Sum())), "the total");
+            Assert.IsTrue(managed.Distinct().Count() == frames, "the frames' scores differ (the conditioning is not trivial)");
+        }
+    }
+
+    [TestMethod]
+    public void TheFixedNoiseScoreOfASequenceDependsOnItAloneAndConvergesToTheLogLikelihood()
+    {
+        var model = RandomModel("6bs-3b", 2, 31);
+        var data = new SequenceSet(2, 3, 1, 6, SoftSequence(6, 6, 32, binary: false));
+        var scorer = new TemporalFixedNoiseLogLikelihood(model, 20000, seed: 33);
+        double[] first = new double[3], again = new double[3], other = new double[3];
+        scorer.Score(data.Sequence(0), 3, first);
+        scorer.Score(data.Sequence(1), 3, other);
+        scorer.Score(data.Sequence(0), 3, again);
+        CollectionAssert.AreEqual(first, again, "the same sequence, after another, scores the same bits");
+        // Against fresh noise with as many samples: both are within a few standard errors of ln p, so of each other.
+        double[] fresh = TemporalEvaluation.LogLikelihoodPerFrame(model, data, 20000, seed: 34);
+        for (int t = 0; t < 3; t++) Assert.AreEqual(fresh[t], first[t], 0.02, $"frame {t}");
+    }
+
+    private sealed class Sequence
+    {
+        [VectorType(6 * 8)] public float[] Frames { get; set; } = [];
+    }
+
+    private sealed class Scored
+    {
+        public float LogLikelihood { get; set; }
+        [VectorType(6)] public float[] FrameLogLikelihoods { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void APipelineWithTheTemporalMachineIsSavedAndLoadedAndScoresTheSame()
+    {
+        var ml = new MLContext(seed: 1);
+        var random = new RandomStream(5);
+        Sequence[] rows = Enumerable.Range(0, 24).Select(_ =>
+        {
+            int start = random.NextInt(8);
+            var values = new float[6 * 8];
+            for (int t = 0; t < 6; t++) values[t * 8 + (start + t) % 8] = 1f;
+            return new Sequence { Frames = values };
+        }).ToArray();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        var options = new TemporalHelmholtzOptions { FrameSize = 8, Architecture = "8b-5g", RecurrentUnits = 6, Epochs = 3, BatchSequences = 8, Samples = 50 };
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(options).Fit(data);
+        Scored[] before = ml.Data.CreateEnumerable<Scored>(fitted.Transform(data), false).ToArray();
+
+        using var directory = new Data.TempDirectory();
+        string path = Path.Combine(directory.Path, "temporal.zip");
+        ml.Model.Save(fitted, data.Schema, path);
+        ITransformer loaded = new MLContext().Model.Load(path, out _);
+        Scored[] after = new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(data), false).ToArray();
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.AreEqual(before[i].LogLikelihood, after[i].LogLikelihood, 1e-3 * Math.Max(1, Math.Abs(before[i].LogLikelihood)), $"row {i}: the sequence");
+            for (int t = 0; t < 6; t++)
+                Assert.AreEqual(before[i].FrameLogLikelihoods[t], after[i].FrameLogLikelihoods[t], 1e-3 * Math.Max(1, Math.Abs(before[i].FrameLogLikelihoods[t])), $"row {i}, frame {t}");
+        }
+
+        options.PredictedFramesColumnName = "Predicted";
+        TemporalHelmholtzTransformer predicting = TemporalHelmholtzTransformer.Create(fitted.Model, options, 6);
+        using var stream = new MemoryStream();
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(predicting, data.Schema, stream));
+        StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
+    }
+}

@@ -1,0 +1,70 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Onnx;
+using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Transforms;
+
+namespace Microsoft.ML.Helmholtz.Transforms;
+
+/// <summary>
+/// What a <see cref="TemporalHelmholtzTransformer"/> is saved as, with ML.NET's public means only
+/// (as <see cref="SavedChain"/> does for the frame machine): OnnxTransformer over
+/// <see cref="TemporalGraph"/> (the per-frame vector and the one-value total), a stateless mapping of
+/// the total to a scalar, copies to the options' names, and the intermediate columns dropped.
+/// </summary>
+internal static class TemporalSavedChain
+{
+    public const string PerFrameVector = "__temporal_frame_log_likelihoods";
+    public const string TotalVector = "__temporal_log_likelihood_vector";
+    public const string Total = "__temporal_log_likelihood";
+
+    public static TransformerChain<ITransformer> Build(TemporalHelmholtzTransformer transformer)
+    {
+        TemporalHelmholtzOptions o = transformer.Options;
+        if (o.PredictedFramesColumnName is not null)
+            throw new NotSupportedException(
+                $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
+                "Set TemporalHelmholtzOptions.PredictedFramesColumnName = null in the transformer to be saved, and predict with the fitted transformer or TemporalEvaluation.PredictFrames.");
+        byte[] model = TemporalGraph.Build(new TemporalFixedNoiseLogLikelihood(transformer.Model, o.Samples, o.Seed), transformer.Frames, o.InputColumnName, PerFrameVector, TotalVector);
+        var ml = new MLContext();
+        IEstimator<ITransformer> onnx;
+        try
+        {
+            onnx = ml.Transforms.ApplyOnnxModel([PerFrameVector, TotalVector], [o.InputColumnName], new MemoryStream(model));
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            throw new InvalidOperationException(
+                "Saving a pipeline with a temporal Helmholtz machine needs ONNX Runtime's native library (it is saved as an ONNX model run by ML.NET's " +
+                "OnnxTransformer): add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e);
+        }
+        var chain = new EstimatorChain<ITransformer>().Append(onnx)
+            .Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new TemporalTotalFactory().GetMapping(), TemporalTotalFactory.ContractName));
+        if (o.LogLikelihoodColumnName is { } total) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(total, Total));
+        if (o.FrameLogLikelihoodColumnName is { } perFrame) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(perFrame, PerFrameVector));
+        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(PerFrameVector, TotalVector, Total));
+        var schema = new DataViewSchema.Builder();
+        schema.AddColumn(o.InputColumnName, new VectorDataViewType(NumberDataViewType.Single, transformer.Frames * o.FrameSize));
+        return chain.Fit(new EmptyDataView(schema.ToSchema()));
+    }
+}
+
+/// <summary>Turns a saved temporal machine's one-value total into a scalar; stateless, so ML.NET creates it by its contract name on load.</summary>
+[CustomMappingFactoryAttribute(ContractName)]
+public sealed class TemporalTotalFactory : CustomMappingFactory<TemporalTotalFactory.TotalVectorRow, TemporalTotalFactory.TotalRow>
+{
+    public const string ContractName = "Microsoft.ML.Helmholtz.TemporalTotal";
+
+    public override Action<TotalVectorRow, TotalRow> GetMapping() => (vector, scalar) => scalar.Value = vector.Values[0];
+
+    /// <summary>The mapping's input row: the graph's one-value total.</summary>
+    public sealed class TotalVectorRow
+    {
+        [ColumnName("__temporal_log_likelihood_vector"), VectorType(1)] public float[] Values = [];
+    }
+
+    /// <summary>The mapping's output row: the total as a scalar.</summary>
+    public sealed class TotalRow
+    {
+        [ColumnName("__temporal_log_likelihood")] public float Value;
+    }
+}
