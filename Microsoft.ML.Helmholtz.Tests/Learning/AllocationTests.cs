@@ -79,4 +79,47 @@ public sealed class AllocationTests
         Assert.AreEqual(0L, inline.Min(), $"{ruleName} on {engine.Name}, every loop on this thread: bytes allocated in rounds of 20 steps: {string.Join(", ", inline)}");
         Assert.AreEqual(0L, parallel.Min(), $"{ruleName} on {engine.Name}, loops on the worker pool: bytes allocated in rounds of 20 steps: {string.Join(", ", parallel)}");
     }
+
+    /// <summary>A temporal step (LSTM forward, conditioning, the rule, the backward through the map and the LSTM, truncated BPTT's carried state) allocates nothing either.</summary>
+    [TestMethod]
+    [DataRow("sbp", "40bs-20g", false)]
+    [DataRow("wake-sleep", "40b-20b-10b", false)]
+    [DataRow("sbp", "900bs-200g", true)]
+    public void ATemporalTrainingStepAllocatesNothing(string ruleName, string architecture, bool defaultEngine)
+    {
+        var engine = defaultEngine ? MatrixEngine.Default : MatrixEngine.SingleThreaded();
+        var model = Microsoft.ML.Helmholtz.Temporal.TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 16, 1, engine);
+        ILearningRule rule = LearningRules.Create(ruleName);
+        const int sequences = 4, frames = 10, segment = 5;
+        rule.Prepare(model.Machine, sequences * segment);
+        int d = model.FrameSize;
+        var random = new RandomStream(2);
+        var values = new float[sequences * frames * d];
+        for (int i = 0; i < values.Length; i++) values[i] = architecture.Contains("bs") ? (float)random.NextDouble() : random.NextDouble() < 0.3 ? 1f : 0f;
+        var data = new Microsoft.ML.Helmholtz.Data.SequenceSet(sequences, frames, 1, d, values);
+        var step = new Microsoft.ML.Helmholtz.Temporal.TemporalStep(model, rule, sequences, segment, new RandomStream(3));
+        int[] order = [0, 1, 2, 3];
+        var optimizer = new Adam();
+        var parameters = model.Parameters.Concat(rule.Parameters).ToArray();
+        void Step()
+        {
+            step.AccumulateGradients(data, order, 0, segment);
+            step.AccumulateGradients(data, order, segment, segment);
+            optimizer.Step(parameters, 1e-3f);
+        }
+        long Allocated()
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) Step();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        for (int i = 0; i < 3; i++) Step();
+        var rounds = new List<long>();
+        for (int r = 0; r < 3 && (r == 0 || rounds[^1] != 0); r++)
+            using (WorkerPool.InlineScope()) rounds.Add(Allocated());
+        Assert.AreEqual(0L, rounds.Min(), $"{ruleName}: bytes allocated in rounds of 10 steps: {string.Join(", ", rounds)}");
+        rounds.Clear();
+        for (int r = 0; r < 3 && (r == 0 || rounds[^1] != 0); r++) rounds.Add(Allocated());
+        Assert.AreEqual(0L, rounds.Min(), $"{ruleName} with the worker pool: bytes allocated in rounds of 10 steps: {string.Join(", ", rounds)}");
+    }
 }

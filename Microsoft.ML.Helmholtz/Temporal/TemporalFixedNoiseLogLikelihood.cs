@@ -19,7 +19,7 @@ public sealed class TemporalFixedNoiseLogLikelihood
     private readonly LayerConditioning _conditioning;
     private readonly double[] _freeEnergy, _logJoint;
     private readonly int[] _rowSource;
-    private float[] _c = [];
+    private float[] _c = [], _input = [];
 
     public TemporalFixedNoiseLogLikelihood(TemporalHelmholtzMachine model, int samples, ulong seed = 1)
     {
@@ -69,10 +69,11 @@ public sealed class TemporalFixedNoiseLogLikelihood
         var machine = Model.Machine;
         DataValidation.Validate(sequence, frames, d, machine.Architecture.Visible, "sequence");
         // The LSTM over the frames before each frame (zeros before the first), then every frame's c_t.
-        var input = new float[frames * d];
-        sequence[..((frames - 1) * d)].CopyTo(input.AsSpan(d));
+        if (_input.Length < frames * d) _input = new float[frames * d];
+        _input.AsSpan(0, d).Clear();
+        sequence[..((frames - 1) * d)].CopyTo(_input.AsSpan(d));
         Model.Recurrence.EnsureCapacity(frames, 1);
-        Model.Recurrence.Forward(input, frames, 1);
+        Model.Recurrence.Forward(_input.AsSpan(0, frames * d), frames, 1);
         if (_c.Length < frames * width) _c = new float[frames * width];
         Model.ConditioningMap.Forward(Model.Recurrence.Hidden(frames, 1), frames, _c.AsSpan(0, frames * width));
         for (int t0 = 0; t0 < frames; t0 += FramesPerChunk)
