@@ -48,6 +48,31 @@ public sealed class SoftBernoulliTests
     }
 
     [TestMethod]
+    public void TheVectorKernelGivesTheCrossEntropyAndTheExactFormAtInfiniteLogits()
+    {
+        const int rows = 3, columns = 37;   // two vectors of 16 and a tail
+        var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(8);
+        float[] a = new float[rows * columns], x = new float[rows * columns];
+        random.FillNormal(a);
+        for (int i = 0; i < a.Length; i++) { a[i] *= 6; x[i] = i % 5 == 0 ? 0f : i % 7 == 0 ? 1f : (float)random.NextDouble(); }
+        a[columns + 3] = float.NegativeInfinity;   // row 1: x = 0 there, a term of exactly 0
+        x[columns + 3] = 0f;
+        var sums = new double[rows];
+        Microsoft.ML.Helmholtz.Numerics.Kernels.AccumulateSoftBernoulliLogProb(a, x, rows, default, rows, columns, sums);
+        for (int r = 0; r < rows; r++)
+        {
+            double expected = 0;
+            for (int c = 0; c < columns; c++)
+            {
+                double logit = a[r * columns + c], v = x[r * columns + c];
+                if (double.IsInfinity(logit)) continue;
+                expected += v * logit - (Math.Max(logit, 0) + Math.Log(1 + Math.Exp(-Math.Abs(logit))));
+            }
+            Assert.AreEqual(expected, sums[r], 1e-4 * Math.Max(1, Math.Abs(expected)), $"row {r}");
+        }
+    }
+
+    [TestMethod]
     public void ImportanceSamplingConvergesToTheEnumeratedSumOverTheHiddenLayers()
     {
         // Σ_h p(h) Π_i λ_i^{x_i} (1 − λ_i)^{1 − x_i}: what the estimator's weights average to, soft x or not.
