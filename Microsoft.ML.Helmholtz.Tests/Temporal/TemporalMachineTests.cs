@@ -241,4 +241,21 @@ public sealed class TemporalMachineTests
         File.WriteAllBytes(path, bytes);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "magic");
     }
+
+    [TestMethod]
+    public void ADivergingRunStopsNamingTheStepAndLeavesFiniteParametersAndCancellationStopsIt()
+    {
+        var data = SoftSequences(8, 6, 4, 51);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 52);
+        var trainer = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 50, BatchSequences = 4, LearningRate = 1e30f, Seed = 53 });
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(model, data));
+        StringAssert.Contains(e.Message, "Lower the learning rate");
+        Assert.IsTrue(model.Parameters.All(p => p.Value.All(float.IsFinite)), "the step that broke the machine was undone");
+
+        using var cancellation = new CancellationTokenSource();
+        cancellation.Cancel();
+        var fresh = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 52);
+        Assert.ThrowsExactly<OperationCanceledException>(() =>
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4 }).Train(fresh, data, cancellationToken: cancellation.Token));
+    }
 }
