@@ -75,9 +75,16 @@ public abstract class ConditionalLayer
     /// repeated rows of these inputs, as a training batch's states hold them.
     /// </remarks>
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
+        => ForwardShared(distinctInputs, default, distinctRows, rowSource, rows);
+
+    /// <summary>
+    /// <see cref="ForwardShared(ReadOnlySpan{float}, int, ReadOnlySpan{int}, int)"/> with a conditioning per
+    /// distinct input ([distinctRows × OutputSize], empty for none): rows that share an input share its conditioning too.
+    /// </summary>
+    public void ForwardShared(ReadOnlySpan<float> distinctInputs, ReadOnlySpan<float> distinctConditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         CheckBatch(rows);
-        Forward(distinctInputs, distinctRows);
+        Forward(distinctInputs, distinctConditioning, distinctRows);
         // Backwards, so that each source row is read before anything overwrites it.
         for (int r = rows - 1; r >= 0; r--)
         {
@@ -100,7 +107,7 @@ public abstract class ConditionalLayer
     private int _sharedDistinct, _sharedRows;   // _sharedRows = 0: the last forward was not shared
 
     /// <summary>
-    /// When the last forward was <see cref="ForwardShared"/> over <paramref name="batch"/> rows: sums the
+    /// When the last forward was <see cref="ForwardShared(ReadOnlySpan{float}, int, ReadOnlySpan{int}, int)"/> over <paramref name="batch"/> rows: sums the
     /// rows of <paramref name="rowGradient"/> [batch × columns] per distinct input into
     /// <paramref name="reduced"/> and gives the distinct inputs, so that the caller forms its weight
     /// gradient from them (Σ_r g_r x_{s(r)}ᵀ = Σ_d (Σ_{s(r)=d} g_r) x_dᵀ). False otherwise.

@@ -131,42 +131,30 @@ public sealed class HelmholtzMachine
     /// bottom recognition layer runs once per distinct vector, and the visible rows are never copied out.
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
-        Span<double> freeEnergy, Span<double> logJoint)
+        Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
     {
         ArgumentNullException.ThrowIfNull(random);
-        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows);
+        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
         if (distinctRows <= 0 || distinctVisible.Length != (long)distinctRows * Architecture.Visible.Size)
             throw new ArgumentException($"distinctVisible holds {distinctVisible.Length} values, not {distinctRows} rows × {Architecture.Visible.Size} visible units.", nameof(distinctVisible));
         if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
-        Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
+        Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
     }
 
     /// <summary>
     /// The free energy of rows that repeat distinct visible vectors, with each hidden layer's draw
-    /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>): a deterministic
+    /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int}, LayerConditioning)"/>): a deterministic
     /// function of the rows and the noise.
     /// </summary>
     internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows,
-        ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint)
-    {
-        using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows);
-        CheckOutputs(rows, freeEnergy, logJoint);
-        Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource);
-    }
-
-    /// <summary>
-    /// The free energy of conditioned rows (visible values in states[0]) with each hidden layer's draw
-    /// made from the given noise: a deterministic function of the rows, the conditioning and the noise.
-    /// </summary>
-    internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, LayerConditioning conditioning, Span<double> freeEnergy, Span<double> logJoint)
+        ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
     {
         using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
-        Recognition.SampleWithNoise(noise, rows, states, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, conditioning: conditioning);
+        Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
     }
 
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)

@@ -54,47 +54,52 @@ public sealed class RecognitionNetwork
 
     /// <summary>
     /// <see cref="Sample(RandomStream, int, LayerStates, LayerConditioning?)"/> for a batch whose visible rows repeat (K samples per example): the first
-    /// layer's distribution is computed once per distinct input (see <see cref="ConditionalLayer.ForwardShared"/>).
+    /// layer's distribution is computed once per distinct input (see <see cref="ConditionalLayer.ForwardShared(ReadOnlySpan{float}, int, ReadOnlySpan{int}, int)"/>).
     /// states[0] must still hold every row's visible values.
     /// </summary>
-    public void Sample(RandomStream random, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
+    public void Sample(RandomStream random, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        LayerConditioning? conditioning = null)
     {
-        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows);
+        using var use = _access.EnterCompute("RecognitionNetwork.Sample", states, _architecture, rows, conditioning);
         ArgumentNullException.ThrowIfNull(random);
-        _layers[0].ForwardShared(distinctVisible, distinctRows, rowSource, rows);
+        _layers[0].ForwardShared(distinctVisible, DistinctConditioning(conditioning, distinctRows, rowSource, rows), distinctRows, rowSource, rows);
         _layers[0].Sample(random, rows, states.Layer(1, rows));
         for (int l = 2; l <= Depth; l++)
         {
-            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
+            _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
             _layers[l - 1].Sample(random, rows, states.Layer(l, rows));
         }
     }
 
+    private float[] _distinctConditioning = [];
+
     /// <summary>
-    /// <see cref="Sample(RandomStream, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>
-    /// with each layer's draw made from <paramref name="noise"/>[l − 1] ([rows × units] of layer l)
-    /// instead of a random stream.
+    /// Layer 1's conditioning for each distinct input: that of the first row reading it (rows that share an
+    /// input must share its conditioning, as the K samples of a conditioned frame do); empty without conditioning.
     /// </summary>
-    internal void SampleWithNoise(IReadOnlyList<float[]> noise, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource)
+    private ReadOnlySpan<float> DistinctConditioning(LayerConditioning? conditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
-        using var use = _access.EnterCompute("RecognitionNetwork.SampleWithNoise", states, _architecture, rows);
-        _layers[0].ForwardShared(distinctVisible, distinctRows, rowSource, rows);
-        _layers[0].SampleWithNoise(noise[0], rows, states.Layer(1, rows));
-        for (int l = 2; l <= Depth; l++)
-        {
-            _layers[l - 1].Forward(states.Layer(l - 1, rows), rows);
-            _layers[l - 1].SampleWithNoise(noise[l - 1], rows, states.Layer(l, rows));
-        }
+        if (conditioning is null) return default;
+        int size = _architecture.Layers[1].Size;
+        if (_distinctConditioning.Length < distinctRows * size) _distinctConditioning = new float[distinctRows * size];
+        ReadOnlySpan<float> c = conditioning.Recognition(1, rows);
+        for (int r = rows - 1; r >= 0; r--)
+            c.Slice(r * size, size).CopyTo(_distinctConditioning.AsSpan(rowSource[r] * size, size));
+        return _distinctConditioning.AsSpan(0, distinctRows * size);
     }
 
     /// <summary>
-    /// <see cref="SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int})"/>
-    /// for rows whose visible values are all in states[0], each layer conditioned by <paramref name="conditioning"/>.
+    /// <see cref="Sample(RandomStream, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int}, LayerConditioning)"/>
+    /// with each layer's draw made from <paramref name="noise"/>[l − 1] ([rows × units] of layer l)
+    /// instead of a random stream.
     /// </summary>
-    internal void SampleWithNoise(IReadOnlyList<float[]> noise, int rows, LayerStates states, LayerConditioning conditioning)
+    internal void SampleWithNoise(IReadOnlyList<float[]> noise, int rows, LayerStates states, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        LayerConditioning? conditioning = null)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.SampleWithNoise", states, _architecture, rows, conditioning);
-        for (int l = 1; l <= Depth; l++)
+        _layers[0].ForwardShared(distinctVisible, DistinctConditioning(conditioning, distinctRows, rowSource, rows), distinctRows, rowSource, rows);
+        _layers[0].SampleWithNoise(noise[0], rows, states.Layer(1, rows));
+        for (int l = 2; l <= Depth; l++)
         {
             _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
             _layers[l - 1].SampleWithNoise(noise[l - 1], rows, states.Layer(l, rows));

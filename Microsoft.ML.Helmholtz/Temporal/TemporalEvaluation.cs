@@ -38,6 +38,7 @@ public static class TemporalEvaluation
         double[] freeEnergy = new double[chunk], logJoint = new double[chunk];
         int[] rowSource = new int[chunk];
         int d = model.FrameSize;
+        float[] frames = new float[chunk / samples * d];
         foreach (var (first, count, c) in ConditioningOfTrueFrames(model, data, batchSequences))
         {
             int examples = count * data.Frames, perChunk = chunk / samples;
@@ -45,16 +46,16 @@ public static class TemporalEvaluation
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int n = Math.Min(perChunk, examples - e0), rows = n * samples;
-                Span<float> visible = states.Layer(0, rows);
-                for (int r = 0; r < rows; r++)
+                // Each frame once: its K rows share the frame and c_t, so the bottom recognition layer runs once per frame.
+                for (int i = 0; i < n; i++)
                 {
-                    int e = e0 + r / samples;
-                    rowSource[r] = r / samples;
+                    int e = e0 + i;
                     // Example e is time-major: frame e / count of sequence first + e % count.
-                    data.Frame(first + e % count, e / count).CopyTo(visible.Slice(r * d, d));
+                    data.Frame(first + e % count, e / count).CopyTo(frames.AsSpan(i * d, d));
                 }
+                for (int r = 0; r < rows; r++) rowSource[r] = r / samples;
                 model.Scatter(c.AsSpan(e0 * model.ConditioningWidth), rowSource, rows, conditioning);
-                machine.SampleFreeEnergy(random, states, rows, freeEnergy, logJoint, conditioning);
+                machine.SampleFreeEnergy(random, states, rows, frames.AsSpan(0, n * d), n, rowSource, freeEnergy, logJoint, conditioning);
                 for (int i = 0; i < n; i++)
                 {
                     var sum = LogSumExpAccumulator.Empty;

@@ -79,10 +79,9 @@ public sealed class TemporalFixedNoiseLogLikelihood
         for (int t0 = 0; t0 < frames; t0 += FramesPerChunk)
         {
             int n = Math.Min(FramesPerChunk, frames - t0), rows = n * k;
-            Span<float> visible = _states.Layer(0, rows);
-            for (int r = 0; r < rows; r++) sequence.Slice((t0 + r / k) * d, d).CopyTo(visible.Slice(r * d, d));
+            // A frame's K rows share the frame and c_t: the bottom recognition layer runs once per frame.
             Model.Scatter(_c.AsSpan(t0 * width), _rowSource, rows, _conditioning);
-            machine.FreeEnergyWithNoise(_chunkNoise, _states, rows, _conditioning, _freeEnergy, _logJoint);
+            machine.FreeEnergyWithNoise(_chunkNoise, _states, rows, sequence.Slice(t0 * d, n * d), n, _rowSource, _freeEnergy, _logJoint, _conditioning);
             for (int f = 0; f < n; f++)
             {
                 var sum = LogSumExpAccumulator.Empty;
