@@ -134,7 +134,8 @@ internal static class MachineGraph
     {
         var arch = machine.Architecture;
         int depth = arch.Depth;
-        string one = g.Scalar("one", 1f), minusTwo = g.Scalar("minus_two", -2f), minusHalf = g.Scalar("minus_half", -0.5f), half = g.Scalar("half", 0.5f);
+        // Made on first use: a graph that needs none of them holds none (ONNX Runtime warns of unused initializers).
+        var constants = new Constants(g);
         string axis1 = g.Int64Initializer("axis_1", [1], 1);
 
         // Recognition, bottom-up: h_l [N, K, units] from the fixed noise, and Σ_l ln q(h_l | h_l−1) [N, K].
@@ -158,13 +159,13 @@ internal static class MachineGraph
                     string a = Conditioned(g, Statistics(b.Affine, $"rec{l}"), conditioning?.Invoke(true, l), axis1);
                     // Unit on when u < sigmoid(a), as the managed sampler draws it.
                     h[l] = g.Node("Cast", [g.Node("Less", [Noise(), g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
-                    term = BernoulliLogProb(g, a, h[l], one, minusTwo);
+                    term = BernoulliLogProb(g, a, h[l], constants.One, constants.MinusTwo);
                     break;
                 }
                 case GaussianLayer gl:
                 {
                     string m = Conditioned(g, Statistics(gl.MeanMap, $"rec{l}_mean"), conditioning?.Invoke(true, l), axis1), s = Statistics(gl.LogVarianceMap!, $"rec{l}_logvar");
-                    h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, half])]), Noise()])]);
+                    h[l] = g.Node("Add", [m, g.Node("Mul", [g.Node("Exp", [g.Node("Mul", [s, constants.Half])]), Noise()])]);
                     // ln N(h; m, e^s) of its own draw = −½ Σ (ε² + s + ln 2π): the ε part is a constant per sample.
                     float[] noiseTerm = new float[k];
                     ReadOnlySpan<float> eps = noise(l);
@@ -174,7 +175,7 @@ internal static class MachineGraph
                         for (int u = 0; u < units; u++) sum += eps[j * units + u] * eps[j * units + u];
                         noiseTerm[j] = (float)(-0.5 * (sum + units * Numerics.Kernels.LogTwoPi));
                     }
-                    term = g.Node("Add", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Mul", [g.Reduce("ReduceSum", s, [2], keepDims: false), minusHalf])]);
+                    term = g.Node("Add", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Mul", [g.Reduce("ReduceSum", s, [2], keepDims: false), constants.MinusHalf])]);
                     break;
                 }
                 case RankOneGaussianLayer ro:
@@ -189,12 +190,12 @@ internal static class MachineGraph
                         eta[j] = all[j * (units + 1) + units];
                     }
                     string epsilon = g.Initializer($"noise_{l}_eps", eps, k, units), eta1 = g.Initializer($"noise_{l}_eta", eta, k, 1);
-                    string sigma = g.Node("Exp", [g.Node("Mul", [s, half])]);
+                    string sigma = g.Node("Exp", [g.Node("Mul", [s, constants.Half])]);
                     h[l] = g.Node("Add", [m, g.Node("Add", [g.Node("Mul", [sigma, epsilon]), g.Node("Mul", [u, eta1])])]);
                     // ln q of the draw from its noise, as the managed layer has it (exact however large u is against σ):
                     // −½ (Σ ε² + η² − (B − η)² / (1 + A) + Σ s + ln(1 + A) + n ln 2π), a = u / σ, A = Σ a², B = Σ a ε.
                     string a = g.Node("Div", [u, sigma]);
-                    string onePlusA = g.Node("Add", [g.Reduce("ReduceSum", g.Node("Mul", [a, a]), [2], keepDims: false), one]);
+                    string onePlusA = g.Node("Add", [g.Reduce("ReduceSum", g.Node("Mul", [a, a]), [2], keepDims: false), constants.One]);
                     string bMinusEta = g.Node("Sub", [g.Reduce("ReduceSum", g.Node("Mul", [a, epsilon]), [2], keepDims: false), g.Initializer($"noise_{l}_eta_k", eta, k)]);
                     float[] noiseTerm = new float[k];
                     for (int j = 0; j < k; j++)
@@ -206,7 +207,7 @@ internal static class MachineGraph
                     string total = g.Node("Add", [
                         g.Node("Sub", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Div", [g.Node("Mul", [bMinusEta, bMinusEta]), onePlusA])]),
                         g.Node("Add", [g.Reduce("ReduceSum", s, [2], keepDims: false), g.Node("Log", [onePlusA])])]);
-                    term = g.Node("Mul", [total, minusHalf]);
+                    term = g.Node("Mul", [total, constants.MinusHalf]);
                     break;
                 }
                 default: throw new NotSupportedException($"{layer.GetType().Name} has no ONNX form.");
@@ -216,7 +217,7 @@ internal static class MachineGraph
 
         // Generative, top-down: ln p(h_L) + Σ_l ln p(h_l | h_l+1), the visible row as h_0 ([N, 1, D] against the K samples).
         string? priorConditioning = conditioning?.Invoke(false, depth) is { } pc ? g.Node("Unsqueeze", [pc, axis1]) : null;
-        string logP = Prior(g, machine.Generative.Prior, h[depth], one, minusTwo, minusHalf, priorConditioning);
+        string logP = Prior(g, machine.Generative.Prior, h[depth], constants, priorConditioning);
         string visible = g.Node("Unsqueeze", [x, axis1]);
         for (int l = depth - 1; l >= 0; l--)
         {
@@ -227,8 +228,8 @@ internal static class MachineGraph
             string term = layer switch
             {
                 BernoulliLayer { SoftTargets: true } b => SoftBernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target),
-                BernoulliLayer b => BernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target, one, minusTwo),
-                GaussianLayer gl => GaussianLogProb(g, gl, Conditioned(g, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), c, axis1), target, minusHalf, $"gen{l}"),
+                BernoulliLayer b => BernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target, constants.One, constants.MinusTwo),
+                GaussianLayer gl => GaussianLogProb(g, gl, Conditioned(g, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), c, axis1), target, constants.MinusHalf, $"gen{l}"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
             logP = g.Node("Add", [logP, term]);
@@ -292,22 +293,32 @@ internal static class MachineGraph
         return g.Node("Mul", [g.Node("Add", [squares, g.Scalar($"{name}_constant", (float)constant)]), minusHalf]);
     }
 
+    /// <summary>The scalar initializers the log-likelihood graph shares, each added when first asked for.</summary>
+    private sealed class Constants(OnnxGraphBuilder g)
+    {
+        private string? _one, _minusTwo, _minusHalf, _half;
+        public string One => _one ??= g.Scalar("one", 1f);
+        public string MinusTwo => _minusTwo ??= g.Scalar("minus_two", -2f);
+        public string MinusHalf => _minusHalf ??= g.Scalar("minus_half", -0.5f);
+        public string Half => _half ??= g.Scalar("half", 0.5f);
+    }
+
     /// <summary>value [N, K or 1, units] plus the conditioning [N, units] when there is one.</summary>
     private static string Conditioned(OnnxGraphBuilder g, string value, string? conditioning, string axis1)
         => conditioning is null ? value : g.Node("Add", [value, g.Node("Unsqueeze", [conditioning, axis1])]);
 
     /// <summary>ln p(h_L); <paramref name="conditioning"/> [N, 1, units], when given, adds to the Bernoulli logits or is the standard normal's mean.</summary>
-    private static string Prior(OnnxGraphBuilder g, ConditionalLayer prior, string h, string one, string minusTwo, string minusHalf, string? conditioning = null)
+    private static string Prior(OnnxGraphBuilder g, ConditionalLayer prior, string h, Constants constants, string? conditioning = null)
     {
         switch (prior)
         {
             case BernoulliLayer b:
                 string logits = g.Initializer("prior_b", b.Affine.Bias.Value, b.OutputSize);
-                return BernoulliLogProb(g, conditioning is null ? logits : g.Node("Add", [logits, conditioning]), h, one, minusTwo);
+                return BernoulliLogProb(g, conditioning is null ? logits : g.Node("Add", [logits, conditioning]), h, constants.One, constants.MinusTwo);
             case StandardNormalPrior:
                 if (conditioning is not null) h = g.Node("Sub", [h, conditioning]);
                 string squares = g.Reduce("ReduceSum", g.Node("Mul", [h, h]), [2], keepDims: false);
-                return g.Node("Mul", [g.Node("Add", [squares, g.Scalar("prior_constant", (float)(prior.OutputSize * Numerics.Kernels.LogTwoPi))]), minusHalf]);
+                return g.Node("Mul", [g.Node("Add", [squares, g.Scalar("prior_constant", (float)(prior.OutputSize * Numerics.Kernels.LogTwoPi))]), constants.MinusHalf]);
             default:
                 throw new NotSupportedException($"{prior.GetType().Name} has no ONNX form.");
         }
