@@ -237,6 +237,10 @@ public sealed class TemporalMachineTests
         StringAssert.StartsWith(e.Message, path);
         File.WriteAllBytes(path, [.. bytes, 0]);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "bytes after");
+        byte[] flipped = (byte[])bytes.Clone();
+        flipped[^9] ^= 0x01;   // inside the map's last value: still a finite number
+        File.WriteAllBytes(path, flipped);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "checksum");
         bytes[0] ^= 0xFF;
         File.WriteAllBytes(path, bytes);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "magic");

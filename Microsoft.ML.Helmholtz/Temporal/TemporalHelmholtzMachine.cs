@@ -138,7 +138,8 @@ public sealed class TemporalHelmholtzMachine
     }
 
     // "HTMP": a temporal machine file. Then the version, the LSTM's units, the frame machine's own file
-    // (length-prefixed: its reader wants a stream that ends where it ends), and each temporal parameter's values.
+    // (length-prefixed: its reader wants a stream that ends where it ends; it has its own CRC), each temporal
+    // parameter's count and values, and a CRC-32 of those counts and values.
     private const uint FileMagic = 0x484D5450;
     private const int FileVersion = 1;
 
@@ -173,13 +174,16 @@ public sealed class TemporalHelmholtzMachine
         writer.Write(RecurrentUnits);
         writer.Write(frameMachine.Length);
         writer.Write(frameMachine.GetBuffer(), 0, (int)frameMachine.Length);
+        var crc = new System.IO.Hashing.Crc32();
         foreach (Parameter p in TemporalParameters)
         {
-            writer.Write(p.Length);
-            byte[] bytes = new byte[p.Length * sizeof(float)];
-            for (int i = 0; i < p.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), p.Value[i]);
+            byte[] bytes = new byte[sizeof(int) + p.Length * sizeof(float)];
+            BinaryPrimitives.WriteInt32LittleEndian(bytes, p.Length);
+            for (int i = 0; i < p.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(sizeof(int) + i * sizeof(float)), p.Value[i]);
+            crc.Append(bytes);
             writer.Write(bytes);
         }
+        writer.Write(crc.GetCurrentHashAsUInt32());
         writer.Flush();
         return output.ToArray();
     }
@@ -221,12 +225,17 @@ public sealed class TemporalHelmholtzMachine
             var lstm = new Lstm("temporal.lstm", machine.Architecture.Visible.Size, units, engine);
             int width = machine.Architecture.Layers.Sum(l => l.Size) + machine.Architecture.Layers.Skip(1).Sum(l => l.Size);
             var model = new TemporalHelmholtzMachine(machine, lstm, new AffineMap("temporal.conditioning", units, width, engine));
+            var crc = new System.IO.Hashing.Crc32();
             foreach (Parameter p in model.TemporalParameters)
             {
                 int count = reader.ReadInt32();
                 if (count != p.Length) throw new InvalidDataException($"{p.Name} holds {count} values in the file; this architecture needs {p.Length}.");
+                Span<byte> countBytes = stackalloc byte[sizeof(int)];
+                BinaryPrimitives.WriteInt32LittleEndian(countBytes, count);
+                crc.Append(countBytes);
                 byte[] bytes = reader.ReadBytes(count * sizeof(float));
                 if (bytes.Length != count * sizeof(float)) throw new InvalidDataException($"the file ends inside {p.Name}.");
+                crc.Append(bytes);
                 for (int i = 0; i < count; i++)
                 {
                     float v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
@@ -234,6 +243,8 @@ public sealed class TemporalHelmholtzMachine
                     p.Value[i] = v;
                 }
             }
+            if (reader.ReadUInt32() != crc.GetCurrentHashAsUInt32())
+                throw new InvalidDataException("the checksum of the LSTM's and the conditioning map's values does not match: the file is damaged.");
             if (stream.ReadByte() != -1) throw new InvalidDataException("there are bytes after the model.");
             return model;
         }
