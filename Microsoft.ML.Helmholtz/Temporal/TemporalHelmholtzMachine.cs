@@ -226,11 +226,11 @@ public sealed class TemporalHelmholtzMachine
             int width = machine.Architecture.Layers.Sum(l => l.Size) + machine.Architecture.Layers.Skip(1).Sum(l => l.Size);
             var model = new TemporalHelmholtzMachine(machine, lstm, new AffineMap("temporal.conditioning", units, width, engine));
             var crc = new System.IO.Hashing.Crc32();
+            byte[] countBytes = new byte[sizeof(int)];
             foreach (Parameter p in model.TemporalParameters)
             {
                 int count = reader.ReadInt32();
                 if (count != p.Length) throw new InvalidDataException($"{p.Name} holds {count} values in the file; this architecture needs {p.Length}.");
-                Span<byte> countBytes = stackalloc byte[sizeof(int)];
                 BinaryPrimitives.WriteInt32LittleEndian(countBytes, count);
                 crc.Append(countBytes);
                 byte[] bytes = reader.ReadBytes(count * sizeof(float));
