@@ -130,19 +130,37 @@ public abstract class UnitType
 
     public override string ToString() => Name;
 
-    private sealed class BernoulliUnits : UnitType
+    /// <summary>Units of one affine map in each network (logits or a natural parameter), the prior with learned biases: the three creations and counts from one factory.</summary>
+    private abstract class OneAffineMapUnits : UnitType
     {
-        public override string Name => "Bernoulli";
-        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("b", GaussianMean.Tanh)];
         public override bool HasReparameterizedSamples => false;
 
-        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
-        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine);
-        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
+        /// <summary>The layer of this kind over <paramref name="inputs"/> (0: the prior).</summary>
+        protected abstract ConditionalLayer Create(string name, int inputs, int outputs, IMatrixEngine engine);
+
+        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => Create(name, inputs, outputs, engine);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => Create(name, 0, outputs, engine);
+        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => Create(name, inputs, outputs, engine);
 
         public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
         public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
         public override long PriorParameterCount(long outputs) => outputs;
+    }
+
+    /// <summary><see cref="OneAffineMapUnits"/> whose visible layer models values in [0, 1].</summary>
+    private abstract class UnitIntervalUnits : OneAffineMapUnits
+    {
+        public override bool Models(float value) => value is >= 0f and <= 1f;
+        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
+        public override string ModelledValues => "values in [0, 1]";
+        public override string ValueHint => "scale the data into [0, 1] or use a Gaussian visible layer ('gl')";
+    }
+
+    private sealed class BernoulliUnits : OneAffineMapUnits
+    {
+        public override string Name => "Bernoulli";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("b", GaussianMean.Tanh)];
+        protected override ConditionalLayer Create(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
 
         public override bool Models(float value) => value is 0f or 1f;
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
@@ -150,47 +168,21 @@ public abstract class UnitType
         public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
     }
 
-    private sealed class SoftBernoulliUnits : UnitType
+    private sealed class SoftBernoulliUnits : UnitIntervalUnits
     {
         public override string Name => "Bernoulli (soft targets)";
         public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("bs", GaussianMean.Tanh)];
         public override string Describe(GaussianMean mean) => "Bernoulli, values in [0, 1] scored by cross-entropy";
-        public override bool HasReparameterizedSamples => false;
-
-        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine, softTargets: true);
-        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine, softTargets: true);
-        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine, softTargets: true);
-
-        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
-        public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
-        public override long PriorParameterCount(long outputs) => outputs;
-
-        public override bool Models(float value) => value is >= 0f and <= 1f;
-        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
-        public override string ModelledValues => "values in [0, 1]";
-        public override string ValueHint => "scale the data into [0, 1] or use a Gaussian visible layer ('gl')";
+        protected override ConditionalLayer Create(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine, softTargets: true);
     }
 
-    private sealed class ContinuousBernoulliUnits : UnitType
+    private sealed class ContinuousBernoulliUnits : UnitIntervalUnits
     {
         public override string Name => "continuous Bernoulli";
         public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("cb", GaussianMean.Tanh)];
         public override string Describe(GaussianMean mean) => "continuous Bernoulli, values in [0, 1]";
         // Its inverse-CDF draw is differentiable, but no layer exposes it as a reparameterised sample yet.
-        public override bool HasReparameterizedSamples => false;
-
-        public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, inputs, outputs, engine);
-        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, 0, outputs, engine);
-        public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, inputs, outputs, engine);
-
-        public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
-        public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
-        public override long PriorParameterCount(long outputs) => outputs;
-
-        public override bool Models(float value) => value is >= 0f and <= 1f;
-        public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
-        public override string ModelledValues => "values in [0, 1]";
-        public override string ValueHint => "scale the data into [0, 1] or use a Gaussian visible layer ('gl')";
+        protected override ConditionalLayer Create(string name, int inputs, int outputs, IMatrixEngine engine) => new ContinuousBernoulliLayer(name, inputs, outputs, engine);
     }
 
     private sealed class GaussianRankOneUnits : UnitType
