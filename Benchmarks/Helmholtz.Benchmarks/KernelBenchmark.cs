@@ -30,6 +30,9 @@ internal static class KernelBenchmark
         }
 
         Row("BernoulliLogProb", () => Scalar.BernoulliLogProb(a, x, rows, cols, sums), () => Kernels.AccumulateBernoulliLogProb(a, x, rows, cols, sums));
+        // Soft targets (bouncing balls' "bs" units): "before" is the same scalar loop on values in [0, 1].
+        float[] soft = F(0, 1);
+        Row("SoftBernoulliLogProb", () => Scalar.BernoulliLogProb(a, soft, rows, cols, sums), () => Kernels.AccumulateSoftBernoulliLogProb(a, soft, rows, default, rows, cols, sums));
         Row("BernoulliLogProbGradient", () => Scalar.BernoulliGradient(a, x, rows, cols, w, y), () => Kernels.BernoulliLogProbGradient(a, x, rows, cols, w, y));
         Row("SampleBernoulli", () => Scalar.SampleBernoulli(a, u, y), () => Kernels.SampleBernoulli(a, u, y));
         Row("Sigmoid (was TensorPrimitives)", () => System.Numerics.Tensors.TensorPrimitives.Sigmoid(a, y), () => Kernels.Sigmoid(a, y));

@@ -47,10 +47,13 @@ public sealed class SoftBernoulliTests
         for (int r = 0; r < 4; r++) Assert.AreEqual(binaryJoint[r], softJoint[r], 1e-5 * Math.Abs(binaryJoint[r]), $"binary row {r}");
     }
 
+    /// <summary>Rows of two vectors and a tail, and rows past the 2016 values whose softplus factors one product holds.</summary>
     [TestMethod]
-    public void TheVectorKernelGivesTheCrossEntropyAndTheExactFormAtInfiniteLogits()
+    [DataRow(37)]
+    [DataRow(4100)]
+    public void TheVectorKernelGivesTheCrossEntropyAndTheExactFormAtInfiniteLogits(int columns)
     {
-        const int rows = 3, columns = 37;   // two vectors of 16 and a tail
+        const int rows = 3;
         var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(8);
         float[] a = new float[rows * columns], x = new float[rows * columns];
         random.FillNormal(a);

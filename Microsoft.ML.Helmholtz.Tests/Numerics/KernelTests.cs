@@ -50,11 +50,12 @@ public sealed class KernelTests
         Assert.IsTrue(Math.Abs(expected - actual) <= tol, $"{what}: expected {expected:R}, got {actual:R} (tolerance {tol:G3})");
     }
 
-    // rows × columns shapes whose columns cover 1, 7, 33, 100, 257 and 784; the last two are large
+    // rows × columns shapes whose columns cover 1, 7, 33, 100, 257, 784 and 4100 (past the 2016 values a
+    // lane-wise product of softplus factors holds before its ln is taken); the large ones
     // enough to be split over the worker pool (the tests give them a pool of their own).
     public static IEnumerable<object[]> Shapes =>
     [
-        [1, 1], [3, 7], [2, 33], [4, 100], [2, 257], [3, 784], [100, 200], [37, 784],
+        [1, 1], [3, 7], [2, 33], [4, 100], [2, 257], [3, 784], [100, 200], [37, 784], [2, 4100],
     ];
 
     /// <summary>A pool of three threads for this test alone, so that large kernels really split.</summary>

@@ -66,22 +66,34 @@ public static unsafe partial class Kernels
             double sum = 0;
             if (Wide && columns >= W)
             {
-                // Each float term is added in double, as the scalar loop does: rows mix terms of ±1e4 and ~1e-3.
+                // −ln p = softplus(b) = max(b, 0) + ln(1 + t), b = ±a, t = e^{−|b|}. The max terms are added in
+                // double, as the scalar loop adds its terms (rows mix terms of 1e4 and 1e-3). The ln(1 + t) terms
+                // are one ln per lane of the product of the factors 1 + t ∈ [1, 2], taken every MaxFactors
+                // vectors: a multiply-add per element instead of a division and a polynomial.
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                Vector512<float> product = Vector512<float>.One;
+                int factors = 0;
                 for (; c <= columns - W; c += W)
                 {
-                    Vector512<float> term = NegativeBernoulliTerm(a, v, c);
-                    lo -= Vector512.WidenLower(term);
-                    hi -= Vector512.WidenUpper(term);
+                    SoftplusParts(BernoulliSoftplusArgument(a, v, c), ref lo, ref hi, ref product);
+                    if (++factors == MaxFactors)
+                    {
+                        AddLogOfProduct(ref product, ref lo, ref hi);
+                        factors = 0;
+                    }
                 }
                 if (c < columns)
                 {
-                    Vector512<float> term = NegativeBernoulliTerm(a, v, columns - W) & LastLanes(columns - c);
-                    lo -= Vector512.WidenLower(term);
-                    hi -= Vector512.WidenUpper(term);
+                    Vector512<float> b = BernoulliSoftplusArgument(a, v, columns - W);
+                    Vector512<float> fresh = LastLanes(columns - c);
+                    Vector512<float> positive = VectorMath.Max(b, Vector512<float>.Zero) & fresh;
+                    lo += Vector512.WidenLower(positive);
+                    hi += Vector512.WidenUpper(positive);
+                    product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)) & fresh, product);
                     c = columns;
                 }
-                sum = Vector512.Sum(lo + hi);
+                AddLogOfProduct(ref product, ref lo, ref hi);
+                sum = -Vector512.Sum(lo + hi);
             }
             for (; c < columns; c++)
                 sum -= Softplus(v[c] != 0 ? -a[c] : a[c]);
@@ -90,13 +102,42 @@ public static unsafe partial class Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> NegativeBernoulliTerm(ReadOnlySpan<float> a, ReadOnlySpan<float> x, int c)
+    private static Vector512<float> BernoulliSoftplusArgument(ReadOnlySpan<float> a, ReadOnlySpan<float> x, int c)
     {
         // −ln p(x | a) = softplus(a) for x = 0, softplus(−a) for x = 1. Unlike softplus(a) − x·a it holds at
         // a = ±∞ (0 or ∞, where 0·∞ made NaN). The sign flip is the bits of x shifted: 1.0f is 0x3F800000,
         // so x << 8 is the sign bit for x = 1 and 0 for x = 0 (no multiply on the path to the exp).
         Vector512<int> flip = VectorMath.Load(x, c).AsInt32() << 8;
-        return VectorMath.Softplus((VectorMath.Load(a, c).AsInt32() ^ flip).AsSingle());
+        return (VectorMath.Load(a, c).AsInt32() ^ flip).AsSingle();
+    }
+
+    /// <summary>Factors 1 + t ≤ 2 a lane multiplies before its ln is taken: 2^126 stays below float's largest value.</summary>
+    private const int MaxFactors = 126;
+
+    /// <summary>softplus(b) in two parts: max(b, 0) added in double to lo/hi, and the factor 1 + e^{−|b|} into <paramref name="product"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SoftplusParts(Vector512<float> b, ref Vector512<double> lo, ref Vector512<double> hi, ref Vector512<float> product)
+    {
+        Vector512<float> positive = VectorMath.Max(b, Vector512<float>.Zero);
+        lo += Vector512.WidenLower(positive);
+        hi += Vector512.WidenUpper(positive);
+        // p (1 + t) as one multiply-add, rounded once. t = 0 at |b| = ∞; NaN carries into the product.
+        product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)), product);
+    }
+
+    /// <summary>
+    /// Adds ln of each lane's product (in [1, 2^126], or NaN) to lo/hi in double, its exponent's e ln 2 formed in
+    /// double (a float ln near 80 would round by 4e-6), and starts the product again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddLogOfProduct(ref Vector512<float> product, ref Vector512<double> lo, ref Vector512<double> hi)
+    {
+        Vector512<float> logMantissa = VectorMath.LogOfPositiveParts(product, out Vector512<float> exponent);
+        logMantissa = Vector512.ConditionalSelect(Vector512.Equals(product, product), logMantissa, product);   // NaN stays NaN
+        Vector512<double> ln2 = Vector512.Create(Math.Log(2));
+        lo += Vector512.FusedMultiplyAdd(Vector512.WidenLower(exponent), ln2, Vector512.WidenLower(logMantissa));
+        hi += Vector512.FusedMultiplyAdd(Vector512.WidenUpper(exponent), ln2, Vector512.WidenUpper(logMantissa));
+        product = Vector512<float>.One;
     }
 
     /// <summary>
@@ -151,19 +192,31 @@ public static unsafe partial class Kernels
             double sum = 0;
             if (Wide && columns >= W)
             {
-                // x·a − softplus(a) per lane, each added in double as the scalar loop does. At |a| = ∞ the
-                // scalar loop below takes the lanes (a finite x·a keeps x = 0 or 1 exact there).
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                // x·a − softplus(a) = [x·a − max(a, 0)] − ln(1 + e^{−|a|}): the first part per lane added in
+                // double as the scalar loop adds its terms, the second as the ln of a product of factors (see
+                // BernoulliLogProbRows). At |a| = ∞ (or NaN) the scalar loop below takes the row (a finite x·a
+                // keeps x = 0 or 1 exact there).
+                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero, logLo = Vector512<double>.Zero, logHi = Vector512<double>.Zero;
+                Vector512<float> product = Vector512<float>.One;
                 bool finite = true;
+                int factors = 0;
                 for (; c <= columns - W; c += W)
                 {
-                    Vector512<float> av = VectorMath.Load(a, c), term = VectorMath.Load(v, c) * av - VectorMath.Softplus(av);
-                    finite &= Vector512.EqualsAll(term * Vector512<float>.Zero, Vector512<float>.Zero);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    Vector512<float> av = VectorMath.Load(a, c);
+                    Vector512<float> linear = VectorMath.Load(v, c) * av - VectorMath.Max(av, Vector512<float>.Zero);
+                    finite &= Vector512.EqualsAll(linear * Vector512<float>.Zero, Vector512<float>.Zero);
+                    lo += Vector512.WidenLower(linear);
+                    hi += Vector512.WidenUpper(linear);
+                    product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(av)), product);
+                    if (++factors == MaxFactors)
+                    {
+                        AddLogOfProduct(ref product, ref logLo, ref logHi);
+                        factors = 0;
+                    }
                 }
-                if (finite) sum = Vector512.Sum(lo + hi);
-                else c = 0;   // a lane with a = ±∞: the exact scalar form for the whole row
+                AddLogOfProduct(ref product, ref logLo, ref logHi);
+                if (finite) sum = Vector512.Sum(lo + hi) - Vector512.Sum(logLo + logHi);
+                else c = 0;   // a lane with a = ±∞ or NaN: the exact scalar form for the whole row
             }
             for (; c < columns; c++)
                 sum -= v[c] == 0 ? Softplus(a[c]) : v[c] == 1 ? Softplus(-a[c]) : v[c] * Softplus(-a[c]) + (1 - v[c]) * Softplus(a[c]);

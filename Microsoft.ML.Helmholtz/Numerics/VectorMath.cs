@@ -103,6 +103,17 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LogOfPositive(Vector512<float> x)
     {
+        Vector512<float> logMantissa = LogOfPositiveParts(x, out Vector512<float> ef);
+        return Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Hi), Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Lo), logMantissa));
+    }
+
+    /// <summary>
+    /// <see cref="LogOfPositive"/> in its two parts, ln x = e ln 2 + ln m: returns ln m ∈ [−0.35, 0.35] and
+    /// gives the integer e, so that a caller summing in double adds e ln 2 without float's rounding of a large ln.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LogOfPositiveParts(Vector512<float> x, out Vector512<float> exponent)
+    {
         Vector512<int> bits = x.AsInt32();
         Vector512<int> e = Vector512.ShiftRightLogical(bits, 23) - Vector512.Create(127);
         Vector512<float> m = ((bits & Vector512.Create(0x7FFFFF)) | Vector512.Create(0x3F800000)).AsSingle();
@@ -116,8 +127,8 @@ internal static class VectorMath
         q = Vector512.FusedMultiplyAdd(q, z, Vector512.Create(1f / 5));
         q = Vector512.FusedMultiplyAdd(q, z, Vector512.Create(1f / 3));
         q = Vector512.FusedMultiplyAdd(q, z, Vector512<float>.One);
-        Vector512<float> ef = Vector512.ConvertToSingle(e);
-        return Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Hi), Vector512.FusedMultiplyAdd(ef, Vector512.Create(Ln2Lo), (s + s) * q));
+        exponent = Vector512.ConvertToSingle(e);
+        return (s + s) * q;
     }
 
     /// <summary>
