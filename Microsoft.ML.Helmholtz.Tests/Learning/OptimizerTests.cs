@@ -74,6 +74,29 @@ public sealed class OptimizerTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 1.5).At(0));
     }
 
+    /// <summary>A run that continues an earlier one takes its rates from the schedule's later epochs, and every step of an epoch uses its epoch's rate.</summary>
+    [TestMethod]
+    public void FirstScheduleEpochContinuesTheSchedule()
+    {
+        var data = new DataMatrix(40, 6, Enumerable.Range(0, 240).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray());
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 1);
+        var rates = new RateRecordingOptimizer();
+        var options = new TrainingOptions { Epochs = 3, BatchSize = 10, LearningRate = new(1e-2, 0.5, 2e-3), FirstScheduleEpoch = 1, Optimizer = () => rates };
+        var reports = new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data);
+        CollectionAssert.AreEqual(new[] { 5e-3, 2.5e-3, 2e-3 }, reports.Select(r => Math.Round(r.LearningRate, 9)).ToArray());
+        CollectionAssert.AreEqual(new[] { 1, 2, 3 }, reports.Select(r => r.Epoch).ToArray(), "reports count this run's epochs");
+        CollectionAssert.AreEqual(new[] { 5e-3f, 5e-3f, 5e-3f, 5e-3f, 2.5e-3f }, rates.Rates.Take(5).ToArray());
+        options.FirstScheduleEpoch = -1;
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data));
+    }
+
+    private sealed class RateRecordingOptimizer : IOptimizer
+    {
+        public List<float> Rates { get; } = [];
+        public string Name => "rates";
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Rates.Add(learningRate);
+    }
+
     /// <summary>Adds 1 to every gradient entry per minibatch, whatever the data.</summary>
     private sealed class ConstantGradientRule : ILearningRule
     {

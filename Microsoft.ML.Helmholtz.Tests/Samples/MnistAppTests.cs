@@ -63,6 +63,10 @@ public sealed class MnistAppTests
         StringAssert.StartsWith(error, "error: --epochs needs a non-negative integer.");
         StringAssert.Contains(error, "usage:");
         Assert.IsFalse(error.Contains("   at "), "no stack trace");
+
+        (exit, _, error) = Run("--continue-schedule");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --continue-schedule continues a resumed run: give --resume FILE too.");
     }
 
     [TestMethod]
@@ -109,6 +113,9 @@ public sealed class MnistAppTests
         (exit, _, error) = RunWithoutData("--resume", other, "--architecture", "784b-30b");
         AssertOneLineError(exit, error, "does not match the model");
     }
+
+    private static string EpochLine(string output, int epoch)
+        => output.Split('\n').Single(line => line.StartsWith($"epoch {epoch,4} ", StringComparison.Ordinal));
 
     [TestMethod]
     public void AnOutputThatCannotBeWrittenIsNamedBeforeTheDataLoads()
@@ -201,6 +208,15 @@ public sealed class MnistAppTests
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "resumed from");
         Assert.AreEqual(10L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+        StringAssert.Contains(EpochLine(text, 1), "lr 0.001 ", "the rate starts again without --continue-schedule");
+
+        // With --continue-schedule, the rate goes on from the model's two epochs: 0.001 · 0.5².
+        (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
+            "--k", "5", "--data", RealData(), "--out", output, "--resume", Path.Combine(output, "sbp.hm"), "--decay", "0.5", "--continue-schedule");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
+        StringAssert.Contains(EpochLine(text, 1), "lr 0.00025 ");
+        Assert.AreEqual(15L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
     }
 
     [TestMethod]

@@ -106,7 +106,7 @@ public sealed class HelmholtzTrainer
         var clock = Stopwatch.StartNew();
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
-            float rate = (float)options.LearningRate.At(epoch);
+            float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
             training.BeginEpoch(random);
             double sum = 0, objective = 0;
             int seen = 0;

@@ -17,6 +17,14 @@ public sealed class TrainingOptions
 
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
+    /// <summary>
+    /// The schedule's epoch (counted from 0) whose rate this run's first epoch takes. A run that goes on
+    /// from E epochs trained earlier passes E, so that the rate continues from where that run left it
+    /// instead of starting again at <see cref="LearningRateSchedule.Initial"/>. The optimiser's moments
+    /// still start afresh: a model file does not hold them. Reports still count this run's epochs from 1.
+    /// </summary>
+    public int FirstScheduleEpoch { get; set; }
+
     /// <summary>Creates the optimiser: a new one for each training run (an optimiser holds the state of one run). Adam by default.</summary>
     public Func<IOptimizer> Optimizer { get; set; } = () => new Adam();
 
@@ -59,6 +67,7 @@ public sealed class TrainingOptions
         if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be positive.");
         if (LearningRate is null) throw new ArgumentNullException(nameof(LearningRate), "TrainingOptions.LearningRate must be set.");
         LearningRate.Validate();
+        if (FirstScheduleEpoch < 0) throw new ArgumentOutOfRangeException(nameof(FirstScheduleEpoch), FirstScheduleEpoch, "FirstScheduleEpoch must be ≥ 0.");
         if (Optimizer is null) throw new ArgumentNullException(nameof(Optimizer), "TrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
         if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), limit, "TimeLimit must be positive.");
         if (!(DivergenceFactor > 0)) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "DivergenceFactor must be positive (+∞ to keep only the finiteness checks).");

@@ -101,10 +101,17 @@ public static class MnistApp
         DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
         DataMatrix test = EvenlySpaced(options.ScoreSplit == "valid" ? data.Valid : data.Test, options.TestLimit);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
+        if (options.ContinueSchedule)
+        {
+            // The epochs the model has trained, as this run counts them: its steps over this run's minibatches per epoch.
+            long perEpoch = Math.Max(1, train.Rows / options.BatchSize);
+            trainingOptions.FirstScheduleEpoch = (int)Math.Min(int.MaxValue, machine.StepsTrained / perEpoch);
+        }
         output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
                          $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
                          $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch, seed {options.Seed}" +
-                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps"));
+                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
+                         (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
 
         var curve = new List<CurveRow>();
         var progress = new SynchronousProgress<EpochReport>(report =>

@@ -26,6 +26,7 @@ internal sealed class MnistOptions
     public string? DataDirectory { get; private set; }
     public string OutputDirectory { get; private set; } = "runs";
     public string? Resume { get; private set; }
+    public bool ContinueSchedule { get; private set; }
     public double TimeLimitMinutes { get; private set; }
     public string ScoreSplit { get; private set; } = "test";
     public bool Help { get; private set; }
@@ -46,6 +47,8 @@ internal sealed class MnistOptions
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
           --resume FILE    continue from a saved model (with --epochs 0: score it only)
+          --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained
+                           (its steps / minibatches per epoch) instead of starting again at --lr
           --time-limit MINUTES   stop at the end of the first epoch past this much training time
           --score test|valid   the split scored at the end (test)
         """;
@@ -83,6 +86,7 @@ internal sealed class MnistOptions
                 case "--data": o.DataDirectory = Value(); break;
                 case "--out": o.OutputDirectory = Value(); break;
                 case "--resume": o.Resume = Value(); break;
+                case "--continue-schedule": o.ContinueSchedule = true; break;
                 case "--score": o.ScoreSplit = Value(); break;
                 case "--time-limit": o.TimeLimitMinutes = Real(); break;
                 case "--help" or "-h": o.Help = true; break;
@@ -93,6 +97,7 @@ internal sealed class MnistOptions
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
+        if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
         if (LearningRules.IsMultiSample(o.Rule) && o.TrainingSamples < (o.Rule == "vimco" ? 2 : 1))
             throw new ArgumentException($"--train-samples must be at least {(o.Rule == "vimco" ? 2 : 1)} for {o.Rule}; got {o.TrainingSamples}.");
