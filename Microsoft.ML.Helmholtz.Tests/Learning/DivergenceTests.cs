@@ -22,18 +22,28 @@ public sealed class DivergenceTests
     /// Adam, except that from step <paramref name="sabotagedStep"/> on the rate is multiplied by
     /// <paramref name="factor"/>; keeps a copy of the machine's parameters before every step.
     /// </summary>
-    private sealed class SabotagedOptimizer(HelmholtzMachine machine, int sabotagedStep, float factor) : IOptimizer
+    private class SabotagedOptimizer(HelmholtzMachine machine, int sabotagedStep, float factor) : IOptimizer
     {
-        private readonly Adam _adam = new();
+        protected readonly Adam Adam = new();
         public List<float[][]> Before { get; } = [];
         public string Name => "sabotaged adam";
         public bool ClearsGradients => true;
 
-        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Adam.Step(parameters, Rate(learningRate));
+
+        protected float Rate(float learningRate)
         {
             Before.Add(machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
-            _adam.Step(parameters, Before.Count - 1 >= sabotagedStep ? learningRate * factor : learningRate);
+            return Before.Count - 1 >= sabotagedStep ? learningRate * factor : learningRate;
         }
+    }
+
+    /// <summary>The same through the path the built-in optimisers take: the undo copy made by the step's own pass.</summary>
+    private sealed class SabotagedKeepingOptimizer(HelmholtzMachine machine, int sabotagedStep, float factor)
+        : SabotagedOptimizer(machine, sabotagedStep, factor), IKeepsValuesBeforeStep
+    {
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before)
+            => ((IKeepsValuesBeforeStep)Adam).Step(parameters, Rate(learningRate), before);
     }
 
     private static void AssertParameters(float[][] expected, HelmholtzMachine machine, string context)
@@ -49,17 +59,23 @@ public sealed class DivergenceTests
     /// reported before (and the checkpoint saved at them) are untouched.
     /// </summary>
     [TestMethod]
-    [DataRow("wake-sleep", "10b-6b-3b", 1e6f)]
-    [DataRow("reinforce", "10b-6b-3b", 1e6f)]
-    [DataRow("sbp", "10b-6g-3g", 1e6f)]
-    [DataRow("wake-sleep", "10b-6b-3b", float.MaxValue)]
-    [DataRow("sbp", "10b-6g-3g", float.MaxValue)]
-    public void AStepThatBlowsUpIsUndoneExactlyAndNamed(string rule, string architecture, float factor)
+    [DataRow("wake-sleep", "10b-6b-3b", 1e6f, false)]
+    [DataRow("reinforce", "10b-6b-3b", 1e6f, false)]
+    [DataRow("sbp", "10b-6g-3g", 1e6f, false)]
+    [DataRow("wake-sleep", "10b-6b-3b", float.MaxValue, false)]
+    [DataRow("sbp", "10b-6g-3g", float.MaxValue, false)]
+    [DataRow("reinforce", "10b-6b-3b", 1e6f, true)]
+    [DataRow("sbp", "10b-6g-3g", float.MaxValue, true)]
+    public void AStepThatBlowsUpIsUndoneExactlyAndNamed(string rule, string architecture, float factor, bool keptByTheStep)
     {
         using var temp = new Data.TempDirectory();
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 22);
         SabotagedOptimizer? optimizer = null;
-        var options = new TrainingOptions { Epochs = 5, BatchSize = 20, Seed = 23, LearningRate = new(1e-3), Optimizer = () => optimizer = new(machine, 24, factor) };
+        var options = new TrainingOptions
+        {
+            Epochs = 5, BatchSize = 20, Seed = 23, LearningRate = new(1e-3),
+            Optimizer = () => optimizer = keptByTheStep ? new SabotagedKeepingOptimizer(machine, 24, factor) : new SabotagedOptimizer(machine, 24, factor),
+        };
         string checkpoint = temp.File("checkpoint.hm");
         var reported = new List<int>();
         var progress = new SynchronousProgress<EpochReport>(r => { reported.Add(r.Epoch); machine.Save(checkpoint); });

@@ -407,6 +407,24 @@ public sealed class KernelTests
             Near(ev, vel[i], Math.Abs(vel0[i]) + 0.01 * Math.Abs(g[i]), $"velocity {i}");
             Near(x0[i] + ev, x[i], Math.Abs(x0[i]) + Math.Abs(vel0[i]) + 0.01 * Math.Abs(g[i]), $"x {i}");
         }
+
+        // Keeping the values from before the step (the trainer's undo copy) changes nothing else, bit for bit.
+        float[] xAdam = (float[])x0.Clone(), mAdam = (float[])m0.Clone(), vAdam = (float[])v0.Clone(), before = new float[n];
+        float[] xKept = (float[])x0.Clone(), mKept = (float[])m0.Clone(), vKept = (float[])v0.Clone();
+        Kernels.AdamUpdate(xAdam, g, mAdam, vAdam, b1, b2, step, eh);
+        Kernels.AdamUpdate(xKept, g, mKept, vKept, b1, b2, step, eh, before);
+        CollectionAssert.AreEqual(x0, before, "Adam kept the values from before its step");
+        CollectionAssert.AreEqual(xAdam, xKept);
+        CollectionAssert.AreEqual(mAdam, mKept);
+        CollectionAssert.AreEqual(vAdam, vKept);
+        float[] xSgd = (float[])x0.Clone(), velSgd = (float[])vel0.Clone(), velKept = (float[])vel0.Clone();
+        xKept = (float[])x0.Clone();
+        Array.Clear(before);
+        Kernels.MomentumUpdate(xSgd, g, velSgd, 0.9f, 0.01f);
+        Kernels.MomentumUpdate(xKept, g, velKept, 0.9f, 0.01f, before);
+        CollectionAssert.AreEqual(x0, before, "momentum kept the values from before its step");
+        CollectionAssert.AreEqual(xSgd, xKept);
+        CollectionAssert.AreEqual(velSgd, velKept);
     }
 
     [TestMethod]

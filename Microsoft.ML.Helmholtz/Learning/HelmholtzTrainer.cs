@@ -219,16 +219,26 @@ public sealed class HelmholtzTrainer
         /// <summary>One optimiser step, with the parameters before it kept until the next check.</summary>
         public void Take(IOptimizer optimizer, float rate, int epoch, int batch)
         {
-            _undo.Save();
-            using var write = _machine.Access.EnterWrite();
-            try
+            using (var write = _machine.Access.EnterWrite())
             {
-                optimizer.Step(_parameters, rate);
-            }
-            catch
-            {
-                _undo.Restore();   // an optimiser that fails part-way leaves no half-made step
-                throw;
+                if (optimizer is IKeepsValuesBeforeStep keeping)
+                {
+                    // The built-in optimisers copy the values into the undo copy as they step (no pass of its own).
+                    keeping.Step(_parameters, rate, _undo);
+                }
+                else
+                {
+                    _undo.Save();
+                    try
+                    {
+                        optimizer.Step(_parameters, rate);
+                    }
+                    catch
+                    {
+                        _undo.Restore();   // an optimiser that fails part-way leaves no half-made step
+                        throw;
+                    }
+                }
             }
             _machine.StepsTrained++;
             _steps++;

@@ -26,6 +26,8 @@ internal sealed unsafe class ParameterBlocks
     public struct Block
     {
         public float* Value, Gradient, State0, State1;
+        /// <summary>Where a step keeps the values from before it (the trainer's undo copy), or null.</summary>
+        public float* Before;
         public int Length;
     }
 
@@ -34,14 +36,16 @@ internal sealed unsafe class ParameterBlocks
     /// Per parameter, up to two pinned state arrays of its length (optimiser moments), or nulls. The
     /// blocks hold raw pointers only: the caller must keep the arrays referenced as long as the blocks are used.
     /// </param>
-    public ParameterBlocks(IReadOnlyList<Parameter> parameters, Func<Parameter, (float[]? First, float[]? Second)>? state = null)
+    /// <param name="before">Per parameter, a pinned array of its length where a step keeps the values from before it, or null.</param>
+    public ParameterBlocks(IReadOnlyList<Parameter> parameters, Func<Parameter, (float[]? First, float[]? Second)>? state = null, Func<Parameter, float[]>? before = null)
     {
         _parameters = parameters.ToArray();
         var blocks = new List<Block>();
         foreach (Parameter p in _parameters)
         {
             var (first, second) = state?.Invoke(p) ?? (null, null);
-            if (first is not null && first.Length != p.Length || second is not null && second.Length != p.Length)
+            float[]? kept = before?.Invoke(p);
+            if (first is not null && first.Length != p.Length || second is not null && second.Length != p.Length || kept is not null && kept.Length != p.Length)
                 throw new ArgumentException($"The state arrays of {p.Name} must have its length, {p.Length}.", nameof(state));
             for (int start = 0; start < p.Length; start += BlockSize)
             {
@@ -51,6 +55,7 @@ internal sealed unsafe class ParameterBlocks
                     Gradient = Pointer(p.Gradient, start),
                     State0 = first is null ? null : Pointer(first, start),
                     State1 = second is null ? null : Pointer(second, start),
+                    Before = kept is null ? null : Pointer(kept, start),
                     Length = Math.Min(BlockSize, p.Length - start),
                 });
             }

@@ -12,14 +12,20 @@ internal sealed unsafe class StepUndo
 {
     private readonly ParameterBlocks _blocks;
     private readonly float[][] _saved;   // the blocks point into these: held here so they live as long
+    private readonly Dictionary<Parameter, int> _index = new(ReferenceEqualityComparer.Instance);
 
     public StepUndo(IReadOnlyList<Parameter> parameters)
     {
         _saved = parameters.Select(p => ParameterBlocks.AllocateState(p.Length)).ToArray();
-        var index = new Dictionary<Parameter, int>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < parameters.Count; i++) index.Add(parameters[i], i);
-        _blocks = new ParameterBlocks(parameters, p => (_saved[index[p]], null));
+        for (int i = 0; i < parameters.Count; i++) _index.Add(parameters[i], i);
+        _blocks = new ParameterBlocks(parameters, p => (_saved[_index[p]], null));
     }
+
+    /// <summary>
+    /// The pinned array that holds <paramref name="parameter"/>'s saved values: an optimiser that keeps the
+    /// values from before its step (<see cref="Optimizers.IKeepsValuesBeforeStep"/>) writes them here, which saves as <see cref="Save"/> does.
+    /// </summary>
+    public float[] SavedOf(Parameter parameter) => _saved[_index[parameter]];
 
     /// <summary>Copies the current values: what <see cref="Restore"/> goes back to.</summary>
     public void Save() => _blocks.Run(new Copy { Blocks = _blocks.Table, ToSaved = true });

@@ -5,10 +5,11 @@ using Microsoft.ML.Helmholtz.Numerics;
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
 /// <summary>Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.</summary>
-public sealed unsafe class Adam : IOptimizer
+public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
 {
     private readonly Dictionary<Parameter, (float[] M, float[] V)> _moments = new(ReferenceEqualityComparer.Instance);
     private ParameterBlocks? _blocks;
+    private StepUndo? _blocksBefore;   // where the blocks keep the values from before a step (null: nowhere)
     private long _step;
 
     public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
@@ -27,11 +28,18 @@ public sealed unsafe class Adam : IOptimizer
     public string Name => "adam";
     public bool ClearsGradients => true;
 
-    public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+    public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Step(parameters, learningRate, null);
+
+    void IKeepsValuesBeforeStep.Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before) => Step(parameters, learningRate, before);
+
+    private void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo? before)
     {
-        if (_blocks is null || !_blocks.Covers(parameters))
+        if (_blocks is null || !_blocks.Covers(parameters) || !ReferenceEquals(before, _blocksBefore))
+        {
             _blocks = new ParameterBlocks(parameters, p => _moments.TryGetValue(p, out var s) ? s
-                : _moments[p] = (ParameterBlocks.AllocateState(p.Length), ParameterBlocks.AllocateState(p.Length)));
+                : _moments[p] = (ParameterBlocks.AllocateState(p.Length), ParameterBlocks.AllocateState(p.Length)), before is null ? null : before.SavedOf);
+            _blocksBefore = before;
+        }
         _step++;
         float c1 = 1f - MathF.Pow(Beta1, _step), c2 = 1f - MathF.Pow(Beta2, _step);
         _blocks.Run(new Work
@@ -52,7 +60,8 @@ public sealed unsafe class Adam : IOptimizer
             ParameterBlocks.Block b = Blocks[piece];
             var gradient = new Span<float>(b.Gradient, b.Length);
             Kernels.AdamUpdate(new Span<float>(b.Value, b.Length), gradient,
-                new Span<float>(b.State0, b.Length), new Span<float>(b.State1, b.Length), Beta1, Beta2, StepSize, EpsilonHat);
+                new Span<float>(b.State0, b.Length), new Span<float>(b.State1, b.Length), Beta1, Beta2, StepSize, EpsilonHat,
+                b.Before is null ? default : new Span<float>(b.Before, b.Length));
             gradient.Clear(); // the block was just read: clearing it here costs less than another pass
         }
     }

@@ -5,10 +5,11 @@ using Microsoft.ML.Helmholtz.Numerics;
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
 /// <summary>Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v.</summary>
-public sealed unsafe class SgdMomentum : IOptimizer
+public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep
 {
     private readonly Dictionary<Parameter, float[]> _velocity = new(ReferenceEqualityComparer.Instance);
     private ParameterBlocks? _blocks;
+    private StepUndo? _blocksBefore;   // where the blocks keep the values from before a step (null: nowhere)
 
     public SgdMomentum(float momentum = 0.9f)
     {
@@ -20,11 +21,18 @@ public sealed unsafe class SgdMomentum : IOptimizer
     public string Name => "sgd";
     public bool ClearsGradients => true;
 
-    public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+    public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Step(parameters, learningRate, null);
+
+    void IKeepsValuesBeforeStep.Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before) => Step(parameters, learningRate, before);
+
+    private void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo? before)
     {
-        if (_blocks is null || !_blocks.Covers(parameters))
+        if (_blocks is null || !_blocks.Covers(parameters) || !ReferenceEquals(before, _blocksBefore))
+        {
             _blocks = new ParameterBlocks(parameters, p => (_velocity.TryGetValue(p, out float[]? v) ? v
-                : _velocity[p] = ParameterBlocks.AllocateState(p.Length), null));
+                : _velocity[p] = ParameterBlocks.AllocateState(p.Length), null), before is null ? null : before.SavedOf);
+            _blocksBefore = before;
+        }
         _blocks.Run(new Work { Blocks = _blocks.Table, Momentum = Momentum, LearningRate = learningRate });
     }
 
@@ -37,7 +45,8 @@ public sealed unsafe class SgdMomentum : IOptimizer
         {
             ParameterBlocks.Block b = Blocks[piece];
             var gradient = new Span<float>(b.Gradient, b.Length);
-            Kernels.MomentumUpdate(new Span<float>(b.Value, b.Length), gradient, new Span<float>(b.State0, b.Length), Momentum, LearningRate);
+            Kernels.MomentumUpdate(new Span<float>(b.Value, b.Length), gradient, new Span<float>(b.State0, b.Length), Momentum, LearningRate,
+                b.Before is null ? default : new Span<float>(b.Before, b.Length));
             gradient.Clear(); // the block was just read: clearing it here costs less than another pass
         }
     }
