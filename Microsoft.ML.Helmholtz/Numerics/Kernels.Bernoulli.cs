@@ -35,10 +35,11 @@ public static unsafe partial class Kernels
             WorkerPool.Current.Run(pieces, new BernoulliLogProbWork
             {
                 Ranges = new(rows, pieces), Logits = a, X = v, RowSource = source, RowSums = sums,
-                XRows = xRows, Rows = rows, Columns = columns,
+                XRows = xRows, Rows = rows, Columns = columns, SoftTargets = false,
             });
     }
 
+    /// <summary>Rows of the binary or the soft-target log-probability on the worker pool.</summary>
     private struct BernoulliLogProbWork : IPieceWork
     {
         public PieceRanges Ranges;   // of rows
@@ -46,12 +47,16 @@ public static unsafe partial class Kernels
         public int* RowSource;       // null: row r of X
         public double* RowSums;
         public int XRows, Rows, Columns;
+        public bool SoftTargets;     // x in [0, 1] (SoftBernoulliLogProbRows), else in {0, 1}
 
         public readonly void Execute(int piece)
         {
-            if (Ranges.Get(piece, out int r0, out int r1))
-                BernoulliLogProbRows(new ReadOnlySpan<float>(Logits, Rows * Columns), new ReadOnlySpan<float>(X, XRows * Columns),
-                    SpanOrEmpty(RowSource, Rows), Columns, new Span<double>(RowSums, Rows), r0, r1);
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            var logits = new ReadOnlySpan<float>(Logits, Rows * Columns);
+            var x = new ReadOnlySpan<float>(X, XRows * Columns);
+            var sums = new Span<double>(RowSums, Rows);
+            if (SoftTargets) SoftBernoulliLogProbRows(logits, x, SpanOrEmpty(RowSource, Rows), Columns, sums, r0, r1);
+            else BernoulliLogProbRows(logits, x, SpanOrEmpty(RowSource, Rows), Columns, sums, r0, r1);
         }
     }
 
@@ -159,26 +164,11 @@ public static unsafe partial class Kernels
         fixed (float* a = logits, v = x)
         fixed (int* source = rowSource)
         fixed (double* sums = rowSums)
-            WorkerPool.Current.Run(pieces, new SoftBernoulliLogProbWork
+            WorkerPool.Current.Run(pieces, new BernoulliLogProbWork
             {
-                Ranges = new(rows, pieces), Logits = a, X = v, RowSource = source, RowSums = sums, XRows = xRows, Rows = rows, Columns = columns,
+                Ranges = new(rows, pieces), Logits = a, X = v, RowSource = source, RowSums = sums,
+                XRows = xRows, Rows = rows, Columns = columns, SoftTargets = true,
             });
-    }
-
-    private struct SoftBernoulliLogProbWork : IPieceWork
-    {
-        public PieceRanges Ranges;   // of rows
-        public float* Logits, X;
-        public int* RowSource;       // null: row r of X
-        public double* RowSums;
-        public int XRows, Rows, Columns;
-
-        public readonly void Execute(int piece)
-        {
-            if (Ranges.Get(piece, out int r0, out int r1))
-                SoftBernoulliLogProbRows(new ReadOnlySpan<float>(Logits, Rows * Columns), new ReadOnlySpan<float>(X, XRows * Columns),
-                    SpanOrEmpty(RowSource, Rows), Columns, new Span<double>(RowSums, Rows), r0, r1);
-        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
