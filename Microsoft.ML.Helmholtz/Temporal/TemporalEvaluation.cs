@@ -39,32 +39,23 @@ public static class TemporalEvaluation
         int[] rowSource = new int[chunk];
         int d = model.FrameSize;
         float[] frames = new float[chunk / samples * d];
-        foreach (var (first, count, c) in ConditioningOfTrueFrames(model, data, batchSequences))
+        foreach (var (first, count, e0, n, rows, last) in ChunksOfFrames(model, data, batchSequences, samples, chunk, rowSource, conditioning, cancellationToken))
         {
-            int examples = count * data.Frames, perChunk = chunk / samples;
-            for (int e0 = 0; e0 < examples; e0 += perChunk)
+            // Each frame once: its K rows share the frame and c_t, so the bottom recognition layer runs once per frame.
+            for (int i = 0; i < n; i++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                int n = Math.Min(perChunk, examples - e0), rows = n * samples;
-                // Each frame once: its K rows share the frame and c_t, so the bottom recognition layer runs once per frame.
-                for (int i = 0; i < n; i++)
-                {
-                    int e = e0 + i;
-                    // Example e is time-major: frame e / count of sequence first + e % count.
-                    data.Frame(first + e % count, e / count).CopyTo(frames.AsSpan(i * d, d));
-                }
-                for (int r = 0; r < rows; r++) rowSource[r] = r / samples;
-                model.Scatter(c.AsSpan(e0 * model.ConditioningWidth), rowSource, rows, conditioning);
-                machine.SampleFreeEnergy(random, states, rows, frames.AsSpan(0, n * d), n, rowSource, freeEnergy, logJoint, conditioning);
-                for (int i = 0; i < n; i++)
-                {
-                    var sum = LogSumExpAccumulator.Empty;
-                    for (int k = 0; k < samples; k++) sum.Add(-freeEnergy[i * samples + k]);
-                    int e = e0 + i;
-                    result[(first + e % count) * data.Frames + e / count] = sum.Value - Math.Log(samples);
-                }
+                int e = e0 + i;
+                data.Frame(first + e % count, e / count).CopyTo(frames.AsSpan(i * d, d));
             }
-            progress?.Report((double)(first + count) / data.Count);
+            machine.SampleFreeEnergy(random, states, rows, frames.AsSpan(0, n * d), n, rowSource, freeEnergy, logJoint, conditioning);
+            for (int i = 0; i < n; i++)
+            {
+                var sum = LogSumExpAccumulator.Empty;
+                for (int k = 0; k < samples; k++) sum.Add(-freeEnergy[i * samples + k]);
+                int e = e0 + i;
+                result[(first + e % count) * data.Frames + e / count] = sum.Value - Math.Log(samples);
+            }
+            if (last) progress?.Report((double)(first + count) / data.Count);
         }
         return result;
     }
@@ -91,6 +82,27 @@ public static class TemporalEvaluation
         var conditioning = new LayerConditioning(machine.Architecture, chunk);
         float[] expectation = new float[chunk * d];
         int[] rowSource = new int[chunk];
+        foreach (var (first, count, e0, n, rows, _) in ChunksOfFrames(model, data, batchSequences, samples, chunk, rowSource, conditioning, cancellationToken))
+        {
+            MeanOfDreams(machine, random, states, conditioning, rows, samples, expectation);
+            for (int i = 0; i < n; i++)
+            {
+                int e = e0 + i;
+                expectation.AsSpan(i * d, d).CopyTo(predicted.AsSpan(((first + e % count) * data.Frames + e / count) * d, d));
+            }
+        }
+        return predicted;
+    }
+
+    /// <summary>
+    /// The frames of every sequence in chunks of K rows per frame: for each group of sequences
+    /// (<see cref="ConditioningOfTrueFrames"/>), the time-major examples e0 … e0 + n − 1 (example e is frame
+    /// e / count of sequence first + e % count), with rowSource (row r reads example r / K of the chunk) and
+    /// each row's conditioning set; <c>Last</c> marks a group's last chunk.
+    /// </summary>
+    private static IEnumerable<(int First, int Count, int E0, int N, int Rows, bool Last)> ChunksOfFrames(TemporalHelmholtzMachine model, SequenceSet data,
+        int batchSequences, int samples, int chunk, int[] rowSource, LayerConditioning conditioning, CancellationToken cancellationToken)
+    {
         foreach (var (first, count, c) in ConditioningOfTrueFrames(model, data, batchSequences))
         {
             int examples = count * data.Frames, perChunk = chunk / samples;
@@ -100,15 +112,9 @@ public static class TemporalEvaluation
                 int n = Math.Min(perChunk, examples - e0), rows = n * samples;
                 for (int r = 0; r < rows; r++) rowSource[r] = r / samples;
                 model.Scatter(c.AsSpan(e0 * model.ConditioningWidth), rowSource, rows, conditioning);
-                MeanOfDreams(machine, random, states, conditioning, rows, samples, expectation);
-                for (int i = 0; i < n; i++)
-                {
-                    int e = e0 + i;
-                    expectation.AsSpan(i * d, d).CopyTo(predicted.AsSpan(((first + e % count) * data.Frames + e / count) * d, d));
-                }
+                yield return (first, count, e0, n, rows, e0 + perChunk >= examples);
             }
         }
-        return predicted;
     }
 
     /// <summary>
