@@ -10,25 +10,14 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// nats that means something; the Bernoulli cross-entropy on such values is no log-probability of
 /// anything. Its mean is A'(a), not sigmoid(a). With no input it is a factorised prior with learned logits.
 /// </summary>
-public sealed class ContinuousBernoulliLayer : ConditionalLayer, IBilinearLogProb
+public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
 {
-    private readonly AffineMap _affine;
-    private float[] _logits = [];
-    private float[] _scratch = [], _shared = [];
-
     public ContinuousBernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
-        : base(inputSize, outputSize)
+        : base(name, inputSize, outputSize, engine)
     {
-        _affine = new AffineMap(name, inputSize, outputSize, engine);
-        Parameters = _affine.Parameters.ToArray();
     }
 
     public override UnitType Units => UnitType.ContinuousBernoulli;
-    public override IReadOnlyList<Parameter> Parameters { get; }
-    internal AffineMap Affine => _affine;
-
-    /// <summary>The logits a of the last forward, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);
 
     /// <summary>Sets each bias to the logit whose mean A'(b) is the column's mean (clamped to [10⁻³, 1 − 10⁻³]); the weights are left alone.</summary>
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means)
@@ -37,7 +26,7 @@ public sealed class ContinuousBernoulliLayer : ConditionalLayer, IBilinearLogPro
         for (int c = 0; c < means.Length; c++)
             if (!(means[c] >= 0 && means[c] <= 1))
                 throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a column of values in [0, 1] has its mean there too.");
-        float[] bias = _affine.Bias.Value;
+        float[] bias = Affine.Bias.Value;
         for (int c = 0; c < means.Length; c++) bias[c] = (float)LogitOfMean(Math.Clamp(means[c], 1e-3, 1 - 1e-3));
     }
 
@@ -53,90 +42,32 @@ public sealed class ContinuousBernoulliLayer : ConditionalLayer, IBilinearLogPro
         return (lo + hi) / 2;
     }
 
-    protected override void Allocate(int rows)
-    {
-        _logits = new float[rows * OutputSize];
-        _scratch = new float[rows * OutputSize];
-        _shared = new float[rows * OutputSize];
-    }
-
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
-    {
-        CheckBatch(batch, conditioning);
-        _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize), conditioning);
-    }
-
     public override void Sample(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
-        Span<float> u = _scratch.AsSpan(0, n);
+        Span<float> u = Scratch(n);
         random.FillUniform(u);
-        Kernels.SampleContinuousBernoulli(_logits.AsSpan(0, n), u, output[..n]);
+        Kernels.SampleContinuousBernoulli(Logits(batch), u, output[..n]);
     }
 
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
-        Kernels.SampleContinuousBernoulli(_logits.AsSpan(0, n), noise[..n], output[..n]);
+        Kernels.SampleContinuousBernoulli(Logits(batch), noise[..n], output[..n]);
     }
 
     internal override bool NoiseIsNormal => false;
 
     public override void Expectation(int batch, Span<float> output)
-    {
-        int n = batch * OutputSize;
-        Kernels.ContinuousBernoulliMean(_logits.AsSpan(0, n), output[..n]);
-    }
-
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateContinuousBernoulliLogProb(_logits, y, batch, default, batch, OutputSize, rowLogProb);
+        => Kernels.ContinuousBernoulliMean(Logits(batch), output[..(batch * OutputSize)]);
 
     public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateContinuousBernoulliLogProb(_logits, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+        => Kernels.AccumulateContinuousBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
 
-    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
-        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
-    {
-        int n = batch * OutputSize;
-        Span<float> da = _scratch.AsSpan(0, n);
-        Kernels.ContinuousBernoulliLogProbGradient(_logits, y, batch, OutputSize, rowWeights, da);
-        if (inputGradient.IsEmpty && TryReduceOverSharedInputs(da, batch, OutputSize, _shared, out var distinct, out int distinctRows))
-            _affine.Backward(_shared.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows, default);
-        else
-            _affine.Backward(da, input, batch, inputGradient);
-        AddConditioningGradient(da, batch, conditioningGradient);
-        // ∂ ln p / ∂y_i = a_i.
-        if (!outputGradient.IsEmpty) Kernels.AddRowScaled(_logits.AsSpan(0, n), rowWeights, 1f, batch, OutputSize, outputGradient);
-    }
+    /// <summary>w (y − A'(a)).</summary>
+    protected override void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, Span<float> da)
+        => Kernels.ContinuousBernoulliLogProbGradient(logits, y, batch, OutputSize, rowWeights, da);
 
-    public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
-    {
-        int n = batch * OutputSize;
-        Span<float> kappa = _scratch.AsSpan(0, n);
-        Kernels.ContinuousBernoulliCurvature(_logits.AsSpan(0, n), kappa);
-        _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
-    }
-
-    public bool IsBilinear => true;
-
-    /// <summary>ln p(y | a) = y · a − Σ A(a): φ = a, c(φ) = −Σ A(a).</summary>
-    public void InputFeatures(int batch, Span<float> features, Span<double> constant)
-    {
-        int n = batch * OutputSize;
-        _logits.AsSpan(0, n).CopyTo(features);
-        Span<float> zeros = _scratch.AsSpan(0, n);
-        zeros.Clear();
-        constant[..batch].Clear();
-        Kernels.AccumulateContinuousBernoulliLogProb(_logits, zeros, batch, default, batch, OutputSize, constant);
-    }
-
-    /// <summary>ỹ = y, c(y) = 0.</summary>
-    public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
-    {
-        y[..(rows * OutputSize)].CopyTo(transformed);
-        constant[..rows].Clear();
-    }
-
-    protected override void CopyStatistics(int from, int to)
-        => _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
+    /// <summary>A''(a).</summary>
+    protected override void Curvature(ReadOnlySpan<float> logits, Span<float> kappa) => Kernels.ContinuousBernoulliCurvature(logits, kappa);
 }

@@ -1,0 +1,105 @@
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Layers;
+
+/// <summary>
+/// Units whose log-density is ln p(y | a) = Σ_i [y_i a_i − A(a_i)] with one natural parameter per unit,
+/// a = W x + b (+ the conditioning): Bernoulli units (A = softplus) and continuous Bernoulli ones. What
+/// follows from that form alone is here: the forward, the backward through the affine map (with the
+/// weight gradients per distinct input of a shared forward), ∂ ln p/∂y = a, the input Hessian through
+/// A''(a), and the bilinear form φ = a, c(φ) = −Σ A(a). Each kind supplies A's kernels, sampling and its start from the data.
+/// </summary>
+public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
+{
+    private readonly AffineMap _affine;
+    private float[] _logits = [];
+    private float[] _scratch = [], _shared = [];
+
+    protected NaturalParameterLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
+        : base(inputSize, outputSize)
+    {
+        _affine = new AffineMap(name, inputSize, outputSize, engine);
+        Parameters = _affine.Parameters.ToArray();
+    }
+
+    public override IReadOnlyList<Parameter> Parameters { get; }
+    internal AffineMap Affine => _affine;
+
+    /// <summary>The natural parameters (logits) a of the last forward, [batch × OutputSize].</summary>
+    public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);
+
+    /// <summary>All rows' logits as allocated (at least the last forward's), for the kernels that take the whole buffer.</summary>
+    protected float[] LogitBuffer => _logits;
+
+    /// <summary>Per-row scratch of [rows × OutputSize] floats (the draws' uniforms, zeros), free between calls.</summary>
+    protected Span<float> Scratch(int n) => _scratch.AsSpan(0, n);
+
+    protected override void Allocate(int rows)
+    {
+        _logits = new float[rows * OutputSize];
+        _scratch = new float[rows * OutputSize];
+        _shared = new float[rows * OutputSize];
+    }
+
+    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    {
+        CheckBatch(batch, conditioning);
+        _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize), conditioning);
+    }
+
+    /// <summary>da[r, i] = w_r ∂ ln p(y_r | a_r)/∂a_i = w_r (y_i − A'(a_i)).</summary>
+    protected abstract void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, Span<float> da);
+
+    /// <summary>kappa = A''(a), the curvature of −ln p in a.</summary>
+    protected abstract void Curvature(ReadOnlySpan<float> logits, Span<float> kappa);
+
+    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+        => AccumulateLogProb(y, batch, default, batch, rowLogProb);
+
+    public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
+        ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
+    {
+        int n = batch * OutputSize;
+        Span<float> da = _scratch.AsSpan(0, n);
+        LogProbGradient(_logits, y, batch, rowWeights, da);
+        // Rows that share their input (K samples of one example) form the weight gradient per distinct input.
+        if (inputGradient.IsEmpty && TryReduceOverSharedInputs(da, batch, OutputSize, _shared, out var distinct, out int distinctRows))
+            _affine.Backward(_shared.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows, default);
+        else
+            _affine.Backward(da, input, batch, inputGradient);
+        AddConditioningGradient(da, batch, conditioningGradient);
+        // ∂ ln p / ∂y_i = a_i (for Bernoulli units: as for a relaxed y).
+        if (!outputGradient.IsEmpty) Kernels.AddRowScaled(_logits.AsSpan(0, n), rowWeights, 1f, batch, OutputSize, outputGradient);
+    }
+
+    public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
+    {
+        int n = batch * OutputSize;
+        Span<float> kappa = _scratch.AsSpan(0, n);
+        Curvature(_logits.AsSpan(0, n), kappa);
+        _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
+    }
+
+    public bool IsBilinear => true;
+
+    /// <summary>ln p(y | a) = y · a − Σ A(a): φ = a, c(φ) = −Σ A(a), which is ln p(0 | a).</summary>
+    public void InputFeatures(int batch, Span<float> features, Span<double> constant)
+    {
+        int n = batch * OutputSize;
+        _logits.AsSpan(0, n).CopyTo(features);
+        Span<float> y = _scratch.AsSpan(0, n);
+        y.Clear();
+        constant[..batch].Clear();
+        AccumulateLogProb(y, batch, constant);
+    }
+
+    /// <summary>ỹ = y, c(y) = 0.</summary>
+    public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
+    {
+        y[..(rows * OutputSize)].CopyTo(transformed);
+        constant[..rows].Clear();
+    }
+
+    protected override void CopyStatistics(int from, int to)
+        => _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
+}
