@@ -177,6 +177,42 @@ public sealed class KernelTests
         Assert.AreEqual(double.NegativeInfinity, sums[1]);
     }
 
+    /// <summary>
+    /// A column block of rows taken by index, and its sum back, against plain loops: on the pool (large
+    /// cases split), with groups of rows that share a target running across the pieces' boundaries.
+    /// </summary>
+    [TestMethod]
+    [DataRow(7, 3, 1)]
+    [DataRow(3000, 1000, 3)]
+    [DataRow(3000, 3, 1000)]
+    [DataRow(3000, 1, 3000)]
+    public void ColumnBlocksGatherAndScatterAddByRowIndex(int rows, int distinct, int perGroup)
+    {
+        using var pool = new PrivatePool();
+        const int width = 29, offset = 5, size = 17;
+        int[] rowSource = Enumerable.Range(0, rows).Select(r => Math.Min(distinct - 1, r / perGroup)).ToArray();
+        float[] wide = Inputs(distinct * width, 41), block = new float[rows * size];
+        Kernels.GatherColumnBlock(wide, width, offset, rowSource, rows, block, size);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < size; j++)
+                Assert.AreEqual(wide[rowSource[r] * width + offset + j], block[r * size + j], $"row {r}, column {j}");
+
+        float[] gradient = Inputs(rows * size, 42, 1), summed = Inputs(distinct * width, 43, 1), expected = (float[])summed.Clone();
+        Kernels.ScatterAddColumnBlock(gradient, size, rowSource, rows, summed, width, offset);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < size; j++) expected[rowSource[r] * width + offset + j] += gradient[r * size + j];
+        for (int i = 0; i < expected.Length; i++)
+            Assert.AreEqual(expected[i], summed[i], 1e-4 * (1 + Math.Abs(expected[i])), $"entry {i} (columns outside the block are untouched)");
+
+        if (rows > 1)
+        {
+            (rowSource[0], rowSource[^1]) = (rowSource[^1], rowSource[0]);
+            if (rowSource[0] != rowSource[^1])
+                Assert.ThrowsExactly<ArgumentException>(() => Kernels.ScatterAddColumnBlock(gradient, size, rowSource, rows, summed, width, offset));
+        }
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.GatherColumnBlock(wide, width, 20, rowSource, rows, block, size));
+    }
+
     [TestMethod]
     [DynamicData(nameof(Shapes))]
     public void BernoulliLogProbGradient_MatchesDouble(int rows, int columns)

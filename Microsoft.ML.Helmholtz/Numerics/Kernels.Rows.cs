@@ -180,3 +180,99 @@ public static unsafe partial class Kernels
         }
     }
 }
+
+// Column blocks of rows taken by index: the temporal machine's conditioning cut into its layers and summed back.
+public static unsafe partial class Kernels
+{
+    /// <summary>
+    /// destination[r, 0 … size) = source[rowSource[r], offset … offset + size) for r &lt; rows: one column block of
+    /// rows taken by index (source rows are <paramref name="sourceWidth"/> wide).
+    /// </summary>
+    public static void GatherColumnBlock(ReadOnlySpan<float> source, int sourceWidth, int offset, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int size)
+    {
+        if (offset < 0 || size < 0 || offset + size > sourceWidth) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {sourceWidth}.");
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        destination = destination[..(rows * size)];
+        int pieces = Math.Min(Pieces((long)rows * size), rows);
+        if (pieces <= 1)
+        {
+            GatherColumnBlockRange(source, sourceWidth, offset, rowSource, destination, size, 0, rows);
+            return;
+        }
+        fixed (float* ps = source, pd = destination)
+        fixed (int* pr = rowSource)
+            WorkerPool.Current.Run(pieces, new ColumnBlockWork
+            {
+                Ranges = new(rows, pieces), Source = ps, SourceLength = source.Length, SourceWidth = sourceWidth, Offset = offset,
+                RowSource = pr, Rows = rows, Block = pd, Size = size, Add = false,
+            });
+    }
+
+    /// <summary>
+    /// destination[rowSource[r], offset … offset + size) += source[r, 0 … size) for r &lt; rows: the sum back of
+    /// <see cref="GatherColumnBlock"/>. rowSource must be non-decreasing (the rows of one target together, as the K
+    /// samples of an example are), so that pieces of the pool never add into the same row.
+    /// </summary>
+    public static void ScatterAddColumnBlock(ReadOnlySpan<float> source, int size, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int destinationWidth, int offset)
+    {
+        if (offset < 0 || size < 0 || offset + size > destinationWidth) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {destinationWidth}.");
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        for (int r = 1; r < rows; r++)
+            if (rowSource[r] < rowSource[r - 1]) throw new ArgumentException("rowSource must be non-decreasing.", nameof(rowSource));
+        source = source[..(rows * size)];
+        int pieces = Math.Min(Pieces((long)rows * size), rows);
+        if (pieces <= 1)
+        {
+            ScatterAddColumnBlockRange(source, size, rowSource, destination, destinationWidth, offset, 0, rows);
+            return;
+        }
+        fixed (float* ps = source, pd = destination)
+        fixed (int* pr = rowSource)
+            WorkerPool.Current.Run(pieces, new ColumnBlockWork
+            {
+                Ranges = new(rows, pieces), Source = pd, SourceLength = destination.Length, SourceWidth = destinationWidth, Offset = offset,
+                RowSource = pr, Rows = rows, Block = ps, Size = size, Add = true,
+            });
+    }
+
+    /// <summary>Either direction over a range of rows: Source is the wide operand (rows by index), Block the [rows × Size] one.</summary>
+    private struct ColumnBlockWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* Source, Block;
+        public int* RowSource;
+        public int SourceLength, SourceWidth, Offset, Rows, Size;
+        public bool Add;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            var rowSource = new ReadOnlySpan<int>(RowSource, Rows);
+            var wide = new Span<float>(Source, SourceLength);
+            var block = new Span<float>(Block, Rows * Size);
+            if (!Add)
+            {
+                GatherColumnBlockRange(wide, SourceWidth, Offset, rowSource, block, Size, r0, r1);
+                return;
+            }
+            // A piece takes the groups of rows that start in its range, so no two pieces add into one row.
+            while (r0 > 0 && r0 < Rows && rowSource[r0] == rowSource[r0 - 1]) r0++;
+            while (r1 < Rows && rowSource[r1] == rowSource[r1 - 1]) r1++;
+            if (r0 < r1) ScatterAddColumnBlockRange(block, Size, rowSource, wide, SourceWidth, Offset, r0, r1);
+        }
+    }
+
+    private static void GatherColumnBlockRange(ReadOnlySpan<float> source, int sourceWidth, int offset, ReadOnlySpan<int> rowSource, Span<float> destination, int size, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++) source.Slice(rowSource[r] * sourceWidth + offset, size).CopyTo(destination.Slice(r * size, size));
+    }
+
+    private static void ScatterAddColumnBlockRange(ReadOnlySpan<float> source, int size, ReadOnlySpan<int> rowSource, Span<float> destination, int destinationWidth, int offset, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            Span<float> target = destination.Slice(rowSource[r] * destinationWidth + offset, size);
+            TensorPrimitives.Add(target, source.Slice(r * size, size), target);
+        }
+    }
+}

@@ -96,11 +96,8 @@ public sealed class TemporalHelmholtzMachine
         for (int l = 0; l < layers.Count; l++)
         {
             int size = layers[l].Size;
-            Span<float> g = conditioning.Generative(l, rows);
-            for (int r = 0; r < rows; r++) c.Slice(rowSource[r] * ConditioningWidth + _generativeOffset[l], size).CopyTo(g.Slice(r * size, size));
-            if (l == 0) continue;
-            Span<float> q = conditioning.Recognition(l, rows);
-            for (int r = 0; r < rows; r++) c.Slice(rowSource[r] * ConditioningWidth + _recognitionOffset[l], size).CopyTo(q.Slice(r * size, size));
+            Kernels.GatherColumnBlock(c, ConditioningWidth, _generativeOffset[l], rowSource, rows, conditioning.Generative(l, rows), size);
+            if (l > 0) Kernels.GatherColumnBlock(c, ConditioningWidth, _recognitionOffset[l], rowSource, rows, conditioning.Recognition(l, rows), size);
         }
     }
 
@@ -115,19 +112,8 @@ public sealed class TemporalHelmholtzMachine
         for (int l = 0; l < layers.Count; l++)
         {
             int size = layers[l].Size;
-            ReadOnlySpan<float> g = conditioning.GenerativeGradient(l, rows);
-            for (int r = 0; r < rows; r++)
-            {
-                Span<float> target = dc.Slice(rowSource[r] * ConditioningWidth + _generativeOffset[l], size);
-                System.Numerics.Tensors.TensorPrimitives.Add(target, g.Slice(r * size, size), target);
-            }
-            if (l == 0) continue;
-            ReadOnlySpan<float> q = conditioning.RecognitionGradient(l, rows);
-            for (int r = 0; r < rows; r++)
-            {
-                Span<float> target = dc.Slice(rowSource[r] * ConditioningWidth + _recognitionOffset[l], size);
-                System.Numerics.Tensors.TensorPrimitives.Add(target, q.Slice(r * size, size), target);
-            }
+            Kernels.ScatterAddColumnBlock(conditioning.GenerativeGradient(l, rows), size, rowSource, rows, dc, ConditioningWidth, _generativeOffset[l]);
+            if (l > 0) Kernels.ScatterAddColumnBlock(conditioning.RecognitionGradient(l, rows), size, rowSource, rows, dc, ConditioningWidth, _recognitionOffset[l]);
         }
     }
 
