@@ -64,6 +64,61 @@ public sealed class ConditioningTests
         Assert.IsTrue(nonZero > checkedValues / 2, $"{context}: most conditioning gradients should be non-zero ({nonZero} of {checkedValues})");
     }
 
+    /// <summary>
+    /// K rows of an example under one conditioning (the temporal trainer's batches): sharing the bottom
+    /// recognition layer per example gives the per-row path's loss and gradients (parameters and
+    /// conditioning) from the same draws, to float rounding of the products' order.
+    /// </summary>
+    [TestMethod]
+    [DataRow("iwae", "6b-4g-3g")]
+    [DataRow("vimco", "6b-4b-3b")]
+    [DataRow("rws", "6b-4b-3b")]
+    public void SharingTheBottomLayerUnderConditioningPerExampleChangesNothing(string ruleName, string architecture)
+    {
+        const int examples = 4, k = 3;
+        var data = TestModels.RandomStates(HelmholtzArchitecture.Parse(architecture), examples, 111).Layer(0, examples).ToArray();
+        var perExample = new LayerConditioning(HelmholtzArchitecture.Parse(architecture), examples);
+        Fill(perExample, examples, 112, 0.5f);
+        (BatchLoss Loss, float[][] Parameters, float[][] Conditioning) Run(bool shared)
+        {
+            var machine = TestModels.Random(architecture, 110, scale: 0.4f);
+            var batch = new TrainingBatch(machine.Architecture, examples, k, new RandomStream(113), conditioned: true) { ConditioningSharedByExample = shared };
+            data.CopyTo(batch.ExampleRows(examples));
+            batch.Load(examples);
+            LayerConditioning c = batch.Conditioning!;
+            var layers = machine.Architecture.Layers;
+            for (int l = 0; l <= machine.Architecture.Depth; l++)
+                for (int r = 0; r < batch.Rows; r++)
+                {
+                    int size = layers[l].Size, e = r / k;
+                    perExample.Generative(l, examples).Slice(e * size, size).CopyTo(c.Generative(l, batch.Rows).Slice(r * size, size));
+                    if (l > 0) perExample.Recognition(l, examples).Slice(e * size, size).CopyTo(c.Recognition(l, batch.Rows).Slice(r * size, size));
+                }
+            c.ClearGradients();
+            machine.ZeroGradients();
+            BatchLoss loss = LearningRules.Create(ruleName, k).AccumulateGradients(machine, batch);
+            var conditioningGradients = new List<float[]>();
+            for (int l = 0; l <= machine.Architecture.Depth; l++)
+            {
+                conditioningGradients.Add(c.GenerativeGradient(l, batch.Rows).ToArray());
+                if (l > 0) conditioningGradients.Add(c.RecognitionGradient(l, batch.Rows).ToArray());
+            }
+            return (loss, machine.Parameters.Select(p => (float[])p.Gradient.Clone()).ToArray(), conditioningGradients.ToArray());
+        }
+        var perRow = Run(shared: false);
+        var sharedRun = Run(shared: true);
+        Assert.AreEqual(perRow.Loss.FreeEnergy, sharedRun.Loss.FreeEnergy, 1e-5 * Math.Abs(perRow.Loss.FreeEnergy));
+        Assert.AreEqual(perRow.Loss.Objective, sharedRun.Loss.Objective, 1e-5 * Math.Abs(perRow.Loss.Objective));
+        int nonZero = 0;
+        foreach (var (expected, actual) in perRow.Parameters.Concat(perRow.Conditioning).Zip(sharedRun.Parameters.Concat(sharedRun.Conditioning)))
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.AreEqual(expected[i], actual[i], 1e-5 + 1e-4 * Math.Abs(expected[i]), $"entry {i}");
+                if (expected[i] != 0) nonZero++;
+            }
+        Assert.IsTrue(nonZero > 50, $"the gradients are not trivially zero ({nonZero} non-zero)");
+    }
+
     [TestMethod]
     [DataRow("sbp", 1, "5b-3g-2g")]
     [DataRow("iwae", 3, "5b-3g-2g")]

@@ -65,6 +65,14 @@ public sealed class TrainingBatch
     /// <summary>Per-row conditioning of every layer, and its gradients; null when the batch is not conditioned.</summary>
     public LayerConditioning? Conditioning { get; }
 
+    /// <summary>
+    /// Whether the caller gives the K rows of an example the same conditioning (as the temporal trainer
+    /// does: they are the draws of one frame under one c_t). Then, as without conditioning, the bottom
+    /// recognition layer runs once per example. Rows of one example with different conditioning would be
+    /// given the first row's in that layer: leave it false for those.
+    /// </summary>
+    public bool ConditioningSharedByExample { get; init; }
+
     public RandomStream Random { get; }
 
     /// <summary>The first <paramref name="examples"/> example rows, to be written before <see cref="Load"/>.</summary>
@@ -83,14 +91,15 @@ public sealed class TrainingBatch
     /// <summary>
     /// One free-energy sample per row (<see cref="HelmholtzMachine.SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/>)
     /// with this batch's random stream and conditioning. With K &gt; 1 samples per example and no
-    /// conditioning, the bottom recognition layer runs once per example (its K rows share the input)
-    /// rather than once per row; the states' visible rows are still every row's, for the backward.
+    /// conditioning (or conditioning shared by an example's rows, <see cref="ConditioningSharedByExample"/>),
+    /// the bottom recognition layer runs once per example (its K rows share the input) rather than once
+    /// per row; the states' visible rows are still every row's, for the backward.
     /// </summary>
     public void SampleFreeEnergy(HelmholtzMachine machine, Span<double> freeEnergy, Span<double> logJoint)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        if (SamplesPerExample > 1 && Conditioning is null)
-            machine.SampleFreeEnergy(Random, States, Rows, Visible, Examples, RowSource, freeEnergy, logJoint);
+        if (SamplesPerExample > 1 && (Conditioning is null || ConditioningSharedByExample))
+            machine.SampleFreeEnergy(Random, States, Rows, Visible, Examples, RowSource, freeEnergy, logJoint, Conditioning);
         else
             machine.SampleFreeEnergy(Random, States, Rows, freeEnergy, logJoint, Conditioning);
     }

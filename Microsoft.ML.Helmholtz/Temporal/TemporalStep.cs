@@ -24,7 +24,8 @@ internal sealed class TemporalStep
         _rule = rule;
         _sequences = batch;
         int examples = segment * batch;
-        _batch = new TrainingBatch(model.Machine.Architecture, examples, rule.SamplesPerExample, random, conditioned: true);
+        // A frame's K rows take its c_t (Scatter by the batch's row sources): they can share the bottom recognition layer.
+        _batch = new TrainingBatch(model.Machine.Architecture, examples, rule.SamplesPerExample, random, conditioned: true) { ConditioningSharedByExample = true };
         model.Recurrence.EnsureCapacity(segment, batch);
         _input = new float[examples * model.FrameSize];
         _c = new float[examples * model.ConditioningWidth];
