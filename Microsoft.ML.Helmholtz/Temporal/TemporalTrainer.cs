@@ -115,8 +115,16 @@ public sealed class TemporalTrainer
                         if (taken > 0) machine.StepsTrained--;
                         throw Diverged(undo, epoch, first / batch, t0, bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite");
                     }
-                    undo.Save();
-                    using (machine.Access.EnterWrite()) optimizer.Step(parameters, o.LearningRate);
+                    using (machine.Access.EnterWrite())
+                    {
+                        // The built-in optimisers fill the undo copy within their own pass over the parameters.
+                        if (optimizer is IKeepsValuesBeforeStep keeping) keeping.Step(parameters, o.LearningRate, undo);
+                        else
+                        {
+                            undo.Save();
+                            optimizer.Step(parameters, o.LearningRate);
+                        }
+                    }
                     if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
                     machine.StepsTrained++;
                     taken++;
