@@ -190,20 +190,13 @@ public static unsafe partial class Kernels
     /// </summary>
     public static void GatherColumnBlock(ReadOnlySpan<float> source, int sourceWidth, int offset, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int size)
     {
-        if (offset < 0 || size < 0 || offset + size > sourceWidth) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {sourceWidth}.");
-        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        CheckColumnBlock(sourceWidth, offset, size, rowSource, rows);
         destination = destination[..(rows * size)];
-        int pieces = Math.Min(Pieces((long)rows * size), rows);
-        if (pieces <= 1)
-        {
-            GatherColumnBlockRange(source, sourceWidth, offset, rowSource, destination, size, 0, rows);
-            return;
-        }
         fixed (float* ps = source, pd = destination)
         fixed (int* pr = rowSource)
-            WorkerPool.Current.Run(pieces, new ColumnBlockWork
+            RunColumnBlock(new ColumnBlockWork
             {
-                Ranges = new(rows, pieces), Source = ps, SourceLength = source.Length, SourceWidth = sourceWidth, Offset = offset,
+                Source = ps, SourceLength = source.Length, SourceWidth = sourceWidth, Offset = offset,
                 RowSource = pr, Rows = rows, Block = pd, Size = size, Add = false,
             });
     }
@@ -215,24 +208,32 @@ public static unsafe partial class Kernels
     /// </summary>
     public static void ScatterAddColumnBlock(ReadOnlySpan<float> source, int size, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int destinationWidth, int offset)
     {
-        if (offset < 0 || size < 0 || offset + size > destinationWidth) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {destinationWidth}.");
-        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        CheckColumnBlock(destinationWidth, offset, size, rowSource, rows);
         for (int r = 1; r < rows; r++)
             if (rowSource[r] < rowSource[r - 1]) throw new ArgumentException("rowSource must be non-decreasing.", nameof(rowSource));
         source = source[..(rows * size)];
-        int pieces = Math.Min(Pieces((long)rows * size), rows);
-        if (pieces <= 1)
-        {
-            ScatterAddColumnBlockRange(source, size, rowSource, destination, destinationWidth, offset, 0, rows);
-            return;
-        }
         fixed (float* ps = source, pd = destination)
         fixed (int* pr = rowSource)
-            WorkerPool.Current.Run(pieces, new ColumnBlockWork
+            RunColumnBlock(new ColumnBlockWork
             {
-                Ranges = new(rows, pieces), Source = pd, SourceLength = destination.Length, SourceWidth = destinationWidth, Offset = offset,
+                Source = pd, SourceLength = destination.Length, SourceWidth = destinationWidth, Offset = offset,
                 RowSource = pr, Rows = rows, Block = ps, Size = size, Add = true,
             });
+    }
+
+    private static void CheckColumnBlock(int width, int offset, int size, ReadOnlySpan<int> rowSource, int rows)
+    {
+        if (offset < 0 || size < 0 || offset + size > width) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {width}.");
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+    }
+
+    /// <summary>Runs <paramref name="work"/> over its rows: on the worker pool when they are many, else inline as one piece.</summary>
+    private static void RunColumnBlock(ColumnBlockWork work)
+    {
+        int pieces = Math.Max(1, Math.Min(Pieces((long)work.Rows * work.Size), work.Rows));
+        work.Ranges = new(work.Rows, pieces);
+        if (pieces == 1) work.Execute(0);
+        else WorkerPool.Current.Run(pieces, work);
     }
 
     /// <summary>Either direction over a range of rows: Source is the wide operand (rows by index), Block the [rows × Size] one.</summary>
