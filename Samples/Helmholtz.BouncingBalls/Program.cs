@@ -1,11 +1,5 @@
 // Trains the temporal Helmholtz machine on bouncing balls and reports the one-step prediction error
 // and the per-frame log-likelihood on the test sequences, against the same machine without the LSTM.
-// The work is in BouncingBallsApp; this file wires it to the console and to Ctrl+C.
-using var cancellation = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    cancellation.Cancel();
-    Console.Error.WriteLine("cancelling after the current step…");
-};
+// The work is in BouncingBallsApp; this file wires it to the console and to Ctrl+C and SIGTERM.
+using var cancellation = new Helmholtz.Samples.ConsoleCancellation(Console.Error, "the current step");
 return BouncingBallsApp.Run(args, Console.Out, Console.Error, cancellation.Token);

@@ -14,7 +14,7 @@ using Microsoft.ML.Helmholtz.Numerics;
 /// architecture, data, model file, output folder) is one line "error: …" on the error stream and a
 /// non-zero exit code, found before the slow work starts where it can be.
 /// </summary>
-/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged; 130 cancelled (the model as it stands is saved and scored); 1 an internal error.</remarks>
+/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged; 130 cancelled (cancelled in training: the model as it stands is saved and scored; in scoring: the trained model is saved, the scoring stops); 1 an internal error.</remarks>
 public static class MnistApp
 {
     public const int Success = 0, Internal = 1, UserError = 2, Diverged = 3, Cancelled = 130;
@@ -155,8 +155,25 @@ public static class MnistApp
         WriteCurve(curvePath, curve);
         output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
 
+        // A run whose training was cancelled is still scored, as promised; one that trained to its end
+        // can be cancelled while it scores (the model is already saved).
+        CancellationToken scoringCancellation = exitCode == Cancelled ? CancellationToken.None : cancellation;
+        try
+        {
+            Score(options, machine, test, output, scoringCancellation, trainSeconds);
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine($"scoring cancelled; the model is saved in {modelPath}.");
+            return Cancelled;
+        }
+        return exitCode;
+    }
+
+    private static void Score(MnistOptions options, HelmholtzMachine machine, DataMatrix test, TextWriter output, CancellationToken cancellation, double trainSeconds)
+    {
         var scoringClock = Stopwatch.StartNew();
-        double bound = new SampledFreeEnergy(options.Seed + 3).Estimate(machine, test);
+        double bound = new SampledFreeEnergy(options.Seed + 3).Estimate(machine, test, cancellation);
         output.WriteLine($"{options.ScoreSplit} free energy (one sample per image, an upper bound on −ln p in expectation): {bound:F2} nats");
         var estimator = new ImportanceSampledLogLikelihood(options.Samples, seed: options.Seed + 1);
         int reportedTenths = 0;
@@ -166,13 +183,13 @@ public static class MnistApp
             if (tenths > Interlocked.Exchange(ref reportedTenths, Math.Max(tenths, reportedTenths)) && tenths < 10)
                 output.WriteLine($"  scoring {tenths * 10}% ({scoringClock.Elapsed.TotalSeconds:F0} s)");
         });
-        LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, scoringProgress, CancellationToken.None);
+        LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, scoringProgress, cancellation);
         output.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} nats over {estimate.Examples} images " +
                          $"(standard error over images {estimate.StandardErrorOverExamples:F2}, Monte Carlo standard error {estimate.MonteCarloStandardError:F3}; " +
                          $"training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
         if (options.NaiveSamples > 0)
         {
-            var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test);
+            var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test, cancellation);
             output.WriteLine($"{options.ScoreSplit} log-likelihood (naive, K = {options.NaiveSamples} prior samples): {naive.Mean:F2} nats " +
                              $"(standard error over images {naive.StandardErrorOverExamples:F2}, Monte Carlo standard error at most {naive.MonteCarloStandardError:F3})");
         }
@@ -180,12 +197,11 @@ public static class MnistApp
         {
             var meanFieldClock = Stopwatch.StartNew();
             bool fromRecognition = options.MeanFieldStart == "recognition";
-            var meanField = new MeanFieldLogLikelihood(options.Samples, options.MeanFieldSteps, startFromRecognition: fromRecognition, seed: options.Seed + 4).Estimate(machine, test);
+            var meanField = new MeanFieldLogLikelihood(options.Samples, options.MeanFieldSteps, startFromRecognition: fromRecognition, seed: options.Seed + 4).Estimate(machine, test, cancellationToken: cancellation);
             output.WriteLine($"{options.ScoreSplit} log-likelihood (mean-field q per image, {options.MeanFieldSteps} Adam steps from " +
                              $"{(fromRecognition ? "the recognition network's marginals" : "N(0, I)")}, K = {options.Samples}): {meanField.Mean:F2} nats " +
                              $"(standard error over images {meanField.StandardErrorOverExamples:F2}, Monte Carlo standard error {meanField.MonteCarloStandardError:F3}; {meanFieldClock.Elapsed.TotalSeconds:F0} s)");
         }
-        return exitCode;
     }
 
     /// <summary>Creates the folder and proves it writable, so that a bad --out fails before training rather than at the first save.</summary>

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Tests.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Samples;
+
+/// <summary>
+/// Stopping the MNIST sample: cancelled in training, the model as it stands is saved and scored;
+/// cancelled while scoring, the trained model is kept and the scoring stops; and the process turns
+/// SIGTERM into that cancellation (a run in the background ignores SIGINT). They use the shared data.
+/// </summary>
+[TestClass]
+public sealed class MnistCancellationTests
+{
+    private TempDirectory _temp = null!;
+
+    [TestInitialize]
+    public void Setup() => _temp = new TempDirectory();
+
+    [TestCleanup]
+    public void Cleanup() => _temp.Dispose();
+
+    private static string RealData()
+    {
+        try
+        {
+            return BinarizedMnist.ResolveDirectory();
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            Assert.Fail("These runs need the shared MNIST data. " + e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>Output that cancels the run when a line starting with <c>trigger</c> is written.</summary>
+    private sealed class CancelAtLine(string trigger, CancellationTokenSource source) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value is not null && value.StartsWith(trigger, StringComparison.Ordinal)) source.Cancel();
+        }
+    }
+
+    private string[] ShortRun(string output, int epochs, int samples) =>
+        ["--rule", "sbp", "--epochs", $"{epochs}", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
+         "--k", $"{samples}", "--data", RealData(), "--out", output];
+
+    [TestMethod]
+    public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
+    {
+        string output = _temp.File("out");
+        using var source = new CancellationTokenSource();
+        var text = new CancelAtLine("epoch    1 ", source);
+        var error = new StringWriter();
+        int exit = MnistApp.Run(ShortRun(output, 100, 5), text, error, source.Token);
+
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        StringAssert.Contains(error.ToString(), "training cancelled");
+        long steps = HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained;
+        // Cancelled after the first epoch's report: its five minibatches and at most one more.
+        Assert.IsTrue(steps is >= 5 and <= 6, $"{steps} steps");
+        StringAssert.Contains(text.ToString(), "test log-likelihood (importance sampling, K = 5)");
+    }
+
+    [TestMethod]
+    public void CancelledWhileScoringTheTrainedModelIsKeptAndTheScoringStops()
+    {
+        string output = _temp.File("out");
+        using var source = new CancellationTokenSource();
+        var text = new CancelAtLine("test free energy", source);
+        var error = new StringWriter();
+        // K = 2000 over 50 images: 100 chunks of 1000 rows, each a point at which the scoring stops.
+        int exit = MnistApp.Run(ShortRun(output, 1, 2000), text, error, source.Token);
+
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        StringAssert.Contains(error.ToString(), $"scoring cancelled; the model is saved in {Path.Combine(output, "sbp.hm")}");
+        Assert.DoesNotContain("test log-likelihood", text.ToString());
+        Assert.AreEqual(5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    private const int SIGTERM = 15;
+
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void SigtermStopsTheProcessLikeCtrlC()
+    {
+        string output = _temp.File("out");
+        string program = Path.Combine(AppContext.BaseDirectory, "Helmholtz.Mnist");
+        Assert.IsTrue(File.Exists(program), $"the sample's program is built beside the tests: {program}");
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string arg in ShortRun(output, 1000, 5)) start.ArgumentList.Add(arg);
+
+        using var process = Process.Start(start)!;
+        var errorText = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        bool signalled = false;
+        while (process.StandardOutput.ReadLine() is { } line)
+        {
+            lines.Add(line);
+            if (!signalled && line.StartsWith("epoch    1 ", StringComparison.Ordinal))
+            {
+                Assert.AreEqual(0, kill(process.Id, SIGTERM), $"kill failed: errno {Marshal.GetLastPInvokeError()}");
+                signalled = true;
+            }
+        }
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill();
+            Assert.Fail("the process did not stop after SIGTERM");
+        }
+        string error = errorText.Result;
+        string all = string.Join('\n', lines);
+        Assert.IsTrue(signalled, $"no first epoch was reported: {all}\n{error}");
+        Assert.AreEqual(MnistApp.Cancelled, process.ExitCode, $"{all}\n{error}");
+        StringAssert.Contains(error, "SIGTERM: cancelling after the current minibatch");
+        StringAssert.Contains(error, "training cancelled");
+        StringAssert.Contains(all, "test log-likelihood (importance sampling, K = 5)");
+        Assert.IsLessThan(1000 * 5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "stopped long before its 1000 epochs");
+    }
+}
