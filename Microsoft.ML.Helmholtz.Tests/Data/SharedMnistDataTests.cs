@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Tests.Support;
 using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Data;
 
@@ -12,18 +13,7 @@ public sealed class SharedMnistDataTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static string DataDirectory()
-    {
-        try
-        {
-            return BinarizedMnist.ResolveDirectory();
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            Assert.Fail("The shared MNIST data is required by this test but was not found. " + e.Message);
-            throw; // unreachable
-        }
-    }
+    private static string DataDirectory() => SharedData.MnistDirectory();
 
     private static double OnFraction(DataMatrix m)
     {

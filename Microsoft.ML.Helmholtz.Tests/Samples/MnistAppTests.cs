@@ -42,18 +42,7 @@ public sealed class MnistAppTests
         StringAssert.Contains(lines[0], problem);
     }
 
-    private string RealData()
-    {
-        try
-        {
-            return BinarizedMnist.ResolveDirectory();
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            Assert.Fail("These runs need the shared MNIST data. " + e.Message);
-            throw;
-        }
-    }
+    private static string RealData() => SharedData.MnistDirectory();
 
     [TestMethod]
     public void ABadOptionIsNamedWithTheUsage()

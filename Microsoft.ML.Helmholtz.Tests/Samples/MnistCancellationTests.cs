@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Tests.Support;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Data;
@@ -22,19 +23,6 @@ public sealed class MnistCancellationTests
     [TestCleanup]
     public void Cleanup() => _temp.Dispose();
 
-    private static string RealData()
-    {
-        try
-        {
-            return BinarizedMnist.ResolveDirectory();
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            Assert.Fail("These runs need the shared MNIST data. " + e.Message);
-            throw;
-        }
-    }
-
     /// <summary>Output that cancels the run when a line starting with <c>trigger</c> is written.</summary>
     private sealed class CancelAtLine(string trigger, CancellationTokenSource source) : StringWriter
     {
@@ -47,7 +35,7 @@ public sealed class MnistCancellationTests
 
     private string[] ShortRun(string output, int epochs, int samples) =>
         ["--rule", "sbp", "--epochs", $"{epochs}", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
-         "--k", $"{samples}", "--data", RealData(), "--out", output];
+         "--k", $"{samples}", "--data", SharedData.MnistDirectory(), "--out", output];
 
     [TestMethod]
     public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Tests.Data;
 
@@ -17,16 +18,7 @@ public sealed class PipelineAppTests
 
     private (int Exit, string Output, string Error) Run(params string[] args)
     {
-        string data;
-        try
-        {
-            data = BinarizedMnist.ResolveDirectory();
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            Assert.Fail("The pipeline sample's tests need the shared MNIST data. " + e.Message);
-            throw;
-        }
+        string data = SharedData.MnistDirectory();
         var output = new StringWriter();
         var error = new StringWriter();
         int exit = PipelineApp.Run([.. args, "--data", data, "--out", _temp.File("out")], output, error);
