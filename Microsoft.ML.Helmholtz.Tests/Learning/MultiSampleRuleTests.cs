@@ -173,6 +173,7 @@ public sealed class MultiSampleRuleTests
 
     [TestMethod]
     [DataRow("iwae", "6b-4g-3g")]
+    [DataRow("iwae", "6b-4gr-3gr")]
     [DataRow("vimco", "6b-4b-3b")]
     [DataRow("rws", "6b-4b-3b")]
     public void SharingTheBottomLayerAcrossAnExamplesSamplesChangesNoGradient(string ruleName, string architecture)

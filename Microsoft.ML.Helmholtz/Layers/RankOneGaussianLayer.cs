@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -20,6 +21,8 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
 {
     private readonly AffineMap _meanMap, _logVarMap, _factorMap;
     private float[] _mean = [], _s = [], _u = [], _noise = [], _dMean = [], _dLogVar = [], _dFactor = [];
+    private float[] _sharedMean = [], _sharedLogVar = [], _sharedFactor = [];   // the gradients summed per distinct input
+    private float[] _sigma = [], _a = [];   // σ = e^{s/2} and a = u / σ of the last forward: the draw's terms, formed once a forward
     private readonly float[] _centred, _residual;   // one row's d and r (outputs given, not drawn)
 
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
@@ -56,10 +59,15 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _mean = new float[n];
         _s = new float[n];
         _u = new float[n];
+        _sigma = new float[n];
+        _a = new float[n];
         _noise = new float[rows * NoisePerRow];
         _dMean = new float[n];
         _dLogVar = new float[n];
         _dFactor = new float[n];
+        _sharedMean = new float[n];
+        _sharedLogVar = new float[n];
+        _sharedFactor = new float[n];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
@@ -68,6 +76,10 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         int n = batch * OutputSize;
         AffineMap.Forward(_meanMap, _mean.AsSpan(0, n), _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
         _factorMap.Forward(input, batch, _u.AsSpan(0, n));
+        Span<float> sigma = _sigma.AsSpan(0, n);
+        TensorPrimitives.Multiply(_s.AsSpan(0, n), 0.5f, sigma);
+        TensorPrimitives.Exp(sigma, sigma);
+        TensorPrimitives.Divide(_u.AsSpan(0, n), sigma, _a.AsSpan(0, n));
     }
 
     public override void Sample(RandomStream random, int batch, Span<float> output)
@@ -89,9 +101,9 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         for (int r = 0; r < batch; r++)
         {
             int o = r * n, e = r * NoisePerRow;
-            float eta = _noise[e + n];
-            for (int i = 0; i < n; i++)
-                output[o + i] = _mean[o + i] + MathF.Exp(0.5f * _s[o + i]) * _noise[e + i] + _u[o + i] * eta;
+            Span<float> y = output.Slice(o, n);
+            TensorPrimitives.FusedMultiplyAdd(_sigma.AsSpan(o, n), _noise.AsSpan(e, n), _mean.AsSpan(o, n), y);
+            TensorPrimitives.FusedMultiplyAdd(_u.AsSpan(o, n), _noise[e + n], y, y);
         }
     }
 
@@ -129,20 +141,16 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
 
     private readonly record struct DrawStatistics(double A, double B, double Eta, double EpsilonSquares, double LogVarianceSum);
 
-    /// <summary>A = Σ a², B = Σ a ε (a = u e^{−s/2}), η, Σ ε² and Σ s of row <paramref name="row"/>'s last draw.</summary>
+    /// <summary>
+    /// A = Σ a², B = Σ a ε (a = u e^{−s/2}), η, Σ ε² and Σ s of row <paramref name="row"/>'s last draw:
+    /// float sums, each off by a rounding of the scale at which the density uses it (A, √A |ε|, Σ |s|).
+    /// </summary>
     private DrawStatistics NoiseStatistics(int row)
     {
         int o = row * OutputSize, e = row * NoisePerRow;
-        double a2 = 0, b = 0, eps2 = 0, sSum = 0;
-        for (int i = 0; i < OutputSize; i++)
-        {
-            double s = _s[o + i], a = _u[o + i] * Math.Exp(-0.5 * s), eps = _noise[e + i];
-            a2 += a * a;
-            b += a * eps;
-            eps2 += eps * eps;
-            sSum += s;
-        }
-        return new DrawStatistics(a2, b, _noise[e + OutputSize], eps2, sSum);
+        ReadOnlySpan<float> a = _a.AsSpan(o, OutputSize), epsilon = _noise.AsSpan(e, OutputSize);
+        return new DrawStatistics(TensorPrimitives.SumOfSquares(a), TensorPrimitives.Dot(a, epsilon), _noise[e + OutputSize],
+            TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(_s.AsSpan(o, OutputSize)));
     }
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
@@ -192,7 +200,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             for (int i = 0; i < n; i++)
             {
                 double g = gradient.PathWise[o + i] + (gradient.Local.IsEmpty ? 0 : gradient.Local[o + i]);
-                double sigma = Math.Exp(0.5 * _s[o + i]), eps = _noise[e + i], a = _u[o + i] / sigma;
+                double sigma = _sigma[o + i], eps = _noise[e + i], a = _a[o + i];
                 double rho = eps + a * (eta - draw.B) / gamma;   // σ r
                 double ownS = -0.5 * rho * eps + 0.5 * (rho * rho - 1 + a * a / gamma);
                 double ownU = (-rho * eta + (t * rho - a) / gamma) / sigma;
@@ -209,7 +217,20 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     {
         int n = batch * OutputSize;
         AddConditioningGradient(_dMean, batch, conditioningGradient);
-        if (inputGradient.IsEmpty) AffineMap.BackwardWeights(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch);
+        if (inputGradient.IsEmpty)
+        {
+            // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
+            if (TryReduceOverSharedInputs(_dMean.AsSpan(0, n), batch, OutputSize, _sharedMean, out var distinct, out int distinctRows)
+                && TryReduceOverSharedInputs(_dLogVar.AsSpan(0, n), batch, OutputSize, _sharedLogVar, out _, out _)
+                && TryReduceOverSharedInputs(_dFactor.AsSpan(0, n), batch, OutputSize, _sharedFactor, out _, out _))
+            {
+                int m = distinctRows * OutputSize;
+                AffineMap.BackwardWeights(_meanMap, _sharedMean.AsSpan(0, m), _logVarMap, _sharedLogVar.AsSpan(0, m), distinct, distinctRows);
+                _factorMap.Backward(_sharedFactor.AsSpan(0, m), distinct, distinctRows, default);
+                return;
+            }
+            AffineMap.BackwardWeights(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch);
+        }
         else
         {
             _meanMap.Backward(_dMean.AsSpan(0, n), input, batch, inputGradient);
@@ -252,5 +273,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _mean.AsSpan(from * OutputSize, OutputSize).CopyTo(_mean.AsSpan(to * OutputSize, OutputSize));
         _s.AsSpan(from * OutputSize, OutputSize).CopyTo(_s.AsSpan(to * OutputSize, OutputSize));
         _u.AsSpan(from * OutputSize, OutputSize).CopyTo(_u.AsSpan(to * OutputSize, OutputSize));
+        _sigma.AsSpan(from * OutputSize, OutputSize).CopyTo(_sigma.AsSpan(to * OutputSize, OutputSize));
+        _a.AsSpan(from * OutputSize, OutputSize).CopyTo(_a.AsSpan(to * OutputSize, OutputSize));
     }
 }
