@@ -81,6 +81,7 @@ public sealed class GradientCheckTests
     [DataRow("5gl-4g-3g-2g")]
     [DataRow("6b-5t-4g-3t-2g")]
     [DataRow("5gl-4t-3gr-2t-2gr")]
+    [DataRow("5gl-4t-19gr")]   // 16 units a vector step and 3 more, in the rank-one layer's backward through its draw
     [DataRow("6cb-4g-3g")]
     [DataRow("6bs-4g-3g")]
     public void PathWiseStochasticBackpropagationIsTheDerivativeOfTheSampledFreeEnergy(string architecture)

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -195,21 +196,63 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
             // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
             var draw = NoiseStatistics(row);
-            double gamma = 1 + draw.A, t = draw.B + draw.A * draw.Eta, eta = draw.Eta;
-            float w = gradient.RowWeights[row];
-            for (int i = 0; i < n; i++)
-            {
-                double g = gradient.PathWise[o + i] + (gradient.Local.IsEmpty ? 0 : gradient.Local[o + i]);
-                double sigma = _sigma[o + i], eps = _noise[e + i], a = _a[o + i];
-                double rho = eps + a * (eta - draw.B) / gamma;   // σ r
-                double ownS = -0.5 * rho * eps + 0.5 * (rho * rho - 1 + a * a / gamma);
-                double ownU = (-rho * eta + (t * rho - a) / gamma) / sigma;
-                _dMean[o + i] = (float)g;
-                _dLogVar[o + i] = (float)(g * 0.5 * sigma * eps + w * ownS);
-                _dFactor[o + i] = (float)(g * eta + w * ownU);
-            }
+            var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, gradient.RowWeights[row]);
+            ReadOnlySpan<float> local = gradient.Local.IsEmpty ? default : gradient.Local.Slice(o, n);
+            BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(o, n), _noise.AsSpan(e, n), _a.AsSpan(o, n),
+                _dMean.AsSpan(o, n), _dLogVar.AsSpan(o, n), _dFactor.AsSpan(o, n));
         }
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
+    }
+
+    /// <summary>A row's scalars in the gradient through its draw: η, B, 1/γ, t and the row's weight w.</summary>
+    private readonly record struct DrawTerms(double Eta, double B, double InverseGamma, double T, double Weight);
+
+    /// <summary>
+    /// One row of <see cref="BackwardThroughSample"/>: with g the gradient in y and ρ = σ r = ε + a (η − B)/γ,
+    /// dm = g; ds = g ½σε + w (−½ρε + ½(ρ² − 1 + a²/γ)); du = g η + w (−ρη + (tρ − a)/γ)/σ. In double: when
+    /// |u| ≫ σ, −ρη and tρ/γ nearly cancel before the division by σ. Sixteen units a step where AVX-512 runs.
+    /// </summary>
+    private static void BackwardThroughDraw(in DrawTerms terms, ReadOnlySpan<float> pathWise, ReadOnlySpan<float> local, ReadOnlySpan<float> sigma,
+        ReadOnlySpan<float> epsilon, ReadOnlySpan<float> a, Span<float> dMean, Span<float> dLogVar, Span<float> dFactor)
+    {
+        int n = pathWise.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> g = Vector512.Create(pathWise.Slice(i, 16));
+                if (!local.IsEmpty) g += Vector512.Create(local.Slice(i, 16));
+                Vector512<float> s = Vector512.Create(sigma.Slice(i, 16)), eps = Vector512.Create(epsilon.Slice(i, 16)), av = Vector512.Create(a.Slice(i, 16));
+                var (logVarLow, factorLow) = DrawGradients(terms, Vector512.WidenLower(g), Vector512.WidenLower(s), Vector512.WidenLower(eps), Vector512.WidenLower(av));
+                var (logVarHigh, factorHigh) = DrawGradients(terms, Vector512.WidenUpper(g), Vector512.WidenUpper(s), Vector512.WidenUpper(eps), Vector512.WidenUpper(av));
+                g.CopyTo(dMean.Slice(i, 16));
+                Vector512.Narrow(logVarLow, logVarHigh).CopyTo(dLogVar.Slice(i, 16));
+                Vector512.Narrow(factorLow, factorHigh).CopyTo(dFactor.Slice(i, 16));
+            }
+        }
+        for (; i < n; i++)
+        {
+            double g = pathWise[i] + (local.IsEmpty ? 0 : local[i]);
+            double s = sigma[i], eps = epsilon[i], ai = a[i];
+            double rho = eps + ai * (terms.Eta - terms.B) * terms.InverseGamma;
+            double ownS = -0.5 * rho * eps + 0.5 * (rho * rho - 1 + ai * ai * terms.InverseGamma);
+            double ownU = (-rho * terms.Eta + (terms.T * rho - ai) * terms.InverseGamma) / s;
+            dMean[i] = (float)g;
+            dLogVar[i] = (float)(g * 0.5 * s * eps + terms.Weight * ownS);
+            dFactor[i] = (float)(g * terms.Eta + terms.Weight * ownU);
+        }
+    }
+
+    /// <summary>The scalar loop's ds and du for eight units.</summary>
+    private static (Vector512<double> LogVariance, Vector512<double> Factor) DrawGradients(in DrawTerms terms, Vector512<double> g, Vector512<double> sigma,
+        Vector512<double> eps, Vector512<double> a)
+    {
+        Vector512<double> eta = Vector512.Create(terms.Eta), inverseGamma = Vector512.Create(terms.InverseGamma), w = Vector512.Create(terms.Weight);
+        Vector512<double> half = Vector512.Create(0.5);
+        Vector512<double> rho = eps + a * Vector512.Create((terms.Eta - terms.B) * terms.InverseGamma);
+        Vector512<double> ownS = half * (rho * rho - Vector512<double>.One + a * a * inverseGamma - rho * eps);
+        Vector512<double> ownU = (-rho * eta + (Vector512.Create(terms.T) * rho - a) * inverseGamma) / sigma;
+        return (g * half * sigma * eps + w * ownS, g * eta + w * ownU);
     }
 
     /// <summary>The three maps' backward from _dMean, _dLogVar and _dFactor; the mean is linear, so its gradient is the conditioning's.</summary>
