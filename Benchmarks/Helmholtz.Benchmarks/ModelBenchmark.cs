@@ -70,6 +70,7 @@ internal static class ModelBenchmark
         TrainingRow("Wake-Sleep 784b-200b-50b, Adam", "784b-200b-50b", () => new WakeSleep(), data.Train, engine, probe, epochs);
         TrainingRow("REINFORCE 784b-200b-50b, Adam", "784b-200b-50b", () => new Reinforce(), data.Train, engine, probe, epochs);
         TrainingRow("IWAE K=5 784b-200g-50g, Adam", "784b-200g-50g", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
+        TrainingRow("IWAE K=5 784b-200gr-50gr, Adam", "784b-200gr-50gr", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
         TrainingRow("VIMCO K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new Vimco(5), data.Train, engine, probe, epochs);
         TrainingRow("RWS K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new ReweightedWakeSleep(5), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, Adam", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs);
