@@ -4,16 +4,8 @@ namespace Microsoft.ML.Helmholtz.Tests.Data;
 
 /// <summary>Loader behaviour on small synthetic data sets written to a temp directory.</summary>
 [TestClass]
-public sealed class BinarizedMnistTests
+public sealed class BinarizedMnistTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private static byte[] BinaryPixels(int images, int seed)
     {
         var p = new byte[images * BinarizedMnist.PixelCount];
@@ -24,16 +16,16 @@ public sealed class BinarizedMnistTests
 
     private void WriteSplits(int train, int valid, int test)
     {
-        IdxWriter.WriteImages(_temp.File(BinarizedMnist.TrainFile), 28, 28, BinaryPixels(train, 1), gzip: true);
-        IdxWriter.WriteImages(_temp.File(BinarizedMnist.ValidFile), 28, 28, BinaryPixels(valid, 2), gzip: true);
-        IdxWriter.WriteImages(_temp.File(BinarizedMnist.TestFile), 28, 28, BinaryPixels(test, 3), gzip: true);
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.TrainFile), 28, 28, BinaryPixels(train, 1), gzip: true);
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.ValidFile), 28, 28, BinaryPixels(valid, 2), gzip: true);
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.TestFile), 28, 28, BinaryPixels(test, 3), gzip: true);
     }
 
     [TestMethod]
     public void LoadsSmallSplitsWhenCountsAreNotValidated()
     {
         WriteSplits(4, 2, 3);
-        MnistSplits s = BinarizedMnist.Load(_temp.Path, validateCounts: false);
+        MnistSplits s = BinarizedMnist.Load(Temp.Path, validateCounts: false);
         Assert.AreEqual(4, s.Train.Rows);
         Assert.AreEqual(2, s.Valid.Rows);
         Assert.AreEqual(3, s.Test.Rows);
@@ -47,7 +39,7 @@ public sealed class BinarizedMnistTests
     public void WrongCountsAreRejectedByDefault()
     {
         WriteSplits(4, 2, 3);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(_temp.Path));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(Temp.Path));
         StringAssert.Contains(e.Message, BinarizedMnist.TrainFile);
         StringAssert.Contains(e.Message, "expected 50000");
     }
@@ -58,9 +50,9 @@ public sealed class BinarizedMnistTests
         WriteSplits(2, 2, 2);
         byte[] pixels = BinaryPixels(2, 2);
         pixels[784 + 5] = 200;
-        string path = _temp.File(BinarizedMnist.ValidFile);
+        string path = Temp.File(BinarizedMnist.ValidFile);
         IdxWriter.WriteImages(path, 28, 28, pixels, gzip: true);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(_temp.Path, validateCounts: false));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(Temp.Path, validateCounts: false));
         StringAssert.Contains(e.Message, path);
         StringAssert.Contains(e.Message, "pixel value 200 at image 1, pixel 5");
         StringAssert.Contains(e.Message, "not 0 or 1");
@@ -70,9 +62,9 @@ public sealed class BinarizedMnistTests
     public void WrongImageSizeIsRejected()
     {
         WriteSplits(2, 2, 2);
-        string path = _temp.File(BinarizedMnist.TestFile);
+        string path = Temp.File(BinarizedMnist.TestFile);
         IdxWriter.WriteImages(path, 27, 28, new byte[27 * 28], gzip: true);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(_temp.Path, validateCounts: false));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(Temp.Path, validateCounts: false));
         StringAssert.Contains(e.Message, path);
         StringAssert.Contains(e.Message, "27×28");
     }
@@ -81,8 +73,8 @@ public sealed class BinarizedMnistTests
     public void MissingSplitFileNamesIt()
     {
         WriteSplits(2, 2, 2);
-        File.Delete(_temp.File(BinarizedMnist.TestFile));
-        var e = Assert.ThrowsExactly<FileNotFoundException>(() => BinarizedMnist.Load(_temp.Path, validateCounts: false));
+        File.Delete(Temp.File(BinarizedMnist.TestFile));
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => BinarizedMnist.Load(Temp.Path, validateCounts: false));
         StringAssert.Contains(e.Message, BinarizedMnist.TestFile);
     }
 
@@ -93,10 +85,10 @@ public sealed class BinarizedMnistTests
         pixels[0] = 255;
         pixels[1] = 51;
         pixels[784] = 128;
-        IdxWriter.WriteImages(_temp.File(BinarizedMnist.GreyTestImagesFile), 28, 28, pixels, gzip: true);
-        IdxWriter.WriteLabels(_temp.File(BinarizedMnist.GreyTestLabelsFile), [7, 2], gzip: true);
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.GreyTestImagesFile), 28, 28, pixels, gzip: true);
+        IdxWriter.WriteLabels(Temp.File(BinarizedMnist.GreyTestLabelsFile), [7, 2], gzip: true);
 
-        var (images, labels) = BinarizedMnist.LoadGreyTest(_temp.Path);
+        var (images, labels) = BinarizedMnist.LoadGreyTest(Temp.Path);
         Assert.AreEqual(2, images.Rows);
         Assert.AreEqual(1f, images.Values[0]);
         Assert.AreEqual(0.2f, images.Values[1], 1e-7f);
@@ -108,16 +100,16 @@ public sealed class BinarizedMnistTests
     [TestMethod]
     public void GreyTestLabelMismatchesAreRejected()
     {
-        IdxWriter.WriteImages(_temp.File(BinarizedMnist.GreyTestImagesFile), 28, 28, new byte[2 * 784], gzip: true);
-        string labelPath = _temp.File(BinarizedMnist.GreyTestLabelsFile);
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.GreyTestImagesFile), 28, 28, new byte[2 * 784], gzip: true);
+        string labelPath = Temp.File(BinarizedMnist.GreyTestLabelsFile);
 
         IdxWriter.WriteLabels(labelPath, [1, 2, 3], gzip: true);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadGreyTest(_temp.Path));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadGreyTest(Temp.Path));
         StringAssert.Contains(e.Message, labelPath);
         StringAssert.Contains(e.Message, "3 labels");
 
         IdxWriter.WriteLabels(labelPath, [1, 10], gzip: true);
-        e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadGreyTest(_temp.Path));
+        e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadGreyTest(Temp.Path));
         StringAssert.Contains(e.Message, labelPath);
         StringAssert.Contains(e.Message, "label 10");
     }
@@ -125,7 +117,7 @@ public sealed class BinarizedMnistTests
     [TestMethod]
     public void ExplicitMissingDirectoryIsReported()
     {
-        string missing = _temp.File("nowhere");
+        string missing = Temp.File("nowhere");
         var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.Load(missing));
         StringAssert.Contains(e.Message, missing);
         Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.LoadGreyTest(missing));
@@ -135,24 +127,24 @@ public sealed class BinarizedMnistTests
     public void SearchWalksUpToSharedDataMnist()
     {
         // <root>/shared/data/mnist beside <root>/repo/bin/Debug: found from deep inside the repo.
-        string data = Directory.CreateDirectory(Path.Combine(_temp.Path, "shared", "data", "mnist")).FullName;
-        string deep = Directory.CreateDirectory(Path.Combine(_temp.Path, "repo", "bin", "Debug")).FullName;
+        string data = Directory.CreateDirectory(Path.Combine(Temp.Path, "shared", "data", "mnist")).FullName;
+        string deep = Directory.CreateDirectory(Path.Combine(Temp.Path, "repo", "bin", "Debug")).FullName;
         Assert.AreEqual(data, BinarizedMnist.FindDirectory(null, [deep]));
         Assert.AreEqual(data, BinarizedMnist.ResolveDirectory(null, "", [deep]));
         // The first start directory that finds one wins.
-        string other = Directory.CreateDirectory(Path.Combine(_temp.Path, "other")).FullName;
+        string other = Directory.CreateDirectory(Path.Combine(Temp.Path, "other")).FullName;
         Assert.AreEqual(data, BinarizedMnist.FindDirectory(null, [other, deep]));
     }
 
     [TestMethod]
     public void EnvironmentVariableWins()
     {
-        string deep = Directory.CreateDirectory(Path.Combine(_temp.Path, "shared", "data", "mnist")).FullName;
-        string chosen = Directory.CreateDirectory(_temp.File("chosen")).FullName;
+        string deep = Directory.CreateDirectory(Path.Combine(Temp.Path, "shared", "data", "mnist")).FullName;
+        string chosen = Directory.CreateDirectory(Temp.File("chosen")).FullName;
         Assert.AreEqual(chosen, BinarizedMnist.FindDirectory(chosen, [deep]));
         Assert.AreEqual(chosen, BinarizedMnist.ResolveDirectory(null, chosen, [deep]));
 
-        string missing = _temp.File("gone");
+        string missing = Temp.File("gone");
         var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.ResolveDirectory(null, missing, [deep]));
         StringAssert.Contains(e.Message, missing);
         StringAssert.Contains(e.Message, BinarizedMnist.DirectoryEnvironmentVariable);
@@ -161,7 +153,7 @@ public sealed class BinarizedMnistTests
     [TestMethod]
     public void NotFoundMessageNamesWhereItLookedAndTheVariable()
     {
-        string start = Directory.CreateDirectory(_temp.File("empty")).FullName;
+        string start = Directory.CreateDirectory(Temp.File("empty")).FullName;
         // Guard: the test is meaningless if some ancestor of the temp dir holds shared/data/mnist.
         Assert.IsNull(BinarizedMnist.FindDirectory(null, [start]), "temp directory unexpectedly sits under shared/data/mnist");
         var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.ResolveDirectory(null, null, [start]));

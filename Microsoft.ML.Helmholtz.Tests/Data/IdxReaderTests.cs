@@ -5,16 +5,8 @@ using Microsoft.ML.Helmholtz.Data;
 namespace Microsoft.ML.Helmholtz.Tests.Data;
 
 [TestClass]
-public sealed class IdxReaderTests
+public sealed class IdxReaderTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private static byte[] Pixels(int n)
     {
         var p = new byte[n];
@@ -42,7 +34,7 @@ public sealed class IdxReaderTests
     /// <summary>Writes raw IDX bytes, gzip-compressing them when asked.</summary>
     private string WriteFile(string name, byte[] raw, bool gzip)
     {
-        string path = _temp.File(name + (gzip ? ".gz" : ""));
+        string path = Temp.File(name + (gzip ? ".gz" : ""));
         File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
         return path;
     }
@@ -60,7 +52,7 @@ public sealed class IdxReaderTests
     public void ImagesRoundTrip(bool gzip)
     {
         byte[] pixels = Pixels(7 * 5 * 3);
-        string path = _temp.File("images.idx" + (gzip ? ".gz" : ""));
+        string path = Temp.File("images.idx" + (gzip ? ".gz" : ""));
         IdxWriter.WriteImages(path, 5, 3, pixels, gzip);
 
         byte[] onDisk = File.ReadAllBytes(path);
@@ -80,7 +72,7 @@ public sealed class IdxReaderTests
     public void LabelsRoundTrip(bool gzip)
     {
         byte[] labels = [3, 1, 4, 1, 5, 9, 2, 6];
-        string path = _temp.File("labels.idx" + (gzip ? ".gz" : ""));
+        string path = Temp.File("labels.idx" + (gzip ? ".gz" : ""));
         IdxWriter.WriteLabels(path, labels, gzip);
         CollectionAssert.AreEqual(labels, IdxReader.ReadLabels(path));
     }
@@ -90,8 +82,8 @@ public sealed class IdxReaderTests
     [DataRow(true)]
     public void EmptyFilesRoundTrip(bool gzip)
     {
-        string images = _temp.File("empty-images");
-        string labels = _temp.File("empty-labels");
+        string images = Temp.File("empty-images");
+        string labels = Temp.File("empty-labels");
         IdxWriter.WriteImages(images, 28, 28, [], gzip);
         IdxWriter.WriteLabels(labels, [], gzip);
         Assert.AreEqual(0, IdxReader.ReadImages(images).Count);
@@ -102,7 +94,7 @@ public sealed class IdxReaderTests
     public void WriterRejectsPartialImage()
     {
         Assert.ThrowsExactly<ArgumentException>(
-            () => IdxWriter.WriteImages(_temp.File("x"), 2, 2, new byte[5], gzip: false));
+            () => IdxWriter.WriteImages(Temp.File("x"), 2, 2, new byte[5], gzip: false));
     }
 
     [TestMethod]
@@ -199,7 +191,7 @@ public sealed class IdxReaderTests
     {
         // A download cut short: the compressed bytes themselves end early.
         byte[] zipped = Gzip([.. Header(IdxReader.ImageMagic, 100, 28, 28), .. Pixels(100 * 784)]);
-        string path = _temp.File("cut.gz");
+        string path = Temp.File("cut.gz");
         File.WriteAllBytes(path, zipped[..(zipped.Length / 2)]);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
         StringAssert.Contains(e.Message, path);
@@ -220,7 +212,7 @@ public sealed class IdxReaderTests
     public void GarbageAfterGzipMemberIsRejected()
     {
         byte[] zipped = Gzip([.. Header(IdxReader.LabelMagic, 2), 1, 2]);
-        string path = _temp.File("tail.gz");
+        string path = Temp.File("tail.gz");
         File.WriteAllBytes(path, [.. zipped, .. "junk appended to the archive"u8.ToArray()]);
         AssertInvalid(() => IdxReader.ReadLabels(path), path, "trailing garbage");
     }
@@ -231,7 +223,7 @@ public sealed class IdxReaderTests
         byte[] zipped = Gzip([.. Header(IdxReader.ImageMagic, 10, 28, 28), .. Pixels(10 * 784)]);
         for (int i = 10; i < zipped.Length - 8; i++)
             zipped[i] ^= 0xA5; // scramble the deflate body, keep the gzip header
-        string path = _temp.File("corrupt.gz");
+        string path = Temp.File("corrupt.gz");
         File.WriteAllBytes(path, zipped);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
         StringAssert.Contains(e.Message, path);
@@ -240,7 +232,7 @@ public sealed class IdxReaderTests
     [TestMethod]
     public void MissingFileNamesThePath()
     {
-        string path = _temp.File("does-not-exist.gz");
+        string path = Temp.File("does-not-exist.gz");
         var e = Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadImages(path));
         StringAssert.Contains(e.Message, path);
         Assert.AreEqual(path, e.FileName);
@@ -258,7 +250,7 @@ public sealed class IdxReaderTests
     public void GzipMissingItsTrailerIsCalledTruncated(int cut)
     {
         byte[] zipped = Gzip([.. Header(IdxReader.LabelMagic, 3), 1, 2, 3]);
-        string path = _temp.File("no-trailer.gz");
+        string path = Temp.File("no-trailer.gz");
         File.WriteAllBytes(path, zipped[..^cut]);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadLabels(path));
         StringAssert.Contains(e.Message, path);
@@ -269,7 +261,7 @@ public sealed class IdxReaderTests
     [TestMethod]
     public void ADirectoryIsNotAFile()
     {
-        string path = _temp.File("a-folder.gz");
+        string path = Temp.File("a-folder.gz");
         Directory.CreateDirectory(path);
         var e = Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadImages(path));
         StringAssert.Contains(e.Message, path);

@@ -5,16 +5,8 @@ using Microsoft.ML.Helmholtz.Data;
 namespace Microsoft.ML.Helmholtz.Tests.Data;
 
 [TestClass]
-public sealed class SequenceFileTests
+public sealed class SequenceFileTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     /// <summary>3 sequences of 2 frames of 2×3, with values float handles with care: −0, a subnormal, the extremes.</summary>
     private static SequenceSet Sample()
     {
@@ -55,7 +47,7 @@ public sealed class SequenceFileTests
 
     private string WriteFile(string name, byte[] raw, bool gzip)
     {
-        string path = _temp.File(name + (gzip ? ".idx.gz" : ".idx"));
+        string path = Temp.File(name + (gzip ? ".idx.gz" : ".idx"));
         File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
         return path;
     }
@@ -73,7 +65,7 @@ public sealed class SequenceFileTests
     public void ValuesRoundTripBitForBit(bool gzip)
     {
         SequenceSet written = Sample();
-        string path = _temp.File("round-trip.idx" + (gzip ? ".gz" : ""));
+        string path = Temp.File("round-trip.idx" + (gzip ? ".gz" : ""));
         SequenceFile.Write(path, written, gzip);
         SequenceSet read = SequenceFile.Read(path);
         Assert.AreEqual((3, 2, 2, 3), (read.Count, read.Frames, read.Height, read.Width), "shape");
@@ -87,7 +79,7 @@ public sealed class SequenceFileTests
     [DataRow(true)]
     public void TheGzipFlagDecidesTheEncoding(bool gzip)
     {
-        string path = _temp.File("flag");
+        string path = Temp.File("flag");
         SequenceFile.Write(path, Sample(), gzip);
         byte[] onDisk = File.ReadAllBytes(path);
         Assert.AreEqual(gzip, onDisk[0] == 0x1f && onDisk[1] == 0x8b);
@@ -96,7 +88,7 @@ public sealed class SequenceFileTests
     [TestMethod]
     public void ThePlainFileIsBigEndianIdx()
     {
-        string path = _temp.File("plain.idx");
+        string path = Temp.File("plain.idx");
         SequenceSet set = Sample();
         SequenceFile.Write(path, set, gzip: false);
         byte[] expected = [.. Header(0x00000D04, 3, 2, 2, 3), .. BigEndian(set.Values)];
@@ -108,7 +100,7 @@ public sealed class SequenceFileTests
     [DataRow(true)]
     public void NoSequencesRoundTrip(bool gzip)
     {
-        string path = _temp.File("empty");
+        string path = Temp.File("empty");
         SequenceFile.Write(path, new SequenceSet(0, 100, 30, 30, []), gzip);
         SequenceSet read = SequenceFile.Read(path);
         Assert.AreEqual((0, 100, 30, 30), (read.Count, read.Frames, read.Height, read.Width));
@@ -119,7 +111,7 @@ public sealed class SequenceFileTests
     [DataRow(true)]
     public void ATruncatedFileIsRejected(bool gzip)
     {
-        string full = _temp.File("full");
+        string full = Temp.File("full");
         SequenceFile.Write(full, Sample(), gzip: false);
         byte[] raw = File.ReadAllBytes(full);
         string path = WriteFile("cut", raw[..^10], gzip);
@@ -129,7 +121,7 @@ public sealed class SequenceFileTests
     [TestMethod]
     public void AGzipFileCutShortIsRejected()
     {
-        string path = _temp.File("cut.idx.gz");
+        string path = Temp.File("cut.idx.gz");
         SequenceFile.Write(path, Sample(), gzip: true);
         byte[] zipped = File.ReadAllBytes(path);
         File.WriteAllBytes(path, zipped[..^4]);
@@ -239,7 +231,7 @@ public sealed class SequenceFileTests
     [TestMethod]
     public void AMissingFileIsNotFound()
     {
-        string path = _temp.File("absent.idx.gz");
+        string path = Temp.File("absent.idx.gz");
         var e = Assert.ThrowsExactly<FileNotFoundException>(() => SequenceFile.Read(path));
         StringAssert.Contains(e.Message, path);
     }
@@ -249,7 +241,7 @@ public sealed class SequenceFileTests
     {
         SequenceSet set = Sample();
         set.Values[5] = float.NaN;
-        string path = _temp.File("refused.idx");
+        string path = Temp.File("refused.idx");
         var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
         StringAssert.Contains(e.Message, "NaN at sequence 0, frame 0, row 1, column 2");
         Assert.IsFalse(File.Exists(path), "nothing may be written");
@@ -290,17 +282,17 @@ public sealed class SequenceFileTests
     [DataRow(true)]
     public void AFailedWriteLeavesNoPartialFile(bool gzip)
     {
-        string path = _temp.File("failed.idx");
+        string path = Temp.File("failed.idx");
         var e = Assert.ThrowsExactly<IOException>(() => SequenceFile.Write(path, Sample(), gzip,
             temporary => new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 30)));
         StringAssert.Contains(e.Message, path);
-        CollectionAssert.AreEqual(Array.Empty<string>(), Directory.GetFileSystemEntries(_temp.Path), "no file, temporary or final");
+        CollectionAssert.AreEqual(Array.Empty<string>(), Directory.GetFileSystemEntries(Temp.Path), "no file, temporary or final");
     }
 
     [TestMethod]
     public void AFailedWriteKeepsTheEarlierFile()
     {
-        string path = _temp.File("kept.idx");
+        string path = Temp.File("kept.idx");
         SequenceFile.Write(path, new SequenceSet(1, 1, 1, 1, [0.5f]), gzip: false);
         byte[] before = File.ReadAllBytes(path);
         Assert.ThrowsExactly<IOException>(() => SequenceFile.Write(path, Sample(), gzip: false,

@@ -13,16 +13,8 @@ namespace Microsoft.ML.Helmholtz.Tests.Model;
 /// fails at any point leaves the earlier file as it was and nothing half-written beside it.
 /// </summary>
 [TestClass]
-public sealed class MachineFileTests
+public sealed class MachineFileTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private static byte[] Bytes(HelmholtzMachine machine)
     {
         using var stream = new MemoryStream();
@@ -53,7 +45,7 @@ public sealed class MachineFileTests
 
     private string Write(byte[] bytes, string name = "model.hm")
     {
-        string path = _temp.File(name);
+        string path = Temp.File(name);
         File.WriteAllBytes(path, bytes);
         return path;
     }
@@ -77,7 +69,7 @@ public sealed class MachineFileTests
     public void EveryFlippedByteIsRefused()
     {
         byte[] good = Bytes(TestModels.Random("6b-4g-3b", 1));
-        string path = _temp.File("flipped.hm");
+        string path = Temp.File("flipped.hm");
         for (int i = 0; i < good.Length; i++)
         {
             byte[] bad = (byte[])good.Clone();
@@ -139,7 +131,7 @@ public sealed class MachineFileTests
     {
         var machine = TestModels.Random("6b-4b", 6);
         machine.StepsTrained = 12345;
-        string path = _temp.File("steps.hm");
+        string path = Temp.File("steps.hm");
         machine.Save(path);
         var loaded = HelmholtzMachine.Load(path);
         AssertSameParameters(machine, loaded);
@@ -183,13 +175,13 @@ public sealed class MachineFileTests
     [TestMethod]
     public void ADirectoryOrAMissingFileIsNamed()
     {
-        string directory = _temp.File("folder.hm");
+        string directory = Temp.File("folder.hm");
         Directory.CreateDirectory(directory);
         var e = Assert.ThrowsExactly<FileNotFoundException>(() => HelmholtzMachine.Load(directory));
         StringAssert.Contains(e.Message, "is a directory");
         StringAssert.Contains(e.Message, directory);
-        e = Assert.ThrowsExactly<FileNotFoundException>(() => HelmholtzMachine.Load(_temp.File("missing.hm")));
-        StringAssert.Contains(e.Message, _temp.File("missing.hm"));
+        e = Assert.ThrowsExactly<FileNotFoundException>(() => HelmholtzMachine.Load(Temp.File("missing.hm")));
+        StringAssert.Contains(e.Message, Temp.File("missing.hm"));
     }
 
     /// <summary>Saves from many threads to one path at once: each writes a temporary file of its own, so none collides, and the file is one whole model.</summary>
@@ -197,7 +189,7 @@ public sealed class MachineFileTests
     public void ConcurrentSavesToOnePathDoNotCollide()
     {
         var machines = Enumerable.Range(0, 8).Select(i => TestModels.Random("20b-10b", 100 + (ulong)i)).ToArray();
-        string path = _temp.File("shared.hm");
+        string path = Temp.File("shared.hm");
         using var start = new Barrier(machines.Length);
         var errors = new System.Collections.Concurrent.ConcurrentBag<Exception>();
         var threads = machines.Select(m => new Thread(() =>
@@ -218,7 +210,7 @@ public sealed class MachineFileTests
         var loaded = HelmholtzMachine.Load(path);
         Assert.IsTrue(machines.Any(m => m.Parameters.Zip(loaded.Parameters).All(p => p.First.Value.AsSpan().SequenceEqual(p.Second.Value))),
             "the file holds one of the machines, whole");
-        CollectionAssert.AreEqual(new[] { "shared.hm" }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).ToArray(), "no temporary file is left");
+        CollectionAssert.AreEqual(new[] { "shared.hm" }, Directory.GetFileSystemEntries(Temp.Path).Select(Path.GetFileName).ToArray(), "no temporary file is left");
     }
 
     /// <summary>A stream that fails after a number of bytes, as a full disk or a pulled cable would.</summary>
@@ -254,7 +246,7 @@ public sealed class MachineFileTests
 
     private (string Path, byte[] Before) EarlierModel()
     {
-        string path = _temp.File("model.hm");
+        string path = Temp.File("model.hm");
         TestModels.Random("20b-10b", 9).Save(path);
         return (path, File.ReadAllBytes(path));
     }
@@ -262,7 +254,7 @@ public sealed class MachineFileTests
     private void AssertEarlierFileIntact(string path, byte[] before)
     {
         CollectionAssert.AreEqual(before, File.ReadAllBytes(path), "the earlier file is unchanged");
-        CollectionAssert.AreEqual(new[] { Path.GetFileName(path) }, Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).ToArray(),
+        CollectionAssert.AreEqual(new[] { Path.GetFileName(path) }, Directory.GetFileSystemEntries(Temp.Path).Select(Path.GetFileName).ToArray(),
             "nothing half-written is left beside it");
     }
 
@@ -310,11 +302,11 @@ public sealed class MachineFileTests
     public void ADirectoryOrAMissingFolderAsTargetIsNamed()
     {
         var machine = TestModels.Random("6b-4b", 13);
-        string folder = _temp.File("folder");
+        string folder = Temp.File("folder");
         Directory.CreateDirectory(folder);
         var e = Assert.ThrowsExactly<IOException>(() => machine.Save(folder));
         StringAssert.Contains(e.Message, "is a directory");
-        var missing = Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.Save(_temp.File(Path.Combine("nowhere", "model.hm"))));
-        StringAssert.Contains(missing.Message, _temp.File("nowhere"));
+        var missing = Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.Save(Temp.File(Path.Combine("nowhere", "model.hm"))));
+        StringAssert.Contains(missing.Message, Temp.File("nowhere"));
     }
 }

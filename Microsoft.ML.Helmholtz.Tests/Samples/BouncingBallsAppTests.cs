@@ -5,21 +5,13 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 
 /// <summary>The bouncing-balls sample end to end on a small data set it generates, and its errors (one line each).</summary>
 [TestClass]
-public sealed class BouncingBallsAppTests
+public sealed class BouncingBallsAppTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private (int Exit, string Output, string Error) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = BouncingBallsApp.Run([.. args, "--data", _temp.File("data"), "--out", _temp.File("out")], output, error);
+        int exit = BouncingBallsApp.Run([.. args, "--data", Temp.File("data"), "--out", Temp.File("out")], output, error);
         return (exit, output.ToString(), error.ToString());
     }
 
@@ -32,10 +24,10 @@ public sealed class BouncingBallsAppTests
         StringAssert.Contains(text, "temporal machine:");
         StringAssert.Contains(text, "without the LSTM:");
         StringAssert.Contains(text, "copying the previous frame");
-        Assert.IsTrue(File.Exists(_temp.File("data/" + BouncingBalls.TrainFile)), "the data set was written for the next run");
-        byte[] png = File.ReadAllBytes(_temp.File("out/strip.png"));
+        Assert.IsTrue(File.Exists(Temp.File("data/" + BouncingBalls.TrainFile)), "the data set was written for the next run");
+        byte[] png = File.ReadAllBytes(Temp.File("out/strip.png"));
         CollectionAssert.AreEqual(PngWriter.Signature.ToArray(), png[..8]);
-        string[] report = File.ReadAllLines(_temp.File("out/report.csv"));
+        string[] report = File.ReadAllLines(Temp.File("out/report.csv"));
         Assert.AreEqual(4, report.Length, string.Join("\n", report));
         Assert.IsTrue(report[1].StartsWith("temporal,2,", StringComparison.Ordinal), report[1]);
         // The second run reads the files the first wrote.

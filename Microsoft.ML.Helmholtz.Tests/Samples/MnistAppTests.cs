@@ -11,16 +11,8 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 /// The runs that train use the shared data (and fail, never skip, without it).
 /// </summary>
 [TestClass]
-public sealed class MnistAppTests
+public sealed class MnistAppTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private static (int Exit, string Output, string Error) Run(params string[] args)
     {
         var output = new StringWriter();
@@ -31,7 +23,7 @@ public sealed class MnistAppTests
 
     /// <summary>Runs with a data folder that does not exist: the error must come from what is checked before the data.</summary>
     private (int Exit, string Output, string Error) RunWithoutData(params string[] args)
-        => Run([.. args, "--data", _temp.File("no-data-here"), "--out", _temp.File("out")]);
+        => Run([.. args, "--data", Temp.File("no-data-here"), "--out", Temp.File("out")]);
 
     private static void AssertOneLineError(int exit, string error, string problem, int expectedExit = MnistApp.UserError)
     {
@@ -80,10 +72,10 @@ public sealed class MnistAppTests
     [TestMethod]
     public void AMissingOrDamagedModelToResumeIsNamed()
     {
-        var (exit, _, error) = RunWithoutData("--resume", _temp.File("missing.hm"));
+        var (exit, _, error) = RunWithoutData("--resume", Temp.File("missing.hm"));
         AssertOneLineError(exit, error, "model file not found");
 
-        string truncated = _temp.File("truncated.hm");
+        string truncated = Temp.File("truncated.hm");
         using (var stream = new MemoryStream())
         {
             TestModels.Random("784b-20b", 1).Save(stream);
@@ -92,12 +84,12 @@ public sealed class MnistAppTests
         (exit, _, error) = RunWithoutData("--resume", truncated);
         AssertOneLineError(exit, error, "truncated");
 
-        string small = _temp.File("small.hm");
+        string small = Temp.File("small.hm");
         TestModels.Random("10b-4b", 2).Save(small);
         (exit, _, error) = RunWithoutData("--resume", small);
         AssertOneLineError(exit, error, "the visible layer is 10b");
 
-        string other = _temp.File("other.hm");
+        string other = Temp.File("other.hm");
         TestModels.Random("784b-20b", 3).Save(other);
         (exit, _, error) = RunWithoutData("--resume", other, "--architecture", "784b-30b");
         AssertOneLineError(exit, error, "does not match the model");
@@ -109,12 +101,12 @@ public sealed class MnistAppTests
     [TestMethod]
     public void AnOutputThatCannotBeWrittenIsNamedBeforeTheDataLoads()
     {
-        string file = _temp.File("a-file");
+        string file = Temp.File("a-file");
         File.WriteAllText(file, "");
-        var (exit, _, error) = Run("--data", _temp.File("no-data-here"), "--out", file);
+        var (exit, _, error) = Run("--data", Temp.File("no-data-here"), "--out", file);
         AssertOneLineError(exit, error, "is a file");
 
-        (exit, _, error) = Run("--data", _temp.File("no-data-here"), "--out", "/proc/self/runs");
+        (exit, _, error) = Run("--data", Temp.File("no-data-here"), "--out", "/proc/self/runs");
         AssertOneLineError(exit, error, "cannot be written");
     }
 
@@ -124,19 +116,19 @@ public sealed class MnistAppTests
         var (exit, _, error) = RunWithoutData();
         AssertOneLineError(exit, error, "does not exist");
 
-        string file = _temp.File("data-file");
+        string file = Temp.File("data-file");
         File.WriteAllText(file, "");
-        (exit, _, error) = Run("--data", file, "--out", _temp.File("out"));
+        (exit, _, error) = Run("--data", file, "--out", Temp.File("out"));
         AssertOneLineError(exit, error, "is a file");
 
-        string damaged = _temp.File("damaged");
+        string damaged = Temp.File("damaged");
         Directory.CreateDirectory(damaged);
         foreach (string name in new[] { BinarizedMnist.TrainFile, BinarizedMnist.ValidFile, BinarizedMnist.TestFile })
         {
             byte[] real = File.ReadAllBytes(Path.Combine(RealData(), name));
             File.WriteAllBytes(Path.Combine(damaged, name), real[..(real.Length / 3)]);
         }
-        (exit, _, error) = Run("--data", damaged, "--out", _temp.File("out"));
+        (exit, _, error) = Run("--data", damaged, "--out", Temp.File("out"));
         AssertOneLineError(exit, error, damaged);
     }
 
@@ -145,7 +137,7 @@ public sealed class MnistAppTests
     [DataRow("vimco", "2", "784b-200b-50b")]
     public void TheKSampleRulesTrainWithTheirKAndReportTheirBound(string rule, string k, string architecture)
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         var (exit, text, error) = Run("--rule", rule, "--train-samples", k, "--epochs", "1", "--train-limit", "300", "--valid-rows", "100", "--test-limit", "20",
             "--k", "5", "--data", RealData(), "--out", output);
         Assert.AreEqual(MnistApp.Success, exit, error);
@@ -168,20 +160,20 @@ public sealed class MnistAppTests
     [TestMethod]
     public void TheMeanFieldBaselineScoresAfterTrainingAndRefusesBinaryLayers()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "300", "--valid-rows", "100", "--test-limit", "20",
             "--k", "5", "--mean-field", "3", "--data", RealData(), "--out", output);
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "test log-likelihood (mean-field q per image, 3 Adam steps from the recognition network's marginals, K = 5)");
 
-        (exit, _, error) = Run("--rule", "wake-sleep", "--mean-field", "3", "--data", _temp.File("no-data-here"), "--out", output);
+        (exit, _, error) = Run("--rule", "wake-sleep", "--mean-field", "3", "--data", Temp.File("no-data-here"), "--out", output);
         AssertOneLineError(exit, error, "--mean-field needs Gaussian hidden layers");
     }
 
     [TestMethod]
     public void AShortRunTrainsSavesAndScores()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
             "--k", "5", "--data", RealData(), "--out", output);
         Assert.AreEqual(MnistApp.Success, exit, error);
@@ -211,7 +203,7 @@ public sealed class MnistAppTests
     [TestMethod]
     public void ADivergedRunSaysSoAndSavesNoModel()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         var (exit, _, error) = Run("--rule", "wake-sleep", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2", "--train-limit", "500",
             "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output);
         AssertOneLineError(exit, error, "training diverged", MnistApp.Diverged);

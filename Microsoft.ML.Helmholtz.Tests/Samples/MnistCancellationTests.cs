@@ -13,16 +13,8 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 /// SIGTERM into that cancellation (a run in the background ignores SIGINT). They use the shared data.
 /// </summary>
 [TestClass]
-public sealed class MnistCancellationTests
+public sealed class MnistCancellationTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     /// <summary>Output that cancels the run when a line starting with <c>trigger</c> is written.</summary>
     private sealed class CancelAtLine(string trigger, CancellationTokenSource source) : StringWriter
     {
@@ -40,7 +32,7 @@ public sealed class MnistCancellationTests
     [TestMethod]
     public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         using var source = new CancellationTokenSource();
         var text = new CancelAtLine("epoch    1 ", source);
         var error = new StringWriter();
@@ -57,7 +49,7 @@ public sealed class MnistCancellationTests
     [TestMethod]
     public void CancelledWhileScoringTheTrainedModelIsKeptAndTheScoringStops()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         using var source = new CancellationTokenSource();
         var text = new CancelAtLine("test free energy", source);
         var error = new StringWriter();
@@ -79,7 +71,7 @@ public sealed class MnistCancellationTests
     [OSCondition(OperatingSystems.Linux)]
     public void SigtermStopsTheProcessLikeCtrlC()
     {
-        string output = _temp.File("out");
+        string output = Temp.File("out");
         string program = Path.Combine(AppContext.BaseDirectory, "Helmholtz.Mnist");
         Assert.IsTrue(File.Exists(program), $"the sample's program is built beside the tests: {program}");
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -6,22 +6,14 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 
 /// <summary>The pipeline sample's three tasks, on a few hundred images, and its errors (one line each). Needs the shared data (fails without it).</summary>
 [TestClass]
-public sealed class PipelineAppTests
+public sealed class PipelineAppTests : TempDirectoryTests
 {
-    private TempDirectory _temp = null!;
-
-    [TestInitialize]
-    public void Setup() => _temp = new TempDirectory();
-
-    [TestCleanup]
-    public void Cleanup() => _temp.Dispose();
-
     private (int Exit, string Output, string Error) Run(params string[] args)
     {
         string data = SharedData.MnistDirectory();
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = PipelineApp.Run([.. args, "--data", data, "--out", _temp.File("out")], output, error);
+        int exit = PipelineApp.Run([.. args, "--data", data, "--out", Temp.File("out")], output, error);
         return (exit, output.ToString(), error.ToString());
     }
 
@@ -33,7 +25,7 @@ public sealed class PipelineAppTests
         StringAssert.Contains(text, "Epoch 1/1: training free energy");   // the MLContext's log, printed
         StringAssert.Contains(text, "test log-likelihood (the LogLikelihood column, K = 5)");
         StringAssert.Contains(text, "classifier on the machine's features");
-        Assert.IsTrue(File.Exists(Path.Combine(_temp.File("out"), "model.zip")));
+        Assert.IsTrue(File.Exists(Path.Combine(Temp.File("out"), "model.zip")));
         // The accuracy before saving and after loading, as printed, are the same.
         string[] accuracies = text.Split('\n').Where(l => l.Contains("accuracy")).Select(l => l[(l.IndexOf("accuracy ", StringComparison.Ordinal) + 9)..].Split(' ')[0]).ToArray();
         Assert.HasCount(2, accuracies);
@@ -59,7 +51,7 @@ public sealed class PipelineAppTests
         var (exit, text, error) = Run("--task", "onnx", "--epochs", "1", "--train-limit", "500", "--architecture", "784b-20g-8g", "--k", "5");
         Assert.AreEqual(PipelineApp.Success, exit, error);
         foreach (string file in new[] { "recognition.onnx", "log-likelihood.onnx" })
-            using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(_temp.File("out"), file)))
+            using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(Temp.File("out"), file)))
                 Assert.HasCount(1, session.OutputMetadata);
         StringAssert.Contains(text, "ONNX Runtime on CPU");
         // The printed means agree, and so does every row (the largest differences printed).
