@@ -29,37 +29,40 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         ["--rule", "sbp", "--epochs", $"{epochs}", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
          "--k", $"{samples}", "--data", SharedData.MnistDirectory(), "--out", output];
 
-    [TestMethod]
-    public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
+    /// <summary>A short run in this process, cancelled when it writes a line starting with <paramref name="trigger"/>; the model's path.</summary>
+    private (int Exit, string Output, string Error, string Model) RunCancelledAt(string trigger, int epochs, int samples)
     {
         string output = Temp.File("out");
         using var source = new CancellationTokenSource();
-        var text = new CancelAtLine("epoch    1 ", source);
+        var text = new CancelAtLine(trigger, source);
         var error = new StringWriter();
-        int exit = MnistApp.Run(ShortRun(output, 100, 5), text, error, source.Token);
+        int exit = MnistApp.Run(ShortRun(output, epochs, samples), text, error, source.Token);
+        return (exit, text.ToString(), error.ToString(), Path.Combine(output, "sbp.hm"));
+    }
 
-        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
-        StringAssert.Contains(error.ToString(), "training cancelled");
-        long steps = HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained;
+    [TestMethod]
+    public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
+    {
+        var (exit, text, error, model) = RunCancelledAt("epoch    1 ", 100, 5);
+
+        Assert.AreEqual(MnistApp.Cancelled, exit, error);
+        StringAssert.Contains(error, "training cancelled");
+        long steps = HelmholtzMachine.Load(model).StepsTrained;
         // Cancelled after the first epoch's report: its five minibatches and at most one more.
         Assert.IsTrue(steps is >= 5 and <= 6, $"{steps} steps");
-        StringAssert.Contains(text.ToString(), "test log-likelihood (importance sampling, K = 5)");
+        StringAssert.Contains(text, "test log-likelihood (importance sampling, K = 5)");
     }
 
     [TestMethod]
     public void CancelledWhileScoringTheTrainedModelIsKeptAndTheScoringStops()
     {
-        string output = Temp.File("out");
-        using var source = new CancellationTokenSource();
-        var text = new CancelAtLine("test free energy", source);
-        var error = new StringWriter();
         // K = 2000 over 50 images: 100 chunks of 1000 rows, each a point at which the scoring stops.
-        int exit = MnistApp.Run(ShortRun(output, 1, 2000), text, error, source.Token);
+        var (exit, text, error, model) = RunCancelledAt("test free energy", 1, 2000);
 
-        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
-        StringAssert.Contains(error.ToString(), $"scoring cancelled; the model is saved in {Path.Combine(output, "sbp.hm")}");
-        Assert.DoesNotContain("test log-likelihood", text.ToString());
-        Assert.AreEqual(5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+        Assert.AreEqual(MnistApp.Cancelled, exit, error);
+        StringAssert.Contains(error, $"scoring cancelled; the model is saved in {model}");
+        Assert.DoesNotContain("test log-likelihood", text);
+        Assert.AreEqual(5L, HelmholtzMachine.Load(model).StepsTrained);
     }
 
     [DllImport("libc", SetLastError = true)]
