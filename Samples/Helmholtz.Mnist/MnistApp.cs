@@ -113,6 +113,25 @@ public static class MnistApp
                          (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
                          (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
 
+        // The validation estimate keeps one seed for the whole run (common random numbers), so that two
+        // checkpoints' estimates differ by their models more than by the sampling.
+        var validationEstimator = options.ValidationSamples > 0 ? new ImportanceSampledLogLikelihood(options.ValidationSamples, seed: options.Seed + 5) : null;
+        string bestPath = Path.Combine(options.OutputDirectory, $"{runName}-best.hm");
+        double bestValidation = double.NegativeInfinity;
+        double EstimateValidation(string which)
+        {
+            LogLikelihoodEstimate estimate = validationEstimator!.Estimate(machine, valid, cancellationToken: cancellation);
+            bool best = estimate.Mean > bestValidation;
+            if (best)
+            {
+                bestValidation = estimate.Mean;
+                machine.Save(bestPath);
+            }
+            output.WriteLine($"  validation log-likelihood of {which} (K = {options.ValidationSamples}, {valid.Rows} images): {estimate.Mean:F2} nats " +
+                             $"(standard error over images {estimate.StandardErrorOverExamples:F2}){(best ? $", the best so far: saved to {bestPath}" : $"; the best is {bestValidation:F2}")}");
+            return estimate.Mean;
+        }
+
         var curve = new List<CurveRow>();
         var progress = new SynchronousProgress<EpochReport>(report =>
         {
@@ -124,6 +143,8 @@ public static class MnistApp
             if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
             {
                 machine.Save(modelPath);
+                if (validationEstimator is not null)
+                    curve[^1] = curve[^1] with { ValidationLogLikelihood = EstimateValidation($"epoch {report.Epoch}") };
                 WriteCurve(curvePath, curve);
             }
         });
@@ -133,6 +154,9 @@ public static class MnistApp
         {
             if (options.Epochs > 0)
             {
+                // What a resumed run must beat to be kept as the best.
+                if (validationEstimator is not null && options.Resume is not null)
+                    EstimateValidation($"the model resumed from {options.Resume}");
                 var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation);
                 if (reports.Count < options.Epochs)
                     output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
@@ -239,12 +263,13 @@ public static class MnistApp
             using (var writer = new StreamWriter(temporary))
             using (var csv = CsvWriter.Create(writer))
             {
-                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective"]);
+                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective", "validation_log_likelihood"]);
                 foreach (CurveRow r in rows)
                 {
                     csv.WriteRecord([r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
                         r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
-                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture)]);
+                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture),
+                        double.IsNaN(r.ValidationLogLikelihood) ? "" : r.ValidationLogLikelihood.ToString("R", CultureInfo.InvariantCulture)]);
                 }
             }
             File.Move(temporary, path, overwrite: true);
@@ -255,7 +280,9 @@ public static class MnistApp
         }
     }
 
-    private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds, double TrainObjective);
+    /// <summary>One epoch of the learning curve; the validation log-likelihood is NaN (an empty cell) where it was not estimated.</summary>
+    private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds, double TrainObjective,
+        double ValidationLogLikelihood = double.NaN);
 
     /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool and run out of order).</summary>
     private sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>

@@ -22,6 +22,7 @@ internal sealed class MnistOptions
     public int TrainLimit { get; private set; }
     public int TestLimit { get; private set; }
     public int ValidationRows { get; private set; } = 1000;
+    public int ValidationSamples { get; private set; }
     public int CheckpointEvery { get; private set; } = 10;
     public string? DataDirectory { get; private set; }
     public string OutputDirectory { get; private set; } = "runs";
@@ -44,6 +45,8 @@ internal sealed class MnistOptions
           --mean-field STEPS   also score with a mean-field q optimised per image for STEPS steps (Gaussian hidden layers; 0: skip)
           --mean-field-start recognition|prior   where each image's q starts (recognition)
           --train-limit N  --test-limit N  --valid-rows N (1000)   use fewer images (evenly spaced: the splits are ordered by digit)
+          --valid-k N      estimate ln p of the validation rows with N importance samples at each checkpoint too, and keep
+                           the model that scored best in RUN-best.hm (a resumed run first scores the model it starts from)
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
           --resume FILE    continue from a saved model (with --epochs 0: score it only)
@@ -82,6 +85,7 @@ internal sealed class MnistOptions
                 case "--train-limit": o.TrainLimit = Int(); break;
                 case "--test-limit": o.TestLimit = Int(); break;
                 case "--valid-rows": o.ValidationRows = Int(); break;
+                case "--valid-k": o.ValidationSamples = Int(); break;
                 case "--checkpoint-every": o.CheckpointEvery = Int(); break;
                 case "--data": o.DataDirectory = Value(); break;
                 case "--out": o.OutputDirectory = Value(); break;
@@ -98,6 +102,8 @@ internal sealed class MnistOptions
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
+        if (o.ValidationSamples > 0 && o.CheckpointEvery == 0)
+            throw new ArgumentException("--valid-k estimates at each checkpoint: give --checkpoint-every N (N > 0) too.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
         if (LearningRules.IsMultiSample(o.Rule) && o.TrainingSamples < (o.Rule == "vimco" ? 2 : 1))
             throw new ArgumentException($"--train-samples must be at least {(o.Rule == "vimco" ? 2 : 1)} for {o.Rule}; got {o.TrainingSamples}.");
