@@ -36,6 +36,67 @@ public sealed class SharedForwardTests
     {
         var machine = TestModels.Random("9b-5b", 3);
         Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[18], 2, [0, 1, 0], 3));
+        // A row may only read one of the distinct rows the forward computed.
+        Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[18], 2, [0, 1, 2], 3));
+        Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[18], 2, [-1, 0, 1], 3));
+    }
+
+    /// <summary>
+    /// A Gaussian layer, plain or behind a trunk, reads the statistics its rows share in place for the draw and
+    /// its density, and copies them only when a member needs each row's own. The draw, ln q, the means and
+    /// the gradients through the draw must be bit for bit those of the same layer made to copy first, and
+    /// agree with a forward over the repeated inputs (within the products' rounding).
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-18g")]      // 18 units: a vector and an overlapping last one per row
+    [DataRow("20b-5g")]       // fewer units than a vector
+    [DataRow("20b-6t-18g")]   // behind a deterministic trunk, whose rows the backward needs
+    public void SharedGaussianStatisticsAreReadInPlaceWithTheBitsOfCopies(string architecture)
+    {
+        const int distinct = 3;
+        int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
+        int rows = source.Length;
+        var original = TestModels.Random(architecture + "-4g", 71);
+        int visible = original.Architecture.Visible.Size, units = original.Architecture.Layers[1].Size;
+        float[] inputs = TestModels.RandomStates(original.Architecture, distinct, 72).Layer(0, distinct).ToArray();
+        float[] replicated = source.SelectMany(s => inputs.Skip(s * visible).Take(visible)).ToArray();
+        float[] pathWise = Enumerable.Range(0, rows * units).Select(i => MathF.Sin(i * 0.7f)).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f + 0.25f * r).ToArray();
+
+        (float[] Draw, double[] LogQ, float[] Means, float[] Gradients) Run(string how)
+        {
+            var machine = original.Clone();
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            if (how == "repeated") layer.Forward(replicated, rows);
+            else layer.ForwardShared(inputs, distinct, source, rows);
+            if (how == "copied first") layer.Expectation(rows, new float[rows * units]);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(73), rows, y);
+            var logQ = new double[rows];
+            layer.AccumulateLogProbOfSample(y, rows, logQ);
+            machine.ZeroGradients();
+            ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
+            var means = new float[rows * units];
+            layer.Expectation(rows, means);
+            return (y, logQ, means, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
+        }
+
+        var inPlace = Run("in place");
+        var copied = Run("copied first");
+        var repeated = Run("repeated");
+        CollectionAssert.AreEqual(copied.Draw, inPlace.Draw, "the draw");
+        CollectionAssert.AreEqual(copied.LogQ, inPlace.LogQ, "ln q of the draw");
+        CollectionAssert.AreEqual(copied.Means, inPlace.Means, "the means, once every row needs its own");
+        CollectionAssert.AreEqual(copied.Gradients, inPlace.Gradients, "the gradients through the draw");
+        void Close(IReadOnlyList<double> expected, IReadOnlyList<double> actual, string what)
+        {
+            double scale = expected.Max(Math.Abs);
+            for (int i = 0; i < expected.Count; i++) Assert.AreEqual(expected[i], actual[i], 1e-5 * scale + 1e-6, $"{what} {i}");
+        }
+        Close(repeated.Draw.Select(v => (double)v).ToList(), inPlace.Draw.Select(v => (double)v).ToList(), "draw");
+        Close(repeated.LogQ, inPlace.LogQ, "ln q");
+        Close(repeated.Means.Select(v => (double)v).ToList(), inPlace.Means.Select(v => (double)v).ToList(), "mean");
+        Close(repeated.Gradients.Select(v => (double)v).ToList(), inPlace.Gradients.Select(v => (double)v).ToList(), "gradient");
     }
 
     /// <summary>

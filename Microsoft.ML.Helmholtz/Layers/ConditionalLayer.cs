@@ -84,15 +84,17 @@ public abstract class ConditionalLayer
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, ReadOnlySpan<float> distinctConditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         CheckBatch(rows);
-        Forward(distinctInputs, distinctConditioning, distinctRows);
-        // Backwards, so that each source row is read before anything overwrites it.
-        for (int r = rows - 1; r >= 0; r--)
+        if (distinctRows <= 0 || distinctRows > rows)
+            throw new ArgumentOutOfRangeException(nameof(distinctRows), distinctRows, $"distinctRows must be between 1 and the {rows} rows.");
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        for (int r = 0; r < rows; r++)
         {
             int source = rowSource[r];
-            if (source > r || (r + 1 < rows && source > rowSource[r + 1]))
-                throw new ArgumentException("rowSource must be non-decreasing with rowSource[r] ≤ r.", nameof(rowSource));
-            if (source != r) CopyStatistics(source, r);
+            if (source < 0 || source > r || source >= distinctRows || (r > 0 && source < rowSource[r - 1]))
+                throw new ArgumentException($"rowSource must be non-decreasing with 0 ≤ rowSource[r] ≤ r and below the {distinctRows} distinct rows.", nameof(rowSource));
         }
+        Forward(distinctInputs, distinctConditioning, distinctRows);
+        if (distinctRows < rows) ShareStatistics(rowSource[..rows], rows);
         int inputs = distinctRows * InputSize;
         if (_sharedInputs.Length < inputs) _sharedInputs = new float[inputs];
         if (_sharedSource.Length < rows) _sharedSource = new int[rows];
@@ -133,6 +135,21 @@ public abstract class ConditionalLayer
     protected abstract void CopyStatistics(int from, int to);
 
     /// <summary>
+    /// After a forward over the distinct inputs (rows [0, distinct) of the statistics), gives row r those
+    /// of row rowSource[r] (checked: grouped, rowSource[r] ≤ r). This copies them; a layer may instead
+    /// read them through rowSource where it can (a draw and its density, all that scoring asks) and
+    /// copy them when a member first needs each row's own (<see cref="CopySharedRows"/>).
+    /// </summary>
+    protected virtual void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => CopySharedRows(rowSource, rows);
+
+    /// <summary>Row r's statistics ← row rowSource[r]'s, backwards, so that each source row is read before anything overwrites it.</summary>
+    protected void CopySharedRows(ReadOnlySpan<int> rowSource, int rows)
+    {
+        for (int r = rows - 1; r >= 0; r--)
+            if (rowSource[r] != r) CopyStatistics(rowSource[r], r);
+    }
+
+    /// <summary>
     /// The mean and the log of the marginal variances of each row of the last forward, for a layer
     /// with Gaussian outputs (a mean-field q starts from them); false for other layers.
     /// </summary>
@@ -140,6 +157,9 @@ public abstract class ConditionalLayer
 
     /// <summary><see cref="CopyStatistics"/> for a layer that wraps this one.</summary>
     internal void CopyStatisticsOf(int from, int to) => CopyStatistics(from, to);
+
+    /// <summary><see cref="ShareStatistics"/> for a layer that wraps this one.</summary>
+    internal void ShareStatisticsOf(ReadOnlySpan<int> rowSource, int rows) => ShareStatistics(rowSource, rows);
 
     /// <summary>Draws y for each row of the last forward.</summary>
     public abstract void Sample(RandomStream random, int batch, Span<float> output);

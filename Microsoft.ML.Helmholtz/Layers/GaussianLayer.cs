@@ -29,6 +29,12 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private float[] _dMean = [];
     private float[] _dLogVar = [];
     private float[] _sharedMean = [], _sharedLogVar = [];   // gradients summed per distinct input
+    // After ForwardShared, rows [0, distinct) hold the statistics and row r reads those of row
+    // _statisticsSource[r] until a member needs each row's own (OwnStatistics copies them then): a
+    // draw and its density, all that scoring asks, read them in place. _sigma: e^{s/2} of the distinct rows.
+    private int[] _statisticsSource = [];
+    private int _sharedStatisticsRows;   // 0: every row holds its own statistics
+    private float[] _sigma = [];
 
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -60,10 +66,18 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     internal Parameter? LogVarianceParameter => _logVar;
 
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Means(int batch) => _mean.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> Means(int batch)
+    {
+        OwnStatistics();
+        return _mean.AsSpan(0, batch * OutputSize);
+    }
 
     /// <summary>The log-variances s of the last forward, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> LogVariances(int batch) => _s.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> LogVariances(int batch)
+    {
+        OwnStatistics();
+        return _s.AsSpan(0, batch * OutputSize);
+    }
 
     /// <summary>The standard-normal noise ε of the last <see cref="Sample"/>, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Noise(int batch) => _noise.AsSpan(0, batch * OutputSize);
@@ -78,12 +92,15 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _dLogVar = new float[n];
         _sharedMean = new float[n];
         _sharedLogVar = new float[n];
+        _statisticsSource = new int[rows];
+        _sigma = new float[n];
     }
 
     /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
+        _sharedStatisticsRows = 0;
         int n = batch * OutputSize;
         Span<float> m = _mean.AsSpan(0, n);
         if (_logVarMap is not null) AffineMap.Forward(_meanMap, m, _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
@@ -100,21 +117,58 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         int n = batch * OutputSize;
         Span<float> eps = _noise.AsSpan(0, n);
         random.FillNormal(eps);
-        Reparameterize(batch, output);
+        Draw(batch, output);
     }
 
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
         noise[..n].CopyTo(_noise);   // kept, as Sample keeps its own: ln q of the draw comes from it
-        Reparameterize(batch, output);
+        Draw(batch, output);
     }
 
     /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/>).</summary>
     public void Reparameterize(int batch, Span<float> output)
     {
+        OwnStatistics();
         int n = batch * OutputSize;
         Kernels.Reparameterize(_mean.AsSpan(0, n), _s.AsSpan(0, n), _noise.AsSpan(0, n), output[..n]);
+    }
+
+    /// <summary><see cref="Reparameterize"/>, reading shared statistics in place.</summary>
+    private void Draw(int batch, Span<float> output)
+    {
+        if (!SharesStatistics(batch))
+        {
+            Reparameterize(batch, output);
+            return;
+        }
+        int distinct = _statisticsSource[batch - 1] + 1;
+        Kernels.ReparameterizeShared(_mean, _s, distinct, _statisticsSource.AsSpan(0, batch), _noise, batch, OutputSize, _sigma, output);
+    }
+
+    /// <summary>Whether rows read shared statistics through _statisticsSource for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
+    private bool SharesStatistics(int batch)
+    {
+        if (_sharedStatisticsRows == batch) return true;
+        OwnStatistics();
+        return false;
+    }
+
+    protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
+    {
+        rowSource[..rows].CopyTo(_statisticsSource);
+        _sharedStatisticsRows = rows;
+    }
+
+    /// <summary>Gives every row its own copy of shared statistics (nothing when they are not shared).</summary>
+    private void OwnStatistics()
+    {
+        int rows = _sharedStatisticsRows;
+        if (rows == 0) return;
+        _sharedStatisticsRows = 0;
+        for (int r = rows - 1; r >= 0; r--)
+            if (_statisticsSource[r] != r) CopyRow(_statisticsSource[r], r);
     }
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
@@ -135,18 +189,30 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
+    {
+        OwnStatistics();
+        Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
+    }
 
     /// <summary>ln N(m + σε; m, σ²) = −½ Σ (ε² + s + ln 2π): from the draw's noise, without an exp per unit.</summary>
     public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, batch, OutputSize, rowLogProb);
+    {
+        if (SharesStatistics(batch))
+            Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, _statisticsSource[batch - 1] + 1, _statisticsSource.AsSpan(0, batch), batch, OutputSize, rowLogProb);
+        else
+            Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, batch, OutputSize, rowLogProb);
+    }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
-        => Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);
+    {
+        OwnStatistics();
+        Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);
+    }
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        OwnStatistics();
         int n = batch * OutputSize;
         Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
         Kernels.GaussianLogProbGradient(y, _mean, _s, batch, OutputSize, rowWeights, dm, ds, outputGradient.IsEmpty ? default : outputGradient[..n]);
@@ -159,6 +225,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
+        OwnStatistics();
         int n = batch * OutputSize;
         if (gradient.RowWeights.Length < batch)
             throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
@@ -175,6 +242,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public void BackwardStatistics(Span<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient,
         Span<float> conditioningGradient = default)
     {
+        OwnStatistics();
         int n = batch * OutputSize;
         if (MeanFunction == GaussianMean.Tanh)
             Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, n), meanGradient[..n]);
@@ -205,6 +273,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     {
         if (_logVarMap is not null)
             throw new NotSupportedException("The input Hessian is defined here for per-unit variances only.");
+        OwnStatistics();
         int n = batch * OutputSize;
         Span<float> kappa = _dMean.AsSpan(0, n);
         // −ln p = ½ (y − tanh u)² e^{−s} + …; d²/du² = [m'² + 2 m m' (y − m)] e^{−s}, m' = 1 − m².
@@ -214,6 +283,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
+        OwnStatistics();
         int n = batch * OutputSize;
         Kernels.AddExpNegative(_s.AsSpan(0, n), destination[..n]);
     }
@@ -260,6 +330,12 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     }
 
     protected override void CopyStatistics(int from, int to)
+    {
+        OwnStatistics();
+        CopyRow(from, to);
+    }
+
+    private void CopyRow(int from, int to)
     {
         _mean.AsSpan(from * OutputSize, OutputSize).CopyTo(_mean.AsSpan(to * OutputSize, OutputSize));
         _s.AsSpan(from * OutputSize, OutputSize).CopyTo(_s.AsSpan(to * OutputSize, OutputSize));

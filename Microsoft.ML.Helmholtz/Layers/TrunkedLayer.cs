@@ -13,6 +13,10 @@ namespace Microsoft.ML.Helmholtz.Layers;
 public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBilinearLogProb
 {
     private readonly DeterministicTrunk _trunk;
+    // After ForwardShared, row r's trunk activations are those of row _trunkSource[r] until the backward,
+    // the only reader of every row's own, copies them (OwnTrunkRows): scoring never does.
+    private int[] _trunkSource = [];
+    private int _sharedTrunkRows;   // 0: every row holds its own
 
     internal TrunkedLayer(DeterministicTrunk trunk, ConditionalLayer inner)
         : base(trunk.Inputs, inner.OutputSize)
@@ -40,18 +44,38 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     {
         _trunk.EnsureCapacity(rows);
         Inner.EnsureCapacity(rows);
+        _trunkSource = new int[rows];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
+        _sharedTrunkRows = 0;
         Inner.Forward(_trunk.Forward(input, batch), conditioning, batch);
     }
 
     protected override void CopyStatistics(int from, int to)
     {
+        OwnTrunkRows();
         _trunk.CopyRow(from, to);
         Inner.CopyStatisticsOf(from, to);
+    }
+
+    protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
+    {
+        Inner.ShareStatisticsOf(rowSource, rows);
+        rowSource[..rows].CopyTo(_trunkSource);
+        _sharedTrunkRows = rows;
+    }
+
+    /// <summary>Gives every row its own trunk activations, backwards as <see cref="ConditionalLayer.CopySharedRows"/> does (nothing when they are not shared).</summary>
+    private void OwnTrunkRows()
+    {
+        int rows = _sharedTrunkRows;
+        if (rows == 0) return;
+        _sharedTrunkRows = 0;
+        for (int r = rows - 1; r >= 0; r--)
+            if (_trunkSource[r] != r) _trunk.CopyRow(_trunkSource[r], r);
     }
 
     public override void Sample(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
@@ -69,6 +93,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        OwnTrunkRows();
         // The trunk's parameters need ∂L/∂(trunk output) whether or not the input's gradient is asked for.
         Inner.AccumulateLogProbGradient(y, _trunk.Output(batch), batch, rowWeights, _trunk.ClearedOutputGradient(batch), outputGradient, conditioningGradient);
         _trunk.Backward(input, batch, inputGradient);
@@ -78,6 +103,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     {
         if (Inner is not IReparameterizedLayer inner)
             throw new NotSupportedException($"{Inner.GetType().Name} has no reparameterised samples.");
+        OwnTrunkRows();
         inner.BackwardThroughSample(gradient, _trunk.Output(batch), batch, _trunk.ClearedOutputGradient(batch), conditioningGradient);
         _trunk.Backward(input, batch, inputGradient);
     }

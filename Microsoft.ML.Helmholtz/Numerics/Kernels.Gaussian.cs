@@ -97,31 +97,45 @@ public static unsafe partial class Kernels
 
     /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
     public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
-        => AccumulateHalfNegativeSquares(noise, logVar[..(rows * columns)], rows, columns, rowSums);
+        => AccumulateHalfNegativeSquares(noise, logVar[..(rows * columns)], rows, default, rows, columns, rowSums);
+
+    /// <summary>
+    /// The same with row r's log-variances taken from row logVarSource[r] of the <paramref name="logVarRows"/>
+    /// rows of <paramref name="logVar"/> (empty: row r): for rows that share a distinct input's statistics.
+    /// </summary>
+    public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int logVarRows, ReadOnlySpan<int> logVarSource,
+        int rows, int columns, Span<double> rowSums)
+    {
+        CheckRowSource(logVarSource, rows, logVarRows);
+        AccumulateHalfNegativeSquares(noise, logVar[..(logVarRows * columns)], logVarRows, logVarSource, rows, columns, rowSums);
+    }
 
     /// <summary>rowSums[r] += −½ (Σ_c y[r,c]² + columns · ln 2π): ln N(y; 0, I) per row.</summary>
     public static void AccumulateStandardNormalLogProb(ReadOnlySpan<float> y, int rows, int columns, Span<double> rowSums)
-        => AccumulateHalfNegativeSquares(y, default, rows, columns, rowSums);
+        => AccumulateHalfNegativeSquares(y, default, 0, default, rows, columns, rowSums);
 
     /// <summary>
     /// rowSums[r] += −½ (Σ_c x² + s + ln 2π), with s = 0 where <paramref name="logVar"/> is empty:
-    /// the log-density of standard normal x (scaled by e^{s/2}).
+    /// the log-density of standard normal x (scaled by e^{s/2}). Row r's s is row logVarSource[r] of
+    /// the <paramref name="logVarRows"/> rows of logVar (row r where logVarSource is empty).
     /// </summary>
-    private static void AccumulateHalfNegativeSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
+    private static void AccumulateHalfNegativeSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int logVarRows, ReadOnlySpan<int> logVarSource,
+        int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
         x = x[..n]; rowSums = rowSums[..rows];
         int pieces = Math.Min(Pieces(n), rows);
         if (pieces <= 1)
         {
-            HalfNegativeSquaresRange(x, logVar, columns, rowSums, 0, rows);
+            HalfNegativeSquaresRange(x, logVar, logVarSource, columns, rowSums, 0, rows);
             return;
         }
         fixed (float* px = x, ps = logVar)
+        fixed (int* source = logVarSource)
         fixed (double* sums = rowSums)
             WorkerPool.Current.Run(pieces, new HalfNegativeSquaresWork
             {
-                Ranges = new(rows, pieces), X = px, LogVar = ps, RowSums = sums, Rows = rows, Columns = columns,
+                Ranges = new(rows, pieces), X = px, LogVar = ps, LogVarSource = source, RowSums = sums, LogVarRows = logVarRows, Rows = rows, Columns = columns,
             });
     }
 
@@ -129,53 +143,56 @@ public static unsafe partial class Kernels
     {
         public PieceRanges Ranges;   // of rows
         public float* X, LogVar;     // LogVar null: s = 0
+        public int* LogVarSource;    // null: row r of LogVar
         public double* RowSums;
-        public int Rows, Columns;
+        public int LogVarRows, Rows, Columns;
 
         public readonly void Execute(int piece)
         {
             if (!Ranges.Get(piece, out int r0, out int r1)) return;
-            int n = Rows * Columns;
-            HalfNegativeSquaresRange(new ReadOnlySpan<float>(X, n), SpanOrEmpty(LogVar, n), Columns, new Span<double>(RowSums, Rows), r0, r1);
+            HalfNegativeSquaresRange(new ReadOnlySpan<float>(X, Rows * Columns), SpanOrEmpty(LogVar, LogVarRows * Columns), SpanOrEmpty(LogVarSource, Rows),
+                Columns, new Span<double>(RowSums, Rows), r0, r1);
         }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void HalfNegativeSquaresRange(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    private static void HalfNegativeSquaresRange(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, ReadOnlySpan<int> logVarSource, int columns, Span<double> rowSums, int r0, int r1)
     {
         bool shift = !logVar.IsEmpty;
         for (int r = r0; r < r1; r++)
         {
             int o = r * columns, end = o + columns, i = o;
+            // logVar read at i + shiftOffset: its row for row r.
+            int shiftOffset = logVarSource.IsEmpty ? 0 : (logVarSource[r] - r) * columns;
             double sum = 0;
             if (Wide && columns >= W)
             {
                 Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
                 for (; i <= end - W; i += W)
                 {
-                    Vector512<float> term = SquarePlus(x, logVar, shift, i);
+                    Vector512<float> term = SquarePlus(x, logVar, shift, i, shiftOffset);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
                 }
                 if (i < end)
                 {
-                    Vector512<float> term = SquarePlus(x, logVar, shift, end - W) & LastLanes(end - i);
+                    Vector512<float> term = SquarePlus(x, logVar, shift, end - W, shiftOffset) & LastLanes(end - i);
                     lo += Vector512.WidenLower(term);
                     hi += Vector512.WidenUpper(term);
                     i = end;
                 }
                 sum = Vector512.Sum(lo + hi);
             }
-            for (; i < end; i++) sum += x[i] * x[i] + (shift ? logVar[i] : 0f);
+            for (; i < end; i++) sum += x[i] * x[i] + (shift ? logVar[i + shiftOffset] : 0f);
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> SquarePlus(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, bool shift, int i)
+    private static Vector512<float> SquarePlus(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, bool shift, int i, int shiftOffset)
     {
         Vector512<float> v = VectorMath.Load(x, i);
-        return shift ? Vector512.FusedMultiplyAdd(v, v, VectorMath.Load(logVar, i)) : v * v;
+        return shift ? Vector512.FusedMultiplyAdd(v, v, VectorMath.Load(logVar, i + shiftOffset)) : v * v;
     }
 
     /// <summary>
@@ -312,6 +329,91 @@ public static unsafe partial class Kernels
         }
         for (; i < end; i++)
             y[i] = mean[i] + MathF.Exp(0.5f * logVar[i]) * noise[i];
+    }
+
+    /// <summary>
+    /// y[r] = m[rowSource[r]] + e^{s[rowSource[r]]/2} ε[r]: <see cref="Reparameterize"/> for rows that share
+    /// the statistics of the <paramref name="distinctRows"/> rows of <paramref name="mean"/> and
+    /// <paramref name="logVar"/>, each e^{s/2} computed once into <paramref name="sigma"/> (the same bits as
+    /// Reparameterize's, which computes it per row).
+    /// </summary>
+    public static void ReparameterizeShared(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int distinctRows, ReadOnlySpan<int> rowSource,
+        ReadOnlySpan<float> noise, int rows, int columns, Span<float> sigma, Span<float> y)
+    {
+        int d = distinctRows * columns, n = rows * columns;
+        mean = mean[..d]; logVar = logVar[..d]; sigma = sigma[..d]; noise = noise[..n]; y = y[..n];
+        CheckRowSource(rowSource, rows, distinctRows);
+        ExpHalf(logVar, sigma);
+        int pieces = Math.Min(Pieces(n), rows);
+        if (pieces <= 1)
+        {
+            SharedReparameterizeRows(mean, sigma, rowSource, noise, columns, y, 0, rows);
+            return;
+        }
+        fixed (float* m = mean, s = sigma, e = noise, py = y)
+        fixed (int* source = rowSource)
+            WorkerPool.Current.Run(pieces, new SharedReparameterizeWork
+            {
+                Ranges = new(rows, pieces), Mean = m, Sigma = s, RowSource = source, Noise = e, Y = py, DistinctRows = distinctRows, Rows = rows, Columns = columns,
+            });
+    }
+
+    private struct SharedReparameterizeWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* Mean, Sigma, Noise, Y;
+        public int* RowSource;
+        public int DistinctRows, Rows, Columns;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            int d = DistinctRows * Columns, n = Rows * Columns;
+            SharedReparameterizeRows(new ReadOnlySpan<float>(Mean, d), new ReadOnlySpan<float>(Sigma, d), new ReadOnlySpan<int>(RowSource, Rows),
+                new ReadOnlySpan<float>(Noise, n), Columns, new Span<float>(Y, n), r0, r1);
+        }
+    }
+
+    /// <summary>sigma = e^{s/2}, by the same vector or scalar exp as <see cref="ReparameterizeRange"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void ExpHalf(ReadOnlySpan<float> logVar, Span<float> sigma)
+    {
+        int n = sigma.Length, i = 0;
+        if (Wide)
+        {
+            var half = Vector512.Create(0.5f);
+            for (; i <= n - W; i += W) VectorMath.Store(VectorMath.Exp(half * VectorMath.Load(logVar, i)), sigma, i);
+            if (i < n)
+            {
+                Tail s = new(logVar, i, n);
+                s.Store(VectorMath.Exp(half * s.Vector), sigma);
+            }
+            return;
+        }
+        for (; i < n; i++) sigma[i] = MathF.Exp(0.5f * logVar[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void SharedReparameterizeRows(ReadOnlySpan<float> mean, ReadOnlySpan<float> sigma, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> noise,
+        int columns, Span<float> y, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            int o = r * columns, so = rowSource[r] * columns, c = 0;
+            if (Wide && columns >= W)
+            {
+                // A row not a multiple of 16 long ends with a vector that overlaps the one before: y is not an input, so the overlap recomputes the same values.
+                for (; c <= columns - W; c += W)
+                    VectorMath.Store(VectorMath.Load(mean, so + c) + VectorMath.Load(sigma, so + c) * VectorMath.Load(noise, o + c), y, o + c);
+                if (c < columns)
+                {
+                    c = columns - W;
+                    VectorMath.Store(VectorMath.Load(mean, so + c) + VectorMath.Load(sigma, so + c) * VectorMath.Load(noise, o + c), y, o + c);
+                    c = columns;
+                }
+            }
+            for (; c < columns; c++) y[o + c] = mean[so + c] + sigma[so + c] * noise[o + c];
+        }
     }
 
     /// <summary>
