@@ -35,6 +35,10 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private int[] _statisticsSource = [];
     private int _sharedStatisticsRows;   // 0: every row holds its own statistics
     private float[] _sigma = [];
+    // A per-unit log-variance is written into the rows of s only when a member reads them
+    // (BroadcastLogVariances): ln p of given values, all that scoring asks of a generative layer, reads it per unit.
+    private int _logVarRowsToBroadcast;
+    private float[] _unitPrecision = [];
 
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -94,6 +98,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _sharedLogVar = new float[n];
         _statisticsSource = new int[rows];
         _sigma = new float[n];
+        _unitPrecision = new float[OutputSize];
     }
 
     /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
@@ -107,7 +112,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         else
         {
             _meanMap.Forward(input, batch, m, conditioning);
-            Kernels.BroadcastRows(_logVar!.Value, _s, batch, OutputSize);
+            _logVarRowsToBroadcast = batch;
         }
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
     }
@@ -157,13 +162,15 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
     {
+        BroadcastLogVariances();   // the shared draw reads the distinct rows' s
         rowSource[..rows].CopyTo(_statisticsSource);
         _sharedStatisticsRows = rows;
     }
 
-    /// <summary>Gives every row its own copy of shared statistics (nothing when they are not shared).</summary>
+    /// <summary>Gives every row its own copy of its statistics: the per-unit log-variance written into the rows, shared statistics copied.</summary>
     private void OwnStatistics()
     {
+        BroadcastLogVariances();
         int rows = _sharedStatisticsRows;
         if (rows == 0) return;
         _sharedStatisticsRows = 0;
@@ -190,6 +197,11 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
+        if (_logVarRowsToBroadcast == batch && _sharedStatisticsRows == 0)
+        {
+            Kernels.AccumulateGaussianLogProbPerUnitVariance(y, _mean, _logVar!.Value, _unitPrecision, batch, OutputSize, rowLogProb);
+            return;
+        }
         OwnStatistics();
         Kernels.AccumulateGaussianLogProb(y, _mean, _s, batch, OutputSize, rowLogProb);
     }
@@ -333,6 +345,13 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     {
         OwnStatistics();
         CopyRow(from, to);
+    }
+
+    private void BroadcastLogVariances()
+    {
+        if (_logVarRowsToBroadcast == 0) return;
+        Kernels.BroadcastRows(_logVar!.Value, _s, _logVarRowsToBroadcast, OutputSize);
+        _logVarRowsToBroadcast = 0;
     }
 
     private void CopyRow(int from, int to)

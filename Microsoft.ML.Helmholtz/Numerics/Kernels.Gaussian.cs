@@ -95,6 +95,105 @@ public static unsafe partial class Kernels
         return d * d * VectorMath.Exp(-s) + s;
     }
 
+    /// <summary>
+    /// <see cref="AccumulateGaussianLogProb(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, Span{double})"/>
+    /// with one log-variance per unit for every row (<paramref name="unitLogVar"/>, [columns]): e^{−s} once per
+    /// unit into <paramref name="unitPrecision"/> instead of once per element, and no row of s to broadcast.
+    /// The same bits as the per-row kernel given the broadcast rows.
+    /// </summary>
+    public static void AccumulateGaussianLogProbPerUnitVariance(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> unitLogVar,
+        Span<float> unitPrecision, int rows, int columns, Span<double> rowSums)
+    {
+        int n = rows * columns;
+        y = y[..n]; mean = mean[..n]; unitLogVar = unitLogVar[..columns]; unitPrecision = unitPrecision[..columns]; rowSums = rowSums[..rows];
+        ExpNegative(unitLogVar, unitPrecision);
+        int pieces = Math.Min(Pieces(n), rows);
+        if (pieces <= 1)
+        {
+            GaussianLogProbPerUnitRows(y, mean, unitLogVar, unitPrecision, columns, rowSums, 0, rows);
+            return;
+        }
+        fixed (float* py = y, m = mean, s = unitLogVar, p = unitPrecision)
+        fixed (double* sums = rowSums)
+            WorkerPool.Current.Run(pieces, new GaussianLogProbPerUnitWork
+            {
+                Ranges = new(rows, pieces), Y = py, Mean = m, LogVar = s, Precision = p, RowSums = sums, Rows = rows, Columns = columns,
+            });
+    }
+
+    private struct GaussianLogProbPerUnitWork : IPieceWork
+    {
+        public PieceRanges Ranges;   // of rows
+        public float* Y, Mean, LogVar, Precision;   // LogVar and Precision: [Columns]
+        public double* RowSums;
+        public int Rows, Columns;
+
+        public readonly void Execute(int piece)
+        {
+            if (!Ranges.Get(piece, out int r0, out int r1)) return;
+            int n = Rows * Columns;
+            GaussianLogProbPerUnitRows(new ReadOnlySpan<float>(Y, n), new ReadOnlySpan<float>(Mean, n), new ReadOnlySpan<float>(LogVar, Columns),
+                new ReadOnlySpan<float>(Precision, Columns), Columns, new Span<double>(RowSums, Rows), r0, r1);
+        }
+    }
+
+    /// <summary>precision = e^{−s} by the exp <see cref="GaussianLogProbRows"/> uses for a row of this many columns (vector or scalar).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void ExpNegative(ReadOnlySpan<float> logVar, Span<float> precision)
+    {
+        int columns = precision.Length, c = 0;
+        if (Wide && columns >= W)
+        {
+            for (; c <= columns - W; c += W) VectorMath.Store(VectorMath.Exp(-VectorMath.Load(logVar, c)), precision, c);
+            if (c < columns) VectorMath.Store(VectorMath.Exp(-VectorMath.Load(logVar, columns - W)), precision, columns - W);
+            return;
+        }
+        for (; c < columns; c++) precision[c] = MathF.Exp(-logVar[c]);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void GaussianLogProbPerUnitRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision,
+        int columns, Span<double> rowSums, int r0, int r1)
+    {
+        for (int r = r0; r < r1; r++)
+        {
+            int o = r * columns, c = 0;
+            double sum = 0;
+            if (Wide && columns >= W)
+            {
+                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                for (; c <= columns - W; c += W)
+                {
+                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, c);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                }
+                if (c < columns)
+                {
+                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, columns - W) & LastLanes(columns - c);
+                    lo += Vector512.WidenLower(term);
+                    hi += Vector512.WidenUpper(term);
+                    c = columns;
+                }
+                sum = Vector512.Sum(lo + hi);
+            }
+            for (; c < columns; c++)
+            {
+                float d = y[o + c] - mean[o + c];
+                sum += d * d * precision[c] + logVar[c];
+            }
+            rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
+        }
+    }
+
+    /// <summary><see cref="GaussianTerm"/> with the unit's precision given: (y − m)² p + s on 16 lanes from column c of the row at o.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> GaussianTermPerUnit(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, int o, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision, int c)
+    {
+        Vector512<float> d = VectorMath.Load(y, o + c) - VectorMath.Load(mean, o + c);
+        return d * d * VectorMath.Load(precision, c) + VectorMath.Load(logVar, c);
+    }
+
     /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>
     public static void AccumulateGaussianLogProbOfNoise(ReadOnlySpan<float> noise, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
         => AccumulateHalfNegativeSquares(noise, logVar[..(rows * columns)], rows, default, rows, columns, rowSums);
