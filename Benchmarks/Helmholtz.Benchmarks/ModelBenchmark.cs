@@ -61,8 +61,9 @@ internal static class ModelBenchmark
         Console.WriteLine("Each epoch's ratio uses the ceiling measured just before and just after it (1024³ products, median of 3");
         Console.WriteLine("each time), since this machine's speed drifts by up to 2x within minutes; the columns give medians over epochs.");
         Console.WriteLine("\"products s\" is the time per epoch spent inside the matrix products (a stopwatch around each call).");
-        Console.WriteLine("\"undo s\" is what keeping each step's parameters for an undo costs an epoch (the trainer's copy before every step,");
-        Console.WriteLine("timed on its own after the run: median of 5 rounds of an epoch's steps), and \"undo %\" its share of the epoch.");
+        Console.WriteLine("\"undo s\" is what a separate copy of the parameters before every step would cost an epoch (timed on its own after");
+        Console.WriteLine("the run: median of 5 rounds of an epoch's steps), and \"undo %\" its share of the epoch. The trainer makes that copy only");
+        Console.WriteLine("for an optimiser that does not keep the values within its own step; Adam (every row here) keeps them, so it is not in s/epoch.");
         Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"undo s",8}{"undo %",8}");
         var probe = new CeilingProbe(engine);
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, probe, epochs);
