@@ -24,7 +24,10 @@ public abstract class ConditionalLayer
     {
         InputSize = inputSize;
         OutputSize = outputSize;
+        _copyStatistics = CopyStatistics;
     }
+
+    private readonly Action<int, int> _copyStatistics;   // made once: ShareStatistics runs for every shared forward
 
     public int InputSize { get; }
     public int OutputSize { get; }
@@ -138,15 +141,18 @@ public abstract class ConditionalLayer
     /// After a forward over the distinct inputs (rows [0, distinct) of the statistics), gives row r those
     /// of row rowSource[r] (checked: grouped, rowSource[r] ≤ r). This copies them; a layer may instead
     /// read them through rowSource where it can (a draw and its density, all that scoring asks) and
-    /// copy them when a member first needs each row's own (<see cref="CopySharedRows"/>).
+    /// copy them when a member first needs each row's own (<see cref="CopyRowsBackwards"/>).
     /// </summary>
-    protected virtual void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => CopySharedRows(rowSource, rows);
+    protected virtual void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => CopyRowsBackwards(rowSource, rows, _copyStatistics);
 
-    /// <summary>Row r's statistics ← row rowSource[r]'s, backwards, so that each source row is read before anything overwrites it.</summary>
-    protected void CopySharedRows(ReadOnlySpan<int> rowSource, int rows)
+    /// <summary>
+    /// copyRow(rowSource[r], r) for every row that reads another, backwards, so that each source row is
+    /// read before anything overwrites it (rows grouped, rowSource[r] ≤ r).
+    /// </summary>
+    protected static void CopyRowsBackwards(ReadOnlySpan<int> rowSource, int rows, Action<int, int> copyRow)
     {
         for (int r = rows - 1; r >= 0; r--)
-            if (rowSource[r] != r) CopyStatistics(rowSource[r], r);
+            if (rowSource[r] != r) copyRow(rowSource[r], r);
     }
 
     /// <summary>

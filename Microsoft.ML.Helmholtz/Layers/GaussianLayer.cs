@@ -35,6 +35,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private int[] _statisticsSource = [];
     private int _sharedStatisticsRows;   // 0: every row holds its own statistics
     private float[] _sigma = [];
+    private readonly Action<int, int> _copyRow;
     // A per-unit log-variance is written into the rows of s only when a member reads them
     // (BroadcastLogVariances): ln p of given values, all that scoring asks of a generative layer, reads it per unit.
     private int _logVarRowsToBroadcast;
@@ -44,6 +45,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         : base(inputSize, outputSize)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A Gaussian layer needs an input; use StandardNormalPrior for the top layer.");
+        _copyRow = CopyRow;
         MeanFunction = mean;
         Variance = variance;
         _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
@@ -174,8 +176,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         int rows = _sharedStatisticsRows;
         if (rows == 0) return;
         _sharedStatisticsRows = 0;
-        for (int r = rows - 1; r >= 0; r--)
-            if (_statisticsSource[r] != r) CopyRow(_statisticsSource[r], r);
+        CopyRowsBackwards(_statisticsSource, rows, _copyRow);
     }
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);

@@ -17,6 +17,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     // the only reader of every row's own, copies them (OwnTrunkRows): scoring never does.
     private int[] _trunkSource = [];
     private int _sharedTrunkRows;   // 0: every row holds its own
+    private readonly Action<int, int> _copyTrunkRow;
 
     internal TrunkedLayer(DeterministicTrunk trunk, ConditionalLayer inner)
         : base(trunk.Inputs, inner.OutputSize)
@@ -25,6 +26,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
             throw new ArgumentException($"The inner layer takes {inner.InputSize} inputs, but the trunk gives {trunk.Outputs}.", nameof(inner));
         _trunk = trunk;
         Inner = inner;
+        _copyTrunkRow = trunk.CopyRow;
         Parameters = [.. trunk.Parameters, .. inner.Parameters];
     }
 
@@ -68,14 +70,13 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _sharedTrunkRows = rows;
     }
 
-    /// <summary>Gives every row its own trunk activations, backwards as <see cref="ConditionalLayer.CopySharedRows"/> does (nothing when they are not shared).</summary>
+    /// <summary>Gives every row its own trunk activations (nothing when they are not shared).</summary>
     private void OwnTrunkRows()
     {
         int rows = _sharedTrunkRows;
         if (rows == 0) return;
         _sharedTrunkRows = 0;
-        for (int r = rows - 1; r >= 0; r--)
-            if (_trunkSource[r] != r) _trunk.CopyRow(_trunkSource[r], r);
+        CopyRowsBackwards(_trunkSource, rows, _copyTrunkRow);
     }
 
     public override void Sample(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);

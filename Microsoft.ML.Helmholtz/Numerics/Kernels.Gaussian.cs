@@ -106,7 +106,8 @@ public static unsafe partial class Kernels
     {
         int n = rows * columns;
         y = y[..n]; mean = mean[..n]; unitLogVar = unitLogVar[..columns]; unitPrecision = unitPrecision[..columns]; rowSums = rowSums[..rows];
-        ExpNegative(unitLogVar, unitPrecision);
+        // e^{−s} by the exp GaussianLogProbRows takes for a row of this many columns: vector, or scalar below one vector.
+        ExpScaled(unitLogVar, -1f, unitPrecision, vector: columns >= W);
         int pieces = Math.Min(Pieces(n), rows);
         if (pieces <= 1)
         {
@@ -135,20 +136,6 @@ public static unsafe partial class Kernels
             GaussianLogProbPerUnitRows(new ReadOnlySpan<float>(Y, n), new ReadOnlySpan<float>(Mean, n), new ReadOnlySpan<float>(LogVar, Columns),
                 new ReadOnlySpan<float>(Precision, Columns), Columns, new Span<double>(RowSums, Rows), r0, r1);
         }
-    }
-
-    /// <summary>precision = e^{−s} by the exp <see cref="GaussianLogProbRows"/> uses for a row of this many columns (vector or scalar).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void ExpNegative(ReadOnlySpan<float> logVar, Span<float> precision)
-    {
-        int columns = precision.Length, c = 0;
-        if (Wide && columns >= W)
-        {
-            for (; c <= columns - W; c += W) VectorMath.Store(VectorMath.Exp(-VectorMath.Load(logVar, c)), precision, c);
-            if (c < columns) VectorMath.Store(VectorMath.Exp(-VectorMath.Load(logVar, columns - W)), precision, columns - W);
-            return;
-        }
-        for (; c < columns; c++) precision[c] = MathF.Exp(-logVar[c]);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -442,7 +429,7 @@ public static unsafe partial class Kernels
         int d = distinctRows * columns, n = rows * columns;
         mean = mean[..d]; logVar = logVar[..d]; sigma = sigma[..d]; noise = noise[..n]; y = y[..n];
         CheckRowSource(rowSource, rows, distinctRows);
-        ExpHalf(logVar, sigma);
+        ExpScaled(logVar, 0.5f, sigma, vector: true);   // as ReparameterizeRange, which runs over elements, not rows
         int pieces = Math.Min(Pieces(n), rows);
         if (pieces <= 1)
         {
@@ -473,23 +460,27 @@ public static unsafe partial class Kernels
         }
     }
 
-    /// <summary>sigma = e^{s/2}, by the same vector or scalar exp as <see cref="ReparameterizeRange"/>.</summary>
+    /// <summary>
+    /// y = e^{scale · x}, by the vector exp where <paramref name="vector"/> is true and vectors are fast, else
+    /// by the scalar one: a caller that stands in for a kernel's per-element exp picks the one that kernel
+    /// uses, so that the values keep its bits (scale −1 and ½ are exact, as the kernels' −s and ½s are).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void ExpHalf(ReadOnlySpan<float> logVar, Span<float> sigma)
+    private static void ExpScaled(ReadOnlySpan<float> x, float scale, Span<float> y, bool vector)
     {
-        int n = sigma.Length, i = 0;
-        if (Wide)
+        int n = y.Length, i = 0;
+        if (vector && Wide)
         {
-            var half = Vector512.Create(0.5f);
-            for (; i <= n - W; i += W) VectorMath.Store(VectorMath.Exp(half * VectorMath.Load(logVar, i)), sigma, i);
+            var k = Vector512.Create(scale);
+            for (; i <= n - W; i += W) VectorMath.Store(VectorMath.Exp(k * VectorMath.Load(x, i)), y, i);
             if (i < n)
             {
-                Tail s = new(logVar, i, n);
-                s.Store(VectorMath.Exp(half * s.Vector), sigma);
+                Tail t = new(x, i, n);
+                t.Store(VectorMath.Exp(k * t.Vector), y);
             }
             return;
         }
-        for (; i < n; i++) sigma[i] = MathF.Exp(0.5f * logVar[i]);
+        for (; i < n; i++) y[i] = MathF.Exp(scale * x[i]);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
