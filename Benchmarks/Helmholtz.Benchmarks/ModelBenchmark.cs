@@ -22,6 +22,7 @@ internal static class ModelBenchmark
         bool training = true;
         int[] ks = [1000, 5000];
         int[] chunks = [ImportanceSampledLogLikelihood.DefaultRowsPerChunk];
+        string[] only = [];
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -31,7 +32,8 @@ internal static class ModelBenchmark
                 case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
                 case "--scoring-only": training = false; break;
                 case "--chunks": chunks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only)");
+                case "--only": only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries); break;
+                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only, --only TEXT1,TEXT2)");
             }
         }
         IMatrixEngine engine = MatrixEngine.Default;
@@ -43,7 +45,7 @@ internal static class ModelBenchmark
         Console.WriteLine($"binarized MNIST (three splits) loaded in {loadSeconds:F2} s");
         Console.WriteLine($"matrix-product ceiling (median of 7, 1024x1024x1024 and 5000x784x200, best of the two): {ceiling:F1} GFLOP/s");
         Console.WriteLine();
-        if (training) TrainingRows(data, engine, ceiling, epochs);
+        if (training) TrainingRows(data, engine, ceiling, epochs, only);
         Console.WriteLine();
         Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"chunk",7}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}{"products s",12}");
         var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
@@ -56,7 +58,7 @@ internal static class ModelBenchmark
         Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
     }
 
-    private static void TrainingRows(MnistSplits data, IMatrixEngine engine, double ceiling, int epochs)
+    private static void TrainingRows(MnistSplits data, IMatrixEngine engine, double ceiling, int epochs, string[] only)
     {
         Console.WriteLine("Each epoch's ratio uses the ceiling measured just before and just after it (1024³ products, median of 3");
         Console.WriteLine("each time), since this machine's speed drifts by up to 2x within minutes; the columns give medians over epochs.");
@@ -66,6 +68,12 @@ internal static class ModelBenchmark
         Console.WriteLine("for an optimiser that does not keep the values within its own step; Adam (every row here) keeps them, so it is not in s/epoch.");
         Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"undo s",8}{"undo %",8}");
         var probe = new CeilingProbe(engine);
+        // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
+        void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)
+        {
+            if (only.Length == 0 || only.Any(t => label.Contains(t, StringComparison.OrdinalIgnoreCase)))
+                ModelBenchmark.TrainingRow(label, architecture, rule, train, engine, probe, epochs);
+        }
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, probe, epochs);
         TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, probe, epochs);
         TrainingRow("Wake-Sleep 784b-200b-50b, Adam", "784b-200b-50b", () => new WakeSleep(), data.Train, engine, probe, epochs);

@@ -111,6 +111,56 @@ public sealed class HelmholtzMachineTests
     }
 
     [TestMethod]
+    [DataRow("6b-4b-3b")]
+    [DataRow("6b-5g-3g")]
+    [DataRow("6b-5gr-3gr")]
+    [DataRow("6b-4t-5gl-3t-2g")]
+    [DataRow("6g-4b")]
+    public void TheFreeEnergyByLayerHasTheBitsOfTheWholeAndItsTermsAreEachLayers(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 11);
+        int rows = 7, depth = machine.Architecture.Depth;
+        var whole = TestModels.RandomStates(machine.Architecture, rows, 12);
+        var byLayer = TestModels.RandomStates(machine.Architecture, rows, 12);
+        double[] fa = new double[rows], la = new double[rows], fb = new double[rows], lb = new double[rows];
+        double[][] logQ = Enumerable.Range(0, depth + 1).Select(_ => Enumerable.Repeat(double.NaN, rows + 2).ToArray()).ToArray();
+        double[][] logP = Enumerable.Range(0, depth + 1).Select(_ => Enumerable.Repeat(double.NaN, rows + 2).ToArray()).ToArray();
+        machine.SampleFreeEnergy(new RandomStream(13), whole, rows, fa, la);
+        machine.SampleFreeEnergy(new RandomStream(13), byLayer, rows, fb, lb, logQ, logP);
+        CollectionAssert.AreEqual(fa, fb, "free energy");
+        CollectionAssert.AreEqual(la, lb, "log joint");
+        // Each term is the layer's own, read again from the forwards the sample left.
+        for (int l = 0; l <= depth; l++)
+        {
+            var p = new double[rows];
+            machine.Generative.Layers[l].AccumulateLogProb(byLayer.Layer(l, rows), rows, p);
+            CollectionAssert.AreEqual(p, logP[l].Take(rows).ToArray(), $"ln p of layer {l}");
+            Assert.IsTrue(double.IsNaN(logP[l][rows]), "nothing past the rows is written");
+            if (l == 0) continue;
+            var q = new double[rows];
+            machine.Recognition.Layer(l).AccumulateLogProbOfSample(byLayer.Layer(l, rows), rows, q);
+            CollectionAssert.AreEqual(q, logQ[l].Take(rows).ToArray(), $"ln q of layer {l}");
+        }
+        for (int r = 0; r < rows; r++)
+            Assert.AreEqual(Enumerable.Range(1, depth).Sum(l => logQ[l][r]) - Enumerable.Range(0, depth + 1).Sum(l => logP[l][r]), fb[r], 1e-9 * (1 + Math.Abs(fb[r])), $"row {r}");
+    }
+
+    [TestMethod]
+    public void TheFreeEnergyByLayerNamesAMissingLayerOrAShortArray()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var states = TestModels.RandomStates(machine.Architecture, 4, 2);
+        double[] f = new double[4], j = new double[4];
+        double[][] three = [new double[4], new double[4], new double[4]];
+        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three.Take(2).ToArray(), three));
+        StringAssert.Contains(e.Message, "layerLogQ holds 2 arrays");
+        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [new double[4], new double[3], new double[4]]));
+        StringAssert.Contains(e.Message, "layerLogP[1] must hold a value for each of the 4 rows (it holds 3)");
+        // Entry 0 of the recognition terms is not used, so it may be missing.
+        machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[4]], three);
+    }
+
+    [TestMethod]
     public void SaveAndLoadRoundTripEveryParameterAndTheDistribution()
     {
         var machine = TestModels.Random("6b-4g-3g", 5);

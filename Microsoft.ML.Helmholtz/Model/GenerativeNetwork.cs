@@ -67,6 +67,14 @@ public sealed class GenerativeNetwork
     /// </summary>
     public void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
         LayerConditioning? conditioning = null)
+        => AccumulateLogJoint(states, rows, rowLogProb, distinctVisible, distinctRows, rowSource, conditioning, null);
+
+    /// <summary>
+    /// The same, with each layer's ln p(X_l | X_{l+1}) also written to layerLogProb[l] (checked by the
+    /// caller) and added to rowLogProb from there, layer by layer, as the layers would add it.
+    /// </summary>
+    internal void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        LayerConditioning? conditioning, IReadOnlyList<double[]>? layerLogProb)
     {
         using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJoint", states, _architecture, rows, conditioning);
         if (rowLogProb.Length < rows) throw new ArgumentException($"rowLogProb holds {rowLogProb.Length} values, fewer than the {rows} rows.", nameof(rowLogProb));
@@ -74,9 +82,18 @@ public sealed class GenerativeNetwork
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
             Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);
-            if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, rowLogProb);
-            else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, rowLogProb);
+            Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
+            if (layerLogProb is not null) sums.Clear();
+            if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, sums);
+            else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, sums);
+            if (layerLogProb is not null) Accumulate(sums, rowLogProb);
         }
+    }
+
+    // Layers add each row's term once (one double per row), so adding a layer's terms afterwards gives the same bits.
+    internal static void Accumulate(ReadOnlySpan<double> terms, Span<double> rowSums)
+    {
+        for (int r = 0; r < terms.Length; r++) rowSums[r] += terms[r];
     }
 
     /// <summary>

@@ -126,6 +126,41 @@ public sealed class HelmholtzMachine
     }
 
     /// <summary>
+    /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/> that also keeps
+    /// each layer's term of it: layerLogQ[l][r] = ln q(X_l | X_{l−1}) for l = 1…L (entry 0 is not
+    /// used) and layerLogP[l][r] = ln p(X_l | X_{l+1}) for l = 0…L, each array holding at least
+    /// <paramref name="rows"/> values. The free energy and the log joint are the sums of those terms in
+    /// layer order, so they have the bits the other overload gives; a rule that needs the terms one by
+    /// one (NVIL's local signals) reads them here instead of computing them again.
+    /// </summary>
+    public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
+        IReadOnlyList<double[]> layerLogQ, IReadOnlyList<double[]> layerLogP, LayerConditioning? conditioning = null)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentNullException.ThrowIfNull(layerLogQ);
+        ArgumentNullException.ThrowIfNull(layerLogP);
+        using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
+        CheckOutputs(rows, freeEnergy, logJoint);
+        CheckLayerTerms(rows, layerLogQ, 1, nameof(layerLogQ));
+        CheckLayerTerms(rows, layerLogP, 0, nameof(layerLogP));
+        Recognition.Sample(random, rows, states, conditioning);
+        freeEnergy[..rows].Clear();
+        logJoint[..rows].Clear();
+        Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy, layerLogQ);
+        Generative.AccumulateLogJoint(states, rows, logJoint, default, 0, default, conditioning, layerLogP);
+        for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
+    }
+
+    private void CheckLayerTerms(int rows, IReadOnlyList<double[]> terms, int firstLayer, string name)
+    {
+        if (terms.Count != Architecture.Depth + 1)
+            throw new ArgumentException($"{name} holds {terms.Count} arrays, not one for each of the {Architecture.Depth + 1} layers (0…{Architecture.Depth}).", name);
+        for (int l = firstLayer; l <= Architecture.Depth; l++)
+            if (terms[l] is null || terms[l].Length < rows)
+                throw new ArgumentException($"{name}[{l}] must hold a value for each of the {rows} rows (it holds {terms[l]?.Length ?? 0}).", name);
+    }
+
+    /// <summary>
     /// <see cref="SampleFreeEnergy(RandomStream, LayerStates, int, Span{double}, Span{double}, LayerConditioning?)"/> for rows that repeat
     /// distinct visible vectors (row r is distinctVisible[rowSource[r]]; states[0] is not read): the
     /// bottom recognition layer runs once per distinct vector, and the visible rows are never copied out.

@@ -119,10 +119,19 @@ public sealed class RecognitionNetwork
 
     /// <summary>rowLogProb[r] += ln q(X_{&gt;0} | X_0) using the forwards left by <see cref="Sample(RandomStream, int, LayerStates, LayerConditioning?)"/>.</summary>
     public void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb)
+        => AccumulateLogProbOfSample(states, rows, rowLogProb, null);
+
+    /// <summary>The same, with each layer's ln q(X_l | X_{l−1}) also written to layerLogProb[l] (checked by the caller).</summary>
+    internal void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb, IReadOnlyList<double[]>? layerLogProb)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbOfSample", states, _architecture, rows);
         for (int l = 1; l <= Depth; l++)
-            _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, rowLogProb);
+        {
+            Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
+            if (layerLogProb is not null) sums.Clear();
+            _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, sums);
+            if (layerLogProb is not null) GenerativeNetwork.Accumulate(sums, rowLogProb);
+        }
     }
 
     /// <summary>

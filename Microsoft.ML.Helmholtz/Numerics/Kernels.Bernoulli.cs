@@ -60,8 +60,15 @@ public static unsafe partial class Kernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        if (Vector512.IsHardwareAccelerated) BernoulliLogProbRows<WideSums>(logits, x, rowSource, columns, rowSums, r0, r1);
+        else BernoulliLogProbRows<HalfSums>(logits, x, rowSource, columns, rowSums, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void BernoulliLogProbRows<TSums>(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+        where TSums : struct, ILaneSums<TSums>
     {
         for (int r = r0; r < r1; r++)
         {
@@ -75,15 +82,15 @@ public static unsafe partial class Kernels
                 // double, as the scalar loop adds its terms (rows mix terms of 1e4 and 1e-3). The ln(1 + t) terms
                 // are one ln per lane of the product of the factors 1 + t ∈ [1, 2], taken every MaxFactors
                 // vectors: a multiply-add per element instead of a division and a polynomial.
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                TSums sums = TSums.Zero;
                 Vector512<float> product = Vector512<float>.One;
                 int factors = 0;
                 for (; c <= columns - W; c += W)
                 {
-                    SoftplusParts(BernoulliSoftplusArgument(a, v, c), ref lo, ref hi, ref product);
+                    SoftplusParts(BernoulliSoftplusArgument(a, v, c), ref sums, ref product);
                     if (++factors == MaxFactors)
                     {
-                        AddLogOfProduct(ref product, ref lo, ref hi);
+                        AddLogOfProduct(ref product, ref sums);
                         factors = 0;
                     }
                 }
@@ -91,14 +98,12 @@ public static unsafe partial class Kernels
                 {
                     Vector512<float> b = BernoulliSoftplusArgument(a, v, columns - W);
                     Vector512<float> fresh = LastLanes(columns - c);
-                    Vector512<float> positive = VectorMath.Max(b, Vector512<float>.Zero) & fresh;
-                    lo += Vector512.WidenLower(positive);
-                    hi += Vector512.WidenUpper(positive);
+                    sums.Add(VectorMath.Max(b, Vector512<float>.Zero) & fresh);
                     product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)) & fresh, product);
                     c = columns;
                 }
-                AddLogOfProduct(ref product, ref lo, ref hi);
-                sum = -Vector512.Sum(lo + hi);
+                AddLogOfProduct(ref product, ref sums);
+                sum = -sums.Sum();
             }
             for (; c < columns; c++)
                 sum -= Softplus(v[c] != 0 ? -a[c] : a[c]);
@@ -121,11 +126,9 @@ public static unsafe partial class Kernels
 
     /// <summary>softplus(b) in two parts: max(b, 0) added in double to lo/hi, and the factor 1 + e^{−|b|} into <paramref name="product"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SoftplusParts(Vector512<float> b, ref Vector512<double> lo, ref Vector512<double> hi, ref Vector512<float> product)
+    private static void SoftplusParts<TSums>(Vector512<float> b, ref TSums sums, ref Vector512<float> product) where TSums : struct, ILaneSums<TSums>
     {
-        Vector512<float> positive = VectorMath.Max(b, Vector512<float>.Zero);
-        lo += Vector512.WidenLower(positive);
-        hi += Vector512.WidenUpper(positive);
+        sums.Add(VectorMath.Max(b, Vector512<float>.Zero));
         // p (1 + t) as one multiply-add, rounded once. t = 0 at |b| = ∞; NaN carries into the product.
         product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)), product);
     }
@@ -135,13 +138,11 @@ public static unsafe partial class Kernels
     /// double (a float ln near 80 would round by 4e-6), and starts the product again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddLogOfProduct(ref Vector512<float> product, ref Vector512<double> lo, ref Vector512<double> hi)
+    private static void AddLogOfProduct<TSums>(ref Vector512<float> product, ref TSums sums) where TSums : struct, ILaneSums<TSums>
     {
         Vector512<float> logMantissa = VectorMath.LogOfPositiveParts(product, out Vector512<float> exponent);
         logMantissa = Vector512.ConditionalSelect(Vector512.Equals(product, product), logMantissa, product);   // NaN stays NaN
-        Vector512<double> ln2 = Vector512.Create(Math.Log(2));
-        lo += Vector512.FusedMultiplyAdd(Vector512.WidenLower(exponent), ln2, Vector512.WidenLower(logMantissa));
-        hi += Vector512.FusedMultiplyAdd(Vector512.WidenUpper(exponent), ln2, Vector512.WidenUpper(logMantissa));
+        sums.AddScaled(exponent, Math.Log(2), logMantissa);
         product = Vector512<float>.One;
     }
 
@@ -171,8 +172,15 @@ public static unsafe partial class Kernels
             });
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SoftBernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        if (Vector512.IsHardwareAccelerated) SoftBernoulliLogProbRows<WideSums>(logits, x, rowSource, columns, rowSums, r0, r1);
+        else SoftBernoulliLogProbRows<HalfSums>(logits, x, rowSource, columns, rowSums, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void SoftBernoulliLogProbRows<TSums>(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+        where TSums : struct, ILaneSums<TSums>
     {
         for (int r = r0; r < r1; r++)
         {
@@ -186,7 +194,7 @@ public static unsafe partial class Kernels
                 // double as the scalar loop adds its terms, the second as the ln of a product of factors (see
                 // BernoulliLogProbRows). At |a| = ∞ (or NaN) the scalar loop below takes the row (a finite x·a
                 // keeps x = 0 or 1 exact there).
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero, logLo = Vector512<double>.Zero, logHi = Vector512<double>.Zero;
+                TSums linearSums = TSums.Zero, logSums = TSums.Zero;
                 Vector512<float> product = Vector512<float>.One;
                 bool finite = true;
                 int factors = 0;
@@ -195,17 +203,16 @@ public static unsafe partial class Kernels
                     Vector512<float> av = VectorMath.Load(a, c);
                     Vector512<float> linear = VectorMath.Load(v, c) * av - VectorMath.Max(av, Vector512<float>.Zero);
                     finite &= Vector512.EqualsAll(linear * Vector512<float>.Zero, Vector512<float>.Zero);
-                    lo += Vector512.WidenLower(linear);
-                    hi += Vector512.WidenUpper(linear);
+                    linearSums.Add(linear);
                     product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(av)), product);
                     if (++factors == MaxFactors)
                     {
-                        AddLogOfProduct(ref product, ref logLo, ref logHi);
+                        AddLogOfProduct(ref product, ref logSums);
                         factors = 0;
                     }
                 }
-                AddLogOfProduct(ref product, ref logLo, ref logHi);
-                if (finite) sum = Vector512.Sum(lo + hi) - Vector512.Sum(logLo + logHi);
+                AddLogOfProduct(ref product, ref logSums);
+                if (finite) sum = linearSums.Sum() - logSums.Sum();
                 else c = 0;   // a lane with a = ±∞ or NaN: the exact scalar form for the whole row
             }
             for (; c < columns; c++)

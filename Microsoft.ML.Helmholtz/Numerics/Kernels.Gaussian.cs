@@ -51,8 +51,15 @@ public static unsafe partial class Kernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void GaussianLogProbRows(ReadOnlySpan<float> y, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        if (Vector512.IsHardwareAccelerated) GaussianLogProbRows<WideSums>(y, rowSource, mean, logVar, columns, rowSums, r0, r1);
+        else GaussianLogProbRows<HalfSums>(y, rowSource, mean, logVar, columns, rowSums, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void GaussianLogProbRows<TSums>(ReadOnlySpan<float> y, ReadOnlySpan<int> rowSource, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int columns, Span<double> rowSums, int r0, int r1)
+        where TSums : struct, ILaneSums<TSums>
     {
         for (int r = r0; r < r1; r++)
         {
@@ -60,21 +67,19 @@ public static unsafe partial class Kernels
             double sum = 0;
             if (Wide && columns >= W)
             {
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                TSums sums = TSums.Zero;
                 for (; i <= end - W; i += W)
                 {
                     Vector512<float> term = GaussianTerm(y, yo, mean, logVar, i);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                 }
                 if (i < end)
                 {
                     Vector512<float> term = GaussianTerm(y, yo, mean, logVar, end - W) & LastLanes(end - i);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                     i = end;
                 }
-                sum = Vector512.Sum(lo + hi);
+                sum = sums.Sum();
             }
             for (; i < end; i++)
             {
@@ -138,9 +143,17 @@ public static unsafe partial class Kernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void GaussianLogProbPerUnitRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision,
         int columns, Span<double> rowSums, int r0, int r1)
+    {
+        if (Vector512.IsHardwareAccelerated) GaussianLogProbPerUnitRows<WideSums>(y, mean, logVar, precision, columns, rowSums, r0, r1);
+        else GaussianLogProbPerUnitRows<HalfSums>(y, mean, logVar, precision, columns, rowSums, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void GaussianLogProbPerUnitRows<TSums>(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision,
+        int columns, Span<double> rowSums, int r0, int r1)
+        where TSums : struct, ILaneSums<TSums>
     {
         for (int r = r0; r < r1; r++)
         {
@@ -148,21 +161,19 @@ public static unsafe partial class Kernels
             double sum = 0;
             if (Wide && columns >= W)
             {
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                TSums sums = TSums.Zero;
                 for (; c <= columns - W; c += W)
                 {
                     Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, c);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                 }
                 if (c < columns)
                 {
                     Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, columns - W) & LastLanes(columns - c);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                     c = columns;
                 }
-                sum = Vector512.Sum(lo + hi);
+                sum = sums.Sum();
             }
             for (; c < columns; c++)
             {
@@ -241,8 +252,15 @@ public static unsafe partial class Kernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void HalfNegativeSquaresRange(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, ReadOnlySpan<int> logVarSource, int columns, Span<double> rowSums, int r0, int r1)
+    {
+        if (Vector512.IsHardwareAccelerated) HalfNegativeSquaresRange<WideSums>(x, logVar, logVarSource, columns, rowSums, r0, r1);
+        else HalfNegativeSquaresRange<HalfSums>(x, logVar, logVarSource, columns, rowSums, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void HalfNegativeSquaresRange<TSums>(ReadOnlySpan<float> x, ReadOnlySpan<float> logVar, ReadOnlySpan<int> logVarSource, int columns, Span<double> rowSums, int r0, int r1)
+        where TSums : struct, ILaneSums<TSums>
     {
         bool shift = !logVar.IsEmpty;
         for (int r = r0; r < r1; r++)
@@ -253,21 +271,19 @@ public static unsafe partial class Kernels
             double sum = 0;
             if (Wide && columns >= W)
             {
-                Vector512<double> lo = Vector512<double>.Zero, hi = Vector512<double>.Zero;
+                TSums sums = TSums.Zero;
                 for (; i <= end - W; i += W)
                 {
                     Vector512<float> term = SquarePlus(x, logVar, shift, i, shiftOffset);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                 }
                 if (i < end)
                 {
                     Vector512<float> term = SquarePlus(x, logVar, shift, end - W, shiftOffset) & LastLanes(end - i);
-                    lo += Vector512.WidenLower(term);
-                    hi += Vector512.WidenUpper(term);
+                    sums.Add(term);
                     i = end;
                 }
-                sum = Vector512.Sum(lo + hi);
+                sum = sums.Sum();
             }
             for (; i < end; i++) sum += x[i] * x[i] + (shift ? logVar[i + shiftOffset] : 0f);
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);

@@ -53,7 +53,7 @@ internal sealed class InputDependentBaseline
         Span<float> dh = _dHidden.AsSpan(0, rows * _hiddenUnits);
         dh.Clear();
         _output.Backward(dp, _h.AsSpan(0, rows * _hiddenUnits), rows, dh);
-        for (int i = 0; i < dh.Length; i++) dh[i] *= 1f - _h[i] * _h[i];
+        Kernels.MultiplyByTanhDerivative(_h.AsSpan(0, dh.Length), dh);
         _hidden.Backward(dh, input, rows, default);
     }
 }

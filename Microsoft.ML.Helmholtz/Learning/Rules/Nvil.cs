@@ -116,23 +116,12 @@ public sealed class Nvil : ILearningRule
         int depth = gen.Depth;
         Span<float> w = _weights.AsSpan(0, rows);
 
-        machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
+        // With local signals each layer's terms are kept as F̂ is formed, not computed again.
+        if (_options.LocalSignals) machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, _logQ, _logP, conditioning);
+        else machine.SampleFreeEnergy(batch.Random, states, rows, _freeEnergy, _logJoint, conditioning);
         double mean = 0;
         for (int r = 0; r < rows; r++) mean += _freeEnergy[r];
         mean /= rows;
-
-        // Each layer's terms, from the forwards the sample left (ln q of a draw from its noise, as F̂'s).
-        if (_options.LocalSignals)
-        {
-            for (int l = 0; l <= depth; l++)
-            {
-                _logP[l].AsSpan(0, rows).Clear();
-                gen.Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, _logP[l]);
-                if (l == 0) continue;
-                _logQ[l].AsSpan(0, rows).Clear();
-                rec.Layer(l).AccumulateLogProbOfSample(states.Layer(l, rows), rows, _logQ[l]);
-            }
-        }
 
         w.Fill(-1f / rows);
         gen.AccumulateLogJointGradient(states, rows, w, conditioning);
