@@ -51,6 +51,9 @@ public sealed class SharedForwardTests
     [DataRow("20b-18g")]      // 18 units: a vector and an overlapping last one per row
     [DataRow("20b-5g")]       // fewer units than a vector
     [DataRow("20b-6t-18g")]   // behind a deterministic trunk, whose rows the backward needs
+    [DataRow("20b-18gr")]     // the rank-one posterior, which reads its statistics in place in the backward too
+    [DataRow("20b-5gr")]
+    [DataRow("20b-6t-18gr")]
     public void SharedGaussianStatisticsAreReadInPlaceWithTheBitsOfCopies(string architecture)
     {
         const int distinct = 3;
@@ -76,9 +79,13 @@ public sealed class SharedForwardTests
             layer.AccumulateLogProbOfSample(y, rows, logQ);
             machine.ZeroGradients();
             ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
+            // ln q of the draw given as values (the score-function rules' form), after the backward (which the
+            // rank-one layer also runs on the shared rows).
+            var logQGiven = new double[rows];
+            layer.AccumulateLogProb(y, rows, logQGiven);
             var means = new float[rows * units];
             layer.Expectation(rows, means);
-            return (y, logQ, means, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
+            return (y, logQ.Concat(logQGiven).ToArray(), means, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
         }
 
         var inPlace = Run("in place");

@@ -25,6 +25,11 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private float[] _sharedMean = [], _sharedLogVar = [], _sharedFactor = [];   // the gradients summed per distinct input
     private float[] _sigma = [], _a = [];   // σ = e^{s/2} and a = u / σ of the last forward: the draw's terms, formed once a forward
     private readonly float[] _centred, _residual;   // one row's d and r (outputs given, not drawn)
+    // After a shared forward, row r reads the statistics (m, s, u, σ, a) of row _statisticsSource[r]
+    // until a member needs each row's own; the draw, its density and the backward through it read them in place.
+    private int[] _statisticsSource = [];
+    private int _sharedStatisticsRows;   // 0: every row holds its own statistics
+    private readonly Action<int, int> _copyRow;
 
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -36,6 +41,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         Parameters = [.. _meanMap.Parameters, .. _logVarMap.Parameters, .. _factorMap.Parameters];
         _centred = new float[outputSize];
         _residual = new float[outputSize];
+        _copyRow = CopyStatistics;
     }
 
     public override UnitType Units => UnitType.GaussianRankOne;
@@ -46,13 +52,25 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     internal AffineMap FactorMap => _factorMap;
 
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Means(int batch) => _mean.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> Means(int batch)
+    {
+        OwnStatistics();
+        return _mean.AsSpan(0, batch * OutputSize);
+    }
 
     /// <summary>The log-variances s of the diagonal part, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> LogVariances(int batch) => _s.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> LogVariances(int batch)
+    {
+        OwnStatistics();
+        return _s.AsSpan(0, batch * OutputSize);
+    }
 
     /// <summary>The rank-one factors u, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Factors(int batch) => _u.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> Factors(int batch)
+    {
+        OwnStatistics();
+        return _u.AsSpan(0, batch * OutputSize);
+    }
 
     protected override void Allocate(int rows)
     {
@@ -69,11 +87,13 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _sharedMean = new float[n];
         _sharedLogVar = new float[n];
         _sharedFactor = new float[n];
+        _statisticsSource = new int[rows];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
+        _sharedStatisticsRows = 0;
         int n = batch * OutputSize;
         AffineMap.Forward(_meanMap, _mean.AsSpan(0, n), _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
         _factorMap.Forward(input, batch, _u.AsSpan(0, n));
@@ -99,13 +119,39 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private void Reparameterize(int batch, Span<float> output)
     {
         int n = OutputSize;
+        bool shared = SharesStatistics(batch);
         for (int r = 0; r < batch; r++)
         {
-            int o = r * n, e = r * NoisePerRow;
+            int o = r * n, e = r * NoisePerRow, so = StatisticsRow(r, shared) * n;
             Span<float> y = output.Slice(o, n);
-            TensorPrimitives.FusedMultiplyAdd(_sigma.AsSpan(o, n), _noise.AsSpan(e, n), _mean.AsSpan(o, n), y);
-            TensorPrimitives.FusedMultiplyAdd(_u.AsSpan(o, n), _noise[e + n], y, y);
+            TensorPrimitives.FusedMultiplyAdd(_sigma.AsSpan(so, n), _noise.AsSpan(e, n), _mean.AsSpan(so, n), y);
+            TensorPrimitives.FusedMultiplyAdd(_u.AsSpan(so, n), _noise[e + n], y, y);
         }
+    }
+
+    /// <summary>Whether rows read shared statistics through _statisticsSource for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
+    private bool SharesStatistics(int batch)
+    {
+        if (_sharedStatisticsRows == batch) return true;
+        OwnStatistics();
+        return false;
+    }
+
+    private int StatisticsRow(int row, bool shared) => shared ? _statisticsSource[row] : row;
+
+    protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
+    {
+        rowSource[..rows].CopyTo(_statisticsSource);
+        _sharedStatisticsRows = rows;
+    }
+
+    /// <summary>Gives every row its own copy of its statistics.</summary>
+    private void OwnStatistics()
+    {
+        int rows = _sharedStatisticsRows;
+        if (rows == 0) return;
+        _sharedStatisticsRows = 0;
+        CopyRowsBackwards(_statisticsSource, rows, _copyRow);
     }
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
@@ -114,15 +160,16 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
     {
         int n = batch * OutputSize;
-        Means(batch).CopyTo(mean);
+        Means(batch).CopyTo(mean);   // (rows of their own from here)
         for (int i = 0; i < n; i++) logVariance[i] = (float)Math.Log(Math.Exp(_s[i]) + (double)_u[i] * _u[i]);
         return true;
     }
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
+        bool shared = SharesStatistics(batch);
         for (int r = 0; r < batch; r++)
-            rowLogProb[r] += Row(r, y.Slice(r * OutputSize, OutputSize), default).LogDensity;
+            rowLogProb[r] += Row(StatisticsRow(r, shared), y.Slice(r * OutputSize, OutputSize), default).LogDensity;
     }
 
     /// <summary>
@@ -132,9 +179,10 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// </summary>
     public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
+        bool shared = SharesStatistics(batch);
         for (int row = 0; row < batch; row++)
         {
-            var noise = NoiseStatistics(row);
+            var noise = NoiseStatistics(row, StatisticsRow(row, shared));
             rowLogProb[row] += -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
                 + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi);
         }
@@ -143,12 +191,13 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private readonly record struct DrawStatistics(double A, double B, double Eta, double EpsilonSquares, double LogVarianceSum);
 
     /// <summary>
-    /// A = Σ a², B = Σ a ε (a = u e^{−s/2}), η, Σ ε² and Σ s of row <paramref name="row"/>'s last draw:
-    /// float sums, each off by a rounding of the scale at which the density uses it (A, √A |ε|, Σ |s|).
+    /// A = Σ a², B = Σ a ε (a = u e^{−s/2}), η, Σ ε² and Σ s of row <paramref name="row"/>'s last draw
+    /// (its statistics in row <paramref name="statisticsRow"/>): float sums, each off by a rounding of the
+    /// scale at which the density uses it (A, √A |ε|, Σ |s|).
     /// </summary>
-    private DrawStatistics NoiseStatistics(int row)
+    private DrawStatistics NoiseStatistics(int row, int statisticsRow)
     {
-        int o = row * OutputSize, e = row * NoisePerRow;
+        int o = statisticsRow * OutputSize, e = row * NoisePerRow;
         ReadOnlySpan<float> a = _a.AsSpan(o, OutputSize), epsilon = _noise.AsSpan(e, OutputSize);
         return new DrawStatistics(TensorPrimitives.SumOfSquares(a), TensorPrimitives.Dot(a, epsilon), _noise[e + OutputSize],
             TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(_s.AsSpan(o, OutputSize)));
@@ -159,14 +208,15 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     {
         int n = OutputSize;
         float[] residual = _residual;
+        bool shared = SharesStatistics(batch);
         for (int row = 0; row < batch; row++)
         {
-            int o = row * n;
-            var stats = Row(row, y.Slice(o, n), residual);
+            int o = row * n, so = StatisticsRow(row, shared) * n;
+            var stats = Row(StatisticsRow(row, shared), y.Slice(o, n), residual);
             float w = rowWeights[row];
             for (int i = 0; i < n; i++)
             {
-                double p = Math.Exp(-_s[o + i]), ri = residual[i], ui = _u[o + i];
+                double p = Math.Exp(-_s[so + i]), ri = residual[i], ui = _u[so + i];
                 _dMean[o + i] = (float)(w * ri);
                 _dLogVar[o + i] = (float)(w * 0.5 * (ri * ri / p - 1 + ui * ui * p / stats.Gamma));
                 _dFactor[o + i] = (float)(w * (stats.T * ri - ui * p) / stats.Gamma);
@@ -190,15 +240,16 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         if (gradient.RowWeights.Length < batch)
             throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
         int n = OutputSize;
+        bool shared = SharesStatistics(batch);
         for (int row = 0; row < batch; row++)
         {
-            int o = row * n, e = row * NoisePerRow;
+            int o = row * n, e = row * NoisePerRow, so = StatisticsRow(row, shared) * n;
             // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
             // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
-            var draw = NoiseStatistics(row);
+            var draw = NoiseStatistics(row, StatisticsRow(row, shared));
             var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, gradient.RowWeights[row]);
             ReadOnlySpan<float> local = gradient.Local.IsEmpty ? default : gradient.Local.Slice(o, n);
-            BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(o, n), _noise.AsSpan(e, n), _a.AsSpan(o, n),
+            BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(so, n), _noise.AsSpan(e, n), _a.AsSpan(so, n),
                 _dMean.AsSpan(o, n), _dLogVar.AsSpan(o, n), _dFactor.AsSpan(o, n));
         }
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
@@ -284,10 +335,10 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
 
     private readonly record struct RowStatistics(double Gamma, double T, double LogDensity);
 
-    /// <summary>The statistics of row <paramref name="row"/> at y (d = y − m); fills r = (D + u uᵀ)⁻¹ d when a buffer is given.</summary>
-    private RowStatistics Row(int row, ReadOnlySpan<float> y, Span<float> residual)
+    /// <summary>The statistics held in row <paramref name="statisticsRow"/> at y (d = y − m); fills r = (D + u uᵀ)⁻¹ d when a buffer is given.</summary>
+    private RowStatistics Row(int statisticsRow, ReadOnlySpan<float> y, Span<float> residual)
     {
-        int o = row * OutputSize;
+        int o = statisticsRow * OutputSize;
         float[] d = _centred;
         for (int i = 0; i < OutputSize; i++) d[i] = y[i] - _mean[o + i];
         return Statistics(o, d, residual);
