@@ -189,6 +189,45 @@ public sealed class RankOneGaussianTests
         }
     }
 
+    /// <summary>
+    /// ln q of a draw keeps the draw's sums for the backward through it. A new draw (or forward) must
+    /// drop them: the gradient through the second of two draws, with ln q taken of the first only, is
+    /// the gradient through that draw alone, bit for bit.
+    /// </summary>
+    [TestMethod]
+    public void TheBackwardUsesTheLastDrawsSumsNotAnEarlierDraws()
+    {
+        float[] pathWise = [0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.25f];
+        float[] weights = [1f, 0.5f];
+        float[] Gradients(bool logQOfAnEarlierDraw, bool forwardAgain)
+        {
+            var (layer, x) = Layer(9);
+            layer.Forward(x, Rows);
+            var y = new float[Rows * Units];
+            if (logQOfAnEarlierDraw)
+            {
+                layer.Sample(new RandomStream(1), Rows, y);
+                layer.AccumulateLogProbOfSample(y, Rows, new double[Rows]);
+                if (forwardAgain)
+                {
+                    layer.Forward(x, Rows);
+                    layer.SampleWithNoise(new float[Rows * layer.NoisePerRow], Rows, y);   // all-zero noise: another draw
+                    layer.AccumulateLogProbOfSample(y, Rows, new double[Rows]);
+                    layer.Forward(x, Rows);
+                }
+            }
+            layer.Sample(new RandomStream(2), Rows, y);
+            foreach (Parameter p in layer.Parameters) p.ZeroGradient();
+            layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, x, Rows, default);
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+
+        float[] alone = Gradients(false, false);
+        CollectionAssert.AreEqual(alone, Gradients(true, false), "after ln q of an earlier draw");
+        CollectionAssert.AreEqual(alone, Gradients(true, true), "after another forward and draw");
+        Assert.IsTrue(alone.Any(g => g != 0), "the gradient is not trivially zero");
+    }
+
     [TestMethod]
     public void AFreshMachineStartsDiagonalAndTheCodeParses()
     {

@@ -30,6 +30,10 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private int[] _statisticsSource = [];
     private int _sharedStatisticsRows;   // 0: every row holds its own statistics
     private readonly Action<int, int> _copyRow;
+    // The last draw's sums per row, kept by AccumulateLogProbOfSample for the backward through the
+    // same draw (a new forward or draw drops them).
+    private DrawStatistics[] _draws = [];
+    private int _drawRows;   // rows of _draws that hold the last draw's sums; 0: none
 
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(inputSize, outputSize)
@@ -88,12 +92,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _sharedLogVar = new float[n];
         _sharedFactor = new float[n];
         _statisticsSource = new int[rows];
+        _draws = new DrawStatistics[rows];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _sharedStatisticsRows = 0;
+        _drawRows = 0;
         int n = batch * OutputSize;
         AffineMap.Forward(_meanMap, _mean.AsSpan(0, n), _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
         _factorMap.Forward(input, batch, _u.AsSpan(0, n));
@@ -105,12 +111,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
 
     public override void Sample(RandomStream random, int batch, Span<float> output)
     {
+        _drawRows = 0;
         random.FillNormal(_noise.AsSpan(0, batch * NoisePerRow));
         Reparameterize(batch, output);
     }
 
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output)
     {
+        _drawRows = 0;
         noise[..(batch * NoisePerRow)].CopyTo(_noise);
         Reparameterize(batch, output);
     }
@@ -180,12 +188,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         bool shared = SharesStatistics(batch);
+        _drawRows = 0;
         for (int row = 0; row < batch; row++)
         {
-            var noise = NoiseStatistics(row, StatisticsRow(row, shared));
+            var noise = _draws[row] = NoiseStatistics(row, StatisticsRow(row, shared));
             rowLogProb[row] += -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
                 + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi);
         }
+        _drawRows = batch;
     }
 
     private readonly record struct DrawStatistics(double A, double B, double Eta, double EpsilonSquares, double LogVarianceSum);
@@ -246,7 +256,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             int o = row * n, e = row * NoisePerRow, so = StatisticsRow(row, shared) * n;
             // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
             // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
-            var draw = NoiseStatistics(row, StatisticsRow(row, shared));
+            var draw = _drawRows == batch ? _draws[row] : NoiseStatistics(row, StatisticsRow(row, shared));
             var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, gradient.RowWeights[row]);
             ReadOnlySpan<float> local = gradient.Local.IsEmpty ? default : gradient.Local.Slice(o, n);
             BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(so, n), _noise.AsSpan(e, n), _a.AsSpan(so, n),
