@@ -62,11 +62,12 @@ internal static class ModelBenchmark
     {
         Console.WriteLine("Each epoch's ratio uses the ceiling measured just before and just after it (1024³ products, median of 3");
         Console.WriteLine("each time), since this machine's speed drifts by up to 2x within minutes; the columns give medians over epochs.");
-        Console.WriteLine("\"products s\" is the time per epoch spent inside the matrix products (a stopwatch around each call).");
+        Console.WriteLine("\"products s\" is the time per epoch spent inside the matrix products (a stopwatch around each call); \"prod\" is it");
+        Console.WriteLine("and \"rest\" the rest of the epoch, each over the ideal time (medians over epochs, so they add up to about the ratio).");
         Console.WriteLine("\"undo s\" is what a separate copy of the parameters before every step would cost an epoch (timed on its own after");
         Console.WriteLine("the run: median of 5 rounds of an epoch's steps), and \"undo %\" its share of the epoch. The trainer makes that copy only");
         Console.WriteLine("for an optimiser that does not keep the values within its own step; Adam (every row here) keeps them, so it is not in s/epoch.");
-        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"undo s",8}{"undo %",8}");
+        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"prod",7}{"rest",7}{"undo s",8}{"undo %",8}");
         var probe = new CeilingProbe(engine);
         // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
         void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)
@@ -110,18 +111,24 @@ internal static class ModelBenchmark
         var ratios = new List<double>();
         var around = new List<double>();
         var products = new List<double>();
+        var productRatios = new List<double>();
+        var restRatios = new List<double>();
         for (int e = 1; e < reports.Count; e++)
         {
-            products.Add((double)(productTicks[e] - productTicks[e - 1]) / Stopwatch.Frequency);
+            double p = (double)(productTicks[e] - productTicks[e - 1]) / Stopwatch.Frequency;
+            products.Add(p);
             double s = (reports[e].Elapsed - reports[e - 1].Elapsed).TotalSeconds - probeSeconds[e - 1];
             double c = 0.5 * (ceilings[e - 1] + ceilings[e]);
+            double ideal = flops / (c * 1e9);
             seconds.Add(s);
             around.Add(c);
-            ratios.Add(s / (flops / (c * 1e9)));
+            ratios.Add(s / ideal);
+            productRatios.Add(p / ideal);
+            restRatios.Add((s - p) / ideal);
         }
         double median = Statistics.Median(seconds), ceiling = Statistics.Median(around);
         double undo = UndoSecondsPerEpoch(machine.Parameters.Concat(trained.Parameters).ToArray(), train.Rows / options.BatchSize);
-        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}{undo,8:F3}{100 * undo / median,8:F1}");
+        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}{Statistics.Median(productRatios),7:F2}{Statistics.Median(restRatios),7:F2}{undo,8:F3}{100 * undo / median,8:F1}");
     }
 
     /// <summary>The copy the trainer makes before each step (<see cref="StepUndo.Save"/>), an epoch's worth, median of 5 rounds.</summary>
