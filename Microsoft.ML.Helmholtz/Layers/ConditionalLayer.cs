@@ -141,19 +141,9 @@ public abstract class ConditionalLayer
     /// After a forward over the distinct inputs (rows [0, distinct) of the statistics), gives row r those
     /// of row rowSource[r] (checked: grouped, rowSource[r] ≤ r). This copies them; a layer may instead
     /// read them through rowSource where it can (a draw and its density, all that scoring asks) and
-    /// copy them when a member first needs each row's own (<see cref="CopyRowsBackwards"/>).
+    /// copy them when a member first needs each row's own (<see cref="SharedRows"/>).
     /// </summary>
-    protected virtual void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => CopyRowsBackwards(rowSource, rows, _copyStatistics);
-
-    /// <summary>
-    /// copyRow(rowSource[r], r) for every row that reads another, backwards, so that each source row is
-    /// read before anything overwrites it (rows grouped, rowSource[r] ≤ r).
-    /// </summary>
-    protected static void CopyRowsBackwards(ReadOnlySpan<int> rowSource, int rows, Action<int, int> copyRow)
-    {
-        for (int r = rows - 1; r >= 0; r--)
-            if (rowSource[r] != r) copyRow(rowSource[r], r);
-    }
+    protected virtual void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => SharedRows.CopyBackwards(rowSource, rows, _copyStatistics);
 
     /// <summary>
     /// The mean and the log of the marginal variances of each row of the last forward, for a layer

@@ -30,12 +30,10 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private float[] _dLogVar = [];
     private float[] _sharedMean = [], _sharedLogVar = [];   // gradients summed per distinct input
     // After ForwardShared, rows [0, distinct) hold the statistics and row r reads those of row
-    // _statisticsSource[r] until a member needs each row's own (OwnStatistics copies them then): a
+    // _shared.Source[r] until a member needs each row's own (OwnStatistics copies them then): a
     // draw and its density, all that scoring asks, read them in place. _sigma: e^{s/2} of the distinct rows.
-    private int[] _statisticsSource = [];
-    private int _sharedStatisticsRows;   // 0: every row holds its own statistics
+    private readonly SharedRows _shared;
     private float[] _sigma = [];
-    private readonly Action<int, int> _copyRow;
     // A per-unit log-variance is written into the rows of s only when a member reads them
     // (BroadcastLogVariances): ln p of given values, all that scoring asks of a generative layer, reads it per unit.
     private int _logVarRowsToBroadcast;
@@ -45,7 +43,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         : base(inputSize, outputSize)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A Gaussian layer needs an input; use StandardNormalPrior for the top layer.");
-        _copyRow = CopyRow;
+        _shared = new SharedRows(CopyRow);
         MeanFunction = mean;
         Variance = variance;
         _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
@@ -98,7 +96,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _dLogVar = new float[n];
         _sharedMean = new float[n];
         _sharedLogVar = new float[n];
-        _statisticsSource = new int[rows];
+        _shared.Allocate(rows);
         _sigma = new float[n];
         _unitPrecision = new float[OutputSize];
     }
@@ -107,7 +105,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
-        _sharedStatisticsRows = 0;
+        _shared.Reset();
         int n = batch * OutputSize;
         Span<float> m = _mean.AsSpan(0, n);
         if (_logVarMap is not null) AffineMap.Forward(_meanMap, m, _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
@@ -150,14 +148,14 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             Reparameterize(batch, output);
             return;
         }
-        int distinct = _statisticsSource[batch - 1] + 1;
-        Kernels.ReparameterizeShared(_mean, _s, distinct, _statisticsSource.AsSpan(0, batch), _noise, batch, OutputSize, _sigma, output);
+        ReadOnlySpan<int> source = _shared.Source;
+        Kernels.ReparameterizeShared(_mean, _s, source[batch - 1] + 1, source, _noise, batch, OutputSize, _sigma, output);
     }
 
-    /// <summary>Whether rows read shared statistics through _statisticsSource for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
+    /// <summary>Whether rows read shared statistics through _shared.Source for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
     private bool SharesStatistics(int batch)
     {
-        if (_sharedStatisticsRows == batch) return true;
+        if (_shared.Covers(batch)) return true;
         OwnStatistics();
         return false;
     }
@@ -165,18 +163,14 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
     {
         BroadcastLogVariances();   // the shared draw reads the distinct rows' s
-        rowSource[..rows].CopyTo(_statisticsSource);
-        _sharedStatisticsRows = rows;
+        _shared.Share(rowSource, rows);
     }
 
     /// <summary>Gives every row its own copy of its statistics: the per-unit log-variance written into the rows, shared statistics copied.</summary>
     private void OwnStatistics()
     {
         BroadcastLogVariances();
-        int rows = _sharedStatisticsRows;
-        if (rows == 0) return;
-        _sharedStatisticsRows = 0;
-        CopyRowsBackwards(_statisticsSource, rows, _copyRow);
+        _shared.Own();
     }
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
@@ -198,7 +192,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
-        if (_logVarRowsToBroadcast == batch && _sharedStatisticsRows == 0)
+        if (_logVarRowsToBroadcast == batch && !_shared.Active)
         {
             Kernels.AccumulateGaussianLogProbPerUnitVariance(y, _mean, _logVar!.Value, _unitPrecision, batch, OutputSize, rowLogProb);
             return;
@@ -211,7 +205,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         if (SharesStatistics(batch))
-            Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, _statisticsSource[batch - 1] + 1, _statisticsSource.AsSpan(0, batch), batch, OutputSize, rowLogProb);
+            Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, _shared.Source[batch - 1] + 1, _shared.Source, batch, OutputSize, rowLogProb);
         else
             Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, batch, OutputSize, rowLogProb);
     }

@@ -25,11 +25,9 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private float[] _sharedMean = [], _sharedLogVar = [], _sharedFactor = [];   // the gradients summed per distinct input
     private float[] _sigma = [], _a = [];   // σ = e^{s/2} and a = u / σ of the last forward: the draw's terms, formed once a forward
     private readonly float[] _centred, _residual;   // one row's d and r (outputs given, not drawn)
-    // After a shared forward, row r reads the statistics (m, s, u, σ, a) of row _statisticsSource[r]
+    // After a shared forward, row r reads the statistics (m, s, u, σ, a) of row _shared.Source[r]
     // until a member needs each row's own; the draw, its density and the backward through it read them in place.
-    private int[] _statisticsSource = [];
-    private int _sharedStatisticsRows;   // 0: every row holds its own statistics
-    private readonly Action<int, int> _copyRow;
+    private readonly SharedRows _shared;
     // The last draw's sums per row, kept by AccumulateLogProbOfSample for the backward through the
     // same draw (a new forward or draw drops them).
     private DrawStatistics[] _draws = [];
@@ -45,7 +43,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         Parameters = [.. _meanMap.Parameters, .. _logVarMap.Parameters, .. _factorMap.Parameters];
         _centred = new float[outputSize];
         _residual = new float[outputSize];
-        _copyRow = CopyStatistics;
+        _shared = new SharedRows(CopyStatistics);
     }
 
     public override UnitType Units => UnitType.GaussianRankOne;
@@ -91,14 +89,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _sharedMean = new float[n];
         _sharedLogVar = new float[n];
         _sharedFactor = new float[n];
-        _statisticsSource = new int[rows];
+        _shared.Allocate(rows);
         _draws = new DrawStatistics[rows];
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
-        _sharedStatisticsRows = 0;
+        _shared.Reset();
         _drawRows = 0;
         int n = batch * OutputSize;
         AffineMap.Forward(_meanMap, _mean.AsSpan(0, n), _logVarMap, _s.AsSpan(0, n), input, batch, conditioning);
@@ -130,37 +128,25 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         bool shared = SharesStatistics(batch);
         for (int r = 0; r < batch; r++)
         {
-            int o = r * n, e = r * NoisePerRow, so = StatisticsRow(r, shared) * n;
+            int o = r * n, e = r * NoisePerRow, so = _shared.Row(r, shared) * n;
             Span<float> y = output.Slice(o, n);
             TensorPrimitives.FusedMultiplyAdd(_sigma.AsSpan(so, n), _noise.AsSpan(e, n), _mean.AsSpan(so, n), y);
             TensorPrimitives.FusedMultiplyAdd(_u.AsSpan(so, n), _noise[e + n], y, y);
         }
     }
 
-    /// <summary>Whether rows read shared statistics through _statisticsSource for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
+    /// <summary>Whether rows read shared statistics through _shared.Source for a call over <paramref name="batch"/> rows; else every row holds its own.</summary>
     private bool SharesStatistics(int batch)
     {
-        if (_sharedStatisticsRows == batch) return true;
-        OwnStatistics();
+        if (_shared.Covers(batch)) return true;
+        _shared.Own();
         return false;
     }
 
-    private int StatisticsRow(int row, bool shared) => shared ? _statisticsSource[row] : row;
-
-    protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
-    {
-        rowSource[..rows].CopyTo(_statisticsSource);
-        _sharedStatisticsRows = rows;
-    }
+    protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => _shared.Share(rowSource, rows);
 
     /// <summary>Gives every row its own copy of its statistics.</summary>
-    private void OwnStatistics()
-    {
-        int rows = _sharedStatisticsRows;
-        if (rows == 0) return;
-        _sharedStatisticsRows = 0;
-        CopyRowsBackwards(_statisticsSource, rows, _copyRow);
-    }
+    private void OwnStatistics() => _shared.Own();
 
     public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
@@ -177,7 +163,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     {
         bool shared = SharesStatistics(batch);
         for (int r = 0; r < batch; r++)
-            rowLogProb[r] += Row(StatisticsRow(r, shared), y.Slice(r * OutputSize, OutputSize), default).LogDensity;
+            rowLogProb[r] += Row(_shared.Row(r, shared), y.Slice(r * OutputSize, OutputSize), default).LogDensity;
     }
 
     /// <summary>
@@ -191,7 +177,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _drawRows = 0;
         for (int row = 0; row < batch; row++)
         {
-            var noise = _draws[row] = NoiseStatistics(row, StatisticsRow(row, shared));
+            var noise = _draws[row] = NoiseStatistics(row, _shared.Row(row, shared));
             rowLogProb[row] += -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
                 + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi);
         }
@@ -221,8 +207,8 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         bool shared = SharesStatistics(batch);
         for (int row = 0; row < batch; row++)
         {
-            int o = row * n, so = StatisticsRow(row, shared) * n;
-            var stats = Row(StatisticsRow(row, shared), y.Slice(o, n), residual);
+            int o = row * n, source = _shared.Row(row, shared), so = source * n;
+            var stats = Row(source, y.Slice(o, n), residual);
             float w = rowWeights[row];
             for (int i = 0; i < n; i++)
             {
@@ -253,10 +239,10 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         bool shared = SharesStatistics(batch);
         for (int row = 0; row < batch; row++)
         {
-            int o = row * n, e = row * NoisePerRow, so = StatisticsRow(row, shared) * n;
+            int o = row * n, e = row * NoisePerRow, source = _shared.Row(row, shared), so = source * n;
             // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
             // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
-            var draw = _drawRows == batch ? _draws[row] : NoiseStatistics(row, StatisticsRow(row, shared));
+            var draw = _drawRows == batch ? _draws[row] : NoiseStatistics(row, source);
             var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, gradient.RowWeights[row]);
             ReadOnlySpan<float> local = gradient.Local.IsEmpty ? default : gradient.Local.Slice(o, n);
             BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(so, n), _noise.AsSpan(e, n), _a.AsSpan(so, n),

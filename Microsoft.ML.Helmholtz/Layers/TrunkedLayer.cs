@@ -13,11 +13,9 @@ namespace Microsoft.ML.Helmholtz.Layers;
 public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBilinearLogProb
 {
     private readonly DeterministicTrunk _trunk;
-    // After ForwardShared, row r's trunk activations are those of row _trunkSource[r] until the backward,
-    // the only reader of every row's own, copies them (OwnTrunkRows): scoring never does.
-    private int[] _trunkSource = [];
-    private int _sharedTrunkRows;   // 0: every row holds its own
-    private readonly Action<int, int> _copyTrunkRow;
+    // After ForwardShared, row r's trunk activations are those of row _sharedTrunk.Source[r] until the
+    // backward, the only reader of every row's own, copies them (OwnTrunkRows): scoring never does.
+    private readonly SharedRows _sharedTrunk;
 
     internal TrunkedLayer(DeterministicTrunk trunk, ConditionalLayer inner)
         : base(trunk.Inputs, inner.OutputSize)
@@ -26,7 +24,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
             throw new ArgumentException($"The inner layer takes {inner.InputSize} inputs, but the trunk gives {trunk.Outputs}.", nameof(inner));
         _trunk = trunk;
         Inner = inner;
-        _copyTrunkRow = trunk.CopyRow;
+        _sharedTrunk = new SharedRows(trunk.CopyRow);
         Parameters = [.. trunk.Parameters, .. inner.Parameters];
     }
 
@@ -46,13 +44,13 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     {
         _trunk.EnsureCapacity(rows);
         Inner.EnsureCapacity(rows);
-        _trunkSource = new int[rows];
+        _sharedTrunk.Allocate(rows);
     }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
-        _sharedTrunkRows = 0;
+        _sharedTrunk.Reset();
         Inner.Forward(_trunk.Forward(input, batch), conditioning, batch);
     }
 
@@ -66,18 +64,11 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
     {
         Inner.ShareStatisticsOf(rowSource, rows);
-        rowSource[..rows].CopyTo(_trunkSource);
-        _sharedTrunkRows = rows;
+        _sharedTrunk.Share(rowSource, rows);
     }
 
     /// <summary>Gives every row its own trunk activations (nothing when they are not shared).</summary>
-    private void OwnTrunkRows()
-    {
-        int rows = _sharedTrunkRows;
-        if (rows == 0) return;
-        _sharedTrunkRows = 0;
-        CopyRowsBackwards(_trunkSource, rows, _copyTrunkRow);
-    }
+    private void OwnTrunkRows() => _sharedTrunk.Own();
 
     public override void Sample(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output) => Inner.SampleWithNoise(noise, batch, output);

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -86,14 +87,9 @@ public sealed class GenerativeNetwork
             if (layerLogProb is not null) sums.Clear();
             if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, sums);
             else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, sums);
-            if (layerLogProb is not null) Accumulate(sums, rowLogProb);
+            // Layers add each row's term once (one double per row), so adding a layer's terms afterwards gives the same bits.
+            if (layerLogProb is not null) TensorPrimitives.Add(rowLogProb[..rows], sums, rowLogProb[..rows]);
         }
-    }
-
-    // Layers add each row's term once (one double per row), so adding a layer's terms afterwards gives the same bits.
-    internal static void Accumulate(ReadOnlySpan<double> terms, Span<double> rowSums)
-    {
-        for (int r = 0; r < terms.Length; r++) rowSums[r] += terms[r];
     }
 
     /// <summary>

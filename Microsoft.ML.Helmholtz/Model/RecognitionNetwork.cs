@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -130,7 +131,7 @@ public sealed class RecognitionNetwork
             Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
             if (layerLogProb is not null) sums.Clear();
             _layers[l - 1].AccumulateLogProbOfSample(states.Layer(l, rows), rows, sums);
-            if (layerLogProb is not null) GenerativeNetwork.Accumulate(sums, rowLogProb);
+            if (layerLogProb is not null) TensorPrimitives.Add(rowLogProb[..rows], sums, rowLogProb[..rows]);   // the same bits (see GenerativeNetwork)
         }
     }
 
