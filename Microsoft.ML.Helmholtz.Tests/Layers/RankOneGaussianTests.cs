@@ -238,4 +238,22 @@ public sealed class RankOneGaussianTests
         Assert.IsTrue(machine.Parameters.Where(p => p.Role == ParameterRole.Factor).All(p => p.Value.All(v => v == 0)), "factor weights start at 0");
         Assert.AreEqual(machine.Architecture.ParameterCount, machine.Parameters.Sum(p => (long)p.Length));
     }
+
+    [TestMethod]
+    public void TheLinearMeanCodeMakesALinearGenerativeMeanAndSurvivesAFile()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4grl-3gr"), 1);
+        Assert.AreEqual("6b-4grl-3gr", machine.Architecture.ToString());
+        Assert.IsInstanceOfType<RankOneGaussianLayer>(machine.Recognition.Layer(1));
+        var generative = (GaussianLayer)machine.Generative.Layers[1];   // p(X_1 | X_2)
+        Assert.AreEqual(GaussianMean.Linear, generative.MeanFunction);
+        StringAssert.Contains(UnitType.KnownCodes, "'grl' (Gaussian, linear mean, recognition covariance diagonal plus rank one)");
+
+        using var stream = new MemoryStream();
+        machine.Save(stream);
+        stream.Position = 0;
+        var loaded = HelmholtzMachine.Load(stream);
+        Assert.AreEqual("6b-4grl-3gr", loaded.Architecture.ToString());
+        Assert.AreEqual(GaussianMean.Linear, ((GaussianLayer)loaded.Generative.Layers[1]).MeanFunction);
+    }
 }

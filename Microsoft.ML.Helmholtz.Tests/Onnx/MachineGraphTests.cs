@@ -40,6 +40,7 @@ public sealed class MachineGraphTests
     [DataRow("30g-8b", FeatureLayers.Top)]
     [DataRow("30b-12gr-5gr", FeatureLayers.AllHidden)]
     [DataRow("30gl-12gr", FeatureLayers.Top)]
+    [DataRow("30b-12grl-5grl", FeatureLayers.AllHidden)]
     [DataRow("30b-12g-5gr", FeatureLayers.Top)]
     [DataRow("30b-8t-12b-5b", FeatureLayers.AllHidden)]
     [DataRow("30b-8t-6t-12g-4t-5gr", FeatureLayers.AllHidden)]

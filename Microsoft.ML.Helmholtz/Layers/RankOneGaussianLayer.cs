@@ -139,7 +139,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private bool SharesStatistics(int batch)
     {
         if (_shared.Covers(batch)) return true;
-        _shared.Own();
+        OwnStatistics();
         return false;
     }
 

@@ -32,7 +32,8 @@ public abstract class UnitType
 
     /// <summary>
     /// Smooth units whose recognition layer has a correlated posterior, N(m, D + u uᵀ) (code "gr";
-    /// <see cref="RankOneGaussianLayer"/>); generatively the same as <see cref="Gaussian"/> with a tanh mean.
+    /// <see cref="RankOneGaussianLayer"/>); generatively the same as <see cref="Gaussian"/>, with a tanh
+    /// mean ("gr") or a linear one ("grl", as "gl").
     /// </summary>
     public static UnitType GaussianRankOne { get; } = Register(new GaussianRankOneUnits());
 
@@ -188,8 +189,10 @@ public abstract class UnitType
     private sealed class GaussianRankOneUnits : UnitType
     {
         public override string Name => "Gaussian (rank-one posterior)";
-        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("gr", GaussianMean.Tanh)];
-        public override string Describe(GaussianMean mean) => "Gaussian, tanh mean, recognition covariance diagonal plus rank one";
+        public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("gr", GaussianMean.Tanh), ("grl", GaussianMean.Linear)];
+        public override string Code(GaussianMean mean) => mean == GaussianMean.Tanh ? "gr" : "grl";
+        public override string Describe(GaussianMean mean)
+            => $"Gaussian, {(mean == GaussianMean.Tanh ? "tanh" : "linear")} mean, recognition covariance diagonal plus rank one";
         public override bool HasReparameterizedSamples => true;
 
         public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
