@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Data;
@@ -242,6 +243,61 @@ public sealed class MnistAppTests : TempDirectoryTests
         StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
         StringAssert.Contains(EpochLine(text, 1), "lr 0.00025 ");
         Assert.AreEqual(15L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+    }
+
+    [TestMethod]
+    public void EachImagesEstimateIsKeptAndTwoRunsCompareImageByImage()
+    {
+        string output = Temp.File("out");
+        var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
+            "--k", "5", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string scores = Path.Combine(output, "sbp-test-log-likelihood.csv");
+        StringAssert.Contains(text, $"the estimate for each image in {scores}");
+        string[] lines = File.ReadAllLines(scores);
+        Assert.AreEqual("split,row,log_likelihood", lines[0]);
+        Assert.HasCount(51, lines);
+        var records = lines.Skip(1).Select(l => l.Split(',')).ToArray();
+        Assert.IsTrue(records.All(r => r[0] == "test"));
+        // The 50 images are taken evenly spaced through the 10,000 of the split (it is ordered by digit).
+        CollectionAssert.AreEqual(Enumerable.Range(0, 50).Select(i => (i * 200).ToString(CultureInfo.InvariantCulture)).ToArray(), records.Select(r => r[1]).ToArray());
+        double mean = records.Average(r => double.Parse(r[2], CultureInfo.InvariantCulture));
+        StringAssert.Contains(text, $"test log-likelihood (importance sampling, K = 5): {mean.ToString("F2", CultureInfo.InvariantCulture)} nats over 50 images");
+
+        // The same model scored again with the same seed gives the same estimates: a paired difference of exactly 0.
+        string again = Temp.File("again");
+        (exit, text, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "50", "--k", "5",
+            "--data", RealData(), "--out", again, "--compare", scores);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, $"paired difference, this model − {scores}: 0.00 ± 0.00 nats (50 examples");
+        // Trained on, it differs from where it started by a paired difference whose error is below either mean's own.
+        (exit, text, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "2", "--train-limit", "500", "--valid-rows", "100",
+            "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", again, "--compare", scores);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string paired = text.Split('\n').Single(l => l.StartsWith("paired difference", StringComparison.Ordinal));
+        string overImages = text.Split('\n').Single(l => l.StartsWith("test log-likelihood (importance", StringComparison.Ordinal));
+        double pairedError = double.Parse(paired.Split(" ± ")[1].Split(' ')[0], CultureInfo.InvariantCulture);
+        double meanError = double.Parse(overImages.Split("standard error over images ")[1].Split(',')[0], CultureInfo.InvariantCulture);
+        Assert.IsLessThan(meanError, pairedError, $"{paired} / {overImages}");
+
+        // Other images than the file's, named after the data loads; a file that is not one, before.
+        (exit, _, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "40", "--k", "5",
+            "--data", RealData(), "--out", again, "--compare", scores);
+        AssertOneLineError(exit, error, "holds the estimates of 50 images of the test split, but this run scores 40 images of the test split");
+        (exit, _, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "50", "--k", "5", "--score", "valid",
+            "--data", RealData(), "--out", again, "--compare", scores);
+        AssertOneLineError(exit, error, "but this run scores 50 images of the valid split");
+        (exit, _, error) = RunWithoutData("--compare", Path.Combine(output, "sbp-curve.csv"));
+        AssertOneLineError(exit, error, "is not a file of image estimates written by this sample: its header is 'epoch,");
+        string damaged = Temp.File("damaged.csv");
+        File.WriteAllLines(damaged, ["split,row,log_likelihood", "test,0,-90.5", "test,3,minus ninety"]);
+        (exit, _, error) = RunWithoutData("--compare", damaged);
+        AssertOneLineError(exit, error, $"--compare {damaged} is not a file of image estimates");
+        File.WriteAllLines(damaged, ["split,row,log_likelihood", "test,5,-90.5", "test,3,-80"]);
+        (exit, _, error) = RunWithoutData("--compare", damaged);
+        AssertOneLineError(exit, error, "record 2 has the row 3: the rows must rise from 0");
+        (exit, _, error) = RunWithoutData("--compare", Temp.File("missing.csv"));
+        AssertOneLineError(exit, error, "missing.csv: no such file");
     }
 
     [TestMethod]

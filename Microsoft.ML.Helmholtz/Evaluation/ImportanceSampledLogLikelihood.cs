@@ -39,6 +39,19 @@ public sealed class ImportanceSampledLogLikelihood
     }
 
     /// <summary>
+    /// <see cref="Estimate(HelmholtzMachine, DataMatrix, IProgress{double}?, CancellationToken)"/>, also giving the
+    /// estimate of ln p(x) for each row: what a paired comparison of two machines on the same rows needs
+    /// (<see cref="PairedDifference"/>).
+    /// </summary>
+    public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, out double[] perExample,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (values, variances) = Run(machine, data, progress, cancellationToken);
+        perExample = values;
+        return LogLikelihoodEstimate.FromPerExample(values, variances, Samples);
+    }
+
+    /// <summary>
     /// Pipelines run side by side, one per core by default, each on its own copy of the machine, on
     /// its own thread only (its products and element-wise kernels stay on that thread),
     /// with its own random stream (forked from <see cref="Seed"/>): results are reproducible for a

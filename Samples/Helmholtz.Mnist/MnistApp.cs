@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using CsvHelper;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
@@ -94,13 +93,18 @@ public static class MnistApp
         string runName = LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
         string curvePath = Path.Combine(options.OutputDirectory, $"{runName}-curve.csv");
         string modelPath = Path.Combine(options.OutputDirectory, $"{runName}.hm");
+        string scoresPath = Path.Combine(options.OutputDirectory, $"{runName}-{options.ScoreSplit}-log-likelihood.csv");
+        ImageScores? compareWith = options.Compare is null ? null : ImageScores.Read(options.Compare);
         PrepareOutputDirectory(options.OutputDirectory);
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
         DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
-        DataMatrix test = EvenlySpaced(options.ScoreSplit == "valid" ? data.Valid : data.Test, options.TestLimit);
+        DataMatrix scoredSplit = options.ScoreSplit == "valid" ? data.Valid : data.Test;
+        DataMatrix test = EvenlySpaced(scoredSplit, options.TestLimit);
+        int[] testRows = EvenlySpacedRows(scoredSplit.Rows, options.TestLimit);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
+        compareWith?.CheckSameImages(options.ScoreSplit, testRows);
         if (options.ContinueSchedule)
         {
             // The epochs the model has trained, as this run counts them: its steps over this run's minibatches per epoch.
@@ -184,7 +188,11 @@ public static class MnistApp
         CancellationToken scoringCancellation = exitCode == Cancelled ? CancellationToken.None : cancellation;
         try
         {
-            Score(options, machine, test, output, scoringCancellation, trainSeconds);
+            var scores = Score(options, machine, test, output, scoringCancellation, trainSeconds);
+            new ImageScores(options.ScoreSplit, testRows, scores).Write(scoresPath);
+            output.WriteLine($"the estimate for each image in {scoresPath}");
+            if (compareWith is not null)
+                output.WriteLine($"paired difference, this model − {options.Compare}: {PairedDifference.Of(scores, compareWith.LogLikelihoods)}");
         }
         catch (OperationCanceledException)
         {
@@ -194,7 +202,8 @@ public static class MnistApp
         return exitCode;
     }
 
-    private static void Score(MnistOptions options, HelmholtzMachine machine, DataMatrix test, TextWriter output, CancellationToken cancellation, double trainSeconds)
+    /// <summary>Scores the model on <paramref name="test"/> and returns the importance-sampled estimate for each image.</summary>
+    private static double[] Score(MnistOptions options, HelmholtzMachine machine, DataMatrix test, TextWriter output, CancellationToken cancellation, double trainSeconds)
     {
         var scoringClock = Stopwatch.StartNew();
         double bound = new SampledFreeEnergy(options.Seed + 3).Estimate(machine, test, cancellation);
@@ -207,7 +216,7 @@ public static class MnistApp
             if (tenths > Interlocked.Exchange(ref reportedTenths, Math.Max(tenths, reportedTenths)) && tenths < 10)
                 output.WriteLine($"  scoring {tenths * 10}% ({scoringClock.Elapsed.TotalSeconds:F0} s)");
         });
-        LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, scoringProgress, cancellation);
+        LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, out double[] perImage, scoringProgress, cancellation);
         output.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} nats over {estimate.Examples} images " +
                          $"(standard error over images {estimate.StandardErrorOverExamples:F2}, Monte Carlo standard error {estimate.MonteCarloStandardError:F3}; " +
                          $"training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
@@ -226,6 +235,7 @@ public static class MnistApp
                              $"{(fromRecognition ? "the recognition network's marginals" : "N(0, I)")}, K = {options.Samples}): {meanField.Mean:F2} nats " +
                              $"(standard error over images {meanField.StandardErrorOverExamples:F2}, Monte Carlo standard error {meanField.MonteCarloStandardError:F3}; {meanFieldClock.Elapsed.TotalSeconds:F0} s)");
         }
+        return perImage;
     }
 
     /// <summary>Creates the folder and proves it writable, so that a bad --out fails before training rather than at the first save.</summary>
@@ -249,36 +259,31 @@ public static class MnistApp
     private static DataMatrix EvenlySpaced(DataMatrix data, int count)
     {
         if (count <= 0 || count >= data.Rows) return data;
+        int[] rows = EvenlySpacedRows(data.Rows, count);
         var values = new float[count * data.Columns];
         for (int i = 0; i < count; i++)
-            data.Row((int)((long)i * data.Rows / count)).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
+            data.Row(rows[i]).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
         return new DataMatrix(count, data.Columns, values);
     }
 
-    private static void WriteCurve(string path, List<CurveRow> rows)
+    /// <summary>The rows of a split of <paramref name="rows"/> that <see cref="EvenlySpaced"/> takes for <paramref name="count"/> (0: all).</summary>
+    private static int[] EvenlySpacedRows(int rows, int count)
     {
-        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            using (var writer = new StreamWriter(temporary))
-            using (var csv = CsvWriter.Create(writer))
-            {
-                csv.WriteHeader(["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective", "validation_log_likelihood"]);
-                foreach (CurveRow r in rows)
-                {
-                    csv.WriteRecord([r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
-                        r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
-                        r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture),
-                        double.IsNaN(r.ValidationLogLikelihood) ? "" : r.ValidationLogLikelihood.ToString("R", CultureInfo.InvariantCulture)]);
-                }
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        if (count <= 0 || count >= rows) count = rows;
+        var result = new int[count];
+        for (int i = 0; i < count; i++) result[i] = (int)((long)i * rows / count);
+        return result;
     }
+
+    private static void WriteCurve(string path, List<CurveRow> rows)
+        => CsvFiles.WriteAtomically(path, ["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective", "validation_log_likelihood"],
+            rows.Select(r => new[]
+            {
+                r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
+                r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+                r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture),
+                double.IsNaN(r.ValidationLogLikelihood) ? "" : r.ValidationLogLikelihood.ToString("R", CultureInfo.InvariantCulture),
+            }));
 
     /// <summary>One epoch of the learning curve; the validation log-likelihood is NaN (an empty cell) where it was not estimated.</summary>
     private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds, double TrainObjective,

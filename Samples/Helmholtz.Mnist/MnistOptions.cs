@@ -30,6 +30,7 @@ internal sealed class MnistOptions
     public bool ContinueSchedule { get; private set; }
     public double TimeLimitMinutes { get; private set; }
     public string ScoreSplit { get; private set; } = "test";
+    public string? Compare { get; private set; }
     public bool Help { get; private set; }
 
     /// <summary>Whether --architecture was given (else it is the rule's default).</summary>
@@ -53,7 +54,9 @@ internal sealed class MnistOptions
           --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained
                            (its steps / minibatches per epoch) instead of starting again at --lr
           --time-limit MINUTES   stop at the end of the first epoch past this much training time
-          --score test|valid   the split scored at the end (test)
+          --score test|valid   the split scored at the end (test); each image's estimate goes to RUN-SPLIT-log-likelihood.csv
+          --compare FILE   such a file from another run on the same images: also print the mean difference, image by
+                           image, with its standard error (far smaller than either mean's own, so it tells two models apart)
         """;
 
     public static MnistOptions Parse(string[] args)
@@ -92,6 +95,7 @@ internal sealed class MnistOptions
                 case "--resume": o.Resume = Value(); break;
                 case "--continue-schedule": o.ContinueSchedule = true; break;
                 case "--score": o.ScoreSplit = Value(); break;
+                case "--compare": o.Compare = Value(); break;
                 case "--time-limit": o.TimeLimitMinutes = Real(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option {name}.");

@@ -1,0 +1,58 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Evaluation;
+
+/// <summary>The paired comparison of two models' per-example estimates, and the estimate that gives them.</summary>
+[TestClass]
+public sealed class PairedDifferenceTests
+{
+    [TestMethod]
+    public void TheMeanAndStandardErrorAreThoseOfTheDifferences()
+    {
+        // Differences 1, 2, 3, 6: mean 3, sample variance (4 + 1 + 0 + 9) / 3 = 14/3, standard error √(14/3 / 4).
+        double[] first = [-90, -100, -80, -120];
+        double[] second = [-91, -102, -83, -126];
+        var d = PairedDifference.Of(first, second);
+        Assert.AreEqual(3.0, d.Mean, 1e-12);
+        Assert.AreEqual(Math.Sqrt(14.0 / 3 / 4), d.StandardError, 1e-12);
+        Assert.AreEqual(4, d.Examples);
+        Assert.AreEqual(-3.0, PairedDifference.Of(second, first).Mean, 1e-12);
+        // A shift common to every example leaves the error at 0, however much the examples differ.
+        var shifted = PairedDifference.Of(first, first.Select(v => v - 0.5).ToArray());
+        Assert.AreEqual(0.5, shifted.Mean, 1e-12);
+        Assert.AreEqual(0.0, shifted.StandardError, 1e-12);
+        Assert.IsTrue(double.IsNaN(PairedDifference.Of([1.0], [0.0]).StandardError), "no spread from one example");
+        StringAssert.StartsWith(d.ToString(), "3.00 ± 1.08 nats (4 examples");
+    }
+
+    [TestMethod]
+    public void MismatchedEmptyOrNonFiniteEstimatesAreNamed()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, 2.0], [1.0]));
+        StringAssert.Contains(e.Message, "2 estimates against 1");
+        Assert.AreEqual("second", e.ParamName);
+        Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([], []));
+        e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, double.NaN], [1.0, 2.0]));
+        StringAssert.Contains(e.Message, "Estimate 1 is NaN");
+        Assert.AreEqual("first", e.ParamName);
+        e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, 2.0], [double.NegativeInfinity, 2.0]));
+        Assert.AreEqual("second", e.ParamName);
+    }
+
+    [TestMethod]
+    public void TheEstimateGivesThePerExampleValuesItSummarises()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 81, scale: 0.8f);
+        var data = new DataMatrix(3, 10, [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+        var estimator = new ImportanceSampledLogLikelihood(50, seed: 82) { Parallelism = 2 };
+        LogLikelihoodEstimate summary = estimator.Estimate(machine, data, out double[] perExample);
+        CollectionAssert.AreEqual(estimator.EstimatePerExample(machine, data), perExample, "the same seed gives the same values");
+        Assert.AreEqual(perExample.Average(), summary.Mean, 1e-12);
+        Assert.AreEqual(summary, estimator.Estimate(machine, data));
+        // Two different machines on the same rows: the paired mean is the difference of the means.
+        double[] other = new ImportanceSampledLogLikelihood(50, seed: 82).EstimatePerExample(TestModels.Random("10b-4b-3b", 83, scale: 0.8f), data);
+        Assert.AreEqual(summary.Mean - other.Average(), PairedDifference.Of(perExample, other).Mean, 1e-12);
+    }
+}
