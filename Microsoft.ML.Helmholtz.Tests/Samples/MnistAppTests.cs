@@ -37,6 +37,10 @@ public sealed class MnistAppTests : TempDirectoryTests
 
     private static string RealData() => SharedData.MnistDirectory();
 
+    /// <summary>One BP-SBP epoch on 500 training images, scored on 50 test images with K = 5, into <paramref name="output"/>.</summary>
+    private static (int Exit, string Output, string Error) ShortRun(string output, params string[] more)
+        => Run(["--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output, .. more]);
+
     [TestMethod]
     public void ABadOptionIsNamedWithTheUsage()
     {
@@ -219,8 +223,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     public void AShortRunTrainsSavesAndScores()
     {
         string output = Temp.File("out");
-        var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
-            "--k", "5", "--data", RealData(), "--out", output);
+        var (exit, text, error) = ShortRun(output);
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "test log-likelihood (importance sampling, K = 5)");
         StringAssert.Contains(text, "Monte Carlo standard error");
@@ -229,16 +232,14 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.IsTrue(File.Exists(Path.Combine(output, "sbp-curve.csv")));
 
         // Resumed, it continues from its steps.
-        (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
-            "--k", "5", "--data", RealData(), "--out", output, "--resume", Path.Combine(output, "sbp.hm"));
+        (exit, text, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp.hm"));
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "resumed from");
         Assert.AreEqual(10L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
         StringAssert.Contains(EpochLine(text, 1), "lr 0.001 ", "the rate starts again without --continue-schedule");
 
         // With --continue-schedule, the rate goes on from the model's two epochs: 0.001 · 0.5².
-        (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
-            "--k", "5", "--data", RealData(), "--out", output, "--resume", Path.Combine(output, "sbp.hm"), "--decay", "0.5", "--continue-schedule");
+        (exit, text, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp.hm"), "--decay", "0.5", "--continue-schedule");
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
         StringAssert.Contains(EpochLine(text, 1), "lr 0.00025 ");
@@ -249,8 +250,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     public void EachImagesEstimateIsKeptAndTwoRunsCompareImageByImage()
     {
         string output = Temp.File("out");
-        var (exit, text, error) = Run("--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50",
-            "--k", "5", "--data", RealData(), "--out", output);
+        var (exit, text, error) = ShortRun(output);
         Assert.AreEqual(MnistApp.Success, exit, error);
         string scores = Path.Combine(output, "sbp-test-log-likelihood.csv");
         StringAssert.Contains(text, $"the estimate for each image in {scores}");
@@ -266,13 +266,12 @@ public sealed class MnistAppTests : TempDirectoryTests
 
         // The same model scored again with the same seed gives the same estimates: a paired difference of exactly 0.
         string again = Temp.File("again");
-        (exit, text, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "50", "--k", "5",
-            "--data", RealData(), "--out", again, "--compare", scores);
+        string model = Path.Combine(output, "sbp.hm");
+        (exit, text, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--compare", scores);
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, $"paired difference, this model − {scores}: 0.00 ± 0.00 nats (50 examples");
         // Trained on, it differs from where it started by a paired difference whose error is below either mean's own.
-        (exit, text, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "2", "--train-limit", "500", "--valid-rows", "100",
-            "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", again, "--compare", scores);
+        (exit, text, error) = ShortRun(again, "--resume", model, "--epochs", "2", "--compare", scores);
         Assert.AreEqual(MnistApp.Success, exit, error);
         string paired = text.Split('\n').Single(l => l.StartsWith("paired difference", StringComparison.Ordinal));
         string overImages = text.Split('\n').Single(l => l.StartsWith("test log-likelihood (importance", StringComparison.Ordinal));
@@ -281,11 +280,9 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.IsLessThan(meanError, pairedError, $"{paired} / {overImages}");
 
         // Other images than the file's, named after the data loads; a file that is not one, before.
-        (exit, _, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "40", "--k", "5",
-            "--data", RealData(), "--out", again, "--compare", scores);
+        (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--test-limit", "40", "--compare", scores);
         AssertOneLineError(exit, error, "holds the estimates of 50 images of the test split, but this run scores 40 images of the test split");
-        (exit, _, error) = Run("--rule", "sbp", "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "50", "--k", "5", "--score", "valid",
-            "--data", RealData(), "--out", again, "--compare", scores);
+        (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--score", "valid", "--compare", scores);
         AssertOneLineError(exit, error, "but this run scores 50 images of the valid split");
         (exit, _, error) = RunWithoutData("--compare", Path.Combine(output, "sbp-curve.csv"));
         AssertOneLineError(exit, error, "is not a file of image estimates written by this sample: its header is 'epoch,");
