@@ -33,10 +33,7 @@ public sealed class ImportanceSampledLogLikelihood
 
     /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>
     public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
-    {
-        var (values, variances) = Run(machine, data, progress, cancellationToken);
-        return LogLikelihoodEstimate.FromPerExample(values, variances, Samples);
-    }
+        => Estimate(machine, data, out _, progress, cancellationToken);
 
     /// <summary>
     /// <see cref="Estimate(HelmholtzMachine, DataMatrix, IProgress{double}?, CancellationToken)"/>, also giving the

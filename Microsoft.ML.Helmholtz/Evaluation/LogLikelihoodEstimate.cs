@@ -35,16 +35,23 @@ public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOver
         int n = perExample.Length;
         if (n == 0) throw new ArgumentException("At least one example is needed.", nameof(perExample));
         if (monteCarloVariance.Length != n) throw new ArgumentException($"{monteCarloVariance.Length} variances for {n} examples.", nameof(monteCarloVariance));
-        double mean = 0;
-        foreach (double v in perExample) mean += v;
-        mean /= n;
-        double ss = 0;
-        foreach (double v in perExample) ss += (v - mean) * (v - mean);
-        double se = n > 1 ? Math.Sqrt(ss / (n - 1) / n) : double.NaN;
+        var (mean, se) = MeanAndStandardError(perExample);
         double monteCarlo = 0;
         foreach (double v in monteCarloVariance) monteCarlo += samplesShared ? Math.Sqrt(v) : v;
         monteCarlo = samplesShared ? monteCarlo / n : Math.Sqrt(monteCarlo) / n;
         return new LogLikelihoodEstimate(mean, se, monteCarlo, n, samples);
+    }
+
+    /// <summary>The mean of <paramref name="values"/> (at least one) and its standard error, the sample spread over √N (NaN for one value).</summary>
+    internal static (double Mean, double StandardError) MeanAndStandardError(ReadOnlySpan<double> values)
+    {
+        int n = values.Length;
+        double mean = 0;
+        foreach (double v in values) mean += v;
+        mean /= n;
+        double ss = 0;
+        foreach (double v in values) ss += (v - mean) * (v - mean);
+        return (mean, n > 1 ? Math.Sqrt(ss / (n - 1) / n) : double.NaN);
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,

@@ -19,21 +19,15 @@ public sealed record PairedDifference(double Mean, double StandardError, int Exa
         int n = first.Length;
         if (n == 0) throw new ArgumentException("At least one example is needed.", nameof(first));
         if (second.Length != n) throw new ArgumentException($"{n} estimates against {second.Length}: the two must score the same examples.", nameof(second));
-        double mean = 0;
+        var differences = new double[n];
         for (int i = 0; i < n; i++)
         {
             if (!double.IsFinite(first[i])) throw new ArgumentException($"Estimate {i} is {first[i]}: the estimates must be finite.", nameof(first));
             if (!double.IsFinite(second[i])) throw new ArgumentException($"Estimate {i} is {second[i]}: the estimates must be finite.", nameof(second));
-            mean += first[i] - second[i];
+            differences[i] = first[i] - second[i];
         }
-        mean /= n;
-        double ss = 0;
-        for (int i = 0; i < n; i++)
-        {
-            double d = first[i] - second[i] - mean;
-            ss += d * d;
-        }
-        return new PairedDifference(mean, n > 1 ? Math.Sqrt(ss / (n - 1) / n) : double.NaN, n);
+        var (mean, standardError) = LogLikelihoodEstimate.MeanAndStandardError(differences);
+        return new PairedDifference(mean, standardError, n);
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,

@@ -21,7 +21,7 @@ internal sealed class ImageScores(string split, int[] rows, double[] logLikeliho
         Split, row.ToString(CultureInfo.InvariantCulture), LogLikelihoods[i].ToString("R", CultureInfo.InvariantCulture),
     }));
 
-    /// <summary>Reads a file that <see cref="Write"/> wrote; anything else is an <see cref="InvalidDataException"/> naming the file and line.</summary>
+    /// <summary>Reads a file that <see cref="Write"/> wrote; anything else is an <see cref="InvalidDataException"/> naming the file and the record.</summary>
     public static ImageScores Read(string path)
     {
         var rows = new List<int>();
