@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
@@ -22,7 +23,7 @@ internal static class ModelBenchmark
         bool training = true;
         int[] ks = [1000, 5000];
         int[] chunks = [ImportanceSampledLogLikelihood.DefaultRowsPerChunk];
-        string[] only = [];
+        var only = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,7 +33,8 @@ internal static class ModelBenchmark
                 case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
                 case "--scoring-only": training = false; break;
                 case "--chunks": chunks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
-                case "--only": only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries); break;
+                // A comma followed by a space belongs to a label ("…-50g, Adam"); any other comma separates texts.
+                case "--only": only.AddRange(Regex.Split(args[++i], ",(?! )").Where(t => t.Length > 0)); break;
                 default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only, --only TEXT1,TEXT2)");
             }
         }
@@ -58,7 +60,7 @@ internal static class ModelBenchmark
         Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024):F0} MB (includes the three MNIST splits as floats, {(data.Train.Values.Length + data.Valid.Values.Length + data.Test.Values.Length) * 4 / (1024.0 * 1024):F0} MB)");
     }
 
-    private static void TrainingRows(MnistSplits data, IMatrixEngine engine, double ceiling, int epochs, string[] only)
+    private static void TrainingRows(MnistSplits data, IMatrixEngine engine, double ceiling, int epochs, List<string> only)
     {
         Console.WriteLine("Each epoch's ratio uses the ceiling measured just before and just after it (1024³ products, median of 3");
         Console.WriteLine("each time), since this machine's speed drifts by up to 2x within minutes; the columns give medians over epochs.");
@@ -72,7 +74,7 @@ internal static class ModelBenchmark
         // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
         void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)
         {
-            if (only.Length == 0 || only.Any(t => label.Contains(t, StringComparison.OrdinalIgnoreCase)))
+            if (only.Count == 0 || only.Any(t => label.Contains(t, StringComparison.OrdinalIgnoreCase)))
                 ModelBenchmark.TrainingRow(label, architecture, rule, train, engine, probe, epochs);
         }
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, probe, epochs);

@@ -65,8 +65,11 @@ public sealed class HelmholtzMachineOptions
 
     /// <summary>
     /// Layers bottom-up, e.g. "784b-200g-50g" (b binary, g Gaussian with a tanh mean, gl Gaussian with
-    /// a linear mean); the first must have the input's size. Null: the input's size, binary, then
-    /// 200 and 50 hidden units (Gaussian for stochastic back-propagation, binary otherwise).
+    /// a linear mean, gr and grl the same with a rank-one-plus-diagonal recognition covariance; the
+    /// visible layer may also be bs or cb for values in [0, 1]; Nt writes N deterministic tanh units
+    /// between stochastic layers, e.g. "784b-200t-200t-200b"); the first must have the input's size.
+    /// Null: the input's size, binary, then 200 and 50 hidden units (Gaussian for stochastic
+    /// back-propagation, binary otherwise).
     /// </summary>
     public string? Architecture { get; set; }
 
