@@ -9,8 +9,8 @@ using Microsoft.ML.Helmholtz.Tests.Support;
 namespace Microsoft.ML.Helmholtz.Tests.Model;
 
 /// <summary>
-/// Deterministic tanh layers inside the conditionals ("784b-100t-100t-200b": the literature's
-/// nonlinear machines): the architecture's text, sizes and errors, the networks built from it, the
+/// Deterministic tanh layers inside the conditionals ("784b-100t-100t-200b"; the literature's
+/// nonlinear machines have two of 200 units in each): the architecture's text, sizes and errors, the networks built from it, the
 /// estimators against exact enumeration, and the model file. The gradients are checked with the
 /// other layers' (GradientCheckTests), the ONNX graph with the others' (MachineGraphTests).
 /// </summary>

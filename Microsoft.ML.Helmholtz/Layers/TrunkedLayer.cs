@@ -5,7 +5,7 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// <summary>
 /// A distribution whose input first passes through deterministic tanh layers: p(y | x) =
 /// <see cref="Inner"/>(y | trunk(x)). The nonlinear machines of the literature ("200∼200": two
-/// layers of 100 tanh units inside every conditional) are stacks of these. Everything about y is the
+/// layers of 200 tanh units inside every conditional) are stacks of these. Everything about y is the
 /// inner layer's (its units, samples, densities, the backward through its samples); the trunk adds
 /// its parameters and carries every gradient on to the input. Price's theorem is not available
 /// through a trunk (its input Hessian is not diagonal in the units).

@@ -77,7 +77,7 @@ public sealed class HelmholtzArchitecture
     /// <summary>
     /// Parses "784b-200g-50g": visible first, layer sizes with their unit letters, joined by single
     /// dashes; "100t" tokens between two stochastic layers are deterministic tanh layers
-    /// ("784b-100t-100t-200b-100t-100t-200b": the nonlinear 200∼200 machine). Throws
+    /// ("784b-200t-200t-200b-200t-200t-200b": the nonlinear 200∼200 machine). Throws
     /// <see cref="FormatException"/> naming the layer that does not parse.
     /// </summary>
     public static HelmholtzArchitecture Parse(string text)
