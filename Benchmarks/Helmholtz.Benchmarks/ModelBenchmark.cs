@@ -72,10 +72,10 @@ internal static class ModelBenchmark
         Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"prod",7}{"rest",7}{"undo s",8}{"undo %",8}");
         var probe = new CeilingProbe(engine);
         // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
-        void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)
+        void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs, bool centred = false)
         {
             if (only.Count == 0 || only.Any(t => label.Contains(t, StringComparison.OrdinalIgnoreCase)))
-                ModelBenchmark.TrainingRow(label, architecture, rule, train, engine, probe, epochs);
+                ModelBenchmark.TrainingRow(label, architecture, rule, train, engine, probe, epochs, centred);
         }
         TrainingRow("BP-SBP 784b-200g-50g, Adam", "784b-200g-50g", () => new StochasticBackpropagation(), data.Train, engine, probe, epochs);
         TrainingRow("BP-SBP (Price) 784b-200g-50g", "784b-200g-50g", () => new StochasticBackpropagation(VarianceGradient.Price), data.Train, engine, probe, epochs);
@@ -86,9 +86,10 @@ internal static class ModelBenchmark
         TrainingRow("VIMCO K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new Vimco(5), data.Train, engine, probe, epochs);
         TrainingRow("RWS K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new ReweightedWakeSleep(5), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, Adam", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs);
+        TrainingRow("NVIL 784b-200b-50b, centred", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs, centred: true);
     }
 
-    private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs)
+    private static void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs, bool centred)
     {
         var counter = new CountingEngine(engine);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, counter);
@@ -104,7 +105,7 @@ internal static class ModelBenchmark
             ceilings.Add(probe.Measure());
             probeSeconds.Add(clock.Elapsed.TotalSeconds);
         });
-        var options = new TrainingOptions { Epochs = epochs + 1, BatchSize = 100, Seed = 1 };
+        var options = new TrainingOptions { Epochs = epochs + 1, BatchSize = 100, Seed = 1, CenterInputs = centred };
         long flopsBefore = counter.Flops;
         ILearningRule trained = rule();
         var reports = new HelmholtzTrainer(trained, options).Train(machine, train, progress: progress);

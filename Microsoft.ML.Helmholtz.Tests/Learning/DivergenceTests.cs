@@ -46,6 +46,35 @@ public sealed class DivergenceTests
             => ((IKeepsValuesBeforeStep)Adam).Step(parameters, Rate(learningRate), before);
     }
 
+    /// <summary>Adam that ends the run (as a cancellation would) when asked for step <paramref name="stopAt"/>, before taking it.</summary>
+    private class StoppingAdam(int stopAt) : IOptimizer
+    {
+        protected readonly Adam Adam = new();
+        private int _steps;
+        public string Name => "stopping adam";
+        public bool ClearsGradients => true;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            Count();
+            Adam.Step(parameters, learningRate);
+        }
+
+        protected void Count()
+        {
+            if (_steps++ == stopAt) throw new OperationCanceledException($"stopped before step {stopAt}");
+        }
+    }
+
+    private sealed class StoppingKeepingAdam(int stopAt) : StoppingAdam(stopAt), IKeepsValuesBeforeStep
+    {
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before)
+        {
+            Count();
+            ((IKeepsValuesBeforeStep)Adam).Step(parameters, learningRate, before);
+        }
+    }
+
     private static void AssertParameters(float[][] expected, HelmholtzMachine machine, string context)
     {
         for (int i = 0; i < expected.Length; i++)
@@ -89,6 +118,35 @@ public sealed class DivergenceTests
         CollectionAssert.AreEqual(new[] { 1, 2 }, reported);
         var saved = HelmholtzMachine.Load(checkpoint);
         AssertParameters(optimizer.Before[20], saved, "the checkpoint of epoch 2");
+    }
+
+    /// <summary>
+    /// With centred inputs (TrainingOptions.CenterInputs) the optimiser steps on b̃ = b + W c. A step that
+    /// fails (step 24, as above) is undone to exactly the parameters of the same run stopped before that
+    /// step, on both undo paths; and a step not taken because the optimiser threw leaves the biases as
+    /// they were. The same run without centring ends elsewhere, so centring was in effect.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce", "10b-6b-3b", false)]
+    [DataRow("reinforce", "10b-6b-3b", true)]
+    [DataRow("sbp", "10b-6g-3g", true)]
+    public void ACentredStepThatFailsIsUndoneExactly(string rule, string architecture, bool keptByTheStep)
+    {
+        HelmholtzMachine Fresh() => HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 27);
+        HelmholtzTrainer Trainer(Func<IOptimizer> optimizer, bool centred = true)
+            => new(LearningRules.Create(rule), new TrainingOptions { Epochs = 5, BatchSize = 20, Seed = 28, LearningRate = new(1e-3), CenterInputs = centred, Optimizer = optimizer });
+
+        var failed = Fresh();
+        Assert.ThrowsExactly<TrainingDivergedException>(() => Trainer(() => keptByTheStep
+            ? new SabotagedKeepingOptimizer(failed, 24, 1e6f) : new SabotagedOptimizer(failed, 24, 1e6f)).Train(failed, Data()));
+        var stopped = Fresh();
+        Assert.ThrowsExactly<OperationCanceledException>(() => Trainer(() => keptByTheStep ? new StoppingKeepingAdam(24) : new StoppingAdam(24)).Train(stopped, Data()));
+        AssertParameters(stopped.Parameters.Select(p => p.Value).ToArray(), failed, "the failed run against the run stopped before the failed step");
+
+        var plain = Fresh();
+        Assert.ThrowsExactly<OperationCanceledException>(() => Trainer(() => new StoppingAdam(24), centred: false).Train(plain, Data()));
+        Assert.IsTrue(plain.Parameters.Zip(stopped.Parameters).Any(pair => !pair.First.Value.SequenceEqual(pair.Second.Value)),
+            "24 centred steps should end elsewhere than 24 plain ones");
     }
 
     /// <summary>The last step of an epoch is checked before the epoch is reported, so a checkpoint saved then never holds it.</summary>

@@ -45,6 +45,18 @@ public sealed class TrainingTests
     [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]
     [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.2)]
     public void TrainingMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
+        => AssertTrainingApproachesTheTrueModel(ruleName, architecture, rate, allowedGap, centerInputs: false);
+
+    /// <summary>The same with the steps taken in centred coordinates (TrainingOptions.CenterInputs).</summary>
+    [TestMethod]
+    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.2)]
+    [DataRow("sbp", "10b-4g-3g", 0.01, 0.2)]
+    [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]
+    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.2)]
+    public void TrainingWithCentredInputsMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
+        => AssertTrainingApproachesTheTrueModel(ruleName, architecture, rate, allowedGap, centerInputs: true);
+
+    private static void AssertTrainingApproachesTheTrueModel(string ruleName, string architecture, double rate, double allowedGap, bool centerInputs)
     {
         var (train, test, teacher) = TeacherData();
         double truth = ExactMeanLogLikelihood(teacher, test);
@@ -53,7 +65,7 @@ public sealed class TrainingTests
         student.InitializeVisibleBiasesFromData(train.Values, train.Rows);
         double before = ModelScore(student, test);
         ILearningRule rule = LearningRules.Create(ruleName);
-        var options = new TrainingOptions { Epochs = 30, BatchSize = 50, Seed = 85, LearningRate = new LearningRateSchedule(rate), InitializeVisibleBiases = false };
+        var options = new TrainingOptions { Epochs = 30, BatchSize = 50, Seed = 85, LearningRate = new LearningRateSchedule(rate), InitializeVisibleBiases = false, CenterInputs = centerInputs };
         var reports = new HelmholtzTrainer(rule, options).Train(student, train);
         double after = ModelScore(student, test);
 

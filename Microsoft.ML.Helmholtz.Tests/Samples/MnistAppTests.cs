@@ -247,6 +247,23 @@ public sealed class MnistAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    public void CenteredInputsAreSaidAndChangeTheSteps()
+    {
+        string plainOutput = Temp.File("plain"), centredOutput = Temp.File("centred");
+        var (exit, text, error) = ShortRun(centredOutput, "--center-inputs");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, ", centred inputs");
+        (exit, text, error) = ShortRun(plainOutput);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.IsFalse(text.Contains("centred inputs"), text);
+        var centred = HelmholtzMachine.Load(Path.Combine(centredOutput, "sbp.hm"));
+        var plain = HelmholtzMachine.Load(Path.Combine(plainOutput, "sbp.hm"));
+        Assert.AreEqual(plain.StepsTrained, centred.StepsTrained);
+        CollectionAssert.AreNotEqual(plain.Recognition.Layer(1).Parameters[0].Value, centred.Recognition.Layer(1).Parameters[0].Value,
+            "five centred steps move the weights that read the pixels otherwise");
+    }
+
+    [TestMethod]
     public void EachImagesEstimateIsKeptAndTwoRunsCompareImageByImage()
     {
         string output = Temp.File("out");

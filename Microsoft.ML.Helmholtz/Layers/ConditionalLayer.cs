@@ -56,6 +56,9 @@ public abstract class ConditionalLayer
     /// </summary>
     internal virtual void InitializeFromDataMeans(ReadOnlySpan<double> means) { }
 
+    /// <summary>The affine maps that read this layer's input itself (not a trunk's activations); none for a prior.</summary>
+    internal virtual IEnumerable<AffineMap> InputMaps => [];
+
     /// <summary>Computes the distribution's statistics for each input row (input[batch × InputSize]).</summary>
     public void Forward(ReadOnlySpan<float> input, int batch) => Forward(input, default, batch);
 

@@ -67,6 +67,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal AffineMap MeanMap => _meanMap;
     internal AffineMap? LogVarianceMap => _logVarMap;
+    internal override IEnumerable<AffineMap> InputMaps => _logVarMap is null ? [_meanMap] : [_meanMap, _logVarMap];
     internal Parameter? LogVarianceParameter => _logVar;
 
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>

@@ -24,6 +24,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
 
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal AffineMap Affine => _affine;
+    internal override IEnumerable<AffineMap> InputMaps => _affine.Weight is null ? [] : [_affine];
 
     /// <summary>The natural parameters (logits) a of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);

@@ -52,6 +52,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     internal AffineMap MeanMap => _meanMap;
     internal AffineMap LogVarianceMap => _logVarMap;
     internal AffineMap FactorMap => _factorMap;
+    internal override IEnumerable<AffineMap> InputMaps => [_meanMap, _logVarMap, _factorMap];
 
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Means(int batch)

@@ -35,6 +35,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     public IReadOnlyList<int> TrunkSizes => _trunk.Sizes;
 
     internal DeterministicTrunk Trunk => _trunk;
+    internal override IEnumerable<AffineMap> InputMaps => [_trunk.Maps[0]];
     public override UnitType Units => Inner.Units;
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal override bool NoiseIsNormal => Inner.NoiseIsNormal;

@@ -91,6 +91,7 @@ public sealed class HelmholtzTrainer
             step.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
             machine.InitializeVisibleBiasesFromData(initialization.Values, initialization.Rows);
         }
+        InputCentering? centering = options.CenterInputs ? InputCentering.For(machine, options.VisibleCentre ?? VisibleCentre(initialization, visible.Size)) : null;
 
         // Two batches, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
         var random = new RandomStream(options.Seed);
@@ -125,7 +126,7 @@ public sealed class HelmholtzTrainer
                 BatchLoss loss = Rule.AccumulateGradients(machine, current);
                 step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
                 if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
-                step.Take(optimizer, rate, epoch, batch);
+                step.Take(optimizer, rate, epoch, batch, centering);
                 sum += loss.FreeEnergy * batchSize;
                 objective += loss.Objective * batchSize;
                 seen += batchSize;
@@ -145,6 +146,19 @@ public sealed class HelmholtzTrainer
             if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
         }
         return reports;
+    }
+
+    /// <summary>The training data's column means, or 0.5 for each unit when the data is a stream whose means were not given.</summary>
+    private static float[] VisibleCentre(DataMatrix? data, int units)
+    {
+        if (data is null) return Enumerable.Repeat(0.5f, units).ToArray();
+        var sums = new double[units];
+        for (int r = 0; r < data.Rows; r++)
+        {
+            ReadOnlySpan<float> row = data.Values.AsSpan(r * units, units);
+            for (int c = 0; c < units; c++) sums[c] += row[c];
+        }
+        return sums.Select(s => (float)(s / data.Rows)).ToArray();
     }
 
     /// <summary>
@@ -216,22 +230,34 @@ public sealed class HelmholtzTrainer
                 $"{State(asGiven: !StepTaken)}. Lower the learning rate.", epoch + 1, batch);
         }
 
-        /// <summary>One optimiser step, with the parameters before it kept until the next check.</summary>
-        public void Take(IOptimizer optimizer, float rate, int epoch, int batch)
+        /// <summary>One optimiser step (in centred coordinates with <paramref name="centering"/>), with the parameters before it kept until the next check.</summary>
+        public void Take(IOptimizer optimizer, float rate, int epoch, int batch, InputCentering? centering)
         {
             using (var write = _machine.Access.EnterWrite())
             {
                 if (optimizer is IKeepsValuesBeforeStep keeping)
                 {
                     // The built-in optimisers copy the values into the undo copy as they step (no pass of its own).
-                    keeping.Step(_parameters, rate, _undo);
+                    centering?.ToCentred();
+                    try
+                    {
+                        keeping.Step(_parameters, rate, _undo);
+                    }
+                    catch
+                    {
+                        centering?.Abandon();   // such a step fails before its pass (IKeepsValuesBeforeStep): the biases go back
+                        throw;
+                    }
+                    centering?.FromCentred(_undo);
                 }
                 else
                 {
                     _undo.Save();
                     try
                     {
+                        centering?.ToCentred();
                         optimizer.Step(_parameters, rate);
+                        centering?.FromCentred(null);
                     }
                     catch
                     {

@@ -44,6 +44,21 @@ public sealed class TrainingOptions
     public bool InitializeVisibleBiases { get; set; } = true;
 
     /// <summary>
+    /// Take the optimiser's steps in centred coordinates: each map that reads the visible layer or a
+    /// binary hidden layer moves its weights and its pre-activation at the input's centre (the training
+    /// data's column means for the visible layer, 0.5 for binary units) instead of its weights and
+    /// biases. The machine is the same kind of machine and is stored, scored and exported as any; only
+    /// the path of the optimiser differs, as in the public code of the literature's binary machines,
+    /// which centres their inputs. A run from a stream (no pass over the data first) centres the
+    /// visible layer at 0.5 unless the caller knows the means (<see cref="VisibleCentre"/>). Costs two
+    /// passes over those weights a step.
+    /// </summary>
+    public bool CenterInputs { get; set; }
+
+    /// <summary>With <see cref="CenterInputs"/> and data read as a stream: the visible layer's centre (the data's column means), known from a pass the caller made.</summary>
+    internal float[]? VisibleCentre { get; set; }
+
+    /// <summary>
     /// When a run is called diverged. With F₀ the mean free energy of the run's first minibatch
     /// and D the visible units, a step fails when the free energy measured after it (on the next
     /// minibatch, or at the end of an epoch on the epoch's last one) exceeds

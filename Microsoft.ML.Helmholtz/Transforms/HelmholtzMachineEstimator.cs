@@ -101,6 +101,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 TimeLimit = o.TimeLimit,
                 InitializeVisibleBiases = o.InitializeVisibleBiases,
                 DivergenceFactor = o.DivergenceFactor,
+                CenterInputs = o.CenterInputs,
             };
             var progress = new EpochProgress(report =>
             {
@@ -109,6 +110,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                     $", learning rate {report.LearningRate:G3}, {report.Elapsed.TotalSeconds:F1} s.");
                 o.Progress?.Report(report);
             });
+            if (matrix is null) trainingOptions.VisibleCentre = means!.Select(m => (float)m).ToArray();   // the pass a stream had anyway
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
             if (matrix is not null) trainer.Train(machine, matrix, validation, progress, cancellation);
             else

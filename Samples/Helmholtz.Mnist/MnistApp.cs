@@ -89,6 +89,7 @@ public static class MnistApp
             LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
             Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(),
             TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
+            CenterInputs = options.CenterInputs,
         };
         string runName = LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
         string curvePath = Path.Combine(options.OutputDirectory, $"{runName}-curve.csv");
@@ -114,6 +115,7 @@ public static class MnistApp
         output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
                          $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
                          $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch, seed {options.Seed}" +
+                         (options.CenterInputs ? ", centred inputs" : "") +
                          (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
                          (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
 

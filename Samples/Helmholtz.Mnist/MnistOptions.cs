@@ -28,6 +28,7 @@ internal sealed class MnistOptions
     public string OutputDirectory { get; private set; } = "runs";
     public string? Resume { get; private set; }
     public bool ContinueSchedule { get; private set; }
+    public bool CenterInputs { get; private set; }
     public double TimeLimitMinutes { get; private set; }
     public string ScoreSplit { get; private set; } = "test";
     public string? Compare { get; private set; }
@@ -53,6 +54,8 @@ internal sealed class MnistOptions
           --resume FILE    continue from a saved model (with --epochs 0: score it only)
           --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained
                            (its steps / minibatches per epoch) instead of starting again at --lr
+          --center-inputs  take the steps in centred coordinates (the maps that read the pixels or binary units move
+                           their weights and their pre-activation at the input's mean: the pixels' means, 0.5)
           --time-limit MINUTES   stop at the end of the first epoch past this much training time
           --score test|valid   the split scored at the end (test); each image's estimate goes to RUN-SPLIT-log-likelihood.csv
           --compare FILE   such a file from another run on the same images: also print the mean difference, image by
@@ -94,6 +97,7 @@ internal sealed class MnistOptions
                 case "--out": o.OutputDirectory = Value(); break;
                 case "--resume": o.Resume = Value(); break;
                 case "--continue-schedule": o.ContinueSchedule = true; break;
+                case "--center-inputs": o.CenterInputs = true; break;
                 case "--score": o.ScoreSplit = Value(); break;
                 case "--compare": o.Compare = Value(); break;
                 case "--time-limit": o.TimeLimitMinutes = Real(); break;

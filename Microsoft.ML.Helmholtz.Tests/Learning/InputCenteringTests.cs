@@ -1,0 +1,107 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// Steps in centred coordinates (TrainingOptions.CenterInputs): which maps are centred, what one step
+/// does to weights and biases (Adam's own step on W and b̃ = b + W c, checked against Adam run on
+/// those coordinates by hand), and that a step not taken leaves the biases exactly as they were.
+/// </summary>
+[TestClass]
+public sealed class InputCenteringTests
+{
+    /// <summary>
+    /// The maps that read the visible layer or a binary layer directly: a trunk's first map, a Gaussian
+    /// recognition layer's mean and log-variance maps; none that read a Gaussian layer or a trunk's tanh units.
+    /// </summary>
+    [TestMethod]
+    [DataRow("6b-4b-3b", 4)]            // recognition 1, 2; generative 0, 1
+    [DataRow("6b-4g-3g", 2)]            // recognition 1 (mean, log-variance) only
+    [DataRow("6b-5t-4b-3g", 4)]         // recognition 1 (trunk), 2 (mean, log-variance); generative 0 (trunk)
+    [DataRow("6b-4gr-3b", 4)]           // recognition 1 (mean, log-variance, factor); generative 1 (its mean; its variance is per unit)
+    public void TheMapsThatReadTheVisibleOrABinaryLayerAreCentred(string architecture, int expected)
+    {
+        var machine = TestModels.Random(architecture, 1);
+        var centering = InputCentering.For(machine, new float[6]);
+        Assert.AreEqual(expected, centering.Count, architecture);
+    }
+
+    /// <summary>
+    /// One step: W moves by Adam's step on dW − db cᵀ, and b̃ = b + W c by Adam's step on db, so that the
+    /// new b is b̃' − W' c. The expected values come from a fresh Adam run on copies of (W, b̃) with those
+    /// gradients; the other parameters take Adam's plain step.
+    /// </summary>
+    [TestMethod]
+    public void AStepIsAdamsStepOnTheWeightsAndTheCentredBiases()
+    {
+        var machine = TestModels.Random("6b-4b-3g", 2);
+        var random = new RandomStream(3);
+        float[] visibleCentre = Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray();
+        foreach (Parameter p in machine.Parameters)
+            for (int i = 0; i < p.Length; i++) p.Gradient[i] = (float)(random.NextDouble() - 0.5);
+
+        // By hand: the centred maps as parameters of their own, in (W, b̃) with the centred gradients.
+        var recognition1 = ((NaturalParameterLayer)machine.Recognition.Layer(1)).Affine;   // reads X0
+        var generative0 = ((NaturalParameterLayer)machine.Generative.Layers[0]).Affine;     // reads X1 (binary)
+        var gaussian2 = (GaussianLayer)machine.Recognition.Layer(2);                        // reads X1 (binary)
+        var centred = new (AffineMap Map, float[] Centre)[]
+        {
+            (recognition1, visibleCentre),
+            (generative0, Enumerable.Repeat(0.5f, 4).ToArray()),
+            (gaussian2.MeanMap, Enumerable.Repeat(0.5f, 4).ToArray()),
+            (gaussian2.LogVarianceMap!, Enumerable.Repeat(0.5f, 4).ToArray()),
+        };
+        var copies = new Dictionary<Parameter, Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (Parameter p in machine.Parameters)
+        {
+            var copy = new Parameter(p.Name, p.Rows, p.Columns, p.Role);
+            p.Value.CopyTo(copy.Value, 0);
+            p.Gradient.CopyTo(copy.Gradient, 0);
+            copies.Add(p, copy);
+        }
+        foreach (var (map, c) in centred)
+        {
+            Parameter w = copies[map.Weight!], b = copies[map.Bias];
+            for (int o = 0; o < map.Outputs; o++)
+                for (int i = 0; i < map.Inputs; i++)
+                {
+                    b.Value[o] += w.Value[o * map.Inputs + i] * c[i];
+                    w.Gradient[o * map.Inputs + i] -= b.Gradient[o] * c[i];
+                }
+        }
+        const float rate = 0.01f;
+        new Adam().Step(copies.Values.ToArray(), rate);
+        var plain = machine.Parameters.Select(p => { var q = new Parameter(p.Name, p.Rows, p.Columns, p.Role); p.Value.CopyTo(q.Value, 0); p.Gradient.CopyTo(q.Gradient, 0); return q; }).ToArray();
+        new Adam().Step(plain, rate);
+        foreach (var (map, c) in centred)
+        {
+            Parameter w = copies[map.Weight!], b = copies[map.Bias];
+            for (int o = 0; o < map.Outputs; o++)
+                for (int i = 0; i < map.Inputs; i++) b.Value[o] -= w.Value[o * map.Inputs + i] * c[i];
+        }
+
+        var centering = InputCentering.For(machine, visibleCentre);
+        Assert.AreEqual(4, centering.Count, "recognition 1, 2 (mean, log-variance) and generative 0");
+        centering.ToCentred();
+        new Adam().Step(machine.Parameters, rate);
+        centering.FromCentred(null);
+
+        double apartFromPlain = 0;
+        for (int k = 0; k < machine.Parameters.Count; k++)
+        {
+            Parameter p = machine.Parameters[k];
+            for (int i = 0; i < p.Length; i++)
+            {
+                Assert.AreEqual(copies[p].Value[i], p.Value[i], 1e-5, $"{p.Name}[{i}]");
+                apartFromPlain = Math.Max(apartFromPlain, Math.Abs(p.Value[i] - plain[k].Value[i]));
+            }
+        }
+        // Adam's first step moves each value by about the rate: a centred bias moves by that less W's move times c.
+        Assert.IsTrue(apartFromPlain > rate / 2, $"the centred step should differ from the plain one; it differs by at most {apartFromPlain}");
+    }
+}
