@@ -51,17 +51,20 @@ internal sealed class InputCentering
         return new InputCentering(maps.ToArray());
     }
 
-    /// <summary>Before the step: b̃ = b + W c into the bias and dW − db cᵀ into the weight gradient (b kept for an undo).</summary>
+    /// <summary>
+    /// Before the step: b̃ = b + W c into the bias and dW − db cᵀ into the weight gradient (b kept for an
+    /// undo). W c is the one the last step left (W changes only in steps, and a run ends with a step undone).
+    /// </summary>
     public void ToCentred()
     {
         foreach (CentredMap m in _maps)
         {
             m.Bias.Value.CopyTo(m.BiasBefore, 0);
+            if (!m.ProductKnown) m.MultiplyWeightsByCentre();
             for (int o = 0; o < m.Outputs; o++)
             {
-                ReadOnlySpan<float> w = m.Weight.Value.AsSpan(o * m.Inputs, m.Inputs);
                 Span<float> dw = m.Weight.Gradient.AsSpan(o * m.Inputs, m.Inputs);
-                m.Bias.Value[o] += TensorPrimitives.Dot(w, m.Centre);
+                m.Bias.Value[o] += m.WeightsTimesCentre[o];
                 TensorPrimitives.MultiplyAdd(m.Centre, -m.Bias.Gradient[o], dw, dw);
             }
         }
@@ -75,8 +78,8 @@ internal sealed class InputCentering
     {
         foreach (CentredMap m in _maps)
         {
-            for (int o = 0; o < m.Outputs; o++)
-                m.Bias.Value[o] -= TensorPrimitives.Dot(m.Weight.Value.AsSpan(o * m.Inputs, m.Inputs), m.Centre);
+            m.MultiplyWeightsByCentre();
+            TensorPrimitives.Subtract(m.Bias.Value, m.WeightsTimesCentre, m.Bias.Value);
             if (undo is not null) m.BiasBefore.CopyTo(undo.SavedOf(m.Bias), 0);
         }
     }
@@ -93,7 +96,15 @@ internal sealed class InputCentering
         public Parameter Bias { get; } = bias;
         public float[] Centre { get; } = centre;
         public float[] BiasBefore { get; } = new float[bias.Length];
+        public float[] WeightsTimesCentre { get; } = new float[bias.Length];
+        public bool ProductKnown { get; private set; }
         public int Outputs => Bias.Length;
         public int Inputs => Centre.Length;
+
+        public void MultiplyWeightsByCentre()
+        {
+            for (int o = 0; o < Outputs; o++) WeightsTimesCentre[o] = TensorPrimitives.Dot(Weight.Value.AsSpan(o * Inputs, Inputs), Centre);
+            ProductKnown = true;
+        }
     }
 }
