@@ -56,14 +56,14 @@ public sealed class InputCenteringTests
             (gaussian2.MeanMap, Enumerable.Repeat(0.5f, 4).ToArray()),
             (gaussian2.LogVarianceMap!, Enumerable.Repeat(0.5f, 4).ToArray()),
         };
-        var copies = new Dictionary<Parameter, Parameter>(ReferenceEqualityComparer.Instance);
-        foreach (Parameter p in machine.Parameters)
+        static Parameter Copy(Parameter p)
         {
             var copy = new Parameter(p.Name, p.Rows, p.Columns, p.Role);
             p.Value.CopyTo(copy.Value, 0);
             p.Gradient.CopyTo(copy.Gradient, 0);
-            copies.Add(p, copy);
+            return copy;
         }
+        var copies = machine.Parameters.ToDictionary(p => p, Copy, ReferenceEqualityComparer.Instance);
         foreach (var (map, c) in centred)
         {
             Parameter w = copies[map.Weight!], b = copies[map.Bias];
@@ -76,7 +76,7 @@ public sealed class InputCenteringTests
         }
         const float rate = 0.01f;
         new Adam().Step(copies.Values.ToArray(), rate);
-        var plain = machine.Parameters.Select(p => { var q = new Parameter(p.Name, p.Rows, p.Columns, p.Role); p.Value.CopyTo(q.Value, 0); p.Gradient.CopyTo(q.Gradient, 0); return q; }).ToArray();
+        Parameter[] plain = machine.Parameters.Select(Copy).ToArray();
         new Adam().Step(plain, rate);
         foreach (var (map, c) in centred)
         {
