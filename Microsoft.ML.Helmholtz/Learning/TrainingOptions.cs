@@ -51,7 +51,8 @@ public sealed class TrainingOptions
     /// the path of the optimiser differs, as in the public code of the literature's binary machines,
     /// which centres their inputs. A run from a stream (no pass over the data first) centres the
     /// visible layer at 0.5 unless the caller knows the means (<see cref="VisibleCentre"/>). Costs two
-    /// passes over those weights a step.
+    /// passes over those weights a step. Off by default: on binarized MNIST with NVIL and Adam it
+    /// trained more slowly than the plain steps (docs/results.md).
     /// </summary>
     public bool CenterInputs { get; set; }
 
