@@ -26,6 +26,19 @@ public sealed class DataMatrix
         Values = values;
     }
 
+    /// <summary>The mean of each column of <paramref name="rows"/> rows of <paramref name="columns"/> values, summed in double row by row (one sequential pass).</summary>
+    internal static double[] ColumnMeans(ReadOnlySpan<float> values, int rows, int columns)
+    {
+        var sums = new double[columns];
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> row = values.Slice(r * columns, columns);
+            for (int c = 0; c < columns; c++) sums[c] += row[c];
+        }
+        for (int c = 0; c < columns; c++) sums[c] /= rows;
+        return sums;
+    }
+
     /// <summary>Row <paramref name="i"/>, a view into <see cref="Values"/> (no copy).</summary>
     public ReadOnlySpan<float> Row(int i)
     {

@@ -152,13 +152,7 @@ public sealed class HelmholtzTrainer
     private static float[] VisibleCentre(DataMatrix? data, int units)
     {
         if (data is null) return Enumerable.Repeat(0.5f, units).ToArray();
-        var sums = new double[units];
-        for (int r = 0; r < data.Rows; r++)
-        {
-            ReadOnlySpan<float> row = data.Values.AsSpan(r * units, units);
-            for (int c = 0; c < units; c++) sums[c] += row[c];
-        }
-        return sums.Select(s => (float)(s / data.Rows)).ToArray();
+        return DataMatrix.ColumnMeans(data.Values, data.Rows, units).Select(m => (float)m).ToArray();
     }
 
     /// <summary>

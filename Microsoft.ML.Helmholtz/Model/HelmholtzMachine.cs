@@ -81,14 +81,7 @@ public sealed class HelmholtzMachine
         if (data.Length != (long)rows * n)
             throw new ArgumentException($"data holds {data.Length} values, not {rows} rows × {n} visible units.", nameof(data));
         DataValidation.Validate(data, rows, n, Architecture.Visible, "data");
-        var sums = new double[n];
-        for (int r = 0; r < rows; r++)   // row by row: one sequential pass over the data
-        {
-            ReadOnlySpan<float> row = data.Slice(r * n, n);
-            for (int c = 0; c < n; c++) sums[c] += row[c];
-        }
-        for (int c = 0; c < n; c++) sums[c] /= rows;
-        InitializeVisibleBiasesFromMeans(sums);
+        InitializeVisibleBiasesFromMeans(DataMatrix.ColumnMeans(data, rows, n));
     }
 
     /// <summary>
