@@ -27,7 +27,7 @@ public sealed class InputCenteringTests
     public void TheMapsThatReadTheVisibleOrABinaryLayerAreCentred(string architecture, int expected)
     {
         var machine = TestModels.Random(architecture, 1);
-        var centering = InputCentering.For(machine, new float[6]);
+        var centering = InputCentering.For(machine, new double[6]);
         Assert.AreEqual(expected, centering.Count, architecture);
     }
 
@@ -63,7 +63,7 @@ public sealed class InputCenteringTests
             p.Gradient.CopyTo(copy.Gradient, 0);
             return copy;
         }
-        var copies = machine.Parameters.ToDictionary(p => p, Copy, ReferenceEqualityComparer.Instance);
+        var copies = machine.Parameters.ToDictionary<Parameter, Parameter, Parameter>(p => p, Copy, ReferenceEqualityComparer.Instance);
         foreach (var (map, c) in centred)
         {
             Parameter w = copies[map.Weight!], b = copies[map.Bias];
@@ -85,7 +85,7 @@ public sealed class InputCenteringTests
                 for (int i = 0; i < map.Inputs; i++) b.Value[o] -= w.Value[o * map.Inputs + i] * c[i];
         }
 
-        var centering = InputCentering.For(machine, visibleCentre);
+        var centering = InputCentering.For(machine, visibleCentre.Select(c => (double)c).ToArray());
         Assert.AreEqual(4, centering.Count, "recognition 1, 2 (mean, log-variance) and generative 0");
         centering.ToCentred();
         new Adam().Step(machine.Parameters, rate);

@@ -149,11 +149,8 @@ public sealed class HelmholtzTrainer
     }
 
     /// <summary>The training data's column means, or 0.5 for each unit when the data is a stream whose means were not given.</summary>
-    private static float[] VisibleCentre(DataMatrix? data, int units)
-    {
-        if (data is null) return Enumerable.Repeat(0.5f, units).ToArray();
-        return DataMatrix.ColumnMeans(data.Values, data.Rows, units).Select(m => (float)m).ToArray();
-    }
+    private static double[] VisibleCentre(DataMatrix? data, int units)
+        => data is null ? Enumerable.Repeat(0.5, units).ToArray() : DataMatrix.ColumnMeans(data.Values, data.Rows, units);
 
     /// <summary>
     /// Takes the steps of one run and undoes one that failed. A step is checked by the free energy

@@ -28,13 +28,14 @@ internal sealed class InputCentering
     /// training data's means), each binary hidden layer's at 0.5; Gaussian layers are centred at 0 already.
     /// Recognition layer l reads X_{l−1}; generative layer l &lt; L reads X_{l+1}.
     /// </summary>
-    public static InputCentering For(HelmholtzMachine machine, ReadOnlySpan<float> visibleCentre)
+    public static InputCentering For(HelmholtzMachine machine, ReadOnlySpan<double> visibleCentre)
     {
         HelmholtzArchitecture architecture = machine.Architecture;
         if (visibleCentre.Length != architecture.Visible.Size)
             throw new ArgumentException($"{visibleCentre.Length} centres for {architecture.Visible.Size} visible units.", nameof(visibleCentre));
         var centres = new float[]?[architecture.Layers.Count];
-        centres[0] = visibleCentre.ToArray();
+        centres[0] = new float[visibleCentre.Length];
+        for (int i = 0; i < visibleCentre.Length; i++) centres[0]![i] = (float)visibleCentre[i];
         for (int k = 1; k < centres.Length; k++)
             if (architecture.Layers[k].Units == UnitType.Bernoulli)
                 centres[k] = Enumerable.Repeat(0.5f, architecture.Layers[k].Size).ToArray();

@@ -57,7 +57,7 @@ public sealed class TrainingOptions
     public bool CenterInputs { get; set; }
 
     /// <summary>With <see cref="CenterInputs"/> and data read as a stream: the visible layer's centre (the data's column means), known from a pass the caller made.</summary>
-    internal float[]? VisibleCentre { get; set; }
+    internal double[]? VisibleCentre { get; set; }
 
     /// <summary>
     /// When a run is called diverged. With F₀ the mean free energy of the run's first minibatch

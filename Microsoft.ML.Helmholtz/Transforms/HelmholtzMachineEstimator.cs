@@ -110,7 +110,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                     $", learning rate {report.LearningRate:G3}, {report.Elapsed.TotalSeconds:F1} s.");
                 o.Progress?.Report(report);
             });
-            if (matrix is null) trainingOptions.VisibleCentre = means!.Select(m => (float)m).ToArray();   // the pass a stream had anyway
+            if (matrix is null && o.CenterInputs) trainingOptions.VisibleCentre = means;   // from the pass a stream had anyway
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
             if (matrix is not null) trainer.Train(machine, matrix, validation, progress, cancellation);
             else
