@@ -264,6 +264,42 @@ public sealed class MnistAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    public void AdamsBeta2IsSaidAndChangesTheSteps()
+    {
+        string defaultOutput = Temp.File("default"), slowOutput = Temp.File("beta2");
+        var (exit, text, error) = ShortRun(slowOutput, "--adam-beta2", "0.99999");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "adam lr 0.001 × 1/epoch (β2 0.99999), seed 1");
+        (exit, text, error) = ShortRun(defaultOutput);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.IsFalse(text.Contains("β2"), text);
+        var slow = HelmholtzMachine.Load(Path.Combine(slowOutput, "sbp.hm"));
+        var plain = HelmholtzMachine.Load(Path.Combine(defaultOutput, "sbp.hm"));
+        Assert.AreEqual(plain.StepsTrained, slow.StepsTrained);
+        CollectionAssert.AreNotEqual(plain.Recognition.Layer(1).Parameters[0].Value, slow.Recognition.Layer(1).Parameters[0].Value,
+            "after its first step, Adam's second-moment average decays at another rate, so the steps differ");
+    }
+
+    [TestMethod]
+    [DataRow("1", "--adam-beta2 must be in (0, 1); got 1.")]
+    [DataRow("0", "--adam-beta2 must be in (0, 1); got 0.")]
+    [DataRow("-0.5", "--adam-beta2 needs a non-negative number.")]
+    public void ABeta2OutsideTheOpenIntervalIsRefused(string value, string message)
+    {
+        var (exit, _, error) = Run("--adam-beta2", value);
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: " + message);
+    }
+
+    [TestMethod]
+    public void Beta2WithSgdIsRefused()
+    {
+        var (exit, _, error) = Run("--optimizer", "sgd", "--adam-beta2", "0.99");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
+    }
+
+    [TestMethod]
     public void EachImagesEstimateIsKeptAndTwoRunsCompareImageByImage()
     {
         string output = Temp.File("out");

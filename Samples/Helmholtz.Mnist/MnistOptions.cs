@@ -13,6 +13,7 @@ internal sealed class MnistOptions
     public double Decay { get; private set; } = 1.0;
     public double MinimumLearningRate { get; private set; }
     public string Optimizer { get; private set; } = "adam";
+    public double AdamBeta2 { get; private set; } = 0.999;
     public ulong Seed { get; private set; } = 1;
     public int Samples { get; private set; } = 1000;
     public int TrainingSamples { get; private set; } = LearningRules.DefaultSamples;
@@ -34,6 +35,9 @@ internal sealed class MnistOptions
     public string? Compare { get; private set; }
     public bool Help { get; private set; }
 
+    /// <summary>Whether --adam-beta2 was given.</summary>
+    public bool AdamBeta2Given { get; private set; }
+
     /// <summary>Whether --architecture was given (else it is the rule's default).</summary>
     public bool ArchitectureGiven { get; private set; }
 
@@ -43,6 +47,7 @@ internal sealed class MnistOptions
           --train-samples N   K, the samples per example of the K-sample rules iwae, vimco, rws and rws-wake-sleep (5)
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
+          --adam-beta2 X   Adam's decay of its squared-gradient average (0.999; the REBAR code's runs use 0.99999)
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
           --mean-field STEPS   also score with a mean-field q optimised per image for STEPS steps (Gaussian hidden layers; 0: skip)
           --mean-field-start recognition|prior   where each image's q starts (recognition)
@@ -82,6 +87,7 @@ internal sealed class MnistOptions
                 case "--decay": o.Decay = Real(); break;
                 case "--min-lr": o.MinimumLearningRate = Real(); break;
                 case "--optimizer": o.Optimizer = Value(); break;
+                case "--adam-beta2": o.AdamBeta2 = Real(); o.AdamBeta2Given = true; break;
                 case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
                 case "--train-samples": o.TrainingSamples = Int(); break;
@@ -107,6 +113,8 @@ internal sealed class MnistOptions
         }
         if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
+        if (!(o.AdamBeta2 > 0 && o.AdamBeta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {o.AdamBeta2}.");
+        if (o.AdamBeta2Given && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
         if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
