@@ -248,36 +248,29 @@ public sealed class MnistAppTests : TempDirectoryTests
 
     [TestMethod]
     public void CenteredInputsAreSaidAndChangeTheSteps()
-    {
-        string plainOutput = Temp.File("plain"), centredOutput = Temp.File("centred");
-        var (exit, text, error) = ShortRun(centredOutput, "--center-inputs");
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        StringAssert.Contains(text, ", centred inputs");
-        (exit, text, error) = ShortRun(plainOutput);
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        Assert.IsFalse(text.Contains("centred inputs"), text);
-        var centred = HelmholtzMachine.Load(Path.Combine(centredOutput, "sbp.hm"));
-        var plain = HelmholtzMachine.Load(Path.Combine(plainOutput, "sbp.hm"));
-        Assert.AreEqual(plain.StepsTrained, centred.StepsTrained);
-        CollectionAssert.AreNotEqual(plain.Recognition.Layer(1).Parameters[0].Value, centred.Recognition.Layer(1).Parameters[0].Value,
+        => AnOptionIsSaidAndChangesTheSteps(["--center-inputs"], ", centred inputs", "centred inputs",
             "five centred steps move the weights that read the pixels otherwise");
-    }
 
     [TestMethod]
     public void AdamsBeta2IsSaidAndChangesTheSteps()
-    {
-        string defaultOutput = Temp.File("default"), slowOutput = Temp.File("beta2");
-        var (exit, text, error) = ShortRun(slowOutput, "--adam-beta2", "0.99999");
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        StringAssert.Contains(text, "adam lr 0.001 × 1/epoch (β2 0.99999), seed 1");
-        (exit, text, error) = ShortRun(defaultOutput);
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        Assert.IsFalse(text.Contains("β2"), text);
-        var slow = HelmholtzMachine.Load(Path.Combine(slowOutput, "sbp.hm"));
-        var plain = HelmholtzMachine.Load(Path.Combine(defaultOutput, "sbp.hm"));
-        Assert.AreEqual(plain.StepsTrained, slow.StepsTrained);
-        CollectionAssert.AreNotEqual(plain.Recognition.Layer(1).Parameters[0].Value, slow.Recognition.Layer(1).Parameters[0].Value,
+        => AnOptionIsSaidAndChangesTheSteps(["--adam-beta2", "0.99999"], "adam lr 0.001 × 1/epoch (β2 0.99999), seed 1", "β2",
             "after its first step, Adam's second-moment average decays at another rate, so the steps differ");
+
+    /// <summary>A short run with <paramref name="option"/> says <paramref name="said"/> in its first line (a run without it
+    /// says nothing of <paramref name="unsaid"/>) and ends, after as many steps, with other weights on the pixels.</summary>
+    private void AnOptionIsSaidAndChangesTheSteps(string[] option, string said, string unsaid, string why)
+    {
+        string plainOutput = Temp.File("plain"), optionOutput = Temp.File("option");
+        var (exit, text, error) = ShortRun(optionOutput, option);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, said);
+        (exit, text, error) = ShortRun(plainOutput);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.IsFalse(text.Contains(unsaid), text);
+        var withOption = HelmholtzMachine.Load(Path.Combine(optionOutput, "sbp.hm"));
+        var plain = HelmholtzMachine.Load(Path.Combine(plainOutput, "sbp.hm"));
+        Assert.AreEqual(plain.StepsTrained, withOption.StepsTrained);
+        CollectionAssert.AreNotEqual(plain.Recognition.Layer(1).Parameters[0].Value, withOption.Recognition.Layer(1).Parameters[0].Value, why);
     }
 
     [TestMethod]
