@@ -330,6 +330,17 @@ public sealed class MnistAppTests : TempDirectoryTests
         AssertOneLineError(exit, error, "holds the estimates of 50 images of the test split, but this run scores 40 images of the test split");
         (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--score", "valid", "--compare", scores);
         AssertOneLineError(exit, error, "but this run scores 50 images of the valid split");
+        // The training split can be scored too (how far a model overfits): its rows are taken evenly spaced through the 50,000.
+        string trained = Temp.File("trained");
+        (exit, text, error) = ShortRun(trained, "--resume", model, "--epochs", "0", "--score", "train");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "train log-likelihood (importance sampling, K = 5): ");
+        string[] trainLines = File.ReadAllLines(Path.Combine(trained, "sbp-train-log-likelihood.csv"));
+        CollectionAssert.AreEqual(Enumerable.Range(0, 50).Select(i => $"train,{i * 1000},").ToArray(),
+            trainLines.Skip(1).Select(l => l[..(l.LastIndexOf(',') + 1)]).ToArray());
+        (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--score", "training");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --score must be test, valid or train; got 'training'.");
         (exit, _, error) = RunWithoutData("--compare", Path.Combine(output, "sbp-curve.csv"));
         AssertOneLineError(exit, error, "is not a file of image estimates written by this sample: its header is 'epoch,");
         string damaged = Temp.File("damaged.csv");

@@ -101,7 +101,7 @@ public static class MnistApp
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
         DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
-        DataMatrix scoredSplit = options.ScoreSplit == "valid" ? data.Valid : data.Test;
+        DataMatrix scoredSplit = options.ScoreSplit switch { "valid" => data.Valid, "train" => data.Train, _ => data.Test };
         DataMatrix test = EvenlySpaced(scoredSplit, options.TestLimit);
         int[] testRows = EvenlySpacedRows(scoredSplit.Rows, options.TestLimit);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);

@@ -62,7 +62,8 @@ internal sealed class MnistOptions
           --center-inputs  take the steps in centred coordinates (the maps that read the pixels or binary units move
                            their weights and their pre-activation at the input's mean: the pixels' means, 0.5)
           --time-limit MINUTES   stop at the end of the first epoch past this much training time
-          --score test|valid   the split scored at the end (test); each image's estimate goes to RUN-SPLIT-log-likelihood.csv
+          --score test|valid|train   the split scored at the end (test; train measures how far the model overfits);
+                   each image's estimate goes to RUN-SPLIT-log-likelihood.csv
           --compare FILE   such a file from another run on the same images: also print the mean difference, image by
                            image, with its standard error (far smaller than either mean's own, so it tells two models apart)
         """;
@@ -115,7 +116,7 @@ internal sealed class MnistOptions
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (!(o.AdamBeta2 > 0 && o.AdamBeta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {o.AdamBeta2}.");
         if (o.AdamBeta2Given && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
-        if (o.ScoreSplit is not ("test" or "valid")) throw new ArgumentException($"--score must be test or valid; got '{o.ScoreSplit}'.");
+        if (o.ScoreSplit is not ("test" or "valid" or "train")) throw new ArgumentException($"--score must be test, valid or train; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
         if (o.ValidationSamples > 0 && o.CheckpointEvery == 0)
