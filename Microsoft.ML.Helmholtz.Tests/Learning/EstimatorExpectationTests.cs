@@ -21,6 +21,16 @@ public sealed class EstimatorExpectationTests
         return Statistics.Flatten(machine.Parameters, p => p.Gradient);
     }
 
+    /// <summary>The batches' mean gradient agrees with <paramref name="exact"/> entry by entry, within five standard errors (and a small floor), and those errors are small enough to tell.</summary>
+    private static void AssertAveragesTo(double[] exact, List<double[]> samples)
+    {
+        var (mean, se) = Statistics.MeanAndStandardError(samples);
+        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
+        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
+        for (int i = 0; i < exact.Length; i++)
+            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}: exact {exact[i]:G4}, mean {mean[i]:G4} ± {se[i]:G3}");
+    }
+
     private static LayerStates Replicated(HelmholtzMachine machine, float[][] examples, int rows)
     {
         var states = new LayerStates(machine.Architecture, rows);
@@ -45,65 +55,44 @@ public sealed class EstimatorExpectationTests
         rule.Prepare(machine, rows);
         var states = Replicated(machine, [v], rows);
         var random = new RandomStream(52);
-        var samples = Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToList();
-        var (mean, se) = Statistics.MeanAndStandardError(samples);
-
-        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
-        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
-        for (int i = 0; i < exact.Length; i++)
-            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}");
+        AssertAveragesTo(exact, Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToList());
     }
 
     [TestMethod]
-    public void NvilWithLocalSignalsAveragesToTheExactGradientAndHasLessVariance()
+    [DataRow("10b-4b-3b", 55)]
+    [DataRow("10b-3t-3t-4b-3t-3b", 61)]   // the nonlinear 200∼200 machine's kind: the signals reach the weights through two tanh layers
+    public void NvilWithLocalSignalsAveragesToTheExactGradient(string architecture, int seed)
     {
-        // Each recognition layer's signal keeps only the terms its sample can change: unbiased, and
-        // the top layer no longer carries the noise of ln p(x | h1) and ln q(h1 | x).
-        var machine = TestModels.Random("10b-4b-3b", 55, scale: 0.7f);
+        // Each recognition layer's signal keeps only the terms its sample can change: unbiased.
+        var machine = TestModels.Random(architecture, (ulong)seed, scale: 0.7f);
         float[] v = [1, 1, 0, 1, 0, 0, 1, 0, 1, 0];
         double[] exact = Statistics.NumericGradient(machine.Parameters, () => TestModels.ExactFreeEnergy(machine, v));
-        const int rows = 2500, batches = 40;
-        var states = Replicated(machine, [v], rows);
-        var (mean, se) = Statistics.MeanAndStandardError(Run(machine, states, local: true, 56));
-        for (int i = 0; i < exact.Length; i++)
-            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}");
+        AssertAveragesTo(exact, NvilGradients(machine, Replicated(machine, [v], NvilRows), local: true, (ulong)seed + 1));
+    }
 
-        // The variance, where the visible layer (whose terms the top layer's local signal leaves out) is wide.
+    [TestMethod]
+    public void NvilsLocalSignalsHaveLessVariance()
+    {
+        // The top layer no longer carries the noise of ln p(x | h1) and ln q(h1 | x); seen where the
+        // visible layer (whose terms the top layer's local signal leaves out) is wide.
         var wide = TestModels.Random("60b-4b-3b", 57, scale: 0.7f);
-        var wideStates = Replicated(wide, [TestModels.RandomStates(wide.Architecture, 1, 58).Layer(0, 1).ToArray()], rows);
-        var (_, localSe) = Statistics.MeanAndStandardError(Run(wide, wideStates, local: true, 59));
-        var (_, globalSe) = Statistics.MeanAndStandardError(Run(wide, wideStates, local: false, 60));
+        var wideStates = Replicated(wide, [TestModels.RandomStates(wide.Architecture, 1, 58).Layer(0, 1).ToArray()], NvilRows);
+        var (_, localSe) = Statistics.MeanAndStandardError(NvilGradients(wide, wideStates, local: true, 59));
+        var (_, globalSe) = Statistics.MeanAndStandardError(NvilGradients(wide, wideStates, local: false, 60));
         int top = localSe.Length - (3 * 4 + 3);   // recognition layer 2's weights and biases come last
         double localTop = localSe[top..].Average(), globalTop = globalSe[top..].Average();
         Assert.IsTrue(localTop < 0.3 * globalTop, $"the top recognition layer's gradient: standard error {localTop:G3} with local signals, {globalTop:G3} with the whole F̂");
-
-        List<double[]> Run(HelmholtzMachine m, LayerStates s, bool local, ulong seed)
-        {
-            var rule = new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = local });
-            rule.Prepare(m, rows);
-            var random = new RandomStream(seed);
-            return Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(m, rule, s, rows, random)).ToList();
-        }
     }
 
-    [TestMethod]
-    public void NvilThroughTrunksAveragesToTheExactGradient()
+    private const int NvilRows = 2500;
+
+    /// <summary>40 batches' gradients of NVIL without baselines or variance normalisation, with or without local signals.</summary>
+    private static List<double[]> NvilGradients(HelmholtzMachine machine, LayerStates states, bool local, ulong seed)
     {
-        // The nonlinear 200∼200 machine's kind: each layer's local signal reaches the recognition weights
-        // through two tanh layers, and the generative gradient goes back through them too.
-        var machine = TestModels.Random("10b-3t-3t-4b-3t-3b", 61, scale: 0.7f);
-        float[] v = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0];
-        double[] exact = Statistics.NumericGradient(machine.Parameters, () => TestModels.ExactFreeEnergy(machine, v));
-        const int rows = 2500, batches = 40;
-        var states = Replicated(machine, [v], rows);
-        var rule = new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = true });
-        rule.Prepare(machine, rows);
-        var random = new RandomStream(62);
-        var (mean, se) = Statistics.MeanAndStandardError(Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToList());
-        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
-        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
-        for (int i = 0; i < exact.Length; i++)
-            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}");
+        var rule = new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = local });
+        rule.Prepare(machine, NvilRows);
+        var random = new RandomStream(seed);
+        return Enumerable.Range(0, 40).Select(_ => GradientOfOneBatch(machine, rule, states, NvilRows, random)).ToList();
     }
 
     [TestMethod]
