@@ -21,16 +21,6 @@ public sealed class EstimatorExpectationTests
         return Statistics.Flatten(machine.Parameters, p => p.Gradient);
     }
 
-    /// <summary>The batches' mean gradient agrees with <paramref name="exact"/> entry by entry, within five standard errors (and a small floor), and those errors are small enough to tell.</summary>
-    private static void AssertAveragesTo(double[] exact, List<double[]> samples)
-    {
-        var (mean, se) = Statistics.MeanAndStandardError(samples);
-        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
-        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
-        for (int i = 0; i < exact.Length; i++)
-            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + 3e-3 * Math.Abs(exact[i]), $"entry {i}: exact {exact[i]:G4}, mean {mean[i]:G4} ± {se[i]:G3}");
-    }
-
     private static LayerStates Replicated(HelmholtzMachine machine, float[][] examples, int rows)
     {
         var states = new LayerStates(machine.Architecture, rows);
@@ -55,7 +45,7 @@ public sealed class EstimatorExpectationTests
         rule.Prepare(machine, rows);
         var states = Replicated(machine, [v], rows);
         var random = new RandomStream(52);
-        AssertAveragesTo(exact, Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToList());
+        Statistics.AssertAveragesTo(exact, Enumerable.Range(0, batches).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToList());
     }
 
     [TestMethod]
@@ -67,7 +57,7 @@ public sealed class EstimatorExpectationTests
         var machine = TestModels.Random(architecture, (ulong)seed, scale: 0.7f);
         float[] v = [1, 1, 0, 1, 0, 0, 1, 0, 1, 0];
         double[] exact = Statistics.NumericGradient(machine.Parameters, () => TestModels.ExactFreeEnergy(machine, v));
-        AssertAveragesTo(exact, NvilGradients(machine, Replicated(machine, [v], NvilRows), local: true, (ulong)seed + 1));
+        Statistics.AssertAveragesTo(exact, NvilGradients(machine, Replicated(machine, [v], NvilRows), local: true, (ulong)seed + 1));
     }
 
     [TestMethod]

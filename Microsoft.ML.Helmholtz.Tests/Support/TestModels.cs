@@ -142,6 +142,21 @@ internal static class Statistics
         return (mean, se);
     }
 
+    /// <summary>
+    /// The samples' mean gradient agrees with <paramref name="exact"/> entry by entry, within five standard
+    /// errors, a floor of 2·10⁻³ and <paramref name="relative"/> of the entry, and those errors are small
+    /// enough (a tenth of the exact gradient's RMS) for the test to tell. <paramref name="label"/> names an entry.
+    /// </summary>
+    public static void AssertAveragesTo(double[] exact, IReadOnlyList<double[]> samples, double relative = 3e-3, Func<int, string>? label = null)
+    {
+        var (mean, se) = MeanAndStandardError(samples);
+        double rms = Math.Sqrt(exact.Select(g => g * g).Average());
+        Assert.IsTrue(se.Average() < 0.1 * rms, $"the test must resolve the gradient: mean SE {se.Average():G3} vs RMS gradient {rms:G3}");
+        for (int i = 0; i < exact.Length; i++)
+            Assert.AreEqual(exact[i], mean[i], 5 * se[i] + 2e-3 + relative * Math.Abs(exact[i]),
+                $"entry {i}{(label is null ? "" : $" ({label(i)})")}: exact {exact[i]:G4}, mean {mean[i]:G4} ± {se[i]:G3}");
+    }
+
     public static double[] Flatten(IEnumerable<Parameter> parameters, Func<Parameter, float[]> pick)
         => parameters.SelectMany(p => pick(p).Select(v => (double)v)).ToArray();
 
