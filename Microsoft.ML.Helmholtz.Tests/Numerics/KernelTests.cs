@@ -464,6 +464,51 @@ public sealed class KernelTests
     }
 
     [TestMethod]
+    [DataRow(7), DataRow(37)]
+    public void Optimizers_KeepSubnormalsOutOfTheirState(int n)
+    {
+        // Under zero gradients Adam's moments and the velocity decay geometrically; none may pass
+        // through the subnormal range (each operation on one is a microcode assist on x86).
+        float[] x = Inputs(n, n), zero = new float[n];
+        float[] m = Enumerable.Repeat(1e-3f, n).ToArray(), v = Enumerable.Repeat(2e-30f, n).ToArray(), velocity = Enumerable.Repeat(1e-3f, n).ToArray();
+        for (int step = 0; step < 1000; step++)
+        {
+            Kernels.AdamUpdate(x, zero, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f);
+            Kernels.MomentumUpdate(x, zero, velocity, 0.9f, 0.01f);
+            foreach (float[] state in new[] { m, v, velocity })
+                foreach (float value in state)
+                    Assert.IsTrue(value == 0 || Math.Abs(value) >= Kernels.OptimizerStateFloor, $"step {step}: a state of {value:E3}");
+        }
+        CollectionAssert.AreEqual(zero, m, "m decayed to 0 (0.9¹⁰⁰⁰ · 10⁻³ is under any float)");
+        CollectionAssert.AreEqual(zero, v, "v decayed to 0 past the floor");
+        CollectionAssert.AreEqual(zero, velocity);
+
+        // A subnormal gradient steps as a zero one, bit for bit; one above the floor is used.
+        float[] tiny = Enumerable.Repeat(1e-40f, n).ToArray(), small = Enumerable.Repeat(1e-12f, n).ToArray();
+        float[] mStart = Inputs(n, n + 1, 1), vStart = Uniform(n, n + 2, 0, 1), xStart = Inputs(n, n + 3);
+        (float[] X, float[] M, float[] V, float[] Velocity) Step(float[] g)
+        {
+            float[] xa = (float[])xStart.Clone(), ma = (float[])mStart.Clone(), va = (float[])vStart.Clone(), vel = (float[])mStart.Clone();
+            Kernels.AdamUpdate(xa, g, ma, va, 0.9f, 0.999f, 1e-3f, 1e-8f);
+            Kernels.MomentumUpdate(xa, g, vel, 0.9f, 0.01f);
+            return (xa, ma, va, vel);
+        }
+        var withZero = Step(zero);
+        var withTiny = Step(tiny);
+        CollectionAssert.AreEqual(withZero.X, withTiny.X);
+        CollectionAssert.AreEqual(withZero.M, withTiny.M);
+        CollectionAssert.AreEqual(withZero.V, withTiny.V);
+        CollectionAssert.AreEqual(withZero.Velocity, withTiny.Velocity);
+        float[] mSmall = new float[n], vSmall = new float[n], xSmall = (float[])xStart.Clone();
+        Kernels.AdamUpdate(xSmall, small, mSmall, vSmall, 0.9f, 0.999f, 1e-3f, 1e-8f);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.AreEqual(1e-13, mSmall[i], 1e-17, $"m {i}: a gradient of 10⁻¹² is used");
+            Assert.AreEqual(1e-27, vSmall[i], 1e-31, $"v {i}: its square too");
+        }
+    }
+
+    [TestMethod]
     [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
     public void AllFinite_FindsEveryNonFinite(int n)
     {

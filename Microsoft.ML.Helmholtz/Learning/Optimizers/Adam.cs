@@ -4,7 +4,12 @@ using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
-/// <summary>Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.</summary>
+/// <summary>
+/// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates. Gradients under 10⁻¹⁶ in magnitude
+/// count as 0 and moment estimates under 10⁻³⁰ are stored as 0: a moment that decays through a run of
+/// zero gradients would otherwise sit among the subnormal numbers, which are slow on x86
+/// (<see cref="Kernels.AdamUpdate"/>). What that drops from a step is under 10⁻⁸ of the learning rate.
+/// </summary>
 public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
 {
     private readonly Dictionary<Parameter, (float[] M, float[] V)> _moments = new(ReferenceEqualityComparer.Instance);

@@ -4,7 +4,11 @@ using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
-/// <summary>Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v.</summary>
+/// <summary>
+/// Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v. Gradients under
+/// 10⁻¹⁶ in magnitude count as 0 and velocities under 10⁻³⁰ are stored as 0, which keeps subnormal
+/// numbers (slow on x86) out of the step (<see cref="Kernels.MomentumUpdate"/>).
+/// </summary>
 public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep
 {
     private readonly Dictionary<Parameter, float[]> _velocity = new(ReferenceEqualityComparer.Instance);
