@@ -6,33 +6,62 @@ namespace Helmholtz.Benchmarks;
 /// <summary>Median GFLOP/s of each matrix engine on the shapes the models use.</summary>
 internal static class GemmBenchmark
 {
+    // Split over the pool: a product on its own (not one of a pair) runs this way in training.
     private static readonly (string Label, bool TransA, bool TransB, int M, int N, int K)[] Shapes =
     {
         ("forward  100x200x784", false, false, 100, 200, 784),
         ("forward  100x784x200", false, false, 100, 784, 200),
         ("forward  100x200x784 B^T", false, true, 100, 200, 784),
+        ("forward  100x784x200 B^T", false, true, 100, 784, 200),
         ("grad A^T 200x784x100", true, false, 200, 784, 100),
-        ("back B^T 100x784x200", false, true, 100, 784, 200),
+        ("grad A^T 784x200x100", true, false, 784, 200, 100),
         ("batch   5000x784x200", false, false, 5000, 784, 200),
         ("square   512x512x512", false, false, 512, 512, 512),
         ("square  1024x1024x1024", false, false, 1024, 1024, 1024),
     };
 
+    // One thread each: a pair's two products run side by side, one per thread, so these are the
+    // rates training sees. NT: a layer's forward (x·Wᵀ); TN: a weight gradient (duᵀ·x); NN: an
+    // input gradient (du·W). Batch 100 and the 1000-row chunks of scoring, on 784-200-50 layers.
+    private static readonly (string Label, bool TransA, bool TransB, int M, int N, int K)[] TrainingShapes =
+    {
+        ("NT 100x200x784", false, true, 100, 200, 784),
+        ("NT 100x784x200", false, true, 100, 784, 200),
+        ("NT 100x50x200", false, true, 100, 50, 200),
+        ("NT 100x200x50", false, true, 100, 200, 50),
+        ("TN 200x784x100", true, false, 200, 784, 100),
+        ("TN 784x200x100", true, false, 784, 200, 100),
+        ("TN 50x200x100", true, false, 50, 200, 100),
+        ("TN 200x50x100", true, false, 200, 50, 100),
+        ("NN 100x200x784", false, false, 100, 200, 784),
+        ("NN 100x50x200", false, false, 100, 50, 200),
+        ("NT 1000x200x784", false, true, 1000, 200, 784),
+        ("NT 1000x784x200", false, true, 1000, 784, 200),
+        ("NN 1024x1024x1024", false, false, 1024, 1024, 1024),
+    };
+
     public static void Run(string[] args)
     {
         int repeats = args.Length > 0 ? int.Parse(args[0]) : 7;
+        Table(Shapes, repeats, "both engines split products over the worker pool");
+        using (WorkerPool.InlineScope())
+            Table(TrainingShapes, repeats, "one thread: as each product of a pair runs in training");
+    }
+
+    private static void Table((string Label, bool TransA, bool TransB, int M, int N, int K)[] shapes, int repeats, string how)
+    {
         var engines = new List<IMatrixEngine> { MatrixEngine.Managed };
         if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
         else Console.WriteLine("OpenBLAS not loadable; managed only.");
         string core = MatrixEngine.OpenBlas is OpenBlasMatrixEngine ob ? $" openblas core={ob.CoreName}" : "";
-        Console.WriteLine($"cores={Environment.ProcessorCount} managed kernel={((ManagedMatrixEngine)MatrixEngine.Managed).Kernel}{core} repeats={repeats} (median GFLOP/s; both engines split products over the worker pool)");
+        Console.WriteLine($"cores={Environment.ProcessorCount} managed kernel={((ManagedMatrixEngine)MatrixEngine.Managed).Kernel}{core} repeats={repeats} (median GFLOP/s; {how})");
         Console.Write($"{"shape",-26}");
         foreach (var e in engines) Console.Write($"{e.Name,10}");
         if (engines.Count > 1) Console.Write($"{"ratio",8}");
         Console.WriteLine();
 
         var rng = new RandomStream(1);
-        foreach (var s in Shapes)
+        foreach (var s in shapes)
         {
             int aRows = s.TransA ? s.K : s.M, aCols = s.TransA ? s.M : s.K;
             int bRows = s.TransB ? s.N : s.K, bCols = s.TransB ? s.K : s.N;
