@@ -43,6 +43,56 @@ public sealed class OptimizerTests
     }
 
     [TestMethod]
+    public void AdamsWeightDecayShrinksTheWeightMatricesOnly()
+    {
+        // Decoupled (AdamW): x ← (1 − ηλ) x − η̂ m̂ / (√v̂ + ε), on weights; biases step as without it.
+        var weight = new Parameter("w", 1, 7, ParameterRole.Weight);
+        var bias = NewParameter();
+        var plainWeight = new Parameter("w", 1, 7, ParameterRole.Weight);
+        var plainBias = NewParameter();
+        for (int i = 0; i < 7; i++) weight.Value[i] = plainWeight.Value[i] = 0.2f * i - 0.5f;
+        double[] x = weight.Value.Select(v => (double)v).ToArray(), m = new double[7], v = new double[7];
+        var adam = new Adam(weightDecay: 0.5f);
+        var plain = new Adam();
+        Assert.AreEqual(0.5f, adam.WeightDecay);
+        for (int t = 1; t <= Gradients.Length; t++)
+        {
+            foreach (var p in new[] { weight, bias, plainWeight, plainBias }) Gradients[t - 1].CopyTo(p.Gradient, 0);
+            adam.Step([weight, bias], 0.01f);
+            plain.Step([plainWeight, plainBias], 0.01f);
+            CollectionAssert.AreEqual(plainBias.Value, bias.Value, $"step {t}: a bias does not decay");
+            for (int i = 0; i < 7; i++)
+            {
+                double g = Gradients[t - 1][i];
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                double mHat = m[i] / (1 - Math.Pow(0.9, t)), vHat = v[i] / (1 - Math.Pow(0.999, t));
+                x[i] = (1 - 0.01 * 0.5) * x[i] - 0.01 * mHat / (Math.Sqrt(vHat) + 1e-8);
+                Assert.AreEqual(x[i], weight.Value[i], 1e-6, $"step {t}, entry {i}");
+            }
+        }
+        CollectionAssert.AreNotEqual(plainWeight.Value, weight.Value);
+    }
+
+    [TestMethod]
+    public void AdamRefusesAWeightDecayItCannotApply()
+    {
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(weightDecay: -0.1f));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(weightDecay: float.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(weightDecay: float.PositiveInfinity));
+        // A rate at which 1 − ηλ is not positive is refused before anything moves.
+        var weight = new Parameter("w", 1, 7, ParameterRole.Weight);
+        for (int i = 0; i < 7; i++) weight.Value[i] = 0.1f * i;
+        float[] before = (float[])weight.Value.Clone();
+        Gradients[0].CopyTo(weight.Gradient, 0);
+        var adam = new Adam(weightDecay: 10f);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => adam.Step([weight], 0.1f));
+        CollectionAssert.AreEqual(before, weight.Value);
+        adam.Step([weight], 0.01f);   // 1 − 0.1: it steps
+        CollectionAssert.AreNotEqual(before, weight.Value);
+    }
+
+    [TestMethod]
     public void SgdWithMomentumFollowsTheHeavyBallUpdate()
     {
         var p = NewParameter();

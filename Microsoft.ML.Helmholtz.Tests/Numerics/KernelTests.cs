@@ -444,6 +444,21 @@ public sealed class KernelTests
             Near(x0[i] + ev, x[i], Math.Abs(x0[i]) + Math.Abs(vel0[i]) + 0.01 * Math.Abs(g[i]), $"x {i}");
         }
 
+        // Weight decay: x ← shrink · x − step · m / (√v + ε̂); a shrink of 1 gives the bits of none.
+        float[] xDecay = (float[])x0.Clone(), mDecay = (float[])m0.Clone(), vDecay = (float[])v0.Clone();
+        float[] xOne = (float[])x0.Clone(), mOne = (float[])m0.Clone(), vOne = (float[])v0.Clone();
+        float[] xNone = (float[])x0.Clone(), mNone = (float[])m0.Clone(), vNone = (float[])v0.Clone();
+        Kernels.AdamUpdate(xDecay, g, mDecay, vDecay, b1, b2, step, eh, default, 0.75f);
+        Kernels.AdamUpdate(xOne, g, mOne, vOne, b1, b2, step, eh, default, 1f);
+        Kernels.AdamUpdate(xNone, g, mNone, vNone, b1, b2, step, eh);
+        CollectionAssert.AreEqual(xNone, xOne);
+        for (int i = 0; i < n; i++)
+        {
+            double em = b1 * (double)m0[i] + (1 - (double)b1) * g[i];
+            double ev = b2 * (double)v0[i] + (1 - (double)b2) * g[i] * g[i];
+            Near(0.75 * x0[i] - step * em / (Math.Sqrt(ev) + eh), xDecay[i], Math.Abs(x0[i]) + step * Math.Abs(em) / (Math.Sqrt(ev) + eh), $"decayed x {i}");
+        }
+
         // Keeping the values from before the step (the trainer's undo copy) changes nothing else, bit for bit.
         float[] xAdam = (float[])x0.Clone(), mAdam = (float[])m0.Clone(), vAdam = (float[])v0.Clone(), before = new float[n];
         float[] xKept = (float[])x0.Clone(), mKept = (float[])m0.Clone(), vKept = (float[])v0.Clone();

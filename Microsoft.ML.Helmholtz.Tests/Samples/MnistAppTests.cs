@@ -256,6 +256,22 @@ public sealed class MnistAppTests : TempDirectoryTests
         => AnOptionIsSaidAndChangesTheSteps(["--adam-beta2", "0.99999"], "adam lr 0.001 × 1/epoch (β2 0.99999), seed 1", "β2",
             "after its first step, Adam's second-moment average decays at another rate, so the steps differ");
 
+    [TestMethod]
+    public void WeightDecayIsSaidAndChangesTheSteps()
+        => AnOptionIsSaidAndChangesTheSteps(["--weight-decay", "0.5"], "adam lr 0.001 × 1/epoch, weight decay 0.5, seed 1", "weight decay",
+            "each step shrinks the weight matrices by 1 − lr·λ as well");
+
+    [TestMethod]
+    [DataRow(new[] { "--optimizer", "sgd", "--weight-decay", "0.1" }, "--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.")]
+    [DataRow(new[] { "--lr", "0.5", "--weight-decay", "2" }, "--weight-decay 2 with --lr 0.5 would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.")]
+    [DataRow(new[] { "--weight-decay", "-1" }, "--weight-decay needs a non-negative number.")]
+    public void AWeightDecayAdamCannotUseIsRefused(string[] arguments, string message)
+    {
+        var (exit, _, error) = Run(arguments);
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: " + message);
+    }
+
     /// <summary>A short run with <paramref name="option"/> says <paramref name="said"/> in its first line (a run without it
     /// says nothing of <paramref name="unsaid"/>) and ends, after as many steps, with other weights on the pixels.</summary>
     private void AnOptionIsSaidAndChangesTheSteps(string[] option, string said, string unsaid, string why)

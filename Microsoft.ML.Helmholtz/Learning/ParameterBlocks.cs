@@ -29,6 +29,8 @@ internal sealed unsafe class ParameterBlocks
         /// <summary>Where a step keeps the values from before it (the trainer's undo copy), or null.</summary>
         public float* Before;
         public int Length;
+        /// <summary>Whether the block is part of a weight matrix (<see cref="ParameterRole.Weight"/>): what weight decay shrinks.</summary>
+        public bool IsWeight;
     }
 
     /// <param name="parameters">The parameters, in order.</param>
@@ -57,6 +59,7 @@ internal sealed unsafe class ParameterBlocks
                     State1 = second is null ? null : Pointer(second, start),
                     Before = kept is null ? null : Pointer(kept, start),
                     Length = Math.Min(BlockSize, p.Length - start),
+                    IsWeight = p.Role == ParameterRole.Weight,
                 });
             }
         }

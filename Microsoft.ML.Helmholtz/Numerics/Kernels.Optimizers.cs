@@ -24,10 +24,11 @@ public static partial class Kernels
     /// One Adam step: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², x ← x − η̂ m / (√v + ε̂); x before the step is
     /// copied to <paramref name="before"/> on the way when it is not empty (a trainer's undo copy, without a pass of its own).
     /// A gradient under <see cref="OptimizerGradientFloor"/> counts as 0 and m or v under <see cref="OptimizerStateFloor"/> is stored as 0.
+    /// With <paramref name="shrink"/> (1 − ηλ, decoupled weight decay) x ← shrink · x − η̂ m / (√v + ε̂); at 1 the bits are those without it.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void AdamUpdate(Span<float> x, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
-        float beta1, float beta2, float stepSize, float epsilonHat, Span<float> before = default)
+        float beta1, float beta2, float stepSize, float epsilonHat, Span<float> before = default, float shrink = 1f)
     {
         int n = x.Length, i = 0;
         bool keep = !before.IsEmpty;
@@ -36,7 +37,7 @@ public static partial class Kernels
         if (Wide)
         {
             Vector512<float> b1 = Vector512.Create(beta1), b2 = Vector512.Create(beta2), c1 = Vector512.Create(a1), c2 = Vector512.Create(a2);
-            Vector512<float> step = Vector512.Create(stepSize), eps = Vector512.Create(epsilonHat);
+            Vector512<float> step = Vector512.Create(stepSize), eps = Vector512.Create(epsilonHat), keepOf = Vector512.Create(shrink);
             Vector512<float> gradientFloor = Vector512.Create(OptimizerGradientFloor), stateFloor = Vector512.Create(OptimizerStateFloor);
             for (; i <= n - W; i += W)
             {
@@ -51,7 +52,7 @@ public static partial class Kernels
                 VectorMath.Store(vv, v, i);
                 Vector512<float> xv = VectorMath.Load(x, i);
                 if (keep) VectorMath.Store(xv, before, i);
-                VectorMath.Store(xv - step * mv / (Vector512.Sqrt(vv) + eps), x, i);
+                VectorMath.Store(xv * keepOf - step * mv / (Vector512.Sqrt(vv) + eps), x, i);
             }
         }
         for (; i < n; i++)
@@ -60,7 +61,7 @@ public static partial class Kernels
             float gi = AboveFloor(g[i], OptimizerGradientFloor);
             m[i] = AboveFloor(beta1 * m[i] + a1 * gi, OptimizerStateFloor);
             v[i] = AboveFloor(beta2 * v[i] + a2 * gi * gi, OptimizerStateFloor);
-            x[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) + epsilonHat);
+            x[i] = x[i] * shrink - stepSize * m[i] / (MathF.Sqrt(v[i]) + epsilonHat);
         }
     }
 

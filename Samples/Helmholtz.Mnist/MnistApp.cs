@@ -87,7 +87,7 @@ public static class MnistApp
             BatchSize = options.BatchSize,
             Seed = options.Seed,
             LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
-            Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(beta2: (float)options.AdamBeta2),
+            Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(beta2: (float)options.AdamBeta2, weightDecay: (float)options.WeightDecay),
             TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
             CenterInputs = options.CenterInputs,
         };
@@ -115,7 +115,8 @@ public static class MnistApp
         output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
                          $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
                          $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch" +
-                         (options.Optimizer == "adam" && options.AdamBeta2 != 0.999 ? $" (β2 {options.AdamBeta2})" : "") + $", seed {options.Seed}" +
+                         (options.Optimizer == "adam" && options.AdamBeta2 != 0.999 ? $" (β2 {options.AdamBeta2})" : "") +
+                         (options.WeightDecay > 0 ? $", weight decay {options.WeightDecay}" : "") + $", seed {options.Seed}" +
                          (options.CenterInputs ? ", centred inputs" : "") +
                          (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
                          (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));

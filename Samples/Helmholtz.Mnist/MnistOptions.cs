@@ -14,6 +14,7 @@ internal sealed class MnistOptions
     public double MinimumLearningRate { get; private set; }
     public string Optimizer { get; private set; } = "adam";
     public double AdamBeta2 { get; private set; } = 0.999;
+    public double WeightDecay { get; private set; }
     public ulong Seed { get; private set; } = 1;
     public int Samples { get; private set; } = 1000;
     public int TrainingSamples { get; private set; } = LearningRules.DefaultSamples;
@@ -48,6 +49,7 @@ internal sealed class MnistOptions
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --adam-beta2 X   Adam's decay of its squared-gradient average (0.999; the REBAR code's runs use 0.99999)
+          --weight-decay X   Adam's decoupled weight decay λ: each step shrinks the weight matrices by 1 − lr·λ (0: none)
           --seed N (1)     --k N importance samples for the test score (1000)  --naive N prior samples (0: skip)
           --mean-field STEPS   also score with a mean-field q optimised per image for STEPS steps (Gaussian hidden layers; 0: skip)
           --mean-field-start recognition|prior   where each image's q starts (recognition)
@@ -89,6 +91,7 @@ internal sealed class MnistOptions
                 case "--min-lr": o.MinimumLearningRate = Real(); break;
                 case "--optimizer": o.Optimizer = Value(); break;
                 case "--adam-beta2": o.AdamBeta2 = Real(); o.AdamBeta2Given = true; break;
+                case "--weight-decay": o.WeightDecay = Real(); break;
                 case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
                 case "--train-samples": o.TrainingSamples = Int(); break;
@@ -116,6 +119,9 @@ internal sealed class MnistOptions
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
         if (!(o.AdamBeta2 > 0 && o.AdamBeta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {o.AdamBeta2}.");
         if (o.AdamBeta2Given && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
+        if (o.WeightDecay > 0 && o.Optimizer != "adam") throw new ArgumentException("--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.");
+        if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))
+            throw new ArgumentException($"--weight-decay {o.WeightDecay} with --lr {o.LearningRate} would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.");
         if (o.ScoreSplit is not ("test" or "valid" or "train")) throw new ArgumentException($"--score must be test, valid or train; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");

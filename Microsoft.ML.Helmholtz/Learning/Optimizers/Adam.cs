@@ -9,6 +9,9 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// count as 0 and moment estimates under 10⁻³⁰ are stored as 0: a moment that decays through a run of
 /// zero gradients would otherwise sit among the subnormal numbers, which are slow on x86
 /// (<see cref="Kernels.AdamUpdate"/>). What that drops from a step is under 10⁻⁸ of the learning rate.
+/// With a weight decay λ &gt; 0, each step also shrinks the weight matrices (<see cref="ParameterRole.Weight"/>;
+/// not biases, variances or covariance factors) by the factor 1 − ηλ, decoupled from the gradient's moments
+/// (AdamW, Loshchilov and Hutter 2019).
 /// </summary>
 public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
 {
@@ -17,19 +20,25 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
     private StepUndo? _blocksBefore;   // where the blocks keep the values from before a step (null: nowhere)
     private long _step;
 
-    public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
+    public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f, float weightDecay = 0f)
     {
         Requires.InUnitIntervalOpenAbove(beta1, nameof(beta1));
         Requires.InUnitIntervalOpenAbove(beta2, nameof(beta2));
         Requires.PositiveInSinglePrecision(epsilon, nameof(epsilon));
+        if (!(weightDecay >= 0 && float.IsFinite(weightDecay)))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "The weight decay must be a finite number ≥ 0.");
         Beta1 = beta1;
         Beta2 = beta2;
         Epsilon = epsilon;
+        WeightDecay = weightDecay;
     }
 
     public float Beta1 { get; }
     public float Beta2 { get; }
     public float Epsilon { get; }
+
+    /// <summary>λ: each step multiplies the weight matrices by 1 − ηλ (η the step's learning rate) before the moment step; 0 (the default) for none.</summary>
+    public float WeightDecay { get; }
     public string Name => "adam";
     public bool ClearsGradients => true;
 
@@ -45,6 +54,10 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
                 : _moments[p] = (ParameterBlocks.AllocateState(p.Length), ParameterBlocks.AllocateState(p.Length)), before is null ? null : before.SavedOf);
             _blocksBefore = before;
         }
+        float shrink = 1f - learningRate * WeightDecay;
+        if (!(shrink > 0))
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate,
+                $"With weight decay {WeightDecay}, a learning rate of {learningRate} would shrink the weights by 1 − ηλ = {shrink} (it must stay above 0).");
         _step++;
         float c1 = 1f - MathF.Pow(Beta1, _step), c2 = 1f - MathF.Pow(Beta2, _step);
         _blocks.Run(new Work
@@ -52,13 +65,14 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
             Blocks = _blocks.Table, Beta1 = Beta1, Beta2 = Beta2,
             StepSize = learningRate * MathF.Sqrt(c2) / c1,
             EpsilonHat = Epsilon * MathF.Sqrt(c2),
+            Shrink = shrink,
         });
     }
 
     private struct Work : IPieceWork
     {
         public ParameterBlocks.Block* Blocks;
-        public float Beta1, Beta2, StepSize, EpsilonHat;
+        public float Beta1, Beta2, StepSize, EpsilonHat, Shrink;
 
         public readonly void Execute(int piece)
         {
@@ -66,7 +80,7 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
             var gradient = new Span<float>(b.Gradient, b.Length);
             Kernels.AdamUpdate(new Span<float>(b.Value, b.Length), gradient,
                 new Span<float>(b.State0, b.Length), new Span<float>(b.State1, b.Length), Beta1, Beta2, StepSize, EpsilonHat,
-                b.Before is null ? default : new Span<float>(b.Before, b.Length));
+                b.Before is null ? default : new Span<float>(b.Before, b.Length), b.IsWeight ? Shrink : 1f);
             gradient.Clear(); // the block was just read: clearing it here costs less than another pass
         }
     }
