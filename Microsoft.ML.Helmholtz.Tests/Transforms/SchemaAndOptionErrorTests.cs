@@ -110,6 +110,9 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("InputColumnName", "")]
     [DataRow("TrainingSamples", "vimco 1")]
     [DataRow("Architecture", "iwae 20b-10b")]
+    [DataRow("learning settings", "weight decay -1")]
+    [DataRow("WeightDecay", "with sgd")]
+    [DataRow("WeightDecay", "lr · λ = 1")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -122,7 +125,10 @@ public sealed class SchemaAndOptionErrorTests
             case "Samples": o.Samples = 0; break;
             case "BatchSize": o.BatchSize = 0; break;
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
+            case "learning settings" when value.StartsWith("weight"): o.WeightDecay = -1; break;
             case "learning settings": o.LearningRate = double.NaN; break;
+            case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
+            case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
             case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;

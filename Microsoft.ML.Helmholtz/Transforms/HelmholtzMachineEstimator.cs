@@ -97,7 +97,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 BatchSize = o.BatchSize,
                 Seed = (ulong)seed + 1,
                 LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
-                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => new Adam() : () => new SgdMomentum((float)o.Momentum),
+                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => new Adam(weightDecay: (float)o.WeightDecay) : () => new SgdMomentum((float)o.Momentum),
                 TimeLimit = o.TimeLimit,
                 InitializeVisibleBiases = o.InitializeVisibleBiases,
                 DivergenceFactor = o.DivergenceFactor,
@@ -257,12 +257,17 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         {
             _ = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
             _ = new SgdMomentum((float)o.Momentum);
+            _ = new Adam(weightDecay: (float)o.WeightDecay);
             _ = new Reinforce(o.Reinforce ?? throw new ArgumentNullException(nameof(o.Reinforce), "Reinforce options must be set."));
         }
         catch (ArgumentException e)
         {
             throw Bad("learning settings", e.Message);
         }
+        if (o.WeightDecay > 0 && o.Optimizer != HelmholtzOptimizer.Adam)
+            throw Bad(nameof(o.WeightDecay), $"is Adam's decoupled weight decay; it has no meaning with {o.Optimizer}.");
+        if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))
+            throw Bad(nameof(o.WeightDecay), $"{o.WeightDecay} with the learning rate {o.LearningRate} would shrink the weights by 1 − ηλ ≤ 0 at each step: ηλ must be under 1.");
         if (!(o.AnomalyQuantile > 0 && o.AnomalyQuantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {o.AnomalyQuantile}).");
         if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");
         if (o.AnomalyQuantileRows < 1) throw Bad(nameof(o.AnomalyQuantileRows), $"must be at least 1 (got {o.AnomalyQuantileRows}).");

@@ -94,6 +94,12 @@ public sealed class HelmholtzMachineOptions
     /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
     public double Momentum { get; set; } = 0.9;
 
+    /// <summary>
+    /// Decoupled weight decay λ of <see cref="HelmholtzOptimizer.Adam"/> (AdamW): each step multiplies the
+    /// weight matrices by 1 − ηλ. 0 (the default): none. Refused with <see cref="HelmholtzOptimizer.SgdMomentum"/>.
+    /// </summary>
+    public double WeightDecay { get; set; }
+
     public int Epochs { get; set; } = 10;
     public int BatchSize { get; set; } = 100;
 
