@@ -11,7 +11,8 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 // microcode assist on x86: in a Wake-Sleep run, Adam took 0.35–0.38 ms a step instead of 0.17–0.19
 // (docs/performance.md). So a gradient under OptimizerGradientFloor in magnitude enters as 0, and a
 // state under OptimizerStateFloor is stored as 0. What that drops from a step is far below a float's
-// resolution of the weights: with Adam, under η̂·10⁻¹⁶/ε̂ (10⁻⁸·η̂ at the first step, less later).
+// resolution of the weights: with Adam and its default ε, about 10⁻⁸ of the learning rate at most
+// (a first moment under 10⁻¹⁶ over a denominator of at least ε̂).
 public static partial class Kernels
 {
     /// <summary>Gradients smaller than this in magnitude enter an optimiser step as 0 (their squares would be subnormal).</summary>

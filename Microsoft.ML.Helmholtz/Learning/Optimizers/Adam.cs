@@ -8,7 +8,7 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates. Gradients under 10⁻¹⁶ in magnitude
 /// count as 0 and moment estimates under 10⁻³⁰ are stored as 0: a moment that decays through a run of
 /// zero gradients would otherwise sit among the subnormal numbers, which are slow on x86
-/// (<see cref="Kernels.AdamUpdate"/>). What that drops from a step is under 10⁻⁸ of the learning rate.
+/// (<see cref="Kernels.AdamUpdate"/>). With the default ε, what that drops from a step is about 10⁻⁸ of the learning rate at most.
 /// With a weight decay λ &gt; 0, each step also shrinks the weight matrices (<see cref="ParameterRole.Weight"/>;
 /// not biases, variances or covariance factors) by the factor 1 − ηλ, decoupled from the gradient's moments
 /// (AdamW, Loshchilov and Hutter 2019).
