@@ -102,8 +102,8 @@ public static class MnistApp
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
         DataMatrix train = EvenlySpaced(data.Train, options.TrainLimit);
         DataMatrix scoredSplit = options.ScoreSplit switch { "valid" => data.Valid, "train" => data.Train, _ => data.Test };
-        DataMatrix test = EvenlySpaced(scoredSplit, options.TestLimit);
         int[] testRows = EvenlySpacedRows(scoredSplit.Rows, options.TestLimit);
+        DataMatrix test = Rows(scoredSplit, testRows);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
         compareWith?.CheckSameImages(options.ScoreSplit, testRows);
         if (options.ContinueSchedule)
@@ -260,14 +260,16 @@ public static class MnistApp
         }
     }
 
-    private static DataMatrix EvenlySpaced(DataMatrix data, int count)
+    private static DataMatrix EvenlySpaced(DataMatrix data, int count) => Rows(data, EvenlySpacedRows(data.Rows, count));
+
+    /// <summary>The given rows of <paramref name="data"/>, increasing (so all of them are the data itself).</summary>
+    private static DataMatrix Rows(DataMatrix data, int[] rows)
     {
-        if (count <= 0 || count >= data.Rows) return data;
-        int[] rows = EvenlySpacedRows(data.Rows, count);
-        var values = new float[count * data.Columns];
-        for (int i = 0; i < count; i++)
+        if (rows.Length == data.Rows) return data;
+        var values = new float[rows.Length * data.Columns];
+        for (int i = 0; i < rows.Length; i++)
             data.Row(rows[i]).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
-        return new DataMatrix(count, data.Columns, values);
+        return new DataMatrix(rows.Length, data.Columns, values);
     }
 
     /// <summary>The rows of a split of <paramref name="rows"/> that <see cref="EvenlySpaced"/> takes for <paramref name="count"/> (0: all).</summary>
