@@ -514,6 +514,11 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(withZero.M, withTiny.M);
         CollectionAssert.AreEqual(withZero.V, withTiny.V);
         CollectionAssert.AreEqual(withZero.Velocity, withTiny.Velocity);
+        // The floors clear small values only: a NaN gradient still reaches the values, as it did without them.
+        float[] nan = Enumerable.Repeat(float.NaN, n).ToArray();
+        var withNaN = Step(nan);
+        Assert.IsTrue(withNaN.X.All(float.IsNaN) && withNaN.M.All(float.IsNaN) && withNaN.Velocity.All(float.IsNaN), "a NaN gradient shows in x, m and the velocity");
+
         float[] mSmall = new float[n], vSmall = new float[n], xSmall = (float[])xStart.Clone();
         Kernels.AdamUpdate(xSmall, small, mSmall, vSmall, 0.9f, 0.999f, 1e-3f, 1e-8f);
         for (int i = 0; i < n; i++)

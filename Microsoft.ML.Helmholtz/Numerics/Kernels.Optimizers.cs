@@ -43,12 +43,13 @@ public static partial class Kernels
             for (; i <= n - W; i += W)
             {
                 // Comparisons and masks take no assist on a subnormal; the arithmetic after them sees none.
+                // Only lanes under the floor are cleared: a NaN or ±∞ goes on into the step, as without the floors.
                 Vector512<float> gv = VectorMath.Load(g, i);
-                gv &= Vector512.GreaterThanOrEqual(Vector512.Abs(gv), gradientFloor);
+                gv = Vector512.AndNot(gv, Vector512.LessThan(Vector512.Abs(gv), gradientFloor));
                 Vector512<float> mv = b1 * VectorMath.Load(m, i) + c1 * gv;
                 Vector512<float> vv = b2 * VectorMath.Load(v, i) + c2 * gv * gv;
-                mv &= Vector512.GreaterThanOrEqual(Vector512.Abs(mv), stateFloor);
-                vv &= Vector512.GreaterThanOrEqual(vv, stateFloor);
+                mv = Vector512.AndNot(mv, Vector512.LessThan(Vector512.Abs(mv), stateFloor));
+                vv = Vector512.AndNot(vv, Vector512.LessThan(vv, stateFloor));
                 VectorMath.Store(mv, m, i);
                 VectorMath.Store(vv, v, i);
                 Vector512<float> xv = VectorMath.Load(x, i);
@@ -66,7 +67,8 @@ public static partial class Kernels
         }
     }
 
-    private static float AboveFloor(float value, float floor) => MathF.Abs(value) >= floor ? value : 0f;
+    /// <summary>0 for a value under the floor in magnitude; the value itself otherwise (NaN and ±∞ included, so they still show).</summary>
+    private static float AboveFloor(float value, float floor) => MathF.Abs(value) < floor ? 0f : value;
 
     /// <summary>
     /// One heavy-ball step: v ← μ v − η g; x ← x + v; x before the step copied to <paramref name="before"/> when it is not empty.
@@ -85,9 +87,9 @@ public static partial class Kernels
             for (; i <= n - W; i += W)
             {
                 Vector512<float> gv = VectorMath.Load(g, i);
-                gv &= Vector512.GreaterThanOrEqual(Vector512.Abs(gv), gradientFloor);
+                gv = Vector512.AndNot(gv, Vector512.LessThan(Vector512.Abs(gv), gradientFloor));
                 Vector512<float> vv = mu * VectorMath.Load(velocity, i) - eta * gv;
-                vv &= Vector512.GreaterThanOrEqual(Vector512.Abs(vv), stateFloor);
+                vv = Vector512.AndNot(vv, Vector512.LessThan(Vector512.Abs(vv), stateFloor));
                 VectorMath.Store(vv, velocity, i);
                 Vector512<float> xv = VectorMath.Load(x, i);
                 if (keep) VectorMath.Store(xv, before, i);
