@@ -87,7 +87,7 @@ public static class MnistApp
             BatchSize = options.BatchSize,
             Seed = options.Seed,
             LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
-            Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(beta2: (float)options.AdamBeta2, weightDecay: (float)options.WeightDecay),
+            Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => NewAdam(options),
             TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
             CenterInputs = options.CenterInputs,
         };
@@ -115,7 +115,7 @@ public static class MnistApp
         output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
                          $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
                          $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch" +
-                         (options.Optimizer == "adam" && options.AdamBeta2 != 0.999 ? $" (β2 {options.AdamBeta2})" : "") +
+                         (options.AdamBeta2 is { } b2 ? $" (β2 {b2})" : "") +
                          (options.WeightDecay > 0 ? $", weight decay {options.WeightDecay}" : "") + $", seed {options.Seed}" +
                          (options.CenterInputs ? ", centred inputs" : "") +
                          (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
@@ -259,6 +259,11 @@ public static class MnistApp
             throw new IOException($"--out {directory} cannot be written: {e.Message}", e);
         }
     }
+
+    /// <summary>Adam with the run's β2 (its own default when --adam-beta2 was not given) and weight decay.</summary>
+    private static Adam NewAdam(MnistOptions options) => options.AdamBeta2 is { } beta2
+        ? new Adam(beta2: (float)beta2, weightDecay: (float)options.WeightDecay)
+        : new Adam(weightDecay: (float)options.WeightDecay);
 
     private static DataMatrix EvenlySpaced(DataMatrix data, int count) => Rows(data, EvenlySpacedRows(data.Rows, count));
 

@@ -13,7 +13,8 @@ internal sealed class MnistOptions
     public double Decay { get; private set; } = 1.0;
     public double MinimumLearningRate { get; private set; }
     public string Optimizer { get; private set; } = "adam";
-    public double AdamBeta2 { get; private set; } = 0.999;
+    /// <summary>Adam's β2 when --adam-beta2 was given; null: Adam's own default.</summary>
+    public double? AdamBeta2 { get; private set; }
     public double WeightDecay { get; private set; }
     public ulong Seed { get; private set; } = 1;
     public int Samples { get; private set; } = 1000;
@@ -35,9 +36,6 @@ internal sealed class MnistOptions
     public string ScoreSplit { get; private set; } = "test";
     public string? Compare { get; private set; }
     public bool Help { get; private set; }
-
-    /// <summary>Whether --adam-beta2 was given.</summary>
-    public bool AdamBeta2Given { get; private set; }
 
     /// <summary>Whether --architecture was given (else it is the rule's default).</summary>
     public bool ArchitectureGiven { get; private set; }
@@ -90,7 +88,7 @@ internal sealed class MnistOptions
                 case "--decay": o.Decay = Real(); break;
                 case "--min-lr": o.MinimumLearningRate = Real(); break;
                 case "--optimizer": o.Optimizer = Value(); break;
-                case "--adam-beta2": o.AdamBeta2 = Real(); o.AdamBeta2Given = true; break;
+                case "--adam-beta2": o.AdamBeta2 = Real(); break;
                 case "--weight-decay": o.WeightDecay = Real(); break;
                 case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
@@ -117,8 +115,8 @@ internal sealed class MnistOptions
         }
         if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
         if (o.Optimizer is not ("adam" or "sgd")) throw new ArgumentException($"--optimizer must be adam or sgd; got '{o.Optimizer}'.");
-        if (!(o.AdamBeta2 > 0 && o.AdamBeta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {o.AdamBeta2}.");
-        if (o.AdamBeta2Given && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
+        if (o.AdamBeta2 is { } beta2 && !(beta2 > 0 && beta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {beta2}.");
+        if (o.AdamBeta2 is not null && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
         if (o.WeightDecay > 0 && o.Optimizer != "adam") throw new ArgumentException("--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.");
         if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))
             throw new ArgumentException($"--weight-decay {o.WeightDecay} with --lr {o.LearningRate} would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.");
