@@ -85,6 +85,7 @@ internal static class ModelBenchmark
         TrainingRow("IWAE K=5 784b-200gr-50gr, Adam", "784b-200gr-50gr", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
         TrainingRow("VIMCO K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new Vimco(5), data.Train, engine, probe, epochs);
         TrainingRow("RWS K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new ReweightedWakeSleep(5), data.Train, engine, probe, epochs);
+        TrainingRow("RWS K=5 (wake and sleep) 784b-200b-50b", "784b-200b-50b", () => new ReweightedWakeSleep(5, RecognitionUpdate.WakeAndSleep), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, Adam", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, centred", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs, centred: true);
     }

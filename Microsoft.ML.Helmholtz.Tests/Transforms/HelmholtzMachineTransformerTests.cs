@@ -5,6 +5,7 @@ using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 
 namespace Microsoft.ML.Helmholtz.Tests.Transforms;
@@ -230,6 +231,35 @@ public sealed class HelmholtzMachineTransformerTests
         HelmholtzMachine decayed = Fitted(o => o.WeightDecay = 20).Model.GetMachine();   // 1 − 10⁻³·20 a step, 60 steps: about 0.3 of each weight
         double ratio = SquaredNorm(decayed, ParameterRole.Weight) / SquaredNorm(plain, ParameterRole.Weight);
         Assert.IsTrue(ratio < 0.5, $"the weights' squared norm with decay over without: {ratio:F3}");
+    }
+
+    [TestMethod]
+    public void AdamsBeta2ReachesAdamThroughTheOptions()
+    {
+        static float[] Weights(HelmholtzMachineTransformer model) => model.GetMachine().Parameters[0].Value;
+        float[] unset = Weights(Fitted().Model);
+        CollectionAssert.AreEqual(unset, Weights(Fitted(o => o.AdamBeta2 = 0.999).Model), "null is Adam's own 0.999");
+        CollectionAssert.AreNotEqual(unset, Weights(Fitted(o => o.AdamBeta2 = 0.5).Model));
+    }
+
+    [TestMethod]
+    [DataRow(RecognitionUpdate.Wake, "rws")]
+    [DataRow(RecognitionUpdate.Sleep, "rws-sleep")]
+    [DataRow(RecognitionUpdate.WakeAndSleep, "rws-wake-sleep")]
+    public void TheRecognitionUpdateReachesReweightedWakeSleep(RecognitionUpdate update, string ruleName)
+    {
+        var ml = new MLContext(seed: 1);
+        var info = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
+        var model = ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.LearningRule = HelmholtzLearningRule.ReweightedWakeSleep;
+            o.RecognitionUpdate = update;
+            o.Architecture = "20b-10b-8b";
+            o.Epochs = 1;
+        })).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)));
+        Assert.IsTrue(info.Any(m => m.Contains($" with {ruleName} on ", StringComparison.Ordinal)), string.Join("\n", info));
+        Assert.IsTrue(model.GetMachine().StepsTrained > 0);
     }
 
     [TestMethod]

@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 
 namespace Microsoft.ML.Helmholtz.Tests.Transforms;
@@ -113,6 +114,9 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("learning settings", "weight decay -1")]
     [DataRow("WeightDecay", "with sgd")]
     [DataRow("WeightDecay", "lr · λ = 1")]
+    [DataRow("RecognitionUpdate", "sleep with vimco")]
+    [DataRow("AdamBeta2", "with sgd")]
+    [DataRow("learning settings", "beta2 1")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -126,9 +130,12 @@ public sealed class SchemaAndOptionErrorTests
             case "BatchSize": o.BatchSize = 0; break;
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
             case "learning settings" when value.StartsWith("weight"): o.WeightDecay = -1; break;
+            case "learning settings" when value.StartsWith("beta2"): o.AdamBeta2 = 1; break;
             case "learning settings": o.LearningRate = double.NaN; break;
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
+            case "RecognitionUpdate": o.LearningRule = HelmholtzLearningRule.Vimco; o.RecognitionUpdate = RecognitionUpdate.Sleep; break;
+            case "AdamBeta2": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; break;
             case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;

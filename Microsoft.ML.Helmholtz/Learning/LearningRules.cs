@@ -9,15 +9,15 @@ public static class LearningRules
     /// "wake-sleep", "reinforce", "reinforce-plain", "nvil" (REINFORCE with local signals and per-layer
     /// baselines), "sbp" (path-wise), "sbp-price", and the K-sample rules "iwae" (the importance-weighted
     /// bound, path-wise), "vimco" (the same bound, leave-one-out baselines), "rws" (reweighted wake-sleep,
-    /// wake-phase q update) and "rws-wake-sleep" (both q updates).
+    /// wake-phase q update), "rws-sleep" (sleep-phase q update) and "rws-wake-sleep" (both q updates).
     /// </summary>
-    public static IReadOnlyList<string> Names { get; } = ["wake-sleep", "reinforce", "reinforce-plain", "nvil", "sbp", "sbp-price", "iwae", "vimco", "rws", "rws-wake-sleep"];
+    public static IReadOnlyList<string> Names { get; } = ["wake-sleep", "reinforce", "reinforce-plain", "nvil", "sbp", "sbp-price", "iwae", "vimco", "rws", "rws-sleep", "rws-wake-sleep"];
 
     /// <summary>K for the K-sample rules when none is given.</summary>
     public const int DefaultSamples = 5;
 
     /// <summary>Whether the rule draws K samples per example (and so takes <c>samples</c>).</summary>
-    public static bool IsMultiSample(string name) => name is "iwae" or "vimco" or "rws" or "rws-wake-sleep";
+    public static bool IsMultiSample(string name) => name is "iwae" or "vimco" or "rws" or "rws-sleep" or "rws-wake-sleep";
 
     /// <summary>A new rule with its default options; <paramref name="samples"/> is K for the K-sample rules (ignored by the others).</summary>
     public static ILearningRule Create(string name, int samples = DefaultSamples) => name switch
@@ -25,6 +25,7 @@ public static class LearningRules
         "iwae" => new ImportanceWeightedBound(samples),
         "vimco" => new Vimco(samples),
         "rws" => new ReweightedWakeSleep(samples),
+        "rws-sleep" => new ReweightedWakeSleep(samples, RecognitionUpdate.Sleep),
         "rws-wake-sleep" => new ReweightedWakeSleep(samples, RecognitionUpdate.WakeAndSleep),
         "nvil" => new Nvil(),
         "wake-sleep" => new WakeSleep(),

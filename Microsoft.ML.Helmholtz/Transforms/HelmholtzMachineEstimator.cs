@@ -97,7 +97,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 BatchSize = o.BatchSize,
                 Seed = (ulong)seed + 1,
                 LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
-                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => new Adam(weightDecay: (float)o.WeightDecay) : () => new SgdMomentum((float)o.Momentum),
+                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => NewAdam(o) : () => new SgdMomentum((float)o.Momentum),
                 TimeLimit = o.TimeLimit,
                 InitializeVisibleBiases = o.InitializeVisibleBiases,
                 DivergenceFactor = o.DivergenceFactor,
@@ -178,14 +178,20 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);
 
-    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples);
+    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, o.RecognitionUpdate);
+
+    /// <summary>Adam with the options' β₂ (Adam's own default where none is given) and weight decay.</summary>
+    private static Adam NewAdam(HelmholtzMachineOptions o) => o.AdamBeta2 is { } beta2
+        ? new Adam(beta2: (float)beta2, weightDecay: (float)o.WeightDecay)
+        : new Adam(weightDecay: (float)o.WeightDecay);
 
     /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
-    internal static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5) => rule switch
+    internal static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5,
+        RecognitionUpdate update = RecognitionUpdate.Wake) => rule switch
     {
         HelmholtzLearningRule.ImportanceWeighted => new ImportanceWeightedBound(samples),
         HelmholtzLearningRule.Vimco => new Vimco(samples),
-        HelmholtzLearningRule.ReweightedWakeSleep => new ReweightedWakeSleep(samples),
+        HelmholtzLearningRule.ReweightedWakeSleep => new ReweightedWakeSleep(samples, update),
         HelmholtzLearningRule.Nvil => new Nvil(),
         HelmholtzLearningRule.WakeSleep => new WakeSleep(),
         HelmholtzLearningRule.Reinforce => new Reinforce(reinforce),
@@ -257,13 +263,18 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         {
             _ = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
             _ = new SgdMomentum((float)o.Momentum);
-            _ = new Adam(weightDecay: (float)o.WeightDecay);
+            _ = NewAdam(o);
             _ = new Reinforce(o.Reinforce ?? throw new ArgumentNullException(nameof(o.Reinforce), "Reinforce options must be set."));
         }
         catch (ArgumentException e)
         {
             throw Bad("learning settings", e.Message);
         }
+        if (!Enum.IsDefined(o.RecognitionUpdate)) throw Bad(nameof(o.RecognitionUpdate), $"unknown value {o.RecognitionUpdate}.");
+        if (o.RecognitionUpdate != RecognitionUpdate.Wake && o.LearningRule != HelmholtzLearningRule.ReweightedWakeSleep)
+            throw Bad(nameof(o.RecognitionUpdate), $"{o.RecognitionUpdate} is how {nameof(HelmholtzLearningRule.ReweightedWakeSleep)} updates the recognition network; it has no meaning with {o.LearningRule}.");
+        if (o.AdamBeta2 is not null && o.Optimizer != HelmholtzOptimizer.Adam)
+            throw Bad(nameof(o.AdamBeta2), $"is Adam's β₂; it has no meaning with {o.Optimizer}.");
         if (o.WeightDecay > 0 && o.Optimizer != HelmholtzOptimizer.Adam)
             throw Bad(nameof(o.WeightDecay), $"is Adam's decoupled weight decay; it has no meaning with {o.Optimizer}.");
         if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))

@@ -81,6 +81,12 @@ public sealed class HelmholtzMachineOptions
     /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>).</summary>
     public ReinforceOptions Reinforce { get; set; } = new();
 
+    /// <summary>
+    /// How <see cref="HelmholtzLearningRule.ReweightedWakeSleep"/> updates the recognition network: the wake
+    /// phase on the data's K samples (the default), the sleep phase on dreams, or both. Refused with another rule.
+    /// </summary>
+    public RecognitionUpdate RecognitionUpdate { get; set; } = RecognitionUpdate.Wake;
+
     public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
 
     /// <summary>The learning rate of the first epoch.</summary>
@@ -99,6 +105,13 @@ public sealed class HelmholtzMachineOptions
     /// weight matrices by 1 − ηλ. 0 (the default): none. Refused with <see cref="HelmholtzOptimizer.SgdMomentum"/>.
     /// </summary>
     public double WeightDecay { get; set; }
+
+    /// <summary>
+    /// β₂, <see cref="HelmholtzOptimizer.Adam"/>'s decay of its squared-gradient average, in [0, 1). Null (the
+    /// default): 0.999, Adam's own. (The public REBAR code's runs use 0.99999; on binarized MNIST it
+    /// trained more slowly here: docs/results.md.) Refused with <see cref="HelmholtzOptimizer.SgdMomentum"/>.
+    /// </summary>
+    public double? AdamBeta2 { get; set; }
 
     public int Epochs { get; set; } = 10;
     public int BatchSize { get; set; } = 100;

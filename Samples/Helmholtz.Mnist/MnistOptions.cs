@@ -42,8 +42,8 @@ internal sealed class MnistOptions
 
     public const string Usage = """
         usage: Helmholtz.Mnist [options]
-          --rule wake-sleep|reinforce|reinforce-plain|nvil|sbp|sbp-price|iwae|vimco|rws|rws-wake-sleep   learning rule (default sbp)
-          --train-samples N   K, the samples per example of the K-sample rules iwae, vimco, rws and rws-wake-sleep (5)
+          --rule wake-sleep|reinforce|reinforce-plain|nvil|sbp|sbp-price|iwae|vimco|rws|rws-sleep|rws-wake-sleep   learning rule (default sbp)
+          --train-samples N   K, the samples per example of the K-sample rules iwae, vimco and rws* (5)
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch (1)  --min-lr X (0)  --optimizer adam|sgd
           --adam-beta2 X   Adam's decay of its squared-gradient average (0.999; the REBAR code's runs use 0.99999)
