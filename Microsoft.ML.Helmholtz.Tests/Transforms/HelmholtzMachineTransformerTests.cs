@@ -234,6 +234,43 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     [TestMethod]
+    public void ValidationSamplesKeepTheMachineOfTheBestEpoch()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
+        IDataView valid = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 2, fromB: 1));
+        const int epochs = 40;
+        void Overfitting(HelmholtzMachineOptions o)   // validated on another teacher's rows: ln p rises with what they share, then falls
+        {
+            o.BatchSize = 20;
+            o.LearningRate = 0.01;
+            o.ValidationData = valid;
+        }
+        static float[][] Values(HelmholtzMachineTransformer model) => model.GetMachine().Parameters.Select(p => p.Value.ToArray()).ToArray();
+        var reports = new List<EpochReport>();
+        var kept = ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            Overfitting(o);
+            o.Epochs = epochs;
+            o.ValidationSamples = 50;
+            o.Progress = new Support.SynchronousProgress<EpochReport>(reports.Add);
+        })).Fit(train);
+
+        Assert.HasCount(epochs, reports);
+        double[] estimates = reports.Select(r => r.ValidationLogLikelihood ?? double.NaN).ToArray();
+        int best = Array.IndexOf(estimates, estimates.Max()) + 1;
+        string curve = string.Join(", ", estimates.Select(e => e.ToString("F2")));
+        Assert.IsTrue(best <= epochs - 10 && estimates[^1] < estimates[best - 1] - 1, $"the setting must overfit for this test to mean anything; best epoch {best}: {curve}");
+
+        var atBest = Values(ml.Transforms.HelmholtzMachine(Options(o => { Overfitting(o); o.Epochs = best; })).Fit(train));
+        var last = Values(ml.Transforms.HelmholtzMachine(Options(o => { Overfitting(o); o.Epochs = epochs; })).Fit(train));
+        var values = Values(kept);
+        for (int i = 0; i < values.Length; i++) CollectionAssert.AreEqual(atBest[i], values[i], $"parameter {i}: the kept machine is epoch {best}'s");
+        Assert.IsTrue(values.Zip(last).Any(pair => !pair.First.SequenceEqual(pair.Second)), "the last epoch's machine is another");
+        Assert.AreEqual(best * 10L, kept.GetMachine().StepsTrained, "ten minibatches an epoch");
+    }
+
+    [TestMethod]
     public void AdamsBeta2ReachesAdamThroughTheOptions()
     {
         static float[] Weights(HelmholtzMachineTransformer model) => model.GetMachine().Parameters[0].Value;

@@ -116,6 +116,8 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("WeightDecay", "lr · λ = 1")]
     [DataRow("RecognitionUpdate", "sleep with vimco")]
     [DataRow("AdamBeta2", "with sgd")]
+    [DataRow("ValidationSamples", "-1")]
+    [DataRow("ValidationSamples", "without validation data")]
     [DataRow("learning settings", "beta2 1")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
@@ -135,6 +137,8 @@ public sealed class SchemaAndOptionErrorTests
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
             case "RecognitionUpdate": o.LearningRule = HelmholtzLearningRule.Vimco; o.RecognitionUpdate = RecognitionUpdate.Sleep; break;
+            case "ValidationSamples" when value == "-1": o.ValidationSamples = -1; break;
+            case "ValidationSamples": o.ValidationSamples = 10; break;
             case "AdamBeta2": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; break;
             case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;

@@ -101,6 +101,12 @@ public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? Vali
 
     /// <summary>The rule's <see cref="ILearningRule.Objective"/>.</summary>
     public string Objective { get; init; } = "free energy";
+
+    /// <summary>
+    /// An importance-sampled estimate of the validation rows' mean ln p after the epoch, where the caller
+    /// made one (the ML.NET estimator's <c>ValidationSamples</c>); the trainer itself leaves it null.
+    /// </summary>
+    public double? ValidationLogLikelihood { get; init; }
 }
 
 /// <summary>

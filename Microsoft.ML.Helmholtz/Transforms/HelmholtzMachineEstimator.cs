@@ -103,22 +103,31 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 DivergenceFactor = o.DivergenceFactor,
                 CenterInputs = o.CenterInputs,
             };
+            BestValidatedMachine? best = o.ValidationSamples > 0 ? new BestValidatedMachine(machine, validation!, o.ValidationSamples, (ulong)seed + 3) : null;
             var progress = new EpochProgress(report =>
             {
+                if (best is not null) report = report with { ValidationLogLikelihood = best.Estimate(report.Epoch, cancellation) };
                 Log(channel, $"Epoch {report.Epoch}/{o.Epochs}: training free energy {report.TrainFreeEnergy:F2} nats" +
                     (report.ValidationFreeEnergy is { } v ? $", validation {v:F2}" : "") +
+                    (report.ValidationLogLikelihood is { } ll ? $", validation ln p {ll:F2} (K = {o.ValidationSamples})" : "") +
                     $", learning rate {report.LearningRate:G3}, {report.Elapsed.TotalSeconds:F1} s.");
                 o.Progress?.Report(report);
             });
             if (matrix is null && o.CenterInputs) trainingOptions.VisibleCentre = means;   // from the pass a stream had anyway
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
-            if (matrix is not null) trainer.Train(machine, matrix, validation, progress, cancellation);
+            int epochsTrained;
+            if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation).Count;
             else
             {
                 if (o.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromMeans(means);
-                trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation);
+                epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
             }
 
+            if (best?.Machine is { } kept && best.Epoch != epochsTrained)
+            {
+                Log(channel, $"Kept the machine of epoch {best.Epoch} of {epochsTrained}: its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best.");
+                machine = kept;
+            }
             var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);
             if (o.AnomalyThreshold is null && (o.ScoreColumnName is not null || o.PredictedLabelColumnName is not null))
             {
@@ -285,6 +294,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (o.ShuffleBufferRows < 1) throw Bad(nameof(o.ShuffleBufferRows), $"must be at least 1 (got {o.ShuffleBufferRows}).");
         if (o.MemoryBudgetBytes < 0) throw Bad(nameof(o.MemoryBudgetBytes), $"must be at least 0 (got {o.MemoryBudgetBytes}).");
         if (!(o.DivergenceFactor > 0)) throw Bad(nameof(o.DivergenceFactor), $"must be positive (got {o.DivergenceFactor}).");
+        if (o.ValidationSamples < 0) throw Bad(nameof(o.ValidationSamples), $"must be at least 0 (got {o.ValidationSamples}).");
+        if (o.ValidationSamples > 0 && o.ValidationData is null) throw Bad(nameof(o.ValidationSamples), "estimates ln p of the validation data, and ValidationData is null.");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw Bad(nameof(o.TimeLimit), $"must be positive (got {limit}).");
         return o;
     }

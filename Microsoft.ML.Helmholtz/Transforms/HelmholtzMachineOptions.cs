@@ -128,6 +128,16 @@ public sealed class HelmholtzMachineOptions
     /// <summary>Data to report a validation free energy on after each epoch (read into memory once); null for none.</summary>
     public IDataView? ValidationData { get; set; }
 
+    /// <summary>
+    /// With <see cref="ValidationData"/>: K for an importance-sampled estimate of the validation rows' mean
+    /// ln p after each epoch, with the same random numbers at every epoch (so that two epochs' estimates
+    /// differ by their machines, not by the draws). It is reported (<see cref="EpochReport.ValidationLogLikelihood"/>,
+    /// and on the log), and the fitted transformer holds the machine of the epoch that scored best, not
+    /// the last one: a guard against overfitting when training long on little data. Each estimate costs
+    /// about K forward passes over the validation rows. 0 (the default): none; the last epoch's machine.
+    /// </summary>
+    public int ValidationSamples { get; set; }
+
     /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
     public TimeSpan? TimeLimit { get; set; }
 
