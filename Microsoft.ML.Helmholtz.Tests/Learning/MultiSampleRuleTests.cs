@@ -11,7 +11,8 @@ namespace Microsoft.ML.Helmholtz.Tests.Learning;
 /// The K-sample rules: IWAE's path-wise gradient against finite differences of the bound with the
 /// noise fixed (exact, not in expectation), IWAE with K = 1 against stochastic back-propagation, and
 /// VIMCO's gradient averaged over many batches against the exact gradient of the expected bound,
-/// enumerated on a machine small enough to list every K-tuple of hidden configurations.
+/// enumerated on a machine small enough to list every K-tuple of hidden configurations, and reweighted
+/// wake-sleep's updates (wake, sleep, both) against the enumerated gradients they estimate.
 /// </summary>
 [TestClass]
 public sealed class MultiSampleRuleTests
@@ -164,6 +165,47 @@ public sealed class MultiSampleRuleTests
         var rule = new ReweightedWakeSleep(k);
         var batch = Batch(machine, Enumerable.Range(0, examples).SelectMany(_ => v).ToArray(), examples, k, 96);
         Statistics.AssertAveragesTo(exact, GradientsOfBatches(machine, rule, batch, batches), relative: 1e-2,
+            label: i => i < exactGenerative.Length ? "generative" : "recognition");
+    }
+
+    [TestMethod]
+    [DataRow(RecognitionUpdate.Sleep)]
+    [DataRow(RecognitionUpdate.WakeAndSleep)]
+    public void ReweightedWakeSleepsSleepPhaseFollowsTheDreamsCrossEntropy(RecognitionUpdate update)
+    {
+        // θr (sleep): ∇ ln q(h | x) at dreams (x, h) ~ p, whose mean is −∇ Σ_{x,h} p(x, h) ln q(h | x) (the
+        // dreams do not depend on θr); with both updates, half of it and half of the wake phase's. θg as in
+        // the wake-phase rule, so K is large for its O(1/K) bias.
+        const int k = 400;
+        var machine = TestModels.Random("6b-2b-2b", 95, scale: 0.8f);
+        float[] v = [0, 1, 1, 0, 1, 1];
+        float[] everyX = TestModels.AllBinaryVectors(6);
+        double DreamsCrossEntropy()
+        {
+            double total = 0;
+            for (int x = 0; x < 64; x++)
+            {
+                var (logJoint, logQ) = TestModels.Enumerate(machine, everyX.AsSpan(x * 6, 6));
+                for (int c = 0; c < logJoint.Length; c++) total -= Math.Exp(logJoint[c]) * logQ[c];
+            }
+            return total;
+        }
+        double InclusiveDivergence()
+        {
+            var (logJoint, logQ) = TestModels.Enumerate(machine, v);
+            double logP = Kernels.LogSumExp(logJoint), kl = 0;
+            for (int c = 0; c < logJoint.Length; c++) kl += Math.Exp(logJoint[c] - logP) * (logJoint[c] - logP - logQ[c]);
+            return kl;
+        }
+        double[] exactGenerative = Statistics.NumericGradient(machine.Generative.Parameters, () => -TestModels.ExactLogLikelihood(machine, v));
+        double[] sleep = Statistics.NumericGradient(machine.Recognition.Parameters, DreamsCrossEntropy);
+        double[] exactRecognition = update == RecognitionUpdate.Sleep ? sleep
+            : sleep.Zip(Statistics.NumericGradient(machine.Recognition.Parameters, InclusiveDivergence), (s, w) => 0.5 * (s + w)).ToArray();
+        double[] exact = [.. exactGenerative, .. exactRecognition];
+
+        const int examples = 50, batches = 200;
+        var batch = Batch(machine, Enumerable.Range(0, examples).SelectMany(_ => v).ToArray(), examples, k, 97);
+        Statistics.AssertAveragesTo(exact, GradientsOfBatches(machine, new ReweightedWakeSleep(k, update), batch, batches), relative: 1e-2,
             label: i => i < exactGenerative.Length ? "generative" : "recognition");
     }
 
