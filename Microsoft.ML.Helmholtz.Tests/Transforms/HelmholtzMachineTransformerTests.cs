@@ -271,6 +271,62 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     [TestMethod]
+    public void FitFromAnInitialModelTrainsOnFromItsMachineAndLeavesItAsItWas()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        static float[][] Values(HelmholtzMachine machine) => machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        var initial = ml.Transforms.HelmholtzMachine(Options()).Fit(train);
+        float[][] before = Values(initial.GetMachine());
+
+        // No epochs: the machine given, bit for bit (its visible biases are not set from the data again),
+        // from data held in memory and from data streamed (a memory budget of 0).
+        foreach (long budget in new[] { 512L << 20, 0 })
+        {
+            var untouched = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.MemoryBudgetBytes = budget; })).Fit(train, initial).GetMachine();
+            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], untouched.Parameters[i].Value, $"parameter {i}, memory budget {budget}");
+        }
+        var fresh = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train).GetMachine();
+        Assert.IsTrue(Values(fresh).Zip(before).Any(pair => !pair.First.SequenceEqual(pair.Second)), "a new machine is another");
+
+        var trainedOn = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 2)).Fit(train, initial);
+        Assert.AreEqual(initial.GetMachine().StepsTrained + 2 * 20, trainedOn.GetMachine().StepsTrained, "two more epochs of 20 minibatches");
+        Assert.IsTrue(Values(trainedOn.GetMachine()).Zip(before).Any(pair => !pair.First.SequenceEqual(pair.Second)), "the steps moved the machine");
+        float[][] after = Values(initial.GetMachine());
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"the initial model's parameter {i} is as it was");
+    }
+
+    [TestMethod]
+    public void FitFromAnInitialModelOfAnotherArchitectureNamesTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1));
+        var initial = ml.Transforms.HelmholtzMachine(Options()).Fit(train);   // 20b-10g-8g
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = null)).Fit(train, initial));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.Architecture");
+        StringAssert.Contains(e.Message, "20b-200g-50g (the default for a column of 20 values)");
+        StringAssert.Contains(e.Message, "set Architecture to \"20b-10g-8g\"");
+    }
+
+    [TestMethod]
+    public void ReTrainingWithValidationSamplesKeepsTheInitialMachineWhenNoEpochBeatsIt()
+    {
+        // The other teacher's rows peak early (ValidationSamplesKeepTheMachineOfTheBestEpoch): from that peak, more epochs only lose.
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
+        IDataView valid = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 2, fromB: 1));
+        void Setting(HelmholtzMachineOptions o) { o.BatchSize = 20; o.LearningRate = 0.01; o.ValidationData = valid; o.ValidationSamples = 50; }
+        var initial = ml.Transforms.HelmholtzMachine(Options(o => { Setting(o); o.Epochs = 5; })).Fit(train);
+        var info = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
+        var retrained = ml.Transforms.HelmholtzMachine(Options(o => { Setting(o); o.Epochs = 15; })).Fit(train, initial);
+        Assert.IsTrue(info.Any(m => m.StartsWith("Kept the initial model's machine", StringComparison.Ordinal)), string.Join("\n", info));
+        var kept = retrained.GetMachine();
+        var given = initial.GetMachine();
+        for (int i = 0; i < given.Parameters.Count; i++) CollectionAssert.AreEqual(given.Parameters[i].Value, kept.Parameters[i].Value, $"parameter {i}");
+    }
+
+    [TestMethod]
     public void AdamsBeta2ReachesAdamThroughTheOptions()
     {
         static float[] Weights(HelmholtzMachineTransformer model) => model.GetMachine().Parameters[0].Value;

@@ -42,7 +42,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     /// <summary>
     /// The input schema with the machine's columns added. The input column must be a known-size vector
-    /// of Single; its size is checked at <see cref="Fit"/> (a schema shape carries no sizes).
+    /// of Single; its size is checked at <see cref="Fit(IDataView)"/> (a schema shape carries no sizes).
     /// </summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
@@ -51,13 +51,32 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return SchemaShapes.Add(inputSchema, ScoringColumns.Of(_options).Added(FeatureSize(_options)));
     }
 
-    public HelmholtzMachineTransformer Fit(IDataView input)
+    public HelmholtzMachineTransformer Fit(IDataView input) => Fit(input, initial: null);
+
+    /// <summary>
+    /// Trains on from <paramref name="initialModel"/>'s machine instead of a new one, as ML.NET's trainers
+    /// re-train from given model parameters: on more data, or for more epochs. The model given is not
+    /// changed (its machine is copied). The options' architecture, or the default one when it is null,
+    /// must be the model's; the visible biases are not set from the data again; the learning-rate
+    /// schedule starts again at <see cref="HelmholtzMachineOptions.LearningRate"/>, and the optimiser's
+    /// state (Adam's moments) starts from zero, as neither is part of a fitted model.
+    /// </summary>
+    public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachineTransformer initialModel)
+    {
+        ArgumentNullException.ThrowIfNull(initialModel);
+        return Fit(input, initialModel.Machine);
+    }
+
+    private HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachine? initial)
     {
         ArgumentNullException.ThrowIfNull(input);
         HelmholtzMachineOptions o = _options;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size;
         HelmholtzArchitecture architecture = ArchitectureFor(o, size);   // its visible layer has the column's size
+        if (initial is not null && !initial.Architecture.SameAs(architecture))
+            throw new ArgumentException($"HelmholtzMachineOptions.Architecture: the initial model is a machine {initial.Architecture}, and these options train " +
+                $"{architecture}{(o.Architecture is null ? " (the default for a column of " + size + " values)" : "")}: set Architecture to \"{initial.Architecture}\".", "initialModel");
         if (o.ValidationData is { } validationView) InputColumn.Check(validationView.Schema, o.InputColumnName, size, architecture.ToString());
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         int seed = o.Seed ?? _host?.Rand.Next() ?? 0;
@@ -84,9 +103,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                   ?? throw new ArgumentException("The validation data's row count is not known: cache it first (ml.Data.Cache).", nameof(input));
             if (validation is { Rows: 0 }) throw new ArgumentException($"The validation data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
 
-            var machine = HelmholtzMachine.Create(architecture, (ulong)seed);
+            var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
             ILearningRule rule = CreateRule(o);
-            Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters) with {rule.Name} " +
+            Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
+                (initial is null ? "" : $", from the initial model's, trained {initial.StepsTrained:N0} steps") + $") with {rule.Name} " +
                 $"on {rows:N0} rows of column '{o.InputColumnName}' " +
                 (matrix is not null ? "held in memory" : $"streamed through a shuffle buffer of {o.ShuffleBufferRows:N0} rows") +
                 $"; {o.Epochs} epochs of minibatches of {o.BatchSize}, {o.Optimizer} at {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {seed}.");
@@ -99,11 +119,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
                 Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => NewAdam(o) : () => new SgdMomentum((float)o.Momentum),
                 TimeLimit = o.TimeLimit,
-                InitializeVisibleBiases = o.InitializeVisibleBiases,
+                InitializeVisibleBiases = o.InitializeVisibleBiases && initial is null,   // a trained machine keeps its biases
                 DivergenceFactor = o.DivergenceFactor,
                 CenterInputs = o.CenterInputs,
             };
             BestValidatedMachine? best = o.ValidationSamples > 0 ? new BestValidatedMachine(machine, validation!, o.ValidationSamples, (ulong)seed + 3) : null;
+            if (best is not null && initial is not null)   // what the epochs must beat: a re-training never returns a machine worse on validation than the one given
+                Log(channel, $"The initial model's validation ln p: {best.Estimate(0, cancellation):F2} nats (K = {o.ValidationSamples}).");
             var progress = new EpochProgress(report =>
             {
                 if (best is not null) report = report with { ValidationLogLikelihood = best.Estimate(report.Epoch, cancellation) };
@@ -119,13 +141,14 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation).Count;
             else
             {
-                if (o.InitializeVisibleBiases) machine.InitializeVisibleBiasesFromMeans(means);
+                if (o.InitializeVisibleBiases && initial is null) machine.InitializeVisibleBiasesFromMeans(means);
                 epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
             }
 
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)
             {
-                Log(channel, $"Kept the machine of epoch {best.Epoch} of {epochsTrained}: its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best.");
+                Log(channel, (best.Epoch == 0 ? "Kept the initial model's machine" : $"Kept the machine of epoch {best.Epoch} of {epochsTrained}") +
+                    $": its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best.");
                 machine = kept;
             }
             var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);

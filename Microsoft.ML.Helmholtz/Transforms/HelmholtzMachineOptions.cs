@@ -133,7 +133,8 @@ public sealed class HelmholtzMachineOptions
     /// ln p after each epoch, with the same random numbers at every epoch (so that two epochs' estimates
     /// differ by their machines, not by the draws). It is reported (<see cref="EpochReport.ValidationLogLikelihood"/>,
     /// and on the log), and the fitted transformer holds the machine of the epoch that scored best, not
-    /// the last one: a guard against overfitting when training long on little data. Each estimate costs
+    /// the last one: a guard against overfitting when training long on little data (when re-training from
+    /// an initial model, its machine is estimated first and kept if no epoch beats it). Each estimate costs
     /// about K forward passes over the validation rows. 0 (the default): none; the last epoch's machine.
     /// </summary>
     public int ValidationSamples { get; set; }
