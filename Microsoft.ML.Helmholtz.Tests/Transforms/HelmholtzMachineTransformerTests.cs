@@ -306,6 +306,16 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(e.Message, "HelmholtzMachineOptions.Architecture");
         StringAssert.Contains(e.Message, "20b-200g-50g (the default for a column of 20 values)");
         StringAssert.Contains(e.Message, "set Architecture to \"20b-10g-8g\"");
+
+        // Rows of another size: the column is named, with both sizes.
+        IDataView wider = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 10).Select(i => new WideRow { Pixels = new float[30] }));
+        var size = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "30b-10g-8g")).Fit(wider, initial));
+        StringAssert.Contains(size.Message, "input column 'Pixels': it is a vector of 30 values, but the initial model is a machine 20b-10g-8g");
+    }
+
+    private sealed class WideRow
+    {
+        [VectorType(30)] public float[] Pixels { get; set; } = [];
     }
 
     [TestMethod]

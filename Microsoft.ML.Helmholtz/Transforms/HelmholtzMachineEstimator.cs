@@ -73,6 +73,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         HelmholtzMachineOptions o = _options;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size;
+        if (initial is not null && initial.Architecture.Visible.Size != size)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {size} values, " +
+                $"but the initial model is a machine {initial.Architecture}, whose visible layer has {initial.Architecture.Visible.Size} units.");
         HelmholtzArchitecture architecture = ArchitectureFor(o, size);   // its visible layer has the column's size
         if (initial is not null && !initial.Architecture.SameAs(architecture))
             throw new ArgumentException($"HelmholtzMachineOptions.Architecture: the initial model is a machine {initial.Architecture}, and these options train " +
