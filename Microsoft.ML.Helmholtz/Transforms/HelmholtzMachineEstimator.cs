@@ -57,7 +57,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     /// Trains on from <paramref name="initialModel"/>'s machine instead of a new one, as ML.NET's trainers
     /// re-train from given model parameters: on more data, or for more epochs. The model given is not
     /// changed (its machine is copied). The options' architecture, or the default one when it is null,
-    /// must be the model's; the visible biases are not set from the data again; the learning-rate
+    /// must be the model's; the visible biases of a model that has taken steps are not set from the data again; the learning-rate
     /// schedule starts again at <see cref="HelmholtzMachineOptions.LearningRate"/>, and the optimiser's
     /// state (Adam's moments) starts from zero, as neither is part of a fitted model.
     /// </summary>
@@ -122,7 +122,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
                 Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => NewAdam(o) : () => new SgdMomentum((float)o.Momentum),
                 TimeLimit = o.TimeLimit,
-                InitializeVisibleBiases = o.InitializeVisibleBiases && initial is null,   // a trained machine keeps its biases
+                InitializeVisibleBiases = o.InitializeVisibleBiases,   // the trainer leaves a machine that has taken steps as it is
                 DivergenceFactor = o.DivergenceFactor,
                 CenterInputs = o.CenterInputs,
             };
@@ -144,7 +144,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation).Count;
             else
             {
-                if (o.InitializeVisibleBiases && initial is null) machine.InitializeVisibleBiasesFromMeans(means);
+                if (o.InitializeVisibleBiases && machine.StepsTrained == 0) machine.InitializeVisibleBiasesFromMeans(means);   // the trainer's rule, for the streamed path
                 epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
             }
 
