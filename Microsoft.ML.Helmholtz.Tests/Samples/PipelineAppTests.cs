@@ -74,6 +74,18 @@ public sealed class PipelineAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    [DataRow("rws-sleep", "q updated in the sleep phase")]
+    [DataRow("rws-wake-sleep", "q updated in the wake and sleep phases")]
+    public void ReweightedWakeSleepsOtherRecognitionUpdatesAreRules(string rule, string said)
+    {
+        var (exit, text, error) = Run("--task", "anomaly", "--rule", rule, "--epochs", "1", "--train-limit", "300", "--architecture", "784b-20b-8b", "--k", "5");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, $"(ReweightedWakeSleep, {said})");
+        StringAssert.Contains(text, "AUROC");
+    }
+
+    [TestMethod]
+    [DataRow("--rule", "rws-dream", "--rule must be")]
     [DataRow("--task", "clustering", "--task must be")]
     [DataRow("--gpu", "0", "options of the onnx task")]
     [DataRow("--epochs", "-1", "--epochs needs")]

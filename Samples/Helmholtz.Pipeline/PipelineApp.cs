@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.Runtime;
 
@@ -30,6 +31,7 @@ public static class PipelineApp
         public int Epochs = 10, Samples = 100, TrainLimit, Seed = 1;
         public string Architecture = "784b-200g-50g";
         public HelmholtzLearningRule Rule = HelmholtzLearningRule.StochasticBackpropagation;
+        public RecognitionUpdate RecognitionUpdate = RecognitionUpdate.Wake;
         public string? Data;
         public string Output = Path.Combine("runs", "pipeline");
         public int[] NormalDigits = [0, 1, 2, 3, 4];
@@ -42,7 +44,8 @@ public static class PipelineApp
         usage: Helmholtz.Pipeline [options]
           --task main|few-labels|anomaly|onnx   what to run (main)
           --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
-          --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws (K = 5 samples per example)
+          --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws|rws-sleep|rws-wake-sleep
+                                         (K = 5 samples per example; rws-* update q in the sleep phase, or in both)
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
@@ -112,7 +115,14 @@ public static class PipelineApp
                 case "--train-limit": o.TrainLimit = Int(1); break;
                 case "--architecture": o.Architecture = Value(); break;
                 case "--rule":
-                    o.Rule = Value() switch
+                    string rule = Value();
+                    o.RecognitionUpdate = rule switch
+                    {
+                        "rws-sleep" => RecognitionUpdate.Sleep,
+                        "rws-wake-sleep" => RecognitionUpdate.WakeAndSleep,
+                        _ => RecognitionUpdate.Wake,
+                    };
+                    o.Rule = rule switch
                     {
                         "sbp" => HelmholtzLearningRule.StochasticBackpropagation,
                         "sbp-price" => HelmholtzLearningRule.StochasticBackpropagationPrice,
@@ -120,9 +130,9 @@ public static class PipelineApp
                         "reinforce" => HelmholtzLearningRule.Reinforce,
                         "iwae" => HelmholtzLearningRule.ImportanceWeighted,
                         "vimco" => HelmholtzLearningRule.Vimco,
-                        "rws" => HelmholtzLearningRule.ReweightedWakeSleep,
+                        "rws" or "rws-sleep" or "rws-wake-sleep" => HelmholtzLearningRule.ReweightedWakeSleep,
                         "nvil" => HelmholtzLearningRule.Nvil,
-                        var other => throw new ArgumentException($"--rule must be sbp, sbp-price, wake-sleep, reinforce, nvil, iwae, vimco or rws; got '{other}'."),
+                        var other => throw new ArgumentException($"--rule must be sbp, sbp-price, wake-sleep, reinforce, nvil, iwae, vimco, rws, rws-sleep or rws-wake-sleep; got '{other}'."),
                     };
                     break;
                 case "--normal-digits":
@@ -156,10 +166,15 @@ public static class PipelineApp
         LogLikelihoodColumnName = "LogLikelihood",
         Architecture = o.Architecture,
         LearningRule = o.Rule,
+        RecognitionUpdate = o.RecognitionUpdate,
         Epochs = o.Epochs,
         Samples = o.Samples,
         Seed = o.Seed,
     };
+
+    private static string RuleText(Options o) => o.Rule == HelmholtzLearningRule.ReweightedWakeSleep
+        ? $"{o.Rule}, q updated in the {o.RecognitionUpdate switch { RecognitionUpdate.Sleep => "sleep phase", RecognitionUpdate.WakeAndSleep => "wake and sleep phases", _ => "wake phase" }}"
+        : $"{o.Rule}";
 
     private static MLContext Context(Options o, TextWriter output)
     {
@@ -186,7 +201,7 @@ public static class PipelineApp
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         DigitRow[] labelled = MnistViews.Labelled(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
-        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+        output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
 
         // The log-likelihood column on the binarized test split.
@@ -230,7 +245,7 @@ public static class PipelineApp
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         DigitRow[] labelled = MnistViews.Labelled(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
-        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled images, {o.Epochs} epochs; PCA (rank 50) on the same images:");
+        output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled images, {o.Epochs} epochs; PCA (rank 50) on the same images:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
         var pca = ml.Transforms.ProjectToPrincipalComponents("Pca", "Pixels", rank: 50, seed: o.Seed).Fit(train);
 
@@ -270,7 +285,7 @@ public static class PipelineApp
         DigitRow[] test = labelled.Where((_, i) => i % 2 == 1).Select(r => new DigitRow { Pixels = r.Pixels, Digit = r.Digit, Anomaly = normal.Contains((int)r.Digit) ? 0 : 1 }).ToArray();
         if (o.TrainLimit > 0) train = train.Take(o.TrainLimit).ToArray();
         IDataView trainView = ml.Data.LoadFromEnumerable(train), testView = ml.Data.LoadFromEnumerable(test);
-        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.Length:N0} binarized images of digits {string.Join(",", o.NormalDigits)}; " +
+        output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.Length:N0} binarized images of digits {string.Join(",", o.NormalDigits)}; " +
                          $"{test.Length:N0} test images, {test.Count(r => r.Anomaly > 0):N0} of them of other digits (the anomalies):");
         var machine = estimator.Fit(trainView);
         var machineMetrics = ml.AnomalyDetection.Evaluate(machine.Transform(testView), labelColumnName: "Anomaly", falsePositiveCount: 50);
@@ -295,7 +310,7 @@ public static class PipelineApp
         Directory.CreateDirectory(o.Output);
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
-        output.WriteLine($"Training {o.Architecture} ({o.Rule}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+        output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
 
         // Standard ONNX files: any ONNX Runtime (or other engine) can run them, .NET or not.
