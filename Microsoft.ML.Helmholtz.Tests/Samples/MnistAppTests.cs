@@ -264,6 +264,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [TestMethod]
     [DataRow(new[] { "--optimizer", "sgd", "--weight-decay", "0.1" }, "--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.")]
     [DataRow(new[] { "--lr", "0.5", "--weight-decay", "2" }, "--weight-decay 2 with --lr 0.5 would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.")]
+    [DataRow(new[] { "--lr", "1", "--weight-decay", "0.999999999" }, "--weight-decay 0.999999999 with --lr 1 would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.")]
     [DataRow(new[] { "--weight-decay", "-1" }, "--weight-decay needs a non-negative number.")]
     public void AWeightDecayAdamCannotUseIsRefused(string[] arguments, string message)
     {

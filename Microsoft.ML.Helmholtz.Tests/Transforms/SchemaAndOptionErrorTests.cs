@@ -114,6 +114,7 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("learning settings", "weight decay -1")]
     [DataRow("WeightDecay", "with sgd")]
     [DataRow("WeightDecay", "lr · λ = 1")]
+    [DataRow("WeightDecay", "lr · λ rounds to 1 in single precision")]
     [DataRow("RecognitionUpdate", "sleep with vimco")]
     [DataRow("AdamBeta2", "with sgd")]
     [DataRow("ValidationSamples", "-1")]
@@ -135,6 +136,7 @@ public sealed class SchemaAndOptionErrorTests
             case "learning settings" when value.StartsWith("beta2"): o.AdamBeta2 = 1; break;
             case "learning settings": o.LearningRate = double.NaN; break;
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
+            case "WeightDecay" when value.StartsWith("lr · λ rounds"): o.LearningRate = 1; o.WeightDecay = 1 - 1e-9; break;   // under 1 in double; Adam's step, in float, would shrink by 0
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
             case "RecognitionUpdate": o.LearningRule = HelmholtzLearningRule.Vimco; o.RecognitionUpdate = RecognitionUpdate.Sleep; break;
             case "ValidationSamples" when value == "-1": o.ValidationSamples = -1; break;

@@ -312,7 +312,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             throw Bad(nameof(o.AdamBeta2), $"is Adam's β₂; it has no meaning with {o.Optimizer}.");
         if (o.WeightDecay > 0 && o.Optimizer != HelmholtzOptimizer.Adam)
             throw Bad(nameof(o.WeightDecay), $"is Adam's decoupled weight decay; it has no meaning with {o.Optimizer}.");
-        if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))
+        if (o.WeightDecay > 0 && !Adam.KeepsWeightsPositive((float)o.LearningRate, (float)o.WeightDecay))
             throw Bad(nameof(o.WeightDecay), $"{o.WeightDecay} with the learning rate {o.LearningRate} would shrink the weights by 1 − ηλ ≤ 0 at each step: ηλ must be under 1.");
         if (!(o.AnomalyQuantile > 0 && o.AnomalyQuantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {o.AnomalyQuantile}).");
         if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");

@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using System.Globalization;
 
 /// <summary>Command-line options of the MNIST sample.</summary>
@@ -118,7 +119,7 @@ internal sealed class MnistOptions
         if (o.AdamBeta2 is { } beta2 && !(beta2 > 0 && beta2 < 1)) throw new ArgumentException($"--adam-beta2 must be in (0, 1); got {beta2}.");
         if (o.AdamBeta2 is not null && o.Optimizer != "adam") throw new ArgumentException("--adam-beta2 sets Adam's decay; it has no meaning with --optimizer sgd.");
         if (o.WeightDecay > 0 && o.Optimizer != "adam") throw new ArgumentException("--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.");
-        if (o.WeightDecay > 0 && !(o.LearningRate * o.WeightDecay < 1))
+        if (o.WeightDecay > 0 && !Adam.KeepsWeightsPositive((float)o.LearningRate, (float)o.WeightDecay))
             throw new ArgumentException($"--weight-decay {o.WeightDecay} with --lr {o.LearningRate} would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.");
         if (o.ScoreSplit is not ("test" or "valid" or "train")) throw new ArgumentException($"--score must be test, valid or train; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
