@@ -45,7 +45,7 @@ public static class PipelineApp
           --task main|few-labels|anomaly|onnx   what to run (main)
           --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
           --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws|rws-sleep|rws-wake-sleep
-                                         (K = 5 samples per example; rws-* update q in the sleep phase, or in both)
+                                         (K = 5 samples per example; rws-sleep updates q in the sleep phase, rws-wake-sleep in both)
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task

@@ -39,6 +39,7 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
 
     /// <summary>λ: each step multiplies the weight matrices by 1 − ηλ (η the step's learning rate) before the moment step; 0 (the default) for none.</summary>
     public float WeightDecay { get; }
+
     /// <summary>Whether a step at <paramref name="learningRate"/> keeps the weights' shrink 1 − ηλ above 0, computed in single precision as the step does, so that a check made up front agrees with the step's.</summary>
     public static bool KeepsWeightsPositive(float learningRate, float weightDecay) => 1f - learningRate * weightDecay > 0;
 
