@@ -48,7 +48,7 @@ public sealed class HelmholtzTrainer
     /// <summary>
     /// Trains on minibatches from <paramref name="training"/>; each minibatch is checked as it
     /// arrives. <see cref="TrainingOptions.InitializeVisibleBiases"/> does not apply: it needs a
-    /// pass over the data first.
+    /// pass over the data first (the ML.NET estimator, which makes one, passes the means in).
     /// </summary>
     public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, IMinibatchSource training, DataMatrix? validation = null,
         IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
@@ -86,12 +86,17 @@ public sealed class HelmholtzTrainer
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor);
-        if (options.InitializeVisibleBiases && initialization is not null && machine.StepsTrained == 0)
+        // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
+        bool initialize = options.InitializeVisibleBiases && machine.StepsTrained == 0 && (initialization is not null || options.VisibleMeans is not null);
+        double[]? means = initialize || options.CenterInputs
+            ? options.VisibleMeans ?? (initialization is null ? null : DataMatrix.ColumnMeans(initialization.Values, initialization.Rows, visible.Size))
+            : null;
+        if (initialize)
         {
             step.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
-            machine.InitializeVisibleBiasesFromData(initialization.Values, initialization.Rows);
+            machine.InitializeVisibleBiasesFromMeans(means!);
         }
-        InputCentering? centering = options.CenterInputs ? InputCentering.For(machine, options.VisibleCentre ?? VisibleCentre(initialization, visible.Size)) : null;
+        InputCentering? centering = options.CenterInputs ? InputCentering.For(machine, means ?? Enumerable.Repeat(0.5, visible.Size).ToArray()) : null;
 
         // Two batches, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
         var random = new RandomStream(options.Seed);
@@ -147,10 +152,6 @@ public sealed class HelmholtzTrainer
         }
         return reports;
     }
-
-    /// <summary>The training data's column means, or 0.5 for each unit when the data is a stream whose means were not given.</summary>
-    private static double[] VisibleCentre(DataMatrix? data, int units)
-        => data is null ? Enumerable.Repeat(0.5, units).ToArray() : DataMatrix.ColumnMeans(data.Values, data.Rows, units);
 
     /// <summary>
     /// Takes the steps of one run and undoes one that failed. A step is checked by the free energy

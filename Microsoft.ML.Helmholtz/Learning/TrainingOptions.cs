@@ -50,14 +50,18 @@ public sealed class TrainingOptions
     /// biases. The machine is the same kind of machine and is stored, scored and exported as any; only
     /// the path of the optimiser differs, as in the public code of the literature's binary machines,
     /// which centres their inputs. A run from a stream (no pass over the data first) centres the
-    /// visible layer at 0.5 unless the caller knows the means (<see cref="VisibleCentre"/>). Costs two
+    /// visible layer at 0.5 unless the caller knows the means (<see cref="VisibleMeans"/>). Costs two
     /// passes over those weights a step. Off by default: on binarized MNIST with NVIL and Adam it
     /// trained more slowly than the plain steps (docs/results.md).
     /// </summary>
     public bool CenterInputs { get; set; }
 
-    /// <summary>With <see cref="CenterInputs"/> and data read as a stream: the visible layer's centre (the data's column means), known from a pass the caller made.</summary>
-    internal double[]? VisibleCentre { get; set; }
+    /// <summary>
+    /// For data read as a stream: its column means, known from a pass the caller made. They start a new
+    /// machine's visible biases (<see cref="InitializeVisibleBiases"/>) and centre the visible layer
+    /// (<see cref="CenterInputs"/>), as the data's own means do for data in memory.
+    /// </summary>
+    internal double[]? VisibleMeans { get; set; }
 
     /// <summary>
     /// When a run is called diverged. With F₀ the mean free energy of the run's first minibatch

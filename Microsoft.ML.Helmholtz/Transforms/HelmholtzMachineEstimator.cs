@@ -138,15 +138,11 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                     $", learning rate {report.LearningRate:G3}, {report.Elapsed.TotalSeconds:F1} s.");
                 o.Progress?.Report(report);
             });
-            if (matrix is null && o.CenterInputs) trainingOptions.VisibleCentre = means;   // from the pass a stream had anyway
+            if (matrix is null) trainingOptions.VisibleMeans = means;   // from the pass a stream had anyway
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
             int epochsTrained;
             if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation).Count;
-            else
-            {
-                if (o.InitializeVisibleBiases && machine.StepsTrained == 0) machine.InitializeVisibleBiasesFromMeans(means);   // the trainer's rule, for the streamed path
-                epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
-            }
+            else epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
 
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)
             {
