@@ -247,6 +247,35 @@ public sealed class MnistAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    public void ARunResumedWithItsTrainingStateGoesOnAsIfNeverStopped()
+    {
+        string[] common = ["--rule", "nvil", "--decay", "0.5", "--checkpoint-every", "1"];
+        string whole = Temp.File("whole"), split = Temp.File("split");
+        var (exit, _, error) = ShortRun(whole, [.. common, "--epochs", "3"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        (exit, _, error) = ShortRun(split, [.. common, "--epochs", "2"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string model = Path.Combine(split, "nvil.hm");
+        Assert.IsTrue(File.Exists(Path.Combine(split, "nvil.state")), "the state is saved beside the model");
+        string ten = Path.Combine(split, "ten.hm");
+        File.Copy(model, ten);
+        string text;
+        (exit, text, error) = ShortRun(split, [.. common, "--epochs", "1", "--resume", model, "--continue-schedule"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, $"after 10 steps, with its training state ({Path.Combine(split, "nvil.state")})");
+        CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(whole, "nvil.hm")), File.ReadAllBytes(model), "the split run's model is the whole run's");
+        CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(whole, "nvil.state")), File.ReadAllBytes(Path.Combine(split, "nvil.state")));
+
+        // Another rule leaves the state aside; a state from another point is refused, naming both files.
+        (exit, text, error) = ShortRun(Temp.File("other"), ["--rule", "wake-sleep", "--architecture", "784b-200b-50b", "--resume", model]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "its training state left aside (a run of nvil with adam: the optimiser starts afresh)");
+        File.Copy(Path.Combine(split, "nvil.state"), Path.Combine(split, "ten.state"));
+        (exit, _, error) = ShortRun(split, [.. common, "--resume", ten]);
+        AssertOneLineError(exit, error, $"{Path.Combine(split, "ten.state")} is the training state after 15 steps, but the model in {ten} has trained 10");
+    }
+
+    [TestMethod]
     public void CenteredInputsAreSaidAndChangeTheSteps()
         => AnOptionIsSaidAndChangesTheSteps(["--center-inputs"], ", centred inputs", "centred inputs",
             "five centred steps move the weights that read the pixels otherwise");

@@ -44,7 +44,8 @@ public sealed class ShuffledMinibatches : IMinibatchSource
 
     public void BeginEpoch(RandomStream random)
     {
-        // Fisher–Yates; the order carries over from epoch to epoch, as each shuffle is uniform anyway.
+        // Fisher–Yates from the identity, so that an epoch's order follows from the stream alone (a resumed run draws it again).
+        for (int i = 0; i < _order.Length; i++) _order[i] = i;
         for (int i = _order.Length - 1; i > 0; i--)
         {
             int j = random.NextInt(i + 1);

@@ -34,24 +34,31 @@ public sealed class HelmholtzTrainer
     public ILearningRule Rule { get; }
     public TrainingOptions Options { get; }
 
-    /// <summary>Trains on an in-memory data set, checked in full before the first step.</summary>
+    /// <summary>
+    /// Trains on an in-memory data set, checked in full before the first step. With a
+    /// <paramref name="state"/>, the run goes on from it (when a run recorded itself there) and records
+    /// itself into it after each epoch and when cancelled (<see cref="TrainingState"/>).
+    /// </summary>
     public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, DataMatrix training, DataMatrix? validation = null,
-        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default, TrainingState? state = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
         TrainingOptions options = Options.Snapshot();
         DataValidation.Validate(training.Values, training.Rows, training.Columns, machine.Architecture.Visible, "training data");
-        return Run(machine, new ShuffledMinibatches(training), checkEachBatch: false, training, options, validation, progress, cancellationToken);
+        return Run(machine, new ShuffledMinibatches(training), checkEachBatch: false, training, options, validation, progress, cancellationToken, state);
     }
 
     /// <summary>
     /// Trains on minibatches from <paramref name="training"/>; each minibatch is checked as it
     /// arrives. <see cref="TrainingOptions.InitializeVisibleBiases"/> does not apply: it needs a
-    /// pass over the data first (the ML.NET estimator, which makes one, passes the means in).
+    /// pass over the data first (the ML.NET estimator, which makes one, passes the means in). A
+    /// <paramref name="state"/> carries the optimiser, the rule and the random streams on; the order of
+    /// the data is the source's, so a resumed run is the uninterrupted one only where the source's
+    /// order follows from the random stream it is given, as in memory.
     /// </summary>
     public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, IMinibatchSource training, DataMatrix? validation = null,
-        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default, TrainingState? state = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
@@ -59,11 +66,11 @@ public sealed class HelmholtzTrainer
         if (training.Columns != machine.Architecture.Visible.Size)
             throw new ArgumentException($"training data has vectors of length {training.Columns}, but the visible layer has {machine.Architecture.Visible.Size} units.", nameof(training));
         if (training.Rows is <= 0) throw new ArgumentException("training data is empty: at least one example is needed.", nameof(training));
-        return Run(machine, training, checkEachBatch: true, initialization: null, options, validation, progress, cancellationToken);
+        return Run(machine, training, checkEachBatch: true, initialization: null, options, validation, progress, cancellationToken, state);
     }
 
     private List<EpochReport> Run(HelmholtzMachine machine, IMinibatchSource training, bool checkEachBatch, DataMatrix? initialization,
-        TrainingOptions options, DataMatrix? validation, IProgress<EpochReport>? progress, CancellationToken cancellationToken)
+        TrainingOptions options, DataMatrix? validation, IProgress<EpochReport>? progress, CancellationToken cancellationToken, TrainingState? state)
     {
         LayerDefinition visible = machine.Architecture.Visible;
         if (validation is not null)
@@ -79,11 +86,20 @@ public sealed class HelmholtzTrainer
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
+        bool resume = state is { IsEmpty: false };
+        if (resume && state!.Mismatch(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1) is { } mismatch)
+            throw new ArgumentException(char.ToUpperInvariant(mismatch[0]) + mismatch[1..], nameof(state));
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         if (options.Epochs == 0) return reports;
 
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
+        if (resume)
+        {
+            // A state that does not fit the run's parameters is refused here, before the machine changes.
+            (optimizer as IResumable)?.RestoreState(state!.OptimizerState, parameters);
+            (Rule as IResumable)?.RestoreState(state!.RuleState, parameters);
+        }
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor);
         // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
@@ -105,6 +121,16 @@ public sealed class HelmholtzTrainer
         var evaluationRandom = random.Fork(1);
         var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
         double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
+        var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
+            options.FirstScheduleEpoch, random, evaluationRandom, checkRandom);
+        int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
+        if (resume)
+        {
+            evaluationRandom.RestoreState(state!.Evaluation);
+            checkRandom.RestoreState(state.Check);
+            skip = state.MinibatchesIntoEpoch;
+            random.RestoreState(skip > 0 ? state.EpochStart : state.Training);
+        }
 
         // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
         blocks.ClearGradients();
@@ -113,14 +139,32 @@ public sealed class HelmholtzTrainer
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
             float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
+            recorder?.BeginEpoch(epoch);
             training.BeginEpoch(random);
             double sum = 0, objective = 0;
-            int seen = 0;
+            int seen = 0, batch = 0;
             TrainingBatch? last = null;
-            // Whole minibatches only: a short last one would weigh its examples more.
-            for (int batch = 0; ; batch++)
+            if (skip > 0)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                // The minibatches trained before the state was recorded: the same order, drawn again, passed over.
+                for (; batch < skip; batch++)
+                {
+                    last = batches[batch & 1];
+                    if (training.NextBatch(last.ExampleRows(batchSize), batchSize) < batchSize)
+                        throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
+                    last.Load(batchSize);
+                }
+                random.RestoreState(state!.Training);
+                (sum, objective, seen, skip) = (state.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
+            }
+            // Whole minibatches only: a short last one would weigh its examples more.
+            for (; ; batch++)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    recorder?.Cancelled(epoch, batch, sum, objective);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
                 TrainingBatch current = batches[batch & 1];
                 Span<float> x0 = current.ExampleRows(batchSize);
                 if (training.NextBatch(x0, batchSize) < batchSize) break;
@@ -141,16 +185,75 @@ public sealed class HelmholtzTrainer
                 throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
 
             // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
+            recorder?.EndOfMinibatches();
             machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
             step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
 
-            double? valid = validation is null ? null : SampledFreeEnergy.Mean(machine, validation, evaluationRandom, batches[0].States, cancellationToken);
+            double? valid = null;
+            if (validation is not null)
+            {
+                recorder?.BeginValidation();
+                try
+                {
+                    valid = SampledFreeEnergy.Mean(machine, validation, evaluationRandom, batches[0].States, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    recorder?.CancelledInValidation(epoch, batch, sum, objective);
+                    throw;
+                }
+            }
+            recorder?.EndEpoch(epoch);
             var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
             reports.Add(report);
             progress?.Report(report);
             if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
         }
         return reports;
+    }
+
+    /// <summary>
+    /// Records a run into its <see cref="TrainingState"/>: after each epoch, and at the point where it was
+    /// cancelled. Within an epoch it keeps the training stream from before the epoch's shuffle, so that a
+    /// resumed run can draw the same order again.
+    /// </summary>
+    private sealed class StateRecorder(TrainingState state, ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters,
+        HelmholtzMachine machine, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check)
+    {
+        private readonly ulong[] _epochStart = new ulong[RandomStream.StateWords], _checkBefore = new ulong[RandomStream.StateWords],
+            _evaluationBefore = new ulong[RandomStream.StateWords];
+
+        public void BeginEpoch(int epoch) => training.SaveState(_epochStart);
+
+        public void EndOfMinibatches() => check.SaveState(_checkBefore);
+
+        public void BeginValidation() => evaluation.SaveState(_evaluationBefore);
+
+        public void EndEpoch(int epoch) => Between(epoch + 1, training.SaveState(), evaluation.SaveState());
+
+        /// <summary>Cancelled before minibatch <paramref name="batch"/> of <paramref name="epoch"/>, with the epoch's sums so far.</summary>
+        public void Cancelled(int epoch, int batch, double sum, double objective)
+        {
+            if (batch == 0)
+            {
+                Between(epoch, (ulong[])_epochStart.Clone(), evaluation.SaveState());   // nothing of the epoch trained: it starts again
+                return;
+            }
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batch, batchSize, trainingRows,
+                sum, objective, training.SaveState(), (ulong[])_epochStart.Clone(), evaluation.SaveState(), check.SaveState());
+        }
+
+        /// <summary>
+        /// Cancelled while the epoch's validation ran, after all <paramref name="batches"/> minibatches: recorded as within
+        /// the epoch, so that the resumed run passes over them, checks and validates the epoch, and reports it.
+        /// </summary>
+        public void CancelledInValidation(int epoch, int batches, double sum, double objective)
+            => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batches, batchSize, trainingRows,
+                sum, objective, training.SaveState(), (ulong[])_epochStart.Clone(), (ulong[])_evaluationBefore.Clone(), (ulong[])_checkBefore.Clone());
+
+        private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
+            => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epochsDone, 0, batchSize, trainingRows,
+                0, 0, trainingWords, trainingWords, evaluationWords, check.SaveState());
     }
 
     /// <summary>

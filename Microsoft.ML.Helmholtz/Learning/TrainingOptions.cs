@@ -20,8 +20,9 @@ public sealed class TrainingOptions
     /// <summary>
     /// The schedule's epoch (counted from 0) whose rate this run's first epoch takes. A run that goes on
     /// from E epochs trained earlier passes E, so that the rate continues from where that run left it
-    /// instead of starting again at <see cref="LearningRateSchedule.Initial"/>. The optimiser's moments
-    /// still start afresh: a model file does not hold them. Reports still count this run's epochs from 1.
+    /// instead of starting again at <see cref="LearningRateSchedule.Initial"/> (a <see cref="TrainingState"/> says
+    /// where: its <see cref="TrainingState.ScheduleEpoch"/>). The optimiser's moments start afresh unless the
+    /// run is given the state. Reports still count this run's epochs from 1.
     /// </summary>
     public int FirstScheduleEpoch { get; set; }
 

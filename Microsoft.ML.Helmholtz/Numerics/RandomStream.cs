@@ -112,6 +112,35 @@ public sealed unsafe class RandomStream
         }
     }
 
+    /// <summary>The words of <see cref="SaveState()"/>: each lane's four state words, the last step's eight outputs, and how many of them were handed out.</summary>
+    internal const int StateWords = 4 * Lanes + Lanes + 1;
+
+    /// <summary>Where the stream stands, so that <see cref="RestoreState"/> can carry it on from there (a training run's checkpoint).</summary>
+    internal ulong[] SaveState()
+    {
+        var words = new ulong[StateWords];
+        SaveState(words);
+        return words;
+    }
+
+    /// <summary><see cref="SaveState()"/> into <paramref name="words"/> (<see cref="StateWords"/> long).</summary>
+    internal void SaveState(Span<ulong> words)
+    {
+        _state.CopyTo(words);
+        _buffered.CopyTo(words[(4 * Lanes)..]);
+        words[StateWords - 1] = (ulong)_next;
+    }
+
+    /// <summary>Puts the stream where <see cref="SaveState()"/> found it: the draws that follow are the ones that followed then.</summary>
+    internal void RestoreState(ReadOnlySpan<ulong> words)
+    {
+        if (words.Length != StateWords || words[^1] > Lanes)
+            throw new InvalidDataException($"a random stream's state is {StateWords} words ending in a count of at most {Lanes}; got {words.Length} words.");
+        words[..(4 * Lanes)].CopyTo(_state);
+        words.Slice(4 * Lanes, Lanes).CopyTo(_buffered);
+        _next = (int)words[^1];
+    }
+
     /// <summary>A stream independent of this one, determined by this stream's state and <paramref name="streamId"/>.</summary>
     public RandomStream Fork(ulong streamId) => new RandomStream(NextUInt64() ^ (streamId * 0xD1B54A32D192ED03UL));
 

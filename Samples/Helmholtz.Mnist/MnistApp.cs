@@ -54,6 +54,9 @@ public static class MnistApp
         }
     }
 
+    /// <summary>Where the training state of the model at <paramref name="modelPath"/> is kept: RUN.state beside RUN.hm.</summary>
+    internal static string StatePath(string modelPath) => Path.ChangeExtension(modelPath, ".state");
+
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or InvalidDataException or IOException
         or UnauthorizedAccessException or NotSupportedException;
 
@@ -91,6 +94,26 @@ public static class MnistApp
             TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
             CenterInputs = options.CenterInputs,
         };
+        // The optimiser's moments, the rule's baselines and the random streams go on from the state saved beside the model, when it is this rule's and optimiser's.
+        var state = new TrainingState();
+        string stateNote = "";
+        if (options.Resume is not null)
+        {
+            string resumeState = StatePath(options.Resume);
+            if (!File.Exists(resumeState))
+                stateNote = ", no training state beside it (the optimiser starts afresh)";
+            else
+            {
+                TrainingState saved = TrainingState.Load(resumeState);
+                if (saved.StepsTrained != machine.StepsTrained)
+                    throw new InvalidDataException($"{resumeState} is the training state after {saved.StepsTrained} steps, but the model in {options.Resume} has trained " +
+                                                   $"{machine.StepsTrained}: they are not from the same checkpoint (remove the state to start the optimiser afresh).");
+                bool same = saved.Rule == rule.Name && saved.Optimizer == options.Optimizer;
+                state = same ? saved : state;
+                stateNote = same ? $", with its training state ({resumeState})"
+                    : $", its training state left aside (a run of {saved.Rule} with {saved.Optimizer}: the optimiser starts afresh)";
+            }
+        }
         string runName = LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
         string curvePath = Path.Combine(options.OutputDirectory, $"{runName}-curve.csv");
         string modelPath = Path.Combine(options.OutputDirectory, $"{runName}.hm");
@@ -118,11 +141,20 @@ public static class MnistApp
                          (options.AdamBeta2 is { } b2 ? $" (β2 {b2})" : "") +
                          (options.WeightDecay > 0 ? $", weight decay {options.WeightDecay}" : "") + $", seed {options.Seed}" +
                          (options.CenterInputs ? ", centred inputs" : "") +
-                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps") +
+                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps{stateNote}") +
                          (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
 
         // The validation estimate keeps one seed for the whole run (common random numbers), so that two
         // checkpoints' estimates differ by their models more than by the sampling.
+        // A model is saved with the training state of the same point (the trainer records it after each epoch and where it was
+        // cancelled), so that a run resumed from it goes on as this one would have; a state that is not the model's is removed.
+        void SaveCheckpoint(string path)
+        {
+            machine.Save(path);
+            if (!state.IsEmpty && state.StepsTrained == machine.StepsTrained) state.Save(StatePath(path));
+            else File.Delete(StatePath(path));
+        }
+
         var validationEstimator = options.ValidationSamples > 0 ? new ImportanceSampledLogLikelihood(options.ValidationSamples, seed: options.Seed + 5) : null;
         string bestPath = Path.Combine(options.OutputDirectory, $"{runName}-best.hm");
         double bestValidation = double.NegativeInfinity;
@@ -133,7 +165,7 @@ public static class MnistApp
             if (best)
             {
                 bestValidation = estimate.Mean;
-                machine.Save(bestPath);
+                SaveCheckpoint(bestPath);
             }
             output.WriteLine($"  validation log-likelihood of {which} (K = {options.ValidationSamples}, {valid.Rows} images): {estimate.Mean:F2} nats " +
                              $"(standard error over images {estimate.StandardErrorOverExamples:F2}){(best ? $", the best so far: saved to {bestPath}" : $"; the best is {bestValidation:F2}")}");
@@ -150,7 +182,7 @@ public static class MnistApp
             // Reported epochs have passed the trainer's divergence check, so a checkpoint never holds a diverged model.
             if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
             {
-                machine.Save(modelPath);
+                SaveCheckpoint(modelPath);
                 if (validationEstimator is not null)
                     curve[^1] = curve[^1] with { ValidationLogLikelihood = EstimateValidation($"epoch {report.Epoch}") };
                 WriteCurve(curvePath, curve);
@@ -165,7 +197,7 @@ public static class MnistApp
                 // What a resumed run must beat to be kept as the best.
                 if (validationEstimator is not null && options.Resume is not null)
                     EstimateValidation($"the model resumed from {options.Resume}");
-                var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation);
+                var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation, state);
                 if (reports.Count < options.Epochs)
                     output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
             }
@@ -183,7 +215,7 @@ public static class MnistApp
             return Diverged;
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
-        machine.Save(modelPath);
+        SaveCheckpoint(modelPath);
         WriteCurve(curvePath, curve);
         output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
 

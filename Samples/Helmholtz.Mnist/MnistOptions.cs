@@ -57,7 +57,10 @@ internal sealed class MnistOptions
                            the model that scored best in RUN-best.hm (a resumed run first scores the model it starts from)
           --data DIR       binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
           --out DIR        where the model and learning curve go (runs)   --checkpoint-every N epochs (10)
-          --resume FILE    continue from a saved model (with --epochs 0: score it only)
+          --resume FILE    continue from a saved model (with --epochs 0: score it only); each saved RUN.hm has its training
+                           state in RUN.state beside it (Adam's moments, the rule's baselines, the random streams, where
+                           in the epoch it stopped): resumed with it, the same options and --continue-schedule, a run goes
+                           on as if it had never stopped; without it (or for another rule or optimiser) Adam starts afresh
           --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained
                            (its steps / minibatches per epoch) instead of starting again at --lr
           --center-inputs  take the steps in centred coordinates (the maps that read the pixels or binary units move

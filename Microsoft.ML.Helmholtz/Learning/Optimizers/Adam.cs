@@ -13,7 +13,7 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// not biases, variances or covariance factors) by the factor 1 − ηλ, decoupled from the gradient's moments
 /// (AdamW, Loshchilov and Hutter 2019).
 /// </summary>
-public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
+public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
 {
     private readonly Dictionary<Parameter, (float[] M, float[] V)> _moments = new(ReferenceEqualityComparer.Instance);
     private ParameterBlocks? _blocks;
@@ -71,6 +71,45 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep
             EpsilonHat = Epsilon * MathF.Sqrt(c2),
             Shrink = shrink,
         });
+    }
+
+    /// <summary>The step count (for the bias correction) and each parameter's two moments, named by its place and name.</summary>
+    public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(parameters);
+        section.Write("step", _step);
+        for (int i = 0; i < parameters.Count && _step > 0; i++)
+        {
+            var (m, v) = _moments[parameters[i]];
+            section.Write($"m{i} {parameters[i].Name}", m);
+            section.Write($"v{i} {parameters[i].Name}", v);
+        }
+    }
+
+    public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(parameters);
+        double step = section.ReadDouble("step");
+        if (!(step >= 0 && step == Math.Floor(step) && step < 1L << 53))
+            throw new InvalidDataException($"The training state of {section.Owner} has the step count {step}: it must be a whole number ≥ 0.");
+        int expected = step == 0 ? 1 : 1 + 2 * parameters.Count;
+        if (section.Names.Count != expected)
+            throw new InvalidDataException($"The training state of {section.Owner} holds {section.Names.Count} entries, but Adam's state for these {parameters.Count} parameters has {expected}: it is from another machine or rule.");
+        var moments = new Dictionary<Parameter, (float[] M, float[] V)>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < parameters.Count && step > 0; i++)
+        {
+            Parameter p = parameters[i];
+            float[] m = ParameterBlocks.AllocateState(p.Length), v = ParameterBlocks.AllocateState(p.Length);
+            section.ReadFloats($"m{i} {p.Name}", p.Length).CopyTo(m);
+            section.ReadFloats($"v{i} {p.Name}", p.Length).CopyTo(v);
+            moments[p] = (m, v);
+        }
+        _moments.Clear();
+        foreach (var (p, state) in moments) _moments[p] = state;
+        _step = (long)step;
+        _blocks = null;
     }
 
     private struct Work : IPieceWork

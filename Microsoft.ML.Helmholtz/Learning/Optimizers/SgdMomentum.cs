@@ -9,7 +9,7 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// 10⁻¹⁶ in magnitude count as 0 and velocities under 10⁻³⁰ are stored as 0, which keeps subnormal
 /// numbers (slow on x86) out of the step (<see cref="Kernels.MomentumUpdate"/>).
 /// </summary>
-public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep
+public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IResumable
 {
     private readonly Dictionary<Parameter, float[]> _velocity = new(ReferenceEqualityComparer.Instance);
     private ParameterBlocks? _blocks;
@@ -38,6 +38,33 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep
             _blocksBefore = before;
         }
         _blocks.Run(new Work { Blocks = _blocks.Table, Momentum = Momentum, LearningRate = learningRate });
+    }
+
+    /// <summary>Each parameter's velocity, named by its place and name (none before the first step).</summary>
+    public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(parameters);
+        for (int i = 0; i < parameters.Count && _velocity.Count > 0; i++)
+            section.Write($"velocity{i} {parameters[i].Name}", _velocity[parameters[i]]);
+    }
+
+    public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (section.Names.Count != 0 && section.Names.Count != parameters.Count)
+            throw new InvalidDataException($"The training state of {section.Owner} holds {section.Names.Count} velocities, but this run has {parameters.Count} parameters: it is from another machine or rule.");
+        var velocity = new Dictionary<Parameter, float[]>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < parameters.Count && section.Names.Count > 0; i++)
+        {
+            float[] v = ParameterBlocks.AllocateState(parameters[i].Length);
+            section.ReadFloats($"velocity{i} {parameters[i].Name}", v.Length).CopyTo(v);
+            velocity[parameters[i]] = v;
+        }
+        _velocity.Clear();
+        foreach (var (p, v) in velocity) _velocity[p] = v;
+        _blocks = null;
     }
 
     private struct Work : IPieceWork

@@ -28,6 +28,25 @@ internal sealed class InputDependentBaseline
 
     public IReadOnlyList<Parameter> Parameters { get; }
 
+    /// <summary>The network's weights, which a resumed run takes back (<see cref="IResumable"/>).</summary>
+    public void SaveState(StateSection section)
+    {
+        foreach (Parameter p in Parameters) section.Write(p.Name, p.Value);
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> when the section lacks a weight or holds one that is not finite; <see cref="RestoreState"/> after every part checked.</summary>
+    public void CheckState(StateSection section)
+    {
+        foreach (Parameter p in Parameters)
+            if (!Kernels.AllFinite(section.ReadFloats(p.Name, p.Length)))
+                throw new InvalidDataException($"The training state of {section.Owner} holds a value of {p.Name} that is not finite.");
+    }
+
+    public void RestoreState(StateSection section)
+    {
+        foreach (Parameter p in Parameters) section.ReadFloats(p.Name, p.Length).CopyTo(p.Value);
+    }
+
     /// <summary>Predictions c(x_r) for the batch; kept for <see cref="Backward"/>.</summary>
     public ReadOnlySpan<float> Predict(ReadOnlySpan<float> input, int rows)
     {

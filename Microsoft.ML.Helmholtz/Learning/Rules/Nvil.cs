@@ -39,7 +39,7 @@ public sealed class NvilOptions
 /// wake phase. Dropping terms the sample cannot change and subtracting baselines that do not depend
 /// on it keep the estimator unbiased (the normalisation rescales each layer's step).
 /// </summary>
-public sealed class Nvil : ILearningRule
+public sealed class Nvil : ILearningRule, IResumable
 {
     private readonly NvilOptions _options;
     private InputDependentBaseline?[] _inputBaselines = [];
@@ -102,6 +102,31 @@ public sealed class Nvil : ILearningRule
         _weights = new float[batchCapacity];
         _logQ = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
         _logP = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
+    }
+
+    /// <summary>Each layer's running baseline and variance and the input-dependent baselines' weights.</summary>
+    public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        section.Write("baselines", _baseline);
+        section.Write("variances", _variance);
+        section.Write("started", _started ? 1 : 0);
+        foreach (InputDependentBaseline? b in _inputBaselines) b?.SaveState(section);
+    }
+
+    public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ReadOnlySpan<double> baseline = section.ReadDoubles("baselines", _baseline.Length), variance = section.ReadDoubles("variances", _variance.Length);
+        for (int l = 0; l < baseline.Length; l++)
+            if (!double.IsFinite(baseline[l]) || !(variance[l] >= 0 && double.IsFinite(variance[l])))
+                throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baseline[l]} and variance {variance[l]} for layer {l}: they must be finite, the variance ≥ 0.");
+        foreach (InputDependentBaseline? b in _inputBaselines) b?.CheckState(section);
+        bool started = section.ReadDouble("started") != 0;
+        foreach (InputDependentBaseline? b in _inputBaselines) b?.RestoreState(section);
+        baseline.CopyTo(_baseline);
+        variance.CopyTo(_variance);
+        _started = started;
     }
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)

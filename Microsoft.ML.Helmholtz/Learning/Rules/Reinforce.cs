@@ -30,7 +30,7 @@ public sealed class ReinforceOptions
 /// and the signal can be divided by a running standard deviation (these only change the variance
 /// and, for the normalisation, the step size).
 /// </summary>
-public sealed class Reinforce : ILearningRule
+public sealed class Reinforce : ILearningRule, IResumable
 {
     private readonly ReinforceOptions _options;
     private InputDependentBaseline? _inputBaseline;
@@ -88,6 +88,28 @@ public sealed class Reinforce : ILearningRule
         _logJoint = new double[batchCapacity];
         _target = new double[batchCapacity];
         _weights = new float[batchCapacity];
+    }
+
+    /// <summary>The running baseline and variance and the input-dependent baseline's weights.</summary>
+    public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        section.Write("baseline", _baseline);
+        section.Write("variance", _variance);
+        section.Write("started", _started ? 1 : 0);
+        _inputBaseline?.SaveState(section);
+    }
+
+    public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        double baseline = section.ReadDouble("baseline"), variance = section.ReadDouble("variance");
+        if (!double.IsFinite(baseline) || !(variance >= 0 && double.IsFinite(variance)))
+            throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baseline} and variance {variance}: they must be finite, the variance ≥ 0.");
+        bool started = section.ReadDouble("started") != 0;
+        _inputBaseline?.CheckState(section);
+        _inputBaseline?.RestoreState(section);
+        (_baseline, _variance, _started) = (baseline, variance, started);
     }
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)

@@ -1,0 +1,286 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// A run split in two, with the machine and the <see cref="TrainingState"/> saved and loaded between
+/// the parts, is the uninterrupted run bit for bit: the optimiser's moments, the rule's baselines, the
+/// random streams and the position in the schedule and the epoch all carry over. A state that does
+/// not belong to the machine or the run is refused before anything changes.
+/// </summary>
+[TestClass]
+public sealed class TrainingStateTests
+{
+    private static readonly DataMatrix Train = TestModels.BinaryData(120, 10, 61);
+    private static readonly DataMatrix Valid = TestModels.BinaryData(30, 10, 62);
+
+    private static TrainingOptions Options(string optimizer, int epochs, int firstScheduleEpoch = 0, bool center = false) => new()
+    {
+        Epochs = epochs,
+        BatchSize = 20,
+        Seed = 63,
+        LearningRate = new LearningRateSchedule(0.01, 0.8, 0.001),
+        FirstScheduleEpoch = firstScheduleEpoch,
+        Optimizer = optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => new Adam(weightDecay: 0.01f),
+        CenterInputs = center,
+    };
+
+    private static (HelmholtzMachine, TrainingState) SavedAndLoaded(HelmholtzMachine machine, TrainingState state)
+    {
+        var machineBytes = new MemoryStream();
+        machine.Save(machineBytes);
+        var stateBytes = new MemoryStream();
+        state.Save(stateBytes);
+        machineBytes.Position = stateBytes.Position = 0;
+        return (HelmholtzMachine.Load(machineBytes), TrainingState.Load(stateBytes));
+    }
+
+    private static byte[] Bytes(TrainingState state)
+    {
+        var stream = new MemoryStream();
+        state.Save(stream);
+        return stream.ToArray();
+    }
+
+    private static void AssertSameParameters(HelmholtzMachine expected, HelmholtzMachine actual, string context)
+    {
+        Assert.AreEqual(expected.StepsTrained, actual.StepsTrained, context);
+        for (int i = 0; i < expected.Parameters.Count; i++)
+            CollectionAssert.AreEqual(expected.Parameters[i].Value, actual.Parameters[i].Value, $"{context}: {expected.Parameters[i].Name}");
+    }
+
+    private static bool SameParameters(HelmholtzMachine a, HelmholtzMachine b)
+        => a.Parameters.Zip(b.Parameters).All(p => p.First.Value.AsSpan().SequenceEqual(p.Second.Value));
+
+    [TestMethod]
+    [DataRow("nvil", 1, "adam", "10b-6b-3b", false)]
+    [DataRow("reinforce", 1, "sgd", "10b-6b-3b", false)]
+    [DataRow("vimco", 3, "adam", "10b-6b-3b", true)]
+    [DataRow("wake-sleep", 1, "sgd", "10b-6b-3b", false)]
+    [DataRow("iwae", 3, "adam", "10b-6g-3g", false)]
+    public void ARunSplitBetweenEpochsIsTheUninterruptedRun(string rule, int samples, string optimizer, string architecture, bool center)
+    {
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 64);
+        var wholeState = new TrainingState();
+        var wholeReports = new HelmholtzTrainer(LearningRules.Create(rule, samples), Options(optimizer, 5, center: center)).Train(whole, Train, Valid, state: wholeState);
+
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 64);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create(rule, samples), Options(optimizer, 2, center: center)).Train(first, Train, Valid, state: state);
+        Assert.AreEqual(2, state.ScheduleEpoch);
+        Assert.AreEqual(0, state.MinibatchesIntoEpoch);
+        Assert.AreEqual(first.StepsTrained, state.StepsTrained);
+        var (second, loaded) = SavedAndLoaded(first, state);
+        var secondReports = new HelmholtzTrainer(LearningRules.Create(rule, samples), Options(optimizer, 3, loaded.ScheduleEpoch, center))
+            .Train(second, Train, Valid, state: loaded);
+
+        AssertSameParameters(whole, second, rule);
+        for (int e = 0; e < 3; e++)
+        {
+            Assert.AreEqual(wholeReports[e + 2].TrainFreeEnergy, secondReports[e].TrainFreeEnergy, $"{rule}: epoch {e + 3}'s training F");
+            Assert.AreEqual(wholeReports[e + 2].ValidationFreeEnergy, secondReports[e].ValidationFreeEnergy, $"{rule}: epoch {e + 3}'s validation F");
+            Assert.AreEqual(wholeReports[e + 2].LearningRate, secondReports[e].LearningRate, $"{rule}: epoch {e + 3}'s rate");
+        }
+        Assert.AreEqual(5, loaded.ScheduleEpoch);
+        CollectionAssert.AreEqual(Bytes(wholeState), Bytes(loaded), $"{rule}: the states at the end (moments, baselines, every random stream)");
+
+        // What the state carries matters: the same split without it goes elsewhere.
+        var (withoutState, _) = SavedAndLoaded(first, state);
+        new HelmholtzTrainer(LearningRules.Create(rule, samples), Options(optimizer, 3, 2, center)).Train(withoutState, Train, Valid);
+        Assert.IsFalse(SameParameters(whole, withoutState), $"{rule}: a split run without the state matched the whole run");
+    }
+
+    /// <summary>Cancels its token inside a given NextBatch call: the step of that minibatch is taken, the next is not.</summary>
+    private sealed class CancellingSource(DataMatrix data, int cancelAtCall, CancellationTokenSource? cancellation) : IMinibatchSource
+    {
+        private readonly ShuffledMinibatches _inner = new(data);
+        private int _calls;
+
+        public int Columns => _inner.Columns;
+        public int? Rows => _inner.Rows;
+        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
+
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            if (++_calls == cancelAtCall) cancellation?.Cancel();
+            return _inner.NextBatch(destination, rows);
+        }
+    }
+
+    // 120 examples in minibatches of 20: six whole minibatches and a seventh call that finds the epoch over.
+    [TestMethod]
+    [DataRow(10, 1, 3, 1, DisplayName = "cancelled three minibatches into the second epoch")]
+    [DataRow(8, 1, 1, 1, DisplayName = "cancelled one minibatch into the second epoch")]
+    [DataRow(7, 0, 6, 0, DisplayName = "cancelled during the first epoch's validation")]
+    [DataRow(20, 2, 6, 2, DisplayName = "cancelled after the third epoch's last minibatch")]
+    public void ARunCancelledWithinAnEpochGoesOnFromTheMinibatchItStoppedAt(int cancelAtCall, int scheduleEpoch, int minibatches, int reported)
+    {
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 65);
+        var wholeState = new TrainingState();
+        var wholeReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4))
+            .Train(whole, new CancellingSource(Train, 0, null), Valid, state: wholeState);
+
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 65);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        var firstReports = new List<EpochReport>();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4))
+            .Train(first, new CancellingSource(Train, cancelAtCall, cancellation), Valid, new SynchronousProgress<EpochReport>(firstReports.Add), cancellation.Token, state));
+        Assert.AreEqual(scheduleEpoch, state.ScheduleEpoch, "the schedule epoch recorded");
+        Assert.AreEqual(minibatches, state.MinibatchesIntoEpoch, "the minibatches recorded");
+        Assert.AreEqual(first.StepsTrained, state.StepsTrained);
+
+        var (second, loaded) = SavedAndLoaded(first, state);
+        var secondReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4 - scheduleEpoch, loaded.ScheduleEpoch))
+            .Train(second, new CancellingSource(Train, 0, null), Valid, state: loaded);
+        AssertSameParameters(whole, second, $"cancelled at call {cancelAtCall}");
+        CollectionAssert.AreEqual(Bytes(wholeState), Bytes(loaded), "the states at the end");
+        // The epoch that was cut reports as the whole run's did: its first part's sums travel in the state.
+        for (int e = 0; e < secondReports.Count; e++)
+        {
+            Assert.AreEqual(wholeReports[scheduleEpoch + e].TrainFreeEnergy, secondReports[e].TrainFreeEnergy, $"epoch {scheduleEpoch + e + 1}'s training F");
+            Assert.AreEqual(wholeReports[scheduleEpoch + e].ValidationFreeEnergy, secondReports[e].ValidationFreeEnergy, $"epoch {scheduleEpoch + e + 1}'s validation F");
+        }
+        Assert.HasCount(reported, firstReports, "the epochs reported before the cancellation");
+    }
+
+    [TestMethod]
+    public void ARunCancelledBetweenEpochsStartsTheNextEpochAgain()
+    {
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 66);
+        new HelmholtzTrainer(LearningRules.Create("reinforce"), Options("adam", 3)).Train(whole, Train);
+
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 66);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        // Cancelled from the progress handler: the next epoch has shuffled but trained nothing.
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("reinforce"), Options("adam", 3))
+            .Train(first, Train, null, new SynchronousProgress<EpochReport>(r => { if (r.Epoch == 2) cancellation.Cancel(); }), cancellation.Token, state));
+        Assert.AreEqual(2, state.ScheduleEpoch);
+        Assert.AreEqual(0, state.MinibatchesIntoEpoch);
+
+        var (second, loaded) = SavedAndLoaded(first, state);
+        new HelmholtzTrainer(LearningRules.Create("reinforce"), Options("adam", 1, loaded.ScheduleEpoch)).Train(second, Train, state: loaded);
+        AssertSameParameters(whole, second, "resumed after a cancellation between epochs");
+    }
+
+    private static float[][] Snapshot(HelmholtzMachine machine) => machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+
+    [TestMethod]
+    public void AStateThatIsNotTheMachinesOrTheRunsIsRefusedBeforeAnythingChanges()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 67);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+
+        void Refused<TException>(string context, string expected, HelmholtzMachine target, Func<HelmholtzTrainer> trainer, int batchSize = 20, IMinibatchSource? source = null)
+            where TException : Exception
+        {
+            float[][] before = Snapshot(target);
+            long steps = target.StepsTrained;
+            var e = Assert.ThrowsExactly<TException>(() => source is null
+                ? trainer().Train(target, Train, state: state)
+                : trainer().Train(target, source, state: state), context);
+            StringAssert.Contains(e.Message, expected, context);
+            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], target.Parameters[i].Value, $"{context}: {target.Parameters[i].Name}");
+            Assert.AreEqual(steps, target.StepsTrained, context);
+        }
+
+        Refused<ArgumentException>("another rule", "the rule 'nvil', but this run's rule is 'reinforce'", machine,
+            () => new HelmholtzTrainer(LearningRules.Create("reinforce"), Options("adam", 1)));
+        Refused<ArgumentException>("another optimiser", "the optimiser 'adam', but this run's is 'sgd'", machine,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("sgd", 1)));
+        var fresh = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 67);
+        Refused<ArgumentException>("another point of the machine", $"had trained {state.StepsTrained} steps, but the machine given has trained 0", fresh,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+
+        // Another machine at the same step count: the optimiser's state does not fit its parameters.
+        var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-5b-3b"), 67);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(other, Train);
+        Assert.AreEqual(state.StepsTrained, other.StepsTrained);
+        Refused<InvalidDataException>("another machine", "it is from another machine, rule or optimiser", other,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+
+        // Within an epoch, the run needs the same minibatches.
+        using var cancellation = new CancellationTokenSource();
+        var cut = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 68);
+        var cutState = new TrainingState();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2))
+            .Train(cut, new CancellingSource(Train, 3, cancellation), null, null, cancellation.Token, cutState));
+        state = cutState;
+        var larger = Options("adam", 1);
+        larger.BatchSize = 30;
+        Refused<ArgumentException>("another batch size within an epoch", "3 minibatches into an epoch of 120 examples in minibatches of 20", cut,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), larger));
+    }
+
+    [TestMethod]
+    public void ADamagedOrEmptyStateFileIsNamedAsSuch()
+    {
+        Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingState().Save(new MemoryStream()));
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 69);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        var bytes = new MemoryStream();
+        state.Save(bytes);
+        byte[] file = bytes.ToArray();
+
+        void Damaged(string context, byte[] content, string expected)
+        {
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(new MemoryStream(content)), context);
+            StringAssert.Contains(e.Message, expected, context);
+        }
+        Damaged("a flipped byte", file.Select((b, i) => i == file.Length / 2 ? (byte)(b ^ 1) : b).ToArray(), "checksum");
+        Damaged("cut short", file[..(file.Length - 7)], "truncated");
+        Damaged("cut inside the magic", file[..5], "truncated");
+        Damaged("bytes after the end", [.. file, 0], "bytes after the checksum");
+        Damaged("a model file", ModelBytes(machine), "not a training state file");
+
+        string path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.state");
+        try
+        {
+            state.Save(path);
+            var loaded = TrainingState.Load(path);
+            Assert.AreEqual(state.StepsTrained, loaded.StepsTrained);
+            File.WriteAllBytes(path, file[..40]);
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(path));
+            StringAssert.Contains(e.Message, path, "the message names the file");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static byte[] ModelBytes(HelmholtzMachine machine)
+    {
+        var stream = new MemoryStream();
+        machine.Save(stream);
+        return stream.ToArray();
+    }
+
+    [TestMethod]
+    public void ARandomStreamRestoredGivesTheDrawsThatFollowed()
+    {
+        var random = new RandomStream(70);
+        random.NextUInt64();
+        random.NextUInt64();   // part-way through a step's eight outputs
+        ulong[] saved = random.SaveState();
+        var expected = new float[1000];
+        random.FillNormal(expected);
+        ulong next = random.NextUInt64();
+
+        var other = new RandomStream(71);
+        other.RestoreState(saved);
+        var actual = new float[1000];
+        other.FillNormal(actual);
+        CollectionAssert.AreEqual(expected, actual);
+        Assert.AreEqual(next, other.NextUInt64());
+        Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(saved.AsSpan(1)));
+    }
+}

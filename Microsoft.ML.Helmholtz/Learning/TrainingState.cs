@@ -1,0 +1,247 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Learning;
+
+/// <summary>
+/// What a training run knows beyond the machine's parameters: the optimiser's moments, the rule's
+/// learned state (running baselines, a baseline network), where its random streams stand and where
+/// it is in the schedule and the epoch. Pass one to <see cref="HelmholtzTrainer"/>'s Train: the run
+/// records itself into it after every epoch and when it is cancelled; a later run given it (and the
+/// machine saved at the same point) goes on from there as the uninterrupted run would have, bit for
+/// bit, with the same options, data in memory and <see cref="TrainingOptions.FirstScheduleEpoch"/> set
+/// to <see cref="ScheduleEpoch"/>. A state records the machine's <see cref="StepsTrained"/>, and a run
+/// refuses a state that does not match its machine. Thread safety: the run writes the state between
+/// steps; <see cref="Save(string)"/> from a progress handler (which runs between epochs) sees one
+/// consistent point. File format: see <see cref="Save(Stream)"/>.
+/// </summary>
+public sealed class TrainingState
+{
+    private readonly object _gate = new();
+    private ulong[] _training = [], _epochStart = [], _evaluation = [], _check = [];
+
+    /// <summary>An empty state: the run starts from its seed, and records itself here.</summary>
+    public TrainingState() { }
+
+    /// <summary>Whether no run has recorded itself here yet.</summary>
+    public bool IsEmpty => Rule is null;
+
+    /// <summary>The rule's <see cref="ILearningRule.Name"/>; a run with another rule refuses the state.</summary>
+    public string? Rule { get; private set; }
+
+    /// <summary>The optimiser's <see cref="Optimizers.IOptimizer.Name"/>; a run with another optimiser refuses the state.</summary>
+    public string? Optimizer { get; private set; }
+
+    /// <summary>The machine's <see cref="Model.HelmholtzMachine.StepsTrained"/> at this point.</summary>
+    public long StepsTrained { get; private set; }
+
+    /// <summary>The schedule's epoch (from 0) that the next step belongs to: pass it as <see cref="TrainingOptions.FirstScheduleEpoch"/> to continue the schedule.</summary>
+    public int ScheduleEpoch { get; private set; }
+
+    /// <summary>The minibatches of that epoch already trained (0: the state is between epochs).</summary>
+    public int MinibatchesIntoEpoch { get; private set; }
+
+    /// <summary>The minibatch size of the run; a run resumed within an epoch needs the same.</summary>
+    public int BatchSize { get; private set; }
+
+    /// <summary>The training examples of the run (−1 for a stream of unknown length); a run resumed within an epoch needs the same.</summary>
+    public long TrainingRows { get; private set; } = -1;
+
+    internal double PartialFreeEnergy { get; private set; }
+    internal double PartialObjective { get; private set; }
+    internal StateSection OptimizerState { get; private set; } = new("the optimiser");
+    internal StateSection RuleState { get; private set; } = new("the learning rule");
+    internal ReadOnlySpan<ulong> Training => _training;
+    internal ReadOnlySpan<ulong> EpochStart => _epochStart;
+    internal ReadOnlySpan<ulong> Evaluation => _evaluation;
+    internal ReadOnlySpan<ulong> Check => _check;
+
+    /// <summary>Why a run of <paramref name="rule"/> and <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state; null when it can.</summary>
+    internal string? Mismatch(string rule, string optimizer, long steps, int batchSize, long trainingRows)
+    {
+        lock (_gate)
+        {
+            if (Rule != rule) return $"the training state is from a run of the rule '{Rule}', but this run's rule is '{rule}'.";
+            if (Optimizer != optimizer) return $"the training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer}'.";
+            if (StepsTrained != steps)
+                return $"the training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
+                       "give the machine saved at the same point as the state.";
+            if (MinibatchesIntoEpoch > 0 && (BatchSize != batchSize || TrainingRows != trainingRows))
+                return $"the training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {TrainingRows} examples in minibatches of {BatchSize}; " +
+                       $"to go on within that epoch the run needs the same, but it has {trainingRows} examples in minibatches of {batchSize}.";
+            return null;
+        }
+    }
+
+    /// <summary>Records the run at a point between steps (the trainer's side).</summary>
+    internal void Record(ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters, long steps,
+        int scheduleEpoch, int minibatchesIntoEpoch, int batchSize, long trainingRows, double partialFreeEnergy, double partialObjective,
+        ulong[] training, ulong[] epochStart, ulong[] evaluation, ulong[] check)
+    {
+        lock (_gate)
+        {
+            if (Optimizer != optimizer.Name) OptimizerState.Clear();
+            if (Rule != rule.Name) RuleState.Clear();
+            (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
+                (rule.Name, optimizer.Name, steps, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
+            (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
+            (_training, _epochStart, _evaluation, _check) = (training, epochStart, evaluation, check);
+            (optimizer as IResumable)?.SaveState(OptimizerState, parameters);
+            (rule as IResumable)?.SaveState(RuleState, parameters);
+        }
+    }
+
+    /// <summary>Saves atomically to <paramref name="path"/> (a temporary file renamed over it): a failure leaves any earlier file there intact.</summary>
+    public void Save(string path) => AtomicFile.Write(path, "the training state", Save);
+
+    /// <summary>
+    /// Writes the state:
+    /// <code>
+    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 1 · int64 payload length N
+    /// payload: rule · optimiser (length-prefixed UTF-8) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
+    ///          · int32 batch size · int64 training rows · float64 × 2 partial sums · 4 random streams × 41 uint64
+    ///          · 2 sections (optimiser, rule): int32 entries · per entry: name · byte kind (0 float32, 1 float64) · int32 length · values
+    /// uint32 CRC-32 (IEEE) of the payload
+    /// </code>
+    /// </summary>
+    public void Save(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        byte[] payload;
+        lock (_gate)
+        {
+            if (IsEmpty) throw new InvalidOperationException("The training state is empty: no run has recorded itself into it yet.");
+            var buffer = new MemoryStream();
+            using (var w = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write(Rule!);
+                w.Write(Optimizer!);
+                w.Write(StepsTrained);
+                w.Write(ScheduleEpoch);
+                w.Write(MinibatchesIntoEpoch);
+                w.Write(BatchSize);
+                w.Write(TrainingRows);
+                w.Write(PartialFreeEnergy);
+                w.Write(PartialObjective);
+                foreach (ulong[] words in new[] { _training, _epochStart, _evaluation, _check })
+                    w.Write(MemoryMarshal.AsBytes(words.AsSpan()));
+                foreach (StateSection section in new[] { OptimizerState, RuleState })
+                {
+                    w.Write(section.Names.Count);
+                    foreach (var (name, values) in section.Entries)
+                    {
+                        w.Write(name);
+                        w.Write((byte)(values is float[] ? 0 : 1));
+                        w.Write(values.Length);
+                        w.Write(values is float[] f ? MemoryMarshal.AsBytes(f.AsSpan()) : MemoryMarshal.AsBytes(((double[])values).AsSpan()));
+                    }
+                }
+            }
+            payload = buffer.ToArray();
+        }
+        Span<byte> header = stackalloc byte[Magic.Length + 12];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header[Magic.Length..], Version);
+        BinaryPrimitives.WriteInt64LittleEndian(header[(Magic.Length + 4)..], payload.Length);
+        stream.Write(header);
+        stream.Write(payload);
+        Span<byte> checksum = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(checksum, Crc32.HashToUInt32(payload));
+        stream.Write(checksum);
+    }
+
+    /// <summary>Loads a state saved by <see cref="Save(string)"/>; every defect is an <see cref="InvalidDataException"/> naming the file and what is wrong.</summary>
+    public static TrainingState Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var stream = File.OpenRead(path);
+        try
+        {
+            return Load(stream);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads what <see cref="Save(Stream)"/> wrote, to the end of the stream.</summary>
+    public static TrainingState Load(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        byte[] header = ReadExactly(stream, Magic.Length + 12, "the header");
+        if (!header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException("not a training state file (it does not start with \"HELMHOLTZ-TRAINING-STATE\").");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(Magic.Length));
+        if (version != Version) throw new InvalidDataException($"training state format version {version} is not supported (this library reads version {Version}).");
+        long length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(Magic.Length + 4));
+        if (length < 0 || length > Array.MaxLength) throw new InvalidDataException($"the payload length {length} is out of range.");
+        byte[] payload = ReadExactly(stream, (int)length, "the payload");
+        uint expected = BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, "the checksum"));
+        if (Crc32.HashToUInt32(payload) != expected) throw new InvalidDataException("the checksum does not match: the file is damaged.");
+        if (stream.ReadByte() != -1) throw new InvalidDataException("there are bytes after the checksum.");
+
+        var state = new TrainingState();
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
+            state.Rule = r.ReadString();
+            state.Optimizer = r.ReadString();
+            state.StepsTrained = NonNegative(r.ReadInt64(), "the steps trained");
+            state.ScheduleEpoch = (int)NonNegative(r.ReadInt32(), "the schedule epoch");
+            state.MinibatchesIntoEpoch = (int)NonNegative(r.ReadInt32(), "the minibatches into the epoch");
+            state.BatchSize = r.ReadInt32();
+            if (state.BatchSize <= 0) throw new InvalidDataException($"the batch size {state.BatchSize} is not positive.");
+            state.TrainingRows = r.ReadInt64();
+            state.PartialFreeEnergy = r.ReadDouble();
+            state.PartialObjective = r.ReadDouble();
+            ulong[] Words()
+            {
+                var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();
+                if (words.Length != RandomStream.StateWords) throw new EndOfStreamException();
+                return words;
+            }
+            (state._training, state._epochStart, state._evaluation, state._check) = (Words(), Words(), Words(), Words());
+            foreach (StateSection section in new[] { state.OptimizerState, state.RuleState })
+            {
+                int count = (int)NonNegative(r.ReadInt32(), "an entry count");
+                for (int i = 0; i < count; i++)
+                {
+                    string name = r.ReadString();
+                    byte kind = r.ReadByte();
+                    int n = (int)NonNegative(r.ReadInt32(), $"the length of '{name}'");
+                    if (kind > 1) throw new InvalidDataException($"the entry '{name}' has the unknown kind {kind}.");
+                    int size = kind == 0 ? sizeof(float) : sizeof(double);
+                    if ((long)n * size > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
+                    byte[] bytes = r.ReadBytes(n * size);
+                    section.Set(name, kind == 0 ? MemoryMarshal.Cast<byte, float>(bytes).ToArray() : MemoryMarshal.Cast<byte, double>(bytes).ToArray());
+                }
+            }
+            if (r.BaseStream.Position != payload.Length) throw new InvalidDataException("the payload has bytes after its last section.");
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException("the payload ends early.");
+        }
+        return state;
+    }
+
+    private const int Version = 1;
+    private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
+
+    private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");
+
+    private static byte[] ReadExactly(Stream stream, int count, string what)
+    {
+        var bytes = new byte[count];
+        int got = stream.ReadAtLeast(bytes, count, throwOnEndOfStream: false);
+        if (got < count) throw new InvalidDataException($"the file is truncated: it ends inside {what}.");
+        return bytes;
+    }
+}
