@@ -168,6 +168,7 @@ public sealed class ThreadSafetyTests
         var rule = new WakeSleep();
         var sharedAdam = new Adam();
         var options = new TrainingOptions { Epochs = 2, BatchSize = 10, Optimizer = () => sharedAdam };
+        var sharedState = new TrainingState();
         using var paused = new ManualResetEventSlim();
         using var resume = new ManualResetEventSlim();
         var progress = new SynchronousProgress<EpochReport>(r =>
@@ -179,7 +180,7 @@ public sealed class ThreadSafetyTests
         Exception? trainingError = null;
         var trainer = new Thread(() =>
         {
-            try { new HelmholtzTrainer(rule, options).Train(machine, data, progress: progress); }
+            try { new HelmholtzTrainer(rule, options).Train(machine, data, progress: progress, state: sharedState); }
             catch (Exception e) { trainingError = e; }
         });
         trainer.Start();
@@ -203,7 +204,14 @@ public sealed class ThreadSafetyTests
             StringAssert.Contains(e.Message, "learning rule 'wake-sleep'");
             e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(other, data));
             StringAssert.Contains(e.Message, "optimiser 'adam'");
+            e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep()).Train(other, data, state: sharedState));
+            StringAssert.Contains(e.Message, "The training state is in use by training on another thread");
             Assert.AreEqual(0L, other.StepsTrained, "the refused runs changed nothing");
+            // A state can be saved while its run goes on: it holds the point of the last epoch.
+            var saved = new MemoryStream();
+            sharedState.Save(saved);
+            saved.Position = 0;
+            Assert.AreEqual(machine.StepsTrained, TrainingState.Load(saved).StepsTrained);
             // Copies and scores need no exclusive use: they work while training holds the machine.
             HelmholtzMachine copy = machine.Clone();
             var estimator = new ImportanceSampledLogLikelihood(10, seed: 2) { Parallelism = 1 };

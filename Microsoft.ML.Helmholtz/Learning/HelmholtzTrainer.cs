@@ -86,6 +86,8 @@ public sealed class HelmholtzTrainer
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
+        using var stateUse = state is null ? default : ExclusiveUse.Enter(state, "The training state",
+            "Give each training run that runs at the same time a state of its own.", "training");
         bool resume = state is { IsEmpty: false };
         if (resume && state!.Mismatch(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1) is { } mismatch)
             throw new ArgumentException(char.ToUpperInvariant(mismatch[0]) + mismatch[1..], nameof(state));

@@ -15,11 +15,12 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// it is in the schedule and the epoch. Pass one to <see cref="HelmholtzTrainer"/>'s Train: the run
 /// records itself into it after every epoch and when it is cancelled; a later run given it (and the
 /// machine saved at the same point) goes on from there as the uninterrupted run would have, bit for
-/// bit, with the same options, data in memory and <see cref="TrainingOptions.FirstScheduleEpoch"/> set
-/// to <see cref="ScheduleEpoch"/>. A state records the machine's <see cref="StepsTrained"/>, and a run
-/// refuses a state that does not match its machine. Thread safety: the run writes the state between
-/// steps; <see cref="Save(string)"/> from a progress handler (which runs between epochs) sees one
-/// consistent point. File format: see <see cref="Save(Stream)"/>.
+/// bit, with the same options, engine and thread count, data in memory and
+/// <see cref="TrainingOptions.FirstScheduleEpoch"/> set to <see cref="ScheduleEpoch"/>. A state records the
+/// machine's <see cref="StepsTrained"/>, and a run refuses a state that does not match its machine.
+/// Thread safety: one run at a time uses a state (a second at once is refused); the run writes it
+/// between steps, and <see cref="Save(string)"/> from another thread sees one consistent point. File
+/// format: see <see cref="Save(Stream)"/>.
 /// </summary>
 public sealed class TrainingState
 {
