@@ -201,6 +201,46 @@ public sealed class TemporalMachineTests
     }
 
     [TestMethod]
+    [DataRow("8b-6g", "sbp", 2)]
+    [DataRow("8b-6b", "nvil", 0)]
+    public void ARunSplitBetweenEpochsWithItsTrainingStateIsTheUninterruptedRun(string architecture, string ruleName, int truncation)
+    {
+        var data = MovingDot(24, 6, 61);
+        TemporalTrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSequences = 8, TruncationSteps = truncation, LearningRate = 0.01f, Seed = 62 };
+        static byte[] Bytes(TemporalHelmholtzMachine model)
+        {
+            var stream = new MemoryStream();
+            model.Save(stream);
+            return stream.ToArray();
+        }
+
+        var whole = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
+        var wholeReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(5)).Train(whole, data);
+
+        var first = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
+        var state = new TrainingState();
+        new TemporalTrainer(LearningRules.Create(ruleName), Options(2)).Train(first, data, state: state);
+        Assert.AreEqual(2, state.ScheduleEpoch, "epochs recorded");
+        var saved = new MemoryStream();
+        state.Save(saved);
+        saved.Position = 0;
+        var second = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(first)));
+        var secondReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(3)).Train(second, data, state: TrainingState.Load(saved));
+        CollectionAssert.AreEqual(Bytes(whole), Bytes(second), "the split run's model is the uninterrupted run's");
+        for (int e = 0; e < 3; e++)
+            Assert.AreEqual(wholeReports[e + 2].TrainObjective, secondReports[e].TrainObjective, $"epoch {e + 3}");
+
+        // Without the state the split run goes elsewhere; a state of another point is refused.
+        var without = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(first)));
+        new TemporalTrainer(LearningRules.Create(ruleName), Options(3)).Train(without, data);
+        CollectionAssert.AreNotEqual(Bytes(whole), Bytes(without), "without the state");
+        var fresh = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
+        var e2 = Assert.ThrowsExactly<ArgumentException>(() => new TemporalTrainer(LearningRules.Create(ruleName), Options(1)).Train(fresh, data, state: state));
+        StringAssert.Contains(e2.Message, "but the machine given has trained 0");
+        CollectionAssert.AreEqual(Bytes(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63)), Bytes(fresh), "the refused run changed nothing");
+    }
+
+    [TestMethod]
     public void BadSequencesAreRefusedNamingTheProblem()
     {
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 1);

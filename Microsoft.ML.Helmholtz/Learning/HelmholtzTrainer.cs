@@ -128,10 +128,10 @@ public sealed class HelmholtzTrainer
         int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
         if (resume)
         {
-            evaluationRandom.RestoreState(state!.Evaluation);
-            checkRandom.RestoreState(state.Check);
+            evaluationRandom.RestoreState(state!.Stream(StateRecorder.Validation));
+            checkRandom.RestoreState(state.Stream(StateRecorder.Check));
             skip = state.MinibatchesIntoEpoch;
-            random.RestoreState(skip > 0 ? state.EpochStart : state.Training);
+            random.RestoreState(state.Stream(skip > 0 ? StateRecorder.EpochStart : StateRecorder.Training));
         }
 
         // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
@@ -156,7 +156,7 @@ public sealed class HelmholtzTrainer
                         throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
                     last.Load(batchSize);
                 }
-                random.RestoreState(state!.Training);
+                random.RestoreState(state!.Stream(StateRecorder.Training));
                 (sum, objective, seen, skip) = (state.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
             }
             // Whole minibatches only: a short last one would weigh its examples more.
@@ -222,6 +222,9 @@ public sealed class HelmholtzTrainer
     private sealed class StateRecorder(TrainingState state, ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters,
         HelmholtzMachine machine, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check)
     {
+        // The names of the streams in the state: the training stream (shuffles and samples), itself before the epoch's shuffle, validation's, the step guard's.
+        public const string Training = "training", EpochStart = "training at the epoch's start", Validation = "validation", Check = "check";
+
         private readonly ulong[] _epochStart = new ulong[RandomStream.StateWords], _checkBefore = new ulong[RandomStream.StateWords],
             _evaluationBefore = new ulong[RandomStream.StateWords];
 
@@ -242,7 +245,7 @@ public sealed class HelmholtzTrainer
                 return;
             }
             state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batch, batchSize, trainingRows,
-                sum, objective, training.SaveState(), (ulong[])_epochStart.Clone(), evaluation.SaveState(), check.SaveState());
+                sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
         }
 
         /// <summary>
@@ -251,11 +254,12 @@ public sealed class HelmholtzTrainer
         /// </summary>
         public void CancelledInValidation(int epoch, int batches, double sum, double objective)
             => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batches, batchSize, trainingRows,
-                sum, objective, training.SaveState(), (ulong[])_epochStart.Clone(), (ulong[])_evaluationBefore.Clone(), (ulong[])_checkBefore.Clone());
+                sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
+                (Check, (ulong[])_checkBefore.Clone()));
 
         private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
             => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epochsDone, 0, batchSize, trainingRows,
-                0, 0, trainingWords, trainingWords, evaluationWords, check.SaveState());
+                0, 0, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
     }
 
     /// <summary>

@@ -25,7 +25,7 @@ namespace Microsoft.ML.Helmholtz.Learning;
 public sealed class TrainingState
 {
     private readonly object _gate = new();
-    private ulong[] _training = [], _epochStart = [], _evaluation = [], _check = [];
+    private (string Name, ulong[] Words)[] _streams = [];
 
     /// <summary>An empty state: the run starts from its seed, and records itself here.</summary>
     public TrainingState() { }
@@ -58,10 +58,13 @@ public sealed class TrainingState
     internal double PartialObjective { get; private set; }
     internal StateSection OptimizerState { get; private set; } = new("the optimiser");
     internal StateSection RuleState { get; private set; } = new("the learning rule");
-    internal ReadOnlySpan<ulong> Training => _training;
-    internal ReadOnlySpan<ulong> EpochStart => _epochStart;
-    internal ReadOnlySpan<ulong> Evaluation => _evaluation;
-    internal ReadOnlySpan<ulong> Check => _check;
+    /// <summary>The random stream the run recorded as <paramref name="name"/>.</summary>
+    internal ReadOnlySpan<ulong> Stream(string name)
+    {
+        foreach (var (n, words) in _streams)
+            if (n == name) return words;
+        throw new InvalidDataException($"The training state has no random stream '{name}' (it has {string.Join(", ", _streams.Select(s => $"'{s.Name}'"))}): it is from another kind of run.");
+    }
 
     /// <summary>Why a run of <paramref name="rule"/> and <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state; null when it can.</summary>
     internal string? Mismatch(string rule, string optimizer, long steps, int batchSize, long trainingRows)
@@ -83,7 +86,7 @@ public sealed class TrainingState
     /// <summary>Records the run at a point between steps (the trainer's side).</summary>
     internal void Record(ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters, long steps,
         int scheduleEpoch, int minibatchesIntoEpoch, int batchSize, long trainingRows, double partialFreeEnergy, double partialObjective,
-        ulong[] training, ulong[] epochStart, ulong[] evaluation, ulong[] check)
+        params (string Name, ulong[] Words)[] streams)
     {
         lock (_gate)
         {
@@ -92,7 +95,7 @@ public sealed class TrainingState
             (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
                 (rule.Name, optimizer.Name, steps, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
-            (_training, _epochStart, _evaluation, _check) = (training, epochStart, evaluation, check);
+            _streams = streams;
             (optimizer as IResumable)?.SaveState(OptimizerState, parameters);
             (rule as IResumable)?.SaveState(RuleState, parameters);
         }
@@ -106,7 +109,8 @@ public sealed class TrainingState
     /// <code>
     /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 1 · int64 payload length N
     /// payload: rule · optimiser (length-prefixed UTF-8) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
-    ///          · int32 batch size · int64 training rows · float64 × 2 partial sums · 4 random streams × 41 uint64
+    ///          · int32 batch size · int64 training rows · float64 × 2 partial sums
+    ///          · int32 random streams · per stream: name · 41 uint64
     ///          · 2 sections (optimiser, rule): int32 entries · per entry: name · byte kind (0 float32, 1 float64) · int32 length · values
     /// uint32 CRC-32 (IEEE) of the payload
     /// </code>
@@ -130,8 +134,12 @@ public sealed class TrainingState
                 w.Write(TrainingRows);
                 w.Write(PartialFreeEnergy);
                 w.Write(PartialObjective);
-                foreach (ulong[] words in new[] { _training, _epochStart, _evaluation, _check })
+                w.Write(_streams.Length);
+                foreach (var (name, words) in _streams)
+                {
+                    w.Write(name);
                     w.Write(MemoryMarshal.AsBytes(words.AsSpan()));
+                }
                 foreach (StateSection section in new[] { OptimizerState, RuleState })
                 {
                     w.Write(section.Names.Count);
@@ -208,7 +216,10 @@ public sealed class TrainingState
                 if (words.Length != RandomStream.StateWords) throw new EndOfStreamException();
                 return words;
             }
-            (state._training, state._epochStart, state._evaluation, state._check) = (Words(), Words(), Words(), Words());
+            int streams = (int)NonNegative(r.ReadInt32(), "the count of random streams");
+            if (streams > 64) throw new InvalidDataException($"the state has {streams} random streams, more than any run records.");
+            state._streams = new (string, ulong[])[streams];
+            for (int i = 0; i < streams; i++) state._streams[i] = (r.ReadString(), Words());
             foreach (StateSection section in new[] { state.OptimizerState, state.RuleState })
             {
                 int count = (int)NonNegative(r.ReadInt32(), "an entry count");

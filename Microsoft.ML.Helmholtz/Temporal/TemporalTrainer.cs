@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
 using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Layers;
@@ -57,8 +58,15 @@ public sealed class TemporalTrainer
     public ILearningRule Rule { get; }
     public TemporalTrainingOptions Options { get; }
 
+    /// <summary>
+    /// Trains on <paramref name="training"/>. With a <paramref name="state"/>, the run goes on from it (when a
+    /// run recorded itself there: the optimiser's moments, the rule's baselines, the random streams) and
+    /// records itself into it after each epoch, so that the model saved after an epoch and the state
+    /// resume as the uninterrupted run would have. A run cancelled within an epoch leaves the state at
+    /// the last epoch, which the machine has passed: resume from the model saved then.
+    /// </summary>
     public IReadOnlyList<TemporalEpochReport> Train(TemporalHelmholtzMachine model, SequenceSet training, IProgress<TemporalEpochReport>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, TrainingState? state = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(training);
@@ -77,13 +85,28 @@ public sealed class TemporalTrainer
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
         Rule.Prepare(machine, segment * batch);
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
+        using var stateUse = state is null ? default : ExclusiveUse.Enter(state, "The training state",
+            "Give each training run that runs at the same time a state of its own.", "temporal training");
+        bool resume = state is { IsEmpty: false };
+        if (resume && state!.Mismatch(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count) is { } mismatch)
+            throw new ArgumentException(char.ToUpperInvariant(mismatch[0]) + mismatch[1..], nameof(state));
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
 
         var random = new RandomStream(o.Seed);
-        var workspace = new TemporalStep(model, Rule, batch, segment, random.Fork(1));
-        int[] order = Enumerable.Range(0, training.Count).ToArray();
+        var samples = random.Fork(1);
+        var workspace = new TemporalStep(model, Rule, batch, segment, samples);
+        int[] order = new int[training.Count];
         Parameter[] parameters = model.Parameters.Concat(Rule.Parameters).ToArray();
+        int epochsBefore = resume ? state!.ScheduleEpoch : 0;
+        if (resume)
+        {
+            // A state that does not fit is refused here, before the machine changes.
+            (optimizer as IResumable)?.RestoreState(state!.OptimizerState, parameters);
+            (Rule as IResumable)?.RestoreState(state!.RuleState, parameters);
+            random.RestoreState(state.Stream(OrderStream));
+            samples.RestoreState(state.Stream(SampleStream));
+        }
         var undo = new StepUndo(parameters);
         if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
             machine.InitializeVisibleBiasesFromData(training.Values, training.Count * frames);
@@ -94,6 +117,8 @@ public sealed class TemporalTrainer
         var clock = Stopwatch.StartNew();
         for (int epoch = 0; epoch < o.Epochs; epoch++)
         {
+            // From the identity each epoch, so that the order follows from the stream alone (a resumed run draws it again).
+            for (int i = 0; i < order.Length; i++) order[i] = i;
             for (int i = order.Length - 1; i > 0; i--)
             {
                 int j = random.NextInt(i + 1);
@@ -133,6 +158,8 @@ public sealed class TemporalTrainer
                     seen += rows;
                 }
             }
+            state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
+                (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
             var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed);
             reports.Add(report);
             progress?.Report(report);
@@ -140,6 +167,9 @@ public sealed class TemporalTrainer
         }
         return reports;
     }
+
+    // The names of the random streams in a training state: the sequences' order, and the samples'.
+    private const string OrderStream = "sequence order", SampleStream = "samples";
 
     private static Parameter? FirstNonFinite(Parameter[] parameters)
     {
