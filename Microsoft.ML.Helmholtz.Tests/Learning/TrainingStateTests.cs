@@ -206,6 +206,17 @@ public sealed class TrainingStateTests
         Refused<InvalidDataException>("another machine", "it is from another machine, rule or optimiser", other,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
 
+        // Moments that no step could have made.
+        var nanMoment = new TrainingState();
+        var bad = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 67);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(bad, Train, state: nanMoment);
+        string first = nanMoment.OptimizerState.Names.First(n => n.StartsWith("v0 ", StringComparison.Ordinal));
+        nanMoment.OptimizerState.Write(first, Enumerable.Repeat(-1f, bad.Parameters[0].Length).ToArray());
+        (state, var kept) = (nanMoment, state);
+        Refused<InvalidDataException>("a negative second moment", "a negative second moment", bad,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+        state = kept;
+
         // Within an epoch, the run needs the same minibatches.
         using var cancellation = new CancellationTokenSource();
         var cut = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 68);

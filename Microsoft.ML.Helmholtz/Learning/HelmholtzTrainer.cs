@@ -141,7 +141,7 @@ public sealed class HelmholtzTrainer
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
             float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
-            recorder?.BeginEpoch(epoch);
+            recorder?.BeginEpoch();
             training.BeginEpoch(random);
             double sum = 0, objective = 0;
             int seen = 0, batch = 0;
@@ -228,7 +228,7 @@ public sealed class HelmholtzTrainer
         private readonly ulong[] _epochStart = new ulong[RandomStream.StateWords], _checkBefore = new ulong[RandomStream.StateWords],
             _evaluationBefore = new ulong[RandomStream.StateWords];
 
-        public void BeginEpoch(int epoch) => training.SaveState(_epochStart);
+        public void BeginEpoch() => training.SaveState(_epochStart);
 
         public void EndOfMinibatches() => check.SaveState(_checkBefore);
 

@@ -104,7 +104,7 @@ public sealed class TemporalTrainer
             // A state that does not fit is refused here, before the machine changes.
             (optimizer as IResumable)?.RestoreState(state!.OptimizerState, parameters);
             (Rule as IResumable)?.RestoreState(state!.RuleState, parameters);
-            random.RestoreState(state.Stream(OrderStream));
+            random.RestoreState(state!.Stream(OrderStream));
             samples.RestoreState(state.Stream(SampleStream));
         }
         var undo = new StepUndo(parameters);

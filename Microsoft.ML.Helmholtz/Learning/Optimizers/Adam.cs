@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -104,6 +105,8 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
             float[] m = ParameterBlocks.AllocateState(p.Length), v = ParameterBlocks.AllocateState(p.Length);
             section.ReadFloats($"m{i} {p.Name}", p.Length).CopyTo(m);
             section.ReadFloats($"v{i} {p.Name}", p.Length).CopyTo(v);
+            if (!Kernels.AllFinite(m) || !Kernels.AllFinite(v) || TensorPrimitives.Min<float>(v) < 0)
+                throw new InvalidDataException($"The training state of {section.Owner} holds moments of {p.Name} that are not finite, or a negative second moment.");
             moments[p] = (m, v);
         }
         _moments.Clear();

@@ -60,6 +60,8 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
         {
             float[] v = ParameterBlocks.AllocateState(parameters[i].Length);
             section.ReadFloats($"velocity{i} {parameters[i].Name}", v.Length).CopyTo(v);
+            if (!Kernels.AllFinite(v))
+                throw new InvalidDataException($"The training state of {section.Owner} holds a velocity of {parameters[i].Name} that is not finite.");
             velocity[parameters[i]] = v;
         }
         _velocity.Clear();
