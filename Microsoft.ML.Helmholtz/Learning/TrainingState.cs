@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML.Helmholtz.Data;
@@ -154,15 +152,7 @@ public sealed class TrainingState
             }
             payload = buffer.ToArray();
         }
-        Span<byte> header = stackalloc byte[Magic.Length + 12];
-        Magic.CopyTo(header);
-        BinaryPrimitives.WriteInt32LittleEndian(header[Magic.Length..], Version);
-        BinaryPrimitives.WriteInt64LittleEndian(header[(Magic.Length + 4)..], payload.Length);
-        stream.Write(header);
-        stream.Write(payload);
-        Span<byte> checksum = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(checksum, Crc32.HashToUInt32(payload));
-        stream.Write(checksum);
+        ChecksummedFile.Write(stream, Magic, Version, payload);
     }
 
     /// <summary>Loads a state saved by <see cref="Save(string)"/>; every defect is an <see cref="InvalidDataException"/> naming the file and what is wrong.</summary>
@@ -184,17 +174,10 @@ public sealed class TrainingState
     public static TrainingState Load(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        byte[] header = ReadExactly(stream, Magic.Length + 12, "the header");
-        if (!header.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-            throw new InvalidDataException("not a training state file (it does not start with \"HELMHOLTZ-TRAINING-STATE\").");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(Magic.Length));
+        int version = ChecksummedFile.ReadVersion(stream, Magic, "training state");
         if (version != Version) throw new InvalidDataException($"training state format version {version} is not supported (this library reads version {Version}).");
-        long length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(Magic.Length + 4));
-        if (length < 0 || length > Array.MaxLength) throw new InvalidDataException($"the payload length {length} is out of range.");
-        byte[] payload = ReadExactly(stream, (int)length, "the payload");
-        uint expected = BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, "the checksum"));
-        if (Crc32.HashToUInt32(payload) != expected) throw new InvalidDataException("the checksum does not match: the file is damaged.");
-        if (stream.ReadByte() != -1) throw new InvalidDataException("there are bytes after the checksum.");
+        byte[] payload = ChecksummedFile.ReadPayload(stream, long.MaxValue, "training state");
+        ChecksummedFile.EnsureEnd(stream, "the training state");
 
         var state = new TrainingState();
         try
@@ -248,12 +231,4 @@ public sealed class TrainingState
     private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
 
     private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");
-
-    private static byte[] ReadExactly(Stream stream, int count, string what)
-    {
-        var bytes = new byte[count];
-        int got = stream.ReadAtLeast(bytes, count, throwOnEndOfStream: false);
-        if (got < count) throw new InvalidDataException($"the file is truncated: it ends inside {what}.");
-        return bytes;
-    }
 }

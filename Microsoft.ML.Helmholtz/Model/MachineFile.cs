@@ -1,6 +1,5 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Text;
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -51,52 +50,24 @@ internal static class MachineFile
     }
 
     /// <summary>Writes the version-2 file around <paramref name="payload"/>.</summary>
-    public static void Write(Stream stream, ReadOnlySpan<byte> payload)
-    {
-        Span<byte> header = stackalloc byte[Magic.Length + 4 + 8];
-        Magic.CopyTo(header);
-        BinaryPrimitives.WriteInt32LittleEndian(header[Magic.Length..], CurrentVersion);
-        BinaryPrimitives.WriteInt64LittleEndian(header[(Magic.Length + 4)..], payload.Length);
-        stream.Write(header);
-        stream.Write(payload);
-        Span<byte> checksum = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(checksum, Crc32.HashToUInt32(payload));
-        stream.Write(checksum);
-    }
+    public static void Write(Stream stream, ReadOnlySpan<byte> payload) => ChecksummedFile.Write(stream, Magic, CurrentVersion, payload);
 
     public static HelmholtzMachine Read(Stream stream, IMatrixEngine engine)
     {
-        Span<byte> magic = stackalloc byte[Magic.Length];
-        int got = stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
-        if (!magic[..got].SequenceEqual(Magic.AsSpan(0, got)))
-            throw new InvalidDataException("not a Helmholtz machine file (wrong magic: it does not start with \"HELMHOLTZ-MACHINE\").");
-        if (got < Magic.Length)
-            throw new InvalidDataException($"the file is truncated: it ends after {got} bytes, inside the {Magic.Length}-byte magic.");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(ReadExactly(stream, 4, "the format version"));
+        int version = ChecksummedFile.ReadVersion(stream, Magic, "Helmholtz machine");
         HelmholtzMachine machine = version switch
         {
             1 => ReadVersion1(stream, engine),
             2 => ReadVersion2(stream, engine),
             _ => throw new InvalidDataException($"format version {version} is not supported (this library reads versions 1 and {CurrentVersion})."),
         };
-        long trailing = CountRemaining(stream);
-        if (trailing > 0)
-            throw new InvalidDataException($"{trailing} unexpected byte{(trailing == 1 ? "" : "s")} follow the end of the model (the file was damaged or written by something else).");
+        ChecksummedFile.EnsureEnd(stream, "the model");
         return machine;
     }
 
     private static HelmholtzMachine ReadVersion2(Stream stream, IMatrixEngine engine)
     {
-        long length = BinaryPrimitives.ReadInt64LittleEndian(ReadExactly(stream, 8, "the payload length"));
-        if (length <= 0 || length > MaxPayload)
-            throw new InvalidDataException($"the header gives a payload of {length} bytes, outside 1 to {MaxPayload} (the largest machine allowed).");
-        if (stream.CanSeek && stream.Length - stream.Position < length + 4)
-            throw new InvalidDataException($"the file is truncated: the header promises {length} bytes of parameters and a 4-byte checksum, but only {stream.Length - stream.Position} bytes follow.");
-        byte[] payload = ReadExactly(stream, (int)length, "the parameters");
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(stream, 4, "the checksum"));
-        uint computed = Crc32.HashToUInt32(payload);
-        if (stored != computed)
-            throw new InvalidDataException($"the checksum does not match (stored CRC-32 0x{stored:X8}, computed 0x{computed:X8}): the file is damaged.");
+        byte[] payload = ChecksummedFile.ReadPayload(stream, MaxPayload, "parameters");
         using var reader = new BinaryReader(new MemoryStream(payload, writable: false), Encoding.UTF8);
         try
         {
@@ -179,25 +150,6 @@ internal static class MachineFile
             }
         }
         return machine;
-    }
-
-    private static byte[] ReadExactly(Stream stream, int count, string what)
-    {
-        byte[] buffer = new byte[count];
-        int got = stream.ReadAtLeast(buffer, count, throwOnEndOfStream: false);
-        if (got < count)
-            throw new InvalidDataException($"the file is truncated: it ends {(got == 0 ? "before" : "inside")} {what} ({got} of {count} bytes).");
-        return buffer;
-    }
-
-    private static long CountRemaining(Stream stream)
-    {
-        if (stream.CanSeek) return Math.Max(0, stream.Length - stream.Position);
-        Span<byte> scratch = stackalloc byte[4096];
-        long total = 0;
-        int got;
-        while ((got = stream.Read(scratch)) > 0) total += got;
-        return total;
     }
 
     private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
