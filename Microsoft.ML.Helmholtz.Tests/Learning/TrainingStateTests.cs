@@ -95,6 +95,26 @@ public sealed class TrainingStateTests
         Assert.IsFalse(SameParameters(whole, withoutState), $"{rule}: a split run without the state matched the whole run");
     }
 
+    /// <summary>
+    /// A stream shuffled through a buffer draws its order as it hands rows out, between the rule's draws
+    /// from the same stream: a run split between epochs is the whole run, since each epoch reads the
+    /// stream afresh (within an epoch it is not: usage.md).
+    /// </summary>
+    [TestMethod]
+    public void AStreamedRunSplitBetweenEpochsIsTheUninterruptedRun()
+    {
+        IMinibatchSource Source() => new StreamingMinibatches(new MatrixStream(Train, 7), 50);
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4)).Train(whole, Source(), Valid);
+
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2)).Train(first, Source(), Valid, state: state);
+        var (second, loaded) = SavedAndLoaded(first, state);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2, loaded.ScheduleEpoch)).Train(second, Source(), Valid, state: loaded);
+        AssertSameParameters(whole, second, "streamed through a shuffle buffer");
+    }
+
     /// <summary>Cancels its token inside a given NextBatch call: the step of that minibatch is taken, the next is not.</summary>
     private sealed class CancellingSource(DataMatrix data, int cancelAtCall, CancellationTokenSource? cancellation) : IMinibatchSource
     {

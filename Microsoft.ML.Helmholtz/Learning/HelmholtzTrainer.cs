@@ -53,9 +53,12 @@ public sealed class HelmholtzTrainer
     /// Trains on minibatches from <paramref name="training"/>; each minibatch is checked as it
     /// arrives. <see cref="TrainingOptions.InitializeVisibleBiases"/> does not apply: it needs a
     /// pass over the data first (the ML.NET estimator, which makes one, passes the means in). A
-    /// <paramref name="state"/> carries the optimiser, the rule and the random streams on; the order of
-    /// the data is the source's, so a resumed run is the uninterrupted one only where the source's
-    /// order follows from the random stream it is given, as in memory.
+    /// <paramref name="state"/> carries the optimiser, the rule and the random streams on. From an
+    /// epoch's end the resumed run is the uninterrupted one for any source whose order follows from the
+    /// stream it is given; within an epoch only for one that draws the whole epoch's order in
+    /// <see cref="IMinibatchSource.BeginEpoch"/>, as <see cref="ShuffledMinibatches"/> does
+    /// (<see cref="StreamingMinibatches"/> draws as it hands rows out, between the rule's draws, so the
+    /// rest of that epoch takes other rows).
     /// </summary>
     public IReadOnlyList<EpochReport> Train(HelmholtzMachine machine, IMinibatchSource training, DataMatrix? validation = null,
         IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default, TrainingState? state = null)
