@@ -12,7 +12,10 @@ public sealed class TrainingOptions
     public int Epochs { get; set; } = 10;
     public int BatchSize { get; set; } = 100;
 
-    /// <summary>Seeds the minibatch order and every sample: the same seed, engine and thread count give the same run bit for bit.</summary>
+    /// <summary>
+    /// Seeds the minibatch order and every sample: the same seed, engine and thread count give the same run bit for bit.
+    /// A run resumed from a <see cref="TrainingState"/> takes its streams from the state instead.
+    /// </summary>
     public ulong Seed { get; set; } = 1;
 
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
