@@ -2,6 +2,7 @@ using Microsoft.ML.Helmholtz.Tests.Support;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Data;
 
@@ -51,6 +52,23 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         // Cancelled after the first epoch's report: its five minibatches and at most one more.
         Assert.IsTrue(steps is >= 5 and <= 6, $"{steps} steps");
         StringAssert.Contains(text, "test log-likelihood (importance sampling, K = 5)");
+    }
+
+    [TestMethod]
+    public void CancelledInTrainingTheRunGoesOnExactlyFromTheModelAndStateSaved()
+    {
+        var (exit, _, error, model) = RunCancelledAt("epoch    1 ", 100, 5);
+        Assert.AreEqual(MnistApp.Cancelled, exit, error);
+        Assert.AreEqual(HelmholtzMachine.Load(model).StepsTrained, TrainingState.Load(Path.ChangeExtension(model, ".state")).StepsTrained, "the state is the model's");
+
+        StringWriter output = new(), errors = new();
+        exit = MnistApp.Run([.. ShortRun(Path.GetDirectoryName(model)!, 2, 5), "--resume", model, "--continue-schedule"], output, errors);
+        Assert.AreEqual(MnistApp.Success, exit, errors.ToString());
+        StringAssert.Contains(output.ToString(), "with its training state");
+        string whole = Temp.File("whole");
+        exit = MnistApp.Run(ShortRun(whole, 3, 5), new StringWriter(), new StringWriter());
+        Assert.AreEqual(MnistApp.Success, exit);
+        CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(whole, "sbp.hm")), File.ReadAllBytes(model), "cancelled and resumed, the run is the uninterrupted one");
     }
 
     [TestMethod]
