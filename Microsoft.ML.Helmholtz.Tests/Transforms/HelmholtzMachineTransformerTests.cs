@@ -297,6 +297,35 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     [TestMethod]
+    public void FitFromAnInitialModelWithItsTrainingStateIsOneLongerFit()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
+        static float[][] Values(HelmholtzMachine machine) => machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        void Decaying(HelmholtzMachineOptions o) { o.LearningRate = 0.01; o.LearningRateDecay = 0.8; o.ValidationData = train; }
+
+        var whole = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 5; })).Fit(train);
+        var state = new TrainingState();
+        var first = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 2; o.TrainingState = state; })).Fit(train);
+        Assert.AreEqual(2, state.ScheduleEpoch);
+        var reports = new List<EpochReport>();
+        var second = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 3; o.TrainingState = state; o.Progress = new SynchronousProgress<EpochReport>(reports.Add); }))
+            .Fit(train, first);
+        float[][] expected = Values(whole.GetMachine()), actual = Values(second.GetMachine());
+        for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i], actual[i], $"parameter {i}");
+        Assert.AreEqual(0.01 * Math.Pow(0.8, 2), reports[0].LearningRate, 1e-9, "the rate goes on from the state's epoch");
+
+        // Without it the optimiser starts afresh; a fit of a new machine, or from a model of another point, is refused naming the option.
+        var afresh = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 3; })).Fit(train, first);
+        Assert.IsTrue(Values(afresh.GetMachine()).Zip(expected).Any(pair => !pair.First.SequenceEqual(pair.Second)), "without the state the fit goes elsewhere");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TrainingState = state; })).Fit(train));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.TrainingState: The training state was recorded when the machine had trained 50 steps, but the machine given has trained 0");
+        StringAssert.Contains(e.Message, "give the model whose fit recorded the state (Fit(data, model))");
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TrainingState = state; })).Fit(train, first));
+        StringAssert.Contains(e.Message, "had trained 50 steps, but the machine given has trained 20");
+    }
+
+    [TestMethod]
     public void FitFromAnInitialModelOfAnotherArchitectureNamesTheOption()
     {
         var ml = new MLContext(seed: 1);

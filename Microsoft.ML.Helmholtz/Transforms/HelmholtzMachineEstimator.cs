@@ -59,7 +59,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     /// changed (its machine is copied). The options' architecture, or the default one when it is null,
     /// must be the model's; the visible biases of a model that has taken steps are not set from the data again; the learning-rate
     /// schedule starts again at <see cref="HelmholtzMachineOptions.LearningRate"/>, and the optimiser's
-    /// state (Adam's moments) starts from zero, as neither is part of a fitted model.
+    /// state (Adam's moments) starts from zero, as neither is part of a fitted model, unless
+    /// <see cref="HelmholtzMachineOptions.TrainingState"/> holds the state that the model's fit recorded:
+    /// then both go on from it.
     /// </summary>
     public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachineTransformer initialModel)
     {
@@ -139,10 +141,19 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 o.Progress?.Report(report);
             });
             if (matrix is null) trainingOptions.VisibleMeans = means;   // from the pass a stream had anyway
+            if (o.TrainingState is { IsEmpty: false } state) trainingOptions.FirstScheduleEpoch = state.ScheduleEpoch;
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
             int epochsTrained;
-            if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation).Count;
-            else epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation).Count;
+            try
+            {
+                if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation, o.TrainingState).Count;
+                else epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation, o.TrainingState).Count;
+            }
+            catch (ArgumentException e) when (e.ParamName == "state")
+            {
+                throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {e.Message.Replace($" (Parameter '{e.ParamName}')", "")}" +
+                    (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))." : ""), nameof(input), e);
+            }
 
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)
             {

@@ -149,6 +149,17 @@ public sealed class HelmholtzMachineOptions
     public CancellationToken CancellationToken { get; set; }
 
     /// <summary>
+    /// Where a fit records what it knows beyond the machine (the optimiser's moments, the rule's baselines,
+    /// the random streams, the schedule's epoch) after each epoch and when cancelled. A fit from an initial
+    /// model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, the
+    /// learning rate from the state's epoch, as one longer fit would have (bit for bit for data held in
+    /// memory, with the same options). The state must be that model's: a fit that keeps an earlier epoch's
+    /// machine (<see cref="ValidationSamples"/>) hands back another point than the state's, and a fit
+    /// given a state of another point is refused. Null (the default): none; the optimiser starts afresh.
+    /// </summary>
+    public Learning.TrainingState? TrainingState { get; set; }
+
+    /// <summary>
     /// Training data up to this many bytes (rows × columns × 4) is read into memory once and shuffled
     /// there; larger data, or data whose row count is unknown, is read from the IDataView each epoch
     /// through a shuffle buffer of <see cref="ShuffleBufferRows"/> rows. 512 MiB by default.
