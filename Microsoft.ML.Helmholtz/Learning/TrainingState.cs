@@ -54,14 +54,16 @@ public sealed class TrainingState
 
     internal double PartialFreeEnergy { get; private set; }
     internal double PartialObjective { get; private set; }
-    internal StateSection OptimizerState { get; private set; } = new("the optimiser");
-    internal StateSection RuleState { get; private set; } = new("the learning rule");
+    internal StateSection OptimizerState { get; } = new("the optimiser");
+    internal StateSection RuleState { get; } = new("the learning rule");
+
     /// <summary>The random stream the run recorded as <paramref name="name"/>.</summary>
     internal ReadOnlySpan<ulong> Stream(string name)
     {
-        foreach (var (n, words) in _streams)
+        var streams = Volatile.Read(ref _streams);
+        foreach (var (n, words) in streams)
             if (n == name) return words;
-        throw new InvalidDataException($"The training state has no random stream '{name}' (it has {string.Join(", ", _streams.Select(s => $"'{s.Name}'"))}): it is from another kind of run.");
+        throw new InvalidDataException($"The training state has no random stream '{name}' (it has {string.Join(", ", streams.Select(s => $"'{s.Name}'"))}): it is from another kind of run.");
     }
 
     /// <summary>Why a run of <paramref name="rule"/> and <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state; null when it can.</summary>
