@@ -158,7 +158,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)
             {
                 Log(channel, (best.Epoch == 0 ? "Kept the initial model's machine" : $"Kept the machine of epoch {best.Epoch} of {epochsTrained}") +
-                    $": its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best.");
+                    $": its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best." +
+                    (o.TrainingState is null ? "" : " The training state is the last epoch's, so a fit from this model cannot go on from it."));
                 machine = kept;
             }
             var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);
