@@ -89,22 +89,15 @@ public sealed class HelmholtzTrainer
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
-        using var stateUse = state is null ? default : ExclusiveUse.Enter(state, "The training state",
-            "Give each training run that runs at the same time a state of its own.", "training");
+        using var stateUse = state?.EnterRun("training") ?? default;
         bool resume = state is { IsEmpty: false };
-        if (resume && state!.Mismatch(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1) is { } mismatch)
-            throw new ArgumentException(char.ToUpperInvariant(mismatch[0]) + mismatch[1..], nameof(state));
+        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1);
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         if (options.Epochs == 0) return reports;
 
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
-        if (resume)
-        {
-            // A state that does not fit the run's parameters is refused here, before the machine changes.
-            (optimizer as IResumable)?.RestoreState(state!.OptimizerState, parameters);
-            (Rule as IResumable)?.RestoreState(state!.RuleState, parameters);
-        }
+        if (resume) state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit the parameters is refused here, before the machine changes
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor);
         // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.

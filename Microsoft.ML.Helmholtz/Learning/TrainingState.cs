@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
@@ -66,20 +67,42 @@ public sealed class TrainingState
         throw new InvalidDataException($"The training state has no random stream '{name}' (it has {string.Join(", ", streams.Select(s => $"'{s.Name}'"))}): it is from another kind of run.");
     }
 
-    /// <summary>Why a run of <paramref name="rule"/> and <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state; null when it can.</summary>
-    internal string? Mismatch(string rule, string optimizer, long steps, int batchSize, long trainingRows)
+    /// <summary>Holds the state for one run until disposed: a second run given it at the same time is refused, naming <paramref name="operation"/>.</summary>
+    internal UsageGuard.Scope EnterRun(string operation)
+        => ExclusiveUse.Enter(this, "The training state", "Give each training run that runs at the same time a state of its own.", operation);
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (parameter "state") when a run of <paramref name="rule"/> and
+    /// <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state.
+    /// </summary>
+    internal void CheckFits(string rule, string optimizer, long steps, int batchSize, long trainingRows)
+    {
+        string? problem;
+        lock (_gate)
+        {
+            problem = Rule != rule ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule}'."
+                : Optimizer != optimizer ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer}'."
+                : StepsTrained != steps
+                    ? $"The training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
+                      "give the machine saved at the same point as the state."
+                : MinibatchesIntoEpoch > 0 && (BatchSize != batchSize || TrainingRows != trainingRows)
+                    ? $"The training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {TrainingRows} examples in minibatches of {BatchSize}; " +
+                      $"to go on within that epoch the run needs the same, but it has {trainingRows} examples in minibatches of {batchSize}."
+                : null;
+        }
+        if (problem is not null) throw new ArgumentException(problem, "state");
+    }
+
+    /// <summary>
+    /// Gives the optimiser and the rule back what <see cref="Record"/> took from them, before the run's first
+    /// step; a section that does not fit <paramref name="parameters"/> throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    internal void RestoreInto(IOptimizer optimizer, ILearningRule rule, IReadOnlyList<Parameter> parameters)
     {
         lock (_gate)
         {
-            if (Rule != rule) return $"the training state is from a run of the rule '{Rule}', but this run's rule is '{rule}'.";
-            if (Optimizer != optimizer) return $"the training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer}'.";
-            if (StepsTrained != steps)
-                return $"the training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
-                       "give the machine saved at the same point as the state.";
-            if (MinibatchesIntoEpoch > 0 && (BatchSize != batchSize || TrainingRows != trainingRows))
-                return $"the training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {TrainingRows} examples in minibatches of {BatchSize}; " +
-                       $"to go on within that epoch the run needs the same, but it has {trainingRows} examples in minibatches of {batchSize}.";
-            return null;
+            (optimizer as IResumable)?.RestoreState(OptimizerState, parameters);
+            (rule as IResumable)?.RestoreState(RuleState, parameters);
         }
     }
 

@@ -1,4 +1,3 @@
-using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
 using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Layers;
@@ -85,11 +84,9 @@ public sealed class TemporalTrainer
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
         Rule.Prepare(machine, segment * batch);
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
-        using var stateUse = state is null ? default : ExclusiveUse.Enter(state, "The training state",
-            "Give each training run that runs at the same time a state of its own.", "temporal training");
+        using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
-        if (resume && state!.Mismatch(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count) is { } mismatch)
-            throw new ArgumentException(char.ToUpperInvariant(mismatch[0]) + mismatch[1..], nameof(state));
+        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
 
@@ -101,10 +98,8 @@ public sealed class TemporalTrainer
         int epochsBefore = resume ? state!.ScheduleEpoch : 0;
         if (resume)
         {
-            // A state that does not fit is refused here, before the machine changes.
-            (optimizer as IResumable)?.RestoreState(state!.OptimizerState, parameters);
-            (Rule as IResumable)?.RestoreState(state!.RuleState, parameters);
-            random.RestoreState(state!.Stream(OrderStream));
+            state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
+            random.RestoreState(state.Stream(OrderStream));
             samples.RestoreState(state.Stream(SampleStream));
         }
         var undo = new StepUndo(parameters);
