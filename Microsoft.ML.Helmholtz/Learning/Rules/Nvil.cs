@@ -108,25 +108,17 @@ public sealed class Nvil : ILearningRule, IResumable
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
-        section.Write("baselines", _baseline);
-        section.Write("variances", _variance);
-        section.Write("started", _started ? 1 : 0);
+        RunningEstimates.Save(section, _baseline, _variance, _started);
         foreach (InputDependentBaseline? b in _inputBaselines) b?.SaveState(section);
     }
 
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
-        ReadOnlySpan<double> baseline = section.ReadDoubles("baselines", _baseline.Length), variance = section.ReadDoubles("variances", _variance.Length);
-        for (int l = 0; l < baseline.Length; l++)
-            if (!double.IsFinite(baseline[l]) || !(variance[l] >= 0 && double.IsFinite(variance[l])))
-                throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baseline[l]} and variance {variance[l]} for layer {l}: they must be finite, the variance ≥ 0.");
+        var (baseline, variance, started) = RunningEstimates.Read(section, _baseline.Length);
         foreach (InputDependentBaseline? b in _inputBaselines) b?.CheckState(section);
-        bool started = section.ReadDouble("started") != 0;
         foreach (InputDependentBaseline? b in _inputBaselines) b?.RestoreState(section);
-        baseline.CopyTo(_baseline);
-        variance.CopyTo(_variance);
-        _started = started;
+        (_baseline, _variance, _started) = (baseline, variance, started);
     }
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)

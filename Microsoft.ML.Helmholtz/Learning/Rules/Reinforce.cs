@@ -94,22 +94,17 @@ public sealed class Reinforce : ILearningRule, IResumable
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
-        section.Write("baseline", _baseline);
-        section.Write("variance", _variance);
-        section.Write("started", _started ? 1 : 0);
+        RunningEstimates.Save(section, [_baseline], [_variance], _started);
         _inputBaseline?.SaveState(section);
     }
 
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
-        double baseline = section.ReadDouble("baseline"), variance = section.ReadDouble("variance");
-        if (!double.IsFinite(baseline) || !(variance >= 0 && double.IsFinite(variance)))
-            throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baseline} and variance {variance}: they must be finite, the variance ≥ 0.");
-        bool started = section.ReadDouble("started") != 0;
+        var (baseline, variance, started) = RunningEstimates.Read(section, 1);
         _inputBaseline?.CheckState(section);
         _inputBaseline?.RestoreState(section);
-        (_baseline, _variance, _started) = (baseline, variance, started);
+        (_baseline, _variance, _started) = (baseline[0], variance[0], started);
     }
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)

@@ -1,0 +1,25 @@
+namespace Microsoft.ML.Helmholtz.Learning.Rules;
+
+/// <summary>
+/// The running baselines and variances of the REINFORCE-family rules in a <see cref="StateSection"/>: one of
+/// each per learning signal, and whether they have started. Read back only when every value fits.
+/// </summary>
+internal static class RunningEstimates
+{
+    public static void Save(StateSection section, ReadOnlySpan<double> baselines, ReadOnlySpan<double> variances, bool started)
+    {
+        section.Write("baselines", baselines);
+        section.Write("variances", variances);
+        section.Write("started", started ? 1 : 0);
+    }
+
+    /// <summary>The <paramref name="count"/> baselines and variances and the started flag; <see cref="InvalidDataException"/> when one is not finite or a variance is negative.</summary>
+    public static (double[] Baselines, double[] Variances, bool Started) Read(StateSection section, int count)
+    {
+        double[] baselines = section.ReadDoubles("baselines", count).ToArray(), variances = section.ReadDoubles("variances", count).ToArray();
+        for (int i = 0; i < count; i++)
+            if (!double.IsFinite(baselines[i]) || !(variances[i] >= 0 && double.IsFinite(variances[i])))
+                throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baselines[i]} and variance {variances[i]} for signal {i}: they must be finite, the variance ≥ 0.");
+        return (baselines, variances, section.ReadDouble("started") != 0);
+    }
+}
