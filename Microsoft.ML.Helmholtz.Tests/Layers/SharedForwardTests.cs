@@ -107,6 +107,71 @@ public sealed class SharedForwardTests
     }
 
     /// <summary>
+    /// After a shared forward a trunked layer carries only the distinct inputs back through its trunk (the
+    /// rows' gradients at the trunk's output summed per input, since its activations are the same for every
+    /// row of an input). Every parameter's gradient, the conditioning's and the output's must be those of a
+    /// forward over the repeated inputs (within the products' rounding), for each kind of layer behind a
+    /// trunk, by the score-function backward and, for the reparameterised ones, through the draw.
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-6t-5b")]
+    [DataRow("20b-6t-4t-5b")]     // two deterministic layers: the gradient between them is per distinct row too
+    [DataRow("20b-6t-18g")]       // per-unit variances
+    [DataRow("20b-6t-18gl")]      // per-row variances from a second map
+    [DataRow("20b-6t-18gr")]      // rank one plus diagonal
+    [DataRow("20b-6t-7grl")]
+    public void TrunkedRowsThatShareTheirInputBackpropagateAsRowByRow(string architecture)
+    {
+        const int distinct = 3;
+        int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
+        int rows = source.Length;
+        var original = TestModels.Random(architecture + "-4g", 81);
+        int visible = original.Architecture.Visible.Size, units = original.Architecture.Layers[1].Size;
+        float[] inputs = TestModels.RandomStates(original.Architecture, distinct, 82).Layer(0, distinct).ToArray();
+        float[] replicated = source.SelectMany(s => inputs.Skip(s * visible).Take(visible)).ToArray();
+        float[] distinctConditioning = Enumerable.Range(0, distinct * units).Select(i => 0.3f * MathF.Cos(i * 1.3f)).ToArray();
+        float[] conditioning = source.SelectMany(s => distinctConditioning.Skip(s * units).Take(units)).ToArray();
+        float[] pathWise = Enumerable.Range(0, rows * units).Select(i => MathF.Sin(i * 0.7f)).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.2f * r).ToArray();
+        bool reparameterized = !architecture.EndsWith('b');   // the Gaussian layers (a trunked layer takes the interface whatever it wraps)
+
+        (float[] Parameters, float[] Conditioning, float[] Output) Run(bool shared, bool throughDraw)
+        {
+            var machine = original.Clone();
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            if (shared) layer.ForwardShared(inputs, distinctConditioning, distinct, source, rows);
+            else layer.Forward(replicated, conditioning, rows);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(83), rows, y);
+            machine.ZeroGradients();
+            var dc = new float[rows * units];
+            var dy = new float[rows * units];
+            if (throughDraw)
+                ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default, dc);
+            else
+                layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, dy, dc);
+            return (layer.Parameters.SelectMany(p => p.Gradient).ToArray(), dc, dy);
+        }
+
+        foreach (bool throughDraw in reparameterized ? new[] { false, true } : [false])
+        {
+            var expected = Run(shared: false, throughDraw);
+            var actual = Run(shared: true, throughDraw);
+            string how = throughDraw ? "through the draw" : "score function";
+            void Close(float[] e, float[] a, string what)
+            {
+                Assert.AreEqual(e.Length, a.Length, what);
+                double scale = e.Max(v => Math.Abs((double)v));
+                Assert.IsTrue(scale > 0, $"{what}: all zero, so the comparison would not test anything");
+                for (int i = 0; i < e.Length; i++) Assert.AreEqual(e[i], a[i], 1e-5 * scale + 1e-7, $"{architecture}, {how}: {what} {i}");
+            }
+            Close(expected.Parameters, actual.Parameters, "parameter gradient");
+            Close(expected.Conditioning, actual.Conditioning, "conditioning gradient");
+            if (!throughDraw) Close(expected.Output, actual.Output, "output gradient");
+        }
+    }
+
+    /// <summary>
     /// Conditioned rows that share their input and its conditioning (the K samples of a frame under the
     /// temporal model): the shared path gives every row the free energy the row-by-row path gives, from the same draws.
     /// </summary>

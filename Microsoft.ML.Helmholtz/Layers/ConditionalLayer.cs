@@ -114,28 +114,46 @@ public abstract class ConditionalLayer
     private int[] _sharedSource = [];
     private int _sharedDistinct, _sharedRows;   // _sharedRows = 0: the last forward was not shared
 
-    /// <summary>
-    /// When the last forward was <see cref="ForwardShared(ReadOnlySpan{float}, int, ReadOnlySpan{int}, int)"/> over <paramref name="batch"/> rows: sums the
-    /// rows of <paramref name="rowGradient"/> [batch × columns] per distinct input into
-    /// <paramref name="reduced"/> and gives the distinct inputs, so that the caller forms its weight
-    /// gradient from them (Σ_r g_r x_{s(r)}ᵀ = Σ_d (Σ_{s(r)=d} g_r) x_dᵀ). False otherwise.
-    /// </summary>
-    protected bool TryReduceOverSharedInputs(ReadOnlySpan<float> rowGradient, int batch, int columns, Span<float> reduced,
-        out ReadOnlySpan<float> distinctInputs, out int distinctRows)
+    /// <summary>When the last forward was a shared one over <paramref name="batch"/> rows: its distinct inputs and each row's source.</summary>
+    private protected bool TryDistinctInputs(int batch, out DistinctInputs inputs)
     {
-        distinctInputs = default;
-        distinctRows = 0;
+        inputs = default;
         if (_sharedRows == 0 || batch != _sharedRows || _sharedDistinct >= batch) return false;
-        distinctRows = _sharedDistinct;
-        reduced[..(distinctRows * columns)].Clear();
-        for (int r = 0; r < batch; r++)
-        {
-            Span<float> target = reduced.Slice(_sharedSource[r] * columns, columns);
-            System.Numerics.Tensors.TensorPrimitives.Add(target, rowGradient.Slice(r * columns, columns), target);
-        }
-        distinctInputs = _sharedInputs.AsSpan(0, distinctRows * InputSize);
+        inputs = new DistinctInputs(_sharedInputs.AsSpan(0, _sharedDistinct * InputSize), _sharedDistinct, _sharedSource.AsSpan(0, batch));
         return true;
     }
+
+    /// <summary>
+    /// reduced[d] = Σ over the rows r that read input d of rowGradient[r] ([batch × columns] into [inputs.Rows × columns]):
+    /// a weight gradient over those rows is then one over the distinct inputs, Σ_r g_r x_{s(r)}ᵀ = Σ_d (Σ_{s(r)=d} g_r) x_dᵀ.
+    /// </summary>
+    private protected static void SumPerDistinctInput(ReadOnlySpan<float> rowGradient, int batch, int columns, in DistinctInputs inputs, Span<float> reduced)
+    {
+        reduced[..(inputs.Rows * columns)].Clear();
+        for (int r = 0; r < batch; r++)
+        {
+            Span<float> target = reduced.Slice(inputs.Source[r] * columns, columns);
+            System.Numerics.Tensors.TensorPrimitives.Add(target, rowGradient.Slice(r * columns, columns), target);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AccumulateLogProbGradient"/> for rows whose inputs repeat, as a layer that wraps this one
+    /// (a deterministic trunk) hands them over after a shared forward: the weight gradients are formed per
+    /// distinct input, and ∂/∂x is summed per distinct input into <paramref name="distinctInputGradient"/>
+    /// ([inputs.Rows × InputSize], +=), so that the wrapper carries K times fewer rows back. The rows'
+    /// statistics are this layer's own (the wrapper's forward gave them). False, having done nothing,
+    /// for a layer without this form; the wrapper then takes the row-by-row backward.
+    /// </summary>
+    internal virtual bool TryAccumulateLogProbGradientPerDistinctInput(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> outputGradient, Span<float> conditioningGradient) => false;
+
+    /// <summary>
+    /// <see cref="IReparameterizedLayer.BackwardThroughSample"/> with ∂/∂x summed per distinct input, as
+    /// <see cref="TryAccumulateLogProbGradientPerDistinctInput"/>. False, having done nothing, where the layer has no such form.
+    /// </summary>
+    internal virtual bool TryBackwardThroughSamplePerDistinctInput(in SampleGradient gradient, int batch, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> conditioningGradient) => false;
 
     /// <summary>Copies the statistics of row <paramref name="from"/> of the last forward to row <paramref name="to"/>.</summary>
     protected abstract void CopyStatistics(int from, int to);
@@ -255,4 +273,15 @@ public abstract class ConditionalLayer
         if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
         EnsureCapacity(batch);
     }
+}
+
+/// <summary>
+/// The inputs of rows that repeat them (K samples per example): <see cref="Rows"/> distinct inputs
+/// ([Rows × the layer's inputs]) and the distinct input each row reads (grouped, Source[r] ≤ r).
+/// </summary>
+internal readonly ref struct DistinctInputs(ReadOnlySpan<float> values, int rows, ReadOnlySpan<int> source)
+{
+    public ReadOnlySpan<float> Values { get; } = values;
+    public int Rows { get; } = rows;
+    public ReadOnlySpan<int> Source { get; } = source;
 }

@@ -220,12 +220,28 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
+        BackwardStatistics(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), input, batch, inputGradient, conditioningGradient);
+    }
+
+    internal override bool TryAccumulateLogProbGradientPerDistinctInput(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> outputGradient, Span<float> conditioningGradient)
+    {
+        LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
+        MeanFunctionBackward(StatisticsGradient(_dMean, batch), batch, conditioningGradient);
+        BackwardPerDistinctInput(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), batch, inputs, distinctInputGradient);
+        return true;
+    }
+
+    /// <summary>_dMean and _dLogVar of Σ_r w_r ln p(y_r), and its ∂/∂y into <paramref name="outputGradient"/> when given.</summary>
+    private void LogProbStatisticsGradient(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, Span<float> outputGradient)
+    {
         OwnStatistics();
         int n = batch * OutputSize;
-        Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
-        Kernels.GaussianLogProbGradient(y, _mean, _s, batch, OutputSize, rowWeights, dm, ds, outputGradient.IsEmpty ? default : outputGradient[..n]);
-        BackwardStatistics(dm, ds, input, batch, inputGradient, conditioningGradient);
+        Kernels.GaussianLogProbGradient(y, _mean, _s, batch, OutputSize, rowWeights, _dMean.AsSpan(0, n), _dLogVar.AsSpan(0, n), outputGradient.IsEmpty ? default : outputGradient[..n]);
     }
+
+    private Span<float> StatisticsGradient(float[] buffer, int batch) => buffer.AsSpan(0, batch * OutputSize);
 
     /// <summary>
     /// Through y = m + σ ε with the noise of the last draw: the statistics' gradients from
@@ -233,13 +249,28 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
+        SampleStatisticsGradient(gradient, batch);
+        BackwardStatistics(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), input, batch, inputGradient, conditioningGradient);
+    }
+
+    internal override bool TryBackwardThroughSamplePerDistinctInput(in SampleGradient gradient, int batch, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> conditioningGradient)
+    {
+        SampleStatisticsGradient(gradient, batch);
+        MeanFunctionBackward(StatisticsGradient(_dMean, batch), batch, conditioningGradient);
+        BackwardPerDistinctInput(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), batch, inputs, distinctInputGradient);
+        return true;
+    }
+
+    /// <summary>_dMean and _dLogVar of the loss through the last draw.</summary>
+    private void SampleStatisticsGradient(in SampleGradient gradient, int batch)
+    {
         OwnStatistics();
         int n = batch * OutputSize;
         if (gradient.RowWeights.Length < batch)
             throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
-        Span<float> dm = _dMean.AsSpan(0, n), ds = _dLogVar.AsSpan(0, n);
-        Kernels.ReparameterizedGaussianGradient(gradient.Local, gradient.PathWise, gradient.LocalCurvature, _noise, _s, gradient.RowWeights, batch, OutputSize, dm, ds);
-        BackwardStatistics(dm, ds, input, batch, inputGradient, conditioningGradient);
+        Kernels.ReparameterizedGaussianGradient(gradient.Local, gradient.PathWise, gradient.LocalCurvature, _noise, _s, gradient.RowWeights, batch, OutputSize,
+            _dMean.AsSpan(0, n), _dLogVar.AsSpan(0, n));
     }
 
     /// <summary>
@@ -252,28 +283,57 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     {
         OwnStatistics();
         int n = batch * OutputSize;
-        if (MeanFunction == GaussianMean.Tanh)
-            Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, n), meanGradient[..n]);
-        AddConditioningGradient(meanGradient, batch, conditioningGradient);
-        if (_logVarMap is null)
+        MeanFunctionBackward(meanGradient, batch, conditioningGradient);
+        if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
+            // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
+            BackwardPerDistinctInput(meanGradient, logVarianceGradient, batch, distinct, default);
+        else if (_logVarMap is null)
         {
             _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
             Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
         }
         else if (inputGradient.IsEmpty)
-        {
-            // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
-            if (TryReduceOverSharedInputs(meanGradient, batch, OutputSize, _sharedMean, out var distinct, out int distinctRows)
-                && TryReduceOverSharedInputs(logVarianceGradient, batch, OutputSize, _sharedLogVar, out _, out _))
-                AffineMap.BackwardWeights(_meanMap, _sharedMean.AsSpan(0, distinctRows * OutputSize), _logVarMap, _sharedLogVar.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows);
-            else
-                AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
-        }
+            AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
         else
         {
             // Both maps add into the input gradient, so each pairs its weight gradient with its input gradient instead.
             _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
             _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
+        }
+    }
+
+    /// <summary>The mean's gradient taken back through the mean function (in place), and added to the conditioning's.</summary>
+    private void MeanFunctionBackward(Span<float> meanGradient, int batch, Span<float> conditioningGradient)
+    {
+        if (MeanFunction == GaussianMean.Tanh)
+            Kernels.MultiplyByTanhDerivative(_mean.AsSpan(0, batch * OutputSize), meanGradient[..(batch * OutputSize)]);
+        AddConditioningGradient(meanGradient, batch, conditioningGradient);
+    }
+
+    /// <summary>
+    /// The maps' backward from the statistics' gradients (the mean's before the mean function) summed per
+    /// distinct input: the weight gradients and, when asked, ∂/∂x per distinct input.
+    /// </summary>
+    private void BackwardPerDistinctInput(ReadOnlySpan<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, int batch, in DistinctInputs inputs,
+        Span<float> distinctInputGradient)
+    {
+        int m = inputs.Rows * OutputSize;
+        Span<float> mean = _sharedMean.AsSpan(0, m);
+        SumPerDistinctInput(meanGradient, batch, OutputSize, inputs, mean);
+        if (_logVarMap is null)
+        {
+            _meanMap.Backward(mean, inputs.Values, inputs.Rows, distinctInputGradient);
+            Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
+            return;
+        }
+        Span<float> logVariance = _sharedLogVar.AsSpan(0, m);
+        SumPerDistinctInput(logVarianceGradient, batch, OutputSize, inputs, logVariance);
+        if (distinctInputGradient.IsEmpty)
+            AffineMap.BackwardWeights(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows);
+        else
+        {
+            _meanMap.Backward(mean, inputs.Values, inputs.Rows, distinctInputGradient);
+            _logVarMap.Backward(logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
         }
     }
 

@@ -60,17 +60,44 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
-        int n = batch * OutputSize;
-        Span<float> da = _scratch.AsSpan(0, n);
-        LogProbGradient(_logits, y, batch, rowWeights, da);
+        Span<float> da = PreActivationGradient(y, batch, rowWeights);
         // Rows that share their input (K samples of one example) form the weight gradient per distinct input.
-        if (inputGradient.IsEmpty && TryReduceOverSharedInputs(da, batch, OutputSize, _shared, out var distinct, out int distinctRows))
-            _affine.Backward(_shared.AsSpan(0, distinctRows * OutputSize), distinct, distinctRows, default);
+        if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
+            BackwardPerDistinctInput(da, batch, distinct, default);
         else
             _affine.Backward(da, input, batch, inputGradient);
+        OutputAndConditioningGradients(da, batch, rowWeights, outputGradient, conditioningGradient);
+    }
+
+    internal override bool TryAccumulateLogProbGradientPerDistinctInput(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> outputGradient, Span<float> conditioningGradient)
+    {
+        Span<float> da = PreActivationGradient(y, batch, rowWeights);
+        BackwardPerDistinctInput(da, batch, inputs, distinctInputGradient);
+        OutputAndConditioningGradients(da, batch, rowWeights, outputGradient, conditioningGradient);
+        return true;
+    }
+
+    private Span<float> PreActivationGradient(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights)
+    {
+        Span<float> da = _scratch.AsSpan(0, batch * OutputSize);
+        LogProbGradient(_logits, y, batch, rowWeights, da);
+        return da;
+    }
+
+    /// <summary>The map's backward from da summed per distinct input: the weight gradient and, when asked, ∂/∂x per distinct input.</summary>
+    private void BackwardPerDistinctInput(ReadOnlySpan<float> da, int batch, in DistinctInputs inputs, Span<float> distinctInputGradient)
+    {
+        Span<float> reduced = _shared.AsSpan(0, inputs.Rows * OutputSize);
+        SumPerDistinctInput(da, batch, OutputSize, inputs, reduced);
+        _affine.Backward(reduced, inputs.Values, inputs.Rows, distinctInputGradient);
+    }
+
+    private void OutputAndConditioningGradients(ReadOnlySpan<float> da, int batch, ReadOnlySpan<float> rowWeights, Span<float> outputGradient, Span<float> conditioningGradient)
+    {
         AddConditioningGradient(da, batch, conditioningGradient);
         // ∂ ln p / ∂y_i = a_i (for Bernoulli units: as for a relaxed y).
-        if (!outputGradient.IsEmpty) Kernels.AddRowScaled(_logits.AsSpan(0, n), rowWeights, 1f, batch, OutputSize, outputGradient);
+        if (!outputGradient.IsEmpty) Kernels.AddRowScaled(_logits.AsSpan(0, batch * OutputSize), rowWeights, 1f, batch, OutputSize, outputGradient);
     }
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)

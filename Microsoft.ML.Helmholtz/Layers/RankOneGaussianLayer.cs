@@ -203,6 +203,22 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
+        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
+    }
+
+    internal override bool TryAccumulateLogProbGradientPerDistinctInput(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> outputGradient, Span<float> conditioningGradient)
+    {
+        LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
+        AddConditioningGradient(_dMean, batch, conditioningGradient);
+        BackwardPerDistinctInput(batch, inputs, distinctInputGradient);
+        return true;
+    }
+
+    /// <summary>_dMean, _dLogVar and _dFactor of Σ_r w_r ln q(y_r), and −w_r r_r into <paramref name="outputGradient"/> when given.</summary>
+    private void LogProbStatisticsGradient(ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, Span<float> outputGradient)
+    {
         int n = OutputSize;
         float[] residual = _residual;
         bool shared = SharesStatistics(batch);
@@ -220,7 +236,6 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
                 if (!outputGradient.IsEmpty) outputGradient[o + i] -= (float)(w * ri);
             }
         }
-        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }
 
     /// <summary>
@@ -231,6 +246,22 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// (a curvature) is not available for this layer: its variance is not diagonal.
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
+    {
+        SampleStatisticsGradient(gradient, batch);
+        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
+    }
+
+    internal override bool TryBackwardThroughSamplePerDistinctInput(in SampleGradient gradient, int batch, in DistinctInputs inputs,
+        Span<float> distinctInputGradient, Span<float> conditioningGradient)
+    {
+        SampleStatisticsGradient(gradient, batch);
+        AddConditioningGradient(_dMean, batch, conditioningGradient);
+        BackwardPerDistinctInput(batch, inputs, distinctInputGradient);
+        return true;
+    }
+
+    /// <summary>_dMean, _dLogVar and _dFactor of the loss through the last draw.</summary>
+    private void SampleStatisticsGradient(in SampleGradient gradient, int batch)
     {
         if (!gradient.LocalCurvature.IsEmpty)
             throw new NotSupportedException("The rank-one Gaussian posterior has no diagonal Price gradient; use the path-wise gradient (e.g. the sbp rule, not sbp-price).");
@@ -249,7 +280,6 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(so, n), _noise.AsSpan(e, n), _a.AsSpan(so, n),
                 _dMean.AsSpan(o, n), _dLogVar.AsSpan(o, n), _dFactor.AsSpan(o, n));
         }
-        BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }
 
     /// <summary>A row's scalars in the gradient through its draw: η, B, 1/γ, t and the row's weight w.</summary>
@@ -308,26 +338,38 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     {
         int n = batch * OutputSize;
         AddConditioningGradient(_dMean, batch, conditioningGradient);
-        if (inputGradient.IsEmpty)
-        {
+        if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
             // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
-            if (TryReduceOverSharedInputs(_dMean.AsSpan(0, n), batch, OutputSize, _sharedMean, out var distinct, out int distinctRows)
-                && TryReduceOverSharedInputs(_dLogVar.AsSpan(0, n), batch, OutputSize, _sharedLogVar, out _, out _)
-                && TryReduceOverSharedInputs(_dFactor.AsSpan(0, n), batch, OutputSize, _sharedFactor, out _, out _))
-            {
-                int m = distinctRows * OutputSize;
-                AffineMap.BackwardWeights(_meanMap, _sharedMean.AsSpan(0, m), _logVarMap, _sharedLogVar.AsSpan(0, m), distinct, distinctRows);
-                _factorMap.Backward(_sharedFactor.AsSpan(0, m), distinct, distinctRows, default);
-                return;
-            }
+            BackwardPerDistinctInput(batch, distinct, default);
+        else if (inputGradient.IsEmpty)
+        {
             AffineMap.BackwardWeights(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch);
+            _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, default);
         }
         else
         {
             _meanMap.Backward(_dMean.AsSpan(0, n), input, batch, inputGradient);
             _logVarMap.Backward(_dLogVar.AsSpan(0, n), input, batch, inputGradient);
+            _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, inputGradient);
         }
-        _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, inputGradient);
+    }
+
+    /// <summary>The three maps' backward from their gradients summed per distinct input: the weight gradients and, when asked, ∂/∂x per distinct input.</summary>
+    private void BackwardPerDistinctInput(int batch, in DistinctInputs inputs, Span<float> distinctInputGradient)
+    {
+        int m = inputs.Rows * OutputSize;
+        Span<float> mean = _sharedMean.AsSpan(0, m), logVariance = _sharedLogVar.AsSpan(0, m), factor = _sharedFactor.AsSpan(0, m);
+        SumPerDistinctInput(_dMean, batch, OutputSize, inputs, mean);
+        SumPerDistinctInput(_dLogVar, batch, OutputSize, inputs, logVariance);
+        SumPerDistinctInput(_dFactor, batch, OutputSize, inputs, factor);
+        if (distinctInputGradient.IsEmpty)
+            AffineMap.BackwardWeights(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows);
+        else
+        {
+            _meanMap.Backward(mean, inputs.Values, inputs.Rows, distinctInputGradient);
+            _logVarMap.Backward(logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
+        }
+        _factorMap.Backward(factor, inputs.Values, inputs.Rows, distinctInputGradient);
     }
 
     private readonly record struct RowStatistics(double Gamma, double T, double LogDensity);

@@ -68,6 +68,21 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _sharedTrunk.Share(rowSource, rows);
     }
 
+    /// <summary>
+    /// Whether the rows still read the trunk activations of a shared forward over <paramref name="batch"/> rows,
+    /// whose distinct inputs are then <paramref name="visible"/>. The backward then carries only the distinct
+    /// rows through the trunk: its activations are the same for every row of an input, so the rows' gradients
+    /// at its output can be summed per input first (K times fewer multiply-adds, and no rows copied).
+    /// </summary>
+    private bool TrunkRowsShared(int batch, out DistinctInputs visible)
+    {
+        visible = default;
+        return _sharedTrunk.Covers(batch) && TryDistinctInputs(batch, out visible);
+    }
+
+    /// <summary>The trunk's outputs for the distinct inputs of a shared forward: the inner layer's distinct inputs.</summary>
+    private DistinctInputs TrunkOutputs(in DistinctInputs visible) => new(_trunk.Output(visible.Rows), visible.Rows, visible.Source);
+
     /// <summary>Gives every row its own trunk activations (nothing when they are not shared).</summary>
     private void OwnTrunkRows() => _sharedTrunk.Own();
 
@@ -86,6 +101,13 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        if (inputGradient.IsEmpty && TrunkRowsShared(batch, out var visible)
+            && Inner.TryAccumulateLogProbGradientPerDistinctInput(y, batch, rowWeights, TrunkOutputs(visible), _trunk.ClearedOutputGradient(visible.Rows),
+                outputGradient, conditioningGradient))
+        {
+            _trunk.Backward(visible.Values, visible.Rows, default);
+            return;
+        }
         OwnTrunkRows();
         // The trunk's parameters need ∂L/∂(trunk output) whether or not the input's gradient is asked for.
         Inner.AccumulateLogProbGradient(y, _trunk.Output(batch), batch, rowWeights, _trunk.ClearedOutputGradient(batch), outputGradient, conditioningGradient);
@@ -96,6 +118,12 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     {
         if (Inner is not IReparameterizedLayer inner)
             throw new NotSupportedException($"{Inner.GetType().Name} has no reparameterised samples.");
+        if (inputGradient.IsEmpty && TrunkRowsShared(batch, out var visible)
+            && Inner.TryBackwardThroughSamplePerDistinctInput(gradient, batch, TrunkOutputs(visible), _trunk.ClearedOutputGradient(visible.Rows), conditioningGradient))
+        {
+            _trunk.Backward(visible.Values, visible.Rows, default);
+            return;
+        }
         OwnTrunkRows();
         inner.BackwardThroughSample(gradient, _trunk.Output(batch), batch, _trunk.ClearedOutputGradient(batch), conditioningGradient);
         _trunk.Backward(input, batch, inputGradient);
