@@ -87,6 +87,9 @@ internal static class ModelBenchmark
         TrainingRow("RWS K=5 784b-200b-50b, Adam", "784b-200b-50b", () => new ReweightedWakeSleep(5), data.Train, engine, probe, epochs);
         TrainingRow("RWS K=5 (wake and sleep) 784b-200b-50b", "784b-200b-50b", () => new ReweightedWakeSleep(5, RecognitionUpdate.WakeAndSleep), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, Adam", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs);
+        // The table's long runs: the K-sample rules on machines with deterministic layers (results.md).
+        TrainingRow("VIMCO K=5 nonlinear 200~200", "784b-200t-200t-200b-200t-200t-200b", () => new Vimco(5), data.Train, engine, probe, epochs);
+        TrainingRow("IWAE K=5 Burda two-layer (gl)", "784b-200t-200t-100gl-100t-100t-50gl", () => new ImportanceWeightedBound(5), data.Train, engine, probe, epochs);
         TrainingRow("NVIL 784b-200b-50b, centred", "784b-200b-50b", () => new Nvil(), data.Train, engine, probe, epochs, centred: true);
     }
 
