@@ -60,9 +60,8 @@ public sealed class SharedForwardTests
         int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
         int rows = source.Length;
         var original = TestModels.Random(architecture + "-4g", 71);
-        int visible = original.Architecture.Visible.Size, units = original.Architecture.Layers[1].Size;
-        float[] inputs = TestModels.RandomStates(original.Architecture, distinct, 72).Layer(0, distinct).ToArray();
-        float[] replicated = source.SelectMany(s => inputs.Skip(s * visible).Take(visible)).ToArray();
+        int units = original.Architecture.Layers[1].Size;
+        var (inputs, replicated) = RepeatedInputs(original, distinct, source, 72);
         float[] pathWise = Enumerable.Range(0, rows * units).Select(i => MathF.Sin(i * 0.7f)).ToArray();
         float[] weights = Enumerable.Range(0, rows).Select(r => 1f + 0.25f * r).ToArray();
 
@@ -116,8 +115,8 @@ public sealed class SharedForwardTests
     [TestMethod]
     [DataRow("20b-6t-5b")]
     [DataRow("20b-6t-4t-5b")]     // two deterministic layers: the gradient between them is per distinct row too
-    [DataRow("20b-6t-18g")]       // per-unit variances
-    [DataRow("20b-6t-18gl")]      // per-row variances from a second map
+    [DataRow("20b-6t-18g")]       // diagonal, tanh mean
+    [DataRow("20b-6t-18gl")]      // diagonal, linear mean
     [DataRow("20b-6t-18gr")]      // rank one plus diagonal
     [DataRow("20b-6t-7grl")]
     public void TrunkedRowsThatShareTheirInputBackpropagateAsRowByRow(string architecture)
@@ -126,9 +125,8 @@ public sealed class SharedForwardTests
         int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
         int rows = source.Length;
         var original = TestModels.Random(architecture + "-4g", 81);
-        int visible = original.Architecture.Visible.Size, units = original.Architecture.Layers[1].Size;
-        float[] inputs = TestModels.RandomStates(original.Architecture, distinct, 82).Layer(0, distinct).ToArray();
-        float[] replicated = source.SelectMany(s => inputs.Skip(s * visible).Take(visible)).ToArray();
+        int units = original.Architecture.Layers[1].Size;
+        var (inputs, replicated) = RepeatedInputs(original, distinct, source, 82);
         float[] distinctConditioning = Enumerable.Range(0, distinct * units).Select(i => 0.3f * MathF.Cos(i * 1.3f)).ToArray();
         float[] conditioning = source.SelectMany(s => distinctConditioning.Skip(s * units).Take(units)).ToArray();
         float[] pathWise = Enumerable.Range(0, rows * units).Select(i => MathF.Sin(i * 0.7f)).ToArray();
@@ -169,6 +167,14 @@ public sealed class SharedForwardTests
             Close(expected.Conditioning, actual.Conditioning, "conditioning gradient");
             if (!throughDraw) Close(expected.Output, actual.Output, "output gradient");
         }
+    }
+
+    /// <summary>Distinct visible rows of a random machine, and the rows that repeat them as <paramref name="source"/> says (K samples per example).</summary>
+    private static (float[] Inputs, float[] Replicated) RepeatedInputs(HelmholtzMachine machine, int distinct, int[] source, ulong seed)
+    {
+        int visible = machine.Architecture.Visible.Size;
+        float[] inputs = TestModels.RandomStates(machine.Architecture, distinct, seed).Layer(0, distinct).ToArray();
+        return (inputs, source.SelectMany(s => inputs.Skip(s * visible).Take(visible)).ToArray());
     }
 
     /// <summary>

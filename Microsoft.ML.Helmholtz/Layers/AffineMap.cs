@@ -82,7 +82,24 @@ internal sealed class AffineMap
     }
 
     /// <summary>
-    /// <see cref="Backward"/> of two maps over the same input without an input gradient: the two
+    /// <see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, int, Span{float})"/> of two maps over the same input: without an input gradient, the two weight
+    /// gradients as one pair; with one, each map pairs its weight gradient with its share of ∂/∂x
+    /// (both add into it, so they cannot run side by side).
+    /// </summary>
+    public static void Backward(AffineMap first, ReadOnlySpan<float> firstOutputGradient, AffineMap second, ReadOnlySpan<float> secondOutputGradient,
+        ReadOnlySpan<float> input, int batch, Span<float> inputGradient)
+    {
+        if (inputGradient.IsEmpty)
+        {
+            BackwardWeights(first, firstOutputGradient, second, secondOutputGradient, input, batch);
+            return;
+        }
+        first.Backward(firstOutputGradient, input, batch, inputGradient);
+        second.Backward(secondOutputGradient, input, batch, inputGradient);
+    }
+
+    /// <summary>
+    /// <see cref="Backward(ReadOnlySpan{float}, ReadOnlySpan{float}, int, Span{float})"/> of two maps over the same input without an input gradient: the two
     /// weight gradients as one pair.
     /// </summary>
     public static void BackwardWeights(AffineMap first, ReadOnlySpan<float> firstOutputGradient, AffineMap second, ReadOnlySpan<float> secondOutputGradient,

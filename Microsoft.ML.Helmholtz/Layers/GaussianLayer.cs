@@ -292,14 +292,8 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
             Kernels.AddColumnSums(logVarianceGradient, batch, OutputSize, _logVar!.Gradient);
         }
-        else if (inputGradient.IsEmpty)
-            AffineMap.BackwardWeights(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch);
         else
-        {
-            // Both maps add into the input gradient, so each pairs its weight gradient with its input gradient instead.
-            _meanMap.Backward(meanGradient[..n], input, batch, inputGradient);
-            _logVarMap.Backward(logVarianceGradient[..n], input, batch, inputGradient);
-        }
+            AffineMap.Backward(_meanMap, meanGradient[..n], _logVarMap, logVarianceGradient[..n], input, batch, inputGradient);
     }
 
     /// <summary>The mean's gradient taken back through the mean function (in place), and added to the conditioning's.</summary>
@@ -328,13 +322,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         }
         Span<float> logVariance = _sharedLogVar.AsSpan(0, m);
         SumPerDistinctInput(logVarianceGradient, batch, OutputSize, inputs, logVariance);
-        if (distinctInputGradient.IsEmpty)
-            AffineMap.BackwardWeights(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows);
-        else
-        {
-            _meanMap.Backward(mean, inputs.Values, inputs.Rows, distinctInputGradient);
-            _logVarMap.Backward(logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
-        }
+        AffineMap.Backward(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
     }
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)

@@ -341,15 +341,9 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
             // Rows that share their input (K samples of one example) form the weight gradients per distinct input.
             BackwardPerDistinctInput(batch, distinct, default);
-        else if (inputGradient.IsEmpty)
-        {
-            AffineMap.BackwardWeights(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch);
-            _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, default);
-        }
         else
         {
-            _meanMap.Backward(_dMean.AsSpan(0, n), input, batch, inputGradient);
-            _logVarMap.Backward(_dLogVar.AsSpan(0, n), input, batch, inputGradient);
+            AffineMap.Backward(_meanMap, _dMean.AsSpan(0, n), _logVarMap, _dLogVar.AsSpan(0, n), input, batch, inputGradient);
             _factorMap.Backward(_dFactor.AsSpan(0, n), input, batch, inputGradient);
         }
     }
@@ -362,13 +356,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         SumPerDistinctInput(_dMean, batch, OutputSize, inputs, mean);
         SumPerDistinctInput(_dLogVar, batch, OutputSize, inputs, logVariance);
         SumPerDistinctInput(_dFactor, batch, OutputSize, inputs, factor);
-        if (distinctInputGradient.IsEmpty)
-            AffineMap.BackwardWeights(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows);
-        else
-        {
-            _meanMap.Backward(mean, inputs.Values, inputs.Rows, distinctInputGradient);
-            _logVarMap.Backward(logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
-        }
+        AffineMap.Backward(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
         _factorMap.Backward(factor, inputs.Values, inputs.Rows, distinctInputGradient);
     }
 
