@@ -169,6 +169,61 @@ public sealed class SharedForwardTests
         }
     }
 
+    /// <summary>
+    /// What makes the shared backward worth having: behind a trunk, every product of the bottom layer's
+    /// backward runs over the distinct inputs, so its multiply-adds are exactly distinct / rows of those
+    /// of the same backward after a forward over the repeated inputs (each product is linear in the rows).
+    /// A change that let the rows be copied first (and the trunk run over all of them) fails this.
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-6t-4t-5b", false)]
+    [DataRow("20b-6t-18gl", true)]
+    [DataRow("20b-6t-7grl", true)]
+    public void TrunkedBackwardAfterASharedForwardMultipliesOverTheDistinctInputsOnly(string architecture, bool throughDraw)
+    {
+        const int distinct = 3, k = 4, rows = distinct * k;
+        int[] source = Enumerable.Range(0, rows).Select(r => r / k).ToArray();
+        var counting = new CountingEngine(MatrixEngine.Managed);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture + "-4g"), 91, counting);
+        int units = machine.Architecture.Layers[1].Size;
+        var (inputs, replicated) = RepeatedInputs(machine, distinct, source, 92);
+        float[] weights = Enumerable.Repeat(0.5f, rows).ToArray();
+        float[] pathWise = Enumerable.Range(0, rows * units).Select(i => MathF.Cos(i * 0.3f)).ToArray();
+
+        long BackwardWork(bool shared)
+        {
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            if (shared) layer.ForwardShared(inputs, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(93), rows, y);
+            long before = counting.MultiplyAdds;
+            if (throughDraw)
+                ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
+            else
+                layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, default);
+            return counting.MultiplyAdds - before;
+        }
+
+        long rowByRow = BackwardWork(shared: false), perInput = BackwardWork(shared: true);
+        Assert.IsTrue(rowByRow > 0, "the backward ran no products");
+        Assert.AreEqual(rowByRow / k, perInput, $"{architecture}: multiply-adds of the backward after a shared forward, against {rowByRow} row by row");
+    }
+
+    /// <summary>An engine that counts the multiply-adds of the products it passes on.</summary>
+    private sealed class CountingEngine(IMatrixEngine inner) : IMatrixEngine
+    {
+        public long MultiplyAdds { get; private set; }
+        public string Name => inner.Name;
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+            float beta, Span<float> c, int ldc)
+        {
+            MultiplyAdds += (long)m * n * k;
+            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+    }
+
     /// <summary>Distinct visible rows of a random machine, and the rows that repeat them as <paramref name="source"/> says (K samples per example).</summary>
     private static (float[] Inputs, float[] Replicated) RepeatedInputs(HelmholtzMachine machine, int distinct, int[] source, ulong seed)
     {
