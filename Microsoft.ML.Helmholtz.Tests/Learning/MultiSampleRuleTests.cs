@@ -228,6 +228,49 @@ public sealed class MultiSampleRuleTests
     }
 
     [TestMethod]
+    [DataRow(2)]
+    [DataRow(3)]
+    [DataRow(5)]
+    [DataRow(50)]
+    public void VimcoLeaveOneOutSignalsAgreeWithTheirDirectSums(int k)
+    {
+        // Log weights a = −F̂ spread from nothing to far past double's range of e^a, around small and large
+        // levels; one sample far ahead of the rest (the case where S − e^{a_k} cancels), and two tied ahead.
+        var random = new Random(17);
+        var examples = new List<double[]>();
+        foreach (double level in new[] { 0.0, -95.0, 1e4 })
+            foreach (double spread in new[] { 0.0, 1e-9, 1.0, 10.0, 100.0, 1000.0 })
+                examples.Add(Enumerable.Range(0, k).Select(_ => level + spread * (random.NextDouble() - 0.5)).ToArray());
+        foreach (double gap in new[] { 20.0, 40.0, 800.0 })
+        {
+            examples.Add(Enumerable.Range(0, k).Select(j => j == k / 2 ? -90.0 : -90.0 - gap - random.NextDouble()).ToArray());
+            examples.Add(Enumerable.Range(0, k).Select(j => j < 2 ? -90.0 : -90.0 - gap - random.NextDouble()).ToArray());
+        }
+        double[] freeEnergy = examples.SelectMany(a => a.Select(x => -x)).ToArray();
+        var signal = new float[freeEnergy.Length];
+        Vimco.LeaveOneOutSignals(freeEnergy, examples.Count, k, signal);
+
+        for (int e = 0; e < examples.Count; e++)
+        {
+            double[] a = examples[e];
+            double full = LogSumExp(a);
+            for (int j = 0; j < k; j++)
+            {
+                double[] replaced = (double[])a.Clone();
+                replaced[j] = (a.Sum() - a[j]) / (k - 1);
+                double expected = full - LogSumExp(replaced);
+                Assert.AreEqual(expected, signal[e * k + j], 1e-6 * Math.Max(1, Math.Abs(expected)), $"example {e}, sample {j}");
+            }
+        }
+    }
+
+    private static double LogSumExp(double[] a)
+    {
+        double max = a.Max();
+        return max + Math.Log(a.Sum(x => Math.Exp(x - max)));
+    }
+
+    [TestMethod]
     public void MultiSampleRulesRefuseWhatTheyCannotTrain()
     {
         StringAssert.Contains(new ImportanceWeightedBound().Unsupported(HelmholtzArchitecture.Parse("6b-4b")), "hidden layer 1");

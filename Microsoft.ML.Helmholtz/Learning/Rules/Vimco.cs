@@ -68,29 +68,48 @@ public sealed class Vimco : ILearningRule
         return new BatchLoss(-bound, BatchLoss.MeanFreeEnergy(_freeEnergy.AsSpan(0, rows)));
     }
 
-    /// <summary>signal[r] = L̂ − L̂_{−k} for sample k of each example, in log space (a = −F̂): L̂_{−k} takes the mean of the other a's in place of a_k.</summary>
-    private static void LeaveOneOutSignals(ReadOnlySpan<double> freeEnergy, int examples, int k, Span<float> signal)
+    /// <summary>
+    /// signal[r] = L̂ − L̂_{−k} for sample k of each example, in log space (a = −F̂): L̂_{−k} takes the mean of
+    /// the other a's in place of a_k. O(K) an example: with M = max a and S = Σ_j e^{a_j − M}, the others'
+    /// sum is S − e^{a_k − M}. That subtraction cancels only where sample k holds nearly all of S, which at
+    /// most one sample of an example can; for that one L̂_{−k} is summed directly.
+    /// </summary>
+    internal static void LeaveOneOutSignals(ReadOnlySpan<double> freeEnergy, int examples, int k, Span<float> signal)
     {
         for (int e = 0; e < examples; e++)
         {
-            double total = 0;
-            for (int j = 0; j < k; j++) total += -freeEnergy[e * k + j];
-            double full = LogSumExp(freeEnergy.Slice(e * k, k), -1, 0);
+            ReadOnlySpan<double> f = freeEnergy.Slice(e * k, k);
+            double max = double.NegativeInfinity, total = 0;
             for (int j = 0; j < k; j++)
             {
-                double meanOthers = (total + freeEnergy[e * k + j]) / (k - 1);
-                signal[e * k + j] = (float)(full - LogSumExp(freeEnergy.Slice(e * k, k), j, meanOthers));
+                max = Math.Max(max, -f[j]);
+                total -= f[j];
+            }
+            double sum = 0;
+            for (int j = 0; j < k; j++) sum += Math.Exp(-f[j] - max);
+            double full = max + Math.Log(sum);
+            for (int j = 0; j < k; j++)
+            {
+                double meanOthers = (total + f[j]) / (k - 1);
+                double others = sum - Math.Exp(-f[j] - max);
+                // Below this share of S the subtraction would have lost more than 10 of double's 53 bits.
+                double withoutJ = others >= sum * CancellationShare
+                    ? max + Math.Log(others + Math.Exp(meanOthers - max))
+                    : LogSumExp(f, j, meanOthers);
+                signal[e * k + j] = (float)(full - withoutJ);
             }
         }
     }
 
-    /// <summary>ln Σ_j exp(−F̂_j) with the term at <paramref name="replaced"/> (if ≥ 0) replaced by exp(<paramref name="replacement"/>).</summary>
+    private const double CancellationShare = 1.0 / 1024;
+
+    /// <summary>ln Σ_j exp(−F̂_j) with the term at <paramref name="replaced"/> replaced by exp(<paramref name="replacement"/>), summed directly.</summary>
     private static double LogSumExp(ReadOnlySpan<double> freeEnergy, int replaced, double replacement)
     {
-        double max = double.NegativeInfinity;
-        for (int j = 0; j < freeEnergy.Length; j++) max = Math.Max(max, j == replaced ? replacement : -freeEnergy[j]);
-        double sum = 0;
-        for (int j = 0; j < freeEnergy.Length; j++) sum += Math.Exp((j == replaced ? replacement : -freeEnergy[j]) - max);
+        double max = replacement;
+        for (int j = 0; j < freeEnergy.Length; j++) if (j != replaced) max = Math.Max(max, -freeEnergy[j]);
+        double sum = Math.Exp(replacement - max);
+        for (int j = 0; j < freeEnergy.Length; j++) if (j != replaced) sum += Math.Exp(-freeEnergy[j] - max);
         return max + Math.Log(sum);
     }
 }
