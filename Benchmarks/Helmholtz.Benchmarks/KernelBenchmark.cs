@@ -34,6 +34,11 @@ internal static class KernelBenchmark
         float[] soft = F(0, 1);
         Row("SoftBernoulliLogProb", () => Scalar.BernoulliLogProb(a, soft, rows, cols, sums), () => Kernels.AccumulateSoftBernoulliLogProb(a, soft, rows, default, rows, cols, sums));
         Row("BernoulliLogProbGradient", () => Scalar.BernoulliGradient(a, x, rows, cols, w, y), () => Kernels.BernoulliLogProbGradient(a, x, rows, cols, w, y));
+        // A binary layer in training: the log-probability keeps e^{−|a|} ("after", against not keeping it), and the
+        // gradient over the same logits reads it ("after", against forming it).
+        float[] kept = new float[n];
+        Row("  keeping e^-|a|", () => Kernels.AccumulateBernoulliLogProb(a, x, rows, default, rows, cols, sums), () => Kernels.AccumulateBernoulliLogProb(a, x, rows, default, rows, cols, sums, kept));
+        Row("  gradient reading it", () => Kernels.BernoulliLogProbGradient(a, x, rows, cols, w, y), () => Kernels.BernoulliLogProbGradient(a, x, rows, cols, w, y, kept));
         Row("SampleBernoulli", () => Scalar.SampleBernoulli(a, u, y), () => Kernels.SampleBernoulli(a, u, y));
         Row("Sigmoid (was TensorPrimitives)", () => System.Numerics.Tensors.TensorPrimitives.Sigmoid(a, y), () => Kernels.Sigmoid(a, y));
         Row("BernoulliCurvature", () => Scalar.BernoulliCurvature(a, y), () => Kernels.BernoulliCurvature(a, y));

@@ -226,6 +226,32 @@ public sealed class KernelTests
     }
 
     [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void BernoulliLogProbKeepsTheExpItsGradientReadsForTheSameBits(int rows, int columns)
+    {
+        using var pool = new PrivatePool();
+        int n = rows * columns;
+        float[] a = Inputs(n, columns + 5), x = Binary(n, columns + 6), w = Inputs(rows, 7, 2);
+        a[0] = float.PositiveInfinity;
+        if (n > 1) a[n - 1] = float.NegativeInfinity;
+        double[] plain = new double[rows], keeping = new double[rows];
+        float[] kept = new float[n];
+        Kernels.AccumulateBernoulliLogProb(a, x, rows, default, rows, columns, plain);
+        Kernels.AccumulateBernoulliLogProb(a, x, rows, default, rows, columns, keeping, kept);
+        CollectionAssert.AreEqual(plain, keeping, "keeping e^{−|a|} changes no sum");
+        for (int i = 0; i < n; i++) Near(Math.Exp(-Math.Abs((double)a[i])), kept[i], Math.Exp(-Math.Abs((double)a[i])), $"e^(-|a|) at {i}");
+
+        float[] formed = new float[n], read = new float[n];
+        Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, formed);
+        Kernels.BernoulliLogProbGradient(a, x, rows, columns, w, read, kept);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.AreEqual(BitConverter.SingleToInt32Bits(formed[i]), BitConverter.SingleToInt32Bits(read[i]), $"element {i}: {formed[i]:R} against {read[i]:R}");
+            Near(w[i / columns] * (x[i] - Sigmoid(a[i])), read[i], Math.Abs(w[i / columns]), $"element {i}");
+        }
+    }
+
+    [TestMethod]
     [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
     public void SigmoidAndCurvature_MatchDouble(int n)
     {

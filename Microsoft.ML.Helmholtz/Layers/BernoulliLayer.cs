@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -55,16 +57,50 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     public override void Expectation(int batch, Span<float> output)
         => Kernels.Sigmoid(Logits(batch), output[..(batch * OutputSize)]);
 
+    // In training, a log-probability is followed by its gradient over the same logits. The binary kernel
+    // keeps the e^{−|a|} it forms, and the gradient reads them instead of taking an exp of its own (the
+    // same bits either way). A layer that only scores (no gradient used the last ones kept) stops
+    // keeping them, and starts again at the first gradient that finds none.
+    private float[] _expNegAbs = [];
+    private int _keptRows;        // leading rows of _expNegAbs that belong to the logits now; 0: none
+    private bool _keep = true;    // whether the next binary log-probability keeps them
+    private bool _keptUnused;     // the last ones kept have not been read by a gradient
+
+    private protected override void LogitsChanged() => _keptRows = 0;
+
+    /// <summary>Rows of e^{−|a|} kept for the logits now, which the next gradient over at most that many rows reads (0: none).</summary>
+    internal int KeptRows => _keptRows;
+
     public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         // The binary kernel's sign trick holds for 0 and 1 only.
-        if (SoftTargets) Kernels.AccumulateSoftBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
-        else Kernels.AccumulateBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+        if (SoftTargets)
+        {
+            Kernels.AccumulateSoftBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
+            return;
+        }
+        if (_keptUnused) _keep = false;
+        Span<float> keep = default;
+        if (_keep)
+        {
+            if (_expNegAbs.Length < LogitBuffer.Length) _expNegAbs = new float[LogitBuffer.Length];
+            keep = _expNegAbs.AsSpan(0, batch * OutputSize);
+        }
+        _keptRows = 0;   // stale until the kernel has written them
+        Kernels.AccumulateBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb, keep);
+        _keptRows = keep.IsEmpty ? 0 : batch;
+        _keptUnused = !keep.IsEmpty;
     }
 
     /// <summary>w (y − sigmoid(a)).</summary>
     protected override void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> y, int batch, ReadOnlySpan<float> rowWeights, Span<float> da)
-        => Kernels.BernoulliLogProbGradient(logits, y, batch, OutputSize, rowWeights, da);
+    {
+        // The base passes the layer's own logits; the kept values hold for them while _keptRows covers the batch.
+        bool kept = batch <= _keptRows && Unsafe.AreSame(ref MemoryMarshal.GetReference(logits), ref MemoryMarshal.GetArrayDataReference(LogitBuffer));
+        if (kept) _keptUnused = false;
+        else if (!SoftTargets) _keep = true;
+        Kernels.BernoulliLogProbGradient(logits, y, batch, OutputSize, rowWeights, da, kept ? _expNegAbs.AsSpan(0, batch * OutputSize) : default);
+    }
 
     /// <summary>sigmoid(a) (1 − sigmoid(a)).</summary>
     protected override void Curvature(ReadOnlySpan<float> logits, Span<float> kappa) => Kernels.BernoulliCurvature(logits, kappa);

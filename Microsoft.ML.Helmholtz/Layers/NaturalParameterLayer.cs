@@ -40,12 +40,17 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         _logits = new float[rows * OutputSize];
         _scratch = new float[rows * OutputSize];
         _shared = new float[rows * OutputSize];
+        LogitsChanged();
     }
+
+    /// <summary>Called whenever the logits change (a forward, a row copied, new buffers): what a kind keeps of them is stale.</summary>
+    private protected virtual void LogitsChanged() { }
 
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize), conditioning);
+        LogitsChanged();
     }
 
     /// <summary>da[r, i] = w_r ∂ ln p(y_r | a_r)/∂a_i = w_r (y_i − A'(a_i)).</summary>
@@ -129,5 +134,8 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     }
 
     protected override void CopyStatistics(int from, int to)
-        => _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
+    {
+        _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
+        LogitsChanged();
+    }
 }

@@ -16,25 +16,28 @@ public static unsafe partial class Kernels
     /// <summary>
     /// The same with x row r taken from row rowSource[r] of the <paramref name="xRows"/> rows of
     /// <paramref name="x"/> (rows that share their data, as the K samples of one example do, are not copied).
-    /// An empty rowSource means row r of x.
+    /// An empty rowSource means row r of x. When <paramref name="expNegAbs"/> is not empty, e^{−|a|} of every
+    /// logit is written there on the way (the kernel forms it anyway), for <see cref="BernoulliLogProbGradient"/>.
     /// </summary>
-    public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int xRows, ReadOnlySpan<int> rowSource, int rows, int columns, Span<double> rowSums)
+    public static void AccumulateBernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int xRows, ReadOnlySpan<int> rowSource, int rows, int columns, Span<double> rowSums,
+        Span<float> expNegAbs = default)
     {
         int n = rows * columns;
         logits = logits[..n]; x = x[..(xRows * columns)]; rowSums = rowSums[..rows];
+        if (!expNegAbs.IsEmpty) expNegAbs = expNegAbs[..n];
         CheckRowSource(rowSource, rows, xRows);
         int pieces = Pieces(n);
         if (pieces == 1)
         {
-            BernoulliLogProbRows(logits, x, rowSource, columns, rowSums, 0, rows);
+            BernoulliLogProbRows(logits, x, rowSource, columns, rowSums, expNegAbs, 0, rows);
             return;
         }
-        fixed (float* a = logits, v = x)
+        fixed (float* a = logits, v = x, e = expNegAbs)
         fixed (int* source = rowSource)
         fixed (double* sums = rowSums)
             WorkerPool.Current.Run(pieces, new BernoulliLogProbWork
             {
-                Ranges = new(rows, pieces), Logits = a, X = v, RowSource = source, RowSums = sums,
+                Ranges = new(rows, pieces), Logits = a, X = v, RowSource = source, RowSums = sums, ExpNegAbs = e,
                 XRows = xRows, Rows = rows, Columns = columns, SoftTargets = false,
             });
     }
@@ -44,6 +47,7 @@ public static unsafe partial class Kernels
     {
         public PieceRanges Ranges;   // of rows
         public float* Logits, X;
+        public float* ExpNegAbs;     // null: not kept (always for soft targets)
         public int* RowSource;       // null: row r of X
         public double* RowSums;
         public int XRows, Rows, Columns;
@@ -56,23 +60,27 @@ public static unsafe partial class Kernels
             var x = new ReadOnlySpan<float>(X, XRows * Columns);
             var sums = new Span<double>(RowSums, Rows);
             if (SoftTargets) SoftBernoulliLogProbRows(logits, x, SpanOrEmpty(RowSource, Rows), Columns, sums, r0, r1);
-            else BernoulliLogProbRows(logits, x, SpanOrEmpty(RowSource, Rows), Columns, sums, r0, r1);
+            else BernoulliLogProbRows(logits, x, SpanOrEmpty(RowSource, Rows), Columns, sums, ExpNegAbs is null ? default : new Span<float>(ExpNegAbs, Rows * Columns), r0, r1);
         }
     }
 
-    private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+    private static void BernoulliLogProbRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums,
+        Span<float> expNegAbs, int r0, int r1)
     {
-        if (Vector512.IsHardwareAccelerated) BernoulliLogProbRows<WideSums>(logits, x, rowSource, columns, rowSums, r0, r1);
-        else BernoulliLogProbRows<HalfSums>(logits, x, rowSource, columns, rowSums, r0, r1);
+        if (Vector512.IsHardwareAccelerated) BernoulliLogProbRows<WideSums>(logits, x, rowSource, columns, rowSums, expNegAbs, r0, r1);
+        else BernoulliLogProbRows<HalfSums>(logits, x, rowSource, columns, rowSums, expNegAbs, r0, r1);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void BernoulliLogProbRows<TSums>(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums, int r0, int r1)
+    private static void BernoulliLogProbRows<TSums>(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource, int columns, Span<double> rowSums,
+        Span<float> expNegAbs, int r0, int r1)
         where TSums : struct, ILaneSums<TSums>
     {
+        bool keep = !expNegAbs.IsEmpty;
         for (int r = r0; r < r1; r++)
         {
             ReadOnlySpan<float> a = logits.Slice(r * columns, columns);
+            Span<float> kept = keep ? expNegAbs.Slice(r * columns, columns) : default;
             ReadOnlySpan<float> v = x.Slice((rowSource.IsEmpty ? r : rowSource[r]) * columns, columns);
             int c = 0;
             double sum = 0;
@@ -87,7 +95,8 @@ public static unsafe partial class Kernels
                 int factors = 0;
                 for (; c <= columns - W; c += W)
                 {
-                    SoftplusParts(BernoulliSoftplusArgument(a, v, c), ref sums, ref product);
+                    Vector512<float> t = SoftplusParts(BernoulliSoftplusArgument(a, v, c), ref sums, ref product);
+                    if (keep) VectorMath.Store(t, kept, c);
                     if (++factors == MaxFactors)
                     {
                         AddLogOfProduct(ref product, ref sums);
@@ -99,14 +108,19 @@ public static unsafe partial class Kernels
                     Vector512<float> b = BernoulliSoftplusArgument(a, v, columns - W);
                     Vector512<float> fresh = LastLanes(columns - c);
                     sums.Add(VectorMath.Max(b, Vector512<float>.Zero) & fresh);
-                    product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)) & fresh, product);
+                    Vector512<float> t = VectorMath.Exp(-Vector512.Abs(b));
+                    if (keep) VectorMath.Store(t, kept, columns - W);   // the overlapped lanes get the same values again
+                    product = Vector512.FusedMultiplyAdd(product, t & fresh, product);
                     c = columns;
                 }
                 AddLogOfProduct(ref product, ref sums);
                 sum = -sums.Sum();
             }
             for (; c < columns; c++)
+            {
                 sum -= Softplus(v[c] != 0 ? -a[c] : a[c]);
+                if (keep) kept[c] = MathF.Exp(-MathF.Abs(a[c]));
+            }
             rowSums[r] += sum;
         }
     }
@@ -124,13 +138,15 @@ public static unsafe partial class Kernels
     /// <summary>Factors 1 + t ≤ 2 a lane multiplies before its ln is taken: 2^126 stays below float's largest value.</summary>
     private const int MaxFactors = 126;
 
-    /// <summary>softplus(b) in two parts: max(b, 0) added in double to lo/hi, and the factor 1 + e^{−|b|} into <paramref name="product"/>.</summary>
+    /// <summary>softplus(b) in two parts: max(b, 0) added in double to lo/hi, and the factor 1 + e^{−|b|} into <paramref name="product"/>; returns e^{−|b|}.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SoftplusParts<TSums>(Vector512<float> b, ref TSums sums, ref Vector512<float> product) where TSums : struct, ILaneSums<TSums>
+    private static Vector512<float> SoftplusParts<TSums>(Vector512<float> b, ref TSums sums, ref Vector512<float> product) where TSums : struct, ILaneSums<TSums>
     {
         sums.Add(VectorMath.Max(b, Vector512<float>.Zero));
         // p (1 + t) as one multiply-add, rounded once. t = 0 at |b| = ∞; NaN carries into the product.
-        product = Vector512.FusedMultiplyAdd(product, VectorMath.Exp(-Vector512.Abs(b)), product);
+        Vector512<float> t = VectorMath.Exp(-Vector512.Abs(b));
+        product = Vector512.FusedMultiplyAdd(product, t, product);
+        return t;
     }
 
     /// <summary>
@@ -221,21 +237,28 @@ public static unsafe partial class Kernels
         }
     }
 
-    /// <summary>dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)), also for x in [0, 1].</summary>
-    public static void BernoulliLogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient)
+    /// <summary>
+    /// dLogits[r,c] = w[r] · (x[r,c] − sigmoid(a[r,c])): the weighted gradient of ln Bernoulli(x | sigmoid(a)), also for x in [0, 1].
+    /// sigmoid(a) is formed from u = e^{−|a|} as 1/(1 + u) or u/(1 + u): u is read from <paramref name="expNegAbs"/> when it is
+    /// given (as <see cref="AccumulateBernoulliLogProb(ReadOnlySpan{float}, ReadOnlySpan{float}, int, ReadOnlySpan{int}, int, int, Span{double}, Span{float})"/>
+    /// wrote it for these logits), which saves the exp and gives the same bits.
+    /// </summary>
+    public static void BernoulliLogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient,
+        ReadOnlySpan<float> expNegAbs = default)
     {
         int n = rows * columns;
         logits = logits[..n]; x = x[..n]; rowWeights = rowWeights[..rows]; gradient = gradient[..n];
+        if (!expNegAbs.IsEmpty) expNegAbs = expNegAbs[..n];
         int pieces = Pieces(n);
         if (pieces == 1)
         {
-            BernoulliLogProbGradientRows(logits, x, columns, rowWeights, gradient, 0, rows);
+            BernoulliLogProbGradientRows(logits, x, columns, rowWeights, gradient, expNegAbs, 0, rows);
             return;
         }
-        fixed (float* a = logits, v = x, w = rowWeights, g = gradient)
+        fixed (float* a = logits, v = x, w = rowWeights, g = gradient, e = expNegAbs)
             WorkerPool.Current.Run(pieces, new BernoulliLogProbGradientWork
             {
-                Ranges = new(rows, pieces), Logits = a, X = v, RowWeights = w, Gradient = g,
+                Ranges = new(rows, pieces), Logits = a, X = v, RowWeights = w, Gradient = g, ExpNegAbs = e,
                 Rows = rows, Columns = columns,
             });
     }
@@ -244,6 +267,7 @@ public static unsafe partial class Kernels
     {
         public PieceRanges Ranges;   // of rows
         public float* Logits, X, RowWeights, Gradient;
+        public float* ExpNegAbs;     // null: formed here
         public int Rows, Columns;
 
         public readonly void Execute(int piece)
@@ -251,13 +275,15 @@ public static unsafe partial class Kernels
             if (!Ranges.Get(piece, out int r0, out int r1)) return;
             int n = Rows * Columns;
             BernoulliLogProbGradientRows(new ReadOnlySpan<float>(Logits, n), new ReadOnlySpan<float>(X, n), Columns, new ReadOnlySpan<float>(RowWeights, Rows),
-                new Span<float>(Gradient, n), r0, r1);
+                new Span<float>(Gradient, n), ExpNegAbs is null ? default : new ReadOnlySpan<float>(ExpNegAbs, n), r0, r1);
         }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void BernoulliLogProbGradientRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient, int r0, int r1)
+    private static void BernoulliLogProbGradientRows(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int columns, ReadOnlySpan<float> rowWeights, Span<float> gradient,
+        ReadOnlySpan<float> expNegAbs, int r0, int r1)
     {
+        bool kept = !expNegAbs.IsEmpty;
         for (int r = r0; r < r1; r++)
         {
             float w = rowWeights[r];
@@ -266,17 +292,28 @@ public static unsafe partial class Kernels
             {
                 var wv = Vector512.Create(w);
                 for (; i <= end - W; i += W)
-                    VectorMath.Store(wv * (VectorMath.Load(x, i) - VectorMath.Sigmoid(VectorMath.Load(logits, i))), gradient, i);
+                    VectorMath.Store(wv * (VectorMath.Load(x, i) - SigmoidOf(VectorMath.Load(logits, i), kept, expNegAbs, i)), gradient, i);
                 if (i < end)
                 {
                     i = end - W; // overlaps: those lanes get the same values again
-                    VectorMath.Store(wv * (VectorMath.Load(x, i) - VectorMath.Sigmoid(VectorMath.Load(logits, i))), gradient, i);
+                    VectorMath.Store(wv * (VectorMath.Load(x, i) - SigmoidOf(VectorMath.Load(logits, i), kept, expNegAbs, i)), gradient, i);
                     i = end;
                 }
             }
             for (; i < end; i++)
-                gradient[i] = w * (x[i] - Sigmoid(logits[i]));
+            {
+                float a = logits[i], u = kept ? expNegAbs[i] : MathF.Exp(-MathF.Abs(a));
+                gradient[i] = w * (x[i] - (a >= 0 ? 1f : u) / (1f + u));
+            }
         }
+    }
+
+    /// <summary>sigmoid(a) = 1/(1 + u) for a ≥ 0 and u/(1 + u) below, u = e^{−|a|} (read at <paramref name="i"/> when kept); NaN stays NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SigmoidOf(Vector512<float> a, bool kept, ReadOnlySpan<float> expNegAbs, int i)
+    {
+        Vector512<float> u = kept ? VectorMath.Load(expNegAbs, i) : VectorMath.Exp(-Vector512.Abs(a));
+        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, Vector512<float>.Zero), Vector512<float>.One, u) / (Vector512<float>.One + u);
     }
 
     /// <summary>y = 1 where u &lt; sigmoid(a), else 0.</summary>
