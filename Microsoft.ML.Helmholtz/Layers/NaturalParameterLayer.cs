@@ -49,8 +49,8 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
+        LogitsChanged();   // first: a forward that throws part-way leaves nothing kept for the old logits
         _affine.Forward(input, batch, _logits.AsSpan(0, batch * OutputSize), conditioning);
-        LogitsChanged();
     }
 
     /// <summary>da[r, i] = w_r ∂ ln p(y_r | a_r)/∂a_i = w_r (y_i − A'(a_i)).</summary>
@@ -135,7 +135,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
 
     protected override void CopyStatistics(int from, int to)
     {
-        _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
         LogitsChanged();
+        _logits.AsSpan(from * OutputSize, OutputSize).CopyTo(_logits.AsSpan(to * OutputSize, OutputSize));
     }
 }
