@@ -80,20 +80,22 @@ public sealed class BernoulliKeptExpTests
     }
 
     [TestMethod]
-    public void ALayerThatOnlyScoresStopsKeepingAndStartsAgainWithAGradient()
+    public void ALayerThatOnlyScoresStopsKeepingAndStartsAgainAfterAGradient()
     {
         var layer = Layer(37);
         float[] x = Values(Rows * Inputs, 1, binary: false), y = Values(Rows * 37, 3, binary: true);
-        layer.Forward(x, Rows);
-        layer.AccumulateLogProb(y, Rows, new double[Rows]);
-        Assert.AreEqual(Rows, layer.KeptRows);
-        layer.Forward(x, Rows);
-        layer.AccumulateLogProb(y, Rows, new double[Rows]);
-        Assert.AreEqual(0, layer.KeptRows, "no gradient read the last ones: this layer is scoring");
+        int LogProbability()
+        {
+            layer.Forward(x, Rows);
+            layer.AccumulateLogProb(y, Rows, new double[Rows]);
+            return layer.KeptRows;
+        }
+        Assert.AreEqual(Rows, LogProbability());
+        Assert.AreEqual(Rows, LogProbability(), "a second log-probability before the gradient (Wake-Sleep's sleep phase) still keeps them");
+        Assert.AreEqual(0, LogProbability(), "two without a gradient: this layer is scoring");
+        Assert.AreEqual(0, LogProbability());
         Gradient(layer, y, x);   // finds none kept
-        layer.Forward(x, Rows);
-        layer.AccumulateLogProb(y, Rows, new double[Rows]);
-        Assert.AreEqual(Rows, layer.KeptRows, "a gradient came: keep them again");
+        Assert.AreEqual(Rows, LogProbability(), "after a gradient: keep them again");
 
         var soft = new BernoulliLayer("s", Inputs, 37, MatrixEngine.Managed, softTargets: true);
         soft.Forward(x, Rows);

@@ -59,12 +59,13 @@ public sealed class BernoulliLayer : NaturalParameterLayer
 
     // In training, a log-probability is followed by its gradient over the same logits. The binary kernel
     // keeps the e^{−|a|} it forms, and the gradient reads them instead of taking an exp of its own (the
-    // same bits either way). A layer that only scores (no gradient used the last ones kept) stops
-    // keeping them, and starts again at the first gradient that finds none.
+    // same bits either way). A layer that only scores stops keeping them after two log-probabilities
+    // without a gradient (two, not one: Wake-Sleep's recognition layers score the wake phase's samples,
+    // then the dreams, then take the dreams' gradient), and starts again after its next gradient.
     private float[] _expNegAbs = [];
-    private int _keptRows;        // leading rows of _expNegAbs that belong to the logits now; 0: none
-    private bool _keep = true;    // whether the next binary log-probability keeps them
-    private bool _keptUnused;     // the last ones kept have not been read by a gradient
+    private int _keptRows;                // leading rows of _expNegAbs that belong to the logits now; 0: none
+    private int _logProbsSinceGradient;   // binary log-probabilities since the last gradient (saturating)
+    private const int KeepWithoutGradient = 2;
 
     private protected override void LogitsChanged() => _keptRows = 0;
 
@@ -79,9 +80,8 @@ public sealed class BernoulliLayer : NaturalParameterLayer
             Kernels.AccumulateSoftBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
             return;
         }
-        if (_keptUnused) _keep = false;
         Span<float> keep = default;
-        if (_keep)
+        if (_logProbsSinceGradient < KeepWithoutGradient)
         {
             if (_expNegAbs.Length < LogitBuffer.Length) _expNegAbs = new float[LogitBuffer.Length];
             keep = _expNegAbs.AsSpan(0, batch * OutputSize);
@@ -89,7 +89,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
         _keptRows = 0;   // stale until the kernel has written them
         Kernels.AccumulateBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb, keep);
         _keptRows = keep.IsEmpty ? 0 : batch;
-        _keptUnused = !keep.IsEmpty;
+        if (_logProbsSinceGradient < KeepWithoutGradient) _logProbsSinceGradient++;
     }
 
     /// <summary>w (y − sigmoid(a)).</summary>
@@ -97,8 +97,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     {
         // The base passes the layer's own logits; the kept values hold for them while _keptRows covers the batch.
         bool kept = batch <= _keptRows && Unsafe.AreSame(ref MemoryMarshal.GetReference(logits), ref MemoryMarshal.GetArrayDataReference(LogitBuffer));
-        if (kept) _keptUnused = false;
-        else if (!SoftTargets) _keep = true;
+        _logProbsSinceGradient = 0;
         Kernels.BernoulliLogProbGradient(logits, y, batch, OutputSize, rowWeights, da, kept ? _expNegAbs.AsSpan(0, batch * OutputSize) : default);
     }
 
