@@ -80,16 +80,16 @@ public sealed class BernoulliLayer : NaturalParameterLayer
             Kernels.AccumulateSoftBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
             return;
         }
-        Span<float> keep = default;
-        if (_logProbsSinceGradient < KeepWithoutGradient)
-        {
-            if (_expNegAbs.Length < LogitBuffer.Length) _expNegAbs = new float[LogitBuffer.Length];
-            keep = _expNegAbs.AsSpan(0, batch * OutputSize);
-        }
+        bool keeping = _logProbsSinceGradient < KeepWithoutGradient;
+        if (keeping && _expNegAbs.Length < LogitBuffer.Length) _expNegAbs = new float[LogitBuffer.Length];
         _keptRows = 0;   // stale until the kernel has written them
-        Kernels.AccumulateBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb, keep);
-        _keptRows = keep.IsEmpty ? 0 : batch;
-        if (_logProbsSinceGradient < KeepWithoutGradient) _logProbsSinceGradient++;
+        Kernels.AccumulateBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb,
+            keeping ? _expNegAbs.AsSpan(0, batch * OutputSize) : default);
+        if (keeping)
+        {
+            _keptRows = batch;
+            _logProbsSinceGradient++;
+        }
     }
 
     /// <summary>w (y − sigmoid(a)).</summary>

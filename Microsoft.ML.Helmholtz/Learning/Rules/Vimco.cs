@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning.Rules;
 
@@ -95,7 +96,7 @@ public sealed class Vimco : ILearningRule
                 // Below this share of S the subtraction would have lost more than 10 of double's 53 bits.
                 double withoutJ = others >= sum * CancellationShare
                     ? max + Math.Log(others + Math.Exp(meanOthers - max))
-                    : LogSumExp(f, j, meanOthers);
+                    : LogSumExpReplacing(f, j, meanOthers);
                 signal[e * k + j] = (float)(full - withoutJ);
             }
         }
@@ -104,12 +105,12 @@ public sealed class Vimco : ILearningRule
     private const double CancellationShare = 1.0 / 1024;
 
     /// <summary>ln Σ_j exp(−F̂_j) with the term at <paramref name="replaced"/> replaced by exp(<paramref name="replacement"/>), summed directly.</summary>
-    private static double LogSumExp(ReadOnlySpan<double> freeEnergy, int replaced, double replacement)
+    private static double LogSumExpReplacing(ReadOnlySpan<double> freeEnergy, int replaced, double replacement)
     {
-        double max = replacement;
-        for (int j = 0; j < freeEnergy.Length; j++) if (j != replaced) max = Math.Max(max, -freeEnergy[j]);
-        double sum = Math.Exp(replacement - max);
-        for (int j = 0; j < freeEnergy.Length; j++) if (j != replaced) sum += Math.Exp(-freeEnergy[j] - max);
-        return max + Math.Log(sum);
+        var sum = LogSumExpAccumulator.Empty;
+        sum.Add(replacement);
+        for (int j = 0; j < freeEnergy.Length; j++)
+            if (j != replaced) sum.Add(-freeEnergy[j]);
+        return sum.Value;
     }
 }
