@@ -156,10 +156,23 @@ public static unsafe partial class Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddLogOfProduct<TSums>(ref Vector512<float> product, ref TSums sums) where TSums : struct, ILaneSums<TSums>
     {
+        sums = WithLogOfProduct(product, sums);
+        product = Vector512<float>.One;
+    }
+
+    /// <summary>
+    /// <paramref name="sums"/> with ln of each lane's product added. Compiled on its own, once a row (or every MaxFactors
+    /// vectors): inlined into a row kernel without AVX-512, its emulated 16-lane operations outran the JIT's inlining
+    /// budget and were left as about 40 calls a row, each through memory (docs/performance.md). Values in and out, not
+    /// refs, so that the kernel's loop keeps its sums and product in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static TSums WithLogOfProduct<TSums>(Vector512<float> product, TSums sums) where TSums : struct, ILaneSums<TSums>
+    {
         Vector512<float> logMantissa = VectorMath.LogOfPositiveParts(product, out Vector512<float> exponent);
         logMantissa = Vector512.ConditionalSelect(Vector512.Equals(product, product), logMantissa, product);   // NaN stays NaN
         sums.AddScaled(exponent, Math.Log(2), logMantissa);
-        product = Vector512<float>.One;
+        return sums;
     }
 
     /// <summary>
