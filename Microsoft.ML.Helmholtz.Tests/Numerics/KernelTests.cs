@@ -494,6 +494,19 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(xAdam, xKept);
         CollectionAssert.AreEqual(mAdam, mKept);
         CollectionAssert.AreEqual(vAdam, vKept);
+
+        // Every lane (16, 8 or the scalar tail, whichever this machine runs) gives the bits of the float formula.
+        for (int i = 0; i < n; i++)
+        {
+            float gi = MathF.Abs(g[i]) < 1e-16f ? 0f : g[i];
+            float mi = b1 * m0[i] + (1f - b1) * gi, vi = b2 * v0[i] + (1f - b2) * gi * gi;
+            if (MathF.Abs(mi) < 1e-30f) mi = 0f;
+            if (MathF.Abs(vi) < 1e-30f) vi = 0f;
+            Assert.AreEqual(mi, mAdam[i], $"m {i} bit for bit");
+            Assert.AreEqual(vi, vAdam[i], $"v {i} bit for bit");
+            Assert.AreEqual(x0[i] * 1f - step * mi / (MathF.Sqrt(vi) + eh), xAdam[i], $"x {i} bit for bit");
+        }
+
         float[] xSgd = (float[])x0.Clone(), velSgd = (float[])vel0.Clone(), velKept = (float[])vel0.Clone();
         xKept = (float[])x0.Clone();
         Array.Clear(before);
