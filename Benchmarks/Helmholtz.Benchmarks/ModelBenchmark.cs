@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Helmholtz.Layers;
@@ -49,7 +50,7 @@ internal static class ModelBenchmark
         Console.WriteLine();
         if (training) TrainingRows(data, engine, ceiling, epochs, only);
         Console.WriteLine();
-        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"chunk",7}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}{"products s",12}");
+        Console.WriteLine($"{"scoring (784b-200g-50g)",-34}{"pipelines",10}{"images",8}{"K",6}{"chunk",7}{"seconds",10}{"samples/s",12}{"GFLOP",9}{"GFLOP/s",9}{"products s",12}{"steal %",8}");
         var test = scoreImages < data.Test.Rows ? data.Test.Slice(0, scoreImages) : data.Test;
         // One pipeline (the engine's own threads) against one pipeline per core, at the smallest K;
         // each chunk size (rows per chunk) in turn at each K.
@@ -69,7 +70,9 @@ internal static class ModelBenchmark
         Console.WriteLine("\"undo s\" is what a separate copy of the parameters before every step would cost an epoch (timed on its own after");
         Console.WriteLine("the run: median of 5 rounds of an epoch's steps), and \"undo %\" its share of the epoch. The trainer makes that copy only");
         Console.WriteLine("for an optimiser that does not keep the values within its own step; Adam (every row here) keeps them, so it is not in s/epoch.");
-        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"prod",7}{"rest",7}{"undo s",8}{"undo %",8}");
+        Console.WriteLine("\"steal %\" is the share of the machine's CPU time that its hypervisor gave to others during the timed epochs");
+        Console.WriteLine("(or the scoring run), from /proc/stat: above a few percent the host was busy, and the row ran slower than the machine can.");
+        Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"prod",7}{"rest",7}{"undo s",8}{"undo %",8}{"steal %",8}");
         var probe = new CeilingProbe(engine);
         // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
         void TrainingRow(string label, string architecture, Func<ILearningRule> rule, DataMatrix train, IMatrixEngine engine, CeilingProbe probe, int epochs, bool centred = false)
@@ -102,9 +105,11 @@ internal static class ModelBenchmark
         var ceilings = new List<double>();
         var probeSeconds = new List<double>();
         var productTicks = new List<long>();
+        var cpuTicks = new List<(long Steal, long Total)?>();
         var progress = new SynchronousProgress(_ =>
         {
             productTicks.Add(Interlocked.Read(ref counter.Ticks));
+            cpuTicks.Add(HostCpuTicks());
             var clock = Stopwatch.StartNew();
             ceilings.Add(probe.Measure());
             probeSeconds.Add(clock.Elapsed.TotalSeconds);
@@ -135,8 +140,34 @@ internal static class ModelBenchmark
         }
         double median = Statistics.Median(seconds), ceiling = Statistics.Median(around);
         double undo = UndoSecondsPerEpoch(machine.Parameters.Concat(trained.Parameters).ToArray(), train.Rows / options.BatchSize);
-        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}{Statistics.Median(productRatios),7:F2}{Statistics.Median(restRatios),7:F2}{undo,8:F3}{100 * undo / median,8:F1}");
+        string steal = StealPercent(cpuTicks[0], cpuTicks[^1]);
+        Console.WriteLine($"{label,-34}{median,9:F2}{Statistics.Median(products),12:F2}{train.Rows / median,12:F0}{flops / 1e9,13:F1}{flops / 1e9 / median,9:F1}{ceiling,9:F1}{flops / (ceiling * 1e9),9:F2}{Statistics.Median(ratios),7:F2}{Statistics.Median(productRatios),7:F2}{Statistics.Median(restRatios),7:F2}{undo,8:F3}{100 * undo / median,8:F1}{steal,8}");
     }
+
+    /// <summary>
+    /// The machine's CPU ticks since boot, all cores: the steal (time a hypervisor gave this machine's vCPUs to
+    /// others) and the total, from /proc/stat; null where it cannot be read.
+    /// </summary>
+    private static (long Steal, long Total)? HostCpuTicks()
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/stat").FirstOrDefault();
+            if (line is null || !line.StartsWith("cpu ", StringComparison.Ordinal)) return null;
+            long[] fields = line[4..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+            // user nice system idle iowait irq softirq steal (guest and guest_nice after them are already in user and nice)
+            return fields.Length < 8 ? null : (fields[7], fields.Take(8).Sum());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or OverflowException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The steal's share of the CPU time between two readings, in percent ("-" where either is missing).</summary>
+    private static string StealPercent((long Steal, long Total)? before, (long Steal, long Total)? after)
+        => before is { } b && after is { } a && a.Total > b.Total
+            ? (100.0 * (a.Steal - b.Steal) / (a.Total - b.Total)).ToString("F1", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>The copy the trainer makes before each step (<see cref="StepUndo.Save"/>), an epoch's worth, median of 5 rounds.</summary>
     private static double UndoSecondsPerEpoch(Parameter[] parameters, int steps)
@@ -196,12 +227,14 @@ internal static class ModelBenchmark
         new ImportanceSampledLogLikelihood(10) { Parallelism = pipelines, PipelineEngine = estimator.PipelineEngine }.Estimate(machine, test.Slice(0, 10)); // warm-up
         Interlocked.Exchange(ref counter.Flops, 0);
         Interlocked.Exchange(ref counter.Ticks, 0);
+        var cpuBefore = HostCpuTicks();
         var clock = Stopwatch.StartNew();
         estimator.Estimate(machine, test);
         double s = clock.Elapsed.TotalSeconds;
+        string steal = StealPercent(cpuBefore, HostCpuTicks());
         // The products' share: time inside them summed over the pipelines, per pipeline.
         double products = (double)counter.Ticks / Stopwatch.Frequency / Math.Min(pipelines, test.Rows);
-        Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{chunk,7}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}{products,12:F1}");
+        Console.WriteLine($"{"importance sampling",-34}{pipelines,10}{test.Rows,8}{k,6}{chunk,7}{s,10:F1}{(double)test.Rows * k / s,12:F0}{counter.Flops / 1e9,9:F0}{counter.Flops / 1e9 / s,9:F1}{products,12:F1}{steal,8}");
     }
 
     private static double Ceiling(IMatrixEngine engine)
