@@ -275,6 +275,49 @@ public sealed class RankOneGaussianTests
             }
     }
 
+    /// <summary>
+    /// Enough rows that the backward through the draw runs in pieces on a pool: the gradients equal, bit for bit,
+    /// those of the same calls run on one thread, with the draw's kept sums and with sums formed from the noise.
+    /// </summary>
+    [TestMethod]
+    public void TheBackwardThroughADrawGivesTheSameBitsOnAPoolAsOnOneThread()
+    {
+        const int inputs = 5, units = 24, rows = 700;   // 16,800 elements: two pieces on a pool of two
+        float[] Gradients(WorkerPool pool, bool keptSums)
+        {
+            using var use = WorkerPool.Use(pool);
+            var layer = new RankOneGaussianLayer("q", inputs, units, MatrixEngine.Managed);
+            var random = new RandomStream(4);
+            foreach (Parameter p in layer.Parameters)
+            {
+                random.FillNormal(p.Value);
+                for (int i = 0; i < p.Length; i++) p.Value[i] *= 0.4f;
+            }
+            var x = new float[rows * inputs];
+            random.FillNormal(x);
+            var pathWise = new float[rows * units];
+            random.FillNormal(pathWise);
+            var weights = new float[rows];
+            for (int r = 0; r < rows; r++) weights[r] = 1f / (1 + r % 7);
+            layer.Forward(x, rows);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(5), rows, y);
+            if (keptSums) layer.AccumulateLogProbOfSample(y, rows, new double[rows]);
+            foreach (Parameter p in layer.Parameters) p.ZeroGradient();
+            var inputGradient = new float[rows * inputs];
+            layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, x, rows, inputGradient);
+            return [.. layer.Parameters.SelectMany(p => p.Gradient), .. inputGradient];
+        }
+
+        using var two = new WorkerPool(2);
+        foreach (bool kept in new[] { false, true })
+        {
+            float[] alone = Gradients(WorkerPool.Inline, kept), pooled = Gradients(two, kept);
+            CollectionAssert.AreEqual(alone, pooled, $"kept sums: {kept}");
+            Assert.IsTrue(alone.All(float.IsFinite) && alone.Count(g => g != 0) > alone.Length / 2, "the gradients are finite and mostly non-zero");
+        }
+    }
+
     [TestMethod]
     public void AFreshMachineStartsDiagonalAndTheCodeParses()
     {

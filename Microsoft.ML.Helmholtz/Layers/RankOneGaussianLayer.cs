@@ -193,11 +193,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// scale at which the density uses it (A, √A |ε|, Σ |s|).
     /// </summary>
     private DrawStatistics NoiseStatistics(int row, int statisticsRow)
+        => NoiseStatistics(_a, _s, _noise, OutputSize, row, statisticsRow);
+
+    private static DrawStatistics NoiseStatistics(ReadOnlySpan<float> aAll, ReadOnlySpan<float> sAll, ReadOnlySpan<float> noise, int units, int row, int statisticsRow)
     {
-        int o = statisticsRow * OutputSize, e = row * NoisePerRow;
-        ReadOnlySpan<float> a = _a.AsSpan(o, OutputSize), epsilon = _noise.AsSpan(e, OutputSize);
-        return new DrawStatistics(TensorPrimitives.SumOfSquares(a), TensorPrimitives.Dot(a, epsilon), _noise[e + OutputSize],
-            TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(_s.AsSpan(o, OutputSize)));
+        int o = statisticsRow * units, e = row * (units + 1);
+        ReadOnlySpan<float> a = aAll.Slice(o, units), epsilon = noise.Slice(e, units);
+        return new DrawStatistics(TensorPrimitives.SumOfSquares(a), TensorPrimitives.Dot(a, epsilon), noise[e + units],
+            TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(sAll.Slice(o, units)));
     }
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
@@ -267,18 +270,54 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             throw new NotSupportedException("The rank-one Gaussian posterior has no diagonal Price gradient; use the path-wise gradient (e.g. the sbp rule, not sbp-price).");
         if (gradient.RowWeights.Length < batch)
             throw new ArgumentException($"The sample gradient's row weights hold {gradient.RowWeights.Length} values, fewer than the {batch} rows.", nameof(gradient));
-        int n = OutputSize;
-        bool shared = SharesStatistics(batch);
-        for (int row = 0; row < batch; row++)
+        int n = batch * OutputSize;
+        ReadOnlySpan<float> pathWise = gradient.PathWise[..n], local = gradient.Local.IsEmpty ? default : gradient.Local[..n];
+        ReadOnlySpan<int> source = SharesStatistics(batch) ? _shared.Source : default;
+        // Rows are independent and each writes its own: they run on the pool in pieces of rows (the same bits however cut).
+        int pieces = Math.Min(Kernels.Pieces(n), batch);
+        unsafe
         {
-            int o = row * n, e = row * NoisePerRow, source = _shared.Row(row, shared), so = source * n;
-            // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
-            // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
-            var draw = _drawRows == batch ? _draws[row] : NoiseStatistics(row, source);
-            var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, gradient.RowWeights[row]);
-            ReadOnlySpan<float> local = gradient.Local.IsEmpty ? default : gradient.Local.Slice(o, n);
-            BackwardThroughDraw(terms, gradient.PathWise.Slice(o, n), local, _sigma.AsSpan(so, n), _noise.AsSpan(e, n), _a.AsSpan(so, n),
-                _dMean.AsSpan(o, n), _dLogVar.AsSpan(o, n), _dFactor.AsSpan(o, n));
+            fixed (float* g = pathWise, l = local, w = gradient.RowWeights, sigma = _sigma, noise = _noise, a = _a, s = _s)
+            fixed (float* dMean = _dMean, dLogVar = _dLogVar, dFactor = _dFactor)
+            fixed (DrawStatistics* draws = _draws)
+            fixed (int* rowSource = source)
+            {
+                var work = new DrawBackwardWork
+                {
+                    PathWise = g, Local = l, RowWeights = w, Sigma = sigma, Noise = noise, A = a, S = s,
+                    DMean = dMean, DLogVar = dLogVar, DFactor = dFactor, Draws = _drawRows == batch ? draws : null, Source = rowSource,
+                    Rows = batch, Units = OutputSize, StatisticsLength = _a.Length, Pieces = pieces,
+                };
+                if (pieces <= 1) work.Execute(0);
+                else WorkerPool.Current.Run(pieces, work);
+            }
+        }
+    }
+
+    /// <summary>Rows of <see cref="SampleStatisticsGradient"/>: piece p takes rows [p·rows/pieces, (p+1)·rows/pieces).</summary>
+    private unsafe struct DrawBackwardWork : IPieceWork
+    {
+        public float* PathWise, Local, RowWeights, Sigma, Noise, A, S, DMean, DLogVar, DFactor;
+        public DrawStatistics* Draws;   // the last draw's sums per row, or null: formed from the noise
+        public int* Source;             // the row whose statistics row r reads, or null: its own
+        public int Rows, Units, StatisticsLength, Pieces;
+
+        public readonly void Execute(int piece)
+        {
+            int n = Units, r0 = (int)((long)Rows * piece / Pieces), r1 = (int)((long)Rows * (piece + 1) / Pieces);
+            var a = new ReadOnlySpan<float>(A, StatisticsLength);
+            var noise = new ReadOnlySpan<float>(Noise, Rows * (n + 1));
+            for (int row = r0; row < r1; row++)
+            {
+                int o = row * n, e = row * (n + 1), source = Source == null ? row : Source[row], so = source * n;
+                // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
+                // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
+                var draw = Draws != null ? Draws[row] : NoiseStatistics(a, new ReadOnlySpan<float>(S, StatisticsLength), noise, n, row, source);
+                var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, RowWeights[row]);
+                BackwardThroughDraw(terms, new ReadOnlySpan<float>(PathWise + o, n), Local == null ? default : new ReadOnlySpan<float>(Local + o, n),
+                    new ReadOnlySpan<float>(Sigma + so, n), noise.Slice(e, n), a.Slice(so, n),
+                    new Span<float>(DMean + o, n), new Span<float>(DLogVar + o, n), new Span<float>(DFactor + o, n));
+            }
         }
     }
 
