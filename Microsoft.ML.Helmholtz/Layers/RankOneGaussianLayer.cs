@@ -366,7 +366,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         }
         for (; i < n; i++)
         {
-            double g = pathWise[i] + (local.IsEmpty ? 0 : local[i]);
+            double g = local.IsEmpty ? pathWise[i] : pathWise[i] + local[i];   // summed in float, as the vectors sum it
             double s = sigma[i], eps = epsilon[i], ai = a[i];
             double rho = eps + ai * ((terms.Eta - terms.B) * terms.InverseGamma);
             double ownS = 0.5 * (rho * rho - 1 + ai * ai * terms.InverseGamma - rho * eps);
