@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
