@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace Helmholtz.Benchmarks;
+
+/// <summary>
+/// Two builds of the library, loaded side by side in one process (each in its own load context, from
+/// the folder `dotnet publish` wrote it to), take turns on the same inputs: a kernel's A/B that a
+/// host whose speed drifts within minutes cannot skew, as it skews two runs one after the other.
+/// Reports each build's median time per element, the median and quartiles of the per-round ratio
+/// B/A, and whether the outputs agree to the bit. Run with DOTNET_PROCESSOR_COUNT=1 for one thread.
+/// </summary>
+internal static class BuildsBenchmark
+{
+    private delegate void BernoulliLogProb(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, Span<double> rowSums);
+
+    private delegate void AdamUpdate(Span<float> x, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
+        float beta1, float beta2, float stepSize, float epsilonHat, Span<float> before, float shrink);
+
+    public static void Run(string[] args)
+    {
+        if (args.Length < 2) throw new ArgumentException("usage: builds DIR_A DIR_B [--rounds N] (each DIR a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll)");
+        int rounds = 41;
+        for (int i = 2; i < args.Length; i++)
+        {
+            if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i]);
+            else throw new ArgumentException($"unknown option {args[i]} (--rounds N)");
+        }
+        Type a = KernelsOf(args[0]), b = KernelsOf(args[1]);
+        Console.WriteLine($"A: {Path.GetFullPath(args[0])}");
+        Console.WriteLine($"B: {Path.GetFullPath(args[1])}");
+        Console.WriteLine($"{rounds} rounds, the builds taking turns (each round's first alternates); cores {Environment.ProcessorCount}");
+        Console.WriteLine($"{"kernel",-36}{"A ns/el",9}{"B ns/el",9}{"B/A",7}{"quartiles",15}  same bits");
+
+        var logProbA = a.GetMethods().Single(m => m.Name == "AccumulateBernoulliLogProb" && m.GetParameters().Length == 5).CreateDelegate<BernoulliLogProb>();
+        var logProbB = b.GetMethods().Single(m => m.Name == "AccumulateBernoulliLogProb" && m.GetParameters().Length == 5).CreateDelegate<BernoulliLogProb>();
+        foreach (int columns in new[] { 784, 200, 50 })
+        {
+            const int rows = 100;
+            var random = new Random(1);
+            float[] logits = new float[rows * columns], x = new float[rows * columns];
+            for (int i = 0; i < logits.Length; i++) { logits[i] = (float)(random.NextDouble() * 8 - 4); x[i] = random.Next(2); }
+            double[] sumsA = new double[rows], sumsB = new double[rows];
+            Compare($"AccumulateBernoulliLogProb {rows}x{columns}", rounds, logits.Length,
+                () => logProbA(logits, x, rows, columns, sumsA), () => logProbB(logits, x, rows, columns, sumsB),
+                () =>
+                {
+                    Array.Clear(sumsA);
+                    Array.Clear(sumsB);
+                    logProbA(logits, x, rows, columns, sumsA);
+                    logProbB(logits, x, rows, columns, sumsB);
+                    return sumsA.AsSpan().SequenceEqual(sumsB);
+                });
+        }
+
+        var adamA = a.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();
+        var adamB = b.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();
+        foreach (int n in new[] { 334_000, 78_400 })
+        {
+            var random = new Random(2);
+            float[] Values(double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() - 0.5) * scale)).ToArray();
+            float[] g = Values(1e-2), x0 = Values(1), m0 = Values(1e-3), v0 = Values(1e-6).Select(Math.Abs).ToArray();
+            float[] x = (float[])x0.Clone(), m = (float[])m0.Clone(), v = (float[])v0.Clone(), before = new float[n];
+            Compare($"AdamUpdate {n:N0} (undo copy kept)", rounds, n,
+                () => adamA(x, g, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f, before, 1f), () => adamB(x, g, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f, before, 1f),
+                () =>
+                {
+                    float[] xa = (float[])x0.Clone(), ma = (float[])m0.Clone(), va = (float[])v0.Clone();
+                    float[] xb = (float[])x0.Clone(), mb = (float[])m0.Clone(), vb = (float[])v0.Clone();
+                    adamA(xa, g, ma, va, 0.9f, 0.999f, 1e-3f, 1e-8f, default, 1f);
+                    adamB(xb, g, mb, vb, 0.9f, 0.999f, 1e-3f, 1e-8f, default, 1f);
+                    return xa.AsSpan().SequenceEqual(xb) && ma.AsSpan().SequenceEqual(mb) && va.AsSpan().SequenceEqual(vb);
+                });
+        }
+    }
+
+    /// <summary>The library's Kernels class from the build in <paramref name="folder"/>, in a load context of its own.</summary>
+    private static Type KernelsOf(string folder)
+    {
+        string path = Path.GetFullPath(Path.Combine(folder, "Microsoft.ML.Helmholtz.dll"));
+        if (!File.Exists(path)) throw new FileNotFoundException($"No Microsoft.ML.Helmholtz.dll in {folder}: give the folder `dotnet publish` wrote.", path);
+        var context = new AssemblyLoadContext(path, isCollectible: false);
+        context.Resolving += (c, name) =>
+        {
+            string dependency = Path.Combine(Path.GetDirectoryName(path)!, name.Name + ".dll");
+            return File.Exists(dependency) ? c.LoadFromAssemblyPath(dependency) : null;
+        };
+        return context.LoadFromAssemblyPath(path).GetType("Microsoft.ML.Helmholtz.Numerics.Kernels", throwOnError: true)!;
+    }
+
+    private static void Compare(string label, int rounds, int elements, Action runA, Action runB, Func<bool> sameBits)
+    {
+        int repeats = Math.Max(1, 2_000_000 / elements);
+        for (int i = 0; i < 3; i++) { runA(); runB(); }   // both builds' code compiled and warm
+        var timesA = new List<double>();
+        var timesB = new List<double>();
+        var ratios = new List<double>();
+        for (int r = 0; r < rounds; r++)
+        {
+            double ta = 0, tb = 0;
+            foreach (bool first in new[] { r % 2 == 0, r % 2 != 0 })
+            {
+                Action run = first ? runA : runB;
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < repeats; i++) run();
+                double ns = clock.Elapsed.TotalNanoseconds / repeats / elements;
+                if (first) ta = ns; else tb = ns;
+            }
+            timesA.Add(ta);
+            timesB.Add(tb);
+            ratios.Add(tb / ta);
+        }
+        ratios.Sort();
+        string quartiles = $"{ratios[ratios.Count / 4]:F3}–{ratios[3 * ratios.Count / 4]:F3}";
+        Console.WriteLine($"{label,-36}{Statistics.Median(timesA),9:F3}{Statistics.Median(timesB),9:F3}{Statistics.Median(ratios),7:F3}{quartiles,15}  {(sameBits() ? "yes" : "NO")}");
+    }
+}
