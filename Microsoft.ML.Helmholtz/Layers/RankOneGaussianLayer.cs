@@ -306,13 +306,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         {
             int n = Units, r0 = (int)((long)Rows * piece / Pieces), r1 = (int)((long)Rows * (piece + 1) / Pieces);
             var a = new ReadOnlySpan<float>(A, StatisticsLength);
+            var s = new ReadOnlySpan<float>(S, StatisticsLength);
             var noise = new ReadOnlySpan<float>(Noise, Rows * (n + 1));
             for (int row = r0; row < r1; row++)
             {
                 int o = row * n, e = row * (n + 1), source = Source == null ? row : Source[row], so = source * n;
                 // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
                 // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
-                var draw = Draws != null ? Draws[row] : NoiseStatistics(a, new ReadOnlySpan<float>(S, StatisticsLength), noise, n, row, source);
+                var draw = Draws != null ? Draws[row] : NoiseStatistics(a, s, noise, n, row, source);
                 var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, RowWeights[row]);
                 BackwardThroughDraw(terms, new ReadOnlySpan<float>(PathWise + o, n), Local == null ? default : new ReadOnlySpan<float>(Local + o, n),
                     new ReadOnlySpan<float>(Sigma + so, n), noise.Slice(e, n), a.Slice(so, n),
