@@ -18,6 +18,13 @@ internal static class BuildsBenchmark
     private delegate void AdamUpdate(Span<float> x, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
         float beta1, float beta2, float stepSize, float epsilonHat, Span<float> before, float shrink);
 
+    private delegate void Map(ReadOnlySpan<float> x, Span<float> y);
+
+    private delegate void Sample(ReadOnlySpan<float> logits, ReadOnlySpan<float> uniforms, Span<float> y);
+
+    private delegate void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights,
+        Span<float> gradient, ReadOnlySpan<float> expNegAbs);
+
     public static void Run(string[] args)
     {
         if (args.Length < 2) throw new ArgumentException("usage: builds DIR_A DIR_B [--rounds N] (each DIR a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll)");
@@ -52,6 +59,32 @@ internal static class BuildsBenchmark
                     logProbB(logits, x, rows, columns, sumsB);
                     return sumsA.AsSpan().SequenceEqual(sumsB);
                 });
+        }
+
+        {
+            // The exp, tanh and select paths: element-wise kernels over a visible layer's logits (100 rows of 784).
+            const int rows = 100, columns = 784, n = rows * columns;
+            var random = new Random(3);
+            float[] logits = new float[n], x = new float[n], uniforms = new float[n], weights = new float[rows];
+            for (int i = 0; i < n; i++) { logits[i] = (float)(random.NextDouble() * 8 - 4); x[i] = random.Next(2); uniforms[i] = (float)random.NextDouble(); }
+            Array.Fill(weights, 0.01f);
+            float[] outA = new float[n], outB = new float[n];
+            foreach (string name in new[] { "Sigmoid", "Tanh" })
+            {
+                var mapA = a.GetMethod(name, [typeof(ReadOnlySpan<float>), typeof(Span<float>)])!.CreateDelegate<Map>();
+                var mapB = b.GetMethod(name, [typeof(ReadOnlySpan<float>), typeof(Span<float>)])!.CreateDelegate<Map>();
+                Compare($"{name} {rows}x{columns}", rounds, n, () => mapA(logits, outA), () => mapB(logits, outB),
+                    () => { mapA(logits, outA); mapB(logits, outB); return outA.AsSpan().SequenceEqual(outB); });
+            }
+            var sampleA = a.GetMethod("SampleBernoulli")!.CreateDelegate<Sample>();
+            var sampleB = b.GetMethod("SampleBernoulli")!.CreateDelegate<Sample>();
+            Compare($"SampleBernoulli {rows}x{columns}", rounds, n, () => sampleA(logits, uniforms, outA), () => sampleB(logits, uniforms, outB),
+                () => { sampleA(logits, uniforms, outA); sampleB(logits, uniforms, outB); return outA.AsSpan().SequenceEqual(outB); });
+            var gradientA = a.GetMethod("BernoulliLogProbGradient")!.CreateDelegate<LogProbGradient>();
+            var gradientB = b.GetMethod("BernoulliLogProbGradient")!.CreateDelegate<LogProbGradient>();
+            Compare($"BernoulliLogProbGradient {rows}x{columns}", rounds, n,
+                () => gradientA(logits, x, rows, columns, weights, outA, default), () => gradientB(logits, x, rows, columns, weights, outB, default),
+                () => { gradientA(logits, x, rows, columns, weights, outA, default); gradientB(logits, x, rows, columns, weights, outB, default); return outA.AsSpan().SequenceEqual(outB); });
         }
 
         var adamA = a.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();

@@ -42,6 +42,45 @@ public sealed class VectorMathTests
     }
 
     /// <summary>
+    /// <see cref="VectorMath.Select"/> (a blend per half without AVX-512) takes each lane as
+    /// Vector512.ConditionalSelect does for a comparison's mask, in both halves, with NaN, −0 and ±∞
+    /// among the values; and exp, tanh and the sigmoid, which select through it, keep NaN in exactly
+    /// the lanes that hold it while the lanes beside them keep their own results.
+    /// </summary>
+    [TestMethod]
+    public void SelectTakesEachLaneAsItsComparisonSays()
+    {
+        var random = new Random(11);
+        float[] special = [float.NaN, -0f, 0f, float.PositiveInfinity, float.NegativeInfinity, 1e-40f];
+        float Value() => random.Next(4) == 0 ? special[random.Next(special.Length)] : (float)(random.NextDouble() * 20 - 10);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            var a = new float[16];
+            var b = new float[16];
+            var c = new float[16];
+            for (int j = 0; j < 16; j++) (a[j], b[j], c[j]) = (Value(), Value(), Value());
+            Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b), vc = Vector512.Create(c);
+            foreach (Vector512<float> mask in new[] { Vector512.GreaterThan(va, vb), Vector512.Equals(va, va), Vector512.LessThanOrEqual(vb, vc) })
+            {
+                Vector512<float> expected = Vector512.ConditionalSelect(mask, vb, vc), got = VectorMath.Select(mask, vb, vc);
+                for (int j = 0; j < 16; j++)
+                    Assert.AreEqual(BitConverter.SingleToInt32Bits(expected.GetElement(j)), BitConverter.SingleToInt32Bits(got.GetElement(j)), $"trial {trial}, lane {j}");
+            }
+            Vector512<float> exp = VectorMath.Exp(va), tanh = VectorMath.Tanh(va), sigmoid = VectorMath.Sigmoid(va);
+            for (int j = 0; j < 16; j++)
+            {
+                // Each lane as the same lane computed alone: no lane's NaN or infinity reaches another.
+                Vector512<float> alone = Vector512.Create(a[j]);
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(VectorMath.Exp(alone).GetElement(0)), BitConverter.SingleToInt32Bits(exp.GetElement(j)), $"exp({a[j]:R}), lane {j}");
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(VectorMath.Tanh(alone).GetElement(0)), BitConverter.SingleToInt32Bits(tanh.GetElement(j)), $"tanh({a[j]:R}), lane {j}");
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(VectorMath.Sigmoid(alone).GetElement(0)), BitConverter.SingleToInt32Bits(sigmoid.GetElement(j)), $"sigmoid({a[j]:R}), lane {j}");
+                Assert.AreEqual(float.IsNaN(a[j]), float.IsNaN(exp.GetElement(j)), $"exp({a[j]:R}) is NaN exactly where its argument is");
+                Assert.AreEqual(float.IsNaN(a[j]), float.IsNaN(tanh.GetElement(j)), $"tanh({a[j]:R}) is NaN exactly where its argument is");
+            }
+        }
+    }
+
+    /// <summary>
     /// The kernels' double sums per lane: four 256-bit halves (the path without AVX-512) must give the
     /// bits of two 512-bit vectors and of Vector512's own reduction, so that a kernel's result does
     /// not depend on which one it was compiled with; checked against an independent sum per lane too.

@@ -326,7 +326,7 @@ public static unsafe partial class Kernels
     private static Vector512<float> SigmoidOf(Vector512<float> a, bool kept, ReadOnlySpan<float> expNegAbs, int i)
     {
         Vector512<float> u = kept ? VectorMath.Load(expNegAbs, i) : VectorMath.Exp(-Vector512.Abs(a));
-        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, Vector512<float>.Zero), Vector512<float>.One, u) / (Vector512<float>.One + u);
+        return VectorMath.Select(Vector512.GreaterThanOrEqual(a, Vector512<float>.Zero), Vector512<float>.One, u) / (Vector512<float>.One + u);
     }
 
     /// <summary>y = 1 where u &lt; sigmoid(a), else 0.</summary>

@@ -42,14 +42,31 @@ internal static class VectorMath
         Vector512<float> xc = Min(Max(x, Vector512.Create(ExpMin)), Vector512.Create(ExpClamp));
         Vector512<float> n = Round(xc * Vector512.Create(Log2E));
         Vector512<float> result = Avx512F.IsSupported ? Avx512F.Scale(ExpOfReduced(xc, n), n) : ScaleByPowerOfTwo(ExpOfReduced(xc, n), n);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x); // NaN lanes keep x
+        return KeepNaN(x, result);
     }
+
+    /// <summary><paramref name="result"/>, with x in the lanes where x is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> KeepNaN(Vector512<float> x, Vector512<float> result) => Select(Vector512.Equals(x, x), result, x);
+
+    /// <summary>
+    /// <paramref name="ifTrue"/> in the lanes where <paramref name="mask"/> is all ones, <paramref name="ifFalse"/> where it is
+    /// all zeros: for the masks comparisons give. Without AVX-512 a blend per half; Vector512.ConditionalSelect there
+    /// came out as four bitwise operations a half, its mask no longer known to be a comparison's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Select(Vector512<float> mask, Vector512<float> ifTrue, Vector512<float> ifFalse)
+        => Vector512.IsHardwareAccelerated || !Avx.IsSupported ? Vector512.ConditionalSelect(mask, ifTrue, ifFalse)
+            : Vector512.Create(Avx.BlendVariable(ifFalse.GetLower(), ifTrue.GetLower(), mask.GetLower()),
+                Avx.BlendVariable(ifFalse.GetUpper(), ifTrue.GetUpper(), mask.GetUpper()));
 
     /// <summary>p · 2^n for integral n in [−151, 129] and p in [½, 2]: two factors, each a normal float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> ScaleByPowerOfTwo(Vector512<float> p, Vector512<float> n)
     {
-        Vector512<int> ni = Vector512.ConvertToInt32(n);
+        // n is integral and in range, so the instruction's conversion needs none of the saturating one's fix-ups.
+        Vector512<int> ni = Vector512.IsHardwareAccelerated ? Vector512.ConvertToInt32Native(n)
+            : Vector512.Create(Vector256.ConvertToInt32Native(n.GetLower()), Vector256.ConvertToInt32Native(n.GetUpper()));
         Vector512<int> half = ni >> 1;
         Vector512<float> first = Vector512.ShiftLeft(half + Vector512.Create(127), 23).AsSingle();
         Vector512<float> second = Vector512.ShiftLeft(ni - half + Vector512.Create(127), 23).AsSingle();
@@ -118,7 +135,7 @@ internal static class VectorMath
         Vector512<int> e = Vector512.ShiftRightLogical(bits, 23) - Vector512.Create(127);
         Vector512<float> m = ((bits & Vector512.Create(0x7FFFFF)) | Vector512.Create(0x3F800000)).AsSingle();
         Vector512<float> big = Vector512.GreaterThan(m, Vector512.Create(1.41421356f));
-        m = Vector512.ConditionalSelect(big, m * Vector512.Create(0.5f), m);
+        m = Select(big, m * Vector512.Create(0.5f), m);
         e += big.AsInt32() & Vector512<int>.One;
         Vector512<float> s = (m - Vector512<float>.One) / (m + Vector512<float>.One);
         Vector512<float> z = s * s;
@@ -180,7 +197,7 @@ internal static class VectorMath
         Vector512<float> small = Vector512.FusedMultiplyAdd(p * z, x, x);
         Vector512<float> large = Vector512<float>.One - Vector512.Create(2f) / (Exp(a + a) + Vector512<float>.One);
         // tanh is odd: the sign of x, which also keeps −0 (the polynomial branch would round it to +0).
-        return Vector512.CopySign(Vector512.ConditionalSelect(Vector512.GreaterThan(a, Vector512.Create(0.625f)), large, small), x);
+        return Vector512.CopySign(Select(Vector512.GreaterThan(a, Vector512.Create(0.625f)), large, small), x);
     }
 
     /// <summary>1 / (1 + e^{−x}): 0 at −∞ (e^{+∞} = ∞), 1 at +∞.</summary>
