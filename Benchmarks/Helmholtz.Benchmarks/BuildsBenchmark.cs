@@ -20,6 +20,8 @@ internal static class BuildsBenchmark
 
     private delegate void Map(ReadOnlySpan<float> x, Span<float> y);
 
+    private delegate void Fill(Span<float> y);
+
     private delegate void Sample(ReadOnlySpan<float> logits, ReadOnlySpan<float> uniforms, Span<float> y);
 
     private delegate void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights,
@@ -85,6 +87,21 @@ internal static class BuildsBenchmark
             Compare($"BernoulliLogProbGradient {rows}x{columns}", rounds, n,
                 () => gradientA(logits, x, rows, columns, weights, outA, default), () => gradientB(logits, x, rows, columns, weights, outB, default),
                 () => { gradientA(logits, x, rows, columns, weights, outA, default); gradientB(logits, x, rows, columns, weights, outB, default); return outA.AsSpan().SequenceEqual(outB); });
+        }
+
+        {
+            // Normal draws (Box–Muller from the interleaved generators), a Gaussian layer's noise: 100 rows of 250 units.
+            const int n = 100 * 250;
+            float[] outA = new float[n], outB = new float[n];
+            Fill NormalsOf(Type kernels, ulong seed)
+            {
+                Type streamType = kernels.Assembly.GetType("Microsoft.ML.Helmholtz.Numerics.RandomStream", throwOnError: true)!;
+                object stream = Activator.CreateInstance(streamType, seed)!;
+                return streamType.GetMethod("FillNormal", [typeof(Span<float>)])!.CreateDelegate<Fill>(stream);
+            }
+            Fill fillA = NormalsOf(a, 7), fillB = NormalsOf(b, 7);
+            Compare($"FillNormal {n:N0}", rounds, n, () => fillA(outA), () => fillB(outB),
+                () => { NormalsOf(a, 9)(outA); NormalsOf(b, 9)(outB); return outA.AsSpan().SequenceEqual(outB); });
         }
 
         var adamA = a.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();

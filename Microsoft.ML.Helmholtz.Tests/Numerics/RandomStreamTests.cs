@@ -196,6 +196,34 @@ public sealed class RandomStreamTests
         Assert.AreEqual(byBatch.NextUInt64(), split.NextUInt64(), "the streams go on from the same place");
     }
 
+    /// <summary>
+    /// Each draw's radius and angle bits (bits 34–63 and 9–31) come out of the vector forms (16 lanes, or
+    /// the 32-bit halves' permutes without AVX-512) as the scalar loop takes them, for every count of draws
+    /// a normal batch can have up to a few vectors and a tail, with the bits at both ends of each field set.
+    /// </summary>
+    [TestMethod]
+    public void TheDrawsSplitIntoRadiusAndAngleBitsAsTheScalarLoopSplitsThem()
+    {
+        var random = new RandomStream(21);
+        for (int pairs = 0; pairs <= 41; pairs++)
+        {
+            var draws = new ulong[pairs];
+            random.NextUInt64s(draws);
+            if (pairs > 1) (draws[0], draws[1]) = (ulong.MaxValue, 1UL << 34 | 1UL << 9);
+            if (pairs > 9) draws[9] = (1UL << 63) | (1UL << 31) | 0x1FF;   // the top bit of each field, and the bits below the angle's
+            int[] rVector = new int[pairs], aVector = new int[pairs], rScalar = new int[pairs], aScalar = new int[pairs];
+            RandomStream.SplitDraws(draws, rVector, aVector);
+            RandomStream.SplitDraws(draws, rScalar, aScalar, vectors: false);
+            CollectionAssert.AreEqual(rScalar, rVector, $"{pairs} draws: radius bits");
+            CollectionAssert.AreEqual(aScalar, aVector, $"{pairs} draws: angle bits");
+            for (int i = 0; i < pairs; i++)
+            {
+                Assert.AreEqual((int)(draws[i] >> 34), rScalar[i]);
+                Assert.AreEqual((int)((draws[i] >> 9) & 0x7FFFFF), aScalar[i]);
+            }
+        }
+    }
+
     [TestMethod]
     public void FillNormal_OddLengths()
     {

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -283,6 +284,49 @@ public sealed unsafe class RandomStream
         }
     }
 
+    /// <summary>
+    /// The radius and angle bits of each draw: bits 34–63 (30 bits, so that 2b + 1 fits in an int) and bits 9–31 (23 bits).
+    /// The vector forms give the scalar loop's bits (<paramref name="vectors"/> false: that loop alone, for the tests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void SplitDraws(ReadOnlySpan<ulong> draws, Span<int> rBits, Span<int> aBits, bool vectors = true)
+    {
+        int pairs = draws.Length, i = 0;
+        rBits = rBits[..pairs]; aBits = aBits[..pairs];
+        if (vectors && Vector512.IsHardwareAccelerated)
+        {
+            Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
+            for (; i + 8 <= pairs; i += 8)
+            {
+                Vector512<ulong> x = Vector512.Create<ulong>(draws.Slice(i, 8));
+                Vector512.Narrow((x >>> 34).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(rBits.Slice(i, 8));
+                Vector512.Narrow(((x >>> 9) & mask).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(aBits.Slice(i, 8));
+            }
+        }
+        else if (vectors && VectorMath.IsAccelerated && Avx2.IsSupported)
+        {
+            // Without AVX-512 the 64-to-32-bit narrowing above runs as element loops through memory. The same bits
+            // from the draws' 32-bit halves: x >> 34 is the high half >> 2, (x >> 9) & 0x7FFFFF comes from the low half.
+            Vector256<int> halves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);   // low halves to the lower 128 bits, high to the upper
+            Vector256<uint> mask = Vector256.Create(0x7FFFFFu);
+            ReadOnlySpan<uint> words = MemoryMarshal.Cast<ulong, uint>(draws);
+            for (; i + 8 <= pairs; i += 8)
+            {
+                Vector256<uint> first = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i, 8)), halves.AsUInt32());
+                Vector256<uint> second = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i + 8, 8)), halves.AsUInt32());
+                Vector256<uint> low = Avx2.Permute2x128(first, second, 0x20), high = Avx2.Permute2x128(first, second, 0x31);
+                (high >>> 2).AsInt32().CopyTo(rBits.Slice(i, 8));
+                ((low >>> 9) & mask).AsInt32().CopyTo(aBits.Slice(i, 8));
+            }
+        }
+        for (; i < pairs; i++)
+        {
+            ulong x = draws[i];
+            rBits[i] = (int)(x >> 34);              // 30 bits, so 2b+1 fits in an int
+            aBits[i] = (int)((x >> 9) & 0x7FFFFF);   // 23 bits
+        }
+    }
+
     /// <summary>One batch: (len + 1) / 2 draws give len normals, cosines first, then sines.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the scratch is written before it is read
@@ -293,23 +337,7 @@ public sealed unsafe class RandomStream
         Span<float> r = scratch.Slice(0, pairs), s = scratch.Slice(NormalBatch, pairs);
         Span<float> c = scratch.Slice(2 * NormalBatch, pairs), t = scratch.Slice(3 * NormalBatch, pairs);
         Span<int> rBits = MemoryMarshal.Cast<float, int>(r), aBits = MemoryMarshal.Cast<float, int>(t);
-        int i = 0;
-        if (VectorMath.IsAccelerated)
-        {
-            Vector512<ulong> mask = Vector512.Create(0x7FFFFFUL);
-            for (; i + 8 <= pairs; i += 8)
-            {
-                Vector512<ulong> x = Vector512.Create<ulong>(draws.Slice(i, 8));
-                Vector512.Narrow((x >>> 34).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(rBits.Slice(i, 8));
-                Vector512.Narrow(((x >>> 9) & mask).AsInt64(), Vector512<long>.Zero).GetLower().CopyTo(aBits.Slice(i, 8));
-            }
-        }
-        for (; i < pairs; i++)
-        {
-            ulong x = draws[i];
-            rBits[i] = (int)(x >> 34);              // 30 bits, so 2b+1 fits in an int
-            aBits[i] = (int)((x >> 9) & 0x7FFFFF);   // 23 bits
-        }
+        SplitDraws(draws, rBits, aBits);
         OddToUnit(rBits, 1f / (1u << 31));  // (0, 1]: 1 only by rounding, which gives radius 0
         OddToUnit(aBits, 2 * MathF.PI / (1 << 24), -MathF.PI); // angle in (−π, π), where sin/cos are most accurate
         int done = 0;
