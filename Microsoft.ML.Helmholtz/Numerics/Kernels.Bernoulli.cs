@@ -170,7 +170,7 @@ public static unsafe partial class Kernels
     private static TSums WithLogOfProduct<TSums>(Vector512<float> product, TSums sums) where TSums : struct, ILaneSums<TSums>
     {
         Vector512<float> logMantissa = VectorMath.LogOfPositiveParts(product, out Vector512<float> exponent);
-        logMantissa = Vector512.ConditionalSelect(Vector512.Equals(product, product), logMantissa, product);   // NaN stays NaN
+        logMantissa = VectorMath.KeepNaN(product, logMantissa);   // NaN stays NaN
         sums.AddScaled(exponent, Math.Log(2), logMantissa);
         return sums;
     }

@@ -307,13 +307,13 @@ public sealed unsafe class RandomStream
         {
             // Without AVX-512 the 64-to-32-bit narrowing above runs as element loops through memory. The same bits
             // from the draws' 32-bit halves: x >> 34 is the high half >> 2, (x >> 9) & 0x7FFFFF comes from the low half.
-            Vector256<int> halves = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);   // low halves to the lower 128 bits, high to the upper
+            Vector256<uint> halves = Vector256.Create(0u, 2, 4, 6, 1, 3, 5, 7);   // low halves to the lower 128 bits, high to the upper
             Vector256<uint> mask = Vector256.Create(0x7FFFFFu);
             ReadOnlySpan<uint> words = MemoryMarshal.Cast<ulong, uint>(draws);
             for (; i + 8 <= pairs; i += 8)
             {
-                Vector256<uint> first = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i, 8)), halves.AsUInt32());
-                Vector256<uint> second = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i + 8, 8)), halves.AsUInt32());
+                Vector256<uint> first = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i, 8)), halves);
+                Vector256<uint> second = Avx2.PermuteVar8x32(Vector256.Create(words.Slice(2 * i + 8, 8)), halves);
                 Vector256<uint> low = Avx2.Permute2x128(first, second, 0x20), high = Avx2.Permute2x128(first, second, 0x31);
                 (high >>> 2).AsInt32().CopyTo(rBits.Slice(i, 8));
                 ((low >>> 9) & mask).AsInt32().CopyTo(aBits.Slice(i, 8));

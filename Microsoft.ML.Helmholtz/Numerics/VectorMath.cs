@@ -47,7 +47,7 @@ internal static class VectorMath
 
     /// <summary><paramref name="result"/>, with x in the lanes where x is NaN.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> KeepNaN(Vector512<float> x, Vector512<float> result) => Select(Vector512.Equals(x, x), result, x);
+    public static Vector512<float> KeepNaN(Vector512<float> x, Vector512<float> result) => Select(Vector512.Equals(x, x), result, x);
 
     /// <summary>
     /// <paramref name="ifTrue"/> in the lanes where <paramref name="mask"/> is all ones, <paramref name="ifFalse"/> where it is
