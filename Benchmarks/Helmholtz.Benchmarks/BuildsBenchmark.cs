@@ -27,14 +27,17 @@ internal static class BuildsBenchmark
     private delegate void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights,
         Span<float> gradient, ReadOnlySpan<float> expNegAbs);
 
+    private static string? _only;   // --only: the kernels whose label contains it
+
     public static void Run(string[] args)
     {
-        if (args.Length < 2) throw new ArgumentException("usage: builds DIR_A DIR_B [--rounds N] (each DIR a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll)");
+        if (args.Length < 2) throw new ArgumentException("usage: builds DIR_A DIR_B [--rounds N] [--only TEXT] (each DIR a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll)");
         int rounds = 41;
         for (int i = 2; i < args.Length; i++)
         {
             if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i]);
-            else throw new ArgumentException($"unknown option {args[i]} (--rounds N)");
+            else if (args[i] == "--only" && i + 1 < args.Length) _only = args[++i];
+            else throw new ArgumentException($"unknown option {args[i]} (--rounds N, --only TEXT)");
         }
         Type a = KernelsOf(args[0]), b = KernelsOf(args[1]);
         Console.WriteLine($"A: {Path.GetFullPath(args[0])}");
@@ -103,7 +106,7 @@ internal static class BuildsBenchmark
 
         var adamA = a.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();
         var adamB = b.GetMethod("AdamUpdate")!.CreateDelegate<AdamUpdate>();
-        foreach (int n in new[] { 334_000, 78_400 })
+        foreach (int n in new[] { 1_000_000, 334_000, 78_400 })
         {
             var random = new Random(2);
             float[] Values(double scale) => Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() - 0.5) * scale)).ToArray();
@@ -142,6 +145,7 @@ internal static class BuildsBenchmark
 
     private static void Compare(string label, int rounds, int elements, Action runA, Action runB, Func<bool> sameBits)
     {
+        if (_only is not null && !label.Contains(_only, StringComparison.OrdinalIgnoreCase)) return;
         int repeats = Math.Max(1, 2_000_000 / elements);
         for (int i = 0; i < 3; i++) { runA(); runB(); }   // both builds' code compiled and warm
         var timesA = new List<double>();

@@ -2,7 +2,7 @@ using Helmholtz.Benchmarks;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] [--scoring-only] [--only TEXT1,TEXT2] | paired [--rounds N] [--rule NAME] [--architecture SPEC] | pipeline [--repeats N] [--epochs-only] | stream-memory [ROWS] | onnx [--repeats N] [--gpu DEVICE] [--no-full-test] | temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] | floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X] | builds DIR_A DIR_B [--rounds N]");
+    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] [--scoring-only] [--only TEXT1,TEXT2] | paired [--rounds N] [--rule NAME] [--architecture SPEC] | pipeline [--repeats N] [--epochs-only] | stream-memory [ROWS] | onnx [--repeats N] [--gpu DEVICE] [--no-full-test] | temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] | floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X] | builds DIR_A DIR_B [--rounds N] [--only TEXT] | centring [--rounds N] [--architecture SPEC]");
     return 2;
 }
 
@@ -34,6 +34,9 @@ switch (args[0])
         return 0;
     case "kernels":
         KernelBenchmark.Run(args.AsSpan(1).ToArray());
+        return 0;
+    case "centring":
+        CentringBenchmark.Run(args.AsSpan(1).ToArray());
         return 0;
     case "builds":
         BuildsBenchmark.Run(args.AsSpan(1).ToArray());

@@ -104,4 +104,66 @@ public sealed class InputCenteringTests
         // Adam's first step moves each value by about the rate: a centred bias moves by that less W's move times c.
         Assert.IsTrue(apartFromPlain > rate / 2, $"the centred step should differ from the plain one; it differs by at most {apartFromPlain}");
     }
+
+    /// <summary>
+    /// The passes over the weights run in pieces of rows on the worker pool: maps of several pieces
+    /// (700 × 60 weights, about three each) give the same bits on three threads as on one, and their
+    /// biases go back exactly when the step is abandoned.
+    /// </summary>
+    [TestMethod]
+    public void ACentredStepHasTheSameBitsOnOneThreadAndOnSeveral()
+    {
+        Parameter[] Step(bool pooled, bool abandon)
+        {
+            var machine = TestModels.Random("700b-60b-20b", 5);
+            var random = new RandomStream(6);
+            foreach (Parameter p in machine.Parameters)
+                for (int i = 0; i < p.Length; i++) p.Gradient[i] = (float)(random.NextDouble() - 0.5);
+            double[] visibleCentre = Enumerable.Range(0, 700).Select(_ => random.NextDouble()).ToArray();
+            float[][] biasesBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            using var pool = new WorkerPool(3);
+            using (pooled ? WorkerPool.Use(pool) : WorkerPool.InlineScope())
+            {
+                var centering = InputCentering.For(machine, visibleCentre);
+                Assert.AreEqual(4, centering.Count);
+                float[][] gradientsBefore = machine.Parameters.Select(p => (float[])p.Gradient.Clone()).ToArray();
+                centering.ToCentred();
+                // Every row of the first recognition map, in every piece: b̃ = b + W c and dW − db cᵀ.
+                AffineMap map = ((NaturalParameterLayer)machine.Recognition.Layer(1)).Affine;
+                int w = machine.Parameters.ToList().IndexOf(map.Weight!), b = machine.Parameters.ToList().IndexOf(map.Bias);
+                for (int o = 0; o < map.Outputs; o++)
+                {
+                    double product = 0;
+                    for (int i = 0; i < map.Inputs; i++)
+                    {
+                        int at = o * map.Inputs + i;
+                        product += (double)biasesBefore[w][at] * (float)visibleCentre[i];
+                        Assert.AreEqual(gradientsBefore[w][at] - gradientsBefore[b][o] * (float)visibleCentre[i], map.Weight!.Gradient[at], 1e-6, $"dW[{o}, {i}]");
+                    }
+                    Assert.AreEqual(biasesBefore[b][o] + product, map.Bias.Value[o], 1e-4, $"b̃[{o}]");
+                }
+                if (abandon)
+                {
+                    centering.Abandon();
+                    for (int k = 0; k < machine.Parameters.Count; k++)
+                        CollectionAssert.AreEqual(biasesBefore[k], machine.Parameters[k].Value, machine.Parameters[k].Name);
+                    return [];
+                }
+                new Adam().Step(machine.Parameters, 0.01f);
+                centering.FromCentred(null);
+                centering.ToCentred();   // the second step reads the products the first one left
+                new Adam().Step(machine.Parameters, 0.01f);
+                centering.FromCentred(null);
+            }
+            return machine.Parameters.ToArray();
+        }
+
+        Parameter[] one = Step(pooled: false, abandon: false), several = Step(pooled: true, abandon: false);
+        for (int k = 0; k < one.Length; k++)
+        {
+            CollectionAssert.AreEqual(one[k].Value, several[k].Value, one[k].Name);
+            CollectionAssert.AreEqual(one[k].Gradient, several[k].Gradient, one[k].Name + " gradient");
+        }
+        Step(pooled: true, abandon: true);
+    }
 }

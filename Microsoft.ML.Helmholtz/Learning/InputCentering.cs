@@ -1,6 +1,9 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Learning;
 
@@ -14,11 +17,38 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// binary units are 0 or 1), which is why the public code of the literature's binary machines
 /// centres its inputs.
 /// </summary>
-internal sealed class InputCentering
+internal sealed unsafe class InputCentering
 {
-    private readonly CentredMap[] _maps;
+    // About 16,000 weights a piece, as the optimiser's blocks (ParameterBlocks.BlockSize).
+    private const int WeightsPerPiece = ParameterBlocks.BlockSize;
 
-    private InputCentering(CentredMap[] maps) => _maps = maps;
+    private readonly CentredMap[] _maps;
+    private readonly RowPiece[] _pieces;   // pinned: the row pieces of every map, for the worker pool
+    private readonly RowPiece* _pieceTable;
+    private bool _productsKnown;
+
+    private InputCentering(CentredMap[] maps)
+    {
+        _maps = maps;
+        var pieces = new List<RowPiece>();
+        foreach (CentredMap m in maps)
+        {
+            int rowsPerPiece = Math.Max(1, WeightsPerPiece / Math.Max(1, m.Inputs));
+            for (int first = 0; first < m.Outputs; first += rowsPerPiece)
+                pieces.Add(new RowPiece
+                {
+                    Weight = Pointer(m.Weight.Value), WeightGradient = Pointer(m.Weight.Gradient), BiasGradient = Pointer(m.Bias.Gradient),
+                    Centre = Pointer(m.Centre), WeightsTimesCentre = Pointer(m.WeightsTimesCentre),
+                    Inputs = m.Inputs, FirstRow = first, EndRow = Math.Min(m.Outputs, first + rowsPerPiece),
+                });
+        }
+        _pieces = GC.AllocateArray<RowPiece>(pieces.Count, pinned: true);
+        pieces.CopyTo(_pieces);
+        _pieceTable = (RowPiece*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_pieces));
+    }
+
+    /// <summary>The start of a pinned array (the parameters' arrays and the centring's own are allocated pinned).</summary>
+    private static float* Pointer(float[] array) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 
     /// <summary>The maps that read a centred input.</summary>
     public int Count => _maps.Length;
@@ -58,16 +88,12 @@ internal sealed class InputCentering
     /// </summary>
     public void ToCentred()
     {
+        RunOverRows(new RowWork { Pieces = _pieceTable, FormProducts = !_productsKnown, CorrectGradients = true });
+        _productsKnown = true;
         foreach (CentredMap m in _maps)
         {
             m.Bias.Value.CopyTo(m.BiasBefore, 0);
-            if (!m.ProductKnown) m.MultiplyWeightsByCentre();
-            for (int o = 0; o < m.Outputs; o++)
-            {
-                Span<float> dw = m.Weight.Gradient.AsSpan(o * m.Inputs, m.Inputs);
-                m.Bias.Value[o] += m.WeightsTimesCentre[o];
-                TensorPrimitives.MultiplyAdd(m.Centre, -m.Bias.Gradient[o], dw, dw);
-            }
+            TensorPrimitives.Add(m.Bias.Value, m.WeightsTimesCentre, m.Bias.Value);
         }
     }
 
@@ -77,9 +103,9 @@ internal sealed class InputCentering
     /// </summary>
     public void FromCentred(StepUndo? undo)
     {
+        RunOverRows(new RowWork { Pieces = _pieceTable, FormProducts = true });
         foreach (CentredMap m in _maps)
         {
-            m.MultiplyWeightsByCentre();
             TensorPrimitives.Subtract(m.Bias.Value, m.WeightsTimesCentre, m.Bias.Value);
             if (undo is not null) m.BiasBefore.CopyTo(undo.SavedOf(m.Bias), 0);
         }
@@ -91,21 +117,54 @@ internal sealed class InputCentering
         foreach (CentredMap m in _maps) m.BiasBefore.CopyTo(m.Bias.Value, 0);
     }
 
+    // The passes over the weight matrices (a read of W for W c, a read and write of dW) are the cost of
+    // centring, bound by memory: they run on the worker pool, a piece of rows of one map each. Each row's
+    // dot product and update is the same call whatever the split, so the bits do not depend on it.
+    private void RunOverRows(RowWork work) => WorkerPool.Current.Run(_pieces.Length, work);
+
+    private struct RowPiece
+    {
+        public float* Weight, WeightGradient, BiasGradient, Centre, WeightsTimesCentre;
+        public int Inputs, FirstRow, EndRow;
+    }
+
+    private struct RowWork : IPieceWork
+    {
+        public RowPiece* Pieces;
+        public bool FormProducts, CorrectGradients;
+
+        public readonly void Execute(int piece)
+        {
+            RowPiece p = Pieces[piece];
+            var centre = new ReadOnlySpan<float>(p.Centre, p.Inputs);
+            for (int o = p.FirstRow; o < p.EndRow; o++)
+            {
+                if (FormProducts) p.WeightsTimesCentre[o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(p.Weight + (long)o * p.Inputs, p.Inputs), centre);
+                if (CorrectGradients)
+                {
+                    var dw = new Span<float>(p.WeightGradient + (long)o * p.Inputs, p.Inputs);
+                    TensorPrimitives.MultiplyAdd(centre, -p.BiasGradient[o], dw, dw);
+                }
+            }
+        }
+    }
+
     private sealed class CentredMap(Parameter weight, Parameter bias, float[] centre)
     {
         public Parameter Weight { get; } = weight;
         public Parameter Bias { get; } = bias;
-        public float[] Centre { get; } = centre;
+        /// <summary>Pinned, as the parameters' arrays are: the row pieces point into it.</summary>
+        public float[] Centre { get; } = Pinned(centre);
         public float[] BiasBefore { get; } = new float[bias.Length];
-        public float[] WeightsTimesCentre { get; } = new float[bias.Length];
-        public bool ProductKnown { get; private set; }
+        public float[] WeightsTimesCentre { get; } = GC.AllocateArray<float>(bias.Length, pinned: true);
         public int Outputs => Bias.Length;
         public int Inputs => Centre.Length;
 
-        public void MultiplyWeightsByCentre()
+        private static float[] Pinned(float[] values)
         {
-            for (int o = 0; o < Outputs; o++) WeightsTimesCentre[o] = TensorPrimitives.Dot(Weight.Value.AsSpan(o * Inputs, Inputs), Centre);
-            ProductKnown = true;
+            float[] copy = GC.AllocateArray<float>(values.Length, pinned: true);
+            values.CopyTo(copy, 0);
+            return copy;
         }
     }
 }
