@@ -72,7 +72,7 @@ public static partial class Kernels
     /// <summary>
     /// <see cref="AdamUpdate"/>'s vector loop on 8 lanes, for AVX2 without AVX-512; returns where the scalar tail starts.
     /// The 16-lane loop, run there as two halves, holds its seven constants in fourteen of the sixteen registers and
-    /// spills: this one measured about a sixth faster (docs/performance.md). The lanes' arithmetic is the same, so are the bits.
+    /// spills: this one measured 3–5% faster on Zen 1 (docs/performance.md). The lanes' arithmetic is the same, so are the bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static int AdamUpdate8(Span<float> x, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
