@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -28,26 +29,19 @@ internal static class CentringBenchmark
             for (int i = 0; i < p.Length; i++) p.Gradient[i] = (float)(random.NextDouble() - 0.5) * 1e-3f;
         double[] centre = Enumerable.Range(0, machine.Architecture.Visible.Size).Select(_ => random.NextDouble() * 0.3).ToArray();
         var centering = InputCentering.For(machine, centre);
-        long weights = machine.Parameters.Where(p => p.Role == Microsoft.ML.Helmholtz.Layers.ParameterRole.Weight).Sum(p => (long)p.Length);
+        long weights = machine.Parameters.Where(p => p.Role == ParameterRole.Weight).Sum(p => (long)p.Length);
 
         const int steps = 200;
         double Time(bool pooled)
         {
-            WorkerPool.CurrentRegion? scope = pooled ? null : WorkerPool.InlineScope();
-            try
+            using var scope = pooled ? WorkerPool.Use(WorkerPool.Shared) : WorkerPool.InlineScope();
+            var clock = Stopwatch.StartNew();
+            for (int s = 0; s < steps; s++)
             {
-                var clock = Stopwatch.StartNew();
-                for (int s = 0; s < steps; s++)
-                {
-                    centering.ToCentred();
-                    centering.FromCentred(null);
-                }
-                return clock.Elapsed.TotalMicroseconds / steps;
+                centering.ToCentred();
+                centering.FromCentred(null);
             }
-            finally
-            {
-                scope?.Dispose();
-            }
+            return clock.Elapsed.TotalMicroseconds / steps;
         }
         for (int i = 0; i < 3; i++) { Time(true); Time(false); }
         var pooledTimes = new List<double>();

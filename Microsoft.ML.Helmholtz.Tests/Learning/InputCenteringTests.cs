@@ -120,7 +120,7 @@ public sealed class InputCenteringTests
             foreach (Parameter p in machine.Parameters)
                 for (int i = 0; i < p.Length; i++) p.Gradient[i] = (float)(random.NextDouble() - 0.5);
             double[] visibleCentre = Enumerable.Range(0, 700).Select(_ => random.NextDouble()).ToArray();
-            float[][] biasesBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            float[][] valuesBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
             using var pool = new WorkerPool(3);
             using (pooled ? WorkerPool.Use(pool) : WorkerPool.InlineScope())
             {
@@ -137,16 +137,16 @@ public sealed class InputCenteringTests
                     for (int i = 0; i < map.Inputs; i++)
                     {
                         int at = o * map.Inputs + i;
-                        product += (double)biasesBefore[w][at] * (float)visibleCentre[i];
+                        product += (double)valuesBefore[w][at] * (float)visibleCentre[i];
                         Assert.AreEqual(gradientsBefore[w][at] - gradientsBefore[b][o] * (float)visibleCentre[i], map.Weight!.Gradient[at], 1e-6, $"dW[{o}, {i}]");
                     }
-                    Assert.AreEqual(biasesBefore[b][o] + product, map.Bias.Value[o], 1e-4, $"b̃[{o}]");
+                    Assert.AreEqual(valuesBefore[b][o] + product, map.Bias.Value[o], 1e-4, $"b̃[{o}]");
                 }
                 if (abandon)
                 {
                     centering.Abandon();
                     for (int k = 0; k < machine.Parameters.Count; k++)
-                        CollectionAssert.AreEqual(biasesBefore[k], machine.Parameters[k].Value, machine.Parameters[k].Name);
+                        CollectionAssert.AreEqual(valuesBefore[k], machine.Parameters[k].Value, machine.Parameters[k].Name);
                     return [];
                 }
                 new Adam().Step(machine.Parameters, 0.01f);

@@ -37,8 +37,9 @@ internal sealed unsafe class InputCentering
             for (int first = 0; first < m.Outputs; first += rowsPerPiece)
                 pieces.Add(new RowPiece
                 {
-                    Weight = Pointer(m.Weight.Value), WeightGradient = Pointer(m.Weight.Gradient), BiasGradient = Pointer(m.Bias.Gradient),
-                    Centre = Pointer(m.Centre), WeightsTimesCentre = Pointer(m.WeightsTimesCentre),
+                    Weight = ParameterBlocks.Pointer(m.Weight.Value), WeightGradient = ParameterBlocks.Pointer(m.Weight.Gradient),
+                    BiasGradient = ParameterBlocks.Pointer(m.Bias.Gradient), Centre = ParameterBlocks.Pointer(m.Centre),
+                    WeightsTimesCentre = ParameterBlocks.Pointer(m.WeightsTimesCentre),
                     Inputs = m.Inputs, FirstRow = first, EndRow = Math.Min(m.Outputs, first + rowsPerPiece),
                 });
         }
@@ -46,9 +47,6 @@ internal sealed unsafe class InputCentering
         pieces.CopyTo(_pieces);
         _pieceTable = (RowPiece*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_pieces));
     }
-
-    /// <summary>The start of a pinned array (the parameters' arrays and the centring's own are allocated pinned).</summary>
-    private static float* Pointer(float[] array) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 
     /// <summary>The maps that read a centred input.</summary>
     public int Count => _maps.Length;
@@ -156,13 +154,13 @@ internal sealed unsafe class InputCentering
         /// <summary>Pinned, as the parameters' arrays are: the row pieces point into it.</summary>
         public float[] Centre { get; } = Pinned(centre);
         public float[] BiasBefore { get; } = new float[bias.Length];
-        public float[] WeightsTimesCentre { get; } = GC.AllocateArray<float>(bias.Length, pinned: true);
+        public float[] WeightsTimesCentre { get; } = ParameterBlocks.AllocateState(bias.Length);
         public int Outputs => Bias.Length;
         public int Inputs => Centre.Length;
 
         private static float[] Pinned(float[] values)
         {
-            float[] copy = GC.AllocateArray<float>(values.Length, pinned: true);
+            float[] copy = ParameterBlocks.AllocateState(values.Length);
             values.CopyTo(copy, 0);
             return copy;
         }

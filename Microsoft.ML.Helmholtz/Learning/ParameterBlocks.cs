@@ -100,7 +100,8 @@ internal sealed unsafe class ParameterBlocks
         return null;
     }
 
-    private static float* Pointer(float[] array, int offset)
+    /// <summary>Where element <paramref name="offset"/> of a pinned array lies (the parameters' arrays and <see cref="AllocateState"/>'s are pinned).</summary>
+    public static float* Pointer(float[] array, int offset = 0)
         => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + offset;
 
     private struct ClearWork : IPieceWork
