@@ -52,5 +52,10 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         (exit, _, error) = Run("--frames", "12", "--bogus");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "unknown option --bogus");
+        // A rule that cannot take the LSTM's conditioning is refused before the data set is made.
+        (exit, _, error) = Run("--rule", "rws-sleep", "--architecture", "900bs-20b", "--epochs", "1");
+        Assert.AreEqual(BouncingBallsApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --rule rws-sleep: Reweighted wake-sleep's sleep phase does not take conditioning");
+        Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
     }
 }

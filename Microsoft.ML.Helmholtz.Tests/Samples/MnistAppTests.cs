@@ -37,6 +37,9 @@ public sealed class MnistAppTests : TempDirectoryTests
 
     private static string RealData() => SharedData.MnistDirectory();
 
+    /// <summary>The estimate a validation line prints after "images): ".</summary>
+    private static string EstimateIn(string line) => line.Split("images): ")[1].Split(' ')[0];
+
     /// <summary>One BP-SBP epoch on 500 training images, scored on 50 test images with K = 5, into <paramref name="output"/>.</summary>
     private static (int Exit, string Output, string Error) ShortRun(string output, params string[] more)
         => Run(["--rule", "sbp", "--epochs", "1", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output, .. more]);
@@ -155,7 +158,7 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.IsGreaterThan(0, objective, curve[0]);
         // The K-sample bound is tighter than the one-sample free energy: −L_K ≤ F̂ on average.
         string[] row = curve[1].Split(',');
-        Assert.IsTrue(double.Parse(row[objective], System.Globalization.CultureInfo.InvariantCulture) < double.Parse(row[1], System.Globalization.CultureInfo.InvariantCulture), curve[1]);
+        Assert.IsTrue(double.Parse(row[objective], CultureInfo.InvariantCulture) < double.Parse(row[1], CultureInfo.InvariantCulture), curve[1]);
 
         // An argument error: named on the first line, then the usage.
         (exit, _, error) = Run("--rule", "vimco", "--train-samples", "1", "--data", RealData(), "--out", output);
@@ -191,7 +194,7 @@ public sealed class MnistAppTests : TempDirectoryTests
         string[] curve = File.ReadAllLines(Path.Combine(output, "sbp-curve.csv"));
         int column = Array.IndexOf(curve[0].Split(','), "validation_log_likelihood");
         Assert.IsGreaterThan(0, column, curve[0]);
-        double[] estimates = curve.Skip(1).Select(line => double.Parse(line.Split(',')[column], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        double[] estimates = curve.Skip(1).Select(line => double.Parse(line.Split(',')[column], CultureInfo.InvariantCulture)).ToArray();
         Assert.HasCount(3, estimates);
         Assert.IsTrue(estimates.All(v => double.IsFinite(v) && v < 0), string.Join(" ", estimates));
         int bestEpoch = Array.IndexOf(estimates, estimates.Max()) + 1;
@@ -199,19 +202,37 @@ public sealed class MnistAppTests : TempDirectoryTests
         StringAssert.Contains(text, $"validation log-likelihood of epoch {bestEpoch} ");
         Assert.AreEqual(3L * 3, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "the last model is kept as well");
 
-        // Resumed, the model it starts from is scored first: what a later checkpoint must beat to replace the best file.
+        // Resumed in its own folder, the best model already there is scored first, then the model the run starts
+        // from: a model of this run replaces the best file only by beating both.
+        string bestFile = Path.Combine(output, "sbp-best.hm");
         string resumeFrom = Temp.File("start.hm");
         File.Copy(Path.Combine(output, "sbp.hm"), resumeFrom);
         (exit, text, error) = Run([.. common, "--epochs", "2", "--lr", "0.003", "--resume", resumeFrom]);
         Assert.AreEqual(MnistApp.Success, exit, error);
+        string earlierLine = text.Split('\n').Single(l => l.Contains($"validation log-likelihood of the best model already in {bestFile} (K = 4, 40 images): "));
+        Assert.AreEqual(estimates.Max().ToString("F2", CultureInfo.InvariantCulture), EstimateIn(earlierLine), "the same model and the same draws: the same estimate");
+        // The model resumed from is the third epoch's, which scored no higher than the best: it does not replace it.
         string startLine = text.Split('\n').Single(l => l.Contains($"validation log-likelihood of the model resumed from {resumeFrom} (K = 4, 40 images): "));
-        StringAssert.Contains(startLine, ", the best so far: saved to");
-        double start = double.Parse(startLine.Split("images): ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        StringAssert.Contains(startLine, "; the best is " + EstimateIn(earlierLine));
         curve = File.ReadAllLines(Path.Combine(output, "sbp-curve.csv"));
-        double[] resumed = [start, .. curve.Skip(1).Select(line => double.Parse(line.Split(',')[column], System.Globalization.CultureInfo.InvariantCulture))];
+        double[] resumed = [estimates.Max(), .. curve.Skip(1).Select(line => double.Parse(line.Split(',')[column], CultureInfo.InvariantCulture))];
         Assert.HasCount(3, resumed);
+        long[] steps = [3L * bestEpoch, 12, 15];
         int best = Array.IndexOf(resumed, resumed.Max());   // the first of equal estimates is kept
-        Assert.AreEqual(9L + 3 * best, HelmholtzMachine.Load(Path.Combine(output, "sbp-best.hm")).StepsTrained, string.Join(" ", resumed));
+        Assert.AreEqual(steps[best], HelmholtzMachine.Load(bestFile).StepsTrained, string.Join(" ", resumed));
+
+        // A worse model resumed in the folder (an untrained one, barely moved) leaves the best file as it was.
+        byte[] bestBytes = File.ReadAllBytes(bestFile);
+        string untrained = Temp.File("untrained.hm");
+        HelmholtzMachine.Create(HelmholtzMachine.Load(bestFile).Architecture, seed: 2).Save(untrained);
+        (exit, text, error) = Run([.. common, "--epochs", "1", "--lr", "1e-9", "--resume", untrained]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        double bar = double.Parse(EstimateIn(text.Split('\n').Single(l => l.Contains("validation log-likelihood of the best model already in "))), CultureInfo.InvariantCulture);
+        double start = double.Parse(EstimateIn(text.Split('\n').Single(l => l.Contains($"validation log-likelihood of the model resumed from {untrained} "))), CultureInfo.InvariantCulture);
+        double epoch = double.Parse(File.ReadAllLines(Path.Combine(output, "sbp-curve.csv"))[1].Split(',')[column], CultureInfo.InvariantCulture);
+        Assert.IsTrue(start < bar && epoch < bar, $"the untrained model must score below the best: {start}, {epoch} against {bar}");
+        CollectionAssert.AreEqual(bestBytes, File.ReadAllBytes(bestFile), "the earlier best model is kept");
+        Assert.AreEqual(3L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "the run's own last model is saved as ever");
 
         // Without checkpoints there is nothing to estimate at.
         (exit, _, error) = Run("--valid-k", "10", "--checkpoint-every", "0");

@@ -258,6 +258,30 @@ public sealed class TemporalMachineTests
     }
 
     [TestMethod]
+    public void ARuleThatCannotTakeConditioningIsRefusedBeforeAnythingChanges()
+    {
+        var data = SoftSequences(4, 3, 4, 2);
+        foreach (RecognitionUpdate update in new[] { RecognitionUpdate.Sleep, RecognitionUpdate.WakeAndSleep })
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 1);
+            var rule = new ReweightedWakeSleep(samples: 2, update);
+            Assert.IsNotNull(rule.UnsupportedConditioning, $"{update}");
+            var trainer = new TemporalTrainer(rule, new TemporalTrainingOptions { Epochs = 1, BatchSequences = 2 });
+            var e = Assert.ThrowsExactly<NotSupportedException>(() => trainer.Train(model, data));
+            StringAssert.Contains(e.Message, "sleep phase does not take conditioning");
+            StringAssert.Contains(e.Message, "RecognitionUpdate.Wake");
+            Assert.AreEqual(0, model.Machine.StepsTrained, $"{update}: nothing was trained");
+        }
+        // Its wake-phase update alone takes it, as do the rules that do not override the interface's default.
+        var wake = new ReweightedWakeSleep(samples: 2, RecognitionUpdate.Wake);
+        Assert.IsNull(wake.UnsupportedConditioning);
+        Assert.IsNull(((ILearningRule)new Nvil()).UnsupportedConditioning);
+        var trained = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 1);
+        new TemporalTrainer(wake, new TemporalTrainingOptions { Epochs = 1, BatchSequences = 2 }).Train(trained, data);
+        Assert.IsGreaterThan(0L, trained.Machine.StepsTrained);
+    }
+
+    [TestMethod]
     public void SavedAndLoadedTheMachineScoresTheSameAndDamagedFilesAreNamed()
     {
         var model = RandomModel("6bs-4g", 3, 41, scale: 0.4f);

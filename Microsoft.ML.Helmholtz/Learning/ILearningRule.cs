@@ -46,6 +46,13 @@ public interface ILearningRule
     string? Unsupported(HelmholtzArchitecture architecture);
 
     /// <summary>
+    /// Null when the rule takes batches with conditioning rows (<see cref="TrainingBatch.Conditioning"/>, as the
+    /// temporal trainer gives every batch); else why not, and what to use instead. Trainers of conditioned
+    /// machines check it before anything changes.
+    /// </summary>
+    string? UnsupportedConditioning => null;
+
+    /// <summary>
     /// Checks that the rule applies to <paramref name="machine"/> (throws
     /// <see cref="NotSupportedException"/> with <see cref="Unsupported"/>'s reason otherwise) and
     /// allocates its buffers for batches of up to <paramref name="batchCapacity"/> examples. The

@@ -41,8 +41,9 @@ public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, doub
 /// segment (its states depend on the data only, not on the samples), the conditioning map gives every
 /// frame's c_t, the learning rule takes all the segment's frames as one batch with their conditioning
 /// and returns ε_t = ∂F/∂c_t for each, the map turns those into ∂F/∂z_t, and the LSTM back-propagates
-/// them through time. Any <see cref="ILearningRule"/> trains the frame machine, unchanged: SBP for
-/// Gaussian hidden layers, REINFORCE, Wake-Sleep or NVIL for binary ones, the K-sample rules too.
+/// them through time. Any <see cref="ILearningRule"/> that takes conditioning trains the frame machine, unchanged: SBP for
+/// Gaussian hidden layers, REINFORCE, Wake-Sleep or NVIL for binary ones, the K-sample rules too
+/// (reweighted wake-sleep with its wake-phase update: its sleep phase is refused, <see cref="ILearningRule.UnsupportedConditioning"/>).
 /// The objective is the mean per frame of the rule's (the free energy for SBP).
 /// </summary>
 public sealed class TemporalTrainer
@@ -74,6 +75,7 @@ public sealed class TemporalTrainer
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.BatchSequences);
         ArgumentOutOfRangeException.ThrowIfNegative(o.TruncationSteps);
         if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw new ArgumentOutOfRangeException(nameof(training), o.LearningRate, "The learning rate must be positive and finite.");
+        if (Rule.UnsupportedConditioning is { } refused) throw new NotSupportedException($"The temporal machine conditions every frame on the LSTM: {refused}");
         training.Validate(model, "training sequences");
         if (training.Count < o.BatchSequences)
             throw new ArgumentException($"training sequences: {training.Count} sequences give no minibatch of {o.BatchSequences}; lower BatchSequences.", nameof(training));

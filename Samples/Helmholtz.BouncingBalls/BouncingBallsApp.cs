@@ -78,7 +78,7 @@ public static class BouncingBallsApp
         if (architecture.Visible.Size != ballOptions.PixelsPerFrame)
             throw new ArgumentException($"--architecture: the visible layer has {architecture.Visible.Size} units, but a frame has {ballOptions.PixelsPerFrame} pixels.");
         ILearningRule rule = LearningRules.Create(o.Rule);
-        if (rule.Unsupported(architecture) is { } reason) throw new NotSupportedException(reason);
+        if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
 
         BouncingBallsDataset data = BouncingBalls.LoadOrCreate(o.Data, ballOptions, o.TrainSequences, o.TestSequences);
         output.WriteLine($"bouncing balls: {data.Train.Count} training and {data.Test.Count} test sequences of {data.Train.Frames} frames of {data.Train.Height}×{data.Train.Width} in {o.Data} ({clock.Elapsed.TotalSeconds:F1} s)");

@@ -194,9 +194,20 @@ public static class MnistApp
         {
             if (options.Epochs > 0)
             {
-                // What a resumed run must beat to be kept as the best.
+                // What a resumed run must beat to be kept as the best: the model it starts from, and a best
+                // model of the same architecture already in the output folder (a run resumed in its own folder
+                // must not replace an earlier leg's better model).
                 if (validationEstimator is not null && options.Resume is not null)
+                {
+                    if (File.Exists(bestPath) && Path.GetFullPath(bestPath) != Path.GetFullPath(options.Resume)
+                        && HelmholtzMachine.Load(bestPath) is var earlier && earlier.Architecture.SameAs(machine.Architecture))
+                    {
+                        bestValidation = validationEstimator.Estimate(earlier, valid, cancellationToken: cancellation).Mean;
+                        output.WriteLine($"  validation log-likelihood of the best model already in {bestPath} (K = {options.ValidationSamples}, {valid.Rows} images): " +
+                                         $"{bestValidation:F2} nats, kept unless a model of this run beats it");
+                    }
                     EstimateValidation($"the model resumed from {options.Resume}");
+                }
                 var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation, state);
                 if (reports.Count < options.Epochs)
                     output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");

@@ -48,6 +48,9 @@ public sealed class ReweightedWakeSleep : ILearningRule
     public IReadOnlyList<Parameter> Parameters { get; } = [];
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
+    public string? UnsupportedConditioning => Update == RecognitionUpdate.Wake ? null
+        : "Reweighted wake-sleep's sleep phase does not take conditioning (a dream has no data row to take it from); use its wake-phase update alone (RecognitionUpdate.Wake, the rule \"rws\").";
+
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         ArgumentNullException.ThrowIfNull(machine);
@@ -65,8 +68,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
     {
         ArgumentNullException.ThrowIfNull(batch);
         batch.RequireSamplesPerExample(SamplesPerExample);
-        if (Update != RecognitionUpdate.Wake && batch.Conditioning is not null)
-            throw new NotSupportedException("Reweighted wake-sleep's sleep phase does not take conditioning (a dream has no data row to take it from); use RecognitionUpdate.Wake.");
+        if (batch.Conditioning is not null && UnsupportedConditioning is { } reason) throw new NotSupportedException(reason);
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows || _dreamWeights.Length < examples) Prepare(machine, examples);
         LayerStates states = batch.States;
