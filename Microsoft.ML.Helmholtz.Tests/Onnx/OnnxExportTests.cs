@@ -225,6 +225,29 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
+    public void TheOnnxRuntimeTransformerRefusesUseAfterDispose()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(60, 1));
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7,
+        }).Fit(data);
+        var onnx = model.ToOnnxRuntime(ml, batchRows: 16);
+        IDataView madeBefore = onnx.Transform(data);
+        Assert.HasCount(60, ml.Data.CreateEnumerable<ScoredRow>(madeBefore, false).ToArray(), "in use before");
+        onnx.Dispose();
+        onnx.Dispose();   // twice is harmless
+        // ONNX Runtime's own Run would reach its freed session: every way in is refused first.
+        Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.Transform(data));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetRowToRowMapper(data.Schema));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetOutputSchema(data.Schema));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => ml.Data.CreateEnumerable<ScoredRow>(madeBefore, false).ToArray());
+        // The managed transformer it was made from goes on.
+        Assert.HasCount(60, ml.Data.CreateEnumerable<ScoredRow>(model.Transform(data), false).ToArray());
+    }
+
+    [TestMethod]
     public void AFailedCudaStartNamesTheLibrariesThatDoNotLoad()
     {
         var absent = new HashSet<string>(CudaLibraries.Required.Select(r => r.File).Where((_, i) => i % 2 == 1));

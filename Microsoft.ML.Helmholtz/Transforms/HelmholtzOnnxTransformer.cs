@@ -20,8 +20,10 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// <para>The library uses ONNX Runtime's managed API only: the application adds the native package,
 /// Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CPU and CUDA; ONNX Runtime 1.31's
 /// CUDA provider needs the CUDA 13 runtime libraries: cuBLAS, cuDNN 9, cudart).</para>
-/// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the session.
-/// Saved with a pipeline as the transformer it was made from.</para>
+/// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the sessions, once no
+/// cursor or prediction engine of it is running: after that every call, and every batch a cursor made
+/// before still asks for, is an <see cref="ObjectDisposedException"/>. Saved with a pipeline as the
+/// transformer it was made from.</para>
 /// </remarks>
 public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDisposable
 {
@@ -30,6 +32,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     // a graph that also holds the log-likelihood would pay for the K samples too.
     private readonly InferenceSession? _features, _logLikelihood;
     private readonly RunOptions _runOptions = new();
+    private volatile bool _disposed;
 
     internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
     {
@@ -112,14 +115,23 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     string IRowScoring.Architecture => _source.Architecture;
     int IRowScoring.FeatureSize => _source.FeatureSize;
     double IRowScoring.Threshold => _source.Threshold;
-    IRowComputation IRowScoring.CreateComputation() => new Computation(this);
+    IRowComputation IRowScoring.CreateComputation()
+    {
+        ThrowIfDisposed();
+        return new Computation(this);
+    }
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _source.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ThrowIfDisposed();
+        return _source.GetOutputSchema(inputSchema);
+    }
 
     /// <summary>The input with the machine's columns added, computed lazily by ONNX Runtime in batches of <see cref="BatchRows"/> rows.</summary>
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        ThrowIfDisposed();
         return new BatchedDataView(this, input);
     }
 
@@ -128,6 +140,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        ThrowIfDisposed();
         return new RowMapper(this, inputSchema);
     }
 
@@ -135,10 +148,15 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _features?.Dispose();
         _logLikelihood?.Dispose();
         _runOptions.Dispose();
     }
+
+    // ONNX Runtime's managed Run does not check that its session is still open.
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>Samples (rows × K) in one run of the log-likelihood graph: about 80 MB per [rows, K, 200] tensor.</summary>
     private const int SamplesPerRun = 100_000;
@@ -166,6 +184,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
         private void Run(InferenceSession session, ReadOnlySpan<float> rows, int count, string output, Span<float> destination)
         {
+            owner.ThrowIfDisposed();
             int columns = owner._source.Input.Size;
             if (_input.Length < count * columns) _input = new float[count * columns];
             rows[..(count * columns)].CopyTo(_input);
