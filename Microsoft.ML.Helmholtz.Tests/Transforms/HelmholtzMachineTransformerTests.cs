@@ -454,6 +454,29 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(inMemory, streamed, 0.15, $"in memory {inMemory:F3}, streamed {streamed:F3} nats");
     }
 
+    /// <summary>Streamed data (over the memory budget, or of unknown length) is read once more for the rows the threshold is taken from.</summary>
+    [TestMethod]
+    [DataRow(512L << 20, true)]
+    [DataRow(0L, true)]
+    [DataRow(512L << 20, false)]
+    public void TheAnomalyThresholdIsTheQuantileOfEvenlySpacedTrainingRows(long budget, bool knownLength)
+    {
+        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
+        var ml = new MLContext(seed: 1);
+        var rows = TransformTestData.Rows(600, 1);
+        IDataView train = knownLength ? ml.Data.LoadFromEnumerable(rows) : ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        Assert.AreEqual(knownLength, train.GetRowCount() is not null);
+        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o =>
+        {
+            o.FeatureColumnName = null; o.LogLikelihoodColumnName = null; o.AnomalyQuantile = 0.9; o.AnomalyQuantileRows = 200;
+            o.MemoryBudgetBytes = budget; o.ShuffleBufferRows = 100;
+        })).Fit(train);
+        // Rows 0, 3, 6, … (200 of 600); the 0.9 quantile is the 180th smallest of their scores.
+        float[] scores = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).Select(r => r.Score).ToArray();
+        double[] picked = Enumerable.Range(0, 200).Select(i => (double)scores[3 * i]).Order().ToArray();
+        Assert.AreEqual(picked[179], model.Threshold, 1e-5 * Math.Abs(picked[179]), $"budget {budget}, length known: {knownLength}");
+    }
+
     [TestMethod]
     public void AnAnomalyDetectorGivesTheColumnsTheEvaluatorReads()
     {

@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Transforms;
 
@@ -100,6 +101,22 @@ public sealed class SchemaAndOptionErrorTests
     }
 
     [TestMethod]
+    public void TooManyScoringSamplesAreRefusedBeforeTraining()
+    {
+        var ml = new MLContext(1);
+        int epochs = 0;
+        // 20b-10g-8g draws 18 noise values a sample: this K needs one more than 2²⁸ of them.
+        var o = Options(o => { o.Samples = (1 << 28) / 18 + 1; o.Epochs = 2; o.Progress = new SynchronousProgress<Microsoft.ML.Helmholtz.Learning.EpochReport>(_ => epochs++); });
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(o).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1))));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.Samples: K = 14913081 samples of 18 noise values each");
+        Assert.AreEqual(0, epochs, "no epoch was trained");
+        // Without a column that needs them, K is not used, and the fit goes on.
+        o.LogLikelihoodColumnName = null;
+        Assert.IsNotNull(ml.Transforms.HelmholtzMachine(o).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1))).GetMachine());
+        Assert.AreEqual(2, epochs);
+    }
+
+    [TestMethod]
     [DataRow("Architecture", "20b-10b")]
     [DataRow("Architecture", "20b--10g")]
     [DataRow("Samples", "0")]
@@ -120,6 +137,8 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("ValidationSamples", "-1")]
     [DataRow("ValidationSamples", "without validation data")]
     [DataRow("learning settings", "beta2 1")]
+    [DataRow("FeatureColumnName", "the input's name")]
+    [DataRow("ScoreColumnName", "the input's name")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -142,6 +161,8 @@ public sealed class SchemaAndOptionErrorTests
             case "ValidationSamples" when value == "-1": o.ValidationSamples = -1; break;
             case "ValidationSamples": o.ValidationSamples = 10; break;
             case "AdamBeta2": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; break;
+            case "FeatureColumnName" when value == "the input's name": o.FeatureColumnName = o.InputColumnName; break;
+            case "ScoreColumnName": o.ScoreColumnName = o.InputColumnName; break;
             case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;

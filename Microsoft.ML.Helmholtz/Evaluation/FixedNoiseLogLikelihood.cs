@@ -19,17 +19,21 @@ public sealed class FixedNoiseLogLikelihood
 {
     private readonly float[][] _noise;
 
+    /// <summary>Null when K = <paramref name="samples"/> draws' noise fits the size limit for <paramref name="machine"/>; else why not (checked before work that would need it).</summary>
+    internal static string? TooManySamples(HelmholtzMachine machine, int samples)
+    {
+        long perSample = Enumerable.Range(1, machine.Architecture.Depth).Sum(l => (long)machine.Recognition.Layer(l).NoisePerRow);
+        long noiseValues = perSample * samples;
+        return noiseValues <= HelmholtzArchitecture.MaxParameterCount ? null
+            : $"K = {samples} samples of {perSample} noise values each (the hidden units' draws) need {noiseValues:N0} noise values, more than the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.";
+    }
+
     public FixedNoiseLogLikelihood(HelmholtzMachine machine, int samples, ulong seed = 1, int rowsPerChunk = ImportanceSampledLogLikelihood.DefaultRowsPerChunk)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerChunk);
-        var layers = machine.Architecture.Layers;
-        long perSample = Enumerable.Range(1, machine.Architecture.Depth).Sum(l => (long)machine.Recognition.Layer(l).NoisePerRow);
-        long noiseValues = perSample * samples;
-        if (noiseValues > HelmholtzArchitecture.MaxParameterCount)
-            throw new ArgumentOutOfRangeException(nameof(samples), samples,
-                $"K = {samples} samples of {perSample} noise values each (the hidden units' draws) need {noiseValues:N0} noise values, more than the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.");
+        if (TooManySamples(machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem);
         Machine = machine.Clone();
         Samples = samples;
         Seed = seed;

@@ -109,6 +109,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (validation is { Rows: 0 }) throw new ArgumentException($"The validation data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
 
             var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
+            // The transformer's common random numbers are made after training: a K they cannot hold must fail first.
+            if (HelmholtzMachineTransformer.NeedsLogLikelihood(o) && FixedNoiseLogLikelihood.TooManySamples(machine, o.Samples) is { } tooMany)
+                throw new ArgumentOutOfRangeException("options", o.Samples, $"HelmholtzMachineOptions.Samples: {tooMany}");
             ILearningRule rule = CreateRule(o);
             Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
                 (initial is null ? "" : $", from the initial model's, trained {initial.StepsTrained:N0} steps") + $") with {rule.Name} " +
@@ -165,7 +168,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);
             if (o.AnomalyThreshold is null && (o.ScoreColumnName is not null || o.PredictedLabelColumnName is not null))
             {
-                double threshold = QuantileThreshold(transformer, matrix, input, inputColumn, cancellation);
+                double threshold = QuantileThreshold(transformer, matrix, stream, rows, cancellation);
                 transformer = transformer.WithThreshold(threshold);
                 Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
             }
@@ -176,6 +179,27 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         {
             stream?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Rows i·rows/n (i &lt; n) of one pass of the stream, into <paramref name="sample"/>; returns how many it found
+    /// (fewer when the data gave fewer rows this pass than it counted before).
+    /// </summary>
+    private static int EvenlySpacedRows(InputColumn.RowStream stream, long rows, int n, float[] sample, CancellationToken cancellation)
+    {
+        int columns = stream.Columns, taken = 0;
+        var block = new float[256 * columns];
+        long first = 0;   // the stream's row at the block's start
+        stream.Restart();
+        int got;
+        while (taken < n && (got = stream.Read(block, 256)) > 0)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            for (long wanted; taken < n && (wanted = (long)taken * rows / n) < first + got; taken++)
+                block.AsSpan((int)(wanted - first) * columns, columns).CopyTo(sample.AsSpan(taken * columns, columns));
+            first += got;
+        }
+        return taken;
     }
 
     /// <summary>The column means over one pass of the stream (for the visible biases) and the row count.</summary>
@@ -198,20 +222,29 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return (rows, sums);
     }
 
-    /// <summary>The options' quantile of the scores (−ln p̂) of up to AnomalyQuantileRows training rows, evenly spaced.</summary>
-    private double QuantileThreshold(HelmholtzMachineTransformer transformer, DataMatrix? matrix, IDataView input, InputColumn column, CancellationToken cancellation)
+    /// <summary>
+    /// The options' quantile of the scores (−ln p̂) of up to AnomalyQuantileRows training rows, evenly spaced: from
+    /// the matrix, or, for streamed data, picked in one more pass of the stream (the data need not fit in memory).
+    /// </summary>
+    private double QuantileThreshold(HelmholtzMachineTransformer transformer, DataMatrix? matrix, InputColumn.RowStream? stream, long trainingRows,
+        CancellationToken cancellation)
     {
         HelmholtzMachineOptions o = _options;
-        DataMatrix rows = matrix ?? column.TryReadAll(input, long.MaxValue, "training data", cancellation)!;
-        int n = Math.Min(o.AnomalyQuantileRows, rows.Rows);
-        var sample = new float[n * rows.Columns];
-        for (int i = 0; i < n; i++) rows.Row((int)((long)i * rows.Rows / n)).CopyTo(sample.AsSpan(i * rows.Columns, rows.Columns));
+        int columns = transformer.Input.Size;
+        int n = (int)Math.Min(o.AnomalyQuantileRows, trainingRows);
+        var sample = new float[(long)n * columns];
+        if (matrix is not null)
+            for (int i = 0; i < n; i++) matrix.Row((int)((long)i * matrix.Rows / n)).CopyTo(sample.AsSpan(i * columns, columns));
+        else
+            n = EvenlySpacedRows(stream!, trainingRows, n, sample, cancellation);
+        if (n == 0)
+            throw new InvalidOperationException("The training data gave no rows when read again for the anomaly threshold: it must give the same rows on every pass (cache it first, ml.Data.Cache).");
         var scores = new double[n];
         const int chunk = 64;
         Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { CancellationToken = cancellation }, () => transformer.LogLikelihood!.CreateScorer(), (c, _, scorer) =>
         {
             int first = c * chunk, count = Math.Min(chunk, n - first);
-            scorer.Estimate(sample.AsSpan(first * rows.Columns, count * rows.Columns), count, scores.AsSpan(first, count));
+            scorer.Estimate(sample.AsSpan(first * columns, count * columns), count, scores.AsSpan(first, count));
             return scorer;
         }, _ => { });
         for (int i = 0; i < n; i++) scores[i] = -scores[i];
@@ -279,6 +312,11 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (outputs.Any(n => n is not null && string.IsNullOrWhiteSpace(n))) throw Bad(nameof(o.FeatureColumnName), "an output column name is empty (use null to leave a column out).");
         var named = outputs.OfType<string>().ToList();
         if (named.Distinct(StringComparer.Ordinal).Count() != named.Count) throw Bad(nameof(o.FeatureColumnName), $"two output columns have the same name ({string.Join(", ", named.Select(n => $"'{n}'"))}).");
+        // The saved pipeline and the ONNX exports are graphs, in which the input and an output cannot share a name.
+        string?[] outputOptions = [nameof(o.FeatureColumnName), nameof(o.LogLikelihoodColumnName), nameof(o.ScoreColumnName), nameof(o.PredictedLabelColumnName)];
+        for (int i = 0; i < outputs.Length; i++)
+            if (string.Equals(outputs[i], o.InputColumnName, StringComparison.Ordinal))
+                throw Bad(outputOptions[i]!, $"'{outputs[i]}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         if (!Enum.IsDefined(o.Optimizer)) throw Bad(nameof(o.Optimizer), $"unknown optimiser {o.Optimizer}.");
         if (!Enum.IsDefined(o.FeatureLayers)) throw Bad(nameof(o.FeatureLayers), $"unknown value {o.FeatureLayers}.");
