@@ -3,6 +3,7 @@ using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
@@ -47,9 +48,26 @@ public sealed class TrainCallTests
             cancelled.Cancel();
             Refused<OperationCanceledException>("cancelled before the start", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, cancellationToken: cancelled.Token));
         }
+        // Refused at the first step, after the visible biases were set from the data: they go back too.
+        Refused<ArgumentOutOfRangeException>("a weight decay that would shrink the weights to 0 (η·λ = 1)",
+            () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => new Adam(weightDecay: 1000f) }).Train(machine, data));
+        Refused<InvalidOperationException>("a rule that fails in its first step",
+            () => new HelmholtzTrainer(new FailingRule(new WakeSleep())).Train(machine, data));
         var none = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 0 }).Train(machine, data);
         Assert.IsEmpty(none);
         AssertUnchanged(before, machine, "zero epochs");
+    }
+
+    /// <summary>A rule that fails in its first <see cref="ILearningRule.AccumulateGradients"/>, as one that runs out of memory might.</summary>
+    private sealed class FailingRule(ILearningRule inner) : ILearningRule
+    {
+        public string Name => inner.Name;
+        public string Objective => inner.Objective;
+        public int SamplesPerExample => inner.SamplesPerExample;
+        public IReadOnlyList<Parameter> Parameters => inner.Parameters;
+        public string? Unsupported(HelmholtzArchitecture architecture) => inner.Unsupported(architecture);
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) => inner.Prepare(machine, batchCapacity);
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch) => throw new InvalidOperationException("out of something");
     }
 
     [TestMethod]

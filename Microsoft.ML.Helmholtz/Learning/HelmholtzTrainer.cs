@@ -100,114 +100,124 @@ public sealed class HelmholtzTrainer
         if (resume) state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit the parameters is refused here, before the machine changes
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor);
-        // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
-        bool initialize = options.InitializeVisibleBiases && machine.StepsTrained == 0 && (initialization is not null || options.VisibleMeans is not null);
-        double[]? means = initialize || options.CenterInputs
-            ? options.VisibleMeans ?? (initialization is null ? null : DataMatrix.ColumnMeans(initialization.Values, initialization.Rows, visible.Size))
-            : null;
-        if (initialize)
+        // From here on the machine changes: whatever fails before the run's first step (a refusal, a cancellation,
+        // an allocation) leaves it as it was given, the data-based initialisation undone.
+        try
         {
-            step.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
-            machine.InitializeVisibleBiasesFromMeans(means!);
-        }
-        InputCentering? centering = options.CenterInputs ? InputCentering.For(machine, means ?? Enumerable.Repeat(0.5, visible.Size).ToArray()) : null;
+            // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
+            bool initialize = options.InitializeVisibleBiases && machine.StepsTrained == 0 && (initialization is not null || options.VisibleMeans is not null);
+            double[]? means = initialize || options.CenterInputs
+                ? options.VisibleMeans ?? (initialization is null ? null : DataMatrix.ColumnMeans(initialization.Values, initialization.Rows, visible.Size))
+                : null;
+            if (initialize)
+            {
+                step.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
+                machine.InitializeVisibleBiasesFromMeans(means!);
+            }
+            InputCentering? centering = options.CenterInputs ? InputCentering.For(machine, means ?? Enumerable.Repeat(0.5, visible.Size).ToArray()) : null;
 
-        // Two batches, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
-        var random = new RandomStream(options.Seed);
-        int samples = Rule.SamplesPerExample;
-        TrainingBatch[] batches = [new(machine.Architecture, batchSize, samples, random), new(machine.Architecture, batchSize, samples, random)];
-        var evaluationRandom = random.Fork(1);
-        var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
-        double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
-        var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
-            options.FirstScheduleEpoch, random, evaluationRandom, checkRandom);
-        int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
-        if (resume)
+            // Two batches, used in turn: the epoch's last minibatch is still there when the next fill comes up short.
+            var random = new RandomStream(options.Seed);
+            int samples = Rule.SamplesPerExample;
+            TrainingBatch[] batches = [new(machine.Architecture, batchSize, samples, random), new(machine.Architecture, batchSize, samples, random)];
+            var evaluationRandom = random.Fork(1);
+            var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
+            double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
+            var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
+                options.FirstScheduleEpoch, random, evaluationRandom, checkRandom);
+            int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
+            if (resume)
+            {
+                evaluationRandom.RestoreState(state!.Stream(StateRecorder.Validation));
+                checkRandom.RestoreState(state.Stream(StateRecorder.Check));
+                skip = state.MinibatchesIntoEpoch;
+                random.RestoreState(state.Stream(skip > 0 ? StateRecorder.EpochStart : StateRecorder.Training));
+            }
+
+            // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
+            blocks.ClearGradients();
+            bool clearEachStep = !optimizer.ClearsGradients;
+            var clock = Stopwatch.StartNew();
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            {
+                float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
+                recorder?.BeginEpoch();
+                training.BeginEpoch(random);
+                double sum = 0, objective = 0;
+                int seen = 0, batch = 0;
+                TrainingBatch? last = null;
+                if (skip > 0)
+                {
+                    // The minibatches trained before the state was recorded: the same order, drawn again, passed over.
+                    for (; batch < skip; batch++)
+                    {
+                        last = batches[batch & 1];
+                        if (training.NextBatch(last.ExampleRows(batchSize), batchSize) < batchSize)
+                            throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
+                        last.Load(batchSize);
+                    }
+                    random.RestoreState(state!.Stream(StateRecorder.Training));
+                    (sum, objective, seen, skip) = (state.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
+                }
+                // Whole minibatches only: a short last one would weigh its examples more.
+                for (; ; batch++)
+                {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        recorder?.Cancelled(epoch, batch, sum, objective);
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    TrainingBatch current = batches[batch & 1];
+                    Span<float> x0 = current.ExampleRows(batchSize);
+                    if (training.NextBatch(x0, batchSize) < batchSize) break;
+                    if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
+                    current.Load(batchSize);
+
+                    if (clearEachStep) blocks.ClearGradients();
+                    BatchLoss loss = Rule.AccumulateGradients(machine, current);
+                    step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
+                    if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
+                    step.Take(optimizer, rate, epoch, batch, centering);
+                    sum += loss.FreeEnergy * batchSize;
+                    objective += loss.Objective * batchSize;
+                    seen += batchSize;
+                    last = current;
+                }
+                if (last is null)
+                    throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
+
+                // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
+                recorder?.EndOfMinibatches();
+                machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
+                step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
+
+                double? valid = null;
+                if (validation is not null)
+                {
+                    recorder?.BeginValidation();
+                    try
+                    {
+                        valid = SampledFreeEnergy.Mean(machine, validation, evaluationRandom, batches[0].States, cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        recorder?.CancelledInValidation(epoch, batch, sum, objective);
+                        throw;
+                    }
+                }
+                recorder?.EndEpoch(epoch);
+                var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
+                reports.Add(report);
+                progress?.Report(report);
+                if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
+            }
+            return reports;
+        }
+        catch
         {
-            evaluationRandom.RestoreState(state!.Stream(StateRecorder.Validation));
-            checkRandom.RestoreState(state.Stream(StateRecorder.Check));
-            skip = state.MinibatchesIntoEpoch;
-            random.RestoreState(state.Stream(skip > 0 ? StateRecorder.EpochStart : StateRecorder.Training));
+            step.UndoIfNoStepTaken();
+            throw;
         }
-
-        // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
-        blocks.ClearGradients();
-        bool clearEachStep = !optimizer.ClearsGradients;
-        var clock = Stopwatch.StartNew();
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
-        {
-            float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
-            recorder?.BeginEpoch();
-            training.BeginEpoch(random);
-            double sum = 0, objective = 0;
-            int seen = 0, batch = 0;
-            TrainingBatch? last = null;
-            if (skip > 0)
-            {
-                // The minibatches trained before the state was recorded: the same order, drawn again, passed over.
-                for (; batch < skip; batch++)
-                {
-                    last = batches[batch & 1];
-                    if (training.NextBatch(last.ExampleRows(batchSize), batchSize) < batchSize)
-                        throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
-                    last.Load(batchSize);
-                }
-                random.RestoreState(state!.Stream(StateRecorder.Training));
-                (sum, objective, seen, skip) = (state.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
-            }
-            // Whole minibatches only: a short last one would weigh its examples more.
-            for (; ; batch++)
-            {
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    recorder?.Cancelled(epoch, batch, sum, objective);
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-                TrainingBatch current = batches[batch & 1];
-                Span<float> x0 = current.ExampleRows(batchSize);
-                if (training.NextBatch(x0, batchSize) < batchSize) break;
-                if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
-                current.Load(batchSize);
-
-                if (clearEachStep) blocks.ClearGradients();
-                BatchLoss loss = Rule.AccumulateGradients(machine, current);
-                step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
-                if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
-                step.Take(optimizer, rate, epoch, batch, centering);
-                sum += loss.FreeEnergy * batchSize;
-                objective += loss.Objective * batchSize;
-                seen += batchSize;
-                last = current;
-            }
-            if (last is null)
-                throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
-
-            // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
-            recorder?.EndOfMinibatches();
-            machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
-            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
-
-            double? valid = null;
-            if (validation is not null)
-            {
-                recorder?.BeginValidation();
-                try
-                {
-                    valid = SampledFreeEnergy.Mean(machine, validation, evaluationRandom, batches[0].States, cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    recorder?.CancelledInValidation(epoch, batch, sum, objective);
-                    throw;
-                }
-            }
-            recorder?.EndEpoch(epoch);
-            var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
-            reports.Add(report);
-            progress?.Report(report);
-            if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;
-        }
-        return reports;
     }
 
     /// <summary>
@@ -283,6 +293,12 @@ public sealed class HelmholtzTrainer
         }
 
         private bool StepTaken => _steps > 0;
+
+        /// <summary>After a failure before the run's first step: the machine as it was given (a step's own failures have undone theirs).</summary>
+        public void UndoIfNoStepTaken()
+        {
+            if (!StepTaken) Undo();
+        }
 
         /// <summary>
         /// Keeps <paramref name="parameters"/> as they are before the data-based initialisation
