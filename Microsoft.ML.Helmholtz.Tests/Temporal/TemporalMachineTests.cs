@@ -2,6 +2,7 @@ using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -32,6 +33,14 @@ public sealed class TemporalMachineTests
             for (int i = 0; i < p.Length; i++) p.Value[i] = p.Role == ParameterRole.Weight ? p.Value[i] + scale * noise[i] : scale * noise[i];
         }
         return model;
+    }
+
+    /// <summary>The model as saved: every parameter and the steps trained.</summary>
+    private static byte[] Bytes(TemporalHelmholtzMachine model)
+    {
+        var stream = new MemoryStream();
+        model.Save(stream);
+        return stream.ToArray();
     }
 
     private static SequenceSet SoftSequences(int count, int frames, int size, ulong seed)
@@ -207,12 +216,6 @@ public sealed class TemporalMachineTests
     {
         var data = MovingDot(24, 6, 61);
         TemporalTrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSequences = 8, TruncationSteps = truncation, LearningRate = 0.01f, Seed = 62 };
-        static byte[] Bytes(TemporalHelmholtzMachine model)
-        {
-            var stream = new MemoryStream();
-            model.Save(stream);
-            return stream.ToArray();
-        }
 
         var whole = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
         var wholeReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(5)).Train(whole, data);
@@ -325,5 +328,129 @@ public sealed class TemporalMachineTests
         var fresh = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 52);
         Assert.ThrowsExactly<OperationCanceledException>(() =>
             new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4 }).Train(fresh, data, cancellationToken: cancellation.Token));
+    }
+
+    /// <summary>Adam, with the parameters kept before each step and step <paramref name="sabotagedStep"/> (from 0) taken at <paramref name="factor"/> times the rate.</summary>
+    private sealed class SabotagedAdam(TemporalHelmholtzMachine model, int sabotagedStep, float factor) : IOptimizer
+    {
+        private readonly Adam _adam = new();
+        public List<float[][]> Before { get; } = [];
+        public string Name => "sabotaged adam";
+        public bool ClearsGradients => true;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            Before.Add(model.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
+            _adam.Step(parameters, Before.Count - 1 == sabotagedStep ? learningRate * factor : learningRate);
+        }
+    }
+
+    [TestMethod]
+    public void AOneStepRunDoesNotReturnABrokenModel()
+    {
+        // One minibatch of whole sequences, one epoch: the only step has no next segment to check it.
+        var data = SoftSequences(8, 6, 4, 54);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 55);
+        byte[] given = Bytes(model);
+        var state = new TrainingState();
+        var reported = new List<int>();
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, LearningRate = 1e30f, Seed = 56 })
+                .Train(model, data, new SynchronousProgress<TemporalEpochReport>(r => reported.Add(r.Epoch)), state: state));
+        StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 0)");
+        StringAssert.Contains(e.Message, "the machine is as it was given to Train");
+        Assert.AreEqual(1, e.Epoch);
+        Assert.AreEqual(0, e.Minibatch);
+        CollectionAssert.AreEqual(given, Bytes(model), "the failed only step is undone, and the visible biases' start with it");
+        Assert.IsEmpty(reported, "the epoch that ended with the failed step is not reported");
+        Assert.IsTrue(state.IsEmpty, "nor recorded");
+    }
+
+    [TestMethod]
+    public void TheLastStepOfAnEpochIsCheckedBeforeTheEpochIsReportedOrRecorded()
+    {
+        // Two minibatches of two segments: step 3 is epoch 1's last, and the one taken far too large.
+        var data = SoftSequences(8, 6, 4, 57);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 58);
+        SabotagedAdam? optimizer = null;
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => optimizer = new(model, 3, 1e30f) };
+        var state = new TrainingState();
+        var reported = new List<int>();
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options)
+            .Train(model, data, new SynchronousProgress<TemporalEpochReport>(r => reported.Add(r.Epoch)), state: state));
+        StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 1)");
+        StringAssert.Contains(e.Message, "the machine holds the parameters it had before it");
+        Assert.AreEqual(1, e.Epoch);
+        Assert.HasCount(4, optimizer!.Before, "no step after the failed one");
+        for (int i = 0; i < model.Parameters.Count; i++)
+            CollectionAssert.AreEqual(optimizer.Before[3][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
+        Assert.AreEqual(3L, model.Machine.StepsTrained, "the undone step is not counted");
+        Assert.IsEmpty(reported, "epoch 1 ended with the failed step: it is not reported");
+        Assert.IsTrue(state.IsEmpty, "nor recorded");
+    }
+
+    [TestMethod]
+    public void ACallThatIsRefusedLeavesTheMachineUntouched()
+    {
+        var data = SoftSequences(8, 6, 4, 71);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 72);
+        byte[] given = Bytes(model);
+        TException Refused<TException>(string context, TemporalTrainingOptions options, CancellationToken cancellationToken = default) where TException : Exception
+        {
+            var e = Assert.ThrowsExactly<TException>(() => new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data, cancellationToken: cancellationToken), context);
+            CollectionAssert.AreEqual(given, Bytes(model), $"{context}: the machine changed");
+            return e;
+        }
+        foreach (float rate in new[] { 0f, -1e-3f, float.NaN, float.PositiveInfinity })
+        {
+            var e = Refused<ArgumentOutOfRangeException>($"learning rate {rate}", new() { LearningRate = rate, BatchSequences = 4 });
+            Assert.AreEqual("options", e.ParamName);
+            StringAssert.Contains(e.Message, "TemporalTrainingOptions.LearningRate must be positive and finite");
+        }
+        var none = Refused<ArgumentNullException>("no optimiser factory", new() { Optimizer = null!, BatchSequences = 4 });
+        Assert.AreEqual("options", none.ParamName);
+        StringAssert.Contains(none.Message, "TemporalTrainingOptions.Optimizer must be set");
+        StringAssert.Contains(Refused<InvalidOperationException>("an optimiser factory that returns null", new() { Optimizer = () => null!, BatchSequences = 4 }).Message,
+            "TemporalTrainingOptions.Optimizer returned null");
+        StringAssert.Contains(Refused<ArgumentOutOfRangeException>("negative epochs", new() { Epochs = -1, BatchSequences = 4 }).Message, "TemporalTrainingOptions.Epochs");
+        StringAssert.Contains(Refused<ArgumentOutOfRangeException>("no sequences a minibatch", new() { BatchSequences = 0 }).Message, "TemporalTrainingOptions.BatchSequences");
+        StringAssert.Contains(Refused<ArgumentOutOfRangeException>("negative truncation", new() { TruncationSteps = -1, BatchSequences = 4 }).Message, "TemporalTrainingOptions.TruncationSteps");
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            Refused<OperationCanceledException>("cancelled before the start", new() { BatchSequences = 4 }, cancelled.Token);
+        }
+        Assert.IsEmpty(new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 0, BatchSequences = 4 }).Train(model, data));
+        CollectionAssert.AreEqual(given, Bytes(model), "zero epochs");
+
+        // A machine whose first segment has no finite free energy: refused before its first step, its visible biases not started.
+        foreach (Parameter p in model.Machine.Recognition.Parameters) Array.Fill(p.Value, 1e30f);
+        byte[] extreme = Bytes(model);
+        var diverged = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { BatchSequences = 4 }).Train(model, data));
+        StringAssert.Contains(diverged.Message, "Epoch 1, minibatch 0, frames from 1");
+        StringAssert.Contains(diverged.Message, "No step was taken: the machine is as it was given to Train");
+        CollectionAssert.AreEqual(extreme, Bytes(model), "refused before the first step");
+    }
+
+    [TestMethod]
+    public void ARunUsesTheOptionsAsTheyWereWhenItStarted()
+    {
+        var data = SoftSequences(8, 6, 4, 73);
+        TemporalTrainingOptions Options() => new() { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 74 };
+        var reference = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 75);
+        new TemporalTrainer(new StochasticBackpropagation(), Options()).Train(reference, data);
+
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 75);
+        var options = Options();
+        var reports = new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data, new SynchronousProgress<TemporalEpochReport>(_ =>
+        {
+            options.Epochs = 1;
+            options.LearningRate = float.NaN;
+            options.TruncationSteps = 1;
+            options.Optimizer = null!;
+        }));
+        Assert.HasCount(3, reports);
+        CollectionAssert.AreEqual(Bytes(reference), Bytes(model), "the options changed during the run did not change it");
     }
 }

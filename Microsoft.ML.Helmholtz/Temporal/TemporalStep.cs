@@ -42,7 +42,44 @@ internal sealed class TemporalStep
     /// </summary>
     public BatchLoss AccumulateGradients(SequenceSet data, ReadOnlySpan<int> sequences, int t0, int steps)
     {
-        int batch = _sequences, rows = steps * batch, d = _model.FrameSize, width = _model.ConditioningWidth, h = _model.RecurrentUnits;
+        int rows = steps * _sequences, width = _model.ConditioningWidth, h = _model.RecurrentUnits;
+        ReadOnlySpan<float> z = Forward(data, sequences, t0, steps);
+        var conditioning = _batch.Conditioning!;
+        conditioning.ClearGradients();
+        BatchLoss loss = _rule.AccumulateGradients(_model.Machine, _batch);
+
+        Lstm lstm = _model.Recurrence;
+        _model.Gather(conditioning, _batch.RowSource, _batch.Rows, rows, _dc);
+        _dz.AsSpan(0, rows * h).Clear();
+        _model.ConditioningMap.Backward(_dc.AsSpan(0, rows * width), z, rows, _dz.AsSpan(0, rows * h));
+        lstm.Backward(_dz.AsSpan(0, rows * h), steps, _sequences);
+        lstm.FinalHidden(_sequences).CopyTo(_hidden);
+        lstm.FinalCell(_sequences).CopyTo(_cell);
+        return loss;
+    }
+
+    /// <summary>
+    /// The mean sampled free energy of the first frames of <paramref name="sequences"/> (as many as a segment
+    /// holds, the LSTM from zeros), drawn from <paramref name="random"/> rather than the batch's stream, with
+    /// no gradient: a measure that leaves training as it was. The carried state is not changed.
+    /// </summary>
+    public double SampleFreeEnergy(SequenceSet data, ReadOnlySpan<int> sequences, RandomStream random, Span<double> freeEnergy, Span<double> logJoint)
+    {
+        int steps = Math.Min(_batch.Capacity / _sequences, data.Frames);
+        Forward(data, sequences, 0, steps);
+        _model.Machine.SampleFreeEnergy(random, _batch.States, _batch.Rows, freeEnergy, logJoint, _batch.Conditioning);
+        double sum = 0;
+        for (int r = 0; r < _batch.Rows; r++) sum += freeEnergy[r];
+        return sum / _batch.Rows;
+    }
+
+    /// <summary>
+    /// Loads frames t0 … t0 + steps − 1 of <paramref name="sequences"/> into the batch, with their conditioning
+    /// from the LSTM run over the frames before them; returns the LSTM's hidden states, z.
+    /// </summary>
+    private ReadOnlySpan<float> Forward(SequenceSet data, ReadOnlySpan<int> sequences, int t0, int steps)
+    {
+        int batch = _sequences, rows = steps * batch, d = _model.FrameSize, width = _model.ConditioningWidth;
         if (sequences.Length != batch) throw new ArgumentException($"{sequences.Length} sequences for a step of {batch}.", nameof(sequences));
         // Time-major: row s·B + b is frame t0 + s of sequence b; its LSTM input is the frame before (zeros before the first).
         Span<float> examples = _batch.ExampleRows(rows);
@@ -62,18 +99,8 @@ internal sealed class TemporalStep
         _model.ConditioningMap.Forward(z, rows, _c.AsSpan(0, rows * width));
 
         _batch.Load(rows);
-        var conditioning = _batch.Conditioning!;
-        _model.Scatter(_c, _batch.RowSource, _batch.Rows, conditioning);
-        conditioning.ClearGradients();
-        BatchLoss loss = _rule.AccumulateGradients(_model.Machine, _batch);
-
-        _model.Gather(conditioning, _batch.RowSource, _batch.Rows, rows, _dc);
-        _dz.AsSpan(0, rows * h).Clear();
-        _model.ConditioningMap.Backward(_dc.AsSpan(0, rows * width), z, rows, _dz.AsSpan(0, rows * h));
-        lstm.Backward(_dz.AsSpan(0, rows * h), steps, batch);
-        lstm.FinalHidden(batch).CopyTo(_hidden);
-        lstm.FinalCell(batch).CopyTo(_cell);
-        return loss;
+        _model.Scatter(_c, _batch.RowSource, _batch.Rows, _batch.Conditioning!);
+        return z;
     }
 
     /// <summary>The LSTM state the last segment left, which the next one of the same sequences starts from.</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Temporal;
@@ -21,8 +22,12 @@ public sealed class TemporalTrainingOptions
     /// </summary>
     public int TruncationSteps { get; set; }
 
+    /// <summary>The optimiser's learning rate: positive and finite.</summary>
     public float LearningRate { get; set; } = 1e-3f;
+
     public ulong Seed { get; set; } = 1;
+
+    /// <summary>Creates the optimiser of a run: called once at the start of each run, so that each has a fresh one.</summary>
     public Func<IOptimizer> Optimizer { get; set; } = () => new Adam();
 
     /// <summary>Stops after the epoch during which this much time has passed.</summary>
@@ -30,6 +35,9 @@ public sealed class TemporalTrainingOptions
 
     /// <summary>Starts a fresh machine's visible biases from the frames' means, as <see cref="TrainingOptions.InitializeVisibleBiases"/> does.</summary>
     public bool InitializeVisibleBiases { get; set; } = true;
+
+    /// <summary>A copy, which is what a run uses: changing the options during a run does not change it.</summary>
+    internal TemporalTrainingOptions Snapshot() => (TemporalTrainingOptions)MemberwiseClone();
 }
 
 /// <summary>One epoch of temporal training: the means per frame of the rule's objective and of F̂ over its steps.</summary>
@@ -65,16 +73,22 @@ public sealed class TemporalTrainer
     /// resume as the uninterrupted run would have. A run cancelled within an epoch leaves the state at
     /// the last epoch, which the machine has passed: resume from the model saved then.
     /// </summary>
+    /// <remarks>
+    /// The options are copied when the call starts. Everything that can refuse the run (the options, the
+    /// sequences, the rule, the state, cancellation) is checked before the machine changes. Each step is
+    /// checked by what is measured after it: the next segment's free energy and gradients, or, after an
+    /// epoch's last step, the free energy of that minibatch's first segment and the parameters, before the
+    /// epoch is recorded or reported. A step that fails is undone (with the run's first, the start of the
+    /// visible biases too) and <see cref="TrainingDivergedException"/> is thrown.
+    /// </remarks>
     public IReadOnlyList<TemporalEpochReport> Train(TemporalHelmholtzMachine model, SequenceSet training, IProgress<TemporalEpochReport>? progress = null,
         CancellationToken cancellationToken = default, TrainingState? state = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(training);
-        TemporalTrainingOptions o = Options;
-        ArgumentOutOfRangeException.ThrowIfNegative(o.Epochs);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.BatchSequences);
-        ArgumentOutOfRangeException.ThrowIfNegative(o.TruncationSteps);
-        if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw new ArgumentOutOfRangeException(nameof(training), o.LearningRate, "The learning rate must be positive and finite.");
+        // Everything that can refuse the run, before anything changes; the options checked here are the ones the run uses.
+        TemporalTrainingOptions o = Options.Snapshot();
+        Validate(o);
         if (Rule.UnsupportedConditioning is { } refused) throw new NotSupportedException($"The temporal machine conditions every frame on the LSTM: {refused}");
         training.Validate(model, "training sequences");
         if (training.Count < o.BatchSequences)
@@ -89,6 +103,7 @@ public sealed class TemporalTrainer
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
+        cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
 
@@ -104,14 +119,18 @@ public sealed class TemporalTrainer
             random.RestoreState(state.Stream(OrderStream));
             samples.RestoreState(state.Stream(SampleStream));
         }
-        var undo = new StepUndo(parameters);
+        var guard = new StepGuard(machine, parameters);
         if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
+        {
+            guard.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
             machine.InitializeVisibleBiasesFromData(training.Values, training.Count * frames);
+        }
         foreach (Parameter p in parameters) p.ZeroGradient();
-        undo.Save();   // a failure before the first step goes back to the machine as given (its visible biases started)
+        guard.Undo.Save();   // the values the run's first step starts from
 
-        long taken = 0;
         var clock = Stopwatch.StartNew();
+        double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
+        int minibatches = order.Length / batch;
         for (int epoch = 0; epoch < o.Epochs; epoch++)
         {
             // From the identity each epoch, so that the order follows from the stream alone (a resumed run draws it again).
@@ -128,33 +147,35 @@ public sealed class TemporalTrainer
                 ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
                 for (int t0 = 0; t0 < frames; t0 += segment)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        if (!guard.StepTaken) guard.PutBack();   // cancelled before the first step: the machine as given (its visible biases too)
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
                     int steps = Math.Min(segment, frames - t0), rows = steps * batch;
                     BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, steps);
-                    Parameter? bad = FirstNonFinite(parameters);
+                    Parameter? bad = FirstNonFinite(parameters, p => p.Gradient);
                     if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
-                    {
-                        if (taken > 0) machine.StepsTrained--;
-                        throw Diverged(undo, epoch, first / batch, t0, bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite");
-                    }
-                    using (machine.Access.EnterWrite())
-                    {
-                        // The built-in optimisers fill the undo copy within their own pass over the parameters.
-                        if (optimizer is IKeepsValuesBeforeStep keeping) keeping.Step(parameters, o.LearningRate, undo);
-                        else
-                        {
-                            undo.Save();
-                            optimizer.Step(parameters, o.LearningRate);
-                        }
-                    }
-                    if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
-                    machine.StepsTrained++;
-                    taken++;
+                        throw guard.Diverged($"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
+                            (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
+                    guard.Take(optimizer, o.LearningRate);
                     freeEnergy += loss.FreeEnergy * rows;
                     objective += loss.Objective * rows;
                     seen += rows;
                 }
             }
+
+            // The epoch's last step has no next segment to check it: it is measured here, before the epoch is recorded or reported.
+            // The measure draws from a stream of its own, from the seed and the steps trained, so training draws the same
+            // numbers with or without it, and a resumed run measures as the uninterrupted one.
+            var check = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
+            int last = minibatches - 1;
+            double measured = workspace.SampleFreeEnergy(training, order.AsSpan(last * batch, batch), check, checkFreeEnergy, checkLogJoint);
+            Parameter? broken = FirstNonFinite(parameters, p => p.Value);
+            if (!double.IsFinite(measured) || broken is not null)
+                throw guard.Diverged($"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
+                    (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
+
             state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
                 (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
             var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed);
@@ -165,21 +186,86 @@ public sealed class TemporalTrainer
         return reports;
     }
 
+    private static void Validate(TemporalTrainingOptions options)
+    {
+        if (options.Epochs < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, "TemporalTrainingOptions.Epochs must be ≥ 0.");
+        if (options.BatchSequences <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSequences, "TemporalTrainingOptions.BatchSequences must be positive.");
+        if (options.TruncationSteps < 0) throw new ArgumentOutOfRangeException(nameof(options), options.TruncationSteps, "TemporalTrainingOptions.TruncationSteps must be ≥ 0 (0: whole sequences).");
+        if (!(options.LearningRate > 0) || !float.IsFinite(options.LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "TemporalTrainingOptions.LearningRate must be positive and finite.");
+        if (options.Optimizer is null) throw new ArgumentNullException(nameof(options), "TemporalTrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
+    }
+
     // The names of the random streams in a training state: the sequences' order, and the samples'.
     private const string OrderStream = "sequence order", SampleStream = "samples";
 
-    private static Parameter? FirstNonFinite(Parameter[] parameters)
+    // Fork ids of the end-of-epoch measures' streams: far from the samples' (1).
+    private const ulong CheckStreams = 1UL << 32;
+
+    private static Parameter? FirstNonFinite(Parameter[] parameters, Func<Parameter, float[]> values)
     {
         foreach (Parameter p in parameters)
-            if (!Kernels.AllFinite(p.Gradient)) return p;
+            if (!Kernels.AllFinite(values(p))) return p;
         return null;
     }
 
-    private static TrainingDivergedException Diverged(StepUndo undo, int epoch, int minibatch, int t0, string what)
+    /// <summary>
+    /// Takes the steps of one run and undoes one that failed: a step is checked by what is measured
+    /// after it (the next segment's free energy and gradients, or the end-of-epoch measure after the last).
+    /// </summary>
+    private sealed class StepGuard(HelmholtzMachine machine, Parameter[] parameters)
     {
-        // The step that led here is undone: the machine holds the parameters that gave a finite free energy.
-        undo.Restore();
-        return new TrainingDivergedException(
-            $"Epoch {epoch + 1}, minibatch {minibatch}, frames from {t0 + 1}: {what}. The last step was undone. Lower the learning rate.", epoch + 1, minibatch);
+        private (Parameter Parameter, float[] Value)[] _beforeInitialization = [];
+        private long _steps;
+
+        /// <summary>The values before the last step (before the first: as the run starts from them).</summary>
+        public StepUndo Undo { get; } = new(parameters);
+
+        public bool StepTaken => _steps > 0;
+
+        /// <summary>
+        /// Keeps <paramref name="parameters"/> as they are before the data-based initialisation changes them, so
+        /// that undoing the run's first step undoes that too: a run that makes no step that holds leaves the machine as given.
+        /// </summary>
+        public void KeepBeforeInitialization(IEnumerable<Parameter> parameters)
+            => _beforeInitialization = parameters.Select(p => (p, (float[])p.Value.Clone())).ToArray();
+
+        /// <summary>One optimiser step, with the values before it kept until the next check.</summary>
+        public void Take(IOptimizer optimizer, float rate)
+        {
+            using (machine.Access.EnterWrite())
+            {
+                // The built-in optimisers fill the undo copy within their own pass over the parameters.
+                if (optimizer is IKeepsValuesBeforeStep keeping) keeping.Step(parameters, rate, Undo);
+                else
+                {
+                    Undo.Save();
+                    optimizer.Step(parameters, rate);
+                }
+            }
+            if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
+            machine.StepsTrained++;
+            _steps++;
+        }
+
+        /// <summary>Puts back the values from before the last step (up to the first, the machine as given to Train).</summary>
+        public void PutBack()
+        {
+            using var write = machine.Access.EnterWrite();
+            Undo.Restore();
+            if (_steps <= 1)
+                foreach (var (parameter, value) in _beforeInitialization) value.CopyTo(parameter.Value, 0);
+            if (StepTaken) machine.StepsTrained--;
+        }
+
+        /// <summary>Undoes the last step (before the first, what the run changed) and names the failure.</summary>
+        public TrainingDivergedException Diverged(string what, int epoch, int minibatch)
+        {
+            string undone = !StepTaken ? "No step was taken: the machine is as it was given to Train"
+                : _steps == 1 ? "The run's only step was undone: the machine is as it was given to Train"
+                : "The last step was undone: the machine holds the parameters it had before it";
+            PutBack();
+            return new TrainingDivergedException($"{what}. {undone}. Lower the learning rate.", epoch, minibatch);
+        }
     }
 }
