@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Data;
 
@@ -88,6 +89,25 @@ public sealed class IdxReaderTests : TempDirectoryTests
         IdxWriter.WriteLabels(labels, [], gzip);
         Assert.AreEqual(0, IdxReader.ReadImages(images).Count);
         Assert.AreEqual(0, IdxReader.ReadLabels(labels).Length);
+    }
+
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AWriteThatFailsPartWayLeavesTheEarlierFile(bool gzip)
+    {
+        string path = Temp.File("images.idx");
+        byte[] pixels = Enumerable.Range(0, 4 * 28 * 28).Select(i => (byte)(i * 7)).ToArray();
+        IdxWriter.WriteImages(path, 28, 28, pixels, gzip);
+        byte[] before = File.ReadAllBytes(path);
+        var noise = new byte[8 * 28 * 28];
+        new Random(5).NextBytes(noise);   // incompressible: the gzip stream too passes the failure point
+        var e = Assert.ThrowsExactly<IOException>(() => IdxWriter.WriteImages(path, 28, 28, noise, gzip,
+            temporary => new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 100)));
+        StringAssert.Contains(e.Message, path);
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(path), "the earlier file is as it was");
+        CollectionAssert.AreEqual(new[] { "images.idx" }, Directory.GetFileSystemEntries(Temp.Path).Select(Path.GetFileName).ToArray(), "no temporary file is left");
+        CollectionAssert.AreEqual(pixels, IdxReader.ReadImages(path).Pixels);
     }
 
     [TestMethod]

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Data;
 
@@ -245,36 +246,6 @@ public sealed class SequenceFileTests : TempDirectoryTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
         StringAssert.Contains(e.Message, "NaN at sequence 0, frame 0, row 1, column 2");
         Assert.IsFalse(File.Exists(path), "nothing may be written");
-    }
-
-    /// <summary>A stream that fails after taking some bytes, as a full disk would.</summary>
-    private sealed class FailingStream(Stream inner, int failAfter) : Stream
-    {
-        private int _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            if (_written + buffer.Length > failAfter)
-                throw new IOException("No space left on device.");
-            _written += buffer.Length;
-            inner.Write(buffer);
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
     }
 
     [TestMethod]

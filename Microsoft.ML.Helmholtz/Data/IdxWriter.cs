@@ -3,7 +3,10 @@ using System.IO.Compression;
 
 namespace Microsoft.ML.Helmholtz.Data;
 
-/// <summary>Writes IDX image and label files, optionally gzip-compressed, readable by <see cref="IdxReader"/>.</summary>
+/// <summary>
+/// Writes IDX image and label files, optionally gzip-compressed, readable by <see cref="IdxReader"/>.
+/// Each file is written atomically (<see cref="AtomicFile"/>): a failure part-way leaves any earlier file at the path as it was.
+/// </summary>
 public static class IdxWriter
 {
     /// <summary>
@@ -11,6 +14,9 @@ public static class IdxWriter
     /// <c>pixels.Length / (rows * cols)</c>, which must divide exactly.
     /// </summary>
     public static void WriteImages(string path, int rows, int cols, ReadOnlySpan<byte> pixels, bool gzip)
+        => WriteImages(path, rows, cols, pixels, gzip, null);
+
+    internal static void WriteImages(string path, int rows, int cols, ReadOnlySpan<byte> pixels, bool gzip, Func<string, Stream>? createTemporary)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
@@ -25,7 +31,7 @@ public static class IdxWriter
         BinaryPrimitives.WriteInt32BigEndian(header[4..], (int)(pixels.Length / perImage));
         BinaryPrimitives.WriteInt32BigEndian(header[8..], rows);
         BinaryPrimitives.WriteInt32BigEndian(header[12..], cols);
-        Write(path, header, pixels, gzip);
+        Write(path, "the IDX images", header, pixels, gzip, createTemporary);
     }
 
     /// <summary>Writes the images of <paramref name="images"/>.</summary>
@@ -44,22 +50,25 @@ public static class IdxWriter
         Span<byte> header = stackalloc byte[8];
         BinaryPrimitives.WriteInt32BigEndian(header, IdxReader.LabelMagic);
         BinaryPrimitives.WriteInt32BigEndian(header[4..], labels.Length);
-        Write(path, header, labels, gzip);
+        Write(path, "the IDX labels", header, labels, gzip, null);
     }
 
-    private static void Write(string path, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload, bool gzip)
+    private static void Write(string path, string what, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload, bool gzip, Func<string, Stream>? createTemporary)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16);
-        if (gzip)
+        byte[] head = header.ToArray(), body = payload.ToArray();   // a span cannot enter the writer's callback
+        AtomicFile.Write(path, what, file =>
         {
-            using var zip = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true);
-            zip.Write(header);
-            zip.Write(payload);
-        }
-        else
-        {
-            file.Write(header);
-            file.Write(payload);
-        }
+            if (gzip)
+            {
+                using var zip = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true);
+                zip.Write(head);
+                zip.Write(body);
+            }
+            else
+            {
+                file.Write(head);
+                file.Write(body);
+            }
+        }, createTemporary);
     }
 }
