@@ -308,12 +308,28 @@ public sealed class HelmholtzMachineTransformerTests
         var state = new TrainingState();
         var first = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 2; o.TrainingState = state; })).Fit(train);
         Assert.AreEqual(2, state.ScheduleEpoch);
+        // A fit from the model that is cancelled (or fails) leaves the state as it was: it is still the model's, and
+        // the fit below, a retry, goes on from it as the uninterrupted fit would have.
+        byte[] StateBytes() { var m = new MemoryStream(); state.Save(m); return m.ToArray(); }
+        byte[] recorded = StateBytes();
+        using (var cancel = new CancellationTokenSource())
+        {
+            int epochs = 0;
+            Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+            {
+                Decaying(o); o.Epochs = 3; o.TrainingState = state; o.CancellationToken = cancel.Token;
+                o.Progress = new SynchronousProgress<EpochReport>(_ => { epochs++; cancel.Cancel(); });
+            })).Fit(train, first));
+            Assert.AreEqual(1, epochs, "cancelled after its first epoch");
+        }
+        CollectionAssert.AreEqual(recorded, StateBytes(), "the cancelled fit's record is not kept");
         var reports = new List<EpochReport>();
         var second = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 3; o.TrainingState = state; o.Progress = new SynchronousProgress<EpochReport>(reports.Add); }))
             .Fit(train, first);
         float[][] expected = Values(whole.GetMachine()), actual = Values(second.GetMachine());
         for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i], actual[i], $"parameter {i}");
         Assert.AreEqual(0.01 * Math.Pow(0.8, 2), reports[0].LearningRate, 1e-9, "the rate goes on from the state's epoch");
+        Assert.AreEqual(5, state.ScheduleEpoch, "the successful fit's record is kept");
 
         // Without it the optimiser starts afresh; a fit of a new machine, or from a model of another point, is refused naming the option.
         var afresh = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 3; })).Fit(train, first);

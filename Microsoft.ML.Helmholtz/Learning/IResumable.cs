@@ -65,6 +65,13 @@ public sealed class StateSection
 
     internal IEnumerable<(string Name, Array Values)> Entries => _order.Select(n => (n, _entries[n]));
 
+    /// <summary>Becomes a copy of <paramref name="source"/>'s entries, in their order (no array shared).</summary>
+    internal void CopyFrom(StateSection source)
+    {
+        Clear();
+        foreach (var (name, values) in source.Entries) Set(name, (Array)values.Clone());
+    }
+
     internal void Set(string name, Array values)
     {
         if (!_entries.ContainsKey(name)) _order.Add(name);

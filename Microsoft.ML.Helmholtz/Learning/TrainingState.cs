@@ -124,6 +124,39 @@ public sealed class TrainingState
         }
     }
 
+    /// <summary>A copy that shares nothing with this state.</summary>
+    internal TrainingState Copy()
+    {
+        var copy = new TrainingState();
+        copy.CopyFrom(this);
+        return copy;
+    }
+
+    /// <summary>
+    /// Becomes what <paramref name="source"/> holds: the ML.NET estimator trains on a copy of the user's state and
+    /// keeps what the fit recorded only when the fit succeeds (a failed fit's machine is not the user's to resume).
+    /// </summary>
+    internal void CopyFrom(TrainingState source)
+    {
+        var optimizerState = new StateSection(OptimizerState.Owner);
+        var ruleState = new StateSection(RuleState.Owner);
+        // Taken under the source's lock, then given under this one: never both held, so two copies the other way round cannot deadlock.
+        (string?, string?, long, int, int, int, long, double, double, (string, ulong[])[]) values;
+        lock (source._gate)
+        {
+            optimizerState.CopyFrom(source.OptimizerState);
+            ruleState.CopyFrom(source.RuleState);
+            values = (source.Rule, source.Optimizer, source.StepsTrained, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
+                source.TrainingRows, source.PartialFreeEnergy, source.PartialObjective, source._streams.Select(s => (s.Name, (ulong[])s.Words.Clone())).ToArray());
+        }
+        lock (_gate)
+        {
+            (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows, PartialFreeEnergy, PartialObjective, _streams) = values;
+            OptimizerState.CopyFrom(optimizerState);
+            RuleState.CopyFrom(ruleState);
+        }
+    }
+
     /// <summary>Saves atomically to <paramref name="path"/> (a temporary file renamed over it): a failure leaves any earlier file there intact.</summary>
     public void Save(string path) => AtomicFile.Write(path, "the training state", Save);
 

@@ -144,13 +144,17 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 o.Progress?.Report(report);
             });
             if (matrix is null) trainingOptions.VisibleMeans = means;   // from the pass a stream had anyway
-            if (o.TrainingState is { IsEmpty: false } state) trainingOptions.FirstScheduleEpoch = state.ScheduleEpoch;
+            // The run records into a copy, kept in the user's state only when the fit succeeds: a failed fit's machine is lost
+            // with it, and the state must still be the one of the model the user holds. The user's state is held meanwhile.
+            using var stateUse = o.TrainingState?.EnterRun("HelmholtzMachineEstimator.Fit") ?? default;
+            TrainingState? recording = o.TrainingState?.Copy();
+            if (recording is { IsEmpty: false }) trainingOptions.FirstScheduleEpoch = recording.ScheduleEpoch;
             var trainer = new HelmholtzTrainer(rule, trainingOptions);
             int epochsTrained;
             try
             {
-                if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation, o.TrainingState).Count;
-                else epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation, o.TrainingState).Count;
+                if (matrix is not null) epochsTrained = trainer.Train(machine, matrix, validation, progress, cancellation, recording).Count;
+                else epochsTrained = trainer.Train(machine, new StreamingMinibatches(stream!, o.ShuffleBufferRows), validation, progress, cancellation, recording).Count;
             }
             catch (ArgumentException e) when (e.ParamName == "state")
             {
@@ -172,6 +176,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 transformer = transformer.WithThreshold(threshold);
                 Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
             }
+            if (recording is not null) o.TrainingState!.CopyFrom(recording);
             Log(channel, $"Trained in {clock.Elapsed.TotalSeconds:F1} s ({machine.StepsTrained:N0} steps).");
             return transformer;
         }

@@ -150,7 +150,9 @@ public sealed class HelmholtzMachineOptions
 
     /// <summary>
     /// Where a fit records what it knows beyond the machine (the optimiser's moments, the rule's baselines,
-    /// the random streams, the schedule's epoch) after each epoch and when cancelled. A fit from an initial
+    /// the random streams, the schedule's epoch) when it succeeds; a fit that fails or is cancelled leaves
+    /// the state as it was, as its machine is lost with it (the state stays the one of the model you hold).
+    /// One fit at a time uses a state. A fit from an initial
     /// model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, the
     /// learning rate from the state's epoch, as one longer fit would have (bit for bit for data held in
     /// memory, with the same options). The state must be that model's: a fit that keeps an earlier epoch's
