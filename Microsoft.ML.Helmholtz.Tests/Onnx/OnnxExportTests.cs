@@ -243,6 +243,9 @@ public sealed class OnnxExportTests
         Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetRowToRowMapper(data.Schema));
         Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetOutputSchema(data.Schema));
         Assert.ThrowsExactly<ObjectDisposedException>(() => ml.Data.CreateEnumerable<ScoredRow>(madeBefore, false).ToArray());
+        // A batch that would not fit one array is refused before a session is made.
+        var big = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ToOnnxRuntime(ml, batchRows: int.MaxValue / 10));
+        StringAssert.Contains(big.Message, "does not fit one array");
         // The managed transformer it was made from goes on.
         Assert.HasCount(60, ml.Data.CreateEnumerable<ScoredRow>(model.Transform(data), false).ToArray());
     }

@@ -82,7 +82,17 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (initial is not null && !initial.Architecture.SameAs(architecture))
             throw new ArgumentException($"HelmholtzMachineOptions.Architecture: the initial model is a machine {initial.Architecture}, and these options train " +
                 $"{architecture}{(o.Architecture is null ? " (the default for a column of " + size + " values)" : "")}: set Architecture to \"{initial.Architecture}\".", "initialModel");
-        if (o.ValidationData is { } validationView) InputColumn.Check(validationView.Schema, o.InputColumnName, size, architecture.ToString());
+        if (o.ValidationData is { } validationView)
+        {
+            try
+            {
+                InputColumn.Check(validationView.Schema, o.InputColumnName, size, architecture.ToString());
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentOutOfRangeException("options", $"HelmholtzMachineOptions.ValidationData: {e.Message.Replace($" (Parameter '{e.ParamName}')", "")}");
+            }
+        }
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         int seed = o.Seed ?? _host?.Rand.Next() ?? 0;
         CancellationToken cancellation = o.CancellationToken;

@@ -158,6 +158,11 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     public HelmholtzOnnxTransformer ToOnnxRuntime(MLContext mlContext, int batchRows = 4096)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchRows);
+        // A batch's rows are one array of values (input, then features): it must fit one.
+        long widest = Math.Max(Input.Size, FeatureSize);
+        if (batchRows * widest > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(batchRows), batchRows, $"A batch of {batchRows} rows of up to {widest} values does not fit one array; give at most {Array.MaxLength / widest} rows.");
         return new HelmholtzOnnxTransformer(this, mlContext, mlContext.GpuDeviceId, mlContext.FallbackToCpu, batchRows);
     }
 
