@@ -108,7 +108,7 @@ public sealed class TemporalTransformerTests
 
         var bad = MovingDot(20, 1);
         bad[3].Frames[5] = 2f;
-        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => fit.Fit(ml.Data.LoadFromEnumerable(bad))).Message, "only 0 and 1");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => fit.Fit(ml.Data.LoadFromEnumerable(bad))).Message, "row 3, frame 0, slot 5 is 2: a Bernoulli visible layer models only 0 and 1");
 
         TemporalHelmholtzTransformer transformer = fit.Fit(data);
         using var stream = new MemoryStream();
@@ -116,6 +116,118 @@ public sealed class TemporalTransformerTests
         StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
         var shape = fit.GetOutputSchema(Microsoft.ML.Helmholtz.Transforms.SchemaShapes.FromSchema(data.Schema));
         Assert.IsTrue(shape.Any(c => c.Name == "FrameLogLikelihoods") && shape.Any(c => c.Name == "LogLikelihood"));
+    }
+
+    /// <summary>The test options, for one quick epoch.</summary>
+    private static TemporalHelmholtzOptions Quick(Action<TemporalHelmholtzOptions>? change = null)
+    {
+        var o = Options;
+        o.Epochs = 1;
+        o.BatchSequences = 8;
+        o.Samples = 20;
+        o.PredictionSamples = 2;
+        change?.Invoke(o);
+        return o;
+    }
+
+    private static float[] LogLikelihoods(MLContext ml, IDataView scored)
+        => ml.Data.CreateEnumerable<Scored>(scored, reuseRowObject: false).Select(r => r.LogLikelihood).ToArray();
+
+    [TestMethod]
+    public void OptionsAreCopiesThatTheEstimatorAndTransformerKeepAndCreateChecks()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var given = Quick();
+        var estimator = ml.Transforms.TemporalHelmholtzMachine(given);
+        given.FrameSize = 0;
+        estimator.Options.FrameSize = 0;   // a copy: the estimator's own stays as checked
+        estimator.Options.LogLikelihoodColumnName = null;
+        Assert.AreEqual(FrameSize, estimator.Options.FrameSize);
+        Assert.AreEqual("LogLikelihood", estimator.Options.LogLikelihoodColumnName);
+        TemporalHelmholtzTransformer transformer = estimator.Fit(data);
+
+        float[] before = LogLikelihoods(ml, transformer.Transform(data));
+        transformer.Options.Samples = 1;
+        transformer.Options.LogLikelihoodColumnName = "Other";
+        transformer.Options.FrameSize = 4;
+        Assert.AreEqual(20, transformer.Options.Samples);
+        IDataView after = transformer.Transform(data);
+        Assert.IsNull(after.Schema.GetColumnOrNull("Other"));
+        CollectionAssert.AreEqual(before, LogLikelihoods(ml, after), "the transformer scores as fitted");
+
+        // Create checks the options it scores with, as the estimator does, and keeps a copy of them.
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(transformer.Model, Quick(o => o.Samples = 0), FrameCount));
+        StringAssert.Contains(e.Message, "TemporalHelmholtzOptions.Samples:");
+        var duplicate = Assert.ThrowsExactly<ArgumentException>(() =>
+            TemporalHelmholtzTransformer.Create(transformer.Model, Quick(o => o.FrameLogLikelihoodColumnName = "LogLikelihood"), FrameCount));
+        StringAssert.Contains(duplicate.Message, "TemporalHelmholtzOptions.FrameLogLikelihoodColumnName: 'LogLikelihood' is also TemporalHelmholtzOptions.LogLikelihoodColumnName");
+        var createdWith = Quick();
+        var created = TemporalHelmholtzTransformer.Create(transformer.Model, createdWith, FrameCount);
+        createdWith.Samples = 1;
+        Assert.AreEqual(20, created.Options.Samples);
+        CollectionAssert.AreEqual(before, LogLikelihoods(ml, created.Transform(data)), "the same model and options score the same");
+    }
+
+    [TestMethod]
+    public void OutputColumnNamesAreCheckedWhenTheEstimatorIsMade()
+    {
+        var ml = new MLContext(seed: 1);
+        (Action<TemporalHelmholtzOptions> Change, string Message)[] cases =
+        [
+            (o => { o.LogLikelihoodColumnName = null; o.FrameLogLikelihoodColumnName = null; o.PredictedFramesColumnName = null; },
+                "TemporalHelmholtzOptions.LogLikelihoodColumnName: every output column is null"),
+            (o => o.FrameLogLikelihoodColumnName = "", "TemporalHelmholtzOptions.FrameLogLikelihoodColumnName: the column name is empty"),
+            (o => o.PredictedFramesColumnName = "  ", "TemporalHelmholtzOptions.PredictedFramesColumnName: the column name is empty"),
+            (o => o.FrameLogLikelihoodColumnName = "LogLikelihood",
+                "TemporalHelmholtzOptions.FrameLogLikelihoodColumnName: 'LogLikelihood' is also TemporalHelmholtzOptions.LogLikelihoodColumnName"),
+            (o => o.LogLikelihoodColumnName = "Frames", "TemporalHelmholtzOptions.LogLikelihoodColumnName: 'Frames' is the input column's name"),
+            (o => o.InputColumnName = " ", "TemporalHelmholtzOptions.InputColumnName:"),
+        ];
+        foreach (var (change, message) in cases)
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)), message);
+            StringAssert.Contains(e.Message, message);
+        }
+    }
+
+    [TestMethod]
+    public void LearningRuleAndArchitectureErrorsNameTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        (Action<TemporalHelmholtzOptions> Change, string Message)[] cases =
+        [
+            (o => o.Architecture = "8b--6g", "TemporalHelmholtzOptions.Architecture: Architecture '8b--6g': layer 1 is empty"),
+            (o => o.Architecture = "8b-6b", "TemporalHelmholtzOptions.Architecture: '8b-6b' does not suit the learning rule StochasticBackpropagation"),
+            (o => o.LearningRule = (HelmholtzLearningRule)99, "TemporalHelmholtzOptions.LearningRule: unknown rule 99"),
+        ];
+        foreach (var (change, message) in cases)
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)), message);
+            StringAssert.Contains(e.Message, message);
+        }
+        var k = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRule = HelmholtzLearningRule.Vimco; o.TrainingSamples = 1; })));
+        StringAssert.Contains(k.Message, "TemporalHelmholtzOptions.TrainingSamples: K must be at least 2 for Vimco");
+    }
+
+    [TestMethod]
+    public void BadValuesAreNamedByColumnRowFrameAndSlot()
+    {
+        var ml = new MLContext(seed: 1);
+        var estimator = ml.Transforms.TemporalHelmholtzMachine(Quick());
+        Sequence[] bad = MovingDot(16, 1);
+        bad[3].Frames[2 * FrameSize + 5] = 0.5f;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(bad)));
+        StringAssert.Contains(e.Message, "training data: column 'Frames', row 3, frame 2, slot 5 is 0.5: a Bernoulli visible layer models only 0 and 1");
+        bad[3].Frames[2 * FrameSize + 5] = float.NaN;
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(bad)));
+        StringAssert.Contains(e.Message, "training data: column 'Frames', row 3, frame 2, slot 5 is NaN: the values must be finite");
+
+        TemporalHelmholtzTransformer transformer = estimator.Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));
+        Sequence[] test = MovingDot(3, 2);
+        test[1].Frames[4 * FrameSize + 1] = float.NaN;
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => LogLikelihoods(ml, transformer.Transform(ml.Data.LoadFromEnumerable(test))));
+        StringAssert.Contains(e.Message, "Transform: column 'Frames', row 1, frame 4, slot 1 is NaN");
     }
 
     private sealed class OddSequence

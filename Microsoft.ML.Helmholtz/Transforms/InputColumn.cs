@@ -87,14 +87,29 @@ internal sealed class InputColumn
     {
         if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
-        {
-            float v = values[j];
-            if (!float.IsFinite(v))
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: the values must be finite.");
-            if (!Visible.Units.Models(v))
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {v.ToString(CultureInfo.InvariantCulture)}: a {Visible.Units.Name} visible layer models {Visible.Units.ModelledValues}; " +
-                    Visible.Units.ValueHint + ".");
-        }
+            if (ValueProblem(values[j]) is { } problem)
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {problem}");
+    }
+
+    /// <summary>
+    /// <see cref="CheckRow"/> for a row of frames (a sequence, frame after frame, each of the visible
+    /// layer's size): names the column, the row, the frame and the slot within the frame.
+    /// </summary>
+    public void CheckFrames(ReadOnlySpan<float> values, long row, string data)
+    {
+        if (Visible.Units.ModelsAll(values)) return;
+        for (int j = 0; j < values.Length; j++)
+            if (ValueProblem(values[j]) is { } problem)
+                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, frame {j / Size}, slot {j % Size} is {problem}");
+    }
+
+    /// <summary>The value and why the visible layer cannot take it; null when it can.</summary>
+    private string? ValueProblem(float v)
+    {
+        if (!float.IsFinite(v)) return $"{v.ToString(CultureInfo.InvariantCulture)}: the values must be finite.";
+        if (!Visible.Units.Models(v))
+            return $"{v.ToString(CultureInfo.InvariantCulture)}: a {Visible.Units.Name} visible layer models {Visible.Units.ModelledValues}; {Visible.Units.ValueHint}.";
+        return null;
     }
 
     /// <summary>Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/> or the count is unknown.</summary>

@@ -14,30 +14,80 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTransformer>
 {
     private readonly IHostEnvironment? _environment;
+    private readonly TemporalHelmholtzOptions _options;
 
     internal TemporalHelmholtzEstimator(IHostEnvironment? environment, TemporalHelmholtzOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         _environment = environment;
-        Options = options.Copy();
-        Check(Options);
+        // A private copy, checked once: what the caller does to its object later cannot reach Fit unchecked.
+        _options = Check(options.Copy());
     }
 
-    public TemporalHelmholtzOptions Options { get; }
+    /// <summary>A copy of the options this estimator trains with.</summary>
+    public TemporalHelmholtzOptions Options => _options.Copy();
 
-    private static void Check(TemporalHelmholtzOptions o)
+    private static ArgumentException Bad(string option, string problem) => new($"TemporalHelmholtzOptions.{option}: {problem}", "options");
+
+    private static ArgumentOutOfRangeException OutOfRange(string option, object value, string problem)
+        => new("options", value, $"TemporalHelmholtzOptions.{option}: {problem}");
+
+    /// <summary>Checks every option, naming it in the error, so that a bad one fails here rather than after the data is read.</summary>
+    private static TemporalHelmholtzOptions Check(TemporalHelmholtzOptions o)
     {
-        if (string.IsNullOrEmpty(o.InputColumnName)) throw new ArgumentException("TemporalHelmholtzOptions.InputColumnName must name the column of frames.", nameof(o));
-        if (o.FrameSize <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.FrameSize, "TemporalHelmholtzOptions.FrameSize must give the values per frame (a positive number).");
-        if (o.RecurrentUnits <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.RecurrentUnits, "TemporalHelmholtzOptions.RecurrentUnits must be positive.");
-        if (o.Epochs < 0 || o.BatchSequences <= 0 || o.TruncationSteps < 0 || o.Samples <= 0 || o.PredictionSamples <= 0 || o.TrainingSamples <= 0)
-            throw new ArgumentOutOfRangeException(nameof(o), "TemporalHelmholtzOptions: Epochs and TruncationSteps must be 0 or more; BatchSequences, Samples, PredictionSamples and TrainingSamples positive.");
-        if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw new ArgumentOutOfRangeException(nameof(o), o.LearningRate, "TemporalHelmholtzOptions.LearningRate must be positive and finite.");
-        HelmholtzArchitecture architecture = Architecture(o);
+        CheckScoring(o);
+        if (o.RecurrentUnits <= 0) throw OutOfRange(nameof(o.RecurrentUnits), o.RecurrentUnits, "must be positive.");
+        if (o.Epochs < 0) throw OutOfRange(nameof(o.Epochs), o.Epochs, "must be 0 or more.");
+        if (o.BatchSequences <= 0) throw OutOfRange(nameof(o.BatchSequences), o.BatchSequences, "must be positive.");
+        if (o.TruncationSteps < 0) throw OutOfRange(nameof(o.TruncationSteps), o.TruncationSteps, "must be 0 or more (0: whole sequences).");
+        if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw OutOfRange(nameof(o.LearningRate), o.LearningRate, "must be positive and finite.");
+        if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
+        int minimumTrainingSamples = o.LearningRule == HelmholtzLearningRule.Vimco ? 2 : 1;
+        if (o.TrainingSamples < minimumTrainingSamples)
+            throw OutOfRange(nameof(o.TrainingSamples), o.TrainingSamples, $"K must be at least {minimumTrainingSamples} for {o.LearningRule}.");
+        HelmholtzArchitecture architecture;
+        try
+        {
+            architecture = Architecture(o);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw Bad(nameof(o.Architecture), e.Message);
+        }
         if (architecture.Visible.Size != o.FrameSize)
-            throw new ArgumentException($"TemporalHelmholtzOptions: the architecture {architecture} has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}.", nameof(o));
+            throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
         if (HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples).Unsupported(architecture) is { } reason)
-            throw new NotSupportedException($"TemporalHelmholtzOptions.LearningRule {o.LearningRule}: {reason}");
+            throw o.Architecture is null
+                ? Bad(nameof(o.LearningRule), $"{o.LearningRule} cannot train the default architecture '{architecture}' (TemporalHelmholtzOptions.Architecture is null): {reason}")
+                : Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
+        return o;
+    }
+
+    /// <summary>
+    /// The checks of what a transformer scores with (the columns, <see cref="TemporalHelmholtzOptions.FrameSize"/>
+    /// and the samples): the estimator's, and <see cref="TemporalHelmholtzTransformer.Create"/>'s, which trains nothing.
+    /// </summary>
+    internal static void CheckScoring(TemporalHelmholtzOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.InputColumnName)) throw Bad(nameof(o.InputColumnName), "must name the column of frames.");
+        if (o.FrameSize <= 0) throw OutOfRange(nameof(o.FrameSize), o.FrameSize, "must give the values per frame (a positive number).");
+        if (o.Samples <= 0) throw OutOfRange(nameof(o.Samples), o.Samples, "K must be at least 1.");
+        if (o.PredictionSamples <= 0) throw OutOfRange(nameof(o.PredictionSamples), o.PredictionSamples, "must be at least 1.");
+        string?[] outputs = [o.LogLikelihoodColumnName, o.FrameLogLikelihoodColumnName, o.PredictedFramesColumnName];
+        string[] outputOptions = [nameof(o.LogLikelihoodColumnName), nameof(o.FrameLogLikelihoodColumnName), nameof(o.PredictedFramesColumnName)];
+        if (outputs.All(n => n is null))
+            throw Bad(nameof(o.LogLikelihoodColumnName), "every output column is null: name at least one of the log-likelihood, frame log-likelihood and predicted-frames columns.");
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            if (outputs[i] is not { } name) continue;
+            if (string.IsNullOrWhiteSpace(name)) throw Bad(outputOptions[i], "the column name is empty (use null to leave the column out).");
+            // The saved pipeline is a graph, in which the input and an output cannot share a name; and the output would hide the input.
+            if (string.Equals(name, o.InputColumnName, StringComparison.Ordinal))
+                throw Bad(outputOptions[i], $"'{name}' is the input column's name: an output that replaced its input could not be saved with the pipeline; name it otherwise.");
+            for (int j = 0; j < i; j++)
+                if (string.Equals(name, outputs[j], StringComparison.Ordinal))
+                    throw Bad(outputOptions[i], $"'{name}' is also TemporalHelmholtzOptions.{outputOptions[j]}: one column would hide the other; name them apart.");
+        }
     }
 
     internal static HelmholtzArchitecture Architecture(TemporalHelmholtzOptions o) => HelmholtzArchitecture.Parse(o.Architecture ?? $"{o.FrameSize}bs-200g");
@@ -52,17 +102,20 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        InputColumn.Check(inputSchema, Options.InputColumnName);
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        InputColumn.Check(inputSchema, _options.InputColumnName);
         // A shape records that a vector's size is known, not the size: any size gives the same shape.
-        return SchemaShapes.Add(inputSchema, TemporalColumns.Added(Options, 1));
+        return SchemaShapes.Add(inputSchema, TemporalColumns.Added(_options, 1));
     }
 
     public TemporalHelmholtzTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        TemporalHelmholtzOptions o = Options;
+        TemporalHelmholtzOptions o = _options;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size, frames = Frames(o, size);
+        HelmholtzArchitecture architecture = Architecture(o);
+        var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         var values = new List<float>();
         int sequences = 0;
         using (DataViewRowCursor cursor = input.GetRowCursor([column]))
@@ -74,13 +127,18 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             {
                 getter(ref row);
                 row.CopyTo(dense);
+                // Checked here, where the row, frame and slot are known: the core would name only its flat index.
+                inputColumn.CheckFrames(dense, sequences, "training data");
                 values.AddRange(dense);
                 sequences++;
             }
         }
         if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least {o.BatchSequences} sequences are needed to train.", nameof(input));
+        if (sequences < o.BatchSequences)
+            throw new ArgumentException($"The training data: column '{o.InputColumnName}' has {sequences} rows (one sequence each), fewer than " +
+                $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
-        var model = TemporalHelmholtzMachine.Create(Architecture(o), o.RecurrentUnits, o.Seed);
+        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
         using IChannel? channel = _environment?.Register("TemporalHelmholtzMachine").Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {

@@ -33,32 +33,48 @@ internal static class TemporalColumns
 public sealed class TemporalHelmholtzTransformer : ITransformer
 {
     private readonly byte[] _modelBytes;
+    private readonly TemporalHelmholtzOptions _options;
 
+    /// <summary>Over <paramref name="model"/> (not copied) for sequences of <paramref name="frames"/> frames, with checked options, of which it keeps a copy.</summary>
     internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
     {
         Model = model;
-        Options = options.Copy();
+        _options = options.Copy();
         Frames = frames;
+        Input = new InputColumn(options.InputColumnName, model.Machine.Architecture.Visible);
         var bytes = new MemoryStream();
         model.Save(bytes);
         _modelBytes = bytes.ToArray();
     }
 
-    /// <summary>A transformer over a trained (e.g. loaded) model, for sequences of <paramref name="frames"/> frames; the options name the columns and the samples.</summary>
+    /// <summary>
+    /// A transformer over a trained (e.g. loaded) model, for sequences of <paramref name="frames"/> frames; the options name
+    /// the columns and the samples, and are checked as the estimator checks them (those of training are not used).
+    /// </summary>
     public static TemporalHelmholtzTransformer Create(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
-        if (options.FrameSize != model.FrameSize)
-            throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {options.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
-        return new TemporalHelmholtzTransformer(model, options, frames);
+        // Checked on a copy, the one kept: the caller's object may change after the check.
+        TemporalHelmholtzOptions o = options.Copy();
+        TemporalHelmholtzEstimator.CheckScoring(o);
+        if (o.FrameSize != model.FrameSize)
+            throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
+        return new TemporalHelmholtzTransformer(model, o, frames);
     }
 
     /// <summary>The trained machine (its parameters as at the end of Fit; the transformer scores a copy).</summary>
     public TemporalHelmholtzMachine Model { get; }
 
-    public TemporalHelmholtzOptions Options { get; }
+    /// <summary>A copy of the options this transformer scores with.</summary>
+    public TemporalHelmholtzOptions Options => _options.Copy();
+
+    /// <summary>The options this transformer scores with, for its own reading: not a copy, and never changed.</summary>
+    internal TemporalHelmholtzOptions Settings => _options;
+
+    /// <summary>The input column, whose rows are checked against the frame machine's visible layer.</summary>
+    internal InputColumn Input { get; }
 
     /// <summary>Frames per sequence: the input vector's size over the frame size.</summary>
     public int Frames { get; }
@@ -79,7 +95,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)TemporalSavedChain.Build(this)).Save(ctx);
 
     /// <summary>A scorer of its own for one cursor (a private copy of the machine, the same noise as every other).</summary>
-    internal TemporalFixedNoiseLogLikelihood CreateScorer() => new(TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes)), Options.Samples, Options.Seed);
+    internal TemporalFixedNoiseLogLikelihood CreateScorer() => new(TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes)), _options.Samples, _options.Seed);
 
     /// <summary>The added columns of one row, computed with <paramref name="scorer"/>.</summary>
     internal void Compute(TemporalFixedNoiseLogLikelihood scorer, float[] sequence, double[] logLikelihood, out float total, float[] perFrame, float[]? predicted)
@@ -93,7 +109,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         }
         total = (float)sum;
         if (predicted is not null)
-            TemporalEvaluation.PredictFrames(scorer.Model, new SequenceSet(1, Frames, 1, Options.FrameSize, sequence), Options.PredictionSamples, Options.Seed).CopyTo(predicted, 0);
+            TemporalEvaluation.PredictFrames(scorer.Model, new SequenceSet(1, Frames, 1, _options.FrameSize, sequence), _options.PredictionSamples, _options.Seed).CopyTo(predicted, 0);
     }
 }
 
@@ -108,7 +124,7 @@ internal sealed class TemporalDataView : IDataView
     {
         _transformer = transformer;
         _input = input;
-        TemporalHelmholtzOptions o = transformer.Options;
+        TemporalHelmholtzOptions o = transformer.Settings;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size;
         if (size != transformer.Frames * o.FrameSize)
@@ -174,7 +190,7 @@ internal sealed class TemporalDataView : IDataView
             _input = input;
             _active = active;
             var t = view._transformer;
-            _sequence = new float[t.Frames * t.Options.FrameSize];
+            _sequence = new float[t.Frames * t.Settings.FrameSize];
             _perFrame = new float[t.Frames];
             _predicted = view._predicted >= 0 && active[view._predicted] ? new float[_sequence.Length] : null;
             if (active.AsSpan(view._inputCount).Contains(true)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
@@ -216,6 +232,8 @@ internal sealed class TemporalDataView : IDataView
             _frames!(ref _row);
             _row.CopyTo(_sequence);
             var transformer = _view._transformer;
+            // Checked here, where the row, frame and slot are known: the core would name only the frame's flat index.
+            transformer.Input.CheckFrames(_sequence, _input.Position, "Transform");
             _scorer ??= transformer.CreateScorer();
             if (_logLikelihood.Length < transformer.Frames) _logLikelihood = new double[transformer.Frames];
             transformer.Compute(_scorer, _sequence, _logLikelihood, out _total, _perFrame, _predicted);

@@ -19,7 +19,7 @@ internal static class TemporalSavedChain
 
     public static TransformerChain<ITransformer> Build(TemporalHelmholtzTransformer transformer)
     {
-        TemporalHelmholtzOptions o = transformer.Options;
+        TemporalHelmholtzOptions o = transformer.Settings;
         if (o.PredictedFramesColumnName is not null)
             throw new NotSupportedException(
                 $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
