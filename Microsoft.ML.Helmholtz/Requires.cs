@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Microsoft.ML.Helmholtz;
 
 /// <summary>
@@ -31,4 +33,29 @@ internal static class Requires
     /// <summary>value finite and ≥ 0.</summary>
     public static double NonNegativeFinite(double value, string name)
         => value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and at least 0; got {value}.");
+
+    /// <summary>
+    /// The product of <paramref name="factors"/> (each ≥ 0, at most four of int size), the length of a
+    /// buffer about to be allocated, when one array can hold it (<see cref="Array.MaxLength"/>, the bound
+    /// <c>LayerStates</c> uses); otherwise an <see cref="ArgumentOutOfRangeException"/> for the argument
+    /// <paramref name="name"/>. Multiplied in 128 bits, so that a product of ints never wraps into a
+    /// wrong size or a bare <see cref="OverflowException"/>; call it before anything is allocated.
+    /// </summary>
+    /// <param name="name">The caller's argument that sets the size (the exception's parameter name).</param>
+    /// <param name="what">What needs the values, naming the arguments behind the factors.</param>
+    /// <param name="remedy">What the caller can change.</param>
+    /// <param name="factors">The sizes whose product is the buffer's length.</param>
+    public static int ArrayLength(string name, string what, string remedy, params ReadOnlySpan<long> factors)
+    {
+        System.Diagnostics.Debug.Assert(factors.Length <= 4, "four factors of int size at most: the product of more could pass 128 bits");
+        Int128 values = 1;
+        foreach (long factor in factors) values *= factor;
+        if (values <= Array.MaxLength) return (int)values;
+        // Only on the way to the exception: the factors are formatted here, not at every call.
+        var product = new System.Text.StringBuilder();
+        foreach (long factor in factors)
+            product.Append(product.Length == 0 ? "" : " × ").Append(factor.ToString("N0", CultureInfo.InvariantCulture));
+        throw new ArgumentOutOfRangeException(name, string.Create(CultureInfo.InvariantCulture,
+            $"{what} would need {values:N0} values ({product}), more than one array holds ({Array.MaxLength:N0}); {remedy}."));
+    }
 }

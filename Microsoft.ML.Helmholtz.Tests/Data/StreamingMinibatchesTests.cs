@@ -88,4 +88,38 @@ public sealed class StreamingMinibatchesTests
         // measured); the 500-row buffer shuffles less than the matrix does, so allow 15 of those.
         Assert.AreEqual(fromMatrix, fromStream, 0.02, $"matrix {fromMatrix:F4}, stream {fromStream:F4} nats");
     }
+
+    [TestMethod]
+    public void RowsTooWideForABlockOf256RowsStillStream()
+    {
+        // 256 rows of 2²³ values are 2³¹, past an int: the read block once overflowed; it holds no more rows than the buffer now.
+        const int columns = 1 << 23;
+        var source = new StreamingMinibatches(new WideRows(columns, 2), bufferRows: 1);
+        source.BeginEpoch(new RandomStream(1));
+        float[] row = new float[columns];
+        for (int r = 0; r < 2; r++)
+        {
+            Assert.AreEqual(1, source.NextBatch(row, 1));
+            Assert.AreEqual((float)r, row[0]);
+            Assert.AreEqual((float)r, row[^1]);
+        }
+        Assert.AreEqual(0, source.NextBatch(row, 1));
+    }
+
+    /// <summary>Rows of one value each, row r holding r.</summary>
+    private sealed class WideRows(int columns, int rows) : IRowStream
+    {
+        private int _next;
+        public int Columns => columns;
+        public long? Rows => rows;
+        public void Restart() => _next = 0;
+
+        public int Read(Span<float> destination, int count)
+        {
+            int n = Math.Min(count, rows - _next);
+            for (int r = 0; r < n; r++) destination.Slice(r * columns, columns).Fill(_next + r);
+            _next += n;
+            return n;
+        }
+    }
 }

@@ -128,4 +128,17 @@ public sealed class FixedNoiseScoringTests
         Assert.AreEqual(50 * 30, estimator.Noise(1).Length);
         Assert.IsTrue(estimator.Noise(2).ToArray().Any(v => v < 0), "Gaussian layers get standard normals");
     }
+
+    [TestMethod]
+    public void TheNoiseOfALayerOutOfRangeIsNamed()
+    {
+        var estimator = new FixedNoiseLogLikelihood(TestModels.Random("6b-4b-3b", 1), 5);
+        foreach (int layer in new[] { 0, 3, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => { _ = estimator.Noise(layer).Length; });
+            Assert.AreEqual("layer", e.ParamName);
+            StringAssert.Contains(e.Message, "1 to 2");
+        }
+        Assert.AreEqual(5 * 4, estimator.Noise(1).Length);
+    }
 }

@@ -3,6 +3,7 @@ using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Data;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Learning;
@@ -313,5 +314,19 @@ public sealed class TrainingStateTests
         CollectionAssert.AreEqual(expected, actual);
         Assert.AreEqual(next, other.NextUInt64());
         Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(saved.AsSpan(1)));
+    }
+
+    [TestMethod]
+    public void LoadingADirectoryOrAMissingFileSaysSo()
+    {
+        using var temp = new TempDirectory();
+        string directory = temp.File("folder.state");
+        Directory.CreateDirectory(directory);
+        // As HelmholtzMachine.Load says it, not a raw UnauthorizedAccessException.
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => TrainingState.Load(directory));
+        StringAssert.Contains(e.Message, "is a directory");
+        StringAssert.Contains(e.Message, directory);
+        e = Assert.ThrowsExactly<FileNotFoundException>(() => TrainingState.Load(temp.File("missing.state")));
+        StringAssert.Contains(e.Message, temp.File("missing.state"));
     }
 }

@@ -1,7 +1,11 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Model;
@@ -88,5 +92,135 @@ public sealed class LimitsAndShapesTests
         var mine = new LayerStates(machine.Architecture, 4);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Recognition.Infer(5, mine));
         Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), mine, 4, new double[3], l));
+    }
+
+    /// <summary>
+    /// The exception of a size that one array cannot hold: an ArgumentOutOfRangeException for the caller's argument
+    /// <paramref name="name"/>, named in the text too, thrown before anything large is allocated.
+    /// </summary>
+    private static ArgumentOutOfRangeException RefusedBeforeAllocating(Action call, string name)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(call);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.AreEqual(name, e.ParamName);
+        string text = e.Message.Split(" (Parameter '")[0];
+        StringAssert.Contains(text, name, StringComparison.OrdinalIgnoreCase);   // "options" as TemporalTrainingOptions
+        StringAssert.Contains(text, "more than one array holds (2,147,483,591)");
+        Assert.IsTrue(allocated < 1 << 20, $"{allocated:N0} bytes allocated before the refusal");
+        return e;
+    }
+
+    [TestMethod]
+    public void ATrunkTooWideForTheRowsIsRefusedBeforeItsBuffers()
+    {
+        // 20,000 rows of a 150,000-unit tanh layer: 3·10⁹ values, which once wrapped an int.
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000t-1b"), 1);
+        var e = RefusedBeforeAllocating(() => machine.Recognition.Layer(1).EnsureCapacity(20_000), "rows");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
+        RefusedBeforeAllocating(() => machine.Generative.Layers[0].EnsureCapacity(20_000), "rows");
+    }
+
+    [TestMethod]
+    public void ImportanceSamplingRefusesAChunkTooLargeForTheMachineNamingRowsPerChunk()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000t-1b"), 1);
+        var data = TestModels.BinaryData(200, 1, 2);
+        var estimator = new ImportanceSampledLogLikelihood(100, rowsPerChunk: 20_000) { Parallelism = 1 };
+        var e = RefusedBeforeAllocating(() => estimator.EstimatePerExample(machine, data), "rowsPerChunk");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
+    }
+
+    [TestMethod]
+    public void TheNaiveEstimatorRefusesProductsTooLargeNamingSamplesPerChunk()
+    {
+        var machine = TestModels.Random("4b-2b", 3);
+        var data = TestModels.BinaryData(10_000, 4, 4);
+        var e = RefusedBeforeAllocating(() => new NaiveLogLikelihood(1_000_000, samplesPerChunk: 300_000).EstimatePerExample(machine, data), "samplesPerChunk");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (10,000 × 300,000)");
+    }
+
+    [TestMethod]
+    public void FixedNoiseScoringRefusesAChunkTooLargeNamingRowsPerChunk()
+    {
+        var machine = TestModels.Random("4b-3b", 5);
+        // K = 1 puts ⌊rowsPerChunk / K⌋ rows in a chunk, rounded up to 64: past an int.
+        RefusedBeforeAllocating(() => new FixedNoiseLogLikelihood(machine, 1, rowsPerChunk: int.MaxValue), "rowsPerChunk");
+        Assert.AreEqual(100, new FixedNoiseLogLikelihood(machine, 100, rowsPerChunk: int.MaxValue).Samples, "K ≥ 64 rows alone: chunks of K rows");
+    }
+
+    [TestMethod]
+    public void MultiSampleRulesNameTheirSamplesWhenTheRowsOverflow()
+    {
+        var bernoulli = TestModels.Random("4b-3b", 6);
+        var gaussian = TestModels.Random("4b-3g", 6);
+        foreach (var (rule, machine) in new (ILearningRule, HelmholtzMachine)[]
+                 { (new Vimco(100_000), bernoulli), (new ReweightedWakeSleep(100_000), bernoulli), (new ImportanceWeightedBound(100_000), gaussian) })
+        {
+            // 100,000 examples × K = 100,000: 10¹⁰ rows, once a bare OverflowException.
+            var e = RefusedBeforeAllocating(() => rule.Prepare(machine, 100_000), "batchCapacity");
+            StringAssert.Contains(e.Message, "samples = K = 100000", rule.Name);
+            StringAssert.Contains(e.Message, "10,000,000,000 values", rule.Name);
+        }
+    }
+
+    [TestMethod]
+    public void PathwiseRulesRefuseRowsTooManyForTheirWidestLayer()
+    {
+        // 1,000 × K = 30 rows fit, but not 30,000 rows of the 100,000-unit layer's gradients.
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-100000g"), 7);
+        var e = RefusedBeforeAllocating(() => new ImportanceWeightedBound(30).Prepare(machine, 1_000), "batchCapacity");
+        StringAssert.Contains(e.Message, "samples = K = 30");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (30,000 × 100,000)");
+        RefusedBeforeAllocating(() => new StochasticBackpropagation().Prepare(machine, 30_000), "batchCapacity");
+    }
+
+    [TestMethod]
+    public void GeneratingMoreValuesThanAnArrayHoldsNamesTheFrames()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("900b-2b"), 2, 8);
+        // 100 sequences of 30,000 frames of 30×30: 2.7·10⁹ values, once wrapped into an OverflowException.
+        var e = RefusedBeforeAllocating(() => TemporalEvaluation.Generate(model, 100, 30_000), "frames");
+        StringAssert.Contains(e.Message, "2,700,000,000 values (100 × 30,000 × 900)");
+    }
+
+    [TestMethod]
+    public void TemporalTrainingRefusesSegmentsTooLargeNamingTheOptions()
+    {
+        // 100 sequences × 200 frames = 20,000 rows; each conditions 400,001 pre-activations and passes a 200,000-unit layer.
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-200000b"), 1, 9);
+        var training = new SequenceSet(100, 200, 1, 1, TestModels.BinaryData(20_000, 1, 10).Values);
+        var trainer = new TemporalTrainer(new WakeSleep(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 100 });
+        var e = RefusedBeforeAllocating(() => trainer.Train(model, training), "options");
+        StringAssert.Contains(e.Message, "TemporalTrainingOptions.BatchSequences = 100");
+        Assert.AreEqual(0, model.Machine.StepsTrained, "refused before anything changed");
+        RefusedBeforeAllocating(() => new TemporalStep(model, new WakeSleep(), 100, 200, new RandomStream(1)), "batch");
+    }
+
+    [TestMethod]
+    public void LayerStatesNameALayerOutOfRange()
+    {
+        var states = new LayerStates(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
+        foreach (int layer in new[] { 9, 3, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => states.Layer(layer, 1));
+            Assert.AreEqual("layer", e.ParamName);
+            StringAssert.Contains(e.Message, "0 (visible) to 2");
+            Assert.AreEqual("layer", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => states.Buffer(layer)).ParamName);
+        }
+        Assert.AreEqual(3 * 4, states.Layer(2, 4).Length);
+    }
+
+    [TestMethod]
+    public void ALayerWithoutUnitsOrWithAnUnknownMeanIsNamed()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture([new LayerDefinition(4, null!), new LayerDefinition(3, UnitType.Bernoulli)]));
+        Assert.AreEqual("layers", e.ParamName);
+        StringAssert.Contains(e.Message, "Layer 0");
+        StringAssert.Contains(e.Message, "no unit type");
+        e = Assert.ThrowsExactly<ArgumentException>(() =>
+            new HelmholtzArchitecture([new LayerDefinition(4, UnitType.Gaussian, GaussianMean.Linear), new LayerDefinition(3, UnitType.Gaussian, (GaussianMean)7)]));
+        StringAssert.Contains(e.Message, "Layer 1");
+        StringAssert.Contains(e.Message, "GaussianMean");
     }
 }

@@ -453,4 +453,19 @@ public sealed class TemporalMachineTests
         Assert.HasCount(3, reports);
         CollectionAssert.AreEqual(Bytes(reference), Bytes(model), "the options changed during the run did not change it");
     }
+
+    [TestMethod]
+    public void APrefixOfAnotherFrameSizeIsRefusedEvenWhenNoneOfItsFramesIsUsed()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("36b-3b"), 2, 11);
+        // Frames of 2×2 for a 6×6 model: with prefixFrames = 0 the generated frames once took its shape, 18×2.
+        var small = new SequenceSet(4, 1, 2, 2, new float[16]);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.Generate(model, 4, 3, prefix: small, prefixFrames: 0));
+        Assert.AreEqual("prefix", e.ParamName);
+        StringAssert.Contains(e.Message, "36 units");
+        // A prefix of the model's frame size sets the frames' shape, as documented, with none of its frames read.
+        var shaped = new SequenceSet(1, 1, 6, 6, new float[36]);
+        SequenceSet rolled = TemporalEvaluation.Generate(model, 4, 3, prefix: shaped, prefixFrames: 0);
+        Assert.AreEqual((4, 3, 6, 6), (rolled.Count, rolled.Frames, rolled.Height, rolled.Width));
+    }
 }

@@ -32,6 +32,7 @@ public sealed class StreamingMinibatches : IMinibatchSource
     private readonly IRowStream _stream;
     private readonly float[] _buffer;
     private readonly float[] _incoming;
+    private readonly int _readBlock;
     private int _filled, _incomingCount, _incomingNext;
     private bool _exhausted;
     private RandomStream? _random;
@@ -46,8 +47,11 @@ public sealed class StreamingMinibatches : IMinibatchSource
         if ((long)bufferRows * stream.Columns > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(bufferRows), bufferRows, $"{bufferRows} rows of {stream.Columns} values do not fit one array; use a smaller buffer.");
         BufferRows = bufferRows;
+        // A block never holds more rows than the buffer, so it fits one array whenever the buffer does
+        // (256 rows of very wide ones once overflowed an int); the rows handed out are the same either way.
+        _readBlock = Math.Min(ReadBlock, bufferRows);
         _buffer = new float[bufferRows * stream.Columns];
-        _incoming = new float[ReadBlock * stream.Columns];
+        _incoming = new float[_readBlock * stream.Columns];
     }
 
     public int BufferRows { get; }
@@ -91,7 +95,7 @@ public sealed class StreamingMinibatches : IMinibatchSource
         if (_incomingNext == _incomingCount)
         {
             if (_exhausted) return false;
-            _incomingCount = _stream.Read(_incoming, ReadBlock);
+            _incomingCount = _stream.Read(_incoming, _readBlock);
             _incomingNext = 0;
             if (_incomingCount == 0)
             {

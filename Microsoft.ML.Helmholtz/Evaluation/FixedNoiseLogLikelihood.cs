@@ -34,6 +34,9 @@ public sealed class FixedNoiseLogLikelihood
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerChunk);
         if (TooManySamples(machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem);
+        // A scorer's chunk passes through every layer's buffers: refused here, naming the argument, not when a scorer is made.
+        long chunk = Scorer.ChunkRows(samples, rowsPerChunk);
+        machine.RequireRows(chunk, nameof(rowsPerChunk), $"A scorer's chunks of {chunk} rows (rowsPerChunk = {rowsPerChunk}, K = {samples})", "use a smaller rowsPerChunk");
         Machine = machine.Clone();
         Samples = samples;
         Seed = seed;
@@ -61,7 +64,12 @@ public sealed class FixedNoiseLogLikelihood
     /// (h = μ + exp(s/2) ε). Sample k of every row uses row k. An export of this estimator (an ONNX
     /// graph) holds these values to give the same numbers.
     /// </summary>
-    public ReadOnlySpan<float> Noise(int layer) => _noise[layer - 1];
+    public ReadOnlySpan<float> Noise(int layer)
+    {
+        if (layer < 1 || layer > _noise.Length)
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer {layer}: the hidden layers that draw noise are 1 to {_noise.Length}.");
+        return _noise[layer - 1];
+    }
 
     /// <summary>A scorer with buffers of its own, for one thread.</summary>
     public Scorer CreateScorer() => new(this);
@@ -87,12 +95,12 @@ public sealed class FixedNoiseLogLikelihood
             // per chunk in fixed slots: G = ⌊chunk / K⌋ rows of K samples each, products padded to
             // whole blocks of rows (the chunk to 64, the distinct rows to 16), so that a product never
             // ends in a part-filled block, whose rows a BLAS may compute by another kernel.
-            _slots = k >= SlotsBelow ? 1 : Math.Max(1, owner.RowsPerChunk / k);
+            _slots = Slots(k, owner.RowsPerChunk);
             // Alone, a row's products have the same shapes and places in every call, on any engine. In
             // slots, a row's place changes: the managed engine sums every element in the same order
             // wherever it sits (a BLAS may not: it picks kernels by shape and position).
             _machine = owner.Machine.Clone(_slots > 1 ? MatrixEngine.Managed : null);
-            int chunk = _slots == 1 ? Math.Min(owner.RowsPerChunk, k) : RoundUp(_slots * k, 64);
+            int chunk = (int)ChunkRows(k, owner.RowsPerChunk);   // checked to fit when the estimator was made
             _distinct = _slots == 1 ? 1 : RoundUp(_slots, 16);
             _states = new LayerStates(_machine.Architecture, chunk);
             _chunkNoise = new float[_machine.Architecture.Depth][];
@@ -114,6 +122,16 @@ public sealed class FixedNoiseLogLikelihood
 
         /// <summary>K from which each row is scored alone.</summary>
         private const int SlotsBelow = 64;
+
+        /// <summary>The rows scored together: one alone from K = <see cref="SlotsBelow"/> on, else as many as a chunk holds.</summary>
+        private static int Slots(int k, int rowsPerChunk) => k >= SlotsBelow ? 1 : Math.Max(1, rowsPerChunk / k);
+
+        /// <summary>The rows of a scorer's chunk, in long: rounded up to whole blocks, it can pass an int.</summary>
+        internal static long ChunkRows(int k, int rowsPerChunk)
+        {
+            int slots = Slots(k, rowsPerChunk);
+            return slots == 1 ? Math.Min(rowsPerChunk, k) : ((long)slots * k + 63) / 64 * 64;
+        }
 
         private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 

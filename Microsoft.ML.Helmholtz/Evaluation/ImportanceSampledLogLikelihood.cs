@@ -82,9 +82,14 @@ public sealed class ImportanceSampledLogLikelihood
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
+        int workers = Math.Min(Parallelism, data.Rows);
+        // The largest pipeline's chunk (ranges differ by one example at most) passes through every layer's
+        // buffers: checked before anything is allocated, naming the argument that sets it.
+        long largestChunk = Math.Min(RowsPerChunk, (data.Rows + (long)workers - 1) / workers * Samples);
+        machine.RequireRows(largestChunk, "rowsPerChunk", $"Chunks of {largestChunk} rows (rowsPerChunk = {RowsPerChunk}, K = {Samples} samples per example)",
+            "use a smaller rowsPerChunk");
         var result = new double[data.Rows];
         var variances = new double[data.Rows];
-        int workers = Math.Min(Parallelism, data.Rows);
         // One copy of the parameters for the whole call, so every pipeline scores the same ones
         // whatever else runs on the machine; the pipelines' copies are taken from it.
         HelmholtzMachine snapshot = machine.Clone();

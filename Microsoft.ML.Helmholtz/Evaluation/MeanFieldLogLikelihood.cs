@@ -62,8 +62,10 @@ public sealed class MeanFieldLogLikelihood
             if (!arch.Layers[l].Units.HasReparameterizedSamples)
                 throw new NotSupportedException($"The mean-field baseline needs Gaussian hidden layers, but hidden layer {l} ({arch.Layers[l]}) is {arch.Layers[l].Units.Name}.");
         DataValidation.Validate(data.Values, data.Rows, data.Columns, arch.Visible, "data");
-        HelmholtzMachine machine = original.Clone();
         int n = data.Rows, batch = Math.Min(ExamplesPerBatch, n), depth = arch.Depth, d = arch.Visible.Size;
+        // A batch's rows pass through every layer and a dozen per-layer buffers: checked before any is allocated.
+        original.RequireRows(batch, "examplesPerBatch", $"Batches of {batch} examples (examplesPerBatch = {ExamplesPerBatch})", "use a smaller examplesPerBatch");
+        HelmholtzMachine machine = original.Clone();
         var random = new RandomStream(Seed);
         var states = new LayerStates(arch, batch);
         float[][] PerLayer() => Enumerable.Range(0, depth + 1).Select(l => l == 0 ? [] : new float[batch * arch.Layers[l].Size]).ToArray();

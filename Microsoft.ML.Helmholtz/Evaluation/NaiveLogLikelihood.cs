@@ -47,8 +47,13 @@ public sealed class NaiveLogLikelihood
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, original.Architecture.Visible, "data");
-        HelmholtzMachine machine = original.Clone();
         int n = data.Rows, d = data.Columns, chunk = Math.Min(SamplesPerChunk, Samples);
+        // A chunk of dreams passes through every layer, and its products with all the data are one buffer: both checked before anything is allocated.
+        original.RequireRows(chunk, "samplesPerChunk", $"Chunks of {chunk} prior samples (samplesPerChunk = {SamplesPerChunk}, K = {Samples})",
+            "use a smaller samplesPerChunk");
+        Requires.ArrayLength("samplesPerChunk", $"The products of {n} data rows with chunks of {chunk} prior samples (samplesPerChunk = {SamplesPerChunk}, K = {Samples})",
+            "use a smaller samplesPerChunk, or score fewer rows per call", n, chunk);
+        HelmholtzMachine machine = original.Clone();
         var states = new LayerStates(machine.Architecture, chunk);
         var random = new RandomStream(Seed);
         var sums = new LogSumExpAccumulator[n];

@@ -41,12 +41,18 @@ public abstract class ConditionalLayer
     public void EnsureCapacity(int rows)
     {
         if (rows <= Capacity) return;
-        if ((long)rows * Math.Max(InputSize, OutputSize) > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(rows),
-                $"{rows} rows of a layer with {InputSize} inputs and {OutputSize} outputs would need more values than one array holds; use fewer rows.");
+        // Every per-row buffer of the layer (a trunk's too) is checked before any is allocated.
+        Requires.ArrayLength(nameof(rows), $"{rows} rows of a layer with {InputSize} inputs and {OutputSize} outputs (per-row buffers up to {WidestRow} values wide)",
+            "use fewer rows", rows, WidestRow);
         Allocate(rows);
         Capacity = rows;
     }
+
+    /// <summary>
+    /// The most values one row takes in any of the layer's per-row buffers: its inputs, its outputs, its
+    /// noise (<see cref="NoisePerRow"/>) and, for a <see cref="TrunkedLayer"/>, its deterministic layers.
+    /// </summary>
+    internal virtual int WidestRow => Math.Max(Math.Max(InputSize, OutputSize), NoisePerRow);
 
     protected abstract void Allocate(int rows);
 

@@ -22,12 +22,16 @@ internal sealed class DeterministicTrunk
             _maps[j] = new AffineMap($"{name}.trunk{j}", j == 0 ? inputs : sizes[j - 1], sizes[j], engine);
         Inputs = inputs;
         Sizes = sizes.ToArray();
+        Widest = Sizes.DefaultIfEmpty().Max();
         Parameters = _maps.SelectMany(m => m.Parameters).ToArray();
     }
 
     public int Inputs { get; }
     public IReadOnlyList<int> Sizes { get; }
     public int Outputs => Sizes[^1];
+
+    /// <summary>The largest of <see cref="Sizes"/>: the widest row of the activations kept for the backward.</summary>
+    public int Widest { get; }
     public IReadOnlyList<Parameter> Parameters { get; }
     internal IReadOnlyList<AffineMap> Maps => _maps;
 
@@ -40,6 +44,8 @@ internal sealed class DeterministicTrunk
     // closure when the method is entered, on every call (the allocation tests caught 24 bytes a forward).
     private void Allocate(int rows)
     {
+        // The trunked layer checks this first, naming its layer; here so that no caller gets a size that wrapped.
+        Requires.ArrayLength(nameof(rows), $"{rows} rows of deterministic layers of up to {Widest} units", "use fewer rows", rows, Widest);
         _activations = Sizes.Select(s => new float[rows * s]).ToArray();
         _gradients = Sizes.Select(s => new float[rows * s]).ToArray();
         _capacity = rows;

@@ -40,6 +40,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal override bool NoiseIsNormal => Inner.NoiseIsNormal;
     internal override int NoisePerRow => Inner.NoisePerRow;
+    internal override int WidestRow => Math.Max(Math.Max(base.WidestRow, _trunk.Widest), Inner.WidestRow);
 
     protected override void Allocate(int rows)
     {

@@ -213,10 +213,16 @@ public sealed class TrainingState
         ChecksummedFile.Write(stream, Magic, Version, payload);
     }
 
-    /// <summary>Loads a state saved by <see cref="Save(string)"/>; every defect is an <see cref="InvalidDataException"/> naming the file and what is wrong.</summary>
+    /// <summary>
+    /// Loads a state saved by <see cref="Save(string)"/>; every defect is an <see cref="InvalidDataException"/> naming the file and what is wrong,
+    /// a directory or a missing file a <see cref="FileNotFoundException"/> that says which.
+    /// </summary>
     public static TrainingState Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // As HelmholtzMachine.Load says it: a directory is not a raw UnauthorizedAccessException.
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path}: is a directory, not a training state file.", path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: training state file not found.", path);
         using var stream = File.OpenRead(path);
         try
         {

@@ -33,6 +33,11 @@ public sealed class HelmholtzArchitecture
         {
             if (Layers[l] is null) throw new ArgumentException($"Layer {l} is null.", nameof(layers));
             if (Layers[l].Size <= 0) throw new ArgumentException($"Layer {l} has size {Layers[l].Size}; sizes must be positive.", nameof(layers));
+            // Named here: a layer without units failed later with a NullReferenceException, and an undefined mean function was taken for one.
+            if (Layers[l].Units is null)
+                throw new ArgumentException($"Layer {l} (size {Layers[l].Size}) has no unit type: set Units, e.g. UnitType.Bernoulli.", nameof(layers));
+            if (!Enum.IsDefined(Layers[l].Mean))
+                throw new ArgumentException($"Layer {l} (size {Layers[l].Size}) has mean function {(int)Layers[l].Mean}, which is not a GaussianMean value.", nameof(layers));
         }
         var gaps = (trunks ?? []).Select(t => (IReadOnlyList<int>)(t ?? []).ToArray()).ToList();
         if (gaps.Count > Layers.Count - 1)

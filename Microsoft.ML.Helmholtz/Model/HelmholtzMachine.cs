@@ -29,7 +29,25 @@ public sealed class HelmholtzMachine
         Generative = new GenerativeNetwork(architecture, engine, Access);
         Recognition = new RecognitionNetwork(architecture, engine, Access);
         Parameters = Generative.Parameters.Concat(Recognition.Parameters).ToArray();
+        WidestRow = Generative.Layers.Concat(Enumerable.Range(1, Recognition.Depth).Select(Recognition.Layer)).Max(l => l.WidestRow);
     }
+
+    /// <summary>
+    /// The most values one row takes in any per-row buffer of the machine's layers (their states, noise and
+    /// deterministic layers included): what a batch of rows is checked against before anything is allocated.
+    /// </summary>
+    internal int WidestRow { get; }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> for the caller's argument <paramref name="name"/> unless
+    /// <paramref name="rows"/> rows fit every per-row buffer of the machine (<see cref="WidestRow"/>) in one array.
+    /// </summary>
+    /// <param name="rows">The rows of one batch, chunk or segment.</param>
+    /// <param name="name">The caller's argument that sets them (the exception's parameter name).</param>
+    /// <param name="what">The rows and the arguments they come from.</param>
+    /// <param name="remedy">What the caller can change.</param>
+    internal void RequireRows(long rows, string name, string what, string remedy)
+        => Requires.ArrayLength(name, $"{what}, through layers of up to {WidestRow} values per row ({Architecture})", remedy, rows, WidestRow);
 
     public HelmholtzArchitecture Architecture { get; }
     public IMatrixEngine Engine { get; }

@@ -28,9 +28,13 @@ public sealed class LayerStates
     public int Capacity { get; }
     public int LayerCount => _values.Length;
 
-    /// <summary>Layer <paramref name="layer"/>'s values for the first <paramref name="rows"/> rows.</summary>
+    /// <summary>
+    /// Layer <paramref name="layer"/>'s values for the first <paramref name="rows"/> rows; an
+    /// <see cref="ArgumentOutOfRangeException"/> names a layer or a row count out of range.
+    /// </summary>
     public Span<float> Layer(int layer, int rows)
     {
+        CheckLayer(layer);
         if ((uint)rows > (uint)Capacity) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows exceed the capacity of {Capacity}.");
         return _values[layer].AsSpan(0, rows * Architecture.Layers[layer].Size);
     }
@@ -48,5 +52,16 @@ public sealed class LayerStates
     }
 
     /// <summary>The whole buffer of a layer (all <see cref="Capacity"/> rows).</summary>
-    public float[] Buffer(int layer) => _values[layer];
+    public float[] Buffer(int layer)
+    {
+        CheckLayer(layer);
+        return _values[layer];
+    }
+
+    // A layer out of range is the caller's argument, named, not an IndexOutOfRangeException from inside.
+    private void CheckLayer(int layer)
+    {
+        if ((uint)layer >= (uint)_values.Length)
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer {layer}: the states hold layers 0 (visible) to {_values.Length - 1}.");
+    }
 }

@@ -28,11 +28,11 @@ public static class TemporalEvaluation
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         data.Validate(model, "sequences");
+        int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal scoring");
         var result = new double[data.Count * data.Frames];
         var random = new RandomStream(seed);
-        int chunk = Math.Max(samples, RowsPerChunk / samples * samples);
         var states = new LayerStates(machine.Architecture, chunk);
         var conditioning = new LayerConditioning(machine.Architecture, chunk);
         double[] freeEnergy = new double[chunk], logJoint = new double[chunk];
@@ -72,12 +72,12 @@ public static class TemporalEvaluation
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         data.Validate(model, "sequences");
+        int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal prediction");
         int d = model.FrameSize;
         var predicted = new float[data.Values.Length];
         var random = new RandomStream(seed);
-        int chunk = Math.Max(samples, RowsPerChunk / samples * samples);
         var states = new LayerStates(machine.Architecture, chunk);
         var conditioning = new LayerConditioning(machine.Architecture, chunk);
         float[] expectation = new float[chunk * d];
@@ -92,6 +92,23 @@ public static class TemporalEvaluation
             }
         }
         return predicted;
+    }
+
+    /// <summary>
+    /// The rows of a chunk of frames, K per frame (at least one frame's), after checking, before anything is
+    /// allocated, that a chunk fits the machine's buffers and that groups of <paramref name="batchSequences"/>
+    /// sequences fit the LSTM's and the conditioning's (<see cref="ConditioningOfTrueFrames"/>).
+    /// </summary>
+    private static int ChunkRows(TemporalHelmholtzMachine model, SequenceSet data, int samples, int batchSequences)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSequences);
+        int chunk = Math.Max(samples, RowsPerChunk / samples * samples);
+        model.Machine.RequireRows(chunk, nameof(samples), $"Chunks of {chunk} rows (K = {samples} samples per frame)", "use fewer samples");
+        int batch = Math.Min(batchSequences, data.Count);
+        Requires.ArrayLength(nameof(batchSequences), $"{batch} sequences of {data.Frames} frames run through the LSTM together (batchSequences = {batchSequences}), " +
+            $"each frame with up to {model.WidestFrameRow} values (the conditioning of every layer, the LSTM's gates)", "use a smaller batchSequences",
+            batch, data.Frames, model.WidestFrameRow);
+        return chunk;
     }
 
     /// <summary>
@@ -149,7 +166,8 @@ public static class TemporalEvaluation
     /// visible layer's expectation given an ancestral draw of h under z_t, and is what the LSTM reads
     /// next. The expectation rather than a visible draw is fed back: a draw adds independent noise to
     /// every pixel, which the model never saw as input in training. Frames are <paramref name="frameWidth"/>
-    /// wide (0: one row of the frame size; with a prefix, the prefix's shape).
+    /// wide (0: one row of the frame size; with a prefix, the prefix's shape). A prefix given with prefixFrames = 0
+    /// sets only that shape; any prefix must have the model's frame size (an <see cref="ArgumentException"/> otherwise).
     /// </summary>
     public static SequenceSet Generate(TemporalHelmholtzMachine model, int sequences, int frames, ulong seed = 1, SequenceSet? prefix = null, int prefixFrames = 0, int frameWidth = 0)
     {
@@ -166,9 +184,21 @@ public static class TemporalEvaluation
             if (prefix.Count < sequences || prefix.Frames < prefixFrames)
                 throw new ArgumentException($"prefix holds {prefix.Count} sequences of {prefix.Frames} frames; {sequences} of at least {prefixFrames} are needed.", nameof(prefix));
         }
+        else if (prefix is not null && prefix.ValuesPerFrame != model.FrameSize)
+        {
+            // No frame of it is read, but the generated frames take its shape: one that is not the model's is refused, not used.
+            throw new ArgumentException(
+                $"prefix has frames of {prefix.ValuesPerFrame} values ({prefix.Height}×{prefix.Width}), but the machine's visible layer has {model.FrameSize} units; " +
+                "the generated frames would take that shape.", nameof(prefix));
+        }
+        int d = model.FrameSize, h = model.RecurrentUnits, width = model.ConditioningWidth;
+        // Sizes before anything is allocated: the frames made, and the sequences' rows through the machine and the LSTM.
+        Requires.ArrayLength(nameof(frames), $"{sequences} sequences of {frames} frames of {d} values", "generate fewer sequences or frames", sequences, frames, d);
+        model.Machine.RequireRows(sequences, nameof(sequences), $"{sequences} sequences generated side by side", "generate fewer sequences per call");
+        Requires.ArrayLength(nameof(sequences), $"{sequences} sequences generated side by side, each frame with up to {model.WidestFrameRow} values " +
+            "(the conditioning of every layer, the LSTM's gates)", "generate fewer sequences per call", sequences, model.WidestFrameRow);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal generation");
-        int d = model.FrameSize, h = model.RecurrentUnits, width = model.ConditioningWidth;
         var values = new float[sequences * frames * d];
         var random = new RandomStream(seed);
         var states = new LayerStates(machine.Architecture, sequences);

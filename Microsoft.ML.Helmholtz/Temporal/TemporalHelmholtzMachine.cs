@@ -59,6 +59,13 @@ public sealed class TemporalHelmholtzMachine
     /// <summary>The pre-activations conditioned per row: every generative layer, then every recognition layer.</summary>
     public int ConditioningWidth { get; }
 
+    /// <summary>
+    /// The most values one frame takes in the buffers of the temporal parts: its conditioning (every layer's),
+    /// the LSTM's input and its four gates. Frames are checked against it (and the frame machine's rows against
+    /// <see cref="HelmholtzMachine.WidestRow"/>) before those buffers are allocated.
+    /// </summary>
+    internal long WidestFrameRow => Math.Max(Math.Max(ConditioningWidth, FrameSize), 4L * RecurrentUnits);
+
     /// <summary>The LSTM's and the conditioning map's parameters.</summary>
     public IReadOnlyList<Parameter> TemporalParameters { get; }
 

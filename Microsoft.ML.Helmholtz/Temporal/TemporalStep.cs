@@ -20,6 +20,7 @@ internal sealed class TemporalStep
 
     public TemporalStep(TemporalHelmholtzMachine model, ILearningRule rule, int batch, int segment, RandomStream random)
     {
+        RequireFits(model, rule.SamplesPerExample, batch, segment, nameof(batch), "A temporal step", "use fewer sequences per batch or shorter segments");
         _model = model;
         _rule = rule;
         _sequences = batch;
@@ -33,6 +34,21 @@ internal sealed class TemporalStep
         _dz = new float[examples * model.RecurrentUnits];
         _hidden = new float[batch * model.RecurrentUnits];
         _cell = new float[batch * model.RecurrentUnits];
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> for the caller's argument <paramref name="name"/> unless a step's
+    /// buffers for segments of <paramref name="segment"/> frames of <paramref name="batch"/> sequences fit one array each:
+    /// the batch's rows (<paramref name="samplesPerExample"/> per frame) through the frame machine, and each frame's
+    /// conditioning and LSTM values. <paramref name="what"/> names the arguments that set batch and segment,
+    /// <paramref name="remedy"/> what the caller can change.
+    /// </summary>
+    internal static void RequireFits(TemporalHelmholtzMachine model, int samplesPerExample, int batch, int segment, string name, string what, string remedy)
+    {
+        Requires.ArrayLength(name, $"{what}: {segment} frames × {batch} sequences × K = {samplesPerExample} samples per frame, " +
+            $"through layers of up to {model.Machine.WidestRow} values per row ({model.Machine.Architecture})", remedy, segment, batch, samplesPerExample, model.Machine.WidestRow);
+        Requires.ArrayLength(name, $"{what}: {segment} frames × {batch} sequences, each frame with up to {model.WidestFrameRow} values " +
+            "(the conditioning of every layer, the LSTM's gates)", remedy, segment, batch, model.WidestFrameRow);
     }
 
     /// <summary>

@@ -98,6 +98,10 @@ public sealed class TemporalTrainer
         using var machineUse = machine.Access.Compute.Enter("temporal training");
         int batch = o.BatchSequences, frames = training.Frames;
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
+        // The step's buffers are sized from the options: refused here, naming them, before the rule or the step allocates.
+        TemporalStep.RequireFits(model, Rule.SamplesPerExample, batch, segment, "options",
+            $"TemporalTrainingOptions.BatchSequences = {batch} and TruncationSteps = {o.TruncationSteps} (segments of {segment} frames)",
+            "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
         Rule.Prepare(machine, segment * batch);
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
         using var stateUse = state?.EnterRun("temporal training") ?? default;

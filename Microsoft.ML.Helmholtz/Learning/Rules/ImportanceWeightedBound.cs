@@ -37,7 +37,9 @@ public sealed class ImportanceWeightedBound : ILearningRule
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
-        int rows = checked(batchCapacity * SamplesPerExample);
+        int rows = SampleRows.Of(batchCapacity, SamplesPerExample, "The importance-weighted bound");
+        PathwiseGradient.RequireRows(machine.Architecture, rows, nameof(batchCapacity),
+            SampleRows.Describe(batchCapacity, SamplesPerExample, "The importance-weighted bound"), SampleRows.Remedy);
         _freeEnergy = new double[rows];
         _logJoint = new double[rows];
         _weights = new float[rows];

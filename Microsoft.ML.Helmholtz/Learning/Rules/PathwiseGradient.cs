@@ -21,11 +21,22 @@ internal sealed class PathwiseGradient
 
     public void Prepare(HelmholtzArchitecture architecture, int rows)
     {
+        RequireRows(architecture, rows, nameof(rows), $"{rows} rows", "use fewer rows");
         _negated = new float[rows];
         float[][] PerLayer() => architecture.Layers.Select(l => new float[rows * l.Size]).ToArray();
         _local = PerLayer();
         _rest = PerLayer();
         _hessian = PerLayer();
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> for the caller's argument <paramref name="name"/> unless
+    /// <paramref name="rows"/> rows of every layer, the buffers <see cref="Prepare"/> allocates, fit one array.
+    /// </summary>
+    public static void RequireRows(HelmholtzArchitecture architecture, long rows, string name, string what, string remedy)
+    {
+        int widest = architecture.Layers.Max(l => l.Size);
+        Requires.ArrayLength(name, $"{what}, through layers of up to {widest} units ({architecture})", remedy, rows, widest);
     }
 
     /// <summary>

@@ -59,6 +59,8 @@ public sealed class StochasticBackpropagation : ILearningRule
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
+        PathwiseGradient.RequireRows(machine.Architecture, batchCapacity, nameof(batchCapacity), $"Stochastic back-propagation: batchCapacity = {batchCapacity} rows",
+            "use a smaller batch (TrainingOptions.BatchSize)");
         _freeEnergy = new double[batchCapacity];
         _logJoint = new double[batchCapacity];
         _weights = new float[batchCapacity];
