@@ -203,11 +203,12 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     private static int EvenlySpacedRows(InputColumn.RowStream stream, long rows, int n, float[] sample, CancellationToken cancellation)
     {
         int columns = stream.Columns, taken = 0;
-        var block = new float[256 * columns];
+        int blockRows = BlockRows(columns);
+        var block = new float[blockRows * columns];
         long first = 0;   // the stream's row at the block's start
         stream.Restart();
         int got;
-        while (taken < n && (got = stream.Read(block, 256)) > 0)
+        while (taken < n && (got = stream.Read(block, blockRows)) > 0)
         {
             cancellation.ThrowIfCancellationRequested();
             for (long wanted; taken < n && (wanted = (long)taken * rows / n) < first + got; taken++)
@@ -217,16 +218,20 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return taken;
     }
 
+    /// <summary>Rows read at a time in a pass over a stream: 256, fewer for rows so wide that 256 would not fit one array.</summary>
+    private static int BlockRows(int columns) => (int)Math.Clamp(Array.MaxLength / Math.Max(1, columns), 1, 256);
+
     /// <summary>The column means over one pass of the stream (for the visible biases) and the row count.</summary>
     private static (long Rows, double[] Means) ColumnMeans(InputColumn.RowStream stream, CancellationToken cancellation)
     {
         int columns = stream.Columns;
         var sums = new double[columns];
-        var block = new float[256 * columns];
+        int blockRows = BlockRows(columns);
+        var block = new float[blockRows * columns];
         long rows = 0;
         stream.Restart();
         int got;
-        while ((got = stream.Read(block, 256)) > 0)
+        while ((got = stream.Read(block, blockRows)) > 0)
         {
             cancellation.ThrowIfCancellationRequested();
             for (int r = 0; r < got; r++)
