@@ -9,6 +9,7 @@ using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Concurrency;
@@ -158,6 +159,54 @@ public sealed class ThreadSafetyTests
         foreach (ulong state in observed)
             Assert.IsTrue(recorder.States.ContainsKey(state), "a copy holds parameters that never existed between two steps (a torn read)");
         Assert.IsTrue(scores.All(double.IsFinite) && !scores.IsEmpty, "scores beside training are finite");
+    }
+
+    [TestMethod]
+    public void ATemporalRunHoldsItsRuleAndOptimiserAsAnyRunDoes()
+    {
+        static SequenceSet Sequences(ulong seed)
+        {
+            var random = new RandomStream(seed);
+            return new SequenceSet(8, 3, 1, 4, Enumerable.Range(0, 8 * 3 * 4).Select(_ => (float)random.NextDouble()).ToArray());
+        }
+        SequenceSet data = Sequences(21);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 22);
+        var rule = new StochasticBackpropagation();
+        var sharedAdam = new Adam();
+        using var paused = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        var progress = new SynchronousProgress<TemporalEpochReport>(r =>
+        {
+            if (r.Epoch != 1) return;
+            paused.Set();
+            resume.Wait(TimeSpan.FromSeconds(60));
+        });
+        Exception? trainingError = null;
+        var options = new TemporalTrainingOptions { Epochs = 2, BatchSequences = 4, Optimizer = () => sharedAdam };
+        var trainer = new Thread(() =>
+        {
+            try { new TemporalTrainer(rule, options).Train(model, data, progress); }
+            catch (Exception e) { trainingError = e; }
+        });
+        trainer.Start();
+        try
+        {
+            Assert.IsTrue(paused.Wait(TimeSpan.FromSeconds(30)), "training reached its first epoch");
+            var other = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 23);
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, new TemporalTrainingOptions { BatchSequences = 4 }).Train(other, data));
+            StringAssert.Contains(e.Message, "learning rule 'sbp'");
+            e = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(new StochasticBackpropagation(), options).Train(other, data));
+            StringAssert.Contains(e.Message, "optimiser 'adam'");
+            Assert.AreEqual(0L, other.Machine.StepsTrained, "the refused runs changed nothing");
+        }
+        finally
+        {
+            resume.Set();
+            trainer.Join();
+        }
+        Assert.IsNull(trainingError, trainingError?.ToString());
+        // Once the run is over, the rule is free for another.
+        new TemporalTrainer(rule, new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4 }).Train(model, data);
     }
 
     [TestMethod]

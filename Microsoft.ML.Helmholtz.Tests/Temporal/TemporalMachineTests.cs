@@ -415,11 +415,14 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("negative epochs", new() { Epochs = -1, BatchSequences = 4 }).Message, "TemporalTrainingOptions.Epochs");
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("no sequences a minibatch", new() { BatchSequences = 0 }).Message, "TemporalTrainingOptions.BatchSequences");
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("negative truncation", new() { TruncationSteps = -1, BatchSequences = 4 }).Message, "TemporalTrainingOptions.TruncationSteps");
+        StringAssert.Contains(Refused<ArgumentOutOfRangeException>("a time limit of zero", new() { TimeLimit = TimeSpan.Zero, BatchSequences = 4 }).Message, "TemporalTrainingOptions.TimeLimit");
         using (var cancelled = new CancellationTokenSource())
         {
             cancelled.Cancel();
             Refused<OperationCanceledException>("cancelled before the start", new() { BatchSequences = 4 }, cancelled.Token);
         }
+        // Refused at the first step, after the visible biases were started from the data: they go back too.
+        Refused<ArgumentOutOfRangeException>("Adam's weight decay at the rate (η·λ = 1)", new() { BatchSequences = 4, Optimizer = () => new Adam(weightDecay: 1000f) });
         Assert.IsEmpty(new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 0, BatchSequences = 4 }).Train(model, data));
         CollectionAssert.AreEqual(given, Bytes(model), "zero epochs");
 

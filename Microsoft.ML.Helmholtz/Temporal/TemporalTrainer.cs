@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Concurrency;
 using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
@@ -96,6 +97,9 @@ public sealed class TemporalTrainer
 
         var machine = model.Machine;
         using var machineUse = machine.Access.Compute.Enter("temporal training");
+        // The rule and the optimiser hold a run's buffers and learned state: one run at a time each, as HelmholtzTrainer holds them.
+        using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
+            "Give each training run that runs at the same time a rule object of its own.", "temporal training");
         int batch = o.BatchSequences, frames = training.Frames;
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
         // The step's buffers are sized from the options: refused here, naming them, before the rule or the step allocates.
@@ -104,6 +108,8 @@ public sealed class TemporalTrainer
             "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
         Rule.Prepare(machine, segment * batch);
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
+        using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
+            "TemporalTrainingOptions.Optimizer must create a new optimiser for each run.", "temporal training");
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
@@ -132,62 +138,72 @@ public sealed class TemporalTrainer
         foreach (Parameter p in parameters) p.ZeroGradient();
         guard.Undo.Save();   // the values the run's first step starts from
 
-        var clock = Stopwatch.StartNew();
-        double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
-        int minibatches = order.Length / batch;
-        for (int epoch = 0; epoch < o.Epochs; epoch++)
+        // Whatever fails before the run's first step (a rule's or an optimiser's exception, an allocation)
+        // leaves the machine as it was given, the visible biases' start undone; a step's own failures undo themselves.
+        try
         {
-            // From the identity each epoch, so that the order follows from the stream alone (a resumed run draws it again).
-            for (int i = 0; i < order.Length; i++) order[i] = i;
-            for (int i = order.Length - 1; i > 0; i--)
+            var clock = Stopwatch.StartNew();
+            double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
+            int minibatches = order.Length / batch;
+            for (int epoch = 0; epoch < o.Epochs; epoch++)
             {
-                int j = random.NextInt(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
-            double freeEnergy = 0, objective = 0;
-            long seen = 0;
-            for (int first = 0; first + batch <= order.Length; first += batch)
-            {
-                ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
-                for (int t0 = 0; t0 < frames; t0 += segment)
+                // From the identity each epoch, so that the order follows from the stream alone (a resumed run draws it again).
+                for (int i = 0; i < order.Length; i++) order[i] = i;
+                for (int i = order.Length - 1; i > 0; i--)
                 {
-                    if (cancellationToken.IsCancellationRequested)
-                    {
-                        if (!guard.StepTaken) guard.PutBack();   // cancelled before the first step: the machine as given (its visible biases too)
-                        cancellationToken.ThrowIfCancellationRequested();
-                    }
-                    int steps = Math.Min(segment, frames - t0), rows = steps * batch;
-                    BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, steps);
-                    Parameter? bad = FirstNonFinite(parameters, p => p.Gradient);
-                    if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
-                        throw guard.Diverged($"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
-                            (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
-                    guard.Take(optimizer, o.LearningRate);
-                    freeEnergy += loss.FreeEnergy * rows;
-                    objective += loss.Objective * rows;
-                    seen += rows;
+                    int j = random.NextInt(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
                 }
+                double freeEnergy = 0, objective = 0;
+                long seen = 0;
+                for (int first = 0; first + batch <= order.Length; first += batch)
+                {
+                    ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
+                    for (int t0 = 0; t0 < frames; t0 += segment)
+                    {
+                        if (cancellationToken.IsCancellationRequested)
+                        {
+                            if (!guard.StepTaken) guard.PutBack();   // cancelled before the first step: the machine as given (its visible biases too)
+                            cancellationToken.ThrowIfCancellationRequested();
+                        }
+                        int steps = Math.Min(segment, frames - t0), rows = steps * batch;
+                        BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, steps);
+                        Parameter? bad = FirstNonFinite(parameters, p => p.Gradient);
+                        if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
+                            throw guard.Diverged($"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
+                                (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
+                        guard.Take(optimizer, o.LearningRate);
+                        freeEnergy += loss.FreeEnergy * rows;
+                        objective += loss.Objective * rows;
+                        seen += rows;
+                    }
+                }
+
+                // The epoch's last step has no next segment to check it: it is measured here, before the epoch is recorded or reported.
+                // The measure draws from a stream of its own, from the seed and the steps trained, so training draws the same
+                // numbers with or without it, and a resumed run measures as the uninterrupted one.
+                var check = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
+                int last = minibatches - 1;
+                double measured = workspace.SampleFreeEnergy(training, order.AsSpan(last * batch, batch), check, checkFreeEnergy, checkLogJoint);
+                Parameter? broken = FirstNonFinite(parameters, p => p.Value);
+                if (!double.IsFinite(measured) || broken is not null)
+                    throw guard.Diverged($"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
+                        (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
+
+                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
+                    (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
+                var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed);
+                reports.Add(report);
+                progress?.Report(report);
+                if (o.TimeLimit is { } limit && clock.Elapsed >= limit) break;
             }
-
-            // The epoch's last step has no next segment to check it: it is measured here, before the epoch is recorded or reported.
-            // The measure draws from a stream of its own, from the seed and the steps trained, so training draws the same
-            // numbers with or without it, and a resumed run measures as the uninterrupted one.
-            var check = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
-            int last = minibatches - 1;
-            double measured = workspace.SampleFreeEnergy(training, order.AsSpan(last * batch, batch), check, checkFreeEnergy, checkLogJoint);
-            Parameter? broken = FirstNonFinite(parameters, p => p.Value);
-            if (!double.IsFinite(measured) || broken is not null)
-                throw guard.Diverged($"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
-                    (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
-
-            state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
-                (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
-            var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed);
-            reports.Add(report);
-            progress?.Report(report);
-            if (o.TimeLimit is { } limit && clock.Elapsed >= limit) break;
+            return reports;
         }
-        return reports;
+        catch
+        {
+            if (!guard.StepTaken) guard.PutBack();
+            throw;
+        }
     }
 
     private static void Validate(TemporalTrainingOptions options)
@@ -198,6 +214,8 @@ public sealed class TemporalTrainer
         if (!(options.LearningRate > 0) || !float.IsFinite(options.LearningRate))
             throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "TemporalTrainingOptions.LearningRate must be positive and finite.");
         if (options.Optimizer is null) throw new ArgumentNullException(nameof(options), "TemporalTrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
+        if (options.TimeLimit is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), limit, "TemporalTrainingOptions.TimeLimit must be positive (null: none).");
     }
 
     // The names of the random streams in a training state: the sequences' order, and the samples'.
@@ -244,7 +262,15 @@ public sealed class TemporalTrainer
                 else
                 {
                     Undo.Save();
-                    optimizer.Step(parameters, rate);
+                    try
+                    {
+                        optimizer.Step(parameters, rate);
+                    }
+                    catch
+                    {
+                        Undo.Restore();   // an optimiser that fails part-way leaves no half-made step
+                        throw;
+                    }
                 }
             }
             if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
