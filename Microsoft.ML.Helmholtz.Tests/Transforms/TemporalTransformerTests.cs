@@ -83,6 +83,26 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
+    public void EachEpochIsOnTheLogBeforeFitReturns()
+    {
+        var ml = new MLContext(seed: 1);
+        var epochs = new List<string>();
+        var threads = new List<int>();
+        ml.Log += (_, e) =>
+        {
+            if (!e.Source.StartsWith("TemporalHelmholtzMachine", StringComparison.Ordinal) || !e.RawMessage.StartsWith("epoch ", StringComparison.Ordinal)) return;
+            lock (epochs) { epochs.Add(e.RawMessage); threads.Add(Environment.CurrentManagedThreadId); }
+        };
+        var options = Options;
+        options.Epochs = 3;
+        ml.Transforms.TemporalHelmholtzMachine(options).Fit(ml.Data.LoadFromEnumerable(MovingDot(32, 4)));
+        string[] seen;
+        lock (epochs) seen = epochs.ToArray();   // read at once: a message posted elsewhere would come later, or never
+        CollectionAssert.AreEqual(new[] { "epoch 1", "epoch 2", "epoch 3" }, seen.Select(m => string.Join(' ', m.Split(' ').Take(2)).TrimEnd(':')).ToArray(), string.Join("\n", seen));
+        lock (epochs) Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId), "logged on the thread that fits, as each epoch ends");
+    }
+
+    [TestMethod]
     public void BadInputIsRefusedNamingTheColumnAndSavingPredictionsSaysWhatToDoInstead()
     {
         var ml = new MLContext(seed: 1);

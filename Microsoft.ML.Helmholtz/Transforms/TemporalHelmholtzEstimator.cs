@@ -143,8 +143,14 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {
             Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, LearningRate = o.LearningRate, Seed = o.Seed,
-        }).Train(model, data, new Progress<TemporalEpochReport>(r =>
+        }).Train(model, data, new EpochLog(r =>
             channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective)));
         return new TemporalHelmholtzTransformer(model, o, frames);
+    }
+
+    /// <summary>Logs each epoch on the training thread, in order and before Fit returns (Progress&lt;T&gt; would post it to the thread pool, possibly after the channel is closed).</summary>
+    private sealed class EpochLog(Action<TemporalEpochReport> log) : IProgress<TemporalEpochReport>
+    {
+        public void Report(TemporalEpochReport value) => log(value);
     }
 }
