@@ -192,6 +192,9 @@ public sealed class ThreadSafetyTests
         try
         {
             Assert.IsTrue(paused.Wait(TimeSpan.FromSeconds(30)), "training reached its first epoch");
+            // The machine's own calls are refused too, naming the run.
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => model.ZeroGradients()).Message, "in use by temporal training on another thread");
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => TemporalEvaluation.MeanFrame(model.Machine, 4)).Message, "in use by temporal training on another thread");
             var other = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 23);
             var e = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, new TemporalTrainingOptions { BatchSequences = 4 }).Train(other, data));
             StringAssert.Contains(e.Message, "learning rule 'sbp'");
@@ -248,6 +251,7 @@ public sealed class ThreadSafetyTests
             Named(() => machine.Generative.Dream(new RandomStream(1), 4, states), "Dream");
             Named(() => machine.Generative.Layers[0].Forward(states.Layer(1, 4), 4), "a layer's Forward");
             Named(() => new HelmholtzTrainer(new WakeSleep()).Train(machine, data), "a second training run");
+            Named(() => machine.InitializeVisibleBiasesFromMeans(new double[12]), "setting the visible biases");
             var other = HelmholtzMachine.Create(machine.Architecture, 12);
             var e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule).Train(other, data));
             StringAssert.Contains(e.Message, "learning rule 'wake-sleep'");

@@ -275,8 +275,9 @@ public abstract class ConditionalLayer
     protected void CheckBatch(int batch)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
-        _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
+        // Refused first: a refused call must not touch what the running computation relies on.
         if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
+        _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
         EnsureCapacity(batch);
     }
 }

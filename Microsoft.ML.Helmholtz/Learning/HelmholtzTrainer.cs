@@ -378,8 +378,8 @@ public sealed class HelmholtzTrainer
                         throw;
                     }
                 }
+                _machine.StepsTrained++;   // with the parameters, under the write lock: a copy never pairs new values with the old count
             }
-            _machine.StepsTrained++;
             _steps++;
             (_lastEpoch, _lastBatch) = (epoch, batch);
         }

@@ -110,6 +110,7 @@ public sealed class HelmholtzMachine
     {
         int n = Architecture.Visible.Size;
         if (means.Length != n) throw new ArgumentException($"{means.Length} means for {n} visible units.", nameof(means));
+        using var use = Access.Compute.Enter(nameof(InitializeVisibleBiasesFromMeans));   // refused while another thread trains (the trainer's own call re-enters)
         using var write = Access.EnterWrite();
         Generative.Layers[0].InitializeFromDataMeans(means);
     }

@@ -235,6 +235,7 @@ public static class TemporalEvaluation
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        using var use = machine.Access.Compute.Enter("the mean frame");   // the dream and the visible expectation read one forward
         var states = new LayerStates(machine.Architecture, samples);
         var expectation = new float[samples * machine.Architecture.Visible.Size];
         MeanOfDreams(machine, new RandomStream(seed), states, null, samples, samples, expectation);

@@ -127,6 +127,7 @@ public sealed class TemporalHelmholtzMachine
     /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGradients()
     {
+        using var use = Machine.Access.Compute.Enter(nameof(ZeroGradients));   // refused while another thread trains
         foreach (Parameter p in Parameters) p.ZeroGradient();
     }
 

@@ -272,9 +272,9 @@ public sealed class TemporalTrainer
                         throw;
                     }
                 }
+                machine.StepsTrained++;   // with the parameters, under the write lock: a copy never pairs new values with the old count
             }
             if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
-            machine.StepsTrained++;
             _steps++;
         }
 

@@ -94,7 +94,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
         }
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
-        int seed = o.Seed ?? _host?.Rand.Next() ?? 0;
+        int seed = o.Seed ?? NextSeed();
         CancellationToken cancellation = o.CancellationToken;
         using IChannel? channel = _host?.Start("Training");
         var clock = Stopwatch.StartNew();
@@ -270,6 +270,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         for (int i = 0; i < n; i++) scores[i] = -scores[i];
         Array.Sort(scores);
         return scores[Math.Clamp((int)Math.Ceiling(o.AnomalyQuantile * n) - 1, 0, n - 1)];
+    }
+
+    /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>
+    private int NextSeed()
+    {
+        if (_host is null) return 0;
+        lock (_host) return _host.Rand.Next();
     }
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);

@@ -64,7 +64,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         return new TemporalHelmholtzTransformer(model, o, frames);
     }
 
-    /// <summary>The trained machine (its parameters as at the end of Fit; the transformer scores a copy).</summary>
+    /// <summary>The trained machine (its parameters as at the end of Fit; the transformer scores and saves its own copy from then).</summary>
     public TemporalHelmholtzMachine Model { get; }
 
     /// <summary>A copy of the options this transformer scores with.</summary>

@@ -24,7 +24,8 @@ internal static class TemporalSavedChain
             throw new NotSupportedException(
                 $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
                 "Set TemporalHelmholtzOptions.PredictedFramesColumnName = null in the transformer to be saved, and predict with the fitted transformer or TemporalEvaluation.PredictFrames.");
-        byte[] model = TemporalGraph.Build(new TemporalFixedNoiseLogLikelihood(transformer.Model, o.Samples, o.Seed), transformer.Frames, o.InputColumnName, PerFrameVector, TotalVector);
+        // From the transformer's own copy of the machine, as its cursors score: not the public Model, which its owner may change.
+        byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, o.InputColumnName, PerFrameVector, TotalVector);
         var ml = new MLContext();
         IEstimator<ITransformer> onnx;
         try
