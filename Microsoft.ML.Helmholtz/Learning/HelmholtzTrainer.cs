@@ -275,38 +275,25 @@ public sealed class HelmholtzTrainer
     private sealed class StepGuard
     {
         private readonly HelmholtzMachine _machine;
-        private readonly IReadOnlyList<Parameter> _parameters;
-        private readonly StepUndo _undo;
+        private readonly UndoableSteps _steps;
         private readonly double _factor;
         private double _limit = double.NaN;   // set by the run's first free energy
         private int _lastEpoch = -1, _lastBatch = -1;
-        private long _steps;
-        private (Parameter Parameter, float[] Value)[] _beforeInitialization = [];
 
         public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor)
         {
             _machine = machine;
-            _parameters = parameters;
             _factor = factor;
-            _undo = new StepUndo(parameters);
-            _undo.Save();   // the machine as given: a failure before the first step goes back to it
+            _steps = new UndoableSteps(machine, parameters);
         }
 
-        private bool StepTaken => _steps > 0;
+        private bool StepTaken => _steps.StepTaken;
 
         /// <summary>After a failure before the run's first step: the machine as it was given (a step's own failures have undone theirs).</summary>
-        public void UndoIfNoStepTaken()
-        {
-            if (!StepTaken) Undo();
-        }
+        public void UndoIfNoStepTaken() => _steps.UndoIfNoStepTaken();
 
-        /// <summary>
-        /// Keeps <paramref name="parameters"/> as they are before the data-based initialisation
-        /// changes them, so that undoing the run's first step also undoes that: a run that makes no
-        /// step that holds leaves the machine as it was given.
-        /// </summary>
-        public void KeepBeforeInitialization(IEnumerable<Parameter> parameters)
-            => _beforeInitialization = parameters.Select(p => (p, (float[])p.Value.Clone())).ToArray();
+        /// <summary>See <see cref="UndoableSteps.KeepBeforeInitialization"/>.</summary>
+        public void KeepBeforeInitialization(IEnumerable<Parameter> parameters) => _steps.KeepBeforeInitialization(parameters);
 
         /// <summary>Checks the free energy of the parameters the last step left (or of the machine as given).</summary>
         public void CheckFreeEnergy(double freeEnergy, string where)
@@ -346,55 +333,14 @@ public sealed class HelmholtzTrainer
         /// <summary>One optimiser step (in centred coordinates with <paramref name="centering"/>), with the parameters before it kept until the next check.</summary>
         public void Take(IOptimizer optimizer, float rate, int epoch, int batch, InputCentering? centering)
         {
-            using (var write = _machine.Access.EnterWrite())
-            {
-                if (optimizer is IKeepsValuesBeforeStep keeping)
-                {
-                    // The built-in optimisers copy the values into the undo copy as they step (no pass of its own).
-                    centering?.ToCentred();
-                    try
-                    {
-                        keeping.Step(_parameters, rate, _undo);
-                    }
-                    catch
-                    {
-                        centering?.Abandon();   // such a step fails before its pass (IKeepsValuesBeforeStep): the biases go back
-                        throw;
-                    }
-                    centering?.FromCentred(_undo);
-                }
-                else
-                {
-                    _undo.Save();
-                    try
-                    {
-                        centering?.ToCentred();
-                        optimizer.Step(_parameters, rate);
-                        centering?.FromCentred(null);
-                    }
-                    catch
-                    {
-                        _undo.Restore();   // an optimiser that fails part-way leaves no half-made step
-                        throw;
-                    }
-                }
-                _machine.StepsTrained++;   // with the parameters, under the write lock: a copy never pairs new values with the old count
-            }
-            _steps++;
+            _steps.Take(optimizer, rate, centering);
             (_lastEpoch, _lastBatch) = (epoch, batch);
         }
 
         /// <summary>Puts back the parameters from before the last step (or, up to the first, as given to the run).</summary>
-        private void Undo()
-        {
-            using var write = _machine.Access.EnterWrite();
-            _undo.Restore();
-            if (_steps <= 1)
-                foreach (var (parameter, value) in _beforeInitialization) value.CopyTo(parameter.Value, 0);
-            if (StepTaken) _machine.StepsTrained--;
-        }
+        private void Undo() => _steps.UndoLast();
 
-        private string UndoneState => State(asGiven: _steps <= 1);
+        private string UndoneState => _steps.UndoneState;
 
         private static string State(bool asGiven) => asGiven ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
 

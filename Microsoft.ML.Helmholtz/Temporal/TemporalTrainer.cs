@@ -4,7 +4,6 @@ using System.Diagnostics;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
-using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Temporal;
@@ -129,14 +128,13 @@ public sealed class TemporalTrainer
             random.RestoreState(state.Stream(OrderStream));
             samples.RestoreState(state.Stream(SampleStream));
         }
-        var guard = new StepGuard(machine, parameters);
+        var steps = new UndoableSteps(machine, parameters);
         if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
         {
-            guard.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
+            steps.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
             machine.InitializeVisibleBiasesFromData(training.Values, training.Count * frames);
         }
         foreach (Parameter p in parameters) p.ZeroGradient();
-        guard.Undo.Save();   // the values the run's first step starts from
 
         // Whatever fails before the run's first step (a rule's or an optimiser's exception, an allocation)
         // leaves the machine as it was given, the visible biases' start undone; a step's own failures undo themselves.
@@ -161,18 +159,15 @@ public sealed class TemporalTrainer
                     ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
                     for (int t0 = 0; t0 < frames; t0 += segment)
                     {
-                        if (cancellationToken.IsCancellationRequested)
-                        {
-                            if (!guard.StepTaken) guard.PutBack();   // cancelled before the first step: the machine as given (its visible biases too)
-                            cancellationToken.ThrowIfCancellationRequested();
-                        }
-                        int steps = Math.Min(segment, frames - t0), rows = steps * batch;
-                        BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, steps);
+                        cancellationToken.ThrowIfCancellationRequested();   // before the first step, the handler below puts the machine back
+                        int length = Math.Min(segment, frames - t0), rows = length * batch;
+                        BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, length);
                         Parameter? bad = FirstNonFinite(parameters, p => p.Gradient);
                         if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
-                            throw guard.Diverged($"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
+                            throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
                                 (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
-                        guard.Take(optimizer, o.LearningRate);
+                        steps.Take(optimizer, o.LearningRate);
+                        if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
                         freeEnergy += loss.FreeEnergy * rows;
                         objective += loss.Objective * rows;
                         seen += rows;
@@ -187,7 +182,7 @@ public sealed class TemporalTrainer
                 double measured = workspace.SampleFreeEnergy(training, order.AsSpan(last * batch, batch), check, checkFreeEnergy, checkLogJoint);
                 Parameter? broken = FirstNonFinite(parameters, p => p.Value);
                 if (!double.IsFinite(measured) || broken is not null)
-                    throw guard.Diverged($"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
+                    throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
                         (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
@@ -201,7 +196,7 @@ public sealed class TemporalTrainer
         }
         catch
         {
-            if (!guard.StepTaken) guard.PutBack();
+            steps.UndoIfNoStepTaken();
             throw;
         }
     }
@@ -231,71 +226,13 @@ public sealed class TemporalTrainer
         return null;
     }
 
-    /// <summary>
-    /// Takes the steps of one run and undoes one that failed: a step is checked by what is measured
-    /// after it (the next segment's free energy and gradients, or the end-of-epoch measure after the last).
-    /// </summary>
-    private sealed class StepGuard(HelmholtzMachine machine, Parameter[] parameters)
+    /// <summary>Undoes the last step (before the first, what the run changed) and names the failure.</summary>
+    private static TrainingDivergedException Diverged(UndoableSteps steps, string what, int epoch, int minibatch)
     {
-        private (Parameter Parameter, float[] Value)[] _beforeInitialization = [];
-        private long _steps;
-
-        /// <summary>The values before the last step (before the first: as the run starts from them).</summary>
-        public StepUndo Undo { get; } = new(parameters);
-
-        public bool StepTaken => _steps > 0;
-
-        /// <summary>
-        /// Keeps <paramref name="parameters"/> as they are before the data-based initialisation changes them, so
-        /// that undoing the run's first step undoes that too: a run that makes no step that holds leaves the machine as given.
-        /// </summary>
-        public void KeepBeforeInitialization(IEnumerable<Parameter> parameters)
-            => _beforeInitialization = parameters.Select(p => (p, (float[])p.Value.Clone())).ToArray();
-
-        /// <summary>One optimiser step, with the values before it kept until the next check.</summary>
-        public void Take(IOptimizer optimizer, float rate)
-        {
-            using (machine.Access.EnterWrite())
-            {
-                // The built-in optimisers fill the undo copy within their own pass over the parameters.
-                if (optimizer is IKeepsValuesBeforeStep keeping) keeping.Step(parameters, rate, Undo);
-                else
-                {
-                    Undo.Save();
-                    try
-                    {
-                        optimizer.Step(parameters, rate);
-                    }
-                    catch
-                    {
-                        Undo.Restore();   // an optimiser that fails part-way leaves no half-made step
-                        throw;
-                    }
-                }
-                machine.StepsTrained++;   // with the parameters, under the write lock: a copy never pairs new values with the old count
-            }
-            if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
-            _steps++;
-        }
-
-        /// <summary>Puts back the values from before the last step (up to the first, the machine as given to Train).</summary>
-        public void PutBack()
-        {
-            using var write = machine.Access.EnterWrite();
-            Undo.Restore();
-            if (_steps <= 1)
-                foreach (var (parameter, value) in _beforeInitialization) value.CopyTo(parameter.Value, 0);
-            if (StepTaken) machine.StepsTrained--;
-        }
-
-        /// <summary>Undoes the last step (before the first, what the run changed) and names the failure.</summary>
-        public TrainingDivergedException Diverged(string what, int epoch, int minibatch)
-        {
-            string undone = !StepTaken ? "No step was taken: the machine is as it was given to Train"
-                : _steps == 1 ? "The run's only step was undone: the machine is as it was given to Train"
-                : "The last step was undone: the machine holds the parameters it had before it";
-            PutBack();
-            return new TrainingDivergedException($"{what}. {undone}. Lower the learning rate.", epoch, minibatch);
-        }
+        string undone = !steps.StepTaken ? "No step was taken: the machine is as it was given to Train"
+            : steps.Taken == 1 ? "The run's only step was undone: the machine is as it was given to Train"
+            : "The last step was undone: the machine holds the parameters it had before it";
+        steps.UndoLast();
+        return new TrainingDivergedException($"{what}. {undone}. Lower the learning rate.", epoch, minibatch);
     }
 }

@@ -340,10 +340,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         var named = outputs.OfType<string>().ToList();
         if (named.Distinct(StringComparer.Ordinal).Count() != named.Count) throw Bad(nameof(o.FeatureColumnName), $"two output columns have the same name ({string.Join(", ", named.Select(n => $"'{n}'"))}).");
         // The saved pipeline and the ONNX exports are graphs, in which the input and an output cannot share a name.
-        string?[] outputOptions = [nameof(o.FeatureColumnName), nameof(o.LogLikelihoodColumnName), nameof(o.ScoreColumnName), nameof(o.PredictedLabelColumnName)];
+        string[] outputOptions = [nameof(o.FeatureColumnName), nameof(o.LogLikelihoodColumnName), nameof(o.ScoreColumnName), nameof(o.PredictedLabelColumnName)];
         for (int i = 0; i < outputs.Length; i++)
             if (string.Equals(outputs[i], o.InputColumnName, StringComparison.Ordinal))
-                throw Bad(outputOptions[i]!, $"'{outputs[i]}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
+                throw Bad(outputOptions[i], $"'{outputs[i]}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         if (!Enum.IsDefined(o.Optimizer)) throw Bad(nameof(o.Optimizer), $"unknown optimiser {o.Optimizer}.");
         if (!Enum.IsDefined(o.FeatureLayers)) throw Bad(nameof(o.FeatureLayers), $"unknown value {o.FeatureLayers}.");
