@@ -116,6 +116,19 @@ public sealed class SchemaAndOptionErrorTests
         Assert.AreEqual(2, epochs);
     }
 
+    /// <summary>The estimator keeps a copy of every option it checked, the REINFORCE options inside too.</summary>
+    [TestMethod]
+    public void TheEstimatorsOptionsAreCopiesDownToTheReinforceOptions()
+    {
+        var ml = new MLContext(1);
+        var o = Options(o => { o.LearningRule = HelmholtzLearningRule.Reinforce; o.Architecture = "20b-10b-8b"; o.Reinforce = new ReinforceOptions { BaselineDecay = 0.8 }; });
+        var estimator = ml.Transforms.HelmholtzMachine(o);
+        o.Reinforce.BaselineDecay = 2;                 // after the check: would be refused by the rule
+        estimator.Options.Reinforce.BaselineDecay = 3; // a copy
+        Assert.AreEqual(0.8, estimator.Options.Reinforce.BaselineDecay);
+        Assert.IsNotNull(estimator.Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1))).GetMachine());
+    }
+
     [TestMethod]
     [DataRow("Architecture", "20b-10b")]
     [DataRow("Architecture", "20b--10g")]

@@ -189,5 +189,11 @@ public sealed class HelmholtzMachineOptions
     /// <summary>See <see cref="TrainingOptions.CenterInputs"/>: steps in coordinates where the inputs of each map that reads the data or a binary layer are centred (the data's column means, 0.5 for binary units).</summary>
     public bool CenterInputs { get; set; }
 
-    internal HelmholtzMachineOptions Copy() => (HelmholtzMachineOptions)MemberwiseClone();
+    /// <summary>A copy that shares nothing the caller could change afterwards (the REINFORCE options too).</summary>
+    internal HelmholtzMachineOptions Copy()
+    {
+        var copy = (HelmholtzMachineOptions)MemberwiseClone();
+        copy.Reinforce = Reinforce?.Copy()!;
+        return copy;
+    }
 }

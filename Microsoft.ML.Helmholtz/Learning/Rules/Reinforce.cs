@@ -21,6 +21,8 @@ public sealed class ReinforceOptions
 
     /// <summary>The seed's plain form: running baseline only.</summary>
     public static ReinforceOptions Plain => new() { InputBaselineHiddenUnits = 0, NormalizeVariance = false };
+
+    internal ReinforceOptions Copy() => (ReinforceOptions)MemberwiseClone();
 }
 
 /// <summary>
