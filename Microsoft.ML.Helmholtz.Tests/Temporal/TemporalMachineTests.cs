@@ -390,6 +390,29 @@ public sealed class TemporalMachineTests
     }
 
     [TestMethod]
+    public void AStepPastTheDivergenceLimitIsUndoneThoughItsValuesAreFinite()
+    {
+        // Step 1 is taken at 1000 times the rate: finite parameters, a free energy far past F₀ + 0.5 · (|F₀| + D).
+        var data = SoftSequences(8, 6, 4, 60);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 61);
+        SabotagedAdam? optimizer = null;
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 62, DivergenceFactor = 0.5, Optimizer = () => optimizer = new(model, 1, 1000f) };
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data));
+        StringAssert.Contains(e.Message, "Epoch 1, minibatch 1, frames from 1");
+        StringAssert.Contains(e.Message, "past the divergence limit");
+        StringAssert.Contains(e.Message, "TemporalTrainingOptions.DivergenceFactor");
+        StringAssert.Contains(e.Message, "the machine holds the parameters it had before it");
+        Assert.HasCount(2, optimizer!.Before, "no step after the failed one");
+        for (int i = 0; i < model.Parameters.Count; i++)
+            CollectionAssert.AreEqual(optimizer.Before[1][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
+
+        // With the finiteness checks only (+∞), the same run takes the step and trains on: the limit is what refused it.
+        var again = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 61);
+        var wide = new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4, TruncationSteps = 3, Seed = 62, DivergenceFactor = double.PositiveInfinity, Optimizer = () => new SabotagedAdam(again, 1, 1000f) };
+        Assert.HasCount(1, new TemporalTrainer(new StochasticBackpropagation(), wide).Train(again, data));
+    }
+
+    [TestMethod]
     public void ACallThatIsRefusedLeavesTheMachineUntouched()
     {
         var data = SoftSequences(8, 6, 4, 71);
@@ -416,6 +439,8 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("no sequences a minibatch", new() { BatchSequences = 0 }).Message, "TemporalTrainingOptions.BatchSequences");
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("negative truncation", new() { TruncationSteps = -1, BatchSequences = 4 }).Message, "TemporalTrainingOptions.TruncationSteps");
         StringAssert.Contains(Refused<ArgumentOutOfRangeException>("a time limit of zero", new() { TimeLimit = TimeSpan.Zero, BatchSequences = 4 }).Message, "TemporalTrainingOptions.TimeLimit");
+        foreach (double factor in new[] { 0, -1, double.NaN })
+            StringAssert.Contains(Refused<ArgumentOutOfRangeException>($"a divergence factor of {factor}", new() { DivergenceFactor = factor, BatchSequences = 4 }).Message, "TemporalTrainingOptions.DivergenceFactor");
         using (var cancelled = new CancellationTokenSource())
         {
             cancelled.Cancel();

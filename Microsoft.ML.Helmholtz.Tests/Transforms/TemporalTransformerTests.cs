@@ -189,6 +189,34 @@ public sealed class TemporalTransformerTests
         CollectionAssert.AreEqual(before, LogLikelihoods(ml, created.Transform(data)), "the same model and options score the same");
     }
 
+    /// <summary>Scoring samples whose buffers no array can hold are refused before the first epoch (the machine would be lost), and by Create.</summary>
+    [TestMethod]
+    public void ScoringSamplesThatCannotFitAreRefusedBeforeTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        int epochs = 0;
+        ml.Log += (_, e) => { if (e.Source.StartsWith("TemporalHelmholtzMachine", StringComparison.Ordinal) && e.RawMessage.StartsWith("epoch ", StringComparison.Ordinal)) Interlocked.Increment(ref epochs); };
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        (Action<TemporalHelmholtzOptions> Change, string Message)[] cases =
+        [
+            (o => o.Samples = 50_000_000, "TemporalHelmholtzOptions.Samples: K = 50000000 samples of 6 noise values each"),   // the fixed noise: 3·10⁸ values
+            (o => o.Samples = 20_000_000, "TemporalHelmholtzOptions.Samples: K = 20000000 samples a frame, scored 16 frames at a time"),   // 3.2·10⁸ rows a chunk
+            (o => o.PredictionSamples = int.MaxValue / 2, "TemporalHelmholtzOptions.PredictionSamples: K = 1073741823 draws a frame"),
+        ];
+        foreach (var (change, message) in cases)
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)).Fit(data), message);
+            StringAssert.Contains(e.Message, message);
+            Assert.AreEqual(0, epochs, $"{message}: no epoch was trained");
+        }
+        // Without the predicted frames, their draws are not used.
+        Assert.IsNotNull(ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.PredictionSamples = int.MaxValue / 2; o.PredictedFramesColumnName = null; })).Fit(data));
+        var model = ml.Transforms.TemporalHelmholtzMachine(Quick()).Fit(data).Model;
+        foreach (var (change, message) in cases)
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(change), FrameCount)).Message, message);
+        Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TemporalFixedNoiseLogLikelihood(model, 20_000_000)).ParamName);
+    }
+
     [TestMethod]
     public void OutputColumnNamesAreCheckedWhenTheEstimatorIsMade()
     {

@@ -99,10 +99,22 @@ public static class TemporalEvaluation
     /// allocated, that a chunk fits the machine's buffers and that groups of <paramref name="batchSequences"/>
     /// sequences fit the LSTM's and the conditioning's (<see cref="ConditioningOfTrueFrames"/>).
     /// </summary>
+    /// <summary>Rows computed together: whole frames of K rows each, about <see cref="RowsPerChunk"/> of them.</summary>
+    private static int ChunkRows(int samples) => Math.Max(samples, RowsPerChunk / samples * samples);
+
+    /// <summary>Null when <see cref="PredictFrames"/> with K = <paramref name="samples"/> fits <paramref name="machine"/>'s buffers; else why not.</summary>
+    internal static string? TooManyPredictionSamples(HelmholtzMachine machine, int samples)
+    {
+        Int128 values = (Int128)ChunkRows(samples) * machine.WidestRow;
+        return values <= Array.MaxLength ? null
+            : $"K = {samples} draws a frame, in chunks of {ChunkRows(samples)} rows through rows of up to {machine.WidestRow} values ({machine.Architecture}), " +
+              $"would need {values:N0} values in one array, more than it holds ({Array.MaxLength:N0}).";
+    }
+
     private static int ChunkRows(TemporalHelmholtzMachine model, SequenceSet data, int samples, int batchSequences)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSequences);
-        int chunk = Math.Max(samples, RowsPerChunk / samples * samples);
+        int chunk = ChunkRows(samples);
         model.Machine.RequireRows(chunk, nameof(samples), $"Chunks of {chunk} rows (K = {samples} samples per frame)", "use fewer samples");
         int batch = Math.Min(batchSequences, data.Count);
         Requires.ArrayLength(nameof(batchSequences), $"{batch} sequences of {data.Frames} frames run through the LSTM together (batchSequences = {batchSequences}), " +

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -21,10 +22,25 @@ public sealed class TemporalFixedNoiseLogLikelihood
     private readonly int[] _rowSource;
     private float[] _c = [], _input = [];
 
+    /// <summary>
+    /// Null when K = <paramref name="samples"/> fits <paramref name="machine"/>: the fixed noise within the size limit, and chunks of
+    /// 16 frames × K rows (their noise too) in one array per buffer; else why not (checked before work that would need it).
+    /// </summary>
+    internal static string? TooManySamples(HelmholtzMachine machine, int samples)
+    {
+        if (FixedNoiseLogLikelihood.TooManySamples(machine, samples) is { } problem) return problem;
+        int widest = Math.Max(machine.WidestRow, Enumerable.Range(1, machine.Architecture.Depth).Max(l => machine.Recognition.Layer(l).NoisePerRow));
+        Int128 values = (Int128)FramesPerChunk * samples * widest;
+        return values <= Array.MaxLength ? null
+            : $"K = {samples} samples a frame, scored {FramesPerChunk} frames at a time through rows of up to {widest} values ({machine.Architecture}), " +
+              $"would need {values:N0} values in one array, more than it holds ({Array.MaxLength:N0}).";
+    }
+
     public TemporalFixedNoiseLogLikelihood(TemporalHelmholtzMachine model, int samples, ulong seed = 1)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        if (TooManySamples(model.Machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem);
         var bytes = new MemoryStream();
         model.Save(bytes);
         Model = TemporalHelmholtzMachine.Load(new MemoryStream(bytes.ToArray()), model.Machine.Engine);

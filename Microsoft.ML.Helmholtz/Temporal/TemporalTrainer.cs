@@ -36,6 +36,14 @@ public sealed class TemporalTrainingOptions
     /// <summary>Starts a fresh machine's visible biases from the frames' means, as <see cref="TrainingOptions.InitializeVisibleBiases"/> does.</summary>
     public bool InitializeVisibleBiases { get; set; } = true;
 
+    /// <summary>
+    /// When a run is called diverged, as <see cref="TrainingOptions.DivergenceFactor"/> says for the frame machine: with F₀
+    /// the free energy per frame of the run's first segment and D the frame's visible units, a step fails when the free
+    /// energy per frame measured after it (the next segment's, or the end-of-epoch measure) exceeds
+    /// F₀ + DivergenceFactor · (|F₀| + D) nats, or is not finite. +∞ keeps the finiteness checks only.
+    /// </summary>
+    public double DivergenceFactor { get; set; } = 10;
+
     /// <summary>A copy, which is what a run uses: changing the options during a run does not change it.</summary>
     internal TemporalTrainingOptions Snapshot() => (TemporalTrainingOptions)MemberwiseClone();
 }
@@ -78,7 +86,7 @@ public sealed class TemporalTrainer
     /// sequences, the rule, the state, cancellation) is checked before the machine changes. Each step is
     /// checked by what is measured after it: the next segment's free energy and gradients, or, after an
     /// epoch's last step, the free energy of that minibatch's first segment and the parameters, before the
-    /// epoch is recorded or reported. A step that fails is undone (with the run's first, the start of the
+    /// epoch is recorded or reported; past <see cref="TemporalTrainingOptions.DivergenceFactor"/> or not finite, it has failed. A step that fails is undone (with the run's first, the start of the
     /// visible biases too) and <see cref="TrainingDivergedException"/> is thrown.
     /// </remarks>
     public IReadOnlyList<TemporalEpochReport> Train(TemporalHelmholtzMachine model, SequenceSet training, IProgress<TemporalEpochReport>? progress = null,
@@ -141,6 +149,17 @@ public sealed class TemporalTrainer
         try
         {
             var clock = Stopwatch.StartNew();
+            double divergenceLimit = double.NaN;   // from the run's first free energy, the machine as given
+            string? PastLimit(double freeEnergy)
+            {
+                if (double.IsNaN(divergenceLimit))
+                {
+                    divergenceLimit = freeEnergy + o.DivergenceFactor * (Math.Abs(freeEnergy) + machine.Architecture.Visible.Size);
+                    return null;
+                }
+                return freeEnergy <= divergenceLimit ? null
+                    : $"the free energy is {freeEnergy:G6} nats a frame, past the divergence limit of {divergenceLimit:G6} (TemporalTrainingOptions.DivergenceFactor)";
+            }
             double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
             int minibatches = order.Length / batch;
             for (int epoch = 0; epoch < o.Epochs; epoch++)
@@ -166,6 +185,8 @@ public sealed class TemporalTrainer
                         if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
                             throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
                                 (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
+                        if (PastLimit(loss.FreeEnergy) is { } past)
+                            throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: {past}", epoch + 1, first / batch);
                         steps.Take(optimizer, o.LearningRate);
                         if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
                         freeEnergy += loss.FreeEnergy * rows;
@@ -184,6 +205,8 @@ public sealed class TemporalTrainer
                 if (!double.IsFinite(measured) || broken is not null)
                     throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
                         (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
+                if (PastLimit(measured) is { } beyond)
+                    throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: {beyond}", epoch + 1, last);
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
@@ -211,6 +234,8 @@ public sealed class TemporalTrainer
         if (options.Optimizer is null) throw new ArgumentNullException(nameof(options), "TemporalTrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
         if (options.TimeLimit is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options), limit, "TemporalTrainingOptions.TimeLimit must be positive (null: none).");
+        if (!(options.DivergenceFactor > 0))
+            throw new ArgumentOutOfRangeException(nameof(options), options.DivergenceFactor, "TemporalTrainingOptions.DivergenceFactor must be positive (+∞ to keep only the finiteness checks).");
     }
 
     // The names of the random streams in a training state: the sequences' order, and the samples'.

@@ -92,6 +92,16 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
 
     internal static HelmholtzArchitecture Architecture(TemporalHelmholtzOptions o) => HelmholtzArchitecture.Parse(o.Architecture ?? $"{o.FrameSize}bs-200g");
 
+    /// <summary>Refuses scoring samples whose buffers would not fit <paramref name="model"/>, naming the option.</summary>
+    internal static void CheckSamples(TemporalHelmholtzOptions o, TemporalHelmholtzMachine model)
+    {
+        // The log-likelihood columns and the saved pipeline's graph score with K = Samples draws.
+        if (TemporalFixedNoiseLogLikelihood.TooManySamples(model.Machine, o.Samples) is { } problem)
+            throw OutOfRange(nameof(o.Samples), o.Samples, problem + " Use a smaller K.");
+        if (o.PredictedFramesColumnName is not null && TemporalEvaluation.TooManyPredictionSamples(model.Machine, o.PredictionSamples) is { } prediction)
+            throw OutOfRange(nameof(o.PredictionSamples), o.PredictionSamples, prediction + " Use fewer draws.");
+    }
+
     /// <summary>The input's frames per row: the column's size over the frame size, checked.</summary>
     internal static int Frames(TemporalHelmholtzOptions o, int vectorSize)
     {
@@ -139,6 +149,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                 $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
         var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
+        CheckSamples(o, model);   // before training: the machine would be lost with a transformer that cannot score
         using IChannel? channel = _environment?.Register("TemporalHelmholtzMachine").Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {

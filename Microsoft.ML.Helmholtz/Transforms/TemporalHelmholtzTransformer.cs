@@ -61,6 +61,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         TemporalHelmholtzEstimator.CheckScoring(o);
         if (o.FrameSize != model.FrameSize)
             throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
+        TemporalHelmholtzEstimator.CheckSamples(o, model);
         return new TemporalHelmholtzTransformer(model, o, frames);
     }
 
