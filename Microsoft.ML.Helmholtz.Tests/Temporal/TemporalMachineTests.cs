@@ -495,5 +495,11 @@ public sealed class TemporalMachineTests
         var shaped = new SequenceSet(1, 1, 6, 6, new float[36]);
         SequenceSet rolled = TemporalEvaluation.Generate(model, 4, 3, prefix: shaped, prefixFrames: 0);
         Assert.AreEqual((4, 3, 6, 6), (rolled.Count, rolled.Frames, rolled.Height, rolled.Width));
+        // A frameWidth that is not the prefix's was once dropped without a word: refused; the same width is accepted.
+        var width = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.Generate(model, 4, 3, prefix: shaped, prefixFrames: 0, frameWidth: 4));
+        Assert.AreEqual("frameWidth", width.ParamName);
+        StringAssert.Contains(width.Message, "the prefix's frames are 6 wide (6×6)");
+        Assert.AreEqual(6, TemporalEvaluation.Generate(model, 1, 3, prefix: shaped, prefixFrames: 1, frameWidth: 6).Width);
+        Assert.AreEqual(4, TemporalEvaluation.Generate(model, 4, 3, frameWidth: 4).Width);
     }
 }

@@ -178,8 +178,8 @@ public static class TemporalEvaluation
     /// visible layer's expectation given an ancestral draw of h under z_t, and is what the LSTM reads
     /// next. The expectation rather than a visible draw is fed back: a draw adds independent noise to
     /// every pixel, which the model never saw as input in training. Frames are <paramref name="frameWidth"/>
-    /// wide (0: one row of the frame size; with a prefix, the prefix's shape). A prefix given with prefixFrames = 0
-    /// sets only that shape; any prefix must have the model's frame size (an <see cref="ArgumentException"/> otherwise).
+    /// wide (0: one row of the frame size; with a prefix, the prefix's shape, which a nonzero frameWidth must match). A prefix
+    /// given with prefixFrames = 0 sets only that shape; any prefix must have the model's frame size (an <see cref="ArgumentException"/> otherwise).
     /// </summary>
     public static SequenceSet Generate(TemporalHelmholtzMachine model, int sequences, int frames, ulong seed = 1, SequenceSet? prefix = null, int prefixFrames = 0, int frameWidth = 0)
     {
@@ -203,6 +203,9 @@ public static class TemporalEvaluation
                 $"prefix has frames of {prefix.ValuesPerFrame} values ({prefix.Height}×{prefix.Width}), but the machine's visible layer has {model.FrameSize} units; " +
                 "the generated frames would take that shape.", nameof(prefix));
         }
+        if (prefix is not null && frameWidth > 0 && frameWidth != prefix.Width)
+            throw new ArgumentException($"frameWidth is {frameWidth}, but the prefix's frames are {prefix.Width} wide ({prefix.Height}×{prefix.Width}), the shape the generated " +
+                "frames take: give one of them, or the same width.", nameof(frameWidth));
         int d = model.FrameSize, h = model.RecurrentUnits, width = model.ConditioningWidth;
         // Sizes before anything is allocated: the frames made, and the sequences' rows through the machine and the LSTM.
         Requires.ArrayLength(nameof(frames), $"{sequences} sequences of {frames} frames of {d} values", "generate fewer sequences or frames", sequences, frames, d);
