@@ -3,6 +3,7 @@ using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Transforms;
 
@@ -215,6 +216,43 @@ public sealed class TemporalTransformerTests
         foreach (var (change, message) in cases)
             StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(change), FrameCount)).Message, message);
         Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TemporalFixedNoiseLogLikelihood(model, 20_000_000)).ParamName);
+    }
+
+    [TestMethod]
+    public void FitReportsEachEpochStopsAtItsTimeLimitAndIsCancelled()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var reports = new List<TemporalEpochReport>();
+        TemporalHelmholtzOptions Reporting(Action<TemporalHelmholtzOptions>? change = null) => Quick(o =>
+        {
+            o.Epochs = 4;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
+            change?.Invoke(o);
+        });
+        ml.Transforms.TemporalHelmholtzMachine(Reporting()).Fit(data);
+        CollectionAssert.AreEqual(new[] { 1, 2, 3, 4 }, reports.Select(r => r.Epoch).ToArray());
+        Assert.IsTrue(reports.All(r => double.IsFinite(r.TrainObjective)));
+
+        reports.Clear();
+        ml.Transforms.TemporalHelmholtzMachine(Reporting(o => o.TimeLimit = TimeSpan.FromTicks(1))).Fit(data);
+        Assert.HasCount(1, reports, "the time limit stops the fit at the end of the epoch that passed it");
+
+        using var cancellation = new CancellationTokenSource();
+        reports.Clear();
+        var cancelled = Reporting(o =>
+        {
+            o.CancellationToken = cancellation.Token;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(r => { reports.Add(r); if (r.Epoch == 2) cancellation.Cancel(); });
+        });
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.TemporalHelmholtzMachine(cancelled).Fit(data));
+        Assert.HasCount(2, reports, "cancelled during epoch 3, which is not reported");
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.TemporalHelmholtzMachine(cancelled).Fit(data), "cancelled before: while the data is read");
+
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TimeLimit = TimeSpan.Zero))).Message,
+            "TemporalHelmholtzOptions.TimeLimit: must be positive");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.DivergenceFactor = double.NaN))).Message,
+            "TemporalHelmholtzOptions.DivergenceFactor: must be positive");
     }
 
     [TestMethod]

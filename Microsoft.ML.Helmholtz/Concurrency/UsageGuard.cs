@@ -44,7 +44,7 @@ internal sealed class UsageGuard
             return new Scope(this);
         }
         if (Interlocked.CompareExchange(ref _ownerThread, me, 0) != 0) throw Conflict(operation);
-        _operation = operation;
+        Volatile.Write(ref _operation, operation);
         _depth = 1;
         return new Scope(this);
     }
@@ -65,7 +65,16 @@ internal sealed class UsageGuard
 
     private InvalidOperationException Conflict(string operation)
     {
-        string holder = Volatile.Read(ref _operation) ?? "another call";
+        // The holder names its operation just after it takes the guard: wait that moment out, briefly, on the way to the
+        // exception, so that the message names it rather than "another call".
+        string? named = Volatile.Read(ref _operation);
+        var spin = new SpinWait();
+        while (named is null && spin.Count < 100 && Volatile.Read(ref _ownerThread) is int owner && owner != 0 && owner != Environment.CurrentManagedThreadId)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
+            named = Volatile.Read(ref _operation);
+        }
+        string holder = named ?? "another call";
         return new InvalidOperationException(
             $"{_subject} is in use by {holder} on another thread, so {operation} cannot run now: it is not safe to use from two threads at once. {_advice}");
     }

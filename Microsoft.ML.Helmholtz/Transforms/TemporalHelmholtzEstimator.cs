@@ -41,6 +41,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.BatchSequences <= 0) throw OutOfRange(nameof(o.BatchSequences), o.BatchSequences, "must be positive.");
         if (o.TruncationSteps < 0) throw OutOfRange(nameof(o.TruncationSteps), o.TruncationSteps, "must be 0 or more (0: whole sequences).");
         if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw OutOfRange(nameof(o.LearningRate), o.LearningRate, "must be positive and finite.");
+        if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw OutOfRange(nameof(o.TimeLimit), limit, "must be positive (null: none).");
+        if (!(o.DivergenceFactor > 0)) throw OutOfRange(nameof(o.DivergenceFactor), o.DivergenceFactor, "must be positive (+∞ to keep only the finiteness checks).");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         int minimumTrainingSamples = o.LearningRule == HelmholtzLearningRule.Vimco ? 2 : 1;
         if (o.TrainingSamples < minimumTrainingSamples)
@@ -135,6 +137,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             var dense = new float[size];
             while (cursor.MoveNext())
             {
+                o.CancellationToken.ThrowIfCancellationRequested();
                 getter(ref row);
                 row.CopyTo(dense);
                 // Checked here, where the row, frame and slot are known: the core would name only its flat index.
@@ -154,8 +157,12 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {
             Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, LearningRate = o.LearningRate, Seed = o.Seed,
+            TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
         }).Train(model, data, new EpochLog(r =>
-            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective)));
+        {
+            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective);
+            o.Progress?.Report(r);
+        }), o.CancellationToken);
         return new TemporalHelmholtzTransformer(model, o, frames);
     }
 

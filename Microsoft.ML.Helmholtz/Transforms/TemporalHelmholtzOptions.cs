@@ -31,6 +31,18 @@ public sealed class TemporalHelmholtzOptions
     public float LearningRate { get; set; } = 1e-3f;
     public ulong Seed { get; set; } = 1;
 
+    /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
+    public TimeSpan? TimeLimit { get; set; }
+
+    /// <summary>See <see cref="Temporal.TemporalTrainingOptions.DivergenceFactor"/>.</summary>
+    public double DivergenceFactor { get; set; } = 10;
+
+    /// <summary>Receives a report after each epoch, on the thread that fits (besides the messages on the MLContext's log).</summary>
+    public IProgress<Temporal.TemporalEpochReport>? Progress { get; set; }
+
+    /// <summary>Stops Fit, while it reads the data or between training steps, with <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
     /// <summary>Importance samples per frame for the log-likelihood columns.</summary>
     public int Samples { get; set; } = 100;
 
