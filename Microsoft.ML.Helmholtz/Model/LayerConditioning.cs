@@ -15,8 +15,7 @@ public sealed class LayerConditioning
     public LayerConditioning(HelmholtzArchitecture architecture, int capacity)
     {
         ArgumentNullException.ThrowIfNull(architecture);
-        // The same sizes as the states: their constructor checks them.
-        _ = new LayerStates(architecture, capacity);
+        LayerStates.CheckCapacity(architecture, capacity);   // the same sizes as the states
         Architecture = architecture;
         Capacity = capacity;
         float[][] PerLayer(bool recognition) => architecture.Layers.Select((l, i) => recognition && i == 0 ? [] : new float[capacity * l.Size]).ToArray();

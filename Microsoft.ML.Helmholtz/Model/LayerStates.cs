@@ -11,6 +11,15 @@ public sealed class LayerStates
     public LayerStates(HelmholtzArchitecture architecture, int capacity)
     {
         ArgumentNullException.ThrowIfNull(architecture);
+        CheckCapacity(architecture, capacity);
+        Architecture = architecture;
+        Capacity = capacity;
+        _values = architecture.Layers.Select(l => new float[capacity * l.Size]).ToArray();
+    }
+
+    /// <summary>Refuses a capacity whose rows of some layer no array holds (buffers of a value per unit and row, as these and <see cref="LayerConditioning"/> are).</summary>
+    internal static void CheckCapacity(HelmholtzArchitecture architecture, int capacity)
+    {
         if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), "Capacity must be positive.");
         for (int l = 0; l < architecture.Layers.Count; l++)
         {
@@ -19,9 +28,6 @@ public sealed class LayerStates
                 throw new ArgumentOutOfRangeException(nameof(capacity),
                     $"{capacity} rows of layer {l} ({architecture.Layers[l]}) would need {values:N0} values, more than one array holds; use fewer rows.");
         }
-        Architecture = architecture;
-        Capacity = capacity;
-        _values = architecture.Layers.Select(l => new float[capacity * l.Size]).ToArray();
     }
 
     public HelmholtzArchitecture Architecture { get; }
