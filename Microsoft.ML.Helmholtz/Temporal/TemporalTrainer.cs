@@ -86,8 +86,9 @@ public sealed class TemporalTrainer
     /// sequences, the rule, the state, cancellation) is checked before the machine changes. Each step is
     /// checked by what is measured after it: the next segment's free energy and gradients, or, after an
     /// epoch's last step, the free energy of that minibatch's first segment and the parameters, before the
-    /// epoch is recorded or reported; past <see cref="TemporalTrainingOptions.DivergenceFactor"/> or not finite, it has failed. A step that fails is undone (with the run's first, the start of the
-    /// visible biases too) and <see cref="TrainingDivergedException"/> is thrown.
+    /// epoch is recorded or reported: past <see cref="TemporalTrainingOptions.DivergenceFactor"/>'s limit, or not finite,
+    /// it has failed. A step that fails is undone (with the run's first, the start of the visible biases too) and
+    /// <see cref="TrainingDivergedException"/> is thrown.
     /// </remarks>
     public IReadOnlyList<TemporalEpochReport> Train(TemporalHelmholtzMachine model, SequenceSet training, IProgress<TemporalEpochReport>? progress = null,
         CancellationToken cancellationToken = default, TrainingState? state = null)
