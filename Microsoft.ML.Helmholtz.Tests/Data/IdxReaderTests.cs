@@ -117,6 +117,23 @@ public sealed class IdxReaderTests : TempDirectoryTests
             () => IdxWriter.WriteImages(Temp.File("x"), 2, 2, new byte[5], gzip: false));
     }
 
+    /// <summary>
+    /// A gzip file is read whole into one array: one longer than an array holds is named as such (it was an
+    /// OutOfMemoryException, or an OverflowException past int.MaxValue). The file is sparse: no gigabytes are written.
+    /// </summary>
+    [TestMethod]
+    public void AGzipFileLargerThanAnArrayIsNamedAsSuch()
+    {
+        string path = Temp.File("huge.idx.gz");
+        using (var file = File.Create(path))
+        {
+            file.Write([0x1f, 0x8b]);
+            file.SetLength(Array.MaxLength + 1L);
+        }
+        AssertInvalid(() => IdxReader.ReadImages(path), path, $"a gzip file of {Array.MaxLength + 1L} bytes is larger than this reader takes into memory");
+        AssertInvalid(() => SequenceFile.Read(path), path, "store it uncompressed");
+    }
+
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]

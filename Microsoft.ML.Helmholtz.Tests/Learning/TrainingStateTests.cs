@@ -289,6 +289,96 @@ public sealed class TrainingStateTests
         }
     }
 
+    /// <summary>The state file around <paramref name="payload"/>, its checksum matching: a file made by hand or by another program.</summary>
+    private static byte[] Framed(byte[] payload)
+    {
+        var stream = new MemoryStream();
+        ChecksummedFile.Write(stream, "HELMHOLTZ-TRAINING-STATE\n"u8, 1, payload);
+        return stream.ToArray();
+    }
+
+    /// <summary>A payload with no streams and empty sections, each field as given.</summary>
+    private static byte[] Payload(long trainingRows = 120, double partialFreeEnergy = 1.5, double partialObjective = 1.5, byte[]? entryName = null)
+    {
+        var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write("nvil");
+            w.Write("adam");
+            w.Write(10L);
+            w.Write(0);
+            w.Write(3);
+            w.Write(20);
+            w.Write(trainingRows);
+            w.Write(partialFreeEnergy);
+            w.Write(partialObjective);
+            w.Write(0);
+            w.Write(entryName is null ? 0 : 1);
+            if (entryName is not null) w.Write(entryName);   // the optimiser's one entry ends there, at its name
+            w.Write(0);
+        }
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// Fields that no run records, in a file whose checksum matches: a string length that is negative or malformed
+    /// (BinaryReader's IOException and FormatException escaped), a partial sum that is NaN or infinite and a count of
+    /// training rows below −1 (which loaded) are each refused naming the file and the field.
+    /// </summary>
+    [TestMethod]
+    public void AFieldNoRunRecordsIsRefusedNamingTheFileAndTheField()
+    {
+        using var temp = new TempDirectory();
+        string path = temp.File("hand-made.state");
+        File.WriteAllBytes(path, Framed(Payload()));
+        Assert.AreEqual(120L, TrainingState.Load(path).TrainingRows, "the payload the cases below each change in one field loads");
+        File.WriteAllBytes(path, Framed(Payload(trainingRows: -1)));
+        Assert.AreEqual(-1L, TrainingState.Load(path).TrainingRows, "−1: a stream of unknown length");
+
+        void Refused(byte[] payload, string expected)
+        {
+            File.WriteAllBytes(path, Framed(payload));
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(path), expected);
+            StringAssert.StartsWith(e.Message, path + ":", expected);
+            StringAssert.Contains(e.Message, expected);
+        }
+        Refused([0xFF, 0xFF, 0xFF, 0xFF, 0x0F], "the rule's name has a length of -1 bytes");
+        Refused([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], "the length of the rule's name is malformed");
+        Refused(Payload(entryName: [0x80, 0x80, 0x80, 0x80, 0x08]), "the name of entry 0 of the optimiser has a length of -2147483648 bytes");
+        Refused(Payload(trainingRows: -7), "the training rows are -7");
+        Refused(Payload(partialFreeEnergy: double.NaN), "the epoch's partial free-energy sum is NaN");
+        Refused(Payload(partialObjective: double.NegativeInfinity), "the epoch's partial objective sum is -Infinity");
+    }
+
+    /// <summary>
+    /// A stream that cannot seek (a pipe, a GZipStream) and holds less than its header promises is called truncated
+    /// having allocated about what it held (the promised length was allocated at once: 2 GiB for a 56-byte gzip);
+    /// one that holds it all reads back the same bytes, through the chunks it grew by.
+    /// </summary>
+    [TestMethod]
+    public void AStreamThatCannotSeekIsReadAsItsBytesArrive()
+    {
+        var header = new MemoryStream();
+        using (var w = new BinaryWriter(header, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write("HELMHOLTZ-TRAINING-STATE\n"u8);
+            w.Write(1);
+            w.Write(64L << 20);
+            w.Write(new byte[10]);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(new NonSeekableStream(header.ToArray())));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        StringAssert.Contains(e.Message, "the file is truncated: it ends inside the training state (10 of 67108864 bytes)");
+        Assert.IsTrue(allocated < 4 << 20, $"{allocated} bytes allocated for a stream of {header.Length}");
+
+        byte[] content = new byte[(3 << 20) + 5];   // past the first chunk (1 MiB) and the doubled one
+        new Random(73).NextBytes(content);
+        CollectionAssert.AreEqual(content, ChecksummedFile.ReadExactly(new NonSeekableStream(content), content.Length, "the content"));
+        var cut = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadExactly(new NonSeekableStream(content), content.Length + 1, "the content"));
+        StringAssert.Contains(cut.Message, $"it ends inside the content ({content.Length} of {content.Length + 1} bytes)");
+    }
+
     private static byte[] ModelBytes(HelmholtzMachine machine)
     {
         var stream = new MemoryStream();

@@ -164,6 +164,90 @@ public sealed class MachineFileTests : TempDirectoryTests
         }
     }
 
+    /// <summary>
+    /// A file too short for the values its architecture needs is refused before a machine that size is allocated
+    /// (3000b-3000b's 18 million parameters, 144 MB with their gradients, were allocated before "truncated").
+    /// </summary>
+    [TestMethod]
+    public void AFileTooShortForItsArchitectureIsRefusedBeforeTheMachineIsAllocated()
+    {
+        const string architecture = "3000b-3000b";
+        long values = HelmholtzArchitecture.Parse(architecture).ParameterCount;
+        var v1 = new MemoryStream();
+        using (var writer = new BinaryWriter(v1, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write("HELMHOLTZ-MACHINE\n"u8);
+            writer.Write(1);
+            writer.Write(architecture);
+            writer.Write(5);   // its parameters: two weights, three biases
+        }
+        var payload = new MemoryStream();
+        using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(architecture);
+            writer.Write(0L);
+            writer.Write(5);   // its parameters: two weights, three biases
+        }
+        using var v2 = new MemoryStream();
+        MachineFile.Write(v2, payload.ToArray());
+        foreach (var (name, bytes, problem) in new[]
+        {
+            ("v1.hm", v1.ToArray(), $"the file is truncated: architecture {architecture} has {values} parameter values ({4 * values} bytes), but only 0 bytes follow"),
+            ("v2.hm", v2.ToArray(), $"the payload is too short (its checksum matches, so it was written wrongly): architecture {architecture} has {values} parameter values"),
+        })
+        {
+            string path = Write(bytes, name);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            AssertInvalid(path, problem);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.IsTrue(allocated < 1 << 20, $"{name}: {allocated} bytes allocated before the refusal");
+        }
+    }
+
+    /// <summary>
+    /// A string length that is negative (BinaryReader threw IOException "invalid string length", which Load(path)
+    /// passed on without the path) or malformed is an invalid file naming the path and the string.
+    /// </summary>
+    [TestMethod]
+    public void ANegativeOrMalformedStringLengthIsAnInvalidFileNamingThePath()
+    {
+        byte[] start = [.. "HELMHOLTZ-MACHINE\n"u8, 1, 0, 0, 0];
+        AssertInvalid(Write([.. start, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], "negative.hm"), "the architecture has a length of -1 bytes");
+        AssertInvalid(Write([.. start, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], "overlong.hm"), "the length of the architecture is malformed");
+        // The first parameter's name, its one-byte length made five bytes of a negative one.
+        var machine = TestModels.Random("6b-4b", 14);
+        byte[] v1 = Version1(machine);
+        int at = start.Length + 1 + machine.Architecture.ToString().Length + sizeof(int);
+        Assert.AreEqual(machine.Parameters[0].Name.Length, v1[at], "the name's length byte");
+        AssertInvalid(Write([.. v1[..at], 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, .. v1[(at + 1)..]], "name.hm"),
+            $"the name of parameter {machine.Parameters[0].Name} has a length of -1 bytes");
+    }
+
+    /// <summary>
+    /// A stream that cannot seek and holds less than the payload its header declares is truncated having allocated
+    /// about what it held (the declared length was allocated at once); a whole model through one loads as it was.
+    /// </summary>
+    [TestMethod]
+    public void AStreamThatCannotSeekIsReadAsItsBytesArrive()
+    {
+        var header = new MemoryStream();
+        using (var writer = new BinaryWriter(header, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write("HELMHOLTZ-MACHINE\n"u8);
+            writer.Write(2);
+            writer.Write(64L << 20);
+            writer.Write(new byte[10]);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(new NonSeekableStream(header.ToArray())));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        StringAssert.Contains(e.Message, "the file is truncated: it ends inside the parameters (10 of 67108864 bytes)");
+        Assert.IsTrue(allocated < 4 << 20, $"{allocated} bytes allocated for a stream of {header.Length}");
+
+        var machine = TestModels.Random("300b-1000b", 15);   // a payload of 2.4 MB: past the first chunk and the doubled one
+        AssertSameParameters(machine, HelmholtzMachine.Load(new NonSeekableStream(Bytes(machine))));
+    }
+
     [TestMethod]
     public void AMalformedArchitectureIsAnInvalidFileNamingThePath()
     {

@@ -313,6 +313,61 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(path)).Message, "magic");
     }
 
+    /// <summary>
+    /// A header that promises more than the file holds, or an LSTM no parameter could hold, is refused naming the file before
+    /// anything that size is allocated. Before, a frame machine's length of int.MaxValue was an OutOfMemoryException and one
+    /// of 2,000,000,000 allocated 2 GB; 32771 units were an ArgumentOutOfRangeException without the path; 2048 units
+    /// built a 134 MB LSTM before the file's counts were compared. A stream that cannot seek is read as its bytes arrive.
+    /// </summary>
+    [TestMethod]
+    public void ADamagedHeaderIsRefusedNamingTheFileBeforeWhatItPromisesIsAllocated()
+    {
+        byte[] good = Bytes(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 3, 1));
+        byte[] WithUnits(int units)
+        {
+            byte[] bytes = (byte[])good.Clone();
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), units);
+            return bytes;
+        }
+        byte[] HeaderWithLength(long length, int following)
+        {
+            byte[] bytes = [.. good[..20], .. new byte[following]];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(12), length);
+            return bytes;
+        }
+        // A stream that cannot seek is read in chunks from 1 MiB: a few MiB where one could be meant.
+        void Refused(Func<TemporalHelmholtzMachine> load, string expected, string? path = null, long limit = 1 << 20)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => load(), expected);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (path is not null) StringAssert.StartsWith(e.Message, path + ":", expected);
+            StringAssert.Contains(e.Message, expected);
+            Assert.IsTrue(allocated < limit, $"{expected}: {allocated} bytes allocated before the refusal");
+        }
+        using var directory = new TempDirectory();
+        string path = Path.Combine(directory.Path, "damaged.htm");
+        void RefusedFile(byte[] content, string expected)
+        {
+            File.WriteAllBytes(path, content);
+            Refused(() => TemporalHelmholtzMachine.Load(path), expected, path);
+        }
+        RefusedFile(HeaderWithLength(int.MaxValue, 0), "the frame machine's length 2147483647 is impossible");
+        RefusedFile(HeaderWithLength(2_000_000_000, 0), "the file is truncated: the header gives the frame machine 2000000000 bytes, but only 0 follow");
+        RefusedFile(WithUnits(32771), $"an LSTM of 32771 units would make temporal.lstm.Wh {4L * 32771 * 32771} values, more than a parameter may hold");
+        RefusedFile(WithUnits(2048), "the file is truncated: an LSTM of 2048 units and its conditioning map need");
+
+        Refused(() => TemporalHelmholtzMachine.Load(new NonSeekableStream(HeaderWithLength(64L << 20, 10))),
+            "the file is truncated: it ends inside the frame machine (10 of 67108864 bytes)", limit: 4 << 20);
+        Refused(() => TemporalHelmholtzMachine.Load(new NonSeekableStream(WithUnits(2048))),
+            $"temporal.lstm.Wx holds 72 values in the file; this architecture needs {4 * 2048 * 6}");
+        var loaded = TemporalHelmholtzMachine.Load(new NonSeekableStream(good));
+        CollectionAssert.AreEqual(good, Bytes(loaded), "a whole file through a stream that cannot seek");
+
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => TemporalHelmholtzMachine.Load(directory.Path));
+        StringAssert.Contains(e.Message, $"{directory.Path}: is a directory");
+    }
+
     [TestMethod]
     public void ADivergingRunStopsNamingTheStepAndLeavesFiniteParametersAndCancellationStopsIt()
     {

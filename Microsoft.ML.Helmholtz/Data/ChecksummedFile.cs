@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using System.Text;
 
 namespace Microsoft.ML.Helmholtz.Data;
 
@@ -63,13 +64,50 @@ internal static class ChecksummedFile
             throw new InvalidDataException($"{trailing} unexpected byte{(trailing == 1 ? "" : "s")} follow the end of {what} (the file was damaged or written by something else).");
     }
 
+    /// <summary>
+    /// Reads <paramref name="count"/> bytes. A stream that can say what it holds and holds them is read at once;
+    /// any other grows its buffer as the bytes arrive (from 1 MiB, doubling), so a short stream that declares
+    /// gigabytes is called truncated having allocated about what it held.
+    /// </summary>
     public static byte[] ReadExactly(Stream stream, int count, string what)
     {
-        byte[] buffer = new byte[count];
-        int got = stream.ReadAtLeast(buffer, count, throwOnEndOfStream: false);
-        if (got < count)
-            throw new InvalidDataException($"the file is truncated: it ends {(got == 0 ? "before" : "inside")} {what} ({got} of {count} bytes).");
-        return buffer;
+        bool present = stream.CanSeek && count <= stream.Length - stream.Position;
+        byte[] buffer = new byte[present ? count : Math.Min(count, FirstChunk)];
+        int got = 0;
+        while (true)
+        {
+            got += stream.ReadAtLeast(buffer.AsSpan(got), buffer.Length - got, throwOnEndOfStream: false);
+            if (got < buffer.Length)
+                throw new InvalidDataException($"the file is truncated: it ends {(got == 0 ? "before" : "inside")} {what} ({got} of {count} bytes).");
+            if (got == count) return buffer;
+            Array.Resize(ref buffer, (int)Math.Min(2L * buffer.Length, count));
+        }
+    }
+
+    private const int FirstChunk = 1 << 20;
+
+    /// <summary>
+    /// A string as <see cref="BinaryWriter.Write(string)"/> writes it (7-bit encoded length, UTF-8), of at most
+    /// <paramref name="maxBytes"/> bytes. A length that is malformed, negative or too long is an
+    /// <see cref="InvalidDataException"/> naming <paramref name="what"/> (<see cref="BinaryReader.ReadString"/> throws
+    /// <see cref="FormatException"/> or <see cref="IOException"/> for those); the end of the stream is an <see cref="EndOfStreamException"/>.
+    /// </summary>
+    public static string ReadString(BinaryReader reader, string what, int maxBytes = 1 << 20)
+    {
+        int length;
+        try
+        {
+            length = reader.Read7BitEncodedInt();
+        }
+        catch (FormatException)
+        {
+            throw new InvalidDataException($"the length of {what} is malformed (a 7-bit encoded integer longer than 5 bytes).");
+        }
+        if (length < 0 || length > maxBytes)
+            throw new InvalidDataException($"{what} has a length of {length} bytes, outside 0 to {maxBytes}.");
+        byte[] bytes = reader.ReadBytes(length);
+        if (bytes.Length < length) throw new EndOfStreamException();
+        return Encoding.UTF8.GetString(bytes);
     }
 
     private static long CountRemaining(Stream stream)

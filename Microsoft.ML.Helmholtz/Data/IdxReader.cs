@@ -85,7 +85,10 @@ public static class IdxReader
             file.Position = 0;
             if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
             {
-                // Compressed files are small: slurp them in one read and inflate from memory.
+                // Compressed files are small: slurp them in one read and inflate from memory. One array holds
+                // the file, so a larger one is named here rather than failing as an overflow or out of memory.
+                if (file.Length > Array.MaxLength)
+                    throw Bad(path, $"a gzip file of {file.Length} bytes is larger than this reader takes into memory ({Array.MaxLength} bytes); store it uncompressed: a raw file is read without that copy");
                 compressed = new byte[file.Length];
                 file.ReadExactly(compressed);
                 file.Dispose();

@@ -240,23 +240,28 @@ public sealed class TrainingState
         ArgumentNullException.ThrowIfNull(stream);
         int version = ChecksummedFile.ReadVersion(stream, Magic, "training state");
         if (version != Version) throw new InvalidDataException($"training state format version {version} is not supported (this library reads version {Version}).");
-        byte[] payload = ChecksummedFile.ReadPayload(stream, long.MaxValue, "training state");
+        // No cap tighter than one array's: Adam's two moments of a machine at its parameter limit
+        // (2 × 2²⁸ float32 values) already fill one, before the rule's state.
+        byte[] payload = ChecksummedFile.ReadPayload(stream, Array.MaxLength, "training state");
         ChecksummedFile.EnsureEnd(stream, "the training state");
 
         var state = new TrainingState();
         try
         {
             using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
-            state.Rule = r.ReadString();
-            state.Optimizer = r.ReadString();
+            state.Rule = ChecksummedFile.ReadString(r, "the rule's name");
+            state.Optimizer = ChecksummedFile.ReadString(r, "the optimiser's name");
             state.StepsTrained = NonNegative(r.ReadInt64(), "the steps trained");
             state.ScheduleEpoch = (int)NonNegative(r.ReadInt32(), "the schedule epoch");
             state.MinibatchesIntoEpoch = (int)NonNegative(r.ReadInt32(), "the minibatches into the epoch");
             state.BatchSize = r.ReadInt32();
             if (state.BatchSize <= 0) throw new InvalidDataException($"the batch size {state.BatchSize} is not positive.");
             state.TrainingRows = r.ReadInt64();
-            state.PartialFreeEnergy = r.ReadDouble();
-            state.PartialObjective = r.ReadDouble();
+            if (state.TrainingRows < -1)
+                throw new InvalidDataException($"the training rows are {state.TrainingRows}: a run records a count ≥ 0, or −1 for a stream of unknown length.");
+            // A run adds only finite free energies and objectives (it refuses a step whose free energy is not finite).
+            state.PartialFreeEnergy = Finite(r.ReadDouble(), "the epoch's partial free-energy sum");
+            state.PartialObjective = Finite(r.ReadDouble(), "the epoch's partial objective sum");
             ulong[] Words()
             {
                 var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();
@@ -266,13 +271,13 @@ public sealed class TrainingState
             int streams = (int)NonNegative(r.ReadInt32(), "the count of random streams");
             if (streams > 64) throw new InvalidDataException($"the state has {streams} random streams, more than any run records.");
             state._streams = new (string, ulong[])[streams];
-            for (int i = 0; i < streams; i++) state._streams[i] = (r.ReadString(), Words());
+            for (int i = 0; i < streams; i++) state._streams[i] = (ChecksummedFile.ReadString(r, $"the name of random stream {i}"), Words());
             foreach (StateSection section in new[] { state.OptimizerState, state.RuleState })
             {
                 int count = (int)NonNegative(r.ReadInt32(), "an entry count");
                 for (int i = 0; i < count; i++)
                 {
-                    string name = r.ReadString();
+                    string name = ChecksummedFile.ReadString(r, $"the name of entry {i} of {section.Owner}");
                     byte kind = r.ReadByte();
                     int n = (int)NonNegative(r.ReadInt32(), $"the length of '{name}'");
                     if (kind > 1) throw new InvalidDataException($"the entry '{name}' has the unknown kind {kind}.");
@@ -295,4 +300,7 @@ public sealed class TrainingState
     private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
 
     private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");
+
+    private static double Finite(double value, string what)
+        => double.IsFinite(value) ? value : throw new InvalidDataException($"{what} is {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}: a run records only finite sums.");
 }

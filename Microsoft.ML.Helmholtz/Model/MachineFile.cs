@@ -74,7 +74,7 @@ internal static class MachineFile
             HelmholtzArchitecture architecture = ReadArchitecture(reader);
             long steps = reader.ReadInt64();
             if (steps < 0) throw new InvalidDataException($"the step count {steps} is negative.");
-            HelmholtzMachine machine = ReadParameters(reader, architecture, engine);
+            HelmholtzMachine machine = ReadParameters(reader, architecture, engine, "the payload is too short (its checksum matches, so it was written wrongly)");
             machine.StepsTrained = steps;
             if (reader.BaseStream.Position != payload.Length)
                 throw new InvalidDataException($"the payload holds {payload.Length - reader.BaseStream.Position} bytes after the last parameter.");
@@ -91,7 +91,7 @@ internal static class MachineFile
         using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
         try
         {
-            return ReadParameters(reader, ReadArchitecture(reader), engine);
+            return ReadParameters(reader, ReadArchitecture(reader), engine, "the file is truncated");
         }
         catch (EndOfStreamException e)
         {
@@ -101,15 +101,7 @@ internal static class MachineFile
 
     private static HelmholtzArchitecture ReadArchitecture(BinaryReader reader)
     {
-        string text;
-        try
-        {
-            text = reader.ReadString();
-        }
-        catch (FormatException e)
-        {
-            throw new InvalidDataException($"the architecture is malformed: {e.Message}", e);
-        }
+        string text = ChecksummedFile.ReadString(reader, "the architecture");
         try
         {
             return HelmholtzArchitecture.Parse(text);
@@ -120,23 +112,21 @@ internal static class MachineFile
         }
     }
 
-    private static HelmholtzMachine ReadParameters(BinaryReader reader, HelmholtzArchitecture architecture, IMatrixEngine engine)
+    /// <summary>The parameters after the architecture; <paramref name="truncated"/> begins the message for a stream too short for them.</summary>
+    private static HelmholtzMachine ReadParameters(BinaryReader reader, HelmholtzArchitecture architecture, IMatrixEngine engine, string truncated)
     {
         int count = reader.ReadInt32();
+        // Too few bytes for the architecture's values is refused before a machine that size is allocated.
+        Stream input = reader.BaseStream;
+        if (input.CanSeek && architecture.ParameterCount * sizeof(float) > input.Length - input.Position)
+            throw new InvalidDataException($"{truncated}: architecture {Shorten(architecture.ToString())} has {architecture.ParameterCount} parameter values " +
+                $"({architecture.ParameterCount * sizeof(float)} bytes), but only {input.Length - input.Position} bytes follow.");
         var machine = HelmholtzMachine.Uninitialized(architecture, engine);
         if (count != machine.Parameters.Count)
             throw new InvalidDataException($"holds {count} parameters; architecture {architecture} has {machine.Parameters.Count}.");
         foreach (Parameter p in machine.Parameters)
         {
-            string name;
-            try
-            {
-                name = reader.ReadString();
-            }
-            catch (FormatException e)
-            {
-                throw new InvalidDataException($"the name of parameter {p.Name} is malformed: {e.Message}", e);
-            }
+            string name = ChecksummedFile.ReadString(reader, $"the name of parameter {p.Name}");
             int rows = reader.ReadInt32(), columns = reader.ReadInt32();
             if (name != p.Name || rows != p.Rows || columns != p.Columns)
                 throw new InvalidDataException($"expected parameter {p.Name} [{p.Rows}×{p.Columns}], found {Shorten(name)} [{rows}×{columns}].");

@@ -83,10 +83,10 @@ public sealed class TemporalHelmholtzMachine
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(recurrentUnits);
         engine ??= MatrixEngine.Default;
         var machine = HelmholtzMachine.Create(architecture, seed, engine);
-        var lstm = new Lstm("temporal.lstm", architecture.Visible.Size, recurrentUnits, engine);
+        var lstm = new Lstm(LstmName, architecture.Visible.Size, recurrentUnits, engine);
         lstm.Initialize(new RandomStream(seed).Fork(1));
         int width = architecture.Layers.Sum(l => l.Size) + architecture.Layers.Skip(1).Sum(l => l.Size);
-        var map = new AffineMap("temporal.conditioning", recurrentUnits, width, engine);
+        var map = new AffineMap(MapName, recurrentUnits, width, engine);
         return new TemporalHelmholtzMachine(machine, lstm, map);
     }
 
@@ -186,6 +186,8 @@ public sealed class TemporalHelmholtzMachine
     public static TemporalHelmholtzMachine Load(string path, IMatrixEngine? engine = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // As HelmholtzMachine.Load says it: a directory is not a missing file.
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path}: is a directory, not a temporal model file.", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: temporal model file not found.", path);
         using var stream = File.OpenRead(path);
         try
@@ -198,6 +200,18 @@ public sealed class TemporalHelmholtzMachine
         }
     }
 
+    private const string LstmName = "temporal.lstm", MapName = "temporal.conditioning";
+
+    /// <summary>
+    /// The temporal parameters' names and value counts, in their order, as <see cref="Lstm"/> (Wx [4H × D], Wh [4H × H], b [4H])
+    /// and <see cref="AffineMap"/> (W [width × H], b [width]) shape them: counted before anything is allocated.
+    /// </summary>
+    private static (string Name, long Values)[] TemporalShapes(int frameSize, int units, long width) =>
+    [
+        (LstmName + ".Wx", 4L * units * frameSize), (LstmName + ".Wh", 4L * units * units), (LstmName + ".b", 4L * units),
+        (MapName + ".W", width * units), (MapName + ".b", width),
+    ];
+
     /// <summary>Reads a model written by <see cref="Save(Stream)"/> from <paramref name="stream"/>.</summary>
     public static TemporalHelmholtzMachine Load(Stream stream, IMatrixEngine? engine = null)
     {
@@ -209,37 +223,60 @@ public sealed class TemporalHelmholtzMachine
             int version = reader.ReadInt32();
             if (version != FileVersion) throw new InvalidDataException($"file format version {version}; this library reads version {FileVersion}.");
             int units = reader.ReadInt32();
-            if (units <= 0 || units > 1 << 16) throw new InvalidDataException($"the LSTM has {units} units.");
+            if (units <= 0) throw new InvalidDataException($"the LSTM has {units} units.");
             long length = reader.ReadInt64();
-            if (length <= 0 || length > int.MaxValue) throw new InvalidDataException($"the frame machine's length {length} is impossible.");
-            byte[] frameBytes = reader.ReadBytes((int)length);
-            if (frameBytes.Length != length) throw new InvalidDataException("the file ends inside the frame machine.");
+            if (length <= 0 || length > Array.MaxLength) throw new InvalidDataException($"the frame machine's length {length} is impossible.");
+            // A length past the file's end is refused before it is allocated (a stream that cannot tell is read in growing chunks).
+            if (stream.CanSeek && length > stream.Length - stream.Position)
+                throw new InvalidDataException($"the file is truncated: the header gives the frame machine {length} bytes, but only {stream.Length - stream.Position} follow.");
+            byte[] frameBytes = ChecksummedFile.ReadExactly(stream, (int)length, "the frame machine");
             HelmholtzMachine machine = HelmholtzMachine.Load(new MemoryStream(frameBytes), engine);
             engine = machine.Engine;
-            var lstm = new Lstm("temporal.lstm", machine.Architecture.Visible.Size, units, engine);
-            int width = machine.Architecture.Layers.Sum(l => l.Size) + machine.Architecture.Layers.Skip(1).Sum(l => l.Size);
-            var model = new TemporalHelmholtzMachine(machine, lstm, new AffineMap("temporal.conditioning", units, width, engine));
+
+            // The units are checked against the parameter limit and the bytes left, and every value read, before the LSTM is built:
+            // a damaged units field would otherwise allocate gigabytes first.
+            var layers = machine.Architecture.Layers;
+            long width = layers.Sum(l => (long)l.Size) + layers.Skip(1).Sum(l => (long)l.Size);
+            var shapes = TemporalShapes(machine.Architecture.Visible.Size, units, width);
+            foreach (var (name, values) in shapes)
+                if (values > Parameter.MaxValues)
+                    throw new InvalidDataException($"an LSTM of {units} units would make {name} {values} values, more than a parameter may hold ({Parameter.MaxValues}): the units are damaged.");
+            long needed = shapes.Sum(s => sizeof(int) + s.Values * sizeof(float)) + sizeof(uint);
+            if (stream.CanSeek && needed > stream.Length - stream.Position)
+                throw new InvalidDataException($"the file is truncated: an LSTM of {units} units and its conditioning map need {needed} bytes, but only {stream.Length - stream.Position} follow.");
             var crc = new System.IO.Hashing.Crc32();
-            byte[] countBytes = new byte[sizeof(int)];
-            foreach (Parameter p in model.TemporalParameters)
+            var blocks = new byte[shapes.Length][];
+            for (int j = 0; j < shapes.Length; j++)
             {
-                int count = reader.ReadInt32();
-                if (count != p.Length) throw new InvalidDataException($"{p.Name} holds {count} values in the file; this architecture needs {p.Length}.");
-                BinaryPrimitives.WriteInt32LittleEndian(countBytes, count);
+                var (name, values) = shapes[j];
+                byte[] countBytes = ChecksummedFile.ReadExactly(stream, sizeof(int), $"the length of {name}");
+                int count = BinaryPrimitives.ReadInt32LittleEndian(countBytes);
+                if (count != values) throw new InvalidDataException($"{name} holds {count} values in the file; this architecture needs {values}.");
                 crc.Append(countBytes);
-                byte[] bytes = reader.ReadBytes(count * sizeof(float));
-                if (bytes.Length != count * sizeof(float)) throw new InvalidDataException($"the file ends inside {p.Name}.");
-                crc.Append(bytes);
+                blocks[j] = ChecksummedFile.ReadExactly(stream, count * sizeof(float), name);
+                crc.Append(blocks[j]);
                 for (int i = 0; i < count; i++)
                 {
-                    float v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
-                    if (!float.IsFinite(v)) throw new InvalidDataException($"{p.Name}[{i}] is {v}.");
-                    p.Value[i] = v;
+                    float v = BinaryPrimitives.ReadSingleLittleEndian(blocks[j].AsSpan(i * sizeof(float)));
+                    if (!float.IsFinite(v)) throw new InvalidDataException($"{name}[{i}] is {v}.");
                 }
             }
             if (reader.ReadUInt32() != crc.GetCurrentHashAsUInt32())
                 throw new InvalidDataException("the checksum of the LSTM's and the conditioning map's values does not match: the file is damaged.");
             if (stream.ReadByte() != -1) throw new InvalidDataException("there are bytes after the model.");
+
+            TemporalHelmholtzMachine model;
+            try
+            {
+                var lstm = new Lstm(LstmName, machine.Architecture.Visible.Size, units, engine);
+                model = new TemporalHelmholtzMachine(machine, lstm, new AffineMap(MapName, units, (int)width, engine));
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"an LSTM of {units} units cannot be built: {e.Message}", e);
+            }
+            for (int j = 0; j < shapes.Length; j++)
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(blocks[j]).CopyTo(model.TemporalParameters[j].Value);
             return model;
         }
         catch (EndOfStreamException)
