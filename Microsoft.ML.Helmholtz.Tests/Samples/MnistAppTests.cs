@@ -341,14 +341,61 @@ public sealed class MnistAppTests : TempDirectoryTests
     }
 
     [TestMethod]
-    [DataRow("1", "--adam-beta2 must be in (0, 1); got 1.")]
-    [DataRow("0", "--adam-beta2 must be in (0, 1); got 0.")]
+    [DataRow("1", "--adam-beta2 must be in [0, 1); got 1.")]
+    [DataRow("0.9999999999", "--adam-beta2 0.9999999999 is 1 in single precision, in which Adam uses it: it must be at most 0.99999994.")]
+    [DataRow("1e-50", "--adam-beta2 1E-50 is 0 in single precision, in which Adam uses it: give 0 or at least 1E-45.")]
     [DataRow("-0.5", "--adam-beta2 needs a non-negative number.")]
-    public void ABeta2OutsideTheOpenIntervalIsRefused(string value, string message)
+    public void ABeta2OutsideTheUnitIntervalAsAFloatIsRefused(string value, string message)
     {
-        var (exit, _, error) = Run("--adam-beta2", value);
+        var (exit, _, error) = RunWithoutData("--adam-beta2", value);
         Assert.AreEqual(MnistApp.UserError, exit);
         StringAssert.StartsWith(error, "error: " + message);
+
+        // Adam takes 0 (no average: each step divides by the last gradient's size), so the sample does too.
+        (exit, _, error) = RunWithoutData("--adam-beta2", "0");
+        AssertOneLineError(exit, error, "does not exist");
+    }
+
+    [TestMethod]
+    [DataRow(new[] { "--time-limit", "1e300" }, "--time-limit must be at most 1.54E+10 minutes; got 1E+300.")]
+    [DataRow(new[] { "--time-limit", "1e-300" }, "--time-limit 1E-300 minutes is no time at all")]
+    [DataRow(new[] { "--out", "" }, "--out needs a value; got an empty string.")]
+    [DataRow(new[] { "--data", "" }, "--data needs a value; got an empty string.")]
+    [DataRow(new[] { "--resume", "" }, "--resume needs a value; got an empty string.")]
+    [DataRow(new[] { "--compare", "" }, "--compare needs a value; got an empty string.")]
+    [DataRow(new[] { "--architecture", "" }, "--architecture needs a value; got an empty string.")]
+    [DataRow(new[] { "--min-lr", "1" }, "--min-lr 1 exceeds --lr 0.001.")]
+    [DataRow(new[] { "--decay", "1.5" }, "--decay must be in (0, 1]; got 1.5.")]
+    [DataRow(new[] { "--decay", "0" }, "--decay must be in (0, 1]; got 0.")]
+    [DataRow(new[] { "--lr", "0" }, "--lr must be positive; got 0.")]
+    [DataRow(new[] { "--lr", "1e-50" }, "--lr 1E-50 is 0 in single precision")]
+    public void AnOptionTheLibraryWouldRefuseIsNamedBeforeTheDataLoads(string[] arguments, string message)
+    {
+        // The arguments come last, so that an empty --data or --out is the one the run gets.
+        var (exit, _, error) = Run(["--data", Temp.File("no-data-here"), "--out", Temp.File("out"), .. arguments]);
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: " + message);
+    }
+
+    [TestMethod]
+    public void TheUsageListsTheOptionsTheParserTakesAndWhatTheDefaultsDo()
+    {
+        var (exit, usage, _) = Run("--help");
+        Assert.AreEqual(MnistApp.Success, exit);
+        string[] parsed = ["--rule", "--architecture", "--epochs", "--batch", "--lr", "--decay", "--min-lr", "--optimizer", "--adam-beta2", "--weight-decay",
+            "--seed", "--k", "--train-samples", "--naive", "--mean-field", "--mean-field-start", "--train-limit", "--test-limit", "--valid-rows", "--valid-k",
+            "--checkpoint-every", "--data", "--out", "--resume", "--continue-schedule", "--center-inputs", "--score", "--compare", "--time-limit", "--help", "-h"];
+        foreach (string option in parsed)
+            Assert.IsTrue(System.Text.RegularExpressions.Regex.IsMatch(usage, $@"(^|[\s,]){option}([\s,]|$)", System.Text.RegularExpressions.RegexOptions.Multiline), $"{option} is not in the usage");
+        foreach (string option in System.Text.RegularExpressions.Regex.Matches(usage, @"--[a-z0-9-]+").Select(m => m.Value).Distinct())
+        {
+            // Each option the usage names is one the parser takes (the second argument stops it before the data, whatever the option).
+            var (_, _, error) = RunWithoutData(option, "x");
+            Assert.DoesNotContain($"unknown option {option}.", error, $"the usage names {option}, which the parser does not take");
+        }
+        // What the code does: --valid-rows 0 takes all the rows, as the other limits do; the environment variable comes before the search.
+        StringAssert.Contains(usage, "--valid-rows N (all, all, 1000; 0: all)");
+        StringAssert.Contains(usage, "(default: $HELMHOLTZ_MNIST_DIR when it is set, else the first");
     }
 
     [TestMethod]
@@ -419,6 +466,103 @@ public sealed class MnistAppTests : TempDirectoryTests
         AssertOneLineError(exit, error, "record 2 has the row 3: the rows must rise from 0");
         (exit, _, error) = RunWithoutData("--compare", Temp.File("missing.csv"));
         AssertOneLineError(exit, error, "missing.csv: no such file");
+    }
+
+    [TestMethod]
+    public void AScoreOnlyRunLeavesTheLearningCurve()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output, "--epochs", "2");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string curve = Path.Combine(output, "sbp-curve.csv");
+        byte[] before = File.ReadAllBytes(curve);
+        Assert.HasCount(3, File.ReadAllLines(curve));
+
+        (exit, _, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(curve), "nothing trained: the curve is left as it was");
+    }
+
+    [TestMethod]
+    public void AScoreOnlyRunWithAnotherOptimiserKeepsTheModelAndItsTrainingState()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string model = Path.Combine(output, "sbp.hm"), state = Path.Combine(output, "sbp.state");
+        byte[] modelBytes = File.ReadAllBytes(model), stateBytes = File.ReadAllBytes(state);
+
+        (exit, _, error) = ShortRun(output, "--resume", model, "--epochs", "0", "--optimizer", "sgd");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.IsTrue(File.Exists(state), "no step trained: the state is still the model's");
+        CollectionAssert.AreEqual(stateBytes, File.ReadAllBytes(state));
+        CollectionAssert.AreEqual(modelBytes, File.ReadAllBytes(model));
+    }
+
+    [TestMethod]
+    public void AModelWithBinaryHiddenLayersIsScoredWithoutItsRule()
+    {
+        // The default rule, sbp, cannot train binary hidden layers; scoring only, it is not asked to. The scores are named after the file.
+        string model = Temp.File("wake-sleep.hm"), output = Temp.File("out");
+        TestModels.Random("784b-20b", 1).Save(model);
+        var (exit, text, error) = Run("--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.StartsWith(text, $"scoring {model} (trained 0 steps), architecture 784b-20b");
+        Assert.HasCount(21, File.ReadAllLines(Path.Combine(output, "wake-sleep-test-log-likelihood.csv")));
+        CollectionAssert.AreEqual(new[] { "wake-sleep-test-log-likelihood.csv" }, Directory.GetFiles(output).Select(Path.GetFileName).ToArray(), "only the scores are written");
+
+        // Training it, the rule must fit.
+        (exit, _, error) = RunWithoutData("--resume", model);
+        AssertOneLineError(exit, error, "needs Gaussian hidden layers");
+    }
+
+    /// <summary>The curve's rows: epoch and learning rate.</summary>
+    private static (int Epoch, double Rate)[] CurveRows(string path)
+        => [.. File.ReadAllLines(path).Skip(1).Select(l => l.Split(',')).Select(f => (int.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[3], CultureInfo.InvariantCulture)))];
+
+    [TestMethod]
+    public void ARunResumedInItsFolderGoesOnWithItsCurve()
+    {
+        string output = Temp.File("out");
+        string model = Path.Combine(output, "sbp.hm"), curve = Path.Combine(output, "sbp-curve.csv");
+        var (exit, _, error) = ShortRun(output, "--epochs", "2", "--decay", "0.5");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string[] first = File.ReadAllLines(curve);
+        string two = Path.Combine(output, "two.hm");
+        File.Copy(model, two);
+
+        // The model has trained two epochs: the schedule and the curve go on at the third.
+        string text;
+        (exit, text, error) = ShortRun(output, "--resume", model, "--decay", "0.5", "--continue-schedule");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
+        string[] lines = File.ReadAllLines(curve);
+        CollectionAssert.AreEqual(first, lines[..3], "the earlier epochs are kept as they were");
+        CollectionAssert.AreEqual(new[] { (1, 0.001), (2, 0.0005), (3, 0.00025) }, CurveRows(curve).Select(r => (r.Epoch, Math.Round(r.Rate, 6))).ToArray());
+
+        // Without --continue-schedule the rate starts again, and the epochs still go on.
+        (exit, _, error) = ShortRun(output, "--resume", model, "--decay", "0.5");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(new[] { 1, 2, 3, 4 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
+        Assert.AreEqual(0.001, CurveRows(curve)[3].Rate, 1e-9);
+
+        // Resumed from the model of epoch 2, the later epochs are not its own: the new one replaces them.
+        (exit, _, error) = ShortRun(output, "--resume", two);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(new[] { 1, 2, 3 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
+        CollectionAssert.AreEqual(first, File.ReadAllLines(curve)[..3]);
+
+        // Into another folder, the curve is the run's own, numbered on from the model's epochs.
+        string elsewhere = Temp.File("elsewhere");
+        (exit, _, error) = ShortRun(elsewhere, "--resume", two);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(new[] { 3 }, CurveRows(Path.Combine(elsewhere, "sbp-curve.csv")).Select(r => r.Epoch).ToArray());
+
+        // A curve that is not one is named before the data loads, not replaced.
+        File.WriteAllText(curve, "epoch,loss\n1,2\n");
+        (exit, _, error) = Run("--resume", model, "--data", Temp.File("no-data-here"), "--out", output);
+        AssertOneLineError(exit, error, $"{curve} is not a learning curve written by this sample (its header is 'epoch,loss'");
+        Assert.AreEqual("epoch,loss\n1,2\n", File.ReadAllText(curve));
     }
 
     [TestMethod]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using CsvHelper;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
@@ -67,6 +68,8 @@ public static class MnistApp
         var clock = Stopwatch.StartNew();
 
         // Everything that can be checked without the data comes first: it takes a moment, the data many seconds.
+        // A run that only scores a model trains nothing and writes nothing but the scores.
+        bool scoreOnly = options.Resume is not null && options.Epochs == 0;
         HelmholtzMachine machine;
         if (options.Resume is not null)
         {
@@ -81,7 +84,9 @@ public static class MnistApp
         if (machine.Architecture.Visible.Size != BinarizedMnist.PixelCount || machine.Architecture.Visible.Units != UnitType.Bernoulli)
             throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
         ILearningRule rule = LearningRules.Create(options.Rule, options.TrainingSamples);
-        rule.Prepare(machine, 1);   // a rule that does not fit the machine says so here (the trainer prepares it again for its batches)
+        // A rule that does not fit the machine says so here (the trainer prepares it again for its batches); one that takes
+        // no step need not fit (the default sbp does not fit binary hidden layers).
+        if (!scoreOnly) rule.Prepare(machine, 1);
         if (options.MeanFieldSteps > 0 && machine.Architecture.Layers.Skip(1).FirstOrDefault(l => !l.Units.HasReparameterizedSamples) is { } discrete)
             throw new ArgumentException($"--mean-field needs Gaussian hidden layers, but {machine.Architecture} has the {discrete.Units.Name} layer {discrete}.");
         var trainingOptions = new TrainingOptions
@@ -91,20 +96,22 @@ public static class MnistApp
             Seed = options.Seed,
             LearningRate = new LearningRateSchedule(options.LearningRate, options.Decay, options.MinimumLearningRate),
             Optimizer = options.Optimizer == "sgd" ? () => new SgdMomentum(0.9f) : () => NewAdam(options),
-            TimeLimit = options.TimeLimitMinutes > 0 ? TimeSpan.FromMinutes(options.TimeLimitMinutes) : null,
+            TimeLimit = options.TimeLimit,
             CenterInputs = options.CenterInputs,
         };
         // The optimiser's moments, the rule's baselines and the random streams go on from the state saved beside the model, when it is this rule's and optimiser's.
         var state = new TrainingState();
+        TrainingState? saved = null;   // the state beside the model resumed from, whatever its rule and optimiser
         string stateNote = "";
-        if (options.Resume is not null)
+        long resumedSteps = machine.StepsTrained;
+        if (options.Resume is not null && !scoreOnly)
         {
             string resumeState = StatePath(options.Resume);
             if (!File.Exists(resumeState))
                 stateNote = ", no training state beside it (the optimiser starts afresh)";
             else
             {
-                TrainingState saved = TrainingState.Load(resumeState);
+                saved = TrainingState.Load(resumeState);
                 if (saved.StepsTrained != machine.StepsTrained)
                     throw new InvalidDataException($"{resumeState} is the training state after {saved.StepsTrained} steps, but the model in {options.Resume} has trained " +
                                                    $"{machine.StepsTrained}: they are not from the same checkpoint (remove the state to start the optimiser afresh).");
@@ -114,11 +121,16 @@ public static class MnistApp
                     : $", its training state left aside (a run of {saved.Rule} with {saved.Optimizer}: the optimiser starts afresh)";
             }
         }
-        string runName = LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
+        // A model scored only is named after its file (RUN-best.hm's scores must not replace RUN.hm's, nor a wake-sleep model's be called sbp's).
+        string runName = scoreOnly ? Path.GetFileNameWithoutExtension(options.Resume!)
+            : LearningRules.IsMultiSample(options.Rule) ? $"{rule.Name}-{rule.SamplesPerExample}" : rule.Name;
         string curvePath = Path.Combine(options.OutputDirectory, $"{runName}-curve.csv");
         string modelPath = Path.Combine(options.OutputDirectory, $"{runName}.hm");
         string scoresPath = Path.Combine(options.OutputDirectory, $"{runName}-{options.ScoreSplit}-log-likelihood.csv");
         ImageScores? compareWith = options.Compare is null ? null : ImageScores.Read(options.Compare);
+        // A run resumed in the folder that holds its curve goes on with it (read here so that a file that is not one is named before the data loads).
+        List<(int Epoch, string[] Fields)> earlierCurve = options.Resume is not null && !scoreOnly && File.Exists(curvePath)
+            && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory) ? ReadCurve(curvePath) : [];
         PrepareOutputDirectory(options.OutputDirectory);
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
@@ -129,30 +141,49 @@ public static class MnistApp
         DataMatrix test = Rows(scoredSplit, testRows);
         DataMatrix valid = EvenlySpaced(data.Valid, options.ValidationRows);
         compareWith?.CheckSameImages(options.ScoreSplit, testRows);
-        if (options.ContinueSchedule)
-        {
-            // The epochs the model has trained, as this run counts them: its steps over this run's minibatches per epoch.
-            long perEpoch = Math.Max(1, train.Rows / options.BatchSize);
-            trainingOptions.FirstScheduleEpoch = (int)Math.Min(int.MaxValue, machine.StepsTrained / perEpoch);
-        }
-        output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
-                         $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
-                         $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch" +
-                         (options.AdamBeta2 is { } b2 ? $" (β2 {b2})" : "") +
-                         (options.WeightDecay > 0 ? $", weight decay {options.WeightDecay}" : "") + $", seed {options.Seed}" +
-                         (options.CenterInputs ? ", centred inputs" : "") +
-                         (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps{stateNote}") +
-                         (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
+        // The epochs the model has trained, as this run counts them: its steps over this run's minibatches per epoch. The schedule goes
+        // on from there with --continue-schedule, and the curve numbers this run's epochs on from there. (Not the training state's
+        // schedule epoch: it counts from where its run's schedule started, 0 unless that run continued it, and a model may have no state.)
+        long perEpoch = Math.Max(1, train.Rows / options.BatchSize);
+        int resumedEpochs = (int)Math.Min(int.MaxValue, machine.StepsTrained / perEpoch);
+        if (options.ContinueSchedule) trainingOptions.FirstScheduleEpoch = resumedEpochs;
+        // The earlier curve's epochs past the model's are of a leg it does not hold (one that diverged after its last checkpoint, or
+        // went on past the model resumed from): this run's epochs replace them.
+        earlierCurve.RemoveAll(row => row.Epoch > resumedEpochs);
+        if (scoreOnly)
+            output.WriteLine($"scoring {options.Resume} (trained {machine.StepsTrained} steps), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
+                             $"{options.ScoreSplit} {test.Rows} images, seed {options.Seed}");
+        else
+            output.WriteLine($"rule {runName} (minimises the {rule.Objective}), architecture {machine.Architecture}, engine {machine.Engine.Name}, " +
+                             $"train {train.Rows}, valid {valid.Rows}, test {test.Rows}, epochs {options.Epochs}, batch {options.BatchSize}, " +
+                             $"{options.Optimizer} lr {options.LearningRate} × {options.Decay}/epoch" +
+                             (options.AdamBeta2 is { } b2 ? $" (β2 {b2})" : "") +
+                             (options.WeightDecay > 0 ? $", weight decay {options.WeightDecay}" : "") + $", seed {options.Seed}" +
+                             (options.CenterInputs ? ", centred inputs" : "") +
+                             (options.Resume is null ? "" : $", resumed from {options.Resume} after {machine.StepsTrained} steps{stateNote}") +
+                             (options.ContinueSchedule ? $", the schedule continuing at its epoch {trainingOptions.FirstScheduleEpoch + 1} (lr {trainingOptions.LearningRate.At(trainingOptions.FirstScheduleEpoch):G3})" : ""));
 
+        var curve = new List<CurveRow>();   // this run's epochs
         // The validation estimate keeps one seed for the whole run (common random numbers), so that two
         // checkpoints' estimates differ by their models more than by the sampling.
         // A model is saved with the training state of the same point (the trainer records it after each epoch and where it was
         // cancelled), so that a run resumed from it goes on as this one would have; a state that is not the model's is removed.
+        // Until this run's first step the model's state is the one it was resumed with, whatever its optimiser, and the file
+        // resumed from is left as it is.
+        bool Trained() => options.Resume is null || machine.StepsTrained != resumedSteps;
         void SaveCheckpoint(string path)
         {
+            if (!Trained() && SameFile(path, options.Resume!)) return;
             machine.Save(path);
-            if (!state.IsEmpty && state.StepsTrained == machine.StepsTrained) state.Save(StatePath(path));
+            TrainingState? pointState = !state.IsEmpty && state.StepsTrained == machine.StepsTrained ? state
+                : saved is not null && saved.StepsTrained == machine.StepsTrained ? saved : null;
+            if (pointState is not null) pointState.Save(StatePath(path));
             else File.Delete(StatePath(path));
+        }
+        // A resumed run that reports no epoch leaves the curve as it was (a new model's is written, if only its header).
+        void SaveCurve()
+        {
+            if (options.Resume is null || curve.Count > 0) WriteCurve(curvePath, earlierCurve, curve);
         }
 
         var validationEstimator = options.ValidationSamples > 0 ? new ImportanceSampledLogLikelihood(options.ValidationSamples, seed: options.Seed + 5) : null;
@@ -172,10 +203,9 @@ public static class MnistApp
             return estimate.Mean;
         }
 
-        var curve = new List<CurveRow>();
         var progress = new SynchronousProgress<EpochReport>(report =>
         {
-            curve.Add(new CurveRow(report.Epoch, report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds, report.TrainObjective));
+            curve.Add(new CurveRow((int)Math.Min(int.MaxValue, (long)resumedEpochs + report.Epoch), report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds, report.TrainObjective));
             // The objective is shown when it is not the free energy itself (the K-sample bounds).
             string objective = report.TrainObjective == report.TrainFreeEnergy ? "" : $"  train objective {report.TrainObjective,8:F2}";
             output.WriteLine($"epoch {report.Epoch,4}  train F {report.TrainFreeEnergy,8:F2}{objective}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
@@ -185,7 +215,7 @@ public static class MnistApp
                 SaveCheckpoint(modelPath);
                 if (validationEstimator is not null)
                     curve[^1] = curve[^1] with { ValidationLogLikelihood = EstimateValidation($"epoch {report.Epoch}") };
-                WriteCurve(curvePath, curve);
+                SaveCurve();
             }
         });
 
@@ -221,14 +251,18 @@ public static class MnistApp
         catch (TrainingDivergedException e)
         {
             // The failed step is undone, but the run went wrong: the last checkpoint is kept as it is.
-            WriteCurve(curvePath, curve);
+            SaveCurve();
             error.WriteLine($"error: training diverged: {OneLine(e.Message)} The model is not saved; {(File.Exists(modelPath) ? $"{modelPath} holds the last checkpoint" : "no checkpoint was written")}.");
             return Diverged;
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
-        SaveCheckpoint(modelPath);
-        WriteCurve(curvePath, curve);
-        output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
+        if (Trained())
+        {
+            SaveCheckpoint(modelPath);
+            SaveCurve();
+            output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
+        }
+        else if (!scoreOnly) output.WriteLine($"no step trained: {options.Resume} is left as it was");
 
         // A run whose training was cancelled is still scored, as promised; one that trained to its end
         // can be cancelled while it scores (the model is already saved).
@@ -243,7 +277,7 @@ public static class MnistApp
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine($"scoring cancelled; the model is saved in {modelPath}.");
+            error.WriteLine(Trained() ? $"scoring cancelled; the model is saved in {modelPath}." : $"scoring cancelled; the model is {options.Resume}, as it was.");
             return Cancelled;
         }
         return exitCode;
@@ -329,15 +363,49 @@ public static class MnistApp
         return result;
     }
 
-    private static void WriteCurve(string path, List<CurveRow> rows)
-        => CsvFiles.WriteAtomically(path, ["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective", "validation_log_likelihood"],
+    private static readonly string[] CurveHeader =
+        ["epoch", "train_free_energy", "validation_free_energy", "learning_rate", "seconds", "train_objective", "validation_log_likelihood"];
+
+    /// <summary>Whether two paths name the same file or folder (as written: links are not followed).</summary>
+    private static bool SameFile(string a, string b)
+        => string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)),
+            OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The rows of a learning curve that <see cref="WriteCurve"/> wrote, as written, with their epochs; anything else is an <see cref="InvalidDataException"/> naming the file.</summary>
+    private static List<(int Epoch, string[] Fields)> ReadCurve(string path)
+    {
+        var rows = new List<(int Epoch, string[] Fields)>();
+        try
+        {
+            using var reader = new StreamReader(path);
+            using var csv = CsvReader.Create(reader);
+            if (!csv.Headers.SequenceEqual(CurveHeader))
+                throw new InvalidDataException($"its header is '{string.Join(",", csv.Headers)}', not '{string.Join(",", CurveHeader)}'");
+            while (csv.Read())
+            {
+                if (csv.FieldCount != CurveHeader.Length) throw new InvalidDataException($"record {rows.Count + 1} has {csv.FieldCount} fields");
+                int epoch = csv.Parse<int>(0);
+                rows.Add((epoch, [.. Enumerable.Range(0, csv.FieldCount).Select(csv.GetString)]));
+            }
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or IndexOutOfRangeException or CsvFormatException or InvalidDataException)
+        {
+            throw new InvalidDataException($"{path} is not a learning curve written by this sample ({e.Message}); a run resumed in its folder goes on " +
+                                           "with its curve: move it away, or give another --out.", e);
+        }
+        return rows;
+    }
+
+    /// <summary>Writes the earlier curve's rows as they were, then this run's.</summary>
+    private static void WriteCurve(string path, List<(int Epoch, string[] Fields)> earlier, List<CurveRow> rows)
+        => CsvFiles.WriteAtomically(path, CurveHeader, earlier.Select(r => r.Fields).Concat(
             rows.Select(r => new[]
             {
                 r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),
                 r.ValidationFreeEnergy.ToString("R", CultureInfo.InvariantCulture), r.LearningRate.ToString("R", CultureInfo.InvariantCulture),
                 r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.TrainObjective.ToString("R", CultureInfo.InvariantCulture),
                 double.IsNaN(r.ValidationLogLikelihood) ? "" : r.ValidationLogLikelihood.ToString("R", CultureInfo.InvariantCulture),
-            }));
+            })));
 
     /// <summary>One epoch of the learning curve; the validation log-likelihood is NaN (an empty cell) where it was not estimated.</summary>
     private sealed record CurveRow(int Epoch, double TrainFreeEnergy, double ValidationFreeEnergy, double LearningRate, double Seconds, double TrainObjective,
