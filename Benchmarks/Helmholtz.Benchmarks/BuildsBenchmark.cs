@@ -31,13 +31,14 @@ internal static class BuildsBenchmark
 
     public static void Run(string[] args)
     {
-        if (args.Length < 2) throw new ArgumentException("usage: builds DIR_A DIR_B [--rounds N] [--only TEXT] (each DIR a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll)");
+        if (args.Length < 2 || args[0].StartsWith("--", StringComparison.Ordinal) || args[1].StartsWith("--", StringComparison.Ordinal))
+            throw new UsageException("builds needs DIR_A DIR_B first, each a `dotnet publish` output holding Microsoft.ML.Helmholtz.dll.");
         int rounds = 41;
         for (int i = 2; i < args.Length; i++)
         {
-            if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i]);
-            else if (args[i] == "--only" && i + 1 < args.Length) _only = args[++i];
-            else throw new ArgumentException($"unknown option {args[i]} (--rounds N, --only TEXT)");
+            if (args[i] == "--rounds") rounds = CommandLine.Int(args, ref i);
+            else if (args[i] == "--only") _only = CommandLine.Value(args, ref i);
+            else throw CommandLine.Unknown(args[i], "--rounds N, --only TEXT");
         }
         Type a = KernelsOf(args[0]), b = KernelsOf(args[1]);
         Console.WriteLine($"A: {Path.GetFullPath(args[0])}");

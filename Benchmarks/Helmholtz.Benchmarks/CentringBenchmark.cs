@@ -19,9 +19,9 @@ internal static class CentringBenchmark
         string architecture = "784b-200b-50b";
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i]);
-            else if (args[i] == "--architecture" && i + 1 < args.Length) architecture = args[++i];
-            else throw new ArgumentException($"unknown option {args[i]} (--rounds N, --architecture SPEC)");
+            if (args[i] == "--rounds") rounds = CommandLine.Int(args, ref i);
+            else if (args[i] == "--architecture") architecture = CommandLine.Architecture(args, ref i);
+            else throw CommandLine.Unknown(args[i], "--rounds N, --architecture SPEC");
         }
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1);
         var random = new Random(1);

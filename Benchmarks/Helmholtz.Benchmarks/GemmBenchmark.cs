@@ -42,7 +42,7 @@ internal static class GemmBenchmark
 
     public static void Run(string[] args)
     {
-        int repeats = args.Length > 0 ? int.Parse(args[0]) : 7;
+        int repeats = (int)CommandLine.Count(args, "REPEATS", 7);
         Table(Shapes, repeats, "both engines split products over the worker pool");
         using (WorkerPool.InlineScope())
             Table(TrainingShapes, repeats, "one thread: as each product of a pair runs in training");

@@ -12,7 +12,7 @@ internal static class KernelBenchmark
 {
     public static void Run(string[] args)
     {
-        int repeats = args.Length > 0 ? int.Parse(args[0]) : 31;
+        int repeats = (int)CommandLine.Count(args, "REPEATS", 31);
         using var inline = WorkerPool.InlineScope();
         const int rows = 100, cols = 784, n = rows * cols;
         var rng = new Random(1);

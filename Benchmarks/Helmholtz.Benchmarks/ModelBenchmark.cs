@@ -29,14 +29,14 @@ internal static class ModelBenchmark
         {
             switch (args[i])
             {
-                case "--epochs": epochs = int.Parse(args[++i]); break;
-                case "--score-images": scoreImages = int.Parse(args[++i]); break;
-                case "--k": ks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+                case "--epochs": epochs = CommandLine.Int(args, ref i); break;
+                case "--score-images": scoreImages = CommandLine.Int(args, ref i); break;
+                case "--k": ks = CommandLine.Ints(args, ref i); break;
                 case "--scoring-only": training = false; break;
-                case "--chunks": chunks = args[++i].Split(',').Select(int.Parse).ToArray(); break;
+                case "--chunks": chunks = CommandLine.Ints(args, ref i); break;
                 // A comma followed by a space belongs to a label ("…-50g, Adam"); any other comma separates texts.
-                case "--only": only.AddRange(Regex.Split(args[++i], ",(?! )").Where(t => t.Length > 0)); break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only, --only TEXT1,TEXT2)");
+                case "--only": only.AddRange(Regex.Split(CommandLine.Value(args, ref i), ",(?! )").Where(t => t.Length > 0)); break;
+                default: throw CommandLine.Unknown(args[i], "--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only, --only TEXT1,TEXT2");
             }
         }
         IMatrixEngine engine = MatrixEngine.Default;

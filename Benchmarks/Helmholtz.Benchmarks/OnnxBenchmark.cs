@@ -24,10 +24,10 @@ internal static class OnnxBenchmark
         {
             switch (args[i])
             {
-                case "--repeats": repeats = int.Parse(args[++i]); break;
-                case "--gpu": gpu = int.Parse(args[++i]); break;
+                case "--repeats": repeats = CommandLine.Int(args, ref i); break;
+                case "--gpu": gpu = CommandLine.Int(args, ref i, min: 0); break;
                 case "--no-full-test": full = false; break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--repeats N, --gpu DEVICE, --no-full-test)");
+                default: throw CommandLine.Unknown(args[i], "--repeats N, --gpu DEVICE, --no-full-test");
             }
         }
         MnistSplits data = BinarizedMnist.Load();

@@ -27,17 +27,18 @@ internal static class OptimizerFloorsBenchmark
         {
             switch (args[i])
             {
-                case "--rule": rule = args[++i]; break;
-                case "--model": model = args[++i]; break;
-                case "--rounds": rounds = int.Parse(args[++i]); break;
-                case "--train-samples": samples = int.Parse(args[++i]); break;
-                case "--lr": rate = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--rule NAME, --model FILE, --rounds N, --train-samples K, --lr X)");
+                case "--rule": rule = CommandLine.Rule(args, ref i); break;
+                case "--model": model = CommandLine.Value(args, ref i); break;
+                case "--rounds": rounds = CommandLine.Int(args, ref i); break;
+                case "--train-samples": samples = CommandLine.Int(args, ref i); break;
+                case "--lr": rate = CommandLine.Positive(args, ref i); break;
+                default: throw CommandLine.Unknown(args[i], "--rule NAME, --model FILE, --rounds N, --train-samples K, --lr X");
             }
         }
-        if (model.Length == 0) throw new ArgumentException("--model FILE: a machine saved by the MNIST sample (a trained one: its moments then meet what a long run's do)");
-        MnistSplits data = BinarizedMnist.Load();
+        if (model.Length == 0) throw new UsageException("floors needs --model FILE: a machine saved by the MNIST sample (a trained one: its moments then meet what a long run's do).");
+        // The model first: a wrong path fails at once, not after the data has loaded.
         var machines = new[] { HelmholtzMachine.Load(model), HelmholtzMachine.Load(model) };
+        MnistSplits data = BinarizedMnist.Load();
         IOptimizer[] optimizers = [new AdamWithoutFloors(), new Adam()];
         var seconds = new[] { new List<double>(), new List<double>() };
         Console.WriteLine($"{rule} from {model}, rate {rate}, {rounds} rounds of one epoch each (the first warms up), taking turns");

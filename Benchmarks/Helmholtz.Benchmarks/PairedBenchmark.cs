@@ -26,10 +26,10 @@ internal static class PairedBenchmark
         {
             switch (args[i])
             {
-                case "--rounds": rounds = int.Parse(args[++i]); break;
-                case "--rule": rule = args[++i]; break;
-                case "--architecture": architecture = args[++i]; break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--rounds N, --rule NAME, --architecture SPEC)");
+                case "--rounds": rounds = CommandLine.Int(args, ref i); break;
+                case "--rule": rule = CommandLine.Rule(args, ref i); break;
+                case "--architecture": architecture = CommandLine.Architecture(args, ref i); break;
+                default: throw CommandLine.Unknown(args[i], "--rounds N, --rule NAME, --architecture SPEC");
             }
         }
         var engines = new List<IMatrixEngine> { MatrixEngine.Managed, new ProductsInTurn(MatrixEngine.Managed) };

@@ -40,9 +40,9 @@ internal static class PipelineBenchmark
         {
             switch (args[i])
             {
-                case "--repeats": repeats = int.Parse(args[++i]); break;
+                case "--repeats": repeats = CommandLine.Int(args, ref i); break;
                 case "--epochs-only": epochsOnly = true; break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--repeats N, --epochs-only)");
+                default: throw CommandLine.Unknown(args[i], "--repeats N, --epochs-only");
             }
         }
         MnistSplits data = BinarizedMnist.Load();
@@ -218,7 +218,7 @@ internal static class PipelineBenchmark
     /// <summary>Trains one epoch on 1,000,000 generated rows (3 GB as floats) read lazily, and prints the peak working set.</summary>
     public static void StreamMemory(string[] args)
     {
-        long rows = args.Length > 0 ? long.Parse(args[0]) : 1_000_000;
+        long rows = CommandLine.Count(args, "ROWS", 1_000_000, long.MaxValue);
         MnistSplits data = BinarizedMnist.Load();
         var ml = new MLContext(seed: 1);
         var view = new GeneratedImages(data.Train, rows);

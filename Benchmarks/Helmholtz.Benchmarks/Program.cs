@@ -1,47 +1,69 @@
 using Helmholtz.Benchmarks;
 
+const string Usage = """
+    usage: Helmholtz.Benchmarks <mode> [options]   (--help: this text)
+    modes:
+      gemm [REPEATS]
+      kernels [REPEATS]
+      model [--epochs N] [--score-images N] [--k K1,K2] [--chunks ROWS1,ROWS2] [--scoring-only] [--only TEXT1,TEXT2]
+      paired [--rounds N] [--rule NAME] [--architecture SPEC]
+      pipeline [--repeats N] [--epochs-only]
+      stream-memory [ROWS]
+      onnx [--repeats N] [--gpu DEVICE] [--no-full-test]
+      temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--onnx] [--gpu DEVICE]
+      floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X]
+      builds DIR_A DIR_B [--rounds N] [--only TEXT]
+      centring [--rounds N] [--architecture SPEC]
+    """;
+
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Helmholtz.Benchmarks <mode> [options]\nmodes: gemm [repeats] | kernels [repeats] | model [--epochs N] [--score-images N] [--k K1,K2] [--scoring-only] [--only TEXT1,TEXT2] | paired [--rounds N] [--rule NAME] [--architecture SPEC] | pipeline [--repeats N] [--epochs-only] | stream-memory [ROWS] | onnx [--repeats N] [--gpu DEVICE] [--no-full-test] | temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] | floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X] | builds DIR_A DIR_B [--rounds N] [--only TEXT] | centring [--rounds N] [--architecture SPEC]");
+    Console.Error.WriteLine(Usage);
     return 2;
 }
-
-switch (args[0])
+if (args.Any(a => a is "--help" or "-h"))
 {
-    case "gemm":
-        GemmBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "model":
-        ModelBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "paired":
-        PairedBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "pipeline":
-        PipelineBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "onnx":
-        OnnxBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "stream-memory":
-        PipelineBenchmark.StreamMemory(args.AsSpan(1).ToArray());
-        return 0;
-    case "temporal":
-        TemporalBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "floors":
-        OptimizerFloorsBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "kernels":
-        KernelBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "centring":
-        CentringBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    case "builds":
-        BuildsBenchmark.Run(args.AsSpan(1).ToArray());
-        return 0;
-    default:
-        Console.Error.WriteLine($"unknown mode '{args[0]}'");
-        return 2;
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+// One error path: a command-line mistake, a missing or damaged file or data folder, a rule that does not fit
+// the architecture is one line "error: …" and exit code 2; anything else is an internal error, exit code 1.
+try
+{
+    string[] options = args.AsSpan(1).ToArray();
+    switch (args[0])
+    {
+        case "gemm": GemmBenchmark.Run(options); break;
+        case "model": ModelBenchmark.Run(options); break;
+        case "paired": PairedBenchmark.Run(options); break;
+        case "pipeline": PipelineBenchmark.Run(options); break;
+        case "onnx": OnnxBenchmark.Run(options); break;
+        case "stream-memory": PipelineBenchmark.StreamMemory(options); break;
+        case "temporal": TemporalBenchmark.Run(options); break;
+        case "floors": OptimizerFloorsBenchmark.Run(options); break;
+        case "kernels": KernelBenchmark.Run(options); break;
+        case "centring": CentringBenchmark.Run(options); break;
+        case "builds": BuildsBenchmark.Run(options); break;
+        default: throw new UsageException($"unknown mode '{args[0]}'.");
+    }
+    return 0;
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+catch (Exception e) when (e is ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
+{
+    Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+    return 2;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"error: internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")}");
+    if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") Console.Error.WriteLine(e);
+    else Console.Error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
+    return 1;
 }

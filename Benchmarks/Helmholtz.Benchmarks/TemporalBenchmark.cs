@@ -27,14 +27,14 @@ internal static class TemporalBenchmark
         {
             switch (args[i])
             {
-                case "--rounds": rounds = int.Parse(args[++i]); break;
-                case "--architecture": architecture = args[++i]; break;
-                case "--rule": rule = args[++i]; break;
-                case "--recurrent-units": units = int.Parse(args[++i]); break;
-                case "--k": k = int.Parse(args[++i]); break;
+                case "--rounds": rounds = CommandLine.Int(args, ref i); break;
+                case "--architecture": architecture = CommandLine.Architecture(args, ref i); break;
+                case "--rule": rule = CommandLine.Rule(args, ref i); break;
+                case "--recurrent-units": units = CommandLine.Int(args, ref i); break;
+                case "--k": k = CommandLine.Int(args, ref i); break;
                 case "--onnx": onnx = true; break;
-                case "--gpu": gpu = int.Parse(args[++i]); onnx = true; break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--rounds N, --architecture A, --rule R, --recurrent-units N, --k K, --onnx, --gpu DEVICE)");
+                case "--gpu": gpu = CommandLine.Int(args, ref i, min: 0); onnx = true; break;
+                default: throw CommandLine.Unknown(args[i], "--rounds N, --architecture A, --rule R, --recurrent-units N, --k K, --onnx, --gpu DEVICE");
             }
         }
         const int sequences = 20, frames = 100;

@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Tests.Data;
 
 namespace Microsoft.ML.Helmholtz.Tests.Samples;
@@ -7,19 +8,34 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 [TestClass]
 public sealed class BouncingBallsAppTests : TempDirectoryTests
 {
-    private (int Exit, string Output, string Error) Run(params string[] args)
+    private (int Exit, string Output, string Error) Run(params string[] args) => Run(new StringWriter(), CancellationToken.None, args);
+
+    private (int Exit, string Output, string Error) Run(StringWriter output, CancellationToken cancellation, params string[] args)
     {
-        var output = new StringWriter();
         var error = new StringWriter();
-        int exit = BouncingBallsApp.Run([.. args, "--data", Temp.File("data"), "--out", Temp.File("out")], output, error);
+        int exit = BouncingBallsApp.Run([.. args, "--data", Temp.File("data"), "--out", Temp.File("out")], output, error, cancellation);
         return (exit, output.ToString(), error.ToString());
+    }
+
+    // A data set and machine small enough for a test: runs in a second or two.
+    private static readonly string[] Small = ["--train-sequences", "24", "--test-sequences", "4", "--frames", "12", "--batch-sequences", "8",
+        "--k", "5", "--predict-samples", "3", "--architecture", "900bs-20g", "--recurrent-units", "8"];
+
+    /// <summary>Output that calls <c>action</c> when a line starting with <c>trigger</c> is written.</summary>
+    private sealed class AtLine(string trigger, Action action) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value is not null && value.StartsWith(trigger, StringComparison.Ordinal)) action();
+        }
     }
 
     [TestMethod]
     public void ItGeneratesTheDataTrainsBothMachinesAndWritesTheReportAndTheStrip()
     {
-        var (exit, text, error) = Run("--train-sequences", "24", "--test-sequences", "4", "--frames", "12", "--epochs", "2", "--batch-sequences", "8",
-            "--k", "5", "--predict-samples", "3", "--architecture", "900bs-20g", "--recurrent-units", "8");
+        // --time-limit 0 is no limit, as in the MNIST sample.
+        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--time-limit", "0"]);
         Assert.AreEqual(BouncingBallsApp.Success, exit, error);
         StringAssert.Contains(text, "temporal machine:");
         StringAssert.Contains(text, "without the LSTM:");
@@ -30,11 +46,15 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         string[] report = File.ReadAllLines(Temp.File("out/report.csv"));
         Assert.AreEqual(4, report.Length, string.Join("\n", report));
         Assert.IsTrue(report[1].StartsWith("temporal,2,", StringComparison.Ordinal), report[1]);
+        // The trained model is saved: two epochs of three minibatches of 8 of the 24 sequences.
+        Assert.AreEqual(6L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained);
+        Assert.HasCount(3, File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile)));
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out"), "*.tmp"), "no temporary file is left");
         // The second run reads the files the first wrote.
-        var (again, secondText, secondError) = Run("--train-sequences", "24", "--test-sequences", "4", "--frames", "12", "--epochs", "1", "--batch-sequences", "8",
-            "--k", "5", "--predict-samples", "3", "--architecture", "900bs-20g", "--recurrent-units", "8", "--no-baseline");
+        var (again, secondText, secondError) = Run([.. Small, "--epochs", "1", "--no-baseline"]);
         Assert.AreEqual(BouncingBallsApp.Success, again, secondError);
         Assert.IsFalse(secondText.Contains("without the LSTM:", StringComparison.Ordinal), "--no-baseline");
+        Assert.HasCount(3, File.ReadAllLines(Temp.File("out/report.csv")), "no empty row where the baseline would be");
     }
 
     [TestMethod]
@@ -48,7 +68,7 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         StringAssert.Contains(error, "error:");
         (exit, _, error) = Run("--epochs", "0");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
-        StringAssert.Contains(error, "--epochs must be positive");
+        StringAssert.Contains(error, "--epochs needs a whole number from 1");
         (exit, _, error) = Run("--frames", "12", "--bogus");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "unknown option --bogus");
@@ -57,5 +77,62 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.StartsWith(error, "error: --rule rws-sleep: Reweighted wake-sleep's sleep phase does not take conditioning");
         Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
+    }
+
+    [TestMethod]
+    [DataRow("--architecture", "900b-xx", "--architecture 900b-xx: Layer 'xx'")]
+    [DataRow("--epochs", "abc", "--epochs needs a whole number")]
+    [DataRow("--epochs", "99999999999", "--epochs needs a whole number")]
+    [DataRow("--seed", "-1", "--seed needs a whole number")]
+    [DataRow("--learning-rate", "0", "--learning-rate needs a positive number")]
+    [DataRow("--learning-rate", "NaN", "--learning-rate needs a positive number")]
+    [DataRow("--time-limit", "-1", "--time-limit needs a number of minutes")]
+    [DataRow("--time-limit", "1e300", "--time-limit 1e300 is more minutes than a time limit holds")]
+    [DataRow("--rule", "bogus", "--rule must be one of")]
+    [DataRow("--batch-sequences", "25", "--batch-sequences 25 is more than the 24 training sequences")]
+    public void AnOptionsErrorNamesItBeforeTheDataIsMade(string option, string value, string problem)
+    {
+        var (exit, _, error) = Run([.. Small, "--epochs", "1", option, value]);
+        Assert.AreEqual(BouncingBallsApp.UserError, exit, error);
+        StringAssert.StartsWith(error, $"error: {problem}");
+        Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace");
+        Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
+        Assert.IsFalse(Directory.Exists(Temp.File("out")), "no output folder was made");
+    }
+
+    [TestMethod]
+    public void AnOutputThatCannotBeWrittenIsRefusedBeforeTheDataIsMade()
+    {
+        Directory.CreateDirectory(Temp.File("out/report.csv"));
+        var (exit, _, error) = Run([.. Small, "--epochs", "1"]);
+        Assert.AreEqual(BouncingBallsApp.UserError, exit, error);
+        StringAssert.Contains(error, "report.csv there is a folder");
+        Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made, no machine trained");
+        Assert.IsFalse(File.Exists(Temp.File("out/strip.png")));
+    }
+
+    [TestMethod]
+    public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("  epoch 1:", source.Cancel), source.Token, [.. Small, "--epochs", "1000"]);
+        Assert.AreEqual(BouncingBallsApp.Cancelled, exit, error);
+        StringAssert.Contains(error, "training cancelled; the model as it stands is saved and scored");
+        // Cancelled after the first epoch's report: its three minibatches and at most one more.
+        long steps = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained;
+        Assert.IsTrue(steps is >= 3 and <= 4, $"{steps} steps");
+        StringAssert.Contains(text, "temporal machine:");
+        Assert.IsFalse(text.Contains("without the LSTM:", StringComparison.Ordinal), "the baseline is skipped");
+        Assert.IsTrue(File.Exists(Temp.File("out/report.csv")) && File.Exists(Temp.File("out/strip.png")));
+    }
+
+    [TestMethod]
+    public void AnUnexpectedExceptionIsOneLineWithExitCodeOne()
+    {
+        var output = new AtLine("bouncing balls:", () => throw new InvalidOperationException("a bug"));
+        var (exit, _, error) = Run(output, CancellationToken.None, [.. Small, "--epochs", "1"]);
+        Assert.AreEqual(BouncingBallsApp.Internal, exit, error);
+        StringAssert.StartsWith(error, "error: internal error (InvalidOperationException): a bug");
+        Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace unless HELMHOLTZ_DEBUG=1");
     }
 }

@@ -8,10 +8,11 @@ namespace Microsoft.ML.Helmholtz.Tests.Samples;
 [TestClass]
 public sealed class PipelineAppTests : TempDirectoryTests
 {
-    private (int Exit, string Output, string Error) Run(params string[] args)
+    private (int Exit, string Output, string Error) Run(params string[] args) => Run(new StringWriter(), args);
+
+    private (int Exit, string Output, string Error) Run(StringWriter output, params string[] args)
     {
         string data = SharedData.MnistDirectory();
-        var output = new StringWriter();
         var error = new StringWriter();
         int exit = PipelineApp.Run([.. args, "--data", data, "--out", Temp.File("out")], output, error);
         return (exit, output.ToString(), error.ToString());
@@ -61,15 +62,21 @@ public sealed class PipelineAppTests : TempDirectoryTests
         string[] differences = text.Split('\n').Single(l => l.StartsWith("largest difference", StringComparison.Ordinal)).Split(' ');
         Assert.IsLessThan(1e-3, double.Parse(differences[2], System.Globalization.CultureInfo.InvariantCulture), text);
         Assert.IsLessThan(1e-5, double.Parse(differences[7], System.Globalization.CultureInfo.InvariantCulture), text);
+    }
 
-        // A GPU asked for strictly: on the CPU-only test machines, one line naming what is missing.
-        (exit, text, error) = Run("--task", "onnx", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g", "--k", "5", "--gpu", "0");
+    [TestMethod]
+    public void AGpuThatCannotBeHadIsRefusedBeforeTraining()
+    {
+        // A GPU asked for strictly: on the CPU-only test machines, one line naming what is missing, before the training and the export.
+        var (exit, text, error) = Run("--task", "onnx", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g", "--k", "5", "--gpu", "0");
         if (exit == PipelineApp.Success) StringAssert.Contains(text, "ONNX Runtime on CUDA device 0");
         else
         {
             Assert.AreEqual(PipelineApp.UserError, exit, error);
-            StringAssert.StartsWith(error, "error: MLContext.GpuDeviceId asks for GPU 0");
-            StringAssert.Contains(error, "CUDA provider");
+            StringAssert.StartsWith(error, "error: --gpu 0: ONNX Runtime cannot start its CUDA provider");
+            StringAssert.Contains(error, "--fallback-to-cpu");
+            Assert.DoesNotContain("Training", text);
+            Assert.IsFalse(File.Exists(Path.Combine(Temp.File("out"), "recognition.onnx")), "nothing was exported");
         }
     }
 
@@ -92,6 +99,8 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--architecture", "784b--10g", "HelmholtzMachineOptions.Architecture")]
     [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]
     [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
+    [DataRow("--normal-digits", "5,6", "--normal-digits is an option of the anomaly task; --task main does not use it")]
+    [DataRow("--per-digit", "10", "--per-digit is an option of the few-labels task; --task main does not use it")]
     public void UserErrorsAreOneLine(string option, string value, string problem)
     {
         var (exit, _, error) = Run(option, value);
@@ -99,5 +108,49 @@ public sealed class PipelineAppTests : TempDirectoryTests
         StringAssert.StartsWith(error, "error: ");
         StringAssert.Contains(error.Split('\n')[0], problem);
         Assert.IsFalse(error.Contains("   at "), "no stack trace");
+    }
+
+    [TestMethod]
+    public void AnOptionTheTaskDoesNotUseIsRefused()
+    {
+        var (exit, _, error) = Run("--task", "few-labels", "--k", "5");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --k sets the samples of the log-likelihood, which --task few-labels does not compute");
+        (exit, _, error) = Run("--task", "anomaly", "--per-digit", "10");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --per-digit is an option of the few-labels task; --task anomaly does not use it");
+    }
+
+    [TestMethod]
+    [DataRow("--help")]
+    [DataRow("-h")]
+    public void HelpListsEveryOption(string help)
+    {
+        var (exit, text, error) = Run(help);
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        Assert.AreEqual("", error);
+        foreach (string option in new[] { "--task", "--epochs", "--k", "--seed", "--architecture", "--rule", "--train-limit", "--normal-digits", "--per-digit",
+                                          "--data", "--out", "--gpu", "--fallback-to-cpu", "--help" })
+            StringAssert.Contains(text, option + " ");
+    }
+
+    /// <summary>Output that throws when a line starting with <c>trigger</c> is written: an error that is no user's.</summary>
+    private sealed class ThrowAtLine(string trigger) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value is not null && value.StartsWith(trigger, StringComparison.Ordinal)) throw new InvalidOperationException("a bug");
+        }
+    }
+
+    [TestMethod]
+    public void AnInternalErrorIsOneLineWithExitCodeOne()
+    {
+        // An InvalidOperationException is ML.NET's or the sample's own failure, not the user's.
+        var (exit, _, error) = Run(new ThrowAtLine("Training"), "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g");
+        Assert.AreEqual(PipelineApp.Internal, exit, error);
+        StringAssert.StartsWith(error, "error: internal error (InvalidOperationException): a bug");
+        Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace unless HELMHOLTZ_DEBUG=1");
     }
 }

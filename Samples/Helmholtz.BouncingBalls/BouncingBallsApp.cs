@@ -10,20 +10,27 @@ using Microsoft.ML.Helmholtz.Temporal;
 /// The bouncing-balls experiment: generates (or reads) the data set, trains the temporal Helmholtz
 /// machine and the same frame machine without the LSTM, and reports on the test sequences the
 /// one-step prediction error, the per-frame log-likelihood, and a PNG strip of true, predicted and
-/// generated frames.
+/// generated frames. Every user error is one line "error: …" and exit code 2, found before the data set is made where it can be.
 /// </summary>
+/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged; 130 cancelled (in training: the model as it stands is saved
+/// and scored; in scoring: the trained model is saved, the scoring stops; while the data set is made: once it is written, nothing
+/// trained); 1 an internal error.</remarks>
 public static class BouncingBallsApp
 {
     public const int Success = 0, Internal = 1, UserError = 2, Diverged = 3, Cancelled = 130;
 
+    /// <summary>The files a run writes to --out, each whole or not at all.</summary>
+    public const string ModelFile = "temporal.htm", CurveFile = "curve.csv", StripFile = "strip.png", ReportFile = "report.csv";
+
     public const string Usage = """
         usage: Helmholtz.BouncingBalls [options]
           --data DIR              where the data set is read from, or generated into when missing (runs/bouncing-balls-data)
-          --out DIR               where the strip and the report go (runs/bouncing-balls)
+          --out DIR               where the model (temporal.htm), the learning curve, the strip and the report go (runs/bouncing-balls)
           --architecture A        the frame machine (900bs-200g: "bs" scores the soft pixels in [0, 1] by cross-entropy)
           --rule R                sbp, wake-sleep, reinforce, nvil, … (sbp)
           --recurrent-units N     LSTM units (100)
-          --epochs N (10)  --time-limit MINUTES  --batch-sequences N (20)  --truncation STEPS (0: whole sequences)
+          --epochs N (10)  --batch-sequences N (20)  --truncation STEPS (0: whole sequences)
+          --time-limit MINUTES    stop at the end of the first epoch past this much training time (0: no limit)
           --learning-rate X (0.001)  --seed N (1)
           --train-sequences N (4000)  --test-sequences N (200)  --frames T (100)
           --k N                   importance samples per frame for the log-likelihood (100)
@@ -38,7 +45,7 @@ public static class BouncingBallsApp
         {
             options = Options.Parse(args);
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        catch (ArgumentException e)
         {
             error.WriteLine($"error: {e.Message}");
             error.WriteLine(Usage);
@@ -51,86 +58,149 @@ public static class BouncingBallsApp
         }
         try
         {
-            return Experiment(options, output, cancellation);
+            return Experiment(options, output, error, cancellation);
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine("cancelled.");
+            error.WriteLine("cancelled before training: the data set is written, nothing trained.");
             return Cancelled;
         }
         catch (TrainingDivergedException e)
         {
-            error.WriteLine($"error: training diverged: {e.Message}");
+            error.WriteLine($"error: training diverged: {OneLine(e.Message)}");
             return Diverged;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+            error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
+            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
+            return Internal;
         }
     }
 
-    private static int Experiment(Options o, TextWriter output, CancellationToken cancellation)
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+    private static int Experiment(Options o, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
-        var architecture = HelmholtzArchitecture.Parse(o.Architecture);
+        // Everything that can be checked without the data comes first: making the data set takes minutes.
+        HelmholtzArchitecture architecture;
+        try
+        {
+            architecture = HelmholtzArchitecture.Parse(o.Architecture);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new ArgumentException($"--architecture {o.Architecture}: {e.Message}", e);
+        }
         var ballOptions = new BouncingBallsOptions { Frames = o.Frames };
         if (architecture.Visible.Size != ballOptions.PixelsPerFrame)
             throw new ArgumentException($"--architecture: the visible layer has {architecture.Visible.Size} units, but a frame has {ballOptions.PixelsPerFrame} pixels.");
         ILearningRule rule = LearningRules.Create(o.Rule);
         if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
+        PrepareOutputDirectory(o.Output);
 
         BouncingBallsDataset data = BouncingBalls.LoadOrCreate(o.Data, ballOptions, o.TrainSequences, o.TestSequences);
         output.WriteLine($"bouncing balls: {data.Train.Count} training and {data.Test.Count} test sequences of {data.Train.Frames} frames of {data.Train.Height}×{data.Train.Width} in {o.Data} ({clock.Elapsed.TotalSeconds:F1} s)");
-        Directory.CreateDirectory(o.Output);
+        // The generator takes no cancellation token: a signal during it is acted on here, before training starts.
+        cancellation.ThrowIfCancellationRequested();
 
         var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
-        var limit = o.TimeLimitMinutes is { } m ? TimeSpan.FromMinutes(m) : (TimeSpan?)null;
         output.WriteLine($"training the temporal machine {architecture} + LSTM({o.RecurrentUnits}) with {rule.Name}: {o.Epochs} epochs of minibatches of {o.BatchSequences} sequences{(o.Truncation > 0 ? $", BPTT truncated to {o.Truncation} steps" : "")}");
-        var reports = new TemporalTrainer(rule, new TemporalTrainingOptions
+        // The epochs are collected as they are reported, so that a cancelled run still has the ones it finished.
+        var reports = new List<TemporalEpochReport>();
+        var trainingClock = Stopwatch.StartNew();
+        bool cancelled = false;
+        try
         {
-            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = o.LearningRate, Seed = o.Seed, TimeLimit = limit,
-        }).Train(model, data.Train, new Progress(output), cancellation);
-        TimeSpan temporalTime = reports[^1].Elapsed;
+            new TemporalTrainer(rule, new TemporalTrainingOptions
+            {
+                Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = o.LearningRate, Seed = o.Seed, TimeLimit = o.TimeLimit,
+            }).Train(model, data.Train, new Progress(output, reports), cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            cancelled = true;
+            error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
+        }
+        TimeSpan temporalTime = trainingClock.Elapsed;
+        if (!cancelled && reports.Count < o.Epochs)
+            output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
+
+        // The model and its curve are saved before anything else is computed, so that a failure later (the
+        // baseline, the scoring, the strip, the report) does not lose the training.
+        string modelPath = Path.Combine(o.Output, ModelFile), curvePath = Path.Combine(o.Output, CurveFile);
+        model.Save(modelPath);
+        WriteAtomically(curvePath, "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
+            string.Concat(reports.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Epoch},{r.TrainFreeEnergy:R},{r.TrainObjective:R},{r.Elapsed.TotalSeconds:F1}\n"))));
+        output.WriteLine($"model saved to {modelPath} after {model.Machine.StepsTrained} steps; learning curve in {curvePath}");
 
         HelmholtzMachine? plain = null;
         TimeSpan plainTime = default;
         var frames = new DataMatrix(data.Train.Count * data.Train.Frames, data.Train.ValuesPerFrame, data.Train.Values);
-        if (o.Baseline)
+        if (o.Baseline && !cancelled)
         {
             output.WriteLine($"training the same machine without the LSTM on the {frames.Rows:N0} frames alone: {reports.Count} epochs of minibatches of 100 frames");
             plain = HelmholtzMachine.Create(architecture, o.Seed);
-            var plainReports = new HelmholtzTrainer(LearningRules.Create(o.Rule), new TrainingOptions { Epochs = reports.Count, BatchSize = 100, LearningRate = new(o.LearningRate), Seed = o.Seed })
-                .Train(plain, frames, progress: new Progress<EpochReport>(r => output.WriteLine($"  epoch {r.Epoch}: free energy {r.TrainFreeEnergy:F2} nats per frame, {r.Elapsed.TotalSeconds:F0} s")), cancellationToken: cancellation);
-            plainTime = plainReports[^1].Elapsed;
+            try
+            {
+                var plainReports = new HelmholtzTrainer(LearningRules.Create(o.Rule), new TrainingOptions { Epochs = reports.Count, BatchSize = 100, LearningRate = new(o.LearningRate), Seed = o.Seed })
+                    .Train(plain, frames, progress: new SynchronousProgress<EpochReport>(r => output.WriteLine($"  epoch {r.Epoch}: free energy {r.TrainFreeEnergy:F2} nats per frame, {r.Elapsed.TotalSeconds:F0} s")), cancellationToken: cancellation);
+                plainTime = plainReports[^1].Elapsed;
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled = true;
+                plain = null;
+                error.WriteLine("training of the machine without the LSTM cancelled; it is left out, and the temporal machine is scored.");
+            }
         }
 
+        // A run whose training was cancelled is still scored, as MNIST's is; one that trained to its end can be
+        // cancelled while it scores (the model is already saved).
+        CancellationToken scoringCancellation = cancelled ? CancellationToken.None : cancellation;
         SequenceSet test = data.Test;
-        var scoring = Stopwatch.StartNew();
-        double[] perFrame = TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: cancellation);
-        double temporalLogLikelihood = perFrame.Average();
-        float[] predicted = TemporalEvaluation.PredictFrames(model, test, o.PredictSamples, seed: o.Seed + 2, cancellationToken: cancellation);
-        double temporalError = TemporalEvaluation.PredictionError(test, predicted);
-        float[] previous = new float[test.Values.Length];
-        for (int s = 0; s < test.Count; s++)
-            for (int t = 1; t < test.Frames; t++) test.Frame(s, t - 1).CopyTo(previous.AsSpan((s * test.Frames + t) * test.ValuesPerFrame));
-        double copyError = TemporalEvaluation.PredictionError(test, previous);
-        output.WriteLine($"scored in {scoring.Elapsed.TotalSeconds:F0} s");
-
-        output.WriteLine($"test sequences ({test.Count}), per frame:");
-        output.WriteLine($"  temporal machine:          ln p(v_t | v_<t) {temporalLogLikelihood:F2} nats (K = {o.K}), one-step prediction error {temporalError:F3} (trained {reports.Count} epochs, {temporalTime.TotalMinutes:F1} min)");
+        double temporalLogLikelihood, temporalError, copyError;
         double? plainLogLikelihood = null, plainError = null;
-        if (plain is not null)
+        float[] predicted;
+        try
         {
-            var testFrames = new DataMatrix(test.Count * test.Frames, test.ValuesPerFrame, test.Values);
-            plainLogLikelihood = new ImportanceSampledLogLikelihood(o.K, seed: o.Seed + 1).EstimatePerExample(plain, testFrames, cancellationToken: cancellation).Average();
-            float[] mean = TemporalEvaluation.MeanFrame(plain, 2000, seed: o.Seed + 2);
-            float[] constant = new float[test.Values.Length];
-            for (int i = 0; i < constant.Length; i++) constant[i] = mean[i % mean.Length];
-            plainError = TemporalEvaluation.PredictionError(test, constant);
-            output.WriteLine($"  without the LSTM:          ln p(v_t)         {plainLogLikelihood:F2} nats (K = {o.K}), one-step prediction error {plainError:F3} (its mean frame; trained {reports.Count} epochs, {plainTime.TotalMinutes:F1} min)");
+            var scoring = Stopwatch.StartNew();
+            double[] perFrame = TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: scoringCancellation);
+            temporalLogLikelihood = perFrame.Average();
+            predicted = TemporalEvaluation.PredictFrames(model, test, o.PredictSamples, seed: o.Seed + 2, cancellationToken: scoringCancellation);
+            temporalError = TemporalEvaluation.PredictionError(test, predicted);
+            float[] previous = new float[test.Values.Length];
+            for (int s = 0; s < test.Count; s++)
+                for (int t = 1; t < test.Frames; t++) test.Frame(s, t - 1).CopyTo(previous.AsSpan((s * test.Frames + t) * test.ValuesPerFrame));
+            copyError = TemporalEvaluation.PredictionError(test, previous);
+            output.WriteLine($"scored in {scoring.Elapsed.TotalSeconds:F0} s");
+
+            output.WriteLine($"test sequences ({test.Count}), per frame:");
+            output.WriteLine($"  temporal machine:          ln p(v_t | v_<t) {temporalLogLikelihood:F2} nats (K = {o.K}), one-step prediction error {temporalError:F3} (trained {reports.Count} epochs, {temporalTime.TotalMinutes:F1} min)");
+            if (plain is not null)
+            {
+                var testFrames = new DataMatrix(test.Count * test.Frames, test.ValuesPerFrame, test.Values);
+                plainLogLikelihood = new ImportanceSampledLogLikelihood(o.K, seed: o.Seed + 1).EstimatePerExample(plain, testFrames, cancellationToken: scoringCancellation).Average();
+                float[] mean = TemporalEvaluation.MeanFrame(plain, 2000, seed: o.Seed + 2);
+                float[] constant = new float[test.Values.Length];
+                for (int i = 0; i < constant.Length; i++) constant[i] = mean[i % mean.Length];
+                plainError = TemporalEvaluation.PredictionError(test, constant);
+                output.WriteLine($"  without the LSTM:          ln p(v_t)         {plainLogLikelihood:F2} nats (K = {o.K}), one-step prediction error {plainError:F3} (its mean frame; trained {reports.Count} epochs, {plainTime.TotalMinutes:F1} min)");
+            }
+            output.WriteLine($"  copying the previous frame:                            one-step prediction error {copyError:F3}");
         }
-        output.WriteLine($"  copying the previous frame:                            one-step prediction error {copyError:F3}");
+        catch (OperationCanceledException)
+        {
+            error.WriteLine($"scoring cancelled; the model is saved in {modelPath}.");
+            return Cancelled;
+        }
 
         // The strip: the first 20 frames of test sequence 0, its one-step predictions, a roll-out after its first
         // 10 frames, and a sequence generated from nothing.
@@ -147,29 +217,77 @@ public static class BouncingBallsApp
         }
         float[] image = PngWriter.Tile(strip, side, test.Height, 4, shown, 2, 0.5f);
         var (width, height) = PngWriter.TiledSize(side, test.Height, 4, shown, 2);
-        string png = Path.Combine(o.Output, "strip.png");
-        PngWriter.WriteGreyscale(png, image, width, height);
+        string png = Path.Combine(o.Output, StripFile);
+        PngWriter.WriteGreyscale(png, image, width, height);   // atomic
         output.WriteLine($"wrote {png}: rows are the true frames 1–{shown} of test sequence 1, its one-step predictions, the model's roll-out after its first {Math.Min(10, shown)} frames, and a sequence generated from nothing");
 
-        string report = Path.Combine(o.Output, "report.csv");
-        File.WriteAllText(report, string.Join('\n',
+        string report = Path.Combine(o.Output, ReportFile);
+        WriteAtomically(report, string.Join('\n', new[]
+        {
             "model,epochs,train_minutes,test_log_likelihood_per_frame,prediction_error",
             Row("temporal", reports.Count, temporalTime, temporalLogLikelihood, temporalError),
             plain is null ? "" : Row("without_lstm", reports.Count, plainTime, plainLogLikelihood!.Value, plainError!.Value),
-            Row("copy_previous_frame", 0, TimeSpan.Zero, double.NaN, copyError)) + "\n");
-        File.WriteAllText(Path.Combine(o.Output, "curve.csv"), "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
-            string.Join('\n', reports.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Epoch},{r.TrainFreeEnergy:R},{r.TrainObjective:R},{r.Elapsed.TotalSeconds:F1}"))) + "\n");
-        output.WriteLine($"wrote {report} and the learning curve; {clock.Elapsed.TotalMinutes:F1} min in all");
-        return Success;
+            Row("copy_previous_frame", 0, TimeSpan.Zero, double.NaN, copyError),
+        }.Where(line => line.Length > 0)) + "\n");
+        output.WriteLine($"wrote {report}; {clock.Elapsed.TotalMinutes:F1} min in all");
+        return cancelled ? Cancelled : Success;
+    }
+
+    /// <summary>
+    /// Creates the folder, proves it writable and refuses a folder where an output file goes, so that a bad
+    /// --out fails before the data set is made and the machine trained rather than at the first save.
+    /// </summary>
+    private static void PrepareOutputDirectory(string directory)
+    {
+        if (File.Exists(directory))
+            throw new IOException($"--out {directory} is a file; give a folder for the model, the curve, the strip and the report.");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--out {directory} cannot be written: {OneLine(e.Message)}", e);
+        }
+        foreach (string file in new[] { ModelFile, CurveFile, StripFile, ReportFile })
+            if (Directory.Exists(Path.Combine(directory, file)))
+                throw new IOException($"--out {directory}: {file} there is a folder, where the run writes a file; remove it or give another --out.");
+    }
+
+    /// <summary>Writes <paramref name="text"/> to a temporary file beside <paramref name="path"/>, then moves it over the path: a reader never sees half a file.</summary>
+    private static void WriteAtomically(string path, string text)
+    {
+        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.WriteAllText(temporary, text);
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
     }
 
     private static string Row(string model, int epochs, TimeSpan time, double logLikelihood, double error)
         => string.Create(CultureInfo.InvariantCulture, $"{model},{epochs},{time.TotalMinutes:F2},{logLikelihood:F4},{error:F4}");
 
-    private sealed class Progress(TextWriter output) : IProgress<TemporalEpochReport>
+    private sealed class Progress(TextWriter output, List<TemporalEpochReport> reports) : IProgress<TemporalEpochReport>
     {
         public void Report(TemporalEpochReport r)
-            => output.WriteLine($"  epoch {r.Epoch}: {r.Objective} {r.TrainObjective:F2} nats per frame (F̂ {r.TrainFreeEnergy:F2}), {r.Elapsed.TotalSeconds:F0} s");
+        {
+            reports.Add(r);
+            output.WriteLine($"  epoch {r.Epoch}: {r.Objective} {r.TrainObjective:F2} nats per frame (F̂ {r.TrainFreeEnergy:F2}), {r.Elapsed.TotalSeconds:F0} s");
+        }
+    }
+
+    /// <summary>Calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool and print the epochs out of order).</summary>
+    private sealed class SynchronousProgress<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
     }
 
     private sealed class Options
@@ -177,42 +295,74 @@ public static class BouncingBallsApp
         public string Data = Path.Combine("runs", "bouncing-balls-data"), Output = Path.Combine("runs", "bouncing-balls");
         public string Architecture = "900bs-200g", Rule = "sbp";
         public int RecurrentUnits = 100, Epochs = 10, BatchSequences = 20, Truncation, TrainSequences = 4000, TestSequences = 200, Frames = 100, K = 100, PredictSamples = 20;
-        public double? TimeLimitMinutes;
+        /// <summary>Null: no limit (--time-limit 0, as in the MNIST sample).</summary>
+        public TimeSpan? TimeLimit;
         public float LearningRate = 1e-3f;
         public ulong Seed = 1;
         public bool Baseline = true, Help;
 
+        /// <summary>Every option's value is checked here, naming the option, before any data is made or read.</summary>
         public static Options Parse(string[] args)
         {
             var o = new Options();
             for (int i = 0; i < args.Length; i++)
             {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-                int Positive() => int.Parse(Next(), CultureInfo.InvariantCulture) is > 0 and var v ? v : throw new ArgumentException($"{args[i - 1]} must be positive.");
-                switch (args[i])
+                string name = args[i];
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+                int Whole(int min)
+                {
+                    string text = Next();
+                    return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
+                        : throw new ArgumentException($"{name} needs a whole number from {min} to {int.MaxValue}; got '{text}'.");
+                }
+                switch (name)
                 {
                     case "--data": o.Data = Next(); break;
                     case "--out": o.Output = Next(); break;
                     case "--architecture": o.Architecture = Next(); break;
                     case "--rule": o.Rule = Next(); break;
-                    case "--recurrent-units": o.RecurrentUnits = Positive(); break;
-                    case "--epochs": o.Epochs = Positive(); break;
-                    case "--time-limit": o.TimeLimitMinutes = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    case "--batch-sequences": o.BatchSequences = Positive(); break;
-                    case "--truncation": o.Truncation = int.Parse(Next(), CultureInfo.InvariantCulture) is >= 0 and var t ? t : throw new ArgumentException("--truncation must be 0 or more."); break;
-                    case "--learning-rate": o.LearningRate = float.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    case "--seed": o.Seed = ulong.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    case "--train-sequences": o.TrainSequences = Positive(); break;
-                    case "--test-sequences": o.TestSequences = Positive(); break;
-                    case "--frames": o.Frames = Positive(); break;
-                    case "--k": o.K = Positive(); break;
-                    case "--predict-samples": o.PredictSamples = Positive(); break;
+                    case "--recurrent-units": o.RecurrentUnits = Whole(1); break;
+                    case "--epochs": o.Epochs = Whole(1); break;
+                    case "--time-limit": o.TimeLimit = TimeLimitOf(name, Next()); break;
+                    case "--batch-sequences": o.BatchSequences = Whole(1); break;
+                    case "--truncation": o.Truncation = Whole(0); break;
+                    case "--learning-rate":
+                        string rate = Next();
+                        o.LearningRate = float.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out float r) && r > 0 && float.IsFinite(r) ? r
+                            : throw new ArgumentException($"{name} needs a positive number (in single precision); got '{rate}'.");
+                        break;
+                    case "--seed":
+                        string seed = Next();
+                        o.Seed = ulong.TryParse(seed, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong s) ? s
+                            : throw new ArgumentException($"{name} needs a whole number from 0 to {ulong.MaxValue}; got '{seed}'.");
+                        break;
+                    case "--train-sequences": o.TrainSequences = Whole(1); break;
+                    case "--test-sequences": o.TestSequences = Whole(1); break;
+                    case "--frames": o.Frames = Whole(1); break;
+                    case "--k": o.K = Whole(1); break;
+                    case "--predict-samples": o.PredictSamples = Whole(1); break;
                     case "--no-baseline": o.Baseline = false; break;
                     case "--help" or "-h": o.Help = true; break;
-                    default: throw new ArgumentException($"unknown option {args[i]}.");
+                    default: throw new ArgumentException($"unknown option {name}.");
                 }
             }
+            if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
+            if (o.BatchSequences > o.TrainSequences)
+                throw new ArgumentException($"--batch-sequences {o.BatchSequences} is more than the {o.TrainSequences} training sequences (--train-sequences): no minibatch would be made.");
             return o;
         }
+
+        /// <summary>MINUTES as a time limit: 0 is none; a value TimeSpan cannot hold is refused rather than overflowing.</summary>
+        private static TimeSpan? TimeLimitOf(string name, string text)
+        {
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double minutes) || !(minutes >= 0) || double.IsInfinity(minutes))
+                throw new ArgumentException($"{name} needs a number of minutes, 0 or more (0: no limit); got '{text}'.");
+            if (minutes > MaximumMinutes)
+                throw new ArgumentException($"{name} {text} is more minutes than a time limit holds (at most {MaximumMinutes:G6}; 0 is no limit).");
+            // A positive limit shorter than a tick is one tick, not the zero the trainer refuses.
+            return minutes == 0 ? null : TimeSpan.FromTicks(Math.Max(1, (long)(minutes * TimeSpan.TicksPerMinute)));
+        }
+
+        private static readonly double MaximumMinutes = Math.Floor(TimeSpan.MaxValue.TotalMinutes) - 1;
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
+using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Runtime;
 
 /// <summary>
@@ -19,7 +20,7 @@ using Microsoft.ML.Runtime;
 /// <item><c>onnx</c>: a machine exported to ONNX (features and log-likelihood graphs), and the test set scored by ONNX
 /// Runtime in batches, on the CPU or, with <c>--gpu N</c>, on a CUDA GPU, beside the managed transformer.</item>
 /// </list>
-/// Every user error is one line "error: …" and exit code 2.
+/// Every user error is one line "error: …" and exit code 2; an internal error is exit code 1.
 /// </summary>
 public static class PipelineApp
 {
@@ -37,8 +38,14 @@ public static class PipelineApp
         public int[] NormalDigits = [0, 1, 2, 3, 4];
         public int[] PerDigit = [10, 100, 500];
         public int? Gpu;
-        public bool FallbackToCpu;
+        public bool FallbackToCpu, Help;
     }
+
+    /// <summary>
+    /// A user error found by the sample itself (the library's are its argument, data and file exceptions), so that an
+    /// exception of another type, an InvalidOperationException from ML.NET or the sample's own code, is reported as internal.
+    /// </summary>
+    private sealed class UserErrorException(string message, Exception? inner = null) : Exception(message, inner);
 
     private const string Usage = """
         usage: Helmholtz.Pipeline [options]
@@ -53,6 +60,8 @@ public static class PipelineApp
           --out DIR         where the model zip and ONNX files go (runs/pipeline)
           --gpu N           onnx task: score on CUDA GPU N (MLContext.GpuDeviceId)
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
+          -h, --help        this text
+        an option of another task than the one run is refused (--k: every task but few-labels, which has no log-likelihood)
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
@@ -67,6 +76,11 @@ public static class PipelineApp
             error.WriteLine($"error: {e.Message}");
             error.WriteLine(Usage);
             return UserError;
+        }
+        if (options.Help)
+        {
+            output.WriteLine(Usage);
+            return Success;
         }
         try
         {
@@ -88,11 +102,18 @@ public static class PipelineApp
             error.WriteLine("cancelled.");
             return Cancelled;
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
-            or NotSupportedException or InvalidOperationException)
+        catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
+            or NotSupportedException)
         {
             error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
+            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
+            return Internal;
         }
     }
 
@@ -101,6 +122,7 @@ public static class PipelineApp
     private static Options Parse(string[] args)
     {
         var o = new Options();
+        bool normalDigitsGiven = false, perDigitGiven = false, samplesGiven = false;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -110,7 +132,7 @@ public static class PipelineApp
             {
                 case "--task": o.Task = Value(); break;
                 case "--epochs": o.Epochs = Int(0); break;
-                case "--k": o.Samples = Int(1); break;
+                case "--k": o.Samples = Int(1); samplesGiven = true; break;
                 case "--seed": o.Seed = Int(0); break;
                 case "--train-limit": o.TrainLimit = Int(1); break;
                 case "--architecture": o.Architecture = Value(); break;
@@ -140,21 +162,28 @@ public static class PipelineApp
                     o.NormalDigits = text.Split(',').Select(d => int.TryParse(d, out int v) && v is >= 0 and <= 9 ? v
                         : throw new ArgumentException($"--normal-digits takes digits 0-9 separated by commas; got '{text}'.")).Distinct().ToArray();
                     if (o.NormalDigits.Length is 0 or 10) throw new ArgumentException("--normal-digits must leave some digits out (they are the anomalies).");
+                    normalDigitsGiven = true;
                     break;
                 case "--per-digit":
                     string sizes = Value();
                     o.PerDigit = sizes.Split(',').Select(d => int.TryParse(d, out int v) && v is >= 1 and <= 800 ? v
                         : throw new ArgumentException($"--per-digit takes counts from 1 to 800 separated by commas; got '{sizes}'.")).ToArray();
+                    perDigitGiven = true;
                     break;
                 case "--data": o.Data = Value(); break;
                 case "--out": o.Output = Value(); break;
                 case "--gpu": o.Gpu = Int(0); break;
                 case "--fallback-to-cpu": o.FallbackToCpu = true; break;
+                case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option {name}.");
             }
         }
         if (o.Task is not ("main" or "few-labels" or "anomaly" or "onnx")) throw new ArgumentException($"--task must be main, few-labels, anomaly or onnx; got '{o.Task}'.");
+        // An option the task does not use is refused rather than ignored.
         if ((o.Gpu is not null || o.FallbackToCpu) && o.Task != "onnx") throw new ArgumentException("--gpu and --fallback-to-cpu are options of the onnx task.");
+        if (normalDigitsGiven && o.Task != "anomaly") throw new ArgumentException($"--normal-digits is an option of the anomaly task; --task {o.Task} does not use it.");
+        if (perDigitGiven && o.Task != "few-labels") throw new ArgumentException($"--per-digit is an option of the few-labels task; --task {o.Task} does not use it.");
+        if (samplesGiven && o.Task == "few-labels") throw new ArgumentException("--k sets the samples of the log-likelihood, which --task few-labels does not compute.");
         return o;
     }
 
@@ -307,6 +336,7 @@ public static class PipelineApp
         HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
         machineOptions.CancellationToken = cancellation;
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);
+        if (o.Gpu is { } gpu && !o.FallbackToCpu) CheckCudaProvider(gpu);
         Directory.CreateDirectory(o.Output);
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
@@ -320,7 +350,16 @@ public static class PipelineApp
         output.WriteLine($"exported {features} ({new FileInfo(features).Length / 1024.0:F0} KB) and {logLikelihood} ({new FileInfo(logLikelihood).Length / 1024.0:F0} KB; it holds the K = {o.Samples} noise)");
 
         // The same columns computed by ONNX Runtime in batches, on the device the MLContext names.
-        using HelmholtzOnnxTransformer onnx = machine.ToOnnxRuntime(ml);
+        HelmholtzOnnxTransformer onnxRuntime;
+        try
+        {
+            onnxRuntime = machine.ToOnnxRuntime(ml);
+        }
+        catch (InvalidOperationException e) when (o.Gpu is not null)
+        {
+            throw new UserErrorException(e.Message, e);   // the GPU asked for cannot be had (the library names what is missing)
+        }
+        using HelmholtzOnnxTransformer onnx = onnxRuntime;
         var clock = Stopwatch.StartNew();
         ScoreRow[] managed = ml.Data.CreateEnumerable<ScoreRow>(machine.Transform(test), false).ToArray();
         double managedSeconds = clock.Elapsed.TotalSeconds;
@@ -339,6 +378,24 @@ public static class PipelineApp
                          $"ONNX Runtime {runtime.Average(r => (double)r.LogLikelihood):F2} nats in {runtimeSeconds:F1} s over {managed.Length:N0} images");
         output.WriteLine($"largest difference: {worstNats:G3} nats in a log-likelihood, {worstFeature:G3} in a feature");
         return Success;
+    }
+
+    /// <summary>
+    /// Starts ONNX Runtime's CUDA provider for GPU <paramref name="device"/> and lets it go, so that a machine without it
+    /// (no CUDA libraries, no driver) is refused in a moment, not after the training and the export.
+    /// </summary>
+    private static void CheckCudaProvider(int device)
+    {
+        try
+        {
+            using var options = new SessionOptions();
+            options.AppendExecutionProvider_CUDA(device);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)
+        {
+            throw new UserErrorException($"--gpu {device}: ONNX Runtime cannot start its CUDA provider ({OneLine(e.Message).Trim()}); " +
+                                "it needs an NVIDIA driver and the CUDA 13 runtime libraries. Add --fallback-to-cpu to run on the CPU instead.", e);
+        }
     }
 
     private sealed class ScoreRow
