@@ -94,11 +94,6 @@ public static class TemporalEvaluation
         return predicted;
     }
 
-    /// <summary>
-    /// The rows of a chunk of frames, K per frame (at least one frame's), after checking, before anything is
-    /// allocated, that a chunk fits the machine's buffers and that groups of <paramref name="batchSequences"/>
-    /// sequences fit the LSTM's and the conditioning's (<see cref="ConditioningOfTrueFrames"/>).
-    /// </summary>
     /// <summary>Rows computed together: whole frames of K rows each, about <see cref="RowsPerChunk"/> of them.</summary>
     private static int ChunkRows(int samples) => Math.Max(samples, RowsPerChunk / samples * samples);
 
@@ -111,6 +106,11 @@ public static class TemporalEvaluation
               $"would need {values:N0} values in one array, more than it holds ({Array.MaxLength:N0}).";
     }
 
+    /// <summary>
+    /// The rows of a chunk of frames, K per frame (at least one frame's), after checking, before anything is
+    /// allocated, that a chunk fits the machine's buffers and that groups of <paramref name="batchSequences"/>
+    /// sequences fit the LSTM's and the conditioning's (<see cref="ConditioningOfTrueFrames"/>).
+    /// </summary>
     private static int ChunkRows(TemporalHelmholtzMachine model, SequenceSet data, int samples, int batchSequences)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSequences);
