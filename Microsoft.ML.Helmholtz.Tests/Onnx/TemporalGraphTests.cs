@@ -123,6 +123,12 @@ public sealed class TemporalGraphTests
                 Assert.AreEqual(before[i].FrameLogLikelihoods[t], after[i].FrameLogLikelihoods[t], 1e-3 * Math.Max(1, Math.Abs(before[i].FrameLogLikelihoods[t])), $"row {i}, frame {t}");
         }
 
+        // The loaded pipeline checks its input as the fitted transformer does: a value binary units cannot model is refused, not scored.
+        rows[4].Frames[13] = 2f;
+        Exception refused = Assert.Throws<Exception>(() => new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(new MLContext().Data.LoadFromEnumerable(rows)), false).ToArray());
+        while (refused.InnerException is not null && !refused.Message.Contains("slot", StringComparison.Ordinal)) refused = refused.InnerException;   // ML.NET may wrap it
+        StringAssert.Contains(refused.Message, "slot 13 is 2: a Bernoulli visible layer models only 0 and 1");
+
         options.PredictedFramesColumnName = "Predicted";
         TemporalHelmholtzTransformer predicting = TemporalHelmholtzTransformer.Create(fitted.Model, options, 6);
         using var stream = new MemoryStream();

@@ -156,6 +156,34 @@ public sealed class HelmholtzMachineTransformerTests
         }
     }
 
+    /// <summary>
+    /// A loaded pipeline checks its input as the fitted transformer does: a value the visible layer cannot model is
+    /// refused, not scored (the ONNX graph alone gave a plausible log-likelihood for a 2 and NaN for a NaN).
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-10g-8g", 2f, "a Bernoulli visible layer models only 0 and 1")]
+    [DataRow("20b-10g-8g", float.NaN, "the values must be finite")]
+    [DataRow("20bs-10g", 1.5f, "a Bernoulli (soft targets) visible layer models")]
+    [DataRow("20bs-10g", float.PositiveInfinity, "the values must be finite")]
+    public void ALoadedPipelineRefusesValuesTheMachineCannotModel(string architecture, float bad, string message)
+    {
+        var (ml, train, test, model) = Fitted(o => { o.Architecture = architecture; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("model.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(path, out _);
+        PixelRow[] rows = TransformTestData.Rows(5, 2);
+        Assert.HasCount(5, Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(rows))), "clean rows are scored");
+        rows[3].Pixels[7] = bad;
+        Exception e = Assert.Throws<Exception>(() => Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(rows))));
+        while (e.InnerException is not null && !e.Message.Contains("slot", StringComparison.Ordinal)) e = e.InnerException;   // ML.NET may wrap it
+        StringAssert.Contains(e.Message, $"slot 7 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        StringAssert.Contains(e.Message, message);
+        var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message, message, "one row at a time too");
+    }
+
     public sealed class AnomalyRow
     {
         public float Score { get; set; }

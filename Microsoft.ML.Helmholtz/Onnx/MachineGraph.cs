@@ -38,9 +38,14 @@ internal static class MachineGraph
         string x;
         if (columns.SingleRow)
         {
-            // One row [D] (as ML.NET's OnnxTransformer hands it), computed as a batch of one.
-            string row = g.Input(columns.Input, visible);
-            x = g.Node("Unsqueeze", [row, g.Int64Initializer("axis_0", [0], 1)]);
+            // One row [D] (as ML.NET's OnnxTransformer hands it), computed as a batch of one. Of any size, it is declared
+            // [1, values]: OnnxTransformer fills in one unknown dimension, but takes a leading one for a batch of 1.
+            if (columns.RowOfAnySize) x = g.Input(columns.Input, 1, "values");
+            else
+            {
+                string row = g.Input(columns.Input, visible);
+                x = g.Node("Unsqueeze", [row, g.Int64Initializer("axis_0", [0], 1)]);
+            }
         }
         else x = g.Input(columns.Input, Batch, visible);
 
@@ -329,7 +334,9 @@ internal static class MachineGraph
 /// The names and layout of a machine graph's input and outputs. A null output is left out; Score is
 /// −ln p̂ and PredictedLabel is Score &gt; <see cref="Threshold"/> (Boolean). <see cref="SingleRow"/>: the
 /// input is one row [D] and the outputs [F] and [1] (what ML.NET's OnnxTransformer feeds and reads),
-/// else a batch [N, D] with outputs [N, F] and [N]. <see cref="LayerStatistics"/> adds every hidden
+/// else a batch [N, D] with outputs [N, F] and [N]; <see cref="RowOfAnySize"/> declares the single row [1, values],
+/// its length symbolic (it is D whenever the graph runs), so that OnnxTransformer takes a vector column of unknown size,
+/// as a saved pipeline's checked input is (<see cref="Transforms.SavedInput"/>). <see cref="LayerStatistics"/> adds every hidden
 /// layer's "hidden_l_probability" (binary units) or "hidden_l_mean" and "hidden_l_log_variance"
 /// (Gaussian units; and "hidden_l_factor", the u of D + u uᵀ, for a rank-one posterior) of the
 /// recognition network's deterministic pass.
@@ -342,4 +349,5 @@ internal sealed record GraphColumns(
     string? PredictedLabel = null,
     bool SingleRow = false,
     double Threshold = 0,
-    bool LayerStatistics = false);
+    bool LayerStatistics = false,
+    bool RowOfAnySize = false);

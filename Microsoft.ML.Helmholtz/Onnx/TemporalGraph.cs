@@ -12,14 +12,16 @@ namespace Microsoft.ML.Helmholtz.Onnx;
 /// </summary>
 internal static class TemporalGraph
 {
-    public static byte[] Build(TemporalFixedNoiseLogLikelihood scorer, int frames, string input, string perFrame, string total)
+    public static byte[] Build(TemporalFixedNoiseLogLikelihood scorer, int frames, string input, string perFrame, string total, bool rowOfAnySize = false)
     {
         TemporalHelmholtzMachine model = scorer.Model;
         var machine = model.Machine;
         var layers = machine.Architecture.Layers;
         int d = model.FrameSize, h = model.RecurrentUnits;
         var g = new OnnxGraphBuilder("temporal_helmholtz_machine") { ModelDomain = "microsoft.ml.helmholtz" };
-        string row = g.Input(input, frames * d);
+        // rowOfAnySize declares it [1, values], so that OnnxTransformer takes the saved pipeline's checked input, a vector of
+        // unknown size (Transforms.SavedInput; it fills in one unknown dimension, not a leading one); it is frames × d whenever the graph runs.
+        string row = rowOfAnySize ? g.Input(input, 1, "values") : g.Input(input, frames * d);
         string x = g.Node("Reshape", [row, g.Int64Initializer("frames_shape", [frames, d], 2)]);
 
         // The LSTM reads frame t − 1 at step t: zeros, then frames 0 … T − 2.

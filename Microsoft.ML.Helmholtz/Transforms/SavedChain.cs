@@ -7,6 +7,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// <summary>
 /// What a <see cref="HelmholtzMachineTransformer"/> is saved as, with ML.NET's public means only:
 /// <list type="number">
+/// <item>The input column's check (<see cref="SavedInput"/>): a loaded pipeline refuses what the machine cannot model.</item>
 /// <item>ML.NET's OnnxTransformer over an ONNX model of the same computation (the machine's
 /// parameters and the scoring noise are in the model, which ML.NET stores in the zip). It reads one
 /// row [D] and gives the features [F] and, for the scalar columns, one-value vectors.</item>
@@ -25,12 +26,13 @@ internal static class SavedChain
         HelmholtzMachineOptions o = transformer.Options;
         bool scalars = transformer.LogLikelihood is not null;
         var columns = new GraphColumns(
-            Input: o.InputColumnName,
+            Input: SavedInput.CheckedColumn,
             Features: o.FeatureColumnName,
             LogLikelihood: scalars ? ScalarColumns.LogLikelihoodVector : null,
             Score: scalars ? ScalarColumns.ScoreVector : null,
             PredictedLabel: scalars ? ScalarColumns.PredictedLabelVector : null,
             SingleRow: true,
+            RowOfAnySize: true,
             Threshold: transformer.Threshold);
         byte[] model = MachineGraph.Build(transformer.Features, transformer.LogLikelihood, columns);
         string[] outputs = new[] { columns.Features, columns.LogLikelihood, columns.Score, columns.PredictedLabel }.OfType<string>().ToArray();
@@ -39,7 +41,7 @@ internal static class SavedChain
         IEstimator<ITransformer> onnx;
         try
         {
-            onnx = ml.Transforms.ApplyOnnxModel(outputs, [o.InputColumnName], new MemoryStream(model));
+            onnx = ml.Transforms.ApplyOnnxModel(outputs, [SavedInput.CheckedColumn], new MemoryStream(model));
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
         {
@@ -47,7 +49,7 @@ internal static class SavedChain
                 "Saving a pipeline with a Helmholtz machine needs ONNX Runtime's native library (the machine is saved as an ONNX model run by " +
                 "ML.NET's OnnxTransformer): add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e);
         }
-        var chain = new EstimatorChain<ITransformer>().Append(onnx);
+        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx);
         if (scalars)
         {
             chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new ScalarColumnsFactory().GetMapping(), ScalarColumnsFactory.ContractName));
@@ -58,6 +60,7 @@ internal static class SavedChain
                 ScalarColumns.LogLikelihoodVector, ScalarColumns.ScoreVector, ScalarColumns.PredictedLabelVector,
                 ScalarColumns.LogLikelihood, ScalarColumns.Score, ScalarColumns.PredictedLabel));
         }
+        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(SavedInput.CopiedColumn, SavedInput.CheckedColumn));
         // The estimators read no data: a view with the input column and no rows is all they need.
         var schema = new DataViewSchema.Builder();
         schema.AddColumn(o.InputColumnName, new VectorDataViewType(NumberDataViewType.Single, transformer.Input.Size));

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 
 /// <summary>
 /// What a <see cref="TemporalHelmholtzTransformer"/> is saved as, with ML.NET's public means only
-/// (as <see cref="SavedChain"/> does for the frame machine): OnnxTransformer over
+/// (as <see cref="SavedChain"/> does for the frame machine): the input's check (<see cref="SavedInput"/>), OnnxTransformer over
 /// <see cref="TemporalGraph"/> (the per-frame vector and the one-value total), a stateless mapping of
 /// the total to a scalar, copies to the options' names, and the intermediate columns dropped.
 /// </summary>
@@ -25,12 +25,12 @@ internal static class TemporalSavedChain
                 $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
                 "Set TemporalHelmholtzOptions.PredictedFramesColumnName = null in the transformer to be saved, and predict with the fitted transformer or TemporalEvaluation.PredictFrames.");
         // From the transformer's own copy of the machine, as its cursors score: not the public Model, which its owner may change.
-        byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, o.InputColumnName, PerFrameVector, TotalVector);
+        byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, SavedInput.CheckedColumn, PerFrameVector, TotalVector, rowOfAnySize: true);
         var ml = new MLContext();
         IEstimator<ITransformer> onnx;
         try
         {
-            onnx = ml.Transforms.ApplyOnnxModel([PerFrameVector, TotalVector], [o.InputColumnName], new MemoryStream(model));
+            onnx = ml.Transforms.ApplyOnnxModel([PerFrameVector, TotalVector], [SavedInput.CheckedColumn], new MemoryStream(model));
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
         {
@@ -38,11 +38,11 @@ internal static class TemporalSavedChain
                 "Saving a pipeline with a temporal Helmholtz machine needs ONNX Runtime's native library (it is saved as an ONNX model run by ML.NET's " +
                 "OnnxTransformer): add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e);
         }
-        var chain = new EstimatorChain<ITransformer>().Append(onnx)
+        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx)
             .Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new TemporalTotalFactory().GetMapping(), TemporalTotalFactory.ContractName));
         if (o.LogLikelihoodColumnName is { } total) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(total, Total));
         if (o.FrameLogLikelihoodColumnName is { } perFrame) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(perFrame, PerFrameVector));
-        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(PerFrameVector, TotalVector, Total));
+        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(PerFrameVector, TotalVector, Total, SavedInput.CopiedColumn, SavedInput.CheckedColumn));
         var schema = new DataViewSchema.Builder();
         schema.AddColumn(o.InputColumnName, new VectorDataViewType(NumberDataViewType.Single, transformer.Frames * o.FrameSize));
         return chain.Fit(new EmptyDataView(schema.ToSchema()));
