@@ -31,7 +31,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     // One graph and session per output: a run computes every node of its graph, so a features call on
     // a graph that also holds the log-likelihood would pay for the K samples too.
     private readonly InferenceSession? _features, _logLikelihood;
-    private readonly RunOptions _runOptions = new();
+    private readonly RunOptions _runOptions;
     private volatile bool _disposed;
 
     internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
@@ -39,6 +39,15 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchRows);
         _source = source;
         BatchRows = batchRows;
+        // ONNX Runtime's first native call: without a native package in the application, named here rather than as a type initializer's failure.
+        try
+        {
+            _runOptions = new RunOptions();
+        }
+        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
+        {
+            throw OnnxRuntimeNative.Missing("Scoring with ONNX Runtime (ToOnnxRuntime)", e);
+        }
         string? device = null;
         // The first session settles the device (a fallback is tried and logged once); the second follows it.
         InferenceSession Open(byte[] model)
@@ -58,6 +67,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         catch
         {
             _features?.Dispose();
+            _runOptions.Dispose();
             throw;
         }
         Device = device!;

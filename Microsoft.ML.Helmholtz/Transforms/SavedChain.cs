@@ -43,11 +43,9 @@ internal static class SavedChain
         {
             onnx = ml.Transforms.ApplyOnnxModel(outputs, [SavedInput.CheckedColumn], new MemoryStream(model));
         }
-        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
         {
-            throw new InvalidOperationException(
-                "Saving a pipeline with a Helmholtz machine needs ONNX Runtime's native library (the machine is saved as an ONNX model run by " +
-                "ML.NET's OnnxTransformer): add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e);
+            throw OnnxRuntimeNative.Missing("Saving a pipeline with a Helmholtz machine", e);
         }
         var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx);
         if (scalars)

@@ -32,11 +32,9 @@ internal static class TemporalSavedChain
         {
             onnx = ml.Transforms.ApplyOnnxModel([PerFrameVector, TotalVector], [SavedInput.CheckedColumn], new MemoryStream(model));
         }
-        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
         {
-            throw new InvalidOperationException(
-                "Saving a pipeline with a temporal Helmholtz machine needs ONNX Runtime's native library (it is saved as an ONNX model run by ML.NET's " +
-                "OnnxTransformer): add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e);
+            throw OnnxRuntimeNative.Missing("Saving a pipeline with a temporal Helmholtz machine", e);
         }
         var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx)
             .Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new TemporalTotalFactory().GetMapping(), TemporalTotalFactory.ContractName));
