@@ -156,6 +156,29 @@ public sealed class HelmholtzMachineTransformerTests
         }
     }
 
+    /// <summary>An input column named as one of the graph's own values once was ("one", "log_k") saves and loads.</summary>
+    [TestMethod]
+    [DataRow("one")]
+    [DataRow("log_k")]
+    public void AnInputColumnOfAnyNameSavesAndLoads(string name)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1)), test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2));
+        var model = ml.Transforms.CopyColumns(name, "Pixels")
+            .Append(ml.Transforms.HelmholtzMachine(Options(o => { o.InputColumnName = name; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; })))
+            .Fit(train);
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        ScoredRow[] a = Scored(ml, model.Transform(test)), b = Scored(fresh, loaded.Transform(test));
+        for (int i = 0; i < 150; i++)
+        {
+            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
+        }
+    }
+
     public sealed class AnomalyRow
     {
         public float Score { get; set; }

@@ -296,11 +296,10 @@ internal static class MachineGraph
     /// <summary>The scalar initializers the log-likelihood graph shares, each added when first asked for.</summary>
     private sealed class Constants(OnnxGraphBuilder g)
     {
-        private string? _one, _minusTwo, _minusHalf, _half;
-        public string One => _one ??= g.Scalar("one", 1f);
-        public string MinusTwo => _minusTwo ??= g.Scalar("minus_two", -2f);
-        public string MinusHalf => _minusHalf ??= g.Scalar("minus_half", -0.5f);
-        public string Half => _half ??= g.Scalar("half", 0.5f);
+        public string One => g.Constant(1f);
+        public string MinusTwo => g.Constant(-2f);
+        public string MinusHalf => g.Constant(-0.5f);
+        public string Half => g.Constant(0.5f);
     }
 
     /// <summary>value [N, K or 1, units] plus the conditioning [N, units] when there is one.</summary>
@@ -332,7 +331,8 @@ internal static class MachineGraph
 /// else a batch [N, D] with outputs [N, F] and [N]. <see cref="LayerStatistics"/> adds every hidden
 /// layer's "hidden_l_probability" (binary units) or "hidden_l_mean" and "hidden_l_log_variance"
 /// (Gaussian units; and "hidden_l_factor", the u of D + u uᵀ, for a rank-one posterior) of the
-/// recognition network's deterministic pass.
+/// recognition network's deterministic pass. The names may be any distinct strings: the graph's own
+/// values are named apart (<see cref="OnnxGraphBuilder.InternalPrefix"/>).
 /// </summary>
 internal sealed record GraphColumns(
     string Input = MachineGraph.InputName,
