@@ -26,7 +26,9 @@ public sealed class OnnxExportTests
         var visible = machine.Architecture.Visible;
         if (visible.Units == UnitType.Bernoulli) return TestModels.BinaryData(rows, visible.Size, seed);
         var values = new float[rows * visible.Size];
-        new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed).FillNormal(values);
+        var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed);
+        if (visible.Units == UnitType.ContinuousBernoulli) random.FillUniform(values);
+        else random.FillNormal(values);
         return new DataMatrix(rows, visible.Size, values);
     }
 
@@ -46,6 +48,8 @@ public sealed class OnnxExportTests
     [DataRow("12b-8g-6b-4g")]
     [DataRow("12gl-7g")]
     [DataRow("12g-6b-3b")]
+    [DataRow("12cb-8b")]
+    [DataRow("12b-8cb-5g")]
     public void TheRecognitionExportGivesTheFeaturesAndEveryLayersStatistics(string architecture)
     {
         var machine = TestModels.Random(architecture, 1, scale: 0.4f);
@@ -84,7 +88,11 @@ public sealed class OnnxExportTests
                     }
                 }
                 else
-                    for (int i = 0; i < mean.Length; i++) Near(mean[i], outputs[prefix + "probability"][i], 1e-5, $"{prefix}probability {i}");
+                {
+                    // Continuous Bernoulli units give their mean A'(a), Bernoulli ones their probability.
+                    string statistic = prefix + (layer is ContinuousBernoulliLayer ? "mean" : "probability");
+                    for (int i = 0; i < mean.Length; i++) Near(mean[i], outputs[statistic][i], 1e-5, $"{statistic} {i}");
+                }
             }
         }
         // The file declares opset 18 and IR version 8.
@@ -98,6 +106,8 @@ public sealed class OnnxExportTests
     [DataRow("12b-8g-5g")]
     [DataRow("12b-8g-6b-4g")]
     [DataRow("12gl-7g")]
+    [DataRow("12cb-8g")]
+    [DataRow("12cb-8cb-4b")]
     public void TheLogLikelihoodExportGivesTheManagedEstimate(string architecture)
     {
         var machine = TestModels.Random(architecture, 3, scale: 0.3f);
