@@ -19,7 +19,13 @@ public sealed class MachineGraphTests
         if (visible.Units == UnitType.Bernoulli) return TestModels.BinaryData(rows, visible.Size, seed);
         var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed);
         var values = new float[rows * visible.Size];
-        random.FillNormal(values);
+        if (visible.Units == UnitType.ContinuousBernoulli)
+        {
+            // Values in [0, 1], the ends among them.
+            random.FillUniform(values);
+            for (int i = 0; i < values.Length; i += 7) values[i] = i % 2;
+        }
+        else random.FillNormal(values);
         return new DataMatrix(rows, visible.Size, values);
     }
 
@@ -44,9 +50,45 @@ public sealed class MachineGraphTests
     [DataRow("30b-12g-5gr", FeatureLayers.Top)]
     [DataRow("30b-8t-12b-5b", FeatureLayers.AllHidden)]
     [DataRow("30b-8t-6t-12g-4t-5gr", FeatureLayers.AllHidden)]
+    [DataRow("30cb-12g-5g", FeatureLayers.Top)]
+    [DataRow("30cb-12b", FeatureLayers.AllHidden)]
+    [DataRow("30b-12cb-5cb", FeatureLayers.AllHidden)]
+    [DataRow("30cb-8t-12cb-5g", FeatureLayers.AllHidden)]
     public void TheGraphGivesTheManagedFeaturesAndLogLikelihood(string architecture, FeatureLayers layers)
+        => GivesTheManagedNumbers(architecture, layers, 0.4f);
+
+    /// <summary>
+    /// Continuous Bernoulli units from logits near 0 (where the graph takes the kernel's series) to logits of tens (where e^−|a|
+    /// is all but 0): their mean, density and draws.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0.01f)]
+    [DataRow(0.1f)]
+    [DataRow(1f)]
+    [DataRow(4f)]
+    public void ContinuousBernoulliUnitsGiveTheManagedNumbersAtEveryScaleOfLogit(float scale)
+        => GivesTheManagedNumbers("30cb-12cb-6cb", FeatureLayers.AllHidden, scale);
+
+    [TestMethod]
+    public void ContinuousBernoulliUnitsGiveTheManagedNumbersAcrossTheirLogits()
     {
-        var machine = TestModels.Random(architecture, 1, scale: 0.4f);
+        // Logits set outright, on both sides of the graph's series limit (0.25) and out to where e^−|a| underflows.
+        float[] logits = [0f, 1e-7f, -1e-6f, 1e-4f, -3e-3f, 0.01f, -0.1f, 0.2f, -0.2499f, 0.25f, -0.2501f, 0.3f, -0.5f, 1f, -2f, 5f, -10f, 20f, -40f, 90f, -110f];
+        var machine = TestModels.Random($"6cb-{logits.Length}cb", 1, scale: 0.3f);
+        var recognition = (ContinuousBernoulliLayer)machine.Recognition.Layer(1);
+        Array.Clear(recognition.Affine.Weight!.Value);
+        logits.CopyTo(recognition.Affine.Bias.Value, 0);
+        // The prior's logits differ from q's, so that ln p − ln q depends on every draw.
+        var prior = (ContinuousBernoulliLayer)machine.Generative.Prior;
+        logits.Reverse().ToArray().CopyTo(prior.Affine.Bias.Value, 0);
+        GivesTheManagedNumbers(machine, FeatureLayers.Top);
+    }
+
+    private static void GivesTheManagedNumbers(string architecture, FeatureLayers layers, float scale)
+        => GivesTheManagedNumbers(TestModels.Random(architecture, 1, scale), layers);
+
+    private static void GivesTheManagedNumbers(HelmholtzMachine machine, FeatureLayers layers)
+    {
         var features = new RecognitionFeatures(machine, layers);
         var logLikelihood = new FixedNoiseLogLikelihood(machine, 40, seed: 2);
         byte[] model = MachineGraph.Build(features, logLikelihood);
@@ -64,7 +106,8 @@ public sealed class MachineGraphTests
             for (int i = 0; i < onnxFeatures.Length; i++)
                 Assert.AreEqual(managedFeatures[i], onnxFeatures[i], 1e-5, $"feature {i}, batch of {rows}");
             // Float sums in ONNX Runtime against double sums of float terms: about 1e-7 of the value (measured up to
-            // 1.1e-7, 7e-5 nats at −640); a Bernoulli draw within rounding of its threshold would differ more.
+            // 1.1e-7, 7e-5 nats at −640; continuous Bernoulli units up to 4.3e-7 of 1 + |ln p|); a Bernoulli draw within
+            // rounding of its threshold would differ more.
             for (int i = 0; i < rows; i++)
                 Assert.AreEqual(managedLogLikelihood[i], onnxLogLikelihood[i], 2e-6 * (1 + Math.Abs(managedLogLikelihood[i])), $"log-likelihood of row {i}, batch of {rows}");
         }

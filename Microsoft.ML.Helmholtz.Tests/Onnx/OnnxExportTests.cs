@@ -26,7 +26,9 @@ public sealed class OnnxExportTests
         var visible = machine.Architecture.Visible;
         if (visible.Units == UnitType.Bernoulli) return TestModels.BinaryData(rows, visible.Size, seed);
         var values = new float[rows * visible.Size];
-        new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed).FillNormal(values);
+        var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed);
+        if (visible.Units == UnitType.ContinuousBernoulli) random.FillUniform(values);
+        else random.FillNormal(values);
         return new DataMatrix(rows, visible.Size, values);
     }
 
@@ -46,6 +48,8 @@ public sealed class OnnxExportTests
     [DataRow("12b-8g-6b-4g")]
     [DataRow("12gl-7g")]
     [DataRow("12g-6b-3b")]
+    [DataRow("12cb-8b")]
+    [DataRow("12b-8cb-5g")]
     public void TheRecognitionExportGivesTheFeaturesAndEveryLayersStatistics(string architecture)
     {
         var machine = TestModels.Random(architecture, 1, scale: 0.4f);
@@ -84,7 +88,11 @@ public sealed class OnnxExportTests
                     }
                 }
                 else
-                    for (int i = 0; i < mean.Length; i++) Near(mean[i], outputs[prefix + "probability"][i], 1e-5, $"{prefix}probability {i}");
+                {
+                    // Continuous Bernoulli units give their mean A'(a), Bernoulli ones their probability.
+                    string statistic = prefix + (layer is ContinuousBernoulliLayer ? "mean" : "probability");
+                    for (int i = 0; i < mean.Length; i++) Near(mean[i], outputs[statistic][i], 1e-5, $"{statistic} {i}");
+                }
             }
         }
         // The file declares opset 18 and IR version 8.
@@ -98,6 +106,8 @@ public sealed class OnnxExportTests
     [DataRow("12b-8g-5g")]
     [DataRow("12b-8g-6b-4g")]
     [DataRow("12gl-7g")]
+    [DataRow("12cb-8g")]
+    [DataRow("12cb-8cb-4b")]
     public void TheLogLikelihoodExportGivesTheManagedEstimate(string architecture)
     {
         var machine = TestModels.Random(architecture, 3, scale: 0.3f);
@@ -110,6 +120,50 @@ public sealed class OnnxExportTests
         var outputs = Run(stream.ToArray(), "input", data, out InferenceSession session);
         session.Dispose();
         for (int i = 0; i < 11; i++) Assert.AreEqual(expected[i], outputs["log_likelihood"][i], 1e-4, $"row {i}: |ln p| = {Math.Abs(expected[i]):F1} nats");
+    }
+
+    /// <summary>
+    /// The graph's own values (constants, axes, the scoring noise) are named apart from its input and outputs: names such as
+    /// "one", "axis_0", "log_k" or "Sigmoid_1", once taken by them, are the user's to give.
+    /// </summary>
+    [TestMethod]
+    [DataRow("one", "features", "log_likelihood", OnnxLayout.Batch)]
+    [DataRow("axis_0", "features", "log_likelihood", OnnxLayout.Row)]
+    [DataRow("axis_1", "features", "log_likelihood", OnnxLayout.Batch)]
+    [DataRow("log_k", "features", "log_likelihood", OnnxLayout.Row)]
+    [DataRow("input", "Sigmoid_1", "minus_two", OnnxLayout.Batch)]
+    [DataRow("features_shape", "features", "noise_1", OnnxLayout.Row)]
+    public void TheUsersNamesAreFreeOfTheGraphsOwn(string input, string features, string logLikelihood, OnnxLayout layout)
+    {
+        var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        DataMatrix data = Data(machine, 5, 2);
+        var options = new OnnxExportOptions { InputName = input, FeaturesName = features, LogLikelihoodName = logLikelihood, Layout = layout, LayerStatistics = true };
+        var recognition = new RecognitionFeatures(machine);
+        var estimator = new FixedNoiseLogLikelihood(machine, 10, seed: 3);
+        float[] expectedFeatures = new float[5 * recognition.Size];
+        recognition.CreateExtractor().Extract(data.Values, 5, expectedFeatures);
+        double[] expectedLogLikelihood = new double[5];
+        estimator.CreateScorer().Estimate(data.Values, 5, expectedLogLikelihood);
+        using var recognitionModel = new MemoryStream();
+        machine.ExportRecognitionToOnnx(recognitionModel, options);
+        using var logLikelihoodModel = new MemoryStream();
+        estimator.ExportToOnnx(logLikelihoodModel, options);
+        using var featureSession = new InferenceSession(recognitionModel.ToArray());
+        using var logLikelihoodSession = new InferenceSession(logLikelihoodModel.ToArray());
+        Assert.AreEqual(input, featureSession.InputMetadata.Keys.Single());
+        Assert.AreEqual(input, logLikelihoodSession.InputMetadata.Keys.Single());
+        // A batch at once, or (Row) one row a call.
+        int rows = layout == OnnxLayout.Batch ? 5 : 1, d = data.Columns;
+        for (int first = 0; first < 5; first += rows)
+        {
+            var tensor = new DenseTensor<float>(data.Values.AsMemory(first * d, rows * d), layout == OnnxLayout.Batch ? [rows, d] : [d]);
+            using var featureResults = featureSession.Run([NamedOnnxValue.CreateFromTensor(input, tensor)]);
+            using var logLikelihoodResults = logLikelihoodSession.Run([NamedOnnxValue.CreateFromTensor(input, tensor)]);
+            float[] actualFeatures = featureResults.Single(r => r.Name == features).AsTensor<float>().ToArray();
+            float[] actualLogLikelihood = logLikelihoodResults.Single(r => r.Name == logLikelihood).AsTensor<float>().ToArray();
+            for (int i = 0; i < actualFeatures.Length; i++) Near(expectedFeatures[first * recognition.Size + i], actualFeatures[i], 1e-5, $"row {first + i / recognition.Size}, feature {i % recognition.Size}");
+            for (int i = 0; i < rows; i++) Assert.AreEqual(expectedLogLikelihood[first + i], actualLogLikelihood[i], 1e-4, $"row {first + i}");
+        }
     }
 
     [TestMethod]

@@ -42,6 +42,8 @@ public sealed class TemporalGraphTests
     [DataRow("9b-6b-3b", 3)]
     [DataRow("9bs-6g-4g", 5)]
     [DataRow("9gl-5t-4g", 3)]
+    [DataRow("9cb-5g", 4)]
+    [DataRow("9cb-6cb-3b", 3)]
     public void OnnxRuntimeGivesTheManagedFixedNoiseScoresOfEveryFrame(string architecture, int units)
     {
         const int frames = 7, k = 30;

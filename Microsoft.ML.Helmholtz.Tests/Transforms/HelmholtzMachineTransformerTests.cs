@@ -184,6 +184,83 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message, message, "one row at a time too");
     }
 
+    /// <summary>
+    /// Continuous Bernoulli units, visible (on soft pixels) or hidden, through every route the other kinds take: the managed
+    /// columns, ONNX Runtime in batches and through a PredictionEngine, and the pipeline saved (as an ONNX model) and loaded.
+    /// </summary>
+    [TestMethod]
+    [DataRow("20cb-10g-8g", HelmholtzLearningRule.StochasticBackpropagation)]
+    [DataRow("20b-10cb-8cb", HelmholtzLearningRule.WakeSleep)]
+    [DataRow("20cb-10cb-8b", HelmholtzLearningRule.Reinforce)]
+    public void ContinuousBernoulliUnitsFitRunInOnnxRuntimeSaveAndLoad(string architecture, HelmholtzLearningRule rule)
+    {
+        bool soft = architecture.StartsWith("20cb", StringComparison.Ordinal);
+        PixelRow[] Rows(int count, ulong seed)
+        {
+            PixelRow[] rows = TransformTestData.Rows(count, seed);
+            if (!soft) return rows;
+            var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(seed + 100);
+            foreach (PixelRow row in rows)
+                for (int i = 0; i < row.Pixels.Length; i++) row.Pixels[i] = (3 * row.Pixels[i] + (float)random.NextDouble()) / 4;
+            return rows;
+        }
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(Rows(400, 1)), test = ml.Data.LoadFromEnumerable(Rows(150, 2));
+        var model = ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.Architecture = architecture; o.LearningRule = rule; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel";
+        })).Fit(train);
+        ScoredRow[] expected = Scored(ml, model.Transform(test));
+        float[] expectedScores = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(test), false).Select(r => r.Score).ToArray();
+        void Same(ScoredRow[] actual, AnomalyRow[] anomaly, string how)
+        {
+            for (int i = 0; i < 150; i++)
+            {
+                for (int j = 0; j < 8; j++) Assert.AreEqual(expected[i].HelmholtzFeatures[j], actual[i].HelmholtzFeatures[j], 1e-5, $"{how}: feature {j} of row {i}");
+                Assert.AreEqual(expected[i].LogLikelihood, actual[i].LogLikelihood, 2e-6 * (1 + Math.Abs(expected[i].LogLikelihood)), $"{how}: log-likelihood of row {i}");
+                Assert.AreEqual(expectedScores[i], anomaly[i].Score, 2e-6 * (1 + Math.Abs(expectedScores[i])), $"{how}: score of row {i}");
+                Assert.AreEqual(anomaly[i].Score > model.Threshold, anomaly[i].PredictedLabel, $"{how}: predicted label of row {i}");
+            }
+        }
+        using (var onnx = model.ToOnnxRuntime(ml, batchRows: 32))
+        {
+            IDataView scored = onnx.Transform(test);
+            Same(Scored(ml, scored), ml.Data.CreateEnumerable<AnomalyRow>(scored, false).ToArray(), "ONNX Runtime");
+            var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(onnx);
+            PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
+            for (int i = 0; i < 150; i++)
+                Assert.AreEqual(expected[i].LogLikelihood, engine.Predict(rows[i]).LogLikelihood, 2e-6 * (1 + Math.Abs(expected[i].LogLikelihood)), $"row {i} through a PredictionEngine");
+        }
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var fresh = new MLContext();
+        IDataView loaded = fresh.Model.Load(temp.File("model.zip"), out _).Transform(fresh.Data.LoadFromEnumerable(Rows(150, 2)));
+        Same(Scored(fresh, loaded), fresh.Data.CreateEnumerable<AnomalyRow>(loaded, false).ToArray(), "saved and loaded");
+    }
+
+    /// <summary>An input column named as one of the graph's own values once was ("one", "log_k") saves and loads.</summary>
+    [TestMethod]
+    [DataRow("one")]
+    [DataRow("log_k")]
+    public void AnInputColumnOfAnyNameSavesAndLoads(string name)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1)), test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2));
+        var model = ml.Transforms.CopyColumns(name, "Pixels")
+            .Append(ml.Transforms.HelmholtzMachine(Options(o => { o.InputColumnName = name; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; })))
+            .Fit(train);
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        ScoredRow[] a = Scored(ml, model.Transform(test)), b = Scored(fresh, loaded.Transform(test));
+        for (int i = 0; i < 150; i++)
+        {
+            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
+        }
+    }
+
     public sealed class AnomalyRow
     {
         public float Score { get; set; }

@@ -94,12 +94,13 @@ internal static class MachineGraph
         string h = x;
         for (int l = 1; l <= rec.Depth; l++)
         {
-            // The deterministic pass: probabilities for Bernoulli units, means for Gaussian ones (after any tanh layers).
+            // The deterministic pass: probabilities for Bernoulli units, means for Gaussian and continuous Bernoulli ones (after any tanh layers).
             var (layer, trunk) = Unwrap(rec.Layer(l));
             string input = trunk is null ? h : Trunk(g, h, trunk, $"features_rec{l}", threeD: false);
             h = layer switch
             {
                 BernoulliLayer b => g.Node("Sigmoid", [Gemm(g, input, b.Affine, $"features_rec{l}")]),
+                ContinuousBernoulliLayer cb => ContinuousBernoulliMean(g, Gemm(g, input, cb.Affine, $"features_rec{l}")),
                 GaussianLayer gl => Gemm(g, input, gl.MeanMap, $"features_rec{l}_mean"),
                 RankOneGaussianLayer ro => Gemm(g, input, ro.MeanMap, $"features_rec{l}_mean"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
@@ -117,6 +118,9 @@ internal static class MachineGraph
                     Output(g, columns, h, $"hidden_{l}_mean", units);
                     Output(g, columns, Gemm(g, input, rankOne.LogVarianceMap, $"features_rec{l}_logvar"), $"hidden_{l}_log_variance", units);
                     Output(g, columns, Gemm(g, input, rankOne.FactorMap, $"features_rec{l}_factor"), $"hidden_{l}_factor", units);
+                    break;
+                case ContinuousBernoulliLayer:
+                    Output(g, columns, h, $"hidden_{l}_mean", units);
                     break;
                 default:
                     Output(g, columns, h, $"hidden_{l}_probability", units);
@@ -165,6 +169,13 @@ internal static class MachineGraph
                     // Unit on when u < sigmoid(a), as the managed sampler draws it.
                     h[l] = g.Node("Cast", [g.Node("Less", [Noise(), g.Node("Sigmoid", [a])])], null, ("to", (long)TensorProto.Types.DataType.Float));
                     term = BernoulliLogProb(g, a, h[l], constants.One, constants.MinusTwo);
+                    break;
+                }
+                case ContinuousBernoulliLayer cb:
+                {
+                    string a = Conditioned(g, Statistics(cb.Affine, $"rec{l}"), conditioning?.Invoke(true, l), axis1);
+                    h[l] = ContinuousBernoulliQuantile(g, a, Noise());
+                    term = ContinuousBernoulliLogProb(g, a, h[l]);
                     break;
                 }
                 case GaussianLayer gl:
@@ -234,6 +245,7 @@ internal static class MachineGraph
             {
                 BernoulliLayer { SoftTargets: true } b => SoftBernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target),
                 BernoulliLayer b => BernoulliLogProb(g, Conditioned(g, Affine3(g, input, b.Affine, $"gen{l}"), c, axis1), target, constants.One, constants.MinusTwo),
+                ContinuousBernoulliLayer cb => ContinuousBernoulliLogProb(g, Conditioned(g, Affine3(g, input, cb.Affine, $"gen{l}"), c, axis1), target),
                 GaussianLayer gl => GaussianLogProb(g, gl, Conditioned(g, Affine3(g, input, gl.MeanMap, $"gen{l}_mean"), c, axis1), target, constants.MinusHalf, $"gen{l}"),
                 var other => throw new NotSupportedException($"{other.GetType().Name} has no ONNX form."),
             };
@@ -301,11 +313,73 @@ internal static class MachineGraph
     /// <summary>The scalar initializers the log-likelihood graph shares, each added when first asked for.</summary>
     private sealed class Constants(OnnxGraphBuilder g)
     {
-        private string? _one, _minusTwo, _minusHalf, _half;
-        public string One => _one ??= g.Scalar("one", 1f);
-        public string MinusTwo => _minusTwo ??= g.Scalar("minus_two", -2f);
-        public string MinusHalf => _minusHalf ??= g.Scalar("minus_half", -0.5f);
-        public string Half => _half ??= g.Scalar("half", 0.5f);
+        public string One => g.Constant(1f);
+        public string MinusTwo => g.Constant(-2f);
+        public string MinusHalf => g.Constant(-0.5f);
+        public string Half => g.Constant(0.5f);
+    }
+
+    // Continuous Bernoulli units, as Numerics/Kernels.ContinuousBernoulli.cs computes them in double. In float the
+    // closed forms lose about 1e-7 / |a| (the mean 1e-7 / a²) to the cancellation in 1 − e^−|a| near a = 0, so
+    // below this |a| the kernel's series take over (the quantile's to a⁴): both sides are within 1e-6 there.
+    private const float ContinuousBernoulliSeriesLimit = 0.25f;
+
+    /// <summary>(|a|, |a| kept ≥ the series limit, e^−that): the closed forms' arguments, finite where the series are used instead.</summary>
+    private static (string Abs, string Clamped, string Exp) ContinuousBernoulliArguments(OnnxGraphBuilder g, string a)
+    {
+        string abs = g.Node("Abs", [a]);
+        string clamped = g.Node("Max", [abs, g.Constant(ContinuousBernoulliSeriesLimit)]);
+        return (abs, clamped, g.Node("Exp", [g.Node("Neg", [clamped])]));
+    }
+
+    /// <summary>Where |a| is below the series limit, <paramref name="series"/>, else <paramref name="closed"/>.</summary>
+    private static string NearZero(OnnxGraphBuilder g, string abs, string series, string closed)
+        => g.Node("Where", [g.Node("Less", [abs, g.Constant(ContinuousBernoulliSeriesLimit)]), series, closed]);
+
+    /// <summary>Σ_units ln CB(y | a) = Σ y a − A(a) over the last axis, A(a) = ln((e^a − 1)/a) = max(a, 0) + ln(1 − e^−|a|) − ln|a| (a/2 + a²/24 − a⁴/2880 near 0).</summary>
+    private static string ContinuousBernoulliLogProb(OnnxGraphBuilder g, string a, string y)
+    {
+        var (abs, clamped, exp) = ContinuousBernoulliArguments(g, a);
+        string closed = g.Node("Sub", [g.Node("Add", [g.Node("Relu", [a]), g.Node("Log", [g.Node("Sub", [g.Constant(1f), exp])])]), g.Node("Log", [clamped])]);
+        string a2 = g.Node("Mul", [a, a]);
+        string series = g.Node("Add", [g.Node("Mul", [a, g.Constant(0.5f)]),
+            g.Node("Mul", [a2, g.Node("Add", [g.Constant(1f / 24), g.Node("Mul", [a2, g.Constant(-1f / 2880)])])])]);
+        string logNormalizer = NearZero(g, abs, series, closed);
+        return g.Reduce("ReduceSum", g.Node("Sub", [g.Node("Mul", [y, a]), logNormalizer]), [2], keepDims: false);
+    }
+
+    /// <summary>The mean A'(a) = 1/(1 − e^−a) − 1/a, from m = A'(|a|) as A'(−a) = 1 − A'(a) (½ + a/12 − a³/720 near 0).</summary>
+    private static string ContinuousBernoulliMean(OnnxGraphBuilder g, string a)
+    {
+        var (abs, clamped, exp) = ContinuousBernoulliArguments(g, a);
+        string m = g.Node("Sub", [g.Node("Reciprocal", [g.Node("Sub", [g.Constant(1f), exp])]), g.Node("Reciprocal", [clamped])]);
+        string closed = g.Node("Where", [g.Node("Less", [a, g.Constant(0f)]), g.Node("Sub", [g.Constant(1f), m]), m]);
+        string series = g.Node("Add", [g.Constant(0.5f),
+            g.Node("Mul", [a, g.Node("Add", [g.Constant(1f / 12), g.Node("Mul", [g.Node("Mul", [a, a]), g.Constant(-1f / 720)])])])]);
+        return NearZero(g, abs, series, closed);
+    }
+
+    /// <summary>
+    /// The draw at the uniforms u (the inverse CDF, in [0, 1]) as the managed sampler has it: a &gt; 0: 1 + ln(u + (1 − u) e^−a)/a;
+    /// a &lt; 0: ln(1 − u (1 − e^a))/a. Near 0 its series u + w a/2 + w (1 − 2u) a²/6 + w (1 − 6w) a³/24 + w (1 − 2u)(1 − 12w) a⁴/120, w = u (1 − u).
+    /// </summary>
+    private static string ContinuousBernoulliQuantile(OnnxGraphBuilder g, string a, string u)
+    {
+        var (abs, clamped, exp) = ContinuousBernoulliArguments(g, a);
+        string one = g.Constant(1f);
+        string positive = g.Node("Add", [one, g.Node("Div", [g.Node("Log", [g.Node("Add", [u, g.Node("Mul", [g.Node("Sub", [one, u]), exp])])]), clamped])]);
+        string negative = g.Node("Div", [g.Node("Log", [g.Node("Sub", [one, g.Node("Mul", [u, g.Node("Sub", [one, exp])])])]), g.Node("Neg", [clamped])]);
+        string closed = g.Node("Where", [g.Node("Less", [a, g.Constant(0f)]), negative, positive]);
+        // The coefficients depend on the fixed noise alone: ONNX Runtime folds them once.
+        string w = g.Node("Mul", [u, g.Node("Sub", [one, u])]), skew = g.Node("Sub", [one, g.Node("Mul", [u, g.Constant(2f)])]);
+        string c1 = g.Node("Mul", [w, g.Constant(0.5f)]);
+        string c2 = g.Node("Mul", [g.Node("Mul", [w, skew]), g.Constant(1f / 6)]);
+        string c3 = g.Node("Mul", [g.Node("Mul", [w, g.Node("Sub", [one, g.Node("Mul", [w, g.Constant(6f)])])]), g.Constant(1f / 24)]);
+        string c4 = g.Node("Mul", [g.Node("Mul", [g.Node("Mul", [w, skew]), g.Node("Sub", [one, g.Node("Mul", [w, g.Constant(12f)])])]), g.Constant(1f / 120)]);
+        string horner = c4;
+        foreach (string c in new[] { c3, c2, c1 }) horner = g.Node("Add", [c, g.Node("Mul", [a, horner])]);
+        string series = g.Node("Add", [u, g.Node("Mul", [a, horner])]);
+        return g.Node("Clip", [NearZero(g, abs, series, closed), g.Constant(0f), one]);
     }
 
     /// <summary>value [N, K or 1, units] plus the conditioning [N, units] when there is one.</summary>
@@ -320,6 +394,9 @@ internal static class MachineGraph
             case BernoulliLayer b:
                 string logits = g.Initializer("prior_b", b.Affine.Bias.Value, b.OutputSize);
                 return BernoulliLogProb(g, conditioning is null ? logits : g.Node("Add", [logits, conditioning]), h, constants.One, constants.MinusTwo);
+            case ContinuousBernoulliLayer cb:
+                string natural = g.Initializer("prior_b", cb.Affine.Bias.Value, cb.OutputSize);
+                return ContinuousBernoulliLogProb(g, conditioning is null ? natural : g.Node("Add", [natural, conditioning]), h);
             case StandardNormalPrior:
                 if (conditioning is not null) h = g.Node("Sub", [h, conditioning]);
                 string squares = g.Reduce("ReduceSum", g.Node("Mul", [h, h]), [2], keepDims: false);
@@ -337,9 +414,10 @@ internal static class MachineGraph
 /// else a batch [N, D] with outputs [N, F] and [N]; <see cref="RowOfAnySize"/> declares the single row [1, values],
 /// its length symbolic (it is D whenever the graph runs), so that OnnxTransformer takes a vector column of unknown size,
 /// as a saved pipeline's checked input is (<see cref="Transforms.SavedInput"/>). <see cref="LayerStatistics"/> adds every hidden
-/// layer's "hidden_l_probability" (binary units) or "hidden_l_mean" and "hidden_l_log_variance"
-/// (Gaussian units; and "hidden_l_factor", the u of D + u uᵀ, for a rank-one posterior) of the
-/// recognition network's deterministic pass.
+/// layer's "hidden_l_probability" (binary units), "hidden_l_mean" (continuous Bernoulli units) or
+/// "hidden_l_mean" and "hidden_l_log_variance" (Gaussian units; and "hidden_l_factor", the u of
+/// D + u uᵀ, for a rank-one posterior) of the recognition network's deterministic pass. The names
+/// may be any distinct strings: the graph's own values are named apart (<see cref="OnnxGraphBuilder.InternalPrefix"/>).
 /// </summary>
 internal sealed record GraphColumns(
     string Input = MachineGraph.InputName,

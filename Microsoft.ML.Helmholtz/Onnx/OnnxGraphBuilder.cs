@@ -24,15 +24,21 @@ internal readonly record struct OnnxDim(long? Value, string? Symbol)
 /// Minimal builder for single-graph ONNX models: opset 18 of the default domain, IR version 8 (the
 /// one released with it; ONNX Runtime 1.31 reads up to 13). Values are referred to by name; every
 /// method returns the name of the value it declares. Nodes must be added in topological order
-/// (inputs declared before use).
+/// (inputs declared before use). The caller names the graph's inputs and outputs, often after a
+/// user's columns; the builder names everything else (initializers, unnamed node outputs) with
+/// <see cref="InternalPrefix"/> in front, so that a user's name never meets one of them.
 /// </summary>
 internal sealed class OnnxGraphBuilder
 {
     public const int Opset = 18;
     public const long IrVersion = 8;
 
+    /// <summary>What every internal value's name starts with: a graph's inputs and outputs ("one", "axis_0" …) never clash with its constants.</summary>
+    public const string InternalPrefix = "helmholtz/";
+
     private readonly GraphProto _graph;
     private readonly HashSet<string> _values = new(StringComparer.Ordinal); // all value names declared so far
+    private readonly Dictionary<float, string> _constants = [];
     private int _nextId;
 
     /// <param name="graphName">GraphProto.name.</param>
@@ -70,10 +76,10 @@ internal sealed class OnnxGraphBuilder
 
     // ---------------------------------------------------------------- initializers (constants)
 
-    /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar), stored in raw_data.</summary>
+    /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar), stored in raw_data, named <see cref="InternalPrefix"/> + <paramref name="name"/>.</summary>
     public string Initializer(string name, float[] values, params long[] dims)
     {
-        var t = NewTensor(name, TensorProto.Types.DataType.Float, values.Length, dims);
+        var t = NewTensor(InternalPrefix + name, TensorProto.Types.DataType.Float, values.Length, dims);
         t.RawData = ByteString.CopyFrom(ToLittleEndian(values));
         return AddInitializer(t);
     }
@@ -81,10 +87,20 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Float scalar constant (shape []), handy for broadcasting arithmetic.</summary>
     public string Scalar(string name, float value) => Initializer(name, [value]);
 
-    /// <summary>Int64 constant (shapes, axes, pads...), stored in packed int64_data.</summary>
-    public string Int64Initializer(string name, long[] values, params long[] dims)
+    /// <summary>A float scalar shared by every node that uses the same value (made on first use).</summary>
+    public string Constant(float value)
     {
-        var t = NewTensor(name, TensorProto.Types.DataType.Int64, values.Length, dims);
+        if (!_constants.TryGetValue(value, out string? name))
+            _constants[value] = name = Scalar($"constant_{value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}", value);
+        return name;
+    }
+
+    /// <summary>Int64 constant (shapes, axes, pads...), stored in packed int64_data, named <see cref="InternalPrefix"/> + <paramref name="name"/>.</summary>
+    public string Int64Initializer(string name, long[] values, params long[] dims) => Int64Tensor(InternalPrefix + name, values, dims);
+
+    private string Int64Tensor(string fullName, long[] values, long[] dims)
+    {
+        var t = NewTensor(fullName, TensorProto.Types.DataType.Int64, values.Length, dims);
         t.Int64Data.Add(values);
         return AddInitializer(t);
     }
@@ -117,7 +133,7 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Reduce* node over <paramref name="axes"/> (an int64 input since opset 18).</summary>
     public string Reduce(string opType, string input, long[] axes, bool keepDims, string? output = null)
     {
-        string axesName = Int64Initializer(UniqueName(opType + "_axes"), axes, axes.Length);
+        string axesName = Int64Tensor(UniqueName(opType + "_axes"), axes, [axes.Length]);
         return Node(opType, [input, axesName], output, ("keepdims", keepDims ? 1L : 0L));
     }
 
@@ -205,14 +221,17 @@ internal sealed class OnnxGraphBuilder
     private string UniqueName(string prefix)
     {
         string name;
-        do name = $"{prefix}_{_nextId++}"; while (_values.Contains(name));
+        do name = $"{InternalPrefix}{prefix}_{_nextId++}"; while (_values.Contains(name));
         return name;
     }
 
     private void Declare(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (!_values.Add(name)) throw new ArgumentException($"Value name '{name}' is already used.", nameof(name));
+        if (_values.Add(name)) return;
+        // Internal names cannot meet the caller's: a clash of unprefixed names is two of the graph's inputs and outputs.
+        if (name.StartsWith(InternalPrefix, StringComparison.Ordinal)) throw new ArgumentException($"Value name '{name}' is already used.", nameof(name));
+        throw new ArgumentException($"'{name}' names two of the graph's inputs and outputs: give each its own name.", nameof(name));
     }
 
     private void RequireDeclared(string name)
