@@ -7,7 +7,7 @@ const string Usage = """
       kernels [REPEATS]
       model [--epochs N] [--score-images N] [--k K1,K2] [--chunks ROWS1,ROWS2] [--scoring-only] [--only TEXT1,TEXT2]
       paired [--rounds N] [--rule NAME] [--architecture SPEC]
-      pipeline [--repeats N] [--epochs-only]
+      pipeline [--repeats N] [--epochs-only | --saved-only]
       stream-memory [ROWS]
       onnx [--repeats N] [--gpu DEVICE] [--no-full-test]
       temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--onnx] [--gpu DEVICE]
