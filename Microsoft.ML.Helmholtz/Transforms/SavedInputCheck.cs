@@ -60,34 +60,36 @@ public static class SavedInput
     };
 }
 
+/// <summary>A check of a saved machine's input against <paramref name="units"/> (null: finite values only); ML.NET makes each kind by its contract name.</summary>
+public abstract class SavedInputCheckFactory(UnitType? units) : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+{
+    public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(units);
+}
+
 /// <summary>Checks a saved machine's input for a Bernoulli visible layer (0 and 1 only).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class BinaryInputCheckFactory : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+public sealed class BinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.Bernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckBinaryInput";
-    public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(UnitType.Bernoulli);
 }
 
 /// <summary>Checks a saved machine's input for a soft-target Bernoulli visible layer (values in [0, 1]).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SoftBinaryInputCheckFactory : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+public sealed class SoftBinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.SoftBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSoftBinaryInput";
-    public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(UnitType.SoftBernoulli);
 }
 
 /// <summary>Checks a saved machine's input for a continuous-Bernoulli visible layer (values in [0, 1]).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class ContinuousBernoulliInputCheckFactory : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+public sealed class ContinuousBernoulliInputCheckFactory() : SavedInputCheckFactory(UnitType.ContinuousBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckContinuousBernoulliInput";
-    public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(UnitType.ContinuousBernoulli);
 }
 
 /// <summary>Checks a saved machine's input for finite values (Gaussian visible layers, and any kind registered by an application).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class FiniteInputCheckFactory : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+public sealed class FiniteInputCheckFactory() : SavedInputCheckFactory(null)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckFiniteInput";
-    public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(null);
 }

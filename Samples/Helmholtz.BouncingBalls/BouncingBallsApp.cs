@@ -5,6 +5,7 @@ using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
+using Helmholtz.Samples;
 
 /// <summary>
 /// The bouncing-balls experiment: generates (or reads) the data set, trains the temporal Helmholtz
@@ -77,14 +78,11 @@ public static class BouncingBallsApp
         }
         catch (Exception e)
         {
-            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
-            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
-            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
-            return Internal;
+            return SampleConsole.InternalError(error, e, Internal);
         }
     }
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+    private static string OneLine(string message) => SampleConsole.OneLine(message);
 
     private static int Experiment(Options o, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
@@ -239,19 +237,7 @@ public static class BouncingBallsApp
     /// </summary>
     private static void PrepareOutputDirectory(string directory)
     {
-        if (File.Exists(directory))
-            throw new IOException($"--out {directory} is a file; give a folder for the model, the curve, the strip and the report.");
-        try
-        {
-            Directory.CreateDirectory(directory);
-            string probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"--out {directory} cannot be written: {OneLine(e.Message)}", e);
-        }
+        SampleConsole.PrepareOutputDirectory(directory, "the model, the curve, the strip and the report");
         foreach (string file in new[] { ModelFile, CurveFile, StripFile, ReportFile })
             if (Directory.Exists(Path.Combine(directory, file)))
                 throw new IOException($"--out {directory}: {file} there is a folder, where the run writes a file; remove it or give another --out.");

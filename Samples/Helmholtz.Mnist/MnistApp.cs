@@ -8,6 +8,7 @@ using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
+using Helmholtz.Samples;
 
 /// <summary>
 /// The MNIST sample as a function of its arguments and output streams. Every user error (options,
@@ -48,10 +49,7 @@ public static class MnistApp
         }
         catch (Exception e)
         {
-            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
-            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
-            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
-            return Internal;
+            return SampleConsole.InternalError(error, e, Internal);
         }
     }
 
@@ -61,7 +59,7 @@ public static class MnistApp
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or InvalidDataException or IOException
         or UnauthorizedAccessException or NotSupportedException;
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+    private static string OneLine(string message) => SampleConsole.OneLine(message);
 
     private static int Train(MnistOptions options, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
@@ -131,7 +129,7 @@ public static class MnistApp
         // A run resumed in the folder that holds its curve goes on with it (read here so that a file that is not one is named before the data loads).
         List<(int Epoch, string[] Fields)> earlierCurve = options.Resume is not null && !scoreOnly && File.Exists(curvePath)
             && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory) ? ReadCurve(curvePath) : [];
-        PrepareOutputDirectory(options.OutputDirectory);
+        SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve");
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
@@ -319,23 +317,6 @@ public static class MnistApp
         return perImage;
     }
 
-    /// <summary>Creates the folder and proves it writable, so that a bad --out fails before training rather than at the first save.</summary>
-    private static void PrepareOutputDirectory(string directory)
-    {
-        if (File.Exists(directory))
-            throw new IOException($"--out {directory} is a file; give a folder for the model and the learning curve.");
-        try
-        {
-            Directory.CreateDirectory(directory);
-            string probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"--out {directory} cannot be written: {e.Message}", e);
-        }
-    }
 
     /// <summary>Adam with the run's β2 (its own default when --adam-beta2 was not given) and weight decay.</summary>
     private static Adam NewAdam(MnistOptions options) => options.AdamBeta2 is { } beta2

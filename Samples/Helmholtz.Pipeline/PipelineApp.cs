@@ -7,6 +7,7 @@ using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Runtime;
+using Helmholtz.Samples;
 
 /// <summary>
 /// The pipeline sample. Tasks:
@@ -110,14 +111,11 @@ public static class PipelineApp
         }
         catch (Exception e)
         {
-            error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
-            if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
-            else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
-            return Internal;
+            return SampleConsole.InternalError(error, e, Internal);
         }
     }
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+    private static string OneLine(string message) => SampleConsole.OneLine(message);
 
     private static Options Parse(string[] args)
     {

@@ -1,0 +1,37 @@
+namespace Helmholtz.Samples;
+
+/// <summary>What the samples share at the command line: one-line messages, the internal-error exit, and an output folder checked before work.</summary>
+internal static class SampleConsole
+{
+    public static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+    /// <summary>An exception no user error explains: one line, the stack trace only when HELMHOLTZ_DEBUG=1; returns <paramref name="exitCode"/>.</summary>
+    public static int InternalError(TextWriter error, Exception e, int exitCode)
+    {
+        error.WriteLine($"error: internal error ({e.GetType().Name}): {OneLine(e.Message)}");
+        if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
+        else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
+        return exitCode;
+    }
+
+    /// <summary>
+    /// Creates the folder and proves it writable, so that a bad --out fails before the data is read and the machine
+    /// trained rather than at the first save; <paramref name="contents"/> says what goes there ("the model and the learning curve").
+    /// </summary>
+    public static void PrepareOutputDirectory(string directory, string contents)
+    {
+        if (File.Exists(directory))
+            throw new IOException($"--out {directory} is a file; give a folder for {contents}.");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--out {directory} cannot be written: {OneLine(e.Message)}", e);
+        }
+    }
+}
