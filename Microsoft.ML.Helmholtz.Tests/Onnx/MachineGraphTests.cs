@@ -13,6 +13,20 @@ namespace Microsoft.ML.Helmholtz.Tests.Onnx;
 [TestClass]
 public sealed class MachineGraphTests
 {
+    /// <summary>The graph's threshold labels every float score as the managed comparison with the double threshold does, at the boundary too.</summary>
+    [TestMethod]
+    public void TheThresholdInFloatLabelsEveryScoreAsTheDoubleDoes()
+    {
+        foreach (double threshold in new[] { 1 - 1e-9, 1 + 1e-9, 1.0, -87.123456789, 1e-40, -1e-40, 0.0, 3e38 })
+        {
+            float t = MachineGraph.ThresholdAsFloat(threshold);
+            float near = (float)threshold;
+            foreach (float s in new[] { MathF.BitDecrement(MathF.BitDecrement(near)), MathF.BitDecrement(near), near, MathF.BitIncrement(near), MathF.BitIncrement(MathF.BitIncrement(near)) })
+                Assert.AreEqual(s > threshold, s > t, $"score {s:R} against {threshold:R} (as float {t:R})");
+        }
+        Assert.IsTrue(1f > 1 - 1e-9 && !(1f > (float)(1 - 1e-9)), "rounding to nearest would have labelled 1 normal against 1 − 1e-9");
+    }
+
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)
     {
         var visible = machine.Architecture.Visible;

@@ -13,6 +13,16 @@ namespace Microsoft.ML.Helmholtz.Onnx;
 /// </summary>
 internal static class MachineGraph
 {
+    /// <summary>
+    /// The float t_f with s &gt; t_f exactly when s &gt; <paramref name="threshold"/> for every float score s (the largest float not
+    /// above it), so that the graph's labels are the managed scorer's on the same score; rounding to nearest could flip one at the boundary.
+    /// </summary>
+    internal static float ThresholdAsFloat(double threshold)
+    {
+        float t = (float)threshold;
+        return t > threshold ? MathF.BitDecrement(t) : t;
+    }
+
     public const string InputName = "input";
     public const string FeaturesName = "features";
     public const string LogLikelihoodName = "log_likelihood";
@@ -62,7 +72,7 @@ internal static class MachineGraph
             if (columns.Score is not null) Declare(g, columns, g.Node("Identity", [score], columns.Score));
             if (columns.PredictedLabel is not null)
             {
-                g.Node("Greater", [score, g.Scalar("threshold", (float)columns.Threshold)], columns.PredictedLabel);
+                g.Node("Greater", [score, g.Scalar("threshold", ThresholdAsFloat(columns.Threshold))], columns.PredictedLabel);
                 if (columns.SingleRow) g.Output(columns.PredictedLabel, TensorProto.Types.DataType.Bool, 1);
                 else g.Output(columns.PredictedLabel, TensorProto.Types.DataType.Bool, Batch);
             }
