@@ -212,6 +212,63 @@ public sealed class LimitsAndShapesTests
     }
 
     [TestMethod]
+    public void RecognitionLayersNameALayerOutOfRange()
+    {
+        // Counted from 1 (Generative.Layers from 0): a loop from 0 once met an IndexOutOfRangeException.
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        foreach (int l in new[] { 0, 3, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Recognition.Layer(l));
+            Assert.AreEqual("l", e.ParamName);
+            StringAssert.Contains(e.Message, "1 to 2");
+        }
+        Assert.AreEqual(3, machine.Recognition.Layer(2).OutputSize);
+        Assert.AreEqual("index", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Generative.Layers[3]).ParamName);
+    }
+
+    [TestMethod]
+    public void ShortRowBuffersAndMissingForwardsAreNamed()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var states = new LayerStates(machine.Architecture, 4);
+        double[] f = new double[4], l = new double[4];
+
+        // A fresh machine: no forward has computed anything for the gradients to read.
+        var fresh = HelmholtzMachine.Create(machine.Architecture, 2);
+        var missing = Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Generative.AccumulateLogJointGradient(states, 4, new float[4]));
+        StringAssert.Contains(missing.Message, "call AccumulateLogJoint");
+        missing = Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Recognition.AccumulateLogProbGradient(states, 4, new float[4]));
+        StringAssert.Contains(missing.Message, "call Sample");
+        Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Recognition.AccumulateLogProbOfSample(states, 4, new double[4]));
+
+        machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, l);
+        machine.ZeroGradients();
+        foreach (Action call in new Action[]
+                 {
+                     () => machine.Generative.AccumulateLogJointGradient(states, 4, new float[1]),
+                     () => machine.Recognition.AccumulateLogProbGradient(states, 4, new float[1]),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(call);
+            Assert.AreEqual("rowWeights", e.ParamName);
+            StringAssert.Contains(e.Message, "1 values, fewer than the 4 rows");
+        }
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "a refused call accumulates nothing");
+        foreach (Action call in new Action[]
+                 {
+                     () => machine.Recognition.AccumulateLogProb(states, 4, new double[1]),
+                     () => machine.Recognition.AccumulateLogProbOfSample(states, 4, new double[3]),
+                     () => machine.Generative.AccumulateLogJoint(states, 4, new double[1]),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(call);
+            Assert.AreEqual("rowLogProb", e.ParamName);
+            StringAssert.Contains(e.Message, "fewer than the 4 rows");
+        }
+        machine.Recognition.AccumulateLogProbGradient(states, 4, new float[4]);   // the checks refuse only what is short
+    }
+
+    [TestMethod]
     public void ALayerWithoutUnitsOrWithAnUnknownMeanIsNamed()
     {
         var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture([new LayerDefinition(4, null!), new LayerDefinition(3, UnitType.Bernoulli)]));

@@ -36,7 +36,13 @@ public sealed class RecognitionNetwork
     public IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>q(X_l | X_{l-1}), for l = 1…L.</summary>
-    public ConditionalLayer Layer(int l) => _layers[l - 1];
+    public ConditionalLayer Layer(int l)
+    {
+        // Counted from 1, unlike GenerativeNetwork.Layers: a loop from 0 is named, not an IndexOutOfRangeException from inside.
+        if ((uint)(l - 1) >= (uint)_layers.Length)
+            throw new ArgumentOutOfRangeException(nameof(l), l, $"Recognition layer {l}: the recognition network's layers are 1 to {Depth} (layer 0 is the visible one, which it does not model).");
+        return _layers[l - 1];
+    }
 
     /// <summary>
     /// Draws X_1…X_L from q given X_0 = states[0] (each layer conditioned by
@@ -111,6 +117,7 @@ public sealed class RecognitionNetwork
     public void AccumulateLogProb(LayerStates states, int rows, Span<double> rowLogProb, LayerConditioning? conditioning = null)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProb", states, _architecture, rows, conditioning);
+        CheckRowLogProb(rowLogProb, rows);
         for (int l = 1; l <= Depth; l++)
         {
             _layers[l - 1].Forward(states.Layer(l - 1, rows), Conditioning(conditioning, l, rows), rows);
@@ -126,6 +133,8 @@ public sealed class RecognitionNetwork
     internal void AccumulateLogProbOfSample(LayerStates states, int rows, Span<double> rowLogProb, IReadOnlyList<double[]>? layerLogProb)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbOfSample", states, _architecture, rows);
+        CheckRowLogProb(rowLogProb, rows);
+        CheckForwards(rows, "RecognitionNetwork.AccumulateLogProbOfSample", "Sample");
         for (int l = 1; l <= Depth; l++)
         {
             Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
@@ -142,11 +151,29 @@ public sealed class RecognitionNetwork
     public void AccumulateLogProbGradient(LayerStates states, int rows, ReadOnlySpan<float> rowWeights, LayerConditioning? conditioning = null)
     {
         using var use = _access.EnterCompute("RecognitionNetwork.AccumulateLogProbGradient", states, _architecture, rows, conditioning);
+        if (rowWeights.Length < rows) throw new ArgumentException($"rowWeights holds {rowWeights.Length} values, fewer than the {rows} rows.", nameof(rowWeights));
+        CheckForwards(rows, "RecognitionNetwork.AccumulateLogProbGradient", "Sample (or AccumulateLogProb)");
         for (int l = 1; l <= Depth; l++)
         {
             Span<float> dc = conditioning is null ? default : conditioning.RecognitionGradient(l, rows);
             _layers[l - 1].AccumulateLogProbGradient(states.Layer(l, rows), states.Layer(l - 1, rows), rows, rowWeights, default, default, dc);
         }
+    }
+
+    private static void CheckRowLogProb(Span<double> rowLogProb, int rows)
+    {
+        if (rowLogProb.Length < rows) throw new ArgumentException($"rowLogProb holds {rowLogProb.Length} values, fewer than the {rows} rows.", nameof(rowLogProb));
+    }
+
+    /// <summary>
+    /// Refuses a call that reads the layers' last forwards where a layer has never held <paramref name="rows"/> rows
+    /// (a fresh machine): named, before any layer accumulates, instead of failing on a buffer inside. One comparison per layer.
+    /// </summary>
+    private void CheckForwards(int rows, string operation, string forward)
+    {
+        foreach (ConditionalLayer layer in _layers)
+            if (layer.Capacity < rows)
+                throw new InvalidOperationException($"{operation} over {rows} rows reads the layers' forwards over those rows, but no forward has computed them: call {forward} with these states first.");
     }
 
     private static ReadOnlySpan<float> Conditioning(LayerConditioning? conditioning, int layer, int rows)
