@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
@@ -68,6 +69,33 @@ public sealed class HelmholtzMachineTests
         var architecture = HelmholtzArchitecture.Parse(text);
         Assert.AreEqual(layers, architecture.Layers.Count);
         Assert.AreEqual(text, architecture.ToString());
+    }
+
+    [TestMethod]
+    public void UnitsWithoutAMeanFunctionHoldTheDefaultOneAndSurviveSaving()
+    {
+        // A Bernoulli layer given a linear mean printed as "10b", so the loaded machine's architecture differed from
+        // the original's and refused states built for it ("built for architecture 10b-5b, but the machine is 10b-5b").
+        var architecture = new HelmholtzArchitecture([new LayerDefinition(10, UnitType.Bernoulli, GaussianMean.Linear), new LayerDefinition(5, UnitType.Bernoulli)]);
+        Assert.AreEqual(GaussianMean.Tanh, architecture.Visible.Mean);
+        Assert.AreEqual(new LayerDefinition(10, UnitType.Bernoulli), architecture.Visible);
+        Assert.AreEqual(new LayerDefinition(10, UnitType.Bernoulli).GetHashCode(), architecture.Visible.GetHashCode());
+        Assert.IsTrue(architecture.SameAs(HelmholtzArchitecture.Parse("10b-5b")));
+
+        var machine = HelmholtzMachine.Create(architecture, 1);
+        using var file = new MemoryStream();
+        machine.Save(file);
+        file.Position = 0;
+        var loaded = HelmholtzMachine.Load(file);
+        Assert.IsTrue(architecture.SameAs(loaded.Architecture));
+        var states = new LayerStates(architecture, 4);
+        loaded.SampleFreeEnergy(new RandomStream(1), states, 4, new double[4], new double[4]);
+
+        // Units with a choice keep theirs, however a "with" sets them.
+        var gaussian = new LayerDefinition(10, UnitType.Gaussian, GaussianMean.Linear);
+        Assert.AreEqual("10gl", gaussian.ToString());
+        Assert.AreEqual(GaussianMean.Linear, (gaussian with { Units = UnitType.Bernoulli } with { Units = UnitType.Gaussian }).Mean);
+        Assert.AreEqual(GaussianMean.Linear, (new LayerDefinition(10, UnitType.Bernoulli) with { Mean = GaussianMean.Linear, Units = UnitType.GaussianRankOne }).Mean);
     }
 
     [TestMethod]

@@ -6,6 +6,34 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// <summary>One layer of units: its size, unit type and (for Gaussian generative layers) the mean's nonlinearity.</summary>
 public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean = GaussianMean.Tanh)
 {
+    private readonly GaussianMean _mean = Mean;
+
+    /// <summary>
+    /// The mean function. Units with no code for it (Bernoulli units have only "b") hold their default, the mean
+    /// of their first code: what their string reads back as, so that a definition equals its parsed string and a
+    /// machine equals itself once saved and loaded. An undefined value is kept for <see cref="HelmholtzArchitecture"/> to refuse.
+    /// </summary>
+    public GaussianMean Mean
+    {
+        // Normalised when read, not when set, so that "with { Units = …, Mean = … }" holds whatever order it sets them in.
+        get => Held(Units, _mean);
+        init => _mean = value;
+    }
+
+    private static GaussianMean Held(UnitType? units, GaussianMean mean)
+    {
+        if (units is null || units.Codes.Count == 0 || !Enum.IsDefined(mean)) return mean;
+        foreach (var (_, codeMean) in units.Codes)
+            if (codeMean == mean) return mean;
+        return units.Codes[0].Mean;
+    }
+
+    // Compared by the mean held, not the one given: Bernoulli units built with a linear mean are Bernoulli units.
+    public bool Equals(LayerDefinition? other)
+        => other is not null && Size == other.Size && Equals(Units, other.Units) && Mean == other.Mean;
+
+    public override int GetHashCode() => HashCode.Combine(Size, Units, Mean);
+
     public override string ToString() => $"{Size}{Units.Code(Mean)}";
 
     /// <summary>Parses a size followed by a registered unit code: "784b", "200g" (Gaussian, tanh mean), "784gl" (Gaussian, linear mean).</summary>
