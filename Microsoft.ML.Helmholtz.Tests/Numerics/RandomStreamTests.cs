@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Tests.Numerics;
@@ -276,6 +277,26 @@ public sealed class RandomStreamTests
         }
         foreach (int count in counts)
             Assert.AreEqual(10_000, count, 5 * Math.Sqrt(10_000 * 6.0 / 7));
+    }
+
+    [TestMethod]
+    public void NextInt_RefusesAnEmptyRange()
+    {
+        // [0, n) is empty for n ≤ 0: NextInt(-5) once returned -2, -4, … and NextInt(0) returned 0.
+        var rng = new RandomStream(12);
+        foreach (int n in new[] { 0, -1, -5, int.MinValue })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => rng.NextInt(n));
+            Assert.AreEqual("n", e.ParamName);
+            StringAssert.Contains(e.Message, "at least 1");
+        }
+        Assert.AreEqual(0, rng.NextInt(1));
+        // The shuffles never ask for an empty range: one row still shuffles.
+        var one = new ShuffledMinibatches(new DataMatrix(1, 2, [0, 1]));
+        one.BeginEpoch(rng);
+        var row = new float[2];
+        Assert.AreEqual(1, one.NextBatch(row, 1));
+        CollectionAssert.AreEqual(new float[] { 0, 1 }, row);
     }
 
     private static int LowerBound(float[] sorted, float x)

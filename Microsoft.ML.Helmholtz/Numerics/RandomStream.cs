@@ -2,6 +2,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -148,8 +149,17 @@ public sealed unsafe class RandomStream
     /// <summary>Uniform in the open interval (0, 1).</summary>
     public double NextDouble() => ((NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
 
-    /// <summary>Uniform integer in [0, n).</summary>
-    public int NextInt(int n) => (int)((NextUInt64() >> 33) * (ulong)n >> 31);
+    /// <summary>Uniform integer in [0, n), for n ≥ 1.</summary>
+    public int NextInt(int n)
+    {
+        // [0, n) is empty for n ≤ 0: the multiply would return values outside it (n < 0) or 0 (n = 0) without a word.
+        if (n <= 0) ThrowNonPositiveBound(n);
+        return (int)((NextUInt64() >> 33) * (ulong)n >> 31);
+    }
+
+    [DoesNotReturn]
+    private static void ThrowNonPositiveBound(int n)
+        => throw new ArgumentOutOfRangeException(nameof(n), n, $"NextInt(n) draws from [0, n), which is empty for n = {n}: n must be at least 1.");
 
     /// <summary>
     /// Fills with uniforms in the open interval (0, 1): two 23-bit values per 64-bit draw, each mapped to
