@@ -212,6 +212,17 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void AnUndefinedVarianceGradientIsRefusedNamingTheArgument()
+    {
+        // Once accepted: it trained path-wise while its name (and a saved training state) said "sbp-price".
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new StochasticBackpropagation((VarianceGradient)5));
+        Assert.AreEqual("variance", e.ParamName);
+        StringAssert.Contains(e.Message, "Unknown variance gradient");
+        Assert.AreEqual("sbp-price", new StochasticBackpropagation(VarianceGradient.Price).Name);
+        Assert.AreEqual("sbp", new StochasticBackpropagation(VarianceGradient.PathWise).Name);
+    }
+
+    [TestMethod]
     public void ATimeLimitStopsBetweenEpochs()
     {
         var (train, _, _) = TeacherData();

@@ -31,7 +31,12 @@ public sealed class StochasticBackpropagation : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
 
-    public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise) => Variance = variance;
+    public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise)
+    {
+        // Refused here: an undefined value trained path-wise while Name (and a saved TrainingState) said "sbp-price".
+        if (!Enum.IsDefined(variance)) throw new ArgumentOutOfRangeException(nameof(variance), variance, "Unknown variance gradient: use VarianceGradient.PathWise or VarianceGradient.Price.");
+        Variance = variance;
+    }
 
     public VarianceGradient Variance { get; }
     public string Name => Variance == VarianceGradient.PathWise ? "sbp" : "sbp-price";
