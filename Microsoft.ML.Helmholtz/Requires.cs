@@ -30,6 +30,10 @@ internal static class Requires
         return value;
     }
 
+    /// <summary>value 0, or finite and &gt; 0 also in single precision (<see cref="PositiveInSinglePrecision"/>): a positive value that rounds to 0 there is refused.</summary>
+    public static double ZeroOrPositiveInSinglePrecision(double value, string name)
+        => NonNegativeFinite(value, name) == 0 ? 0 : PositiveInSinglePrecision(value, name);
+
     /// <summary>value finite and ≥ 0.</summary>
     public static double NonNegativeFinite(double value, string name)
         => value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and at least 0; got {value}.");

@@ -106,6 +106,46 @@ public sealed class StreamingMinibatchesTests
         Assert.AreEqual(0, source.NextBatch(row, 1));
     }
 
+    [TestMethod]
+    [DataRow(257, DisplayName = "more rows than asked for")]
+    [DataRow(-1, DisplayName = "a negative count")]
+    public void AStreamThatBreaksReadsContractIsNamed(int answer)
+    {
+        // Once a bare ArgumentOutOfRangeException from slicing the read block.
+        var source = new StreamingMinibatches(new Answering(answer), bufferRows: 1000);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => source.BeginEpoch(new RandomStream(1)));
+        StringAssert.Contains(e.Message, $"returned {answer} from Read when asked for up to 256 rows");
+        StringAssert.Contains(e.Message, "IRowStream.Read must return between 0 and the rows asked for");
+    }
+
+    [TestMethod]
+    public void MinibatchSourcesNameTheirArguments()
+    {
+        var data = new DataMatrix(10, 2, new float[20]);
+        foreach (IMinibatchSource source in new IMinibatchSource[] { new ShuffledMinibatches(data), new StreamingMinibatches(new MatrixStream(data, 3), 4) })
+        {
+            string name = source.GetType().Name;
+            Assert.AreEqual("random", Assert.ThrowsExactly<ArgumentNullException>(() => source.BeginEpoch(null!), name).ParamName, name);
+            source.BeginEpoch(new RandomStream(1));
+            var small = Assert.ThrowsExactly<ArgumentException>(() => source.NextBatch(new float[5], 3), name);
+            Assert.AreEqual("destination", small.ParamName, name);
+            StringAssert.Contains(small.Message, "fewer than 3 rows × 2 columns", name);
+            Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => source.NextBatch(new float[20], -1), name).ParamName, name);
+            // Refused before any row was taken: the epoch still hands out all ten.
+            float[] all = new float[20];
+            Assert.AreEqual(10, source.NextBatch(all, 10), name);
+        }
+    }
+
+    /// <summary>A stream of 2 columns whose Read returns <paramref name="answer"/> whatever it is asked.</summary>
+    private sealed class Answering(int answer) : IRowStream
+    {
+        public int Columns => 2;
+        public long? Rows => null;
+        public void Restart() { }
+        public int Read(Span<float> destination, int rows) => answer;
+    }
+
     /// <summary>Rows of one value each, row r holding r.</summary>
     private sealed class WideRows(int columns, int rows) : IRowStream
     {

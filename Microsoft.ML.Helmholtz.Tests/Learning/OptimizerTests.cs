@@ -140,6 +140,56 @@ public sealed class OptimizerTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data));
     }
 
+    [TestMethod]
+    public void AScheduleEpochPastAnIntIsRefusedBeforeTheRun()
+    {
+        // The run records FirstScheduleEpoch + the epochs done into its state: past an int that was −2,147,483,648, saved, and refused on loading.
+        var data = new DataMatrix(20, 6, Enumerable.Range(0, 120).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray());
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 2);
+        var state = new TrainingState();
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 10, FirstScheduleEpoch = int.MaxValue, Optimizer = () => new RateRecordingOptimizer() };
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data, state: state));
+        Assert.AreEqual(nameof(TrainingOptions.FirstScheduleEpoch), e.ParamName);
+        StringAssert.Contains(e.Message, $"FirstScheduleEpoch = {int.MaxValue} + Epochs = 1");
+        Assert.IsTrue(state.IsEmpty, "nothing recorded");
+        Assert.AreEqual(0L, machine.StepsTrained);
+
+        // The last schedule epoch there is: trained, recorded, and the state saved then loads.
+        options.FirstScheduleEpoch = int.MaxValue - 1;
+        new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data, state: state);
+        using var bytes = new MemoryStream();
+        state.Save(bytes);
+        bytes.Position = 0;
+        Assert.AreEqual(int.MaxValue, TrainingState.Load(bytes).ScheduleEpoch);
+    }
+
+    [TestMethod]
+    public void ARateThatIsZeroInSinglePrecisionIsRefusedBeforeTheRun()
+    {
+        // A floor that is 0 as a float keeps nothing up.
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-3, 0.5, 1e-50)).Message, "zero in single precision");
+        Assert.AreEqual(0, new LearningRateSchedule(1e-3, 0.5, 0).Minimum, "no floor");
+
+        // 1e-3 · 0.5^5000 is 0 as a float: the run reported a rate of 0 and counted steps that changed nothing.
+        var data = new DataMatrix(20, 6, Enumerable.Range(0, 120).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray());
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 3);
+        TrainingOptions Options(int first, int epochs, double minimum = 0) => new()
+            { Epochs = epochs, BatchSize = 10, FirstScheduleEpoch = first, LearningRate = new(1e-3, 0.5, minimum), Optimizer = () => new RateRecordingOptimizer() };
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), Options(5000, 1)).Train(machine, data));
+        Assert.AreEqual(nameof(TrainingOptions.LearningRate), e.ParamName);
+        StringAssert.Contains(e.Message, "from its epoch 5000 (this run's epoch 1, FirstScheduleEpoch = 5000)");
+        StringAssert.Contains(e.Message, "LearningRateSchedule.Minimum");
+        Assert.AreEqual(0L, machine.StepsTrained, "refused before the first step");
+
+        // 1e-3 · 2⁻¹⁴⁰ still rounds to the smallest float; 2⁻¹⁴¹ of it does not: the first epoch at 0 is named, in the run's terms too.
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), Options(100, 50)).Train(machine, data));
+        StringAssert.Contains(e.Message, "from its epoch 141 (this run's epoch 42, FirstScheduleEpoch = 100)");
+        var reports = new HelmholtzTrainer(new ConstantGradientRule(), Options(100, 41)).Train(machine, data);
+        Assert.AreEqual(float.Epsilon, (float)reports[^1].LearningRate, "schedule epoch 140 takes the smallest float");
+        var floored = new HelmholtzTrainer(new ConstantGradientRule(), Options(5000, 1, minimum: 1e-4)).Train(machine, data);
+        Assert.AreEqual(1e-4f, (float)floored[0].LearningRate, "a floor keeps the rate up");
+    }
+
     private sealed class RateRecordingOptimizer : IOptimizer
     {
         public List<float> Rates { get; } = [];

@@ -28,6 +28,21 @@ public sealed class TrainCallTests
     }
 
     [TestMethod]
+    public void ABatchThatWasNeverLoadedIsNamedByEveryRule()
+    {
+        // Once each rule sized its buffers for the batch's 0 rows and refused them: "batchCapacity ('0')".
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4g"), 33);
+        foreach (string name in LearningRules.Names)
+        {
+            ILearningRule rule = LearningRules.Create(name, samples: 3);
+            var batch = new TrainingBatch(machine.Architecture, 4, rule.SamplesPerExample, new RandomStream(34));
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => rule.AccumulateGradients(machine, batch), name);
+            StringAssert.Contains(e.Message, "holds no examples", name);
+            StringAssert.Contains(e.Message, "TrainingBatch.Load", name);
+        }
+    }
+
+    [TestMethod]
     public void ACallThatIsRefusedOrDoesNothingLeavesTheMachineUntouched()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 32);

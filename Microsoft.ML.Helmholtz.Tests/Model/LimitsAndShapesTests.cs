@@ -165,6 +165,35 @@ public sealed class LimitsAndShapesTests
     }
 
     [TestMethod]
+    public void MultiSampleRulesRefuseRowsTooManyForTheMachineBeforeTheirBuffers()
+    {
+        // 1 example × K = 20,000 rows fit the rule's own arrays, but not 20,000 rows of the 150,000-unit trunk that the
+        // training batch holds: once refused only by that batch, after the rule had allocated (gigabytes for a K of 5·10⁷).
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000t-1b"), 9);
+        foreach (ILearningRule rule in new ILearningRule[] { new Vimco(20_000), new ReweightedWakeSleep(20_000), new ReweightedWakeSleep(20_000, RecognitionUpdate.WakeAndSleep) })
+        {
+            var e = RefusedBeforeAllocating(() => rule.Prepare(machine, 1), "batchCapacity");
+            StringAssert.Contains(e.Message, "batchCapacity = 1 examples × samples = K = 20000", rule.Name);
+            StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)", rule.Name);
+        }
+        // Through the trainer, which prepares the rule before it builds the batch: the options' batch is named.
+        var trainer = new HelmholtzTrainer(new Vimco(10_000), new TrainingOptions { Epochs = 1, BatchSize = 2 });
+        var refused = RefusedBeforeAllocating(() => trainer.Train(machine, TestModels.BinaryData(2, 1, 10)), "batchCapacity");
+        StringAssert.Contains(refused.Message, "batchCapacity = 2 examples × samples = K = 10000");
+        StringAssert.Contains(refused.Message, "TrainingOptions.BatchSize");
+    }
+
+    [TestMethod]
+    public void RecognitionFeaturesRefuseBlocksTooLargeForTheMachineNamingRowsPerBlock()
+    {
+        // Once accepted here and refused (int.MaxValue) or allocated (1.4 GB for 2·10⁷ rows) by each CreateExtractor.
+        var wide = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000t-1b"), 11);
+        var e = RefusedBeforeAllocating(() => new RecognitionFeatures(wide, rowsPerBlock: 20_000), "rowsPerBlock");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
+        RefusedBeforeAllocating(() => new RecognitionFeatures(TestModels.Random("4b-3b", 12), rowsPerBlock: int.MaxValue), "rowsPerBlock");
+    }
+
+    [TestMethod]
     public void PathwiseRulesRefuseRowsTooManyForTheirWidestLayer()
     {
         // 1,000 × K = 30 rows fit, but not 30,000 rows of the 100,000-unit layer's gradients.

@@ -365,6 +365,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow(new[] { "--compare", "" }, "--compare needs a value; got an empty string.")]
     [DataRow(new[] { "--architecture", "" }, "--architecture needs a value; got an empty string.")]
     [DataRow(new[] { "--min-lr", "1" }, "--min-lr 1 exceeds --lr 0.001.")]
+    [DataRow(new[] { "--min-lr", "1e-50" }, "--min-lr 1E-50 is 0 in single precision")]
     [DataRow(new[] { "--decay", "1.5" }, "--decay must be in (0, 1]; got 1.5.")]
     [DataRow(new[] { "--decay", "0" }, "--decay must be in (0, 1]; got 0.")]
     [DataRow(new[] { "--lr", "0" }, "--lr must be positive; got 0.")]

@@ -20,9 +20,24 @@ public interface IMinibatchSource
 
     /// <summary>
     /// Copies up to <paramref name="rows"/> examples of the epoch into <paramref name="destination"/>
-    /// (row-major) and returns how many it copied: 0 once the epoch is over.
+    /// (row-major, room for <paramref name="rows"/> × <see cref="Columns"/> values) and returns how many it copied: 0 once the epoch is over.
     /// </summary>
     int NextBatch(Span<float> destination, int rows);
+}
+
+/// <summary>The argument checks of <see cref="IMinibatchSource.NextBatch"/>, shared by the sources here.</summary>
+internal static class MinibatchArguments
+{
+    /// <summary>
+    /// Refuses a negative <paramref name="rows"/> or a <paramref name="destination"/> without room for them, naming the argument,
+    /// before any row is taken (a source that failed part-way would have lost the rows it took).
+    /// </summary>
+    public static void Check(Span<float> destination, int rows, int columns)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        if (destination.Length < (long)rows * columns)
+            throw new ArgumentException($"destination holds {destination.Length} values, fewer than {rows} rows × {columns} columns.", nameof(destination));
+    }
 }
 
 /// <summary>The examples of a <see cref="DataMatrix"/>, in a fresh random order each epoch.</summary>
@@ -44,6 +59,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
 
     public void BeginEpoch(RandomStream random)
     {
+        ArgumentNullException.ThrowIfNull(random);
         // Fisher–Yates from the identity, so that an epoch's order follows from the stream alone (a resumed run draws it again).
         for (int i = 0; i < _order.Length; i++) _order[i] = i;
         for (int i = _order.Length - 1; i > 0; i--)
@@ -56,6 +72,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
 
     public int NextBatch(Span<float> destination, int rows)
     {
+        MinibatchArguments.Check(destination, rows, _data.Columns);
         int count = Math.Min(rows, _order.Length - _next);
         Kernels.GatherRows(_data.Values, _data.Columns, _order.AsSpan(_next, count), destination);
         _next += count;

@@ -14,7 +14,10 @@ public interface IRowStream
     /// <summary>Starts a new pass from the first row (ending any pass in progress).</summary>
     void Restart();
 
-    /// <summary>Copies up to <paramref name="rows"/> rows of the pass into <paramref name="destination"/> and returns how many: 0 at its end.</summary>
+    /// <summary>
+    /// Copies up to <paramref name="rows"/> rows of the pass into <paramref name="destination"/> and returns how many: 0 at its end,
+    /// never more than <paramref name="rows"/> and never negative.
+    /// </summary>
     int Read(Span<float> destination, int rows);
 }
 
@@ -71,8 +74,9 @@ public sealed class StreamingMinibatches : IMinibatchSource
 
     public int NextBatch(Span<float> destination, int rows)
     {
-        if (_random is null) throw new InvalidOperationException("Call BeginEpoch first.");
         int columns = Columns;
+        MinibatchArguments.Check(destination, rows, columns);
+        if (_random is null) throw new InvalidOperationException("Call BeginEpoch first.");
         for (int r = 0; r < rows; r++)
         {
             if (_filled == 0) return r;
@@ -95,7 +99,12 @@ public sealed class StreamingMinibatches : IMinibatchSource
         if (_incomingNext == _incomingCount)
         {
             if (_exhausted) return false;
-            _incomingCount = _stream.Read(_incoming, _readBlock);
+            int read = _stream.Read(_incoming, _readBlock);
+            // Rows past the block were not written into it: a stream that claims them breaks the contract, not the caller.
+            if ((uint)read > (uint)_readBlock)
+                throw new InvalidOperationException(
+                    $"The row stream ({_stream.GetType().Name}) returned {read} from Read when asked for up to {_readBlock} rows: IRowStream.Read must return between 0 and the rows asked for.");
+            _incomingCount = read;
             _incomingNext = 0;
             if (_incomingCount == 0)
             {

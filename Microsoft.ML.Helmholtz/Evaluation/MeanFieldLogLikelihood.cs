@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -12,7 +13,9 @@ namespace Microsoft.ML.Helmholtz.Evaluation;
 /// from it. Started from the recognition network's marginals, the gain over its own estimate is what
 /// per-example optimisation adds to the amortised q (the amortisation gap); started from N(0, I), it
 /// shows what the recognition network buys. Gaussian hidden layers only (a binary q would need
-/// score-function steps). The generative model is a private copy and does not change.
+/// score-function steps). The generative model is a private copy and does not change. Cancellation is
+/// checked at every optimisation step and every sample; an estimate that is not finite (an optimisation
+/// that diverged) is refused with <see cref="TrainingDivergedException"/> rather than returned as NaN.
 /// </summary>
 public sealed class MeanFieldLogLikelihood
 {
@@ -86,6 +89,9 @@ public sealed class MeanFieldLogLikelihood
 
             for (int step = 1; step <= Steps; step++)
             {
+                // Each step and each sample below is a pass over the whole batch: a check there costs nothing measurable,
+                // and a batch of many steps or samples takes seconds.
+                cancellationToken.ThrowIfCancellationRequested();
                 Draw(random, states, rows, mu, s, eps);
                 logJoint.AsSpan(0, rows).Clear();
                 machine.Generative.AccumulateLogJoint(states, rows, logJoint);
@@ -111,6 +117,7 @@ public sealed class MeanFieldLogLikelihood
             Array.Fill(sums, LogSumExpAccumulator.Empty);
             for (int k = 0; k < Samples; k++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 Draw(random, states, rows, mu, s, eps);
                 logJoint.AsSpan(0, rows).Clear();
                 machine.Generative.AccumulateLogJoint(states, rows, logJoint);
@@ -129,11 +136,21 @@ public sealed class MeanFieldLogLikelihood
             {
                 values[first + r] = sums[r].Value - Math.Log(Samples);
                 variances[first + r] = sums[r].LogMeanVariance;
+                if (!double.IsFinite(values[first + r])) throw NotFinite(first + r, values[first + r]);
             }
             progress?.Report((double)(first + rows) / n);
         }
         return (values, variances);
     }
+
+    /// <summary>
+    /// The refusal of an estimate that is not finite: a NaN or ±∞ would otherwise pass into the mean unseen. Nearly always the
+    /// per-example optimisation diverged (too large a learning rate sends e^{s} past a float).
+    /// </summary>
+    private TrainingDivergedException NotFinite(int example, double value)
+        => new(Steps > 0
+            ? $"The mean-field estimate of example {example} is {value}: its per-example optimisation diverged ({Steps} Adam steps at learningRate = {LearningRate}). Use a smaller learningRate."
+            : $"The mean-field estimate of example {example} is {value} with no optimisation steps: the machine's parameters may be extreme.");
 
     /// <summary>μ and s at the recognition network's marginals along its deterministic pass, or at 0 (N(0, I)).</summary>
     private void Start(HelmholtzMachine machine, LayerStates states, int rows, float[][] mu, float[][] s)

@@ -36,6 +36,8 @@ public sealed class RecognitionFeatures
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerBlock);
         if (!Enum.IsDefined(layers)) throw new ArgumentOutOfRangeException(nameof(layers), layers, "Unknown feature layers.");
+        // Each extractor holds rowsPerBlock rows of every layer: refused here, naming the argument, not when an extractor is made.
+        machine.RequireRows(rowsPerBlock, nameof(rowsPerBlock), $"An extractor's blocks of {rowsPerBlock} rows (rowsPerBlock)", "use a smaller rowsPerBlock");
         Machine = machine.Clone();
         Layers = layers;
         RowsPerBlock = rowsPerBlock;

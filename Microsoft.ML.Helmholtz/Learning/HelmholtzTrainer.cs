@@ -140,7 +140,7 @@ public sealed class HelmholtzTrainer
             var clock = Stopwatch.StartNew();
             for (int epoch = 0; epoch < options.Epochs; epoch++)
             {
-                float rate = (float)options.LearningRate.At((int)Math.Min(int.MaxValue, (long)options.FirstScheduleEpoch + epoch));
+                float rate = (float)options.LearningRate.At(options.FirstScheduleEpoch + epoch);   // fits an int: TrainingOptions.Validate
                 recorder?.BeginEpoch();
                 training.BeginEpoch(random);
                 double sum = 0, objective = 0;

@@ -3,7 +3,10 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// <summary>
 /// rate(epoch) = max(Minimum, Initial · DecayPerEpoch^epoch), epochs counted from 0. The rates are
 /// used in single precision, so they are checked there: Initial must be a positive float (not ∞,
-/// not rounded to 0), DecayPerEpoch lie in (0, 1], Minimum in [0, Initial]. NaN fails every check.
+/// not rounded to 0), DecayPerEpoch lie in (0, 1], Minimum in [0, Initial] (0, or a positive float
+/// that does not round to 0). NaN fails every check. Without a Minimum the decayed rate reaches 0 as
+/// a float after enough epochs: a training run whose epochs get there is refused before it starts
+/// (<see cref="TrainingOptions"/>).
 /// </summary>
 public sealed record LearningRateSchedule
 {
@@ -32,7 +35,7 @@ public sealed record LearningRateSchedule
     public double Minimum
     {
         get => _minimum;
-        init => _minimum = Requires.NonNegativeFinite(value, "the minimum learning rate");
+        init => _minimum = Requires.ZeroOrPositiveInSinglePrecision(value, "the minimum learning rate");
     }
 
     /// <summary>The checks between the bounds (a <c>with</c> expression sets them one at a time).</summary>
@@ -40,6 +43,22 @@ public sealed record LearningRateSchedule
     {
         if (Minimum > Initial)
             throw new ArgumentOutOfRangeException(nameof(Minimum), Minimum, $"The minimum learning rate {Minimum} exceeds the initial rate {Initial}.");
+    }
+
+    /// <summary>
+    /// The first epoch in [<paramref name="first"/>, <paramref name="last"/>] whose rate is 0 in single precision, or null. The
+    /// rates never rise (decay ≤ 1), so the last epoch's decides whether there is one, and a bisection finds it.
+    /// </summary>
+    internal int? FirstZeroInSinglePrecision(int first, int last)
+    {
+        if (last < first || (float)At(last) != 0) return null;
+        while (first < last)
+        {
+            int middle = first + (last - first) / 2;
+            if ((float)At(middle) == 0) last = middle;
+            else first = middle + 1;
+        }
+        return first;
     }
 
     public double At(int epoch)

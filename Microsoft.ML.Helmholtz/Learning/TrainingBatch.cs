@@ -56,8 +56,13 @@ public sealed class TrainingBatch
     /// <summary>The examples loaded by <see cref="Load"/>.</summary>
     public int Examples { get; private set; }
 
-    /// <summary>The sample rows: <see cref="Examples"/> × <see cref="SamplesPerExample"/>.</summary>
-    public int Rows => Examples * SamplesPerExample;
+    /// <summary>
+    /// The sample rows: <see cref="Examples"/> × <see cref="SamplesPerExample"/>. Every rule reads it first, so a batch
+    /// that was never loaded is named here (a rule would otherwise size its buffers for 0 rows and refuse those).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The batch holds no examples: <see cref="Load"/> was not called.</exception>
+    public int Rows => Examples > 0 ? Examples * SamplesPerExample
+        : throw new InvalidOperationException("The training batch holds no examples: write them to ExampleRows and call TrainingBatch.Load before a rule's AccumulateGradients.");
 
     /// <summary>The workspace: states[0] the examples' visible values per sample row, the hidden layers what the rule draws.</summary>
     public LayerStates States { get; }

@@ -92,6 +92,16 @@ public sealed class TrainingOptions
         if (LearningRate is null) throw new ArgumentNullException(nameof(LearningRate), "TrainingOptions.LearningRate must be set.");
         LearningRate.Validate();
         if (FirstScheduleEpoch < 0) throw new ArgumentOutOfRangeException(nameof(FirstScheduleEpoch), FirstScheduleEpoch, "FirstScheduleEpoch must be ≥ 0.");
+        // The run records FirstScheduleEpoch + the epochs done into a TrainingState: past an int it wrapped negative, and the state saved then could not be loaded.
+        if ((long)FirstScheduleEpoch + Epochs > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(FirstScheduleEpoch), FirstScheduleEpoch,
+                $"FirstScheduleEpoch = {FirstScheduleEpoch} + Epochs = {Epochs} passes the schedule's last epoch, {int.MaxValue}: use fewer Epochs or an earlier FirstScheduleEpoch.");
+        // A rate of 0 as a float takes steps that change nothing: refused before the run, as a schedule that starts at 0 is.
+        if (LearningRate.FirstZeroInSinglePrecision(FirstScheduleEpoch, FirstScheduleEpoch + Epochs - 1) is { } zero)
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate,
+                $"The learning-rate schedule ({LearningRate.Initial} × {LearningRate.DecayPerEpoch}^epoch, minimum {LearningRate.Minimum}) gives 0 in single precision, " +
+                $"in which it is used, from its epoch {zero} (this run's epoch {zero - FirstScheduleEpoch + 1}, FirstScheduleEpoch = {FirstScheduleEpoch}): " +
+                "its steps would not change the machine. Set a floor (LearningRateSchedule.Minimum; MinimumLearningRate in HelmholtzMachineOptions), decay more slowly, or train fewer epochs.");
         if (Optimizer is null) throw new ArgumentNullException(nameof(Optimizer), "TrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
         if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), limit, "TimeLimit must be positive.");
         if (!(DivergenceFactor > 0)) throw new ArgumentOutOfRangeException(nameof(DivergenceFactor), DivergenceFactor, "DivergenceFactor must be positive (+∞ to keep only the finiteness checks).");
@@ -120,7 +130,8 @@ public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? Vali
 /// <summary>
 /// Thrown when a training step fails: a free energy or gradient that is not finite, a parameter the
 /// step made non-finite, or a free energy past the divergence limit (<see cref="TrainingOptions.DivergenceFactor"/>).
-/// The failed step is not kept: the machine holds exactly the parameters it had before it.
+/// The failed step is not kept: the machine holds exactly the parameters it had before it. Also thrown by
+/// <see cref="Evaluation.MeanFieldLogLikelihood"/> when its per-example optimisation diverges (its machine is a private copy).
 /// </summary>
 public sealed class TrainingDivergedException : Exception
 {

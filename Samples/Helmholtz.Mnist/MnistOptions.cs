@@ -183,5 +183,7 @@ internal sealed class MnistOptions
             throw new ArgumentException($"--lr {o.LearningRate} is {((float)o.LearningRate == 0 ? "0" : "infinite")} in single precision, in which the steps use it: it must lie between {float.Epsilon} and {float.MaxValue}.");
         if (!(o.Decay > 0 && o.Decay <= 1)) throw new ArgumentException($"--decay must be in (0, 1]; got {o.Decay}.");
         if (o.MinimumLearningRate > o.LearningRate) throw new ArgumentException($"--min-lr {o.MinimumLearningRate} exceeds --lr {o.LearningRate}.");
+        if (o.MinimumLearningRate > 0 && (float)o.MinimumLearningRate == 0)
+            throw new ArgumentException($"--min-lr {o.MinimumLearningRate} is 0 in single precision, in which the steps use it: give 0 for no floor, or at least {float.Epsilon}.");
     }
 }

@@ -40,6 +40,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
         int rows = SampleRows.Of(batchCapacity, SamplesPerExample, "The importance-weighted bound");
         PathwiseGradient.RequireRows(machine.Architecture, rows, nameof(batchCapacity),
             SampleRows.Describe(batchCapacity, SamplesPerExample, "The importance-weighted bound"), SampleRows.Remedy);
+        SampleRows.FitMachine(machine, rows, batchCapacity, SamplesPerExample, "The importance-weighted bound");
         _freeEnergy = new double[rows];
         _logJoint = new double[rows];
         _weights = new float[rows];

@@ -55,7 +55,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
-        int rows = SampleRows.Of(batchCapacity, SamplesPerExample, "Reweighted wake-sleep");
+        int rows = SampleRows.Of(machine, batchCapacity, SamplesPerExample, "Reweighted wake-sleep");
         _freeEnergy = new double[rows];
         _logJoint = new double[rows];
         _weights = new float[rows];

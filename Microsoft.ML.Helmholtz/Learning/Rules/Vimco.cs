@@ -36,7 +36,7 @@ public sealed class Vimco : ILearningRule
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
-        int rows = SampleRows.Of(batchCapacity, SamplesPerExample, "VIMCO");
+        int rows = SampleRows.Of(machine, batchCapacity, SamplesPerExample, "VIMCO");
         _freeEnergy = new double[rows];
         _logJoint = new double[rows];
         _weights = new float[rows];
