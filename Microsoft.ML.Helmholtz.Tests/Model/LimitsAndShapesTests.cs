@@ -14,6 +14,19 @@ namespace Microsoft.ML.Helmholtz.Tests.Model;
 [TestClass]
 public sealed class LimitsAndShapesTests
 {
+    /// <summary>An input-dependent baseline too large for a parameter is named by its option, before its weights are made.</summary>
+    [TestMethod]
+    public void AnInputBaselineTooLargeIsNamedByItsOption()
+    {
+        var machine = TestModels.Random("784b-10b", 7);
+        // 784 × 2²⁰ weights: more than a parameter's 2²⁸ values.
+        var rule = new Microsoft.ML.Helmholtz.Learning.Rules.Reinforce(new Microsoft.ML.Helmholtz.Learning.Rules.ReinforceOptions { InputBaselineHiddenUnits = 1 << 20 });
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => rule.Prepare(machine, 10));
+        StringAssert.Contains(e.Message, "ReinforceOptions.InputBaselineHiddenUnits = 1048576");
+        var nvil = new Microsoft.ML.Helmholtz.Learning.Rules.Nvil(new Microsoft.ML.Helmholtz.Learning.Rules.NvilOptions { InputBaselineHiddenUnits = 1 << 20 });
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => nvil.Prepare(machine, 10)).Message, "NvilOptions.InputBaselineHiddenUnits = 1048576");
+    }
+
     [TestMethod]
     [DataRow("100000b-100000b", "10,000,000,000 weights")]      // fits a long, far past the limit
     [DataRow("46341b-46341b", "2,147,488,281 weights")]         // overflows int: once a silent wrong size

@@ -117,6 +117,25 @@ public sealed class MachineFileTests : TempDirectoryTests
         AssertInvalid(Write(Version1(machine), "v1.hm"), $"parameter {weights.Name} holds Infinity at index 5");
     }
 
+    /// <summary>Save refuses a machine that Load would refuse (a value not finite), writing nothing: an earlier file stays as it was.</summary>
+    [TestMethod]
+    public void AMachineWithAValueNotFiniteIsNotSaved()
+    {
+        var machine = TestModels.Random("6b-4b", 6);
+        string path = Temp.File("model.hm");
+        machine.Save(path);
+        byte[] before = File.ReadAllBytes(path);
+        Parameter weights = machine.Generative.Layers[0].Parameters[0];
+        weights.Value[3] = float.NaN;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => machine.Save(path));
+        StringAssert.Contains(e.Message, $"{weights.Name} holds a value that is not finite");
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(path), "the earlier file is as it was");
+        Assert.HasCount(1, Directory.GetFiles(Temp.Path), "nothing written beside it");
+        using var stream = new MemoryStream();
+        Assert.ThrowsExactly<InvalidOperationException>(() => machine.Save(stream));
+        Assert.AreEqual(0L, stream.Length, "nothing written to a stream either");
+    }
+
     [TestMethod]
     public void VersionOneFilesStillLoad()
     {

@@ -13,12 +13,18 @@ internal sealed class InputDependentBaseline
 {
     private readonly AffineMap _hidden, _output;
     private readonly int _inputs, _hiddenUnits;
+    private readonly string _option;
     private float[] _h = [], _prediction = [], _dPrediction = [], _dHidden = [];
 
-    public InputDependentBaseline(int inputs, int hiddenUnits, IMatrixEngine engine, RandomStream random, string name = "baseline")
+    public InputDependentBaseline(int inputs, int hiddenUnits, IMatrixEngine engine, RandomStream random, string name = "baseline", string option = "ReinforceOptions.InputBaselineHiddenUnits")
     {
         _inputs = inputs;
         _hiddenUnits = hiddenUnits;
+        _option = option;
+        // Named by the option that sets it, before the weights are made (the parameter's own refusal names only "rows").
+        if ((long)inputs * hiddenUnits > Parameter.MaxValues)
+            throw new ArgumentOutOfRangeException("options", hiddenUnits,
+                $"{option} = {hiddenUnits}: the input-dependent baseline's {inputs} × {hiddenUnits} weights exceed the limit of {Parameter.MaxValues:N0} values a parameter holds.");
         _hidden = new AffineMap(name + ".hidden", inputs, hiddenUnits, engine);
         _output = new AffineMap(name + ".output", hiddenUnits, 1, engine);
         random.FillNormal(_hidden.Weight!.Value);
@@ -52,6 +58,8 @@ internal sealed class InputDependentBaseline
     {
         if (_prediction.Length < rows)
         {
+            Requires.ArrayLength(nameof(rows), $"The input-dependent baseline's hidden layer over {rows} rows", $"use a smaller batch or {_option}",
+                rows, _hiddenUnits);
             _h = new float[rows * _hiddenUnits];
             _dHidden = new float[rows * _hiddenUnits];
             _prediction = new float[rows];

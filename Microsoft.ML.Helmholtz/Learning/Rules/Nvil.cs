@@ -89,7 +89,7 @@ public sealed class Nvil : ILearningRule, IResumable
             var random = new RandomStream(0x5EED);
             _inputBaselines = new InputDependentBaseline?[depth + 1];
             for (int l = 1; l <= depth && _options.InputBaselineHiddenUnits > 0; l++)
-                _inputBaselines[l] = new InputDependentBaseline(layers[l - 1].Size, _options.InputBaselineHiddenUnits, machine.Engine, random.Fork((ulong)l), $"nvil.baseline.{l}");
+                _inputBaselines[l] = new InputDependentBaseline(layers[l - 1].Size, _options.InputBaselineHiddenUnits, machine.Engine, random.Fork((ulong)l), $"nvil.baseline.{l}", "NvilOptions.InputBaselineHiddenUnits");
             _baseline = new double[depth + 1];
             _variance = Enumerable.Repeat(1.0, depth + 1).ToArray();
             _started = false;
