@@ -14,6 +14,17 @@ namespace Microsoft.ML.Helmholtz.Tests.Model;
 [TestClass]
 public sealed class LimitsAndShapesTests
 {
+    /// <summary>A layer built directly with a negative input size or no units is refused when it is made, naming the size.</summary>
+    [TestMethod]
+    public void ALayerOfImpossibleSizesIsRefusedWhenMade()
+    {
+        var engine = Microsoft.ML.Helmholtz.Numerics.MatrixEngine.Default;
+        Assert.AreEqual("inputSize", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new BernoulliLayer("b", -5, 3, engine)).ParamName);
+        Assert.AreEqual("outputSize", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new BernoulliLayer("b", 4, 0, engine)).ParamName);
+        Assert.AreEqual("outputSize", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ContinuousBernoulliLayer("c", 4, -1, engine)).ParamName);
+        Assert.AreEqual(0, new BernoulliLayer("prior", 0, 3, engine).InputSize, "no inputs: a prior");
+    }
+
     /// <summary>An input-dependent baseline too large for a parameter is named by its option, before its weights are made.</summary>
     [TestMethod]
     public void AnInputBaselineTooLargeIsNamedByItsOption()

@@ -22,6 +22,9 @@ public abstract class ConditionalLayer
 {
     protected ConditionalLayer(int inputSize, int outputSize)
     {
+        // 0 inputs is a prior (the top layer); fewer, or no units, would build a layer that fails only in use.
+        ArgumentOutOfRangeException.ThrowIfNegative(inputSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputSize);
         InputSize = inputSize;
         OutputSize = outputSize;
         _copyStatistics = CopyStatistics;
