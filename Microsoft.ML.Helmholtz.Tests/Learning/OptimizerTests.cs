@@ -141,22 +141,16 @@ public sealed class OptimizerTests
     }
 
     [TestMethod]
-    public void AScheduleEpochPastAnIntIsRefusedBeforeTheRun()
+    public void AScheduleEpochPastAnIntIsHeldAtTheLast()
     {
-        // The run records FirstScheduleEpoch + the epochs done into its state: past an int that was −2,147,483,648, saved, and refused on loading.
+        // The run records FirstScheduleEpoch + the epochs done into its state: past an int that was −2,147,483,648, saved, and refused on
+        // loading. A resumed run that continues its schedule may ask for any number of epochs: the schedule's epoch stays at its last.
         var data = new DataMatrix(20, 6, Enumerable.Range(0, 120).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray());
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 2);
         var state = new TrainingState();
-        var options = new TrainingOptions { Epochs = 1, BatchSize = 10, FirstScheduleEpoch = int.MaxValue, Optimizer = () => new RateRecordingOptimizer() };
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data, state: state));
-        Assert.AreEqual(nameof(TrainingOptions.FirstScheduleEpoch), e.ParamName);
-        StringAssert.Contains(e.Message, $"FirstScheduleEpoch = {int.MaxValue} + Epochs = 1");
-        Assert.IsTrue(state.IsEmpty, "nothing recorded");
-        Assert.AreEqual(0L, machine.StepsTrained);
-
-        // The last schedule epoch there is: trained, recorded, and the state saved then loads.
-        options.FirstScheduleEpoch = int.MaxValue - 1;
-        new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data, state: state);
+        var options = new TrainingOptions { Epochs = 3, BatchSize = 10, FirstScheduleEpoch = int.MaxValue - 1, LearningRate = new(1e-3, 1.0), Optimizer = () => new RateRecordingOptimizer() };
+        Assert.HasCount(3, new HelmholtzTrainer(new ConstantGradientRule(), options).Train(machine, data, state: state));
+        Assert.AreEqual(6L, machine.StepsTrained);
         using var bytes = new MemoryStream();
         state.Save(bytes);
         bytes.Position = 0;
@@ -188,6 +182,13 @@ public sealed class OptimizerTests
         Assert.AreEqual(float.Epsilon, (float)reports[^1].LearningRate, "schedule epoch 140 takes the smallest float");
         var floored = new HelmholtzTrainer(new ConstantGradientRule(), Options(5000, 1, minimum: 1e-4)).Train(machine, data);
         Assert.AreEqual(1e-4f, (float)floored[0].LearningRate, "a floor keeps the rate up");
+
+        // With a time limit the epochs asked for are a bound ("--epochs 100000 --time-limit 60"): the run stops at the first epoch at 0, as at its limit.
+        TrainingOptions Limited(int first, int epochs) { var o = Options(first, epochs); o.TimeLimit = TimeSpan.FromHours(1); return o; }
+        long steps = machine.StepsTrained;
+        Assert.IsEmpty(new HelmholtzTrainer(new ConstantGradientRule(), Limited(5000, 1)).Train(machine, data), "no epoch has a rate");
+        Assert.AreEqual(steps, machine.StepsTrained);
+        Assert.HasCount(41, new HelmholtzTrainer(new ConstantGradientRule(), Limited(100, 1_000_000)).Train(machine, data), "schedule epochs 100 to 140");
     }
 
     private sealed class RateRecordingOptimizer : IOptimizer

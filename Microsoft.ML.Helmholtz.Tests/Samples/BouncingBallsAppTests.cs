@@ -90,6 +90,8 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     [DataRow("--time-limit", "1e300", "--time-limit 1e300 is more minutes than a time limit holds")]
     [DataRow("--rule", "bogus", "--rule must be one of")]
     [DataRow("--batch-sequences", "25", "--batch-sequences 25 is more than the 24 training sequences")]
+    [DataRow("--out", "", "--out needs a folder; got an empty value")]
+    [DataRow("--data", " ", "--data needs a folder; got an empty value")]
     public void AnOptionsErrorNamesItBeforeTheDataIsMade(string option, string value, string problem)
     {
         var (exit, _, error) = Run([.. Small, "--epochs", "1", option, value]);

@@ -529,7 +529,7 @@ public sealed class MnistAppTests : TempDirectoryTests
         var (exit, _, error) = ShortRun(output, "--epochs", "2", "--decay", "0.5");
         Assert.AreEqual(MnistApp.Success, exit, error);
         string[] first = File.ReadAllLines(curve);
-        string two = Path.Combine(output, "two.hm");
+        string two = Path.Combine(output, "sbp-epoch2.hm");   // a checkpoint of this run: its name begins with the run's
         File.Copy(model, two);
 
         // The model has trained two epochs: the schedule and the curve go on at the third.
@@ -558,6 +558,13 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = ShortRun(elsewhere, "--resume", two);
         Assert.AreEqual(MnistApp.Success, exit, error);
         CollectionAssert.AreEqual(new[] { 3 }, CurveRows(Path.Combine(elsewhere, "sbp-curve.csv")).Select(r => r.Epoch).ToArray());
+
+        // A model of another name beside the curve is not this run's: the curve is a new one, numbered on from the model's epochs.
+        string other = Path.Combine(output, "other.hm");
+        File.Copy(two, other);
+        (exit, _, error) = ShortRun(output, "--resume", other);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(new[] { 3 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
 
         // A curve that is not one is named before the data loads, not replaced.
         File.WriteAllText(curve, "epoch,loss\n1,2\n");

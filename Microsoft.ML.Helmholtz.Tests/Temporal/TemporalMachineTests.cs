@@ -368,6 +368,22 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(e.Message, $"{directory.Path}: is a directory");
     }
 
+    /// <summary>Save refuses a model that Load would refuse (a value not finite, in the LSTM or the frame machine), writing nothing.</summary>
+    [TestMethod]
+    public void AModelWithAValueNotFiniteIsNotSaved()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 63);
+        using var directory = new Data.TempDirectory();
+        string path = Path.Combine(directory.Path, "model.htm");
+        model.TemporalParameters[1].Value[2] = float.NaN;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => model.Save(path)).Message, $"{model.TemporalParameters[1].Name} holds a value that is not finite");
+        model.TemporalParameters[1].Value[2] = 0;
+        model.Machine.Parameters[0].Value[0] = float.PositiveInfinity;
+        Assert.ThrowsExactly<InvalidOperationException>(() => model.Save(path));
+        Assert.IsFalse(File.Exists(path), "nothing written");
+        Assert.IsEmpty(Directory.GetFiles(directory.Path), "nor a temporary file beside it");
+    }
+
     [TestMethod]
     public void ADivergingRunStopsNamingTheStepAndLeavesFiniteParametersAndCancellationStopsIt()
     {

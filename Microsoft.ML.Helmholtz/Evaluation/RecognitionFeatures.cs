@@ -36,7 +36,10 @@ public sealed class RecognitionFeatures
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerBlock);
         if (!Enum.IsDefined(layers)) throw new ArgumentOutOfRangeException(nameof(layers), layers, "Unknown feature layers.");
-        // Each extractor holds rowsPerBlock rows of every layer: refused here, naming the argument, not when an extractor is made.
+        // Each extractor holds RowsPerBlock rows of every layer. The default is held to what one array holds for the machine's widest
+        // row (a very wide machine, whose exports and transformers take the default, is not refused for it); a block the caller asks
+        // for that no array holds is refused here, naming the argument, not when an extractor is made.
+        if (rowsPerBlock == DefaultRowsPerBlock) rowsPerBlock = (int)Math.Clamp(Array.MaxLength / machine.WidestRow, 1, DefaultRowsPerBlock);
         machine.RequireRows(rowsPerBlock, nameof(rowsPerBlock), $"An extractor's blocks of {rowsPerBlock} rows (rowsPerBlock)", "use a smaller rowsPerBlock");
         Machine = machine.Clone();
         Layers = layers;

@@ -140,7 +140,9 @@ public sealed class HelmholtzTrainer
             var clock = Stopwatch.StartNew();
             for (int epoch = 0; epoch < options.Epochs; epoch++)
             {
-                float rate = (float)options.LearningRate.At(options.FirstScheduleEpoch + epoch);   // fits an int: TrainingOptions.Validate
+                float rate = (float)options.LearningRate.At(TrainingOptions.ScheduleEpoch(options.FirstScheduleEpoch, epoch));
+                // Refused before the run without a time limit (TrainingOptions.Validate); with one, the run ends here, as at its limit.
+                if (rate == 0) break;
                 recorder?.BeginEpoch();
                 training.BeginEpoch(random);
                 double sum = 0, objective = 0;
@@ -250,7 +252,7 @@ public sealed class HelmholtzTrainer
                 Between(epoch, (ulong[])_epochStart.Clone(), evaluation.SaveState());   // nothing of the epoch trained: it starts again
                 return;
             }
-            state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batch, batchSize, trainingRows,
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batch, batchSize, trainingRows,
                 sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
         }
 
@@ -259,12 +261,12 @@ public sealed class HelmholtzTrainer
         /// the epoch, so that the resumed run passes over them, checks and validates the epoch, and reports it.
         /// </summary>
         public void CancelledInValidation(int epoch, int batches, double sum, double objective)
-            => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epoch, batches, batchSize, trainingRows,
+            => state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
                 sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
                 (Check, (ulong[])_checkBefore.Clone()));
 
         private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
-            => state.Record(rule, optimizer, parameters, machine.StepsTrained, firstScheduleEpoch + epochsDone, 0, batchSize, trainingRows,
+            => state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
                 0, 0, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
     }
 

@@ -36,6 +36,8 @@ public sealed class TrainingOptions
     /// Stop at the end of the first epoch that ends after this much training time (null: run all
     /// <see cref="Epochs"/>). Stopping between epochs keeps a run reproducible with Epochs set to
     /// the count it reached.
+    /// A run whose learning rate becomes 0 in single precision before
+    /// its Epochs is refused without a TimeLimit; with one, it stops at that epoch, as at its limit.
     /// </summary>
     public TimeSpan? TimeLimit { get; set; }
 
@@ -77,6 +79,9 @@ public sealed class TrainingOptions
     /// </summary>
     public double DivergenceFactor { get; set; } = 10;
 
+    /// <summary>The schedule's epoch of a run's epoch <paramref name="epoch"/> (from 0), held at int.MaxValue: a schedule epoch past an int wrapped negative, and a training state recorded then could not be loaded.</summary>
+    internal static int ScheduleEpoch(int first, long epoch) => (int)Math.Min(int.MaxValue, first + epoch);
+
     /// <summary>A checked copy, which is what a run uses.</summary>
     internal TrainingOptions Snapshot()
     {
@@ -92,15 +97,13 @@ public sealed class TrainingOptions
         if (LearningRate is null) throw new ArgumentNullException(nameof(LearningRate), "TrainingOptions.LearningRate must be set.");
         LearningRate.Validate();
         if (FirstScheduleEpoch < 0) throw new ArgumentOutOfRangeException(nameof(FirstScheduleEpoch), FirstScheduleEpoch, "FirstScheduleEpoch must be ≥ 0.");
-        // The run records FirstScheduleEpoch + the epochs done into a TrainingState: past an int it wrapped negative, and the state saved then could not be loaded.
-        if ((long)FirstScheduleEpoch + Epochs > int.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(FirstScheduleEpoch), FirstScheduleEpoch,
-                $"FirstScheduleEpoch = {FirstScheduleEpoch} + Epochs = {Epochs} passes the schedule's last epoch, {int.MaxValue}: use fewer Epochs or an earlier FirstScheduleEpoch.");
-        // A rate of 0 as a float takes steps that change nothing: refused before the run, as a schedule that starts at 0 is.
-        if (LearningRate.FirstZeroInSinglePrecision(FirstScheduleEpoch, FirstScheduleEpoch + Epochs - 1) is { } zero)
+        // A rate of 0 as a float takes steps that change nothing: refused before the run, as a schedule that starts at 0 is. With a
+        // TimeLimit the epochs asked for may be a bound the run never reaches ("--epochs 100000 --time-limit 60"): the run stops
+        // instead at the first epoch whose rate is 0 (HelmholtzTrainer), as at its time limit.
+        if (TimeLimit is null && LearningRate.FirstZeroInSinglePrecision(FirstScheduleEpoch, ScheduleEpoch(FirstScheduleEpoch, Epochs - 1)) is { } zero)
             throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate,
                 $"The learning-rate schedule ({LearningRate.Initial} × {LearningRate.DecayPerEpoch}^epoch, minimum {LearningRate.Minimum}) gives 0 in single precision, " +
-                $"in which it is used, from its epoch {zero} (this run's epoch {zero - FirstScheduleEpoch + 1}, FirstScheduleEpoch = {FirstScheduleEpoch}): " +
+                $"in which it is used, from its epoch {zero} (this run's epoch {(long)zero - FirstScheduleEpoch + 1}, FirstScheduleEpoch = {FirstScheduleEpoch}): " +
                 "its steps would not change the machine. Set a floor (LearningRateSchedule.Minimum; MinimumLearningRate in HelmholtzMachineOptions), decay more slowly, or train fewer epochs.");
         if (Optimizer is null) throw new ArgumentNullException(nameof(Optimizer), "TrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
         if (TimeLimit is { } limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TimeLimit), limit, "TimeLimit must be positive.");

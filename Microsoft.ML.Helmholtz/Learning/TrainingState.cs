@@ -259,9 +259,10 @@ public sealed class TrainingState
             state.TrainingRows = r.ReadInt64();
             if (state.TrainingRows < -1)
                 throw new InvalidDataException($"the training rows are {state.TrainingRows}: a run records a count ≥ 0, or −1 for a stream of unknown length.");
-            // A run adds only finite free energies and objectives (it refuses a step whose free energy is not finite).
+            // A run adds only finite free energies (it refuses a step whose free energy is not finite).
             state.PartialFreeEnergy = Finite(r.ReadDouble(), "the epoch's partial free-energy sum");
-            state.PartialObjective = Finite(r.ReadDouble(), "the epoch's partial objective sum");
+            // Not checked: a rule's objective is reported, not relied on, and a rule of the application's may report one that is not finite.
+            state.PartialObjective = r.ReadDouble();
             ulong[] Words()
             {
                 var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();

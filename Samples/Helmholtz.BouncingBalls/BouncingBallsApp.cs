@@ -295,6 +295,11 @@ public static class BouncingBallsApp
             {
                 string name = args[i];
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+                string Folder()
+                {
+                    string text = Next();
+                    return !string.IsNullOrWhiteSpace(text) ? text : throw new ArgumentException($"{name} needs a folder; got an empty value.");
+                }
                 int Whole(int min)
                 {
                     string text = Next();
@@ -303,8 +308,8 @@ public static class BouncingBallsApp
                 }
                 switch (name)
                 {
-                    case "--data": o.Data = Next(); break;
-                    case "--out": o.Output = Next(); break;
+                    case "--data": o.Data = Folder(); break;
+                    case "--out": o.Output = Folder(); break;
                     case "--architecture": o.Architecture = Next(); break;
                     case "--rule": o.Rule = Next(); break;
                     case "--recurrent-units": o.RecurrentUnits = Whole(1); break;

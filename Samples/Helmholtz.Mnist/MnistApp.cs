@@ -127,8 +127,11 @@ public static class MnistApp
         string scoresPath = Path.Combine(options.OutputDirectory, $"{runName}-{options.ScoreSplit}-log-likelihood.csv");
         ImageScores? compareWith = options.Compare is null ? null : ImageScores.Read(options.Compare);
         // A run resumed in the folder that holds its curve goes on with it (read here so that a file that is not one is named before the data loads).
+        // Only for a model of this run's (RUN.hm, RUN-best.hm or another RUN-….hm there): another rule's model beside it has another curve.
+        string resumedName = options.Resume is null ? "" : Path.GetFileNameWithoutExtension(options.Resume);
         List<(int Epoch, string[] Fields)> earlierCurve = options.Resume is not null && !scoreOnly && File.Exists(curvePath)
-            && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory) ? ReadCurve(curvePath) : [];
+            && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory)
+            && (resumedName == runName || resumedName.StartsWith(runName + "-", StringComparison.Ordinal)) ? ReadCurve(curvePath) : [];
         SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve");
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
