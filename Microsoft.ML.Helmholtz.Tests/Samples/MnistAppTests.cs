@@ -370,6 +370,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow(new[] { "--decay", "0" }, "--decay must be in (0, 1]; got 0.")]
     [DataRow(new[] { "--lr", "0" }, "--lr must be positive; got 0.")]
     [DataRow(new[] { "--lr", "1e-50" }, "--lr 1E-50 is 0 in single precision")]
+    [DataRow(new[] { "--decay", "0.5", "--epochs", "200" }, "--decay 0.5 takes --lr 0.001 to 0 in single precision by epoch 200")]
     public void AnOptionTheLibraryWouldRefuseIsNamedBeforeTheDataLoads(string[] arguments, string message)
     {
         // The arguments come last, so that an empty --data or --out is the one the run gets.

@@ -152,6 +152,7 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("learning settings", "beta2 1")]
     [DataRow("FeatureColumnName", "the input's name")]
     [DataRow("ScoreColumnName", "the input's name")]
+    [DataRow("LearningRateDecay", "to 0 in float")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -179,6 +180,7 @@ public sealed class SchemaAndOptionErrorTests
             case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;
+            case "LearningRateDecay": o.LearningRateDecay = 0.5; o.Epochs = 200; break;   // 1e-3 · 0.5^199 is 0 as a float
         }
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(o));
         StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");

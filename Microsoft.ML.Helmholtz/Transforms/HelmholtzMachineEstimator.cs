@@ -378,6 +378,11 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         {
             throw Bad("learning settings", e.Message);
         }
+        // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
+        // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
+        if (o.TimeLimit is null && o.Epochs > 0 && (float)new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate).At(o.Epochs - 1) == 0)
+            throw Bad(nameof(o.LearningRateDecay), $"{o.LearningRateDecay} takes the learning rate {o.LearningRate} to 0 in single precision, in which the steps use it, " +
+                $"by epoch {o.Epochs}: set MinimumLearningRate, decay more slowly, train fewer Epochs, or set a TimeLimit.");
         if (!Enum.IsDefined(o.RecognitionUpdate)) throw Bad(nameof(o.RecognitionUpdate), $"unknown value {o.RecognitionUpdate}.");
         if (o.RecognitionUpdate != RecognitionUpdate.Wake && o.LearningRule != HelmholtzLearningRule.ReweightedWakeSleep)
             throw Bad(nameof(o.RecognitionUpdate), $"{o.RecognitionUpdate} is how {nameof(HelmholtzLearningRule.ReweightedWakeSleep)} updates the recognition network; it has no meaning with {o.LearningRule}.");

@@ -185,5 +185,10 @@ internal sealed class MnistOptions
         if (o.MinimumLearningRate > o.LearningRate) throw new ArgumentException($"--min-lr {o.MinimumLearningRate} exceeds --lr {o.LearningRate}.");
         if (o.MinimumLearningRate > 0 && (float)o.MinimumLearningRate == 0)
             throw new ArgumentException($"--min-lr {o.MinimumLearningRate} is 0 in single precision, in which the steps use it: give 0 for no floor, or at least {float.Epsilon}.");
+        // A rate that decays to 0 as a float changes nothing: refused before the data loads, unless --time-limit bounds the run (the library
+        // then stops at that epoch). A continued schedule starts at the model's epochs, known once the data is: the library checks that one.
+        if (o.TimeLimitMinutes <= 0 && !o.ContinueSchedule && o.Epochs > 0
+            && (float)new Microsoft.ML.Helmholtz.Learning.LearningRateSchedule(o.LearningRate, o.Decay, o.MinimumLearningRate).At(o.Epochs - 1) == 0)
+            throw new ArgumentException($"--decay {o.Decay} takes --lr {o.LearningRate} to 0 in single precision by epoch {o.Epochs}: set --min-lr, decay more slowly, give fewer --epochs, or a --time-limit.");
     }
 }
