@@ -309,8 +309,7 @@ public sealed class HelmholtzTrainer
                         $"The free energy of the machine as given is {Format(freeEnergy)} on {where}: no step was taken and the machine is unchanged. " +
                         "Check its parameters (they may be extreme) and the data.", 1, 0);
                 }
-                // F₀ + factor · (|F₀| + D): relative to the start, never tighter than factor · D nats.
-                _limit = freeEnergy + _factor * (Math.Abs(freeEnergy) + _machine.Architecture.Visible.Size);
+                _limit = TrainingOptions.DivergenceLimit(freeEnergy, _factor, _machine.Architecture.Visible.Size);
                 return;
             }
             if (double.IsFinite(freeEnergy) && freeEnergy <= _limit) return;

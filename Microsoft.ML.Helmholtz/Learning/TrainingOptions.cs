@@ -82,6 +82,10 @@ public sealed class TrainingOptions
     /// <summary>The schedule's epoch of a run's epoch <paramref name="epoch"/> (from 0), held at int.MaxValue: a schedule epoch past an int wrapped negative, and a training state recorded then could not be loaded.</summary>
     internal static int ScheduleEpoch(int first, long epoch) => (int)Math.Min(int.MaxValue, first + epoch);
 
+    /// <summary>F₀ + factor · (|F₀| + D): the free energy past which a step has failed (see <see cref="DivergenceFactor"/>), relative to the start and never tighter than factor · D nats.</summary>
+    internal static double DivergenceLimit(double firstFreeEnergy, double factor, int visibleUnits)
+        => firstFreeEnergy + factor * (Math.Abs(firstFreeEnergy) + visibleUnits);
+
     /// <summary>A checked copy, which is what a run uses.</summary>
     internal TrainingOptions Snapshot()
     {

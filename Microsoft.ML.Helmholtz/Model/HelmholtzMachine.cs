@@ -260,10 +260,7 @@ public sealed class HelmholtzMachine
     private byte[] Payload()
     {
         using var read = Access.EnterRead();
-        // Load refuses a file with a value that is not finite: such a machine is refused here, before any file is written.
-        foreach (Parameter p in Parameters)
-            if (!Kernels.AllFinite(p.Value))
-                throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
+        MachineFile.RequireFinite(Parameters);
         return MachineFile.Payload(this);
     }
 

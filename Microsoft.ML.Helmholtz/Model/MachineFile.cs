@@ -21,6 +21,14 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// </summary>
 internal static class MachineFile
 {
+    /// <summary>Load refuses a value that is not finite: a machine holding one is refused before any file is written.</summary>
+    public static void RequireFinite(IEnumerable<Parameter> parameters)
+    {
+        foreach (Parameter p in parameters)
+            if (!Kernels.AllFinite(p.Value))
+                throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
+    }
+
     public const int CurrentVersion = 2;
     private static readonly byte[] Magic = "HELMHOLTZ-MACHINE\n"u8.ToArray();
 

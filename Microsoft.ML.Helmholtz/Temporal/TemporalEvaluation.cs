@@ -97,8 +97,8 @@ public static class TemporalEvaluation
     /// <summary>Rows computed together: whole frames of K rows each, about <see cref="RowsPerChunk"/> of them.</summary>
     private static int ChunkRows(int samples) => Math.Max(samples, RowsPerChunk / samples * samples);
 
-    /// <summary>Null when <see cref="PredictFrames"/> with K = <paramref name="samples"/> fits <paramref name="machine"/>'s buffers; else why not.</summary>
-    internal static string? TooManyPredictionSamples(HelmholtzMachine machine, int samples)
+    /// <summary>Null when chunks of K = <paramref name="samples"/> rows a frame (<see cref="PredictFrames"/>, <see cref="LogLikelihoodPerFrame"/>) fit <paramref name="machine"/>'s buffers; else why not.</summary>
+    internal static string? TooManySamples(HelmholtzMachine machine, int samples)
     {
         Int128 values = (Int128)ChunkRows(samples) * machine.WidestRow;
         return values <= Array.MaxLength ? null
@@ -115,7 +115,7 @@ public static class TemporalEvaluation
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSequences);
         int chunk = ChunkRows(samples);
-        model.Machine.RequireRows(chunk, nameof(samples), $"Chunks of {chunk} rows (K = {samples} samples per frame)", "use fewer samples");
+        if (TooManySamples(model.Machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem + " Use fewer samples.");
         int batch = Math.Min(batchSequences, data.Count);
         Requires.ArrayLength(nameof(batchSequences), $"{batch} sequences of {data.Frames} frames run through the LSTM together (batchSequences = {batchSequences}), " +
             $"each frame with up to {model.WidestFrameRow} values (the conditioning of every layer, the LSTM's gates)", "use a smaller batchSequences",

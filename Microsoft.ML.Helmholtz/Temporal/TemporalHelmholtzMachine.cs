@@ -159,10 +159,7 @@ public sealed class TemporalHelmholtzMachine
     {
         // The frame machine's parameters and the temporal ones are read between two training steps.
         using var read = Machine.Access.EnterRead();
-        // Load refuses a value that is not finite, as the frame machine's own Save does before anything is written.
-        foreach (Parameter p in TemporalParameters)
-            if (!Kernels.AllFinite(p.Value))
-                throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
+        MachineFile.RequireFinite(TemporalParameters);   // the frame machine's own Save checks its parameters
         var frameMachine = new MemoryStream();
         Machine.Save(frameMachine);
         var output = new MemoryStream();

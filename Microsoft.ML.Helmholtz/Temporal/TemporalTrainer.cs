@@ -155,7 +155,7 @@ public sealed class TemporalTrainer
             {
                 if (double.IsNaN(divergenceLimit))
                 {
-                    divergenceLimit = freeEnergy + o.DivergenceFactor * (Math.Abs(freeEnergy) + machine.Architecture.Visible.Size);
+                    divergenceLimit = TrainingOptions.DivergenceLimit(freeEnergy, o.DivergenceFactor, machine.Architecture.Visible.Size);
                     return null;
                 }
                 return freeEnergy <= divergenceLimit ? null

@@ -367,9 +367,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             throw Bad(nameof(o.TrainingSamples), $"K must be at least {minimumTrainingSamples} for {o.LearningRule} (got {o.TrainingSamples}).");
         if (o.Epochs < 0) throw Bad(nameof(o.Epochs), $"must be at least 0 (got {o.Epochs}).");
         if (o.BatchSize < 1) throw Bad(nameof(o.BatchSize), $"must be at least 1 (got {o.BatchSize}).");
+        LearningRateSchedule schedule;
         try
         {
-            _ = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
+            schedule = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
             _ = new SgdMomentum((float)o.Momentum);
             _ = NewAdam(o);
             _ = new Reinforce(o.Reinforce ?? throw new ArgumentNullException(nameof(o.Reinforce), "Reinforce options must be set."));
@@ -380,7 +381,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         }
         // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
         // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
-        if (o.TimeLimit is null && o.Epochs > 0 && (float)new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate).At(o.Epochs - 1) == 0)
+        if (o.TimeLimit is null && schedule.FirstZeroInSinglePrecision(0, o.Epochs - 1) is not null)
             throw Bad(nameof(o.LearningRateDecay), $"{o.LearningRateDecay} takes the learning rate {o.LearningRate} to 0 in single precision, in which the steps use it, " +
                 $"by epoch {o.Epochs}: set MinimumLearningRate, decay more slowly, train fewer Epochs, or set a TimeLimit.");
         if (!Enum.IsDefined(o.RecognitionUpdate)) throw Bad(nameof(o.RecognitionUpdate), $"unknown value {o.RecognitionUpdate}.");

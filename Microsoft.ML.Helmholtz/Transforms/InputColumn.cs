@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using System.Globalization;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
@@ -87,7 +88,7 @@ internal sealed class InputColumn
     {
         if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
-            if (ValueProblem(values[j]) is { } problem)
+            if (ValueProblem(Visible.Units, values[j]) is { } problem)
                 throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {problem}");
     }
 
@@ -99,16 +100,16 @@ internal sealed class InputColumn
     {
         if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
-            if (ValueProblem(values[j]) is { } problem)
+            if (ValueProblem(Visible.Units, values[j]) is { } problem)
                 throw new InvalidOperationException($"{data}: column '{Name}', row {row}, frame {j / Size}, slot {j % Size} is {problem}");
     }
 
-    /// <summary>The value and why the visible layer cannot take it; null when it can.</summary>
-    private string? ValueProblem(float v)
+    /// <summary>The value and why a visible layer of <paramref name="units"/> cannot take it (null units: finite values only); null when it can.</summary>
+    internal static string? ValueProblem(UnitType? units, float v)
     {
         if (!float.IsFinite(v)) return $"{v.ToString(CultureInfo.InvariantCulture)}: the values must be finite.";
-        if (!Visible.Units.Models(v))
-            return $"{v.ToString(CultureInfo.InvariantCulture)}: a {Visible.Units.Name} visible layer models {Visible.Units.ModelledValues}; {Visible.Units.ValueHint}.";
+        if (units is not null && !units.Models(v))
+            return $"{v.ToString(CultureInfo.InvariantCulture)}: a {units.Name} visible layer models {units.ModelledValues}; {units.ValueHint}.";
         return null;
     }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Transforms;
@@ -48,14 +47,8 @@ public static class SavedInput
         float[] values = row.Values;
         if (units?.ModelsAll(values) ?? System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(values)) { checkedRow.Values = values; return; }
         for (int j = 0; j < values.Length; j++)
-        {
-            float v = values[j];
-            string value = v.ToString(CultureInfo.InvariantCulture);
-            if (!float.IsFinite(v))
-                throw new InvalidOperationException($"A saved Helmholtz machine's input: slot {j} is {value}: the values must be finite.");
-            if (units is not null && !units.Models(v))
-                throw new InvalidOperationException($"A saved Helmholtz machine's input: slot {j} is {value}: a {units.Name} visible layer models {units.ModelledValues}; {units.ValueHint}.");
-        }
+            if (InputColumn.ValueProblem(units, values[j]) is { } problem)
+                throw new InvalidOperationException($"A saved Helmholtz machine's input: slot {j} is {problem}");
         checkedRow.Values = values;
     };
 }

@@ -100,7 +100,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         // The log-likelihood columns and the saved pipeline's graph score with K = Samples draws.
         if (TemporalFixedNoiseLogLikelihood.TooManySamples(model.Machine, o.Samples) is { } problem)
             throw OutOfRange(nameof(o.Samples), o.Samples, problem + " Use a smaller K.");
-        if (o.PredictedFramesColumnName is not null && TemporalEvaluation.TooManyPredictionSamples(model.Machine, o.PredictionSamples) is { } prediction)
+        if (o.PredictedFramesColumnName is not null && TemporalEvaluation.TooManySamples(model.Machine, o.PredictionSamples) is { } prediction)
             throw OutOfRange(nameof(o.PredictionSamples), o.PredictionSamples, prediction + " Use fewer draws.");
     }
 
