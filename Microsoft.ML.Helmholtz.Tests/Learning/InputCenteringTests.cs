@@ -24,6 +24,8 @@ public sealed class InputCenteringTests
     [DataRow("6b-4g-3g", 2)]            // recognition 1 (mean, log-variance) only
     [DataRow("6b-5t-4b-3g", 4)]         // recognition 1 (trunk), 2 (mean, log-variance); generative 0 (trunk)
     [DataRow("6b-4gr-3b", 4)]           // recognition 1 (mean, log-variance, factor); generative 1 (its mean; its variance is per unit)
+    [DataRow("6b-4bs-3b", 4)]           // soft-target Bernoulli units draw 0 or 1 as binary ones do
+    [DataRow("6b-4cb-3cb", 4)]          // continuous Bernoulli draws lie in [0, 1]
     public void TheMapsThatReadTheVisibleOrABinaryLayerAreCentred(string architecture, int expected)
     {
         var machine = TestModels.Random(architecture, 1);

@@ -99,6 +99,13 @@ public abstract class UnitType
     /// <summary>Whether Price's theorem applies: a diagonal posterior variance whose gradient comes from the diagonal curvature (<see cref="SampleGradient.LocalCurvature"/>).</summary>
     public virtual bool SupportsPriceGradient => false;
 
+    /// <summary>
+    /// Where a hidden layer's draws are centred when the optimiser steps in centred coordinates
+    /// (<see cref="Learning.TrainingOptions.CenterInputs"/>): the middle of a bounded range, or null for
+    /// draws centred at 0 already.
+    /// </summary>
+    public virtual float? HiddenCentre => null;
+
     /// <summary>p(X_l | X_{l+1}) in the generative network.</summary>
     public abstract ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine);
 
@@ -151,6 +158,7 @@ public abstract class UnitType
     /// <summary><see cref="OneAffineMapUnits"/> whose visible layer models values in [0, 1].</summary>
     private abstract class UnitIntervalUnits : OneAffineMapUnits
     {
+        public override float? HiddenCentre => 0.5f;
         public override bool Models(float value) => value is >= 0f and <= 1f;
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllInUnitInterval(values);
         public override string ModelledValues => "values in [0, 1]";
@@ -163,6 +171,7 @@ public abstract class UnitType
         public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("b", GaussianMean.Tanh)];
         protected override ConditionalLayer Create(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
 
+        public override float? HiddenCentre => 0.5f;
         public override bool Models(float value) => value is 0f or 1f;
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
         public override string ModelledValues => "only 0 and 1";

@@ -53,7 +53,8 @@ internal sealed unsafe class InputCentering
 
     /// <summary>
     /// The centres of the machine's inputs: the visible layer's at <paramref name="visibleCentre"/> (the
-    /// training data's means), each binary hidden layer's at 0.5; Gaussian layers are centred at 0 already.
+    /// training data's means), each hidden layer's at its units' <see cref="UnitType.HiddenCentre"/> (0.5 for
+    /// binary, soft-target and continuous Bernoulli units); Gaussian layers are centred at 0 already.
     /// Recognition layer l reads X_{l−1}; generative layer l &lt; L reads X_{l+1}.
     /// </summary>
     public static InputCentering For(HelmholtzMachine machine, ReadOnlySpan<double> visibleCentre)
@@ -65,8 +66,8 @@ internal sealed unsafe class InputCentering
         centres[0] = new float[visibleCentre.Length];
         for (int i = 0; i < visibleCentre.Length; i++) centres[0]![i] = (float)visibleCentre[i];
         for (int k = 1; k < centres.Length; k++)
-            if (architecture.Layers[k].Units == UnitType.Bernoulli)
-                centres[k] = Enumerable.Repeat(0.5f, architecture.Layers[k].Size).ToArray();
+            if (architecture.Layers[k].Units.HiddenCentre is float c)
+                centres[k] = Enumerable.Repeat(c, architecture.Layers[k].Size).ToArray();
 
         var maps = new List<CentredMap>();
         void Add(ConditionalLayer layer, int input)
