@@ -27,6 +27,28 @@ public sealed class MachineGraphTests
         Assert.IsTrue(1f > 1 - 1e-9 && !(1f > (float)(1 - 1e-9)), "rounding to nearest would have labelled 1 normal against 1 − 1e-9");
     }
 
+    /// <summary>
+    /// A graph whose constants (the weights and the K samples' noise) would pass what one protobuf message
+    /// holds is refused while it is built, naming the limit and what to shrink; at the limit it is built.
+    /// The limit is lowered here from protobuf's 2 GiB, which the builder holds to by default.
+    /// </summary>
+    [TestMethod]
+    public void AGraphPastWhatOneOnnxFileHoldsIsRefusedWhileItIsBuilt()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var logLikelihood = new FixedNoiseLogLikelihood(machine, 1000, seed: 2);
+        byte[] model = MachineGraph.Build(null, logLikelihood, new GraphColumns(Features: null));
+        Assert.IsTrue(model.Length > 7 * 1000 * sizeof(float), "the noise of 1000 samples of 7 hidden units is in the file");
+        // The file holds its constants and more, so its own length lets them through.
+        CollectionAssert.AreEqual(model, MachineGraph.Build(null, logLikelihood, new GraphColumns(Features: null), constantByteLimit: model.Length));
+        var refusal = Assert.ThrowsExactly<NotSupportedException>(
+            () => MachineGraph.Build(null, logLikelihood, new GraphColumns(Features: null), constantByteLimit: 7 * 1000 * sizeof(float) / 2));
+        StringAssert.Contains(refusal.Message, "2 GiB");
+        StringAssert.Contains(refusal.Message, "fewer samples");
+        StringAssert.Contains(refusal.Message, "14,000 bytes");
+        Assert.AreEqual(int.MaxValue - (1L << 20), OnnxGraphBuilder.MaxConstantBytes);
+    }
+
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)
     {
         var visible = machine.Architecture.Visible;

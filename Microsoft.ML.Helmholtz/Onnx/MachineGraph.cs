@@ -35,8 +35,9 @@ internal static class MachineGraph
     public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, IDictionary<string, string>? metadata = null)
         => Build(features, logLikelihood, new GraphColumns(), metadata);
 
-    /// <summary>A model with the given names and layout (see <see cref="GraphColumns"/>).</summary>
-    public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, GraphColumns columns, IDictionary<string, string>? metadata = null)
+    /// <summary>A model with the given names and layout (see <see cref="GraphColumns"/>); refused past <paramref name="constantByteLimit"/> bytes of constants.</summary>
+    public static byte[] Build(RecognitionFeatures? features, FixedNoiseLogLikelihood? logLikelihood, GraphColumns columns, IDictionary<string, string>? metadata = null,
+        long constantByteLimit = OnnxGraphBuilder.MaxConstantBytes)
     {
         bool wantsLogLikelihood = columns.LogLikelihood is not null || columns.Score is not null || columns.PredictedLabel is not null;
         if ((features is null) != (columns.Features is null) || (logLikelihood is null) == wantsLogLikelihood)
@@ -44,7 +45,7 @@ internal static class MachineGraph
         if (features is null && logLikelihood is null) throw new ArgumentException("Ask for the features, the log-likelihood or both.");
         HelmholtzMachine machine = features?.Machine ?? logLikelihood!.Machine;
         int visible = machine.Architecture.Visible.Size;
-        var g = new OnnxGraphBuilder("helmholtz_machine") { ModelDomain = "microsoft.ml.helmholtz" };
+        var g = new OnnxGraphBuilder("helmholtz_machine", constantByteLimit) { ModelDomain = "microsoft.ml.helmholtz" };
         string x;
         if (columns.SingleRow)
         {

@@ -39,13 +39,24 @@ internal sealed class OnnxGraphBuilder
     private readonly GraphProto _graph;
     private readonly HashSet<string> _values = new(StringComparer.Ordinal); // all value names declared so far
     private readonly Dictionary<float, string> _constants = [];
+    private readonly long _constantByteLimit;
+    private long _constantBytes;
     private int _nextId;
 
+    /// <summary>
+    /// The most bytes of constants one model may hold: a protobuf message, and so an ONNX file without
+    /// external data, is at most 2 GiB − 1 bytes; 1 MiB of it is left to the nodes and names.
+    /// </summary>
+    public const long MaxConstantBytes = int.MaxValue - (1L << 20);
+
     /// <param name="graphName">GraphProto.name.</param>
-    public OnnxGraphBuilder(string graphName)
+    /// <param name="constantByteLimit">The most bytes of initializers the model may hold (<see cref="MaxConstantBytes"/>; less in tests).</param>
+    public OnnxGraphBuilder(string graphName, long constantByteLimit = MaxConstantBytes)
     {
         ArgumentException.ThrowIfNullOrEmpty(graphName);
+        ArgumentOutOfRangeException.ThrowIfNegative(constantByteLimit);
         _graph = new GraphProto { Name = graphName };
+        _constantByteLimit = Math.Min(constantByteLimit, MaxConstantBytes);
     }
 
     /// <summary>ModelProto.domain, reverse-DNS style (e.g. "org.example.helmholtz"); optional.</summary>
@@ -79,7 +90,7 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Float constant with row-major <paramref name="values"/> and shape <paramref name="dims"/> (none = scalar), stored in raw_data, named <see cref="InternalPrefix"/> + <paramref name="name"/>.</summary>
     public string Initializer(string name, float[] values, params long[] dims)
     {
-        var t = NewTensor(InternalPrefix + name, TensorProto.Types.DataType.Float, values.Length, dims);
+        var t = NewTensor(InternalPrefix + name, TensorProto.Types.DataType.Float, values.Length, dims, sizeof(float));
         t.RawData = ByteString.CopyFrom(ToLittleEndian(values));
         return AddInitializer(t);
     }
@@ -100,7 +111,7 @@ internal sealed class OnnxGraphBuilder
 
     private string Int64Tensor(string fullName, long[] values, long[] dims)
     {
-        var t = NewTensor(fullName, TensorProto.Types.DataType.Int64, values.Length, dims);
+        var t = NewTensor(fullName, TensorProto.Types.DataType.Int64, values.Length, dims, sizeof(long));
         t.Int64Data.Add(values);
         return AddInitializer(t);
     }
@@ -174,7 +185,7 @@ internal sealed class OnnxGraphBuilder
         };
     }
 
-    private TensorProto NewTensor(string name, TensorProto.Types.DataType type, int count, long[] dims)
+    private TensorProto NewTensor(string name, TensorProto.Types.DataType type, int count, long[] dims, int bytesPerValue)
     {
         long expected = 1;
         foreach (var d in dims)
@@ -184,6 +195,18 @@ internal sealed class OnnxGraphBuilder
         }
         if (expected != count)
             throw new ArgumentException($"Initializer '{name}': {count} values do not match shape [{string.Join(",", dims)}].");
+        // Counted before the values are copied, so that a graph past the limit costs no second copy of them.
+        long bytes = _constantBytes + (long)count * bytesPerValue;
+        if (bytes > _constantByteLimit)
+        {
+            var invariant = System.Globalization.CultureInfo.InvariantCulture;
+            throw new NotSupportedException(
+                $"The ONNX graph '{_graph.Name}' would hold more than {_constantByteLimit.ToString("N0", invariant)} bytes of constants " +
+                $"(at '{name}', {((long)count * bytesPerValue).ToString("N0", invariant)} bytes): one ONNX model, a protobuf message, holds at most 2 GiB. " +
+                "Its constants are the machine's weights and the fixed noise of the log-likelihood's K samples (K × the hidden units): " +
+                "use fewer samples, or a smaller machine.");
+        }
+        _constantBytes = bytes;
         Declare(name);
         var t = new TensorProto { Name = name, DataType = (int)type };
         t.Dims.Add(dims);
