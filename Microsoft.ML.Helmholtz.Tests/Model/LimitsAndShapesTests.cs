@@ -217,6 +217,37 @@ public sealed class LimitsAndShapesTests
         RefusedBeforeAllocating(() => new RecognitionFeatures(TestModels.Random("4b-3b", 12), rowsPerBlock: int.MaxValue), "rowsPerBlock");
     }
 
+    /// <summary>
+    /// An extractor holds the states of the rows it is asked for, up to a block: one row at a time (a
+    /// PredictionEngine) costs a row's states, not 1024 rows'. The features are the same whatever the growth.
+    /// </summary>
+    [TestMethod]
+    public void AnExtractorHoldsTheRowsItIsAskedForNotAWholeBlock()
+    {
+        // 2002 values a row: a block of 1024 rows is 8 MB, against 32 KB of parameters.
+        var machine = TestModels.Random("2000b-2b", 13);
+        var features = new RecognitionFeatures(machine, FeatureLayers.AllHidden);
+        float[] rows = TestModels.BinaryData(1500, 2000, 14).Values;
+        float[] byOne = new float[1500 * 2], inBlocks = new float[1500 * 2];
+
+        features.CreateExtractor().Extract(rows.AsSpan(0, 2000), 1, byOne); // the JIT's first calls, outside the count
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var extractor = features.CreateExtractor();
+        for (int r = 0; r < 1500; r++) extractor.Extract(rows.AsSpan(r * 2000, 2000), 1, byOne.AsSpan(r * 2));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.AreEqual(1, extractor.Capacity);
+        Assert.IsTrue(allocated < 1_000_000, $"{allocated:N0} bytes allocated making an extractor and extracting 1500 rows one at a time");
+
+        var blocks = features.CreateExtractor();
+        blocks.Extract(rows.AsSpan(0, 3 * 2000), 3, inBlocks);
+        Assert.AreEqual(3, blocks.Capacity);
+        blocks.Extract(rows.AsSpan(0, 5 * 2000), 5, inBlocks);
+        Assert.AreEqual(6, blocks.Capacity, "grows by doubling");
+        blocks.Extract(rows, 1500, inBlocks);
+        Assert.AreEqual(RecognitionFeatures.DefaultRowsPerBlock, blocks.Capacity, "held to a block");
+        CollectionAssert.AreEqual(byOne, inBlocks);
+    }
+
     [TestMethod]
     public void PathwiseRulesRefuseRowsTooManyForTheirWidestLayer()
     {

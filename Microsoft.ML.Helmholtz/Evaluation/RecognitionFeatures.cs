@@ -62,13 +62,23 @@ public sealed class RecognitionFeatures
     {
         private readonly RecognitionFeatures _owner;
         private readonly HelmholtzMachine _machine;
-        private readonly LayerStates _states;
+        private LayerStates? _states;
 
         internal Extractor(RecognitionFeatures owner)
         {
             _owner = owner;
             _machine = owner.Machine.Clone(MatrixEngine.Managed);
-            _states = new LayerStates(_machine.Architecture, owner.RowsPerBlock);
+        }
+
+        /// <summary>Rows the extractor's states hold now: they grow with the calls, up to <see cref="RowsPerBlock"/>.</summary>
+        internal int Capacity => _states?.Capacity ?? 0;
+
+        // A row at a time (a PredictionEngine) needs a row's states, not a block's: grow to the largest call, doubling.
+        private LayerStates States(int rows)
+        {
+            if (_states is null || _states.Capacity < rows)
+                _states = new LayerStates(_machine.Architecture, (int)Math.Min(_owner.RowsPerBlock, Math.Max(rows, 2L * (_states?.Capacity ?? 0))));
+            return _states;
         }
 
         /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows of <paramref name="rows"/>.</summary>
@@ -78,22 +88,24 @@ public sealed class RecognitionFeatures
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");
             if (features.Length < (long)count * size) throw new ArgumentException($"features holds {features.Length} values, fewer than {count} rows × {size}.", nameof(features));
+            if (count == 0) return;
+            LayerStates states = States(Math.Min(_owner.RowsPerBlock, count));
             for (int first = 0; first < count; first += _owner.RowsPerBlock)
             {
                 int n = Math.Min(_owner.RowsPerBlock, count - first);
-                rows.Slice(first * columns, n * columns).CopyTo(_states.Layer(0, n));
-                _machine.Recognition.Infer(n, _states);
+                rows.Slice(first * columns, n * columns).CopyTo(states.Layer(0, n));
+                _machine.Recognition.Infer(n, states);
                 Span<float> destination = features.Slice(first * size, n * size);
                 if (_owner.Layers == FeatureLayers.Top)
                 {
-                    _states.Layer(depth, n).CopyTo(destination);
+                    states.Layer(depth, n).CopyTo(destination);
                     continue;
                 }
                 int offset = 0;
                 for (int l = 1; l <= depth; l++)
                 {
                     int units = architecture.Layers[l].Size;
-                    ReadOnlySpan<float> layer = _states.Layer(l, n);
+                    ReadOnlySpan<float> layer = states.Layer(l, n);
                     for (int r = 0; r < n; r++) layer.Slice(r * units, units).CopyTo(destination.Slice(r * size + offset, units));
                     offset += units;
                 }
