@@ -178,8 +178,18 @@ public sealed class TrainingTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, new ShuffledMinibatches(new DataMatrix(200, 10, values))));
         StringAssert.Contains(e.Message, "training data (epoch 1, minibatch");
         StringAssert.Contains(e.Message, "is NaN");
+        Assert.AreEqual("training", e.ParamName);
         var wrongWidth = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, new ShuffledMinibatches(new DataMatrix(2, 9, new float[18]))));
         StringAssert.Contains(wrongWidth.Message, "length 9");
+
+        // In memory, each refusal names Train's parameter that holds the data, and the message says which data.
+        var clean = new DataMatrix(200, 10, values.Select(v => float.IsNaN(v) ? 0f : v).ToArray());
+        var inTraining = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, new DataMatrix(200, 10, values)));
+        Assert.AreEqual("training", inTraining.ParamName);
+        StringAssert.Contains(inTraining.Message, "training data row 150, column 4 is NaN");
+        var inValidation = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(machine, clean, new DataMatrix(200, 10, values)));
+        Assert.AreEqual("validation", inValidation.ParamName);
+        StringAssert.Contains(inValidation.Message, "validation data row 150, column 4 is NaN");
     }
 
     [TestMethod]

@@ -45,7 +45,7 @@ public sealed class HelmholtzTrainer
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(training);
         TrainingOptions options = Options.Snapshot();
-        DataValidation.Validate(training.Values, training.Rows, training.Columns, machine.Architecture.Visible, "training data");
+        DataValidation.Validate(training.Values, training.Rows, training.Columns, machine.Architecture.Visible, "training data", nameof(training));
         return Run(machine, new ShuffledMinibatches(training), checkEachBatch: false, training, options, validation, progress, cancellationToken, state);
     }
 
@@ -77,7 +77,7 @@ public sealed class HelmholtzTrainer
     {
         LayerDefinition visible = machine.Architecture.Visible;
         if (validation is not null)
-            DataValidation.Validate(validation.Values, validation.Rows, validation.Columns, visible, "validation data");
+            DataValidation.Validate(validation.Values, validation.Rows, validation.Columns, visible, "validation data", nameof(validation));
 
         // Everything that can refuse the run, before anything changes.
         using var machineUse = machine.Access.Compute.Enter("training");
@@ -172,7 +172,7 @@ public sealed class HelmholtzTrainer
                     TrainingBatch current = batches[batch & 1];
                     Span<float> x0 = current.ExampleRows(batchSize);
                     if (training.NextBatch(x0, batchSize) < batchSize) break;
-                    if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})");
+                    if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})", nameof(training));
                     current.Load(batchSize);
 
                     if (clearEachStep) blocks.ClearGradients();

@@ -8,26 +8,28 @@ public static class DataValidation
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming <paramref name="dataName"/> when the data are
     /// empty, have the wrong row length, hold NaN or infinities, or (for a Bernoulli visible layer)
-    /// hold values other than 0 and 1.
+    /// hold values other than 0 and 1. The exception's <see cref="ArgumentException.ParamName"/> is
+    /// <paramref name="paramName"/>, the caller's parameter that holds the data (<paramref name="dataName"/> when not given).
     /// </summary>
-    public static void Validate(ReadOnlySpan<float> values, int rows, int columns, LayerDefinition visible, string dataName)
+    public static void Validate(ReadOnlySpan<float> values, int rows, int columns, LayerDefinition visible, string dataName, string? paramName = null)
     {
         ArgumentNullException.ThrowIfNull(visible);
+        string name = paramName ?? dataName;
         if (rows <= 0)
-            throw new ArgumentException($"{dataName} is empty: at least one example is needed.", dataName);
+            throw new ArgumentException($"{dataName} is empty: at least one example is needed.", name);
         if (columns != visible.Size)
-            throw new ArgumentException($"{dataName} has vectors of length {columns}, but the visible layer has {visible.Size} units.", dataName);
+            throw new ArgumentException($"{dataName} has vectors of length {columns}, but the visible layer has {visible.Size} units.", name);
         if (values.Length != (long)rows * columns)
-            throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", dataName);
+            throw new ArgumentException($"{dataName} holds {values.Length} values, not {rows} rows × {columns}.", name);
         // The common case, clean data, in one vectorised pass; the loop below finds and names a bad value.
         if (visible.Units.ModelsAll(values)) return;
         for (int i = 0; i < values.Length; i++)
         {
             float v = values[i];
             if (!float.IsFinite(v))
-                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: values must be finite.", dataName);
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: values must be finite.", name);
             if (!visible.Units.Models(v))
-                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a {visible.Units.Name} visible layer models {visible.Units.ModelledValues} ({visible.Units.ValueHint}).", dataName);
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a {visible.Units.Name} visible layer models {visible.Units.ModelledValues} ({visible.Units.ValueHint}).", name);
         }
     }
 }
