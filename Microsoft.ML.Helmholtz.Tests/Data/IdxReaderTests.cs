@@ -67,6 +67,20 @@ public sealed class IdxReaderTests : TempDirectoryTests
         CollectionAssert.AreEqual(pixels, images.Pixels);
     }
 
+    /// <summary>The writer streams the caller's pixels to the file: it does not copy them first (a large set would be held twice).</summary>
+    [TestMethod]
+    public void TheWriterDoesNotCopyThePixels()
+    {
+        byte[] pixels = Pixels(2000 * 28 * 28);
+        string path = Temp.File("large.idx");
+        IdxWriter.WriteImages(Temp.File("warm.idx"), 28, 28, pixels.AsSpan(0, 784), gzip: false); // the JIT's first call, outside the count
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        IdxWriter.WriteImages(path, 28, 28, pixels, gzip: false);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.IsTrue(allocated < pixels.Length / 4, $"{allocated:N0} bytes allocated writing {pixels.Length:N0} bytes of pixels");
+        CollectionAssert.AreEqual(pixels, IdxReader.ReadImages(path).Pixels);
+    }
+
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]

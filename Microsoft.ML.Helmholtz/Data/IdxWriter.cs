@@ -53,22 +53,29 @@ public static class IdxWriter
         Write(path, "the IDX labels", header, labels, gzip, null);
     }
 
-    private static void Write(string path, string what, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload, bool gzip, Func<string, Stream>? createTemporary)
+    private static unsafe void Write(string path, string what, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload, bool gzip, Func<string, Stream>? createTemporary)
     {
-        byte[] head = header.ToArray(), body = payload.ToArray();   // a span cannot enter the writer's callback
-        AtomicFile.Write(path, what, file =>
+        // A span cannot enter the writer's callback; its address can, pinned while the callback runs (no copy of the pixels).
+        byte[] head = header.ToArray();
+        fixed (byte* pinned = payload)
         {
-            if (gzip)
+            nint address = (nint)pinned;
+            int length = payload.Length;
+            AtomicFile.Write(path, what, file =>
             {
-                using var zip = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true);
-                zip.Write(head);
-                zip.Write(body);
-            }
-            else
-            {
-                file.Write(head);
-                file.Write(body);
-            }
-        }, createTemporary);
+                var body = new ReadOnlySpan<byte>((void*)address, length);
+                if (gzip)
+                {
+                    using var zip = new GZipStream(file, CompressionLevel.Optimal, leaveOpen: true);
+                    zip.Write(head);
+                    zip.Write(body);
+                }
+                else
+                {
+                    file.Write(head);
+                    file.Write(body);
+                }
+            }, createTemporary);
+        }
     }
 }
