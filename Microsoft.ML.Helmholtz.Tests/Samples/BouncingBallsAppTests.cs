@@ -129,6 +129,29 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    public void ADivergedRunSavesTheModelBeforeTheRefusedStepAndTheCurve()
+    {
+        // A rate this large sends the first step's parameters to 1e30: the next segment's free energy is not finite.
+        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--learning-rate", "1e30"]);
+        Assert.AreEqual(BouncingBallsApp.Diverged, exit, error);
+        string[] lines = error.TrimEnd().Split('\n');
+        Assert.HasCount(1, lines, error);
+        StringAssert.StartsWith(lines[0], "error: training diverged: ");
+        StringAssert.Contains(lines[0], $"The model as it stood before the refused step is saved to {Temp.File("out/" + BouncingBallsApp.ModelFile)} (0 steps)");
+        // The refused step was the run's first, undone with the start of the visible biases: the saved model is the machine as created.
+        var saved = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile));
+        Assert.AreEqual(0L, saved.Machine.StepsTrained);
+        var created = TemporalHelmholtzMachine.Create(Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture.Parse("900bs-20g"), 8, seed: 1);
+        for (int i = 0; i < created.Parameters.Count; i++)
+            CollectionAssert.AreEqual(created.Parameters[i].Value, saved.Parameters[i].Value, created.Parameters[i].Name);
+        CollectionAssert.AreEqual(new[] { "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds" },
+            File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile)), "the curve, of no finished epoch");
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out"), "*.tmp"), "no temporary file is left");
+        Assert.IsFalse(File.Exists(Temp.File("out/" + BouncingBallsApp.ReportFile)), "nothing is scored");
+        Assert.IsFalse(text.Contains("temporal machine:", StringComparison.Ordinal), text);
+    }
+
+    [TestMethod]
     public void AnUnexpectedExceptionIsOneLineWithExitCodeOne()
     {
         var output = new AtLine("bouncing balls:", () => throw new InvalidOperationException("a bug"));

@@ -257,14 +257,44 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "resumed from");
         Assert.AreEqual(10L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
-        StringAssert.Contains(EpochLine(text, 1), "lr 0.001 ", "the rate starts again without --continue-schedule");
+        StringAssert.Contains(EpochLine(text, 2), "lr 0.001 ", "the rate starts again without --continue-schedule");
 
         // With --continue-schedule, the rate goes on from the model's two epochs: 0.001 · 0.5².
         (exit, text, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp.hm"), "--decay", "0.5", "--continue-schedule");
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
-        StringAssert.Contains(EpochLine(text, 1), "lr 0.00025 ");
+        StringAssert.Contains(EpochLine(text, 3), "lr 0.00025 ");
         Assert.AreEqual(15L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+    }
+
+    [TestMethod]
+    public void AResumedRunNumbersItsConsoleEpochsAsItsCurve()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output, "--epochs", "2");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string text;
+        (exit, text, error) = ShortRun(output, "--epochs", "2", "--resume", Path.Combine(output, "sbp.hm"), "--valid-k", "2", "--checkpoint-every", "1");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string[] curveEpochs = File.ReadAllLines(Path.Combine(output, "sbp-curve.csv")).Skip(1).Select(line => line.Split(',')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "1", "2", "3", "4" }, curveEpochs, "the curve numbers the resumed run's epochs on from the model's two");
+        string[] consoleEpochs = text.Split('\n').Where(line => line.StartsWith("epoch ", StringComparison.Ordinal))
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToArray();
+        CollectionAssert.AreEqual(new[] { "3", "4" }, consoleEpochs, text);
+        StringAssert.Contains(text, "validation log-likelihood of epoch 3 ");
+        StringAssert.Contains(text, "validation log-likelihood of epoch 4 ");
+    }
+
+    [TestMethod]
+    public void ABatchOfKSamplesTheMachineCannotHoldIsRefusedBeforeTheDataLoads()
+    {
+        // 1,000 images × 5,000 samples = 5,000,000 rows of up to 784 values: more than one array holds. The data folder does not exist.
+        var (exit, _, error) = RunWithoutData("--rule", "iwae", "--train-samples", "5000", "--batch", "1000");
+        AssertOneLineError(exit, error, "--batch 1000 with --train-samples 5000: iwae's minibatches of 1,000 images × 5,000 samples = 5,000,000 rows do not fit the buffers of 784b-200g-50g");
+        StringAssert.Contains(error, "give a smaller --batch or fewer --train-samples.");
+        // The trainer's minibatch is the whole training part when --train-limit leaves fewer images than --batch.
+        (exit, _, error) = RunWithoutData("--rule", "vimco", "--train-samples", "5000", "--batch", "5000", "--train-limit", "2000");
+        AssertOneLineError(exit, error, "--batch 5000 with --train-samples 5000: vimco's minibatches of 2,000 images × 5,000 samples = 10,000,000 rows do not fit");
     }
 
     [TestMethod]

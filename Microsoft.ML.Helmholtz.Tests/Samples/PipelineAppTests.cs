@@ -10,12 +10,43 @@ public sealed class PipelineAppTests : TempDirectoryTests
 {
     private (int Exit, string Output, string Error) Run(params string[] args) => Run(new StringWriter(), args);
 
-    private (int Exit, string Output, string Error) Run(StringWriter output, params string[] args)
+    private (int Exit, string Output, string Error) Run(StringWriter output, params string[] args) => Run(output, CancellationToken.None, args);
+
+    private (int Exit, string Output, string Error) Run(StringWriter output, CancellationToken cancellation, params string[] args)
     {
         string data = SharedData.MnistDirectory();
         var error = new StringWriter();
-        int exit = PipelineApp.Run([.. args, "--data", data, "--out", Temp.File("out")], output, error);
+        int exit = PipelineApp.Run([.. args, "--data", data, "--out", Temp.File("out")], output, error, cancellation);
         return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Output that calls <c>action</c> when a line starting with <c>trigger</c> is written.</summary>
+    private sealed class AtLine(string trigger, Action action) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value is not null && value.StartsWith(trigger, StringComparison.Ordinal)) action();
+        }
+    }
+
+    /// <summary>
+    /// Ctrl+C (the token given to Run) in Fit stops the training; after Fit, the task before its next step. Either way the exit code
+    /// is 130 with one line saying that nothing was saved, and no model.zip, whole or half, is written.
+    /// </summary>
+    [TestMethod]
+    [DataRow("  Epoch 1/", "in Fit")]
+    [DataRow("test log-likelihood", "after Fit")]
+    public void CancelledTheMainTaskSavesNothing(string trigger, string when)
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine(trigger, source.Cancel), source.Token, "--epochs", "3", "--train-limit", "300", "--k", "2", "--architecture", "784b-20g-8g");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, $"{when}: {error}");
+        Assert.AreEqual("cancelled: the run stopped and nothing was saved (the estimator gives back no model from a cancelled Fit, " +
+                        "and no model file is written after the signal).", error.TrimEnd(), when);
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out")), $"{when}: no model.zip, whole or half, and no temporary file");
+        if (when == "in Fit") Assert.DoesNotContain("Epoch 2/", text, "the training stopped after the minibatch in progress");
+        else Assert.DoesNotContain("classifier on the machine's features", text, "the task stopped before its next step");
     }
 
     [TestMethod]

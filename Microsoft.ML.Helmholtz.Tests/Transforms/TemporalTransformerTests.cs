@@ -190,14 +190,39 @@ public sealed class TemporalTransformerTests
         CollectionAssert.AreEqual(before, LogLikelihoods(ml, created.Transform(data)), "the same model and options score the same");
     }
 
-    /// <summary>Scoring samples whose buffers no array can hold are refused before the first epoch (the machine would be lost), and by Create.</summary>
+    /// <summary>A view of <paramref name="data"/>'s schema whose rows cannot be read: it counts the cursors asked for and refuses each.</summary>
+    private sealed class UnreadableView(IDataView data) : IDataView
+    {
+        public int Cursors;
+        public bool CanShuffle => data.CanShuffle;
+        public DataViewSchema Schema => data.Schema;
+        public long? GetRowCount() => data.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            Interlocked.Increment(ref Cursors);
+            throw new InvalidOperationException("a row was asked for");
+        }
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        {
+            Interlocked.Increment(ref Cursors);
+            throw new InvalidOperationException("a row was asked for");
+        }
+    }
+
+    /// <summary>
+    /// Scoring samples whose buffers no array can hold are refused before a row is read (the options alone decide it) and so before
+    /// the first epoch (the machine would be lost), and by Create.
+    /// </summary>
     [TestMethod]
-    public void ScoringSamplesThatCannotFitAreRefusedBeforeTraining()
+    public void ScoringSamplesThatCannotFitAreRefusedBeforeTheDataIsRead()
     {
         var ml = new MLContext(seed: 1);
         int epochs = 0;
         ml.Log += (_, e) => { if (e.Source.StartsWith("TemporalHelmholtzMachine", StringComparison.Ordinal) && e.RawMessage.StartsWith("epoch ", StringComparison.Ordinal)) Interlocked.Increment(ref epochs); };
         IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var unreadable = new UnreadableView(data);
         (Action<TemporalHelmholtzOptions> Change, string Message)[] cases =
         [
             (o => o.Samples = 50_000_000, "TemporalHelmholtzOptions.Samples: K = 50000000 samples of 6 noise values each"),   // the fixed noise: 3·10⁸ values
@@ -206,8 +231,9 @@ public sealed class TemporalTransformerTests
         ];
         foreach (var (change, message) in cases)
         {
-            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)).Fit(data), message);
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)).Fit(unreadable), message);
             StringAssert.Contains(e.Message, message);
+            Assert.AreEqual(0, unreadable.Cursors, $"{message}: no row was read");
             Assert.AreEqual(0, epochs, $"{message}: no epoch was trained");
         }
         // Without the predicted frames, their draws are not used.

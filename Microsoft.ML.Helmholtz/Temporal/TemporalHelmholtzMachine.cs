@@ -246,7 +246,8 @@ public sealed class TemporalHelmholtzMachine
             if (stream.CanSeek && needed > stream.Length - stream.Position)
                 throw new InvalidDataException($"the file is truncated: an LSTM of {units} units and its conditioning map need {needed} bytes, but only {stream.Length - stream.Position} follow.");
             var crc = new System.IO.Hashing.Crc32();
-            var blocks = new byte[shapes.Length][];
+            // The values as the file holds them, little-endian, decoded on any host (a copy of the bytes would be the host's order).
+            var blocks = new float[shapes.Length][];
             for (int j = 0; j < shapes.Length; j++)
             {
                 var (name, values) = shapes[j];
@@ -254,12 +255,14 @@ public sealed class TemporalHelmholtzMachine
                 int count = BinaryPrimitives.ReadInt32LittleEndian(countBytes);
                 if (count != values) throw new InvalidDataException($"{name} holds {count} values in the file; this architecture needs {values}.");
                 crc.Append(countBytes);
-                blocks[j] = ChecksummedFile.ReadExactly(stream, count * sizeof(float), name);
-                crc.Append(blocks[j]);
+                byte[] bytes = ChecksummedFile.ReadExactly(stream, count * sizeof(float), name);
+                crc.Append(bytes);
+                blocks[j] = new float[count];
                 for (int i = 0; i < count; i++)
                 {
-                    float v = BinaryPrimitives.ReadSingleLittleEndian(blocks[j].AsSpan(i * sizeof(float)));
+                    float v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
                     if (!float.IsFinite(v)) throw new InvalidDataException($"{name}[{i}] is {v}.");
+                    blocks[j][i] = v;
                 }
             }
             if (reader.ReadUInt32() != crc.GetCurrentHashAsUInt32())
@@ -277,7 +280,7 @@ public sealed class TemporalHelmholtzMachine
                 throw new InvalidDataException($"an LSTM of {units} units cannot be built: {e.Message}", e);
             }
             for (int j = 0; j < shapes.Length; j++)
-                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(blocks[j]).CopyTo(model.TemporalParameters[j].Value);
+                blocks[j].CopyTo(model.TemporalParameters[j].Value);
             return model;
         }
         catch (EndOfStreamException)

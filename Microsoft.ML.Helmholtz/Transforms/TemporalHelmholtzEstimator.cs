@@ -127,6 +127,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size, frames = Frames(o, size);
         HelmholtzArchitecture architecture = Architecture(o);
+        // The machine depends on the options alone: its scoring samples are checked before a row is read (reading the data
+        // can take long), and before training (the machine would be lost with a transformer that cannot score).
+        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
+        CheckSamples(o, model);
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         var values = new List<float>();
         int sequences = 0;
@@ -151,8 +155,6 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             throw new ArgumentException($"The training data: column '{o.InputColumnName}' has {sequences} rows (one sequence each), fewer than " +
                 $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
-        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
-        CheckSamples(o, model);   // before training: the machine would be lost with a transformer that cannot score
         using IChannel? channel = _environment?.Register("TemporalHelmholtzMachine").Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {

@@ -13,7 +13,8 @@ using Helmholtz.Samples;
 /// one-step prediction error, the per-frame log-likelihood, and a PNG strip of true, predicted and
 /// generated frames. Every user error is one line "error: …" and exit code 2, found before the data set is made where it can be.
 /// </summary>
-/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged; 130 cancelled (in training: the model as it stands is saved
+/// <remarks>Exit codes: 0 done; 2 a user error; 3 training diverged (the temporal machine's: the model as it stood before the refused
+/// step and the curve of the epochs finished are saved, nothing is scored); 130 cancelled (in training: the model as it stands is saved
 /// and scored; in scoring: the trained model is saved, the scoring stops; while the data set is made: once it is written, nothing
 /// trained); 1 an internal error.</remarks>
 public static class BouncingBallsApp
@@ -37,6 +38,9 @@ public static class BouncingBallsApp
           --k N                   importance samples per frame for the log-likelihood (100)
           --predict-samples N     draws of h per frame for the expected next frame (20)
           --no-baseline           skip the machine without the LSTM
+        exit codes: 0 done, 2 a user error, 3 training diverged (the model as it stood before the refused step and the
+        curve are saved, nothing is scored), 130 cancelled (Ctrl+C or SIGTERM: in training, the model as it stands is
+        saved and scored), 1 an internal error
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
@@ -115,6 +119,7 @@ public static class BouncingBallsApp
         var reports = new List<TemporalEpochReport>();
         var trainingClock = Stopwatch.StartNew();
         bool cancelled = false;
+        TrainingDivergedException? diverged = null;
         try
         {
             new TemporalTrainer(rule, new TemporalTrainingOptions
@@ -127,16 +132,41 @@ public static class BouncingBallsApp
             cancelled = true;
             error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
         }
+        catch (TrainingDivergedException e)
+        {
+            // The trainer has undone the refused step: the model holds the parameters it had before it, which are saved below
+            // with the curve of the epochs finished; nothing is scored.
+            diverged = e;
+        }
         TimeSpan temporalTime = trainingClock.Elapsed;
-        if (!cancelled && reports.Count < o.Epochs)
+        if (!cancelled && diverged is null && reports.Count < o.Epochs)
             output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
 
         // The model and its curve are saved before anything else is computed, so that a failure later (the
-        // baseline, the scoring, the strip, the report) does not lose the training.
+        // baseline, the scoring, the strip, the report) does not lose the training; each file whole or not at all.
         string modelPath = Path.Combine(o.Output, ModelFile), curvePath = Path.Combine(o.Output, CurveFile);
-        model.Save(modelPath);
-        WriteAtomically(curvePath, "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
+        void WriteCurve() => WriteAtomically(curvePath, "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
             string.Concat(reports.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Epoch},{r.TrainFreeEnergy:R},{r.TrainObjective:R},{r.Elapsed.TotalSeconds:F1}\n"))));
+        if (diverged is not null)
+        {
+            WriteCurve();   // first: kept even if the model cannot be
+            string epochs = reports.Count == 1 ? "the 1 epoch" : $"the {reports.Count} epochs";
+            try
+            {
+                model.Save(modelPath);
+            }
+            catch (InvalidOperationException e)
+            {
+                // Not expected (the model before the refused step passed the checks), but a value that is not finite cannot be saved.
+                error.WriteLine($"error: training diverged: {OneLine(diverged.Message)} The model could not be saved ({OneLine(e.Message)}); the learning curve of {epochs} finished is in {curvePath}.");
+                return Diverged;
+            }
+            error.WriteLine($"error: training diverged: {OneLine(diverged.Message)} The model as it stood before the refused step is saved to {modelPath} " +
+                            $"({model.Machine.StepsTrained} steps), the learning curve of {epochs} finished to {curvePath}; nothing is scored.");
+            return Diverged;
+        }
+        model.Save(modelPath);
+        WriteCurve();
         output.WriteLine($"model saved to {modelPath} after {model.Machine.StepsTrained} steps; learning curve in {curvePath}");
 
         HelmholtzMachine? plain = null;
@@ -243,20 +273,9 @@ public static class BouncingBallsApp
                 throw new IOException($"--out {directory}: {file} there is a folder, where the run writes a file; remove it or give another --out.");
     }
 
-    /// <summary>Writes <paramref name="text"/> to a temporary file beside <paramref name="path"/>, then moves it over the path: a reader never sees half a file.</summary>
+    /// <summary>Writes <paramref name="text"/> (UTF-8) to a temporary file beside <paramref name="path"/>, then moves it over the path: a reader never sees half a file.</summary>
     private static void WriteAtomically(string path, string text)
-    {
-        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temporary, text);
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-    }
+        => SampleConsole.WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     private static string Row(string model, int epochs, TimeSpan time, double logLikelihood, double error)
         => string.Create(CultureInfo.InvariantCulture, $"{model},{epochs},{time.TotalMinutes:F2},{logLikelihood:F4},{error:F4}");

@@ -82,9 +82,10 @@ public static class MnistApp
         if (machine.Architecture.Visible.Size != BinarizedMnist.PixelCount || machine.Architecture.Visible.Units != UnitType.Bernoulli)
             throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
         ILearningRule rule = LearningRules.Create(options.Rule, options.TrainingSamples);
-        // A rule that does not fit the machine says so here (the trainer prepares it again for its batches); one that takes
-        // no step need not fit (the default sbp does not fit binary hidden layers).
-        if (!scoreOnly) rule.Prepare(machine, 1);
+        // A rule that does not fit the machine, or a minibatch (--batch × --train-samples rows) its buffers cannot hold, is refused
+        // here (the trainer prepares the rule again for its batches); one that takes no step need not fit (the default sbp does
+        // not fit binary hidden layers).
+        if (!scoreOnly) PrepareRule(rule, machine, options);
         if (options.MeanFieldSteps > 0 && machine.Architecture.Layers.Skip(1).FirstOrDefault(l => !l.Units.HasReparameterizedSamples) is { } discrete)
             throw new ArgumentException($"--mean-field needs Gaussian hidden layers, but {machine.Architecture} has the {discrete.Units.Name} layer {discrete}.");
         var trainingOptions = new TrainingOptions
@@ -206,16 +207,17 @@ public static class MnistApp
 
         var progress = new SynchronousProgress<EpochReport>(report =>
         {
+            // A resumed run's epochs are numbered on from the model's, on the console as in the curve.
             curve.Add(new CurveRow((int)Math.Min(int.MaxValue, (long)resumedEpochs + report.Epoch), report.TrainFreeEnergy, report.ValidationFreeEnergy ?? double.NaN, report.LearningRate, report.Elapsed.TotalSeconds, report.TrainObjective));
             // The objective is shown when it is not the free energy itself (the K-sample bounds).
             string objective = report.TrainObjective == report.TrainFreeEnergy ? "" : $"  train objective {report.TrainObjective,8:F2}";
-            output.WriteLine($"epoch {report.Epoch,4}  train F {report.TrainFreeEnergy,8:F2}{objective}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
+            output.WriteLine($"epoch {curve[^1].Epoch,4}  train F {report.TrainFreeEnergy,8:F2}{objective}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
             // Reported epochs have passed the trainer's divergence check, so a checkpoint never holds a diverged model.
             if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
             {
                 SaveCheckpoint(modelPath);
                 if (validationEstimator is not null)
-                    curve[^1] = curve[^1] with { ValidationLogLikelihood = EstimateValidation($"epoch {report.Epoch}") };
+                    curve[^1] = curve[^1] with { ValidationLogLikelihood = EstimateValidation($"epoch {curve[^1].Epoch}") };
                 SaveCurve();
             }
         });
@@ -282,6 +284,33 @@ public static class MnistApp
             return Cancelled;
         }
         return exitCode;
+    }
+
+    /// <summary>
+    /// Prepares <paramref name="rule"/> for the trainer's minibatches, before the data loads: --batch images, or the whole training
+    /// split (--train-limit's part of its 50,000) when it is smaller, as the trainer takes them. A minibatch whose rows (K per image
+    /// for the K-sample rules) do not fit the machine's buffers is refused naming --batch, and --train-samples for a K-sample rule.
+    /// </summary>
+    private static void PrepareRule(ILearningRule rule, HelmholtzMachine machine, MnistOptions options)
+    {
+        int trainRows = options.TrainLimit is > 0 and < BinarizedMnist.TrainCount ? options.TrainLimit : BinarizedMnist.TrainCount;
+        int batch = Math.Min(options.BatchSize, trainRows);
+        try
+        {
+            rule.Prepare(machine, batch);
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "batchCapacity")
+        {
+            static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+            int k = options.TrainingSamples;
+            string buffers = $"do not fit the buffers of {machine.Architecture} (one array each, of at most {N(Array.MaxLength)} values)";
+            throw new ArgumentException(LearningRules.IsMultiSample(options.Rule)
+                ? $"--batch {options.BatchSize} with --train-samples {k}: {rule.Name}'s minibatches of {N(batch)} images × {N(k)} samples = {N((long)batch * k)} rows " +
+                  $"{buffers}; give a smaller --batch or fewer --train-samples."
+                : $"--batch {options.BatchSize}: {rule.Name}'s minibatches of {N(batch)} rows {buffers}; give a smaller --batch.", e);
+        }
+        // Its buffers for the batch are let go, so that they are not held twice while the trainer prepares it again.
+        rule.Prepare(machine, 1);
     }
 
     /// <summary>Scores the model on <paramref name="test"/> and returns the importance-sampled estimate for each image.</summary>

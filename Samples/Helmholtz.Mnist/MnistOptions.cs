@@ -46,7 +46,8 @@ internal sealed class MnistOptions
     public const string Usage = """
         usage: Helmholtz.Mnist [options]
           --rule wake-sleep|reinforce|reinforce-plain|nvil|sbp|sbp-price|iwae|vimco|rws|rws-sleep|rws-wake-sleep   learning rule (default sbp)
-          --train-samples N   K, the samples per example of the K-sample rules iwae, vimco and rws* (5)
+          --train-samples N   K, the samples per example of the K-sample rules iwae, vimco and rws* (5); a minibatch is
+                           --batch × K rows, which must fit the machine's buffers
           --architecture 784b-200g-50g   layers bottom-up; b = binary, g = Gaussian, and more in docs/usage.md
                            (default: 200+50, Gaussian for the rules that need it, binary otherwise)
           --epochs N (10)  --batch N (100)  --lr X (0.001)  --decay X per epoch, in (0, 1] (1)  --min-lr X, at most --lr (0)
@@ -70,7 +71,8 @@ internal sealed class MnistOptions
                            stopped): resumed with it, the same options and --continue-schedule, a run goes on as if it
                            had never stopped; without it (or for another rule or optimiser) Adam starts afresh.
                            Resumed in the folder that holds its RUN-curve.csv, a run keeps the curve's epochs up to the
-                           model's (its steps / minibatches per epoch) and numbers its own on from there.
+                           model's (its steps / minibatches per epoch) and numbers its own on from there, as the
+                           console's epoch lines do wherever it is resumed.
                            With --epochs 0: score it only, into FILE's name-SPLIT-log-likelihood.csv; nothing else is
                            written and --rule is not checked against it
           --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained

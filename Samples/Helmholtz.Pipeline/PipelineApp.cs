@@ -21,7 +21,9 @@ using Helmholtz.Samples;
 /// <item><c>onnx</c>: a machine exported to ONNX (features and log-likelihood graphs), and the test set scored by ONNX
 /// Runtime in batches, on the CPU or, with <c>--gpu N</c>, on a CUDA GPU, beside the managed transformer.</item>
 /// </list>
-/// Every user error is one line "error: …" and exit code 2; an internal error is exit code 1.
+/// Every user error is one line "error: …" and exit code 2; an internal error is exit code 1; training that diverges is exit code 3.
+/// Cancelled (Ctrl+C or SIGTERM: the token given to <see cref="Run"/>), the training stops after its current minibatch, or a trained
+/// task before its next step, and the exit code is 130 with nothing saved: a cancelled Fit gives back no model to save.
 /// </summary>
 public static class PipelineApp
 {
@@ -63,6 +65,8 @@ public static class PipelineApp
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
           -h, --help        this text
         an option of another task than the one run is refused (--k: every task but few-labels, which has no log-likelihood)
+        Ctrl+C or SIGTERM stops the training after the current minibatch (exit code 130) and saves nothing: the ML.NET
+        estimator gives back no model from a cancelled Fit, and no model.zip or ONNX file is written after the signal
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
@@ -100,7 +104,8 @@ public static class PipelineApp
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine("cancelled.");
+            error.WriteLine("cancelled: the run stopped and nothing was saved (the estimator gives back no model from a cancelled Fit, " +
+                            "and no model file is written after the signal).");
             return Cancelled;
         }
         catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
@@ -230,6 +235,8 @@ public static class PipelineApp
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
+        // The token stops Fit between minibatches; a signal after it stops the task before its next step, with nothing saved.
+        cancellation.ThrowIfCancellationRequested();
 
         // The log-likelihood column on the binarized test split.
         float[] logLikelihood = ml.Data.CreateEnumerable<LogLikelihoodRow>(machine.Transform(MnistViews.Unlabelled(ml, mnist.Test)), false).Select(r => r.LogLikelihood).ToArray();
@@ -238,6 +245,7 @@ public static class PipelineApp
         output.WriteLine($"test log-likelihood (the LogLikelihood column, K = {o.Samples}): {mean:F2} nats over {logLikelihood.Length:N0} images (standard error over images {se:F2})");
 
         // A classifier on the features: 500 labelled images of each digit to train, the other 5,000 to evaluate.
+        cancellation.ThrowIfCancellationRequested();
         var (labelledTrain, labelledTest) = MnistViews.EvenSplit(labelled, 500);
         var classifier = ml.Transforms.Conversion.MapValueToKey("Label", "Digit")
             .AppendCacheCheckpoint(ml)
@@ -248,8 +256,9 @@ public static class PipelineApp
         double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(evaluation)).MicroAccuracy;
         output.WriteLine($"classifier on the machine's features ({o.Architecture.Split('-')[^1]} units), 5,000 labelled images: accuracy {accuracy:P2} on the other {labelledTest.Length:N0}");
 
-        // The whole model, saved and loaded back.
-        ml.Model.Save(model, evaluation.Schema, zip);
+        // The whole model, saved (whole or not at all: a signal or a failure while it is written leaves no half zip) and loaded back.
+        cancellation.ThrowIfCancellationRequested();
+        SampleConsole.WriteAtomically(zip, stream => ml.Model.Save(model, evaluation.Schema, stream));
         var fresh = new MLContext();
         ITransformer loaded = fresh.Model.Load(zip, out _);
         double loadedAccuracy = fresh.MulticlassClassification.Evaluate(loaded.Transform(fresh.Data.LoadFromEnumerable(labelledTest))).MicroAccuracy;
@@ -274,12 +283,14 @@ public static class PipelineApp
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled images, {o.Epochs} epochs; PCA (rank 50) on the same images:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
+        cancellation.ThrowIfCancellationRequested();
         var pca = ml.Transforms.ProjectToPrincipalComponents("Pca", "Pixels", rank: 50, seed: o.Seed).Fit(train);
 
         output.WriteLine();
         output.WriteLine($"{"labelled images",16}{"Helmholtz features",20}{"raw pixels",12}{"PCA (50)",10}   (multiclass accuracy on the other labelled images; SDCA maximum entropy)");
         foreach (int perDigit in o.PerDigit)
         {
+            cancellation.ThrowIfCancellationRequested();
             var (few, rest) = MnistViews.EvenSplit(labelled, perDigit);
             IDataView fewView = ml.Data.LoadFromEnumerable(few), restView = ml.Data.LoadFromEnumerable(rest);
             double Accuracy(ITransformer features, string column)
@@ -315,6 +326,7 @@ public static class PipelineApp
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.Length:N0} binarized images of digits {string.Join(",", o.NormalDigits)}; " +
                          $"{test.Length:N0} test images, {test.Count(r => r.Anomaly > 0):N0} of them of other digits (the anomalies):");
         var machine = estimator.Fit(trainView);
+        cancellation.ThrowIfCancellationRequested();
         var machineMetrics = ml.AnomalyDetection.Evaluate(machine.Transform(testView), labelColumnName: "Anomaly", falsePositiveCount: 50);
         var pca = ml.AnomalyDetection.Trainers.RandomizedPca(featureColumnName: "Pixels", rank: 50, seed: o.Seed).Fit(trainView);
         var pcaMetrics = ml.AnomalyDetection.Evaluate(pca.Transform(testView), labelColumnName: "Anomaly", falsePositiveCount: 50);
@@ -340,10 +352,12 @@ public static class PipelineApp
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
         HelmholtzMachineTransformer machine = estimator.Fit(train);
+        cancellation.ThrowIfCancellationRequested();
 
         // Standard ONNX files: any ONNX Runtime (or other engine) can run them, .NET or not.
         string features = Path.Combine(o.Output, "recognition.onnx"), logLikelihood = Path.Combine(o.Output, "log-likelihood.onnx");
-        machine.ExportRecognitionToOnnx(features);
+        machine.ExportRecognitionToOnnx(features);   // each file whole or not at all
+        cancellation.ThrowIfCancellationRequested();
         machine.ExportLogLikelihoodToOnnx(logLikelihood);
         output.WriteLine($"exported {features} ({new FileInfo(features).Length / 1024.0:F0} KB) and {logLikelihood} ({new FileInfo(logLikelihood).Length / 1024.0:F0} KB; it holds the K = {o.Samples} noise)");
 

@@ -1,6 +1,6 @@
 namespace Helmholtz.Samples;
 
-/// <summary>What the samples share at the command line: one-line messages, the internal-error exit, and an output folder checked before work.</summary>
+/// <summary>What the samples share at the command line: one-line messages, the internal-error exit, an output folder checked before work, and files written whole.</summary>
 internal static class SampleConsole
 {
     public static string OneLine(string message) => message.ReplaceLineEndings(" ");
@@ -12,6 +12,28 @@ internal static class SampleConsole
         if (Environment.GetEnvironmentVariable("HELMHOLTZ_DEBUG") is "1") error.WriteLine(e);
         else error.WriteLine("(set HELMHOLTZ_DEBUG=1 to see where)");
         return exitCode;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="path"/> through <paramref name="write"/> to a temporary file beside it, flushed, then moved over it: a
+    /// failure (or the process ended) part-way leaves an earlier file as it was and no half-written one (the temporary file is removed).
+    /// </summary>
+    public static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(stream);
+                if (stream.CanWrite) stream.Flush(flushToDisk: true);   // a writer that closed the stream has flushed it
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
     }
 
     /// <summary>
