@@ -195,6 +195,18 @@ public sealed class ThreadSafetyTests
             // The machine's own calls are refused too, naming the run.
             StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => model.ZeroGradients()).Message, "in use by temporal training on another thread");
             StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => TemporalEvaluation.MeanFrame(model.Machine, 4)).Message, "in use by temporal training on another thread");
+            // And calls made directly on its LSTM, whose buffers the run is using.
+            foreach (var (call, name) in new (Action, string)[]
+            {
+                (() => model.Recurrence.EnsureCapacity(2, 1), "Lstm.EnsureCapacity"),
+                (() => model.Recurrence.Forward(new float[2 * 4], 2, 1), "Lstm.Forward"),
+                (() => model.Recurrence.Backward(new float[2 * 3], 2, 1), "Lstm.Backward"),
+            })
+            {
+                string message = Assert.ThrowsExactly<InvalidOperationException>(call, name).Message;
+                StringAssert.Contains(message, "in use by temporal training on another thread", name);
+                StringAssert.Contains(message, $"so {name} cannot run now", name);
+            }
             var other = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 23);
             var e = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, new TemporalTrainingOptions { BatchSequences = 4 }).Train(other, data));
             StringAssert.Contains(e.Message, "learning rule 'sbp'");

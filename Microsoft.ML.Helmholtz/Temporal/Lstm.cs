@@ -20,7 +20,9 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// product runs per step. Buffers for a sequence are allocated by <see cref="EnsureCapacity"/>; once they
 /// are, neither pass allocates.
 /// Rows are time-major: row t·batch + b of an input, hidden or gradient block is step t (from 0) of
-/// sequence b. An instance is not thread-safe: one caller at a time.
+/// sequence b. An instance is not thread-safe: one caller at a time. The LSTM of a
+/// <see cref="TemporalHelmholtzMachine"/> refuses a call while another thread computes with that
+/// machine (trains it, say), naming what holds it.
 /// </summary>
 public sealed class Lstm
 {
@@ -40,6 +42,14 @@ public sealed class Lstm
 
     // The shape of the last Forward, which Backward and the state accessors read; 0 before any.
     private int _steps, _batch;
+
+    /// <summary>The guard of the temporal machine this LSTM belongs to (null on its own): its buffers are that machine's.</summary>
+    internal Concurrency.UsageGuard? ComputeGuard { get; set; }
+
+    private void RefuseWhileAnotherThreadComputes(string operation)
+    {
+        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{nameof(Lstm)}.{operation}");
+    }
 
     public Lstm(string name, int inputSize, int hiddenSize, IMatrixEngine engine)
     {
@@ -106,6 +116,7 @@ public sealed class Lstm
     /// </summary>
     public void EnsureCapacity(int steps, int batch)
     {
+        RefuseWhileAnotherThreadComputes(nameof(EnsureCapacity));
         CheckShape(steps, batch);
         int d = InputSize, h = HiddenSize;
         long rows = (long)steps * batch;
@@ -140,6 +151,7 @@ public sealed class Lstm
     /// </summary>
     public void Forward(ReadOnlySpan<float> inputs, int steps, int batch, ReadOnlySpan<float> initialHidden = default, ReadOnlySpan<float> initialCell = default)
     {
+        RefuseWhileAnotherThreadComputes(nameof(Forward));
         CheckShape(steps, batch);
         CheckCapacity(steps, batch); // which bounds every product of sizes below
         int d = InputSize, h = HiddenSize, g4 = 4 * h, rows = steps * batch, bh = batch * h;
@@ -208,6 +220,7 @@ public sealed class Lstm
     public void Backward(ReadOnlySpan<float> hiddenGradient, int steps, int batch, Span<float> inputGradient = default,
         Span<float> initialHiddenGradient = default, Span<float> initialCellGradient = default)
     {
+        RefuseWhileAnotherThreadComputes(nameof(Backward));
         CheckShape(steps, batch);
         if (_steps == 0)
             throw new InvalidOperationException($"LSTM '{Name}': Backward needs a Forward over the same sequence first (none was kept).");

@@ -30,6 +30,7 @@ public sealed class TemporalHelmholtzMachine
     {
         Machine = machine;
         Recurrence = recurrence;
+        recurrence.ComputeGuard = machine.Access.Compute;
         ConditioningMap = map;
         var layers = machine.Architecture.Layers;
         _generativeOffset = new int[layers.Count];
