@@ -194,7 +194,7 @@ public sealed class TrainingState
                 foreach (var (name, words) in _streams)
                 {
                     w.Write(name);
-                    w.Write(MemoryMarshal.AsBytes(words.AsSpan()));
+                    LittleEndian.Write<ulong>(w, words);
                 }
                 foreach (StateSection section in new[] { OptimizerState, RuleState })
                 {
@@ -204,7 +204,8 @@ public sealed class TrainingState
                         w.Write(name);
                         w.Write((byte)(values is float[] ? 0 : 1));
                         w.Write(values.Length);
-                        w.Write(values is float[] f ? MemoryMarshal.AsBytes(f.AsSpan()) : MemoryMarshal.AsBytes(((double[])values).AsSpan()));
+                        if (values is float[] f) LittleEndian.Write<float>(w, f);
+                        else LittleEndian.Write<double>(w, (double[])values);
                     }
                 }
             }
@@ -267,6 +268,7 @@ public sealed class TrainingState
             {
                 var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();
                 if (words.Length != RandomStream.StateWords) throw new EndOfStreamException();
+                LittleEndian.ToHostOrder<ulong>(words);
                 return words;
             }
             int streams = (int)NonNegative(r.ReadInt32(), "the count of random streams");
@@ -285,7 +287,18 @@ public sealed class TrainingState
                     int size = kind == 0 ? sizeof(float) : sizeof(double);
                     if ((long)n * size > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
                     byte[] bytes = r.ReadBytes(n * size);
-                    section.Set(name, kind == 0 ? MemoryMarshal.Cast<byte, float>(bytes).ToArray() : MemoryMarshal.Cast<byte, double>(bytes).ToArray());
+                    if (kind == 0)
+                    {
+                        float[] floats = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+                        LittleEndian.ToHostOrder<float>(floats);
+                        section.Set(name, floats);
+                    }
+                    else
+                    {
+                        double[] doubles = MemoryMarshal.Cast<byte, double>(bytes).ToArray();
+                        LittleEndian.ToHostOrder<double>(doubles);
+                        section.Set(name, doubles);
+                    }
                 }
             }
             if (r.BaseStream.Position != payload.Length) throw new InvalidDataException("the payload has bytes after its last section.");

@@ -17,7 +17,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// defect is an <see cref="InvalidDataException"/> that says what is wrong: a file that ends early
 /// (even inside the magic), a checksum that does not match, bytes after the end, a parameter that
 /// does not fit the architecture, a weight that is NaN or infinite, an architecture too large.
-/// Numbers are little-endian, as on every platform .NET runs on.
+/// Numbers are little-endian on any host (BinaryWriter's, and <see cref="LittleEndian"/> for the arrays).
 /// </summary>
 internal static class MachineFile
 {
@@ -51,7 +51,7 @@ internal static class MachineFile
                 writer.Write(p.Name);
                 writer.Write(p.Rows);
                 writer.Write(p.Columns);
-                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan()));
+                LittleEndian.Write<float>(writer, p.Value);
             }
         }
         return buffer.ToArray();
@@ -141,6 +141,7 @@ internal static class MachineFile
             Span<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan());
             if (reader.BaseStream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) < bytes.Length)
                 throw new EndOfStreamException();
+            LittleEndian.ToHostOrder<float>(p.Value);
             if (!Kernels.AllFinite(p.Value))
             {
                 int at = Array.FindIndex(p.Value, v => !float.IsFinite(v));
