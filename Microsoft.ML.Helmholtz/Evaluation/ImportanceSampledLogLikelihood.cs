@@ -140,7 +140,7 @@ public sealed class ImportanceSampledLogLikelihood
             // recognition layer's distribution.
             int distinct = chunkLast - chunkFirst + 1;
             machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan((firstExample + chunkFirst) * columns, distinct * columns), distinct, rowSource,
-                freeEnergy, logJoint);
+                freeEnergy, logJoint, null, scoring: true);
             for (int r = 0; r < rows; r++)
                 sums[(int)((first + r) / Samples)].Add(-freeEnergy[r]);
             advance(rows);
