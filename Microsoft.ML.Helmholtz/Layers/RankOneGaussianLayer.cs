@@ -34,7 +34,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private int _drawRows;   // rows of _draws that hold the last draw's sums; 0: none
 
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
-        : base(inputSize, outputSize)
+        : base(inputSize, outputSize, name)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A recognition layer needs an input.");
         _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
@@ -235,6 +235,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));
         LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }
@@ -279,6 +280,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(BackwardThroughSample));
         SampleStatisticsGradient(gradient, batch);
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }
