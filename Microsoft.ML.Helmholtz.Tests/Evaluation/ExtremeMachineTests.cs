@@ -210,6 +210,7 @@ public sealed class ExtremeMachineTests
         foreach (Action score in new Action[]
                  {
                      () => new ImportanceSampledLogLikelihood(10, seed: 1) { Parallelism = 1 }.EstimatePerExample(machine, data),
+                     () => new ImportanceSampledLogLikelihood(10, seed: 1) { Parallelism = 2 }.EstimatePerExample(machine, data),
                      () => new SampledFreeEnergy(seed: 1).Estimate(machine, data),
                      () => new FixedNoiseLogLikelihood(machine, 10).CreateScorer().Estimate(values, 4, new double[4]),
                  })

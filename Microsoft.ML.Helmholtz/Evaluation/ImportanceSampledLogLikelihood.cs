@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -108,12 +109,20 @@ public sealed class ImportanceSampledLogLikelihood
         var streams = Enumerable.Range(0, workers).Select(w => root.Fork((ulong)w)).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = cancellationToken };
         Func<IMatrixEngine> engine = PipelineEngine ?? (() => machine.Engine);
-        Parallel.For(0, workers, options, w =>
+        try
         {
-            using var inline = WorkerPool.InlineScope();
-            int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
-            EstimateRange(snapshot.Clone(engine()), data, first, last, streams[w], result, variances, Advance, cancellationToken);
-        });
+            Parallel.For(0, workers, options, w =>
+            {
+                using var inline = WorkerPool.InlineScope();
+                int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
+                EstimateRange(snapshot.Clone(engine()), data, first, last, streams[w], result, variances, Advance, cancellationToken);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions is [NotFiniteNumberException refusal, ..])
+        {
+            // A machine the estimator cannot score is refused by every pipeline alike: the refusal, not a wrapper.
+            ExceptionDispatchInfo.Capture(refusal).Throw();
+        }
         return (result, variances);
     }
 
