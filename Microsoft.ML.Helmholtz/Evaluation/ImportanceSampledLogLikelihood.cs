@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -108,12 +109,20 @@ public sealed class ImportanceSampledLogLikelihood
         var streams = Enumerable.Range(0, workers).Select(w => root.Fork((ulong)w)).ToArray();
         var options = new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = cancellationToken };
         Func<IMatrixEngine> engine = PipelineEngine ?? (() => machine.Engine);
-        Parallel.For(0, workers, options, w =>
+        try
         {
-            using var inline = WorkerPool.InlineScope();
-            int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
-            EstimateRange(snapshot.Clone(engine()), data, first, last, streams[w], result, variances, Advance, cancellationToken);
-        });
+            Parallel.For(0, workers, options, w =>
+            {
+                using var inline = WorkerPool.InlineScope();
+                int first = (int)((long)data.Rows * w / workers), last = (int)((long)data.Rows * (w + 1) / workers);
+                EstimateRange(snapshot.Clone(engine()), data, first, last, streams[w], result, variances, Advance, cancellationToken);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions is [NotFiniteNumberException refusal, ..])
+        {
+            // A machine the estimator cannot score is refused by every pipeline alike: the refusal, not a wrapper.
+            ExceptionDispatchInfo.Capture(refusal).Throw();
+        }
         return (result, variances);
     }
 
@@ -140,7 +149,7 @@ public sealed class ImportanceSampledLogLikelihood
             // recognition layer's distribution.
             int distinct = chunkLast - chunkFirst + 1;
             machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan((firstExample + chunkFirst) * columns, distinct * columns), distinct, rowSource,
-                freeEnergy, logJoint);
+                freeEnergy, logJoint, null, scoring: true);
             for (int r = 0; r < rows; r++)
                 sums[(int)((first + r) / Samples)].Add(-freeEnergy[r]);
             advance(rows);

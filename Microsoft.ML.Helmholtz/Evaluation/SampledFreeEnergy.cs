@@ -31,11 +31,14 @@ public sealed class SampledFreeEnergy
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
         HelmholtzMachine copy = machine.Clone();
-        return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, Math.Min(RowsPerBatch, data.Rows)), cancellationToken);
+        return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, Math.Min(RowsPerBatch, data.Rows)), cancellationToken, scoring: true);
     }
 
-    /// <summary>The mean one-sample free energy on <paramref name="machine"/> itself, in batches of the states' capacity (the trainer's validation).</summary>
-    internal static double Mean(HelmholtzMachine machine, DataMatrix data, RandomStream random, LayerStates states, CancellationToken cancellationToken)
+    /// <summary>
+    /// The mean one-sample free energy on <paramref name="machine"/> itself, in batches of the states' capacity (the trainer's validation).
+    /// With <paramref name="scoring"/> a NaN no draw beyond float explains is refused; the trainer's divergence checks take it otherwise.
+    /// </summary>
+    internal static double Mean(HelmholtzMachine machine, DataMatrix data, RandomStream random, LayerStates states, CancellationToken cancellationToken, bool scoring = false)
     {
         int batch = states.Capacity;
         double[] fe = new double[batch], lj = new double[batch];
@@ -45,7 +48,7 @@ public sealed class SampledFreeEnergy
             cancellationToken.ThrowIfCancellationRequested();
             int rows = Math.Min(batch, data.Rows - start);
             data.Values.AsSpan(start * data.Columns, rows * data.Columns).CopyTo(states.Layer(0, rows));
-            machine.SampleFreeEnergy(random, states, rows, fe, lj);
+            machine.SampleFreeEnergy(random, states, rows, fe, lj, null, scoring);
             for (int r = 0; r < rows; r++) sum += fe[r];
         }
         return sum / data.Rows;

@@ -20,17 +20,44 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// </summary>
 public abstract class ConditionalLayer
 {
-    protected ConditionalLayer(int inputSize, int outputSize)
+    /// <param name="inputSize">Inputs per row, 0 for a prior.</param>
+    /// <param name="outputSize">Units.</param>
+    /// <param name="name">What messages call the layer ("recognition.1"); the type's name when not given.</param>
+    protected ConditionalLayer(int inputSize, int outputSize, string? name = null)
     {
         // 0 inputs is a prior (the top layer); fewer, or no units, would build a layer that fails only in use.
         ArgumentOutOfRangeException.ThrowIfNegative(inputSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outputSize);
         InputSize = inputSize;
         OutputSize = outputSize;
+        Name = name ?? GetType().Name;
         _copyStatistics = CopyStatistics;
     }
 
     private readonly Action<int, int> _copyStatistics;   // made once: ShareStatistics runs for every shared forward
+
+    /// <summary>What messages call the layer: its place in a network ("generative.0"), or its type.</summary>
+    internal string Name { get; }
+
+    /// <summary>
+    /// Rows the last forward computed (a shared forward: its rows, not its distinct inputs); 0 before the first, and after an
+    /// <see cref="ExpectationOf"/> that leaves the statistics as they were. A call that reads the statistics over more rows
+    /// would read an earlier forward's: <see cref="RequireForward"/> refuses it.
+    /// </summary>
+    internal int ForwardRows { get; private protected set; }
+
+    /// <summary>
+    /// Refuses <paramref name="operation"/> over <paramref name="rows"/> rows where the last forward computed fewer (the buffers
+    /// hold an earlier, larger forward's statistics beyond them, or none), naming <paramref name="forward"/>, the call to make
+    /// first. One comparison: the backward calls and, before any layer accumulates, the networks' call it.
+    /// </summary>
+    internal void RequireForward(int rows, string operation, string forward = "Forward")
+    {
+        if (rows <= ForwardRows) return;
+        string computed = ForwardRows == 0 ? "none" : $"{ForwardRows} rows";
+        throw new InvalidOperationException($"{operation} over {rows} rows reads the statistics of the last forward of {Name} ({GetType().Name}), " +
+            $"which computed {computed}: call {forward} over those rows first.");
+    }
 
     public int InputSize { get; }
     public int OutputSize { get; }
@@ -49,6 +76,7 @@ public abstract class ConditionalLayer
             "use fewer rows", rows, WidestRow);
         Allocate(rows);
         Capacity = rows;
+        ForwardRows = 0;   // new buffers: no statistics
     }
 
     /// <summary>
@@ -110,6 +138,7 @@ public abstract class ConditionalLayer
         }
         Forward(distinctInputs, distinctConditioning, distinctRows);
         if (distinctRows < rows) ShareStatistics(rowSource[..rows], rows);
+        ForwardRows = rows;
         int inputs = distinctRows * InputSize;
         if (_sharedInputs.Length < inputs) _sharedInputs = new float[inputs];
         if (_sharedSource.Length < rows) _sharedSource = new int[rows];
@@ -184,8 +213,12 @@ public abstract class ConditionalLayer
     /// <summary><see cref="CopyStatistics"/> for a layer that wraps this one.</summary>
     internal void CopyStatisticsOf(int from, int to) => CopyStatistics(from, to);
 
-    /// <summary><see cref="ShareStatistics"/> for a layer that wraps this one.</summary>
-    internal void ShareStatisticsOf(ReadOnlySpan<int> rowSource, int rows) => ShareStatistics(rowSource, rows);
+    /// <summary><see cref="ShareStatistics"/> for a layer that wraps this one: this layer's forward then covers the rows too.</summary>
+    internal void ShareStatisticsOf(ReadOnlySpan<int> rowSource, int rows)
+    {
+        ShareStatistics(rowSource, rows);
+        ForwardRows = rows;
+    }
 
     /// <summary>Draws y for each row of the last forward.</summary>
     public abstract void Sample(RandomStream random, int batch, Span<float> output);
@@ -262,9 +295,10 @@ public abstract class ConditionalLayer
     /// <summary><see cref="CheckBatch(int)"/>, and that a conditioning, if given, holds a value per unit and row.</summary>
     protected void CheckBatch(int batch, ReadOnlySpan<float> conditioning)
     {
-        CheckBatch(batch);
-        if (!conditioning.IsEmpty && conditioning.Length < (long)batch * OutputSize)
+        // Checked first: a refused forward leaves the last one's rows (CheckBatch counts the new forward's).
+        if (!conditioning.IsEmpty && batch > 0 && conditioning.Length < (long)batch * OutputSize)
             throw new ArgumentException($"The conditioning holds {conditioning.Length} values, fewer than {batch} rows × {OutputSize} units.", nameof(conditioning));
+        CheckBatch(batch);
     }
 
     /// <summary>conditioningGradient += the gradient of the pre-activations (nothing when it is empty).</summary>
@@ -282,6 +316,7 @@ public abstract class ConditionalLayer
         if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
         _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
         EnsureCapacity(batch);
+        ForwardRows = batch;
     }
 }
 

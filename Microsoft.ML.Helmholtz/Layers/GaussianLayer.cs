@@ -40,7 +40,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private float[] _unitPrecision = [];
 
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
-        : base(inputSize, outputSize)
+        : base(inputSize, outputSize, name)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A Gaussian layer needs an input; use StandardNormalPrior for the top layer.");
         _shared = new SharedRows(CopyRow);
@@ -186,6 +186,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     internal override void ExpectationOf(ReadOnlySpan<float> input, int batch, Span<float> output)
     {
         CheckBatch(batch);
+        ForwardRows = 0;   // the statistics are left as they were, not this forward's
         Span<float> m = output[..(batch * OutputSize)];
         _meanMap.Forward(input, batch, m);   // the mean map only: the features need no variances
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
@@ -220,6 +221,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));
         LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
         BackwardStatistics(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), input, batch, inputGradient, conditioningGradient);
     }
@@ -249,6 +251,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(BackwardThroughSample));
         SampleStatisticsGradient(gradient, batch);
         BackwardStatistics(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), input, batch, inputGradient, conditioningGradient);
     }
@@ -281,6 +284,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public void BackwardStatistics(Span<float> meanGradient, ReadOnlySpan<float> logVarianceGradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient,
         Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(BackwardStatistics));
         OwnStatistics();
         int n = batch * OutputSize;
         MeanFunctionBackward(meanGradient, batch, conditioningGradient);
@@ -329,6 +333,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     {
         if (_logVarMap is not null)
             throw new NotSupportedException("The input Hessian is defined here for per-unit variances only.");
+        RequireForward(batch, nameof(AccumulateNegLogProbInputHessianDiagonal));
         OwnStatistics();
         int n = batch * OutputSize;
         Span<float> kappa = _dMean.AsSpan(0, n);
@@ -339,6 +344,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
 
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
+        RequireForward(batch, nameof(AccumulateNegLogProbOutputHessianDiagonal));
         OwnStatistics();
         int n = batch * OutputSize;
         Kernels.AddExpNegative(_s.AsSpan(0, n), destination[..n]);

@@ -16,7 +16,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     private float[] _scratch = [], _shared = [];
 
     protected NaturalParameterLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
-        : base(inputSize, outputSize)
+        : base(inputSize, outputSize, name)
     {
         _affine = new AffineMap(name, inputSize, outputSize, engine);
         Parameters = _affine.Parameters.ToArray();
@@ -65,6 +65,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));
         Span<float> da = PreActivationGradient(y, batch, rowWeights);
         // Rows that share their input (K samples of one example) form the weight gradient per distinct input.
         if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
@@ -107,6 +108,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
 
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
+        RequireForward(batch, nameof(AccumulateNegLogProbInputHessianDiagonal));
         int n = batch * OutputSize;
         Span<float> kappa = _scratch.AsSpan(0, n);
         Curvature(_logits.AsSpan(0, n), kappa);

@@ -34,7 +34,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private int _drawRows;   // rows of _draws that hold the last draw's sums; 0: none
 
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
-        : base(inputSize, outputSize)
+        : base(inputSize, outputSize, name)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A recognition layer needs an input.");
         _meanMap = new AffineMap(name + ".mean", inputSize, outputSize, engine);
@@ -178,11 +178,40 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _drawRows = 0;
         for (int row = 0; row < batch; row++)
         {
-            var noise = _draws[row] = NoiseStatistics(row, _shared.Row(row, shared));
-            rowLogProb[row] += -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
-                + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi);
+            int source = _shared.Row(row, shared);
+            var noise = _draws[row] = NoiseStatistics(row, source);
+            // a or its float sums past float (s ≪ 0: a = u e^{−s/2} ≈ 5·10²¹ u at s = −100) gave ln(1 + A) = ∞ and ln q = −∞.
+            rowLogProb[row] += double.IsFinite(noise.A) && double.IsFinite(noise.B)
+                ? -0.5 * (noise.EpsilonSquares + noise.Eta * noise.Eta - (noise.B - noise.Eta) * (noise.B - noise.Eta) / (1 + noise.A)
+                    + noise.LogVarianceSum + Math.Log(1 + noise.A) + OutputSize * Kernels.LogTwoPi)
+                : LogDensityOfSampleScaled(row, source);
         }
         _drawRows = batch;
+    }
+
+    /// <summary>
+    /// The ln q of <see cref="AccumulateLogProbOfSample"/> for a row whose a = u e^{−s/2} or its sums pass a float: in double from
+    /// u and s, with a scaled by e^{−c}, c = max(0, max ln|a_i|), so that A' = A e^{−2c} and B' = B e^{−c} stay in range:
+    /// (B − η)² / (1 + A) = (B' − η e^{−c})² / (e^{−2c} + A') and ln(1 + A) = 2c + ln(e^{−2c} + A'). Finite for any finite s and u.
+    /// </summary>
+    private double LogDensityOfSampleScaled(int row, int statisticsRow)
+    {
+        int n = OutputSize, o = statisticsRow * n, e = row * NoisePerRow;
+        double c = 0;
+        for (int i = 0; i < n; i++)
+            if (_u[o + i] != 0) c = Math.Max(c, Math.Log(Math.Abs((double)_u[o + i])) - 0.5 * _s[o + i]);
+        double a2 = 0, b = 0, epsilonSquares = 0, logVarianceSum = 0, eta = _noise[e + n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = _u[o + i], s = _s[o + i], epsilon = _noise[e + i];
+            double a = u == 0 ? 0 : Math.CopySign(Math.Exp(Math.Log(Math.Abs(u)) - 0.5 * s - c), u);
+            a2 += a * a;
+            b += a * epsilon;
+            epsilonSquares += epsilon * epsilon;
+            logVarianceSum += s;
+        }
+        double scale = Math.Exp(-c), floor = scale * scale, centred = b - eta * scale;
+        return -0.5 * (epsilonSquares + eta * eta - centred * centred / (floor + a2) + logVarianceSum + 2 * c + Math.Log(floor + a2) + n * Kernels.LogTwoPi);
     }
 
     private readonly record struct DrawStatistics(double A, double B, double Eta, double EpsilonSquares, double LogVarianceSum);
@@ -206,6 +235,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));
         LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }
@@ -250,6 +280,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// </summary>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(BackwardThroughSample));
         SampleStatisticsGradient(gradient, batch);
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }

@@ -12,7 +12,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
     private float[] _shift = [], _centred = [];
     private bool _shifted;
 
-    public StandardNormalPrior(int outputSize) : base(0, outputSize) { }
+    public StandardNormalPrior(int outputSize, string? name = null) : base(0, outputSize, name) { }
 
     public override UnitType Units => UnitType.Gaussian;
     public override IReadOnlyList<Parameter> Parameters { get; } = [];
@@ -50,6 +50,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));   // the last forward's conditioning
         if (outputGradient.IsEmpty && conditioningGradient.IsEmpty) return;
         ReadOnlySpan<float> d = Centred(y, batch);
         // ∂ ln N(y; c, I) / ∂y = −(y − c) = −∂/∂c.

@@ -18,7 +18,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     private readonly SharedRows _sharedTrunk;
 
     internal TrunkedLayer(DeterministicTrunk trunk, ConditionalLayer inner)
-        : base(trunk.Inputs, inner.OutputSize)
+        : base(trunk.Inputs, inner.OutputSize, inner.Name)
     {
         if (inner.InputSize != trunk.Outputs)
             throw new ArgumentException($"The inner layer takes {inner.InputSize} inputs, but the trunk gives {trunk.Outputs}.", nameof(inner));
@@ -102,6 +102,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
+        RequireForward(batch, nameof(AccumulateLogProbGradient));   // the trunk's activations too
         if (inputGradient.IsEmpty && TrunkRowsShared(batch, out var visible)
             && Inner.TryAccumulateLogProbGradientPerDistinctInput(y, batch, rowWeights, TrunkOutputs(visible), _trunk.ClearedOutputGradient(visible.Rows),
                 outputGradient, conditioningGradient))
@@ -119,6 +120,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     {
         if (Inner is not IReparameterizedLayer inner)
             throw new NotSupportedException($"{Inner.GetType().Name} has no reparameterised samples.");
+        RequireForward(batch, nameof(BackwardThroughSample));
         if (inputGradient.IsEmpty && TrunkRowsShared(batch, out var visible)
             && Inner.TryBackwardThroughSamplePerDistinctInput(gradient, batch, TrunkOutputs(visible), _trunk.ClearedOutputGradient(visible.Rows), conditioningGradient))
         {

@@ -206,7 +206,7 @@ public abstract class UnitType
 
         public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
             => new GaussianLayer(name, inputs, outputs, mean, VarianceSource.PerUnit, engine);
-        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs, name);
         public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine)
             => new RankOneGaussianLayer(name, inputs, outputs, engine);
 
@@ -232,7 +232,7 @@ public abstract class UnitType
 
         public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine)
             => new GaussianLayer(name, inputs, outputs, mean, VarianceSource.PerUnit, engine);
-        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs);
+        public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new StandardNormalPrior(outputs, name);
         public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine)
             => new GaussianLayer(name, inputs, outputs, GaussianMean.Linear, VarianceSource.FromInput, engine);
 

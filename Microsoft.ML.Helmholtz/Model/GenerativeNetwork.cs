@@ -101,11 +101,9 @@ public sealed class GenerativeNetwork
     {
         using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJointGradient", states, _architecture, rows, conditioning);
         if (rowWeights.Length < rows) throw new ArgumentException($"rowWeights holds {rowWeights.Length} values, fewer than the {rows} rows.", nameof(rowWeights));
-        // A layer that never held these rows had no forward over them (a fresh machine): named before any layer accumulates.
+        // A layer whose last forward computed fewer rows (none on a fresh machine): named before any layer accumulates.
         for (int l = 0; l <= Depth; l++)
-            if (Layers[l].Capacity < rows)
-                throw new InvalidOperationException($"GenerativeNetwork.AccumulateLogJointGradient over {rows} rows reads the layers' forwards over those rows, but no forward has computed them: " +
-                    "call AccumulateLogJoint (or HelmholtzMachine.SampleFreeEnergy) with these states first.");
+            Layers[l].RequireForward(rows, "GenerativeNetwork.AccumulateLogJointGradient", "AccumulateLogJoint (or HelmholtzMachine.SampleFreeEnergy)");
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -129,12 +130,16 @@ public sealed class HelmholtzMachine
     /// layer's forward current for the gradient calls that follow.
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
+        => SampleFreeEnergy(random, states, rows, freeEnergy, logJoint, conditioning, scoring: false);
+
+    /// <summary>The same; with <paramref name="scoring"/> (an estimator's), a NaN that no draw beyond float explains is refused (<see cref="SubtractLogJoint"/>).</summary>
+    internal void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning, bool scoring)
     {
         ArgumentNullException.ThrowIfNull(random);
         using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
         Recognition.Sample(random, rows, states, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, conditioning: conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, default, 0, default, conditioning, scoring);
     }
 
     /// <summary>
@@ -160,7 +165,7 @@ public sealed class HelmholtzMachine
         logJoint[..rows].Clear();
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy, layerLogQ);
         Generative.AccumulateLogJoint(states, rows, logJoint, default, 0, default, conditioning, layerLogP);
-        for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
+        SubtractLogJoint(states, rows, freeEnergy, logJoint, default, 0, default, conditioning, scoring: false, layerLogP);
     }
 
     private void CheckLayerTerms(int rows, IReadOnlyList<double[]> terms, int firstLayer, string name)
@@ -179,6 +184,11 @@ public sealed class HelmholtzMachine
     /// </summary>
     public void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
         Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
+        => SampleFreeEnergy(random, states, rows, distinctVisible, distinctRows, rowSource, freeEnergy, logJoint, conditioning, scoring: false);
+
+    /// <summary>The same; with <paramref name="scoring"/> (an estimator's), a NaN that no draw beyond float explains is refused (<see cref="SubtractLogJoint"/>).</summary>
+    internal void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning, bool scoring)
     {
         ArgumentNullException.ThrowIfNull(random);
         using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
@@ -187,13 +197,13 @@ public sealed class HelmholtzMachine
             throw new ArgumentException($"distinctVisible holds {distinctVisible.Length} values, not {distinctRows} rows × {Architecture.Visible.Size} visible units.", nameof(distinctVisible));
         if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
         Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring);
     }
 
     /// <summary>
     /// The free energy of rows that repeat distinct visible vectors, with each hidden layer's draw
     /// made from the given noise (<see cref="RecognitionNetwork.SampleWithNoise(IReadOnlyList{float[]}, int, LayerStates, ReadOnlySpan{float}, int, ReadOnlySpan{int}, LayerConditioning)"/>): a deterministic
-    /// function of the rows and the noise.
+    /// function of the rows and the noise. Only the estimators call it: a NaN that no draw beyond float explains is refused.
     /// </summary>
     internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows,
         ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
@@ -201,7 +211,7 @@ public sealed class HelmholtzMachine
         using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
         Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring: true);
     }
 
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
@@ -211,13 +221,106 @@ public sealed class HelmholtzMachine
     }
 
     private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
-        ReadOnlySpan<float> distinctVisible = default, int distinctRows = 0, ReadOnlySpan<int> rowSource = default, LayerConditioning? conditioning = null)
+        ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource, LayerConditioning? conditioning, bool scoring)
     {
         freeEnergy[..rows].Clear();
         logJoint[..rows].Clear();
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy);
         Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
-        for (int r = 0; r < rows; r++) freeEnergy[r] -= logJoint[r];
+        SubtractLogJoint(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring);
+    }
+
+    /// <summary>
+    /// freeEnergy[r] −= logJoint[r], with what float cannot give decided where F̂ comes out NaN (a comparison per row otherwise):
+    /// <list type="bullet">
+    /// <item>A draw left the float range: e^{s/2} ε past float.MaxValue (s ≳ 170, as a layer computes when it reads a state of 10²¹
+    /// that a log-variance of 100 below it drew) is a state ±∞, which the layers above read as ∞ − ∞ or ∞ · 0. The generative
+    /// densities fall as e^{−h²/2} out there while q's rise at most as e^{−s/2}: the weight p/q is 0, F̂ = +∞.</item>
+    /// <item>The draws are finite but a factor of p is 0 in float (−∞: a Gaussian term past float, as of a state of 10²⁰) while
+    /// another is NaN (its pre-activations past float): every factor of p is a bounded density for finite parameters, so
+    /// p(x, h) = 0 and F̂ = +∞, unless ln q is −∞ or NaN itself.</item>
+    /// </list>
+    /// Any other NaN means a layer's statistics pass float: refused when <paramref name="scoring"/> (an estimator would return
+    /// NaN), left for the trainer's divergence checks otherwise.
+    /// </summary>
+    private void SubtractLogJoint(LayerStates states, int rows, Span<double> freeEnergy, ReadOnlySpan<double> logJoint,
+        ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource, LayerConditioning? conditioning, bool scoring,
+        IReadOnlyList<double[]>? layerLogP = null)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            double logQ = freeEnergy[r];
+            freeEnergy[r] = logQ - logJoint[r];
+            if (!double.IsNaN(freeEnergy[r])) continue;
+            if (DrawBeyondFloat(states, rows, r)) freeEnergy[r] = double.PositiveInfinity;
+            else if (logQ > double.NegativeInfinity && HasZeroFactor(layerLogP ??= GenerativeTerms(states, rows, distinctVisible, distinctRows, rowSource, conditioning), r))
+                freeEnergy[r] = double.PositiveInfinity;
+            else if (scoring) throw NotScoreable(states, rows, r, distinctVisible, distinctRows, rowSource, conditioning);
+        }
+    }
+
+    private double[][] _generativeTerms = [];
+    private double[] _generativeSum = [];
+
+    /// <summary>ln p(X_l | X_{l+1}) of every row and layer, again (the same forwards), into buffers kept for it: only for a NaN.</summary>
+    private double[][] GenerativeTerms(LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
+        LayerConditioning? conditioning)
+    {
+        if (_generativeSum.Length < rows)
+        {
+            _generativeSum = new double[rows];
+            _generativeTerms = Enumerable.Range(0, Architecture.Depth + 1).Select(_ => new double[rows]).ToArray();
+        }
+        _generativeSum.AsSpan(0, rows).Clear();
+        Generative.AccumulateLogJoint(states, rows, _generativeSum, distinctVisible, distinctRows, rowSource, conditioning, _generativeTerms);
+        return _generativeTerms;
+    }
+
+    private static bool HasZeroFactor(IReadOnlyList<double[]> layerLogP, int row)
+    {
+        foreach (double[] term in layerLogP)
+            if (double.IsNegativeInfinity(term[row])) return true;
+        return false;
+    }
+
+    private bool DrawBeyondFloat(LayerStates states, int rows, int row)
+    {
+        for (int l = 1; l <= Architecture.Depth; l++)
+        {
+            int size = Architecture.Layers[l].Size;
+            if (!Kernels.AllFinite(states.Layer(l, rows).Slice(row * size, size))) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The refusal of a row whose F̂ is NaN with every draw finite: names the first layer whose term is NaN (else infinite: ∞ − ∞)
+    /// and that layer's parameter of the largest magnitude, which is what passes float (weights near 10³⁸ overflow the products).
+    /// </summary>
+    private NotFiniteNumberException NotScoreable(LayerStates states, int rows, int row,
+        ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource, LayerConditioning? conditioning)
+    {
+        int depth = Architecture.Depth;
+        double[][] logQ = new double[depth + 1][], logP = new double[depth + 1][];
+        for (int l = 0; l <= depth; l++) (logQ[l], logP[l]) = (new double[rows], new double[rows]);
+        Recognition.AccumulateLogProbOfSample(states, rows, new double[rows], logQ);
+        Generative.AccumulateLogJoint(states, rows, new double[rows], distinctVisible, distinctRows, rowSource, conditioning, logP);
+        (ConditionalLayer Layer, string Term, double Value)? found = null;
+        foreach (Func<double, bool> bad in new Func<double, bool>[] { double.IsNaN, double.IsInfinity })
+        {
+            for (int l = 1; l <= depth && found is null; l++)
+                if (bad(logQ[l][row])) found = (Recognition.Layer(l), $"ln q(X_{l} | X_{l - 1}), recognition layer {l}'s term,", logQ[l][row]);
+            for (int l = 0; l <= depth && found is null; l++)
+                if (bad(logP[l][row])) found = (Generative.Layers[l], $"ln p(X_{l}{(l < depth ? $" | X_{l + 1}" : "")}), generative layer {l}'s term,", logP[l][row]);
+        }
+        string where = "a layer's statistics pass what single precision holds";
+        if (found is { } f)
+        {
+            Parameter? largest = f.Layer.Parameters.MaxBy(p => MathF.Abs(TensorPrimitives.MaxMagnitude<float>(p.Value)));
+            where = $"{f.Term} is {f.Value}: its statistics pass what single precision holds" +
+                (largest is null ? "" : $" (its parameter of the largest magnitude, {largest.Name}, holds {TensorPrimitives.MaxMagnitude<float>(largest.Value):G3})");
+        }
+        return new NotFiniteNumberException($"A sample's free energy is NaN with every draw finite: {where}. The estimators compute in float and cannot score this machine.", double.NaN);
     }
 
     /// <summary>

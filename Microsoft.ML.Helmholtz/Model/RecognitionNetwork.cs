@@ -166,14 +166,13 @@ public sealed class RecognitionNetwork
     }
 
     /// <summary>
-    /// Refuses a call that reads the layers' last forwards where a layer has never held <paramref name="rows"/> rows
-    /// (a fresh machine): named, before any layer accumulates, instead of failing on a buffer inside. One comparison per layer.
+    /// Refuses a call that reads the layers' last forwards where a layer's last forward computed fewer than <paramref name="rows"/>
+    /// rows (none on a fresh machine; an earlier, larger forward's statistics beyond them): named, before any layer accumulates,
+    /// instead of failing on a buffer inside or reading stale rows. One comparison per layer.
     /// </summary>
     private void CheckForwards(int rows, string operation, string forward)
     {
-        foreach (ConditionalLayer layer in _layers)
-            if (layer.Capacity < rows)
-                throw new InvalidOperationException($"{operation} over {rows} rows reads the layers' forwards over those rows, but no forward has computed them: call {forward} with these states first.");
+        foreach (ConditionalLayer layer in _layers) layer.RequireForward(rows, operation, forward);
     }
 
     private static ReadOnlySpan<float> Conditioning(LayerConditioning? conditioning, int layer, int rows)

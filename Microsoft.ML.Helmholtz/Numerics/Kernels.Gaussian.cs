@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -7,7 +8,10 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 // stochastic back-propagation statistics.
 public static unsafe partial class Kernels
 {
-    /// <summary>rowSums[r] += −½ (Σ_c (y − m)² e^{−s} + s + ln 2π): ln N(y; m, e^s) per row.</summary>
+    /// <summary>
+    /// rowSums[r] += −½ (Σ_c (y − m)² e^{−s} + s + ln 2π): ln N(y; m, e^s) per row, with (y − m)² e^{−s} taken as
+    /// ((y − m) e^{−s/2})² (<see cref="InverseScale(float)"/>): e^{−s} passes float below s = −88, where y = m gave 0 · ∞ = NaN.
+    /// </summary>
     public static void AccumulateGaussianLogProb(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums)
         => AccumulateGaussianLogProb(y, rows, default, mean, logVar, rows, columns, rowSums);
 
@@ -83,54 +87,65 @@ public static unsafe partial class Kernels
             }
             for (; i < end; i++)
             {
-                float d = y[yo + i] - mean[i];
-                float s = logVar[i];
-                sum += d * d * MathF.Exp(-s) + s;
+                float t = (y[yo + i] - mean[i]) * InverseScale(logVar[i]);
+                sum += t * t + logVar[i];
             }
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
         }
     }
 
-    /// <summary>(y − m)² e^{−s} + s on 16 lanes from i (y read at yOffset + i).</summary>
+    /// <summary>((y − m) e^{−s/2})² + s on 16 lanes from i (y read at yOffset + i).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> GaussianTerm(ReadOnlySpan<float> y, int yOffset, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int i)
     {
-        Vector512<float> d = VectorMath.Load(y, yOffset + i) - VectorMath.Load(mean, i);
         Vector512<float> s = VectorMath.Load(logVar, i);
-        return d * d * VectorMath.Exp(-s) + s;
+        Vector512<float> t = (VectorMath.Load(y, yOffset + i) - VectorMath.Load(mean, i)) * InverseScale(s);
+        return t * t + s;
     }
 
     /// <summary>
+    /// e^{−s/2}, held at float.MaxValue where it passes float (s below −177): one min, so that y = m still gives 0 there, not 0 · ∞.
+    /// The per-unit kernel forms it once per unit by the same exps (<see cref="ExpScaled"/> of −½ s), for the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> InverseScale(Vector512<float> logVar) => Vector512.Min(VectorMath.Exp(Vector512.Create(-0.5f) * logVar), Vector512.Create(float.MaxValue));
+
+    /// <summary>The scalar <see cref="InverseScale(Vector512{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float InverseScale(float logVar) => MathF.Min(MathF.Exp(-0.5f * logVar), float.MaxValue);
+
+    /// <summary>
     /// <see cref="AccumulateGaussianLogProb(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, Span{double})"/>
-    /// with one log-variance per unit for every row (<paramref name="unitLogVar"/>, [columns]): e^{−s} once per
-    /// unit into <paramref name="unitPrecision"/> instead of once per element, and no row of s to broadcast.
+    /// with one log-variance per unit for every row (<paramref name="unitLogVar"/>, [columns]): e^{−s/2} once per
+    /// unit into <paramref name="unitInverseScale"/> instead of once per element, and no row of s to broadcast.
     /// The same bits as the per-row kernel given the broadcast rows.
     /// </summary>
     public static void AccumulateGaussianLogProbPerUnitVariance(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> unitLogVar,
-        Span<float> unitPrecision, int rows, int columns, Span<double> rowSums)
+        Span<float> unitInverseScale, int rows, int columns, Span<double> rowSums)
     {
         int n = rows * columns;
-        y = y[..n]; mean = mean[..n]; unitLogVar = unitLogVar[..columns]; unitPrecision = unitPrecision[..columns]; rowSums = rowSums[..rows];
-        // e^{−s} by the exp GaussianLogProbRows takes for a row of this many columns: vector, or scalar below one vector.
-        ExpScaled(unitLogVar, -1f, unitPrecision, vector: columns >= W);
+        y = y[..n]; mean = mean[..n]; unitLogVar = unitLogVar[..columns]; unitInverseScale = unitInverseScale[..columns]; rowSums = rowSums[..rows];
+        // InverseScale by the exp GaussianLogProbRows takes for a row of this many columns: vector, or scalar below one vector.
+        ExpScaled(unitLogVar, -0.5f, unitInverseScale, vector: columns >= W);
+        TensorPrimitives.Min(unitInverseScale, float.MaxValue, unitInverseScale);
         int pieces = Math.Min(Pieces(n), rows);
         if (pieces <= 1)
         {
-            GaussianLogProbPerUnitRows(y, mean, unitLogVar, unitPrecision, columns, rowSums, 0, rows);
+            GaussianLogProbPerUnitRows(y, mean, unitLogVar, unitInverseScale, columns, rowSums, 0, rows);
             return;
         }
-        fixed (float* py = y, m = mean, s = unitLogVar, p = unitPrecision)
+        fixed (float* py = y, m = mean, s = unitLogVar, p = unitInverseScale)
         fixed (double* sums = rowSums)
             WorkerPool.Current.Run(pieces, new GaussianLogProbPerUnitWork
             {
-                Ranges = new(rows, pieces), Y = py, Mean = m, LogVar = s, Precision = p, RowSums = sums, Rows = rows, Columns = columns,
+                Ranges = new(rows, pieces), Y = py, Mean = m, LogVar = s, InverseScale = p, RowSums = sums, Rows = rows, Columns = columns,
             });
     }
 
     private struct GaussianLogProbPerUnitWork : IPieceWork
     {
         public PieceRanges Ranges;   // of rows
-        public float* Y, Mean, LogVar, Precision;   // LogVar and Precision: [Columns]
+        public float* Y, Mean, LogVar, InverseScale;   // LogVar and InverseScale: [Columns]
         public double* RowSums;
         public int Rows, Columns;
 
@@ -139,19 +154,19 @@ public static unsafe partial class Kernels
             if (!Ranges.Get(piece, out int r0, out int r1)) return;
             int n = Rows * Columns;
             GaussianLogProbPerUnitRows(new ReadOnlySpan<float>(Y, n), new ReadOnlySpan<float>(Mean, n), new ReadOnlySpan<float>(LogVar, Columns),
-                new ReadOnlySpan<float>(Precision, Columns), Columns, new Span<double>(RowSums, Rows), r0, r1);
+                new ReadOnlySpan<float>(InverseScale, Columns), Columns, new Span<double>(RowSums, Rows), r0, r1);
         }
     }
 
-    private static void GaussianLogProbPerUnitRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision,
+    private static void GaussianLogProbPerUnitRows(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> inverseScale,
         int columns, Span<double> rowSums, int r0, int r1)
     {
-        if (Vector512.IsHardwareAccelerated) GaussianLogProbPerUnitRows<WideSums>(y, mean, logVar, precision, columns, rowSums, r0, r1);
-        else GaussianLogProbPerUnitRows<HalfSums>(y, mean, logVar, precision, columns, rowSums, r0, r1);
+        if (Vector512.IsHardwareAccelerated) GaussianLogProbPerUnitRows<WideSums>(y, mean, logVar, inverseScale, columns, rowSums, r0, r1);
+        else GaussianLogProbPerUnitRows<HalfSums>(y, mean, logVar, inverseScale, columns, rowSums, r0, r1);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void GaussianLogProbPerUnitRows<TSums>(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision,
+    private static void GaussianLogProbPerUnitRows<TSums>(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, ReadOnlySpan<float> inverseScale,
         int columns, Span<double> rowSums, int r0, int r1)
         where TSums : struct, ILaneSums<TSums>
     {
@@ -164,12 +179,12 @@ public static unsafe partial class Kernels
                 TSums sums = TSums.Zero;
                 for (; c <= columns - W; c += W)
                 {
-                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, c);
+                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, inverseScale, c);
                     sums.Add(term);
                 }
                 if (c < columns)
                 {
-                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, precision, columns - W) & LastLanes(columns - c);
+                    Vector512<float> term = GaussianTermPerUnit(y, mean, o, logVar, inverseScale, columns - W) & LastLanes(columns - c);
                     sums.Add(term);
                     c = columns;
                 }
@@ -177,19 +192,19 @@ public static unsafe partial class Kernels
             }
             for (; c < columns; c++)
             {
-                float d = y[o + c] - mean[o + c];
-                sum += d * d * precision[c] + logVar[c];
+                float t = (y[o + c] - mean[o + c]) * inverseScale[c];
+                sum += t * t + logVar[c];
             }
             rowSums[r] += -0.5 * (sum + columns * LogTwoPi);
         }
     }
 
-    /// <summary><see cref="GaussianTerm"/> with the unit's precision given: (y − m)² p + s on 16 lanes from column c of the row at o.</summary>
+    /// <summary><see cref="GaussianTerm"/> with the unit's e^{−s/2} given (<paramref name="inverseScale"/>): ((y − m) e^{−s/2})² + s on 16 lanes from column c of the row at o.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> GaussianTermPerUnit(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, int o, ReadOnlySpan<float> logVar, ReadOnlySpan<float> precision, int c)
+    private static Vector512<float> GaussianTermPerUnit(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, int o, ReadOnlySpan<float> logVar, ReadOnlySpan<float> inverseScale, int c)
     {
-        Vector512<float> d = VectorMath.Load(y, o + c) - VectorMath.Load(mean, o + c);
-        return d * d * VectorMath.Load(precision, c) + VectorMath.Load(logVar, c);
+        Vector512<float> t = (VectorMath.Load(y, o + c) - VectorMath.Load(mean, o + c)) * VectorMath.Load(inverseScale, c);
+        return t * t + VectorMath.Load(logVar, c);
     }
 
     /// <summary>rowSums[r] += −½ (Σ_c ε² + s + ln 2π): ln N(m + e^{s/2} ε; m, e^s) per row, from the noise ε.</summary>

@@ -47,7 +47,7 @@ public static class TemporalEvaluation
                 int e = e0 + i;
                 data.Frame(first + e % count, e / count).CopyTo(frames.AsSpan(i * d, d));
             }
-            machine.SampleFreeEnergy(random, states, rows, frames.AsSpan(0, n * d), n, rowSource, freeEnergy, logJoint, conditioning);
+            machine.SampleFreeEnergy(random, states, rows, frames.AsSpan(0, n * d), n, rowSource, freeEnergy, logJoint, conditioning, scoring: true);
             for (int i = 0; i < n; i++)
             {
                 var sum = LogSumExpAccumulator.Empty;

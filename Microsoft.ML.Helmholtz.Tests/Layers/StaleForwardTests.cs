@@ -1,0 +1,149 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Layers;
+
+/// <summary>
+/// A backward reads the statistics of the layer's last forward. After a forward over 10 rows and one over 4, the buffers still
+/// hold the first forward's rows 4…9: a gradient over 10 rows read them silently. It is refused, naming the layer and both
+/// counts, before it accumulates anything; a forward over the rows first (plain or shared) makes it work.
+/// </summary>
+[TestClass]
+public sealed class StaleForwardTests
+{
+    private const int Many = 10, Few = 4;
+
+    private static ConditionalLayer Layer(HelmholtzMachine machine, string network, int layer)
+        => network == "generative" ? machine.Generative.Layers[layer] : machine.Recognition.Layer(layer);
+
+    /// <summary>Inputs and outputs the layer can take, [rows × its sizes] (binary for Bernoulli units, in [0, 1] for continuous ones).</summary>
+    private static (float[] Input, float[] Output) Rows(ConditionalLayer layer, int rows, ulong seed)
+    {
+        var random = new RandomStream(seed);
+        float[] input = new float[rows * layer.InputSize], output = new float[rows * layer.OutputSize];
+        random.FillNormal(input);
+        random.FillUniform(output);
+        if (layer.Units == UnitType.Bernoulli)
+            for (int i = 0; i < output.Length; i++) output[i] = output[i] < 0.5f ? 0 : 1;
+        else if (layer.Units != UnitType.ContinuousBernoulli) random.FillNormal(output);
+        return (input, output);
+    }
+
+    private static void AssertNamesBothCounts(InvalidOperationException e, ConditionalLayer layer, string operation)
+    {
+        StringAssert.Contains(e.Message, $"{operation} over {Many} rows");
+        StringAssert.Contains(e.Message, $"computed {Few} rows");
+        StringAssert.Contains(e.Message, layer.Name);
+        StringAssert.Contains(e.Message, "call Forward over those rows first");
+    }
+
+    [TestMethod]
+    [DataRow("9b-5b", "recognition", 1)]
+    [DataRow("9b-5b", "generative", 0)]
+    [DataRow("9b-5b", "generative", 1)]     // a Bernoulli prior
+    [DataRow("9cb-5g", "generative", 0)]    // continuous Bernoulli
+    [DataRow("9cb-5g", "recognition", 1)]   // Gaussian, its variance from the input
+    [DataRow("9cb-5g", "generative", 1)]    // the standard normal prior
+    [DataRow("9b-5g-3g", "generative", 1)]  // Gaussian, per-unit variance
+    [DataRow("9b-5gr", "recognition", 1)]   // rank-one posterior
+    [DataRow("9b-4t-5g", "recognition", 1)] // behind a deterministic trunk
+    [DataRow("9b-4t-5g", "generative", 0)]
+    public void AGradientOverMoreRowsThanTheLastForwardIsRefused(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 31);
+        ConditionalLayer layer = Layer(machine, network, index);
+        var (x, y) = Rows(layer, Many, 32);
+        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        var noise = new RandomStream(33);
+
+        layer.Forward(x, Many);
+        layer.Forward(x, Few);
+        machine.ZeroGradients();
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Many, w, default, default));
+        AssertNamesBothCounts(e, layer, "AccumulateLogProbGradient");
+        if (layer is IReparameterizedLayer reparameterized && layer.Units.HasReparameterizedSamples)
+        {
+            layer.Sample(noise, Few, new float[Many * layer.OutputSize]);
+            e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+                reparameterized.BackwardThroughSample(new SampleGradient { PathWise = new float[Many * layer.OutputSize], RowWeights = w }, x, Many, default));
+            AssertNamesBothCounts(e, layer, "BackwardThroughSample");
+        }
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "a refused backward accumulates nothing");
+
+        // The legitimate sequences: a forward over the rows (or more) before the backward.
+        layer.Forward(x, Many);
+        layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+        layer.AccumulateLogProbGradient(y, x, Few, w, default, default);
+        if (layer is IReparameterizedLayer r && layer.Units.HasReparameterizedSamples)
+        {
+            layer.Sample(noise, Many, new float[Many * layer.OutputSize]);
+            r.BackwardThroughSample(new SampleGradient { PathWise = y, RowWeights = w }, x, Many, default);
+        }
+        Assert.IsTrue(layer.Parameters.Count == 0 || layer.Parameters.Any(p => p.Gradient.Any(g => g != 0)), "the backward after its forward ran");
+    }
+
+    /// <summary>A shared forward computes all its rows, however few distinct inputs: a backward over them all is not refused (a trunk's inner layer included).</summary>
+    [TestMethod]
+    [DataRow("9b-5g")]
+    [DataRow("9b-5gr")]
+    [DataRow("9b-4t-5g")]
+    [DataRow("9b-4t-5b")]
+    public void ASharedForwardCoversItsRows(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 34);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        int[] source = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2];
+        var (distinct, _) = Rows(layer, 3, 35);
+        float[] repeated = source.SelectMany(s => distinct.Skip(s * layer.InputSize).Take(layer.InputSize)).ToArray();
+        var (_, y) = Rows(layer, Many, 36);
+        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        layer.Forward(repeated, Few);
+        layer.ForwardShared(distinct, 3, source, Many);
+        machine.ZeroGradients();
+        layer.AccumulateLogProbGradient(y, repeated, Many, w, default, default);
+        Assert.IsTrue(layer.Parameters.Any(p => p.Gradient.Any(g => g != 0)));
+    }
+
+    /// <summary>A Gaussian layer's expectation computes the means alone, into the caller's buffer: no statistics for a backward.</summary>
+    [TestMethod]
+    public void AnExpectationLeavesNoForwardForABackward()
+    {
+        var machine = TestModels.Random("9b-5g", 37);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        var (x, y) = Rows(layer, Few, 38);
+        layer.ExpectationOf(x, Few, new float[Few * layer.OutputSize]);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Few, new float[Few], default, default));
+        StringAssert.Contains(e.Message, "which computed none");
+    }
+
+    /// <summary>The networks' check before any layer accumulates is the same one: a free energy over 10 rows, then over 4, then the gradients over 10.</summary>
+    [TestMethod]
+    public void TheNetworksRefuseAGradientOverMoreRowsThanTheirLastForward()
+    {
+        var machine = TestModels.Random("9b-5b-3b", 39);
+        var states = new LayerStates(machine.Architecture, Many);
+        TestModels.RandomStates(machine.Architecture, Many, 40).Layer(0, Many).CopyTo(states.Layer(0, Many));
+        double[] f = new double[Many], l = new double[Many];
+        float[] w = Enumerable.Repeat(0.1f, Many).ToArray();
+        machine.SampleFreeEnergy(new RandomStream(41), states, Many, f, l);
+        machine.SampleFreeEnergy(new RandomStream(42), states, Few, f, l);
+        machine.ZeroGradients();
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => machine.Generative.AccumulateLogJointGradient(states, Many, w));
+        StringAssert.Contains(e.Message, $"over {Many} rows");
+        StringAssert.Contains(e.Message, $"computed {Few} rows");
+        StringAssert.Contains(e.Message, "generative.0");
+        StringAssert.Contains(e.Message, "call AccumulateLogJoint");
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => machine.Recognition.AccumulateLogProbGradient(states, Many, w));
+        StringAssert.Contains(e.Message, $"computed {Few} rows");
+        StringAssert.Contains(e.Message, "recognition.1");
+        StringAssert.Contains(e.Message, "call Sample");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "refused before any layer accumulates");
+
+        machine.SampleFreeEnergy(new RandomStream(43), states, Many, f, l);
+        machine.Generative.AccumulateLogJointGradient(states, Many, w);
+        machine.Recognition.AccumulateLogProbGradient(states, Many, w);
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.Any(g => g != 0)));
+    }
+}
