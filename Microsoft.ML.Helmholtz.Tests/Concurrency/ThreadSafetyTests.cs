@@ -262,6 +262,15 @@ public sealed class ThreadSafetyTests
             Named(() => machine.Recognition.Infer(4, states), "Infer");
             Named(() => machine.Generative.Dream(new RandomStream(1), 4, states), "Dream");
             Named(() => machine.Generative.Layers[0].Forward(states.Layer(1, 4), 4), "a layer's Forward");
+            // The layer's other calls read and write the same buffers.
+            var layer = machine.Generative.Layers[0];
+            float[] y = new float[4 * layer.OutputSize], gradient = new float[4 * layer.InputSize];
+            double[] logProb = new double[4];
+            Named(() => layer.Sample(new RandomStream(1), 4, y), "a layer's Sample");
+            Named(() => layer.Expectation(4, y), "a layer's Expectation");
+            Named(() => layer.AccumulateLogProb(y, 4, logProb), "a layer's AccumulateLogProb");
+            Named(() => layer.AccumulateLogProbOfSample(y, 4, logProb), "a layer's AccumulateLogProbOfSample");
+            Named(() => layer.AccumulateLogProbGradient(y, states.Layer(1, 4), 4, [1, 1, 1, 1], gradient, default), "a layer's gradient");
             Named(() => new HelmholtzTrainer(new WakeSleep()).Train(machine, data), "a second training run");
             Named(() => machine.InitializeVisibleBiasesFromMeans(new double[12]), "setting the visible biases");
             var other = HelmholtzMachine.Create(machine.Architecture, 12);

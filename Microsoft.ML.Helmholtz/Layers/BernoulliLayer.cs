@@ -38,7 +38,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
         }
     }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output)
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
         Span<float> u = Scratch(n);
@@ -54,7 +54,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
 
     internal override bool NoiseIsNormal => false;
 
-    public override void Expectation(int batch, Span<float> output)
+    protected override void ExpectationCore(int batch, Span<float> output)
         => Kernels.Sigmoid(Logits(batch), output[..(batch * OutputSize)]);
 
     // In training, a log-probability is followed by its gradient over the same logits. The binary kernel
@@ -72,7 +72,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     /// <summary>Rows of e^{−|a|} kept for the logits now, which the next gradient over at most that many rows reads (0: none).</summary>
     internal int KeptRows => _keptRows;
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         // The binary kernel's sign trick holds for 0 and 1 only.
         if (SoftTargets)

@@ -53,6 +53,7 @@ public abstract class ConditionalLayer
     /// </summary>
     internal void RequireForward(int rows, string operation, string forward = "Forward")
     {
+        RefuseWhileAnotherThreadComputes(operation);
         if (rows <= ForwardRows) return;
         string computed = ForwardRows == 0 ? "none" : $"{ForwardRows} rows";
         throw new InvalidOperationException($"{operation} over {rows} rows reads the statistics of the last forward of {Name} ({GetType().Name}), " +
@@ -221,7 +222,14 @@ public abstract class ConditionalLayer
     }
 
     /// <summary>Draws y for each row of the last forward.</summary>
-    public abstract void Sample(RandomStream random, int batch, Span<float> output);
+    public void Sample(RandomStream random, int batch, Span<float> output)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(Sample));
+        SampleCore(random, batch, output);
+    }
+
+    /// <summary><see cref="Sample"/>, once the call is known to be this machine's only one.</summary>
+    protected abstract void SampleCore(RandomStream random, int batch, Span<float> output);
 
     /// <summary>
     /// Draws y for each row of the last forward from the given noise instead of a random stream:
@@ -249,24 +257,52 @@ public abstract class ConditionalLayer
     }
 
     /// <summary>E[y | x] for each row: probabilities for Bernoulli units, means for Gaussian ones.</summary>
-    public abstract void Expectation(int batch, Span<float> output);
+    public void Expectation(int batch, Span<float> output)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(Expectation));
+        ExpectationCore(batch, output);
+    }
+
+    /// <summary><see cref="Expectation"/>, once the call is known to be this machine's only one.</summary>
+    protected abstract void ExpectationCore(int batch, Span<float> output);
 
     /// <summary>rowLogProb[r] += ln p(y_r | x_r).</summary>
-    public abstract void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb);
+    public void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProb));
+        AccumulateLogProbCore(y, batch, rowLogProb);
+    }
+
+    /// <summary><see cref="AccumulateLogProb(ReadOnlySpan{float}, int, Span{double})"/>, once the call is known to be this machine's only one.</summary>
+    protected abstract void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb);
 
     /// <summary>
     /// rowLogProb[r] += ln p(y_r | x_r) for y = the output of the last <see cref="Sample"/>; layers
     /// that keep their draw's noise compute it from that more cheaply.
     /// </summary>
-    public virtual void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
-        => AccumulateLogProb(y, batch, rowLogProb);
+    public void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProbOfSample));
+        AccumulateLogProbOfSampleCore(y, batch, rowLogProb);
+    }
+
+    /// <summary><see cref="AccumulateLogProbOfSample"/>, once the call is known to be this machine's only one.</summary>
+    protected virtual void AccumulateLogProbOfSampleCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+        => AccumulateLogProbCore(y, batch, rowLogProb);
 
     /// <summary>
     /// rowLogProb[r] += ln p(y_r | x_r) with y_r row rowSource[r] of the <paramref name="distinctRows"/>
     /// rows of <paramref name="distinctY"/>: for outputs that repeat (the data row under K samples),
     /// without copying them out.
     /// </summary>
-    public virtual void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    public void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProb));
+        AccumulateLogProbCore(distinctY, distinctRows, rowSource, batch, rowLogProb);
+    }
+
+    /// <summary>The by-row-index <see cref="AccumulateLogProb(ReadOnlySpan{float}, int, ReadOnlySpan{int}, int, Span{double})"/>, once the call is known to be this machine's only one.</summary>
+    protected virtual void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
         => throw new NotSupportedException($"{GetType().Name} does not take outputs by row index.");
 
     /// <summary>
@@ -292,6 +328,15 @@ public abstract class ConditionalLayer
     /// </summary>
     internal UsageGuard? ComputeGuard { get; set; }
 
+    /// <summary>
+    /// Refuses a call while another thread computes with the machine whose buffers this layer holds (its training, say),
+    /// naming what holds it: the layer's calls read and write those buffers. One read of the guard's owner otherwise.
+    /// </summary>
+    private protected void RefuseWhileAnotherThreadComputes(string operation)
+    {
+        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.{operation}");
+    }
+
     /// <summary><see cref="CheckBatch(int)"/>, and that a conditioning, if given, holds a value per unit and row.</summary>
     protected void CheckBatch(int batch, ReadOnlySpan<float> conditioning)
     {
@@ -313,7 +358,7 @@ public abstract class ConditionalLayer
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
         // Refused first: a refused call must not touch what the running computation relies on.
-        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.Forward");
+        RefuseWhileAnotherThreadComputes(nameof(Forward));
         _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
         EnsureCapacity(batch);
         ForwardRows = batch;

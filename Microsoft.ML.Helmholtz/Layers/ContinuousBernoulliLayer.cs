@@ -42,7 +42,7 @@ public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
         return (lo + hi) / 2;
     }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output)
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
         Span<float> u = Scratch(n);
@@ -58,10 +58,10 @@ public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
 
     internal override bool NoiseIsNormal => false;
 
-    public override void Expectation(int batch, Span<float> output)
+    protected override void ExpectationCore(int batch, Span<float> output)
         => Kernels.ContinuousBernoulliMean(Logits(batch), output[..(batch * OutputSize)]);
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateContinuousBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
 
     /// <summary>w (y − A'(a)).</summary>

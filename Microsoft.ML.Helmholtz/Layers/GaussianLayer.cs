@@ -84,7 +84,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         return _s.AsSpan(0, batch * OutputSize);
     }
 
-    /// <summary>The standard-normal noise ε of the last <see cref="Sample"/>, [batch × OutputSize].</summary>
+    /// <summary>The standard-normal noise ε of the last <see cref="ConditionalLayer.Sample"/>, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Noise(int batch) => _noise.AsSpan(0, batch * OutputSize);
 
     protected override void Allocate(int rows)
@@ -118,7 +118,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
     }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output)
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
         Span<float> eps = _noise.AsSpan(0, n);
@@ -133,7 +133,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         Draw(batch, output);
     }
 
-    /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="Sample"/>).</summary>
+    /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="ConditionalLayer.Sample"/>).</summary>
     public void Reparameterize(int batch, Span<float> output)
     {
         OwnStatistics();
@@ -174,7 +174,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _shared.Own();
     }
 
-    public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
+    protected override void ExpectationCore(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
     internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
     {
@@ -192,7 +192,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
     }
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         if (_logVarRowsToBroadcast == batch && !_shared.Active)
         {
@@ -204,7 +204,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     }
 
     /// <summary>ln N(m + σε; m, σ²) = −½ Σ (ε² + s + ln 2π): from the draw's noise, without an exp per unit.</summary>
-    public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbOfSampleCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         if (SharesStatistics(batch))
             Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, _shared.Source[batch - 1] + 1, _shared.Source, batch, OutputSize, rowLogProb);
@@ -212,7 +212,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, batch, OutputSize, rowLogProb);
     }
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         OwnStatistics();
         Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);

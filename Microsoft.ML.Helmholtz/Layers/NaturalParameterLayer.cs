@@ -59,7 +59,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>kappa = A''(a), the curvature of −ln p in a.</summary>
     protected abstract void Curvature(ReadOnlySpan<float> logits, Span<float> kappa);
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => AccumulateLogProb(y, batch, default, batch, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,

@@ -108,7 +108,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         TensorPrimitives.Divide(_u.AsSpan(0, n), sigma, _a.AsSpan(0, n));
     }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output)
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         _drawRows = 0;
         random.FillNormal(_noise.AsSpan(0, batch * NoisePerRow));
@@ -149,7 +149,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// <summary>Gives every row its own copy of its statistics.</summary>
     private void OwnStatistics() => _shared.Own();
 
-    public override void Expectation(int batch, Span<float> output) => Means(batch).CopyTo(output);
+    protected override void ExpectationCore(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
     /// <summary>The marginal variances are the diagonal of D + u uᵀ: e^s + u².</summary>
     internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
@@ -160,7 +160,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return true;
     }
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         bool shared = SharesStatistics(batch);
         for (int r = 0; r < batch; r++)
@@ -172,7 +172,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// is |ε|² + η² − (B − η)² / (1 + A): no difference of large terms however much the factor
     /// outweighs the diagonal (computed from d = y − m it would lose every digit when |u| ≫ σ).
     /// </summary>
-    public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbOfSampleCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         bool shared = SharesStatistics(batch);
         _drawRows = 0;
@@ -190,7 +190,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     }
 
     /// <summary>
-    /// The ln q of <see cref="AccumulateLogProbOfSample"/> for a row whose a = u e^{−s/2} or its sums pass a float: in double from
+    /// The ln q of <see cref="ConditionalLayer.AccumulateLogProbOfSample"/> for a row whose a = u e^{−s/2} or its sums pass a float: in double from
     /// u and s, with a scaled by e^{−c}, c = max(0, max ln|a_i|), so that A' = A e^{−2c} and B' = B e^{−c} stay in range:
     /// (B − η)² / (1 + A) = (B' − η e^{−c})² / (e^{−2c} + A') and ln(1 + A) = 2c + ln(e^{−2c} + A'). Finite for any finite s and u.
     /// </summary>

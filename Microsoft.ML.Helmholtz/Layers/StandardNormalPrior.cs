@@ -30,21 +30,21 @@ public sealed class StandardNormalPrior : ConditionalLayer
         if (_shifted) conditioning[..(batch * OutputSize)].CopyTo(_shift);
     }
 
-    public override void Sample(RandomStream random, int batch, Span<float> output)
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         Span<float> y = output[..(batch * OutputSize)];
         random.FillNormal(y);
         if (_shifted) TensorPrimitives.Add(y, _shift.AsSpan(0, y.Length), y);
     }
 
-    public override void Expectation(int batch, Span<float> output)
+    protected override void ExpectationCore(int batch, Span<float> output)
     {
         Span<float> y = output[..(batch * OutputSize)];
         if (_shifted) _shift.AsSpan(0, y.Length).CopyTo(y);
         else y.Clear();
     }
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateStandardNormalLogProb(Centred(y, batch), batch, OutputSize, rowLogProb);
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,

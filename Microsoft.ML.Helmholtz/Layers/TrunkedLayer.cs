@@ -87,13 +87,13 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     /// <summary>Gives every row its own trunk activations (nothing when they are not shared).</summary>
     private void OwnTrunkRows() => _sharedTrunk.Own();
 
-    public override void Sample(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
+    protected override void SampleCore(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output) => Inner.SampleWithNoise(noise, batch, output);
-    public override void Expectation(int batch, Span<float> output) => Inner.Expectation(batch, output);
-    public override void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProb(y, batch, rowLogProb);
-    public override void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProbOfSample(y, batch, rowLogProb);
+    protected override void ExpectationCore(int batch, Span<float> output) => Inner.Expectation(batch, output);
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProb(y, batch, rowLogProb);
+    protected override void AccumulateLogProbOfSampleCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProbOfSample(y, batch, rowLogProb);
 
-    public override void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
         => Inner.AccumulateLogProb(distinctY, distinctRows, rowSource, batch, rowLogProb);
 
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means) => Inner.InitializeFromDataMeans(means);
