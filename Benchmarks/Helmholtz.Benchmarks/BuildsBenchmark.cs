@@ -27,6 +27,11 @@ internal static class BuildsBenchmark
     private delegate void LogProbGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, int rows, int columns, ReadOnlySpan<float> rowWeights,
         Span<float> gradient, ReadOnlySpan<float> expNegAbs);
 
+    private delegate void GaussianLogProb(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int rows, int columns, Span<double> rowSums);
+
+    private delegate void GaussianLogProbPerUnit(ReadOnlySpan<float> y, ReadOnlySpan<float> mean, ReadOnlySpan<float> unitLogVar, Span<float> unitScratch,
+        int rows, int columns, Span<double> rowSums);
+
     private static string? _only;   // --only: the kernels whose label contains it
 
     public static void Run(string[] args)
@@ -88,6 +93,41 @@ internal static class BuildsBenchmark
             var gradientB = b.GetMethod("BernoulliLogProbGradient")!.CreateDelegate<LogProbGradient>();
             Compare($"BernoulliLogProbGradient {rows}x{columns}", rounds, n,
                 () => gradientA(logits, x, rows, columns, weights, outA, default), () => gradientB(logits, x, rows, columns, weights, outB, default), outA, outB);
+        }
+
+        {
+            // The Gaussian log-density of a layer's draws: a recognition layer's per-row log-variances, and a generative layer's per unit
+            // (100 rows of 200 units).
+            const int rows = 100, columns = 200, n = rows * columns;
+            var random = new Random(4);
+            float[] y = new float[n], mean = new float[n], logVar = new float[n], unitLogVar = new float[columns], scratchA = new float[columns], scratchB = new float[columns];
+            for (int i = 0; i < n; i++) { y[i] = (float)(random.NextDouble() * 4 - 2); mean[i] = (float)(random.NextDouble() * 2 - 1); logVar[i] = (float)(random.NextDouble() * 6 - 4); }
+            for (int c = 0; c < columns; c++) unitLogVar[c] = (float)(random.NextDouble() * 6 - 4);
+            double[] sumsA = new double[rows], sumsB = new double[rows];
+            var rowA = a.GetMethods().Single(m => m.Name == "AccumulateGaussianLogProb" && m.GetParameters().Length == 6).CreateDelegate<GaussianLogProb>();
+            var rowB = b.GetMethods().Single(m => m.Name == "AccumulateGaussianLogProb" && m.GetParameters().Length == 6).CreateDelegate<GaussianLogProb>();
+            Compare($"AccumulateGaussianLogProb {rows}x{columns}", rounds, n,
+                () => rowA(y, mean, logVar, rows, columns, sumsA), () => rowB(y, mean, logVar, rows, columns, sumsB),
+                () =>
+                {
+                    Array.Clear(sumsA);
+                    Array.Clear(sumsB);
+                    rowA(y, mean, logVar, rows, columns, sumsA);
+                    rowB(y, mean, logVar, rows, columns, sumsB);
+                    return sumsA.AsSpan().SequenceEqual(sumsB);
+                });
+            var unitA = a.GetMethod("AccumulateGaussianLogProbPerUnitVariance")!.CreateDelegate<GaussianLogProbPerUnit>();
+            var unitB = b.GetMethod("AccumulateGaussianLogProbPerUnitVariance")!.CreateDelegate<GaussianLogProbPerUnit>();
+            Compare($"GaussianLogProbPerUnitVariance {rows}x{columns}", rounds, n,
+                () => unitA(y, mean, unitLogVar, scratchA, rows, columns, sumsA), () => unitB(y, mean, unitLogVar, scratchB, rows, columns, sumsB),
+                () =>
+                {
+                    Array.Clear(sumsA);
+                    Array.Clear(sumsB);
+                    unitA(y, mean, unitLogVar, scratchA, rows, columns, sumsA);
+                    unitB(y, mean, unitLogVar, scratchB, rows, columns, sumsB);
+                    return sumsA.AsSpan().SequenceEqual(sumsB);
+                });
         }
 
         {
