@@ -153,6 +153,8 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("FeatureColumnName", "the input's name")]
     [DataRow("ScoreColumnName", "the input's name")]
     [DataRow("LearningRateDecay", "to 0 in float")]
+    [DataRow("learning settings", "learning rate 0")]
+    [DataRow("learning settings", "reinforce null")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -167,6 +169,8 @@ public sealed class SchemaAndOptionErrorTests
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
             case "learning settings" when value.StartsWith("weight"): o.WeightDecay = -1; break;
             case "learning settings" when value.StartsWith("beta2"): o.AdamBeta2 = 1; break;
+            case "learning settings" when value == "learning rate 0": o.LearningRate = 0; break;
+            case "learning settings" when value == "reinforce null": o.Reinforce = null!; break;
             case "learning settings": o.LearningRate = double.NaN; break;
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
             case "WeightDecay" when value.StartsWith("lr · λ rounds"): o.LearningRate = 1; o.WeightDecay = 1 - 1e-9; break;   // under 1 in double; Adam's step, in float, would shrink by 0
@@ -184,5 +188,8 @@ public sealed class SchemaAndOptionErrorTests
         }
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(o));
         StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");
+        // The inner error's words only: .NET's " (Parameter '…')" once, for the options, and no "Actual value was" line.
+        Assert.AreEqual(1, e.Message.Split("(Parameter").Length - 1, e.Message);
+        Assert.DoesNotContain("Actual value was", e.Message);
     }
 }

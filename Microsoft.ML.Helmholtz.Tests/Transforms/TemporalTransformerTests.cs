@@ -342,6 +342,58 @@ public sealed class TemporalTransformerTests
         StringAssert.Contains(e.Message, "Transform: column 'Frames', row 1, frame 4, slot 1 is NaN");
     }
 
+    [TestMethod]
+    [DataRow(FrameCount * FrameSize - 3)]
+    [DataRow(FrameCount * FrameSize + 1)]
+    [DataRow(0)]
+    public void ASequenceOfAnotherLengthThanTheColumnDeclaresIsAnErrorNamingTheRow(int length)
+    {
+        var ml = new MLContext(seed: 1);
+        var estimator = ml.Transforms.TemporalHelmholtzMachine(Quick());
+        Sequence[] bad = MovingDot(16, 1);
+        bad[7].Frames = bad[7].Frames.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - bad[7].Frames.Length))).ToArray();
+        string Expected(string data) => $"{data}: column 'Frames', row 7 holds {length} values, but the column is declared a vector of 96: expected 96 slots but got {length}";
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(bad)));
+        StringAssert.Contains(e.Message, Expected("training data"));
+        TemporalHelmholtzTransformer transformer = estimator.Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => LogLikelihoods(ml, transformer.Transform(ml.Data.LoadFromEnumerable(bad))));
+        StringAssert.Contains(e.Message, Expected("Transform"));
+    }
+
+    /// <summary>A cursor of a parallel set counts only the rows it is dealt: it names the row by its ID, a cache's row index.</summary>
+    [TestMethod]
+    public void ABadValueReadThroughAParallelCursorSetIsNamedByTheRowsId()
+    {
+        var ml = new MLContext(seed: 1);
+        TemporalHelmholtzTransformer transformer = ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Samples = 2)).Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));
+        Sequence[] rows = MovingDot(800, 2);
+        rows[765].Frames[3 * FrameSize + 2] = float.NaN;
+        IDataView scored = transformer.Transform(ml.Data.Cache(ml.Data.LoadFromEnumerable(rows)));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => LogLikelihoods(ml, scored));
+        StringAssert.Contains(e.Message, "Transform: column 'Frames', row 765, frame 3, slot 2 is NaN");
+        DataViewRowCursor[] cursors = scored.GetRowCursorSet(scored.Schema, 4);
+        Assert.IsTrue(cursors.Length > 1, $"the premise: a cache gives a parallel set ({cursors.Length} cursors)");
+        var errors = new List<string>();
+        foreach (DataViewRowCursor cursor in cursors)
+        {
+            using (cursor)
+            {
+                ValueGetter<float> getter = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+                float value = 0;
+                try
+                {
+                    while (cursor.MoveNext()) getter(ref value);
+                }
+                catch (InvalidOperationException x)
+                {
+                    errors.Add(x.Message);
+                }
+            }
+        }
+        Assert.HasCount(1, errors, "one cursor meets the row");
+        StringAssert.Contains(errors[0], "Transform: column 'Frames', the row with ID 765, frame 3, slot 2 is NaN");
+    }
+
     private sealed class OddSequence
     {
         [VectorType(FrameCount * FrameSize + 3)] public float[] Frames { get; set; } = new float[FrameCount * FrameSize + 3];

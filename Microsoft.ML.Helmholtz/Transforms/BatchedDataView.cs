@@ -29,17 +29,19 @@ internal sealed class BatchedDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
-        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active);
+        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active, parallel: false);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
-        return _input.GetRowCursorSet(_columns.Dependencies(active), n, rand).Select(c => Wrap(c, active)).ToArray();
+        DataViewRowCursor[] cursors = _input.GetRowCursorSet(_columns.Dependencies(active), n, rand);
+        return cursors.Select(c => Wrap(c, active, parallel: cursors.Length > 1)).ToArray();
     }
 
-    private DataViewRowCursor Wrap(DataViewRowCursor input, bool[] active)
-        => _columns.AnyAdded(active) ? new BatchCursor(_transformer, _columns, input, active) : new PassThroughCursor(_columns, input, active);
+    /// <summary>A cursor of ours over <paramref name="input"/>; <paramref name="parallel"/>: one of a set, whose errors name the input's row ID.</summary>
+    private DataViewRowCursor Wrap(DataViewRowCursor input, bool[] active, bool parallel)
+        => _columns.AnyAdded(active) ? new BatchCursor(_transformer, _columns, input, active, parallel) : new PassThroughCursor(_columns, input, active);
 
     /// <summary>Nothing of ours is asked for: the input cursor as it is.</summary>
     private sealed class PassThroughCursor(OutputColumns columns, DataViewRowCursor input, bool[] active) : DataViewRowCursor
@@ -68,7 +70,8 @@ internal sealed class BatchedDataView : IDataView
     /// Reads up to the transformer's batch of rows ahead, keeps copies of the active pass-through
     /// columns (the input cursor has moved on when a row is served), computes the active outputs for
     /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
-    /// input cursor's at the time the row was read.
+    /// input cursor's at the time the row was read. Errors name a row by the input's position, or, for a cursor
+    /// of a parallel set (whose position counts only the rows dealt to it), by the input's row ID.
     /// </summary>
     private sealed class BatchCursor : DataViewRowCursor, ICurrentRow
     {
@@ -82,6 +85,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly ColumnBuffer?[] _passThrough;
         private readonly ValueGetter<VBuffer<float>> _values;
         private readonly ValueGetter<DataViewRowId> _inputId;
+        private readonly bool _parallel;
         private readonly float[] _x, _featureValues, _logLikelihoodValues;
         private readonly long[] _batches;
         private readonly DataViewRowId[] _ids;
@@ -91,8 +95,9 @@ internal sealed class BatchedDataView : IDataView
         private long _position = -1;
         private bool _done;
 
-        public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active)
+        public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool parallel)
         {
+            _parallel = parallel;
             _columns = columns;
             _input = input;
             _active = active;
@@ -148,9 +153,7 @@ internal sealed class BatchedDataView : IDataView
                 _batches[n] = _input.Batch;
                 _inputId(ref _ids[n]);
                 _values(ref _buffer);
-                Span<float> row = _x.AsSpan(n * _size, _size);
-                _buffer.CopyTo(row);   // dense or sparse
-                _inputColumn.CheckRow(row, _input.Position, "Transform");
+                _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _parallel ? _inputId : null), "Transform");
                 foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
                 n++;
             }

@@ -90,7 +90,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (ArgumentOutOfRangeException e)
             {
-                throw new ArgumentOutOfRangeException("options", $"HelmholtzMachineOptions.ValidationData: {e.Message.Replace($" (Parameter '{e.ParamName}')", "")}");
+                throw new ArgumentOutOfRangeException("options", $"HelmholtzMachineOptions.ValidationData: {Reason(e)}");
             }
         }
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
@@ -113,10 +113,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 (rows, means) = ColumnMeans(stream, cancellation);
             }
             if (rows == 0) throw new ArgumentException($"The training data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
+            // Read into memory whatever its row count says (TrainTestSplit's test set, for one, does not know it).
             DataMatrix? validation = o.ValidationData is null ? null
-                : inputColumn.TryReadAll(o.ValidationData, long.MaxValue, "validation data", cancellation)
-                  ?? throw new ArgumentException("The validation data's row count is not known: cache it first (ml.Data.Cache).", nameof(input));
-            if (validation is { Rows: 0 }) throw new ArgumentException($"The validation data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
+                : inputColumn.TryReadAll(o.ValidationData, long.MaxValue, "validation data", cancellation, unknownCount: true)
+                  ?? throw new ArgumentException($"HelmholtzMachineOptions.ValidationData: its rows do not fit in one array of {Array.MaxLength:N0} values " +
+                      $"(more than {Array.MaxLength / size:N0} rows of {size}): give fewer rows, e.g. ml.Data.TakeRows(validation, {Array.MaxLength / size}).", "options");
+            if (validation is { Rows: 0 })
+                throw new ArgumentException($"HelmholtzMachineOptions.ValidationData: the validation data is empty: column '{o.InputColumnName}' has no rows.", "options");
 
             var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
             // The transformer's common random numbers are made after training: a K they cannot hold must fail first.
@@ -168,7 +171,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (ArgumentException e) when (e.ParamName == "state")
             {
-                throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {e.Message.Replace($" (Parameter '{e.ParamName}')", "")}" +
+                throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Reason(e)}" +
                     (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))." : ""), nameof(input), e);
             }
 
@@ -356,7 +359,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
-                throw Bad(nameof(o.Architecture), e.Message);
+                throw Bad(nameof(o.Architecture), e is ArgumentException a ? Reason(a) : e.Message);
             }
             if (CreateRule(o.LearningRule).Unsupported(architecture) is { } reason)
                 throw Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
@@ -377,7 +380,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         }
         catch (ArgumentException e)
         {
-            throw Bad("learning settings", e.Message);
+            throw Bad("learning settings", Reason(e));
         }
         // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
         // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
@@ -403,6 +406,18 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (o.ValidationSamples > 0 && o.ValidationData is null) throw Bad(nameof(o.ValidationSamples), "estimates ln p of the validation data, and ValidationData is null.");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw Bad(nameof(o.TimeLimit), $"must be positive (got {limit}).");
         return o;
+    }
+
+    /// <summary>
+    /// An argument error's own words, for a message of ours that names the option: without the " (Parameter '…')" and,
+    /// for an out-of-range value, the "Actual value was …" line that .NET appends to them.
+    /// </summary>
+    internal static string Reason(ArgumentException e)
+    {
+        string text = e.Message;
+        int at = e.ParamName is { Length: > 0 } name ? text.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) : -1;
+        if (at < 0 && e is ArgumentOutOfRangeException { ActualValue: not null }) at = text.LastIndexOf(Environment.NewLine, StringComparison.Ordinal);
+        return at >= 0 ? text[..at] : text;
     }
 
     /// <summary>Reports on the training thread, as the epoch ends.</summary>

@@ -81,27 +81,54 @@ internal sealed class InputColumn
     }
 
     /// <summary>
+    /// Copies a row's values (dense or sparse) into <paramref name="destination"/>, which has the column's declared
+    /// size, and checks them (<see cref="CheckRow"/>); throws naming the column and the row when the row holds
+    /// another number of values (a getter gives what the row holds, whatever the schema declares).
+    /// </summary>
+    public void Read(in VBuffer<float> values, Span<float> destination, RowName row, string data)
+    {
+        CheckLength(values.Length, destination.Length, row, data);
+        values.CopyTo(destination);
+        CheckRow(destination, row, data);
+    }
+
+    /// <summary><see cref="Read"/> for a row of frames: the values are checked by <see cref="CheckFrames"/>.</summary>
+    public void ReadFrames(in VBuffer<float> values, Span<float> destination, RowName row, string data)
+    {
+        CheckLength(values.Length, destination.Length, row, data);
+        values.CopyTo(destination);
+        CheckFrames(destination, row, data);
+    }
+
+    private void CheckLength(int length, int declared, RowName row, string data)
+    {
+        if (length != declared)
+            throw new InvalidOperationException($"{data}: column '{Name}', {row} holds {length} values, but the column is declared a vector of {declared}: " +
+                $"expected {declared} slots but got {length}; give every row the column's size.");
+    }
+
+    /// <summary>
     /// Throws naming the column, the row and the slot when a row holds a value the visible layer
     /// cannot model: NaN or ±∞ anywhere, anything but 0 and 1 for a binary layer.
     /// </summary>
-    public void CheckRow(ReadOnlySpan<float> values, long row, string data)
+    public void CheckRow(ReadOnlySpan<float> values, RowName row, string data)
     {
         if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
             if (ValueProblem(Visible.Units, values[j]) is { } problem)
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, slot {j} is {problem}");
+                throw new InvalidOperationException($"{data}: column '{Name}', {row}, slot {j} is {problem}");
     }
 
     /// <summary>
     /// <see cref="CheckRow"/> for a row of frames (a sequence, frame after frame, each of the visible
     /// layer's size): names the column, the row, the frame and the slot within the frame.
     /// </summary>
-    public void CheckFrames(ReadOnlySpan<float> values, long row, string data)
+    public void CheckFrames(ReadOnlySpan<float> values, RowName row, string data)
     {
         if (Visible.Units.ModelsAll(values)) return;
         for (int j = 0; j < values.Length; j++)
             if (ValueProblem(Visible.Units, values[j]) is { } problem)
-                throw new InvalidOperationException($"{data}: column '{Name}', row {row}, frame {j / Size}, slot {j % Size} is {problem}");
+                throw new InvalidOperationException($"{data}: column '{Name}', {row}, frame {j / Size}, slot {j % Size} is {problem}");
     }
 
     /// <summary>The value and why a visible layer of <paramref name="units"/> cannot take it (null units: finite values only); null when it can.</summary>
@@ -113,23 +140,41 @@ internal sealed class InputColumn
         return null;
     }
 
-    /// <summary>Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/> or the count is unknown.</summary>
-    public DataMatrix? TryReadAll(IDataView data, long budgetBytes, string dataName, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/>
+    /// or one array, or when the count is unknown and <paramref name="unknownCount"/> is false. Rows of unknown count
+    /// are read into an array that grows as they come (to the budget), then trimmed to them.
+    /// </summary>
+    public DataMatrix? TryReadAll(IDataView data, long budgetBytes, string dataName, CancellationToken cancellationToken, bool unknownCount = false)
     {
-        long? rows = data.GetRowCount();
-        if (rows is not { } count || count * Size * (long)sizeof(float) > budgetBytes || count * Size > Array.MaxLength) return null;
-        var values = new float[count * Size];
+        long maxRows = Math.Min(budgetBytes / ((long)Size * sizeof(float)), Array.MaxLength / Size);
+        long? known = data.GetRowCount();
+        if (known is { } count ? count > maxRows : !unknownCount) return null;
+        long capacity = known ?? Math.Min(maxRows, 1024);
+        var values = new float[capacity * Size];
         using var stream = new RowStream(this, data, dataName);
-        int read = 0;
-        while (read < count)
+        long read = 0;
+        while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int got = stream.Read(values.AsSpan(read * Size), (int)Math.Min(4096, count - read));
+            if (read == capacity)
+            {
+                if (known is not null) break;
+                if (capacity == maxRows)   // full: the data is too large if it has one more row
+                {
+                    if (stream.Read(new float[Size], 1) > 0) return null;
+                    break;
+                }
+                capacity = Math.Min(maxRows, 2 * capacity);
+                Array.Resize(ref values, (int)(capacity * Size));
+            }
+            int got = stream.Read(values.AsSpan((int)(read * Size)), (int)Math.Min(4096, capacity - read));
             if (got == 0) break;
             read += got;
         }
-        if (read != count) throw new InvalidOperationException($"{dataName} said it has {count} rows but gave {read}.");
-        return new DataMatrix(read, Size, values);
+        if (known is { } expected && read != expected) throw new InvalidOperationException($"{dataName} said it has {expected} rows but gave {read}.");
+        if (read < capacity) Array.Resize(ref values, (int)(read * Size));
+        return new DataMatrix((int)read, Size, values);
     }
 
     /// <summary>The column's rows as a stream of passes, each row checked as it is read.</summary>
@@ -173,9 +218,7 @@ internal sealed class InputColumn
             while (n < rows && _cursor!.MoveNext())
             {
                 _getter!(ref _buffer);
-                Span<float> row = destination.Slice(n * size, size);
-                _buffer.CopyTo(row);   // dense or sparse
-                _column.CheckRow(row, _row, _dataName);
+                _column.Read(_buffer, destination.Slice(n * size, size), new RowName(_row), _dataName);
                 _row++;
                 n++;
             }
@@ -183,5 +226,33 @@ internal sealed class InputColumn
         }
 
         public void Dispose() => _cursor?.Dispose();
+    }
+}
+
+/// <summary>
+/// How an error names a row: by its index in the data (a serial cursor's position), or, for a cursor of a
+/// parallel set, whose position counts only the rows it was dealt, by the input's row ID, read only when an
+/// error is made. ML.NET gives the rows of LoadFromEnumerable, of a cache and of a binary file their index as ID.
+/// </summary>
+internal readonly struct RowName
+{
+    private readonly long _index;
+    private readonly ValueGetter<DataViewRowId>? _id;
+
+    public RowName(long index) => _index = index;
+
+    /// <summary>The row <paramref name="cursor"/> is on: its ID when the cursor is one of a parallel set (<paramref name="id"/> its getter), else its position.</summary>
+    public RowName(DataViewRow cursor, ValueGetter<DataViewRowId>? id)
+    {
+        _index = cursor.Position;
+        _id = id;
+    }
+
+    public override string ToString()
+    {
+        if (_id is null) return $"row {_index}";
+        DataViewRowId id = default;
+        _id(ref id);
+        return id.High == 0 ? $"the row with ID {id.Low}" : $"the row with ID 0x{id}";
     }
 }

@@ -61,8 +61,7 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
             long position = _input.Position;
             if (position == _computedFor) return;
             _values!(ref _buffer);
-            _buffer.CopyTo(_x);
-            _inputColumn.CheckRow(_x, position, "Prediction");
+            _inputColumn.Read(_buffer, _x, new RowName(position), "Prediction");
             if (_features) _compute.Features(_x, 1, _featureValues);
             if (_logLikelihood) _compute.LogLikelihood(_x, 1, _logLikelihoodValue);
             _computedFor = position;

@@ -54,7 +54,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw Bad(nameof(o.Architecture), e.Message);
+            throw Bad(nameof(o.Architecture), e is ArgumentException a ? HelmholtzMachineEstimator.Reason(a) : e.Message);
         }
         if (architecture.Visible.Size != o.FrameSize)
             throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
@@ -143,9 +143,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             {
                 o.CancellationToken.ThrowIfCancellationRequested();
                 getter(ref row);
-                row.CopyTo(dense);
                 // Checked here, where the row, frame and slot are known: the core would name only its flat index.
-                inputColumn.CheckFrames(dense, sequences, "training data");
+                inputColumn.ReadFrames(row, dense, new RowName(sequences), "training data");
                 values.AddRange(dense);
                 sequences++;
             }

@@ -149,13 +149,14 @@ internal sealed class TemporalDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
-        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active);
+        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active, parallel: false);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
-        return _input.GetRowCursorSet(Dependencies(active), n, rand).Select(c => (DataViewRowCursor)new Cursor(this, c, active)).ToArray();
+        DataViewRowCursor[] cursors = _input.GetRowCursorSet(Dependencies(active), n, rand);
+        return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, parallel: cursors.Length > 1)).ToArray();
     }
 
     private bool[] Active(IEnumerable<DataViewSchema.Column> columns)
@@ -177,6 +178,7 @@ internal sealed class TemporalDataView : IDataView
         private readonly DataViewRowCursor _input;
         private readonly bool[] _active;
         private readonly ValueGetter<VBuffer<float>>? _frames;
+        private readonly ValueGetter<DataViewRowId>? _id;   // a cursor of a parallel set: errors name the row by its ID
         private TemporalFixedNoiseLogLikelihood? _scorer;
         private double[] _logLikelihood = [];
         private VBuffer<float> _row;
@@ -185,11 +187,12 @@ internal sealed class TemporalDataView : IDataView
         private float _total;
         private long _computed = -1;
 
-        public Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active)
+        public Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active, bool parallel)
         {
             _view = view;
             _input = input;
             _active = active;
+            _id = parallel ? input.GetIdGetter() : null;
             var t = view._transformer;
             _sequence = new float[t.Frames * t.Settings.FrameSize];
             _perFrame = new float[t.Frames];
@@ -231,10 +234,9 @@ internal sealed class TemporalDataView : IDataView
         {
             if (_computed == _input.Position) return;
             _frames!(ref _row);
-            _row.CopyTo(_sequence);
             var transformer = _view._transformer;
             // Checked here, where the row, frame and slot are known: the core would name only the frame's flat index.
-            transformer.Input.CheckFrames(_sequence, _input.Position, "Transform");
+            transformer.Input.ReadFrames(_row, _sequence, new RowName(_input, _id), "Transform");
             _scorer ??= transformer.CreateScorer();
             if (_logLikelihood.Length < transformer.Frames) _logLikelihood = new double[transformer.Frames];
             transformer.Compute(_scorer, _sequence, _logLikelihood, out _total, _perFrame, _predicted);

@@ -1,0 +1,140 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Tests.Support;
+using Microsoft.ML.Helmholtz.Transforms;
+
+namespace Microsoft.ML.Helmholtz.Tests.Transforms;
+
+/// <summary>
+/// How the rows of an IDataView are read: each row alone (one of another length than the column declares is an
+/// error naming it, never padded with the row before's values), the row named rightly under parallel cursors,
+/// and validation data of any row count.
+/// </summary>
+[TestClass]
+public sealed class RowReadingTests
+{
+    /// <summary>A row whose vector's size only a schema definition declares.</summary>
+    private sealed class UndeclaredRow
+    {
+        public float[] Pixels { get; set; } = [];
+        public int Id { get; set; }
+    }
+
+    private static HelmholtzMachineOptions Options(Action<HelmholtzMachineOptions>? change = null)
+    {
+        var o = new HelmholtzMachineOptions { InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 10, Samples = 5, Seed = 1 };
+        change?.Invoke(o);
+        return o;
+    }
+
+    private static ScoredRow[] Scored(MLContext ml, IDataView view) => ml.Data.CreateEnumerable<ScoredRow>(view, reuseRowObject: false).ToArray();
+
+    /// <summary>The row's values cut to <paramref name="length"/>, or padded with ones.</summary>
+    private static float[] Resized(float[] values, int length) => values.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - values.Length))).ToArray();
+
+    private static void AssertLength(Action action, string data, string row, int length)
+    {
+        var e = Assert.ThrowsExactly<InvalidOperationException>(action);
+        StringAssert.Contains(e.Message, $"{data}: column 'Pixels', {row} holds {length} values, but the column is declared a vector of 20: expected 20 slots but got {length}");
+    }
+
+    [TestMethod]
+    [DataRow(19)]
+    [DataRow(21)]
+    [DataRow(0)]
+    public void ARowOfAnotherLengthThanTheColumnDeclaresIsAnErrorNamingTheRow(int length)
+    {
+        var ml = new MLContext(1);
+        IDataView good = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1));
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(good);
+        PixelRow[] rows = TransformTestData.Rows(10, 2);
+        rows[5].Pixels = Resized(rows[5].Pixels, length);
+        var definition = SchemaDefinition.Create(typeof(UndeclaredRow));
+        definition["Pixels"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, PixelRow.Size);
+        IDataView attributed = ml.Data.LoadFromEnumerable(rows);
+        IDataView defined = ml.Data.LoadFromEnumerable(rows.Select(r => new UndeclaredRow { Pixels = r.Pixels, Id = r.Id }), definition);
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: 4);
+        foreach (IDataView data in new[] { attributed, defined })
+        {
+            Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 20), data.Schema["Pixels"].Type, "the premise: the schema declares 20 values");
+            AssertLength(() => Scored(ml, model.Transform(data)), "Transform", "row 5", length);
+            AssertLength(() => Scored(ml, onnx.Transform(data)), "Transform", "row 5", length);
+            AssertLength(() => ml.Transforms.HelmholtzMachine(Options()).Fit(data), "training data", "row 5", length);                                // read into memory
+            AssertLength(() => ml.Transforms.HelmholtzMachine(Options(o => o.MemoryBudgetBytes = 0)).Fit(data), "training data", "row 5", length);   // streamed
+            AssertLength(() => ml.Transforms.HelmholtzMachine(Options(o => o.ValidationData = data)).Fit(good), "validation data", "row 5", length);
+        }
+        // A PredictionEngine after a row of ones: a short row took its missing slots from it.
+        foreach (ITransformer scorer in new ITransformer[] { model, onnx })
+        {
+            var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(scorer);
+            engine.Predict(new PixelRow { Pixels = Enumerable.Repeat(1f, 20).ToArray() });
+            AssertLength(() => engine.Predict(rows[5]), "Prediction", "row 1", length);
+            Assert.AreEqual(Scored(ml, model.Transform(ml.Data.LoadFromEnumerable(rows[..5])))[4].LogLikelihood, engine.Predict(rows[4]).LogLikelihood, 1e-5f,
+                "the engine goes on scoring rows of the column's size");
+        }
+    }
+
+    [TestMethod]
+    public void ABadValueReadThroughAParallelCursorSetIsNamedByTheRowsId()
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(3000, 2);
+        rows[2345].Pixels[5] = float.NaN;
+        IDataView scored = model.Transform(ml.Data.Cache(ml.Data.LoadFromEnumerable(rows)));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Scored(ml, scored));
+        StringAssert.Contains(e.Message, "Transform: column 'Pixels', row 2345, slot 5 is NaN");
+        // Four cursors, each dealt some of the rows (as ML.NET's trainers ask for them): the one that meets the row
+        // names it by its ID, which a cache gives as the row's index.
+        DataViewRowCursor[] cursors = scored.GetRowCursorSet(scored.Schema, 4);
+        Assert.IsTrue(cursors.Length > 1, $"the premise: a cache gives a parallel set ({cursors.Length} cursors)");
+        var errors = new List<string>();
+        foreach (DataViewRowCursor cursor in cursors)
+        {
+            using (cursor)
+            {
+                ValueGetter<float> getter = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+                float value = 0;
+                try
+                {
+                    while (cursor.MoveNext()) getter(ref value);
+                }
+                catch (InvalidOperationException x)
+                {
+                    errors.Add(x.Message);
+                }
+            }
+        }
+        Assert.HasCount(1, errors, "one cursor meets the row");
+        StringAssert.Contains(errors[0], "Transform: column 'Pixels', the row with ID 2345, slot 5 is NaN");
+    }
+
+    [TestMethod]
+    public void ValidationDataOfUnknownRowCountIsReadAsItComes()
+    {
+        var ml = new MLContext(1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
+        IDataView test = ml.Data.TrainTestSplit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(6000, 2)), 0.5, seed: 1).TestSet;
+        Assert.IsNull(test.GetRowCount(), "the premise: a split's test set does not know its row count");
+        IDataView listed = ml.Data.LoadFromEnumerable(ml.Data.CreateEnumerable<PixelRow>(test, false).ToList());
+        Assert.IsTrue(listed.GetRowCount() > 2048, $"more rows ({listed.GetRowCount()}) than the growing array's first sizes");
+        EpochReport[] Fit(IDataView validation)
+        {
+            var reports = new List<EpochReport>();
+            ml.Transforms.HelmholtzMachine(Options(o =>
+            {
+                o.Epochs = 2; o.ValidationData = validation; o.ValidationSamples = 5; o.Progress = new SynchronousProgress<EpochReport>(reports.Add);
+            })).Fit(train);
+            return reports.ToArray();
+        }
+        EpochReport[] expected = Fit(listed);
+        foreach ((string how, IDataView validation) in new[] { ("the test set", test), ("its cache, unread", ml.Data.Cache(test)) })
+        {
+            EpochReport[] reports = Fit(validation);
+            Assert.HasCount(2, reports, how);
+            Assert.IsTrue(reports.All(r => r.ValidationFreeEnergy is not null && r.ValidationLogLikelihood is not null), $"{how}: each epoch has its validation figures");
+            CollectionAssert.AreEqual(expected.Select(r => r.ValidationFreeEnergy).ToArray(), reports.Select(r => r.ValidationFreeEnergy).ToArray(), $"{how}: the same rows as the list of them");
+            CollectionAssert.AreEqual(expected.Select(r => r.ValidationLogLikelihood).ToArray(), reports.Select(r => r.ValidationLogLikelihood).ToArray(), how);
+        }
+    }
+}
