@@ -255,6 +255,12 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "values in [0, 1]");
         outside.Values[17] = float.NaN;
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "NaN");
+        // The place is named as the set holds it: sequence, frame, and row and column within the frame (2×2 frames here).
+        var square = new SequenceSet(4, 3, 2, 2, (float[])SoftSequences(4, 3, 4, 2).Values.Clone());
+        square.Values[(2 * 3 + 1) * 4 + 1 * 2 + 0] = float.NaN;
+        var placed = Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, square));
+        StringAssert.Contains(placed.Message, "training sequences sequence 2, frame 1, row 1, column 0 is NaN: values must be finite.");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, square, 2)).Message, "sequence 2, frame 1, row 1, column 0 is NaN");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, SoftSequences(1, 3, 4, 2))).Message, "no minibatch of 2");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, new SequenceSet(0, 3, 1, 4, []))).Message, "empty");
         Assert.AreEqual(0, model.Machine.StepsTrained, "nothing was trained");

@@ -24,12 +24,19 @@ public static class DataValidation
         // The common case, clean data, in one vectorised pass; the loop below finds and names a bad value.
         if (visible.Units.ModelsAll(values)) return;
         for (int i = 0; i < values.Length; i++)
-        {
-            float v = values[i];
-            if (!float.IsFinite(v))
-                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: values must be finite.", name);
-            if (!visible.Units.Models(v))
-                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {v}: a {visible.Units.Name} visible layer models {visible.Units.ModelledValues} ({visible.Units.ValueHint}).", name);
-        }
+            if (Problem(visible, values[i]) is { } problem)
+                throw new ArgumentException($"{dataName} row {i / columns}, column {i % columns} is {problem}", name);
+    }
+
+    /// <summary>
+    /// The value and why <paramref name="visible"/> cannot take it ("NaN: values must be finite."), for a message that
+    /// names where it is; null when the layer can take it.
+    /// </summary>
+    internal static string? Problem(LayerDefinition visible, float value)
+    {
+        if (!float.IsFinite(value)) return $"{value}: values must be finite.";
+        if (!visible.Units.Models(value))
+            return $"{value}: a {visible.Units.Name} visible layer models {visible.Units.ModelledValues} ({visible.Units.ValueHint}).";
+        return null;
     }
 }
