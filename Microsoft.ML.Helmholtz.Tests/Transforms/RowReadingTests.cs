@@ -86,25 +86,7 @@ public sealed class RowReadingTests
         StringAssert.Contains(e.Message, "Transform: column 'Pixels', row 2345, slot 5 is NaN");
         // Four cursors, each dealt some of the rows (as ML.NET's trainers ask for them): the one that meets the row
         // names it by its ID, which a cache gives as the row's index.
-        DataViewRowCursor[] cursors = scored.GetRowCursorSet(scored.Schema, 4);
-        Assert.IsTrue(cursors.Length > 1, $"the premise: a cache gives a parallel set ({cursors.Length} cursors)");
-        var errors = new List<string>();
-        foreach (DataViewRowCursor cursor in cursors)
-        {
-            using (cursor)
-            {
-                ValueGetter<float> getter = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
-                float value = 0;
-                try
-                {
-                    while (cursor.MoveNext()) getter(ref value);
-                }
-                catch (InvalidOperationException x)
-                {
-                    errors.Add(x.Message);
-                }
-            }
-        }
+        List<string> errors = ParallelCursors.ErrorsReadingAll(scored, "LogLikelihood");
         Assert.HasCount(1, errors, "one cursor meets the row");
         StringAssert.Contains(errors[0], "Transform: column 'Pixels', the row with ID 2345, slot 5 is NaN");
     }

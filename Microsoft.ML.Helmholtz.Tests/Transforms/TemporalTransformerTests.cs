@@ -371,25 +371,7 @@ public sealed class TemporalTransformerTests
         IDataView scored = transformer.Transform(ml.Data.Cache(ml.Data.LoadFromEnumerable(rows)));
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => LogLikelihoods(ml, scored));
         StringAssert.Contains(e.Message, "Transform: column 'Frames', row 765, frame 3, slot 2 is NaN");
-        DataViewRowCursor[] cursors = scored.GetRowCursorSet(scored.Schema, 4);
-        Assert.IsTrue(cursors.Length > 1, $"the premise: a cache gives a parallel set ({cursors.Length} cursors)");
-        var errors = new List<string>();
-        foreach (DataViewRowCursor cursor in cursors)
-        {
-            using (cursor)
-            {
-                ValueGetter<float> getter = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
-                float value = 0;
-                try
-                {
-                    while (cursor.MoveNext()) getter(ref value);
-                }
-                catch (InvalidOperationException x)
-                {
-                    errors.Add(x.Message);
-                }
-            }
-        }
+        List<string> errors = ParallelCursors.ErrorsReadingAll(scored, "LogLikelihood");
         Assert.HasCount(1, errors, "one cursor meets the row");
         StringAssert.Contains(errors[0], "Transform: column 'Frames', the row with ID 765, frame 3, slot 2 is NaN");
     }
