@@ -271,6 +271,7 @@ public sealed class ThreadSafetyTests
             Named(() => layer.AccumulateLogProb(y, 4, logProb), "a layer's AccumulateLogProb");
             Named(() => layer.AccumulateLogProbOfSample(y, 4, logProb), "a layer's AccumulateLogProbOfSample");
             Named(() => layer.AccumulateLogProbGradient(y, states.Layer(1, 4), 4, [1, 1, 1, 1], gradient, default), "a layer's gradient");
+            Named(() => layer.EnsureCapacity(1000), "a layer's EnsureCapacity (new buffers under the running step)");
             Named(() => new HelmholtzTrainer(new WakeSleep()).Train(machine, data), "a second training run");
             Named(() => machine.InitializeVisibleBiasesFromMeans(new double[12]), "setting the visible biases");
             var other = HelmholtzMachine.Create(machine.Architecture, 12);

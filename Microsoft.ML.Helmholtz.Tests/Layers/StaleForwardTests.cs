@@ -39,6 +39,29 @@ public sealed class StaleForwardTests
         StringAssert.Contains(e.Message, "call Forward over those rows first");
     }
 
+    /// <summary>
+    /// A forward that fails once it has begun (an input too short for its rows, found by the product after the layer started
+    /// writing its statistics) computes no rows: a gradient after it is refused, as after no forward at all.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b", "recognition", 1)]
+    [DataRow("9cb-5g", "recognition", 1)]
+    [DataRow("9b-5gr", "recognition", 1)]
+    [DataRow("9b-4t-5g", "generative", 0)]
+    public void AForwardThatFailedComputedNoRows(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 34);
+        ConditionalLayer layer = Layer(machine, network, index);
+        var (x, y) = Rows(layer, Many, 35);
+        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        layer.Forward(x, Many);
+        Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(x.AsSpan(0, x.Length - 1), Many), "an input one value short");
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Many, w, default, default));
+        StringAssert.Contains(e.Message, "which computed none");
+        layer.Forward(x, Many);
+        layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+    }
+
     [TestMethod]
     [DataRow("9b-5b", "recognition", 1)]
     [DataRow("9b-5b", "generative", 0)]

@@ -71,6 +71,7 @@ public abstract class ConditionalLayer
     /// <summary>Allocates the per-row buffers for <paramref name="rows"/> rows once, ahead of the hot loop.</summary>
     public void EnsureCapacity(int rows)
     {
+        RefuseWhileAnotherThreadComputes(nameof(EnsureCapacity));   // new buffers under a running step would lose its statistics
         if (rows <= Capacity) return;
         // Every per-row buffer of the layer (a trunk's too) is checked before any is allocated.
         Requires.ArrayLength(nameof(rows), $"{rows} rows of a layer with {InputSize} inputs and {OutputSize} outputs (per-row buffers up to {WidestRow} values wide)",
@@ -104,7 +105,14 @@ public abstract class ConditionalLayer
     /// <see cref="Forward(ReadOnlySpan{float}, int)"/> with <paramref name="conditioning"/> (when not
     /// empty, [batch × OutputSize]) added to each row's pre-activations.
     /// </summary>
-    public abstract void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch);
+    public void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    {
+        ForwardCore(input, conditioning, batch);
+        ForwardRows = batch;   // only once it has computed them: a refused or failed forward leaves none
+    }
+
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, int)"/>: the layer's own computation, which starts with <see cref="CheckBatch(int)"/>.</summary>
+    protected abstract void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch);
 
     /// <summary>
     /// The forward for a batch whose inputs repeat: computes the distribution once for each of the
@@ -340,7 +348,7 @@ public abstract class ConditionalLayer
     /// <summary><see cref="CheckBatch(int)"/>, and that a conditioning, if given, holds a value per unit and row.</summary>
     protected void CheckBatch(int batch, ReadOnlySpan<float> conditioning)
     {
-        // Checked first: a refused forward leaves the last one's rows (CheckBatch counts the new forward's).
+        // Checked first: a forward refused here leaves the last one's statistics and count (CheckBatch clears the count).
         if (!conditioning.IsEmpty && batch > 0 && conditioning.Length < (long)batch * OutputSize)
             throw new ArgumentException($"The conditioning holds {conditioning.Length} values, fewer than {batch} rows × {OutputSize} units.", nameof(conditioning));
         CheckBatch(batch);
@@ -361,7 +369,7 @@ public abstract class ConditionalLayer
         RefuseWhileAnotherThreadComputes(nameof(Forward));
         _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
         EnsureCapacity(batch);
-        ForwardRows = batch;
+        ForwardRows = 0;   // the statistics are being overwritten; Forward counts them once computed
     }
 }
 

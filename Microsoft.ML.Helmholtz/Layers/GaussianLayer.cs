@@ -103,7 +103,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     }
 
     /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _shared.Reset();

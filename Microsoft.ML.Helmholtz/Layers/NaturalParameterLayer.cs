@@ -46,7 +46,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>Called whenever the logits change (a forward, a row copied, new buffers): what a kind keeps of them is stale.</summary>
     private protected virtual void LogitsChanged() { }
 
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         LogitsChanged();   // first: a forward that throws part-way leaves nothing kept for the old logits

@@ -94,7 +94,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _draws = new DrawStatistics[rows];
     }
 
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _shared.Reset();

@@ -23,7 +23,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
         _centred = new float[rows * OutputSize];
     }
 
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _shifted = !conditioning.IsEmpty;

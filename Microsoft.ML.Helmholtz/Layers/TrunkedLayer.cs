@@ -49,7 +49,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _sharedTrunk.Allocate(rows);
     }
 
-    public override void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
         _sharedTrunk.Reset();

@@ -264,12 +264,20 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             throw new InvalidOperationException("The training data gave no rows when read again for the anomaly threshold: it must give the same rows on every pass (cache it first, ml.Data.Cache).");
         var scores = new double[n];
         const int chunk = 64;
-        Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { CancellationToken = cancellation }, () => transformer.LogLikelihood!.CreateScorer(), (c, _, scorer) =>
+        try
         {
-            int first = c * chunk, count = Math.Min(chunk, n - first);
-            scorer.Estimate(sample.AsSpan(first * columns, count * columns), count, scores.AsSpan(first, count));
-            return scorer;
-        }, _ => { });
+            Parallel.For(0, (n + chunk - 1) / chunk, new ParallelOptions { CancellationToken = cancellation }, () => transformer.LogLikelihood!.CreateScorer(), (c, _, scorer) =>
+            {
+                int first = c * chunk, count = Math.Min(chunk, n - first);
+                scorer.Estimate(sample.AsSpan(first * columns, count * columns), count, scores.AsSpan(first, count));
+                return scorer;
+            }, _ => { });
+        }
+        catch (AggregateException e) when (e.InnerExceptions is [NotFiniteNumberException refusal, ..])
+        {
+            // A machine the scorer cannot score is refused by every chunk alike: the refusal, not a wrapper (as the estimators do).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(refusal).Throw();
+        }
         for (int i = 0; i < n; i++) scores[i] = -scores[i];
         Array.Sort(scores);
         return scores[Math.Clamp((int)Math.Ceiling(o.AnomalyQuantile * n) - 1, 0, n - 1)];
