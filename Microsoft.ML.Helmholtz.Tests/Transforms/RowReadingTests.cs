@@ -35,7 +35,7 @@ public sealed class RowReadingTests
     private static void AssertLength(Action action, string data, string row, int length)
     {
         var e = Assert.ThrowsExactly<InvalidOperationException>(action);
-        StringAssert.Contains(e.Message, $"{data}: column 'Pixels', {row} holds {length} values, but the column is declared a vector of 20: expected 20 slots but got {length}");
+        StringAssert.Contains(e.Message, $"{data}: column 'Pixels', {row} holds {length} values, but the column is declared a vector of 20: give every row the column's size.");
     }
 
     [TestMethod]

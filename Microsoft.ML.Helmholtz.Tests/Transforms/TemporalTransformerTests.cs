@@ -352,7 +352,7 @@ public sealed class TemporalTransformerTests
         var estimator = ml.Transforms.TemporalHelmholtzMachine(Quick());
         Sequence[] bad = MovingDot(16, 1);
         bad[7].Frames = bad[7].Frames.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - bad[7].Frames.Length))).ToArray();
-        string Expected(string data) => $"{data}: column 'Frames', row 7 holds {length} values, but the column is declared a vector of 96: expected 96 slots but got {length}";
+        string Expected(string data) => $"{data}: column 'Frames', row 7 holds {length} values, but the column is declared a vector of 96: give every row the column's size.";
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(bad)));
         StringAssert.Contains(e.Message, Expected("training data"));
         TemporalHelmholtzTransformer transformer = estimator.Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));

@@ -49,6 +49,17 @@ internal sealed class UsageGuard
         return new Scope(this);
     }
 
+    /// <summary>
+    /// Throws when another thread holds <paramref name="guard"/> (none: nothing to check), naming <paramref name="part"/>'s type and <paramref name="operation"/>:
+    /// for the members of a part whose buffers belong to a guarded object (a layer's, an LSTM's), which do not hold it themselves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RefuseWhileHeldByAnotherThread(UsageGuard? guard, object part, string operation)
+    {
+        // The name is formed only for the refusal: the check runs on every call of a step.
+        if (guard is { HeldByAnotherThread: true }) guard.ThrowIfHeldByAnotherThread($"{part.GetType().Name}.{operation}");
+    }
+
     /// <summary>Throws when another thread holds the guard; for calls too small to hold it themselves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ThrowIfHeldByAnotherThread(string operation)

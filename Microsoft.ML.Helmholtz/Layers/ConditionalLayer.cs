@@ -342,7 +342,7 @@ public abstract class ConditionalLayer
     /// </summary>
     private protected void RefuseWhileAnotherThreadComputes(string operation)
     {
-        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{GetType().Name}.{operation}");
+        UsageGuard.RefuseWhileHeldByAnotherThread(ComputeGuard, this, operation);
     }
 
     /// <summary><see cref="CheckBatch(int)"/>, and that a conditioning, if given, holds a value per unit and row.</summary>

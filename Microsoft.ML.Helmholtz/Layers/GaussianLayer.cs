@@ -37,7 +37,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     // A per-unit log-variance is written into the rows of s only when a member reads them
     // (BroadcastLogVariances): ln p of given values, all that scoring asks of a generative layer, reads it per unit.
     private int _logVarRowsToBroadcast;
-    private float[] _unitPrecision = [];
+    private float[] _unitInverseScale = [];
 
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
         : base(inputSize, outputSize, name)
@@ -99,7 +99,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _sharedLogVar = new float[n];
         _shared.Allocate(rows);
         _sigma = new float[n];
-        _unitPrecision = new float[OutputSize];
+        _unitInverseScale = new float[OutputSize];
     }
 
     /// <summary>The conditioning, if any, is added to the mean's pre-activation (before the mean function); the log-variance does not see it.</summary>
@@ -196,7 +196,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     {
         if (_logVarRowsToBroadcast == batch && !_shared.Active)
         {
-            Kernels.AccumulateGaussianLogProbPerUnitVariance(y, _mean, _logVar!.Value, _unitPrecision, batch, OutputSize, rowLogProb);
+            Kernels.AccumulateGaussianLogProbPerUnitVariance(y, _mean, _logVar!.Value, _unitInverseScale, batch, OutputSize, rowLogProb);
             return;
         }
         OwnStatistics();

@@ -48,7 +48,7 @@ public sealed class Lstm
 
     private void RefuseWhileAnotherThreadComputes(string operation)
     {
-        if (ComputeGuard is { HeldByAnotherThread: true } guard) guard.ThrowIfHeldByAnotherThread($"{nameof(Lstm)}.{operation}");
+        Concurrency.UsageGuard.RefuseWhileHeldByAnotherThread(ComputeGuard, this, operation);
     }
 
     public Lstm(string name, int inputSize, int hiddenSize, IMatrixEngine engine)

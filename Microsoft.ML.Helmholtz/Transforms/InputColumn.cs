@@ -104,7 +104,7 @@ internal sealed class InputColumn
     {
         if (length != declared)
             throw new InvalidOperationException($"{data}: column '{Name}', {row} holds {length} values, but the column is declared a vector of {declared}: " +
-                $"expected {declared} slots but got {length}; give every row the column's size.");
+                "give every row the column's size.");
     }
 
     /// <summary>
@@ -143,39 +143,52 @@ internal sealed class InputColumn
     /// <summary>
     /// Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/>
     /// or one array, or when the count is unknown and <paramref name="unknownCount"/> is false. Rows of unknown count
-    /// are read into an array that grows as they come (to the budget), then trimmed to them.
+    /// are read in chunks as they come (to the budget), then copied into one array.
     /// </summary>
     public DataMatrix? TryReadAll(IDataView data, long budgetBytes, string dataName, CancellationToken cancellationToken, bool unknownCount = false)
     {
         long maxRows = Math.Min(budgetBytes / ((long)Size * sizeof(float)), Array.MaxLength / Size);
         long? known = data.GetRowCount();
         if (known is { } count ? count > maxRows : !unknownCount) return null;
-        long capacity = known ?? Math.Min(maxRows, 1024);
-        var values = new float[capacity * Size];
         using var stream = new RowStream(this, data, dataName);
-        long read = 0;
+        if (known is { } expected)
+        {
+            var values = new float[expected * Size];
+            long read = 0;
+            while (read < expected)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int got = stream.Read(values.AsSpan((int)(read * Size)), (int)Math.Min(ChunkRows, expected - read));
+                if (got == 0) break;
+                read += got;
+            }
+            if (read != expected) throw new InvalidOperationException($"{dataName} said it has {expected} rows but gave {read}.");
+            return new DataMatrix((int)read, Size, values);
+        }
+        // Of unknown count: chunks as the rows come, copied once into one array (the data and that copy at the peak).
+        var chunks = new List<float[]>();
+        long rows = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (read == capacity)
-            {
-                if (known is not null) break;
-                if (capacity == maxRows)   // full: the data is too large if it has one more row
-                {
-                    if (stream.Read(new float[Size], 1) > 0) return null;
-                    break;
-                }
-                capacity = Math.Min(maxRows, 2 * capacity);
-                Array.Resize(ref values, (int)(capacity * Size));
-            }
-            int got = stream.Read(values.AsSpan((int)(read * Size)), (int)Math.Min(4096, capacity - read));
+            var chunk = new float[ChunkRows * Size];
+            int got = stream.Read(chunk, ChunkRows);
             if (got == 0) break;
-            read += got;
+            if (rows + got > maxRows) return null;
+            chunks.Add(got == ChunkRows ? chunk : chunk[..(got * Size)]);
+            rows += got;
         }
-        if (known is { } expected && read != expected) throw new InvalidOperationException($"{dataName} said it has {expected} rows but gave {read}.");
-        if (read < capacity) Array.Resize(ref values, (int)(read * Size));
-        return new DataMatrix((int)read, Size, values);
+        var all = new float[rows * Size];
+        long at = 0;
+        foreach (float[] chunk in chunks)
+        {
+            chunk.CopyTo(all, at);
+            at += chunk.Length;
+        }
+        return new DataMatrix((int)rows, Size, all);
     }
+
+    private const int ChunkRows = 4096;
 
     /// <summary>The column's rows as a stream of passes, each row checked as it is read.</summary>
     public RowStream Stream(IDataView data, string dataName) => new(this, data, dataName);

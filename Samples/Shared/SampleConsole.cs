@@ -15,8 +15,9 @@ internal static class SampleConsole
     }
 
     /// <summary>
-    /// Writes <paramref name="path"/> through <paramref name="write"/> to a temporary file beside it, flushed, then moved over it: a
-    /// failure (or the process ended) part-way leaves an earlier file as it was and no half-written one (the temporary file is removed).
+    /// Writes <paramref name="path"/> through <paramref name="write"/> to a temporary file beside it (flushed to disk unless the writer
+    /// closed it), then moved over it: a failure part-way leaves an earlier file as it was and no half-written one at the path; the
+    /// temporary file is removed, unless the process is killed first (it is named .NAME.GUID.tmp).
     /// </summary>
     public static void WriteAtomically(string path, Action<Stream> write)
     {
