@@ -70,6 +70,11 @@ public static class BouncingBallsApp
             error.WriteLine("cancelled before training: the data set is written, nothing trained.");
             return Cancelled;
         }
+        catch (NotFiniteNumberException e)
+        {
+            error.WriteLine($"error: {SampleConsole.CannotBeScored(e)}");
+            return Diverged;
+        }
         catch (TrainingDivergedException e)
         {
             error.WriteLine($"error: training diverged: {OneLine(e.Message)}");

@@ -47,6 +47,12 @@ public static class MnistApp
             error.WriteLine($"error: {OneLine(e.Message)}");
             return UserError;
         }
+        catch (NotFiniteNumberException e)
+        {
+            // The estimators' refusal of a machine whose numbers pass single precision: as a diverged run, not an internal error.
+            error.WriteLine($"error: {SampleConsole.CannotBeScored(e)}");
+            return Diverged;
+        }
         catch (Exception e)
         {
             return SampleConsole.InternalError(error, e, Internal);

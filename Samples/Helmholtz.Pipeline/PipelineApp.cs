@@ -97,6 +97,11 @@ public static class PipelineApp
                 _ => TrainAndClassify(options, output, cancellation),
             };
         }
+        catch (NotFiniteNumberException e)
+        {
+            error.WriteLine($"error: {SampleConsole.CannotBeScored(e)}");
+            return Diverged;
+        }
         catch (Microsoft.ML.Helmholtz.Learning.TrainingDivergedException e)
         {
             error.WriteLine($"error: training diverged: {OneLine(e.Message)}");

@@ -5,6 +5,9 @@ internal static class SampleConsole
 {
     public static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
+    /// <summary>The line for an estimator's refusal of a machine whose numbers pass single precision (exit code 3, as a diverged run).</summary>
+    public static string CannotBeScored(NotFiniteNumberException e) => $"the model cannot be scored: {OneLine(e.Message)}";
+
     /// <summary>An exception no user error explains: one line, the stack trace only when HELMHOLTZ_DEBUG=1; returns <paramref name="exitCode"/>.</summary>
     public static int InternalError(TextWriter error, Exception e, int exitCode)
     {
