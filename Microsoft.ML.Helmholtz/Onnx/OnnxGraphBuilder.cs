@@ -223,9 +223,7 @@ internal sealed class OnnxGraphBuilder
     private static byte[] ToLittleEndian(float[] values)
     {
         var bytes = MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-        if (!BitConverter.IsLittleEndian)
-            for (int i = 0; i < values.Length; i++)
-                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), values[i]);
+        Data.LittleEndian.ToHostOrder(MemoryMarshal.Cast<byte, float>(bytes.AsSpan()));   // reversing on a big-endian host is its own inverse
         return bytes;
     }
 

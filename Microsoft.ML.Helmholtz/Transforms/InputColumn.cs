@@ -82,22 +82,16 @@ internal sealed class InputColumn
 
     /// <summary>
     /// Copies a row's values (dense or sparse) into <paramref name="destination"/>, which has the column's declared
-    /// size, and checks them (<see cref="CheckRow"/>); throws naming the column and the row when the row holds
-    /// another number of values (a getter gives what the row holds, whatever the schema declares).
+    /// size, and checks them (<see cref="CheckRow"/>, or <see cref="CheckFrames"/> for a row of <paramref name="frames"/>);
+    /// throws naming the column and the row when the row holds another number of values (a getter gives what the row
+    /// holds, whatever the schema declares).
     /// </summary>
-    public void Read(in VBuffer<float> values, Span<float> destination, RowName row, string data)
+    public void Read(in VBuffer<float> values, Span<float> destination, RowName row, string data, bool frames = false)
     {
         CheckLength(values.Length, destination.Length, row, data);
         values.CopyTo(destination);
-        CheckRow(destination, row, data);
-    }
-
-    /// <summary><see cref="Read"/> for a row of frames: the values are checked by <see cref="CheckFrames"/>.</summary>
-    public void ReadFrames(in VBuffer<float> values, Span<float> destination, RowName row, string data)
-    {
-        CheckLength(values.Length, destination.Length, row, data);
-        values.CopyTo(destination);
-        CheckFrames(destination, row, data);
+        if (frames) CheckFrames(destination, row, data);
+        else CheckRow(destination, row, data);
     }
 
     private void CheckLength(int length, int declared, RowName row, string data)

@@ -144,7 +144,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                 o.CancellationToken.ThrowIfCancellationRequested();
                 getter(ref row);
                 // Checked here, where the row, frame and slot are known: the core would name only its flat index.
-                inputColumn.ReadFrames(row, dense, new RowName(sequences), "training data");
+                inputColumn.Read(row, dense, new RowName(sequences), "training data", frames: true);
                 values.AddRange(dense);
                 sequences++;
             }

@@ -236,7 +236,7 @@ internal sealed class TemporalDataView : IDataView
             _frames!(ref _row);
             var transformer = _view._transformer;
             // Checked here, where the row, frame and slot are known: the core would name only the frame's flat index.
-            transformer.Input.ReadFrames(_row, _sequence, new RowName(_input, _id), "Transform");
+            transformer.Input.Read(_row, _sequence, new RowName(_input, _id), "Transform", frames: true);
             _scorer ??= transformer.CreateScorer();
             if (_logLikelihood.Length < transformer.Frames) _logLikelihood = new double[transformer.Frames];
             transformer.Compute(_scorer, _sequence, _logLikelihood, out _total, _perFrame, _predicted);
