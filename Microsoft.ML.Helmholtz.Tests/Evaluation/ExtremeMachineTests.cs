@@ -186,12 +186,7 @@ public sealed class ExtremeMachineTests
         var data = new DataMatrix(2, 10, examples.SelectMany(x => x).ToArray());
         const int k = 20000;
         double[] estimate = new ImportanceSampledLogLikelihood(k, seed: 72) { Parallelism = 1 }.EstimatePerExample(machine, data);
-        for (int i = 0; i < examples.Length; i++)
-        {
-            double exact = TestModels.ExactLogLikelihood(machine, examples[i]);
-            double sd = Math.Sqrt(LogLikelihoodTests.RelativeWeightVariance(machine, examples[i]) / k);
-            Assert.AreEqual(exact, estimate[i], 5 * sd + 1e-4, $"example {i}");
-        }
+        LogLikelihoodTests.AssertNearTheExactLogLikelihood(machine, examples, estimate, k);
     }
 
     /// <summary>
