@@ -270,7 +270,7 @@ public sealed class TrainingStateTests
         Damaged("a flipped byte", file.Select((b, i) => i == file.Length / 2 ? (byte)(b ^ 1) : b).ToArray(), "checksum");
         Damaged("cut short", file[..(file.Length - 7)], "the file is truncated");
         Damaged("cut inside the magic", file[..5], "inside the 25-byte magic");
-        Damaged("bytes after the end", [.. file, 0], "1 unexpected byte follow the end of the training state");
+        Damaged("bytes after the end", [.. file, 0], "1 unexpected byte follows the end of the training state");
         Damaged("a model file", ModelBytes(machine), "not a training state file");
 
         string path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.state");

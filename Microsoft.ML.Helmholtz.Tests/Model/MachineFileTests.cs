@@ -98,7 +98,7 @@ public sealed class MachineFileTests : TempDirectoryTests
     public void BytesAfterTheEndAreRefused()
     {
         byte[] good = Bytes(TestModels.Random("6b-4b", 3));
-        AssertInvalid(Write([.. good, 0]), "1 unexpected byte follow");
+        AssertInvalid(Write([.. good, 0]), "1 unexpected byte follows");
         AssertInvalid(Write([.. Version1(TestModels.Random("6b-4b", 3)), 1, 2, 3], "v1.hm"), "3 unexpected bytes follow");
     }
 

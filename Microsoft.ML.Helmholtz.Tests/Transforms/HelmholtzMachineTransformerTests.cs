@@ -353,11 +353,13 @@ public sealed class HelmholtzMachineTransformerTests
         }
         static float[][] Values(HelmholtzMachineTransformer model) => model.GetMachine().Parameters.Select(p => p.Value.ToArray()).ToArray();
         var reports = new List<EpochReport>();
+        var state = new TrainingState();
         var kept = ml.Transforms.HelmholtzMachine(Options(o =>
         {
             Overfitting(o);
             o.Epochs = epochs;
             o.ValidationSamples = 50;
+            o.TrainingState = state;
             o.Progress = new Support.SynchronousProgress<EpochReport>(reports.Add);
         })).Fit(train);
 
@@ -373,6 +375,48 @@ public sealed class HelmholtzMachineTransformerTests
         for (int i = 0; i < values.Length; i++) CollectionAssert.AreEqual(atBest[i], values[i], $"parameter {i}: the kept machine is epoch {best}'s");
         Assert.IsTrue(values.Zip(last).Any(pair => !pair.First.SequenceEqual(pair.Second)), "the last epoch's machine is another");
         Assert.AreEqual(best * 10L, kept.GetMachine().StepsTrained, "ten minibatches an epoch");
+
+        // The state is the last epoch's, not the kept machine's: a fit from the kept model with it is refused, saying why and what to do.
+        Assert.AreEqual(epochs * 10L, state.StepsTrained);
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Overfitting(o); o.Epochs = 1; o.TrainingState = state; }))
+            .Fit(train, kept));
+        StringAssert.Contains(refused.Message, "If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's");
+        StringAssert.Contains(refused.Message, "fit from the model without the state");
+    }
+
+    [TestMethod]
+    public void FitFromACoreMachineScoresItAsAFittedTransformerWould()
+    {
+        // A machine trained outside a pipeline (here: a fitted one's, through its file) becomes a transformer with no epochs,
+        // giving the fitted transformer's outputs bit for bit under the same options; with epochs it trains on from a copy.
+        var (ml, train, test, fitted) = Fitted();
+        string path = Path.Combine(Path.GetTempPath(), $"core-{Guid.NewGuid():N}.hm");
+        try
+        {
+            fitted.GetMachine().Save(path);
+            HelmholtzMachine loaded = HelmholtzMachine.Load(path);
+            float[][] before = loaded.Parameters.Select(p => p.Value.ToArray()).ToArray();
+
+            var wrapped = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train, loaded);
+            ScoredRow[] expected = Scored(ml, fitted.Transform(test)), actual = Scored(ml, wrapped.Transform(test));
+            Assert.HasCount(expected.Length, actual);
+            for (int r = 0; r < expected.Length; r++)
+            {
+                Assert.AreEqual(expected[r].LogLikelihood, actual[r].LogLikelihood, $"row {r}: log-likelihood");
+                CollectionAssert.AreEqual(expected[r].HelmholtzFeatures, actual[r].HelmholtzFeatures, $"row {r}: features");
+            }
+
+            var trainedOn = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 1)).Fit(train, loaded);
+            Assert.AreEqual(loaded.StepsTrained + 20, trainedOn.GetMachine().StepsTrained, "one more epoch of 20 minibatches");
+            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], loaded.Parameters[i].Value, $"parameter {i} of the machine given");
+
+            var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
+            StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [TestMethod]

@@ -26,7 +26,8 @@ public static class HelmholtzCatalog
     /// A Helmholtz machine as an anomaly detector: "Score" (−ln p̂(x), Single, higher is more anomalous)
     /// and "PredictedLabel" (Boolean, score above the threshold), the columns ml.AnomalyDetection.Evaluate
     /// reads. Score and PredictedLabel column names left null in <paramref name="options"/> get these
-    /// defaults; the feature and log-likelihood columns are added only when named.
+    /// defaults. The feature and log-likelihood columns are added as the options name them, and
+    /// <see cref="HelmholtzMachineOptions"/> names both by default: set their names to null to leave them out.
     /// </summary>
     public static HelmholtzMachineEstimator HelmholtzMachine(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog, HelmholtzMachineOptions options)
     {

@@ -51,7 +51,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return SchemaShapes.Add(inputSchema, ScoringColumns.Of(_options).Added(FeatureSize(_options)));
     }
 
-    public HelmholtzMachineTransformer Fit(IDataView input) => Fit(input, initial: null);
+    public HelmholtzMachineTransformer Fit(IDataView input) => FitFrom(input, initial: null);
 
     /// <summary>
     /// Trains on from <paramref name="initialModel"/>'s machine instead of a new one, as ML.NET's trainers
@@ -66,10 +66,24 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachineTransformer initialModel)
     {
         ArgumentNullException.ThrowIfNull(initialModel);
-        return Fit(input, initialModel.Machine);
+        return FitFrom(input, initialModel.Machine);
     }
 
-    private HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachine? initial)
+    /// <summary>
+    /// <see cref="Fit(IDataView, HelmholtzMachineTransformer)"/> from a machine of the core library: one trained outside a
+    /// pipeline, e.g. loaded with <see cref="HelmholtzMachine.Load(string, Numerics.IMatrixEngine?)"/> from a file the MNIST sample saved. With
+    /// <see cref="HelmholtzMachineOptions.Epochs"/> = 0 the transformer scores that machine as it is (a copy: the machine
+    /// given is not changed), and the data gives only the anomaly threshold's quantile, when the options ask for one.
+    /// The options' scoring seed, samples and columns apply as after any fit, so the same options give the same outputs
+    /// as a transformer fitted to that machine.
+    /// </summary>
+    public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachine initialMachine)
+    {
+        ArgumentNullException.ThrowIfNull(initialMachine);
+        return FitFrom(input, initialMachine);
+    }
+
+    private HelmholtzMachineTransformer FitFrom(IDataView input, HelmholtzMachine? initial)
     {
         ArgumentNullException.ThrowIfNull(input);
         HelmholtzMachineOptions o = _options;
@@ -172,7 +186,11 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             catch (ArgumentException e) when (e.ParamName == "state")
             {
                 throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Reason(e)}" +
-                    (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))." : ""), nameof(input), e);
+                    (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))."
+                    : recording!.StepsTrained > initial.StepsTrained
+                        ? " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model " +
+                          "without the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."
+                        : ""), nameof(input), e);
             }
 
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)

@@ -59,7 +59,8 @@ public static class PipelineApp
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
-          --data DIR        binarized MNIST folder (default: ../shared/data/mnist, or $HELMHOLTZ_MNIST_DIR)
+          --data DIR        binarized MNIST folder (default: $HELMHOLTZ_MNIST_DIR when it is set, else the first
+                            shared/data/mnist found walking up from the sample's folder, then from the current folder)
           --out DIR         where the model zip and ONNX files go (runs/pipeline)
           --gpu N           onnx task: score on CUDA GPU N (MLContext.GpuDeviceId)
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
