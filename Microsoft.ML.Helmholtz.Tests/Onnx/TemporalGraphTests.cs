@@ -94,20 +94,40 @@ public sealed class TemporalGraphTests
         [VectorType(6)] public float[] FrameLogLikelihoods { get; set; } = [];
     }
 
-    [TestMethod]
-    public void APipelineWithTheTemporalMachineIsSavedAndLoadedAndScoresTheSame()
+    /// <summary>24 sequences of 6 frames of 8: a lit pixel moving one place right per frame, from a random start.</summary>
+    private static Sequence[] MovingDots()
     {
-        var ml = new MLContext(seed: 1);
         var random = new RandomStream(5);
-        Sequence[] rows = Enumerable.Range(0, 24).Select(_ =>
+        return Enumerable.Range(0, 24).Select(_ =>
         {
             int start = random.NextInt(8);
             var values = new float[6 * 8];
             for (int t = 0; t < 6; t++) values[t * 8 + (start + t) % 8] = 1f;
             return new Sequence { Frames = values };
         }).ToArray();
+    }
+
+    private static TemporalHelmholtzOptions SavedOptions() =>
+        new() { FrameSize = 8, Architecture = "8b-5g", RecurrentUnits = 6, Epochs = 3, BatchSequences = 8, Samples = 50 };
+
+    private static void AssertSameScores(Scored[] before, Scored[] after)
+    {
+        Assert.HasCount(before.Length, after);
+        for (int i = 0; i < before.Length; i++)
+        {
+            Assert.AreEqual(before[i].LogLikelihood, after[i].LogLikelihood, 1e-3 * Math.Max(1, Math.Abs(before[i].LogLikelihood)), $"row {i}: the sequence");
+            for (int t = 0; t < 6; t++)
+                Assert.AreEqual(before[i].FrameLogLikelihoods[t], after[i].FrameLogLikelihoods[t], 1e-3 * Math.Max(1, Math.Abs(before[i].FrameLogLikelihoods[t])), $"row {i}, frame {t}");
+        }
+    }
+
+    [TestMethod]
+    public void APipelineWithTheTemporalMachineIsSavedAndLoadedAndScoresTheSame()
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] rows = MovingDots();
         IDataView data = ml.Data.LoadFromEnumerable(rows);
-        var options = new TemporalHelmholtzOptions { FrameSize = 8, Architecture = "8b-5g", RecurrentUnits = 6, Epochs = 3, BatchSequences = 8, Samples = 50 };
+        TemporalHelmholtzOptions options = SavedOptions();
         TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(options).Fit(data);
         Scored[] before = ml.Data.CreateEnumerable<Scored>(fitted.Transform(data), false).ToArray();
 
@@ -117,24 +137,67 @@ public sealed class TemporalGraphTests
         foreach (var p in fitted.Model.Parameters) Array.Fill(p.Value, 0.5f);
         ml.Model.Save(fitted, data.Schema, path);
         ITransformer loaded = new MLContext().Model.Load(path, out _);
-        Scored[] after = new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(data), false).ToArray();
-        for (int i = 0; i < rows.Length; i++)
-        {
-            Assert.AreEqual(before[i].LogLikelihood, after[i].LogLikelihood, 1e-3 * Math.Max(1, Math.Abs(before[i].LogLikelihood)), $"row {i}: the sequence");
-            for (int t = 0; t < 6; t++)
-                Assert.AreEqual(before[i].FrameLogLikelihoods[t], after[i].FrameLogLikelihoods[t], 1e-3 * Math.Max(1, Math.Abs(before[i].FrameLogLikelihoods[t])), $"row {i}, frame {t}");
-        }
+        AssertSameScores(before, new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(data), false).ToArray());
 
         // The loaded pipeline checks its input as the fitted transformer does: a value binary units cannot model is refused, not scored.
         rows[4].Frames[13] = 2f;
         Exception refused = Assert.Throws<Exception>(() => new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(new MLContext().Data.LoadFromEnumerable(rows)), false).ToArray());
         while (refused.InnerException is not null && !refused.Message.Contains("slot", StringComparison.Ordinal)) refused = refused.InnerException;   // ML.NET may wrap it
-        StringAssert.Contains(refused.Message, "slot 13 is 2: a Bernoulli visible layer models only 0 and 1");
+        StringAssert.Contains(refused.Message, "A saved Helmholtz machine's input: column 'Frames', slot 13 is 2: a Bernoulli visible layer models only 0 and 1");
 
         options.PredictedFramesColumnName = "Predicted";
         TemporalHelmholtzTransformer predicting = TemporalHelmholtzTransformer.Create(fitted.Model, options, 6);
         using var stream = new MemoryStream();
         var e = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(predicting, data.Schema, stream));
         StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
+    }
+
+    /// <summary>
+    /// A loaded temporal pipeline refuses a sequence of another length than the machine reads (6 frames of 8), naming the
+    /// column and both lengths, through Transform and a PredictionEngine, which goes on scoring sequences of the right length.
+    /// </summary>
+    [TestMethod]
+    [DataRow(47)]
+    [DataRow(49)]
+    [DataRow(0)]
+    public void ALoadedTemporalPipelineRefusesASequenceOfAnotherLengthNamingTheColumn(int length)
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] rows = MovingDots();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(SavedOptions()).Fit(data);
+        using var directory = new Data.TempDirectory();
+        ml.Model.Save(fitted, data.Schema, directory.File("temporal.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(directory.File("temporal.zip"), out _);
+        float[] right = rows[4].Frames;
+        rows[4].Frames = Transforms.TransformTestData.Resized(right, length);
+        string message = Transforms.TransformTestData.SavedLengthMessage("Frames", length, 48);
+
+        Exception e = Transforms.TransformTestData.Innermost(() => fresh.Data.CreateEnumerable<Scored>(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)), false).ToArray());
+        Assert.AreEqual(typeof(InvalidOperationException), e.GetType(), e.ToString());
+        StringAssert.Contains(e.Message, message);
+        var engine = fresh.Model.CreatePredictionEngine<Sequence, Scored>(loaded);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[4])).Message, message, "one row at a time too");
+        rows[4].Frames = right;
+        Scored[] expected = fresh.Data.CreateEnumerable<Scored>(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)), false).ToArray();
+        Assert.AreEqual(expected[4].LogLikelihood, engine.Predict(rows[4]).LogLikelihood, "the engine goes on scoring sequences of the machine's length");
+    }
+
+    /// <summary>A temporal zip saved before the length check (the values checked alone) still loads and scores as the fitted transformer.</summary>
+    [TestMethod]
+    public void ATemporalPipelineSavedWithTheValueOnlyCheckStillLoadsAndScores()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDots());
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(SavedOptions()).Fit(data);
+        using var directory = new Data.TempDirectory();
+        ml.Model.Save(TemporalSavedChain.Build(fitted, SavedInputCheck.ValuesOnly), data.Schema, directory.File("old.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(directory.File("old.zip"), out _);
+        Assert.AreEqual(0, Transforms.TransformTestData.SavedParts(loaded).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(),
+            "the premise: the old chain has no stored length");
+        AssertSameScores(ml.Data.CreateEnumerable<Scored>(fitted.Transform(data), false).ToArray(),
+            fresh.Data.CreateEnumerable<Scored>(loaded.Transform(fresh.Data.LoadFromEnumerable(MovingDots())), false).ToArray());
     }
 }

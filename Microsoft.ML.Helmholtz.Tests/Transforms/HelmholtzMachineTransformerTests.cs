@@ -178,10 +178,79 @@ public sealed class HelmholtzMachineTransformerTests
         rows[3].Pixels[7] = bad;
         Exception e = Assert.Throws<Exception>(() => Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(rows))));
         while (e.InnerException is not null && !e.Message.Contains("slot", StringComparison.Ordinal)) e = e.InnerException;   // ML.NET may wrap it
-        StringAssert.Contains(e.Message, $"slot 7 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        StringAssert.Contains(e.Message, $"A saved Helmholtz machine's input: column 'Pixels', slot 7 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         StringAssert.Contains(e.Message, message);
         var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message, message, "one row at a time too");
+    }
+
+    /// <summary>
+    /// A loaded pipeline refuses a row of another length than the machine reads (possible under a schema that declares
+    /// the right one), naming the column and both lengths, where ONNX Runtime's own error ("GEMM: Dimension mismatch")
+    /// was all there was; a PredictionEngine goes on scoring rows of the right length.
+    /// </summary>
+    [TestMethod]
+    [DataRow(19, "Pixels")]
+    [DataRow(21, "Pixels")]
+    [DataRow(0, "Pixels")]
+    [DataRow(21, "Bild \"α\\β\"\n2")]
+    public void ALoadedPipelineRefusesARowOfAnotherLengthNamingTheColumn(int length, string column)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        IEstimator<ITransformer> machine = ml.Transforms.HelmholtzMachine(Options(o => { o.InputColumnName = column; o.ScoreColumnName = "Score"; }));
+        ITransformer model = (column == "Pixels" ? machine : ml.Transforms.CopyColumns(column, "Pixels").Append(machine)).Fit(train);
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        PixelRow[] rows = TransformTestData.Rows(10, 2);
+        float[] right = rows[5].Pixels;
+        rows[5].Pixels = TransformTestData.Resized(right, length);
+        IDataView data = fresh.Data.LoadFromEnumerable(rows);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 20), data.Schema["Pixels"].Type, "the premise: the schema declares 20 values");
+        string message = TransformTestData.SavedLengthMessage(column, length, 20);
+
+        Exception e = TransformTestData.Innermost(() => Scored(fresh, loaded.Transform(data)));
+        Assert.AreEqual(typeof(InvalidOperationException), e.GetType(), e.ToString());
+        StringAssert.Contains(e.Message, message);
+        var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[5])).Message, message, "one row at a time too");
+        rows[5].Pixels = right;
+        Assert.AreEqual(Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(rows)))[5].LogLikelihood, engine.Predict(rows[5]).LogLikelihood,
+            "the engine goes on scoring rows of the machine's length");
+    }
+
+    /// <summary>
+    /// A zip saved before the length check (its input check reads the values alone, through the first four contract names)
+    /// still loads, scores as the fitted transformer and refuses a value the machine cannot model, with the message it had.
+    /// </summary>
+    [TestMethod]
+    public void APipelineSavedWithTheValueOnlyCheckStillLoadsAndScores()
+    {
+        var (ml, train, test, model) = Fitted(o => { o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(SavedChain.Build(model, SavedInputCheck.ValuesOnly), train.Schema, temp.File("old.zip"));
+        ml.Model.Save(model, train.Schema, temp.File("new.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(temp.File("old.zip"), out _);
+        Assert.AreEqual(0, TransformTestData.SavedParts(loaded).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "the premise: the old chain has no stored length");
+        Assert.AreEqual(2, TransformTestData.SavedParts(fresh.Model.Load(temp.File("new.zip"), out _)).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "a chain saved now has");
+        IDataView before = model.Transform(test), after = loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2)));
+        ScoredRow[] a = Scored(ml, before), b = Scored(fresh, after);
+        AnomalyRow[] anomalyBefore = ml.Data.CreateEnumerable<AnomalyRow>(before, false).ToArray(), anomalyAfter = fresh.Data.CreateEnumerable<AnomalyRow>(after, false).ToArray();
+        for (int i = 0; i < 150; i++)
+        {
+            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
+            Assert.AreEqual(anomalyBefore[i].Score, anomalyAfter[i].Score, 2e-6 * (1 + Math.Abs(anomalyBefore[i].Score)), $"score of row {i}");
+            Assert.AreEqual(anomalyBefore[i].PredictedLabel, anomalyAfter[i].PredictedLabel, $"predicted label of row {i}");
+        }
+        PixelRow[] rows = TransformTestData.Rows(5, 2);
+        rows[3].Pixels[7] = 2;
+        var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
+        StringAssert.StartsWith(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message,
+            "A saved Helmholtz machine's input: slot 7 is 2: a Bernoulli visible layer models only 0 and 1", "the old check's message");
     }
 
     /// <summary>

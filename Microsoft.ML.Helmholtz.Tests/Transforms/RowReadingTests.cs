@@ -29,9 +29,6 @@ public sealed class RowReadingTests
 
     private static ScoredRow[] Scored(MLContext ml, IDataView view) => ml.Data.CreateEnumerable<ScoredRow>(view, reuseRowObject: false).ToArray();
 
-    /// <summary>The row's values cut to <paramref name="length"/>, or padded with ones.</summary>
-    private static float[] Resized(float[] values, int length) => values.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - values.Length))).ToArray();
-
     private static void AssertLength(Action action, string data, string row, int length)
     {
         var e = Assert.ThrowsExactly<InvalidOperationException>(action);
@@ -48,7 +45,7 @@ public sealed class RowReadingTests
         IDataView good = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1));
         var model = ml.Transforms.HelmholtzMachine(Options()).Fit(good);
         PixelRow[] rows = TransformTestData.Rows(10, 2);
-        rows[5].Pixels = Resized(rows[5].Pixels, length);
+        rows[5].Pixels = TransformTestData.Resized(rows[5].Pixels, length);
         var definition = SchemaDefinition.Create(typeof(UndeclaredRow));
         definition["Pixels"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, PixelRow.Size);
         IDataView attributed = ml.Data.LoadFromEnumerable(rows);

@@ -31,6 +31,25 @@ public sealed class ScoredRow
 
 internal static class TransformTestData
 {
+    /// <summary>The row's values cut to <paramref name="length"/>, or padded with ones.</summary>
+    public static float[] Resized(float[] values, int length) => values.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - values.Length))).ToArray();
+
+    /// <summary>What <paramref name="action"/> threw, inside any exceptions ML.NET wraps it in (its "Splitter/consolidator" one, around a loaded pipeline's cursors).</summary>
+    public static Exception Innermost(Action action)
+    {
+        Exception e = Assert.Throws<Exception>(action);
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
+    /// <summary>The transformers of a loaded chain, the chains inside it opened.</summary>
+    public static IEnumerable<ITransformer> SavedParts(ITransformer transformer) =>
+        transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(SavedParts) : [transformer];
+
+    /// <summary>The message a loaded pipeline gives for a row of <paramref name="length"/> values where the machine reads <paramref name="expected"/>.</summary>
+    public static string SavedLengthMessage(string column, int length, int expected) =>
+        $"A saved Helmholtz machine's input: column '{column}', a row holds {length} values, but the machine reads {expected}: give every row the column's size.";
+
     /// <summary>Rows from teacher A (label 0) and, for a share of <paramref name="fromB"/>, teacher B (label 1).</summary>
     public static PixelRow[] Rows(int count, ulong seed, double fromB = 0)
     {

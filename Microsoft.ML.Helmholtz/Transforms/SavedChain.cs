@@ -7,7 +7,8 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// <summary>
 /// What a <see cref="HelmholtzMachineTransformer"/> is saved as, with ML.NET's public means only:
 /// <list type="number">
-/// <item>The input column's check (<see cref="SavedInput"/>): a loaded pipeline refuses what the machine cannot model.</item>
+/// <item>The input column's check (<see cref="SavedInput"/>): a loaded pipeline refuses a row of another length than the
+/// machine reads, or a value it cannot model, naming the column.</item>
 /// <item>ML.NET's OnnxTransformer over an ONNX model of the same computation (the machine's
 /// parameters and the scoring noise are in the model, which ML.NET stores in the zip). It reads one
 /// row [D] and gives the features [F] and, for the scalar columns, one-value vectors.</item>
@@ -21,7 +22,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// </summary>
 internal static class SavedChain
 {
-    public static TransformerChain<ITransformer> Build(HelmholtzMachineTransformer transformer)
+    public static TransformerChain<ITransformer> Build(HelmholtzMachineTransformer transformer, SavedInputCheck check = SavedInputCheck.LengthAndValues)
     {
         HelmholtzMachineOptions o = transformer.Options;
         bool scalars = transformer.LogLikelihood is not null;
@@ -47,7 +48,7 @@ internal static class SavedChain
         {
             throw OnnxRuntimeNative.Missing("Saving a pipeline with a Helmholtz machine", e);
         }
-        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx);
+        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, transformer.Input, transformer.Input.Size, check).Append(onnx);
         if (scalars)
         {
             chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new ScalarColumnsFactory().GetMapping(), ScalarColumnsFactory.ContractName));
@@ -58,7 +59,7 @@ internal static class SavedChain
                 ScalarColumns.LogLikelihoodVector, ScalarColumns.ScoreVector, ScalarColumns.PredictedLabelVector,
                 ScalarColumns.LogLikelihood, ScalarColumns.Score, ScalarColumns.PredictedLabel));
         }
-        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(SavedInput.CopiedColumn, SavedInput.CheckedColumn));
+        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(SavedInput.Intermediates(check)));
         // The estimators read no data: a view with the input column and no rows is all they need.
         var schema = new DataViewSchema.Builder();
         schema.AddColumn(o.InputColumnName, new VectorDataViewType(NumberDataViewType.Single, transformer.Input.Size));

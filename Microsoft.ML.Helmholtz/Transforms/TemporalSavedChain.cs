@@ -17,7 +17,7 @@ internal static class TemporalSavedChain
     public const string TotalVector = "__temporal_log_likelihood_vector";
     public const string Total = "__temporal_log_likelihood";
 
-    public static TransformerChain<ITransformer> Build(TemporalHelmholtzTransformer transformer)
+    public static TransformerChain<ITransformer> Build(TemporalHelmholtzTransformer transformer, SavedInputCheck check = SavedInputCheck.LengthAndValues)
     {
         TemporalHelmholtzOptions o = transformer.Settings;
         if (o.PredictedFramesColumnName is not null)
@@ -36,11 +36,11 @@ internal static class TemporalSavedChain
         {
             throw OnnxRuntimeNative.Missing("Saving a pipeline with a temporal Helmholtz machine", e);
         }
-        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, o.InputColumnName, transformer.Input.Visible.Units).Append(onnx)
+        var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, transformer.Input, transformer.Frames * o.FrameSize, check).Append(onnx)
             .Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new TemporalTotalFactory().GetMapping(), TemporalTotalFactory.ContractName));
         if (o.LogLikelihoodColumnName is { } total) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(total, Total));
         if (o.FrameLogLikelihoodColumnName is { } perFrame) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(perFrame, PerFrameVector));
-        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns(PerFrameVector, TotalVector, Total, SavedInput.CopiedColumn, SavedInput.CheckedColumn));
+        chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.DropColumns([PerFrameVector, TotalVector, Total, .. SavedInput.Intermediates(check)]));
         var schema = new DataViewSchema.Builder();
         schema.AddColumn(o.InputColumnName, new VectorDataViewType(NumberDataViewType.Single, transformer.Frames * o.FrameSize));
         return chain.Fit(new EmptyDataView(schema.ToSchema()));
