@@ -7,8 +7,9 @@ public static class DataValidation
 {
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming <paramref name="dataName"/> when the data are
-    /// empty, have the wrong row length, hold NaN or infinities, or (for a Bernoulli visible layer)
-    /// hold values other than 0 and 1. The exception's <see cref="ArgumentException.ParamName"/> is
+    /// empty, have the wrong row length, hold NaN or infinities, or hold values the visible units do not
+    /// model (<see cref="Layers.UnitType.ModelsAll"/>: other than 0 and 1 for Bernoulli units, outside [0, 1] for soft-target and
+    /// continuous Bernoulli units). The exception's <see cref="ArgumentException.ParamName"/> is
     /// <paramref name="paramName"/>, the caller's parameter that holds the data (<paramref name="dataName"/> when not given).
     /// </summary>
     public static void Validate(ReadOnlySpan<float> values, int rows, int columns, LayerDefinition visible, string dataName, string? paramName = null)

@@ -186,7 +186,7 @@ public sealed class HelmholtzMachineOptions
     /// <summary>Set a binary visible layer's biases from the training data's marginals before the first step.</summary>
     public bool InitializeVisibleBiases { get; set; } = true;
 
-    /// <summary>See <see cref="TrainingOptions.CenterInputs"/>: steps in coordinates where the inputs of each map that reads the data or a binary layer are centred (the data's column means, 0.5 for binary units).</summary>
+    /// <summary>See <see cref="TrainingOptions.CenterInputs"/>: steps in coordinates where the inputs of each map that reads the data or a hidden layer whose draws lie in [0, 1] are centred (the data's column means; 0.5 for binary, soft-target and continuous Bernoulli units).</summary>
     public bool CenterInputs { get; set; }
 
     /// <summary>A copy that shares nothing the caller could change afterwards (the REINFORCE options too).</summary>

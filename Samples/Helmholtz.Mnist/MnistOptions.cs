@@ -77,8 +77,9 @@ internal sealed class MnistOptions
                            written and --rule is not checked against it
           --continue-schedule   with --resume: the learning rate goes on from the epochs the model has trained
                            (its steps / minibatches per epoch) instead of starting again at --lr
-          --center-inputs  take the steps in centred coordinates (the maps that read the pixels or binary units move
-                           their weights and their pre-activation at the input's mean: the pixels' means, 0.5)
+          --center-inputs  take the steps in centred coordinates (the maps that read the pixels or hidden units with
+                           draws in [0, 1] move their weights and their pre-activation at the input's mean: the
+                           pixels' means, 0.5)
           --time-limit MINUTES   stop at the end of the first epoch past this much training time (0: none)
           --score test|valid|train   the split scored at the end (test; train measures how far the model overfits);
                    each image's estimate goes to RUN-SPLIT-log-likelihood.csv
