@@ -481,6 +481,14 @@ public sealed class HelmholtzMachineTransformerTests
 
             var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
             StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
+
+            // A binary machine under the default rule (stochastic back-propagation, which needs Gaussian units): no epochs, no rule
+            // needed; with epochs the rule is refused up front, naming the option.
+            HelmholtzMachine binary = TestModels.Random("20b-10b-8b", 5);
+            var binaryWrapped = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-10b-8b"; })).Fit(train, binary);
+            Assert.AreEqual("20b-10b-8b", binaryWrapped.Architecture);
+            var unsuited = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "20b-10b-8b")));
+            StringAssert.Contains(unsuited.Message, "HelmholtzMachineOptions.Architecture: '20b-10b-8b' does not suit the learning rule StochasticBackpropagation");
         }
         finally
         {

@@ -84,7 +84,8 @@ public sealed class HelmholtzTrainer
         using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
             "Give each training run that runs at the same time a rule object of its own.", "training");
         int batchSize = Math.Min(options.BatchSize, training.Rows ?? options.BatchSize);
-        Rule.Prepare(machine, batchSize);
+        // A run of no epochs takes no step: its rule need not suit the machine (the ML.NET estimator wraps machines trained otherwise so).
+        if (options.Epochs > 0) Rule.Prepare(machine, batchSize);
         IOptimizer optimizer = options.Optimizer()
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",

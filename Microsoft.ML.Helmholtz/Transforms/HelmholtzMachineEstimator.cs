@@ -387,7 +387,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             {
                 throw Bad(nameof(o.Architecture), e is ArgumentException a ? Reason(a) : e.Message);
             }
-            if (CreateRule(o.LearningRule).Unsupported(architecture) is { } reason)
+            // A fit of no epochs takes no step, so it needs no rule that suits the machine (it may wrap one trained otherwise).
+            if (o.Epochs > 0 && CreateRule(o.LearningRule).Unsupported(architecture) is { } reason)
                 throw Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
         }
         if (o.Samples < 1) throw Bad(nameof(o.Samples), $"K must be at least 1 (got {o.Samples}).");
