@@ -1,3 +1,5 @@
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Tests.Data;
@@ -62,6 +64,38 @@ public sealed class PipelineAppTests : TempDirectoryTests
         string[] accuracies = text.Split('\n').Where(l => l.Contains("accuracy")).Select(l => l[(l.IndexOf("accuracy ", StringComparison.Ordinal) + 9)..].Split(' ')[0]).ToArray();
         Assert.HasCount(2, accuracies);
         Assert.AreEqual(accuracies[0], accuracies[1], text);
+    }
+
+    /// <summary>
+    /// --machine: a machine the MNIST sample saved goes into the pipeline as it is with --epochs 0 (a binary one under the default rule,
+    /// which it need not suit then): the LogLikelihood column is the fixed-noise estimate of that machine under the estimator's seed.
+    /// </summary>
+    [TestMethod]
+    public void TheMainTaskTakesAMachineTheMnistSampleSaved()
+    {
+        HelmholtzMachine machine = TestModels.Random("784b-20b-8b", 3);
+        string file = Temp.File("machine.hm");
+        machine.Save(file);
+        var (exit, text, error) = Run("--machine", file, "--epochs", "0", "--k", "4", "--train-limit", "300");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, $"The machine in {file} (784b-20b-8b, 0 steps trained), as it is:");
+        Assert.DoesNotContain("Epoch 1/", text, "no training");
+        DataMatrix test = BinarizedMnist.Load(SharedData.MnistDirectory()).Test;
+        var values = new double[test.Rows];
+        new FixedNoiseLogLikelihood(machine, 4, seed: 1 + 2).CreateScorer().Estimate(test.Values, test.Rows, values);   // --seed 1; the transformer's is 2 on
+        double mean = values.Average(v => (double)(float)v);
+        StringAssert.Contains(text, $"test log-likelihood (the LogLikelihood column, K = 4): {mean:F2} nats over 10,000 images");
+        StringAssert.Contains(text, "classifier on the machine's features (8b units)");
+        Assert.IsTrue(File.Exists(Path.Combine(Temp.File("out"), "model.zip")));
+
+        (exit, _, error) = Run("--machine", file, "--architecture", "784b-20b-8b");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --machine and --architecture: the machine's file gives its architecture");
+        (exit, _, error) = Run("--task", "anomaly", "--machine", file);
+        StringAssert.StartsWith(error, "error: --machine is an option of the main task; --task anomaly does not use it");
+        (exit, _, error) = Run("--machine", Temp.File("none.hm"), "--epochs", "0");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.Contains(error, "none.hm");
     }
 
     [TestMethod]

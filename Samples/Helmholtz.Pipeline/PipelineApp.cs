@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.OnnxRuntime;
@@ -37,6 +38,8 @@ public static class PipelineApp
         public HelmholtzLearningRule Rule = HelmholtzLearningRule.StochasticBackpropagation;
         public RecognitionUpdate RecognitionUpdate = RecognitionUpdate.Wake;
         public string? Data;
+        public string? Machine;   // a core machine's file to start from (main task)
+        public bool ArchitectureGiven;
         public string Output = Path.Combine("runs", "pipeline");
         public int[] NormalDigits = [0, 1, 2, 3, 4];
         public int[] PerDigit = [10, 100, 500];
@@ -57,6 +60,8 @@ public static class PipelineApp
           --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws|rws-sleep|rws-wake-sleep
                                          (K = 5 samples per example; rws-sleep updates q in the sleep phase, rws-wake-sleep in both)
           --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
+          --machine FILE    main task: start from a machine saved by the MNIST sample (its architecture); with --epochs 0
+                            the pipeline scores, classifies and saves it as it is (--rule need not suit it then)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
           --data DIR        binarized MNIST folder (default: $HELMHOLTZ_MNIST_DIR when it is set, else the first
@@ -144,7 +149,8 @@ public static class PipelineApp
                 case "--k": o.Samples = Int(1); samplesGiven = true; break;
                 case "--seed": o.Seed = Int(0); break;
                 case "--train-limit": o.TrainLimit = Int(1); break;
-                case "--architecture": o.Architecture = Value(); break;
+                case "--architecture": o.Architecture = Value(); o.ArchitectureGiven = true; break;
+                case "--machine": o.Machine = Value(); break;
                 case "--rule":
                     string rule = Value();
                     o.RecognitionUpdate = rule switch
@@ -192,6 +198,8 @@ public static class PipelineApp
         if ((o.Gpu is not null || o.FallbackToCpu) && o.Task != "onnx") throw new ArgumentException("--gpu and --fallback-to-cpu are options of the onnx task.");
         if (normalDigitsGiven && o.Task != "anomaly") throw new ArgumentException($"--normal-digits is an option of the anomaly task; --task {o.Task} does not use it.");
         if (perDigitGiven && o.Task != "few-labels") throw new ArgumentException($"--per-digit is an option of the few-labels task; --task {o.Task} does not use it.");
+        if (o.Machine is not null && o.Task != "main") throw new ArgumentException($"--machine is an option of the main task; --task {o.Task} does not use it.");
+        if (o.Machine is not null && o.ArchitectureGiven) throw new ArgumentException("--machine and --architecture: the machine's file gives its architecture; give one of them.");
         if (samplesGiven && o.Task == "few-labels") throw new ArgumentException("--k sets the samples of the log-likelihood, which --task few-labels does not compute.");
         return o;
     }
@@ -230,6 +238,9 @@ public static class PipelineApp
     {
         var clock = Stopwatch.StartNew();
         MLContext ml = Context(o, output);
+        // A machine trained elsewhere (the MNIST sample's RUN.hm, say) gives the architecture: read before the data loads, as a bad file fails.
+        HelmholtzMachine? start = o.Machine is null ? null : HelmholtzMachine.Load(o.Machine);
+        if (start is not null) o.Architecture = start.Architecture.ToString();
         HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
         machineOptions.CancellationToken = cancellation;
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
@@ -239,8 +250,19 @@ public static class PipelineApp
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         DigitRow[] labelled = MnistViews.Labelled(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit);
-        output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
-        HelmholtzMachineTransformer machine = estimator.Fit(train);
+        HelmholtzMachineTransformer machine;
+        if (start is null)
+        {
+            output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+            machine = estimator.Fit(train);
+        }
+        else
+        {
+            output.WriteLine(o.Epochs == 0
+                ? $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), as it is:"
+                : $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), trained on ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+            machine = estimator.Fit(train, start);
+        }
         // The token stops Fit between minibatches; a signal after it stops the task before its next step, with nothing saved.
         cancellation.ThrowIfCancellationRequested();
 
