@@ -80,6 +80,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.AreEqual(PipelineApp.Success, exit, error);
         StringAssert.Contains(text, $"The machine in {file} (784b-20b-8b, 0 steps trained), as it is:");
         Assert.DoesNotContain("Epoch 1/", text, "no training");
+        StringAssert.Contains(text, $"No epochs: the transformer scores the Helmholtz machine 784b-20b-8b ({machine.Parameters.Sum(p => p.Length):N0} parameters, the initial model's, trained 0 steps) as it is.");
         DataMatrix test = BinarizedMnist.Load(SharedData.MnistDirectory()).Test;
         var values = new double[test.Rows];
         new FixedNoiseLogLikelihood(machine, 4, seed: 1 + 2).CreateScorer().Estimate(test.Values, test.Rows, values);   // --seed 1; the transformer's is 2 on

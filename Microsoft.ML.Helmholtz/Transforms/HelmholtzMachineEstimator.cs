@@ -140,7 +140,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (HelmholtzMachineTransformer.NeedsLogLikelihood(o) && FixedNoiseLogLikelihood.TooManySamples(machine, o.Samples) is { } tooMany)
                 throw new ArgumentOutOfRangeException("options", o.Samples, $"HelmholtzMachineOptions.Samples: {tooMany}");
             ILearningRule rule = CreateRule(o);
-            Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
+            if (o.Epochs == 0)
+                Log(channel, $"No epochs: the transformer scores the Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
+                    (initial is null ? ", new" : $", the initial model's, trained {initial.StepsTrained:N0} steps") + ") as it is.");
+            else Log(channel, $"Training a Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
                 (initial is null ? "" : $", from the initial model's, trained {initial.StepsTrained:N0} steps") + $") with {rule.Name} " +
                 $"on {rows:N0} rows of column '{o.InputColumnName}' " +
                 (matrix is not null ? "held in memory" : $"streamed through a shuffle buffer of {o.ShuffleBufferRows:N0} rows") +
