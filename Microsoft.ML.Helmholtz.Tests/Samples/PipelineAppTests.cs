@@ -93,7 +93,18 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --machine and --architecture: the machine's file gives its architecture");
         (exit, _, error) = Run("--task", "anomaly", "--machine", file);
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --machine is an option of the main task; --task anomaly does not use it");
+        // Trained on under the default rule, which a binary machine does not suit: the rule is named, not the architecture the user never gave.
+        (exit, _, error) = Run("--machine", file, "--epochs", "1", "--train-limit", "300");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, $"error: the machine in {file} (784b-20b-8b) cannot be trained with --rule sbp: Stochastic back-propagation needs Gaussian hidden layers");
+        StringAssert.Contains(error, "Give another --rule, or --epochs 0 to score it as it is.");
+        string small = Temp.File("small.hm");
+        TestModels.Random("100b-8b", 3).Save(small);
+        (exit, _, error) = Run("--machine", small, "--epochs", "0");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, $"error: the machine in {small} (100b-8b) reads 100 values; MNIST images have 784.");
         (exit, _, error) = Run("--machine", Temp.File("none.hm"), "--epochs", "0");
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.Contains(error, "none.hm");

@@ -481,12 +481,25 @@ public sealed class HelmholtzMachineTransformerTests
 
             var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
             StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
+            Assert.AreEqual("initialMachine", other.ParamName);
 
             // A binary machine under the default rule (stochastic back-propagation, which needs Gaussian units): no epochs, no rule
             // needed; with epochs the rule is refused up front, naming the option.
             HelmholtzMachine binary = TestModels.Random("20b-10b-8b", 5);
             var binaryWrapped = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-10b-8b"; })).Fit(train, binary);
             Assert.AreEqual("20b-10b-8b", binaryWrapped.Architecture);
+
+            // A machine given keeps its visible biases, though it says it has taken no steps (as a version-1 file or one set by hand):
+            // at a rate of 1e-9 a step moves them by about that; set from the data's marginals they moved by hundredths.
+            Assert.AreEqual(0, binary.StepsTrained);
+            var binaryTrained = ml.Transforms.HelmholtzMachine(Options(o =>
+            {
+                o.Epochs = 1; o.Architecture = "20b-10b-8b"; o.LearningRule = HelmholtzLearningRule.WakeSleep; o.LearningRate = 1e-9;
+            })).Fit(train, binary).GetMachine();
+            float[] biases = binary.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+            float[] after = binaryTrained.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+            double moved = biases.Zip(after).Max(pair => Math.Abs(pair.First - pair.Second));
+            Assert.IsTrue(moved < 1e-5, $"the visible biases moved by {moved}");
             var unsuited = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "20b-10b-8b")));
             StringAssert.Contains(unsuited.Message, "HelmholtzMachineOptions.Architecture: '20b-10b-8b' does not suit the learning rule StochasticBackpropagation");
         }
@@ -565,6 +578,13 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(e.Message, "give the model whose fit recorded the state (Fit(data, model))");
         e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TrainingState = state; })).Fit(train, first));
         StringAssert.Contains(e.Message, "had trained 50 steps, but the machine given has trained 20");
+        // Another rule is refused for that; the hint about a kept epoch is for a state of the same rule and optimiser only.
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            Decaying(o); o.LearningRule = HelmholtzLearningRule.ImportanceWeighted; o.TrainingState = state;
+        })).Fit(train, first));
+        StringAssert.Contains(e.Message, "The training state is from a run of the rule 'sbp', but this run's rule is 'iwae'");
+        Assert.DoesNotContain("ValidationSamples", e.Message);
     }
 
     [TestMethod]

@@ -51,13 +51,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return SchemaShapes.Add(inputSchema, ScoringColumns.Of(_options).Added(FeatureSize(_options)));
     }
 
-    public HelmholtzMachineTransformer Fit(IDataView input) => FitFrom(input, initial: null);
+    public HelmholtzMachineTransformer Fit(IDataView input) => FitFrom(input, initial: null, initialName: null);
 
     /// <summary>
     /// Trains on from <paramref name="initialModel"/>'s machine instead of a new one, as ML.NET's trainers
     /// re-train from given model parameters: on more data, or for more epochs. The model given is not
     /// changed (its machine is copied). The options' architecture, or the default one when it is null,
-    /// must be the model's; the visible biases of a model that has taken steps are not set from the data again; the learning-rate
+    /// must be the model's; the model's visible biases are not set from the data (InitializeVisibleBiases starts new machines only); the learning-rate
     /// schedule starts again at <see cref="HelmholtzMachineOptions.LearningRate"/>, and the optimiser's
     /// state (Adam's moments) starts from zero, as neither is part of a fitted model, unless
     /// <see cref="HelmholtzMachineOptions.TrainingState"/> holds the state that the model's fit recorded:
@@ -66,24 +66,26 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachineTransformer initialModel)
     {
         ArgumentNullException.ThrowIfNull(initialModel);
-        return FitFrom(input, initialModel.Machine);
+        return FitFrom(input, initialModel.Machine, nameof(initialModel));
     }
 
     /// <summary>
     /// <see cref="Fit(IDataView, HelmholtzMachineTransformer)"/> from a machine of the core library: one trained outside a
     /// pipeline, e.g. loaded with <see cref="HelmholtzMachine.Load(string, Numerics.IMatrixEngine?)"/> from a file the MNIST sample saved. With
     /// <see cref="HelmholtzMachineOptions.Epochs"/> = 0 the transformer scores that machine as it is (a copy: the machine
-    /// given is not changed), and the data gives only the anomaly threshold's quantile, when the options ask for one.
-    /// The options' scoring seed, samples and columns apply as after any fit, so the same options give the same outputs
-    /// as a transformer fitted to that machine.
+    /// given is not changed, its visible biases included); the data is read and checked as for any fit, and serves only the
+    /// anomaly threshold's quantile, when the options ask for one. The options' scoring seed, samples and columns apply as
+    /// after any fit, so the same options, with <see cref="HelmholtzMachineOptions.Seed"/> set, give the same outputs as a
+    /// transformer fitted to that machine.
     /// </summary>
     public HelmholtzMachineTransformer Fit(IDataView input, HelmholtzMachine initialMachine)
     {
         ArgumentNullException.ThrowIfNull(initialMachine);
-        return FitFrom(input, initialMachine);
+        return FitFrom(input, initialMachine, nameof(initialMachine));
     }
 
-    private HelmholtzMachineTransformer FitFrom(IDataView input, HelmholtzMachine? initial)
+    /// <summary>Fits a new machine (<paramref name="initial"/> null) or a copy of <paramref name="initial"/>; <paramref name="initialName"/> is the caller's parameter that gave it, named by its refusals.</summary>
+    private HelmholtzMachineTransformer FitFrom(IDataView input, HelmholtzMachine? initial, string? initialName)
     {
         ArgumentNullException.ThrowIfNull(input);
         HelmholtzMachineOptions o = _options;
@@ -95,7 +97,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         HelmholtzArchitecture architecture = ArchitectureFor(o, size);   // its visible layer has the column's size
         if (initial is not null && !initial.Architecture.SameAs(architecture))
             throw new ArgumentException($"HelmholtzMachineOptions.Architecture: the initial model is a machine {initial.Architecture}, and these options train " +
-                $"{architecture}{(o.Architecture is null ? " (the default for a column of " + size + " values)" : "")}: set Architecture to \"{initial.Architecture}\".", "initialModel");
+                $"{architecture}{(o.Architecture is null ? " (the default for a column of " + size + " values)" : "")}: set Architecture to \"{initial.Architecture}\".", initialName);
         if (o.ValidationData is { } validationView)
         {
             try
@@ -157,7 +159,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
                 Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => NewAdam(o) : () => new SgdMomentum((float)o.Momentum),
                 TimeLimit = o.TimeLimit,
-                InitializeVisibleBiases = o.InitializeVisibleBiases,   // the trainer leaves a machine that has taken steps as it is
+                // A machine given to train on keeps its visible biases, even one whose file says it has taken no steps (a version-1
+                // file, a machine set by hand); the trainer also leaves any machine that has taken steps as it is.
+                InitializeVisibleBiases = o.InitializeVisibleBiases && initial is null,
                 DivergenceFactor = o.DivergenceFactor,
                 CenterInputs = o.CenterInputs,
             };
@@ -190,7 +194,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             {
                 throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Reason(e)}" +
                     (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))."
-                    : recording!.StepsTrained > initial.StepsTrained
+                    : recording!.StepsTrained > initial.StepsTrained && recording.Rule == rule.Name && recording.Optimizer == trainingOptions.Optimizer().Name
                         ? " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model " +
                           "without the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."
                         : ""), nameof(input), e);
@@ -211,7 +215,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
             }
             if (recording is not null) o.TrainingState!.CopyFrom(recording);
-            Log(channel, $"Trained in {clock.Elapsed.TotalSeconds:F1} s ({machine.StepsTrained:N0} steps).");
+            Log(channel, o.Epochs == 0 ? $"Ready in {clock.Elapsed.TotalSeconds:F1} s (no step taken)."
+                : $"Trained in {clock.Elapsed.TotalSeconds:F1} s ({machine.StepsTrained:N0} steps).");
             return transformer;
         }
         finally

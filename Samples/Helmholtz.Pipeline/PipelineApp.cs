@@ -39,6 +39,7 @@ public static class PipelineApp
         public RecognitionUpdate RecognitionUpdate = RecognitionUpdate.Wake;
         public string? Data;
         public string? Machine;   // a core machine's file to start from (main task)
+        public string RuleName = "sbp";   // --rule as given
         public bool ArchitectureGiven;
         public string Output = Path.Combine("runs", "pipeline");
         public int[] NormalDigits = [0, 1, 2, 3, 4];
@@ -152,7 +153,7 @@ public static class PipelineApp
                 case "--architecture": o.Architecture = Value(); o.ArchitectureGiven = true; break;
                 case "--machine": o.Machine = Value(); break;
                 case "--rule":
-                    string rule = Value();
+                    string rule = o.RuleName = Value();
                     o.RecognitionUpdate = rule switch
                     {
                         "rws-sleep" => RecognitionUpdate.Sleep,
@@ -240,10 +241,31 @@ public static class PipelineApp
         MLContext ml = Context(o, output);
         // A machine trained elsewhere (the MNIST sample's RUN.hm, say) gives the architecture: read before the data loads, as a bad file fails.
         HelmholtzMachine? start = o.Machine is null ? null : HelmholtzMachine.Load(o.Machine);
-        if (start is not null) o.Architecture = start.Architecture.ToString();
+        if (start is not null)
+        {
+            o.Architecture = start.Architecture.ToString();
+            if (start.Architecture.Visible.Size != BinarizedMnist.PixelCount)
+                throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) reads {start.Architecture.Visible.Size} values; MNIST images have {BinarizedMnist.PixelCount}.");
+        }
         HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
         machineOptions.CancellationToken = cancellation;
-        var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
+        HelmholtzMachineEstimator estimator;
+        try
+        {
+            estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
+        }
+        catch (ArgumentException e) when (start is not null && e.Message.StartsWith("HelmholtzMachineOptions.Architecture:", StringComparison.Ordinal))
+        {
+            // The architecture is the machine's, not an option the user gave: the rule is what does not fit.
+            // The estimator's words after "… does not suit the learning rule X: ", without .NET's " (Parameter 'options')".
+            string reason = e.Message;
+            int end = reason.IndexOf(" (Parameter", StringComparison.Ordinal);
+            if (end >= 0) reason = reason[..end];
+            int rule = reason.IndexOf("learning rule", StringComparison.Ordinal);
+            if (rule >= 0 && reason.IndexOf(": ", rule, StringComparison.Ordinal) is int colon and >= 0) reason = reason[(colon + 2)..];
+            throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) cannot be trained with --rule {o.RuleName}: {reason} " +
+                "Give another --rule, or --epochs 0 to score it as it is.", e);
+        }
         Directory.CreateDirectory(o.Output);
         string zip = Path.Combine(o.Output, "model.zip");
 
@@ -260,7 +282,7 @@ public static class PipelineApp
         {
             output.WriteLine(o.Epochs == 0
                 ? $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), as it is:"
-                : $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), trained on ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+                : $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), trained on with {RuleText(o)} on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
             machine = estimator.Fit(train, start);
         }
         // The token stops Fit between minibatches; a signal after it stops the task before its next step, with nothing saved.
