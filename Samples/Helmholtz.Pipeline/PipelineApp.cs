@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.OnnxRuntime;
@@ -249,23 +250,11 @@ public static class PipelineApp
         }
         HelmholtzMachineOptions machineOptions = MachineOptions(o, output);
         machineOptions.CancellationToken = cancellation;
-        HelmholtzMachineEstimator estimator;
-        try
-        {
-            estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
-        }
-        catch (ArgumentException e) when (start is not null && e.Message.StartsWith("HelmholtzMachineOptions.Architecture:", StringComparison.Ordinal))
-        {
-            // The architecture is the machine's, not an option the user gave: the rule is what does not fit.
-            // The estimator's words after "… does not suit the learning rule X: ", without .NET's " (Parameter 'options')".
-            string reason = e.Message;
-            int end = reason.IndexOf(" (Parameter", StringComparison.Ordinal);
-            if (end >= 0) reason = reason[..end];
-            int rule = reason.IndexOf("learning rule", StringComparison.Ordinal);
-            if (rule >= 0 && reason.IndexOf(": ", rule, StringComparison.Ordinal) is int colon and >= 0) reason = reason[(colon + 2)..];
-            throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) cannot be trained with --rule {o.RuleName}: {reason} " +
-                "Give another --rule, or --epochs 0 to score it as it is.", e);
-        }
+        // The architecture is the machine's, not an option the user gave: what does not fit is the rule, named as the MNIST sample names it.
+        if (start is not null && o.Epochs > 0 && LearningRules.Create(o.RuleName).Unsupported(start.Architecture) is { } unsuited)
+            throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) cannot be trained with --rule {o.RuleName}: {unsuited} " +
+                "Give another --rule, or --epochs 0 to score it as it is.");
+        var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
         Directory.CreateDirectory(o.Output);
         string zip = Path.Combine(o.Output, "model.zip");
 
@@ -280,9 +269,9 @@ public static class PipelineApp
         }
         else
         {
-            output.WriteLine(o.Epochs == 0
-                ? $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), as it is:"
-                : $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained), trained on with {RuleText(o)} on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
+            string given = $"The machine in {o.Machine} ({o.Architecture}, {start.StepsTrained:N0} steps trained)";
+            output.WriteLine(o.Epochs == 0 ? $"{given}, as it is:"
+                : $"{given}, trained on with {RuleText(o)} on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
             machine = estimator.Fit(train, start);
         }
         // The token stops Fit between minibatches; a signal after it stops the task before its next step, with nothing saved.
