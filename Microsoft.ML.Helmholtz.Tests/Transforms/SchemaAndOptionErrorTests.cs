@@ -135,13 +135,15 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("Samples", "0")]
     [DataRow("BatchSize", "0")]
     [DataRow("AnomalyQuantile", "1")]
-    [DataRow("learning settings", "NaN")]
-    [DataRow("FeatureColumnName", "duplicate")]
+    [DataRow("LearningRate", "NaN")]
+    [DataRow("LogLikelihoodColumnName", "the features' name")]
+    [DataRow("ScoreColumnName", "the log-likelihood's name")]
+    [DataRow("ScoreColumnName", "empty")]
     [DataRow("FeatureColumnName", "none")]
     [DataRow("InputColumnName", "")]
     [DataRow("TrainingSamples", "vimco 1")]
     [DataRow("Architecture", "iwae 20b-10b")]
-    [DataRow("learning settings", "weight decay -1")]
+    [DataRow("WeightDecay", "-1")]
     [DataRow("WeightDecay", "with sgd")]
     [DataRow("WeightDecay", "lr · λ = 1")]
     [DataRow("WeightDecay", "lr · λ rounds to 1 in single precision")]
@@ -149,12 +151,16 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("AdamBeta2", "with sgd")]
     [DataRow("ValidationSamples", "-1")]
     [DataRow("ValidationSamples", "without validation data")]
-    [DataRow("learning settings", "beta2 1")]
+    [DataRow("AdamBeta2", "1")]
     [DataRow("FeatureColumnName", "the input's name")]
     [DataRow("ScoreColumnName", "the input's name")]
     [DataRow("LearningRateDecay", "to 0 in float")]
-    [DataRow("learning settings", "learning rate 0")]
-    [DataRow("learning settings", "reinforce null")]
+    [DataRow("LearningRate", "0")]
+    [DataRow("LearningRateDecay", "0")]
+    [DataRow("MinimumLearningRate", "above the rate")]
+    [DataRow("Momentum", "1")]
+    [DataRow("Reinforce", "null")]
+    [DataRow("Reinforce", "baseline decay 2")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -167,11 +173,15 @@ public sealed class SchemaAndOptionErrorTests
             case "Samples": o.Samples = 0; break;
             case "BatchSize": o.BatchSize = 0; break;
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
-            case "learning settings" when value.StartsWith("weight"): o.WeightDecay = -1; break;
-            case "learning settings" when value.StartsWith("beta2"): o.AdamBeta2 = 1; break;
-            case "learning settings" when value == "learning rate 0": o.LearningRate = 0; break;
-            case "learning settings" when value == "reinforce null": o.Reinforce = null!; break;
-            case "learning settings": o.LearningRate = double.NaN; break;
+            case "WeightDecay" when value == "-1": o.WeightDecay = -1; break;
+            case "AdamBeta2" when value == "1": o.AdamBeta2 = 1; break;
+            case "LearningRate" when value == "0": o.LearningRate = 0; break;
+            case "LearningRate": o.LearningRate = double.NaN; break;
+            case "LearningRateDecay" when value == "0": o.LearningRateDecay = 0; break;
+            case "MinimumLearningRate": o.MinimumLearningRate = 2 * o.LearningRate; break;
+            case "Momentum": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.Momentum = 1; break;
+            case "Reinforce" when value == "null": o.Reinforce = null!; break;
+            case "Reinforce": o.Reinforce = new ReinforceOptions { BaselineDecay = 2 }; break;
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
             case "WeightDecay" when value.StartsWith("lr · λ rounds"): o.LearningRate = 1; o.WeightDecay = 1 - 1e-9; break;   // under 1 in double; Adam's step, in float, would shrink by 0
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
@@ -180,8 +190,10 @@ public sealed class SchemaAndOptionErrorTests
             case "ValidationSamples": o.ValidationSamples = 10; break;
             case "AdamBeta2": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; break;
             case "FeatureColumnName" when value == "the input's name": o.FeatureColumnName = o.InputColumnName; break;
-            case "ScoreColumnName": o.ScoreColumnName = o.InputColumnName; break;
-            case "FeatureColumnName" when value == "duplicate": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
+            case "ScoreColumnName" when value == "the input's name": o.ScoreColumnName = o.InputColumnName; break;
+            case "ScoreColumnName" when value == "empty": o.ScoreColumnName = ""; break;
+            case "ScoreColumnName": o.ScoreColumnName = o.LogLikelihoodColumnName; break;
+            case "LogLikelihoodColumnName": o.LogLikelihoodColumnName = o.FeatureColumnName; break;
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;
             case "LearningRateDecay": o.LearningRateDecay = 0.5; o.Epochs = 200; break;   // 1e-3 · 0.5^199 is 0 as a float

@@ -57,7 +57,8 @@ public sealed class TemporalTransformerTests
         Scored[] scored = ml.Data.CreateEnumerable<Scored>(transformer.Transform(test), reuseRowObject: false).ToArray();
         Assert.AreEqual(testRows.Length, scored.Length);
         double[] direct = new double[FrameCount];
-        new TemporalFixedNoiseLogLikelihood(transformer.Model, Options.Samples, Options.Seed).Score(testRows[0].Frames, FrameCount, direct);
+        Assert.AreEqual(3UL + 2, transformer.Seed, "the scoring noise takes Seed + 2 (the weights Seed, the training Seed + 1)");
+        new TemporalFixedNoiseLogLikelihood(transformer.GetModel(), Options.Samples, 3UL + 2).Score(testRows[0].Frames, FrameCount, direct);
         for (int t = 0; t < FrameCount; t++) Assert.AreEqual(direct[t], scored[0].FrameLogLikelihoods[t], 1e-4, $"frame {t}: the column is the core's fixed-noise estimate");
         foreach (Scored row in scored)
         {
@@ -178,13 +179,13 @@ public sealed class TemporalTransformerTests
         CollectionAssert.AreEqual(before, LogLikelihoods(ml, after), "the transformer scores as fitted");
 
         // Create checks the options it scores with, as the estimator does, and keeps a copy of them.
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(transformer.Model, Quick(o => o.Samples = 0), FrameCount));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(transformer.GetModel(), Quick(o => o.Samples = 0), FrameCount));
         StringAssert.Contains(e.Message, "TemporalHelmholtzOptions.Samples:");
         var duplicate = Assert.ThrowsExactly<ArgumentException>(() =>
-            TemporalHelmholtzTransformer.Create(transformer.Model, Quick(o => o.FrameLogLikelihoodColumnName = "LogLikelihood"), FrameCount));
+            TemporalHelmholtzTransformer.Create(transformer.GetModel(), Quick(o => o.FrameLogLikelihoodColumnName = "LogLikelihood"), FrameCount));
         StringAssert.Contains(duplicate.Message, "TemporalHelmholtzOptions.FrameLogLikelihoodColumnName: 'LogLikelihood' is also TemporalHelmholtzOptions.LogLikelihoodColumnName");
         var createdWith = Quick();
-        var created = TemporalHelmholtzTransformer.Create(transformer.Model, createdWith, FrameCount);
+        var created = TemporalHelmholtzTransformer.Create(transformer.GetModel(), createdWith, FrameCount);
         createdWith.Samples = 1;
         Assert.AreEqual(20, created.Options.Samples);
         CollectionAssert.AreEqual(before, LogLikelihoods(ml, created.Transform(data)), "the same model and options score the same");
@@ -238,10 +239,52 @@ public sealed class TemporalTransformerTests
         }
         // Without the predicted frames, their draws are not used.
         Assert.IsNotNull(ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.PredictionSamples = int.MaxValue / 2; o.PredictedFramesColumnName = null; })).Fit(data));
-        var model = ml.Transforms.TemporalHelmholtzMachine(Quick()).Fit(data).Model;
+        var model = ml.Transforms.TemporalHelmholtzMachine(Quick()).Fit(data).GetModel();
         foreach (var (change, message) in cases)
             StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(change), FrameCount)).Message, message);
         Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TemporalFixedNoiseLogLikelihood(model, 20_000_000)).ParamName);
+    }
+
+    [TestMethod]
+    public void TheSeedIsSplitByUseAndANullSeedComesFromTheMLContext()
+    {
+        IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(MovingDot(16, 1));
+        Sequence[] rows = MovingDot(2, 2);
+        static byte[] Bytes(TemporalHelmholtzMachine model)
+        {
+            var stream = new MemoryStream();
+            model.Save(stream);
+            return stream.ToArray();
+        }
+
+        // No epochs: the transformer scores the machine as made. Its weights come from Seed, its noise from Seed + 2. Before, all
+        // three uses shared one stream, so the scoring noise was the draws that made the first weight matrix.
+        TemporalHelmholtzOptions untrained = Quick(o => { o.Epochs = 0; o.Seed = 11; });
+        var ml = new MLContext(seed: 1);
+        TemporalHelmholtzTransformer transformer = ml.Transforms.TemporalHelmholtzMachine(untrained).Fit(data);
+        Assert.AreEqual(13UL, transformer.Seed);
+        var made = TemporalHelmholtzMachine.Create(TemporalHelmholtzEstimator.Architecture(untrained), untrained.RecurrentUnits, 11);
+        CollectionAssert.AreEqual(Bytes(made), Bytes(transformer.GetModel()), "the weights come from Seed itself");
+        Scored scored = ml.Data.CreateEnumerable<Scored>(transformer.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).First();
+        double[] withItsNoise = new double[FrameCount], withTheWeightsStream = new double[FrameCount];
+        new TemporalFixedNoiseLogLikelihood(made, untrained.Samples, 13).Score(rows[0].Frames, FrameCount, withItsNoise);
+        new TemporalFixedNoiseLogLikelihood(made, untrained.Samples, 11).Score(rows[0].Frames, FrameCount, withTheWeightsStream);
+        for (int t = 0; t < FrameCount; t++) Assert.AreEqual(withItsNoise[t], scored.FrameLogLikelihoods[t], 1e-4, $"frame {t}: scored with the noise of Seed + 2");
+        Assert.IsTrue(Enumerable.Range(0, FrameCount).Any(t => Math.Abs(withTheWeightsStream[t] - scored.FrameLogLikelihoods[t]) > 1e-3),
+            "not with the stream that made the weights");
+
+        // GetModel gives a copy: changing it changes nothing the transformer computes.
+        TemporalHelmholtzMachine copy = transformer.GetModel();
+        foreach (var p in copy.Parameters) Array.Clear(p.Value);
+        CollectionAssert.AreEqual(Bytes(made), Bytes(transformer.GetModel()));
+
+        // A null seed is drawn from the MLContext's random source, as the frame machine's is: the same context seed gives the same machine.
+        TemporalHelmholtzOptions unseeded = Quick(o => { o.Epochs = 0; o.Seed = null; o.PredictedFramesColumnName = null; });
+        byte[] Fitted(int contextSeed) => Bytes(new MLContext(seed: contextSeed).Transforms.TemporalHelmholtzMachine(unseeded).Fit(data).GetModel());
+        CollectionAssert.AreEqual(Fitted(5), Fitted(5));
+        CollectionAssert.AreNotEqual(Fitted(5), Fitted(6));
+        // Create has no context: a null seed is 0, so its noise is 2.
+        Assert.AreEqual(2UL, TemporalHelmholtzTransformer.Create(made, unseeded, FrameCount).Seed);
     }
 
     [TestMethod]

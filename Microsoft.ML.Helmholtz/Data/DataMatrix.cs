@@ -8,9 +8,10 @@ public sealed class DataMatrix
     public int Rows { get; }
     public int Columns { get; }
 
-    /// <summary>The values, row after row; length <c>Rows * Columns</c>.</summary>
+    /// <summary>The values, row after row; length <c>Rows * Columns</c>. The array given to the constructor, not a copy.</summary>
     public float[] Values { get; }
 
+    /// <summary>Wraps <paramref name="values"/> (not copied: a change to the array is a change to the matrix).</summary>
     public DataMatrix(int rows, int columns, float[] values)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);

@@ -5,7 +5,7 @@ namespace Microsoft.ML.Helmholtz.Data;
 
 /// <summary>
 /// Writes IDX image and label files, optionally gzip-compressed, readable by <see cref="IdxReader"/>.
-/// Each file is written atomically (<see cref="AtomicFile"/>): a failure part-way leaves any earlier file at the path as it was.
+/// Each file is written atomically (to a temporary file, then renamed): a failure part-way leaves any earlier file at the path as it was.
 /// </summary>
 public static class IdxWriter
 {

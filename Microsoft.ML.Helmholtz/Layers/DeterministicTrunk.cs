@@ -21,9 +21,9 @@ internal sealed class DeterministicTrunk
         for (int j = 0; j < sizes.Count; j++)
             _maps[j] = new AffineMap($"{name}.trunk{j}", j == 0 ? inputs : sizes[j - 1], sizes[j], engine);
         Inputs = inputs;
-        Sizes = sizes.ToArray();
+        Sizes = Array.AsReadOnly(sizes.ToArray());
         Widest = Sizes.DefaultIfEmpty().Max();
-        Parameters = _maps.SelectMany(m => m.Parameters).ToArray();
+        Parameters = Array.AsReadOnly(_maps.SelectMany(m => m.Parameters).ToArray());
     }
 
     public int Inputs { get; }

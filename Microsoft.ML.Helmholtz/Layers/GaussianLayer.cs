@@ -58,7 +58,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             _logVar = new Parameter(name + ".logvar", 1, outputSize, ParameterRole.LogVariance);
             ps.Add(_logVar);
         }
-        Parameters = ps;
+        Parameters = ps.AsReadOnly();
     }
 
     public GaussianMean MeanFunction { get; }

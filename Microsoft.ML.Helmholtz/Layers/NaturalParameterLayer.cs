@@ -19,7 +19,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         : base(inputSize, outputSize, name)
     {
         _affine = new AffineMap(name, inputSize, outputSize, engine);
-        Parameters = _affine.Parameters.ToArray();
+        Parameters = Array.AsReadOnly(_affine.Parameters.ToArray());
     }
 
     public override IReadOnlyList<Parameter> Parameters { get; }

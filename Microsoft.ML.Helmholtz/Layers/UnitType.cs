@@ -51,7 +51,7 @@ public abstract class UnitType
     public static UnitType SoftBernoulli { get; } = Register(new SoftBernoulliUnits());
 
     /// <summary>Every registered kind, in the order registered.</summary>
-    public static IReadOnlyList<UnitType> Registered => Volatile.Read(ref s_registered);
+    public static IReadOnlyList<UnitType> Registered => Array.AsReadOnly(Volatile.Read(ref s_registered));
 
     /// <summary>Adds a kind to those <see cref="KnownCodes"/> parse; its codes must be new.</summary>
     public static T Register<T>(T units) where T : UnitType

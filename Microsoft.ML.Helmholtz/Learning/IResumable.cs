@@ -39,7 +39,7 @@ public sealed class StateSection
     public string Owner { get; }
 
     /// <summary>The entries' names in the order they were first written.</summary>
-    public IReadOnlyList<string> Names => _order;
+    public IReadOnlyList<string> Names => _order.AsReadOnly();
 
     public void Write(string name, ReadOnlySpan<float> values) => Slot<float>(name, values.Length, values);
 

@@ -14,7 +14,8 @@ public sealed class TrainingOptions
 
     /// <summary>
     /// Seeds the minibatch order and every sample: the same seed, engine and thread count give the same run bit for bit.
-    /// A run resumed from a <see cref="TrainingState"/> takes its streams from the state instead.
+    /// A run resumed from a <see cref="TrainingState"/> takes its streams from the state instead. The stream starts at the
+    /// seed itself, as the machine's and the estimators' do: give each of them a seed of its own.
     /// </summary>
     public ulong Seed { get; set; } = 1;
 

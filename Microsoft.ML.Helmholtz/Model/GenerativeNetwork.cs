@@ -31,7 +31,7 @@ public sealed class GenerativeNetwork
         layers[depth] = ls[depth].Units.CreatePrior($"generative.{depth}.prior", ls[depth].Size, engine);
         foreach (ConditionalLayer layer in layers) layer.ComputeGuard = access.Compute;
         Layers = layers;
-        Parameters = layers.SelectMany(l => l.Parameters).ToArray();
+        Parameters = Array.AsReadOnly(layers.SelectMany(l => l.Parameters).ToArray());
     }
 
     public IReadOnlyList<ConditionalLayer> Layers { get; }

@@ -26,7 +26,8 @@ public sealed class HelmholtzArchitecture
     public HelmholtzArchitecture(IEnumerable<LayerDefinition> layers, IEnumerable<IReadOnlyList<int>>? trunks = null)
     {
         ArgumentNullException.ThrowIfNull(layers);
-        Layers = layers.ToArray();
+        // Read-only wrappers: a caller that casts a list back to an array cannot change the architecture under a machine built from it.
+        Layers = Array.AsReadOnly(layers.ToArray());
         if (Layers.Count < 2)
             throw new ArgumentException("A Helmholtz machine needs a visible layer and at least one hidden layer.", nameof(layers));
         for (int l = 0; l < Layers.Count; l++)
@@ -39,14 +40,14 @@ public sealed class HelmholtzArchitecture
             if (!Enum.IsDefined(Layers[l].Mean))
                 throw new ArgumentException($"Layer {l} (size {Layers[l].Size}) has mean function {(int)Layers[l].Mean}, which is not a GaussianMean value.", nameof(layers));
         }
-        var gaps = (trunks ?? []).Select(t => (IReadOnlyList<int>)(t ?? []).ToArray()).ToList();
+        var gaps = (trunks ?? []).Select(t => (IReadOnlyList<int>)Array.AsReadOnly((t ?? []).ToArray())).ToList();
         if (gaps.Count > Layers.Count - 1)
             throw new ArgumentException($"{gaps.Count} trunks for the {Layers.Count - 1} gaps between {Layers.Count} stochastic layers.", nameof(trunks));
         while (gaps.Count < Layers.Count - 1) gaps.Add([]);
         for (int l = 0; l < gaps.Count; l++)
             if (gaps[l].Any(size => size <= 0))
                 throw new ArgumentException($"The deterministic layers between layers {l} and {l + 1} must have positive sizes.", nameof(trunks));
-        Trunks = gaps;
+        Trunks = gaps.AsReadOnly();
         ParameterCount = CountParameters(Layers, Trunks);
     }
 

@@ -29,7 +29,7 @@ public sealed class HelmholtzMachine
         Access = new MachineAccess();
         Generative = new GenerativeNetwork(architecture, engine, Access);
         Recognition = new RecognitionNetwork(architecture, engine, Access);
-        Parameters = Generative.Parameters.Concat(Recognition.Parameters).ToArray();
+        Parameters = Array.AsReadOnly(Generative.Parameters.Concat(Recognition.Parameters).ToArray());
         WidestRow = Generative.Layers.Concat(Enumerable.Range(1, Recognition.Depth).Select(Recognition.Layer)).Max(l => l.WidestRow);
     }
 
@@ -68,7 +68,9 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// A machine with random weights N(0, 1/fan-in), zero biases and unit variances, drawn from
-    /// <paramref name="seed"/>.
+    /// <paramref name="seed"/>. Every seeded part of the library starts its stream at the seed itself, so
+    /// give the machine, its training (<see cref="Learning.TrainingOptions.Seed"/>) and each estimate seeds
+    /// of their own: with the same seed, an estimator's first draws would be those that made the weights.
     /// </summary>
     public static HelmholtzMachine Create(HelmholtzArchitecture architecture, ulong seed, IMatrixEngine? engine = null)
     {
@@ -89,7 +91,7 @@ public sealed class HelmholtzMachine
     internal static HelmholtzMachine Uninitialized(HelmholtzArchitecture architecture, IMatrixEngine engine) => new(architecture, engine);
 
     /// <summary>
-    /// Starts the visible layer's generative biases from the data (<see cref="ConditionalLayer.InitializeFromDataMeans"/>):
+    /// Starts the visible layer's generative biases from the data:
     /// a Bernoulli layer's to the data's logit marginals, a common start that saves the first epochs
     /// learning the mean image. Does nothing for a Gaussian visible layer.
     /// </summary>
@@ -352,7 +354,7 @@ public sealed class HelmholtzMachine
         AtomicFile.Write(path, "the model", stream => MachineFile.Write(stream, payload), createTemporary);
     }
 
-    /// <summary>Writes the current file format (see <see cref="MachineFile"/>) to <paramref name="stream"/>.</summary>
+    /// <summary>Writes the machine in the library's current file format (docs/design.md describes it) to <paramref name="stream"/>.</summary>
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);

@@ -29,7 +29,7 @@ public sealed class RecognitionNetwork
             _layers[l - 1] = trunk.Count == 0 ? inner : new TrunkedLayer(new DeterministicTrunk(name, ls[l - 1].Size, trunk, engine), inner);
         }
         foreach (ConditionalLayer layer in _layers) layer.ComputeGuard = access.Compute;
-        Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
+        Parameters = Array.AsReadOnly(_layers.SelectMany(l => l.Parameters).ToArray());
     }
 
     public int Depth => _layers.Length;

@@ -8,6 +8,7 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 public static class MatrixEngine
 {
     private static IMatrixEngine? _default;
+    private static readonly object s_choosing = new();
 
     /// <summary>The managed engine, always available.</summary>
     public static IMatrixEngine Managed { get; } = new ManagedMatrixEngine();
@@ -33,11 +34,20 @@ public static class MatrixEngine
     /// <summary>The engine every model uses unless given another.</summary>
     public static IMatrixEngine Default
     {
-        get => _default ??= Choose();
+        get
+        {
+            if (Volatile.Read(ref _default) is { } engine) return engine;
+            // Chosen once: first callers on several threads would otherwise each load OpenBLAS and leave the reason out of step.
+            lock (s_choosing) return _default ??= Choose();
+        }
         set
         {
-            _default = value ?? throw new ArgumentNullException(nameof(value));
-            _reason = "set by the program";
+            ArgumentNullException.ThrowIfNull(value);
+            lock (s_choosing)
+            {
+                _default = value;
+                _reason = "set by the program";
+            }
         }
     }
 

@@ -39,8 +39,8 @@ public sealed class TemporalHelmholtzMachine
         for (int l = 0; l < layers.Count; l++) { _generativeOffset[l] = offset; offset += layers[l].Size; }
         for (int l = 1; l < layers.Count; l++) { _recognitionOffset[l] = offset; offset += layers[l].Size; }
         ConditioningWidth = offset;
-        TemporalParameters = recurrence.Parameters.Concat(map.Parameters).ToArray();
-        Parameters = machine.Parameters.Concat(TemporalParameters).ToArray();
+        TemporalParameters = Array.AsReadOnly(recurrence.Parameters.Concat(map.Parameters).ToArray());
+        Parameters = Array.AsReadOnly(machine.Parameters.Concat(TemporalParameters).ToArray());
     }
 
     /// <summary>The frame model p(v_t, h_t | z_t), q(h_t | v_t, z_t).</summary>

@@ -372,15 +372,19 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         static ArgumentException Bad(string option, string problem) => new($"HelmholtzMachineOptions.{option}: {problem}", "options");
         if (string.IsNullOrWhiteSpace(o.InputColumnName)) throw Bad(nameof(o.InputColumnName), "the input column must be named.");
         string?[] outputs = [o.FeatureColumnName, o.LogLikelihoodColumnName, o.ScoreColumnName, o.PredictedLabelColumnName];
-        if (outputs.All(n => n is null)) throw Bad(nameof(o.FeatureColumnName), "every output column is null: name at least one of the features, log-likelihood, score and predicted-label columns.");
-        if (outputs.Any(n => n is not null && string.IsNullOrWhiteSpace(n))) throw Bad(nameof(o.FeatureColumnName), "an output column name is empty (use null to leave a column out).");
-        var named = outputs.OfType<string>().ToList();
-        if (named.Distinct(StringComparer.Ordinal).Count() != named.Count) throw Bad(nameof(o.FeatureColumnName), $"two output columns have the same name ({string.Join(", ", named.Select(n => $"'{n}'"))}).");
-        // The saved pipeline and the ONNX exports are graphs, in which the input and an output cannot share a name.
         string[] outputOptions = [nameof(o.FeatureColumnName), nameof(o.LogLikelihoodColumnName), nameof(o.ScoreColumnName), nameof(o.PredictedLabelColumnName)];
+        if (outputs.All(n => n is null)) throw Bad(nameof(o.FeatureColumnName), "every output column is null: name at least one of the features, log-likelihood, score and predicted-label columns.");
         for (int i = 0; i < outputs.Length; i++)
-            if (string.Equals(outputs[i], o.InputColumnName, StringComparison.Ordinal))
-                throw Bad(outputOptions[i], $"'{outputs[i]}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
+        {
+            if (outputs[i] is not { } name) continue;
+            if (string.IsNullOrWhiteSpace(name)) throw Bad(outputOptions[i], "the column name is empty (use null to leave the column out).");
+            // The saved pipeline and the ONNX exports are graphs, in which the input and an output cannot share a name.
+            if (string.Equals(name, o.InputColumnName, StringComparison.Ordinal))
+                throw Bad(outputOptions[i], $"'{name}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
+            for (int j = 0; j < i; j++)
+                if (string.Equals(name, outputs[j], StringComparison.Ordinal))
+                    throw Bad(outputOptions[i], $"'{name}' is also HelmholtzMachineOptions.{outputOptions[j]}: one column would hide the other; name them apart.");
+        }
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         if (!Enum.IsDefined(o.Optimizer)) throw Bad(nameof(o.Optimizer), $"unknown optimiser {o.Optimizer}.");
         if (!Enum.IsDefined(o.FeatureLayers)) throw Bad(nameof(o.FeatureLayers), $"unknown value {o.FeatureLayers}.");
@@ -405,18 +409,26 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             throw Bad(nameof(o.TrainingSamples), $"K must be at least {minimumTrainingSamples} for {o.LearningRule} (got {o.TrainingSamples}).");
         if (o.Epochs < 0) throw Bad(nameof(o.Epochs), $"must be at least 0 (got {o.Epochs}).");
         if (o.BatchSize < 1) throw Bad(nameof(o.BatchSize), $"must be at least 1 (got {o.BatchSize}).");
-        LearningRateSchedule schedule;
-        try
+        // Each setting is checked by the object it makes, alone or after those it depends on, so that the error names it.
+        static T Made<T>(string option, Func<T> make)
         {
-            schedule = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate);
-            _ = new SgdMomentum((float)o.Momentum);
-            _ = NewAdam(o);
-            _ = new Reinforce(o.Reinforce ?? throw new ArgumentNullException(nameof(o.Reinforce), "Reinforce options must be set."));
+            try
+            {
+                return make();
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad(option, Reason(e));
+            }
         }
-        catch (ArgumentException e)
-        {
-            throw Bad("learning settings", Reason(e));
-        }
+        Made(nameof(o.LearningRate), () => new LearningRateSchedule(o.LearningRate));
+        Made(nameof(o.LearningRateDecay), () => new LearningRateSchedule(o.LearningRate, o.LearningRateDecay));
+        LearningRateSchedule schedule = Made(nameof(o.MinimumLearningRate), () => new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate));
+        Made(nameof(o.Momentum), () => new SgdMomentum((float)o.Momentum));
+        Made(nameof(o.AdamBeta2), () => o.AdamBeta2 is { } beta2 ? new Adam(beta2: (float)beta2) : new Adam());
+        Made(nameof(o.WeightDecay), () => NewAdam(o));
+        if (o.Reinforce is null) throw Bad(nameof(o.Reinforce), "must be set (the default options, or your own).");
+        Made(nameof(o.Reinforce), () => new Reinforce(o.Reinforce));
         // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
         // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
         if (o.TimeLimit is null && schedule.FirstZeroInSinglePrecision(0, o.Epochs - 1) is not null)

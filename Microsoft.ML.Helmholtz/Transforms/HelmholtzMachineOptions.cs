@@ -68,8 +68,8 @@ public sealed class HelmholtzMachineOptions
     /// a linear mean, gr and grl the same with a rank-one-plus-diagonal recognition covariance; the
     /// visible layer may also be bs or cb for values in [0, 1]; Nt writes N deterministic tanh units
     /// between stochastic layers, e.g. "784b-200t-200t-200b"); the first must have the input's size.
-    /// Null: the input's size, binary, then 200 and 50 hidden units (Gaussian for stochastic
-    /// back-propagation, binary otherwise).
+    /// Null: the input's size, binary, then 200 and 50 hidden units (Gaussian for the rules that
+    /// differentiate through the samples, stochastic back-propagation and IWAE; binary otherwise).
     /// </summary>
     public string? Architecture { get; set; }
 
@@ -183,7 +183,10 @@ public sealed class HelmholtzMachineOptions
     /// <summary>See <see cref="TrainingOptions.DivergenceFactor"/>.</summary>
     public double DivergenceFactor { get; set; } = 10;
 
-    /// <summary>Set a binary visible layer's biases from the training data's marginals before the first step.</summary>
+    /// <summary>
+    /// Set a new machine's binary visible biases from the training data's marginals before the first step. A machine or
+    /// model given to <c>Fit(data, …)</c> keeps its own.
+    /// </summary>
     public bool InitializeVisibleBiases { get; set; } = true;
 
     /// <summary>See <see cref="TrainingOptions.CenterInputs"/>: steps in coordinates where the inputs of each map that reads the data or a hidden layer whose draws lie in [0, 1] are centred (the data's column means; 0.5 for binary, soft-target and continuous Bernoulli units).</summary>

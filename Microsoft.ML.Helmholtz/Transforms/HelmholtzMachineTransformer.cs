@@ -60,10 +60,17 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// <summary>Values per row of the feature column (0 when there is none).</summary>
     public int FeatureSize => Features?.Size ?? 0;
 
-    /// <summary>The anomaly threshold on the score (−ln p̂): rows above it are predicted anomalies.</summary>
+    /// <summary>
+    /// The anomaly threshold on the score (−ln p̂): rows above it are predicted anomalies. +∞ (no row is an anomaly)
+    /// when the options set no <see cref="HelmholtzMachineOptions.AnomalyThreshold"/> and named neither a score nor a predicted-label column.
+    /// </summary>
     public double Threshold { get; }
 
-    /// <summary>The seed of the scoring noise (and of the training that made the machine).</summary>
+    /// <summary>
+    /// The seed of the scoring noise (the fixed draws of the log-likelihood and the score): the fit's seed + 2, where the
+    /// fit's seed is <see cref="HelmholtzMachineOptions.Seed"/> or, when that is null, a draw from the MLContext's random
+    /// source. A new machine's weights come from the fit's seed and its training from the fit's seed + 1.
+    /// </summary>
     public ulong Seed { get; }
 
     /// <summary>K, the samples per row of the log-likelihood.</summary>

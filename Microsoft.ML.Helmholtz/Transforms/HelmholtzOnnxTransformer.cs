@@ -32,7 +32,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     // a graph that also holds the log-likelihood would pay for the K samples too.
     private readonly InferenceSession? _features, _logLikelihood;
     private readonly RunOptions _runOptions;
-    private volatile bool _disposed;
+    private int _disposed;   // 1 once disposed: set by one caller only
 
     internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
     {
@@ -158,15 +158,14 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _features?.Dispose();
         _logLikelihood?.Dispose();
         _runOptions.Dispose();
     }
 
     // ONNX Runtime's managed Run does not check that its session is still open.
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     /// <summary>Samples (rows × K) in one run of the log-likelihood graph: about 80 MB per [rows, K, 200] tensor.</summary>
     private const int SamplesPerRun = 100_000;

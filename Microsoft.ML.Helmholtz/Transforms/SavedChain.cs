@@ -68,7 +68,7 @@ internal static class SavedChain
 }
 
 /// <summary>The intermediate columns of a saved Helmholtz machine (names unlikely to meet a user's).</summary>
-public static class ScalarColumns
+internal static class ScalarColumns
 {
     public const string LogLikelihoodVector = "__helmholtz_log_likelihood_vector";
     public const string ScoreVector = "__helmholtz_score_vector";
@@ -99,7 +99,7 @@ public static class ScalarColumns
 /// can create it by its contract name when it loads a model (the learned values are in the ONNX model).
 /// </summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class ScalarColumnsFactory : CustomMappingFactory<ScalarColumns.Vectors, ScalarColumns.Scalars>
+internal sealed class ScalarColumnsFactory : CustomMappingFactory<ScalarColumns.Vectors, ScalarColumns.Scalars>
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.ScalarColumns";
 

@@ -19,7 +19,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// factory for each kind). Zips saved before the length check hold the copy and a check of the values alone
 /// (<see cref="SavedInputCheck.ValuesOnly"/>, the first four factories below); they load and check as they did.
 /// </summary>
-public static class SavedInput
+internal static class SavedInput
 {
     public const string CopiedColumn = "__helmholtz_input";
     public const string LengthColumn = "__helmholtz_input_length";
@@ -143,42 +143,42 @@ internal enum SavedInputCheck
 }
 
 /// <summary>A check of a saved machine's values against <paramref name="units"/> (null: finite values only), as zips saved before the length check hold it; ML.NET makes each kind by its contract name.</summary>
-public abstract class SavedInputCheckFactory(UnitType? units) : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
+internal abstract class SavedInputCheckFactory(UnitType? units) : CustomMappingFactory<SavedInput.Row, SavedInput.CheckedRow>
 {
     public override Action<SavedInput.Row, SavedInput.CheckedRow> GetMapping() => SavedInput.Mapping(units);
 }
 
 /// <summary>Checks a saved machine's input for a Bernoulli visible layer (0 and 1 only).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class BinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.Bernoulli)
+internal sealed class BinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.Bernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckBinaryInput";
 }
 
 /// <summary>Checks a saved machine's input for a soft-target Bernoulli visible layer (values in [0, 1]).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SoftBinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.SoftBernoulli)
+internal sealed class SoftBinaryInputCheckFactory() : SavedInputCheckFactory(UnitType.SoftBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSoftBinaryInput";
 }
 
 /// <summary>Checks a saved machine's input for a continuous-Bernoulli visible layer (values in [0, 1]).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class ContinuousBernoulliInputCheckFactory() : SavedInputCheckFactory(UnitType.ContinuousBernoulli)
+internal sealed class ContinuousBernoulliInputCheckFactory() : SavedInputCheckFactory(UnitType.ContinuousBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckContinuousBernoulliInput";
 }
 
 /// <summary>Checks a saved machine's input for finite values (Gaussian visible layers, and any kind registered by an application).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class FiniteInputCheckFactory() : SavedInputCheckFactory(null)
+internal sealed class FiniteInputCheckFactory() : SavedInputCheckFactory(null)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckFiniteInput";
 }
 
 /// <summary>Gives the length of a saved machine's input row, the scalar that the stored constants are computed from.</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class InputLengthFactory : CustomMappingFactory<SavedInput.VectorRow, SavedInput.LengthRow>
+internal sealed class InputLengthFactory : CustomMappingFactory<SavedInput.VectorRow, SavedInput.LengthRow>
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.InputLength";
 
@@ -186,35 +186,35 @@ public sealed class InputLengthFactory : CustomMappingFactory<SavedInput.VectorR
 }
 
 /// <summary>A check of a saved machine's row, its length and its values against <paramref name="units"/> (null: finite values only), naming the column; ML.NET makes each kind by its contract name.</summary>
-public abstract class SizedInputCheckFactory(UnitType? units) : CustomMappingFactory<SavedInput.SizedRow, SavedInput.CheckedRow>
+internal abstract class SizedInputCheckFactory(UnitType? units) : CustomMappingFactory<SavedInput.SizedRow, SavedInput.CheckedRow>
 {
     public override Action<SavedInput.SizedRow, SavedInput.CheckedRow> GetMapping() => SavedInput.SizedMapping(units);
 }
 
 /// <summary>Checks a saved machine's row for a Bernoulli visible layer: its length, and 0 and 1 only.</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SizedBinaryInputCheckFactory() : SizedInputCheckFactory(UnitType.Bernoulli)
+internal sealed class SizedBinaryInputCheckFactory() : SizedInputCheckFactory(UnitType.Bernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSizedBinaryInput";
 }
 
 /// <summary>Checks a saved machine's row for a soft-target Bernoulli visible layer: its length, and values in [0, 1].</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SizedSoftBinaryInputCheckFactory() : SizedInputCheckFactory(UnitType.SoftBernoulli)
+internal sealed class SizedSoftBinaryInputCheckFactory() : SizedInputCheckFactory(UnitType.SoftBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSizedSoftBinaryInput";
 }
 
 /// <summary>Checks a saved machine's row for a continuous-Bernoulli visible layer: its length, and values in [0, 1].</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SizedContinuousBernoulliInputCheckFactory() : SizedInputCheckFactory(UnitType.ContinuousBernoulli)
+internal sealed class SizedContinuousBernoulliInputCheckFactory() : SizedInputCheckFactory(UnitType.ContinuousBernoulli)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSizedContinuousBernoulliInput";
 }
 
 /// <summary>Checks a saved machine's row for finite values of its length (Gaussian visible layers, and any kind registered by an application).</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SizedFiniteInputCheckFactory() : SizedInputCheckFactory(null)
+internal sealed class SizedFiniteInputCheckFactory() : SizedInputCheckFactory(null)
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.CheckSizedFiniteInput";
 }

@@ -13,13 +13,13 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// </summary>
 public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTransformer>
 {
-    private readonly IHostEnvironment? _environment;
+    private readonly IHost? _host;
     private readonly TemporalHelmholtzOptions _options;
 
     internal TemporalHelmholtzEstimator(IHostEnvironment? environment, TemporalHelmholtzOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _environment = environment;
+        _host = environment?.Register("TemporalHelmholtzMachine");
         // A private copy, checked once: what the caller does to its object later cannot reach Fit unchecked.
         _options = Check(options.Copy());
     }
@@ -127,9 +127,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size, frames = Frames(o, size);
         HelmholtzArchitecture architecture = Architecture(o);
+        int seed = o.Seed ?? NextSeed();
         // The machine depends on the options alone: its scoring samples are checked before a row is read (reading the data
         // can take long), and before training (the machine would be lost with a transformer that cannot score).
-        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
+        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
         CheckSamples(o, model);
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         var values = new List<float>();
@@ -145,6 +146,9 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                 getter(ref row);
                 // Checked here, where the row, frame and slot are known: the core would name only its flat index.
                 inputColumn.Read(row, dense, new RowName(sequences), "training data", frames: true);
+                if ((long)values.Count + size > Array.MaxLength)
+                    throw new ArgumentException($"The training data: column '{o.InputColumnName}' holds more than {Array.MaxLength:N0} values by row {sequences} " +
+                        $"({size} per sequence), more than one array holds: train on fewer sequences.", nameof(input));
                 values.AddRange(dense);
                 sequences++;
             }
@@ -154,17 +158,24 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             throw new ArgumentException($"The training data: column '{o.InputColumnName}' has {sequences} rows (one sequence each), fewer than " +
                 $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
-        using IChannel? channel = _environment?.Register("TemporalHelmholtzMachine").Start("Training");
+        using IChannel? channel = _host?.Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {
-            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, LearningRate = o.LearningRate, Seed = o.Seed,
+            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, LearningRate = o.LearningRate, Seed = (ulong)seed + 1,
             TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
         }).Train(model, data, new EpochLog(r =>
         {
             channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective);
             o.Progress?.Report(r);
         }), o.CancellationToken);
-        return new TemporalHelmholtzTransformer(model, o, frames);
+        return new TemporalHelmholtzTransformer(model, o, frames, (ulong)seed + 2);
+    }
+
+    /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>
+    private int NextSeed()
+    {
+        if (_host is null) return 0;
+        lock (_host) return _host.Rand.Next();
     }
 
     /// <summary>Logs each epoch on the training thread, in order and before Fit returns (Progress&lt;T&gt; would post it to the thread pool, possibly after the channel is closed).</summary>

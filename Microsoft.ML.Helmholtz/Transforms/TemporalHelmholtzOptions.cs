@@ -29,7 +29,13 @@ public sealed class TemporalHelmholtzOptions
     public int TruncationSteps { get; set; }
 
     public float LearningRate { get; set; } = 1e-3f;
-    public ulong Seed { get; set; } = 1;
+
+    /// <summary>
+    /// Seeds the initial weights (the seed itself), the training (seed + 1), the log-likelihoods' fixed noise (seed + 2) and
+    /// the one-step predictions' draws (seed + 3), so that no two of them share random numbers. Null: drawn from the
+    /// MLContext's seeded random source (0 for <see cref="TemporalHelmholtzTransformer.Create"/>, which has none).
+    /// </summary>
+    public int? Seed { get; set; }
 
     /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
     public TimeSpan? TimeLimit { get; set; }

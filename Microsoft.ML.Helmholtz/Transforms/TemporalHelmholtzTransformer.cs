@@ -25,7 +25,7 @@ internal static class TemporalColumns
 /// <remarks>
 /// The log-likelihoods use common random numbers (<see cref="TemporalFixedNoiseLogLikelihood"/>). Saved
 /// with the pipeline (<c>MLContext.Model.Save</c>) as standard ML.NET transformers: OnnxTransformer
-/// over the ONNX graph of the same computation (<see cref="Onnx.TemporalGraph"/>: ONNX's LSTM, the
+/// over the ONNX graph of the same computation (ONNX's LSTM, the
 /// conditioning, the frame machine with its fixed noise), a stateless mapping of the one-value total
 /// to a scalar, and column copies; loading needs ONNX Runtime's native library. The one-step
 /// predictions have no ONNX form: a transformer that adds them is refused by Save, naming the option.
@@ -35,11 +35,14 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     private readonly byte[] _modelBytes;
     private readonly TemporalHelmholtzOptions _options;
 
-    /// <summary>Over <paramref name="model"/> (not copied) for sequences of <paramref name="frames"/> frames, with checked options, of which it keeps a copy.</summary>
-    internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
+    /// <summary>
+    /// Over a copy of <paramref name="model"/> for sequences of <paramref name="frames"/> frames, with checked options, of which
+    /// it keeps a copy, and the seed of its scoring noise (the predictions' draws take the next).
+    /// </summary>
+    internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames, ulong seed)
     {
-        Model = model;
         _options = options.Copy();
+        Seed = seed;
         Frames = frames;
         Input = new InputColumn(options.InputColumnName, model.Machine.Architecture.Visible);
         var bytes = new MemoryStream();
@@ -62,11 +65,18 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         if (o.FrameSize != model.FrameSize)
             throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
         TemporalHelmholtzEstimator.CheckSamples(o, model);
-        return new TemporalHelmholtzTransformer(model, o, frames);
+        return new TemporalHelmholtzTransformer(model, o, frames, (ulong)(o.Seed ?? 0) + 2);
     }
 
-    /// <summary>The trained machine (its parameters as at the end of Fit; the transformer scores and saves its own copy from then).</summary>
-    public TemporalHelmholtzMachine Model { get; }
+    /// <summary>A copy of the machine this transformer scores (changing it changes nothing here).</summary>
+    public TemporalHelmholtzMachine GetModel() => TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes));
+
+    /// <summary>
+    /// The seed of the log-likelihoods' fixed noise; the one-step predictions draw from the next. It is the fit's seed + 2, where the
+    /// fit's seed is <see cref="TemporalHelmholtzOptions.Seed"/> or, when that is null, a draw from the MLContext's random source
+    /// (0 for <see cref="Create"/>).
+    /// </summary>
+    public ulong Seed { get; }
 
     /// <summary>A copy of the options this transformer scores with.</summary>
     public TemporalHelmholtzOptions Options => _options.Copy();
@@ -82,7 +92,11 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
 
     public bool IsRowToRowMapper => false;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new TemporalDataView(this, new EmptyDataView(inputSchema)).Schema;
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new TemporalDataView(this, new EmptyDataView(inputSchema)).Schema;
+    }
 
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
         => throw new NotSupportedException("The temporal Helmholtz transformer scores whole sequences through a data view; call Transform.");
@@ -96,7 +110,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)TemporalSavedChain.Build(this)).Save(ctx);
 
     /// <summary>A scorer of its own for one cursor (a private copy of the machine, the same noise as every other).</summary>
-    internal TemporalFixedNoiseLogLikelihood CreateScorer() => new(TemporalHelmholtzMachine.Load(new MemoryStream(_modelBytes)), _options.Samples, _options.Seed);
+    internal TemporalFixedNoiseLogLikelihood CreateScorer() => new(GetModel(), _options.Samples, Seed);
 
     /// <summary>The added columns of one row, computed with <paramref name="scorer"/>.</summary>
     internal void Compute(TemporalFixedNoiseLogLikelihood scorer, float[] sequence, double[] logLikelihood, out float total, float[] perFrame, float[]? predicted)
@@ -110,7 +124,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         }
         total = (float)sum;
         if (predicted is not null)
-            TemporalEvaluation.PredictFrames(scorer.Model, new SequenceSet(1, Frames, 1, _options.FrameSize, sequence), _options.PredictionSamples, _options.Seed).CopyTo(predicted, 0);
+            TemporalEvaluation.PredictFrames(scorer.Model, new SequenceSet(1, Frames, 1, _options.FrameSize, sequence), _options.PredictionSamples, Seed + 1).CopyTo(predicted, 0);
     }
 }
 

@@ -49,7 +49,7 @@ internal static class TemporalSavedChain
 
 /// <summary>Turns a saved temporal machine's one-value total into a scalar; stateless, so ML.NET creates it by its contract name on load.</summary>
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class TemporalTotalFactory : CustomMappingFactory<TemporalTotalFactory.TotalVectorRow, TemporalTotalFactory.TotalRow>
+internal sealed class TemporalTotalFactory : CustomMappingFactory<TemporalTotalFactory.TotalVectorRow, TemporalTotalFactory.TotalRow>
 {
     public const string ContractName = "Microsoft.ML.Helmholtz.TemporalTotal";
 
@@ -58,12 +58,12 @@ public sealed class TemporalTotalFactory : CustomMappingFactory<TemporalTotalFac
     /// <summary>The mapping's input row: the graph's one-value total.</summary>
     public sealed class TotalVectorRow
     {
-        [ColumnName("__temporal_log_likelihood_vector"), VectorType(1)] public float[] Values = [];
+        [ColumnName(TemporalSavedChain.TotalVector), VectorType(1)] public float[] Values = [];
     }
 
     /// <summary>The mapping's output row: the total as a scalar.</summary>
     public sealed class TotalRow
     {
-        [ColumnName("__temporal_log_likelihood")] public float Value;
+        [ColumnName(TemporalSavedChain.Total)] public float Value;
     }
 }
