@@ -163,7 +163,7 @@ public sealed class ExtremeMachineTests
     }
 
     /// <summary>ln N(x; b, w wᵀ + diag σ²) for two units.</summary>
-    private static double LinearGaussianLogLikelihood(float[] x, float[] w, float[] b, double[] variance)
+    internal static double LinearGaussianLogLikelihood(float[] x, float[] w, float[] b, double[] variance)
     {
         double c00 = w[0] * w[0] + variance[0], c11 = w[1] * w[1] + variance[1], c01 = w[0] * (double)w[1];
         double det = c00 * c11 - c01 * c01, d0 = x[0] - b[0], d1 = x[1] - b[1];

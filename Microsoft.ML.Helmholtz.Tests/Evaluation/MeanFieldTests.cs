@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
@@ -19,16 +20,37 @@ public sealed class MeanFieldTests
         return new DataMatrix(distinct * copies, d, values);
     }
 
+    /// <summary>
+    /// On a linear-Gaussian machine (2 visible units with linear means, 1 hidden unit under N(0, 1)) ln p(x) = ln N(x; b, w wᵀ + D)
+    /// in closed form, and with one hidden unit the factorised q can reach the exact posterior, whose importance weights are
+    /// constant. Optimised from N(0, I), the estimate must agree with the exact value within five of its own Monte Carlo
+    /// errors, and those must be under half those of q = N(0, 1) itself: the optimisation moved q towards the posterior.
+    /// Over 8 seeds × 4 examples (development runs) the errors fell at least 4.0×, and |estimate − exact| stayed under 2 errors.
+    /// This replaced a comparison with the recognition network's estimate on a random 8b-3g-2g machine, whose heavy-tailed
+    /// weights biased that reference by about 0.3 nats: it failed under 2 of 6 other seeds.
+    /// </summary>
     [TestMethod]
-    public void WithManySamplesItAgreesWithTheRecognitionNetworksEstimate()
+    public void OnALinearGaussianMachineItGivesTheExactLogLikelihood()
     {
-        // Both are consistent for ln p(x): with large K they meet within their Monte Carlo errors.
-        var machine = TestModels.Random("8b-3g-2g", 131, scale: 0.5f);
-        var data = Replicated(machine, 6, 1, 132);
-        LogLikelihoodEstimate meanField = new MeanFieldLogLikelihood(samples: 20000, steps: 100, seed: 133).Estimate(machine, data);
-        LogLikelihoodEstimate reference = new ImportanceSampledLogLikelihood(200000, seed: 134).Estimate(machine, data);
-        double tolerance = 5 * Math.Sqrt(meanField.MonteCarloStandardError * meanField.MonteCarloStandardError + reference.MonteCarloStandardError * reference.MonteCarloStandardError) + 0.01;
-        Assert.AreEqual(reference.Mean, meanField.Mean, tolerance, $"mean field {meanField}, recognition {reference}");
+        float[] w = [0.8f, -1.3f], b = [0.2f, -0.4f], logVariance = [MathF.Log(0.5f), MathF.Log(0.3f)];
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("2gl-1g"), 131);
+        Parameter Named(string name) => machine.Parameters.Single(p => p.Name == name);
+        w.CopyTo(Named("generative.0.mean.W").Value, 0);
+        b.CopyTo(Named("generative.0.mean.b").Value, 0);
+        logVariance.CopyTo(Named("generative.0.logvar").Value, 0);
+        double[] variance = logVariance.Select(s => Math.Exp(s)).ToArray();
+        float[][] examples = [[0.5f, -1.0f], [-0.7f, 0.9f], [1.5f, 1.2f], [-2.0f, 2.5f]];
+        for (int i = 0; i < examples.Length; i++)
+        {
+            double exact = ExtremeMachineTests.LinearGaussianLogLikelihood(examples[i], w, b, variance);
+            var row = new DataMatrix(1, 2, examples[i]);
+            LogLikelihoodEstimate optimised = new MeanFieldLogLikelihood(samples: 2000, steps: 2000, learningRate: 0.01, startFromRecognition: false, seed: 133).Estimate(machine, row);
+            LogLikelihoodEstimate unoptimised = new MeanFieldLogLikelihood(samples: 2000, steps: 0, startFromRecognition: false, seed: 133).Estimate(machine, row);
+            Assert.IsTrue(optimised.MonteCarloStandardError < unoptimised.MonteCarloStandardError / 2,
+                $"example {i}: the optimised q's weights vary less ({optimised.MonteCarloStandardError:G3} against {unoptimised.MonteCarloStandardError:G3} from N(0, 1))");
+            Assert.AreEqual(exact, optimised.Mean, 5 * optimised.MonteCarloStandardError + 1e-4, $"example {i}: {optimised}");
+            Assert.AreEqual(exact, unoptimised.Mean, 5 * unoptimised.MonteCarloStandardError + 1e-4, $"example {i}, q = N(0, 1): {unoptimised}");
+        }
     }
 
     [TestMethod]

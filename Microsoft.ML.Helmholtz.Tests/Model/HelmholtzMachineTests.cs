@@ -16,6 +16,26 @@ public sealed class HelmholtzMachineTests
     private static HelmholtzMachine Machine() => HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3b"), 1);
 
     [TestMethod]
+    public void ListsTheModelHandsOutCannotBeChangedByCastingThemBack()
+    {
+        var architecture = HelmholtzArchitecture.Parse("6b-4t-3g-2g");
+        var machine = HelmholtzMachine.Create(architecture, seed: 1);
+        // Before, these were the model's own arrays and lists: a cast gave write access, e.g. a 6b-4t-3g-2g
+        // architecture turned into another under the machine built from it.
+        object[] lists =
+        [
+            architecture.Layers, architecture.Trunks, architecture.Trunks[0], machine.Parameters, machine.Generative.Parameters,
+            machine.Recognition.Parameters, machine.Recognition.Layer(1).Parameters, machine.Generative.Layers, machine.Generative.Layers[0].Parameters, UnitType.Registered,
+        ];
+        foreach (object list in lists)
+        {
+            Assert.IsNotInstanceOfType<Array>(list, list.GetType().Name);
+            Assert.IsTrue(list is not System.Collections.IList writable || writable.IsReadOnly, $"{list.GetType().Name} is writable");
+        }
+        Assert.AreEqual("6b-4t-3g-2g", architecture.ToString());
+    }
+
+    [TestMethod]
     public void WrongVectorLengthIsAClearError()
     {
         var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(2, 5, new float[10])));

@@ -122,10 +122,20 @@ public sealed class RandomStreamTests
     [TestMethod]
     public void FillUniform_ExtremeBitPatternsStayInside()
     {
-        // The mapping (2b+1)·2⁻²⁴ for 23-bit b: check the ends exactly, in float arithmetic.
-        float lo = (2 * 0 + 1) * (1f / (1 << 24)), hi = (2 * ((1 << 23) - 1) + 1) * (1f / (1 << 24));
-        Assert.IsTrue(lo > 0f);
-        Assert.IsTrue(hi < 1f);
+        // The library's mapping of 23 bits at its ends, in float arithmetic; and FillUniform (vector loop and scalar tail) is that
+        // mapping of the stream's draws: bits 41… of each draw, then bits 9…31.
+        Assert.AreEqual(1f / (1 << 24), RandomStream.UniformOf(0));
+        Assert.IsTrue(RandomStream.UniformOf(0) > 0f);
+        Assert.IsTrue(RandomStream.UniformOf((1 << 23) - 1) < 1f);
+        var values = new float[37];
+        new RandomStream(5).FillUniform(values);
+        var draws = new ulong[19];
+        new RandomStream(5).NextUInt64s(draws);
+        for (int i = 0; i < values.Length; i++)
+        {
+            ulong x = draws[i / 2];
+            Assert.AreEqual(RandomStream.UniformOf(i % 2 == 0 ? (int)(x >> 41) : (int)((x >> 9) & 0x7FFFFF)), values[i], $"value {i}");
+        }
     }
 
     [TestMethod]

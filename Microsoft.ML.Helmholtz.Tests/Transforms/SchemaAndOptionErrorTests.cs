@@ -118,6 +118,29 @@ public sealed class SchemaAndOptionErrorTests
 
     /// <summary>The estimator keeps a copy of every option it checked, the REINFORCE options inside too.</summary>
     [TestMethod]
+    public void TheCatalogsShortFormsAddTheColumnsTheyDocument()
+    {
+        var ml = new MLContext(1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1));
+        SchemaShape input = SchemaShapes.FromSchema(data.Schema);
+        static bool Has(SchemaShape shape, string name) => shape.Any(c => c.Name == name);
+        HelmholtzMachineEstimator transform = ml.Transforms.HelmholtzMachine("Pixels", "20b-10b-8b", HelmholtzLearningRule.WakeSleep);
+        HelmholtzMachineOptions t = transform.Options;
+        Assert.AreEqual(("Pixels", "20b-10b-8b", HelmholtzLearningRule.WakeSleep), (t.InputColumnName, t.Architecture, t.LearningRule));
+        SchemaShape added = transform.GetOutputSchema(input);
+        Assert.IsTrue(Has(added, "HelmholtzFeatures") && Has(added, "LogLikelihood"));
+        Assert.IsFalse(Has(added, "Score") || Has(added, "PredictedLabel"));
+
+        // The anomaly form reads "Features" unless told otherwise, and adds the score and the label alone.
+        Assert.AreEqual("Features", ml.AnomalyDetection.Trainers.HelmholtzMachine().Options.InputColumnName);
+        HelmholtzMachineEstimator anomaly = ml.AnomalyDetection.Trainers.HelmholtzMachine("Pixels", "20b-10b-8b", HelmholtzLearningRule.WakeSleep);
+        SchemaShape scored = anomaly.GetOutputSchema(input);
+        Assert.IsTrue(Has(scored, "Score") && Has(scored, "PredictedLabel"));
+        Assert.IsFalse(Has(scored, "HelmholtzFeatures") || Has(scored, "LogLikelihood"));
+        Assert.AreEqual(("20b-10b-8b", HelmholtzLearningRule.WakeSleep), (anomaly.Options.Architecture, anomaly.Options.LearningRule));
+    }
+
+    [TestMethod]
     public void TheEstimatorsOptionsAreCopiesDownToTheReinforceOptions()
     {
         var ml = new MLContext(1);

@@ -273,6 +273,8 @@ public sealed class TemporalTransformerTests
         Assert.IsTrue(Enumerable.Range(0, FrameCount).Any(t => Math.Abs(withTheWeightsStream[t] - scored.FrameLogLikelihoods[t]) > 1e-3),
             "not with the stream that made the weights");
 
+        Assert.AreEqual("inputSchema", Assert.ThrowsExactly<ArgumentNullException>(() => transformer.GetOutputSchema(null!)).ParamName);
+
         // GetModel gives a copy: changing it changes nothing the transformer computes.
         TemporalHelmholtzMachine copy = transformer.GetModel();
         foreach (var p in copy.Parameters) Array.Clear(p.Value);

@@ -30,7 +30,7 @@ public sealed class GenerativeNetwork
         }
         layers[depth] = ls[depth].Units.CreatePrior($"generative.{depth}.prior", ls[depth].Size, engine);
         foreach (ConditionalLayer layer in layers) layer.ComputeGuard = access.Compute;
-        Layers = layers;
+        Layers = Array.AsReadOnly(layers);
         Parameters = Array.AsReadOnly(layers.SelectMany(l => l.Parameters).ToArray());
     }
 
