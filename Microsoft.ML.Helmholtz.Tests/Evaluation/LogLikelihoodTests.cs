@@ -51,6 +51,23 @@ public sealed class LogLikelihoodTests
     }
 
     [TestMethod]
+    public void ProgressRisesToOneAsTheSamplesAreDrawn()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 61, scale: 0.8f);
+        var data = new DataMatrix(30, 10, TestModels.RandomStates(machine.Architecture, 30, 62).Layer(0, 30).ToArray());
+        // One pipeline, chunks of 100 rows (10 examples × K = 10): the share of the samples drawn, after each chunk, in order.
+        var serial = new List<double>();
+        new ImportanceSampledLogLikelihood(10, seed: 63, rowsPerChunk: 100) { Parallelism = 1 }.Estimate(machine, data, new SynchronousProgress<double>(serial.Add));
+        CollectionAssert.AreEqual(new[] { 1 / 3.0, 2 / 3.0, 1.0 }, serial.ToArray());
+        // Pipelines report from their own threads: each report is a share of the whole, and the last share is all of it.
+        var parallel = new List<double>();
+        new ImportanceSampledLogLikelihood(10, seed: 63, rowsPerChunk: 100) { Parallelism = 2 }.Estimate(machine, data,
+            new SynchronousProgress<double>(p => { lock (parallel) parallel.Add(p); }));
+        Assert.IsTrue(parallel.Count >= 2 && parallel.All(p => p > 0 && p <= 1), string.Join(", ", parallel));
+        Assert.AreEqual(1.0, parallel.Max());
+    }
+
+    [TestMethod]
     [DataRow(1)]
     [DataRow(2)]
     [DataRow(3)]
