@@ -127,6 +127,22 @@ public sealed class OnnxExportTests
     /// "one", "axis_0", "log_k" or "Sigmoid_1", once taken by them, are the user's to give.
     /// </summary>
     [TestMethod]
+    public void BadExportOptionsAreNamedBeforeTheGraphIsBuilt()
+    {
+        // The recognition export made its features from the options before checking them: an unknown FeatureLayers was
+        // refused by RecognitionFeatures as its own argument "layers", not as the options given.
+        var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        var unknown = new OnnxExportOptions { FeatureLayers = (FeatureLayers)99 };
+        using var stream = new MemoryStream();
+        Assert.AreEqual("options", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.ExportRecognitionToOnnx(stream, unknown)).ParamName);
+        using var directory = new Data.TempDirectory();
+        string path = directory.File("features.onnx");
+        Assert.AreEqual("options", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.ExportRecognitionToOnnx(path, unknown)).ParamName);
+        Assert.IsFalse(File.Exists(path));
+        Assert.AreEqual(0, stream.Length);
+    }
+
+    [TestMethod]
     [DataRow("one", "features", "log_likelihood", OnnxLayout.Batch)]
     [DataRow("axis_0", "features", "log_likelihood", OnnxLayout.Row)]
     [DataRow("axis_1", "features", "log_likelihood", OnnxLayout.Batch)]

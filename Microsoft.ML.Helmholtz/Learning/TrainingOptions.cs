@@ -143,7 +143,11 @@ public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? Vali
 /// </summary>
 public sealed class TrainingDivergedException : Exception
 {
+    public TrainingDivergedException() : base("Training diverged.") { }
+
     public TrainingDivergedException(string message) : base(message) { }
+
+    public TrainingDivergedException(string message, Exception innerException) : base(message, innerException) { }
 
     public TrainingDivergedException(string message, int epoch, int minibatch) : base(message)
     {
@@ -151,9 +155,9 @@ public sealed class TrainingDivergedException : Exception
         Minibatch = minibatch;
     }
 
-    /// <summary>The epoch (from 1) of the step that failed.</summary>
+    /// <summary>The epoch (from 1) of the step that failed; 0 when no training step failed (an estimator's optimisation, e.g. the mean-field baseline's).</summary>
     public int Epoch { get; }
 
-    /// <summary>The minibatch (from 0, within the epoch) of the step that failed.</summary>
+    /// <summary>The minibatch (from 0, within the epoch) of the step that failed; meaningful only when <see cref="Epoch"/> is not 0.</summary>
     public int Minibatch { get; }
 }

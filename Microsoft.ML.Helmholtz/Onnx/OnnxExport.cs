@@ -50,6 +50,7 @@ public static class OnnxExport
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(stream);
         options ??= new();
+        Check(options);   // before the features are made from them, so that a bad option is named as the other exports name it
         stream.Write(RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
@@ -58,6 +59,7 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(machine);
         options ??= new();
+        Check(options);
         WriteFile(path, RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
