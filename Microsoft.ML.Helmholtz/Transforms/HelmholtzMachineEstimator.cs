@@ -37,7 +37,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         _host = environment?.Register("HelmholtzMachine");
     }
 
-    /// <summary>A copy of the options this estimator trains with.</summary>
+    /// <summary>A copy of the options this estimator trains with: a new one at each read, so changing it changes nothing here.</summary>
     public HelmholtzMachineOptions Options => _options.Copy();
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         _options = Check(options.Copy());
     }
 
-    /// <summary>A copy of the options this estimator trains with.</summary>
+    /// <summary>A copy of the options this estimator trains with: a new one at each read, so changing it changes nothing here.</summary>
     public TemporalHelmholtzOptions Options => _options.Copy();
 
     private static ArgumentException Bad(string option, string problem) => new($"TemporalHelmholtzOptions.{option}: {problem}", "options");

@@ -78,7 +78,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     /// </summary>
     public ulong Seed { get; }
 
-    /// <summary>A copy of the options this transformer scores with.</summary>
+    /// <summary>A copy of the options this transformer scores with: a new one at each read, so changing it changes nothing here.</summary>
     public TemporalHelmholtzOptions Options => _options.Copy();
 
     /// <summary>The options this transformer scores with, for its own reading: not a copy, and never changed.</summary>
