@@ -252,6 +252,8 @@ public sealed class OnnxExportTests
         using (var onnx = model.ToOnnxRuntime(ml, batchRows: 32))
         {
             Assert.AreEqual("CPU", onnx.Device);
+            Assert.AreEqual((model.Architecture, model.FeatureSize, model.Threshold, model.Seed, model.Samples, 32),
+                (onnx.Architecture, onnx.FeatureSize, onnx.Threshold, onnx.Seed, onnx.Samples, onnx.BatchRows), "what the transformer it runs tells");
             // A session runs every node of its graph: the features must not sit in the graph of the K samples.
             CollectionAssert.AreEqual(new[] { "features", "log_likelihood" }, onnx.SessionOutputs.Select(o => string.Join(",", o)).ToArray());
             ScoredRow[] actual = ml.Data.CreateEnumerable<ScoredRow>(onnx.Transform(test), false).ToArray();

@@ -83,6 +83,21 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     /// <summary>Rows each cursor hands ONNX Runtime at once.</summary>
     public int BatchRows { get; }
 
+    /// <summary>The machine's layers, as <see cref="HelmholtzMachineTransformer.Architecture"/> of the transformer this runs.</summary>
+    public string Architecture => _source.Architecture;
+
+    /// <summary>Values per row of the feature column (0 when there is none).</summary>
+    public int FeatureSize => _source.FeatureSize;
+
+    /// <summary>The anomaly threshold on the score, as <see cref="HelmholtzMachineTransformer.Threshold"/>.</summary>
+    public double Threshold => _source.Threshold;
+
+    /// <summary>The seed of the scoring noise held in the graph, as <see cref="HelmholtzMachineTransformer.Seed"/>.</summary>
+    public ulong Seed => _source.Seed;
+
+    /// <summary>K, the samples per row of the log-likelihood.</summary>
+    public int Samples => _source.Samples;
+
     private static (InferenceSession Session, string Device) CreateSession(byte[] model, int? gpuDeviceId, bool fallbackToCpu, IHostEnvironment? environment)
     {
         if (gpuDeviceId is not { } device) return (new InferenceSession(model), "CPU");
@@ -122,9 +137,6 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     ScoringColumns IRowScoring.Columns => ScoringColumns.Of(_source.Options);
     InputColumn IRowScoring.Input => _source.Input;
-    string IRowScoring.Architecture => _source.Architecture;
-    int IRowScoring.FeatureSize => _source.FeatureSize;
-    double IRowScoring.Threshold => _source.Threshold;
     IRowComputation IRowScoring.CreateComputation()
     {
         ThrowIfDisposed();
