@@ -138,6 +138,14 @@ public sealed class SchemaAndOptionErrorTests
         Assert.IsTrue(Has(scored, "Score") && Has(scored, "PredictedLabel"));
         Assert.IsFalse(Has(scored, "HelmholtzFeatures") || Has(scored, "LogLikelihood"));
         Assert.AreEqual(("20b-10b-8b", HelmholtzLearningRule.WakeSleep), (anomaly.Options.Architecture, anomaly.Options.LearningRule));
+
+        // The temporal machine's: the column, the frame size and the two log-likelihood columns.
+        TemporalHelmholtzOptions temporal = ml.Transforms.TemporalHelmholtzMachine("Frames", 10, "10b-4g", HelmholtzLearningRule.Vimco).Options;
+        Assert.AreEqual(("Frames", 10, "10b-4g", HelmholtzLearningRule.Vimco, "LogLikelihood", "FrameLogLikelihoods", (string?)null),
+            (temporal.InputColumnName, temporal.FrameSize, temporal.Architecture, temporal.LearningRule, temporal.LogLikelihoodColumnName,
+             temporal.FrameLogLikelihoodColumnName, temporal.PredictedFramesColumnName));
+        Assert.AreEqual("TemporalHelmholtzOptions.Architecture",
+            Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine("Frames", 12, "10b-4g")).Message[..37]);
     }
 
     [TestMethod]

@@ -59,6 +59,18 @@ public static class HelmholtzCatalog
     }
 
     /// <summary>
+    /// The temporal Helmholtz machine on <paramref name="inputColumnName"/> (a known-size vector of Single holding each sequence's
+    /// frames of <paramref name="frameSize"/> values one after another) that adds "LogLikelihood" and "FrameLogLikelihoods";
+    /// <paramref name="architecture"/> null gives "{frameSize}bs-200g".
+    /// </summary>
+    public static TemporalHelmholtzEstimator TemporalHelmholtzMachine(this TransformsCatalog catalog, string inputColumnName, int frameSize, string? architecture = null,
+        HelmholtzLearningRule learningRule = HelmholtzLearningRule.StochasticBackpropagation)
+        => catalog.TemporalHelmholtzMachine(new TemporalHelmholtzOptions
+        {
+            InputColumnName = inputColumnName, FrameSize = frameSize, Architecture = architecture, LearningRule = learningRule,
+        });
+
+    /// <summary>
     /// The MLContext behind a catalog, for its log and seed. ML.NET keeps it behind an internal
     /// interface (its own extension packages reach it as friends); this reads that one property by
     /// reflection and gives null if a later ML.NET moves it: the estimator then trains without the

@@ -10,8 +10,8 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>The vector column of a sequence's frames, frame after frame.</summary>
     public string InputColumnName { get; set; } = "Frames";
 
-    /// <summary>Values per frame; the input vector's length must be a multiple of it (the multiple is the sequence length T).</summary>
-    public int FrameSize { get; set; }
+    /// <summary>Values per frame; the input vector's length must be a multiple of it (the multiple is the sequence length T). Required: no default suits every data set.</summary>
+    public required int FrameSize { get; set; }
 
     /// <summary>The frame machine; null gives "{FrameSize}bs-200g" (soft-target Bernoulli visible units, 200 Gaussian hidden).</summary>
     public string? Architecture { get; set; }
