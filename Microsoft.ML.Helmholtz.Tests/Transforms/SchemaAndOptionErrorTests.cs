@@ -161,6 +161,23 @@ public sealed class SchemaAndOptionErrorTests
     }
 
     [TestMethod]
+    public void TheNvilOptionsReachTheRuleAndAreCopies()
+    {
+        var ml = new MLContext(1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 1));
+        float[] Trained(NvilOptions nvil) => ml.Transforms.HelmholtzMachine(Options(o => { o.LearningRule = HelmholtzLearningRule.Nvil; o.Architecture = "20b-10b-8b"; o.Nvil = nvil; }))
+            .Fit(data).GetMachine().Parameters.SelectMany(p => p.Value).ToArray();
+        float[] full = Trained(new NvilOptions()), plain = Trained(NvilOptions.Plain);
+        CollectionAssert.AreEqual(full, Trained(new NvilOptions()), "the same options and seed give the same machine");
+        CollectionAssert.AreNotEqual(full, plain, "the plain estimator (no baselines, no normalisation) takes other steps");
+        var given = new NvilOptions { LocalSignals = false };
+        var estimator = ml.Transforms.HelmholtzMachine(Options(o => { o.LearningRule = HelmholtzLearningRule.Nvil; o.Architecture = "20b-10b-8b"; o.Nvil = given; }));
+        given.VarianceDecay = 2;   // after the check: would be refused
+        estimator.Options.Nvil.LocalSignals = true;   // a copy
+        Assert.AreEqual((false, 0.9), (estimator.Options.Nvil.LocalSignals, estimator.Options.Nvil.VarianceDecay));
+    }
+
+    [TestMethod]
     [DataRow("Architecture", "20b-10b")]
     [DataRow("Architecture", "20b--10g")]
     [DataRow("Samples", "0")]
@@ -192,6 +209,8 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("Momentum", "1")]
     [DataRow("Reinforce", "null")]
     [DataRow("Reinforce", "baseline decay 2")]
+    [DataRow("Nvil", "null")]
+    [DataRow("Nvil", "variance decay 2")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -213,6 +232,8 @@ public sealed class SchemaAndOptionErrorTests
             case "Momentum": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.Momentum = 1; break;
             case "Reinforce" when value == "null": o.Reinforce = null!; break;
             case "Reinforce": o.Reinforce = new ReinforceOptions { BaselineDecay = 2 }; break;
+            case "Nvil" when value == "null": o.Nvil = null!; break;
+            case "Nvil": o.Nvil = new NvilOptions { VarianceDecay = 2 }; break;
             case "WeightDecay" when value == "with sgd": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; break;
             case "WeightDecay" when value.StartsWith("lr · λ rounds"): o.LearningRate = 1; o.WeightDecay = 1 - 1e-9; break;   // under 1 in double; Adam's step, in float, would shrink by 0
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;

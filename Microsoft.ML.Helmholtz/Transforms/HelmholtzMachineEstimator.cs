@@ -318,7 +318,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);
 
-    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, o.RecognitionUpdate);
+    private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, o.RecognitionUpdate, o.Nvil);
 
     /// <summary>Adam with the options' β₂ (Adam's own default where none is given) and weight decay.</summary>
     private static Adam NewAdam(HelmholtzMachineOptions o) => o.AdamBeta2 is { } beta2
@@ -327,12 +327,12 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
     internal static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5,
-        RecognitionUpdate update = RecognitionUpdate.Wake) => rule switch
+        RecognitionUpdate update = RecognitionUpdate.Wake, NvilOptions? nvil = null) => rule switch
     {
         HelmholtzLearningRule.ImportanceWeighted => new ImportanceWeightedBound(samples),
         HelmholtzLearningRule.Vimco => new Vimco(samples),
         HelmholtzLearningRule.ReweightedWakeSleep => new ReweightedWakeSleep(samples, update),
-        HelmholtzLearningRule.Nvil => new Nvil(),
+        HelmholtzLearningRule.Nvil => new Nvil(nvil),
         HelmholtzLearningRule.WakeSleep => new WakeSleep(),
         HelmholtzLearningRule.Reinforce => new Reinforce(reinforce),
         HelmholtzLearningRule.StochasticBackpropagation => new StochasticBackpropagation(VarianceGradient.PathWise),
@@ -429,6 +429,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         Made(nameof(o.WeightDecay), () => NewAdam(o));
         if (o.Reinforce is null) throw Bad(nameof(o.Reinforce), "must be set (the default options, or your own).");
         Made(nameof(o.Reinforce), () => new Reinforce(o.Reinforce));
+        if (o.Nvil is null) throw Bad(nameof(o.Nvil), "must be set (the default options, or your own).");
+        Made(nameof(o.Nvil), () => new Nvil(o.Nvil));
         // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
         // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
         if (o.TimeLimit is null && schedule.FirstZeroInSinglePrecision(0, o.Epochs - 1) is not null)

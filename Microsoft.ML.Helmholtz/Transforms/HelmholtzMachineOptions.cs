@@ -28,7 +28,7 @@ public enum HelmholtzLearningRule
     /// <summary>Reweighted wake-sleep with the wake-phase recognition update (binary or Gaussian hidden layers); K is <see cref="HelmholtzMachineOptions.TrainingSamples"/>.</summary>
     ReweightedWakeSleep,
 
-    /// <summary>NVIL: REINFORCE with local learning signals, per-layer running and input-dependent baselines and variance normalisation.</summary>
+    /// <summary>NVIL: REINFORCE with local learning signals, per-layer running and input-dependent baselines and variance normalisation (<see cref="HelmholtzMachineOptions.Nvil"/>).</summary>
     Nvil,
 }
 
@@ -80,6 +80,9 @@ public sealed class HelmholtzMachineOptions
 
     /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>).</summary>
     public ReinforceOptions Reinforce { get; set; } = new();
+
+    /// <summary>NVIL's baselines, variance normalisation and local signals (with <see cref="HelmholtzLearningRule.Nvil"/>); the defaults are the paper's full method.</summary>
+    public NvilOptions Nvil { get; set; } = new();
 
     /// <summary>
     /// How <see cref="HelmholtzLearningRule.ReweightedWakeSleep"/> updates the recognition network: the wake
@@ -192,11 +195,12 @@ public sealed class HelmholtzMachineOptions
     /// <summary>See <see cref="TrainingOptions.CenterInputs"/>: steps in coordinates where the inputs of each map that reads the data or a hidden layer whose draws lie in [0, 1] are centred (the data's column means; 0.5 for binary, soft-target and continuous Bernoulli units).</summary>
     public bool CenterInputs { get; set; }
 
-    /// <summary>A copy that shares nothing the caller could change afterwards (the REINFORCE options too).</summary>
+    /// <summary>A copy that shares nothing the caller could change afterwards (the REINFORCE and NVIL options too).</summary>
     internal HelmholtzMachineOptions Copy()
     {
         var copy = (HelmholtzMachineOptions)MemberwiseClone();
         copy.Reinforce = Reinforce?.Copy()!;
+        copy.Nvil = Nvil?.Copy()!;
         return copy;
     }
 }

@@ -27,6 +27,8 @@ public sealed class NvilOptions
 
     /// <summary>No baselines and no normalisation: the plain estimator with local signals (unbiased term by term).</summary>
     public static NvilOptions Plain => new() { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false };
+
+    internal NvilOptions Copy() => (NvilOptions)MemberwiseClone();
 }
 
 /// <summary>
