@@ -26,6 +26,7 @@ public sealed class HelmholtzMachineTests
         [
             architecture.Layers, architecture.Trunks, architecture.Trunks[0], machine.Parameters, machine.Generative.Parameters,
             machine.Recognition.Parameters, machine.Recognition.Layer(1).Parameters, machine.Generative.Layers, machine.Generative.Layers[0].Parameters, UnitType.Registered,
+            new Microsoft.ML.Helmholtz.Temporal.Lstm("lstm", 3, 4, MatrixEngine.Default).Parameters,
         ];
         foreach (object list in lists)
         {

@@ -285,6 +285,10 @@ public sealed class TemporalTransformerTests
         byte[] Fitted(int contextSeed) => Bytes(new MLContext(seed: contextSeed).Transforms.TemporalHelmholtzMachine(unseeded).Fit(data).GetModel());
         CollectionAssert.AreEqual(Fitted(5), Fitted(5));
         CollectionAssert.AreNotEqual(Fitted(5), Fitted(6));
+        // The drawn seed is kept in the transformer's options, so they remake it: the same noise through Create.
+        TemporalHelmholtzTransformer drawn = new MLContext(seed: 5).Transforms.TemporalHelmholtzMachine(unseeded).Fit(data);
+        Assert.AreEqual(drawn.Seed, (ulong)drawn.Options.Seed!.Value + 2);
+        Assert.AreEqual(drawn.Seed, TemporalHelmholtzTransformer.Create(drawn.GetModel(), drawn.Options, FrameCount).Seed);
         // Create has no context: a null seed is 0, so its noise is 2.
         Assert.AreEqual(2UL, TemporalHelmholtzTransformer.Create(made, unseeded, FrameCount).Seed);
     }

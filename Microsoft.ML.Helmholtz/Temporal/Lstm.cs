@@ -86,7 +86,7 @@ public sealed class Lstm
     public Parameter Bias { get; }
 
     /// <summary>Wx, Wh and b, in that order.</summary>
-    public IReadOnlyList<Parameter> Parameters => _parameters;
+    public IReadOnlyList<Parameter> Parameters => Array.AsReadOnly(_parameters);
 
     /// <summary>
     /// Weights N(0, 1/fan-in) (fan-in D for Wx, H for Wh), as <c>HelmholtzMachine.Create</c> draws its

@@ -168,7 +168,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective);
             o.Progress?.Report(r);
         }), o.CancellationToken);
-        return new TemporalHelmholtzTransformer(model, o, frames, (ulong)seed + 2);
+        // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.
+        TemporalHelmholtzOptions kept = o.Copy();
+        kept.Seed = seed;
+        return new TemporalHelmholtzTransformer(model, kept, frames, (ulong)seed + 2);
     }
 
     /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>

@@ -24,7 +24,7 @@ internal static class TemporalSavedChain
             throw new NotSupportedException(
                 $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
                 "Set TemporalHelmholtzOptions.PredictedFramesColumnName = null in the transformer to be saved, and predict with the fitted transformer or TemporalEvaluation.PredictFrames.");
-        // From the transformer's own copy of the machine, as its cursors score: not the public Model, which its owner may change.
+        // From the transformer's own copy of the machine, as its cursors score.
         byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, SavedInput.CheckedColumn, PerFrameVector, TotalVector, rowOfAnySize: true);
         var ml = new MLContext();
         IEstimator<ITransformer> onnx;

@@ -29,7 +29,7 @@ internal sealed class InputDependentBaseline
         _output = new AffineMap(name + ".output", hiddenUnits, 1, engine);
         random.FillNormal(_hidden.Weight!.Value);
         TensorPrimitives.Multiply(_hidden.Weight.Value, 1f / MathF.Sqrt(inputs), _hidden.Weight.Value);
-        Parameters = _hidden.Parameters.Concat(_output.Parameters).ToArray();
+        Parameters = Array.AsReadOnly(_hidden.Parameters.Concat(_output.Parameters).ToArray());
     }
 
     public IReadOnlyList<Parameter> Parameters { get; }
