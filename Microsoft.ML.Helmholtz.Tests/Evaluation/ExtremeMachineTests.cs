@@ -120,11 +120,8 @@ public sealed class ExtremeMachineTests
     public void ARankOnePosteriorWithAnExtremeDiagonalGivesTheExactLogLikelihood()
     {
         float[] w = [0.8f, -1.3f], b = [0.2f, -0.4f], logVariance = [MathF.Log(0.5f), MathF.Log(0.3f)];
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("2gl-1gr"), 8);
+        var machine = LinearGaussianMachine("2gl-1gr", 8, w, b, logVariance);
         Parameter Named(string name) => machine.Parameters.Single(p => p.Name == name);
-        w.CopyTo(Named("generative.0.mean.W").Value, 0);
-        b.CopyTo(Named("generative.0.mean.b").Value, 0);
-        logVariance.CopyTo(Named("generative.0.logvar").Value, 0);
         double[] variance = logVariance.Select(s => Math.Exp(s)).ToArray();
         double precision = 1 + w[0] * w[0] / variance[0] + w[1] * w[1] / variance[1], v = 1 / precision;
         // μ(x) = v Σ w_i (x_i − b_i) / σ_i²: the recognition mean map, shifted by 0.3.
@@ -160,6 +157,17 @@ public sealed class ExtremeMachineTests
             double se = Math.Sqrt((2 * c2 * c2 + c1 * c1) / replicates);
             Assert.AreEqual(kl - exact, new SampledFreeEnergy(seed: 11 + (ulong)i).Estimate(machine, copies), 5 * se + 1e-4, $"free energy, example {i}");
         }
+    }
+
+    /// <summary>A machine of 2 visible units with linear means w h + b and log-variances <paramref name="logVariance"/> over 1 hidden unit under N(0, 1).</summary>
+    internal static HelmholtzMachine LinearGaussianMachine(string architecture, ulong seed, float[] w, float[] b, float[] logVariance)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), seed);
+        Parameter Named(string name) => machine.Parameters.Single(p => p.Name == name);
+        w.CopyTo(Named("generative.0.mean.W").Value, 0);
+        b.CopyTo(Named("generative.0.mean.b").Value, 0);
+        logVariance.CopyTo(Named("generative.0.logvar").Value, 0);
+        return machine;
     }
 
     /// <summary>ln N(x; b, w wᵀ + diag σ²) for two units.</summary>

@@ -1,6 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
-using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
@@ -33,11 +32,7 @@ public sealed class MeanFieldTests
     public void OnALinearGaussianMachineItGivesTheExactLogLikelihood()
     {
         float[] w = [0.8f, -1.3f], b = [0.2f, -0.4f], logVariance = [MathF.Log(0.5f), MathF.Log(0.3f)];
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("2gl-1g"), 131);
-        Parameter Named(string name) => machine.Parameters.Single(p => p.Name == name);
-        w.CopyTo(Named("generative.0.mean.W").Value, 0);
-        b.CopyTo(Named("generative.0.mean.b").Value, 0);
-        logVariance.CopyTo(Named("generative.0.logvar").Value, 0);
+        var machine = ExtremeMachineTests.LinearGaussianMachine("2gl-1g", 131, w, b, logVariance);
         double[] variance = logVariance.Select(s => Math.Exp(s)).ToArray();
         float[][] examples = [[0.5f, -1.0f], [-0.7f, 0.9f], [1.5f, 1.2f], [-2.0f, 2.5f]];
         for (int i = 0; i < examples.Length; i++)

@@ -371,20 +371,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     {
         static ArgumentException Bad(string option, string problem) => new($"HelmholtzMachineOptions.{option}: {problem}", "options");
         if (string.IsNullOrWhiteSpace(o.InputColumnName)) throw Bad(nameof(o.InputColumnName), "the input column must be named.");
-        string?[] outputs = [o.FeatureColumnName, o.LogLikelihoodColumnName, o.ScoreColumnName, o.PredictedLabelColumnName];
-        string[] outputOptions = [nameof(o.FeatureColumnName), nameof(o.LogLikelihoodColumnName), nameof(o.ScoreColumnName), nameof(o.PredictedLabelColumnName)];
-        if (outputs.All(n => n is null)) throw Bad(nameof(o.FeatureColumnName), "every output column is null: name at least one of the features, log-likelihood, score and predicted-label columns.");
-        for (int i = 0; i < outputs.Length; i++)
-        {
-            if (outputs[i] is not { } name) continue;
-            if (string.IsNullOrWhiteSpace(name)) throw Bad(outputOptions[i], "the column name is empty (use null to leave the column out).");
-            // The saved pipeline and the ONNX exports are graphs, in which the input and an output cannot share a name.
-            if (string.Equals(name, o.InputColumnName, StringComparison.Ordinal))
-                throw Bad(outputOptions[i], $"'{name}' is the input column's name: an output that replaced its input could not be saved with the pipeline or exported to ONNX; name it otherwise.");
-            for (int j = 0; j < i; j++)
-                if (string.Equals(name, outputs[j], StringComparison.Ordinal))
-                    throw Bad(outputOptions[i], $"'{name}' is also HelmholtzMachineOptions.{outputOptions[j]}: one column would hide the other; name them apart.");
-        }
+        OutputColumnNames.Check("HelmholtzMachineOptions", o.InputColumnName,
+            [(o.FeatureColumnName, nameof(o.FeatureColumnName)), (o.LogLikelihoodColumnName, nameof(o.LogLikelihoodColumnName)),
+             (o.ScoreColumnName, nameof(o.ScoreColumnName)), (o.PredictedLabelColumnName, nameof(o.PredictedLabelColumnName))],
+            "the features, log-likelihood, score and predicted-label columns", "could not be saved with the pipeline or exported to ONNX");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         if (!Enum.IsDefined(o.Optimizer)) throw Bad(nameof(o.Optimizer), $"unknown optimiser {o.Optimizer}.");
         if (!Enum.IsDefined(o.FeatureLayers)) throw Bad(nameof(o.FeatureLayers), $"unknown value {o.FeatureLayers}.");

@@ -75,21 +75,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.FrameSize <= 0) throw OutOfRange(nameof(o.FrameSize), o.FrameSize, "must give the values per frame (a positive number).");
         if (o.Samples <= 0) throw OutOfRange(nameof(o.Samples), o.Samples, "K must be at least 1.");
         if (o.PredictionSamples <= 0) throw OutOfRange(nameof(o.PredictionSamples), o.PredictionSamples, "must be at least 1.");
-        string?[] outputs = [o.LogLikelihoodColumnName, o.FrameLogLikelihoodColumnName, o.PredictedFramesColumnName];
-        string[] outputOptions = [nameof(o.LogLikelihoodColumnName), nameof(o.FrameLogLikelihoodColumnName), nameof(o.PredictedFramesColumnName)];
-        if (outputs.All(n => n is null))
-            throw Bad(nameof(o.LogLikelihoodColumnName), "every output column is null: name at least one of the log-likelihood, frame log-likelihood and predicted-frames columns.");
-        for (int i = 0; i < outputs.Length; i++)
-        {
-            if (outputs[i] is not { } name) continue;
-            if (string.IsNullOrWhiteSpace(name)) throw Bad(outputOptions[i], "the column name is empty (use null to leave the column out).");
-            // The saved pipeline is a graph, in which the input and an output cannot share a name; and the output would hide the input.
-            if (string.Equals(name, o.InputColumnName, StringComparison.Ordinal))
-                throw Bad(outputOptions[i], $"'{name}' is the input column's name: an output that replaced its input could not be saved with the pipeline; name it otherwise.");
-            for (int j = 0; j < i; j++)
-                if (string.Equals(name, outputs[j], StringComparison.Ordinal))
-                    throw Bad(outputOptions[i], $"'{name}' is also TemporalHelmholtzOptions.{outputOptions[j]}: one column would hide the other; name them apart.");
-        }
+        OutputColumnNames.Check("TemporalHelmholtzOptions", o.InputColumnName,
+            [(o.LogLikelihoodColumnName, nameof(o.LogLikelihoodColumnName)), (o.FrameLogLikelihoodColumnName, nameof(o.FrameLogLikelihoodColumnName)),
+             (o.PredictedFramesColumnName, nameof(o.PredictedFramesColumnName))],
+            "the log-likelihood, frame log-likelihood and predicted-frames columns", "could not be saved with the pipeline");
     }
 
     internal static HelmholtzArchitecture Architecture(TemporalHelmholtzOptions o) => HelmholtzArchitecture.Parse(o.Architecture ?? $"{o.FrameSize}bs-200g");
