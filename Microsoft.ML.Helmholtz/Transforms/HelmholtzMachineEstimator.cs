@@ -110,7 +110,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
         }
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
-        int seed = o.Seed ?? NextSeed();
+        int seed = o.Seed ?? NextSeed(_host);
         CancellationToken cancellation = o.CancellationToken;
         using IChannel? channel = _host?.Start("Training");
         var clock = Stopwatch.StartNew();
@@ -310,10 +310,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     }
 
     /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>
-    private int NextSeed()
+    internal static int NextSeed(IHost? host)
     {
-        if (_host is null) return 0;
-        lock (_host) return _host.Rand.Next();
+        if (host is null) return 0;
+        lock (host) return host.Rand.Next();
     }
 
     private static void Log(IChannel? channel, string message) => channel?.Info(MessageSensitivity.None, message);

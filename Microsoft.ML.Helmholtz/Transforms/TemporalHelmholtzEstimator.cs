@@ -116,7 +116,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size, frames = Frames(o, size);
         HelmholtzArchitecture architecture = Architecture(o);
-        int seed = o.Seed ?? NextSeed();
+        int seed = o.Seed ?? HelmholtzMachineEstimator.NextSeed(_host);
         // The machine depends on the options alone: its scoring samples are checked before a row is read (reading the data
         // can take long), and before training (the machine would be lost with a transformer that cannot score).
         var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
@@ -160,14 +160,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.
         TemporalHelmholtzOptions kept = o.Copy();
         kept.Seed = seed;
-        return new TemporalHelmholtzTransformer(model, kept, frames, (ulong)seed + 2);
-    }
-
-    /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>
-    private int NextSeed()
-    {
-        if (_host is null) return 0;
-        lock (_host) return _host.Rand.Next();
+        return new TemporalHelmholtzTransformer(model, kept, frames);
     }
 
     /// <summary>Logs each epoch on the training thread, in order and before Fit returns (Progress&lt;T&gt; would post it to the thread pool, possibly after the channel is closed).</summary>

@@ -37,12 +37,12 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
 
     /// <summary>
     /// Over a copy of <paramref name="model"/> for sequences of <paramref name="frames"/> frames, with checked options, of which
-    /// it keeps a copy, and the seed of its scoring noise (the predictions' draws take the next).
+    /// it keeps a copy; their seed (null: 0) + 2 seeds its scoring noise, and the predictions' draws take the next.
     /// </summary>
-    internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames, ulong seed)
+    internal TemporalHelmholtzTransformer(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
     {
         _options = options.Copy();
-        Seed = seed;
+        Seed = (ulong)(_options.Seed ?? 0) + 2;
         Frames = frames;
         Input = new InputColumn(options.InputColumnName, model.Machine.Architecture.Visible);
         var bytes = new MemoryStream();
@@ -65,7 +65,7 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         if (o.FrameSize != model.FrameSize)
             throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
         TemporalHelmholtzEstimator.CheckSamples(o, model);
-        return new TemporalHelmholtzTransformer(model, o, frames, (ulong)(o.Seed ?? 0) + 2);
+        return new TemporalHelmholtzTransformer(model, o, frames);
     }
 
     /// <summary>A copy of the machine this transformer scores (changing it changes nothing here).</summary>
