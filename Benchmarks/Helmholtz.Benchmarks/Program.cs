@@ -14,6 +14,7 @@ const string Usage = """
       floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X]
       builds DIR_A DIR_B [--rounds N] [--only TEXT]
       centring [--rounds N] [--architecture SPEC]
+      packing-free [ROUNDS]
     """;
 
 if (args.Length == 0)
@@ -44,6 +45,7 @@ try
         case "floors": OptimizerFloorsBenchmark.Run(options); break;
         case "kernels": KernelBenchmark.Run(options); break;
         case "centring": CentringBenchmark.Run(options); break;
+        case "packing-free": PackingFreeBenchmark.Run(options); break;
         case "builds": BuildsBenchmark.Run(options); break;
         default: throw new UsageException($"unknown mode '{args[0]}'.");
     }
