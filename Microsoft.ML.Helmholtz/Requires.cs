@@ -10,6 +10,18 @@ namespace Microsoft.ML.Helmholtz;
 /// </summary>
 internal static class Requires
 {
+    /// <summary>
+    /// An argument error's own words, for a message of ours that names the option: without the " (Parameter '…')" and,
+    /// for an out-of-range value, the "Actual value was …" line that .NET appends to them.
+    /// </summary>
+    public static string Reason(ArgumentException e)
+    {
+        string text = e.Message;
+        int at = e.ParamName is { Length: > 0 } name ? text.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) : -1;
+        if (at < 0 && e is ArgumentOutOfRangeException { ActualValue: not null }) at = text.LastIndexOf(Environment.NewLine, StringComparison.Ordinal);
+        return at >= 0 ? text[..at] : text;
+    }
+
     /// <summary>value in [0, 1).</summary>
     public static double InUnitIntervalOpenAbove(double value, string name)
         => value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in [0, 1); got {value}.");

@@ -156,7 +156,7 @@ public sealed class TemporalMachineTests
         var training = MovingDot(96, frames, 21);
         var test = MovingDot(32, frames, 22);
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 16, 23);
-        new TemporalTrainer(LearningRules.Create(ruleName), new TemporalTrainingOptions { Epochs = 150, BatchSequences = 16, LearningRate = 0.01f, Seed = 24 })
+        new TemporalTrainer(LearningRules.Create(ruleName), new TemporalTrainingOptions { Epochs = 150, BatchSequences = 16, LearningRate = new(0.01), Seed = 24 })
             .Train(model, training);
         var plain = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 23);
         var frameData = new DataMatrix(training.Count * frames, 8, training.Values);
@@ -215,10 +215,13 @@ public sealed class TemporalMachineTests
     public void ARunSplitBetweenEpochsWithItsTrainingStateIsTheUninterruptedRun(string architecture, string ruleName, int truncation)
     {
         var data = MovingDot(24, 6, 61);
-        TemporalTrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSequences = 8, TruncationSteps = truncation, LearningRate = 0.01f, Seed = 62 };
+        // A decaying schedule with a floor: the resumed run must go on from the state's epoch of it, not start again.
+        var schedule = new LearningRateSchedule(0.01, 0.7, 0.004);
+        TemporalTrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSequences = 8, TruncationSteps = truncation, LearningRate = schedule, Seed = 62 };
 
         var whole = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
         var wholeReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(5)).Train(whole, data);
+        CollectionAssert.AreEqual(new[] { 0.01f, 0.007f, 0.0049f, 0.004f, 0.004f }, wholeReports.Select(r => (float)r.LearningRate).ToArray(), "the rates follow the schedule to its floor");
 
         var first = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
         var state = new TrainingState();
@@ -231,7 +234,10 @@ public sealed class TemporalMachineTests
         var secondReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(3)).Train(second, data, state: TrainingState.Load(saved));
         CollectionAssert.AreEqual(Bytes(whole), Bytes(second), "the split run's model is the uninterrupted run's");
         for (int e = 0; e < 3; e++)
+        {
             Assert.AreEqual(wholeReports[e + 2].TrainObjective, secondReports[e].TrainObjective, $"epoch {e + 3}");
+            Assert.AreEqual(wholeReports[e + 2].LearningRate, secondReports[e].LearningRate, $"epoch {e + 3}'s rate");
+        }
 
         // Without the state the split run goes elsewhere; a state of another point is refused.
         var without = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(first)));
@@ -395,7 +401,7 @@ public sealed class TemporalMachineTests
     {
         var data = SoftSequences(8, 6, 4, 51);
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 52);
-        var trainer = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 50, BatchSequences = 4, LearningRate = 1e30f, Seed = 53 });
+        var trainer = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 50, BatchSequences = 4, LearningRate = new(1e30), Seed = 53 });
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => trainer.Train(model, data));
         StringAssert.Contains(e.Message, "Lower the learning rate");
         Assert.IsTrue(model.Parameters.All(p => p.Value.All(float.IsFinite)), "the step that broke the machine was undone");
@@ -432,7 +438,7 @@ public sealed class TemporalMachineTests
         var state = new TrainingState();
         var reported = new List<int>();
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
-            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, LearningRate = 1e30f, Seed = 56 })
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, LearningRate = new(1e30), Seed = 56 })
                 .Train(model, data, new SynchronousProgress<TemporalEpochReport>(r => reported.Add(r.Epoch)), state: state));
         StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 0)");
         StringAssert.Contains(e.Message, "the machine is as it was given to Train");
@@ -501,12 +507,17 @@ public sealed class TemporalMachineTests
             CollectionAssert.AreEqual(given, Bytes(model), $"{context}: the machine changed");
             return e;
         }
-        foreach (float rate in new[] { 0f, -1e-3f, float.NaN, float.PositiveInfinity })
-        {
-            var e = Refused<ArgumentOutOfRangeException>($"learning rate {rate}", new() { LearningRate = rate, BatchSequences = 4 });
-            Assert.AreEqual("options", e.ParamName);
-            StringAssert.Contains(e.Message, "TemporalTrainingOptions.LearningRate must be positive and finite");
-        }
+        var noRate = Refused<ArgumentNullException>("no learning rate", new() { LearningRate = null!, BatchSequences = 4 });
+        Assert.AreEqual("options", noRate.ParamName);
+        StringAssert.Contains(noRate.Message, "TemporalTrainingOptions.LearningRate must be set");
+        // A floor above the start, set by a with expression (the schedule's constructor would have refused it).
+        var floor = Refused<ArgumentOutOfRangeException>("a floor above the initial rate", new() { LearningRate = new LearningRateSchedule(1e-3) with { Minimum = 1e-2 }, BatchSequences = 4 });
+        Assert.AreEqual("options", floor.ParamName);
+        StringAssert.Contains(floor.Message, "TemporalTrainingOptions.LearningRate: The minimum learning rate 0.01 exceeds the initial rate 0.001");
+        // A rate that reaches 0 as a float by the last epoch changes nothing after it: refused unless a time limit bounds the run.
+        var toZero = Refused<ArgumentOutOfRangeException>("a rate that decays to 0 in float", new() { Epochs = 40, LearningRate = new(1e-3, 0.01), BatchSequences = 4 });
+        StringAssert.Contains(toZero.Message, "gives 0 in single precision");
+        StringAssert.Contains(toZero.Message, "Set a floor");
         var none = Refused<ArgumentNullException>("no optimiser factory", new() { Optimizer = null!, BatchSequences = 4 });
         Assert.AreEqual("options", none.ParamName);
         StringAssert.Contains(none.Message, "TemporalTrainingOptions.Optimizer must be set");
@@ -551,7 +562,7 @@ public sealed class TemporalMachineTests
         var reports = new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data, new SynchronousProgress<TemporalEpochReport>(_ =>
         {
             options.Epochs = 1;
-            options.LearningRate = float.NaN;
+            options.LearningRate = new(1e30);
             options.TruncationSteps = 1;
             options.Optimizer = null!;
         }));

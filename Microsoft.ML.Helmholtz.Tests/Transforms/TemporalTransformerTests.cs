@@ -1,5 +1,8 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -41,7 +44,7 @@ public sealed class TemporalTransformerTests
     private static TemporalHelmholtzOptions Options => new()
     {
         InputColumnName = "Frames", FrameSize = FrameSize, Architecture = "8b-6g", RecurrentUnits = 16, Epochs = 150, BatchSequences = 16,
-        LearningRate = 0.01f, Seed = 3, Samples = 200, PredictedFramesColumnName = "PredictedFrames",
+        LearningRate = 0.01, Seed = 3, Samples = 200, PredictedFramesColumnName = "PredictedFrames",
     };
 
     [TestMethod]
@@ -369,6 +372,82 @@ public sealed class TemporalTransformerTests
         }
         var k = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRule = HelmholtzLearningRule.Vimco; o.TrainingSamples = 1; })));
         StringAssert.Contains(k.Message, "TemporalHelmholtzOptions.TrainingSamples: K must be at least 2 for Vimco");
+    }
+
+    [TestMethod]
+    public void TheOptimiserOptionsTrainAsTheCoreTrainerWithTheSameSettings()
+    {
+        Sequence[] rows = MovingDot(16, 1);
+        IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(rows);
+        var sequences = new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray());
+        static byte[] Bytes(TemporalHelmholtzMachine model)
+        {
+            var stream = new MemoryStream();
+            model.Save(stream);
+            return stream.ToArray();
+        }
+        byte[] Core(TemporalTrainingOptions options)
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+            new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, sequences);
+            return Bytes(model);
+        }
+        var reports = new List<TemporalEpochReport>();
+        byte[] Fitted(Action<TemporalHelmholtzOptions> change) => Bytes(new MLContext(seed: 1).Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.Epochs = 3;
+            o.Seed = 7;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
+            change(o);
+        })).Fit(data).GetModel());
+
+        // Adam with a decaying rate, a floor, β₂ and weight decay: the core trainer given the same schedule and optimiser (seed + 1 trains).
+        byte[] adam = Fitted(o => { o.LearningRate = 0.01; o.LearningRateDecay = 0.5; o.MinimumLearningRate = 0.004; o.AdamBeta2 = 0.99; o.WeightDecay = 0.5; });
+        CollectionAssert.AreEqual(new[] { 0.01f, 0.005f, 0.004f }, reports.Select(r => (float)r.LearningRate).ToArray(), "each epoch's rate, reported");
+        CollectionAssert.AreEqual(Core(new TemporalTrainingOptions
+        {
+            Epochs = 3, BatchSequences = 8, Seed = 8, LearningRate = new(0.01, 0.5, 0.004), Optimizer = () => new Adam(beta2: 0.99f, weightDecay: 0.5f),
+        }), adam);
+        CollectionAssert.AreNotEqual(Fitted(o => { o.LearningRate = 0.01; o.LearningRateDecay = 0.5; o.MinimumLearningRate = 0.004; o.AdamBeta2 = 0.99; }), adam,
+            "the weight decay is used");
+        CollectionAssert.AreNotEqual(Fitted(o => { o.LearningRate = 0.01; o.LearningRateDecay = 0.5; o.MinimumLearningRate = 0.004; o.WeightDecay = 0.5; }), adam,
+            "β₂ is used");
+
+        // SGD with momentum.
+        byte[] sgd = Fitted(o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.Momentum = 0.5; o.LearningRate = 0.01; });
+        CollectionAssert.AreEqual(Core(new TemporalTrainingOptions
+        {
+            Epochs = 3, BatchSequences = 8, Seed = 8, LearningRate = new(0.01), Optimizer = () => new SgdMomentum(0.5f),
+        }), sgd);
+    }
+
+    [TestMethod]
+    public void OptimiserOptionErrorsNameTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        (Action<TemporalHelmholtzOptions> Change, string Message)[] cases =
+        [
+            (o => o.LearningRate = 0, "TemporalHelmholtzOptions.LearningRate: the initial learning rate must be positive and finite"),
+            (o => o.LearningRate = double.NaN, "TemporalHelmholtzOptions.LearningRate:"),
+            (o => o.LearningRateDecay = 0, "TemporalHelmholtzOptions.LearningRateDecay: the learning-rate decay per epoch must lie in (0, 1]"),
+            (o => { o.Epochs = 40; o.LearningRateDecay = 0.01; }, "TemporalHelmholtzOptions.LearningRateDecay: 0.01 takes the learning rate 0.01 to 0 in single precision"),
+            (o => o.MinimumLearningRate = 1, "TemporalHelmholtzOptions.MinimumLearningRate: The minimum learning rate 1 exceeds the initial rate 0.01"),
+            (o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.Momentum = 1; }, "TemporalHelmholtzOptions.Momentum:"),
+            (o => o.AdamBeta2 = 1, "TemporalHelmholtzOptions.AdamBeta2:"),
+            (o => o.WeightDecay = -1, "TemporalHelmholtzOptions.WeightDecay:"),
+            (o => o.WeightDecay = 100, "TemporalHelmholtzOptions.WeightDecay: 100 with the learning rate 0.01 would shrink the weights"),
+            (o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; }, "TemporalHelmholtzOptions.WeightDecay: is Adam's decoupled weight decay; it has no meaning with SgdMomentum"),
+            (o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; }, "TemporalHelmholtzOptions.AdamBeta2: is Adam's β₂; it has no meaning with SgdMomentum"),
+            (o => o.Optimizer = (HelmholtzOptimizer)7, "TemporalHelmholtzOptions.Optimizer: unknown value 7"),
+        ];
+        foreach (var (change, message) in cases)
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)), message);
+            StringAssert.Contains(e.Message, message);
+            Assert.AreEqual("options", e.ParamName, message);
+        }
+        // With a time limit the fit stops when it is reached, so a rate that would reach 0 later is not refused.
+        ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 40; o.LearningRateDecay = 0.01; o.TimeLimit = TimeSpan.FromHours(1); }));
     }
 
     [TestMethod]

@@ -22,8 +22,12 @@ public sealed class TemporalTrainingOptions
     /// </summary>
     public int TruncationSteps { get; set; }
 
-    /// <summary>The optimiser's learning rate: positive and finite.</summary>
-    public float LearningRate { get; set; } = 1e-3f;
+    /// <summary>
+    /// The learning rate of each epoch, as <see cref="TrainingOptions.LearningRate"/> says for the frame machine (a constant
+    /// 10⁻³ by default). A run resumed from a <see cref="TrainingState"/> goes on from the epoch of the schedule where the
+    /// state's run stopped (<see cref="TrainingState.ScheduleEpoch"/>), as the uninterrupted run would have.
+    /// </summary>
+    public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
     public ulong Seed { get; set; } = 1;
 
@@ -48,8 +52,8 @@ public sealed class TemporalTrainingOptions
     internal TemporalTrainingOptions Snapshot() => (TemporalTrainingOptions)MemberwiseClone();
 }
 
-/// <summary>One epoch of temporal training: the means per frame of the rule's objective and of F̂ over its steps.</summary>
-public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, double TrainObjective, string Objective, TimeSpan Elapsed);
+/// <summary>One epoch of temporal training: the means per frame of the rule's objective and of F̂ over its steps, and the epoch's learning rate.</summary>
+public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, double TrainObjective, string Objective, TimeSpan Elapsed, double LearningRate);
 
 /// <summary>
 /// Trains a <see cref="TemporalHelmholtzMachine"/> by the seed's algorithm 2, with the frames of a
@@ -121,6 +125,13 @@ public sealed class TemporalTrainer
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
+        int epochsBefore = resume ? state!.ScheduleEpoch : 0;
+        // A rate that decays to 0 as a float changes nothing: refused unless a time limit bounds the run (it then stops at that epoch).
+        if (o.TimeLimit is null && o.LearningRate.FirstZeroInSinglePrecision(epochsBefore, TrainingOptions.ScheduleEpoch(epochsBefore, o.Epochs - 1)) is { } zero)
+            throw new ArgumentOutOfRangeException("options", o.LearningRate,
+                $"TemporalTrainingOptions.LearningRate ({o.LearningRate.Initial} × {o.LearningRate.DecayPerEpoch}^epoch, minimum {o.LearningRate.Minimum}) gives 0 in " +
+                $"single precision, in which it is used, from its epoch {zero} (this run's epoch {(long)zero - epochsBefore + 1}): its steps would not change the machine. " +
+                "Set a floor (LearningRateSchedule.Minimum), decay more slowly, train fewer epochs, or set a TimeLimit.");
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
@@ -130,7 +141,6 @@ public sealed class TemporalTrainer
         var workspace = new TemporalStep(model, Rule, batch, segment, samples);
         int[] order = new int[training.Count];
         Parameter[] parameters = model.Parameters.Concat(Rule.Parameters).ToArray();
-        int epochsBefore = resume ? state!.ScheduleEpoch : 0;
         if (resume)
         {
             state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
@@ -174,6 +184,7 @@ public sealed class TemporalTrainer
                 }
                 double freeEnergy = 0, objective = 0;
                 long seen = 0;
+                float rate = (float)o.LearningRate.At(TrainingOptions.ScheduleEpoch(epochsBefore, epoch));
                 for (int first = 0; first + batch <= order.Length; first += batch)
                 {
                     ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
@@ -188,7 +199,7 @@ public sealed class TemporalTrainer
                                 (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
                         if (PastLimit(loss.FreeEnergy) is { } past)
                             throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: {past}", epoch + 1, first / batch);
-                        steps.Take(optimizer, o.LearningRate);
+                        steps.Take(optimizer, rate);
                         if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
                         freeEnergy += loss.FreeEnergy * rows;
                         objective += loss.Objective * rows;
@@ -211,7 +222,7 @@ public sealed class TemporalTrainer
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
-                var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed);
+                var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, rate);
                 reports.Add(report);
                 progress?.Report(report);
                 if (o.TimeLimit is { } limit && clock.Elapsed >= limit) break;
@@ -230,8 +241,15 @@ public sealed class TemporalTrainer
         if (options.Epochs < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Epochs, "TemporalTrainingOptions.Epochs must be ≥ 0.");
         if (options.BatchSequences <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.BatchSequences, "TemporalTrainingOptions.BatchSequences must be positive.");
         if (options.TruncationSteps < 0) throw new ArgumentOutOfRangeException(nameof(options), options.TruncationSteps, "TemporalTrainingOptions.TruncationSteps must be ≥ 0 (0: whole sequences).");
-        if (!(options.LearningRate > 0) || !float.IsFinite(options.LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, "TemporalTrainingOptions.LearningRate must be positive and finite.");
+        if (options.LearningRate is null) throw new ArgumentNullException(nameof(options), "TemporalTrainingOptions.LearningRate must be set.");
+        try
+        {
+            options.LearningRate.Validate();   // a `with` expression can set a minimum above the initial rate
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.LearningRate, $"TemporalTrainingOptions.LearningRate: {Requires.Reason(e)}");
+        }
         if (options.Optimizer is null) throw new ArgumentNullException(nameof(options), "TemporalTrainingOptions.Optimizer must be set: a function that creates a new optimiser.");
         if (options.TimeLimit is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(options), limit, "TemporalTrainingOptions.TimeLimit must be positive (null: none).");

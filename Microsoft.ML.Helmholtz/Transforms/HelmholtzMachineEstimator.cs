@@ -106,7 +106,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (ArgumentOutOfRangeException e)
             {
-                throw new ArgumentOutOfRangeException("options", $"HelmholtzMachineOptions.ValidationData: {Reason(e)}");
+                throw new ArgumentOutOfRangeException("options", $"HelmholtzMachineOptions.ValidationData: {Requires.Reason(e)}");
             }
         }
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
@@ -156,8 +156,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 Epochs = o.Epochs,
                 BatchSize = o.BatchSize,
                 Seed = (ulong)seed + 1,
-                LearningRate = new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate),
-                Optimizer = o.Optimizer == HelmholtzOptimizer.Adam ? () => NewAdam(o) : () => new SgdMomentum((float)o.Momentum),
+                LearningRate = OptimizerSettings.Of(o).Schedule(),
+                Optimizer = OptimizerSettings.Of(o).Optimizers(),
                 TimeLimit = o.TimeLimit,
                 // A machine given to train on keeps its visible biases, even one whose file says it has taken no steps (a version-1
                 // file, a machine set by hand); the trainer also leaves any machine that has taken steps as it is.
@@ -192,7 +192,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (ArgumentException e) when (e.ParamName == "state")
             {
-                throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Reason(e)}" +
+                throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Requires.Reason(e)}" +
                     (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))."
                     : recording!.StepsTrained > initial.StepsTrained && recording.Rule == rule.Name && recording.Optimizer == trainingOptions.Optimizer().Name
                         ? " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model " +
@@ -320,11 +320,6 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     private static ILearningRule CreateRule(HelmholtzMachineOptions o) => CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, o.RecognitionUpdate, o.Nvil);
 
-    /// <summary>Adam with the options' β₂ (Adam's own default where none is given) and weight decay.</summary>
-    private static Adam NewAdam(HelmholtzMachineOptions o) => o.AdamBeta2 is { } beta2
-        ? new Adam(beta2: (float)beta2, weightDecay: (float)o.WeightDecay)
-        : new Adam(weightDecay: (float)o.WeightDecay);
-
     /// <summary>The rule with its default options: what it can train does not depend on them.</summary>
     internal static ILearningRule CreateRule(HelmholtzLearningRule rule, ReinforceOptions? reinforce = null, int samples = 5,
         RecognitionUpdate update = RecognitionUpdate.Wake, NvilOptions? nvil = null) => rule switch
@@ -387,7 +382,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
-                throw Bad(nameof(o.Architecture), e is ArgumentException a ? Reason(a) : e.Message);
+                throw Bad(nameof(o.Architecture), e is ArgumentException a ? Requires.Reason(a) : e.Message);
             }
             // A fit of no epochs takes no step, so it needs no rule that suits the machine (it may wrap one trained otherwise).
             if (o.Epochs > 0 && CreateRule(o.LearningRule).Unsupported(architecture) is { } reason)
@@ -408,33 +403,17 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             }
             catch (ArgumentException e)
             {
-                throw Bad(option, Reason(e));
+                throw Bad(option, Requires.Reason(e));
             }
         }
-        Made(nameof(o.LearningRate), () => new LearningRateSchedule(o.LearningRate));
-        Made(nameof(o.LearningRateDecay), () => new LearningRateSchedule(o.LearningRate, o.LearningRateDecay));
-        LearningRateSchedule schedule = Made(nameof(o.MinimumLearningRate), () => new LearningRateSchedule(o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate));
-        Made(nameof(o.Momentum), () => new SgdMomentum((float)o.Momentum));
-        Made(nameof(o.AdamBeta2), () => o.AdamBeta2 is { } beta2 ? new Adam(beta2: (float)beta2) : new Adam());
-        Made(nameof(o.WeightDecay), () => NewAdam(o));
+        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, (option, problem) => Bad(option, problem));
         if (o.Reinforce is null) throw Bad(nameof(o.Reinforce), "must be set (the default options, or your own).");
         Made(nameof(o.Reinforce), () => new Reinforce(o.Reinforce));
         if (o.Nvil is null) throw Bad(nameof(o.Nvil), "must be set (the default options, or your own).");
         Made(nameof(o.Nvil), () => new Nvil(o.Nvil));
-        // A rate that decays to 0 as a float changes nothing: refused here, not after the data is read, unless a time limit bounds
-        // the fit (the trainer then stops at that epoch). A fit resumed from a TrainingState starts later in the schedule: the trainer checks that one.
-        if (o.TimeLimit is null && schedule.FirstZeroInSinglePrecision(0, o.Epochs - 1) is not null)
-            throw Bad(nameof(o.LearningRateDecay), $"{o.LearningRateDecay} takes the learning rate {o.LearningRate} to 0 in single precision, in which the steps use it, " +
-                $"by epoch {o.Epochs}: set MinimumLearningRate, decay more slowly, train fewer Epochs, or set a TimeLimit.");
         if (!Enum.IsDefined(o.RecognitionUpdate)) throw Bad(nameof(o.RecognitionUpdate), $"unknown value {o.RecognitionUpdate}.");
         if (o.RecognitionUpdate != RecognitionUpdate.Wake && o.LearningRule != HelmholtzLearningRule.ReweightedWakeSleep)
             throw Bad(nameof(o.RecognitionUpdate), $"{o.RecognitionUpdate} is how {nameof(HelmholtzLearningRule.ReweightedWakeSleep)} updates the recognition network; it has no meaning with {o.LearningRule}.");
-        if (o.AdamBeta2 is not null && o.Optimizer != HelmholtzOptimizer.Adam)
-            throw Bad(nameof(o.AdamBeta2), $"is Adam's β₂; it has no meaning with {o.Optimizer}.");
-        if (o.WeightDecay > 0 && o.Optimizer != HelmholtzOptimizer.Adam)
-            throw Bad(nameof(o.WeightDecay), $"is Adam's decoupled weight decay; it has no meaning with {o.Optimizer}.");
-        if (o.WeightDecay > 0 && !Adam.KeepsWeightsPositive((float)o.LearningRate, (float)o.WeightDecay))
-            throw Bad(nameof(o.WeightDecay), $"{o.WeightDecay} with the learning rate {o.LearningRate} would shrink the weights by 1 − ηλ ≤ 0 at each step: ηλ must be under 1.");
         if (!(o.AnomalyQuantile > 0 && o.AnomalyQuantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {o.AnomalyQuantile}).");
         if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");
         if (o.AnomalyQuantileRows < 1) throw Bad(nameof(o.AnomalyQuantileRows), $"must be at least 1 (got {o.AnomalyQuantileRows}).");
@@ -445,18 +424,6 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (o.ValidationSamples > 0 && o.ValidationData is null) throw Bad(nameof(o.ValidationSamples), "estimates ln p of the validation data, and ValidationData is null.");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw Bad(nameof(o.TimeLimit), $"must be positive (got {limit}).");
         return o;
-    }
-
-    /// <summary>
-    /// An argument error's own words, for a message of ours that names the option: without the " (Parameter '…')" and,
-    /// for an out-of-range value, the "Actual value was …" line that .NET appends to them.
-    /// </summary>
-    internal static string Reason(ArgumentException e)
-    {
-        string text = e.Message;
-        int at = e.ParamName is { Length: > 0 } name ? text.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) : -1;
-        if (at < 0 && e is ArgumentOutOfRangeException { ActualValue: not null }) at = text.LastIndexOf(Environment.NewLine, StringComparison.Ordinal);
-        return at >= 0 ? text[..at] : text;
     }
 
     /// <summary>Reports on the training thread, as the epoch ends.</summary>

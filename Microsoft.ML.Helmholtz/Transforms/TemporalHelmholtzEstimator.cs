@@ -40,8 +40,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.Epochs < 0) throw OutOfRange(nameof(o.Epochs), o.Epochs, "must be 0 or more.");
         if (o.BatchSequences <= 0) throw OutOfRange(nameof(o.BatchSequences), o.BatchSequences, "must be positive.");
         if (o.TruncationSteps < 0) throw OutOfRange(nameof(o.TruncationSteps), o.TruncationSteps, "must be 0 or more (0: whole sequences).");
-        if (!(o.LearningRate > 0) || !float.IsFinite(o.LearningRate)) throw OutOfRange(nameof(o.LearningRate), o.LearningRate, "must be positive and finite.");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw OutOfRange(nameof(o.TimeLimit), limit, "must be positive (null: none).");
+        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, (option, problem) => new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.{option}: {problem}"));
         if (!(o.DivergenceFactor > 0)) throw OutOfRange(nameof(o.DivergenceFactor), o.DivergenceFactor, "must be positive (+∞ to keep only the finiteness checks).");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         int minimumTrainingSamples = o.LearningRule == HelmholtzLearningRule.Vimco ? 2 : 1;
@@ -54,7 +54,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw Bad(nameof(o.Architecture), e is ArgumentException a ? HelmholtzMachineEstimator.Reason(a) : e.Message);
+            throw Bad(nameof(o.Architecture), e is ArgumentException a ? Requires.Reason(a) : e.Message);
         }
         if (architecture.Visible.Size != o.FrameSize)
             throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
@@ -150,11 +150,12 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         using IChannel? channel = _host?.Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
         {
-            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, LearningRate = o.LearningRate, Seed = (ulong)seed + 1,
+            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
+            LearningRate = OptimizerSettings.Of(o).Schedule(), Optimizer = OptimizerSettings.Of(o).Optimizers(),
             TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
         }).Train(model, data, new EpochLog(r =>
         {
-            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame", r.Epoch, r.Objective, r.TrainObjective);
+            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate);
             o.Progress?.Report(r);
         }), o.CancellationToken);
         // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.

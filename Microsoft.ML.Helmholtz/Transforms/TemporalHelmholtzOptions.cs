@@ -28,7 +28,28 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>Truncated back-propagation through time: segments of this many frames (0: whole sequences).</summary>
     public int TruncationSteps { get; set; }
 
-    public float LearningRate { get; set; } = 1e-3f;
+    public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
+
+    /// <summary>The learning rate of the first epoch.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>The rate is multiplied by this after each epoch, down to <see cref="MinimumLearningRate"/> (1, the default: a constant rate).</summary>
+    public double LearningRateDecay { get; set; } = 1.0;
+
+    public double MinimumLearningRate { get; set; }
+
+    /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>
+    /// Decoupled weight decay λ of <see cref="HelmholtzOptimizer.Adam"/> (AdamW): each step multiplies the weight matrices
+    /// (the frame machine's, the LSTM's and the map from its state to the layers' biases) by 1 − ηλ. 0 (the default): none. Refused
+    /// with <see cref="HelmholtzOptimizer.SgdMomentum"/>.
+    /// </summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>β₂, <see cref="HelmholtzOptimizer.Adam"/>'s decay of its squared-gradient average, in [0, 1). Null (the default): 0.999, Adam's own. Refused with <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
+    public double? AdamBeta2 { get; set; }
 
     /// <summary>
     /// Seeds the initial weights (the seed itself), the training (seed + 1), the log-likelihoods' fixed noise (seed + 2) and

@@ -129,7 +129,7 @@ public static class BouncingBallsApp
         {
             new TemporalTrainer(rule, new TemporalTrainingOptions
             {
-                Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = o.LearningRate, Seed = o.Seed, TimeLimit = o.TimeLimit,
+                Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = new(o.LearningRate), Seed = o.Seed, TimeLimit = o.TimeLimit,
             }).Train(model, data.Train, new Progress(output, reports), cancellation);
         }
         catch (OperationCanceledException)
