@@ -35,8 +35,10 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     public void ItGeneratesTheDataTrainsBothMachinesAndWritesTheReportAndTheStrip()
     {
         // --time-limit 0 is no limit, as in the MNIST sample.
-        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--time-limit", "0"]);
+        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--time-limit", "0", "--decay", "0.5"]);
         Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        StringAssert.Contains(text, "  epoch 2: ");
+        StringAssert.Contains(text, "lr 0.0005,", "the second epoch's rate, decayed once");
         StringAssert.Contains(text, "temporal machine:");
         StringAssert.Contains(text, "without the LSTM:");
         StringAssert.Contains(text, "copying the previous frame");
@@ -69,6 +71,9 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         (exit, _, error) = Run("--epochs", "0");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "--epochs needs a whole number from 1");
+        (exit, _, error) = Run("--epochs", "3", "--decay", "1e-30");
+        Assert.AreEqual(BouncingBallsApp.UserError, exit);
+        StringAssert.Contains(error, "--decay 1E-30 takes the learning rate to 0 in single precision by epoch 3");
         (exit, _, error) = Run("--frames", "12", "--bogus");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "unknown option --bogus");
@@ -86,6 +91,9 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     [DataRow("--seed", "-1", "--seed needs a whole number")]
     [DataRow("--learning-rate", "0", "--learning-rate needs a positive number")]
     [DataRow("--learning-rate", "NaN", "--learning-rate needs a positive number")]
+    [DataRow("--decay", "0", "--decay 0 --min-lr 0: the learning-rate decay per epoch must lie in (0, 1]")]
+    [DataRow("--decay", "x", "--decay needs a number")]
+    [DataRow("--min-lr", "0.1", "--decay 1 --min-lr 0.1: The minimum learning rate 0.1 exceeds the initial rate")]
     [DataRow("--time-limit", "-1", "--time-limit needs a number of minutes")]
     [DataRow("--time-limit", "1e300", "--time-limit 1e300 is more minutes than a time limit holds")]
     [DataRow("--rule", "bogus", "--rule must be one of")]

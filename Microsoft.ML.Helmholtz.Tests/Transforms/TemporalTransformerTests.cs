@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
@@ -419,6 +420,56 @@ public sealed class TemporalTransformerTests
         {
             Epochs = 3, BatchSequences = 8, Seed = 8, LearningRate = new(0.01), Optimizer = () => new SgdMomentum(0.5f),
         }), sgd);
+    }
+
+    [TestMethod]
+    public void TheRulesOptionsReachTheRuleAndAreCopies()
+    {
+        Sequence[] rows = MovingDot(16, 1);
+        IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(rows);
+        var sequences = new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray());
+        static byte[] Bytes(TemporalHelmholtzMachine model)
+        {
+            var stream = new MemoryStream();
+            model.Save(stream);
+            return stream.ToArray();
+        }
+        TemporalHelmholtzOptions Binary(HelmholtzLearningRule rule, Action<TemporalHelmholtzOptions> change) => Quick(o =>
+        {
+            o.Architecture = "8b-6b";
+            o.LearningRule = rule;
+            o.Epochs = 2;
+            o.Seed = 7;
+            change(o);
+        });
+        byte[] Fitted(TemporalHelmholtzOptions options) => Bytes(new MLContext(seed: 1).Transforms.TemporalHelmholtzMachine(options).Fit(data).GetModel());
+        byte[] Core(ILearningRule rule)
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6b"), 16, 7);
+            new TemporalTrainer(rule, new TemporalTrainingOptions { Epochs = 2, BatchSequences = 8, Seed = 8, LearningRate = new(0.01) }).Train(model, sequences);
+            return Bytes(model);
+        }
+
+        byte[] plainNvil = Fitted(Binary(HelmholtzLearningRule.Nvil, o => o.Nvil = NvilOptions.Plain));
+        CollectionAssert.AreEqual(Core(new Nvil(NvilOptions.Plain)), plainNvil, "NVIL with the options given");
+        CollectionAssert.AreNotEqual(Fitted(Binary(HelmholtzLearningRule.Nvil, _ => { })), plainNvil, "the default NVIL takes other steps");
+        byte[] plainReinforce = Fitted(Binary(HelmholtzLearningRule.Reinforce, o => o.Reinforce = ReinforceOptions.Plain));
+        CollectionAssert.AreEqual(Core(new Reinforce(ReinforceOptions.Plain)), plainReinforce, "REINFORCE with the options given");
+        CollectionAssert.AreNotEqual(Fitted(Binary(HelmholtzLearningRule.Reinforce, _ => { })), plainReinforce, "the default REINFORCE takes other steps");
+
+        // Copies: what the caller does to its object after the estimator is made changes nothing.
+        var given = NvilOptions.Plain;
+        var estimator = new MLContext(seed: 1).Transforms.TemporalHelmholtzMachine(Binary(HelmholtzLearningRule.Nvil, o => o.Nvil = given));
+        given.VarianceDecay = 2;
+        given.NormalizeVariance = true;
+        estimator.Options.Nvil.LocalSignals = true;
+        CollectionAssert.AreEqual(plainNvil, Bytes(estimator.Fit(data).GetModel()));
+
+        var missing = Assert.ThrowsExactly<ArgumentException>(() => new MLContext(seed: 1).Transforms.TemporalHelmholtzMachine(Binary(HelmholtzLearningRule.Nvil, o => o.Nvil = null!)));
+        StringAssert.Contains(missing.Message, "TemporalHelmholtzOptions.Nvil: must be set");
+        var bad = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            new MLContext(seed: 1).Transforms.TemporalHelmholtzMachine(Binary(HelmholtzLearningRule.Reinforce, o => o.Reinforce = new ReinforceOptions { VarianceDecay = 2 })));
+        StringAssert.Contains(bad.Message, "TemporalHelmholtzOptions.Reinforce:");
     }
 
     [TestMethod]

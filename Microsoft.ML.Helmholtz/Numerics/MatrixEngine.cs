@@ -24,8 +24,12 @@ public static class MatrixEngine
     {
         get
         {
-            _ = Default;
-            return _reason;
+            // Under the lock the setter takes, so that a reason is never paired with another engine than its own.
+            lock (s_choosing)
+            {
+                _default ??= Choose();
+                return _reason;
+            }
         }
     }
 

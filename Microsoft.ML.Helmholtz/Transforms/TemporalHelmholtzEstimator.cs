@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Runtime;
@@ -41,7 +42,25 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.BatchSequences <= 0) throw OutOfRange(nameof(o.BatchSequences), o.BatchSequences, "must be positive.");
         if (o.TruncationSteps < 0) throw OutOfRange(nameof(o.TruncationSteps), o.TruncationSteps, "must be 0 or more (0: whole sequences).");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw OutOfRange(nameof(o.TimeLimit), limit, "must be positive (null: none).");
-        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, (option, problem) => new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.{option}: {problem}"));
+        static ArgumentOutOfRangeException Refused(string option, string problem) => new("options", $"TemporalHelmholtzOptions.{option}: {problem}");
+        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, Refused);
+        // The rules' own options, checked by the rules they make, as the frame estimator checks them.
+        foreach ((string option, object? given, Action make) in new (string, object?, Action)[]
+        {
+            (nameof(o.Reinforce), o.Reinforce, () => _ = new Reinforce(o.Reinforce)),
+            (nameof(o.Nvil), o.Nvil, () => _ = new Nvil(o.Nvil)),
+        })
+        {
+            if (given is null) throw Bad(option, "must be set (the default options, or your own).");
+            try
+            {
+                make();
+            }
+            catch (ArgumentException e)
+            {
+                throw Refused(option, Requires.Reason(e));
+            }
+        }
         if (!(o.DivergenceFactor > 0)) throw OutOfRange(nameof(o.DivergenceFactor), o.DivergenceFactor, "must be positive (+∞ to keep only the finiteness checks).");
         if (!Enum.IsDefined(o.LearningRule)) throw Bad(nameof(o.LearningRule), $"unknown rule {o.LearningRule}.");
         int minimumTrainingSamples = o.LearningRule == HelmholtzLearningRule.Vimco ? 2 : 1;
@@ -148,7 +167,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                 $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
         using IChannel? channel = _host?.Start("Training");
-        new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples), new TemporalTrainingOptions
+        new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil), new TemporalTrainingOptions
         {
             Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
             LearningRate = OptimizerSettings.Of(o).Schedule(), Optimizer = OptimizerSettings.Of(o).Optimizers(),

@@ -1,3 +1,5 @@
+using Microsoft.ML.Helmholtz.Learning.Rules;
+
 namespace Microsoft.ML.Helmholtz.Transforms;
 
 /// <summary>
@@ -21,6 +23,12 @@ public sealed class TemporalHelmholtzOptions
 
     /// <summary>K for the K-sample rules.</summary>
     public int TrainingSamples { get; set; } = 5;
+
+    /// <summary>REINFORCE's baselines and variance normalisation (with <see cref="HelmholtzLearningRule.Reinforce"/>), as <see cref="HelmholtzMachineOptions.Reinforce"/>.</summary>
+    public ReinforceOptions Reinforce { get; set; } = new();
+
+    /// <summary>NVIL's baselines, variance normalisation and local signals (with <see cref="HelmholtzLearningRule.Nvil"/>), as <see cref="HelmholtzMachineOptions.Nvil"/>.</summary>
+    public NvilOptions Nvil { get; set; } = new();
 
     public int Epochs { get; set; } = 10;
     public int BatchSequences { get; set; } = 20;
@@ -85,5 +93,11 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>E[v_t | v_&lt;t], the one-step prediction of every frame from the true frames before it (a vector like the input); null: not added.</summary>
     public string? PredictedFramesColumnName { get; set; }
 
-    internal TemporalHelmholtzOptions Copy() => (TemporalHelmholtzOptions)MemberwiseClone();
+    internal TemporalHelmholtzOptions Copy()
+    {
+        var copy = (TemporalHelmholtzOptions)MemberwiseClone();
+        copy.Reinforce = Reinforce?.Copy()!;
+        copy.Nvil = Nvil?.Copy()!;
+        return copy;
+    }
 }

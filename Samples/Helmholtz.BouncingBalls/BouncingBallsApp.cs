@@ -33,7 +33,7 @@ public static class BouncingBallsApp
           --recurrent-units N     LSTM units (100)
           --epochs N (10)  --batch-sequences N (20)  --truncation STEPS (0: whole sequences)
           --time-limit MINUTES    stop at the end of the first epoch past this much training time (0: no limit)
-          --learning-rate X (0.001)  --seed N (1)
+          --learning-rate X (0.001)  --decay X per epoch, in (0, 1] (1)  --min-lr X, at most the rate (0)  --seed N (1)
           --train-sequences N (4000)  --test-sequences N (200)  --frames T (100)
           --k N                   importance samples per frame for the log-likelihood (100)
           --predict-samples N     draws of h per frame for the expected next frame (20)
@@ -129,7 +129,7 @@ public static class BouncingBallsApp
         {
             new TemporalTrainer(rule, new TemporalTrainingOptions
             {
-                Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = new(o.LearningRate), Seed = o.Seed, TimeLimit = o.TimeLimit,
+                Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.Truncation, LearningRate = o.Schedule, Seed = o.Seed, TimeLimit = o.TimeLimit,
             }).Train(model, data.Train, new Progress(output, reports), cancellation);
         }
         catch (OperationCanceledException)
@@ -183,7 +183,7 @@ public static class BouncingBallsApp
             plain = HelmholtzMachine.Create(architecture, o.Seed);
             try
             {
-                var plainReports = new HelmholtzTrainer(LearningRules.Create(o.Rule), new TrainingOptions { Epochs = reports.Count, BatchSize = 100, LearningRate = new(o.LearningRate), Seed = o.Seed })
+                var plainReports = new HelmholtzTrainer(LearningRules.Create(o.Rule), new TrainingOptions { Epochs = reports.Count, BatchSize = 100, LearningRate = o.Schedule, Seed = o.Seed })
                     .Train(plain, frames, progress: new SynchronousProgress<EpochReport>(r => output.WriteLine($"  epoch {r.Epoch}: free energy {r.TrainFreeEnergy:F2} nats per frame, {r.Elapsed.TotalSeconds:F0} s")), cancellationToken: cancellation);
                 plainTime = plainReports[^1].Elapsed;
             }
@@ -290,7 +290,7 @@ public static class BouncingBallsApp
         public void Report(TemporalEpochReport r)
         {
             reports.Add(r);
-            output.WriteLine($"  epoch {r.Epoch}: {r.Objective} {r.TrainObjective:F2} nats per frame (F̂ {r.TrainFreeEnergy:F2}), {r.Elapsed.TotalSeconds:F0} s");
+            output.WriteLine($"  epoch {r.Epoch}: {r.Objective} {r.TrainObjective:F2} nats per frame (F̂ {r.TrainFreeEnergy:F2}), lr {r.LearningRate:G3}, {r.Elapsed.TotalSeconds:F0} s");
         }
     }
 
@@ -308,6 +308,9 @@ public static class BouncingBallsApp
         /// <summary>Null: no limit (--time-limit 0, as in the MNIST sample).</summary>
         public TimeSpan? TimeLimit;
         public float LearningRate = 1e-3f;
+        public double Decay = 1, MinimumLearningRate;
+        /// <summary>The rate of each epoch, from --learning-rate, --decay and --min-lr (checked by Parse).</summary>
+        public LearningRateSchedule Schedule = new(1e-3);
         public ulong Seed = 1;
         public bool Baseline = true, Help;
 
@@ -323,6 +326,12 @@ public static class BouncingBallsApp
                 {
                     string text = Next();
                     return !string.IsNullOrWhiteSpace(text) ? text : throw new ArgumentException($"{name} needs a folder; got an empty value.");
+                }
+                double Number()
+                {
+                    string text = Next();
+                    return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
+                        : throw new ArgumentException($"{name} needs a number; got '{text}'.");
                 }
                 int Whole(int min)
                 {
@@ -346,6 +355,8 @@ public static class BouncingBallsApp
                         o.LearningRate = float.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out float r) && r > 0 && float.IsFinite(r) ? r
                             : throw new ArgumentException($"{name} needs a positive number (in single precision); got '{rate}'.");
                         break;
+                    case "--decay": o.Decay = Number(); break;
+                    case "--min-lr": o.MinimumLearningRate = Number(); break;
                     case "--seed":
                         string seed = Next();
                         o.Seed = ulong.TryParse(seed, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong s) ? s
@@ -362,6 +373,18 @@ public static class BouncingBallsApp
                 }
             }
             if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
+            try
+            {
+                o.Schedule = new LearningRateSchedule(o.LearningRate, o.Decay, o.MinimumLearningRate);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentException($"--decay {o.Decay.ToString(CultureInfo.InvariantCulture)} --min-lr {o.MinimumLearningRate.ToString(CultureInfo.InvariantCulture)}: {e.Message.Split(Environment.NewLine)[0]}");
+            }
+            // The rates never rise, so the last epoch's says whether the schedule reaches 0 in single precision, where the steps use it.
+            if (o.TimeLimit is null && (float)o.Schedule.At(o.Epochs - 1) == 0)
+                throw new ArgumentException($"--decay {o.Decay.ToString(CultureInfo.InvariantCulture)} takes the learning rate to 0 in single precision by epoch {o.Epochs}: " +
+                    "set --min-lr, decay more slowly, train fewer --epochs, or set a --time-limit.");
             if (o.BatchSequences > o.TrainSequences)
                 throw new ArgumentException($"--batch-sequences {o.BatchSequences} is more than the {o.TrainSequences} training sequences (--train-sequences): no minibatch would be made.");
             return o;
