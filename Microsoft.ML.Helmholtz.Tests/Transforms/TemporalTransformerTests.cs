@@ -473,6 +473,80 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
+    public void WithValidationDataTheTransformerHoldsTheMachineOfTheBestEpoch()
+    {
+        Sequence[] rows = MovingDot(16, 1);
+        // Validation sequences whose dot moves the other way: what the LSTM learns from the training sequences fits them less and less.
+        Sequence[] leftward = MovingDot(8, 2).Select(r =>
+        {
+            var values = new float[FrameCount * FrameSize];
+            for (int t = 0; t < FrameCount; t++) r.Frames.AsSpan((FrameCount - 1 - t) * FrameSize, FrameSize).CopyTo(values.AsSpan(t * FrameSize));
+            return new Sequence { Frames = values };
+        }).ToArray();
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(rows), validation = ml.Data.LoadFromEnumerable(leftward);
+        var reports = new List<TemporalEpochReport>();
+        const int epochs = 12, k = 10;
+        TemporalHelmholtzTransformer transformer = ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.Epochs = epochs;
+            o.Seed = 7;
+            o.LearningRate = 0.03;
+            o.ValidationData = validation;
+            o.ValidationSamples = k;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
+        })).Fit(data);
+        Assert.HasCount(epochs, reports);
+        double[] estimates = reports.Select(r => r.ValidationLogLikelihood!.Value).ToArray();
+        Assert.IsTrue(estimates.All(double.IsFinite));
+        int best = Array.IndexOf(estimates, estimates.Max()) + 1;
+        Assert.IsTrue(best < epochs, $"the best epoch, {best}, is not the last here: estimates {string.Join(", ", estimates.Select(e => e.ToString("F3")))}");
+
+        // The machine kept is the core trainer's after the best epoch's number of epochs, and the estimate reported for it is its own.
+        var sequences = new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray());
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = best, BatchSequences = 8, Seed = 8, LearningRate = new(0.03) })
+            .Train(model, sequences);
+        static byte[] Bytes(TemporalHelmholtzMachine m)
+        {
+            var stream = new MemoryStream();
+            m.Save(stream);
+            return stream.ToArray();
+        }
+        CollectionAssert.AreEqual(Bytes(model), Bytes(transformer.GetModel()), $"the machine of epoch {best}");
+        var scorer = new TemporalFixedNoiseLogLikelihood(model, k, 11);   // the fit's seed + 4
+        double total = 0;
+        var perFrame = new double[FrameCount];
+        foreach (Sequence r in leftward)
+        {
+            scorer.Score(r.Frames, FrameCount, perFrame);
+            total += perFrame.Sum();
+        }
+        Assert.AreEqual(estimates[best - 1], total / (leftward.Length * FrameCount), 1e-9, "the estimate reported for that epoch");
+
+        // Refusals, named, before any row is read.
+        (Action<TemporalHelmholtzOptions> Change, string Message)[] refused =
+        [
+            (o => o.ValidationSamples = 5, "TemporalHelmholtzOptions.ValidationSamples: estimates ln p of the validation data, and ValidationData is null"),
+            (o => o.ValidationData = validation, "TemporalHelmholtzOptions.ValidationData: is read only to estimate ln p after each epoch"),
+        ];
+        foreach (var (change, message) in refused)
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(change)), message).Message, message);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.ValidationSamples = -1))).Message,
+            "TemporalHelmholtzOptions.ValidationSamples: must be 0 or more");
+        IDataView shorter = ml.Data.LoadFromEnumerable(new[] { new ShortSequence() });
+        var wrongSize = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.ValidationData = shorter; o.ValidationSamples = 5; })).Fit(data));
+        StringAssert.Contains(wrongSize.Message, "TemporalHelmholtzOptions.ValidationData:");
+        StringAssert.Contains(wrongSize.Message, "the training data's sequences have 96 values");
+    }
+
+    private sealed class ShortSequence
+    {
+        [VectorType(FrameSize * 2)] public float[] Frames { get; set; } = new float[FrameSize * 2];
+    }
+
+    [TestMethod]
     public void OptimiserOptionErrorsNameTheOption()
     {
         var ml = new MLContext(seed: 1);

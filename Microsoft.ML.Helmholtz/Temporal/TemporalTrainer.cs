@@ -53,7 +53,14 @@ public sealed class TemporalTrainingOptions
 }
 
 /// <summary>One epoch of temporal training: the means per frame of the rule's objective and of F̂ over its steps, and the epoch's learning rate.</summary>
-public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, double TrainObjective, string Objective, TimeSpan Elapsed, double LearningRate);
+public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, double TrainObjective, string Objective, TimeSpan Elapsed, double LearningRate)
+{
+    /// <summary>
+    /// An importance-sampled estimate of the validation sequences' mean ln p per frame after the epoch, where the caller made one
+    /// (the ML.NET estimator's <c>ValidationSamples</c>); the trainer itself leaves it null.
+    /// </summary>
+    public double? ValidationLogLikelihood { get; init; }
+}
 
 /// <summary>
 /// Trains a <see cref="TemporalHelmholtzMachine"/> by the seed's algorithm 2, with the frames of a

@@ -42,6 +42,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.BatchSequences <= 0) throw OutOfRange(nameof(o.BatchSequences), o.BatchSequences, "must be positive.");
         if (o.TruncationSteps < 0) throw OutOfRange(nameof(o.TruncationSteps), o.TruncationSteps, "must be 0 or more (0: whole sequences).");
         if (o.TimeLimit is { } limit && limit <= TimeSpan.Zero) throw OutOfRange(nameof(o.TimeLimit), limit, "must be positive (null: none).");
+        if (o.ValidationSamples < 0) throw OutOfRange(nameof(o.ValidationSamples), o.ValidationSamples, "must be 0 or more (0: no validation estimate).");
+        if (o.ValidationSamples > 0 && o.ValidationData is null) throw Bad(nameof(o.ValidationSamples), "estimates ln p of the validation data, and ValidationData is null.");
+        if (o.ValidationSamples == 0 && o.ValidationData is not null)
+            throw Bad(nameof(o.ValidationData), "is read only to estimate ln p after each epoch: set ValidationSamples (K), or leave ValidationData null.");
         static ArgumentOutOfRangeException Refused(string option, string problem) => new("options", $"TemporalHelmholtzOptions.{option}: {problem}");
         OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, Refused);
         // The rules' own options, checked by the rules they make, as the frame estimator checks them.
@@ -110,6 +114,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             throw OutOfRange(nameof(o.Samples), o.Samples, problem + " Use a smaller K.");
         if (o.PredictedFramesColumnName is not null && TemporalEvaluation.TooManySamples(model.Machine, o.PredictionSamples) is { } prediction)
             throw OutOfRange(nameof(o.PredictionSamples), o.PredictionSamples, prediction + " Use fewer draws.");
+        if (o.ValidationSamples > 0 && TemporalFixedNoiseLogLikelihood.TooManySamples(model.Machine, o.ValidationSamples) is { } validation)
+            throw OutOfRange(nameof(o.ValidationSamples), o.ValidationSamples, validation + " Use a smaller K.");
     }
 
     /// <summary>The input's frames per row: the column's size over the frame size, checked.</summary>
@@ -141,31 +147,33 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
         CheckSamples(o, model);
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
-        var values = new List<float>();
-        int sequences = 0;
-        using (DataViewRowCursor cursor = input.GetRowCursor([column]))
+        // The validation sequences first: a column that does not fit is refused before the training data is read.
+        DataViewSchema.Column? validationColumn = null;
+        if (o.ValidationData is { } validationData)
         {
-            ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(column);
-            VBuffer<float> row = default;
-            var dense = new float[size];
-            while (cursor.MoveNext())
+            try
             {
-                o.CancellationToken.ThrowIfCancellationRequested();
-                getter(ref row);
-                // Checked here, where the row, frame and slot are known: the core would name only its flat index.
-                inputColumn.Read(row, dense, new RowName(sequences), "training data", frames: true);
-                if ((long)values.Count + size > Array.MaxLength)
-                    throw new ArgumentException($"The training data: column '{o.InputColumnName}' holds more than {Array.MaxLength:N0} values by row {sequences} " +
-                        $"({size} per sequence), more than one array holds: train on fewer sequences.", nameof(input));
-                values.AddRange(dense);
-                sequences++;
+                validationColumn = InputColumn.Check(validationData.Schema, o.InputColumnName, size);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.ValidationData: {Requires.Reason(e)} (the training data's sequences have {size} values)");
             }
         }
+        (float[] values, int sequences) = Read(input, column, inputColumn, size, "training data", nameof(input), o.CancellationToken);
         if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least {o.BatchSequences} sequences are needed to train.", nameof(input));
         if (sequences < o.BatchSequences)
             throw new ArgumentException($"The training data: column '{o.InputColumnName}' has {sequences} rows (one sequence each), fewer than " +
                 $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
-        var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values.ToArray());
+        var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values);
+        BestValidatedModel? best = null;
+        if (validationColumn is { } vc)
+        {
+            (float[] validationValues, int validationSequences) = Read(o.ValidationData!, vc, inputColumn, size, "validation data", "options", o.CancellationToken);
+            if (validationSequences == 0)
+                throw new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.ValidationData: column '{o.InputColumnName}' has no rows to estimate ln p on.");
+            best = new BestValidatedModel(model, validationValues, validationSequences, frames, o.ValidationSamples, (ulong)seed + 4);
+        }
         using IChannel? channel = _host?.Start("Training");
         new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil), new TemporalTrainingOptions
         {
@@ -174,13 +182,89 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
         }).Train(model, data, new EpochLog(r =>
         {
-            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate);
+            if (best is not null) r = r with { ValidationLogLikelihood = best.Estimate(r.Epoch, o.CancellationToken) };
+            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}{4}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate,
+                r.ValidationLogLikelihood is { } v ? $", validation ln p {v:F3} nats per frame" : "");
             o.Progress?.Report(r);
         }), o.CancellationToken);
+        if (best?.Model is { } bestModel && best.Epoch != best.LastEpoch)
+        {
+            channel?.Info(MessageSensitivity.None, "kept the machine of epoch {0} of {1}: its validation ln p, {2:F3} nats per frame (K = {3}), was the best",
+                best.Epoch, best.LastEpoch, best.LogLikelihood, o.ValidationSamples);
+            model = bestModel;
+        }
         // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.
         TemporalHelmholtzOptions kept = o.Copy();
         kept.Seed = seed;
         return new TemporalHelmholtzTransformer(model, kept, frames);
+    }
+
+    /// <summary>
+    /// Reads a column of sequences into one array, each row checked where the row, frame and slot are known (the core would
+    /// name only its flat index); <paramref name="what"/> names the data set in errors, <paramref name="parameter"/> the argument.
+    /// </summary>
+    private static (float[] Values, int Sequences) Read(IDataView data, DataViewSchema.Column column, InputColumn inputColumn, int size, string what,
+        string parameter, CancellationToken cancellation)
+    {
+        var values = new List<float>();
+        int sequences = 0;
+        using DataViewRowCursor cursor = data.GetRowCursor([column]);
+        ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(column);
+        VBuffer<float> row = default;
+        var dense = new float[size];
+        while (cursor.MoveNext())
+        {
+            cancellation.ThrowIfCancellationRequested();
+            getter(ref row);
+            inputColumn.Read(row, dense, new RowName(sequences), what, frames: true);
+            if ((long)values.Count + size > Array.MaxLength)
+                throw new ArgumentException($"The {what}: column '{inputColumn.Name}' holds more than {Array.MaxLength:N0} values by row {sequences} " +
+                    $"({size} per sequence), more than one array holds: use fewer sequences.", parameter);
+            values.AddRange(dense);
+            sequences++;
+        }
+        return (values.ToArray(), sequences);
+    }
+
+    /// <summary>
+    /// Estimates the validation sequences' mean ln p per frame after each epoch, with the same noise every time (one seed), and
+    /// keeps a copy of the model of the epoch that scored best. Called on the training thread between epochs, while no step runs.
+    /// </summary>
+    private sealed class BestValidatedModel(TemporalHelmholtzMachine model, float[] sequences, int count, int frames, int samples, ulong seed)
+    {
+        private readonly double[] _perFrame = new double[frames];
+
+        /// <summary>A copy of the best epoch's model; null before the first estimate.</summary>
+        public TemporalHelmholtzMachine? Model { get; private set; }
+
+        public int Epoch { get; private set; }
+
+        public int LastEpoch { get; private set; }
+
+        public double LogLikelihood { get; private set; } = double.NegativeInfinity;
+
+        public double Estimate(int epoch, CancellationToken cancellation)
+        {
+            // The scorer takes a copy of the model as it stands; the same seed gives it the same noise at every epoch.
+            var scorer = new TemporalFixedNoiseLogLikelihood(model, samples, seed);
+            double total = 0;
+            int d = model.FrameSize;
+            for (int s = 0; s < count; s++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                scorer.Score(sequences.AsSpan(s * frames * d, frames * d), frames, _perFrame);
+                foreach (double v in _perFrame) total += v;
+            }
+            double mean = total / ((double)count * frames);
+            LastEpoch = epoch;
+            if (mean > LogLikelihood)
+            {
+                LogLikelihood = mean;
+                Epoch = epoch;
+                Model = scorer.Model;   // the scorer's own copy: nothing changes it after this estimate
+            }
+            return mean;
+        }
     }
 
     /// <summary>Logs each epoch on the training thread, in order and before Fit returns (Progress&lt;T&gt; would post it to the thread pool, possibly after the channel is closed).</summary>

@@ -66,6 +66,21 @@ public sealed class TemporalHelmholtzOptions
     /// </summary>
     public int? Seed { get; set; }
 
+    /// <summary>
+    /// Sequences to estimate ln p on after each epoch, in the training data's column and of its length (read into memory
+    /// once); null: none. Needs <see cref="ValidationSamples"/>.
+    /// </summary>
+    public IDataView? ValidationData { get; set; }
+
+    /// <summary>
+    /// With <see cref="ValidationData"/>: K, the importance samples per frame for an estimate of the validation sequences'
+    /// mean ln p per frame after each epoch, with the same random numbers at every epoch (so that two epochs' estimates
+    /// differ by their machines, not by the draws). It is reported (<see cref="Temporal.TemporalEpochReport.ValidationLogLikelihood"/>,
+    /// and on the log), and the fitted transformer holds the machine of the epoch that scored best, not the last one: a
+    /// guard against overfitting. Each estimate costs about K forward passes over the validation frames. 0 (the default): none.
+    /// </summary>
+    public int ValidationSamples { get; set; }
+
     /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
     public TimeSpan? TimeLimit { get; set; }
 
