@@ -547,6 +547,67 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
+    public void AFitFromAModelWithItsTrainingStateIsTheLongerFit()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        static byte[] Bytes(TemporalHelmholtzMachine m)
+        {
+            var stream = new MemoryStream();
+            m.Save(stream);
+            return stream.ToArray();
+        }
+        static byte[] StateBytes(TrainingState state)
+        {
+            var stream = new MemoryStream();
+            state.Save(stream);
+            return stream.ToArray();
+        }
+        var reports = new List<TemporalEpochReport>();
+        TemporalHelmholtzEstimator Estimator(int epochs, TrainingState? state, int units = 16) => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.Epochs = epochs;
+            o.Seed = 7;
+            o.RecurrentUnits = units;
+            o.LearningRate = 0.01;
+            o.LearningRateDecay = 0.7;
+            o.MinimumLearningRate = 0.004;
+            o.TrainingState = state;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
+        }));
+        byte[] whole = Bytes(Estimator(5, null).Fit(data).GetModel());
+
+        var state = new TrainingState();
+        TemporalHelmholtzTransformer first = Estimator(2, state).Fit(data);
+        Assert.AreEqual(2, state.ScheduleEpoch, "the fit recorded its state");
+        byte[] firstBytes = Bytes(first.GetModel());
+        reports.Clear();
+        TemporalHelmholtzTransformer second = Estimator(3, state).Fit(data, first);
+        CollectionAssert.AreEqual(whole, Bytes(second.GetModel()), "two fits with the state are the one longer fit");
+        CollectionAssert.AreEqual(new[] { 0.0049f, 0.004f, 0.004f }, reports.Select(r => (float)r.LearningRate).ToArray(), "the schedule went on from the state's epoch");
+        CollectionAssert.AreEqual(firstBytes, Bytes(first.GetModel()), "the initial model is not changed");
+        Assert.AreEqual(5, state.ScheduleEpoch);
+
+        // Without the state the optimiser and the schedule start again: another machine, from the model given.
+        reports.Clear();
+        byte[] restarted = Bytes(Estimator(3, null).Fit(data, first.GetModel()).GetModel());
+        CollectionAssert.AreNotEqual(whole, restarted);
+        Assert.AreEqual(0.01f, (float)reports[0].LearningRate, "the schedule starts again");
+        CollectionAssert.AreEqual(restarted, Bytes(Estimator(3, null).Fit(data, first).GetModel()), "from the transformer or from its machine, the same fit");
+
+        // A state of another point is refused, naming the option, and left as it was; so is a model of another shape.
+        byte[] stateBefore = StateBytes(state);
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data, first));
+        StringAssert.Contains(refused.Message, "TemporalHelmholtzOptions.TrainingState: The training state was recorded when the machine had trained");
+        CollectionAssert.AreEqual(stateBefore, StateBytes(state), "the refused fit left the state as it was");
+        var fresh = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data));
+        StringAssert.Contains(fresh.Message, "A fit without an initial model starts a new machine");
+        var shape = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, null, units: 8).Fit(data, first));
+        Assert.AreEqual("initialModel", shape.ParamName);
+        StringAssert.Contains(shape.Message, "TemporalHelmholtzOptions.Architecture and RecurrentUnits: the initial model is a machine 8b-6g with 16 recurrent units");
+    }
+
+    [TestMethod]
     public void OptimiserOptionErrorsNameTheOption()
     {
         var ml = new MLContext(seed: 1);

@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
@@ -134,17 +135,50 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         return SchemaShapes.Add(inputSchema, TemporalColumns.Added(_options, 1));
     }
 
-    public TemporalHelmholtzTransformer Fit(IDataView input)
+    public TemporalHelmholtzTransformer Fit(IDataView input) => FitFrom(input, initial: null, initialName: null);
+
+    /// <summary>
+    /// Trains on from <paramref name="initialModel"/>'s machine instead of a new one: on more sequences, or for more epochs. The
+    /// model given is not changed (its machine is copied); the options' architecture and recurrent units must be its. Its visible
+    /// biases are not set from the data; the learning-rate schedule starts again at <see cref="TemporalHelmholtzOptions.LearningRate"/>
+    /// and the optimiser's state (Adam's moments) starts from zero, as neither is part of a fitted model, unless
+    /// <see cref="TemporalHelmholtzOptions.TrainingState"/> holds the state that the model's fit recorded: then both go on from it, as
+    /// one longer fit would have.
+    /// </summary>
+    public TemporalHelmholtzTransformer Fit(IDataView input, TemporalHelmholtzTransformer initialModel)
+    {
+        ArgumentNullException.ThrowIfNull(initialModel);
+        return FitFrom(input, initialModel.GetModel(), nameof(initialModel));
+    }
+
+    /// <summary>
+    /// <see cref="Fit(IDataView, TemporalHelmholtzTransformer)"/> from a machine of the core library (e.g. one loaded with
+    /// <see cref="TemporalHelmholtzMachine.Load(string, Numerics.IMatrixEngine?)"/>); the machine given is not changed.
+    /// </summary>
+    public TemporalHelmholtzTransformer Fit(IDataView input, TemporalHelmholtzMachine initialModel)
+    {
+        ArgumentNullException.ThrowIfNull(initialModel);
+        var copy = new MemoryStream();
+        initialModel.Save(copy);
+        copy.Position = 0;
+        return FitFrom(input, TemporalHelmholtzMachine.Load(copy, initialModel.Machine.Engine), nameof(initialModel));
+    }
+
+    /// <summary>Fits a new machine (<paramref name="initial"/> null) or <paramref name="initial"/>, a copy the caller made; <paramref name="initialName"/> is the caller's parameter that gave it.</summary>
+    private TemporalHelmholtzTransformer FitFrom(IDataView input, TemporalHelmholtzMachine? initial, string? initialName)
     {
         ArgumentNullException.ThrowIfNull(input);
         TemporalHelmholtzOptions o = _options;
         DataViewSchema.Column column = InputColumn.Check(input.Schema, o.InputColumnName);
         int size = ((VectorDataViewType)column.Type).Size, frames = Frames(o, size);
         HelmholtzArchitecture architecture = Architecture(o);
+        if (initial is not null && (!initial.Machine.Architecture.SameAs(architecture) || initial.RecurrentUnits != o.RecurrentUnits))
+            throw new ArgumentException($"TemporalHelmholtzOptions.Architecture and RecurrentUnits: the initial model is a machine {initial.Machine.Architecture} with " +
+                $"{initial.RecurrentUnits} recurrent units, and these options train {architecture} with {o.RecurrentUnits}: set them to the model's.", initialName);
         int seed = o.Seed ?? HelmholtzMachineEstimator.NextSeed(_host);
         // The machine depends on the options alone: its scoring samples are checked before a row is read (reading the data
         // can take long), and before training (the machine would be lost with a transformer that cannot score).
-        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
+        var model = initial ?? TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
         CheckSamples(o, model);
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         // The validation sequences first: a column that does not fit is refused before the training data is read.
@@ -175,24 +209,48 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             best = new BestValidatedModel(model, validationValues, validationSequences, frames, o.ValidationSamples, (ulong)seed + 4);
         }
         using IChannel? channel = _host?.Start("Training");
-        new TemporalTrainer(HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil), new TemporalTrainingOptions
+        // What the epochs must beat: a fit from a given model never returns a machine worse on validation than the one given.
+        if (best is not null && initial is not null)
+            channel?.Info(MessageSensitivity.None, "the initial model's validation ln p: {0:F3} nats per frame (K = {1})", best.Estimate(0, o.CancellationToken), o.ValidationSamples);
+        // The run records into a copy, kept in the user's state only when the fit succeeds: a failed fit's machine is lost with it, and
+        // the state must still be the one of the model the user holds. The user's state is held meanwhile.
+        using var stateUse = o.TrainingState?.EnterRun("TemporalHelmholtzEstimator.Fit") ?? default;
+        TrainingState? recording = o.TrainingState?.Copy();
+        var rule = HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil);
+        var trainingOptions = new TemporalTrainingOptions
         {
             Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
             LearningRate = OptimizerSettings.Of(o).Schedule(), Optimizer = OptimizerSettings.Of(o).Optimizers(),
             TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
-        }).Train(model, data, new EpochLog(r =>
+            // A machine given to train on keeps its visible biases, even one that has taken no steps.
+            InitializeVisibleBiases = initial is null,
+        };
+        try
         {
-            if (best is not null) r = r with { ValidationLogLikelihood = best.Estimate(r.Epoch, o.CancellationToken) };
-            channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}{4}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate,
-                r.ValidationLogLikelihood is { } v ? $", validation ln p {v:F3} nats per frame" : "");
-            o.Progress?.Report(r);
-        }), o.CancellationToken);
+            new TemporalTrainer(rule, trainingOptions).Train(model, data, new EpochLog(r =>
+            {
+                if (best is not null) r = r with { ValidationLogLikelihood = best.Estimate(r.Epoch, o.CancellationToken) };
+                channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}{4}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate,
+                    r.ValidationLogLikelihood is { } v ? $", validation ln p {v:F3} nats per frame" : "");
+                o.Progress?.Report(r);
+            }), o.CancellationToken, recording);
+        }
+        catch (ArgumentException e) when (e.ParamName == "state")
+        {
+            throw new ArgumentException($"TemporalHelmholtzOptions.TrainingState: {Requires.Reason(e)}" +
+                (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))."
+                    : " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model without " +
+                      "the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."),
+                nameof(input), e);
+        }
         if (best?.Model is { } bestModel && best.Epoch != best.LastEpoch)
         {
-            channel?.Info(MessageSensitivity.None, "kept the machine of epoch {0} of {1}: its validation ln p, {2:F3} nats per frame (K = {3}), was the best",
-                best.Epoch, best.LastEpoch, best.LogLikelihood, o.ValidationSamples);
+            channel?.Info(MessageSensitivity.None, "kept the {0}: its validation ln p, {1:F3} nats per frame (K = {2}), was the best{3}",
+                best.Epoch == 0 ? "initial model's machine" : $"machine of epoch {best.Epoch} of {best.LastEpoch}", best.LogLikelihood, o.ValidationSamples,
+                o.TrainingState is null ? "" : "; the training state is the last epoch's, so a fit from this model cannot go on from it");
             model = bestModel;
         }
+        if (recording is not null) o.TrainingState!.CopyFrom(recording);
         // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.
         TemporalHelmholtzOptions kept = o.Copy();
         kept.Seed = seed;

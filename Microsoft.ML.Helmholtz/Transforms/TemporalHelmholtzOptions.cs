@@ -81,6 +81,15 @@ public sealed class TemporalHelmholtzOptions
     /// </summary>
     public int ValidationSamples { get; set; }
 
+    /// <summary>
+    /// Where a fit records what it knows beyond the machine (the optimiser's moments, the rule's baselines, the random streams, the
+    /// schedule's epoch) when it succeeds, as <see cref="HelmholtzMachineOptions.TrainingState"/> does for the frame machine: a fit
+    /// from an initial model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, as one
+    /// longer fit would have (bit for bit, with the same options and data); a fit that fails or is cancelled leaves it as it was.
+    /// Null (the default): none; the optimiser starts afresh.
+    /// </summary>
+    public Learning.TrainingState? TrainingState { get; set; }
+
     /// <summary>Stop at the end of the first epoch past this much training time; null: all epochs.</summary>
     public TimeSpan? TimeLimit { get; set; }
 
