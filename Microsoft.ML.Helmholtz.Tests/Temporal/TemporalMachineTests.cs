@@ -550,6 +550,27 @@ public sealed class TemporalMachineTests
     }
 
     [TestMethod]
+    public void ARateThatReaches0StopsARunWithATimeLimitAndRefusesAResumedRunWithoutOne()
+    {
+        var data = SoftSequences(8, 6, 4, 76);
+        var schedule = new LearningRateSchedule(0.01, 1e-30);   // 0.01, 1e-32, then 0 in single precision
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 77);
+        var state = new TrainingState();
+        var reports = new TemporalTrainer(new StochasticBackpropagation(),
+            new TemporalTrainingOptions { Epochs = 5, BatchSequences = 4, LearningRate = schedule, TimeLimit = TimeSpan.FromHours(1), Seed = 78 })
+            .Train(model, data, state: state);
+        CollectionAssert.AreEqual(new[] { 0.01f, 1e-32f }, reports.Select(r => (float)r.LearningRate).ToArray(), "it stops before the first epoch whose rate is 0");
+        Assert.AreEqual(4L, model.Machine.StepsTrained, "two epochs of two minibatches: no step at a rate of 0");
+
+        // Resumed from that state, the schedule's next epoch is already 0: without a time limit the run is refused before anything changes.
+        byte[] before = Bytes(model);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TemporalTrainer(new StochasticBackpropagation(),
+            new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4, LearningRate = schedule, Seed = 78 }).Train(model, data, state: state));
+        StringAssert.Contains(e.Message, "gives 0 in single precision, in which it is used, from its epoch 2 (this run's epoch 1)");
+        CollectionAssert.AreEqual(before, Bytes(model));
+    }
+
+    [TestMethod]
     public void ARunUsesTheOptionsAsTheyWereWhenItStarted()
     {
         var data = SoftSequences(8, 6, 4, 73);

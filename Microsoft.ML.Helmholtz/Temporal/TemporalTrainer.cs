@@ -25,7 +25,8 @@ public sealed class TemporalTrainingOptions
     /// <summary>
     /// The learning rate of each epoch, as <see cref="TrainingOptions.LearningRate"/> says for the frame machine (a constant
     /// 10⁻³ by default). A run resumed from a <see cref="TrainingState"/> goes on from the epoch of the schedule where the
-    /// state's run stopped (<see cref="TrainingState.ScheduleEpoch"/>), as the uninterrupted run would have.
+    /// state's run stopped (<see cref="TrainingState.ScheduleEpoch"/>), as the uninterrupted run would have. A run whose rate
+    /// becomes 0 in single precision before its Epochs is refused without a <see cref="TimeLimit"/>; with one, it stops at that epoch.
     /// </summary>
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
@@ -182,6 +183,9 @@ public sealed class TemporalTrainer
             int minibatches = order.Length / batch;
             for (int epoch = 0; epoch < o.Epochs; epoch++)
             {
+                float rate = (float)o.LearningRate.At(TrainingOptions.ScheduleEpoch(epochsBefore, epoch));
+                // Refused before the run without a time limit; with one, the run ends here, as at its limit (as HelmholtzTrainer does).
+                if (rate == 0) break;
                 // From the identity each epoch, so that the order follows from the stream alone (a resumed run draws it again).
                 for (int i = 0; i < order.Length; i++) order[i] = i;
                 for (int i = order.Length - 1; i > 0; i--)
@@ -191,7 +195,6 @@ public sealed class TemporalTrainer
                 }
                 double freeEnergy = 0, objective = 0;
                 long seen = 0;
-                float rate = (float)o.LearningRate.At(TrainingOptions.ScheduleEpoch(epochsBefore, epoch));
                 for (int first = 0; first + batch <= order.Length; first += batch)
                 {
                     ReadOnlySpan<int> sequences = order.AsSpan(first, batch);

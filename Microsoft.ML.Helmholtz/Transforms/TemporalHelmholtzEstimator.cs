@@ -47,8 +47,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (o.ValidationSamples > 0 && o.ValidationData is null) throw Bad(nameof(o.ValidationSamples), "estimates ln p of the validation data, and ValidationData is null.");
         if (o.ValidationSamples == 0 && o.ValidationData is not null)
             throw Bad(nameof(o.ValidationData), "is read only to estimate ln p after each epoch: set ValidationSamples (K), or leave ValidationData null.");
-        static ArgumentOutOfRangeException Refused(string option, string problem) => new("options", $"TemporalHelmholtzOptions.{option}: {problem}");
-        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, Refused);
+        // As the frame estimator's: these options are checked by the same code and refused with the same exceptions.
+        OptimizerSettings.Of(o).Check(o.Epochs, o.TimeLimit, Bad);
         // The rules' own options, checked by the rules they make, as the frame estimator checks them.
         foreach ((string option, object? given, Action make) in new (string, object?, Action)[]
         {
@@ -63,7 +63,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             }
             catch (ArgumentException e)
             {
-                throw Refused(option, Requires.Reason(e));
+                throw Bad(option, Requires.Reason(e));
             }
         }
         if (!(o.DivergenceFactor > 0)) throw OutOfRange(nameof(o.DivergenceFactor), o.DivergenceFactor, "must be positive (+∞ to keep only the finiteness checks).");
@@ -187,12 +187,17 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         {
             try
             {
-                validationColumn = InputColumn.Check(validationData.Schema, o.InputColumnName, size);
+                validationColumn = InputColumn.Check(validationData.Schema, o.InputColumnName);
             }
             catch (ArgumentOutOfRangeException e)
             {
-                throw new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.ValidationData: {Requires.Reason(e)} (the training data's sequences have {size} values)");
+                throw new ArgumentException($"TemporalHelmholtzOptions.ValidationData: {Requires.Reason(e)}", "options");
             }
+            int validationSize = ((VectorDataViewType)validationColumn.Value.Type).Size;
+            if (validationSize != size)
+                throw new ArgumentException($"TemporalHelmholtzOptions.ValidationData: column '{o.InputColumnName}' holds sequences of {validationSize} values " +
+                    $"({validationSize / (double)o.FrameSize:G4} frames of {o.FrameSize}), but the training data's hold {size} ({frames} frames): " +
+                    "the validation sequences must have the training sequences' length.", "options");
         }
         (float[] values, int sequences) = Read(input, column, inputColumn, size, "training data", nameof(input), o.CancellationToken);
         if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least {o.BatchSequences} sequences are needed to train.", nameof(input));
@@ -205,7 +210,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         {
             (float[] validationValues, int validationSequences) = Read(o.ValidationData!, vc, inputColumn, size, "validation data", "options", o.CancellationToken);
             if (validationSequences == 0)
-                throw new ArgumentOutOfRangeException("options", $"TemporalHelmholtzOptions.ValidationData: column '{o.InputColumnName}' has no rows to estimate ln p on.");
+                throw new ArgumentException($"TemporalHelmholtzOptions.ValidationData: column '{o.InputColumnName}' has no rows to estimate ln p on.", "options");
             best = new BestValidatedModel(model, validationValues, validationSequences, frames, o.ValidationSamples, (ulong)seed + 4);
         }
         using IChannel? channel = _host?.Start("Training");

@@ -60,8 +60,8 @@ public sealed class TemporalHelmholtzOptions
     public double? AdamBeta2 { get; set; }
 
     /// <summary>
-    /// Seeds the initial weights (the seed itself), the training (seed + 1), the log-likelihoods' fixed noise (seed + 2) and
-    /// the one-step predictions' draws (seed + 3), so that no two of them share random numbers. Null: drawn from the
+    /// Seeds the initial weights (the seed itself), the training (seed + 1), the log-likelihoods' fixed noise (seed + 2),
+    /// the one-step predictions' draws (seed + 3) and the validation estimates' noise (seed + 4), so that no two of them share random numbers. Null: drawn from the
     /// MLContext's seeded random source (0 for <see cref="TemporalHelmholtzTransformer.Create"/>, which has none).
     /// </summary>
     public int? Seed { get; set; }
