@@ -606,6 +606,21 @@ public sealed class TemporalTransformerTests
         CollectionAssert.AreEqual(stateBefore, StateBytes(state), "the refused fit left the state as it was");
         var fresh = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data));
         StringAssert.Contains(fresh.Message, "A fit without an initial model starts a new machine");
+        // A cancelled fit's machine is lost with it: the state stays the one of the model the caller holds.
+        using (var cancellation = new CancellationTokenSource())
+        {
+            var cancelled = ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+            {
+                o.Epochs = 3;
+                o.Seed = 7;
+                o.LearningRate = 0.01;
+                o.TrainingState = state;
+                o.CancellationToken = cancellation.Token;
+                o.Progress = new SynchronousProgress<TemporalEpochReport>(r => { if (r.Epoch == 2) cancellation.Cancel(); });
+            }));
+            Assert.ThrowsExactly<OperationCanceledException>(() => cancelled.Fit(data, second));
+            CollectionAssert.AreEqual(stateBefore, StateBytes(state), "the cancelled fit left the state as it was");
+        }
         var shape = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, null, units: 8).Fit(data, first));
         Assert.AreEqual("initialModel", shape.ParamName);
         StringAssert.Contains(shape.Message, "TemporalHelmholtzOptions.Architecture and RecurrentUnits: the initial model is a machine 8b-6g with 16 recurrent units");
