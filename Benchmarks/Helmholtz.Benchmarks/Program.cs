@@ -15,6 +15,7 @@ const string Usage = """
       builds DIR_A DIR_B [--rounds N] [--only TEXT]
       centring [--rounds N] [--architecture SPEC]
       packing-free [ROUNDS]
+      fused-visible [ROUNDS]
     """;
 
 if (args.Length == 0)
@@ -46,6 +47,7 @@ try
         case "kernels": KernelBenchmark.Run(options); break;
         case "centring": CentringBenchmark.Run(options); break;
         case "packing-free": PackingFreeBenchmark.Run(options); break;
+        case "fused-visible": FusedVisibleBenchmark.Run(options); break;
         case "builds": BuildsBenchmark.Run(options); break;
         default: throw new UsageException($"unknown mode '{args[0]}'.");
     }
