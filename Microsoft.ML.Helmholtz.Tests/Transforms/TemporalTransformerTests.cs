@@ -89,6 +89,36 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
+    public void APredictionEngineScoresEachSequenceAsTransformDoes()
+    {
+        var ml = new MLContext(seed: 1);
+        TemporalHelmholtzTransformer transformer = ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Epochs = 3)).Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));
+        Assert.IsTrue(transformer.IsRowToRowMapper);
+        Sequence[] rows = MovingDot(4, 2);
+        Scored[] transformed = ml.Data.CreateEnumerable<Scored>(transformer.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToArray();
+        using var engine = ml.Model.CreatePredictionEngine<Sequence, Scored>(transformer);
+        // In another order than Transform's: a row's values depend on the row alone.
+        for (int i = rows.Length - 1; i >= 0; i--)
+        {
+            Scored predicted = engine.Predict(rows[i]);
+            Assert.AreEqual(transformed[i].LogLikelihood, predicted.LogLikelihood, $"row {i}");
+            CollectionAssert.AreEqual(transformed[i].FrameLogLikelihoods, predicted.FrameLogLikelihoods, $"row {i}'s frames");
+            CollectionAssert.AreEqual(transformed[i].PredictedFrames, predicted.PredictedFrames, $"row {i}'s predictions");
+        }
+
+        // Through a pipeline whose last transformer it is, and naming a bad value as Prediction's.
+        var chain = new TransformerChain<TemporalHelmholtzTransformer>(transformer);
+        using var chained = ml.Model.CreatePredictionEngine<Sequence, Scored>(chain);
+        Assert.AreEqual(transformed[0].LogLikelihood, chained.Predict(rows[0]).LogLikelihood);
+        var bad = new Sequence { Frames = (float[])rows[1].Frames.Clone() };
+        bad.Frames[3 * FrameSize + 2] = float.NaN;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(bad));
+        StringAssert.Contains(e.Message, "Prediction: column 'Frames'");
+        StringAssert.Contains(e.Message, "frame 3, slot 2 is NaN");
+        Assert.AreEqual(transformed[2].LogLikelihood, engine.Predict(rows[2]).LogLikelihood, "the engine scores on after a refused row");
+    }
+
+    [TestMethod]
     public void EachEpochIsOnTheLogBeforeFitReturns()
     {
         var ml = new MLContext(seed: 1);

@@ -90,7 +90,8 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     /// <summary>Frames per sequence: the input vector's size over the frame size.</summary>
     public int Frames { get; }
 
-    public bool IsRowToRowMapper => false;
+    /// <summary>True: a PredictionEngine scores one sequence at a time, as Transform scores each row.</summary>
+    public bool IsRowToRowMapper => true;
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
@@ -99,7 +100,10 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     }
 
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-        => throw new NotSupportedException("The temporal Helmholtz transformer scores whole sequences through a data view; call Transform.");
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new TemporalDataView(this, new EmptyDataView(inputSchema)).Mapper();
+    }
 
     public IDataView Transform(IDataView input)
     {
@@ -186,11 +190,73 @@ internal sealed class TemporalDataView : IDataView
         return _input.Schema.Where(c => active[c.Index] || (added && c.Index == _inputIndex));
     }
 
-    private sealed class Cursor : DataViewRowCursor
+    /// <summary>The view one row at a time, for PredictionEngine: each row computed when its position changes (ML.NET's convention).</summary>
+    internal IRowToRowMapper Mapper() => new RowMapper(this);
+
+    private sealed class RowMapper(TemporalDataView view) : IRowToRowMapper
+    {
+        public DataViewSchema InputSchema => view._input.Schema;
+        public DataViewSchema OutputSchema => view.Schema;
+
+        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+            => view.Dependencies(view.Active(dependingColumns));
+
+        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
+        {
+            ArgumentNullException.ThrowIfNull(input);
+            if (input.Schema.Count != InputSchema.Count)
+                throw new ArgumentException($"The row has {input.Schema.Count} columns; this mapper was made for a schema of {InputSchema.Count}.", nameof(input));
+            return new Row(view, input, view.Active(activeColumns));
+        }
+    }
+
+    private sealed class Row(TemporalDataView view, DataViewRow input, bool[] active) : DataViewRow
+    {
+        private readonly RowValues _values = new(view, input, active, parallel: false, "Prediction");
+
+        public override DataViewSchema Schema => view.Schema;
+        public override long Position => input.Position;
+        public override long Batch => input.Batch;
+        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => _values.Getter<TValue>(column);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active, bool parallel) : DataViewRowCursor
+    {
+        private readonly RowValues _values = new(view, input, active, parallel, "Transform");
+
+        public override DataViewSchema Schema => view.Schema;
+        public override long Position => input.Position;
+        public override long Batch => input.Batch;
+        public override bool MoveNext() => input.MoveNext();
+        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+        public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => _values.Getter<TValue>(column);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>
+    /// The values of a row of the view (a cursor's current row, or a mapper's row): the input's columns passed through, the added
+    /// ones computed once per row position whichever getters ask, with a scorer (a private copy of the machine) of its own.
+    /// </summary>
+    private sealed class RowValues
     {
         private readonly TemporalDataView _view;
-        private readonly DataViewRowCursor _input;
+        private readonly DataViewRow _input;
         private readonly bool[] _active;
+        private readonly string _context;
         private readonly ValueGetter<VBuffer<float>>? _frames;
         private readonly ValueGetter<DataViewRowId>? _id;   // a cursor of a parallel set: errors name the row by its ID
         private TemporalFixedNoiseLogLikelihood? _scorer;
@@ -201,11 +267,12 @@ internal sealed class TemporalDataView : IDataView
         private float _total;
         private long _computed = -1;
 
-        public Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active, bool parallel)
+        public RowValues(TemporalDataView view, DataViewRow input, bool[] active, bool parallel, string context)
         {
             _view = view;
             _input = input;
             _active = active;
+            _context = context;
             _id = parallel ? input.GetIdGetter() : null;
             var t = view._transformer;
             _sequence = new float[t.Frames * t.Settings.FrameSize];
@@ -214,16 +281,9 @@ internal sealed class TemporalDataView : IDataView
             if (active.AsSpan(view._inputCount).Contains(true)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
         }
 
-        public override DataViewSchema Schema => _view.Schema;
-        public override long Position => _input.Position;
-        public override long Batch => _input.Batch;
-        public override bool MoveNext() => _input.MoveNext();
-        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
-        public override bool IsColumnActive(DataViewSchema.Column column) => _active[column.Index];
-
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        public ValueGetter<TValue> Getter<TValue>(DataViewSchema.Column column)
         {
-            if (!_active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+            if (!_active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this {(_context == "Transform" ? "cursor" : "row")}.");
             if (column.Index < _view._inputCount) return _input.GetGetter<TValue>(_input.Schema[column.Index]);
             Delegate getter;
             if (column.Index == _view._total)
@@ -250,17 +310,11 @@ internal sealed class TemporalDataView : IDataView
             _frames!(ref _row);
             var transformer = _view._transformer;
             // Checked here, where the row, frame and slot are known: the core would name only the frame's flat index.
-            transformer.Input.Read(_row, _sequence, new RowName(_input, _id), "Transform", frames: true);
+            transformer.Input.Read(_row, _sequence, new RowName(_input, _id), _context, frames: true);
             _scorer ??= transformer.CreateScorer();
             if (_logLikelihood.Length < transformer.Frames) _logLikelihood = new double[transformer.Frames];
             transformer.Compute(_scorer, _sequence, _logLikelihood, out _total, _perFrame, _predicted);
             _computed = _input.Position;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) _input.Dispose();
-            base.Dispose(disposing);
         }
     }
 }
