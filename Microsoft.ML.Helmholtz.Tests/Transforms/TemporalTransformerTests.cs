@@ -657,6 +657,34 @@ public sealed class TemporalTransformerTests
     }
 
     [TestMethod]
+    public void FewerSequencesThanAMinibatchTrainAsOneAndNoEpochsWrapAModelAnyRuleCouldNotTrain()
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] five = MovingDot(5, 1);
+        static byte[] Bytes(TemporalHelmholtzMachine m)
+        {
+            var stream = new MemoryStream();
+            m.Save(stream);
+            return stream.ToArray();
+        }
+        // BatchSequences 8 over 5 sequences: each step takes the 5, as the core trainer does when given minibatches of 5.
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 3; o.Seed = 7; })).Fit(ml.Data.LoadFromEnumerable(five));
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 3, BatchSequences = 5, Seed = 8, LearningRate = new(0.01) })
+            .Train(model, new SequenceSet(5, FrameCount, 1, FrameSize, five.SelectMany(r => r.Frames).ToArray()));
+        CollectionAssert.AreEqual(Bytes(model), Bytes(fitted.GetModel()));
+        Assert.AreEqual(3L, fitted.GetModel().Machine.StepsTrained, "one step an epoch");
+
+        // A binary machine, which the default rule (SBP) cannot train, wrapped with no epochs: scored as it is.
+        var binary = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6b"), 16, 9);
+        TemporalHelmholtzTransformer wrapped = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 0; o.Architecture = "8b-6b"; }))
+            .Fit(ml.Data.LoadFromEnumerable(five), binary);
+        CollectionAssert.AreEqual(Bytes(binary), Bytes(wrapped.GetModel()));
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Architecture = "8b-6b"))).Message,
+            "does not suit the learning rule StochasticBackpropagation", "with epochs to train, the rule must suit the machine");
+    }
+
+    [TestMethod]
     public void OptimiserOptionErrorsNameTheOption()
     {
         var ml = new MLContext(seed: 1);

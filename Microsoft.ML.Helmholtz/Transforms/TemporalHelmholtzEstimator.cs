@@ -82,7 +82,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         }
         if (architecture.Visible.Size != o.FrameSize)
             throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
-        if (HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples).Unsupported(architecture) is { } reason)
+        // A fit of no epochs takes no step, so it needs no rule that suits the machine (it may wrap one trained otherwise), as for the frame estimator.
+        if (o.Epochs > 0 && HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples).Unsupported(architecture) is { } reason)
             throw o.Architecture is null
                 ? Bad(nameof(o.LearningRule), $"{o.LearningRule} cannot train the default architecture '{architecture}' (TemporalHelmholtzOptions.Architecture is null): {reason}")
                 : Bad(nameof(o.Architecture), $"'{o.Architecture}' does not suit the learning rule {o.LearningRule}: {reason}");
@@ -200,10 +201,9 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                     "the validation sequences must have the training sequences' length.", "options");
         }
         (float[] values, int sequences) = Read(input, column, inputColumn, size, "training data", nameof(input), o.CancellationToken);
-        if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least {o.BatchSequences} sequences are needed to train.", nameof(input));
-        if (sequences < o.BatchSequences)
-            throw new ArgumentException($"The training data: column '{o.InputColumnName}' has {sequences} rows (one sequence each), fewer than " +
-                $"TemporalHelmholtzOptions.BatchSequences ({o.BatchSequences}), so no minibatch can be made: give more sequences or lower BatchSequences.", nameof(input));
+        if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least one sequence is needed to train.", nameof(input));
+        // Fewer sequences than a minibatch: one minibatch of them all, as the frame machine's trainer shrinks its minibatch to the rows.
+        int batch = Math.Min(o.BatchSequences, sequences);
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values);
         BestValidatedModel? best = null;
         if (validationColumn is { } vc)
@@ -214,6 +214,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             best = new BestValidatedModel(model, validationValues, validationSequences, frames, o.ValidationSamples, (ulong)seed + 4);
         }
         using IChannel? channel = _host?.Start("Training");
+        if (batch < o.BatchSequences)
+            channel?.Info(MessageSensitivity.None, "{0} sequences, fewer than BatchSequences ({1}): each step takes them all", sequences, o.BatchSequences);
         // What the epochs must beat: a fit from a given model never returns a machine worse on validation than the one given.
         if (best is not null && initial is not null)
             channel?.Info(MessageSensitivity.None, "the initial model's validation ln p: {0:F3} nats per frame (K = {1})", best.Estimate(0, o.CancellationToken), o.ValidationSamples);
@@ -224,7 +226,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         var rule = HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil);
         var trainingOptions = new TemporalTrainingOptions
         {
-            Epochs = o.Epochs, BatchSequences = o.BatchSequences, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
+            Epochs = o.Epochs, BatchSequences = batch, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
             LearningRate = OptimizerSettings.Of(o).Schedule(), Optimizer = OptimizerSettings.Of(o).Optimizers(),
             TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
             // A machine given to train on keeps its visible biases, even one that has taken no steps.
@@ -232,7 +234,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         };
         try
         {
-            new TemporalTrainer(rule, trainingOptions).Train(model, data, new EpochLog(r =>
+            // No epochs: the machine as it is (the rule need not suit it), the state as it was.
+            if (o.Epochs > 0) new TemporalTrainer(rule, trainingOptions).Train(model, data, new EpochLog(r =>
             {
                 if (best is not null) r = r with { ValidationLogLikelihood = best.Estimate(r.Epoch, o.CancellationToken) };
                 channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}{4}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate,
