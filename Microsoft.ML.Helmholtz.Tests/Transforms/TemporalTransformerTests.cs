@@ -634,6 +634,8 @@ public sealed class TemporalTransformerTests
         var refused = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data, first));
         StringAssert.Contains(refused.Message, "TemporalHelmholtzOptions.TrainingState: The training state was recorded when the machine had trained");
         CollectionAssert.AreEqual(stateBefore, StateBytes(state), "the refused fit left the state as it was");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Estimator(0, state).Fit(data, first)).Message,
+            "TemporalHelmholtzOptions.TrainingState: The training state was recorded when the machine had trained", "with no epochs too, as the frame estimator");
         var fresh = Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data));
         StringAssert.Contains(fresh.Message, "A fit without an initial model starts a new machine");
         // A cancelled fit's machine is lost with it: the state stays the one of the model the caller holds.
@@ -682,6 +684,64 @@ public sealed class TemporalTransformerTests
         CollectionAssert.AreEqual(Bytes(binary), Bytes(wrapped.GetModel()));
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Architecture = "8b-6b"))).Message,
             "does not suit the learning rule StochasticBackpropagation", "with epochs to train, the rule must suit the machine");
+    }
+
+    [TestMethod]
+    public void AFitFromAModelThatNoEpochBeatsOnValidationKeepsItAndItsState()
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] rightward = MovingDot(16, 1);
+        Sequence[] leftward = MovingDot(16, 2).Select(r =>
+        {
+            var values = new float[FrameCount * FrameSize];
+            for (int t = 0; t < FrameCount; t++) r.Frames.AsSpan((FrameCount - 1 - t) * FrameSize, FrameSize).CopyTo(values.AsSpan(t * FrameSize));
+            return new Sequence { Frames = values };
+        }).ToArray();
+        static byte[] Bytes(TemporalHelmholtzMachine m)
+        {
+            var stream = new MemoryStream();
+            m.Save(stream);
+            return stream.ToArray();
+        }
+        static byte[] StateBytes(TrainingState state)
+        {
+            var stream = new MemoryStream();
+            state.Save(stream);
+            return stream.ToArray();
+        }
+        // A machine trained on leftward dots, validated on them while it trains on rightward ones at a high rate: every epoch is worse.
+        var state = new TrainingState();
+        TemporalHelmholtzOptions Options(int epochs, double rate) => Quick(o =>
+        {
+            o.Epochs = epochs;
+            o.Seed = 7;
+            o.LearningRate = rate;
+            o.TrainingState = state;
+        });
+        TemporalHelmholtzTransformer left = ml.Transforms.TemporalHelmholtzMachine(Options(30, 0.03)).Fit(ml.Data.LoadFromEnumerable(leftward));
+        byte[] initial = Bytes(left.GetModel()), initialState = StateBytes(state);
+        IDataView validation = ml.Data.LoadFromEnumerable(leftward), training = ml.Data.LoadFromEnumerable(rightward);
+        var reports = new List<TemporalEpochReport>();
+        TemporalHelmholtzOptions Retraining() => Quick(o =>
+        {
+            o.Epochs = 4;
+            o.Seed = 7;
+            o.LearningRate = 0.05;
+            o.ValidationData = validation;
+            o.ValidationSamples = 10;
+            o.TrainingState = state;
+            o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
+        });
+        // Through the catalog (with a log) and without a host (no log): the initial model is estimated and kept either way.
+        foreach (TemporalHelmholtzEstimator estimator in new[] { ml.Transforms.TemporalHelmholtzMachine(Retraining()), new TemporalHelmholtzEstimator(null, Retraining()) })
+        {
+            reports.Clear();
+            TemporalHelmholtzTransformer retrained = estimator.Fit(training, left);
+            Assert.HasCount(4, reports);
+            CollectionAssert.AreEqual(initial, Bytes(retrained.GetModel()),
+                $"no epoch beat the initial model: {string.Join(", ", reports.Select(r => r.ValidationLogLikelihood!.Value.ToString("F3")))}");
+            CollectionAssert.AreEqual(initialState, StateBytes(state), "the state is still the initial model's");
+        }
     }
 
     [TestMethod]

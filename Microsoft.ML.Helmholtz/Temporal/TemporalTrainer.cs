@@ -122,11 +122,16 @@ public sealed class TemporalTrainer
             "Give each training run that runs at the same time a rule object of its own.", "temporal training");
         int batch = o.BatchSequences, frames = training.Frames;
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
-        // The step's buffers are sized from the options: refused here, naming them, before the rule or the step allocates.
-        TemporalStep.RequireFits(model, Rule.SamplesPerExample, batch, segment, "options",
-            $"TemporalTrainingOptions.BatchSequences = {batch} and TruncationSteps = {o.TruncationSteps} (segments of {segment} frames)",
-            "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
-        Rule.Prepare(machine, segment * batch);
+        // A run of no epochs takes no step: its rule need not suit the machine and its buffers are not made (as HelmholtzTrainer;
+        // the ML.NET estimator wraps machines trained otherwise so). Its state is still checked below.
+        if (o.Epochs > 0)
+        {
+            // The step's buffers are sized from the options: refused here, naming them, before the rule or the step allocates.
+            TemporalStep.RequireFits(model, Rule.SamplesPerExample, batch, segment, "options",
+                $"TemporalTrainingOptions.BatchSequences = {batch} and TruncationSteps = {o.TruncationSteps} (segments of {segment} frames)",
+                "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
+            Rule.Prepare(machine, segment * batch);
+        }
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TemporalTrainingOptions.Optimizer must create a new optimiser for each run.", "temporal training");

@@ -200,11 +200,15 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                         : ""), nameof(input), e);
             }
 
+            bool keptInitial = false;
             if (best?.Machine is { } kept && best.Epoch != epochsTrained)
             {
-                Log(channel, (best.Epoch == 0 ? "Kept the initial model's machine" : $"Kept the machine of epoch {best.Epoch} of {epochsTrained}") +
+                // The initial model kept: the caller's state is still its state, so it is left as it was.
+                keptInitial = best.Epoch == 0;
+                Log(channel, (keptInitial ? "Kept the initial model's machine" : $"Kept the machine of epoch {best.Epoch} of {epochsTrained}") +
                     $": its validation ln p, {best.LogLikelihood:F2} nats (K = {o.ValidationSamples}), was the best." +
-                    (o.TrainingState is null ? "" : " The training state is the last epoch's, so a fit from this model cannot go on from it."));
+                    (o.TrainingState is null ? "" : keptInitial ? " The training state is left as it was, the initial model's."
+                        : " The training state is the last epoch's, so a fit from this model cannot go on from it."));
                 machine = kept;
             }
             var transformer = new HelmholtzMachineTransformer(machine, o, (ulong)seed + 2, o.AnomalyThreshold ?? double.PositiveInfinity);
@@ -214,7 +218,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 transformer = transformer.WithThreshold(threshold);
                 Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
             }
-            if (recording is not null) o.TrainingState!.CopyFrom(recording);
+            if (recording is not null && !keptInitial) o.TrainingState!.CopyFrom(recording);
             Log(channel, o.Epochs == 0 ? $"Ready in {clock.Elapsed.TotalSeconds:F1} s (no step taken)."
                 : $"Trained in {clock.Elapsed.TotalSeconds:F1} s ({machine.StepsTrained:N0} steps).");
             return transformer;

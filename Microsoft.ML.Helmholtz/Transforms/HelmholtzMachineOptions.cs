@@ -159,8 +159,8 @@ public sealed class HelmholtzMachineOptions
     /// model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, the
     /// learning rate from the state's epoch, as one longer fit would have (bit for bit for data held in
     /// memory, with the same options). The state must be that model's: a fit that keeps an earlier epoch's
-    /// machine (<see cref="ValidationSamples"/>) hands back another point than the state's, and a fit
-    /// given a state of another point is refused. Null (the default): none; the optimiser starts afresh.
+    /// machine (<see cref="ValidationSamples"/>) hands back another point than the state's (one that keeps the
+    /// initial model's leaves the state as it was, still that model's), and a fit given a state of another point is refused. Null (the default): none; the optimiser starts afresh.
     /// </summary>
     public Learning.TrainingState? TrainingState { get; set; }
 

@@ -218,7 +218,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             channel?.Info(MessageSensitivity.None, "{0} sequences, fewer than BatchSequences ({1}): each step takes them all", sequences, o.BatchSequences);
         // What the epochs must beat: a fit from a given model never returns a machine worse on validation than the one given.
         if (best is not null && initial is not null)
-            channel?.Info(MessageSensitivity.None, "the initial model's validation ln p: {0:F3} nats per frame (K = {1})", best.Estimate(0, o.CancellationToken), o.ValidationSamples);
+        {
+            double initialEstimate = best.Estimate(0, o.CancellationToken);   // made whether or not there is a log to write it to
+            channel?.Info(MessageSensitivity.None, "the initial model's validation ln p: {0:F3} nats per frame (K = {1})", initialEstimate, o.ValidationSamples);
+        }
         // The run records into a copy, kept in the user's state only when the fit succeeds: a failed fit's machine is lost with it, and
         // the state must still be the one of the model the user holds. The user's state is held meanwhile.
         using var stateUse = o.TrainingState?.EnterRun("TemporalHelmholtzEstimator.Fit") ?? default;
@@ -234,8 +237,8 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         };
         try
         {
-            // No epochs: the machine as it is (the rule need not suit it), the state as it was.
-            if (o.Epochs > 0) new TemporalTrainer(rule, trainingOptions).Train(model, data, new EpochLog(r =>
+            // No epochs: the machine as it is (the rule need not suit it), the state checked and left as it was.
+            new TemporalTrainer(rule, trainingOptions).Train(model, data, new EpochLog(r =>
             {
                 if (best is not null) r = r with { ValidationLogLikelihood = best.Estimate(r.Epoch, o.CancellationToken) };
                 channel?.Info(MessageSensitivity.None, "epoch {0}: {1} {2:F3} nats per frame, learning rate {3:G3}{4}", r.Epoch, r.Objective, r.TrainObjective, r.LearningRate,
@@ -251,14 +254,18 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
                       "the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."),
                 nameof(input), e);
         }
+        bool keptInitial = false;
         if (best?.Model is { } bestModel && best.Epoch != best.LastEpoch)
         {
+            // The initial model kept: the caller's state is still its state, so it is left as it was.
+            keptInitial = best.Epoch == 0;
             channel?.Info(MessageSensitivity.None, "kept the {0}: its validation ln p, {1:F3} nats per frame (K = {2}), was the best{3}",
-                best.Epoch == 0 ? "initial model's machine" : $"machine of epoch {best.Epoch} of {best.LastEpoch}", best.LogLikelihood, o.ValidationSamples,
-                o.TrainingState is null ? "" : "; the training state is the last epoch's, so a fit from this model cannot go on from it");
+                keptInitial ? "initial model's machine" : $"machine of epoch {best.Epoch} of {best.LastEpoch}", best.LogLikelihood, o.ValidationSamples,
+                o.TrainingState is null ? "" : keptInitial ? "; the training state is left as it was, the initial model's"
+                    : "; the training state is the last epoch's, so a fit from this model cannot go on from it");
             model = bestModel;
         }
-        if (recording is not null) o.TrainingState!.CopyFrom(recording);
+        if (recording is not null && !keptInitial) o.TrainingState!.CopyFrom(recording);
         // The seed drawn (when Seed was null) goes into the options the transformer keeps, so that Create(GetModel(), Options, Frames) scores as this one.
         TemporalHelmholtzOptions kept = o.Copy();
         kept.Seed = seed;

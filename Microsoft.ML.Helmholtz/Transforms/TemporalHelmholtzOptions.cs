@@ -85,7 +85,9 @@ public sealed class TemporalHelmholtzOptions
     /// Where a fit records what it knows beyond the machine (the optimiser's moments, the rule's baselines, the random streams, the
     /// schedule's epoch) when it succeeds, as <see cref="HelmholtzMachineOptions.TrainingState"/> does for the frame machine: a fit
     /// from an initial model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, as one
-    /// longer fit would have (bit for bit, with the same options and data); a fit that fails or is cancelled leaves it as it was.
+    /// longer fit would have (bit for bit, with the same options and data); a fit that fails or is cancelled leaves it as it was,
+    /// and so does one that keeps the initial model's machine (<see cref="ValidationSamples"/>); one that keeps an earlier epoch's
+    /// records the last epoch's state, which no machine it returns can go on from. A state of another point is refused.
     /// Null (the default): none; the optimiser starts afresh.
     /// </summary>
     public Learning.TrainingState? TrainingState { get; set; }
