@@ -42,6 +42,29 @@ public sealed class TemporalTransformerTests
         }).ToArray();
     }
 
+    /// <summary>The dot moving the other way: <see cref="MovingDot"/>'s sequences with their frames in reverse order.</summary>
+    private static Sequence[] Leftward(int count, ulong seed) => MovingDot(count, seed).Select(r =>
+    {
+        var values = new float[FrameCount * FrameSize];
+        for (int t = 0; t < FrameCount; t++) r.Frames.AsSpan((FrameCount - 1 - t) * FrameSize, FrameSize).CopyTo(values.AsSpan(t * FrameSize));
+        return new Sequence { Frames = values };
+    }).ToArray();
+
+    /// <summary>The machine's file, to compare machines bit for bit.</summary>
+    private static byte[] Bytes(TemporalHelmholtzMachine model)
+    {
+        var stream = new MemoryStream();
+        model.Save(stream);
+        return stream.ToArray();
+    }
+
+    private static byte[] StateBytes(TrainingState state)
+    {
+        var stream = new MemoryStream();
+        state.Save(stream);
+        return stream.ToArray();
+    }
+
     private static TemporalHelmholtzOptions Options => new()
     {
         InputColumnName = "Frames", FrameSize = FrameSize, Architecture = "8b-6g", RecurrentUnits = 16, Epochs = 150, BatchSequences = 16,
@@ -284,12 +307,6 @@ public sealed class TemporalTransformerTests
     {
         IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(MovingDot(16, 1));
         Sequence[] rows = MovingDot(2, 2);
-        static byte[] Bytes(TemporalHelmholtzMachine model)
-        {
-            var stream = new MemoryStream();
-            model.Save(stream);
-            return stream.ToArray();
-        }
 
         // No epochs: the transformer scores the machine as made. Its weights come from Seed, its noise from Seed + 2. Before, all
         // three uses shared one stream, so the scoring noise was the draws that made the first weight matrix.
@@ -411,12 +428,6 @@ public sealed class TemporalTransformerTests
         Sequence[] rows = MovingDot(16, 1);
         IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(rows);
         var sequences = new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray());
-        static byte[] Bytes(TemporalHelmholtzMachine model)
-        {
-            var stream = new MemoryStream();
-            model.Save(stream);
-            return stream.ToArray();
-        }
         byte[] Core(TemporalTrainingOptions options)
         {
             var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
@@ -458,12 +469,6 @@ public sealed class TemporalTransformerTests
         Sequence[] rows = MovingDot(16, 1);
         IDataView data = new MLContext(seed: 1).Data.LoadFromEnumerable(rows);
         var sequences = new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray());
-        static byte[] Bytes(TemporalHelmholtzMachine model)
-        {
-            var stream = new MemoryStream();
-            model.Save(stream);
-            return stream.ToArray();
-        }
         TemporalHelmholtzOptions Binary(HelmholtzLearningRule rule, Action<TemporalHelmholtzOptions> change) => Quick(o =>
         {
             o.Architecture = "8b-6b";
@@ -507,12 +512,7 @@ public sealed class TemporalTransformerTests
     {
         Sequence[] rows = MovingDot(16, 1);
         // Validation sequences whose dot moves the other way: what the LSTM learns from the training sequences fits them less and less.
-        Sequence[] leftward = MovingDot(8, 2).Select(r =>
-        {
-            var values = new float[FrameCount * FrameSize];
-            for (int t = 0; t < FrameCount; t++) r.Frames.AsSpan((FrameCount - 1 - t) * FrameSize, FrameSize).CopyTo(values.AsSpan(t * FrameSize));
-            return new Sequence { Frames = values };
-        }).ToArray();
+        Sequence[] leftward = Leftward(8, 2);
         var ml = new MLContext(seed: 1);
         IDataView data = ml.Data.LoadFromEnumerable(rows), validation = ml.Data.LoadFromEnumerable(leftward);
         var reports = new List<TemporalEpochReport>();
@@ -537,12 +537,6 @@ public sealed class TemporalTransformerTests
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
         new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = best, BatchSequences = 8, Seed = 8, LearningRate = new(0.03) })
             .Train(model, sequences);
-        static byte[] Bytes(TemporalHelmholtzMachine m)
-        {
-            var stream = new MemoryStream();
-            m.Save(stream);
-            return stream.ToArray();
-        }
         CollectionAssert.AreEqual(Bytes(model), Bytes(transformer.GetModel()), $"the machine of epoch {best}");
         var scorer = new TemporalFixedNoiseLogLikelihood(model, k, 11);   // the fit's seed + 4
         double total = 0;
@@ -585,18 +579,6 @@ public sealed class TemporalTransformerTests
     {
         var ml = new MLContext(seed: 1);
         IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
-        static byte[] Bytes(TemporalHelmholtzMachine m)
-        {
-            var stream = new MemoryStream();
-            m.Save(stream);
-            return stream.ToArray();
-        }
-        static byte[] StateBytes(TrainingState state)
-        {
-            var stream = new MemoryStream();
-            state.Save(stream);
-            return stream.ToArray();
-        }
         var reports = new List<TemporalEpochReport>();
         TemporalHelmholtzEstimator Estimator(int epochs, TrainingState? state, int units = 16) => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
         {
@@ -663,12 +645,6 @@ public sealed class TemporalTransformerTests
     {
         var ml = new MLContext(seed: 1);
         Sequence[] five = MovingDot(5, 1);
-        static byte[] Bytes(TemporalHelmholtzMachine m)
-        {
-            var stream = new MemoryStream();
-            m.Save(stream);
-            return stream.ToArray();
-        }
         // BatchSequences 8 over 5 sequences: each step takes the 5, as the core trainer does when given minibatches of 5.
         TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 3; o.Seed = 7; })).Fit(ml.Data.LoadFromEnumerable(five));
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
@@ -691,24 +667,7 @@ public sealed class TemporalTransformerTests
     {
         var ml = new MLContext(seed: 1);
         Sequence[] rightward = MovingDot(16, 1);
-        Sequence[] leftward = MovingDot(16, 2).Select(r =>
-        {
-            var values = new float[FrameCount * FrameSize];
-            for (int t = 0; t < FrameCount; t++) r.Frames.AsSpan((FrameCount - 1 - t) * FrameSize, FrameSize).CopyTo(values.AsSpan(t * FrameSize));
-            return new Sequence { Frames = values };
-        }).ToArray();
-        static byte[] Bytes(TemporalHelmholtzMachine m)
-        {
-            var stream = new MemoryStream();
-            m.Save(stream);
-            return stream.ToArray();
-        }
-        static byte[] StateBytes(TrainingState state)
-        {
-            var stream = new MemoryStream();
-            state.Save(stream);
-            return stream.ToArray();
-        }
+        Sequence[] leftward = Leftward(16, 2);
         // A machine trained on leftward dots, validated on them while it trains on rightward ones at a high rate: every epoch is worse.
         var state = new TrainingState();
         TemporalHelmholtzOptions Options(int epochs, double rate) => Quick(o =>

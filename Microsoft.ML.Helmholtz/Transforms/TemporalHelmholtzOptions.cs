@@ -36,17 +36,18 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>Truncated back-propagation through time: segments of this many frames (0: whole sequences).</summary>
     public int TruncationSteps { get; set; }
 
+    // The optimiser options are the frame estimator's, checked by the same code (OptimizerSettings).
     public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
 
-    /// <summary>The learning rate of the first epoch.</summary>
+    /// <inheritdoc cref="HelmholtzMachineOptions.LearningRate"/>
     public double LearningRate { get; set; } = 1e-3;
 
-    /// <summary>The rate is multiplied by this after each epoch, down to <see cref="MinimumLearningRate"/> (1, the default: a constant rate).</summary>
+    /// <inheritdoc cref="HelmholtzMachineOptions.LearningRateDecay"/>
     public double LearningRateDecay { get; set; } = 1.0;
 
     public double MinimumLearningRate { get; set; }
 
-    /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
+    /// <inheritdoc cref="HelmholtzMachineOptions.Momentum"/>
     public double Momentum { get; set; } = 0.9;
 
     /// <summary>
@@ -56,7 +57,7 @@ public sealed class TemporalHelmholtzOptions
     /// </summary>
     public double WeightDecay { get; set; }
 
-    /// <summary>β₂, <see cref="HelmholtzOptimizer.Adam"/>'s decay of its squared-gradient average, in [0, 1). Null (the default): 0.999, Adam's own. Refused with <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
+    /// <inheritdoc cref="HelmholtzMachineOptions.AdamBeta2"/>
     public double? AdamBeta2 { get; set; }
 
     /// <summary>
