@@ -623,11 +623,16 @@ public sealed class HelmholtzMachineTransformerTests
         var initial = ml.Transforms.HelmholtzMachine(Options(o => { Setting(o); o.Epochs = 5; })).Fit(train);
         var info = new List<string>();
         ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
-        var retrained = ml.Transforms.HelmholtzMachine(Options(o => { Setting(o); o.Epochs = 15; })).Fit(train, initial);
+        // The re-training records into a state it is given (an empty one: the optimiser starts afresh, as without one).
+        var state = new TrainingState();
+        var retrained = ml.Transforms.HelmholtzMachine(Options(o => { Setting(o); o.Epochs = 15; o.TrainingState = state; })).Fit(train, initial);
         Assert.IsTrue(info.Any(m => m.StartsWith("Kept the initial model's machine", StringComparison.Ordinal)), string.Join("\n", info));
         var kept = retrained.GetMachine();
         var given = initial.GetMachine();
         for (int i = 0; i < given.Parameters.Count; i++) CollectionAssert.AreEqual(given.Parameters[i].Value, kept.Parameters[i].Value, $"parameter {i}");
+        // The machine handed back is the initial model's, and the state is left as it was (here empty), not the last epoch's.
+        Assert.IsTrue(state.IsEmpty, $"the state records {state.StepsTrained} steps");
+        Assert.IsTrue(info.Any(m => m.Contains("The training state is left as it was, the initial model's.", StringComparison.Ordinal)), string.Join("\n", info));
     }
 
     [TestMethod]
