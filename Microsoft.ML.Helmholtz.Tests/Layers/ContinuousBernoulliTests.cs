@@ -141,6 +141,41 @@ public sealed class ContinuousBernoulliTests
         }
     }
 
+    /// <summary>
+    /// A row-wise kernel called for one row (a minibatch of one, one sample of one example) takes its columns as the row's
+    /// values, not as rows of their own: the same sums and gradients as that row within a larger call, in one piece or several.
+    /// </summary>
+    [TestMethod]
+    [DataRow(7)]
+    [DataRow(20_000)]
+    public void OneRowGivesWhatThatRowGivesAmongOthers(int columns)
+    {
+        var random = new RandomStream(5);
+        float[] logits = new float[2 * columns], x = new float[2 * columns];
+        random.FillNormal(logits);
+        random.FillUniform(x);
+        double[] both = new double[2], one = new double[1];
+        Kernels.AccumulateContinuousBernoulliLogProb(logits, x, 2, default, 2, columns, both);
+        Kernels.AccumulateContinuousBernoulliLogProb(logits, x, 1, default, 1, columns, one);
+        Assert.AreEqual(both[0], one[0], 1e-9 * Math.Abs(both[0]), "log-probability");
+        float[] gradientOfBoth = new float[2 * columns], gradientOfOne = new float[columns];
+        Kernels.ContinuousBernoulliLogProbGradient(logits, x, 2, columns, [0.5f, 2f], gradientOfBoth);
+        Kernels.ContinuousBernoulliLogProbGradient(logits, x, 1, columns, [0.5f], gradientOfOne);
+        CollectionAssert.AreEqual(gradientOfBoth[..columns], gradientOfOne, "gradient");
+        Assert.IsTrue(gradientOfOne.Any(v => v != 0), "a gradient was written");
+    }
+
+    /// <summary>Minibatches of one row train a machine with continuous Bernoulli hidden units (the kernel once read past the row).</summary>
+    [TestMethod]
+    public void MinibatchesOfOneRowTrain()
+    {
+        var machine = TestModels.Random("12b-4cb", 1, scale: 0.4f);
+        var options = new global::Microsoft.ML.Helmholtz.Learning.TrainingOptions { Epochs = 1, BatchSize = 1, LearningRate = new(0.01), Seed = 3 };
+        var reports = new global::Microsoft.ML.Helmholtz.Learning.HelmholtzTrainer(new global::Microsoft.ML.Helmholtz.Learning.Rules.WakeSleep(), options).Train(machine, TestModels.BinaryData(5, 12, 3));
+        Assert.HasCount(1, reports);
+        Assert.IsTrue(double.IsFinite(reports[0].TrainFreeEnergy), $"{reports[0].TrainFreeEnergy}");
+    }
+
     [TestMethod]
     public void ImportanceSamplingConvergesToTheExactLogLikelihoodOfSoftData()
     {

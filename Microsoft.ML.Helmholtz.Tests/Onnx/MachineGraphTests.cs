@@ -148,4 +148,48 @@ public sealed class MachineGraphTests
                 Assert.AreEqual(managedLogLikelihood[i], onnxLogLikelihood[i], 2e-6 * (1 + Math.Abs(managedLogLikelihood[i])), $"log-likelihood of row {i}, batch of {rows}");
         }
     }
+
+    /// <summary>
+    /// A sample whose ln p − ln q is ∞ − ∞ (a draw past float in a deep Gaussian machine) has weight 0 in the graph, as the
+    /// managed scorer decides it, rather than a NaN for the whole row.
+    /// </summary>
+    [TestMethod]
+    public void ASampleOfNoWeightLeavesTheRowFinite()
+    {
+        var machine = TestModels.Random("12g-8g-6g-4g", 1, scale: 0.4f);
+        var estimator = new FixedNoiseLogLikelihood(machine, 9, seed: 2);
+        var values = new float[7 * 12];
+        new Microsoft.ML.Helmholtz.Numerics.RandomStream(3).FillNormal(values);
+        double[] managed = new double[7];
+        estimator.CreateScorer().Estimate(values, 7, managed);
+        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), new DataMatrix(7, 12, values));
+        Assert.IsTrue(managed.All(double.IsFinite), "every row is finite in the managed scorer");
+        for (int i = 0; i < 7; i++) Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
+    }
+
+    /// <summary>
+    /// The rank-one posterior's ln q in the graph stays finite where a = u / σ passes float (log-variances of −100), as the
+    /// managed layer's scaled form does, and agrees with it; ordinary variances (c = 0) are checked by the tests above.
+    /// </summary>
+    [TestMethod]
+    [DataRow(-100f)]
+    [DataRow(-40f)]
+    public void ARankOnePosteriorOfTinyVarianceIsScoredAsTheManagedLayerScoresIt(float logVariance)
+    {
+        var machine = TestModels.Random("6gl-4grl", 1, scale: 0.3f);
+        var recognition = (RankOneGaussianLayer)machine.Recognition.Layer(1);
+        Array.Clear(recognition.LogVarianceMap.Weight!.Value);
+        Array.Fill(recognition.LogVarianceMap.Bias.Value, logVariance);
+        recognition.FactorMap.Weight!.Value[0] = 0;   // one factor of 0 among the others
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        DataMatrix data = Data(machine, 3, 3);
+        double[] managed = new double[3];
+        estimator.CreateScorer().Estimate(data.Values, 3, managed);
+        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), data);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
+            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
+        }
+    }
 }

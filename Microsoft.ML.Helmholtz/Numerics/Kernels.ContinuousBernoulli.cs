@@ -76,9 +76,9 @@ public static unsafe partial class Kernels
     private static void RunContinuousBernoulli(ContinuousBernoulliOperation operation, ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<int> rowSource,
         ReadOnlySpan<float> rowWeights, Span<float> output, Span<double> rowSums, int rows, int columns)
     {
-        // Element-wise operations run as one row of all elements, split by elements; the row-wise ones by rows.
+        // Element-wise operations run as one row of all elements, split by elements; the row-wise ones by rows (one row too).
         int pieces = Pieces((long)rows * columns);
-        int units = rows == 1 ? columns : rows;
+        int units = operation is ContinuousBernoulliOperation.LogProb or ContinuousBernoulliOperation.Gradient ? rows : rows * columns;
         if (pieces == 1)
         {
             ContinuousBernoulliRange(operation, logits, x, rowSource, rowWeights, output, rowSums, columns, 0, units);
@@ -97,7 +97,7 @@ public static unsafe partial class Kernels
     private struct ContinuousBernoulliWork : IPieceWork
     {
         public ContinuousBernoulliOperation Operation;
-        public PieceRanges Ranges;   // of rows, or of elements when Rows = 1
+        public PieceRanges Ranges;   // of rows, or of elements for the element-wise operations
         public float* Logits, X, RowWeights, Output;
         public int* RowSource;
         public double* RowSums;

@@ -217,13 +217,21 @@ internal static class MachineGraph
                         eta[j] = all[j * (units + 1) + units];
                     }
                     string epsilon = g.Initializer($"noise_{l}_eps", eps, k, units), eta1 = g.Initializer($"noise_{l}_eta", eta, k, 1);
-                    string sigma = g.Node("Exp", [g.Node("Mul", [s, constants.Half])]);
+                    string halfS = g.Node("Mul", [s, constants.Half]), sigma = g.Node("Exp", [halfS]);
                     h[l] = g.Node("Add", [m, g.Node("Add", [g.Node("Mul", [sigma, epsilon]), g.Node("Mul", [u, eta1])])]);
-                    // ln q of the draw from its noise, as the managed layer has it (exact however large u is against σ):
-                    // −½ (Σ ε² + η² − (B − η)² / (1 + A) + Σ s + ln(1 + A) + n ln 2π), a = u / σ, A = Σ a², B = Σ a ε.
-                    string a = g.Node("Div", [u, sigma]);
-                    string onePlusA = g.Node("Add", [g.Reduce("ReduceSum", g.Node("Mul", [a, a]), [2], keepDims: false), constants.One]);
-                    string bMinusEta = g.Node("Sub", [g.Reduce("ReduceSum", g.Node("Mul", [a, epsilon]), [2], keepDims: false), g.Initializer($"noise_{l}_eta_k", eta, k)]);
+                    // ln q of the draw from its noise, as the managed layer has it (exact however large u is against σ), in its
+                    // scaled form (RankOneGaussianLayer.LogDensityOfSampleScaled) so that no sum passes float however small σ is:
+                    // a' = u e^{−s/2 − c}, c = max(0, max_i ln|u_i| − s_i/2), A' = Σ a'², B' = Σ a' ε;
+                    // −½ (Σ ε² + η² − (B' − η e^{−c})² / (e^{−2c} + A') + Σ s + 2c + ln(e^{−2c} + A') + n ln 2π). With c = 0 it is
+                    // the plain form with a = u / σ.
+                    string logAbsA = g.Node("Sub", [g.Node("Log", [g.Node("Abs", [u])]), halfS]);   // −∞ where u = 0
+                    string cKept = g.Node("Max", [g.Reduce("ReduceMax", logAbsA, [2], keepDims: true), g.Constant(0f)]);
+                    string c = g.Node("Max", [g.Reduce("ReduceMax", logAbsA, [2], keepDims: false), g.Constant(0f)]);
+                    string a = g.Node("Mul", [g.Node("Sign", [u]), g.Node("Exp", [g.Node("Sub", [logAbsA, cKept])])]);
+                    string scale = g.Node("Exp", [g.Node("Neg", [c])]);
+                    string floorPlusA = g.Node("Add", [g.Reduce("ReduceSum", g.Node("Mul", [a, a]), [2], keepDims: false), g.Node("Mul", [scale, scale])]);
+                    string bMinusEta = g.Node("Sub", [g.Reduce("ReduceSum", g.Node("Mul", [a, epsilon]), [2], keepDims: false),
+                        g.Node("Mul", [g.Initializer($"noise_{l}_eta_k", eta, k), scale])]);
                     float[] noiseTerm = new float[k];
                     for (int j = 0; j < k; j++)
                     {
@@ -232,8 +240,8 @@ internal static class MachineGraph
                         noiseTerm[j] = (float)(sum + units * Numerics.Kernels.LogTwoPi);
                     }
                     string total = g.Node("Add", [
-                        g.Node("Sub", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Div", [g.Node("Mul", [bMinusEta, bMinusEta]), onePlusA])]),
-                        g.Node("Add", [g.Reduce("ReduceSum", s, [2], keepDims: false), g.Node("Log", [onePlusA])])]);
+                        g.Node("Sub", [g.Initializer($"rec{l}_noise_term", noiseTerm, k), g.Node("Div", [g.Node("Mul", [bMinusEta, bMinusEta]), floorPlusA])]),
+                        g.Node("Add", [g.Node("Add", [g.Reduce("ReduceSum", s, [2], keepDims: false), g.Node("Add", [c, c])]), g.Node("Log", [floorPlusA])])]);
                     term = g.Node("Mul", [total, constants.MinusHalf]);
                     break;
                 }
@@ -263,8 +271,11 @@ internal static class MachineGraph
             logP = g.Node("Add", [logP, term]);
         }
 
-        // ln p̂(x) = ln (1/K) Σ_k exp(ln p − ln q).
-        string weights = g.Node("Sub", [logP, logQ]);
+        // ln p̂(x) = ln (1/K) Σ_k exp(ln p − ln q). A NaN weight (∞ − ∞ of a draw past float, or of a zero factor of p beside
+        // a NaN one) is a weight of 0, as the managed scorer decides it (HelmholtzMachine.SubtractLogJoint); where the managed
+        // scorer refuses the row instead (a layer's statistics past float), a graph cannot throw and drops the sample too.
+        string rawWeights = g.Node("Sub", [logP, logQ]);
+        string weights = g.Node("Where", [g.Node("IsNaN", [rawWeights]), g.Constant(float.NegativeInfinity), rawWeights]);
         string logSum = g.Reduce("ReduceLogSumExp", weights, [1], keepDims: false);
         return g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))]);
     }

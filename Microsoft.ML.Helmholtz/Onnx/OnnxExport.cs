@@ -20,7 +20,7 @@ public sealed class OnnxExportOptions
     /// <summary>The features: the top hidden layer's probabilities or means, or all hidden layers' concatenated.</summary>
     public FeatureLayers FeatureLayers { get; set; } = FeatureLayers.Top;
 
-    /// <summary>Also every hidden layer's "hidden_l_probability" (binary units), "hidden_l_mean" (continuous Bernoulli units), or "hidden_l_mean" and "hidden_l_log_variance" (Gaussian units), as outputs of their own.</summary>
+    /// <summary>Also every hidden layer's "hidden_l_probability" (binary units), "hidden_l_mean" (continuous Bernoulli units), "hidden_l_mean" and "hidden_l_log_variance" (Gaussian units), with "hidden_l_factor" too for the rank-one-plus-diagonal posterior, as outputs of their own.</summary>
     public bool LayerStatistics { get; set; }
 
     public OnnxLayout Layout { get; set; } = OnnxLayout.Batch;
