@@ -745,6 +745,74 @@ public sealed class HelmholtzMachineTransformerTests
         float[] scores = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).Select(r => r.Score).ToArray();
         double[] picked = Enumerable.Range(0, 200).Select(i => (double)scores[3 * i]).Order().ToArray();
         Assert.AreEqual(picked[179], model.Threshold, 1e-5 * Math.Abs(picked[179]), $"budget {budget}, length known: {knownLength}");
+        Assert.AreEqual(20, picked.Count(score => score > model.Threshold), "the rows above the 0.9 quantile of 200: not the one that sets it");
+    }
+
+    /// <summary>
+    /// The threshold is the quantile of the scores as the float Score column shows them, so the training row that sets it is
+    /// not above it (once its double score rounded up to a float above the double threshold about half the time), and the
+    /// label stays the same when the pipeline is saved and loaded.
+    /// </summary>
+    [TestMethod]
+    public void TheTrainingRowThatSetsTheThresholdIsNotAboveIt()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        var model = ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.Architecture = "20b-12t-10b-8b"; o.LearningRule = HelmholtzLearningRule.Nvil; o.Epochs = 2;
+            o.FeatureColumnName = null; o.LogLikelihoodColumnName = null; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel";
+        })).Fit(train);
+        AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
+        Assert.AreEqual(4, rows.Count(r => r.PredictedLabel), $"the 0.99 quantile of 400 rows has 4 above it (threshold {model.Threshold:R})");
+        Assert.AreEqual(1, rows.Count(r => r.Score == model.Threshold), "the row that sets the threshold shows it as its score");
+        using var saved = new MemoryStream();
+        ml.Model.Save(model, train.Schema, saved);
+        saved.Position = 0;
+        ITransformer loaded = new MLContext().Model.Load(saved, out _);
+        bool[] labels = ml.Data.CreateEnumerable<AnomalyRow>(loaded.Transform(train), false).Select(r => r.PredictedLabel).ToArray();
+        CollectionAssert.AreEqual(rows.Select(r => r.PredictedLabel).ToArray(), labels, "the labels after the pipeline is saved and loaded");
+    }
+
+    /// <summary>
+    /// Data that does not say its row count (a filter), with fewer rows than BatchSize, trains on all of them in each step,
+    /// held in memory or streamed, as the same rows of known count do.
+    /// </summary>
+    [TestMethod]
+    [DataRow(512L << 20)]
+    [DataRow(0L)]
+    public void FewerRowsThanABatchOfUnknownCountTrainInOneMinibatch(long budget)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView all = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1));
+        IDataView filtered = ml.Data.FilterRowsByColumn(all, "Label", 0, 10);
+        Assert.IsNull(filtered.GetRowCount());
+        Assert.AreEqual(50, ml.Data.CreateEnumerable<PixelRow>(filtered, false).Count(), "the filter keeps every row");
+        var known = ml.Transforms.HelmholtzMachine(Options(o => { o.BatchSize = 100; o.MemoryBudgetBytes = budget; })).Fit(all).GetMachine();
+        var unknown = ml.Transforms.HelmholtzMachine(Options(o => { o.BatchSize = 100; o.MemoryBudgetBytes = budget; })).Fit(filtered).GetMachine();
+        Assert.AreEqual(3, known.StepsTrained, "one step an epoch");
+        Assert.AreEqual(3, unknown.StepsTrained, "one step an epoch");
+    }
+
+    /// <summary>A minibatch of K-sample rows that no buffer holds is refused before the data is read, naming the options.</summary>
+    [TestMethod]
+    public void AMinibatchNoBufferHoldsIsRefusedBeforeTheDataIsRead()
+    {
+        static IEnumerable<PixelRow> Unread() { yield return Read(); }
+        static PixelRow Read() => throw new AssertFailedException("the data was read");
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(Unread());
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.LearningRule = HelmholtzLearningRule.ImportanceWeighted; o.TrainingSamples = 100_000_000;
+        })).Fit(data));
+        Assert.AreEqual("options", e.ParamName);
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.BatchSize = 20 with TrainingSamples = 100000000");
+        StringAssert.Contains(e.Message, "fewer TrainingSamples");
+        // Without a K-sample rule the batch alone is named.
+        var batch = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.BatchSize = 200_000_000)).Fit(data));
+        StringAssert.Contains(batch.Message, "HelmholtzMachineOptions.BatchSize = 200000000:");
+        StringAssert.Contains(batch.Message, "use a smaller BatchSize");
     }
 
     [TestMethod]

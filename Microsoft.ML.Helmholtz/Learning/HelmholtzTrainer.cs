@@ -187,7 +187,7 @@ public sealed class HelmholtzTrainer
                     last = current;
                 }
                 if (last is null)
-                    throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1}.", nameof(training));
+                    throw new ArgumentException($"training data gave no whole minibatch of {batchSize} examples in epoch {epoch + 1} (TrainingOptions.BatchSize: a source of fewer rows needs a smaller one).", nameof(training));
 
                 // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
                 recorder?.EndOfMinibatches();

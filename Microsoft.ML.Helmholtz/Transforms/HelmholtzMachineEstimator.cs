@@ -115,6 +115,19 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         using IChannel? channel = _host?.Start("Training");
         var clock = Stopwatch.StartNew();
 
+        var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
+        ILearningRule rule = CreateRule(o);
+        // A minibatch (K rows per example for the K-sample rules) that no buffer holds is refused before the data is read,
+        // naming the options (the rows the data has, when it says, bound the minibatch as the trainer takes it).
+        if (o.Epochs > 0)
+        {
+            long batchRows = Math.Min(o.BatchSize, input.GetRowCount() ?? long.MaxValue) * (long)rule.SamplesPerExample;
+            machine.RequireRows(batchRows, "options", rule.SamplesPerExample > 1
+                ? $"HelmholtzMachineOptions.BatchSize = {o.BatchSize} with TrainingSamples = {o.TrainingSamples}: {rule.Name}'s minibatches of {batchRows:N0} rows"
+                : $"HelmholtzMachineOptions.BatchSize = {o.BatchSize}: {rule.Name}'s minibatches of {batchRows:N0} rows",
+                rule.SamplesPerExample > 1 ? "use a smaller BatchSize or fewer TrainingSamples" : "use a smaller BatchSize");
+        }
+
         // The data: read once into memory when it fits the budget, else streamed each epoch through a shuffle buffer.
         DataMatrix? matrix = inputColumn.TryReadAll(input, o.MemoryBudgetBytes, "training data", cancellation);
         InputColumn.RowStream? stream = null;
@@ -137,11 +150,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (validation is { Rows: 0 })
                 throw new ArgumentException($"HelmholtzMachineOptions.ValidationData: the validation data is empty: column '{o.InputColumnName}' has no rows.", "options");
 
-            var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
             // The transformer's common random numbers are made after training: a K they cannot hold must fail first.
             if (HelmholtzMachineTransformer.NeedsLogLikelihood(o) && FixedNoiseLogLikelihood.TooManySamples(machine, o.Samples) is { } tooMany)
                 throw new ArgumentOutOfRangeException("options", o.Samples, $"HelmholtzMachineOptions.Samples: {tooMany}");
-            ILearningRule rule = CreateRule(o);
             if (o.Epochs == 0)
                 Log(channel, $"No epochs: the transformer scores the Helmholtz machine {architecture} ({machine.Parameters.Sum(p => (long)p.Length):N0} parameters" +
                     (initial is null ? ", new" : $", the initial model's, trained {initial.StepsTrained:N0} steps") + ") as it is.");
@@ -151,10 +162,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 (matrix is not null ? "held in memory" : $"streamed through a shuffle buffer of {o.ShuffleBufferRows:N0} rows") +
                 $"; {o.Epochs} epochs of minibatches of {o.BatchSize}, {o.Optimizer} at {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {seed}.");
 
+            // Fewer rows than a minibatch make one minibatch of them all, streamed or held (the trainer caps what it holds alike).
+            if (o.Epochs > 0 && rows < o.BatchSize)
+                Log(channel, $"The training data has {rows:N0} rows, fewer than BatchSize = {o.BatchSize}: each step takes them all.");
             var trainingOptions = new TrainingOptions
             {
                 Epochs = o.Epochs,
-                BatchSize = o.BatchSize,
+                BatchSize = (int)Math.Min(o.BatchSize, rows),
                 Seed = (ulong)seed + 1,
                 LearningRate = OptimizerSettings.Of(o).Schedule(),
                 Optimizer = OptimizerSettings.Of(o).Optimizers(),
@@ -308,7 +322,8 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             // A machine the scorer cannot score is refused by every chunk alike: the refusal, not a wrapper (as the estimators do).
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(refusal).Throw();
         }
-        for (int i = 0; i < n; i++) scores[i] = -scores[i];
+        // The scores as the transformer's float columns show them: the row that sets the threshold is then not above it.
+        for (int i = 0; i < n; i++) scores[i] = -(double)(float)scores[i];
         Array.Sort(scores);
         return scores[Math.Clamp((int)Math.Ceiling(o.AnomalyQuantile * n) - 1, 0, n - 1)];
     }

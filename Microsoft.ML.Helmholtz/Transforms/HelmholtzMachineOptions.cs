@@ -117,6 +117,8 @@ public sealed class HelmholtzMachineOptions
     public double? AdamBeta2 { get; set; }
 
     public int Epochs { get; set; } = 10;
+
+    /// <summary>Examples per step; data of fewer rows (known in advance or not) makes one minibatch of them all. With a K-sample rule a minibatch holds BatchSize × TrainingSamples rows.</summary>
     public int BatchSize { get; set; } = 100;
 
     /// <summary>Seeds the initial weights, the minibatch order, every training draw and the scoring noise. Null: drawn from the MLContext's seeded random source.</summary>
@@ -177,7 +179,7 @@ public sealed class HelmholtzMachineOptions
     /// <summary>The anomaly threshold on the score; null: the <see cref="AnomalyQuantile"/> of the training rows' scores.</summary>
     public double? AnomalyThreshold { get; set; }
 
-    /// <summary>The quantile of the training scores that becomes the threshold when none is given.</summary>
+    /// <summary>The quantile of the training scores (as the float Score column shows them) that becomes the threshold when none is given.</summary>
     public double AnomalyQuantile { get; set; } = 0.99;
 
     /// <summary>Training rows scored to find the quantile (evenly spaced through the data when there are more).</summary>
