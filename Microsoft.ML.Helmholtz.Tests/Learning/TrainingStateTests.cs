@@ -298,7 +298,8 @@ public sealed class TrainingStateTests
     }
 
     /// <summary>A payload with no streams and empty sections, each field as given.</summary>
-    private static byte[] Payload(long trainingRows = 120, double partialFreeEnergy = 1.5, double partialObjective = 1.5, byte[]? entryName = null)
+    private static byte[] Payload(long trainingRows = 120, double partialFreeEnergy = 1.5, double partialObjective = 1.5, byte[]? entryName = null,
+        ulong[]? streamWords = null)
     {
         var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -312,7 +313,12 @@ public sealed class TrainingStateTests
             w.Write(trainingRows);
             w.Write(partialFreeEnergy);
             w.Write(partialObjective);
-            w.Write(0);
+            w.Write(streamWords is null ? 0 : 1);
+            if (streamWords is not null)
+            {
+                w.Write("training");
+                foreach (ulong word in streamWords) w.Write(word);
+            }
             w.Write(entryName is null ? 0 : 1);
             if (entryName is not null) w.Write(entryName);   // the optimiser's one entry ends there, at its name
             w.Write(0);
@@ -347,6 +353,11 @@ public sealed class TrainingStateTests
         Refused(Payload(entryName: [0x80, 0x80, 0x80, 0x80, 0x08]), "the name of entry 0 of the optimiser has a length of -2147483648 bytes");
         Refused(Payload(trainingRows: -7), "the training rows are -7");
         Refused(Payload(partialFreeEnergy: double.NaN), "the epoch's partial free-energy sum is NaN");
+        // A random stream with a lane of four zero words (every draw of it the same for ever; it trained on without complaint).
+        ulong[] words = new RandomStream(3).SaveState();
+        Assert.IsNotNull(TrainingState.Load(new MemoryStream(Framed(Payload(streamWords: words)))), "a stream's own words load");
+        for (int word = 0; word < 4; word++) words[8 * word + 5] = 0;
+        Refused(Payload(streamWords: words), "lane 5 all zero");
         // The objective is reported, not relied on: a rule of the application's may report one that is not finite, and its state loads.
         Assert.AreEqual(double.NegativeInfinity, TrainingState.Load(new MemoryStream(Framed(Payload(partialObjective: double.NegativeInfinity)))).PartialObjective);
     }
@@ -405,6 +416,16 @@ public sealed class TrainingStateTests
         CollectionAssert.AreEqual(expected, actual);
         Assert.AreEqual(next, other.NextUInt64());
         Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(saved.AsSpan(1)));
+        // Words no stream writes: a count past the eight lanes, or a lane of four zero words (it would draw one value for ever).
+        ulong[] counted = (ulong[])saved.Clone();
+        counted[^1] = 9;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(counted)).Message, "at most 8 buffered draws; got 9");
+        ulong[] zeroLane = (ulong[])saved.Clone();
+        for (int word = 0; word < 4; word++) zeroLane[8 * word + 3] = 0;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(zeroLane)).Message, "lane 3 all zero");
+        ulong[] oneZeroWord = (ulong[])saved.Clone();
+        oneZeroWord[3] = 0;
+        other.RestoreState(oneZeroWord);   // a lane with some zero words is a state like any other
     }
 
     [TestMethod]

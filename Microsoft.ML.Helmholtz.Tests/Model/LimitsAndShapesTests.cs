@@ -200,11 +200,18 @@ public sealed class LimitsAndShapesTests
             StringAssert.Contains(e.Message, "batchCapacity = 1 examples × samples = K = 20000", rule.Name);
             StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)", rule.Name);
         }
-        // Through the trainer, which prepares the rule before it builds the batch: the options' batch is named.
+        // Through the trainer, which checks its own minibatches before it prepares the rule: the options' batch is named.
         var trainer = new HelmholtzTrainer(new Vimco(10_000), new TrainingOptions { Epochs = 1, BatchSize = 2 });
-        var refused = RefusedBeforeAllocating(() => trainer.Train(machine, TestModels.BinaryData(2, 1, 10)), "batchCapacity");
-        StringAssert.Contains(refused.Message, "batchCapacity = 2 examples × samples = K = 10000");
-        StringAssert.Contains(refused.Message, "TrainingOptions.BatchSize");
+        var refused = RefusedBeforeAllocating(() => trainer.Train(machine, TestModels.BinaryData(2, 1, 10)), "BatchSize");
+        StringAssert.Contains(refused.Message, "Minibatches of 2 examples × 10,000 samples");
+        StringAssert.Contains(refused.Message, "TrainingOptions.BatchSize = 2");
+        StringAssert.Contains(refused.Message, "or fewer samples per example");
+        // A one-sample rule whose own buffers hold the batch (Wake-Sleep's dreams have no trunk), where the training batch
+        // once refused it naming its internal "capacity".
+        var wakeSleep = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 1, BatchSize = 20_000 });
+        var batch = RefusedBeforeAllocating(() => wakeSleep.Train(machine, TestModels.BinaryData(20_000, 1, 10)), "BatchSize");
+        StringAssert.Contains(batch.Message, "Minibatches of 20,000 examples × 1 samples");
+        StringAssert.Contains(batch.Message, "use a smaller TrainingOptions.BatchSize.");
     }
 
     [TestMethod]
@@ -363,5 +370,50 @@ public sealed class LimitsAndShapesTests
             new HelmholtzArchitecture([new LayerDefinition(4, UnitType.Gaussian, GaussianMean.Linear), new LayerDefinition(3, UnitType.Gaussian, (GaussianMean)7)]));
         StringAssert.Contains(e.Message, "Layer 1");
         StringAssert.Contains(e.Message, "GaussianMean");
+    }
+}
+
+/// <summary>A unit kind of the application's: Bernoulli units under a code of its choosing.</summary>
+internal sealed class CodedBernoulliUnits(string code) : UnitType
+{
+    public override string Name => $"Bernoulli as '{code}'";
+    public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [(code, GaussianMean.Tanh)];
+    public override bool HasReparameterizedSamples => false;
+    public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
+    public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine);
+    public override ConditionalLayer CreateRecognition(string name, int inputs, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
+    public override long GenerativeParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+    public override long RecognitionParameterCount(long inputs, long outputs) => inputs * outputs + outputs;
+    public override long PriorParameterCount(long outputs) => outputs;
+    public override bool Models(float value) => value is 0f or 1f;
+    public override bool ModelsAll(ReadOnlySpan<float> values) => UnitType.Bernoulli.ModelsAll(values);
+    public override string ModelledValues => "only 0 and 1";
+    public override string ValueHint => "binarize the data";
+}
+
+[TestClass]
+public sealed class UnitRegistrationTests
+{
+    /// <summary>
+    /// A code an architecture string cannot read back (upper case, a dash or digit, "t", empty) is refused when registered: a
+    /// machine of it saved and then failed to load. A code it can read registers, and its machine saves and loads.
+    /// </summary>
+    [TestMethod]
+    public void OnlyCodesAnArchitectureStringReadsBackAreRegistered()
+    {
+        foreach (var (code, problem) in new[] { ("Q", "not lower-case ASCII letters"), ("q-r", "not lower-case ASCII letters"), ("q1", "not lower-case ASCII letters"),
+                     ("", "not lower-case ASCII letters"), ("t", "deterministic tanh layers"), ("b", "already used by Bernoulli") })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits(code)), code);
+            StringAssert.Contains(e.Message, problem, code);
+        }
+        var units = UnitType.Register(new CodedBernoulliUnits("zq"));
+        var architecture = new HelmholtzArchitecture([new LayerDefinition(6, UnitType.Bernoulli), new LayerDefinition(4, units)]);
+        Assert.AreEqual("6b-4zq", architecture.ToString());
+        var machine = HelmholtzMachine.Create(architecture, 1);
+        using var bytes = new MemoryStream();
+        machine.Save(bytes);
+        bytes.Position = 0;
+        Assert.IsTrue(architecture.SameAs(HelmholtzMachine.Load(bytes).Architecture), "the machine loads with its units");
     }
 }

@@ -136,6 +136,26 @@ public sealed class MachineFileTests : TempDirectoryTests
         Assert.AreEqual(0L, stream.Length, "nothing written to a stream either");
     }
 
+    /// <summary>
+    /// A file name near the 255 bytes a name may have saves (the temporary name beside it, the target's plus 38 bytes,
+    /// passed the limit), and so does one of multi-byte characters; the temporary prefix never splits a character.
+    /// </summary>
+    [TestMethod]
+    public void ANameNearTheFileSystemsLimitSaves()
+    {
+        var machine = TestModels.Random("6b-4b", 3);
+        foreach (string name in new[] { new string('m', 240) + ".hm", string.Concat(Enumerable.Repeat("😀", 60)) + ".hm" })
+        {
+            Assert.IsTrue(System.Text.Encoding.UTF8.GetByteCount(name) <= 255 && System.Text.Encoding.UTF8.GetByteCount(name) > 217, "a name the temporary one once passed the limit beside");
+            string path = Temp.File(name);
+            machine.Save(path);
+            AssertSameParameters(machine, HelmholtzMachine.Load(path));
+            string prefix = Microsoft.ML.Helmholtz.Data.AtomicFile.TemporaryPrefix(name);
+            Assert.IsTrue(System.Text.Encoding.UTF8.GetByteCount(prefix) <= 200 && name.StartsWith(prefix, StringComparison.Ordinal) && !char.IsHighSurrogate(prefix[^1]), prefix);
+        }
+        Assert.AreEqual("short.hm", Microsoft.ML.Helmholtz.Data.AtomicFile.TemporaryPrefix("short.hm"));
+    }
+
     [TestMethod]
     public void VersionOneFilesStillLoad()
     {
@@ -221,6 +241,23 @@ public sealed class MachineFileTests : TempDirectoryTests
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.IsTrue(allocated < 1 << 20, $"{name}: {allocated} bytes allocated before the refusal");
         }
+        // A version-1 file through a stream that cannot seek (a gzip entry): read to its end as the bytes come, then refused
+        // (it allocated the 144 MB machine from the header before).
+        long start = GC.GetAllocatedBytesForCurrentThread();
+        var refusal = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(new NonSeekableStream(v1.ToArray())));
+        long used = GC.GetAllocatedBytesForCurrentThread() - start;
+        StringAssert.Contains(refusal.Message, "the file is truncated");
+        Assert.IsTrue(used < 1 << 20, $"{used} bytes allocated before the refusal of a stream that cannot seek");
+    }
+
+    /// <summary>A version-1 file loads through a stream that cannot seek; bytes after its last parameter are refused there too.</summary>
+    [TestMethod]
+    public void VersionOneFilesLoadThroughAStreamThatCannotSeek()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 5);
+        AssertSameParameters(machine, HelmholtzMachine.Load(new NonSeekableStream(Version1(machine))));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(new NonSeekableStream([.. Version1(machine), 1, 2, 3])));
+        StringAssert.Contains(e.Message, "3 unexpected bytes follow");
     }
 
     /// <summary>

@@ -22,7 +22,7 @@ internal static class AtomicFile
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Cannot save {what} to {full}: the directory {directory} does not exist.");
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temporary = Path.Combine(directory, $".{TemporaryPrefix(Path.GetFileName(full))}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (Stream stream = (createTemporary ?? CreateTemporary)(temporary))
@@ -41,6 +41,20 @@ internal static class AtomicFile
         {
             TryDelete(temporary);
         }
+    }
+
+    /// <summary>
+    /// The target's name, cut to 200 UTF-8 bytes: with the dot, the GUID and ".tmp" (38 bytes) the temporary name stays within
+    /// the 255 bytes a file name may have wherever the target's own name does.
+    /// </summary>
+    internal static string TemporaryPrefix(string name)
+    {
+        const int maxBytes = 200;
+        if (System.Text.Encoding.UTF8.GetByteCount(name) <= maxBytes) return name;
+        int length = name.Length;
+        while (length > 0 && System.Text.Encoding.UTF8.GetByteCount(name.AsSpan(0, length)) > maxBytes) length--;
+        if (length > 0 && char.IsHighSurrogate(name[length - 1])) length--;   // not half a character
+        return name[..length];
     }
 
     private static void TryDelete(string path)

@@ -53,10 +53,26 @@ public abstract class UnitType
     /// <summary>Every registered kind, in the order registered.</summary>
     public static IReadOnlyList<UnitType> Registered => Array.AsReadOnly(Volatile.Read(ref s_registered));
 
-    /// <summary>Adds a kind to those <see cref="KnownCodes"/> parse; its codes must be new.</summary>
+    /// <summary>
+    /// Adds a kind to those <see cref="KnownCodes"/> parse. Its codes must be new, and readable after a layer's size in an
+    /// architecture string: lower-case ASCII letters, not "t" (a deterministic tanh layer there). A machine of any other code
+    /// would save but not load.
+    /// </summary>
     public static T Register<T>(T units) where T : UnitType
     {
         ArgumentNullException.ThrowIfNull(units);
+        if (units.Codes is not { Count: > 0 } codes)
+            throw new ArgumentException($"{units.Name} has no unit code: give at least one (e.g. \"b\").", nameof(units));
+        foreach (var (code, _) in codes)
+        {
+            if (string.IsNullOrEmpty(code) || !code.All(char.IsAsciiLetterLower))
+                throw new ArgumentException($"The unit code '{code}' of {units.Name} is not lower-case ASCII letters: an architecture string " +
+                    "reads a layer as its size in digits followed by such a code (\"200g\"), lower-casing what it is given.", nameof(units));
+            if (code == "t")
+                throw new ArgumentException($"The unit code 't' of {units.Name} is taken by the architecture string's deterministic tanh layers (\"200t\").", nameof(units));
+            if (codes.Count(c => c.Code == code) > 1)
+                throw new ArgumentException($"The unit code '{code}' appears twice among {units.Name}'s codes.", nameof(units));
+        }
         lock (s_lock)
         {
             foreach (UnitType known in s_registered)

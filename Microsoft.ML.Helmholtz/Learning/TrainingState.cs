@@ -269,6 +269,7 @@ public sealed class TrainingState
                 var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();
                 if (words.Length != RandomStream.StateWords) throw new EndOfStreamException();
                 LittleEndian.ToHostOrder<ulong>(words);
+                RandomStream.CheckState(words);
                 return words;
             }
             int streams = (int)NonNegative(r.ReadInt32(), "the count of random streams");

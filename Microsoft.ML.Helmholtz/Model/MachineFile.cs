@@ -99,13 +99,34 @@ internal static class MachineFile
         using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
         try
         {
-            return ReadParameters(reader, ReadArchitecture(reader), engine, "the file is truncated");
+            HelmholtzArchitecture architecture = ReadArchitecture(reader);
+            if (stream.CanSeek) return ReadParameters(reader, architecture, engine, "the file is truncated");
+            // A stream that cannot say its length (a gzip or zip entry) is read to its end first, as the bytes arrive, so that a
+            // header declaring a large machine in a short stream allocates no machine: the rest is then checked as a file's is.
+            using var rest = new MemoryStream();
+            long limit = architecture.ParameterCount * sizeof(float) + Version1Overhead;
+            byte[] chunk = new byte[81920];
+            for (int read; (read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, limit + 1 - rest.Length))) > 0;)
+            {
+                rest.Write(chunk, 0, read);
+                if (rest.Length > limit)
+                    throw new InvalidDataException($"more than {limit:N0} bytes follow the architecture {Shorten(architecture.ToString())}, which has " +
+                        $"{architecture.ParameterCount:N0} parameter values: the file was damaged or written by something else.");
+            }
+            rest.Position = 0;
+            using var restReader = new BinaryReader(rest, Encoding.UTF8, leaveOpen: true);
+            HelmholtzMachine machine = ReadParameters(restReader, architecture, engine, "the file is truncated");
+            ChecksummedFile.EnsureEnd(rest, "the model");
+            return machine;
         }
         catch (EndOfStreamException e)
         {
             throw new InvalidDataException("the file is truncated.", e);
         }
     }
+
+    /// <summary>A bound on a version-1 file's bytes besides the values: the parameter count, and each parameter's name and shape.</summary>
+    private const long Version1Overhead = 1 << 20;
 
     private static HelmholtzArchitecture ReadArchitecture(BinaryReader reader)
     {

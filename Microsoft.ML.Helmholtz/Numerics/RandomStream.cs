@@ -136,11 +136,23 @@ public sealed unsafe class RandomStream
     /// <summary>Puts the stream where <see cref="SaveState()"/> found it: the draws that follow are the ones that followed then.</summary>
     internal void RestoreState(ReadOnlySpan<ulong> words)
     {
-        if (words.Length != StateWords || words[^1] > Lanes)
-            throw new InvalidDataException($"a random stream's state is {StateWords} words ending in a count of at most {Lanes}; got {words.Length} words.");
+        CheckState(words);
         words[..(4 * Lanes)].CopyTo(_state);
         words.Slice(4 * Lanes, Lanes).CopyTo(_buffered);
         _next = (int)words[^1];
+    }
+
+    /// <summary>Refuses words that <see cref="SaveState()"/> cannot have written (<see cref="InvalidDataException"/>: they come from files).</summary>
+    internal static void CheckState(ReadOnlySpan<ulong> words)
+    {
+        if (words.Length != StateWords)
+            throw new InvalidDataException($"a random stream's state is {StateWords} words; got {words.Length}.");
+        if (words[^1] > Lanes)
+            throw new InvalidDataException($"a random stream's state ends in a count of at most {Lanes} buffered draws; got {words[^1]}.");
+        // xoshiro256** never leaves a state of four zero words: such a lane would draw the same value for ever.
+        for (int lane = 0; lane < Lanes; lane++)
+            if ((words[lane] | words[Lanes + lane] | words[2 * Lanes + lane] | words[3 * Lanes + lane]) == 0)
+                throw new InvalidDataException($"a random stream's state has lane {lane} all zero, which xoshiro256** never reaches: the state was damaged or written by something else.");
     }
 
     /// <summary>A stream independent of this one, determined by this stream's state and <paramref name="streamId"/>.</summary>
