@@ -285,6 +285,21 @@ public sealed class MnistAppTests : TempDirectoryTests
         StringAssert.Contains(text, "validation log-likelihood of epoch 4 ");
     }
 
+    /// <summary>A resumed run checkpoints at the epochs an unbroken one does (it once counted its own epochs: 3 after a leg of 1, not 2 and 4).</summary>
+    [TestMethod]
+    public void AResumedRunCheckpointsAtTheCurvesEpochs()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output, "--epochs", "1");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string text;
+        (exit, text, error) = ShortRun(output, "--epochs", "3", "--resume", Path.Combine(output, "sbp.hm"), "--valid-k", "2", "--checkpoint-every", "2");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string[] estimated = text.Split('\n').Where(line => line.Contains("validation log-likelihood of epoch ", StringComparison.Ordinal))
+            .Select(line => line.Split("of epoch ")[1].Split(' ')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "2", "4" }, estimated, text);
+    }
+
     [TestMethod]
     public void ABatchOfKSamplesTheMachineCannotHoldIsRefusedBeforeTheDataLoads()
     {
@@ -596,6 +611,15 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = ShortRun(output, "--resume", other);
         Assert.AreEqual(MnistApp.Success, exit, error);
         CollectionAssert.AreEqual(new[] { 3 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
+        // Nor is another rule's whose name begins with this one's (sbp-price's beside sbp's; it once took this curve on).
+        (exit, _, error) = ShortRun(output, "--epochs", "2");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        File.Copy(two, Path.Combine(output, "sbp-price-best.hm"));
+        (exit, _, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp-price-best.hm"));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        CollectionAssert.AreEqual(new[] { 3 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
+        Assert.IsTrue(MnistApp.OfThisRun("sbp-epoch2", "sbp") && MnistApp.OfThisRun("sbp-best", "sbp") && MnistApp.OfThisRun("vimco-5-best", "vimco-5"));
+        Assert.IsFalse(MnistApp.OfThisRun("sbp-price", "sbp") || MnistApp.OfThisRun("reinforce-plain-best", "reinforce") || MnistApp.OfThisRun("vimco-50", "vimco-5"));
 
         // A curve that is not one is named before the data loads, not replaced.
         File.WriteAllText(curve, "epoch,loss\n1,2\n");

@@ -59,6 +59,16 @@ public static class MnistApp
         }
     }
 
+    /// <summary>
+    /// Whether a model named <paramref name="resumedName"/> is of the run <paramref name="runName"/>: RUN, or RUN-… (RUN-best, a
+    /// copy such as RUN-epoch500), but not another rule's run whose name begins with RUN's (reinforce-plain beside reinforce,
+    /// sbp-price beside sbp).
+    /// </summary>
+    public static bool OfThisRun(string resumedName, string runName)
+        => resumedName == runName || resumedName.StartsWith(runName + "-", StringComparison.Ordinal)
+            && !LearningRules.Names.Any(other => other.StartsWith(runName + "-", StringComparison.Ordinal)
+                && (resumedName == other || resumedName.StartsWith(other + "-", StringComparison.Ordinal)));
+
     /// <summary>Where the training state of the model at <paramref name="modelPath"/> is kept: RUN.state beside RUN.hm.</summary>
     internal static string StatePath(string modelPath) => Path.ChangeExtension(modelPath, ".state");
 
@@ -138,7 +148,7 @@ public static class MnistApp
         string resumedName = options.Resume is null ? "" : Path.GetFileNameWithoutExtension(options.Resume);
         List<(int Epoch, string[] Fields)> earlierCurve = options.Resume is not null && !scoreOnly && File.Exists(curvePath)
             && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory)
-            && (resumedName == runName || resumedName.StartsWith(runName + "-", StringComparison.Ordinal)) ? ReadCurve(curvePath) : [];
+            && OfThisRun(resumedName, runName) ? ReadCurve(curvePath) : [];
         SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve");
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
@@ -219,7 +229,8 @@ public static class MnistApp
             string objective = report.TrainObjective == report.TrainFreeEnergy ? "" : $"  train objective {report.TrainObjective,8:F2}";
             output.WriteLine($"epoch {curve[^1].Epoch,4}  train F {report.TrainFreeEnergy,8:F2}{objective}  valid F {report.ValidationFreeEnergy,8:F2}  lr {report.LearningRate:G3}  {report.Elapsed.TotalSeconds,7:F0} s");
             // Reported epochs have passed the trainer's divergence check, so a checkpoint never holds a diverged model.
-            if (options.CheckpointEvery > 0 && report.Epoch % options.CheckpointEvery == 0)
+            // Counted by the epochs the curve numbers, so that a resumed run checkpoints (and estimates) where an unbroken one does.
+            if (options.CheckpointEvery > 0 && curve[^1].Epoch % options.CheckpointEvery == 0)
             {
                 SaveCheckpoint(modelPath);
                 if (validationEstimator is not null)

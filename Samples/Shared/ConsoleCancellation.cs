@@ -4,9 +4,11 @@ namespace Helmholtz.Samples;
 
 /// <summary>
 /// Turns Ctrl+C (SIGINT) and SIGTERM (`kill PID`, a scheduler's stop) into a cancellation, so that a
-/// long run stops after its current minibatch and saves and scores the model as it stands; a second
-/// signal ends the process at once. SIGTERM matters for runs started in the background: a
-/// non-interactive shell starts them with SIGINT ignored, and .NET leaves an ignored SIGINT ignored.
+/// long run stops after its current minibatch and saves and scores the model as it stands; a signal
+/// more than a second after the first ends the process at once. Signals within that second are the
+/// same request arriving twice: `timeout` signals the process and then its group, and `dotnet run`
+/// passes on a SIGTERM that the group's signal also delivers. SIGTERM matters for runs started in the
+/// background: a non-interactive shell starts them with SIGINT ignored, and .NET leaves an ignored SIGINT ignored.
 /// </summary>
 internal sealed class ConsoleCancellation : IDisposable
 {
@@ -15,6 +17,10 @@ internal sealed class ConsoleCancellation : IDisposable
     private readonly PosixSignalRegistration[] _registrations;
     private readonly string _stopsAfter;
     private int _signals;
+    private long _firstSignalMilliseconds;
+
+    /// <summary>How long after the first signal another one is taken for the same request.</summary>
+    internal static readonly TimeSpan RepeatWindow = TimeSpan.FromSeconds(1);
 
     /// <param name="error">Where the notice goes.</param>
     /// <param name="stopsAfter">What the run finishes before it stops ("the current minibatch").</param>
@@ -31,9 +37,16 @@ internal sealed class ConsoleCancellation : IDisposable
 
     private void OnSignal(PosixSignalContext context)
     {
-        if (Interlocked.Increment(ref _signals) > 1) return;   // not cancelled: the default ends the process
+        long now = Environment.TickCount64;
+        if (Interlocked.Increment(ref _signals) > 1)
+        {
+            // Within the window: the first signal's delivery again. Later: not cancelled, so the default ends the process.
+            if (now - Volatile.Read(ref _firstSignalMilliseconds) <= RepeatWindow.TotalMilliseconds) context.Cancel = true;
+            return;
+        }
+        Volatile.Write(ref _firstSignalMilliseconds, now);
         context.Cancel = true;
-        _error.WriteLine($"{context.Signal}: cancelling after {_stopsAfter} (send it again to stop at once)…");
+        _error.WriteLine($"{context.Signal}: cancelling after {_stopsAfter} (send it again, a second or more from now, to stop at once)…");
         _source.Cancel();
     }
 
