@@ -46,6 +46,7 @@ internal static class PipelineBenchmark
                 default: throw CommandLine.Unknown(args[i], "--repeats N, --epochs-only, --saved-only");
             }
         }
+        if (epochsOnly && savedOnly) throw new UsageException("pipeline takes --epochs-only or --saved-only, not both.");
         MnistSplits data = BinarizedMnist.Load();
         var ml = new MLContext(seed: 1);
         IDataView train = View(ml, data.Train), test = View(ml, data.Test);

@@ -74,6 +74,10 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         (exit, _, error) = Run("--epochs", "3", "--decay", "1e-30");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "--decay 1E-30 takes the learning rate to 0 in single precision by epoch 3");
+        // One frame has nothing to predict from: refused with the options, not after the data set and the training.
+        (exit, _, error) = Run("--frames", "1");
+        Assert.AreEqual(BouncingBallsApp.UserError, exit);
+        StringAssert.Contains(error, "--frames needs a whole number from 2");
         (exit, _, error) = Run("--frames", "12", "--bogus");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.Contains(error, "unknown option --bogus");

@@ -141,6 +141,23 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.IsLessThan(1e-5, double.Parse(differences[7], System.Globalization.CultureInfo.InvariantCulture), text);
     }
 
+    /// <summary>An --out that is a file is refused, naming --out, before the training (whose machine the save at the end then lost).</summary>
+    [TestMethod]
+    [DataRow("main")]
+    [DataRow("onnx")]
+    public void AnOutputFolderThatCannotBeWrittenIsRefusedBeforeTraining(string task)
+    {
+        string file = Temp.File("a-file");
+        File.WriteAllText(file, "");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = PipelineApp.Run(["--task", task, "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g", "--k", "5",
+            "--data", SharedData.MnistDirectory(), "--out", file], output, error, CancellationToken.None);
+        Assert.AreEqual(PipelineApp.UserError, exit, error.ToString());
+        StringAssert.StartsWith(error.ToString(), $"error: --out {file} is a file");
+        Assert.DoesNotContain("Training", output.ToString());
+    }
+
     [TestMethod]
     public void AGpuThatCannotBeHadIsRefusedBeforeTraining()
     {

@@ -34,7 +34,7 @@ public static class BouncingBallsApp
           --epochs N (10)  --batch-sequences N (20)  --truncation STEPS (0: whole sequences)
           --time-limit MINUTES    stop at the end of the first epoch past this much training time (0: no limit)
           --learning-rate X (0.001)  --decay X per epoch, in (0, 1] (1)  --min-lr X, at most the rate (0)  --seed N (1)
-          --train-sequences N (4000)  --test-sequences N (200)  --frames T (100)
+          --train-sequences N (4000)  --test-sequences N (200)  --frames T, at least 2 (100)
           --k N                   importance samples per frame for the log-likelihood (100)
           --predict-samples N     draws of h per frame for the expected next frame (20)
           --no-baseline           skip the machine without the LSTM
@@ -364,7 +364,7 @@ public static class BouncingBallsApp
                         break;
                     case "--train-sequences": o.TrainSequences = Whole(1); break;
                     case "--test-sequences": o.TestSequences = Whole(1); break;
-                    case "--frames": o.Frames = Whole(1); break;
+                    case "--frames": o.Frames = Whole(2); break;   // the one-step predictions need a frame before the one predicted
                     case "--k": o.K = Whole(1); break;
                     case "--predict-samples": o.PredictSamples = Whole(1); break;
                     case "--no-baseline": o.Baseline = false; break;

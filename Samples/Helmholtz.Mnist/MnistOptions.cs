@@ -68,8 +68,9 @@ internal sealed class MnistOptions
           --checkpoint-every N   save the model and the curve every N epochs (10; 0: at the end only)
           --resume FILE    continue from a saved model. Each saved RUN.hm has its training state in RUN.state beside
                            it (Adam's moments, the rule's baselines, the random streams, where in the epoch it
-                           stopped): resumed with it, the same options and --continue-schedule, a run goes on as if it
-                           had never stopped; without it (or for another rule or optimiser) Adam starts afresh.
+                           stopped): resumed with it, the same options (--epochs: those still to run) and
+                           --continue-schedule, a run goes on as if it had never stopped; without it (or for
+                           another rule or optimiser) Adam starts afresh.
                            Resumed in the folder that holds its RUN-curve.csv, a run keeps the curve's epochs up to the
                            model's (its steps / minibatches per epoch) and numbers its own on from there, as the
                            console's epoch lines do wherever it is resumed.

@@ -255,7 +255,7 @@ public static class PipelineApp
             throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) cannot be trained with --rule {o.RuleName}: {unsuited} " +
                 "Give another --rule, or --epochs 0 to score it as it is.");
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
-        Directory.CreateDirectory(o.Output);
+        SampleConsole.PrepareOutputDirectory(o.Output, "model.zip");   // before the training, which a folder it cannot write would lose
         string zip = Path.Combine(o.Output, "model.zip");
 
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
@@ -386,7 +386,7 @@ public static class PipelineApp
         machineOptions.CancellationToken = cancellation;
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);
         if (o.Gpu is { } gpu && !o.FallbackToCpu) CheckCudaProvider(gpu);
-        Directory.CreateDirectory(o.Output);
+        SampleConsole.PrepareOutputDirectory(o.Output, "the ONNX models");
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
