@@ -88,6 +88,18 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
     }
 
+    /// <summary>A --data that is a file is named as such before anything is made (it was "The file … already exists").</summary>
+    [TestMethod]
+    public void ADataPathThatIsAFileIsNamed()
+    {
+        string file = Temp.File("data-file");
+        File.WriteAllText(file, "");
+        var error = new StringWriter();
+        int exit = BouncingBallsApp.Run(["--epochs", "1", "--data", file, "--out", Temp.File("out")], new StringWriter(), error);
+        Assert.AreEqual(BouncingBallsApp.UserError, exit, error.ToString());
+        StringAssert.StartsWith(error.ToString(), $"error: --data {file} is a file; give a folder for the bouncing-balls data set.");
+    }
+
     [TestMethod]
     [DataRow("--architecture", "900b-xx", "--architecture 900b-xx: Layer 'xx'")]
     [DataRow("--epochs", "abc", "--epochs needs a whole number")]

@@ -64,10 +64,13 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow("784b-99999999999b", "too large")]
     [DataRow("784b-100000b-100000b", "too large")]
     [DataRow("10b-5b", "must be 784b")]
+    [DataRow("784b-0g", "--architecture 784b-0g: Layer '0g': the size must be positive.")]
+    [DataRow("784b", "--architecture 784b: ")]
     public void ABadArchitectureIsNamedBeforeTheDataLoads(string architecture, string problem)
     {
         var (exit, _, error) = RunWithoutData("--architecture", architecture);
         AssertOneLineError(exit, error, problem);
+        Assert.DoesNotContain("(Parameter", error);
     }
 
     [TestMethod]
@@ -283,6 +286,18 @@ public sealed class MnistAppTests : TempDirectoryTests
         CollectionAssert.AreEqual(new[] { "3", "4" }, consoleEpochs, text);
         StringAssert.Contains(text, "validation log-likelihood of epoch 3 ");
         StringAssert.Contains(text, "validation log-likelihood of epoch 4 ");
+    }
+
+    /// <summary>A continued schedule whose rate reaches 0 is named by the sample's options (it named LearningRateSchedule's properties).</summary>
+    [TestMethod]
+    public void AContinuedScheduleThatReachesZeroIsNamedByTheOptions()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output, "--decay", "1e-43");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        (exit, _, error) = ShortRun(output, "--decay", "1e-43", "--resume", Path.Combine(output, "sbp.hm"), "--continue-schedule");
+        AssertOneLineError(exit, error, "--decay 1E-43 takes --lr 0.001 to 0 in single precision by epoch 2 of the continued schedule (the model has trained 1 epochs)");
+        Assert.DoesNotContain("LearningRateSchedule", error);
     }
 
     /// <summary>A resumed run checkpoints at the epochs an unbroken one does (it once counted its own epochs: 3 after a leg of 1, not 2 and 4).</summary>

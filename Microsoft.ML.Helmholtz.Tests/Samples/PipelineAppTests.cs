@@ -141,6 +141,20 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.IsLessThan(1e-5, double.Parse(differences[7], System.Globalization.CultureInfo.InvariantCulture), text);
     }
 
+    /// <summary>A bad --architecture is named with the option, before the data loads, without ArgumentException's parameter suffix.</summary>
+    [TestMethod]
+    [DataRow("100b-10g", "--architecture 100b-10g: the visible layer has 100 units; MNIST images have 784 pixels.")]
+    [DataRow("784b-0g", "--architecture 784b-0g: Layer '0g': the size must be positive.")]
+    [DataRow("784b", "--architecture 784b: ")]
+    public void ABadArchitectureIsNamedBeforeTheDataLoads(string architecture, string problem)
+    {
+        var error = new StringWriter();
+        int exit = PipelineApp.Run(["--architecture", architecture, "--data", Temp.File("no-data-here"), "--out", Temp.File("out")], new StringWriter(), error);
+        Assert.AreEqual(PipelineApp.UserError, exit, error.ToString());
+        StringAssert.StartsWith(error.ToString(), "error: " + problem);
+        Assert.DoesNotContain("(Parameter", error.ToString());
+    }
+
     /// <summary>An --out that is a file is refused, naming --out, before the training (whose machine the save at the end then lost).</summary>
     [TestMethod]
     [DataRow("main")]
@@ -190,7 +204,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--task", "clustering", "--task must be")]
     [DataRow("--gpu", "0", "options of the onnx task")]
     [DataRow("--epochs", "-1", "--epochs needs")]
-    [DataRow("--architecture", "784b--10g", "HelmholtzMachineOptions.Architecture")]
+    [DataRow("--architecture", "784b--10g", "--architecture 784b--10g: Architecture '784b--10g': layer 1 is empty")]
     [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]
     [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
     [DataRow("--normal-digits", "5,6", "--normal-digits is an option of the anomaly task; --task main does not use it")]

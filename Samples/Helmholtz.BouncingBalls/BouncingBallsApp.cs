@@ -112,6 +112,9 @@ public static class BouncingBallsApp
         ILearningRule rule = LearningRules.Create(o.Rule);
         if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
         PrepareOutputDirectory(o.Output);
+        // A data set still to be made is written there: a folder that cannot take it is named before the minutes it takes.
+        if (File.Exists(o.Data) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TrainFile)) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TestFile)))
+            SampleConsole.PrepareOutputDirectory(o.Data, "the bouncing-balls data set", "--data");
 
         BouncingBallsDataset data = BouncingBalls.LoadOrCreate(o.Data, ballOptions, o.TrainSequences, o.TestSequences);
         output.WriteLine($"bouncing balls: {data.Train.Count} training and {data.Test.Count} test sequences of {data.Train.Frames} frames of {data.Train.Height}×{data.Train.Width} in {o.Data} ({clock.Elapsed.TotalSeconds:F1} s)");

@@ -85,15 +85,25 @@ public static class MnistApp
         // A run that only scores a model trains nothing and writes nothing but the scores.
         bool scoreOnly = options.Resume is not null && options.Epochs == 0;
         HelmholtzMachine machine;
+        HelmholtzArchitecture architecture;
+        try
+        {
+            architecture = HelmholtzArchitecture.Parse(options.Architecture);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            string reason = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+            throw new ArgumentException($"--architecture {options.Architecture}: {reason}", e);
+        }
         if (options.Resume is not null)
         {
             machine = HelmholtzMachine.Load(options.Resume);
-            if (options.ArchitectureGiven && !machine.Architecture.SameAs(HelmholtzArchitecture.Parse(options.Architecture)))
+            if (options.ArchitectureGiven && !machine.Architecture.SameAs(architecture))
                 throw new ArgumentException($"--architecture {options.Architecture} does not match the model in {options.Resume}, which is {machine.Architecture}.");
         }
         else
         {
-            machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(options.Architecture), options.Seed);
+            machine = HelmholtzMachine.Create(architecture, options.Seed);
         }
         if (machine.Architecture.Visible.Size != BinarizedMnist.PixelCount || machine.Architecture.Visible.Units != UnitType.Bernoulli)
             throw new ArgumentException($"the visible layer is {machine.Architecture.Visible}, but binarized MNIST has {BinarizedMnist.PixelCount} binary pixels: it must be {BinarizedMnist.PixelCount}b.");
@@ -165,6 +175,11 @@ public static class MnistApp
         long perEpoch = Math.Max(1, train.Rows / options.BatchSize);
         int resumedEpochs = (int)Math.Min(int.MaxValue, machine.StepsTrained / perEpoch);
         if (options.ContinueSchedule) trainingOptions.FirstScheduleEpoch = resumedEpochs;
+        // The continued schedule's rate reaching 0 (the options' own schedule was checked before the data loaded), named by the options.
+        if (options.ContinueSchedule && options.TimeLimitMinutes <= 0 && options.Epochs > 0
+            && (float)trainingOptions.LearningRate.At(resumedEpochs + options.Epochs - 1) == 0)
+            throw new ArgumentException($"--decay {options.Decay} takes --lr {options.LearningRate} to 0 in single precision by epoch {(long)resumedEpochs + options.Epochs} " +
+                $"of the continued schedule (the model has trained {resumedEpochs} epochs): set --min-lr, decay more slowly, give fewer --epochs, or a --time-limit.");
         // The earlier curve's epochs past the model's are of a leg it does not hold (one that diverged after its last checkpoint, or
         // went on past the model resumed from): this run's epochs replace them.
         earlierCurve.RemoveAll(row => row.Epoch > resumedEpochs);

@@ -77,6 +77,10 @@ public static class PipelineApp
         estimator gives back no model from a cancelled Fit, and no model.zip or ONNX file is written after the signal
         """;
 
+    /// <summary>An exception's message without the "(Parameter 'x')" that ArgumentException adds: the options are named in the text.</summary>
+    private static string WithoutParameter(Exception e)
+        => e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         Options options;
@@ -124,7 +128,7 @@ public static class PipelineApp
         catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
             or NotSupportedException)
         {
-            error.WriteLine($"error: {OneLine(e.Message)}");
+            error.WriteLine($"error: {OneLine(WithoutParameter(e))}");
             return UserError;
         }
         catch (Exception e)
@@ -203,6 +207,21 @@ public static class PipelineApp
         if (o.Machine is not null && o.Task != "main") throw new ArgumentException($"--machine is an option of the main task; --task {o.Task} does not use it.");
         if (o.Machine is not null && o.ArchitectureGiven) throw new ArgumentException("--machine and --architecture: the machine's file gives its architecture; give one of them.");
         if (samplesGiven && o.Task == "few-labels") throw new ArgumentException("--k sets the samples of the log-likelihood, which --task few-labels does not compute.");
+        if (o.ArchitectureGiven)
+        {
+            // The images' size is known here: a visible layer of another is named before the data loads (the estimator sees the column only at Fit).
+            HelmholtzArchitecture architecture;
+            try
+            {
+                architecture = HelmholtzArchitecture.Parse(o.Architecture);
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException)
+            {
+                throw new ArgumentException($"--architecture {o.Architecture}: {WithoutParameter(e)}", e);
+            }
+            if (architecture.Visible.Size != BinarizedMnist.PixelCount)
+                throw new ArgumentException($"--architecture {o.Architecture}: the visible layer has {architecture.Visible.Size} units; MNIST images have {BinarizedMnist.PixelCount} pixels.");
+        }
         return o;
     }
 

@@ -42,12 +42,13 @@ internal static class SampleConsole
 
     /// <summary>
     /// Creates the folder and proves it writable, so that a bad --out fails before the data is read and the machine
-    /// trained rather than at the first save; <paramref name="contents"/> says what goes there ("the model and the learning curve").
+    /// trained rather than at the first save; <paramref name="contents"/> says what goes there ("the model and the learning curve"),
+    /// <paramref name="option"/> the option that named the folder.
     /// </summary>
-    public static void PrepareOutputDirectory(string directory, string contents)
+    public static void PrepareOutputDirectory(string directory, string contents, string option = "--out")
     {
         if (File.Exists(directory))
-            throw new IOException($"--out {directory} is a file; give a folder for {contents}.");
+            throw new IOException($"{option} {directory} is a file; give a folder for {contents}.");
         try
         {
             Directory.CreateDirectory(directory);
@@ -57,7 +58,7 @@ internal static class SampleConsole
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"--out {directory} cannot be written: {OneLine(e.Message)}", e);
+            throw new IOException($"{option} {directory} cannot be written: {OneLine(e.Message)}", e);
         }
     }
 }
