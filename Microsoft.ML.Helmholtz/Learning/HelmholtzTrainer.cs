@@ -128,6 +128,9 @@ public sealed class HelmholtzTrainer
             var evaluationRandom = random.Fork(1);
             var checkRandom = new RandomStream(options.Seed).Fork(2);   // a root of its own: the training stream stays as it was
             double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
+            ulong[] checkWords = new ulong[RandomStream.StateWords];
+            bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
+            var runningEstimates = Rule as IUndoableRunningEstimates;
             var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
                 options.FirstScheduleEpoch, random, evaluationRandom, checkRandom);
             int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
@@ -171,6 +174,16 @@ public sealed class HelmholtzTrainer
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {
+                        // The last step is checked as the epoch's last is (else the next minibatch would have): a run stops
+                        // with a machine that passed, or undoes the step. The check's draws are given back, so that the
+                        // resumed run's checks draw what the uninterrupted run's would have.
+                        if (stepUnchecked && last is not null)
+                        {
+                            checkRandom.SaveState(checkWords);
+                            machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
+                            checkRandom.RestoreState(checkWords);
+                            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"minibatch {batch - 1} of epoch {epoch + 1}, when the run was cancelled", Rule, fromRule: false);
+                        }
                         recorder?.Cancelled(epoch, batch, sum, objective);
                         cancellationToken.ThrowIfCancellationRequested();
                     }
@@ -181,10 +194,12 @@ public sealed class HelmholtzTrainer
                     current.Load(batchSize);
 
                     if (clearEachStep) blocks.ClearGradients();
+                    runningEstimates?.KeepForUndo();
                     BatchLoss loss = Rule.AccumulateGradients(machine, current);
-                    step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}");
+                    step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}", Rule, fromRule: true);
                     if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
                     step.Take(optimizer, rate, epoch, batch, centering);
+                    stepUnchecked = true;
                     sum += loss.FreeEnergy * batchSize;
                     objective += loss.Objective * batchSize;
                     seen += batchSize;
@@ -196,7 +211,8 @@ public sealed class HelmholtzTrainer
                 // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
                 recorder?.EndOfMinibatches();
                 machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
-                step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch");
+                step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch", Rule, fromRule: false);
+                stepUnchecked = false;
 
                 double? valid = null;
                 if (validation is not null)
@@ -302,14 +318,19 @@ public sealed class HelmholtzTrainer
         /// <summary>See <see cref="UndoableSteps.KeepBeforeInitialization"/>.</summary>
         public void KeepBeforeInitialization(IEnumerable<Parameter> parameters) => _steps.KeepBeforeInitialization(parameters);
 
-        /// <summary>Checks the free energy of the parameters the last step left (or of the machine as given).</summary>
-        public void CheckFreeEnergy(double freeEnergy, string where)
+        /// <summary>
+        /// Checks the free energy of the parameters the last step left (or of the machine as given). When it was the rule's
+        /// own measure (<paramref name="fromRule"/>), a failure also takes back what that measure taught the rule's running
+        /// estimates (<see cref="IUndoableRunningEstimates"/>): a retry with the same rule starts from what it knew before the step.
+        /// </summary>
+        public void CheckFreeEnergy(double freeEnergy, string where, ILearningRule rule, bool fromRule)
         {
             if (double.IsNaN(_limit))
             {
                 if (!double.IsFinite(freeEnergy))
                 {
                     Undo();
+                    if (fromRule) (rule as IUndoableRunningEstimates)?.UndoLastUpdate();
                     throw new TrainingDivergedException(
                         $"The free energy of the machine as given is {Format(freeEnergy)} on {where}: no step was taken and the machine is unchanged. " +
                         "Check its parameters (they may be extreme) and the data.", 1, 0);
@@ -320,6 +341,7 @@ public sealed class HelmholtzTrainer
             if (double.IsFinite(freeEnergy) && freeEnergy <= _limit) return;
             Parameter? broken = _machine.Parameters.FirstOrDefault(p => !Kernels.AllFinite(p.Value));
             Undo();
+            if (fromRule) (rule as IUndoableRunningEstimates)?.UndoLastUpdate();
             string what = double.IsFinite(freeEnergy)
                 ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats (TrainingOptions.DivergenceFactor)"
                 : Format(freeEnergy) + (broken is null ? "" : $" (it made {broken.Name} non-finite)");

@@ -41,11 +41,13 @@ public sealed class NvilOptions
 /// wake phase. Dropping terms the sample cannot change and subtracting baselines that do not depend
 /// on it keep the estimator unbiased (the normalisation rescales each layer's step).
 /// </summary>
-public sealed class Nvil : ILearningRule, IResumable
+public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
 {
     private readonly NvilOptions _options;
     private InputDependentBaseline?[] _inputBaselines = [];
     private double[] _baseline = [], _variance = [];
+    private double[] _keptBaseline = [], _keptVariance = [];
+    private bool _keptStarted;
     private double[] _freeEnergy = [], _logJoint = [], _target = [], _signal = [];
     private double[][] _logQ = [], _logP = [];
     private float[] _weights = [];
@@ -107,6 +109,22 @@ public sealed class Nvil : ILearningRule, IResumable
     }
 
     /// <summary>Each layer's running baseline and variance and the input-dependent baselines' weights.</summary>
+    public void KeepForUndo()
+    {
+        if (_keptBaseline.Length != _baseline.Length) (_keptBaseline, _keptVariance) = (new double[_baseline.Length], new double[_variance.Length]);
+        _baseline.CopyTo(_keptBaseline, 0);
+        _variance.CopyTo(_keptVariance, 0);
+        _keptStarted = _started;
+    }
+
+    public void UndoLastUpdate()
+    {
+        if (_keptBaseline.Length != _baseline.Length) return;   // nothing kept for these estimates
+        _keptBaseline.CopyTo(_baseline, 0);
+        _keptVariance.CopyTo(_variance, 0);
+        _started = _keptStarted;
+    }
+
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);

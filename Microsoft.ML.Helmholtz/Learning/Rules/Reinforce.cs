@@ -32,7 +32,7 @@ public sealed class ReinforceOptions
 /// and the signal can be divided by a running standard deviation (these only change the variance
 /// and, for the normalisation, the step size).
 /// </summary>
-public sealed class Reinforce : ILearningRule, IResumable
+public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstimates
 {
     private readonly ReinforceOptions _options;
     private InputDependentBaseline? _inputBaseline;
@@ -40,6 +40,7 @@ public sealed class Reinforce : ILearningRule, IResumable
     private float[] _weights = [];
     private double _baseline, _variance = 1;
     private bool _started;
+    private (double Baseline, double Variance, bool Started) _kept = (0, 1, false);
     private HelmholtzMachine? _machine;
 
     /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
@@ -93,6 +94,10 @@ public sealed class Reinforce : ILearningRule, IResumable
     }
 
     /// <summary>The running baseline and variance and the input-dependent baseline's weights.</summary>
+    public void KeepForUndo() => _kept = (_baseline, _variance, _started);
+
+    public void UndoLastUpdate() => (_baseline, _variance, _started) = _kept;
+
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
