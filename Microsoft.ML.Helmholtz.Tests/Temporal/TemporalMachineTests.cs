@@ -414,7 +414,7 @@ public sealed class TemporalMachineTests
     }
 
     /// <summary>Adam, with the parameters kept before each step and step <paramref name="sabotagedStep"/> (from 0) taken at <paramref name="factor"/> times the rate.</summary>
-    private sealed class SabotagedAdam(TemporalHelmholtzMachine model, int sabotagedStep, float factor) : IOptimizer
+    private sealed class SabotagedAdam(TemporalHelmholtzMachine model, int sabotagedStep, float factor, CancellationTokenSource? cancelAfter = null) : IOptimizer
     {
         private readonly Adam _adam = new();
         public List<float[][]> Before { get; } = [];
@@ -425,7 +425,39 @@ public sealed class TemporalMachineTests
         {
             Before.Add(model.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
             _adam.Step(parameters, Before.Count - 1 == sabotagedStep ? learningRate * factor : learningRate);
+            if (Before.Count - 1 == sabotagedStep) cancelAfter?.Cancel();
         }
+    }
+
+    /// <summary>
+    /// A run cancelled right after a step that blew up (mid-epoch, where no state is recorded) measures the step before it
+    /// stops and undoes it: it once stopped on it, and the bouncing-balls sample saved and scored the broken machine.
+    /// </summary>
+    [TestMethod]
+    public void ARunCancelledAfterAStepThatBlewUpUndoesIt()
+    {
+        // Two minibatches of two segments: step 1 is the first minibatch's second segment, taken far too large; the run is cancelled after it.
+        var data = SoftSequences(8, 6, 4, 57);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 58);
+        using var cancellation = new CancellationTokenSource();
+        SabotagedAdam? optimizer = null;
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => optimizer = new(model, 1, 1e30f, cancellation) };
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options)
+            .Train(model, data, cancellationToken: cancellation.Token));
+        StringAssert.Contains(e.Message, "Epoch 1, after the step of minibatch 0, measured when the run was cancelled");
+        StringAssert.Contains(e.Message, "the machine holds the parameters it had before it");
+        Assert.HasCount(2, optimizer!.Before, "no step after the failed one");
+        for (int i = 0; i < model.Parameters.Count; i++)
+            CollectionAssert.AreEqual(optimizer.Before[1][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
+        Assert.AreEqual(1L, model.Machine.StepsTrained, "the undone step is not counted");
+
+        // A sound step before the cancellation passes the measure: the run stops as cancelled, its steps kept.
+        var sound = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 58);
+        using var soundCancellation = new CancellationTokenSource();
+        var soundOptions = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => new SabotagedAdam(sound, 1, 1f, soundCancellation) };
+        Assert.ThrowsExactly<OperationCanceledException>(() => new TemporalTrainer(new StochasticBackpropagation(), soundOptions)
+            .Train(sound, data, cancellationToken: soundCancellation.Token));
+        Assert.AreEqual(2L, sound.Machine.StepsTrained);
     }
 
     [TestMethod]

@@ -186,6 +186,8 @@ public sealed class TemporalTrainer
             }
             double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
             int minibatches = order.Length / batch;
+            bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
+            int lastStepFirst = 0;        // where in the order that step's minibatch starts
             for (int epoch = 0; epoch < o.Epochs; epoch++)
             {
                 float rate = (float)o.LearningRate.At(TrainingOptions.ScheduleEpoch(epochsBefore, epoch));
@@ -205,6 +207,19 @@ public sealed class TemporalTrainer
                     ReadOnlySpan<int> sequences = order.AsSpan(first, batch);
                     for (int t0 = 0; t0 < frames; t0 += segment)
                     {
+                        // A run cancelled after a step measures it first, as an epoch's last step is measured: it never stops on a
+                        // step that no free energy has checked (the bouncing-balls sample saves and scores what a cancelled run holds).
+                        if (cancellationToken.IsCancellationRequested && stepUnchecked)
+                        {
+                            var cancelCheck = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
+                            double atCancel = workspace.SampleFreeEnergy(training, order.AsSpan(lastStepFirst, batch), cancelCheck, checkFreeEnergy, checkLogJoint);
+                            Parameter? brokenAtCancel = FirstNonFinite(parameters, p => p.Value);
+                            string where = $"Epoch {epoch + 1}, after the step of minibatch {lastStepFirst / batch}, measured when the run was cancelled on that minibatch's first {segment} frames";
+                            if (!double.IsFinite(atCancel) || brokenAtCancel is not null)
+                                throw Diverged(steps, $"{where}: " + (brokenAtCancel is null ? $"the free energy is {atCancel}" : $"{brokenAtCancel.Name} is not finite"), epoch + 1, lastStepFirst / batch);
+                            if (PastLimit(atCancel) is { } pastAtCancel)
+                                throw Diverged(steps, $"{where}: {pastAtCancel}", epoch + 1, lastStepFirst / batch);
+                        }
                         cancellationToken.ThrowIfCancellationRequested();   // before the first step, the handler below puts the machine back
                         int length = Math.Min(segment, frames - t0), rows = length * batch;
                         BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, length);
@@ -215,6 +230,7 @@ public sealed class TemporalTrainer
                         if (PastLimit(loss.FreeEnergy) is { } past)
                             throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: {past}", epoch + 1, first / batch);
                         steps.Take(optimizer, rate);
+                        (stepUnchecked, lastStepFirst) = (true, first);
                         if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();
                         freeEnergy += loss.FreeEnergy * rows;
                         objective += loss.Objective * rows;
@@ -234,6 +250,7 @@ public sealed class TemporalTrainer
                         (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
                 if (PastLimit(measured) is { } beyond)
                     throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: {beyond}", epoch + 1, last);
+                stepUnchecked = false;
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
