@@ -201,6 +201,11 @@ public sealed class ThreadSafetyTests
                 (() => model.Recurrence.EnsureCapacity(2, 1), "Lstm.EnsureCapacity"),
                 (() => model.Recurrence.Forward(new float[2 * 4], 2, 1), "Lstm.Forward"),
                 (() => model.Recurrence.Backward(new float[2 * 3], 2, 1), "Lstm.Backward"),
+                // Its weights drawn again mid-run, and its live state read (these were let through).
+                (() => model.Recurrence.Initialize(new RandomStream(99)), "Lstm.Initialize"),
+                (() => _ = model.Recurrence.Hidden(1, 4).Length, "Lstm.Hidden"),
+                (() => _ = model.Recurrence.FinalHidden(4).Length, "Lstm.FinalHidden"),
+                (() => _ = model.Recurrence.FinalCell(4).Length, "Lstm.FinalCell"),
             })
             {
                 string message = Assert.ThrowsExactly<InvalidOperationException>(call, name).Message;

@@ -220,6 +220,14 @@ public sealed class BouncingBallsTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(Defaults with { Radius = 6 }, 1, Seed));
         Assert.AreEqual("options", e.ParamName);
         StringAssert.Contains(e.Message, "Box is 10");
+        // Sizes whose products pass a long (Resolution² × Frames) or an int (the renderer's work space) are refused as options,
+        // not by an OverflowException from inside the renderer.
+        foreach (var (resolution, frames, problem) in new[] { (int.MaxValue, 3, "the renderer's work space"), (400_000_000, 100, "the renderer's work space"), (30_000, 3, "Frames × Resolution²") })
+        {
+            var big = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(Defaults with { Resolution = resolution, Frames = frames }, 1, Seed), $"{resolution}, {frames}");
+            StringAssert.Contains(big.Message, problem, $"{resolution}, {frames}");
+            StringAssert.Contains(big.Message, "more than one array can hold");
+        }
     }
 
     [TestMethod]

@@ -45,7 +45,9 @@ public sealed record BouncingBallsOptions
             Frames < 1 ? $"Frames is {Frames}; it must be at least 1." :
             !(double.IsFinite(Speed) && Speed >= 0) ? $"Speed is {Speed}; it must be finite and not negative." :
             SubSteps < 1 ? $"SubSteps is {SubSteps}; it must be at least 1." :
-            (long)Resolution * Resolution * Frames > Array.MaxLength ? $"Frames × Resolution² = {(long)Resolution * Resolution * Frames} is more than one array can hold." :
+            // One factor at a time, so that no product passes a long: the renderer's work space holds two values a pixel of a frame.
+            2L * Resolution * Resolution > Array.MaxLength ? $"2 × Resolution² = {2L * Resolution * Resolution:N0} (the renderer's work space) is more than one array can hold." :
+            (long)Resolution * Resolution * Frames > Array.MaxLength ? $"Frames × Resolution² = {(long)Resolution * Resolution * Frames:N0} is more than one array can hold." :
             null;
         if (problem is not null)
             throw new ArgumentException($"Invalid bouncing-balls options: {problem}", argument);

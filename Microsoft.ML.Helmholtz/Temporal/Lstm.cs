@@ -95,6 +95,7 @@ public sealed class Lstm
     public void Initialize(RandomStream random)
     {
         ArgumentNullException.ThrowIfNull(random);
+        RefuseWhileAnotherThreadComputes(nameof(Initialize));
         foreach (Parameter w in (ReadOnlySpan<Parameter>)[InputWeights, RecurrentWeights])
         {
             random.FillNormal(w.Value);
@@ -297,6 +298,7 @@ public sealed class Lstm
     /// </summary>
     public ReadOnlySpan<float> Hidden(int steps, int batch)
     {
+        RefuseWhileAnotherThreadComputes(nameof(Hidden));
         CheckForwardShape(batch);
         if (steps <= 0 || steps > _steps)
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"LSTM '{Name}': the last Forward ran {_steps} steps; asked for {steps}.");
@@ -307,6 +309,7 @@ public sealed class Lstm
     /// <summary>z_T of the last <see cref="Forward"/>, [batch × H]: the initial hidden state of the next segment.</summary>
     public ReadOnlySpan<float> FinalHidden(int batch)
     {
+        RefuseWhileAnotherThreadComputes(nameof(FinalHidden));
         CheckForwardShape(batch);
         int bh = batch * HiddenSize;
         return _hidden.AsSpan(_steps * bh, bh);
@@ -315,6 +318,7 @@ public sealed class Lstm
     /// <summary>c_T of the last <see cref="Forward"/>, [batch × H]: the initial cell of the next segment.</summary>
     public ReadOnlySpan<float> FinalCell(int batch)
     {
+        RefuseWhileAnotherThreadComputes(nameof(FinalCell));
         CheckForwardShape(batch);
         int bh = batch * HiddenSize;
         return _cells.AsSpan(_steps * bh, bh);
