@@ -809,6 +809,14 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual("options", e.ParamName);
         StringAssert.Contains(e.Message, "HelmholtzMachineOptions.BatchSize = 20 with TrainingSamples = 100000000");
         StringAssert.Contains(e.Message, "fewer TrainingSamples");
+        // A shuffle buffer that no array holds, for data over the memory budget, names its option (it named the core's "bufferRows").
+        IDataView some = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1));
+        var buffer = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.MemoryBudgetBytes = 0; o.ShuffleBufferRows = int.MaxValue / 10;
+        })).Fit(some));
+        Assert.AreEqual("options", buffer.ParamName);
+        StringAssert.Contains(buffer.Message, "HelmholtzMachineOptions.ShuffleBufferRows: the training data, over MemoryBudgetBytes, is streamed through a shuffle buffer of 214,748,364 rows of 20 values");
         // Without a K-sample rule the batch alone is named.
         var batch = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.BatchSize = 200_000_000)).Fit(data));
         StringAssert.Contains(batch.Message, "HelmholtzMachineOptions.BatchSize = 200000000:");

@@ -138,6 +138,11 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             if (matrix is not null) rows = matrix.Rows;
             else
             {
+                // Over the memory budget: streamed through the shuffle buffer, which must fit one array (named before the pass).
+                if ((long)o.ShuffleBufferRows * size > Array.MaxLength)
+                    throw new ArgumentOutOfRangeException("options", o.ShuffleBufferRows, $"HelmholtzMachineOptions.ShuffleBufferRows: the training data, over " +
+                        $"MemoryBudgetBytes, is streamed through a shuffle buffer of {o.ShuffleBufferRows:N0} rows of {size} values, more than one array holds " +
+                        $"({Array.MaxLength:N0}); use fewer ShuffleBufferRows.");
                 stream = inputColumn.Stream(input, "training data");
                 (rows, means) = ColumnMeans(stream, cancellation);
             }
