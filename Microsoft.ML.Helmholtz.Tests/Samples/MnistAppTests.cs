@@ -270,15 +270,22 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.AreEqual(15L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
     }
 
+    /// <summary>A run of <paramref name="first"/> epochs resumed for <paramref name="more"/>, validated at each checkpoint: the folder, and the second run's console.</summary>
+    private (string Output, string Text) TwoLegs(int first, int more, int checkpointEvery)
+    {
+        static string N(int value) => value.ToString(CultureInfo.InvariantCulture);
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output, "--epochs", N(first));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        (exit, string text, error) = ShortRun(output, "--epochs", N(more), "--resume", Path.Combine(output, "sbp.hm"), "--valid-k", "2", "--checkpoint-every", N(checkpointEvery));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        return (output, text);
+    }
+
     [TestMethod]
     public void AResumedRunNumbersItsConsoleEpochsAsItsCurve()
     {
-        string output = Temp.File("out");
-        var (exit, _, error) = ShortRun(output, "--epochs", "2");
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        string text;
-        (exit, text, error) = ShortRun(output, "--epochs", "2", "--resume", Path.Combine(output, "sbp.hm"), "--valid-k", "2", "--checkpoint-every", "1");
-        Assert.AreEqual(MnistApp.Success, exit, error);
+        var (output, text) = TwoLegs(2, 2, checkpointEvery: 1);
         string[] curveEpochs = File.ReadAllLines(Path.Combine(output, "sbp-curve.csv")).Skip(1).Select(line => line.Split(',')[0]).ToArray();
         CollectionAssert.AreEqual(new[] { "1", "2", "3", "4" }, curveEpochs, "the curve numbers the resumed run's epochs on from the model's two");
         string[] consoleEpochs = text.Split('\n').Where(line => line.StartsWith("epoch ", StringComparison.Ordinal))
@@ -304,12 +311,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [TestMethod]
     public void AResumedRunCheckpointsAtTheCurvesEpochs()
     {
-        string output = Temp.File("out");
-        var (exit, _, error) = ShortRun(output, "--epochs", "1");
-        Assert.AreEqual(MnistApp.Success, exit, error);
-        string text;
-        (exit, text, error) = ShortRun(output, "--epochs", "3", "--resume", Path.Combine(output, "sbp.hm"), "--valid-k", "2", "--checkpoint-every", "2");
-        Assert.AreEqual(MnistApp.Success, exit, error);
+        var (_, text) = TwoLegs(1, 3, checkpointEvery: 2);
         string[] estimated = text.Split('\n').Where(line => line.Contains("validation log-likelihood of epoch ", StringComparison.Ordinal))
             .Select(line => line.Split("of epoch ")[1].Split(' ')[0]).ToArray();
         CollectionAssert.AreEqual(new[] { "2", "4" }, estimated, text);
