@@ -286,4 +286,45 @@ public sealed class DivergenceTests
         CollectionAssert.AreEqual(Estimates(stopped).ToArray(), Estimates(diverged).ToArray(), $"{name}'s running baselines");
         Assert.IsTrue(Estimates(diverged).All(b => Math.Abs(b) < 1e3), string.Join(", ", Estimates(diverged)));
     }
+
+    /// <summary>
+    /// A run split in two through its training state has the unbroken run's divergence limit: F₀ travels in the state (and its
+    /// file). The resumed half once built its limit from its own first minibatch, lower, and failed a step the whole run kept.
+    /// </summary>
+    [TestMethod]
+    public void ASplitRunHasTheWholeRunsDivergenceLimit()
+    {
+        var train = TestModels.BinaryData(120, 10, 61);
+        TrainingOptions Options(int epochs, int first) => new()
+        {
+            Epochs = epochs, BatchSize = 20, Seed = 63, LearningRate = new LearningRateSchedule(0.01), FirstScheduleEpoch = first,
+            DivergenceFactor = 0.005, InitializeVisibleBiases = false,
+        };
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 64);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(6, 0)).Train(whole, train, state: new TrainingState());
+        var split = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 64);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(3, 0)).Train(split, train, state: state);
+        Assert.IsTrue(double.IsFinite(state.DivergenceReference), "the state carries F₀");
+        // Through the file, as the MNIST sample resumes.
+        using var file = new MemoryStream();
+        state.Save(file);
+        file.Position = 0;
+        var loaded = TrainingState.Load(file);
+        Assert.AreEqual(state.DivergenceReference, loaded.DivergenceReference);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(3, loaded.ScheduleEpoch)).Train(split, train, state: loaded);
+        for (int i = 0; i < whole.Parameters.Count; i++)
+            CollectionAssert.AreEqual(whole.Parameters[i].Value, split.Parameters[i].Value, whole.Parameters[i].Name);
+
+        // A machine past the carried limit before the resumed run's first step is refused as given, unchanged.
+        var state2 = new TrainingState();
+        var broken = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 64);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 0)).Train(broken, train, state: state2);
+        foreach (Parameter p in broken.Generative.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 40;
+        float[][] before = broken.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 1)).Train(broken, train, state: state2));
+        StringAssert.Contains(e.Message, "The free energy of the machine as given is");
+        StringAssert.Contains(e.Message, "that the training state carries from the run that recorded it");
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], broken.Parameters[i].Value, broken.Parameters[i].Name);
+    }
 }

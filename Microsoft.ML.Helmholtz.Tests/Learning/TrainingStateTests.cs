@@ -338,6 +338,7 @@ public sealed class TrainingStateTests
         string path = temp.File("hand-made.state");
         File.WriteAllBytes(path, Framed(Payload()));
         Assert.AreEqual(120L, TrainingState.Load(path).TrainingRows, "the payload the cases below each change in one field loads");
+        Assert.IsTrue(double.IsNaN(TrainingState.Load(path).DivergenceReference), "format version 1 carries no divergence reference");
         File.WriteAllBytes(path, Framed(Payload(trainingRows: -1)));
         Assert.AreEqual(-1L, TrainingState.Load(path).TrainingRows, "−1: a stream of unknown length");
 

@@ -105,6 +105,7 @@ public sealed class HelmholtzTrainer
         if (resume) state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit the parameters is refused here, before the machine changes
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor);
+        if (resume) step.ResumeFrom(state!.DivergenceReference);
         // From here on the machine changes: whatever fails before the run's first step (a refusal, a cancellation,
         // an allocation) leaves it as it was given, the data-based initialisation undone.
         try
@@ -132,7 +133,7 @@ public sealed class HelmholtzTrainer
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
             var runningEstimates = Rule as IUndoableRunningEstimates;
             var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
-                options.FirstScheduleEpoch, random, evaluationRandom, checkRandom);
+                options.FirstScheduleEpoch, random, evaluationRandom, checkRandom, step);
             int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
             if (resume)
             {
@@ -249,7 +250,8 @@ public sealed class HelmholtzTrainer
     /// resumed run can draw the same order again.
     /// </summary>
     private sealed class StateRecorder(TrainingState state, ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters,
-        HelmholtzMachine machine, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check)
+        HelmholtzMachine machine, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check,
+        StepGuard guard)
     {
         // The names of the streams in the state: the training stream (shuffles and samples), itself before the epoch's shuffle, validation's, the step guard's.
         public const string Training = "training", EpochStart = "training at the epoch's start", Validation = "validation", Check = "check";
@@ -275,6 +277,7 @@ public sealed class HelmholtzTrainer
             }
             state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batch, batchSize, trainingRows,
                 sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
+            state.DivergenceReference = guard.Reference;
         }
 
         /// <summary>
@@ -282,13 +285,19 @@ public sealed class HelmholtzTrainer
         /// the epoch, so that the resumed run passes over them, checks and validates the epoch, and reports it.
         /// </summary>
         public void CancelledInValidation(int epoch, int batches, double sum, double objective)
-            => state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
+        {
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
                 sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
                 (Check, (ulong[])_checkBefore.Clone()));
+            state.DivergenceReference = guard.Reference;
+        }
 
         private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
-            => state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
+        {
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
                 0, 0, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
+            state.DivergenceReference = guard.Reference;
+        }
     }
 
     /// <summary>
@@ -300,8 +309,19 @@ public sealed class HelmholtzTrainer
         private readonly HelmholtzMachine _machine;
         private readonly UndoableSteps _steps;
         private readonly double _factor;
-        private double _limit = double.NaN;   // set by the run's first free energy
+        private double _limit = double.NaN;   // set by the run's first free energy, or carried by the training state resumed from
         private int _lastEpoch = -1, _lastBatch = -1;
+
+        /// <summary>F₀, the free energy the limit is built from: the first run's first minibatch's (NaN before it is measured).</summary>
+        public double Reference { get; private set; } = double.NaN;
+
+        /// <summary>Takes F₀ from the run that recorded the training state, so that a resumed run has the unbroken run's limit.</summary>
+        public void ResumeFrom(double reference)
+        {
+            if (!double.IsFinite(reference)) return;   // a state that carries none (format version 1): this run's first F̂ sets it
+            Reference = reference;
+            _limit = TrainingOptions.DivergenceLimit(reference, _factor, _machine.Architecture.Visible.Size);
+        }
 
         public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor)
         {
@@ -335,6 +355,7 @@ public sealed class HelmholtzTrainer
                         $"The free energy of the machine as given is {Format(freeEnergy)} on {where}: no step was taken and the machine is unchanged. " +
                         "Check its parameters (they may be extreme) and the data.", 1, 0);
                 }
+                Reference = freeEnergy;
                 _limit = TrainingOptions.DivergenceLimit(freeEnergy, _factor, _machine.Architecture.Visible.Size);
                 return;
             }
@@ -342,6 +363,11 @@ public sealed class HelmholtzTrainer
             Parameter? broken = _machine.Parameters.FirstOrDefault(p => !Kernels.AllFinite(p.Value));
             Undo();
             if (fromRule) (rule as IUndoableRunningEstimates)?.UndoLastUpdate();
+            if (!StepTaken)
+                throw new TrainingDivergedException(
+                    $"The free energy of the machine as given is {Format(freeEnergy)} on {where}, past the divergence limit of {Format(_limit)} nats that the " +
+                    "training state carries from the run that recorded it (TrainingOptions.DivergenceFactor): no step was taken and the machine is unchanged. " +
+                    "The state's last step may have failed: resume from an earlier machine and state, or with a lower learning rate.", 1, 0);
             string what = double.IsFinite(freeEnergy)
                 ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats (TrainingOptions.DivergenceFactor)"
                 : Format(freeEnergy) + (broken is null ? "" : $" (it made {broken.Name} non-finite)");

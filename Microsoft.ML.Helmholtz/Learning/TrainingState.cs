@@ -55,6 +55,19 @@ public sealed class TrainingState
 
     internal double PartialFreeEnergy { get; private set; }
     internal double PartialObjective { get; private set; }
+
+    /// <summary>
+    /// F₀, the free energy the trainer's divergence limit is built from (<see cref="TrainingOptions.DivergenceFactor"/>): the first
+    /// run's first minibatch's, carried so that a resumed run has the unbroken run's limit. NaN when none was recorded (a temporal
+    /// run, a state of format version 1): the resumed run then takes its own first minibatch's.
+    /// </summary>
+    internal double DivergenceReference
+    {
+        get { lock (_gate) return _divergenceReference; }
+        set { lock (_gate) _divergenceReference = value; }
+    }
+
+    private double _divergenceReference = double.NaN;
     internal StateSection OptimizerState { get; } = new("the optimiser");
     internal StateSection RuleState { get; } = new("the learning rule");
 
@@ -118,6 +131,7 @@ public sealed class TrainingState
             (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
                 (rule.Name, optimizer.Name, steps, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
+            _divergenceReference = double.NaN;   // set by the frame trainer after it records
             _streams = streams;
             (optimizer as IResumable)?.SaveState(OptimizerState, parameters);
             (rule as IResumable)?.SaveState(RuleState, parameters);
@@ -142,16 +156,19 @@ public sealed class TrainingState
         var ruleState = new StateSection(RuleState.Owner);
         // Taken under the source's lock, then given under this one: never both held, so two copies the other way round cannot deadlock.
         (string?, string?, long, int, int, int, long, double, double, (string, ulong[])[]) values;
+        double reference;
         lock (source._gate)
         {
             optimizerState.CopyFrom(source.OptimizerState);
             ruleState.CopyFrom(source.RuleState);
             values = (source.Rule, source.Optimizer, source.StepsTrained, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
                 source.TrainingRows, source.PartialFreeEnergy, source.PartialObjective, source._streams.Select(s => (s.Name, (ulong[])s.Words.Clone())).ToArray());
+            reference = source._divergenceReference;
         }
         lock (_gate)
         {
             (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows, PartialFreeEnergy, PartialObjective, _streams) = values;
+            _divergenceReference = reference;
             OptimizerState.CopyFrom(optimizerState);
             RuleState.CopyFrom(ruleState);
         }
@@ -163,9 +180,9 @@ public sealed class TrainingState
     /// <summary>
     /// Writes the state:
     /// <code>
-    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 1 · int64 payload length N
+    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 2 · int64 payload length N
     /// payload: rule · optimiser (length-prefixed UTF-8) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
-    ///          · int32 batch size · int64 training rows · float64 × 2 partial sums
+    ///          · int32 batch size · int64 training rows · float64 × 2 partial sums · float64 divergence reference F₀ (NaN: none; not in version 1)
     ///          · int32 random streams · per stream: name · 41 uint64
     ///          · 2 sections (optimiser, rule): int32 entries · per entry: name · byte kind (0 float32, 1 float64) · int32 length · values
     /// uint32 CRC-32 (IEEE) of the payload
@@ -190,6 +207,7 @@ public sealed class TrainingState
                 w.Write(TrainingRows);
                 w.Write(PartialFreeEnergy);
                 w.Write(PartialObjective);
+                w.Write(_divergenceReference);
                 w.Write(_streams.Length);
                 foreach (var (name, words) in _streams)
                 {
@@ -240,7 +258,7 @@ public sealed class TrainingState
     {
         ArgumentNullException.ThrowIfNull(stream);
         int version = ChecksummedFile.ReadVersion(stream, Magic, "training state");
-        if (version != Version) throw new InvalidDataException($"training state format version {version} is not supported (this library reads version {Version}).");
+        if (version is not (1 or Version)) throw new InvalidDataException($"training state format version {version} is not supported (this library reads versions 1 and {Version}).");
         // No cap tighter than one array's: Adam's two moments of a machine at its parameter limit
         // (2 × 2²⁸ float32 values) already fill one, before the rule's state.
         byte[] payload = ChecksummedFile.ReadPayload(stream, Array.MaxLength, "training state");
@@ -264,6 +282,12 @@ public sealed class TrainingState
             state.PartialFreeEnergy = Finite(r.ReadDouble(), "the epoch's partial free-energy sum");
             // Not checked: a rule's objective is reported, not relied on, and a rule of the application's may report one that is not finite.
             state.PartialObjective = r.ReadDouble();
+            if (version >= 2)
+            {
+                double reference = r.ReadDouble();
+                if (double.IsInfinity(reference)) throw new InvalidDataException($"the divergence reference is {reference}: a run records a finite free energy, or NaN for none.");
+                state._divergenceReference = reference;
+            }
             ulong[] Words()
             {
                 var words = MemoryMarshal.Cast<byte, ulong>(r.ReadBytes(RandomStream.StateWords * sizeof(ulong))).ToArray();
@@ -311,7 +335,7 @@ public sealed class TrainingState
         return state;
     }
 
-    private const int Version = 1;
+    private const int Version = 2;   // 2 added the divergence reference; 1 is still read
     private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
 
     private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");
