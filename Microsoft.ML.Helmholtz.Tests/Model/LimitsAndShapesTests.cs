@@ -212,6 +212,8 @@ public sealed class LimitsAndShapesTests
         var batch = RefusedBeforeAllocating(() => wakeSleep.Train(machine, TestModels.BinaryData(20_000, 1, 10)), "BatchSize");
         StringAssert.Contains(batch.Message, "Minibatches of 20,000 examples × 1 samples");
         StringAssert.Contains(batch.Message, "use a smaller TrainingOptions.BatchSize.");
+        // A run of no epochs takes no step: its minibatches need not fit (the ML.NET estimator wraps machines so).
+        Assert.IsEmpty(new HelmholtzTrainer(new Vimco(100_000_000), new TrainingOptions { Epochs = 0, BatchSize = 20 }).Train(machine, TestModels.BinaryData(50, 1, 10)));
     }
 
     [TestMethod]

@@ -169,7 +169,8 @@ public sealed class MachineGraphTests
 
     /// <summary>
     /// The rank-one posterior's ln q in the graph stays finite where a = u / σ passes float (log-variances of −100), as the
-    /// managed layer's scaled form does, and agrees with it; ordinary variances (c = 0) are checked by the tests above.
+    /// managed layer's scaled form does, and agrees with it; at −40 the scaled form (c &gt; 0) runs where the plain one also held.
+    /// One factor is 0 throughout (its weights and bias), the ln 0 = −∞ of the scaled form. Ordinary variances (c = 0) are checked above.
     /// </summary>
     [TestMethod]
     [DataRow(-100f)]
@@ -180,7 +181,9 @@ public sealed class MachineGraphTests
         var recognition = (RankOneGaussianLayer)machine.Recognition.Layer(1);
         Array.Clear(recognition.LogVarianceMap.Weight!.Value);
         Array.Fill(recognition.LogVarianceMap.Bias.Value, logVariance);
-        recognition.FactorMap.Weight!.Value[0] = 0;   // one factor of 0 among the others
+        int inputs = recognition.FactorMap.Inputs;
+        Array.Clear(recognition.FactorMap.Weight!.Value, 0, inputs);   // unit 0's factor is 0 whatever the input
+        recognition.FactorMap.Bias.Value[0] = 0;
         var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
         DataMatrix data = Data(machine, 3, 3);
         double[] managed = new double[3];

@@ -430,6 +430,21 @@ public sealed class TemporalMachineTests
     }
 
     /// <summary>
+    /// NVIL's running baselines learn from the free energy that fails a step's check; the undone step takes that back, as in
+    /// the frame trainer (they stood at 8·10²⁶ after the failure, and a retry with the same rule learned from noise).
+    /// </summary>
+    [TestMethod]
+    public void AnUndoneStepTakesBackWhatItsMeasureTaughtTheRule()
+    {
+        var data = SoftSequences(8, 6, 4, 57);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 58);
+        var rule = new Nvil();
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => new SabotagedAdam(model, 1, 1e30f) };
+        Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(rule, options).Train(model, data));
+        Assert.IsTrue(rule.Baselines.All(b => double.IsFinite(b) && Math.Abs(b) < 1e3), string.Join(", ", rule.Baselines));
+    }
+
+    /// <summary>
     /// A run cancelled right after a step that blew up (mid-epoch, where no state is recorded) measures the step before it
     /// stops and undoes it: it once stopped on it, and the bouncing-balls sample saved and scored the broken machine.
     /// </summary>

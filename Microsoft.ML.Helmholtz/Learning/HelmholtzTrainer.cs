@@ -84,12 +84,15 @@ public sealed class HelmholtzTrainer
         using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
             "Give each training run that runs at the same time a rule object of its own.", "training");
         int batchSize = Math.Min(options.BatchSize, training.Rows ?? options.BatchSize);
-        // The trainer's own minibatches (K rows per example) name the option, whatever the rule's buffers would say.
-        machine.RequireRows((long)batchSize * Rule.SamplesPerExample, nameof(options.BatchSize),
-            $"Minibatches of {batchSize:N0} examples × {Rule.SamplesPerExample:N0} samples ({Rule.Name}; TrainingOptions.BatchSize = {options.BatchSize:N0})",
-            "use a smaller TrainingOptions.BatchSize" + (Rule.SamplesPerExample > 1 ? " or fewer samples per example" : ""));
-        // A run of no epochs takes no step: its rule need not suit the machine (the ML.NET estimator wraps machines trained otherwise so).
-        if (options.Epochs > 0) Rule.Prepare(machine, batchSize);
+        // A run of no epochs takes no step: its rule need not suit the machine (the ML.NET estimator wraps machines trained otherwise so),
+        // nor its minibatches fit. The trainer's own minibatches (K rows per example) name the option, whatever the rule's buffers would say.
+        if (options.Epochs > 0)
+        {
+            machine.RequireRows((long)batchSize * Rule.SamplesPerExample, nameof(options.BatchSize),
+                $"Minibatches of {batchSize:N0} examples × {Rule.SamplesPerExample:N0} samples ({Rule.Name}; TrainingOptions.BatchSize = {options.BatchSize:N0})",
+                "use a smaller TrainingOptions.BatchSize" + (Rule.SamplesPerExample > 1 ? " or fewer samples per example" : ""));
+            Rule.Prepare(machine, batchSize);
+        }
         IOptimizer optimizer = options.Optimizer()
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",

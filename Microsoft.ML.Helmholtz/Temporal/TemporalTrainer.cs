@@ -187,6 +187,7 @@ public sealed class TemporalTrainer
             double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
             int minibatches = order.Length / batch;
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
+            var runningEstimates = Rule as IUndoableRunningEstimates;
             int lastStepFirst = 0;        // where in the order that step's minibatch starts
             for (int epoch = 0; epoch < o.Epochs; epoch++)
             {
@@ -222,13 +223,21 @@ public sealed class TemporalTrainer
                         }
                         cancellationToken.ThrowIfCancellationRequested();   // before the first step, the handler below puts the machine back
                         int length = Math.Min(segment, frames - t0), rows = length * batch;
+                        runningEstimates?.KeepForUndo();
                         BatchLoss loss = workspace.AccumulateGradients(training, sequences, t0, length);
                         Parameter? bad = FirstNonFinite(parameters, p => p.Gradient);
+                        // A failure here was measured by the rule, which learned from it: taken back with the step (as HelmholtzTrainer does).
                         if (!double.IsFinite(loss.FreeEnergy) || bad is not null)
+                        {
+                            runningEstimates?.UndoLastUpdate();
                             throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: " +
                                 (bad is null ? $"the free energy is {loss.FreeEnergy}" : $"the gradient of {bad.Name} is not finite"), epoch + 1, first / batch);
+                        }
                         if (PastLimit(loss.FreeEnergy) is { } past)
+                        {
+                            runningEstimates?.UndoLastUpdate();
                             throw Diverged(steps, $"Epoch {epoch + 1}, minibatch {first / batch}, frames from {t0 + 1}: {past}", epoch + 1, first / batch);
+                        }
                         steps.Take(optimizer, rate);
                         (stepUnchecked, lastStepFirst) = (true, first);
                         if (!optimizer.ClearsGradients) foreach (Parameter p in parameters) p.ZeroGradient();

@@ -117,16 +117,18 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
         var machine = initial?.Clone() ?? HelmholtzMachine.Create(architecture, (ulong)seed);
         ILearningRule rule = CreateRule(o);
-        // A minibatch (K rows per example for the K-sample rules) that no buffer holds is refused before the data is read,
-        // naming the options (the rows the data has, when it says, bound the minibatch as the trainer takes it).
-        if (o.Epochs > 0)
+        // A minibatch (K rows per example for the K-sample rules) that no buffer holds is refused naming the options: before the
+        // data is read when the data says its row count, else once the rows are counted (fewer rows than BatchSize make the minibatch).
+        void RequireMinibatch(long dataRows)
         {
-            long batchRows = Math.Min(o.BatchSize, input.GetRowCount() ?? long.MaxValue) * (long)rule.SamplesPerExample;
+            if (o.Epochs == 0) return;
+            long batchRows = Math.Min(o.BatchSize, dataRows) * (long)rule.SamplesPerExample;
             machine.RequireRows(batchRows, "options", rule.SamplesPerExample > 1
                 ? $"HelmholtzMachineOptions.BatchSize = {o.BatchSize} with TrainingSamples = {o.TrainingSamples}: {rule.Name}'s minibatches of {batchRows:N0} rows"
                 : $"HelmholtzMachineOptions.BatchSize = {o.BatchSize}: {rule.Name}'s minibatches of {batchRows:N0} rows",
                 rule.SamplesPerExample > 1 ? "use a smaller BatchSize or fewer TrainingSamples" : "use a smaller BatchSize");
         }
+        if (input.GetRowCount() is { } knownRows) RequireMinibatch(knownRows);
 
         // The data: read once into memory when it fits the budget, else streamed each epoch through a shuffle buffer.
         DataMatrix? matrix = inputColumn.TryReadAll(input, o.MemoryBudgetBytes, "training data", cancellation);
@@ -147,6 +149,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 (rows, means) = ColumnMeans(stream, cancellation);
             }
             if (rows == 0) throw new ArgumentException($"The training data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
+            RequireMinibatch(rows);
             // Read into memory whatever its row count says (TrainTestSplit's test set, for one, does not know it).
             DataMatrix? validation = o.ValidationData is null ? null
                 : inputColumn.TryReadAll(o.ValidationData, long.MaxValue, "validation data", cancellation, unknownCount: true)

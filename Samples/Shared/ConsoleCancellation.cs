@@ -38,13 +38,14 @@ internal sealed class ConsoleCancellation : IDisposable
     private void OnSignal(PosixSignalContext context)
     {
         long now = Environment.TickCount64;
+        // The time first, then the count: each delivery runs on a thread of its own, so a repeat may run beside the first.
+        Interlocked.CompareExchange(ref _firstSignalMilliseconds, now, 0);
         if (Interlocked.Increment(ref _signals) > 1)
         {
             // Within the window: the first signal's delivery again. Later: not cancelled, so the default ends the process.
-            if (now - Volatile.Read(ref _firstSignalMilliseconds) <= RepeatWindow.TotalMilliseconds) context.Cancel = true;
+            if (now - Interlocked.Read(ref _firstSignalMilliseconds) < RepeatWindow.TotalMilliseconds) context.Cancel = true;
             return;
         }
-        Volatile.Write(ref _firstSignalMilliseconds, now);
         context.Cancel = true;
         _error.WriteLine($"{context.Signal}: cancelling after {_stopsAfter} (send it again, a second or more from now, to stop at once)…");
         _source.Cancel();

@@ -20,11 +20,12 @@ internal static class SampleConsole
     /// <summary>
     /// Writes <paramref name="path"/> through <paramref name="write"/> to a temporary file beside it (flushed to disk unless the writer
     /// closed it), then moved over it: a failure part-way leaves an earlier file as it was and no half-written one at the path; the
-    /// temporary file is removed, unless the process is killed first (it is named .NAME.GUID.tmp).
+    /// temporary file is removed, unless the process is killed first (it is named .GUID.tmp: not after the path's name, which with
+    /// the GUID could pass the 255 bytes a file name may have).
     /// </summary>
     public static void WriteAtomically(string path, Action<Stream> write)
     {
-        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))

@@ -108,7 +108,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
         _logP = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
     }
 
-    /// <summary>Each layer's running baseline and variance and the input-dependent baselines' weights.</summary>
+    /// <summary>Keeps each layer's running baseline and variance (the input-dependent baselines' weights are parameters, which the trainer's undo restores).</summary>
     public void KeepForUndo()
     {
         if (_keptBaseline.Length != _baseline.Length) (_keptBaseline, _keptVariance) = (new double[_baseline.Length], new double[_variance.Length]);
@@ -117,6 +117,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
         _keptStarted = _started;
     }
 
+    /// <summary>Puts back the running baselines and variances <see cref="KeepForUndo"/> kept.</summary>
     public void UndoLastUpdate()
     {
         if (_keptBaseline.Length != _baseline.Length) return;   // nothing kept for these estimates
@@ -125,6 +126,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
         _started = _keptStarted;
     }
 
+    /// <summary>Each layer's running baseline and variance and the input-dependent baselines' weights.</summary>
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);

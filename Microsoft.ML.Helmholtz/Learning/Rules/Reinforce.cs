@@ -93,11 +93,13 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
         _weights = new float[batchCapacity];
     }
 
-    /// <summary>The running baseline and variance and the input-dependent baseline's weights.</summary>
+    /// <summary>Keeps the running baseline and variance (the input-dependent baseline's weights are parameters, which the trainer's undo restores).</summary>
     public void KeepForUndo() => _kept = (_baseline, _variance, _started);
 
+    /// <summary>Puts back the running baseline and variance <see cref="KeepForUndo"/> kept.</summary>
     public void UndoLastUpdate() => (_baseline, _variance, _started) = _kept;
 
+    /// <summary>The running baseline and variance and the input-dependent baseline's weights.</summary>
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
