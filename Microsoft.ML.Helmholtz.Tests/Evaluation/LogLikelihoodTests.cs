@@ -226,6 +226,17 @@ public sealed class LogLikelihoodTests
         double s1 = w.Sum(), s2 = w.Sum(x => x * x);
         Assert.AreEqual((3 * s2 / (s1 * s1) - 1) / 2, Sum(double.NegativeInfinity, 1, 2).LogMeanVariance, 1e-12);
         Assert.IsTrue(double.IsNaN(Sum(1).LogMeanVariance), "one sample has no variance estimate");
+        // The log-sum-exp of a whole span says the same (it gave NaN for a +∞, and lost a NaN behind −∞).
+        foreach (double[] values in new double[][]
+        {
+            [double.NegativeInfinity, 1, 2], [1, double.NegativeInfinity, 2], [double.NegativeInfinity, double.NegativeInfinity], [],
+            [1, double.PositiveInfinity, 2, double.PositiveInfinity], [double.PositiveInfinity, 0], [1, double.NaN, 2], [double.NaN, double.NegativeInfinity],
+            [double.PositiveInfinity, double.NaN],
+        })
+        {
+            double streamed = Sum(values).Value, atOnce = Kernels.LogSumExp(values);
+            Assert.IsTrue(streamed.Equals(atOnce) || Math.Abs(streamed - atOnce) <= 1e-12, $"[{string.Join(", ", values)}]: streamed {streamed}, at once {atOnce}");
+        }
     }
 
     /// <summary>

@@ -3,12 +3,16 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 // The log-sum-exp of log-weights: at once (Kernels.LogSumExp) and streaming, with the Monte Carlo variance (LogSumExpAccumulator).
 public static partial class Kernels
 {
-    /// <summary>ln Σ exp(x_i), stably.</summary>
+    /// <summary>ln Σ exp(x_i), stably: −∞ when every x_i is −∞ (or there are none), +∞ when one is +∞, NaN when one is NaN (as <see cref="LogSumExpAccumulator"/>).</summary>
     public static double LogSumExp(ReadOnlySpan<double> x)
     {
         double max = double.NegativeInfinity;
-        foreach (double v in x) if (v > max) max = v;
-        if (double.IsNegativeInfinity(max) || double.IsNaN(max)) return max;
+        foreach (double v in x)
+        {
+            if (double.IsNaN(v)) return double.NaN;   // never larger than the running maximum: it would be lost
+            if (v > max) max = v;
+        }
+        if (double.IsInfinity(max)) return max;   // exp(∞ − ∞) would make +∞ a NaN
         double sum = 0;
         foreach (double v in x) sum += Math.Exp(v - max);
         return max + Math.Log(sum);

@@ -13,8 +13,10 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// their outputs interleaved (draw 8t + j is lane j's t-th output). Lane j starts from SplitMix64
 /// outputs 4j…4j+3 of the seed, so lane 0 is the plain xoshiro256** stream of that seed. Eight
 /// independent lanes let a step run as one 512-bit vector operation, or as eight independent scalar
-/// chains where vectors are not available; both give the same numbers, so the same seed gives the
-/// same numbers on every machine. <see cref="Fork"/> derives independent streams for parallel work.
+/// chains where vectors are not available; both give the same draws, so the same seed gives the
+/// same uniform numbers on every machine, and the same normal numbers on every machine with AVX2 or
+/// AVX-512 (without AVX2, <see cref="FillNormal"/> takes .NET's scalar logarithm and sine, which differ from
+/// the vector paths' in the last bits: a few units in the last place). <see cref="Fork"/> derives independent streams for parallel work.
 /// A stream is not thread-safe: it belongs to one thread (fork one per thread); two fills of one
 /// stream at once throw <see cref="InvalidOperationException"/> instead of interleaving its state.
 /// </summary>
