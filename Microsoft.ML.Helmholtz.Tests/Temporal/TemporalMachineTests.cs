@@ -459,7 +459,7 @@ public sealed class TemporalMachineTests
         var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => optimizer = new(model, 1, 1e30f, cancellation) };
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options)
             .Train(model, data, cancellationToken: cancellation.Token));
-        StringAssert.Contains(e.Message, "Epoch 1, after the step of minibatch 0, measured when the run was cancelled");
+        StringAssert.Contains(e.Message, "Epoch 1, after its last step before the run was cancelled (minibatch 0), measured on that minibatch's first 3 frames");
         StringAssert.Contains(e.Message, "the machine holds the parameters it had before it");
         Assert.HasCount(2, optimizer!.Before, "no step after the failed one");
         for (int i = 0; i < model.Parameters.Count; i++)

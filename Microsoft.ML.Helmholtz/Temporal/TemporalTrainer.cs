@@ -186,6 +186,20 @@ public sealed class TemporalTrainer
             }
             double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
             int minibatches = order.Length / batch;
+            // The last step measured on the first segment of its minibatch (the one starting at order[first]), on a stream of its
+            // own from the seed and the steps trained, so training draws the same numbers with or without it and a resumed run
+            // measures as the uninterrupted one; a failure undoes the step. `when` says where in the run the measure is made.
+            void MeasureLastStep(int epoch, int first, string when)
+            {
+                var check = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
+                double measured = workspace.SampleFreeEnergy(training, order.AsSpan(first, batch), check, checkFreeEnergy, checkLogJoint);
+                Parameter? broken = FirstNonFinite(parameters, p => p.Value);
+                string where = $"Epoch {epoch + 1}, {when} (minibatch {first / batch}), measured on that minibatch's first {segment} frames";
+                if (!double.IsFinite(measured) || broken is not null)
+                    throw Diverged(steps, $"{where}: " + (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, first / batch);
+                if (PastLimit(measured) is { } beyond)
+                    throw Diverged(steps, $"{where}: {beyond}", epoch + 1, first / batch);
+            }
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
             var runningEstimates = Rule as IUndoableRunningEstimates;
             int lastStepFirst = 0;        // where in the order that step's minibatch starts
@@ -211,16 +225,7 @@ public sealed class TemporalTrainer
                         // A run cancelled after a step measures it first, as an epoch's last step is measured: it never stops on a
                         // step that no free energy has checked (the bouncing-balls sample saves and scores what a cancelled run holds).
                         if (cancellationToken.IsCancellationRequested && stepUnchecked)
-                        {
-                            var cancelCheck = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
-                            double atCancel = workspace.SampleFreeEnergy(training, order.AsSpan(lastStepFirst, batch), cancelCheck, checkFreeEnergy, checkLogJoint);
-                            Parameter? brokenAtCancel = FirstNonFinite(parameters, p => p.Value);
-                            string where = $"Epoch {epoch + 1}, after the step of minibatch {lastStepFirst / batch}, measured when the run was cancelled on that minibatch's first {segment} frames";
-                            if (!double.IsFinite(atCancel) || brokenAtCancel is not null)
-                                throw Diverged(steps, $"{where}: " + (brokenAtCancel is null ? $"the free energy is {atCancel}" : $"{brokenAtCancel.Name} is not finite"), epoch + 1, lastStepFirst / batch);
-                            if (PastLimit(atCancel) is { } pastAtCancel)
-                                throw Diverged(steps, $"{where}: {pastAtCancel}", epoch + 1, lastStepFirst / batch);
-                        }
+                            MeasureLastStep(epoch, lastStepFirst, "after its last step before the run was cancelled");
                         cancellationToken.ThrowIfCancellationRequested();   // before the first step, the handler below puts the machine back
                         int length = Math.Min(segment, frames - t0), rows = length * batch;
                         runningEstimates?.KeepForUndo();
@@ -248,17 +253,7 @@ public sealed class TemporalTrainer
                 }
 
                 // The epoch's last step has no next segment to check it: it is measured here, before the epoch is recorded or reported.
-                // The measure draws from a stream of its own, from the seed and the steps trained, so training draws the same
-                // numbers with or without it, and a resumed run measures as the uninterrupted one.
-                var check = new RandomStream(o.Seed).Fork(CheckStreams + (ulong)machine.StepsTrained);
-                int last = minibatches - 1;
-                double measured = workspace.SampleFreeEnergy(training, order.AsSpan(last * batch, batch), check, checkFreeEnergy, checkLogJoint);
-                Parameter? broken = FirstNonFinite(parameters, p => p.Value);
-                if (!double.IsFinite(measured) || broken is not null)
-                    throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: " +
-                        (broken is null ? $"the free energy is {measured}" : $"{broken.Name} is not finite"), epoch + 1, last);
-                if (PastLimit(measured) is { } beyond)
-                    throw Diverged(steps, $"Epoch {epoch + 1}, after its last step (minibatch {last}), measured on that minibatch's first {segment} frames: {beyond}", epoch + 1, last);
+                MeasureLastStep(epoch, (minibatches - 1) * batch, "after its last step");
                 stepUnchecked = false;
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
