@@ -107,7 +107,7 @@ public sealed class HelmholtzTrainer
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         if (resume) state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit the parameters is refused here, before the machine changes
         var blocks = new ParameterBlocks(parameters);
-        var step = new StepGuard(machine, parameters, options.DivergenceFactor);
+        var step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
         if (resume) step.ResumeFrom(state!.DivergenceReference);
         // From here on the machine changes: whatever fails before the run's first step (a refusal, a cancellation,
         // an allocation) leaves it as it was given, the data-based initialisation undone.
@@ -134,7 +134,6 @@ public sealed class HelmholtzTrainer
             double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
             ulong[] checkWords = new ulong[RandomStream.StateWords];
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
-            var runningEstimates = Rule as IUndoableRunningEstimates;
             var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
                 options.FirstScheduleEpoch, random, evaluationRandom, checkRandom, step);
             int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
@@ -186,7 +185,7 @@ public sealed class HelmholtzTrainer
                             checkRandom.SaveState(checkWords);
                             machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
                             checkRandom.RestoreState(checkWords);
-                            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"minibatch {batch - 1} of epoch {epoch + 1}, when the run was cancelled", Rule, fromRule: false);
+                            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"minibatch {batch - 1} of epoch {epoch + 1}, when the run was cancelled", fromRule: false);
                         }
                         recorder?.Cancelled(epoch, batch, sum, objective);
                         cancellationToken.ThrowIfCancellationRequested();
@@ -198,9 +197,9 @@ public sealed class HelmholtzTrainer
                     current.Load(batchSize);
 
                     if (clearEachStep) blocks.ClearGradients();
-                    runningEstimates?.KeepForUndo();
+                    step.KeepRuleEstimates();
                     BatchLoss loss = Rule.AccumulateGradients(machine, current);
-                    step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}", Rule, fromRule: true);
+                    step.CheckFreeEnergy(loss.FreeEnergy, $"minibatch {batch} of epoch {epoch + 1}", fromRule: true);
                     if (blocks.FirstNonFiniteGradient() is { } bad) step.RefuseNonFiniteGradient(bad, epoch, batch);
                     step.Take(optimizer, rate, epoch, batch, centering);
                     stepUnchecked = true;
@@ -215,7 +214,7 @@ public sealed class HelmholtzTrainer
                 // The epoch's last step is measured on its own minibatch, so what is reported has passed the check.
                 recorder?.EndOfMinibatches();
                 machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
-                step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch", Rule, fromRule: false);
+                step.CheckFreeEnergy(checkFreeEnergy.Average(), $"the last minibatch of epoch {epoch + 1}, after the epoch", fromRule: false);
                 stepUnchecked = false;
 
                 double? valid = null;
@@ -326,10 +325,13 @@ public sealed class HelmholtzTrainer
             _limit = TrainingOptions.DivergenceLimit(reference, _factor, _machine.Architecture.Visible.Size);
         }
 
-        public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor)
+        private readonly IUndoableRunningEstimates? _ruleEstimates;
+
+        public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor, IUndoableRunningEstimates? ruleEstimates)
         {
             _machine = machine;
             _factor = factor;
+            _ruleEstimates = ruleEstimates;
             _steps = new UndoableSteps(machine, parameters);
         }
 
@@ -341,19 +343,22 @@ public sealed class HelmholtzTrainer
         /// <summary>See <see cref="UndoableSteps.KeepBeforeInitialization"/>.</summary>
         public void KeepBeforeInitialization(IEnumerable<Parameter> parameters) => _steps.KeepBeforeInitialization(parameters);
 
+        /// <summary>Keeps the rule's running estimates before it measures the next minibatch, for <see cref="CheckFreeEnergy"/> to take back.</summary>
+        public void KeepRuleEstimates() => _ruleEstimates?.KeepForUndo();
+
         /// <summary>
         /// Checks the free energy of the parameters the last step left (or of the machine as given). When it was the rule's
         /// own measure (<paramref name="fromRule"/>), a failure also takes back what that measure taught the rule's running
         /// estimates (<see cref="IUndoableRunningEstimates"/>): a retry with the same rule starts from what it knew before the step.
         /// </summary>
-        public void CheckFreeEnergy(double freeEnergy, string where, ILearningRule rule, bool fromRule)
+        public void CheckFreeEnergy(double freeEnergy, string where, bool fromRule)
         {
             if (double.IsNaN(_limit))
             {
                 if (!double.IsFinite(freeEnergy))
                 {
                     Undo();
-                    if (fromRule) (rule as IUndoableRunningEstimates)?.UndoLastUpdate();
+                    if (fromRule) _ruleEstimates?.UndoLastUpdate();
                     throw new TrainingDivergedException(
                         $"The free energy of the machine as given is {Format(freeEnergy)} on {where}: no step was taken and the machine is unchanged. " +
                         "Check its parameters (they may be extreme) and the data.", 1, 0);
@@ -365,7 +370,7 @@ public sealed class HelmholtzTrainer
             if (double.IsFinite(freeEnergy) && freeEnergy <= _limit) return;
             Parameter? broken = _machine.Parameters.FirstOrDefault(p => !Kernels.AllFinite(p.Value));
             Undo();
-            if (fromRule) (rule as IUndoableRunningEstimates)?.UndoLastUpdate();
+            if (fromRule) _ruleEstimates?.UndoLastUpdate();
             if (!StepTaken)
                 throw new TrainingDivergedException(
                     $"The free energy of the machine as given is {Format(freeEnergy)} on {where}, past the divergence limit of {Format(_limit)} nats that the " +
