@@ -97,15 +97,7 @@ public static class BouncingBallsApp
     {
         var clock = Stopwatch.StartNew();
         // Everything that can be checked without the data comes first: making the data set takes minutes.
-        HelmholtzArchitecture architecture;
-        try
-        {
-            architecture = HelmholtzArchitecture.Parse(o.Architecture);
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            throw new ArgumentException($"--architecture {o.Architecture}: {e.Message}", e);
-        }
+        HelmholtzArchitecture architecture = SampleConsole.ParseArchitecture(o.Architecture);
         var ballOptions = new BouncingBallsOptions { Frames = o.Frames };
         if (architecture.Visible.Size != ballOptions.PixelsPerFrame)
             throw new ArgumentException($"--architecture: the visible layer has {architecture.Visible.Size} units, but a frame has {ballOptions.PixelsPerFrame} pixels.");

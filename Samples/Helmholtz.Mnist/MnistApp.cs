@@ -85,16 +85,7 @@ public static class MnistApp
         // A run that only scores a model trains nothing and writes nothing but the scores.
         bool scoreOnly = options.Resume is not null && options.Epochs == 0;
         HelmholtzMachine machine;
-        HelmholtzArchitecture architecture;
-        try
-        {
-            architecture = HelmholtzArchitecture.Parse(options.Architecture);
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            string reason = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-            throw new ArgumentException($"--architecture {options.Architecture}: {reason}", e);
-        }
+        HelmholtzArchitecture architecture = SampleConsole.ParseArchitecture(options.Architecture);
         if (options.Resume is not null)
         {
             machine = HelmholtzMachine.Load(options.Resume);

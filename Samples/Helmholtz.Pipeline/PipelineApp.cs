@@ -77,10 +77,6 @@ public static class PipelineApp
         estimator gives back no model from a cancelled Fit, and no model.zip or ONNX file is written after the signal
         """;
 
-    /// <summary>An exception's message without the "(Parameter 'x')" that ArgumentException adds: the options are named in the text.</summary>
-    private static string WithoutParameter(Exception e)
-        => e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         Options options;
@@ -128,7 +124,7 @@ public static class PipelineApp
         catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
             or NotSupportedException)
         {
-            error.WriteLine($"error: {OneLine(WithoutParameter(e))}");
+            error.WriteLine($"error: {OneLine(SampleConsole.WithoutParameter(e))}");
             return UserError;
         }
         catch (Exception e)
@@ -210,15 +206,7 @@ public static class PipelineApp
         if (o.ArchitectureGiven)
         {
             // The images' size is known here: a visible layer of another is named before the data loads (the estimator sees the column only at Fit).
-            HelmholtzArchitecture architecture;
-            try
-            {
-                architecture = HelmholtzArchitecture.Parse(o.Architecture);
-            }
-            catch (Exception e) when (e is FormatException or ArgumentException)
-            {
-                throw new ArgumentException($"--architecture {o.Architecture}: {WithoutParameter(e)}", e);
-            }
+            HelmholtzArchitecture architecture = SampleConsole.ParseArchitecture(o.Architecture);
             if (architecture.Visible.Size != BinarizedMnist.PixelCount)
                 throw new ArgumentException($"--architecture {o.Architecture}: the visible layer has {architecture.Visible.Size} units; MNIST images have {BinarizedMnist.PixelCount} pixels.");
         }

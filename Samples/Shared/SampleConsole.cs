@@ -5,6 +5,23 @@ internal static class SampleConsole
 {
     public static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
+    /// <summary>An exception's message without the "(Parameter 'x')" that ArgumentException adds: the options are named in the text.</summary>
+    public static string WithoutParameter(Exception e)
+        => e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+
+    /// <summary>The architecture <paramref name="text"/> of --architecture; one that does not parse is an <see cref="ArgumentException"/> naming the option.</summary>
+    public static Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture ParseArchitecture(string text)
+    {
+        try
+        {
+            return Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture.Parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new ArgumentException($"--architecture {text}: {WithoutParameter(e)}", e);
+        }
+    }
+
     /// <summary>The line for an estimator's refusal of a machine whose numbers pass single precision (exit code 3, as a diverged run).</summary>
     public static string CannotBeScored(NotFiniteNumberException e) => $"the model cannot be scored: {OneLine(e.Message)}";
 
