@@ -319,4 +319,24 @@ public sealed class IdxReaderTests : TempDirectoryTests
         StringAssert.Contains(e.Message, "is a directory, not a file");
         Assert.ThrowsExactly<FileNotFoundException>(() => IdxReader.ReadLabels(path));
     }
+    /// <summary>
+    /// A small gzip file whose header promises 200 MB (less than the deflate ratio allows from its size) is truncated
+    /// having allocated about what it held: the promised buffer was allocated at once. A gzip file past the first
+    /// buffer reads whole.
+    /// </summary>
+    [TestMethod]
+    public void AGzipFileIsReadAsItsBytesArrive()
+    {
+        var noise = new byte[256 << 10];
+        new Random(3).NextBytes(noise);
+        string path = WriteFile("promise-labels", [.. Header(IdxReader.LabelMagic, 200_000_000), .. noise], gzip: true);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "truncated: header promises 200000000 labels");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.IsTrue(allocated < 16 << 20, $"{allocated} bytes allocated for a file of {new FileInfo(path).Length}");
+
+        byte[] labels = Pixels(3_000_000);
+        string whole = WriteFile("many-labels", [.. Header(IdxReader.LabelMagic, labels.Length), .. labels], gzip: true);
+        CollectionAssert.AreEqual(labels, IdxReader.ReadLabels(whole));
+    }
 }

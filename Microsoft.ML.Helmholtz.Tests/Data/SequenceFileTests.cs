@@ -270,4 +270,26 @@ public sealed class SequenceFileTests : TempDirectoryTests
             temporary => new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 30)));
         CollectionAssert.AreEqual(before, File.ReadAllBytes(path));
     }
+    /// <summary>
+    /// A small gzip file whose header promises 200 MB of values is truncated having allocated about what it held (the
+    /// promised values were allocated at once); a gzip file past the first buffer reads whole.
+    /// </summary>
+    [TestMethod]
+    public void AGzipFileIsReadAsItsValuesArrive()
+    {
+        var noise = new byte[256 << 10];
+        new Random(4).NextBytes(noise);
+        string path = WriteFile("promise", [.. Header(SequenceFile.Magic, 50, 1000, 1000, 1), .. noise], gzip: true);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AssertInvalid(path, "truncated");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.IsTrue(allocated < 16 << 20, $"{allocated} bytes allocated for a file of {new FileInfo(path).Length}");
+
+        var values = new float[3 * 25 * 100 * 100];   // 750,000 values: 3 MB, past the first buffer and the doubled one
+        for (int i = 0; i < values.Length; i++) values[i] = i % 251 / 250f;
+        var written = new SequenceSet(3, 25, 100, 100, values);
+        string whole = Temp.File("whole.idx.gz");
+        SequenceFile.Write(whole, written, gzip: true);
+        CollectionAssert.AreEqual(values, SequenceFile.Read(whole).Values);
+    }
 }

@@ -418,4 +418,59 @@ public sealed class MachineFileTests : TempDirectoryTests
         var missing = Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.Save(Temp.File(Path.Combine("nowhere", "model.hm"))));
         StringAssert.Contains(missing.Message, Temp.File("nowhere"));
     }
+    /// <summary>
+    /// Bytes after a model in a stream that never ends are refused once a megabyte of them is counted; the count read
+    /// to the stream's end before, so such a load never returned.
+    /// </summary>
+    [TestMethod]
+    public void AStreamThatNeverEndsAfterTheModelIsRefused()
+    {
+        var machine = TestModels.Random("6b-4g-3g", 16);
+        var load = Task.Run(() => HelmholtzMachine.Load(new EndlessAfter(Bytes(machine))));
+        Assert.AreSame(load, Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(60))).Result, "the load did not return within a minute");
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => load.GetAwaiter().GetResult());
+        StringAssert.Contains(e.Message, "at least 1048576 unexpected bytes follow the end of the model");
+    }
+
+    /// <summary>
+    /// A damaged file can hold an architecture of any length: the messages quote its start and stay short (one quoted the
+    /// whole text, twice, for 300,000 characters of message).
+    /// </summary>
+    [TestMethod]
+    public void ALongArchitectureIsQuotedShortInTheMessages()
+    {
+        var machine = TestModels.Random("6b-4b", 17);
+        string invalid = "6b-" + string.Concat(Enumerable.Repeat("4b-", 50_000)) + "4x";
+        var e = AssertInvalid(Write(Version1(machine, invalid), "invalid.hm"), "is invalid");
+        Assert.IsTrue(e.Message.Length < 1000, $"a message of {e.Message.Length} characters");
+
+        // A valid chain of 5000 one-unit layers over the file's five parameters, with bytes enough after them.
+        string chain = "6b-" + string.Join("-", Enumerable.Repeat("1b", 5000));
+        e = AssertInvalid(Write([.. Version1(machine, chain), .. new byte[1 << 20]], "chain.hm"), "holds 5 parameters; architecture 6b-1b-1b");
+        Assert.IsTrue(e.Message.Length < 1000, $"a message of {e.Message.Length} characters");
+    }
+
+    /// <summary>Reads <paramref name="content"/>, then zeros without end, and cannot seek.</summary>
+    private sealed class EndlessAfter(byte[] content) : Stream
+    {
+        private int _at;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            int n = Math.Min(buffer.Length, Math.Max(0, content.Length - _at));
+            if (n == 0) { buffer.Clear(); return buffer.Length; }
+            content.AsSpan(_at, n).CopyTo(buffer);
+            _at += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }

@@ -18,6 +18,9 @@ public static class IdxReader
     // is certainly truncated, so we report it without allocating the promised buffer.
     private const long MaxDeflateRatio = 1032;
 
+    // The first buffer for a stream that cannot say its length; it doubles as the bytes arrive.
+    internal const int FirstChunk = 1 << 20;
+
     // How many trailing bytes we bother to count before saying "at least".
     internal const long TrailingCountCap = 1 << 20;
 
@@ -175,10 +178,20 @@ public static class IdxReader
             throw Truncated(path, what, present);
         }
 
-        byte[] data = new byte[promised];
-        int got = Read(stream, path, data);
-        if (got < data.Length)
-            throw Truncated(path, what, got);
+        // A raw file holds what its size says, so the payload is read at once. A gzip stream can only bound what it
+        // yields (by the deflate ratio), so its buffer grows as the bytes arrive: a small file whose header promises
+        // gigabytes is called truncated having allocated about what it held.
+        byte[] data = new byte[stream.CanSeek ? promised : Math.Min(promised, FirstChunk)];
+        int got = 0;
+        while (true)
+        {
+            got += Read(stream, path, data.AsSpan(got));
+            if (got < data.Length)
+                throw Truncated(path, what, got);
+            if (got == promised)
+                break;
+            Array.Resize(ref data, (int)Math.Min(2L * data.Length, promised));
+        }
 
         long extra = CountRemaining(stream, path, TrailingCountCap);
         if (extra > 0)

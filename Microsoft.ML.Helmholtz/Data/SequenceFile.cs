@@ -118,20 +118,25 @@ public static class SequenceFile
             throw Truncated(path, what, IdxReader.CountRemaining(stream, path, long.MaxValue));
         }
 
-        float[] data = new float[values];
+        // A raw file holds what its size says; a gzip stream only bounds what it yields, so its buffer grows as the
+        // values arrive, and a small file promising gigabytes is called truncated having allocated about what it held.
+        float[] data = new float[compressed is null ? values : Math.Min(values, IdxReader.FirstChunk / sizeof(float))];
         Crc32? crc = null;
         if (compressed is not null)
         {
             crc = new Crc32();
             crc.Append(header);
         }
-        for (int start = 0; start < data.Length; start += ReadChunk)
+        for (int start = 0; start < values;)
         {
+            if (start == data.Length)
+                Array.Resize(ref data, (int)Math.Min(2L * data.Length, values));
             Span<byte> bytes = MemoryMarshal.AsBytes(data.AsSpan(start, Math.Min(ReadChunk, data.Length - start)));
             int read = IdxReader.Read(stream, path, bytes);
             if (read < bytes.Length)
                 throw Truncated(path, what, 4L * start + read);
             crc?.Append(bytes);
+            start += bytes.Length / sizeof(float);
         }
         long extra = IdxReader.CountRemaining(stream, path, IdxReader.TrailingCountCap);
         if (extra > 0)

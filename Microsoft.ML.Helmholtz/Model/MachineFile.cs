@@ -137,7 +137,7 @@ internal static class MachineFile
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new InvalidDataException($"the architecture '{Shorten(text)}' is invalid: {e.Message}", e);
+            throw new InvalidDataException($"the architecture '{Shorten(text)}' is invalid: {Shorten(e.Message, 300)}", e);
         }
     }
 
@@ -152,7 +152,7 @@ internal static class MachineFile
                 $"({architecture.ParameterCount * sizeof(float)} bytes), but only {input.Length - input.Position} bytes follow.");
         var machine = HelmholtzMachine.Uninitialized(architecture, engine);
         if (count != machine.Parameters.Count)
-            throw new InvalidDataException($"holds {count} parameters; architecture {architecture} has {machine.Parameters.Count}.");
+            throw new InvalidDataException($"holds {count} parameters; architecture {Shorten(architecture.ToString())} has {machine.Parameters.Count}.");
         foreach (Parameter p in machine.Parameters)
         {
             string name = ChecksummedFile.ReadString(reader, $"the name of parameter {p.Name}");
@@ -172,5 +172,6 @@ internal static class MachineFile
         return machine;
     }
 
-    private static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
+    // A damaged or foreign file can hold an architecture of any length; messages quote only its start.
+    private static string Shorten(string text, int most = 80) => text.Length <= most ? text : text[..(most - 3)] + "...";
 }
