@@ -190,6 +190,56 @@ public sealed class TrainingStateTests
         AssertSameParameters(whole, second, "resumed after a cancellation between epochs");
     }
 
+    /// <summary>Streamed minibatches of unknown count (as from an ML.NET filter), ending after <paramref name="batches"/> calls.</summary>
+    private sealed class UnknownLength(DataMatrix data, int batches, int cancelAtCall = 0, CancellationTokenSource? cancellation = null) : IMinibatchSource
+    {
+        private readonly ShuffledMinibatches _inner = new(data);
+        private int _calls;
+
+        public int Columns => _inner.Columns;
+        public int? Rows => null;
+        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
+
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            if (++_calls == cancelAtCall) cancellation?.Cancel();
+            return _calls > batches ? 0 : _inner.NextBatch(destination, rows);
+        }
+    }
+
+    /// <summary>
+    /// A resume that fails before its first step, after the rule took the state's estimates (streamed data that ends before the
+    /// minibatch the state stopped at), leaves the rule as the run prepared it, as it leaves the machine: NVIL kept the state's
+    /// baselines, and a run without the state went on from them.
+    /// </summary>
+    [TestMethod]
+    public void AResumeThatFailsBeforeItsFirstStepLeavesTheRuleWithoutTheStatesEstimates()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2))
+            .Train(machine, new UnknownLength(Train, int.MaxValue, 10, cancellation), null, null, cancellation.Token, state));
+        Assert.AreEqual((3, -1L), (state.MinibatchesIntoEpoch, state.TrainingRows), "cut three minibatches into the second epoch of a stream");
+
+        // A new rule, prepared for the machine as the run prepares it: what it knows before it takes the state's estimates.
+        var prepared = LearningRules.Create("nvil");
+        prepared.Prepare(machine, 20);
+        var before = new StateSection("before");
+        ((IResumable)prepared).SaveState(before, machine.Parameters);
+        float[][] parameters = Snapshot(machine);
+
+        var rule = LearningRules.Create("nvil");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(rule, Options("adam", 1)).Train(machine, new UnknownLength(Train, 1), state: state));
+        StringAssert.Contains(e.Message, "training data ended before minibatch 3");
+        var after = new StateSection("after");
+        ((IResumable)rule).SaveState(after, machine.Parameters);
+        CollectionAssert.AreEqual(before.Names.ToArray(), after.Names.ToArray());
+        foreach (string name in before.Names)
+            CollectionAssert.AreEqual(before.Entries.First(x => x.Name == name).Values, after.Entries.First(x => x.Name == name).Values, name);
+        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+    }
+
     private static float[][] Snapshot(HelmholtzMachine machine) => machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
 
     [TestMethod]
@@ -299,7 +349,7 @@ public sealed class TrainingStateTests
 
     /// <summary>A payload with no streams and empty sections, each field as given.</summary>
     private static byte[] Payload(long trainingRows = 120, double partialFreeEnergy = 1.5, double partialObjective = 1.5, byte[]? entryName = null,
-        ulong[]? streamWords = null)
+        ulong[]? streamWords = null, int minibatchesIntoEpoch = 3)
     {
         var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -308,7 +358,7 @@ public sealed class TrainingStateTests
             w.Write("adam");
             w.Write(10L);
             w.Write(0);
-            w.Write(3);
+            w.Write(minibatchesIntoEpoch);
             w.Write(20);
             w.Write(trainingRows);
             w.Write(partialFreeEnergy);
@@ -353,6 +403,9 @@ public sealed class TrainingStateTests
         Refused([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], "the length of the rule's name is malformed");
         Refused(Payload(entryName: [0x80, 0x80, 0x80, 0x80, 0x08]), "the name of entry 0 of the optimiser has a length of -2147483648 bytes");
         Refused(Payload(trainingRows: -7), "the training rows are -7");
+        // Past the epoch's last minibatch: a resume drew them all, then refused it blaming the training data, the rule holding the state's estimates.
+        Refused(Payload(minibatchesIntoEpoch: 50), "the state stopped 50 minibatches into an epoch of 120 examples in minibatches of 20, which has 6");
+        Assert.AreEqual(6, TrainingState.Load(new MemoryStream(Framed(Payload(minibatchesIntoEpoch: 6)))).MinibatchesIntoEpoch, "the epoch's last minibatch");
         Refused(Payload(partialFreeEnergy: double.NaN), "the epoch's partial free-energy sum is NaN");
         // A random stream with a lane of four zero words (every draw of it the same for ever; it trained on without complaint).
         ulong[] words = new RandomStream(3).SaveState();

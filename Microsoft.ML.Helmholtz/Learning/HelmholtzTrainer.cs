@@ -105,7 +105,15 @@ public sealed class HelmholtzTrainer
         if (options.Epochs == 0) return reports;
 
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
-        if (resume) state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit the parameters is refused here, before the machine changes
+        // The state's streams are read before anything is restored: a state without one is refused with the rule as it was.
+        int skip = resume ? state!.MinibatchesIntoEpoch : 0;   // minibatches of the first epoch that the run resumed from had trained
+        ulong[]? validationWords = resume ? state!.Stream(StateRecorder.Validation).ToArray() : null;
+        ulong[]? checkStartWords = resume ? state!.Stream(StateRecorder.Check).ToArray() : null;
+        ulong[]? trainingWords = resume ? state!.Stream(StateRecorder.Training).ToArray() : null;
+        ulong[]? epochStartWords = skip > 0 ? state!.Stream(StateRecorder.EpochStart).ToArray() : null;
+        // One that does not fit the parameters is refused here, before the machine changes. What the rule knew before is kept, so that a run
+        // that fails before its first step (its data ends before the state's minibatch, a cancellation) leaves the rule as it was given too.
+        StateSection? ruleBefore = resume ? state!.RestoreInto(optimizer, Rule, parameters) : null;
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
         if (resume) step.ResumeFrom(state!.DivergenceReference);
@@ -136,13 +144,11 @@ public sealed class HelmholtzTrainer
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
             var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
                 options.FirstScheduleEpoch, random, evaluationRandom, checkRandom, step);
-            int skip = 0;   // minibatches of the first epoch that the run resumed from had trained
             if (resume)
             {
-                evaluationRandom.RestoreState(state!.Stream(StateRecorder.Validation));
-                checkRandom.RestoreState(state.Stream(StateRecorder.Check));
-                skip = state.MinibatchesIntoEpoch;
-                random.RestoreState(state.Stream(skip > 0 ? StateRecorder.EpochStart : StateRecorder.Training));
+                evaluationRandom.RestoreState(validationWords!);
+                checkRandom.RestoreState(checkStartWords!);
+                random.RestoreState(epochStartWords ?? trainingWords!);
             }
 
             // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
@@ -169,8 +175,8 @@ public sealed class HelmholtzTrainer
                             throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
                         last.Load(batchSize);
                     }
-                    random.RestoreState(state!.Stream(StateRecorder.Training));
-                    (sum, objective, seen, skip) = (state.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
+                    random.RestoreState(trainingWords!);
+                    (sum, objective, seen, skip) = (state!.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
                 }
                 // Whole minibatches only: a short last one would weigh its examples more.
                 for (; ; batch++)
@@ -241,7 +247,10 @@ public sealed class HelmholtzTrainer
         }
         catch
         {
+            bool stepTaken = step.StepTaken;
             step.UndoIfNoStepTaken();
+            // After the machine's undo, which puts back the rule's parameters as the state gave them.
+            if (!stepTaken && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
             throw;
         }
     }
@@ -335,7 +344,7 @@ public sealed class HelmholtzTrainer
             _steps = new UndoableSteps(machine, parameters);
         }
 
-        private bool StepTaken => _steps.StepTaken;
+        public bool StepTaken => _steps.StepTaken;
 
         /// <summary>After a failure before the run's first step: the machine as it was given (a step's own failures have undone theirs).</summary>
         public void UndoIfNoStepTaken() => _steps.UndoIfNoStepTaken();

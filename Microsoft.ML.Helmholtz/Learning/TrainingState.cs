@@ -109,14 +109,23 @@ public sealed class TrainingState
     /// <summary>
     /// Gives the optimiser and the rule back what <see cref="Record"/> took from them, before the run's first
     /// step; a section that does not fit <paramref name="parameters"/> throws <see cref="InvalidDataException"/>.
+    /// Returns the rule's state from before (null for a rule that keeps none), for a run that fails before its
+    /// first step to give back (the optimiser is the run's own).
     /// </summary>
-    internal void RestoreInto(IOptimizer optimizer, ILearningRule rule, IReadOnlyList<Parameter> parameters)
+    internal StateSection? RestoreInto(IOptimizer optimizer, ILearningRule rule, IReadOnlyList<Parameter> parameters)
     {
+        StateSection? before = null;
+        if (rule is IResumable resumable)
+        {
+            before = new StateSection("the learning rule before the resumed run");
+            resumable.SaveState(before, parameters);
+        }
         lock (_gate)
         {
             (optimizer as IResumable)?.RestoreState(OptimizerState, parameters);
             (rule as IResumable)?.RestoreState(RuleState, parameters);
         }
+        return before;
     }
 
     /// <summary>Records the run at a point between steps (the trainer's side).</summary>
@@ -278,6 +287,9 @@ public sealed class TrainingState
             state.TrainingRows = r.ReadInt64();
             if (state.TrainingRows < -1)
                 throw new InvalidDataException($"the training rows are {state.TrainingRows}: a run records a count ≥ 0, or −1 for a stream of unknown length.");
+            if (state.TrainingRows >= 0 && state.MinibatchesIntoEpoch > state.TrainingRows / state.BatchSize)
+                throw new InvalidDataException($"the state stopped {state.MinibatchesIntoEpoch} minibatches into an epoch of {state.TrainingRows} examples in " +
+                    $"minibatches of {state.BatchSize}, which has {state.TrainingRows / state.BatchSize}.");
             // A run adds only finite free energies (it refuses a step whose free energy is not finite).
             state.PartialFreeEnergy = Finite(r.ReadDouble(), "the epoch's partial free-energy sum");
             // Not checked: a rule's objective is reported, not relied on, and a rule of the application's may report one that is not finite.

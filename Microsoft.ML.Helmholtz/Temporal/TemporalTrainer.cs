@@ -156,9 +156,11 @@ public sealed class TemporalTrainer
         Parameter[] parameters = model.Parameters.Concat(Rule.Parameters).ToArray();
         if (resume)
         {
-            state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
-            random.RestoreState(state.Stream(OrderStream));
-            samples.RestoreState(state.Stream(SampleStream));
+            // The streams first: a state without one is refused before the rule takes the state's estimates.
+            ulong[] orderWords = state!.Stream(OrderStream).ToArray(), sampleWords = state.Stream(SampleStream).ToArray();
+            state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
+            random.RestoreState(orderWords);
+            samples.RestoreState(sampleWords);
         }
         var steps = new UndoableSteps(machine, parameters);
         if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
