@@ -222,6 +222,76 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     /// <summary>
+    /// One PredictionEngine shared by two threads is named as the engine, with the advice to make one per thread; the message
+    /// named the machine inside its scorer and advised the core API's Clone() and estimators, which an ML.NET user does not hold.
+    /// </summary>
+    [TestMethod]
+    public void APredictionEngineSharedByThreadsIsNamedAsTheEngine()
+    {
+        var (ml, _, test, model) = Fitted(o => o.Samples = 500);   // a slow row: the two threads overlap within a few calls
+        var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
+        PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, t =>
+        {
+            for (int i = 0; failures.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(30); i++)
+            {
+                try { engine.Predict(rows[(2 * i + t) % rows.Length]); }
+                catch (Exception e) { failures.Enqueue(e); }
+            }
+        });
+        Assert.IsFalse(failures.IsEmpty, "two threads on one engine for 30 s never met");
+        foreach (Exception e in failures)
+        {
+            Exception inner = e;
+            while (inner.InnerException is not null && !inner.Message.Contains("PredictionEngine", StringComparison.Ordinal)) inner = inner.InnerException;
+            StringAssert.Contains(inner.Message, "This Helmholtz machine's PredictionEngine (or cursor) is in use by Predict on another thread", e.ToString());
+            StringAssert.Contains(inner.Message, "create one engine per thread");
+        }
+    }
+
+    public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
+
+    public sealed class WidePixelRow { [VectorType(16)] public float[] Pixels = new float[16]; }
+
+    public sealed class TextPixelRow { public string Pixels = "0 1 0"; }
+
+    /// <summary>
+    /// What docs/usage.md says of a loaded pipeline given a column the fitted transformer refuses in its schema check: a
+    /// vector of Double or a text column is refused when it is transformed, by ML.NET's own binding of the saved check,
+    /// whose message names the copy '__helmholtz_input' and the type, not the column; a vector of another declared size
+    /// passes Transform and is refused at its first row, naming the column.
+    /// </summary>
+    [TestMethod]
+    public void ALoadedPipelineRefusesAColumnOfAnotherTypeOrSizeAsTheDocsSay()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
+        ITransformer model = ml.Transforms.HelmholtzMachine(Options()).Fit(train);
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var fresh = new MLContext();
+        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        foreach (var (data, type) in new (IDataView, string)[] { (fresh.Data.LoadFromEnumerable(new[] { new DoublePixelRow() }), "Vector<Double, 20>"),
+            (fresh.Data.LoadFromEnumerable(new[] { new TextPixelRow() }), "String") })
+        {
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Transform(data), $"{type}: the fitted transformer refuses it in its schema check");
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => loaded.Transform(data), type);
+            StringAssert.Contains(e.Message, $"Can't bind the IDataView column '__helmholtz_input' of type '{type}'");
+        }
+        IDataView wide = loaded.Transform(fresh.Data.LoadFromEnumerable(new[] { new WidePixelRow() }));
+        Exception refused = TransformTestData.Innermost(() =>
+        {
+            using DataViewRowCursor cursor = wide.GetRowCursor(wide.Schema);
+            var features = cursor.GetGetter<VBuffer<float>>(wide.Schema[Options().FeatureColumnName]);
+            VBuffer<float> values = default;
+            while (cursor.MoveNext()) features(ref values);
+        });
+        StringAssert.Contains(refused.Message, TransformTestData.SavedLengthMessage("Pixels", 16, 20));
+    }
+
+    /// <summary>
     /// A zip saved before the length check (its input check reads the values alone, through the first four contract names)
     /// still loads, scores as the fitted transformer and refuses a value the machine cannot model, with the message it had.
     /// </summary>

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Concurrency;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
 
@@ -35,6 +36,7 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
         private readonly float[] _x, _featureValues, _logLikelihoodValue = new float[1];
         private VBuffer<float> _buffer;
         private long _computedFor = -1;
+        private readonly UsageGuard _use = PredictionRows.Guard();
 
         public Row(IRowScoring transformer, OutputColumns columns, DataViewRow input, bool[] active)
         {
@@ -58,6 +60,7 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
 
         private void Compute()
         {
+            using var use = _use.Enter("Predict");
             long position = _input.Position;
             if (position == _computedFor) return;
             _values!(ref _buffer);
@@ -84,4 +87,15 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
             base.Dispose(disposing);
         }
     }
+}
+
+/// <summary>
+/// The guard of a row that a PredictionEngine computes in (its buffers and its scorer's copy of the machine belong to it):
+/// an engine shared by threads is named as such, not as the machine deep inside it.
+/// </summary>
+internal static class PredictionRows
+{
+    public static UsageGuard Guard() => new("This Helmholtz machine's PredictionEngine (or cursor)",
+        "A PredictionEngine is for one thread at a time, as ML.NET's own are: create one engine per thread (or take them from a pool, " +
+        "e.g. Microsoft.Extensions.ML's PredictionEnginePool); the transformer itself may be shared.");
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Temporal;
 
@@ -266,6 +267,7 @@ internal sealed class TemporalDataView : IDataView
         private readonly float[]? _predicted;
         private float _total;
         private long _computed = -1;
+        private readonly UsageGuard _use = PredictionRows.Guard();
 
         public RowValues(TemporalDataView view, DataViewRow input, bool[] active, bool parallel, string context)
         {
@@ -306,6 +308,7 @@ internal sealed class TemporalDataView : IDataView
         /// <summary>The row's added values, once per row whichever getters ask.</summary>
         private void Compute()
         {
+            using var use = _use.Enter(_context);
             if (_computed == _input.Position) return;
             _frames!(ref _row);
             var transformer = _view._transformer;
