@@ -90,6 +90,8 @@ public sealed class SchemaAndOptionErrorTests
         e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model).Predict(bad[17]));
         StringAssert.Contains(e.Message, "slot 3 is 0.5");
         StringAssert.Contains(e.Message, "models only 0 and 1");
+        // A grey value: the message names the visible layers that model values in [0, 1] (it named only the Gaussian one).
+        StringAssert.Contains(e.Message, "for grey values in [0, 1] use a soft-target Bernoulli ('bs') or continuous Bernoulli ('cb') visible layer");
         // At Fit, the training data is checked the same way, before any step.
         e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(bad)));
         StringAssert.Contains(e.Message, "training data: column 'Pixels', row 17, slot 3 is 0.5");

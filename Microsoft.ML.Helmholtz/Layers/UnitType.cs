@@ -149,7 +149,7 @@ public abstract class UnitType
     /// <summary>What a visible layer of this kind models, for errors naming a value it cannot: e.g. "only 0 and 1". Never NaN or ±∞.</summary>
     public abstract string ModelledValues { get; }
 
-    /// <summary>What to do about data this kind cannot model, e.g. "binarize the data or use a Gaussian visible layer ('gl')".</summary>
+    /// <summary>What to do about data this kind cannot model, e.g. "scale the data into [0, 1] or use a Gaussian visible layer ('gl')".</summary>
     public abstract string ValueHint { get; }
 
     public override string ToString() => Name;
@@ -191,7 +191,7 @@ public abstract class UnitType
         public override bool Models(float value) => value is 0f or 1f;
         public override bool ModelsAll(ReadOnlySpan<float> values) => Kernels.AllBinary(values);
         public override string ModelledValues => "only 0 and 1";
-        public override string ValueHint => "binarize the data or use a Gaussian visible layer ('gl')";
+        public override string ValueHint => "binarize the data, or for grey values in [0, 1] use a soft-target Bernoulli ('bs') or continuous Bernoulli ('cb') visible layer, or a Gaussian one ('gl') for any values";
     }
 
     private sealed class SoftBernoulliUnits : UnitIntervalUnits
