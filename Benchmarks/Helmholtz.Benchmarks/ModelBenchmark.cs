@@ -39,6 +39,8 @@ internal static class ModelBenchmark
                 default: throw CommandLine.Unknown(args[i], "--epochs N, --score-images N, --k K1,K2, --chunks ROWS1,ROWS2, --scoring-only, --only TEXT1,TEXT2");
             }
         }
+        if (!training && only.Count > 0)
+            throw new UsageException("--only picks training rows, and --scoring-only runs none (scoring always runs 784b-200g-50g).");
         IMatrixEngine engine = MatrixEngine.Default;
         var loadClock = Stopwatch.StartNew();
         MnistSplits data = BinarizedMnist.Load();
