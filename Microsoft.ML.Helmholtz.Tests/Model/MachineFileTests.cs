@@ -430,6 +430,9 @@ public sealed class MachineFileTests : TempDirectoryTests
         Assert.AreSame(load, Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(60))).Result, "the load did not return within a minute");
         var e = Assert.ThrowsExactly<InvalidDataException>(() => load.GetAwaiter().GetResult());
         StringAssert.Contains(e.Message, "at least 1048576 unexpected bytes follow the end of the model");
+        // A stream that can say what follows is counted exactly, past the cap too.
+        e = Assert.ThrowsExactly<InvalidDataException>(() => HelmholtzMachine.Load(new MemoryStream([.. Bytes(machine), .. new byte[3 << 20]])));
+        StringAssert.StartsWith(e.Message, "3145728 unexpected bytes follow the end of the model");
     }
 
     /// <summary>

@@ -246,7 +246,7 @@ public sealed class HelmholtzMachineTransformerTests
         {
             Exception inner = e;
             while (inner.InnerException is not null && !inner.Message.Contains("PredictionEngine", StringComparison.Ordinal)) inner = inner.InnerException;
-            StringAssert.Contains(inner.Message, "This Helmholtz machine's PredictionEngine (or cursor) is in use by Predict on another thread", e.ToString());
+            StringAssert.Contains(inner.Message, "This Helmholtz machine's PredictionEngine row is in use by Predict on another thread", e.ToString());
             StringAssert.Contains(inner.Message, "create one engine per thread");
         }
     }

@@ -61,7 +61,7 @@ internal static class ChecksummedFile
     {
         long trailing = CountRemaining(stream);
         if (trailing > 0)
-            throw new InvalidDataException($"{(trailing >= TrailingCountCap ? "at least " : "")}{trailing} unexpected byte{(trailing == 1 ? " follows" : "s follow")} the end of {what} (the file was damaged or written by something else).");
+            throw new InvalidDataException($"{(!stream.CanSeek && trailing >= TrailingCountCap ? "at least " : "")}{trailing} unexpected byte{(trailing == 1 ? " follows" : "s follow")} the end of {what} (the file was damaged or written by something else).");
     }
 
     /// <summary>

@@ -114,6 +114,7 @@ public sealed class HelmholtzTrainer
         // One that does not fit the parameters is refused here, before the machine changes. What the rule knew before is kept, so that a run
         // that fails before its first step (its data ends before the state's minibatch, a cancellation) leaves the rule as it was given too.
         StateSection? ruleBefore = resume ? state!.RestoreInto(optimizer, Rule, parameters) : null;
+        long stepsAtStart = machine.StepsTrained;
         var blocks = new ParameterBlocks(parameters);
         var step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
         if (resume) step.ResumeFrom(state!.DivergenceReference);
@@ -247,10 +248,9 @@ public sealed class HelmholtzTrainer
         }
         catch
         {
-            bool stepTaken = step.StepTaken;
             step.UndoIfNoStepTaken();
             // After the machine's undo, which puts back the rule's parameters as the state gave them.
-            if (!stepTaken && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
+            if (machine.StepsTrained == stepsAtStart && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
             throw;
         }
     }

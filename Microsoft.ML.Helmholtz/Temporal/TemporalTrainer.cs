@@ -154,11 +154,13 @@ public sealed class TemporalTrainer
         var workspace = new TemporalStep(model, Rule, batch, segment, samples);
         int[] order = new int[training.Count];
         Parameter[] parameters = model.Parameters.Concat(Rule.Parameters).ToArray();
+        StateSection? ruleBefore = null;
+        long stepsAtStart = machine.StepsTrained;
         if (resume)
         {
             // The streams first: a state without one is refused before the rule takes the state's estimates.
             ulong[] orderWords = state!.Stream(OrderStream).ToArray(), sampleWords = state.Stream(SampleStream).ToArray();
-            state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
+            ruleBefore = state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
             random.RestoreState(orderWords);
             samples.RestoreState(sampleWords);
         }
@@ -270,6 +272,7 @@ public sealed class TemporalTrainer
         catch
         {
             steps.UndoIfNoStepTaken();
+            if (machine.StepsTrained == stepsAtStart && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
             throw;
         }
     }

@@ -60,7 +60,7 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
 
         private void Compute()
         {
-            using var use = _use.Enter("Predict");
+            using var use = _use.Enter(PredictionRows.Predict);
             long position = _input.Position;
             if (position == _computedFor) return;
             _values!(ref _buffer);
@@ -90,12 +90,19 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
 }
 
 /// <summary>
-/// The guard of a row that a PredictionEngine computes in (its buffers and its scorer's copy of the machine belong to it):
-/// an engine shared by threads is named as such, not as the machine deep inside it.
+/// The guards of a row that a PredictionEngine or a cursor computes in (its buffers and its scorer's copy of the machine belong to
+/// it): an engine or cursor shared by threads is named as such, not as the machine deep inside it.
 /// </summary>
 internal static class PredictionRows
 {
-    public static UsageGuard Guard() => new("This Helmholtz machine's PredictionEngine (or cursor)",
+    /// <summary>What the engine's row enters its guard as.</summary>
+    public const string Predict = "Predict";
+
+    public static UsageGuard Guard() => new("This Helmholtz machine's PredictionEngine row",
         "A PredictionEngine is for one thread at a time, as ML.NET's own are: create one engine per thread (or take them from a pool, " +
         "e.g. Microsoft.Extensions.ML's PredictionEnginePool); the transformer itself may be shared.");
+
+    public static UsageGuard CursorGuard() => new("This Helmholtz machine's cursor",
+        "A cursor is for one thread at a time, as ML.NET's are: give each thread a cursor of its own (GetRowCursor, or GetRowCursorSet " +
+        "to read in parallel); the transformer itself may be shared.");
 }

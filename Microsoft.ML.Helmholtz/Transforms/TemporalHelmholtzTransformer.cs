@@ -267,7 +267,7 @@ internal sealed class TemporalDataView : IDataView
         private readonly float[]? _predicted;
         private float _total;
         private long _computed = -1;
-        private readonly UsageGuard _use = PredictionRows.Guard();
+        private readonly UsageGuard _use;
 
         public RowValues(TemporalDataView view, DataViewRow input, bool[] active, bool parallel, string context)
         {
@@ -275,6 +275,7 @@ internal sealed class TemporalDataView : IDataView
             _input = input;
             _active = active;
             _context = context;
+            _use = context == "Prediction" ? PredictionRows.Guard() : PredictionRows.CursorGuard();
             _id = parallel ? input.GetIdGetter() : null;
             var t = view._transformer;
             _sequence = new float[t.Frames * t.Settings.FrameSize];
@@ -308,7 +309,7 @@ internal sealed class TemporalDataView : IDataView
         /// <summary>The row's added values, once per row whichever getters ask.</summary>
         private void Compute()
         {
-            using var use = _use.Enter(_context);
+            using var use = _use.Enter(_context == "Prediction" ? PredictionRows.Predict : _context);
             if (_computed == _input.Position) return;
             _frames!(ref _row);
             var transformer = _view._transformer;

@@ -1,0 +1,126 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+[TestClass]
+/// <summary>
+/// A resume that fails with no step holding leaves the rule as the run prepared it, not with the training state's estimates:
+/// a failure before the first step, or a first step undone, in both trainers.
+/// </summary>
+public sealed class ResumeRuleUndoTests
+{
+    private static readonly DataMatrix Train = TestModels.BinaryData(120, 10, 61);
+
+    private static TrainingOptions Options(int epochs, double rate) => new()
+    {
+        Epochs = epochs,
+        BatchSize = 20,
+        Seed = 63,
+        LearningRate = new LearningRateSchedule(rate, 1, Math.Min(rate, 0.001)),
+        Optimizer = () => new Adam(),
+    };
+
+    private static StateSection RuleState(ILearningRule rule, IReadOnlyList<Parameter> parameters)
+    {
+        var section = new StateSection("the rule");
+        ((IResumable)rule).SaveState(section, parameters);
+        return section;
+    }
+
+    private static void AssertSame(StateSection expected, StateSection actual)
+    {
+        CollectionAssert.AreEqual(expected.Names.ToArray(), actual.Names.ToArray());
+        foreach (string name in expected.Names)
+        {
+            CollectionAssert.AreEqual(Read(expected, name), Read(actual, name), name);
+        }
+    }
+
+    private static double[] Read(StateSection s, string name)
+    {
+        Array values = s.Entries.First(x => x.Name == name).Values;
+        return values is float[] f ? f.Select(v => (double)v).ToArray() : (double[])values;
+    }
+
+    /// <summary>
+    /// A resumed run whose only step fails is undone to "the machine as it was given to Train", and the rule with it (the
+    /// rule kept the state's estimates when the trainer asked whether a step had been taken, which counts an undone one).
+    /// </summary>
+    [TestMethod]
+    public void AResumeWhoseOnlyStepIsUndoneLeavesTheRuleAsGiven()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
+
+        var prepared = LearningRules.Create("nvil");
+        prepared.Prepare(machine, 20);
+        StateSection before = RuleState(prepared, machine.Parameters);
+        float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+
+        var rule = LearningRules.Create("nvil");
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, Options(1, 1e4)).Train(machine, Train, state: state));
+        StringAssert.Contains(e.Message, "the machine is as it was given to Train");
+        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        AssertSame(before, RuleState(rule, machine.Parameters));
+    }
+
+    /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
+    private sealed class FailingRule(ILearningRule inner) : ILearningRule, IResumable, IUndoableRunningEstimates
+    {
+        public bool Fail;
+        public string Name => inner.Name;
+        public string Objective => inner.Objective;
+        public int SamplesPerExample => inner.SamplesPerExample;
+        public IReadOnlyList<Parameter> Parameters => inner.Parameters;
+        public string? Unsupported(HelmholtzArchitecture architecture) => inner.Unsupported(architecture);
+        public string? UnsupportedConditioning => inner.UnsupportedConditioning;
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) => inner.Prepare(machine, batchCapacity);
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
+            => Fail ? throw new InvalidOperationException("injected") : inner.AccumulateGradients(machine, batch);
+        public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters) => ((IResumable)inner).SaveState(section, parameters);
+        public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters) => ((IResumable)inner).RestoreState(section, parameters);
+        public void KeepForUndo() => ((IUndoableRunningEstimates)inner).KeepForUndo();
+        public void UndoLastUpdate() => ((IUndoableRunningEstimates)inner).UndoLastUpdate();
+    }
+
+    /// <summary>HelmholtzTrainer: a resume whose rule fails before the first step gives the rule back.</summary>
+    [TestMethod]
+    public void FrameTrainerGivesTheRuleBackWhenTheFirstMeasureFails()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
+        var rule = new FailingRule(LearningRules.Create("nvil")) { Fail = true };
+        rule.Prepare(machine, 20);
+        StateSection before = RuleState(rule, machine.Parameters);
+        Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule, Options(1, 0.01)).Train(machine, Train, state: state));
+        AssertSame(before, RuleState(rule, machine.Parameters));
+    }
+
+    /// <summary>TemporalTrainer: the same failure gives the rule back too (it kept the state's estimates).</summary>
+    [TestMethod]
+    public void TemporalTrainerGivesTheRuleBackWhenTheFirstMeasureFails()
+    {
+        var random = new RandomStream(5);
+        var data = new SequenceSet(16, 4, 1, 8, Enumerable.Range(0, 16 * 4 * 8).Select(_ => random.NextDouble() < 0.3 ? 1f : 0f).ToArray());
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6b"), 5, 63);
+        TemporalTrainingOptions Opt(int epochs) => new() { Epochs = epochs, BatchSequences = 8, LearningRate = new LearningRateSchedule(0.01, 1, 0.001), Seed = 62 };
+        var state = new TrainingState();
+        new TemporalTrainer(LearningRules.Create("nvil"), Opt(2)).Train(model, data, state: state);
+
+        var rule = new FailingRule(LearningRules.Create("nvil")) { Fail = true };
+        var parameters = model.Parameters.Concat(rule.Parameters).ToArray();
+        rule.Prepare(model.Machine, 8 * 4);
+        StateSection before = RuleState(rule, parameters);
+        Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, Opt(1)).Train(model, data, state: state));
+        AssertSame(before, RuleState(rule, parameters));
+    }
+}
