@@ -198,6 +198,36 @@ public sealed class TemporalTransformerTests
     }
 
     /// <summary>The test options, for one quick epoch.</summary>
+    /// <summary>Sequences whose values cannot be read: a Fit that reads a row fails on it.</summary>
+    private sealed class UnreadableSequence
+    {
+        [VectorType(FrameCount * FrameSize)] public float[] Frames { get => throw new InvalidOperationException("a row was read"); set { } }
+    }
+
+    /// <summary>
+    /// Training samples too many for the step's buffers are refused before a row is read when the data gives its row count, naming
+    /// the estimator's options (they were refused after the data was read, naming TemporalTrainingOptions' and not TrainingSamples);
+    /// recurrent units too many for a parameter are refused when the estimator is made, naming the option (Fit allocated the frame
+    /// machine, then named the LSTM's parameter).
+    /// </summary>
+    [TestMethod]
+    public void TrainingSamplesAndRecurrentUnitsTooManyAreRefusedBeforeTheWorkNamingTheOption()
+    {
+        var ml = new MLContext(1);
+        var estimator = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRule = HelmholtzLearningRule.ImportanceWeighted; o.TrainingSamples = 100_000_000; }));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(new UnreadableSequence[40])));
+        StringAssert.Contains(e.Message, "TemporalHelmholtzOptions.BatchSequences = 8, TruncationSteps = 0 (segments of 12 frames) and TrainingSamples = 100000000");
+        StringAssert.Contains(e.Message, "fewer TrainingSamples");
+        // Data of unknown length: refused once read, naming the same options and the sequences it holds.
+        IDataView unknown = ml.Data.FilterRowsByMissingValues(ml.Data.LoadFromEnumerable(MovingDot(6, 1)), "Frames");
+        Assert.IsNull(unknown.GetRowCount());
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator.Fit(unknown));
+        StringAssert.Contains(e.Message, "TemporalHelmholtzOptions.BatchSequences = 8 (6 sequences in the data), TruncationSteps = 0");
+
+        var units = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.RecurrentUnits = 20_000)));
+        StringAssert.Contains(units.Message, "TemporalHelmholtzOptions.RecurrentUnits: the LSTM's recurrent weights would be 80,000 × 20,000 = 1,600,000,000 values");
+    }
+
     private static TemporalHelmholtzOptions Quick(Action<TemporalHelmholtzOptions>? change = null)
     {
         var o = Options;

@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
@@ -82,6 +83,14 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         }
         if (architecture.Visible.Size != o.FrameSize)
             throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
+        // The LSTM's and the conditioning map's weights, whose shapes the options alone decide: refused here, naming the option, not when Fit
+        // allocates them (after the frame machine) naming a parameter.
+        long units = o.RecurrentUnits, width = architecture.Layers.Sum(l => (long)l.Size) + architecture.Layers.Skip(1).Sum(l => (long)l.Size);
+        foreach ((string weights, long rows, long columns) in new[] { ("the LSTM's input weights", 4 * units, (long)o.FrameSize),
+            ("the LSTM's recurrent weights", 4 * units, units), ("the conditioning map's weights", width, units) })
+            if (rows * columns > Parameter.MaxValues)
+                throw OutOfRange(nameof(o.RecurrentUnits), o.RecurrentUnits, $"{weights} would be {rows:N0} × {columns:N0} = {rows * columns:N0} values, " +
+                    $"more than the {Parameter.MaxValues:N0} a parameter may hold (architecture {architecture}): use fewer recurrent units.");
         // A fit of no epochs takes no step, so it needs no rule that suits the machine (it may wrap one trained otherwise), as for the frame estimator.
         if (o.Epochs > 0 && HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples).Unsupported(architecture) is { } reason)
             throw o.Architecture is null
@@ -181,6 +190,19 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         // can take long), and before training (the machine would be lost with a transformer that cannot score).
         var model = initial ?? TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
         CheckSamples(o, model);
+        var rule = HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil);
+        // The training step's buffers, sized from the options and the sequences in a minibatch: refused naming these options, before the
+        // data is read when it gives its row count (the trainer would refuse them after, naming its own).
+        void RequireStepFits(long sequences)
+        {
+            if (o.Epochs == 0) return;
+            int inBatch = (int)Math.Min(o.BatchSequences, sequences), segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
+            TemporalStep.RequireFits(model, rule.SamplesPerExample, inBatch, segment, "options",
+                $"TemporalHelmholtzOptions.BatchSequences = {o.BatchSequences}{(inBatch < o.BatchSequences ? $" ({inBatch} sequences in the data)" : "")}, " +
+                $"TruncationSteps = {o.TruncationSteps} (segments of {segment} frames)" + (rule.SamplesPerExample > 1 ? $" and TrainingSamples = {o.TrainingSamples}" : ""),
+                "use a smaller BatchSequences or TruncationSteps" + (rule.SamplesPerExample > 1 ? ", or fewer TrainingSamples" : ""));
+        }
+        if (input.GetRowCount() is { } known and > 0) RequireStepFits(known);
         var inputColumn = new InputColumn(o.InputColumnName, architecture.Visible);
         // The validation sequences first: a column that does not fit is refused before the training data is read.
         DataViewSchema.Column? validationColumn = null;
@@ -204,6 +226,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         if (sequences == 0) throw new ArgumentException($"The input column '{o.InputColumnName}' has no rows: at least one sequence is needed to train.", nameof(input));
         // Fewer sequences than a minibatch: one minibatch of them all, as the frame machine's trainer shrinks its minibatch to the rows.
         int batch = Math.Min(o.BatchSequences, sequences);
+        RequireStepFits(sequences);
         var data = new SequenceSet(sequences, frames, 1, o.FrameSize, values);
         BestValidatedModel? best = null;
         if (validationColumn is { } vc)
@@ -226,7 +249,6 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         // the state must still be the one of the model the user holds. The user's state is held meanwhile.
         using var stateUse = o.TrainingState?.EnterRun("TemporalHelmholtzEstimator.Fit") ?? default;
         TrainingState? recording = o.TrainingState?.Copy();
-        var rule = HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil);
         var trainingOptions = new TemporalTrainingOptions
         {
             Epochs = o.Epochs, BatchSequences = batch, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
