@@ -30,6 +30,23 @@ public sealed class SchemaAndOptionErrorTests
         foreach (string part in parts) StringAssert.Contains(e.Message, part);
     }
 
+    /// <summary>
+    /// A column named with the saved pipeline's reserved prefixes is refused when the estimator is made: the loaded pipeline copied
+    /// into its intermediate columns of those names and dropped them, losing the user's column without a word.
+    /// </summary>
+    [TestMethod]
+    public void AColumnNamedWithTheSavedPipelinesReservedPrefixesIsRefused()
+    {
+        var ml = new MLContext(1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.InputColumnName = "__helmholtz_input")));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.InputColumnName: '__helmholtz_input' begins with '__helmholtz_'");
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.ScoreColumnName = "__helmholtz_score")));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.ScoreColumnName: '__helmholtz_score' begins with '__helmholtz_'");
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(new TemporalHelmholtzOptions
+            { FrameSize = 8, LogLikelihoodColumnName = "__temporal_log_likelihood" }));
+        StringAssert.Contains(e.Message, "TemporalHelmholtzOptions.LogLikelihoodColumnName: '__temporal_log_likelihood' begins with '__temporal_'");
+    }
+
     [TestMethod]
     public void EachUnusableInputColumnIsNamedAtTheSchemaShapeAndAtFit()
     {
