@@ -276,6 +276,13 @@ public sealed class TemporalTransformerTests
         createdWith.Samples = 1;
         Assert.AreEqual(20, created.Options.Samples);
         CollectionAssert.AreEqual(before, LogLikelihoods(ml, created.Transform(data)), "the same model and options score the same");
+        // The options kept describe the model (they kept the ones given, 100 recurrent units for a model of another count), and an
+        // architecture that is not the model's is refused.
+        TemporalHelmholtzMachine model = transformer.GetModel();
+        var described = TemporalHelmholtzTransformer.Create(model, Quick(o => { o.Architecture = null; o.RecurrentUnits = model.RecurrentUnits + 77; }), FrameCount).Options;
+        Assert.AreEqual((model.Machine.Architecture.ToString(), model.RecurrentUnits), (described.Architecture, described.RecurrentUnits));
+        var other = Assert.ThrowsExactly<ArgumentException>(() => TemporalHelmholtzTransformer.Create(model, Quick(o => o.Architecture = $"{FrameSize}b-100g"), FrameCount));
+        StringAssert.Contains(other.Message, $"TemporalHelmholtzOptions.Architecture is '{FrameSize}b-100g', but the model's frame machine is {model.Machine.Architecture}");
     }
 
     /// <summary>A view of <paramref name="data"/>'s schema whose rows cannot be read: it counts the cursors asked for and refuses each.</summary>

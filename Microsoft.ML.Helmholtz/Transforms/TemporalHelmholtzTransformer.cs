@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
@@ -65,8 +66,25 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         TemporalHelmholtzEstimator.CheckScoring(o);
         if (o.FrameSize != model.FrameSize)
             throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
+        if (o.Architecture is { } named && !SameArchitecture(named, model.Machine.Architecture))
+            throw new ArgumentException($"TemporalHelmholtzOptions.Architecture is '{named}', but the model's frame machine is {model.Machine.Architecture}: " +
+                "leave it null or name the model's.", nameof(options));
+        // The options kept describe the model scored, so that they serve a later Fit(data, transformer) as they are.
+        (o.Architecture, o.RecurrentUnits) = (model.Machine.Architecture.ToString(), model.RecurrentUnits);
         TemporalHelmholtzEstimator.CheckSamples(o, model);
         return new TemporalHelmholtzTransformer(model, o, frames);
+    }
+
+    private static bool SameArchitecture(string text, HelmholtzArchitecture architecture)
+    {
+        try
+        {
+            return HelmholtzArchitecture.Parse(text).SameAs(architecture);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            return false;
+        }
     }
 
     /// <summary>A copy of the machine this transformer scores (changing it changes nothing here).</summary>
