@@ -231,24 +231,7 @@ public sealed class HelmholtzMachineTransformerTests
         var (ml, _, test, model) = Fitted(o => o.Samples = 500);   // a slow row: the two threads overlap within a few calls
         var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
         PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, t =>
-        {
-            for (int i = 0; failures.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(30); i++)
-            {
-                try { engine.Predict(rows[(2 * i + t) % rows.Length]); }
-                catch (Exception e) { failures.Enqueue(e); }
-            }
-        });
-        Assert.IsFalse(failures.IsEmpty, "two threads on one engine for 30 s never met");
-        foreach (Exception e in failures)
-        {
-            Exception inner = e;
-            while (inner.InnerException is not null && !inner.Message.Contains("PredictionEngine", StringComparison.Ordinal)) inner = inner.InnerException;
-            StringAssert.Contains(inner.Message, "This Helmholtz machine's PredictionEngine row is in use by Predict on another thread", e.ToString());
-            StringAssert.Contains(inner.Message, "create one engine per thread");
-        }
+        SharedEngineRace.AssertNamedAsTheEngine(SharedEngineRace.Failures((t, i) => engine.Predict(rows[(2 * i + t) % rows.Length])));
     }
 
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }

@@ -198,6 +198,51 @@ public sealed class TemporalTransformerTests
     }
 
     /// <summary>The test options, for one quick epoch.</summary>
+    private static (MLContext, TemporalHelmholtzTransformer) FittedWithSamples(int samples)
+    {
+        var ml = new MLContext(seed: 1);
+        return (ml, ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Samples = samples; o.RecurrentUnits = 16; }))
+            .Fit(ml.Data.LoadFromEnumerable(MovingDot(16, 1))));
+    }
+
+    /// <summary>An engine shared by two threads is named as the docs' threads table quotes it, for the temporal transformer as for the frame one.</summary>
+    [TestMethod]
+    public void APredictionEngineSharedByThreadsIsNamedAsTheEngine()
+    {
+        var (ml, transformer) = FittedWithSamples(2000);
+        var engine = ml.Model.CreatePredictionEngine<Sequence, Scored>(transformer);
+        Sequence[] rows = MovingDot(8, 2);
+        SharedEngineRace.AssertNamedAsTheEngine(SharedEngineRace.Failures((t, i) => engine.Predict(rows[(2 * i + t) % rows.Length])));
+    }
+
+    /// <summary>What the guards must not refuse: a cursor set read on four threads, and one cursor or engine handed between threads in turn.</summary>
+    [TestMethod]
+    public void CursorSetsAndACursorHandedBetweenThreadsAreNotRefused()
+    {
+        var (ml, transformer) = FittedWithSamples(50);
+        IDataView output = transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(40, 2)));
+        var column = output.Schema["LogLikelihood"];
+        var values = new System.Collections.Concurrent.ConcurrentBag<float>();
+        DataViewRowCursor[] set = output.GetRowCursorSet([column], 4);
+        Parallel.ForEach(set, new ParallelOptions { MaxDegreeOfParallelism = 4 }, cursor =>
+        {
+            using (cursor)
+            {
+                var getter = cursor.GetGetter<float>(column);
+                float v = 0;
+                while (cursor.MoveNext()) { getter(ref v); values.Add(v); }
+            }
+        });
+        Assert.HasCount(40, values);
+
+        using DataViewRowCursor one = output.GetRowCursor([column]);
+        var g = one.GetGetter<float>(column);
+        for (int i = 0; i < 40; i++)
+            Task.Run(() => { Assert.IsTrue(one.MoveNext()); float v = 0; g(ref v); g(ref v); }).Wait();
+        var engine = ml.Model.CreatePredictionEngine<Sequence, Scored>(transformer);
+        foreach (Sequence row in MovingDot(4, 3)) Task.Run(() => engine.Predict(row)).Wait();
+    }
+
     /// <summary>Sequences whose values cannot be read: a Fit that reads a row fails on it.</summary>
     private sealed class UnreadableSequence
     {
