@@ -75,7 +75,7 @@ public sealed class ResumeRuleUndoTests
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
     private sealed class FailingRule(ILearningRule inner) : ILearningRule, IResumable, IUndoableRunningEstimates
     {
-        public bool Fail;
+        public bool Fail, FailRestoringPartWay;
         public string Name => inner.Name;
         public string Objective => inner.Objective;
         public int SamplesPerExample => inner.SamplesPerExample;
@@ -86,7 +86,15 @@ public sealed class ResumeRuleUndoTests
         public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
             => Fail ? throw new InvalidOperationException("injected") : inner.AccumulateGradients(machine, batch);
         public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters) => ((IResumable)inner).SaveState(section, parameters);
-        public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters) => ((IResumable)inner).RestoreState(section, parameters);
+        public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
+        {
+            ((IResumable)inner).RestoreState(section, parameters);
+            if (FailRestoringPartWay)
+            {
+                FailRestoringPartWay = false;
+                throw new InvalidDataException("injected after the estimates were taken");
+            }
+        }
         public void KeepForUndo() => ((IUndoableRunningEstimates)inner).KeepForUndo();
         public void UndoLastUpdate() => ((IUndoableRunningEstimates)inner).UndoLastUpdate();
     }
@@ -122,5 +130,19 @@ public sealed class ResumeRuleUndoTests
         StateSection before = RuleState(rule, parameters);
         Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, Opt(1)).Train(model, data, state: state));
         AssertSame(before, RuleState(rule, parameters));
+    }
+
+    /// <summary>A rule whose RestoreState fails after it has taken part of the state is given back what it knew.</summary>
+    [TestMethod]
+    public void ARuleThatFailsPartWayThroughItsRestoreIsGivenBackWhatItKnew()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
+        var rule = new FailingRule(LearningRules.Create("nvil")) { FailRestoringPartWay = true };
+        rule.Prepare(machine, 20);
+        StateSection before = RuleState(rule, machine.Parameters);
+        Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, Options(1, 0.01)).Train(machine, Train, state: state));
+        AssertSame(before, RuleState(rule, machine.Parameters));
     }
 }

@@ -123,7 +123,16 @@ public sealed class TrainingState
         lock (_gate)
         {
             (optimizer as IResumable)?.RestoreState(OptimizerState, parameters);
-            (rule as IResumable)?.RestoreState(RuleState, parameters);
+            try
+            {
+                (rule as IResumable)?.RestoreState(RuleState, parameters);
+            }
+            catch when (before is not null)
+            {
+                // A rule of the application's may fail part-way (the built-in ones check before they change anything).
+                ((IResumable)rule).RestoreState(before, parameters);
+                throw;
+            }
         }
         return before;
     }
