@@ -54,7 +54,9 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
 
     /// <summary>
     /// A transformer over a trained (e.g. loaded) model, for sequences of <paramref name="frames"/> frames; the options name
-    /// the columns and the samples, and are checked as the estimator checks them (those of training are not used).
+    /// the columns and the samples, and are checked as the estimator checks them. Those of training are not used, and an
+    /// <see cref="TemporalHelmholtzOptions.Architecture"/> that is not the model's is refused: the options kept name the model's
+    /// architecture and recurrent units.
     /// </summary>
     public static TemporalHelmholtzTransformer Create(TemporalHelmholtzMachine model, TemporalHelmholtzOptions options, int frames)
     {
