@@ -344,7 +344,7 @@ public sealed class HelmholtzTrainer
             _steps = new UndoableSteps(machine, parameters);
         }
 
-        public bool StepTaken => _steps.StepTaken;
+        private bool StepTaken => _steps.StepTaken;
 
         /// <summary>After a failure before the run's first step: the machine as it was given (a step's own failures have undone theirs).</summary>
         public void UndoIfNoStepTaken() => _steps.UndoIfNoStepTaken();

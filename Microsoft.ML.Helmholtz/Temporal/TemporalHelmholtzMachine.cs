@@ -86,8 +86,7 @@ public sealed class TemporalHelmholtzMachine
         var machine = HelmholtzMachine.Create(architecture, seed, engine);
         var lstm = new Lstm(LstmName, architecture.Visible.Size, recurrentUnits, engine);
         lstm.Initialize(new RandomStream(seed).Fork(1));
-        int width = architecture.Layers.Sum(l => l.Size) + architecture.Layers.Skip(1).Sum(l => l.Size);
-        var map = new AffineMap(MapName, recurrentUnits, width, engine);
+        var map = new AffineMap(MapName, recurrentUnits, (int)ConditioningWidthOf(architecture), engine);
         return new TemporalHelmholtzMachine(machine, lstm, map);
     }
 
@@ -214,6 +213,18 @@ public sealed class TemporalHelmholtzMachine
         (MapName + ".W", width * units), (MapName + ".b", width),
     ];
 
+    /// <summary>The conditioning map's outputs for <paramref name="architecture"/>: every generative layer's units, then every recognition layer's.</summary>
+    internal static long ConditioningWidthOf(HelmholtzArchitecture architecture)
+        => architecture.Layers.Sum(l => (long)l.Size) + architecture.Layers.Skip(1).Sum(l => (long)l.Size);
+
+    /// <summary>The first temporal parameter of a model of <paramref name="architecture"/> with <paramref name="units"/> LSTM units that would pass <see cref="Parameter.MaxValues"/>, or null.</summary>
+    internal static (string Name, long Values)? FirstOversizedParameter(HelmholtzArchitecture architecture, int units)
+    {
+        foreach (var shape in TemporalShapes(architecture.Visible.Size, units, ConditioningWidthOf(architecture)))
+            if (shape.Values > Parameter.MaxValues) return shape;
+        return null;
+    }
+
     /// <summary>Reads a model written by <see cref="Save(Stream)"/> from <paramref name="stream"/>.</summary>
     public static TemporalHelmholtzMachine Load(Stream stream, IMatrixEngine? engine = null)
     {
@@ -237,8 +248,7 @@ public sealed class TemporalHelmholtzMachine
 
             // The units are checked against the parameter limit and the bytes left, and every value read, before the LSTM is built:
             // a damaged units field would otherwise allocate gigabytes first.
-            var layers = machine.Architecture.Layers;
-            long width = layers.Sum(l => (long)l.Size) + layers.Skip(1).Sum(l => (long)l.Size);
+            long width = ConditioningWidthOf(machine.Architecture);
             var shapes = TemporalShapes(machine.Architecture.Visible.Size, units, width);
             foreach (var (name, values) in shapes)
                 if (values > Parameter.MaxValues)

@@ -85,12 +85,9 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
             throw Bad(nameof(o.Architecture), $"'{o.Architecture}' has {architecture.Visible.Size} visible units, but FrameSize is {o.FrameSize}: the visible layer holds one frame.");
         // The LSTM's and the conditioning map's weights, whose shapes the options alone decide: refused here, naming the option, not when Fit
         // allocates them (after the frame machine) naming a parameter.
-        long units = o.RecurrentUnits, width = architecture.Layers.Sum(l => (long)l.Size) + architecture.Layers.Skip(1).Sum(l => (long)l.Size);
-        foreach ((string weights, long rows, long columns) in new[] { ("the LSTM's input weights", 4 * units, (long)o.FrameSize),
-            ("the LSTM's recurrent weights", 4 * units, units), ("the conditioning map's weights", width, units) })
-            if (rows * columns > Parameter.MaxValues)
-                throw OutOfRange(nameof(o.RecurrentUnits), o.RecurrentUnits, $"{weights} would be {rows:N0} × {columns:N0} = {rows * columns:N0} values, " +
-                    $"more than the {Parameter.MaxValues:N0} a parameter may hold (architecture {architecture}): use fewer recurrent units.");
+        if (TemporalHelmholtzMachine.FirstOversizedParameter(architecture, o.RecurrentUnits) is { } oversized)
+            throw OutOfRange(nameof(o.RecurrentUnits), o.RecurrentUnits, $"the parameter {oversized.Name} would hold {oversized.Values:N0} values, " +
+                $"more than the {Parameter.MaxValues:N0} a parameter may hold (architecture {architecture}): use fewer recurrent units.");
         // A fit of no epochs takes no step, so it needs no rule that suits the machine (it may wrap one trained otherwise), as for the frame estimator.
         if (o.Epochs > 0 && HelmholtzMachineEstimator.CreateRule(o.LearningRule, samples: o.TrainingSamples).Unsupported(architecture) is { } reason)
             throw o.Architecture is null
