@@ -426,7 +426,7 @@ public sealed class MachineFileTests : TempDirectoryTests
     public void AStreamThatNeverEndsAfterTheModelIsRefused()
     {
         var machine = TestModels.Random("6b-4g-3g", 16);
-        var load = Task.Run(() => HelmholtzMachine.Load(new EndlessAfter(Bytes(machine))));
+        var load = Task.Run(() => HelmholtzMachine.Load(new NonSeekableStream(Bytes(machine), endless: true)));
         Assert.AreSame(load, Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(60))).Result, "the load did not return within a minute");
         var e = Assert.ThrowsExactly<InvalidDataException>(() => load.GetAwaiter().GetResult());
         StringAssert.Contains(e.Message, "at least 1048576 unexpected bytes follow the end of the model");
@@ -451,29 +451,5 @@ public sealed class MachineFileTests : TempDirectoryTests
         string chain = "6b-" + string.Join("-", Enumerable.Repeat("1b", 5000));
         e = AssertInvalid(Write([.. Version1(machine, chain), .. new byte[1 << 20]], "chain.hm"), "holds 5 parameters; architecture 6b-1b-1b");
         Assert.IsTrue(e.Message.Length < 1000, $"a message of {e.Message.Length} characters");
-    }
-
-    /// <summary>Reads <paramref name="content"/>, then zeros without end, and cannot seek.</summary>
-    private sealed class EndlessAfter(byte[] content) : Stream
-    {
-        private int _at;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override int Read(Span<byte> buffer)
-        {
-            int n = Math.Min(buffer.Length, Math.Max(0, content.Length - _at));
-            if (n == 0) { buffer.Clear(); return buffer.Length; }
-            content.AsSpan(_at, n).CopyTo(buffer);
-            _at += n;
-            return n;
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
