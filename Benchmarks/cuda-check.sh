@@ -4,10 +4,13 @@
 #   dotnet publish Benchmarks/Helmholtz.Benchmarks -c Release -r linux-x64 --self-contained false -o pub/app
 #   base.tar.xz: pub/app without libonnxruntime_providers_cuda.so, dotnet/ (the dotnet host, host/ and
 #     shared/Microsoft.NETCore.App copied from the SDK's root) and data/ (the binarized MNIST .gz files);
-#   cuda.part*: libonnxruntime_providers_cuda.so (284 MB) xz-compressed and split into 62 MB parts,
-#     one part per call (a call carries at most 64 MiB), gathered in /root/g on the warm machine.
+#   cuda.part*: libonnxruntime_providers_cuda.so (284 MB) xz-compressed (186.5 MB at xz -6) and split into
+#     parts that fit a call beside the working tree (a call carries at most 64 MiB in all: 62 MB parts first,
+#     59 MB on 2026-12-04 with a 7.1 MB tree; base.tar.xz, 42 MB, went with the last part), gathered in
+#     /root/g on the warm machine, one folder of an ignored .dev/ per call.
 # The CUDA 13 libraries came from the machine's own pip packages (nvidia/cu13, nvidia/cudnn).
-# Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT)
+# Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT; T_SAVED, T_PIPE, T_TEMPORAL and T_BENCH
+# are each step's time limit in seconds, T_BENCH=0 skipping the onnx benchmark)
 # Reassemble the payload carried over several calls, then run the CUDA checks. $1 = parts folder.
 set -u
 P=${1:-/root/g}; W=/root/w; mkdir -p $W; cd $W
@@ -19,9 +22,13 @@ NV=$(ls -d /opt/torch/.venv/lib/python3.12/site-packages/nvidia/*/lib 2>/dev/nul
 export LD_LIBRARY_PATH=$NV$NV2:${LD_LIBRARY_PATH:-}
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | head -c 600; echo
 for l in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9 libcufft.so.12; do echo -n "$l: "; for d in ${LD_LIBRARY_PATH//:/ }; do [ -e $d/$l ] && echo -n "$d "; done; echo; done
-nvidia-smi -L; nproc; ldd app/libonnxruntime_providers_cuda.so | grep -i "not found|cud|cublas"
+nvidia-smi -L; nproc; ldd app/libonnxruntime_providers_cuda.so | grep -iE "not found|cud|cublas"
 O=${OUT:-/tmp/out}; mkdir -p $O
 D=$W/dotnet/dotnet
-timeout 200 $D app/Helmholtz.Pipeline.dll --task onnx --gpu 0 --epochs 2 --data $W/data --out $O/pipe 2>&1 | tee $O/pipeline-onnx-gpu.txt
-HELMHOLTZ_MNIST_DIR=$W/data timeout 280 $D app/Helmholtz.Benchmarks.dll onnx --gpu 0 --no-full-test --repeats 3 2>&1 | tee $O/bench-onnx-gpu.txt
-rm -rf $O/pipe/*.zip
+# Added in issue 16's session of 2026-12-04: the saved pipelines (frame and temporal) loaded with GpuDeviceId = 0 and
+# FallbackToCpu = false, so that a CUDA provider that cannot start fails the load; and the temporal ONNX graph on CUDA.
+HELMHOLTZ_MNIST_DIR=$W/data timeout ${T_SAVED:-150} $D app/Helmholtz.Benchmarks.dll saved-chain --gpu 0 --repeats 3 2>&1 | tee $O/saved-chain-gpu.txt
+timeout ${T_PIPE:-150} $D app/Helmholtz.Pipeline.dll --task onnx --gpu 0 --epochs 2 --data $W/data --out $O/pipe 2>&1 | tee $O/pipeline-onnx-gpu.txt
+timeout ${T_TEMPORAL:-120} $D app/Helmholtz.Benchmarks.dll temporal --rounds 3 --gpu 0 2>&1 | tee $O/temporal-gpu.txt
+[ "${T_BENCH:-0}" -gt 0 ] && HELMHOLTZ_MNIST_DIR=$W/data timeout $T_BENCH $D app/Helmholtz.Benchmarks.dll onnx --gpu 0 --no-full-test --repeats 3 2>&1 | tee $O/bench-onnx-gpu.txt
+rm -rf $O/pipe

@@ -70,6 +70,16 @@ internal static class CommandLine
 
     public static UsageException Unknown(string option, string accepted) => new($"unknown option {option} ({accepted}).");
 
+    /// <summary>
+    /// A CUDA provider that cannot start (no driver, no CUDA libraries, no such device) as the one-line user error of
+    /// the other modes' <c>--gpu</c>, with ONNX Runtime's innermost message; ML.NET wraps it in reflection errors.
+    /// </summary>
+    public static NotSupportedException CudaUnavailable(int device, Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return new NotSupportedException($"--gpu {device}: ONNX Runtime cannot start its CUDA provider ({e.Message.ReplaceLineEndings(" ").Trim()}).");
+    }
+
     private static int Whole(string name, string text, int min, string? whole = null)
         => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
             : throw new UsageException($"{name} needs {(whole is null ? "a whole number" : "whole numbers separated by commas, each")} from {min} to {int.MaxValue}; got '{whole ?? text}'.");

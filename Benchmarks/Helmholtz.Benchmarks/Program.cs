@@ -10,6 +10,7 @@ const string Usage = """
       pipeline [--repeats N] [--epochs-only | --saved-only]
       stream-memory [ROWS]
       onnx [--repeats N] [--gpu DEVICE] [--no-full-test]
+      saved-chain [--repeats N] [--gpu DEVICE]
       temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--onnx] [--gpu DEVICE]
       floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X]
       builds DIR_A DIR_B [--rounds N] [--only TEXT]
@@ -41,6 +42,7 @@ try
         case "paired": PairedBenchmark.Run(options); break;
         case "pipeline": PipelineBenchmark.Run(options); break;
         case "onnx": OnnxBenchmark.Run(options); break;
+        case "saved-chain": SavedChainBenchmark.Run(options); break;
         case "stream-memory": PipelineBenchmark.StreamMemory(options); break;
         case "temporal": TemporalBenchmark.Run(options); break;
         case "floors": OptimizerFloorsBenchmark.Run(options); break;

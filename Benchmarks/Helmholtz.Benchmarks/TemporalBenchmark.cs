@@ -110,7 +110,14 @@ internal static class TemporalBenchmark
         if (gpu is { } device)
         {
             var cuda = new Microsoft.ML.OnnxRuntime.SessionOptions();
-            cuda.AppendExecutionProvider_CUDA(device);
+            try
+            {
+                cuda.AppendExecutionProvider_CUDA(device);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+            {
+                throw CommandLine.CudaUnavailable(device, e);
+            }
             providers.Add(($"ONNX Runtime, CUDA device {device}", cuda));
         }
         foreach (var (name, options) in providers)
