@@ -120,6 +120,9 @@ public sealed class FixedNoiseLogLikelihood
             _visible = new float[_distinct * _machine.Architecture.Visible.Size];
         }
 
+        /// <summary>Rows computed together in one chunk: 1 from K = 64 on, else the slots of a chunk (fewer rows still cost a whole chunk).</summary>
+        internal int RowsTogether => _slots;
+
         /// <summary>K from which each row is scored alone.</summary>
         private const int SlotsBelow = 64;
 

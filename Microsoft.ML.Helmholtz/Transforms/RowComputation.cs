@@ -1,5 +1,7 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
 
@@ -51,19 +53,70 @@ internal interface IRowComputation
 /// The managed computation: the transformer's extractor and scorer, made on first use, so a cursor
 /// that needs only the features never copies the machine for the log-likelihood.
 /// </summary>
+/// <remarks>
+/// The log-likelihood of a batch runs as pipelines side by side, one per core, each on its own scorer
+/// and thread (its products stay on that thread), as <see cref="ImportanceSampledLogLikelihood"/> does:
+/// from K = 64 a row's products are K rows deep, too small to share well among many cores. A row's
+/// estimate does not depend on the rows beside it, so the split changes no result.
+/// </remarks>
 internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer) : IRowComputation
 {
     private RecognitionFeatures.Extractor? _extractor;
-    private FixedNoiseLogLikelihood.Scorer? _scorer;
+    private FixedNoiseLogLikelihood.Scorer?[] _scorers = [];
+    private ExceptionDispatchInfo?[] _failures = [];
     private double[] _logLikelihood = [];
 
     public void Features(ReadOnlySpan<float> rows, int count, Span<float> features)
         => (_extractor ??= transformer.Features!.CreateExtractor()).Extract(rows, count, features);
 
-    public void LogLikelihood(ReadOnlySpan<float> rows, int count, Span<float> logLikelihood)
+    public unsafe void LogLikelihood(ReadOnlySpan<float> rows, int count, Span<float> logLikelihood)
     {
         if (_logLikelihood.Length < count) _logLikelihood = new double[count];
-        (_scorer ??= transformer.LogLikelihood!.CreateScorer()).Estimate(rows, count, _logLikelihood);
+        FixedNoiseLogLikelihood.Scorer first = Scorer(0);
+        int pipelines = WorkerPool.IsInlineOnThisThread ? 1 : Math.Clamp(count / first.RowsTogether, 1, WorkerPool.Current.Threads);
+        if (pipelines == 1)
+        {
+            first.Estimate(rows, count, _logLikelihood);
+        }
+        else
+        {
+            if (_failures.Length < pipelines) _failures = new ExceptionDispatchInfo?[pipelines];
+            if (_scorers.Length < pipelines) Array.Resize(ref _scorers, pipelines);   // here, so that the pipelines never resize it
+            int size = transformer.LogLikelihood!.Machine.Architecture.Visible.Size;
+            fixed (float* x = rows)
+            {
+                nint address = (nint)x;
+                Parallel.For(0, pipelines, new ParallelOptions { MaxDegreeOfParallelism = pipelines }, p =>
+                {
+                    using var inline = WorkerPool.InlineScope();
+                    int start = (int)((long)count * p / pipelines), end = (int)((long)count * (p + 1) / pipelines);
+                    try
+                    {
+                        Scorer(p).Estimate(new ReadOnlySpan<float>((float*)address + (long)start * size, (end - start) * size), end - start,
+                            _logLikelihood.AsSpan(start, end - start));
+                    }
+                    catch (Exception e)
+                    {
+                        _failures[p] = ExceptionDispatchInfo.Capture(e);
+                    }
+                });
+            }
+            // The first pipeline's failure, as one scorer over the whole batch would have met it first.
+            for (int p = 0; p < pipelines; p++)
+            {
+                ExceptionDispatchInfo? failure = _failures[p];
+                if (failure is null) continue;
+                Array.Clear(_failures);
+                failure.Throw();
+            }
+        }
         for (int i = 0; i < count; i++) logLikelihood[i] = (float)_logLikelihood[i];
+    }
+
+    /// <summary>Pipeline <paramref name="p"/>'s scorer (each holds a copy of the machine and its buffers), made on its first use.</summary>
+    private FixedNoiseLogLikelihood.Scorer Scorer(int p)
+    {
+        if (_scorers.Length == 0) _scorers = new FixedNoiseLogLikelihood.Scorer?[1];
+        return _scorers[p] ??= transformer.LogLikelihood!.CreateScorer();
     }
 }

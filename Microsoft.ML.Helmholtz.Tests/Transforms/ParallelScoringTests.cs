@@ -1,0 +1,133 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+using Microsoft.ML.Helmholtz.Transforms;
+
+namespace Microsoft.ML.Helmholtz.Tests.Transforms;
+
+/// <summary>
+/// The fitted transformer scores a batch's log-likelihoods in pipelines side by side, one per core of the pool it
+/// runs under: a row's value is the one a single scorer gives it, and a failure is the scorer's own exception.
+/// </summary>
+[TestClass]
+public sealed class ParallelScoringTests
+{
+    private sealed class SixValues
+    {
+        [VectorType(6)] public float[] Pixels { get; set; } = [];
+    }
+
+    private sealed class Image
+    {
+        [VectorType(784)] public float[] Pixels { get; set; } = [];
+    }
+
+    private sealed class LogLikelihoodRow
+    {
+        public float LogLikelihood { get; set; }
+    }
+
+    private static float[] LogLikelihoods(MLContext ml, IDataView scored)
+        => ml.Data.CreateEnumerable<LogLikelihoodRow>(scored, reuseRowObject: false).Select(r => r.LogLikelihood).ToArray();
+
+    /// <summary>
+    /// K = 100 and 64 score each row alone (a pipeline per core from two rows on); K = 7 scores 142 rows a chunk in slots
+    /// (a pipeline per 142 rows). 600 rows under a pool of 4 threads, against the same transformer with every loop inline
+    /// (one scorer for the batch), and against a single scorer of the transformer's noise: the same bits.
+    /// </summary>
+    [TestMethod]
+    [DataRow(100)]
+    [DataRow(64)]
+    [DataRow(7)]
+    public void ABatchSplitOverTheCoresGivesEachRowTheSingleScorersValue(int k)
+    {
+        var ml = new MLContext(seed: 1);
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 10, Samples = k, Seed = 1, FeatureColumnName = null,
+        }).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(600, 2);
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+
+        float[] inline;
+        using (WorkerPool.InlineScope()) inline = LogLikelihoods(ml, model.Transform(data));
+        float[] split;
+        using (var pool = new WorkerPool(4))
+        using (WorkerPool.Use(pool))
+            split = LogLikelihoods(ml, model.Transform(data));
+
+        double[] single = new double[rows.Length];
+        FixedNoiseLogLikelihood.Scorer scorer = model.LogLikelihood!.CreateScorer();
+        using (WorkerPool.InlineScope()) scorer.Estimate(rows.SelectMany(r => r.Pixels).ToArray(), rows.Length, single);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.IsTrue(float.IsFinite(split[i]) && split[i] < 0, $"row {i}: {split[i]}");
+            Assert.AreEqual(inline[i], split[i], 0f, $"row {i}: split over 4 pipelines against one scorer inline");
+            Assert.AreEqual((float)single[i], split[i], 0f, $"row {i}: against the transformer's scorer");
+        }
+    }
+
+    /// <summary>
+    /// At MNIST's size (784b-200g-50g, K = 100, the default matrix engine), a row of a batch split into pipelines, whose
+    /// products run inline, has the bits a PredictionEngine gives it alone, whose products the pool's 4 threads share:
+    /// usage.md's promise that the threads do not change a row's value.
+    /// </summary>
+    [TestMethod]
+    public void AtMnistsSizeTheSplitBatchAndAPredictionEngineGiveTheSameBits()
+    {
+        var ml = new MLContext(seed: 1);
+        var random = new RandomStream(4);
+        Image[] images = Enumerable.Range(0, 24).Select(_ => new Image
+        {
+            Pixels = Enumerable.Range(0, 784).Select(_ => random.NextDouble() < 0.2 ? 1f : 0f).ToArray(),
+        }).ToArray();
+        IDataView data = ml.Data.LoadFromEnumerable(images);
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "784b-200g-50g", Epochs = 0, Samples = 100, Seed = 1, FeatureColumnName = null,
+        }).Fit(data);
+        using var pool = new WorkerPool(4);
+        using (WorkerPool.Use(pool))
+        {
+            float[] batch = LogLikelihoods(ml, model.Transform(data));
+            var engine = ml.Model.CreatePredictionEngine<Image, LogLikelihoodRow>(model);
+            for (int i = 0; i < images.Length; i++)
+                Assert.AreEqual(batch[i], engine.Predict(images[i]).LogLikelihood, 0f, $"row {i}");
+        }
+    }
+
+    /// <summary>
+    /// A machine no float computation can score (a continuous Bernoulli layer's logits past float) is refused with the
+    /// scorer's own NotFiniteNumberException when the batch is split, as when it is not: not an AggregateException of
+    /// the pipelines. The next batch is scored as before by the same transformer once the machine can be scored.
+    /// </summary>
+    [TestMethod]
+    public void APipelinesFailureIsTheScorersOwnException()
+    {
+        HelmholtzMachine machine = TestModels.Random("6cb-3g", 5);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Fill(3e38f);
+        var transformer = new HelmholtzMachineTransformer(machine, new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "6cb-3g", Samples = 100, FeatureColumnName = null,
+        }, seed: 1, threshold: 0);
+        var ml = new MLContext(seed: 1);
+        var random = new RandomStream(3);
+        IDataView data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 40).Select(_ => new SixValues
+        {
+            Pixels = Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray(),
+        }).ToArray());
+
+        string inlineMessage;
+        using (WorkerPool.InlineScope())
+            inlineMessage = Assert.ThrowsExactly<NotFiniteNumberException>(() => LogLikelihoods(ml, transformer.Transform(data))).Message;
+        using var pool = new WorkerPool(4);
+        using (WorkerPool.Use(pool))
+        {
+            var e = Assert.ThrowsExactly<NotFiniteNumberException>(() => LogLikelihoods(ml, transformer.Transform(data)));
+            Assert.AreEqual(inlineMessage, e.Message, "the first pipeline's failure, as one scorer meets it");
+            StringAssert.Contains(e.Message, "generative.0.W");
+        }
+    }
+}
