@@ -290,6 +290,84 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>
+    /// A frozen B (packed once, then read from its packed copy) gives the bits of packing it at every call, for every
+    /// managed kernel on one thread and on a pool (tiles that start at later columns and rows), both layouts of B, a
+    /// leading dimension past its columns, several depth blocks, one row (the one-row kernels) and many; the second
+    /// call reads the pack the first made. A span that starts inside a frozen array is not that array: packed each time.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 200, 784)]   // a PredictionEngine's row through a recognition layer
+    [DataRow(1, 257, 600)]
+    [DataRow(9, 33, 257)]
+    [DataRow(300, 40, 100)]  // split over rows on the pool
+    [DataRow(40, 300, 100)]  // over columns: tiles whose first panel is not the first
+    public void Managed_AFrozenBGivesTheBitsOfPackingItEachTime(int m, int n, int k)
+    {
+        using var pool = new WorkerPool(3);
+        var rng = new RandomStream(21);
+        foreach (ManagedMatrixEngine plain in ManagedEngines(pool))
+        {
+            foreach (bool transB in new[] { false, true })
+            {
+                int ldb = (transB ? k : n) + 3;
+                float[] a = Random(rng, m * k), b = Random(rng, (transB ? n : k) * ldb), c0 = Random(rng, m * n);
+                var frozen = new ManagedMatrixEngine(plain.Kernel) { MaxThreads = plain.MaxThreads, Pool = plain.Pool };
+                frozen.Freeze([b]);
+                string label = $"{plain.Kernel}, threads {plain.MaxThreads}, transB {transB}";
+                float[] expected = (float[])c0.Clone();
+                plain.Gemm(false, transB, m, n, k, 1f, a, k, b, ldb, 1f, expected, n);
+                for (int call = 0; call < 2; call++)
+                {
+                    float[] actual = (float[])c0.Clone();
+                    frozen.Gemm(false, transB, m, n, k, 1f, a, k, b, ldb, 1f, actual, n);
+                    CollectionAssert.AreEqual(expected, actual, $"{label}, call {call}");
+                }
+                // The same array one value in: another B, which must not be read from the pack.
+                float[] shifted = (float[])c0.Clone(), shiftedExpected = (float[])c0.Clone();
+                plain.Gemm(false, transB, m, n, k - 1, 0.5f, a, k, b.AsSpan(1), ldb, 0f, shiftedExpected, n);
+                frozen.Gemm(false, transB, m, n, k - 1, 0.5f, a, k, b.AsSpan(1), ldb, 0f, shifted, n);
+                CollectionAssert.AreEqual(shiftedExpected, shifted, $"{label}: B one value into the frozen array");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A row's product alone (the one-row kernels) has the bits it has among other rows (the full kernels' first row and
+    /// every other), on every managed kernel: what lets a PredictionEngine row equal the same row in a batch.
+    /// </summary>
+    [TestMethod]
+    public void Managed_ARowAloneHasItsBitsInABatch()
+    {
+        const int m = 13, n = 70, k = 600;
+        using var pool = new WorkerPool(2);
+        var rng = new RandomStream(22);
+        float[] a = Random(rng, m * k), b = Random(rng, n * k), bias = Random(rng, n);
+        foreach (ManagedMatrixEngine engine in ManagedEngines(pool))
+        {
+            float[] batch = new float[m * n];
+            for (int i = 0; i < m; i++) bias.CopyTo(batch, i * n);
+            engine.Gemm(false, true, m, n, k, 1f, a, k, b, k, 1f, batch, n);
+            for (int i = 0; i < m; i++)
+            {
+                float[] one = (float[])bias.Clone();
+                engine.Gemm(false, true, 1, n, k, 1f, a.AsSpan(i * k, k), k, b, k, 1f, one, n);
+                CollectionAssert.AreEqual(batch.AsSpan(i * n, n).ToArray(), one, $"{engine.Kernel}, threads {engine.MaxThreads}: row {i}");
+            }
+        }
+    }
+
+    /// <summary>The shared managed engine is never frozen (other machines change their weights under it), and an engine's frozen arrays are set once.</summary>
+    [TestMethod]
+    public void Managed_FreezingIsRefusedForTheSharedEngineAndASecondTime()
+    {
+        var shared = (ManagedMatrixEngine)MatrixEngine.Managed;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => shared.Freeze([new float[4]])).Message, "never frozen");
+        var engine = new ManagedMatrixEngine();
+        engine.Freeze([new float[4]]);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Freeze([new float[4]])).Message, "already set");
+    }
+
     private static float[] Random(RandomStream rng, int length)
     {
         var x = new float[length];

@@ -99,7 +99,8 @@ public sealed class FixedNoiseLogLikelihood
             // Alone, a row's products have the same shapes and places in every call, on any engine. In
             // slots, a row's place changes: the managed engine sums every element in the same order
             // wherever it sits (a BLAS may not: it picks kernels by shape and position).
-            _machine = owner.Machine.Clone(_slots > 1 ? MatrixEngine.Managed : null);
+            // (On the managed engine, the copy's weights are packed once: it only infers.)
+            _machine = _slots > 1 ? owner.Machine.InferenceCopy() : owner.Machine.Clone();
             int chunk = (int)ChunkRows(k, owner.RowsPerChunk);   // checked to fit when the estimator was made
             _distinct = _slots == 1 ? 1 : RoundUp(_slots, 16);
             _states = new LayerStates(_machine.Architecture, chunk);

@@ -67,7 +67,9 @@ public sealed class RecognitionFeatures
         internal Extractor(RecognitionFeatures owner)
         {
             _owner = owner;
-            _machine = owner.Machine.Clone(MatrixEngine.Managed);
+            // The copy only infers, so its weights are packed once as products' B, not at every call (one row at a time
+            // paid for packing all of them each time); the same products otherwise, so the same bits.
+            _machine = owner.Machine.InferenceCopy();
         }
 
         /// <summary>Rows the extractor's states hold now: they grow with the calls, up to <see cref="RowsPerBlock"/>.</summary>

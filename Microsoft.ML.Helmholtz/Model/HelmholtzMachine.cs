@@ -326,6 +326,19 @@ public sealed class HelmholtzMachine
     }
 
     /// <summary>
+    /// A copy on a managed engine of its own that packs each weight once, the first time it is a product's B, not at
+    /// every product: for a copy that only infers and never changes (a scorer's, an extractor's). The same bits as a
+    /// copy on <see cref="MatrixEngine.Managed"/>.
+    /// </summary>
+    internal HelmholtzMachine InferenceCopy()
+    {
+        var engine = new ManagedMatrixEngine();
+        HelmholtzMachine copy = Clone(engine);
+        engine.Freeze(copy.Parameters.Select(p => p.Value));
+        return copy;
+    }
+
+    /// <summary>
     /// An independent copy (parameters, steps trained, and buffers of its own) that computes with
     /// <paramref name="engine"/>. Safe to call from any thread, also while this machine trains: the
     /// copy holds the parameters between two steps.

@@ -50,6 +50,26 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
 
     public string Name => "managed";
 
+    // Arrays whose values stay as they are for this engine's life, and their packed forms as a product's B.
+    private float[][] _frozen = [];
+    private readonly List<FrozenPack> _packs = [];
+
+    private sealed record FrozenPack(float[] Source, bool TransB, int N, int K, int Ldb, float[] Packed, nint Aligned);
+
+    /// <summary>
+    /// From now on, packs each of <paramref name="frozen"/> once, the first time it is a product's B, and reads that
+    /// packed copy in every later product instead of packing B again: for a machine that only infers (a
+    /// PredictionEngine's one row paid for packing all the weights each time). The arrays must not change while the
+    /// engine is in use, so give it to a machine of its own, never <see cref="MatrixEngine.Managed"/>. The same
+    /// tiles, kernel and order of sums as packing each time: the bits do not change. Once per engine.
+    /// </summary>
+    internal void Freeze(IEnumerable<float[]> frozen)
+    {
+        if (ReferenceEquals(this, MatrixEngine.Managed)) throw new InvalidOperationException("The shared managed engine is never frozen: create one for the machine.");
+        if (_frozen.Length > 0) throw new InvalidOperationException("This engine's frozen arrays are already set.");
+        _frozen = frozen.Where(a => a.Length > 0).ToArray();
+    }
+
     internal ManagedKernel Kernel => _kernel;
 
     /// <summary>Most threads one product may use; defaults to the processor count.</summary>
@@ -120,7 +140,41 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         Lda = call.Lda, Ldb = call.Ldb, Ldc = call.Ldc, TransA = call.TransA, TransB = call.TransB,
         M = call.M, N = call.N, K = call.K, Alpha = call.Alpha, Beta = call.Beta,
         Kernel = _kernel, Mr = _mr, Nr = _nr,
+        PackedB = _frozen.Length == 0 ? 0 : FrozenB(call.B, call.TransB, call.N, call.K, call.Ldb),
     };
+
+    /// <summary>The packed form of B when it is one of the frozen arrays from its first element (packed now, the first time); else 0.</summary>
+    private nint FrozenB(ReadOnlySpan<float> b, bool transB, int n, int k, int ldb)
+    {
+        ref float first = ref MemoryMarshal.GetReference(b);
+        float[]? source = null;
+        foreach (float[] array in _frozen)
+            if (array.Length > 0 && Unsafe.AreSame(ref first, ref MemoryMarshal.GetArrayDataReference(array))) { source = array; break; }
+        if (source is null) return 0;
+        lock (_packs)
+        {
+            foreach (FrozenPack pack in _packs)
+                if (ReferenceEquals(pack.Source, source) && pack.TransB == transB && pack.N == n && pack.K == k && pack.Ldb == ldb) return pack.Aligned;
+            // Every block of depths and every panel of columns, where RunTile would pack them: block p0's panels from p0·width.
+            int panels = (n + _nr - 1) / _nr, width = panels * _nr;
+            float[] packed = GC.AllocateUninitializedArray<float>(checked(width * k + 16), pinned: true);   // pinned: the jobs keep a pointer
+            nint aligned = ((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(packed)) + 63) & ~(nint)63;
+            fixed (float* pb = source)
+            {
+                for (int p0 = 0; p0 < k; p0 += KC)
+                {
+                    int kc = Math.Min(KC, k - p0);
+                    for (int panel = 0; panel < panels; panel++)
+                    {
+                        int j = panel * _nr;
+                        PackB(pb, ldb, transB, j, Math.Min(_nr, n - j), p0, kc, (float*)aligned + (nint)p0 * width + (nint)panel * kc * _nr, _nr);
+                    }
+                }
+            }
+            _packs.Add(new FrozenPack(source, transB, n, k, ldb, packed, aligned));
+            return aligned;
+        }
+    }
 
     /// <summary>The tiles of two products as one loop: the first's, then the second's.</summary>
     private struct JobPair : IPieceWork
@@ -145,6 +199,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         public ManagedKernel Kernel;
         public int Mr, Nr;
         public int UnitsM, UnitsN, PiecesM, PiecesN;
+        public nint PackedB;   // B packed once (a frozen array): every block and panel, else 0
 
         public readonly void Execute(int piece) => RunTile(in this, piece);
 
@@ -215,23 +270,30 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 int i = r0 + ip * mr;
                 PackA(a, job.Lda, job.TransA, i, Math.Min(mr, r1 - i), p0, kc, packA + ip * kc * mr, mr);
             }
-            for (int jp = 0; jp < colPanels; jp++)
-            {
-                int j = c0 + jp * nr;
-                PackB(b, job.Ldb, job.TransB, j, Math.Min(nr, c1 - j), p0, kc, packB + jp * kc * nr, nr);
-            }
+            // A frozen B was packed whole: a tile's panels start at its first column (a whole number of panels).
+            float* blockB = packB;
+            if (job.PackedB != 0) blockB = (float*)job.PackedB + (nint)p0 * (job.UnitsN * nr) + (nint)(c0 / nr) * kc * nr;
+            else
+                for (int jp = 0; jp < colPanels; jp++)
+                {
+                    int j = c0 + jp * nr;
+                    PackB(b, job.Ldb, job.TransB, j, Math.Min(nr, c1 - j), p0, kc, packB + jp * kc * nr, nr);
+                }
 
             for (int jp = 0; jp < colPanels; jp++)
             {
                 int j = c0 + jp * nr, nv = Math.Min(nr, c1 - j);
-                float* bp = packB + jp * kc * nr;
+                float* bp = blockB + jp * kc * nr;
                 for (int ip = 0; ip < rowPanels; ip++)
                 {
                     int i = r0 + ip * mr, mv = Math.Min(mr, r1 - i);
                     float* ap = packA + ip * kc * mr;
+                    // One row (a PredictionEngine's): its lanes alone, each summed as the full kernel sums it.
                     switch (job.Kernel)
                     {
+                        case ManagedKernel.Vector512 when mv == 1: Kernel1x32(kc, ap, bp, tile); break;
                         case ManagedKernel.Vector512: Kernel8x32(kc, ap, bp, tile); break;
+                        case ManagedKernel.Vector256 when mv == 1: Kernel1x16(kc, ap, bp, tile); break;
                         case ManagedKernel.Vector256: Kernel6x16(kc, ap, bp, tile); break;
                         default: KernelScalar(kc, ap, bp, tile, mr, nr); break;
                     }
@@ -404,6 +466,34 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         c20.Store(t + 64); c21.Store(t + 80); c30.Store(t + 96); c31.Store(t + 112);
         c40.Store(t + 128); c41.Store(t + 144); c50.Store(t + 160); c51.Store(t + 176);
         c60.Store(t + 192); c61.Store(t + 208); c70.Store(t + 224); c71.Store(t + 240);
+    }
+
+    /// <summary>The first row of <see cref="Kernel8x32"/>'s tile alone (the packed A's other rows are padding).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
+    private static void Kernel1x32(int kc, float* a, float* b, float* t)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, Vector512.LoadAligned(b), c00); c01 = Vector512.FusedMultiplyAdd(x, Vector512.LoadAligned(b + 16), c01);
+            a += 8; b += 32;
+        }
+        c00.Store(t); c01.Store(t + 16);
+    }
+
+    /// <summary>The first row of <see cref="Kernel6x16"/>'s tile alone.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
+    private static void Kernel1x16(int kc, float* a, float* b, float* t)
+    {
+        Vector256<float> c00 = default, c01 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> x = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(x, Vector256.LoadAligned(b), c00); c01 = Vector256.FusedMultiplyAdd(x, Vector256.LoadAligned(b + 8), c01);
+            a += 6; b += 16;
+        }
+        c00.Store(t); c01.Store(t + 8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
