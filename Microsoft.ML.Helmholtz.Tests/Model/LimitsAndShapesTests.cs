@@ -54,6 +54,29 @@ public sealed class LimitsAndShapesTests
         Assert.IsTrue(allocated < 1 << 20, $"{allocated} bytes allocated before the refusal");
     }
 
+    /// <summary>
+    /// The layers are bounded, stochastic and deterministic together (HelmholtzArchitecture.MaxLayers = 1024): a string
+    /// of more is a FormatException before its layers are parsed, quoting only its start; the constructor refuses as many
+    /// layers given as objects; 1024 is accepted.
+    /// </summary>
+    [TestMethod]
+    public void TheNumberOfLayersIsBounded()
+    {
+        string Layers(int count, string token) => string.Join("-", Enumerable.Repeat(token, count));
+        var e = Assert.ThrowsExactly<FormatException>(() => HelmholtzArchitecture.Parse(Layers(170_000, "1b")));
+        StringAssert.Contains(e.Message, "170,000 layers, more than the 1,024 a machine may have (HelmholtzArchitecture.MaxLayers)");
+        Assert.IsLessThan(300, e.Message.Length, "the string is quoted by its start");
+        StringAssert.Contains(Assert.ThrowsExactly<FormatException>(() => HelmholtzArchitecture.Parse("2b-" + Layers(1023, "1t") + "-1b")).Message,
+            "1,025 layers", "tanh layers count");
+        Assert.AreEqual(1024, HelmholtzArchitecture.Parse(Layers(1024, "1b")).Layers.Count);
+        Assert.AreEqual(1024, HelmholtzArchitecture.Parse("2b-" + Layers(1022, "1t") + "-1b").Trunks[0].Count + 2);
+
+        var one = LayerDefinition.Parse("1b");
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture(Enumerable.Repeat(one, 1000), [Enumerable.Repeat(1, 25).ToArray()]));
+        StringAssert.Contains(refused.Message, "1,025 layers (stochastic and deterministic); a machine may have at most 1,024");
+        Assert.AreEqual("layers", refused.ParamName);
+    }
+
     [TestMethod]
     public void TheTotalIsBoundedToo()
     {

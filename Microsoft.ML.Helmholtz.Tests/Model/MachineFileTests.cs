@@ -308,8 +308,12 @@ public sealed class MachineFileTests : TempDirectoryTests
     public void AMalformedArchitectureIsAnInvalidFileNamingThePath()
     {
         var machine = TestModels.Random("6b-4b", 8);
-        foreach (string architecture in new[] { "6b", "6b--4b", "6x-4b", "0b-4b" })
+        foreach (string architecture in new[] { "6b", "6b--4b", "6x-4b", "0b-4b", string.Join("-", Enumerable.Repeat("1b", 170_000)) })
             AssertInvalid(Write(Version1(machine, architecture), "bad-architecture.hm"), "architecture");
+        // A damaged file of 170,000 one-unit layers is refused by the layer bound, before the machine's objects (420 MB of them).
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AssertInvalid(Write(Version1(machine, string.Join("-", Enumerable.Repeat("1b", 170_000))), "deep.hm"), "HelmholtzArchitecture.MaxLayers");
+        Assert.IsLessThan(64L << 20, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [TestMethod]

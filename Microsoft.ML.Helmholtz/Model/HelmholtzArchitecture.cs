@@ -17,6 +17,14 @@ public sealed class HelmholtzArchitecture
     /// </summary>
     public const long MaxParameterCount = Parameter.MaxValues;
 
+    /// <summary>
+    /// The most layers a machine may have, stochastic and deterministic together: far past any machine that trains
+    /// (the deepest in the literature have a few dozen), it turns a damaged or foreign architecture string of
+    /// thousands of small layers into an error before the machine's per-layer objects are allocated (170,000 one-unit
+    /// layers took 420 MB).
+    /// </summary>
+    public const int MaxLayers = 1024;
+
     /// <param name="layers">The stochastic layers bottom-up.</param>
     /// <param name="trunks">
     /// For each gap l between stochastic layers l and l + 1, the sizes of the deterministic tanh layers
@@ -44,6 +52,10 @@ public sealed class HelmholtzArchitecture
         if (gaps.Count > Layers.Count - 1)
             throw new ArgumentException($"{gaps.Count} trunks for the {Layers.Count - 1} gaps between {Layers.Count} stochastic layers.", nameof(trunks));
         while (gaps.Count < Layers.Count - 1) gaps.Add([]);
+        long layerCount = Layers.Count + gaps.Sum(g => (long)g.Count);
+        if (layerCount > MaxLayers)
+            throw new ArgumentException($"The architecture has {N(layerCount)} layers (stochastic and deterministic); a machine may have at most {N(MaxLayers)} " +
+                "(HelmholtzArchitecture.MaxLayers).", nameof(layers));
         for (int l = 0; l < gaps.Count; l++)
             if (gaps[l].Any(size => size <= 0))
                 throw new ArgumentException($"The deterministic layers between layers {l} and {l + 1} must have positive sizes.", nameof(trunks));
@@ -90,6 +102,9 @@ public sealed class HelmholtzArchitecture
     {
         ArgumentNullException.ThrowIfNull(text);
         string[] parts = text.Split('-');
+        if (parts.Length > MaxLayers)
+            throw new FormatException($"Architecture '{(text.Length <= 80 ? text : text[..77] + "...")}': {N(parts.Length)} layers, more than the {N(MaxLayers)} a machine may have " +
+                "(HelmholtzArchitecture.MaxLayers).");
         var layers = new List<LayerDefinition>();
         var trunks = new List<List<int>>();
         for (int i = 0; i < parts.Length; i++)
