@@ -75,7 +75,8 @@ public sealed class ResumeRuleUndoTests
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
     private sealed class FailingRule(ILearningRule inner) : ILearningRule, IResumable, IUndoableRunningEstimates
     {
-        public bool Fail, FailRestoringPartWay;
+        public bool Fail, FailRestoringPartWay, FailGivingBack;
+        private int _restores;
         public string Name => inner.Name;
         public string Objective => inner.Objective;
         public int SamplesPerExample => inner.SamplesPerExample;
@@ -88,6 +89,8 @@ public sealed class ResumeRuleUndoTests
         public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters) => ((IResumable)inner).SaveState(section, parameters);
         public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
         {
+            // The first restore takes the training state's estimates; a second gives back what the rule knew before.
+            if (++_restores > 1 && FailGivingBack) throw new IOException("injected: the rule cannot take back what it knew");
             ((IResumable)inner).RestoreState(section, parameters);
             if (FailRestoringPartWay)
             {
@@ -144,5 +147,48 @@ public sealed class ResumeRuleUndoTests
         StateSection before = RuleState(rule, machine.Parameters);
         Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, Options(1, 0.01)).Train(machine, Train, state: state));
         AssertSame(before, RuleState(rule, machine.Parameters));
+    }
+
+    /// <summary>
+    /// When the rule cannot take back what it knew either (an application's RestoreState that throws), the run's own
+    /// failure stays the one thrown, the rule's recorded in its Data under TrainingState.RuleNotGivenBackKey: a failure
+    /// before the first step in both trainers, and a restore that failed part-way.
+    /// </summary>
+    [TestMethod]
+    public void WhenTheRuleCannotTakeBackWhatItKnewTheRunsFailureIsStillTheOneThrown()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
+        void AssertRecorded(Exception e)
+        {
+            var given = e.Data[TrainingState.RuleNotGivenBackKey] as IOException;
+            Assert.IsNotNull(given, "the rule's failure is recorded on the run's");
+            StringAssert.Contains(given.Message, "cannot take back");
+        }
+
+        var failing = new FailingRule(LearningRules.Create("nvil")) { Fail = true, FailGivingBack = true };
+        failing.Prepare(machine, 20);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(failing, Options(1, 0.01)).Train(machine, Train, state: state));
+        Assert.AreEqual("injected", e.Message);
+        AssertRecorded(e);
+
+        var partWay = new FailingRule(LearningRules.Create("nvil")) { FailRestoringPartWay = true, FailGivingBack = true };
+        partWay.Prepare(machine, 20);
+        var restore = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(partWay, Options(1, 0.01)).Train(machine, Train, state: state));
+        StringAssert.Contains(restore.Message, "injected after the estimates were taken");
+        AssertRecorded(restore);
+
+        var random = new RandomStream(5);
+        var data = new SequenceSet(16, 4, 1, 8, Enumerable.Range(0, 16 * 4 * 8).Select(_ => random.NextDouble() < 0.3 ? 1f : 0f).ToArray());
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6b"), 5, 63);
+        TemporalTrainingOptions Opt(int epochs) => new() { Epochs = epochs, BatchSequences = 8, LearningRate = new LearningRateSchedule(0.01, 1, 0.001), Seed = 62 };
+        var temporalState = new TrainingState();
+        new TemporalTrainer(LearningRules.Create("nvil"), Opt(2)).Train(model, data, state: temporalState);
+        var temporal = new FailingRule(LearningRules.Create("nvil")) { Fail = true, FailGivingBack = true };
+        temporal.Prepare(model.Machine, 8 * 4);
+        var t = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(temporal, Opt(1)).Train(model, data, state: temporalState));
+        Assert.AreEqual("injected", t.Message);
+        AssertRecorded(t);
     }
 }

@@ -115,13 +115,14 @@ public sealed class HelmholtzTrainer
         // that fails before its first step (its data ends before the state's minibatch, a cancellation) leaves the rule as it was given too.
         StateSection? ruleBefore = resume ? state!.RestoreInto(optimizer, Rule, parameters) : null;
         long stepsAtStart = machine.StepsTrained;
-        var blocks = new ParameterBlocks(parameters);
-        var step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
-        if (resume) step.ResumeFrom(state!.DivergenceReference);
+        StepGuard? step = null;
         // From here on the machine changes: whatever fails before the run's first step (a refusal, a cancellation,
-        // an allocation) leaves it as it was given, the data-based initialisation undone.
+        // an allocation) leaves it as it was given, the data-based initialisation undone, and the rule as it was.
         try
         {
+            var blocks = new ParameterBlocks(parameters);
+            step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
+            if (resume) step.ResumeFrom(state!.DivergenceReference);
             // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
             bool initialize = options.InitializeVisibleBiases && machine.StepsTrained == 0 && (initialization is not null || options.VisibleMeans is not null);
             double[]? means = initialize || options.CenterInputs
@@ -246,11 +247,11 @@ public sealed class HelmholtzTrainer
             }
             return reports;
         }
-        catch
+        catch (Exception failure)
         {
-            step.UndoIfNoStepTaken();
+            step?.UndoIfNoStepTaken();
             // After the machine's undo, which puts back the rule's parameters as the state gave them.
-            if (machine.StepsTrained == stepsAtStart && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
+            if (machine.StepsTrained == stepsAtStart) TrainingState.GiveBack(Rule, ruleBefore, parameters, failure);
             throw;
         }
     }

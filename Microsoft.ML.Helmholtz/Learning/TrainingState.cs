@@ -127,14 +127,38 @@ public sealed class TrainingState
             {
                 (rule as IResumable)?.RestoreState(RuleState, parameters);
             }
-            catch when (before is not null)
+            catch (Exception failure) when (before is not null)
             {
                 // A rule of the application's may fail part-way (the built-in ones check before they change anything).
-                ((IResumable)rule).RestoreState(before, parameters);
+                GiveBack(rule, before, parameters, failure);
                 throw;
             }
         }
         return before;
+    }
+
+    /// <summary>
+    /// The key under which a run's exception holds, in its <see cref="Exception.Data"/>, the exception of a learning rule
+    /// that could not take back what it knew before a resume that failed (an application's <see cref="IResumable"/>
+    /// whose RestoreState threw): the run's own failure stays the one thrown.
+    /// </summary>
+    public const string RuleNotGivenBackKey = "Microsoft.ML.Helmholtz.RuleNotGivenBack";
+
+    /// <summary>
+    /// After <paramref name="failure"/>, gives <paramref name="rule"/> back <paramref name="before"/> (null: nothing to give);
+    /// a failure of the rule's own RestoreState is recorded on <paramref name="failure"/>, which the caller rethrows.
+    /// </summary>
+    internal static void GiveBack(ILearningRule rule, StateSection? before, IReadOnlyList<Parameter> parameters, Exception failure)
+    {
+        if (before is null) return;
+        try
+        {
+            ((IResumable)rule).RestoreState(before, parameters);
+        }
+        catch (Exception e)
+        {
+            failure.Data[RuleNotGivenBackKey] = e;
+        }
     }
 
     /// <summary>Records the run at a point between steps (the trainer's side).</summary>

@@ -160,22 +160,24 @@ public sealed class TemporalTrainer
         {
             // The streams first: a state without one is refused before the rule takes the state's estimates.
             ulong[] orderWords = state!.Stream(OrderStream).ToArray(), sampleWords = state.Stream(SampleStream).ToArray();
-            ruleBefore = state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
             random.RestoreState(orderWords);
             samples.RestoreState(sampleWords);
+            ruleBefore = state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
         }
-        var steps = new UndoableSteps(machine, parameters);
-        if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
-        {
-            steps.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
-            machine.InitializeVisibleBiasesFromData(training.Values, training.Count * frames);
-        }
-        foreach (Parameter p in parameters) p.ZeroGradient();
-
+        UndoableSteps? steps = null;
         // Whatever fails before the run's first step (a rule's or an optimiser's exception, an allocation)
-        // leaves the machine as it was given, the visible biases' start undone; a step's own failures undo themselves.
+        // leaves the machine as it was given, the visible biases' start undone, and the rule as it was; a step's own
+        // failures undo themselves.
         try
         {
+            steps = new UndoableSteps(machine, parameters);
+            if (o.InitializeVisibleBiases && machine.StepsTrained == 0)
+            {
+                steps.KeepBeforeInitialization(machine.Generative.Layers[0].Parameters);
+                machine.InitializeVisibleBiasesFromData(training.Values, training.Count * frames);
+            }
+            foreach (Parameter p in parameters) p.ZeroGradient();
+
             var clock = Stopwatch.StartNew();
             double divergenceLimit = double.NaN;   // from the run's first free energy, the machine as given
             string? PastLimit(double freeEnergy)
@@ -269,10 +271,10 @@ public sealed class TemporalTrainer
             }
             return reports;
         }
-        catch
+        catch (Exception failure)
         {
-            steps.UndoIfNoStepTaken();
-            if (machine.StepsTrained == stepsAtStart && ruleBefore is not null) ((IResumable)Rule).RestoreState(ruleBefore, parameters);
+            steps?.UndoIfNoStepTaken();
+            if (machine.StepsTrained == stepsAtStart) TrainingState.GiveBack(Rule, ruleBefore, parameters, failure);
             throw;
         }
     }
