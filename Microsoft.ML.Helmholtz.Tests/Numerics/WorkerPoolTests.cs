@@ -81,6 +81,25 @@ public sealed unsafe class WorkerPoolTests
         Assert.IsFalse(WorkerPool.IsInlineOnThisThread);
     }
 
+    /// <summary>A caller-only pool says it has N threads (work is cut for N) but runs every piece on its caller; one of 1 is Inline.</summary>
+    [TestMethod]
+    public void ACallerOnlyPoolCutsForItsThreadsAndRunsOnTheCaller()
+    {
+        WorkerPool four = WorkerPool.CallerOnly(4);
+        Assert.AreEqual(4, four.Threads);
+        Assert.IsFalse(four.IsAvailable, "no helpers to share a loop with");
+        Assert.AreSame(four, WorkerPool.CallerOnly(4), "one per thread count");
+        Assert.AreSame(WorkerPool.Inline, WorkerPool.CallerOnly(1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => WorkerPool.CallerOnly(0));
+        using (WorkerPool.Use(four))
+        {
+            Assert.IsTrue(WorkerPool.IsInlineOnThisThread);
+            var (counts, threads) = RunCounting(WorkerPool.Current, 20, 500);
+            Assert.IsTrue(counts.All(c => c == 1));
+            Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId), "a piece left the calling thread");
+        }
+    }
+
     private struct NestedWork : IPieceWork
     {
         public int* Totals;

@@ -86,11 +86,33 @@ internal sealed unsafe class WorkerPool : IDisposable
         if (_helpers.Length > 0) _wake.Release(_helpers.Length);
     }
 
-    /// <summary>Threads a loop can use, the caller's included.</summary>
-    public int Threads => _helpers.Length + 1;
+    /// <summary>Threads a loop can use, the caller's included (for a caller-only pool, the threads it cuts loops for).</summary>
+    public int Threads => _nominalThreads > 0 ? _nominalThreads : _helpers.Length + 1;
 
     /// <summary>A pool without helpers: its loops run on their callers.</summary>
     public static WorkerPool Inline { get; } = new(1);
+
+    // A caller-only pool's thread count: it has no helpers, but callers cut their work as for this many threads.
+    private readonly int _nominalThreads;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, WorkerPool> s_callerOnly = new();
+
+    private WorkerPool(int threads, bool callerOnly)
+    {
+        _helpers = [];
+        _nominalThreads = callerOnly ? threads : 0;
+    }
+
+    /// <summary>
+    /// A pool whose loops all run on their callers, but which says it has <paramref name="threads"/> threads, so that
+    /// work cut by <see cref="Threads"/> is cut into the pieces a pool of that many would run: for pipelines that each
+    /// keep to one thread yet must give the bits the shared pool gives (OpenBLAS's pieces are summed in their own order).
+    /// </summary>
+    public static WorkerPool CallerOnly(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        return threads == 1 ? Inline : s_callerOnly.GetOrAdd(threads, t => new WorkerPool(t, callerOnly: true));
+    }
 
     /// <summary>
     /// Until disposed, loops started on this thread (through <see cref="Current"/>) run on it alone:
@@ -100,7 +122,7 @@ internal sealed unsafe class WorkerPool : IDisposable
     public static CurrentRegion InlineScope() => Use(Inline);
 
     /// <summary>Whether loops started on this thread run on it alone (<see cref="Current"/> has no helpers).</summary>
-    public static bool IsInlineOnThisThread => Current.Threads == 1;
+    public static bool IsInlineOnThisThread => Current._helpers.Length == 0;
 
     /// <summary>Whether a loop started now would be shared with helpers (they exist, and no loop is running).</summary>
     public bool IsAvailable => _helpers.Length > 0 && !_disposed && Volatile.Read(ref _busy) == 0;

@@ -55,9 +55,10 @@ internal interface IRowComputation
 /// </summary>
 /// <remarks>
 /// The log-likelihood of a batch runs as pipelines side by side, one per core, each on its own scorer
-/// and thread (its products stay on that thread), as <see cref="ImportanceSampledLogLikelihood"/> does:
-/// from K = 64 a row's products are K rows deep, too small to share well among many cores. A row's
-/// estimate does not depend on the rows beside it, so the split changes no result.
+/// and thread (its products stay on that thread, cut into the pieces the pool would cut them into), as
+/// <see cref="ImportanceSampledLogLikelihood"/> does: from K = 64 a row's products are K rows deep, too
+/// small to share well among many cores. A row's estimate does not depend on the rows beside it or on
+/// the split: a PredictionEngine's row, scored alone on the pool, has the same bits.
 /// </remarks>
 internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer) : IRowComputation
 {
@@ -83,12 +84,17 @@ internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer
             if (_failures.Length < pipelines) _failures = new ExceptionDispatchInfo?[pipelines];
             if (_scorers.Length < pipelines) Array.Resize(ref _scorers, pipelines);   // here, so that the pipelines never resize it
             int size = transformer.LogLikelihood!.Machine.Architecture.Visible.Size;
+            if (rows.Length < (long)count * size)   // the pipelines read through a pointer: checked here as the scorer checks its span
+                throw new ArgumentException($"rows holds {rows.Length} values, not {count} rows × {size}.", nameof(rows));
+            // Each pipeline keeps to its thread, its products cut as the pool would cut them: OpenBLAS sums each piece in
+            // its own order, so a row keeps the bits a PredictionEngine (one row, on the pool) gives it.
+            WorkerPool cut = WorkerPool.CallerOnly(WorkerPool.Current.Threads);
             fixed (float* x = rows)
             {
                 nint address = (nint)x;
                 Parallel.For(0, pipelines, new ParallelOptions { MaxDegreeOfParallelism = pipelines }, p =>
                 {
-                    using var inline = WorkerPool.InlineScope();
+                    using var alone = WorkerPool.Use(cut);
                     int start = (int)((long)count * p / pipelines), end = (int)((long)count * (p + 1) / pipelines);
                     try
                     {
