@@ -53,6 +53,19 @@ internal static class SavedChainBenchmark
                 default: throw CommandLine.Unknown(args[i], "--repeats N, --gpu DEVICE");
             }
         }
+        if (gpu is { } device)
+        {
+            // Before the fitting: a machine without CUDA is told so at once.
+            try
+            {
+                using var probe = new Microsoft.ML.OnnxRuntime.SessionOptions();
+                probe.AppendExecutionProvider_CUDA(device);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+            {
+                throw CommandLine.CudaUnavailable(device, e);
+            }
+        }
         Console.WriteLine($"cores {Environment.ProcessorCount}, ONNX Runtime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}, medians of {repeats}");
         Console.WriteLine($"{"pipeline",-10}{"scorer",-34}{"rows",6}{"rows/s",12}{"largest difference from the fitted transformer",50}");
         Frame(gpu, repeats);
