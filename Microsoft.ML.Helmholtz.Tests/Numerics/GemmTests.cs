@@ -333,8 +333,9 @@ public sealed class GemmTests
     }
 
     /// <summary>
-    /// A row's product alone (the one-row kernels) has the bits it has among other rows (the full kernels' first row and
-    /// every other), on every managed kernel: what lets a PredictionEngine row equal the same row in a batch.
+    /// A row's product alone (the one-row kernels, reading the row where it lies, from A or a transposed A) has the bits
+    /// it has among other rows (the full kernels' first row and every other), on every managed kernel: what lets a
+    /// PredictionEngine row equal the same row in a batch.
     /// </summary>
     [TestMethod]
     public void Managed_ARowAloneHasItsBitsInABatch()
@@ -343,6 +344,9 @@ public sealed class GemmTests
         using var pool = new WorkerPool(2);
         var rng = new RandomStream(22);
         float[] a = Random(rng, m * k), b = Random(rng, n * k), bias = Random(rng, n);
+        float[] aT = new float[k * m];   // the same A stored k × m (op(A) = Aᵀ)
+        for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++) aT[p * m + i] = a[i * k + p];
         foreach (ManagedMatrixEngine engine in ManagedEngines(pool))
         {
             float[] batch = new float[m * n];
@@ -353,7 +357,15 @@ public sealed class GemmTests
                 float[] one = (float[])bias.Clone();
                 engine.Gemm(false, true, 1, n, k, 1f, a.AsSpan(i * k, k), k, b, k, 1f, one, n);
                 CollectionAssert.AreEqual(batch.AsSpan(i * n, n).ToArray(), one, $"{engine.Kernel}, threads {engine.MaxThreads}: row {i}");
+                // The row read in place from a transposed A (a stride of m between depths), and the batch from it too.
+                float[] strided = (float[])bias.Clone();
+                engine.Gemm(true, true, 1, n, k, 1f, aT.AsSpan(i), m, b, k, 1f, strided, n);
+                CollectionAssert.AreEqual(one, strided, $"{engine.Kernel}, threads {engine.MaxThreads}: row {i} of a transposed A");
             }
+            float[] batchT = new float[m * n];
+            for (int i = 0; i < m; i++) bias.CopyTo(batchT, i * n);
+            engine.Gemm(true, true, m, n, k, 1f, aT, m, b, k, 1f, batchT, n);
+            CollectionAssert.AreEqual(batch, batchT, $"{engine.Kernel}, threads {engine.MaxThreads}: the batch from a transposed A");
         }
     }
 

@@ -261,11 +261,14 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         int mr = job.Mr, nr = job.Nr;
         int rowPanels = (r1 - r0 + mr - 1) / mr, colPanels = (c1 - c0 + nr - 1) / nr;
 
+        // A tile of one row on a vector kernel reads that row where it lies (the one-row kernels read one value a depth):
+        // a PredictionEngine's row would otherwise be copied, and padded to mr rows, for every block.
+        bool oneRow = r1 - r0 == 1 && job.Kernel != ManagedKernel.Scalar;
         for (int p0 = 0; p0 < job.K; p0 += KC)
         {
             int kc = Math.Min(KC, job.K - p0);
             bool first = p0 == 0;
-            for (int ip = 0; ip < rowPanels; ip++)
+            for (int ip = 0; ip < rowPanels && !oneRow; ip++)
             {
                 int i = r0 + ip * mr;
                 PackA(a, job.Lda, job.TransA, i, Math.Min(mr, r1 - i), p0, kc, packA + ip * kc * mr, mr);
@@ -287,13 +290,14 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
                 for (int ip = 0; ip < rowPanels; ip++)
                 {
                     int i = r0 + ip * mr, mv = Math.Min(mr, r1 - i);
-                    float* ap = packA + ip * kc * mr;
+                    float* ap = oneRow ? a + (job.TransA ? (nint)p0 * job.Lda + i : (nint)i * job.Lda + p0) : packA + ip * kc * mr;
+                    int aStep = oneRow ? (job.TransA ? job.Lda : 1) : mr;
                     // One row (a PredictionEngine's): its lanes alone, each summed as the full kernel sums it.
                     switch (job.Kernel)
                     {
-                        case ManagedKernel.Vector512 when mv == 1: Kernel1x32(kc, ap, bp, tile); break;
+                        case ManagedKernel.Vector512 when mv == 1: Kernel1x32(kc, ap, aStep, bp, tile); break;
                         case ManagedKernel.Vector512: Kernel8x32(kc, ap, bp, tile); break;
-                        case ManagedKernel.Vector256 when mv == 1: Kernel1x16(kc, ap, bp, tile); break;
+                        case ManagedKernel.Vector256 when mv == 1: Kernel1x16(kc, ap, aStep, bp, tile); break;
                         case ManagedKernel.Vector256: Kernel6x16(kc, ap, bp, tile); break;
                         default: KernelScalar(kc, ap, bp, tile, mr, nr); break;
                     }
@@ -468,30 +472,33 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         c60.Store(t + 192); c61.Store(t + 208); c70.Store(t + 224); c71.Store(t + 240);
     }
 
-    /// <summary>The first row of <see cref="Kernel8x32"/>'s tile alone (the packed A's other rows are padding).</summary>
+    /// <summary>
+    /// The first row of <see cref="Kernel8x32"/>'s tile alone: its value at depth p is a[p·aStep] (8 in a packed panel,
+    /// 1 or lda where the row lies unpacked).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
-    private static void Kernel1x32(int kc, float* a, float* b, float* t)
+    private static void Kernel1x32(int kc, float* a, int aStep, float* b, float* t)
     {
         Vector512<float> c00 = default, c01 = default;
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> x = Vector512.Create(a[0]);
             c00 = Vector512.FusedMultiplyAdd(x, Vector512.LoadAligned(b), c00); c01 = Vector512.FusedMultiplyAdd(x, Vector512.LoadAligned(b + 16), c01);
-            a += 8; b += 32;
+            a += aStep; b += 32;
         }
         c00.Store(t); c01.Store(t + 16);
     }
 
-    /// <summary>The first row of <see cref="Kernel6x16"/>'s tile alone.</summary>
+    /// <summary>The first row of <see cref="Kernel6x16"/>'s tile alone (a as in <see cref="Kernel1x32"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; skip tier-0 code
-    private static void Kernel1x16(int kc, float* a, float* b, float* t)
+    private static void Kernel1x16(int kc, float* a, int aStep, float* b, float* t)
     {
         Vector256<float> c00 = default, c01 = default;
         for (int p = 0; p < kc; p++)
         {
             Vector256<float> x = Vector256.Create(a[0]);
             c00 = Vector256.FusedMultiplyAdd(x, Vector256.LoadAligned(b), c00); c01 = Vector256.FusedMultiplyAdd(x, Vector256.LoadAligned(b + 8), c01);
-            a += 6; b += 16;
+            a += aStep; b += 16;
         }
         c00.Store(t); c01.Store(t + 8);
     }
