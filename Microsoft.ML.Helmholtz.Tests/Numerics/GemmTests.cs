@@ -369,6 +369,29 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>
+    /// A feature extractor's copy packs its weights once: after the first row, each recognition mean map's weights are
+    /// packed (one per layer of 784b-200g-50g), and later rows and batches read those packs instead of packing again.
+    /// </summary>
+    [TestMethod]
+    public void AnExtractorPacksItsWeightsOnceAndReadsThemAfterwards()
+    {
+        var machine = Microsoft.ML.Helmholtz.Model.HelmholtzMachine.Create(Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture.Parse("784b-200g-50g"), 3);
+        var extractor = new Microsoft.ML.Helmholtz.Evaluation.RecognitionFeatures(machine).CreateExtractor();
+        var engine = (ManagedMatrixEngine)extractor.Engine;
+        Assert.AreNotSame(MatrixEngine.Managed, engine, "an engine of its own");
+        Assert.AreEqual(0, engine.PackedCount, "nothing is packed before a product needs it");
+        var rng = new RandomStream(23);
+        float[] rows = new float[100 * 784], features = new float[100 * 50], one = new float[50];
+        for (int i = 0; i < rows.Length; i++) rows[i] = rng.NextDouble() < 0.2 ? 1f : 0f;
+        extractor.Extract(rows.AsSpan(0, 784), 1, one);
+        Assert.AreEqual(2, engine.PackedCount, "the two mean maps' weights");
+        extractor.Extract(rows, 100, features);
+        extractor.Extract(rows.AsSpan(784, 784), 1, one);
+        Assert.AreEqual(2, engine.PackedCount, "read again, not packed again");
+        CollectionAssert.AreEqual(features.AsSpan(50, 50).ToArray(), one, "the same bits alone as in the batch");
+    }
+
     /// <summary>The shared managed engine is never frozen (other machines change their weights under it), and an engine's frozen arrays are set once.</summary>
     [TestMethod]
     public void Managed_FreezingIsRefusedForTheSharedEngineAndASecondTime()

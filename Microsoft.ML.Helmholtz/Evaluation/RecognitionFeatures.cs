@@ -72,6 +72,9 @@ public sealed class RecognitionFeatures
             _machine = owner.Machine.InferenceCopy();
         }
 
+        /// <summary>The engine of the extractor's copy of the machine.</summary>
+        internal IMatrixEngine Engine => _machine.Engine;
+
         /// <summary>Rows the extractor's states hold now: they grow with the calls, up to <see cref="RowsPerBlock"/>.</summary>
         internal int Capacity => _states?.Capacity ?? 0;
 

@@ -56,6 +56,15 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
 
     private sealed record FrozenPack(float[] Source, bool TransB, int N, int K, int Ldb, float[] Packed, nint Aligned);
 
+    /// <summary>The frozen arrays packed so far, one per way a product has read them as its B.</summary>
+    internal int PackedCount
+    {
+        get
+        {
+            lock (_packs) return _packs.Count;
+        }
+    }
+
     /// <summary>
     /// From now on, packs each of <paramref name="frozen"/> once, the first time it is a product's B, and reads that
     /// packed copy in every later product instead of packing B again: for a machine that only infers (a
