@@ -22,6 +22,12 @@ internal static class Requires
         return at >= 0 ? text[..at] : text;
     }
 
+    /// <summary>
+    /// Text of any length (an architecture from a damaged file, a message quoting it) as a message quotes it: its first
+    /// <paramref name="most"/> characters, the last three of them "..." when it was cut.
+    /// </summary>
+    public static string Shortened(string text, int most = 80) => text.Length <= most ? text : text[..(most - 3)] + "...";
+
     /// <summary>value in [0, 1).</summary>
     public static double InUnitIntervalOpenAbove(double value, string name)
         => value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in [0, 1); got {value}.");

@@ -61,7 +61,7 @@ internal static class ChecksummedFile
     {
         long trailing = CountRemaining(stream);
         if (trailing > 0)
-            throw new InvalidDataException($"{(!stream.CanSeek && trailing >= TrailingCountCap ? "at least " : "")}{trailing} unexpected byte{(trailing == 1 ? " follows" : "s follow")} the end of {what} (the file was damaged or written by something else).");
+            throw new InvalidDataException($"{(!stream.CanSeek && trailing >= IdxReader.TrailingCountCap ? "at least " : "")}{trailing} unexpected byte{(trailing == 1 ? " follows" : "s follow")} the end of {what} (the file was damaged or written by something else).");
     }
 
     /// <summary>
@@ -110,16 +110,14 @@ internal static class ChecksummedFile
         return Encoding.UTF8.GetString(bytes);
     }
 
-    /// <summary>The bytes left; a stream that cannot say is counted only up to <see cref="TrailingCountCap"/>, so one that never ends is refused, not read forever.</summary>
+    /// <summary>The bytes left; a stream that cannot say is counted only up to <see cref="IdxReader.TrailingCountCap"/> (as the data files' trailing bytes are), so one that never ends is refused, not read forever.</summary>
     private static long CountRemaining(Stream stream)
     {
         if (stream.CanSeek) return Math.Max(0, stream.Length - stream.Position);
         Span<byte> scratch = stackalloc byte[4096];
         long total = 0;
         int got;
-        while (total < TrailingCountCap && (got = stream.Read(scratch)) > 0) total += got;
-        return Math.Min(total, TrailingCountCap);
+        while (total < IdxReader.TrailingCountCap && (got = stream.Read(scratch)) > 0) total += got;
+        return Math.Min(total, IdxReader.TrailingCountCap);
     }
-
-    private const long TrailingCountCap = 1 << 20;
 }

@@ -103,7 +103,7 @@ public sealed class HelmholtzArchitecture
         ArgumentNullException.ThrowIfNull(text);
         string[] parts = text.Split('-');
         if (parts.Length > MaxLayers)
-            throw new FormatException($"Architecture '{(text.Length <= 80 ? text : text[..77] + "...")}': {N(parts.Length)} layers, more than the {N(MaxLayers)} a machine may have " +
+            throw new FormatException($"Architecture '{Requires.Shortened(text)}': {N(parts.Length)} layers, more than the {N(MaxLayers)} a machine may have " +
                 "(HelmholtzArchitecture.MaxLayers).");
         var layers = new List<LayerDefinition>();
         var trunks = new List<List<int>>();

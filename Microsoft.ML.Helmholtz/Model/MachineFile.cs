@@ -110,7 +110,7 @@ internal static class MachineFile
             {
                 rest.Write(chunk, 0, read);
                 if (rest.Length > limit)
-                    throw new InvalidDataException($"more than {limit:N0} bytes follow the architecture {Shorten(architecture.ToString())}, which has " +
+                    throw new InvalidDataException($"more than {limit:N0} bytes follow the architecture {Requires.Shortened(architecture.ToString())}, which has " +
                         $"{architecture.ParameterCount:N0} parameter values: the file was damaged or written by something else.");
             }
             rest.Position = 0;
@@ -137,7 +137,7 @@ internal static class MachineFile
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new InvalidDataException($"the architecture '{Shorten(text)}' is invalid: {Shorten(e.Message, 300)}", e);
+            throw new InvalidDataException($"the architecture '{Requires.Shortened(text)}' is invalid: {Requires.Shortened(e.Message, 300)}", e);
         }
     }
 
@@ -148,17 +148,17 @@ internal static class MachineFile
         // Too few bytes for the architecture's values is refused before a machine that size is allocated.
         Stream input = reader.BaseStream;
         if (input.CanSeek && architecture.ParameterCount * sizeof(float) > input.Length - input.Position)
-            throw new InvalidDataException($"{truncated}: architecture {Shorten(architecture.ToString())} has {architecture.ParameterCount} parameter values " +
+            throw new InvalidDataException($"{truncated}: architecture {Requires.Shortened(architecture.ToString())} has {architecture.ParameterCount} parameter values " +
                 $"({architecture.ParameterCount * sizeof(float)} bytes), but only {input.Length - input.Position} bytes follow.");
         var machine = HelmholtzMachine.Uninitialized(architecture, engine);
         if (count != machine.Parameters.Count)
-            throw new InvalidDataException($"holds {count} parameters; architecture {Shorten(architecture.ToString())} has {machine.Parameters.Count}.");
+            throw new InvalidDataException($"holds {count} parameters; architecture {Requires.Shortened(architecture.ToString())} has {machine.Parameters.Count}.");
         foreach (Parameter p in machine.Parameters)
         {
             string name = ChecksummedFile.ReadString(reader, $"the name of parameter {p.Name}");
             int rows = reader.ReadInt32(), columns = reader.ReadInt32();
             if (name != p.Name || rows != p.Rows || columns != p.Columns)
-                throw new InvalidDataException($"expected parameter {p.Name} [{p.Rows}×{p.Columns}], found {Shorten(name)} [{rows}×{columns}].");
+                throw new InvalidDataException($"expected parameter {p.Name} [{p.Rows}×{p.Columns}], found {Requires.Shortened(name)} [{rows}×{columns}].");
             Span<byte> bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Value.AsSpan());
             if (reader.BaseStream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) < bytes.Length)
                 throw new EndOfStreamException();
@@ -171,7 +171,4 @@ internal static class MachineFile
         }
         return machine;
     }
-
-    // A damaged or foreign file can hold an architecture of any length; messages quote only its start.
-    private static string Shorten(string text, int most = 80) => text.Length <= most ? text : text[..(most - 3)] + "...";
 }

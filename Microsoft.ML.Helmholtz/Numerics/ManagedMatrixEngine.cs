@@ -158,7 +158,7 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
         ref float first = ref MemoryMarshal.GetReference(b);
         float[]? source = null;
         foreach (float[] array in _frozen)
-            if (array.Length > 0 && Unsafe.AreSame(ref first, ref MemoryMarshal.GetArrayDataReference(array))) { source = array; break; }
+            if (Unsafe.AreSame(ref first, ref MemoryMarshal.GetArrayDataReference(array))) { source = array; break; }   // none is empty (Freeze)
         if (source is null) return 0;
         lock (_packs)
         {

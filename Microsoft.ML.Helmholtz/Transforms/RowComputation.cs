@@ -63,7 +63,7 @@ internal interface IRowComputation
 internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer) : IRowComputation
 {
     private RecognitionFeatures.Extractor? _extractor;
-    private FixedNoiseLogLikelihood.Scorer?[] _scorers = [];
+    private FixedNoiseLogLikelihood.Scorer?[] _scorers = new FixedNoiseLogLikelihood.Scorer?[1];
     private ExceptionDispatchInfo?[] _failures = [];
     private double[] _logLikelihood = [];
 
@@ -120,9 +120,5 @@ internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer
     }
 
     /// <summary>Pipeline <paramref name="p"/>'s scorer (each holds a copy of the machine and its buffers), made on its first use.</summary>
-    private FixedNoiseLogLikelihood.Scorer Scorer(int p)
-    {
-        if (_scorers.Length == 0) _scorers = new FixedNoiseLogLikelihood.Scorer?[1];
-        return _scorers[p] ??= transformer.LogLikelihood!.CreateScorer();
-    }
+    private FixedNoiseLogLikelihood.Scorer Scorer(int p) => _scorers[p] ??= transformer.LogLikelihood!.CreateScorer();
 }
