@@ -91,6 +91,13 @@ public sealed class MeanFieldTests
         StringAssert.Contains(e.Message, "learningRate = 100");
         StringAssert.Contains(e.Message, "diverged");
         Assert.IsTrue(double.IsFinite(new MeanFieldLogLikelihood(5, steps: 100, seed: 145).Estimate(machine, data).Mean), "the default rate converges");
+
+        // A value far out of the model's range fails the same way at any rate: the message names the example's values too.
+        var gaussian = TestModels.Random("3gl-2g", 146, scale: 0.5f);
+        var far = new DataMatrix(2, 3, [0.1f, -0.2f, 0.3f, 1e30f, 0f, 0f]);
+        var extreme = Assert.ThrowsExactly<TrainingDivergedException>(() => new MeanFieldLogLikelihood(3, steps: 2, seed: 147).EstimatePerExample(gaussian, far));
+        StringAssert.Contains(extreme.Message, "example 1");
+        StringAssert.Contains(extreme.Message, "check the example's values");
     }
 
     [TestMethod]

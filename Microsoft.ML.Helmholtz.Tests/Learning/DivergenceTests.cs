@@ -287,6 +287,55 @@ public sealed class DivergenceTests
         Assert.IsTrue(Estimates(diverged).All(b => Math.Abs(b) < 1e3), string.Join(", ", Estimates(diverged)));
     }
 
+    /// <summary>NVIL whose measure number <paramref name="poisoned"/> leaves a gradient that is not finite (its free energy stays finite).</summary>
+    private sealed class PoisonedGradientNvil(int poisoned) : ILearningRule, IUndoableRunningEstimates
+    {
+        public readonly Nvil Inner = new();
+        private int _measures;
+        public double[]? BaselinesBefore { get; private set; }
+        public string Name => Inner.Name;
+        public string Objective => Inner.Objective;
+        public int SamplesPerExample => Inner.SamplesPerExample;
+        public IReadOnlyList<Parameter> Parameters => Inner.Parameters;
+        public string? Unsupported(HelmholtzArchitecture architecture) => Inner.Unsupported(architecture);
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) => Inner.Prepare(machine, batchCapacity);
+        public void KeepForUndo() => Inner.KeepForUndo();
+        public void UndoLastUpdate() => Inner.UndoLastUpdate();
+
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
+        {
+            if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
+            BatchLoss loss = Inner.AccumulateGradients(machine, batch);
+            if (_measures++ == poisoned) machine.Parameters[0].Gradient[0] = float.NaN;
+            return loss;
+        }
+    }
+
+    /// <summary>
+    /// A step refused for a gradient that is not finite takes back what the rule's measure of its minibatch taught the running
+    /// baselines, as a step undone for its free energy does (it once kept them), and advises by whether a step was taken: before the
+    /// run's first, the learning rate played no part.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0)]
+    [DataRow(7)]
+    public void AGradientNotFiniteIsRefusedWithTheRulesEstimatesTakenBack(int poisoned)
+    {
+        var rule = new PoisonedGradientNvil(poisoned);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22);
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 3, BatchSize = 20, Seed = 23 })
+            .Train(machine, Data()));
+        StringAssert.Contains(e.Message, $"the gradient of {machine.Parameters[0].Name} is not finite");
+        if (poisoned == 0)
+        {
+            StringAssert.Contains(e.Message, "Check its parameters");
+            Assert.DoesNotContain("learning rate", e.Message);
+        }
+        else StringAssert.Contains(e.Message, "Lower the learning rate");
+        Assert.IsNotNull(rule.BaselinesBefore);
+        CollectionAssert.AreEqual(rule.BaselinesBefore, rule.Inner.Baselines.ToArray(), "the running baselines after the refused step");
+    }
+
     /// <summary>
     /// A run split in two through its training state has the unbroken run's divergence limit: F₀ travels in the state (and its
     /// file). The resumed half once built its limit from its own first minibatch, lower, and failed a step the whole run kept.

@@ -73,6 +73,43 @@ public sealed class TrainCallTests
         AssertUnchanged(before, machine, "zero epochs");
     }
 
+    /// <summary>
+    /// A call refused before its first step (cancelled; an optimiser factory that returns null) with a rule trained on another
+    /// machine leaves the rule as it was: it once prepared itself for the refused call's machine first, forgetting NVIL's
+    /// baselines, so the first machine's next run trained differently from one without the refused call.
+    /// </summary>
+    [TestMethod]
+    public void ACallRefusedOnAnotherMachineLeavesTheRuleAsItWas()
+    {
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 44 };
+        DataMatrix data = Data();
+        (HelmholtzMachine Machine, Nvil Rule) Trained()
+        {
+            var rule = new Nvil();
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 45);
+            new HelmholtzTrainer(rule, options).Train(machine, data);
+            return (machine, rule);
+        }
+        var (reference, referenceRule) = Trained();
+        var (machine, rule) = Trained();
+        double[] baselines = rule.Baselines.ToArray();
+        Assert.IsTrue(baselines.All(b => b != 0), "the premise: the rule has learned its baselines");
+        var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 46);
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(rule, options).Train(other, data, cancellationToken: cancelled.Token));
+        }
+        CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a cancelled call");
+        Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => null! })
+            .Train(other, data));
+        CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a call whose optimiser factory returned null");
+        new HelmholtzTrainer(referenceRule, options).Train(reference, data);
+        new HelmholtzTrainer(rule, options).Train(machine, data);
+        for (int i = 0; i < reference.Parameters.Count; i++)
+            CollectionAssert.AreEqual(reference.Parameters[i].Value, machine.Parameters[i].Value, reference.Parameters[i].Name);
+    }
+
     /// <summary>A rule that fails in its first <see cref="ILearningRule.AccumulateGradients"/>, as one that runs out of memory might.</summary>
     private sealed class FailingRule(ILearningRule inner) : ILearningRule
     {

@@ -649,6 +649,33 @@ public sealed class KernelTests
     }
 
     /// <summary>
+    /// The bias and a conditioning in one pass (a conditioned layer's start) give the bits of the copy followed by the
+    /// addition that it replaced, on one thread and split over the pool, and leave what lies past the rows alone.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(7, 33)]
+    [DataRow(100, 784)] // split over the pool
+    [DataRow(3, 20000)]
+    public void BroadcastRowsWithAnAddedRowGivesTheCopyThenTheSum(int rows, int columns)
+    {
+        float[] row = Inputs(columns, 63), added = Inputs(rows * columns + 3, 64), expected = Inputs(rows * columns + 5, 65);
+        float[] tail = expected[^5..];
+        Kernels.BroadcastRows(row, expected, rows, columns);
+        for (int i = 0; i < rows * columns; i++) expected[i] += added[i];
+        foreach (bool split in new[] { false, true })
+        {
+            float[] destination = Inputs(rows * columns + 5, 65);
+            using (split ? new PrivatePool() : (IDisposable)WorkerPool.InlineScope())
+                Kernels.BroadcastRows(row, added, destination, rows, columns);
+            CollectionAssert.AreEqual(expected, destination, split ? "split over a pool" : "one thread");
+            CollectionAssert.AreEqual(tail, destination[^5..], "past the rows");
+        }
+        if (rows * columns > 1)   // a short conditioning is refused (an empty one means none)
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.BroadcastRows(row, added.AsSpan(0, rows * columns - 1), new float[rows * columns], rows, columns));
+    }
+
+    /// <summary>
     /// Every kernel that splits over the worker pool gives the same bits split (a pool of three) as
     /// on one thread, on shapes that cut rows, columns and vector blocks unevenly.
     /// </summary>

@@ -445,6 +445,40 @@ public sealed class TemporalMachineTests
     }
 
     /// <summary>
+    /// A call refused before its first step (cancelled) with a rule trained on another model leaves the rule as it was (it once
+    /// prepared itself for the refused call's machine first, forgetting NVIL's baselines), as in the frame trainer; and a
+    /// gradient that is not finite before the run's first step does not blame the learning rate, which played no part.
+    /// </summary>
+    [TestMethod]
+    public void ARefusedCallKeepsTheRuleAndAFailureBeforeTheFirstStepNamesTheData()
+    {
+        var data = SoftSequences(8, 6, 4, 57);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 58);
+        var rule = new Nvil();
+        var options = new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4, TruncationSteps = 3, Seed = 59 };
+        new TemporalTrainer(rule, options).Train(model, data);
+        double[] baselines = rule.Baselines.ToArray();
+        Assert.IsTrue(baselines.All(b => b != 0), "the premise: the rule has learned its baselines");
+        var other = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 60);
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            Assert.ThrowsExactly<OperationCanceledException>(() => new TemporalTrainer(rule, options).Train(other, data, cancellationToken: cancelled.Token));
+        }
+        CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after the cancelled call");
+
+        // A value the visible units can hold but no weight can fit: the gradient at the machine as given is not finite.
+        var gaussian = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4gl-3g"), 3, 61);
+        float[] values = SoftSequences(8, 6, 4, 62).Values.ToArray();
+        values[5] = 1e30f;
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options)
+            .Train(gaussian, new SequenceSet(8, 6, 1, 4, values)));
+        StringAssert.Contains(e.Message, "No step was taken");
+        StringAssert.Contains(e.Message, "Check its parameters (they may be extreme) and the data");
+        Assert.DoesNotContain("learning rate", e.Message);
+    }
+
+    /// <summary>
     /// A run cancelled right after a step that blew up (mid-epoch, where no state is recorded) measures the step before it
     /// stops and undoes it: it once stopped on it, and the bouncing-balls sample saved and scored the broken machine.
     /// </summary>

@@ -145,12 +145,13 @@ public sealed class MeanFieldLogLikelihood
 
     /// <summary>
     /// The refusal of an estimate that is not finite: a NaN or ±∞ would otherwise pass into the mean unseen. Nearly always the
-    /// per-example optimisation diverged (too large a learning rate sends e^{s} past a float).
+    /// per-example optimisation diverged (too large a learning rate sends e^{s} past a float; so can values far out of the model's range).
     /// </summary>
     private TrainingDivergedException NotFinite(int example, double value)
         => new(Steps > 0
-            ? $"The mean-field estimate of example {example} is {value}: its per-example optimisation diverged ({Steps} Adam steps at learningRate = {LearningRate}). Use a smaller learningRate."
-            : $"The mean-field estimate of example {example} is {value} with no optimisation steps: the machine's parameters may be extreme.");
+            ? $"The mean-field estimate of example {example} is {value}: its per-example optimisation diverged ({Steps} Adam steps at learningRate = {LearningRate}). " +
+              "Use a smaller learningRate, or check the example's values and the machine's parameters (either may be extreme)."
+            : $"The mean-field estimate of example {example} is {value} with no optimisation steps: the example's values or the machine's parameters may be extreme.");
 
     /// <summary>μ and s at the recognition network's marginals along its deterministic pass, or at 0 (N(0, I)).</summary>
     private void Start(HelmholtzMachine machine, LayerStates states, int rows, float[][] mu, float[][] s)

@@ -86,14 +86,13 @@ public sealed class RecognitionFeatures
             return _states;
         }
 
-        /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows of <paramref name="rows"/>.</summary>
+        /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows (at least one) of <paramref name="rows"/>.</summary>
         public void Extract(ReadOnlySpan<float> rows, int count, Span<float> features)
         {
             var architecture = _machine.Architecture;
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");
             if (features.Length < (long)count * size) throw new ArgumentException($"features holds {features.Length} values, fewer than {count} rows × {size}.", nameof(features));
-            if (count == 0) return;
             LayerStates states = States(Math.Min(_owner.RowsPerBlock, count));
             for (int first = 0; first < count; first += _owner.RowsPerBlock)
             {

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -59,12 +58,7 @@ internal sealed class AffineMap
     /// <summary>output = b (+ conditioning): what the product is added to.</summary>
     private void Start(Span<float> output, int batch, ReadOnlySpan<float> conditioning)
     {
-        Kernels.BroadcastRows(Bias.Value, output, batch, Outputs);
-        if (!conditioning.IsEmpty)
-        {
-            int n = batch * Outputs;
-            TensorPrimitives.Add(output[..n], conditioning[..n], output[..n]);
-        }
+        Kernels.BroadcastRows(Bias.Value, conditioning, output, batch, Outputs);
     }
 
     /// <summary>

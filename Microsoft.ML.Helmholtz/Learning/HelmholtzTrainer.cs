@@ -88,10 +88,10 @@ public sealed class HelmholtzTrainer
         // nor its minibatches fit. The trainer's own minibatches (K rows per example) name the option, whatever the rule's buffers would say.
         if (options.Epochs > 0)
         {
+            if (Rule.Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
             machine.RequireRows((long)batchSize * Rule.SamplesPerExample, nameof(options.BatchSize),
                 $"Minibatches of {batchSize:N0} examples × {Rule.SamplesPerExample:N0} samples ({Rule.Name}; TrainingOptions.BatchSize = {options.BatchSize:N0})",
                 "use a smaller TrainingOptions.BatchSize" + (Rule.SamplesPerExample > 1 ? " or fewer samples per example" : ""));
-            Rule.Prepare(machine, batchSize);
         }
         IOptimizer optimizer = options.Optimizer()
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
@@ -103,6 +103,9 @@ public sealed class HelmholtzTrainer
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         if (options.Epochs == 0) return reports;
+        // After the refusals above: a rule prepared for another machine forgets what it learned (NVIL's baselines), which a
+        // refused call must not do to the machine it trains.
+        Rule.Prepare(machine, batchSize);
 
         var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         // The state's streams are read before anything is restored: a state without one is refused with the rule as it was.
@@ -394,12 +397,17 @@ public sealed class HelmholtzTrainer
                 $"The step was undone: {UndoneState}. Lower the learning rate.", _lastEpoch + 1, _lastBatch);
         }
 
+        /// <summary>
+        /// Refuses the step whose gradient is not finite, taking back what the rule's measure of the minibatch taught its running
+        /// estimates (as <see cref="CheckFreeEnergy"/> does). Before the run's first step the learning rate played no part.
+        /// </summary>
         public void RefuseNonFiniteGradient(Parameter parameter, int epoch, int batch)
         {
             if (!StepTaken) Undo();   // puts back what the run changed before its first step
+            _ruleEstimates?.UndoLastUpdate();
             throw new TrainingDivergedException(
                 $"Epoch {epoch + 1}, minibatch {batch}: the gradient of {parameter.Name} is not finite. The step was not taken: " +
-                $"{State(asGiven: !StepTaken)}. Lower the learning rate.", epoch + 1, batch);
+                $"{State(asGiven: !StepTaken)}. " + (StepTaken ? "Lower the learning rate." : "Check its parameters (they may be extreme) and the data."), epoch + 1, batch);
         }
 
         /// <summary>One optimiser step (in centred coordinates with <paramref name="centering"/>), with the parameters before it kept until the next check.</summary>

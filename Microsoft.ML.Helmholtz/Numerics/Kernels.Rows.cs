@@ -9,36 +9,49 @@ public static unsafe partial class Kernels
 {
     /// <summary>Copies <paramref name="row"/> into each of the <paramref name="rows"/> rows of <paramref name="destination"/>.</summary>
     public static void BroadcastRows(ReadOnlySpan<float> row, Span<float> destination, int rows, int columns)
+        => BroadcastRows(row, default, destination, rows, columns);
+
+    /// <summary>
+    /// destination row r = <paramref name="row"/> + row r of <paramref name="added"/> (when not empty; else the row alone), in one
+    /// pass: a conditioned layer's bias and conditioning, the same sums as the copy followed by an addition.
+    /// </summary>
+    public static void BroadcastRows(ReadOnlySpan<float> row, ReadOnlySpan<float> added, Span<float> destination, int rows, int columns)
     {
         row = row[..columns];
         destination = destination[..(rows * columns)];
+        if (!added.IsEmpty) added = added[..(rows * columns)];
         int pieces = Math.Min(Pieces((long)rows * columns), rows);
         if (pieces <= 1)
         {
-            BroadcastRowRange(row, destination, columns, 0, rows);
+            BroadcastRowRange(row, added, destination, columns, 0, rows);
             return;
         }
-        fixed (float* pr = row, pd = destination)
-            WorkerPool.Current.Run(pieces, new BroadcastRowsWork { Ranges = new(rows, pieces), Row = pr, Destination = pd, Rows = rows, Columns = columns });
+        fixed (float* pr = row, pa = added, pd = destination)
+            WorkerPool.Current.Run(pieces, new BroadcastRowsWork { Ranges = new(rows, pieces), Row = pr, Added = pa, Destination = pd, Rows = rows, Columns = columns });
     }
 
     private struct BroadcastRowsWork : IPieceWork
     {
         public PieceRanges Ranges;   // of rows
-        public float* Row, Destination;
+        public float* Row, Added, Destination;   // Added: null for none
         public int Rows, Columns;
 
         public readonly void Execute(int piece)
         {
             if (Ranges.Get(piece, out int r0, out int r1))
-                BroadcastRowRange(new ReadOnlySpan<float>(Row, Columns), new Span<float>(Destination, Rows * Columns), Columns, r0, r1);
+                BroadcastRowRange(new ReadOnlySpan<float>(Row, Columns), Added == null ? default : new ReadOnlySpan<float>(Added, Rows * Columns),
+                    new Span<float>(Destination, Rows * Columns), Columns, r0, r1);
         }
     }
 
-    private static void BroadcastRowRange(ReadOnlySpan<float> row, Span<float> destination, int columns, int r0, int r1)
+    private static void BroadcastRowRange(ReadOnlySpan<float> row, ReadOnlySpan<float> added, Span<float> destination, int columns, int r0, int r1)
     {
-        for (int r = r0; r < r1; r++)
-            row.CopyTo(destination.Slice(r * columns, columns));
+        if (added.IsEmpty)
+            for (int r = r0; r < r1; r++)
+                row.CopyTo(destination.Slice(r * columns, columns));
+        else
+            for (int r = r0; r < r1; r++)
+                TensorPrimitives.Add(row, added.Slice(r * columns, columns), destination.Slice(r * columns, columns));
     }
 
     /// <summary>

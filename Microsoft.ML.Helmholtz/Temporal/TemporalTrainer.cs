@@ -126,11 +126,11 @@ public sealed class TemporalTrainer
         // the ML.NET estimator wraps machines trained otherwise so). Its state is still checked below.
         if (o.Epochs > 0)
         {
+            if (Rule.Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
             // The step's buffers are sized from the options: refused here, naming them, before the rule or the step allocates.
             TemporalStep.RequireFits(model, Rule.SamplesPerExample, batch, segment, "options",
                 $"TemporalTrainingOptions.BatchSequences = {batch} and TruncationSteps = {o.TruncationSteps} (segments of {segment} frames)",
                 "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
-            Rule.Prepare(machine, segment * batch);
         }
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
@@ -148,6 +148,8 @@ public sealed class TemporalTrainer
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
+        // After the refusals above, which must not make the rule forget what it learned on another machine (as HelmholtzTrainer).
+        Rule.Prepare(machine, segment * batch);
 
         var random = new RandomStream(o.Seed);
         var samples = random.Fork(1);
@@ -319,7 +321,9 @@ public sealed class TemporalTrainer
         string undone = !steps.StepTaken ? "No step was taken: the machine is as it was given to Train"
             : steps.Taken == 1 ? "The run's only step was undone: the machine is as it was given to Train"
             : "The last step was undone: the machine holds the parameters it had before it";
+        // Before the run's first step the learning rate played no part: the machine as given (or its data) is the cause.
+        string advice = steps.StepTaken ? "Lower the learning rate." : "Check its parameters (they may be extreme) and the data.";
         steps.UndoLast();
-        return new TrainingDivergedException($"{what}. {undone}. Lower the learning rate.", epoch, minibatch);
+        return new TrainingDivergedException($"{what}. {undone}. {advice}", epoch, minibatch);
     }
 }
