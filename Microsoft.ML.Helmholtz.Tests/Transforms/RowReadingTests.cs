@@ -88,6 +88,46 @@ public sealed class RowReadingTests
         StringAssert.Contains(errors[0], "Transform: column 'Pixels', the row with ID 2345, slot 5 is NaN");
     }
 
+    /// <summary>
+    /// A row that cannot be read ends the batch read ahead before it: the rows before it are served (Preview, the first rows
+    /// of a view, a reader that stops early) with the values they have without it, and its error comes when the cursor
+    /// reaches it, naming it. It once failed the first MoveNext for a row a thousand rows on, in the managed and the ONNX
+    /// Runtime transformers alike. A bad row that starts a batch fails when it is reached, as before.
+    /// </summary>
+    [TestMethod]
+    [DataRow(25)]
+    [DataRow(32)]   // the first row of the ONNX Runtime transformer's second batch
+    [DataRow(0)]
+    public void ARowThatCannotBeReadFailsOnlyWhenTheCursorReachesIt(int bad)
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(40, 2);
+        rows[bad].Pixels[3] = 2;
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: 32);
+        foreach (ITransformer scorer in new ITransformer[] { model, onnx })
+        {
+            string name = scorer == model ? "managed" : "ONNX Runtime";
+            IDataView scored = scorer.Transform(data);
+            ScoredRow[] before = ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: false).Take(bad).ToArray();
+            ScoredRow[] alone = bad == 0 ? [] : Scored(ml, scorer.Transform(ml.Data.LoadFromEnumerable(rows[..bad])));
+            Assert.HasCount(bad, before, name);
+            for (int r = 0; r < bad; r++)
+            {
+                Assert.AreEqual(alone[r].Id, before[r].Id, $"{name}, row {r}");
+                Assert.AreEqual(alone[r].LogLikelihood, before[r].LogLikelihood, 1e-6f * Math.Abs(alone[r].LogLikelihood), $"{name}, row {r}");
+            }
+            int served = 0;
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            {
+                foreach (ScoredRow _ in ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: true)) served++;
+            }, name);
+            Assert.AreEqual(bad, served, $"{name}: the rows before the bad one are served");
+            StringAssert.Contains(e.Message, $"Transform: column 'Pixels', row {bad}, slot 3 is 2", name);
+        }
+    }
+
     [TestMethod]
     public void ValidationDataOfUnknownRowCountIsReadAsItComes()
     {

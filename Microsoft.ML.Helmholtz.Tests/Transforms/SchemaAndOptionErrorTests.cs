@@ -226,6 +226,9 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("LearningRateDecay", "0")]
     [DataRow("MinimumLearningRate", "above the rate")]
     [DataRow("Momentum", "1")]
+    [DataRow("Momentum", "with adam")]
+    [DataRow("AnomalyQuantile", "with a threshold")]
+    [DataRow("AnomalyQuantile", "without a score or label column")]
     [DataRow("Reinforce", "null")]
     [DataRow("Reinforce", "baseline decay 2")]
     [DataRow("Nvil", "null")]
@@ -241,6 +244,8 @@ public sealed class SchemaAndOptionErrorTests
             case "TrainingSamples": o.LearningRule = HelmholtzLearningRule.Vimco; o.TrainingSamples = 1; break;
             case "Samples": o.Samples = 0; break;
             case "BatchSize": o.BatchSize = 0; break;
+            case "AnomalyQuantile" when value == "with a threshold": o.ScoreColumnName = "Score"; o.AnomalyThreshold = 5; o.AnomalyQuantile = 0.5; break;
+            case "AnomalyQuantile" when value.StartsWith("without"): o.AnomalyQuantile = 0.5; break;   // no Score or PredictedLabel column: no threshold is set
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
             case "WeightDecay" when value == "-1": o.WeightDecay = -1; break;
             case "AdamBeta2" when value == "1": o.AdamBeta2 = 1; break;
@@ -248,6 +253,7 @@ public sealed class SchemaAndOptionErrorTests
             case "LearningRate": o.LearningRate = double.NaN; break;
             case "LearningRateDecay" when value == "0": o.LearningRateDecay = 0; break;
             case "MinimumLearningRate": o.MinimumLearningRate = 2 * o.LearningRate; break;
+            case "Momentum" when value == "with adam": o.Momentum = 0.5; break;   // Adam, the default, has no momentum option
             case "Momentum": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.Momentum = 1; break;
             case "Reinforce" when value == "null": o.Reinforce = null!; break;
             case "Reinforce": o.Reinforce = new ReinforceOptions { BaselineDecay = 2 }; break;

@@ -802,6 +802,7 @@ public sealed class TemporalTransformerTests
             (o => o.WeightDecay = 100, "TemporalHelmholtzOptions.WeightDecay: 100 with the learning rate 0.01 would shrink the weights"),
             (o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.WeightDecay = 0.1; }, "TemporalHelmholtzOptions.WeightDecay: is Adam's decoupled weight decay; it has no meaning with SgdMomentum"),
             (o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; }, "TemporalHelmholtzOptions.AdamBeta2: is Adam's β₂; it has no meaning with SgdMomentum"),
+            (o => o.Momentum = 0.5, "TemporalHelmholtzOptions.Momentum: is SgdMomentum's momentum; it has no meaning with Adam"),
             (o => o.Optimizer = (HelmholtzOptimizer)7, "TemporalHelmholtzOptions.Optimizer: unknown value 7"),
         ];
         foreach (var (change, message) in cases)

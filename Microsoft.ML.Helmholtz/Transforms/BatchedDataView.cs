@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.ExceptionServices;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
@@ -94,6 +95,7 @@ internal sealed class BatchedDataView : IDataView
         private int _count, _current = -1;
         private long _position = -1;
         private bool _done;
+        private ExceptionDispatchInfo? _unreadable;   // the row after the batch's last, which could not be read: thrown when reached
 
         public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool parallel)
         {
@@ -133,6 +135,8 @@ internal sealed class BatchedDataView : IDataView
                 _position++;
                 return true;
             }
+            // The row read ahead that could not be read is reached: its error now, not while the rows before it were served.
+            _unreadable?.Throw();
             if (!Fill())
             {
                 _done = true;
@@ -145,16 +149,29 @@ internal sealed class BatchedDataView : IDataView
             return true;
         }
 
+        /// <summary>
+        /// Reads up to a batch of rows ahead and computes them. A row that cannot be read (a value the machine cannot model, a
+        /// getter of the input that fails) ends the batch before it: the rows before it are served, and its error is thrown when
+        /// the cursor reaches it, so reading the first rows of a view (Preview, TakeRows) fails only for a row it asks for.
+        /// </summary>
         private bool Fill()
         {
             int n = 0;
             while (n < _batchRows && _input.MoveNext())
             {
-                _batches[n] = _input.Batch;
-                _inputId(ref _ids[n]);
-                _values(ref _buffer);
-                _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _parallel ? _inputId : null), "Transform");
-                foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
+                try
+                {
+                    _batches[n] = _input.Batch;
+                    _inputId(ref _ids[n]);
+                    _values(ref _buffer);
+                    _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _parallel ? _inputId : null), "Transform");
+                    foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
+                }
+                catch (Exception e) when (n > 0)
+                {
+                    _unreadable = ExceptionDispatchInfo.Capture(e);
+                    break;
+                }
                 n++;
             }
             _count = n;

@@ -238,7 +238,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             {
                 double threshold = QuantileThreshold(transformer, matrix, stream, rows, cancellation);
                 transformer = transformer.WithThreshold(threshold);
-                Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.AnomalyQuantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
+                Log(channel, $"Anomaly threshold: {threshold:F2} nats, the {o.Quantile.ToString(CultureInfo.InvariantCulture)} quantile of the training rows' scores.");
             }
             if (recording is not null && !keptInitial) o.TrainingState!.CopyFrom(recording);
             Log(channel, o.Epochs == 0 ? $"Ready in {clock.Elapsed.TotalSeconds:F1} s (no step taken)."
@@ -333,7 +333,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         // The scores as the transformer's float columns show them: the row that sets the threshold is then not above it.
         for (int i = 0; i < n; i++) scores[i] = -(double)(float)scores[i];
         Array.Sort(scores);
-        return scores[Math.Clamp((int)Math.Ceiling(o.AnomalyQuantile * n) - 1, 0, n - 1)];
+        return scores[Math.Clamp((int)Math.Ceiling(o.Quantile * n) - 1, 0, n - 1)];
     }
 
     /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>
@@ -441,7 +441,14 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (!Enum.IsDefined(o.RecognitionUpdate)) throw Bad(nameof(o.RecognitionUpdate), $"unknown value {o.RecognitionUpdate}.");
         if (o.RecognitionUpdate != RecognitionUpdate.Wake && o.LearningRule != HelmholtzLearningRule.ReweightedWakeSleep)
             throw Bad(nameof(o.RecognitionUpdate), $"{o.RecognitionUpdate} is how {nameof(HelmholtzLearningRule.ReweightedWakeSleep)} updates the recognition network; it has no meaning with {o.LearningRule}.");
-        if (!(o.AnomalyQuantile > 0 && o.AnomalyQuantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {o.AnomalyQuantile}).");
+        if (o.AnomalyQuantile is { } quantile)
+        {
+            if (!(quantile > 0 && quantile < 1)) throw Bad(nameof(o.AnomalyQuantile), $"must lie in (0, 1) (got {quantile}).");
+            if (o.AnomalyThreshold is not null)
+                throw Bad(nameof(o.AnomalyQuantile), $"sets the anomaly threshold from the training scores; it has no meaning with an AnomalyThreshold ({o.AnomalyThreshold}): set one or the other.");
+            if (o.ScoreColumnName is null && o.PredictedLabelColumnName is null)
+                throw Bad(nameof(o.AnomalyQuantile), "sets the threshold of the score and predicted-label columns; it has no meaning when neither is named (ScoreColumnName, PredictedLabelColumnName).");
+        }
         if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");
         if (o.AnomalyQuantileRows < 1) throw Bad(nameof(o.AnomalyQuantileRows), $"must be at least 1 (got {o.AnomalyQuantileRows}).");
         if (o.ShuffleBufferRows < 1) throw Bad(nameof(o.ShuffleBufferRows), $"must be at least 1 (got {o.ShuffleBufferRows}).");

@@ -100,8 +100,8 @@ public sealed class HelmholtzMachineOptions
 
     public double MinimumLearningRate { get; set; }
 
-    /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
-    public double Momentum { get; set; } = 0.9;
+    /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>, in [0, 1); null (the default): 0.9. Refused with <see cref="HelmholtzOptimizer.Adam"/>.</summary>
+    public double? Momentum { get; set; }
 
     /// <summary>
     /// Decoupled weight decay λ of <see cref="HelmholtzOptimizer.Adam"/> (AdamW): each step multiplies the
@@ -179,8 +179,15 @@ public sealed class HelmholtzMachineOptions
     /// <summary>The anomaly threshold on the score; null: the <see cref="AnomalyQuantile"/> of the training rows' scores.</summary>
     public double? AnomalyThreshold { get; set; }
 
-    /// <summary>The quantile of the training scores (as the float Score column shows them) that becomes the threshold when none is given.</summary>
-    public double AnomalyQuantile { get; set; } = 0.99;
+    /// <summary>
+    /// The quantile of the training scores (as the float Score column shows them) that becomes the threshold when none is given,
+    /// in (0, 1); null (the default): 0.99. Refused with an <see cref="AnomalyThreshold"/>, and without a score or predicted-label
+    /// column, where it would not be used.
+    /// </summary>
+    public double? AnomalyQuantile { get; set; }
+
+    /// <summary>The quantile used: <see cref="AnomalyQuantile"/>, or 0.99.</summary>
+    internal double Quantile => AnomalyQuantile ?? 0.99;
 
     /// <summary>Training rows scored to find the quantile (evenly spaced through the data when there are more).</summary>
     public int AnomalyQuantileRows { get; set; } = 10_000;

@@ -21,9 +21,9 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CPU and CUDA; ONNX Runtime 1.31's
 /// CUDA provider needs the CUDA 13 runtime libraries: cuBLAS, cuDNN 9, cudart).</para>
 /// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the sessions, once no
-/// cursor or prediction engine of it is running: after that every call, and every batch a cursor made
-/// before still asks for, is an <see cref="ObjectDisposedException"/>. Saved with a pipeline as the
-/// transformer it was made from.</para>
+/// cursor or prediction engine of it is running: after that every call but saving, and every batch a cursor
+/// made before still asks for, is an <see cref="ObjectDisposedException"/>. Saved with a pipeline (disposed or
+/// not: the sessions play no part) as the transformer it was made from.</para>
 /// </remarks>
 public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDisposable
 {

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// error names the option, and made into the core's schedule and optimiser.
 /// </summary>
 internal readonly record struct OptimizerSettings(HelmholtzOptimizer Optimizer, double LearningRate, double LearningRateDecay,
-    double MinimumLearningRate, double Momentum, double? AdamBeta2, double WeightDecay)
+    double MinimumLearningRate, double? Momentum, double? AdamBeta2, double WeightDecay)
 {
     public static OptimizerSettings Of(HelmholtzMachineOptions o)
         => new(o.Optimizer, o.LearningRate, o.LearningRateDecay, o.MinimumLearningRate, o.Momentum, o.AdamBeta2, o.WeightDecay);
@@ -37,7 +37,7 @@ internal readonly record struct OptimizerSettings(HelmholtzOptimizer Optimizer, 
             }
         }
         if (!Enum.IsDefined(Optimizer)) throw bad(nameof(Optimizer), $"unknown value {Optimizer}.");
-        double rate = LearningRate, decay = LearningRateDecay, minimum = MinimumLearningRate, momentum = Momentum, weightDecay = WeightDecay;
+        double rate = LearningRate, decay = LearningRateDecay, minimum = MinimumLearningRate, momentum = Momentum ?? SgdMomentumDefault, weightDecay = WeightDecay;
         double? beta2 = AdamBeta2;
         Made(nameof(LearningRate), () => new LearningRateSchedule(rate));
         Made(nameof(LearningRateDecay), () => new LearningRateSchedule(rate, decay));
@@ -48,6 +48,8 @@ internal readonly record struct OptimizerSettings(HelmholtzOptimizer Optimizer, 
         if (timeLimit is null && schedule.FirstZeroInSinglePrecision(0, epochs - 1) is not null)
             throw bad(nameof(LearningRateDecay), $"{decay} takes the learning rate {rate} to 0 in single precision, in which the steps use it, " +
                 $"by epoch {epochs}: set MinimumLearningRate, decay more slowly, train fewer Epochs, or set a TimeLimit.");
+        if (Momentum is not null && Optimizer != HelmholtzOptimizer.SgdMomentum)
+            throw bad(nameof(Momentum), $"is {HelmholtzOptimizer.SgdMomentum}'s momentum; it has no meaning with {Optimizer}.");
         if (beta2 is not null && Optimizer != HelmholtzOptimizer.Adam)
             throw bad(nameof(AdamBeta2), $"is Adam's β₂; it has no meaning with {Optimizer}.");
         if (weightDecay > 0 && Optimizer != HelmholtzOptimizer.Adam)
@@ -56,13 +58,16 @@ internal readonly record struct OptimizerSettings(HelmholtzOptimizer Optimizer, 
             throw bad(nameof(WeightDecay), $"{weightDecay} with the learning rate {rate} would shrink the weights by 1 − ηλ ≤ 0 at each step: ηλ must be under 1.");
     }
 
+    /// <summary>The momentum of SGD when the options give none.</summary>
+    private const double SgdMomentumDefault = 0.9;
+
     public LearningRateSchedule Schedule() => new(LearningRate, LearningRateDecay, MinimumLearningRate);
 
     /// <summary>What makes each run's optimiser: Adam with the β₂ given (Adam's own where none is) and the weight decay, or SGD with momentum.</summary>
     public Func<IOptimizer> Optimizers()
     {
         OptimizerSettings settings = this;
-        return Optimizer == HelmholtzOptimizer.Adam ? settings.NewAdam : () => new SgdMomentum((float)settings.Momentum);
+        return Optimizer == HelmholtzOptimizer.Adam ? settings.NewAdam : () => new SgdMomentum((float)(settings.Momentum ?? SgdMomentumDefault));
     }
 
     private Adam NewAdam() => AdamBeta2 is { } beta2

@@ -48,7 +48,7 @@ public sealed class TemporalHelmholtzOptions
     public double MinimumLearningRate { get; set; }
 
     /// <inheritdoc cref="HelmholtzMachineOptions.Momentum"/>
-    public double Momentum { get; set; } = 0.9;
+    public double? Momentum { get; set; }
 
     /// <summary>
     /// Decoupled weight decay λ of <see cref="HelmholtzOptimizer.Adam"/> (AdamW): each step multiplies the weight matrices
