@@ -96,7 +96,8 @@ public sealed class RowReadingTests
     /// </summary>
     [TestMethod]
     [DataRow(25)]
-    [DataRow(32)]   // the first row of the ONNX Runtime transformer's second batch
+    [DataRow(16)]   // the first row of a cursor's second batch (batches grow from 16 rows)
+    [DataRow(35)]
     [DataRow(0)]
     public void ARowThatCannotBeReadFailsOnlyWhenTheCursorReachesIt(int bad)
     {
@@ -125,6 +126,45 @@ public sealed class RowReadingTests
             }, name);
             Assert.AreEqual(bad, served, $"{name}: the rows before the bad one are served");
             StringAssert.Contains(e.Message, $"Transform: column 'Pixels', row {bad}, slot 3 is 2", name);
+        }
+    }
+
+    /// <summary>
+    /// A cursor's first batch is 16 rows and its batches grow to the transformer's 1,024: the first row of a view is served
+    /// after 16 rows are read and scored, not a whole batch (Preview, a reader that stops early), and every row, on either
+    /// side of the batches' edges, has the bits a PredictionEngine gives it alone.
+    /// </summary>
+    [TestMethod]
+    public void TheFirstRowsAreServedWithoutAWholeBatch()
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(3000, 2);
+        int read = 0;
+        IEnumerable<PixelRow> Counted()
+        {
+            foreach (PixelRow row in rows)
+            {
+                read++;
+                yield return row;
+            }
+        }
+        IDataView scored = model.Transform(ml.Data.LoadFromEnumerable(Counted()));
+        using (DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema))
+        {
+            var logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+            Assert.IsTrue(cursor.MoveNext());
+            float value = 0;
+            logLikelihood(ref value);
+            Assert.AreEqual(16, read, "rows read (and scored) to serve the first");
+        }
+        ScoredRow[] all = Scored(ml, model.Transform(ml.Data.LoadFromEnumerable(rows)));
+        var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
+        foreach (int r in new[] { 0, 15, 16, 79, 80, 335, 336, 1359, 1360, 2383, 2384, 2999 })   // batches of 16, 64, 256, 1024, 1024, …
+        {
+            ScoredRow alone = engine.Predict(rows[r]);
+            Assert.AreEqual(alone.LogLikelihood, all[r].LogLikelihood, $"row {r}");
+            CollectionAssert.AreEqual(alone.HelmholtzFeatures, all[r].HelmholtzFeatures, $"row {r}");
         }
     }
 

@@ -76,6 +76,12 @@ internal sealed class BatchedDataView : IDataView
     /// </summary>
     private sealed class BatchCursor : DataViewRowCursor, ICurrentRow
     {
+        /// <summary>
+        /// Rows of a cursor's first batch. The batches grow from it to the transformer's, so that the first rows of a view
+        /// (Preview, a reader that stops early) do not wait for a whole batch of 1,024; a row's values do not depend on its batch.
+        /// </summary>
+        internal const int FirstBatchRows = 16;
+
         private readonly OutputColumns _columns;
         private readonly DataViewRowCursor _input;
         private readonly bool[] _active;
@@ -92,6 +98,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly DataViewRowId[] _ids;
         private VBuffer<float> _buffer;
         private readonly int _batchRows;
+        private int _fillRows;   // rows the next batch reads: from FirstBatchRows, four times more each batch, up to _batchRows
         private int _count, _current = -1;
         private long _position = -1;
         private bool _done;
@@ -105,6 +112,7 @@ internal sealed class BatchedDataView : IDataView
             _active = active;
             _compute = transformer.CreateComputation();
             _batchRows = transformer.BatchRows;
+            _fillRows = Math.Min(FirstBatchRows, _batchRows);
             _inputColumn = transformer.Input;
             _size = transformer.Input.Size;
             _featureSize = transformer.FeatureSize;
@@ -157,7 +165,7 @@ internal sealed class BatchedDataView : IDataView
         private bool Fill()
         {
             int n = 0;
-            while (n < _batchRows && _input.MoveNext())
+            while (n < _fillRows && _input.MoveNext())
             {
                 try
                 {
@@ -175,6 +183,7 @@ internal sealed class BatchedDataView : IDataView
                 n++;
             }
             _count = n;
+            _fillRows = (int)Math.Min(_batchRows, 4L * _fillRows);
             if (n == 0) return false;
             if (_features) _compute.Features(_x.AsSpan(0, n * _size), n, _featureValues.AsSpan(0, n * _featureSize));
             if (_logLikelihood) _compute.LogLikelihood(_x.AsSpan(0, n * _size), n, _logLikelihoodValues.AsSpan(0, n));

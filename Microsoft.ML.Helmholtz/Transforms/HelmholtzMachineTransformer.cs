@@ -158,7 +158,8 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
         Options.ScoreColumnName, Options.PredictedLabelColumnName, Threshold);
 
     /// <summary>
-    /// The same columns computed by ONNX Runtime in batches of <paramref name="batchRows"/> rows, on the
+    /// The same columns computed by ONNX Runtime in batches of up to <paramref name="batchRows"/> rows (a cursor's first batches are
+    /// smaller, from 16 rows, so that its first rows come sooner), on the
     /// device <paramref name="mlContext"/> names (<c>GpuDeviceId</c>, <c>FallbackToCpu</c>); see
     /// <see cref="HelmholtzOnnxTransformer"/>. The application needs an ONNX Runtime native package.
     /// </summary>

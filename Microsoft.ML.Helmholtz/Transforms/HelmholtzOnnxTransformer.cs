@@ -80,7 +80,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     /// <summary>Where the graphs run: "CPU", "CUDA device n", or "CPU (fallback: …)".</summary>
     public string Device { get; }
 
-    /// <summary>Rows each cursor hands ONNX Runtime at once.</summary>
+    /// <summary>Rows each cursor hands ONNX Runtime at once, at most (its first batches are smaller, from 16 rows).</summary>
     public int BatchRows { get; }
 
     /// <summary>The machine's layers, as <see cref="HelmholtzMachineTransformer.Architecture"/> of the transformer this runs.</summary>
