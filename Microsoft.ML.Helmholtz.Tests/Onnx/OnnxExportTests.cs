@@ -140,6 +140,59 @@ public sealed class OnnxExportTests
         Assert.AreEqual("options", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.ExportRecognitionToOnnx(path, unknown)).ParamName);
         Assert.IsFalse(File.Exists(path));
         Assert.AreEqual(0, stream.Length);
+
+        // Names that cannot make a graph are the options' errors, named, before anything is written: an output named as the
+        // input, a name in the graph's own namespace (once "Value name … is already used", as the builder's argument "name"),
+        // and a features output named as a layer's statistics.
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        void Refused(Action export, string message)
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(export, message);
+            Assert.AreEqual("options", e.ParamName, e.Message);
+            StringAssert.Contains(e.Message, message);
+        }
+        Refused(() => machine.ExportRecognitionToOnnx(path, new OnnxExportOptions { InputName = "x", FeaturesName = "x" }),
+            "OnnxExportOptions: InputName and FeaturesName are both 'x': give each its own name.");
+        Refused(() => estimator.ExportToOnnx(path, new OnnxExportOptions { InputName = "x", LogLikelihoodName = "x" }),
+            "OnnxExportOptions: InputName and LogLikelihoodName are both 'x'");
+        Refused(() => machine.ExportRecognitionToOnnx(path, new OnnxExportOptions { FeaturesName = "helmholtz/Gemm_0" }),
+            "OnnxExportOptions.FeaturesName: 'helmholtz/Gemm_0' begins with 'helmholtz/', which the graph keeps for its own values");
+        Refused(() => estimator.ExportToOnnx(path, new OnnxExportOptions { InputName = "helmholtz/x" }), "OnnxExportOptions.InputName:");
+        Refused(() => machine.ExportRecognitionToOnnx(path, new OnnxExportOptions { FeaturesName = "hidden_1_mean", LayerStatistics = true }),
+            "OnnxExportOptions: 'hidden_1_mean' names two of the graph's inputs and outputs");
+        Assert.IsFalse(File.Exists(path), "nothing written");
+        // A log-likelihood graph has no features: their name is not used, so not checked (it was refused when empty).
+        estimator.ExportToOnnx(path, new OnnxExportOptions { FeaturesName = "", InputName = "features" });
+        Assert.IsTrue(File.Exists(path));
+    }
+
+    /// <summary>
+    /// A transformer whose input column has the name an export would give an output without a column of its own ("features",
+    /// "log_likelihood") exports under "helmholtz_" + that name, where the export once failed on a transformer that had fitted.
+    /// </summary>
+    [TestMethod]
+    [DataRow("features")]
+    [DataRow("log_likelihood")]
+    public void ATransformerWhoseInputHasAnOutputsDefaultNameExports(string input)
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Transforms.CopyColumns(input, "Pixels").Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)))
+            .Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)));
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = input, Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7,
+            FeatureColumnName = null, LogLikelihoodColumnName = null, ScoreColumnName = "Score",
+        }).Fit(train);
+        using var features = new MemoryStream();
+        model.ExportRecognitionToOnnx(features);
+        using var logLikelihood = new MemoryStream();
+        model.ExportLogLikelihoodToOnnx(logLikelihood);
+        using var featureSession = new InferenceSession(features.ToArray());
+        using var logLikelihoodSession = new InferenceSession(logLikelihood.ToArray());
+        Assert.AreEqual(input, featureSession.InputMetadata.Keys.Single());
+        Assert.AreEqual(input == "features" ? "helmholtz_features" : "features", featureSession.OutputMetadata.Keys.Single());
+        CollectionAssert.AreEquivalent(new[] { input == "log_likelihood" ? "helmholtz_log_likelihood" : "log_likelihood", "Score" },
+            logLikelihoodSession.OutputMetadata.Keys.ToArray());
     }
 
     [TestMethod]

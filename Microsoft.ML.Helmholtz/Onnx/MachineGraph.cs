@@ -276,7 +276,14 @@ internal static class MachineGraph
         // scorer refuses the row instead (a layer's statistics past float), a graph cannot throw and drops the sample too.
         string rawWeights = g.Node("Sub", [logP, logQ]);
         string weights = g.Node("Where", [g.Node("IsNaN", [rawWeights]), g.Constant(float.NegativeInfinity), rawWeights]);
-        string logSum = g.Reduce("ReduceLogSumExp", weights, [1], keepDims: false);
+        // ln Σ_k e^{w_k} = m + ln Σ_k e^{w_k − m}, m the largest weight (0 where that is infinite: all −∞, or one +∞), formed here
+        // rather than by ReduceLogSumExp: ONNX Runtime's CPU kernel takes its first element for the maximum and 0 when that one
+        // is −∞, so a row whose first sample had weight 0 and whose others lay below −88 came out −∞ (or off) where the managed
+        // scorer is finite.
+        string largest = g.Reduce("ReduceMax", weights, [1], keepDims: true);
+        string shift = g.Node("Where", [g.Node("IsInf", [largest]), g.Constant(0f), largest]);
+        string shiftedSum = g.Reduce("ReduceSum", g.Node("Exp", [g.Node("Sub", [weights, shift])]), [1], keepDims: true);
+        string logSum = g.Node("Squeeze", [g.Node("Add", [g.Node("Log", [shiftedSum]), shift]), axis1]);
         return g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))]);
     }
 
@@ -439,7 +446,7 @@ internal static class MachineGraph
 /// layer's "hidden_l_probability" (binary units), "hidden_l_mean" (continuous Bernoulli units) or
 /// "hidden_l_mean" and "hidden_l_log_variance" (Gaussian units; and "hidden_l_factor", the u of
 /// D + u uᵀ, for a rank-one posterior) of the recognition network's deterministic pass. The names
-/// may be any distinct strings: the graph's own values are named apart (<see cref="OnnxGraphBuilder.InternalPrefix"/>).
+/// may be any distinct strings outside the graph's own namespace (<see cref="OnnxGraphBuilder.InternalPrefix"/>, refused by the exports' checks).
 /// </summary>
 internal sealed record GraphColumns(
     string Input = MachineGraph.InputName,

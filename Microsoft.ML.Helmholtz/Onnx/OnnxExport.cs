@@ -50,7 +50,7 @@ public static class OnnxExport
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(stream);
         options ??= new();
-        Check(options);   // before the features are made from them, so that a bad option is named as the other exports name it
+        Check(options, recognition: true);   // before the features are made from them, so that a bad option is named as the other exports name it
         stream.Write(RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
@@ -59,7 +59,7 @@ public static class OnnxExport
     {
         ArgumentNullException.ThrowIfNull(machine);
         options ??= new();
-        Check(options);
+        Check(options, recognition: true);
         WriteFile(path, RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
     }
 
@@ -83,32 +83,59 @@ public static class OnnxExport
 
     internal static byte[] RecognitionModel(RecognitionFeatures features, OnnxExportOptions options)
     {
-        Check(options);
+        Check(options, recognition: true);
         var columns = new GraphColumns(options.InputName, options.FeaturesName, null, null, null, options.Layout == OnnxLayout.Row, 0, options.LayerStatistics);
-        return MachineGraph.Build(features, null, columns, new Dictionary<string, string>
+        return NamedByTheOptions(() => MachineGraph.Build(features, null, columns, new Dictionary<string, string>
         {
             ["helmholtz.graph"] = "recognition",
             ["helmholtz.feature_layers"] = features.Layers.ToString(),
-        });
+        }));
     }
 
     internal static byte[] LogLikelihoodModel(FixedNoiseLogLikelihood estimator, OnnxExportOptions options, string? scoreName = null, string? predictedName = null, double threshold = 0)
     {
-        Check(options);
+        Check(options, recognition: false);
         var columns = new GraphColumns(options.InputName, null, options.LogLikelihoodName, scoreName, predictedName, options.Layout == OnnxLayout.Row, threshold);
-        return MachineGraph.Build(null, estimator, columns, new Dictionary<string, string>
+        return NamedByTheOptions(() => MachineGraph.Build(null, estimator, columns, new Dictionary<string, string>
         {
             ["helmholtz.graph"] = "log_likelihood",
             ["helmholtz.samples"] = estimator.Samples.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["helmholtz.seed"] = estimator.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        }));
     }
 
-    private static void Check(OnnxExportOptions options)
+    /// <summary>
+    /// The names the graph takes from the options (the input, and the features or the log-likelihood): not empty, not in the
+    /// graph's own namespace (<see cref="OnnxGraphBuilder.InternalPrefix"/>), the output's not the input's. The names of an
+    /// export that has no such output (the features of a log-likelihood graph) are not used, so not checked.
+    /// </summary>
+    private static void Check(OnnxExportOptions options, bool recognition)
     {
-        if (string.IsNullOrWhiteSpace(options.InputName) || string.IsNullOrWhiteSpace(options.FeaturesName) || string.IsNullOrWhiteSpace(options.LogLikelihoodName))
-            throw new ArgumentException("OnnxExportOptions: the input and output names must not be empty.", nameof(options));
         if (!Enum.IsDefined(options.Layout)) throw new ArgumentOutOfRangeException(nameof(options), options.Layout, "Unknown ONNX layout.");
         if (!Enum.IsDefined(options.FeatureLayers)) throw new ArgumentOutOfRangeException(nameof(options), options.FeatureLayers, "Unknown feature layers.");
+        (string Option, string? Name) output = recognition ? (nameof(options.FeaturesName), options.FeaturesName) : (nameof(options.LogLikelihoodName), options.LogLikelihoodName);
+        foreach ((string option, string? name) in new[] { (nameof(options.InputName), options.InputName), output })
+        {
+            if (string.IsNullOrWhiteSpace(name))
+                throw new ArgumentException($"OnnxExportOptions.{option}: the graph's input and output names must not be empty.", nameof(options));
+            if (name.StartsWith(OnnxGraphBuilder.InternalPrefix, StringComparison.Ordinal))
+                throw new ArgumentException($"OnnxExportOptions.{option}: '{Requires.Shortened(name)}' begins with '{OnnxGraphBuilder.InternalPrefix}', " +
+                    "which the graph keeps for its own values: choose another name.", nameof(options));
+        }
+        if (options.InputName == output.Name)
+            throw new ArgumentException($"OnnxExportOptions: InputName and {output.Option} are both '{Requires.Shortened(options.InputName)}': give each its own name.", nameof(options));
+    }
+
+    /// <summary>A name the options give that meets another of the graph's outputs (a layer's statistics, a score) is the options' error.</summary>
+    private static byte[] NamedByTheOptions(Func<byte[]> build)
+    {
+        try
+        {
+            return build();
+        }
+        catch (ArgumentException e) when (e.ParamName == "name")
+        {
+            throw new ArgumentException($"OnnxExportOptions: {Requires.Reason(e)}", "options", e);
+        }
     }
 }

@@ -111,7 +111,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
 
     /// <summary>
     /// The recognition network as ONNX (opset 18): the input named as this transformer's input
-    /// column, the features as its feature column (or "features"), exactly as this transformer
+    /// column, the features as its feature column (or "features"; "helmholtz_features" where the input column is so named), exactly as this transformer
     /// computes them; with <paramref name="layerStatistics"/> also every hidden layer's probabilities,
     /// or means and log-variances. <see cref="OnnxLayout.Batch"/>: [N, D] in, for ONNX Runtime;
     /// <see cref="OnnxLayout.Row"/>: [D] in, for ML.NET's ApplyOnnxModel.
@@ -130,7 +130,8 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// <summary>
     /// The log-likelihood as ONNX (opset 18), with this transformer's K and scoring noise in the graph,
     /// so ONNX Runtime gives this transformer's numbers (to about 1e-7 of the value): the input named
-    /// as the input column, the output as the log-likelihood column (or "log_likelihood"), and the
+    /// as the input column, the output as the log-likelihood column (or "log_likelihood"; "helmholtz_log_likelihood" where the
+    /// input column is so named), and the
     /// score and predicted label when this transformer adds them.
     /// </summary>
     public void ExportLogLikelihoodToOnnx(Stream stream, OnnxLayout layout = OnnxLayout.Batch)
@@ -149,13 +150,16 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
         new OnnxExportOptions
         {
             FeatureLayers = Options.FeatureLayers, LayerStatistics = layerStatistics, Layout = layout,
-            InputName = Options.InputColumnName, FeaturesName = Options.FeatureColumnName ?? MachineGraph.FeaturesName,
+            InputName = Options.InputColumnName, FeaturesName = Options.FeatureColumnName ?? Unused(MachineGraph.FeaturesName),
         });
 
     private byte[] LogLikelihoodModel(OnnxLayout layout) => OnnxExport.LogLikelihoodModel(
         LogLikelihood ?? new FixedNoiseLogLikelihood(Machine, Options.Samples, Seed),
-        new OnnxExportOptions { Layout = layout, InputName = Options.InputColumnName, LogLikelihoodName = Options.LogLikelihoodColumnName ?? MachineGraph.LogLikelihoodName },
+        new OnnxExportOptions { Layout = layout, InputName = Options.InputColumnName, LogLikelihoodName = Options.LogLikelihoodColumnName ?? Unused(MachineGraph.LogLikelihoodName) },
         Options.ScoreColumnName, Options.PredictedLabelColumnName, Threshold);
+
+    /// <summary>An output without a column of its own takes the graph's default name, or "helmholtz_" before it where the input column has that name.</summary>
+    private string Unused(string name) => name == Options.InputColumnName ? "helmholtz_" + name : name;
 
     /// <summary>
     /// The same columns computed by ONNX Runtime in batches of up to <paramref name="batchRows"/> rows (a cursor's first batches are
