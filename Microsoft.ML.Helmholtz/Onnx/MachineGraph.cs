@@ -281,7 +281,9 @@ internal static class MachineGraph
         // is −∞, so a row whose first sample had weight 0 and whose others lay below −88 came out −∞ (or off) where the managed
         // scorer is finite.
         string largest = g.Reduce("ReduceMax", weights, [1], keepDims: true);
-        string shift = g.Node("Where", [g.Node("IsInf", [largest]), g.Constant(0f), largest]);
+        // |m| > float.MaxValue rather than IsInf: elementwise ops every execution provider has (m is never NaN here).
+        string infinite = g.Node("Greater", [g.Node("Abs", [largest]), g.Constant(float.MaxValue)]);
+        string shift = g.Node("Where", [infinite, g.Constant(0f), largest]);
         string shiftedSum = g.Reduce("ReduceSum", g.Node("Exp", [g.Node("Sub", [weights, shift])]), [1], keepDims: true);
         string logSum = g.Node("Squeeze", [g.Node("Add", [g.Node("Log", [shiftedSum]), shift]), axis1]);
         return g.Node("Sub", [logSum, g.Scalar("log_k", (float)Math.Log(k))]);
