@@ -343,7 +343,10 @@ public sealed class OnnxExportTests
             Assert.IsTrue(warnings.Any(w => w.Contains("GPU 0 was asked for", StringComparison.Ordinal) && w.Contains("CUDA", StringComparison.Ordinal)), string.Join("\n", warnings));
         }
         ml.FallbackToCpu = false;
+        OrtLoggingLevel level = OrtEnv.Instance().EnvLogLevel;
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => model.ToOnnxRuntime(ml));
+        // ONNX Runtime's own error line was held back while the provider was tried (its log level), and the level put back.
+        Assert.AreEqual(level, OrtEnv.Instance().EnvLogLevel);
         StringAssert.Contains(e.Message, "GpuDeviceId asks for GPU 0");
         StringAssert.Contains(e.Message, "CUDA provider");
         StringAssert.Contains(e.Message, "FallbackToCpu");

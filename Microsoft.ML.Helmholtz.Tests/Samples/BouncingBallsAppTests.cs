@@ -85,6 +85,10 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         (exit, _, error) = Run("--rule", "rws-sleep", "--architecture", "900bs-20b", "--epochs", "1");
         Assert.AreEqual(BouncingBallsApp.UserError, exit);
         StringAssert.StartsWith(error, "error: --rule rws-sleep: Reweighted wake-sleep's sleep phase does not take conditioning");
+        // Binary visible units cannot model the frames' soft edges: refused before the data set is made, not at its first frame.
+        (exit, _, error) = Run("--architecture", "900b-20g", "--epochs", "1");
+        Assert.AreEqual(BouncingBallsApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --architecture: the visible layer 900b is binary, but the frames' pixels lie between 0 and 1");
         Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
     }
 
@@ -107,9 +111,11 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     [DataRow("--seed", "-1", "--seed needs a whole number")]
     [DataRow("--learning-rate", "0", "--learning-rate needs a positive number")]
     [DataRow("--learning-rate", "NaN", "--learning-rate needs a positive number")]
-    [DataRow("--decay", "0", "--decay 0 --min-lr 0: the learning-rate decay per epoch must lie in (0, 1]")]
+    [DataRow("--decay", "0", "--decay 0: the learning-rate decay per epoch must lie in (0, 1]; got 0.")]
+    [DataRow("--decay", "NaN", "--decay NaN: the learning-rate decay per epoch must lie in (0, 1]; got NaN.")]
     [DataRow("--decay", "x", "--decay needs a number")]
-    [DataRow("--min-lr", "0.1", "--decay 1 --min-lr 0.1: The minimum learning rate 0.1 exceeds the initial rate")]
+    [DataRow("--min-lr", "0.1", "--min-lr 0.1: The minimum learning rate 0.1 exceeds the initial rate 0.001.")]
+    [DataRow("--min-lr", "-1", "--min-lr -1: the minimum learning rate must be finite and at least 0; got -1.")]
     [DataRow("--time-limit", "-1", "--time-limit needs a number of minutes")]
     [DataRow("--time-limit", "1e300", "--time-limit 1e300 is more minutes than a time limit holds")]
     [DataRow("--rule", "bogus", "--rule must be one of")]
@@ -122,6 +128,7 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual(BouncingBallsApp.UserError, exit, error);
         StringAssert.StartsWith(error, $"error: {problem}");
         Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace");
+        Assert.DoesNotContain("(Parameter", error, "no .NET parameter suffix");
         Assert.IsFalse(Directory.Exists(Temp.File("data")), "no data set was made");
         Assert.IsFalse(Directory.Exists(Temp.File("out")), "no output folder was made");
     }

@@ -106,6 +106,19 @@ public sealed class MnistAppTests : TempDirectoryTests
         AssertOneLineError(exit, error, "does not match the model");
     }
 
+    /// <summary>
+    /// A run with a time limit whose rate decays to 0 in single precision stops at that epoch, as the trainer stops at its time
+    /// limit, and says so: it once said "time limit reached" after well under a second of a 100-minute limit.
+    /// </summary>
+    [TestMethod]
+    public void ARunStoppedByARateOfZeroSaysSo()
+    {
+        var (exit, output, error) = ShortRun(Temp.File("out"), "--epochs", "5", "--time-limit", "100", "--decay", "1e-30");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(output, "learning rate 0: stopped after epoch 2, where --decay takes the rate to 0 in single precision");
+        Assert.DoesNotContain("time limit reached", output);
+    }
+
     private static string EpochLine(string output, int epoch)
         => output.Split('\n').Single(line => line.StartsWith($"epoch {epoch,4} ", StringComparison.Ordinal));
 
@@ -119,6 +132,22 @@ public sealed class MnistAppTests : TempDirectoryTests
 
         (exit, _, error) = Run("--data", Temp.File("no-data-here"), "--out", "/proc/self/runs");
         AssertOneLineError(exit, error, "cannot be written");
+
+        // A folder where one of the run's files goes: once found only when that file was saved, after the training it lost.
+        foreach (string name in new[] { "sbp.hm", "sbp.state", "sbp-curve.csv", "sbp-test-log-likelihood.csv", "sbp-best.hm", "sbp-best.state" })
+        {
+            string folder = Temp.File($"out-{name}");
+            Directory.CreateDirectory(Path.Combine(folder, name));
+            (exit, _, error) = Run("--data", Temp.File("no-data-here"), "--out", folder);
+            AssertOneLineError(exit, error, $"{name} there is a folder, where the run writes a file");
+        }
+        // Scoring a model writes its scores only: a folder named as the run's model does not stop it.
+        string scoring = Temp.File("out-scoring");
+        Directory.CreateDirectory(Path.Combine(scoring, "model-test-log-likelihood.csv"));
+        string model = Temp.File("model.hm");
+        HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-10b-5b"), 1).Save(model);
+        (exit, _, error) = Run("--resume", model, "--epochs", "0", "--data", Temp.File("no-data-here"), "--out", scoring);
+        AssertOneLineError(exit, error, "model-test-log-likelihood.csv there is a folder");
     }
 
     [TestMethod]

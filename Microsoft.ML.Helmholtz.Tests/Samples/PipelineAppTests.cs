@@ -44,11 +44,41 @@ public sealed class PipelineAppTests : TempDirectoryTests
         using var source = new CancellationTokenSource();
         var (exit, text, error) = Run(new AtLine(trigger, source.Cancel), source.Token, "--epochs", "3", "--train-limit", "300", "--k", "2", "--architecture", "784b-20g-8g");
         Assert.AreEqual(PipelineApp.Cancelled, exit, $"{when}: {error}");
-        Assert.AreEqual("cancelled: the run stopped and nothing was saved (the estimator gives back no model from a cancelled Fit, " +
-                        "and no model file is written after the signal).", error.TrimEnd(), when);
+        Assert.AreEqual("cancelled: the run stopped and nothing was saved (no file is written after the signal, and a Fit it stops gives back no model).",
+            error.TrimEnd(), when);
         Assert.IsEmpty(Directory.GetFiles(Temp.File("out")), $"{when}: no model.zip, whole or half, and no temporary file");
         if (when == "in Fit") Assert.DoesNotContain("Epoch 2/", text, "the training stopped after the minibatch in progress");
         else Assert.DoesNotContain("classifier on the machine's features", text, "the task stopped before its next step");
+    }
+
+    /// <summary>
+    /// The scoring passes read their rows through a check of the signal at each row, so a signal while the test set is scored stops
+    /// it within the batch being computed: it once scored the whole test set (40 s at K = 1000) before it stopped.
+    /// </summary>
+    [TestMethod]
+    public void AScoringPassStopsAtTheRowWhereTheSignalCame()
+    {
+        using var source = new CancellationTokenSource();
+        int served = 0;
+        IEnumerable<int> Rows()
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                served++;
+                yield return i;
+            }
+        }
+        var read = new List<int>();
+        Assert.ThrowsExactly<OperationCanceledException>(() =>
+        {
+            foreach (int row in PipelineApp.Read(Rows(), source.Token))
+            {
+                read.Add(row);
+                if (row == 2) source.Cancel();
+            }
+        });
+        CollectionAssert.AreEqual(new[] { 0, 1, 2 }, read);
+        Assert.AreEqual(4, served, "the row after the signal is fetched, then refused");
     }
 
     [TestMethod]
@@ -170,6 +200,18 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.AreEqual(PipelineApp.UserError, exit, error.ToString());
         StringAssert.StartsWith(error.ToString(), $"error: --out {file} is a file");
         Assert.DoesNotContain("Training", output.ToString());
+
+        // A folder where the task's file goes (model.zip; the ONNX models) is refused as early.
+        string folder = Temp.File("out-with-folders");
+        string written = task == "main" ? "model.zip" : "log-likelihood.onnx";
+        Directory.CreateDirectory(Path.Combine(folder, written));
+        output = new StringWriter();
+        error = new StringWriter();
+        exit = PipelineApp.Run(["--task", task, "--epochs", "1", "--train-limit", "100", "--architecture", "784b-20g-8g", "--k", "5",
+            "--data", SharedData.MnistDirectory(), "--out", folder], output, error, CancellationToken.None);
+        Assert.AreEqual(PipelineApp.UserError, exit, error.ToString());
+        StringAssert.StartsWith(error.ToString(), $"error: --out {folder}: {written} there is a folder, where the run writes a file");
+        Assert.DoesNotContain("Training", output.ToString());
     }
 
     [TestMethod]
@@ -209,6 +251,9 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
     [DataRow("--normal-digits", "5,6", "--normal-digits is an option of the anomaly task; --task main does not use it")]
     [DataRow("--per-digit", "10", "--per-digit is an option of the few-labels task; --task main does not use it")]
+    [DataRow("--out", "", "--out needs a path; got an empty value.")]
+    [DataRow("--data", " ", "--data needs a path; got an empty value.")]
+    [DataRow("--machine", "", "--machine needs a path; got an empty value.")]
     public void UserErrorsAreOneLine(string option, string value, string problem)
     {
         var (exit, _, error) = Run(option, value);

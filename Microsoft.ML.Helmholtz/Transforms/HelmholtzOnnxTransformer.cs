@@ -105,7 +105,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         try
         {
             options = new SessionOptions();
-            options.AppendExecutionProvider_CUDA(device);
+            OnnxRuntimeNative.AppendCudaQuietly(options, device);
             return (new InferenceSession(model, options), $"CUDA device {device}");
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Temporal;
@@ -101,6 +102,10 @@ public static class BouncingBallsApp
         var ballOptions = new BouncingBallsOptions { Frames = o.Frames };
         if (architecture.Visible.Size != ballOptions.PixelsPerFrame)
             throw new ArgumentException($"--architecture: the visible layer has {architecture.Visible.Size} units, but a frame has {ballOptions.PixelsPerFrame} pixels.");
+        // The frames are drawn with soft edges (values between 0 and 1), which binary units cannot model: refused before the data set is made.
+        if (architecture.Visible.Units == UnitType.Bernoulli)
+            throw new ArgumentException($"--architecture: the visible layer {architecture.Visible} is binary, but the frames' pixels lie between 0 and 1 (soft edges): " +
+                $"use soft-target units ({architecture.Visible.Size}bs) or continuous Bernoulli ones ({architecture.Visible.Size}cb).");
         ILearningRule rule = LearningRules.Create(o.Rule);
         if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
         PrepareOutputDirectory(o.Output);
@@ -140,7 +145,7 @@ public static class BouncingBallsApp
         }
         TimeSpan temporalTime = trainingClock.Elapsed;
         if (!cancelled && diverged is null && reports.Count < o.Epochs)
-            output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
+            output.WriteLine(SampleConsole.StoppedEarly(o.Schedule, 0, reports.Count));
 
         // The model and its curve are saved before anything else is computed, so that a failure later (the
         // baseline, the scoring, the strip, the report) does not lose the training; each file whole or not at all.
@@ -267,10 +272,7 @@ public static class BouncingBallsApp
     /// </summary>
     private static void PrepareOutputDirectory(string directory)
     {
-        SampleConsole.PrepareOutputDirectory(directory, "the model, the curve, the strip and the report");
-        foreach (string file in new[] { ModelFile, CurveFile, StripFile, ReportFile })
-            if (Directory.Exists(Path.Combine(directory, file)))
-                throw new IOException($"--out {directory}: {file} there is a folder, where the run writes a file; remove it or give another --out.");
+        SampleConsole.PrepareOutputDirectory(directory, "the model, the curve, the strip and the report", "--out", ModelFile, CurveFile, StripFile, ReportFile);
     }
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) to a temporary file beside <paramref name="path"/>, then moves it over the path: a reader never sees half a file.</summary>
@@ -368,14 +370,22 @@ public static class BouncingBallsApp
                 }
             }
             if (!LearningRules.Names.Contains(o.Rule)) throw new ArgumentException($"--rule must be one of {string.Join(", ", LearningRules.Names)}; got '{o.Rule}'.");
-            try
+            // Each setting checked with those before it, so that the error names the option that is wrong, without .NET's parameter suffix.
+            string rateText = o.LearningRate.ToString("R", CultureInfo.InvariantCulture);
+            LearningRateSchedule Checked(string option, string value, Func<LearningRateSchedule> make)
             {
-                o.Schedule = new LearningRateSchedule(o.LearningRate, o.Decay, o.MinimumLearningRate);
+                try
+                {
+                    return make();
+                }
+                catch (ArgumentException e)
+                {
+                    string reason = SampleConsole.WithoutParameter(e).Split('\n')[0].Trim();   // not ArgumentOutOfRangeException's "Actual value was" line
+                    throw new ArgumentException($"{option} {value}: {reason.Replace(((double)o.LearningRate).ToString(CultureInfo.InvariantCulture), rateText, StringComparison.Ordinal)}");
+                }
             }
-            catch (ArgumentOutOfRangeException e)
-            {
-                throw new ArgumentException($"--decay {o.Decay.ToString(CultureInfo.InvariantCulture)} --min-lr {o.MinimumLearningRate.ToString(CultureInfo.InvariantCulture)}: {e.Message.Split(Environment.NewLine)[0]}");
-            }
+            Checked("--decay", o.Decay.ToString(CultureInfo.InvariantCulture), () => new LearningRateSchedule(o.LearningRate, o.Decay));
+            o.Schedule = Checked("--min-lr", o.MinimumLearningRate.ToString(CultureInfo.InvariantCulture), () => new LearningRateSchedule(o.LearningRate, o.Decay, o.MinimumLearningRate));
             // The rates never rise, so the last epoch's says whether the schedule reaches 0 in single precision, where the steps use it.
             if (o.TimeLimit is null && (float)o.Schedule.At(o.Epochs - 1) == 0)
                 throw new ArgumentException($"--decay {o.Decay.ToString(CultureInfo.InvariantCulture)} takes the learning rate to 0 in single precision by epoch {o.Epochs}: " +

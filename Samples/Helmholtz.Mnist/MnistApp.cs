@@ -72,6 +72,9 @@ public static class MnistApp
     /// <summary>Where the training state of the model at <paramref name="modelPath"/> is kept: RUN.state beside RUN.hm.</summary>
     internal static string StatePath(string modelPath) => Path.ChangeExtension(modelPath, ".state");
 
+    /// <summary>Where the model that scored best on the validation rows is kept (--valid-k).</summary>
+    private static string BestPath(MnistOptions options, string runName) => Path.Combine(options.OutputDirectory, $"{runName}-best.hm");
+
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or InvalidDataException or IOException
         or UnauthorizedAccessException or NotSupportedException;
 
@@ -150,7 +153,10 @@ public static class MnistApp
         List<(int Epoch, string[] Fields)> earlierCurve = options.Resume is not null && !scoreOnly && File.Exists(curvePath)
             && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory)
             && OfThisRun(resumedName, runName) ? ReadCurve(curvePath) : [];
-        SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve");
+        // A folder where a file of the run goes is refused now, not after the training it would lose (the scores alone when only scoring).
+        string[] written = (scoreOnly ? [scoresPath] : new[] { modelPath, StatePath(modelPath), curvePath, scoresPath, BestPath(options, runName), StatePath(BestPath(options, runName)) })
+            .Select(path => Path.GetFileName(path)).ToArray();
+        SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve", "--out", written);
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
@@ -211,7 +217,7 @@ public static class MnistApp
         }
 
         var validationEstimator = options.ValidationSamples > 0 ? new ImportanceSampledLogLikelihood(options.ValidationSamples, seed: options.Seed + 5) : null;
-        string bestPath = Path.Combine(options.OutputDirectory, $"{runName}-best.hm");
+        string bestPath = BestPath(options, runName);
         double bestValidation = double.NegativeInfinity;
         double EstimateValidation(string which)
         {
@@ -266,7 +272,7 @@ public static class MnistApp
                 }
                 var reports = new HelmholtzTrainer(rule, trainingOptions).Train(machine, train, valid, progress, cancellation, state);
                 if (reports.Count < options.Epochs)
-                    output.WriteLine($"time limit reached: stopped after epoch {reports.Count} (reproduce with --epochs {reports.Count} and no time limit)");
+                    output.WriteLine(SampleConsole.StoppedEarly(trainingOptions.LearningRate, trainingOptions.FirstScheduleEpoch, reports.Count));
             }
         }
         catch (OperationCanceledException)
@@ -295,7 +301,7 @@ public static class MnistApp
         CancellationToken scoringCancellation = exitCode == Cancelled ? CancellationToken.None : cancellation;
         try
         {
-            var scores = Score(options, machine, test, output, scoringCancellation, trainSeconds);
+            var scores = Score(options, machine, test, output, scoringCancellation, scoreOnly ? null : trainSeconds);
             new ImageScores(options.ScoreSplit, testRows, scores).Write(scoresPath);
             output.WriteLine($"the estimate for each image in {scoresPath}");
             if (compareWith is not null)
@@ -337,7 +343,7 @@ public static class MnistApp
     }
 
     /// <summary>Scores the model on <paramref name="test"/> and returns the importance-sampled estimate for each image.</summary>
-    private static double[] Score(MnistOptions options, HelmholtzMachine machine, DataMatrix test, TextWriter output, CancellationToken cancellation, double trainSeconds)
+    private static double[] Score(MnistOptions options, HelmholtzMachine machine, DataMatrix test, TextWriter output, CancellationToken cancellation, double? trainSeconds)
     {
         var scoringClock = Stopwatch.StartNew();
         double bound = new SampledFreeEnergy(options.Seed + 3).Estimate(machine, test, cancellation);
@@ -353,7 +359,7 @@ public static class MnistApp
         LogLikelihoodEstimate estimate = estimator.Estimate(machine, test, out double[] perImage, scoringProgress, cancellation);
         output.WriteLine($"{options.ScoreSplit} log-likelihood (importance sampling, K = {options.Samples}): {estimate.Mean:F2} nats over {estimate.Examples} images " +
                          $"(standard error over images {estimate.StandardErrorOverExamples:F2}, Monte Carlo standard error {estimate.MonteCarloStandardError:F3}; " +
-                         $"training {trainSeconds:F0} s, scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
+                         (trainSeconds is { } seconds ? $"training {seconds:F0} s, " : "") + $"scoring {scoringClock.Elapsed.TotalSeconds:F0} s)");
         if (options.NaiveSamples > 0)
         {
             var naive = new NaiveLogLikelihood(options.NaiveSamples, seed: options.Seed + 2).Estimate(machine, test, cancellation);

@@ -61,7 +61,7 @@ public static class PipelineApp
           --epochs N (10)   --k N samples for the log-likelihood (100)   --seed N (1)
           --architecture 784b-200g-50g   --rule sbp|sbp-price|wake-sleep|reinforce|nvil|iwae|vimco|rws|rws-sleep|rws-wake-sleep
                                          (K = 5 samples per example; rws-sleep updates q in the sleep phase, rws-wake-sleep in both)
-          --train-limit N   use N of the 50,000 unlabelled training images (evenly spaced)
+          --train-limit N   use N of the training images, evenly spaced (0, the default: all; anomaly: of the normal digits' images)
           --machine FILE    main task: start from a machine saved by the MNIST sample (its architecture); with --epochs 0
                             the pipeline scores, classifies and saves it as it is (--rule need not suit it then)
           --normal-digits 0,1,2,3,4   the digits the anomaly task trains on
@@ -73,8 +73,9 @@ public static class PipelineApp
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
           -h, --help        this text
         an option of another task than the one run is refused (--k: every task but few-labels, which has no log-likelihood)
-        Ctrl+C or SIGTERM stops the training after the current minibatch (exit code 130) and saves nothing: the ML.NET
-        estimator gives back no model from a cancelled Fit, and no model.zip or ONNX file is written after the signal
+        Ctrl+C or SIGTERM stops the training after the current minibatch, or a scoring pass after the batch of rows it is
+        computing (exit code 130), and saves nothing: the ML.NET estimator gives back no model from a cancelled Fit, and
+        no model.zip or ONNX file is written after the signal
         """;
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
@@ -117,8 +118,7 @@ public static class PipelineApp
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine("cancelled: the run stopped and nothing was saved (the estimator gives back no model from a cancelled Fit, " +
-                            "and no model file is written after the signal).");
+            error.WriteLine("cancelled: the run stopped and nothing was saved (no file is written after the signal, and a Fit it stops gives back no model).");
             return Cancelled;
         }
         catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
@@ -135,6 +135,16 @@ public static class PipelineApp
 
     private static string OneLine(string message) => SampleConsole.OneLine(message);
 
+    /// <summary>The rows of a view, the signal checked at each: a scoring pass stops within the batch the cursor computes (its rows' K samples), not at its end.</summary>
+    public static IEnumerable<T> Read<T>(IEnumerable<T> rows, CancellationToken cancellation)
+    {
+        foreach (T row in rows)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            yield return row;
+        }
+    }
+
     private static Options Parse(string[] args)
     {
         var o = new Options();
@@ -143,6 +153,8 @@ public static class PipelineApp
         {
             string name = args[i];
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            // An empty path would reach the file system as "The value cannot be an empty string", naming no option.
+            string PathValue() => Value() is { } text && !string.IsNullOrWhiteSpace(text) ? text : throw new ArgumentException($"{name} needs a path; got an empty value.");
             int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : throw new ArgumentException($"{name} needs a whole number of at least {min}.");
             switch (name)
             {
@@ -150,9 +162,9 @@ public static class PipelineApp
                 case "--epochs": o.Epochs = Int(0); break;
                 case "--k": o.Samples = Int(1); samplesGiven = true; break;
                 case "--seed": o.Seed = Int(0); break;
-                case "--train-limit": o.TrainLimit = Int(1); break;
+                case "--train-limit": o.TrainLimit = Int(0); break;
                 case "--architecture": o.Architecture = Value(); o.ArchitectureGiven = true; break;
-                case "--machine": o.Machine = Value(); break;
+                case "--machine": o.Machine = PathValue(); break;
                 case "--rule":
                     string rule = o.RuleName = Value();
                     o.RecognitionUpdate = rule switch
@@ -187,8 +199,8 @@ public static class PipelineApp
                         : throw new ArgumentException($"--per-digit takes counts from 1 to 800 separated by commas; got '{sizes}'.")).ToArray();
                     perDigitGiven = true;
                     break;
-                case "--data": o.Data = Value(); break;
-                case "--out": o.Output = Value(); break;
+                case "--data": o.Data = PathValue(); break;
+                case "--out": o.Output = PathValue(); break;
                 case "--gpu": o.Gpu = Int(0); break;
                 case "--fallback-to-cpu": o.FallbackToCpu = true; break;
                 case "--help" or "-h": o.Help = true; break;
@@ -262,7 +274,7 @@ public static class PipelineApp
             throw new UserErrorException($"the machine in {o.Machine} ({o.Architecture}) cannot be trained with --rule {o.RuleName}: {unsuited} " +
                 "Give another --rule, or --epochs 0 to score it as it is.");
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);   // checks the options now
-        SampleConsole.PrepareOutputDirectory(o.Output, "model.zip");   // before the training, which a folder it cannot write would lose
+        SampleConsole.PrepareOutputDirectory(o.Output, "model.zip", "--out", "model.zip");   // before the training, which a folder it cannot write would lose
         string zip = Path.Combine(o.Output, "model.zip");
 
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
@@ -285,7 +297,8 @@ public static class PipelineApp
         cancellation.ThrowIfCancellationRequested();
 
         // The log-likelihood column on the binarized test split.
-        float[] logLikelihood = ml.Data.CreateEnumerable<LogLikelihoodRow>(machine.Transform(MnistViews.Unlabelled(ml, mnist.Test)), false).Select(r => r.LogLikelihood).ToArray();
+        float[] logLikelihood = Read(ml.Data.CreateEnumerable<LogLikelihoodRow>(machine.Transform(MnistViews.Unlabelled(ml, mnist.Test)), false), cancellation)
+            .Select(r => r.LogLikelihood).ToArray();
         double mean = logLikelihood.Average(v => (double)v);
         double se = Math.Sqrt(logLikelihood.Sum(v => (v - mean) * (v - mean)) / (logLikelihood.Length - 1) / logLikelihood.Length);
         output.WriteLine($"test log-likelihood (the LogLikelihood column, K = {o.Samples}): {mean:F2} nats over {logLikelihood.Length:N0} images (standard error over images {se:F2})");
@@ -367,7 +380,8 @@ public static class PipelineApp
         // Even-indexed images train (normal digits only), odd-indexed ones test (all digits; the others are anomalies).
         DigitRow[] train = labelled.Where((r, i) => i % 2 == 0 && normal.Contains((int)r.Digit)).ToArray();
         DigitRow[] test = labelled.Where((_, i) => i % 2 == 1).Select(r => new DigitRow { Pixels = r.Pixels, Digit = r.Digit, Anomaly = normal.Contains((int)r.Digit) ? 0 : 1 }).ToArray();
-        if (o.TrainLimit > 0) train = train.Take(o.TrainLimit).ToArray();
+        if (o.TrainLimit > 0 && o.TrainLimit < train.Length)
+            train = Enumerable.Range(0, o.TrainLimit).Select(i => train[(int)((long)i * train.Length / o.TrainLimit)]).ToArray();   // evenly spaced, as in the other tasks
         IDataView trainView = ml.Data.LoadFromEnumerable(train), testView = ml.Data.LoadFromEnumerable(test);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.Length:N0} binarized images of digits {string.Join(",", o.NormalDigits)}; " +
                          $"{test.Length:N0} test images, {test.Count(r => r.Anomaly > 0):N0} of them of other digits (the anomalies):");
@@ -393,7 +407,7 @@ public static class PipelineApp
         machineOptions.CancellationToken = cancellation;
         var estimator = ml.Transforms.HelmholtzMachine(machineOptions);
         if (o.Gpu is { } gpu && !o.FallbackToCpu) CheckCudaProvider(gpu);
-        SampleConsole.PrepareOutputDirectory(o.Output, "the ONNX models");
+        SampleConsole.PrepareOutputDirectory(o.Output, "the ONNX models", "--out", "recognition.onnx", "log-likelihood.onnx");
         MnistSplits mnist = BinarizedMnist.Load(o.Data);
         IDataView train = MnistViews.Unlabelled(ml, mnist.Train, o.TrainLimit), test = MnistViews.Unlabelled(ml, mnist.Test);
         output.WriteLine($"Training {o.Architecture} ({RuleText(o)}) on {train.GetRowCount():N0} unlabelled binarized MNIST images, {o.Epochs} epochs:");
@@ -419,10 +433,10 @@ public static class PipelineApp
         }
         using HelmholtzOnnxTransformer onnx = onnxRuntime;
         var clock = Stopwatch.StartNew();
-        ScoreRow[] managed = ml.Data.CreateEnumerable<ScoreRow>(machine.Transform(test), false).ToArray();
+        ScoreRow[] managed = Read(ml.Data.CreateEnumerable<ScoreRow>(machine.Transform(test), false), cancellation).ToArray();
         double managedSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
-        ScoreRow[] runtime = ml.Data.CreateEnumerable<ScoreRow>(onnx.Transform(test), false).ToArray();
+        ScoreRow[] runtime = Read(ml.Data.CreateEnumerable<ScoreRow>(onnx.Transform(test), false), cancellation).ToArray();
         double runtimeSeconds = clock.Elapsed.TotalSeconds;
         double worstNats = 0, worstFeature = 0;
         for (int i = 0; i < managed.Length; i++)
@@ -444,8 +458,13 @@ public static class PipelineApp
     /// </summary>
     private static void CheckCudaProvider(int device)
     {
+        // ONNX Runtime writes an error line of its own before it throws: held back (its log level is put back at once), so that
+        // the error is the one line below.
+        OrtLoggingLevel? level = null;
         try
         {
+            level = OrtEnv.Instance().EnvLogLevel;
+            OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
             using var options = new SessionOptions();
             options.AppendExecutionProvider_CUDA(device);
         }
@@ -453,6 +472,10 @@ public static class PipelineApp
         {
             throw new UserErrorException($"--gpu {device}: ONNX Runtime cannot start its CUDA provider ({OneLine(e.Message).Trim()}); " +
                                 "it needs an NVIDIA driver and the CUDA 13 runtime libraries. Add --fallback-to-cpu to run on the CPU instead.", e);
+        }
+        finally
+        {
+            if (level is { } before) OrtEnv.Instance().EnvLogLevel = before;
         }
     }
 

@@ -59,11 +59,21 @@ internal static class SampleConsole
     }
 
     /// <summary>
-    /// Creates the folder and proves it writable, so that a bad --out fails before the data is read and the machine
-    /// trained rather than at the first save; <paramref name="contents"/> says what goes there ("the model and the learning curve"),
-    /// <paramref name="option"/> the option that named the folder.
+    /// Why a run with a time limit stopped after <paramref name="epochs"/> epochs, fewer than it was given: the learning rate
+    /// reached 0 in single precision at the next epoch of <paramref name="schedule"/> (counted from <paramref name="firstScheduleEpoch"/>),
+    /// where the trainer stops as at its time limit, or the time limit itself.
     /// </summary>
-    public static void PrepareOutputDirectory(string directory, string contents, string option = "--out")
+    public static string StoppedEarly(Microsoft.ML.Helmholtz.Learning.LearningRateSchedule schedule, int firstScheduleEpoch, int epochs)
+        => (float)schedule.At((int)Math.Min(int.MaxValue, (long)firstScheduleEpoch + epochs)) == 0
+            ? $"learning rate 0: stopped after epoch {epochs}, where --decay takes the rate to 0 in single precision (set --min-lr, or decay more slowly)"
+            : $"time limit reached: stopped after epoch {epochs} (reproduce with --epochs {epochs} and no time limit)";
+
+    /// <summary>
+    /// Creates the folder, proves it writable and refuses a folder where one of <paramref name="files"/> (names in it) goes, so that a
+    /// bad --out fails before the data is read and the machine trained rather than at the first save; <paramref name="contents"/> says
+    /// what goes there ("the model and the learning curve"), <paramref name="option"/> the option that named the folder.
+    /// </summary>
+    public static void PrepareOutputDirectory(string directory, string contents, string option = "--out", params string[] files)
     {
         if (File.Exists(directory))
             throw new IOException($"{option} {directory} is a file; give a folder for {contents}.");
@@ -78,5 +88,8 @@ internal static class SampleConsole
         {
             throw new IOException($"{option} {directory} cannot be written: {OneLine(e.Message)}", e);
         }
+        foreach (string file in files)
+            if (Directory.Exists(Path.Combine(directory, file)))
+                throw new IOException($"{option} {directory}: {file} there is a folder, where the run writes a file; remove it or give another {option}.");
     }
 }
