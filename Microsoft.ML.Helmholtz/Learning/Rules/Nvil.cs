@@ -39,7 +39,8 @@ public sealed class NvilOptions
 /// the layer subtracts a running mean b_l and an input-dependent baseline c_l(h_{l−1}) trained by
 /// least squares, and divides by a running standard deviation. θg follows ∇ ln p(x, h) as in the
 /// wake phase. Dropping terms the sample cannot change and subtracting baselines that do not depend
-/// on it keep the estimator unbiased (the normalisation rescales each layer's step).
+/// on it keep the estimator unbiased (the normalisation rescales each layer's step; the gradient a layer adds to a conditioning
+/// stays unscaled, as parameters both networks share must follow the objective's gradient).
 /// </summary>
 public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
 {
@@ -48,6 +49,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
     private double[] _baseline = [], _variance = [];
     private double[] _keptBaseline = [], _keptVariance = [];
     private bool _keptStarted;
+    private readonly UnscaledConditioningGradient _unscaled = new();
     private double[] _freeEnergy = [], _logJoint = [], _target = [], _signal = [];
     private double[][] _logQ = [], _logP = [];
     private float[] _weights = [];
@@ -194,8 +196,12 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
             if (_options.NormalizeVariance) _variance[l] = _options.VarianceDecay * _variance[l] + (1 - _options.VarianceDecay) * signalVariance;
             double scale = _options.NormalizeVariance ? 1.0 / Math.Max(1.0, Math.Sqrt(_variance[l])) : 1.0;
             for (int r = 0; r < rows; r++) w[r] = (float)(w[r] * scale / rows);
+            // The conditioning's share is the objective's own gradient, unscaled (it reaches parameters both networks share).
+            bool unscale = conditioning is not null && scale != 1;
+            if (unscale) _unscaled.Keep(conditioning!, rows, l, l);
             rec.Layer(l).AccumulateLogProbGradient(states.Layer(l, rows), input, rows, w, default, default,
                 conditioning is null ? default : conditioning.RecognitionGradient(l, rows));
+            if (unscale) _unscaled.Unscale(conditioning!, rows, l, l, scale);
 
             inputBaseline?.Backward(input, _target, rows);
             if (_options.BaselineDecay > 0) _baseline[l] = _options.BaselineDecay * _baseline[l] + (1 - _options.BaselineDecay) * layerMean;

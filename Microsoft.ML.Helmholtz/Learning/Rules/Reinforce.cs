@@ -30,7 +30,8 @@ public sealed class ReinforceOptions
 /// the wake phase. θr: (F̂ − b − c(X_0)) ∇θr ln q(X_{&gt;0} | X_0), unbiased for ∇θr F because
 /// ⟨∇ ln q⟩_q = 0 whatever the baseline; b is a running mean of F̂, c an input-dependent baseline,
 /// and the signal can be divided by a running standard deviation (these only change the variance
-/// and, for the normalisation, the step size).
+/// and, for the normalisation, the recognition parameters' step size; the gradient it adds to a conditioning stays unscaled, as
+/// parameters both networks share must follow the objective's gradient).
 /// </summary>
 public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstimates
 {
@@ -42,6 +43,7 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
     private bool _started;
     private (double Baseline, double Variance, bool Started) _kept = (0, 1, false);
     private HelmholtzMachine? _machine;
+    private readonly UnscaledConditioningGradient _unscaled = new();
 
     /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
     public Reinforce(ReinforceOptions? options = null)
@@ -149,7 +151,11 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
         if (_options.NormalizeVariance) _variance = _options.VarianceDecay * _variance + (1 - _options.VarianceDecay) * signalVariance;
         double scale = _options.NormalizeVariance ? 1.0 / Math.Max(1.0, Math.Sqrt(_variance)) : 1.0;
         for (int r = 0; r < rows; r++) w[r] = (float)(_logJoint[r] * scale / rows);
+        // The conditioning's share is the objective's own gradient, unscaled (it reaches parameters both networks share).
+        bool unscale = conditioning is not null && scale != 1;
+        if (unscale) _unscaled.Keep(conditioning!, rows, 1, machine.Architecture.Depth);
         machine.Recognition.AccumulateLogProbGradient(states, rows, w, conditioning);
+        if (unscale) _unscaled.Unscale(conditioning!, rows, 1, machine.Architecture.Depth, scale);
 
         _inputBaseline?.Backward(input, _target, rows);
         if (_options.BaselineDecay > 0) _baseline = _options.BaselineDecay * _baseline + (1 - _options.BaselineDecay) * mean;
