@@ -173,15 +173,19 @@ public sealed class OnnxExportTests
     [TestMethod]
     [DataRow("features")]
     [DataRow("log_likelihood")]
+    [DataRow("score named log_likelihood")]
     public void ATransformerWhoseInputHasAnOutputsDefaultNameExports(string input)
     {
+        // A score column named as the log-likelihood's default output (the log-likelihood without a column of its own) too.
+        string? score = input.StartsWith("score", StringComparison.Ordinal) ? "log_likelihood" : "Score";
+        if (score == "log_likelihood") input = "Pixels";
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Transforms.CopyColumns(input, "Pixels").Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)))
             .Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1)));
         var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
         {
             InputColumnName = input, Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7,
-            FeatureColumnName = null, LogLikelihoodColumnName = null, ScoreColumnName = "Score",
+            FeatureColumnName = null, LogLikelihoodColumnName = null, ScoreColumnName = score,
         }).Fit(train);
         using var features = new MemoryStream();
         model.ExportRecognitionToOnnx(features);
@@ -191,8 +195,17 @@ public sealed class OnnxExportTests
         using var logLikelihoodSession = new InferenceSession(logLikelihood.ToArray());
         Assert.AreEqual(input, featureSession.InputMetadata.Keys.Single());
         Assert.AreEqual(input == "features" ? "helmholtz_features" : "features", featureSession.OutputMetadata.Keys.Single());
-        CollectionAssert.AreEquivalent(new[] { input == "log_likelihood" ? "helmholtz_log_likelihood" : "log_likelihood", "Score" },
+        CollectionAssert.AreEquivalent(new[] { input == "log_likelihood" || score == "log_likelihood" ? "helmholtz_log_likelihood" : "log_likelihood", score },
             logLikelihoodSession.OutputMetadata.Keys.ToArray());
+        // What no default name can avoid (a column named as a layer's statistics) is named as the transformer's columns, not as options it never made.
+        if (input == "features")
+        {
+            var clash = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+            {
+                InputColumnName = input, Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7, FeatureColumnName = "hidden_1_mean",
+            }).Fit(train).ExportRecognitionToOnnx(new MemoryStream(), layerStatistics: true));
+            Assert.AreEqual("This transformer's columns cannot name the ONNX graph's values: 'hidden_1_mean' names two of the graph's inputs and outputs: give each its own name.", clash.Message);
+        }
     }
 
     [TestMethod]
@@ -376,6 +389,48 @@ public sealed class OnnxExportTests
         StringAssert.Contains(big.Message, "does not fit one array");
         // The managed transformer it was made from goes on.
         Assert.HasCount(60, ml.Data.CreateEnumerable<ScoredRow>(model.Transform(data), false).ToArray());
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "dup")] private static extern int Dup(int fd);
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "dup2")] private static extern int Dup2(int from, int to);
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")] private static extern int Close(int fd);
+
+    /// <summary>
+    /// Where ONNX Runtime cannot start its CUDA provider it writes an error line of its own to the process's standard error before it
+    /// throws: held back while the transformer tries the provider (its exception, or its fallback warning, says it better). The
+    /// process's file descriptor 2 is sent to a file around the call. On a machine where the provider starts, no error is written either.
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void OnnxRuntimesOwnErrorLineIsHeldBackWhileTheCudaProviderIsTried()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7,
+        }).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 1)));
+        ml.GpuDeviceId = 0;
+        ml.FallbackToCpu = true;
+        using var temp = new Data.TempDirectory();
+        string captured = temp.File("stderr.txt");
+        Console.Error.Flush();
+        int saved = Dup(2);
+        using (var file = new FileStream(captured, FileMode.Create, FileAccess.Write))
+        {
+            Assert.IsTrue(Dup2((int)file.SafeFileHandle.DangerousGetHandle(), 2) >= 0, "standard error sent to the file");
+            try
+            {
+                using var gpu = model.ToOnnxRuntime(ml);
+            }
+            finally
+            {
+                Dup2(saved, 2);
+                Close(saved);
+            }
+        }
+        // No error line of ONNX Runtime's (its warnings, which a session on a GPU may write, are not what is held back).
+        string written = File.ReadAllText(captured);
+        Assert.DoesNotContain("[E:onnxruntime", written, written);
     }
 
     [TestMethod]

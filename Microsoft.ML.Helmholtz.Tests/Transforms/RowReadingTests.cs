@@ -126,6 +126,12 @@ public sealed class RowReadingTests
             }, name);
             Assert.AreEqual(bad, served, $"{name}: the rows before the bad one are served");
             StringAssert.Contains(e.Message, $"Transform: column 'Pixels', row {bad}, slot 3 is 2", name);
+            // The cursor does not go on past the row: every later MoveNext throws the same (a bad row that started a batch was
+            // once skipped by the next MoveNext, which served the row after it under its position).
+            using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+            for (int r = 0; r < bad; r++) Assert.IsTrue(cursor.MoveNext());
+            for (int again = 0; again < 2; again++)
+                StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cursor.MoveNext()).Message, $"row {bad}, slot 3 is 2", $"{name}, call {again}");
         }
     }
 

@@ -102,7 +102,7 @@ internal sealed class BatchedDataView : IDataView
         private int _count, _current = -1;
         private long _position = -1;
         private bool _done;
-        private ExceptionDispatchInfo? _unreadable;   // the row after the batch's last, which could not be read: thrown when reached
+        private ExceptionDispatchInfo? _unreadable;   // the row after the batch's last, which could not be read: thrown when reached, and after
 
         public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool parallel)
         {
@@ -175,9 +175,11 @@ internal sealed class BatchedDataView : IDataView
                     _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _parallel ? _inputId : null), "Transform");
                     foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
                 }
-                catch (Exception e) when (n > 0)
+                catch (Exception e)
                 {
+                    // Kept, so that every later MoveNext throws it too rather than going on past the row.
                     _unreadable = ExceptionDispatchInfo.Capture(e);
+                    if (n == 0) throw;
                     break;
                 }
                 n++;

@@ -145,21 +145,49 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     public void ExportLogLikelihoodToOnnx(string path, OnnxLayout layout = OnnxLayout.Batch)
         => OnnxExport.WriteFile(path, LogLikelihoodModel(layout));
 
-    private byte[] RecognitionModel(bool layerStatistics, OnnxLayout layout) => OnnxExport.RecognitionModel(
+    private byte[] RecognitionModel(bool layerStatistics, OnnxLayout layout) => NamedByTheColumns(() => OnnxExport.RecognitionModel(
         Features ?? new RecognitionFeatures(Machine, Options.FeatureLayers),
         new OnnxExportOptions
         {
             FeatureLayers = Options.FeatureLayers, LayerStatistics = layerStatistics, Layout = layout,
             InputName = Options.InputColumnName, FeaturesName = Options.FeatureColumnName ?? Unused(MachineGraph.FeaturesName),
-        });
+        }));
 
-    private byte[] LogLikelihoodModel(OnnxLayout layout) => OnnxExport.LogLikelihoodModel(
+    private byte[] LogLikelihoodModel(OnnxLayout layout) => NamedByTheColumns(() => OnnxExport.LogLikelihoodModel(
         LogLikelihood ?? new FixedNoiseLogLikelihood(Machine, Options.Samples, Seed),
         new OnnxExportOptions { Layout = layout, InputName = Options.InputColumnName, LogLikelihoodName = Options.LogLikelihoodColumnName ?? Unused(MachineGraph.LogLikelihoodName) },
-        Options.ScoreColumnName, Options.PredictedLabelColumnName, Threshold);
+        Options.ScoreColumnName, Options.PredictedLabelColumnName, Threshold));
 
-    /// <summary>An output without a column of its own takes the graph's default name, or "helmholtz_" before it where the input column has that name.</summary>
-    private string Unused(string name) => name == Options.InputColumnName ? "helmholtz_" + name : name;
+    /// <summary>The graph's names come from this transformer's columns, not from options the caller made: a clash is named by them.</summary>
+    private static byte[] NamedByTheColumns(Func<byte[]> build)
+    {
+        try
+        {
+            return build();
+        }
+        catch (ArgumentException e) when (e.ParamName == "options")
+        {
+            string reason = Requires.Reason(e).Replace("OnnxExportOptions.InputName", "InputColumnName", StringComparison.Ordinal)
+                .Replace("OnnxExportOptions.FeaturesName", "FeatureColumnName", StringComparison.Ordinal)
+                .Replace("OnnxExportOptions.LogLikelihoodName", "LogLikelihoodColumnName", StringComparison.Ordinal)
+                .Replace("OnnxExportOptions: ", "", StringComparison.Ordinal);
+            throw new InvalidOperationException($"This transformer's columns cannot name the ONNX graph's values: {reason}", e);
+        }
+    }
+
+    /// <summary>
+    /// An output without a column of its own takes the graph's default name, or "helmholtz_" before it (and a number after, if need be)
+    /// where one of the transformer's columns, input or output, has that name.
+    /// </summary>
+    private string Unused(string name)
+    {
+        var taken = new HashSet<string?>([Options.InputColumnName, Options.FeatureColumnName, Options.LogLikelihoodColumnName, Options.ScoreColumnName,
+            Options.PredictedLabelColumnName], StringComparer.Ordinal);
+        if (!taken.Contains(name)) return name;
+        string free = "helmholtz_" + name;
+        for (int i = 2; taken.Contains(free); i++) free = $"helmholtz_{name}_{i}";
+        return free;
+    }
 
     /// <summary>
     /// The same columns computed by ONNX Runtime in batches of up to <paramref name="batchRows"/> rows (a cursor's first batches are

@@ -154,7 +154,9 @@ public static class MnistApp
             && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory)
             && OfThisRun(resumedName, runName) ? ReadCurve(curvePath) : [];
         // A folder where a file of the run goes is refused now, not after the training it would lose (the scores alone when only scoring).
-        string[] written = (scoreOnly ? [scoresPath] : new[] { modelPath, StatePath(modelPath), curvePath, scoresPath, BestPath(options, runName), StatePath(BestPath(options, runName)) })
+        string[] written = (scoreOnly ? [scoresPath]
+                : options.ValidationSamples > 0 ? new[] { modelPath, StatePath(modelPath), curvePath, scoresPath, BestPath(options, runName), StatePath(BestPath(options, runName)) }
+                : [modelPath, StatePath(modelPath), curvePath, scoresPath])
             .Select(path => Path.GetFileName(path)).ToArray();
         SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve", "--out", written);
 

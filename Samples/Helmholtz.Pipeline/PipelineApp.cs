@@ -73,8 +73,8 @@ public static class PipelineApp
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
           -h, --help        this text
         an option of another task than the one run is refused (--k: every task but few-labels, which has no log-likelihood)
-        Ctrl+C or SIGTERM stops the training after the current minibatch, or a scoring pass after the batch of rows it is
-        computing (exit code 130), and saves nothing: the ML.NET estimator gives back no model from a cancelled Fit, and
+        Ctrl+C or SIGTERM stops the training after the current minibatch, or the main and onnx tasks' scoring of the test
+        set after the batch of rows it is computing (exit code 130), and saves nothing: the ML.NET estimator gives back no model from a cancelled Fit, and
         no model.zip or ONNX file is written after the signal
         """;
 
