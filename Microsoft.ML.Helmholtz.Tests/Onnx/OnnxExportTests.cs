@@ -339,8 +339,10 @@ public sealed class OnnxExportTests
         // missing, or, without FallbackToCpu, fails naming it.
         ml.GpuDeviceId = 0;
         ml.FallbackToCpu = true;
+        string fallback;
         using (var gpu = model.ToOnnxRuntime(ml))
         {
+            fallback = gpu.Device;
             ScoredRow first = ml.Data.CreateEnumerable<ScoredRow>(gpu.Transform(test), false).First();
             Assert.AreEqual(expected[0].LogLikelihood, first.LogLikelihood, 1e-4, gpu.Device);
             for (int j = 0; j < 8; j++) Near(expected[0].HelmholtzFeatures[j], first.HelmholtzFeatures[j], 1e-5, $"{gpu.Device}: feature {j}");
@@ -355,6 +357,11 @@ public sealed class OnnxExportTests
             if (missing.Length > 0) StringAssert.Contains(gpu.Device, "do not load: " + missing);
             Assert.IsTrue(warnings.Any(w => w.Contains("GPU 0 was asked for", StringComparison.Ordinal) && w.Contains("CUDA", StringComparison.Ordinal)), string.Join("\n", warnings));
         }
+        // The probe an application can make before long work says the same (where the provider starts, the run returned above).
+        string? problem = HelmholtzOnnxTransformer.CudaProviderProblem(0);
+        Assert.IsNotNull(problem);
+        Assert.AreEqual($"CPU (fallback: {problem})", fallback);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => HelmholtzOnnxTransformer.CudaProviderProblem(-1));
         ml.FallbackToCpu = false;
         OrtLoggingLevel level = OrtEnv.Instance().EnvLogLevel;
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => model.ToOnnxRuntime(ml));

@@ -223,7 +223,8 @@ public sealed class PipelineAppTests : TempDirectoryTests
         else
         {
             Assert.AreEqual(PipelineApp.UserError, exit, error);
-            StringAssert.StartsWith(error, "error: --gpu 0: ONNX Runtime cannot start its CUDA provider");
+            StringAssert.StartsWith(error, "error: --gpu 0: ONNX Runtime could not start its CUDA provider");
+            Assert.HasCount(1, error.TrimEnd().Split('\n'), "one line: " + error);
             StringAssert.Contains(error, "--fallback-to-cpu");
             Assert.DoesNotContain("Training", text);
             Assert.IsFalse(File.Exists(Path.Combine(Temp.File("out"), "recognition.onnx")), "nothing was exported");

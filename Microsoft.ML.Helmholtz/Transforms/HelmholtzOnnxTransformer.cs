@@ -108,11 +108,9 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
             OnnxRuntimeNative.AppendCudaQuietly(options, device);
             return (new InferenceSession(model, options), $"CUDA device {device}");
         }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)
+        catch (Exception e) when (IsCudaProviderFailure(e))
         {
-            string why = e is EntryPointNotFoundException or DllNotFoundException
-                ? "this application's ONNX Runtime has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)"
-                : CudaProviderFailure(e);
+            string why = WhyNoCudaProvider(e);
             if (!fallbackToCpu)
                 throw new InvalidOperationException($"MLContext.GpuDeviceId asks for GPU {device}, but {why}. Set MLContext.FallbackToCpu = true to run on the CPU instead.", e);
             using (IChannel? channel = environment?.Register("HelmholtzMachine").Start("OnnxRuntime"))
@@ -126,6 +124,34 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     }
 
     private static string FirstLine(string text) => text.Split('\n')[0].Trim();
+
+    private static bool IsCudaProviderFailure(Exception e) => e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException;
+
+    private static string WhyNoCudaProvider(Exception e) => e is EntryPointNotFoundException or DllNotFoundException
+        ? "this application's ONNX Runtime has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)"
+        : CudaProviderFailure(e);
+
+    /// <summary>
+    /// Null where ONNX Runtime's CUDA provider can be appended for GPU <paramref name="device"/> in this application (its package and
+    /// the libraries it loads are there), as <see cref="HelmholtzMachineTransformer.ToOnnxRuntime"/> appends it; else why not, as its
+    /// errors say it (the libraries that do not load, or the package without a CUDA provider). Checked before long work, so that a
+    /// machine without the GPU is refused at once; whether the device itself works shows when a session starts on it. ONNX Runtime's own
+    /// log is held to fatal messages while the provider is tried, so that a failure is said once, by this.
+    /// </summary>
+    public static string? CudaProviderProblem(int device)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(device);
+        try
+        {
+            using var options = new SessionOptions();
+            OnnxRuntimeNative.AppendCudaQuietly(options, device);
+            return null;
+        }
+        catch (Exception e) when (IsCudaProviderFailure(e))
+        {
+            return WhyNoCudaProvider(e);
+        }
+    }
 
     private static string CudaProviderFailure(Exception e)
     {

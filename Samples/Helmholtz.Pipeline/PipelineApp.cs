@@ -458,25 +458,18 @@ public static class PipelineApp
     /// </summary>
     private static void CheckCudaProvider(int device)
     {
-        // ONNX Runtime writes an error line of its own before it throws: held back (its log level is put back at once), so that
-        // the error is the one line below.
-        OrtLoggingLevel? level = null;
+        // The library's probe holds back ONNX Runtime's own error line, so that the error is the one line here; without ONNX Runtime's
+        // native library at all, its loader's exception is named so.
+        string? problem;
         try
         {
-            level = OrtEnv.Instance().EnvLogLevel;
-            OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
-            using var options = new SessionOptions();
-            options.AppendExecutionProvider_CUDA(device);
+            problem = HelmholtzOnnxTransformer.CudaProviderProblem(device);
         }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException)
         {
-            throw new UserErrorException($"--gpu {device}: ONNX Runtime cannot start its CUDA provider ({OneLine(e.Message).Trim()}); " +
-                                "it needs an NVIDIA driver and the CUDA 13 runtime libraries. Add --fallback-to-cpu to run on the CPU instead.", e);
+            throw new UserErrorException($"--gpu {device}: ONNX Runtime's native library does not load ({OneLine(e.Message).Trim()}).", e);
         }
-        finally
-        {
-            if (level is { } before) OrtEnv.Instance().EnvLogLevel = before;
-        }
+        if (problem is not null) throw new UserErrorException($"--gpu {device}: {problem}. Add --fallback-to-cpu to run on the CPU instead.");
     }
 
     private sealed class ScoreRow
