@@ -111,7 +111,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
 
     /// <summary>
     /// The recognition network as ONNX (opset 18): the input named as this transformer's input
-    /// column, the features as its feature column (or "features"; "helmholtz_features" where the input column is so named), exactly as this transformer
+    /// column, the features as its feature column (or "features"; "helmholtz_features" where one of its columns is so named), exactly as this transformer
     /// computes them; with <paramref name="layerStatistics"/> also every hidden layer's probabilities,
     /// or means and log-variances. <see cref="OnnxLayout.Batch"/>: [N, D] in, for ONNX Runtime;
     /// <see cref="OnnxLayout.Row"/>: [D] in, for ML.NET's ApplyOnnxModel.
@@ -131,7 +131,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// The log-likelihood as ONNX (opset 18), with this transformer's K and scoring noise in the graph,
     /// so ONNX Runtime gives this transformer's numbers (to about 1e-7 of the value): the input named
     /// as the input column, the output as the log-likelihood column (or "log_likelihood"; "helmholtz_log_likelihood" where the
-    /// input column is so named), and the
+    /// one of its columns is so named), and the
     /// score and predicted label when this transformer adds them.
     /// </summary>
     public void ExportLogLikelihoodToOnnx(Stream stream, OnnxLayout layout = OnnxLayout.Batch)
