@@ -38,7 +38,7 @@ public sealed class OnnxExportOptions
 /// <summary>
 /// Exports a machine to ONNX (opset 18, ir_version 8; see <c>docs/usage.md</c>): the recognition
 /// network's features, and the importance-sampled log-likelihood with its common random numbers
-/// held in the graph, so that ONNX Runtime gives the managed scorers' numbers (to about 1e-7 of the
+/// held in the graph, so that ONNX Runtime gives the managed scorers' numbers (to a few 1e-7 of the
 /// value). A path is written atomically: a failure leaves an earlier file intact and nothing
 /// partial behind.
 /// </summary>

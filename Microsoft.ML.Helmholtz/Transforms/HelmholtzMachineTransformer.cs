@@ -129,8 +129,8 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
 
     /// <summary>
     /// The log-likelihood as ONNX (opset 18), with this transformer's K and scoring noise in the graph,
-    /// so ONNX Runtime gives this transformer's numbers (to about 1e-7 of the value): the input named
-    /// as the input column, the output as the log-likelihood column (or "log_likelihood"; "helmholtz_log_likelihood" where the
+    /// so ONNX Runtime gives this transformer's numbers (to a few 1e-7 of the value): the input named
+    /// as the input column, the output as the log-likelihood column (or "log_likelihood"; "helmholtz_log_likelihood" where
     /// one of its columns is so named), and the
     /// score and predicted label when this transformer adds them.
     /// </summary>
