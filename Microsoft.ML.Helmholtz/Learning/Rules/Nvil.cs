@@ -187,7 +187,8 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
             double signalVariance = 0;
             for (int r = 0; r < rows; r++)
             {
-                _target[r] = layerSignal[r] - _baseline[l];
+                // The first batch's rows against the mean of the others (their own value would shrink the expected gradient by 1 − 1/rows).
+                _target[r] = layerSignal[r] - (first && _options.BaselineDecay > 0 ? RunningEstimates.MeanOfOthers(layerMean, layerSignal[r], rows) : _baseline[l]);
                 double signal = _target[r] - (c.IsEmpty ? 0 : c[r]);
                 signalVariance += signal * signal;
                 w[r] = (float)signal;

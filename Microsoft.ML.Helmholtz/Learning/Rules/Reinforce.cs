@@ -131,7 +131,10 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
         double mean = 0;
         for (int r = 0; r < rows; r++) mean += _freeEnergy[r];
         mean /= rows;
-        if (!_started && _options.BaselineDecay > 0) { _baseline = mean; _started = true; }
+        // The running mean starts at the first batch's mean; that batch's own rows are measured against the mean of the others (a row's
+        // own F̂ in its baseline would shrink its expected gradient by 1 − 1/rows).
+        bool first = !_started && _options.BaselineDecay > 0;
+        if (first) { _baseline = mean; _started = true; }
 
         w.Fill(-1f / rows);
         machine.Generative.AccumulateLogJointGradient(states, rows, w, conditioning);
@@ -142,7 +145,7 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
         double signalVariance = 0;
         for (int r = 0; r < rows; r++)
         {
-            _target[r] = _freeEnergy[r] - _baseline;
+            _target[r] = _freeEnergy[r] - (first ? RunningEstimates.MeanOfOthers(mean, _freeEnergy[r], rows) : _baseline);
             double signal = _target[r] - (c.IsEmpty ? 0 : c[r]);
             signalVariance += signal * signal;
             _logJoint[r] = signal;

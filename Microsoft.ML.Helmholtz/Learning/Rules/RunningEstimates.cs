@@ -22,4 +22,10 @@ internal static class RunningEstimates
                 throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baselines[i]} and variance {variances[i]} for signal {i}: they must be finite, the variance ≥ 0.");
         return (baselines, variances, section.ReadDouble("started") != 0);
     }
+
+    /// <summary>
+    /// The mean of a batch's other rows' signals, from the batch's <paramref name="mean"/> over <paramref name="rows"/> and this row's
+    /// <paramref name="value"/>: a baseline independent of the row's own sample (0 for a batch of one row, which has no other).
+    /// </summary>
+    public static double MeanOfOthers(double mean, double value, int rows) => rows > 1 ? (mean * rows - value) / (rows - 1) : 0;
 }
