@@ -154,11 +154,10 @@ public static class MnistApp
             && SameFile(Path.GetDirectoryName(Path.GetFullPath(options.Resume))!, options.OutputDirectory)
             && OfThisRun(resumedName, runName) ? ReadCurve(curvePath) : [];
         // A folder where a file of the run goes is refused now, not after the training it would lose (the scores alone when only scoring).
-        string[] written = (scoreOnly ? [scoresPath]
-                : options.ValidationSamples > 0 ? new[] { modelPath, StatePath(modelPath), curvePath, scoresPath, BestPath(options, runName), StatePath(BestPath(options, runName)) }
-                : [modelPath, StatePath(modelPath), curvePath, scoresPath])
-            .Select(path => Path.GetFileName(path)).ToArray();
-        SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve", "--out", written);
+        var written = new List<string> { scoresPath };
+        if (!scoreOnly) written.AddRange([modelPath, StatePath(modelPath), curvePath]);
+        if (!scoreOnly && options.ValidationSamples > 0) written.AddRange([BestPath(options, runName), StatePath(BestPath(options, runName))]);
+        SampleConsole.PrepareOutputDirectory(options.OutputDirectory, "the model and the learning curve", "--out", [.. written.Select(path => Path.GetFileName(path))]);
 
         MnistSplits data = BinarizedMnist.Load(options.DataDirectory);
         // The binarized splits are ordered by digit, so a part of a split is taken evenly spaced, never as a prefix.
