@@ -1,6 +1,9 @@
 # The CUDA check of issues 15 and 17 (docs/performance.md, "ONNX Runtime on a CUDA GPU"), as it ran on
 # the lent H200 machine, which has no .NET and no zstd. What it was given, built here:
-#   dotnet publish Samples/Helmholtz.Pipeline -c Release -r linux-x64 --self-contained false -o pub/app
+#   dotnet publish Microsoft.ML.Helmholtz.Tests -c Release -r linux-x64 --self-contained false -o pub/app, from a copy of
+#     the tree whose test project has <OutputType>Exe</OutputType> and <EnableMSTestRunner>true</EnableMSTestRunner>
+#     (so that the tests run with the .NET runtime alone, no SDK: since the session of 2026-12-04 evening); it brings
+#     the pipeline sample too; the code-coverage natives and resource folders removed;
 #   dotnet publish Benchmarks/Helmholtz.Benchmarks -c Release -r linux-x64 --self-contained false -o pub/app
 #   base.tar.xz: pub/app without libonnxruntime_providers_cuda.so, dotnet/ (the dotnet host, host/ and
 #     shared/Microsoft.NETCore.App copied from the SDK's root) and data/ (the binarized MNIST .gz files);
@@ -9,8 +12,8 @@
 #     59 MB on 2026-12-04 with a 7.1 MB tree; base.tar.xz, 42 MB, went with the last part), gathered in
 #     /root/g on the warm machine, one folder of an ignored .dev/ per call.
 # The CUDA 13 libraries came from the machine's own pip packages (nvidia/cu13, nvidia/cudnn).
-# Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT; T_SAVED, T_PIPE, T_TEMPORAL and T_BENCH
-# are each step's time limit in seconds, T_BENCH=0 skipping the onnx benchmark)
+# Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT; T_TESTS, T_SAVED, T_PIPE, T_TEMPORAL and
+# T_BENCH are each step's time limit in seconds, 0 skipping that step; T_TEMPORAL and T_BENCH are 0 unless given)
 # Reassemble the payload carried over several calls, then run the CUDA checks. $1 = parts folder.
 set -u
 P=${1:-/root/g}; W=/root/w; mkdir -p $W; cd $W
@@ -25,10 +28,14 @@ for l in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcu
 nvidia-smi -L; nproc; ldd app/libonnxruntime_providers_cuda.so | grep -iE "not found|cud|cublas"
 O=${OUT:-/tmp/out}; mkdir -p $O
 D=$W/dotnet/dotnet
+# Added in the evening session of 2026-12-04: the whole test suite, with every ONNX graph test's session on CUDA device 0
+# (HELMHOLTZ_TEST_CUDA_DEVICE, Microsoft.ML.Helmholtz.Tests/Onnx/TestSessions.cs); the tests that try the provider through
+# MLContext.GpuDeviceId take their CUDA branch on such a machine by themselves.
+[ "${T_TESTS:-300}" -gt 0 ] && HELMHOLTZ_TEST_CUDA_DEVICE=0 HELMHOLTZ_MNIST_DIR=$W/data timeout ${T_TESTS:-300} $D app/Microsoft.ML.Helmholtz.Tests.dll 2>&1 | tee $O/tests-cuda.txt | tail -40
 # Added in issue 16's session of 2026-12-04: the saved pipelines (frame and temporal) loaded with GpuDeviceId = 0 and
 # FallbackToCpu = false, so that a CUDA provider that cannot start fails the load; and the temporal ONNX graph on CUDA.
-HELMHOLTZ_MNIST_DIR=$W/data timeout ${T_SAVED:-150} $D app/Helmholtz.Benchmarks.dll saved-chain --gpu 0 --repeats 3 2>&1 | tee $O/saved-chain-gpu.txt
-timeout ${T_PIPE:-150} $D app/Helmholtz.Pipeline.dll --task onnx --gpu 0 --epochs 2 --data $W/data --out $O/pipe 2>&1 | tee $O/pipeline-onnx-gpu.txt
-timeout ${T_TEMPORAL:-120} $D app/Helmholtz.Benchmarks.dll temporal --rounds 3 --gpu 0 2>&1 | tee $O/temporal-gpu.txt
+[ "${T_SAVED:-150}" -gt 0 ] && HELMHOLTZ_MNIST_DIR=$W/data timeout ${T_SAVED:-150} $D app/Helmholtz.Benchmarks.dll saved-chain --gpu 0 --repeats 3 2>&1 | tee $O/saved-chain-gpu.txt
+[ "${T_PIPE:-150}" -gt 0 ] && timeout ${T_PIPE:-150} $D app/Helmholtz.Pipeline.dll --task onnx --gpu 0 --epochs 2 --data $W/data --out $O/pipe 2>&1 | tee $O/pipeline-onnx-gpu.txt
+[ "${T_TEMPORAL:-0}" -gt 0 ] && timeout $T_TEMPORAL $D app/Helmholtz.Benchmarks.dll temporal --rounds 3 --gpu 0 2>&1 | tee $O/temporal-gpu.txt
 [ "${T_BENCH:-0}" -gt 0 ] && HELMHOLTZ_MNIST_DIR=$W/data timeout $T_BENCH $D app/Helmholtz.Benchmarks.dll onnx --gpu 0 --no-full-test --repeats 3 2>&1 | tee $O/bench-onnx-gpu.txt
 rm -rf $O/pipe

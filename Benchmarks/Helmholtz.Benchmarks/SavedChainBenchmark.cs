@@ -12,7 +12,8 @@ namespace Helmholtz.Benchmarks;
 /// generated bouncing-balls sequences of 20 frames, K = 100) are fitted, saved with <c>ml.Model.Save</c>, loaded into a
 /// fresh MLContext on the CPU and, with <c>--gpu N</c>, into one with <c>GpuDeviceId = N</c> and <c>FallbackToCpu =
 /// false</c> (so that a CUDA provider that cannot start fails the load instead of running on the CPU). Each loaded chain
-/// scores the same rows as the fitted transformer: the largest difference of any output and the median rows/s.
+/// scores the same rows as the fitted transformer, through Transform and one row at a time through a PredictionEngine: the
+/// largest difference of any output and the median rows/s.
 /// </summary>
 internal static class SavedChainBenchmark
 {
@@ -55,16 +56,9 @@ internal static class SavedChainBenchmark
         }
         if (gpu is { } device)
         {
-            // Before the fitting: a machine without CUDA is told so at once.
-            try
-            {
-                using var probe = new Microsoft.ML.OnnxRuntime.SessionOptions();
-                probe.AppendExecutionProvider_CUDA(device);
-            }
-            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
-            {
-                throw CommandLine.CudaUnavailable(device, e);
-            }
+            // Before the fitting: a machine without CUDA is told so at once, by the library's own probe.
+            if (HelmholtzOnnxTransformer.CudaProviderProblem(device) is { } problem)
+                throw new NotSupportedException($"--gpu {device}: {problem}.");
         }
         Console.WriteLine($"cores {Environment.ProcessorCount}, ONNX Runtime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}, medians of {repeats}");
         Console.WriteLine($"{"pipeline",-10}{"scorer",-34}{"rows",6}{"rows/s",12}{"largest difference from the fitted transformer",50}");
@@ -81,7 +75,7 @@ internal static class SavedChainBenchmark
         {
             InputColumnName = "Pixels", Architecture = "784b-200g-50g", Epochs = 1, Samples = 100, Seed = 1,
         }).Fit(train);
-        Compare("frame", gpu, repeats, ml, fitted, train.Schema, test, 1000, Read, a => a.Average(r => r.LogLikelihood), (a, b) =>
+        Compare("frame", gpu, repeats, ml, fitted, train.Schema, test, 1000, Read, PredictEach, a => a.Average(r => r.LogLikelihood), (a, b) =>
         {
             double ll = 0, features = 0;
             for (int r = 0; r < a.Length; r++)
@@ -93,6 +87,12 @@ internal static class SavedChainBenchmark
         });
 
         static ImageScores[] Read(MLContext ml, IDataView scored) => ml.Data.CreateEnumerable<ImageScores>(scored, false).ToArray();
+
+        static ImageScores[] PredictEach(MLContext ml, ITransformer model, IDataView rows)
+        {
+            using var engine = ml.Model.CreatePredictionEngine<Image, ImageScores>(model, KeepTheModel);
+            return ml.Data.CreateEnumerable<Image>(rows, false).Select(row => engine.Predict(row)).ToArray();
+        }
     }
 
     private static void Temporal(int? gpu, int repeats)
@@ -104,7 +104,7 @@ internal static class SavedChainBenchmark
         {
             FrameSize = FrameSize, Architecture = "900bs-200g", RecurrentUnits = 100, Epochs = 1, BatchSequences = 20, Samples = 100, Seed = 1,
         }).Fit(train);
-        Compare("temporal", gpu, repeats, ml, fitted, train.Schema, test, 50, Read, a => a.Average(r => r.LogLikelihood), (a, b) =>
+        Compare("temporal", gpu, repeats, ml, fitted, train.Schema, test, 50, Read, PredictEach, a => a.Average(r => r.LogLikelihood), (a, b) =>
         {
             double sequence = 0, frame = 0;
             for (int r = 0; r < a.Length; r++)
@@ -116,14 +116,23 @@ internal static class SavedChainBenchmark
         });
 
         static SequenceScores[] Read(MLContext ml, IDataView scored) => ml.Data.CreateEnumerable<SequenceScores>(scored, false).ToArray();
+
+        static SequenceScores[] PredictEach(MLContext ml, ITransformer model, IDataView rows)
+        {
+            using var engine = ml.Model.CreatePredictionEngine<Sequence, SequenceScores>(model, KeepTheModel);
+            return ml.Data.CreateEnumerable<Sequence>(rows, false).Select(row => engine.Predict(row)).ToArray();
+        }
     }
 
     /// <summary>
     /// Scores <paramref name="test"/> with the fitted transformer, then saves it and loads it on the CPU and on GPU
-    /// <paramref name="gpu"/>; each loaded chain's first pass is the one compared (and not timed: it starts the session).
+    /// <paramref name="gpu"/>; each loaded chain's first pass is the one compared (and not timed: it starts the session). Each
+    /// loaded chain also scores the rows one at a time through a PredictionEngine (<paramref name="predictEach"/>), compared
+    /// and timed the same way.
     /// </summary>
     private static void Compare<T>(string name, int? gpu, int repeats, MLContext ml, ITransformer fitted, DataViewSchema schema, IDataView test, int rows,
-        Func<MLContext, IDataView, T[]> read, Func<T[], double> logLikelihood, Func<T[], T[], string> difference)
+        Func<MLContext, IDataView, T[]> read, Func<MLContext, ITransformer, IDataView, T[]> predictEach, Func<T[], double> logLikelihood,
+        Func<T[], T[], string> difference)
     {
         T[] expected = read(ml, fitted.Transform(test));
         Report(name, "fitted transformer", rows, Median(repeats, () => read(ml, fitted.Transform(test))), $"(its mean ln p̂ {logLikelihood(expected):F2} nats)");
@@ -146,6 +155,9 @@ internal static class SavedChainBenchmark
                 }
                 T[] actual = read(context, loaded.Transform(test));
                 Report(name, label, rows, Median(repeats, () => read(context, loaded.Transform(test))), difference(expected, actual));
+                T[] predicted = predictEach(context, loaded, test);
+                Report(name, label.Replace("loaded chain", "PredictionEngine", StringComparison.Ordinal), rows,
+                    Median(repeats, () => predictEach(context, loaded, test)), difference(expected, predicted));
                 (loaded as IDisposable)?.Dispose();
             }
         }
@@ -154,6 +166,9 @@ internal static class SavedChainBenchmark
             File.Delete(path);
         }
     }
+
+    /// <summary>ML.NET's PredictionEngine disposes the model it was made from when it is disposed, unless told otherwise.</summary>
+    private static readonly PredictionEngineOptions KeepTheModel = new() { OwnsTransformer = false };
 
     private static double Median(int repeats, Action pass)
     {

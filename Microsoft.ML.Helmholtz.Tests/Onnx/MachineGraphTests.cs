@@ -67,7 +67,7 @@ public sealed class MachineGraphTests
 
     private static (float[] Features, float[] LogLikelihood) Run(byte[] model, DataMatrix data)
     {
-        using var session = new InferenceSession(model);
+        using var session = TestSessions.Create(model);
         var input = new DenseTensor<float>(data.Values, [data.Rows, data.Columns]);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, input)]);
         float[] Output(string name) => results.FirstOrDefault(r => r.Name == name)?.AsTensor<float>().ToArray() ?? [];

@@ -34,7 +34,7 @@ public sealed class OnnxExportTests
 
     private static Dictionary<string, float[]> Run(byte[] model, string input, DataMatrix data, out InferenceSession session)
     {
-        session = new InferenceSession(model);
+        session = TestSessions.Create(model);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(input, new DenseTensor<float>(data.Values, [data.Rows, data.Columns]))]);
         return results.ToDictionary(r => r.Name, r => r.AsTensor<float>().ToArray());
     }
@@ -191,8 +191,8 @@ public sealed class OnnxExportTests
         model.ExportRecognitionToOnnx(features);
         using var logLikelihood = new MemoryStream();
         model.ExportLogLikelihoodToOnnx(logLikelihood);
-        using var featureSession = new InferenceSession(features.ToArray());
-        using var logLikelihoodSession = new InferenceSession(logLikelihood.ToArray());
+        using var featureSession = TestSessions.Create(features.ToArray());
+        using var logLikelihoodSession = TestSessions.Create(logLikelihood.ToArray());
         Assert.AreEqual(input, featureSession.InputMetadata.Keys.Single());
         Assert.AreEqual(input == "features" ? "helmholtz_features" : "features", featureSession.OutputMetadata.Keys.Single());
         CollectionAssert.AreEquivalent(new[] { input == "log_likelihood" || score == "log_likelihood" ? "helmholtz_log_likelihood" : "log_likelihood", score },
@@ -230,8 +230,8 @@ public sealed class OnnxExportTests
         machine.ExportRecognitionToOnnx(recognitionModel, options);
         using var logLikelihoodModel = new MemoryStream();
         estimator.ExportToOnnx(logLikelihoodModel, options);
-        using var featureSession = new InferenceSession(recognitionModel.ToArray());
-        using var logLikelihoodSession = new InferenceSession(logLikelihoodModel.ToArray());
+        using var featureSession = TestSessions.Create(recognitionModel.ToArray());
+        using var logLikelihoodSession = TestSessions.Create(logLikelihoodModel.ToArray());
         Assert.AreEqual(input, featureSession.InputMetadata.Keys.Single());
         Assert.AreEqual(input, logLikelihoodSession.InputMetadata.Keys.Single());
         // A batch at once, or (Row) one row a call.
@@ -292,7 +292,7 @@ public sealed class OnnxExportTests
         string path = temp.File("model.onnx");
         machine.ExportRecognitionToOnnx(path);
         byte[] before = File.ReadAllBytes(path);
-        using (var session = new InferenceSession(path)) Assert.IsTrue(session.OutputMetadata.ContainsKey("features"));
+        using (var session = TestSessions.Create(path)) Assert.IsTrue(session.OutputMetadata.ContainsKey("features"));
         // The writer the exports use: a stream that fails part-way leaves the earlier file and nothing beside it.
         var e = Assert.ThrowsExactly<IOException>(() => AtomicFile.Write(path, "the ONNX model", s => { s.Write(before, 0, 100); throw new IOException("disk full"); }));
         StringAssert.Contains(e.Message, path);
@@ -344,9 +344,14 @@ public sealed class OnnxExportTests
         {
             fallback = gpu.Device;
             ScoredRow first = ml.Data.CreateEnumerable<ScoredRow>(gpu.Transform(test), false).First();
-            Assert.AreEqual(expected[0].LogLikelihood, first.LogLikelihood, 1e-4, gpu.Device);
-            for (int j = 0; j < 8; j++) Near(expected[0].HelmholtzFeatures[j], first.HelmholtzFeatures[j], 1e-5, $"{gpu.Device}: feature {j}");
-            if (gpu.Device == "CUDA device 0")
+            // On CUDA, ONNX Runtime's products default to TF32: inputs rounded to 10-bit mantissas, within 2^-11 ≈ 4.9e-4 of
+            // themselves, so the values move by a few 1e-4 of their size (1.6e-4 of ln p measured on an H200); on the CPU
+            // provider by float rounding alone.
+            bool cuda = gpu.Device == "CUDA device 0";
+            double relative = cuda ? 2e-3 : 1e-5;
+            Assert.AreEqual(expected[0].LogLikelihood, first.LogLikelihood, cuda ? relative * Math.Abs(expected[0].LogLikelihood) : 1e-4, gpu.Device);
+            for (int j = 0; j < 8; j++) Near(expected[0].HelmholtzFeatures[j], first.HelmholtzFeatures[j], relative, $"{gpu.Device}: feature {j}");
+            if (cuda)
             {
                 Assert.AreEqual(0, warnings.Count, string.Join("\n", warnings));
                 return;

@@ -51,7 +51,7 @@ public sealed class TemporalGraphTests
         var scorer = new TemporalFixedNoiseLogLikelihood(model, k, seed: 12);
         int d = model.FrameSize;
         byte[] graph = TemporalGraph.Build(scorer, frames, "frames", "per_frame", "total");
-        using var session = new InferenceSession(graph);
+        using var session = TestSessions.Create(graph);
         for (int s = 0; s < 3; s++)
         {
             float[] sequence = SoftSequence(frames, d, (ulong)(20 + s), binary: architecture.StartsWith("9b-", StringComparison.Ordinal));
