@@ -189,8 +189,13 @@ public sealed class LogLikelihoodTests
         var machine = TestModels.Random("10b-4b-3b", 79, scale: 0.8f);
         var data = Data(4);
         var estimator = new ImportanceSampledLogLikelihood(50, seed: 80) { Parallelism = 2 };
+        // A pool of two threads of its own, so that the caller is parallel before the estimates on any machine (one of one
+        // core's shared pool is inline already).
+        using var pool = new WorkerPool(2);
+        using var use = WorkerPool.Use(pool);
         double[] a = estimator.EstimatePerExample(machine, data), b = estimator.EstimatePerExample(machine, data);
         CollectionAssert.AreEqual(a, b, "same seed and parallelism, same estimates");
+        Assert.AreSame(pool, WorkerPool.Current, "the caller's pool after the estimates");
         Assert.IsFalse(WorkerPool.IsInlineOnThisThread, "the pipelines' inline scopes must end with them (Parallel.For runs one on the caller)");
     }
 

@@ -767,4 +767,45 @@ public sealed class KernelTests
             Near(expected, sums[r], scale + r, $"row {r}");
         }
     }
+
+    /// <summary>
+    /// The kernels that may write over an input give, in place, the bits they give into another buffer: rows of 17 and 20 values
+    /// end in a vector that overlaps the one before, whose overlapped lanes were recomputed from inputs already overwritten (the
+    /// output written over the logits, the noise, or y).
+    /// </summary>
+    [TestMethod]
+    [DataRow(17)]
+    [DataRow(20)]
+    [DataRow(32)]
+    public void KernelsWrittenInPlaceGiveTheBitsTheyGiveIntoAnotherBuffer(int columns)
+    {
+        const int rows = 4, distinct = 2;
+        var random = new Random(5);
+        float[] Values(int n, double scale, double shift) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * scale + shift)).ToArray();
+        int n = rows * columns;
+        float[] logits = Values(n, 8, -4), x = Enumerable.Range(0, n).Select(_ => random.Next(2) * 1f).ToArray();
+        float[] w = [1f, 0.5f, 2f, 1.5f];
+        float[] expected = new float[n];
+        Kernels.BernoulliLogProbGradient(logits, x, rows, columns, w, expected);
+        float[] inPlace = (float[])logits.Clone();
+        Kernels.BernoulliLogProbGradient(inPlace, x, rows, columns, w, inPlace);
+        CollectionAssert.AreEqual(expected, inPlace, "BernoulliLogProbGradient over its logits");
+
+        float[] mean = Values(distinct * columns, 1, 0), logVar = Values(distinct * columns, 1, -0.5), noise = Values(n, 2, -1);
+        int[] source = [0, 0, 1, 1];
+        float[] sigma = new float[distinct * columns];
+        Kernels.ReparameterizeShared(mean, logVar, distinct, source, noise, rows, columns, sigma, expected);
+        inPlace = (float[])noise.Clone();
+        Kernels.ReparameterizeShared(mean, logVar, distinct, source, inPlace, rows, columns, sigma, inPlace);
+        CollectionAssert.AreEqual(expected, inPlace, "ReparameterizeShared over its noise");
+
+        float[] y = Values(n, 4, -2), means = Values(n, 2, -1), logVars = Values(n, 2, -1);
+        float[] dLogVar = new float[n], expectedLogVar = new float[n];
+        Kernels.GaussianLogProbGradient(y, means, logVars, rows, columns, w, expected, expectedLogVar, []);
+        inPlace = (float[])y.Clone();
+        float[] logVarsInPlace = (float[])logVars.Clone();
+        Kernels.GaussianLogProbGradient(inPlace, means, logVarsInPlace, rows, columns, w, inPlace, logVarsInPlace, []);
+        CollectionAssert.AreEqual(expected, inPlace, "GaussianLogProbGradient's dMean over y");
+        CollectionAssert.AreEqual(expectedLogVar, logVarsInPlace, "GaussianLogProbGradient's dLogVar over logVar");
+    }
 }

@@ -328,4 +328,21 @@ public sealed class RandomStreamTests
         double erfc = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027 + k * 1.061405429)))) * Math.Exp(-t * t);
         return x >= 0 ? 1 - erfc / 2 : erfc / 2;
     }
+
+    /// <summary>
+    /// NextDouble stays inside (0, 1) for the draw whose top 53 bits are all ones (1 in 2^53): (m + ½)·2⁻⁵³ rounded to 1 there.
+    /// The stream's state is set so that its next output is 2^64 − 1.
+    /// </summary>
+    [TestMethod]
+    public void NextDoubleStaysBelowOneForTheLargestDraw()
+    {
+        var stream = new RandomStream(1);
+        ulong[] state = stream.SaveState();
+        state[4 * 8] = ulong.MaxValue;             // the first buffered output
+        state[RandomStream.StateWords - 1] = 0;    // none handed out yet
+        stream.RestoreState(state);
+        double u = stream.NextDouble();
+        Assert.IsTrue(u > 0 && u < 1, $"NextDouble gave {u:R}");
+        Assert.AreEqual(1 - Math.Pow(2, -53), u, "the largest double below 1");
+    }
 }

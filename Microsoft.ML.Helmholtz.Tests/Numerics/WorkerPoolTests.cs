@@ -78,7 +78,8 @@ public sealed unsafe class WorkerPoolTests
             Assert.AreSame(pool, WorkerPool.Current, "the scope must restore the pool it found");
         }
         Assert.AreSame(WorkerPool.Shared, WorkerPool.Current);
-        Assert.IsFalse(WorkerPool.IsInlineOnThisThread);
+        // The shared pool again: inline only on a machine of one core, where it has no helpers.
+        Assert.AreEqual(WorkerPool.Shared.Threads == 1, WorkerPool.IsInlineOnThisThread);
     }
 
     /// <summary>A caller-only pool says it has N threads (work is cut for N) but runs every piece on its caller; one of 1 is Inline.</summary>
@@ -175,5 +176,34 @@ public sealed unsafe class WorkerPoolTests
         Thread.Sleep(50); // far beyond the helpers' 200 µs of polling: they block
         var (_, threads) = RunCounting(pool, 40, 2000);
         Assert.IsTrue(threads.Any(t => t != Environment.CurrentManagedThreadId), "no helper woke for the loop");
+    }
+
+    /// <summary>Counts every piece run, and those outside [0, Pieces).</summary>
+    private struct RangeCheckingWork : IPieceWork
+    {
+        public long* Ran;
+        public long* OutOfRange;
+        public int Pieces;
+
+        public readonly void Execute(int piece)
+        {
+            Interlocked.Increment(ref *Ran);
+            if ((uint)piece >= (uint)Pieces) Interlocked.Increment(ref *OutOfRange);
+        }
+    }
+
+    /// <summary>
+    /// A loop of the most pieces Run takes runs each once and no other: each thread's last, failing claim counts one past the
+    /// 20-bit field of claimed pieces, which carried into the count and ran a piece −1 (a review's finding).
+    /// </summary>
+    [TestMethod]
+    public void ALoopOfTheMostPiecesRunsEachOnceAndNoOther()
+    {
+        using var pool = new WorkerPool(2);
+        const int pieces = (1 << 20) - 1;
+        long ran = 0, outOfRange = 0;
+        pool.Run(pieces, new RangeCheckingWork { Ran = &ran, OutOfRange = &outOfRange, Pieces = pieces });
+        Assert.AreEqual(0L, outOfRange, "pieces outside [0, pieces) were run");
+        Assert.AreEqual((long)pieces, ran, "every piece once");
     }
 }

@@ -21,7 +21,9 @@ public interface IMatrixEngine
     /// Two independent products as one unit of work: neither C may overlap the other product's
     /// A, B or C. An engine may run them side by side, one per thread, which on a few cores beats
     /// splitting each (a layer's mean and log-variance maps, or a weight gradient and an input
-    /// gradient). The results are those of the two <see cref="Gemm"/> calls; this default makes them in turn.
+    /// gradient). The results are the two products, but not always the bits of the two <see cref="Gemm"/> calls: OpenBLAS cuts each
+    /// product of a pair for half the pool (its bits are those of a <see cref="Gemm"/> on half the threads), while the managed
+    /// engine and this default, which makes them in turn, give <see cref="Gemm"/>'s bits.
     /// </summary>
     void GemmPair(in GemmCall first, in GemmCall second)
     {

@@ -308,8 +308,10 @@ public static unsafe partial class Kernels
                     VectorMath.Store(wv * (VectorMath.Load(x, i) - SigmoidOf(VectorMath.Load(logits, i), kept, expNegAbs, i)), gradient, i);
                 if (i < end)
                 {
-                    i = end - W; // overlaps: those lanes get the same values again
-                    VectorMath.Store(wv * (VectorMath.Load(x, i) - SigmoidOf(VectorMath.Load(logits, i), kept, expNegAbs, i)), gradient, i);
+                    Vector512<float> fresh = LastLanes(end - i);
+                    i = end - W; // overlaps: only the new lanes are written (the gradient may be the logits' or x's buffer)
+                    Vector512<float> value = wv * (VectorMath.Load(x, i) - SigmoidOf(VectorMath.Load(logits, i), kept, expNegAbs, i));
+                    VectorMath.Store(VectorMath.Select(fresh, value, VectorMath.Load(gradient, i)), gradient, i);
                     i = end;
                 }
             }

@@ -366,16 +366,22 @@ public static unsafe partial class Kernels
             {
                 var wv = Vector512.Create(w);
                 var half = Vector512.Create(0.5f);
-                // The last pass overlaps the one before when the row is not whole vectors: dMean and
-                // dLogVar get the same values again, the output gradient only its new lanes.
+                // The last pass overlaps the one before when the row is not whole vectors: every output gets only
+                // its new lanes there (dMean or dLogVar may share a buffer with y, mean or logVar).
                 Vector512<float> fresh = Vector512<float>.AllBitsSet;
                 for (bool tail = false; ; )
                 {
                     Vector512<float> d = VectorMath.Load(y, i) - VectorMath.Load(mean, i);
                     Vector512<float> precision = VectorMath.Exp(-VectorMath.Load(logVar, i));
                     Vector512<float> gm = wv * d * precision;
+                    Vector512<float> gs = wv * half * (d * d * precision - Vector512<float>.One);
+                    if (tail)
+                    {
+                        gm = VectorMath.Select(fresh, gm, VectorMath.Load(dMean, i));
+                        gs = VectorMath.Select(fresh, gs, VectorMath.Load(dLogVar, i));
+                    }
                     VectorMath.Store(gm, dMean, i);
-                    VectorMath.Store(wv * half * (d * d * precision - Vector512<float>.One), dLogVar, i);
+                    VectorMath.Store(gs, dLogVar, i);
                     if (output) VectorMath.Store(VectorMath.Load(outputGradient, i) - (gm & fresh), outputGradient, i);
                     i += W;
                     if (tail || i == end) break;
@@ -528,8 +534,10 @@ public static unsafe partial class Kernels
                     VectorMath.Store(VectorMath.Load(mean, so + c) + VectorMath.Load(sigma, so + c) * VectorMath.Load(noise, o + c), y, o + c);
                 if (c < columns)
                 {
-                    c = columns - W;
-                    VectorMath.Store(VectorMath.Load(mean, so + c) + VectorMath.Load(sigma, so + c) * VectorMath.Load(noise, o + c), y, o + c);
+                    Vector512<float> fresh = LastLanes(columns - c);
+                    c = columns - W;   // only the new lanes are written: y may be the noise's buffer
+                    Vector512<float> value = VectorMath.Load(mean, so + c) + VectorMath.Load(sigma, so + c) * VectorMath.Load(noise, o + c);
+                    VectorMath.Store(VectorMath.Select(fresh, value, VectorMath.Load(y, o + c)), y, o + c);
                     c = columns;
                 }
             }

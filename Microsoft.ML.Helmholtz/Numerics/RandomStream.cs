@@ -161,7 +161,12 @@ public sealed unsafe class RandomStream
     public RandomStream Fork(ulong streamId) => new RandomStream(NextUInt64() ^ (streamId * 0xD1B54A32D192ED03UL));
 
     /// <summary>Uniform in the open interval (0, 1).</summary>
-    public double NextDouble() => ((NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
+    public double NextDouble()
+    {
+        // (m + ½)·2⁻⁵³ rounds to 1 for m = 2⁵³ − 1 (the half is a tie above 2⁵², rounded to even): keep that one draw below 1.
+        double u = ((NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
+        return u < 1 ? u : 1 - 1.0 / (1UL << 53);
+    }
 
     /// <summary>Uniform integer in [0, n), for n ≥ 1.</summary>
     public int NextInt(int n)

@@ -30,6 +30,7 @@ internal sealed unsafe class WorkerPool : IDisposable
     private const int IndexBits = 20;
     private const long IndexMask = (1L << IndexBits) - 1;
     private const int MaxPieces = (1 << IndexBits) - 1;
+    private const int MaxSharedPieces = 1 << (IndexBits - 1);
 
     private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5000; // 200 µs
 
@@ -135,7 +136,9 @@ internal sealed unsafe class WorkerPool : IDisposable
     {
         if (pieces <= 0) return;
         if (pieces > MaxPieces) throw new ArgumentOutOfRangeException(nameof(pieces), $"At most {MaxPieces} pieces per loop.");
-        if (pieces == 1 || !IsAvailable || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        // Each thread's last, failing claim (two for a helper that joins late) increments the 20-bit "next" field past the count:
+        // a loop within a few claims of the field's end would carry into the count and run a piece −1. Such loops run on the caller.
+        if (pieces == 1 || pieces > MaxSharedPieces || !IsAvailable || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             for (int p = 0; p < pieces; p++) work.Execute(p);
             return;
