@@ -188,6 +188,16 @@ public sealed class LimitsAndShapesTests
     }
 
     [TestMethod]
+    public void TheSampledFreeEnergyRefusesABatchTooLargeNamingRowsPerBatch()
+    {
+        // It let the layers' buffers refuse it, naming "capacity", which its caller never passed (a review's finding).
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000t-1b"), 1);
+        var data = TestModels.BinaryData(20_000, 1, 2);
+        var e = RefusedBeforeAllocating(() => new SampledFreeEnergy(rowsPerBatch: 20_000).Estimate(machine, data), "rowsPerBatch");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
+    }
+
+    [TestMethod]
     public void FixedNoiseScoringRefusesAChunkTooLargeNamingRowsPerChunk()
     {
         var machine = TestModels.Random("4b-3b", 5);

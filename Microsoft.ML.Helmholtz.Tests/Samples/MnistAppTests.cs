@@ -56,6 +56,12 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = Run("--continue-schedule");
         Assert.AreEqual(MnistApp.UserError, exit);
         StringAssert.StartsWith(error, "error: --continue-schedule continues a resumed run: give --resume FILE too.");
+
+        // --epochs 0 scores the model given with --resume; without one it made a random machine and saved it over the folder's
+        // trained model, deleting its state and emptying its curve (a review's finding). Refused before anything is read or written.
+        (exit, _, error) = RunWithoutData("--epochs", "0");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --epochs 0 scores the model given with --resume FILE and trains nothing: give --resume FILE, or --epochs N (N > 0).");
     }
 
     [TestMethod]

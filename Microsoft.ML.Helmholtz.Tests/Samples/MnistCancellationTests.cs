@@ -3,7 +3,9 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Data;
 
 namespace Microsoft.ML.Helmholtz.Tests.Samples;
@@ -134,5 +136,77 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         StringAssert.Contains(error, "training cancelled");
         StringAssert.Contains(all, "test log-likelihood (importance sampling, K = 5)");
         Assert.IsLessThan(1000 * 5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "stopped long before its 1000 epochs");
+    }
+
+    /// <summary>Hands out the minibatches of <paramref name="inner"/> and cancels as it hands out the <paramref name="cancelAt"/>-th (a Ctrl+C during that minibatch's step).</summary>
+    private sealed class CancelDuringBatch(IMinibatchSource inner, int cancelAt, CancellationTokenSource source) : IMinibatchSource
+    {
+        private int _handed;
+        public int Columns => inner.Columns;
+        public int? Rows => inner.Rows;
+        public void BeginEpoch(RandomStream random) => inner.BeginEpoch(random);
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            int got = inner.NextBatch(destination, rows);
+            if (++_handed == cancelAt) source.Cancel();
+            return got;
+        }
+    }
+
+    private static string[] ResumeRun(string output) =>
+        ["--rule", "sbp", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "20", "--k", "2", "--decay", "0.5",
+         "--data", SharedData.MnistDirectory(), "--out", output];
+
+    private static DataMatrix Spaced(DataMatrix data, int count)
+    {
+        var values = new float[count * data.Columns];
+        for (int i = 0; i < count; i++) data.Row((int)((long)i * data.Rows / count)).CopyTo(values.AsSpan(i * data.Columns, data.Columns));
+        return new DataMatrix(count, data.Columns, values);
+    }
+
+    /// <summary>
+    /// Ctrl+C during the last minibatch of an epoch, or during its validation: the trainer records the state as "all 5 minibatches
+    /// of epoch 1 trained" and the model has 5 steps. The sample counted 5 / 5 = 1 epoch trained, so the resumed run finished epoch
+    /// 1 (no step) calling it epoch 2 and continued the schedule one epoch ahead (a review's finding); it now counts the epochs
+    /// before the one the state stopped in, and goes on as the uninterrupted run, bit for bit.
+    /// </summary>
+    [TestMethod]
+    [DataRow(5, DisplayName = "Ctrl+C during the step of minibatch 5 of 5")]
+    [DataRow(6, DisplayName = "Ctrl+C during the epoch's validation")]
+    public void CancelledDuringAnEpochsLastMinibatchTheResumedRunIsTheUninterruptedOne(int cancelAtCall)
+    {
+        string whole = Temp.File("whole"), split = Temp.File("split");
+        int exit = MnistApp.Run([.. ResumeRun(whole), "--epochs", "3"], new StringWriter(), new StringWriter());
+        Assert.AreEqual(MnistApp.Success, exit);
+
+        // The first leg as the sample runs it (same machine, rule, options, data), cancelled during minibatch 5 of 5 of epoch 1.
+        MnistSplits data = BinarizedMnist.Load(SharedData.MnistDirectory());
+        DataMatrix train = Spaced(data.Train, 500), valid = Spaced(data.Valid, 100);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1);
+        var options = new TrainingOptions
+        {
+            Epochs = 3, BatchSize = 100, Seed = 1, LearningRate = new LearningRateSchedule(1e-3, 0.5, 0),
+            Optimizer = () => new Adam(weightDecay: 0f), VisibleMeans = DataMatrix.ColumnMeans(train.Values, train.Rows, train.Columns),
+        };
+        var state = new TrainingState();
+        using var source = new CancellationTokenSource();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("sbp", LearningRules.DefaultSamples), options)
+            .Train(machine, new CancelDuringBatch(new ShuffledMinibatches(train), cancelAtCall, source), valid, null, source.Token, state));
+        Assert.AreEqual(5L, machine.StepsTrained);
+        Directory.CreateDirectory(split);
+        string model = Path.Combine(split, "sbp.hm");
+        machine.Save(model);
+        state.Save(Path.ChangeExtension(model, ".state"));
+
+        // No epoch was reported before the stop: all three are still to run.
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        exit = MnistApp.Run([.. ResumeRun(split), "--epochs", "3", "--resume", model, "--continue-schedule"], output, errors);
+        Assert.AreEqual(MnistApp.Success, exit, errors.ToString());
+        StringAssert.Contains(output.ToString(), "with its training state");
+        Assert.AreEqual(15L, HelmholtzMachine.Load(model).StepsTrained);
+        CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(whole, "sbp.hm")), File.ReadAllBytes(model), "stopped and resumed, the model differs from the uninterrupted run's:\n" + output);
+        string[] epochs = File.ReadAllLines(Path.Combine(split, "sbp-curve.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        Assert.AreEqual("1,2,3", string.Join(",", epochs), "the curve's epochs; the epoch the stop fell in is epoch 1:\n" + output);
     }
 }

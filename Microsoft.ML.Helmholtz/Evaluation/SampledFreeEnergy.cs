@@ -30,8 +30,10 @@ public sealed class SampledFreeEnergy
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(data);
         DataValidation.Validate(data.Values, data.Rows, data.Columns, machine.Architecture.Visible, "data");
+        int batch = Math.Min(RowsPerBatch, data.Rows);
+        machine.RequireRows(batch, "rowsPerBatch", $"Batches of {batch} rows (rowsPerBatch = {RowsPerBatch})", "use a smaller rowsPerBatch");
         HelmholtzMachine copy = machine.Clone();
-        return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, Math.Min(RowsPerBatch, data.Rows)), cancellationToken, scoring: true);
+        return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, batch), cancellationToken, scoring: true);
     }
 
     /// <summary>

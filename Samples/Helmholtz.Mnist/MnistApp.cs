@@ -171,7 +171,9 @@ public static class MnistApp
         // on from there with --continue-schedule, and the curve numbers this run's epochs on from there. (Not the training state's
         // schedule epoch: it counts from where its run's schedule started, 0 unless that run continued it, and a model may have no state.)
         long perEpoch = Math.Max(1, train.Rows / options.BatchSize);
-        int resumedEpochs = (int)Math.Min(int.MaxValue, machine.StepsTrained / perEpoch);
+        // A state that stopped within an epoch (even after its last minibatch, before the epoch's end) resumes that epoch: count the epochs before it.
+        long stepsBeforeEpoch = machine.StepsTrained - (state.IsEmpty ? 0 : state.MinibatchesIntoEpoch);
+        int resumedEpochs = (int)Math.Min(int.MaxValue, stepsBeforeEpoch / perEpoch);
         if (options.ContinueSchedule) trainingOptions.FirstScheduleEpoch = resumedEpochs;
         // The continued schedule's rate reaching 0 (the options' own schedule was checked before the data loaded), named by the options.
         if (options.ContinueSchedule && options.TimeLimitMinutes <= 0 && options.Epochs > 0

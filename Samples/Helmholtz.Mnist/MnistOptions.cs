@@ -164,6 +164,7 @@ internal sealed class MnistOptions
         if (o.ScoreSplit is not ("test" or "valid" or "train")) throw new ArgumentException($"--score must be test, valid or train; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
+        if (o.Epochs == 0 && o.Resume is null) throw new ArgumentException("--epochs 0 scores the model given with --resume FILE and trains nothing: give --resume FILE, or --epochs N (N > 0).");
         if (o.ValidationSamples > 0 && o.CheckpointEvery == 0)
             throw new ArgumentException("--valid-k estimates at each checkpoint: give --checkpoint-every N (N > 0) too.");
         if (o.BatchSize == 0 || o.Samples == 0) throw new ArgumentException("--batch and --k must be positive.");
