@@ -102,7 +102,8 @@ public sealed class HelmholtzTrainer
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1);
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
-        if (options.Epochs == 0) return reports;
+        // A run whose first epoch's rate is 0 (accepted with a TimeLimit) stops there, as a run of no epochs: before anything changes.
+        if (options.Epochs == 0 || (float)options.LearningRate.At(TrainingOptions.ScheduleEpoch(options.FirstScheduleEpoch, 0)) == 0) return reports;
         // After the refusals above: a rule prepared for another machine forgets what it learned (NVIL's baselines), which a
         // refused call must not do to the machine it trains.
         Rule.Prepare(machine, batchSize);
@@ -156,6 +157,14 @@ public sealed class HelmholtzTrainer
                 random.RestoreState(epochStartWords ?? trainingWords!);
             }
 
+            void CheckLastStep(TrainingBatch last, string where)
+            {
+                checkRandom.SaveState(checkWords);
+                machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
+                checkRandom.RestoreState(checkWords);
+                step.CheckFreeEnergy(checkFreeEnergy.Average(), where, fromRule: false);
+            }
+
             // Gradients start at zero; after that, an optimiser that clears them as it steps saves a pass.
             blocks.ClearGradients();
             bool clearEachStep = !optimizer.ClearsGradients;
@@ -191,20 +200,26 @@ public sealed class HelmholtzTrainer
                         // The last step is checked as the epoch's last is (else the next minibatch would have): a run stops
                         // with a machine that passed, or undoes the step. The check's draws are given back, so that the
                         // resumed run's checks draw what the uninterrupted run's would have.
-                        if (stepUnchecked && last is not null)
-                        {
-                            checkRandom.SaveState(checkWords);
-                            machine.SampleFreeEnergy(checkRandom, last.States, last.Rows, checkFreeEnergy, checkLogJoint);
-                            checkRandom.RestoreState(checkWords);
-                            step.CheckFreeEnergy(checkFreeEnergy.Average(), $"minibatch {batch - 1} of epoch {epoch + 1}, when the run was cancelled", fromRule: false);
-                        }
+                        if (stepUnchecked && last is not null) CheckLastStep(last, $"minibatch {batch - 1} of epoch {epoch + 1}, when the run was cancelled");
                         recorder?.Cancelled(epoch, batch, sum, objective);
                         cancellationToken.ThrowIfCancellationRequested();
                     }
                     TrainingBatch current = batches[batch & 1];
                     Span<float> x0 = current.ExampleRows(batchSize);
                     if (training.NextBatch(x0, batchSize) < batchSize) break;
-                    if (checkEachBatch) DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})", nameof(training));
+                    if (checkEachBatch)
+                    {
+                        try
+                        {
+                            DataValidation.Validate(x0, batchSize, visible.Size, visible, $"training data (epoch {epoch + 1}, minibatch {batch})", nameof(training));
+                        }
+                        catch (ArgumentException)
+                        {
+                            // The run stops here: the last step is checked as a cancellation checks it, so it never stops on a step that failed.
+                            if (stepUnchecked && last is not null) CheckLastStep(last, $"minibatch {batch - 1} of epoch {epoch + 1}, when minibatch {batch} was refused");
+                            throw;
+                        }
+                    }
                     current.Load(batchSize);
 
                     if (clearEachStep) blocks.ClearGradients();
@@ -291,8 +306,7 @@ public sealed class HelmholtzTrainer
                 return;
             }
             state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batch, batchSize, trainingRows,
-                sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
-            state.DivergenceReference = guard.Reference;
+                sum, objective, guard.Reference, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
         }
 
         /// <summary>
@@ -302,16 +316,14 @@ public sealed class HelmholtzTrainer
         public void CancelledInValidation(int epoch, int batches, double sum, double objective)
         {
             state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
-                sum, objective, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
+                sum, objective, guard.Reference, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
                 (Check, (ulong[])_checkBefore.Clone()));
-            state.DivergenceReference = guard.Reference;
         }
 
         private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
         {
             state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
-                0, 0, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
-            state.DivergenceReference = guard.Reference;
+                0, 0, guard.Reference, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
         }
     }
 
@@ -413,7 +425,16 @@ public sealed class HelmholtzTrainer
         /// <summary>One optimiser step (in centred coordinates with <paramref name="centering"/>), with the parameters before it kept until the next check.</summary>
         public void Take(IOptimizer optimizer, float rate, int epoch, int batch, InputCentering? centering)
         {
-            _steps.Take(optimizer, rate, centering);
+            try
+            {
+                _steps.Take(optimizer, rate, centering);
+            }
+            catch
+            {
+                // A run refused at its first step (Adam's weight decay at its rate) leaves the rule as it was given, as the machine is.
+                if (!StepTaken) _ruleEstimates?.UndoLastUpdate();
+                throw;
+            }
             (_lastEpoch, _lastBatch) = (epoch, batch);
         }
 

@@ -164,7 +164,7 @@ public sealed class TrainingState
     /// <summary>Records the run at a point between steps (the trainer's side).</summary>
     internal void Record(ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters, long steps,
         int scheduleEpoch, int minibatchesIntoEpoch, int batchSize, long trainingRows, double partialFreeEnergy, double partialObjective,
-        params (string Name, ulong[] Words)[] streams)
+        double divergenceReference, params (string Name, ulong[] Words)[] streams)
     {
         lock (_gate)
         {
@@ -173,7 +173,7 @@ public sealed class TrainingState
             (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
                 (rule.Name, optimizer.Name, steps, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
-            _divergenceReference = double.NaN;   // set by the frame trainer after it records
+            _divergenceReference = divergenceReference;   // under the lock with the rest: a Save from another thread sees one point
             _streams = streams;
             (optimizer as IResumable)?.SaveState(OptimizerState, parameters);
             (rule as IResumable)?.SaveState(RuleState, parameters);

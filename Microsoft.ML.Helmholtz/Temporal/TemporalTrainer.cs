@@ -264,7 +264,7 @@ public sealed class TemporalTrainer
                 MeasureLastStep(epoch, (minibatches - 1) * batch, "after its last step");
                 stepUnchecked = false;
 
-                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0,
+                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, double.NaN,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
                 var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, rate);
                 reports.Add(report);

@@ -1,0 +1,143 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// Runs refused or stopped before their end leave the machine, the rule and the training state as promised: a step that fails
+/// its check is never kept, a refused run teaches the rule nothing, a run that trains nothing changes nothing, and a state saved
+/// from another thread is one consistent point (a review's findings; each test fails on the code before its fix).
+/// </summary>
+[TestClass]
+public sealed class StoppedRunTests
+{
+    private static readonly DataMatrix Train = TestModels.BinaryData(120, 10, 61);
+
+    private static StateSection RuleState(ILearningRule rule, HelmholtzMachine machine)
+    {
+        var section = new StateSection("probe");
+        ((IResumable)rule).SaveState(section, machine.Parameters);
+        return section;
+    }
+
+    private static void AssertSameSection(StateSection expected, StateSection actual, string context)
+    {
+        CollectionAssert.AreEqual(expected.Names.ToArray(), actual.Names.ToArray(), context);
+        foreach (string name in expected.Names)
+            CollectionAssert.AreEqual(expected.Entries.First(x => x.Name == name).Values, actual.Entries.First(x => x.Name == name).Values, $"{context}: {name}");
+    }
+
+    /// <summary>
+    /// Adam refuses a weight decay whose shrink 1 − ηλ is ≤ 0 only at the run's first step, after the rule measured the first
+    /// minibatch: the machine is put back, but NVIL's running baselines keep what that refused run's minibatch taught them.
+    /// </summary>
+    [TestMethod]
+    public void ARunRefusedAtItsFirstStepLeavesTheRulesRunningEstimatesAsTheyWere()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81);
+        var rule = LearningRules.Create("nvil");
+        new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 3 }).Train(machine, Train);
+        StateSection before = RuleState(rule, machine);
+        float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+
+        var refused = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 4, LearningRate = new LearningRateSchedule(4), Optimizer = () => new Adam(weightDecay: 0.5f) };
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(rule, refused).Train(machine, Train));
+
+        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        AssertSameSection(before, RuleState(rule, machine), "the rule after a run refused at its first step");
+    }
+
+    /// <summary>Hands out the matrix's minibatches in order; minibatch <paramref name="badBatch"/> of the first epoch holds a 2 (not a binary value).</summary>
+    private sealed class BadBatchSource(DataMatrix data, int badBatch) : IMinibatchSource
+    {
+        private readonly ShuffledMinibatches _inner = new(data);
+        private int _calls;
+        public int Columns => _inner.Columns;
+        public int? Rows => _inner.Rows;
+        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            int got = _inner.NextBatch(destination, rows);
+            if (_calls++ == badBatch) destination[0] = 2f;
+            return got;
+        }
+    }
+
+    /// <summary>
+    /// A streamed run refused at a bad minibatch keeps the step before it unchecked: here that step diverged (the same run
+    /// on clean data throws TrainingDivergedException and leaves the machine as given), yet the machine is left holding it.
+    /// </summary>
+    [TestMethod]
+    public void ARunRefusedAtABadMinibatchDoesNotStopOnAStepThatFailsItsCheck()
+    {
+        TrainingOptions Options() => new() { Epochs = 1, BatchSize = 20, Seed = 5, LearningRate = new LearningRateSchedule(1000), InitializeVisibleBiases = false };
+        var clean = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
+        var diverged = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(clean, new BadBatchSource(Train, -1)));
+        Assert.AreEqual((1, 0), (diverged.Epoch, diverged.Minibatch), "on clean data the first step fails its check");
+        Assert.AreEqual(0L, clean.StepsTrained);
+
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
+        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        // Refused either for the data (ArgumentException) or for the step the refusal made the run check (TrainingDivergedException).
+        var e = Assert.Throws<Exception>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(machine, new BadBatchSource(Train, 1)));
+        Assert.IsTrue(e is ArgumentException or TrainingDivergedException, e.ToString());
+        Assert.AreEqual(0L, machine.StepsTrained, "the machine keeps a step whose check would have failed");
+        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+    }
+
+    /// <summary>
+    /// With a TimeLimit, a schedule already 0 in single precision at FirstScheduleEpoch is accepted and the run stops at its first
+    /// epoch "as at its limit", training nothing; but it has already started the fresh machine's visible biases from the data.
+    /// </summary>
+    [TestMethod]
+    public void ARunThatStopsBeforeItsFirstEpochLeavesTheMachineAsGiven()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
+        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        var options = new TrainingOptions
+        {
+            Epochs = 5, BatchSize = 20, LearningRate = new LearningRateSchedule(1e-3, 0.5), FirstScheduleEpoch = 1000, TimeLimit = TimeSpan.FromHours(1),
+        };
+        var reports = new HelmholtzTrainer(LearningRules.Create("nvil"), options).Train(machine, Train);
+        Assert.AreEqual(0, reports.Count, "no epoch trained");
+        Assert.AreEqual(0L, machine.StepsTrained);
+        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+    }
+
+    /// <summary>
+    /// A state saved from another thread while its run goes on is promised to be "one consistent point"; Record sets the
+    /// divergence reference to NaN under the state's lock and the trainer sets the real one after releasing it, so a Save in
+    /// between writes a state whose resumed run takes its own first free energy as F₀ (not the unbroken run's limit).
+    /// </summary>
+    [TestMethod]
+    public void AStateSavedFromAnotherThreadDuringARunCarriesTheDivergenceReference()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-3b"), 84);
+        var state = new TrainingState();
+        var data = TestModels.BinaryData(4, 10, 85);
+        int saves = 0, missing = 0;
+        using var done = new CancellationTokenSource();
+        var saver = Task.Run(() =>
+        {
+            var stream = new MemoryStream();
+            while (!done.IsCancellationRequested)
+            {
+                if (state.IsEmpty) continue;
+                stream.SetLength(0);
+                state.Save(stream);
+                stream.Position = 0;
+                saves++;
+                if (double.IsNaN(TrainingState.Load(stream).DivergenceReference)) missing++;
+            }
+        });
+        new HelmholtzTrainer(LearningRules.Create("wake-sleep"), new TrainingOptions { Epochs = 20000, BatchSize = 4, Optimizer = () => new SgdMomentum() })
+            .Train(machine, data, state: state);
+        done.Cancel();
+        saver.Wait();
+        Assert.AreEqual(0, missing, $"{missing} of {saves} saves had no divergence reference");
+    }
+}
