@@ -692,4 +692,13 @@ public sealed class TemporalMachineTests
         Assert.AreEqual(6, TemporalEvaluation.Generate(model, 1, 3, prefix: shaped, prefixFrames: 1, frameWidth: 6).Width);
         Assert.AreEqual(4, TemporalEvaluation.Generate(model, 4, 3, frameWidth: 4).Width);
     }
+
+    [TestMethod]
+    public void ThePredictionErrorOfNoSequencesIsRefused()
+    {
+        // The mean over no sequences was 0/0 = NaN, returned as if it were an error (a review's finding).
+        var e = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.PredictionError(new SequenceSet(0, 3, 1, 4, []), []));
+        Assert.AreEqual("data", e.ParamName);
+        StringAssert.Contains(e.Message, "empty");
+    }
 }

@@ -874,4 +874,22 @@ public sealed class TemporalTransformerTests
     {
         [VectorType(FrameCount * FrameSize + 3)] public float[] Frames { get; set; } = new float[FrameCount * FrameSize + 3];
     }
+
+    /// <summary>
+    /// A fit resumed from the TrainingState of one whose decaying rate reaches 0 later in the schedule is refused naming this
+    /// estimator's options, before its data is read (a review's finding: it was refused after, naming the core library's
+    /// TemporalTrainingOptions.LearningRate and LearningRateSchedule.Minimum, which an ML.NET user never sets).
+    /// </summary>
+    [TestMethod]
+    public void AResumedFitWhoseRateWouldReachZeroIsRefusedNamingTheEstimatorsOptions()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView training = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var options = Quick(o => { o.Epochs = 100; o.BatchSequences = 16; o.LearningRate = 0.001; o.LearningRateDecay = 0.5; o.PredictedFramesColumnName = null; o.TrainingState = new TrainingState(); });
+        TemporalHelmholtzTransformer first = ml.Transforms.TemporalHelmholtzMachine(options).Fit(training);   // 0.5^99 × 10⁻³ > 0 in float
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(options).Fit(new UnreadableView(training), first));
+        StringAssert.StartsWith(e.Message, "TemporalHelmholtzOptions.LearningRateDecay: 0.5 takes the learning rate 0.001 to 0 in single precision");
+        StringAssert.Contains(e.Message, "resumed from TrainingState at epoch 100");
+        StringAssert.Contains(e.Message, "set MinimumLearningRate");
+    }
 }

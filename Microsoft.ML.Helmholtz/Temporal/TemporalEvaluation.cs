@@ -154,6 +154,7 @@ public static class TemporalEvaluation
     public static double PredictionError(SequenceSet data, ReadOnlySpan<float> predicted, int fromFrame = 1)
     {
         ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new ArgumentException("data is empty: the mean error of no sequences is undefined.", nameof(data));
         if (predicted.Length != data.Values.Length) throw new ArgumentException($"predicted holds {predicted.Length} values, not the {data.Values.Length} of the sequences.", nameof(predicted));
         if (fromFrame < 0 || fromFrame >= data.Frames) throw new ArgumentOutOfRangeException(nameof(fromFrame), $"fromFrame must lie in 0…{data.Frames - 1}.");
         double total = 0;

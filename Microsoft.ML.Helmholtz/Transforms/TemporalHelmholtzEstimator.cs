@@ -188,6 +188,12 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         var model = initial ?? TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, (ulong)seed);
         CheckSamples(o, model);
         var rule = HelmholtzMachineEstimator.CreateRule(o.LearningRule, o.Reinforce, o.TrainingSamples, nvil: o.Nvil);
+        // A resumed fit goes on along the schedule from the state's epoch: a rate that reaches 0 there is refused naming these options, before the data is read.
+        if (o.Epochs > 0 && o.TimeLimit is null && o.TrainingState is { IsEmpty: false } resumed &&
+            OptimizerSettings.Of(o).Schedule().FirstZeroInSinglePrecision(resumed.ScheduleEpoch, TrainingOptions.ScheduleEpoch(resumed.ScheduleEpoch, o.Epochs - 1)) is { } zero)
+            throw Bad(nameof(o.LearningRateDecay), $"{o.LearningRateDecay} takes the learning rate {o.LearningRate} to 0 in single precision by the schedule's epoch {zero}, " +
+                $"which this fit, resumed from TrainingState at epoch {resumed.ScheduleEpoch}, would reach in its epoch {(long)zero - resumed.ScheduleEpoch + 1}: " +
+                "set MinimumLearningRate, decay more slowly, train fewer Epochs, or set a TimeLimit.");
         // The training step's buffers, sized from the options and the sequences in a minibatch: refused naming these options, before the
         // data is read when it gives its row count (the trainer would refuse them after, naming its own).
         void RequireStepFits(long sequences)
