@@ -447,6 +447,16 @@ public sealed class HelmholtzMachineTransformerTests
             o.LearningRate = 1e8;
         })).Fit(train));
         StringAssert.Contains(e.Message, "epoch 1, minibatch");
+
+        // Past the limit with a finite free energy, the message names this estimator's option, not the core library's.
+        e = Assert.ThrowsExactly<TrainingDivergedException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.Optimizer = HelmholtzOptimizer.SgdMomentum;
+            o.LearningRate = 0.1;
+            o.DivergenceFactor = 1e-4;
+        })).Fit(train));
+        StringAssert.Contains(e.Message, "past the divergence limit", e.Message);
+        StringAssert.Contains(e.Message, "(HelmholtzMachineOptions.DivergenceFactor)", e.Message);
     }
 
     [TestMethod]

@@ -892,4 +892,40 @@ public sealed class TemporalTransformerTests
         StringAssert.Contains(e.Message, "resumed from TrainingState at epoch 100");
         StringAssert.Contains(e.Message, "set MinimumLearningRate");
     }
+
+    /// <summary>
+    /// A fit past its divergence limit names this estimator's option, not the core library's TemporalTrainingOptions. A limit of
+    /// 10⁻⁴ (|F₀| + D) above the first segment's free energy trips where learning is slower than the noise of a segment's F̂: at some
+    /// of these rates (which ones depends on the engine's bits), so the test asks for one at least.
+    /// </summary>
+    [TestMethod]
+    public void ADivergingFitNamesTheEstimatorsDivergenceFactor()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView training = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var messages = new List<string>();
+        foreach (double rate in new[] { 0.002, 0.005, 0.01, 0.02, 0.05 })
+        {
+            try
+            {
+                ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+                {
+                    o.Epochs = 20;
+                    o.Optimizer = HelmholtzOptimizer.SgdMomentum;
+                    o.LearningRate = rate;
+                    o.DivergenceFactor = 1e-4;
+                })).Fit(training);
+            }
+            catch (TrainingDivergedException e)
+            {
+                messages.Add(e.Message);
+            }
+        }
+        Assert.IsNotEmpty(messages, "no rate tripped the limit");
+        foreach (string message in messages)
+        {
+            StringAssert.Contains(message, "past the divergence limit", message);
+            StringAssert.Contains(message, "(TemporalHelmholtzOptions.DivergenceFactor)", message);
+        }
+    }
 }

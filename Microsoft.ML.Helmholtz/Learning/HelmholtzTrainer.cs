@@ -125,7 +125,7 @@ public sealed class HelmholtzTrainer
         try
         {
             var blocks = new ParameterBlocks(parameters);
-            step = new StepGuard(machine, parameters, options.DivergenceFactor, Rule as IUndoableRunningEstimates);
+            step = new StepGuard(machine, parameters, options.DivergenceFactor, options.DivergenceFactorName, Rule as IUndoableRunningEstimates);
             if (resume) step.ResumeFrom(state!.DivergenceReference);
             // The data's column means start a new machine's visible biases and centre its inputs: from the caller's pass over a stream, or from the data in memory.
             bool initialize = options.InitializeVisibleBiases && machine.StepsTrained == 0 && (initialization is not null || options.VisibleMeans is not null);
@@ -336,6 +336,7 @@ public sealed class HelmholtzTrainer
         private readonly HelmholtzMachine _machine;
         private readonly UndoableSteps _steps;
         private readonly double _factor;
+        private readonly string _factorName;
         private double _limit = double.NaN;   // set by the run's first free energy, or carried by the training state resumed from
         private int _lastEpoch = -1, _lastBatch = -1;
 
@@ -352,10 +353,11 @@ public sealed class HelmholtzTrainer
 
         private readonly IUndoableRunningEstimates? _ruleEstimates;
 
-        public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor, IUndoableRunningEstimates? ruleEstimates)
+        public StepGuard(HelmholtzMachine machine, IReadOnlyList<Parameter> parameters, double factor, string factorName, IUndoableRunningEstimates? ruleEstimates)
         {
             _machine = machine;
             _factor = factor;
+            _factorName = factorName;
             _ruleEstimates = ruleEstimates;
             _steps = new UndoableSteps(machine, parameters);
         }
@@ -399,10 +401,10 @@ public sealed class HelmholtzTrainer
             if (!StepTaken)
                 throw new TrainingDivergedException(
                     $"The free energy of the machine as given is {Format(freeEnergy)} on {where}, past the divergence limit of {Format(_limit)} nats that the " +
-                    "training state carries from the run that recorded it (TrainingOptions.DivergenceFactor): no step was taken and the machine is unchanged. " +
+                    "training state carries from the run that recorded it ({_factorName}): no step was taken and the machine is unchanged. " +
                     "The state's last step may have failed: resume from an earlier machine and state, or with a lower learning rate.", 1, 0);
             string what = double.IsFinite(freeEnergy)
-                ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats (TrainingOptions.DivergenceFactor)"
+                ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats ({_factorName})"
                 : Format(freeEnergy) + (broken is null ? "" : $" (it made {broken.Name} non-finite)");
             throw new TrainingDivergedException(
                 $"The step of epoch {_lastEpoch + 1}, minibatch {_lastBatch} failed: the free energy after it is {what}, measured on {where}. " +

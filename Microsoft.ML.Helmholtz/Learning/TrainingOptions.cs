@@ -80,6 +80,9 @@ public sealed class TrainingOptions
     /// </summary>
     public double DivergenceFactor { get; set; } = 10;
 
+    /// <summary>How a divergence message names <see cref="DivergenceFactor"/>: the ML.NET estimator names its own option.</summary>
+    internal string DivergenceFactorName { get; set; } = "TrainingOptions.DivergenceFactor";
+
     /// <summary>The schedule's epoch of a run's epoch <paramref name="epoch"/> (from 0), held at int.MaxValue: a schedule epoch past an int wrapped negative, and a training state recorded then could not be loaded.</summary>
     internal static int ScheduleEpoch(int first, long epoch) => (int)Math.Min(int.MaxValue, first + epoch);
 

@@ -49,6 +49,9 @@ public sealed class TemporalTrainingOptions
     /// </summary>
     public double DivergenceFactor { get; set; } = 10;
 
+    /// <summary>How a divergence message names <see cref="DivergenceFactor"/>: the ML.NET estimator names its own option.</summary>
+    internal string DivergenceFactorName { get; set; } = "TemporalTrainingOptions.DivergenceFactor";
+
     /// <summary>A copy, which is what a run uses: changing the options during a run does not change it.</summary>
     internal TemporalTrainingOptions Snapshot() => (TemporalTrainingOptions)MemberwiseClone();
 }
@@ -190,7 +193,7 @@ public sealed class TemporalTrainer
                     return null;
                 }
                 return freeEnergy <= divergenceLimit ? null
-                    : $"the free energy is {freeEnergy:G6} nats a frame, past the divergence limit of {divergenceLimit:G6} (TemporalTrainingOptions.DivergenceFactor)";
+                    : $"the free energy is {freeEnergy:G6} nats a frame, past the divergence limit of {divergenceLimit:G6} ({o.DivergenceFactorName})";
             }
             double[] checkFreeEnergy = new double[segment * batch * Rule.SamplesPerExample], checkLogJoint = new double[checkFreeEnergy.Length];
             int minibatches = order.Length / batch;

@@ -185,6 +185,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 // file, a machine set by hand); the trainer also leaves any machine that has taken steps as it is.
                 InitializeVisibleBiases = o.InitializeVisibleBiases && initial is null,
                 DivergenceFactor = o.DivergenceFactor,
+                DivergenceFactorName = "HelmholtzMachineOptions.DivergenceFactor",
                 CenterInputs = o.CenterInputs,
             };
             BestValidatedMachine? best = o.ValidationSamples > 0 ? new BestValidatedMachine(machine, validation!, o.ValidationSamples, (ulong)seed + 3) : null;

@@ -256,7 +256,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         {
             Epochs = o.Epochs, BatchSequences = batch, TruncationSteps = o.TruncationSteps, Seed = (ulong)seed + 1,
             LearningRate = OptimizerSettings.Of(o).Schedule(), Optimizer = OptimizerSettings.Of(o).Optimizers(),
-            TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor,
+            TimeLimit = o.TimeLimit, DivergenceFactor = o.DivergenceFactor, DivergenceFactorName = "TemporalHelmholtzOptions.DivergenceFactor",
             // A machine given to train on keeps its visible biases, even one that has taken no steps.
             InitializeVisibleBiases = initial is null,
         };
