@@ -228,8 +228,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     {
         int o = statisticsRow * units, e = row * (units + 1);
         ReadOnlySpan<float> a = aAll.Slice(o, units), epsilon = noise.Slice(e, units);
-        return new DrawStatistics(TensorPrimitives.SumOfSquares(a), TensorPrimitives.Dot(a, epsilon), noise[e + units],
-            TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(sAll.Slice(o, units)));
+        double sumA = TensorPrimitives.SumOfSquares(a), sumB = TensorPrimitives.Dot(a, epsilon);
+        if (!double.IsFinite(sumA) || !double.IsFinite(sumB))
+        {
+            // The float sums passed float (|a| beyond 10¹⁹): in double, where a² stays finite for any finite a.
+            sumA = 0; sumB = 0;
+            for (int i = 0; i < units; i++) { sumA += (double)a[i] * a[i]; sumB += (double)a[i] * epsilon[i]; }
+        }
+        return new DrawStatistics(sumA, sumB, noise[e + units], TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(sAll.Slice(o, units)));
     }
 
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
@@ -402,7 +408,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
             double s = sigma[i], eps = epsilon[i], ai = a[i];
             double rho = eps + ai * ((terms.Eta - terms.B) * terms.InverseGamma);
             double ownS = 0.5 * (rho * rho - 1 + ai * ai * terms.InverseGamma - rho * eps);
-            double ownU = (-rho * terms.Eta + (terms.T * rho - ai) * terms.InverseGamma) / s;
+            double ownU = (rho * (terms.B - terms.Eta) - ai) * terms.InverseGamma / s;   // = (−ρη + (tρ − a)/γ)/σ without the cancellation
             dMean[i] = (float)g;
             dLogVar[i] = (float)(g * 0.5 * s * eps + terms.Weight * ownS);
             dFactor[i] = (float)(g * terms.Eta + terms.Weight * ownU);
@@ -417,7 +423,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         Vector512<double> half = Vector512.Create(0.5);
         Vector512<double> rho = eps + a * Vector512.Create((terms.Eta - terms.B) * terms.InverseGamma);
         Vector512<double> ownS = half * (rho * rho - Vector512<double>.One + a * a * inverseGamma - rho * eps);
-        Vector512<double> ownU = (-rho * eta + (Vector512.Create(terms.T) * rho - a) * inverseGamma) / sigma;
+        Vector512<double> ownU = (rho * Vector512.Create(terms.B - terms.Eta) - a) * inverseGamma / sigma;
         return (g * half * sigma * eps + w * ownS, g * eta + w * ownU);
     }
 
@@ -429,7 +435,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         Vector256<double> half = Vector256.Create(0.5);
         Vector256<double> rho = eps + a * Vector256.Create((terms.Eta - terms.B) * terms.InverseGamma);
         Vector256<double> ownS = half * (rho * rho - Vector256<double>.One + a * a * inverseGamma - rho * eps);
-        Vector256<double> ownU = (-rho * eta + (Vector256.Create(terms.T) * rho - a) * inverseGamma) / sigma;
+        Vector256<double> ownU = (rho * Vector256.Create(terms.B - terms.Eta) - a) * inverseGamma / sigma;
         return (g * half * sigma * eps + w * ownS, g * eta + w * ownU);
     }
 
