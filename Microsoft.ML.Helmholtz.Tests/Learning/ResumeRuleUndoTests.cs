@@ -27,28 +27,6 @@ public sealed class ResumeRuleUndoTests
         Optimizer = () => new Adam(),
     };
 
-    private static StateSection RuleState(ILearningRule rule, IReadOnlyList<Parameter> parameters)
-    {
-        var section = new StateSection("the rule");
-        ((IResumable)rule).SaveState(section, parameters);
-        return section;
-    }
-
-    private static void AssertSame(StateSection expected, StateSection actual)
-    {
-        CollectionAssert.AreEqual(expected.Names.ToArray(), actual.Names.ToArray());
-        foreach (string name in expected.Names)
-        {
-            CollectionAssert.AreEqual(Read(expected, name), Read(actual, name), name);
-        }
-    }
-
-    private static double[] Read(StateSection s, string name)
-    {
-        Array values = s.Entries.First(x => x.Name == name).Values;
-        return values is float[] f ? f.Select(v => (double)v).ToArray() : (double[])values;
-    }
-
     /// <summary>
     /// A resumed run whose only step fails is undone to "the machine as it was given to Train", and the rule with it (the
     /// rule kept the state's estimates when the trainer asked whether a step had been taken, which counts an undone one).
@@ -62,14 +40,14 @@ public sealed class ResumeRuleUndoTests
 
         var prepared = LearningRules.Create("nvil");
         prepared.Prepare(machine, 20);
-        StateSection before = RuleState(prepared, machine.Parameters);
+        StateSection before = RuleStates.Of(prepared, machine.Parameters);
         float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
 
         var rule = LearningRules.Create("nvil");
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, Options(1, 1e4)).Train(machine, Train, state: state));
         StringAssert.Contains(e.Message, "the machine is as it was given to Train");
         for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
-        AssertSame(before, RuleState(rule, machine.Parameters));
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
@@ -111,9 +89,9 @@ public sealed class ResumeRuleUndoTests
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
         var rule = new FailingRule(LearningRules.Create("nvil")) { Fail = true };
         rule.Prepare(machine, 20);
-        StateSection before = RuleState(rule, machine.Parameters);
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
         Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule, Options(1, 0.01)).Train(machine, Train, state: state));
-        AssertSame(before, RuleState(rule, machine.Parameters));
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 
     /// <summary>TemporalTrainer: the same failure gives the rule back too (it kept the state's estimates).</summary>
@@ -130,9 +108,9 @@ public sealed class ResumeRuleUndoTests
         var rule = new FailingRule(LearningRules.Create("nvil")) { Fail = true };
         var parameters = model.Parameters.Concat(rule.Parameters).ToArray();
         rule.Prepare(model.Machine, 8 * 4);
-        StateSection before = RuleState(rule, parameters);
+        StateSection before = RuleStates.Of(rule, parameters);
         Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(rule, Opt(1)).Train(model, data, state: state));
-        AssertSame(before, RuleState(rule, parameters));
+        RuleStates.AssertSame(before, RuleStates.Of(rule, parameters));
     }
 
     /// <summary>A rule whose RestoreState fails after it has taken part of the state is given back what it knew.</summary>
@@ -144,9 +122,9 @@ public sealed class ResumeRuleUndoTests
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options(2, 0.01)).Train(machine, Train, state: state);
         var rule = new FailingRule(LearningRules.Create("nvil")) { FailRestoringPartWay = true };
         rule.Prepare(machine, 20);
-        StateSection before = RuleState(rule, machine.Parameters);
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
         Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, Options(1, 0.01)).Train(machine, Train, state: state));
-        AssertSame(before, RuleState(rule, machine.Parameters));
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 
     /// <summary>

@@ -17,20 +17,6 @@ public sealed class StoppedRunTests
 {
     private static readonly DataMatrix Train = TestModels.BinaryData(120, 10, 61);
 
-    private static StateSection RuleState(ILearningRule rule, HelmholtzMachine machine)
-    {
-        var section = new StateSection("probe");
-        ((IResumable)rule).SaveState(section, machine.Parameters);
-        return section;
-    }
-
-    private static void AssertSameSection(StateSection expected, StateSection actual, string context)
-    {
-        CollectionAssert.AreEqual(expected.Names.ToArray(), actual.Names.ToArray(), context);
-        foreach (string name in expected.Names)
-            CollectionAssert.AreEqual(expected.Entries.First(x => x.Name == name).Values, actual.Entries.First(x => x.Name == name).Values, $"{context}: {name}");
-    }
-
     /// <summary>
     /// Adam refuses a weight decay whose shrink 1 − ηλ is ≤ 0 only at the run's first step, after the rule measured the first
     /// minibatch: the machine is put back, but NVIL's running baselines keep what that refused run's minibatch taught them.
@@ -41,30 +27,14 @@ public sealed class StoppedRunTests
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81);
         var rule = LearningRules.Create("nvil");
         new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 3 }).Train(machine, Train);
-        StateSection before = RuleState(rule, machine);
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
         float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
 
         var refused = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 4, LearningRate = new LearningRateSchedule(4), Optimizer = () => new Adam(weightDecay: 0.5f) };
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(rule, refused).Train(machine, Train));
 
         for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
-        AssertSameSection(before, RuleState(rule, machine), "the rule after a run refused at its first step");
-    }
-
-    /// <summary>Hands out the matrix's minibatches in order; minibatch <paramref name="badBatch"/> of the first epoch holds a 2 (not a binary value).</summary>
-    private sealed class BadBatchSource(DataMatrix data, int badBatch) : IMinibatchSource
-    {
-        private readonly ShuffledMinibatches _inner = new(data);
-        private int _calls;
-        public int Columns => _inner.Columns;
-        public int? Rows => _inner.Rows;
-        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
-        public int NextBatch(Span<float> destination, int rows)
-        {
-            int got = _inner.NextBatch(destination, rows);
-            if (_calls++ == badBatch) destination[0] = 2f;
-            return got;
-        }
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters), "the rule after a run refused at its first step");
     }
 
     /// <summary>
@@ -76,14 +46,14 @@ public sealed class StoppedRunTests
     {
         TrainingOptions Options() => new() { Epochs = 1, BatchSize = 20, Seed = 5, LearningRate = new LearningRateSchedule(1000), InitializeVisibleBiases = false };
         var clean = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
-        var diverged = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(clean, new BadBatchSource(Train, -1)));
+        var diverged = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(clean, new ScriptedMinibatches(Train, 0)));
         Assert.AreEqual((1, 0), (diverged.Epoch, diverged.Minibatch), "on clean data the first step fails its check");
         Assert.AreEqual(0L, clean.StepsTrained);
 
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
         float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
         // Refused either for the data (ArgumentException) or for the step the refusal made the run check (TrainingDivergedException).
-        var e = Assert.Throws<Exception>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(machine, new BadBatchSource(Train, 1)));
+        var e = Assert.Throws<Exception>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(machine, new ScriptedMinibatches(Train, 2, firstValue: 2f)));
         Assert.IsTrue(e is ArgumentException or TrainingDivergedException, e.ToString());
         Assert.AreEqual(0L, machine.StepsTrained, "the machine keeps a step whose check would have failed");
         for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);

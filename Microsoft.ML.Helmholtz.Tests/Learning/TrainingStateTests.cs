@@ -116,23 +116,6 @@ public sealed class TrainingStateTests
         AssertSameParameters(whole, second, "streamed through a shuffle buffer");
     }
 
-    /// <summary>Cancels its token inside a given NextBatch call: the step of that minibatch is taken, the next is not.</summary>
-    private sealed class CancellingSource(DataMatrix data, int cancelAtCall, CancellationTokenSource? cancellation) : IMinibatchSource
-    {
-        private readonly ShuffledMinibatches _inner = new(data);
-        private int _calls;
-
-        public int Columns => _inner.Columns;
-        public int? Rows => _inner.Rows;
-        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
-
-        public int NextBatch(Span<float> destination, int rows)
-        {
-            if (++_calls == cancelAtCall) cancellation?.Cancel();
-            return _inner.NextBatch(destination, rows);
-        }
-    }
-
     // 120 examples in minibatches of 20: six whole minibatches and a seventh call that finds the epoch over.
     [TestMethod]
     [DataRow(10, 1, 3, 1, DisplayName = "cancelled three minibatches into the second epoch")]
@@ -144,21 +127,21 @@ public sealed class TrainingStateTests
         var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 65);
         var wholeState = new TrainingState();
         var wholeReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4))
-            .Train(whole, new CancellingSource(Train, 0, null), Valid, state: wholeState);
+            .Train(whole, new ScriptedMinibatches(Train, 0), Valid, state: wholeState);
 
         var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 65);
         var state = new TrainingState();
         using var cancellation = new CancellationTokenSource();
         var firstReports = new List<EpochReport>();
         Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4))
-            .Train(first, new CancellingSource(Train, cancelAtCall, cancellation), Valid, new SynchronousProgress<EpochReport>(firstReports.Add), cancellation.Token, state));
+            .Train(first, new ScriptedMinibatches(Train, cancelAtCall, cancellation), Valid, new SynchronousProgress<EpochReport>(firstReports.Add), cancellation.Token, state));
         Assert.AreEqual(scheduleEpoch, state.ScheduleEpoch, "the schedule epoch recorded");
         Assert.AreEqual(minibatches, state.MinibatchesIntoEpoch, "the minibatches recorded");
         Assert.AreEqual(first.StepsTrained, state.StepsTrained);
 
         var (second, loaded) = SavedAndLoaded(first, state);
         var secondReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 4 - scheduleEpoch, loaded.ScheduleEpoch))
-            .Train(second, new CancellingSource(Train, 0, null), Valid, state: loaded);
+            .Train(second, new ScriptedMinibatches(Train, 0), Valid, state: loaded);
         AssertSameParameters(whole, second, $"cancelled at call {cancelAtCall}");
         CollectionAssert.AreEqual(Bytes(wholeState), Bytes(loaded), "the states at the end");
         // The epoch that was cut reports as the whole run's did: its first part's sums travel in the state.
@@ -293,7 +276,7 @@ public sealed class TrainingStateTests
         var cut = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 68);
         var cutState = new TrainingState();
         Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2))
-            .Train(cut, new CancellingSource(Train, 3, cancellation), null, null, cancellation.Token, cutState));
+            .Train(cut, new ScriptedMinibatches(Train, 3, cancellation), null, null, cancellation.Token, cutState));
         state = cutState;
         var larger = Options("adam", 1);
         larger.BatchSize = 30;

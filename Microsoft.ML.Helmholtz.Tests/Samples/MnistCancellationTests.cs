@@ -138,21 +138,6 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         Assert.IsLessThan(1000 * 5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "stopped long before its 1000 epochs");
     }
 
-    /// <summary>Hands out the minibatches of <paramref name="inner"/> and cancels as it hands out the <paramref name="cancelAt"/>-th (a Ctrl+C during that minibatch's step).</summary>
-    private sealed class CancelDuringBatch(IMinibatchSource inner, int cancelAt, CancellationTokenSource source) : IMinibatchSource
-    {
-        private int _handed;
-        public int Columns => inner.Columns;
-        public int? Rows => inner.Rows;
-        public void BeginEpoch(RandomStream random) => inner.BeginEpoch(random);
-        public int NextBatch(Span<float> destination, int rows)
-        {
-            int got = inner.NextBatch(destination, rows);
-            if (++_handed == cancelAt) source.Cancel();
-            return got;
-        }
-    }
-
     private static string[] ResumeRun(string output) =>
         ["--rule", "sbp", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "20", "--k", "2", "--decay", "0.5",
          "--data", SharedData.MnistDirectory(), "--out", output];
@@ -191,7 +176,7 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         var state = new TrainingState();
         using var source = new CancellationTokenSource();
         Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("sbp", LearningRules.DefaultSamples), options)
-            .Train(machine, new CancelDuringBatch(new ShuffledMinibatches(train), cancelAtCall, source), valid, null, source.Token, state));
+            .Train(machine, new ScriptedMinibatches(train, cancelAtCall, source), valid, null, source.Token, state));
         Assert.AreEqual(5L, machine.StepsTrained);
         Directory.CreateDirectory(split);
         string model = Path.Combine(split, "sbp.hm");
