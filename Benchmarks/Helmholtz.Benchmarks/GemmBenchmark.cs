@@ -6,11 +6,12 @@ namespace Helmholtz.Benchmarks;
 /// <summary>Median GFLOP/s of each matrix engine on the shapes the models use.</summary>
 internal static class GemmBenchmark
 {
-    // Split over the pool: a product on its own (not one of a pair) runs this way in training.
+    // Split over the pool: a product on its own (not one of a pair) runs this way in training. A layer's forward is x·Wᵀ (NT,
+    // "B^T"); du·W (NN) is an input gradient. Until 2026-12-04 the NN rows were labelled "forward" (a review's finding).
     private static readonly (string Label, bool TransA, bool TransB, int M, int N, int K)[] Shapes =
     {
-        ("forward  100x200x784", false, false, 100, 200, 784),
-        ("forward  100x784x200", false, false, 100, 784, 200),
+        ("input grad 100x200x784", false, false, 100, 200, 784),
+        ("input grad 100x784x200", false, false, 100, 784, 200),
         ("forward  100x200x784 B^T", false, true, 100, 200, 784),
         ("forward  100x784x200 B^T", false, true, 100, 784, 200),
         ("grad A^T 200x784x100", true, false, 200, 784, 100),
