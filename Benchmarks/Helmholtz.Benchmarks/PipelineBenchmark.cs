@@ -124,7 +124,7 @@ internal static class PipelineBenchmark
             IDataView few = ml.Data.TakeRows(test, 500);
             Compare(repeats, 100,
                 // Both columns through one cursor: the loaded chain is one ONNX graph, whose every node runs whatever output is read,
-                // so a pass for each column drew the K samples twice (until a review of 2026-12-04, which put it at 13% not 27%).
+                // so a pass for each column drew the K samples twice (until a review of 2026-12-04; performance.md, "The benchmark reviewed").
                 ("fitted transformer: features + log-likelihood K = 100", 500, () => DrainBoth(model.Transform(few), "HelmholtzFeatures", "LogLikelihood")),
                 ("loaded pipeline (OnnxTransformer): the same", 500, () => DrainBoth(loaded.Transform(few), "HelmholtzFeatures", "LogLikelihood")));
         }
@@ -209,7 +209,6 @@ internal static class PipelineBenchmark
             Progress = progress,
         }).Fit(train);
 
-    /// <summary>Reads one column of every row, as a consumer of the view would.</summary>
     /// <summary>A vector column and a Single column read together, row by row, through one cursor.</summary>
     private static void DrainBoth(IDataView view, string vectorColumn, string singleColumn)
     {
@@ -226,6 +225,7 @@ internal static class PipelineBenchmark
         }
     }
 
+    /// <summary>Reads one column of every row, as a consumer of the view would.</summary>
     private static void Drain(IDataView view, string column)
     {
         DataViewSchema.Column c = view.Schema[column];

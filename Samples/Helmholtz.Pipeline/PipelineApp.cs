@@ -458,18 +458,9 @@ public static class PipelineApp
     /// </summary>
     private static void CheckCudaProvider(int device)
     {
-        // The library's probe holds back ONNX Runtime's own error line, so that the error is the one line here; without ONNX Runtime's
-        // native library at all, its loader's exception is named so.
-        string? problem;
-        try
-        {
-            problem = HelmholtzOnnxTransformer.CudaProviderProblem(device);
-        }
-        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException)
-        {
-            throw new UserErrorException($"--gpu {device}: ONNX Runtime's native library does not load ({OneLine(e.Message).Trim()}).", e);
-        }
-        if (problem is not null) throw new UserErrorException($"--gpu {device}: {problem}. Add --fallback-to-cpu to run on the CPU instead.");
+        // The library's probe holds back ONNX Runtime's own error line and turns its loaders' exceptions into the reason, so that the
+        // error is the one line here.
+        if (HelmholtzOnnxTransformer.CudaProviderProblem(device) is { } problem) throw new UserErrorException($"--gpu {device}: {problem}. Add --fallback-to-cpu to run on the CPU instead.");
     }
 
     private sealed class ScoreRow
