@@ -333,4 +333,36 @@ public sealed class ThreadSafetyTests
         Assert.IsFalse(caught.IsEmpty, "two threads filled one stream at once for 20 s without a word");
         StringAssert.Contains(caught.First().Message, "a RandomStream belongs to one thread");
     }
+
+    /// <summary>
+    /// A guard refused on a call that ends at once still names that call: the refused thread read the holder's name after
+    /// the holder could have finished and cleared it, and said "another call" (CI met it once on a shared PredictionEngine).
+    /// </summary>
+    [TestMethod]
+    public void ARefusalNamesTheHolderEvenWhenItsCallEndsAtOnce()
+    {
+        var guard = new Helmholtz.Concurrency.UsageGuard("This test's object", "Use it from one thread.");
+        var messages = new ConcurrentQueue<string>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Holds as short as they come: the refused thread's reading races the holder's release on nearly every refusal.
+        RunThreads(2, t =>
+        {
+            string name = t == 0 ? "Holding0" : "Holding1";
+            while (messages.Count < 2000 && clock.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                try
+                {
+                    using var use = guard.Enter(name);
+                }
+                catch (InvalidOperationException e)
+                {
+                    messages.Enqueue(e.Message);
+                }
+            }
+        });
+        Assert.IsGreaterThan(100, messages.Count, "two threads entering one guard in a loop for 10 s were refused only a few times");
+        foreach (string m in messages)
+            Assert.IsTrue(m.StartsWith("This test's object is in use by Holding0 on another thread, so Holding1 cannot run now", StringComparison.Ordinal)
+                || m.StartsWith("This test's object is in use by Holding1 on another thread, so Holding0 cannot run now", StringComparison.Ordinal), m);
+    }
 }

@@ -12,9 +12,17 @@ internal sealed class UsageGuard
 {
     private readonly string _subject;
     private readonly string _advice;
-    private int _ownerThread;          // 0 when free
+    private Holding? _holder;          // null when free; the thread and its operation, taken in one exchange
     private int _depth;                // nesting of the owner's entries
-    private string? _operation;        // what the owner is doing, for the message
+
+    // The holder is one immutable object so that a refused thread reads the name of the very call that refused it: with the
+    // thread and the name in two fields it could read the name only after the holder had finished and cleared it.
+    private sealed record Holding(int Thread, string Operation);
+
+    // The holdings made on this thread, reused for the same operation string (callers pass literals), so that entering
+    // allocates nothing on a scoring or training step, whose calls enter under a dozen names in turn.
+    [ThreadStatic] private static Holding?[]? t_holdings;
+    [ThreadStatic] private static int t_nextHolding;
 
     /// <param name="subject">The object as the message names it, e.g. "This HelmholtzMachine".</param>
     /// <param name="advice">What the user should do instead (one sentence).</param>
@@ -29,8 +37,8 @@ internal sealed class UsageGuard
     {
         get
         {
-            int owner = Volatile.Read(ref _ownerThread);
-            return owner != 0 && owner != Environment.CurrentManagedThreadId;
+            Holding? holder = Volatile.Read(ref _holder);
+            return holder is not null && holder.Thread != Environment.CurrentManagedThreadId;
         }
     }
 
@@ -38,15 +46,26 @@ internal sealed class UsageGuard
     public Scope Enter(string operation)
     {
         int me = Environment.CurrentManagedThreadId;
-        if (Volatile.Read(ref _ownerThread) == me)
+        if (Volatile.Read(ref _holder)?.Thread == me)
         {
             _depth++;
             return new Scope(this);
         }
-        if (Interlocked.CompareExchange(ref _ownerThread, me, 0) != 0) throw Conflict(operation);
-        Volatile.Write(ref _operation, operation);
+        Holding mine = HoldingFor(me, operation);
+        if (Interlocked.CompareExchange(ref _holder, mine, null) is { } other) throw Conflict(other, operation);
         _depth = 1;
         return new Scope(this);
+    }
+
+    private static Holding HoldingFor(int me, string operation)
+    {
+        Holding?[] made = t_holdings ??= new Holding?[16];
+        foreach (Holding? h in made)
+            if (h is not null && ReferenceEquals(h.Operation, operation)) return h;
+        var mine = new Holding(me, operation);
+        made[t_nextHolding] = mine;
+        t_nextHolding = (t_nextHolding + 1) % made.Length;
+        return mine;
     }
 
     /// <summary>
@@ -64,31 +83,18 @@ internal sealed class UsageGuard
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ThrowIfHeldByAnotherThread(string operation)
     {
-        if (HeldByAnotherThread) throw Conflict(operation);
+        Holding? holder = Volatile.Read(ref _holder);
+        if (holder is not null && holder.Thread != Environment.CurrentManagedThreadId) throw Conflict(holder, operation);
     }
 
     private void Exit()
     {
         if (--_depth > 0) return;
-        _operation = null;
-        Volatile.Write(ref _ownerThread, 0);
+        Volatile.Write(ref _holder, null);
     }
 
-    private InvalidOperationException Conflict(string operation)
-    {
-        // The holder names its operation just after it takes the guard: wait that moment out, briefly, on the way to the
-        // exception, so that the message names it rather than "another call".
-        string? named = Volatile.Read(ref _operation);
-        var spin = new SpinWait();
-        while (named is null && spin.Count < 100 && Volatile.Read(ref _ownerThread) is int owner && owner != 0 && owner != Environment.CurrentManagedThreadId)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
-            named = Volatile.Read(ref _operation);
-        }
-        string holder = named ?? "another call";
-        return new InvalidOperationException(
-            $"{_subject} is in use by {holder} on another thread, so {operation} cannot run now: it is not safe to use from two threads at once. {_advice}");
-    }
+    private InvalidOperationException Conflict(Holding holder, string operation) => new(
+        $"{_subject} is in use by {holder.Operation} on another thread, so {operation} cannot run now: it is not safe to use from two threads at once. {_advice}");
 
     /// <summary>The held guard; disposing it releases one level of nesting.</summary>
     public readonly struct Scope : IDisposable
