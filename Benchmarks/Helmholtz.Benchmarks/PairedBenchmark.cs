@@ -62,20 +62,19 @@ internal static class PairedBenchmark
     {
         private readonly HelmholtzMachine _machine;
         private readonly ILearningRule _rule;
-        private readonly LayerStates _states;
-        private readonly RandomStream _random = new(1);
+        private readonly TrainingBatch _batchRows;
         private readonly IOptimizer _optimizer = new Adam();
         private readonly Parameter[] _parameters;
         private readonly int _batch;
         private int _next;
-        private TrainingBatch? _view;
 
         public Training(IMatrixEngine engine, string rule, string architecture, int batch)
         {
             _machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1, engine);
             _rule = LearningRules.Create(rule);
             _rule.Prepare(_machine, batch);
-            _states = new LayerStates(_machine.Architecture, batch);
+            // K rows per example for the multi-sample rules, as the trainer's own minibatches hold them.
+            _batchRows = new TrainingBatch(_machine.Architecture, batch, _rule.SamplesPerExample, new RandomStream(1));
             _parameters = _machine.Parameters.Concat(_rule.Parameters).ToArray();
             _batch = batch;
         }
@@ -83,9 +82,9 @@ internal static class PairedBenchmark
         public void Step(DataMatrix train, int batches)
         {
             int b = _next++ % batches;
-            train.Values.AsSpan(b * _batch * train.Columns, _batch * train.Columns).CopyTo(_states.Layer(0, _batch));
-            _view ??= new TrainingBatch(_states, _batch, _random);
-            _rule.AccumulateGradients(_machine, _view);
+            train.Values.AsSpan(b * _batch * train.Columns, _batch * train.Columns).CopyTo(_batchRows.ExampleRows(_batch));
+            _batchRows.Load(_batch);
+            _rule.AccumulateGradients(_machine, _batchRows);
             _optimizer.Step(_parameters, 1e-3f);  // Adam clears the gradients as it steps
         }
     }
