@@ -76,7 +76,8 @@ public sealed class TrainCallTests
     /// <summary>
     /// A call refused before its first step (cancelled; an optimiser factory that returns null) with a rule trained on another
     /// machine leaves the rule as it was: it once prepared itself for the refused call's machine first, forgetting NVIL's
-    /// baselines, so the first machine's next run trained differently from one without the refused call.
+    /// baselines, so the first machine's next run trained differently from one without the refused call. A training state from
+    /// another kind of run was refused only after that preparation.
     /// </summary>
     [TestMethod]
     public void ACallRefusedOnAnotherMachineLeavesTheRuleAsItWas()
@@ -104,6 +105,13 @@ public sealed class TrainCallTests
         Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => null! })
             .Train(other, data));
         CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a call whose optimiser factory returned null");
+        // A state from another kind of run (the temporal trainer's streams), at the step count of the machine given.
+        var foreign = new TrainingState();
+        foreign.Record(new FailingRule(new Nvil()), new Adam(), other.Parameters, 0, 1, 0, 20, data.Rows, 0, 0, 0,
+            ("sequence order", new ulong[RandomStream.StateWords]), ("samples", new ulong[RandomStream.StateWords]));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, options).Train(other, data, state: foreign));
+        StringAssert.Contains(e.Message, "it is from another kind of run");
+        CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a call given a state from another kind of run");
         new HelmholtzTrainer(referenceRule, options).Train(reference, data);
         new HelmholtzTrainer(rule, options).Train(machine, data);
         for (int i = 0; i < reference.Parameters.Count; i++)

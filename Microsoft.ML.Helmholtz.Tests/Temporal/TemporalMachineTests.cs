@@ -466,6 +466,14 @@ public sealed class TemporalMachineTests
             Assert.ThrowsExactly<OperationCanceledException>(() => new TemporalTrainer(rule, options).Train(other, data, cancellationToken: cancelled.Token));
         }
         CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after the cancelled call");
+        // A state from another kind of run (the frame trainer's streams), at the step count of the model given: it was refused only after
+        // the rule had prepared itself for that model.
+        var foreign = new TrainingState();
+        foreign.Record(new Nvil(), new Adam(), [], 0, 1, 0, 4, data.Count, 0, 0, 0,
+            ("training", new ulong[RandomStream.StateWords]), ("validation", new ulong[RandomStream.StateWords]));
+        var refused = Assert.ThrowsExactly<InvalidDataException>(() => new TemporalTrainer(rule, options).Train(other, data, state: foreign));
+        StringAssert.Contains(refused.Message, "it is from another kind of run");
+        CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a call given a state from another kind of run");
 
         // A value the visible units can hold but no weight can fit: the gradient at the machine as given is not finite.
         var gaussian = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4gl-3g"), 3, 61);

@@ -104,17 +104,18 @@ public sealed class HelmholtzTrainer
         var reports = new List<EpochReport>();
         // A run whose first epoch's rate is 0 (accepted with a TimeLimit) stops there, as a run of no epochs: before anything changes.
         if (options.Epochs == 0 || (float)options.LearningRate.At(TrainingOptions.ScheduleEpoch(options.FirstScheduleEpoch, 0)) == 0) return reports;
-        // After the refusals above: a rule prepared for another machine forgets what it learned (NVIL's baselines), which a
-        // refused call must not do to the machine it trains.
-        Rule.Prepare(machine, batchSize);
-
-        var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
-        // The state's streams are read before anything is restored: a state without one is refused with the rule as it was.
+        // The state's streams are read before the rule is prepared or anything restored: a state without one (from another kind of
+        // run) is refused with the rule as it was.
         int skip = resume ? state!.MinibatchesIntoEpoch : 0;   // minibatches of the first epoch that the run resumed from had trained
         ulong[]? validationWords = resume ? state!.Stream(StateRecorder.Validation).ToArray() : null;
         ulong[]? checkStartWords = resume ? state!.Stream(StateRecorder.Check).ToArray() : null;
         ulong[]? trainingWords = resume ? state!.Stream(StateRecorder.Training).ToArray() : null;
         ulong[]? epochStartWords = skip > 0 ? state!.Stream(StateRecorder.EpochStart).ToArray() : null;
+        // After the refusals above: a rule prepared for another machine forgets what it learned (NVIL's baselines), which a
+        // refused call must not do to the machine it trains.
+        Rule.Prepare(machine, batchSize);
+
+        var parameters = machine.Parameters.Concat(Rule.Parameters).ToArray();
         // One that does not fit the parameters is refused here, before the machine changes. What the rule knew before is kept, so that a run
         // that fails before its first step (its data ends before the state's minibatch, a cancellation) leaves the rule as it was given too.
         StateSection? ruleBefore = resume ? state!.RestoreInto(optimizer, Rule, parameters) : null;

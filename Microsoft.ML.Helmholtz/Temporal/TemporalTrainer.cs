@@ -151,6 +151,8 @@ public sealed class TemporalTrainer
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
+        // The state's streams first: a state without one (from another kind of run) is refused before the rule is prepared.
+        ulong[]? orderWords = resume ? state!.Stream(OrderStream).ToArray() : null, sampleWords = resume ? state!.Stream(SampleStream).ToArray() : null;
         // After the refusals above, which must not make the rule forget what it learned on another machine (as HelmholtzTrainer).
         Rule.Prepare(machine, segment * batch);
 
@@ -163,11 +165,9 @@ public sealed class TemporalTrainer
         long stepsAtStart = machine.StepsTrained;
         if (resume)
         {
-            // The streams first: a state without one is refused before the rule takes the state's estimates.
-            ulong[] orderWords = state!.Stream(OrderStream).ToArray(), sampleWords = state.Stream(SampleStream).ToArray();
-            random.RestoreState(orderWords);
-            samples.RestoreState(sampleWords);
-            ruleBefore = state.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
+            random.RestoreState(orderWords!);
+            samples.RestoreState(sampleWords!);
+            ruleBefore = state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
         }
         UndoableSteps? steps = null;
         // Whatever fails before the run's first step (a rule's or an optimiser's exception, an allocation)
