@@ -283,14 +283,15 @@ public sealed class LogLikelihoodTests
     {
         // Weights of moderate spread (Var w / E[w]² of 3 to 7 here): with heavy tails the sample
         // variance is itself unreliable. At K = 5000 the standard deviation estimated from the weights
-        // is within about 5% of the true one, so 15% is three of its standard errors.
+        // is within about 5% of the true one, so 20% is four of its standard errors (the draws change with the core count, which
+        // sets the estimator's pipelines: three let one configuration in 400 fail). A factor of √2 (a variance halved or doubled) is 41%.
         var machine = TestModels.Random("10b-4b-3b", 81, scale: 0.3f);
         const int k = 5000;
         var data = Data();
         var estimate = new ImportanceSampledLogLikelihood(k, seed: 82).Estimate(machine, data);
         double exactVariance = Examples.Sum(v => RelativeWeightVariance(machine, v) / k);
         double exactError = Math.Sqrt(exactVariance) / Examples.Length;
-        Assert.AreEqual(exactError, estimate.MonteCarloStandardError, 0.15 * exactError, "Monte Carlo standard error");
+        Assert.AreEqual(exactError, estimate.MonteCarloStandardError, 0.2 * exactError, "Monte Carlo standard error");
         Assert.IsTrue(estimate.StandardErrorOverExamples > 10 * estimate.MonteCarloStandardError,
             $"over examples {estimate.StandardErrorOverExamples} is the examples' spread, not the estimator's error {estimate.MonteCarloStandardError}");
         StringAssert.Contains(estimate.ToString(), "standard error over examples");
