@@ -429,8 +429,10 @@ public sealed class OnnxExportTests
     /// Where ONNX Runtime cannot start its CUDA provider it writes an error line of its own to the process's standard error before it
     /// throws: held back while the transformer tries the provider (its exception, or its fallback warning, says it better). The
     /// process's file descriptor 2 is sent to a file around the call. On a machine where the provider starts, no error is written either.
+    /// Alone: the descriptor is the process's, so an error line another test made ONNX Runtime write meanwhile would land in the file.
     /// </summary>
     [TestMethod]
+    [DoNotParallelize]
     [OSCondition(OperatingSystems.Linux)]
     public void OnnxRuntimesOwnErrorLineIsHeldBackWhileTheCudaProviderIsTried()
     {
