@@ -373,7 +373,7 @@ public sealed class DivergenceTests
         float[][] before = broken.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 1)).Train(broken, train, state: state2));
         StringAssert.Contains(e.Message, "The free energy of the machine as given is");
-        StringAssert.Contains(e.Message, "that the training state carries from the run that recorded it");
+        StringAssert.Contains(e.Message, "that the training state carries from the run that recorded it (TrainingOptions.DivergenceFactor)");
         for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], broken.Parameters[i].Value, broken.Parameters[i].Name);
     }
 }

@@ -402,7 +402,7 @@ public sealed class HelmholtzTrainer
             if (!StepTaken)
                 throw new TrainingDivergedException(
                     $"The free energy of the machine as given is {Format(freeEnergy)} on {where}, past the divergence limit of {Format(_limit)} nats that the " +
-                    "training state carries from the run that recorded it ({_factorName}): no step was taken and the machine is unchanged. " +
+                    $"training state carries from the run that recorded it ({_factorName}): no step was taken and the machine is unchanged. " +
                     "The state's last step may have failed: resume from an earlier machine and state, or with a lower learning rate.", 1, 0);
             string what = double.IsFinite(freeEnergy)
                 ? $"{Format(freeEnergy)} nats, past the divergence limit of {Format(_limit)} nats ({_factorName})"
