@@ -32,14 +32,11 @@ internal sealed class UsageGuard
         _advice = advice;
     }
 
-    /// <summary>Whether some thread other than the caller holds the guard now.</summary>
-    public bool HeldByAnotherThread
+    /// <summary>The holding of a thread other than the caller's, or null (free, or the caller's own).</summary>
+    private Holding? OtherThreadsHolding()
     {
-        get
-        {
-            Holding? holder = Volatile.Read(ref _holder);
-            return holder is not null && holder.Thread != Environment.CurrentManagedThreadId;
-        }
+        Holding? holder = Volatile.Read(ref _holder);
+        return holder is not null && holder.Thread != Environment.CurrentManagedThreadId ? holder : null;
     }
 
     /// <summary>Holds the guard for <paramref name="operation"/> until the scope is disposed.</summary>
@@ -75,16 +72,8 @@ internal sealed class UsageGuard
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RefuseWhileHeldByAnotherThread(UsageGuard? guard, object part, string operation)
     {
-        // The name is formed only for the refusal: the check runs on every call of a step.
-        if (guard is { HeldByAnotherThread: true }) guard.ThrowIfHeldByAnotherThread($"{part.GetType().Name}.{operation}");
-    }
-
-    /// <summary>Throws when another thread holds the guard; for calls too small to hold it themselves.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void ThrowIfHeldByAnotherThread(string operation)
-    {
-        Holding? holder = Volatile.Read(ref _holder);
-        if (holder is not null && holder.Thread != Environment.CurrentManagedThreadId) throw Conflict(holder, operation);
+        // One read of the holder; the name is formed only for the refusal: the check runs on every call of a step.
+        if (guard?.OtherThreadsHolding() is { } holder) throw guard.Conflict(holder, $"{part.GetType().Name}.{operation}");
     }
 
     private void Exit()
