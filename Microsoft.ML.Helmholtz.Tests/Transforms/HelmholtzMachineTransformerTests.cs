@@ -860,6 +860,38 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(3, unknown.StepsTrained, "one step an epoch");
     }
 
+    /// <summary>
+    /// Data that does not say its row count (LoadFromEnumerable over a lazy sequence, as the guide's MNIST example builds it) is
+    /// held in memory when twice its size fits the budget, and then trains as the same rows of known count do, bit for bit;
+    /// a byte less and it is streamed.
+    /// </summary>
+    [TestMethod]
+    public void DataOfUnknownLengthIsHeldInMemoryWhenTwiceItsSizeFitsTheBudget()
+    {
+        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
+        var ml = new MLContext(seed: 1);
+        var info = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
+        var rows = TransformTestData.Rows(600, 1);
+        IDataView known = ml.Data.LoadFromEnumerable(rows), unknown = ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        Assert.IsNull(unknown.GetRowCount());
+        long bytes = 600L * PixelRow.Size * sizeof(float);
+        (float[][] Parameters, string Log) Fit(IDataView data, long budget)
+        {
+            lock (info) info.Clear();
+            var model = ml.Transforms.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = budget; o.ShuffleBufferRows = 100; o.Epochs = 2; })).Fit(data);
+            lock (info) return (model.GetMachine().Parameters.Select(p => p.Value).ToArray(), string.Join("\n", info));
+        }
+        var reference = Fit(known, bytes);
+        StringAssert.Contains(reference.Log, "600 rows of column 'Pixels' held in memory");
+        var held = Fit(unknown, 2 * bytes);
+        StringAssert.Contains(held.Log, "600 rows of column 'Pixels' held in memory");
+        for (int i = 0; i < reference.Parameters.Length; i++)
+            CollectionAssert.AreEqual(reference.Parameters[i], held.Parameters[i], $"parameter {i}: the rows of unknown count train as those of known count");
+        var streamed = Fit(unknown, 2 * bytes - 1);
+        StringAssert.Contains(streamed.Log, "600 rows of column 'Pixels' streamed through a shuffle buffer of 100 rows");
+    }
+
     /// <summary>A row whose pixels fail the test when read.</summary>
     public sealed class UnreadableRow
     {

@@ -130,8 +130,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         }
         if (input.GetRowCount() is { } knownRows) RequireMinibatch(knownRows);
 
-        // The data: read once into memory when it fits the budget, else streamed each epoch through a shuffle buffer.
-        DataMatrix? matrix = inputColumn.TryReadAll(input, o.MemoryBudgetBytes, "training data", cancellation);
+        // The data: read once into memory when it fits the budget, else streamed each epoch through a shuffle buffer. Data
+        // that does not say its row count (LoadFromEnumerable over a lazy sequence, a filter) is read to find out: a stream
+        // would take a pass for the column means anyway, and a shuffle buffer mixes only rows close in the data.
+        DataMatrix? matrix = inputColumn.TryReadAll(input, o.MemoryBudgetBytes, "training data", cancellation, unknownCount: true);
         InputColumn.RowStream? stream = null;
         double[]? means = null;
         try

@@ -168,8 +168,10 @@ public sealed class HelmholtzMachineOptions
 
     /// <summary>
     /// Training data up to this many bytes (rows × columns × 4) is read into memory once and shuffled
-    /// there; larger data, or data whose row count is unknown, is read from the IDataView each epoch
-    /// through a shuffle buffer of <see cref="ShuffleBufferRows"/> rows. 512 MiB by default.
+    /// there; larger data is read from the IDataView each epoch through a shuffle buffer of
+    /// <see cref="ShuffleBufferRows"/> rows. Data whose row count is unknown (LoadFromEnumerable over a
+    /// lazy sequence, a filter) is read once to count it, and held when twice its size fits (it is
+    /// gathered in pieces, then copied into one array). 512 MiB by default.
     /// </summary>
     public long MemoryBudgetBytes { get; set; } = 512L << 20;
 

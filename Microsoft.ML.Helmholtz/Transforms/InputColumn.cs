@@ -137,12 +137,13 @@ internal sealed class InputColumn
     /// <summary>
     /// Reads the column's rows into a matrix, checking each; null when they would exceed <paramref name="budgetBytes"/>
     /// or one array, or when the count is unknown and <paramref name="unknownCount"/> is false. Rows of unknown count
-    /// are read in chunks as they come (to the budget), then copied into one array.
+    /// are read in chunks as they come, then copied into one array: both are held at the peak, so they are read while
+    /// twice their size fits the budget, and given up (null) past it.
     /// </summary>
     public DataMatrix? TryReadAll(IDataView data, long budgetBytes, string dataName, CancellationToken cancellationToken, bool unknownCount = false)
     {
-        long maxRows = Math.Min(budgetBytes / ((long)Size * sizeof(float)), Array.MaxLength / Size);
         long? known = data.GetRowCount();
+        long maxRows = Math.Min((known is null ? budgetBytes / 2 : budgetBytes) / ((long)Size * sizeof(float)), Array.MaxLength / Size);
         if (known is { } count ? count > maxRows : !unknownCount) return null;
         using var stream = new RowStream(this, data, dataName);
         if (known is { } expected)
