@@ -28,7 +28,7 @@ public sealed class ResumeRuleUndoTests
     };
 
     /// <summary>
-    /// A resumed run whose only step fails is undone to "the machine as it was given to Train", and the rule with it (the
+    /// A resumed run whose only step fails is undone to "the machine as it was when the run started", and the rule with it (the
     /// rule kept the state's estimates when the trainer asked whether a step had been taken, which counts an undone one).
     /// </summary>
     [TestMethod]
@@ -45,7 +45,7 @@ public sealed class ResumeRuleUndoTests
 
         var rule = LearningRules.Create("nvil");
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, Options(1, 1e4)).Train(machine, Train, state: state));
-        StringAssert.Contains(e.Message, "the machine is as it was given to Train");
+        StringAssert.Contains(e.Message, "the machine is as it was when the run started");
         for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }

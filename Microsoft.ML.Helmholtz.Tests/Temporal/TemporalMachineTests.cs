@@ -530,7 +530,7 @@ public sealed class TemporalMachineTests
             new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, LearningRate = new(1e30), Seed = 56 })
                 .Train(model, data, new SynchronousProgress<TemporalEpochReport>(r => reported.Add(r.Epoch)), state: state));
         StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 0)");
-        StringAssert.Contains(e.Message, "the machine is as it was given to Train");
+        StringAssert.Contains(e.Message, "the machine is as it was when the run started");
         Assert.AreEqual(1, e.Epoch);
         Assert.AreEqual(0, e.Minibatch);
         CollectionAssert.AreEqual(given, Bytes(model), "the failed only step is undone, and the visible biases' start with it");
@@ -634,7 +634,7 @@ public sealed class TemporalMachineTests
         var diverged = Assert.ThrowsExactly<TrainingDivergedException>(() =>
             new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { BatchSequences = 4 }).Train(model, data));
         StringAssert.Contains(diverged.Message, "Epoch 1, minibatch 0, frames from 1");
-        StringAssert.Contains(diverged.Message, "No step was taken: the machine is as it was given to Train");
+        StringAssert.Contains(diverged.Message, "No step was taken: the machine is as it was when the run started");
         CollectionAssert.AreEqual(extreme, Bytes(model), "refused before the first step");
     }
 

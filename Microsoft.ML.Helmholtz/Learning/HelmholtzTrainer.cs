@@ -446,7 +446,7 @@ public sealed class HelmholtzTrainer
 
         private string UndoneState => _steps.UndoneState;
 
-        private static string State(bool asGiven) => asGiven ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
+        private static string State(bool asGiven) => asGiven ? "the machine is as it was when the run started" : "the machine holds the parameters it had before it";
 
         private static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
     }

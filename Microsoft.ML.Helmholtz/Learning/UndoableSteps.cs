@@ -96,5 +96,5 @@ internal sealed class UndoableSteps
     }
 
     /// <summary>What undoing left, for messages.</summary>
-    public string UndoneState => Taken <= 1 ? "the machine is as it was given to Train" : "the machine holds the parameters it had before it";
+    public string UndoneState => Taken <= 1 ? "the machine is as it was when the run started" : "the machine holds the parameters it had before it";
 }

@@ -321,8 +321,8 @@ public sealed class TemporalTrainer
     /// <summary>Undoes the last step (before the first, what the run changed) and names the failure.</summary>
     private static TrainingDivergedException Diverged(UndoableSteps steps, string what, int epoch, int minibatch)
     {
-        string undone = !steps.StepTaken ? "No step was taken: the machine is as it was given to Train"
-            : steps.Taken == 1 ? "The run's only step was undone: the machine is as it was given to Train"
+        string undone = !steps.StepTaken ? "No step was taken: the machine is as it was when the run started"
+            : steps.Taken == 1 ? "The run's only step was undone: the machine is as it was when the run started"
             : "The last step was undone: the machine holds the parameters it had before it";
         // Before the run's first step the learning rate played no part: the machine as given (or its data) is the cause.
         string advice = steps.StepTaken ? "Lower the learning rate." : "Check its parameters (they may be extreme) and the data.";
