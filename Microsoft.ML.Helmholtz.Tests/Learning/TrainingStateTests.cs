@@ -257,7 +257,7 @@ public sealed class TrainingStateTests
         var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-5b-3b"), 67);
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(other, Train);
         Assert.AreEqual(state.StepsTrained, other.StepsTrained);
-        Refused<InvalidDataException>("another machine", "it is from another machine, rule or optimiser", other,
+        Refused<InvalidDataException>("another machine", "it is from another machine, rule (or the rule with other options) or optimiser", other,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
 
         // Moments that no step could have made.

@@ -110,10 +110,28 @@ public sealed class LimitsAndShapesTests
     [DataRow("784b-5.5b", "digits")]
     [DataRow("784b-99999999999b", "too large")]
     [DataRow("784b-200x", "expected a size followed by")]
+    [DataRow("16b-8 g", "Layer '8 g': a layer is its size and unit code with nothing between")]
+    [DataRow("16b-8g 4g", "layers are joined by '-'")]
+    [DataRow("16gr-8g", "the visible layer '16gr': a rank-one posterior belongs to a hidden layer's recognition layer")]
+    [DataRow("16grl-8gr", "use 'g' (or 'gl' for a linear mean)")]
     public void MalformedArchitectureStringsAreNamed(string text, string problem)
     {
         var e = Assert.ThrowsExactly<FormatException>(() => HelmholtzArchitecture.Parse(text));
         StringAssert.Contains(e.Message, problem);
+    }
+
+    /// <summary>
+    /// The rank-one posterior is a recognition layer's, which the visible layer has not: "16gr-8g" was taken and trained as
+    /// "16g-8g" (the same parameters and estimates under another name). Refused when built too; hidden layers take it.
+    /// </summary>
+    [TestMethod]
+    public void ARankOnePosteriorOnTheVisibleLayerIsRefused()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture(
+            [new LayerDefinition(16, UnitType.GaussianRankOne), new LayerDefinition(8, UnitType.Gaussian)]));
+        Assert.AreEqual("layers", e.ParamName);
+        StringAssert.Contains(e.Message, "Layer 0, the visible layer (16gr): a rank-one posterior belongs to a hidden layer's recognition layer");
+        Assert.AreEqual("16g-8gr-4grl", HelmholtzArchitecture.Parse("16g-8gr-4grl").ToString());
     }
 
     [TestMethod]

@@ -13,5 +13,9 @@ internal static class ExclusiveUse
 
     /// <summary>Holds <paramref name="target"/> for <paramref name="operation"/> until the scope is disposed.</summary>
     public static UsageGuard.Scope Enter(object target, string subject, string advice, string operation)
-        => Guards.GetValue(target, _ => new UsageGuard(subject, advice)).Enter(operation);
+        => GuardOf(target, subject, advice).Enter(operation);
+
+    /// <summary><paramref name="target"/>'s guard, made with <paramref name="subject"/> and <paramref name="advice"/> by the first call that asks.</summary>
+    public static UsageGuard GuardOf(object target, string subject, string advice)
+        => Guards.GetValue(target, _ => new UsageGuard(subject, advice));
 }

@@ -152,6 +152,9 @@ public abstract class UnitType
     /// <summary>What to do about data this kind cannot model, e.g. "scale the data into [0, 1] or use a Gaussian visible layer ('gl')".</summary>
     public abstract string ValueHint { get; }
 
+    /// <summary>Null when a visible layer may have these units; else why not and what to write instead.</summary>
+    public virtual string? UnsupportedAsVisible => null;
+
     public override string ToString() => Name;
 
     /// <summary>Units of one affine map in each network (logits or a natural parameter), the prior with learned biases: the three creations and counts from one factory.</summary>
@@ -214,6 +217,8 @@ public abstract class UnitType
     private sealed class GaussianRankOneUnits : UnitType
     {
         public override string Name => "Gaussian (rank-one posterior)";
+        // Only a recognition layer has the correlated posterior, and no recognition layer models the visible one.
+        public override string? UnsupportedAsVisible => "a rank-one posterior belongs to a hidden layer's recognition layer, and the visible layer has none: use 'g' (or 'gl' for a linear mean)";
         public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [("gr", GaussianMean.Tanh), ("grl", GaussianMean.Linear)];
         public override string Code(GaussianMean mean) => mean == GaussianMean.Tanh ? "gr" : "grl";
         public override string Describe(GaussianMean mean)

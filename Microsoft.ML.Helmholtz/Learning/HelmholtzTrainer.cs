@@ -81,8 +81,7 @@ public sealed class HelmholtzTrainer
 
         // Everything that can refuse the run, before anything changes.
         using var machineUse = machine.Access.Compute.Enter("training");
-        using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
-            "Give each training run that runs at the same time a rule object of its own.", "training");
+        using var ruleUse = RuleUse.Enter(Rule, "training");
         int batchSize = Math.Min(options.BatchSize, training.Rows ?? options.BatchSize);
         // A run of no epochs takes no step: its rule need not suit the machine (the ML.NET estimator wraps machines trained otherwise so),
         // nor its minibatches fit. The trainer's own minibatches (K rows per example) name the option, whatever the rule's buffers would say.

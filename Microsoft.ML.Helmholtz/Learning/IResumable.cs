@@ -89,10 +89,10 @@ public sealed class StateSection
     private ReadOnlySpan<T> Read<T>(string name, int length, string kind)
     {
         if (!_entries.TryGetValue(name, out Array? values))
-            throw new InvalidDataException($"The training state of {Owner} has no entry '{name}': it is from another machine, rule or optimiser.");
+            throw new InvalidDataException($"The training state of {Owner} has no entry '{name}': it is from another machine, rule (or the rule with other options) or optimiser.");
         if (values is not T[] typed || typed.Length != length)
             throw new InvalidDataException(
-                $"The training state of {Owner} holds '{name}' as {values.Length} {(values is float[] ? "single" : "double")}-precision numbers, but this run needs {length} {kind} ones: it is from another machine, rule or optimiser.");
+                $"The training state of {Owner} holds '{name}' as {values.Length} {(values is float[] ? "single" : "double")}-precision numbers, but this run needs {length} {kind} ones: it is from another machine, rule (or the rule with other options) or optimiser.");
         return typed;
     }
 }

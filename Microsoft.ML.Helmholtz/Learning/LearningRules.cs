@@ -20,7 +20,13 @@ public static class LearningRules
     public static bool IsMultiSample(string name) => name is "iwae" or "vimco" or "rws" or "rws-sleep" or "rws-wake-sleep";
 
     /// <summary>A new rule with its default options; <paramref name="samples"/> is K for the K-sample rules (ignored by the others).</summary>
-    public static ILearningRule Create(string name, int samples = DefaultSamples) => name switch
+    public static ILearningRule Create(string name, int samples = DefaultSamples)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Of(name, samples);
+    }
+
+    private static ILearningRule Of(string name, int samples) => name switch
     {
         "iwae" => new ImportanceWeightedBound(samples),
         "vimco" => new Vimco(samples),

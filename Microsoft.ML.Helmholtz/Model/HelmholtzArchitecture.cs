@@ -48,6 +48,8 @@ public sealed class HelmholtzArchitecture
             if (!Enum.IsDefined(Layers[l].Mean))
                 throw new ArgumentException($"Layer {l} (size {Layers[l].Size}) has mean function {(int)Layers[l].Mean}, which is not a GaussianMean value.", nameof(layers));
         }
+        if (Layers[0].Units.UnsupportedAsVisible is { } notVisible)
+            throw new ArgumentException($"Layer 0, the visible layer ({Layers[0]}): {notVisible}.", nameof(layers));
         var gaps = (trunks ?? []).Select(t => (IReadOnlyList<int>)Array.AsReadOnly((t ?? []).ToArray())).ToList();
         if (gaps.Count > Layers.Count - 1)
             throw new ArgumentException($"{gaps.Count} trunks for the {Layers.Count - 1} gaps between {Layers.Count} stochastic layers.", nameof(trunks));
@@ -123,6 +125,8 @@ public sealed class HelmholtzArchitecture
                 continue;
             }
             layers.Add(LayerDefinition.Parse(parts[i]));
+            if (layers.Count == 1 && layers[0].Units.UnsupportedAsVisible is { } notVisible)
+                throw new FormatException($"Architecture '{text}': the visible layer '{parts[i]}': {notVisible}.");
             trunks.Add([]);
         }
         if (layers.Count < 2)

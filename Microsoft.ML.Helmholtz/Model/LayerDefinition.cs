@@ -41,6 +41,8 @@ public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean
     {
         ArgumentNullException.ThrowIfNull(text);
         string t = text.Trim().ToLowerInvariant();
+        if (t.Any(char.IsWhiteSpace))
+            throw new FormatException($"Layer '{text}': a layer is its size and unit code with nothing between, e.g. '200g', and layers are joined by '-', e.g. '784b-200g-50g'.");
         int split = t.Length;
         while (split > 0 && !char.IsAsciiDigit(t[split - 1])) split--;
         string digits = t[..split], code = t[split..];

@@ -121,8 +121,7 @@ public sealed class TemporalTrainer
         var machine = model.Machine;
         using var machineUse = machine.Access.Compute.Enter("temporal training");
         // The rule and the optimiser hold a run's buffers and learned state: one run at a time each, as HelmholtzTrainer holds them.
-        using var ruleUse = ExclusiveUse.Enter(Rule, $"The learning rule '{Rule.Name}'",
-            "Give each training run that runs at the same time a rule object of its own.", "temporal training");
+        using var ruleUse = RuleUse.Enter(Rule, "temporal training");
         int batch = o.BatchSequences, frames = training.Frames;
         int segment = o.TruncationSteps == 0 ? frames : Math.Min(o.TruncationSteps, frames);
         // A run of no epochs takes no step: its rule need not suit the machine and its buffers are not made (as HelmholtzTrainer;

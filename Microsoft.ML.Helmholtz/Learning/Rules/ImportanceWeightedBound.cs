@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 
@@ -17,6 +18,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     /// <param name="samples">K, the samples per example (at least 1; K = 1 is stochastic back-propagation).</param>
     public ImportanceWeightedBound(int samples = 5)
@@ -34,6 +36,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
@@ -50,6 +53,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
         batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -55,6 +56,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
     private float[] _weights = [];
     private bool _started;
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
     public Nvil(NvilOptions? options = null)
@@ -86,28 +88,30 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
     /// </summary>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        machine.RequireRows(batchCapacity, nameof(batchCapacity), $"NVIL: batchCapacity = {batchCapacity} examples", "use a smaller batch (TrainingOptions.BatchSize)");
         var layers = machine.Architecture.Layers;
         int depth = machine.Architecture.Depth;
+        // Everything allocated before the baselines change: a rule that cannot be prepared still knows the machine it trained.
+        var buffers = (FreeEnergy: new double[batchCapacity], LogJoint: new double[batchCapacity], Target: new double[batchCapacity],
+            Signal: new double[batchCapacity], Weights: new float[batchCapacity],
+            LogQ: Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray(),
+            LogP: Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray());
         if (!ReferenceEquals(machine, _machine))
         {
             var random = new RandomStream(0x5EED);
-            _inputBaselines = new InputDependentBaseline?[depth + 1];
+            var inputBaselines = new InputDependentBaseline?[depth + 1];
             for (int l = 1; l <= depth && _options.InputBaselineHiddenUnits > 0; l++)
-                _inputBaselines[l] = new InputDependentBaseline(layers[l - 1].Size, _options.InputBaselineHiddenUnits, machine.Engine, random.Fork((ulong)l), $"nvil.baseline.{l}", "NvilOptions.InputBaselineHiddenUnits");
+                inputBaselines[l] = new InputDependentBaseline(layers[l - 1].Size, _options.InputBaselineHiddenUnits, machine.Engine, random.Fork((ulong)l), $"nvil.baseline.{l}", "NvilOptions.InputBaselineHiddenUnits");
+            _inputBaselines = inputBaselines;
             _baseline = new double[depth + 1];
             _variance = Enumerable.Repeat(1.0, depth + 1).ToArray();
             _started = false;
             _machine = machine;
         }
-        _freeEnergy = new double[batchCapacity];
-        _logJoint = new double[batchCapacity];
-        _target = new double[batchCapacity];
-        _signal = new double[batchCapacity];
-        _weights = new float[batchCapacity];
-        _logQ = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
-        _logP = Enumerable.Range(0, depth + 1).Select(_ => new double[batchCapacity]).ToArray();
+        (_freeEnergy, _logJoint, _target, _signal, _weights, _logQ, _logP) = buffers;
     }
 
     /// <summary>Keeps each layer's running baseline and variance (the input-dependent baselines' weights are parameters, which the trainer's undo restores).</summary>
@@ -147,7 +151,9 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
         LayerStates states = batch.States;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -43,6 +44,7 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
     private bool _started;
     private (double Baseline, double Variance, bool Started) _kept = (0, 1, false);
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
     private readonly UnscaledConditioningGradient _unscaled = new();
 
     /// <summary>The options are copied: changing them afterwards does not change this rule.</summary>
@@ -77,8 +79,15 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
     /// </summary>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
+        machine.RequireRows(batchCapacity, nameof(batchCapacity), $"REINFORCE: batchCapacity = {batchCapacity} examples", "use a smaller batch (TrainingOptions.BatchSize)");
+        // Everything allocated before the baselines change: a rule that cannot be prepared still knows the machine it trained.
+        var freeEnergy = new double[batchCapacity];
+        var logJoint = new double[batchCapacity];
+        var target = new double[batchCapacity];
+        var weights = new float[batchCapacity];
         if (!ReferenceEquals(machine, _machine))
         {
             _inputBaseline = _options.InputBaselineHiddenUnits > 0
@@ -89,10 +98,7 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
             _started = false;
             _machine = machine;
         }
-        _freeEnergy = new double[batchCapacity];
-        _logJoint = new double[batchCapacity];
-        _target = new double[batchCapacity];
-        _weights = new float[batchCapacity];
+        (_freeEnergy, _logJoint, _target, _weights) = (freeEnergy, logJoint, target, weights);
     }
 
     /// <summary>Keeps the running baseline and variance (the input-dependent baseline's weights are parameters, which the trainer's undo restores).</summary>
@@ -120,7 +126,9 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows;
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);

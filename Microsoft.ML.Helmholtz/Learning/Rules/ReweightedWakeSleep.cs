@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 
@@ -30,6 +31,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [], _dreamWeights = [];
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     /// <param name="samples">K, the samples per example (at least 1).</param>
     /// <param name="update">How the recognition network learns.</param>
@@ -53,6 +55,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         int rows = SampleRows.Of(machine, batchCapacity, SamplesPerExample, "Reweighted wake-sleep");
@@ -66,6 +69,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
         batch.RequireSamplesPerExample(SamplesPerExample);
         if (batch.Conditioning is not null && UnsupportedConditioning is { } reason) throw new NotSupportedException(reason);

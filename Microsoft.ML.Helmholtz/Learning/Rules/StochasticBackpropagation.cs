@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -45,6 +46,7 @@ public sealed class StochasticBackpropagation : ILearningRule
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     /// <summary>Every hidden layer must have reparameterised samples (Gaussian units); Price's form needs diagonal posteriors and no deterministic layers.</summary>
     public string? Unsupported(HelmholtzArchitecture architecture)
@@ -61,6 +63,7 @@ public sealed class StochasticBackpropagation : ILearningRule
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         if (Unsupported(machine.Architecture) is { } reason) throw new NotSupportedException(reason);
@@ -75,7 +78,9 @@ public sealed class StochasticBackpropagation : ILearningRule
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows;
         // Buffers are sized per layer: a machine of another shape (or a larger batch) needs new ones.
         if (!ReferenceEquals(machine, _machine) || _weights.Length < rows) Prepare(machine, rows);

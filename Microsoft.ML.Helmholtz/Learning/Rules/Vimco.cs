@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -18,6 +19,7 @@ public sealed class Vimco : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [], _signal = [];
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     /// <param name="samples">K, the samples per example: at least 2 (the baseline of each is built from the others).</param>
     public Vimco(int samples = 5)
@@ -34,6 +36,7 @@ public sealed class Vimco : ILearningRule
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         int rows = SampleRows.Of(machine, batchCapacity, SamplesPerExample, "VIMCO");
@@ -46,6 +49,7 @@ public sealed class Vimco : ILearningRule
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(batch);
         batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows, examples = batch.Examples, k = SamplesPerExample;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -24,9 +25,11 @@ public sealed class WakeSleep : ILearningRule
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     private HelmholtzMachine? _machine;
+    private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
         _machine = machine;
@@ -38,8 +41,10 @@ public sealed class WakeSleep : ILearningRule
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
+        using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(batch);
+        batch.RequireSamplesPerExample(SamplesPerExample);
         int rows = batch.Rows;
         if (!ReferenceEquals(machine, _machine) || _dreams!.Capacity < rows) Prepare(machine, rows);
         Span<float> w = _weights.AsSpan(0, rows);

@@ -1,0 +1,116 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Learning;
+
+/// <summary>
+/// The built-in rules called directly, as the trainers call them, but wrongly: from two threads at once, with a batch of
+/// another K, with a capacity no buffer holds (found by a review that called each rule's public members).
+/// </summary>
+[TestClass]
+public sealed class RuleMisuseTests
+{
+    private static HelmholtzArchitecture ArchitectureFor(string rule)
+        => HelmholtzArchitecture.Parse(rule is "iwae" or "sbp" or "sbp-price" ? "12b-6g-3g" : "12b-6b-3b");
+
+    private static TrainingBatch Batch(HelmholtzMachine machine, int examples, int k, ulong seed)
+    {
+        var batch = new TrainingBatch(machine.Architecture, examples, k, new RandomStream(seed));
+        TestModels.BinaryData(examples, machine.Architecture.Visible.Size, seed).Values.AsSpan(0, examples * machine.Architecture.Visible.Size)
+            .CopyTo(batch.ExampleRows(examples));
+        batch.Load(examples);
+        return batch;
+    }
+
+    public static IEnumerable<object[]> Rules => LearningRules.Names.Select(n => new object[] { n });
+
+    /// <summary>
+    /// Each built-in rule's Prepare and AccumulateGradients enter the guard the trainers hold for a run: a rule that another
+    /// thread holds is named, with what holds it, before anything of the rule's changes (two direct callers at once gave an
+    /// index out of range in NVIL's buffers, or IWAE objectives that were silently another batch's).
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Rules))]
+    public void ARuleHeldByAnotherThreadRefusesItsDirectCalls(string name)
+    {
+        ILearningRule rule = LearningRules.Create(name, samples: 3);
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        TrainingBatch batch = Batch(machine, 5, rule.SamplesPerExample, 2);
+        BatchLoss alone = rule.AccumulateGradients(machine, batch);
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new Thread(() =>
+        {
+            using var use = RuleUse.Enter(rule, "a test's run");
+            held.Set();
+            release.Wait(TimeSpan.FromSeconds(60));
+        });
+        holder.Start();
+        try
+        {
+            Assert.IsTrue(held.Wait(TimeSpan.FromSeconds(30)));
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => rule.AccumulateGradients(machine, batch));
+            StringAssert.Contains(e.Message, $"The learning rule '{name}' is in use by a test's run on another thread, so AccumulateGradients cannot run now");
+            e = Assert.ThrowsExactly<InvalidOperationException>(() => rule.Prepare(HelmholtzMachine.Create(machine.Architecture, 3), 5));
+            StringAssert.Contains(e.Message, "so Prepare cannot run now");
+        }
+        finally
+        {
+            release.Set();
+            holder.Join();
+        }
+        // Free again, and as it was: the same batch draws as it did (the rule's state did not move under the refusals).
+        BatchLoss again = rule.AccumulateGradients(machine, Batch(machine, 5, rule.SamplesPerExample, 2));
+        if (name is not ("nvil" or "reinforce")) Assert.AreEqual(alone.Objective, again.Objective, $"{name}: a rule without running estimates gives the same batch the same objective");
+        Assert.IsTrue(double.IsFinite(again.FreeEnergy));
+    }
+
+    /// <summary>The one-sample rules refuse a batch of K rows per example, as the K-sample rules refuse another K (they took its rows for examples).</summary>
+    [TestMethod]
+    [DataRow("wake-sleep")]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    [DataRow("sbp")]
+    [DataRow("sbp-price")]
+    public void AOneSampleRuleRefusesABatchOfSeveralSamplesPerExample(string name)
+    {
+        ILearningRule rule = LearningRules.Create(name);
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => rule.AccumulateGradients(machine, Batch(machine, 4, 5, 2)));
+        Assert.AreEqual("batch", e.ParamName);
+        StringAssert.Contains(e.Message, "The batch holds 5 samples per example; this rule draws 1.");
+        Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(machine, Batch(machine, 4, 1, 2)).FreeEnergy));
+    }
+
+    /// <summary>
+    /// NVIL's and REINFORCE's Prepare name a capacity no buffer holds (an out-of-memory error for "array dimensions" before), and a
+    /// refused Prepare for another machine leaves the baselines learned on the machine they train.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void APrepareNoBufferHoldsIsNamedAndKeepsTheBaselines(string name)
+    {
+        ILearningRule rule = LearningRules.Create(name);
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        for (int i = 0; i < 5; i++) rule.AccumulateGradients(machine, Batch(machine, 10, 1, (ulong)i));
+        var before = new StateSection("the test");
+        ((IResumable)rule).SaveState(before, machine.Parameters.Concat(rule.Parameters).ToArray());
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => rule.Prepare(HelmholtzMachine.Create(machine.Architecture, 2), int.MaxValue));
+        Assert.AreEqual("batchCapacity", e.ParamName);
+        StringAssert.Contains(e.Message, "batchCapacity = 2147483647 examples");
+        var after = new StateSection("the test");
+        ((IResumable)rule).SaveState(after, machine.Parameters.Concat(rule.Parameters).ToArray());
+        var kept = after.Entries.ToDictionary(x => x.Name, x => x.Values);
+        CollectionAssert.AreEqual(before.Names.ToArray(), kept.Keys.ToArray());
+        foreach (var (entry, values) in before.Entries) CollectionAssert.AreEqual(values, kept[entry], $"{name}: {entry}");
+    }
+
+    [TestMethod]
+    public void ANullRuleNameIsAnArgumentNullException()
+        => Assert.AreEqual("name", Assert.ThrowsExactly<ArgumentNullException>(() => LearningRules.Create(null!)).ParamName);
+}
