@@ -49,9 +49,28 @@ public sealed class MnistAppTests : TempDirectoryTests
     {
         var (exit, _, error) = Run("--epochs", "ten");
         Assert.AreEqual(MnistApp.UserError, exit);
-        StringAssert.StartsWith(error, "error: --epochs needs a non-negative integer.");
+        StringAssert.StartsWith(error, "error: --epochs needs a whole number from 0 to 2147483647; got 'ten'.");
         StringAssert.Contains(error, "usage:");
         Assert.IsFalse(error.Contains("   at "), "no stack trace");
+        // Too large for an int is not called negative.
+        (exit, _, error) = Run("--epochs", "99999999999");
+        StringAssert.StartsWith(error, "error: --epochs needs a whole number from 0 to 2147483647; got '99999999999'.");
+
+        // An option whose value is missing does not take the next option for it: "--out --epochs 3" made a folder named
+        // "--epochs" and then called '3' an unknown option.
+        // The option is refused as the arguments are read, before any folder is made.
+        (exit, _, error) = Run("--out", "--epochs", "3");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --out needs a value, but the next argument is the option --epochs.");
+        Assert.IsFalse(Directory.Exists("--epochs"), "no folder named after the option");
+
+        // Options that would change nothing are refused: a mean-field start without the baseline, K for a one-sample rule.
+        (exit, _, error) = RunWithoutData("--mean-field-start", "prior");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --mean-field-start sets where the mean-field baseline starts: give --mean-field STEPS too.");
+        (exit, _, error) = RunWithoutData("--train-samples", "10");
+        Assert.AreEqual(MnistApp.UserError, exit);
+        StringAssert.StartsWith(error, "error: --train-samples sets K of the K-sample rules (iwae, vimco, rws, rws-sleep, rws-wake-sleep); --rule sbp draws one sample per example.");
 
         (exit, _, error) = Run("--continue-schedule");
         Assert.AreEqual(MnistApp.UserError, exit);

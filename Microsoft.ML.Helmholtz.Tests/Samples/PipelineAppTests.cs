@@ -250,7 +250,11 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--gpu", "0", "options of the onnx task")]
     [DataRow("--epochs", "-1", "--epochs needs")]
     [DataRow("--architecture", "784b--10g", "--architecture 784b--10g: Architecture '784b--10g': layer 1 is empty")]
+    [DataRow("--architecture", "784b-20b", "--architecture 784b-20b with --rule sbp: ")]
     [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]
+    [DataRow("--epochs", "99999999999", "--epochs needs a whole number from 0 to 2147483647; got '99999999999'.")]
+    [DataRow("--out", "--task", "--out needs a value, but the next argument is the option --task.")]
+    [DataRow("--epochs", "0", "--epochs 0 scores the machine given with --machine FILE as it is and trains nothing")]
     [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
     [DataRow("--normal-digits", "5,6", "--normal-digits is an option of the anomaly task; --task main does not use it")]
     [DataRow("--per-digit", "10", "--per-digit is an option of the few-labels task; --task main does not use it")]
@@ -275,6 +279,13 @@ public sealed class PipelineAppTests : TempDirectoryTests
         (exit, _, error) = Run("--task", "anomaly", "--per-digit", "10");
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --per-digit is an option of the few-labels task; --task anomaly does not use it");
+        // Options that would change nothing: a fallback from no GPU, and no epochs without a machine.
+        (exit, _, error) = Run("--task", "onnx", "--fallback-to-cpu");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --fallback-to-cpu falls back from --gpu N");
+        (exit, _, error) = Run("--task", "anomaly", "--epochs", "0");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --epochs 0 trains nothing, and --task anomaly starts from no machine");
     }
 
     [TestMethod]

@@ -304,8 +304,9 @@ public static class BouncingBalls
     /// The data set in <paramref name="directory"/>: read when both files are there, else generated with these
     /// settings and written (<see cref="WriteDataset"/>), so that a fresh machine needs no download. Files that
     /// are there are taken as they are, but must have the asked-for shape: otherwise an
-    /// <see cref="InvalidDataException"/> names the file (delete it to make a new one). The seed is not
-    /// recorded in the files, so files made with another seed are not noticed.
+    /// <see cref="InvalidDataException"/> names the file (delete it to make a new one). So does one file without the other
+    /// (it was overwritten, whatever its shape, when both were made anew). The seed is not recorded in the files, so files
+    /// made with another seed are not noticed.
     /// </summary>
     public static BouncingBallsDataset LoadOrCreate(string directory, BouncingBallsOptions? options = null,
         int trainSequences = 4000, int testSequences = 200, ulong seed = DefaultSeed)
@@ -314,8 +315,13 @@ public static class BouncingBalls
         options ??= new BouncingBallsOptions();
         options.Validate(nameof(options));
         string train = Path.Combine(directory, TrainFile), test = Path.Combine(directory, TestFile);
-        if (!File.Exists(train) || !File.Exists(test))
-            return WriteDataset(directory, options, trainSequences, testSequences, seed);
+        bool hasTrain = File.Exists(train), hasTest = File.Exists(test);
+        if (!hasTrain && !hasTest) return WriteDataset(directory, options, trainSequences, testSequences, seed);
+        if (hasTrain != hasTest)
+        {
+            (string there, string missing) = hasTrain ? (train, test) : (test, train);
+            throw new InvalidDataException($"{there}: the data set's other file, {Path.GetFileName(missing)}, is not beside it; restore it, or delete this one to have both made anew.");
+        }
         var dataset = ReadDataset(directory);
         CheckShape(train, dataset.Train, options, trainSequences);
         CheckShape(test, dataset.Test, options, testSequences);

@@ -318,7 +318,7 @@ public static class BouncingBallsApp
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
-                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+                string Next() => SampleConsole.NextValue(args, ref i, name);
                 string Folder()
                 {
                     string text = Next();

@@ -2,6 +2,7 @@ using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using System.Globalization;
+using Helmholtz.Samples;
 
 /// <summary>Command-line options of the MNIST sample.</summary>
 internal sealed class MnistOptions
@@ -92,11 +93,17 @@ internal sealed class MnistOptions
     public static MnistOptions Parse(string[] args)
     {
         var o = new MnistOptions();
+        bool trainingSamplesGiven = false, meanFieldStartGiven = false;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
-            int Int() => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v : throw new ArgumentException($"{name} needs a non-negative integer.");
+            string Value() => SampleConsole.NextValue(args, ref i, name);
+            int Int()
+            {
+                string text = Value();
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v
+                    : throw new ArgumentException($"{name} needs a whole number from 0 to {int.MaxValue}; got '{text}'.");
+            }
             double Real() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && double.IsFinite(v) ? v : throw new ArgumentException($"{name} needs a non-negative number.");
             // An empty path would reach the file system as "The value cannot be an empty string", naming no option.
             string Path() => Value() is { Length: > 0 } v ? v : throw new ArgumentException($"{name} needs a value; got an empty string.");
@@ -115,10 +122,10 @@ internal sealed class MnistOptions
                 case "--weight-decay": o.WeightDecay = Real(); break;
                 case "--seed": o.Seed = Seed(); break;
                 case "--k": o.Samples = Int(); break;
-                case "--train-samples": o.TrainingSamples = Int(); break;
+                case "--train-samples": o.TrainingSamples = Int(); trainingSamplesGiven = true; break;
                 case "--naive": o.NaiveSamples = Int(); break;
                 case "--mean-field": o.MeanFieldSteps = Int(); break;
-                case "--mean-field-start": o.MeanFieldStart = Value(); break;
+                case "--mean-field-start": o.MeanFieldStart = Value(); meanFieldStartGiven = true; break;
                 case "--train-limit": o.TrainLimit = Int(); break;
                 case "--test-limit": o.TestLimit = Int(); break;
                 case "--valid-rows": o.ValidationRows = Int(); break;
@@ -163,6 +170,11 @@ internal sealed class MnistOptions
             throw new ArgumentException($"--weight-decay {o.WeightDecay} with --lr {o.LearningRate} would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.");
         if (o.ScoreSplit is not ("test" or "valid" or "train")) throw new ArgumentException($"--score must be test, valid or train; got '{o.ScoreSplit}'.");
         if (o.MeanFieldStart is not ("recognition" or "prior")) throw new ArgumentException($"--mean-field-start must be recognition or prior; got '{o.MeanFieldStart}'.");
+        // An option that would change nothing is refused rather than ignored (as --weight-decay with sgd). A scoring run
+        // (--epochs 0) takes a training command's options as they are, so that the same command with --epochs 0 scores its model.
+        if (meanFieldStartGiven && o.MeanFieldSteps == 0) throw new ArgumentException("--mean-field-start sets where the mean-field baseline starts: give --mean-field STEPS too.");
+        if (trainingSamplesGiven && o.Epochs > 0 && !LearningRules.IsMultiSample(o.Rule))
+            throw new ArgumentException($"--train-samples sets K of the K-sample rules (iwae, vimco, rws, rws-sleep, rws-wake-sleep); --rule {o.Rule} draws one sample per example.");
         if (o.ContinueSchedule && o.Resume is null) throw new ArgumentException("--continue-schedule continues a resumed run: give --resume FILE too.");
         if (o.Epochs == 0 && o.Resume is null) throw new ArgumentException("--epochs 0 scores the model given with --resume FILE and trains nothing: give --resume FILE, or --epochs N (N > 0).");
         if (o.ValidationSamples > 0 && o.CheckpointEvery == 0)

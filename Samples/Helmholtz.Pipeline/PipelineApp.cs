@@ -152,10 +152,15 @@ public static class PipelineApp
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            string Value() => SampleConsole.NextValue(args, ref i, name);
             // An empty path would reach the file system as "The value cannot be an empty string", naming no option.
             string PathValue() => Value() is { } text && !string.IsNullOrWhiteSpace(text) ? text : throw new ArgumentException($"{name} needs a path; got an empty value.");
-            int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : throw new ArgumentException($"{name} needs a whole number of at least {min}.");
+            int Int(int min)
+            {
+                string text = Value();
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
+                    : throw new ArgumentException($"{name} needs a whole number from {min} to {int.MaxValue}; got '{text}'.");
+            }
             switch (name)
             {
                 case "--task": o.Task = Value(); break;
@@ -210,6 +215,12 @@ public static class PipelineApp
         if (o.Task is not ("main" or "few-labels" or "anomaly" or "onnx")) throw new ArgumentException($"--task must be main, few-labels, anomaly or onnx; got '{o.Task}'.");
         // An option the task does not use is refused rather than ignored.
         if ((o.Gpu is not null || o.FallbackToCpu) && o.Task != "onnx") throw new ArgumentException("--gpu and --fallback-to-cpu are options of the onnx task.");
+        if (o.FallbackToCpu && o.Gpu is null) throw new ArgumentException("--fallback-to-cpu falls back from --gpu N: without --gpu the task runs on the CPU anyway; give --gpu N too, or leave it out.");
+        // A pipeline that trains nothing would score and save a machine of random weights (the MNIST sample refuses it too).
+        if (o.Epochs == 0 && o.Machine is null)
+            throw new ArgumentException(o.Task == "main"
+                ? "--epochs 0 scores the machine given with --machine FILE as it is and trains nothing: give --machine FILE, or --epochs N (N > 0)."
+                : $"--epochs 0 trains nothing, and --task {o.Task} starts from no machine: give --epochs N (N > 0).");
         if (normalDigitsGiven && o.Task != "anomaly") throw new ArgumentException($"--normal-digits is an option of the anomaly task; --task {o.Task} does not use it.");
         if (perDigitGiven && o.Task != "few-labels") throw new ArgumentException($"--per-digit is an option of the few-labels task; --task {o.Task} does not use it.");
         if (o.Machine is not null && o.Task != "main") throw new ArgumentException($"--machine is an option of the main task; --task {o.Task} does not use it.");
@@ -221,6 +232,9 @@ public static class PipelineApp
             HelmholtzArchitecture architecture = SampleConsole.ParseArchitecture(o.Architecture);
             if (architecture.Visible.Size != BinarizedMnist.PixelCount)
                 throw new ArgumentException($"--architecture {o.Architecture}: the visible layer has {architecture.Visible.Size} units; MNIST images have {BinarizedMnist.PixelCount} pixels.");
+            // Named by the options given, not by the estimator's property (HelmholtzMachineOptions.Architecture).
+            if (LearningRules.Create(o.RuleName).Unsupported(architecture) is { } unsuited)
+                throw new ArgumentException($"--architecture {o.Architecture} with --rule {o.RuleName}: {unsuited}");
         }
         return o;
     }

@@ -5,6 +5,20 @@ internal static class SampleConsole
 {
     public static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
+    /// <summary>
+    /// The value after option <paramref name="name"/>, at args[i + 1] (i moves to it). Refused when there is none, or when the
+    /// next argument is an option: "--out --epochs 3" took "--epochs" for a folder (and made it) and then named '3' the
+    /// unknown option. A value that begins with "--" can be written otherwise (a path as ./--name).
+    /// </summary>
+    public static string NextValue(string[] args, ref int i, string name)
+    {
+        if (i + 1 >= args.Length) throw new ArgumentException($"{name} needs a value.");
+        string next = args[i + 1];
+        if (next.Length > 2 && next.StartsWith("--", StringComparison.Ordinal) && char.IsAsciiLetter(next[2]))
+            throw new ArgumentException($"{name} needs a value, but the next argument is the option {next}.");
+        return args[++i];
+    }
+
     /// <summary>An exception's message without the "(Parameter 'x')" that ArgumentException adds: the options are named in the text.</summary>
     public static string WithoutParameter(Exception e)
         => e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
