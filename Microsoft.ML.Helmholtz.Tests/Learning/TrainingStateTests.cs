@@ -282,6 +282,13 @@ public sealed class TrainingStateTests
         larger.BatchSize = 30;
         Refused<ArgumentException>("another batch size within an epoch", "3 minibatches into an epoch of 120 examples in minibatches of 20", cut,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), larger));
+        // A run that streamed data without a count records −1 rows: named as such, not as "an epoch of -1 examples".
+        var streamed = new TrainingState();
+        streamed.Record(LearningRules.Create("nvil"), new Adam(), cut.Parameters, cut.StepsTrained, 1, 3, 20, -1, 0, 0, 0);
+        state = streamed;
+        Refused<ArgumentException>("streamed data within an epoch", "3 minibatches into an epoch of examples streamed without a count in minibatches of 20; " +
+            "to go on within that epoch the run needs the same, but it has 120 examples in minibatches of 20", cut,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
     }
 
     [TestMethod]

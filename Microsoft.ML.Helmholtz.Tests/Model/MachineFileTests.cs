@@ -117,6 +117,30 @@ public sealed class MachineFileTests : TempDirectoryTests
         AssertInvalid(Write(Version1(machine), "v1.hm"), $"parameter {weights.Name} holds Infinity at index 5");
     }
 
+    /// <summary>
+    /// A file written before a rank-one posterior on the visible layer was refused ("16gr-8g", trained as "16g-8g") still loads, as
+    /// the Gaussian visible layer it was, with its parameters; the architecture itself is refused when parsed or built.
+    /// </summary>
+    [TestMethod]
+    [DataRow("gr", "g")]
+    [DataRow("grl", "gl")]
+    public void AFileWithARankOneVisibleLayerLoadsAsGaussian(string written, string read)
+    {
+        var machine = TestModels.Random($"16{read}-8g-4gr", 4);
+        byte[] payload = MachineFile.Payload(machine);
+        string was = $"16{read}-8g-4gr", old = $"16{written}-8g-4gr";
+        Assert.AreEqual(was.Length, payload[0], "a short string's length prefix");
+        Assert.AreEqual(was, System.Text.Encoding.UTF8.GetString(payload, 1, was.Length));
+        byte[] oldPayload = [(byte)old.Length, .. System.Text.Encoding.UTF8.GetBytes(old), .. payload.AsSpan(1 + was.Length).ToArray()];
+        using var stream = new MemoryStream();
+        MachineFile.Write(stream, oldPayload);
+        HelmholtzMachine loaded = HelmholtzMachine.Load(Write(stream.ToArray()));
+        Assert.AreEqual(was, loaded.Architecture.ToString());
+        AssertSameParameters(machine, loaded);
+        Assert.AreEqual("16g- 8g", MachineFile.VisibleRankOneAsGaussian("16g- 8g"), "other texts are left to the parser");
+        Assert.AreEqual("gr-8g", MachineFile.VisibleRankOneAsGaussian("gr-8g"));
+    }
+
     /// <summary>Save refuses a machine that Load would refuse (a value not finite), writing nothing: an earlier file stays as it was.</summary>
     [TestMethod]
     public void AMachineWithAValueNotFiniteIsNotSaved()

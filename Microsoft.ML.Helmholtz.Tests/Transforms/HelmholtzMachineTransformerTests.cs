@@ -892,6 +892,41 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(streamed.Log, "600 rows of column 'Pixels' streamed through a shuffle buffer of 100 rows");
     }
 
+    private sealed class SixHundredThousandValues
+    {
+        public float[] Pixels { get; set; } = [];
+    }
+
+    /// <summary>
+    /// Wide rows of unknown count are gathered in chunks of a bounded size: 4096 rows of 600,000 values passed an int (an
+    /// OverflowException where the rows used to be streamed), and a chunk was allocated whole before the budget was checked.
+    /// </summary>
+    [TestMethod]
+    public void WideRowsOfUnknownLengthAreHeldOrStreamedByTheBudget()
+    {
+        const int size = 600_000;
+        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
+        var ml = new MLContext(seed: 1);
+        var info = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
+        var definition = SchemaDefinition.Create(typeof(SixHundredThousandValues));
+        definition["Pixels"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
+        SixHundredThousandValues[] rows = Enumerable.Range(0, 3).Select(r => new SixHundredThousandValues { Pixels = Enumerable.Range(0, size).Select(i => (float)((i + r) % 2)).ToArray() }).ToArray();
+        IDataView data = ml.Data.LoadFromEnumerable(OfUnknownLength(rows), definition);
+        Assert.IsNull(data.GetRowCount());
+        foreach (long budget in new[] { 512L << 20, 10L << 20 })
+        {
+            lock (info) info.Clear();
+            var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+            {
+                InputColumnName = "Pixels", Architecture = $"{size}b-2b", LearningRule = HelmholtzLearningRule.Nvil, Epochs = 1, BatchSize = 3,
+                Samples = 2, MemoryBudgetBytes = budget, ShuffleBufferRows = 3, Seed = 1,
+            }).Fit(data);
+            Assert.AreEqual(1L, model.GetMachine().StepsTrained);
+            lock (info) StringAssert.Contains(string.Join("\n", info), budget > 20L << 20 ? "3 rows of column 'Pixels' held in memory" : "3 rows of column 'Pixels' streamed through a shuffle buffer of 3 rows", $"budget {budget}");
+        }
+    }
+
     /// <summary>A row whose pixels fail the test when read.</summary>
     public sealed class UnreadableRow
     {

@@ -99,12 +99,15 @@ public sealed class TrainingState
                     ? $"The training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
                       "give the machine saved at the same point as the state."
                 : MinibatchesIntoEpoch > 0 && (BatchSize != batchSize || TrainingRows != trainingRows)
-                    ? $"The training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {TrainingRows} examples in minibatches of {BatchSize}; " +
-                      $"to go on within that epoch the run needs the same, but it has {trainingRows} examples in minibatches of {batchSize}."
+                    ? $"The training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {Examples(TrainingRows)} in minibatches of {BatchSize}; " +
+                      $"to go on within that epoch the run needs the same, but it has {Examples(trainingRows)} in minibatches of {batchSize}."
                 : null;
         }
         if (problem is not null) throw new ArgumentException(problem, "state");
     }
+
+    /// <summary>A run's training rows for messages: −1 is data streamed without a count.</summary>
+    private static string Examples(long rows) => rows < 0 ? "examples streamed without a count" : $"{rows} examples";
 
     /// <summary>
     /// Gives the optimiser and the rule back what <see cref="Record"/> took from them, before the run's first

@@ -133,12 +133,28 @@ internal static class MachineFile
         string text = ChecksummedFile.ReadString(reader, "the architecture");
         try
         {
-            return HelmholtzArchitecture.Parse(text);
+            return HelmholtzArchitecture.Parse(VisibleRankOneAsGaussian(text));
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
             throw new InvalidDataException($"the architecture '{Requires.Shortened(text)}' is invalid: {Requires.Shortened(e.Message, 300)}", e);
         }
+    }
+
+    /// <summary>
+    /// A file written before a rank-one posterior on the visible layer was refused ("16gr-8g") is read with a Gaussian visible
+    /// layer ("16g-8g"): the visible layer has no recognition layer, and its generative one is the same, parameters and all.
+    /// </summary>
+    internal static string VisibleRankOneAsGaussian(string text)
+    {
+        int dash = text.IndexOf('-');
+        if (dash < 0) return text;
+        string visible = text[..dash].Trim().ToLowerInvariant();
+        int digits = 0;
+        while (digits < visible.Length && char.IsAsciiDigit(visible[digits])) digits++;
+        string code = visible[digits..];
+        if (digits == 0 || code is not ("gr" or "grl")) return text;
+        return visible[..digits] + (code == "gr" ? "g" : "gl") + text[dash..];
     }
 
     /// <summary>The parameters after the architecture; <paramref name="truncated"/> begins the message for a stream too short for them.</summary>

@@ -222,6 +222,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                     : recording!.StepsTrained > initial.StepsTrained && recording.Rule == rule.Name && recording.Optimizer == trainingOptions.Optimizer().Name
                         ? " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model " +
                           "without the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."
+                    // Data of unknown count was streamed before this version holds it when it fits: such a state goes on within its epoch only streamed.
+                    : recording!.TrainingRows < 0 && recording.MinibatchesIntoEpoch > 0 && matrix is not null
+                        ? " Its run streamed data that did not say its row count, which is now held in memory when it fits the budget: " +
+                          "set MemoryBudgetBytes = 0 to stream it as that run did."
                         : ""), nameof(input), e);
             }
 

@@ -160,17 +160,20 @@ internal sealed class InputColumn
             if (read != expected) throw new InvalidOperationException($"{dataName} said it has {expected} rows but gave {read}.");
             return new DataMatrix((int)read, Size, values);
         }
-        // Of unknown count: chunks as the rows come, copied once into one array (the data and that copy at the peak).
+        // Of unknown count: chunks as the rows come, copied once into one array (the data and that copy at the peak). A chunk
+        // holds at most ChunkBytes and one row past the budget, so wide rows neither pass an int nor allocate beyond the budget
+        // before it is found passed.
+        int chunkRows = (int)Math.Max(1, Math.Min(Math.Min(ChunkRows, ChunkBytes / ((long)Size * sizeof(float))), maxRows + 1));
         var chunks = new List<float[]>();
         long rows = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var chunk = new float[ChunkRows * Size];
-            int got = stream.Read(chunk, ChunkRows);
+            var chunk = new float[(long)chunkRows * Size];
+            int got = stream.Read(chunk, chunkRows);
             if (got == 0) break;
             if (rows + got > maxRows) return null;
-            chunks.Add(got == ChunkRows ? chunk : chunk[..(got * Size)]);
+            chunks.Add(got == chunkRows ? chunk : chunk[..(got * Size)]);
             rows += got;
         }
         var all = new float[rows * Size];
@@ -184,6 +187,7 @@ internal sealed class InputColumn
     }
 
     private const int ChunkRows = 4096;
+    private const long ChunkBytes = 16L << 20;
 
     /// <summary>The column's rows as a stream of passes, each row checked as it is read.</summary>
     public RowStream Stream(IDataView data, string dataName) => new(this, data, dataName);
