@@ -148,13 +148,11 @@ internal static class MachineFile
     internal static string VisibleRankOneAsGaussian(string text)
     {
         int dash = text.IndexOf('-');
-        if (dash < 0) return text;
-        string visible = text[..dash].Trim().ToLowerInvariant();
-        int digits = 0;
-        while (digits < visible.Length && char.IsAsciiDigit(visible[digits])) digits++;
-        string code = visible[digits..];
-        if (digits == 0 || code is not ("gr" or "grl")) return text;
-        return visible[..digits] + (code == "gr" ? "g" : "gl") + text[dash..];
+        if (dash <= 0) return text;
+        LayerDefinition visible;
+        try { visible = LayerDefinition.Parse(text[..dash]); }
+        catch (FormatException) { return text; }   // the whole text's parse names it
+        return visible.Units == UnitType.GaussianRankOne ? (visible with { Units = UnitType.Gaussian }) + text[dash..] : text;
     }
 
     /// <summary>The parameters after the architecture; <paramref name="truncated"/> begins the message for a stream too short for them.</summary>
