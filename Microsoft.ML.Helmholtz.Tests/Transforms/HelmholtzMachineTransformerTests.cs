@@ -1,5 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
@@ -890,6 +892,53 @@ public sealed class HelmholtzMachineTransformerTests
             CollectionAssert.AreEqual(reference.Parameters[i], held.Parameters[i], $"parameter {i}: the rows of unknown count train as those of known count");
         var streamed = Fit(unknown, 2 * bytes - 1);
         StringAssert.Contains(streamed.Log, "600 rows of column 'Pixels' streamed through a shuffle buffer of 100 rows");
+    }
+
+    /// <summary>A source that does not say its row count, as a stream of unknown length, and cancels a run at a given minibatch.</summary>
+    private sealed class UncountedMinibatches(DataMatrix data, int cancelAtCall, CancellationTokenSource cancel) : IMinibatchSource
+    {
+        private readonly ShuffledMinibatches _inner = new(data);
+        private int _calls;
+        public int Columns => _inner.Columns;
+        public int? Rows => null;
+        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            if (++_calls == cancelAtCall) cancel.Cancel();
+            return _inner.NextBatch(destination, rows);
+        }
+    }
+
+    /// <summary>
+    /// A state recorded within an epoch of data streamed without a count can go on only streamed; a fit that would hold such data
+    /// in memory names the option that streams it again (MemoryBudgetBytes = 0), and with it the fit goes on.
+    /// </summary>
+    [TestMethod]
+    public void AStateWithinAnEpochOfUncountedDataNamesTheBudgetThatStreamsItAgain()
+    {
+        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
+        var ml = new MLContext(seed: 1);
+        var rows = TransformTestData.Rows(200, 1);
+        IDataView unknown = ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        var matrix = new DataMatrix(rows.Length, PixelRow.Size, rows.SelectMany(r => r.Pixels).ToArray());
+
+        // The core trainer over a source of unknown count, stopped three minibatches into its first epoch.
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-10g-8g"), 5);
+        var state = new TrainingState();
+        using (var cancel = new CancellationTokenSource())
+        {
+            Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("sbp"), new TrainingOptions { BatchSize = 20, Epochs = 1 })
+                .Train(machine, new UncountedMinibatches(matrix, 3, cancel), null, null, cancel.Token, state));
+        }
+        Assert.AreEqual(3, state.MinibatchesIntoEpoch);
+        Assert.AreEqual(-1L, state.TrainingRows);
+
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.TrainingState = state)).Fit(unknown, machine));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.TrainingState:");
+        StringAssert.Contains(e.Message, "examples streamed without a count");
+        StringAssert.Contains(e.Message, "set MemoryBudgetBytes = 0 to stream it as that run did.");
+        var resumed = ml.Transforms.HelmholtzMachine(Options(o => { o.TrainingState = state; o.MemoryBudgetBytes = 0; o.Epochs = 1; })).Fit(unknown, machine);
+        Assert.AreEqual(10L, resumed.GetMachine().StepsTrained, "the streamed fit finishes the epoch the state stopped in");
     }
 
     private sealed class SixHundredThousandValues
