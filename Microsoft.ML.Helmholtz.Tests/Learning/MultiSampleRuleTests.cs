@@ -93,22 +93,34 @@ public sealed class MultiSampleRuleTests
     [TestMethod]
     public void TheBoundTightensWithKAndStaysBelowTheLogLikelihood()
     {
-        // On average over draws, L_1 ≤ L_5 ≤ L_50 ≤ ln p(x); the importance-sampled estimate stands in for ln p.
+        // On average over draws, L_1 ≤ L_5 ≤ L_50 ≤ ln p(x); the importance-sampled estimate stands in for ln p. Each mean is over
+        // 400 draws in 8 batches of 50, whose spread gives its standard error: each step up must exceed three of the two combined.
         var machine = TestModels.Random("6b-4g-3g", 77, scale: 0.5f);
         var data = TestModels.RandomStates(machine.Architecture, 1, 78).Layer(0, 1).ToArray();
-        double Mean(int k)
+        (double Mean, double StandardError) Bound(int k)
         {
-            const int repeats = 400;
+            const int batches = 8, repeats = 50;
             float[] examples = Enumerable.Range(0, repeats).SelectMany(_ => data).ToArray();
             var rule = new ImportanceWeightedBound(k);
-            machine.ZeroGradients();
-            return -rule.AccumulateGradients(machine, Batch(machine, examples, repeats, k, 79 + (ulong)k)).Objective;
+            double[] means = new double[batches];
+            for (int b = 0; b < batches; b++)
+            {
+                machine.ZeroGradients();
+                means[b] = -rule.AccumulateGradients(machine, Batch(machine, examples, repeats, k, 79 + (ulong)(k * batches + b))).Objective;
+            }
+            double mean = means.Average();
+            return (mean, Math.Sqrt(means.Sum(m => (m - mean) * (m - mean)) / (batches - 1) / batches));
         }
-        double l1 = Mean(1), l5 = Mean(5), l50 = Mean(50);
-        double logP = new Microsoft.ML.Helmholtz.Evaluation.ImportanceSampledLogLikelihood(200000, seed: 80)
-            .Estimate(machine, new Microsoft.ML.Helmholtz.Data.DataMatrix(1, 6, data)).Mean;
-        Assert.IsTrue(l1 < l5 && l5 < l50, $"L_1 {l1:F4}, L_5 {l5:F4}, L_50 {l50:F4} should increase");
-        Assert.IsTrue(l50 < logP + 0.01, $"L_50 {l50:F4} should stay below ln p ≈ {logP:F4}");
+        var (l1, se1) = Bound(1);
+        var (l5, se5) = Bound(5);
+        var (l50, se50) = Bound(50);
+        var logP = new Microsoft.ML.Helmholtz.Evaluation.ImportanceSampledLogLikelihood(200000, seed: 80)
+            .Estimate(machine, new Microsoft.ML.Helmholtz.Data.DataMatrix(1, 6, data));
+        static double Combined(double a, double b) => Math.Sqrt(a * a + b * b);
+        string values = $"L_1 {l1:F4} ± {se1:F4}, L_5 {l5:F4} ± {se5:F4}, L_50 {l50:F4} ± {se50:F4}, ln p ≈ {logP.Mean:F4} ± {logP.MonteCarloStandardError:F4}";
+        Assert.IsGreaterThan(3 * Combined(se1, se5), l5 - l1, "L_5 above L_1: " + values);
+        Assert.IsGreaterThan(3 * Combined(se5, se50), l50 - l5, "L_50 above L_5: " + values);
+        Assert.IsLessThan(3 * Combined(se50, logP.MonteCarloStandardError), l50 - logP.Mean, "L_50 below ln p: " + values);
     }
 
     [TestMethod]

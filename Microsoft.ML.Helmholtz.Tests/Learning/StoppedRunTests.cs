@@ -108,6 +108,7 @@ public sealed class StoppedRunTests
             .Train(machine, data, state: state);
         done.Cancel();
         saver.Wait();
+        Assert.IsGreaterThan(0, saves, "the saver ran during the run");
         Assert.AreEqual(0, missing, $"{missing} of {saves} saves had no divergence reference");
     }
 }

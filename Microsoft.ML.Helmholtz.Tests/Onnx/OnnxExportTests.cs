@@ -424,6 +424,7 @@ public sealed class OnnxExportTests
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "dup")] private static extern int Dup(int fd);
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "dup2")] private static extern int Dup2(int from, int to);
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")] private static extern int Close(int fd);
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "write")] private static extern nint Write(int fd, byte[] bytes, nint count);
 
     /// <summary>
     /// Where ONNX Runtime cannot start its CUDA provider it writes an error line of its own to the process's standard error before it
@@ -450,18 +451,26 @@ public sealed class OnnxExportTests
         using (var file = new FileStream(captured, FileMode.Create, FileAccess.Write))
         {
             Assert.IsTrue(Dup2((int)file.SafeFileHandle.DangerousGetHandle(), 2) >= 0, "standard error sent to the file");
+            string device;
             try
             {
+                // A line of the test's own through the descriptor, as native code writes: the file must hold it.
+                byte[] marker = "descriptor 2 reached the file\n"u8.ToArray();
+                Write(2, marker, marker.Length);
                 using var gpu = model.ToOnnxRuntime(ml);
+                device = gpu.Device;
             }
             finally
             {
                 Dup2(saved, 2);
                 Close(saved);
             }
+            // The provider was tried: it runs there, or the transformer fell back (no GPU, as on CI).
+            Assert.IsTrue(device.StartsWith("CUDA device 0", StringComparison.Ordinal) || device.StartsWith("CPU (fallback", StringComparison.Ordinal), device);
         }
         // No error line of ONNX Runtime's (its warnings, which a session on a GPU may write, are not what is held back).
         string written = File.ReadAllText(captured);
+        StringAssert.Contains(written, "descriptor 2 reached the file", "the descriptor was sent to the file");
         Assert.DoesNotContain("[E:onnxruntime", written, written);
     }
 

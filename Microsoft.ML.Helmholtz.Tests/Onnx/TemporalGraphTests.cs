@@ -78,9 +78,14 @@ public sealed class TemporalGraphTests
         scorer.Score(data.Sequence(1), 3, other);
         scorer.Score(data.Sequence(0), 3, again);
         CollectionAssert.AreEqual(first, again, "the same sequence, after another, scores the same bits");
-        // Against fresh noise with as many samples: both are within a few standard errors of ln p, so of each other.
+        // Both it and an estimate from fresh noise with as many samples lie within five standard deviations of ln p, by enumeration.
         double[] fresh = TemporalEvaluation.LogLikelihoodPerFrame(model, data, 20000, seed: 34);
-        for (int t = 0; t < 3; t++) Assert.AreEqual(fresh[t], first[t], 0.02, $"frame {t}");
+        var (exact, sd) = Temporal.TemporalMachineTests.ExactFrameLogLikelihoods(model, data, 20000);
+        for (int t = 0; t < 3; t++)
+        {
+            Assert.AreEqual(exact[t], first[t], 5 * sd[t] + 1e-4, $"frame {t}, fixed noise");
+            Assert.AreEqual(exact[t], fresh[t], 5 * sd[t] + 1e-4, $"frame {t}, fresh noise");
+        }
     }
 
     private sealed class Sequence
