@@ -782,14 +782,16 @@ public sealed class HelmholtzMachineTransformerTests
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(2000, 1));
         IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(500, 2));
-        double Score(long budget)
+        double Score(long budget, int seed)
         {
-            var model = ml.Transforms.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = budget; o.ShuffleBufferRows = 500; o.Epochs = 8; o.Samples = 200; o.CenterInputs = centred; })).Fit(train);
+            var model = ml.Transforms.HelmholtzMachine(Options(o => { o.Seed = seed; o.MemoryBudgetBytes = budget; o.ShuffleBufferRows = 500; o.Epochs = 8; o.Samples = 200; o.CenterInputs = centred; })).Fit(train);
             return ml.Data.CreateEnumerable<ScoredRow>(model.Transform(test), false).Average(r => r.LogLikelihood);
         }
-        double inMemory = Score(512L << 20), streamed = Score(0);
-        // The mean over 500 rows of a K = 200 estimate: its spread between training runs here is a few hundredths of a nat.
-        Assert.AreEqual(inMemory, streamed, 0.15, $"in memory {inMemory:F3}, streamed {streamed:F3} nats");
+        // Each seed's two fits start from the same machine and differ in the order they see the rows. The difference of their test
+        // scores (the mean over 500 rows of a K = 200 estimate) has a standard deviation of 0.09 nats (measured over seeds 1-5 of
+        // both data rows); the mean over five seeds, 0.04: 0.15 is about four of those.
+        double[] differences = Enumerable.Range(1, 5).Select(seed => Score(0, seed) - Score(512L << 20, seed)).ToArray();
+        Assert.AreEqual(0, differences.Average(), 0.15, $"streamed less in memory, seeds 1-5: {string.Join(", ", differences.Select(d => d.ToString("F3")))} nats");
     }
 
     /// <summary>Streamed data (over the memory budget, or of unknown length) is read once more for the rows the threshold is taken from.</summary>
