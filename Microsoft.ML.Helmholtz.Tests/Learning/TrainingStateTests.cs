@@ -173,23 +173,6 @@ public sealed class TrainingStateTests
         AssertSameParameters(whole, second, "resumed after a cancellation between epochs");
     }
 
-    /// <summary>Streamed minibatches of unknown count (as from an ML.NET filter), ending after <paramref name="batches"/> calls.</summary>
-    private sealed class UnknownLength(DataMatrix data, int batches, int cancelAtCall = 0, CancellationTokenSource? cancellation = null) : IMinibatchSource
-    {
-        private readonly ShuffledMinibatches _inner = new(data);
-        private int _calls;
-
-        public int Columns => _inner.Columns;
-        public int? Rows => null;
-        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
-
-        public int NextBatch(Span<float> destination, int rows)
-        {
-            if (++_calls == cancelAtCall) cancellation?.Cancel();
-            return _calls > batches ? 0 : _inner.NextBatch(destination, rows);
-        }
-    }
-
     /// <summary>
     /// A resume that fails before its first step, after the rule took the state's estimates (streamed data that ends before the
     /// minibatch the state stopped at), leaves the rule as the run prepared it, as it leaves the machine: NVIL kept the state's

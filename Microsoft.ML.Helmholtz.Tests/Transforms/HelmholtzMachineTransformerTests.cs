@@ -1,7 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Helmholtz.Data;
-using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
@@ -896,21 +895,6 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(streamed.Log, "600 rows of column 'Pixels' streamed through a shuffle buffer of 100 rows");
     }
 
-    /// <summary>A source that does not say its row count, as a stream of unknown length, and cancels a run at a given minibatch.</summary>
-    private sealed class UncountedMinibatches(DataMatrix data, int cancelAtCall, CancellationTokenSource cancel) : IMinibatchSource
-    {
-        private readonly ShuffledMinibatches _inner = new(data);
-        private int _calls;
-        public int Columns => _inner.Columns;
-        public int? Rows => null;
-        public void BeginEpoch(RandomStream random) => _inner.BeginEpoch(random);
-        public int NextBatch(Span<float> destination, int rows)
-        {
-            if (++_calls == cancelAtCall) cancel.Cancel();
-            return _inner.NextBatch(destination, rows);
-        }
-    }
-
     /// <summary>
     /// A state recorded within an epoch of data streamed without a count can go on only streamed; a fit that would hold such data
     /// in memory names the option that streams it again (MemoryBudgetBytes = 0), and with it the fit goes on.
@@ -930,7 +914,7 @@ public sealed class HelmholtzMachineTransformerTests
         using (var cancel = new CancellationTokenSource())
         {
             Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("sbp"), new TrainingOptions { BatchSize = 20, Epochs = 1 })
-                .Train(machine, new UncountedMinibatches(matrix, 3, cancel), null, null, cancel.Token, state));
+                .Train(machine, new UnknownLength(matrix, int.MaxValue, 3, cancel), null, null, cancel.Token, state));
         }
         Assert.AreEqual(3, state.MinibatchesIntoEpoch);
         Assert.AreEqual(-1L, state.TrainingRows);
