@@ -115,16 +115,20 @@ public sealed class TrainingTests
         float[][] contended;
         using (var stop = new CancellationTokenSource())
         {
-            // Another thread runs loops on the same pool all the while, so some of ours find it busy.
-            var other = Task.Run(() =>
+            // Another thread runs loops on the same pool all the while, so some of ours find it busy: the run starts once that
+            // thread has run its first loop (a pool task could otherwise start only after the run).
+            using var running = new ManualResetEventSlim();
+            var other = new Thread(() =>
             {
                 float[] x = new float[100 * 784];
                 double[] sums = new double[100];
-                while (!stop.IsCancellationRequested) Kernels.AccumulateBernoulliLogProb(x, x, 100, 784, sums);
-            });
+                while (!stop.IsCancellationRequested) { Kernels.AccumulateBernoulliLogProb(x, x, 100, 784, sums); running.Set(); }
+            }) { IsBackground = true };
+            other.Start();
+            Assert.IsTrue(running.Wait(TimeSpan.FromSeconds(60)), "the other thread's loops started");
             contended = Run();
             stop.Cancel();
-            other.Wait();
+            other.Join();
         }
         for (int i = 0; i < free.Length; i++) CollectionAssert.AreEqual(free[i], contended[i], $"{engine.Name}: parameter {i} differs with the pool busy");
         if (managed)
