@@ -800,10 +800,9 @@ public sealed class HelmholtzMachineTransformerTests
     [DataRow(512L << 20, false)]
     public void TheAnomalyThresholdIsTheQuantileOfEvenlySpacedTrainingRows(long budget, bool knownLength)
     {
-        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
         var ml = new MLContext(seed: 1);
         var rows = TransformTestData.Rows(600, 1);
-        IDataView train = knownLength ? ml.Data.LoadFromEnumerable(rows) : ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        IDataView train = knownLength ? ml.Data.LoadFromEnumerable(rows) : ml.Data.LoadFromEnumerable(TransformTestData.OfUnknownLength(rows));
         Assert.AreEqual(knownLength, train.GetRowCount() is not null);
         var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o =>
         {
@@ -871,12 +870,11 @@ public sealed class HelmholtzMachineTransformerTests
     [TestMethod]
     public void DataOfUnknownLengthIsHeldInMemoryWhenTwiceItsSizeFitsTheBudget()
     {
-        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
         var ml = new MLContext(seed: 1);
         var info = new List<string>();
         ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
         var rows = TransformTestData.Rows(600, 1);
-        IDataView known = ml.Data.LoadFromEnumerable(rows), unknown = ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        IDataView known = ml.Data.LoadFromEnumerable(rows), unknown = ml.Data.LoadFromEnumerable(TransformTestData.OfUnknownLength(rows));
         Assert.IsNull(unknown.GetRowCount());
         long bytes = 600L * PixelRow.Size * sizeof(float);
         (float[][] Parameters, string Log) Fit(IDataView data, long budget)
@@ -902,10 +900,9 @@ public sealed class HelmholtzMachineTransformerTests
     [TestMethod]
     public void AStateWithinAnEpochOfUncountedDataNamesTheBudgetThatStreamsItAgain()
     {
-        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
         var ml = new MLContext(seed: 1);
         var rows = TransformTestData.Rows(200, 1);
-        IDataView unknown = ml.Data.LoadFromEnumerable(OfUnknownLength(rows));
+        IDataView unknown = ml.Data.LoadFromEnumerable(TransformTestData.OfUnknownLength(rows));
         var matrix = new DataMatrix(rows.Length, PixelRow.Size, rows.SelectMany(r => r.Pixels).ToArray());
 
         // The core trainer over a source of unknown count, stopped three minibatches into its first epoch.
@@ -940,14 +937,13 @@ public sealed class HelmholtzMachineTransformerTests
     public void WideRowsOfUnknownLengthAreHeldOrStreamedByTheBudget()
     {
         const int size = 600_000;
-        static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
         var ml = new MLContext(seed: 1);
         var info = new List<string>();
         ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Info && e.Source.StartsWith("HelmholtzMachine", StringComparison.Ordinal)) lock (info) info.Add(e.RawMessage); };
         var definition = SchemaDefinition.Create(typeof(SixHundredThousandValues));
         definition["Pixels"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
         SixHundredThousandValues[] rows = Enumerable.Range(0, 3).Select(r => new SixHundredThousandValues { Pixels = Enumerable.Range(0, size).Select(i => (float)((i + r) % 2)).ToArray() }).ToArray();
-        IDataView data = ml.Data.LoadFromEnumerable(OfUnknownLength(rows), definition);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.OfUnknownLength(rows), definition);
         Assert.IsNull(data.GetRowCount());
         foreach (long budget in new[] { 512L << 20, 10L << 20 })
         {

@@ -31,6 +31,9 @@ public sealed class ScoredRow
 
 internal static class TransformTestData
 {
+    /// <summary>The rows as a lazy sequence, so that ML.NET's LoadFromEnumerable cannot tell their count (GetRowCount gives null).</summary>
+    public static IEnumerable<T> OfUnknownLength<T>(IEnumerable<T> rows) { foreach (T row in rows) yield return row; }
+
     /// <summary>The row's values cut to <paramref name="length"/>, or padded with ones.</summary>
     public static float[] Resized(float[] values, int length) => values.Take(length).Concat(Enumerable.Repeat(1f, Math.Max(0, length - values.Length))).ToArray();
 
