@@ -126,6 +126,45 @@ public sealed class RuleMisuseTests
         foreach (var (entry, values) in before.Entries) CollectionAssert.AreEqual(values, kept[entry], $"{name}: {entry}");
     }
 
+    /// <summary>
+    /// Rows a rule is given directly are checked as the trainers check their data: NaN, an infinity or a value a Bernoulli
+    /// visible layer does not model is named by its row and column at <see cref="TrainingBatch.Load"/>, for one sample per
+    /// example and for K, and the batch is left without examples, so a rule given it refuses it (before, a rule stepped on
+    /// them and gave NaN parameters).
+    /// </summary>
+    [TestMethod]
+    public void ABatchRefusesRowsItsVisibleLayerCannotModel()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("12b-6b-3b"), 1);
+        foreach (int k in new[] { 1, 4 })
+            foreach (float bad in new[] { float.NaN, float.PositiveInfinity, 0.5f, -1f })
+            {
+                string context = $"K = {k}, {bad}";
+                ILearningRule rule = LearningRules.Create(k == 1 ? "wake-sleep" : "vimco", samples: k);
+                TrainingBatch batch = Batch(machine, 5, k, 7);
+                float[][] before = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+                Span<float> rows = batch.ExampleRows(5);
+                rows[3 * 12 + 9] = bad;
+                var e = Assert.ThrowsExactly<ArgumentException>(() => batch.Load(5), context);
+                StringAssert.Contains(e.Message, "row 3, column 9 is", context);
+                Assert.AreEqual("examples", e.ParamName);
+                Assert.AreEqual(0, batch.Examples, context);
+                var unloaded = Assert.ThrowsExactly<InvalidOperationException>(() => rule.AccumulateGradients(machine, batch), context);
+                StringAssert.Contains(unloaded.Message, "holds no examples", context);
+                for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, context);
+                rows[3 * 12 + 9] = 1f;
+                batch.Load(5);   // the same rows, mended, load
+                Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(machine, batch).FreeEnergy), context);
+            }
+        // Over existing states (one sample per example), at construction.
+        var states = new LayerStates(machine.Architecture, 5);
+        TestModels.BinaryData(5, 12, 8).Values.AsSpan(0, 60).CopyTo(states.Layer(0, 5));
+        states.Layer(0, 5)[2 * 12 + 4] = float.NaN;
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => new TrainingBatch(states, 5, new RandomStream(9)));
+        StringAssert.Contains(refused.Message, "row 2, column 4 is NaN");
+        Assert.AreEqual("states", refused.ParamName);
+    }
+
     [TestMethod]
     public void ANullRuleNameIsAnArgumentNullException()
         => Assert.AreEqual("name", Assert.ThrowsExactly<ArgumentNullException>(() => LearningRules.Create(null!)).ParamName);

@@ -187,7 +187,7 @@ public sealed class HelmholtzTrainer
                         last = batches[batch & 1];
                         if (training.NextBatch(last.ExampleRows(batchSize), batchSize) < batchSize)
                             throw new ArgumentException($"training data ended before minibatch {skip} of the epoch that the training state stopped in.", nameof(training));
-                        last.Load(batchSize);
+                        last.LoadValidated(batchSize);
                     }
                     random.RestoreState(trainingWords!);
                     (sum, objective, seen, skip) = (state!.PartialFreeEnergy, state.PartialObjective, batch * batchSize, 0);
@@ -220,7 +220,7 @@ public sealed class HelmholtzTrainer
                             throw;
                         }
                     }
-                    current.Load(batchSize);
+                    current.LoadValidated(batchSize);
 
                     if (clearEachStep) blocks.ClearGradients();
                     step.KeepRuleEstimates();

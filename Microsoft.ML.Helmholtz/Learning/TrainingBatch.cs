@@ -34,13 +34,18 @@ public sealed class TrainingBatch
         Random = random;
     }
 
-    /// <summary>A batch of one sample per example over existing states whose first <paramref name="examples"/> rows hold the examples.</summary>
+    /// <summary>
+    /// A batch of one sample per example over existing states whose first <paramref name="examples"/> rows hold the examples,
+    /// checked as <see cref="Load"/> checks them (a later write to the states is the caller's to check).
+    /// </summary>
     public TrainingBatch(LayerStates states, int examples, RandomStream random, LayerConditioning? conditioning = null)
     {
         ArgumentNullException.ThrowIfNull(states);
         ArgumentNullException.ThrowIfNull(random);
         states.Check(states.Architecture, examples, nameof(examples));
         conditioning?.Check(states.Architecture, examples);
+        LayerDefinition visible = states.Architecture.Visible;
+        DataValidation.Validate(states.Layer(0, examples), examples, visible.Size, visible, "the states' visible rows (layer 0)", nameof(states));
         Capacity = states.Capacity;
         SamplesPerExample = 1;
         States = states;
@@ -116,12 +121,43 @@ public sealed class TrainingBatch
             throw new ArgumentException($"The batch holds {SamplesPerExample} samples per example; this rule draws {samples}.", "batch");
     }
 
-    /// <summary>Takes the first <paramref name="examples"/> rows written to <see cref="ExampleRows"/> as the batch, giving each its K rows in states[0].</summary>
+    /// <summary>
+    /// Takes the first <paramref name="examples"/> rows written to <see cref="ExampleRows"/> as the batch, giving each its K rows in states[0].
+    /// The rows are checked first (one vectorised pass): a rule given NaN or a value the visible units do not model would
+    /// otherwise step the machine's parameters to NaN or to gradients of a density that is not there.
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// A row holds NaN, an infinity, or a value the visible layer does not model; the message names its row and column. The
+    /// batch is then left without examples (with one sample per example the rows are written in place), so that a rule given
+    /// it refuses it until a <see cref="Load"/> succeeds.
+    /// </exception>
     public void Load(int examples)
     {
-        if (examples <= 0 || examples > Capacity) throw new ArgumentOutOfRangeException(nameof(examples), $"{examples} examples: the batch holds 1 to {Capacity}.");
+        CheckCount(examples);
+        int columns = States.Architecture.Visible.Size;
+        try
+        {
+            DataValidation.Validate(ExampleRows(examples), examples, columns, States.Architecture.Visible, "the batch's example rows (TrainingBatch.ExampleRows)", nameof(examples));
+        }
+        catch (ArgumentException)
+        {
+            Examples = 0;
+            throw;
+        }
+        LoadValidated(examples);
+    }
+
+    /// <summary><see cref="Load"/> for rows the caller has checked (the trainers check their data once, up front or per streamed minibatch).</summary>
+    internal void LoadValidated(int examples)
+    {
+        CheckCount(examples);
         Examples = examples;
         if (_examples is null) return;
         Kernels.GatherRows(_examples.AsSpan(0, examples * States.Architecture.Visible.Size), States.Architecture.Visible.Size, RowSource, States.Layer(0, Rows));
+    }
+
+    private void CheckCount(int examples)
+    {
+        if (examples <= 0 || examples > Capacity) throw new ArgumentOutOfRangeException(nameof(examples), $"{examples} examples: the batch holds 1 to {Capacity}.");
     }
 }

@@ -114,7 +114,7 @@ internal sealed class TemporalStep
         ReadOnlySpan<float> z = lstm.Hidden(steps, batch);
         _model.ConditioningMap.Forward(z, rows, _c.AsSpan(0, rows * width));
 
-        _batch.Load(rows);
+        _batch.LoadValidated(rows);
         _model.Scatter(_c, _batch.RowSource, _batch.Rows, _batch.Conditioning!);
         return z;
     }
