@@ -57,6 +57,23 @@ internal static class Requires
         => value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and at least 0; got {value}.");
 
     /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> for the argument <paramref name="name"/> when <paramref name="bytes"/>,
+    /// a lower bound of what a call is about to allocate, exceeds all the memory this process may use (the GC's
+    /// <see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: the machine's, or a container's or heap limit). Such a call
+    /// cannot succeed; refused up front it is named, where its allocations would end in an <see cref="OutOfMemoryException"/>
+    /// or the system's out-of-memory killer part way through.
+    /// </summary>
+    public static void Memory(string name, string what, string remedy, Int128 bytes)
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (available <= 0 || bytes <= available) return;
+        throw new ArgumentOutOfRangeException(name, string.Create(CultureInfo.InvariantCulture,
+            $"{what} would need at least {Gibibytes(bytes)} of memory, more than the {Gibibytes(available)} this process can use; {remedy}."));
+    }
+
+    private static string Gibibytes(Int128 bytes) => string.Create(CultureInfo.InvariantCulture, $"{(double)bytes / (1L << 30):N1} GiB");
+
+    /// <summary>
     /// The product of <paramref name="factors"/> (each ≥ 0, at most four of int size), the length of a
     /// buffer about to be allocated, when one array can hold it (<see cref="Array.MaxLength"/>, the bound
     /// <c>LayerStates</c> uses); otherwise an <see cref="ArgumentOutOfRangeException"/> for the argument

@@ -186,6 +186,37 @@ public sealed class LimitsAndShapesTests
         RefusedBeforeAllocating(() => machine.Generative.Layers[0].EnsureCapacity(20_000), "rows");
     }
 
+    /// <summary>
+    /// Rows that each array holds but whose states no memory does: a machine of 1000 one-unit layers, chunks of 2·10⁹ rows
+    /// (2·10¹² values, 8 TB) or training batches of 10⁹. Refused up front naming the argument and the memory, where the
+    /// allocations would have ended in an OutOfMemoryException or the system's out-of-memory killer part way through.
+    /// </summary>
+    [TestMethod]
+    public void RowsWhoseStatesNoMemoryHoldsAreRefusedBeforeAllocating()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(string.Join("-", Enumerable.Repeat("1b", 1000))), 1);
+        double available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30);
+        void Refused(Action call, string name, string what)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(call, what);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.AreEqual(name, e.ParamName, what);
+            StringAssert.Contains(e.Message, "holding 1,000 values per row in the layers' states alone", what);
+            StringAssert.Contains(e.Message, "of memory, more than the ", what);
+            StringAssert.Contains(e.Message, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{available:N1} GiB this process can use"), what);
+            Assert.IsTrue(allocated < 1 << 20, $"{what}: {allocated:N0} bytes allocated before the refusal");
+        }
+        var data = TestModels.BinaryData(1000, 1, 2);
+        var estimator = new ImportanceSampledLogLikelihood(2_000_000, rowsPerChunk: 2_000_000_000) { Parallelism = 1 };
+        Refused(() => estimator.EstimatePerExample(machine, data), "rowsPerChunk", "importance sampling");
+        ILearningRule vimco = LearningRules.Create("vimco", samples: 1_000_000);
+        Refused(() => vimco.Prepare(machine, 1000), "batchCapacity", "VIMCO's batch");
+        // Rows that fit pass: 10⁴ rows of 1000 values, 40 MB.
+        Assert.IsTrue(double.IsFinite(new ImportanceSampledLogLikelihood(10, rowsPerChunk: 10_000) { Parallelism = 1 }
+            .EstimatePerExample(machine, TestModels.BinaryData(3, 1, 2))[0]));
+    }
+
     [TestMethod]
     public void ImportanceSamplingRefusesAChunkTooLargeForTheMachineNamingRowsPerChunk()
     {

@@ -41,14 +41,23 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> for the caller's argument <paramref name="name"/> unless
-    /// <paramref name="rows"/> rows fit every per-row buffer of the machine (<see cref="WidestRow"/>) in one array.
+    /// <paramref name="rows"/> rows fit every per-row buffer of the machine (<see cref="WidestRow"/>) in one array,
+    /// and their values of every layer (<see cref="LayerStates"/>, which each caller allocates for them) fit the memory
+    /// this process may use (<see cref="Requires.Memory"/>).
     /// </summary>
     /// <param name="rows">The rows of one batch, chunk or segment.</param>
     /// <param name="name">The caller's argument that sets them (the exception's parameter name).</param>
     /// <param name="what">The rows and the arguments they come from.</param>
     /// <param name="remedy">What the caller can change.</param>
     internal void RequireRows(long rows, string name, string what, string remedy)
-        => Requires.ArrayLength(name, $"{what}, through layers of up to {WidestRow} values per row ({Architecture})", remedy, rows, WidestRow);
+    {
+        Requires.ArrayLength(name, $"{what}, through layers of up to {WidestRow} values per row ({Architecture})", remedy, rows, WidestRow);
+        Requires.Memory(name, $"{what}, holding {StateValuesPerRow:N0} values per row in the layers' states alone ({Architecture})", remedy,
+            (Int128)rows * StateValuesPerRow * sizeof(float));
+    }
+
+    /// <summary>The values a row of <see cref="LayerStates"/> holds: every layer's units.</summary>
+    private long StateValuesPerRow => Architecture.Layers.Sum(l => (long)l.Size);
 
     public HelmholtzArchitecture Architecture { get; }
     public IMatrixEngine Engine { get; }
