@@ -335,6 +335,63 @@ public sealed class ThreadSafetyTests
     }
 
     /// <summary>
+    /// The per-thread objects (a fixed-noise scorer, a feature extractor, the temporal fixed-noise estimator) refuse a call
+    /// while another thread's call runs, naming themselves and what to do, and work again once it has ended. Before, only
+    /// their machine's product calls were guarded: the copies into their buffers and the reads of the results were not,
+    /// so two threads sharing one read each other's estimates without a word.
+    /// </summary>
+    [TestMethod]
+    public void ThePerThreadEstimatorsRefuseASecondThreadsCall()
+    {
+        var machine = TestModels.Random("20b-10g-5g", 1);
+        DataMatrix data = TestModels.BinaryData(4, 20, 2);
+        FixedNoiseLogLikelihood.Scorer scorer = new FixedNoiseLogLikelihood(machine, 8, seed: 3).CreateScorer();
+        RecognitionFeatures.Extractor extractor = new RecognitionFeatures(machine, FeatureLayers.AllHidden).CreateExtractor();
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-3g-2g"), 3, 13);
+        var temporal = new TemporalFixedNoiseLogLikelihood(model, 10, seed: 16);
+        float[] frames = new float[5 * 6];
+        for (int i = 0; i < frames.Length; i += 2) frames[i] = 1;
+        double[] estimates = new double[4], perFrame = new double[5];
+        float[] features = new float[4 * 15];
+        var cases = new (string Name, Helmholtz.Concurrency.UsageGuard Guard, Action Call, string Refusal)[]
+        {
+            ("scorer", scorer.Guard, () => scorer.Estimate(data.Values, 4, estimates),
+                "This FixedNoiseLogLikelihood.Scorer is in use by a test's holder on another thread, so Scorer.Estimate cannot run now"),
+            ("extractor", extractor.Guard, () => extractor.Extract(data.Values, 4, features),
+                "This RecognitionFeatures.Extractor is in use by a test's holder on another thread, so Extractor.Extract cannot run now"),
+            ("temporal", temporal.Guard, () => temporal.Score(frames, 5, perFrame),
+                "This TemporalFixedNoiseLogLikelihood is in use by a test's holder on another thread, so Score cannot run now"),
+        };
+        foreach (var (name, guard, call, refusal) in cases)
+        {
+            call();   // alone: works
+            using var held = new ManualResetEventSlim();
+            using var release = new ManualResetEventSlim();
+            var holder = new Thread(() =>
+            {
+                using var use = guard.Enter("a test's holder");
+                held.Set();
+                release.Wait(TimeSpan.FromSeconds(60));
+            });
+            holder.Start();
+            try
+            {
+                Assert.IsTrue(held.Wait(TimeSpan.FromSeconds(30)), name);
+                var e = Assert.ThrowsExactly<InvalidOperationException>(call, name);
+                StringAssert.StartsWith(e.Message, refusal, name);
+                StringAssert.Contains(e.Message, "per thread", name);
+            }
+            finally
+            {
+                release.Set();
+                holder.Join();
+            }
+            call();   // released: works again
+        }
+        Assert.IsTrue(estimates.All(double.IsFinite) && perFrame.All(double.IsFinite) && features.All(float.IsFinite));
+    }
+
+    /// <summary>
     /// A guard refused on a call that ends at once still names that call: the refused thread read the holder's name after
     /// the holder could have finished and cleared it, and said "another call" (CI met it once on a shared PredictionEngine).
     /// </summary>

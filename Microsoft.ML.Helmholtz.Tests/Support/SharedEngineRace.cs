@@ -11,15 +11,35 @@ internal static class SharedEngineRace
     {
         var failures = new ConcurrentQueue<Exception>();
         var clock = Stopwatch.StartNew();
-        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, t =>
+        // Two threads of their own, released together: a pool's second iteration can start only after the first has ended
+        // (on a busy machine), and a call that ends (a cursor's last row) then never meets the other.
+        using var start = new Barrier(2);
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
         {
+            start.SignalAndWait();
             for (int i = 0; failures.IsEmpty && clock.Elapsed.TotalSeconds < seconds; i++)
             {
                 try { call(t, i); }
                 catch (Exception e) { failures.Enqueue(e); }
             }
-        });
+        })).ToArray();
+        foreach (Thread thread in threads) thread.Start();
+        foreach (Thread thread in threads) thread.Join();
         return failures;
+    }
+
+    /// <summary>Asserts that the threads met and that each failure names the cursor, with the advice to give each thread one of its own.</summary>
+    public static void AssertNamedAsTheCursor(IReadOnlyCollection<Exception> failures)
+    {
+        Assert.IsNotEmpty(failures, "two threads on one cursor never met");
+        foreach (Exception e in failures)
+        {
+            Exception inner = e;
+            while (inner.InnerException is not null && !inner.Message.Contains("cursor", StringComparison.Ordinal)) inner = inner.InnerException;
+            StringAssert.Contains(inner.Message, "This Helmholtz machine's cursor is in use by ", e.ToString());
+            StringAssert.Contains(inner.Message, "on another thread");
+            StringAssert.Contains(inner.Message, "give each thread a cursor of its own");
+        }
     }
 
     /// <summary>Asserts that the threads met and that each failure (or an exception inside it) names the engine as the threads table quotes it.</summary>

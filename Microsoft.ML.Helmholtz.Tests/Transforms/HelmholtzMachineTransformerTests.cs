@@ -235,6 +235,27 @@ public sealed class HelmholtzMachineTransformerTests
         SharedEngineRace.AssertNamedAsTheEngine(SharedEngineRace.Failures((t, i) => engine.Predict(rows[(2 * i + t) % rows.Length])));
     }
 
+    /// <summary>
+    /// One cursor moved by two threads is named as the cursor, with the advice to give each thread its own: it computed
+    /// into one set of batch buffers, so the threads read each other's rows without a word (the temporal cursor was guarded).
+    /// </summary>
+    [TestMethod]
+    public void ACursorSharedByThreadsIsNamedAsTheCursor()
+    {
+        var (ml, _, test, model) = Fitted(o => o.Samples = 500);   // slow batches: the two threads overlap within a few
+        PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
+        IDataView many = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 50).SelectMany(_ => rows));
+        IDataView scored = model.Transform(many);
+        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+        ValueGetter<float> logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+        float value = 0;
+        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.Failures((t, i) =>
+        {
+            if (cursor.MoveNext()) logLikelihood(ref value);
+            else throw new AssertFailedException($"the cursor ended after {cursor.Position} rows before the threads met");
+        }));
+    }
+
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
 
     public sealed class WidePixelRow { [VectorType(16)] public float[] Pixels = new float[16]; }

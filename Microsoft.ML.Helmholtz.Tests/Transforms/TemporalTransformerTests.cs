@@ -215,6 +215,22 @@ public sealed class TemporalTransformerTests
         SharedEngineRace.AssertNamedAsTheEngine(SharedEngineRace.Failures((t, i) => engine.Predict(rows[(2 * i + t) % rows.Length])));
     }
 
+    /// <summary>One cursor read by two threads is named as the cursor, as for the frame transformer.</summary>
+    [TestMethod]
+    public void ACursorSharedByThreadsIsNamedAsTheCursor()
+    {
+        var (ml, transformer) = FittedWithSamples(2000);
+        IDataView scored = transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(400, 2)));
+        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+        ValueGetter<float> total = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+        float value = 0;
+        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.Failures((t, i) =>
+        {
+            if (cursor.MoveNext()) total(ref value);
+            else throw new AssertFailedException($"the cursor ended before the threads met");
+        }));
+    }
+
     /// <summary>What the guards must not refuse: a cursor set read on four threads, and one cursor or engine handed between threads in turn.</summary>
     [TestMethod]
     public void CursorSetsAndACursorHandedBetweenThreadsAreNotRefused()

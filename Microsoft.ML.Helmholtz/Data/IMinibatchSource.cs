@@ -6,6 +6,8 @@ namespace Microsoft.ML.Helmholtz.Data;
 /// Where the trainer gets its minibatches: one epoch at a time, in an order the source chooses
 /// (shuffled from the trainer's random stream). An in-memory matrix is one source; a cursor over
 /// data that does not fit in memory (an ML.NET IDataView, say) can be another.
+/// A source holds its place in the data: one training run at a time (two runs given one source at once
+/// would share its minibatches, undetected).
 /// </summary>
 public interface IMinibatchSource
 {
@@ -40,7 +42,7 @@ internal static class MinibatchArguments
     }
 }
 
-/// <summary>The examples of a <see cref="DataMatrix"/>, in a fresh random order each epoch.</summary>
+/// <summary>The examples of a <see cref="DataMatrix"/>, in a fresh random order each epoch; one training run at a time (see <see cref="IMinibatchSource"/>).</summary>
 public sealed class ShuffledMinibatches : IMinibatchSource
 {
     private readonly DataMatrix _data;

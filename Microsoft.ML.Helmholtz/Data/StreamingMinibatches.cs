@@ -28,6 +28,7 @@ public interface IRowStream
 /// one block of reading, whatever the stream's length. A buffer as large as the data is a full
 /// shuffle; a smaller one mixes rows that are close in the stream only, so a stream sorted by
 /// class wants a large buffer (or a shuffled source).
+/// One training run at a time (see <see cref="IMinibatchSource"/>).
 /// </summary>
 public sealed class StreamingMinibatches : IMinibatchSource
 {

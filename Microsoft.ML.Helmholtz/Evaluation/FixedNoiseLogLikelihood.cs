@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -74,9 +75,16 @@ public sealed class FixedNoiseLogLikelihood
     /// <summary>A scorer with buffers of its own, for one thread.</summary>
     public Scorer CreateScorer() => new(this);
 
-    /// <summary>Scores rows on one thread at a time; make one per thread.</summary>
+    /// <summary>
+    /// Scores rows on one thread at a time; make one per thread. A call while another thread's call runs is refused with an
+    /// <see cref="InvalidOperationException"/> (the two would share its buffers and read each other's estimates).
+    /// </summary>
     public sealed class Scorer
     {
+        private readonly UsageGuard _guard = new("This FixedNoiseLogLikelihood.Scorer", "Make one scorer per thread with FixedNoiseLogLikelihood.CreateScorer.");
+
+        /// <summary>The guard each call holds (tests hold it from another thread).</summary>
+        internal UsageGuard Guard => _guard;
         private readonly FixedNoiseLogLikelihood _owner;
         private readonly HelmholtzMachine _machine;
         private readonly float[][] _chunkNoise;
@@ -152,6 +160,7 @@ public sealed class FixedNoiseLogLikelihood
         /// </remarks>
         public void Estimate(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance = default)
         {
+            using var use = _guard.Enter("Scorer.Estimate");
             var visible = _machine.Architecture.Visible;
             DataValidation.Validate(rows, count, visible.Size, visible, "rows");
             if (result.Length < count) throw new ArgumentException($"result holds {result.Length} values, fewer than the {count} rows.", nameof(result));

@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
@@ -57,9 +58,16 @@ public sealed class RecognitionFeatures
 
     public Extractor CreateExtractor() => new(this);
 
-    /// <summary>Extracts on one thread at a time; make one per thread.</summary>
+    /// <summary>
+    /// Extracts on one thread at a time; make one per thread. A call while another thread's call runs is refused with an
+    /// <see cref="InvalidOperationException"/> (the two would share its buffers and read each other's features).
+    /// </summary>
     public sealed class Extractor
     {
+        private readonly UsageGuard _guard = new("This RecognitionFeatures.Extractor", "Make one extractor per thread with RecognitionFeatures.CreateExtractor.");
+
+        /// <summary>The guard each call holds (tests hold it from another thread).</summary>
+        internal UsageGuard Guard => _guard;
         private readonly RecognitionFeatures _owner;
         private readonly HelmholtzMachine _machine;
         private LayerStates? _states;
@@ -89,6 +97,7 @@ public sealed class RecognitionFeatures
         /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows (at least one) of <paramref name="rows"/>.</summary>
         public void Extract(ReadOnlySpan<float> rows, int count, Span<float> features)
         {
+            using var use = _guard.Enter("Extractor.Extract");
             var architecture = _machine.Architecture;
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");

@@ -21,6 +21,8 @@ public enum ParameterRole
 /// that learning rules accumulate into. The gradient is always that of a loss to be minimised.
 /// Both arrays live on the pinned heap: they never move, so the parallel loops over parameters
 /// (optimiser steps, gradient checks) hand raw pointers to their threads without pinning each step.
+/// Its arrays are not synchronised: read while the machine trains they can hold a step half applied
+/// (take <see cref="Model.HelmholtzMachine.Clone"/> for a consistent copy).
 /// </summary>
 public sealed class Parameter
 {

@@ -28,6 +28,8 @@ public readonly record struct BatchLoss(double Objective, double FreeEnergy)
 /// gradient of the loss it minimises (averaged over the examples). Rules touch the model only through
 /// the networks' and layers' forward / sample / log-probability / backward calls (and
 /// <see cref="IReparameterizedLayer"/> for gradients through samples), so a new rule is one new file.
+/// A rule keeps buffers and baselines: one run or thread at a time (the trainers hold it for a run, and
+/// the built-in rules' own <c>Prepare</c> and <c>AccumulateGradients</c> refuse a second thread).
 /// </summary>
 public interface ILearningRule
 {

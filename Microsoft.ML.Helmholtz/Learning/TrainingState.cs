@@ -18,7 +18,8 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// <see cref="TrainingOptions.FirstScheduleEpoch"/> set to <see cref="ScheduleEpoch"/>. A state records the
 /// machine's <see cref="StepsTrained"/>, and a run refuses a state that does not match its machine.
 /// Thread safety: one run at a time uses a state (a second at once is refused); the run writes it
-/// between steps, and <see cref="Save(string)"/> from another thread sees one consistent point. File
+/// between steps, and <see cref="Save(string)"/> from another thread sees one consistent point (the
+/// properties are read one at a time: several read while the run goes on can be of two points). File
 /// format: see <see cref="Save(Stream)"/>.
 /// </summary>
 public sealed class TrainingState

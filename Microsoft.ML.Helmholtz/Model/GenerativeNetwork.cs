@@ -7,6 +7,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// <summary>
 /// The top-down model p(X) = p(X_L) Π_{l&lt;L} p(X_l | X_{l+1}). <see cref="Layers"/>[l] is
 /// p(X_l | X_{l+1}) for l &lt; L and the prior p(X_L) for l = L.
+/// One thread at a time, as its machine (<see cref="HelmholtzMachine"/>'s remarks): a second thread is refused.
 /// </summary>
 public sealed class GenerativeNetwork
 {

@@ -3,6 +3,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// <summary>
 /// The values of every layer for a batch of rows: [0] visible, [1…L] hidden, each row-major
 /// [rows × size]. Allocated once for a capacity and reused.
+/// Not thread-safe and not checked: one thread at a time, also when two copies of a machine compute in one.
 /// </summary>
 public sealed class LayerStates
 {

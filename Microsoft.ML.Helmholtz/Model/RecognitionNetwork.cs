@@ -8,6 +8,7 @@ namespace Microsoft.ML.Helmholtz.Model;
 /// The bottom-up model q(X_{l&gt;0} | X_0) = Π_{l≥1} q(X_l | X_{l-1}). <see cref="Layer"/>(l) is
 /// q(X_l | X_{l-1}) for l = 1…L: Bernoulli(sigmoid(·)) for binary layers, and for smooth ones a
 /// Gaussian whose mean and log-variance are affine in X_{l-1}.
+/// One thread at a time, as its machine (<see cref="HelmholtzMachine"/>'s remarks): a second thread is refused.
 /// </summary>
 public sealed class RecognitionNetwork
 {

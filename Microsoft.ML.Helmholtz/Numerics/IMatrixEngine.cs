@@ -6,6 +6,8 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// With <c>transA</c>, A is stored k×m (leading dimension <c>lda</c> ≥ m); without it, m×k (lda ≥ k).
 /// With <c>transB</c>, B is stored n×k (ldb ≥ k); without it, k×n (ldb ≥ n). ldc ≥ n.
 /// When beta is 0, C is overwritten and its old content (even NaN) is ignored.
+/// An engine is shared by a machine, its copies and the estimators' parallel pipelines, so an
+/// implementation must allow concurrent calls (the built-in engines do).
 /// </summary>
 public interface IMatrixEngine
 {

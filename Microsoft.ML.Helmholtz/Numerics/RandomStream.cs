@@ -18,7 +18,8 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// AVX-512 (without AVX2, <see cref="FillNormal"/> takes .NET's scalar logarithm and sine, which differ from
 /// the vector paths' in the last bits: a few units in the last place). <see cref="Fork"/> derives independent streams for parallel work.
 /// A stream is not thread-safe: it belongs to one thread (fork one per thread); two fills of one
-/// stream at once throw <see cref="InvalidOperationException"/> instead of interleaving its state.
+/// stream at once throw <see cref="InvalidOperationException"/> instead of interleaving its state
+/// (single draws, <see cref="NextUInt64"/> and the like, are not checked).
 /// </summary>
 public sealed unsafe class RandomStream
 {

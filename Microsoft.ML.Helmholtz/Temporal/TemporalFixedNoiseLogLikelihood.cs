@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Concurrency;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -11,9 +12,17 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// graph compute; <see cref="TemporalEvaluation.LogLikelihoodPerFrame"/> draws fresh noise instead).
 /// Each frame's estimate has the error of K independent draws; across frames the errors are correlated.
 /// </summary>
-/// <remarks>Holds a copy of the model taken when built; one <see cref="Score"/> at a time (it computes in the copy's buffers).</remarks>
+/// <remarks>
+/// Holds a copy of the model taken when built; one <see cref="Score"/> at a time (it computes in the copy's buffers), so not
+/// for sharing between threads, unlike <see cref="FixedNoiseLogLikelihood"/>: make one per thread. A call while another
+/// thread's runs is refused with an <see cref="InvalidOperationException"/>.
+/// </remarks>
 public sealed class TemporalFixedNoiseLogLikelihood
 {
+    private readonly UsageGuard _guard = new("This TemporalFixedNoiseLogLikelihood", "Make one estimator per thread (it computes in its own copy of the model's buffers).");
+
+    /// <summary>The guard each <see cref="Score"/> holds (tests hold it from another thread).</summary>
+    internal UsageGuard Guard => _guard;
     private const int FramesPerChunk = 16;
     private readonly float[][] _noise, _chunkNoise;
     private readonly LayerStates _states;
@@ -79,6 +88,7 @@ public sealed class TemporalFixedNoiseLogLikelihood
     /// <summary>result[t] = ln p̂(v_t | v_&lt;t) for the <paramref name="frames"/> frames of <paramref name="sequence"/> (frame after frame).</summary>
     public void Score(ReadOnlySpan<float> sequence, int frames, Span<double> result)
     {
+        using var use = _guard.Enter("Score");
         int d = Model.FrameSize, width = Model.ConditioningWidth, k = Samples;
         if (frames <= 0 || sequence.Length != frames * d) throw new ArgumentException($"The sequence holds {sequence.Length} values, not {frames} frames of {d}.", nameof(sequence));
         if (result.Length < frames) throw new ArgumentException($"result holds {result.Length} values, fewer than the {frames} frames.", nameof(result));

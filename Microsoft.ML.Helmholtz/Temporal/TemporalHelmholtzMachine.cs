@@ -20,7 +20,9 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// U starts at zero, so a fresh temporal machine is its frame machine unconditioned (a = 0); the
 /// first gradient steps move U off zero, and the LSTM learns through it. Like
 /// <see cref="HelmholtzMachine"/>, its computations run on one thread at a time (its layers, the LSTM
-/// and the map compute in buffers of their own); a second thread is refused by the frame machine's guard.
+/// and the map compute in buffers of their own); a second thread is refused by the frame machine's guard,
+/// and so is a direct call on <see cref="Recurrence"/> while another thread computes with the model. Two
+/// threads that both call the LSTM directly are not told apart.
 /// </remarks>
 public sealed class TemporalHelmholtzMachine
 {

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.ExceptionServices;
 using Microsoft.ML.Data;
+using Microsoft.ML.Helmholtz.Concurrency;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
 
@@ -103,6 +104,8 @@ internal sealed class BatchedDataView : IDataView
         private long _position = -1;
         private bool _done;
         private ExceptionDispatchInfo? _unreadable;   // the row after the batch's last, which could not be read: thrown when reached, and after
+        // A cursor is for one thread, as ML.NET's are; two threads moving it at once would compute into the same batch buffers.
+        private readonly UsageGuard _use = PredictionRows.CursorGuard();
 
         public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool parallel)
         {
@@ -136,6 +139,7 @@ internal sealed class BatchedDataView : IDataView
 
         public override bool MoveNext()
         {
+            using var use = _use.Enter("MoveNext");
             if (_done) return false;
             if (_current + 1 < _count)
             {

@@ -13,6 +13,8 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// With a weight decay λ &gt; 0, each step also shrinks the weight matrices (<see cref="ParameterRole.Weight"/>;
 /// not biases, variances or covariance factors) by the factor 1 − ηλ, decoupled from the gradient's moments
 /// (AdamW, Loshchilov and Hutter 2019).
+/// One run or thread at a time: a trainer holds it for its run and names a second run given it; its own
+/// <c>Step</c> called directly from two threads at once is not detected.
 /// </summary>
 public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
 {

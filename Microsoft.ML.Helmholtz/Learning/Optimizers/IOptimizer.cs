@@ -3,7 +3,10 @@ using Microsoft.ML.Helmholtz.Model;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
-/// <summary>Applies one descent step to parameters from their accumulated (loss) gradients.</summary>
+/// <summary>
+/// Applies one descent step to parameters from their accumulated (loss) gradients. An optimiser keeps
+/// state per parameter: one training run at a time (a trainer holds it for its run and names a second).
+/// </summary>
 public interface IOptimizer
 {
     string Name { get; }

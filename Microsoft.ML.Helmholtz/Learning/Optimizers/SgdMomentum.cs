@@ -8,6 +8,8 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// Stochastic gradient descent with (heavy-ball) momentum: v ← μ v − η g; x ← x + v. Gradients under
 /// 10⁻¹⁶ in magnitude count as 0 and velocities under 10⁻³⁰ are stored as 0, which keeps subnormal
 /// numbers (slow on x86) out of the step (<see cref="Kernels.MomentumUpdate"/>).
+/// One run or thread at a time: a trainer holds it for its run and names a second run given it; its own
+/// <c>Step</c> called directly from two threads at once is not detected.
 /// </summary>
 public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IResumable
 {
