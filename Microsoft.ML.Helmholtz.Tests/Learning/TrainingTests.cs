@@ -33,26 +33,38 @@ public sealed class TrainingTests
             ? ExactMeanLogLikelihood(machine, test)
             : new ImportanceSampledLogLikelihood(2000, seed: 5).Estimate(machine, test).Mean;
 
+    /// <summary>
+    /// 30 epochs on 3000 rows of a known machine bring the held-out ln p within <c>allowedGap</c> of the true model's. Each
+    /// row's gap is its mean + 5 standard deviations over 10 seeds (the student's and the training's: the test's 84 and 85,
+    /// and 1000 + s and 2000 + s for s = 1…9), measured on 2026-12-05 (mean, SD in nats: wake-sleep 0.097, 0.021; REINFORCE
+    /// 0.055, 0.009; BP-SBP and Price 0.084, 0.004; IWAE 0.057, 0.004 and rank-one 0.059, 0.004; VIMCO 0.036, 0.015 and
+    /// trunked 0.027, 0.010; RWS 0.029, 0.013; NVIL 0.053, 0.007). A run on another instruction set or engine is another
+    /// draw of the same spread, as its trajectory parts from this one. The Gaussian rows' gap is mostly their model class's
+    /// (SD 0.004): Gaussian units do not fit the binary teacher exactly.
+    /// </summary>
     [TestMethod]
-    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("reinforce", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("sbp", "10b-4g-3g", 0.01, 0.2)]
-    [DataRow("sbp-price", "10b-4g-3g", 0.01, 0.2)]
-    [DataRow("iwae", "10b-4g-3g", 0.01, 0.2)]
-    [DataRow("iwae", "10b-4gr-3gr", 0.01, 0.2)]
-    [DataRow("vimco", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("rws", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.2)]
+    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.21)]
+    [DataRow("reinforce", "10b-4b-3b", 0.01, 0.10)]
+    [DataRow("sbp", "10b-4g-3g", 0.01, 0.11)]
+    [DataRow("sbp-price", "10b-4g-3g", 0.01, 0.11)]
+    [DataRow("iwae", "10b-4g-3g", 0.01, 0.08)]
+    [DataRow("iwae", "10b-4gr-3gr", 0.01, 0.09)]
+    [DataRow("vimco", "10b-4b-3b", 0.01, 0.11)]
+    [DataRow("rws", "10b-4b-3b", 0.01, 0.10)]
+    [DataRow("nvil", "10b-4b-3b", 0.01, 0.09)]
+    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.08)]
     public void TrainingMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
         => AssertTrainingApproachesTheTrueModel(ruleName, architecture, rate, allowedGap, centerInputs: false);
 
-    /// <summary>The same with the steps taken in centred coordinates (TrainingOptions.CenterInputs).</summary>
+    /// <summary>
+    /// The same with the steps taken in centred coordinates (TrainingOptions.CenterInputs); gaps measured as above (mean, SD:
+    /// wake-sleep 0.059, 0.014; BP-SBP 0.088, 0.004; NVIL 0.039, 0.008; trunked VIMCO 0.026, 0.011).
+    /// </summary>
     [TestMethod]
-    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("sbp", "10b-4g-3g", 0.01, 0.2)]
-    [DataRow("nvil", "10b-4b-3b", 0.01, 0.2)]
-    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.2)]
+    [DataRow("wake-sleep", "10b-4b-3b", 0.01, 0.13)]
+    [DataRow("sbp", "10b-4g-3g", 0.01, 0.11)]
+    [DataRow("nvil", "10b-4b-3b", 0.01, 0.08)]
+    [DataRow("vimco", "10b-8t-4b-3b", 0.01, 0.08)]
     public void TrainingWithCentredInputsMovesTheHeldOutLogLikelihoodTowardsTheTrueModel(string ruleName, string architecture, double rate, double allowedGap)
         => AssertTrainingApproachesTheTrueModel(ruleName, architecture, rate, allowedGap, centerInputs: true);
 
