@@ -98,7 +98,9 @@ public sealed class EstimatorExpectationTests
         var (_, globalSe) = Statistics.MeanAndStandardError(NvilGradients(wide, wideStates, local: false, 60));
         int top = localSe.Length - (3 * 4 + 3);   // recognition layer 2's weights and biases come last
         double localTop = localSe[top..].Average(), globalTop = globalSe[top..].Average();
-        Assert.IsTrue(localTop < 0.3 * globalTop, $"the top recognition layer's gradient: standard error {localTop:G3} with local signals, {globalTop:G3} with the whole F̂");
+        // The ratio of the two standard errors over 10 seed pairs (these, and 1000 + s, 2000 + s for s = 1…9; 2026-12-05):
+        // mean 0.062, SD 0.0068; allowed: the mean + 5 SD.
+        Assert.IsTrue(localTop < 0.10 * globalTop, $"the top recognition layer's gradient: standard error {localTop:G3} with local signals, {globalTop:G3} with the whole F̂");
     }
 
     private const int NvilRows = 2500;

@@ -90,8 +90,9 @@ public sealed class TemporalTransformerTests
         foreach (Scored row in scored)
         {
             Assert.AreEqual(row.FrameLogLikelihoods.Sum(), row.LogLikelihood, 1e-3, "the sequence's ln p̂ is the sum over its frames");
-            // Trained on a pattern that the past determines: after the first frame, every frame is nearly certain.
-            Assert.IsTrue(row.FrameLogLikelihoods.Skip(1).Average() > -0.7, $"frames after the first: {row.FrameLogLikelihoods.Skip(1).Average():F3} nats");
+            // Trained on a pattern that the past determines: after the first frame, every frame is nearly certain. The lowest
+            // row's mean over 10 seeds (3, and 101…109; 2026-12-05) was −0.012 with SD 0.012: allowed, the mean − 5 SD.
+            Assert.IsTrue(row.FrameLogLikelihoods.Skip(1).Average() > -0.075, $"frames after the first: {row.FrameLogLikelihoods.Skip(1).Average():F3} nats");
             Assert.AreEqual(FrameCount * FrameSize, row.PredictedFrames.Length);
         }
 
