@@ -158,10 +158,16 @@ public sealed class TemporalMachineTests
         return new SequenceSet(count, frames, 1, 8, values);
     }
 
+    /// <summary>
+    /// The thresholds are from 10 seed pairs (the machines' and the trainings': the test's 23 and 24, and 100 + s, 200 + s for
+    /// s = 1…9; 2026-12-05): the temporal machine's lead per frame was 2.673 ± 0.005 (SD) nats with BP-SBP and 2.722 ± 0.006
+    /// with Wake-Sleep, allowed down to the mean − 5 SD; every seed predicted every frame and rolled out every step right,
+    /// allowed about one frame in a hundred wrong.
+    /// </summary>
     [TestMethod]
-    [DataRow("8b-6g", "sbp")]
-    [DataRow("8b-6b", "wake-sleep")]
-    public void OnAMovingPatternTheConditionedMachineBeatsTheSameMachineWithoutTheLstm(string architecture, string ruleName)
+    [DataRow("8b-6g", "sbp", 2.64)]
+    [DataRow("8b-6b", "wake-sleep", 2.69)]
+    public void OnAMovingPatternTheConditionedMachineBeatsTheSameMachineWithoutTheLstm(string architecture, string ruleName, double lead)
     {
         // Given the past, every frame after the first is determined: the temporal machine can approach
         // ln p(v_t | v_<t) = 0 for t ≥ 2, while a machine of single frames can do no better than ln(1/8) = −2.08 per frame.
@@ -187,13 +193,14 @@ public sealed class TemporalMachineTests
         double entropy = -lit.Where(n => n > 0).Sum(n => n / (test.Count * frames) * Math.Log(n / (test.Count * frames)));
         Assert.IsTrue(unconditioned < -entropy + 4 * single.MonteCarloStandardError,
             $"frames alone carry −{entropy:F4} nats at best (ln(1/8) = {-Math.Log(8):F4}); the unconditioned machine scored {unconditioned:F4} (Monte Carlo SE {single.MonteCarloStandardError:F4})");
-        Assert.IsTrue(temporal > unconditioned + 1.0, $"temporal {temporal:F3} nats per frame against unconditioned {unconditioned:F3}");
+        Assert.IsTrue(temporal > unconditioned + lead, $"temporal {temporal:F3} nats per frame against unconditioned {unconditioned:F3}: a lead under {lead}");
 
         float[] predicted = TemporalEvaluation.PredictFrames(model, test, 50, seed: 26);
         float[] mean = TemporalEvaluation.MeanFrame(plain, 2000, seed: 27);
         float[] constant = Enumerable.Range(0, test.Values.Length).Select(i => mean[i % 8]).ToArray();
         double error = TemporalEvaluation.PredictionError(test, predicted), baseline = TemporalEvaluation.PredictionError(test, constant);
-        Assert.IsTrue(error < 0.25 * baseline, $"one-step prediction error {error:F3} against {baseline:F3} for the mean frame");
+        // A frame predicted wholly wrong costs 2 (two pixels); the mean frame about 0.875: one frame in a hundred wrong is 0.023 of it.
+        Assert.IsTrue(error < 0.03 * baseline, $"one-step prediction error {error:F3} against {baseline:F3} for the mean frame");
 
         // Rolled out from a true first frame, the dot keeps moving right.
         SequenceSet rolled = TemporalEvaluation.Generate(model, test.Count, frames, seed: 28, prefix: test, prefixFrames: 1);
@@ -204,7 +211,7 @@ public sealed class TemporalMachineTests
                 int before = ArgMax(rolled.Frame(s, t - 1)), now = ArgMax(rolled.Frame(s, t));
                 if (now == (before + 1) % 8) right++;
             }
-        Assert.IsTrue(right > 0.8 * total, $"{right} of {total} generated steps moved the dot one place right");
+        Assert.IsTrue(right >= 0.99 * total, $"{right} of {total} generated steps moved the dot one place right");
     }
 
     private static int ArgMax(ReadOnlySpan<float> values)
