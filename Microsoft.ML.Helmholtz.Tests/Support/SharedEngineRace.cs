@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.ML;
 
 namespace Microsoft.ML.Helmholtz.Tests.Support;
 
@@ -28,30 +29,37 @@ internal static class SharedEngineRace
         return failures;
     }
 
+    /// <summary>Two threads moving one cursor over <paramref name="scored"/> and reading its float column <paramref name="column"/>, as <see cref="Failures"/>.</summary>
+    public static IReadOnlyCollection<Exception> CursorFailures(IDataView scored, string column)
+    {
+        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+        ValueGetter<float> getter = cursor.GetGetter<float>(scored.Schema[column]);
+        float value = 0;
+        return Failures((t, i) =>
+        {
+            if (cursor.MoveNext()) getter(ref value);
+            else throw new AssertFailedException("the cursor ended before the threads met");
+        });
+    }
+
     /// <summary>Asserts that the threads met and that each failure names the cursor, with the advice to give each thread one of its own.</summary>
     public static void AssertNamedAsTheCursor(IReadOnlyCollection<Exception> failures)
-    {
-        Assert.IsNotEmpty(failures, "two threads on one cursor never met");
-        foreach (Exception e in failures)
-        {
-            Exception inner = e;
-            while (inner.InnerException is not null && !inner.Message.Contains("cursor", StringComparison.Ordinal)) inner = inner.InnerException;
-            StringAssert.Contains(inner.Message, "This Helmholtz machine's cursor is in use by ", e.ToString());
-            StringAssert.Contains(inner.Message, "on another thread");
-            StringAssert.Contains(inner.Message, "give each thread a cursor of its own");
-        }
-    }
+        => AssertNamed(failures, "cursor", "This Helmholtz machine's cursor is in use by ", "give each thread a cursor of its own");
 
     /// <summary>Asserts that the threads met and that each failure (or an exception inside it) names the engine as the threads table quotes it.</summary>
     public static void AssertNamedAsTheEngine(IReadOnlyCollection<Exception> failures)
+        => AssertNamed(failures, "PredictionEngine", "This Helmholtz machine's PredictionEngine row is in use by Predict on another thread", "create one engine per thread");
+
+    private static void AssertNamed(IReadOnlyCollection<Exception> failures, string what, string refusal, string advice)
     {
-        Assert.IsNotEmpty(failures, "two threads on one engine never met");
+        Assert.IsNotEmpty(failures, $"two threads on one {what} never met");
         foreach (Exception e in failures)
         {
             Exception inner = e;
-            while (inner.InnerException is not null && !inner.Message.Contains("PredictionEngine", StringComparison.Ordinal)) inner = inner.InnerException;
-            StringAssert.Contains(inner.Message, "This Helmholtz machine's PredictionEngine row is in use by Predict on another thread", e.ToString());
-            StringAssert.Contains(inner.Message, "create one engine per thread");
+            while (inner.InnerException is not null && !inner.Message.Contains(what, StringComparison.Ordinal)) inner = inner.InnerException;
+            StringAssert.Contains(inner.Message, refusal, e.ToString());
+            StringAssert.Contains(inner.Message, "on another thread");
+            StringAssert.Contains(inner.Message, advice);
         }
     }
 }

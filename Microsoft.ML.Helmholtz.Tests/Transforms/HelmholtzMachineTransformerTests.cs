@@ -245,15 +245,7 @@ public sealed class HelmholtzMachineTransformerTests
         var (ml, _, test, model) = Fitted(o => o.Samples = 500);   // slow batches: the two threads overlap within a few
         PixelRow[] rows = ml.Data.CreateEnumerable<PixelRow>(test, false).ToArray();
         IDataView many = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 50).SelectMany(_ => rows));
-        IDataView scored = model.Transform(many);
-        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
-        ValueGetter<float> logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
-        float value = 0;
-        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.Failures((t, i) =>
-        {
-            if (cursor.MoveNext()) logLikelihood(ref value);
-            else throw new AssertFailedException($"the cursor ended after {cursor.Position} rows before the threads met");
-        }));
+        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.CursorFailures(model.Transform(many), "LogLikelihood"));
     }
 
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }

@@ -221,15 +221,7 @@ public sealed class TemporalTransformerTests
     public void ACursorSharedByThreadsIsNamedAsTheCursor()
     {
         var (ml, transformer) = FittedWithSamples(2000);
-        IDataView scored = transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(400, 2)));
-        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
-        ValueGetter<float> total = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
-        float value = 0;
-        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.Failures((t, i) =>
-        {
-            if (cursor.MoveNext()) total(ref value);
-            else throw new AssertFailedException($"the cursor ended before the threads met");
-        }));
+        SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.CursorFailures(transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(400, 2))), "LogLikelihood"));
     }
 
     /// <summary>What the guards must not refuse: a cursor set read on four threads, and one cursor or engine handed between threads in turn.</summary>
