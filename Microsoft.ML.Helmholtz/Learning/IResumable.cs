@@ -27,6 +27,7 @@ public interface IResumable
 /// <summary>
 /// Named arrays of numbers: one component's part of a <see cref="TrainingState"/>. Reading checks the
 /// name and the length and throws <see cref="InvalidDataException"/> that names the entry and its owner.
+/// Not for concurrent use: a run writes it between steps, under its state's lock.
 /// </summary>
 public sealed class StateSection
 {

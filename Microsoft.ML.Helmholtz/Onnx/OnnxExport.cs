@@ -14,7 +14,7 @@ public enum OnnxLayout
     Row,
 }
 
-/// <summary>What an ONNX export holds and how its values are named.</summary>
+/// <summary>What an ONNX export holds and how its values are named. An export reads it as it goes: do not change it during one.</summary>
 public sealed class OnnxExportOptions
 {
     /// <summary>The features: the top hidden layer's probabilities or means, or all hidden layers' concatenated.</summary>
