@@ -93,6 +93,32 @@ public sealed class TemporalGraphTests
         [VectorType(6 * 8)] public float[] Frames { get; set; } = [];
     }
 
+    private sealed class ShadowingSequence
+    {
+        public float LogLikelihood { get; set; }
+        [VectorType(6 * 8)] public float[] Frames { get; set; } = [];
+        public float After { get; set; }
+    }
+
+    /// <summary>As for the frame transformer: an output named as a data column sits right after it, and the loaded pipeline agrees.</summary>
+    [TestMethod]
+    public void AnOutputThatShadowsADataColumnSitsAsInMLNetAndTheLoadedPipelineAgrees()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDots().Select(s => new ShadowingSequence { Frames = s.Frames, LogLikelihood = 5, After = 6 }));
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(SavedOptions()).Fit(data);
+        string[] fresh = Transforms.TransformTestData.Columns(fitted.Transform(data).Schema);
+        CollectionAssert.AreEqual(new[]
+        {
+            "LogLikelihood (hidden): Single", "LogLikelihood: Single", "Frames: Vector<Single, 48>", "After: Single", "FrameLogLikelihoods: Vector<Single, 6>",
+        }, fresh, string.Join(", ", fresh));
+        using var directory = new Data.TempDirectory();
+        ml.Model.Save(fitted, data.Schema, directory.File("temporal.zip"));
+        ITransformer loaded = new MLContext().Model.Load(directory.File("temporal.zip"), out _);
+        string[] after = Transforms.TransformTestData.Columns(loaded.Transform(data).Schema);
+        CollectionAssert.AreEqual(fresh, after, string.Join(", ", after));
+    }
+
     private sealed class Scored
     {
         public float LogLikelihood { get; set; }

@@ -248,6 +248,41 @@ public sealed class HelmholtzMachineTransformerTests
         SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.CursorFailures(model.Transform(many), "LogLikelihood"));
     }
 
+    public sealed class ShadowingRow
+    {
+        [VectorType(20)] public float[] Pixels { get; set; } = [];
+        public float LogLikelihood { get; set; }
+        public float After { get; set; }
+    }
+
+    /// <summary>
+    /// An output named as a column of the data (here the log-likelihood) sits where ML.NET's own transformers put it, right
+    /// after the column it hides, and a saved and loaded pipeline gives the same schema, column for column; the transformer
+    /// put it last, while the loaded chain's standard transformers put it after the hidden column.
+    /// </summary>
+    [TestMethod]
+    public void AnOutputThatShadowsADataColumnSitsAsInMLNetAndTheLoadedPipelineAgrees()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1).Select(r => new ShadowingRow { Pixels = r.Pixels, LogLikelihood = 5, After = 6 }));
+        var model = ml.Transforms.HelmholtzMachine(Options(o => { o.ScoreColumnName = "After"; o.Epochs = 1; })).Fit(data);
+        string[] fresh = TransformTestData.Columns(model.Transform(data).Schema);
+        CollectionAssert.AreEqual(new[]
+        {
+            "Pixels: Vector<Single, 20>", "LogLikelihood (hidden): Single", "LogLikelihood: Single", "After (hidden): Single", "After: Single",
+            "HelmholtzFeatures: Vector<Single, 8>",
+        }, fresh, string.Join(", ", fresh));
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, data.Schema, temp.File("model.zip"));
+        ITransformer loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
+        CollectionAssert.AreEqual(fresh, TransformTestData.Columns(loaded.Transform(data).Schema), string.Join(", ", TransformTestData.Columns(loaded.Transform(data).Schema)));
+        // The values behind the names: the pass-through column keeps its values, the outputs are the transformer's.
+        float[] logLikelihood = model.Transform(data).GetColumn<float>("LogLikelihood").ToArray();
+        float[] hidden = model.Transform(data).GetColumn<float>(model.Transform(data).Schema[1]).ToArray();
+        Assert.IsTrue(hidden.All(v => v == 5) && logLikelihood.All(v => v < 0), "the hidden column passes its values through; the output is ln p̂");
+        CollectionAssert.AreEqual(logLikelihood.Select(v => -v).ToArray(), model.Transform(data).GetColumn<float>("After").ToArray());
+    }
+
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
 
     public sealed class WidePixelRow { [VectorType(16)] public float[] Pixels = new float[16]; }

@@ -70,4 +70,7 @@ internal static class TransformTestData
             return new PixelRow { Pixels = source.Layer(0, count).Slice(i * PixelRow.Size, PixelRow.Size).ToArray(), Id = i, Label = fromTeacherB ? 1 : 0 };
         }).ToArray();
     }
+
+    /// <summary>A schema's columns in order as "name:type", hidden ones marked, for comparing a fresh transformer's output with a loaded pipeline's.</summary>
+    public static string[] Columns(DataViewSchema schema) => schema.Select(c => $"{c.Name}{(c.IsHidden ? " (hidden)" : "")}: {c.Type}").ToArray();
 }

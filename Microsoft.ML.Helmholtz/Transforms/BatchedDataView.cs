@@ -58,7 +58,7 @@ internal sealed class BatchedDataView : IDataView
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
             if (!active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
-            return input.GetGetter<TValue>(input.Schema[column.Index]);
+            return input.GetGetter<TValue>(input.Schema[columns.Placement.InputOf(column.Index)]);
         }
 
         protected override void Dispose(bool disposing)
@@ -123,7 +123,7 @@ internal sealed class BatchedDataView : IDataView
             _logLikelihood = columns.NeedsLogLikelihood(active);
             _passThrough = new ColumnBuffer?[columns.InputCount];
             for (int i = 0; i < columns.InputCount; i++)
-                if (active[i]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _batchRows, () => _current);
+                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _batchRows, () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
             _x = new float[_batchRows * _size];
@@ -213,8 +213,8 @@ internal sealed class BatchedDataView : IDataView
         {
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
-            if (i < _columns.InputCount)
-                return _passThrough[i]!.Getter as ValueGetter<TValue>
+            if (_columns.Placement.InputOf(i) is >= 0 and int passed)
+                return _passThrough[passed]!.Getter as ValueGetter<TValue>
                     ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
             return _columns.AddedGetter<TValue>(column, this);
         }

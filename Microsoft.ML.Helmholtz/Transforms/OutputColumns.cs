@@ -3,9 +3,9 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.Helmholtz.Transforms;
 
 /// <summary>
-/// Which columns a transformer adds and where they sit in an output schema: the input columns keep
-/// their indices, the added ones follow (an input column of the same name becomes hidden). Shared by
-/// the batched view and the row mapper.
+/// Which columns a transformer adds and where they sit in an output schema (<see cref="ColumnPlacement"/>:
+/// as ML.NET places them, so that a saved and loaded pipeline gives the same schema). Shared by the
+/// batched view and the row mapper.
 /// </summary>
 internal sealed class OutputColumns
 {
@@ -14,16 +14,14 @@ internal sealed class OutputColumns
         InputSchema = input;
         InputIndex = InputColumn.Check(input, scoring.Input.Name, scoring.Input.Size, scoring.Architecture).Index;
         InputCount = input.Count;
-        var builder = new DataViewSchema.Builder();
-        builder.AddColumns(input);
-        builder.AddColumns(scoring.Columns.Added(scoring.FeatureSize));
-        OutputSchema = builder.ToSchema();
-        int next = InputCount;
+        Placement = new ColumnPlacement(input, scoring.Columns.Added(scoring.FeatureSize).ToArray());
+        OutputSchema = Placement.Schema;
+        int next = 0;
         ScoringColumns names = scoring.Columns;
-        Features = names.Features is null ? -1 : next++;
-        LogLikelihood = names.LogLikelihood is null ? -1 : next++;
-        Score = names.Score is null ? -1 : next++;
-        PredictedLabel = names.PredictedLabel is null ? -1 : next++;
+        Features = names.Features is null ? -1 : Placement.OutputOfAdded(next++);
+        LogLikelihood = names.LogLikelihood is null ? -1 : Placement.OutputOfAdded(next++);
+        Score = names.Score is null ? -1 : Placement.OutputOfAdded(next++);
+        PredictedLabel = names.PredictedLabel is null ? -1 : Placement.OutputOfAdded(next++);
         Threshold = scoring.Threshold;
     }
 
@@ -32,6 +30,7 @@ internal sealed class OutputColumns
 
     public DataViewSchema InputSchema { get; }
     public DataViewSchema OutputSchema { get; }
+    public ColumnPlacement Placement { get; }
     public int InputCount { get; }
     public int InputIndex { get; }
     public int Features { get; }
@@ -46,7 +45,7 @@ internal sealed class OutputColumns
         return active;
     }
 
-    public bool AnyAdded(bool[] active) => active.AsSpan(InputCount).Contains(true);
+    public bool AnyAdded(bool[] active) => Placement.AnyAdded(active);
 
     public bool NeedsFeatures(bool[] active) => Features >= 0 && active[Features];
 
@@ -56,7 +55,7 @@ internal sealed class OutputColumns
 
     /// <summary>The input columns the active output columns need: themselves, and the input column for any added one.</summary>
     public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
-        => InputSchema.Where(c => active[c.Index] || (c.Index == InputIndex && AnyAdded(active)));
+        => InputSchema.Where(c => active[Placement.OutputOfInput(c.Index)] || (c.Index == InputIndex && AnyAdded(active)));
 
     /// <summary>
     /// The getter of an added <paramref name="column"/> over <paramref name="row"/>: the features,

@@ -74,7 +74,8 @@ internal sealed class RowMapper(IRowScoring transformer, DataViewSchema inputSch
         {
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this row.");
-            return i < _columns.InputCount ? _input.GetGetter<TValue>(_input.Schema[i]) : _columns.AddedGetter<TValue>(column, this);
+            int passed = _columns.Placement.InputOf(i);
+            return passed >= 0 ? _input.GetGetter<TValue>(_input.Schema[passed]) : _columns.AddedGetter<TValue>(column, this);
         }
 
         void ICurrentRow.Ready() => Compute();

@@ -153,12 +153,13 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     }
 }
 
-/// <summary>The input's columns, and the temporal machine's added after them, computed row by row when read.</summary>
+/// <summary>The input's columns, and the temporal machine's added (placed as ML.NET places them: <see cref="ColumnPlacement"/>), computed row by row when read.</summary>
 internal sealed class TemporalDataView : IDataView
 {
     private readonly TemporalHelmholtzTransformer _transformer;
     private readonly IDataView _input;
-    private readonly int _inputIndex, _inputCount, _total, _perFrame, _predicted;
+    private readonly int _inputIndex, _total, _perFrame, _predicted;
+    private readonly ColumnPlacement _placement;
 
     public TemporalDataView(TemporalHelmholtzTransformer transformer, IDataView input)
     {
@@ -170,15 +171,12 @@ internal sealed class TemporalDataView : IDataView
         if (size != transformer.Frames * o.FrameSize)
             throw new ArgumentOutOfRangeException("inputSchema", $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {size} values, but the transformer was trained on sequences of {transformer.Frames} frames of {o.FrameSize}.");
         _inputIndex = column.Index;
-        _inputCount = input.Schema.Count;
-        var builder = new DataViewSchema.Builder();
-        builder.AddColumns(input.Schema);
-        builder.AddColumns(TemporalColumns.Added(o, transformer.Frames));
-        Schema = builder.ToSchema();
-        int next = _inputCount;
-        _total = o.LogLikelihoodColumnName is null ? -1 : next++;
-        _perFrame = o.FrameLogLikelihoodColumnName is null ? -1 : next++;
-        _predicted = o.PredictedFramesColumnName is null ? -1 : next++;
+        _placement = new ColumnPlacement(input.Schema, TemporalColumns.Added(o, transformer.Frames).ToArray());
+        Schema = _placement.Schema;
+        int next = 0;
+        _total = o.LogLikelihoodColumnName is null ? -1 : _placement.OutputOfAdded(next++);
+        _perFrame = o.FrameLogLikelihoodColumnName is null ? -1 : _placement.OutputOfAdded(next++);
+        _predicted = o.PredictedFramesColumnName is null ? -1 : _placement.OutputOfAdded(next++);
     }
 
     public DataViewSchema Schema { get; }
@@ -207,8 +205,8 @@ internal sealed class TemporalDataView : IDataView
 
     private IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
     {
-        bool added = active.AsSpan(_inputCount).Contains(true);
-        return _input.Schema.Where(c => active[c.Index] || (added && c.Index == _inputIndex));
+        bool added = _placement.AnyAdded(active);
+        return _input.Schema.Where(c => active[_placement.OutputOfInput(c.Index)] || (added && c.Index == _inputIndex));
     }
 
     /// <summary>The view one row at a time, for PredictionEngine: each row computed when its position changes (ML.NET's convention).</summary>
@@ -301,13 +299,13 @@ internal sealed class TemporalDataView : IDataView
             _sequence = new float[t.Frames * t.Settings.FrameSize];
             _perFrame = new float[t.Frames];
             _predicted = view._predicted >= 0 && active[view._predicted] ? new float[_sequence.Length] : null;
-            if (active.AsSpan(view._inputCount).Contains(true)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
+            if (view._placement.AnyAdded(active)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
         }
 
         public ValueGetter<TValue> Getter<TValue>(DataViewSchema.Column column)
         {
             if (!_active[column.Index]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this {(_context == "Transform" ? "cursor" : "row")}.");
-            if (column.Index < _view._inputCount) return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+            if (_view._placement.InputOf(column.Index) is >= 0 and int passed) return _input.GetGetter<TValue>(_input.Schema[passed]);
             Delegate getter;
             if (column.Index == _view._total)
                 getter = (ValueGetter<float>)((ref float value) => { Compute(); value = _total; });
