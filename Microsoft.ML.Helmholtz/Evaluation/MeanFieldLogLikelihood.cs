@@ -16,6 +16,7 @@ namespace Microsoft.ML.Helmholtz.Evaluation;
 /// score-function steps). The generative model is a private copy and does not change. Cancellation is
 /// checked at every optimisation step and every sample; an estimate that is not finite (an optimisation
 /// that diverged) is refused with <see cref="TrainingDivergedException"/> rather than returned as NaN.
+/// Safe from several threads: each call works on a copy of its own.
 /// </summary>
 public sealed class MeanFieldLogLikelihood
 {

@@ -76,6 +76,8 @@ public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, doub
 /// Gaussian hidden layers, REINFORCE, Wake-Sleep or NVIL for binary ones, the K-sample rules too
 /// (reweighted wake-sleep with its wake-phase update: its sleep phase is refused, <see cref="ILearningRule.UnsupportedConditioning"/>).
 /// The objective is the mean per frame of the rule's (the free energy for SBP).
+/// Its runs hold the model, the rule and the optimiser as <see cref="HelmholtzTrainer"/>'s do: a second run on any of them at
+/// once is refused, naming what holds it.
 /// </summary>
 public sealed class TemporalTrainer
 {

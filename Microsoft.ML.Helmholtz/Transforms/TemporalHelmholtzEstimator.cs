@@ -13,6 +13,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// Trains a <see cref="TemporalHelmholtzMachine"/> on the sequences of an IDataView (one row per
 /// sequence, see <see cref="TemporalHelmholtzOptions"/>) and gives a <see cref="TemporalHelmholtzTransformer"/>
 /// that adds each sequence's log-likelihood, its frames' log-likelihoods and, when asked, its one-step predictions.
+/// Safe from several threads: each <c>Fit</c> trains a model of its own.
 /// </summary>
 public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTransformer>
 {

@@ -31,6 +31,8 @@ internal static class TemporalColumns
 /// conditioning, the frame machine with its fixed noise), a stateless mapping of the one-value total
 /// to a scalar, and column copies; loading needs ONNX Runtime's native library. The one-step
 /// predictions have no ONNX form: a transformer that adds them is refused by Save, naming the option.
+/// Safe to share between threads: each cursor and PredictionEngine row scores on a private copy of the model (a cursor or
+/// an engine itself is for one thread, and a second thread's call is refused).
 /// </remarks>
 public sealed class TemporalHelmholtzTransformer : ITransformer
 {
