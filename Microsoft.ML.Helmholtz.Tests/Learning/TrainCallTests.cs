@@ -164,7 +164,8 @@ public sealed class TrainCallTests
             options.LearningRate = new LearningRateSchedule(10);
         }));
         Assert.HasCount(3, reports);
-        Assert.IsTrue(reports.All(r => Math.Abs(r.LearningRate - 1e-3) < 1e-9));
+        // Reported as the shortest decimal of the float stepped with: 0.001 itself, not the float widened (0.0010000000474974513).
+        Assert.IsTrue(reports.All(r => r.LearningRate == 1e-3), string.Join(", ", reports.Select(r => r.LearningRate.ToString("R"))));
     }
 
     [TestMethod]

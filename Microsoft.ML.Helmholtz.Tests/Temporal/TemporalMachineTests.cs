@@ -249,7 +249,8 @@ public sealed class TemporalMachineTests
 
         var whole = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
         var wholeReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(5)).Train(whole, data);
-        CollectionAssert.AreEqual(new[] { 0.01f, 0.007f, 0.0049f, 0.004f, 0.004f }, wholeReports.Select(r => (float)r.LearningRate).ToArray(), "the rates follow the schedule to its floor");
+        // Reported as the shortest decimals of the floats stepped with.
+        CollectionAssert.AreEqual(new[] { 0.01, 0.007, 0.0049, 0.004, 0.004 }, wholeReports.Select(r => r.LearningRate).ToArray(), "the rates follow the schedule to its floor");
 
         var first = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63);
         var state = new TrainingState();

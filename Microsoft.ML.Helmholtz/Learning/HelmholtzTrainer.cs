@@ -258,7 +258,7 @@ public sealed class HelmholtzTrainer
                     }
                 }
                 recorder?.EndEpoch(epoch);
-                var report = new EpochReport(epoch + 1, sum / seen, valid, rate, clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
+                var report = new EpochReport(epoch + 1, sum / seen, valid, LearningRateSchedule.AsReported(rate), clock.Elapsed) { TrainObjective = objective / seen, Objective = Rule.Objective };
                 reports.Add(report);
                 progress?.Report(report);
                 if (options.TimeLimit is { } limit && clock.Elapsed >= limit) break;

@@ -61,6 +61,12 @@ public sealed record LearningRateSchedule
         return first;
     }
 
+    /// <summary>
+    /// A rate as a report gives it: the float the optimiser steps with, as the shortest decimal that is that float
+    /// (1e-4, not the 9.999999747378752E-05 that widening the float gives; cast back to float it is the same value).
+    /// </summary>
+    internal static double AsReported(float rate) => double.Parse(rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+
     public double At(int epoch)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);

@@ -122,6 +122,7 @@ public sealed class TrainingOptions
 /// <summary>
 /// What one epoch did: mean free-energy samples (nats per example) on the training and validation
 /// data, whatever the rule, and the mean of the rule's own objective on the training data.
+/// <see cref="LearningRate"/> is the rate the optimiser stepped with (a float), as the shortest decimal that is that float.
 /// </summary>
 public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? ValidationFreeEnergy, double LearningRate, TimeSpan Elapsed)
 {

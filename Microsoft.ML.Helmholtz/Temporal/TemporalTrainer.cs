@@ -270,7 +270,7 @@ public sealed class TemporalTrainer
 
                 state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, double.NaN,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
-                var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, rate);
+                var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, LearningRateSchedule.AsReported(rate));
                 reports.Add(report);
                 progress?.Report(report);
                 if (o.TimeLimit is { } limit && clock.Elapsed >= limit) break;
