@@ -365,27 +365,12 @@ public sealed class ThreadSafetyTests
         foreach (var (name, guard, call, refusal) in cases)
         {
             call();   // alone: works
-            using var held = new ManualResetEventSlim();
-            using var release = new ManualResetEventSlim();
-            var holder = new Thread(() =>
+            GuardHolder.WhileHeldByAnotherThread(() => guard.Enter("a test's holder"), () =>
             {
-                using var use = guard.Enter("a test's holder");
-                held.Set();
-                release.Wait(TimeSpan.FromSeconds(60));
-            });
-            holder.Start();
-            try
-            {
-                Assert.IsTrue(held.Wait(TimeSpan.FromSeconds(30)), name);
                 var e = Assert.ThrowsExactly<InvalidOperationException>(call, name);
                 StringAssert.StartsWith(e.Message, refusal, name);
                 StringAssert.Contains(e.Message, "per thread", name);
-            }
-            finally
-            {
-                release.Set();
-                holder.Join();
-            }
+            });
             call();   // released: works again
         }
         Assert.IsTrue(estimates.All(double.IsFinite) && perFrame.All(double.IsFinite) && features.All(float.IsFinite));

@@ -42,28 +42,13 @@ public sealed class RuleMisuseTests
         TrainingBatch batch = Batch(machine, 5, rule.SamplesPerExample, 2);
         BatchLoss alone = rule.AccumulateGradients(machine, batch);
         StateSection? before = Saved(rule, machine);
-        using var held = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var holder = new Thread(() =>
+        GuardHolder.WhileHeldByAnotherThread(() => RuleUse.Enter(rule, "a test's run"), () =>
         {
-            using var use = RuleUse.Enter(rule, "a test's run");
-            held.Set();
-            release.Wait(TimeSpan.FromSeconds(60));
-        });
-        holder.Start();
-        try
-        {
-            Assert.IsTrue(held.Wait(TimeSpan.FromSeconds(30)));
             var e = Assert.ThrowsExactly<InvalidOperationException>(() => rule.AccumulateGradients(machine, batch));
             StringAssert.Contains(e.Message, $"The learning rule '{name}' is in use by a test's run on another thread, so AccumulateGradients cannot run now");
             e = Assert.ThrowsExactly<InvalidOperationException>(() => rule.Prepare(HelmholtzMachine.Create(machine.Architecture, 3), 5));
             StringAssert.Contains(e.Message, "so Prepare cannot run now");
-        }
-        finally
-        {
-            release.Set();
-            holder.Join();
-        }
+        });
         // As it was: a rule with running estimates (NVIL's, REINFORCE's baselines) holds the same ones, and any other gives the same
         // batch the same objective again.
         if (before is not null)

@@ -266,7 +266,8 @@ public sealed class HelmholtzMachineTransformerTests
         var ml = new MLContext(seed: 1);
         IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1).Select(r => new ShadowingRow { Pixels = r.Pixels, LogLikelihood = 5, After = 6 }));
         var model = ml.Transforms.HelmholtzMachine(Options(o => { o.ScoreColumnName = "After"; o.Epochs = 1; })).Fit(data);
-        string[] fresh = TransformTestData.Columns(model.Transform(data).Schema);
+        IDataView scored = model.Transform(data);
+        string[] fresh = TransformTestData.Columns(scored.Schema);
         CollectionAssert.AreEqual(new[]
         {
             "Pixels: Vector<Single, 20>", "LogLikelihood (hidden): Single", "LogLikelihood: Single", "After (hidden): Single", "After: Single",
@@ -275,12 +276,13 @@ public sealed class HelmholtzMachineTransformerTests
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, data.Schema, temp.File("model.zip"));
         ITransformer loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
-        CollectionAssert.AreEqual(fresh, TransformTestData.Columns(loaded.Transform(data).Schema), string.Join(", ", TransformTestData.Columns(loaded.Transform(data).Schema)));
+        string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
+        CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
         // The values behind the names: the pass-through column keeps its values, the outputs are the transformer's.
-        float[] logLikelihood = model.Transform(data).GetColumn<float>("LogLikelihood").ToArray();
-        float[] hidden = model.Transform(data).GetColumn<float>(model.Transform(data).Schema[1]).ToArray();
+        float[] logLikelihood = scored.GetColumn<float>("LogLikelihood").ToArray();
+        float[] hidden = scored.GetColumn<float>(scored.Schema[1]).ToArray();
         Assert.IsTrue(hidden.All(v => v == 5) && logLikelihood.All(v => v < 0), "the hidden column passes its values through; the output is ln p̂");
-        CollectionAssert.AreEqual(logLikelihood.Select(v => -v).ToArray(), model.Transform(data).GetColumn<float>("After").ToArray());
+        CollectionAssert.AreEqual(logLikelihood.Select(v => -v).ToArray(), scored.GetColumn<float>("After").ToArray());
     }
 
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }

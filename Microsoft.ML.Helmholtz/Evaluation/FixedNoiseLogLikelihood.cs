@@ -81,10 +81,8 @@ public sealed class FixedNoiseLogLikelihood
     /// </summary>
     public sealed class Scorer
     {
-        private readonly UsageGuard _guard = new("This FixedNoiseLogLikelihood.Scorer", "Make one scorer per thread with FixedNoiseLogLikelihood.CreateScorer.");
-
         /// <summary>The guard each call holds (tests hold it from another thread).</summary>
-        internal UsageGuard Guard => _guard;
+        internal UsageGuard Guard { get; } = new("This FixedNoiseLogLikelihood.Scorer", "Make one scorer per thread with FixedNoiseLogLikelihood.CreateScorer.");
         private readonly FixedNoiseLogLikelihood _owner;
         private readonly HelmholtzMachine _machine;
         private readonly float[][] _chunkNoise;
@@ -160,7 +158,7 @@ public sealed class FixedNoiseLogLikelihood
         /// </remarks>
         public void Estimate(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance = default)
         {
-            using var use = _guard.Enter("Scorer.Estimate");
+            using var use = Guard.Enter("Scorer.Estimate");
             var visible = _machine.Architecture.Visible;
             DataValidation.Validate(rows, count, visible.Size, visible, "rows");
             if (result.Length < count) throw new ArgumentException($"result holds {result.Length} values, fewer than the {count} rows.", nameof(result));

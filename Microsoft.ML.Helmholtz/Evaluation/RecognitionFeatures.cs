@@ -64,10 +64,8 @@ public sealed class RecognitionFeatures
     /// </summary>
     public sealed class Extractor
     {
-        private readonly UsageGuard _guard = new("This RecognitionFeatures.Extractor", "Make one extractor per thread with RecognitionFeatures.CreateExtractor.");
-
         /// <summary>The guard each call holds (tests hold it from another thread).</summary>
-        internal UsageGuard Guard => _guard;
+        internal UsageGuard Guard { get; } = new("This RecognitionFeatures.Extractor", "Make one extractor per thread with RecognitionFeatures.CreateExtractor.");
         private readonly RecognitionFeatures _owner;
         private readonly HelmholtzMachine _machine;
         private LayerStates? _states;
@@ -97,7 +95,7 @@ public sealed class RecognitionFeatures
         /// <summary>features[i × Size …] = the features of row i, for the <paramref name="count"/> rows (at least one) of <paramref name="rows"/>.</summary>
         public void Extract(ReadOnlySpan<float> rows, int count, Span<float> features)
         {
-            using var use = _guard.Enter("Extractor.Extract");
+            using var use = Guard.Enter("Extractor.Extract");
             var architecture = _machine.Architecture;
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");

@@ -19,10 +19,8 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// </remarks>
 public sealed class TemporalFixedNoiseLogLikelihood
 {
-    private readonly UsageGuard _guard = new("This TemporalFixedNoiseLogLikelihood", "Make one estimator per thread (it computes in its own copy of the model's buffers).");
-
     /// <summary>The guard each <see cref="Score"/> holds (tests hold it from another thread).</summary>
-    internal UsageGuard Guard => _guard;
+    internal UsageGuard Guard { get; } = new("This TemporalFixedNoiseLogLikelihood", "Make one estimator per thread (it computes in its own copy of the model's buffers).");
     private const int FramesPerChunk = 16;
     private readonly float[][] _noise, _chunkNoise;
     private readonly LayerStates _states;
@@ -88,7 +86,7 @@ public sealed class TemporalFixedNoiseLogLikelihood
     /// <summary>result[t] = ln p̂(v_t | v_&lt;t) for the <paramref name="frames"/> frames of <paramref name="sequence"/> (frame after frame).</summary>
     public void Score(ReadOnlySpan<float> sequence, int frames, Span<double> result)
     {
-        using var use = _guard.Enter("Score");
+        using var use = Guard.Enter("Score");
         int d = Model.FrameSize, width = Model.ConditioningWidth, k = Samples;
         if (frames <= 0 || sequence.Length != frames * d) throw new ArgumentException($"The sequence holds {sequence.Length} values, not {frames} frames of {d}.", nameof(sequence));
         if (result.Length < frames) throw new ArgumentException($"result holds {result.Length} values, fewer than the {frames} frames.", nameof(result));
