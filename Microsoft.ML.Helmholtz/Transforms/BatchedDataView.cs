@@ -121,8 +121,8 @@ internal sealed class BatchedDataView : IDataView
             _featureSize = transformer.FeatureSize;
             _features = columns.NeedsFeatures(active);
             _logLikelihood = columns.NeedsLogLikelihood(active);
-            _passThrough = new ColumnBuffer?[columns.InputCount];
-            for (int i = 0; i < columns.InputCount; i++)
+            _passThrough = new ColumnBuffer?[columns.InputSchema.Count];
+            for (int i = 0; i < columns.InputSchema.Count; i++)
                 if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _batchRows, () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();

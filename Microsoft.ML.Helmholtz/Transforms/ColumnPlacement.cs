@@ -5,14 +5,22 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// <summary>
 /// Where a transformer's added columns sit in its output schema, as ML.NET's own transformers place them (and so the
 /// standard transformers of a saved pipeline, which must give the same schema): a column of a new name goes last, one that
-/// shadows a column of the same name goes right after the last column of that name, which becomes hidden.
+/// shadows a column of the same name goes right after the last column of that name, which becomes hidden. It also says
+/// which input columns a set of active output columns needs, for the views and row mappers of both transformers.
 /// </summary>
 internal sealed class ColumnPlacement
 {
     private readonly int[] _inputOf, _outputOfInput, _outputOfAdded;
+    private readonly DataViewSchema _input;
+    private readonly int _source;
 
-    public ColumnPlacement(DataViewSchema input, IReadOnlyList<DataViewSchema.DetachedColumn> added)
+    /// <param name="input">The input schema.</param>
+    /// <param name="added">The added columns, in the order <see cref="OutputOfAdded"/> numbers them.</param>
+    /// <param name="source">The input column every added column is computed from.</param>
+    public ColumnPlacement(DataViewSchema input, IReadOnlyList<DataViewSchema.DetachedColumn> added, int source)
     {
+        _input = input;
+        _source = source;
         // Entries ≥ 0 are input columns; ~a is added column a.
         var order = Enumerable.Range(0, input.Count).ToList();
         for (int a = 0; a < added.Count; a++)
@@ -46,6 +54,9 @@ internal sealed class ColumnPlacement
     /// <summary>The output schema: the input's columns and the added ones, placed as above.</summary>
     public DataViewSchema Schema { get; }
 
+    /// <summary>The input column every added column is computed from.</summary>
+    public int Source => _source;
+
     /// <summary>The input column that output column <paramref name="output"/> passes through, or −1 for an added one.</summary>
     public int InputOf(int output) => _inputOf[output];
 
@@ -61,5 +72,20 @@ internal sealed class ColumnPlacement
         foreach (int i in _outputOfAdded)
             if (active[i]) return true;
         return false;
+    }
+
+    /// <summary>The output columns among <paramref name="columns"/>, as flags by output index.</summary>
+    public bool[] Active(IEnumerable<DataViewSchema.Column> columns)
+    {
+        var active = new bool[Schema.Count];
+        foreach (DataViewSchema.Column c in columns) active[c.Index] = true;
+        return active;
+    }
+
+    /// <summary>The input columns the active output columns need: those they pass through, and the source column for any added one.</summary>
+    public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
+    {
+        bool added = AnyAdded(active);
+        return _input.Where(c => active[_outputOfInput[c.Index]] || (added && c.Index == _source));
     }
 }

@@ -13,8 +13,7 @@ internal sealed class OutputColumns
     {
         InputSchema = input;
         InputIndex = InputColumn.Check(input, scoring.Input.Name, scoring.Input.Size, scoring.Architecture).Index;
-        InputCount = input.Count;
-        Placement = new ColumnPlacement(input, scoring.Columns.Added(scoring.FeatureSize).ToArray());
+        Placement = new ColumnPlacement(input, scoring.Columns.Added(scoring.FeatureSize).ToArray(), InputIndex);
         OutputSchema = Placement.Schema;
         int next = 0;
         ScoringColumns names = scoring.Columns;
@@ -31,19 +30,13 @@ internal sealed class OutputColumns
     public DataViewSchema InputSchema { get; }
     public DataViewSchema OutputSchema { get; }
     public ColumnPlacement Placement { get; }
-    public int InputCount { get; }
     public int InputIndex { get; }
     public int Features { get; }
     public int LogLikelihood { get; }
     public int Score { get; }
     public int PredictedLabel { get; }
 
-    public bool[] Active(IEnumerable<DataViewSchema.Column> columns)
-    {
-        var active = new bool[OutputSchema.Count];
-        foreach (DataViewSchema.Column c in columns) active[c.Index] = true;
-        return active;
-    }
+    public bool[] Active(IEnumerable<DataViewSchema.Column> columns) => Placement.Active(columns);
 
     public bool AnyAdded(bool[] active) => Placement.AnyAdded(active);
 
@@ -54,8 +47,7 @@ internal sealed class OutputColumns
         => (LogLikelihood >= 0 && active[LogLikelihood]) || (Score >= 0 && active[Score]) || (PredictedLabel >= 0 && active[PredictedLabel]);
 
     /// <summary>The input columns the active output columns need: themselves, and the input column for any added one.</summary>
-    public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
-        => InputSchema.Where(c => active[Placement.OutputOfInput(c.Index)] || (c.Index == InputIndex && AnyAdded(active)));
+    public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active) => Placement.Dependencies(active);
 
     /// <summary>
     /// The getter of an added <paramref name="column"/> over <paramref name="row"/>: the features,

@@ -160,7 +160,7 @@ internal sealed class TemporalDataView : IDataView
 {
     private readonly TemporalHelmholtzTransformer _transformer;
     private readonly IDataView _input;
-    private readonly int _inputIndex, _total, _perFrame, _predicted;
+    private readonly int _total, _perFrame, _predicted;
     private readonly ColumnPlacement _placement;
 
     public TemporalDataView(TemporalHelmholtzTransformer transformer, IDataView input)
@@ -172,8 +172,7 @@ internal sealed class TemporalDataView : IDataView
         int size = ((VectorDataViewType)column.Type).Size;
         if (size != transformer.Frames * o.FrameSize)
             throw new ArgumentOutOfRangeException("inputSchema", $"Schema mismatch for input column '{o.InputColumnName}': it is a vector of {size} values, but the transformer was trained on sequences of {transformer.Frames} frames of {o.FrameSize}.");
-        _inputIndex = column.Index;
-        _placement = new ColumnPlacement(input.Schema, TemporalColumns.Added(o, transformer.Frames).ToArray());
+        _placement = new ColumnPlacement(input.Schema, TemporalColumns.Added(o, transformer.Frames).ToArray(), column.Index);
         Schema = _placement.Schema;
         int next = 0;
         _total = o.LogLikelihoodColumnName is null ? -1 : _placement.OutputOfAdded(next++);
@@ -198,18 +197,9 @@ internal sealed class TemporalDataView : IDataView
         return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, parallel: cursors.Length > 1)).ToArray();
     }
 
-    private bool[] Active(IEnumerable<DataViewSchema.Column> columns)
-    {
-        var active = new bool[Schema.Count];
-        foreach (DataViewSchema.Column c in columns) active[c.Index] = true;
-        return active;
-    }
+    private bool[] Active(IEnumerable<DataViewSchema.Column> columns) => _placement.Active(columns);
 
-    private IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
-    {
-        bool added = _placement.AnyAdded(active);
-        return _input.Schema.Where(c => active[_placement.OutputOfInput(c.Index)] || (added && c.Index == _inputIndex));
-    }
+    private IEnumerable<DataViewSchema.Column> Dependencies(bool[] active) => _placement.Dependencies(active);
 
     /// <summary>The view one row at a time, for PredictionEngine: each row computed when its position changes (ML.NET's convention).</summary>
     internal IRowToRowMapper Mapper() => new RowMapper(this);
@@ -301,7 +291,7 @@ internal sealed class TemporalDataView : IDataView
             _sequence = new float[t.Frames * t.Settings.FrameSize];
             _perFrame = new float[t.Frames];
             _predicted = view._predicted >= 0 && active[view._predicted] ? new float[_sequence.Length] : null;
-            if (view._placement.AnyAdded(active)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._inputIndex]);
+            if (view._placement.AnyAdded(active)) _frames = input.GetGetter<VBuffer<float>>(input.Schema[view._placement.Source]);
         }
 
         public ValueGetter<TValue> Getter<TValue>(DataViewSchema.Column column)
