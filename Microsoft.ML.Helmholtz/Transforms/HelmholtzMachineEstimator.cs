@@ -18,7 +18,7 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// and, when asked, anomaly columns. Progress goes to the MLContext's log (and to
 /// <see cref="HelmholtzMachineOptions.Progress"/>); cancellation through
 /// <see cref="HelmholtzMachineOptions.CancellationToken"/>; a run that diverges throws and returns nothing.
-/// Safe from several threads: each <c>Fit</c> trains a machine of its own (fits given one training state take turns).
+/// Safe from several threads: each <c>Fit</c> trains a machine of its own (fits given the same training state must not overlap: a second while one runs is refused).
 /// </summary>
 public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTransformer>
 {
