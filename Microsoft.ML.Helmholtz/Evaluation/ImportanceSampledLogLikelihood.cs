@@ -138,6 +138,8 @@ public sealed class ImportanceSampledLogLikelihood
         var sums = new LogSumExpAccumulator[lastExample - firstExample];
         Array.Fill(sums, LogSumExpAccumulator.Empty);
         int columns = data.Columns;
+        // The machine is this call's private copy, so its visible layer's parameters can be laid out once for the whole range.
+        BernoulliProductOperands? visibleProduct = machine.VisibleProductOperands();
 
         for (long first = 0; first < total; first += chunk)
         {
@@ -149,7 +151,7 @@ public sealed class ImportanceSampledLogLikelihood
             // recognition layer's distribution.
             int distinct = chunkLast - chunkFirst + 1;
             machine.SampleFreeEnergy(random, states, rows, data.Values.AsSpan((firstExample + chunkFirst) * columns, distinct * columns), distinct, rowSource,
-                freeEnergy, logJoint, null, scoring: true);
+                freeEnergy, logJoint, null, scoring: true, visibleProduct);
             for (int r = 0; r < rows; r++)
                 sums[(int)((first + r) / Samples)].Add(-freeEnergy[r]);
             advance(rows);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Layers;
@@ -90,6 +91,33 @@ public sealed class BernoulliLayer : NaturalParameterLayer
             _keptRows = batch;
             _logProbsSinceGradient++;
         }
+    }
+
+    /// <summary>
+    /// The weights and biases as they are now, laid out for <see cref="AccumulateLogProbOfProduct"/>; null where that path does
+    /// not serve: soft targets, no input (a prior), or no AVX-512. Valid while the parameters do not change (an estimator's
+    /// private copy of the machine).
+    /// </summary>
+    internal BernoulliProductOperands? ProductOperands()
+        => SoftTargets || Affine.Weight is null || !Vector512.IsHardwareAccelerated ? null
+            : new BernoulliProductOperands(Affine.Weight.Value, Affine.Bias.Value, InputSize, OutputSize);
+
+    /// <summary>
+    /// rowLogProb[r] += ln p(y_r | x_r) with y_r row rowSource[r] of <paramref name="distinctY"/> and x_r row r of
+    /// <paramref name="input"/>, in one kernel that never writes the logits (<see cref="Kernels.AccumulateBernoulliLogProbOfProduct"/>):
+    /// what scoring needs of the visible layer, which is most of its time. The parameters are those <paramref name="operands"/>
+    /// was made from. The layer is left with no forward, so a gradient or a statistic read after it is refused.
+    /// </summary>
+    internal void AccumulateLogProbOfProduct(BernoulliProductOperands operands, ReadOnlySpan<float> input, ReadOnlySpan<float> distinctY, int distinctRows,
+        ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProbOfProduct));
+        if (operands.Inputs != InputSize || operands.Outputs != OutputSize)
+            throw new ArgumentException($"The operands are of a {operands.Outputs} × {operands.Inputs} layer, not of {Name}'s {OutputSize} × {InputSize}.", nameof(operands));
+        ForwardRows = 0;
+        LogitsChanged();
+        operands.SetTargets(distinctY, distinctRows);
+        Kernels.AccumulateBernoulliLogProbOfProduct(input, batch, operands, rowSource, rowLogProb);
     }
 
     /// <summary>w (y − sigmoid(a)).</summary>

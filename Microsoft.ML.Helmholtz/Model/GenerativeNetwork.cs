@@ -76,18 +76,24 @@ public sealed class GenerativeNetwork
     /// caller) and added to rowLogProb from there, layer by layer, as the layers would add it.
     /// </summary>
     internal void AccumulateLogJoint(LayerStates states, int rows, Span<double> rowLogProb, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
-        LayerConditioning? conditioning, IReadOnlyList<double[]>? layerLogProb)
+        LayerConditioning? conditioning, IReadOnlyList<double[]>? layerLogProb, BernoulliProductOperands? visibleProduct = null)
     {
         using var use = _access.EnterCompute("GenerativeNetwork.AccumulateLogJoint", states, _architecture, rows, conditioning);
         if (rowLogProb.Length < rows) throw new ArgumentException($"rowLogProb holds {rowLogProb.Length} values, fewer than the {rows} rows.", nameof(rowLogProb));
         for (int l = 0; l <= Depth; l++)
         {
             ReadOnlySpan<float> input = l == Depth ? default : states.Layer(l + 1, rows);
-            Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);
             Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
             if (layerLogProb is not null) sums.Clear();
-            if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, sums);
-            else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, sums);
+            // Scoring's visible layer in one kernel, its logits never written (the layer is left with no forward).
+            if (l == 0 && visibleProduct is not null && !rowSource.IsEmpty && Layers[0] is BernoulliLayer visible && Conditioning(conditioning, 0, rows).IsEmpty)
+                visible.AccumulateLogProbOfProduct(visibleProduct, input, distinctVisible, distinctRows, rowSource, rows, sums);
+            else
+            {
+                Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);
+                if (l == 0 && !rowSource.IsEmpty) Layers[0].AccumulateLogProb(distinctVisible, distinctRows, rowSource, rows, sums);
+                else Layers[l].AccumulateLogProb(states.Layer(l, rows), rows, sums);
+            }
             // Layers add each row's term once (one double per row), so adding a layer's terms afterwards gives the same bits.
             if (layerLogProb is not null) TensorPrimitives.Add(rowLogProb[..rows], sums, rowLogProb[..rows]);
         }

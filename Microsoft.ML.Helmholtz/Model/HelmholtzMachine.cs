@@ -197,9 +197,13 @@ public sealed class HelmholtzMachine
         Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
         => SampleFreeEnergy(random, states, rows, distinctVisible, distinctRows, rowSource, freeEnergy, logJoint, conditioning, scoring: false);
 
-    /// <summary>The same; with <paramref name="scoring"/> (an estimator's), a NaN that no draw beyond float explains is refused (<see cref="SubtractLogJoint"/>).</summary>
+    /// <summary>
+    /// The same; with <paramref name="scoring"/> (an estimator's), a NaN that no draw beyond float explains is refused (<see cref="SubtractLogJoint"/>).
+    /// With <paramref name="visibleProduct"/> (<see cref="VisibleProductOperands"/> of this machine's parameters as they are), the
+    /// visible layer's term is computed in one kernel that never writes its logits, and that layer is left with no forward.
+    /// </summary>
     internal void SampleFreeEnergy(RandomStream random, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource,
-        Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning, bool scoring)
+        Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning, bool scoring, BernoulliProductOperands? visibleProduct = null)
     {
         ArgumentNullException.ThrowIfNull(random);
         using var use = Access.EnterCompute(nameof(SampleFreeEnergy), states, Architecture, rows, conditioning);
@@ -208,7 +212,7 @@ public sealed class HelmholtzMachine
             throw new ArgumentException($"distinctVisible holds {distinctVisible.Length} values, not {distinctRows} rows × {Architecture.Visible.Size} visible units.", nameof(distinctVisible));
         if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
         Recognition.Sample(random, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring, visibleProduct);
     }
 
     /// <summary>
@@ -225,6 +229,14 @@ public sealed class HelmholtzMachine
         FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring: true);
     }
 
+    /// <summary>
+    /// The visible layer's parameters as they are now, laid out for scoring it in one kernel (<see cref="BernoulliLayer.ProductOperands"/>);
+    /// null where that path does not serve: a visible layer that is not plain binary, no AVX-512, or an engine that is to be given
+    /// every product (<see cref="IMatrixEngine.AllowsFusedProducts"/>). Only for a copy whose parameters stay as they are while it scores: an estimator's private one.
+    /// </summary>
+    internal BernoulliProductOperands? VisibleProductOperands()
+        => Engine.AllowsFusedProducts && Generative.Layers[0] is BernoulliLayer visible ? visible.ProductOperands() : null;
+
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
         if (freeEnergy.Length < rows || logJoint.Length < rows)
@@ -232,12 +244,13 @@ public sealed class HelmholtzMachine
     }
 
     private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,
-        ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource, LayerConditioning? conditioning, bool scoring)
+        ReadOnlySpan<float> distinctVisible, int distinctRows, ReadOnlySpan<int> rowSource, LayerConditioning? conditioning, bool scoring,
+        BernoulliProductOperands? visibleProduct = null)
     {
         freeEnergy[..rows].Clear();
         logJoint[..rows].Clear();
         Recognition.AccumulateLogProbOfSample(states, rows, freeEnergy);
-        Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource, conditioning);
+        Generative.AccumulateLogJoint(states, rows, logJoint, distinctVisible, distinctRows, rowSource, conditioning, null, visibleProduct);
         SubtractLogJoint(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring);
     }
 

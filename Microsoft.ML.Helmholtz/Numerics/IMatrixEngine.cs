@@ -14,6 +14,13 @@ public interface IMatrixEngine
     /// <summary>A short name for logs and benchmarks ("managed", "openblas").</summary>
     string Name { get; }
 
+    /// <summary>
+    /// Whether the library may compute a product outside this engine, in a kernel that fuses it with what follows (scoring's
+    /// visible layer: its logits formed and scored in registers, never written). True for the built-in engines; false by
+    /// default, so that an engine of the user's (one that times, counts or moves the products elsewhere) is given every product.
+    /// </summary>
+    bool AllowsFusedProducts => false;
+
     void Gemm(bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,

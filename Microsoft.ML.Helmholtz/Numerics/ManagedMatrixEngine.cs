@@ -50,6 +50,9 @@ internal sealed unsafe class ManagedMatrixEngine : IMatrixEngine
 
     public string Name => "managed";
 
+    /// <summary>True: a fused kernel is plain managed code as this engine is.</summary>
+    public bool AllowsFusedProducts => true;
+
     // Arrays whose values stay as they are for this engine's life, and their packed forms as a product's B.
     private float[][] _frozen = [];
     private readonly List<FrozenPack> _packs = [];

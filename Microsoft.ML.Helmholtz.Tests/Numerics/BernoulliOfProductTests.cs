@@ -1,0 +1,170 @@
+using System.Runtime.Intrinsics;
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
+
+namespace Microsoft.ML.Helmholtz.Tests.Numerics;
+
+/// <summary>
+/// Scoring's visible layer in one kernel (logits formed in registers, never written) against a double-precision transcription of
+/// ln Bernoulli(x | sigmoid(b + h·Wᵀ)), and the machine's scoring path through it against the forward path. Tolerance per row:
+/// each logit is a float sum of k products and a bias, off by at most (k + 1)·2⁻²⁴ of its magnitudes' sum, and a term moves by
+/// at most its logit's error (|∂ softplus/∂a| ≤ 1); the terms themselves carry KernelTests' 10⁻⁶ of their sizes.
+/// </summary>
+[TestClass]
+public sealed class BernoulliOfProductTests
+{
+    private const double Epsilon = 1.0 / (1 << 24);
+
+    private static float[] Normal(int n, ulong seed, float scale)
+    {
+        var values = new float[n];
+        new RandomStream(seed).FillNormal(values);
+        for (int i = 0; i < n; i++) values[i] *= scale;
+        return values;
+    }
+
+    /// <summary>
+    /// Shapes with short tiles (rows not a multiple of 8), outputs padded to 16 and to a half panel, one input, targets of several
+    /// rows, a fold of the lanes' products mid-row (2100 outputs: more than 63 two-vector panels), and rows cut into pieces on a pool.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 1, 1, 1)]
+    [DataRow(7, 3, 5, 2)]
+    [DataRow(8, 200, 784, 1)]
+    [DataRow(13, 17, 33, 3)]
+    [DataRow(37, 5, 48, 5)]
+    [DataRow(9, 3, 2100, 2)]
+    [DataRow(1000, 200, 784, 1)]
+    public void TheVisibleTermsInOneKernelMatchDouble(int rows, int inputs, int outputs, int targetRows)
+    {
+        float[] h = Normal(rows * inputs, 1, 1f), w = Normal(outputs * inputs, 2, 0.4f), b = Normal(outputs, 3, 1.5f);
+        float[] x = Normal(targetRows * outputs, 4, 1f).Select(v => v > 0.3f ? 1f : 0f).ToArray();
+        int[] source = Enumerable.Range(0, rows).Select(r => (r * 7 + 3) % targetRows).ToArray();
+        var operands = new BernoulliProductOperands(w, b, inputs, outputs);
+        double[] sums = Enumerable.Range(0, rows).Select(r => 0.5 * r).ToArray();
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            // The path is AVX-512's only: the machine does not offer it, and the kernel refuses.
+            operands.SetTargets(x, targetRows);
+            Assert.ThrowsExactly<PlatformNotSupportedException>(() => Kernels.AccumulateBernoulliLogProbOfProduct(h, rows, operands, source, sums));
+            return;
+        }
+        using var pool = new WorkerPool(3);
+        using (WorkerPool.Use(pool))
+        {
+            operands.SetTargets(x, targetRows);
+            Kernels.AccumulateBernoulliLogProbOfProduct(h, rows, operands, source, sums);
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            double expected = 0.5 * r, tolerance = 0;
+            for (int c = 0; c < outputs; c++)
+            {
+                double a = b[c], magnitude = Math.Abs(b[c]);
+                for (int i = 0; i < inputs; i++)
+                {
+                    a += (double)h[r * inputs + i] * w[c * inputs + i];
+                    magnitude += Math.Abs((double)h[r * inputs + i] * w[c * inputs + i]);
+                }
+                double softplus = Math.Max(a, 0) + Math.Log(1 + Math.Exp(-Math.Abs(a)));
+                double target = x[source[r] * outputs + c];
+                expected += target * a - softplus;
+                tolerance += (inputs + 1) * Epsilon * magnitude + 1e-6 * (Math.Abs(target * a) + softplus);
+            }
+            Assert.AreEqual(expected, sums[r], tolerance + 1e-9, $"row {r} (its targets row {source[r]})");
+        }
+    }
+
+    /// <summary>
+    /// Logits of 0 make every factor 1 + e^{−|a|} exactly 2: a lane of 2100 outputs takes 132 of them, past float's 2¹²⁸, so
+    /// the row's ln 2 terms come out right only if the products are folded into the double lanes on the way.
+    /// </summary>
+    [TestMethod]
+    public void ALongRowOfEvenOddsFoldsItsProductsOnTheWay()
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1).VisibleProductOperands());
+            return;
+        }
+        const int rows = 3, inputs = 2, outputs = 2100;
+        var operands = new BernoulliProductOperands(new float[outputs * inputs], new float[outputs], inputs, outputs);
+        operands.SetTargets(Normal(outputs, 5, 1f).Select(v => v > 0 ? 1f : 0f).ToArray(), 1);
+        double[] sums = new double[rows];
+        Kernels.AccumulateBernoulliLogProbOfProduct(Normal(rows * inputs, 6, 1f), rows, operands, new int[rows], sums);
+        foreach (double sum in sums) Assert.AreEqual(-outputs * Math.Log(2), sum, 1e-6 * outputs);
+    }
+
+    [TestMethod]
+    public void TargetsThatAreNotBinaryAreRefused()
+    {
+        var operands = new BernoulliProductOperands(new float[6], new float[3], 2, 3);
+        var refusal = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => operands.SetTargets([0f, 1f, 0f, 1f, 0.5f, 0f], 2));
+        StringAssert.Contains(refusal.Message, "Row 1, column 1");
+    }
+
+    /// <summary>
+    /// The path serves a plain binary visible layer under a built-in engine where AVX-512 runs, and nothing else: soft targets, a
+    /// visible layer under deterministic layers, and an engine of the user's (given every product unless it allows fused ones)
+    /// keep the forward path.
+    /// </summary>
+    [TestMethod]
+    public void OnlyAPlainBinaryVisibleLayerUnderABuiltInEngineIsScoredInOneKernel()
+    {
+        bool wide = Vector512.IsHardwareAccelerated;
+        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1).VisibleProductOperands() is not null);
+        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, MatrixEngine.Managed).VisibleProductOperands() is not null);
+        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20bs-8g-4b"), 1).VisibleProductOperands());
+        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-10t-8b"), 1).VisibleProductOperands());
+        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: false)).VisibleProductOperands());
+        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: true)).VisibleProductOperands() is not null);
+    }
+
+    private sealed class ForwardingEngine(IMatrixEngine inner, bool allowsFused) : IMatrixEngine
+    {
+        public string Name => "forwarding " + inner.Name;
+        public bool AllowsFusedProducts => allowsFused;
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+            => inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /// <summary>
+    /// The machine's scoring call with the visible layer in one kernel gives each row's F̂ of the forward path's draws (the same
+    /// seed) within the visible logits' bound, and leaves that layer with no forward: a gradient after it is refused.
+    /// </summary>
+    [TestMethod]
+    public void TheMachinesScoringPathAgreesWithTheForwardPathAndLeavesNoForward()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-24g-8b"), 3);
+        BernoulliProductOperands? operands = machine.VisibleProductOperands();
+        if (operands is null)
+        {
+            Assert.IsFalse(Vector512.IsHardwareAccelerated, "A plain binary visible layer under the default engine is scored in one kernel where AVX-512 runs.");
+            return;
+        }
+        const int rows = 45, distinct = 3;
+        float[] visible = Normal(distinct * 60, 8, 1f).Select(v => v > 0 ? 1f : 0f).ToArray();
+        int[] source = Enumerable.Range(0, rows).Select(r => r / 15).ToArray();
+        var states = new LayerStates(machine.Architecture, rows);
+        double[] plain = new double[rows], fused = new double[rows], logJoint = new double[rows];
+        machine.SampleFreeEnergy(new RandomStream(11), states, rows, visible, distinct, source, plain, logJoint);
+        float[] hidden = states.Layer(1, rows).ToArray();
+        machine.SampleFreeEnergy(new RandomStream(11), states, rows, visible, distinct, source, fused, logJoint, null, scoring: true, operands);
+        CollectionAssert.AreEqual(hidden, states.Layer(1, rows).ToArray(), "the same draws");
+        ConditionalLayer layer = machine.Generative.Layers[0];
+        float[] w = layer.Parameters[0].Value, b = layer.Parameters[1].Value;
+        for (int r = 0; r < rows; r++)
+        {
+            double tolerance = 0;
+            for (int c = 0; c < 60; c++)
+            {
+                double magnitude = Math.Abs(b[c]);
+                for (int i = 0; i < 24; i++) magnitude += Math.Abs((double)hidden[r * 24 + i] * w[c * 24 + i]);
+                tolerance += 2 * (24 + 1) * Epsilon * magnitude;
+            }
+            Assert.AreEqual(plain[r], fused[r], tolerance + 2e-6 * (1 + Math.Abs(plain[r])), $"row {r}");
+        }
+        Assert.ThrowsExactly<InvalidOperationException>(() => machine.Generative.AccumulateLogJointGradient(states, rows, Enumerable.Repeat(1f, rows).ToArray()));
+    }
+}
