@@ -125,7 +125,12 @@ public sealed class FixedNoiseLogLikelihood
             // Padding rows read the padding rows of the distinct rows (the order must not decrease).
             for (int r = 0; r < chunk; r++) _rowSource[r] = _slots == 1 ? 0 : Math.Min(r / k, _distinct - 1);
             _visible = new float[_distinct * _machine.Architecture.Visible.Size];
+            // The copy is the scorer's own and never changes: its visible layer can be laid out once for one fused kernel,
+            // which gives a row the same bits wherever it sits in a chunk.
+            _visibleProduct = _machine.VisibleProductOperands();
         }
+
+        private readonly BernoulliProductOperands? _visibleProduct;
 
         /// <summary>Rows computed together in one chunk: 1 from K = 64 on, else the slots of a chunk (fewer rows still cost a whole chunk).</summary>
         internal int RowsTogether => _slots;
@@ -184,7 +189,7 @@ public sealed class FixedNoiseLogLikelihood
                         int units = _machine.Recognition.Layer(l + 1).NoisePerRow;
                         _owner._noise[l].AsSpan(first * units, chunkRows * units).CopyTo(_chunkNoise[l]);
                     }
-                    _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunkRows, row, 1, _rowSource, _freeEnergy, _logJoint);
+                    _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunkRows, row, 1, _rowSource, _freeEnergy, _logJoint, null, _visibleProduct);
                     for (int r = 0; r < chunkRows; r++) sum.Add(-_freeEnergy[r]);
                 }
                 Finish(sum, i, result, monteCarloVariance);
@@ -200,7 +205,7 @@ public sealed class FixedNoiseLogLikelihood
                 int used = Math.Min(_slots, count - first);
                 rows.Slice(first * columns, used * columns).CopyTo(_visible);
                 for (int slot = used; slot < _distinct; slot++) rows.Slice(first * columns, columns).CopyTo(_visible.AsSpan(slot * columns));
-                _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunk, _visible, _distinct, _rowSource, _freeEnergy, _logJoint);
+                _machine.FreeEnergyWithNoise(_chunkNoise, _states, chunk, _visible, _distinct, _rowSource, _freeEnergy, _logJoint, null, _visibleProduct);
                 for (int slot = 0; slot < used; slot++)
                 {
                     var sum = LogSumExpAccumulator.Empty;

@@ -221,12 +221,13 @@ public sealed class HelmholtzMachine
     /// function of the rows and the noise. Only the estimators call it: a NaN that no draw beyond float explains is refused.
     /// </summary>
     internal void FreeEnergyWithNoise(IReadOnlyList<float[]> noise, LayerStates states, int rows, ReadOnlySpan<float> distinctVisible, int distinctRows,
-        ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null)
+        ReadOnlySpan<int> rowSource, Span<double> freeEnergy, Span<double> logJoint, LayerConditioning? conditioning = null,
+        BernoulliProductOperands? visibleProduct = null)
     {
         using var use = Access.EnterCompute(nameof(FreeEnergyWithNoise), states, Architecture, rows, conditioning);
         CheckOutputs(rows, freeEnergy, logJoint);
         Recognition.SampleWithNoise(noise, rows, states, distinctVisible, distinctRows, rowSource, conditioning);
-        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring: true);
+        FreeEnergyOfSample(states, rows, freeEnergy, logJoint, distinctVisible, distinctRows, rowSource, conditioning, scoring: true, visibleProduct);
     }
 
     /// <summary>
