@@ -105,18 +105,19 @@ public sealed class BernoulliOfProductTests
     }
 
     /// <summary>
-    /// The path serves a plain binary visible layer under a built-in engine where AVX-512 runs, and nothing else: soft targets, a
-    /// visible layer under deterministic layers, and an engine of the user's (given every product unless it allows fused ones)
-    /// keep the forward path.
+    /// The path serves a binary visible layer (alone or under deterministic layers) under a built-in engine where AVX-512 runs,
+    /// and nothing else: soft targets and an engine of the user's (given every product unless it allows fused ones) keep the
+    /// forward path.
     /// </summary>
     [TestMethod]
-    public void OnlyAPlainBinaryVisibleLayerUnderABuiltInEngineIsScoredInOneKernel()
+    public void OnlyABinaryVisibleLayerUnderABuiltInEngineIsScoredInOneKernel()
     {
         bool wide = Vector512.IsHardwareAccelerated;
         Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1).VisibleProductOperands() is not null);
         Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, MatrixEngine.Managed).VisibleProductOperands() is not null);
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20bs-8g-4b"), 1).VisibleProductOperands());
-        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-10t-8b"), 1).VisibleProductOperands());
+        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-10t-8b"), 1).VisibleProductOperands() is not null);
+        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20cb-8g-4b"), 1).VisibleProductOperands());
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: false)).VisibleProductOperands());
         Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: true)).VisibleProductOperands() is not null);
     }
@@ -134,9 +135,11 @@ public sealed class BernoulliOfProductTests
     /// seed) within the visible logits' bound, and leaves that layer with no forward: a gradient after it is refused.
     /// </summary>
     [TestMethod]
-    public void TheMachinesScoringPathAgreesWithTheForwardPathAndLeavesNoForward()
+    [DataRow("60b-24g-8b")]
+    [DataRow("60b-12t-24b-16t-8g")]
+    public void TheMachinesScoringPathAgreesWithTheForwardPathAndLeavesNoForward(string architecture)
     {
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-24g-8b"), 3);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 3);
         BernoulliProductOperands? operands = machine.VisibleProductOperands();
         if (operands is null)
         {
@@ -150,18 +153,22 @@ public sealed class BernoulliOfProductTests
         double[] plain = new double[rows], fused = new double[rows], logJoint = new double[rows];
         machine.SampleFreeEnergy(new RandomStream(11), states, rows, visible, distinct, source, plain, logJoint);
         float[] hidden = states.Layer(1, rows).ToArray();
+        // The visible head's inputs: the hidden layer's states, or the trunk's last activations above them.
+        ConditionalLayer layer = machine.Generative.Layers[0];
+        ConditionalLayer head = layer is TrunkedLayer trunked ? trunked.Inner : layer;
+        float[] headInput = layer is TrunkedLayer t ? t.Trunk.Output(rows).ToArray() : hidden;
         machine.SampleFreeEnergy(new RandomStream(11), states, rows, visible, distinct, source, fused, logJoint, null, scoring: true, operands);
         CollectionAssert.AreEqual(hidden, states.Layer(1, rows).ToArray(), "the same draws");
-        ConditionalLayer layer = machine.Generative.Layers[0];
-        float[] w = layer.Parameters[0].Value, b = layer.Parameters[1].Value;
+        int k = head.InputSize;
+        float[] w = head.Parameters[0].Value, b = head.Parameters[1].Value;
         for (int r = 0; r < rows; r++)
         {
             double tolerance = 0;
             for (int c = 0; c < 60; c++)
             {
                 double magnitude = Math.Abs(b[c]);
-                for (int i = 0; i < 24; i++) magnitude += Math.Abs((double)hidden[r * 24 + i] * w[c * 24 + i]);
-                tolerance += 2 * (24 + 1) * Epsilon * magnitude;
+                for (int i = 0; i < k; i++) magnitude += Math.Abs((double)headInput[r * k + i] * w[c * k + i]);
+                tolerance += 2 * (k + 1) * Epsilon * magnitude;
             }
             Assert.AreEqual(plain[r], fused[r], tolerance + 2e-6 * (1 + Math.Abs(plain[r])), $"row {r}");
         }

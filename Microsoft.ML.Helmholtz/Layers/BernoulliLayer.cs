@@ -98,7 +98,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     /// not serve: soft targets, no input (a prior), or no AVX-512. Valid while the parameters do not change (an estimator's
     /// private copy of the machine).
     /// </summary>
-    internal BernoulliProductOperands? ProductOperands()
+    internal override BernoulliProductOperands? ProductOperands()
         => SoftTargets || Affine.Weight is null || !Vector512.IsHardwareAccelerated ? null
             : new BernoulliProductOperands(Affine.Weight.Value, Affine.Bias.Value, InputSize, OutputSize);
 
@@ -108,7 +108,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     /// what scoring needs of the visible layer, which is most of its time. The parameters are those <paramref name="operands"/>
     /// was made from. The layer is left with no forward, so a gradient or a statistic read after it is refused.
     /// </summary>
-    internal void AccumulateLogProbOfProduct(BernoulliProductOperands operands, ReadOnlySpan<float> input, ReadOnlySpan<float> distinctY, int distinctRows,
+    internal override void AccumulateLogProbOfProduct(BernoulliProductOperands operands, ReadOnlySpan<float> input, ReadOnlySpan<float> distinctY, int distinctRows,
         ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProbOfProduct));

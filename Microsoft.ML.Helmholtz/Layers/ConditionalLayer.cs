@@ -115,6 +115,22 @@ public abstract class ConditionalLayer
     protected abstract void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch);
 
     /// <summary>
+    /// The parameters as they are now, laid out for <see cref="AccumulateLogProbOfProduct"/>, where this layer's
+    /// log-probability can be scored in one fused kernel (binary units, <see cref="BernoulliLayer"/>, alone or under a trunk);
+    /// null elsewhere, and where AVX-512 does not run.
+    /// </summary>
+    internal virtual BernoulliProductOperands? ProductOperands() => null;
+
+    /// <summary>
+    /// rowLogProb[r] += ln p(y_r | x_r), y_r row rowSource[r] of <paramref name="distinctY"/>, through the fused kernel of
+    /// <paramref name="operands"/> (from <see cref="ProductOperands"/> of these parameters): scoring only. The layer is left
+    /// with no forward, so a gradient or a statistic read after it is refused.
+    /// </summary>
+    internal virtual void AccumulateLogProbOfProduct(BernoulliProductOperands operands, ReadOnlySpan<float> input, ReadOnlySpan<float> distinctY, int distinctRows,
+        ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+        => throw new NotSupportedException($"{Name} ({GetType().Name}) has no fused log-probability.");
+
+    /// <summary>
     /// The forward for a batch whose inputs repeat: computes the distribution once for each of the
     /// <paramref name="distinctRows"/> inputs, then gives row r the distribution of input
     /// rowSource[r]. rowSource must be non-decreasing with rowSource[r] ≤ r (rows grouped by input),

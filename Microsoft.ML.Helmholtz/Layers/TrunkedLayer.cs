@@ -56,6 +56,18 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         Inner.Forward(_trunk.Forward(input, batch), conditioning, batch);
     }
 
+    /// <summary>The head's operands (a binary head only): the trunk runs as in a forward, then the head's fused kernel.</summary>
+    internal override BernoulliProductOperands? ProductOperands() => Inner.ProductOperands();
+
+    internal override void AccumulateLogProbOfProduct(BernoulliProductOperands operands, ReadOnlySpan<float> input, ReadOnlySpan<float> distinctY, int distinctRows,
+        ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
+    {
+        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProbOfProduct));
+        ForwardRows = 0;
+        _sharedTrunk.Reset();
+        Inner.AccumulateLogProbOfProduct(operands, _trunk.Forward(input, batch), distinctY, distinctRows, rowSource, batch, rowLogProb);
+    }
+
     protected override void CopyStatistics(int from, int to)
     {
         OwnTrunkRows();

@@ -86,8 +86,8 @@ public sealed class GenerativeNetwork
             Span<double> sums = layerLogProb is null ? rowLogProb : layerLogProb[l].AsSpan(0, rows);
             if (layerLogProb is not null) sums.Clear();
             // Scoring's visible layer in one kernel, its logits never written (the layer is left with no forward).
-            if (l == 0 && visibleProduct is not null && !rowSource.IsEmpty && Layers[0] is BernoulliLayer visible && Conditioning(conditioning, 0, rows).IsEmpty)
-                visible.AccumulateLogProbOfProduct(visibleProduct, input, distinctVisible, distinctRows, rowSource, rows, sums);
+            if (l == 0 && visibleProduct is not null && !rowSource.IsEmpty && Conditioning(conditioning, 0, rows).IsEmpty)
+                Layers[0].AccumulateLogProbOfProduct(visibleProduct, input, distinctVisible, distinctRows, rowSource, rows, sums);
             else
             {
                 Layers[l].Forward(input, Conditioning(conditioning, l, rows), rows);

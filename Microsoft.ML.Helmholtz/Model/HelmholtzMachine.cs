@@ -232,11 +232,11 @@ public sealed class HelmholtzMachine
 
     /// <summary>
     /// The visible layer's parameters as they are now, laid out for scoring it in one kernel (<see cref="BernoulliLayer.ProductOperands"/>);
-    /// null where that path does not serve: a visible layer that is not plain binary, no AVX-512, or an engine that is to be given
+    /// null where that path does not serve: a visible layer that is not binary (soft targets, other units), no AVX-512, or an engine that is to be given
     /// every product (<see cref="IMatrixEngine.AllowsFusedProducts"/>). Only for a copy whose parameters stay as they are while it scores: an estimator's private one.
     /// </summary>
     internal BernoulliProductOperands? VisibleProductOperands()
-        => Engine.AllowsFusedProducts && Generative.Layers[0] is BernoulliLayer visible ? visible.ProductOperands() : null;
+        => Engine.AllowsFusedProducts ? Generative.Layers[0].ProductOperands() : null;
 
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
