@@ -46,6 +46,10 @@ internal static class KernelBenchmark
         Row("GaussianLogProb", () => Scalar.GaussianLogProb(e, m, s, rows, cols, sums), () => Kernels.AccumulateGaussianLogProb(e, m, s, rows, cols, sums));
         Row("GaussianLogProbGradient", () => Scalar.GaussianGradient(e, m, s, rows, cols, w, y, y2, acc), () => Kernels.GaussianLogProbGradient(e, m, s, rows, cols, w, y, y2, acc));
         Row("Reparameterize", () => Scalar.Reparameterize(m, s, e, y), () => Kernels.Reparameterize(m, s, e, y));
+        // The K samples of one example: "before" reads per-row statistics, "after" one row's, by row source (scoring's bottom layer).
+        float[] sigma = new float[cols];
+        int[] sameRow = new int[rows];
+        Row("  shared by all rows", () => Kernels.Reparameterize(m, s, e, y), () => Kernels.ReparameterizeShared(m, s, 1, sameRow, e, rows, cols, sigma, y));
         Row("GaussianCurvature (tanh)", () => Scalar.GaussianCurvature(e, m, s, y), () => Kernels.GaussianCurvature(e, m, s, true, y));
         Row("AddExpNegative", () => Scalar.AddExpNegative(s, acc), () => Kernels.AddExpNegative(s, acc));
         // In place, so y shrinks by 1 − m² each call: means near 0 keep it far from denormals (which
