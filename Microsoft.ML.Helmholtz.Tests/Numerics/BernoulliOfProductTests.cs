@@ -1,4 +1,6 @@
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -120,6 +122,43 @@ public sealed class BernoulliOfProductTests
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20cb-8g-4b"), 1).VisibleProductOperands());
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: false)).VisibleProductOperands());
         Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: true)).VisibleProductOperands() is not null);
+    }
+
+    /// <summary>
+    /// The estimators take the fused path where it serves: under an engine that allows fused products and records each
+    /// product's shape, the visible layer's product (60 outputs from 24 inputs) never reaches the engine where AVX-512 runs,
+    /// and reaches it where it does not; the other products reach it either way.
+    /// </summary>
+    [TestMethod]
+    public void TheEstimatorsScoreTheVisibleLayerOutsideTheEngineWhereTheKernelServes()
+    {
+        var recorder = new RecordingEngine(MatrixEngine.Managed);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-24g-8b"), 3, recorder);
+        float[] rows = Normal(4 * 60, 9, 1f).Select(v => v > 0 ? 1f : 0f).ToArray();
+        bool wide = Vector512.IsHardwareAccelerated;
+
+        new ImportanceSampledLogLikelihood(30) { Parallelism = 1 }.Estimate(machine, new DataMatrix(4, 60, rows));
+        Assert.AreEqual(!wide, recorder.Shapes.Contains((60, 24)), "importance sampling: the visible product given to the engine");
+        Assert.IsTrue(recorder.Shapes.Contains((24, 60)), "importance sampling: the bottom recognition product given to the engine");
+
+        recorder.Shapes.Clear();
+        new FixedNoiseLogLikelihood(machine, 100, 5).CreateScorer().Estimate(rows, 4, new double[4]);
+        Assert.AreEqual(!wide, recorder.Shapes.Contains((60, 24)), "fixed noise: the visible product given to the engine");
+        Assert.IsTrue(recorder.Shapes.Contains((24, 60)), "fixed noise: the bottom recognition product given to the engine");
+    }
+
+    /// <summary>Forwards every product and records its (outputs n, inputs k); allows fused products.</summary>
+    private sealed class RecordingEngine(IMatrixEngine inner) : IMatrixEngine
+    {
+        public HashSet<(int N, int K)> Shapes { get; } = [];
+        public string Name => "recording " + inner.Name;
+        public bool AllowsFusedProducts => true;
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        {
+            lock (Shapes) Shapes.Add((n, k));
+            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
     }
 
     private sealed class ForwardingEngine(IMatrixEngine inner, bool allowsFused) : IMatrixEngine
