@@ -12,7 +12,6 @@ internal sealed class ColumnPlacement
 {
     private readonly int[] _inputOf, _outputOfInput, _outputOfAdded;
     private readonly DataViewSchema _input;
-    private readonly int _source;
 
     /// <param name="input">The input schema.</param>
     /// <param name="added">The added columns, in the order <see cref="OutputOfAdded"/> numbers them.</param>
@@ -20,7 +19,7 @@ internal sealed class ColumnPlacement
     public ColumnPlacement(DataViewSchema input, IReadOnlyList<DataViewSchema.DetachedColumn> added, int source)
     {
         _input = input;
-        _source = source;
+        Source = source;
         // Entries ≥ 0 are input columns; ~a is added column a.
         var order = Enumerable.Range(0, input.Count).ToList();
         for (int a = 0; a < added.Count; a++)
@@ -55,7 +54,7 @@ internal sealed class ColumnPlacement
     public DataViewSchema Schema { get; }
 
     /// <summary>The input column every added column is computed from.</summary>
-    public int Source => _source;
+    public int Source { get; }
 
     /// <summary>The input column that output column <paramref name="output"/> passes through, or −1 for an added one.</summary>
     public int InputOf(int output) => _inputOf[output];
@@ -86,6 +85,6 @@ internal sealed class ColumnPlacement
     public IEnumerable<DataViewSchema.Column> Dependencies(bool[] active)
     {
         bool added = AnyAdded(active);
-        return _input.Where(c => active[_outputOfInput[c.Index]] || (added && c.Index == _source));
+        return _input.Where(c => active[_outputOfInput[c.Index]] || (added && c.Index == Source));
     }
 }

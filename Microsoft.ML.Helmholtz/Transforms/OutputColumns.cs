@@ -12,8 +12,8 @@ internal sealed class OutputColumns
     public OutputColumns(IRowScoring scoring, DataViewSchema input)
     {
         InputSchema = input;
-        InputIndex = InputColumn.Check(input, scoring.Input.Name, scoring.Input.Size, scoring.Architecture).Index;
-        Placement = new ColumnPlacement(input, scoring.Columns.Added(scoring.FeatureSize).ToArray(), InputIndex);
+        int inputIndex = InputColumn.Check(input, scoring.Input.Name, scoring.Input.Size, scoring.Architecture).Index;
+        Placement = new ColumnPlacement(input, scoring.Columns.Added(scoring.FeatureSize).ToArray(), inputIndex);
         OutputSchema = Placement.Schema;
         int next = 0;
         ScoringColumns names = scoring.Columns;
@@ -30,7 +30,8 @@ internal sealed class OutputColumns
     public DataViewSchema InputSchema { get; }
     public DataViewSchema OutputSchema { get; }
     public ColumnPlacement Placement { get; }
-    public int InputIndex { get; }
+    /// <summary>The input column the added columns are computed from.</summary>
+    public int InputIndex => Placement.Source;
     public int Features { get; }
     public int LogLikelihood { get; }
     public int Score { get; }
