@@ -265,7 +265,9 @@ public sealed class BouncingBallsTests
         using var temp = new TempDirectory();
         BouncingBallsDataset made = BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
         string train = temp.File(BouncingBalls.TrainFile);
-        DateTime writtenAt = File.GetLastWriteTimeUtc(train);
+        // A time long past, which any write (in place, or a new file renamed over it) replaces, however coarse the clock.
+        var writtenAt = new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(train, writtenAt);
 
         BouncingBallsDataset loaded = BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
         Assert.AreEqual(writtenAt, File.GetLastWriteTimeUtc(train), "the second call must read, not write");

@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
@@ -67,18 +68,31 @@ public sealed class MeanFieldTests
     [DataRow(0, 10_000_000, DisplayName = "in the K samples")]
     public void CancellationStopsTheBatchInProgress(int steps, int samples)
     {
-        // One batch whose steps or samples run for 10 s or more: the token, cancelled once the batch has begun, was seen
-        // only between batches (of which there is no other), so the estimate ran to its end.
-        var machine = TestModels.Random("8b-3g-2g", 140, scale: 0.5f);
-        var data = Replicated(machine, 2, 1, 141);
+        // One batch whose steps or samples would take 10 s or more. The token is cancelled by the machine's engine at the
+        // batch's 20th matrix product, so the batch has begun; a token seen only between batches (of which there is no other)
+        // let the estimate run to its end. Each step or sample makes a few products, so a stop within the next one leaves the
+        // count far below the millions the batch would make.
         using var cancellation = new CancellationTokenSource();
-        // A thread of its own: a timer's callback waits for the thread pool, which the tests running alongside can hold for seconds.
-        var canceller = new Thread(() => { Thread.Sleep(100); cancellation.Cancel(); });
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        canceller.Start();
+        var engine = new CancellingEngine(MatrixEngine.Managed, cancellation, atCall: 20);
+        var machine = TestModels.Random("8b-3g-2g", 140, scale: 0.5f, engine);
+        var data = Replicated(machine, 2, 1, 141);
         Assert.ThrowsExactly<OperationCanceledException>(() => new MeanFieldLogLikelihood(samples, steps, seed: 142).Estimate(machine, data, cancellationToken: cancellation.Token));
-        canceller.Join();
-        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopped after {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.IsTrue(cancellation.IsCancellationRequested, "the engine cancelled the token from within the batch");
+        Assert.IsLessThan(20 + 50, engine.Calls, "products after the cancellation: the batch stopped within a step or sample");
+    }
+
+    /// <summary>Forwards every product, and cancels <paramref name="cancellation"/> at its <paramref name="atCall"/>th; counts the calls.</summary>
+    private sealed class CancellingEngine(IMatrixEngine inner, CancellationTokenSource cancellation, int atCall) : IMatrixEngine
+    {
+        private int _calls;
+        public int Calls => Volatile.Read(ref _calls);
+        public string Name => "cancelling " + inner.Name;
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        {
+            if (Interlocked.Increment(ref _calls) == atCall) cancellation.Cancel();
+            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
     }
 
     [TestMethod]

@@ -49,13 +49,52 @@ public sealed unsafe class WorkerPoolTests
         }
     }
 
+    /// <summary>
+    /// Records each piece's thread; a piece on the caller waits (until <see cref="Deadline"/>, the loop's start plus
+    /// <see cref="HelperWatchdog"/>) until a piece has run on another thread, so the loop cannot end on the caller alone before a helper had its chance, however busy the machine.
+    /// </summary>
+    private struct WaitForHelperWork : IPieceWork
+    {
+        public int* Threads;
+        public int* HelperRan;
+        public int Caller;
+        public long Deadline;
+
+        public readonly void Execute(int piece)
+        {
+            int thread = Environment.CurrentManagedThreadId;
+            Threads[piece] = thread;
+            if (thread != Caller)
+            {
+                Volatile.Write(ref *HelperRan, 1);
+                return;
+            }
+            while (Volatile.Read(ref *HelperRan) == 0 && Stopwatch.GetTimestamp() < Deadline) Thread.SpinWait(20);
+        }
+    }
+
+    private static readonly TimeSpan HelperWatchdog = TimeSpan.FromSeconds(30);
+
+    private static int[] RunWaitingForHelper(WorkerPool pool, int pieces)
+    {
+        int[] threads = new int[pieces];
+        int helperRan = 0;
+        fixed (int* t = threads)
+            pool.Run(pieces, new WaitForHelperWork
+            {
+                Threads = t, HelperRan = &helperRan, Caller = Environment.CurrentManagedThreadId,
+                Deadline = Stopwatch.GetTimestamp() + (long)(HelperWatchdog.TotalSeconds * Stopwatch.Frequency),
+            });
+        return threads;
+    }
+
     [TestMethod]
     public void HelpersTakePieces()
     {
-        // 40 pieces of 2 ms: 80 ms of work, in which a helper that is able to run at all takes some.
+        // The caller's pieces wait for a helper's (a watchdog of 30 s, not a timing the test depends on).
         // A pool of the test's own: a loop started while another runs would stay on its caller.
         using var pool = new WorkerPool(2);
-        var (_, threads) = RunCounting(pool, 40, 2000);
+        int[] threads = RunWaitingForHelper(pool, 4);
         int caller = Environment.CurrentManagedThreadId;
         Assert.IsTrue(threads.Any(t => t != caller), "no piece ran on a helper thread");
     }
@@ -173,8 +212,11 @@ public sealed unsafe class WorkerPoolTests
     {
         using var pool = new WorkerPool(2);
         RunCounting(pool, 4, 0);
-        Thread.Sleep(50); // far beyond the helpers' 200 µs of polling: they block
-        var (_, threads) = RunCounting(pool, 40, 2000);
+        // The helper polls for about 200 µs, then blocks: wait until it has (a watchdog, not a timing), so the loop below must wake it.
+        var clock = Stopwatch.StartNew();
+        while (pool.Sleepers == 0 && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
+        Assert.AreEqual(1, pool.Sleepers, "the helper went to sleep");
+        int[] threads = RunWaitingForHelper(pool, 4);
         Assert.IsTrue(threads.Any(t => t != Environment.CurrentManagedThreadId), "no helper woke for the loop");
     }
 

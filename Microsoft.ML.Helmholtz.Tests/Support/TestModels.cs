@@ -9,9 +9,9 @@ namespace Microsoft.ML.Helmholtz.Tests.Support;
 internal static class TestModels
 {
     /// <summary>A machine with every parameter random (biases and log-variances too), so no gradient is trivially zero.</summary>
-    public static HelmholtzMachine Random(string architecture, ulong seed, float scale = 0.5f)
+    public static HelmholtzMachine Random(string architecture, ulong seed, float scale = 0.5f, IMatrixEngine? engine = null)
     {
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), seed);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), seed, engine);
         var random = new RandomStream(seed + 1000);
         foreach (Parameter p in machine.Parameters)
         {

@@ -79,7 +79,9 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.IsTrue(reports[^1].TrainObjective < reports[0].TrainObjective, $"{rule}: the bound should improve ({reports[0].TrainObjective:F3} → {reports[^1].TrainObjective:F3})");
         var (_, _, _, untrained) = Fitted(o => { o.LearningRule = rule; o.TrainingSamples = 3; o.Architecture = null; o.Epochs = 0; });
         double before = Scored(ml, untrained.Transform(test)).Average(r => r.LogLikelihood), after = Scored(ml, model.Transform(test)).Average(r => r.LogLikelihood);
-        Assert.IsTrue(after > before + 1, $"{rule}: held-out ln p {before:F2} untrained, {after:F2} after 5 epochs");
+        // The gain over 10 seeds (Seed = 7…16, 2026-12-05): IWAE 125.3 nats, SD 11.8, least 101.9; VIMCO 21.0, SD 3.1, least 15.9.
+        // 5 nats is 5 of VIMCO's SDs under its mean.
+        Assert.IsTrue(after > before + 5, $"{rule}: held-out ln p {before:F2} untrained, {after:F2} after 5 epochs");
     }
 
     [TestMethod]
@@ -434,6 +436,11 @@ public sealed class HelmholtzMachineTransformerTests
         }
     }
 
+    public sealed class PredictionRow
+    {
+        public uint PredictedLabel { get; set; }
+    }
+
     public sealed class AnomalyRow
     {
         public float Score { get; set; }
@@ -452,12 +459,16 @@ public sealed class HelmholtzMachineTransformerTests
             .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy("LabelKey", "HelmholtzFeatures"));
         ITransformer model = pipeline.Fit(train);
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test), "LabelKey");
+        // Over 10 seeds (Seed = 7…16, 2026-12-05) the accuracy was 0.960, SD 0.040, least 0.895; 0.8 is 4 SDs under the mean
+        // (half the rows are each teacher's: 0.5 is chance).
         Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"two teachers told apart from the features: accuracy {metrics.MicroAccuracy:F3}");
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("pipeline.zip"));
         ITransformer loaded = new MLContext().Model.Load(temp.File("pipeline.zip"), out _);
-        var again = new MLContext().MulticlassClassification.Evaluate(loaded.Transform(test), "LabelKey");
-        Assert.AreEqual(metrics.MicroAccuracy, again.MicroAccuracy, 0.01, "the loaded pipeline predicts as the fitted one");
+        // The loaded chain's features agree to about 1e-6 (ONNX Runtime's float sums), so every row keeps its predicted class.
+        uint[] Predicted(MLContext context, ITransformer pipelineModel)
+            => context.Data.CreateEnumerable<PredictionRow>(pipelineModel.Transform(test), reuseRowObject: false).Select(r => r.PredictedLabel).ToArray();
+        CollectionAssert.AreEqual(Predicted(ml, model), Predicted(new MLContext(), loaded), "the loaded pipeline predicts as the fitted one");
     }
 
     [TestMethod]
@@ -1059,7 +1070,8 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(NumberDataViewType.Single, scored.Schema["Score"].Type);
         Assert.AreEqual(BooleanDataViewType.Instance, scored.Schema["PredictedLabel"].Type);
         var metrics = ml.AnomalyDetection.Evaluate(scored);
-        Assert.IsTrue(metrics.AreaUnderRocCurve > 0.9, $"rows of the other teacher stand out: AUC {metrics.AreaUnderRocCurve:F3}");
+        // Over 10 seeds (Seed = 7…16, 2026-12-05) the AUC was at least 0.9999; 0.5 is a detector that sees nothing.
+        Assert.IsTrue(metrics.AreaUnderRocCurve > 0.99, $"rows of the other teacher stand out: AUC {metrics.AreaUnderRocCurve:F4}");
         // The threshold is the 570th of the 600 training rows' scores, which the transformer gives them again (fixed noise a row):
         // at most 30 lie above it and at least 30 at or above it (rows that repeat share a score). A row is labelled by its score.
         AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();

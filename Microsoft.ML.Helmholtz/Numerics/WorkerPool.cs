@@ -125,6 +125,9 @@ internal sealed unsafe class WorkerPool : IDisposable
     /// <summary>Whether loops started on this thread run on it alone (<see cref="Current"/> has no helpers).</summary>
     public static bool IsInlineOnThisThread => Current._helpers.Length == 0;
 
+    /// <summary>Helpers blocked until the next loop wakes them (tests wait for it instead of sleeping).</summary>
+    internal int Sleepers => Volatile.Read(ref _sleepers);
+
     /// <summary>Whether a loop started now would be shared with helpers (they exist, and no loop is running).</summary>
     public bool IsAvailable => _helpers.Length > 0 && !_disposed && Volatile.Read(ref _busy) == 0;
 
