@@ -77,9 +77,8 @@ internal static class ModelBenchmark
         Console.WriteLine("\"epoch/prod\" is each epoch's time over its own products' time (median over epochs): the products gauge the host during");
         Console.WriteLine("the epoch itself, so this drifts less than the ratio; where the products run at their ideal it is about the ratio.");
         Console.WriteLine("\"best\" is the fastest epoch over the ideal at the highest ceiling measured around the row's epochs: the host's slow");
-        Console.WriteLine("spells (other machines' memory traffic, which /proc/stat does not show) only add time, to the epochs and to the");
-        Console.WriteLine("probes, so both at their best give the ratio least moved by them (the lowest single ratio would pair a fast epoch");
-        Console.WriteLine("with a slow probe). Use more epochs for it.");
+        Console.WriteLine("spells (which the steal does not show) only add time, to the epochs and to the probes, so both at their best give");
+        Console.WriteLine("the ratio least moved by them (the lowest single ratio would pair a fast epoch with a slow probe). Use more epochs.");
         Console.WriteLine($"{"configuration",-34}{"s/epoch",9}{"products s",12}{"examples/s",12}{"GFLOP/epoch",13}{"GFLOP/s",9}{"ceiling",9}{"ideal s",9}{"ratio",7}{"prod",7}{"rest",7}{"undo s",8}{"undo %",8}{"steal %",8}{"epoch/prod",11}{"best",7}");
         var probe = new CeilingProbe(engine);
         // --only: the rows whose label contains one of the texts (for an A/B of a few rules).
