@@ -183,7 +183,8 @@ public sealed class SharedForwardTests
     {
         const int distinct = 3, k = 4, rows = distinct * k;
         int[] source = Enumerable.Range(0, rows).Select(r => r / k).ToArray();
-        var counting = new CountingEngine(MatrixEngine.Managed);
+        long multiplyAdds = 0;
+        var counting = new ObservingEngine(MatrixEngine.Managed, (m, n, k) => Interlocked.Add(ref multiplyAdds, (long)m * n * k));
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture + "-4g"), 91, counting);
         int units = machine.Architecture.Layers[1].Size;
         var (inputs, replicated) = RepeatedInputs(machine, distinct, source, 92);
@@ -197,31 +198,17 @@ public sealed class SharedForwardTests
             else layer.Forward(replicated, rows);
             var y = new float[rows * units];
             layer.Sample(new RandomStream(93), rows, y);
-            long before = counting.MultiplyAdds;
+            long before = Interlocked.Read(ref multiplyAdds);
             if (throughDraw)
                 ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
             else
                 layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, default);
-            return counting.MultiplyAdds - before;
+            return Interlocked.Read(ref multiplyAdds) - before;
         }
 
         long rowByRow = BackwardWork(shared: false), perInput = BackwardWork(shared: true);
         Assert.IsTrue(rowByRow > 0, "the backward ran no products");
         Assert.AreEqual(rowByRow / k, perInput, $"{architecture}: multiply-adds of the backward after a shared forward, against {rowByRow} row by row");
-    }
-
-    /// <summary>An engine that counts the multiply-adds of the products it passes on.</summary>
-    private sealed class CountingEngine(IMatrixEngine inner) : IMatrixEngine
-    {
-        public long MultiplyAdds { get; private set; }
-        public string Name => inner.Name;
-
-        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
-            float beta, Span<float> c, int ldc)
-        {
-            MultiplyAdds += (long)m * n * k;
-            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        }
     }
 
     /// <summary>Distinct visible rows of a random machine, and the rows that repeat them as <paramref name="source"/> says (K samples per example).</summary>

@@ -4,6 +4,7 @@ using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Numerics;
 
@@ -120,8 +121,8 @@ public sealed class BernoulliOfProductTests
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20bs-8g-4b"), 1).VisibleProductOperands());
         Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-10t-8b"), 1).VisibleProductOperands() is not null);
         Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20cb-8g-4b"), 1).VisibleProductOperands());
-        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: false)).VisibleProductOperands());
-        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ForwardingEngine(MatrixEngine.Managed, allowsFused: true)).VisibleProductOperands() is not null);
+        Assert.IsNull(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ObservingEngine(MatrixEngine.Managed, allowsFusedProducts: false)).VisibleProductOperands());
+        Assert.AreEqual(wide, HelmholtzMachine.Create(HelmholtzArchitecture.Parse("20b-8g-4b"), 1, new ObservingEngine(MatrixEngine.Managed, allowsFusedProducts: true)).VisibleProductOperands() is not null);
     }
 
     /// <summary>
@@ -132,41 +133,20 @@ public sealed class BernoulliOfProductTests
     [TestMethod]
     public void TheEstimatorsScoreTheVisibleLayerOutsideTheEngineWhereTheKernelServes()
     {
-        var recorder = new RecordingEngine(MatrixEngine.Managed);
+        var shapes = new HashSet<(int N, int K)>();   // each product's (outputs n, inputs k)
+        var recorder = new ObservingEngine(MatrixEngine.Managed, (_, n, k) => { lock (shapes) shapes.Add((n, k)); }, allowsFusedProducts: true);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("60b-24g-8b"), 3, recorder);
         float[] rows = Normal(4 * 60, 9, 1f).Select(v => v > 0 ? 1f : 0f).ToArray();
         bool wide = Vector512.IsHardwareAccelerated;
 
         new ImportanceSampledLogLikelihood(30) { Parallelism = 1 }.Estimate(machine, new DataMatrix(4, 60, rows));
-        Assert.AreEqual(!wide, recorder.Shapes.Contains((60, 24)), "importance sampling: the visible product given to the engine");
-        Assert.IsTrue(recorder.Shapes.Contains((24, 60)), "importance sampling: the bottom recognition product given to the engine");
+        Assert.AreEqual(!wide, shapes.Contains((60, 24)), "importance sampling: the visible product given to the engine");
+        Assert.IsTrue(shapes.Contains((24, 60)), "importance sampling: the bottom recognition product given to the engine");
 
-        recorder.Shapes.Clear();
+        shapes.Clear();
         new FixedNoiseLogLikelihood(machine, 100, 5).CreateScorer().Estimate(rows, 4, new double[4]);
-        Assert.AreEqual(!wide, recorder.Shapes.Contains((60, 24)), "fixed noise: the visible product given to the engine");
-        Assert.IsTrue(recorder.Shapes.Contains((24, 60)), "fixed noise: the bottom recognition product given to the engine");
-    }
-
-    /// <summary>Forwards every product and records its (outputs n, inputs k); allows fused products.</summary>
-    private sealed class RecordingEngine(IMatrixEngine inner) : IMatrixEngine
-    {
-        public HashSet<(int N, int K)> Shapes { get; } = [];
-        public string Name => "recording " + inner.Name;
-        public bool AllowsFusedProducts => true;
-
-        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-        {
-            lock (Shapes) Shapes.Add((n, k));
-            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        }
-    }
-
-    private sealed class ForwardingEngine(IMatrixEngine inner, bool allowsFused) : IMatrixEngine
-    {
-        public string Name => "forwarding " + inner.Name;
-        public bool AllowsFusedProducts => allowsFused;
-        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-            => inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        Assert.AreEqual(!wide, shapes.Contains((60, 24)), "fixed noise: the visible product given to the engine");
+        Assert.IsTrue(shapes.Contains((24, 60)), "fixed noise: the bottom recognition product given to the engine");
     }
 
     /// <summary>
