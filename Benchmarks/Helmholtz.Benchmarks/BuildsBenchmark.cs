@@ -188,7 +188,7 @@ internal static class BuildsBenchmark
     {
         if (_only is not null && !label.Contains(_only, StringComparison.OrdinalIgnoreCase)) return;
         int repeats = Math.Max(1, 2_000_000 / elements);
-        for (int i = 0; i < 3; i++) { runA(); runB(); }   // both builds' code compiled and warm
+        JitWarmup.Run(runA, runB);   // both builds' code optimised and warm
         var timesA = new List<double>();
         var timesB = new List<double>();
         var ratios = new List<double>();

@@ -55,6 +55,7 @@ internal static class FusedVisibleBenchmark
         double worst = 0;
         for (int r = 0; r < rows; r++) worst = Math.Max(worst, Math.Abs(separate[r] - fused[r]) / (1 + Math.Abs(separate[r])));
 
+        JitWarmup.Run(Separate, Fused);
         int calls = 20;
         var separateTimes = new double[rounds];
         var fusedTimes = new double[rounds];

@@ -82,9 +82,7 @@ internal static class KernelBenchmark
 
     private static double Median(Action f, int repeats)
     {
-        // Long enough for tiered compilation to reach its optimised code (30 calls, then a background compile).
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 60 || warm.ElapsedMilliseconds < 250; i++) f();
+        JitWarmup.Run(f);
         var t = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {

@@ -55,6 +55,8 @@ internal static unsafe class PackingFreeBenchmark
             for (int i = 0; i < c1.Length; i++) diff = Math.Max(diff, Math.Abs(c1[i] - c2[i]));
             double flops = 2.0 * s.M * s.N * s.K;
             int calls = (int)Math.Max(10, 1e9 / flops);
+            JitWarmup.Run(() => blas.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, lda, b, ldb, 1f, c1, s.N),
+                () => { fixed (float* pa = a, pb = b, pc = c2) Product(s.TransA, s.TransB, s.M, s.N, s.K, pa, lda, pb, ldb, pc, s.N); });
             var ours = new double[rounds]; var theirs = new double[rounds];
             for (int r = 0; r < rounds; r++)
             {
