@@ -193,8 +193,34 @@ public sealed class IdxReaderTests : TempDirectoryTests
         // int.MaxValue images of 28×28 cannot fit any array.
         string path = WriteFile("huge", Header(IdxReader.ImageMagic, int.MaxValue, 28, 28), gzip);
         AssertInvalid(() => IdxReader.ReadImages(path), path, "absurd count");
-        string wide = WriteFile("wide", Header(IdxReader.ImageMagic, 1, 1 << 16, 1 << 16), gzip);
-        AssertInvalid(() => IdxReader.ReadImages(wide), wide, "absurd count");
+        // Images of 2^32 pixels cannot fit one array, whatever the count (none at all included): named as such, not as the count.
+        foreach (int count in new[] { 1, 0 })
+        {
+            string wide = WriteFile($"wide{count}", Header(IdxReader.ImageMagic, count, 1 << 16, 1 << 16), gzip);
+            AssertInvalid(() => IdxReader.ReadImages(wide), wide, "images of 65536×65536 have more pixels than one array can hold");
+        }
+    }
+
+    /// <summary>IdxImages is a plain record: the writer checks one before it opens the file (a null Pixels was a NullReferenceException).</summary>
+    [TestMethod]
+    public void TheWriterRefusesAnInconsistentImagesRecordAndWritesNothing()
+    {
+        string path = Temp.File("record.idx");
+        foreach (var (images, problem) in new (IdxImages, string)[]
+                 {
+                     (new IdxImages(1, 2, 2, null!), "images.Pixels is null"),
+                     (new IdxImages(-1, 2, 2, []), "images holds -1 images of 2×2"),
+                     (new IdxImages(1, 0, 2, []), "images holds 1 images of 0×2"),
+                     (new IdxImages(2, 2, 2, new byte[4]), "images.Pixels holds 4 bytes, not Count = 2 images of Rows×Columns = 2×2"),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => IdxWriter.WriteImages(path, images, gzip: false));
+            Assert.AreEqual("images", e.ParamName);
+            StringAssert.Contains(e.Message, problem);
+            Assert.IsFalse(File.Exists(path));
+        }
+        IdxWriter.WriteImages(path, new IdxImages(2, 2, 2, Pixels(8)), gzip: false);
+        CollectionAssert.AreEqual(Pixels(8), IdxReader.ReadImages(path).Pixels);
     }
 
     [TestMethod]

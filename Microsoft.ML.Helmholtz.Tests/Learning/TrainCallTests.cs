@@ -5,6 +5,7 @@ using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Learning;
@@ -71,6 +72,64 @@ public sealed class TrainCallTests
         var none = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 0 }).Train(machine, data);
         Assert.IsEmpty(none);
         AssertUnchanged(before, machine, "zero epochs");
+    }
+
+    /// <summary>
+    /// An optimiser holds one run's moments and step count: a factory that returns one a run has used (<c>() =&gt; adam</c>) is
+    /// refused by both trainers, naming the option, before anything changes. Its second run trained differently from a run
+    /// with a new optimiser (Adam's bias correction went on from the first run's step count). A run refused before the
+    /// machine changes does not use the optimiser up.
+    /// </summary>
+    [TestMethod]
+    public void AnOptimiserThatAnEarlierRunUsedIsRefused()
+    {
+        DataMatrix data = Data();
+        var adam = new Adam();
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => adam };
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5), data, cancellationToken: cancelled.Token));
+        }
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
+        new HelmholtzTrainer(new WakeSleep(), options).Train(first, data);
+        var fresh = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
+        new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 1, BatchSize = 20 }).Train(fresh, data);
+        for (int i = 0; i < first.Parameters.Count; i++)
+            CollectionAssert.AreEqual(fresh.Parameters[i].Value, first.Parameters[i].Value, "the first run's optimiser was new");
+
+        var second = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
+        float[][] before = Snapshot(second);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(second, data));
+        StringAssert.Contains(e.Message, "TrainingOptions.Optimizer returned an optimiser ('adam') that an earlier training run used");
+        AssertUnchanged(before, second, "a used optimiser");
+
+        var sgd = new SgdMomentum();
+        var sequences = new SequenceSet(6, 3, 1, 10, data.Values.AsSpan(0, 6 * 3 * 10).ToArray());
+        var temporalOptions = new TemporalTrainingOptions { Epochs = 1, BatchSequences = 3, Optimizer = () => sgd };
+        new TemporalTrainer(new WakeSleep(), temporalOptions).Train(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 4, 7), sequences);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 4, 7);
+        var t = Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(new WakeSleep(), temporalOptions).Train(model, sequences));
+        StringAssert.Contains(t.Message, "TemporalTrainingOptions.Optimizer returned an optimiser ('sgd') that an earlier training run used");
+        Assert.AreEqual(0L, model.Machine.StepsTrained);
+        // Across the trainers too: the frame trainer's used optimiser is refused by the temporal one.
+        Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(new WakeSleep(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 3, Optimizer = () => adam }).Train(model, sequences));
+    }
+
+    /// <summary>The optimisers' own Step refuses a learning rate that would write NaN into every parameter, naming it.</summary>
+    [TestMethod]
+    public void AnOptimiserStepRefusesALearningRateThatIsNotFinite()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-3b"), 5);
+        float[][] before = Snapshot(machine);
+        foreach (IOptimizer optimizer in new IOptimizer[] { new Adam(), new SgdMomentum() })
+            foreach (float rate in new[] { float.NaN, float.PositiveInfinity, -0.1f })
+            {
+                var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => optimizer.Step(machine.Parameters, rate), $"{optimizer.Name} {rate}");
+                Assert.AreEqual("learningRate", e.ParamName);
+                AssertUnchanged(before, machine, $"{optimizer.Name} {rate}");
+            }
+        Assert.AreEqual("parameters", Assert.ThrowsExactly<ArgumentNullException>(() => new Adam().Step(null!, 0.1f)).ParamName);
     }
 
     /// <summary>

@@ -43,6 +43,8 @@ public static class IdxReader
 
         // rows*cols < 2^62 and count < 2^31 keep these products inside a long.
         long perImage = (long)rows * cols;
+        if (perImage > Array.MaxLength)
+            throw Bad(path, $"images of {rows}×{cols} have more pixels than one array can hold ({Array.MaxLength:N0})");
         long promised = perImage <= Array.MaxLength ? count * perImage : long.MaxValue;
         string what = $"{count} images of {rows}×{cols} ({(promised == long.MaxValue ? "over 2^31" : promised.ToString())} bytes)";
         byte[] pixels = ReadPayload(stream, path, promised, maxSize - header.Length, what);

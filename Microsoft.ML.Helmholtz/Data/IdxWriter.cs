@@ -38,8 +38,11 @@ public static class IdxWriter
     public static void WriteImages(string path, IdxImages images, bool gzip)
     {
         ArgumentNullException.ThrowIfNull(images);
+        if (images.Pixels is null) throw new ArgumentException("images.Pixels is null.", nameof(images));
+        if (images.Count < 0 || images.Rows <= 0 || images.Columns <= 0)
+            throw new ArgumentException($"images holds {images.Count} images of {images.Rows}×{images.Columns}: the count must be 0 or more, the sides positive.", nameof(images));
         if (images.Pixels.LongLength != (long)images.Count * images.Rows * images.Columns)
-            throw new ArgumentException("Pixels does not hold Count images of Rows×Columns.", nameof(images));
+            throw new ArgumentException($"images.Pixels holds {images.Pixels.LongLength} bytes, not Count = {images.Count} images of Rows×Columns = {images.Rows}×{images.Columns}.", nameof(images));
         WriteImages(path, images.Rows, images.Columns, images.Pixels, gzip);
     }
 

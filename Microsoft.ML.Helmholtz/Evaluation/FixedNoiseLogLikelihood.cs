@@ -39,6 +39,7 @@ public sealed class FixedNoiseLogLikelihood
         long chunk = Scorer.ChunkRows(samples, rowsPerChunk);
         machine.RequireRows(chunk, nameof(rowsPerChunk), $"A scorer's chunks of {chunk} rows (rowsPerChunk = {rowsPerChunk}, K = {samples})", "use a smaller rowsPerChunk");
         Machine = machine.Clone();
+        MachineFile.RequireFiniteToScore(Machine.Parameters);
         Samples = samples;
         Seed = seed;
         RowsPerChunk = rowsPerChunk;

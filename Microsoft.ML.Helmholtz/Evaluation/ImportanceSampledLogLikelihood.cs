@@ -94,6 +94,7 @@ public sealed class ImportanceSampledLogLikelihood
         // One copy of the parameters for the whole call, so every pipeline scores the same ones
         // whatever else runs on the machine; the pipelines' copies are taken from it.
         HelmholtzMachine snapshot = machine.Clone();
+        MachineFile.RequireFiniteToScore(snapshot.Parameters);
         long total = (long)data.Rows * Samples, done = 0;
         void Advance(int rows)
         {

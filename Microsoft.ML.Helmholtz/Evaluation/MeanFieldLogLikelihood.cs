@@ -70,6 +70,7 @@ public sealed class MeanFieldLogLikelihood
         // A batch's rows pass through every layer and a dozen per-layer buffers: checked before any is allocated.
         original.RequireRows(batch, "examplesPerBatch", $"Batches of {batch} examples (examplesPerBatch = {ExamplesPerBatch})", "use a smaller examplesPerBatch");
         HelmholtzMachine machine = original.Clone();
+        MachineFile.RequireFiniteToScore(machine.Parameters);
         var random = new RandomStream(Seed);
         var states = new LayerStates(arch, batch);
         float[][] PerLayer() => Enumerable.Range(0, depth + 1).Select(l => l == 0 ? [] : new float[batch * arch.Layers[l].Size]).ToArray();

@@ -54,6 +54,7 @@ public sealed class NaiveLogLikelihood
         Requires.ArrayLength("samplesPerChunk", $"The products of {n} data rows with chunks of {chunk} prior samples (samplesPerChunk = {SamplesPerChunk}, K = {Samples})",
             "use a smaller samplesPerChunk, or score fewer rows per call", n, chunk);
         HelmholtzMachine machine = original.Clone();
+        MachineFile.RequireFiniteToScore(machine.Parameters);
         var states = new LayerStates(machine.Architecture, chunk);
         var random = new RandomStream(Seed);
         var sums = new LogSumExpAccumulator[n];

@@ -43,6 +43,7 @@ public sealed class RecognitionFeatures
         if (rowsPerBlock == DefaultRowsPerBlock) rowsPerBlock = (int)Math.Clamp(Array.MaxLength / machine.WidestRow, 1, DefaultRowsPerBlock);
         machine.RequireRows(rowsPerBlock, nameof(rowsPerBlock), $"An extractor's blocks of {rowsPerBlock} rows (rowsPerBlock)", "use a smaller rowsPerBlock");
         Machine = machine.Clone();
+        MachineFile.RequireFiniteToScore(Machine.Parameters);
         Layers = layers;
         RowsPerBlock = rowsPerBlock;
         var hidden = Machine.Architecture.Layers.Skip(1);

@@ -33,6 +33,7 @@ public sealed class SampledFreeEnergy
         int batch = Math.Min(RowsPerBatch, data.Rows);
         machine.RequireRows(batch, "rowsPerBatch", $"Batches of {batch} rows (rowsPerBatch = {RowsPerBatch})", "use a smaller rowsPerBatch");
         HelmholtzMachine copy = machine.Clone();
+        MachineFile.RequireFiniteToScore(copy.Parameters);
         return Mean(copy, data, new RandomStream(Seed), new LayerStates(copy.Architecture, batch), cancellationToken, scoring: true);
     }
 

@@ -96,6 +96,7 @@ public sealed class HelmholtzTrainer
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
+        OptimizerRuns.RequireUnused(optimizer, "TrainingOptions.Optimizer");
         using var stateUse = state?.EnterRun("training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1);
@@ -118,6 +119,7 @@ public sealed class HelmholtzTrainer
         // One that does not fit the parameters is refused here, before the machine changes. What the rule knew before is kept, so that a run
         // that fails before its first step (its data ends before the state's minibatch, a cancellation) leaves the rule as it was given too.
         StateSection? ruleBefore = resume ? state!.RestoreInto(optimizer, Rule, parameters) : null;
+        OptimizerRuns.MarkUsed(optimizer);
         long stepsAtStart = machine.StepsTrained;
         StepGuard? step = null;
         // From here on the machine changes: whatever fails before the run's first step (a refusal, a cancellation,

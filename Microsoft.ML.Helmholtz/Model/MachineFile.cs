@@ -29,6 +29,21 @@ internal static class MachineFile
                 throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
     }
 
+    /// <summary>
+    /// What the estimators, feature extractors and exports check on their copy before any work: a parameter that is NaN or ±∞
+    /// (set by hand; Load, Save and training never leave one) would give NaN or a finite wrong value, not a refusal.
+    /// </summary>
+    public static void RequireFiniteToScore(IEnumerable<Parameter> parameters)
+    {
+        foreach (Parameter p in parameters)
+        {
+            if (Kernels.AllFinite(p.Value)) continue;
+            int i = Array.FindIndex(p.Value, v => !float.IsFinite(v));
+            throw new NotFiniteNumberException($"The machine's parameter {p.Name} holds {p.Value[i]} (element {i}), " +
+                    "and the estimators, feature extractors, exports and generators need every parameter finite, as Load and Save do.", p.Value[i]);
+        }
+    }
+
     public const int CurrentVersion = 2;
     private static readonly byte[] Magic = "HELMHOLTZ-MACHINE\n"u8.ToArray();
 

@@ -165,7 +165,9 @@ public static unsafe partial class Kernels
         for (int r = r0; r < r1; r++)
         {
             double* lanes = w.Lanes + r * 16;
-            Vector512<float> logMantissa = VectorMath.LogOfPositiveParts(Vector512.Load(w.Products + r * 16), out Vector512<float> exponent);
+            Vector512<float> product = Vector512.Load(w.Products + r * 16);
+            // A NaN logit made its lane's product NaN (its max term is 0): kept, so the row's ln p is NaN, which the estimators refuse, not a finite wrong value.
+            Vector512<float> logMantissa = VectorMath.KeepNaN(product, VectorMath.LogOfPositiveParts(product, out Vector512<float> exponent));
             (Vector512.Load(lanes) + Vector512.FusedMultiplyAdd(Vector512.WidenLower(exponent), ln2, Vector512.WidenLower(logMantissa))).Store(lanes);
             (Vector512.Load(lanes + 8) + Vector512.FusedMultiplyAdd(Vector512.WidenUpper(exponent), ln2, Vector512.WidenUpper(logMantissa))).Store(lanes + 8);
             Vector512<float>.One.Store(w.Products + r * 16);

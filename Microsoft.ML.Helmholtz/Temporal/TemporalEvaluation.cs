@@ -31,6 +31,7 @@ public static class TemporalEvaluation
         int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal scoring");
+        MachineFile.RequireFiniteToScore(model.Parameters);
         var result = new double[data.Count * data.Frames];
         var random = new RandomStream(seed);
         var states = new LayerStates(machine.Architecture, chunk);
@@ -75,6 +76,7 @@ public static class TemporalEvaluation
         int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal prediction");
+        MachineFile.RequireFiniteToScore(model.Parameters);
         int d = model.FrameSize;
         var predicted = new float[data.Values.Length];
         var random = new RandomStream(seed);
@@ -215,6 +217,7 @@ public static class TemporalEvaluation
             "(the conditioning of every layer, the LSTM's gates)", "generate fewer sequences per call", sequences, model.WidestFrameRow);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal generation");
+        MachineFile.RequireFiniteToScore(model.Parameters);
         var values = new float[sequences * frames * d];
         var random = new RandomStream(seed);
         var states = new LayerStates(machine.Architecture, sequences);
@@ -252,6 +255,7 @@ public static class TemporalEvaluation
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         using var use = machine.Access.Compute.Enter("the mean frame");   // the dream and the visible expectation read one forward
+        MachineFile.RequireFiniteToScore(machine.Parameters);
         var states = new LayerStates(machine.Architecture, samples);
         var expectation = new float[samples * machine.Architecture.Visible.Size];
         MeanOfDreams(machine, new RandomStream(seed), states, null, samples, samples, expectation);

@@ -48,6 +48,7 @@ public sealed class TemporalFixedNoiseLogLikelihood
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         if (TooManySamples(model.Machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem);
+        MachineFile.RequireFiniteToScore(model.Parameters);   // Save's own refusal would speak of files
         var bytes = new MemoryStream();
         model.Save(bytes);
         Model = TemporalHelmholtzMachine.Load(new MemoryStream(bytes.ToArray()), model.Machine.Engine);
@@ -81,7 +82,12 @@ public sealed class TemporalFixedNoiseLogLikelihood
     public int Samples { get; }
 
     /// <summary>The fixed noise of hidden layer <paramref name="layer"/> (1…L), [K × the layer's noise per row]: uniforms for Bernoulli units, normals for Gaussian ones.</summary>
-    public ReadOnlySpan<float> Noise(int layer) => _noise[layer - 1];
+    public ReadOnlySpan<float> Noise(int layer)
+    {
+        if (layer < 1 || layer > _noise.Length)
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer {layer}: the hidden layers that draw noise are 1 to {_noise.Length}.");
+        return _noise[layer - 1];
+    }
 
     /// <summary>result[t] = ln p̂(v_t | v_&lt;t) for the <paramref name="frames"/> frames of <paramref name="sequence"/> (frame after frame).</summary>
     public void Score(ReadOnlySpan<float> sequence, int frames, Span<double> result)

@@ -139,6 +139,7 @@ public sealed class TemporalTrainer
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
         using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
             "TemporalTrainingOptions.Optimizer must create a new optimiser for each run.", "temporal training");
+        OptimizerRuns.RequireUnused(optimizer, "TemporalTrainingOptions.Optimizer");
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
@@ -170,6 +171,7 @@ public sealed class TemporalTrainer
             samples.RestoreState(sampleWords!);
             ruleBefore = state!.RestoreInto(optimizer, Rule, parameters);   // one that does not fit is refused here, before the machine changes
         }
+        OptimizerRuns.MarkUsed(optimizer);
         UndoableSteps? steps = null;
         // Whatever fails before the run's first step (a rule's or an optimiser's exception, an allocation)
         // leaves the machine as it was given, the visible biases' start undone, and the rule as it was; a step's own

@@ -55,6 +55,8 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
 
     private void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo? before)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Requires.NonNegativeFinite(learningRate, nameof(learningRate));   // a NaN or ∞ rate would write NaN into every parameter
         if (_blocks is null || !_blocks.Covers(parameters) || !ReferenceEquals(before, _blocksBefore))
         {
             _blocks = new ParameterBlocks(parameters, p => _moments.TryGetValue(p, out var s) ? s

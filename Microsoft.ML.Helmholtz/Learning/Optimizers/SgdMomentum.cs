@@ -33,6 +33,8 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
 
     private void Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo? before)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Requires.NonNegativeFinite(learningRate, nameof(learningRate));   // a NaN or ∞ rate would write NaN into every parameter
         if (_blocks is null || !_blocks.Covers(parameters) || !ReferenceEquals(before, _blocksBefore))
         {
             _blocks = new ParameterBlocks(parameters, p => (_velocity.TryGetValue(p, out float[]? v) ? v
