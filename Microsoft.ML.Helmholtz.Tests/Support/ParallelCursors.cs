@@ -33,4 +33,15 @@ internal static class ParallelCursors
         }
         return errors;
     }
+
+    /// <summary>The error of reading every row of <paramref name="column"/> through one cursor that shuffles the rows (as ML.NET's online trainers ask for them).</summary>
+    public static string ErrorReadingShuffled(IDataView view, string column)
+    {
+        Assert.IsTrue(view.CanShuffle, "the premise: the view can shuffle");
+        using DataViewRowCursor cursor = view.GetRowCursor(view.Schema, new Random(3));
+        ValueGetter<float> getter = cursor.GetGetter<float>(view.Schema[column]);
+        float value = 0;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => { while (cursor.MoveNext()) getter(ref value); });
+        return e.Message;
+    }
 }

@@ -86,6 +86,8 @@ public sealed class RowReadingTests
         List<string> errors = ParallelCursors.ErrorsReadingAll(scored, "LogLikelihood");
         Assert.HasCount(1, errors, "one cursor meets the row");
         StringAssert.Contains(errors[0], "Transform: column 'Pixels', the row with ID 2345, slot 5 is NaN");
+        // One cursor over the rows shuffled: its position is not the row's index (it once named "row 190" here).
+        StringAssert.Contains(ParallelCursors.ErrorReadingShuffled(scored, "LogLikelihood"), "Transform: column 'Pixels', the row with ID 2345, slot 5 is NaN");
     }
 
     /// <summary>

@@ -193,7 +193,16 @@ public sealed class TemporalTransformerTests
         TemporalHelmholtzTransformer transformer = fit.Fit(data);
         using var stream = new MemoryStream();
         var e = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(transformer, data.Schema, stream));
-        StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
+        StringAssert.Contains(e.Message, "TemporalHelmholtzTransformer.Create(transformer.GetModel(), options, transformer.Frames) with options whose PredictedFramesColumnName is null");
+        // The advice as given: the same model without the predictions saves, and loads to the same log-likelihoods.
+        options.PredictedFramesColumnName = null;
+        var saveable = TemporalHelmholtzTransformer.Create(transformer.GetModel(), options, transformer.Frames);
+        using var saved = new MemoryStream();
+        ml.Model.Save(saveable, data.Schema, saved);
+        saved.Position = 0;
+        ITransformer loaded = new MLContext(seed: 1).Model.Load(saved, out _);
+        float[] fitted = LogLikelihoods(ml, transformer.Transform(data)), again = loaded.Transform(data).GetColumn<float>("LogLikelihood").ToArray();
+        for (int i = 0; i < fitted.Length; i++) Assert.AreEqual(fitted[i], again[i], 1e-3f * (1 + Math.Abs(fitted[i])), $"sequence {i}");
         var shape = fit.GetOutputSchema(Microsoft.ML.Helmholtz.Transforms.SchemaShapes.FromSchema(data.Schema));
         Assert.IsTrue(shape.Any(c => c.Name == "FrameLogLikelihoods") && shape.Any(c => c.Name == "LogLikelihood"));
     }
@@ -325,6 +334,10 @@ public sealed class TemporalTransformerTests
         var duplicate = Assert.ThrowsExactly<ArgumentException>(() =>
             TemporalHelmholtzTransformer.Create(transformer.GetModel(), Quick(o => o.FrameLogLikelihoodColumnName = "LogLikelihood"), FrameCount));
         StringAssert.Contains(duplicate.Message, "TemporalHelmholtzOptions.FrameLogLikelihoodColumnName: 'LogLikelihood' is also TemporalHelmholtzOptions.LogLikelihoodColumnName");
+        // Frames whose values no vector holds: they once wrapped to a 20-value column that passed the schema check.
+        var frames = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(transformer.GetModel(), Quick(), (1 << 30) + 5));
+        Assert.AreEqual("frames", frames.ParamName);
+        StringAssert.Contains(frames.Message, "more than one array holds");
         var createdWith = Quick();
         var created = TemporalHelmholtzTransformer.Create(transformer.GetModel(), createdWith, FrameCount);
         createdWith.Samples = 1;
@@ -877,6 +890,7 @@ public sealed class TemporalTransformerTests
         List<string> errors = ParallelCursors.ErrorsReadingAll(scored, "LogLikelihood");
         Assert.HasCount(1, errors, "one cursor meets the row");
         StringAssert.Contains(errors[0], "Transform: column 'Frames', the row with ID 765, frame 3, slot 2 is NaN");
+        StringAssert.Contains(ParallelCursors.ErrorReadingShuffled(scored, "LogLikelihood"), "Transform: column 'Frames', the row with ID 765, frame 3, slot 2 is NaN");
     }
 
     private sealed class OddSequence

@@ -31,14 +31,15 @@ internal sealed class BatchedDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
-        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active, parallel: false);
+        // A shuffled cursor's position is not the row's index in the data: its errors name the row by ID, as a parallel set's do.
+        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active, parallel: rand is not null);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
         DataViewRowCursor[] cursors = _input.GetRowCursorSet(_columns.Dependencies(active), n, rand);
-        return cursors.Select(c => Wrap(c, active, parallel: cursors.Length > 1)).ToArray();
+        return cursors.Select(c => Wrap(c, active, parallel: cursors.Length > 1 || rand is not null)).ToArray();
     }
 
     /// <summary>A cursor of ours over <paramref name="input"/>; <paramref name="parallel"/>: one of a set, whose errors name the input's row ID.</summary>

@@ -341,7 +341,13 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         // The scores as the transformer's float columns show them: the row that sets the threshold is then not above it.
         for (int i = 0; i < n; i++) scores[i] = -(double)(float)scores[i];
         Array.Sort(scores);
-        return scores[Math.Clamp((int)Math.Ceiling(o.Quantile * n) - 1, 0, n - 1)];
+        int k = Math.Clamp((int)Math.Ceiling(o.Quantile * n) - 1, 0, n - 1), above = k + 1;
+        while (above < n && scores[above] == scores[k]) above++;
+        // Halfway to the next score up, a float between the two: the saved pipeline and ONNX Runtime score in the last digits
+        // otherwise (about 10⁻⁶ of a score), and a row at the threshold itself could change its label there.
+        if (above == n) return scores[k];
+        float between = (float)((scores[k] + scores[above]) / 2);
+        return between > scores[k] && between < scores[above] ? between : scores[k];
     }
 
     /// <summary>A seed from the host's generator, which is a plain System.Random: fits on several threads take turns.</summary>

@@ -162,7 +162,8 @@ public sealed class HelmholtzMachineOptions
     /// learning rate from the state's epoch, as one longer fit would have (bit for bit for data held in
     /// memory, with the same options). The state must be that model's: a fit that keeps an earlier epoch's
     /// machine (<see cref="ValidationSamples"/>) hands back another point than the state's (one that keeps the
-    /// initial model's leaves the state as it was, still that model's), and a fit given a state of another point is refused. Null (the default): none; the optimiser starts afresh.
+    /// initial model's leaves the state as it was, still that model's), and a fit given a state of another point is refused: another step count (a state knows its machine by its steps
+    /// alone, so one recorded by another machine at the same step count is not detected). Null (the default): none; the optimiser starts afresh.
     /// </summary>
     public Learning.TrainingState? TrainingState { get; set; }
 
@@ -182,8 +183,9 @@ public sealed class HelmholtzMachineOptions
     public double? AnomalyThreshold { get; set; }
 
     /// <summary>
-    /// The quantile of the training scores (as the float Score column shows them) that becomes the threshold when none is given,
-    /// in (0, 1); null (the default): 0.99. Refused with an <see cref="AnomalyThreshold"/>, and without a score or predicted-label
+    /// The quantile of the training scores (as the float Score column shows them) that sets the threshold when none is given,
+    /// in (0, 1); null (the default): 0.99. The threshold lies halfway from that score to the next one up, so that the rows at
+    /// or below the quantile keep their label in the saved pipeline and ONNX Runtime, whose scores differ in the last digits. Refused with an <see cref="AnomalyThreshold"/>, and without a score or predicted-label
     /// column, where it would not be used.
     /// </summary>
     public double? AnomalyQuantile { get; set; }

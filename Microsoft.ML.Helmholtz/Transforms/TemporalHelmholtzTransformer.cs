@@ -70,6 +70,8 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
         TemporalHelmholtzEstimator.CheckScoring(o);
         if (o.FrameSize != model.FrameSize)
             throw new ArgumentException($"TemporalHelmholtzOptions.FrameSize is {o.FrameSize}, but the model's frames have {model.FrameSize} values.", nameof(options));
+        // The input column holds frames × FrameSize values: a count whose product no vector holds (it once wrapped to a small size) is refused here.
+        Requires.ArrayLength(nameof(frames), $"Sequences of {frames} frames of {model.FrameSize} values", "give fewer frames", frames, model.FrameSize);
         if (o.Architecture is { } named && !SameArchitecture(named, model.Machine.Architecture))
             throw new ArgumentException($"TemporalHelmholtzOptions.Architecture is '{named}', but the model's frame machine is {model.Machine.Architecture}: " +
                 "leave it null or name the model's.", nameof(options));
@@ -187,14 +189,15 @@ internal sealed class TemporalDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
-        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active, parallel: false);
+        // A shuffled cursor's position is not the row's index in the data: its errors name the row by ID, as a parallel set's do.
+        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active, parallel: rand is not null);
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
         DataViewRowCursor[] cursors = _input.GetRowCursorSet(Dependencies(active), n, rand);
-        return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, parallel: cursors.Length > 1)).ToArray();
+        return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, parallel: cursors.Length > 1 || rand is not null)).ToArray();
     }
 
     private bool[] Active(IEnumerable<DataViewSchema.Column> columns) => _placement.Active(columns);

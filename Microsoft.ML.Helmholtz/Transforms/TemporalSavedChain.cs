@@ -23,7 +23,9 @@ internal static class TemporalSavedChain
         if (o.PredictedFramesColumnName is not null)
             throw new NotSupportedException(
                 $"MLContext.Model.Save cannot save the one-step predictions (column '{o.PredictedFramesColumnName}'): they sample the generative model, which has no ONNX form here. " +
-                "Set TemporalHelmholtzOptions.PredictedFramesColumnName = null in the transformer to be saved, and predict with the fitted transformer or TemporalEvaluation.PredictFrames.");
+                "Save a transformer without them, made from the same model: TemporalHelmholtzTransformer.Create(transformer.GetModel(), options, transformer.Frames) " +
+                "with options whose PredictedFramesColumnName is null; predict with the fitted transformer or TemporalEvaluation.PredictFrames. " +
+                "MLContext.Model.Save had already started the file: a file given to it is left a broken zip (save to a stream or a temporary file first).");
         // From the transformer's own copy of the machine, as its cursors score.
         byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, SavedInput.CheckedColumn, PerFrameVector, TotalVector, rowOfAnySize: true);
         var ml = new MLContext();
