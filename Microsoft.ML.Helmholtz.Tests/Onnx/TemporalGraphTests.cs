@@ -178,7 +178,7 @@ public sealed class TemporalGraphTests
         TemporalHelmholtzTransformer predicting = TemporalHelmholtzTransformer.Create(fitted.GetModel(), options, 6);
         using var stream = new MemoryStream();
         var e = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(predicting, data.Schema, stream));
-        StringAssert.Contains(e.Message, "PredictedFramesColumnName = null");
+        StringAssert.Contains(e.Message, "with options whose PredictedFramesColumnName is null");
     }
 
     /// <summary>
