@@ -258,6 +258,7 @@ public sealed class ExtremeMachineTests
                      ("mean field", () => new MeanFieldLogLikelihood(10, steps: 2).Estimate(machine, data)),
                      ("features", () => new RecognitionFeatures(machine)),
                      ("ONNX export", () => machine.ExportRecognitionToOnnx(new MemoryStream())),
+                     ("the mean frame", () => TemporalEvaluation.MeanFrame(machine, 10)),
                  })
         {
             var e = Assert.ThrowsExactly<NotFiniteNumberException>(call, what);

@@ -94,9 +94,7 @@ public sealed class HelmholtzTrainer
         }
         IOptimizer optimizer = options.Optimizer()
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
-        using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
-            "TrainingOptions.Optimizer must create a new optimiser for each run.", "training");
-        OptimizerRuns.RequireUnused(optimizer, "TrainingOptions.Optimizer");
+        using var optimizerUse = OptimizerRuns.Enter(optimizer, "TrainingOptions.Optimizer", "training");
         using var stateUse = state?.EnterRun("training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1);

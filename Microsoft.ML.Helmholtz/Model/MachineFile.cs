@@ -24,9 +24,8 @@ internal static class MachineFile
     /// <summary>Load refuses a value that is not finite: a machine holding one is refused before any file is written.</summary>
     public static void RequireFinite(IEnumerable<Parameter> parameters)
     {
-        foreach (Parameter p in parameters)
-            if (!Kernels.AllFinite(p.Value))
-                throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
+        if (FirstNotFinite(parameters) is var (p, _))
+            throw new InvalidOperationException($"{p.Name} holds a value that is not finite, which a model file cannot hold (Load would refuse it): nothing was written.");
     }
 
     /// <summary>
@@ -35,13 +34,17 @@ internal static class MachineFile
     /// </summary>
     public static void RequireFiniteToScore(IEnumerable<Parameter> parameters)
     {
-        foreach (Parameter p in parameters)
-        {
-            if (Kernels.AllFinite(p.Value)) continue;
-            int i = Array.FindIndex(p.Value, v => !float.IsFinite(v));
+        if (FirstNotFinite(parameters) is var (p, i))
             throw new NotFiniteNumberException($"The machine's parameter {p.Name} holds {p.Value[i]} (element {i}), " +
-                    "and the estimators, feature extractors, exports and generators need every parameter finite, as Load and Save do.", p.Value[i]);
-        }
+                "and the estimators, feature extractors, exports and generators need every parameter finite, as Load and Save do.", p.Value[i]);
+    }
+
+    /// <summary>The first parameter holding a value that is not finite, and that value's element; null when all are finite.</summary>
+    private static (Parameter Parameter, int Element)? FirstNotFinite(IEnumerable<Parameter> parameters)
+    {
+        foreach (Parameter p in parameters)
+            if (!Kernels.AllFinite(p.Value)) return (p, Array.FindIndex(p.Value, v => !float.IsFinite(v)));
+        return null;
     }
 
     public const int CurrentVersion = 2;

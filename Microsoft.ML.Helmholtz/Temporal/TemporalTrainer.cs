@@ -137,9 +137,7 @@ public sealed class TemporalTrainer
                 "use a smaller TemporalTrainingOptions.BatchSequences or TruncationSteps");
         }
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
-        using var optimizerUse = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'",
-            "TemporalTrainingOptions.Optimizer must create a new optimiser for each run.", "temporal training");
-        OptimizerRuns.RequireUnused(optimizer, "TemporalTrainingOptions.Optimizer");
+        using var optimizerUse = OptimizerRuns.Enter(optimizer, "TemporalTrainingOptions.Optimizer", "temporal training");
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);

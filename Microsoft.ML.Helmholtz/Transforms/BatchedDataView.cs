@@ -31,20 +31,19 @@ internal sealed class BatchedDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
-        // A shuffled cursor's position is not the row's index in the data: its errors name the row by ID, as a parallel set's do.
-        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active, parallel: rand is not null);
+        return Wrap(_input.GetRowCursor(_columns.Dependencies(active), rand), active, RowName.ById(1, rand));
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = _columns.Active(columnsNeeded);
         DataViewRowCursor[] cursors = _input.GetRowCursorSet(_columns.Dependencies(active), n, rand);
-        return cursors.Select(c => Wrap(c, active, parallel: cursors.Length > 1 || rand is not null)).ToArray();
+        return cursors.Select(c => Wrap(c, active, RowName.ById(cursors.Length, rand))).ToArray();
     }
 
-    /// <summary>A cursor of ours over <paramref name="input"/>; <paramref name="parallel"/>: one of a set, whose errors name the input's row ID.</summary>
-    private DataViewRowCursor Wrap(DataViewRowCursor input, bool[] active, bool parallel)
-        => _columns.AnyAdded(active) ? new BatchCursor(_transformer, _columns, input, active, parallel) : new PassThroughCursor(_columns, input, active);
+    /// <summary>A cursor of ours over <paramref name="input"/>; <paramref name="byId"/>: its errors name the input's row ID (<see cref="RowName.ById"/>).</summary>
+    private DataViewRowCursor Wrap(DataViewRowCursor input, bool[] active, bool byId)
+        => _columns.AnyAdded(active) ? new BatchCursor(_transformer, _columns, input, active, byId) : new PassThroughCursor(_columns, input, active);
 
     /// <summary>Nothing of ours is asked for: the input cursor as it is.</summary>
     private sealed class PassThroughCursor(OutputColumns columns, DataViewRowCursor input, bool[] active) : DataViewRowCursor
@@ -74,7 +73,7 @@ internal sealed class BatchedDataView : IDataView
     /// columns (the input cursor has moved on when a row is served), computes the active outputs for
     /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
     /// input cursor's at the time the row was read. Errors name a row by the input's position, or, for a cursor
-    /// of a parallel set (whose position counts only the rows dealt to it), by the input's row ID.
+    /// of a parallel set or one that shuffles (whose position is not the row's index), by the input's row ID.
     /// </summary>
     private sealed class BatchCursor : DataViewRowCursor, ICurrentRow
     {
@@ -94,7 +93,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly ColumnBuffer?[] _passThrough;
         private readonly ValueGetter<VBuffer<float>> _values;
         private readonly ValueGetter<DataViewRowId> _inputId;
-        private readonly bool _parallel;
+        private readonly bool _byId;
         private readonly float[] _x, _featureValues, _logLikelihoodValues;
         private readonly long[] _batches;
         private readonly DataViewRowId[] _ids;
@@ -108,9 +107,9 @@ internal sealed class BatchedDataView : IDataView
         // A cursor is for one thread, as ML.NET's are; two threads moving it at once would compute into the same batch buffers.
         private readonly UsageGuard _use = PredictionRows.CursorGuard();
 
-        public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool parallel)
+        public BatchCursor(IRowScoring transformer, OutputColumns columns, DataViewRowCursor input, bool[] active, bool byId)
         {
-            _parallel = parallel;
+            _byId = byId;
             _columns = columns;
             _input = input;
             _active = active;
@@ -177,7 +176,7 @@ internal sealed class BatchedDataView : IDataView
                     _batches[n] = _input.Batch;
                     _inputId(ref _ids[n]);
                     _values(ref _buffer);
-                    _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _parallel ? _inputId : null), "Transform");
+                    _inputColumn.Read(_buffer, _x.AsSpan(n * _size, _size), new RowName(_input, _byId ? _inputId : null), "Transform");
                     foreach (ColumnBuffer? column in _passThrough) column?.Fill(n);
                 }
                 catch (Exception e)

@@ -253,6 +253,12 @@ internal readonly struct RowName
 
     public RowName(long index) => _index = index;
 
+    /// <summary>
+    /// Whether a cursor of a set of <paramref name="cursors"/> made with <paramref name="rand"/> names rows by ID: its position is
+    /// not the row's index in the data when it is one of a parallel set (it counts only the rows dealt to it) or when it shuffles.
+    /// </summary>
+    public static bool ById(int cursors, Random? rand) => cursors > 1 || rand is not null;
+
     /// <summary>The row <paramref name="cursor"/> is on: its ID when the cursor is one of a parallel set (<paramref name="id"/> its getter), else its position.</summary>
     public RowName(DataViewRow cursor, ValueGetter<DataViewRowId>? id)
     {

@@ -189,15 +189,14 @@ internal sealed class TemporalDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
-        // A shuffled cursor's position is not the row's index in the data: its errors name the row by ID, as a parallel set's do.
-        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active, parallel: rand is not null);
+        return new Cursor(this, _input.GetRowCursor(Dependencies(active), rand), active, RowName.ById(1, rand));
     }
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
         bool[] active = Active(columnsNeeded);
         DataViewRowCursor[] cursors = _input.GetRowCursorSet(Dependencies(active), n, rand);
-        return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, parallel: cursors.Length > 1 || rand is not null)).ToArray();
+        return cursors.Select(c => (DataViewRowCursor)new Cursor(this, c, active, RowName.ById(cursors.Length, rand))).ToArray();
     }
 
     private bool[] Active(IEnumerable<DataViewSchema.Column> columns) => _placement.Active(columns);
@@ -226,7 +225,7 @@ internal sealed class TemporalDataView : IDataView
 
     private sealed class Row(TemporalDataView view, DataViewRow input, bool[] active) : DataViewRow
     {
-        private readonly RowValues _values = new(view, input, active, parallel: false, "Prediction");
+        private readonly RowValues _values = new(view, input, active, byId: false, "Prediction");
 
         public override DataViewSchema Schema => view.Schema;
         public override long Position => input.Position;
@@ -242,9 +241,9 @@ internal sealed class TemporalDataView : IDataView
         }
     }
 
-    private sealed class Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active, bool parallel) : DataViewRowCursor
+    private sealed class Cursor(TemporalDataView view, DataViewRowCursor input, bool[] active, bool byId) : DataViewRowCursor
     {
-        private readonly RowValues _values = new(view, input, active, parallel, "Transform");
+        private readonly RowValues _values = new(view, input, active, byId, "Transform");
 
         public override DataViewSchema Schema => view.Schema;
         public override long Position => input.Position;
@@ -272,7 +271,7 @@ internal sealed class TemporalDataView : IDataView
         private readonly bool[] _active;
         private readonly string _context;
         private readonly ValueGetter<VBuffer<float>>? _frames;
-        private readonly ValueGetter<DataViewRowId>? _id;   // a cursor of a parallel set: errors name the row by its ID
+        private readonly ValueGetter<DataViewRowId>? _id;   // a cursor of a parallel set or one that shuffles: errors name the row by its ID
         private TemporalFixedNoiseLogLikelihood? _scorer;
         private double[] _logLikelihood = [];
         private VBuffer<float> _row;
@@ -282,14 +281,14 @@ internal sealed class TemporalDataView : IDataView
         private long _computed = -1;
         private readonly UsageGuard _use;
 
-        public RowValues(TemporalDataView view, DataViewRow input, bool[] active, bool parallel, string context)
+        public RowValues(TemporalDataView view, DataViewRow input, bool[] active, bool byId, string context)
         {
             _view = view;
             _input = input;
             _active = active;
             _context = context;
             _use = context == "Prediction" ? PredictionRows.Guard() : PredictionRows.CursorGuard();
-            _id = parallel ? input.GetIdGetter() : null;
+            _id = byId ? input.GetIdGetter() : null;
             var t = view._transformer;
             _sequence = new float[t.Frames * t.Settings.FrameSize];
             _perFrame = new float[t.Frames];

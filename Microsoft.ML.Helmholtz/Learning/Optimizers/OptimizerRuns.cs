@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Microsoft.ML.Helmholtz.Concurrency;
 
 namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 
@@ -12,7 +13,26 @@ internal static class OptimizerRuns
     private static readonly ConditionalWeakTable<IOptimizer, object> Used = new();
     private static readonly object Mark = new();
 
-    public static void RequireUnused(IOptimizer optimizer, string option)
+    /// <summary>
+    /// Holds <paramref name="optimizer"/> for a run's <paramref name="operation"/> (another run at once is named, <see cref="ExclusiveUse"/>),
+    /// and refuses one that an earlier run used; <paramref name="option"/> names the factory that returned it.
+    /// </summary>
+    public static UsageGuard.Scope Enter(IOptimizer optimizer, string option, string operation)
+    {
+        UsageGuard.Scope use = ExclusiveUse.Enter(optimizer, $"The optimiser '{optimizer.Name}'", $"{option} must create a new optimiser for each run.", operation);
+        try
+        {
+            RequireUnused(optimizer, option);
+            return use;
+        }
+        catch
+        {
+            use.Dispose();
+            throw;
+        }
+    }
+
+    private static void RequireUnused(IOptimizer optimizer, string option)
     {
         if (Used.TryGetValue(optimizer, out _))
             throw new InvalidOperationException($"{option} returned an optimiser ('{optimizer.Name}') that an earlier training run used: its moments and " +
