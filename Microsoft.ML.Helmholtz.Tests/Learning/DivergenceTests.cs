@@ -365,10 +365,12 @@ public sealed class DivergenceTests
         for (int i = 0; i < whole.Parameters.Count; i++)
             CollectionAssert.AreEqual(whole.Parameters[i].Value, split.Parameters[i].Value, whole.Parameters[i].Name);
 
-        // A machine past the carried limit before the resumed run's first step is refused as given, unchanged.
-        var state2 = new TrainingState();
+        // A machine past the carried limit before the resumed run's first step is refused as given, unchanged. Its state is of format
+        // version 2, which knows its machine by the step count alone (a state of version 3 refuses a machine changed since).
+        var recorded = new TrainingState();
         var broken = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 64);
-        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 0)).Train(broken, train, state: state2);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 0)).Train(broken, train, state: recorded);
+        var state2 = StateFileBytes.AsVersion2(recorded);
         foreach (Parameter p in broken.Generative.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 40;
         float[][] before = broken.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 1)).Train(broken, train, state: state2));

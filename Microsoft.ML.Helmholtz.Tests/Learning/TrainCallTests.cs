@@ -166,7 +166,7 @@ public sealed class TrainCallTests
         CollectionAssert.AreEqual(baselines, rule.Baselines.ToArray(), "the baselines after a call whose optimiser factory returned null");
         // A state from another kind of run (the temporal trainer's streams), at the step count of the machine given.
         var foreign = new TrainingState();
-        foreign.Record(new FailingRule(new Nvil()), new Adam(), other.Parameters, 0, 1, 0, 20, data.Rows, 0, 0, 0,
+        foreign.Record(new FailingRule(new Nvil()), new Adam(), other.Parameters, 0, TrainingState.Fingerprint(other.Parameters), 1, 0, 20, data.Rows, 0, 0, 0,
             ("sequence order", new ulong[RandomStream.StateWords]), ("samples", new ulong[RandomStream.StateWords]));
         var e = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, options).Train(other, data, state: foreign));
         StringAssert.Contains(e.Message, "it is from another kind of run");

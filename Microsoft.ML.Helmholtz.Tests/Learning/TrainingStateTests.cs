@@ -236,12 +236,17 @@ public sealed class TrainingStateTests
         Refused<ArgumentException>("another point of the machine", $"had trained {state.StepsTrained} steps, but the machine given has trained 0", fresh,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
 
-        // Another machine at the same step count: the optimiser's state does not fit its parameters.
+        // Another machine at the same step count: its fingerprint differs. Known by its step count alone (a state of format version 2),
+        // the optimiser's state does not fit its parameters.
         var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-5b-3b"), 67);
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(other, Train);
         Assert.AreEqual(state.StepsTrained, other.StepsTrained);
-        Refused<InvalidDataException>("another machine", "it is from another machine, rule (or the rule with other options) or optimiser", other,
+        Refused<ArgumentException>("another machine", $"both at {state.StepsTrained} steps trained", other,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+        (state, var recorded) = (StateFileBytes.AsVersion2(state), state);
+        Refused<InvalidDataException>("another machine, a state of version 2", "it is from another machine, rule (or the rule with other options) or optimiser", other,
+            () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+        state = recorded;
 
         // Moments that no step could have made.
         var nanMoment = new TrainingState();
@@ -267,11 +272,130 @@ public sealed class TrainingStateTests
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), larger));
         // A run that streamed data without a count records −1 rows: named as such, not as "an epoch of -1 examples".
         var streamed = new TrainingState();
-        streamed.Record(LearningRules.Create("nvil"), new Adam(), cut.Parameters, cut.StepsTrained, 1, 3, 20, -1, 0, 0, 0);
+        streamed.Record(LearningRules.Create("nvil"), new Adam(), cut.Parameters, cut.StepsTrained, TrainingState.Fingerprint(cut.Parameters), 1, 3, 20, -1, 0, 0, 0);
         state = streamed;
         Refused<ArgumentException>("streamed data within an epoch", "3 minibatches into an epoch of examples streamed without a count in minibatches of 20; " +
             "to go on within that epoch the run needs the same, but it has 120 examples in minibatches of 20", cut,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+    }
+
+    /// <summary>
+    /// A state knows its machine by a fingerprint of the parameters as well as by the step count: another machine of the same
+    /// architecture trained as many steps, or the machine changed in one bit since, is refused naming both fingerprints and left
+    /// unchanged (each was accepted, and trained on with another machine's moments). The fingerprint travels in the file; a state of
+    /// format version 2 has none, and is still accepted by its step count alone.
+    /// </summary>
+    [TestMethod]
+    public void AStateIsRefusedForAnotherMachineOrOneChangedSinceAtTheSameStep()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        var twin = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(twin, Train);
+        Assert.AreEqual(state.StepsTrained, twin.StepsTrained, "the premise: the same step count");
+        var changed = machine.Clone();
+        changed.Parameters[1].Value[3] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(changed.Parameters[1].Value[3]) ^ 1);
+
+        var saved = new MemoryStream();
+        state.Save(saved);
+        saved.Position = 0;
+        var loaded = TrainingState.Load(saved);
+        foreach (var (name, given, recorded) in new[] { ("another machine", twin, state), ("the machine changed in one bit", changed, state), ("through the file", twin, loaded) })
+        {
+            float[][] before = Snapshot(given);
+            var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(given, Train, state: recorded), name);
+            StringAssert.Contains(e.Message, $"recorded on a machine whose parameters differ from those of the machine given (both at {state.StepsTrained} steps trained; fingerprints ", name);
+            StringAssert.Contains(e.Message, "Give the machine saved at the same point as the state.", name);
+            Assert.AreEqual("state", e.ParamName, name);
+            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], given.Parameters[i].Value, $"{name}: {given.Parameters[i].Name}");
+            Assert.AreEqual(state.StepsTrained, given.StepsTrained, name);
+        }
+
+        // Matches says so before a run, for pairing files.
+        var reloaded = HelmholtzMachine.Load(new MemoryStream(ModelBytes(machine)));
+        Assert.IsTrue(state.Matches(machine) && loaded.Matches(reloaded), "the machine, and through the files");
+        Assert.IsFalse(state.Matches(twin) || state.Matches(changed) || loaded.Matches(twin), "another machine, or one changed since");
+        Assert.IsFalse(state.Matches(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81)), "another step count");
+        Assert.IsFalse(new TrainingState().Matches(machine), "an empty state");
+        Assert.IsTrue(StateFileBytes.AsVersion2(state).Matches(twin), "a state of version 2 knows its machine by the step count alone");
+
+        // The machine itself, saved and loaded, goes on; a state of version 2 takes the other machine, as that version did.
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(reloaded, Train, state: loaded);
+        Assert.AreEqual(2 * twin.StepsTrained, reloaded.StepsTrained);
+        var older = StateFileBytes.AsVersion2(state);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(twin, Train, state: older);
+        Assert.AreEqual(reloaded.StepsTrained, twin.StepsTrained);
+        // The resumed run recorded the fingerprint of the machine it left.
+        var e2 = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(reloaded, Train, state: older));
+        StringAssert.Contains(e2.Message, "recorded on a machine whose parameters differ");
+    }
+
+    /// <summary>
+    /// A state of format version 2 saved again keeps having no fingerprint (flag 0), and loads so; a flag that is neither 0 nor 1
+    /// is refused naming the field.
+    /// </summary>
+    [TestMethod]
+    public void TheFingerprintFieldIsReadStrictly()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 84);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        Assert.IsNotNull(state.MachineFingerprint);
+        Assert.AreEqual(TrainingState.Fingerprint(machine.Parameters), state.MachineFingerprint, "the state names the machine the run left");
+        var older = StateFileBytes.AsVersion2(state);
+        Assert.IsNull(older.MachineFingerprint);
+        byte[] resaved = StateFileBytes.Payload(older);
+        Assert.AreEqual(0, resaved[StateFileBytes.FingerprintAt(resaved)], "no fingerprint: flag 0");
+        Assert.IsNull(TrainingState.Load(StateFileBytes.Framed(resaved, 3)).MachineFingerprint);
+
+        byte[] payload = StateFileBytes.Payload(state);
+        payload[StateFileBytes.FingerprintAt(payload)] = 2;
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(payload, 3)));
+        StringAssert.Contains(e.Message, "the machine fingerprint's flag is 2, neither 0 (none) nor 1");
+        var future = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(StateFileBytes.Payload(state), 4)));
+        StringAssert.Contains(future.Message, "training state format version 4 is not supported (this library reads versions 1 to 3)");
+    }
+
+    /// <summary>
+    /// A run cancelled before its first step gives the machine back as it was given (the data-based start of its visible biases
+    /// undone) and records the state there: the state names that machine, which resumes from it as if never started.
+    /// </summary>
+    [TestMethod]
+    public void AStateRecordedBeforeTheFirstStepNamesTheMachineAsGiven()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
+        float[][] given = Snapshot(machine);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        var options = Options("adam", 1);
+        // As the ML.NET estimator gives a streamed run the means of its pass over the data.
+        options.VisibleMeans = Enumerable.Range(0, Train.Columns).Select(j => Enumerable.Range(0, Train.Rows).Average(i => (double)Train.Values[i * Train.Columns + j])).ToArray();
+        Assert.IsTrue(options.InitializeVisibleBiases, "the premise: the run starts the visible biases from the data, which the cancellation undoes");
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), options)
+            .Train(machine, new CancelledAtEpochStart(Train, cancellation), null, null, cancellation.Token, state));
+        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        Assert.IsFalse(state.IsEmpty, "the premise: the cancelled run recorded itself");
+        Assert.AreEqual(0L, state.StepsTrained);
+
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        var unbroken = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(unbroken, Train);
+        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(unbroken.Parameters[i].Value, machine.Parameters[i].Value, machine.Parameters[i].Name);
+    }
+
+    /// <summary>Minibatches from <paramref name="data"/> whose first epoch is cancelled as it begins: before the run's first step.</summary>
+    private sealed class CancelledAtEpochStart(DataMatrix data, CancellationTokenSource cancellation) : IMinibatchSource
+    {
+        private readonly ShuffledMinibatches _inner = new(data);
+        public int Columns => _inner.Columns;
+        public int? Rows => _inner.Rows;
+        public void BeginEpoch(RandomStream random)
+        {
+            cancellation.Cancel();
+            _inner.BeginEpoch(random);
+        }
+        public int NextBatch(Span<float> destination, int rows) => _inner.NextBatch(destination, rows);
     }
 
     [TestMethod]

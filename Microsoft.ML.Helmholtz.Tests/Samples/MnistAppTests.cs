@@ -415,6 +415,15 @@ public sealed class MnistAppTests : TempDirectoryTests
         File.Copy(Path.Combine(split, "nvil.state"), Path.Combine(split, "ten.state"));
         (exit, _, error) = ShortRun(split, [.. common, "--resume", ten]);
         AssertOneLineError(exit, error, $"{Path.Combine(split, "ten.state")} is the training state after 15 steps, but the model in {ten} has trained 10");
+        // A state of another machine at the same step count (a run of another seed) is refused too.
+        string seeded = Temp.File("seeded");
+        (exit, _, error) = ShortRun(seeded, [.. common, "--epochs", "3", "--seed", "9"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string other = Path.Combine(split, "other.hm");
+        File.Copy(Path.Combine(seeded, "nvil.hm"), other);
+        File.Copy(Path.Combine(split, "nvil.state"), Path.Combine(split, "other.state"));
+        (exit, _, error) = ShortRun(split, [.. common, "--resume", other]);
+        AssertOneLineError(exit, error, $"{Path.Combine(split, "other.state")} was recorded on another machine than the model in {other}, at the same step count (15)");
     }
 
     [TestMethod]

@@ -276,6 +276,23 @@ public sealed class TemporalMachineTests
         var e2 = Assert.ThrowsExactly<ArgumentException>(() => new TemporalTrainer(LearningRules.Create(ruleName), Options(1)).Train(fresh, data, state: state));
         StringAssert.Contains(e2.Message, "but the machine given has trained 0");
         CollectionAssert.AreEqual(Bytes(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 63)), Bytes(fresh), "the refused run changed nothing");
+
+        // Another model at the same step, and the model with one bit of its recurrence changed since: the state's fingerprint refuses them.
+        var twin = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 5, 64);
+        new TemporalTrainer(LearningRules.Create(ruleName), Options(2)).Train(twin, data);
+        var changed = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(first)));
+        float[] recurrent = changed.TemporalParameters[0].Value;
+        recurrent[1] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(recurrent[1]) ^ 1);
+        Assert.IsTrue(state.Matches(first), "the model of the state's point");
+        foreach (var (name, given) in new[] { ("another model", twin), ("the model changed since", changed) })
+        {
+            Assert.IsFalse(state.Matches(given), name);
+            Assert.AreEqual(state.StepsTrained, given.Machine.StepsTrained, $"the premise: {name} at the state's step");
+            byte[] before = Bytes(given);
+            var e3 = Assert.ThrowsExactly<ArgumentException>(() => new TemporalTrainer(LearningRules.Create(ruleName), Options(1)).Train(given, data, state: state), name);
+            StringAssert.Contains(e3.Message, $"recorded on a machine whose parameters differ from those of the machine given (both at {state.StepsTrained} steps trained", name);
+            CollectionAssert.AreEqual(before, Bytes(given), $"{name}: the refused run changed nothing");
+        }
     }
 
     [TestMethod]
@@ -498,7 +515,7 @@ public sealed class TemporalMachineTests
         // A state from another kind of run (the frame trainer's streams), at the step count of the model given: it was refused only after
         // the rule had prepared itself for that model.
         var foreign = new TrainingState();
-        foreign.Record(new Nvil(), new Adam(), [], 0, 1, 0, 4, data.Count, 0, 0, 0,
+        foreign.Record(new Nvil(), new Adam(), [], 0, TrainingState.Fingerprint(other.Parameters), 1, 0, 4, data.Count, 0, 0, 0,
             ("training", new ulong[RandomStream.StateWords]), ("validation", new ulong[RandomStream.StateWords]));
         var refused = Assert.ThrowsExactly<InvalidDataException>(() => new TemporalTrainer(rule, options).Train(other, data, state: foreign));
         StringAssert.Contains(refused.Message, "it is from another kind of run");

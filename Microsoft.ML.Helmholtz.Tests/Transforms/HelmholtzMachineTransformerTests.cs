@@ -703,6 +703,11 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(e.Message, "give the model whose fit recorded the state (Fit(data, model))");
         e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TrainingState = state; })).Fit(train, first));
         StringAssert.Contains(e.Message, "had trained 50 steps, but the machine given has trained 20");
+        // The model fitted from the same point without the state has trained as many steps, but is another machine.
+        Assert.AreEqual(state.StepsTrained, afresh.GetMachine().StepsTrained, "the premise: the same step count");
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TrainingState = state; })).Fit(train, afresh));
+        StringAssert.Contains(e.Message, "HelmholtzMachineOptions.TrainingState: The training state was recorded on a machine whose parameters differ from those " +
+            "of the machine given (both at 50 steps trained");
         // Another rule is refused for that; the hint about a kept epoch is for a state of the same rule and optimiser only.
         e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
         {

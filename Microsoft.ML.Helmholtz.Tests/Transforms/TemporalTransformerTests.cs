@@ -713,7 +713,12 @@ public sealed class TemporalTransformerTests
         byte[] restarted = Bytes(Estimator(3, null).Fit(data, first.GetModel()).GetModel());
         CollectionAssert.AreNotEqual(whole, restarted);
         Assert.AreEqual(0.01f, (float)reports[0].LearningRate, "the schedule starts again");
-        CollectionAssert.AreEqual(restarted, Bytes(Estimator(3, null).Fit(data, first).GetModel()), "from the transformer or from its machine, the same fit");
+        TemporalHelmholtzTransformer restartedFit = Estimator(3, null).Fit(data, first);
+        CollectionAssert.AreEqual(restarted, Bytes(restartedFit.GetModel()), "from the transformer or from its machine, the same fit");
+        // That model has trained as many steps as the state records, but is another machine: refused by the state's fingerprint.
+        Assert.AreEqual(state.StepsTrained, restartedFit.GetModel().Machine.StepsTrained, "the premise: the same step count");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Estimator(1, state).Fit(data, restartedFit)).Message,
+            "TemporalHelmholtzOptions.TrainingState: The training state was recorded on a machine whose parameters differ from those of the machine given");
 
         // A state of another point is refused, naming the option, and left as it was; so is a model of another shape.
         byte[] stateBefore = StateBytes(state);

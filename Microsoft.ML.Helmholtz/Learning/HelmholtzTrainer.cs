@@ -97,7 +97,9 @@ public sealed class HelmholtzTrainer
         using var optimizerUse = OptimizerRuns.Enter(optimizer, "TrainingOptions.Optimizer", "training");
         using var stateUse = state?.EnterRun("training") ?? default;
         bool resume = state is { IsEmpty: false };
-        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batchSize, training.Rows ?? -1);
+        // The machine as given, which a run that fails before its first step leaves it as: what a state recorded then must name.
+        ulong givenFingerprint = state is null ? 0 : TrainingState.Fingerprint(machine.Parameters);
+        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, givenFingerprint, batchSize, training.Rows ?? -1);
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         // A run whose first epoch's rate is 0 (accepted with a TimeLimit) stops there, as a run of no epochs: before anything changes.
@@ -148,8 +150,8 @@ public sealed class HelmholtzTrainer
             double[] checkFreeEnergy = new double[batchSize * samples], checkLogJoint = new double[batchSize * samples];
             ulong[] checkWords = new ulong[RandomStream.StateWords];
             bool stepUnchecked = false;   // a step of this run that no free energy has measured yet
-            var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, batchSize, training.Rows ?? -1,
-                options.FirstScheduleEpoch, random, evaluationRandom, checkRandom, step);
+            var recorder = state is null ? null : new StateRecorder(state, Rule, optimizer, parameters, machine, stepsAtStart, givenFingerprint,
+                batchSize, training.Rows ?? -1, options.FirstScheduleEpoch, random, evaluationRandom, checkRandom, step);
             if (resume)
             {
                 evaluationRandom.RestoreState(validationWords!);
@@ -280,7 +282,7 @@ public sealed class HelmholtzTrainer
     /// resumed run can draw the same order again.
     /// </summary>
     private sealed class StateRecorder(TrainingState state, ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters,
-        HelmholtzMachine machine, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check,
+        HelmholtzMachine machine, long stepsAtStart, ulong givenFingerprint, int batchSize, long trainingRows, int firstScheduleEpoch, RandomStream training, RandomStream evaluation, RandomStream check,
         StepGuard guard)
     {
         // The names of the streams in the state: the training stream (shuffles and samples), itself before the epoch's shuffle, validation's, the step guard's.
@@ -290,6 +292,9 @@ public sealed class HelmholtzTrainer
             _evaluationBefore = new ulong[RandomStream.StateWords];
 
         public void BeginEpoch() => training.SaveState(_epochStart);
+
+        /// <summary>The machine as the run leaves it here: before its first step, a failure (the cancellation) gives the machine back as it was given.</summary>
+        private ulong MachineFingerprint() => machine.StepsTrained == stepsAtStart ? givenFingerprint : TrainingState.Fingerprint(machine.Parameters);
 
         public void EndOfMinibatches() => check.SaveState(_checkBefore);
 
@@ -305,7 +310,7 @@ public sealed class HelmholtzTrainer
                 Between(epoch, (ulong[])_epochStart.Clone(), evaluation.SaveState());   // nothing of the epoch trained: it starts again
                 return;
             }
-            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batch, batchSize, trainingRows,
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, MachineFingerprint(), TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batch, batchSize, trainingRows,
                 sum, objective, guard.Reference, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, evaluation.SaveState()), (Check, check.SaveState()));
         }
 
@@ -315,14 +320,14 @@ public sealed class HelmholtzTrainer
         /// </summary>
         public void CancelledInValidation(int epoch, int batches, double sum, double objective)
         {
-            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, MachineFingerprint(), TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epoch), batches, batchSize, trainingRows,
                 sum, objective, guard.Reference, (Training, training.SaveState()), (EpochStart, (ulong[])_epochStart.Clone()), (Validation, (ulong[])_evaluationBefore.Clone()),
                 (Check, (ulong[])_checkBefore.Clone()));
         }
 
         private void Between(int epochsDone, ulong[] trainingWords, ulong[] evaluationWords)
         {
-            state.Record(rule, optimizer, parameters, machine.StepsTrained, TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
+            state.Record(rule, optimizer, parameters, machine.StepsTrained, MachineFingerprint(), TrainingOptions.ScheduleEpoch(firstScheduleEpoch, epochsDone), 0, batchSize, trainingRows,
                 0, 0, guard.Reference, (Training, trainingWords), (EpochStart, trainingWords), (Validation, evaluationWords), (Check, check.SaveState()));
         }
     }

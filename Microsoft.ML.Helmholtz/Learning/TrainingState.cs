@@ -16,7 +16,10 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// machine saved at the same point) goes on from there as the uninterrupted run would have, bit for
 /// bit, with the same options, engine and thread count, data in memory and
 /// <see cref="TrainingOptions.FirstScheduleEpoch"/> set to <see cref="ScheduleEpoch"/>. A state records the
-/// machine's <see cref="StepsTrained"/>, and a run refuses a state that does not match its machine.
+/// machine's <see cref="StepsTrained"/> and a fingerprint of its parameters (a 64-bit hash of their names, shapes and
+/// values), and a run refuses a state that does not match its machine: one trained to another step, or another machine
+/// (or one changed since) at the same step. A state of format version 1 or 2 has no fingerprint: its machine is known by
+/// its step count alone.
 /// Thread safety: one run at a time uses a state (a second at once is refused); the run writes it
 /// between steps, and <see cref="Save(string)"/> from another thread sees one consistent point (the
 /// properties are read one at a time: several read while the run goes on can be of two points). File
@@ -41,6 +44,12 @@ public sealed class TrainingState
 
     /// <summary>The machine's <see cref="Model.HelmholtzMachine.StepsTrained"/> at this point.</summary>
     public long StepsTrained { get; private set; }
+
+    /// <summary>
+    /// The fingerprint of the machine's parameters at this point (see <see cref="Fingerprint"/>); null for a state of
+    /// format version 1 or 2, which recorded none.
+    /// </summary>
+    internal ulong? MachineFingerprint { get; private set; }
 
     /// <summary>The schedule's epoch (from 0) that the next step belongs to: pass it as <see cref="TrainingOptions.FirstScheduleEpoch"/> to continue the schedule.</summary>
     public int ScheduleEpoch { get; private set; }
@@ -86,10 +95,71 @@ public sealed class TrainingState
         => ExclusiveUse.Enter(this, "The training state", "Give each training run that runs at the same time a state of its own.", operation);
 
     /// <summary>
-    /// Throws <see cref="ArgumentException"/> (parameter "state") when a run of <paramref name="rule"/> and
-    /// <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps cannot go on from this state.
+    /// Whether this state was recorded at <paramref name="machine"/>'s point, so that a run given both can go on from it: the same
+    /// <see cref="Model.HelmholtzMachine.StepsTrained"/> and, where the state has a fingerprint (format version 3), the same
+    /// parameters, bit for bit. For pairing files before a run; a run checks this (and the rule and optimiser) itself.
     /// </summary>
-    internal void CheckFits(string rule, string optimizer, long steps, int batchSize, long trainingRows)
+    public bool Matches(Model.HelmholtzMachine machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        using var read = machine.Access.EnterRead();
+        return Matches(machine.StepsTrained, machine.Parameters);
+    }
+
+    /// <summary>As <see cref="Matches(Model.HelmholtzMachine)"/>, for a temporal model (its recurrence and map included).</summary>
+    public bool Matches(Temporal.TemporalHelmholtzMachine model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var read = model.Machine.Access.EnterRead();
+        return Matches(model.Machine.StepsTrained, model.Parameters);
+    }
+
+    private bool Matches(long steps, IReadOnlyList<Parameter> parameters)
+    {
+        ulong? recorded;
+        lock (_gate)
+        {
+            if (IsEmpty || StepsTrained != steps) return false;
+            recorded = MachineFingerprint;
+        }
+        return recorded is not { } fingerprint || fingerprint == Fingerprint(parameters);
+    }
+
+    /// <summary>
+    /// The fingerprint of a machine: a 64-bit hash (XXH3) of its parameters' names, shapes and values as little-endian
+    /// float32, in order. Two machines that differ in any bit of any parameter differ in it but for a chance of 2⁻⁶⁴.
+    /// </summary>
+    internal static ulong Fingerprint(IReadOnlyList<Parameter> parameters)
+    {
+        var hash = new System.IO.Hashing.XxHash3();
+        Span<byte> shape = stackalloc byte[2 * sizeof(int)];
+        float[]? swapped = null;
+        foreach (Parameter p in parameters)
+        {
+            hash.Append(Encoding.UTF8.GetBytes(p.Name));
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(shape, p.Rows);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(shape[sizeof(int)..], p.Columns);
+            hash.Append(shape);
+            ReadOnlySpan<float> values = p.Value;
+            if (!BitConverter.IsLittleEndian)
+            {
+                // The files are little-endian: so is the fingerprint, so that a state moves between hosts with its machine.
+                if (swapped is null || swapped.Length < values.Length) swapped = new float[values.Length];
+                values.CopyTo(swapped);
+                LittleEndian.ToHostOrder<float>(swapped.AsSpan(0, values.Length));
+                values = swapped.AsSpan(0, values.Length);
+            }
+            hash.Append(MemoryMarshal.AsBytes(values));
+        }
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (parameter "state") when a run of <paramref name="rule"/> and
+    /// <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps whose <see cref="Fingerprint"/> is
+    /// <paramref name="machineFingerprint"/> cannot go on from this state.
+    /// </summary>
+    internal void CheckFits(string rule, string optimizer, long steps, ulong machineFingerprint, int batchSize, long trainingRows)
     {
         string? problem;
         lock (_gate)
@@ -99,6 +169,9 @@ public sealed class TrainingState
                 : StepsTrained != steps
                     ? $"The training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
                       "give the machine saved at the same point as the state."
+                : MachineFingerprint is { } recorded && recorded != machineFingerprint
+                    ? $"The training state was recorded on a machine whose parameters differ from those of the machine given (both at {steps} steps trained; " +
+                      $"fingerprints {recorded:x16} and {machineFingerprint:x16}): it is another machine, or one changed since. Give the machine saved at the same point as the state."
                 : MinibatchesIntoEpoch > 0 && (BatchSize != batchSize || TrainingRows != trainingRows)
                     ? $"The training state stopped {MinibatchesIntoEpoch} minibatches into an epoch of {Examples(TrainingRows)} in minibatches of {BatchSize}; " +
                       $"to go on within that epoch the run needs the same, but it has {Examples(trainingRows)} in minibatches of {batchSize}."
@@ -165,8 +238,11 @@ public sealed class TrainingState
         }
     }
 
-    /// <summary>Records the run at a point between steps (the trainer's side).</summary>
-    internal void Record(ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters, long steps,
+    /// <summary>
+    /// Records the run at a point between steps (the trainer's side); <paramref name="machineFingerprint"/> is the
+    /// <see cref="Fingerprint"/> of the machine as the run leaves it at this point.
+    /// </summary>
+    internal void Record(ILearningRule rule, IOptimizer optimizer, IReadOnlyList<Parameter> parameters, long steps, ulong machineFingerprint,
         int scheduleEpoch, int minibatchesIntoEpoch, int batchSize, long trainingRows, double partialFreeEnergy, double partialObjective,
         double divergenceReference, params (string Name, ulong[] Words)[] streams)
     {
@@ -174,8 +250,8 @@ public sealed class TrainingState
         {
             if (Optimizer != optimizer.Name) OptimizerState.Clear();
             if (Rule != rule.Name) RuleState.Clear();
-            (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
-                (rule.Name, optimizer.Name, steps, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
+            (Rule, Optimizer, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
+                (rule.Name, optimizer.Name, steps, machineFingerprint, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
             _divergenceReference = divergenceReference;   // under the lock with the rest: a Save from another thread sees one point
             _streams = streams;
@@ -201,19 +277,19 @@ public sealed class TrainingState
         var optimizerState = new StateSection(OptimizerState.Owner);
         var ruleState = new StateSection(RuleState.Owner);
         // Taken under the source's lock, then given under this one: never both held, so two copies the other way round cannot deadlock.
-        (string?, string?, long, int, int, int, long, double, double, (string, ulong[])[]) values;
+        (string?, string?, long, ulong?, int, int, int, long, double, double, (string, ulong[])[]) values;
         double reference;
         lock (source._gate)
         {
             optimizerState.CopyFrom(source.OptimizerState);
             ruleState.CopyFrom(source.RuleState);
-            values = (source.Rule, source.Optimizer, source.StepsTrained, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
+            values = (source.Rule, source.Optimizer, source.StepsTrained, source.MachineFingerprint, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
                 source.TrainingRows, source.PartialFreeEnergy, source.PartialObjective, source._streams.Select(s => (s.Name, (ulong[])s.Words.Clone())).ToArray());
             reference = source._divergenceReference;
         }
         lock (_gate)
         {
-            (Rule, Optimizer, StepsTrained, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows, PartialFreeEnergy, PartialObjective, _streams) = values;
+            (Rule, Optimizer, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows, PartialFreeEnergy, PartialObjective, _streams) = values;
             _divergenceReference = reference;
             OptimizerState.CopyFrom(optimizerState);
             RuleState.CopyFrom(ruleState);
@@ -226,9 +302,10 @@ public sealed class TrainingState
     /// <summary>
     /// Writes the state:
     /// <code>
-    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 2 · int64 payload length N
+    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 3 · int64 payload length N
     /// payload: rule · optimiser (length-prefixed UTF-8) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
     ///          · int32 batch size · int64 training rows · float64 × 2 partial sums · float64 divergence reference F₀ (NaN: none; not in version 1)
+    ///          · byte 1 and uint64 machine fingerprint, or byte 0 for none (a state read from version 1 or 2; not in versions 1 and 2)
     ///          · int32 random streams · per stream: name · 41 uint64
     ///          · 2 sections (optimiser, rule): int32 entries · per entry: name · byte kind (0 float32, 1 float64) · int32 length · values
     /// uint32 CRC-32 (IEEE) of the payload
@@ -254,6 +331,8 @@ public sealed class TrainingState
                 w.Write(PartialFreeEnergy);
                 w.Write(PartialObjective);
                 w.Write(_divergenceReference);
+                w.Write(MachineFingerprint.HasValue);
+                if (MachineFingerprint is { } fingerprint) w.Write(fingerprint);
                 w.Write(_streams.Length);
                 foreach (var (name, words) in _streams)
                 {
@@ -304,7 +383,7 @@ public sealed class TrainingState
     {
         ArgumentNullException.ThrowIfNull(stream);
         int version = ChecksummedFile.ReadVersion(stream, Magic, "training state");
-        if (version is not (1 or Version)) throw new InvalidDataException($"training state format version {version} is not supported (this library reads versions 1 and {Version}).");
+        if (version is not (1 or 2 or Version)) throw new InvalidDataException($"training state format version {version} is not supported (this library reads versions 1 to {Version}).");
         // No cap tighter than one array's: Adam's two moments of a machine at its parameter limit
         // (2 × 2²⁸ float32 values) already fill one, before the rule's state.
         byte[] payload = ChecksummedFile.ReadPayload(stream, Array.MaxLength, "training state");
@@ -336,6 +415,16 @@ public sealed class TrainingState
                 double reference = r.ReadDouble();
                 if (double.IsInfinity(reference)) throw new InvalidDataException($"the divergence reference is {reference}: a run records a finite free energy, or NaN for none.");
                 state._divergenceReference = reference;
+            }
+            if (version >= 3)
+            {
+                byte present = r.ReadByte();
+                state.MachineFingerprint = present switch
+                {
+                    0 => null,
+                    1 => r.ReadUInt64(),
+                    _ => throw new InvalidDataException($"the machine fingerprint's flag is {present}, neither 0 (none) nor 1."),
+                };
             }
             ulong[] Words()
             {
@@ -384,7 +473,7 @@ public sealed class TrainingState
         return state;
     }
 
-    private const int Version = 2;   // 2 added the divergence reference; 1 is still read
+    private const int Version = 3;   // 2 added the divergence reference, 3 the machine's fingerprint; 1 and 2 are still read
     private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
 
     private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");

@@ -140,7 +140,7 @@ public sealed class TemporalTrainer
         using var optimizerUse = OptimizerRuns.Enter(optimizer, "TemporalTrainingOptions.Optimizer", "temporal training");
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         bool resume = state is { IsEmpty: false };
-        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, batch, training.Count);
+        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), batch, training.Count);
         int epochsBefore = resume ? state!.ScheduleEpoch : 0;
         // A rate that decays to 0 as a float changes nothing: refused unless a time limit bounds the run (it then stops at that epoch).
         if (o.TimeLimit is null && o.LearningRate.FirstZeroInSinglePrecision(epochsBefore, TrainingOptions.ScheduleEpoch(epochsBefore, o.Epochs - 1)) is { } zero)
@@ -268,7 +268,8 @@ public sealed class TemporalTrainer
                 MeasureLastStep(epoch, (minibatches - 1) * batch, "after its last step");
                 stepUnchecked = false;
 
-                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, double.NaN,
+                // After a step of this run: the machine is left as it is here.
+                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, double.NaN,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
                 var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, LearningRateSchedule.AsReported(rate));
                 reports.Add(report);

@@ -162,8 +162,9 @@ public sealed class HelmholtzMachineOptions
     /// learning rate from the state's epoch, as one longer fit would have (bit for bit for data held in
     /// memory, with the same options). The state must be that model's: a fit that keeps an earlier epoch's
     /// machine (<see cref="ValidationSamples"/>) hands back another point than the state's (one that keeps the
-    /// initial model's leaves the state as it was, still that model's), and a fit given a state of another point is refused: another step count (a state knows its machine by its steps
-    /// alone, so one recorded by another machine at the same step count is not detected). Null (the default): none; the optimiser starts afresh.
+    /// initial model's leaves the state as it was, still that model's), and a fit given a state of another point is refused: another step count,
+    /// or another machine (or one changed since) at the same step count, which a state knows by a fingerprint of the parameters (a state saved
+    /// by version 1 or 2 of its format has none, and knows its machine by its steps alone). Null (the default): none; the optimiser starts afresh.
     /// </summary>
     public Learning.TrainingState? TrainingState { get; set; }
 

@@ -88,7 +88,7 @@ public sealed class TemporalHelmholtzOptions
     /// from an initial model (<c>Fit(data, model)</c>) given the state that the model's own fit recorded goes on from it, as one
     /// longer fit would have (bit for bit, with the same options and data); a fit that fails or is cancelled leaves it as it was,
     /// and so does one that keeps the initial model's machine (<see cref="ValidationSamples"/>); one that keeps an earlier epoch's
-    /// records the last epoch's state, which no machine it returns can go on from. A state of another point (another step count) is refused; a state knows its machine by its steps alone, so one of another machine at the same step count is not detected.
+    /// records the last epoch's state, which no machine it returns can go on from. A state of another point is refused: another step count, or another model (or one changed since) at the same step count, known by a fingerprint of its parameters (LSTM's and map's included).
     /// Null (the default): none; the optimiser starts afresh.
     /// </summary>
     public Learning.TrainingState? TrainingState { get; set; }

@@ -134,6 +134,9 @@ public static class MnistApp
                 if (saved.StepsTrained != machine.StepsTrained)
                     throw new InvalidDataException($"{resumeState} is the training state after {saved.StepsTrained} steps, but the model in {options.Resume} has trained " +
                                                    $"{machine.StepsTrained}: they are not from the same checkpoint (remove the state to start the optimiser afresh).");
+                if (!saved.Matches(machine))
+                    throw new InvalidDataException($"{resumeState} was recorded on another machine than the model in {options.Resume}, at the same step count " +
+                                                   $"({machine.StepsTrained}): they are not from the same checkpoint (remove the state to start the optimiser afresh).");
                 bool same = saved.Rule == rule.Name && saved.Optimizer == options.Optimizer;
                 state = same ? saved : state;
                 stateNote = same ? $", with its training state ({resumeState})"
