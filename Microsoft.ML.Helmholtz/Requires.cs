@@ -33,28 +33,29 @@ internal static class Requires
         => value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in [0, 1); got {value}.");
 
     /// <summary>value in (0, 1].</summary>
-    public static double InUnitIntervalOpenBelow(double value, string name)
-        => value > 0 && value <= 1 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in (0, 1]; got {value}.");
+    /// <remarks>Here and below, <paramref name="name"/> is the parameter's name and <paramref name="what"/> (by default the name) how the message says it.</remarks>
+    public static double InUnitIntervalOpenBelow(double value, string name, string? what = null)
+        => value > 0 && value <= 1 ? value : throw new ArgumentOutOfRangeException(name, value, $"{what ?? name} must lie in (0, 1]; got {value}.");
 
     /// <summary>value finite and &gt; 0, also when rounded to single precision (neither ∞ nor 0 there).</summary>
-    public static double PositiveInSinglePrecision(double value, string name)
+    public static double PositiveInSinglePrecision(double value, string name, string? what = null)
     {
         if (!(value > 0 && double.IsFinite(value)))
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive and finite; got {value}.");
+            throw new ArgumentOutOfRangeException(name, value, $"{what ?? name} must be positive and finite; got {value}.");
         float single = (float)value;
         if (float.IsInfinity(single) || single == 0)
             throw new ArgumentOutOfRangeException(name, value,
-                $"{name} = {value} is {(single == 0 ? "zero" : "infinite")} in single precision, in which it is used; it must lie between {float.Epsilon} and {float.MaxValue}.");
+                $"{what ?? name} = {value} is {(single == 0 ? "zero" : "infinite")} in single precision, in which it is used; it must lie between {float.Epsilon} and {float.MaxValue}.");
         return value;
     }
 
     /// <summary>value 0, or finite and &gt; 0 also in single precision (<see cref="PositiveInSinglePrecision"/>): a positive value that rounds to 0 there is refused.</summary>
-    public static double ZeroOrPositiveInSinglePrecision(double value, string name)
-        => NonNegativeFinite(value, name) == 0 ? 0 : PositiveInSinglePrecision(value, name);
+    public static double ZeroOrPositiveInSinglePrecision(double value, string name, string? what = null)
+        => NonNegativeFinite(value, name, what) == 0 ? 0 : PositiveInSinglePrecision(value, name, what);
 
     /// <summary>value finite and ≥ 0.</summary>
-    public static double NonNegativeFinite(double value, string name)
-        => value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and at least 0; got {value}.");
+    public static double NonNegativeFinite(double value, string name, string? what = null)
+        => value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{what ?? name} must be finite and at least 0; got {value}.");
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> for the argument <paramref name="name"/> when <paramref name="bytes"/>,

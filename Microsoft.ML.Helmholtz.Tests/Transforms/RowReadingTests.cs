@@ -35,6 +35,41 @@ public sealed class RowReadingTests
         StringAssert.Contains(e.Message, $"{data}: column 'Pixels', {row} holds {length} values, but the column is declared a vector of 20: give every row the column's size.");
     }
 
+    /// <summary>
+    /// Streamed data that gives other rows on a later pass than on the pass that counted them is an error that says so: fewer
+    /// rows once blamed BatchSize ("no whole minibatch"), or ran short epochs, and more ran longer ones, each without a word. The
+    /// threshold's pass is checked too. Data that gives the same rows every pass trains as before.
+    /// </summary>
+    [TestMethod]
+    [DataRow(3, 0, "gave 0 rows")]
+    [DataRow(3, 35, "gave 35 rows")]
+    [DataRow(3, 90, "gave more rows")]
+    [DataRow(4, 35, "gave 35 rows")]   // the epochs' passes agree; the anomaly threshold's pass is the one that changes
+    public void StreamedDataThatChangesBetweenPassesIsAnErrorSayingSo(int passesAlike, int laterRows, string gave)
+    {
+        var ml = new MLContext(1);
+        PixelRow[] rows = TransformTestData.Rows(60, 3);
+        int passes = 0;
+        // Pass 1 tries to read it into memory (over a budget of 0 it gives up), pass 2 counts it, then one pass per epoch (2) and the threshold's.
+        IEnumerable<PixelRow> Changing()
+        {
+            int n = ++passes <= passesAlike ? rows.Length : laterRows;
+            for (int i = 0; i < n; i++) yield return rows[i % rows.Length];
+        }
+        IDataView data = ml.Data.LoadFromEnumerable(Changing());
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o =>
+        {
+            o.MemoryBudgetBytes = 0; o.Epochs = 2;
+        })).Fit(data));
+        StringAssert.Contains(e.Message, $"The training data {gave} on a later pass, but 60 when they were counted: streamed data must give the same rows on every pass");
+        Assert.AreEqual(passesAlike + 1, passes, "the first pass that changed is the one refused");
+
+        passes = 0;
+        laterRows = rows.Length;
+        ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = 0; o.Epochs = 2; })).Fit(data);
+        Assert.AreEqual(5, passes, "the passes: the memory budget's, the count's, two epochs', the threshold's");
+    }
+
     [TestMethod]
     [DataRow(19)]
     [DataRow(21)]

@@ -157,6 +157,14 @@ public sealed class SchemaAndOptionErrorTests
         Assert.IsTrue(Has(scored, "Score") && Has(scored, "PredictedLabel"));
         Assert.IsFalse(Has(scored, "HelmholtzFeatures") || Has(scored, "LogLikelihood"));
         Assert.AreEqual(("20b-10b-8b", HelmholtzLearningRule.WakeSleep), (anomaly.Options.Architecture, anomaly.Options.LearningRule));
+        // A feature column of an output's name is refused naming the argument given (the options' check blamed ScoreColumnName, never set).
+        foreach (string output in new[] { "Score", "PredictedLabel" })
+        {
+            var clash = Assert.ThrowsExactly<ArgumentException>(() => ml.AnomalyDetection.Trainers.HelmholtzMachine(output), output);
+            Assert.AreEqual("featureColumnName", clash.ParamName, output);
+            StringAssert.Contains(clash.Message, $"The feature column '{output}' has the name of an output of this detector", output);
+            StringAssert.Contains(clash.Message, "ml.Transforms.CopyColumns", output);
+        }
 
         // The temporal machine's: the column, the frame size and the two log-likelihood columns.
         TemporalHelmholtzOptions temporal = ml.Transforms.TemporalHelmholtzMachine("Frames", 10, "10b-4g", HelmholtzLearningRule.Vimco).Options;
@@ -229,6 +237,7 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("Momentum", "with adam")]
     [DataRow("AnomalyQuantile", "with a threshold")]
     [DataRow("AnomalyQuantile", "without a score or label column")]
+    [DataRow("AnomalyThreshold", "without a score or label column")]
     [DataRow("Reinforce", "null")]
     [DataRow("Reinforce", "baseline decay 2")]
     [DataRow("Nvil", "null")]
@@ -247,6 +256,7 @@ public sealed class SchemaAndOptionErrorTests
             case "AnomalyQuantile" when value == "with a threshold": o.ScoreColumnName = "Score"; o.AnomalyThreshold = 5; o.AnomalyQuantile = 0.5; break;
             case "AnomalyQuantile" when value.StartsWith("without"): o.AnomalyQuantile = 0.5; break;   // no Score or PredictedLabel column: no threshold is set
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
+            case "AnomalyThreshold": o.AnomalyThreshold = 5; break;   // no Score or PredictedLabel column: it was kept and never used
             case "WeightDecay" when value == "-1": o.WeightDecay = -1; break;
             case "AdamBeta2" when value == "1": o.AdamBeta2 = 1; break;
             case "LearningRate" when value == "0": o.LearningRate = 0; break;

@@ -165,6 +165,7 @@ public sealed class FixedNoiseLogLikelihood
         public void Estimate(ReadOnlySpan<float> rows, int count, Span<double> result, Span<double> monteCarloVariance = default)
         {
             using var use = Guard.Enter("Scorer.Estimate");
+            ArgumentOutOfRangeException.ThrowIfNegative(count);   // named as the count, before the rows are measured by it
             var visible = _machine.Architecture.Visible;
             DataValidation.Validate(rows, count, visible.Size, visible, "rows");
             if (result.Length < count) throw new ArgumentException($"result holds {result.Length} values, fewer than the {count} rows.", nameof(result));

@@ -35,6 +35,8 @@ public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOver
         int n = perExample.Length;
         if (n == 0) throw new ArgumentException("At least one example is needed.", nameof(perExample));
         if (monteCarloVariance.Length != n) throw new ArgumentException($"{monteCarloVariance.Length} variances for {n} examples.", nameof(monteCarloVariance));
+        // K is reported beside the estimate: an estimate of no samples (or of fewer) is none.
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
         var (mean, se) = MeanAndStandardError(perExample);
         double monteCarlo = 0;
         foreach (double v in monteCarloVariance) monteCarlo += samplesShared ? Math.Sqrt(v) : v;

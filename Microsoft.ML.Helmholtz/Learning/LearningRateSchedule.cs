@@ -23,19 +23,19 @@ public sealed record LearningRateSchedule
     public double Initial
     {
         get => _initial;
-        init => _initial = Requires.PositiveInSinglePrecision(value, "the initial learning rate");
+        init => _initial = Requires.PositiveInSinglePrecision(value, nameof(Initial), "the initial learning rate");
     }
 
     public double DecayPerEpoch
     {
         get => _decay;
-        init => _decay = Requires.InUnitIntervalOpenBelow(value, "the learning-rate decay per epoch");
+        init => _decay = Requires.InUnitIntervalOpenBelow(value, nameof(DecayPerEpoch), "the learning-rate decay per epoch");
     }
 
     public double Minimum
     {
         get => _minimum;
-        init => _minimum = Requires.ZeroOrPositiveInSinglePrecision(value, "the minimum learning rate");
+        init => _minimum = Requires.ZeroOrPositiveInSinglePrecision(value, nameof(Minimum), "the minimum learning rate");
     }
 
     /// <summary>The checks between the bounds (a <c>with</c> expression sets them one at a time).</summary>

@@ -27,7 +27,7 @@ public static class TemporalEvaluation
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
-        data.Validate(model, "sequences");
+        data.Validate(model, "sequences", nameof(data));
         int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal scoring");
@@ -72,7 +72,7 @@ public static class TemporalEvaluation
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
-        data.Validate(model, "sequences");
+        data.Validate(model, "sequences", nameof(data));
         int chunk = ChunkRows(model, data, samples, batchSequences);
         var machine = model.Machine;
         using var use = machine.Access.Compute.Enter("temporal prediction");
@@ -195,7 +195,7 @@ public static class TemporalEvaluation
         if (prefixFrames > 0)
         {
             ArgumentNullException.ThrowIfNull(prefix);
-            prefix.Validate(model, nameof(prefix));
+            prefix.Validate(model, nameof(prefix), nameof(prefix));
             if (prefix.Count < sequences || prefix.Frames < prefixFrames)
                 throw new ArgumentException($"prefix holds {prefix.Count} sequences of {prefix.Frames} frames; {sequences} of at least {prefixFrames} are needed.", nameof(prefix));
         }

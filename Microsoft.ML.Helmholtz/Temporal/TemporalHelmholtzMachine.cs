@@ -84,6 +84,10 @@ public sealed class TemporalHelmholtzMachine
     {
         ArgumentNullException.ThrowIfNull(architecture);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(recurrentUnits);
+        // Named as the units, before the frame machine is allocated (the LSTM refused it naming its weights' rows).
+        if (FirstOversizedParameter(architecture, recurrentUnits) is { } oversized)
+            throw new ArgumentOutOfRangeException(nameof(recurrentUnits), recurrentUnits, $"{recurrentUnits:N0} recurrent units make the parameter {oversized.Name} of " +
+                $"{oversized.Values:N0} values, more than the {Parameter.MaxValues:N0} a parameter may hold (architecture {architecture}): use fewer recurrent units.");
         engine ??= MatrixEngine.Default;
         var machine = HelmholtzMachine.Create(architecture, seed, engine);
         var lstm = new Lstm(LstmName, architecture.Visible.Size, recurrentUnits, engine);

@@ -116,7 +116,7 @@ public sealed class TemporalTrainer
         TemporalTrainingOptions o = Options.Snapshot();
         Validate(o);
         if (Rule.UnsupportedConditioning is { } refused) throw new NotSupportedException($"The temporal machine conditions every frame on the LSTM: {refused}");
-        training.Validate(model, "training sequences");
+        training.Validate(model, "training sequences", nameof(training));
         if (training.Count < o.BatchSequences)
             throw new ArgumentException($"training sequences: {training.Count} sequences give no minibatch of {o.BatchSequences}; lower BatchSequences.", nameof(training));
 

@@ -39,14 +39,24 @@ public static class HelmholtzCatalog
         return new HelmholtzMachineEstimator(Environment(catalog), o);
     }
 
-    /// <summary>The anomaly detector on <paramref name="featureColumnName"/> with only the Score and PredictedLabel columns.</summary>
+    /// <summary>
+    /// The anomaly detector on <paramref name="featureColumnName"/> with only the Score and PredictedLabel columns; a feature column
+    /// of either name is refused naming <paramref name="featureColumnName"/> (the options overload names the outputs otherwise).
+    /// </summary>
     public static HelmholtzMachineEstimator HelmholtzMachine(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog, string featureColumnName = "Features",
         string? architecture = null, HelmholtzLearningRule learningRule = HelmholtzLearningRule.StochasticBackpropagation)
-        => catalog.HelmholtzMachine(new HelmholtzMachineOptions
+    {
+        // Said here, of the argument given: the options' check would blame ScoreColumnName, which this overload's caller never set.
+        if (featureColumnName is "Score" or "PredictedLabel")
+            throw new ArgumentException($"The feature column '{featureColumnName}' has the name of an output of this detector (\"Score\", \"PredictedLabel\"), which may not " +
+                "replace its input: copy the features to a column of another name first (ml.Transforms.CopyColumns), or give HelmholtzMachineOptions with " +
+                "other ScoreColumnName and PredictedLabelColumnName.", nameof(featureColumnName));
+        return catalog.HelmholtzMachine(new HelmholtzMachineOptions
         {
             InputColumnName = featureColumnName, Architecture = architecture, LearningRule = learningRule,
             FeatureColumnName = null, LogLikelihoodColumnName = null,
         });
+    }
 
     /// <summary>
     /// The temporal Helmholtz machine (an LSTM-conditioned machine over frames) trained on sequences, one row

@@ -150,6 +150,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                         $"({Array.MaxLength:N0}); use fewer ShuffleBufferRows.");
                 stream = inputColumn.Stream(input, "training data");
                 (rows, means) = ColumnMeans(stream, cancellation);
+                stream.ExpectRows(rows);   // the epochs' and the threshold's passes must find them all again
             }
             if (rows == 0) throw new ArgumentException($"The training data is empty: column '{o.InputColumnName}' has no rows.", nameof(input));
             RequireMinibatch(rows);
@@ -261,7 +262,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
 
     /// <summary>
     /// Rows i·rows/n (i &lt; n) of one pass of the stream, into <paramref name="sample"/>; returns how many it found
-    /// (fewer when the data gave fewer rows this pass than it counted before).
+    /// (a stream told the rows to expect throws when a pass gives fewer).
     /// </summary>
     private static int EvenlySpacedRows(InputColumn.RowStream stream, long rows, int n, float[] sample, CancellationToken cancellation)
     {
@@ -464,6 +465,9 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 throw Bad(nameof(o.AnomalyQuantile), "sets the threshold of the score and predicted-label columns; it has no meaning when neither is named (ScoreColumnName, PredictedLabelColumnName).");
         }
         if (o.AnomalyThreshold is { } t && !double.IsFinite(t)) throw Bad(nameof(o.AnomalyThreshold), $"must be finite (got {t}).");
+        // As for the quantile: a threshold that no column uses would be ignored without a word.
+        if (o.AnomalyThreshold is not null && o.ScoreColumnName is null && o.PredictedLabelColumnName is null)
+            throw Bad(nameof(o.AnomalyThreshold), "is the threshold of the score and predicted-label columns; it has no meaning when neither is named (ScoreColumnName, PredictedLabelColumnName).");
         if (o.AnomalyQuantileRows < 1) throw Bad(nameof(o.AnomalyQuantileRows), $"must be at least 1 (got {o.AnomalyQuantileRows}).");
         if (o.ShuffleBufferRows < 1) throw Bad(nameof(o.ShuffleBufferRows), $"must be at least 1 (got {o.ShuffleBufferRows}).");
         if (o.MemoryBudgetBytes < 0) throw Bad(nameof(o.MemoryBudgetBytes), $"must be at least 0 (got {o.MemoryBudgetBytes}).");

@@ -180,7 +180,10 @@ public sealed class HelmholtzMachineOptions
     /// <summary>Rows of the shuffle buffer when the data is streamed.</summary>
     public int ShuffleBufferRows { get; set; } = 10_000;
 
-    /// <summary>The anomaly threshold on the score; null: the <see cref="AnomalyQuantile"/> of the training rows' scores.</summary>
+    /// <summary>
+    /// The anomaly threshold on the score; null: the <see cref="AnomalyQuantile"/> of the training rows' scores. Refused without a
+    /// score or predicted-label column, which it would not touch.
+    /// </summary>
     public double? AnomalyThreshold { get; set; }
 
     /// <summary>

@@ -202,6 +202,7 @@ internal sealed class InputColumn
         private ValueGetter<VBuffer<float>>? _getter;
         private VBuffer<float> _buffer;
         private long _row;
+        private long? _expected;
 
         public RowStream(InputColumn column, IDataView data, string dataName)
         {
@@ -223,12 +224,24 @@ internal sealed class InputColumn
             _row = 0;
         }
 
+        /// <summary>
+        /// From here on, every pass must give <paramref name="rows"/> rows, as the pass that counted them did: a pass that gives
+        /// fewer or more throws, naming the data (streamed training would have run short epochs, or blamed the minibatch size).
+        /// </summary>
+        public void ExpectRows(long rows) => _expected = rows;
+
         public int Read(Span<float> destination, int rows)
         {
             if (_cursor is null) Restart();
             int size = _column.Size, n = 0;
-            while (n < rows && _cursor!.MoveNext())
+            while (n < rows)
             {
+                if (!_cursor!.MoveNext())
+                {
+                    if (_expected is { } fewer && _row != fewer) throw Changed(fewer, $"gave {_row:N0}");
+                    break;
+                }
+                if (_expected is { } more && _row == more) throw Changed(more, "gave more");
                 _getter!(ref _buffer);
                 _column.Read(_buffer, destination.Slice(n * size, size), new RowName(_row), _dataName);
                 _row++;
@@ -236,6 +249,10 @@ internal sealed class InputColumn
             }
             return n;
         }
+
+        private InvalidOperationException Changed(long counted, string gave)
+            => new($"The {_dataName} {gave} rows on a later pass, but {counted:N0} when they were counted: streamed data must give the same rows on every " +
+                   "pass (a lazy sequence given to LoadFromEnumerable is enumerated again for each); cache it first (ml.Data.Cache) or give a fixed collection.");
 
         public void Dispose() => _cursor?.Dispose();
     }

@@ -1,0 +1,73 @@
+using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
+using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Temporal;
+
+namespace Microsoft.ML.Helmholtz.Tests.Model;
+
+/// <summary>
+/// A refused argument is named by its parameter's name (<see cref="ArgumentException.ParamName"/>), as the caller wrote it, not
+/// by a phrase of the message or by an argument of a call inside; the message still says it in words.
+/// </summary>
+[TestClass]
+public sealed class ArgumentNamesTests
+{
+    private static void Named<TException>(Action call, string paramName, string message) where TException : ArgumentException
+    {
+        var e = Assert.ThrowsExactly<TException>(call, paramName);
+        Assert.AreEqual(paramName, e.ParamName, e.Message);
+        StringAssert.Contains(e.Message, message, paramName);
+    }
+
+    [TestMethod]
+    public void TheLearningRateScheduleNamesItsArgumentsAndSaysThemInWords()
+    {
+        // The names were the phrases ("the initial learning rate"), which no caller could match to an argument.
+        Named<ArgumentOutOfRangeException>(() => new LearningRateSchedule(-1), "Initial", "the initial learning rate must be positive and finite; got -1.");
+        Named<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-50), "Initial", "the initial learning rate = 1E-50 is zero in single precision");
+        Named<ArgumentOutOfRangeException>(() => new LearningRateSchedule(0.1, 2), "DecayPerEpoch", "the learning-rate decay per epoch must lie in (0, 1]; got 2.");
+        Named<ArgumentOutOfRangeException>(() => new LearningRateSchedule(0.1, 1, double.NaN), "Minimum", "the minimum learning rate must be finite and at least 0; got NaN.");
+        Named<ArgumentOutOfRangeException>(() => _ = new LearningRateSchedule(0.1) with { Minimum = -1 }, "Minimum", "the minimum learning rate must be finite");
+    }
+
+    [TestMethod]
+    public void ATemporalModelOfTooManyRecurrentUnitsNamesThemBeforeAllocating()
+    {
+        // 100,000 units: the LSTM's input weights would hold 3.1 × 10⁸ values. The LSTM refused them naming its rows.
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Named<ArgumentOutOfRangeException>(() => TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g"), 100_000, 1), "recurrentUnits",
+            "100,000 recurrent units make the parameter temporal.lstm.Wx of 313,600,000 values, more than the 268,435,456 a parameter may hold");
+        Assert.IsTrue(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "refused before the frame machine was made");
+        Named<ArgumentOutOfRangeException>(() => TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3b"), 1 << 28, 1), "recurrentUnits",
+            "268,435,456 recurrent units make the parameter temporal.lstm.Wx");
+    }
+
+    [TestMethod]
+    public void SequencesAreNamedAsTheArgumentThatHoldsThem()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3g"), 3, 1);
+        var empty = new SequenceSet(0, 3, 1, 4, []);
+        var wrongSize = new SequenceSet(2, 3, 1, 5, new float[2 * 3 * 5]);
+        var trainer = new TemporalTrainer(new Nvil(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 2 });
+        // The message says "training sequences"; the parameter is training (it was the phrase).
+        Named<ArgumentException>(() => trainer.Train(model, empty), "training", "training sequences is empty");
+        Named<ArgumentException>(() => trainer.Train(model, wrongSize), "training", "training sequences has frames of 5 values");
+        Named<ArgumentException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, empty, 2), "data", "sequences is empty");
+        Named<ArgumentException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, wrongSize, 2), "data", "sequences has frames of 5 values");
+    }
+
+    [TestMethod]
+    public void ACountOrSampleNumberBelowZeroIsNamedAsSuch()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3b"), 1);
+        var scorer = new FixedNoiseLogLikelihood(machine, 10, 3).CreateScorer();
+        // The rows were blamed, measured by a count of −1.
+        Named<ArgumentOutOfRangeException>(() => scorer.Estimate(new float[4], -1, new double[1]), "count", "must be a non-negative value");
+        // An estimate of no samples was summarised as one of K = −1.
+        foreach (int samples in new[] { 0, -1 })
+            Named<ArgumentOutOfRangeException>(() => LogLikelihoodEstimate.FromPerExample([-1.0], [0.0], samples), "samples", "must be a non-negative and non-zero value");
+        Assert.AreEqual(5, LogLikelihoodEstimate.FromPerExample([-1.0], [0.0], 5).SamplesPerExample);
+    }
+}
