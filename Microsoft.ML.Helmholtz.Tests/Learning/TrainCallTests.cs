@@ -80,6 +80,79 @@ public sealed class TrainCallTests
     /// with a new optimiser (Adam's bias correction went on from the first run's step count). A run refused before the
     /// machine changes does not use the optimiser up.
     /// </summary>
+    /// <summary>
+    /// A run started from a synchronous progress handler of a run on the same thread, with that run's machine, rule or state, is
+    /// refused naming the part and the outer run, before anything changes: the guards let their own thread in again (a step's
+    /// nested calls), so the inner run trained the outer one's machine mid-run, or prepared its rule for another machine. The
+    /// outer run, its handler having caught each refusal, ends as a run without the handler does, bit for bit. Parts of their
+    /// own train from the handler as they would anywhere.
+    /// </summary>
+    [TestMethod]
+    public void ARunStartedFromAProgressHandlerWithTheRunningPartsIsRefused()
+    {
+        DataMatrix data = Data();
+        TrainingOptions Options() => new() { Epochs = 2, BatchSize = 20, Seed = 9 };
+        var reference = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
+        new HelmholtzTrainer(new Nvil(), Options()).Train(reference, data, state: new TrainingState());
+
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
+        var rule = new Nvil();
+        var state = new TrainingState();
+        var refusals = new List<string>();
+        int handled = 0;
+        var own = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 6);
+        var progress = new SynchronousProgress<EpochReport>(_ =>
+        {
+            handled++;
+            var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-5b"), 7);
+            float[][] otherBefore = Snapshot(other);
+            foreach (var (name, call) in new (string, Action)[]
+            {
+                ("the machine", () => new HelmholtzTrainer(new WakeSleep(), Options()).Train(machine, data)),
+                ("the rule", () => new HelmholtzTrainer(rule, Options()).Train(other, data)),
+                ("the state", () => new HelmholtzTrainer(new Nvil(), Options()).Train(other, data, state: state)),
+            })
+            {
+                var e = Assert.ThrowsExactly<InvalidOperationException>(call, name);
+                refusals.Add(e.Message);
+            }
+            AssertUnchanged(otherBefore, other, "the refused runs' other machine");
+            new HelmholtzTrainer(new WakeSleep(), Options()).Train(own, data);   // a run of parts of its own
+        });
+        new HelmholtzTrainer(rule, Options()).Train(machine, data, progress: progress, state: state);
+
+        Assert.AreEqual(2, handled);
+        CollectionAssert.AreEqual(new[]
+        {
+            "The machine is already in a training run (training) that has not returned",
+            "The learning rule 'nvil' is already in a training run (training) that has not returned",
+            "The training state is already in a training run (training) that has not returned",
+        }, refusals.Take(3).Select(m => m[..m.IndexOf(':')]).ToArray());
+        StringAssert.Contains(refusals[0], "a run's progress handler or callbacks may not start another run with it");
+        for (int i = 0; i < reference.Parameters.Count; i++)
+            CollectionAssert.AreEqual(reference.Parameters[i].Value, machine.Parameters[i].Value, $"the outer run: {reference.Parameters[i].Name}");
+        Assert.AreEqual(4L * 6, own.StepsTrained, "the handler's own runs trained");
+
+        // After the run, its parts train again.
+        new HelmholtzTrainer(rule, Options()).Train(machine, data, state: state);
+
+        // The temporal trainer's runs hold the model's frame machine alike, against either trainer.
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 4, 7);
+        var temporalRefusals = new List<string>();
+        new TemporalTrainer(new WakeSleep(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 3 }).Train(model, Sequences(data),
+            new SynchronousProgress<TemporalEpochReport>(_ =>
+            {
+                temporalRefusals.Add(Assert.ThrowsExactly<InvalidOperationException>(() =>
+                    new TemporalTrainer(new WakeSleep(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 3 }).Train(model, Sequences(data))).Message);
+                temporalRefusals.Add(Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), Options()).Train(model.Machine, data)).Message);
+            }));
+        Assert.AreEqual(2, temporalRefusals.Count);
+        StringAssert.StartsWith(temporalRefusals[0], "The model's frame machine is already in a training run (temporal training)");
+        StringAssert.StartsWith(temporalRefusals[1], "The machine is already in a training run (temporal training)");
+    }
+
+    private static SequenceSet Sequences(DataMatrix data) => new(6, 3, 1, 10, data.Values.AsSpan(0, 6 * 3 * 10).ToArray());
+
     [TestMethod]
     public void AnOptimiserThatAnEarlierRunUsedIsRefused()
     {

@@ -96,6 +96,7 @@ public sealed class HelmholtzTrainer
             ?? throw new InvalidOperationException("TrainingOptions.Optimizer returned null: it must create an optimiser (e.g. () => new Adam()).");
         using var optimizerUse = OptimizerRuns.Enter(optimizer, "TrainingOptions.Optimizer", "training");
         using var stateUse = state?.EnterRun("training") ?? default;
+        using var run = TrainingRuns.Enter("training", (machine, "The machine"), (Rule, $"The learning rule '{Rule.Name}'"), (state, "The training state"));
         bool resume = state is { IsEmpty: false };
         // The machine as given, which a run that fails before its first step leaves it as: what a state recorded then must name.
         ulong givenFingerprint = state is null ? 0 : TrainingState.Fingerprint(machine.Parameters);

@@ -139,6 +139,7 @@ public sealed class TemporalTrainer
         IOptimizer optimizer = o.Optimizer() ?? throw new InvalidOperationException("TemporalTrainingOptions.Optimizer returned null.");
         using var optimizerUse = OptimizerRuns.Enter(optimizer, "TemporalTrainingOptions.Optimizer", "temporal training");
         using var stateUse = state?.EnterRun("temporal training") ?? default;
+        using var run = TrainingRuns.Enter("temporal training", (machine, "The model's frame machine"), (Rule, $"The learning rule '{Rule.Name}'"), (state, "The training state"));
         bool resume = state is { IsEmpty: false };
         if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), batch, training.Count);
         int epochsBefore = resume ? state!.ScheduleEpoch : 0;
