@@ -261,10 +261,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
     }
 
     /// <summary>
-    /// Rows i·rows/n (i &lt; n) of one pass of the stream, into <paramref name="sample"/>; returns how many it found
-    /// (a stream told the rows to expect throws when a pass gives fewer).
+    /// Rows i·rows/n (i &lt; n) of one pass of the stream, into <paramref name="sample"/>: all n, since the stream has been told
+    /// the <paramref name="rows"/> to expect (<see cref="InputColumn.RowStream.ExpectRows"/>) and throws on a pass that gives fewer.
     /// </summary>
-    private static int EvenlySpacedRows(InputColumn.RowStream stream, long rows, int n, float[] sample, CancellationToken cancellation)
+    private static void EvenlySpacedRows(InputColumn.RowStream stream, long rows, int n, float[] sample, CancellationToken cancellation)
     {
         int columns = stream.Columns, taken = 0;
         int blockRows = BlockRows(columns);
@@ -279,7 +279,6 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
                 block.AsSpan((int)(wanted - first) * columns, columns).CopyTo(sample.AsSpan(taken * columns, columns));
             first += got;
         }
-        return taken;
     }
 
     /// <summary>Rows read at a time in a pass over a stream: 256, fewer for rows so wide that 256 would not fit one array.</summary>
@@ -320,9 +319,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         if (matrix is not null)
             for (int i = 0; i < n; i++) matrix.Row((int)((long)i * matrix.Rows / n)).CopyTo(sample.AsSpan(i * columns, columns));
         else
-            n = EvenlySpacedRows(stream!, trainingRows, n, sample, cancellation);
-        if (n == 0)
-            throw new InvalidOperationException("The training data gave no rows when read again for the anomaly threshold: it must give the same rows on every pass (cache it first, ml.Data.Cache).");
+            EvenlySpacedRows(stream!, trainingRows, n, sample, cancellation);
         var scores = new double[n];
         const int chunk = 64;
         try
