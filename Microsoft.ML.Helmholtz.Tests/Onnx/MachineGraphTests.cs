@@ -222,4 +222,42 @@ public sealed class MachineGraphTests
             Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
         }
     }
+
+    /// <summary>
+    /// A generative Gaussian layer of tiny variance is scored as the managed kernel scores it: ((y − m) e^{−s/2})², e^{−s/2}
+    /// held at float.MaxValue below s = −177. The graph formed (y − m)² e^{−s}, whose e^{−s} is ∞ below s = −88.7: a value at
+    /// its mean gave 0 · ∞ (every sample dropped, the row −∞) and y − m = 10⁻²⁵ squared to 0 before the product (NaN again).
+    /// Visible units 0 and 1 have the log-variance given, their means fixed by their biases; the rows put unit 0 at its mean
+    /// and unit 1 10⁻²⁵ from it. At −60 both forms hold (the control).
+    /// </summary>
+    [TestMethod]
+    [DataRow(-60f)]
+    [DataRow(-100f)]
+    [DataRow(-200f)]
+    public void AGaussianLayerOfTinyVarianceIsScoredAsTheManagedKernelScoresIt(float logVariance)
+    {
+        var machine = TestModels.Random("6gl-4g", 1, scale: 0.3f);
+        var visible = (GaussianLayer)machine.Generative.Layers[0];
+        int inputs = visible.MeanMap.Inputs;
+        Array.Clear(visible.MeanMap.Weight!.Value, 0, 2 * inputs);   // units 0 and 1: their means are their biases whatever the input
+        visible.MeanMap.Bias.Value[0] = 0.3f;
+        visible.MeanMap.Bias.Value[1] = 0f;
+        visible.LogVarianceParameter!.Value[0] = logVariance;
+        visible.LogVarianceParameter.Value[1] = logVariance;
+        DataMatrix data = Data(machine, 3, 4);
+        for (int r = 0; r < 3; r++)
+        {
+            data.Values[r * 6] = 0.3f;
+            data.Values[r * 6 + 1] = 1e-25f;
+        }
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        double[] managed = new double[3];
+        estimator.CreateScorer().Estimate(data.Values, 3, managed);
+        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), data);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
+            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
+        }
+    }
 }

@@ -333,10 +333,13 @@ internal static class MachineGraph
     private static string GaussianLogProb(OnnxGraphBuilder g, GaussianLayer layer, string u, string y, string minusHalf, string name)
     {
         string m = layer.MeanFunction == GaussianMean.Tanh ? g.Node("Tanh", [u]) : u;
-        string d = g.Node("Sub", [y, m]);
         float[] s = layer.LogVarianceParameter!.Value;
-        string precision = g.Initializer($"{name}_precision", s.Select(v => MathF.Exp(-v)).ToArray(), s.Length);
-        string squares = g.Reduce("ReduceSum", g.Node("Mul", [g.Node("Mul", [d, d]), precision]), [2], keepDims: false);
+        // ((y − m) e^{−s/2})², as the managed kernel squares it (Kernels.InverseScale, e^{−s/2} held at float.MaxValue):
+        // (y − m)² e^{−s} made e^{−s} ∞ below s = −88.7, so y = m gave 0 · ∞ = NaN (the sample dropped) and a tiny y − m
+        // squared to 0 in float where the managed term is finite.
+        string inverseScale = g.Initializer($"{name}_inverse_scale", s.Select(v => MathF.Min(MathF.Exp(-0.5f * v), float.MaxValue)).ToArray(), s.Length);
+        string t = g.Node("Mul", [g.Node("Sub", [y, m]), inverseScale]);
+        string squares = g.Reduce("ReduceSum", g.Node("Mul", [t, t]), [2], keepDims: false);
         double constant = s.Sum(v => (double)v) + s.Length * Numerics.Kernels.LogTwoPi;
         return g.Node("Mul", [g.Node("Add", [squares, g.Scalar($"{name}_constant", (float)constant)]), minusHalf]);
     }
