@@ -193,7 +193,11 @@ public sealed class ThreadSafetyTests
         {
             Assert.IsTrue(paused.Wait(TimeSpan.FromSeconds(30)), "training reached its first epoch");
             // The machine's own calls are refused too, naming the run.
-            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => model.ZeroGradients()).Message, "in use by temporal training on another thread");
+            string zero = Assert.ThrowsExactly<InvalidOperationException>(() => model.ZeroGradients()).Message;
+            StringAssert.Contains(zero, "This TemporalHelmholtzMachine is in use by temporal training on another thread");
+            // The advice is the model's: it has no Clone(), and its evaluation works in its own buffers.
+            StringAssert.Contains(zero, "a TemporalFixedNoiseLogLikelihood each");
+            Assert.IsFalse(zero.Contains("Clone()"), zero);
             StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => TemporalEvaluation.MeanFrame(model.Machine, 4)).Message, "in use by temporal training on another thread");
             // And calls made directly on its LSTM, whose buffers the run is using.
             foreach (var (call, name) in new (Action, string)[]

@@ -69,5 +69,9 @@ public sealed class ArgumentNamesTests
         foreach (int samples in new[] { 0, -1 })
             Named<ArgumentOutOfRangeException>(() => LogLikelihoodEstimate.FromPerExample([-1.0], [0.0], samples), "samples", "must be a non-negative and non-zero value");
         Assert.AreEqual(5, LogLikelihoodEstimate.FromPerExample([-1.0], [0.0], 5).SamplesPerExample);
+        // A sequence of no frames was blamed on the sequence: "holds 0 values, not 0 frames of 4".
+        var temporal = new TemporalFixedNoiseLogLikelihood(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3g"), 3, 1), 5);
+        foreach (int frames in new[] { 0, -1 })
+            Named<ArgumentOutOfRangeException>(() => temporal.Score([], frames, new double[1]), "frames", "must be a non-negative and non-zero value");
     }
 }

@@ -295,6 +295,46 @@ public sealed class TemporalMachineTests
         }
     }
 
+    /// <summary>
+    /// A resumed run keeps the first run's divergence limit, F₀ carried in the state as the frame trainer carries it: the
+    /// resumed run built its own from its first segment, so under a tight factor the second half of a run that finishes whole
+    /// was refused at its epoch 7 (the repro of a review). Half a run, saved and loaded with its state, then the other half,
+    /// is the whole run bit for bit, and the state carries the whole run's F₀ through the file.
+    /// </summary>
+    [TestMethod]
+    public void ARunSplitWithItsTrainingStateKeepsTheUninterruptedRunsDivergenceLimit()
+    {
+        var random = new RandomStream(1);
+        var values = new float[8 * 5 * 16];
+        for (int i = 0; i < values.Length; i++) values[i] = random.NextDouble() < 0.9 ? 1 : 0;
+        var data = new SequenceSet(8, 5, 4, 4, values);
+        TemporalTrainingOptions Options(int epochs) => new()
+        {
+            Epochs = epochs, BatchSequences = 4, TruncationSteps = 2, LearningRate = new LearningRateSchedule(0.01), DivergenceFactor = 0.1,
+            InitializeVisibleBiases = false, Seed = 3,
+        };
+        TemporalHelmholtzMachine Model() => TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("16b-4b"), 3, 7);
+
+        var whole = Model();
+        var wholeState = new TrainingState();
+        new TemporalTrainer(LearningRules.Create("wake-sleep"), Options(30)).Train(whole, data, state: wholeState);
+        Assert.IsTrue(double.IsFinite(wholeState.DivergenceReference), "the run records its F₀");
+
+        var split = Model();
+        var state = new TrainingState();
+        new TemporalTrainer(LearningRules.Create("wake-sleep"), Options(15)).Train(split, data, state: state);
+        Assert.AreEqual(wholeState.DivergenceReference, state.DivergenceReference, "the first half's F₀ is the whole run's");
+        var saved = new MemoryStream();
+        state.Save(saved);
+        saved.Position = 0;
+        var loaded = TrainingState.Load(saved);
+        Assert.AreEqual(state.DivergenceReference, loaded.DivergenceReference, "F₀ through the file");
+        var second = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(split)));
+        new TemporalTrainer(LearningRules.Create("wake-sleep"), Options(15)).Train(second, data, state: loaded);
+        CollectionAssert.AreEqual(Bytes(whole), Bytes(second), "the split run's model is the uninterrupted run's");
+        Assert.AreEqual(wholeState.DivergenceReference, loaded.DivergenceReference, "the resumed run keeps the first run's F₀");
+    }
+
     [TestMethod]
     public void BadSequencesAreRefusedNamingTheProblem()
     {

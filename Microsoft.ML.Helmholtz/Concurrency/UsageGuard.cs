@@ -10,8 +10,8 @@ namespace Microsoft.ML.Helmholtz.Concurrency;
 /// </summary>
 internal sealed class UsageGuard
 {
-    private readonly string _subject;
-    private readonly string _advice;
+    private string _subject;
+    private string _advice;
     private Holding? _holder;          // null when free; the thread and its operation, taken in one exchange
     private int _depth;                // nesting of the owner's entries
 
@@ -27,6 +27,16 @@ internal sealed class UsageGuard
     /// <param name="subject">The object as the message names it, e.g. "This HelmholtzMachine".</param>
     /// <param name="advice">What the user should do instead (one sentence).</param>
     public UsageGuard(string subject, string advice)
+    {
+        _subject = subject;
+        _advice = advice;
+    }
+
+    /// <summary>
+    /// Names the object and the advice anew, for an owner that wraps it: a temporal model's frame machine is named as the
+    /// model, whose threads need other advice (it has no Clone). Set once, before the owner is handed out.
+    /// </summary>
+    internal void Rename(string subject, string advice)
     {
         _subject = subject;
         _advice = advice;

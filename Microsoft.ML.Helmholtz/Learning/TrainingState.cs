@@ -68,8 +68,9 @@ public sealed class TrainingState
 
     /// <summary>
     /// F₀, the free energy the trainer's divergence limit is built from (<see cref="TrainingOptions.DivergenceFactor"/>): the first
-    /// run's first minibatch's, carried so that a resumed run has the unbroken run's limit. NaN when none was recorded (a temporal
-    /// run, a state of format version 1): the resumed run then takes its own first minibatch's.
+    /// run's first minibatch's, carried so that a resumed run has the unbroken run's limit. A temporal run's is its first segment's, in nats a
+    /// frame. NaN when none was recorded (a state of format version 1, or of a temporal run from before the temporal trainer kept
+    /// one): the resumed run then takes its own first minibatch's.
     /// </summary>
     internal double DivergenceReference
     {

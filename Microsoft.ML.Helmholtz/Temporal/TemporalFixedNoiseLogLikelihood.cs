@@ -94,7 +94,8 @@ public sealed class TemporalFixedNoiseLogLikelihood
     {
         using var use = Guard.Enter("Score");
         int d = Model.FrameSize, width = Model.ConditioningWidth, k = Samples;
-        if (frames <= 0 || sequence.Length != frames * d) throw new ArgumentException($"The sequence holds {sequence.Length} values, not {frames} frames of {d}.", nameof(sequence));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frames);
+        if (sequence.Length != (long)frames * d) throw new ArgumentException($"The sequence holds {sequence.Length} values, not {frames} frames of {d}.", nameof(sequence));
         if (result.Length < frames) throw new ArgumentException($"result holds {result.Length} values, fewer than the {frames} frames.", nameof(result));
         var machine = Model.Machine;
         DataValidation.Validate(sequence, frames, d, machine.Architecture.Visible, "sequence");

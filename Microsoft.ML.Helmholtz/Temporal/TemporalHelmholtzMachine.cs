@@ -33,6 +33,10 @@ public sealed class TemporalHelmholtzMachine
         Machine = machine;
         Recurrence = recurrence;
         recurrence.ComputeGuard = machine.Access.Compute;
+        // The frame machine's advice (score from the estimators' private copies, or Clone it) does not fit the model, which has no Clone.
+        machine.Access.Compute.Rename("This TemporalHelmholtzMachine",
+            "Its frame machine and LSTM compute in buffers of their own: train or evaluate it on one thread; score it from other threads " +
+            "with a TemporalFixedNoiseLogLikelihood each (each works on a private copy), or give each thread its own copy (Save and Load).");
         ConditioningMap = map;
         var layers = machine.Architecture.Layers;
         _generativeOffset = new int[layers.Count];

@@ -43,7 +43,8 @@ public sealed class TemporalTrainingOptions
 
     /// <summary>
     /// When a run is called diverged, as <see cref="TrainingOptions.DivergenceFactor"/> says for the frame machine: with F₀
-    /// the free energy per frame of the run's first segment and D the frame's visible units, a step fails when the free
+    /// the free energy per frame of the run's first segment (of the first run, for a run resumed from a
+    /// <see cref="TrainingState"/>, which carries it) and D the frame's visible units, a step fails when the free
     /// energy per frame measured after it (the next segment's, or the end-of-epoch measure) exceeds
     /// F₀ + DivergenceFactor · (|F₀| + D) nats, or is not finite. +∞ keeps the finiteness checks only.
     /// </summary>
@@ -186,11 +187,17 @@ public sealed class TemporalTrainer
             foreach (Parameter p in parameters) p.ZeroGradient();
 
             var clock = Stopwatch.StartNew();
-            double divergenceLimit = double.NaN;   // from the run's first free energy, the machine as given
+            // F₀, the limit's reference: the first run's first free energy, carried in the state so that a resumed run has the
+            // unbroken run's limit (as HelmholtzTrainer carries it); a state without one (recorded before it was kept) gives NaN,
+            // and the run takes its own first free energy.
+            double divergenceReference = resume ? state!.DivergenceReference : double.NaN;
+            double divergenceLimit = double.IsNaN(divergenceReference) ? double.NaN
+                : TrainingOptions.DivergenceLimit(divergenceReference, o.DivergenceFactor, machine.Architecture.Visible.Size);
             string? PastLimit(double freeEnergy)
             {
                 if (double.IsNaN(divergenceLimit))
                 {
+                    divergenceReference = freeEnergy;
                     divergenceLimit = TrainingOptions.DivergenceLimit(freeEnergy, o.DivergenceFactor, machine.Architecture.Visible.Size);
                     return null;
                 }
@@ -270,7 +277,7 @@ public sealed class TemporalTrainer
                 stepUnchecked = false;
 
                 // After a step of this run: the machine is left as it is here.
-                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, double.NaN,
+                state?.Record(Rule, optimizer, parameters, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), epochsBefore + epoch + 1, 0, batch, training.Count, 0, 0, divergenceReference,
                     (OrderStream, random.SaveState()), (SampleStream, samples.SaveState()));
                 var report = new TemporalEpochReport(epoch + 1, freeEnergy / seen, objective / seen, Rule.Objective, clock.Elapsed, LearningRateSchedule.AsReported(rate));
                 reports.Add(report);
