@@ -159,27 +159,40 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsTrue(File.Exists(Temp.File("out/report.csv")) && File.Exists(Temp.File("out/strip.png")));
     }
 
+    /// <summary>
+    /// A run whose first step diverges keeps no step: it saves and scores nothing, and the model, curve and report an earlier run
+    /// left in the folder stay as they were (it saved the untrained model and a curve of no epoch over them). A run cancelled
+    /// before its first step does the same.
+    /// </summary>
     [TestMethod]
-    public void ADivergedRunSavesTheModelBeforeTheRefusedStepAndTheCurve()
+    public void ARunThatKeepsNoStepLeavesTheFolderAsItWas()
     {
+        var (exit, _, error) = Run([.. Small, "--epochs", "1", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        var before = Directory.GetFiles(Temp.File("out")).ToDictionary(path => Path.GetFileName(path), File.ReadAllBytes);
+        Assert.IsTrue(before.ContainsKey(BouncingBallsApp.ModelFile) && before.ContainsKey(BouncingBallsApp.ReportFile), string.Join(", ", before.Keys));
+        void Unchanged(string when)
+        {
+            CollectionAssert.AreEquivalent(before.Keys.ToArray(), Directory.GetFiles(Temp.File("out")).Select(path => Path.GetFileName(path)).ToArray(), when);
+            foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Temp.File("out/" + name)), $"{when}: {name}");
+        }
+
         // A rate this large sends the first step's parameters to 1e30: the next segment's free energy is not finite.
-        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--learning-rate", "1e30"]);
+        (exit, string text, error) = Run([.. Small, "--epochs", "2", "--learning-rate", "1e30"]);
         Assert.AreEqual(BouncingBallsApp.Diverged, exit, error);
         string[] lines = error.TrimEnd().Split('\n');
         Assert.HasCount(1, lines, error);
         StringAssert.StartsWith(lines[0], "error: training diverged: ");
-        StringAssert.Contains(lines[0], $"The model as it stood before the refused step is saved to {Temp.File("out/" + BouncingBallsApp.ModelFile)} (0 steps)");
-        // The refused step was the run's first, undone with the start of the visible biases: the saved model is the machine as created.
-        var saved = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile));
-        Assert.AreEqual(0L, saved.Machine.StepsTrained);
-        var created = TemporalHelmholtzMachine.Create(Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture.Parse("900bs-20g"), 8, seed: 1);
-        for (int i = 0; i < created.Parameters.Count; i++)
-            CollectionAssert.AreEqual(created.Parameters[i].Value, saved.Parameters[i].Value, created.Parameters[i].Name);
-        CollectionAssert.AreEqual(new[] { "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds" },
-            File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile)), "the curve, of no finished epoch");
-        Assert.IsEmpty(Directory.GetFiles(Temp.File("out"), "*.tmp"), "no temporary file is left");
-        Assert.IsFalse(File.Exists(Temp.File("out/" + BouncingBallsApp.ReportFile)), "nothing is scored");
+        StringAssert.Contains(lines[0], $"No step was kept: nothing is saved or scored (the files in {Temp.File("out")} are as they were).");
         Assert.IsFalse(text.Contains("temporal machine:", StringComparison.Ordinal), text);
+        Unchanged("diverged");
+
+        // Cancelled when training starts, before its first step.
+        using var source = new CancellationTokenSource();
+        (exit, _, error) = Run(new AtLine("training the temporal machine", source.Cancel), source.Token, [.. Small, "--epochs", "2"]);
+        Assert.AreEqual(BouncingBallsApp.Cancelled, exit, error);
+        StringAssert.Contains(error, $"training cancelled before its first step: nothing is saved or scored (the files in {Temp.File("out")} are as they were).");
+        Unchanged("cancelled");
     }
 
     [TestMethod]

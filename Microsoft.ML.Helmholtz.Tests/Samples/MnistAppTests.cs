@@ -721,6 +721,21 @@ public sealed class MnistAppTests : TempDirectoryTests
             "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output);
         AssertOneLineError(exit, error, "training diverged", MnistApp.Diverged);
         StringAssert.Contains(error, "The model is not saved");
+        StringAssert.Contains(error, $"this run wrote no checkpoint (the files in {output} are as they were)");
         Assert.IsFalse(File.Exists(Path.Combine(output, "wake-sleep.hm")), "no model is written from a diverged run");
+
+        // In a folder an earlier run left its model and curve in: they are not called this run's checkpoint, and the curve stays
+        // the earlier model's (it was replaced by one of no rows).
+        string[] shortRun = ["--rule", "wake-sleep", "--train-limit", "500", "--valid-rows", "100", "--test-limit", "50", "--k", "5",
+            "--data", RealData(), "--out", output];
+        (exit, _, error) = Run([.. shortRun, "--epochs", "1"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        var before = Directory.GetFiles(output).ToDictionary(path => Path.GetFileName(path), File.ReadAllBytes);
+        (exit, _, error) = Run([.. shortRun, "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2"]);
+        AssertOneLineError(exit, error, "training diverged", MnistApp.Diverged);
+        StringAssert.Contains(error, "this run wrote no checkpoint");
+        Assert.DoesNotContain("holds", error);
+        CollectionAssert.AreEquivalent(before.Keys.ToArray(), Directory.GetFiles(output).Select(Path.GetFileName).ToArray());
+        foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
     }
 }

@@ -56,6 +56,31 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         StringAssert.Contains(text, "test log-likelihood (importance sampling, K = 5)");
     }
 
+    /// <summary>
+    /// A new run cancelled before its first step saves and scores nothing: its model is the untrained one, which replaced the model,
+    /// state, curve and scores an earlier run had left in the folder (the run went on as if it had trained).
+    /// </summary>
+    [TestMethod]
+    public void CancelledBeforeItsFirstStepANewRunLeavesTheFolderAsItWas()
+    {
+        string output = Temp.File("out");
+        int exit = MnistApp.Run(ShortRun(output, 1, 5), new StringWriter(), new StringWriter());
+        Assert.AreEqual(MnistApp.Success, exit);
+        var before = Directory.GetFiles(output).ToDictionary(path => Path.GetFileName(path), File.ReadAllBytes);
+        Assert.IsTrue(before.ContainsKey("sbp.hm") && before.ContainsKey("sbp.state") && before.ContainsKey("sbp-curve.csv"), string.Join(", ", before.Keys));
+
+        // Cancelled when the run's first line is written: after the data loads, before the trainer's first step.
+        using var source = new CancellationTokenSource();
+        var text = new CancelAtLine("rule sbp", source);
+        var error = new StringWriter();
+        exit = MnistApp.Run(ShortRun(output, 2, 5), text, error, source.Token);
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        StringAssert.Contains(error.ToString(), $"training cancelled before its first step: nothing is saved or scored (the files in {output} are as they were)");
+        Assert.DoesNotContain("test log-likelihood", text.ToString());
+        CollectionAssert.AreEquivalent(before.Keys.ToArray(), Directory.GetFiles(output).Select(Path.GetFileName).ToArray());
+        foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
+    }
+
     [TestMethod]
     public void CancelledInTrainingTheRunGoesOnExactlyFromTheModelAndStateSaved()
     {

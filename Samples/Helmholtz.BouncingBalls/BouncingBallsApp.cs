@@ -135,7 +135,8 @@ public static class BouncingBallsApp
         catch (OperationCanceledException)
         {
             cancelled = true;
-            error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
+            if (model.Machine.StepsTrained > 0)
+                error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
         }
         catch (TrainingDivergedException e)
         {
@@ -144,6 +145,24 @@ public static class BouncingBallsApp
             diverged = e;
         }
         TimeSpan temporalTime = trainingClock.Elapsed;
+        // A run that kept no step holds the untrained model, which must not replace what an earlier run left in the folder.
+        if (model.Machine.StepsTrained == 0)
+        {
+            const string Nothing = "nothing is saved or scored";
+            string folder = $"the files in {o.Output} are as they were";
+            if (diverged is not null)
+            {
+                error.WriteLine($"error: training diverged: {OneLine(diverged.Message)} No step was kept: {Nothing} ({folder}).");
+                return Diverged;
+            }
+            if (cancelled)
+            {
+                error.WriteLine($"training cancelled before its first step: {Nothing} ({folder}).");
+                return Cancelled;
+            }
+            output.WriteLine($"no step trained: {Nothing} ({folder})");
+            return Success;
+        }
         if (!cancelled && diverged is null && reports.Count < o.Epochs)
             output.WriteLine(SampleConsole.StoppedEarly(o.Schedule, 0, reports.Count));
 

@@ -205,12 +205,15 @@ public static class MnistApp
         // A model is saved with the training state of the same point (the trainer records it after each epoch and where it was
         // cancelled), so that a run resumed from it goes on as this one would have; a state that is not the model's is removed.
         // Until this run's first step the model's state is the one it was resumed with, whatever its optimiser, and the file
-        // resumed from is left as it is.
-        bool Trained() => options.Resume is null || machine.StepsTrained != resumedSteps;
+        // resumed from is left as it is. A new run stopped before its first step saves nothing: its model is the untrained one, which
+        // must not replace what an earlier run left in the folder.
+        bool Trained() => machine.StepsTrained != resumedSteps;
+        int? checkpointEpoch = null;   // the epoch of the last checkpoint this run wrote to modelPath
         void SaveCheckpoint(string path)
         {
-            if (!Trained() && SameFile(path, options.Resume!)) return;
+            if (!Trained() && options.Resume is not null && SameFile(path, options.Resume)) return;
             machine.Save(path);
+            if (path == modelPath) checkpointEpoch = curve.Count > 0 ? curve[^1].Epoch : null;
             TrainingState? pointState = !state.IsEmpty && state.StepsTrained == machine.StepsTrained ? state
                 : saved is not null && saved.StepsTrained == machine.StepsTrained ? saved : null;
             if (pointState is not null) pointState.Save(StatePath(path));
@@ -283,14 +286,24 @@ public static class MnistApp
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine("training cancelled; the model as it stands is saved and scored.");
+            if (!Trained() && options.Resume is null)
+            {
+                error.WriteLine($"training cancelled before its first step: nothing is saved or scored (the files in {options.OutputDirectory} are as they were).");
+                return Cancelled;
+            }
+            error.WriteLine(Trained() ? "training cancelled; the model as it stands is saved and scored."
+                : $"training cancelled before its first step; the model resumed from is scored.");
             exitCode = Cancelled;
         }
         catch (TrainingDivergedException e)
         {
-            // The failed step is undone, but the run went wrong: the last checkpoint is kept as it is.
-            SaveCurve();
-            error.WriteLine($"error: training diverged: {OneLine(e.Message)} The model is not saved; {(File.Exists(modelPath) ? $"{modelPath} holds the last checkpoint" : "no checkpoint was written")}.");
+            // The failed step is undone, but the run went wrong: the last checkpoint is kept as it is. A run that finished no epoch
+            // leaves the curve as it was (an earlier run's, whose model the folder may hold).
+            if (curve.Count > 0) SaveCurve();
+            string kept = checkpointEpoch is { } epoch ? $"{modelPath} holds this run's last checkpoint, of epoch {epoch}"
+                : options.Resume is not null ? $"this run wrote no checkpoint; {options.Resume} is as it was"
+                : $"this run wrote no checkpoint (the files in {options.OutputDirectory} are as they were)";
+            error.WriteLine($"error: training diverged: {OneLine(e.Message)} The model is not saved; {kept}.");
             return Diverged;
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -299,6 +312,11 @@ public static class MnistApp
             SaveCheckpoint(modelPath);
             SaveCurve();
             output.WriteLine($"model saved to {modelPath}; learning curve in {curvePath}");
+        }
+        else if (options.Resume is null)
+        {
+            output.WriteLine($"no step trained: nothing is saved or scored (the files in {options.OutputDirectory} are as they were)");
+            return exitCode;
         }
         else if (!scoreOnly) output.WriteLine($"no step trained: {options.Resume} is left as it was");
 
