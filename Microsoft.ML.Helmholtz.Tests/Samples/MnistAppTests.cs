@@ -445,7 +445,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow(new[] { "--optimizer", "sgd", "--weight-decay", "0.1" }, "--weight-decay is Adam's (decoupled); it has no meaning with --optimizer sgd.")]
     [DataRow(new[] { "--lr", "0.5", "--weight-decay", "2" }, "--weight-decay 2 with --lr 0.5 would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.")]
     [DataRow(new[] { "--lr", "1", "--weight-decay", "0.999999999" }, "--weight-decay 0.999999999 with --lr 1 would shrink the weights by 1 − lr·λ ≤ 0 at each step: lr·λ must be under 1.")]
-    [DataRow(new[] { "--weight-decay", "-1" }, "--weight-decay needs a non-negative number.")]
+    [DataRow(new[] { "--weight-decay", "-1" }, "--weight-decay needs a finite number, 0 or more; got '-1'.")]
     public void AWeightDecayAdamCannotUseIsRefused(string[] arguments, string message)
     {
         var (exit, _, error) = Run(arguments);
@@ -474,7 +474,8 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow("1", "--adam-beta2 must be in [0, 1); got 1.")]
     [DataRow("0.9999999999", "--adam-beta2 0.9999999999 is 1 in single precision, in which Adam uses it: it must be at most 0.99999994.")]
     [DataRow("1e-50", "--adam-beta2 1E-50 is 0 in single precision, in which Adam uses it: give 0 or at least 1E-45.")]
-    [DataRow("-0.5", "--adam-beta2 needs a non-negative number.")]
+    [DataRow("-0.5", "--adam-beta2 needs a finite number, 0 or more; got '-0.5'.")]
+    [DataRow("1e400", "--adam-beta2 needs a finite number, 0 or more; got '1e400'.")]
     public void ABeta2OutsideTheUnitIntervalAsAFloatIsRefused(string value, string message)
     {
         var (exit, _, error) = RunWithoutData("--adam-beta2", value);

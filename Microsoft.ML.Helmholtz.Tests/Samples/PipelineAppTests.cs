@@ -18,7 +18,10 @@ public sealed class PipelineAppTests : TempDirectoryTests
     {
         string data = SharedData.MnistDirectory();
         var error = new StringWriter();
-        int exit = PipelineApp.Run([.. args, "--data", data, "--out", Temp.File("out")], output, error, cancellation);
+        // --out only for the tasks that write files (the others refuse it).
+        int task = Array.IndexOf(args, "--task");
+        bool writes = task < 0 || task + 1 >= args.Length || args[task + 1] is not ("few-labels" or "anomaly");
+        int exit = PipelineApp.Run([.. args, "--data", data, .. writes ? new[] { "--out", Temp.File("out") } : []], output, error, cancellation);
         return (exit, output.ToString(), error.ToString());
     }
 
@@ -270,6 +273,17 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.IsFalse(error.Contains("   at "), "no stack trace");
     }
 
+    /// <summary>A K whose fixed noise the transformer cannot hold is named as --k, without the estimator's property or .NET's suffixes.</summary>
+    [TestMethod]
+    public void AKTheTransformerCannotHoldIsNamedAsTheOption()
+    {
+        var (exit, _, error) = Run("--epochs", "1", "--train-limit", "100", "--architecture", "784b-30g-10g", "--k", "20000000");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --k: K = 20000000 samples");
+        Assert.DoesNotContain("HelmholtzMachineOptions", error);
+        Assert.DoesNotContain("Actual value", error);
+    }
+
     [TestMethod]
     public void AnOptionTheTaskDoesNotUseIsRefused()
     {
@@ -283,6 +297,12 @@ public sealed class PipelineAppTests : TempDirectoryTests
         (exit, _, error) = Run("--task", "onnx", "--fallback-to-cpu");
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --fallback-to-cpu falls back from --gpu N");
+        // --out to a task that writes nothing (it was accepted, even a path no folder could be made at).
+        File.WriteAllText(Temp.File("a-file"), "");
+        var error2 = new StringWriter();
+        exit = PipelineApp.Run(["--task", "anomaly", "--out", Temp.File("a-file/out"), "--data", SharedData.MnistDirectory()], new StringWriter(), error2);
+        Assert.AreEqual(PipelineApp.UserError, exit, error2.ToString());
+        StringAssert.StartsWith(error2.ToString(), "error: --out is an option of the main and onnx tasks, which write files; --task anomaly writes none.");
         (exit, _, error) = Run("--task", "anomaly", "--epochs", "0");
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --epochs 0 trains nothing, and --task anomaly starts from no machine");

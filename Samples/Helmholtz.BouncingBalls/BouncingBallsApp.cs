@@ -83,7 +83,7 @@ public static class BouncingBallsApp
         }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            error.WriteLine($"error: {OneLine(e.Message)}");
+            error.WriteLine($"error: {OneLine(SampleConsole.WithoutParameter(e))}");
             return UserError;
         }
         catch (Exception e)
@@ -93,6 +93,19 @@ public static class BouncingBallsApp
     }
 
     private static string OneLine(string message) => SampleConsole.OneLine(message);
+
+    /// <summary>The evaluation's refusal of a sample count (its buffers cannot hold it), named by the option that set it.</summary>
+    private static T SamplesOption<T>(string option, int value, Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "samples")
+        {
+            throw new ArgumentException($"{option} {value}: {SampleConsole.WithoutParameter(e)}", e);
+        }
+    }
 
     private static int Experiment(Options o, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
@@ -108,6 +121,16 @@ public static class BouncingBallsApp
                 $"use soft-target units ({architecture.Visible.Size}bs) or continuous Bernoulli ones ({architecture.Visible.Size}cb).");
         ILearningRule rule = LearningRules.Create(o.Rule);
         if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
+        // The model before the output folder and the data, which takes minutes to make: too many recurrent units are named now.
+        TemporalHelmholtzMachine model;
+        try
+        {
+            model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
+        }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == "recurrentUnits")
+        {
+            throw new ArgumentException($"--recurrent-units {o.RecurrentUnits}: {SampleConsole.WithoutParameter(e)}", e);
+        }
         PrepareOutputDirectory(o.Output);
         // A data set still to be made is written there: a folder that cannot take it is named before the minutes it takes.
         if (File.Exists(o.Data) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TrainFile)) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TestFile)))
@@ -118,7 +141,6 @@ public static class BouncingBallsApp
         // The generator takes no cancellation token: a signal during it is acted on here, before training starts.
         cancellation.ThrowIfCancellationRequested();
 
-        var model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
         output.WriteLine($"training the temporal machine {architecture} + LSTM({o.RecurrentUnits}) with {rule.Name}: {o.Epochs} epochs of minibatches of {o.BatchSequences} sequences{(o.Truncation > 0 ? $", BPTT truncated to {o.Truncation} steps" : "")}");
         // The epochs are collected as they are reported, so that a cancelled run still has the ones it finished.
         var reports = new List<TemporalEpochReport>();
@@ -224,9 +246,10 @@ public static class BouncingBallsApp
         try
         {
             var scoring = Stopwatch.StartNew();
-            double[] perFrame = TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: scoringCancellation);
+            double[] perFrame = SamplesOption("--k", o.K, () => TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: scoringCancellation));
             temporalLogLikelihood = perFrame.Average();
-            predicted = TemporalEvaluation.PredictFrames(model, test, o.PredictSamples, seed: o.Seed + 2, cancellationToken: scoringCancellation);
+            predicted = SamplesOption("--predict-samples", o.PredictSamples,
+                () => TemporalEvaluation.PredictFrames(model, test, o.PredictSamples, seed: o.Seed + 2, cancellationToken: scoringCancellation));
             temporalError = TemporalEvaluation.PredictionError(test, predicted);
             float[] previous = new float[test.Values.Length];
             for (int s = 0; s < test.Count; s++)
@@ -409,6 +432,12 @@ public static class BouncingBallsApp
             if (o.TimeLimit is null && (float)o.Schedule.At(o.Epochs - 1) == 0)
                 throw new ArgumentException($"--decay {o.Decay.ToString(CultureInfo.InvariantCulture)} takes the learning rate to 0 in single precision by epoch {o.Epochs}: " +
                     "set --min-lr, decay more slowly, train fewer --epochs, or set a --time-limit.");
+            // Each set is one array of sequences × frames × pixels: one it cannot hold is named before the data is made.
+            long perSequence = (long)o.Frames * new BouncingBallsOptions { Frames = o.Frames }.PixelsPerFrame;
+            foreach (var (option, count) in new[] { ("--train-sequences", o.TrainSequences), ("--test-sequences", o.TestSequences) })
+                if (count * perSequence > Array.MaxLength)
+                    throw new ArgumentException($"{option} {count}: {count:N0} sequences of {o.Frames:N0} frames of {perSequence / o.Frames:N0} pixels are " +
+                        $"{count * perSequence:N0} values, more than one array holds ({Array.MaxLength:N0}): give fewer sequences or --frames.");
             if (o.BatchSequences > o.TrainSequences)
                 throw new ArgumentException($"--batch-sequences {o.BatchSequences} is more than the {o.TrainSequences} training sequences (--train-sequences): no minibatch would be made.");
             return o;

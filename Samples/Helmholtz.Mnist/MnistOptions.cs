@@ -104,10 +104,20 @@ internal sealed class MnistOptions
                 return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 0 ? v
                     : throw new ArgumentException($"{name} needs a whole number from 0 to {int.MaxValue}; got '{text}'.");
             }
-            double Real() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && double.IsFinite(v) ? v : throw new ArgumentException($"{name} needs a non-negative number.");
+            double Real()
+            {
+                string text = Value();
+                return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && double.IsFinite(v) ? v
+                    : throw new ArgumentException($"{name} needs a finite number, 0 or more; got '{text}'.");
+            }
             // An empty path would reach the file system as "The value cannot be an empty string", naming no option.
             string Path() => Value() is { Length: > 0 } v ? v : throw new ArgumentException($"{name} needs a value; got an empty string.");
-            ulong Seed() => ulong.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v) ? v : throw new ArgumentException($"{name} needs a whole number from 0 to {ulong.MaxValue}.");
+            ulong Seed()
+            {
+                string text = Value();
+                return ulong.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v) ? v
+                    : throw new ArgumentException($"{name} needs a whole number from 0 to {ulong.MaxValue}; got '{text}'.");
+            }
             switch (name)
             {
                 case "--rule": o.Rule = Value(); break;

@@ -68,7 +68,7 @@ public static class PipelineApp
           --per-digit 10,100,500      labelled images of each digit for the few-labels task
           --data DIR        binarized MNIST folder (default: $HELMHOLTZ_MNIST_DIR when it is set, else the first
                             shared/data/mnist found walking up from the sample's folder, then from the current folder)
-          --out DIR         where the model zip and ONNX files go (runs/pipeline)
+          --out DIR         where the model zip and ONNX files go (runs/pipeline; main and onnx tasks)
           --gpu N           onnx task: score on CUDA GPU N (MLContext.GpuDeviceId)
           --fallback-to-cpu onnx task: run on the CPU if the GPU cannot be had (MLContext.FallbackToCpu)
           -h, --help        this text
@@ -124,7 +124,11 @@ public static class PipelineApp
         catch (Exception e) when (e is UserErrorException or ArgumentException or FormatException or InvalidDataException or IOException or UnauthorizedAccessException
             or NotSupportedException)
         {
-            error.WriteLine($"error: {OneLine(SampleConsole.WithoutParameter(e))}");
+            // The estimator names its option; the sample's is --k.
+            const string SamplesOption = "HelmholtzMachineOptions.Samples: ";
+            string message = SampleConsole.WithoutParameter(e);
+            if (message.StartsWith(SamplesOption, StringComparison.Ordinal)) message = "--k: " + message[SamplesOption.Length..];
+            error.WriteLine($"error: {OneLine(message)}");
             return UserError;
         }
         catch (Exception e)
@@ -148,7 +152,7 @@ public static class PipelineApp
     private static Options Parse(string[] args)
     {
         var o = new Options();
-        bool normalDigitsGiven = false, perDigitGiven = false, samplesGiven = false;
+        bool normalDigitsGiven = false, perDigitGiven = false, samplesGiven = false, outGiven = false;
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -205,7 +209,7 @@ public static class PipelineApp
                     perDigitGiven = true;
                     break;
                 case "--data": o.Data = PathValue(); break;
-                case "--out": o.Output = PathValue(); break;
+                case "--out": o.Output = PathValue(); outGiven = true; break;
                 case "--gpu": o.Gpu = Int(0); break;
                 case "--fallback-to-cpu": o.FallbackToCpu = true; break;
                 case "--help" or "-h": o.Help = true; break;
@@ -225,6 +229,7 @@ public static class PipelineApp
         if (perDigitGiven && o.Task != "few-labels") throw new ArgumentException($"--per-digit is an option of the few-labels task; --task {o.Task} does not use it.");
         if (o.Machine is not null && o.Task != "main") throw new ArgumentException($"--machine is an option of the main task; --task {o.Task} does not use it.");
         if (o.Machine is not null && o.ArchitectureGiven) throw new ArgumentException("--machine and --architecture: the machine's file gives its architecture; give one of them.");
+        if (outGiven && o.Task is not ("main" or "onnx")) throw new ArgumentException($"--out is an option of the main and onnx tasks, which write files; --task {o.Task} writes none.");
         if (samplesGiven && o.Task == "few-labels") throw new ArgumentException("--k sets the samples of the log-likelihood, which --task few-labels does not compute.");
         if (o.ArchitectureGiven)
         {

@@ -19,9 +19,19 @@ internal static class SampleConsole
         return args[++i];
     }
 
-    /// <summary>An exception's message without the "(Parameter 'x')" that ArgumentException adds: the options are named in the text.</summary>
+    /// <summary>
+    /// An exception's message without the "(Parameter 'x')" that ArgumentException adds, nor the line "Actual value was v." that
+    /// ArgumentOutOfRangeException adds: the options are named in the text, with their values.
+    /// </summary>
     public static string WithoutParameter(Exception e)
-        => e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+    {
+        string message = e.Message;
+        if (e is ArgumentOutOfRangeException { ActualValue: { } value }
+            && message.LastIndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal) is var at and >= 0
+            && message.AsSpan(at).ToString() == Environment.NewLine + $"Actual value was {value}.")
+            message = message[..at];
+        return e is ArgumentException { ParamName: { } name } ? message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : message;
+    }
 
     /// <summary>The architecture <paramref name="text"/> of --architecture; one that does not parse is an <see cref="ArgumentException"/> naming the option.</summary>
     public static Microsoft.ML.Helmholtz.Model.HelmholtzArchitecture ParseArchitecture(string text)
