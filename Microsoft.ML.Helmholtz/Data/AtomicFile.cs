@@ -3,7 +3,10 @@ namespace Microsoft.ML.Helmholtz.Data;
 /// <summary>
 /// Writes a file so that a failure at any point leaves an earlier file intact and nothing partial
 /// behind: the content goes to a temporary file of its own beside the target, is flushed to disk,
-/// then renamed over the target. Errors name the target.
+/// then renamed over the target. Errors name the target. A target that is a symbolic link is written
+/// where the link leads (the link stays a link), and an earlier file's permissions are kept (Unix).
+/// What is at the path is replaced by a regular file whatever it was (a device or a named pipe too:
+/// .NET does not tell them from files).
 /// </summary>
 internal static class AtomicFile
 {
@@ -17,6 +20,9 @@ internal static class AtomicFile
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
+        // The rename would replace a link by a file and leave the file it led to as it was.
+        if (new FileInfo(full).LinkTarget is not null && new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target)
+            full = target.FullName;
         if (Directory.Exists(full))
             throw new IOException($"Cannot save {what} to {full}: it is a directory; give the path of a file.");
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
@@ -30,6 +36,7 @@ internal static class AtomicFile
                 write(stream);
                 if (stream is FileStream file) file.Flush(flushToDisk: true);
             }
+            KeepPermissions(full, temporary);
             File.Move(temporary, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -55,6 +62,20 @@ internal static class AtomicFile
         while (length > 0 && System.Text.Encoding.UTF8.GetByteCount(name.AsSpan(0, length)) > maxBytes) length--;
         if (length > 0 && char.IsHighSurrogate(name[length - 1])) length--;   // not half a character
         return name[..length];
+    }
+
+    /// <summary>The earlier file's permissions onto the new one (a 0600 file stayed private); where they cannot be set (another owner's file), the default.</summary>
+    private static void KeepPermissions(string earlier, string temporary)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists(earlier)) return;
+        try
+        {
+            File.SetUnixFileMode(temporary, File.GetUnixFileMode(earlier));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The write goes on: the new file has the default permissions, as every file written before this was kept.
+        }
     }
 
     private static void TryDelete(string path)

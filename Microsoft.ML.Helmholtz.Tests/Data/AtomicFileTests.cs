@@ -1,0 +1,52 @@
+using Microsoft.ML.Helmholtz.Data;
+
+namespace Microsoft.ML.Helmholtz.Tests.Data;
+
+/// <summary>
+/// What an atomic write leaves at its path besides the content: a symbolic link stays a link, and the file it leads to takes the
+/// content (the rename replaced the link by a file and left that file as it was); an earlier file's permissions are kept (a 0600
+/// file became 0644).
+/// </summary>
+[TestClass]
+public sealed class AtomicFileTests : TempDirectoryTests
+{
+    private static void WriteText(string path, string text) => AtomicFile.Write(path, "the text", s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    [TestMethod]
+    public void AWriteThroughASymbolicLinkWritesWhereItLeadsAndKeepsTheLink()
+    {
+        string target = Temp.File("target.txt"), link = Temp.File("link.txt"), chained = Temp.File("chained.txt");
+        File.WriteAllText(target, "before");
+        File.CreateSymbolicLink(link, target);
+        File.CreateSymbolicLink(chained, link);
+        WriteText(chained, "after");
+        Assert.AreEqual("after", File.ReadAllText(target), "the file the links lead to takes the content");
+        Assert.AreEqual(link, new FileInfo(chained).LinkTarget, "the link written through is still a link");
+        Assert.AreEqual(target, new FileInfo(link).LinkTarget);
+        Assert.IsEmpty(Directory.GetFiles(Temp.Path, "*.tmp", SearchOption.AllDirectories), "no temporary file is left");
+
+        // A link that leads nowhere yet: the file is made where it leads.
+        string dangling = Temp.File("dangling.txt"), missing = Temp.File("made.txt");
+        File.CreateSymbolicLink(dangling, missing);
+        WriteText(dangling, "made");
+        Assert.AreEqual("made", File.ReadAllText(missing));
+        Assert.AreEqual(missing, new FileInfo(dangling).LinkTarget);
+    }
+
+    [TestMethod]
+    public void AnEarlierFilesPermissionsAreKept()
+    {
+        if (OperatingSystem.IsWindows()) Assert.Inconclusive("Unix permissions only.");
+        string path = Temp.File("private.txt");
+        File.WriteAllText(path, "before");
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        File.SetUnixFileMode(path, Private);
+        WriteText(path, "after");
+        Assert.AreEqual("after", File.ReadAllText(path));
+        Assert.AreEqual(Private, File.GetUnixFileMode(path), "the earlier file's mode");
+        const UnixFileMode Shared = Private | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead;
+        File.SetUnixFileMode(path, Shared);
+        WriteText(path, "again");
+        Assert.AreEqual(Shared, File.GetUnixFileMode(path));
+    }
+}
