@@ -66,6 +66,7 @@ public static class BinarizedMnist
     {
         if (directory is not null)
         {
+            ArgumentException.ThrowIfNullOrEmpty(directory);
             if (File.Exists(directory))
                 throw new DirectoryNotFoundException(
                     $"MNIST data directory '{Path.GetFullPath(directory)}' is a file; give the folder that holds {TrainFile} and the other MNIST files.");
@@ -82,6 +83,9 @@ public static class BinarizedMnist
                 $"or any of their parents, and {DirectoryEnvironmentVariable} is not set. Set " +
                 $"{DirectoryEnvironmentVariable} to the folder holding {TrainFile} and the other MNIST files, " +
                 "or pass the directory explicitly.");
+        if (File.Exists(found))
+            throw new DirectoryNotFoundException(
+                $"MNIST data directory '{Path.GetFullPath(found)}' (from {DirectoryEnvironmentVariable}) is a file; give the folder that holds {TrainFile} and the other MNIST files.");
         if (!Directory.Exists(found))
             throw new DirectoryNotFoundException(
                 $"MNIST data directory '{Path.GetFullPath(found)}' (from {DirectoryEnvironmentVariable}) does not exist.");
@@ -105,6 +109,8 @@ public static class BinarizedMnist
     /// <summary>Loads one binarized split file (any count when <paramref name="expectedCount"/> is negative).</summary>
     public static DataMatrix LoadSplit(string directory, string fileName, int expectedCount = -1)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentException.ThrowIfNullOrEmpty(fileName);
         string path = Path.Combine(directory, fileName);
         IdxImages images = ReadMnistImages(path, expectedCount);
         byte[] pixels = images.Pixels;

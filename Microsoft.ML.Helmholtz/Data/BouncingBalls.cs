@@ -314,6 +314,9 @@ public static class BouncingBalls
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new BouncingBallsOptions();
         options.Validate(nameof(options));
+        // Checked whatever is on disk: a negative count was blamed on the files ("delete it to have it made anew").
+        ArgumentOutOfRangeException.ThrowIfNegative(trainSequences);
+        ArgumentOutOfRangeException.ThrowIfNegative(testSequences);
         string train = Path.Combine(directory, TrainFile), test = Path.Combine(directory, TestFile);
         bool hasTrain = File.Exists(train), hasTest = File.Exists(test);
         if (!hasTrain && !hasTest) return WriteDataset(directory, options, trainSequences, testSequences, seed);

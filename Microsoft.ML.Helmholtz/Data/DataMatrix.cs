@@ -52,7 +52,7 @@ public sealed class DataMatrix
     public DataMatrix Slice(int start, int count)
     {
         if (start < 0 || count < 0 || (long)start + count > Rows)
-            throw new ArgumentOutOfRangeException(nameof(count),
+            throw new ArgumentOutOfRangeException(start < 0 || (count >= 0 && start > Rows) ? nameof(start) : nameof(count),
                 $"Slice [{start}, {start}+{count}) does not lie within the {Rows} rows.");
         return new DataMatrix(count, Columns, Values.AsSpan(start * Columns, count * Columns).ToArray());
     }

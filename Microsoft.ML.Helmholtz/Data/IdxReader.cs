@@ -27,7 +27,7 @@ public static class IdxReader
     /// <summary>Reads an IDX image file (magic 0x00000803: count, rows, columns, then pixels).</summary>
     public static IdxImages ReadImages(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
+        ArgumentException.ThrowIfNullOrEmpty(path);
         using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
 
         Span<byte> header = stackalloc byte[16];
@@ -55,7 +55,7 @@ public static class IdxReader
     /// <summary>Reads an IDX label file (magic 0x00000801: count, then one byte per label).</summary>
     public static byte[] ReadLabels(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
+        ArgumentException.ThrowIfNullOrEmpty(path);
         using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
 
         Span<byte> header = stackalloc byte[8];

@@ -22,6 +22,9 @@ public static class IdxWriter
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rows);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(cols);
         long perImage = (long)rows * cols;
+        // What IdxReader refuses is not written: an image must fit one array.
+        if (perImage > Array.MaxLength)
+            throw new ArgumentException($"images of {rows}×{cols} have more pixels than one array can hold ({Array.MaxLength:N0}).", nameof(rows));
         if (pixels.Length % perImage != 0)
             throw new ArgumentException(
                 $"pixels has {pixels.Length} bytes, not a whole number of {rows}×{cols} images.", nameof(pixels));
@@ -41,6 +44,8 @@ public static class IdxWriter
         if (images.Pixels is null) throw new ArgumentException("images.Pixels is null.", nameof(images));
         if (images.Count < 0 || images.Rows <= 0 || images.Columns <= 0)
             throw new ArgumentException($"images holds {images.Count} images of {images.Rows}×{images.Columns}: the count must be 0 or more, the sides positive.", nameof(images));
+        if ((long)images.Rows * images.Columns > Array.MaxLength)
+            throw new ArgumentException($"images holds images of {images.Rows}×{images.Columns}, more pixels than one array can hold ({Array.MaxLength:N0}).", nameof(images));
         if (images.Pixels.LongLength != (long)images.Count * images.Rows * images.Columns)
             throw new ArgumentException($"images.Pixels holds {images.Pixels.LongLength} bytes, not Count = {images.Count} images of Rows×Columns = {images.Rows}×{images.Columns}.", nameof(images));
         WriteImages(path, images.Rows, images.Columns, images.Pixels, gzip);

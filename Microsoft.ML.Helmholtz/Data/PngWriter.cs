@@ -126,7 +126,8 @@ public static class PngWriter
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(columns);
         ArgumentOutOfRangeException.ThrowIfNegative(gap);
         long width = (long)columns * frameWidth + (long)(columns - 1) * gap, height = (long)rows * frameHeight + (long)(rows - 1) * gap;
-        if (width * height > Array.MaxLength)
+        // Each side first: two sides past int multiply past long (2³² × 2³² wrapped to 0).
+        if (width > Array.MaxLength || height > Array.MaxLength || width * height > Array.MaxLength)
             throw new ArgumentException($"A grid of {rows}×{columns} frames of {frameWidth}×{frameHeight} with gaps of {gap} is {width}×{height} pixels, more than one array can hold.", nameof(rows));
         return ((int)width, (int)height);
     }
