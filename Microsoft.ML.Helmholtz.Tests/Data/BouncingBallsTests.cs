@@ -208,10 +208,23 @@ public sealed class BouncingBallsTests
     [TestMethod]
     public void ImpossibleOptionsAreRejected()
     {
-        // Thirty balls of radius 2 cover 377 units², more than the 100-unit² box.
-        var crowded = Defaults with { Balls = 30, Radius = 2 };
+        // Twenty balls of radius 1.1 cover 76 units² of the 100-unit² box: below what a packing may cover (90.7), above what
+        // placing them one at a time at random reaches; the placement gives up.
+        var crowded = Defaults with { Balls = 20, Radius = 1.1 };
         var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(crowded, 2, Seed));
         StringAssert.Contains(e.Message, "overlapping");
+        // Thirty balls of radius 2 cover 377 units², more than any packing covers of the box: refused as options, before the
+        // placement's tries (minutes for many balls); and a count whose coordinates no array holds (an OverflowException).
+        foreach (var (options, problem) in new[]
+        {
+            (Defaults with { Balls = 30, Radius = 2 }, "Balls is 30: discs of radius 2 cover 377, more than the 90.69 that any packing covers of a 10×10 box"),
+            (Defaults with { Balls = 1 << 30, Box = 1e9 }, "the simulation holds two coordinates a ball in one array"),
+        })
+        {
+            var refused = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(options, 1, Seed), problem);
+            Assert.AreEqual("options", refused.ParamName);
+            StringAssert.Contains(refused.Message, problem);
+        }
     }
 
     [TestMethod]

@@ -41,6 +41,11 @@ public sealed record BouncingBallsOptions
             Balls < 1 ? $"Balls is {Balls}; it must be at least 1." :
             !(double.IsFinite(Radius) && Radius > 0) ? $"Radius is {Radius}; it must be positive and finite." :
             !(double.IsFinite(Box) && Box > 2 * Radius) ? $"Box is {Box}; it must be finite and larger than 2 × Radius = {2 * Radius}, so that a ball fits." :
+            Balls > Array.MaxLength / 2 ? $"Balls is {Balls:N0}; the simulation holds two coordinates a ball in one array, so at most {Array.MaxLength / 2:N0}." :
+            // Discs cannot cover more than π/(2√3) of a plane: more would run the placement's 100,000 tries (minutes for many balls) to fail.
+            Balls * Math.PI * Radius * Radius > Math.PI / (2 * Math.Sqrt(3)) * Box * Box
+                ? $"Balls is {Balls:N0}: discs of radius {Radius} cover {Balls * Math.PI * Radius * Radius:G4}, more than the {Math.PI / (2 * Math.Sqrt(3)) * Box * Box:G4} " +
+                  $"that any packing covers of a {Box}×{Box} box; use fewer or smaller balls, or a larger box." :
             Resolution < 1 ? $"Resolution is {Resolution}; it must be at least 1." :
             Frames < 1 ? $"Frames is {Frames}; it must be at least 1." :
             !(double.IsFinite(Speed) && Speed >= 0) ? $"Speed is {Speed}; it must be finite and not negative." :
