@@ -365,4 +365,24 @@ public sealed class IdxReaderTests : TempDirectoryTests
         string whole = WriteFile("many-labels", [.. Header(IdxReader.LabelMagic, labels.Length), .. labels], gzip: true);
         CollectionAssert.AreEqual(labels, IdxReader.ReadLabels(whole));
     }
+
+    /// <summary>
+    /// A file of two gzip members (concatenated, as bgzip writes them; gzip -t accepts it) is refused saying so: the message sent
+    /// the user looking for a truncation ("it was probably cut short").
+    /// </summary>
+    [TestMethod]
+    public void AFileOfSeveralGzipMembersIsRefusedSayingSo()
+    {
+        byte[] idx = [.. Header(IdxReader.ImageMagic, 2, 2, 3), .. Pixels(12)];
+        static byte[] Gzip(ReadOnlySpan<byte> bytes)
+        {
+            var memory = new MemoryStream();
+            using (var gzip = new GZipStream(memory, CompressionLevel.Optimal, leaveOpen: true)) gzip.Write(bytes);
+            return memory.ToArray();
+        }
+        string path = Temp.File("two-members.idx.gz");
+        File.WriteAllBytes(path, [.. Gzip(idx.AsSpan(0, 10)), .. Gzip(idx.AsSpan(10))]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
+        StringAssert.Contains(e.Message, "or it holds several gzip members (concatenated files, bgzip), which are not read");
+    }
 }

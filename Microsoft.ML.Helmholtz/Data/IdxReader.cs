@@ -142,7 +142,8 @@ public static class IdxReader
         int at = compressed.AsSpan().LastIndexOf(trailer);
         if (at >= 0)
             throw Bad(path, $"trailing garbage after the gzip data: {compressed.Length - at - trailer.Length} bytes follow its trailer (multi-member gzip is not supported)");
-        throw Bad(path, $"truncated or damaged gzip data: the file does not end with the gzip trailer of its {size} decompressed bytes (CRC-32 and size); it was probably cut short");
+        throw Bad(path, $"truncated or damaged gzip data: the file does not end with the gzip trailer of its {size} decompressed bytes (CRC-32 and size): it was cut short, " +
+            "or it holds several gzip members (concatenated files, bgzip), which are not read: decompress it and compress it again with gzip");
     }
 
     private static void ReadHeader(Stream stream, string path, Span<byte> header, string kind)
