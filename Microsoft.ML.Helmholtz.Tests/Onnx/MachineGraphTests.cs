@@ -65,6 +65,20 @@ public sealed class MachineGraphTests
         return new DataMatrix(rows, visible.Size, values);
     }
 
+    /// <summary>Every row's fixed-noise log-likelihood (K samples of the seed's noise) is finite in the managed scorer, and the graph's is the same.</summary>
+    private static void ScoredAsTheManagedScorerScoresIt(HelmholtzMachine machine, int k, ulong seed, DataMatrix data)
+    {
+        var estimator = new FixedNoiseLogLikelihood(machine, k, seed);
+        double[] managed = new double[data.Rows];
+        estimator.CreateScorer().Estimate(data.Values, data.Rows, managed);
+        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), data);
+        for (int i = 0; i < data.Rows; i++)
+        {
+            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
+            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
+        }
+    }
+
     private static (float[] Features, float[] LogLikelihood) Run(byte[] model, DataMatrix data)
     {
         using var session = TestSessions.Create(model);
@@ -157,14 +171,9 @@ public sealed class MachineGraphTests
     public void ASampleOfNoWeightLeavesTheRowFinite()
     {
         var machine = TestModels.Random("12g-8g-6g-4g", 1, scale: 0.4f);
-        var estimator = new FixedNoiseLogLikelihood(machine, 9, seed: 2);
         var values = new float[7 * 12];
         new Microsoft.ML.Helmholtz.Numerics.RandomStream(3).FillNormal(values);
-        double[] managed = new double[7];
-        estimator.CreateScorer().Estimate(values, 7, managed);
-        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), new DataMatrix(7, 12, values));
-        Assert.IsTrue(managed.All(double.IsFinite), "every row is finite in the managed scorer");
-        for (int i = 0; i < 7; i++) Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
+        ScoredAsTheManagedScorerScoresIt(machine, 9, 2, new DataMatrix(7, 12, values));
     }
 
     /// <summary>
@@ -179,19 +188,11 @@ public sealed class MachineGraphTests
     public void ARowWhoseFirstSampleHasNoWeightIsScoredAsTheManagedScorerScoresIt(string architecture, float scale, int k, int rows)
     {
         var machine = TestModels.Random(architecture, 3, scale);
-        var estimator = new FixedNoiseLogLikelihood(machine, k, seed: 5);
         var random = new Microsoft.ML.Helmholtz.Numerics.RandomStream(9);
         int d = machine.Architecture.Visible.Size;
         var values = new float[rows * d];
         for (int i = 0; i < values.Length; i++) values[i] = random.NextDouble() < 0.4 ? 1f : 0f;
-        double[] managed = new double[rows];
-        estimator.CreateScorer().Estimate(values, rows, managed);
-        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), new DataMatrix(rows, d, values));
-        for (int i = 0; i < rows; i++)
-        {
-            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
-            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
-        }
+        ScoredAsTheManagedScorerScoresIt(machine, k, 5, new DataMatrix(rows, d, values));
     }
 
     /// <summary>
@@ -211,16 +212,7 @@ public sealed class MachineGraphTests
         int inputs = recognition.FactorMap.Inputs;
         Array.Clear(recognition.FactorMap.Weight!.Value, 0, inputs);   // unit 0's factor is 0 whatever the input
         recognition.FactorMap.Bias.Value[0] = 0;
-        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
-        DataMatrix data = Data(machine, 3, 3);
-        double[] managed = new double[3];
-        estimator.CreateScorer().Estimate(data.Values, 3, managed);
-        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), data);
-        for (int i = 0; i < 3; i++)
-        {
-            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
-            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
-        }
+        ScoredAsTheManagedScorerScoresIt(machine, 5, 2, Data(machine, 3, 3));
     }
 
     /// <summary>
@@ -250,14 +242,6 @@ public sealed class MachineGraphTests
             data.Values[r * 6] = 0.3f;
             data.Values[r * 6 + 1] = 1e-25f;
         }
-        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
-        double[] managed = new double[3];
-        estimator.CreateScorer().Estimate(data.Values, 3, managed);
-        var (_, onnx) = Run(MachineGraph.Build(null, estimator, new GraphColumns(Features: null)), data);
-        for (int i = 0; i < 3; i++)
-        {
-            Assert.IsTrue(double.IsFinite(managed[i]), $"managed row {i}: {managed[i]}");
-            Assert.AreEqual(managed[i], onnx[i], 1e-5 * (1 + Math.Abs(managed[i])), $"row {i}");
-        }
+        ScoredAsTheManagedScorerScoresIt(machine, 5, 2, data);
     }
 }
