@@ -125,6 +125,8 @@ public sealed class StreamingMinibatchesTests
         foreach (IMinibatchSource source in new IMinibatchSource[] { new ShuffledMinibatches(data), new StreamingMinibatches(new MatrixStream(data, 3), 4) })
         {
             string name = source.GetType().Name;
+            // Before an epoch begins both refuse (the shuffled source returned 0, which says the epoch is over).
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => source.NextBatch(new float[20], 10), name).Message, "Call BeginEpoch first", name);
             Assert.AreEqual("random", Assert.ThrowsExactly<ArgumentNullException>(() => source.BeginEpoch(null!), name).ParamName, name);
             source.BeginEpoch(new RandomStream(1));
             var small = Assert.ThrowsExactly<ArgumentException>(() => source.NextBatch(new float[5], 3), name);

@@ -53,7 +53,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
     {
         _data = data ?? throw new ArgumentNullException(nameof(data));
         _order = Enumerable.Range(0, data.Rows).ToArray();
-        _next = data.Rows;
+        _next = -1;   // no epoch begun: NextBatch refuses, as StreamingMinibatches does (it returned 0, "the epoch is over")
     }
 
     public int Columns => _data.Columns;
@@ -74,6 +74,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
 
     public int NextBatch(Span<float> destination, int rows)
     {
+        if (_next < 0) throw new InvalidOperationException("Call BeginEpoch first.");
         MinibatchArguments.Check(destination, rows, _data.Columns);
         int count = Math.Min(rows, _order.Length - _next);
         Kernels.GatherRows(_data.Values, _data.Columns, _order.AsSpan(_next, count), destination);
