@@ -21,8 +21,9 @@ internal static class AtomicFile
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
         // The rename would replace a link by a file and leave the file it led to as it was.
-        if (new FileInfo(full).LinkTarget is not null && new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target)
-            full = target.FullName;
+        // LinkTarget first: ResolveLinkTarget throws for a path where nothing is yet.
+        var info = new FileInfo(full);
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) full = target.FullName;
         if (Directory.Exists(full))
             throw new IOException($"Cannot save {what} to {full}: it is a directory; give the path of a file.");
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");

@@ -94,14 +94,14 @@ public static class BouncingBallsApp
 
     private static string OneLine(string message) => SampleConsole.OneLine(message);
 
-    /// <summary>The evaluation's refusal of a sample count (its buffers cannot hold it), named by the option that set it.</summary>
-    private static T SamplesOption<T>(string option, int value, Func<T> call)
+    /// <summary>The library's refusal of its argument <paramref name="parameter"/> (a size its buffers cannot hold), named by the option that set it.</summary>
+    private static T AsOption<T>(string option, int value, string parameter, Func<T> call)
     {
         try
         {
             return call();
         }
-        catch (ArgumentOutOfRangeException e) when (e.ParamName == "samples")
+        catch (ArgumentOutOfRangeException e) when (e.ParamName == parameter)
         {
             throw new ArgumentException($"{option} {value}: {SampleConsole.WithoutParameter(e)}", e);
         }
@@ -122,15 +122,8 @@ public static class BouncingBallsApp
         ILearningRule rule = LearningRules.Create(o.Rule);
         if ((rule.Unsupported(architecture) ?? rule.UnsupportedConditioning) is { } reason) throw new NotSupportedException($"--rule {o.Rule}: {reason}");
         // The model before the output folder and the data, which takes minutes to make: too many recurrent units are named now.
-        TemporalHelmholtzMachine model;
-        try
-        {
-            model = TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed);
-        }
-        catch (ArgumentOutOfRangeException e) when (e.ParamName == "recurrentUnits")
-        {
-            throw new ArgumentException($"--recurrent-units {o.RecurrentUnits}: {SampleConsole.WithoutParameter(e)}", e);
-        }
+        TemporalHelmholtzMachine model = AsOption("--recurrent-units", o.RecurrentUnits, "recurrentUnits",
+            () => TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed));
         PrepareOutputDirectory(o.Output);
         // A data set still to be made is written there: a folder that cannot take it is named before the minutes it takes.
         if (File.Exists(o.Data) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TrainFile)) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TestFile)))
@@ -157,8 +150,6 @@ public static class BouncingBallsApp
         catch (OperationCanceledException)
         {
             cancelled = true;
-            if (model.Machine.StepsTrained > 0)
-                error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
         }
         catch (TrainingDivergedException e)
         {
@@ -185,6 +176,7 @@ public static class BouncingBallsApp
             output.WriteLine($"no step trained: {Nothing} ({folder})");
             return Success;
         }
+        if (cancelled) error.WriteLine("training cancelled; the model as it stands is saved and scored (the machine without the LSTM is skipped).");
         if (!cancelled && diverged is null && reports.Count < o.Epochs)
             output.WriteLine(SampleConsole.StoppedEarly(o.Schedule, 0, reports.Count));
 
@@ -246,9 +238,9 @@ public static class BouncingBallsApp
         try
         {
             var scoring = Stopwatch.StartNew();
-            double[] perFrame = SamplesOption("--k", o.K, () => TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: scoringCancellation));
+            double[] perFrame = AsOption("--k", o.K, "samples", () => TemporalEvaluation.LogLikelihoodPerFrame(model, test, o.K, seed: o.Seed + 1, cancellationToken: scoringCancellation));
             temporalLogLikelihood = perFrame.Average();
-            predicted = SamplesOption("--predict-samples", o.PredictSamples,
+            predicted = AsOption("--predict-samples", o.PredictSamples, "samples",
                 () => TemporalEvaluation.PredictFrames(model, test, o.PredictSamples, seed: o.Seed + 2, cancellationToken: scoringCancellation));
             temporalError = TemporalEvaluation.PredictionError(test, predicted);
             float[] previous = new float[test.Values.Length];

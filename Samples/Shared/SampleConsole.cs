@@ -26,10 +26,9 @@ internal static class SampleConsole
     public static string WithoutParameter(Exception e)
     {
         string message = e.Message;
-        if (e is ArgumentOutOfRangeException { ActualValue: { } value }
-            && message.LastIndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal) is var at and >= 0
-            && message.AsSpan(at).ToString() == Environment.NewLine + $"Actual value was {value}.")
-            message = message[..at];
+        if (e is ArgumentOutOfRangeException { ActualValue: { } value } && Environment.NewLine + $"Actual value was {value}." is var line
+            && message.EndsWith(line, StringComparison.Ordinal))
+            message = message[..^line.Length];
         return e is ArgumentException { ParamName: { } name } ? message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : message;
     }
 
