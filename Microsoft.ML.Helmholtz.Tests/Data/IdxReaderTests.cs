@@ -385,4 +385,57 @@ public sealed class IdxReaderTests : TempDirectoryTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxReader.ReadImages(path));
         StringAssert.Contains(e.Message, "or it holds several gzip members (concatenated files, bgzip), which are not read");
     }
+
+    /// <summary>
+    /// Input through a pipe (a FIFO, <c>&lt;(zcat …)</c>, <c>/dev/stdin</c>) reads as the file does, raw or gzip. The reader used to
+    /// seek back after peeking at the gzip magic and ask the file's length: NotSupportedException, without the path.
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void InputThroughAPipeReadsAsTheFileDoes(bool gzip)
+    {
+        byte[] pixels = Pixels(300_000 * 7);
+        byte[] images = [.. Header(IdxReader.ImageMagic, 300_000, 7, 1), .. pixels];
+        IdxImages read = Fifo.Read(Temp.File("images.fifo"), gzip ? Gzip(images) : images, IdxReader.ReadImages);
+        Assert.AreEqual(300_000, read.Count);
+        Assert.AreEqual(7, read.Rows);
+        CollectionAssert.AreEqual(pixels, read.Pixels);
+
+        byte[] labels = Pixels(10);
+        byte[] file = [.. Header(IdxReader.LabelMagic, 10), .. labels];
+        CollectionAssert.AreEqual(labels, Fifo.Read(Temp.File("labels.fifo"), gzip ? Gzip(file) : file, IdxReader.ReadLabels));
+    }
+
+    /// <summary>
+    /// A pipe cannot say its length, so a raw header promising more than arrives is found out as the bytes come (the buffer grows
+    /// with them, not allocated at the promised size), and bytes past the promise are trailing garbage, each named with the path.
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void APipeThatBreaksItsHeadersPromiseIsRefusedNamingIt(bool gzip)
+    {
+        byte[] Input(byte[] raw) => gzip ? Gzip(raw) : raw;
+        string shortPipe = Temp.File("short.fifo");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AssertInvalid(() => Fifo.Read(shortPipe, Input([.. Header(IdxReader.LabelMagic, 200_000_000), .. Pixels(1000)]), IdxReader.ReadLabels),
+            shortPipe, "truncated: header promises 200000000 labels (200000000 bytes) but only 1000 bytes follow");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.IsTrue(allocated < 16 << 20, $"{allocated} bytes allocated for 1008 bytes of input");
+
+        string longPipe = Temp.File("long.fifo");
+        AssertInvalid(() => Fifo.Read(longPipe, Input([.. Header(IdxReader.ImageMagic, 2, 2, 2), .. Pixels(8 + 5)]), IdxReader.ReadImages),
+            longPipe, "trailing garbage: 5 bytes follow the 2 images of 2×2 (8 bytes)");
+    }
+
+    /// <summary>A file compressed twice is named so (its magic, after one decompression, is gzip's), not only as a wrong magic number.</summary>
+    [TestMethod]
+    public void AFileCompressedTwiceIsNamedSo()
+    {
+        string path = WriteFile("twice.idx.gz", Gzip([.. Header(IdxReader.ImageMagic, 1, 2, 2), .. Pixels(4)]), gzip: true);
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "wrong magic number 0x1F8B0800, expected 0x00000803 for an IDX image file (gzip data inside the gzip file: it was compressed twice)");
+    }
 }

@@ -292,4 +292,38 @@ public sealed class SequenceFileTests : TempDirectoryTests
         SequenceFile.Write(whole, written, gzip: true);
         CollectionAssert.AreEqual(values, SequenceFile.Read(whole).Values);
     }
+
+    /// <summary>A sequence file through a pipe (a FIFO, <c>&lt;(zcat …)</c>) reads as the file does, and one cut short is named truncated.</summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void InputThroughAPipeReadsAsTheFileDoes(bool gzip)
+    {
+        SequenceSet sample = Sample();
+        string file = Temp.File("sample" + (gzip ? ".idx.gz" : ".idx"));
+        SequenceFile.Write(file, sample, gzip);
+        SequenceSet read = Fifo.Read(Temp.File("sample.fifo"), File.ReadAllBytes(file), SequenceFile.Read);
+        Assert.AreEqual(sample.Count, read.Count);
+        Assert.AreEqual(sample.Frames, read.Frames);
+        CollectionAssert.AreEqual(sample.Values.Select(BitConverter.SingleToInt32Bits).ToArray(), read.Values.Select(BitConverter.SingleToInt32Bits).ToArray());
+
+        byte[] raw = [.. Header(SequenceFile.Magic, 1000, 100, 30, 30), .. BigEndian(1f, 2f)];
+        string cut = Temp.File("cut.fifo");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Fifo.Read(cut, gzip ? Gzip(raw) : raw, SequenceFile.Read));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        StringAssert.StartsWith(e.Message, cut + ": truncated: header promises 1000 sequences of 100 frames of 30×30 float32 values (360000000 bytes) but only 8 bytes follow");
+        Assert.IsTrue(allocated < 16 << 20, $"{allocated} bytes allocated for 28 bytes of input");
+    }
+
+    /// <summary>A sequence file compressed twice is named so, not called a file of another kind.</summary>
+    [TestMethod]
+    public void AFileCompressedTwiceIsNamedSo()
+    {
+        string once = Temp.File("once.idx.gz");
+        SequenceFile.Write(once, Sample(), gzip: true);
+        string twice = WriteFile("twice", File.ReadAllBytes(once), gzip: true);
+        AssertInvalid(twice, "gzip data inside the gzip file (it was compressed twice)");
+    }
 }

@@ -85,6 +85,8 @@ public static class IdxReader
             FileOptions.SequentialScan);
         try
         {
+            if (!file.CanSeek)
+                return OpenUnseekable(file, path, out maxSize, out compressed);
             Span<byte> magic = stackalloc byte[2];
             int got = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
             file.Position = 0;
@@ -108,6 +110,75 @@ public static class IdxReader
         {
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A pipe, a FIFO or a character device (<c>&lt;(zcat …)</c>, <c>/dev/stdin</c>) can neither go back after the
+    /// gzip magic is peeked at nor say its length. Compressed input is read whole, as a file's is, growing its
+    /// buffer as the bytes arrive; raw input is read as a stream that first gives back the peeked bytes, with no
+    /// bound on its size, so the payload's buffer grows as it arrives too.
+    /// </summary>
+    private static Stream OpenUnseekable(FileStream file, string path, out long maxSize, out byte[]? compressed)
+    {
+        byte[] start = new byte[2];
+        int got = file.ReadAtLeast(start, 2, throwOnEndOfStream: false);
+        if (got == 2 && start[0] == 0x1f && start[1] == 0x8b)
+        {
+            byte[] all = new byte[FirstChunk];
+            start.CopyTo(all, 0);
+            int length = 2;
+            while (true)
+            {
+                length += file.ReadAtLeast(all.AsSpan(length), all.Length - length, throwOnEndOfStream: false);
+                if (length < all.Length)
+                    break;
+                if (all.Length == Array.MaxLength)
+                    throw Bad(path, $"the gzip input is larger than this reader takes into memory ({Array.MaxLength} bytes); store it uncompressed: raw input is read without that copy");
+                Array.Resize(ref all, (int)Math.Min(2L * all.Length, Array.MaxLength));
+            }
+            file.Dispose();
+            Array.Resize(ref all, length);
+            compressed = all;
+            maxSize = compressed.LongLength * MaxDeflateRatio + 1024;
+            return new GZipStream(new MemoryStream(compressed, writable: false), CompressionMode.Decompress);
+        }
+        maxSize = long.MaxValue;
+        compressed = null;
+        return new PeekedStream(start.AsMemory(0, got), file);
+    }
+
+    /// <summary>A forward-only stream that gives back bytes already read from its source before reading on.</summary>
+    private sealed class PeekedStream(ReadOnlyMemory<byte> peeked, Stream source) : Stream
+    {
+        private ReadOnlyMemory<byte> _peeked = peeked;
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_peeked.IsEmpty)
+                return source.Read(buffer);
+            int n = Math.Min(buffer.Length, _peeked.Length);
+            _peeked.Span[..n].CopyTo(buffer);
+            _peeked = _peeked[n..];
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                source.Dispose();
+            base.Dispose(disposing);
         }
     }
 
@@ -162,10 +233,14 @@ public static class IdxReader
         {
             ImageMagic => " (this is an IDX image file)",
             LabelMagic => " (this is an IDX label file)",
+            _ when IsGzipMagic(magic) => " (gzip data inside the gzip file: it was compressed twice)",
             _ => "",
         };
         throw Bad(path, $"wrong magic number 0x{magic:X8}, expected 0x{expected:X8} for {kind}{hint}");
     }
+
+    /// <summary>Whether the first four bytes, read as a big-endian int, start with the gzip magic: what a file compressed twice holds.</summary>
+    internal static bool IsGzipMagic(int magic) => (magic >>> 16) == 0x1F8B;
 
     /// <summary>
     /// Reads exactly <paramref name="promised"/> bytes and checks that nothing follows them.

@@ -118,9 +118,9 @@ public static class SequenceFile
             throw Truncated(path, what, IdxReader.CountRemaining(stream, path, long.MaxValue));
         }
 
-        // A raw file holds what its size says; a gzip stream only bounds what it yields, so its buffer grows as the
-        // values arrive, and a small file promising gigabytes is called truncated having allocated about what it held.
-        float[] data = new float[compressed is null ? values : Math.Min(values, IdxReader.FirstChunk / sizeof(float))];
+        // A raw file holds what its size says; a gzip stream or a pipe only bounds what it yields, so its buffer grows
+        // as the values arrive, and a small input promising gigabytes is called truncated having allocated about what it held.
+        float[] data = new float[stream.CanSeek ? values : Math.Min(values, IdxReader.FirstChunk / sizeof(float))];
         Crc32? crc = null;
         if (compressed is not null)
         {
@@ -160,6 +160,8 @@ public static class SequenceFile
     {
         if (magic == Magic)
             return;
+        if (IdxReader.IsGzipMagic(magic))
+            throw IdxReader.Bad(path, $"wrong magic number 0x{magic:X8}, expected 0x{Magic:X8}: gzip data inside the gzip file (it was compressed twice)");
         if ((magic & unchecked((int)0xFFFF0000)) != 0)
             throw IdxReader.Bad(path, $"wrong magic number 0x{magic:X8}, expected 0x{Magic:X8} (an IDX file starts with two zero bytes)");
         int type = (magic >> 8) & 0xFF, dimensions = magic & 0xFF;
