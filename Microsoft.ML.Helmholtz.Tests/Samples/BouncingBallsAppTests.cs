@@ -59,6 +59,33 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.HasCount(3, File.ReadAllLines(Temp.File("out/report.csv")), "no empty row where the baseline would be");
     }
 
+    /// <summary>
+    /// The sample's own files (the report, the curve) are written as the library writes its files: a link at the path is written where
+    /// it leads and stays a link, and a private file stays private. The sample's writer used to replace the link with a file, leaving
+    /// the file it led to as it was, and gave the new file the default permissions.
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void ItsFilesAreWrittenThroughLinksKeepingTheirPermissions()
+    {
+        Directory.CreateDirectory(Temp.File("out"));
+        Directory.CreateDirectory(Temp.File("kept"));
+        foreach (string name in new[] { BouncingBallsApp.ReportFile, BouncingBallsApp.CurveFile })
+        {
+            File.WriteAllText(Temp.File("kept/" + name), "earlier");
+            File.SetUnixFileMode(Temp.File("kept/" + name), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.CreateSymbolicLink(Temp.File("out/" + name), Temp.File("kept/" + name));
+        }
+        var (exit, _, error) = Run([.. Small, "--epochs", "1", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        foreach (string name in new[] { BouncingBallsApp.ReportFile, BouncingBallsApp.CurveFile })
+        {
+            Assert.AreEqual(Temp.File("kept/" + name), new FileInfo(Temp.File("out/" + name)).LinkTarget, $"{name} is still a link");
+            StringAssert.StartsWith(File.ReadAllText(Temp.File("kept/" + name)), name == BouncingBallsApp.ReportFile ? "model," : "epoch,", $"{name} was written where its link leads");
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Temp.File("kept/" + name)), $"{name} stays private");
+        }
+    }
+
     [TestMethod]
     public void UserErrorsAreOneLineWithExitCodeTwo()
     {

@@ -35,7 +35,7 @@ internal static class AtomicFile
             using (Stream stream = (createTemporary ?? CreateTemporary)(temporary))
             {
                 write(stream);
-                if (stream is FileStream file) file.Flush(flushToDisk: true);
+                if (stream is FileStream { CanWrite: true } file) file.Flush(flushToDisk: true);   // a writer that closed it has flushed it
             }
             KeepPermissions(full, temporary);
             File.Move(temporary, full, overwrite: true);

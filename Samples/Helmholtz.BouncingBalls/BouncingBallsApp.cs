@@ -183,7 +183,7 @@ public static class BouncingBallsApp
         // The model and its curve are saved before anything else is computed, so that a failure later (the
         // baseline, the scoring, the strip, the report) does not lose the training; each file whole or not at all.
         string modelPath = Path.Combine(o.Output, ModelFile), curvePath = Path.Combine(o.Output, CurveFile);
-        void WriteCurve() => WriteAtomically(curvePath, "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
+        void WriteCurve() => WriteAtomically(curvePath, "the learning curve", "epoch,train_free_energy_per_frame,train_objective_per_frame,seconds\n" +
             string.Concat(reports.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Epoch},{r.TrainFreeEnergy:R},{r.TrainObjective:R},{r.Elapsed.TotalSeconds:F1}\n"))));
         if (diverged is not null)
         {
@@ -289,7 +289,7 @@ public static class BouncingBallsApp
         output.WriteLine($"wrote {png}: rows are the true frames 1–{shown} of test sequence 1, its one-step predictions, the model's roll-out after its first {Math.Min(10, shown)} frames, and a sequence generated from nothing");
 
         string report = Path.Combine(o.Output, ReportFile);
-        WriteAtomically(report, string.Join('\n', new[]
+        WriteAtomically(report, "the report", string.Join('\n', new[]
         {
             "model,epochs,train_minutes,test_log_likelihood_per_frame,prediction_error",
             Row("temporal", reports.Count, temporalTime, temporalLogLikelihood, temporalError),
@@ -309,9 +309,9 @@ public static class BouncingBallsApp
         SampleConsole.PrepareOutputDirectory(directory, "the model, the curve, the strip and the report", "--out", ModelFile, CurveFile, StripFile, ReportFile);
     }
 
-    /// <summary>Writes <paramref name="text"/> (UTF-8) to a temporary file beside <paramref name="path"/>, then moves it over the path: a reader never sees half a file.</summary>
-    private static void WriteAtomically(string path, string text)
-        => SampleConsole.WriteAtomically(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+    /// <summary>Writes <paramref name="text"/> (UTF-8) through <see cref="SampleConsole.WriteAtomically"/>: a reader never sees half a file.</summary>
+    private static void WriteAtomically(string path, string what, string text)
+        => SampleConsole.WriteAtomically(path, what, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     private static string Row(string model, int epochs, TimeSpan time, double logLikelihood, double error)
         => string.Create(CultureInfo.InvariantCulture, $"{model},{epochs},{time.TotalMinutes:F2},{logLikelihood:F4},{error:F4}");

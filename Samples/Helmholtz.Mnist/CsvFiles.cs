@@ -5,8 +5,8 @@ using Helmholtz.Samples;
 internal static class CsvFiles
 {
     /// <summary>Writes the header and the records through <see cref="SampleConsole.WriteAtomically"/>: a reader never sees half a file.</summary>
-    public static void WriteAtomically(string path, string[] header, IEnumerable<string[]> records)
-        => SampleConsole.WriteAtomically(path, stream =>
+    public static void WriteAtomically(string path, string what, string[] header, IEnumerable<string[]> records)
+        => SampleConsole.WriteAtomically(path, what, stream =>
         {
             using var writer = new StreamWriter(stream, encoding: null, leaveOpen: true);
             using var csv = CsvWriter.Create(writer);

@@ -16,7 +16,7 @@ internal sealed class ImageScores(string split, int[] rows, double[] logLikeliho
     /// <summary>The file these were read from, for errors.</summary>
     public string? Source { get; } = source;
 
-    public void Write(string path) => CsvFiles.WriteAtomically(path, Header, Rows.Select((row, i) => new[]
+    public void Write(string path) => CsvFiles.WriteAtomically(path, "the scores", Header, Rows.Select((row, i) => new[]
     {
         Split, row.ToString(CultureInfo.InvariantCulture), LogLikelihoods[i].ToString("R", CultureInfo.InvariantCulture),
     }));

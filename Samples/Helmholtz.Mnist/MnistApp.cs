@@ -464,7 +464,7 @@ public static class MnistApp
 
     /// <summary>Writes the earlier curve's rows as they were, then this run's.</summary>
     private static void WriteCurve(string path, List<(int Epoch, string[] Fields)> earlier, List<CurveRow> rows)
-        => CsvFiles.WriteAtomically(path, CurveHeader, earlier.Select(r => r.Fields).Concat(
+        => CsvFiles.WriteAtomically(path, "the learning curve", CurveHeader, earlier.Select(r => r.Fields).Concat(
             rows.Select(r => new[]
             {
                 r.Epoch.ToString(CultureInfo.InvariantCulture), r.TrainFreeEnergy.ToString("R", CultureInfo.InvariantCulture),

@@ -58,28 +58,13 @@ internal static class SampleConsole
     }
 
     /// <summary>
-    /// Writes <paramref name="path"/> through <paramref name="write"/> to a temporary file beside it (flushed to disk unless the writer
-    /// closed it), then moved over it: a failure part-way leaves an earlier file as it was and no half-written one at the path; the
-    /// temporary file is removed, unless the process is killed first (it is named .GUID.tmp: not after the path's name, which with
-    /// the GUID could pass the 255 bytes a file name may have).
+    /// Writes <paramref name="path"/> through <paramref name="write"/> as the library writes its own files (<c>AtomicFile</c>): to a
+    /// temporary file beside it, flushed to disk, then moved over it, so a failure part-way leaves an earlier file as it was and no
+    /// half-written one; a link at the path is written where it leads, and an earlier file's permissions are kept. A failure is an
+    /// IOException (or UnauthorizedAccessException) that names <paramref name="what"/> and the path.
     /// </summary>
-    public static void WriteAtomically(string path, Action<Stream> write)
-    {
-        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                write(stream);
-                if (stream.CanWrite) stream.Flush(flushToDisk: true);   // a writer that closed the stream has flushed it
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-    }
+    public static void WriteAtomically(string path, string what, Action<Stream> write)
+        => Microsoft.ML.Helmholtz.Data.AtomicFile.Write(path, what, write);
 
     /// <summary>
     /// Why a run with a time limit stopped after <paramref name="epochs"/> epochs, fewer than it was given: the learning rate
