@@ -49,4 +49,17 @@ public sealed class AtomicFileTests : TempDirectoryTests
         WriteText(path, "again");
         Assert.AreEqual(Shared, File.GetUnixFileMode(path));
     }
+
+    /// <summary>A writer that closes the stream (a StreamWriter or a zip archive that owns it) has flushed it: the write is kept, not refused for the closed stream.</summary>
+    [TestMethod]
+    public void AWriterThatClosesTheStreamIsKept()
+    {
+        string path = Temp.File("closed.txt");
+        AtomicFile.Write(path, "the text", stream =>
+        {
+            using var writer = new StreamWriter(stream);
+            writer.Write("closed by its writer");
+        });
+        Assert.AreEqual("closed by its writer", File.ReadAllText(path));
+    }
 }
