@@ -62,4 +62,17 @@ public sealed class AtomicFileTests : TempDirectoryTests
         });
         Assert.AreEqual("closed by its writer", File.ReadAllText(path));
     }
+
+    /// <summary>A loop of symbolic links at the path is named with the save (it was .NET's bare "Too many levels of symbolic links").</summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void ALoopOfLinksIsNamedWithTheSave()
+    {
+        string a = Temp.File("a"), b = Temp.File("b");
+        File.CreateSymbolicLink(a, b);
+        File.CreateSymbolicLink(b, a);
+        var e = Assert.ThrowsExactly<IOException>(() => WriteText(a, "x"));
+        StringAssert.StartsWith(e.Message, $"Could not save the text to {a}: the symbolic link there cannot be followed: ");
+        Assert.AreEqual(b, new FileInfo(a).LinkTarget, "the links are as they were");
+    }
 }

@@ -22,8 +22,16 @@ internal static class AtomicFile
         string full = Path.GetFullPath(path);
         // The rename would replace a link by a file and leave the file it led to as it was.
         // LinkTarget first: ResolveLinkTarget throws for a path where nothing is yet.
-        var info = new FileInfo(full);
-        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) full = target.FullName;
+        try
+        {
+            var info = new FileInfo(full);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) full = target.FullName;
+        }
+        catch (IOException e)
+        {
+            // A loop of links, or one chain too long to follow.
+            throw new IOException($"Could not save {what} to {full}: the symbolic link there cannot be followed: {e.Message} Any earlier file there is unchanged.", e);
+        }
         if (Directory.Exists(full))
             throw new IOException($"Cannot save {what} to {full}: it is a directory; give the path of a file.");
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
