@@ -281,6 +281,11 @@ public sealed class ThreadSafetyTests
             Named(() => layer.AccumulateLogProbOfSample(y, 4, logProb), "a layer's AccumulateLogProbOfSample");
             Named(() => layer.AccumulateLogProbGradient(y, states.Layer(1, 4), 4, [1, 1, 1, 1], gradient, default), "a layer's gradient");
             Named(() => layer.EnsureCapacity(1000), "a layer's EnsureCapacity (new buffers under the running step)");
+            // Refused before it touches the layer's scratch, which the running step uses: it cleared it first, then was refused
+            // by the AccumulateLogProb it calls, named in its place, having changed the training run.
+            var e0 = Assert.ThrowsExactly<InvalidOperationException>(() => ((IBilinearLogProb)layer).InputFeatures(4, y, logProb));
+            StringAssert.Contains(e0.Message, "BernoulliLayer.InputFeatures cannot run now");
+            Named(() => ((BernoulliLayer)layer).Logits(4), "a layer's Logits");
             Named(() => new HelmholtzTrainer(new WakeSleep()).Train(machine, data), "a second training run");
             Named(() => machine.InitializeVisibleBiasesFromMeans(new double[12]), "setting the visible biases");
             var other = HelmholtzMachine.Create(machine.Architecture, 12);

@@ -40,26 +40,33 @@ public sealed class StaleForwardTests
     }
 
     /// <summary>
-    /// A forward that fails once it has begun (an input too short for its rows, found by the product after the layer started
-    /// writing its statistics) computes no rows: a gradient after it is refused, as after no forward at all.
+    /// A forward whose input is too short for its rows is refused before it begins, naming the input: the last forward's
+    /// statistics stay, and a gradient after it is the gradient of that forward. (The product found the short input once the
+    /// layer had begun writing its statistics, with the matrix routine's names for it; the layer then held no rows.)
     /// </summary>
     [TestMethod]
     [DataRow("9b-5b", "recognition", 1)]
     [DataRow("9cb-5g", "recognition", 1)]
     [DataRow("9b-5gr", "recognition", 1)]
     [DataRow("9b-4t-5g", "generative", 0)]
-    public void AForwardThatFailedComputedNoRows(string architecture, string network, int index)
+    public void AForwardRefusedForItsInputLeavesTheLastForward(string architecture, string network, int index)
     {
         var machine = TestModels.Random(architecture, 34);
         ConditionalLayer layer = Layer(machine, network, index);
         var (x, y) = Rows(layer, Many, 35);
         float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        float[] Gradients()
+        {
+            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+            layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+            return [.. layer.Parameters.SelectMany(p => p.Gradient)];
+        }
         layer.Forward(x, Many);
-        Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(x.AsSpan(0, x.Length - 1), Many), "an input one value short");
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Many, w, default, default));
-        StringAssert.Contains(e.Message, "which computed none");
-        layer.Forward(x, Many);
-        layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+        float[] expected = Gradients();
+        var e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(x.AsSpan(0, x.Length - 1), Many), "an input one value short");
+        Assert.AreEqual("input", e.ParamName);
+        StringAssert.Contains(e.Message, $"input holds {x.Length - 1} values, fewer than the {x.Length} of {Many} rows × {layer.InputSize} inputs");
+        CollectionAssert.AreEqual(expected, Gradients(), "the last forward's statistics are as they were");
     }
 
     [TestMethod]
@@ -168,5 +175,51 @@ public sealed class StaleForwardTests
         machine.Generative.AccumulateLogJointGradient(states, Many, w);
         machine.Recognition.AccumulateLogProbGradient(states, Many, w);
         Assert.IsTrue(machine.Parameters.All(p => p.Gradient.Any(g => g != 0)));
+    }
+
+    /// <summary>
+    /// The calls that read the last forward's statistics (draws, expectations, densities, the statistics themselves) are
+    /// refused over more rows than it computed, as the gradients are: they read an earlier, larger forward's rows silently.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b", "recognition", 1)]
+    [DataRow("9cb-5g", "generative", 0)]
+    [DataRow("9cb-5g", "recognition", 1)]
+    [DataRow("9b-5g-3g", "generative", 1)]
+    [DataRow("9b-5gr", "recognition", 1)]
+    [DataRow("9b-4t-5g", "recognition", 1)]
+    public void ReadsOverMoreRowsThanTheLastForwardAreRefused(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 44);
+        ConditionalLayer layer = Layer(machine, network, index);
+        var (x, y) = Rows(layer, Many, 45);
+        float[] output = new float[Many * layer.OutputSize];
+        double[] logProb = new double[Many];
+        layer.Forward(x, Many);
+        layer.Forward(x, Few);
+        var reads = new List<(string Name, Action Read)>
+        {
+            ("Sample", () => layer.Sample(new RandomStream(46), Many, output)),
+            ("Expectation", () => layer.Expectation(Many, output)),
+            ("AccumulateLogProb", () => layer.AccumulateLogProb(y, Many, logProb)),
+            ("AccumulateLogProbOfSample", () => layer.AccumulateLogProbOfSample(y, Many, logProb)),
+        };
+        ConditionalLayer inner = layer is TrunkedLayer trunked ? trunked.Inner : layer;
+        if (inner is not RankOneGaussianLayer) reads.Add(("AccumulateLogProb", () => layer.AccumulateLogProb(y, Many, [], Many, logProb)));   // outputs by row index
+        if (inner is NaturalParameterLayer natural) reads.Add(("Logits", () => natural.Logits(Many)));
+        if (inner is GaussianLayer gaussian)
+        {
+            reads.Add(("Means", () => gaussian.Means(Many)));
+            reads.Add(("LogVariances", () => gaussian.LogVariances(Many)));
+            reads.Add(("Noise", () => gaussian.Noise(Many)));
+            reads.Add(("Reparameterize", () => gaussian.Reparameterize(Many, output)));
+        }
+        if (inner is RankOneGaussianLayer rankOne) reads.Add(("Factors", () => rankOne.Factors(Many)));
+        if (layer is IBilinearLogProb { IsBilinear: true } bilinear) reads.Add(("InputFeatures", () => bilinear.InputFeatures(Many, output, logProb)));
+        foreach (var (name, read) in reads)
+            AssertNamesBothCounts(Assert.ThrowsExactly<InvalidOperationException>(read, name), inner, name);
+        Assert.IsTrue(logProb.All(v => v == 0), "a refused read accumulates nothing");
+        layer.Forward(x, Many);
+        foreach (var (name, read) in reads) read();
     }
 }

@@ -13,6 +13,7 @@ internal sealed class AffineMap
 
     public AffineMap(string name, int inputs, int outputs, IMatrixEngine engine, ParameterRole weightRole = ParameterRole.Weight)
     {
+        ArgumentNullException.ThrowIfNull(engine);
         Inputs = inputs;
         Outputs = outputs;
         _engine = engine;

@@ -105,8 +105,11 @@ public abstract class ConditionalLayer
     /// <see cref="Forward(ReadOnlySpan{float}, int)"/> with <paramref name="conditioning"/> (when not
     /// empty, [batch × OutputSize]) added to each row's pre-activations.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
+    public void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch) => Forward(input, conditioning, batch, nameof(input));
+
+    private void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch, string inputName)
     {
+        RequireLength(input.Length, batch, InputSize, inputName, "inputs");
         ForwardCore(input, conditioning, batch);
         ForwardRows = batch;   // only once it has computed them: a refused or failed forward leaves none
     }
@@ -161,7 +164,7 @@ public abstract class ConditionalLayer
             if (source < 0 || source > r || source >= distinctRows || (r > 0 && source < rowSource[r - 1]))
                 throw new ArgumentException($"rowSource must be non-decreasing with 0 ≤ rowSource[r] ≤ r and below the {distinctRows} distinct rows.", nameof(rowSource));
         }
-        Forward(distinctInputs, distinctConditioning, distinctRows);
+        Forward(distinctInputs, distinctConditioning, distinctRows, nameof(distinctInputs));
         if (distinctRows < rows) ShareStatistics(rowSource[..rows], rows);
         ForwardRows = rows;
         int inputs = distinctRows * InputSize;
@@ -248,7 +251,9 @@ public abstract class ConditionalLayer
     /// <summary>Draws y for each row of the last forward.</summary>
     public void Sample(RandomStream random, int batch, Span<float> output)
     {
-        RefuseWhileAnotherThreadComputes(nameof(Sample));
+        ArgumentNullException.ThrowIfNull(random);
+        RequireRows(batch, nameof(Sample));
+        RequireLength(output.Length, batch, OutputSize, nameof(output), "units");
         SampleCore(random, batch, output);
     }
 
@@ -283,7 +288,8 @@ public abstract class ConditionalLayer
     /// <summary>E[y | x] for each row: probabilities for Bernoulli units, means for Gaussian ones.</summary>
     public void Expectation(int batch, Span<float> output)
     {
-        RefuseWhileAnotherThreadComputes(nameof(Expectation));
+        RequireRows(batch, nameof(Expectation));
+        RequireLength(output.Length, batch, OutputSize, nameof(output), "units");
         ExpectationCore(batch, output);
     }
 
@@ -293,7 +299,9 @@ public abstract class ConditionalLayer
     /// <summary>rowLogProb[r] += ln p(y_r | x_r).</summary>
     public void AccumulateLogProb(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
-        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProb));
+        RequireRows(batch, nameof(AccumulateLogProb));
+        RequireLength(y.Length, batch, OutputSize, nameof(y), "units");
+        RequireLength(rowLogProb.Length, batch, 1, nameof(rowLogProb), "values");
         AccumulateLogProbCore(y, batch, rowLogProb);
     }
 
@@ -306,7 +314,9 @@ public abstract class ConditionalLayer
     /// </summary>
     public void AccumulateLogProbOfSample(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
-        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProbOfSample));
+        RequireRows(batch, nameof(AccumulateLogProbOfSample));
+        RequireLength(y.Length, batch, OutputSize, nameof(y), "units");
+        RequireLength(rowLogProb.Length, batch, 1, nameof(rowLogProb), "values");
         AccumulateLogProbOfSampleCore(y, batch, rowLogProb);
     }
 
@@ -317,11 +327,27 @@ public abstract class ConditionalLayer
     /// <summary>
     /// rowLogProb[r] += ln p(y_r | x_r) with y_r row rowSource[r] of the <paramref name="distinctRows"/>
     /// rows of <paramref name="distinctY"/>: for outputs that repeat (the data row under K samples),
-    /// without copying them out.
+    /// without copying them out. An empty <paramref name="rowSource"/> gives row r output r.
     /// </summary>
     public void AccumulateLogProb(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
-        RefuseWhileAnotherThreadComputes(nameof(AccumulateLogProb));
+        RequireRows(batch, nameof(AccumulateLogProb));
+        ArgumentOutOfRangeException.ThrowIfNegative(distinctRows);
+        RequireLength(distinctY.Length, distinctRows, OutputSize, nameof(distinctY), "units");
+        RequireLength(rowLogProb.Length, batch, 1, nameof(rowLogProb), "values");
+        if (rowSource.IsEmpty)
+        {
+            // Row r reads output r.
+            if (distinctRows < batch)
+                throw new ArgumentException($"With no rowSource row r reads output r, but only {distinctRows} of the {batch} rows' outputs are given.", nameof(distinctRows));
+        }
+        else
+        {
+            RequireLength(rowSource.Length, batch, 1, nameof(rowSource), "entries");
+            foreach (int source in rowSource[..batch])
+                if ((uint)source >= (uint)distinctRows)
+                    throw new ArgumentException($"rowSource holds {source}, not a row of the {distinctRows} distinct outputs.", nameof(rowSource));
+        }
         AccumulateLogProbCore(distinctY, distinctRows, rowSource, batch, rowLogProb);
     }
 
@@ -345,6 +371,49 @@ public abstract class ConditionalLayer
     /// <summary>destination[r, i] += ∂²(−ln p(y_r | x_r)) / ∂y_i² (the diagonal of the Hessian in the output).</summary>
     public virtual void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
         => throw new NotSupportedException($"{GetType().Name} has discrete outputs: no Hessian in the output.");
+
+    /// <summary>
+    /// The checks of a call that reads the last forward's statistics over <paramref name="batch"/> rows: a count of 0 or more,
+    /// no other thread computing with the machine, and a forward over at least those rows (<see cref="RequireForward"/>).
+    /// </summary>
+    private protected void RequireRows(int batch, string operation)
+    {
+        if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, $"{operation} needs a count of rows, 0 or more.");
+        RequireForward(batch, operation);
+    }
+
+    /// <summary>Refuses a span of <paramref name="length"/> values that cannot hold <paramref name="rows"/> rows of <paramref name="perRow"/> values each, naming it.</summary>
+    private protected static void RequireLength(int length, int rows, int perRow, string name, string what)
+    {
+        long needed = (long)Math.Max(rows, 0) * perRow;
+        if (length < needed)
+            throw new ArgumentException($"{name} holds {length} values, fewer than the {needed} of {rows} rows × {perRow} {what}.", name);
+    }
+
+    /// <summary>The argument checks of <see cref="IBilinearLogProb.OutputTerms"/>: y and transformed hold the rows' units, constant a value per row.</summary>
+    private protected void CheckOutputTerms(ReadOnlySpan<float> y, int rows, ReadOnlySpan<float> transformed, ReadOnlySpan<double> constant)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        RequireLength(y.Length, rows, OutputSize, nameof(y), "units");
+        RequireLength(transformed.Length, rows, OutputSize, nameof(transformed), "units");
+        RequireLength(constant.Length, rows, 1, nameof(constant), "values");
+    }
+
+    /// <summary>
+    /// The span checks of <see cref="AccumulateLogProbGradient"/>, all made before any gradient is accumulated, so that a
+    /// refused call leaves the gradients as they were: y, input and rowWeights hold the batch's rows, and each gradient asked
+    /// for (not empty) holds them too.
+    /// </summary>
+    private protected void CheckGradientSpans(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch, ReadOnlySpan<float> rowWeights,
+        ReadOnlySpan<float> inputGradient, ReadOnlySpan<float> outputGradient, ReadOnlySpan<float> conditioningGradient)
+    {
+        RequireLength(y.Length, batch, OutputSize, nameof(y), "units");
+        RequireLength(input.Length, batch, InputSize, nameof(input), "inputs");
+        RequireLength(rowWeights.Length, batch, 1, nameof(rowWeights), "weights");
+        if (!inputGradient.IsEmpty) RequireLength(inputGradient.Length, batch, InputSize, nameof(inputGradient), "inputs");
+        if (!outputGradient.IsEmpty) RequireLength(outputGradient.Length, batch, OutputSize, nameof(outputGradient), "units");
+        if (!conditioningGradient.IsEmpty) RequireLength(conditioningGradient.Length, batch, OutputSize, nameof(conditioningGradient), "units");
+    }
 
     /// <summary>
     /// The guard of the machine whose buffers this layer holds (null for a layer on its own): a

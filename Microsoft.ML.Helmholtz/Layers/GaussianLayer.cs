@@ -43,6 +43,8 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         : base(inputSize, outputSize, name)
     {
         if (inputSize <= 0) throw new ArgumentOutOfRangeException(nameof(inputSize), "A Gaussian layer needs an input; use StandardNormalPrior for the top layer.");
+        if (!Enum.IsDefined(mean)) throw new ArgumentOutOfRangeException(nameof(mean), mean, "Not a GaussianMean.");
+        if (!Enum.IsDefined(variance)) throw new ArgumentOutOfRangeException(nameof(variance), variance, "Not a VarianceSource.");
         _shared = new SharedRows(CopyRow);
         MeanFunction = mean;
         Variance = variance;
@@ -73,6 +75,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Means(int batch)
     {
+        RequireRows(batch, nameof(Means));
         OwnStatistics();
         return _mean.AsSpan(0, batch * OutputSize);
     }
@@ -80,12 +83,17 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// <summary>The log-variances s of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> LogVariances(int batch)
     {
+        RequireRows(batch, nameof(LogVariances));
         OwnStatistics();
         return _s.AsSpan(0, batch * OutputSize);
     }
 
     /// <summary>The standard-normal noise ε of the last <see cref="ConditionalLayer.Sample"/>, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Noise(int batch) => _noise.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> Noise(int batch)
+    {
+        RequireRows(batch, nameof(Noise));
+        return _noise.AsSpan(0, batch * OutputSize);
+    }
 
     protected override void Allocate(int rows)
     {
@@ -136,6 +144,8 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// <summary>y = m + exp(s/2) ε with the stored noise ε (set by <see cref="ConditionalLayer.Sample"/>).</summary>
     public void Reparameterize(int batch, Span<float> output)
     {
+        RequireRows(batch, nameof(Reparameterize));
+        RequireLength(output.Length, batch, OutputSize, nameof(output), "units");
         OwnStatistics();
         int n = batch * OutputSize;
         Kernels.Reparameterize(_mean.AsSpan(0, n), _s.AsSpan(0, n), _noise.AsSpan(0, n), output[..n]);
@@ -222,6 +232,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         RequireForward(batch, nameof(AccumulateLogProbGradient));
+        CheckGradientSpans(y, input, batch, rowWeights, inputGradient, outputGradient, conditioningGradient);
         LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
         BackwardStatistics(StatisticsGradient(_dMean, batch), StatisticsGradient(_dLogVar, batch), input, batch, inputGradient, conditioningGradient);
     }
@@ -357,6 +368,9 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public void InputFeatures(int batch, Span<float> features, Span<double> constant)
     {
         RequireBilinear();
+        RequireRows(batch, nameof(InputFeatures));
+        RequireLength(features.Length, batch, OutputSize, nameof(features), "units");
+        RequireLength(constant.Length, batch, 1, nameof(constant), "values");
         ReadOnlySpan<float> m = Means(batch);
         m.CopyTo(features);
         float[] s = _logVar!.Value;
@@ -372,6 +386,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
     {
         RequireBilinear();
+        CheckOutputTerms(y, rows, transformed, constant);
         float[] s = _logVar!.Value;
         for (int r = 0; r < rows; r++)
         {

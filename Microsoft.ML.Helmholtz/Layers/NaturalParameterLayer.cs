@@ -27,7 +27,11 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     internal override IEnumerable<AffineMap> InputMaps => _affine.Weight is null ? [] : [_affine];
 
     /// <summary>The natural parameters (logits) a of the last forward, [batch × OutputSize].</summary>
-    public ReadOnlySpan<float> Logits(int batch) => _logits.AsSpan(0, batch * OutputSize);
+    public ReadOnlySpan<float> Logits(int batch)
+    {
+        RequireRows(batch, nameof(Logits));
+        return _logits.AsSpan(0, batch * OutputSize);
+    }
 
     /// <summary>All rows' logits as allocated (at least the last forward's), for the kernels that take the whole buffer.</summary>
     protected float[] LogitBuffer => _logits;
@@ -66,6 +70,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         RequireForward(batch, nameof(AccumulateLogProbGradient));
+        CheckGradientSpans(y, input, batch, rowWeights, inputGradient, outputGradient, conditioningGradient);
         Span<float> da = PreActivationGradient(y, batch, rowWeights);
         // Rows that share their input (K samples of one example) form the weight gradient per distinct input.
         if (inputGradient.IsEmpty && TryDistinctInputs(batch, out var distinct))
@@ -120,6 +125,10 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>ln p(y | a) = y · a − Σ A(a): φ = a, c(φ) = −Σ A(a), which is ln p(0 | a).</summary>
     public void InputFeatures(int batch, Span<float> features, Span<double> constant)
     {
+        // First: the scratch below is the running computation's when another thread holds the machine.
+        RequireRows(batch, nameof(InputFeatures));
+        RequireLength(features.Length, batch, OutputSize, nameof(features), "units");
+        RequireLength(constant.Length, batch, 1, nameof(constant), "values");
         int n = batch * OutputSize;
         _logits.AsSpan(0, n).CopyTo(features);
         Span<float> y = _scratch.AsSpan(0, n);
@@ -131,6 +140,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>ỹ = y, c(y) = 0.</summary>
     public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
     {
+        CheckOutputTerms(y, rows, transformed, constant);
         y[..(rows * OutputSize)].CopyTo(transformed);
         constant[..rows].Clear();
     }

@@ -57,6 +57,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// <summary>The means m of the last forward, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Means(int batch)
     {
+        RequireRows(batch, nameof(Means));
         OwnStatistics();
         return _mean.AsSpan(0, batch * OutputSize);
     }
@@ -64,6 +65,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// <summary>The log-variances s of the diagonal part, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> LogVariances(int batch)
     {
+        RequireRows(batch, nameof(LogVariances));
         OwnStatistics();
         return _s.AsSpan(0, batch * OutputSize);
     }
@@ -71,6 +73,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     /// <summary>The rank-one factors u, [batch × OutputSize].</summary>
     public ReadOnlySpan<float> Factors(int batch)
     {
+        RequireRows(batch, nameof(Factors));
         OwnStatistics();
         return _u.AsSpan(0, batch * OutputSize);
     }
@@ -242,6 +245,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         RequireForward(batch, nameof(AccumulateLogProbGradient));
+        CheckGradientSpans(y, input, batch, rowWeights, inputGradient, outputGradient, conditioningGradient);
         LogProbStatisticsGradient(y, batch, rowWeights, outputGradient);
         BackwardStatistics(input, batch, inputGradient, conditioningGradient);
     }

@@ -51,6 +51,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         RequireForward(batch, nameof(AccumulateLogProbGradient));   // the last forward's conditioning
+        CheckGradientSpans(y, input, batch, rowWeights, inputGradient, outputGradient, conditioningGradient);
         if (outputGradient.IsEmpty && conditioningGradient.IsEmpty) return;
         ReadOnlySpan<float> d = Centred(y, batch);
         // ∂ ln N(y; c, I) / ∂y = −(y − c) = −∂/∂c.

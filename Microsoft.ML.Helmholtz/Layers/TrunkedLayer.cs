@@ -115,6 +115,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
         RequireForward(batch, nameof(AccumulateLogProbGradient));   // the trunk's activations too
+        CheckGradientSpans(y, input, batch, rowWeights, inputGradient, outputGradient, conditioningGradient);
         if (inputGradient.IsEmpty && TrunkRowsShared(batch, out var visible)
             && Inner.TryAccumulateLogProbGradientPerDistinctInput(y, batch, rowWeights, TrunkOutputs(visible), _trunk.ClearedOutputGradient(visible.Rows),
                 outputGradient, conditioningGradient))

@@ -1,0 +1,80 @@
+using Microsoft.ML.Helmholtz.Layers;
+using Microsoft.ML.Helmholtz.Numerics;
+using Microsoft.ML.Helmholtz.Tests.Support;
+
+namespace Microsoft.ML.Helmholtz.Tests.Layers;
+
+/// <summary>
+/// A layer's calls name the argument that cannot serve them (a span too short for its rows, a null stream or engine, a value
+/// of no enum member) before they change anything: they threw IndexOutOfRangeException, a bare ArgumentOutOfRangeException, the
+/// matrix routine's names for its operands ('a', 'c'), or NullReferenceException at the first forward, and a gradient call
+/// refused for its output or conditioning gradient had already accumulated the parameters' gradients.
+/// </summary>
+[TestClass]
+public sealed class LayerArgumentTests
+{
+    private const int Rows = 3;
+
+    private static void AssertNamed(Action call, string parameter, string because)
+    {
+        var e = Assert.Throws<ArgumentException>(call, because);
+        Assert.AreEqual(parameter, e.ParamName, because);
+        if (e is not ArgumentNullException) StringAssert.Contains(e.Message, parameter, because);
+    }
+
+    [TestMethod]
+    [DataRow("9b-5b", 1)]
+    [DataRow("9cb-5g", 1)]
+    [DataRow("9b-5g-3g", 2)]
+    [DataRow("9b-5gr", 1)]
+    [DataRow("9b-4t-5g", 1)]
+    public void AShortSpanIsNamedAndAFailedGradientAccumulatesNothing(string architecture, int index)
+    {
+        var machine = TestModels.Random(architecture, 51);
+        // A recognition layer: it has inputs, outputs and (Gaussian) reparameterised draws.
+        ConditionalLayer layer = machine.Recognition.Layer(Math.Min(index, machine.Architecture.Layers.Count - 1));
+        int i = layer.InputSize, o = layer.OutputSize;
+        var random = new RandomStream(52);
+        float[] x = new float[Rows * i], y = new float[Rows * o], w = [1, 1, 1];
+        random.FillUniform(x);
+        layer.Forward(x, Rows);
+        layer.Sample(random, Rows, y);
+
+        AssertNamed(() => layer.Forward(x.AsSpan(1), Rows), "input", "Forward");
+        AssertNamed(() => layer.Sample(null!, Rows, y), "random", "Sample");
+        AssertNamed(() => layer.Sample(random, Rows, y.AsSpan(1)), "output", "Sample");
+        AssertNamed(() => layer.Expectation(Rows, y.AsSpan(1)), "output", "Expectation");
+        AssertNamed(() => layer.AccumulateLogProb(y.AsSpan(1), Rows, new double[Rows]), "y", "AccumulateLogProb");
+        AssertNamed(() => layer.AccumulateLogProb(y, Rows, new double[Rows - 1]), "rowLogProb", "AccumulateLogProb");
+        AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 1, 1], Rows, new double[Rows]), "rowSource", "a source past the distinct rows");
+        AssertNamed(() => layer.AccumulateLogProb(y, 2, [], Rows, new double[Rows]), "distinctRows", "no source and fewer outputs than rows");
+        Assert.Throws<ArgumentOutOfRangeException>(() => layer.Expectation(-1, y), "a negative count");
+
+        machine.ZeroGradients();
+        var gradients = new (string Name, Action Call)[]
+        {
+            ("y", () => layer.AccumulateLogProbGradient(y.AsSpan(1), x, Rows, w, default, default)),
+            ("input", () => layer.AccumulateLogProbGradient(y, x.AsSpan(1), Rows, w, default, default)),
+            ("rowWeights", () => layer.AccumulateLogProbGradient(y, x, Rows, w.AsSpan(1), default, default)),
+            ("inputGradient", () => layer.AccumulateLogProbGradient(y, x, Rows, w, new float[Rows * i - 1], default)),
+            ("outputGradient", () => layer.AccumulateLogProbGradient(y, x, Rows, w, default, new float[Rows * o - 1])),
+            ("conditioningGradient", () => layer.AccumulateLogProbGradient(y, x, Rows, w, default, default, new float[Rows * o - 1])),
+        };
+        foreach (var (name, call) in gradients)
+            AssertNamed(call, name, "AccumulateLogProbGradient");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "a refused gradient call accumulates nothing");
+        layer.AccumulateLogProbGradient(y, x, Rows, w, new float[Rows * i], new float[Rows * o], new float[Rows * o]);
+        Assert.IsTrue(layer.Parameters.Any(p => p.Gradient.Any(g => g != 0)), "the call with every span whole accumulates");
+    }
+
+    [TestMethod]
+    public void ALayerWithoutAnEngineOrWithAnUndefinedMeanIsRefusedAtConstruction()
+    {
+        AssertNamed(() => new BernoulliLayer("b", 2, 3, null!), "engine", "Bernoulli");
+        AssertNamed(() => new ContinuousBernoulliLayer("c", 2, 3, null!), "engine", "continuous Bernoulli");
+        AssertNamed(() => new GaussianLayer("g", 2, 3, GaussianMean.Tanh, VarianceSource.PerUnit, null!), "engine", "Gaussian");
+        AssertNamed(() => new RankOneGaussianLayer("r", 2, 3, null!), "engine", "rank one");
+        AssertNamed(() => new GaussianLayer("g", 2, 3, (GaussianMean)9, VarianceSource.PerUnit, MatrixEngine.Managed), "mean", "an undefined mean function");
+        AssertNamed(() => new GaussianLayer("g", 2, 3, GaussianMean.Tanh, (VarianceSource)9, MatrixEngine.Managed), "variance", "an undefined variance source");
+    }
+}
