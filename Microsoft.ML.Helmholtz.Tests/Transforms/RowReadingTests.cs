@@ -173,6 +173,66 @@ public sealed class RowReadingTests
     }
 
     /// <summary>
+    /// A source whose own cursor fails at a row (a lazy enumerable, a reader meeting bad bytes) is served up to that row, as a
+    /// row whose value cannot be read is: the rows read ahead before it were dropped with the batch, so the first rows of a view
+    /// failed for a row no one asked for, and a full read lost up to a batch of rows before the error.
+    /// </summary>
+    [TestMethod]
+    [DataRow(6)]
+    [DataRow(30)]
+    public void ASourceThatFailsAtARowIsServedUpToIt(int bad)
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(60, 2);
+        IEnumerable<PixelRow> FailingAt()
+        {
+            for (int i = 0; i < rows.Length; i++)
+            {
+                if (i == bad) throw new InvalidDataException($"source row {i} is bad");
+                yield return rows[i];
+            }
+        }
+        IDataView data = ml.Data.LoadFromEnumerable(FailingAt());
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: 32);
+        foreach (ITransformer scorer in new ITransformer[] { model, onnx })
+        {
+            string name = scorer == model ? "managed" : "ONNX Runtime";
+            IDataView scored = scorer.Transform(data);
+            Assert.HasCount(3, Scored(ml, ml.Data.TakeRows(scored, 3)), $"{name}: the first rows of the view");
+            int served = 0;
+            var e = Assert.ThrowsExactly<InvalidDataException>(() =>
+            {
+                foreach (ScoredRow _ in ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: true)) served++;
+            }, name);
+            Assert.AreEqual(bad, served, $"{name}: the rows before the failing one are served");
+            Assert.AreEqual($"source row {bad} is bad", e.Message, name);
+        }
+    }
+
+    /// <summary>
+    /// A batch whose computation fails (here: the ONNX Runtime transformer disposed under an open cursor) is not served: every
+    /// later MoveNext throws the failure. The next MoveNext served the batch's rows with the values of no computation (zeros, or
+    /// the batch before's), as if they had been scored.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0)]
+    [DataRow(16)]   // the failure in the cursor's second batch
+    public void ABatchWhoseComputationFailedIsNotServed(int readFirst)
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        var onnx = model.ToOnnxRuntime(ml);
+        IDataView scored = onnx.Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 3)));
+        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+        var logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+        for (int r = 0; r < readFirst; r++) Assert.IsTrue(cursor.MoveNext());
+        onnx.Dispose();
+        for (int again = 0; again < 3; again++)
+            Assert.ThrowsExactly<ObjectDisposedException>(() => cursor.MoveNext(), $"call {again}");
+    }
+
+    /// <summary>
     /// A cursor's first batch is 16 rows and its batches grow to the transformer's 1,024: the first row of a view is served
     /// after 16 rows are read and scored, not a whole batch (Preview, a reader that stops early), and every row, on either
     /// side of the batches' edges, has the bits a PredictionEngine gives it alone.

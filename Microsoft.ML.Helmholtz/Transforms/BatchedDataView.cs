@@ -163,16 +163,19 @@ internal sealed class BatchedDataView : IDataView
 
         /// <summary>
         /// Reads up to a batch of rows ahead and computes them. A row that cannot be read (a value the machine cannot model, a
-        /// getter of the input that fails) ends the batch before it: the rows before it are served, and its error is thrown when
-        /// the cursor reaches it, so reading the first rows of a view (Preview, TakeRows) fails only for a row it asks for.
+        /// getter of the input that fails, an input cursor whose MoveNext fails) ends the batch before it: the rows before it are
+        /// served, and its error is thrown when the cursor reaches it, so reading the first rows of a view (Preview, TakeRows)
+        /// fails only for a row it asks for. A computation that fails serves none of the batch's rows: its error is thrown now
+        /// and by every later MoveNext.
         /// </summary>
         private bool Fill()
         {
             int n = 0;
-            while (n < _fillRows && _input.MoveNext())
+            while (n < _fillRows)
             {
                 try
                 {
+                    if (!_input.MoveNext()) break;
                     _batches[n] = _input.Batch;
                     _inputId(ref _ids[n]);
                     _values(ref _buffer);
@@ -188,11 +191,22 @@ internal sealed class BatchedDataView : IDataView
                 }
                 n++;
             }
-            _count = n;
+            _count = 0;   // until the batch is computed: MoveNext serves only rows that were
             _fillRows = (int)Math.Min(_batchRows, 4L * _fillRows);
             if (n == 0) return false;
-            if (_features) _compute.Features(_x.AsSpan(0, n * _size), n, _featureValues.AsSpan(0, n * _featureSize));
-            if (_logLikelihood) _compute.LogLikelihood(_x.AsSpan(0, n * _size), n, _logLikelihoodValues.AsSpan(0, n));
+            try
+            {
+                if (_features) _compute.Features(_x.AsSpan(0, n * _size), n, _featureValues.AsSpan(0, n * _featureSize));
+                if (_logLikelihood) _compute.LogLikelihood(_x.AsSpan(0, n * _size), n, _logLikelihoodValues.AsSpan(0, n));
+            }
+            catch (Exception e)
+            {
+                // Not served with the values of no computation (zeros, or the batch before's): every later MoveNext throws it.
+                _unreadable = ExceptionDispatchInfo.Capture(e);
+                _current = -1;
+                throw;
+            }
+            _count = n;
             return true;
         }
 
