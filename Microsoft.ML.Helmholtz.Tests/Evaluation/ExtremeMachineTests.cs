@@ -64,6 +64,7 @@ public sealed class ExtremeMachineTests
         var data = Data(machine.Architecture, 4, 3);
         string what = $"{architecture} with {parameter} = {value}";
         AssertScoreable(new ImportanceSampledLogLikelihood(20, seed: 1) { Parallelism = 1 }.EstimatePerExample(machine, data), $"importance sampling, {what}");
+        AssertScoreable(new NaiveLogLikelihood(20).EstimatePerExample(machine, data), $"naive, {what}");
         double freeEnergy = new SampledFreeEnergy(seed: 1).Estimate(machine, data);
         Assert.IsTrue(!double.IsNaN(freeEnergy) && !double.IsNegativeInfinity(freeEnergy), $"free energy, {what}: {freeEnergy}");
         foreach (int k in new[] { 10, 70 })   // in slots, and one row at a time
@@ -199,6 +200,42 @@ public sealed class ExtremeMachineTests
     }
 
     /// <summary>
+    /// Visible statistics too large for the naive estimator's float products x̃ · φ to resolve: it scores them with the layer's
+    /// own kernel, and gives the exact ln p(x). W = 0 makes p(x | h) the same for every h, so ln p(x) is ln p(x | h); biases of
+    /// between half the scale and the scale (10⁶…3·10³⁸) agreeing with the data row make it 0 (or nearly), and biases against a unit of the row make it −|b|. The float
+    /// products gave −0.125, +3 (a probability of 20), −8, and +∞ or NaN at 3·10³⁸.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1e6f)]
+    [DataRow(1e7f)]
+    [DataRow(3e7f)]
+    [DataRow(3e38f)]
+    public void TheNaiveEstimatorGivesTheExactValueWhereFloatProductsCannotResolveIt(float scale)
+    {
+        var machine = TestModels.Random("16b-3b", 73);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
+        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
+        var random = new RandomStream(74);
+        float[] agreeing = new float[16], oneAgainst = new float[16];
+        for (int i = 0; i < 16; i++)
+        {
+            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
+            bias[i] = (agreeing[i] == 1 ? 1 : -1) * scale * (float)((1 + random.NextDouble()) / 2);
+        }
+        agreeing.CopyTo(oneAgainst, 0);
+        oneAgainst[5] = 1 - oneAgainst[5];
+        var data = new DataMatrix(2, 16, [.. agreeing, .. oneAgainst]);
+        double[] estimate = new NaiveLogLikelihood(50, seed: 75, samplesPerChunk: 20).EstimatePerExample(machine, data);
+        for (int r = 0; r < 2; r++)
+        {
+            double exact = TestModels.ExactLogLikelihood(machine, data.Row(r));
+            Assert.AreEqual(exact, estimate[r], 1e-6 * Math.Max(1, Math.Abs(exact)), $"row {r}: exact {exact}, naive {estimate[r]}");
+        }
+        Assert.AreEqual(0, estimate[0], 1e-6, "the row the biases agree with");
+        Assert.AreEqual(-Math.Abs(bias[5]), estimate[1], 1e-6 * Math.Abs(bias[5]), "a unit against its bias costs the bias");
+    }
+
+    /// <summary>
     /// Weights of 3·10³⁸ send a continuous Bernoulli layer's logits past float (∞ − ∞) with every draw finite: no float computation
     /// gives its density, and the estimators refuse the machine, naming the layer and the parameter, instead of returning NaN.
     /// The training path leaves the NaN to the trainer's divergence checks (which undo a step).
@@ -217,6 +254,7 @@ public sealed class ExtremeMachineTests
                      () => new ImportanceSampledLogLikelihood(10, seed: 1) { Parallelism = 2 }.EstimatePerExample(machine, data),
                      () => new SampledFreeEnergy(seed: 1).Estimate(machine, data),
                      () => new FixedNoiseLogLikelihood(machine, 10).CreateScorer().Estimate(values, 4, new double[4]),
+                     () => new NaiveLogLikelihood(10).EstimatePerExample(machine, data),   // it returned NaN
                  })
         {
             var e = Assert.ThrowsExactly<NotFiniteNumberException>(score);

@@ -70,22 +70,51 @@ public sealed class NaiveLogLikelihood
         float[] features = new float[chunk * d];
         double[] sampleConstant = new double[chunk];
         float[] products = new float[n * chunk];
+        ConditionalLayer visibleLayer = machine.Generative.Layers[0];
+        double[] pairLogProb = [];
+        int[] everyDreamReadsOneRow = [];
+        double largestExample = 0;
 
-        for (int first = 0; first < Samples; first += chunk)
+        // long: a count past the last chunk of a K near int.MaxValue would wrap.
+        for (long first = 0; first < Samples; first += chunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int k = Math.Min(chunk, Samples - first);
+            int k = (int)Math.Min(chunk, Samples - first);
             machine.Generative.Dream(random, k, states);  // leaves the visible layer's forward on h1
             // The data's terms use the layer's per-unit parameters, the same for every dream: once.
-            if (first == 0) visible.OutputTerms(data.Values, n, xTilde, exampleConstant);
+            if (first == 0)
+            {
+                visible.OutputTerms(data.Values, n, xTilde, exampleConstant);
+                largestExample = LargestRowNorm(xTilde, n, d);
+            }
             visible.InputFeatures(k, features, sampleConstant);
-            engine.Gemm(false, true, n, k, d, 1f, xTilde, d, features, d, 0f, products, k);
+            if (FloatProductsResolve(largestExample, LargestRowNorm(features, k, d), d))
+            {
+                engine.Gemm(false, true, n, k, d, 1f, xTilde, d, features, d, 0f, products, k);
+                for (int e = 0; e < n; e++)
+                    for (int s = 0; s < k; s++)
+                        sums[e].Add(products[e * k + s] + sampleConstant[s] + exampleConstant[e]);
+                continue;
+            }
+            // Statistics so large that x̃ · φ in float loses more than the tolerance (or passes float): each example's
+            // ln p(x | h) under every dream from the layer's own kernel, which forms each unit's term in double as the
+            // other estimators do, k × d terms an example instead of one product.
+            if (pairLogProb.Length < k) (pairLogProb, everyDreamReadsOneRow) = (new double[k], new int[k]);
             for (int e = 0; e < n; e++)
+            {
+                Array.Clear(pairLogProb, 0, k);
+                visibleLayer.AccumulateLogProb(data.Values.AsSpan(e * d, d), 1, everyDreamReadsOneRow.AsSpan(0, k), k, pairLogProb);
                 for (int s = 0; s < k; s++)
-                    sums[e].Add(products[e * k + s] + sampleConstant[s] + exampleConstant[e]);
+                {
+                    if (double.IsNaN(pairLogProb[s])) throw NotScoreable(visibleLayer);
+                    sums[e].Add(pairLogProb[s]);
+                }
+            }
         }
 
         double logK = Math.Log(Samples);
+        for (int e = 0; e < n; e++)
+            if (double.IsNaN(sums[e].Value)) throw NotScoreable(visibleLayer);
         var result = new double[n];
         var variances = new double[n];
         for (int e = 0; e < n; e++)
@@ -94,5 +123,38 @@ public sealed class NaiveLogLikelihood
             variances[e] = sums[e].LogMeanVariance;
         }
         return (result, variances);
+    }
+
+    /// <summary>The tolerance, in nats, for the expected rounding error of a float product x̃ · φ.</summary>
+    internal const double ProductTolerance = 0.1;
+
+    /// <summary>
+    /// Whether float products of rows of these Euclidean norms (at most) are exact enough: their expected rounding error,
+    /// 2⁻²⁴ √d ‖x̃‖ ‖φ‖ (a sum of d rounded terms, each at most ‖x̃‖ ‖φ‖ in all), within <see cref="ProductTolerance"/>, and both finite.
+    /// Machines of ordinary weights are far inside it (MNIST: about 0.01 nats); weights near 10⁵ and more are not.
+    /// </summary>
+    private static bool FloatProductsResolve(double largestExample, double largestFeatures, int d)
+        => Math.ScaleB(Math.Sqrt(d) * largestExample * largestFeatures, -24) <= ProductTolerance;
+
+    /// <summary>The largest Euclidean norm of the rows of a [rows × d] matrix, in double; NaN or ∞ where a value is not finite.</summary>
+    private static double LargestRowNorm(ReadOnlySpan<float> values, int rows, int d)
+    {
+        double largest = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            foreach (float v in values.Slice(r * d, d)) sum += (double)v * v;
+            if (double.IsNaN(sum)) return double.NaN;
+            largest = Math.Max(largest, sum);
+        }
+        return Math.Sqrt(largest);
+    }
+
+    private static NotFiniteNumberException NotScoreable(ConditionalLayer visible)
+    {
+        Parameter? largest = visible.Parameters.MaxBy(p => MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Value)));
+        string parameter = largest is null ? "" : $" (its parameter of the largest magnitude, {largest.Name}, holds {System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(largest.Value):G3})";
+        return new NotFiniteNumberException($"ln p(X_0 | X_1), generative layer 0's term, is NaN under a prior sample: its statistics pass what single precision holds{parameter}. " +
+            "The estimators compute in float and cannot score this machine.", double.NaN);
     }
 }
