@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Data;
 
 namespace Microsoft.ML.Helmholtz.Tests.Data;
@@ -74,5 +75,32 @@ public sealed class AtomicFileTests : TempDirectoryTests
         var e = Assert.ThrowsExactly<IOException>(() => WriteText(a, "x"));
         StringAssert.StartsWith(e.Message, $"Could not save the text to {a}: the symbolic link there cannot be followed: ");
         Assert.AreEqual(b, new FileInfo(a).LinkTarget, "the links are as they were");
+    }
+
+    /// <summary>
+    /// A named pipe at the path is written into, as a shell's &gt; writes it, and stays a pipe: the rename replaced it with a
+    /// regular file (and, run as root, replaced /dev/null with one). Devices are told from files the same way (statx).
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void ANamedPipeIsWrittenIntoAndStaysAPipe()
+    {
+        Assert.IsTrue(AtomicFile.IsSpecialFile("/dev/null"), "a character device");
+        Assert.IsFalse(AtomicFile.IsSpecialFile(Temp.File("nothing-here")), "nothing");
+        string file = Temp.File("regular");
+        File.WriteAllText(file, "");
+        Assert.IsFalse(AtomicFile.IsSpecialFile(file), "a regular file");
+        Assert.IsFalse(AtomicFile.IsSpecialFile(Temp.Path), "a directory");
+
+        string fifo = Temp.File("pipe");
+        Fifo.Make(fifo);
+        Assert.IsTrue(AtomicFile.IsSpecialFile(fifo), "a FIFO");
+        // Opened for reading and writing, the pipe has a reader at once: the write below does not wait for one.
+        using var reader = new FileStream(fifo, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+        WriteText(fifo, "through the pipe");
+        Assert.IsTrue(AtomicFile.IsSpecialFile(fifo), "the FIFO is still there");
+        byte[] got = new byte["through the pipe".Length];
+        reader.ReadExactly(got);
+        Assert.AreEqual("through the pipe", System.Text.Encoding.UTF8.GetString(got));
     }
 }

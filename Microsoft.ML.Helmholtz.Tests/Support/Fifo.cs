@@ -11,11 +11,17 @@ internal static class Fifo
     [DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
     private static extern int MakeFifo(string path, uint mode);
 
-    /// <summary>Runs <paramref name="read"/> on a FIFO made at <paramref name="path"/> through which <paramref name="bytes"/> arrive.</summary>
-    public static T Read<T>(string path, byte[] bytes, Func<string, T> read)
+    /// <summary>Makes a FIFO at <paramref name="path"/> (mode 0600).</summary>
+    public static void Make(string path)
     {
         if (MakeFifo(path, 0b110_000_000) != 0)
             throw new IOException($"mkfifo {path}: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>Runs <paramref name="read"/> on a FIFO made at <paramref name="path"/> through which <paramref name="bytes"/> arrive.</summary>
+    public static T Read<T>(string path, byte[] bytes, Func<string, T> read)
+    {
+        Make(path);
         var writer = Task.Run(() =>
         {
             using var pipe = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Microsoft.ML.Helmholtz.Data;
 
 /// <summary>
@@ -5,8 +7,8 @@ namespace Microsoft.ML.Helmholtz.Data;
 /// behind: the content goes to a temporary file of its own beside the target, is flushed to disk,
 /// then renamed over the target. Errors name the target. A target that is a symbolic link is written
 /// where the link leads (the link stays a link), and an earlier file's permissions are kept (Unix).
-/// What is at the path is replaced by a regular file whatever it was (a device or a named pipe too:
-/// .NET does not tell them from files).
+/// A device or a named pipe at the path (Linux) is written into as a shell's <c>&gt;</c> writes it, not
+/// replaced by a file: no temporary file, no atomicity (a FIFO waits for its reader).
 /// </summary>
 internal static class AtomicFile
 {
@@ -34,6 +36,11 @@ internal static class AtomicFile
         }
         if (Directory.Exists(full))
             throw new IOException($"Cannot save {what} to {full}: it is a directory; give the path of a file.");
+        if (IsSpecialFile(full))
+        {
+            WriteInto(full, what, write);
+            return;
+        }
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Cannot save {what} to {full}: the directory {directory} does not exist.");
@@ -57,6 +64,51 @@ internal static class AtomicFile
         {
             TryDelete(temporary);
         }
+    }
+
+    /// <summary>A device or FIFO written straight into: the rename would replace it with a file (/dev/null, as root, was).</summary>
+    private static void WriteInto(string path, string what, Action<Stream> write)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+            write(stream);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string reason = $"Could not save {what} to {path} (a device or a named pipe, written into): {e.Message}";
+            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
+        }
+    }
+
+    /// <summary>
+    /// Whether what is at <paramref name="path"/> (links followed) is neither a regular file nor a directory: a character or
+    /// block device, a FIFO, a socket. .NET's file APIs do not tell these from files; Linux's statx does (its stx_mode, at the
+    /// same offset on every architecture). False where nothing is there, off Linux, or where statx cannot be called.
+    /// </summary>
+    internal static bool IsSpecialFile(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        const int currentDirectory = -100;   // AT_FDCWD
+        const uint typeWanted = 0x1;          // STATX_TYPE
+        byte[] buffer = new byte[256];        // struct statx
+        try
+        {
+            if (Native.statx(currentDirectory, path, 0, typeWanted, buffer) != 0) return false;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;   // a C library without statx (glibc before 2.28): the rename, as before
+        }
+        if ((BitConverter.ToUInt32(buffer, 0) & typeWanted) == 0) return false;   // stx_mask
+        int type = BitConverter.ToUInt16(buffer, 28) & 0xF000;                   // stx_mode & S_IFMT
+        return type is not (0x8000 or 0x4000);        // S_IFREG, S_IFDIR
+    }
+
+    private static class Native
+    {
+        [DllImport("libc", SetLastError = true)]
+        public static extern int statx(int directory, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, [Out] byte[] buffer);
     }
 
     /// <summary>
