@@ -239,4 +239,26 @@ public sealed class ConditioningTests
         }
         CollectionAssert.AreEqual(Gradient(false), Gradient(true));
     }
+
+    /// <summary>
+    /// A shared draw with conditioning checks its row sources before it reads them to pick each distinct input's conditioning, as
+    /// the draw without conditioning does: it threw IndexOutOfRangeException, or a bare ArgumentOutOfRangeException, instead.
+    /// </summary>
+    [TestMethod]
+    public void ASharedDrawWithConditioningNamesBadRowSources()
+    {
+        var machine = TestModels.Random("6b-3b", 120);
+        var states = new LayerStates(machine.Architecture, 2);
+        var conditioning = new LayerConditioning(machine.Architecture, 2);
+        float[] visible = new float[12];
+        foreach (int[] source in new[] { new[] { 0, 5 }, new[] { 0 }, new[] { 0, -1 } })
+            foreach (LayerConditioning? c in new[] { null, conditioning })
+            {
+                var e = Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Sample(new RandomStream(1), 2, states, visible, 1, source, c),
+                    $"[{string.Join(", ", source)}], {(c is null ? "without" : "with")} conditioning");
+                Assert.AreEqual("rowSource", e.ParamName);
+            }
+        var outOfRange = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Recognition.Sample(new RandomStream(1), 2, states, visible, -1, [0, 0], conditioning));
+        Assert.AreEqual("distinctRows", outOfRange.ParamName);
+    }
 }

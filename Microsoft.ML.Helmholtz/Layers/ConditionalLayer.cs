@@ -155,15 +155,7 @@ public abstract class ConditionalLayer
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, ReadOnlySpan<float> distinctConditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         CheckBatch(rows);
-        if (distinctRows <= 0 || distinctRows > rows)
-            throw new ArgumentOutOfRangeException(nameof(distinctRows), distinctRows, $"distinctRows must be between 1 and the {rows} rows.");
-        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
-        for (int r = 0; r < rows; r++)
-        {
-            int source = rowSource[r];
-            if (source < 0 || source > r || source >= distinctRows || (r > 0 && source < rowSource[r - 1]))
-                throw new ArgumentException($"rowSource must be non-decreasing with 0 ≤ rowSource[r] ≤ r and below the {distinctRows} distinct rows.", nameof(rowSource));
-        }
+        CheckRowSource(distinctRows, rowSource, rows);
         Forward(distinctInputs, distinctConditioning, distinctRows, nameof(distinctInputs));
         if (distinctRows < rows) ShareStatistics(rowSource[..rows], rows);
         ForwardRows = rows;
@@ -174,6 +166,20 @@ public abstract class ConditionalLayer
         rowSource[..rows].CopyTo(_sharedSource);
         _sharedDistinct = distinctRows;
         _sharedRows = rows;
+    }
+
+    /// <summary>The checks of a shared forward's row sources: grouped by input, rowSource[r] ≤ r, each below <paramref name="distinctRows"/>.</summary>
+    internal static void CheckRowSource(int distinctRows, ReadOnlySpan<int> rowSource, int rows)
+    {
+        if (distinctRows <= 0 || distinctRows > rows)
+            throw new ArgumentOutOfRangeException(nameof(distinctRows), distinctRows, $"distinctRows must be between 1 and the {rows} rows.");
+        if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        for (int r = 0; r < rows; r++)
+        {
+            int source = rowSource[r];
+            if (source < 0 || source > r || source >= distinctRows || (r > 0 && source < rowSource[r - 1]))
+                throw new ArgumentException($"rowSource must be non-decreasing with 0 ≤ rowSource[r] ≤ r and below the {distinctRows} distinct rows.", nameof(rowSource));
+        }
     }
 
     private float[] _sharedInputs = [];

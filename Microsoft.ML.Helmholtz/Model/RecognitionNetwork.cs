@@ -88,6 +88,7 @@ public sealed class RecognitionNetwork
     private ReadOnlySpan<float> DistinctConditioning(LayerConditioning? conditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         if (conditioning is null) return default;
+        ConditionalLayer.CheckRowSource(distinctRows, rowSource, rows);   // before it is read: the shared forward checks it only after
         int size = _architecture.Layers[1].Size;
         if (_distinctConditioning.Length < distinctRows * size) _distinctConditioning = new float[distinctRows * size];
         ReadOnlySpan<float> c = conditioning.Recognition(1, rows);
