@@ -112,6 +112,25 @@ public sealed class RuleMisuseTests
     }
 
     /// <summary>
+    /// Wake-Sleep's Prepare names a capacity no buffer holds as the other rules do (it named its states' 'capacity'), and a refused
+    /// Prepare for another machine leaves the rule prepared for the one it had: it took the new machine first, and its next step
+    /// on that machine, skipping the Prepare, failed on states of the old machine's architecture.
+    /// </summary>
+    [TestMethod]
+    public void WakeSleepsRefusedPrepareKeepsTheMachineItHad()
+    {
+        var rule = new WakeSleep();
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-4b"), 1);
+        var second = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("9b-5b"), 2);
+        rule.Prepare(first, 10);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => rule.Prepare(second, 1_000_000_000));
+        Assert.AreEqual("batchCapacity", e.ParamName);
+        StringAssert.Contains(e.Message, "Wake-Sleep: batchCapacity = 1000000000 examples");
+        Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(second, Batch(second, 4, 1, 3)).FreeEnergy), "the other machine's step prepares for it");
+        Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(first, Batch(first, 4, 1, 4)).FreeEnergy));
+    }
+
+    /// <summary>
     /// Rows a rule is given directly are checked as the trainers check their data: NaN, an infinity or a value a Bernoulli
     /// visible layer does not model is named by its row and column at <see cref="TrainingBatch.Load"/>, for one sample per
     /// example and for K, and the batch is left without examples, so a rule given it refuses it (before, a rule stepped on

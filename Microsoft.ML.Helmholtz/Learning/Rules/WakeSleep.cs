@@ -32,11 +32,13 @@ public sealed class WakeSleep : ILearningRule
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchCapacity);
-        _machine = machine;
-        _dreams = new LayerStates(machine.Architecture, batchCapacity);
-        _freeEnergy = new double[batchCapacity];
-        _logJoint = new double[batchCapacity];
-        _weights = new float[batchCapacity];
+        machine.RequireRows(batchCapacity, nameof(batchCapacity), $"Wake-Sleep: batchCapacity = {batchCapacity} examples", "use a smaller batch (TrainingOptions.BatchSize)");
+        // Everything allocated before the machine is taken: a rule that cannot be prepared keeps the machine it was prepared for.
+        var dreams = new LayerStates(machine.Architecture, batchCapacity);
+        var freeEnergy = new double[batchCapacity];
+        var logJoint = new double[batchCapacity];
+        var weights = new float[batchCapacity];
+        (_machine, _dreams, _freeEnergy, _logJoint, _weights) = (machine, dreams, freeEnergy, logJoint, weights);
     }
 
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
