@@ -233,6 +233,24 @@ public sealed class TemporalTransformerTests
         SharedEngineRace.AssertNamedAsTheCursor(SharedEngineRace.CursorFailures(transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(400, 2))), "LogLikelihood"));
     }
 
+    /// <summary>
+    /// A getter called while the cursor is not on a row (before the first MoveNext, after the last) is refused, as the frame
+    /// transformer's is: it gave 0, or after a read the last row's value, since −1 meant both "no row" and "nothing computed".
+    /// </summary>
+    [TestMethod]
+    public void AGetterOffARowIsRefused()
+    {
+        var (ml, transformer) = FittedWithSamples(5);
+        IDataView scored = transformer.Transform(ml.Data.LoadFromEnumerable(MovingDot(2, 3)));
+        using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
+        var logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+        float value = 0;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => logLikelihood(ref value)).Message, "not on a row", "before the first row");
+        while (cursor.MoveNext()) logLikelihood(ref value);
+        Assert.IsLessThan(0f, value);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => logLikelihood(ref value)).Message, "not on a row", "after the last row");
+    }
+
     /// <summary>What the guards must not refuse: a cursor set read on four threads, and one cursor or engine handed between threads in turn.</summary>
     [TestMethod]
     public void CursorSetsAndACursorHandedBetweenThreadsAreNotRefused()

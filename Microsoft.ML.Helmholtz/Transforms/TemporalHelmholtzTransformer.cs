@@ -322,6 +322,8 @@ internal sealed class TemporalDataView : IDataView
         private void Compute()
         {
             using var use = _use.Enter(_context == "Prediction" ? PredictionRows.Predict : _context);
+            // Before the first row and after the last, Position is −1, which is also "nothing computed": refused, as the frame transformer's cursor refuses it.
+            if (_context == "Transform" && _input.Position < 0) throw new InvalidOperationException("The cursor is not on a row.");
             if (_computed == _input.Position) return;
             _frames!(ref _row);
             var transformer = _view._transformer;
