@@ -374,6 +374,10 @@ public sealed class OnnxExportTests
         Assert.IsNotNull(problem);
         Assert.AreEqual($"CPU (fallback: {problem})", fallback);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => HelmholtzOnnxTransformer.CudaProviderProblem(-1));
+        // Without ONNX Runtime's native library (an application with the managed package alone, whose first native call fails in a
+        // type initializer) the probe names the package, not the CUDA libraries, which it blamed.
+        string? noNative = HelmholtzOnnxTransformer.CudaProviderProblem(0, () => throw new TypeInitializationException("Microsoft.ML.OnnxRuntime.NativeMethods", new DllNotFoundException("onnxruntime")));
+        Assert.AreEqual("this application has no ONNX Runtime native library (add the package Microsoft.ML.OnnxRuntime.Gpu, which holds it with its CUDA provider)", noNative);
         ml.FallbackToCpu = false;
         // ONNX Runtime's own error line was held back while the provider was tried (its log level), and the level put back: a level
         // of the test's own, which a try that left fatal behind (here, or in an earlier test) would not give back.

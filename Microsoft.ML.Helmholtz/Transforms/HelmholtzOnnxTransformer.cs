@@ -138,12 +138,25 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     /// machine without the GPU is refused at once; whether the device itself works shows when a session starts on it. ONNX Runtime's own
     /// log is held to fatal messages while the provider is tried, so that a failure is said once, by this.
     /// </summary>
-    public static string? CudaProviderProblem(int device)
+    public static string? CudaProviderProblem(int device) => CudaProviderProblem(device, static () => new SessionOptions());
+
+    /// <summary><see cref="CudaProviderProblem(int)"/> with the options made by <paramref name="newOptions"/> (a missing native library, in tests).</summary>
+    internal static string? CudaProviderProblem(int device, Func<SessionOptions> newOptions)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(device);
+        SessionOptions options;
         try
         {
-            using var options = new SessionOptions();
+            options = newOptions();
+        }
+        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
+        {
+            // ONNX Runtime itself does not load: not the CUDA libraries' fault, which the diagnosis below would name.
+            return "this application has no ONNX Runtime native library (add the package Microsoft.ML.OnnxRuntime.Gpu, which holds it with its CUDA provider)";
+        }
+        try
+        {
+            using var _ = options;
             OnnxRuntimeNative.AppendCudaQuietly(options, device);
             return null;
         }
