@@ -149,4 +149,14 @@ public sealed class FixedNoiseScoringTests
         }
         Assert.AreEqual(5 * 4, estimator.Noise(1).Length);
     }
+
+    /// <summary>A negative count is named as the count (it was blamed on 'rows', as empty).</summary>
+    [TestMethod]
+    public void AnExtractorNamesANegativeCount()
+    {
+        var machine = TestModels.Random("6b-3b", 7);
+        var extractor = new RecognitionFeatures(machine).CreateExtractor();
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => extractor.Extract(new float[6], -1, new float[100]));
+        Assert.AreEqual("count", e.ParamName);
+    }
 }

@@ -55,4 +55,26 @@ public sealed class PairedDifferenceTests
         double[] other = new ImportanceSampledLogLikelihood(50, seed: 82).EstimatePerExample(TestModels.Random("10b-4b-3b", 83, scale: 0.8f), data);
         Assert.AreEqual(summary.Mean - other.Average(), PairedDifference.Of(perExample, other).Mean, 1e-12);
     }
+
+    /// <summary>
+    /// A summary of per-example values refuses a NaN or +∞ value and a negative variance, naming the index: it gave "NaN nats" and a
+    /// Monte Carlo error of NaN. −∞ (a density of 0 in float) and a NaN variance (one sample) are estimates it takes.
+    /// </summary>
+    [TestMethod]
+    public void ASummaryRefusesValuesNoEstimatorGives()
+    {
+        foreach (var (values, variances, parameter, index) in new (double[], double[], string, string)[]
+                 {
+                     ([double.NaN, 1], [0, 0], "perExample", "perExample[0] is NaN"),
+                     ([1, double.PositiveInfinity], [0, 0], "perExample", "perExample[1] is "),
+                     ([1, 1], [-4, 0], "monteCarloVariance", "monteCarloVariance[0] is -4"),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => LogLikelihoodEstimate.FromPerExample(values, variances, 3));
+            Assert.AreEqual(parameter, e.ParamName);
+            StringAssert.Contains(e.Message, index);
+        }
+        var estimate = LogLikelihoodEstimate.FromPerExample([double.NegativeInfinity, -3], [double.NaN, 0.5], 1);
+        Assert.AreEqual(double.NegativeInfinity, estimate.Mean);
+    }
 }

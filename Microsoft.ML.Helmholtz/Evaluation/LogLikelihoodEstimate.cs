@@ -37,6 +37,14 @@ public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOver
         if (monteCarloVariance.Length != n) throw new ArgumentException($"{monteCarloVariance.Length} variances for {n} examples.", nameof(monteCarloVariance));
         // K is reported beside the estimate: an estimate of no samples (or of fewer) is none.
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        // −∞ is an estimate (a density of 0 in float) and a variance of NaN one of a single sample; NaN, +∞ and a negative variance are none.
+        for (int i = 0; i < n; i++)
+        {
+            if (double.IsNaN(perExample[i]) || double.IsPositiveInfinity(perExample[i]))
+                throw new ArgumentException($"perExample[{i}] is {perExample[i]}: a log-likelihood is finite or −∞.", nameof(perExample));
+            if (monteCarloVariance[i] < 0)
+                throw new ArgumentException($"monteCarloVariance[{i}] is {monteCarloVariance[i]}: a variance is 0 or more (NaN where it cannot be estimated).", nameof(monteCarloVariance));
+        }
         var (mean, se) = MeanAndStandardError(perExample);
         double monteCarlo = 0;
         foreach (double v in monteCarloVariance) monteCarlo += samplesShared ? Math.Sqrt(v) : v;

@@ -97,6 +97,7 @@ public sealed class RecognitionFeatures
         public void Extract(ReadOnlySpan<float> rows, int count, Span<float> features)
         {
             using var use = Guard.Enter("Extractor.Extract");
+            ArgumentOutOfRangeException.ThrowIfNegative(count);
             var architecture = _machine.Architecture;
             int columns = architecture.Visible.Size, size = _owner.Size, depth = architecture.Depth;
             DataValidation.Validate(rows, count, columns, architecture.Visible, "rows");
