@@ -77,4 +77,18 @@ public sealed class LayerArgumentTests
         AssertNamed(() => new GaussianLayer("g", 2, 3, (GaussianMean)9, VarianceSource.PerUnit, MatrixEngine.Managed), "mean", "an undefined mean function");
         AssertNamed(() => new GaussianLayer("g", 2, 3, GaussianMean.Tanh, (VarianceSource)9, MatrixEngine.Managed), "variance", "an undefined variance source");
     }
+
+    /// <summary>Arguments the model's calls were named wrongly for: a parameter's column count (named 'rows'), a count of 0 rows (named 'states'), a short logJoint (no name).</summary>
+    [TestMethod]
+    public void TheModelsCallsNameTheArgumentThatIsWrong()
+    {
+        Assert.AreEqual("columns", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Parameter("p", 5, 0)).ParamName);
+        Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Parameter("p", 0, 5)).ParamName);
+        var machine = TestModels.Random("6b-3b", 9);
+        var states = new Microsoft.ML.Helmholtz.Model.LayerStates(machine.Architecture, 4);
+        Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Generative.Dream(new RandomStream(1), 0, states)).ParamName);
+        Assert.AreEqual("states", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Generative.Dream(new RandomStream(1), 5, states)).ParamName, "more rows than the states hold");
+        Assert.AreEqual("logJoint", Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, new double[4], new double[3])).ParamName);
+        Assert.AreEqual("freeEnergy", Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, new double[3], new double[4])).ParamName);
+    }
 }

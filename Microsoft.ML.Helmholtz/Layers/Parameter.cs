@@ -34,7 +34,8 @@ public sealed class Parameter
 
     public Parameter(string name, int rows, int columns, ParameterRole role = ParameterRole.Bias)
     {
-        if (rows <= 0 || columns <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"Parameter '{name}' needs a positive shape, got {rows}×{columns}.");
+        if (rows <= 0 || columns <= 0)
+            throw new ArgumentOutOfRangeException(rows <= 0 ? nameof(rows) : nameof(columns), $"Parameter '{name}' needs a positive shape, got {rows}×{columns}.");
         if ((long)rows * columns > MaxValues)
             throw new ArgumentOutOfRangeException(nameof(rows),
                 $"Parameter '{name}' of {rows}×{columns} = {(long)rows * columns:N0} values exceeds the limit of {MaxValues:N0}.");

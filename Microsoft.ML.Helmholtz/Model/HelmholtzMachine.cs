@@ -241,7 +241,8 @@ public sealed class HelmholtzMachine
     private static void CheckOutputs(int rows, Span<double> freeEnergy, Span<double> logJoint)
     {
         if (freeEnergy.Length < rows || logJoint.Length < rows)
-            throw new ArgumentException($"freeEnergy and logJoint must hold a value for each of the {rows} rows (they hold {freeEnergy.Length} and {logJoint.Length}).");
+            throw new ArgumentException($"freeEnergy and logJoint must hold a value for each of the {rows} rows (they hold {freeEnergy.Length} and {logJoint.Length}).",
+                freeEnergy.Length < rows ? nameof(freeEnergy) : nameof(logJoint));
     }
 
     private void FreeEnergyOfSample(LayerStates states, int rows, Span<double> freeEnergy, Span<double> logJoint,

@@ -54,7 +54,9 @@ public sealed class LayerStates
     {
         if (!Architecture.SameAs(architecture))
             throw new ArgumentException($"The states were built for architecture {Architecture}, but the machine is {architecture}.", parameterName);
-        if (rows <= 0 || rows > Capacity)
+        if (rows <= 0)
+            throw new ArgumentOutOfRangeException("rows", rows, "A call needs at least one row.");
+        if (rows > Capacity)
             throw new ArgumentOutOfRangeException(parameterName, $"{rows} rows: the states hold 1 to {Capacity} rows.");
     }
 
