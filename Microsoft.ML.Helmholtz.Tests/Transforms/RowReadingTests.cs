@@ -233,6 +233,30 @@ public sealed class RowReadingTests
     }
 
     /// <summary>
+    /// A cursor's buffers grow with its batches: a cursor over a few rows of a transformer that batches two million rows holds
+    /// about those rows (it allocated every buffer for the two million at once: about 250 MB here, gigabytes a cursor at 20 million).
+    /// </summary>
+    [TestMethod]
+    public void ACursorsBuffersGrowWithItsBatches()
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: 2_000_000);
+        IDataView scored = onnx.Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 4)));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int rows = 0;
+        using (DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema))
+        {
+            var logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
+            float value = 0;
+            while (cursor.MoveNext()) { logLikelihood(ref value); rows++; }
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.AreEqual(40, rows);
+        Assert.IsLessThan(16L << 20, allocated, $"{allocated:N0} bytes allocated by a cursor over 40 rows");
+    }
+
+    /// <summary>
     /// A cursor's first batch is 16 rows and its batches grow to the transformer's 1,024: the first row of a view is served
     /// after 16 rows are read and scored, not a whole batch (Preview, a reader that stops early), and every row, on either
     /// side of the batches' edges, has the bits a PredictionEngine gives it alone.

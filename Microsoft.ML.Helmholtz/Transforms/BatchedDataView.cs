@@ -94,9 +94,9 @@ internal sealed class BatchedDataView : IDataView
         private readonly ValueGetter<VBuffer<float>> _values;
         private readonly ValueGetter<DataViewRowId> _inputId;
         private readonly bool _byId;
-        private readonly float[] _x, _featureValues, _logLikelihoodValues;
-        private readonly long[] _batches;
-        private readonly DataViewRowId[] _ids;
+        private float[] _x = [], _featureValues = [], _logLikelihoodValues = [];
+        private long[] _batches = [];
+        private DataViewRowId[] _ids = [];
         private VBuffer<float> _buffer;
         private readonly int _batchRows;
         private int _fillRows;   // rows the next batch reads: from FirstBatchRows, four times more each batch, up to _batchRows
@@ -123,14 +123,28 @@ internal sealed class BatchedDataView : IDataView
             _logLikelihood = columns.NeedsLogLikelihood(active);
             _passThrough = new ColumnBuffer?[columns.InputSchema.Count];
             for (int i = 0; i < columns.InputSchema.Count; i++)
-                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _batchRows, () => _current);
+                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _fillRows, () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
-            _x = new float[_batchRows * _size];
-            _featureValues = _features ? new float[_batchRows * _featureSize] : [];
-            _logLikelihoodValues = _logLikelihood ? new float[_batchRows] : [];
-            _batches = new long[_batchRows];
-            _ids = new DataViewRowId[_batchRows];
+            Allocate(_fillRows);
+        }
+
+        private int _capacity;
+
+        /// <summary>
+        /// The batch buffers for <paramref name="rows"/> rows. They grow with the batches (16 rows, then four times more each), not
+        /// at once to the transformer's batchRows: a cursor over a few rows of a transformer of millions of rows a batch held
+        /// gigabytes. What a buffer held is not kept: a batch is made only when the one before has been served.
+        /// </summary>
+        private void Allocate(int rows)
+        {
+            _x = new float[rows * _size];
+            _featureValues = _features ? new float[rows * _featureSize] : [];
+            _logLikelihoodValues = _logLikelihood ? new float[rows] : [];
+            _batches = new long[rows];
+            _ids = new DataViewRowId[rows];
+            foreach (ColumnBuffer? column in _passThrough) column?.Allocate(rows);
+            _capacity = rows;
         }
 
         public override DataViewSchema Schema => _columns.OutputSchema;
@@ -170,6 +184,7 @@ internal sealed class BatchedDataView : IDataView
         /// </summary>
         private bool Fill()
         {
+            if (_capacity < _fillRows) Allocate(_fillRows);
             int n = 0;
             while (n < _fillRows)
             {
@@ -254,6 +269,9 @@ internal abstract class ColumnBuffer
     public abstract void Fill(int slot);
     public abstract Delegate Getter { get; }
 
+    /// <summary>Room for <paramref name="rows"/> rows; what the buffer held is dropped.</summary>
+    public abstract void Allocate(int rows);
+
     public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
     {
         DataViewType type = column.Type;
@@ -280,7 +298,7 @@ internal abstract class ColumnBuffer
     private sealed class Scalar<T> : ColumnBuffer
     {
         private readonly ValueGetter<T> _source;
-        private readonly T[] _values;
+        private T[] _values;
 
         public Scalar(ValueGetter<T> source, int capacity, Func<int> current)
         {
@@ -290,13 +308,14 @@ internal abstract class ColumnBuffer
         }
 
         public override void Fill(int slot) => _source(ref _values[slot]);   // values and immutable text
+        public override void Allocate(int rows) => _values = new T[rows];
         public override Delegate Getter { get; }
     }
 
     private sealed class Vector<T> : ColumnBuffer
     {
         private readonly ValueGetter<VBuffer<T>> _source;
-        private readonly VBuffer<T>[] _values;
+        private VBuffer<T>[] _values;
         private VBuffer<T> _incoming;
 
         public Vector(ValueGetter<VBuffer<T>> source, int capacity, Func<int> current)
@@ -311,6 +330,9 @@ internal abstract class ColumnBuffer
             _source(ref _incoming);
             _incoming.CopyTo(ref _values[slot]);
         }
+
+        // The rows' buffers kept where there are: a VBuffer reuses its arrays from row to row.
+        public override void Allocate(int rows) => Array.Resize(ref _values, rows);
 
         public override Delegate Getter { get; }
     }
