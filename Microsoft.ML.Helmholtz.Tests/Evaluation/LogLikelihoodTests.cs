@@ -303,4 +303,31 @@ public sealed class LogLikelihoodTests
         StringAssert.Contains(estimate.ToString(), "standard error over examples");
         StringAssert.Contains(estimate.ToString(), "Monte Carlo standard error");
     }
+
+    /// <summary>
+    /// Progress from pipelines side by side is heard one call at a time, its fraction increasing to 1: two pipelines called it at
+    /// once (a handler that is not thread-safe broke), and a later chunk's fraction could come before an earlier one's.
+    /// </summary>
+    [TestMethod]
+    public void ProgressFromPipelinesSideBySideComesOneCallAtATime()
+    {
+        var machine = TestModels.Random("16b-8b", 90);
+        var random = new RandomStream(91);
+        float[] values = new float[64 * 16];
+        for (int i = 0; i < values.Length; i++) values[i] = random.NextDouble() < 0.5 ? 0 : 1;
+        int inside = 0, most = 0;
+        var fractions = new List<double>();
+        var progress = new SynchronousProgress<double>(f =>
+        {
+            int now = Interlocked.Increment(ref inside);
+            most = Math.Max(most, now);
+            fractions.Add(f);
+            Thread.Sleep(5);   // long enough for the other pipeline's chunk to end meanwhile
+            Interlocked.Decrement(ref inside);
+        });
+        new ImportanceSampledLogLikelihood(20, seed: 1, rowsPerChunk: 20) { Parallelism = 2 }.Estimate(machine, new DataMatrix(64, 16, values), progress);
+        Assert.AreEqual(1, most, "calls at once");
+        for (int i = 1; i < fractions.Count; i++) Assert.IsGreaterThan(fractions[i - 1], fractions[i], $"fraction {i}");
+        Assert.AreEqual(1.0, fractions[^1]);
+    }
 }

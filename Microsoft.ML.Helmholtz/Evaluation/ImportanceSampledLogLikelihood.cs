@@ -32,7 +32,11 @@ public sealed class ImportanceSampledLogLikelihood
     public ulong Seed { get; }
     public int RowsPerChunk { get; }
 
-    /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>
+    /// <summary>
+    /// The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.
+    /// <paramref name="progress"/> hears the fraction of the work done as chunks finish, on the pipelines' threads, one call at a
+    /// time and never going back.
+    /// </summary>
     public LogLikelihoodEstimate Estimate(HelmholtzMachine machine, DataMatrix data, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
         => Estimate(machine, data, out _, progress, cancellationToken);
 
@@ -95,11 +99,19 @@ public sealed class ImportanceSampledLogLikelihood
         // whatever else runs on the machine; the pipelines' copies are taken from it.
         HelmholtzMachine snapshot = machine.Clone();
         MachineFile.RequireFiniteToScore(snapshot.Parameters);
-        long total = (long)data.Rows * Samples, done = 0;
+        long total = (long)data.Rows * Samples, done = 0, reported = 0;
+        var reporting = new Lock();
+        // The pipelines finish chunks on their own threads: progress hears one of them at a time, its fraction never going back.
         void Advance(int rows)
         {
             long now = Interlocked.Add(ref done, rows);
-            progress?.Report((double)now / total);
+            if (progress is null) return;
+            lock (reporting)
+            {
+                if (now <= reported) return;
+                reported = now;
+                progress.Report((double)now / total);
+            }
         }
         if (workers == 1)
         {
