@@ -29,6 +29,17 @@ public sealed class RowReadingTests
 
     private static ScoredRow[] Scored(MLContext ml, IDataView view) => ml.Data.CreateEnumerable<ScoredRow>(view, reuseRowObject: false).ToArray();
 
+    /// <summary>Reads the view's rows until the error it must end with, counting the rows served before it.</summary>
+    private static (TException Error, int Served) ReadUntilError<TException>(MLContext ml, IDataView view, string name) where TException : Exception
+    {
+        int served = 0;
+        var e = Assert.ThrowsExactly<TException>(() =>
+        {
+            foreach (ScoredRow _ in ml.Data.CreateEnumerable<ScoredRow>(view, reuseRowObject: true)) served++;
+        }, name);
+        return (e, served);
+    }
+
     private static void AssertLength(Action action, string data, string row, int length)
     {
         var e = Assert.ThrowsExactly<InvalidOperationException>(action);
@@ -156,11 +167,7 @@ public sealed class RowReadingTests
                 Assert.AreEqual(alone[r].Id, before[r].Id, $"{name}, row {r}");
                 Assert.AreEqual(alone[r].LogLikelihood, before[r].LogLikelihood, 1e-6f * Math.Abs(alone[r].LogLikelihood), $"{name}, row {r}");
             }
-            int served = 0;
-            var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
-            {
-                foreach (ScoredRow _ in ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: true)) served++;
-            }, name);
+            var (e, served) = ReadUntilError<InvalidOperationException>(ml, scored, name);
             Assert.AreEqual(bad, served, $"{name}: the rows before the bad one are served");
             StringAssert.Contains(e.Message, $"Transform: column 'Pixels', row {bad}, slot 3 is 2", name);
             // The cursor does not go on past the row: every later MoveNext throws the same (a bad row that started a batch was
@@ -200,11 +207,7 @@ public sealed class RowReadingTests
             string name = scorer == model ? "managed" : "ONNX Runtime";
             IDataView scored = scorer.Transform(data);
             Assert.HasCount(3, Scored(ml, ml.Data.TakeRows(scored, 3)), $"{name}: the first rows of the view");
-            int served = 0;
-            var e = Assert.ThrowsExactly<InvalidDataException>(() =>
-            {
-                foreach (ScoredRow _ in ml.Data.CreateEnumerable<ScoredRow>(scored, reuseRowObject: true)) served++;
-            }, name);
+            var (e, served) = ReadUntilError<InvalidDataException>(ml, scored, name);
             Assert.AreEqual(bad, served, $"{name}: the rows before the failing one are served");
             Assert.AreEqual($"source row {bad} is bad", e.Message, name);
         }
