@@ -105,10 +105,7 @@ public sealed class NaiveLogLikelihood
                 Array.Clear(pairLogProb, 0, k);
                 visibleLayer.AccumulateLogProb(data.Values.AsSpan(e * d, d), 1, everyDreamReadsOneRow.AsSpan(0, k), k, pairLogProb);
                 for (int s = 0; s < k; s++)
-                {
-                    if (double.IsNaN(pairLogProb[s])) throw NotScoreable(visibleLayer);
-                    sums[e].Add(pairLogProb[s]);
-                }
+                    sums[e].Add(pairLogProb[s]);   // a NaN is kept, and refused below
             }
         }
 
@@ -151,10 +148,6 @@ public sealed class NaiveLogLikelihood
     }
 
     private static NotFiniteNumberException NotScoreable(ConditionalLayer visible)
-    {
-        Parameter? largest = visible.Parameters.MaxBy(p => MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(p.Value)));
-        string parameter = largest is null ? "" : $" (its parameter of the largest magnitude, {largest.Name}, holds {System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<float>(largest.Value):G3})";
-        return new NotFiniteNumberException($"ln p(X_0 | X_1), generative layer 0's term, is NaN under a prior sample: its statistics pass what single precision holds{parameter}. " +
-            "The estimators compute in float and cannot score this machine.", double.NaN);
-    }
+        => new($"ln p(X_0 | X_1), generative layer 0's term, is NaN under a prior sample: its statistics pass what single precision holds" +
+            $"{HelmholtzMachine.LargestParameter(visible)}. The estimators compute in float and cannot score this machine.", double.NaN);
 }

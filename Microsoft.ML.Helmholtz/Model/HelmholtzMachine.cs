@@ -341,12 +341,18 @@ public sealed class HelmholtzMachine
         }
         string where = "a layer's statistics pass what single precision holds";
         if (found is { } f)
-        {
-            Parameter? largest = f.Layer.Parameters.MaxBy(p => MathF.Abs(TensorPrimitives.MaxMagnitude<float>(p.Value)));
-            where = $"{f.Term} is {f.Value}: its statistics pass what single precision holds" +
-                (largest is null ? "" : $" (its parameter of the largest magnitude, {largest.Name}, holds {TensorPrimitives.MaxMagnitude<float>(largest.Value):G3})");
-        }
+            where = $"{f.Term} is {f.Value}: its statistics pass what single precision holds{LargestParameter(f.Layer)}";
         return new NotFiniteNumberException($"A sample's free energy is NaN with every draw finite: {where}. The estimators compute in float and cannot score this machine.", double.NaN);
+    }
+
+    /// <summary>
+    /// " (its parameter of the largest magnitude, NAME, holds VALUE)" for <paramref name="layer"/>, or "" for a layer without
+    /// parameters: what passes float when a layer's statistics do, named in the refusals of a machine the estimators cannot score.
+    /// </summary>
+    internal static string LargestParameter(ConditionalLayer layer)
+    {
+        Parameter? largest = layer.Parameters.MaxBy(p => MathF.Abs(TensorPrimitives.MaxMagnitude<float>(p.Value)));
+        return largest is null ? "" : $" (its parameter of the largest magnitude, {largest.Name}, holds {TensorPrimitives.MaxMagnitude<float>(largest.Value):G3})";
     }
 
     /// <summary>
