@@ -123,7 +123,7 @@ internal sealed class BatchedDataView : IDataView
             _logLikelihood = columns.NeedsLogLikelihood(active);
             _passThrough = new ColumnBuffer?[columns.InputSchema.Count];
             for (int i = 0; i < columns.InputSchema.Count; i++)
-                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], _fillRows, () => _current);
+                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
             Allocate(_fillRows);
@@ -272,7 +272,7 @@ internal abstract class ColumnBuffer
     /// <summary>Room for <paramref name="rows"/> rows; what the buffer held is dropped.</summary>
     public abstract void Allocate(int rows);
 
-    public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
+    public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, Func<int> current)
     {
         DataViewType type = column.Type;
         DataViewType item = type is VectorDataViewType vector ? vector.ItemType : type;
@@ -280,14 +280,14 @@ internal abstract class ColumnBuffer
             throw new NotSupportedException($"Column '{column.Name}' is {type}: the Helmholtz transform cannot pass it through beside its own columns; drop it before, or select it after.");
         string factory = type is VectorDataViewType ? nameof(CreateVector) : nameof(CreateScalar);
         MethodInfo method = typeof(ColumnBuffer).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(item.RawType);
-        return (ColumnBuffer)method.Invoke(null, [input, column, capacity, current])!;
+        return (ColumnBuffer)method.Invoke(null, [input, column, current])!;
     }
 
-    private static ColumnBuffer CreateScalar<T>(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
-        => new Scalar<T>(input.GetGetter<T>(column), capacity, current);
+    private static ColumnBuffer CreateScalar<T>(DataViewRow input, DataViewSchema.Column column, Func<int> current)
+        => new Scalar<T>(input.GetGetter<T>(column), current);
 
-    private static ColumnBuffer CreateVector<T>(DataViewRow input, DataViewSchema.Column column, int capacity, Func<int> current)
-        => new Vector<T>(input.GetGetter<VBuffer<T>>(column), capacity, current);
+    private static ColumnBuffer CreateVector<T>(DataViewRow input, DataViewSchema.Column column, Func<int> current)
+        => new Vector<T>(input.GetGetter<VBuffer<T>>(column), current);
 
     private static int Row(Func<int> current)
     {
@@ -298,12 +298,11 @@ internal abstract class ColumnBuffer
     private sealed class Scalar<T> : ColumnBuffer
     {
         private readonly ValueGetter<T> _source;
-        private T[] _values;
+        private T[] _values = [];   // sized by Allocate
 
-        public Scalar(ValueGetter<T> source, int capacity, Func<int> current)
+        public Scalar(ValueGetter<T> source, Func<int> current)
         {
             _source = source;
-            _values = new T[capacity];
             Getter = (ValueGetter<T>)((ref T value) => value = _values[Row(current)]);
         }
 
@@ -315,13 +314,12 @@ internal abstract class ColumnBuffer
     private sealed class Vector<T> : ColumnBuffer
     {
         private readonly ValueGetter<VBuffer<T>> _source;
-        private VBuffer<T>[] _values;
+        private VBuffer<T>[] _values = [];   // sized by Allocate
         private VBuffer<T> _incoming;
 
-        public Vector(ValueGetter<VBuffer<T>> source, int capacity, Func<int> current)
+        public Vector(ValueGetter<VBuffer<T>> source, Func<int> current)
         {
             _source = source;
-            _values = new VBuffer<T>[capacity];
             Getter = (ValueGetter<VBuffer<T>>)((ref VBuffer<T> value) => _values[Row(current)].CopyTo(ref value));
         }
 
