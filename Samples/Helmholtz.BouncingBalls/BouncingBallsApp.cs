@@ -309,9 +309,9 @@ public static class BouncingBallsApp
         SampleConsole.PrepareOutputDirectory(directory, "the model, the curve, the strip and the report", "--out", ModelFile, CurveFile, StripFile, ReportFile);
     }
 
-    /// <summary>Writes <paramref name="text"/> (UTF-8) through <see cref="SampleConsole.WriteAtomically"/>: a reader never sees half a file.</summary>
+    /// <summary>Writes <paramref name="text"/> (UTF-8) as the library writes its own files (<c>AtomicFile</c>, compiled in): a reader never sees half a file.</summary>
     private static void WriteAtomically(string path, string what, string text)
-        => SampleConsole.WriteAtomically(path, what, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+        => AtomicFile.Write(path, what, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 
     private static string Row(string model, int epochs, TimeSpan time, double logLikelihood, double error)
         => string.Create(CultureInfo.InvariantCulture, $"{model},{epochs},{time.TotalMinutes:F2},{logLikelihood:F4},{error:F4}");

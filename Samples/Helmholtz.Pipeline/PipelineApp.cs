@@ -336,7 +336,7 @@ public static class PipelineApp
 
         // The whole model, saved (whole or not at all: a signal or a failure while it is written leaves no half zip) and loaded back.
         cancellation.ThrowIfCancellationRequested();
-        SampleConsole.WriteAtomically(zip, "the pipeline's model", stream => ml.Model.Save(model, evaluation.Schema, stream));
+        AtomicFile.Write(zip, "the pipeline's model", stream => ml.Model.Save(model, evaluation.Schema, stream));
         var fresh = new MLContext();
         ITransformer loaded = fresh.Model.Load(zip, out _);
         double loadedAccuracy = fresh.MulticlassClassification.Evaluate(loaded.Transform(fresh.Data.LoadFromEnumerable(labelledTest))).MicroAccuracy;

@@ -58,15 +58,6 @@ internal static class SampleConsole
     }
 
     /// <summary>
-    /// Writes <paramref name="path"/> through <paramref name="write"/> as the library writes its own files (<c>AtomicFile</c>): to a
-    /// temporary file beside it, flushed to disk, then moved over it, so a failure part-way leaves an earlier file as it was and no
-    /// half-written one; a link at the path is written where it leads, and an earlier file's permissions are kept. A failure is an
-    /// IOException (or UnauthorizedAccessException) that names <paramref name="what"/> and the path.
-    /// </summary>
-    public static void WriteAtomically(string path, string what, Action<Stream> write)
-        => Microsoft.ML.Helmholtz.Data.AtomicFile.Write(path, what, write);
-
-    /// <summary>
     /// Why a run with a time limit stopped after <paramref name="epochs"/> epochs, fewer than it was given: the learning rate
     /// reached 0 in single precision at the next epoch of <paramref name="schedule"/> (counted from <paramref name="firstScheduleEpoch"/>),
     /// where the trainer stops as at its time limit, or the time limit itself.
