@@ -128,7 +128,7 @@ public sealed class NaiveLogLikelihood
     /// <summary>
     /// Whether float products of rows of these Euclidean norms (at most) are exact enough: their expected rounding error,
     /// 2⁻²⁴ √d ‖x̃‖ ‖φ‖ (a sum of d rounded terms, each at most ‖x̃‖ ‖φ‖ in all), within <see cref="ProductTolerance"/>, and both finite.
-    /// Machines of ordinary weights are well inside it (an MNIST SBP machine: about 0.009 nats); weights near 10⁵ and more are not.
+    /// Machines of ordinary weights are well inside it; weights near 10⁵ and more are not.
     /// </summary>
     private static bool FloatProductsResolve(double largestExample, double largestFeatures, int d)
         => Math.ScaleB(Math.Sqrt(d) * largestExample * largestFeatures, -24) <= ProductTolerance;
