@@ -450,6 +450,7 @@ public sealed class LimitsAndShapesTests
         Assert.AreEqual("layers", e.ParamName);
         StringAssert.Contains(e.Message, "Layer 0");
         StringAssert.Contains(e.Message, "no unit type");
+        Assert.AreEqual("4 (no unit type)", new LayerDefinition(4, null!).ToString());   // it threw NullReferenceException
         e = Assert.ThrowsExactly<ArgumentException>(() =>
             new HelmholtzArchitecture([new LayerDefinition(4, UnitType.Gaussian, GaussianMean.Linear), new LayerDefinition(3, UnitType.Gaussian, (GaussianMean)7)]));
         StringAssert.Contains(e.Message, "Layer 1");

@@ -165,6 +165,21 @@ public sealed class SchemaAndOptionErrorTests
             StringAssert.Contains(clash.Message, $"The feature column '{output}' has the name of an output of this detector", output);
             StringAssert.Contains(clash.Message, "ml.Transforms.CopyColumns", output);
         }
+        // The options form says when a name it fills in meets one the caller gave (the options' check blamed the option left null).
+        foreach (var (given, filled, other) in new[] { ("InputColumnName", "ScoreColumnName", "Score"), ("FeatureColumnName", "PredictedLabelColumnName", "PredictedLabel"),
+                     ("PredictedLabelColumnName", "ScoreColumnName", "Score") })
+        {
+            var options = new HelmholtzMachineOptions { InputColumnName = "Pixels" };
+            typeof(HelmholtzMachineOptions).GetProperty(given)!.SetValue(options, other);
+            var clash = Assert.ThrowsExactly<ArgumentException>(() => ml.AnomalyDetection.Trainers.HelmholtzMachine(options), given);
+            Assert.AreEqual("options", clash.ParamName, given);
+            StringAssert.StartsWith(clash.Message, $"HelmholtzMachineOptions.{filled} is null, so the anomaly detector names that column '{other}', " +
+                $"which is also HelmholtzMachineOptions.{given}", given);
+        }
+        // A name the caller gave that meets another is the options' check's, as before.
+        var set = Assert.ThrowsExactly<ArgumentException>(() => ml.AnomalyDetection.Trainers.HelmholtzMachine(
+            new HelmholtzMachineOptions { InputColumnName = "Score", ScoreColumnName = "Score" }));
+        StringAssert.StartsWith(set.Message, "HelmholtzMachineOptions.ScoreColumnName: 'Score' is the input column's name");
 
         // The temporal machine's: the column, the frame size and the two log-likelihood columns.
         TemporalHelmholtzOptions temporal = ml.Transforms.TemporalHelmholtzMachine("Frames", 10, "10b-4g", HelmholtzLearningRule.Vimco).Options;

@@ -323,6 +323,32 @@ public sealed class TemporalTransformerTests
     private static float[] LogLikelihoods(MLContext ml, IDataView scored)
         => ml.Data.CreateEnumerable<Scored>(scored, reuseRowObject: false).Select(r => r.LogLikelihood).ToArray();
 
+    /// <summary>
+    /// The estimator made with its public constructor is the catalog's: it logs to the MLContext and takes its seed from it
+    /// (the same scores as the catalog's estimator on an MLContext of the same seed), and a null context is named.
+    /// </summary>
+    [TestMethod]
+    public void ThePublicConstructorMakesTheCatalogsEstimator()
+    {
+        float[] Scores(Func<MLContext, TemporalHelmholtzEstimator> make, out int messages)
+        {
+            var ml = new MLContext(seed: 3);
+            int logged = 0;
+            ml.Log += (_, e) => { if (e.Source.StartsWith("TemporalHelmholtzMachine", StringComparison.Ordinal)) Interlocked.Increment(ref logged); };
+            IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+            float[] scores = LogLikelihoods(ml, make(ml).Fit(data).Transform(data));
+            messages = logged;
+            return scores;
+        }
+        float[] catalog = Scores(ml => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Seed = null)), out int catalogMessages);
+        float[] constructed = Scores(ml => new TemporalHelmholtzEstimator(ml, Quick(o => o.Seed = null)), out int constructedMessages);
+        CollectionAssert.AreEqual(catalog, constructed);
+        Assert.IsGreaterThan(0, constructedMessages);
+        Assert.AreEqual(catalogMessages, constructedMessages);
+        Assert.AreEqual("mlContext", Assert.ThrowsExactly<ArgumentNullException>(() => new TemporalHelmholtzEstimator(null!, Quick())).ParamName);
+        Assert.AreEqual("mlContext", Assert.ThrowsExactly<ArgumentNullException>(() => new HelmholtzMachineEstimator(null!, new HelmholtzMachineOptions())).ParamName);
+    }
+
     [TestMethod]
     public void OptionsAreCopiesThatTheEstimatorAndTransformerKeepAndCreateChecks()
     {
@@ -819,7 +845,7 @@ public sealed class TemporalTransformerTests
             o.Progress = new SynchronousProgress<TemporalEpochReport>(reports.Add);
         });
         // Through the catalog (with a log) and without a host (no log): the initial model is estimated and kept either way.
-        foreach (TemporalHelmholtzEstimator estimator in new[] { ml.Transforms.TemporalHelmholtzMachine(Retraining()), new TemporalHelmholtzEstimator(null, Retraining()) })
+        foreach (TemporalHelmholtzEstimator estimator in new[] { ml.Transforms.TemporalHelmholtzMachine(Retraining()), new TemporalHelmholtzEstimator((Microsoft.ML.Runtime.IHostEnvironment?)null, Retraining()) })
         {
             reports.Clear();
             TemporalHelmholtzTransformer retrained = estimator.Fit(training, left);

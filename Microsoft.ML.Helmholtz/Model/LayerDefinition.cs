@@ -34,7 +34,8 @@ public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean
 
     public override int GetHashCode() => HashCode.Combine(Size, Units, Mean);
 
-    public override string ToString() => $"{Size}{Units.Code(Mean)}";
+    // A definition without units (refused by HelmholtzArchitecture) still prints, for the messages and the debugger that show it.
+    public override string ToString() => Units is null ? $"{Size} (no unit type)" : $"{Size}{Units.Code(Mean)}";
 
     /// <summary>Parses a size followed by a registered unit code: "784b", "200g" (Gaussian, tanh mean), "784gl" (Gaussian, linear mean).</summary>
     public static LayerDefinition Parse(string text)

@@ -34,6 +34,15 @@ public static class HelmholtzCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         HelmholtzMachineOptions o = options.Copy();
+        // A default filled in here that meets a name the caller gave is said so: the options' check would blame an option the caller never set.
+        (string Option, string Name, bool Filled)[] defaults =
+            [(nameof(o.ScoreColumnName), "Score", o.ScoreColumnName is null), (nameof(o.PredictedLabelColumnName), "PredictedLabel", o.PredictedLabelColumnName is null)];
+        (string? Name, string Option)[] given = [(o.InputColumnName, nameof(o.InputColumnName)), (o.FeatureColumnName, nameof(o.FeatureColumnName)),
+            (o.LogLikelihoodColumnName, nameof(o.LogLikelihoodColumnName)), (o.ScoreColumnName, nameof(o.ScoreColumnName)), (o.PredictedLabelColumnName, nameof(o.PredictedLabelColumnName))];
+        foreach (var (option, name, filled) in defaults)
+            if (filled && given.FirstOrDefault(g => string.Equals(g.Name, name, StringComparison.Ordinal)) is { Option: { } other })
+                throw new ArgumentException($"HelmholtzMachineOptions.{option} is null, so the anomaly detector names that column '{name}', which is also " +
+                    $"HelmholtzMachineOptions.{other}: set {option} to another name, or name {other} otherwise.", nameof(options));
         o.ScoreColumnName ??= "Score";
         o.PredictedLabelColumnName ??= "PredictedLabel";
         return new HelmholtzMachineEstimator(Environment(catalog), o);

@@ -20,6 +20,15 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
     private readonly IHost? _host;
     private readonly TemporalHelmholtzOptions _options;
 
+    /// <summary>
+    /// An estimator whose messages go to <paramref name="mlContext"/>'s log and whose default seed comes from it, as
+    /// <c>ml.Transforms.TemporalHelmholtzMachine(options)</c> makes it.
+    /// </summary>
+    public TemporalHelmholtzEstimator(MLContext mlContext, TemporalHelmholtzOptions options)
+        : this((IHostEnvironment)(mlContext ?? throw new ArgumentNullException(nameof(mlContext))), options)
+    {
+    }
+
     internal TemporalHelmholtzEstimator(IHostEnvironment? environment, TemporalHelmholtzOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
