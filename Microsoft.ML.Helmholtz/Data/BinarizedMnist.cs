@@ -3,6 +3,9 @@ using System.Numerics.Tensors;
 namespace Microsoft.ML.Helmholtz.Data;
 
 /// <summary>The three fixed splits of binarized MNIST, 784 columns of 0f/1f each.</summary>
+/// <param name="Train">The training split (50,000 images in the standard files).</param>
+/// <param name="Valid">The validation split (10,000 images in the standard files).</param>
+/// <param name="Test">The test split (10,000 images in the standard files).</param>
 public sealed record MnistSplits(DataMatrix Train, DataMatrix Valid, DataMatrix Test);
 
 /// <summary>
@@ -14,16 +17,26 @@ public static class BinarizedMnist
     /// <summary>Environment variable that, when set, names the data directory.</summary>
     public const string DirectoryEnvironmentVariable = "HELMHOLTZ_MNIST_DIR";
 
+    /// <summary>Width and height of an MNIST image, in pixels; images of any other size are rejected.</summary>
     public const int ImageSide = 28;
+    /// <summary>Pixels per image (28 × 28 = 784): the column count of every loaded <see cref="DataMatrix"/>.</summary>
     public const int PixelCount = ImageSide * ImageSide;
+    /// <summary>Images in the standard training split, checked by <see cref="Load"/> when it validates counts.</summary>
     public const int TrainCount = 50000;
+    /// <summary>Images in the standard validation split, checked by <see cref="Load"/> when it validates counts.</summary>
     public const int ValidCount = 10000;
+    /// <summary>Images in the standard test split, checked by <see cref="Load"/> when it validates counts.</summary>
     public const int TestCount = 10000;
 
+    /// <summary>File name of the binarized training split in the data directory.</summary>
     public const string TrainFile = "binarized-mnist-train-images-idx3-ubyte.gz";
+    /// <summary>File name of the binarized validation split in the data directory.</summary>
     public const string ValidFile = "binarized-mnist-valid-images-idx3-ubyte.gz";
+    /// <summary>File name of the binarized test split in the data directory.</summary>
     public const string TestFile = "binarized-mnist-test-images-idx3-ubyte.gz";
+    /// <summary>File name of the grey-level MNIST test images, read by <see cref="LoadGreyTest"/>.</summary>
     public const string GreyTestImagesFile = "t10k-images-idx3-ubyte.gz";
+    /// <summary>File name of the grey-level MNIST test labels, read by <see cref="LoadGreyTest"/>.</summary>
     public const string GreyTestLabelsFile = "t10k-labels-idx1-ubyte.gz";
 
     private static readonly string RelativeDataPath = Path.Combine("shared", "data", "mnist");

@@ -60,6 +60,8 @@ public sealed record BouncingBallsOptions
 }
 
 /// <summary>A training and a test set of bouncing-balls videos.</summary>
+/// <param name="Train">The training videos (<see cref="BouncingBalls.TrainFile"/>).</param>
+/// <param name="Test">The test videos (<see cref="BouncingBalls.TestFile"/>), none of them among the training ones when generated with one seed.</param>
 public sealed record BouncingBallsDataset(SequenceSet Train, SequenceSet Test);
 
 /// <summary>

@@ -5,7 +5,9 @@ namespace Microsoft.ML.Helmholtz.Data;
 /// </summary>
 public sealed class DataMatrix
 {
+    /// <summary>Number of examples (rows).</summary>
     public int Rows { get; }
+    /// <summary>Number of features (columns) in each row.</summary>
     public int Columns { get; }
 
     /// <summary>The values, row after row; length <c>Rows * Columns</c>. The array given to the constructor, not a copy.</summary>

@@ -49,6 +49,7 @@ public sealed class ShuffledMinibatches : IMinibatchSource
     private readonly int[] _order;
     private int _next;
 
+    /// <summary>Serves the rows of <paramref name="data"/>, which is not copied; call <see cref="BeginEpoch"/> before the first <see cref="NextBatch"/>.</summary>
     public ShuffledMinibatches(DataMatrix data)
     {
         _data = data ?? throw new ArgumentNullException(nameof(data));
@@ -56,9 +57,12 @@ public sealed class ShuffledMinibatches : IMinibatchSource
         _next = -1;   // no epoch begun: NextBatch refuses, as StreamingMinibatches does (it returned 0, "the epoch is over")
     }
 
+    /// <inheritdoc/>
     public int Columns => _data.Columns;
+    /// <inheritdoc/>
     public int? Rows => _data.Rows;
 
+    /// <inheritdoc/>
     public void BeginEpoch(RandomStream random)
     {
         ArgumentNullException.ThrowIfNull(random);
@@ -72,6 +76,8 @@ public sealed class ShuffledMinibatches : IMinibatchSource
         _next = 0;
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException"><see cref="BeginEpoch"/> has not been called.</exception>
     public int NextBatch(Span<float> destination, int rows)
     {
         if (_next < 0) throw new InvalidOperationException("Call BeginEpoch first.");

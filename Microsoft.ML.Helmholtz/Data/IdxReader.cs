@@ -11,7 +11,9 @@ namespace Microsoft.ML.Helmholtz.Data;
 /// </summary>
 public static class IdxReader
 {
+    /// <summary>Magic number of an IDX image file (unsigned bytes, three dimensions).</summary>
     public const int ImageMagic = 0x00000803;
+    /// <summary>Magic number of an IDX label file (unsigned bytes, one dimension).</summary>
     public const int LabelMagic = 0x00000801;
 
     // Deflate expands at most ~1032:1. A header promising more than that from the compressed size

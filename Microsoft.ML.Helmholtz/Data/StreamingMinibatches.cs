@@ -58,10 +58,14 @@ public sealed class StreamingMinibatches : IMinibatchSource
         _incoming = new float[_readBlock * stream.Columns];
     }
 
+    /// <summary>Rows the shuffle buffer holds, as given to the constructor.</summary>
     public int BufferRows { get; }
+    /// <inheritdoc/>
     public int Columns => _stream.Columns;
+    /// <summary>The stream's <see cref="IRowStream.Rows"/>; null when the stream does not know it or it exceeds <see cref="int.MaxValue"/>.</summary>
     public int? Rows => _stream.Rows is { } rows && rows <= int.MaxValue ? (int)rows : null;
 
+    /// <summary>Restarts the stream and fills the shuffle buffer from its first rows; the epoch's picks are drawn from <paramref name="random"/>.</summary>
     public void BeginEpoch(RandomStream random)
     {
         _random = random ?? throw new ArgumentNullException(nameof(random));
@@ -73,6 +77,8 @@ public sealed class StreamingMinibatches : IMinibatchSource
         while (_filled < BufferRows && TryTake(_buffer.AsSpan(_filled * columns, columns))) _filled++;
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException"><see cref="BeginEpoch"/> has not been called, or the stream's <see cref="IRowStream.Read"/> returned more rows than asked for.</exception>
     public int NextBatch(Span<float> destination, int rows)
     {
         int columns = Columns;

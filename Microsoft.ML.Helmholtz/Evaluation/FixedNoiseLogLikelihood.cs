@@ -29,6 +29,15 @@ public sealed class FixedNoiseLogLikelihood
             : $"K = {samples} samples of {perSample} noise values each (the hidden units' draws) need {noiseValues:N0} noise values, more than the limit of {HelmholtzArchitecture.MaxParameterCount:N0}.";
     }
 
+    /// <summary>
+    /// Takes a copy of <paramref name="machine"/> (later changes to it are not seen) and draws the noise of
+    /// <paramref name="samples"/> samples from <paramref name="seed"/>. Throws <see cref="NotFiniteNumberException"/>
+    /// when a parameter of the machine is not finite.
+    /// </summary>
+    /// <param name="machine">The machine to score.</param>
+    /// <param name="samples">K, the importance samples per row; positive.</param>
+    /// <param name="seed">Seed of the random stream the fixed noise is drawn from.</param>
+    /// <param name="rowsPerChunk">About how many sample rows (rows × K) a scorer passes through the layers at once, which sizes each scorer's buffers; positive.</param>
     public FixedNoiseLogLikelihood(HelmholtzMachine machine, int samples, ulong seed = 1, int rowsPerChunk = ImportanceSampledLogLikelihood.DefaultRowsPerChunk)
     {
         ArgumentNullException.ThrowIfNull(machine);
@@ -56,8 +65,11 @@ public sealed class FixedNoiseLogLikelihood
     /// <summary>The copy of the machine this scores (do not change it).</summary>
     internal HelmholtzMachine Machine { get; }
 
+    /// <summary>K, the importance samples per row.</summary>
     public int Samples { get; }
+    /// <summary>Seed the fixed noise was drawn from.</summary>
     public ulong Seed { get; }
+    /// <summary>The constructor's <c>rowsPerChunk</c>: about how many sample rows a scorer passes through the layers at once.</summary>
     public int RowsPerChunk { get; }
 
     /// <summary>

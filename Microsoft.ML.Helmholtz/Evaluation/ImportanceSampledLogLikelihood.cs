@@ -19,6 +19,10 @@ public sealed class ImportanceSampledLogLikelihood
     /// </summary>
     public const int DefaultRowsPerChunk = 1000;
 
+    /// <summary>An estimator with K = <paramref name="samples"/> samples per example; the machine is given to each call.</summary>
+    /// <param name="samples">K, the samples drawn from q for each example; positive.</param>
+    /// <param name="seed">Seed of the random numbers the samples are drawn from.</param>
+    /// <param name="rowsPerChunk">Sample rows (examples × K, packed) passed through the layers at once; positive. Sets the memory each pipeline holds.</param>
     public ImportanceSampledLogLikelihood(int samples, ulong seed = 1, int rowsPerChunk = DefaultRowsPerChunk)
     {
         if (samples <= 0) throw new ArgumentOutOfRangeException(nameof(samples), "K, the number of samples per example, must be positive.");
@@ -28,8 +32,11 @@ public sealed class ImportanceSampledLogLikelihood
         RowsPerChunk = rowsPerChunk;
     }
 
+    /// <summary>K, the samples per example.</summary>
     public int Samples { get; }
+    /// <summary>Seed of the random numbers the samples are drawn from (see <see cref="Parallelism"/>).</summary>
     public ulong Seed { get; }
+    /// <summary>Sample rows passed through the layers at once, as given to the constructor.</summary>
     public int RowsPerChunk { get; }
 
     /// <summary>

@@ -64,6 +64,7 @@ public sealed record LogLikelihoodEstimate(double Mean, double StandardErrorOver
         return (mean, n > 1 ? Math.Sqrt(ss / (n - 1) / n) : double.NaN);
     }
 
+    /// <summary>The mean in nats with <see cref="Examples"/>, K and both standard errors, in the invariant culture.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Mean:F2} nats ({Examples} examples, K = {SamplesPerExample}; standard error over examples {StandardErrorOverExamples:F2}, Monte Carlo standard error {MonteCarloStandardError:F3})");
 }

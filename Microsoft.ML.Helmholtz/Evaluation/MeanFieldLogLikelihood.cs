@@ -39,11 +39,17 @@ public sealed class MeanFieldLogLikelihood
         ExamplesPerBatch = examplesPerBatch;
     }
 
+    /// <summary>K, the importance samples for the final estimate; positive.</summary>
     public int Samples { get; }
+    /// <summary>Adam steps per example; 0 scores q where it starts.</summary>
     public int Steps { get; }
+    /// <summary>Adam's learning rate for μ and s; positive and finite in single precision.</summary>
     public double LearningRate { get; }
+    /// <summary>True to start each q at the recognition network's marginals, false to start at N(0, I).</summary>
     public bool StartFromRecognition { get; }
+    /// <summary>Seed of every draw, the optimisation's and the estimate's.</summary>
     public ulong Seed { get; }
+    /// <summary>Examples optimised together, each with its own q; positive.</summary>
     public int ExamplesPerBatch { get; }
 
     /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>

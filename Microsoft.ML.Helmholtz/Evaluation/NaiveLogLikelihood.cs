@@ -14,6 +14,10 @@ namespace Microsoft.ML.Helmholtz.Evaluation;
 /// </summary>
 public sealed class NaiveLogLikelihood
 {
+    /// <summary>An estimator with K = <paramref name="samples"/> dreams from the prior, shared by every example.</summary>
+    /// <param name="samples">K, the samples drawn from the prior; positive.</param>
+    /// <param name="seed">Seed of the random stream the dreams are drawn from.</param>
+    /// <param name="samplesPerChunk">Dreams drawn and scored against all the data at once; positive. Memory grows with it times the rows scored.</param>
     public NaiveLogLikelihood(int samples, ulong seed = 1, int samplesPerChunk = 1000)
     {
         if (samples <= 0) throw new ArgumentOutOfRangeException(nameof(samples), "K, the number of prior samples, must be positive.");
@@ -23,8 +27,11 @@ public sealed class NaiveLogLikelihood
         SamplesPerChunk = samplesPerChunk;
     }
 
+    /// <summary>K, the samples drawn from the prior.</summary>
     public int Samples { get; }
+    /// <summary>Seed of the random stream the dreams are drawn from.</summary>
     public ulong Seed { get; }
+    /// <summary>Dreams drawn and scored at once, as given to the constructor.</summary>
     public int SamplesPerChunk { get; }
 
     /// <summary>The mean estimate over <paramref name="data"/>, with its standard error over examples and its Monte Carlo error.</summary>

@@ -30,6 +30,7 @@ public sealed record PairedDifference(double Mean, double StandardError, int Exa
         return new PairedDifference(mean, standardError, n);
     }
 
+    /// <summary>The mean difference ± its standard error in nats, and the number of examples, in the invariant culture.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Mean:F2} ± {StandardError:F2} nats ({Examples} examples; standard error of the paired differences)");
 }

@@ -32,6 +32,16 @@ public sealed class RecognitionFeatures
     /// <summary>Rows per product unless given (a call's rows are taken in blocks of at most this many).</summary>
     public const int DefaultRowsPerBlock = 1024;
 
+    /// <summary>
+    /// Takes a copy of <paramref name="machine"/> (later changes to it are not seen). Throws <see cref="NotFiniteNumberException"/>
+    /// when a parameter of the machine is not finite.
+    /// </summary>
+    /// <param name="machine">The machine whose recognition network gives the features.</param>
+    /// <param name="layers">Which hidden layers give the features.</param>
+    /// <param name="rowsPerBlock">
+    /// Most rows an extractor computes at once; positive. <see cref="DefaultRowsPerBlock"/> is lowered, down to 1, for a machine
+    /// so wide that a block of that many rows would not fit one array.
+    /// </param>
     public RecognitionFeatures(HelmholtzMachine machine, FeatureLayers layers = FeatureLayers.Top, int rowsPerBlock = DefaultRowsPerBlock)
     {
         ArgumentNullException.ThrowIfNull(machine);
@@ -51,12 +61,15 @@ public sealed class RecognitionFeatures
     }
 
     internal HelmholtzMachine Machine { get; }
+    /// <summary>Which hidden layers give the features.</summary>
     public FeatureLayers Layers { get; }
+    /// <summary>Most rows an extractor computes at once: the constructor's argument, or less for the default on a very wide machine.</summary>
     public int RowsPerBlock { get; }
 
     /// <summary>Features per row.</summary>
     public int Size { get; }
 
+    /// <summary>An extractor with buffers of its own, for one thread.</summary>
     public Extractor CreateExtractor() => new(this);
 
     /// <summary>

@@ -11,6 +11,9 @@ namespace Microsoft.ML.Helmholtz.Evaluation;
 /// </summary>
 public sealed class SampledFreeEnergy
 {
+    /// <summary>An estimator of the one-sample free energy; the machine is given to each call of <see cref="Estimate"/>.</summary>
+    /// <param name="seed">Seed of the random stream each call draws its samples from (the same draws every call).</param>
+    /// <param name="rowsPerBatch">Examples passed through the layers at once; positive.</param>
     public SampledFreeEnergy(ulong seed = 1, int rowsPerBatch = 1000)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerBatch);
@@ -18,7 +21,9 @@ public sealed class SampledFreeEnergy
         RowsPerBatch = rowsPerBatch;
     }
 
+    /// <summary>Seed of the random stream each call draws its samples from.</summary>
     public ulong Seed { get; }
+    /// <summary>Examples passed through the layers at once, as given to the constructor.</summary>
     public int RowsPerBatch { get; }
 
     /// <summary>

@@ -13,12 +13,21 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// </summary>
 public sealed class BernoulliLayer : NaturalParameterLayer
 {
+    /// <summary>
+    /// Binary units with the weights <c>name.W</c> [outputSize × inputSize] (none for a prior) and the biases <c>name.b</c>.
+    /// </summary>
+    /// <param name="name">What messages call the layer, and the start of its parameters' names.</param>
+    /// <param name="inputSize">Inputs per row; 0 for the factorised prior.</param>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="engine">The engine that makes the layer's matrix products.</param>
+    /// <param name="softTargets">Whether y may lie anywhere in [0, 1], scored by the cross-entropy (<see cref="SoftTargets"/>).</param>
     public BernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine, bool softTargets = false)
         : base(name, inputSize, outputSize, engine)
     {
         SoftTargets = softTargets;
     }
 
+    /// <summary><see cref="UnitType.SoftBernoulli"/> with soft targets, else <see cref="UnitType.Bernoulli"/>.</summary>
     public override UnitType Units => SoftTargets ? UnitType.SoftBernoulli : UnitType.Bernoulli;
 
     /// <summary>Whether y may lie anywhere in [0, 1] (scored by the cross-entropy), not only at 0 and 1.</summary>
@@ -39,6 +48,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
         }
     }
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
@@ -55,6 +65,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
 
     internal override bool NoiseIsNormal => false;
 
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output)
         => Kernels.Sigmoid(Logits(batch), output[..(batch * OutputSize)]);
 
@@ -73,6 +84,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     /// <summary>Rows of e^{−|a|} kept for the logits now, which the next gradient over at most that many rows reads (0: none).</summary>
     internal int KeptRows => _keptRows;
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         // The binary kernel's sign trick holds for 0 and 1 only.

@@ -60,9 +60,13 @@ public abstract class ConditionalLayer
             $"which computed {computed}: call {forward} over those rows first.");
     }
 
+    /// <summary>Inputs per row: the width of x, 0 for a prior.</summary>
     public int InputSize { get; }
+    /// <summary>Units per row: the width of y.</summary>
     public int OutputSize { get; }
+    /// <summary>The kind of stochastic unit the layer holds.</summary>
     public abstract UnitType Units { get; }
+    /// <summary>The layer's learned parameters, whose gradient buffers the backward calls accumulate into; empty for a layer without any.</summary>
     public abstract IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>Rows the buffers can hold; grows on demand, never shrinks.</summary>
@@ -87,6 +91,10 @@ public abstract class ConditionalLayer
     /// </summary>
     internal virtual int WidestRow => Math.Max(Math.Max(InputSize, OutputSize), NoisePerRow);
 
+    /// <summary>
+    /// Allocates the per-row buffers for <paramref name="rows"/> rows. <see cref="EnsureCapacity"/> calls it only to grow them,
+    /// and treats the statistics they held as gone.
+    /// </summary>
     protected abstract void Allocate(int rows);
 
     /// <summary>
@@ -453,6 +461,11 @@ public abstract class ConditionalLayer
         System.Numerics.Tensors.TensorPrimitives.Add(conditioningGradient[..n], preActivationGradient[..n], conditioningGradient[..n]);
     }
 
+    /// <summary>
+    /// The start of a forward over <paramref name="batch"/> rows: throws <see cref="ArgumentOutOfRangeException"/> for fewer than one row
+    /// and <see cref="InvalidOperationException"/> while another thread computes with the machine, grows the buffers
+    /// (<see cref="EnsureCapacity"/>) and marks the statistics as not yet computed, so that a forward that fails leaves none.
+    /// </summary>
     protected void CheckBatch(int batch)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");

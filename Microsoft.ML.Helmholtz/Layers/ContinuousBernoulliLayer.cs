@@ -12,11 +12,19 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// </summary>
 public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
 {
+    /// <summary>
+    /// Continuous Bernoulli units with the weights <c>name.W</c> [outputSize × inputSize] (none for a prior) and the biases <c>name.b</c>.
+    /// </summary>
+    /// <param name="name">What messages call the layer, and the start of its parameters' names.</param>
+    /// <param name="inputSize">Inputs per row; 0 for the factorised prior.</param>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="engine">The engine that makes the layer's matrix products.</param>
     public ContinuousBernoulliLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(name, inputSize, outputSize, engine)
     {
     }
 
+    /// <inheritdoc/>
     public override UnitType Units => UnitType.ContinuousBernoulli;
 
     /// <summary>Sets each bias to the logit whose mean A'(b) is the column's mean (clamped to [10⁻³, 1 − 10⁻³]); the weights are left alone.</summary>
@@ -42,6 +50,7 @@ public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
         return (lo + hi) / 2;
     }
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
@@ -58,9 +67,11 @@ public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
 
     internal override bool NoiseIsNormal => false;
 
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output)
         => Kernels.ContinuousBernoulliMean(Logits(batch), output[..(batch * OutputSize)]);
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateContinuousBernoulliLogProb(LogitBuffer, distinctY, distinctRows, rowSource, batch, OutputSize, rowLogProb);
 

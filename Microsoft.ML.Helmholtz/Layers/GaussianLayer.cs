@@ -39,6 +39,16 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     private int _logVarRowsToBroadcast;
     private float[] _unitInverseScale = [];
 
+    /// <summary>
+    /// Gaussian units over <paramref name="inputSize"/> inputs: the mean map <c>name.mean.W</c>, <c>name.mean.b</c> and the
+    /// log-variance from <paramref name="variance"/>. A prior takes <see cref="StandardNormalPrior"/> instead.
+    /// </summary>
+    /// <param name="name">What messages call the layer, and the start of its parameters' names.</param>
+    /// <param name="inputSize">Inputs per row, at least 1 (else <see cref="ArgumentOutOfRangeException"/>).</param>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="mean">The mean function f in m = f(W x + b).</param>
+    /// <param name="variance">A learned log-variance per unit (<c>name.logvar</c>), or one computed from the input by a second map (<c>name.logvar.W</c>, <c>name.logvar.b</c>).</param>
+    /// <param name="engine">The engine that makes the layer's matrix products.</param>
     public GaussianLayer(string name, int inputSize, int outputSize, GaussianMean mean, VarianceSource variance, IMatrixEngine engine)
         : base(inputSize, outputSize, name)
     {
@@ -63,9 +73,16 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         Parameters = ps.AsReadOnly();
     }
 
+    /// <summary>The mean function f in m = f(W x + b).</summary>
     public GaussianMean MeanFunction { get; }
+    /// <summary>Where the log-variance s comes from: a learned value per unit, or an affine map of the input.</summary>
     public VarianceSource Variance { get; }
+    /// <inheritdoc/>
     public override UnitType Units => UnitType.Gaussian;
+    /// <summary>
+    /// The mean map's weights and biases, then the log-variance's: the map's weights and biases (<see cref="VarianceSource.FromInput"/>)
+    /// or one value per unit [1 × OutputSize] (<see cref="VarianceSource.PerUnit"/>).
+    /// </summary>
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal AffineMap MeanMap => _meanMap;
     internal AffineMap? LogVarianceMap => _logVarMap;
@@ -95,6 +112,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         return _noise.AsSpan(0, batch * OutputSize);
     }
 
+    /// <inheritdoc/>
     protected override void Allocate(int rows)
     {
         int n = rows * OutputSize;
@@ -126,6 +144,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
     }
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         int n = batch * OutputSize;
@@ -171,6 +190,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         return false;
     }
 
+    /// <inheritdoc/>
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
     {
         BroadcastLogVariances();   // the shared draw reads the distinct rows' s
@@ -184,6 +204,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _shared.Own();
     }
 
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
     internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance)
@@ -202,6 +223,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         if (MeanFunction == GaussianMean.Tanh) Kernels.Tanh(m, m);
     }
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         if (_logVarRowsToBroadcast == batch && !_shared.Active)
@@ -222,12 +244,14 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
             Kernels.AccumulateGaussianLogProbOfNoise(_noise, _s, batch, OutputSize, rowLogProb);
     }
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
     {
         OwnStatistics();
         Kernels.AccumulateGaussianLogProb(distinctY, distinctRows, rowSource, _mean, _s, batch, OutputSize, rowLogProb);
     }
 
+    /// <inheritdoc/>
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
@@ -340,6 +364,8 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         AffineMap.Backward(_meanMap, mean, _logVarMap, logVariance, inputs.Values, inputs.Rows, distinctInputGradient);
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="NotSupportedException">The variance is computed from the input (<see cref="VarianceSource.FromInput"/>): the Hessian is defined for per-unit variances only.</exception>
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
         if (_logVarMap is not null)
@@ -353,6 +379,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         _meanMap.AccumulateInputHessianDiagonal(kappa, batch, destination);
     }
 
+    /// <inheritdoc/>
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
         RequireForward(batch, nameof(AccumulateNegLogProbOutputHessianDiagonal));
@@ -406,6 +433,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
         if (!IsBilinear) throw new NotSupportedException("A Gaussian layer whose variance depends on its input has no bilinear log-probability.");
     }
 
+    /// <inheritdoc/>
     protected override void CopyStatistics(int from, int to)
     {
         OwnStatistics();

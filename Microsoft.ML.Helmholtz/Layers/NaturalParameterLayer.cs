@@ -15,6 +15,14 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     private float[] _logits = [];
     private float[] _scratch = [], _shared = [];
 
+    /// <summary>
+    /// A layer whose natural parameters are a = W x + b, with the weights <c>name.W</c> [outputSize × inputSize] (none for a prior)
+    /// and the biases <c>name.b</c>.
+    /// </summary>
+    /// <param name="name">What messages call the layer, and the start of its parameters' names.</param>
+    /// <param name="inputSize">Inputs per row; 0 for a factorised prior.</param>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="engine">The engine that makes the layer's matrix products.</param>
     protected NaturalParameterLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(inputSize, outputSize, name)
     {
@@ -22,6 +30,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         Parameters = Array.AsReadOnly(_affine.Parameters.ToArray());
     }
 
+    /// <summary>The weights W [OutputSize × InputSize] (absent for a prior), then the biases b [1 × OutputSize].</summary>
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal AffineMap Affine => _affine;
     internal override IEnumerable<AffineMap> InputMaps => _affine.Weight is null ? [] : [_affine];
@@ -39,6 +48,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>Per-row scratch of [rows × OutputSize] floats (the draws' uniforms, zeros), free between calls.</summary>
     protected Span<float> Scratch(int n) => _scratch.AsSpan(0, n);
 
+    /// <inheritdoc/>
     protected override void Allocate(int rows)
     {
         _logits = new float[rows * OutputSize];
@@ -50,6 +60,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>Called whenever the logits change (a forward, a row copied, new buffers): what a kind keeps of them is stale.</summary>
     private protected virtual void LogitsChanged() { }
 
+    /// <inheritdoc/>
     protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
@@ -63,9 +74,11 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>kappa = A''(a), the curvature of −ln p in a.</summary>
     protected abstract void Curvature(ReadOnlySpan<float> logits, Span<float> kappa);
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => AccumulateLogProb(y, batch, default, batch, rowLogProb);
 
+    /// <inheritdoc/>
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
@@ -111,6 +124,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         if (!outputGradient.IsEmpty) Kernels.AddRowScaled(_logits.AsSpan(0, batch * OutputSize), rowWeights, 1f, batch, OutputSize, outputGradient);
     }
 
+    /// <inheritdoc/>
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
         RequireForward(batch, nameof(AccumulateNegLogProbInputHessianDiagonal));
@@ -120,6 +134,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         _affine.AccumulateInputHessianDiagonal(kappa, batch, destination);
     }
 
+    /// <summary>True: ln p(y | a) = y · a − Σ A(a) has the form whatever the layer's configuration.</summary>
     public bool IsBilinear => true;
 
     /// <summary>ln p(y | a) = y · a − Σ A(a): φ = a, c(φ) = −Σ A(a), which is ln p(0 | a).</summary>
@@ -145,6 +160,7 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
         constant[..rows].Clear();
     }
 
+    /// <inheritdoc/>
     protected override void CopyStatistics(int from, int to)
     {
         LogitsChanged();

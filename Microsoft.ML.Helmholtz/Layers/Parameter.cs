@@ -32,6 +32,11 @@ public sealed class Parameter
     /// </summary>
     public const long MaxValues = 1L << 28;
 
+    /// <summary>A parameter of <paramref name="rows"/> × <paramref name="columns"/> values, and its gradient, all 0.</summary>
+    /// <param name="name">What messages, model files and training states call it (e.g. "generative.0.W"); loading a model checks it.</param>
+    /// <param name="rows">Rows, at least 1.</param>
+    /// <param name="columns">Columns, at least 1; rows × columns may not exceed <see cref="MaxValues"/> (else <see cref="ArgumentOutOfRangeException"/>).</param>
+    /// <param name="role">What it is to its layer, which decides how a fresh machine initialises it.</param>
     public Parameter(string name, int rows, int columns, ParameterRole role = ParameterRole.Bias)
     {
         if (rows <= 0 || columns <= 0)
@@ -47,13 +52,21 @@ public sealed class Parameter
         Gradient = GC.AllocateArray<float>(rows * columns, pinned: true);
     }
 
+    /// <summary>What messages, model files and training states call the parameter, e.g. "generative.0.W".</summary>
     public string Name { get; }
+    /// <summary>Rows of the tensor (1 for a vector).</summary>
     public int Rows { get; }
+    /// <summary>Columns of the tensor.</summary>
     public int Columns { get; }
+    /// <summary>What the parameter is to its layer, which decides how a fresh machine initialises it.</summary>
     public ParameterRole Role { get; }
+    /// <summary>The values, <see cref="Rows"/> × <see cref="Columns"/> row-major.</summary>
     public float[] Value { get; }
+    /// <summary>The gradient of the loss to be minimised, laid out as <see cref="Value"/>; learning rules add into it.</summary>
     public float[] Gradient { get; }
+    /// <summary>Values held: <see cref="Rows"/> × <see cref="Columns"/>.</summary>
     public int Length => Value.Length;
 
+    /// <summary>Sets every element of <see cref="Gradient"/> to 0.</summary>
     public void ZeroGradient() => Array.Clear(Gradient);
 }

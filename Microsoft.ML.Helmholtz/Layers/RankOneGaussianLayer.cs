@@ -33,6 +33,14 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
     private DrawStatistics[] _draws = [];
     private int _drawRows;   // rows of _draws that hold the last draw's sums; 0: none
 
+    /// <summary>
+    /// A correlated Gaussian posterior over <paramref name="inputSize"/> inputs, with three affine maps: the mean (<c>name.mean</c>),
+    /// the log-variance (<c>name.logvar</c>) and the rank-one factor (<c>name.factor</c>, whose weights start at 0 in a fresh machine).
+    /// </summary>
+    /// <param name="name">What messages call the layer, and the start of its parameters' names.</param>
+    /// <param name="inputSize">Inputs per row, at least 1 (else <see cref="ArgumentOutOfRangeException"/>).</param>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="engine">The engine that makes the layer's matrix products.</param>
     public RankOneGaussianLayer(string name, int inputSize, int outputSize, IMatrixEngine engine)
         : base(inputSize, outputSize, name)
     {
@@ -46,7 +54,9 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _shared = new SharedRows(CopyStatistics);
     }
 
+    /// <inheritdoc/>
     public override UnitType Units => UnitType.GaussianRankOne;
+    /// <summary>The weights and biases of the mean map, then of the log-variance map, then of the factor map.</summary>
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal override int NoisePerRow => OutputSize + 1;
     internal AffineMap MeanMap => _meanMap;
@@ -78,6 +88,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return _u.AsSpan(0, batch * OutputSize);
     }
 
+    /// <inheritdoc/>
     protected override void Allocate(int rows)
     {
         int n = rows * OutputSize;
@@ -97,6 +108,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         _draws = new DrawStatistics[rows];
     }
 
+    /// <inheritdoc/>
     protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
@@ -111,6 +123,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         TensorPrimitives.Divide(_u.AsSpan(0, n), sigma, _a.AsSpan(0, n));
     }
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         _drawRows = 0;
@@ -147,11 +160,13 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return false;
     }
 
+    /// <inheritdoc/>
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows) => _shared.Share(rowSource, rows);
 
     /// <summary>Gives every row its own copy of its statistics.</summary>
     private void OwnStatistics() => _shared.Own();
 
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output) => Means(batch).CopyTo(output);
 
     /// <summary>The marginal variances are the diagonal of D + u uᵀ: e^s + u².</summary>
@@ -163,6 +178,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return true;
     }
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
         bool shared = SharesStatistics(batch);
@@ -241,6 +257,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return new DrawStatistics(sumA, sumB, noise[e + units], TensorPrimitives.SumOfSquares(epsilon), TensorPrimitives.Sum(sAll.Slice(o, units)));
     }
 
+    /// <inheritdoc/>
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
@@ -499,6 +516,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         return new RowStatistics(gamma, t, logDensity);
     }
 
+    /// <inheritdoc/>
     protected override void CopyStatistics(int from, int to)
     {
         _mean.AsSpan(from * OutputSize, OutputSize).CopyTo(_mean.AsSpan(to * OutputSize, OutputSize));

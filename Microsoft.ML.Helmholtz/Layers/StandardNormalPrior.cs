@@ -12,17 +12,24 @@ public sealed class StandardNormalPrior : ConditionalLayer
     private float[] _shift = [], _centred = [];
     private bool _shifted;
 
+    /// <summary>The prior N(0, I) over <paramref name="outputSize"/> units.</summary>
+    /// <param name="outputSize">Units, at least 1.</param>
+    /// <param name="name">What messages call the layer; the type's name when null.</param>
     public StandardNormalPrior(int outputSize, string? name = null) : base(0, outputSize, name) { }
 
+    /// <inheritdoc/>
     public override UnitType Units => UnitType.Gaussian;
+    /// <summary>Empty: the prior has no parameters.</summary>
     public override IReadOnlyList<Parameter> Parameters { get; } = [];
 
+    /// <inheritdoc/>
     protected override void Allocate(int rows)
     {
         _shift = new float[rows * OutputSize];
         _centred = new float[rows * OutputSize];
     }
 
+    /// <inheritdoc/>
     protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
@@ -30,6 +37,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
         if (_shifted) conditioning[..(batch * OutputSize)].CopyTo(_shift);
     }
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output)
     {
         Span<float> y = output[..(batch * OutputSize)];
@@ -37,6 +45,7 @@ public sealed class StandardNormalPrior : ConditionalLayer
         if (_shifted) TensorPrimitives.Add(y, _shift.AsSpan(0, y.Length), y);
     }
 
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output)
     {
         Span<float> y = output[..(batch * OutputSize)];
@@ -44,9 +53,11 @@ public sealed class StandardNormalPrior : ConditionalLayer
         else y.Clear();
     }
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
         => Kernels.AccumulateStandardNormalLogProb(Centred(y, batch), batch, OutputSize, rowLogProb);
 
+    /// <inheritdoc/>
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
@@ -59,13 +70,16 @@ public sealed class StandardNormalPrior : ConditionalLayer
         if (!conditioningGradient.IsEmpty) Kernels.AddRowScaled(d, rowWeights, 1f, batch, OutputSize, conditioningGradient);
     }
 
+    /// <summary>Adds nothing: the prior has no input.</summary>
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination) { }
 
+    /// <inheritdoc/>
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
     {
         TensorPrimitives.Add(destination[..(batch * OutputSize)], 1f, destination[..(batch * OutputSize)]);
     }
 
+    /// <inheritdoc/>
     protected override void CopyStatistics(int from, int to)
     {
         if (_shifted) _shift.AsSpan(from * OutputSize, OutputSize).CopyTo(_shift.AsSpan(to * OutputSize, OutputSize));

@@ -36,12 +36,15 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
 
     internal DeterministicTrunk Trunk => _trunk;
     internal override IEnumerable<AffineMap> InputMaps => [_trunk.Maps[0]];
+    /// <summary>The <see cref="Inner"/> layer's units.</summary>
     public override UnitType Units => Inner.Units;
+    /// <summary>The deterministic layers' weights and biases, input side first, then the <see cref="Inner"/> layer's parameters.</summary>
     public override IReadOnlyList<Parameter> Parameters { get; }
     internal override bool NoiseIsNormal => Inner.NoiseIsNormal;
     internal override int NoisePerRow => Inner.NoisePerRow;
     internal override int WidestRow => Math.Max(Math.Max(base.WidestRow, _trunk.Widest), Inner.WidestRow);
 
+    /// <inheritdoc/>
     protected override void Allocate(int rows)
     {
         _trunk.EnsureCapacity(rows);
@@ -49,6 +52,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _sharedTrunk.Allocate(rows);
     }
 
+    /// <inheritdoc/>
     protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
         CheckBatch(batch, conditioning);
@@ -68,6 +72,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         Inner.AccumulateLogProbOfProduct(operands, _trunk.Forward(input, batch), distinctY, distinctRows, rowSource, batch, rowLogProb);
     }
 
+    /// <inheritdoc/>
     protected override void CopyStatistics(int from, int to)
     {
         OwnTrunkRows();
@@ -75,6 +80,7 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         Inner.CopyStatisticsOf(from, to);
     }
 
+    /// <inheritdoc/>
     protected override void ShareStatistics(ReadOnlySpan<int> rowSource, int rows)
     {
         Inner.ShareStatisticsOf(rowSource, rows);
@@ -99,18 +105,24 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
     /// <summary>Gives every row its own trunk activations (nothing when they are not shared).</summary>
     private void OwnTrunkRows() => _sharedTrunk.Own();
 
+    /// <inheritdoc/>
     protected override void SampleCore(RandomStream random, int batch, Span<float> output) => Inner.Sample(random, batch, output);
     internal override void SampleWithNoise(ReadOnlySpan<float> noise, int batch, Span<float> output) => Inner.SampleWithNoise(noise, batch, output);
+    /// <inheritdoc/>
     protected override void ExpectationCore(int batch, Span<float> output) => Inner.Expectation(batch, output);
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProb(y, batch, rowLogProb);
+    /// <inheritdoc/>
     protected override void AccumulateLogProbOfSampleCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb) => Inner.AccumulateLogProbOfSample(y, batch, rowLogProb);
 
+    /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> distinctY, int distinctRows, ReadOnlySpan<int> rowSource, int batch, Span<double> rowLogProb)
         => Inner.AccumulateLogProb(distinctY, distinctRows, rowSource, batch, rowLogProb);
 
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means) => Inner.InitializeFromDataMeans(means);
     internal override bool TryGaussianMarginals(int batch, Span<float> mean, Span<float> logVariance) => Inner.TryGaussianMarginals(batch, mean, logVariance);
 
+    /// <inheritdoc/>
     public override void AccumulateLogProbGradient(ReadOnlySpan<float> y, ReadOnlySpan<float> input, int batch,
         ReadOnlySpan<float> rowWeights, Span<float> inputGradient, Span<float> outputGradient, Span<float> conditioningGradient = default)
     {
@@ -129,6 +141,8 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _trunk.Backward(input, batch, inputGradient);
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="NotSupportedException">The <see cref="Inner"/> layer has no reparameterised samples (it is not an <see cref="IReparameterizedLayer"/>).</exception>
     public void BackwardThroughSample(in SampleGradient gradient, ReadOnlySpan<float> input, int batch, Span<float> inputGradient, Span<float> conditioningGradient = default)
     {
         if (Inner is not IReparameterizedLayer inner)
@@ -145,17 +159,27 @@ public sealed class TrunkedLayer : ConditionalLayer, IReparameterizedLayer, IBil
         _trunk.Backward(input, batch, inputGradient);
     }
 
+    /// <summary>Whether the <see cref="Inner"/> layer has the form, with the trunk's output as its input.</summary>
     public bool IsBilinear => Inner is IBilinearLogProb { IsBilinear: true };
 
+    /// <inheritdoc/>
+    /// <exception cref="NotSupportedException">The <see cref="Inner"/> layer has no bilinear log-probability.</exception>
     public void InputFeatures(int batch, Span<float> features, Span<double> constant)
         => (Inner as IBilinearLogProb ?? throw new NotSupportedException($"{Inner.GetType().Name} has no bilinear log-probability.")).InputFeatures(batch, features, constant);
 
+    /// <inheritdoc/>
+    /// <exception cref="NotSupportedException">The <see cref="Inner"/> layer has no bilinear log-probability.</exception>
     public void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant)
         => (Inner as IBilinearLogProb ?? throw new NotSupportedException($"{Inner.GetType().Name} has no bilinear log-probability.")).OutputTerms(y, rows, transformed, constant);
 
+    /// <summary>
+    /// Always throws <see cref="NotSupportedException"/>: a trunk's input Hessian is not diagonal in the units, so Price's theorem
+    /// is not available through it.
+    /// </summary>
     public override void AccumulateNegLogProbInputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
         => throw new NotSupportedException("Price's theorem needs the diagonal Hessian in a layer's input, which a deterministic trunk does not give; use the path-wise gradient (sbp).");
 
+    /// <inheritdoc/>
     public override void AccumulateNegLogProbOutputHessianDiagonal(ReadOnlySpan<float> y, int batch, Span<float> destination)
         => Inner.AccumulateNegLogProbOutputHessianDiagonal(y, batch, destination);
 }

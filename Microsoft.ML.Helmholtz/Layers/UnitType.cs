@@ -98,6 +98,7 @@ public abstract class UnitType
     /// <summary>Every code of every registered kind, for error messages.</summary>
     public static string KnownCodes => string.Join(", ", Registered.SelectMany(k => k.Codes.Select(c => $"'{c.Code}' ({k.Describe(c.Mean)})")));
 
+    /// <summary>The kind's name in messages, e.g. "Bernoulli" or "Gaussian".</summary>
     public abstract string Name { get; }
 
     /// <summary>The codes of this kind in architecture strings, each with the mean function it stands for.</summary>
@@ -155,6 +156,7 @@ public abstract class UnitType
     /// <summary>Null when a visible layer may have these units; else why not and what to write instead.</summary>
     public virtual string? UnsupportedAsVisible => null;
 
+    /// <summary>The kind's <see cref="Name"/>.</summary>
     public override string ToString() => Name;
 
     /// <summary>Units of one affine map in each network (logits or a natural parameter), the prior with learned biases: the three creations and counts from one factory.</summary>

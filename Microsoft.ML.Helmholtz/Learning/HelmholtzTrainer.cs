@@ -25,13 +25,19 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// </remarks>
 public sealed class HelmholtzTrainer
 {
+    /// <summary>
+    /// A trainer whose runs use <paramref name="rule"/> and <paramref name="options"/> (null: a new <see cref="TrainingOptions"/>,
+    /// the defaults). Throws <see cref="ArgumentNullException"/> for a null rule.
+    /// </summary>
     public HelmholtzTrainer(ILearningRule rule, TrainingOptions? options = null)
     {
         Rule = rule ?? throw new ArgumentNullException(nameof(rule));
         Options = options ?? new TrainingOptions();
     }
 
+    /// <summary>The learning rule of every run; a run holds it, so two runs at once need a rule each.</summary>
     public ILearningRule Rule { get; }
+    /// <summary>The options as given, not a copy: each run copies them when it starts, so a change applies from the next run.</summary>
     public TrainingOptions Options { get; }
 
     /// <summary>

@@ -33,6 +33,10 @@ public readonly record struct BatchLoss(double Objective, double FreeEnergy)
 /// </summary>
 public interface ILearningRule
 {
+    /// <summary>
+    /// The rule's short name, for messages: the built-in rules' are those of <see cref="LearningRules.Names"/> (e.g. "vimco").
+    /// A <see cref="TrainingState"/> records it, and a run whose rule has another name refuses that state.
+    /// </summary>
     string Name { get; }
 
     /// <summary>What the rule minimises, for reports: e.g. "free energy", "−L_5 (the 5-sample importance-weighted bound)".</summary>

@@ -42,10 +42,19 @@ public sealed class StateSection
     /// <summary>The entries' names in the order they were first written.</summary>
     public IReadOnlyList<string> Names => _order.AsReadOnly();
 
+    /// <summary>
+    /// Copies <paramref name="values"/> into the single-precision entry <paramref name="name"/>, replacing any entry of that name;
+    /// a new name goes last in <see cref="Names"/>. Throws <see cref="ArgumentException"/> for a null or empty name.
+    /// </summary>
     public void Write(string name, ReadOnlySpan<float> values) => Slot<float>(name, values.Length, values);
 
+    /// <summary>
+    /// Copies <paramref name="values"/> into the double-precision entry <paramref name="name"/>, replacing any entry of that name;
+    /// a new name goes last in <see cref="Names"/>. Throws <see cref="ArgumentException"/> for a null or empty name.
+    /// </summary>
     public void Write(string name, ReadOnlySpan<double> values) => Slot<double>(name, values.Length, values);
 
+    /// <summary>Writes <paramref name="value"/> as an entry of one double-precision number, which <see cref="ReadDouble"/> reads back.</summary>
     public void Write(string name, double value) => Write(name, [value]);
 
     /// <summary>The entry's values, which must be <paramref name="length"/> single-precision numbers.</summary>
@@ -54,8 +63,10 @@ public sealed class StateSection
     /// <summary>The entry's values, which must be <paramref name="length"/> double-precision numbers.</summary>
     public ReadOnlySpan<double> ReadDoubles(string name, int length) => Read<double>(name, length, "double-precision");
 
+    /// <summary>The entry's one double-precision number, as <see cref="Write(string, double)"/> writes it.</summary>
     public double ReadDouble(string name) => ReadDoubles(name, 1)[0];
 
+    /// <summary>Whether the section holds an entry named <paramref name="name"/>.</summary>
     public bool Contains(string name) => _entries.ContainsKey(name);
 
     internal void Clear()

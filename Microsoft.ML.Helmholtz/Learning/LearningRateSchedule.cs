@@ -12,6 +12,10 @@ public sealed record LearningRateSchedule
 {
     private readonly double _initial, _decay = 1.0, _minimum;
 
+    /// <summary>The schedule max(Minimum, Initial · DecayPerEpoch^epoch); a value outside its range throws <see cref="ArgumentOutOfRangeException"/>.</summary>
+    /// <param name="Initial">The rate of epoch 0: positive and finite, also in single precision.</param>
+    /// <param name="DecayPerEpoch">The factor the rate is multiplied by each epoch, in (0, 1]; 1 (the default) for a constant rate.</param>
+    /// <param name="Minimum">The floor under the decayed rate, at most <paramref name="Initial"/>: 0 (the default) for none, or a positive value that does not round to 0 in single precision.</param>
     public LearningRateSchedule(double Initial, double DecayPerEpoch = 1.0, double Minimum = 0.0)
     {
         this.Initial = Initial;
@@ -20,18 +24,21 @@ public sealed record LearningRateSchedule
         Validate();
     }
 
+    /// <summary>The rate of epoch 0.</summary>
     public double Initial
     {
         get => _initial;
         init => _initial = Requires.PositiveInSinglePrecision(value, nameof(Initial), "the initial learning rate");
     }
 
+    /// <summary>The factor the rate is multiplied by each epoch, in (0, 1].</summary>
     public double DecayPerEpoch
     {
         get => _decay;
         init => _decay = Requires.InUnitIntervalOpenBelow(value, nameof(DecayPerEpoch), "the learning-rate decay per epoch");
     }
 
+    /// <summary>The floor under the decayed rate; 0 for none.</summary>
     public double Minimum
     {
         get => _minimum;
@@ -67,6 +74,10 @@ public sealed record LearningRateSchedule
     /// </summary>
     internal static double AsReported(float rate) => double.Parse(rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The rate of <paramref name="epoch"/> (from 0): max(Minimum, Initial · DecayPerEpoch^epoch). Throws
+    /// <see cref="ArgumentOutOfRangeException"/> for a negative epoch, or when a <c>with</c> expression has set a Minimum above Initial.
+    /// </summary>
     public double At(int epoch)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
@@ -74,6 +85,7 @@ public sealed record LearningRateSchedule
         return Math.Max(Minimum, Initial * Math.Pow(DecayPerEpoch, epoch));
     }
 
+    /// <summary>The schedule's <paramref name="Initial"/>, <paramref name="DecayPerEpoch"/> and <paramref name="Minimum"/>.</summary>
     public void Deconstruct(out double Initial, out double DecayPerEpoch, out double Minimum)
     {
         Initial = this.Initial;

@@ -55,7 +55,9 @@ public sealed class TrainingBatch
         Examples = examples;
     }
 
+    /// <summary>The most examples the batch holds: <see cref="Load"/> takes 1 to Capacity.</summary>
     public int Capacity { get; }
+    /// <summary>K, the sample rows of each example; a rule whose <see cref="ILearningRule.SamplesPerExample"/> differs refuses the batch.</summary>
     public int SamplesPerExample { get; }
 
     /// <summary>The examples loaded by <see cref="Load"/>.</summary>
@@ -83,6 +85,7 @@ public sealed class TrainingBatch
     /// </summary>
     public bool ConditioningSharedByExample { get; init; }
 
+    /// <summary>The random stream a rule draws the batch's samples from.</summary>
     public RandomStream Random { get; }
 
     /// <summary>The first <paramref name="examples"/> example rows, to be written before <see cref="Load"/>.</summary>

@@ -9,7 +9,12 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// </summary>
 public sealed class TrainingOptions
 {
+    /// <summary>Passes over the training data, ≥ 0 (10 by default); a run of 0 epochs takes no step.</summary>
     public int Epochs { get; set; } = 10;
+    /// <summary>
+    /// Examples per minibatch, &gt; 0 (100 by default); a run whose data has a known row count below it takes all the rows as one
+    /// minibatch. An epoch trains on whole minibatches only.
+    /// </summary>
     public int BatchSize { get; set; } = 100;
 
     /// <summary>
@@ -19,6 +24,10 @@ public sealed class TrainingOptions
     /// </summary>
     public ulong Seed { get; set; } = 1;
 
+    /// <summary>
+    /// The learning rate of each epoch, used in single precision: a constant 10⁻³ by default. A run's first epoch takes the
+    /// schedule's epoch <see cref="FirstScheduleEpoch"/>. Must not be null.
+    /// </summary>
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
     /// <summary>
@@ -147,12 +156,16 @@ public sealed record EpochReport(int Epoch, double TrainFreeEnergy, double? Vali
 /// </summary>
 public sealed class TrainingDivergedException : Exception
 {
+    /// <summary>An exception with the message "Training diverged."; <see cref="Epoch"/> and <see cref="Minibatch"/> are 0.</summary>
     public TrainingDivergedException() : base("Training diverged.") { }
 
+    /// <summary>An exception with <paramref name="message"/>; <see cref="Epoch"/> and <see cref="Minibatch"/> are 0.</summary>
     public TrainingDivergedException(string message) : base(message) { }
 
+    /// <summary>An exception with <paramref name="message"/>, caused by <paramref name="innerException"/>; <see cref="Epoch"/> and <see cref="Minibatch"/> are 0.</summary>
     public TrainingDivergedException(string message, Exception innerException) : base(message, innerException) { }
 
+    /// <summary>An exception with <paramref name="message"/> for the failed step of <paramref name="epoch"/> (from 1) and <paramref name="minibatch"/> (from 0, within the epoch).</summary>
     public TrainingDivergedException(string message, int epoch, int minibatch) : base(message)
     {
         Epoch = epoch;

@@ -35,9 +35,13 @@ public sealed class GenerativeNetwork
         Parameters = Array.AsReadOnly(layers.SelectMany(l => l.Parameters).ToArray());
     }
 
+    /// <summary>The L + 1 layers: [l] is p(X_l | X_{l+1}) for l = 0…L−1, [L] the prior p(X_L).</summary>
     public IReadOnlyList<ConditionalLayer> Layers { get; }
+    /// <summary>The prior p(X_L), the last of <see cref="Layers"/>.</summary>
     public ConditionalLayer Prior => Layers[^1];
+    /// <summary>Every parameter of the layers, in the order of <see cref="Layers"/> (the prior's last).</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
+    /// <summary>L, the number of hidden layers.</summary>
     public int Depth => Layers.Count - 1;
 
     /// <summary>

@@ -80,13 +80,16 @@ public sealed class HelmholtzArchitecture
     /// <summary>L, the number of hidden layers.</summary>
     public int Depth => Layers.Count - 1;
 
+    /// <summary>The visible layer, <see cref="Layers"/>[0].</summary>
     public LayerDefinition Visible => Layers[0];
 
     /// <summary>How many parameters (generative and recognition) a machine of this shape has.</summary>
     public long ParameterCount { get; }
 
+    /// <summary>Whether every hidden layer has <see cref="UnitType.Gaussian"/> units (other continuous kinds, such as <see cref="UnitType.GaussianRankOne"/>, do not count).</summary>
     public bool AllHiddenGaussian => Layers.Skip(1).All(l => l.Units == UnitType.Gaussian);
 
+    /// <summary>Whether every hidden layer has <see cref="UnitType.Bernoulli"/> units.</summary>
     public bool AllHiddenBernoulli => Layers.Skip(1).All(l => l.Units == UnitType.Bernoulli);
 
     /// <summary>Whether <paramref name="other"/> has the same layers (sizes, units and means) and trunks.</summary>
@@ -136,6 +139,7 @@ public sealed class HelmholtzArchitecture
         return new HelmholtzArchitecture(layers, trunks.Take(layers.Count - 1).Select(t => (IReadOnlyList<int>)t));
     }
 
+    /// <summary>The architecture string that <see cref="Parse"/> reads back, e.g. "784b-200t-200b".</summary>
     public override string ToString()
     {
         var parts = new List<string>();

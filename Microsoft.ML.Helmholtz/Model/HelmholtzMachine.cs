@@ -59,9 +59,13 @@ public sealed class HelmholtzMachine
     /// <summary>The values a row of <see cref="LayerStates"/> holds: every layer's units.</summary>
     private long StateValuesPerRow => Architecture.Layers.Sum(l => (long)l.Size);
 
+    /// <summary>The layers' sizes and kinds the machine was built for.</summary>
     public HelmholtzArchitecture Architecture { get; }
+    /// <summary>The engine that computes the layers' matrix products, chosen when the machine was created, loaded or cloned.</summary>
     public IMatrixEngine Engine { get; }
+    /// <summary>The top-down model p(X).</summary>
     public GenerativeNetwork Generative { get; }
+    /// <summary>The bottom-up model q(X_{&gt;0} | X_0).</summary>
     public RecognitionNetwork Recognition { get; }
 
     /// <summary>Every parameter: the generative ones (θg) first, then the recognition ones (θr).</summary>

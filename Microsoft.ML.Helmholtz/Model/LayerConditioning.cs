@@ -12,6 +12,10 @@ public sealed class LayerConditioning
 {
     private readonly float[][] _generative, _recognition, _generativeGradient, _recognitionGradient;
 
+    /// <summary>
+    /// Zero conditioning and gradients for up to <paramref name="capacity"/> rows of <paramref name="architecture"/>;
+    /// <paramref name="capacity"/> must be positive and small enough that each layer's rows fit one array.
+    /// </summary>
     public LayerConditioning(HelmholtzArchitecture architecture, int capacity)
     {
         ArgumentNullException.ThrowIfNull(architecture);
@@ -25,7 +29,9 @@ public sealed class LayerConditioning
         _recognitionGradient = PerLayer(true);
     }
 
+    /// <summary>The architecture the buffers are laid out for; a machine of another architecture refuses them.</summary>
     public HelmholtzArchitecture Architecture { get; }
+    /// <summary>The most rows the buffers hold.</summary>
     public int Capacity { get; }
 
     /// <summary>c of generative layer <paramref name="layer"/> (0…L), for the first <paramref name="rows"/> rows.</summary>

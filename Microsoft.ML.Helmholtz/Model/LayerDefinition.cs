@@ -4,6 +4,9 @@ using Microsoft.ML.Helmholtz.Layers;
 namespace Microsoft.ML.Helmholtz.Model;
 
 /// <summary>One layer of units: its size, unit type and (for Gaussian generative layers) the mean's nonlinearity.</summary>
+/// <param name="Size">Units in the layer; <see cref="HelmholtzArchitecture"/> refuses a size that is not positive.</param>
+/// <param name="Units">The kind of unit, e.g. <see cref="UnitType.Bernoulli"/>.</param>
+/// <param name="Mean">The mean's nonlinearity, for units that have a code for it; others keep their default (see <see cref="Mean"/>).</param>
 public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean = GaussianMean.Tanh)
 {
     private readonly GaussianMean _mean = Mean;
@@ -29,12 +32,15 @@ public sealed record LayerDefinition(int Size, UnitType Units, GaussianMean Mean
     }
 
     // Compared by the mean held, not the one given: Bernoulli units built with a linear mean are Bernoulli units.
+    /// <summary>Whether <paramref name="other"/> has the same size, unit type and <see cref="Mean"/> as held (so Bernoulli units given different means are equal).</summary>
     public bool Equals(LayerDefinition? other)
         => other is not null && Size == other.Size && Equals(Units, other.Units) && Mean == other.Mean;
 
+    /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Size, Units, Mean);
 
     // A definition without units (refused by HelmholtzArchitecture) still prints, for the messages and the debugger that show it.
+    /// <summary>The layer's code that <see cref="Parse"/> reads back: its size and unit code, e.g. "200g"; without units, e.g. "200 (no unit type)".</summary>
     public override string ToString() => Units is null ? $"{Size} (no unit type)" : $"{Size}{Units.Code(Mean)}";
 
     /// <summary>Parses a size followed by a registered unit code: "784b", "200g" (Gaussian, tanh mean), "784gl" (Gaussian, linear mean).</summary>

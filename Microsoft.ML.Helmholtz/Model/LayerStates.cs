@@ -9,6 +9,10 @@ public sealed class LayerStates
 {
     private readonly float[][] _values;
 
+    /// <summary>
+    /// Zeroed states for up to <paramref name="capacity"/> rows of <paramref name="architecture"/>;
+    /// <paramref name="capacity"/> must be positive and small enough that each layer's rows fit one array.
+    /// </summary>
     public LayerStates(HelmholtzArchitecture architecture, int capacity)
     {
         ArgumentNullException.ThrowIfNull(architecture);
@@ -31,8 +35,11 @@ public sealed class LayerStates
         }
     }
 
+    /// <summary>The architecture the states are laid out for; a machine of another architecture refuses them.</summary>
     public HelmholtzArchitecture Architecture { get; }
+    /// <summary>The most rows the states hold.</summary>
     public int Capacity { get; }
+    /// <summary>Layers held, visible included: L + 1.</summary>
     public int LayerCount => _values.Length;
 
     /// <summary>

@@ -33,7 +33,9 @@ public sealed class RecognitionNetwork
         Parameters = Array.AsReadOnly(_layers.SelectMany(l => l.Parameters).ToArray());
     }
 
+    /// <summary>L, the number of hidden layers (and of recognition layers).</summary>
     public int Depth => _layers.Length;
+    /// <summary>Every parameter of the layers, layer 1's first.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>q(X_l | X_{l-1}), for l = 1…L.</summary>

@@ -21,6 +21,11 @@ public interface IMatrixEngine
     /// </summary>
     bool AllowsFusedProducts => false;
 
+    /// <summary>
+    /// C = alpha · op(A) · op(B) + beta · C, with the shapes and leading dimensions the interface describes. The built-in engines throw
+    /// <see cref="ArgumentOutOfRangeException"/> for a negative size or a leading dimension too small, and <see cref="ArgumentException"/>
+    /// for a span too short.
+    /// </summary>
     void Gemm(bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
@@ -45,6 +50,7 @@ public interface IMatrixEngine
 /// <summary>The arguments of one <see cref="IMatrixEngine.Gemm"/> call, for <see cref="IMatrixEngine.GemmPair"/>.</summary>
 public readonly ref struct GemmCall
 {
+    /// <summary>The arguments of one product, as <see cref="IMatrixEngine.Gemm"/> takes them (not checked here).</summary>
     public GemmCall(bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
@@ -54,23 +60,37 @@ public readonly ref struct GemmCall
         Alpha = alpha; A = a; Lda = lda; B = b; Ldb = ldb; Beta = beta; C = c; Ldc = ldc;
     }
 
+    /// <summary>Whether A is stored transposed, k × m.</summary>
     public bool TransA { get; }
+    /// <summary>Whether B is stored transposed, n × k.</summary>
     public bool TransB { get; }
+    /// <summary>Rows of C and of op(A).</summary>
     public int M { get; }
+    /// <summary>Columns of C and of op(B).</summary>
     public int N { get; }
+    /// <summary>The inner dimension: columns of op(A), rows of op(B).</summary>
     public int K { get; }
+    /// <summary>The scale of op(A) · op(B).</summary>
     public float Alpha { get; }
+    /// <summary>A, row-major.</summary>
     public ReadOnlySpan<float> A { get; }
+    /// <summary>A's leading dimension: the distance in elements between its stored rows.</summary>
     public int Lda { get; }
+    /// <summary>B, row-major.</summary>
     public ReadOnlySpan<float> B { get; }
+    /// <summary>B's leading dimension: the distance in elements between its stored rows.</summary>
     public int Ldb { get; }
+    /// <summary>The scale of C's old values; 0 overwrites C.</summary>
     public float Beta { get; }
+    /// <summary>C, row-major: the output.</summary>
     public Span<float> C { get; }
+    /// <summary>C's leading dimension: the distance in elements between its rows.</summary>
     public int Ldc { get; }
 
     /// <summary>m·n·k, the multiply-adds of the product.</summary>
     public long Work => (long)M * N * K;
 
+    /// <summary>Makes the product on <paramref name="engine"/>: its <see cref="IMatrixEngine.Gemm"/> with these arguments.</summary>
     public void RunOn(IMatrixEngine engine) => engine.Gemm(TransA, TransB, M, N, K, Alpha, A, Lda, B, Ldb, Beta, C, Ldc);
 
     /// <summary>Validates the arguments and finishes a product with nothing to multiply; true when it is done.</summary>

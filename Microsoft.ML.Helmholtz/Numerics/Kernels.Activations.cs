@@ -10,6 +10,7 @@ public static unsafe partial class Kernels
     /// <summary>ln(1 + e^x) without overflow.</summary>
     public static float Softplus(float x) => MathF.Max(x, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(x)));
 
+    /// <summary>sigmoid(x) = 1 / (1 + e^{−x}).</summary>
     public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 
     /// <summary>y = sigmoid(x).</summary>
@@ -120,5 +121,6 @@ public static unsafe partial class Kernels
         for (; i < end; i++) g[i] *= 1f - m[i] * m[i];
     }
 
+    /// <summary>y = x², element by element.</summary>
     public static void Square(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Multiply(x, x, y);
 }

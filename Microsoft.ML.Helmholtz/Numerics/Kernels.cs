@@ -11,6 +11,7 @@ namespace Microsoft.ML.Helmholtz.Numerics;
 /// </summary>
 public static unsafe partial class Kernels
 {
+    /// <summary>ln 2π, the constant of a Gaussian log-density.</summary>
     public const double LogTwoPi = 1.8378770664093453;
 
     // A piece below this many elements (a few µs of work) costs more to hand over than it saves.

@@ -34,6 +34,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
     private OpenBlasMatrixEngine(nint sgemm) =>
         _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm;
 
+    /// <inheritdoc/>
     public string Name => "openblas";
 
     /// <summary>True: scoring's visible layer runs faster in one fused kernel than as a product here and a pass over its result.</summary>
@@ -117,6 +118,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         public static extern int setenv(string name, string value, int overwrite);
     }
 
+    /// <inheritdoc/>
     public void Gemm(bool transA, bool transB, int m, int n, int k,
         float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb,
@@ -142,6 +144,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
         }
     }
 
+    /// <inheritdoc/>
     public void GemmPair(in GemmCall first, in GemmCall second) => GemmPair(WorkerPool.Current, first, second);
 
     /// <summary>

@@ -36,6 +36,7 @@ public sealed unsafe class RandomStream
     /// <summary>Whether bulk draws step all lanes as one vector (tests compare both paths).</summary>
     internal static bool VectorSteps { get; set; } = VectorMath.IsAccelerated;
 
+    /// <summary>A stream started from <paramref name="seed"/>: the same seed gives the same draws.</summary>
     public RandomStream(ulong seed)
     {
         ulong x = seed;
@@ -52,6 +53,7 @@ public sealed unsafe class RandomStream
         return z ^ (z >> 31);
     }
 
+    /// <summary>The next 64 random bits of the stream.</summary>
     public ulong NextUInt64()
     {
         if (_next == Lanes)

@@ -23,6 +23,7 @@ public sealed class OnnxExportOptions
     /// <summary>Also every hidden layer's "hidden_l_probability" (binary units), "hidden_l_mean" (continuous Bernoulli units), "hidden_l_mean" and "hidden_l_log_variance" (Gaussian units), with "hidden_l_factor" too for the rank-one-plus-diagonal posterior, as outputs of their own.</summary>
     public bool LayerStatistics { get; set; }
 
+    /// <summary>How the graph takes its rows: <see cref="OnnxLayout.Batch"/> (the default) or <see cref="OnnxLayout.Row"/> for ML.NET's ApplyOnnxModel.</summary>
     public OnnxLayout Layout { get; set; } = OnnxLayout.Batch;
 
     /// <summary>The input's name (with ML.NET's ApplyOnnxModel: the input column's name).</summary>

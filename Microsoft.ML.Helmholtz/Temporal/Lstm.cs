@@ -51,6 +51,14 @@ public sealed class Lstm
         Concurrency.UsageGuard.RefuseWhileHeldByAnotherThread(ComputeGuard, this, operation);
     }
 
+    /// <summary>
+    /// An LSTM whose parameters are 0 until <see cref="Initialize"/>. A size that is not positive, or that gives a parameter
+    /// more than <see cref="Parameter.MaxValues"/> values, throws <see cref="ArgumentOutOfRangeException"/>.
+    /// </summary>
+    /// <param name="name">The prefix of its parameters' names: name.Wx, name.Wh and name.b.</param>
+    /// <param name="inputSize">D, the size of one input x_t.</param>
+    /// <param name="hiddenSize">H, the size of the hidden state z_t and of the cell c_t.</param>
+    /// <param name="engine">The matrix engine that computes its matrix products.</param>
     public Lstm(string name, int inputSize, int hiddenSize, IMatrixEngine engine)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -68,6 +76,7 @@ public sealed class Lstm
         _parameters = [InputWeights, RecurrentWeights, Bias];
     }
 
+    /// <summary>The name given at construction, which prefixes its parameters' names.</summary>
     public string Name { get; }
 
     /// <summary>D, the size of one input x_t.</summary>

@@ -15,7 +15,7 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// <remarks>
 /// Holds a copy of the model taken when built; one <see cref="Score"/> at a time (it computes in the copy's buffers), so not
 /// for sharing between threads, unlike <see cref="FixedNoiseLogLikelihood"/>: make one per thread. A call while another
-/// thread's runs is refused with an <see cref="InvalidOperationException"/>.
+/// thread's call runs is refused with an <see cref="InvalidOperationException"/>.
 /// </remarks>
 public sealed class TemporalFixedNoiseLogLikelihood
 {
@@ -43,6 +43,10 @@ public sealed class TemporalFixedNoiseLogLikelihood
               $"would need {values:N0} values in one array, more than it holds ({Array.MaxLength:N0}).";
     }
 
+    /// <summary>Scores a copy of <paramref name="model"/> with K draws of noise made once, from <paramref name="seed"/>.</summary>
+    /// <param name="model">The model to score, copied now: later changes to it do not reach this estimator. Every parameter must be finite (else <see cref="NotFiniteNumberException"/>).</param>
+    /// <param name="samples">K, the draws per frame: at least 1, and few enough that the noise fits the size limits (else <see cref="ArgumentOutOfRangeException"/>).</param>
+    /// <param name="seed">Seeds the fixed noise.</param>
     public TemporalFixedNoiseLogLikelihood(TemporalHelmholtzMachine model, int samples, ulong seed = 1)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -79,6 +83,7 @@ public sealed class TemporalFixedNoiseLogLikelihood
     /// <summary>The copy of the model this scores.</summary>
     public TemporalHelmholtzMachine Model { get; }
 
+    /// <summary>K, the draws of every hidden layer's noise, used for each frame.</summary>
     public int Samples { get; }
 
     /// <summary>The fixed noise of hidden layer <paramref name="layer"/> (1…L), [K × the layer's noise per row]: uniforms for Bernoulli units, normals for Gaussian ones.</summary>

@@ -11,6 +11,7 @@ namespace Microsoft.ML.Helmholtz.Temporal;
 /// <summary>How <see cref="TemporalTrainer"/> trains.</summary>
 public sealed class TemporalTrainingOptions
 {
+    /// <summary>Passes over the training sequences, ≥ 0 (10 by default); a run of 0 epochs takes no step.</summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Sequences per minibatch; each step sees their frames of one segment.</summary>
@@ -30,6 +31,10 @@ public sealed class TemporalTrainingOptions
     /// </summary>
     public LearningRateSchedule LearningRate { get; set; } = new(1e-3);
 
+    /// <summary>
+    /// Seeds the run's random streams: the sequences' order, the samples and the end-of-epoch measures. A run resumed from a
+    /// <see cref="TrainingState"/> takes the order's and the samples' streams from the state instead.
+    /// </summary>
     public ulong Seed { get; set; } = 1;
 
     /// <summary>Creates the optimiser of a run: called once at the start of each run, so that each has a fresh one.</summary>
@@ -82,6 +87,10 @@ public sealed record TemporalEpochReport(int Epoch, double TrainFreeEnergy, doub
 /// </summary>
 public sealed class TemporalTrainer
 {
+    /// <summary>
+    /// A trainer whose runs use <paramref name="rule"/> and <paramref name="options"/> (null: a new <see cref="TemporalTrainingOptions"/>,
+    /// the defaults). Throws <see cref="ArgumentNullException"/> for a null rule.
+    /// </summary>
     public TemporalTrainer(ILearningRule rule, TemporalTrainingOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(rule);
@@ -89,7 +98,9 @@ public sealed class TemporalTrainer
         Options = options ?? new TemporalTrainingOptions();
     }
 
+    /// <summary>The learning rule that trains the frame machine in every run; a run holds it, so two runs at once need a rule each.</summary>
     public ILearningRule Rule { get; }
+    /// <summary>The options as given, not a copy: each run copies them when it starts, so a change applies from the next run.</summary>
     public TemporalTrainingOptions Options { get; }
 
     /// <summary>

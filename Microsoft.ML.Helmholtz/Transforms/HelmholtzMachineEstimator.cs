@@ -52,6 +52,10 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
         return SchemaShapes.Add(inputSchema, ScoringColumns.Of(_options).Added(FeatureSize(_options)));
     }
 
+    /// <summary>
+    /// Trains a new machine (its weights drawn from the fit's seed) on the input column of <paramref name="input"/>, which must hold at
+    /// least one row, and returns the transformer that scores with it.
+    /// </summary>
     public HelmholtzMachineTransformer Fit(IDataView input) => FitFrom(input, initial: null, initialName: null);
 
     /// <summary>

@@ -35,7 +35,9 @@ public enum HelmholtzLearningRule
 /// <summary>The optimisers of the core.</summary>
 public enum HelmholtzOptimizer
 {
+    /// <summary>Adam, with <see cref="HelmholtzMachineOptions.AdamBeta2"/> and decoupled weight decay (<see cref="HelmholtzMachineOptions.WeightDecay"/>).</summary>
     Adam,
+    /// <summary>Stochastic gradient descent with heavy-ball momentum (<see cref="HelmholtzMachineOptions.Momentum"/>).</summary>
     SgdMomentum,
 }
 
@@ -73,6 +75,11 @@ public sealed class HelmholtzMachineOptions
     /// </summary>
     public string? Architecture { get; set; }
 
+    /// <summary>
+    /// How the machine learns. The rules that differentiate through the samples, such as the default
+    /// <see cref="HelmholtzLearningRule.StochasticBackpropagation"/>, need Gaussian hidden layers (a null <see cref="Architecture"/>
+    /// gives them); an <see cref="Architecture"/> the rule cannot train is refused unless <see cref="Epochs"/> is 0.
+    /// </summary>
     public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
 
     /// <summary>K, the samples per example of the K-sample rules (<see cref="HelmholtzLearningRule.ImportanceWeighted"/>, <see cref="HelmholtzLearningRule.Vimco"/>, <see cref="HelmholtzLearningRule.ReweightedWakeSleep"/>).</summary>
@@ -90,6 +97,7 @@ public sealed class HelmholtzMachineOptions
     /// </summary>
     public RecognitionUpdate RecognitionUpdate { get; set; } = RecognitionUpdate.Wake;
 
+    /// <summary>The optimiser: <see cref="HelmholtzOptimizer.Adam"/> (the default) or <see cref="HelmholtzOptimizer.SgdMomentum"/>.</summary>
     public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
 
     /// <summary>The learning rate of the first epoch.</summary>
@@ -98,6 +106,11 @@ public sealed class HelmholtzMachineOptions
     /// <summary>The rate is multiplied by this after each epoch, down to <see cref="MinimumLearningRate"/>.</summary>
     public double LearningRateDecay { get; set; } = 1.0;
 
+    /// <summary>
+    /// The floor of the decayed rate: 0 (the default) or a positive rate no larger than <see cref="LearningRate"/>. With 0, a
+    /// <see cref="LearningRateDecay"/> that takes the rate to 0 in single precision within <see cref="Epochs"/> is refused unless
+    /// <see cref="TimeLimit"/> is set.
+    /// </summary>
     public double MinimumLearningRate { get; set; }
 
     /// <summary>Momentum of <see cref="HelmholtzOptimizer.SgdMomentum"/>, in [0, 1); null (the default): 0.9. Refused with <see cref="HelmholtzOptimizer.Adam"/>.</summary>
@@ -116,6 +129,7 @@ public sealed class HelmholtzMachineOptions
     /// </summary>
     public double? AdamBeta2 { get; set; }
 
+    /// <summary>Passes over the training data; 0 or more. 0 takes no step: the transformer scores the machine as it is, new or given.</summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Examples per step; data of fewer rows (known in advance or not) makes one minibatch of them all. With a K-sample rule a minibatch holds BatchSize × TrainingSamples rows.</summary>

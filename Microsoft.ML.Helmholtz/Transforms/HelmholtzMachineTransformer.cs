@@ -88,6 +88,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// <summary>1024 rows a batch: large enough for the products, small enough to stay in the caches.</summary>
     int IRowScoring.BatchRows => 1024;
 
+    /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -101,8 +102,10 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
         return new BatchedDataView(this, input);
     }
 
+    /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 
+    /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);

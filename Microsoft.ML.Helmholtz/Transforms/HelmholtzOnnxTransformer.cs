@@ -21,8 +21,9 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CPU and CUDA; ONNX Runtime 1.31's
 /// CUDA provider needs the CUDA 13 runtime libraries: cuBLAS, cuDNN 9, cudart).</para>
 /// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the sessions, once no
-/// cursor or prediction engine of it is running: after that every call but saving, and every batch a cursor
-/// made before still asks for, is an <see cref="ObjectDisposedException"/>. Saved with a pipeline (disposed or
+/// cursor or prediction engine of it is running: after that <see cref="Transform"/>, <see cref="GetOutputSchema"/>,
+/// <see cref="GetRowToRowMapper"/> and every batch a cursor made before still asks for are an <see cref="ObjectDisposedException"/>;
+/// saving and the properties (<see cref="Device"/>, <see cref="BatchRows"/>, …) still answer. Saved with a pipeline (disposed or
 /// not: the sessions play no part) as the transformer it was made from.</para>
 /// </remarks>
 public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDisposable
@@ -182,6 +183,8 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         return new Computation(this);
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="ObjectDisposedException">The transformer has been disposed.</exception>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ThrowIfDisposed();
@@ -196,8 +199,11 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         return new BatchedDataView(this, input);
     }
 
+    /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 
+    /// <inheritdoc/>
+    /// <exception cref="ObjectDisposedException">The transformer has been disposed.</exception>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -207,6 +213,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_source).Save(ctx);
 
+    /// <summary>Releases the ONNX Runtime sessions; call it once no cursor or prediction engine of this transformer is running. A second call does nothing.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

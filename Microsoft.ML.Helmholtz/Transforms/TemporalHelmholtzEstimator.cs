@@ -144,6 +144,7 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         return vectorSize / o.FrameSize;
     }
 
+    /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
@@ -152,6 +153,10 @@ public sealed class TemporalHelmholtzEstimator : IEstimator<TemporalHelmholtzTra
         return SchemaShapes.Add(inputSchema, TemporalColumns.Added(_options, 1));
     }
 
+    /// <summary>
+    /// Trains a new model (its weights drawn from the fit's seed) on the sequences of <paramref name="input"/>, which must hold at
+    /// least one row, and returns the transformer that scores with it.
+    /// </summary>
     public TemporalHelmholtzTransformer Fit(IDataView input) => FitFrom(input, initial: null, initialName: null);
 
     /// <summary>

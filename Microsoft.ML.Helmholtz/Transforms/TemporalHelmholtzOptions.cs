@@ -18,7 +18,13 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>The frame machine; null gives "{FrameSize}bs-200g" (soft-target Bernoulli visible units, 200 Gaussian hidden).</summary>
     public string? Architecture { get; set; }
 
+    /// <summary>Units of the LSTM state that reads the frames before each step and conditions the frame machine; positive.</summary>
     public int RecurrentUnits { get; set; } = 100;
+    /// <summary>
+    /// How the model learns. The rules that differentiate through the samples, such as the default
+    /// <see cref="HelmholtzLearningRule.StochasticBackpropagation"/>, need Gaussian hidden layers, as the default architecture has;
+    /// an <see cref="Architecture"/> the rule cannot train is refused unless <see cref="Epochs"/> is 0.
+    /// </summary>
     public HelmholtzLearningRule LearningRule { get; set; } = HelmholtzLearningRule.StochasticBackpropagation;
 
     /// <summary>K for the K-sample rules.</summary>
@@ -30,13 +36,16 @@ public sealed class TemporalHelmholtzOptions
     /// <summary>NVIL's baselines, variance normalisation and local signals (with <see cref="HelmholtzLearningRule.Nvil"/>), as <see cref="HelmholtzMachineOptions.Nvil"/>.</summary>
     public NvilOptions Nvil { get; set; } = new();
 
+    /// <summary>Passes over the training sequences; 0 or more. 0 takes no step: the transformer scores the model as it is, new or given.</summary>
     public int Epochs { get; set; } = 10;
+    /// <summary>Sequences per training step; positive. Data of fewer sequences makes one minibatch of them all.</summary>
     public int BatchSequences { get; set; } = 20;
 
     /// <summary>Truncated back-propagation through time: segments of this many frames (0: whole sequences).</summary>
     public int TruncationSteps { get; set; }
 
     // The optimiser options are the frame estimator's, checked by the same code (OptimizerSettings).
+    /// <inheritdoc cref="HelmholtzMachineOptions.Optimizer"/>
     public HelmholtzOptimizer Optimizer { get; set; } = HelmholtzOptimizer.Adam;
 
     /// <inheritdoc cref="HelmholtzMachineOptions.LearningRate"/>
@@ -45,6 +54,11 @@ public sealed class TemporalHelmholtzOptions
     /// <inheritdoc cref="HelmholtzMachineOptions.LearningRateDecay"/>
     public double LearningRateDecay { get; set; } = 1.0;
 
+    /// <summary>
+    /// The floor of the decayed rate: 0 (the default) or a positive rate no larger than <see cref="LearningRate"/>. With 0, a
+    /// <see cref="LearningRateDecay"/> that takes the rate to 0 in single precision within <see cref="Epochs"/> is refused unless
+    /// <see cref="TimeLimit"/> is set.
+    /// </summary>
     public double MinimumLearningRate { get; set; }
 
     /// <inheritdoc cref="HelmholtzMachineOptions.Momentum"/>

@@ -118,18 +118,21 @@ public sealed class TemporalHelmholtzTransformer : ITransformer
     /// <summary>True: a PredictionEngine scores one sequence at a time, as Transform scores each row.</summary>
     public bool IsRowToRowMapper => true;
 
+    /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         return new TemporalDataView(this, new EmptyDataView(inputSchema)).Schema;
     }
 
+    /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         return new TemporalDataView(this, new EmptyDataView(inputSchema)).Mapper();
     }
 
+    /// <summary>The input with the model's columns added, computed row by row as the rows are read.</summary>
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);

@@ -23,6 +23,11 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
     private StepUndo? _blocksBefore;   // where the blocks keep the values from before a step (null: nowhere)
     private long _step;
 
+    /// <summary>An Adam optimiser; an argument outside its range throws <see cref="ArgumentOutOfRangeException"/>.</summary>
+    /// <param name="beta1">β1, the decay of the gradients' running mean (the first moment), in [0, 1).</param>
+    /// <param name="beta2">β2, the decay of the squared gradients' running mean (the second moment), in [0, 1).</param>
+    /// <param name="epsilon">ε in the step η m̂ / (√v̂ + ε): positive and finite.</param>
+    /// <param name="weightDecay">λ, the decoupled weight decay (<see cref="WeightDecay"/>): finite and ≥ 0; 0 for none.</param>
     public Adam(float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f, float weightDecay = 0f)
     {
         Requires.InUnitIntervalOpenAbove(beta1, nameof(beta1));
@@ -36,8 +41,11 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
         WeightDecay = weightDecay;
     }
 
+    /// <summary>β1, the decay of the gradients' running mean (the first moment).</summary>
     public float Beta1 { get; }
+    /// <summary>β2, the decay of the squared gradients' running mean (the second moment).</summary>
     public float Beta2 { get; }
+    /// <summary>ε, added to √v̂ in the step's denominator: η m̂ / (√v̂ + ε).</summary>
     public float Epsilon { get; }
 
     /// <summary>λ: each step multiplies the weight matrices by 1 − ηλ (η the step's learning rate) before the moment step; 0 (the default) for none.</summary>
@@ -46,9 +54,13 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
     /// <summary>Whether a step at <paramref name="learningRate"/> keeps the weights' shrink 1 − ηλ above 0, computed in single precision as the step does, so that a check made up front agrees with the step's.</summary>
     public static bool KeepsWeightsPositive(float learningRate, float weightDecay) => 1f - learningRate * weightDecay > 0;
 
+    /// <summary>"adam".</summary>
     public string Name => "adam";
+    /// <summary>True: the step clears each gradient in the pass that reads it.</summary>
     public bool ClearsGradients => true;
 
+    /// <inheritdoc/>
+    /// <remarks>With a <see cref="WeightDecay"/> λ &gt; 0, a rate η for which 1 − ηλ ≤ 0 throws <see cref="ArgumentOutOfRangeException"/> (<see cref="KeepsWeightsPositive"/>).</remarks>
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Step(parameters, learningRate, null);
 
     void IKeepsValuesBeforeStep.Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before) => Step(parameters, learningRate, before);
@@ -92,6 +104,7 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
         }
     }
 
+    /// <inheritdoc/>
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);

@@ -9,8 +9,17 @@ namespace Microsoft.ML.Helmholtz.Learning.Optimizers;
 /// </summary>
 public interface IOptimizer
 {
+    /// <summary>
+    /// The optimiser's short name, for messages (e.g. "adam"). A <see cref="TrainingState"/> records it, and a run whose
+    /// optimiser has another name refuses that state.
+    /// </summary>
     string Name { get; }
 
+    /// <summary>
+    /// Moves each of <paramref name="parameters"/> one step against its accumulated gradient (<see cref="Parameter.Gradient"/>)
+    /// at <paramref name="learningRate"/>. The built-in optimisers keep their state (moments, velocities) per parameter object from
+    /// one call to the next, and throw <see cref="ArgumentOutOfRangeException"/> for a rate that is negative or not finite.
+    /// </summary>
     void Step(IReadOnlyList<Parameter> parameters, float learningRate);
 
     /// <summary>

@@ -17,16 +17,21 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
     private ParameterBlocks? _blocks;
     private StepUndo? _blocksBefore;   // where the blocks keep the values from before a step (null: nowhere)
 
+    /// <summary>SGD with momentum μ = <paramref name="momentum"/>, in [0, 1) (else <see cref="ArgumentOutOfRangeException"/>); 0 is plain SGD.</summary>
     public SgdMomentum(float momentum = 0.9f)
     {
         Requires.InUnitIntervalOpenAbove(momentum, nameof(momentum));
         Momentum = momentum;
     }
 
+    /// <summary>μ, the share of the velocity carried into the next step: v ← μ v − η g.</summary>
     public float Momentum { get; }
+    /// <summary>"sgd".</summary>
     public string Name => "sgd";
+    /// <summary>True: the step clears each gradient in the pass that reads it.</summary>
     public bool ClearsGradients => true;
 
+    /// <inheritdoc/>
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Step(parameters, learningRate, null);
 
     void IKeepsValuesBeforeStep.Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before) => Step(parameters, learningRate, before);
@@ -53,6 +58,7 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
             section.Write($"velocity{i} {parameters[i].Name}", _velocity[parameters[i]]);
     }
 
+    /// <inheritdoc/>
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);

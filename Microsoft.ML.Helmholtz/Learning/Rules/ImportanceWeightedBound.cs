@@ -27,13 +27,19 @@ public sealed class ImportanceWeightedBound : ILearningRule
         SamplesPerExample = samples;
     }
 
+    /// <summary>"iwae".</summary>
     public string Name => "iwae";
+    /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample importance-weighted bound)";
+    /// <inheritdoc/>
     public int SamplesPerExample { get; }
+    /// <inheritdoc/>
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => ReparameterizedLayers.Unsupported(architecture, "The importance-weighted bound (IWAE)");
 
+    /// <inheritdoc/>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
@@ -51,6 +57,7 @@ public sealed class ImportanceWeightedBound : ILearningRule
         _machine = machine;
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

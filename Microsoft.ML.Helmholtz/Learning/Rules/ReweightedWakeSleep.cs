@@ -43,16 +43,27 @@ public sealed class ReweightedWakeSleep : ILearningRule
         Update = update;
     }
 
+    /// <summary>How the recognition network learns.</summary>
     public RecognitionUpdate Update { get; }
+    /// <summary>"rws", "rws-sleep" or "rws-wake-sleep", by <see cref="Update"/>.</summary>
     public string Name => Update switch { RecognitionUpdate.Wake => "rws", RecognitionUpdate.Sleep => "rws-sleep", _ => "rws-wake-sleep" };
+    /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample bound, measured; q follows the {Update switch { RecognitionUpdate.Wake => "wake", RecognitionUpdate.Sleep => "sleep", _ => "wake and sleep" }} update)";
+    /// <inheritdoc/>
     public int SamplesPerExample { get; }
+    /// <inheritdoc/>
     public IReadOnlyList<Parameter> Parameters { get; } = [];
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
+    /// <summary>
+    /// Null for the wake-phase update (<see cref="RecognitionUpdate.Wake"/>); the updates with a sleep phase refuse conditioning,
+    /// since a dream has no data row to take it from.
+    /// </summary>
     public string? UnsupportedConditioning => Update == RecognitionUpdate.Wake ? null
         : "Reweighted wake-sleep's sleep phase does not take conditioning (a dream has no data row to take it from); use its wake-phase update alone (RecognitionUpdate.Wake, the rule \"rws\").";
 
+    /// <inheritdoc/>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
@@ -67,6 +78,7 @@ public sealed class ReweightedWakeSleep : ILearningRule
         _machine = machine;
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

@@ -32,6 +32,8 @@ public sealed class StochasticBackpropagation : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
 
+    /// <summary>Stochastic back-propagation with the recognition variances' gradient estimated as <paramref name="variance"/> says.</summary>
+    /// <param name="variance">Path-wise (the default, "sbp") or by Price's theorem ("sbp-price"); an undefined value throws <see cref="ArgumentOutOfRangeException"/>.</param>
     public StochasticBackpropagation(VarianceGradient variance = VarianceGradient.PathWise)
     {
         // Refused here: an undefined value trained path-wise while Name (and a saved TrainingState) said "sbp-price".
@@ -39,10 +41,15 @@ public sealed class StochasticBackpropagation : ILearningRule
         Variance = variance;
     }
 
+    /// <summary>How the gradient with respect to a recognition variance is estimated.</summary>
     public VarianceGradient Variance { get; }
+    /// <summary>"sbp" for <see cref="VarianceGradient.PathWise"/>, "sbp-price" for <see cref="VarianceGradient.Price"/>.</summary>
     public string Name => Variance == VarianceGradient.PathWise ? "sbp" : "sbp-price";
+    /// <inheritdoc/>
     public string Objective => "free energy";
+    /// <inheritdoc/>
     public int SamplesPerExample => 1;
+    /// <inheritdoc/>
     public IReadOnlyList<Parameter> Parameters { get; } = [];
 
     private HelmholtzMachine? _machine;
@@ -61,6 +68,7 @@ public sealed class StochasticBackpropagation : ILearningRule
         return null;
     }
 
+    /// <inheritdoc/>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
@@ -76,6 +84,7 @@ public sealed class StochasticBackpropagation : ILearningRule
         _machine = machine;
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

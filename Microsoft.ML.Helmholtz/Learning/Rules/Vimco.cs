@@ -28,12 +28,18 @@ public sealed class Vimco : ILearningRule
         SamplesPerExample = samples;
     }
 
+    /// <summary>"vimco".</summary>
     public string Name => "vimco";
+    /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample importance-weighted bound)";
+    /// <inheritdoc/>
     public int SamplesPerExample { get; }
+    /// <inheritdoc/>
     public IReadOnlyList<Parameter> Parameters { get; } = [];
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
+    /// <inheritdoc/>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
@@ -47,6 +53,7 @@ public sealed class Vimco : ILearningRule
         _machine = machine;
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

@@ -16,17 +16,22 @@ public sealed class WakeSleep : ILearningRule
     private double[] _freeEnergy = [], _logJoint = [];
     private float[] _weights = [];
 
+    /// <summary>"wake-sleep".</summary>
     public string Name => "wake-sleep";
 
     /// <summary>The wake phase's free energy; the sleep phase minimises KL(p‖q), no bound.</summary>
     public string Objective => "free energy (wake phase)";
+    /// <inheritdoc/>
     public int SamplesPerExample => 1;
+    /// <inheritdoc/>
     public IReadOnlyList<Parameter> Parameters { get; } = [];
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     private HelmholtzMachine? _machine;
     private UsageGuard? _use;   // RuleUse: entered by Prepare and AccumulateGradients
 
+    /// <inheritdoc/>
     public void Prepare(HelmholtzMachine machine, int batchCapacity)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(Prepare));
@@ -41,6 +46,7 @@ public sealed class WakeSleep : ILearningRule
         (_machine, _dreams, _freeEnergy, _logJoint, _weights) = (machine, dreams, freeEnergy, logJoint, weights);
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));
