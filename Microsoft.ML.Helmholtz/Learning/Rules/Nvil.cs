@@ -73,10 +73,18 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
         };
     }
 
+    /// <summary>"nvil".</summary>
     public string Name => "nvil";
+    /// <inheritdoc/>
     public string Objective => "free energy";
+    /// <inheritdoc/>
     public int SamplesPerExample => 1;
+    /// <summary>
+    /// The input-dependent baselines' parameters, layer by layer: none before <see cref="Prepare"/> (which makes the baselines for
+    /// its machine) or with <see cref="NvilOptions.InputBaselineHiddenUnits"/> = 0.
+    /// </summary>
     public IReadOnlyList<Parameter> Parameters => _inputBaselines.Where(b => b is not null).SelectMany(b => b!.Parameters).ToArray();
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     /// <summary>The running baselines b_l, l = 1…L.</summary>
@@ -140,15 +148,18 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
         foreach (InputDependentBaseline? b in _inputBaselines) b?.SaveState(section);
     }
 
+    /// <inheritdoc/>
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
         var (baseline, variance, started) = RunningEstimates.Read(section, _baseline.Length);
+        RunningEstimates.RefuseOtherEntries(section, _inputBaselines);
         foreach (InputDependentBaseline? b in _inputBaselines) b?.CheckState(section);
         foreach (InputDependentBaseline? b in _inputBaselines) b?.RestoreState(section);
         (_baseline, _variance, _started) = (baseline, variance, started);
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

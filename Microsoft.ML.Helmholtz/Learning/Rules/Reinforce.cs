@@ -63,9 +63,16 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
 
     /// <summary>"reinforce-plain" for the seed's form (running baseline only), else "reinforce".</summary>
     public string Name => _options.InputBaselineHiddenUnits == 0 && !_options.NormalizeVariance ? "reinforce-plain" : "reinforce";
+    /// <inheritdoc/>
     public string Objective => "free energy";
+    /// <inheritdoc/>
     public int SamplesPerExample => 1;
+    /// <summary>
+    /// The input-dependent baseline's parameters: none before <see cref="Prepare"/> (which makes the baseline for its machine)
+    /// or with <see cref="ReinforceOptions.InputBaselineHiddenUnits"/> = 0.
+    /// </summary>
     public IReadOnlyList<Parameter> Parameters => _inputBaseline?.Parameters ?? [];
+    /// <inheritdoc/>
     public string? Unsupported(HelmholtzArchitecture architecture) => null;
 
     /// <summary>The running baseline b.</summary>
@@ -115,15 +122,18 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
         _inputBaseline?.SaveState(section);
     }
 
+    /// <inheritdoc/>
     public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
         var (baseline, variance, started) = RunningEstimates.Read(section, 1);
+        RunningEstimates.RefuseOtherEntries(section, [_inputBaseline]);
         _inputBaseline?.CheckState(section);
         _inputBaseline?.RestoreState(section);
         (_baseline, _variance, _started) = (baseline[0], variance[0], started);
     }
 
+    /// <inheritdoc/>
     public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
     {
         using var use = RuleUse.Enter(this, ref _use, nameof(AccumulateGradients));

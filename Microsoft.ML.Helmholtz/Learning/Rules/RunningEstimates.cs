@@ -24,6 +24,23 @@ internal static class RunningEstimates
     }
 
     /// <summary>
+    /// Throws <see cref="InvalidDataException"/> when the section holds an entry that neither the running estimates nor
+    /// <paramref name="inputBaselines"/> keep: a state recorded with an input-dependent baseline, given to the rule without one
+    /// (InputBaselineHiddenUnits = 0), would otherwise lose the baseline's weights without a word. (The optimisers' own sections
+    /// refuse such a state first, as its parameters differ; an optimiser that keeps no state would not.)
+    /// </summary>
+    public static void RefuseOtherEntries(StateSection section, IEnumerable<InputDependentBaseline?> inputBaselines)
+    {
+        var kept = new HashSet<string>(["baselines", "variances", "started"], StringComparer.Ordinal);
+        foreach (InputDependentBaseline? baseline in inputBaselines)
+            if (baseline is not null) kept.UnionWith(baseline.Parameters.Select(p => p.Name));
+        foreach (string name in section.Names)
+            if (!kept.Contains(name))
+                throw new InvalidDataException($"The training state of {section.Owner} holds '{name}', which this rule does not keep: it is from " +
+                    "the rule with other options (an input-dependent baseline: InputBaselineHiddenUnits) or from another rule.");
+    }
+
+    /// <summary>
     /// The mean of a batch's other rows' signals, from the batch's <paramref name="mean"/> over <paramref name="rows"/> and this row's
     /// <paramref name="value"/>: a baseline independent of the row's own sample (0 for a batch of one row, which has no other).
     /// </summary>
