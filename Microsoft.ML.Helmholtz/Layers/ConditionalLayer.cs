@@ -7,7 +7,8 @@ namespace Microsoft.ML.Helmholtz.Layers;
 /// One conditional distribution p(y | x) over a batch of rows, y with <see cref="OutputSize"/> units
 /// and x with <see cref="InputSize"/> (0 for a prior). Generative and recognition networks are
 /// stacks of these. Call <see cref="Forward(ReadOnlySpan{float}, int)"/> with the batch's inputs first; every other member
-/// then refers to the distribution that call computed, until the next forward.
+/// then refers to the distribution that call computed, until the next forward. (A Gaussian layer's per-unit log-variance, a
+/// parameter that no input changes, is read from the parameter where it is used: after changing parameters, forward again.)
 /// Gradients are accumulated (+=) into the <see cref="Parameters"/>' gradient buffers and into
 /// the spans passed in, so several terms can share one backward pass.
 /// <para>

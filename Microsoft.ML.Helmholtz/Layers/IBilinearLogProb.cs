@@ -15,8 +15,8 @@ public interface IBilinearLogProb
     void InputFeatures(int batch, Span<float> features, Span<double> constant);
 
     /// <summary>
-    /// ỹ [rows × OutputSize] and constant[r] = c(y_r) for outputs y (parameters as of the last forward,
-    /// which every input shares where the form holds).
+    /// ỹ [rows × OutputSize] and constant[r] = c(y_r) for outputs y: terms of the parameters that every input shares where the
+    /// form holds (a Gaussian's per-unit log-variance, read from its parameter at the call), for the rows of the last forward.
     /// </summary>
     void OutputTerms(ReadOnlySpan<float> y, int rows, Span<float> transformed, Span<double> constant);
 }
