@@ -66,6 +66,7 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     /// </summary>
     [TestMethod]
     [OSCondition(OperatingSystems.Linux)]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // for the platform analyser, which does not read OSCondition
     public void ItsFilesAreWrittenThroughLinksKeepingTheirPermissions()
     {
         Directory.CreateDirectory(Temp.File("out"));
