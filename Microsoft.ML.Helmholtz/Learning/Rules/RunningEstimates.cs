@@ -6,21 +6,24 @@ namespace Microsoft.ML.Helmholtz.Learning.Rules;
 /// </summary>
 internal static class RunningEstimates
 {
+    // The entries Save writes, Read reads and RefuseOtherEntries keeps: one list of names for the three.
+    private const string Baselines = "baselines", Variances = "variances", Started = "started";
+
     public static void Save(StateSection section, ReadOnlySpan<double> baselines, ReadOnlySpan<double> variances, bool started)
     {
-        section.Write("baselines", baselines);
-        section.Write("variances", variances);
-        section.Write("started", started ? 1 : 0);
+        section.Write(Baselines, baselines);
+        section.Write(Variances, variances);
+        section.Write(Started, started ? 1 : 0);
     }
 
     /// <summary>The <paramref name="count"/> baselines and variances and the started flag; <see cref="InvalidDataException"/> when one is not finite or a variance is negative.</summary>
     public static (double[] Baselines, double[] Variances, bool Started) Read(StateSection section, int count)
     {
-        double[] baselines = section.ReadDoubles("baselines", count).ToArray(), variances = section.ReadDoubles("variances", count).ToArray();
+        double[] baselines = section.ReadDoubles(Baselines, count).ToArray(), variances = section.ReadDoubles(Variances, count).ToArray();
         for (int i = 0; i < count; i++)
             if (!double.IsFinite(baselines[i]) || !(variances[i] >= 0 && double.IsFinite(variances[i])))
                 throw new InvalidDataException($"The training state of {section.Owner} has the baseline {baselines[i]} and variance {variances[i]} for signal {i}: they must be finite, the variance ≥ 0.");
-        return (baselines, variances, section.ReadDouble("started") != 0);
+        return (baselines, variances, section.ReadDouble(Started) != 0);
     }
 
     /// <summary>
@@ -31,7 +34,7 @@ internal static class RunningEstimates
     /// </summary>
     public static void RefuseOtherEntries(StateSection section, IEnumerable<InputDependentBaseline?> inputBaselines)
     {
-        var kept = new HashSet<string>(["baselines", "variances", "started"], StringComparer.Ordinal);
+        var kept = new HashSet<string>([Baselines, Variances, Started], StringComparer.Ordinal);
         foreach (InputDependentBaseline? baseline in inputBaselines)
             if (baseline is not null) kept.UnionWith(baseline.Parameters.Select(p => p.Name));
         foreach (string name in section.Names)
