@@ -56,6 +56,22 @@ public sealed class PairedDifferenceTests
         Assert.AreEqual(summary.Mean - other.Average(), PairedDifference.Of(perExample, other).Mean, 1e-12);
     }
 
+    // The Monte Carlo error combines the per-example variances as the estimators' samples allow: variances add for samples drawn per
+    // example (√Σv / N), and for samples shared by every example (the naive estimator's dreams) it is the mean of the errors (Σ√v / N).
+    [TestMethod]
+    public void TheMonteCarloErrorAddsVariancesOnlyForIndependentSamples()
+    {
+        double[] values = [-10, -12, -11, -13], variances = [0.04, 0.16, 0.09, 0.25];
+        var independent = LogLikelihoodEstimate.FromPerExample(values, variances, 7);
+        Assert.AreEqual(Math.Sqrt(0.54) / 4, independent.MonteCarloStandardError, 1e-12);
+        var shared = LogLikelihoodEstimate.FromPerExample(values, variances, 7, samplesShared: true);
+        Assert.AreEqual((0.2 + 0.4 + 0.3 + 0.5) / 4, shared.MonteCarloStandardError, 1e-12);
+        // The rest of the summary does not depend on how the samples were drawn.
+        Assert.AreEqual(-11.5, shared.Mean, 1e-12);
+        Assert.AreEqual(independent.StandardErrorOverExamples, shared.StandardErrorOverExamples);
+        Assert.AreEqual(7, shared.SamplesPerExample);
+    }
+
     /// <summary>
     /// A summary of per-example values refuses a NaN or +∞ value and a negative variance, naming the index: it gave "NaN nats" and a
     /// Monte Carlo error of NaN. −∞ (a density of 0 in float) and a NaN variance (one sample) are estimates it takes.

@@ -162,6 +162,56 @@ public sealed class RankOneGaussianTests
         }
     }
 
+    // The marginals a mean-field q starts from: the means, and ln Σii = ln(e^{s_i} + u_i²), the diagonal of D + u uᵀ (not of D alone).
+    [TestMethod]
+    public void TheGaussianMarginalsAreTheDiagonalOfTheFullCovariance()
+    {
+        var (layer, x) = Layer(12);
+        layer.Forward(x, Rows);
+        float[] mean = new float[Rows * Units], logVariance = new float[Rows * Units];
+        Assert.IsTrue(layer.TryGaussianMarginals(Rows, mean, logVariance));
+        CollectionAssert.AreEqual(layer.Means(Rows).ToArray(), mean);
+        for (int r = 0; r < Rows; r++)
+        {
+            double[,] c = Covariance(layer, r);
+            // One float rounding of ln Σii (|ln Σii| < 3 here): well inside 1e-6.
+            for (int i = 0; i < Units; i++) Assert.AreEqual(Math.Log(c[i, i]), logVariance[r * Units + i], 1e-6, $"row {r}, unit {i}");
+        }
+        Assert.IsTrue(layer.Factors(Rows).ToArray().Any(v => v * v > 0.05f), "the factor must matter for the test to mean anything");
+    }
+
+    // s = −200: a = u e^{−s/2} passes float, and ln q of the draw is formed on a scale of e^c (c = max ln|u_i| − s_i/2), which must
+    // come back out as 2c. The exact value, in double (where a² ≈ 1e86 still fits): ln q = −½ [ε² + η² − (B − η)²/(1 + A) + Σs
+    // + ln(1 + A) + n ln 2π], A = Σ a², B = a·ε, from y − m = D^{1/2} ε + u η, Sherman–Morrison and |D + u uᵀ| = |D| (1 + A).
+    [TestMethod]
+    public void TheDensityOfAnOwnDrawHoldsWhereTheFactorOverTheScalePassesFloat()
+    {
+        var (layer, x) = Layer(13);
+        Array.Fill(layer.Parameters.Single(p => p.Name == "q.logvar.b").Value, -200f);
+        Array.Clear(layer.Parameters.Single(p => p.Name == "q.logvar.W").Value);
+        layer.Forward(x, Rows);
+        var y = new float[Rows * Units];
+        layer.Sample(new RandomStream(14), Rows, y);
+        var logQ = new double[Rows];
+        layer.AccumulateLogProbOfSample(y, Rows, logQ);
+        var noise = new float[Rows * (Units + 1)];
+        new RandomStream(14).FillNormal(noise);
+        for (int r = 0; r < Rows; r++)
+        {
+            double a2 = 0, b = 0, epsilonSquares = 0, eta = noise[r * (Units + 1) + Units];
+            for (int i = 0; i < Units; i++)
+            {
+                double a = layer.Factors(Rows)[r * Units + i] * Math.Exp(100.0), epsilon = noise[r * (Units + 1) + i];
+                a2 += a * a;
+                b += a * epsilon;
+                epsilonSquares += epsilon * epsilon;
+            }
+            double exact = -0.5 * (epsilonSquares + eta * eta - (b - eta) * (b - eta) / (1 + a2) + Units * -200.0 + Math.Log(1 + a2) + Units * Math.Log(2 * Math.PI));
+            Assert.IsTrue(double.IsFinite(logQ[r]), $"row {r}: ln q is {logQ[r]}");
+            Assert.AreEqual(exact, logQ[r], 1e-9 * Math.Abs(exact), $"row {r}: ln q of the draw");
+        }
+    }
+
     [TestMethod]
     public void TheDensityOfAnOwnDrawStaysExactWhenTheFactorOutweighsTheDiagonal()
     {

@@ -31,6 +31,34 @@ public sealed class SharedForwardTests
         for (int r = 0; r < source.Length; r++) Assert.AreEqual(expected[r], actual[r], 1e-5 * Math.Abs(expected[r]) + 1e-6, $"row {r}");
     }
 
+    // A conditioned standard-normal prior shifted per distinct row: after a shared forward each row has the shift of its source
+    // row, in its mean and in ln N(y; c, I), as after a forward over the repeated shifts.
+    [TestMethod]
+    public void ASharedForwardGivesAConditionedPriorEachRowsShift()
+    {
+        const int units = 3;
+        int[] source = [0, 0, 1, 1, 1, 2];
+        int rows = source.Length;
+        var prior = new StandardNormalPrior(units);
+        float[] shifts = new float[3 * units], y = new float[rows * units];
+        new RandomStream(7).FillNormal(shifts);
+        new RandomStream(8).FillNormal(y);
+        float[] repeated = source.SelectMany(s => shifts.Skip(s * units).Take(units)).ToArray();
+        prior.ForwardShared(default, shifts, 3, source, rows);
+        float[] mean = new float[rows * units];
+        prior.Expectation(rows, mean);
+        CollectionAssert.AreEqual(repeated, mean);
+        var shared = new double[rows];
+        prior.AccumulateLogProb(y, rows, shared);
+        for (int r = 0; r < rows; r++)
+        {
+            double squares = 0;
+            for (int i = 0; i < units; i++) squares += Math.Pow(y[r * units + i] - repeated[r * units + i], 2);
+            // Float terms of a few units summed in double: well inside 1e-5.
+            Assert.AreEqual(-0.5 * (squares + units * Math.Log(2 * Math.PI)), shared[r], 1e-5, $"row {r}");
+        }
+    }
+
     [TestMethod]
     public void SharedForwardRejectsUngroupedRows()
     {

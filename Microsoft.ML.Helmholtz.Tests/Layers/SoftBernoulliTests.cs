@@ -92,6 +92,44 @@ public sealed class SoftBernoulliTests
         }
     }
 
+    // ln p(y | a) = y·a − A(a) is linear in y: the output gradient adds w_r a_ri to what it holds, and matches the change of ln p in y.
+    [TestMethod]
+    [DataRow("7bs-3b")]
+    [DataRow("7cb-3b")]
+    public void TheOutputGradientIsTheRowWeightTimesTheLogits(string architecture)
+    {
+        const int rows = 4, units = 7;
+        var machine = TestModels.Random(architecture, 5, scale: 1.5f);
+        var states = TestModels.RandomStates(machine.Architecture, rows, 6);
+        float[] y = new float[rows * units];
+        for (int i = 0; i < y.Length; i++) y[i] = 0.1f + 0.8f * ((i * 5) % 11) / 10f;   // inside (0, 1), room for the steps below
+        var layer = (NaturalParameterLayer)machine.Generative.Layers[0];
+        layer.Forward(states.Layer(1, rows), rows);
+        float[] weights = [0.5f, -1f, 2f, 1f];
+        float[] outputGradient = new float[rows * units];
+        outputGradient[3] = 0.25f;   // accumulated into, not overwritten
+        layer.AccumulateLogProbGradient(y, states.Layer(1, rows), rows, weights, default, outputGradient);
+        float[] a = layer.Logits(rows).ToArray();
+        for (int i = 0; i < rows * units; i++)
+            Assert.AreEqual((i == 3 ? 0.25f : 0f) + weights[i / units] * a[i], outputGradient[i], 1e-6f * (1 + Math.Abs(a[i])), $"element {i}");
+        // Central differences of row 0's ln p: exact for a linear function but for float rounding of terms of a few nats (~1e-6 over a step of 0.1).
+        for (int i = 0; i < units; i++)
+        {
+            float kept = y[i];
+            double LogProb(float value)
+            {
+                y[i] = value;
+                var sums = new double[rows];
+                layer.AccumulateLogProb(y, rows, sums);
+                return sums[0];
+            }
+            float up = kept + 0.05f, down = kept - 0.05f;
+            double slope = (LogProb(up) - LogProb(down)) / ((double)up - down);
+            y[i] = kept;
+            Assert.AreEqual(a[i], slope, 1e-3 * (1 + Math.Abs(a[i])), $"unit {i}");
+        }
+    }
+
     [TestMethod]
     public void ValuesOutsideTheUnitIntervalAreNamed()
     {

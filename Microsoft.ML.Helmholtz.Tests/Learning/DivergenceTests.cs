@@ -287,6 +287,32 @@ public sealed class DivergenceTests
         Assert.IsTrue(Estimates(diverged).All(b => Math.Abs(b) < 1e3), string.Join(", ", Estimates(diverged)));
     }
 
+    /// <summary>
+    /// Taking back the rule's first measure leaves it as a new rule: not started, so that its next batch starts the running
+    /// baselines at that batch's mean again (a rule that forgot it had not started moved its restored baselines of 0 a tenth of
+    /// the way towards that mean). Compared bit for bit with a fresh rule given the same batch and stream.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void TakingBackTheFirstMeasureLeavesTheRuleAsNew(string name)
+    {
+        IReadOnlyList<double> Estimates(ILearningRule rule) => rule is Nvil nvil ? nvil.Baselines : [((Reinforce)rule).Baseline];
+        var machine = TestModels.Random("10b-6b-3b", 24, scale: 0.7f);
+        const int rows = 20;
+        ILearningRule undone = LearningRules.Create(name), fresh = LearningRules.Create(name);
+        undone.Prepare(machine, rows);   // as the trainer does before it keeps the estimates
+        fresh.Prepare(machine, rows);
+        var estimates = (IUndoableRunningEstimates)undone;
+        estimates.KeepForUndo();
+        undone.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 25), rows, new RandomStream(26));
+        estimates.UndoLastUpdate();
+        var retry = TestModels.RandomStates(machine.Architecture, rows, 27);
+        undone.AccumulateGradients(machine, retry, rows, new RandomStream(28));
+        fresh.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 27), rows, new RandomStream(28));
+        CollectionAssert.AreEqual(Estimates(fresh).ToArray(), Estimates(undone).ToArray(), $"{name}'s running baselines");
+    }
+
     /// <summary>NVIL whose measure number <paramref name="poisoned"/> leaves a gradient that is not finite (its free energy stays finite).</summary>
     private sealed class PoisonedGradientNvil(int poisoned) : ILearningRule, IUndoableRunningEstimates
     {
@@ -334,6 +360,22 @@ public sealed class DivergenceTests
         else StringAssert.Contains(e.Message, "Lower the learning rate");
         Assert.IsNotNull(rule.BaselinesBefore);
         CollectionAssert.AreEqual(rule.BaselinesBefore, rule.Inner.Baselines.ToArray(), "the running baselines after the refused step");
+    }
+
+    /// <summary>
+    /// The divergence limit is F₀ + factor · (|F₀| + D): above F₀ by the factor times F₀'s size, whatever its sign. A machine
+    /// of real-valued units can start below 0 nats (densities), where F₀ + factor · (F₀ + D) would put the limit below F₀ itself
+    /// and fail the first step that did not lower the free energy. Exact: the same double operations.
+    /// </summary>
+    [TestMethod]
+    [DataRow(-200.0, 10.0, 50, 2300.0)]
+    [DataRow(-30.0, 0.5, 10, -10.0)]
+    [DataRow(120.0, 2.0, 10, 380.0)]
+    [DataRow(0.0, 10.0, 784, 7840.0)]
+    public void TheDivergenceLimitIsAboveTheFirstFreeEnergyWhateverItsSign(double first, double factor, int visible, double limit)
+    {
+        Assert.AreEqual(limit, TrainingOptions.DivergenceLimit(first, factor, visible));
+        Assert.IsTrue(TrainingOptions.DivergenceLimit(first, factor, visible) > first);
     }
 
     /// <summary>

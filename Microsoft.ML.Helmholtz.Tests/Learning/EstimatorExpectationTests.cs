@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
@@ -205,5 +206,79 @@ public sealed class EstimatorExpectationTests
         var e = Assert.ThrowsExactly<NotSupportedException>(() => new StochasticBackpropagation().Prepare(machine, 10));
         StringAssert.Contains(e.Message, "hidden layer 2");
         StringAssert.Contains(e.Message, "Bernoulli");
+    }
+
+    /// <summary>
+    /// The running baselines' arithmetic: the first batch's mean F̂ starts them, and each later batch moves them by
+    /// b ← decay · b + (1 − decay) · mean. NVIL without local signals gives every layer the whole F̂, so each of its
+    /// baselines is that of REINFORCE. The mean F̂ is the batch loss the rule returns; the baselines are formed from
+    /// it in double precision, so the tolerance is a few rounding errors of the values.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void TheRunningBaselineStartsAtTheFirstMeanAndThenDecays(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 81, scale: 0.7f);
+        const int rows = 40;
+        const double decay = 0.8;
+        ILearningRule rule = ruleName == "nvil"
+            ? new Nvil(new NvilOptions { BaselineDecay = decay, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = false })
+            : new Reinforce(new ReinforceOptions { BaselineDecay = decay, InputBaselineHiddenUnits = 0, NormalizeVariance = false });
+        IReadOnlyList<double> Baselines() => rule is Nvil nvil ? nvil.Baselines : [((Reinforce)rule).Baseline];
+        var random = new RandomStream(83);
+        double first = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 82), rows, random);
+        foreach (double b in Baselines()) Assert.AreEqual(first, b, 1e-12 * Math.Abs(first), "after the first batch");
+        double second = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 84), rows, random);
+        Assert.IsTrue(Math.Abs(second - first) > 1e-3 * Math.Abs(first), $"the two batches' means {first} and {second} should differ");
+        double expected = decay * first + (1 - decay) * second;
+        foreach (double b in Baselines()) Assert.AreEqual(expected, b, 1e-12 * Math.Abs(expected), "after the second batch");
+    }
+
+    /// <summary>
+    /// REINFORCE divides its signal by the running standard deviation only when that is above 1: a machine whose F̂ hardly varies
+    /// (tiny weights, one hidden unit) keeps its running variance below 1 from the start (0.9 · 1 + 0.1 · a small variance), so
+    /// the normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
+    /// </summary>
+    [TestMethod]
+    public void ReinforceLeavesASignalWhoseSpreadIsBelowOneUnscaled()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-1b"), 85);
+        foreach (Parameter p in machine.Parameters) for (int i = 0; i < p.Length; i++) p.Value[i] = 0.05f * ((i % 5) - 2);
+        const int rows = 30;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 86);
+        double[][] Gradients(bool normalize)
+        {
+            var rule = new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize });
+            var random = new RandomStream(87);
+            return Enumerable.Range(0, 4).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToArray();
+        }
+        double[][] normalized = Gradients(true), plain = Gradients(false);
+        for (int b = 0; b < plain.Length; b++) CollectionAssert.AreEqual(plain[b], normalized[b], $"batch {b}");
+    }
+
+    /// <summary>
+    /// The input-dependent baseline c(x) is fitted by least squares to the centred signal F̂ − b, not to what is left of it after
+    /// c: with its output weights 0 and its output bias 5, c(x) = 5 for every row, and on the first batch F̂ − b averages to 0
+    /// (each row against the mean of the others), so the bias's gradient, the mean of c − (F̂ − b), is 5 (10 if c were fitted to
+    /// F̂ − b − c). The tolerance covers the float sums of 40 terms of a few nats.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void TheInputBaselineIsFittedToTheCentredSignal(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 88, scale: 0.7f);
+        const int rows = 40;
+        ILearningRule rule = ruleName == "nvil"
+            ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 8, NormalizeVariance = false })
+            : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 8, NormalizeVariance = false });
+        rule.Prepare(machine, rows);
+        Parameter[] outputBiases = rule.Parameters.Where(p => p.Name.EndsWith(".output.b", StringComparison.Ordinal)).ToArray();
+        Assert.AreEqual(ruleName == "nvil" ? 2 : 1, outputBiases.Length, string.Join(", ", rule.Parameters.Select(p => p.Name)));
+        foreach (Parameter p in rule.Parameters.Where(p => p.Name.EndsWith(".output.W", StringComparison.Ordinal))) Array.Clear(p.Value);
+        foreach (Parameter p in outputBiases) p.Value[0] = 5;
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 89), rows, new RandomStream(90));
+        foreach (Parameter p in outputBiases) Assert.AreEqual(5.0, p.Gradient[0], 1e-4, p.Name);
     }
 }

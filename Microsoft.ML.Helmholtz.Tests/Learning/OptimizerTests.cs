@@ -157,6 +157,27 @@ public sealed class OptimizerTests
         Assert.AreEqual(int.MaxValue, TrainingState.Load(bytes).ScheduleEpoch);
     }
 
+    /// <summary>
+    /// The bisection that names the first epoch whose rate is 0 in single precision agrees with a scan of the epochs, for every
+    /// range around the schedule's first such epoch (the refusal's message names it, and the run's epoch from it).
+    /// </summary>
+    [TestMethod]
+    [DataRow(1e-3, 0.5)]
+    [DataRow(0.1, 0.9)]
+    [DataRow(1.0, 0.25)]
+    public void TheFirstEpochAtZeroIsTheFirstAScanFinds(double initial, double decay)
+    {
+        var schedule = new LearningRateSchedule(initial, decay);
+        int zero = 0;
+        while ((float)schedule.At(zero) != 0) zero++;
+        for (int first = 0; first <= zero + 3; first += first < zero - 3 ? Math.Max(1, zero / 16) : 1)   // every start near the first zero
+            for (int last = first; last <= zero + 40; last++)
+            {
+                int? expected = last < zero ? null : Math.Max(first, zero);
+                Assert.AreEqual(expected, schedule.FirstZeroInSinglePrecision(first, last), $"epochs {first}…{last}");
+            }
+    }
+
     [TestMethod]
     public void ARateThatIsZeroInSinglePrecisionIsRefusedBeforeTheRun()
     {

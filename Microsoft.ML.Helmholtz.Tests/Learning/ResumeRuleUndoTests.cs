@@ -99,6 +99,47 @@ public sealed class ResumeRuleUndoTests
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 
+    /// <summary>
+    /// A rule's running estimates in a training state are read back only when they fit: a baseline that is not finite, or a
+    /// variance that is negative or not finite, or an input-dependent baseline's weight that is not finite, is refused with
+    /// <see cref="InvalidDataException"/> before the rule changes.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil", "baselines", double.NaN)]
+    [DataRow("nvil", "baselines", double.PositiveInfinity)]
+    [DataRow("reinforce", "baselines", double.NegativeInfinity)]
+    [DataRow("nvil", "variances", -1.0)]
+    [DataRow("reinforce", "variances", double.NaN)]
+    [DataRow("reinforce", "variances", double.PositiveInfinity)]
+    [DataRow("reinforce", "baseline.hidden.W", double.NaN)]
+    [DataRow("nvil", "nvil.baseline.2.output.b", double.PositiveInfinity)]
+    public void ARunningEstimateThatDoesNotFitIsRefused(string name, string entry, double value)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+        var rule = LearningRules.Create(name);
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 20, 73), 20, new RandomStream(74));
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
+        var tampered = new StateSection("the tampered rule");
+        foreach (var (n, values) in before.Entries)
+        {
+            if (values is float[] f)
+            {
+                float[] copy = (float[])f.Clone();
+                if (n == entry) copy[^1] = (float)value;
+                tampered.Write(n, copy);
+            }
+            else
+            {
+                double[] d = (double[])((double[])values).Clone();
+                if (n == entry) d[^1] = value;
+                tampered.Write(n, d);
+            }
+        }
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ((IResumable)rule).RestoreState(tampered, machine.Parameters));
+        StringAssert.Contains(e.Message, "finite");
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
+    }
+
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
     private sealed class FailingRule(ILearningRule inner) : ILearningRule, IResumable, IUndoableRunningEstimates
     {

@@ -280,6 +280,26 @@ public sealed class TrainingStateTests
     }
 
     /// <summary>
+    /// Between epochs a state asks nothing of the minibatches: the next epoch draws its own order, so the run may go on with another
+    /// batch size or other data (only a state that stopped within an epoch needs the same, which the test above refuses).
+    /// </summary>
+    [TestMethod]
+    public void BetweenEpochsAStateGoesOnWithAnotherBatchSizeOrData()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 69);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        Assert.AreEqual(0, state.MinibatchesIntoEpoch);
+        var larger = Options("adam", 1);
+        larger.BatchSize = 30;
+        long steps = machine.StepsTrained;
+        new HelmholtzTrainer(LearningRules.Create("nvil"), larger).Train(machine, Train, state: state);
+        Assert.AreEqual(steps + 4, machine.StepsTrained, "120 rows in minibatches of 30");
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train.Slice(0, 60), state: state);
+        Assert.AreEqual(steps + 7, machine.StepsTrained, "60 rows in minibatches of 20");
+    }
+
+    /// <summary>
     /// A state knows its machine by a fingerprint of the parameters as well as by the step count: another machine of the same
     /// architecture trained as many steps, or the machine changed in one bit since, is refused naming both fingerprints and left
     /// unchanged (each was accepted, and trained on with another machine's moments). The fingerprint travels in the file; a state of

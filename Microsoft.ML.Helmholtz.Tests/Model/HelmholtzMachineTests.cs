@@ -209,6 +209,22 @@ public sealed class HelmholtzMachineTests
         machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[4]], three);
     }
 
+    // The first layer each list of terms is used from (1 for ln q, 0 for ln p) is checked as the others are, before anything is written.
+    [TestMethod]
+    public void TheFreeEnergyByLayerChecksTheFirstLayerOfEachList()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var states = TestModels.RandomStates(machine.Architecture, 4, 2);
+        double[] f = new double[4], j = new double[4];
+        double[][] three = [new double[4], new double[4], new double[4]];
+        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[2], new double[4]], three));
+        Assert.AreEqual("layerLogQ", e.ParamName);
+        StringAssert.Contains(e.Message, "layerLogQ[1] must hold a value for each of the 4 rows (it holds 2)");
+        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [null!, new double[4], new double[4]]));
+        Assert.AreEqual("layerLogP", e.ParamName);
+        StringAssert.Contains(e.Message, "layerLogP[0] must hold a value for each of the 4 rows (it holds 0)");
+    }
+
     [TestMethod]
     public void SaveAndLoadRoundTripEveryParameterAndTheDistribution()
     {

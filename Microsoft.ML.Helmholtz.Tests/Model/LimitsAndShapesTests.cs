@@ -134,6 +134,20 @@ public sealed class LimitsAndShapesTests
         Assert.AreEqual("16g-8gr-4grl", HelmholtzArchitecture.Parse("16g-8gr-4grl").ToString());
     }
 
+    // Values that are not exactly rows × columns, more as well as fewer, are refused: a count that disagrees with its data is the caller's mistake.
+    [TestMethod]
+    public void DataLongerOrShorterThanItsRowsIsRefused()
+    {
+        var visible = new LayerDefinition(3, UnitType.Bernoulli);
+        foreach (int length in new[] { 5, 7, 9 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => DataValidation.Validate(new float[length], 2, 3, visible, "rows"));
+            StringAssert.Contains(e.Message, $"rows holds {length} values, not 2 rows × 3");
+            Assert.AreEqual("rows", e.ParamName);
+        }
+        DataValidation.Validate(new float[6], 2, 3, visible, "rows");
+    }
+
     [TestMethod]
     public void DataWithNoColumnsIsNotCalledEmpty()
     {

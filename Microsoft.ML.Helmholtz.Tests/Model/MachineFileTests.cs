@@ -117,6 +117,47 @@ public sealed class MachineFileTests : TempDirectoryTests
         AssertInvalid(Write(Version1(machine), "v1.hm"), $"parameter {weights.Name} holds Infinity at index 5");
     }
 
+    // A version-2 payload whose checksum matches but whose content no Save writes: a negative step count, bytes after the last
+    // parameter, a parameter of the right size whose shape is transposed. Each is refused, naming what is wrong.
+    [TestMethod]
+    public void AChecksummedPayloadThatNoSaveWritesIsRefused()
+    {
+        var machine = TestModels.Random("6b-4b", 5);
+        static byte[] Checksummed(byte[] payload)
+        {
+            using var stream = new MemoryStream();
+            MachineFile.Write(stream, payload);
+            return stream.ToArray();
+        }
+        byte[] Payload(long steps, bool transposeFirst)
+        {
+            using var payload = new MemoryStream();
+            using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(machine.Architecture.ToString());
+                writer.Write(steps);
+                writer.Write(machine.Parameters.Count);
+                for (int i = 0; i < machine.Parameters.Count; i++)
+                {
+                    Parameter p = machine.Parameters[i];
+                    bool transpose = transposeFirst && i == 0;
+                    writer.Write(p.Name);
+                    writer.Write(transpose ? p.Columns : p.Rows);
+                    writer.Write(transpose ? p.Rows : p.Columns);
+                    foreach (float v in p.Value) writer.Write(v);
+                }
+            }
+            return payload.ToArray();
+        }
+        // The hand-written payload is the format's own: it loads.
+        AssertSameParameters(machine, HelmholtzMachine.Load(Write(Checksummed(Payload(7, false)), "good.hm")));
+        AssertInvalid(Write(Checksummed(Payload(-3, false)), "steps.hm"), "the step count -3 is negative");
+        AssertInvalid(Write(Checksummed([.. Payload(7, false), 1, 2]), "after.hm"), "the payload holds 2 bytes after the last parameter");
+        Parameter first = machine.Parameters[0];
+        Assert.AreNotEqual(first.Rows, first.Columns, "a transposed shape must differ for the test to mean anything");
+        AssertInvalid(Write(Checksummed(Payload(7, true)), "shape.hm"), $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found {first.Name} [{first.Columns}×{first.Rows}]");
+    }
+
     /// <summary>
     /// A file written before a rank-one posterior on the visible layer was refused ("16gr-8g", trained as "16g-8g") still loads, as
     /// the Gaussian visible layer it was, with its parameters; the architecture itself is refused when parsed or built.

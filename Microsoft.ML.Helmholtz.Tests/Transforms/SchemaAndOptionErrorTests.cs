@@ -257,6 +257,10 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("Reinforce", "baseline decay 2")]
     [DataRow("Nvil", "null")]
     [DataRow("Nvil", "variance decay 2")]
+    [DataRow("AnomalyQuantileRows", "0")]
+    [DataRow("ShuffleBufferRows", "0")]
+    [DataRow("MemoryBudgetBytes", "-1")]
+    [DataRow("Epochs", "-1")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -299,6 +303,10 @@ public sealed class SchemaAndOptionErrorTests
             case "FeatureColumnName": o.FeatureColumnName = o.LogLikelihoodColumnName = null; break;
             case "InputColumnName": o.InputColumnName = ""; break;
             case "LearningRateDecay": o.LearningRateDecay = 0.5; o.Epochs = 200; break;   // 1e-3 · 0.5^199 is 0 as a float
+            case "AnomalyQuantileRows": o.ScoreColumnName = "Score"; o.AnomalyQuantile = 0.9; o.AnomalyQuantileRows = 0; break;   // no rows to set the threshold from
+            case "ShuffleBufferRows": o.ShuffleBufferRows = 0; break;
+            case "MemoryBudgetBytes": o.MemoryBudgetBytes = -1; break;
+            case "Epochs": o.Epochs = -1; break;
         }
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(o));
         StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");
