@@ -134,7 +134,15 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
     /// <summary>Puts back the running baselines and variances <see cref="KeepForUndo"/> kept.</summary>
     public void UndoLastUpdate()
     {
-        if (_keptBaseline.Length != _baseline.Length) return;   // nothing kept for these estimates
+        if (_keptBaseline.Length != _baseline.Length)
+        {
+            // Kept before Prepare sized the estimates for this machine: nothing was measured on it then, so the rule is as prepared
+            // (as REINFORCE, whose one estimate is kept whenever it is asked).
+            Array.Clear(_baseline);
+            Array.Fill(_variance, 1.0);
+            _started = false;
+            return;
+        }
         _keptBaseline.CopyTo(_baseline, 0);
         _keptVariance.CopyTo(_variance, 0);
         _started = _keptStarted;
