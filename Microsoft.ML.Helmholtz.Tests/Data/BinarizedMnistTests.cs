@@ -59,6 +59,19 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         StringAssert.Contains(e.Message, "not 0 or 1");
     }
 
+    // 2, the smallest value that is neither 0 nor 1, is refused too (not only grey levels such as 200).
+    [TestMethod]
+    public void APixelOfTwoIsRejected()
+    {
+        WriteSplits(2, 2, 2);
+        byte[] pixels = BinaryPixels(2, 3);
+        pixels[17] = 2;
+        string path = Temp.File(BinarizedMnist.TestFile);
+        IdxWriter.WriteImages(path, 28, 28, pixels, gzip: true);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(Temp.Path, validateCounts: false));
+        StringAssert.Contains(e.Message, "pixel value 2 at image 0, pixel 17");
+    }
+
     [TestMethod]
     public void WrongImageSizeIsRejected()
     {

@@ -248,6 +248,16 @@ public sealed class SequenceFileTests : TempDirectoryTests
         Assert.IsFalse(File.Exists(path), "nothing may be written");
     }
 
+    // A value past the first 65,536 (the piece the vector check scans at once) is named where it lies, not within its piece.
+    [TestMethod]
+    public void ANonFiniteValuePastTheFirstPieceIsNamedWhereItLies()
+    {
+        var set = new SequenceSet(3, 1, 256, 256, new float[3 * 256 * 256]);
+        set.Values[2 * 65536 + 256 + 7] = float.NaN;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(Temp.File("far.idx"), set, gzip: false));
+        StringAssert.Contains(e.Message, $"NaN at sequence 2, frame 0, row 1, column 7 (value {2 * 65536 + 256 + 7})");
+    }
+
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]

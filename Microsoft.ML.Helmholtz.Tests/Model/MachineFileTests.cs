@@ -219,6 +219,13 @@ public sealed class MachineFileTests : TempDirectoryTests
             Assert.IsTrue(System.Text.Encoding.UTF8.GetByteCount(prefix) <= 200 && name.StartsWith(prefix, StringComparison.Ordinal) && !char.IsHighSurrogate(prefix[^1]), prefix);
         }
         Assert.AreEqual("short.hm", Microsoft.ML.Helmholtz.Data.AtomicFile.TemporaryPrefix("short.hm"));
+        // One ASCII letter before the emoji: 200 bytes end inside one (1 + 49·4 + the 3 bytes a lone high surrogate counts),
+        // so the cut must step back over its first half.
+        string odd = "a" + string.Concat(Enumerable.Repeat("😀", 60)) + ".hm";
+        string oddPrefix = Microsoft.ML.Helmholtz.Data.AtomicFile.TemporaryPrefix(odd);
+        Assert.AreEqual(odd[..99], oddPrefix, "the letter and 49 whole emoji");
+        machine.Save(Temp.File(odd));
+        AssertSameParameters(machine, HelmholtzMachine.Load(Temp.File(odd)));
     }
 
     [TestMethod]

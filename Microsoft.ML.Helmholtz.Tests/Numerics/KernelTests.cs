@@ -517,6 +517,22 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(velSgd, velKept);
     }
 
+    // A gradient under the floor but far from subnormal (10⁻¹⁷: η·g = 10⁻¹⁹ would be a velocity well above the state floor)
+    // steps as a zero one, in every lane (16, 8 or the scalar tail): the state stays 0 and x does not move.
+    [TestMethod]
+    [DataRow(7), DataRow(37)]
+    public void Optimizers_TreatAGradientUnderTheFloorAsZero(int n)
+    {
+        float[] g = Enumerable.Repeat(1e-17f, n).ToArray(), x = Inputs(n, n), x0 = (float[])x.Clone();
+        float[] velocity = new float[n], m = new float[n], v = new float[n];
+        Kernels.MomentumUpdate(x, g, velocity, 0.9f, 0.01f);
+        CollectionAssert.AreEqual(new float[n], velocity, "velocity");
+        Kernels.AdamUpdate(x, g, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f);
+        CollectionAssert.AreEqual(new float[n], m, "m");
+        CollectionAssert.AreEqual(new float[n], v, "v");
+        CollectionAssert.AreEqual(x0, x, "x");
+    }
+
     [TestMethod]
     [DataRow(7), DataRow(37)]
     public void Optimizers_KeepSubnormalsOutOfTheirState(int n)

@@ -924,6 +924,29 @@ public sealed class HelmholtzMachineTransformerTests
         }
     }
 
+    // A row whose score equals the threshold exactly is not an anomaly: the label is score > threshold, in a cursor and a PredictionEngine alike.
+    [TestMethod]
+    public void ARowScoredExactlyAtTheThresholdIsNotAnAnomaly()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(60, 1));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(5, 2));
+        var fitted = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 1; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; })).Fit(train);
+        float[] scores = ml.Data.CreateEnumerable<AnomalyRow>(fitted.Transform(test), false).Select(r => r.Score).ToArray();
+        HelmholtzMachineTransformer model = fitted.WithThreshold(scores[2]);
+        AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(test), false).ToArray();
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.AreEqual(scores[i], rows[i].Score, $"row {i}: the score does not depend on the threshold");
+            Assert.AreEqual(scores[i] > scores[2], rows[i].PredictedLabel, $"row {i}");
+        }
+        Assert.IsFalse(rows[2].PredictedLabel, "the row at the threshold");
+        var engine = ml.Model.CreatePredictionEngine<PixelRow, AnomalyRow>(model);
+        AnomalyRow one = engine.Predict(TransformTestData.Rows(5, 2)[2]);
+        Assert.AreEqual(scores[2], one.Score);
+        Assert.IsFalse(one.PredictedLabel, "the PredictionEngine's row at the threshold");
+    }
+
     private sealed class SixteenBits
     {
         [VectorType(16)] public float[] X { get; set; } = [];

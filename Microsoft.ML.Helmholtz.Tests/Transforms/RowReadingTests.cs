@@ -81,6 +81,26 @@ public sealed class RowReadingTests
         Assert.AreEqual(5, passes, "the passes: the memory budget's, the count's, two epochs', the threshold's");
     }
 
+    /// <summary>A view that claims a row count of its own, passing everything else to the view it wraps.</summary>
+    private sealed class ClaimedCount(IDataView inner, long claimed) : IDataView
+    {
+        public DataViewSchema Schema => inner.Schema;
+        public bool CanShuffle => inner.CanShuffle;
+        public long? GetRowCount() => claimed;
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => inner.GetRowCursor(columnsNeeded, rand);
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => inner.GetRowCursorSet(columnsNeeded, n, rand);
+    }
+
+    // Data read into memory that gives fewer rows than its GetRowCount said is an error, not trained on with rows of zeros in their place.
+    [TestMethod]
+    public void DataThatGivesFewerRowsThanItsCountSaidIsAnError()
+    {
+        var ml = new MLContext(1);
+        IDataView data = new ClaimedCount(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)), 60);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.HelmholtzMachine(Options()).Fit(data));
+        StringAssert.Contains(e.Message, "training data said it has 60 rows but gave 50");
+    }
+
     [TestMethod]
     [DataRow(19)]
     [DataRow(21)]
