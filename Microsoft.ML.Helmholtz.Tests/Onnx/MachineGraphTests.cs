@@ -244,4 +244,28 @@ public sealed class MachineGraphTests
         }
         ScoredAsTheManagedScorerScoresIt(machine, 5, 2, data);
     }
+
+    [TestMethod]
+    public void AScoreEqualToTheThresholdIsNotLabelledAnAnomaly()
+    {
+        // The label is score > threshold, strictly, as the managed transformer has it: a row whose score is the threshold
+        // exactly (the graph's own float score, given back as the threshold) is not labelled; the others are by the comparison.
+        var machine = TestModels.Random("6b-4b", 1);
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        var data = TestModels.BinaryData(8, 6, 3);
+        (float[] Scores, bool[] Labels) Run(double threshold)
+        {
+            byte[] model = MachineGraph.Build(null, estimator, new GraphColumns(Features: null, Score: "score", PredictedLabel: "label", Threshold: threshold));
+            using var session = TestSessions.Create(model);
+            var input = new DenseTensor<float>(data.Values, [data.Rows, data.Columns]);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, input)]);
+            return (results.First(r => r.Name == "score").AsTensor<float>().ToArray(), results.First(r => r.Name == "label").AsTensor<bool>().ToArray());
+        }
+        float[] scores = Run(0).Scores;
+        double threshold = scores[3];
+        var (again, labels) = Run(threshold);
+        CollectionAssert.AreEqual(scores, again);
+        for (int i = 0; i < data.Rows; i++) Assert.AreEqual(scores[i] > threshold, labels[i], $"row {i}: score {scores[i]:R} against {threshold:R}");
+        Assert.IsFalse(labels[3]);
+    }
 }

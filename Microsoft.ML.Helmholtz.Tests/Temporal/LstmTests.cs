@@ -382,4 +382,21 @@ public sealed class LstmTests
         Assert.AreEqual(0L, inlineRounds.Min(), $"{engine.Name}, every loop on this thread: bytes allocated in rounds of 10 steps: {string.Join(", ", inlineRounds)}");
         Assert.AreEqual(0L, parallelRounds.Min(), $"{engine.Name}, loops on the worker pool: bytes allocated in rounds of 10 steps: {string.Join(", ", parallelRounds)}");
     }
+
+    [TestMethod]
+    public void GrowingTheBuffersForgetsTheLastForward()
+    {
+        // EnsureCapacity loses the last Forward's state when its buffers grow: what reads that state must then refuse,
+        // not read the new buffers' uninitialised values as if a Forward had filled them.
+        var lstm = RandomLstm(3, 4, 73);
+        lstm.EnsureCapacity(2, 1);
+        lstm.Forward(Normal(2 * 3, 74), 2, 1);
+        lstm.EnsureCapacity(2, 1);   // no growth: the forward is kept
+        Assert.AreEqual(2 * 4, lstm.Hidden(2, 1).Length);
+        lstm.EnsureCapacity(6, 3);
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Hidden(2, 1));
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalHidden(1));
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalCell(1));
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Backward(new float[2 * 4], 2, 1));
+    }
 }
