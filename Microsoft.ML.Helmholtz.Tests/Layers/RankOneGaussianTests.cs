@@ -186,16 +186,7 @@ public sealed class RankOneGaussianTests
     [TestMethod]
     public void TheDensityOfAnOwnDrawHoldsWhereTheFactorOverTheScalePassesFloat()
     {
-        var (layer, x) = Layer(13);
-        Array.Fill(layer.Parameters.Single(p => p.Name == "q.logvar.b").Value, -200f);
-        Array.Clear(layer.Parameters.Single(p => p.Name == "q.logvar.W").Value);
-        layer.Forward(x, Rows);
-        var y = new float[Rows * Units];
-        layer.Sample(new RandomStream(14), Rows, y);
-        var logQ = new double[Rows];
-        layer.AccumulateLogProbOfSample(y, Rows, logQ);
-        var noise = new float[Rows * (Units + 1)];
-        new RandomStream(14).FillNormal(noise);
+        var (layer, logQ, noise) = DensityOfOwnDraw(13, -200f, 14);
         for (int r = 0; r < Rows; r++)
         {
             double a2 = 0, b = 0, epsilonSquares = 0, eta = noise[r * (Units + 1) + Units];
@@ -216,18 +207,8 @@ public sealed class RankOneGaussianTests
     public void TheDensityOfAnOwnDrawStaysExactWhenTheFactorOutweighsTheDiagonal()
     {
         // σ ≈ 5e-5 against |u| ≈ 1: from d = y − m in float, dᵀΣ⁻¹d would lose every digit to cancellation.
-        var (layer, x) = Layer(8);
-        Parameter logVarBias = layer.Parameters.Single(p => p.Name == "q.logvar.b"), logVarWeights = layer.Parameters.Single(p => p.Name == "q.logvar.W");
-        Array.Fill(logVarBias.Value, -20f);
-        Array.Clear(logVarWeights.Value);
-        layer.Forward(x, Rows);
-        var y = new float[Rows * Units];
-        layer.Sample(new RandomStream(9), Rows, y);
-        var logQ = new double[Rows];
-        layer.AccumulateLogProbOfSample(y, Rows, logQ);
-        // The same draw in double: y − m = σ ε + u η, with ε and η recovered from the layer's draw of the same seed.
-        var noise = new float[Rows * (Units + 1)];
-        new RandomStream(9).FillNormal(noise);
+        var (layer, logQ, noise) = DensityOfOwnDraw(8, -20f, 9);
+        // The same draw in double: y − m = σ ε + u η, with ε and η those of the layer's draw.
         for (int r = 0; r < Rows; r++)
         {
             double sigma = Math.Exp(-10.0);
@@ -237,6 +218,25 @@ public sealed class RankOneGaussianTests
             double exact = DenseLogDensity(d, m, c);
             Assert.AreEqual(exact, logQ[r], 1e-6 * Math.Abs(exact), $"row {r}: ln q of the draw");
         }
+    }
+
+    /// <summary>
+    /// A layer of the given seed with every log-variance s_i set to <paramref name="logVariance"/> (weights cleared), ln q of its own
+    /// draw of seed <paramref name="drawSeed"/>, and that draw's noise (ε of each unit, then η, per row) recovered from the same seed.
+    /// </summary>
+    private static (RankOneGaussianLayer Layer, double[] LogQ, float[] Noise) DensityOfOwnDraw(ulong layerSeed, float logVariance, ulong drawSeed)
+    {
+        var (layer, x) = Layer(layerSeed);
+        Array.Fill(layer.Parameters.Single(p => p.Name == "q.logvar.b").Value, logVariance);
+        Array.Clear(layer.Parameters.Single(p => p.Name == "q.logvar.W").Value);
+        layer.Forward(x, Rows);
+        var y = new float[Rows * Units];
+        layer.Sample(new RandomStream(drawSeed), Rows, y);
+        var logQ = new double[Rows];
+        layer.AccumulateLogProbOfSample(y, Rows, logQ);
+        var noise = new float[Rows * (Units + 1)];
+        new RandomStream(drawSeed).FillNormal(noise);
+        return (layer, logQ, noise);
     }
 
     /// <summary>
