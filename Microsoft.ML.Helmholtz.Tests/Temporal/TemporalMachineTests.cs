@@ -104,6 +104,19 @@ public sealed class TemporalMachineTests
     }
 
     /// <summary>
+    /// The LSTM's input over <paramref name="steps"/> steps, time-major, as the scorer and the trainer feed it: step t holds frame
+    /// t − 1 of each of <paramref name="sequences"/> (zeros at step 0).
+    /// </summary>
+    internal static float[] PreviousFrames(SequenceSet data, int[] sequences, int steps)
+    {
+        int d = data.Height * data.Width, n = sequences.Length;
+        float[] input = new float[steps * n * d];
+        for (int t = 1; t < steps; t++)
+            for (int b = 0; b < n; b++) data.Frame(sequences[b], t - 1).CopyTo(input.AsSpan((t * n + b) * d, d));
+        return input;
+    }
+
+    /// <summary>
     /// ln p(x_t | x_&lt;t) of every frame (index b · frames + t) by enumerating the 8 states of a machine of one hidden layer of 3 binary
     /// units, and the standard deviation of a K-sample importance-sampled estimate of it from the machine's recognition model.
     /// </summary>
@@ -113,9 +126,7 @@ public sealed class TemporalMachineTests
         int frames = data.Frames, count = data.Count, d = data.Height * data.Width;
         Assert.AreEqual(2, model.Machine.Architecture.Layers.Count, "one hidden layer");
         Assert.AreEqual(new LayerDefinition(3, UnitType.Bernoulli), model.Machine.Architecture.Layers[1], "of 3 binary units");
-        float[] input = new float[frames * count * d];
-        for (int t = 1; t < frames; t++)
-            for (int b = 0; b < count; b++) data.Frame(b, t - 1).CopyTo(input.AsSpan((t * count + b) * d, d));
+        float[] input = PreviousFrames(data, Enumerable.Range(0, count).ToArray(), frames);
         model.Recurrence.EnsureCapacity(frames, count);
         model.Recurrence.Forward(input, frames, count);
         float[] c = new float[frames * count * model.ConditioningWidth];
@@ -811,9 +822,7 @@ public sealed class TemporalMachineTests
         var step = new TemporalStep(model, rule, batch, 2, new RandomStream(83));
         step.AccumulateGradients(data, sequences, 0, 2);
         step.AccumulateGradients(data, sequences, 2, 2);
-        float[] input = new float[frames * batch * d];   // step t reads frame t − 1 (zeros first)
-        for (int t = 1; t < frames; t++)
-            for (int b = 0; b < batch; b++) data.Frame(sequences[b], t - 1).CopyTo(input.AsSpan((t * batch + b) * d, d));
+        float[] input = PreviousFrames(data, sequences, frames);
         model.Recurrence.EnsureCapacity(frames, batch);
         model.Recurrence.Forward(input, frames, batch);
         float[] hidden = model.Recurrence.FinalHidden(batch).ToArray(), cell = model.Recurrence.FinalCell(batch).ToArray();
@@ -884,9 +893,7 @@ public sealed class TemporalMachineTests
         var model = RandomModel("4cb-3g", 3, 91, scale: 0.8f);
         var prefix = SoftSequences(sequences, frames - 1, d, 92);
         SequenceSet rolled = TemporalEvaluation.Generate(model, sequences, frames, seed, prefix, prefixFrames: frames - 1);
-        float[] input = new float[frames * sequences * d];
-        for (int t = 1; t < frames; t++)
-            for (int b = 0; b < sequences; b++) prefix.Frame(b, t - 1).CopyTo(input.AsSpan((t * sequences + b) * d, d));
+        float[] input = PreviousFrames(prefix, [0, 1], frames);
         model.Recurrence.EnsureCapacity(frames, sequences);
         model.Recurrence.Forward(input, frames, sequences);
         float[] c = new float[sequences * model.ConditioningWidth];
