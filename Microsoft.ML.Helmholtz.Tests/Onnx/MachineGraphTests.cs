@@ -220,9 +220,10 @@ public sealed class MachineGraphTests
                 infinite++;
                 Assert.AreEqual(float.NegativeInfinity, onnx[i], $"row {i}");
             }
-            // Finite rows reach −4e32 here, differences of ln p and ln q larger still: float rounding in the graph against
-            // double sums moves them by up to 1.5e-5 of the value (measured, scalar kernels).
-            else Assert.AreEqual(managed[i], onnx[i], 1e-4 * (1 + Math.Abs(managed[i])), $"row {i}");
+            // The finite rows reach −4e32 here, sums of float terms larger still, so rounding moves them more than ordinary
+            // rows (checked to 1e-5 of the value above): measured up to 1.5e-5 of the value with the scalar kernels and 2.1e-4
+            // on CUDA (an H100). This test is about the −∞ rows; these are held to 1e-3.
+            else Assert.AreEqual(managed[i], onnx[i], 1e-3 * (1 + Math.Abs(managed[i])), $"row {i}");
         }
         // Both kinds of row are here (13 of 40 −∞ when written).
         Assert.IsTrue(infinite > 0 && infinite < rows, $"{infinite} of {rows} rows −∞");
