@@ -924,6 +924,35 @@ public sealed class HelmholtzMachineTransformerTests
         }
     }
 
+    /// <summary>
+    /// Where the quantile's score is tied with the scores above it (rows repeated in the data), the threshold lies halfway to the
+    /// next different score up, as the options say, not at the tied score itself: a row that the saved pipeline or ONNX Runtime
+    /// scores a little higher would otherwise be labelled there. 100 random rows, each four times: the 0.8975 quantile of 400
+    /// scores is the third of a group of four equal ones.
+    /// </summary>
+    [TestMethod]
+    public void TiedScoresAtTheQuantileSetTheThresholdHalfwayToTheNextScoreUp()
+    {
+        var ml = new MLContext(seed: 1);
+        var random = new Random(5);
+        SixteenBits[] distinct = Enumerable.Range(0, 100)
+            .Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray();
+        IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 400).Select(i => distinct[i % 100]).ToArray());
+        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = 2, BatchSize = 10,
+            Samples = 10, Seed = 3, AnomalyQuantile = 0.8975,
+        }).Fit(train);
+        AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
+        float[] sorted = rows.Select(r => r.Score).Order().ToArray();
+        int k = 358;   // ⌈0.8975 · 400⌉ − 1
+        Assert.AreEqual(sorted[k], sorted[k + 1], "the quantile's score is tied with the next (a repeated row)");
+        float nextUp = sorted.First(score => score > sorted[k]);
+        Assert.IsTrue(sorted[k] < model.Threshold && model.Threshold < nextUp, $"{sorted[k]} < {model.Threshold} < {nextUp}");
+        Assert.AreEqual((sorted[k] + (double)nextUp) / 2, model.Threshold, 1e-7 * Math.Abs(model.Threshold), "halfway, as a float");
+        Assert.AreEqual(sorted.Count(score => score > sorted[k]), rows.Count(r => r.PredictedLabel), "the rows above the tied score are labelled");
+    }
+
     // A row whose score equals the threshold exactly is not an anomaly: the label is score > threshold, in a cursor and a PredictionEngine alike.
     [TestMethod]
     public void ARowScoredExactlyAtTheThresholdIsNotAnAnomaly()
