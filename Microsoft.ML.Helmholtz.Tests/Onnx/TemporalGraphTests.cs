@@ -5,6 +5,7 @@ using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Onnx;
 using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Transforms;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -114,7 +115,7 @@ public sealed class TemporalGraphTests
         }, fresh, string.Join(", ", fresh));
         using var directory = new Data.TempDirectory();
         ml.Model.Save(fitted, data.Schema, directory.File("temporal.zip"));
-        ITransformer loaded = new MLContext().Model.Load(directory.File("temporal.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), directory.File("temporal.zip"), out _);
         string[] after = Transforms.TransformTestData.Columns(loaded.Transform(data).Schema);
         CollectionAssert.AreEqual(fresh, after, string.Join(", ", after));
     }
@@ -165,7 +166,7 @@ public sealed class TemporalGraphTests
         using var directory = new Data.TempDirectory();
         string path = Path.Combine(directory.Path, "temporal.zip");
         ml.Model.Save(fitted, data.Schema, path);
-        ITransformer loaded = new MLContext().Model.Load(path, out _);
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), path, out _);
         AssertSameScores(before, new MLContext().Data.CreateEnumerable<Scored>(loaded.Transform(data), false).ToArray());
 
         // The loaded pipeline checks its input as the fitted transformer does: a value binary units cannot model is refused, not scored.
@@ -198,7 +199,7 @@ public sealed class TemporalGraphTests
         using var directory = new Data.TempDirectory();
         ml.Model.Save(fitted, data.Schema, directory.File("temporal.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(directory.File("temporal.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, directory.File("temporal.zip"), out _);
         float[] right = rows[4].Frames;
         rows[4].Frames = Transforms.TransformTestData.Resized(right, length);
         string message = Transforms.TransformTestData.SavedLengthMessage("Frames", length, 48);
@@ -223,7 +224,7 @@ public sealed class TemporalGraphTests
         using var directory = new Data.TempDirectory();
         ml.Model.Save(TemporalSavedChain.Build(fitted, SavedInputCheck.ValuesOnly), data.Schema, directory.File("old.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(directory.File("old.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, directory.File("old.zip"), out _);
         Assert.AreEqual(0, Transforms.TransformTestData.SavedParts(loaded).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(),
             "the premise: the old chain has no stored length");
         AssertSameScores(ml.Data.CreateEnumerable<Scored>(fitted.Transform(data), false).ToArray(),

@@ -123,7 +123,7 @@ public sealed class HelmholtzMachineTransformerTests
         string path = temp.File("model.zip");
         ml.Model.Save(model, train.Schema, path);
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(path, out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, path, out _);
         ScoredRow[] a = Scored(ml, model.Transform(test)), b = Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2))));
         for (int i = 0; i < 150; i++)
         {
@@ -140,7 +140,7 @@ public sealed class HelmholtzMachineTransformerTests
         string path = temp.File("model.zip");
         ml.Model.Save(model, train.Schema, path);
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(path, out DataViewSchema schema);
+        ITransformer loaded = SavedPipelines.Load(fresh, path, out DataViewSchema schema);
         Assert.AreEqual(train.Schema["Pixels"].Type, schema["Pixels"].Type);
         IDataView before = model.Transform(test), after = loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2)));
         foreach (string name in new[] { "HelmholtzFeatures", "LogLikelihood", "Score", "PredictedLabel" })
@@ -175,7 +175,7 @@ public sealed class HelmholtzMachineTransformerTests
         string path = temp.File("model.zip");
         ml.Model.Save(model, train.Schema, path);
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(path, out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, path, out _);
         PixelRow[] rows = TransformTestData.Rows(5, 2);
         Assert.HasCount(5, Scored(fresh, loaded.Transform(fresh.Data.LoadFromEnumerable(rows))), "clean rows are scored");
         rows[3].Pixels[7] = bad;
@@ -206,7 +206,7 @@ public sealed class HelmholtzMachineTransformerTests
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("model.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("model.zip"), out _);
         PixelRow[] rows = TransformTestData.Rows(10, 2);
         float[] right = rows[5].Pixels;
         rows[5].Pixels = TransformTestData.Resized(right, length);
@@ -277,7 +277,7 @@ public sealed class HelmholtzMachineTransformerTests
         }, fresh, string.Join(", ", fresh));
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, data.Schema, temp.File("model.zip"));
-        ITransformer loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
         string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
         CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
         // The values behind the names: the pass-through column keeps its values, the outputs are the transformer's.
@@ -308,7 +308,7 @@ public sealed class HelmholtzMachineTransformerTests
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("model.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("model.zip"), out _);
         foreach (var (data, type) in new (IDataView, string)[] { (fresh.Data.LoadFromEnumerable(new[] { new DoublePixelRow() }), "Vector<Double, 20>"),
             (fresh.Data.LoadFromEnumerable(new[] { new TextPixelRow() }), "String") })
         {
@@ -339,9 +339,9 @@ public sealed class HelmholtzMachineTransformerTests
         ml.Model.Save(SavedChain.Build(model, SavedInputCheck.ValuesOnly), train.Schema, temp.File("old.zip"));
         ml.Model.Save(model, train.Schema, temp.File("new.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(temp.File("old.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("old.zip"), out _);
         Assert.AreEqual(0, TransformTestData.SavedParts(loaded).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "the premise: the old chain has no stored length");
-        Assert.AreEqual(2, TransformTestData.SavedParts(fresh.Model.Load(temp.File("new.zip"), out _)).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "a chain saved now has");
+        Assert.AreEqual(2, TransformTestData.SavedParts(SavedPipelines.Load(fresh, temp.File("new.zip"), out _)).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "a chain saved now has");
         IDataView before = model.Transform(test), after = loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2)));
         ScoredRow[] a = Scored(ml, before), b = Scored(fresh, after);
         AnomalyRow[] anomalyBefore = ml.Data.CreateEnumerable<AnomalyRow>(before, false).ToArray(), anomalyAfter = fresh.Data.CreateEnumerable<AnomalyRow>(after, false).ToArray();
@@ -409,7 +409,7 @@ public sealed class HelmholtzMachineTransformerTests
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("model.zip"));
         var fresh = new MLContext();
-        IDataView loaded = fresh.Model.Load(temp.File("model.zip"), out _).Transform(fresh.Data.LoadFromEnumerable(Rows(150, 2)));
+        IDataView loaded = SavedPipelines.Load(fresh, temp.File("model.zip"), out _).Transform(fresh.Data.LoadFromEnumerable(Rows(150, 2)));
         Same(Scored(fresh, loaded), fresh.Data.CreateEnumerable<AnomalyRow>(loaded, false).ToArray(), "saved and loaded");
     }
 
@@ -427,7 +427,7 @@ public sealed class HelmholtzMachineTransformerTests
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("model.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = fresh.Model.Load(temp.File("model.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("model.zip"), out _);
         ScoredRow[] a = Scored(ml, model.Transform(test)), b = Scored(fresh, loaded.Transform(test));
         for (int i = 0; i < 150; i++)
         {
@@ -464,7 +464,7 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.IsTrue(metrics.MicroAccuracy > 0.8, $"two teachers told apart from the features: accuracy {metrics.MicroAccuracy:F3}");
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("pipeline.zip"));
-        ITransformer loaded = new MLContext().Model.Load(temp.File("pipeline.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("pipeline.zip"), out _);
         // The loaded chain's features agree to about 1e-6 (ONNX Runtime's float sums), so every row keeps its predicted class.
         uint[] Predicted(MLContext context, ITransformer pipelineModel)
             => context.Data.CreateEnumerable<PredictionRow>(pipelineModel.Transform(test), reuseRowObject: false).Select(r => r.PredictedLabel).ToArray();
@@ -914,7 +914,7 @@ public sealed class HelmholtzMachineTransformerTests
             using var saved = new MemoryStream();
             ml.Model.Save(model, train.Schema, saved);
             saved.Position = 0;
-            ITransformer loaded = new MLContext().Model.Load(saved, out _);
+            ITransformer loaded = SavedPipelines.Load(new MLContext(), saved, out _);
             bool[] labels = rows.Select(r => r.PredictedLabel).ToArray();
             CollectionAssert.AreEqual(labels, ml.Data.CreateEnumerable<AnomalyRow>(loaded.Transform(train), false).Select(r => r.PredictedLabel).ToArray(),
                 $"seed {seed}: the labels after the pipeline is saved and loaded");

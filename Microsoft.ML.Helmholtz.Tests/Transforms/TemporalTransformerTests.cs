@@ -200,7 +200,7 @@ public sealed class TemporalTransformerTests
         using var saved = new MemoryStream();
         ml.Model.Save(saveable, data.Schema, saved);
         saved.Position = 0;
-        ITransformer loaded = new MLContext(seed: 1).Model.Load(saved, out _);
+        ITransformer loaded = SavedPipelines.Load(new MLContext(seed: 1), saved, out _);
         float[] fitted = LogLikelihoods(ml, transformer.Transform(data)), again = loaded.Transform(data).GetColumn<float>("LogLikelihood").ToArray();
         for (int i = 0; i < fitted.Length; i++) Assert.AreEqual(fitted[i], again[i], 1e-3f * (1 + Math.Abs(fitted[i])), $"sequence {i}");
         var shape = fit.GetOutputSchema(Microsoft.ML.Helmholtz.Transforms.SchemaShapes.FromSchema(data.Schema));

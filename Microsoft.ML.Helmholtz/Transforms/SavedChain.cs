@@ -39,15 +39,7 @@ internal static class SavedChain
         string[] outputs = new[] { columns.Features, columns.LogLikelihood, columns.Score, columns.PredictedLabel }.OfType<string>().ToArray();
 
         var ml = new MLContext();   // builds the chain; the chain keeps no randomness
-        IEstimator<ITransformer> onnx;
-        try
-        {
-            onnx = ml.Transforms.ApplyOnnxModel(outputs, [SavedInput.CheckedColumn], new MemoryStream(model));
-        }
-        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
-        {
-            throw OnnxRuntimeNative.Missing("Saving a pipeline with a Helmholtz machine", e);
-        }
+        IEstimator<ITransformer> onnx = OnnxRuntimeNative.ApplyOnnxModel(ml, outputs, [SavedInput.CheckedColumn], model, "Saving a pipeline with a Helmholtz machine");
         var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, transformer.Input, transformer.Input.Size, check).Append(onnx);
         if (scalars)
         {

@@ -29,15 +29,8 @@ internal static class TemporalSavedChain
         // From the transformer's own copy of the machine, as its cursors score.
         byte[] model = TemporalGraph.Build(transformer.CreateScorer(), transformer.Frames, SavedInput.CheckedColumn, PerFrameVector, TotalVector, rowOfAnySize: true);
         var ml = new MLContext();
-        IEstimator<ITransformer> onnx;
-        try
-        {
-            onnx = ml.Transforms.ApplyOnnxModel([PerFrameVector, TotalVector], [SavedInput.CheckedColumn], new MemoryStream(model));
-        }
-        catch (Exception e) when (OnnxRuntimeNative.IsMissing(e))
-        {
-            throw OnnxRuntimeNative.Missing("Saving a pipeline with a temporal Helmholtz machine", e);
-        }
+        IEstimator<ITransformer> onnx = OnnxRuntimeNative.ApplyOnnxModel(ml, [PerFrameVector, TotalVector], [SavedInput.CheckedColumn], model,
+            "Saving a pipeline with a temporal Helmholtz machine");
         var chain = new EstimatorChain<ITransformer>().AppendCheck(ml, transformer.Input, transformer.Frames * o.FrameSize, check).Append(onnx)
             .Append((IEstimator<ITransformer>)ml.Transforms.CustomMapping(new TemporalTotalFactory().GetMapping(), TemporalTotalFactory.ContractName));
         if (o.LogLikelihoodColumnName is { } total) chain = chain.Append((IEstimator<ITransformer>)ml.Transforms.CopyColumns(total, Total));
