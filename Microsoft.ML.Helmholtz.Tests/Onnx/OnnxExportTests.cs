@@ -263,13 +263,14 @@ public sealed class OnnxExportTests
         using var logLikelihood = new MemoryStream();
         model.ExportLogLikelihoodToOnnx(logLikelihood, OnnxLayout.Row);
         // The documented way: the graph's input and outputs are named as the columns.
-        IDataView scored = ml.Transforms.ApplyOnnxModel("HelmholtzFeatures", "Pixels", new MemoryStream(recognition.ToArray())).Fit(test).Transform(test);
+        // ML.NET names its temporary copy of the model at random; one name in 32,768 is refused (TemporaryModelNameTests).
+        IDataView scored = OnnxRuntimeNative.RetryingTheTemporaryName(() => ml.Transforms.ApplyOnnxModel("HelmholtzFeatures", "Pixels", new MemoryStream(recognition.ToArray()))).Fit(test).Transform(test);
         Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 8), scored.Schema["HelmholtzFeatures"].Type);
         ScoredRow[] expected = ml.Data.CreateEnumerable<ScoredRow>(model.Transform(test), false).ToArray();
         ScoredRow[] actual = ml.Data.CreateEnumerable<FeaturesOnly>(scored, false).Select(r => new ScoredRow { HelmholtzFeatures = r.HelmholtzFeatures }).ToArray();
         for (int i = 0; i < 40; i++)
             for (int j = 0; j < 8; j++) Near(expected[i].HelmholtzFeatures[j], actual[i].HelmholtzFeatures[j], 1e-5, $"row {i}, feature {j}");
-        IDataView ll = ml.Transforms.ApplyOnnxModel("LogLikelihood", "Pixels", new MemoryStream(logLikelihood.ToArray())).Fit(test).Transform(test);
+        IDataView ll = OnnxRuntimeNative.RetryingTheTemporaryName(() => ml.Transforms.ApplyOnnxModel("LogLikelihood", "Pixels", new MemoryStream(logLikelihood.ToArray()))).Fit(test).Transform(test);
         float[][] values = ml.Data.CreateEnumerable<OneValue>(ll, false).Select(r => r.LogLikelihood).ToArray();
         for (int i = 0; i < 40; i++) Assert.AreEqual(expected[i].LogLikelihood, values[i][0], 1e-4, $"row {i}");
     }
