@@ -303,6 +303,38 @@ public sealed class OnnxExportTests
         Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.ExportRecognitionToOnnx(temp.File(Path.Combine("nowhere", "m.onnx"))));
     }
 
+    // A path named .ort, which ONNX Runtime would read as its own format and refuse the model in ("ORT model verification
+    // failed"; TemporaryModelNameTests makes that refusal), is refused by every export to a path, naming it, and nothing is written.
+    [TestMethod]
+    [DataRow("model.ort")]
+    [DataRow("MODEL.Ort")]
+    public void AnExportToAPathNamedAsOnnxRuntimesOwnFormatIsRefused(string name)
+    {
+        var machine = TestModels.Random("12b-8g", 6);
+        var ml = new MLContext(seed: 1);
+        var transformer = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 0, Samples = 5, Seed = 7,
+        }).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1)));
+        using var temp = new Data.TempDirectory();
+        string path = temp.File(name);
+        foreach (var (what, export) in new (string, Action)[]
+        {
+            ("the machine's recognition", () => machine.ExportRecognitionToOnnx(path)),
+            ("the estimator's log-likelihood", () => new FixedNoiseLogLikelihood(machine, 5, seed: 2).ExportToOnnx(path)),
+            ("the transformer's recognition", () => transformer.ExportRecognitionToOnnx(path)),
+            ("the transformer's log-likelihood", () => transformer.ExportLogLikelihoodToOnnx(path)),
+        })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(export, what);
+            Assert.AreEqual("path", e.ParamName, what);
+            StringAssert.Contains(e.Message, path, what);
+            StringAssert.Contains(e.Message, ".onnx", what);
+        }
+        Assert.IsEmpty(Directory.GetFileSystemEntries(temp.Path), "nothing written");
+        machine.ExportRecognitionToOnnx(temp.File("model.onnx.ort.onnx"));   // only the name's end counts
+    }
+
     /// <remarks>
     /// Alone: it reads ONNX Runtime's log level, which is the process's, before and after trying the CUDA provider. Every test that
     /// tries the provider (OnnxRuntimesOwnErrorLine…, the pipeline sample's --gpu) holds that level at fatal while it tries (about

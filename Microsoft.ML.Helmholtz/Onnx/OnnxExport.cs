@@ -59,6 +59,7 @@ public static class OnnxExport
     public static void ExportRecognitionToOnnx(this HelmholtzMachine machine, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
+        CheckPath(path);
         options ??= new();
         Check(options, recognition: true);
         WriteFile(path, RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
@@ -76,11 +77,23 @@ public static class OnnxExport
     public static void ExportToOnnx(this FixedNoiseLogLikelihood estimator, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(estimator);
+        CheckPath(path);
         WriteFile(path, LogLikelihoodModel(estimator, options ?? new()));
     }
 
     /// <summary>Writes a model to a path atomically (the model is built before the file is touched).</summary>
     internal static void WriteFile(string path, byte[] model) => AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
+
+    /// <summary>
+    /// Refuses a path whose name ends in ".ort" (any case): ONNX Runtime reads such a file as its own flatbuffer format and
+    /// refuses an ONNX model in it, "ORT model verification failed", which would not say why. Checked before the model is built.
+    /// </summary>
+    internal static void CheckPath(string path)
+    {
+        if (path is not null && path.EndsWith(".ort", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"'{path}': ONNX Runtime reads a file whose name ends in .ort as its own (ORT) format, not ONNX, " +
+                "and would refuse this model in it (\"ORT model verification failed\"); name the file .onnx.", nameof(path));
+    }
 
     internal static byte[] RecognitionModel(RecognitionFeatures features, OnnxExportOptions options)
     {
