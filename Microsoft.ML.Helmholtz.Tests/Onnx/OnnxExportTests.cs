@@ -521,4 +521,99 @@ public sealed class OnnxExportTests
         Assert.AreEqual("", CudaLibraries.Missing(_ => true));
         StringAssert.Contains(CudaLibraries.Missing(_ => false), OperatingSystem.IsWindows() ? "cudart64_13.dll" : "libcudart.so.13");
     }
+
+    private sealed class LogLikelihoodOnly
+    {
+        public float LogLikelihood { get; set; }
+    }
+
+    /// <summary>
+    /// K = 2000: a log-likelihood run holds at most 100,000 samples, so a batch of more than 50 rows is cut into runs of 50; every
+    /// row of every run lands on its own row with its own value (the managed one, within the 1e-4 nats of the other tests).
+    /// </summary>
+    [TestMethod]
+    public void TheOnnxRuntimeTransformerCutsABatchIntoRunsOfAtMost100000Samples()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 2000, FeatureColumnName = null,
+        }, seed: 3, threshold: double.PositiveInfinity);
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(230, 2));
+        float[] expected = ml.Data.CreateEnumerable<LogLikelihoodOnly>(model.Transform(test), false).Select(r => r.LogLikelihood).ToArray();
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: 200);
+        float[] actual = ml.Data.CreateEnumerable<LogLikelihoodOnly>(onnx.Transform(test), false).Select(r => r.LogLikelihood).ToArray();
+        Assert.HasCount(230, actual);
+        Assert.IsGreaterThan(20, expected.Distinct().Count(), "rows of their own values");
+        for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-4, $"row {i}");
+    }
+
+    /// <summary>The array a batch needs is as wide as its widest row, input or features: features wider than the input count.</summary>
+    [TestMethod]
+    public void ABatchWhoseFeaturesWouldNotFitOneArrayIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("10b-300g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "10b-300g", LogLikelihoodColumnName = null,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        Assert.AreEqual(300, model.FeatureSize);
+        // 10 input values a row fit one array at this many rows; 300 feature values do not.
+        int rows = Array.MaxLength / 100;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ToOnnxRuntime(ml, batchRows: rows));
+        StringAssert.Contains(e.Message, "rows of up to 300 values does not fit one array");
+        using var fits = model.ToOnnxRuntime(ml, batchRows: Array.MaxLength / 300);
+        Assert.AreEqual(Array.MaxLength / 300, fits.BatchRows);
+    }
+
+    /// <summary>An output without a column of its own whose default name and "helmholtz_" + that name are both taken is numbered.</summary>
+    [TestMethod]
+    public void AnOutputsNameIsNumberedWhereItsHelmholtzNameIsTakenToo()
+    {
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "features", Architecture = "20b-10g-8g", Samples = 5, FeatureColumnName = null,
+            LogLikelihoodColumnName = null, ScoreColumnName = "helmholtz_features", PredictedLabelColumnName = "log_likelihood",
+        }, seed: 1, threshold: 10);
+        using var features = new MemoryStream();
+        model.ExportRecognitionToOnnx(features);
+        using (var session = TestSessions.Create(features.ToArray()))
+            Assert.AreEqual("helmholtz_features_2", session.OutputMetadata.Keys.Single());
+        var taken = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "log_likelihood", Architecture = "20b-10g-8g", Samples = 5, FeatureColumnName = "helmholtz_log_likelihood",
+            LogLikelihoodColumnName = null, ScoreColumnName = "helmholtz_log_likelihood_2",
+        }, seed: 1, threshold: 10);
+        using var logLikelihood = new MemoryStream();
+        taken.ExportLogLikelihoodToOnnx(logLikelihood);
+        using (var session = TestSessions.Create(logLikelihood.ToArray()))
+            CollectionAssert.AreEquivalent(new[] { "helmholtz_log_likelihood_3", "helmholtz_log_likelihood_2" }, session.OutputMetadata.Keys.ToArray());
+    }
+
+    /// <summary>
+    /// A transformer without a log-likelihood column exports its log-likelihood with its own seed's noise: the values of the same
+    /// machine and seed with the column (within the 1e-4 nats of the other tests; another seed's noise moves K = 5 samples' mean far more).
+    /// </summary>
+    [TestMethod]
+    public void TheLogLikelihoodExportOfATransformerWithoutThatColumnUsesItsSeed()
+    {
+        var ml = new MLContext(seed: 1);
+        HelmholtzMachineTransformer Make(string? column) => new(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5, LogLikelihoodColumnName = column,
+        }, seed: 11, threshold: double.PositiveInfinity);
+        HelmholtzMachineTransformer without = Make(null), with = Make("LogLikelihood");
+        Assert.IsNull(without.LogLikelihood);
+        PixelRow[] rows = TransformTestData.Rows(30, 2);
+        float[] expected = ml.Data.CreateEnumerable<LogLikelihoodOnly>(with.Transform(ml.Data.LoadFromEnumerable(rows)), false).Select(r => r.LogLikelihood).ToArray();
+        using var stream = new MemoryStream();
+        without.ExportLogLikelihoodToOnnx(stream);
+        var data = new DataMatrix(rows.Length, PixelRow.Size, rows.SelectMany(r => r.Pixels).ToArray());
+        Dictionary<string, float[]> outputs = Run(stream.ToArray(), "Pixels", data, out InferenceSession session);
+        using (session)
+        {
+            float[] actual = outputs["log_likelihood"];
+            for (int i = 0; i < rows.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-4, $"row {i}");
+        }
+    }
 }

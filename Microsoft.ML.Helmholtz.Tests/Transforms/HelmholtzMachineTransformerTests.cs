@@ -976,6 +976,29 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.IsFalse(one.PredictedLabel, "the PredictionEngine's row at the threshold");
     }
 
+    private sealed class LabelOnly
+    {
+        public bool PredictedLabel { get; set; }
+    }
+
+    // A transformer that adds the predicted label alone (no log-likelihood or score column) computes it from the score as one that adds both.
+    [TestMethod]
+    public void APredictedLabelAloneIsTheScoreAgainstTheThreshold()
+    {
+        HelmholtzMachineTransformer Make(string? score, double threshold) => new(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 10, FeatureColumnName = null, LogLikelihoodColumnName = null,
+            ScoreColumnName = score, PredictedLabelColumnName = "PredictedLabel",
+        }, seed: 1, threshold);
+        var ml = new MLContext(seed: 1);
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 2));
+        float[] scores = ml.Data.CreateEnumerable<AnomalyRow>(Make("Score", double.PositiveInfinity).Transform(test), false).Select(r => r.Score).ToArray();
+        float threshold = scores.Order().ElementAt(20);
+        bool[] labels = ml.Data.CreateEnumerable<LabelOnly>(Make(null, threshold).Transform(test), false).Select(r => r.PredictedLabel).ToArray();
+        CollectionAssert.AreEqual(scores.Select(s => s > threshold).ToArray(), labels);
+        Assert.IsTrue(labels.Contains(true) && labels.Contains(false), "rows on both sides of the threshold");
+    }
+
     private sealed class SixteenBits
     {
         [VectorType(16)] public float[] X { get; set; } = [];

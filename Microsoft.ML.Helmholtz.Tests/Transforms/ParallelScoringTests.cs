@@ -157,4 +157,39 @@ public sealed class ParallelScoringTests
             StringAssert.Contains(e.Message, "generative.0.W");
         }
     }
+
+    /// <summary>
+    /// Rows no scorer can read (0.5 in a binary layer) in the first and the last of four pipelines: the first pipeline's
+    /// exception, as one scorer meets it; the same computation then scores good rows as one scorer does, the failures cleared.
+    /// </summary>
+    [TestMethod]
+    public void TheFirstPipelinesBadRowIsNamedAndTheComputationScoresOnAfterIt()
+    {
+        var transformer = new HelmholtzMachineTransformer(TestModels.Random("6b-3b", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "6b-3b", Samples = 100, FeatureColumnName = null,
+        }, seed: 1, threshold: 0);
+        var random = new RandomStream(3);
+        float[] good = Enumerable.Range(0, 40 * 6).Select(_ => random.NextDouble() < 0.5 ? 1f : 0f).ToArray();
+        float[] bad = (float[])good.Clone();
+        bad[2 * 6 + 1] = 0.5f;    // row 2, column 1: the first pipeline's
+        bad[37 * 6 + 4] = 0.5f;   // row 37, column 4: the last pipeline's
+        float[] inline = new float[40], split = new float[40];
+        string inlineMessage;
+        using (WorkerPool.InlineScope())
+        {
+            var one = new ManagedComputation(transformer);
+            inlineMessage = Assert.ThrowsExactly<ArgumentException>(() => one.LogLikelihood(bad, 40, inline)).Message;
+            one.LogLikelihood(good, 40, inline);
+        }
+        StringAssert.Contains(inlineMessage, "row 2, column 1");
+        using var pool = new WorkerPool(4);
+        using (WorkerPool.Use(pool))
+        {
+            var computation = new ManagedComputation(transformer);
+            Assert.AreEqual(inlineMessage, Assert.ThrowsExactly<ArgumentException>(() => computation.LogLikelihood(bad, 40, split)).Message);
+            computation.LogLikelihood(good, 40, split);
+        }
+        for (int i = 0; i < 40; i++) Assert.AreEqual(inline[i], split[i], 0f, $"row {i}");
+    }
 }
