@@ -1000,4 +1000,97 @@ public sealed class TemporalTransformerTests
             StringAssert.Contains(message, "(TemporalHelmholtzOptions.DivergenceFactor)", message);
         }
     }
+
+    // A fit from a given machine that has taken no step keeps its visible biases: the core trainer's run with InitializeVisibleBiases off, bit for bit.
+    [TestMethod]
+    public void AFitFromAMachineThatHasTakenNoStepKeepsItsVisibleBiases()
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] five = MovingDot(5, 1);
+        var start = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        TemporalHelmholtzTransformer fitted = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 1; o.Seed = 7; }))
+            .Fit(ml.Data.LoadFromEnumerable(five), start);
+        Assert.AreEqual(0L, start.Machine.StepsTrained, "the machine given is not changed");
+        var model = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(start)));
+        new TemporalTrainer(new StochasticBackpropagation(),
+                new TemporalTrainingOptions { Epochs = 1, BatchSequences = 5, Seed = 8, LearningRate = new(0.01), InitializeVisibleBiases = false })
+            .Train(model, new SequenceSet(5, FrameCount, 1, FrameSize, five.SelectMany(r => r.Frames).ToArray()));
+        CollectionAssert.AreEqual(Bytes(model), Bytes(fitted.GetModel()));
+    }
+
+    // Create refuses options whose FrameSize is not the model's, even with no Architecture to compare.
+    [TestMethod]
+    public void CreateRefusesAFrameSizeThatIsNotTheModels()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        var e = Assert.ThrowsExactly<ArgumentException>(() =>
+            TemporalHelmholtzTransformer.Create(model, Quick(o => { o.FrameSize = 4; o.Architecture = null; }), 2 * FrameCount));
+        Assert.AreEqual("options", e.ParamName);
+        StringAssert.StartsWith(e.Message, "TemporalHelmholtzOptions.FrameSize is 4, but the model's frames have 8 values.");
+    }
+
+    // The predicted frames are TemporalEvaluation.PredictFrames' with the seed after the transformer's Seed, as Seed's documentation says: exactly.
+    [TestMethod]
+    public void PredictedFramesDrawFromTheSeedAfterTheTransformers()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        TemporalHelmholtzTransformer transformer = TemporalHelmholtzTransformer.Create(model, Quick(o => o.PredictionSamples = 3), FrameCount);
+        Sequence[] rows = MovingDot(2, 4);
+        Scored[] scored = ml.Data.CreateEnumerable<Scored>(transformer.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToArray();
+        for (int r = 0; r < rows.Length; r++)
+        {
+            float[] expected = TemporalEvaluation.PredictFrames(model, new SequenceSet(1, FrameCount, 1, FrameSize, rows[r].Frames), 3, transformer.Seed + 1);
+            CollectionAssert.AreEqual(expected, scored[r].PredictedFrames, $"row {r}");
+        }
+    }
+
+    // A schema whose input vector is not the trained sequences' length is refused when the output schema is asked for, not at the first row.
+    [TestMethod]
+    public void AnInputOfAnotherSequenceLengthIsRefusedByTheSchema()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        TemporalHelmholtzTransformer transformer = TemporalHelmholtzTransformer.Create(model, Quick(), FrameCount);
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn("Frames", new VectorDataViewType(NumberDataViewType.Single, (FrameCount - 1) * FrameSize));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => transformer.GetOutputSchema(builder.ToSchema()));
+        StringAssert.Contains(e.Message, "it is a vector of 88 values, but the transformer was trained on sequences of 12 frames of 8");
+    }
+
+    // The estimator's output shape replaces an input column of an output's name with the output's type.
+    [TestMethod]
+    public void TheOutputShapeReplacesAnInputColumnOfAnOutputsName()
+    {
+        var ml = new MLContext(seed: 1);
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn("Frames", new VectorDataViewType(NumberDataViewType.Single, FrameCount * FrameSize));
+        builder.AddColumn("LogLikelihood", TextDataViewType.Instance);
+        SchemaShape shape = ml.Transforms.TemporalHelmholtzMachine(Quick()).GetOutputSchema(SchemaShapes.FromSchema(builder.ToSchema()));
+        Assert.IsTrue(shape.TryFind("LogLikelihood", out SchemaShape.Column column));
+        Assert.AreEqual(NumberDataViewType.Single, column.ItemType);
+        Assert.AreEqual(SchemaShape.Column.VectorKind.Scalar, column.Kind);
+        Assert.AreEqual(1, shape.Count(c => c.Name == "LogLikelihood"));
+    }
+
+    // The check that the rate's decay reaches 0 in single precision covers the last epoch (0-based Epochs − 1) and no further.
+    [TestMethod]
+    public void ARateThatReachesZeroInTheLastEpochIsRefusedAndOneEpochLessIsNot()
+    {
+        var ml = new MLContext(seed: 1);
+        int zero = new LearningRateSchedule(0.01, 0.5).FirstZeroInSinglePrecision(0, 10_000)!.Value;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRateDecay = 0.5; o.Epochs = zero + 1; })));
+        StringAssert.StartsWith(e.Message, "TemporalHelmholtzOptions.LearningRateDecay: 0.5 takes the learning rate 0.01 to 0 in single precision");
+        _ = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRateDecay = 0.5; o.Epochs = zero; }));
+    }
+
+    // A negative TruncationSteps is refused when the estimator is made, naming the option (not by the trainer at Fit).
+    [TestMethod]
+    public void ANegativeTruncationIsRefusedWhenTheEstimatorIsMade()
+    {
+        var ml = new MLContext(seed: 1);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TruncationSteps = -1)));
+        Assert.AreEqual("options", e.ParamName);
+        StringAssert.StartsWith(e.Message, "TemporalHelmholtzOptions.TruncationSteps: must be 0 or more");
+        _ = ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TruncationSteps = 0));
+    }
 }
