@@ -9,8 +9,10 @@
 #     shared/Microsoft.NETCore.App copied from the SDK's root) and data/ (the binarized MNIST .gz files);
 #   cuda.part*: libonnxruntime_providers_cuda.so (284 MB) xz-compressed (186.5 MB at xz -6) and split into
 #     parts that fit a call beside the working tree (a call carries at most 64 MiB in all: 62 MB parts first,
-#     59 MB on 2026-12-04 with a 7.1 MB tree; base.tar.xz, 42 MB, went with the last part), gathered in
-#     /root/g on the warm machine, one folder of an ignored .dev/ per call.
+#     59 MB on 2026-12-04 with a 7.1 MB tree; base.tar.xz, 42 MB, went with the last part; on 2026-12-05, an H100 and an
+#     8 MB tree: three parts of 58,000,000 bytes, then the fourth, 12.5 MB, with base.tar.xz, 45 MB), gathered in
+#     /root/g on the warm machine, one folder of .dev/ (ignored, .gitignore) per call: `carry` names it, and the command
+#     copies it there (mkdir -p /root/g && cp .dev/N/* /root/g/). The machine goes back after 30 s idle: make the calls back to back.
 # The CUDA 13 libraries came from the machine's own pip packages (nvidia/cu13, nvidia/cudnn).
 # Usage there: bash cuda-check.sh PARTS_DIR   (writes its logs to $OUT; T_TESTS, T_SAVED, T_PIPE, T_TEMPORAL and
 # T_BENCH are each step's time limit in seconds, 0 skipping that step; T_TEMPORAL and T_BENCH are 0 unless given)
