@@ -432,6 +432,80 @@ public sealed class OnnxExportTests
         StringAssert.Contains(e.Message, "FallbackToCpu");
     }
 
+    /// <summary>
+    /// Dispose while runs are inside ONNX Runtime leaves their sessions to them: released when the last run ends, never under a
+    /// run (ONNX Runtime's Run does not check its session: a freed one crashed the test host when the dispose check was removed).
+    /// </summary>
+    [TestMethod]
+    public void DisposingWhileRunsAreInFlightReleasesTheSessionsWhenTheLastEnds()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        using (var idle = model.ToOnnxRuntime(ml))
+        {
+            Assert.IsFalse(idle.SessionsReleased);
+            idle.Dispose();
+            Assert.IsTrue(idle.SessionsReleased, "no run in flight: released at once");
+        }
+        var onnx = model.ToOnnxRuntime(ml);
+        var first = onnx.EnterRun();
+        var second = onnx.EnterRun();
+        onnx.Dispose();
+        Assert.IsFalse(onnx.SessionsReleased, "two runs in flight");
+        Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.EnterRun(), "a run after Dispose");
+        first.Dispose();
+        Assert.IsFalse(onnx.SessionsReleased, "one run in flight");
+        second.Dispose();
+        Assert.IsTrue(onnx.SessionsReleased, "the last run out releases them");
+        Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.EnterRun(), "and later runs are refused");
+    }
+
+    /// <summary>
+    /// Cursors on four threads while the transformer is disposed under them: each reads its rows or meets ObjectDisposedException
+    /// (as the cursor throws a batch's failure), and the sessions are released once all have stopped. Any interleaving holds it.
+    /// </summary>
+    [TestMethod]
+    public void CursorsOnOtherThreadsMeetDisposeAsObjectDisposedException()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 200,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
+        var onnx = model.ToOnnxRuntime(ml, batchRows: 8);
+        IDataView view = onnx.Transform(data);
+        using var started = new CountdownEvent(4);
+        var outcomes = new string[4];
+        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            started.Signal();
+            try
+            {
+                for (int pass = 0; pass < 50; pass++) Assert.HasCount(200, ml.Data.CreateEnumerable<ScoredRow>(view, false).ToArray());
+                outcomes[t] = "finished";
+            }
+            catch (ObjectDisposedException)
+            {
+                outcomes[t] = "disposed";
+            }
+            catch (Exception e)
+            {
+                outcomes[t] = e.ToString();
+            }
+        })).ToArray();
+        foreach (var thread in threads) thread.Start();
+        started.Wait();
+        Thread.Sleep(50);
+        onnx.Dispose();
+        foreach (var thread in threads) Assert.IsTrue(thread.Join(TimeSpan.FromMinutes(2)), "a cursor thread ended");
+        foreach (string outcome in outcomes) Assert.IsTrue(outcome is "finished" or "disposed", outcome);
+        Assert.IsTrue(onnx.SessionsReleased);
+    }
+
     [TestMethod]
     public void TheOnnxRuntimeTransformerRefusesUseAfterDispose()
     {

@@ -20,8 +20,9 @@ namespace Microsoft.ML.Helmholtz.Transforms;
 /// <para>The library uses ONNX Runtime's managed API only: the application adds the native package,
 /// Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu (CPU and CUDA; ONNX Runtime 1.31's
 /// CUDA provider needs the CUDA 13 runtime libraries: cuBLAS, cuDNN 9, cudart).</para>
-/// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the sessions, once no
-/// cursor or prediction engine of it is running: after that <see cref="Transform"/>, <see cref="GetOutputSchema"/>,
+/// <para>Safe from many threads (ONNX Runtime's sessions are); dispose it to release the sessions. Disposing while a cursor or
+/// prediction engine of it is running is safe too: a run already inside ONNX Runtime finishes, and the sessions are released
+/// when the last such run ends. After <see cref="Dispose"/>, <see cref="Transform"/>, <see cref="GetOutputSchema"/>,
 /// <see cref="GetRowToRowMapper"/> and every batch a cursor made before still asks for are an <see cref="ObjectDisposedException"/>;
 /// saving and the properties (<see cref="Device"/>, <see cref="BatchRows"/>, …) still answer. Saved with a pipeline (disposed or
 /// not: the sessions play no part) as the transformer it was made from.</para>
@@ -34,6 +35,8 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     private readonly InferenceSession? _features, _logLikelihood;
     private readonly RunOptions _runOptions;
     private int _disposed;   // 1 once disposed: set by one caller only
+    private int _running;    // runs inside ONNX Runtime now
+    private int _released;   // 1 once the sessions are released: by Dispose, or by the last run in flight after it
 
     internal HelmholtzOnnxTransformer(HelmholtzMachineTransformer source, IHostEnvironment? environment, int? gpuDeviceId, bool fallbackToCpu, int batchRows)
     {
@@ -213,17 +216,55 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_source).Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime sessions; call it once no cursor or prediction engine of this transformer is running. A second call does nothing.</summary>
+    /// <summary>
+    /// Releases the ONNX Runtime sessions, at once or, where runs are inside ONNX Runtime on other threads, when the last of them
+    /// ends; every later run is an <see cref="ObjectDisposedException"/>. A second call does nothing.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (Volatile.Read(ref _running) == 0) ReleaseSessions();
+    }
+
+    // ONNX Runtime's managed Run does not check that its session is still open.
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <summary>Whether the sessions are released (for tests).</summary>
+    internal bool SessionsReleased => Volatile.Read(ref _released) != 0;
+
+    /// <summary>
+    /// A run of a session: counted in before the disposed flag is read, so that Dispose, which sets the flag before it reads the
+    /// count, either sees this run and leaves the release to it, or is seen by it (the run then throws and touches no session).
+    /// </summary>
+    internal RunScope EnterRun()
+    {
+        Interlocked.Increment(ref _running);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ExitRun();
+            ThrowIfDisposed();
+        }
+        return new RunScope(this);
+    }
+
+    private void ExitRun()
+    {
+        if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _disposed) != 0) ReleaseSessions();
+    }
+
+    private void ReleaseSessions()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0) return;
         _features?.Dispose();
         _logLikelihood?.Dispose();
         _runOptions.Dispose();
     }
 
-    // ONNX Runtime's managed Run does not check that its session is still open.
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    /// <summary>Ends a run begun by <see cref="EnterRun"/>.</summary>
+    internal readonly struct RunScope(HelmholtzOnnxTransformer owner) : IDisposable
+    {
+        public void Dispose() => owner.ExitRun();
+    }
 
     /// <summary>Samples (rows × K) in one run of the log-likelihood graph: about 80 MB per [rows, K, 200] tensor.</summary>
     private const int SamplesPerRun = 100_000;
@@ -251,7 +292,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
         private void Run(InferenceSession session, ReadOnlySpan<float> rows, int count, string output, Span<float> destination)
         {
-            owner.ThrowIfDisposed();
+            using var run = owner.EnterRun();
             int columns = owner._source.Input.Size;
             if (_input.Length < count * columns) _input = new float[count * columns];
             rows[..(count * columns)].CopyTo(_input);
