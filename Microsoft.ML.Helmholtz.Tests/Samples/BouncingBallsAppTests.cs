@@ -188,6 +188,17 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsFalse(File.Exists(Temp.File("out/strip.png")));
     }
 
+    // A run stopped by its time limit says so, and how to reproduce it, and saves and scores the epoch it finished.
+    [TestMethod]
+    public void ARunStoppedByItsTimeLimitSaysSo()
+    {
+        // 1e-6 minutes (60 µs) is past before the first epoch ends: the trainer stops at its end.
+        var (exit, text, error) = Run([.. Small, "--epochs", "3", "--time-limit", "1e-6", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        StringAssert.Contains(text, "time limit reached: stopped after epoch 1 (reproduce with --epochs 1 and no time limit)");
+        Assert.AreEqual(3L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained, "one epoch of three minibatches");
+    }
+
     [TestMethod]
     public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
     {

@@ -739,4 +739,69 @@ public sealed class MnistAppTests : TempDirectoryTests
         CollectionAssert.AreEquivalent(before.Keys.ToArray(), Directory.GetFiles(output).Select(Path.GetFileName).ToArray());
         foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
     }
+
+    // A negative count, --k 0 and a short option taken for a value are refused as the arguments are read.
+    [TestMethod]
+    public void ANegativeCountAZeroKAndAShortOptionAsAValueAreRefused()
+    {
+        // A negative --train-limit would have trained on all the images, as 0 does.
+        var (exit, _, error) = RunWithoutData("--train-limit", "-1");
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --train-limit needs a whole number from 0 to 2147483647; got '-1'.");
+        (exit, _, error) = RunWithoutData("--k", "0");
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --batch and --k must be positive.");
+        // An option of one letter after its two dashes is an option too, not a value.
+        (exit, _, error) = Run("--out", "--k", "5");
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --out needs a value, but the next argument is the option --k.");
+    }
+
+    // A file of estimates that repeats a row is not one this sample wrote.
+    [TestMethod]
+    public void AnEstimatesFileThatRepeatsARowIsRefused()
+    {
+        string repeated = Temp.File("repeated.csv");
+        File.WriteAllLines(repeated, ["split,row,log_likelihood", "test,0,-90.5", "test,0,-80"]);
+        var (exit, _, error) = RunWithoutData("--compare", repeated);
+        AssertOneLineError(exit, error, "record 2 has the row 0: the rows must rise from 0");
+    }
+
+    // The curve's columns hold what the console's epoch line says; a scoring run takes a training command's --train-samples;
+    // --compare refuses a file of other rows of the same count; another optimiser's state is left aside on resuming.
+    [TestMethod]
+    public void TheCurvesColumnsScoringWithTrainSamplesOtherRowsAndAnotherOptimisersState()
+    {
+        string output = Temp.File("out");
+        var (exit, text, error) = ShortRun(output, "--optimizer", "sgd");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string[] curve = File.ReadAllLines(Path.Combine(output, "sbp-curve.csv"));
+        Assert.AreEqual("epoch,train_free_energy,validation_free_energy,learning_rate,seconds,train_objective,validation_log_likelihood", curve[0]);
+        Assert.HasCount(2, curve);
+        string[] fields = curve[1].Split(',');
+        // The console prints the curve's values to 2 decimals ("R" in the file): the same numbers, rounded the same way.
+        static string F2(string value) => double.Parse(value, CultureInfo.InvariantCulture).ToString("F2", CultureInfo.InvariantCulture);
+        string line = EpochLine(text, 1);
+        Assert.AreEqual("1", fields[0]);
+        StringAssert.Contains(line, $"train F {F2(fields[1]),8}", line);
+        StringAssert.Contains(line, $"valid F {F2(fields[2]),8}", line);
+        Assert.AreNotEqual(fields[1], fields[2], "the training and validation free energies of 500 and 100 images differ");
+
+        // --epochs 0 scores the model with the training command's options as they are, --train-samples of a one-sample rule included.
+        string model = Path.Combine(output, "sbp.hm");
+        string again = Temp.File("again");
+        (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--train-samples", "5");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+
+        // A file of 50 estimates of the test split at other rows than this run's (0, 200, …, 9800) is refused.
+        string others = Temp.File("others.csv");
+        File.WriteAllLines(others, ["split,row,log_likelihood", .. Enumerable.Range(0, 50).Select(i => $"test,{i},-90.5")]);
+        (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--compare", others);
+        AssertOneLineError(exit, error, "holds the estimates of 50 images of the test split, but this run scores 50 images of the test split at other rows");
+
+        // The sgd run's training state is not Adam's: resumed with Adam, the optimiser starts afresh.
+        (exit, text, error) = ShortRun(output, "--resume", model);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd: the optimiser starts afresh)");
+    }
 }
