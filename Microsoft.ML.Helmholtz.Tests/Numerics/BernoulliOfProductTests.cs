@@ -38,6 +38,8 @@ public sealed class BernoulliOfProductTests
     [DataRow(13, 17, 33, 3)]
     [DataRow(37, 5, 48, 5)]
     [DataRow(9, 3, 2100, 2)]
+    [DataRow(12, 5, 40, 3)]   // a tile of 4 rows after a whole one
+    [DataRow(30, 4, 20, 2)]   // tiles of 8, 8, 8 and 6 rows
     [DataRow(1000, 200, 784, 1)]
     public void TheVisibleTermsInOneKernelMatchDouble(int rows, int inputs, int outputs, int targetRows)
     {

@@ -336,6 +336,29 @@ public sealed class GemmTests
         }
     }
 
+    // One frozen square array read as B both ways (same n, k and ldb): each way has its own pack, so B and Bᵀ give their own bits.
+    [TestMethod]
+    public void Managed_AFrozenBReadBothWaysIsPackedOnceForEachWay()
+    {
+        using var pool = new WorkerPool(3);
+        var rng = new RandomStream(22);
+        const int m = 5, n = 40;
+        foreach (ManagedMatrixEngine plain in ManagedEngines(pool))
+        {
+            float[] a = Random(rng, m * n), b = Random(rng, n * n);
+            var frozen = new ManagedMatrixEngine(plain.Kernel) { MaxThreads = plain.MaxThreads, Pool = plain.Pool };
+            frozen.Freeze([b]);
+            foreach (bool transB in new[] { false, true, false })
+            {
+                float[] expected = new float[m * n], actual = new float[m * n];
+                plain.Gemm(false, transB, m, n, n, 1f, a, n, b, n, 0f, expected, n);
+                frozen.Gemm(false, transB, m, n, n, 1f, a, n, b, n, 0f, actual, n);
+                CollectionAssert.AreEqual(expected, actual, $"{plain.Kernel}, threads {plain.MaxThreads}, transB {transB}");
+            }
+            Assert.AreEqual(2, frozen.PackedCount, "one pack for B, one for Bᵀ");
+        }
+    }
+
     /// <summary>
     /// A row's product alone (the one-row kernels, reading the row where it lies, from A or a transposed A) has the bits
     /// it has among other rows (the full kernels' first row and every other), on every managed kernel: what lets a

@@ -330,6 +330,54 @@ public sealed class RandomStreamTests
     }
 
     /// <summary>
+    /// FillNormal against Box–Muller from its draws in double: pair i's draw gives r = (2·(x ≫ 34) + 1)·2⁻³¹ (its odd numerator
+    /// rounded to float, as the stream rounds it) and θ = (2·((x ≫ 9) &amp; 0x7FFFFF) + 1)·2π/2²⁴ − π, value i is √(−2 ln r)·cos θ and
+    /// value pairs + i is √(−2 ln r)·sin θ. Lengths whose last batch ends in a tail past the 16-lane and 8-lane loops. Tolerance:
+    /// θ in float is off by a few ulps of π (≲ 1e-6) and ln, √, sin and cos by a few float ulps, so 1e-5 · (1 + radius) is ample.
+    /// </summary>
+    [TestMethod]
+    [DataRow(37)]
+    [DataRow(1067)]   // two whole batches, then 43 values (22 pairs: 16 in vectors, a tail of 6)
+    public void FillNormalIsBoxMullerOfItsDrawsToTheLastTail(int n)
+    {
+        var normals = new float[n];
+        new RandomStream(31).FillNormal(normals);
+        var drawsStream = new RandomStream(31);
+        const int batch = 512;
+        for (int start = 0; start < n; start += batch)
+        {
+            int len = Math.Min(batch, n - start), pairs = (len + 1) / 2;
+            var draws = new ulong[pairs];
+            drawsStream.NextUInt64s(draws);
+            for (int i = 0; i < pairs; i++)
+            {
+                double r = (double)(float)(2 * (draws[i] >> 34) + 1) / (1UL << 31);
+                double theta = (2 * ((draws[i] >> 9) & 0x7FFFFF) + 1) * (double)(2 * MathF.PI / (1 << 24)) - (double)MathF.PI;
+                double radius = Math.Sqrt(-2 * Math.Log(r)), tolerance = 1e-5 * (1 + radius);
+                Assert.AreEqual(radius * Math.Cos(theta), normals[start + i], tolerance, $"n {n}, value {start + i}");
+                if (pairs + i < len)
+                    Assert.AreEqual(radius * Math.Sin(theta), normals[start + pairs + i], tolerance, $"n {n}, value {start + pairs + i}");
+            }
+        }
+    }
+
+    // A state with all eight buffered draws handed out (a new stream's, or one after whole steps) is one a stream writes: it restores.
+    [TestMethod]
+    public void AStateWithEveryBufferedDrawHandedOutRestores()
+    {
+        foreach (int drawn in new[] { 0, 8, 16 })
+        {
+            var stream = new RandomStream(5);
+            for (int i = 0; i < drawn; i++) stream.NextUInt64();
+            ulong[] state = stream.SaveState();
+            Assert.AreEqual(8UL, state[^1], $"{drawn} draws");
+            var other = new RandomStream(6);
+            other.RestoreState(state);
+            Assert.AreEqual(stream.NextUInt64(), other.NextUInt64(), $"{drawn} draws");
+        }
+    }
+
+    /// <summary>
     /// NextDouble stays inside (0, 1) for the draw whose top 53 bits are all ones (1 in 2^53): (m + ½)·2⁻⁵³ rounded to 1 there.
     /// The stream's state is set so that its next output is 2^64 − 1.
     /// </summary>
