@@ -59,10 +59,12 @@ public static class OnnxExport
     public static void ExportRecognitionToOnnx(this HelmholtzMachine machine, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        CheckPath(path);
         options ??= new();
-        Check(options, recognition: true);
-        WriteFile(path, RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options));
+        WriteFile(path, () =>
+        {
+            Check(options, recognition: true);
+            return RecognitionModel(new RecognitionFeatures(machine, options.FeatureLayers), options);
+        });
     }
 
     /// <summary>The log-likelihood with this estimator's K and noise: input [N, D] (or [D]), output [N] (or [1]).</summary>
@@ -77,22 +79,21 @@ public static class OnnxExport
     public static void ExportToOnnx(this FixedNoiseLogLikelihood estimator, string path, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(estimator);
-        CheckPath(path);
-        WriteFile(path, LogLikelihoodModel(estimator, options ?? new()));
+        WriteFile(path, () => LogLikelihoodModel(estimator, options ?? new()));
     }
 
-    /// <summary>Writes a model to a path atomically (the model is built before the file is touched).</summary>
-    internal static void WriteFile(string path, byte[] model) => AtomicFile.Write(path, "the ONNX model", s => s.Write(model));
-
     /// <summary>
-    /// Refuses a path whose name ends in ".ort" (any case): ONNX Runtime reads such a file as its own flatbuffer format and
-    /// refuses an ONNX model in it, "ORT model verification failed", which would not say why. Checked before the model is built.
+    /// Writes a model to a path atomically: the path checked first, then the model built, then the file touched. A name ending in
+    /// ".ort" (any case) is refused: ONNX Runtime reads such a file as its own flatbuffer format and refuses an ONNX model in it,
+    /// "ORT model verification failed", which would not say why.
     /// </summary>
-    internal static void CheckPath(string path)
+    internal static void WriteFile(string path, Func<byte[]> build)
     {
         if (path is not null && path.EndsWith(".ort", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"'{path}': ONNX Runtime reads a file whose name ends in .ort as its own (ORT) format, not ONNX, " +
                 "and would refuse this model in it (\"ORT model verification failed\"); name the file .onnx.", nameof(path));
+        byte[] model = build();
+        AtomicFile.Write(path!, "the ONNX model", s => s.Write(model));
     }
 
     internal static byte[] RecognitionModel(RecognitionFeatures features, OnnxExportOptions options)

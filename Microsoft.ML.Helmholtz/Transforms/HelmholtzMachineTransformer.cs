@@ -128,10 +128,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// <inheritdoc cref="ExportRecognitionToOnnx(Stream, bool, OnnxLayout)"/>
     /// <remarks>The file is written atomically: a failure leaves an earlier file intact and nothing partial behind.</remarks>
     public void ExportRecognitionToOnnx(string path, bool layerStatistics = false, OnnxLayout layout = OnnxLayout.Batch)
-    {
-        OnnxExport.CheckPath(path);
-        OnnxExport.WriteFile(path, RecognitionModel(layerStatistics, layout));
-    }
+        => OnnxExport.WriteFile(path, () => RecognitionModel(layerStatistics, layout));
 
     /// <summary>
     /// The log-likelihood as ONNX (opset 18), with this transformer's K and scoring noise in the graph,
@@ -149,10 +146,7 @@ public sealed class HelmholtzMachineTransformer : ITransformer, IRowScoring
     /// <inheritdoc cref="ExportLogLikelihoodToOnnx(Stream, OnnxLayout)"/>
     /// <remarks>The file is written atomically: a failure leaves an earlier file intact and nothing partial behind.</remarks>
     public void ExportLogLikelihoodToOnnx(string path, OnnxLayout layout = OnnxLayout.Batch)
-    {
-        OnnxExport.CheckPath(path);
-        OnnxExport.WriteFile(path, LogLikelihoodModel(layout));
-    }
+        => OnnxExport.WriteFile(path, () => LogLikelihoodModel(layout));
 
     private byte[] RecognitionModel(bool layerStatistics, OnnxLayout layout) => NamedByTheColumns(() => OnnxExport.RecognitionModel(
         Features ?? new RecognitionFeatures(Machine, Options.FeatureLayers),
