@@ -303,6 +303,39 @@ public sealed class MnistAppTests : TempDirectoryTests
     }
 
     [TestMethod]
+    public void AModelWithoutStateThatBecomesTheBestTakesNoOtherModelsState()
+    {
+        // The folder's best model so far: one barely trained (3 steps at a rate of 1e-9), with its training state beside it.
+        string output = Temp.File("out");
+        string[] common = ["--rule", "sbp", "--train-limit", "300", "--valid-rows", "40", "--test-limit", "20", "--k", "5", "--data", RealData()];
+        var (exit, _, error) = Run([.. common, "--out", output, "--epochs", "1", "--lr", "1e-9", "--valid-k", "4", "--checkpoint-every", "1"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string bestFile = Path.Combine(output, "sbp-best.hm");
+        string bestState = Path.Combine(output, "sbp-best.state");
+        Assert.IsTrue(File.Exists(bestState), "the first run's best model is saved with its state");
+
+        // A better model (9 steps at 0.003) with no state beside it, resumed in that folder: it is estimated first and beats
+        // the best, so it becomes the best file; the state there is of another model and must go with the file it belonged to.
+        string elsewhere = Temp.File("elsewhere");
+        (exit, _, error) = Run([.. common, "--out", elsewhere, "--epochs", "3", "--lr", "0.003"]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string stateless = Temp.File("stateless.hm");
+        File.Copy(Path.Combine(elsewhere, "sbp.hm"), stateless);
+        // No checkpoint in this run's one epoch (the 10th is the first): the model resumed from is the last to be estimated.
+        (exit, string text, error) = Run([.. common, "--out", output, "--epochs", "1", "--lr", "0.003", "--valid-k", "4", "--checkpoint-every", "10", "--resume", stateless]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "no training state beside it");
+        StringAssert.Contains(text.Split('\n').Single(l => l.Contains($"validation log-likelihood of the model resumed from {stateless} ")), "the best so far");
+        Assert.AreEqual(9L, HelmholtzMachine.Load(bestFile).StepsTrained);
+        Assert.IsFalse(File.Exists(bestState), "the earlier best model's state is not left beside the new best model");
+
+        // So the best model resumes, its optimiser starting afresh, instead of failing on a state of another checkpoint.
+        (exit, text, error) = Run([.. common, "--out", Temp.File("again"), "--epochs", "1", "--resume", bestFile]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "no training state beside it");
+    }
+
+    [TestMethod]
     public void AShortRunTrainsSavesAndScores()
     {
         string output = Temp.File("out");
