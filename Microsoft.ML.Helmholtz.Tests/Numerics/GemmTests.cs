@@ -104,6 +104,40 @@ public sealed class GemmTests
     }
 
     [TestMethod]
+    [DataRow("managed", "managed")]
+    [DataRow("Managed", "managed")]
+    [DataRow("OPENBLAS", "openblas")]
+    [DataRow("openblas", "openblas")]
+    public void TheEngineVariableForcesTheEngineItNamesInAnyCase(string value, string engine)
+    {
+        RequireOpenBlas();
+        var (chosen, reason) = MatrixEngine.Choose(value);
+        Assert.AreEqual(engine, chosen.Name);
+        Assert.AreEqual($"HELMHOLTZ_MATRIX_ENGINE={engine}", reason);
+    }
+
+    [TestMethod]
+    [DataRow("blas")]
+    [DataRow("managed ")]
+    [DataRow("mkl")]
+    public void AnEngineVariableOfNoEngineIsRefusedWithTheValuesItTakes(string value)
+    {
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => MatrixEngine.Choose(value));
+        Assert.AreEqual($"HELMHOLTZ_MATRIX_ENGINE='{value}' is not one of: managed, openblas.", e.Message);
+    }
+
+    [TestMethod]
+    [DataRow(null)]
+    [DataRow("")]
+    public void AnUnsetEngineVariableTakesOpenBlasWhenItUsesTheCpuFully(string? value)
+    {
+        var blas = (OpenBlasMatrixEngine)RequireOpenBlas();
+        var (chosen, reason) = MatrixEngine.Choose(value);
+        Assert.AreEqual(blas.UsesTheCpuFully ? "openblas" : "managed", chosen.Name, reason);
+        StringAssert.Contains(reason, $"'{blas.CoreName}' kernels");
+    }
+
+    [TestMethod]
     public void OpenBlas_RunsKernelsThatUseThisCpusVectorInstructions()
     {
         // Unless the user forced a core, the engine names the one this CPU supports before OpenBLAS

@@ -57,32 +57,26 @@ public static class MatrixEngine
 
     private static IMatrixEngine Choose()
     {
-        string? forced = Environment.GetEnvironmentVariable("HELMHOLTZ_MATRIX_ENGINE");
+        (IMatrixEngine engine, _reason) = Choose(Environment.GetEnvironmentVariable("HELMHOLTZ_MATRIX_ENGINE"));
+        return engine;
+    }
+
+    /// <summary>The engine for a value of <c>HELMHOLTZ_MATRIX_ENGINE</c> (null or empty: not set), and why; apart from the process-wide choice so that each value can be tried in one process.</summary>
+    internal static (IMatrixEngine Engine, string Reason) Choose(string? forced)
+    {
         if (string.Equals(forced, "managed", StringComparison.OrdinalIgnoreCase))
-        {
-            _reason = "HELMHOLTZ_MATRIX_ENGINE=managed";
-            return Managed;
-        }
+            return (Managed, "HELMHOLTZ_MATRIX_ENGINE=managed");
         if (string.Equals(forced, "openblas", StringComparison.OrdinalIgnoreCase))
-        {
-            _reason = "HELMHOLTZ_MATRIX_ENGINE=openblas";
-            return OpenBlas ?? throw new InvalidOperationException(
+            return (OpenBlas ?? throw new InvalidOperationException(
                 "HELMHOLTZ_MATRIX_ENGINE=openblas, but OpenBLAS could not be loaded (tried libopenblas.so.0, libopenblas.so, openblas). " +
-                "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) or unset the variable to use the managed engine.");
-        }
+                "Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) or unset the variable to use the managed engine."),
+                "HELMHOLTZ_MATRIX_ENGINE=openblas");
         if (!string.IsNullOrEmpty(forced))
             throw new InvalidOperationException($"HELMHOLTZ_MATRIX_ENGINE='{forced}' is not one of: managed, openblas.");
         if (OpenBlasMatrixEngine.TryCreate() is not { } blas)
-        {
-            _reason = "OpenBLAS (libopenblas.so.0) not found";
-            return Managed;
-        }
+            return (Managed, "OpenBLAS (libopenblas.so.0) not found");
         if (!blas.UsesTheCpuFully)
-        {
-            _reason = $"OpenBLAS runs its '{blas.CoreName}' kernels, without the AVX2/FMA this CPU has";
-            return Managed;
-        }
-        _reason = $"OpenBLAS with its '{blas.CoreName}' kernels";
-        return blas;
+            return (Managed, $"OpenBLAS runs its '{blas.CoreName}' kernels, without the AVX2/FMA this CPU has");
+        return (blas, $"OpenBLAS with its '{blas.CoreName}' kernels");
     }
 }
