@@ -191,5 +191,14 @@ public sealed class ParallelScoringTests
             computation.LogLikelihood(good, 40, split);
         }
         for (int i = 0; i < 40; i++) Assert.AreEqual(inline[i], split[i], 0f, $"row {i}");
+
+        // A bad row in the last pipeline alone is named by its row in the batch, not in the pipeline's part of it.
+        float[] lastOnly = (float[])good.Clone();
+        lastOnly[37 * 6 + 4] = 0.5f;
+        using (WorkerPool.InlineScope())
+            inlineMessage = Assert.ThrowsExactly<ArgumentException>(() => new ManagedComputation(transformer).LogLikelihood(lastOnly, 40, inline)).Message;
+        StringAssert.Contains(inlineMessage, "row 37, column 4");
+        using (WorkerPool.Use(pool))
+            Assert.AreEqual(inlineMessage, Assert.ThrowsExactly<ArgumentException>(() => new ManagedComputation(transformer).LogLikelihood(lastOnly, 40, split)).Message);
     }
 }

@@ -1,6 +1,7 @@
 using System.Runtime.ExceptionServices;
 using Microsoft.ML.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Transforms;
@@ -83,9 +84,11 @@ internal sealed class ManagedComputation(HelmholtzMachineTransformer transformer
         {
             if (_failures.Length < pipelines) _failures = new ExceptionDispatchInfo?[pipelines];
             if (_scorers.Length < pipelines) Array.Resize(ref _scorers, pipelines);   // here, so that the pipelines never resize it
-            int size = transformer.LogLikelihood!.Machine.Architecture.Visible.Size;
-            if (rows.Length < (long)count * size)   // the pipelines read through a pointer: checked here as the scorer checks its span
-                throw new ArgumentException($"rows holds {rows.Length} values, not {count} rows × {size}.", nameof(rows));
+            LayerDefinition visible = transformer.LogLikelihood!.Machine.Architecture.Visible;
+            int size = visible.Size;
+            // The whole batch checked here as one scorer checks it: the pipelines read through a pointer, and a bad value
+            // is named by its row in the batch, not in a pipeline's part of it.
+            DataValidation.Validate(rows, count, size, visible, "rows", nameof(rows));
             // Each pipeline keeps to its thread, its products cut as the pool would cut them: OpenBLAS sums each piece in
             // its own order, so a row keeps the bits a PredictionEngine (one row, on the pool) gives it.
             WorkerPool cut = WorkerPool.CallerOnly(WorkerPool.Current.Threads);
