@@ -322,6 +322,19 @@ public sealed class LimitsAndShapesTests
         RefusedBeforeAllocating(() => new RecognitionFeatures(TestModels.Random("4b-3b", 12), rowsPerBlock: int.MaxValue), "rowsPerBlock");
     }
 
+    [TestMethod]
+    public void TheDefaultBlockIsLoweredForAVeryWideMachineButAnExplicitOneIsRefused()
+    {
+        // 2,500,000 values a row: 1024 rows would be 2.56·10⁹ values, past one array; 858 rows fit.
+        var wide = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-2500000t-1b"), 11);
+        Assert.AreEqual(Array.MaxLength / 2_500_000, new RecognitionFeatures(wide).RowsPerBlock);
+        // The default's value given explicitly is the caller's choice, refused like any other that does not fit.
+        var e = RefusedBeforeAllocating(() => new RecognitionFeatures(wide, rowsPerBlock: RecognitionFeatures.DefaultRowsPerBlock), "rowsPerBlock");
+        StringAssert.Contains(e.Message, "(1,024 × 2,500,000)");
+        Assert.AreEqual(RecognitionFeatures.DefaultRowsPerBlock, new RecognitionFeatures(TestModels.Random("4b-3b", 12)).RowsPerBlock);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RecognitionFeatures(wide, rowsPerBlock: 0));
+    }
+
     /// <summary>
     /// An extractor holds the states of the rows it is asked for, up to a block: one row at a time (a
     /// PredictionEngine) costs a row's states, not 1024 rows'. The features are the same whatever the growth.

@@ -39,23 +39,23 @@ public sealed class RecognitionFeatures
     /// <param name="machine">The machine whose recognition network gives the features.</param>
     /// <param name="layers">Which hidden layers give the features.</param>
     /// <param name="rowsPerBlock">
-    /// Most rows an extractor computes at once; positive. <see cref="DefaultRowsPerBlock"/> is lowered, down to 1, for a machine
-    /// so wide that a block of that many rows would not fit one array.
+    /// Most rows an extractor computes at once; positive, and refused when a block of that many rows would not fit one array.
+    /// Not given (null): <see cref="DefaultRowsPerBlock"/>, lowered, down to 1, for a machine so wide that such a block would not fit.
     /// </param>
-    public RecognitionFeatures(HelmholtzMachine machine, FeatureLayers layers = FeatureLayers.Top, int rowsPerBlock = DefaultRowsPerBlock)
+    public RecognitionFeatures(HelmholtzMachine machine, FeatureLayers layers = FeatureLayers.Top, int? rowsPerBlock = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rowsPerBlock);
+        if (rowsPerBlock is { } given) ArgumentOutOfRangeException.ThrowIfNegativeOrZero(given, nameof(rowsPerBlock));
         if (!Enum.IsDefined(layers)) throw new ArgumentOutOfRangeException(nameof(layers), layers, "Unknown feature layers.");
         // Each extractor holds RowsPerBlock rows of every layer. The default is held to what one array holds for the machine's widest
         // row (a very wide machine, whose exports and transformers take the default, is not refused for it); a block the caller asks
         // for that no array holds is refused here, naming the argument, not when an extractor is made.
-        if (rowsPerBlock == DefaultRowsPerBlock) rowsPerBlock = (int)Math.Clamp(Array.MaxLength / machine.WidestRow, 1, DefaultRowsPerBlock);
-        machine.RequireRows(rowsPerBlock, nameof(rowsPerBlock), $"An extractor's blocks of {rowsPerBlock} rows (rowsPerBlock)", "use a smaller rowsPerBlock");
+        int rows = rowsPerBlock ?? (int)Math.Clamp(Array.MaxLength / machine.WidestRow, 1, DefaultRowsPerBlock);
+        machine.RequireRows(rows, nameof(rowsPerBlock), $"An extractor's blocks of {rows} rows (rowsPerBlock)", "use a smaller rowsPerBlock");
         Machine = machine.Clone();
         MachineFile.RequireFiniteToScore(Machine.Parameters);
         Layers = layers;
-        RowsPerBlock = rowsPerBlock;
+        RowsPerBlock = rows;
         var hidden = Machine.Architecture.Layers.Skip(1);
         Size = layers == FeatureLayers.Top ? Machine.Architecture.Layers[^1].Size : hidden.Sum(l => l.Size);
     }
