@@ -127,6 +127,8 @@ public sealed class StreamingMinibatchesTests
             string name = source.GetType().Name;
             // Before an epoch begins both refuse (the shuffled source returned 0, which says the epoch is over).
             StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => source.NextBatch(new float[20], 10), name).Message, "Call BeginEpoch first", name);
+            // The state is checked before the arguments, in both alike.
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => source.NextBatch(new float[1], -1), name).Message, "Call BeginEpoch first", name);
             Assert.AreEqual("random", Assert.ThrowsExactly<ArgumentNullException>(() => source.BeginEpoch(null!), name).ParamName, name);
             source.BeginEpoch(new RandomStream(1));
             var small = Assert.ThrowsExactly<ArgumentException>(() => source.NextBatch(new float[5], 3), name);

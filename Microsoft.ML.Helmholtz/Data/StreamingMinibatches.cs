@@ -81,9 +81,10 @@ public sealed class StreamingMinibatches : IMinibatchSource
     /// <exception cref="InvalidOperationException"><see cref="BeginEpoch"/> has not been called, or the stream's <see cref="IRowStream.Read"/> returned more rows than asked for.</exception>
     public int NextBatch(Span<float> destination, int rows)
     {
+        // The state before the arguments, as ShuffledMinibatches checks them.
+        if (_random is null) throw new InvalidOperationException("Call BeginEpoch first.");
         int columns = Columns;
         MinibatchArguments.Check(destination, rows, columns);
-        if (_random is null) throw new InvalidOperationException("Call BeginEpoch first.");
         for (int r = 0; r < rows; r++)
         {
             if (_filled == 0) return r;
