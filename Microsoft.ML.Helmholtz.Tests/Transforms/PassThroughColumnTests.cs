@@ -5,9 +5,9 @@ namespace Microsoft.ML.Helmholtz.Tests.Transforms;
 
 /// <summary>
 /// Columns of the input pass through the transformers. The frame transformer reads rows ahead in batches and copies the values
-/// of the rows it holds, which it can do for ML.NET's primitive types and vectors of them: a column of another type (an image
-/// column, here a registered type of the test's own) stays in the schema and can be left unread, and a cursor that asks for it
-/// is refused naming it, as usage.md says. The temporal transformer scores a row at a time and passes such a column.
+/// of the rows it holds, which it can do for ML.NET's primitive types and vectors of them: a cursor that asks for a column of
+/// another type (an image column, here a registered type of the test's own) is served a row at a time, as usage.md says, with
+/// the same values. The temporal transformer scores a row at a time and passes such a column.
 /// </summary>
 [TestClass]
 public sealed class PassThroughColumnTests
@@ -51,6 +51,15 @@ public sealed class PassThroughColumnTests
     {
         public float LogLikelihood { get; set; }
         [BlobType] public Blob Thing { get; set; } = new();
+        public int Id { get; set; }
+        [ColumnName("HelmholtzFeatures")] public float[] Features { get; set; } = [];
+    }
+
+    private sealed class ScoredWithFeatures
+    {
+        public float LogLikelihood { get; set; }
+        public int Id { get; set; }
+        [ColumnName("HelmholtzFeatures")] public float[] Features { get; set; } = [];
     }
 
     private sealed class SequenceRow
@@ -83,7 +92,7 @@ public sealed class PassThroughColumnTests
     }
 
     [TestMethod]
-    public void AColumnOfANonPrimitiveTypeStaysInTheSchemaAndIsRefusedNamedWhenRead()
+    public void AColumnOfANonPrimitiveTypeIsServedARowAtATimeWithTheSameValues()
     {
         var ml = new MLContext(seed: 1);
         var random = new Random(5);
@@ -98,16 +107,39 @@ public sealed class PassThroughColumnTests
         IDataView scored = machine.Transform(data);
         Assert.IsInstanceOfType<BlobType>(scored.Schema["Thing"].Type, "the column stays in the schema");
 
-        // Left unread, it is no obstacle: the other columns, the machine's and the input's, are served.
-        Scored[] read = ml.Data.CreateEnumerable<Scored>(scored, reuseRowObject: false).ToArray();
-        CollectionAssert.AreEqual(rows.Select(r => r.Id).ToArray(), read.Select(r => r.Id).ToArray());
-        Assert.IsTrue(read.All(r => float.IsFinite(r.LogLikelihood) && r.LogLikelihood < 0));
+        // Left unread, the rows are computed in batches; asked for, a row at a time: each row's values are the same bits
+        // (a row's values do not depend on its batch), and each row's Blob is its own.
+        ScoredWithFeatures[] batched = ml.Data.CreateEnumerable<ScoredWithFeatures>(scored, reuseRowObject: false).ToArray();
+        ScoredWithThing[] alone = ml.Data.CreateEnumerable<ScoredWithThing>(scored, reuseRowObject: false).ToArray();
+        CollectionAssert.AreEqual(rows.Select(r => r.Id).ToArray(), batched.Select(r => r.Id).ToArray());
+        CollectionAssert.AreEqual(rows.Select(r => r.Id).ToArray(), alone.Select(r => r.Id).ToArray());
+        CollectionAssert.AreEqual(rows.Select(r => r.Thing.Value).ToArray(), alone.Select(r => r.Thing.Value).ToArray());
+        Assert.IsTrue(batched.All(r => float.IsFinite(r.LogLikelihood) && r.LogLikelihood < 0));
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.AreEqual(batched[i].LogLikelihood, alone[i].LogLikelihood, 0f, $"row {i}");
+            CollectionAssert.AreEqual(batched[i].Features, alone[i].Features, $"row {i}");
+        }
 
-        // Asked for, it is refused naming the column and what to do.
-        var refused = Assert.ThrowsExactly<NotSupportedException>(() => ml.Data.CreateEnumerable<ScoredWithThing>(scored, reuseRowObject: false).ToArray());
-        StringAssert.Contains(refused.Message, "Column 'Thing' is Blob: the Helmholtz transform cannot pass it through beside its own columns");
-        StringAssert.Contains(refused.Message, "drop it before");
-        // Dropped before the transform, as the message says, the rest is read.
+        // A cursor that asks for it reads the input's row under it, and refuses off a row as for the other columns.
+        DataViewSchema.Column thing = scored.Schema["Thing"];
+        using (DataViewRowCursor cursor = scored.GetRowCursor([thing, scored.Schema["LogLikelihood"]]))
+        {
+            ValueGetter<Blob> getThing = cursor.GetGetter<Blob>(thing);
+            Blob value = new();
+            Assert.ThrowsExactly<InvalidOperationException>(() => getThing(ref value), "before the first row");
+            for (int i = 0; i < rows.Length; i++)
+            {
+                Assert.IsTrue(cursor.MoveNext());
+                Assert.AreEqual(i, cursor.Position);
+                getThing(ref value);
+                Assert.AreEqual(i, value.Value);
+            }
+            Assert.IsFalse(cursor.MoveNext());
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => getThing(ref value)).Message, "not on a row");
+        }
+
+        // Dropped before the transform, the rest is read as before.
         IDataView dropped = machine.Transform(ml.Transforms.DropColumns("Thing").Fit(data).Transform(data));
         Assert.IsFalse(dropped.Schema.GetColumnOrNull("Thing").HasValue);
         Assert.AreEqual(rows.Length, ml.Data.CreateEnumerable<Scored>(dropped, reuseRowObject: false).Count());

@@ -71,7 +71,9 @@ internal sealed class BatchedDataView : IDataView
     /// <summary>
     /// Reads up to the transformer's batch of rows ahead, keeps copies of the active pass-through
     /// columns (the input cursor has moved on when a row is served), computes the active outputs for
-    /// the batch, then serves its rows. Position counts this cursor's rows; Batch and Id are the
+    /// the batch, then serves its rows. An active pass-through column of a type whose values cannot be
+    /// copied (an image) makes the batches one row each: the input cursor stays on the row served, and
+    /// every pass-through column is read from it. Position counts this cursor's rows; Batch and Id are the
     /// input cursor's at the time the row was read. Errors name a row by the input's position, or, for a cursor
     /// of a parallel set or one that shuffles (whose position is not the row's index), by the input's row ID.
     /// </summary>
@@ -91,6 +93,7 @@ internal sealed class BatchedDataView : IDataView
         private readonly bool _features, _logLikelihood;
         private readonly int _size, _featureSize;
         private readonly ColumnBuffer?[] _passThrough;
+        private readonly bool _rowAtATime;   // a batch is one row, and the pass-through columns are the input's own getters
         private readonly ValueGetter<VBuffer<float>> _values;
         private readonly ValueGetter<DataViewRowId> _inputId;
         private readonly bool _byId;
@@ -98,7 +101,7 @@ internal sealed class BatchedDataView : IDataView
         private long[] _batches = [];
         private DataViewRowId[] _ids = [];
         private VBuffer<float> _buffer;
-        private readonly int _batchRows;
+        private readonly int _batchRows;   // 1 when a row at a time
         private int _fillRows;   // rows the next batch reads: from FirstBatchRows, four times more each batch, up to _batchRows
         private int _count, _current = -1;
         private long _position = -1;
@@ -122,8 +125,12 @@ internal sealed class BatchedDataView : IDataView
             _features = columns.NeedsFeatures(active);
             _logLikelihood = columns.NeedsLogLikelihood(active);
             _passThrough = new ColumnBuffer?[columns.InputSchema.Count];
-            for (int i = 0; i < columns.InputSchema.Count; i++)
-                if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], () => _current);
+            _rowAtATime = Enumerable.Range(0, columns.InputSchema.Count)
+                .Any(i => active[columns.Placement.OutputOfInput(i)] && !ColumnBuffer.CanCopy(input.Schema[i].Type));
+            if (_rowAtATime) _batchRows = _fillRows = 1;
+            else
+                for (int i = 0; i < columns.InputSchema.Count; i++)
+                    if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], () => _current);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
             Allocate(_fillRows);
@@ -243,8 +250,18 @@ internal sealed class BatchedDataView : IDataView
             int i = column.Index;
             if (!_active[i]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
             if (_columns.Placement.InputOf(i) is >= 0 and int passed)
-                return _passThrough[passed]!.Getter as ValueGetter<TValue>
-                    ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+            {
+                if (!_rowAtATime)
+                    return _passThrough[passed]!.Getter as ValueGetter<TValue>
+                        ?? throw new InvalidOperationException($"Column '{column.Name}' is {column.Type}: its getter does not give {typeof(TValue).Name}.");
+                // The input cursor is on the row served (a batch is that row alone).
+                ValueGetter<TValue> source = _input.GetGetter<TValue>(_input.Schema[passed]);
+                return (ref TValue value) =>
+                {
+                    CheckRow();
+                    source(ref value);
+                };
+            }
             return _columns.AddedGetter<TValue>(column, this);
         }
 
@@ -272,12 +289,15 @@ internal abstract class ColumnBuffer
     /// <summary>Room for <paramref name="rows"/> rows; what the buffer held is dropped.</summary>
     public abstract void Allocate(int rows);
 
+    /// <summary>Whether values of <paramref name="type"/> can be copied: ML.NET's primitive types and vectors of them.</summary>
+    public static bool CanCopy(DataViewType type) => (type is VectorDataViewType vector ? vector.ItemType : type) is PrimitiveDataViewType;
+
     public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, Func<int> current)
     {
         DataViewType type = column.Type;
         DataViewType item = type is VectorDataViewType vector ? vector.ItemType : type;
-        if (item is not PrimitiveDataViewType)
-            throw new NotSupportedException($"Column '{column.Name}' is {type}: the Helmholtz transform cannot pass it through beside its own columns; drop it before, or select it after.");
+        if (!CanCopy(type))
+            throw new NotSupportedException($"Column '{column.Name}' is {type}: its values cannot be copied for a batch.");
         string factory = type is VectorDataViewType ? nameof(CreateVector) : nameof(CreateScalar);
         MethodInfo method = typeof(ColumnBuffer).GetMethod(factory, BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(item.RawType);
         return (ColumnBuffer)method.Invoke(null, [input, column, current])!;
