@@ -837,4 +837,15 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd: the optimiser starts afresh)");
     }
+
+    /// <summary>The CSV files are UTF-8 without a byte-order mark: their first bytes are the header's (many readers take a mark into the first column's name).</summary>
+    [TestMethod]
+    public void TheCsvFilesStartWithTheirHeaderWithoutAByteOrderMark()
+    {
+        string output = Temp.File("out");
+        var (exit, _, error) = ShortRun(output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        foreach (var (file, header) in new[] { ("sbp-curve.csv", "epoch,train_free_energy,"), ("sbp-test-log-likelihood.csv", "split,row,log_likelihood") })
+            StringAssert.StartsWith(System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(Path.Combine(output, file))), header, file);
+    }
 }

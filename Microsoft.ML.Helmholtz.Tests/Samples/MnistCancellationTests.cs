@@ -219,4 +219,39 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         string[] epochs = File.ReadAllLines(Path.Combine(split, "sbp-curve.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
         Assert.AreEqual("1,2,3", string.Join(",", epochs), "the curve's epochs; the epoch the stop fell in is epoch 1:\n" + output);
     }
+
+    /// <summary>
+    /// The sample's signal handling, in this process (its ConsoleCancellation is internal: reached by reflection, its handler called with a
+    /// context as .NET passes one): the first signal cancels the token and is taken (the process goes on), with one notice; a repeat within
+    /// the second is the same request, taken silently; one a second or more after the first is left to end the process.
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void TheFirstSignalCancelsARepeatWithinASecondIsTakenAndALaterOneEndsTheProcess()
+    {
+        Type type = typeof(MnistApp).Assembly.GetType("Helmholtz.Samples.ConsoleCancellation", throwOnError: true)!;
+        var error = new StringWriter();
+        object cancellation = Activator.CreateInstance(type, error, "the current minibatch")!;
+        using var disposable = (IDisposable)cancellation;
+        var token = (CancellationToken)type.GetProperty("Token")!.GetValue(cancellation)!;
+        var onSignal = type.GetMethod("OnSignal", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        bool Taken(PosixSignal signal)
+        {
+            var context = new PosixSignalContext(signal);
+            onSignal.Invoke(cancellation, [context]);
+            return context.Cancel;
+        }
+
+        Assert.IsFalse(token.IsCancellationRequested);
+        Assert.IsTrue(Taken(PosixSignal.SIGTERM), "the first signal is taken");
+        Assert.IsTrue(token.IsCancellationRequested);
+        Assert.IsTrue(Taken(PosixSignal.SIGINT), "a repeat within the second");
+        Assert.IsTrue(Taken(PosixSignal.SIGTERM), "and another");
+        Assert.AreEqual("SIGTERM: cancelling after the current minibatch (send it again, a second or more from now, to stop at once)…", error.ToString().TrimEnd(), "one notice");
+        // The first signal two seconds ago: the next one is not taken, and the default ends the process.
+        var first = type.GetField("_firstSignalMilliseconds", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        first.SetValue(cancellation, (long)first.GetValue(cancellation)! - 2000);
+        Assert.IsFalse(Taken(PosixSignal.SIGINT), "a signal a second or more after the first");
+        Assert.IsFalse(Taken(PosixSignal.SIGTERM), "and every one after it");
+    }
 }

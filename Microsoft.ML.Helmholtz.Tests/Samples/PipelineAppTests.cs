@@ -3,6 +3,7 @@ using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Support;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Tests.Data;
+using System.Reflection;
 
 namespace Microsoft.ML.Helmholtz.Tests.Samples;
 
@@ -339,5 +340,146 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.AreEqual(PipelineApp.Internal, exit, error);
         StringAssert.StartsWith(error, "error: internal error (InvalidOperationException): a bug");
         Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace unless HELMHOLTZ_DEBUG=1");
+    }
+
+    /// <summary>The sample's internal MnistViews (the pipeline's views over the shared data), reached by reflection: the sample grants the tests no internals.</summary>
+    private static object? CallViews(string name, params object?[] args) =>
+        typeof(DigitRow).Assembly.GetType("MnistViews", throwOnError: true)!.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.Invoke(null, args);
+
+    /// <summary>--train-limit N takes N images evenly spaced over the split (the binarized splits are ordered by digit), all of them when N is 0 or more than the split holds.</summary>
+    [TestMethod]
+    [DataRow(3, new[] { 0, 2, 4 })]
+    [DataRow(5, new[] { 0, 1, 2, 4, 5 })]
+    [DataRow(10, new[] { 0, 1, 2, 3, 4, 5, 6 })]
+    [DataRow(0, new[] { 0, 1, 2, 3, 4, 5, 6 })]
+    public void TheUnlabelledViewTakesEvenlySpacedImages(int limit, int[] expected)
+    {
+        var values = new float[7 * BinarizedMnist.PixelCount];
+        for (int r = 0; r < 7; r++) values[r * BinarizedMnist.PixelCount] = r;   // the first pixel names the row
+        var ml = new MLContext(seed: 1);
+        var view = (IDataView)CallViews("Unlabelled", ml, new DataMatrix(7, BinarizedMnist.PixelCount, values), limit)!;
+        CollectionAssert.AreEqual(expected, ml.Data.CreateEnumerable<DigitRow>(view, false).Select(r => (int)r.Pixels[0]).ToArray());
+    }
+
+    /// <summary>The labelled images are the grey test set in file order, each pixel 1 where the grey level is 0.5 or more, each row with its own label.</summary>
+    [TestMethod]
+    public void TheLabelledViewIsTheGreyTestSetBinarizedAtOneHalf()
+    {
+        var (images, labels) = BinarizedMnist.LoadGreyTest(SharedData.MnistDirectory());
+        var rows = (DigitRow[])CallViews("Labelled", SharedData.MnistDirectory())!;
+        Assert.HasCount(images.Rows, rows);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i].Digit != labels[i]) Assert.Fail($"row {i}: digit {rows[i].Digit}, label {labels[i]}");
+            ReadOnlySpan<float> grey = images.Row(i);
+            for (int j = 0; j < grey.Length; j++)
+                if (rows[i].Pixels[j] != (grey[j] >= 0.5f ? 1f : 0f)) Assert.Fail($"row {i}, pixel {j}: grey {grey[j]}, binarized {rows[i].Pixels[j]}");
+        }
+    }
+
+    /// <summary>The digit options' bounds: digits 0-9, some left out as anomalies (a repeated digit counted once); 1 to 800 images a digit.</summary>
+    [TestMethod]
+    [DataRow("anomaly", "--normal-digits", "10", "--normal-digits takes digits 0-9 separated by commas; got '10'.")]
+    [DataRow("anomaly", "--normal-digits", "0,1,2,3,4,5,6,7,8,9", "--normal-digits must leave some digits out")]
+    [DataRow("anomaly", "--normal-digits", "0,1,2,3,4,5,6,7,8,9,9", "--normal-digits must leave some digits out")]
+    [DataRow("few-labels", "--per-digit", "10,0", "--per-digit takes counts from 1 to 800 separated by commas; got '10,0'.")]
+    [DataRow("few-labels", "--per-digit", "801", "--per-digit takes counts from 1 to 800 separated by commas; got '801'.")]
+    public void TheDigitOptionsAreChecked(string task, string option, string value, string problem)
+    {
+        var (exit, _, error) = Run("--task", task, option, value);
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: " + problem);
+    }
+
+    /// <summary>
+    /// The anomaly task trains on the even-indexed images of the normal digits (all of them without --train-limit) and tests on the
+    /// odd-indexed ones, the other digits' being the anomalies: the counts it prints are those of the labels.
+    /// </summary>
+    [TestMethod]
+    public void TheAnomalyTaskTrainsOnTheNormalDigitsEvenImagesAndTestsOnTheOddOnes()
+    {
+        byte[] labels = BinarizedMnist.LoadGreyTest(SharedData.MnistDirectory()).Labels;
+        int train = Enumerable.Range(0, labels.Length).Count(i => i % 2 == 0 && labels[i] == 5);
+        int anomalies = Enumerable.Range(0, labels.Length).Count(i => i % 2 == 1 && labels[i] != 5);
+        var (exit, text, error) = Run("--task", "anomaly", "--normal-digits", "5,5", "--epochs", "1", "--architecture", "784b-10g-4g", "--k", "1");
+        Assert.AreEqual(PipelineApp.Success, exit, error);
+        StringAssert.Contains(text, $"(StochasticBackpropagation) on {train:N0} binarized images of digits 5; 5,000 test images, {anomalies:N0} of them of other digits (the anomalies):");
+    }
+
+    /// <summary>Each --rule trains under its own rule (as the line before the training names it; the run is cancelled there).</summary>
+    [TestMethod]
+    [DataRow("sbp", "StochasticBackpropagation")]
+    [DataRow("sbp-price", "StochasticBackpropagationPrice")]
+    [DataRow("wake-sleep", "WakeSleep")]
+    [DataRow("reinforce", "Reinforce")]
+    [DataRow("nvil", "Nvil")]
+    [DataRow("iwae", "ImportanceWeighted")]
+    [DataRow("vimco", "Vimco")]
+    [DataRow("rws", "ReweightedWakeSleep, q updated in the wake phase")]
+    public void EachRuleIsTheOneNamed(string rule, string said)
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("Training", source.Cancel), source.Token, "--task", "anomaly", "--rule", rule, "--epochs", "1", "--train-limit", "100",
+            "--architecture", "784b-10g-4g", "--k", "1");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        StringAssert.StartsWith(text, $"Training 784b-10g-4g ({said}) on 100 binarized images");
+    }
+
+    /// <summary>
+    /// A machine given with --seed 5 is scored with the transformer's fixed noise of that seed (5 + 2), its mean and standard error over the
+    /// images printed; the classifier trains on 500 images of each digit and is evaluated on the other 5,000; and a signal while it
+    /// trains stops the task before the save: no model.zip.
+    /// </summary>
+    [TestMethod]
+    public void TheMainTaskScoresUnderTheSeedGivenAndSavesNothingAfterASignal()
+    {
+        HelmholtzMachine machine = TestModels.Random("784b-10b-4b", 3);
+        string file = Temp.File("machine.hm");
+        machine.Save(file);
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("classifier on the machine's features", source.Cancel), source.Token,
+            "--machine", file, "--epochs", "0", "--k", "2", "--seed", "5", "--train-limit", "100");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out")), "no model.zip, whole or half, and no temporary file");
+        DataMatrix test = BinarizedMnist.Load(SharedData.MnistDirectory()).Test;
+        var values = new double[test.Rows];
+        new FixedNoiseLogLikelihood(machine, 2, seed: 5 + 2).CreateScorer().Estimate(test.Values, test.Rows, values);
+        double[] column = values.Select(v => (double)(float)v).ToArray();   // the column is float
+        double mean = column.Average();
+        double se = Math.Sqrt(column.Sum(v => (v - mean) * (v - mean)) / (column.Length - 1) / column.Length);
+        StringAssert.Contains(text, $"test log-likelihood (the LogLikelihood column, K = 2): {mean:F2} nats over 10,000 images (standard error over images {se:F2})");
+        StringAssert.Contains(text, "classifier on the machine's features (4b units), 5,000 labelled images: accuracy ");
+        StringAssert.EndsWith(text.TrimEnd(), " on the other 5,000");
+    }
+
+    /// <summary>A signal while the few-labels task is between its rows stops it before the next classifier: exit code 130, no row.</summary>
+    [TestMethod]
+    public void TheFewLabelsTaskStopsBeforeItsNextRowAfterASignal()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine(" labelled images", source.Cancel), source.Token,
+            "--task", "few-labels", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-10g-4g", "--per-digit", "10");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        Assert.DoesNotContain("             100 ", text, "no row of the table");
+    }
+
+    /// <summary>A --machine file that is no machine (its data invalid) is the user's error, one line naming the file.</summary>
+    [TestMethod]
+    public void AMachineFileThatIsNoMachineIsAUserError()
+    {
+        string file = Temp.File("not-a-machine.hm");
+        File.WriteAllText(file, "not a Helmholtz machine");
+        var (exit, _, error) = Run("--machine", file, "--epochs", "0");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, $"error: {file}: ");
+    }
+
+    /// <summary>--fallback-to-cpu to another task than onnx is refused as an onnx option.</summary>
+    [TestMethod]
+    public void TheFallbackToTheCpuIsAnOptionOfTheOnnxTask()
+    {
+        var (exit, _, error) = Run("--fallback-to-cpu");
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --gpu and --fallback-to-cpu are options of the onnx task.");
     }
 }
