@@ -51,7 +51,14 @@ public sealed class ResumeRuleUndoTests
             new HelmholtzTrainer(recorder, options).Train(machine, Train, state: state);
             float[][] before = machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
             ILearningRule rule = without();
-            var e = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, options).Train(machine, Train, state: state), rule.Name);
+            // The state names the rule's settings: refused before anything is restored.
+            var settings = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(rule, options).Train(machine, Train, state: state), rule.Name);
+            Assert.AreEqual("state", settings.ParamName);
+            StringAssert.Contains(settings.Message, "input baseline of 100 hidden units", rule.Name);
+            StringAssert.Contains(settings.Message, "but this run's has 'baseline decay 0.9, input baseline of 0 hidden units", rule.Name);
+            // A state of version 3 recorded no settings: the rule's restore finds the entry it does not keep.
+            TrainingState older = StateFileBytes.AsVersion3(state);
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, options).Train(machine, Train, state: older), rule.Name);
             StringAssert.Contains(e.Message, "which this rule does not keep", rule.Name);
             StringAssert.Contains(e.Message, $"holds '{recorder.Parameters[0].Name}'", rule.Name);
             for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, $"{rule.Name}: {machine.Parameters[i].Name}");
@@ -146,6 +153,7 @@ public sealed class ResumeRuleUndoTests
         public bool Fail, FailRestoringPartWay, FailGivingBack;
         private int _restores;
         public string Name => inner.Name;
+        public string Settings => inner.Settings;
         public string Objective => inner.Objective;
         public int SamplesPerExample => inner.SamplesPerExample;
         public IReadOnlyList<Parameter> Parameters => inner.Parameters;

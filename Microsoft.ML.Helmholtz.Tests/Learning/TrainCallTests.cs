@@ -254,6 +254,7 @@ public sealed class TrainCallTests
     private sealed class FailingRule(ILearningRule inner) : ILearningRule
     {
         public string Name => inner.Name;
+        public string Settings => inner.Settings;
         public string Objective => inner.Objective;
         public int SamplesPerExample => inner.SamplesPerExample;
         public IReadOnlyList<Parameter> Parameters => inner.Parameters;

@@ -1,6 +1,7 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Data;
@@ -272,11 +273,62 @@ public sealed class TrainingStateTests
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), larger));
         // A run that streamed data without a count records −1 rows: named as such, not as "an epoch of -1 examples".
         var streamed = new TrainingState();
-        streamed.Record(LearningRules.Create("nvil"), new Adam(), cut.Parameters, cut.StepsTrained, TrainingState.Fingerprint(cut.Parameters), 1, 3, 20, -1, 0, 0, 0);
+        streamed.Record(LearningRules.Create("nvil"), Options("adam", 1).Optimizer(), cut.Parameters, cut.StepsTrained, TrainingState.Fingerprint(cut.Parameters), 1, 3, 20, -1, 0, 0, 0);
         state = streamed;
         Refused<ArgumentException>("streamed data within an epoch", "3 minibatches into an epoch of examples streamed without a count in minibatches of 20; " +
             "to go on within that epoch the run needs the same, but it has 120 examples in minibatches of 20", cut,
             () => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)));
+    }
+
+    /// <summary>
+    /// A state records its rule's and optimiser's settings: a run of the same rule with another K, or of the same optimiser with
+    /// other hyperparameters, would not go on as the recorded run, and is refused before anything changes (it went on, silently
+    /// another run). The settings survive the file; a state of version 3 recorded none and is known by the names alone.
+    /// </summary>
+    [TestMethod]
+    public void AStateIsRefusedByTheSameRuleOrOptimiserWithOtherSettings()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 91);
+        var state = new TrainingState();
+        TrainingOptions adam = Options("adam", 1);
+        new HelmholtzTrainer(new Vimco(5), adam).Train(machine, Train, state: state);
+        Assert.AreEqual("K = 5", state.RuleSettings);
+        Assert.AreEqual("β1 0.9, β2 0.999, ε 1E-08, weight decay 0.01", state.OptimizerSettings);
+        Assert.IsTrue(state.IsFrom(new Vimco(5), new Adam(weightDecay: 0.01f)));
+        Assert.IsFalse(state.IsFrom(new Vimco(2), new Adam(weightDecay: 0.01f)));
+        Assert.IsFalse(state.IsFrom(new Vimco(5), new Adam(0.5f, 0.6f, weightDecay: 0.01f)));
+        Assert.IsFalse(state.IsFrom(new ImportanceWeightedBound(5), new Adam(weightDecay: 0.01f)), "another rule of the same settings");
+        Assert.IsFalse(new TrainingState().IsFrom(new Vimco(5), new Adam()), "an empty state is from no run");
+
+        float[][] before = Snapshot(machine);
+        long steps = machine.StepsTrained;
+        var k = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(new Vimco(2), adam).Train(machine, Train, state: state));
+        Assert.AreEqual("state", k.ParamName);
+        StringAssert.Contains(k.Message, "from a run of the rule 'vimco' with 'K = 5', but this run's has 'K = 2'");
+        var betas = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 63, LearningRate = adam.LearningRate, Optimizer = () => new Adam(0.5f, 0.6f, weightDecay: 0.01f) };
+        var b = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(new Vimco(5), betas).Train(machine, Train, state: state));
+        StringAssert.Contains(b.Message, "the optimiser 'adam' of 'β1 0.9, β2 0.999, ε 1E-08, weight decay 0.01', but this run's has 'β1 0.5, β2 0.6, ε 1E-08, weight decay 0.01'");
+        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        Assert.AreEqual(steps, machine.StepsTrained);
+
+        // Saved and loaded, the settings are the state's still; resaved from version 3, a state has none and goes on by name.
+        var file = new MemoryStream();
+        state.Save(file);
+        file.Position = 0;
+        var loaded = TrainingState.Load(file);
+        Assert.AreEqual(state.RuleSettings, loaded.RuleSettings);
+        Assert.AreEqual(state.OptimizerSettings, loaded.OptimizerSettings);
+        TrainingState older = StateFileBytes.AsVersion3(state);
+        Assert.IsNull(older.RuleSettings);
+        Assert.IsNull(older.OptimizerSettings);
+        Assert.IsNull(StateFileBytes.AsVersion3(older).RuleSettings, "resaved, a state of version 3 claims no settings it did not record");
+        Assert.IsTrue(older.IsFrom(new Vimco(2), new Adam()), "known by the names alone");
+        new HelmholtzTrainer(new Vimco(2), adam).Train(machine, Train, state: older);
+        Assert.AreEqual("K = 2", older.RuleSettings, "the run records its own settings");
+        byte[] payload = StateFileBytes.Payload(state);
+        payload[StateFileBytes.SettingsAt(payload)] = 2;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(payload, 4))).Message,
+            "the settings' flag is 2, neither 0 (none) nor 1");
     }
 
     /// <summary>
@@ -367,14 +419,14 @@ public sealed class TrainingStateTests
         Assert.IsNull(older.MachineFingerprint);
         byte[] resaved = StateFileBytes.Payload(older);
         Assert.AreEqual(0, resaved[StateFileBytes.FingerprintAt(resaved)], "no fingerprint: flag 0");
-        Assert.IsNull(TrainingState.Load(StateFileBytes.Framed(resaved, 3)).MachineFingerprint);
+        Assert.IsNull(TrainingState.Load(StateFileBytes.Framed(resaved, 4)).MachineFingerprint);
 
         byte[] payload = StateFileBytes.Payload(state);
         payload[StateFileBytes.FingerprintAt(payload)] = 2;
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(payload, 3)));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(payload, 4)));
         StringAssert.Contains(e.Message, "the machine fingerprint's flag is 2, neither 0 (none) nor 1");
-        var future = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(StateFileBytes.Payload(state), 4)));
-        StringAssert.Contains(future.Message, "training state format version 4 is not supported (this library reads versions 1 to 3)");
+        var future = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(StateFileBytes.Payload(state), 5)));
+        StringAssert.Contains(future.Message, "training state format version 5 is not supported (this library reads versions 1 to 4)");
     }
 
     /// <summary>

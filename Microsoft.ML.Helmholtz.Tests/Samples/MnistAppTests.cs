@@ -444,7 +444,8 @@ public sealed class MnistAppTests : TempDirectoryTests
         // Another rule leaves the state aside; a state from another point is refused, naming both files.
         (exit, text, error) = ShortRun(Temp.File("other"), ["--rule", "wake-sleep", "--architecture", "784b-200b-50b", "--resume", model]);
         Assert.AreEqual(MnistApp.Success, exit, error);
-        StringAssert.Contains(text, "its training state left aside (a run of nvil with adam: the optimiser starts afresh)");
+        StringAssert.Contains(text, "its training state left aside (a run of nvil (baseline decay 0.9, input baseline of 100 hidden units, variance normalised with decay 0.9, local signals) " +
+            "with adam (β1 0.9, β2 0.999, ε 1E-08, weight decay 0): the optimiser starts afresh)");
         File.Copy(Path.Combine(split, "nvil.state"), Path.Combine(split, "ten.state"));
         (exit, _, error) = ShortRun(split, [.. common, "--resume", ten]);
         AssertOneLineError(exit, error, $"{Path.Combine(split, "ten.state")} is the training state after 15 steps, but the model in {ten} has trained 10");
@@ -835,7 +836,7 @@ public sealed class MnistAppTests : TempDirectoryTests
         // The sgd run's training state is not Adam's: resumed with Adam, the optimiser starts afresh.
         (exit, text, error) = ShortRun(output, "--resume", model);
         Assert.AreEqual(MnistApp.Success, exit, error);
-        StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd: the optimiser starts afresh)");
+        StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd (momentum 0.9): the optimiser starts afresh)");
     }
 
     /// <summary>The CSV files are UTF-8 without a byte-order mark: their first bytes are the header's (many readers take a mark into the first column's name).</summary>

@@ -106,7 +106,7 @@ public sealed class HelmholtzTrainer
         bool resume = state is { IsEmpty: false };
         // The machine as given, which a run that fails before its first step leaves it as: what a state recorded then must name.
         ulong givenFingerprint = state is null ? 0 : TrainingState.Fingerprint(machine.Parameters);
-        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, givenFingerprint, batchSize, training.Rows ?? -1);
+        if (resume) state!.CheckFits(Rule, optimizer, machine.StepsTrained, givenFingerprint, batchSize, training.Rows ?? -1);
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         // A run whose first epoch's rate is 0 (accepted with a TimeLimit) stops there, as a run of no epochs: before anything changes.

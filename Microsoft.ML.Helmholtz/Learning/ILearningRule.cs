@@ -39,6 +39,13 @@ public interface ILearningRule
     /// </summary>
     string Name { get; }
 
+    /// <summary>
+    /// The options that shape the rule's steps beyond what <see cref="Name"/> says, for messages (e.g. "K = 5"); empty when there
+    /// are none. A <see cref="TrainingState"/> records them, and a run whose rule has other settings refuses that state, since it
+    /// would not go on as the recorded run would have. A rule of the application's that has options should say them here.
+    /// </summary>
+    string Settings => "";
+
     /// <summary>What the rule minimises, for reports: e.g. "free energy", "−L_5 (the 5-sample importance-weighted bound)".</summary>
     string Objective { get; }
 

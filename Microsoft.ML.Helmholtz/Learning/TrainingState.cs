@@ -19,7 +19,9 @@ namespace Microsoft.ML.Helmholtz.Learning;
 /// machine's <see cref="StepsTrained"/> and a fingerprint of its parameters (a 64-bit hash of their names, shapes and
 /// values), and a run refuses a state that does not match its machine: one trained to another step, or another machine
 /// (or one changed since) at the same step. A state of format version 1 or 2 has no fingerprint: its machine is known by
-/// its step count alone.
+/// its step count alone. A run also refuses a state of another rule or optimiser, or of the same with other settings
+/// (<see cref="ILearningRule.Settings"/>, <see cref="IOptimizer.Settings"/>: K, a decay, Adam's β2); a state of format version 1 to 3
+/// recorded no settings, and is known by the names alone.
 /// Thread safety: one run at a time uses a state (a second at once is refused); the run writes it
 /// between steps, and <see cref="Save(string)"/> from another thread sees one consistent point (the
 /// properties are read one at a time: several read while the run goes on can be of two points). File
@@ -41,6 +43,44 @@ public sealed class TrainingState
 
     /// <summary>The optimiser's <see cref="Optimizers.IOptimizer.Name"/>; a run with another optimiser refuses the state.</summary>
     public string? Optimizer { get; private set; }
+
+    /// <summary>
+    /// The rule's <see cref="ILearningRule.Settings"/> (e.g. "K = 5"); a run whose rule has other settings refuses the state. Null for a
+    /// state of format version 1 to 3, which recorded none: its rule is known by its name alone.
+    /// </summary>
+    public string? RuleSettings { get; private set; }
+
+    /// <summary>
+    /// The optimiser's <see cref="Optimizers.IOptimizer.Settings"/>; a run whose optimiser has other settings refuses the state. Null for a
+    /// state of format version 1 to 3, which recorded none.
+    /// </summary>
+    public string? OptimizerSettings { get; private set; }
+
+    /// <summary>
+    /// Whether a run of <paramref name="rule"/> with <paramref name="optimizer"/> is the kind of run that recorded this state: the same
+    /// names, and the same settings where the state has them. A run of another kind refuses the state; this asks before the run
+    /// (to leave a state aside and start the optimiser afresh, say). False for an empty state.
+    /// </summary>
+    public bool IsFrom(ILearningRule rule, IOptimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        lock (_gate) return !IsEmpty && OtherRun(rule, optimizer) is null;
+    }
+
+    /// <summary>How a run of <paramref name="rule"/> with <paramref name="optimizer"/> differs from the one recorded (null: it does not); under the lock.</summary>
+    private string? OtherRun(ILearningRule rule, IOptimizer optimizer)
+        => Rule != rule.Name ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule.Name}'."
+        : RuleSettings is { } ruleSettings && ruleSettings != rule.Settings
+            ? $"The training state is from a run of the rule '{Rule}' with {Described(ruleSettings)}, but this run's has {Described(rule.Settings)}: " +
+              "a run with other settings would not go on as the recorded one."
+        : Optimizer != optimizer.Name ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer.Name}'."
+        : OptimizerSettings is { } optimizerSettings && optimizerSettings != optimizer.Settings
+            ? $"The training state is from a run with the optimiser '{Optimizer}' of {Described(optimizerSettings)}, but this run's has {Described(optimizer.Settings)}: " +
+              "a run with other settings would not go on as the recorded one."
+        : null;
+
+    private static string Described(string settings) => settings.Length == 0 ? "no settings" : $"'{settings}'";
 
     /// <summary>The machine's <see cref="Model.HelmholtzMachine.StepsTrained"/> at this point.</summary>
     public long StepsTrained { get; private set; }
@@ -157,16 +197,15 @@ public sealed class TrainingState
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> (parameter "state") when a run of <paramref name="rule"/> and
-    /// <paramref name="optimizer"/> on a machine at <paramref name="steps"/> steps whose <see cref="Fingerprint"/> is
-    /// <paramref name="machineFingerprint"/> cannot go on from this state.
+    /// <paramref name="optimizer"/> (their names and settings) on a machine at <paramref name="steps"/> steps whose
+    /// <see cref="Fingerprint"/> is <paramref name="machineFingerprint"/> cannot go on from this state.
     /// </summary>
-    internal void CheckFits(string rule, string optimizer, long steps, ulong machineFingerprint, int batchSize, long trainingRows)
+    internal void CheckFits(ILearningRule rule, IOptimizer optimizer, long steps, ulong machineFingerprint, int batchSize, long trainingRows)
     {
         string? problem;
         lock (_gate)
         {
-            problem = Rule != rule ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule}'."
-                : Optimizer != optimizer ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer}'."
+            problem = OtherRun(rule, optimizer) is { } other ? other
                 : StepsTrained != steps
                     ? $"The training state was recorded when the machine had trained {StepsTrained} steps, but the machine given has trained {steps}: " +
                       "give the machine saved at the same point as the state."
@@ -249,10 +288,10 @@ public sealed class TrainingState
     {
         lock (_gate)
         {
-            if (Optimizer != optimizer.Name) OptimizerState.Clear();
-            if (Rule != rule.Name) RuleState.Clear();
-            (Rule, Optimizer, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
-                (rule.Name, optimizer.Name, steps, machineFingerprint, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
+            if (Optimizer != optimizer.Name || OptimizerSettings != optimizer.Settings) OptimizerState.Clear();
+            if (Rule != rule.Name || RuleSettings != rule.Settings) RuleState.Clear();
+            (Rule, Optimizer, RuleSettings, OptimizerSettings, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
+                (rule.Name, optimizer.Name, rule.Settings, optimizer.Settings, steps, machineFingerprint, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
             _divergenceReference = divergenceReference;   // under the lock with the rest: a Save from another thread sees one point
             _streams = streams;
@@ -278,19 +317,20 @@ public sealed class TrainingState
         var optimizerState = new StateSection(OptimizerState.Owner);
         var ruleState = new StateSection(RuleState.Owner);
         // Taken under the source's lock, then given under this one: never both held, so two copies the other way round cannot deadlock.
-        (string?, string?, long, ulong?, int, int, int, long, double, double, (string, ulong[])[]) values;
+        (string?, string?, string?, string?, long, ulong?, int, int, int, long, double, double, (string, ulong[])[]) values;
         double reference;
         lock (source._gate)
         {
             optimizerState.CopyFrom(source.OptimizerState);
             ruleState.CopyFrom(source.RuleState);
-            values = (source.Rule, source.Optimizer, source.StepsTrained, source.MachineFingerprint, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
+            values = (source.Rule, source.Optimizer, source.RuleSettings, source.OptimizerSettings, source.StepsTrained, source.MachineFingerprint, source.ScheduleEpoch, source.MinibatchesIntoEpoch, source.BatchSize,
                 source.TrainingRows, source.PartialFreeEnergy, source.PartialObjective, source._streams.Select(s => (s.Name, (ulong[])s.Words.Clone())).ToArray());
             reference = source._divergenceReference;
         }
         lock (_gate)
         {
-            (Rule, Optimizer, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows, PartialFreeEnergy, PartialObjective, _streams) = values;
+            (Rule, Optimizer, RuleSettings, OptimizerSettings, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows,
+                PartialFreeEnergy, PartialObjective, _streams) = values;
             _divergenceReference = reference;
             OptimizerState.CopyFrom(optimizerState);
             RuleState.CopyFrom(ruleState);
@@ -303,8 +343,9 @@ public sealed class TrainingState
     /// <summary>
     /// Writes the state:
     /// <code>
-    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 3 · int64 payload length N
-    /// payload: rule · optimiser (length-prefixed UTF-8) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
+    /// magic "HELMHOLTZ-TRAINING-STATE\n" · int32 version = 4 · int64 payload length N
+    /// payload: rule · optimiser (length-prefixed UTF-8) · byte 1, rule settings and optimiser settings, or byte 0 for none (a state read from
+    ///          versions 1 to 3; not in versions 1 to 3) · int64 steps · int32 schedule epoch · int32 minibatches into the epoch
     ///          · int32 batch size · int64 training rows · float64 × 2 partial sums · float64 divergence reference F₀ (NaN: none; not in version 1)
     ///          · byte 1 and uint64 machine fingerprint, or byte 0 for none (a state read from version 1 or 2; not in versions 1 and 2)
     ///          · int32 random streams · per stream: name · 41 uint64
@@ -324,6 +365,9 @@ public sealed class TrainingState
             {
                 w.Write(Rule!);
                 w.Write(Optimizer!);
+                // A state read from versions 1 to 3 recorded no settings: written as none, not as empty ones it may not have had.
+                w.Write(RuleSettings is not null);
+                if (RuleSettings is not null) { w.Write(RuleSettings); w.Write(OptimizerSettings!); }
                 w.Write(StepsTrained);
                 w.Write(ScheduleEpoch);
                 w.Write(MinibatchesIntoEpoch);
@@ -384,7 +428,7 @@ public sealed class TrainingState
     {
         ArgumentNullException.ThrowIfNull(stream);
         int version = ChecksummedFile.ReadVersion(stream, Magic, "training state");
-        if (version is not (1 or 2 or Version)) throw new InvalidDataException($"training state format version {version} is not supported (this library reads versions 1 to {Version}).");
+        if (version is not (1 or 2 or 3 or Version)) throw new InvalidDataException($"training state format version {version} is not supported (this library reads versions 1 to {Version}).");
         // No cap tighter than one array's: Adam's two moments of a machine at its parameter limit
         // (2 × 2²⁸ float32 values) already fill one, before the rule's state.
         byte[] payload = ChecksummedFile.ReadPayload(stream, Array.MaxLength, "training state");
@@ -396,6 +440,16 @@ public sealed class TrainingState
             using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
             state.Rule = ChecksummedFile.ReadString(r, "the rule's name");
             state.Optimizer = ChecksummedFile.ReadString(r, "the optimiser's name");
+            if (version >= 4)
+            {
+                byte present = r.ReadByte();
+                if (present > 1) throw new InvalidDataException($"the settings' flag is {present}, neither 0 (none) nor 1.");
+                if (present == 1)
+                {
+                    state.RuleSettings = ChecksummedFile.ReadString(r, "the rule's settings");
+                    state.OptimizerSettings = ChecksummedFile.ReadString(r, "the optimiser's settings");
+                }
+            }
             state.StepsTrained = NonNegative(r.ReadInt64(), "the steps trained");
             state.ScheduleEpoch = (int)NonNegative(r.ReadInt32(), "the schedule epoch");
             state.MinibatchesIntoEpoch = (int)NonNegative(r.ReadInt32(), "the minibatches into the epoch");
@@ -474,7 +528,7 @@ public sealed class TrainingState
         return state;
     }
 
-    private const int Version = 3;   // 2 added the divergence reference, 3 the machine's fingerprint; 1 and 2 are still read
+    private const int Version = 4;   // 2 added the divergence reference, 3 the machine's fingerprint, 4 the rule's and optimiser's settings; 1 to 3 are still read
     private static readonly byte[] Magic = "HELMHOLTZ-TRAINING-STATE\n"u8.ToArray();
 
     private static long NonNegative(long value, string what) => value >= 0 ? value : throw new InvalidDataException($"{what} is negative ({value}).");

@@ -153,7 +153,7 @@ public sealed class TemporalTrainer
         using var stateUse = state?.EnterRun("temporal training") ?? default;
         using var run = TrainingRuns.Enter("temporal training", (machine, "The model's frame machine"), (Rule, $"The learning rule '{Rule.Name}'"), (state, "The training state"));
         bool resume = state is { IsEmpty: false };
-        if (resume) state!.CheckFits(Rule.Name, optimizer.Name, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), batch, training.Count);
+        if (resume) state!.CheckFits(Rule, optimizer, machine.StepsTrained, TrainingState.Fingerprint(model.Parameters), batch, training.Count);
         int epochsBefore = resume ? state!.ScheduleEpoch : 0;
         // A rate that decays to 0 as a float changes nothing: refused unless a time limit bounds the run (it then stops at that epoch).
         if (o.TimeLimit is null && o.LearningRate.FirstZeroInSinglePrecision(epochsBefore, TrainingOptions.ScheduleEpoch(epochsBefore, o.Epochs - 1)) is { } zero)

@@ -225,7 +225,7 @@ public sealed class HelmholtzMachineEstimator : IEstimator<HelmholtzMachineTrans
             {
                 throw new ArgumentException($"HelmholtzMachineOptions.TrainingState: {Requires.Reason(e)}" +
                     (initial is null ? " A fit without an initial model starts a new machine: give the model whose fit recorded the state (Fit(data, model))."
-                    : recording!.StepsTrained > initial.StepsTrained && recording.Rule == rule.Name && recording.Optimizer == trainingOptions.Optimizer().Name
+                    : recording!.StepsTrained > initial.StepsTrained && recording.IsFrom(rule, trainingOptions.Optimizer())
                         ? " If the model's fit kept an earlier epoch's machine (ValidationSamples), the state is that fit's last epoch's: fit from the model " +
                           "without the state (the optimiser and the schedule start again), or fit without ValidationSamples to keep the last epoch and go on from its state."
                     // Data of unknown count was streamed before this version holds it when it fits: such a state goes on within its epoch only streamed.

@@ -72,6 +72,9 @@ public static class MnistApp
     /// <summary>Where the training state of the model at <paramref name="modelPath"/> is kept: RUN.state beside RUN.hm.</summary>
     internal static string StatePath(string modelPath) => Path.ChangeExtension(modelPath, ".state");
 
+    /// <summary>A rule or optimiser of a training state, with its settings where it has them: "vimco (K = 5)".</summary>
+    private static string Run(string name, string? settings) => settings is { Length: > 0 } ? $"{name} ({settings})" : name;
+
     /// <summary>Where the model that scored best on the validation rows is kept (--valid-k).</summary>
     private static string BestPath(MnistOptions options, string runName) => Path.Combine(options.OutputDirectory, $"{runName}-best.hm");
 
@@ -137,10 +140,10 @@ public static class MnistApp
                 if (!saved.Matches(machine))
                     throw new InvalidDataException($"{resumeState} was recorded on another machine than the model in {options.Resume}, at the same step count " +
                                                    $"({machine.StepsTrained}): they are not from the same checkpoint (remove the state to start the optimiser afresh).");
-                bool same = saved.Rule == rule.Name && saved.Optimizer == options.Optimizer;
+                bool same = saved.IsFrom(rule, trainingOptions.Optimizer());
                 state = same ? saved : state;
                 stateNote = same ? $", with its training state ({resumeState})"
-                    : $", its training state left aside (a run of {saved.Rule} with {saved.Optimizer}: the optimiser starts afresh)";
+                    : $", its training state left aside (a run of {Run(saved.Rule!, saved.RuleSettings)} with {Run(saved.Optimizer!, saved.OptimizerSettings)}: the optimiser starts afresh)";
             }
         }
         // A model scored only is named after its file (RUN-best.hm's scores must not replace RUN.hm's, nor a wake-sleep model's be called sbp's).

@@ -56,6 +56,8 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
 
     /// <summary>"adam".</summary>
     public string Name => "adam";
+    /// <summary>β1, β2, ε and the weight decay, each as it reads back exactly: e.g. "β1 0.9, β2 0.999, ε 1E-08, weight decay 0".</summary>
+    public string Settings => FormattableString.Invariant($"β1 {Beta1:R}, β2 {Beta2:R}, ε {Epsilon:R}, weight decay {WeightDecay:R}");
     /// <summary>True: the step clears each gradient in the pass that reads it.</summary>
     public bool ClearsGradients => true;
 

@@ -16,6 +16,12 @@ public interface IOptimizer
     string Name { get; }
 
     /// <summary>
+    /// The optimiser's hyperparameters, for messages (e.g. "β1 0.9, β2 0.999, ε 1E-08, weight decay 0"); empty when there are none.
+    /// A <see cref="TrainingState"/> records them, and a run whose optimiser has other settings refuses that state.
+    /// </summary>
+    string Settings => "";
+
+    /// <summary>
     /// Moves each of <paramref name="parameters"/> one step against its accumulated gradient (<see cref="Parameter.Gradient"/>)
     /// at <paramref name="learningRate"/>. The built-in optimisers keep their state (moments, velocities) per parameter object from
     /// one call to the next, and throw <see cref="ArgumentOutOfRangeException"/> for a rate that is negative or not finite.

@@ -28,6 +28,8 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
     public float Momentum { get; }
     /// <summary>"sgd".</summary>
     public string Name => "sgd";
+    /// <summary>The momentum, as it reads back exactly: e.g. "momentum 0.9".</summary>
+    public string Settings => FormattableString.Invariant($"momentum {Momentum:R}");
     /// <summary>True: the step clears each gradient in the pass that reads it.</summary>
     public bool ClearsGradients => true;
 

@@ -29,6 +29,8 @@ public sealed class ImportanceWeightedBound : ILearningRule
 
     /// <summary>"iwae".</summary>
     public string Name => "iwae";
+    /// <summary>"K = " and the samples per example.</summary>
+    public string Settings => $"K = {SamplesPerExample}";
     /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample importance-weighted bound)";
     /// <inheritdoc/>

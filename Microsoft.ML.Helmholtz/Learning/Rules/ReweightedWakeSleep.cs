@@ -47,6 +47,8 @@ public sealed class ReweightedWakeSleep : ILearningRule
     public RecognitionUpdate Update { get; }
     /// <summary>"rws", "rws-sleep" or "rws-wake-sleep", by <see cref="Update"/>.</summary>
     public string Name => Update switch { RecognitionUpdate.Wake => "rws", RecognitionUpdate.Sleep => "rws-sleep", _ => "rws-wake-sleep" };
+    /// <summary>"K = " and the samples per example.</summary>
+    public string Settings => $"K = {SamplesPerExample}";
     /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample bound, measured; q follows the {Update switch { RecognitionUpdate.Wake => "wake", RecognitionUpdate.Sleep => "sleep", _ => "wake and sleep" }} update)";
     /// <inheritdoc/>

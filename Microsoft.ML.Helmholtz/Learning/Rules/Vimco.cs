@@ -30,6 +30,8 @@ public sealed class Vimco : ILearningRule
 
     /// <summary>"vimco".</summary>
     public string Name => "vimco";
+    /// <summary>"K = " and the samples per example.</summary>
+    public string Settings => $"K = {SamplesPerExample}";
     /// <inheritdoc/>
     public string Objective => $"−L_{SamplesPerExample} (the {SamplesPerExample}-sample importance-weighted bound)";
     /// <inheritdoc/>
