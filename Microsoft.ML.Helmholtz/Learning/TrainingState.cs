@@ -71,12 +71,12 @@ public sealed class TrainingState
     /// <summary>How a run of <paramref name="rule"/> with <paramref name="optimizer"/> differs from the one recorded (null: it does not); under the lock.</summary>
     private string? OtherRun(ILearningRule rule, IOptimizer optimizer)
         => Rule != rule.Name ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule.Name}'."
-        : RuleSettings is { } ruleSettings && ruleSettings != rule.Settings
-            ? $"The training state is from a run of the rule '{Rule}' with {Described(ruleSettings)}, but this run's has {Described(rule.Settings)}: " +
+        : RuleSettings is { } ruleSettings && ruleSettings != (rule.Settings ?? "")
+            ? $"The training state is from a run of the rule '{Rule}' with {Described(ruleSettings)}, but this run's has {Described(rule.Settings ?? "")}: " +
               "a run with other settings would not go on as the recorded one."
         : Optimizer != optimizer.Name ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer.Name}'."
-        : OptimizerSettings is { } optimizerSettings && optimizerSettings != optimizer.Settings
-            ? $"The training state is from a run with the optimiser '{Optimizer}' of {Described(optimizerSettings)}, but this run's has {Described(optimizer.Settings)}: " +
+        : OptimizerSettings is { } optimizerSettings && optimizerSettings != (optimizer.Settings ?? "")
+            ? $"The training state is from a run with the optimiser '{Optimizer}' of {Described(optimizerSettings)}, but this run's has {Described(optimizer.Settings ?? "")}: " +
               "a run with other settings would not go on as the recorded one."
         : null;
 
@@ -288,10 +288,12 @@ public sealed class TrainingState
     {
         lock (_gate)
         {
-            if (Optimizer != optimizer.Name || OptimizerSettings != optimizer.Settings) OptimizerState.Clear();
-            if (Rule != rule.Name || RuleSettings != rule.Settings) RuleState.Clear();
+            // An application's rule or optimiser that answers null is taken as having no settings.
+            string ruleSettings = rule.Settings ?? "", optimizerSettings = optimizer.Settings ?? "";
+            if (Optimizer != optimizer.Name || OptimizerSettings != optimizerSettings) OptimizerState.Clear();
+            if (Rule != rule.Name || RuleSettings != ruleSettings) RuleState.Clear();
             (Rule, Optimizer, RuleSettings, OptimizerSettings, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =
-                (rule.Name, optimizer.Name, rule.Settings, optimizer.Settings, steps, machineFingerprint, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
+                (rule.Name, optimizer.Name, ruleSettings, optimizerSettings, steps, machineFingerprint, scheduleEpoch, minibatchesIntoEpoch, batchSize, trainingRows);
             (PartialFreeEnergy, PartialObjective) = (partialFreeEnergy, partialObjective);
             _divergenceReference = divergenceReference;   // under the lock with the rest: a Save from another thread sees one point
             _streams = streams;
