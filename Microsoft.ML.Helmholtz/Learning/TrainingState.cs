@@ -70,15 +70,22 @@ public sealed class TrainingState
 
     /// <summary>How a run of <paramref name="rule"/> with <paramref name="optimizer"/> differs from the one recorded (null: it does not); under the lock.</summary>
     private string? OtherRun(ILearningRule rule, IOptimizer optimizer)
-        => Rule != rule.Name ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule.Name}'."
-        : RuleSettings is { } ruleSettings && ruleSettings != (rule.Settings ?? "")
-            ? $"The training state is from a run of the rule '{Rule}' with {Described(ruleSettings)}, but this run's has {Described(rule.Settings ?? "")}: " +
-              "a run with other settings would not go on as the recorded one."
-        : Optimizer != optimizer.Name ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer.Name}'."
-        : OptimizerSettings is { } optimizerSettings && optimizerSettings != (optimizer.Settings ?? "")
-            ? $"The training state is from a run with the optimiser '{Optimizer}' of {Described(optimizerSettings)}, but this run's has {Described(optimizer.Settings ?? "")}: " +
-              "a run with other settings would not go on as the recorded one."
-        : null;
+    {
+        string ruleSettings = SettingsOf(rule), optimizerSettings = SettingsOf(optimizer);
+        return Rule != rule.Name ? $"The training state is from a run of the rule '{Rule}', but this run's rule is '{rule.Name}'."
+            : RuleSettings is { } recordedRule && recordedRule != ruleSettings
+                ? $"The training state is from a run of the rule '{Rule}' with {Described(recordedRule)}, but this run's has {Described(ruleSettings)}: " +
+                  "a run with other settings would not go on as the recorded one."
+            : Optimizer != optimizer.Name ? $"The training state is from a run with the optimiser '{Optimizer}', but this run's is '{optimizer.Name}'."
+            : OptimizerSettings is { } recordedOptimizer && recordedOptimizer != optimizerSettings
+                ? $"The training state is from a run with the optimiser '{Optimizer}' of {Described(recordedOptimizer)}, but this run's has {Described(optimizerSettings)}: " +
+                  "a run with other settings would not go on as the recorded one."
+            : null;
+    }
+
+    // An application's rule or optimiser that answers null is taken as having no settings.
+    private static string SettingsOf(ILearningRule rule) => rule.Settings ?? "";
+    private static string SettingsOf(IOptimizer optimizer) => optimizer.Settings ?? "";
 
     private static string Described(string settings) => settings.Length == 0 ? "no settings" : $"'{settings}'";
 
@@ -288,8 +295,7 @@ public sealed class TrainingState
     {
         lock (_gate)
         {
-            // An application's rule or optimiser that answers null is taken as having no settings.
-            string ruleSettings = rule.Settings ?? "", optimizerSettings = optimizer.Settings ?? "";
+            string ruleSettings = SettingsOf(rule), optimizerSettings = SettingsOf(optimizer);
             if (Optimizer != optimizer.Name || OptimizerSettings != optimizerSettings) OptimizerState.Clear();
             if (Rule != rule.Name || RuleSettings != ruleSettings) RuleState.Clear();
             (Rule, Optimizer, RuleSettings, OptimizerSettings, StepsTrained, MachineFingerprint, ScheduleEpoch, MinibatchesIntoEpoch, BatchSize, TrainingRows) =

@@ -76,10 +76,9 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
     /// <summary>"nvil".</summary>
     public string Name => "nvil";
     /// <summary>The options: e.g. "baseline decay 0.9, input baseline of 100 hidden units, variance normalised with decay 0.9, local signals".</summary>
-    public string Settings => FormattableString.Invariant(
-        $"baseline decay {_options.BaselineDecay:R}, input baseline of {_options.InputBaselineHiddenUnits} hidden units, ") +
-        (_options.NormalizeVariance ? FormattableString.Invariant($"variance normalised with decay {_options.VarianceDecay:R}") : "variance not normalised") +
-        (_options.LocalSignals ? ", local signals" : ", the whole F̂ for every layer");
+    public string Settings
+        => RunningEstimates.Settings(_options.BaselineDecay, _options.InputBaselineHiddenUnits, _options.NormalizeVariance, _options.VarianceDecay) +
+           (_options.LocalSignals ? ", local signals" : ", the whole F̂ for every layer");
     /// <inheritdoc/>
     public string Objective => "free energy";
     /// <inheritdoc/>

@@ -64,9 +64,8 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
     /// <summary>"reinforce-plain" for the seed's form (running baseline only), else "reinforce".</summary>
     public string Name => _options.InputBaselineHiddenUnits == 0 && !_options.NormalizeVariance ? "reinforce-plain" : "reinforce";
     /// <summary>The options: e.g. "baseline decay 0.9, input baseline of 100 hidden units, variance normalised with decay 0.9".</summary>
-    public string Settings => FormattableString.Invariant(
-        $"baseline decay {_options.BaselineDecay:R}, input baseline of {_options.InputBaselineHiddenUnits} hidden units, ") +
-        (_options.NormalizeVariance ? FormattableString.Invariant($"variance normalised with decay {_options.VarianceDecay:R}") : "variance not normalised");
+    public string Settings
+        => RunningEstimates.Settings(_options.BaselineDecay, _options.InputBaselineHiddenUnits, _options.NormalizeVariance, _options.VarianceDecay);
     /// <inheritdoc/>
     public string Objective => "free energy";
     /// <inheritdoc/>

@@ -9,6 +9,14 @@ internal static class RunningEstimates
     // The entries Save writes, Read reads and RefuseOtherEntries keeps: one list of names for the three.
     private const string Baselines = "baselines", Variances = "variances", Started = "started";
 
+    /// <summary>
+    /// The baseline options the REINFORCE-family rules share, as their <see cref="ILearningRule.Settings"/> begin: e.g. "baseline decay 0.9,
+    /// input baseline of 100 hidden units, variance normalised with decay 0.9", each number as it reads back exactly.
+    /// </summary>
+    public static string Settings(double baselineDecay, int inputBaselineHiddenUnits, bool normalizeVariance, double varianceDecay)
+        => FormattableString.Invariant($"baseline decay {baselineDecay:R}, input baseline of {inputBaselineHiddenUnits} hidden units, ") +
+           (normalizeVariance ? FormattableString.Invariant($"variance normalised with decay {varianceDecay:R}") : "variance not normalised");
+
     public static void Save(StateSection section, ReadOnlySpan<double> baselines, ReadOnlySpan<double> variances, bool started)
     {
         section.Write(Baselines, baselines);
