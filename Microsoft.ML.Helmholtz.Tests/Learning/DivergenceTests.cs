@@ -318,6 +318,31 @@ public sealed class DivergenceTests
         CollectionAssert.AreEqual(Estimates(fresh).ToArray(), Estimates(undone).ToArray(), $"{name}'s running baselines");
     }
 
+    /// <summary>
+    /// Taking back a later measure (not the first) puts back every running estimate the rule keeps, variances and all: the rule's
+    /// whole saved state after the undo is, bit for bit, the one it had before that measure.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void TakingBackALaterMeasurePutsBackEveryRunningEstimate(string name)
+    {
+        var machine = TestModels.Random("10b-6b-3b", 29, scale: 0.7f);
+        const int rows = 20;
+        ILearningRule rule = LearningRules.Create(name);
+        var estimates = (IUndoableRunningEstimates)rule;
+        rule.Prepare(machine, rows);
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 30), rows, new RandomStream(31));
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
+        estimates.KeepForUndo();
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 32), rows, new RandomStream(33));
+        StateSection after = RuleStates.Of(rule, machine.Parameters);
+        int signals = name == "nvil" ? 3 : 1;   // NVIL: one per layer of 10b-6b-3b and the unused 0th; REINFORCE: one
+        CollectionAssert.AreNotEqual(before.ReadDoubles("variances", signals).ToArray(), after.ReadDoubles("variances", signals).ToArray(), "the second measure moves the variances");
+        estimates.UndoLastUpdate();
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters), name);
+    }
+
     /// <summary>NVIL whose measure number <paramref name="poisoned"/> leaves a gradient that is not finite (its free energy stays finite).</summary>
     private sealed class PoisonedGradientNvil(int poisoned) : ILearningRule, IUndoableRunningEstimates
     {

@@ -258,6 +258,58 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
+    /// NVIL, as REINFORCE, divides each layer's signal by its running standard deviation only when that is above 1: with tiny
+    /// weights every layer's F̂ terms hardly vary, each layer's running variance stays below 1 (0.9 · 1 + 0.1 · a small variance),
+    /// and the normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
+    /// </summary>
+    [TestMethod]
+    public void NvilLeavesSignalsWhoseSpreadIsBelowOneUnscaled()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-3b-2b"), 91);
+        foreach (Parameter p in machine.Parameters) for (int i = 0; i < p.Length; i++) p.Value[i] = 0.05f * ((i % 5) - 2);
+        const int rows = 30;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 92);
+        double[][] Gradients(bool normalize)
+        {
+            var rule = new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize });
+            var random = new RandomStream(93);
+            return Enumerable.Range(0, 4).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToArray();
+        }
+        double[][] normalized = Gradients(true), plain = Gradients(false);
+        for (int b = 0; b < plain.Length; b++) CollectionAssert.AreEqual(plain[b], normalized[b], $"batch {b}");
+    }
+
+    /// <summary>
+    /// The running variance moves as v ← d · v + (1 − d) · s² from v = 1, s² the batch's mean squared signal: after one batch
+    /// v(d) − d = (1 − d) · s², with the same s² for every decay d (neither the draws nor the signal depend on it). So
+    /// v(0.9) − 0.9 is a fifth of v(0.5) − 0.5, up to the rounding of a few double operations (the 1e-12 relative tolerance).
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void TheRunningVarianceMovesByOneMinusItsDecayTowardsTheBatchs(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 94, scale: 0.7f);
+        const int rows = 40;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 95);
+        int signals = ruleName == "nvil" ? 3 : 1;   // NVIL keeps one per layer and an unused 0th
+        double[] VarianceAfterOneBatch(double decay)
+        {
+            ILearningRule rule = ruleName == "nvil"
+                ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, VarianceDecay = decay })
+                : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, VarianceDecay = decay });
+            GradientOfOneBatch(machine, rule, states, rows, new RandomStream(96));
+            return RuleStates.Of(rule, machine.Parameters).ReadDoubles("variances", signals).ToArray();
+        }
+        double[] slow = VarianceAfterOneBatch(0.9), fast = VarianceAfterOneBatch(0.5);
+        for (int i = 0; i < signals; i++)
+        {
+            Assert.IsTrue(fast[i] > 0.5, $"signal {i}: the batch's signals vary ({fast[i]})");
+            Assert.AreEqual(0.2 * (fast[i] - 0.5), slow[i] - 0.9, 1e-12 * fast[i], $"signal {i}");
+        }
+    }
+
+    /// <summary>
     /// The input-dependent baseline c(x) is fitted by least squares to the centred signal F̂ − b, not to what is left of it after
     /// c: with its output weights 0 and its output bias 5, c(x) = 5 for every row, and on the first batch F̂ − b averages to 0
     /// (each row against the mean of the others), so the bias's gradient, the mean of c − (F̂ − b), is 5 (10 if c were fitted to

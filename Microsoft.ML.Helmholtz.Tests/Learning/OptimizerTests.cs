@@ -112,6 +112,27 @@ public sealed class OptimizerTests
         }
     }
 
+    /// <summary>
+    /// An optimiser's state with an entry more than this run's parameters keep (a machine with one more parameter, whose first
+    /// ones match) is refused, not read in part: each entry of the run's parameters is there, only the count tells.
+    /// </summary>
+    [TestMethod]
+    public void AnOptimiserStateWithAnEntryTooManyIsRefused()
+    {
+        foreach (IResumable optimizer in new IResumable[] { new SgdMomentum(), new Adam() })
+        {
+            var p = NewParameter();
+            Gradients[0].CopyTo(p.Gradient, 0);
+            ((IOptimizer)optimizer).Step([p], 0.05f);
+            var section = new StateSection("the optimiser");
+            optimizer.SaveState(section, [p]);
+            section.Write("velocity1 y", new float[3]);
+            var fresh = optimizer is Adam ? (IResumable)new Adam() : new SgdMomentum();
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => fresh.RestoreState(section, [p]), optimizer.GetType().Name);
+            StringAssert.Contains(e.Message, "from another machine or rule");
+        }
+    }
+
     [TestMethod]
     public void LearningRateScheduleDecaysToItsFloor()
     {
