@@ -159,4 +159,19 @@ public sealed class FixedNoiseScoringTests
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => extractor.Extract(new float[6], -1, new float[100]));
         Assert.AreEqual("count", e.ParamName);
     }
+
+    // From K = 64 a row is scored alone in chunks of rowsPerChunk samples, each with its own samples' noise: the estimate does
+    // not depend on the chunk size (only the products' shapes change with it, so agreement to float rounding, not bits).
+    [TestMethod]
+    public void AnEstimateOverChunksOfTheSamplesDoesNotDependOnTheChunkSize()
+    {
+        var machine = TestModels.Random("20b-7g-3g", 21, scale: 1f);
+        DataMatrix data = TestModels.BinaryData(3, 20, 22);
+        const int k = 96;
+        double[] whole = new double[3], chunked = new double[3];
+        new FixedNoiseLogLikelihood(machine, k, seed: 23).CreateScorer().Estimate(data.Values, 3, whole);
+        new FixedNoiseLogLikelihood(machine, k, seed: 23, rowsPerChunk: 40).CreateScorer().Estimate(data.Values, 3, chunked);
+        // Free energies of some 20 nats from float products: a relative 1e-5 is many roundings.
+        for (int i = 0; i < 3; i++) Assert.AreEqual(whole[i], chunked[i], 1e-5 * Math.Abs(whole[i]), $"row {i}");
+    }
 }

@@ -330,4 +330,18 @@ public sealed class LogLikelihoodTests
         for (int i = 1; i < fractions.Count; i++) Assert.IsGreaterThan(fractions[i - 1], fractions[i], $"fraction {i}");
         Assert.AreEqual(1.0, fractions[^1]);
     }
+
+    // Cancelled between chunks (here by the progress the first chunk reports), the estimate stops on a single pipeline too.
+    [TestMethod]
+    public void CancellationStopsTheEstimateBetweenChunks()
+    {
+        var machine = TestModels.Random("16b-8b", 92);
+        DataMatrix data = TestModels.BinaryData(8, 16, 93);
+        using var cancellation = new CancellationTokenSource();
+        int reports = 0;
+        var progress = new SynchronousProgress<double>(_ => { reports++; cancellation.Cancel(); });
+        var estimator = new ImportanceSampledLogLikelihood(10, seed: 94, rowsPerChunk: 10) { Parallelism = 1 };
+        Assert.ThrowsExactly<OperationCanceledException>(() => estimator.Estimate(machine, data, progress, cancellation.Token));
+        Assert.AreEqual(1, reports, "chunks run after the cancellation");
+    }
 }

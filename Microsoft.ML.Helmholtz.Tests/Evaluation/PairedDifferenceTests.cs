@@ -93,4 +93,13 @@ public sealed class PairedDifferenceTests
         var estimate = LogLikelihoodEstimate.FromPerExample([double.NegativeInfinity, -3], [double.NaN, 0.5], 1);
         Assert.AreEqual(double.NegativeInfinity, estimate.Mean);
     }
+
+    // The variance's bound is 0 itself: a slightly negative one is refused, 0 (an estimate of equal weights) is taken.
+    [TestMethod]
+    public void ASummaryRefusesAnyNegativeVarianceAndTakesZero()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => LogLikelihoodEstimate.FromPerExample([1, 1], [0, -1e-9], 3));
+        Assert.AreEqual("monteCarloVariance", e.ParamName);
+        Assert.AreEqual(0.0, LogLikelihoodEstimate.FromPerExample([1, 2], [0, 0], 3).MonteCarloStandardError);
+    }
 }

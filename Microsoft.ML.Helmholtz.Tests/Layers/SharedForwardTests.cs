@@ -287,4 +287,136 @@ public sealed class SharedForwardTests
         for (int r = 0; r < rows; r++)
             Assert.AreEqual(rowByRow[r], shared[r], 1e-4 * Math.Max(1, Math.Abs(rowByRow[r])), $"{architecture}, row {r}");
     }
+
+    // A plain forward after a shared one over as many rows forgets the sharing: its backward reads the rows it was given,
+    // not the shared forward's distinct inputs or trunk rows, and gives the bits of the same layer that never shared.
+    [TestMethod]
+    [DataRow("20b-5b")]
+    [DataRow("20b-18g")]
+    [DataRow("20b-7gr")]
+    [DataRow("20b-6t-4t-5b")]
+    [DataRow("20b-6t-18g")]
+    public void APlainForwardAfterASharedOneBackpropagatesItsOwnRows(string architecture)
+    {
+        const int distinct = 3;
+        int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
+        int rows = source.Length;
+        var original = TestModels.Random(architecture + "-4g", 101);
+        var (inputs, _) = RepeatedInputs(original, distinct, source, 102);
+        float[] fresh = TestModels.RandomStates(original.Architecture, rows, 103).Layer(0, rows).ToArray();
+        float[] y = TestModels.RandomStates(original.Architecture, rows, 104).Layer(1, rows).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
+
+        float[] Gradient(bool sharedFirst)
+        {
+            var machine = original.Clone();
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            if (sharedFirst) layer.ForwardShared(inputs, distinct, source, rows);
+            layer.Forward(fresh, rows);
+            machine.ZeroGradients();
+            layer.AccumulateLogProbGradient(y, fresh, rows, weights, default, default);
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+
+        CollectionAssert.AreEqual(Gradient(sharedFirst: false), Gradient(sharedFirst: true), architecture);
+    }
+
+    // Asked for the input's gradient, a trunked layer after a shared forward gives every row its own copy of all the trunk's
+    // activations (the lower layers' too, which the backward reads), so gradients as after a forward over the repeated inputs.
+    [TestMethod]
+    [DataRow("20b-6t-4t-5b")]
+    [DataRow("20b-6t-4t-18g")]
+    public void TrunkedRowsThatShareTheirInputGiveTheInputGradientOfEachRow(string architecture)
+    {
+        const int distinct = 3;
+        int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
+        int rows = source.Length;
+        var original = TestModels.Random(architecture + "-4g", 105);
+        int visible = original.Architecture.Visible.Size;
+        var (inputs, replicated) = RepeatedInputs(original, distinct, source, 106);
+        float[] y = TestModels.RandomStates(original.Architecture, rows, 107).Layer(1, rows).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
+
+        (float[] Parameters, float[] Input) Run(bool shared)
+        {
+            var machine = original.Clone();
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            // A forward over other rows first, so that rows a shared forward leaves alone hold other values.
+            layer.Forward(TestModels.RandomStates(original.Architecture, rows, 108).Layer(0, rows), rows);
+            if (shared) layer.ForwardShared(inputs, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            machine.ZeroGradients();
+            var dx = new float[rows * visible];
+            layer.AccumulateLogProbGradient(y, replicated, rows, weights, dx, default);
+            return (layer.Parameters.SelectMany(p => p.Gradient).ToArray(), dx);
+        }
+
+        var expected = Run(shared: false);
+        var actual = Run(shared: true);
+        void Close(float[] e, float[] a, string what)
+        {
+            double scale = e.Max(v => Math.Abs((double)v));
+            Assert.IsTrue(scale > 0, $"{what}: all zero, so the comparison would not test anything");
+            // The same sums; only the forward's products over 3 rows rather than 8 may round differently.
+            for (int i = 0; i < e.Length; i++) Assert.AreEqual(e[i], a[i], 1e-5 * scale + 1e-7, $"{architecture}: {what} {i}");
+        }
+        Close(expected.Parameters, actual.Parameters, "parameter gradient");
+        Close(expected.Input, actual.Input, "input gradient");
+    }
+
+    // A Gaussian layer with a learned variance per unit (as the generative layers have) after a shared forward: the weight and
+    // log-variance gradients, by the score function and through the draw, are those after a forward over the repeated inputs.
+    [TestMethod]
+    [DataRow(GaussianMean.Tanh)]
+    [DataRow(GaussianMean.Linear)]
+    public void APerUnitVarianceLayerThatSharesItsInputBackpropagatesAsRowByRow(GaussianMean mean)
+    {
+        const int inputs = 6, units = 5, distinct = 3;
+        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
+        int rows = source.Length;
+        var layer = new GaussianLayer("g", inputs, units, mean, VarianceSource.PerUnit, MatrixEngine.Default);
+        var random = new RandomStream(111);
+        foreach (var p in layer.Parameters)
+        {
+            random.FillNormal(p.Value);
+            for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 0.5f;
+        }
+        float[] x = new float[distinct * inputs], y = new float[rows * units], pathWise = new float[rows * units];
+        random.FillNormal(x);
+        random.FillNormal(y);
+        random.FillNormal(pathWise);
+        float[] replicated = source.SelectMany(s => x.Skip(s * inputs).Take(inputs)).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
+
+        float[] Run(bool shared, bool throughDraw)
+        {
+            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+            if (shared) layer.ForwardShared(x, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            if (throughDraw)
+            {
+                layer.Sample(new RandomStream(112), rows, new float[rows * units]);
+                layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
+            }
+            else layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, default);
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+
+        foreach (bool throughDraw in new[] { false, true })
+        {
+            float[] expected = Run(shared: false, throughDraw), actual = Run(shared: true, throughDraw);
+            double scale = expected.Max(v => Math.Abs((double)v));
+            // Sums of 8 float terms in another order (per distinct input first): a few roundings of the largest.
+            for (int i = 0; i < expected.Length; i++)
+                Assert.AreEqual(expected[i], actual[i], 1e-5 * scale, $"{mean}, {(throughDraw ? "through the draw" : "score function")}: gradient {i}");
+        }
+    }
+
+    // A row that reads a later distinct row is refused: the copy backwards would have overwritten that row before it is read.
+    [TestMethod]
+    public void SharedForwardRejectsARowThatReadsALaterRow()
+    {
+        var machine = TestModels.Random("9b-5b", 3);
+        Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[27], 3, [1, 2, 2], 3));
+    }
 }
