@@ -416,4 +416,29 @@ public sealed class ThreadSafetyTests
             Assert.IsTrue(m.StartsWith("This test's object is in use by Holding0 on another thread, so Holding1 cannot run now", StringComparison.Ordinal)
                 || m.StartsWith("This test's object is in use by Holding1 on another thread, so Holding0 cannot run now", StringComparison.Ordinal), m);
     }
+
+    /// <summary>
+    /// A refusal names the operation that holds the guard now, not an earlier one the same thread entered (each thread keeps its
+    /// holdings to reuse them, by operation). The other thread's call runs while the guard is held, joined before it is released.
+    /// </summary>
+    [TestMethod]
+    public void ARefusalNamesTheOperationHeldNowNotAnEarlierOneOfTheSameThread()
+    {
+        var guard = new Helmholtz.Concurrency.UsageGuard("This test's object", "Use it from one thread.");
+        using (guard.Enter("EarlierCall")) { }
+        string? message = null;
+        using (guard.Enter("LaterCall"))
+        {
+            var other = new Thread(() =>
+            {
+                try { using var use = guard.Enter("OtherCall"); }
+                catch (InvalidOperationException e) { message = e.Message; }
+            });
+            other.Start();
+            other.Join();
+        }
+        Assert.IsNotNull(message, "another thread entered a held guard");
+        StringAssert.StartsWith(message, "This test's object is in use by LaterCall on another thread, so OtherCall cannot run now");
+        using (guard.Enter("AfterRelease")) { }   // released
+    }
 }

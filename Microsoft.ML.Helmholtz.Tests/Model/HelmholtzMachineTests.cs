@@ -249,4 +249,38 @@ public sealed class HelmholtzMachineTests
             File.Delete(path);
         }
     }
+
+    // The top layer's array of terms is checked as the lower ones are, and a list with an array too many is refused too.
+    [TestMethod]
+    public void TheFreeEnergyByLayerChecksTheTopLayerAndRefusesAnArrayTooMany()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var states = TestModels.RandomStates(machine.Architecture, 4, 2);
+        double[] f = new double[4], j = new double[4];
+        double[][] three = [new double[4], new double[4], new double[4]];
+        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[3]], three));
+        Assert.AreEqual("layerLogQ", e.ParamName);
+        StringAssert.Contains(e.Message, "layerLogQ[2] must hold a value for each of the 4 rows (it holds 3)");
+        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [new double[4], new double[4], new double[1]]));
+        Assert.AreEqual("layerLogP", e.ParamName);
+        StringAssert.Contains(e.Message, "layerLogP[2] must hold a value for each of the 4 rows (it holds 1)");
+        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [.. three, new double[4]]));
+        Assert.AreEqual("layerLogP", e.ParamName);
+        StringAssert.Contains(e.Message, "layerLogP holds 4 arrays");
+    }
+
+    // A Gaussian layer's mean function is part of the layer: "3g" (tanh) and "3gl" (linear) differ, and so do machines built of them.
+    [TestMethod]
+    public void GaussianLayersWithDifferentMeansAreDifferentLayers()
+    {
+        LayerDefinition tanh = LayerDefinition.Parse("3g"), linear = LayerDefinition.Parse("3gl");
+        Assert.AreEqual(GaussianMean.Tanh, tanh.Mean);
+        Assert.AreEqual(GaussianMean.Linear, linear.Mean);
+        Assert.AreNotEqual(tanh, linear);
+        Assert.AreEqual(tanh, LayerDefinition.Parse("3g"));
+        Assert.IsFalse(HelmholtzArchitecture.Parse("4b-3g").SameAs(HelmholtzArchitecture.Parse("4b-3gl")));
+        var states = new LayerStates(HelmholtzArchitecture.Parse("4b-3gl"), 2);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => TestModels.Random("4b-3g", 1).Generative.Dream(new RandomStream(1), 2, states));
+        StringAssert.Contains(e.Message, "built for architecture 4b-3gl");
+    }
 }

@@ -528,4 +528,35 @@ public sealed class UnitRegistrationTests
         bytes.Position = 0;
         Assert.IsTrue(architecture.SameAs(HelmholtzMachine.Load(bytes).Architecture), "the machine loads with its units");
     }
+
+    // The constructor refuses what Parse cannot write: a trunk more than the gaps between stochastic layers, or a trunk layer of size 0.
+    [TestMethod]
+    public void TheArchitectureConstructorRefusesATrunkTooManyOrOfSizeZero()
+    {
+        LayerDefinition[] layers = [new(4, UnitType.Bernoulli), new(2, UnitType.Bernoulli)];
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture(layers, [[3], [5]]));
+        Assert.AreEqual("trunks", e.ParamName);
+        StringAssert.Contains(e.Message, "2 trunks for the 1 gaps");
+        e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture(layers, [[3, 0]]));
+        Assert.AreEqual("trunks", e.ParamName);
+        StringAssert.Contains(e.Message, "must have positive sizes");
+        Assert.AreEqual("4b-3t-2b", new HelmholtzArchitecture(layers, [[3]]).ToString());
+    }
+
+    [TestMethod]
+    public void ConditioningNamesALayerOutOfRange()
+    {
+        // The recognition network has no layer 0 (the visible one): its conditioning is named out of range, as layer 3 is.
+        var conditioning = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 2);
+        foreach (int layer in new[] { 0, 3, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.Recognition(layer, 1));
+            Assert.AreEqual("layer", e.ParamName);
+            StringAssert.Contains(e.Message, "1 to 2");
+            Assert.AreEqual("layer", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.RecognitionGradient(layer, 1)).ParamName);
+        }
+        Assert.AreEqual("layer", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.Generative(-1, 1)).ParamName);
+        Assert.AreEqual(6, conditioning.Generative(0, 1).Length);
+        Assert.AreEqual(4 * 2, conditioning.Recognition(1, 2).Length);
+    }
 }

@@ -152,6 +152,9 @@ public sealed class MachineFileTests : TempDirectoryTests
         // The hand-written payload is the format's own: it loads.
         AssertSameParameters(machine, HelmholtzMachine.Load(Write(Checksummed(Payload(7, false)), "good.hm")));
         AssertInvalid(Write(Checksummed(Payload(-3, false)), "steps.hm"), "the step count -3 is negative");
+        // The boundary of the step count: 0 (a fresh machine) loads, -1 is refused.
+        Assert.AreEqual(0L, HelmholtzMachine.Load(Write(Checksummed(Payload(0, false)), "zero.hm")).StepsTrained);
+        AssertInvalid(Write(Checksummed(Payload(-1, false)), "minus1.hm"), "the step count -1 is negative");
         AssertInvalid(Write(Checksummed([.. Payload(7, false), 1, 2]), "after.hm"), "the payload holds 2 bytes after the last parameter");
         Parameter first = machine.Parameters[0];
         Assert.AreNotEqual(first.Rows, first.Columns, "a transposed shape must differ for the test to mean anything");
