@@ -318,4 +318,52 @@ public sealed class BouncingBallsTests
         CollectionAssert.AreEqual(before, File.ReadAllBytes(kept), "the file there is left as it was");
         Assert.AreEqual(1, Directory.GetFiles(temp.Path).Length, "nothing made");
     }
+
+    // Video s of a call is sequence s of the seed for every s, not only the first: its frames are its own trajectory's.
+    [TestMethod]
+    public void EachVideoOfACallIsItsOwnSequence()
+    {
+        const int count = 6, f = 5;
+        float[] videos = BouncingBalls.Generate(Short, count, Seed);
+        float[] frame = new float[Short.PixelsPerFrame];
+        for (int s = 0; s < count; s++)
+        {
+            BallTrajectory t = BouncingBalls.Trajectory(Short, Seed, (ulong)s);
+            BouncingBalls.RenderFrame(Short, t.Positions.AsSpan(f * 2 * Short.Balls, 2 * Short.Balls), frame);
+            CollectionAssert.AreEqual(frame, videos.AsSpan(s * Short.ValuesPerSequence + f * Short.PixelsPerFrame, Short.PixelsPerFrame).ToArray(), $"video {s}");
+        }
+    }
+
+    /// <summary>
+    /// With one sub-step a frame, a centre moves by its velocity, a wall mirrors what passed it, and a step that the mirror
+    /// leaves outside (longer than the box is wide) is clamped: x_t = clamp(mirror(x_{t−1} + v_{t−1})). Ball collisions change
+    /// only velocities, so this holds exactly (the same double operations) for every coordinate of every frame.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0.5, false)]
+    [DataRow(40.0, true)]
+    public void ACentreMovesByItsVelocityAndWallsMirrorIt(double speed, bool clamps)
+    {
+        var options = Defaults with { Speed = speed, SubSteps = 1, Frames = 30 };
+        double low = options.Radius, high = options.Box - options.Radius;
+        int perFrame = 2 * options.Balls, mirroredLow = 0, mirroredHigh = 0, clamped = 0;
+        for (int s = 0; s < 40; s++)
+        {
+            BallTrajectory t = BouncingBalls.Trajectory(options, Seed, (ulong)s);
+            for (int f = 1; f < options.Frames; f++)
+                for (int k = 0; k < perFrame; k++)
+                {
+                    double x = t.Positions[(f - 1) * perFrame + k] + t.Velocities[(f - 1) * perFrame + k] * 1.0;
+                    double expected = x < low ? 2 * low - x : x > high ? 2 * high - x : x;
+                    mirroredLow += x < low ? 1 : 0;
+                    mirroredHigh += x > high ? 1 : 0;
+                    if (expected < low || expected > high) clamped++;
+                    Assert.AreEqual(Math.Clamp(expected, low, high), t.Positions[f * perFrame + k], 0.0, $"video {s}, frame {f}, coordinate {k}");
+                }
+        }
+        // The premises: both walls were hit, and (only) the fast balls stepped past the opposite wall.
+        Assert.IsGreaterThan(0, mirroredLow);
+        Assert.IsGreaterThan(0, mirroredHigh);
+        Assert.AreEqual(clamps, clamped > 0, $"{clamped} clamped steps");
+    }
 }

@@ -336,4 +336,32 @@ public sealed class SequenceFileTests : TempDirectoryTests
         string twice = WriteFile("twice", File.ReadAllBytes(once), gzip: true);
         AssertInvalid(twice, "gzip data inside the gzip file (it was compressed twice)");
     }
+
+    // Zero frames are refused as zero rows or columns are (the check of each dimension, not only of the product's).
+    [TestMethod]
+    public void ZeroFramesAreRejected()
+    {
+        string path = WriteFile("no-frames", Header(0x00000D04, 1, 0, 2, 2), gzip: false);
+        AssertInvalid(path, "invalid dimensions");
+    }
+
+    // A single byte past the values is trailing garbage too.
+    [TestMethod]
+    public void OneTrailingByteIsRejected()
+    {
+        string path = WriteFile("one-more", [.. Header(0x00000D04, 1, 1, 1, 1), .. BigEndian(0.25f), 9], gzip: false);
+        AssertInvalid(path, "trailing garbage: 1 bytes");
+    }
+
+    // The very first value is checked as the others are.
+    [TestMethod]
+    public void TheWriterRefusesANonFiniteFirstValue()
+    {
+        SequenceSet set = Sample();
+        set.Values[0] = float.PositiveInfinity;
+        string path = Temp.File("first.idx");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
+        StringAssert.Contains(e.Message, "at sequence 0, frame 0, row 0, column 0 (value 0)");
+        Assert.IsFalse(File.Exists(path), "nothing may be written");
+    }
 }

@@ -346,4 +346,53 @@ public sealed class RowReadingTests
             CollectionAssert.AreEqual(expected.Select(r => r.ValidationLogLikelihood).ToArray(), reports.Select(r => r.ValidationLogLikelihood).ToArray(), how);
         }
     }
+
+    /// <summary>The view it wraps, whose cursor gives each row a Batch (Position / 5 + 3) and an ID (7 · Position + 11) of its own.</summary>
+    private sealed class NumberedView(IDataView inner) : IDataView
+    {
+        public bool CanShuffle => false;
+        public DataViewSchema Schema => inner.Schema;
+        public long? GetRowCount() => inner.GetRowCount();
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => new Cursor(inner.GetRowCursor(columnsNeeded));
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => [GetRowCursor(columnsNeeded)];
+
+        private sealed class Cursor(DataViewRowCursor inner) : DataViewRowCursor
+        {
+            public override DataViewSchema Schema => inner.Schema;
+            public override long Position => inner.Position;
+            public override long Batch => inner.Position / 5 + 3;
+            public override bool MoveNext() => inner.MoveNext();
+            public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = new DataViewRowId((ulong)(7 * inner.Position + 11), 0);
+            public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
+            public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => inner.GetGetter<TValue>(column);
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing) inner.Dispose();
+                base.Dispose(disposing);
+            }
+        }
+    }
+
+    // The batched cursor reads rows ahead, yet serves each row with the input's Batch and row ID for that row (over
+    // batches of 16, 64 and the rest), and its own Position.
+    [TestMethod]
+    public void EachRowKeepsTheInputsBatchAndId()
+    {
+        var ml = new MLContext(1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1));
+        IDataView scored = ml.Transforms.HelmholtzMachine(Options()).Fit(data).Transform(new NumberedView(data));
+        using DataViewRowCursor cursor = scored.GetRowCursor([scored.Schema["LogLikelihood"]]);
+        ValueGetter<DataViewRowId> getId = cursor.GetIdGetter();
+        DataViewRowId id = default;
+        int i = 0;
+        for (; cursor.MoveNext(); i++)
+        {
+            Assert.AreEqual(i, cursor.Position);
+            Assert.AreEqual(i / 5 + 3, cursor.Batch, $"row {i}'s batch");
+            getId(ref id);
+            Assert.AreEqual(new DataViewRowId((ulong)(7 * i + 11), 0), id, $"row {i}'s ID");
+        }
+        Assert.AreEqual(100, i);
+    }
 }

@@ -314,4 +314,24 @@ public sealed class SchemaAndOptionErrorTests
         Assert.AreEqual(1, e.Message.Split("(Parameter").Length - 1, e.Message);
         Assert.DoesNotContain("Actual value was", e.Message);
     }
+
+    // The open bounds: a quantile of 0 or 1 (with a score column, so that only the bound refuses it) and a time limit of zero.
+    [TestMethod]
+    [DataRow("AnomalyQuantile", 0.0)]
+    [DataRow("AnomalyQuantile", 1.0)]
+    [DataRow("TimeLimit", 0.0)]
+    public void TheBoundsOfAnOpenIntervalAreRefused(string option, double value)
+    {
+        HelmholtzMachineOptions o = Options(o =>
+        {
+            if (option == "TimeLimit") o.TimeLimit = TimeSpan.FromSeconds(value);
+            else
+            {
+                o.ScoreColumnName = "Score";
+                o.AnomalyQuantile = value;
+            }
+        });
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new MLContext(1).Transforms.HelmholtzMachine(o));
+        StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");
+    }
 }
