@@ -859,6 +859,25 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(0, differences.Average(), 0.15, $"streamed less in memory, seeds 1-5: {string.Join(", ", differences.Select(d => d.ToString("F3")))} nats");
     }
 
+    /// <summary>
+    /// A new machine's visible biases and its inputs' centre come from the column means: for streamed data from the estimator's own
+    /// pass over the stream, for held data from the matrix. Both give the same biases, to the rounding of the two sums (float
+    /// logits of double means: agreement to a few float ulps of biases of order 1). One epoch at a rate of ~0 (the smallest
+    /// positive float) keeps the initialisation while the trainer runs, and CenterInputs makes it read the centre too.
+    /// </summary>
+    [TestMethod]
+    public void StreamedAndHeldDataStartTheVisibleBiasesFromTheSameMeans()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(300, 1));
+        float[] VisibleBiases(long budget) => ml.Transforms.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = budget; o.Epochs = 1; o.LearningRate = float.Epsilon; o.CenterInputs = true; }))
+            .Fit(train).GetMachine().Generative.Layers[0].Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        float[] held = VisibleBiases(512L << 20), streamed = VisibleBiases(0);
+        float[] fresh = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train).GetMachine().Generative.Layers[0].Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        Assert.IsTrue(held.Zip(fresh).Any(pair => Math.Abs(pair.First - pair.Second) > 0.1f), "the data's means set the biases");
+        for (int i = 0; i < held.Length; i++) Assert.AreEqual(held[i], streamed[i], 1e-5f * Math.Max(1, Math.Abs(held[i])), $"visible bias {i}");
+    }
+
     /// <summary>Streamed data (over the memory budget, or of unknown length) is read once more for the rows the threshold is taken from.</summary>
     [TestMethod]
     [DataRow(512L << 20, true)]
