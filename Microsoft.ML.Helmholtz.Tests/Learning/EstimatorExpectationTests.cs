@@ -236,43 +236,25 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
-    /// REINFORCE divides its signal by the running standard deviation only when that is above 1: a machine whose F̂ hardly varies
-    /// (tiny weights, one hidden unit) keeps its running variance below 1 from the start (0.9 · 1 + 0.1 · a small variance), so
-    /// the normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
+    /// REINFORCE and NVIL divide each signal by its running standard deviation only when that is above 1: a machine whose F̂ terms
+    /// hardly vary (tiny weights) keeps every running variance below 1 from the start (0.9 · 1 + 0.1 · a small variance), so the
+    /// normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
     /// </summary>
     [TestMethod]
-    public void ReinforceLeavesASignalWhoseSpreadIsBelowOneUnscaled()
+    [DataRow("reinforce", "6b-1b", 85)]
+    [DataRow("nvil", "6b-3b-2b", 91)]
+    public void ASignalWhoseSpreadIsBelowOneIsLeftUnscaled(string ruleName, string architecture, int seed)
     {
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-1b"), 85);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), (ulong)seed);
         foreach (Parameter p in machine.Parameters) for (int i = 0; i < p.Length; i++) p.Value[i] = 0.05f * ((i % 5) - 2);
         const int rows = 30;
-        var states = TestModels.RandomStates(machine.Architecture, rows, 86);
+        var states = TestModels.RandomStates(machine.Architecture, rows, (ulong)seed + 1);
         double[][] Gradients(bool normalize)
         {
-            var rule = new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize });
-            var random = new RandomStream(87);
-            return Enumerable.Range(0, 4).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToArray();
-        }
-        double[][] normalized = Gradients(true), plain = Gradients(false);
-        for (int b = 0; b < plain.Length; b++) CollectionAssert.AreEqual(plain[b], normalized[b], $"batch {b}");
-    }
-
-    /// <summary>
-    /// NVIL, as REINFORCE, divides each layer's signal by its running standard deviation only when that is above 1: with tiny
-    /// weights every layer's F̂ terms hardly vary, each layer's running variance stays below 1 (0.9 · 1 + 0.1 · a small variance),
-    /// and the normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
-    /// </summary>
-    [TestMethod]
-    public void NvilLeavesSignalsWhoseSpreadIsBelowOneUnscaled()
-    {
-        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-3b-2b"), 91);
-        foreach (Parameter p in machine.Parameters) for (int i = 0; i < p.Length; i++) p.Value[i] = 0.05f * ((i % 5) - 2);
-        const int rows = 30;
-        var states = TestModels.RandomStates(machine.Architecture, rows, 92);
-        double[][] Gradients(bool normalize)
-        {
-            var rule = new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize });
-            var random = new RandomStream(93);
+            ILearningRule rule = ruleName == "nvil"
+                ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize })
+                : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalize });
+            var random = new RandomStream((ulong)seed + 2);
             return Enumerable.Range(0, 4).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToArray();
         }
         double[][] normalized = Gradients(true), plain = Gradients(false);
