@@ -119,16 +119,16 @@ public sealed class OptimizerTests
     [TestMethod]
     public void AnOptimiserStateWithAnEntryTooManyIsRefused()
     {
-        foreach (IResumable optimizer in new IResumable[] { new SgdMomentum(), new Adam() })
+        foreach (Func<IResumable> make in new Func<IResumable>[] { () => new SgdMomentum(), () => new Adam() })
         {
+            IResumable optimizer = make();
             var p = NewParameter();
             Gradients[0].CopyTo(p.Gradient, 0);
             ((IOptimizer)optimizer).Step([p], 0.05f);
             var section = new StateSection("the optimiser");
             optimizer.SaveState(section, [p]);
             section.Write("velocity1 y", new float[3]);
-            var fresh = optimizer is Adam ? (IResumable)new Adam() : new SgdMomentum();
-            var e = Assert.ThrowsExactly<InvalidDataException>(() => fresh.RestoreState(section, [p]), optimizer.GetType().Name);
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => make().RestoreState(section, [p]), optimizer.GetType().Name);
             StringAssert.Contains(e.Message, "from another machine or rule");
         }
     }

@@ -870,10 +870,10 @@ public sealed class HelmholtzMachineTransformerTests
     {
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(300, 1));
-        float[] VisibleBiases(long budget) => ml.Transforms.HelmholtzMachine(Options(o => { o.MemoryBudgetBytes = budget; o.Epochs = 1; o.LearningRate = float.Epsilon; o.CenterInputs = true; }))
-            .Fit(train).GetMachine().Generative.Layers[0].Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
-        float[] held = VisibleBiases(512L << 20), streamed = VisibleBiases(0);
-        float[] fresh = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train).GetMachine().Generative.Layers[0].Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        float[] VisibleBiases(Action<HelmholtzMachineOptions> change) =>
+            ml.Transforms.HelmholtzMachine(Options(change)).Fit(train).GetMachine().Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        float[] Started(long budget) => VisibleBiases(o => { o.MemoryBudgetBytes = budget; o.Epochs = 1; o.LearningRate = float.Epsilon; o.CenterInputs = true; });
+        float[] held = Started(512L << 20), streamed = Started(0), fresh = VisibleBiases(o => o.Epochs = 0);
         Assert.IsTrue(held.Zip(fresh).Any(pair => Math.Abs(pair.First - pair.Second) > 0.1f), "the data's means set the biases");
         for (int i = 0; i < held.Length; i++) Assert.AreEqual(held[i], streamed[i], 1e-5f * Math.Max(1, Math.Abs(held[i])), $"visible bias {i}");
     }
