@@ -195,8 +195,35 @@ public sealed class RowReadingTests
             using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
             for (int r = 0; r < bad; r++) Assert.IsTrue(cursor.MoveNext());
             for (int again = 0; again < 2; again++)
+            {
                 StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cursor.MoveNext()).Message, $"row {bad}, slot 3 is 2", $"{name}, call {again}");
+                AssertNotOnARow(cursor, $"{name}, call {again}");
+            }
         }
+    }
+
+    /// <summary>
+    /// After a MoveNext that threw, the cursor is on no row: each getter says so, where the added columns' getters read the row
+    /// served before (or an index of -1) and the row ID's the batch's new slot.
+    /// </summary>
+    private static void AssertNotOnARow(DataViewRowCursor cursor, string name)
+    {
+        var logLikelihood = cursor.GetGetter<float>(cursor.Schema["LogLikelihood"]);
+        var features = cursor.GetGetter<VBuffer<float>>(cursor.Schema["HelmholtzFeatures"]);
+        var pixels = cursor.GetGetter<VBuffer<float>>(cursor.Schema["Pixels"]);
+        var rowNumber = cursor.GetGetter<int>(cursor.Schema["Id"]);
+        var rowId = cursor.GetIdGetter();
+        float value = 0;
+        int number = 0;
+        VBuffer<float> vector = default;
+        DataViewRowId id = default;
+        foreach (var (column, read) in new (string, Action)[]
+        {
+            ("LogLikelihood", () => logLikelihood(ref value)), ("HelmholtzFeatures", () => features(ref vector)),
+            ("Pixels", () => pixels(ref vector)), ("Id", () => rowNumber(ref number)), ("the row ID", () => rowId(ref id)),
+        })
+            Assert.AreEqual("The cursor is not on a row.", Assert.ThrowsExactly<InvalidOperationException>(read, $"{name}: {column}").Message, $"{name}: {column}");
+        Assert.AreEqual(0, cursor.Batch, name);
     }
 
     /// <summary>
@@ -252,7 +279,10 @@ public sealed class RowReadingTests
         for (int r = 0; r < readFirst; r++) Assert.IsTrue(cursor.MoveNext());
         onnx.Dispose();
         for (int again = 0; again < 3; again++)
+        {
             Assert.ThrowsExactly<ObjectDisposedException>(() => cursor.MoveNext(), $"call {again}");
+            AssertNotOnARow(cursor, $"call {again}");
+        }
     }
 
     /// <summary>

@@ -156,7 +156,7 @@ internal sealed class BatchedDataView : IDataView
 
         public override DataViewSchema Schema => _columns.OutputSchema;
         public override long Position => _position;
-        public override long Batch => _position >= 0 ? _batches[_current] : 0;
+        public override long Batch => _current >= 0 ? _batches[_current] : 0;
 
         public override bool MoveNext()
         {
@@ -168,13 +168,15 @@ internal sealed class BatchedDataView : IDataView
                 _position++;
                 return true;
             }
+            // Off the batch served until the next is: a getter after a MoveNext that throws refuses, not reading a row served before.
+            _current = -1;
+            _count = 0;
             // The row read ahead that could not be read is reached: its error now, not while the rows before it were served.
             _unreadable?.Throw();
             if (!Fill())
             {
                 _done = true;
                 _position = -1;
-                _current = -1;
                 return false;
             }
             _current = 0;
@@ -213,7 +215,6 @@ internal sealed class BatchedDataView : IDataView
                 }
                 n++;
             }
-            _count = 0;   // until the batch is computed: MoveNext serves only rows that were
             _fillRows = (int)Math.Min(_batchRows, 4L * _fillRows);
             if (n == 0) return false;
             try
@@ -225,7 +226,6 @@ internal sealed class BatchedDataView : IDataView
             {
                 // Not served with the values of no computation (zeros, or the batch before's): every later MoveNext throws it.
                 _unreadable = ExceptionDispatchInfo.Capture(e);
-                _current = -1;
                 throw;
             }
             _count = n;
@@ -234,7 +234,7 @@ internal sealed class BatchedDataView : IDataView
 
         private void CheckRow()
         {
-            if (_position < 0) throw new InvalidOperationException("The cursor is not on a row.");
+            if (_current < 0) throw new InvalidOperationException("The cursor is not on a row.");
         }
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) =>
