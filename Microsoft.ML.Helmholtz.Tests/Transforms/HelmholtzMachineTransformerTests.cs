@@ -164,11 +164,13 @@ public sealed class HelmholtzMachineTransformerTests
     /// refused, not scored (the ONNX graph alone gave a plausible log-likelihood for a 2 and NaN for a NaN).
     /// </summary>
     [TestMethod]
-    [DataRow("20b-10g-8g", 2f, "a Bernoulli visible layer models only 0 and 1")]
-    [DataRow("20b-10g-8g", float.NaN, "the values must be finite")]
-    [DataRow("20bs-10g", 1.5f, "a Bernoulli (soft targets) visible layer models")]
-    [DataRow("20bs-10g", float.PositiveInfinity, "the values must be finite")]
-    public void ALoadedPipelineRefusesValuesTheMachineCannotModel(string architecture, float bad, string message)
+    [DataRow("20b-10g-8g", 2f, "a Bernoulli visible layer models only 0 and 1", 1f)]
+    [DataRow("20b-10g-8g", float.NaN, "the values must be finite", 0f)]
+    [DataRow("20bs-10g", 1.5f, "a Bernoulli (soft targets) visible layer models", 0.25f)]
+    [DataRow("20bs-10g", float.PositiveInfinity, "the values must be finite", 0.5f)]
+    [DataRow("20cb-10g-8g", -0.5f, "a continuous Bernoulli visible layer models values in [0, 1]", 0.75f)]
+    [DataRow("20gl-10g-8g", float.NaN, "the values must be finite", -2.5f)]
+    public void ALoadedPipelineRefusesValuesTheMachineCannotModel(string architecture, float bad, string message, float modelled)
     {
         var (ml, train, test, model) = Fitted(o => { o.Architecture = architecture; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
         using var temp = new Data.TempDirectory();
@@ -185,6 +187,9 @@ public sealed class HelmholtzMachineTransformerTests
         StringAssert.Contains(e.Message, message);
         var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message, message, "one row at a time too");
+        // A value the layer models, which a narrower check (of binary values) would refuse, is scored.
+        rows[3].Pixels[7] = modelled;
+        Assert.IsTrue(float.IsFinite(engine.Predict(rows[3]).LogLikelihood), $"{modelled} is scored");
     }
 
     /// <summary>
@@ -329,34 +334,46 @@ public sealed class HelmholtzMachineTransformerTests
 
     /// <summary>
     /// A zip saved before the length check (its input check reads the values alone, through the first four contract names)
-    /// still loads, scores as the fitted transformer and refuses a value the machine cannot model, with the message it had.
+    /// still loads, scores as the fitted transformer and refuses a value the machine cannot model, with the message it had:
+    /// each kind of visible layer has a check of its own.
     /// </summary>
     [TestMethod]
-    public void APipelineSavedWithTheValueOnlyCheckStillLoadsAndScores()
+    [DataRow("20b-10g-8g", 2f, "a Bernoulli visible layer models only 0 and 1", 1f)]
+    [DataRow("20bs-10g-8g", 1.5f, "a Bernoulli (soft targets) visible layer models values in [0, 1]", 0.25f)]
+    [DataRow("20cb-10g-8g", -0.5f, "a continuous Bernoulli visible layer models values in [0, 1]", 0.75f)]
+    [DataRow("20gl-10g-8g", float.PositiveInfinity, "the values must be finite", -2.5f)]
+    public void APipelineSavedWithTheValueOnlyCheckStillLoadsAndScores(string architecture, float bad, string message, float modelled)
     {
-        var (ml, train, test, model) = Fitted(o => { o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
+        var (ml, train, test, model) = Fitted(o => { o.Architecture = architecture; o.ScoreColumnName = "Score"; o.PredictedLabelColumnName = "PredictedLabel"; });
         using var temp = new Data.TempDirectory();
         ml.Model.Save(SavedChain.Build(model, SavedInputCheck.ValuesOnly), train.Schema, temp.File("old.zip"));
         ml.Model.Save(model, train.Schema, temp.File("new.zip"));
         var fresh = new MLContext();
-        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("old.zip"), out _);
+        ITransformer loaded = SavedPipelines.Load(fresh, temp.File("old.zip"), out _), now = SavedPipelines.Load(fresh, temp.File("new.zip"), out _);
         Assert.AreEqual(0, TransformTestData.SavedParts(loaded).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "the premise: the old chain has no stored length");
-        Assert.AreEqual(2, TransformTestData.SavedParts(SavedPipelines.Load(fresh, temp.File("new.zip"), out _)).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "a chain saved now has");
-        IDataView before = model.Transform(test), after = loaded.Transform(fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2)));
-        ScoredRow[] a = Scored(ml, before), b = Scored(fresh, after);
-        AnomalyRow[] anomalyBefore = ml.Data.CreateEnumerable<AnomalyRow>(before, false).ToArray(), anomalyAfter = fresh.Data.CreateEnumerable<AnomalyRow>(after, false).ToArray();
+        Assert.AreEqual(2, TransformTestData.SavedParts(now).OfType<Microsoft.ML.Transforms.ExpressionTransformer>().Count(), "a chain saved now has");
+        // The same ONNX graph behind either check: the old zip scores as one saved now, to the bit (a zip saved now scores as the
+        // fitted transformer: ALoadedPipelineRefusesValuesTheMachineCannotModel and the tests above).
+        IDataView data = fresh.Data.LoadFromEnumerable(TransformTestData.Rows(150, 2));
+        IDataView before = now.Transform(data), after = loaded.Transform(data);
+        ScoredRow[] a = Scored(fresh, before), b = Scored(fresh, after);
+        AnomalyRow[] anomalyBefore = fresh.Data.CreateEnumerable<AnomalyRow>(before, false).ToArray(), anomalyAfter = fresh.Data.CreateEnumerable<AnomalyRow>(after, false).ToArray();
+        ScoredRow[] fitted = Scored(ml, model.Transform(test));
         for (int i = 0; i < 150; i++)
         {
-            for (int j = 0; j < 8; j++) Assert.AreEqual(a[i].HelmholtzFeatures[j], b[i].HelmholtzFeatures[j], 1e-5, $"feature {j} of row {i}");
-            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, 2e-6 * (1 + Math.Abs(a[i].LogLikelihood)), $"log-likelihood of row {i}");
-            Assert.AreEqual(anomalyBefore[i].Score, anomalyAfter[i].Score, 2e-6 * (1 + Math.Abs(anomalyBefore[i].Score)), $"score of row {i}");
+            CollectionAssert.AreEqual(a[i].HelmholtzFeatures, b[i].HelmholtzFeatures, $"features of row {i}");
+            Assert.AreEqual(a[i].LogLikelihood, b[i].LogLikelihood, $"log-likelihood of row {i}");
+            Assert.AreEqual(anomalyBefore[i].Score, anomalyAfter[i].Score, $"score of row {i}");
             Assert.AreEqual(anomalyBefore[i].PredictedLabel, anomalyAfter[i].PredictedLabel, $"predicted label of row {i}");
+            Assert.AreEqual(fitted[i].LogLikelihood, b[i].LogLikelihood, 1e-4 * (1 + Math.Abs(fitted[i].LogLikelihood)), $"log-likelihood of row {i}, against the fitted transformer");
         }
         PixelRow[] rows = TransformTestData.Rows(5, 2);
-        rows[3].Pixels[7] = 2;
+        rows[3].Pixels[7] = bad;
         var engine = fresh.Model.CreatePredictionEngine<PixelRow, ScoredRow>(loaded);
         StringAssert.StartsWith(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Predict(rows[3])).Message,
-            "A saved Helmholtz machine's input: slot 7 is 2: a Bernoulli visible layer models only 0 and 1", "the old check's message");
+            $"A saved Helmholtz machine's input: slot 7 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {message}", "the old check's message");
+        rows[3].Pixels[7] = modelled;
+        Assert.IsTrue(float.IsFinite(engine.Predict(rows[3]).LogLikelihood), $"{modelled} is scored");
     }
 
     /// <summary>
