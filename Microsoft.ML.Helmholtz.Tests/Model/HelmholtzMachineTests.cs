@@ -36,6 +36,39 @@ public sealed class HelmholtzMachineTests
         Assert.AreEqual("6b-4t-3g-2g", architecture.ToString());
     }
 
+    /// <summary>
+    /// A fresh machine's weights are N(0, 1/fan-in), each matrix drawn for its own columns (trunks, rank-one factors' maps, a
+    /// per-unit variance layer alike); biases and log-variances start at 0 and a covariance factor's weights at 0. The
+    /// training tests saw only the weights' effect.
+    /// </summary>
+    [TestMethod]
+    public void CreateDrawsEachWeightMatrixWithVarianceOneOverItsFanInAndTheRestZero()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("300b-150t-80gr-40g-20b"), seed: 7);
+        var fanIns = new SortedSet<int>();
+        int weights = 0;
+        foreach (Parameter p in machine.Parameters)
+        {
+            if (p.Role != ParameterRole.Weight)
+            {
+                Assert.IsTrue(p.Value.All(v => v == 0), $"{p.Name} ({p.Role}) starts at 0");
+                continue;
+            }
+            weights++;
+            fanIns.Add(p.Columns);
+            double mean = p.Value.Average(v => (double)v), variance = p.Value.Average(v => (double)v * v) - mean * mean;
+            // The sample variance of n normal draws has a relative standard error of √(2/n): 5 of them. The mean's is 1/√(fan-in · n).
+            Assert.AreEqual(1.0 / p.Columns, variance, 5 * Math.Sqrt(2.0 / p.Length) / p.Columns, $"{p.Name} ({p.Rows} × {p.Columns}): variance");
+            Assert.AreEqual(0.0, mean, 5 / Math.Sqrt((double)p.Columns * p.Length), $"{p.Name}: mean");
+        }
+        Assert.IsGreaterThanOrEqualTo(8, weights, "the premise: maps of every kind");
+        Assert.IsGreaterThanOrEqualTo(4, fanIns.Count, "the premise: matrices of several fan-ins");
+        // Another seed, other weights; the same seed, the same bits.
+        float[] First(HelmholtzMachine m) => m.Parameters.First(p => p.Role == ParameterRole.Weight).Value.ToArray();
+        CollectionAssert.AreEqual(First(machine), First(HelmholtzMachine.Create(machine.Architecture, seed: 7)));
+        CollectionAssert.AreNotEqual(First(machine), First(HelmholtzMachine.Create(machine.Architecture, seed: 8)));
+    }
+
     [TestMethod]
     public void WrongVectorLengthIsAClearError()
     {
@@ -171,7 +204,9 @@ public sealed class HelmholtzMachineTests
         int rows = 7, depth = machine.Architecture.Depth;
         var whole = TestModels.RandomStates(machine.Architecture, rows, 12);
         var byLayer = TestModels.RandomStates(machine.Architecture, rows, 12);
+        // What the outputs held before is overwritten, not added to: each starts as NaN.
         double[] fa = new double[rows], la = new double[rows], fb = new double[rows], lb = new double[rows];
+        foreach (double[] output in new[] { fa, la, fb, lb }) output.AsSpan().Fill(double.NaN);
         double[][] logQ = Enumerable.Range(0, depth + 1).Select(_ => Enumerable.Repeat(double.NaN, rows + 2).ToArray()).ToArray();
         double[][] logP = Enumerable.Range(0, depth + 1).Select(_ => Enumerable.Repeat(double.NaN, rows + 2).ToArray()).ToArray();
         machine.SampleFreeEnergy(new RandomStream(13), whole, rows, fa, la);
