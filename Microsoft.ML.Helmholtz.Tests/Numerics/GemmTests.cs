@@ -393,6 +393,31 @@ public sealed class GemmTests
         }
     }
 
+    // One frozen array read as B with another n, k or ldb than its first pack: each shape has its own pack. k of 300 is more than one
+    // depth block (KC = 256), so that a pack of another n lays the second block elsewhere; the products are compared bit for bit.
+    [TestMethod]
+    public void Managed_AFrozenBReadWithAnotherShapeIsPackedForThatShape()
+    {
+        using var pool = new WorkerPool(3);
+        var rng = new RandomStream(24);
+        const int m = 5, ldbMax = 43, kMax = 300;
+        (int N, int K, int Ldb)[] shapes = [(40, kMax, 40), (24, kMax, 40), (40, 100, 40), (40, kMax, ldbMax)];
+        foreach (ManagedMatrixEngine plain in ManagedEngines(pool))
+        {
+            float[] a = Random(rng, m * kMax), b = Random(rng, kMax * ldbMax);
+            var frozen = new ManagedMatrixEngine(plain.Kernel) { MaxThreads = plain.MaxThreads, Pool = plain.Pool };
+            frozen.Freeze([b]);
+            foreach ((int n, int k, int ldb) in shapes)
+            {
+                float[] expected = new float[m * n], actual = new float[m * n];
+                plain.Gemm(false, false, m, n, k, 1f, a, k, b, ldb, 0f, expected, n);
+                frozen.Gemm(false, false, m, n, k, 1f, a, k, b, ldb, 0f, actual, n);
+                CollectionAssert.AreEqual(expected, actual, $"{plain.Kernel}, threads {plain.MaxThreads}: n {n}, k {k}, ldb {ldb}");
+            }
+            Assert.AreEqual(shapes.Length, frozen.PackedCount, "one pack for each shape");
+        }
+    }
+
     /// <summary>
     /// A row's product alone (the one-row kernels, reading the row where it lies, from A or a transposed A) has the bits
     /// it has among other rows (the full kernels' first row and every other), on every managed kernel: what lets a

@@ -150,6 +150,26 @@ public sealed class KernelTests
             }
     }
 
+    // AllInUnitInterval (the data check of soft and continuous Bernoulli units) on the vector path (784) and the scalar one (10):
+    // the closed interval, 0 and 1 included wherever they sit, and nothing just outside it or NaN.
+    [TestMethod]
+    [DataRow(784)]
+    [DataRow(10)]
+    public void AllInUnitInterval_AcceptsTheClosedIntervalOnly(int n)
+    {
+        float[] x = Enumerable.Range(0, n).Select(i => i % 3 == 0 ? 1f : i % 3 == 1 ? 0f : 0.5f).ToArray();
+        x[n - 2] = -0f;
+        Assert.IsTrue(Kernels.AllInUnitInterval(x), "0, 1, ½ and −0");
+        foreach (int at in new[] { 0, n / 2, n - 1 })
+            foreach (float bad in new[] { MathF.BitIncrement(1f), -float.Epsilon, float.NaN, float.PositiveInfinity })
+            {
+                float saved = x[at];
+                x[at] = bad;
+                Assert.IsFalse(Kernels.AllInUnitInterval(x), $"{bad} at {at}");
+                x[at] = saved;
+            }
+    }
+
     /// <summary>
     /// Saturated logits: ln p(x | a = +∞) is 0 for x = 1 and −∞ for x = 0 (and the mirror for −∞),
     /// never NaN, on the 16-lane path (rows of 20) and the scalar one (rows of 3).
