@@ -206,6 +206,9 @@ public sealed class ConditioningTests
             batch.Load(examples);
             Fill(batch.Conditioning!, examples, 114, 0.5f);
             batch.Conditioning!.ClearGradients();
+            // A recognition conditioning gradient already there (an earlier call's, as a temporal run's steps accumulate) is kept
+            // as it was: only what this call adds is unscaled.
+            for (int l = 1; l <= 2; l++) batch.Conditioning.RecognitionGradient(l, examples).Fill(1f);
             machine.ZeroGradients();
             rule.AccumulateGradients(machine, batch);
             var c = batch.Conditioning;
@@ -220,6 +223,30 @@ public sealed class ConditioningTests
         for (int i = 0; i < plain.Length; i++)
             for (int j = 0; j < plain[i].Length; j++)
                 Assert.AreEqual(plain[i][j], normalised[i][j], 1e-5f * (1 + Math.Abs(plain[i][j])), $"{ruleName}: conditioning gradient {i}, value {j}");
+    }
+
+    /// <summary>
+    /// Wake-sleep dreams under the batch's conditioning, row by row: a prior conditioned far to one side (±30 on every top unit)
+    /// makes every dream's top units 1 (or 0), so the recognition's top biases get the gradient of −ln q of those values alone,
+    /// −(1 − σ(a))/B (or σ(a)/B) summed over the rows: every entry of one sign. Dreams drawn without it (a prior of biases near
+    /// 0) mix both values over 20 rows.
+    /// </summary>
+    [TestMethod]
+    [DataRow(30f)]
+    [DataRow(-30f)]
+    public void WakeSleepDreamsUnderTheBatchsConditioning(float shift)
+    {
+        var machine = TestModels.Random("6b-4b-5b", 119, scale: 0.8f);
+        const int examples = 20;
+        var batch = new TrainingBatch(machine.Architecture, examples, 1, new RandomStream(120), conditioned: true);
+        TestModels.BinaryData(examples, 6, 121).Values.CopyTo(batch.ExampleRows(examples));
+        batch.Load(examples);
+        batch.Conditioning!.Generative(2, examples).Fill(shift);
+        machine.ZeroGradients();
+        new WakeSleep().AccumulateGradients(machine, batch);
+        float[] topBias = machine.Recognition.Layer(2).Parameters.Single(p => p.Role == Microsoft.ML.Helmholtz.Layers.ParameterRole.Bias).Gradient;
+        Assert.HasCount(5, topBias);
+        foreach (float g in topBias) Assert.AreEqual(-Math.Sign(shift), Math.Sign(g), $"{g} with the prior shifted by {shift}");
     }
 
     [TestMethod]

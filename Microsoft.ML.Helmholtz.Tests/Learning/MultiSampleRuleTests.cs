@@ -289,6 +289,23 @@ public sealed class MultiSampleRuleTests
         return max + Math.Log(a.Sum(x => Math.Exp(x - max)));
     }
 
+    /// <summary>
+    /// Wake-sleep is reweighted wake-sleep's sleep update with one sample: the one weight of each example is 1, both phases weigh
+    /// each row by 1/B, and the two draw the wake samples and the dreams from the batch's stream in the same order, so that their
+    /// gradients agree bit for bit (a wake-sleep whose rows were not divided by B would give B times its gradient).
+    /// </summary>
+    [TestMethod]
+    public void WakeSleepIsReweightedWakeSleepsSleepUpdateWithOneSample()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 111, scale: 0.7f);
+        const int examples = 7;
+        float[] data = TestModels.RandomStates(machine.Architecture, examples, 112).Layer(0, examples).ToArray();
+        double[] Gradient(ILearningRule rule) => GradientsOfBatches(machine, rule, Batch(machine, data, examples, 1, 113), 1)[0];
+        double[] wakeSleep = Gradient(new WakeSleep()), reweighted = Gradient(new ReweightedWakeSleep(1, RecognitionUpdate.Sleep));
+        Assert.IsTrue(wakeSleep.Any(g => g != 0), "a gradient of zeros proves nothing");
+        CollectionAssert.AreEqual(reweighted, wakeSleep);
+    }
+
     [TestMethod]
     public void MultiSampleRulesRefuseWhatTheyCannotTrain()
     {

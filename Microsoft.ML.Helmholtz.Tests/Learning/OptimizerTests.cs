@@ -145,6 +145,16 @@ public sealed class OptimizerTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 1.5).At(0));
     }
 
+    /// <summary>A floor equal to the initial rate is allowed ("at most Initial") and holds the rate there; one above it is refused.</summary>
+    [TestMethod]
+    public void AScheduleWhoseFloorIsItsInitialRateIsConstant()
+    {
+        var schedule = new LearningRateSchedule(1e-2, 0.5, 1e-2);
+        Assert.AreEqual(1e-2, schedule.At(0));
+        Assert.AreEqual(1e-2, schedule.At(5));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-2, 0.5, 1.0000001e-2));
+    }
+
     /// <summary>A run that continues an earlier one takes its rates from the schedule's later epochs, and every step of an epoch uses its epoch's rate.</summary>
     [TestMethod]
     public void FirstScheduleEpochContinuesTheSchedule()
