@@ -344,4 +344,28 @@ public sealed class ExtremeMachineTests
         new TemporalFixedNoiseLogLikelihood(model, 10, seed: 16).Score(values.AsSpan(0, frames * 6), frames, result);
         AssertScoreable(result, "fixed noise per frame");
     }
+
+    // The naive estimator leaves float products for the layer's kernel when any data row is too large for them, not only the last:
+    // here a last row of zeros (x̃ = 0, which float products resolve) follows one they cannot (biases of 5·10⁶…10⁷, as above).
+    [TestMethod]
+    public void TheNaiveEstimatorScoresEveryRowExactlyWhenOnlyAnEarlierRowIsTooLargeForFloatProducts()
+    {
+        var machine = TestModels.Random("16b-3b", 73);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
+        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
+        var random = new RandomStream(74);
+        float[] agreeing = new float[16];
+        for (int i = 0; i < 16; i++)
+        {
+            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
+            bias[i] = (agreeing[i] == 1 ? 1 : -1) * 1e7f * (float)((1 + random.NextDouble()) / 2);
+        }
+        var data = new DataMatrix(2, 16, [.. agreeing, .. new float[16]]);
+        double[] estimate = new NaiveLogLikelihood(50, seed: 75, samplesPerChunk: 20).EstimatePerExample(machine, data);
+        for (int r = 0; r < 2; r++)
+        {
+            double exact = TestModels.ExactLogLikelihood(machine, data.Row(r));
+            Assert.AreEqual(exact, estimate[r], 1e-6 * Math.Max(1, Math.Abs(exact)), $"row {r}: exact {exact}, naive {estimate[r]}");
+        }
+    }
 }

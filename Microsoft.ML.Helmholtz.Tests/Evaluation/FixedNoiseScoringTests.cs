@@ -174,4 +174,13 @@ public sealed class FixedNoiseScoringTests
         // Free energies of some 20 nats from float products: a relative 1e-5 is many roundings.
         for (int i = 0; i < 3; i++) Assert.AreEqual(whole[i], chunked[i], 1e-5 * Math.Abs(whole[i]), $"row {i}");
     }
+
+    // Feature layers that name neither member of the enumeration are refused when the features are made (they extracted every hidden layer).
+    [TestMethod]
+    public void UndefinedFeatureLayersAreRefused()
+    {
+        var machine = TestModels.Random("4b-3b", 12);
+        foreach (FeatureLayers layers in new[] { (FeatureLayers)2, (FeatureLayers)(-1) })
+            Assert.AreEqual("layers", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RecognitionFeatures(machine, layers)).ParamName, layers.ToString());
+    }
 }

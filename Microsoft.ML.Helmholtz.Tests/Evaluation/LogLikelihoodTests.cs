@@ -344,4 +344,25 @@ public sealed class LogLikelihoodTests
         Assert.ThrowsExactly<OperationCanceledException>(() => estimator.Estimate(machine, data, progress, cancellation.Token));
         Assert.AreEqual(1, reports, "chunks run after the cancellation");
     }
+
+    // The sampled free energy over rows that do not fill the last batch: the mean of each row's own free energy, from the same
+    // draws as batches of the machine's own (3 rows at 2 a batch: the last batch's second row is the first batch's, stale).
+    [TestMethod]
+    public void TheSampledFreeEnergyOfAShortLastBatchCountsItsOwnRowsOnly()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 151);
+        var data = new DataMatrix(3, 6, TestModels.RandomStates(machine.Architecture, 3, 152).Layer(0, 3).ToArray());
+        double estimate = new SampledFreeEnergy(seed: 153, rowsPerBatch: 2).Estimate(machine, data);
+        var random = new RandomStream(153);
+        var states = new LayerStates(machine.Architecture, 2);
+        double[] freeEnergy = new double[2], logJoint = new double[2];
+        double sum = 0;
+        foreach (var (start, rows) in new[] { (0, 2), (2, 1) })
+        {
+            data.Values.AsSpan(start * 6, rows * 6).CopyTo(states.Layer(0, rows));
+            machine.SampleFreeEnergy(random, states, rows, freeEnergy, logJoint);
+            for (int r = 0; r < rows; r++) sum += freeEnergy[r];
+        }
+        Assert.AreEqual(sum / 3, estimate, 1e-12 * Math.Abs(sum), "the mean of the three rows' free energies");
+    }
 }

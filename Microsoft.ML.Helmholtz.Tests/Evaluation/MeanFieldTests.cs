@@ -108,4 +108,36 @@ public sealed class MeanFieldTests
         var e = Assert.ThrowsExactly<NotSupportedException>(() => new MeanFieldLogLikelihood(10).Estimate(machine, Replicated(machine, 2, 1, 139)));
         StringAssert.Contains(e.Message, "hidden layer 1");
     }
+
+    // Each batch of examples starts its q and Adam's moments afresh: an example's estimate is the same bits whatever the examples
+    // of the batch before it (the draws are the same in both runs, their count not depending on the values).
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AnExamplesEstimateDoesNotDependOnTheBatchBeforeIt(bool startFromRecognition)
+    {
+        var machine = TestModels.Random("8b-3g-2g", 141, scale: 0.5f);
+        float[] one = TestModels.RandomStates(machine.Architecture, 4, 142).Layer(0, 4).ToArray();
+        float[] other = TestModels.RandomStates(machine.Architecture, 2, 143).Layer(0, 2).ToArray();
+        var estimator = new MeanFieldLogLikelihood(samples: 3, steps: 20, learningRate: 0.05, startFromRecognition: startFromRecognition, seed: 144, examplesPerBatch: 2);
+        double[] first = estimator.EstimatePerExample(machine, new DataMatrix(4, 8, one));
+        double[] second = estimator.EstimatePerExample(machine, new DataMatrix(4, 8, [.. other, .. one.Skip(16)]));
+        Assert.AreNotEqual(first[0], second[0], "the first batches differ");
+        for (int r = 2; r < 4; r++) Assert.AreEqual(first[r], second[r], 0, $"row {r}");
+    }
+
+    // Arguments no estimate can follow are refused when the estimator is made, naming each: no samples, a negative step count
+    // (it ran as no steps), no examples a batch. No steps is an estimate: q where it starts.
+    [TestMethod]
+    public void ArgumentsNoEstimateCanFollowAreRefusedNamingThem()
+    {
+        foreach (var (make, parameter) in new (Func<MeanFieldLogLikelihood>, string)[]
+                 {
+                     (() => new MeanFieldLogLikelihood(samples: 0), "samples"),
+                     (() => new MeanFieldLogLikelihood(samples: 1, steps: -1), "steps"),
+                     (() => new MeanFieldLogLikelihood(samples: 1, examplesPerBatch: 0), "examplesPerBatch"),
+                 })
+            Assert.AreEqual(parameter, Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => make()).ParamName);
+        Assert.AreEqual(0, new MeanFieldLogLikelihood(samples: 1, steps: 0).Steps);
+    }
 }

@@ -2,6 +2,7 @@ using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Evaluation;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
@@ -137,5 +138,26 @@ public sealed class SoftBernoulliTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => machine.InitializeVisibleBiasesFromData([0f, 0.5f, -0.25f, 1f], 1));
         StringAssert.Contains(e.Message, "values in [0, 1]");
         Assert.AreEqual(UnitType.SoftBernoulli, HelmholtzArchitecture.Parse("4bs-3b").Visible.Units);
+    }
+
+    // A column of all zeros or all ones starts its bias at the logit of 10⁻³ or 1 − 10⁻³ (not at ±∞, nor nearer it), for each
+    // kind whose biases start from the data: the unit's mean at its bias against the clamped column mean. 1e-5: a float logit
+    // (|a| ≤ 10³, relative rounding 6e-8) moves the mean by at most 6e-8 |a| A''(a) < 1e-7; a looser clamp moves it by 10⁻³.
+    [TestMethod]
+    [DataRow("4b-2b")]
+    [DataRow("4bs-2b")]
+    [DataRow("4cb-2b")]
+    public void AColumnOfAllZerosOrAllOnesStartsItsBiasAtTheClampedMean(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 1);
+        machine.InitializeVisibleBiasesFromData([0f, 1f, 1f, 0f, 0f, 1f, 0f, 0f], 2);   // column means 0, 1, 0.5, 0
+        float[] bias = machine.Generative.Layers[0].Parameters.Single(p => p.Role == ParameterRole.Bias).Value;
+        bool continuous = machine.Architecture.Visible.Units == UnitType.ContinuousBernoulli;
+        double[] expected = [1e-3, 1 - 1e-3, 0.5, 1e-3];
+        for (int c = 0; c < expected.Length; c++)
+        {
+            double mean = continuous ? Kernels.ContinuousBernoulliMean(bias[c]) : 1 / (1 + Math.Exp(-(double)bias[c]));
+            Assert.AreEqual(expected[c], mean, 1e-5, $"{architecture}, column {c}: bias {bias[c]}");
+        }
     }
 }
