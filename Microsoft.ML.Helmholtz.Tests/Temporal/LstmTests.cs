@@ -399,4 +399,16 @@ public sealed class LstmTests
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalCell(1));
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Backward(new float[2 * 4], 2, 1));
     }
+
+    [TestMethod]
+    public void BackwardRefusesABatchOtherThanTheForwards()
+    {
+        // Same steps, another batch: Backward would read gate values and states the last Forward did not write for those rows.
+        var lstm = RandomLstm(3, 4, 75);
+        lstm.EnsureCapacity(5, 2);
+        lstm.Forward(Normal(5 * 1 * 3, 76), 5, 1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => lstm.Backward(new float[5 * 2 * 4], 5, 2));
+        StringAssert.Contains(e.Message, "5 steps of batch 1");
+        lstm.Backward(new float[5 * 1 * 4], 5, 1);   // its own shape is taken
+    }
 }

@@ -937,4 +937,70 @@ public sealed class TemporalMachineTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => TemporalHelmholtzMachine.Load(new MemoryStream(bytes)));
         StringAssert.Contains(e.Message, "temporal.lstm.Wx[2] is NaN");
     }
+
+    [TestMethod]
+    public void TheEpochsObjectiveIsTheRulesOwnNotTheFreeEnergy()
+    {
+        // One sequence in one segment: the epoch is one step, and its report is the loss of that step's gradient, drawn from the
+        // seed's sample stream (Fork(1)). IWAE's objective is −(the K-sample bound), below the mean one-sample free energy by
+        // Jensen's gap; each report is that step's own value, to double rounding (a sum of one term times the rows, over the rows).
+        const ulong seed = 97;
+        var model = RandomModel("4cb-3g", 3, 95, scale: 0.5f);
+        var reference = RandomModel("4cb-3g", 3, 95, scale: 0.5f);
+        var data = SoftSequences(1, 3, 4, 96);
+        var rule = new ImportanceWeightedBound(5);
+        rule.Prepare(reference.Machine, 3);
+        BatchLoss loss = new TemporalStep(reference, rule, 1, 3, new RandomStream(seed).Fork(1)).AccumulateGradients(data, [0], 0, 3);
+        Assert.IsGreaterThan(0.01, loss.FreeEnergy - loss.Objective, "the bound is tighter than one sample's free energy");
+        var options = new TemporalTrainingOptions { Epochs = 1, BatchSequences = 1, InitializeVisibleBiases = false, Seed = seed };
+        var reports = new TemporalTrainer(new ImportanceWeightedBound(5), options).Train(model, data);
+        Assert.AreEqual(loss.Objective, reports[0].TrainObjective, 1e-9 * Math.Abs(loss.Objective));
+        Assert.AreEqual(loss.FreeEnergy, reports[0].TrainFreeEnergy, 1e-9 * Math.Abs(loss.FreeEnergy));
+    }
+
+    [TestMethod]
+    public void APredictionIsTheMeanOfItsDrawsExpectationsNotTheirSum()
+    {
+        // With the visible layer's weights at 0 its expectation σ(b + c_t) does not depend on the draw of h: the mean over any
+        // number of draws is that one value, and the mean frame of the unconditioned machine is σ(b). Float rounding of a mean
+        // of equal values, and of σ, is far below 1e-5.
+        var model = RandomModel("4bs-3g", 3, 98, scale: 0.5f);
+        foreach (Parameter p in model.Machine.Generative.Layers[0].Parameters)
+            if (p.Role == ParameterRole.Weight) Array.Clear(p.Value);
+        var data = SoftSequences(2, 3, 4, 99);
+        float[] one = TemporalEvaluation.PredictFrames(model, data, 1, seed: 5), many = TemporalEvaluation.PredictFrames(model, data, 7, seed: 5);
+        Assert.IsTrue(one.Any(v => Math.Abs(v - 0.5f) > 0.05f), "the prediction is not trivially one half");
+        for (int i = 0; i < one.Length; i++) Assert.AreEqual(one[i], many[i], 1e-5f, $"value {i}");
+        float[] bias = model.Machine.Generative.Layers[0].Parameters.Single(p => p.Role == ParameterRole.Bias).Value;
+        float[] mean = TemporalEvaluation.MeanFrame(model.Machine, 6, seed: 5);
+        for (int i = 0; i < mean.Length; i++) Assert.AreEqual(1 / (1 + Math.Exp(-bias[i])), mean[i], 1e-5, $"mean frame {i}");
+    }
+
+    [TestMethod]
+    public void APredictionErrorCountingNoFrameIsRefused()
+    {
+        // fromFrame = Frames counts no frame: a mean over none, 0/0, is refused rather than returned as NaN; the last frame alone is taken.
+        var data = new SequenceSet(2, 3, 1, 2, new float[12]);
+        float[] predicted = Enumerable.Repeat(1f, 12).ToArray();
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: 3));
+        Assert.AreEqual("fromFrame", e.ParamName);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: -1));
+        Assert.AreEqual(2.0, TemporalEvaluation.PredictionError(data, predicted, fromFrame: 2), 0.0);
+    }
+
+    [TestMethod]
+    public void TheFixedNoiseScoresOfFramesPastTheFirstChunkAreTheirOwnFramesConditionals()
+    {
+        // The scorer computes 16 frames at a time: frames 16 … 19 are a second chunk, each conditioned on its own c_t. Every
+        // frame's K-sample estimate lies within 5 of its standard deviations of the exact ln p(v_t | v_<t) (by enumeration).
+        var model = RandomModel("6cb-3b", 2, 11, scale: 0.8f);
+        Parameter map = model.TemporalParameters.Single(p => p.Name == "temporal.conditioning.W");
+        for (int i = 0; i < map.Length; i++) map.Value[i] *= 4;   // frames' conditionals far apart: a frame scored under another's c_t is off
+        const int frames = 20, k = 5000;
+        var data = SoftSequences(1, frames, 6, 14);
+        double[] estimate = new double[frames];
+        new TemporalFixedNoiseLogLikelihood(model, k, seed: 15).Score(data.Values, frames, estimate);
+        var (exact, sd) = ExactFrameLogLikelihoods(model, data, k);
+        for (int t = 0; t < frames; t++) Assert.AreEqual(exact[t], estimate[t], 5 * sd[t] + 1e-4, $"frame {t}");
+    }
 }
