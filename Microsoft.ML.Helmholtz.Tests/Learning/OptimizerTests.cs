@@ -143,15 +143,10 @@ public sealed class OptimizerTests
         Assert.AreEqual(2e-3, schedule.At(3), 1e-15);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(-1).At(0));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 1.5).At(0));
-    }
-
-    /// <summary>A floor equal to the initial rate is allowed ("at most Initial") and holds the rate there; one above it is refused.</summary>
-    [TestMethod]
-    public void AScheduleWhoseFloorIsItsInitialRateIsConstant()
-    {
-        var schedule = new LearningRateSchedule(1e-2, 0.5, 1e-2);
-        Assert.AreEqual(1e-2, schedule.At(0));
-        Assert.AreEqual(1e-2, schedule.At(5));
+        // A floor may be the initial rate itself ("at most Initial"), which holds the rate there; one above it is refused.
+        var constant = new LearningRateSchedule(1e-2, 0.5, 1e-2);
+        Assert.AreEqual(1e-2, constant.At(0));
+        Assert.AreEqual(1e-2, constant.At(5));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1e-2, 0.5, 1.0000001e-2));
     }
 

@@ -920,6 +920,10 @@ public sealed class TemporalMachineTests
         for (int i = 0; i < 12; i++) predicted[i] = data.Values[i] + ((i / 2) % 3 == 0 ? 3 : 1);
         Assert.AreEqual(2.0, TemporalEvaluation.PredictionError(data, predicted), 1e-12);
         Assert.AreEqual(22.0 / 3, TemporalEvaluation.PredictionError(data, predicted, fromFrame: 0), 1e-12);
+        Assert.AreEqual(2.0, TemporalEvaluation.PredictionError(data, predicted, fromFrame: 2), 1e-12, "the last frame alone");
+        // fromFrame = Frames counts no frame: a mean over none, 0/0, is refused rather than returned as NaN.
+        Assert.AreEqual("fromFrame", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: 3)).ParamName);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: -1));
     }
 
     [TestMethod]
@@ -974,18 +978,6 @@ public sealed class TemporalMachineTests
         float[] bias = model.Machine.Generative.Layers[0].Parameters.Single(p => p.Role == ParameterRole.Bias).Value;
         float[] mean = TemporalEvaluation.MeanFrame(model.Machine, 6, seed: 5);
         for (int i = 0; i < mean.Length; i++) Assert.AreEqual(1 / (1 + Math.Exp(-bias[i])), mean[i], 1e-5, $"mean frame {i}");
-    }
-
-    [TestMethod]
-    public void APredictionErrorCountingNoFrameIsRefused()
-    {
-        // fromFrame = Frames counts no frame: a mean over none, 0/0, is refused rather than returned as NaN; the last frame alone is taken.
-        var data = new SequenceSet(2, 3, 1, 2, new float[12]);
-        float[] predicted = Enumerable.Repeat(1f, 12).ToArray();
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: 3));
-        Assert.AreEqual("fromFrame", e.ParamName);
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.PredictionError(data, predicted, fromFrame: -1));
-        Assert.AreEqual(2.0, TemporalEvaluation.PredictionError(data, predicted, fromFrame: 2), 0.0);
     }
 
     [TestMethod]
