@@ -130,7 +130,7 @@ internal sealed class BatchedDataView : IDataView
             if (_rowAtATime) _batchRows = _fillRows = 1;
             else
                 for (int i = 0; i < columns.InputSchema.Count; i++)
-                    if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], () => _current);
+                    if (active[columns.Placement.OutputOfInput(i)]) _passThrough[i] = ColumnBuffer.Create(input, input.Schema[i], Row);
             _values = input.GetGetter<VBuffer<float>>(input.Schema[columns.InputIndex]);
             _inputId = input.GetIdGetter();
             Allocate(_fillRows);
@@ -232,16 +232,10 @@ internal sealed class BatchedDataView : IDataView
             return true;
         }
 
-        private void CheckRow()
-        {
-            if (_current < 0) throw new InvalidOperationException("The cursor is not on a row.");
-        }
+        /// <summary>The batch slot of the row the cursor is on; throws when it is on none (before the first, after the last, after a MoveNext that threw).</summary>
+        private int Row() => _current >= 0 ? _current : throw new InvalidOperationException("The cursor is not on a row.");
 
-        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) =>
-        {
-            CheckRow();
-            id = _ids[_current];
-        };
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = _ids[Row()];
 
         public override bool IsColumnActive(DataViewSchema.Column column) => _active[column.Index];
 
@@ -258,14 +252,14 @@ internal sealed class BatchedDataView : IDataView
                 ValueGetter<TValue> source = _input.GetGetter<TValue>(_input.Schema[passed]);
                 return (ref TValue value) =>
                 {
-                    CheckRow();
+                    _ = Row();
                     source(ref value);
                 };
             }
             return _columns.AddedGetter<TValue>(column, this);
         }
 
-        void ICurrentRow.Ready() => CheckRow();
+        void ICurrentRow.Ready() => _ = Row();
         ReadOnlySpan<float> ICurrentRow.Features => _featureValues.AsSpan(_current * _featureSize, _featureSize);
         float ICurrentRow.LogLikelihood => _logLikelihoodValues[_current];
 
@@ -292,6 +286,7 @@ internal abstract class ColumnBuffer
     /// <summary>Whether values of <paramref name="type"/> can be copied: ML.NET's primitive types and vectors of them.</summary>
     public static bool CanCopy(DataViewType type) => (type is VectorDataViewType vector ? vector.ItemType : type) is PrimitiveDataViewType;
 
+    /// <summary>The buffer of <paramref name="column"/>, whose getter serves the slot <paramref name="current"/> gives (which throws when the cursor is on no row).</summary>
     public static ColumnBuffer Create(DataViewRow input, DataViewSchema.Column column, Func<int> current)
     {
         DataViewType type = column.Type;
@@ -309,12 +304,6 @@ internal abstract class ColumnBuffer
     private static ColumnBuffer CreateVector<T>(DataViewRow input, DataViewSchema.Column column, Func<int> current)
         => new Vector<T>(input.GetGetter<VBuffer<T>>(column), current);
 
-    private static int Row(Func<int> current)
-    {
-        int row = current();
-        return row >= 0 ? row : throw new InvalidOperationException("The cursor is not on a row.");
-    }
-
     private sealed class Scalar<T> : ColumnBuffer
     {
         private readonly ValueGetter<T> _source;
@@ -323,7 +312,7 @@ internal abstract class ColumnBuffer
         public Scalar(ValueGetter<T> source, Func<int> current)
         {
             _source = source;
-            Getter = (ValueGetter<T>)((ref T value) => value = _values[Row(current)]);
+            Getter = (ValueGetter<T>)((ref T value) => value = _values[current()]);
         }
 
         public override void Fill(int slot) => _source(ref _values[slot]);   // values and immutable text
@@ -340,7 +329,7 @@ internal abstract class ColumnBuffer
         public Vector(ValueGetter<VBuffer<T>> source, Func<int> current)
         {
             _source = source;
-            Getter = (ValueGetter<VBuffer<T>>)((ref VBuffer<T> value) => _values[Row(current)].CopyTo(ref value));
+            Getter = (ValueGetter<VBuffer<T>>)((ref VBuffer<T> value) => _values[current()].CopyTo(ref value));
         }
 
         public override void Fill(int slot)
