@@ -230,37 +230,6 @@ public sealed class HelmholtzMachineTests
     }
 
     [TestMethod]
-    public void TheFreeEnergyByLayerNamesAMissingLayerOrAShortArray()
-    {
-        var machine = TestModels.Random("6b-4b-3b", 1);
-        var states = TestModels.RandomStates(machine.Architecture, 4, 2);
-        double[] f = new double[4], j = new double[4];
-        double[][] three = [new double[4], new double[4], new double[4]];
-        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three.Take(2).ToArray(), three));
-        StringAssert.Contains(e.Message, "layerLogQ holds 2 arrays");
-        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [new double[4], new double[3], new double[4]]));
-        StringAssert.Contains(e.Message, "layerLogP[1] must hold a value for each of the 4 rows (it holds 3)");
-        // Entry 0 of the recognition terms is not used, so it may be missing.
-        machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[4]], three);
-    }
-
-    // The first layer each list of terms is used from (1 for ln q, 0 for ln p) is checked as the others are, before anything is written.
-    [TestMethod]
-    public void TheFreeEnergyByLayerChecksTheFirstLayerOfEachList()
-    {
-        var machine = TestModels.Random("6b-4b-3b", 1);
-        var states = TestModels.RandomStates(machine.Architecture, 4, 2);
-        double[] f = new double[4], j = new double[4];
-        double[][] three = [new double[4], new double[4], new double[4]];
-        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[2], new double[4]], three));
-        Assert.AreEqual("layerLogQ", e.ParamName);
-        StringAssert.Contains(e.Message, "layerLogQ[1] must hold a value for each of the 4 rows (it holds 2)");
-        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [null!, new double[4], new double[4]]));
-        Assert.AreEqual("layerLogP", e.ParamName);
-        StringAssert.Contains(e.Message, "layerLogP[0] must hold a value for each of the 4 rows (it holds 0)");
-    }
-
-    [TestMethod]
     public void SaveAndLoadRoundTripEveryParameterAndTheDistribution()
     {
         var machine = TestModels.Random("6b-4g-3g", 5);
@@ -285,23 +254,36 @@ public sealed class HelmholtzMachineTests
         }
     }
 
-    // The top layer's array of terms is checked as the lower ones are, and a list with an array too many is refused too.
+    /// <summary>
+    /// The lists of terms by layer are checked before anything is written, each array as the others: a list of another length than
+    /// the layers (one too few, one too many), and a missing or short array of the first layer each list is used from (1 for ln q,
+    /// 0 for ln p), of a middle one and of the top one, each refused naming the list, the array and its length. Entry 0 of the
+    /// recognition terms is not used, so it may be missing.
+    /// </summary>
     [TestMethod]
-    public void TheFreeEnergyByLayerChecksTheTopLayerAndRefusesAnArrayTooMany()
+    public void TheFreeEnergyByLayerRefusesListsThatDoNotFitTheLayers()
     {
         var machine = TestModels.Random("6b-4b-3b", 1);
         var states = TestModels.RandomStates(machine.Architecture, 4, 2);
-        double[] f = new double[4], j = new double[4];
+        double[] f = [7, 7, 7, 7], j = [7, 7, 7, 7];
         double[][] three = [new double[4], new double[4], new double[4]];
-        var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[3]], three));
-        Assert.AreEqual("layerLogQ", e.ParamName);
-        StringAssert.Contains(e.Message, "layerLogQ[2] must hold a value for each of the 4 rows (it holds 3)");
-        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [new double[4], new double[4], new double[1]]));
-        Assert.AreEqual("layerLogP", e.ParamName);
-        StringAssert.Contains(e.Message, "layerLogP[2] must hold a value for each of the 4 rows (it holds 1)");
-        e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, three, [.. three, new double[4]]));
-        Assert.AreEqual("layerLogP", e.ParamName);
-        StringAssert.Contains(e.Message, "layerLogP holds 4 arrays");
+        foreach (var (logQ, logP, parameter, message) in new (double[][], double[][], string, string)[]
+        {
+            (three.Take(2).ToArray(), three, "layerLogQ", "layerLogQ holds 2 arrays"),
+            (three, [.. three, new double[4]], "layerLogP", "layerLogP holds 4 arrays"),
+            ([null!, new double[2], new double[4]], three, "layerLogQ", "layerLogQ[1] must hold a value for each of the 4 rows (it holds 2)"),
+            ([null!, new double[4], new double[3]], three, "layerLogQ", "layerLogQ[2] must hold a value for each of the 4 rows (it holds 3)"),
+            (three, [null!, new double[4], new double[4]], "layerLogP", "layerLogP[0] must hold a value for each of the 4 rows (it holds 0)"),
+            (three, [new double[4], new double[3], new double[4]], "layerLogP", "layerLogP[1] must hold a value for each of the 4 rows (it holds 3)"),
+            (three, [new double[4], new double[4], new double[1]], "layerLogP", "layerLogP[2] must hold a value for each of the 4 rows (it holds 1)"),
+        })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, logQ, logP), message);
+            Assert.AreEqual(parameter, e.ParamName, message);
+            StringAssert.Contains(e.Message, message);
+            Assert.IsTrue(f.Concat(j).All(v => v == 7), $"{message}: the outputs are untouched");
+        }
+        machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, j, [null!, new double[4], new double[4]], three);
     }
 
     // A Gaussian layer's mean function is part of the layer: "3g" (tanh) and "3gl" (linear) differ, and so do machines built of them.
