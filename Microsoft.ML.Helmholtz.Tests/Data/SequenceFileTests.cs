@@ -237,14 +237,17 @@ public sealed class SequenceFileTests : TempDirectoryTests
         StringAssert.Contains(e.Message, path);
     }
 
+    // A value that is not finite is refused where it lies, the very first one as the others.
     [TestMethod]
-    public void TheWriterRefusesNaN()
+    [DataRow(5, float.NaN, "NaN at sequence 0, frame 0, row 1, column 2")]
+    [DataRow(0, float.PositiveInfinity, "at sequence 0, frame 0, row 0, column 0 (value 0)")]
+    public void TheWriterRefusesANonFiniteValue(int index, float value, string message)
     {
         SequenceSet set = Sample();
-        set.Values[5] = float.NaN;
-        string path = Temp.File("refused.idx");
+        set.Values[index] = value;
+        string path = Temp.File($"refused-{index}.idx");
         var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
-        StringAssert.Contains(e.Message, "NaN at sequence 0, frame 0, row 1, column 2");
+        StringAssert.Contains(e.Message, message);
         Assert.IsFalse(File.Exists(path), "nothing may be written");
     }
 
@@ -351,17 +354,5 @@ public sealed class SequenceFileTests : TempDirectoryTests
     {
         string path = WriteFile("one-more", [.. Header(0x00000D04, 1, 1, 1, 1), .. BigEndian(0.25f), 9], gzip: false);
         AssertInvalid(path, "trailing garbage: 1 bytes");
-    }
-
-    // The very first value is checked as the others are.
-    [TestMethod]
-    public void TheWriterRefusesANonFiniteFirstValue()
-    {
-        SequenceSet set = Sample();
-        set.Values[0] = float.PositiveInfinity;
-        string path = Temp.File("first.idx");
-        var e = Assert.ThrowsExactly<ArgumentException>(() => SequenceFile.Write(path, set, gzip: false));
-        StringAssert.Contains(e.Message, "at sequence 0, frame 0, row 0, column 0 (value 0)");
-        Assert.IsFalse(File.Exists(path), "nothing may be written");
     }
 }
