@@ -198,9 +198,7 @@ public sealed class ConditioningTests
         var data = TestModels.BinaryData(examples, 24, 112);
         (float[][] Conditioning, float[] RecognitionWeight) Gradients(bool normalise)
         {
-            ILearningRule rule = ruleName == "nvil"
-                ? new Nvil(new NvilOptions { NormalizeVariance = normalise, InputBaselineHiddenUnits = 0 })
-                : new Reinforce(new ReinforceOptions { NormalizeVariance = normalise, InputBaselineHiddenUnits = 0 });
+            ILearningRule rule = TestModels.RuleWithoutInputBaseline(ruleName, normalise);
             var batch = new TrainingBatch(machine.Architecture, examples, 1, new RandomStream(113), conditioned: true);
             data.Values.CopyTo(batch.ExampleRows(examples));
             batch.Load(examples);

@@ -292,18 +292,13 @@ public sealed class EstimatorExpectationTests
         var states = TestModels.RandomStates(machine.Architecture, rows, (ulong)seed + 1);
         double[][] Gradients(bool normalize)
         {
-            ILearningRule rule = RuleWithoutInputBaseline(ruleName, normalize);
+            ILearningRule rule = TestModels.RuleWithoutInputBaseline(ruleName, normalize);
             var random = new RandomStream((ulong)seed + 2);
             return Enumerable.Range(0, 4).Select(_ => GradientOfOneBatch(machine, rule, states, rows, random)).ToArray();
         }
         double[][] normalized = Gradients(true), plain = Gradients(false);
         for (int b = 0; b < plain.Length; b++) CollectionAssert.AreEqual(plain[b], normalized[b], $"batch {b}");
     }
-
-    /// <summary>NVIL or REINFORCE (by its name) with no input-dependent baseline, their variance options as given (the defaults otherwise).</summary>
-    private static ILearningRule RuleWithoutInputBaseline(string name, bool normalizeVariance, double varianceDecay = 0.9) => name == "nvil"
-        ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay })
-        : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay });
 
     /// <summary>
     /// The running variance moves as v ← d · v + (1 − d) · s² from v = 1, s² the batch's mean squared signal: after one batch
@@ -321,7 +316,7 @@ public sealed class EstimatorExpectationTests
         int signals = ruleName == "nvil" ? 3 : 1;   // NVIL keeps one per layer and an unused 0th
         double[] VarianceAfterOneBatch(double decay)
         {
-            ILearningRule rule = RuleWithoutInputBaseline(ruleName, normalizeVariance: true, decay);
+            ILearningRule rule = TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: true, decay);
             GradientOfOneBatch(machine, rule, states, rows, new RandomStream(96));
             return RuleStates.Of(rule, machine.Parameters).ReadDoubles("variances", signals).ToArray();
         }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Learning.Rules;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -27,6 +28,11 @@ internal static class TestModels
         => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;
 
     /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
+    /// <summary>NVIL or REINFORCE (by its name) with no input-dependent baseline, their variance options as given (the defaults otherwise).</summary>
+    public static ILearningRule RuleWithoutInputBaseline(string name, bool normalizeVariance, double varianceDecay = 0.9) => name == "nvil"
+        ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay })
+        : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay });
+
     public static Microsoft.ML.Helmholtz.Data.DataMatrix BinaryData(int rows, int columns, ulong seed, double on = 0.3)
     {
         var random = new RandomStream(seed);
