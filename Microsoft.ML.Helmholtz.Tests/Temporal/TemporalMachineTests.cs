@@ -470,6 +470,11 @@ public sealed class TemporalMachineTests
             "the file is truncated: it ends inside the frame machine (10 of 67108864 bytes)", limit: 4 << 20);
         Refused(() => TemporalHelmholtzMachine.Load(new NonSeekableStream(WithUnits(2048))),
             $"temporal.lstm.Wx holds 72 values in the file; this architecture needs {4 * 2048 * 6}");
+        // A count larger than the architecture's (the file's own units, the first block's count one more) is refused as well, not read.
+        byte[] longer = (byte[])good.Clone();
+        int wxCount = 20 + (int)System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(good.AsSpan(12));
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(longer.AsSpan(wxCount), 73);
+        RefusedFile(longer, "temporal.lstm.Wx holds 73 values in the file; this architecture needs 72.");
         var loaded = TemporalHelmholtzMachine.Load(new NonSeekableStream(good));
         CollectionAssert.AreEqual(good, Bytes(loaded), "a whole file through a stream that cannot seek");
 
@@ -588,22 +593,25 @@ public sealed class TemporalMachineTests
     /// stops and undoes it: it once stopped on it, and the bouncing-balls sample saved and scored the broken machine.
     /// </summary>
     [TestMethod]
-    public void ARunCancelledAfterAStepThatBlewUpUndoesIt()
+    [DataRow(8, 1, 0, DisplayName = "the first minibatch's second segment")]
+    [DataRow(12, 3, 1, DisplayName = "the second minibatch's second segment, the measure on that minibatch, not the first")]
+    public void ARunCancelledAfterAStepThatBlewUpUndoesIt(int sequences, int sabotagedStep, int minibatch)
     {
-        // Two minibatches of two segments: step 1 is the first minibatch's second segment, taken far too large; the run is cancelled after it.
-        var data = SoftSequences(8, 6, 4, 57);
+        // Minibatches of four sequences, two segments each: the sabotaged step is taken far too large, and the run is cancelled after it,
+        // before the next minibatch (a third one where the blown-up step is the second's, so that it is not the epoch's last).
+        var data = SoftSequences(sequences, 6, 4, 57);
         var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 58);
         using var cancellation = new CancellationTokenSource();
         SabotagedAdam? optimizer = null;
-        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => optimizer = new(model, 1, 1e30f, cancellation) };
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, Optimizer = () => optimizer = new(model, sabotagedStep, 1e30f, cancellation) };
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options)
             .Train(model, data, cancellationToken: cancellation.Token));
-        StringAssert.Contains(e.Message, "Epoch 1, after its last step before the run was cancelled (minibatch 0), measured on that minibatch's first 3 frames");
+        StringAssert.Contains(e.Message, $"Epoch 1, after its last step before the run was cancelled (minibatch {minibatch}), measured on that minibatch's first 3 frames");
         StringAssert.Contains(e.Message, "the machine holds the parameters it had before it");
-        Assert.HasCount(2, optimizer!.Before, "no step after the failed one");
+        Assert.HasCount(sabotagedStep + 1, optimizer!.Before, "no step after the failed one");
         for (int i = 0; i < model.Parameters.Count; i++)
-            CollectionAssert.AreEqual(optimizer.Before[1][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
-        Assert.AreEqual(1L, model.Machine.StepsTrained, "the undone step is not counted");
+            CollectionAssert.AreEqual(optimizer.Before[sabotagedStep][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
+        Assert.AreEqual((long)sabotagedStep, model.Machine.StepsTrained, "the undone step is not counted");
 
         // A sound step before the cancellation passes the measure: the run stops as cancelled, its steps kept.
         var sound = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 58);
@@ -796,6 +804,20 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(width.Message, "the prefix's frames are 6 wide (6×6)");
         Assert.AreEqual(6, TemporalEvaluation.Generate(model, 1, 3, prefix: shaped, prefixFrames: 1, frameWidth: 6).Width);
         Assert.AreEqual(4, TemporalEvaluation.Generate(model, 4, 3, frameWidth: 4).Width);
+    }
+
+    [TestMethod]
+    [DataRow(2, 1, DisplayName = "fewer sequences than generated")]
+    [DataRow(1, 3, DisplayName = "fewer frames than the prefix frames")]
+    public void APrefixShorterThanAskedIsRefused(int sequences, int prefixFrames)
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("36b-3b"), 2, 11);
+        var prefix = new SequenceSet(1, 2, 6, 6, new float[72]);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.Generate(model, sequences, 3, prefix: prefix, prefixFrames: prefixFrames));
+        Assert.AreEqual("prefix", e.ParamName);
+        StringAssert.Contains(e.Message, $"prefix holds 1 sequences of 2 frames; {sequences} of at least {prefixFrames} are needed.");
+        // Exactly as many as asked is enough.
+        Assert.AreEqual(3, TemporalEvaluation.Generate(model, 1, 3, prefix: prefix, prefixFrames: 2).Frames);
     }
 
     [TestMethod]

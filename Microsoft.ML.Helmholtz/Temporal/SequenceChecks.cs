@@ -16,8 +16,6 @@ internal static class SequenceChecks
         if (data.ValuesPerFrame != model.FrameSize)
             throw new ArgumentException($"{name} has frames of {data.ValuesPerFrame} values ({data.Height}×{data.Width}), but the machine's visible layer has {model.FrameSize} units.", paramName);
         LayerDefinition visible = model.Machine.Architecture.Visible;
-        if (data.Values.Length != (long)data.Count * data.Frames * data.ValuesPerFrame)
-            throw new ArgumentException($"{name} holds {data.Values.Length} values, not {data.Count} sequences × {data.Frames} frames × {data.ValuesPerFrame}.", paramName);
         // The common case, clean data, in one vectorised pass; the loop names a bad value's sequence, frame and place in the frame.
         if (visible.Units.ModelsAll(data.Values)) return;
         for (int i = 0; i < data.Values.Length; i++)
