@@ -161,6 +161,67 @@ public sealed class ThreadSafetyTests
         Assert.IsTrue(scores.All(double.IsFinite) && !scores.IsEmpty, "scores beside training are finite");
     }
 
+    /// <summary>An optimiser whose one step writes the first parameter, then waits at a gate before it writes the last: a step held open half-made.</summary>
+    private sealed class HalfMadeStep(ManualResetEventSlim halfway, ManualResetEventSlim resume) : IOptimizer
+    {
+        public string Name => "half-made step";
+        public bool ClearsGradients => false;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            parameters[0].Value.AsSpan().Fill(1f);
+            halfway.Set();
+            Assert.IsTrue(resume.Wait(TimeSpan.FromSeconds(30)), "the test let the step go on");
+            parameters[^1].Value.AsSpan().Fill(2f);
+        }
+    }
+
+    /// <summary>
+    /// A copy or a saved file asked for while a step is half-made waits for the step, then holds it whole with its count:
+    /// the read lock of Clone and Save, each taken away, fails this deterministically (the copy is made at once, half-made).
+    /// </summary>
+    [TestMethod]
+    [DataRow("Clone")]
+    [DataRow("Save")]
+    public void ACopyAskedForDuringAStepWaitsForItAndHoldsItWhole(string how)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("12b-6b-3b"), 31);
+        using var halfway = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        // One minibatch, one epoch: the run's only step, so the machine after it is the machine at the end.
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 10, Seed = 32, InitializeVisibleBiases = false, Optimizer = () => new HalfMadeStep(halfway, resume) };
+        // Threads of their own (LongRunning), not the pool's: with one processor the pool would add a second thread only after a delay.
+        var training = Task.Factory.StartNew(() => new HelmholtzTrainer(new WakeSleep(), options).Train(machine, TestModels.BinaryData(10, 12, 33)), TaskCreationOptions.LongRunning);
+        try
+        {
+            Assert.IsTrue(halfway.Wait(TimeSpan.FromSeconds(30)), "the step started");
+            var copy = Task.Factory.StartNew(() =>
+            {
+                if (how == "Clone") return machine.Clone();
+                using var stream = new MemoryStream();
+                machine.Save(stream);
+                stream.Position = 0;
+                return HelmholtzMachine.Load(stream);
+            }, TaskCreationOptions.LongRunning);
+            // Correct code can never finish here; without the lock the copy finishes in microseconds.
+            Assert.IsFalse(copy.Wait(TimeSpan.FromMilliseconds(300)), $"{how} finished while the step was half-made");
+            resume.Set();
+            Assert.IsTrue(copy.Wait(TimeSpan.FromSeconds(30)), $"{how} finished after the step");
+            training.Wait(TimeSpan.FromSeconds(30));
+            Assert.IsTrue(training.IsCompletedSuccessfully, training.Exception?.ToString());
+            HelmholtzMachine held = copy.Result;
+            Assert.AreEqual(1L, held.StepsTrained, "the copy's count is the step's");
+            Assert.IsTrue(held.Parameters[0].Value.All(v => v == 1f) && held.Parameters[^1].Value.All(v => v == 2f), "the copy holds the whole step");
+            for (int i = 0; i < machine.Parameters.Count; i++)
+                CollectionAssert.AreEqual(machine.Parameters[i].Value, held.Parameters[i].Value, machine.Parameters[i].Name);
+        }
+        finally
+        {
+            resume.Set();
+            training.Wait(TimeSpan.FromSeconds(30));
+        }
+    }
+
     [TestMethod]
     public void ATemporalRunHoldsItsRuleAndOptimiserAsAnyRunDoes()
     {
