@@ -329,6 +329,115 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
+    /// A normalised signal is divided by its running standard deviation √v (when above 1), not by the variance v: with a variance
+    /// decay of 0, v is the batch's mean squared signal, and on the same draws each recognition layer's gradient is the unnormalised
+    /// rule's times 1/√v (NVIL: its own layer's v; REINFORCE: one v for every layer), the generative gradient unchanged. Both are
+    /// float sums of the same terms, each scaled in double before its rounding to float: 1e-5 of the layer's largest entry covers it.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void ANormalisedSignalIsDividedByItsRunningStandardDeviation(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 97, scale: 0.7f);
+        const int rows = 40;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 98);
+        int depth = machine.Architecture.Depth;
+        (double[][] Recognition, double[] Generative) Gradients(ILearningRule rule)
+        {
+            machine.ZeroGradients();
+            rule.AccumulateGradients(machine, states, rows, new RandomStream(99));
+            return (Enumerable.Range(1, depth).Select(l => Statistics.Flatten(machine.Recognition.Layer(l).Parameters, p => p.Gradient)).ToArray(),
+                Statistics.Flatten(machine.Generative.Parameters, p => p.Gradient));
+        }
+        ILearningRule normalised = TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: true, varianceDecay: 0);
+        var (scaled, generative) = Gradients(normalised);
+        var (plain, plainGenerative) = Gradients(TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: false));
+        CollectionAssert.AreEqual(plainGenerative, generative, "the generative gradient");
+        double[] variances = RuleStates.Of(normalised, machine.Parameters).ReadDoubles("variances", ruleName == "nvil" ? depth + 1 : 1).ToArray();
+        for (int l = 1; l <= depth; l++)
+        {
+            double v = ruleName == "nvil" ? variances[l] : variances[0];
+            Assert.IsTrue(v > 2, $"layer {l}: the signal's variance {v} should be well above 1");
+            double scale = 1 / Math.Sqrt(v), largest = plain[l - 1].Max(Math.Abs);
+            for (int i = 0; i < plain[l - 1].Length; i++)
+                Assert.AreEqual(scale * plain[l - 1][i], scaled[l - 1][i], 1e-5 * largest, $"layer {l}, entry {i}: scale {scale:G4}");
+        }
+    }
+
+    /// <summary>
+    /// With local signals each NVIL layer's running baseline follows its own signal F̂_l: the first batch starts it at that signal's
+    /// mean whatever the decay (the lowest layer's F̂_1 is the whole F̂, the batch loss; the top layer's leaves out the visible
+    /// layer's terms), so on the same draws rules of decay 0.5 and 0.9 agree after it; a later batch moves each by 1 − d towards its
+    /// signal's new mean, so (b − d b₁)/(1 − d) agree after the second. The tolerances are a few double roundings of a few nats.
+    /// </summary>
+    [TestMethod]
+    public void EachNvilLayersRunningBaselineFollowsItsOwnLocalSignal()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 81, scale: 0.7f);
+        const int rows = 40;
+        double[] decays = [0.5, 0.9];
+        var first = new double[2][];
+        var second = new double[2][];
+        double loss = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            double d = decays[i];
+            var rule = (Nvil)TestModels.RuleWithoutInputBaseline("nvil", normalizeVariance: false, baselineDecay: d);
+            var random = new RandomStream(83);
+            loss = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 82), rows, random);
+            double[] b1 = first[i] = rule.Baselines.ToArray();
+            rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 84), rows, random);
+            second[i] = rule.Baselines.Select((b, l) => (b - d * b1[l]) / (1 - d)).ToArray();
+        }
+        Assert.AreEqual(loss, first[0][0], 1e-12 * Math.Abs(loss), "the lowest layer's signal is the whole F̂");
+        Assert.IsTrue(Math.Abs(first[0][1] - loss) > 0.1, $"the top layer's baseline {first[0][1]} should leave out the visible terms of F̂ = {loss}");
+        for (int l = 0; l < first[0].Length; l++)
+        {
+            Assert.AreEqual(first[0][l], first[1][l], 1e-12 * Math.Abs(first[0][l]), $"layer {l + 1} after the first batch");
+            Assert.AreEqual(second[0][l], second[1][l], 1e-9 * Math.Abs(second[0][l]), $"layer {l + 1}: the second batch's mean");
+        }
+    }
+
+    /// <summary>
+    /// Without a running baseline (decay 0), an input-dependent one or normalisation, REINFORCE and NVIL keep no state between
+    /// batches: every batch's signal is F̂ itself (b = 0, the first batch's too), so a batch's gradient on the same draws is, bit
+    /// for bit, the same as the rule's first batch or after another, and the baselines stay 0.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void WithoutARunningBaselineTheFirstBatchIsMeasuredAsEveryOther(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 101, scale: 0.7f);
+        const int rows = 20;
+        var states = TestModels.RandomStates(machine.Architecture, rows, 102);
+        ILearningRule rule = TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: false, baselineDecay: 0);
+        double[] firstBatch = GradientOfOneBatch(machine, rule, states, rows, new RandomStream(103));
+        GradientOfOneBatch(machine, rule, TestModels.RandomStates(machine.Architecture, rows, 104), rows, new RandomStream(105));
+        CollectionAssert.AreEqual(firstBatch, GradientOfOneBatch(machine, rule, states, rows, new RandomStream(103)));
+        IReadOnlyList<double> baselines = rule is Nvil nvil ? nvil.Baselines : [((Reinforce)rule).Baseline];
+        CollectionAssert.AreEqual(new double[baselines.Count], baselines.ToArray());
+    }
+
+    /// <summary>
+    /// A first batch of one row has no other rows to measure it against: its baseline is 0 (not its own F̂, which would leave it no
+    /// recognition gradient), so its gradient is, bit for bit, that of the rule without a running baseline on the same draw.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void AFirstBatchOfOneRowIsMeasuredAgainstNoBaseline(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 107, scale: 0.7f);
+        var states = TestModels.RandomStates(machine.Architecture, 1, 108);
+        double[] without = GradientOfOneBatch(machine, TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: false, baselineDecay: 0), states, 1, new RandomStream(109));
+        CollectionAssert.AreEqual(without, GradientOfOneBatch(machine, TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: false, baselineDecay: 0.9), states, 1, new RandomStream(109)));
+        int generative = Statistics.Flatten(machine.Generative.Parameters, p => p.Value).Length;
+        Assert.IsTrue(without[generative..].Any(g => Math.Abs(g) > 1e-3), "the recognition gradient of the one row");
+    }
+
+    /// <summary>
     /// The input-dependent baseline c(x) is fitted by least squares to the centred signal F̂ − b, not to what is left of it after
     /// c: with its output weights 0 and its output bias 5, c(x) = 5 for every row, and on the first batch F̂ − b averages to 0
     /// (each row against the mean of the others), so the bias's gradient, the mean of c − (F̂ − b), is 5 (10 if c were fitted to

@@ -126,25 +126,49 @@ public sealed class ResumeRuleUndoTests
         var rule = LearningRules.Create(name);
         rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 20, 73), 20, new RandomStream(74));
         StateSection before = RuleStates.Of(rule, machine.Parameters);
-        var tampered = new StateSection("the tampered rule");
-        foreach (var (n, values) in before.Entries)
+        StateSection tampered = WithLastValue(before, entry, value);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ((IResumable)rule).RestoreState(tampered, machine.Parameters));
+        StringAssert.Contains(e.Message, "finite");
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
+    }
+
+    /// <summary>A copy of a rule's state with the last value of <paramref name="entry"/> set to <paramref name="value"/>.</summary>
+    private static StateSection WithLastValue(StateSection state, string entry, double value)
+    {
+        var edited = new StateSection("the edited rule");
+        foreach (var (n, values) in state.Entries)
         {
             if (values is float[] f)
             {
                 float[] copy = (float[])f.Clone();
                 if (n == entry) copy[^1] = (float)value;
-                tampered.Write(n, copy);
+                edited.Write(n, copy);
             }
             else
             {
                 double[] d = (double[])((double[])values).Clone();
                 if (n == entry) d[^1] = value;
-                tampered.Write(n, d);
+                edited.Write(n, d);
             }
         }
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => ((IResumable)rule).RestoreState(tampered, machine.Parameters));
-        StringAssert.Contains(e.Message, "finite");
-        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
+        return edited;
+    }
+
+    /// <summary>
+    /// A running variance of 0 fits (a batch whose signals were all 0, with a variance decay of 0): a state holding one is taken
+    /// back whole, the baselines with it.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void ARunningVarianceOfZeroIsTakenBack(string name)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+        var rule = LearningRules.Create(name);
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 20, 73), 20, new RandomStream(74));
+        StateSection edited = WithLastValue(RuleStates.Of(rule, machine.Parameters), "variances", 0);
+        ((IResumable)rule).RestoreState(edited, machine.Parameters);
+        RuleStates.AssertSame(edited, RuleStates.Of(rule, machine.Parameters));
     }
 
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>

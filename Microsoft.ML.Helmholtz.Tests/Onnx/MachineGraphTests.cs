@@ -47,6 +47,11 @@ public sealed class MachineGraphTests
         StringAssert.Contains(refusal.Message, "2 GiB");
         StringAssert.Contains(refusal.Message, "fewer samples");
         StringAssert.Contains(refusal.Message, "14,000 bytes");
+        // Exactly at the limit the constants are taken: 12 bytes hold three floats, and a fourth is refused.
+        var builder = new OnnxGraphBuilder("limit", constantByteLimit: 12);
+        builder.Initializer("two", [1f, 2f], 2);
+        builder.Scalar("third", 3f);
+        Assert.ThrowsExactly<NotSupportedException>(() => builder.Scalar("fourth", 4f));
     }
 
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)

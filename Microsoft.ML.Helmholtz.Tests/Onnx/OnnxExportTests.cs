@@ -50,6 +50,7 @@ public sealed class OnnxExportTests
     [DataRow("12g-6b-3b")]
     [DataRow("12cb-8b")]
     [DataRow("12b-8cb-5g")]
+    [DataRow("12b-8gr-5g")]   // a rank-one posterior: its factor u too
     public void TheRecognitionExportGivesTheFeaturesAndEveryLayersStatistics(string architecture)
     {
         var machine = TestModels.Random(architecture, 1, scale: 0.4f);
@@ -85,6 +86,16 @@ public sealed class OnnxExportTests
                     {
                         Near(mean[i], outputs[prefix + "mean"][i], 1e-5, $"{prefix}mean {i}");
                         Near(logVariance[i], outputs[prefix + "log_variance"][i], 1e-5, $"{prefix}log_variance {i}");
+                    }
+                }
+                else if (layer is RankOneGaussianLayer rankOne)
+                {
+                    float[] logVariance = rankOne.LogVariances(9).ToArray(), factor = rankOne.Factors(9).ToArray();
+                    for (int i = 0; i < mean.Length; i++)
+                    {
+                        Near(mean[i], outputs[prefix + "mean"][i], 1e-5, $"{prefix}mean {i}");
+                        Near(logVariance[i], outputs[prefix + "log_variance"][i], 1e-5, $"{prefix}log_variance {i}");
+                        Near(factor[i], outputs[prefix + "factor"][i], 1e-5, $"{prefix}factor {i}");
                     }
                 }
                 else

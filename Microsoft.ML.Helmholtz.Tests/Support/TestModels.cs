@@ -28,10 +28,10 @@ internal static class TestModels
         => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;
 
     /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
-    /// <summary>NVIL or REINFORCE (by its name) with no input-dependent baseline, their variance options as given (the defaults otherwise).</summary>
-    public static ILearningRule RuleWithoutInputBaseline(string name, bool normalizeVariance, double varianceDecay = 0.9) => name == "nvil"
-        ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay })
-        : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay });
+    /// <summary>NVIL or REINFORCE (by its name) with no input-dependent baseline, their variance and running-baseline options as given (the defaults otherwise).</summary>
+    public static ILearningRule RuleWithoutInputBaseline(string name, bool normalizeVariance, double varianceDecay = 0.9, double baselineDecay = 0.9) => name == "nvil"
+        ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay, BaselineDecay = baselineDecay })
+        : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay, BaselineDecay = baselineDecay });
 
     public static Microsoft.ML.Helmholtz.Data.DataMatrix BinaryData(int rows, int columns, ulong seed, double on = 0.3)
     {
