@@ -35,4 +35,38 @@ public sealed class ChecksummedFileTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadString(Reader("abcde"), "the name", maxBytes: 4));
         StringAssert.Contains(e.Message, "the name has a length of 5 bytes, outside 0 to 4");
     }
+
+    // A payload of exactly the most bytes a file may hold is read; the bound is inclusive, as the message's "1 to N" says.
+    [TestMethod]
+    public void APayloadOfExactlyTheMostBytesIsRead()
+    {
+        var stream = new MemoryStream();
+        ChecksummedFile.Write(stream, "M"u8, 1, [1, 2, 3]);
+        stream.Position = 1 + 4;
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, ChecksummedFile.ReadPayload(stream, 3, "parameters"));
+        stream.Position = 1 + 4;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadPayload(stream, 2, "parameters")).Message,
+            "a payload of 3 bytes, outside 1 to 2");
+    }
+
+    // A stream that ends inside a string is the end of the stream, not a shorter string.
+    [TestMethod]
+    public void AStringCutShortIsTheEndOfTheStream()
+    {
+        var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) writer.Write("abcdef");
+        stream.SetLength(stream.Length - 2);
+        stream.Position = 0;
+        Assert.ThrowsExactly<EndOfStreamException>(() => ChecksummedFile.ReadString(new BinaryReader(stream), "the name"));
+    }
+
+    // A file shorter than the magic is called another kind of file when its bytes differ from the magic's, truncated when they match it.
+    [TestMethod]
+    public void AFileShorterThanTheMagicIsNamedByWhatItHolds()
+    {
+        var other = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadVersion(new MemoryStream("HX"u8.ToArray()), "HELM\n"u8, "Helmholtz machine"));
+        StringAssert.Contains(other.Message, "not a Helmholtz machine file (wrong magic");
+        var cut = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadVersion(new MemoryStream("HE"u8.ToArray()), "HELM\n"u8, "Helmholtz machine"));
+        StringAssert.Contains(cut.Message, "the file is truncated: it ends after 2 bytes, inside the 5-byte magic");
+    }
 }

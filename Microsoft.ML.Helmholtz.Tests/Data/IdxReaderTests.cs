@@ -408,6 +408,21 @@ public sealed class IdxReaderTests : TempDirectoryTests
         CollectionAssert.AreEqual(labels, Fifo.Read(Temp.File("labels.fifo"), gzip ? Gzip(file) : file, IdxReader.ReadLabels));
     }
 
+    // A gzip pipe of more compressed bytes than the first 1 MiB buffer is read whole: the buffer grows as the bytes arrive.
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    public void AGzipPipeLongerThanTheFirstBufferIsReadWhole()
+    {
+        // Pseudo-random pixels barely compress: 1.5 MB of them stay well over the 1 MiB first buffer once gzipped.
+        byte[] pixels = new byte[1_500_000];
+        new Random(7).NextBytes(pixels);
+        byte[] gzip = Gzip([.. Header(IdxReader.ImageMagic, 1_500_000 / 100, 10, 10), .. pixels]);
+        Assert.IsGreaterThan(IdxReader.FirstChunk, gzip.Length, "the compressed input spans more than one buffer");
+        IdxImages read = Fifo.Read(Temp.File("long.fifo"), gzip, IdxReader.ReadImages);
+        Assert.AreEqual(15_000, read.Count);
+        CollectionAssert.AreEqual(pixels, read.Pixels);
+    }
+
     /// <summary>
     /// A pipe cannot say its length, so a raw header promising more than arrives is found out as the bytes come (the buffer grows
     /// with them, not allocated at the promised size), and bytes past the promise are trailing garbage, each named with the path.

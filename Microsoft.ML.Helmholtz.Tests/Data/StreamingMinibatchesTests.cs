@@ -89,6 +89,46 @@ public sealed class StreamingMinibatchesTests
         Assert.AreEqual(fromMatrix, fromStream, 0.02, $"matrix {fromMatrix:F4}, stream {fromStream:F4} nats");
     }
 
+    // An epoch left part-way (rows read from the stream but not yet handed out) does not leak into the next: it hands out every row once.
+    [TestMethod]
+    public void AnEpochLeftPartWayLeavesNothingToTheNext()
+    {
+        var data = new DataMatrix(100, 1, Enumerable.Range(0, 100).Select(i => (float)i).ToArray());
+        // Blocks of 7 rows into a buffer of 10: the fill leaves rows 10 to 13 read ahead, and 3 picks take 10 to 12, leaving 13 read but not served.
+        var source = new StreamingMinibatches(new MatrixStream(data, block: 7), bufferRows: 10);
+        var random = new RandomStream(3);
+        float[] batch = new float[100];
+        source.BeginEpoch(random);
+        Assert.AreEqual(3, source.NextBatch(batch, 3));
+        source.BeginEpoch(random);
+        var seen = new List<int>();
+        int got;
+        while ((got = source.NextBatch(batch, 32)) > 0)
+            for (int r = 0; r < got; r++) seen.Add((int)batch[r]);
+        CollectionAssert.AreEquivalent(Enumerable.Range(0, 100).ToArray(), seen.ToArray());
+    }
+
+    // The matrix's source shuffles uniformly: over 6000 epochs each of the 3! orders of 3 rows comes 1000 times, standard deviation √(6000 · 1/6 · 5/6) ≈ 28.9.
+    [TestMethod]
+    public void TheMatrixSourceDrawsEveryOrderAlike()
+    {
+        var source = new ShuffledMinibatches(new DataMatrix(3, 1, [0f, 1f, 2f]));
+        var random = new RandomStream(5);
+        var counts = new Dictionary<string, int>();
+        float[] batch = new float[3];
+        const int epochs = 6000;
+        for (int e = 0; e < epochs; e++)
+        {
+            source.BeginEpoch(random);
+            Assert.AreEqual(3, source.NextBatch(batch, 3));
+            string order = string.Join(",", batch);
+            counts[order] = counts.GetValueOrDefault(order) + 1;
+        }
+        Assert.HasCount(6, counts, string.Join("; ", counts));
+        double sd = Math.Sqrt(epochs * (1.0 / 6) * (5.0 / 6));
+        foreach ((string order, int count) in counts) Assert.AreEqual(epochs / 6.0, count, 5 * sd, order);
+    }
+
     [TestMethod]
     public void RowsTooWideForABlockOf256RowsStillStream()
     {
