@@ -300,4 +300,48 @@ public sealed class HelmholtzMachineTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => TestModels.Random("4b-3g", 1).Generative.Dream(new RandomStream(1), 2, states));
         StringAssert.Contains(e.Message, "built for architecture 4b-3gl");
     }
+
+    // The conditioning is checked as the states are: built for another machine of the same layer sizes (other units), or for fewer rows than the
+    // call, it is refused naming 'conditioning' by every call that takes it, before any layer reads it.
+    [TestMethod]
+    public void ConditioningForAnotherMachineOrFewerRowsIsRefusedNamingIt()
+    {
+        var machine = TestModels.Random("6b-4b", 3);
+        var states = new LayerStates(machine.Architecture, 4);
+        var otherUnits = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4g"), 4);
+        var twoRows = new LayerConditioning(machine.Architecture, 2);
+        double[] freeEnergy = new double[4], logJoint = new double[4];
+        Action<LayerConditioning, int>[] calls =
+        [
+            (c, rows) => machine.SampleFreeEnergy(new RandomStream(1), states, rows, freeEnergy, logJoint, c),
+            (c, rows) => machine.Generative.Dream(new RandomStream(1), rows, states, c),
+            (c, rows) => machine.Recognition.Sample(new RandomStream(1), rows, states, c),
+            (c, rows) => machine.Generative.AccumulateLogJoint(states, rows, logJoint, c),
+        ];
+        foreach (var call in calls)
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => call(otherUnits, 4));
+            Assert.AreEqual("conditioning", e.ParamName);
+            StringAssert.Contains(e.Message, "built for architecture 6b-4g, but the machine is 6b-4b");
+            // 3 rows: one more than the conditioning holds (the states hold 4).
+            Assert.AreEqual("conditioning", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => call(twoRows, 3)).ParamName);
+            call(twoRows, 2);
+        }
+    }
+
+    // The data's means are one per visible unit: one too many is refused as one too few is, naming 'means', and the biases are left as they were.
+    [TestMethod]
+    public void VisibleMeansOfAnotherLengthAreRefused()
+    {
+        var machine = Machine();
+        float[] before = machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray();
+        foreach (int length in new[] { 3, 5 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => machine.InitializeVisibleBiasesFromMeans(Enumerable.Repeat(0.25, length).ToArray()));
+            Assert.AreEqual("means", e.ParamName);
+            StringAssert.Contains(e.Message, $"{length} means for 4 visible units");
+        }
+        CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray());
+        machine.InitializeVisibleBiasesFromMeans([0.25, 0.25, 0.25, 0.25]);
+    }
 }

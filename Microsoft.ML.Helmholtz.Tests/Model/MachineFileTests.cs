@@ -129,7 +129,7 @@ public sealed class MachineFileTests : TempDirectoryTests
             MachineFile.Write(stream, payload);
             return stream.ToArray();
         }
-        byte[] Payload(long steps, bool transposeFirst)
+        byte[] Payload(long steps, bool transposeFirst, string? firstName = null)
         {
             using var payload = new MemoryStream();
             using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
@@ -141,7 +141,7 @@ public sealed class MachineFileTests : TempDirectoryTests
                 {
                     Parameter p = machine.Parameters[i];
                     bool transpose = transposeFirst && i == 0;
-                    writer.Write(p.Name);
+                    writer.Write(i == 0 && firstName is not null ? firstName : p.Name);
                     writer.Write(transpose ? p.Columns : p.Rows);
                     writer.Write(transpose ? p.Rows : p.Columns);
                     foreach (float v in p.Value) writer.Write(v);
@@ -159,6 +159,8 @@ public sealed class MachineFileTests : TempDirectoryTests
         Parameter first = machine.Parameters[0];
         Assert.AreNotEqual(first.Rows, first.Columns, "a transposed shape must differ for the test to mean anything");
         AssertInvalid(Write(Checksummed(Payload(7, true)), "shape.hm"), $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found {first.Name} [{first.Columns}×{first.Rows}]");
+        // Another name of the same shape: the values belong to another parameter, refused though every shape fits.
+        AssertInvalid(Write(Checksummed(Payload(7, false, "generative.0.bias")), "name.hm"), $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found generative.0.bias [{first.Rows}×{first.Columns}]");
     }
 
     /// <summary>
