@@ -199,6 +199,37 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual(3L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained, "one epoch of three minibatches");
     }
 
+    // The machine without the LSTM trains the epochs the temporal one finished (one, under a time limit), not the epochs asked for.
+    [TestMethod]
+    public void TheMachineWithoutTheLstmTrainsTheEpochsTheTemporalOneFinished()
+    {
+        var (exit, text, error) = Run([.. Small, "--epochs", "3", "--time-limit", "1e-6"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        StringAssert.Contains(text, "time limit reached: stopped after epoch 1");
+        string plain = text[text.IndexOf("training the same machine without the LSTM", StringComparison.Ordinal)..];
+        Assert.AreEqual(1, plain.Split('\n').Count(line => line.StartsWith("  epoch ", StringComparison.Ordinal)), text);
+        StringAssert.Contains(File.ReadAllText(Temp.File("out/" + BouncingBallsApp.ReportFile)), "without_lstm,1,");
+    }
+
+    // A time limit shorter than the clock's tick of 100 ns is one tick, not the zero the trainer refuses: the run stops after its first epoch.
+    [TestMethod]
+    public void ATimeLimitUnderATickIsOneTick()
+    {
+        var (exit, text, error) = Run([.. Small, "--epochs", "2", "--time-limit", "1e-12", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        StringAssert.Contains(text, "time limit reached: stopped after epoch 1");
+    }
+
+    // The rate is checked at the last epoch asked for, not the one after: --decay 1e-43 leaves epoch 1's rate, so the options go on
+    // to the next check.
+    [TestMethod]
+    public void TheRateIsCheckedAtTheLastEpochAskedFor()
+    {
+        var (exit, _, error) = Run([.. Small, "--epochs", "1", "--decay", "1e-43", "--batch-sequences", "25"]);
+        Assert.AreEqual(BouncingBallsApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --batch-sequences 25 is more than the 24 training sequences");
+    }
+
     [TestMethod]
     public void CancelledInTrainingTheModelAsItStandsIsSavedAndScored()
     {

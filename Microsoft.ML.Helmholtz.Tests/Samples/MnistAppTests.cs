@@ -534,6 +534,8 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow(new[] { "--decay", "1.5" }, "--decay must be in (0, 1]; got 1.5.")]
     [DataRow(new[] { "--decay", "0" }, "--decay must be in (0, 1]; got 0.")]
     [DataRow(new[] { "--lr", "0" }, "--lr must be positive; got 0.")]
+    [DataRow(new[] { "--batch", "0" }, "--batch and --k must be positive.")]
+    [DataRow(new[] { "--epochs" }, "--epochs needs a value.")]
     [DataRow(new[] { "--lr", "1e-50" }, "--lr 1E-50 is 0 in single precision")]
     [DataRow(new[] { "--decay", "0.5", "--epochs", "200" }, "--decay 0.5 takes --lr 0.001 to 0 in single precision by epoch 200")]
     public void AnOptionTheLibraryWouldRefuseIsNamedBeforeTheDataLoads(string[] arguments, string message)
@@ -791,14 +793,17 @@ public sealed class MnistAppTests : TempDirectoryTests
         StringAssert.StartsWith(error, "error: --out needs a value, but the next argument is the option --k.");
     }
 
-    // A file of estimates that repeats a row is not one this sample wrote.
+    // A file of estimates that repeats a row, mixes two splits or holds an estimate that is not finite is not one this sample wrote.
     [TestMethod]
-    public void AnEstimatesFileThatRepeatsARowIsRefused()
+    [DataRow("test,0,-80", "record 2 has the row 0: the rows must rise from 0")]
+    [DataRow("valid,1,-80", "record 2 is of the split 'valid', the records before of 'test'")]
+    [DataRow("test,1,-Infinity", "is not a file of image estimates written by this sample: record 2 has the estimate ")]
+    public void AnEstimatesFileThisSampleDidNotWriteIsRefused(string second, string message)
     {
-        string repeated = Temp.File("repeated.csv");
-        File.WriteAllLines(repeated, ["split,row,log_likelihood", "test,0,-90.5", "test,0,-80"]);
-        var (exit, _, error) = RunWithoutData("--compare", repeated);
-        AssertOneLineError(exit, error, "record 2 has the row 0: the rows must rise from 0");
+        string file = Temp.File("estimates.csv");
+        File.WriteAllLines(file, ["split,row,log_likelihood", "test,0,-90.5", second]);
+        var (exit, _, error) = RunWithoutData("--compare", file);
+        AssertOneLineError(exit, error, message);
     }
 
     // The curve's columns hold what the console's epoch line says; a scoring run takes a training command's --train-samples;
@@ -837,6 +842,37 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, text, error) = ShortRun(output, "--resume", model);
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd (momentum 0.9): the optimiser starts afresh)");
+    }
+
+    // A continued schedule counts the model's whole epochs (the trainer takes whole minibatches only: 550 images in batches of 100
+    // are 5 steps an epoch), checks the rate of its own last epoch, and a run it stops at a rate of 0 says so, counted from there.
+    [TestMethod]
+    public void AContinuedScheduleGoesOnFromTheModelsWholeEpochs()
+    {
+        string output = Temp.File("out");
+        string model = Path.Combine(output, "sbp.hm");
+        var (exit, text, error) = ShortRun(output, "--train-limit", "550", "--epochs", "2", "--decay", "0.5");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.AreEqual(10L, HelmholtzMachine.Load(model).StepsTrained, "two epochs of 5 whole minibatches");
+        (exit, text, error) = ShortRun(output, "--train-limit", "550", "--decay", "0.5", "--resume", model, "--continue-schedule");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "the schedule continuing at its epoch 3 (lr 0.00025)");
+        CollectionAssert.AreEqual(new[] { 1, 2, 3 }, CurveRows(Path.Combine(output, "sbp-curve.csv")).Select(r => r.Epoch).ToArray());
+
+        // --decay 1e-20: the rate of schedule epoch 2 is 1e-43, a float above 0 (the least is 1.4e-45); that of epoch 3 is 0.
+        string first = Temp.File("first");
+        (exit, _, error) = ShortRun(first, "--decay", "1e-20");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string one = Temp.File("one.hm");
+        File.Copy(Path.Combine(first, "sbp.hm"), one);
+        // Two more epochs are the schedule's epochs 1 and 2: the last has a rate, so the run is not refused.
+        (exit, _, error) = ShortRun(Temp.File("two"), "--decay", "1e-20", "--resume", one, "--continue-schedule", "--epochs", "2");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        // Under a time limit five are let run: the trainer stops after two, at the rate of 0 of schedule epoch 3.
+        (exit, text, error) = ShortRun(Temp.File("five"), "--decay", "1e-20", "--resume", one, "--continue-schedule", "--epochs", "5", "--time-limit", "100");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "learning rate 0: stopped after epoch 2, where --decay takes the rate to 0 in single precision");
+        Assert.DoesNotContain("time limit reached", text);
     }
 
     /// <summary>The CSV files are UTF-8 without a byte-order mark: their first bytes are the header's (many readers take a mark into the first column's name).</summary>

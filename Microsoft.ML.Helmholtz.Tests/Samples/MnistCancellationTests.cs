@@ -81,6 +81,27 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
     }
 
+    /// <summary>A resumed run cancelled before its first step scores the model it resumed from, and leaves that file as it was.</summary>
+    [TestMethod]
+    public void CancelledBeforeItsFirstStepAResumedRunScoresTheModelItResumedFrom()
+    {
+        string output = Temp.File("out");
+        int exit = MnistApp.Run(ShortRun(output, 1, 5), new StringWriter(), new StringWriter());
+        Assert.AreEqual(MnistApp.Success, exit);
+        string model = Path.Combine(output, "sbp.hm");
+        byte[] before = File.ReadAllBytes(model);
+
+        using var source = new CancellationTokenSource();
+        var text = new CancelAtLine("rule sbp", source);
+        var error = new StringWriter();
+        exit = MnistApp.Run([.. ShortRun(output, 2, 5), "--resume", model], text, error, source.Token);
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        StringAssert.Contains(error.ToString(), "training cancelled before its first step; the model resumed from is scored.");
+        StringAssert.Contains(text.ToString(), "test log-likelihood (importance sampling, K = 5)");
+        Assert.HasCount(51, File.ReadAllLines(Path.Combine(output, "sbp-test-log-likelihood.csv")));
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(model), "no step: the model resumed from is as it was");
+    }
+
     [TestMethod]
     public void CancelledInTrainingTheRunGoesOnExactlyFromTheModelAndStateSaved()
     {
