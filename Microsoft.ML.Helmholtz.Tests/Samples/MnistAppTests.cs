@@ -776,6 +776,23 @@ public sealed class MnistAppTests : TempDirectoryTests
         foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
     }
 
+    // A run that diverges after it wrote checkpoints names the last one it wrote, which stays as that epoch left it.
+    [TestMethod]
+    public void ADivergedRunNamesTheLastCheckpointItWrote()
+    {
+        // One step an epoch at SGD's rate 8: the free energy after epoch 1's step is about 6,480 nats and after epoch 2's about
+        // 4,990, under the limit of about 10,420 (F₀ 235 + 10 · (F₀ + 784)); epoch 3's step takes it to about 30,000. Each side
+        // is 1.6 times or more from the limit, far past what the four CI environments' rounding moves.
+        string output = Temp.File("out");
+        var (exit, _, error) = Run("--rule", "wake-sleep", "--optimizer", "sgd", "--lr", "8", "--epochs", "6", "--train-limit", "100", "--batch", "100",
+            "--checkpoint-every", "1", "--valid-rows", "100", "--test-limit", "50", "--k", "5", "--data", RealData(), "--out", output);
+        AssertOneLineError(exit, error, "The step of epoch 3, minibatch 0 failed", MnistApp.Diverged);
+        string model = Path.Combine(output, "wake-sleep.hm");
+        StringAssert.Contains(error, $"The model is not saved; {model} holds this run's last checkpoint, of epoch 2.");
+        Assert.AreEqual(2L, HelmholtzMachine.Load(model).StepsTrained, "the checkpoint is epoch 2's model, not the diverged one");
+        CollectionAssert.AreEqual(new[] { 1, 2 }, CurveRows(Path.Combine(output, "wake-sleep-curve.csv")).Select(r => r.Epoch).ToArray());
+    }
+
     // A negative count, --k 0 and a short option taken for a value are refused as the arguments are read.
     [TestMethod]
     public void ANegativeCountAZeroKAndAShortOptionAsAValueAreRefused()
