@@ -64,9 +64,16 @@ public sealed class TrainCallTests
             cancelled.Cancel();
             Refused<OperationCanceledException>("cancelled before the start", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, cancellationToken: cancelled.Token));
         }
-        // Refused at the first step, after the visible biases were set from the data: they go back too.
+        // The schedule's first rate is its largest: refused as the run starts, naming the option, not at the first step.
         Refused<ArgumentOutOfRangeException>("a weight decay that would shrink the weights to 0 (η·λ = 1)",
             () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => new Adam(weightDecay: 1000f) }).Train(machine, data));
+        var decay = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new WakeSleep(),
+            new TrainingOptions { LearningRate = new(0.5, 0.5), FirstScheduleEpoch = 1, Optimizer = () => new Adam(weightDecay: 4f) }).Train(machine, data));
+        Assert.AreEqual("LearningRate", decay.ParamName);
+        StringAssert.StartsWith(decay.Message, "TrainingOptions.LearningRate starts at 0.25, at which Adam's weight decay 4 would shrink the weights by 1 − ηλ = 0 ");
+        Assert.IsNotEmpty(new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 1, LearningRate = new(0.5, 0.5), FirstScheduleEpoch = 2,
+            Optimizer = () => new Adam(weightDecay: 4f) }).Train(machine.Clone(), data), "a resumed schedule's first rate, 0.125 (η·λ = 0.5), trains");
+        // Refused at the first step, after the visible biases were set from the data: they go back too.
         Refused<InvalidOperationException>("a rule that fails in its first step",
             () => new HelmholtzTrainer(new FailingRule(new WakeSleep())).Train(machine, data));
         var none = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 0 }).Train(machine, data);

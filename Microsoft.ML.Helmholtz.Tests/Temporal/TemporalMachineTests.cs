@@ -712,6 +712,10 @@ public sealed class TemporalMachineTests
         var toZero = Refused<ArgumentOutOfRangeException>("a rate that decays to 0 in float", new() { Epochs = 40, LearningRate = new(1e-3, 0.01), BatchSequences = 4 });
         StringAssert.Contains(toZero.Message, "gives 0 in single precision");
         StringAssert.Contains(toZero.Message, "Set a floor");
+        // The first rate is the schedule's largest: one at which Adam's weight decay would zero the weights is refused as the run starts.
+        var decay = Refused<ArgumentOutOfRangeException>("a weight decay that would shrink the weights to 0", new() { LearningRate = new(0.5), Optimizer = () => new Adam(weightDecay: 2f), BatchSequences = 4 });
+        Assert.AreEqual("options", decay.ParamName);
+        StringAssert.StartsWith(decay.Message, "TemporalTrainingOptions.LearningRate starts at 0.5, at which Adam's weight decay 2 would shrink the weights by 1 − ηλ = 0 ");
         var none = Refused<ArgumentNullException>("no optimiser factory", new() { Optimizer = null!, BatchSequences = 4 });
         Assert.AreEqual("options", none.ParamName);
         StringAssert.Contains(none.Message, "TemporalTrainingOptions.Optimizer must be set");

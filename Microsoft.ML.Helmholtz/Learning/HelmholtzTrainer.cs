@@ -110,7 +110,9 @@ public sealed class HelmholtzTrainer
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<EpochReport>();
         // A run whose first epoch's rate is 0 (accepted with a TimeLimit) stops there, as a run of no epochs: before anything changes.
-        if (options.Epochs == 0 || (float)options.LearningRate.At(TrainingOptions.ScheduleEpoch(options.FirstScheduleEpoch, 0)) == 0) return reports;
+        float firstRate = (float)options.LearningRate.At(TrainingOptions.ScheduleEpoch(options.FirstScheduleEpoch, 0));
+        if (options.Epochs == 0 || firstRate == 0) return reports;
+        Adam.RequireFirstRateFits(optimizer, firstRate, "TrainingOptions.LearningRate", nameof(options.LearningRate));
         // The state's streams are read before the rule is prepared or anything restored: a state without one (from another kind of
         // run) is refused with the rule as it was.
         int skip = resume ? state!.MinibatchesIntoEpoch : 0;   // minibatches of the first epoch that the run resumed from had trained

@@ -164,6 +164,7 @@ public sealed class TemporalTrainer
         cancellationToken.ThrowIfCancellationRequested();
         var reports = new List<TemporalEpochReport>();
         if (o.Epochs == 0) return reports;
+        Adam.RequireFirstRateFits(optimizer, (float)o.LearningRate.At(epochsBefore), "TemporalTrainingOptions.LearningRate", "options");
         // The state's streams first: a state without one (from another kind of run) is refused before the rule is prepared.
         ulong[]? orderWords = resume ? state!.Stream(OrderStream).ToArray() : null, sampleWords = resume ? state!.Stream(SampleStream).ToArray() : null;
         // After the refusals above, which must not make the rule forget what it learned on another machine (as HelmholtzTrainer).

@@ -54,6 +54,19 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
     /// <summary>Whether a step at <paramref name="learningRate"/> keeps the weights' shrink 1 − ηλ above 0, computed in single precision as the step does, so that a check made up front agrees with the step's.</summary>
     public static bool KeepsWeightsPositive(float learningRate, float weightDecay) => 1f - learningRate * weightDecay > 0;
 
+    /// <summary>
+    /// Refuses a run whose first rate <paramref name="firstRate"/> the step of <paramref name="optimizer"/> (when it is an Adam with a
+    /// weight decay) would refuse. A schedule's rates never rise, so the first is the largest: refused as the run starts, naming
+    /// <paramref name="schedule"/> (<paramref name="paramName"/> the exception's parameter), instead of at its first step.
+    /// </summary>
+    internal static void RequireFirstRateFits(IOptimizer optimizer, float firstRate, string schedule, string paramName)
+    {
+        if (optimizer is Adam { WeightDecay: > 0 } adam && !KeepsWeightsPositive(firstRate, adam.WeightDecay))
+            throw new ArgumentOutOfRangeException(paramName, firstRate,
+                $"{schedule} starts at {firstRate}, at which Adam's weight decay {adam.WeightDecay} would shrink the weights by 1 − ηλ = {1f - firstRate * adam.WeightDecay} " +
+                "at each step (it must stay above 0): lower the rate or the weight decay.");
+    }
+
     /// <summary>"adam".</summary>
     public string Name => "adam";
     /// <summary>β1, β2, ε and the weight decay, each as it reads back exactly: e.g. "β1 0.9, β2 0.999, ε 1E-08, weight decay 0".</summary>
@@ -62,7 +75,7 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
     public bool ClearsGradients => true;
 
     /// <inheritdoc/>
-    /// <remarks>With a <see cref="WeightDecay"/> λ &gt; 0, a rate η for which 1 − ηλ ≤ 0 throws <see cref="ArgumentOutOfRangeException"/> (<see cref="KeepsWeightsPositive"/>).</remarks>
+    /// <remarks>With a <see cref="WeightDecay"/> λ &gt; 0, a rate η for which 1 − ηλ ≤ 0 throws <see cref="ArgumentOutOfRangeException"/> (<see cref="KeepsWeightsPositive"/>); both trainers refuse a run whose first rate is one before it starts.</remarks>
     public void Step(IReadOnlyList<Parameter> parameters, float learningRate) => Step(parameters, learningRate, null);
 
     void IKeepsValuesBeforeStep.Step(IReadOnlyList<Parameter> parameters, float learningRate, StepUndo before) => Step(parameters, learningRate, before);
