@@ -286,4 +286,21 @@ public sealed class ConditioningTests
         var outOfRange = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Recognition.Sample(new RandomStream(1), 2, states, visible, -1, [0, 0], conditioning));
         Assert.AreEqual("distinctRows", outOfRange.ParamName);
     }
+
+    // Variance normalisation's unscaling kept for a small batch, then a larger one: the copy it keeps grows with the rows
+    // (a rule called on 2 rows, then 8). Exact: 1 + (3 − 1) / 2 = 2 in floats.
+    [TestMethod]
+    public void TheUnscaledConditioningGradientKeepsABatchLargerThanTheLast()
+    {
+        var conditioning = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 8);
+        var unscaled = new UnscaledConditioningGradient();
+        unscaled.Keep(conditioning, 2, 1, 2);
+        unscaled.Unscale(conditioning, 2, 1, 2, 2.0);
+        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 8).Fill(1f);
+        unscaled.Keep(conditioning, 8, 1, 2);
+        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 8).Fill(3f);
+        unscaled.Unscale(conditioning, 8, 1, 2, 2.0);
+        for (int l = 1; l <= 2; l++)
+            foreach (float g in conditioning.RecognitionGradient(l, 8).ToArray()) Assert.AreEqual(2f, g, $"layer {l}");
+    }
 }

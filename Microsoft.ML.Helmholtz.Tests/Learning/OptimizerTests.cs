@@ -112,6 +112,88 @@ public sealed class OptimizerTests
         }
     }
 
+    // A parameter longer than two of the optimisers' blocks (ParameterBlocks.BlockSize floats) and a partial third: every element steps
+    // and has its gradient cleared, the last ones too. Exact: 1 − 0.25 · 1 and Adam's first step of a gradient 1 (its m̂/√v̂ is 1 for all).
+    [TestMethod]
+    public void AParameterOfSeveralBlocksStepsToItsLastElement()
+    {
+        const int n = 2 * ParameterBlocks.BlockSize + 5;
+        foreach (IOptimizer optimizer in new IOptimizer[] { new SgdMomentum(0.5f), new Adam() })
+        {
+            var p = new Parameter("long", 1, n);
+            Array.Fill(p.Value, 1f);
+            Array.Fill(p.Gradient, 1f);
+            optimizer.Step([p], 0.25f);
+            float first = p.Value[0];
+            Assert.AreNotEqual(1f, first, optimizer.Name);
+            if (optimizer is SgdMomentum) Assert.AreEqual(0.75f, first);
+            for (int i = 0; i < n; i++)
+            {
+                if (p.Value[i] != first) Assert.Fail($"{optimizer.Name}: element {i} is {p.Value[i]}, element 0 {first}");
+                if (optimizer.ClearsGradients && p.Gradient[i] != 0) Assert.Fail($"{optimizer.Name}: gradient {i} not cleared");
+            }
+        }
+    }
+
+    // SGD's state before its first step holds no velocity (a run cancelled before it records one), and such a state restores:
+    // the next step is a first step.
+    [TestMethod]
+    public void SgdsStateBeforeItsFirstStepIsEmptyAndRestores()
+    {
+        var p = NewParameter();
+        var section = new StateSection("the optimiser");
+        new SgdMomentum(0.8f).SaveState(section, [p]);
+        Assert.AreEqual(0, section.Names.Count);
+        var restored = new SgdMomentum(0.8f);
+        restored.RestoreState(section, [p]);
+        float[] start = (float[])p.Value.Clone();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        restored.Step([p], 0.05f);
+        for (int i = 0; i < 7; i++) Assert.AreEqual(start[i] - 0.05f * Gradients[0][i], p.Value[i], 1e-6f, $"entry {i}");
+    }
+
+    // A state restored into an SGD that has stepped replaces its velocities: the next step goes on from the restored ones, not the
+    // velocities of its own earlier steps (the step's blocks point at the arrays it restored). Exact: both paths compute the same floats.
+    [TestMethod]
+    public void SgdRestoredAfterItsOwnStepsGoesOnFromTheRestoredVelocities()
+    {
+        var p = NewParameter();
+        var reference = new SgdMomentum(0.8f);
+        Gradients[0].CopyTo(p.Gradient, 0);
+        reference.Step([p], 0.05f);
+        var section = new StateSection("the optimiser");
+        reference.SaveState(section, [p]);
+        float[] afterFirst = (float[])p.Value.Clone();
+
+        var sgd = new SgdMomentum(0.8f);
+        var q = NewParameter();
+        for (int t = 1; t < 3; t++)
+        {
+            Gradients[t].CopyTo(q.Gradient, 0);
+            sgd.Step([q], 0.05f);
+        }
+        sgd.RestoreState(section, [q]);
+        afterFirst.CopyTo(q.Value, 0);
+        Gradients[1].CopyTo(p.Gradient, 0);
+        Gradients[1].CopyTo(q.Gradient, 0);
+        reference.Step([p], 0.05f);
+        sgd.Step([q], 0.05f);
+        CollectionAssert.AreEqual(p.Value, q.Value);
+    }
+
+    // A velocity that is not finite is refused, naming the parameter: it would step every later value to NaN or ±∞.
+    [TestMethod]
+    public void SgdRefusesAVelocityThatIsNotFinite()
+    {
+        var p = NewParameter();
+        var section = new StateSection("the optimiser");
+        float[] velocity = new float[7];
+        velocity[6] = float.NaN;
+        section.Write("velocity0 x", velocity);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new SgdMomentum().RestoreState(section, [p]));
+        StringAssert.Contains(e.Message, "not finite");
+    }
+
     /// <summary>
     /// An optimiser's state with an entry more than this run's parameters keep (a machine with one more parameter, whose first
     /// ones match) is refused, not read in part: each entry of the run's parameters is there, only the count tells.

@@ -664,4 +664,16 @@ public sealed class TrainingStateTests
         e = Assert.ThrowsExactly<FileNotFoundException>(() => TrainingState.Load(temp.File("missing.state")));
         StringAssert.Contains(e.Message, temp.File("missing.state"));
     }
+
+    // A copy (the ML.NET estimator trains on one and keeps it) carries the divergence reference F₀, so that a fit resumed from it
+    // keeps the unbroken run's limit. Exact: the double is copied.
+    [TestMethod]
+    public void ACopyOfAStateCarriesItsDivergenceReference()
+    {
+        var state = new TrainingState { DivergenceReference = -42.5 };
+        Assert.AreEqual(-42.5, state.Copy().DivergenceReference);
+        var into = new TrainingState();
+        into.CopyFrom(state);
+        Assert.AreEqual(-42.5, into.DivergenceReference);
+    }
 }
