@@ -160,6 +160,29 @@ public sealed class FixedNoiseScoringTests
         Assert.AreEqual("count", e.ParamName);
     }
 
+    // A call of more rows than a block takes them in blocks, each block reading its own rows (not the call's first ones):
+    // the same bits as each row alone, for the top layer and for every hidden layer.
+    [TestMethod]
+    public void FeaturesOverSeveralBlocksAreEachRowsOwn()
+    {
+        var machine = TestModels.Random("12b-5b-3g", 31, scale: 1f);
+        const int count = 11;   // blocks of 4, 4 and a last one of 3
+        DataMatrix data = TestModels.BinaryData(count, 12, 32);
+        foreach (FeatureLayers layers in new[] { FeatureLayers.Top, FeatureLayers.AllHidden })
+        {
+            var features = new RecognitionFeatures(machine, layers, rowsPerBlock: 4);
+            var extractor = features.CreateExtractor();
+            var together = new float[count * features.Size];
+            extractor.Extract(data.Values, count, together);
+            var alone = new float[features.Size];
+            for (int r = 0; r < count; r++)
+            {
+                extractor.Extract(data.Values.AsSpan(r * 12, 12), 1, alone);
+                CollectionAssert.AreEqual(alone, together.AsSpan(r * features.Size, features.Size).ToArray(), $"{layers}, row {r}");
+            }
+        }
+    }
+
     // From K = 64 a row is scored alone in chunks of rowsPerChunk samples, each with its own samples' noise: the estimate does
     // not depend on the chunk size (only the products' shapes change with it, so agreement to float rounding, not bits).
     [TestMethod]

@@ -785,6 +785,20 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.IsTrue(info.Any(m => m.Contains("The training state is left as it was, the initial model's.", StringComparison.Ordinal)), string.Join("\n", info));
     }
 
+    // An epoch that only ties the best so far does not replace it (a re-training keeps the initial machine unless an epoch beats
+    // it): the estimator draws the same samples each time, so an unchanged machine ties exactly; a copy is kept, not the machine.
+    [TestMethod]
+    public void ATiedValidationEstimateKeepsTheEarlierEpoch()
+    {
+        var machine = TestModels.Random("10b-4b", 41);
+        var best = new BestValidatedMachine(machine, TestModels.BinaryData(6, 10, 42), 20, 43);
+        double first = best.Estimate(0, CancellationToken.None);
+        Assert.AreEqual(first, best.Estimate(1, CancellationToken.None), "the same draws for the same machine");
+        Assert.AreEqual(0, best.Epoch, "a tie keeps the earlier epoch");
+        Assert.AreEqual(first, best.LogLikelihood);
+        Assert.AreNotSame(machine, best.Machine);
+    }
+
     [TestMethod]
     public void AdamsBeta2ReachesAdamThroughTheOptions()
     {

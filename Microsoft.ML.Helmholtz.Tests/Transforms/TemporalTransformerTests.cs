@@ -609,6 +609,11 @@ public sealed class TemporalTransformerTests
         {
             Epochs = 3, BatchSequences = 8, Seed = 8, LearningRate = new(0.01), Optimizer = () => new SgdMomentum(0.5f),
         }), sgd);
+        // SGD without a momentum given: the documented 0.9.
+        CollectionAssert.AreEqual(Core(new TemporalTrainingOptions
+        {
+            Epochs = 3, BatchSequences = 8, Seed = 8, LearningRate = new(0.01), Optimizer = () => new SgdMomentum(0.9f),
+        }), Fitted(o => { o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.LearningRate = 0.01; }), "the default momentum");
     }
 
     [TestMethod]
