@@ -265,6 +265,29 @@ public sealed class ConditioningTests
         CollectionAssert.AreEqual(Gradient(false), Gradient(true));
     }
 
+    // A shared draw takes each row's own conditioning, row 0 alone on its input too (sources [0, 1, 1]): the draw is the plain one
+    // over the inputs written out row by row. Gaussian draws, so row 0's conditioning (2 against −1) left out moves its draw by O(1);
+    // 1e-5 allows the shared product's other rounding of the same 6-term sums.
+    [TestMethod]
+    public void ASharedDrawTakesTheFirstRowsOwnConditioning()
+    {
+        var machine = TestModels.Random("6b-4g", 121);
+        const int rows = 3, distinct = 2;
+        float[] visible = TestModels.RandomStates(machine.Architecture, distinct, 122).Layer(0, distinct).ToArray();
+        int[] source = [0, 1, 1];
+        var conditioning = new LayerConditioning(machine.Architecture, rows);
+        Span<float> c = conditioning.Recognition(1, rows);
+        for (int i = 0; i < c.Length; i++) c[i] = i < 4 ? 2f : -1f;
+        var shared = new LayerStates(machine.Architecture, rows);
+        machine.Recognition.Sample(new RandomStream(123), rows, shared, visible, distinct, source, conditioning);
+        var plain = new LayerStates(machine.Architecture, rows);
+        for (int r = 0; r < rows; r++) visible.AsSpan(source[r] * 6, 6).CopyTo(plain.Layer(0, rows).Slice(r * 6, 6));
+        machine.Recognition.Sample(new RandomStream(123), rows, plain, conditioning);
+        float[] expected = plain.Layer(1, rows).ToArray(), actual = shared.Layer(1, rows).ToArray();
+        for (int i = 0; i < expected.Length; i++)
+            Assert.AreEqual(expected[i], actual[i], 1e-5, $"row {i / 4}, unit {i % 4}");
+    }
+
     /// <summary>
     /// A shared draw with conditioning checks its row sources before it reads them to pick each distinct input's conditioning, as
     /// the draw without conditioning does: it threw IndexOutOfRangeException, or a bare ArgumentOutOfRangeException, instead.

@@ -277,6 +277,46 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>An engine of the user's that makes single products only: pairs go through the interface's default GemmPair.</summary>
+    private sealed class GemmOnly(IMatrixEngine inner) : IMatrixEngine
+    {
+        public string Name => "gemm-only";
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+            ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+            => inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    // Each of the four overlaps alone (one product's C as the other's A or B, either way round) is refused by every engine and by
+    // the interface's default pair; the pairs of GemmPair_FinishesAnEmptyProductOnceAndRejectsOverlap each hold two overlaps.
+    [TestMethod]
+    public void GemmPair_RefusesEachOverlapAlone()
+    {
+        var pools = new List<WorkerPool>();
+        try
+        {
+            var engines = PairEngines(pools);
+            engines.Add((new GemmOnly(MatrixEngine.Managed), "the interface's default GemmPair"));
+            const int s = 64;
+            float[] a1 = new float[s * s], b1 = new float[s * s], c1 = new float[s * s], a2 = new float[s * s], b2 = new float[s * s], c2 = new float[s * s];
+            foreach (var (engine, label) in engines)
+            {
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(new GemmCall(false, false, s, s, s, 1f, a1, s, b1, s, 0f, c1, s),
+                    new GemmCall(false, false, s, s, s, 1f, c1, s, b2, s, 0f, c2, s)), $"{label}: the first's C as the second's A");
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(new GemmCall(false, false, s, s, s, 1f, a1, s, b1, s, 0f, c1, s),
+                    new GemmCall(false, false, s, s, s, 1f, a2, s, c1, s, 0f, c2, s)), $"{label}: the first's C as the second's B");
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(new GemmCall(false, false, s, s, s, 1f, c2, s, b1, s, 0f, c1, s),
+                    new GemmCall(false, false, s, s, s, 1f, a2, s, b2, s, 0f, c2, s)), $"{label}: the second's C as the first's A");
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(new GemmCall(false, false, s, s, s, 1f, a1, s, c2, s, 0f, c1, s),
+                    new GemmCall(false, false, s, s, s, 1f, a2, s, b2, s, 0f, c2, s)), $"{label}: the second's C as the first's B");
+            }
+        }
+        finally
+        {
+            foreach (var pool in pools) pool.Dispose();
+        }
+    }
+
     [TestMethod]
     public void AllEngines_HandleEmptyDimensions()
     {

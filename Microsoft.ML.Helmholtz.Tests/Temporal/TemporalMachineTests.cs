@@ -103,6 +103,21 @@ public sealed class TemporalMachineTests
             Assert.AreEqual(exact[i], estimate[i], 5 * sd[i] + 1e-4, $"sequence {i / data.Frames}, frame {i % data.Frames}");
     }
 
+    // The progress is reported after a batch of sequences whose last chunk of frames fills its chunk exactly: K = 1024 draws take
+    // 4096 / 1024 = 4 frames a chunk (TemporalEvaluation's RowsPerChunk), and 2 sequences of 6 frames are 3 whole chunks.
+    [TestMethod]
+    public void TheProgressReachesOneWhenTheLastChunkOfFramesIsFull()
+    {
+        var model = RandomModel("6cb-3b", 2, 11, scale: 0.8f);
+        var data = SoftSequences(2, 6, 6, 12);
+        var reports = new List<double>();
+        TemporalEvaluation.LogLikelihoodPerFrame(model, data, 1024, seed: 13, progress: new SynchronousProgress<double>(reports.Add));
+        CollectionAssert.AreEqual(new[] { 1.0 }, reports);
+        reports.Clear();
+        TemporalEvaluation.LogLikelihoodPerFrame(model, data, 1024, seed: 13, batchSequences: 1, progress: new SynchronousProgress<double>(reports.Add));
+        CollectionAssert.AreEqual(new[] { 0.5, 1.0 }, reports, "two batches of one sequence");
+    }
+
     /// <summary>
     /// The LSTM's input over <paramref name="steps"/> steps, time-major, as the scorer and the trainer feed it: step t holds frame
     /// t − 1 of each of <paramref name="sequences"/> (zeros at step 0).
