@@ -175,4 +175,16 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         StringAssert.Contains(e.Message, BinarizedMnist.DirectoryEnvironmentVariable);
         StringAssert.Contains(e.Message, Path.Combine("shared", "data", "mnist"));
     }
+
+    // Images of 28 rows but another number of columns are refused too, naming their size.
+    [TestMethod]
+    public void ImagesOfTheWrongWidthAreRejected()
+    {
+        WriteSplits(2, 2, 2);
+        string path = Temp.File(BinarizedMnist.ValidFile);
+        IdxWriter.WriteImages(path, 28, 27, new byte[2 * 28 * 27], gzip: true);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.Load(Temp.Path, validateCounts: false));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "28×27");
+    }
 }

@@ -453,4 +453,14 @@ public sealed class IdxReaderTests : TempDirectoryTests
         string path = WriteFile("twice.idx.gz", Gzip([.. Header(IdxReader.ImageMagic, 1, 2, 2), .. Pixels(4)]), gzip: true);
         AssertInvalid(() => IdxReader.ReadImages(path), path, "wrong magic number 0x1F8B0800, expected 0x00000803 for an IDX image file (gzip data inside the gzip file: it was compressed twice)");
     }
+
+    // An IdxImages record of no images is written as WriteImages of no pixels is (a count of 0 is allowed, as the reader allows it).
+    [TestMethod]
+    public void ARecordOfNoImagesIsWritten()
+    {
+        string path = Temp.File("no-images");
+        IdxWriter.WriteImages(path, new IdxImages(0, 3, 4, []), gzip: false);
+        IdxImages read = IdxReader.ReadImages(path);
+        Assert.AreEqual((0, 3, 4, 0), (read.Count, read.Rows, read.Columns, read.Pixels.Length));
+    }
 }

@@ -48,4 +48,21 @@ public sealed class LittleEndianTests
             CollectionAssert.AreEqual(hostWords, readWords);
         }
     }
+
+    // The other 4- and 8-byte types ToHostOrder names, int and long, are reversed on a big-endian host too, and left on a little-endian one.
+    [TestMethod]
+    public void IntsAndLongsAreTurnedIntoABigEndianHostsOrderToo()
+    {
+        int[] ints = [0x01020304, -2];
+        long[] longs = [0x0102030405060708L, -3];
+        foreach (bool littleEndianHost in new[] { true, false })
+        {
+            int[] hostInts = ints.ToArray();
+            long[] hostLongs = longs.ToArray();
+            LittleEndian.ToHostOrder<int>(hostInts, littleEndianHost);
+            LittleEndian.ToHostOrder<long>(hostLongs, littleEndianHost);
+            CollectionAssert.AreEqual(littleEndianHost ? ints : ints.Select(v => BinaryPrimitives.ReverseEndianness(v)).ToArray(), hostInts, $"little-endian host {littleEndianHost}");
+            CollectionAssert.AreEqual(littleEndianHost ? longs : longs.Select(v => BinaryPrimitives.ReverseEndianness(v)).ToArray(), hostLongs, $"little-endian host {littleEndianHost}");
+        }
+    }
 }

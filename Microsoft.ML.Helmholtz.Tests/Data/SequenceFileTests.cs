@@ -355,4 +355,23 @@ public sealed class SequenceFileTests : TempDirectoryTests
         string path = WriteFile("one-more", [.. Header(0x00000D04, 1, 1, 1, 1), .. BigEndian(0.25f), 9], gzip: false);
         AssertInvalid(path, "trailing garbage: 1 bytes");
     }
+
+    // Frame(s, t) is values ((s·Frames + t)·Height + i)·Width + j for frames of several rows too (the temporal transformer's are of
+    // one row, where Width is the frame's size); a frame or sequence one past the last, and sequences of no frames, are refused by name.
+    [TestMethod]
+    public void ASequenceSetsFramesOfSeveralRowsAreEachTheirOwnValues()
+    {
+        const int count = 2, frames = 3, height = 2, width = 3, perFrame = height * width;
+        float[] values = Enumerable.Range(0, count * frames * perFrame).Select(i => (float)i).ToArray();
+        var set = new SequenceSet(count, frames, height, width, values);
+        for (int s = 0; s < count; s++)
+        {
+            CollectionAssert.AreEqual(values[(s * frames * perFrame)..((s + 1) * frames * perFrame)], set.Sequence(s).ToArray(), $"sequence {s}");
+            for (int t = 0; t < frames; t++)
+                CollectionAssert.AreEqual(values[((s * frames + t) * perFrame)..((s * frames + t + 1) * perFrame)], set.Frame(s, t).ToArray(), $"sequence {s}, frame {t}");
+        }
+        Assert.AreEqual("frame", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => set.Frame(0, frames)).ParamName);
+        Assert.AreEqual("sequence", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => set.Sequence(count)).ParamName);
+        Assert.AreEqual("frames", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, 0, height, width, [])).ParamName);
+    }
 }

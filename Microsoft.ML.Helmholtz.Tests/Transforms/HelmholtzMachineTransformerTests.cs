@@ -1003,6 +1003,26 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(sorted.Count(score => score > sorted[k]), rows.Count(r => r.PredictedLabel), "the rows above the tied score are labelled");
     }
 
+    // Without AnomalyQuantile the threshold is set at the training scores' 0.99 quantile, as the options and docs/usage.md say:
+    // of 400 rows of random bits (distinct scores at the top), the 4 highest are labelled (0.999 would label none).
+    [TestMethod]
+    public void TheDefaultAnomalyQuantileIsTheNinetyNinthPercentile()
+    {
+        var ml = new MLContext(seed: 1);
+        var random = new Random(0);
+        IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 400)
+            .Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray());
+        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = 1, BatchSize = 10,
+            Samples = 10, Seed = 0,
+        }).Fit(train);
+        AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
+        float[] sorted = rows.Select(r => r.Score).Order().ToArray();
+        Assert.IsLessThan(sorted[396], sorted[395], "the premise: the 396th and 397th scores differ");
+        Assert.AreEqual(4, rows.Count(r => r.PredictedLabel), $"threshold {model.Threshold:R}");
+    }
+
     // A row whose score equals the threshold exactly is not an anomaly: the label is score > threshold, in a cursor and a PredictionEngine alike.
     [TestMethod]
     public void ARowScoredExactlyAtTheThresholdIsNotAnAnomaly()

@@ -62,6 +62,13 @@ public sealed class PassThroughColumnTests
         [ColumnName("HelmholtzFeatures")] public float[] Features { get; set; } = [];
     }
 
+    private sealed class ScoredWithPixels
+    {
+        [VectorType(20)] public float[] Pixels { get; set; } = [];
+        public float LogLikelihood { get; set; }
+        public int Id { get; set; }
+    }
+
     private sealed class SequenceRow
     {
         [VectorType(24)] public float[] Frames { get; set; } = [];   // 6 frames of 4 values
@@ -143,5 +150,29 @@ public sealed class PassThroughColumnTests
         IDataView dropped = machine.Transform(ml.Transforms.DropColumns("Thing").Fit(data).Transform(data));
         Assert.IsFalse(dropped.Schema.GetColumnOrNull("Thing").HasValue);
         Assert.AreEqual(rows.Length, ml.Data.CreateEnumerable<Scored>(dropped, reuseRowObject: false).Count());
+    }
+
+    // A PredictionEngine passes on the input's first column (index 0) as it does the others: each row's own pixels and Id.
+    [TestMethod]
+    public void APredictionEnginePassesOnTheInputsFirstColumn()
+    {
+        var ml = new MLContext(seed: 1);
+        var random = new Random(5);
+        Row[] rows = Enumerable.Range(0, 40).Select(i => new Row
+        {
+            Pixels = Enumerable.Range(0, 20).Select(_ => (float)random.Next(2)).ToArray(), Thing = new Blob { Value = i }, Id = i,
+        }).ToArray();
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        Assert.AreEqual(0, data.Schema["Pixels"].Index, "the premise: the pixels are the input's first column");
+        HelmholtzMachineTransformer machine = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+            { InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 10, Samples = 5, Seed = 1 }).Fit(data);
+        var engine = ml.Model.CreatePredictionEngine<Row, ScoredWithPixels>(machine);
+        for (int i = 0; i < 3; i++)
+        {
+            ScoredWithPixels predicted = engine.Predict(rows[i]);
+            CollectionAssert.AreEqual(rows[i].Pixels, predicted.Pixels, $"row {i}");
+            Assert.AreEqual(i, predicted.Id, $"row {i}");
+            Assert.IsTrue(float.IsFinite(predicted.LogLikelihood), $"row {i}");
+        }
     }
 }
