@@ -191,7 +191,7 @@ public sealed class OptimizerTests
         velocity[6] = float.NaN;
         section.Write("velocity0 x", velocity);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => new SgdMomentum().RestoreState(section, [p]));
-        StringAssert.Contains(e.Message, "not finite");
+        StringAssert.Contains(e.Message, "holds a velocity of x that is not finite");
     }
 
     /// <summary>

@@ -49,10 +49,11 @@ public sealed class TrainCallTests
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 32);
         float[][] before = Snapshot(machine);
         DataMatrix data = Data();
-        void Refused<TException>(string context, Func<object> call) where TException : Exception
+        TException Refused<TException>(string context, Func<object> call) where TException : Exception
         {
-            Assert.ThrowsExactly<TException>(call, context);
+            var e = Assert.ThrowsExactly<TException>(call, context);
             AssertUnchanged(before, machine, context);
+            return e;
         }
         Refused<ArgumentException>("bad validation data", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, new DataMatrix(1, 9, new float[9])));
         Refused<NotSupportedException>("a rule that does not fit", () => new HelmholtzTrainer(new StochasticBackpropagation()).Train(machine, data));
@@ -67,7 +68,7 @@ public sealed class TrainCallTests
         // The schedule's first rate is its largest: refused as the run starts, naming the option, not at the first step.
         Refused<ArgumentOutOfRangeException>("a weight decay that would shrink the weights to 0 (η·λ = 1)",
             () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => new Adam(weightDecay: 1000f) }).Train(machine, data));
-        var decay = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new WakeSleep(),
+        var decay = Refused<ArgumentOutOfRangeException>("a resumed schedule's first rate, 0.25, with λ = 4", () => new HelmholtzTrainer(new WakeSleep(),
             new TrainingOptions { LearningRate = new(0.5, 0.5), FirstScheduleEpoch = 1, Optimizer = () => new Adam(weightDecay: 4f) }).Train(machine, data));
         Assert.AreEqual("LearningRate", decay.ParamName);
         StringAssert.StartsWith(decay.Message, "TrainingOptions.LearningRate starts at 0.25, at which Adam's weight decay 4 would shrink the weights by 1 − ηλ = 0 ");

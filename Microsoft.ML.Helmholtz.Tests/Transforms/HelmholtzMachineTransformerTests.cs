@@ -948,14 +948,8 @@ public sealed class HelmholtzMachineTransformerTests
         foreach (int seed in Enumerable.Range(0, 6))
         {
             // 400 rows of 16 random bits, as an audit found the flips (seeds 3 and 4 flipped one row each, saved and in ONNX Runtime).
-            var random = new Random(seed);
-            IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 400)
-                .Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray());
-            var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
-            {
-                InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = 2, BatchSize = 10,
-                Samples = 10, Seed = seed, AnomalyQuantile = 0.9,
-            }).Fit(train);
+            IDataView train = ml.Data.LoadFromEnumerable(RandomBits(400, seed));
+            var model = FitDetector(ml, train, epochs: 2, seed, quantile: 0.9);
             AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
             Assert.AreEqual(40, rows.Count(r => r.PredictedLabel), $"seed {seed}: the 0.9 quantile of 400 rows has 40 above it (threshold {model.Threshold:R})");
             float highestBelow = rows.Where(r => !r.PredictedLabel).Max(r => r.Score), lowestAbove = rows.Where(r => r.PredictedLabel).Min(r => r.Score);
@@ -984,15 +978,9 @@ public sealed class HelmholtzMachineTransformerTests
     public void TiedScoresAtTheQuantileSetTheThresholdHalfwayToTheNextScoreUp()
     {
         var ml = new MLContext(seed: 1);
-        var random = new Random(5);
-        SixteenBits[] distinct = Enumerable.Range(0, 100)
-            .Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray();
+        SixteenBits[] distinct = RandomBits(100, 5);
         IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 400).Select(i => distinct[i % 100]).ToArray());
-        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
-        {
-            InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = 2, BatchSize = 10,
-            Samples = 10, Seed = 3, AnomalyQuantile = 0.8975,
-        }).Fit(train);
+        var model = FitDetector(ml, train, epochs: 2, seed: 3, quantile: 0.8975);
         AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
         float[] sorted = rows.Select(r => r.Score).Order().ToArray();
         int k = 358;   // ⌈0.8975 · 400⌉ − 1
@@ -1009,14 +997,8 @@ public sealed class HelmholtzMachineTransformerTests
     public void TheDefaultAnomalyQuantileIsTheNinetyNinthPercentile()
     {
         var ml = new MLContext(seed: 1);
-        var random = new Random(0);
-        IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 400)
-            .Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray());
-        var model = ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
-        {
-            InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = 1, BatchSize = 10,
-            Samples = 10, Seed = 0,
-        }).Fit(train);
+        IDataView train = ml.Data.LoadFromEnumerable(RandomBits(400, 0));
+        var model = FitDetector(ml, train, epochs: 1, seed: 0, quantile: null);
         AnomalyRow[] rows = ml.Data.CreateEnumerable<AnomalyRow>(model.Transform(train), false).ToArray();
         float[] sorted = rows.Select(r => r.Score).Order().ToArray();
         Assert.IsLessThan(sorted[396], sorted[395], "the premise: the 396th and 397th scores differ");
@@ -1073,6 +1055,21 @@ public sealed class HelmholtzMachineTransformerTests
     {
         [VectorType(16)] public float[] X { get; set; } = [];
     }
+
+    /// <summary><paramref name="rows"/> rows of 16 random bits.</summary>
+    private static SixteenBits[] RandomBits(int rows, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, rows).Select(_ => new SixteenBits { X = Enumerable.Range(0, 16).Select(_ => (float)random.Next(2)).ToArray() }).ToArray();
+    }
+
+    /// <summary>The threshold tests' anomaly detector (16b-4b, Wake-Sleep, minibatches of 10, K = 10) fitted on rows of <see cref="SixteenBits"/>; a null quantile keeps the default.</summary>
+    private static HelmholtzMachineTransformer FitDetector(MLContext ml, IDataView train, int epochs, int seed, double? quantile)
+        => ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = epochs, BatchSize = 10,
+            Samples = 10, Seed = seed, AnomalyQuantile = quantile,
+        }).Fit(train);
 
     /// <summary>
     /// Data that does not say its row count (a filter), with fewer rows than BatchSize, trains on all of them in each step,
