@@ -145,6 +145,8 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         string deep = Directory.CreateDirectory(Path.Combine(Temp.Path, "repo", "bin", "Debug")).FullName;
         Assert.AreEqual(data, BinarizedMnist.FindDirectory(null, [deep]));
         Assert.AreEqual(data, BinarizedMnist.ResolveDirectory(null, "", [deep]));
+        // A variable set to blanks (e.g. `export HELMHOLTZ_MNIST_DIR=" "`) is unset, not a folder named by blanks.
+        Assert.AreEqual(data, BinarizedMnist.FindDirectory(" \t", [deep]));
         // The first start directory that finds one wins.
         string other = Directory.CreateDirectory(Path.Combine(Temp.Path, "other")).FullName;
         Assert.AreEqual(data, BinarizedMnist.FindDirectory(null, [other, deep]));

@@ -1005,6 +1005,24 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.AreEqual(4, rows.Count(r => r.PredictedLabel), $"threshold {model.Threshold:R}");
     }
 
+    // The row counts' defaults are 10,000, as the options and docs/usage.md say: over 10,001 rows, the threshold left to its default
+    // is set from the same rows as with AnomalyQuantileRows = 10,000, and streamed data is shuffled as with ShuffleBufferRows = 10,000.
+    // Each premise: one row more or fewer gives another threshold.
+    [TestMethod]
+    public void TheDefaultRowCountsAreTenThousand()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = ml.Data.LoadFromEnumerable(RandomBits(10_001, 0));
+        double Threshold(Action<HelmholtzMachineOptions>? more) => FitDetector(ml, train, epochs: 1, seed: 0, quantile: 0.5, more).Threshold;
+        double byDefault = Threshold(null);
+        Assert.AreEqual(Threshold(o => o.AnomalyQuantileRows = 10_000), byDefault);
+        Assert.AreNotEqual(Threshold(o => o.AnomalyQuantileRows = 10_001), byDefault, "the premise: the last row changes the threshold");
+
+        double streamed = Threshold(o => o.MemoryBudgetBytes = 0);
+        Assert.AreEqual(Threshold(o => { o.MemoryBudgetBytes = 0; o.ShuffleBufferRows = 10_000; }), streamed);
+        Assert.AreNotEqual(Threshold(o => { o.MemoryBudgetBytes = 0; o.ShuffleBufferRows = 9_999; }), streamed, "the premise: the buffer's size changes the training");
+    }
+
     // A row whose score equals the threshold exactly is not an anomaly: the label is score > threshold, in a cursor and a PredictionEngine alike.
     [TestMethod]
     public void ARowScoredExactlyAtTheThresholdIsNotAnAnomaly()
@@ -1064,12 +1082,17 @@ public sealed class HelmholtzMachineTransformerTests
     }
 
     /// <summary>The threshold tests' anomaly detector (16b-4b, Wake-Sleep, minibatches of 10, K = 10) fitted on rows of <see cref="SixteenBits"/>; a null quantile keeps the default.</summary>
-    private static HelmholtzMachineTransformer FitDetector(MLContext ml, IDataView train, int epochs, int seed, double? quantile)
-        => ml.AnomalyDetection.Trainers.HelmholtzMachine(new HelmholtzMachineOptions
+    private static HelmholtzMachineTransformer FitDetector(MLContext ml, IDataView train, int epochs, int seed, double? quantile,
+        Action<HelmholtzMachineOptions>? more = null)
+    {
+        var options = new HelmholtzMachineOptions
         {
             InputColumnName = "X", Architecture = "16b-4b", LearningRule = HelmholtzLearningRule.WakeSleep, Epochs = epochs, BatchSize = 10,
             Samples = 10, Seed = seed, AnomalyQuantile = quantile,
-        }).Fit(train);
+        };
+        more?.Invoke(options);
+        return ml.AnomalyDetection.Trainers.HelmholtzMachine(options).Fit(train);
+    }
 
     /// <summary>
     /// Data that does not say its row count (a filter), with fewer rows than BatchSize, trains on all of them in each step,

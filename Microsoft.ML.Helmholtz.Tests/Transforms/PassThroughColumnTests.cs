@@ -138,6 +138,11 @@ public sealed class PassThroughColumnTests
             Assert.AreEqual(i, predicted.Id, $"row {i}");
             Assert.AreEqual(batched[i].LogLikelihood, predicted.LogLikelihood, 0f, $"row {i}: the engine's value is the batch's");
         }
+        // The engine's mapper is made for one schema: a row of another (the pixels alone) is refused by name, not read at the wrong columns.
+        IRowToRowMapper mapper = machine.GetRowToRowMapper(data.Schema);
+        IDataView pixelsOnly = ml.Transforms.SelectColumns("Pixels").Fit(data).Transform(data);
+        using (DataViewRowCursor other = pixelsOnly.GetRowCursor(pixelsOnly.Schema))
+            Assert.AreEqual("input", Assert.ThrowsExactly<ArgumentException>(() => mapper.GetRow(other, mapper.OutputSchema)).ParamName);
 
         // A cursor that asks for it reads the input's row under it, and refuses off a row as for the other columns.
         DataViewSchema.Column thing = scored.Schema["Thing"];
