@@ -1007,18 +1007,34 @@ public sealed class TemporalMachineTests
     public void APredictionIsTheMeanOfItsDrawsExpectationsNotTheirSum()
     {
         // With the visible layer's weights at 0 its expectation σ(b + c_t) does not depend on the draw of h: the mean over any
-        // number of draws is that one value, and the mean frame of the unconditioned machine is σ(b). Float rounding of a mean
-        // of equal values, and of σ, is far below 1e-5.
+        // number of draws is that one value, and the mean frame of the unconditioned machine is σ(b). K = 64 draws take
+        // 4096 / 64 = 64 frames a chunk (TemporalEvaluation's RowsPerChunk): the 90 frames of 3 sequences of 30 are a chunk of 64
+        // and one of 26, and K = 1 puts them in one. The mean of 64 equal values is off by the rounding of 64 float additions,
+        // under 64 · ulp(64) / 2 / 64 ≈ 4e-6; a sum, or a later chunk's mean that kept what the earlier one left, by σ / 64 ≥ 1e-3.
         var model = RandomModel("4bs-3g", 3, 98, scale: 0.5f);
         foreach (Parameter p in model.Machine.Generative.Layers[0].Parameters)
             if (p.Role == ParameterRole.Weight) Array.Clear(p.Value);
-        var data = SoftSequences(2, 3, 4, 99);
-        float[] one = TemporalEvaluation.PredictFrames(model, data, 1, seed: 5), many = TemporalEvaluation.PredictFrames(model, data, 7, seed: 5);
+        var data = SoftSequences(3, 30, 4, 99);
+        float[] one = TemporalEvaluation.PredictFrames(model, data, 1, seed: 5), many = TemporalEvaluation.PredictFrames(model, data, 64, seed: 5);
         Assert.IsTrue(one.Any(v => Math.Abs(v - 0.5f) > 0.05f), "the prediction is not trivially one half");
-        for (int i = 0; i < one.Length; i++) Assert.AreEqual(one[i], many[i], 1e-5f, $"value {i}");
+        for (int i = 0; i < one.Length; i++) Assert.AreEqual(one[i], many[i], 2e-5f, $"sequence {i / 120}, frame {i / 4 % 30}, value {i % 4}");
         float[] bias = model.Machine.Generative.Layers[0].Parameters.Single(p => p.Role == ParameterRole.Bias).Value;
         float[] mean = TemporalEvaluation.MeanFrame(model.Machine, 6, seed: 5);
         for (int i = 0; i < mean.Length; i++) Assert.AreEqual(1 / (1 + Math.Exp(-bias[i])), mean[i], 1e-5, $"mean frame {i}");
+    }
+
+    [TestMethod]
+    public void EachChunkOfFramesDrawsItsOwnSamples()
+    {
+        // Two copies of one sequence, scored one per batch (batchSequences: 1), have the same frames and the same c_t: only the
+        // draws set their estimates apart, and the Gaussian hidden layer's draws give a frame's K = 3 samples continuous values.
+        // Draws shared by the two batches (the stream started again for each chunk) would give them the same estimates, bit
+        // for bit; independent draws, as the scorer promises, give every frame another.
+        var model = RandomModel("4bs-3g", 3, 98, scale: 0.5f);
+        var sequence = SoftSequences(1, 5, 4, 99);
+        var data = new SequenceSet(2, 5, 1, 4, [.. sequence.Values, .. sequence.Values]);
+        double[] perFrame = TemporalEvaluation.LogLikelihoodPerFrame(model, data, 3, seed: 7, batchSequences: 1);
+        for (int t = 0; t < 5; t++) Assert.AreNotEqual(perFrame[t], perFrame[5 + t], $"frame {t}");
     }
 
     [TestMethod]

@@ -72,6 +72,16 @@ public sealed class TemporalTransformerTests
     };
 
     [TestMethod]
+    public void WithoutAnArchitectureTheFrameMachineIsSoftBernoulliFramesUnderTwoHundredGaussianUnits()
+    {
+        // The options' promise: a null Architecture gives "{FrameSize}bs-200g". No epoch is trained; the machine is the one made.
+        var ml = new MLContext(seed: 1);
+        var transformer = ml.Transforms.TemporalHelmholtzMachine(new TemporalHelmholtzOptions { FrameSize = FrameSize, Epochs = 0, Seed = 1 })
+            .Fit(ml.Data.LoadFromEnumerable(MovingDot(4, 1)));
+        Assert.AreEqual($"{FrameSize}bs-200g", transformer.GetModel().Machine.Architecture.ToString());
+    }
+
+    [TestMethod]
     public void FitTrainsOnSequencesAndTransformScoresEachRowAlone()
     {
         var ml = new MLContext(seed: 1);
