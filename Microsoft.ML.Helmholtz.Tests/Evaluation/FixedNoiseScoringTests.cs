@@ -206,4 +206,22 @@ public sealed class FixedNoiseScoringTests
         foreach (FeatureLayers layers in new[] { (FeatureLayers)2, (FeatureLayers)(-1) })
             Assert.AreEqual("layers", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RecognitionFeatures(machine, layers)).ParamName, layers.ToString());
     }
+
+    [TestMethod]
+    public void AContinuousBernoulliRecognitionLayerGetsUniformNoise()
+    {
+        // Its draws are quantiles of uniforms, as the binary layer's are comparisons with them: 200 × 5 values in [0, 1),
+        // their mean within 5 standard deviations (sqrt(1/12/1000) ≈ 0.009) of 1/2; the estimate finite.
+        var machine = TestModels.Random("6b-5cb-3b", 1, scale: 0.3f);
+        var estimator = new FixedNoiseLogLikelihood(machine, 200, seed: 4);
+        foreach (int layer in new[] { 1, 2 })
+        {
+            float[] noise = estimator.Noise(layer).ToArray();
+            Assert.IsTrue(noise.All(v => v >= 0 && v < 1), $"layer {layer}: every value in [0, 1)");
+            Assert.AreEqual(0.5, noise.Average(v => (double)v), 5 * Math.Sqrt(1.0 / 12 / noise.Length), $"layer {layer}");
+        }
+        var estimate = new double[2];
+        estimator.CreateScorer().Estimate(TestModels.BinaryData(2, 6, 5).Values, 2, estimate);
+        Assert.IsTrue(estimate.All(double.IsFinite), string.Join(", ", estimate));
+    }
 }

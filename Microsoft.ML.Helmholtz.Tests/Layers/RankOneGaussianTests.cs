@@ -278,6 +278,32 @@ public sealed class RankOneGaussianTests
         Assert.IsTrue(alone.Any(g => g != 0), "the gradient is not trivially zero");
     }
 
+    [TestMethod]
+    public void AForwardDropsTheSumsOfTheDrawBeforeIt()
+    {
+        // ln q of a draw keeps its sums for the backward through it; a new forward (another input) changes a = u / σ,
+        // so the backward through the same noise after it is formed from the new statistics, bit for bit as without the kept sums.
+        float[] pathWise = [0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.25f];
+        float[] weights = [1f, 0.5f];
+        float[] Gradients(bool logQBeforeTheForward)
+        {
+            var (layer, x) = Layer(9);
+            float[] other = x.Select(v => 0.5f - v).ToArray();
+            layer.Forward(x, Rows);
+            var y = new float[Rows * Units];
+            layer.Sample(new RandomStream(2), Rows, y);
+            if (logQBeforeTheForward) layer.AccumulateLogProbOfSample(y, Rows, new double[Rows]);
+            layer.Forward(other, Rows);
+            foreach (Parameter p in layer.Parameters) p.ZeroGradient();
+            layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, other, Rows, default);
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+
+        float[] formed = Gradients(false);
+        CollectionAssert.AreEqual(formed, Gradients(true));
+        Assert.IsTrue(formed.Any(g => g != 0), "the gradient is not trivially zero");
+    }
+
     /// <summary>
     /// The backward through a draw in vectors of 16 (AVX-512) or 8 units (AVX2) gives the scalar loop's bits,
     /// for widths with and without a tail, with and without a local gradient, and at extreme |u|/σ. The scalar

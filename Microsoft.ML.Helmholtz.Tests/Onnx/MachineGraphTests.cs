@@ -307,4 +307,28 @@ public sealed class MachineGraphTests
         for (int i = 0; i < data.Rows; i++) Assert.AreEqual(scores[i] > threshold, labels[i], $"row {i}: score {scores[i]:R} against {threshold:R}");
         Assert.IsFalse(labels[3]);
     }
+
+    [TestMethod]
+    public void ASingleRowGraphDeclaresEachOutputOfOneValue()
+    {
+        // A single-row graph's log-likelihood, score and label are declared [1] (what ML.NET's OnnxTransformer reads), the label Boolean, and come back so.
+        var machine = TestModels.Random("6b-4b", 1);
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        byte[] model = MachineGraph.Build(null, estimator, new GraphColumns(Features: null, Score: "score", PredictedLabel: "label", SingleRow: true));
+        // ONNX Runtime reports an output's inferred shape, not only the declared one: the file's own declarations are read too.
+        var declared = Microsoft.ML.Helmholtz.Onnx.Proto.ModelProto.Parser.ParseFrom(model).Graph.Output;
+        foreach (string name in new[] { MachineGraph.LogLikelihoodName, "score", "label" })
+        {
+            var dims = declared.Single(o => o.Name == name).Type.TensorType.Shape.Dim;
+            Assert.AreEqual(1, dims.Count, name);
+            Assert.AreEqual(1L, dims[0].DimValue, name);
+        }
+        using var session = TestSessions.Create(model);
+        foreach (string name in new[] { MachineGraph.LogLikelihoodName, "score", "label" })
+            CollectionAssert.AreEqual(new[] { 1 }, session.OutputMetadata[name].Dimensions, name);
+        Assert.AreEqual(typeof(bool), session.OutputMetadata["label"].ElementType);
+        var input = new DenseTensor<float>(TestModels.BinaryData(1, 6, 3).Values, [6]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, input)]);
+        CollectionAssert.AreEqual(new[] { 1 }, results.First(r => r.Name == "label").AsTensor<bool>().Dimensions.ToArray());
+    }
 }
