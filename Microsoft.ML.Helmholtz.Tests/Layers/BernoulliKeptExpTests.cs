@@ -79,6 +79,27 @@ public sealed class BernoulliKeptExpTests
         SameBits(Gradient(reference, y, repeated), Gradient(layer, y, repeated), "after a shared forward");
     }
 
+    // A log-probability over the first rows keeps those rows only: a gradient over more rows reads none of them (rows past
+    // them would be what an earlier forward kept).
+    [TestMethod]
+    [DataRow(37)]
+    [DataRow(5)]
+    public void AGradientOverMoreRowsThanItsLogProbabilityKeptReadsNone(int units)
+    {
+        float[] x1 = Values(Rows * Inputs, 1, binary: false), x2 = Values(Rows * Inputs, 2, binary: false), y = Values(Rows * units, 3, binary: true);
+        var reference = Layer(units);
+        reference.Forward(x2, Rows);
+        float[] expected = Gradient(reference, y, x2);
+
+        var layer = Layer(units);
+        layer.Forward(x1, Rows);
+        layer.AccumulateLogProb(y, Rows, new double[Rows]);
+        layer.Forward(x2, Rows);
+        layer.AccumulateLogProb(y.AsSpan(0, 3 * units), 3, new double[3]);
+        Assert.AreEqual(3, layer.KeptRows);
+        SameBits(expected, Gradient(layer, y, x2), "a gradient over all rows after a log-probability over three");
+    }
+
     [TestMethod]
     public void ALayerThatOnlyScoresStopsKeepingAndStartsAgainAfterAGradient()
     {

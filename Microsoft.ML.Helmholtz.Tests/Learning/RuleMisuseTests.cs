@@ -169,6 +169,23 @@ public sealed class RuleMisuseTests
         Assert.AreEqual("states", refused.ParamName);
     }
 
+    // A batch over existing states is one row per example (RowSource r → r), and it checks the conditioning it is given when made.
+    [TestMethod]
+    public void ABatchOverStatesIsARowPerExampleAndChecksItsConditioning()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("12b-4b-2b"), 5);
+        var states = new LayerStates(machine.Architecture, 5);
+        TestModels.BinaryData(5, 12, 8).Values.AsSpan(0, 60).CopyTo(states.Layer(0, 5));
+        var batch = new TrainingBatch(states, 3, new RandomStream(9), new LayerConditioning(machine.Architecture, 3));
+        Assert.AreEqual(3, batch.Rows);
+        CollectionAssert.AreEqual(new[] { 0, 1, 2 }, batch.RowSource.ToArray());
+
+        var other = new LayerConditioning(HelmholtzArchitecture.Parse("12b-5b-2b"), 3);
+        Assert.AreEqual("conditioning", Assert.ThrowsExactly<ArgumentException>(() => new TrainingBatch(states, 3, new RandomStream(9), other)).ParamName);
+        var fewer = new LayerConditioning(machine.Architecture, 2);
+        Assert.AreEqual("conditioning", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainingBatch(states, 3, new RandomStream(9), fewer)).ParamName);
+    }
+
     [TestMethod]
     public void ANullRuleNameIsAnArgumentNullException()
         => Assert.AreEqual("name", Assert.ThrowsExactly<ArgumentNullException>(() => LearningRules.Create(null!)).ParamName);

@@ -239,6 +239,15 @@ public sealed class TrainingTests
         StringAssert.Contains(e.Message, "wake-sleep, reinforce");
     }
 
+    // The K-sample rules are the ones IsMultiSample names, and each takes the K it is created with; the others draw one sample.
+    [TestMethod]
+    public void EachMultiSampleRuleTakesItsSamplesAndNoOtherRuleDoes()
+    {
+        CollectionAssert.AreEquivalent(new[] { "iwae", "vimco", "rws", "rws-sleep", "rws-wake-sleep" }, LearningRules.Names.Where(LearningRules.IsMultiSample).ToArray());
+        foreach (string name in LearningRules.Names)
+            Assert.AreEqual(LearningRules.IsMultiSample(name) ? 3 : 1, LearningRules.Create(name, 3).SamplesPerExample, name);
+    }
+
     [TestMethod]
     public void AnUndefinedVarianceGradientIsRefusedNamingTheArgument()
     {

@@ -553,6 +553,22 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(x0, x, "x");
     }
 
+    // A state between the state floor (10⁻³⁰) and the gradient floor (10⁻¹⁶) is kept, in every lane (16, 8 or the scalar
+    // tail): under a zero gradient the velocity and Adam's first moment become exactly 0.9f · 10⁻²⁰f, not 0.
+    [TestMethod]
+    [DataRow(7), DataRow(37)]
+    public void Optimizers_KeepAStateAboveTheStateFloor(int n)
+    {
+        float[] x = Inputs(n, n), zero = new float[n];
+        float[] velocity = Enumerable.Repeat(1e-20f, n).ToArray(), m = Enumerable.Repeat(-1e-20f, n).ToArray(), v = new float[n];
+        Kernels.MomentumUpdate(x, zero, velocity, 0.9f, 0.01f);
+        Kernels.AdamUpdate(x, zero, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f);
+        float kept = 0.9f * 1e-20f;
+        Assert.IsTrue(kept > 1e-30f && kept < 1e-16f);
+        CollectionAssert.AreEqual(Enumerable.Repeat(kept, n).ToArray(), velocity, "velocity");
+        CollectionAssert.AreEqual(Enumerable.Repeat(-kept, n).ToArray(), m, "m");
+    }
+
     [TestMethod]
     [DataRow(7), DataRow(37)]
     public void Optimizers_KeepSubnormalsOutOfTheirState(int n)
