@@ -85,6 +85,19 @@ public sealed class HelmholtzMachineTests
         StringAssert.Contains(e.Message, "row 1, column 2 is NaN");
     }
 
+    // An infinity is refused as not finite (not as a value the units do not model), under the trainer's parameter name.
+    [TestMethod]
+    public void AnInfinityIsAClearErrorNamingTheParameter()
+    {
+        foreach (float bad in new[] { float.PositiveInfinity, float.NegativeInfinity })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => Trainer().Train(Machine(), new DataMatrix(2, 4, [0, 1, 0, 1, 1, 0, 0, bad])));
+            StringAssert.Contains(e.Message, "training data row 1, column 3 is");
+            StringAssert.Contains(e.Message, "values must be finite");
+            Assert.AreEqual("training", e.ParamName);
+        }
+    }
+
     [TestMethod]
     public void NonBinaryValueForABernoulliVisibleLayerIsAClearError()
     {

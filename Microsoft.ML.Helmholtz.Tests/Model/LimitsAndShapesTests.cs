@@ -171,6 +171,18 @@ public sealed class LimitsAndShapesTests
         var mine = new LayerStates(machine.Architecture, 4);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.Recognition.Infer(5, mine));
         Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), mine, 4, new double[3], l));
+
+        // None of these refusals keeps the machine held: another thread computes with it next (the guard lets its own thread back in).
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { machine.SampleFreeEnergy(new RandomStream(1), mine, 4, f, l); }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.IsNull(failure, failure?.Message);
+        Assert.IsTrue(f.All(double.IsFinite));
     }
 
     /// <summary>

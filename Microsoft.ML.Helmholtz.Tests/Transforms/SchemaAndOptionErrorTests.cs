@@ -190,6 +190,24 @@ public sealed class SchemaAndOptionErrorTests
             Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine("Frames", 12, "10b-4g")).Message[..37]);
     }
 
+    // The anomaly options form fills in only the names left null, keeps those given, and leaves the caller's options as they were.
+    [TestMethod]
+    public void TheAnomalyFormKeepsTheNamesGivenAndTheCallersOptions()
+    {
+        var ml = new MLContext(1);
+        SchemaShape input = SchemaShapes.FromSchema(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1)).Schema);
+        foreach (var (score, label) in new[] { ("Anomaly", (string?)null), (null, "IsAnomaly") })
+        {
+            var options = new HelmholtzMachineOptions { InputColumnName = "Pixels", Architecture = "20b-10g-8g", ScoreColumnName = score, PredictedLabelColumnName = label };
+            HelmholtzMachineEstimator anomaly = ml.AnomalyDetection.Trainers.HelmholtzMachine(options);
+            Assert.AreEqual((score ?? "Score", label ?? "PredictedLabel"), (anomaly.Options.ScoreColumnName, anomaly.Options.PredictedLabelColumnName));
+            Assert.AreEqual((score, label), (options.ScoreColumnName, options.PredictedLabelColumnName), "the caller's options");
+            SchemaShape scored = anomaly.GetOutputSchema(input);
+            Assert.IsTrue(scored.Any(c => c.Name == (score ?? "Score")) && scored.Any(c => c.Name == (label ?? "PredictedLabel")));
+            Assert.IsFalse(scored.Any(c => c.Name == (score is null ? "PredictedLabel" : "Score")));
+        }
+    }
+
     [TestMethod]
     public void TheEstimatorsOptionsAreCopiesDownToTheReinforceOptions()
     {
