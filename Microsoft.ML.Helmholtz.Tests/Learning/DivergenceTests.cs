@@ -349,6 +349,7 @@ public sealed class DivergenceTests
         public readonly Nvil Inner = new();
         private int _measures;
         public double[]? BaselinesBefore { get; private set; }
+        public float[][]? MachineBefore { get; private set; }
         public string Name => Inner.Name;
         public string Objective => Inner.Objective;
         public int SamplesPerExample => Inner.SamplesPerExample;
@@ -361,6 +362,7 @@ public sealed class DivergenceTests
         public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
         {
             if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
+            if (_measures == poisoned) MachineBefore = machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
             BatchLoss loss = Inner.AccumulateGradients(machine, batch);
             if (_measures++ == poisoned) machine.Parameters[0].Gradient[0] = float.NaN;
             return loss;
@@ -390,6 +392,13 @@ public sealed class DivergenceTests
         else StringAssert.Contains(e.Message, "Lower the learning rate");
         Assert.IsNotNull(rule.BaselinesBefore);
         CollectionAssert.AreEqual(rule.BaselinesBefore, rule.Inner.Baselines.ToArray(), "the running baselines after the refused step");
+        // The refused step was never taken: after earlier steps the machine keeps them (after step 7, not put back to step 6), bit for
+        // bit; before the first, it is the machine as given (its data-based visible biases undone).
+        float[][] expected = poisoned == 0
+            ? HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22).Parameters.Select(p => p.Value).ToArray()
+            : rule.MachineBefore!;
+        for (int i = 0; i < machine.Parameters.Count; i++)
+            CollectionAssert.AreEqual(expected[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
     }
 
     /// <summary>

@@ -181,6 +181,35 @@ public sealed class OptimizerTests
         CollectionAssert.AreEqual(p.Value, q.Value);
     }
 
+    // Adam's counterpart: a state restored into an Adam that has stepped replaces its moments and step count, and the next step
+    // goes on from the restored moments (its blocks rebuilt over them), not from its own. Exact: both paths compute the same floats.
+    [TestMethod]
+    public void AdamRestoredAfterItsOwnStepsGoesOnFromTheRestoredMoments()
+    {
+        var p = NewParameter();
+        var reference = new Adam();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        reference.Step([p], 0.05f);
+        var section = new StateSection("the optimiser");
+        reference.SaveState(section, [p]);
+        float[] afterFirst = (float[])p.Value.Clone();
+
+        var adam = new Adam();
+        var q = NewParameter();
+        for (int t = 1; t < 3; t++)
+        {
+            Gradients[t].CopyTo(q.Gradient, 0);
+            adam.Step([q], 0.05f);
+        }
+        adam.RestoreState(section, [q]);
+        afterFirst.CopyTo(q.Value, 0);
+        Gradients[1].CopyTo(p.Gradient, 0);
+        Gradients[1].CopyTo(q.Gradient, 0);
+        reference.Step([p], 0.05f);
+        adam.Step([q], 0.05f);
+        CollectionAssert.AreEqual(p.Value, q.Value);
+    }
+
     // A velocity that is not finite is refused, naming the parameter: it would step every later value to NaN or ±∞.
     [TestMethod]
     public void SgdRefusesAVelocityThatIsNotFinite()

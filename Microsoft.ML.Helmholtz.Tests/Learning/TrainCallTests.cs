@@ -65,6 +65,13 @@ public sealed class TrainCallTests
             cancelled.Cancel();
             Refused<OperationCanceledException>("cancelled before the start", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, data, cancellationToken: cancelled.Token));
         }
+        // A source that says it holds no rows is refused naming the training data, before it is read (without the check its
+        // minibatches would be min(BatchSize, 0) = 0 rows).
+        var noRows = new NoRows(10);
+        var empty = Refused<ArgumentException>("a source of no rows", () => new HelmholtzTrainer(new WakeSleep()).Train(machine, noRows));
+        Assert.AreEqual("training", empty.ParamName);
+        StringAssert.Contains(empty.Message, "empty");
+        Assert.AreEqual(0, noRows.Calls, "the source is not read");
         // The schedule's first rate is its largest: refused as the run starts, naming the option, not at the first step.
         Refused<ArgumentOutOfRangeException>("a weight decay that would shrink the weights to 0 (η·λ = 1)",
             () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => new Adam(weightDecay: 1000f) }).Train(machine, data));
@@ -347,5 +354,32 @@ public sealed class TrainCallTests
         var direct = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(first), 41);
         var states = TestModels.RandomStates(direct.Architecture, 5, 42);
         Assert.IsTrue(double.IsFinite(reused.AccumulateGradients(direct, states, 5, new RandomStream(43))));
+    }
+
+    // The defaults the options' comments and docs promise: 10 epochs of minibatches of 100 examples, seed 1, a constant rate of
+    // 10⁻³, Adam, visible biases from the data's means, no centring, a divergence factor of 10.
+    [TestMethod]
+    public void TheTrainingOptionsDefaultsAreTheDocumentedOnes()
+    {
+        var o = new TrainingOptions();
+        Assert.AreEqual(10, o.Epochs);
+        Assert.AreEqual(100, o.BatchSize);
+        Assert.AreEqual(1UL, o.Seed);
+        Assert.AreEqual(new LearningRateSchedule(1e-3), o.LearningRate);
+        Assert.AreEqual(0, o.FirstScheduleEpoch);
+        Assert.IsInstanceOfType<Adam>(o.Optimizer());
+        Assert.IsNull(o.TimeLimit);
+        Assert.IsTrue(o.InitializeVisibleBiases);
+        Assert.IsFalse(o.CenterInputs);
+        Assert.AreEqual(10.0, o.DivergenceFactor);
+    }
+
+    private sealed class NoRows(int columns) : IMinibatchSource
+    {
+        public int Columns => columns;
+        public int? Rows => 0;
+        public int Calls { get; private set; }
+        public void BeginEpoch(RandomStream random) { }
+        public int NextBatch(Span<float> destination, int rows) { Calls++; return 0; }
     }
 }
