@@ -121,6 +121,22 @@ public sealed class LogLikelihoodTests
     }
 
     [TestMethod]
+    public void TheNaiveEstimatesMonteCarloErrorIsTheMeanOfItsExamplesErrors()
+    {
+        // The dreams are shared by every example, so copies of one example have the same estimate and error, and the error of
+        // their mean is that one error (the mean of the per-example errors), not the independent samples' √(Σ v) / N = it / √N.
+        var machine = TestModels.Random("10b-4b-3b", 75, scale: 0.8f);
+        var estimator = new NaiveLogLikelihood(500, seed: 77);
+        var one = estimator.Estimate(machine, new DataMatrix(1, 10, Examples[0]));
+        var four = estimator.Estimate(machine, new DataMatrix(4, 10, Enumerable.Repeat(Examples[0], 4).SelectMany(r => r).ToArray()));
+        Assert.IsTrue(one.MonteCarloStandardError > 0, $"error {one.MonteCarloStandardError}");
+        // Tolerances: the same dreams per example; only the float products' rounding may differ with the rows multiplied at once
+        // (the AVX2 kernel's blocking), about 2⁻²⁴ of terms of a few nats, far inside 1e-4 nats and 0.1% (the mutant's error is half).
+        Assert.AreEqual(one.Mean, four.Mean, 1e-4);
+        Assert.AreEqual(one.MonteCarloStandardError, four.MonteCarloStandardError, 1e-3 * one.MonteCarloStandardError);
+    }
+
+    [TestMethod]
     public void NaiveEstimatorConvergesToTheExactLogLikelihood()
     {
         var machine = TestModels.Random("10b-4b-3b", 75, scale: 0.8f);
@@ -386,5 +402,16 @@ public sealed class LogLikelihoodTests
             for (int r = 0; r < rows; r++) sum += freeEnergy[r];
         }
         Assert.AreEqual(sum / 3, estimate, 1e-12 * Math.Abs(sum), "the mean of the three rows' free energies");
+    }
+
+    // Batches no larger than the data: a rowsPerBatch past what one array holds scores 3 rows as one batch of 3, not refused
+    // (nor a buffer of that many rows allocated), with the same draws and so the same bits as rowsPerBatch = 3.
+    [TestMethod]
+    public void ARowsPerBatchLargerThanTheDataScoresTheDataAsOneBatch()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 151);
+        var data = new DataMatrix(3, 6, TestModels.RandomStates(machine.Architecture, 3, 152).Layer(0, 3).ToArray());
+        double exact = new SampledFreeEnergy(seed: 153, rowsPerBatch: 3).Estimate(machine, data);
+        Assert.AreEqual(exact, new SampledFreeEnergy(seed: 153, rowsPerBatch: int.MaxValue).Estimate(machine, data));
     }
 }
