@@ -362,7 +362,7 @@ public sealed class DivergenceTests
         public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
         {
             if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
-            if (_measures == poisoned) MachineBefore = machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+            if (_measures == poisoned) MachineBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
             BatchLoss loss = Inner.AccumulateGradients(machine, batch);
             if (_measures++ == poisoned) machine.Parameters[0].Gradient[0] = float.NaN;
             return loss;
@@ -381,6 +381,7 @@ public sealed class DivergenceTests
     {
         var rule = new PoisonedGradientNvil(poisoned);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22);
+        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 3, BatchSize = 20, Seed = 23 })
             .Train(machine, Data()));
         StringAssert.Contains(e.Message, $"the gradient of {machine.Parameters[0].Name} is not finite");
@@ -394,11 +395,7 @@ public sealed class DivergenceTests
         CollectionAssert.AreEqual(rule.BaselinesBefore, rule.Inner.Baselines.ToArray(), "the running baselines after the refused step");
         // The refused step was never taken: after earlier steps the machine keeps them (after step 7, not put back to step 6), bit for
         // bit; before the first, it is the machine as given (its data-based visible biases undone).
-        float[][] expected = poisoned == 0
-            ? HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22).Parameters.Select(p => p.Value).ToArray()
-            : rule.MachineBefore!;
-        for (int i = 0; i < machine.Parameters.Count; i++)
-            CollectionAssert.AreEqual(expected[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        AssertParameters(poisoned == 0 ? given : rule.MachineBefore!, machine, "after the refused step");
     }
 
     /// <summary>
