@@ -33,7 +33,7 @@ public sealed class DivergenceTests
 
         protected float Rate(float learningRate)
         {
-            Before.Add(machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
+            Before.Add(TestModels.Snapshot(machine.Parameters));
             return Before.Count - 1 >= sabotagedStep ? learningRate * factor : learningRate;
         }
     }
@@ -172,7 +172,7 @@ public sealed class DivergenceTests
     public void AOneStepRunDoesNotReturnABrokenModel(float factor)
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6g-3g"), 26);
-        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => new SabotagedOptimizer(machine, 0, factor) };
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, Data(20)));
         StringAssert.Contains(e.Message, "the machine is as it was when the run started");
@@ -184,7 +184,7 @@ public sealed class DivergenceTests
     public void AMachineWhoseFreeEnergyIsNotFiniteIsRefusedUnchanged()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("3gl-2g"), 27);
-        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         var data = new DataMatrix(4, 3, [1e30f, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]);   // (1e30)² overflows float
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
             new HelmholtzTrainer(new StochasticBackpropagation(), new TrainingOptions { Epochs = 1, BatchSize = 4 }).Train(machine, data));
@@ -362,7 +362,7 @@ public sealed class DivergenceTests
         public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
         {
             if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
-            if (_measures == poisoned) MachineBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            if (_measures == poisoned) MachineBefore = TestModels.Snapshot(machine.Parameters);
             BatchLoss loss = Inner.AccumulateGradients(machine, batch);
             if (_measures++ == poisoned) machine.Parameters[0].Gradient[0] = float.NaN;
             return loss;
@@ -381,7 +381,7 @@ public sealed class DivergenceTests
     {
         var rule = new PoisonedGradientNvil(poisoned);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22);
-        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 3, BatchSize = 20, Seed = 23 })
             .Train(machine, Data()));
         StringAssert.Contains(e.Message, $"the gradient of {machine.Parameters[0].Name} is not finite");
@@ -450,7 +450,7 @@ public sealed class DivergenceTests
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 0)).Train(broken, train, state: recorded);
         var state2 = StateFileBytes.AsVersion2(recorded);
         foreach (Parameter p in broken.Generative.Parameters) for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 40;
-        float[][] before = broken.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] before = TestModels.Snapshot(broken.Parameters);
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 1)).Train(broken, train, state: state2));
         StringAssert.Contains(e.Message, "The free energy of the machine as given is");
         StringAssert.Contains(e.Message, "that the training state carries from the run that recorded it (TrainingOptions.DivergenceFactor)");

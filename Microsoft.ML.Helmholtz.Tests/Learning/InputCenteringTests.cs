@@ -122,7 +122,7 @@ public sealed class InputCenteringTests
             foreach (Parameter p in machine.Parameters)
                 for (int i = 0; i < p.Length; i++) p.Gradient[i] = (float)(random.NextDouble() - 0.5);
             double[] visibleCentre = Enumerable.Range(0, 700).Select(_ => random.NextDouble()).ToArray();
-            float[][] valuesBefore = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            float[][] valuesBefore = TestModels.Snapshot(machine.Parameters);
             using var pool = new WorkerPool(3);
             using (pooled ? WorkerPool.Use(pool) : WorkerPool.InlineScope())
             {

@@ -49,7 +49,7 @@ public sealed class ResumeRuleUndoTests
             var state = new TrainingState();
             ILearningRule recorder = with();
             new HelmholtzTrainer(recorder, options).Train(machine, Train, state: state);
-            float[][] before = machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+            float[][] before = TestModels.Snapshot(machine.Parameters);
             ILearningRule rule = without();
             // The state names the rule's settings: refused before anything is restored.
             var settings = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(rule, options).Train(machine, Train, state: state), rule.Name);
@@ -97,7 +97,7 @@ public sealed class ResumeRuleUndoTests
         var prepared = LearningRules.Create("nvil");
         prepared.Prepare(machine, 20);
         StateSection before = RuleStates.Of(prepared, machine.Parameters);
-        float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] parameters = TestModels.Snapshot(machine.Parameters);
 
         var rule = LearningRules.Create("nvil");
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, Options(1, 1e4)).Train(machine, Train, state: state));

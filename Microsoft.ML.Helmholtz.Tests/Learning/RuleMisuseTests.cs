@@ -146,7 +146,7 @@ public sealed class RuleMisuseTests
                 string context = $"K = {k}, {bad}";
                 ILearningRule rule = LearningRules.Create(k == 1 ? "wake-sleep" : "vimco", samples: k);
                 TrainingBatch batch = Batch(machine, 5, k, 7);
-                float[][] before = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+                float[][] before = TestModels.Snapshot(machine.Parameters);
                 Span<float> rows = batch.ExampleRows(5);
                 rows[3 * 12 + 9] = bad;
                 var e = Assert.ThrowsExactly<ArgumentException>(() => batch.Load(5), context);

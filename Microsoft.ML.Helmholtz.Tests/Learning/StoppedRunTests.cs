@@ -28,7 +28,7 @@ public sealed class StoppedRunTests
         var rule = LearningRules.Create("nvil");
         new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 3 }).Train(machine, Train);
         StateSection before = RuleStates.Of(rule, machine.Parameters);
-        float[][] parameters = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] parameters = TestModels.Snapshot(machine.Parameters);
 
         var refused = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 4, LearningRate = new LearningRateSchedule(4), Optimizer = () => new Adam(weightDecay: 0.5f) };
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(rule, refused).Train(machine, Train));
@@ -51,7 +51,7 @@ public sealed class StoppedRunTests
         Assert.AreEqual(0L, clean.StepsTrained);
 
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 82);
-        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         // Refused either for the data (ArgumentException) or for the step the refusal made the run check (TrainingDivergedException).
         var e = Assert.Throws<Exception>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(machine, new ScriptedMinibatches(Train, 2, firstValue: 2f)));
         Assert.IsTrue(e is ArgumentException or TrainingDivergedException, e.ToString());
@@ -67,7 +67,7 @@ public sealed class StoppedRunTests
     public void ARunThatStopsBeforeItsFirstEpochLeavesTheMachineAsGiven()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
-        float[][] given = machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         var options = new TrainingOptions
         {
             Epochs = 5, BatchSize = 20, LearningRate = new LearningRateSchedule(1e-3, 0.5), FirstScheduleEpoch = 1000, TimeLimit = TimeSpan.FromHours(1),

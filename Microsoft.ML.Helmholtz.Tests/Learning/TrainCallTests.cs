@@ -19,7 +19,6 @@ public sealed class TrainCallTests
 {
     private static DataMatrix Data(int columns = 10, int rows = 120, ulong seed = 31) => TestModels.BinaryData(rows, columns, seed);
 
-    private static float[][] Snapshot(HelmholtzMachine machine) => machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
 
     private static void AssertUnchanged(float[][] before, HelmholtzMachine machine, string context)
     {
@@ -47,7 +46,7 @@ public sealed class TrainCallTests
     public void ACallThatIsRefusedOrDoesNothingLeavesTheMachineUntouched()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 32);
-        float[][] before = Snapshot(machine);
+        float[][] before = TestModels.Snapshot(machine.Parameters);
         DataMatrix data = Data();
         TException Refused<TException>(string context, Func<object> call) where TException : Exception
         {
@@ -120,7 +119,7 @@ public sealed class TrainCallTests
         {
             handled++;
             var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-5b"), 7);
-            float[][] otherBefore = Snapshot(other);
+            float[][] otherBefore = TestModels.Snapshot(other.Parameters);
             foreach (var (name, call) in new (string, Action)[]
             {
                 ("the machine", () => new HelmholtzTrainer(new WakeSleep(), Options()).Train(machine, data)),
@@ -187,7 +186,7 @@ public sealed class TrainCallTests
             CollectionAssert.AreEqual(fresh.Parameters[i].Value, first.Parameters[i].Value, "the first run's optimiser was new");
 
         var second = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5);
-        float[][] before = Snapshot(second);
+        float[][] before = TestModels.Snapshot(second.Parameters);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(second, data));
         StringAssert.Contains(e.Message, "TrainingOptions.Optimizer returned an optimiser ('adam') that an earlier training run used");
         AssertUnchanged(before, second, "a used optimiser");
@@ -209,7 +208,7 @@ public sealed class TrainCallTests
     public void AnOptimiserStepRefusesALearningRateThatIsNotFinite()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-3b"), 5);
-        float[][] before = Snapshot(machine);
+        float[][] before = TestModels.Snapshot(machine.Parameters);
         foreach (IOptimizer optimizer in new IOptimizer[] { new Adam(), new SgdMomentum() })
             foreach (float rate in new[] { float.NaN, float.PositiveInfinity, -0.1f })
             {

@@ -194,7 +194,7 @@ public sealed class TrainingStateTests
         prepared.Prepare(machine, 20);
         var before = new StateSection("before");
         ((IResumable)prepared).SaveState(before, machine.Parameters);
-        float[][] parameters = Snapshot(machine);
+        float[][] parameters = TestModels.Snapshot(machine.Parameters);
 
         var rule = LearningRules.Create("nvil");
         var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(rule, Options("adam", 1)).Train(machine, new UnknownLength(Train, 1), state: state));
@@ -207,7 +207,6 @@ public sealed class TrainingStateTests
         for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
     }
 
-    private static float[][] Snapshot(HelmholtzMachine machine) => machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
 
     [TestMethod]
     public void AStateThatIsNotTheMachinesOrTheRunsIsRefusedBeforeAnythingChanges()
@@ -219,7 +218,7 @@ public sealed class TrainingStateTests
         void Refused<TException>(string context, string expected, HelmholtzMachine target, Func<HelmholtzTrainer> trainer, int batchSize = 20, IMinibatchSource? source = null)
             where TException : Exception
         {
-            float[][] before = Snapshot(target);
+            float[][] before = TestModels.Snapshot(target.Parameters);
             long steps = target.StepsTrained;
             var e = Assert.ThrowsExactly<TException>(() => source is null
                 ? trainer().Train(target, Train, state: state)
@@ -300,7 +299,7 @@ public sealed class TrainingStateTests
         Assert.IsFalse(state.IsFrom(new ImportanceWeightedBound(5), new Adam(weightDecay: 0.01f)), "another rule of the same settings");
         Assert.IsFalse(new TrainingState().IsFrom(new Vimco(5), new Adam()), "an empty state is from no run");
 
-        float[][] before = Snapshot(machine);
+        float[][] before = TestModels.Snapshot(machine.Parameters);
         long steps = machine.StepsTrained;
         var k = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(new Vimco(2), adam).Train(machine, Train, state: state));
         Assert.AreEqual("state", k.ParamName);
@@ -375,7 +374,7 @@ public sealed class TrainingStateTests
         var loaded = TrainingState.Load(saved);
         foreach (var (name, given, recorded) in new[] { ("another machine", twin, state), ("the machine changed in one bit", changed, state), ("through the file", twin, loaded) })
         {
-            float[][] before = Snapshot(given);
+            float[][] before = TestModels.Snapshot(given.Parameters);
             var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(given, Train, state: recorded), name);
             StringAssert.Contains(e.Message, $"recorded on a machine whose parameters differ from those of the machine given (both at {state.StepsTrained} steps trained; fingerprints ", name);
             StringAssert.Contains(e.Message, "Give the machine saved at the same point as the state.", name);
@@ -437,7 +436,7 @@ public sealed class TrainingStateTests
     public void AStateRecordedBeforeTheFirstStepNamesTheMachineAsGiven()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
-        float[][] given = Snapshot(machine);
+        float[][] given = TestModels.Snapshot(machine.Parameters);
         var state = new TrainingState();
         using var cancellation = new CancellationTokenSource();
         var options = Options("adam", 1);

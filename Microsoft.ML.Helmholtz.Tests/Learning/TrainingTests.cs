@@ -96,7 +96,7 @@ public sealed class TrainingTests
             var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-4g-3g"), 91);
             var options = new TrainingOptions { Epochs = 2, BatchSize = 64, Seed = 92 };
             new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, train);
-            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            return TestModels.Snapshot(machine.Parameters);
         }
         float[][] a = Run(), b = Run();
         for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i], b[i], $"parameter {i} differs between two runs with one seed");
@@ -121,7 +121,7 @@ public sealed class TrainingTests
             var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 96, engine);
             var options = new TrainingOptions { Epochs = 2, BatchSize = 100, Seed = 97 };
             new HelmholtzTrainer(LearningRules.Create(ruleName), options).Train(machine, data);
-            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            return TestModels.Snapshot(machine.Parameters);
         }
         float[][] free = Run();
         float[][] contended;
@@ -179,7 +179,7 @@ public sealed class TrainingTests
             var trainer = new HelmholtzTrainer(new StochasticBackpropagation(), options);
             if (source) trainer.Train(machine, new ShuffledMinibatches(train));
             else trainer.Train(machine, train);
-            return machine.Parameters.Select(p => (float[])p.Value.Clone()).ToArray();
+            return TestModels.Snapshot(machine.Parameters);
         }
         float[][] a = Run(false), b = Run(true);
         for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i], b[i]);

@@ -23,16 +23,19 @@ internal static class TestModels
         return machine;
     }
 
+    /// <summary>A copy of each parameter's values, in order: what a machine (or a temporal model) holds now, to compare with later.</summary>
+    public static float[][] Snapshot(IEnumerable<Parameter> parameters) => parameters.Select(p => p.Value.ToArray()).ToArray();
+
     /// <summary>One step of <paramref name="rule"/> on the first <paramref name="rows"/> rows of <paramref name="states"/> (one sample each); the mean F̂.</summary>
     public static double AccumulateGradients(this ILearningRule rule, HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
         => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;
 
-    /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
     /// <summary>NVIL or REINFORCE (by its name) with no input-dependent baseline, their variance and running-baseline options as given (the defaults otherwise).</summary>
     public static ILearningRule RuleWithoutInputBaseline(string name, bool normalizeVariance, double varianceDecay = 0.9, double baselineDecay = 0.9) => name == "nvil"
         ? new Nvil(new NvilOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay, BaselineDecay = baselineDecay })
         : new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = 0, NormalizeVariance = normalizeVariance, VarianceDecay = varianceDecay, BaselineDecay = baselineDecay });
 
+    /// <summary>rows × columns of 0/1, each 1 with probability <paramref name="on"/>, drawn from <paramref name="seed"/>.</summary>
     public static Microsoft.ML.Helmholtz.Data.DataMatrix BinaryData(int rows, int columns, ulong seed, double on = 0.3)
     {
         var random = new RandomStream(seed);

@@ -540,7 +540,7 @@ public sealed class TemporalMachineTests
 
         public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
         {
-            Before.Add(model.Parameters.Select(p => (float[])p.Value.Clone()).ToArray());
+            Before.Add(TestModels.Snapshot(model.Parameters));
             _adam.Step(parameters, Before.Count - 1 == sabotagedStep ? learningRate * factor : learningRate);
             if (Before.Count - 1 == sabotagedStep) cancelAfter?.Cancel();
         }

@@ -562,7 +562,7 @@ public sealed class HelmholtzMachineTransformerTests
             o.LearningRate = 0.01;
             o.ValidationData = valid;
         }
-        static float[][] Values(HelmholtzMachineTransformer model) => model.GetMachine().Parameters.Select(p => p.Value.ToArray()).ToArray();
+        static float[][] Values(HelmholtzMachineTransformer model) => TestModels.Snapshot(model.GetMachine().Parameters);
         var reports = new List<EpochReport>();
         var state = new TrainingState();
         var kept = ml.Transforms.HelmholtzMachine(Options(o =>
@@ -606,7 +606,7 @@ public sealed class HelmholtzMachineTransformerTests
         {
             fitted.GetMachine().Save(path);
             HelmholtzMachine loaded = HelmholtzMachine.Load(path);
-            float[][] before = loaded.Parameters.Select(p => p.Value.ToArray()).ToArray();
+            float[][] before = TestModels.Snapshot(loaded.Parameters);
 
             var wrapped = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train, loaded);
             ScoredRow[] expected = Scored(ml, fitted.Transform(test)), actual = Scored(ml, wrapped.Transform(test));
@@ -656,7 +656,7 @@ public sealed class HelmholtzMachineTransformerTests
     {
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
-        static float[][] Values(HelmholtzMachine machine) => machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        static float[][] Values(HelmholtzMachine machine) => TestModels.Snapshot(machine.Parameters);
         var initial = ml.Transforms.HelmholtzMachine(Options()).Fit(train);
         float[][] before = Values(initial.GetMachine());
 
@@ -682,7 +682,7 @@ public sealed class HelmholtzMachineTransformerTests
     {
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(200, 1));
-        static float[][] Values(HelmholtzMachine machine) => machine.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        static float[][] Values(HelmholtzMachine machine) => TestModels.Snapshot(machine.Parameters);
         void Decaying(HelmholtzMachineOptions o) { o.LearningRate = 0.01; o.LearningRateDecay = 0.8; o.ValidationData = train; }
 
         var whole = ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.Epochs = 5; })).Fit(train);
