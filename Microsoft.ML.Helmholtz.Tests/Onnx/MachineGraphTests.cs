@@ -54,6 +54,22 @@ public sealed class MachineGraphTests
         Assert.ThrowsExactly<NotSupportedException>(() => builder.Scalar("fourth", 4f));
     }
 
+    /// <summary>
+    /// A node's output the builder names itself passes over a name the graph already holds: an initializer named as
+    /// the builder would name the node's output (both under the internal prefix) does not make the node refused.
+    /// </summary>
+    [TestMethod]
+    public void TheBuildersOwnNameForAValuePassesOverOneAlreadyTaken()
+    {
+        var builder = new OnnxGraphBuilder("names");
+        string x = builder.Input("x", 2);
+        string taken = builder.Initializer("Neg_0", [1f, 2f], 2);
+        string negated = builder.Node("Neg", [x]);
+        Assert.AreEqual(OnnxGraphBuilder.InternalPrefix + "Neg_0", taken);
+        Assert.AreEqual(OnnxGraphBuilder.InternalPrefix + "Neg_1", negated, "the next free name");
+        Assert.AreEqual(OnnxGraphBuilder.InternalPrefix + "Neg_2", builder.Node("Neg", [negated]));
+    }
+
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)
     {
         var visible = machine.Architecture.Visible;
