@@ -15,6 +15,7 @@ public sealed class SchemaAndOptionErrorTests
     private sealed class VariableRow { public float[] Pixels { get; set; } = new float[20]; }
     private sealed class TextRow { public string Pixels { get; set; } = "0 1"; }
     private sealed class WrongSizeRow { [VectorType(19)] public float[] Pixels { get; set; } = new float[19]; }
+    private sealed class BooleanRow { [VectorType(20)] public bool[] Pixels { get; set; } = new bool[20]; }
 
     private static HelmholtzMachineOptions Options(Action<HelmholtzMachineOptions>? change = null)
     {
@@ -64,6 +65,8 @@ public sealed class SchemaAndOptionErrorTests
         Both([new VariableRow()], "size is not known", "VectorType");
         Both([new TextRow()], "text");
         Both([new WrongSizeRow()], "19 values", "20 units");
+        // A vector of Boolean is a vector of numbers to the first check, but not of Single: converted, not read as is.
+        Both([new BooleanRow()], "Boolean", "ConvertType");
         IDataView other = ml.Data.LoadFromEnumerable([new { Other = 1f }]);
         AssertMismatch(() => estimator.Fit(other), "no such column", "'Other'");
         IDataView keys = ml.Transforms.Conversion.MapValueToKey("Pixels", "Text").Fit(ml.Data.LoadFromEnumerable([new { Text = "a" }]))
