@@ -165,6 +165,97 @@ public sealed class DivergenceTests
         AssertParameters(optimizer!.Before[19], machine, "after the failure");
     }
 
+    /// <summary>
+    /// An epoch that is not a whole number of minibatches ends with a short fill, which is not trained: it goes into the other of
+    /// the trainer's two batches, so the epoch's last step is checked on its own minibatch, not on rows it never saw.
+    /// </summary>
+    [TestMethod]
+    public void AShortLastFillIsNotTrainedNorCheckedInPlaceOfTheLastMinibatch()
+    {
+        var machine = MachineForZeros();
+        var reports = new HelmholtzTrainer(new WakeSleep(), ShortFillOptions).Train(machine, new ZerosThenAShortFillOfOnes(10, 3));
+        Assert.HasCount(2, reports);
+        Assert.AreEqual(6L, machine.StepsTrained, "three whole minibatches an epoch; the short fill is not trained");
+
+        // The epoch's means are over the rows trained: a source that declares its 79 rows reports what one of unknown length does.
+        var declared = new HelmholtzTrainer(new WakeSleep(), ShortFillOptions).Train(MachineForZeros(), new ZerosThenAShortFillOfOnes(10, 3, length: 79));
+        for (int e = 0; e < 2; e++)
+        {
+            Assert.AreEqual(reports[e].TrainFreeEnergy, declared[e].TrainFreeEnergy, $"epoch {e + 1}'s training F");
+            Assert.AreEqual(reports[e].TrainObjective, declared[e].TrainObjective, $"epoch {e + 1}'s training objective");
+        }
+
+        // A source whose first fill is already short gives no minibatch to train on: refused, naming the epoch.
+        var none = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(new WakeSleep(), ShortFillOptions)
+            .Train(MachineForZeros(), new ZerosThenAShortFillOfOnes(10, 0)));
+        StringAssert.Contains(none.Message, "training data gave no whole minibatch of 20 examples in epoch 1");
+    }
+
+    /// <summary>
+    /// A run stopped after an epoch's last whole minibatch and resumed passes over the minibatches it trained, the last of them
+    /// into the batch the epoch's check reads, so the short fill after it goes into the other: the check (which the fill's ones
+    /// would fail) passes, and the resumed run is the one that was not stopped, bit for bit.
+    /// </summary>
+    [TestMethod]
+    public void AResumedRunChecksTheLastMinibatchItPassedOverNotTheShortFillAfterIt()
+    {
+        var whole = MachineForZeros();
+        new HelmholtzTrainer(new WakeSleep(), ShortFillOptions).Train(whole, new ZerosThenAShortFillOfOnes(10, 2));
+
+        var split = MachineForZeros();
+        var state = new TrainingState();
+        using (var source = new CancellationTokenSource())
+        {
+            Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(new WakeSleep(), ShortFillOptions)
+                .Train(split, new ZerosThenAShortFillOfOnes(10, 2, cancelAtCall: (2, source)), null, null, source.Token, state));
+        }
+        Assert.AreEqual(2L, split.StepsTrained, "stopped after the epoch's two whole minibatches, before its fill");
+        new HelmholtzTrainer(new WakeSleep(), ShortFillOptions).Train(split, new ZerosThenAShortFillOfOnes(10, 2), null, null, default, state);
+        AssertParameters(TestModels.Snapshot(whole.Parameters), split, "resumed");
+    }
+
+    /// <summary>Two epochs of minibatches of 20 under a divergence limit of about 2 F₀ + 10 nats: the zeros pass it, a minibatch of the fill's ones would not.</summary>
+    private static TrainingOptions ShortFillOptions => new()
+    {
+        Epochs = 2, BatchSize = 20, Seed = 29, DivergenceFactor = 1, LearningRate = new LearningRateSchedule(1e-4),
+    };
+
+    /// <summary>A machine for <see cref="ZerosThenAShortFillOfOnes"/>: zeros likely, a row of ones about 70 nats.</summary>
+    private static HelmholtzMachine MachineForZeros()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 28);
+        machine.InitializeVisibleBiasesFromMeans(Enumerable.Repeat(1e-3, 10).ToArray());
+        return machine;
+    }
+
+    /// <summary>
+    /// Each epoch: <paramref name="wholeBatches"/> minibatches of zeros, then a fill of ones one row short of a minibatch; the
+    /// epoch's length is <paramref name="length"/> (null: not known in advance). The token source of <paramref name="cancelAtCall"/>,
+    /// if given, is cancelled while it serves that call of its first epoch.
+    /// </summary>
+    private sealed class ZerosThenAShortFillOfOnes(int columns, int wholeBatches, int? length = null, (int Call, CancellationTokenSource Source)? cancelAtCall = null)
+        : IMinibatchSource
+    {
+        private int _calls, _epochs;
+        public int Columns => columns;
+        public int? Rows => length;
+        public void BeginEpoch(RandomStream random) => (_calls, _epochs) = (0, _epochs + 1);
+
+        public int NextBatch(Span<float> destination, int rows)
+        {
+            _calls++;
+            if (_epochs == 1 && cancelAtCall is { } cancel && cancel.Call == _calls) cancel.Source.Cancel();
+            if (_calls <= wholeBatches)
+            {
+                destination[..(rows * columns)].Clear();
+                return rows;
+            }
+            if (_calls > wholeBatches + 1) return 0;
+            destination[..((rows - 1) * columns)].Fill(1f);
+            return rows - 1;
+        }
+    }
+
     /// <summary>With one minibatch and one epoch, the only step is checked too: no NaN model comes back, and the machine is as it was given.</summary>
     [TestMethod]
     [DataRow(1e6f)]

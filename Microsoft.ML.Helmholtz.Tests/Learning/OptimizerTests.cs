@@ -152,22 +152,29 @@ public sealed class OptimizerTests
         for (int i = 0; i < 7; i++) Assert.AreEqual(start[i] - 0.05f * Gradients[0][i], p.Value[i], 1e-6f, $"entry {i}");
     }
 
-    // A state restored into an optimiser that has stepped replaces its state (SGD's velocities; Adam's moments and step count):
-    // the next step goes on from the restored state, not from its own earlier steps' (the step's blocks are rebuilt over the
-    // arrays it restored). Exact: both paths compute the same floats.
+    // A state restored into an optimiser that has stepped replaces its state (SGD's velocities; Adam's moments and step count),
+    // a state saved before the first step too (Adam's is then its step count 0 alone): the next step goes on from the restored
+    // state, not from its own earlier steps' (the step's blocks are rebuilt over the arrays it restored). Exact: both paths
+    // compute the same floats.
     [TestMethod]
-    [DataRow("sgd")]
-    [DataRow("adam")]
-    public void AnOptimiserRestoredAfterItsOwnStepsGoesOnFromTheRestoredState(string kind)
+    [DataRow("sgd", 1)]
+    [DataRow("adam", 1)]
+    [DataRow("sgd", 0)]
+    [DataRow("adam", 0)]
+    public void AnOptimiserRestoredAfterItsOwnStepsGoesOnFromTheRestoredState(string kind, int stepsBeforeSave)
     {
         IOptimizer Make() => kind == "sgd" ? new SgdMomentum(0.8f) : new Adam();
         var p = NewParameter();
         var reference = Make();
-        Gradients[0].CopyTo(p.Gradient, 0);
-        reference.Step([p], 0.05f);
+        for (int t = 0; t < stepsBeforeSave; t++)
+        {
+            Gradients[t].CopyTo(p.Gradient, 0);
+            reference.Step([p], 0.05f);
+        }
         var section = new StateSection("the optimiser");
         ((IResumable)reference).SaveState(section, [p]);
-        float[] afterFirst = (float[])p.Value.Clone();
+        if (kind == "adam" && stepsBeforeSave == 0) CollectionAssert.AreEqual(new[] { "step" }, section.Names.ToArray(), "no moments before the first step");
+        float[] saved = (float[])p.Value.Clone();
 
         var optimiser = Make();
         var q = NewParameter();
@@ -177,9 +184,9 @@ public sealed class OptimizerTests
             optimiser.Step([q], 0.05f);
         }
         ((IResumable)optimiser).RestoreState(section, [q]);
-        afterFirst.CopyTo(q.Value, 0);
-        Gradients[1].CopyTo(p.Gradient, 0);
-        Gradients[1].CopyTo(q.Gradient, 0);
+        saved.CopyTo(q.Value, 0);
+        Gradients[stepsBeforeSave].CopyTo(p.Gradient, 0);
+        Gradients[stepsBeforeSave].CopyTo(q.Gradient, 0);
         reference.Step([p], 0.05f);
         optimiser.Step([q], 0.05f);
         CollectionAssert.AreEqual(p.Value, q.Value);
