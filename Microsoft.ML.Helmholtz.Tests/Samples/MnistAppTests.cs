@@ -89,6 +89,7 @@ public sealed class MnistAppTests : TempDirectoryTests
     [DataRow("784b-99999999999b", "too large")]
     [DataRow("784b-100000b-100000b", "too large")]
     [DataRow("10b-5b", "must be 784b")]
+    [DataRow("784g-20g", "the visible layer is 784g, but binarized MNIST has 784 binary pixels: it must be 784b.")]
     [DataRow("784b-0g", "--architecture 784b-0g: Layer '0g': the size must be positive.")]
     [DataRow("784b", "--architecture 784b: ")]
     public void ABadArchitectureIsNamedBeforeTheDataLoads(string architecture, string problem)
@@ -236,6 +237,14 @@ public sealed class MnistAppTests : TempDirectoryTests
             "--k", "5", "--mean-field", "3", "--data", RealData(), "--out", output);
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "test log-likelihood (mean-field q per image, 3 Adam steps from the recognition network's marginals, K = 5)");
+        // The same model scored with q started from the prior, and with the naive estimate too: other numbers than the recognition start's.
+        (exit, string prior, error) = Run("--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--test-limit", "20", "--k", "5", "--mean-field", "3",
+            "--mean-field-start", "prior", "--naive", "1", "--data", RealData(), "--out", output);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        static string MeanField(string output) => output.Split('\n').Single(l => l.StartsWith("test log-likelihood (mean-field", StringComparison.Ordinal)).Split("): ")[1].Split(' ')[0];
+        StringAssert.Contains(prior, "test log-likelihood (mean-field q per image, 3 Adam steps from N(0, I), K = 5)");
+        Assert.AreNotEqual(MeanField(text), MeanField(prior), "another start, another estimate");
+        StringAssert.Contains(prior, "test log-likelihood (naive, K = 1 prior samples): ");
 
         (exit, _, error) = Run("--rule", "wake-sleep", "--mean-field", "3", "--data", Temp.File("no-data-here"), "--out", output);
         AssertOneLineError(exit, error, "--mean-field needs Gaussian hidden layers");
@@ -346,6 +355,7 @@ public sealed class MnistAppTests : TempDirectoryTests
         var model = HelmholtzMachine.Load(Path.Combine(output, "sbp.hm"));
         Assert.AreEqual(5L, model.StepsTrained, "500 images in minibatches of 100");
         Assert.IsTrue(File.Exists(Path.Combine(output, "sbp-curve.csv")));
+        Assert.DoesNotContain("stopped after epoch", text, "a run that trained all its epochs did not stop early");
 
         // Resumed, it continues from its steps.
         (exit, text, error) = ShortRun(output, "--resume", Path.Combine(output, "sbp.hm"));
@@ -633,6 +643,12 @@ public sealed class MnistAppTests : TempDirectoryTests
         File.WriteAllLines(damaged, ["split,row,log_likelihood", "test,5,-90.5", "test,3,-80"]);
         (exit, _, error) = RunWithoutData("--compare", damaged);
         AssertOneLineError(exit, error, "record 2 has the row 3: the rows must rise from 0");
+        File.WriteAllLines(damaged, ["split,row,log_likelihood", "test,-1,-90.5"]);
+        (exit, _, error) = RunWithoutData("--compare", damaged);
+        AssertOneLineError(exit, error, "record 1 has the row -1: the rows must rise from 0");
+        File.WriteAllLines(damaged, ["split,row,log_likelihood"]);
+        (exit, _, error) = RunWithoutData("--compare", damaged);
+        AssertOneLineError(exit, error, $"--compare {damaged} holds no image estimates.");
         (exit, _, error) = RunWithoutData("--compare", Temp.File("missing.csv"));
         AssertOneLineError(exit, error, "missing.csv: no such file");
     }
@@ -721,8 +737,11 @@ public sealed class MnistAppTests : TempDirectoryTests
         CollectionAssert.AreEqual(new[] { 1, 2, 3 }, CurveRows(curve).Select(r => r.Epoch).ToArray());
         CollectionAssert.AreEqual(first, File.ReadAllLines(curve)[..3]);
 
-        // Into another folder, the curve is the run's own, numbered on from the model's epochs.
+        // Into another folder, the curve is the run's own, numbered on from the model's epochs, even where that folder holds a
+        // curve of the run's name: it is not the curve of the model's folder.
         string elsewhere = Temp.File("elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        File.Copy(curve, Path.Combine(elsewhere, "sbp-curve.csv"));
         (exit, _, error) = ShortRun(elsewhere, "--resume", two);
         Assert.AreEqual(MnistApp.Success, exit, error);
         CollectionAssert.AreEqual(new[] { 3 }, CurveRows(Path.Combine(elsewhere, "sbp-curve.csv")).Select(r => r.Epoch).ToArray());
@@ -748,6 +767,11 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = Run("--resume", model, "--data", Temp.File("no-data-here"), "--out", output);
         AssertOneLineError(exit, error, $"{curve} is not a learning curve written by this sample (its header is 'epoch,loss'");
         Assert.AreEqual("epoch,loss\n1,2\n", File.ReadAllText(curve));
+        // Nor is one of the right header whose record has fewer fields (it was carried on into the new curve as it was).
+        string header = "epoch,train_free_energy,validation_free_energy,learning_rate,seconds,train_objective,validation_log_likelihood";
+        File.WriteAllText(curve, $"{header}\n1,2\n");
+        (exit, _, error) = Run("--resume", model, "--data", Temp.File("no-data-here"), "--out", output);
+        AssertOneLineError(exit, error, $"{curve} is not a learning curve written by this sample (record 1 has 2 fields)");
     }
 
     [TestMethod]

@@ -81,6 +81,25 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         foreach (var (name, bytes) in before) CollectionAssert.AreEqual(bytes, File.ReadAllBytes(Path.Combine(output, name)), name);
     }
 
+    /// <summary>
+    /// The defaults the usage gives, as the run's first line reports them: all 50,000 training and 10,000 test images, 1,000 validation
+    /// rows, 10 epochs of minibatches of 100, Adam at 0.001 without decay, seed 1, and sbp's Gaussian 200+50. Cancelled at that line.
+    /// </summary>
+    [TestMethod]
+    public void ARunWithoutOptionsTakesTheDefaultsTheUsageGives()
+    {
+        string output = Temp.File("out");
+        using var source = new CancellationTokenSource();
+        var text = new CancelAtLine("rule sbp", source);
+        var error = new StringWriter();
+        int exit = MnistApp.Run(["--data", SharedData.MnistDirectory(), "--out", output], text, error, source.Token);
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        string line = text.ToString().Split('\n')[0];
+        StringAssert.StartsWith(line, "rule sbp (minimises the ");
+        StringAssert.Contains(line, "architecture 784b-200g-50g, engine ");
+        StringAssert.EndsWith(line.TrimEnd(), "train 50000, valid 1000, test 10000, epochs 10, batch 100, adam lr 0.001 × 1/epoch, seed 1");
+    }
+
     /// <summary>A resumed run cancelled before its first step scores the model it resumed from, and leaves that file as it was.</summary>
     [TestMethod]
     public void CancelledBeforeItsFirstStepAResumedRunScoresTheModelItResumedFrom()
@@ -100,6 +119,45 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         StringAssert.Contains(text.ToString(), "test log-likelihood (importance sampling, K = 5)");
         Assert.HasCount(51, File.ReadAllLines(Path.Combine(output, "sbp-test-log-likelihood.csv")));
         CollectionAssert.AreEqual(before, File.ReadAllBytes(model), "no step: the model resumed from is as it was");
+    }
+
+    /// <summary>
+    /// A new run cancelled inside its first epoch, after its first step and before any epoch is reported, saves the model as it stands
+    /// with its state, and a learning curve of no epochs (the header alone), which replaces an earlier run's (the folder's curve is of
+    /// its model), and scores the model. The run is cancelled by the matrix engine at its first product, which is in the first step.
+    /// </summary>
+    [TestMethod]
+    [DoNotParallelize] // swaps the process-wide matrix engine for one that cancels the run
+    public void CancelledInsideItsFirstEpochANewRunSavesItsModelAndACurveOfNoEpochs()
+    {
+        string output = Temp.File("out");
+        int exit = MnistApp.Run(ShortRun(output, 1, 5), new StringWriter(), new StringWriter());
+        Assert.AreEqual(MnistApp.Success, exit);
+        string curve = Path.Combine(output, "sbp-curve.csv");
+        Assert.HasCount(2, File.ReadAllLines(curve), "an earlier run's curve of one epoch");
+
+        IMatrixEngine original = MatrixEngine.Default;
+        using var source = new CancellationTokenSource();
+        var text = new StringWriter();
+        var error = new StringWriter();
+        try
+        {
+            MatrixEngine.Default = new ObservingEngine(original, (_, _, _) => source.Cancel(), original.AllowsFusedProducts);
+            exit = MnistApp.Run(ShortRun(output, 1, 5), text, error, source.Token);
+        }
+        finally
+        {
+            MatrixEngine.Default = original;
+        }
+        Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
+        StringAssert.Contains(error.ToString(), "training cancelled; the model as it stands is saved and scored.");
+        string model = Path.Combine(output, "sbp.hm");
+        long steps = HelmholtzMachine.Load(model).StepsTrained;
+        Assert.IsTrue(steps is >= 1 and < 5, $"{steps} steps: cancelled inside the first epoch of 5 minibatches");
+        Assert.AreEqual(steps, TrainingState.Load(Path.ChangeExtension(model, ".state")).StepsTrained, "the state is the model's");
+        CollectionAssert.AreEqual(new[] { "epoch,train_free_energy,validation_free_energy,learning_rate,seconds,train_objective,validation_log_likelihood" },
+            File.ReadAllLines(curve), "no epoch reported: the curve is the header alone");
+        StringAssert.Contains(text.ToString(), "test log-likelihood (importance sampling, K = 5)");
     }
 
     [TestMethod]
