@@ -390,6 +390,7 @@ public sealed class TrainingStateTests
         Assert.IsFalse(state.Matches(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81)), "another step count");
         Assert.IsFalse(new TrainingState().Matches(machine), "an empty state");
         Assert.IsTrue(StateFileBytes.AsVersion2(state).Matches(twin), "a state of version 2 knows its machine by the step count alone");
+        Assert.IsFalse(StateFileBytes.AsVersion2(state).Matches(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 81)), "a state of version 2: another step count");
 
         // The machine itself, saved and loaded, goes on; a state of version 2 takes the other machine, as that version did.
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(reloaded, Train, state: loaded);
@@ -508,16 +509,20 @@ public sealed class TrainingStateTests
     }
 
     /// <summary>The state file around <paramref name="payload"/>, its checksum matching: a file made by hand or by another program.</summary>
-    private static byte[] Framed(byte[] payload)
+    private static byte[] Framed(byte[] payload, int version = 1)
     {
         var stream = new MemoryStream();
-        ChecksummedFile.Write(stream, "HELMHOLTZ-TRAINING-STATE\n"u8, 1, payload);
+        ChecksummedFile.Write(stream, "HELMHOLTZ-TRAINING-STATE\n"u8, version, payload);
         return stream.ToArray();
     }
 
-    /// <summary>A payload with no streams and empty sections, each field as given.</summary>
+    /// <summary>
+    /// A payload with no streams and empty sections, each field as given: of format version 1, or of version 2 when
+    /// <paramref name="divergenceReference"/> is given.
+    /// </summary>
     private static byte[] Payload(long trainingRows = 120, double partialFreeEnergy = 1.5, double partialObjective = 1.5, byte[]? entryName = null,
-        ulong[]? streamWords = null, int minibatchesIntoEpoch = 3)
+        ulong[]? streamWords = null, int minibatchesIntoEpoch = 3, int? streamCount = null, byte[]? entryRest = null, double? divergenceReference = null,
+        int scheduleEpoch = 0, int batchSize = 20)
     {
         var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -525,20 +530,22 @@ public sealed class TrainingStateTests
             w.Write("nvil");
             w.Write("adam");
             w.Write(10L);
-            w.Write(0);
+            w.Write(scheduleEpoch);
             w.Write(minibatchesIntoEpoch);
-            w.Write(20);
+            w.Write(batchSize);
             w.Write(trainingRows);
             w.Write(partialFreeEnergy);
             w.Write(partialObjective);
-            w.Write(streamWords is null ? 0 : 1);
+            if (divergenceReference is { } reference) w.Write(reference);
+            w.Write(streamCount ?? (streamWords is null ? 0 : 1));
             if (streamWords is not null)
             {
                 w.Write("training");
                 foreach (ulong word in streamWords) w.Write(word);
             }
             w.Write(entryName is null ? 0 : 1);
-            if (entryName is not null) w.Write(entryName);   // the optimiser's one entry ends there, at its name
+            if (entryName is not null) w.Write(entryName);   // the optimiser's one entry ends there, at its name, or with entryRest
+            if (entryRest is not null) w.Write(entryRest);
             w.Write(0);
         }
         return stream.ToArray();
@@ -560,9 +567,9 @@ public sealed class TrainingStateTests
         File.WriteAllBytes(path, Framed(Payload(trainingRows: -1)));
         Assert.AreEqual(-1L, TrainingState.Load(path).TrainingRows, "−1: a stream of unknown length");
 
-        void Refused(byte[] payload, string expected)
+        void Refused(byte[] payload, string expected, int version = 1)
         {
-            File.WriteAllBytes(path, Framed(payload));
+            File.WriteAllBytes(path, Framed(payload, version));
             var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(path), expected);
             StringAssert.StartsWith(e.Message, path + ":", expected);
             StringAssert.Contains(e.Message, expected);
@@ -582,6 +589,23 @@ public sealed class TrainingStateTests
         Refused(Payload(streamWords: words), "lane 5 all zero");
         // The objective is reported, not relied on: a rule of the application's may report one that is not finite, and its state loads.
         Assert.AreEqual(double.NegativeInfinity, TrainingState.Load(new MemoryStream(Framed(Payload(partialObjective: double.NegativeInfinity)))).PartialObjective);
+        // F₀ (format version 2 on) is a finite free energy, or NaN for none: never infinite.
+        Assert.AreEqual(-3.5, TrainingState.Load(new MemoryStream(Framed(Payload(divergenceReference: -3.5), 2))).DivergenceReference);
+        Refused(Payload(divergenceReference: double.PositiveInfinity), $"the divergence reference is {double.PositiveInfinity}: a run records a finite free energy", version: 2);
+        Refused(Payload(scheduleEpoch: -1), "the schedule epoch is negative (-1)");
+        Refused(Payload(minibatchesIntoEpoch: -1), "the minibatches into the epoch is negative (-1)");
+        Refused(Payload(batchSize: 0), "the batch size 0 is not positive");
+        // Saved again (as format version 4) and loaded, each field is where it was: the two partial sums not swapped.
+        var resaved = TrainingState.Load(new MemoryStream(Bytes(TrainingState.Load(new MemoryStream(Framed(Payload(partialObjective: 2.5, scheduleEpoch: 4)))))));
+        Assert.AreEqual((10L, 4, 3, 20, 120L, 1.5, 2.5), (resaved.StepsTrained, resaved.ScheduleEpoch, resaved.MinibatchesIntoEpoch, resaved.BatchSize,
+            resaved.TrainingRows, resaved.PartialFreeEnergy, resaved.PartialObjective));
+        Refused(Payload(streamCount: 65), "the state has 65 random streams, more than any run records");
+        // The optimiser's entry 'x' (its name length-prefixed), then its kind byte and its int32 length.
+        Refused(Payload(entryName: [1, (byte)'x'], entryRest: [2, 0, 0, 0, 0]), "the entry 'x' has the unknown kind 2");
+        // 2²⁹ float32 values in a payload of a few bytes: short, refused before 2 GiB are asked for (a count of bytes past int's range).
+        Refused(Payload(entryName: [1, (byte)'x'], entryRest: [0, 0, 0, 0, 0x20]), "the payload ends early");
+        Refused(Payload()[..^1], "the payload ends early");
+        Refused([.. Payload(), 0], "the payload has bytes after its last section");
     }
 
     /// <summary>
@@ -662,6 +686,46 @@ public sealed class TrainingStateTests
         StringAssert.Contains(e.Message, directory);
         e = Assert.ThrowsExactly<FileNotFoundException>(() => TrainingState.Load(temp.File("missing.state")));
         StringAssert.Contains(e.Message, temp.File("missing.state"));
+    }
+
+    /// <summary>
+    /// An entry written again with another length or precision is replaced, keeping its place in <see cref="StateSection.Names"/>
+    /// (each name is there once); reading checks the name, the length and the precision, each refusal an
+    /// <see cref="InvalidDataException"/> naming the owner and the entry; a null or empty name is refused as it is written.
+    /// </summary>
+    [TestMethod]
+    public void AStateSectionsEntryWrittenAgainIsReplacedInItsPlaceAndReadStrictly()
+    {
+        var section = new StateSection("the test's optimiser");
+        section.Write("a", [1.0, 2.0]);
+        section.Write("b", 5.0);
+        section.Write("a", [3.0, 4.0, 5.0]);
+        CollectionAssert.AreEqual(new[] { "a", "b" }, section.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { 3.0, 4.0, 5.0 }, section.ReadDoubles("a", 3).ToArray());
+        section.Write("a", [6.0]);   // shorter: nothing of the longer entry left over
+        CollectionAssert.AreEqual(new[] { 6.0 }, section.ReadDoubles("a", 1).ToArray());
+        section.Write("b", [7f, 8f]);
+        CollectionAssert.AreEqual(new[] { 7f, 8f }, section.ReadFloats("b", 2).ToArray());
+        CollectionAssert.AreEqual(new[] { "a", "b" }, section.Names.ToArray());
+        Assert.IsTrue(section.Contains("b"));
+        Assert.IsFalse(section.Contains("c"));
+
+        string Refused(Action read) => Assert.ThrowsExactly<InvalidDataException>(read).Message;
+        StringAssert.Contains(Refused(() => section.ReadDoubles("c", 1)), "The training state of the test's optimiser has no entry 'c'");
+        StringAssert.Contains(Refused(() => section.ReadDoubles("a", 2)), "of the test's optimiser holds 'a' as 1 double-precision numbers, but this run needs 2 double-precision ones");
+        StringAssert.Contains(Refused(() => section.ReadFloats("a", 1)), "holds 'a' as 1 double-precision numbers, but this run needs 1 single-precision ones");
+        Assert.ThrowsExactly<ArgumentException>(() => section.Write("", 1.0));
+        Assert.ThrowsExactly<ArgumentNullException>(() => section.Write(null!, 1.0));
+
+        // A copy (a state's, which the ML.NET estimator trains on) becomes the source's entries alone, in their order, sharing no array:
+        // a run recording into one writes its entries in place.
+        var copy = new StateSection("the copy");
+        copy.Write("old", 1.0);
+        copy.CopyFrom(section);
+        CollectionAssert.AreEqual(new[] { "a", "b" }, copy.Names.ToArray());
+        Assert.IsFalse(copy.Contains("old"));
+        section.Write("a", [9.0]);
+        Assert.AreEqual(6.0, copy.ReadDouble("a"), "the copy shares no array with its source");
     }
 
     // A copy (the ML.NET estimator trains on one and keeps it) carries the divergence reference F₀, so that a fit resumed from it
