@@ -1,5 +1,7 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Learning;
+using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Data;
 
 namespace Microsoft.ML.Helmholtz.Tests.Samples;
@@ -48,6 +50,21 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         string[] report = File.ReadAllLines(Temp.File("out/report.csv"));
         Assert.AreEqual(4, report.Length, string.Join("\n", report));
         Assert.IsTrue(report[1].StartsWith("temporal,2,", StringComparison.Ordinal), report[1]);
+        Assert.DoesNotContain("stopped after epoch", text, "a run that trained every epoch asked for did not stop early");
+        // The copying baseline predicts each test frame by the one before it: its error is theirs, squared and summed over the pixels.
+        SequenceSet test = BouncingBalls.LoadOrCreate(Temp.File("data"), new BouncingBallsOptions { Frames = 12 }, 24, 4).Test;
+        double copy = 0;
+        for (int s = 0; s < test.Count; s++)
+            for (int t = 1; t < test.Frames; t++)
+                for (int i = 0; i < test.ValuesPerFrame; i++)
+                {
+                    double e = test.Frame(s, t)[i] - test.Frame(s, t - 1)[i];
+                    copy += e * e;
+                }
+        copy /= test.Count * (test.Frames - 1);
+        string[] copyRow = report[3].Split(',');
+        Assert.AreEqual("copy_previous_frame", copyRow[0]);
+        Assert.AreEqual(copy, double.Parse(copyRow[4], System.Globalization.CultureInfo.InvariantCulture), 5.1e-5, "printed to 4 decimals");
         // The trained model is saved: two epochs of three minibatches of 8 of the 24 sequences.
         Assert.AreEqual(6L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained);
         Assert.HasCount(3, File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile)));
@@ -130,6 +147,13 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         int exit = BouncingBallsApp.Run(["--epochs", "1", "--data", file, "--out", Temp.File("out")], new StringWriter(), error);
         Assert.AreEqual(BouncingBallsApp.UserError, exit, error.ToString());
         StringAssert.StartsWith(error.ToString(), $"error: --data {file} is a file; give a folder for the bouncing-balls data set.");
+        // A path with a line break in its name is still one line ("error: …" each user error, whatever the message holds).
+        string broken = Temp.File("data\nfile");
+        File.WriteAllText(broken, "");
+        error = new StringWriter();
+        exit = BouncingBallsApp.Run(["--epochs", "1", "--data", broken, "--out", Temp.File("out")], new StringWriter(), error);
+        Assert.AreEqual(BouncingBallsApp.UserError, exit, error.ToString());
+        Assert.AreEqual($"error: --data {broken.Replace('\n', ' ')} is a file; give a folder for the bouncing-balls data set.", error.ToString().TrimEnd());
     }
 
     [TestMethod]
@@ -242,6 +266,7 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsTrue(steps is >= 3 and <= 4, $"{steps} steps");
         StringAssert.Contains(text, "temporal machine:");
         Assert.IsFalse(text.Contains("without the LSTM:", StringComparison.Ordinal), "the baseline is skipped");
+        Assert.DoesNotContain("training the same machine without the LSTM", text, "not even started");
         Assert.IsTrue(File.Exists(Temp.File("out/report.csv")) && File.Exists(Temp.File("out/strip.png")));
     }
 
@@ -289,5 +314,87 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual(BouncingBallsApp.Internal, exit, error);
         StringAssert.StartsWith(error, "error: internal error (InvalidOperationException): a bug");
         Assert.IsFalse(error.Contains("   at ", StringComparison.Ordinal), "no stack trace unless HELMHOLTZ_DEBUG=1");
+    }
+
+    /// <summary>
+    /// A signal while the data set is made (the generator takes no token) is acted on once it is written: exit code 130, the data set
+    /// there for the next run, and nothing trained or saved.
+    /// </summary>
+    [TestMethod]
+    public void CancelledWhileTheDataSetIsMadeItIsWrittenAndNothingTrained()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("bouncing balls:", source.Cancel), source.Token, [.. Small, "--epochs", "1"]);
+        Assert.AreEqual(BouncingBallsApp.Cancelled, exit, error);
+        Assert.AreEqual("cancelled before training: the data set is written, nothing trained.", error.TrimEnd());
+        Assert.DoesNotContain("training the temporal machine", text);
+        Assert.IsTrue(File.Exists(Temp.File("data/" + BouncingBalls.TrainFile)) && File.Exists(Temp.File("data/" + BouncingBalls.TestFile)), "the data set is written");
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out")), "nothing trained, nothing saved");
+    }
+
+    /// <summary>
+    /// A signal while the test sequences are scored stops the scoring: exit code 130, the trained model saved (before the scoring), no
+    /// strip and no report.
+    /// </summary>
+    [TestMethod]
+    public void CancelledWhileScoringTheTrainedModelIsSavedAndTheScoringStops()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("model saved to", source.Cancel), source.Token, [.. Small, "--epochs", "1", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Cancelled, exit, error);
+        string model = Temp.File("out/" + BouncingBallsApp.ModelFile);
+        Assert.AreEqual($"scoring cancelled; the model is saved in {model}.", error.TrimEnd());
+        Assert.AreEqual(3L, TemporalHelmholtzMachine.Load(model).Machine.StepsTrained, "the epoch's three minibatches");
+        Assert.DoesNotContain("temporal machine:", text, "nothing scored");
+        Assert.IsFalse(File.Exists(Temp.File("out/" + BouncingBallsApp.ReportFile)) || File.Exists(Temp.File("out/" + BouncingBallsApp.StripFile)), "no report, no strip");
+    }
+
+    /// <summary>
+    /// Each minibatch of --batch-sequences sequences is one step per segment of --truncation frames (0: the whole sequence): 24 sequences
+    /// of 12 frames are 3 minibatches of 8, 6 steps when cut in segments of 6 frames, and one minibatch of 24 (a batch as large as the
+    /// training set is allowed).
+    /// </summary>
+    [TestMethod]
+    [DataRow("8", "0", 3L)]
+    [DataRow("8", "6", 6L)]
+    [DataRow("24", "0", 1L)]
+    public void EachSegmentOfEachMinibatchIsOneStep(string batch, string truncation, long steps)
+    {
+        var (exit, text, error) = Run([.. Small, "--epochs", "1", "--no-baseline", "--batch-sequences", batch, "--truncation", truncation]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        Assert.AreEqual(steps, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained);
+        Assert.AreEqual(truncation != "0", text.Contains($", BPTT truncated to {truncation} steps", StringComparison.Ordinal), text);
+    }
+
+    /// <summary>
+    /// Under a time limit a decay that takes the rate to 0 is allowed: the run stops at the epoch whose rate is 0 and says so
+    /// (--decay 1e-30: epoch 2's rate is 1e-33, epoch 3's 1e-63, 0 as a float).
+    /// </summary>
+    [TestMethod]
+    public void UnderATimeLimitARateThatReachesZeroStopsTheRunThere()
+    {
+        var (exit, text, error) = Run([.. Small, "--epochs", "3", "--decay", "1e-30", "--time-limit", "60", "--no-baseline"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        StringAssert.Contains(text, "learning rate 0: stopped after epoch 2, where --decay takes the rate to 0 in single precision");
+        Assert.AreEqual(6L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained, "two epochs of three minibatches");
+    }
+
+    /// <summary>
+    /// The model saved is the library's temporal machine made and trained under the options given, --seed included (both the initial
+    /// weights and the training draw from it): the same parameters, bit for bit.
+    /// </summary>
+    [TestMethod]
+    public void TheModelSavedIsTheLibrarysTrainingUnderTheSeedGiven()
+    {
+        var (exit, _, error) = Run([.. Small, "--epochs", "1", "--no-baseline", "--seed", "7"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        BouncingBallsDataset data = BouncingBalls.LoadOrCreate(Temp.File("data"), new BouncingBallsOptions { Frames = 12 }, 24, 4);
+        var expected = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("900bs-20g"), 8, 7);
+        new TemporalTrainer(LearningRules.Create("sbp"), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, Seed = 7, LearningRate = new LearningRateSchedule(1e-3f) })
+            .Train(expected, data.Train);
+        var saved = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile));
+        Assert.HasCount(expected.Parameters.Count, saved.Parameters);
+        for (int p = 0; p < expected.Parameters.Count; p++)
+            CollectionAssert.AreEqual(expected.Parameters[p].Value, saved.Parameters[p].Value, expected.Parameters[p].Name);
     }
 }

@@ -257,6 +257,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--architecture", "784b-20b", "--architecture 784b-20b with --rule sbp: ")]
     [DataRow("--architecture", "784b-20b", "needs Gaussian hidden layers")]
     [DataRow("--epochs", "99999999999", "--epochs needs a whole number from 0 to 2147483647; got '99999999999'.")]
+    [DataRow("--seed", "-1", "--seed needs a whole number from 0 to 2147483647; got '-1'.")]
     [DataRow("--out", "--task", "--out needs a value, but the next argument is the option --task.")]
     [DataRow("--epochs", "0", "--epochs 0 scores the machine given with --machine FILE as it is and trains nothing")]
     [DataRow("--normal-digits", "0,1,x", "--normal-digits")]
@@ -404,6 +405,12 @@ public sealed class PipelineAppTests : TempDirectoryTests
         var (exit, text, error) = Run("--task", "anomaly", "--normal-digits", "5,5", "--epochs", "1", "--architecture", "784b-10g-4g", "--k", "1");
         Assert.AreEqual(PipelineApp.Success, exit, error);
         StringAssert.Contains(text, $"(StochasticBackpropagation) on {train:N0} binarized images of digits 5; 5,000 test images, {anomalies:N0} of them of other digits (the anomalies):");
+        // A --train-limit above the normal digits' images takes each of them once, not the limit's count (cancelled as the training starts).
+        using var source = new CancellationTokenSource();
+        (exit, text, error) = Run(new AtLine("Training", source.Cancel), source.Token, "--task", "anomaly", "--normal-digits", "5", "--train-limit", "100000",
+            "--epochs", "1", "--architecture", "784b-10g-4g", "--k", "1");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        StringAssert.StartsWith(text, $"Training 784b-10g-4g (StochasticBackpropagation) on {train:N0} binarized images of digits 5;");
     }
 
     /// <summary>Each --rule trains under its own rule (as the line before the training names it; the run is cancelled there).</summary>
