@@ -434,8 +434,11 @@ public sealed class DivergenceTests
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters), name);
     }
 
-    /// <summary>NVIL whose measure number <paramref name="poisoned"/> leaves a gradient that is not finite (its free energy stays finite).</summary>
-    private sealed class PoisonedGradientNvil(int poisoned) : ILearningRule, IUndoableRunningEstimates
+    /// <summary>
+    /// NVIL whose measure number <paramref name="poisoned"/> leaves a gradient that is not finite (its free energy stays finite), in
+    /// the last element of the machine's parameter number <paramref name="parameter"/>.
+    /// </summary>
+    private sealed class PoisonedGradientNvil(int poisoned, int parameter = 0) : ILearningRule, IUndoableRunningEstimates
     {
         public readonly Nvil Inner = new();
         private int _measures;
@@ -455,7 +458,7 @@ public sealed class DivergenceTests
             if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
             if (_measures == poisoned) MachineBefore = TestModels.Snapshot(machine.Parameters);
             BatchLoss loss = Inner.AccumulateGradients(machine, batch);
-            if (_measures++ == poisoned) machine.Parameters[0].Gradient[0] = float.NaN;
+            if (_measures++ == poisoned) machine.Parameters[parameter].Gradient[^1] = float.NaN;
             return loss;
         }
     }
@@ -463,19 +466,20 @@ public sealed class DivergenceTests
     /// <summary>
     /// A step refused for a gradient that is not finite takes back what the rule's measure of its minibatch taught the running
     /// baselines, as a step undone for its free energy does (it once kept them), and advises by whether a step was taken: before the
-    /// run's first, the learning rate played no part.
+    /// run's first, the learning rate played no part. The message names the parameter that holds the value, not the first.
     /// </summary>
     [TestMethod]
-    [DataRow(0)]
-    [DataRow(7)]
-    public void AGradientNotFiniteIsRefusedWithTheRulesEstimatesTakenBack(int poisoned)
+    [DataRow(0, 0)]
+    [DataRow(7, 0)]
+    [DataRow(7, 3)]
+    public void AGradientNotFiniteIsRefusedWithTheRulesEstimatesTakenBack(int poisoned, int parameter)
     {
-        var rule = new PoisonedGradientNvil(poisoned);
+        var rule = new PoisonedGradientNvil(poisoned, parameter);
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 22);
         float[][] given = TestModels.Snapshot(machine.Parameters);
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, new TrainingOptions { Epochs = 3, BatchSize = 20, Seed = 23 })
             .Train(machine, Data()));
-        StringAssert.Contains(e.Message, $"the gradient of {machine.Parameters[0].Name} is not finite");
+        StringAssert.Contains(e.Message, $"the gradient of {machine.Parameters[parameter].Name} is not finite");
         if (poisoned == 0)
         {
             StringAssert.Contains(e.Message, "Check its parameters");

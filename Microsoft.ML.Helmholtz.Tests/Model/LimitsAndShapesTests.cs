@@ -570,5 +570,11 @@ public sealed class UnitRegistrationTests
         Assert.AreEqual("layer", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.Generative(-1, 1)).ParamName);
         Assert.AreEqual(6, conditioning.Generative(0, 1).Length);
         Assert.AreEqual(4 * 2, conditioning.Recognition(1, 2).Length);
+        // Rows are checked against the capacity, not against the buffer's length: one row more than it holds is named 'rows'.
+        foreach (int rows in new[] { 3, -1 })
+        {
+            Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.Generative(0, rows)).ParamName, $"{rows} rows");
+            Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => conditioning.RecognitionGradient(2, rows)).ParamName, $"{rows} rows");
+        }
     }
 }
