@@ -192,6 +192,24 @@ public sealed class OptimizerTests
         CollectionAssert.AreEqual(p.Value, q.Value);
     }
 
+    // An optimiser stepped over another list of parameters of the same shapes steps those (each keeps its own moments or
+    // velocities): the blocks built over the first list's arrays are not reused for a list that only has their count.
+    [TestMethod]
+    [DataRow("sgd")]
+    [DataRow("adam")]
+    public void AnOptimiserSteppedOverOtherParametersStepsThoseAndNotTheFirst(string kind)
+    {
+        IOptimizer optimiser = kind == "sgd" ? new SgdMomentum(0.8f) : new Adam();
+        Parameter p = NewParameter(), q = NewParameter();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        optimiser.Step([p], 0.05f);
+        float[] afterItsStep = (float[])p.Value.Clone();
+        Gradients[1].CopyTo(q.Gradient, 0);
+        optimiser.Step([q], 0.05f);
+        CollectionAssert.AreEqual(afterItsStep, p.Value, "the first list is not stepped again");
+        CollectionAssert.AreNotEqual(NewParameter().Value, q.Value, "the second list is stepped");
+    }
+
     // A velocity that is not finite is refused, naming the parameter: it would step every later value to NaN or ±∞.
     [TestMethod]
     public void SgdRefusesAVelocityThatIsNotFinite()
