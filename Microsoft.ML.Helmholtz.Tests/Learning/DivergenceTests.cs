@@ -75,12 +75,6 @@ public sealed class DivergenceTests
         }
     }
 
-    private static void AssertParameters(float[][] expected, HelmholtzMachine machine, string context)
-    {
-        for (int i = 0; i < expected.Length; i++)
-            CollectionAssert.AreEqual(expected[i], machine.Parameters[i].Value, $"{context}: {machine.Parameters[i].Name}");
-    }
-
     /// <summary>
     /// 10 minibatches an epoch; step 24 (epoch 3, minibatch 4) is taken with a rate far too
     /// large (10⁶), or one that overflows every parameter to ±∞/NaN. Either way the step is undone (the
@@ -113,11 +107,11 @@ public sealed class DivergenceTests
         Assert.AreEqual(4, e.Minibatch, e.Message);
         StringAssert.Contains(e.Message, "The step of epoch 3, minibatch 4 failed");
         StringAssert.Contains(e.Message, "undone");
-        AssertParameters(optimizer!.Before[24], machine, "the machine after the failure");
+        TestModels.AssertParameters(optimizer!.Before[24], machine.Parameters, "the machine after the failure");
         Assert.AreEqual(24L, machine.StepsTrained, "the undone step is not counted");
         CollectionAssert.AreEqual(new[] { 1, 2 }, reported);
         var saved = HelmholtzMachine.Load(checkpoint);
-        AssertParameters(optimizer.Before[20], saved, "the checkpoint of epoch 2");
+        TestModels.AssertParameters(optimizer.Before[20], saved.Parameters, "the checkpoint of epoch 2");
     }
 
     /// <summary>
@@ -141,7 +135,7 @@ public sealed class DivergenceTests
             ? new SabotagedKeepingOptimizer(failed, 24, 1e6f) : new SabotagedOptimizer(failed, 24, 1e6f)).Train(failed, Data()));
         var stopped = Fresh();
         Assert.ThrowsExactly<OperationCanceledException>(() => Trainer(() => keptByTheStep ? new StoppingKeepingAdam(24) : new StoppingAdam(24)).Train(stopped, Data()));
-        AssertParameters(stopped.Parameters.Select(p => p.Value).ToArray(), failed, "the failed run against the run stopped before the failed step");
+        TestModels.AssertParameters(stopped.Parameters.Select(p => p.Value).ToArray(), failed.Parameters, "the failed run against the run stopped before the failed step");
 
         var plain = Fresh();
         Assert.ThrowsExactly<OperationCanceledException>(() => Trainer(() => new StoppingAdam(24), centred: false).Train(plain, Data()));
@@ -162,7 +156,7 @@ public sealed class DivergenceTests
         StringAssert.Contains(e.Message, "The step of epoch 2, minibatch 9 failed");
         StringAssert.Contains(e.Message, "the last minibatch of epoch 2, after the epoch");
         CollectionAssert.AreEqual(new[] { 1 }, reported, "epoch 2 ended with the failed step: it is not reported");
-        AssertParameters(optimizer!.Before[19], machine, "after the failure");
+        TestModels.AssertParameters(optimizer!.Before[19], machine.Parameters, "after the failure");
     }
 
     /// <summary>
@@ -211,7 +205,7 @@ public sealed class DivergenceTests
         }
         Assert.AreEqual(2L, split.StepsTrained, "stopped after the epoch's two whole minibatches, before its fill");
         new HelmholtzTrainer(new WakeSleep(), ShortFillOptions).Train(split, new ZerosThenAShortFillOfOnes(10, 2), null, null, default, state);
-        AssertParameters(TestModels.Snapshot(whole.Parameters), split, "resumed");
+        TestModels.AssertParameters(TestModels.Snapshot(whole.Parameters), split.Parameters, "resumed");
     }
 
     /// <summary>Two epochs of minibatches of 20 under a divergence limit of about 2 F₀ + 10 nats: the zeros pass it, a minibatch of the fill's ones would not.</summary>
@@ -267,7 +261,7 @@ public sealed class DivergenceTests
         var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => new SabotagedOptimizer(machine, 0, factor) };
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(new StochasticBackpropagation(), options).Train(machine, Data(20)));
         StringAssert.Contains(e.Message, "the machine is as it was when the run started");
-        AssertParameters(given, machine, "after the failed only step (visible biases included)");
+        TestModels.AssertParameters(given, machine.Parameters, "after the failed only step (visible biases included)");
         Assert.AreEqual(0L, machine.StepsTrained);
     }
 
@@ -280,7 +274,7 @@ public sealed class DivergenceTests
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
             new HelmholtzTrainer(new StochasticBackpropagation(), new TrainingOptions { Epochs = 1, BatchSize = 4 }).Train(machine, data));
         StringAssert.Contains(e.Message, "The free energy of the machine as given is");
-        AssertParameters(given, machine, "refused");
+        TestModels.AssertParameters(given, machine.Parameters, "refused");
     }
 
     [TestMethod]
@@ -455,8 +449,7 @@ public sealed class DivergenceTests
 
         public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
         {
-            if (_measures == poisoned) BaselinesBefore = Inner.Baselines.ToArray();
-            if (_measures == poisoned) MachineBefore = TestModels.Snapshot(machine.Parameters);
+            if (_measures == poisoned) (BaselinesBefore, MachineBefore) = (Inner.Baselines.ToArray(), TestModels.Snapshot(machine.Parameters));
             BatchLoss loss = Inner.AccumulateGradients(machine, batch);
             if (_measures++ == poisoned) machine.Parameters[parameter].Gradient[^1] = float.NaN;
             return loss;
@@ -490,7 +483,7 @@ public sealed class DivergenceTests
         CollectionAssert.AreEqual(rule.BaselinesBefore, rule.Inner.Baselines.ToArray(), "the running baselines after the refused step");
         // The refused step was never taken: after earlier steps the machine keeps them (after step 7, not put back to step 6), bit for
         // bit; before the first, it is the machine as given (its data-based visible biases undone).
-        AssertParameters(poisoned == 0 ? given : rule.MachineBefore!, machine, "after the refused step");
+        TestModels.AssertParameters(poisoned == 0 ? given : rule.MachineBefore!, machine.Parameters, "after the refused step");
     }
 
     /// <summary>
@@ -549,6 +542,6 @@ public sealed class DivergenceTests
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options(1, 1)).Train(broken, train, state: state2));
         StringAssert.Contains(e.Message, "The free energy of the machine as given is");
         StringAssert.Contains(e.Message, "that the training state carries from the run that recorded it (TrainingOptions.DivergenceFactor)");
-        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], broken.Parameters[i].Value, broken.Parameters[i].Name);
+        TestModels.AssertParameters(before, broken.Parameters);
     }
 }

@@ -152,6 +152,9 @@ public sealed class OptimizerTests
         for (int i = 0; i < 7; i++) Assert.AreEqual(start[i] - 0.05f * Gradients[0][i], p.Value[i], 1e-6f, $"entry {i}");
     }
 
+    /// <summary>SGD with momentum 0.8 ("sgd") or Adam ("adam"), new.</summary>
+    private static IOptimizer Optimizer(string kind) => kind == "sgd" ? new SgdMomentum(0.8f) : new Adam();
+
     // A state restored into an optimiser that has stepped replaces its state (SGD's velocities; Adam's moments and step count),
     // a state saved before the first step too (Adam's is then its step count 0 alone): the next step goes on from the restored
     // state, not from its own earlier steps' (the step's blocks are rebuilt over the arrays it restored). Exact: both paths
@@ -163,9 +166,8 @@ public sealed class OptimizerTests
     [DataRow("adam", 0)]
     public void AnOptimiserRestoredAfterItsOwnStepsGoesOnFromTheRestoredState(string kind, int stepsBeforeSave)
     {
-        IOptimizer Make() => kind == "sgd" ? new SgdMomentum(0.8f) : new Adam();
         var p = NewParameter();
-        var reference = Make();
+        var reference = Optimizer(kind);
         for (int t = 0; t < stepsBeforeSave; t++)
         {
             Gradients[t].CopyTo(p.Gradient, 0);
@@ -176,7 +178,7 @@ public sealed class OptimizerTests
         if (kind == "adam" && stepsBeforeSave == 0) CollectionAssert.AreEqual(new[] { "step" }, section.Names.ToArray(), "no moments before the first step");
         float[] saved = (float[])p.Value.Clone();
 
-        var optimiser = Make();
+        var optimiser = Optimizer(kind);
         var q = NewParameter();
         for (int t = 1; t < 3; t++)
         {
@@ -199,7 +201,7 @@ public sealed class OptimizerTests
     [DataRow("adam")]
     public void AnOptimiserSteppedOverOtherParametersStepsThoseAndNotTheFirst(string kind)
     {
-        IOptimizer optimiser = kind == "sgd" ? new SgdMomentum(0.8f) : new Adam();
+        IOptimizer optimiser = Optimizer(kind);
         Parameter p = NewParameter(), q = NewParameter();
         Gradients[0].CopyTo(p.Gradient, 0);
         optimiser.Step([p], 0.05f);

@@ -61,7 +61,7 @@ public sealed class ResumeRuleUndoTests
             var e = Assert.ThrowsExactly<InvalidDataException>(() => new HelmholtzTrainer(rule, options).Train(machine, Train, state: older), rule.Name);
             StringAssert.Contains(e.Message, "which this rule does not keep", rule.Name);
             StringAssert.Contains(e.Message, $"holds '{recorder.Parameters[0].Name}'", rule.Name);
-            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, $"{rule.Name}: {machine.Parameters[i].Name}");
+            TestModels.AssertParameters(before, machine.Parameters, rule.Name);
             // The rule's own state resumes.
             var own = new TrainingState();
             var other = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 71);
@@ -102,7 +102,7 @@ public sealed class ResumeRuleUndoTests
         var rule = LearningRules.Create("nvil");
         var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new HelmholtzTrainer(rule, Options(1, 1e4)).Train(machine, Train, state: state));
         StringAssert.Contains(e.Message, "the machine is as it was when the run started");
-        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(parameters, machine.Parameters);
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 

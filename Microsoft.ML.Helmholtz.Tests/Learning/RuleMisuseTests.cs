@@ -155,7 +155,7 @@ public sealed class RuleMisuseTests
                 Assert.AreEqual(0, batch.Examples, context);
                 var unloaded = Assert.ThrowsExactly<InvalidOperationException>(() => rule.AccumulateGradients(machine, batch), context);
                 StringAssert.Contains(unloaded.Message, "holds no examples", context);
-                for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, context);
+                TestModels.AssertParameters(before, machine.Parameters, context);
                 rows[3 * 12 + 9] = 1f;
                 batch.Load(5);   // the same rows, mended, load
                 Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(machine, batch).FreeEnergy), context);

@@ -33,7 +33,7 @@ public sealed class StoppedRunTests
         var refused = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 4, LearningRate = new LearningRateSchedule(4), Optimizer = () => new Adam(weightDecay: 0.5f) };
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(rule, refused).Train(machine, Train));
 
-        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(parameters, machine.Parameters);
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters), "the rule after a run refused at its first step");
     }
 
@@ -56,7 +56,7 @@ public sealed class StoppedRunTests
         var e = Assert.Throws<Exception>(() => new HelmholtzTrainer(LearningRules.Create("wake-sleep"), Options()).Train(machine, new ScriptedMinibatches(Train, 2, firstValue: 2f)));
         Assert.IsTrue(e is ArgumentException or TrainingDivergedException, e.ToString());
         Assert.AreEqual(0L, machine.StepsTrained, "the machine keeps a step whose check would have failed");
-        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(given, machine.Parameters);
     }
 
     /// <summary>
@@ -75,7 +75,7 @@ public sealed class StoppedRunTests
         var reports = new HelmholtzTrainer(LearningRules.Create("nvil"), options).Train(machine, Train);
         Assert.AreEqual(0, reports.Count, "no epoch trained");
         Assert.AreEqual(0L, machine.StepsTrained);
-        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(given, machine.Parameters);
     }
 
     /// <summary>

@@ -19,11 +19,9 @@ public sealed class TrainCallTests
 {
     private static DataMatrix Data(int columns = 10, int rows = 120, ulong seed = 31) => TestModels.BinaryData(rows, columns, seed);
 
-
     private static void AssertUnchanged(float[][] before, HelmholtzMachine machine, string context)
     {
-        for (int i = 0; i < before.Length; i++)
-            CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, $"{context}: {machine.Parameters[i].Name} changed");
+        TestModels.AssertParameters(before, machine.Parameters, context);
         Assert.AreEqual(0L, machine.StepsTrained, context);
     }
 

@@ -204,9 +204,8 @@ public sealed class TrainingStateTests
         CollectionAssert.AreEqual(before.Names.ToArray(), after.Names.ToArray());
         foreach (string name in before.Names)
             CollectionAssert.AreEqual(before.Entries.First(x => x.Name == name).Values, after.Entries.First(x => x.Name == name).Values, name);
-        for (int i = 0; i < parameters.Length; i++) CollectionAssert.AreEqual(parameters[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(parameters, machine.Parameters);
     }
-
 
     [TestMethod]
     public void AStateThatIsNotTheMachinesOrTheRunsIsRefusedBeforeAnythingChanges()
@@ -224,7 +223,7 @@ public sealed class TrainingStateTests
                 ? trainer().Train(target, Train, state: state)
                 : trainer().Train(target, source, state: state), context);
             StringAssert.Contains(e.Message, expected, context);
-            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], target.Parameters[i].Value, $"{context}: {target.Parameters[i].Name}");
+            TestModels.AssertParameters(before, target.Parameters, context);
             Assert.AreEqual(steps, target.StepsTrained, context);
         }
 
@@ -307,7 +306,7 @@ public sealed class TrainingStateTests
         var betas = new TrainingOptions { Epochs = 1, BatchSize = 20, Seed = 63, LearningRate = adam.LearningRate, Optimizer = () => new Adam(0.5f, 0.6f, weightDecay: 0.01f) };
         var b = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(new Vimco(5), betas).Train(machine, Train, state: state));
         StringAssert.Contains(b.Message, "the optimiser 'adam' of 'β1 0.9, β2 0.999, ε 1E-08, weight decay 0.01', but this run's has 'β1 0.5, β2 0.6, ε 1E-08, weight decay 0.01'");
-        for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(before, machine.Parameters);
         Assert.AreEqual(steps, machine.StepsTrained);
 
         // Saved and loaded, the settings are the state's still; resaved from version 3, a state has none and goes on by name.
@@ -379,7 +378,7 @@ public sealed class TrainingStateTests
             StringAssert.Contains(e.Message, $"recorded on a machine whose parameters differ from those of the machine given (both at {state.StepsTrained} steps trained; fingerprints ", name);
             StringAssert.Contains(e.Message, "Give the machine saved at the same point as the state.", name);
             Assert.AreEqual("state", e.ParamName, name);
-            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], given.Parameters[i].Value, $"{name}: {given.Parameters[i].Name}");
+            TestModels.AssertParameters(before, given.Parameters, name);
             Assert.AreEqual(state.StepsTrained, given.StepsTrained, name);
         }
 
@@ -446,7 +445,7 @@ public sealed class TrainingStateTests
         Assert.IsTrue(options.InitializeVisibleBiases, "the premise: the run starts the visible biases from the data, which the cancellation undoes");
         Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), options)
             .Train(machine, new CancelledAtEpochStart(Train, cancellation), null, null, cancellation.Token, state));
-        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(given[i], machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(given, machine.Parameters);
         Assert.IsFalse(state.IsEmpty, "the premise: the cancelled run recorded itself");
         Assert.AreEqual(0L, state.StepsTrained);
 

@@ -26,6 +26,13 @@ internal static class TestModels
     /// <summary>A copy of each parameter's values, in order: what a machine (or a temporal model) holds now, to compare with later.</summary>
     public static float[][] Snapshot(IEnumerable<Parameter> parameters) => parameters.Select(p => p.Value.ToArray()).ToArray();
 
+    /// <summary>Each parameter holds exactly the values of <paramref name="expected"/> (a <see cref="Snapshot"/>); a failure names the parameter, after <paramref name="context"/>.</summary>
+    public static void AssertParameters(float[][] expected, IReadOnlyList<Parameter> parameters, string? context = null)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            CollectionAssert.AreEqual(expected[i], parameters[i].Value, context is null ? parameters[i].Name : $"{context}: {parameters[i].Name}");
+    }
+
     /// <summary>One step of <paramref name="rule"/> on the first <paramref name="rows"/> rows of <paramref name="states"/> (one sample each); the mean F̂.</summary>
     public static double AccumulateGradients(this ILearningRule rule, HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
         => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;

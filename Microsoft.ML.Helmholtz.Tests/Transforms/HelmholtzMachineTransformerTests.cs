@@ -619,7 +619,7 @@ public sealed class HelmholtzMachineTransformerTests
 
             var trainedOn = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 1)).Fit(train, loaded);
             Assert.AreEqual(loaded.StepsTrained + 20, trainedOn.GetMachine().StepsTrained, "one more epoch of 20 minibatches");
-            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], loaded.Parameters[i].Value, $"parameter {i} of the machine given");
+            TestModels.AssertParameters(before, loaded.Parameters, "the machine given");
 
             var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
             StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
@@ -665,7 +665,7 @@ public sealed class HelmholtzMachineTransformerTests
         foreach (long budget in new[] { 512L << 20, 0 })
         {
             var untouched = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.MemoryBudgetBytes = budget; })).Fit(train, initial).GetMachine();
-            for (int i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], untouched.Parameters[i].Value, $"parameter {i}, memory budget {budget}");
+            TestModels.AssertParameters(before, untouched.Parameters, $"memory budget {budget}");
         }
         var fresh = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train).GetMachine();
         Assert.IsTrue(Values(fresh).Zip(before).Any(pair => !pair.First.SequenceEqual(pair.Second)), "a new machine is another");
