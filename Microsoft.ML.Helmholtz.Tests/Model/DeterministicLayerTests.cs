@@ -28,6 +28,8 @@ public sealed class DeterministicLayerTests
         Assert.IsFalse(a.SameAs(HelmholtzArchitecture.Parse("784b-200b-200b")));
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-5t-3t-4g-2t-2b"), 1);
         Assert.AreEqual(machine.Architecture.ParameterCount, machine.Parameters.Sum(p => (long)p.Length));
+        // Unequal trunk sizes: the string is written bottom-up, as Parse reads it (the trunks above are symmetric).
+        Assert.AreEqual("6b-5t-3t-4g-2t-2b", machine.Architecture.ToString());
         var generative = (TrunkedLayer)machine.Generative.Layers[0];
         CollectionAssert.AreEqual(new[] { 3, 5 }, generative.TrunkSizes.ToArray(), "down from X_1 the trunk runs top to bottom");
         CollectionAssert.AreEqual(new[] { 5, 3 }, ((TrunkedLayer)machine.Recognition.Layer(1)).TrunkSizes.ToArray());

@@ -67,6 +67,11 @@ public sealed class HelmholtzMachineTests
         float[] First(HelmholtzMachine m) => m.Parameters.First(p => p.Role == ParameterRole.Weight).Value.ToArray();
         CollectionAssert.AreEqual(First(machine), First(HelmholtzMachine.Create(machine.Architecture, seed: 7)));
         CollectionAssert.AreNotEqual(First(machine), First(HelmholtzMachine.Create(machine.Architecture, seed: 8)));
+        // The documented order, θg then θr, layer by layer: the order the weights are drawn in, so it fixes what a seed gives.
+        CollectionAssert.AreEqual(machine.Generative.Parameters.Concat(machine.Recognition.Parameters).ToArray(), machine.Parameters.ToArray());
+        CollectionAssert.AreEqual(machine.Generative.Layers.SelectMany(l => l.Parameters).ToArray(), machine.Generative.Parameters.ToArray());
+        CollectionAssert.AreEqual(Enumerable.Range(1, machine.Recognition.Depth).SelectMany(l => machine.Recognition.Layer(l).Parameters).ToArray(),
+            machine.Recognition.Parameters.ToArray());
     }
 
     [TestMethod]

@@ -556,6 +556,15 @@ public sealed class UnitRegistrationTests
     }
 
     [TestMethod]
+    public void TheArchitectureConstructorRefusesAMachineWithoutAHiddenLayer()
+    {
+        // Parse refuses "4b" itself; the constructor must too, or a machine with no hidden layer would be built.
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture([new LayerDefinition(4, UnitType.Bernoulli)]));
+        Assert.AreEqual("layers", e.ParamName);
+        StringAssert.Contains(e.Message, "at least one hidden layer");
+    }
+
+    [TestMethod]
     public void ConditioningNamesALayerOutOfRange()
     {
         // The recognition network has no layer 0 (the visible one): its conditioning is named out of range, as layer 3 is.

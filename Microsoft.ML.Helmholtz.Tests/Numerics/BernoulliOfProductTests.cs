@@ -135,6 +135,24 @@ public sealed class BernoulliOfProductTests
         StringAssert.Contains(refusal.Message, "Row 1, column 1");
     }
 
+    [TestMethod]
+    public void ARowSourcePastTheTargetsIsRefused()
+    {
+        // The kernel reads the targets through a pointer: a row source past them would read memory beyond the flips, not throw.
+        var operands = new BernoulliProductOperands(new float[6], new float[3], 2, 3);
+        operands.SetTargets([0f, 1f, 0f, 1f, 1f, 0f], 2);
+        double[] sums = new double[2];
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            // The path is AVX-512's only: the kernel refuses before it reads the row source.
+            Assert.ThrowsExactly<PlatformNotSupportedException>(() => Kernels.AccumulateBernoulliLogProbOfProduct(new float[4], 2, operands, [0, 2], sums));
+            return;
+        }
+        var refusal = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.AccumulateBernoulliLogProbOfProduct(new float[4], 2, operands, [0, 2], sums));
+        Assert.AreEqual("rowSource", refusal.ParamName);
+        Assert.ThrowsExactly<ArgumentException>(() => Kernels.AccumulateBernoulliLogProbOfProduct(new float[4], 2, operands, [0], sums));
+    }
+
     /// <summary>
     /// The path serves a binary visible layer (alone or under deterministic layers) under a built-in engine where AVX-512 runs,
     /// and nothing else: soft targets and an engine of the user's (given every product unless it allows fused ones) keep the
