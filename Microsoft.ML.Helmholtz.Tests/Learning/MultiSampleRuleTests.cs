@@ -313,6 +313,10 @@ public sealed class MultiSampleRuleTests
         Assert.IsNull(new Vimco().Unsupported(HelmholtzArchitecture.Parse("6b-4b")));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Vimco(1));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceWeightedBound(0));
+        // Reweighted wake-sleep takes K = 1 (wake-sleep's sleep update, below) but not 0, and no update it does not name
+        // (one would have run both phases under the name "rws-wake-sleep").
+        Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ReweightedWakeSleep(0)).ParamName);
+        Assert.AreEqual("update", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ReweightedWakeSleep(3, (RecognitionUpdate)3)).ParamName);
         var machine = TestModels.Random("6b-4g", 93);
         var wrongK = Batch(machine, new float[6], 1, 2, 94);
         Assert.ThrowsExactly<ArgumentException>(() => new ImportanceWeightedBound(3).AccumulateGradients(machine, wrongK));

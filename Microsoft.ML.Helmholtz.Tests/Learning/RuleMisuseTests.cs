@@ -61,6 +61,28 @@ public sealed class RuleMisuseTests
         Assert.IsTrue(double.IsFinite(again.FreeEnergy));
     }
 
+    /// <summary>
+    /// A rule prepared for fewer examples than the batch it is then given (called directly, as the trainers do not) grows its
+    /// buffers first: its gradient is bit for bit that of the same rule prepared for the whole batch.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Rules))]
+    public void ARulePreparedForFewerExamplesGrowsItsBuffersForALargerBatch(string name)
+    {
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        float[] Gradient(int preparedFor)
+        {
+            ILearningRule rule = LearningRules.Create(name, samples: 3);
+            rule.Prepare(machine, preparedFor);
+            machine.ZeroGradients();
+            rule.AccumulateGradients(machine, Batch(machine, 6, rule.SamplesPerExample, 5));
+            return machine.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        float[] expected = Gradient(6), grown = Gradient(2);
+        Assert.IsTrue(expected.Any(g => g != 0), $"{name}: a gradient of zeros proves nothing");
+        CollectionAssert.AreEqual(expected, grown, name);
+    }
+
     /// <summary>What a rule with running estimates would carry to a resumed run; null for a rule without them.</summary>
     private static StateSection? Saved(ILearningRule rule, HelmholtzMachine machine)
     {
