@@ -158,6 +158,9 @@ public sealed class FixedNoiseScoringTests
         var extractor = new RecognitionFeatures(machine).CreateExtractor();
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => extractor.Extract(new float[6], -1, new float[100]));
         Assert.AreEqual("count", e.ParamName);
+        // Features too few for the rows are named too: 3 a row, 2 given.
+        var shortFeatures = Assert.ThrowsExactly<ArgumentException>(() => extractor.Extract(new float[6], 1, new float[2]));
+        Assert.AreEqual("features", shortFeatures.ParamName);
     }
 
     // A call of more rows than a block takes them in blocks, each block reading its own rows (not the call's first ones):
@@ -196,6 +199,23 @@ public sealed class FixedNoiseScoringTests
         new FixedNoiseLogLikelihood(machine, k, seed: 23, rowsPerChunk: 40).CreateScorer().Estimate(data.Values, 3, chunked);
         // Free energies of some 20 nats from float products: a relative 1e-5 is many roundings.
         for (int i = 0; i < 3; i++) Assert.AreEqual(whole[i], chunked[i], 1e-5 * Math.Abs(whole[i]), $"row {i}");
+    }
+
+    // Features are of the machine as it was when they were made: a change to the machine afterwards (training makes them) reaches no
+    // extractor, not even one made after it; features made after it see it.
+    [TestMethod]
+    public void FeaturesAreOfTheMachineAsItWasWhenTheyWereMade()
+    {
+        var machine = TestModels.Random("12b-5b-3g", 33, scale: 1f);
+        DataMatrix data = TestModels.BinaryData(4, 12, 34);
+        var features = new RecognitionFeatures(machine, FeatureLayers.AllHidden);
+        float[] before = new float[4 * features.Size], after = new float[4 * features.Size], changed = new float[4 * features.Size];
+        features.CreateExtractor().Extract(data.Values, 4, before);
+        foreach (Parameter p in machine.Recognition.Layer(1).Parameters) p.Value.AsSpan().Fill(0.5f);
+        features.CreateExtractor().Extract(data.Values, 4, after);
+        CollectionAssert.AreEqual(before, after, "an extractor made after the change");
+        new RecognitionFeatures(machine, FeatureLayers.AllHidden).CreateExtractor().Extract(data.Values, 4, changed);
+        CollectionAssert.AreNotEqual(before, changed, "features made after the change");
     }
 
     // Feature layers that name neither member of the enumeration are refused when the features are made (they extracted every hidden layer).

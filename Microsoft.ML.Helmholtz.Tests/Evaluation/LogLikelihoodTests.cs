@@ -215,6 +215,10 @@ public sealed class LogLikelihoodTests
         using var use = WorkerPool.Use(pool);
         double[] a = estimator.EstimatePerExample(machine, data), b = estimator.EstimatePerExample(machine, data);
         CollectionAssert.AreEqual(a, b, "same seed and parallelism, same estimates");
+        // Another seed draws other samples, on one pipeline as on two.
+        foreach (int parallelism in new[] { 1, 2 })
+            CollectionAssert.AreNotEqual(new ImportanceSampledLogLikelihood(50, seed: 80) { Parallelism = parallelism }.EstimatePerExample(machine, data),
+                new ImportanceSampledLogLikelihood(50, seed: 81) { Parallelism = parallelism }.EstimatePerExample(machine, data), $"seeds 80 and 81, {parallelism} pipeline(s)");
         Assert.AreSame(pool, WorkerPool.Current, "the caller's pool after the estimates");
         Assert.IsFalse(WorkerPool.IsInlineOnThisThread, "the pipelines' inline scopes must end with them (Parallel.For runs one on the caller)");
     }
@@ -227,7 +231,9 @@ public sealed class LogLikelihoodTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => new ImportanceSampledLogLikelihood(10).Estimate(machine, bad));
         StringAssert.Contains(e.Message, "0.5");
         Assert.ThrowsExactly<ArgumentException>(() => new NaiveLogLikelihood(10).Estimate(machine, bad));
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceSampledLogLikelihood(0));
+        Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceSampledLogLikelihood(0)).ParamName);
+        // Chunks of no rows would never end the estimate.
+        Assert.AreEqual("rowsPerChunk", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceSampledLogLikelihood(10, rowsPerChunk: 0)).ParamName);
     }
 
     [TestMethod]
@@ -316,6 +322,12 @@ public sealed class LogLikelihoodTests
         double both = estimator.Estimate(machine, new DataMatrix(2, 10, [.. a, .. b])).MonteCarloStandardError;
         Assert.AreEqual(exactA, aAlone * aAlone, 0.4 * exactA, "A's variance");
         Assert.AreEqual(exactB, 4 * both * both - aAlone * aAlone, 0.4 * exactB, "B's variance, second in the call");
+        // On pipelines side by side, one example each, every example keeps its own variance and draws samples of its own: three
+        // copies of B are three different estimates whose variances add to three of B's (the sum's error is less than one's).
+        var pipelines = new ImportanceSampledLogLikelihood(k, seed: 84) { Parallelism = 3 };
+        double three = pipelines.Estimate(machine, new DataMatrix(3, 10, [.. b, .. b, .. b]), out double[] copies).MonteCarloStandardError;
+        Assert.AreEqual(3 * exactB, 9 * three * three, 0.4 * 3 * exactB, "three of B's variances, one from each pipeline");
+        Assert.AreEqual(3, copies.Distinct().Count(), $"each pipeline's own samples: {string.Join(", ", copies)}");
     }
 
     /// <summary>

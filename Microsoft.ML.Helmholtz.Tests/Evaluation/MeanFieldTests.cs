@@ -101,6 +101,17 @@ public sealed class MeanFieldTests
         StringAssert.Contains(extreme.Message, "check the example's values");
     }
 
+    // Progress hears the share of the examples done as each batch ends, rising to 1: 2, 4 and 5 of 5 examples in batches of 2.
+    [TestMethod]
+    public void ProgressRisesToOneAsTheBatchesFinish()
+    {
+        var machine = TestModels.Random("8b-3g-2g", 148, scale: 0.5f);
+        var fractions = new List<double>();
+        new MeanFieldLogLikelihood(samples: 2, steps: 1, seed: 149, examplesPerBatch: 2).Estimate(machine, Replicated(machine, 5, 1, 150),
+            new SynchronousProgress<double>(fractions.Add));
+        CollectionAssert.AreEqual(new[] { 0.4, 0.8, 1.0 }, fractions.ToArray());
+    }
+
     [TestMethod]
     public void BinaryHiddenLayersAreRefused()
     {

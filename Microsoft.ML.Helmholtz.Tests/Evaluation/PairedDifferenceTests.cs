@@ -85,6 +85,7 @@ public sealed class PairedDifferenceTests
                      ([1, double.PositiveInfinity], [0, 0], "perExample", "perExample[1] is "),
                      ([1, 1], [-4, 0], "monteCarloVariance", "monteCarloVariance[0] is -4"),
                      ([1, 1], [0, -1e-9], "monteCarloVariance", "monteCarloVariance[1] is "),   // the bound is 0 itself
+                     ([1, 1], [0, 0, 4], "monteCarloVariance", "3 variances for 2 examples"),   // a variance too many entered the error
                  })
         {
             var e = Assert.ThrowsExactly<ArgumentException>(() => LogLikelihoodEstimate.FromPerExample(values, variances, 3));
