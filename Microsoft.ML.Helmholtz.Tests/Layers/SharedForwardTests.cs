@@ -144,6 +144,7 @@ public sealed class SharedForwardTests
     /// the layer gives every row its own copy of all the trunk's activations (the lower layers' too, which the backward reads).
     /// </summary>
     [TestMethod]
+    [DataRow("20b-5b")]           // no trunk: a plain layer asked for the input's gradient still gives it
     [DataRow("20b-6t-5b")]
     [DataRow("20b-6t-4t-5b")]     // two deterministic layers: the gradient between them is per distinct row too
     [DataRow("20b-6t-4t-18g")]

@@ -34,6 +34,46 @@ public sealed class InputCenteringTests
     }
 
     /// <summary>
+    /// Of a trunk of several tanh layers only the first map reads the centred input (the maps above it read tanh units, centred
+    /// at 0 already): ToCentred moves exactly the biases of the two trunks' first maps, each by W c, and no other parameter.
+    /// (Widths 6-6 so that a wrong map would still fit its centre.)
+    /// </summary>
+    [TestMethod]
+    public void OnlyATrunksFirstMapIsCentred()
+    {
+        var machine = TestModels.Random("6b-6t-6t-4b", 7);
+        double[] visibleCentre = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85];
+        var firstMaps = new (AffineMap Map, double[] Centre)[]
+        {
+            (((TrunkedLayer)machine.Recognition.Layer(1)).Trunk.Maps[0], visibleCentre),        // reads X0
+            (((TrunkedLayer)machine.Generative.Layers[0]).Trunk.Maps[0], new double[] { 0.5, 0.5, 0.5, 0.5 }), // reads X1 (binary)
+        };
+        float[][] before = TestModels.Snapshot(machine.Parameters);
+        var parameters = machine.Parameters.ToList();
+        var centering = InputCentering.For(machine, visibleCentre);
+        Assert.AreEqual(2, centering.Count);
+        centering.ToCentred();
+        for (int k = 0; k < parameters.Count; k++)
+        {
+            var (map, centre) = firstMaps.FirstOrDefault(m => ReferenceEquals(m.Map.Bias, parameters[k]));
+            if (map is null)
+            {
+                CollectionAssert.AreEqual(before[k], parameters[k].Value, $"{parameters[k].Name} reads no centred input");
+                continue;
+            }
+            int w = parameters.IndexOf(map.Weight!);
+            Assert.AreEqual(centre.Length, map.Inputs, parameters[k].Name);
+            for (int o = 0; o < map.Outputs; o++)
+            {
+                double product = 0;
+                for (int i = 0; i < map.Inputs; i++) product += (double)before[w][o * map.Inputs + i] * (float)centre[i];
+                Assert.AreEqual(before[k][o] + product, map.Bias.Value[o], 1e-5, $"b̃[{o}] of {parameters[k].Name}");
+            }
+        }
+        centering.Abandon();
+    }
+
+    /// <summary>
     /// One step: W moves by Adam's step on dW − db cᵀ, and b̃ = b + W c by Adam's step on db, so that the
     /// new b is b̃' − W' c. The expected values come from a fresh Adam run on copies of (W, b̃) with those
     /// gradients; the other parameters take Adam's plain step.
