@@ -682,7 +682,9 @@ public sealed class KernelTests
             CollectionAssert.AreEqual(source[(order[r] * columns)..((order[r] + 1) * columns)], destination[(r * columns)..((r + 1) * columns)], $"row {r}");
         CollectionAssert.AreEqual(tail, destination[^5..], "past the rows");
         order[rows - 1] = sourceRows;
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.GatherRows(source, columns, order, destination));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.GatherRows(source, columns, order, destination));
+        Assert.AreEqual("rows", e.ParamName, "the refusal names the row indices, not a slice deep inside");
+        StringAssert.Contains(e.Message, $"Row {sourceRows} is outside");
     }
 
     [TestMethod]

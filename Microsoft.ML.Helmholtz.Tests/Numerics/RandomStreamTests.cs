@@ -378,19 +378,22 @@ public sealed class RandomStreamTests
     }
 
     /// <summary>
-    /// NextDouble stays inside (0, 1) for the draw whose top 53 bits are all ones (1 in 2^53): (m + ½)·2⁻⁵³ rounded to 1 there.
-    /// The stream's state is set so that its next output is 2^64 − 1.
+    /// NextDouble stays inside (0, 1) for the draws at either end: the one whose top 53 bits are all ones (1 in 2^53), where
+    /// (m + ½)·2⁻⁵³ rounded to 1, and the one of all zeros, which the half keeps above 0 (callers take its logarithm).
+    /// The stream's state is set so that its next output is the draw.
     /// </summary>
     [TestMethod]
-    public void NextDoubleStaysBelowOneForTheLargestDraw()
+    [DataRow(ulong.MaxValue, 1 - 1.0 / (1UL << 53))]   // the largest double below 1
+    [DataRow(0UL, 1.0 / (1UL << 54))]                  // ½ · 2⁻⁵³
+    public void NextDoubleStaysInsideTheOpenIntervalForTheExtremeDraws(ulong draw, double expected)
     {
         var stream = new RandomStream(1);
         ulong[] state = stream.SaveState();
-        state[4 * 8] = ulong.MaxValue;             // the first buffered output
+        state[4 * 8] = draw;                       // the first buffered output
         state[RandomStream.StateWords - 1] = 0;    // none handed out yet
         stream.RestoreState(state);
         double u = stream.NextDouble();
         Assert.IsTrue(u > 0 && u < 1, $"NextDouble gave {u:R}");
-        Assert.AreEqual(1 - Math.Pow(2, -53), u, "the largest double below 1");
+        Assert.AreEqual(expected, u);
     }
 }

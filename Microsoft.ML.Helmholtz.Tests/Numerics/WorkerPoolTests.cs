@@ -27,11 +27,13 @@ public sealed unsafe class WorkerPoolTests
 
     private static (int[] Counts, int[] Threads) RunCounting(WorkerPool pool, int pieces, double microsecondsEach)
     {
-        int[] counts = new int[pieces], threads = new int[pieces];
+        // One slot past the pieces: a piece `pieces` run by mistake (a thread's last, failing claim taken for a piece) lands there.
+        int[] counts = new int[pieces + 1], threads = new int[pieces + 1];
         fixed (int* c = counts)
         fixed (int* t = threads)
             pool.Run(pieces, new CountingWork { Counts = c, Threads = t, SpinTicks = (long)(microsecondsEach * Stopwatch.Frequency / 1e6) });
-        return (counts, threads);
+        Assert.AreEqual(0, counts[pieces], $"piece {pieces} of a loop of {pieces} ran");
+        return (counts[..pieces], threads[..pieces]);
     }
 
     [TestMethod]
@@ -187,10 +189,15 @@ public sealed unsafe class WorkerPoolTests
     [TestMethod]
     public void AnExceptionInAPieceReachesTheCallerAndThePoolGoesOn()
     {
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Pool.Run(10, new ThrowingWork()));
+        // A pool of the test's own: nothing else keeps it busy, so the failing loop is certainly shared with the helper.
+        using var pool = new WorkerPool(2);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => pool.Run(10, new ThrowingWork()));
         Assert.AreEqual("piece 3 failed", e.Message);
-        var (counts, _) = RunCounting(Pool, 10, 0);
+        Assert.IsTrue(pool.IsAvailable, "a failed loop must leave the pool free for the next");
+        var (counts, _) = RunCounting(pool, 10, 0);
         Assert.IsTrue(counts.All(c => c == 1), "the pool must work after a failed loop");
+        int[] threads = RunWaitingForHelper(pool, 4);
+        Assert.IsTrue(threads.Any(t => t != Environment.CurrentManagedThreadId), "the helper must take pieces again after a failed loop");
     }
 
     [TestMethod]
@@ -247,5 +254,7 @@ public sealed unsafe class WorkerPoolTests
         pool.Run(pieces, new RangeCheckingWork { Ran = &ran, OutOfRange = &outOfRange, Pieces = pieces });
         Assert.AreEqual(0L, outOfRange, "pieces outside [0, pieces) were run");
         Assert.AreEqual((long)pieces, ran, "every piece once");
+        // One more is refused before any piece runs (ThrowingWork would throw from piece 3).
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => pool.Run(pieces + 1, new ThrowingWork()));
     }
 }
