@@ -142,6 +142,37 @@ public sealed class ContinuousBernoulliTests
     }
 
     /// <summary>
+    /// The bilinear form the naive estimator scores with: ln p(y | x) = ỹ · φ(x) + c(φ) + c(y) for each natural-parameter visible
+    /// layer, the constants written (not added) into buffers that held other values.
+    /// </summary>
+    [TestMethod]
+    [DataRow("7cb-3b")]
+    [DataRow("7b-3b")]
+    [DataRow("7bs-3b")]
+    public void TheBilinearTermsSumToTheLayerLogProbability(string architecture)
+    {
+        const int rows = 4;
+        var machine = TestModels.Random(architecture, 3, scale: 2f);
+        var states = TestModels.RandomStates(machine.Architecture, rows, 4);
+        ConditionalLayer layer = machine.Generative.Layers[0];
+        var bilinear = (IBilinearLogProb)layer;
+        layer.Forward(states.Layer(1, rows), rows);
+        ReadOnlySpan<float> y = states.Layer(0, rows);
+        var logProb = new double[rows];
+        layer.AccumulateLogProb(y, rows, logProb);
+        float[] features = new float[rows * 7], transformed = new float[rows * 7];
+        double[] featureConstant = [5, 5, 5, 5], outputConstant = [5, 5, 5, 5];
+        bilinear.InputFeatures(rows, features, featureConstant);
+        bilinear.OutputTerms(y, rows, transformed, outputConstant);
+        for (int r = 0; r < rows; r++)
+        {
+            double bilinearSum = featureConstant[r] + outputConstant[r];
+            for (int c = 0; c < 7; c++) bilinearSum += (double)transformed[r * 7 + c] * features[r * 7 + c];
+            Assert.AreEqual(logProb[r], bilinearSum, 1e-5 * Math.Abs(logProb[r]) + 1e-5, $"row {r}");
+        }
+    }
+
+    /// <summary>
     /// A row-wise kernel called for one row (a minibatch of one, one sample of one example) takes its columns as the row's
     /// values, not as rows of their own: the same sums and gradients as that row within a larger call, in one piece or several.
     /// </summary>

@@ -47,6 +47,7 @@ public sealed class LayerArgumentTests
         AssertNamed(() => layer.AccumulateLogProb(y.AsSpan(1), Rows, new double[Rows]), "y", "AccumulateLogProb");
         AssertNamed(() => layer.AccumulateLogProb(y, Rows, new double[Rows - 1]), "rowLogProb", "AccumulateLogProb");
         AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 1, 1], Rows, new double[Rows]), "rowSource", "a source past the distinct rows");
+        AssertNamed(() => layer.AccumulateLogProb(y, 2, [0, -1, 1], Rows, new double[Rows]), "rowSource", "a negative source");
         AssertNamed(() => layer.AccumulateLogProb(y, 2, [], Rows, new double[Rows]), "distinctRows", "no source and fewer outputs than rows");
         Assert.Throws<ArgumentOutOfRangeException>(() => layer.Expectation(-1, y), "a negative count");
 

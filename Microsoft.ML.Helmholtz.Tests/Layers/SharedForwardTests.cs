@@ -69,6 +69,10 @@ public sealed class SharedForwardTests
         Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[18], 2, [-1, 0, 1], 3));
         // Nor a later distinct row than its own: the copy backwards would have overwritten that row before it is read.
         Assert.ThrowsExactly<ArgumentException>(() => machine.Recognition.Layer(1).ForwardShared(new float[27], 3, [1, 2, 2], 3));
+        // No distinct rows, or more than the rows (one more, too), is a count that cannot be right: named, not computed.
+        foreach (int distinct in new[] { 0, 4 })
+            Assert.AreEqual("distinctRows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => machine.Recognition.Layer(1).ForwardShared(new float[36], distinct, [0, 1, 2], 3)).ParamName, $"{distinct} distinct rows");
     }
 
     /// <summary>

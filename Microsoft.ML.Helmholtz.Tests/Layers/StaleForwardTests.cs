@@ -93,6 +93,8 @@ public sealed class StaleForwardTests
         machine.ZeroGradients();
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Many, w, default, default));
         AssertNamesBothCounts(e, layer, "AccumulateLogProbGradient");
+        // One row more than the forward computed reads a stale row just the same.
+        Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Few + 1, w, default, default), "one row more");
         if (layer is IReparameterizedLayer reparameterized && layer.Units.HasReparameterizedSamples)
         {
             layer.Sample(noise, Few, new float[Many * layer.OutputSize]);
@@ -144,6 +146,19 @@ public sealed class StaleForwardTests
         ConditionalLayer layer = machine.Recognition.Layer(1);
         var (x, y) = Rows(layer, Few, 38);
         layer.ExpectationOf(x, Few, new float[Few * layer.OutputSize]);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Few, new float[Few], default, default));
+        StringAssert.Contains(e.Message, "which computed none");
+    }
+
+    /// <summary>Buffers grown by EnsureCapacity hold no statistics: a backward over the rows of the forward before it is refused, not run on the new, empty buffers.</summary>
+    [TestMethod]
+    public void GrowingTheBuffersLeavesNoForwardForABackward()
+    {
+        var machine = TestModels.Random("9b-5b", 37);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        var (x, y) = Rows(layer, Few, 38);
+        layer.Forward(x, Few);
+        layer.EnsureCapacity(layer.Capacity + 1);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Few, new float[Few], default, default));
         StringAssert.Contains(e.Message, "which computed none");
     }

@@ -497,11 +497,11 @@ public sealed class LimitsAndShapesTests
     }
 }
 
-/// <summary>A unit kind of the application's: Bernoulli units under a code of its choosing.</summary>
-internal sealed class CodedBernoulliUnits(string code) : UnitType
+/// <summary>A unit kind of the application's: Bernoulli units under codes of its choosing.</summary>
+internal sealed class CodedBernoulliUnits(params string[] codes) : UnitType
 {
-    public override string Name => $"Bernoulli as '{code}'";
-    public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [(code, GaussianMean.Tanh)];
+    public override string Name => $"Bernoulli as '{string.Join("', '", codes)}'";
+    public override IReadOnlyList<(string Code, GaussianMean Mean)> Codes { get; } = [.. codes.Select(c => (c, GaussianMean.Tanh))];
     public override bool HasReparameterizedSamples => false;
     public override ConditionalLayer CreateGenerative(string name, int inputs, int outputs, GaussianMean mean, IMatrixEngine engine) => new BernoulliLayer(name, inputs, outputs, engine);
     public override ConditionalLayer CreatePrior(string name, int outputs, IMatrixEngine engine) => new BernoulliLayer(name, 0, outputs, engine);
@@ -526,11 +526,15 @@ public sealed class UnitRegistrationTests
     public void OnlyCodesAnArchitectureStringReadsBackAreRegistered()
     {
         foreach (var (code, problem) in new[] { ("Q", "not lower-case ASCII letters"), ("q-r", "not lower-case ASCII letters"), ("q1", "not lower-case ASCII letters"),
-                     ("", "not lower-case ASCII letters"), ("t", "deterministic tanh layers"), ("b", "already used by Bernoulli") })
+                     ("", "not lower-case ASCII letters"), ("t", "deterministic tanh layers"), ("b", "already used by Bernoulli"),
+                     ("gl", "already used by Gaussian") })
         {
             var e = Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits(code)), code);
             StringAssert.Contains(e.Message, problem, code);
         }
+        // A kind's own codes must differ too, and each of them is checked against every code of a registered kind ("gl" is Gaussian's second).
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits("zr", "zr"))).Message, "appears twice");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits("zr", "gl"))).Message, "already used by Gaussian");
         var units = UnitType.Register(new CodedBernoulliUnits("zq"));
         var architecture = new HelmholtzArchitecture([new LayerDefinition(6, UnitType.Bernoulli), new LayerDefinition(4, units)]);
         Assert.AreEqual("6b-4zq", architecture.ToString());
