@@ -62,7 +62,7 @@ public sealed class RuleMisuseTests
     }
 
     /// <summary>
-    /// A rule prepared for fewer examples than the batch it is then given (called directly, as the trainers do not) grows its
+    /// A rule prepared for fewer examples than the batch it is then given (a direct call; the trainers prepare for their batch) grows its
     /// buffers first: its gradient is bit for bit that of the same rule prepared for the whole batch.
     /// </summary>
     [TestMethod]

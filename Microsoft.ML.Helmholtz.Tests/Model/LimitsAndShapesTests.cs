@@ -110,6 +110,7 @@ public sealed class LimitsAndShapesTests
     [DataRow("784b-5.5b", "digits")]
     [DataRow("784b-99999999999b", "too large")]
     [DataRow("784b-200x", "expected a size followed by")]
+    [DataRow("784b-200x", "'gl' (Gaussian, linear mean)")]   // the codes it lists say what each is
     [DataRow("16b-8 g", "Layer '8 g': a layer is its size and unit code with nothing between")]
     [DataRow("16b-8g 4g", "layers are joined by '-'")]
     [DataRow("16gr-8g", "the visible layer '16gr': a rank-one posterior belongs to a hidden layer's recognition layer")]
@@ -534,6 +535,8 @@ public sealed class UnitRegistrationTests
         }
         // A kind's own codes must differ too, and each of them is checked against every code of a registered kind ("gl" is Gaussian's second).
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits("zr", "zr"))).Message, "appears twice");
+        // A kind with no code at all could never be written in an architecture string (Code would throw).
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits())).Message, "has no unit code");
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => UnitType.Register(new CodedBernoulliUnits("zr", "gl"))).Message, "already used by Gaussian");
         var units = UnitType.Register(new CodedBernoulliUnits("zq"));
         var architecture = new HelmholtzArchitecture([new LayerDefinition(6, UnitType.Bernoulli), new LayerDefinition(4, units)]);
@@ -543,6 +546,19 @@ public sealed class UnitRegistrationTests
         machine.Save(bytes);
         bytes.Position = 0;
         Assert.IsTrue(architecture.SameAs(HelmholtzMachine.Load(bytes).Architecture), "the machine loads with its units");
+    }
+
+    /// <summary>
+    /// Each built-in kind's Models (the one value a message names, and the public check) agrees with its vectorised ModelsAll
+    /// (the check data goes through) on every value, bounded or not: a value one accepts the other must too.
+    /// </summary>
+    [TestMethod]
+    public void AKindsModelsAgreesWithItsModelsAllOnEveryValue()
+    {
+        float[] values = [0f, 1f, 0.5f, -0.25f, 1.5f, -3e38f, float.Epsilon, float.NaN, float.PositiveInfinity, float.NegativeInfinity];
+        foreach (UnitType units in new[] { UnitType.Bernoulli, UnitType.Gaussian, UnitType.GaussianRankOne, UnitType.ContinuousBernoulli, UnitType.SoftBernoulli })
+            foreach (float v in values)
+                Assert.AreEqual(units.ModelsAll([v]), units.Models(v), $"{units.Name} on {v}");
     }
 
     // The constructor refuses what Parse cannot write: a trunk more than the gaps between stochastic layers, or a trunk layer of size 0.
