@@ -496,6 +496,12 @@ public sealed class HelmholtzMachineTransformerTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.Fit(ml.Data.LoadFromEnumerable(Array.Empty<PixelRow>())));
         StringAssert.Contains(e.Message, "empty");
         StringAssert.Contains(e.Message, "'Pixels'");
+        // Empty validation data is refused alike, naming the option, rather than giving a free energy of no rows.
+        IDataView some = ml.Data.LoadFromEnumerable(TransformTestData.Rows(40, 1));
+        var v = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+            o.ValidationData = ml.Data.LoadFromEnumerable(Array.Empty<PixelRow>()))).Fit(some));
+        Assert.AreEqual("options", v.ParamName);
+        StringAssert.Contains(v.Message, "HelmholtzMachineOptions.ValidationData: the validation data is empty: column 'Pixels' has no rows.");
         // One row with minibatches of 100: one step per epoch on that row.
         var one = ml.Transforms.HelmholtzMachine(Options(o => o.BatchSize = 100)).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(1, 3)));
         Assert.AreEqual(3L, one.GetMachine().StepsTrained);
@@ -1242,6 +1248,11 @@ public sealed class HelmholtzMachineTransformerTests
         })).Fit(some));
         Assert.AreEqual("options", buffer.ParamName);
         StringAssert.Contains(buffer.Message, "HelmholtzMachineOptions.ShuffleBufferRows: the training data, over MemoryBudgetBytes, is streamed through a shuffle buffer of 214,748,364 rows of 20 values");
+        // A fit of no epochs makes no minibatch: the same K is then no reason to refuse it (it scores the machine as it is).
+        Assert.AreEqual(0L, ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.LearningRule = HelmholtzLearningRule.ImportanceWeighted; o.TrainingSamples = 100_000_000; o.Epochs = 0;
+        })).Fit(some).GetMachine().StepsTrained);
         // A BatchSize no buffer holds over 50 rows, of known count or not (a filter), trains: one minibatch of the rows there are.
         IDataView filtered = ml.Data.FilterRowsByColumn(some, "Label", 0, 10);
         Assert.IsNull(filtered.GetRowCount());
@@ -1257,6 +1268,8 @@ public sealed class HelmholtzMachineTransformerTests
         IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 3, fromB: 0.2));
         var detector = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options(o => { o.FeatureColumnName = null; o.LogLikelihoodColumnName = null; o.AnomalyQuantile = 0.95; }));
         var model = detector.Fit(train);
+        // The transformer that the threshold is set on keeps the scoring seed: the fit's seed + 2.
+        Assert.AreEqual(9UL, model.Seed);
         IDataView scored = model.Transform(test);
         Assert.AreEqual(NumberDataViewType.Single, scored.Schema["Score"].Type);
         Assert.AreEqual(BooleanDataViewType.Instance, scored.Schema["PredictedLabel"].Type);
