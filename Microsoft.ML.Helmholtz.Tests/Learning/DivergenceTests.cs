@@ -345,8 +345,7 @@ public sealed class DivergenceTests
         StringAssert.Contains(e.Message, "when the run was cancelled");
         Assert.AreEqual(14L, machine.StepsTrained, "the step undone");
         Assert.AreEqual(uncancelled.StepsTrained, machine.StepsTrained);
-        for (int i = 0; i < machine.Parameters.Count; i++)
-            CollectionAssert.AreEqual(uncancelled.Parameters[i].Value, machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(uncancelled.Parameters, machine.Parameters);
     }
 
     /// <summary>
@@ -528,8 +527,7 @@ public sealed class DivergenceTests
         var loaded = TrainingState.Load(file);
         Assert.AreEqual(state.DivergenceReference, loaded.DivergenceReference);
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options(3, loaded.ScheduleEpoch)).Train(split, train, state: loaded);
-        for (int i = 0; i < whole.Parameters.Count; i++)
-            CollectionAssert.AreEqual(whole.Parameters[i].Value, split.Parameters[i].Value, whole.Parameters[i].Name);
+        TestModels.AssertParameters(whole.Parameters, split.Parameters);
 
         // A machine past the carried limit before the resumed run's first step is refused as given, unchanged. Its state is of format
         // version 2, which knows its machine by the step count alone (a state of version 3 refuses a machine changed since).

@@ -286,7 +286,7 @@ public sealed class TrainCallTests
         var byHand = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 34);
         byHand.InitializeVisibleBiasesFromData(data.Values, data.Rows);
         new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 33, InitializeVisibleBiases = false }).Train(byHand, data);
-        for (int i = 0; i < automatic.Parameters.Count; i++) CollectionAssert.AreEqual(byHand.Parameters[i].Value, automatic.Parameters[i].Value);
+        TestModels.AssertParameters(byHand.Parameters, automatic.Parameters);
         Assert.AreEqual(2L * data.Rows / 20, automatic.StepsTrained);
 
         // A trained machine: a second call does not reset its visible biases, whatever the option says.
@@ -294,7 +294,7 @@ public sealed class TrainCallTests
         new HelmholtzTrainer(new WakeSleep(), options).Train(continued, data);
         var withoutInitialization = automatic.Clone();
         new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 33, InitializeVisibleBiases = false }).Train(withoutInitialization, data);
-        for (int i = 0; i < continued.Parameters.Count; i++) CollectionAssert.AreEqual(withoutInitialization.Parameters[i].Value, continued.Parameters[i].Value);
+        TestModels.AssertParameters(withoutInitialization.Parameters, continued.Parameters);
         Assert.AreEqual(4L * data.Rows / 20, continued.StepsTrained);
     }
 

@@ -452,7 +452,7 @@ public sealed class TrainingStateTests
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
         var unbroken = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 83);
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(unbroken, Train);
-        for (int i = 0; i < given.Length; i++) CollectionAssert.AreEqual(unbroken.Parameters[i].Value, machine.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(unbroken.Parameters, machine.Parameters);
     }
 
     /// <summary>Minibatches from <paramref name="data"/> whose first epoch is cancelled as it begins: before the run's first step.</summary>

@@ -87,8 +87,7 @@ public sealed class DeterministicLayerTests
         machine.Save(path);
         var loaded = HelmholtzMachine.Load(path);
         Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
-        for (int i = 0; i < machine.Parameters.Count; i++)
-            CollectionAssert.AreEqual(machine.Parameters[i].Value, loaded.Parameters[i].Value, machine.Parameters[i].Name);
+        TestModels.AssertParameters(machine.Parameters, loaded.Parameters);
     }
 
     [TestMethod]

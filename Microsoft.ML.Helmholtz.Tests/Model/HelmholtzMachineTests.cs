@@ -257,8 +257,7 @@ public sealed class HelmholtzMachineTests
             machine.Save(path);
             var loaded = HelmholtzMachine.Load(path);
             Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
-            for (int i = 0; i < machine.Parameters.Count; i++)
-                CollectionAssert.AreEqual(machine.Parameters[i].Value, loaded.Parameters[i].Value, machine.Parameters[i].Name);
+            TestModels.AssertParameters(machine.Parameters, loaded.Parameters);
             var states = TestModels.RandomStates(machine.Architecture, 3, 6);
             double[] fa = new double[3], fb = new double[3], la = new double[3], lb = new double[3];
             machine.SampleFreeEnergy(new RandomStream(7), states, 3, fa, la);

@@ -61,8 +61,7 @@ public sealed class MachineFileTests : TempDirectoryTests
     private static void AssertSameParameters(HelmholtzMachine expected, HelmholtzMachine actual)
     {
         Assert.AreEqual(expected.Architecture.ToString(), actual.Architecture.ToString());
-        for (int i = 0; i < expected.Parameters.Count; i++)
-            CollectionAssert.AreEqual(expected.Parameters[i].Value, actual.Parameters[i].Value, expected.Parameters[i].Name);
+        TestModels.AssertParameters(expected.Parameters, actual.Parameters);
     }
 
     [TestMethod]

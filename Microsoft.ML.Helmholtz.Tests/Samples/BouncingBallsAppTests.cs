@@ -3,6 +3,7 @@ using Microsoft.ML.Helmholtz.Temporal;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Tests.Data;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Samples;
 
@@ -394,7 +395,6 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
             .Train(expected, data.Train);
         var saved = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile));
         Assert.HasCount(expected.Parameters.Count, saved.Parameters);
-        for (int p = 0; p < expected.Parameters.Count; p++)
-            CollectionAssert.AreEqual(expected.Parameters[p].Value, saved.Parameters[p].Value, expected.Parameters[p].Name);
+        TestModels.AssertParameters(expected.Parameters, saved.Parameters);
     }
 }

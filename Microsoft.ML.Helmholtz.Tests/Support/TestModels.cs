@@ -33,6 +33,10 @@ internal static class TestModels
             CollectionAssert.AreEqual(expected[i], parameters[i].Value, context is null ? parameters[i].Name : $"{context}: {parameters[i].Name}");
     }
 
+    /// <summary>Each parameter holds exactly the values the same-numbered parameter of <paramref name="expected"/> (another machine's) holds now.</summary>
+    public static void AssertParameters(IEnumerable<Parameter> expected, IReadOnlyList<Parameter> parameters, string? context = null)
+        => AssertParameters(Snapshot(expected), parameters, context);
+
     /// <summary>One step of <paramref name="rule"/> on the first <paramref name="rows"/> rows of <paramref name="states"/> (one sample each); the mean F̂.</summary>
     public static double AccumulateGradients(this ILearningRule rule, HelmholtzMachine machine, LayerStates states, int rows, RandomStream random)
         => rule.AccumulateGradients(machine, new TrainingBatch(states, rows, random)).FreeEnergy;

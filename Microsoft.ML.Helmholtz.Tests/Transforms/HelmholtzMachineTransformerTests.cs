@@ -785,7 +785,7 @@ public sealed class HelmholtzMachineTransformerTests
         Assert.IsTrue(info.Any(m => m.StartsWith("Kept the initial model's machine", StringComparison.Ordinal)), string.Join("\n", info));
         var kept = retrained.GetMachine();
         var given = initial.GetMachine();
-        for (int i = 0; i < given.Parameters.Count; i++) CollectionAssert.AreEqual(given.Parameters[i].Value, kept.Parameters[i].Value, $"parameter {i}");
+        TestModels.AssertParameters(given.Parameters, kept.Parameters);
         // The machine handed back is the initial model's, and the state is left as it was (here empty), not the last epoch's.
         Assert.IsTrue(state.IsEmpty, $"the state records {state.StepsTrained} steps");
         Assert.IsTrue(info.Any(m => m.Contains("The training state is left as it was, the initial model's.", StringComparison.Ordinal)), string.Join("\n", info));
