@@ -79,7 +79,7 @@ public sealed class ContinuousBernoulliTests
     public void TheQuantileInvertsTheDistributionFunction()
     {
         foreach (double eta in new[] { -40.0, -3, -0.5, 1e-7, 0.5, 3, 40 })
-            foreach (double u in new[] { 1e-6, 0.01, 0.3, 0.5, 0.77, 0.999 })
+            foreach (double u in new[] { 0, 1e-6, 0.01, 0.3, 0.5, 0.77, 0.999, 1 })   // 0 and 1: at η = −40, u = 1 the formula rounds to ln 0 / η = +∞, held at 1
             {
                 double x = Kernels.ContinuousBernoulliQuantile(eta, u);
                 // F(x) = (e^{ηx} − 1)/(e^η − 1), written with expm1-free forms that hold for these η.
@@ -149,6 +149,8 @@ public sealed class ContinuousBernoulliTests
     [DataRow("7cb-3b")]
     [DataRow("7b-3b")]
     [DataRow("7bs-3b")]
+    [DataRow("7g-3b")]    // the Gaussian visible layer: random log-variances, not 0, so that e^{−s} and e^{s} differ
+    [DataRow("7gl-3b")]
     public void TheBilinearTermsSumToTheLayerLogProbability(string architecture)
     {
         const int rows = 4;

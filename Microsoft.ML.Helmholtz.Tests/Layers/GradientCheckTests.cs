@@ -159,6 +159,19 @@ public sealed class GradientCheckTests
         Assert.IsTrue(hessian.Any(v => Math.Abs(v) > 1e-3), "the Hessian should not be trivially zero");
     }
 
+    /// <summary>
+    /// A Gaussian whose variance depends on its input has no input Hessian here: refused, not given the per-unit formula with the
+    /// variance's own dependence on the input left out.
+    /// </summary>
+    [TestMethod]
+    public void TheInputHessianOfAnInputDependentVarianceIsRefused()
+    {
+        const int inputs = 4, units = 3, rows = 2;
+        var layer = new GaussianLayer("q", inputs, units, GaussianMean.Linear, VarianceSource.FromInput, MatrixEngine.Managed);
+        layer.Forward(new float[rows * inputs], rows);
+        Assert.ThrowsExactly<NotSupportedException>(() => layer.AccumulateNegLogProbInputHessianDiagonal(new float[rows * units], rows, new float[rows * inputs]));
+    }
+
     [TestMethod]
     public void InputDependentBaselineGradientMatchesFiniteDifferences()
     {

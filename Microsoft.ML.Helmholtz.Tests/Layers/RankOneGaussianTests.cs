@@ -304,6 +304,18 @@ public sealed class RankOneGaussianTests
         Assert.IsTrue(formed.Any(g => g != 0), "the gradient is not trivially zero");
     }
 
+    [TestMethod]
+    public void ABackwardWithALocalCurvatureIsRefusedNotIgnored()
+    {
+        // The rank-one posterior has no diagonal Price gradient: the curvature of an sbp-price rule would be dropped without a word.
+        var (layer, x) = Layer(4);
+        layer.Forward(x, Rows);
+        layer.Sample(new RandomStream(2), Rows, new float[Rows * Units]);
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => layer.BackwardThroughSample(
+            new SampleGradient { PathWise = new float[Rows * Units], LocalCurvature = new float[Rows * Units], RowWeights = [1f, 1f] }, x, Rows, default));
+        StringAssert.Contains(e.Message, "Price");
+    }
+
     /// <summary>
     /// The backward through a draw in vectors of 16 (AVX-512) or 8 units (AVX2) gives the scalar loop's bits,
     /// for widths with and without a tail, with and without a local gradient, and at extreme |u|/σ. The scalar

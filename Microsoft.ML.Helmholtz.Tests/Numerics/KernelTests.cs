@@ -365,7 +365,17 @@ public sealed class KernelTests
     {
         using var pool = new PrivatePool();
         int n = rows * columns;
-        float[] y = Inputs(n, columns), m = Inputs(n, columns + 1), s = Uniform(n, columns + 2, -6, 6), w = Inputs(rows, 5, 2);
+        // Inputs with the extreme values, then moderate ones: a row holding ±1e4 has a tolerance far above its Σ s, so only
+        // the moderate rows see a wrong sign of s.
+        foreach (bool moderate in new[] { false, true })
+            CheckGaussianLogProbAndGradient(rows, columns,
+                moderate ? Uniform(n, columns, -2, 2) : Inputs(n, columns), moderate ? Uniform(n, columns + 1, -2, 2) : Inputs(n, columns + 1));
+    }
+
+    private static void CheckGaussianLogProbAndGradient(int rows, int columns, float[] y, float[] m)
+    {
+        int n = rows * columns;
+        float[] s = Uniform(n, columns + 2, -6, 6), w = Inputs(rows, 5, 2);
         double[] sums = new double[rows];
         Kernels.AccumulateGaussianLogProb(y, m, s, rows, columns, sums);
         float[] dm = new float[n], ds = new float[n], og = Inputs(n, 9);
@@ -386,6 +396,31 @@ public sealed class KernelTests
                 Near(og0[i] - wr * d * p, og[i], Math.Abs(og0[i]) + Math.Abs(wr) * dScale * p, $"output gradient {i}");
             }
             Near(-0.5 * (expected + columns * Kernels.LogTwoPi), sums[r], scale + columns, $"row {r}");
+        }
+    }
+
+    /// <summary>
+    /// ln N(y; m, e^s) at y = m for s = −200, where e^{−s/2} passes float: the scale is held at float.MaxValue, so that
+    /// (y − m) e^{−s/2} is 0 there and not 0 · ∞ = NaN, by the per-row kernel and by the per-unit one alike.
+    /// </summary>
+    [TestMethod]
+    [DataRow(3)]    // the scalar loop
+    [DataRow(16)]   // one vector
+    [DataRow(19)]   // a vector and an overlapping tail
+    public void GaussianLogProbAtTheMeanIsFiniteWhereTheInverseScalePassesFloat(int columns)
+    {
+        const int rows = 2;
+        const float logVar = -200f;
+        float[] y = Uniform(rows * columns, columns, -1, 1), s = Enumerable.Repeat(logVar, rows * columns).ToArray();
+        double expected = -0.5 * columns * (logVar + Kernels.LogTwoPi);
+        double[] perRow = new double[rows], perUnit = new double[rows];
+        Kernels.AccumulateGaussianLogProb(y, y, s, rows, columns, perRow);
+        Kernels.AccumulateGaussianLogProbPerUnitVariance(y, y, s.AsSpan(0, columns), new float[columns], rows, columns, perUnit);
+        for (int r = 0; r < rows; r++)
+        {
+            // Every term is s exactly (−200 · 19 is exact in float): only the double sum of ln 2π rounds.
+            Assert.AreEqual(expected, perRow[r], 1e-9 * Math.Abs(expected), $"per-row kernel, row {r}");
+            Assert.AreEqual(expected, perUnit[r], 1e-9 * Math.Abs(expected), $"per-unit kernel, row {r}");
         }
     }
 
