@@ -509,6 +509,11 @@ public sealed class HelmholtzMachineTransformerTests
         cancelled.Cancel();
         IDataView train = ml.Data.LoadFromEnumerable(TransformTestData.Rows(400, 1));
         Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.CancellationToken = cancelled.Token)).Fit(train));
+        // Streamed (over MemoryBudgetBytes), the pass for the column means stops after its first block of 256 rows: a bad value in row 300 is never reached.
+        PixelRow[] badLate = TransformTestData.Rows(400, 1);
+        badLate[300].Pixels[0] = 2f;
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.CancellationToken = cancelled.Token; o.MemoryBudgetBytes = 0; }))
+            .Fit(ml.Data.LoadFromEnumerable(badLate)));
         using var during = new CancellationTokenSource();
         var reports = new List<EpochReport>();
         var options = Options(o =>

@@ -195,6 +195,10 @@ public sealed class TemporalTransformerTests
         var odd = ml.Data.LoadFromEnumerable(new[] { new OddSequence() });
         var fit = ml.Transforms.TemporalHelmholtzMachine(options);
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => fit.Fit(odd)).Message, "not a whole number of frames of 8");
+        // No sequences: refused naming the argument, rather than training on nothing.
+        var empty = Assert.ThrowsExactly<ArgumentException>(() => fit.Fit(ml.Data.LoadFromEnumerable(Array.Empty<Sequence>())));
+        Assert.AreEqual("input", empty.ParamName);
+        StringAssert.Contains(empty.Message, "The input column 'Frames' has no rows: at least one sequence is needed to train.");
 
         var bad = MovingDot(20, 1);
         bad[3].Frames[5] = 2f;
@@ -532,6 +536,11 @@ public sealed class TemporalTransformerTests
         Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.TemporalHelmholtzMachine(cancelled).Fit(data));
         Assert.HasCount(2, reports, "cancelled during epoch 3, which is not reported");
         Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.TemporalHelmholtzMachine(cancelled).Fit(data), "cancelled before: while the data is read");
+        // Before each row's values are read: a bad value in the first sequence is never reached (the trainer's own check would come after it).
+        Sequence[] bad = MovingDot(16, 1);
+        bad[0].Frames[5] = 2f;
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Transforms.TemporalHelmholtzMachine(cancelled).Fit(ml.Data.LoadFromEnumerable(bad)),
+            "cancelled before the first row is read");
 
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TimeLimit = TimeSpan.Zero))).Message,
             "TemporalHelmholtzOptions.TimeLimit: must be positive");
@@ -1098,14 +1107,24 @@ public sealed class TemporalTransformerTests
         _ = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.LearningRateDecay = 0.5; o.Epochs = zero; }));
     }
 
-    // A negative TruncationSteps is refused when the estimator is made, naming the option (not by the trainer at Fit).
+    // A negative TruncationSteps, and no recurrent units or sequences per step, are refused when the estimator is made, naming the
+    // option (not by the trainer at Fit); a TruncationSteps past the sequences' length is taken as whole sequences.
     [TestMethod]
-    public void ANegativeTruncationIsRefusedWhenTheEstimatorIsMade()
+    public void TruncationAndSizesAreCheckedWhenTheEstimatorIsMade()
     {
         var ml = new MLContext(seed: 1);
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TruncationSteps = -1)));
         Assert.AreEqual("options", e.ParamName);
         StringAssert.StartsWith(e.Message, "TemporalHelmholtzOptions.TruncationSteps: must be 0 or more");
         _ = ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.TruncationSteps = 0));
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.RecurrentUnits = 0))).Message,
+            "TemporalHelmholtzOptions.RecurrentUnits: must be positive");
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.BatchSequences = 0))).Message,
+            "TemporalHelmholtzOptions.BatchSequences: must be positive");
+        // Segments longer than the sequences are whole sequences: the step is sized for the 12 frames there are, not refused for the
+        // option's count, and trains as TruncationSteps = 0 does, bit for bit.
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        TemporalHelmholtzMachine longer = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Seed = 7; o.TruncationSteps = int.MaxValue; })).Fit(data).GetModel();
+        CollectionAssert.AreEqual(Bytes(ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Seed = 7)).Fit(data).GetModel()), Bytes(longer));
     }
 }
