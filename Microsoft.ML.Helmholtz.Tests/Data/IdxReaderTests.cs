@@ -283,6 +283,9 @@ public sealed class IdxReaderTests : TempDirectoryTests
         AssertInvalid(() => IdxReader.ReadImages(images), images, "trailing garbage: 5 bytes");
         string labels = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 2), 1, 2, 3], gzip);
         AssertInvalid(() => IdxReader.ReadLabels(labels), labels, "trailing garbage: 1 bytes");
+        // Past 1 MiB the reader stops counting, and says the count is a floor.
+        string longer = WriteFile("longer", [.. Header(IdxReader.LabelMagic, 2), 1, 2, .. new byte[2 << 20]], gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(longer), longer, "trailing garbage: at least 1048576 bytes follow");
     }
 
     [TestMethod]
@@ -291,7 +294,8 @@ public sealed class IdxReaderTests : TempDirectoryTests
         byte[] zipped = Gzip([.. Header(IdxReader.LabelMagic, 2), 1, 2]);
         string path = Temp.File("tail.gz");
         File.WriteAllBytes(path, [.. zipped, .. "junk appended to the archive"u8.ToArray()]);
-        AssertInvalid(() => IdxReader.ReadLabels(path), path, "trailing garbage");
+        // The count is of the bytes after the 8-byte trailer, not of the trailer with them.
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "trailing garbage after the gzip data: 28 bytes follow its trailer");
     }
 
     [TestMethod]

@@ -173,6 +173,31 @@ public sealed class GemmTests
         CollectionAssert.AreEqual(c2, c3);
     }
 
+    /// <summary>
+    /// <see cref="MatrixEngine.SingleThreaded"/> stays on the calling thread even for a product large enough to split and with
+    /// an idle pool at hand: the pool's helpers, asleep before the product, are never woken by it.
+    /// </summary>
+    [TestMethod]
+    public void TheSingleThreadedEngineWakesNoHelper()
+    {
+        using var pool = new WorkerPool(3);
+        using var region = WorkerPool.Use(pool);
+        IMatrixEngine engine = MatrixEngine.SingleThreaded();
+        var rng = new RandomStream(9);
+        const int m = 100, n = 100, k = 100;   // m·n·k = 10^6, past the managed engine's threshold for splitting
+        float[] a = Random(rng, m * k), b = Random(rng, k * n), c = new float[m * n];
+        for (int call = 0; call < 3; call++)
+        {
+            // Helpers poll for about 200 µs, then block: wait until both have (a watchdog, not a timing).
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (pool.Sleepers < 2 && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+            Assert.AreEqual(2, pool.Sleepers, "the helpers went to sleep");
+            engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            // A loop shared with the helpers takes their sleep count to 0 when it wakes them; they sleep again only after polling.
+            Assert.AreEqual(2, pool.Sleepers, $"call {call}: a helper was woken");
+        }
+    }
+
     /// <summary>Engines for the pair tests: every managed kernel, and OpenBLAS on pools of 1, 2, 3 and 8 threads.</summary>
     private static List<(IMatrixEngine Engine, string Label)> PairEngines(List<WorkerPool> pools)
     {

@@ -338,6 +338,18 @@ public sealed class RowReadingTests
             logLikelihood(ref value);
             Assert.AreEqual(16, read, "rows read (and scored) to serve the first");
         }
+        // A transformer that batches fewer rows than a first batch's 16 reads no more than it batches, from the first batch on.
+        using (var onnx = model.ToOnnxRuntime(ml, batchRows: 4))
+        {
+            read = 0;
+            IDataView few = onnx.Transform(ml.Data.LoadFromEnumerable(Counted()));
+            using DataViewRowCursor cursor = few.GetRowCursor(few.Schema);
+            var logLikelihood = cursor.GetGetter<float>(few.Schema["LogLikelihood"]);
+            Assert.IsTrue(cursor.MoveNext());
+            float value = 0;
+            logLikelihood(ref value);
+            Assert.AreEqual(4, read, "rows read (and scored) to serve the first, batching 4 rows");
+        }
         ScoredRow[] all = Scored(ml, model.Transform(ml.Data.LoadFromEnumerable(rows)));
         var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
         foreach (int r in new[] { 0, 15, 16, 79, 80, 335, 336, 1359, 1360, 2383, 2384, 2999 })   // batches of 16, 64, 256, 1024, 1024, …
@@ -377,16 +389,26 @@ public sealed class RowReadingTests
         }
     }
 
-    /// <summary>The view it wraps, whose cursor gives each row a Batch (Position / 5 + 3) and an ID (7 · Position + 11) of its own.</summary>
+    /// <summary>
+    /// The view it wraps, whose cursor gives each row a Batch (Position / 5 + 3) and an ID (7 · Position + 11) of its own, and
+    /// which counts its cursors not yet disposed.
+    /// </summary>
     private sealed class NumberedView(IDataView inner) : IDataView
     {
+        private int _open;
+        public int OpenCursors => Volatile.Read(ref _open);
         public bool CanShuffle => false;
         public DataViewSchema Schema => inner.Schema;
         public long? GetRowCount() => inner.GetRowCount();
-        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => new Cursor(inner.GetRowCursor(columnsNeeded));
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            Interlocked.Increment(ref _open);
+            return new Cursor(inner.GetRowCursor(columnsNeeded), this);
+        }
+
         public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => [GetRowCursor(columnsNeeded)];
 
-        private sealed class Cursor(DataViewRowCursor inner) : DataViewRowCursor
+        private sealed class Cursor(DataViewRowCursor inner, NumberedView view) : DataViewRowCursor
         {
             public override DataViewSchema Schema => inner.Schema;
             public override long Position => inner.Position;
@@ -398,21 +420,27 @@ public sealed class RowReadingTests
 
             protected override void Dispose(bool disposing)
             {
-                if (disposing) inner.Dispose();
+                if (disposing)
+                {
+                    inner.Dispose();
+                    Interlocked.Decrement(ref view._open);
+                }
                 base.Dispose(disposing);
             }
         }
     }
 
     // The batched cursor reads rows ahead, yet serves each row with the input's Batch and row ID for that row (over
-    // batches of 16, 64 and the rest), and its own Position.
+    // batches of 16, 64 and the rest), and its own Position: -1 again once past the last row. Disposing the cursor disposes
+    // the input's, whether it scores rows or only passes the input's columns through.
     [TestMethod]
     public void EachRowKeepsTheInputsBatchAndId()
     {
         var ml = new MLContext(1);
         IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1));
-        IDataView scored = ml.Transforms.HelmholtzMachine(Options()).Fit(data).Transform(new NumberedView(data));
-        using DataViewRowCursor cursor = scored.GetRowCursor([scored.Schema["LogLikelihood"]]);
+        var numbered = new NumberedView(data);
+        IDataView scored = ml.Transforms.HelmholtzMachine(Options()).Fit(data).Transform(numbered);
+        DataViewRowCursor cursor = scored.GetRowCursor([scored.Schema["LogLikelihood"]]);
         ValueGetter<DataViewRowId> getId = cursor.GetIdGetter();
         DataViewRowId id = default;
         int i = 0;
@@ -424,5 +452,17 @@ public sealed class RowReadingTests
             Assert.AreEqual(new DataViewRowId((ulong)(7 * i + 11), 0), id, $"row {i}'s ID");
         }
         Assert.AreEqual(100, i);
+        Assert.AreEqual(100L, scored.GetRowCount(), "the input's row count");
+        Assert.AreEqual(-1, cursor.Position, "past the last row");
+        cursor.Dispose();
+        Assert.AreEqual(0, numbered.OpenCursors, "the scoring cursor disposed the input's");
+        using (DataViewRowCursor passing = scored.GetRowCursor([scored.Schema["Id"]]))
+        {
+            Assert.IsTrue(passing.MoveNext());
+            // A column it was not asked for is refused naming it, as the scoring cursor refuses one.
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => passing.GetGetter<float>(scored.Schema["LogLikelihood"])).Message,
+                "Column 'LogLikelihood' is not active in this cursor.");
+        }
+        Assert.AreEqual(0, numbered.OpenCursors, "the pass-through cursor disposed the input's");
     }
 }
