@@ -311,6 +311,10 @@ public sealed class LstmTests
         var noRoom = Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Forward(x, 5, 2));
         StringAssert.Contains(noRoom.Message, "EnsureCapacity(5, 2)");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => lstm.EnsureCapacity(0, 2));
+        // Buffers no array holds are refused naming the steps, before anything is allocated (their lengths would wrap as ints).
+        var tooLarge = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => lstm.EnsureCapacity(int.MaxValue, 2));
+        Assert.AreEqual("steps", tooLarge.ParamName);
+        StringAssert.Contains(tooLarge.Message, "more than an array holds");
         lstm.EnsureCapacity(5, 2);
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Backward(w, 5, 2), "no forward pass yet");
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalHidden(2));

@@ -118,6 +118,19 @@ public sealed class TemporalMachineTests
         CollectionAssert.AreEqual(new[] { 0.5, 1.0 }, reports, "two batches of one sequence");
     }
 
+    [TestMethod]
+    public void ABatchOfMoreSequencesThanTheDataHoldsIsAllOfThem()
+    {
+        // batchSequences bounds a group of sequences, as the data's count does: int.MaxValue is one group of the 2 sequences, as
+        // the default 20 is, so the same estimates and predictions, bit for bit; not a refusal of buffers for int.MaxValue sequences.
+        var model = RandomModel("6cb-3b", 2, 11, scale: 0.8f);
+        var data = SoftSequences(2, 6, 6, 12);
+        CollectionAssert.AreEqual(TemporalEvaluation.LogLikelihoodPerFrame(model, data, 4, seed: 13),
+            TemporalEvaluation.LogLikelihoodPerFrame(model, data, 4, seed: 13, batchSequences: int.MaxValue), "ln p per frame");
+        CollectionAssert.AreEqual(TemporalEvaluation.PredictFrames(model, data, 4, seed: 13),
+            TemporalEvaluation.PredictFrames(model, data, 4, seed: 13, batchSequences: int.MaxValue), "predicted frames");
+    }
+
     /// <summary>
     /// The LSTM's input over <paramref name="steps"/> steps, time-major, as the scorer and the trainer feed it: step t holds frame
     /// t − 1 of each of <paramref name="sequences"/> (zeros at step 0).
@@ -373,6 +386,14 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "values in [0, 1]");
         outside.Values[17] = float.NaN;
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => trainer.Train(model, outside)).Message, "NaN");
+        // The fixed-noise scorer checks its sequence too: frames × the frame size values exactly (one more is not a prefix to
+        // score), and values the visible units model (sequence 1 of `outside` holds the NaN).
+        var scorer = new TemporalFixedNoiseLogLikelihood(model, 2);
+        double[] scores = new double[3];
+        var tooLong = Assert.ThrowsExactly<ArgumentException>(() => scorer.Score(new float[3 * 4 + 1], 3, scores));
+        Assert.AreEqual("sequence", tooLong.ParamName);
+        StringAssert.Contains(tooLong.Message, "holds 13 values, not 3 frames of 4");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => scorer.Score(outside.Values.AsSpan(12, 12), 3, scores)).Message, "NaN");
         // The place is named as the set holds it: sequence, frame, and row and column within the frame (2×2 frames here).
         var square = new SequenceSet(4, 3, 2, 2, (float[])SoftSequences(4, 3, 4, 2).Values.Clone());
         square.Values[(2 * 3 + 1) * 4 + 1 * 2 + 0] = float.NaN;
@@ -823,6 +844,9 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(width.Message, "the prefix's frames are 6 wide (6×6)");
         Assert.AreEqual(6, TemporalEvaluation.Generate(model, 1, 3, prefix: shaped, prefixFrames: 1, frameWidth: 6).Width);
         Assert.AreEqual(4, TemporalEvaluation.Generate(model, 4, 3, frameWidth: 4).Width);
+        // Without a prefix, a width that does not divide the frame size of 36 is refused naming it, not left to the frames' set.
+        var notADivisor = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.Generate(model, 4, 3, frameWidth: 5));
+        Assert.AreEqual("frameWidth", notADivisor.ParamName);
     }
 
     [TestMethod]

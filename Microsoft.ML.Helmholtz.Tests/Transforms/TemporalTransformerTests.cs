@@ -375,6 +375,13 @@ public sealed class TemporalTransformerTests
         estimator.Options.LogLikelihoodColumnName = null;
         Assert.AreEqual(FrameSize, estimator.Options.FrameSize);
         Assert.AreEqual("LogLikelihood", estimator.Options.LogLikelihoodColumnName);
+        // The copies go down to the rules' own options, which the rule is built from when the estimator fits.
+        given.Reinforce.BaselineDecay = 2;
+        given.Nvil.BaselineDecay = 2;
+        estimator.Options.Reinforce.VarianceDecay = 3;
+        estimator.Options.Nvil.VarianceDecay = 3;
+        Assert.AreEqual((0.9, 0.9), (estimator.Options.Reinforce.BaselineDecay, estimator.Options.Reinforce.VarianceDecay), "REINFORCE's options as given");
+        Assert.AreEqual((0.9, 0.9), (estimator.Options.Nvil.BaselineDecay, estimator.Options.Nvil.VarianceDecay), "NVIL's options as given");
         TemporalHelmholtzTransformer transformer = estimator.Fit(data);
 
         float[] before = LogLikelihoods(ml, transformer.Transform(data));
