@@ -169,12 +169,50 @@ public sealed class OnnxExportTests
         Refused(() => machine.ExportRecognitionToOnnx(path, new OnnxExportOptions { FeaturesName = "helmholtz/Gemm_0" }),
             "OnnxExportOptions.FeaturesName: 'helmholtz/Gemm_0' begins with 'helmholtz/', which the graph keeps for its own values");
         Refused(() => estimator.ExportToOnnx(path, new OnnxExportOptions { InputName = "helmholtz/x" }), "OnnxExportOptions.InputName:");
+        // A name of blanks is as empty as "" (ONNX would take it, and ML.NET's column of that name is not one a user can give).
+        Refused(() => estimator.ExportToOnnx(path, new OnnxExportOptions { LogLikelihoodName = " " }),
+            "OnnxExportOptions.LogLikelihoodName: the graph's input and output names must not be empty.");
+        // An unknown layout is refused by either export, not taken for a batch.
+        var unknownLayout = new OnnxExportOptions { Layout = (OnnxLayout)99 };
+        Assert.AreEqual("options", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.ExportRecognitionToOnnx(path, unknownLayout)).ParamName);
+        Assert.AreEqual("options", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator.ExportToOnnx(stream, unknownLayout)).ParamName);
+        Assert.AreEqual(0, stream.Length);
         Refused(() => machine.ExportRecognitionToOnnx(path, new OnnxExportOptions { FeaturesName = "hidden_1_mean", LayerStatistics = true }),
             "OnnxExportOptions: 'hidden_1_mean' names two of the graph's inputs and outputs");
         Assert.IsFalse(File.Exists(path), "nothing written");
         // A log-likelihood graph has no features: their name is not used, so not checked (it was refused when empty).
         estimator.ExportToOnnx(path, new OnnxExportOptions { FeaturesName = "", InputName = "features" });
         Assert.IsTrue(File.Exists(path));
+    }
+
+    /// <summary>
+    /// An exported file says what it holds in its metadata, as ONNX Runtime reads it: the graph, the machine's architecture, the
+    /// features' layers, and the log-likelihood's K and seed (its noise is in the graph; these are the only record of how it was drawn).
+    /// </summary>
+    [TestMethod]
+    public void AnExportsMetadataSaysWhatItHolds()
+    {
+        var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        ModelMetadata Metadata(Action<Stream> export)
+        {
+            using var stream = new MemoryStream();
+            export(stream);
+            using var session = TestSessions.Create(stream.ToArray());
+            return session.ModelMetadata;
+        }
+        ModelMetadata features = Metadata(s => machine.ExportRecognitionToOnnx(s, new OnnxExportOptions { FeatureLayers = FeatureLayers.AllHidden }));
+        ModelMetadata logLikelihood = Metadata(s => new FixedNoiseLogLikelihood(machine, 7, seed: 12345).ExportToOnnx(s));
+        foreach (ModelMetadata m in new[] { features, logLikelihood })
+        {
+            Assert.AreEqual("microsoft.ml.helmholtz", m.Domain);
+            Assert.AreEqual("Microsoft.ML.Helmholtz", m.ProducerName);
+            Assert.AreEqual(machine.Architecture.ToString(), m.CustomMetadataMap["architecture"]);
+        }
+        Assert.AreEqual("recognition", features.CustomMetadataMap["helmholtz.graph"]);
+        Assert.AreEqual("AllHidden", features.CustomMetadataMap["helmholtz.feature_layers"]);
+        Assert.AreEqual("log_likelihood", logLikelihood.CustomMetadataMap["helmholtz.graph"]);
+        Assert.AreEqual("7", logLikelihood.CustomMetadataMap["helmholtz.samples"]);
+        Assert.AreEqual("12345", logLikelihood.CustomMetadataMap["helmholtz.seed"]);
     }
 
     /// <summary>
@@ -605,6 +643,16 @@ public sealed class OnnxExportTests
             Assert.AreEqual(absent.Contains(file), missing.Contains($"{file} ({what})", StringComparison.Ordinal), missing);
         Assert.AreEqual("", CudaLibraries.Missing(_ => true));
         StringAssert.Contains(CudaLibraries.Missing(_ => false), OperatingSystem.IsWindows() ? "cudart64_13.dll" : "libcudart.so.13");
+        // What the errors say: the libraries that do not load, or, where all load, the device; a package without a CUDA provider (the
+        // CPU-only one, where appending it finds no entry point) said as such, whatever loads. CI has neither a GPU nor that package.
+        var failed = new InvalidOperationException("CUDA failure 100: no CUDA-capable device is detected\nmore");
+        string libraries = HelmholtzOnnxTransformer.WhyNoCudaProvider(failed, file => !absent.Contains(file));
+        StringAssert.StartsWith(libraries, $"ONNX Runtime could not start its CUDA provider: these libraries it needs do not load: {missing} (");
+        StringAssert.EndsWith(libraries, "it said: CUDA failure 100: no CUDA-capable device is detected)");
+        Assert.AreEqual("ONNX Runtime could not start its CUDA provider on that device (CUDA failure 100: no CUDA-capable device is detected; " +
+            "the CUDA libraries it needs load, so look at the device id and the GPU)", HelmholtzOnnxTransformer.WhyNoCudaProvider(failed, _ => true));
+        foreach (Exception noProvider in new Exception[] { new EntryPointNotFoundException(), new DllNotFoundException() })
+            StringAssert.Contains(HelmholtzOnnxTransformer.WhyNoCudaProvider(noProvider, _ => false), "has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)");
     }
 
     private sealed class LogLikelihoodOnly

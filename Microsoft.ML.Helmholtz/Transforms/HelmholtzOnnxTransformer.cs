@@ -131,9 +131,13 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
 
     private static bool IsCudaProviderFailure(Exception e) => e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException;
 
-    private static string WhyNoCudaProvider(Exception e) => e is EntryPointNotFoundException or DllNotFoundException
+    /// <summary>
+    /// Why the CUDA provider failed with <paramref name="e"/>, as the errors say it; <paramref name="loads"/> tells which CUDA libraries
+    /// load (by default, trying each: a different answer in tests).
+    /// </summary>
+    internal static string WhyNoCudaProvider(Exception e, Func<string, bool>? loads = null) => e is EntryPointNotFoundException or DllNotFoundException
         ? "this application's ONNX Runtime has no CUDA provider (it needs the Microsoft.ML.OnnxRuntime.Gpu package)"
-        : CudaProviderFailure(e);
+        : CudaProviderFailure(e, loads);
 
     /// <summary>
     /// Null where ONNX Runtime's CUDA provider can be appended for GPU <paramref name="device"/> in this application (its package and
@@ -170,9 +174,9 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
         }
     }
 
-    private static string CudaProviderFailure(Exception e)
+    private static string CudaProviderFailure(Exception e, Func<string, bool>? loads)
     {
-        string missing = CudaLibraries.Missing();
+        string missing = CudaLibraries.Missing(loads);
         return missing.Length > 0
             ? $"ONNX Runtime could not start its CUDA provider: these libraries it needs do not load: {missing} (ONNX Runtime 1.31 needs an NVIDIA driver and the CUDA 13 runtime libraries on the library path; it said: {FirstLine(e.Message)})"
             : $"ONNX Runtime could not start its CUDA provider on that device ({FirstLine(e.Message)}; the CUDA libraries it needs load, so look at the device id and the GPU)";
