@@ -137,6 +137,16 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.LoadGreyTest(missing));
     }
 
+    // A directory passed explicitly that is a file is said to be one, not missing (the same test the environment variable's value gets).
+    [TestMethod]
+    public void AnExplicitDirectoryThatIsAFileIsSaidToBeOne()
+    {
+        string file = Temp.File("a-file");
+        File.WriteAllText(file, "");
+        var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => BinarizedMnist.Load(file));
+        StringAssert.Contains(e.Message, $"'{file}' is a file; give the folder that holds {BinarizedMnist.TrainFile}");
+    }
+
     [TestMethod]
     public void SearchWalksUpToSharedDataMnist()
     {

@@ -49,6 +49,18 @@ public sealed class ChecksummedFileTests
             "a payload of 3 bytes, outside 1 to 2");
     }
 
+    // A file cut inside its checksum is called truncated from the header's promise of payload and checksum, before the payload is read.
+    [TestMethod]
+    public void AFileCutInsideItsChecksumIsTruncatedBeforeItsPayloadIsRead()
+    {
+        var stream = new MemoryStream();
+        ChecksummedFile.Write(stream, "M"u8, 1, [1, 2, 3]);
+        stream.SetLength(stream.Length - 2);
+        stream.Position = 1 + 4;
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadPayload(stream, 100, "parameters")).Message,
+            "the file is truncated: the header promises 3 bytes of parameters and a 4-byte checksum, but only 5 bytes follow");
+    }
+
     // A stream that ends inside a string is the end of the stream, not a shorter string.
     [TestMethod]
     public void AStringCutShortIsTheEndOfTheStream()
@@ -68,5 +80,8 @@ public sealed class ChecksummedFileTests
         StringAssert.Contains(other.Message, "not a Helmholtz machine file (wrong magic");
         var cut = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadVersion(new MemoryStream("HE"u8.ToArray()), "HELM\n"u8, "Helmholtz machine"));
         StringAssert.Contains(cut.Message, "the file is truncated: it ends after 2 bytes, inside the 5-byte magic");
+        // One byte short of the magic is inside it too, not a file cut before its version.
+        var oneShort = Assert.ThrowsExactly<InvalidDataException>(() => ChecksummedFile.ReadVersion(new MemoryStream("HELM"u8.ToArray()), "HELM\n"u8, "Helmholtz machine"));
+        StringAssert.Contains(oneShort.Message, "the file is truncated: it ends after 4 bytes, inside the 5-byte magic");
     }
 }

@@ -33,6 +33,18 @@ public sealed class InputCenteringTests
         Assert.AreEqual(expected, centering.Count, architecture);
     }
 
+    /// <summary>A visible centre of another length than the visible layer is refused by name (its maps would read past their rows).</summary>
+    [TestMethod]
+    [DataRow(5)]
+    [DataRow(7)]
+    public void AVisibleCentreOfTheWrongLengthIsRefused(int length)
+    {
+        var machine = TestModels.Random("6b-4b-3b", 1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => InputCentering.For(machine, new double[length]));
+        Assert.AreEqual("visibleCentre", e.ParamName);
+        StringAssert.Contains(e.Message, $"{length} centres for 6 visible units");
+    }
+
     /// <summary>
     /// Of a trunk of several tanh layers only the first map reads the centred input (the maps above it read tanh units, centred
     /// at 0 already): ToCentred moves exactly the biases of the two trunks' first maps, each by W c, and no other parameter.
