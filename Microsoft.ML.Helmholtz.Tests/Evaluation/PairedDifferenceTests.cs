@@ -33,7 +33,7 @@ public sealed class PairedDifferenceTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, 2.0], [1.0]));
         StringAssert.Contains(e.Message, "2 estimates against 1");
         Assert.AreEqual("second", e.ParamName);
-        Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([], []));
+        Assert.AreEqual("first", Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([], [])).ParamName);
         e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, double.NaN], [1.0, 2.0]));
         StringAssert.Contains(e.Message, "Estimate 1 is NaN");
         Assert.AreEqual("first", e.ParamName);

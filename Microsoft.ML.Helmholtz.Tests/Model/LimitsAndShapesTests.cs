@@ -413,7 +413,7 @@ public sealed class LimitsAndShapesTests
     }
 
     [TestMethod]
-    public void LayerStatesNameALayerOutOfRange()
+    public void LayerStatesNameALayerRowsOrCapacityOutOfRange()
     {
         var states = new LayerStates(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
         foreach (int layer in new[] { 9, 3, -1 })
@@ -424,6 +424,10 @@ public sealed class LimitsAndShapesTests
             Assert.AreEqual("layer", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => states.Buffer(layer)).ParamName);
         }
         Assert.AreEqual(3 * 4, states.Layer(2, 4).Length);
+        // A row count past the capacity or negative is the caller's argument too, not a span's error from inside (which names none).
+        foreach (int rows in new[] { 5, -1 })
+            Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => states.Layer(2, rows)).ParamName);
+        Assert.AreEqual("capacity", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LayerStates(states.Architecture, 0)).ParamName);
     }
 
     [TestMethod]
