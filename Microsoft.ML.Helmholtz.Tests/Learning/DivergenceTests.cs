@@ -291,6 +291,10 @@ public sealed class DivergenceTests
         var raised = schedule with { Minimum = 1e-2 };   // each bound alone is fine; together they are not
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 28);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { LearningRate = raised }).Train(machine, Data()));
+        // The schedule's own At refuses it too, as it promises, instead of giving the floor as the rate of every epoch.
+        var at = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => raised.At(0));
+        Assert.AreEqual(nameof(LearningRateSchedule.Minimum), at.ParamName);
+        StringAssert.Contains(at.Message, "exceeds the initial rate");
         Assert.AreEqual(1e-3, schedule.At(0), 1e-12);
         Assert.AreEqual(1e-4, schedule.At(1000), 1e-12);
 

@@ -297,6 +297,10 @@ public sealed class TrainingStateTests
         Assert.IsFalse(state.IsFrom(new Vimco(5), new Adam(0.5f, 0.6f, weightDecay: 0.01f)));
         Assert.IsFalse(state.IsFrom(new ImportanceWeightedBound(5), new Adam(weightDecay: 0.01f)), "another rule of the same settings");
         Assert.IsFalse(new TrainingState().IsFrom(new Vimco(5), new Adam()), "an empty state is from no run");
+        // Each of the REINFORCE-family options is its own number in the settings: a run with another variance decay is another run.
+        Assert.AreEqual("baseline decay 0.5, input baseline of 7 hidden units, variance normalised with decay 0.8",
+            new Reinforce(new ReinforceOptions { BaselineDecay = 0.5, InputBaselineHiddenUnits = 7, VarianceDecay = 0.8 }).Settings);
+        Assert.AreEqual("baseline decay 0.9, input baseline of 0 hidden units, variance not normalised", new Reinforce(ReinforceOptions.Plain).Settings);
 
         float[][] before = TestModels.Snapshot(machine.Parameters);
         long steps = machine.StepsTrained;
