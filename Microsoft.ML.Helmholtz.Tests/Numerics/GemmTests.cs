@@ -153,6 +153,38 @@ public sealed class GemmTests
             return;
         }
         Assert.IsTrue(blas.UsesTheCpuFully, $"OpenBLAS runs its '{blas.CoreName}' kernels on a CPU with AVX2 and FMA");
+        if (OpenBlasMatrixEngine.SuggestedCoreType is null) return;   // the user chose the core: checked above where it differs
+        // The widest kernel set this CPU's instructions support, named before OpenBLAS loads (an OPENBLAS_CORETYPE set outside, as on
+        // some machines here, leaves this part to machines without it).
+        string expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported &&
+            System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported && System.Runtime.Intrinsics.X86.Avx512CD.IsSupported &&
+            System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported ? "SkylakeX" : "Haswell";
+        Assert.AreEqual(expected, OpenBlasMatrixEngine.SuggestedCoreType, "the core type suggested for this CPU");
+        Assert.AreEqual(expected, blas.CoreName, ignoreCase: true, "OpenBLAS runs the suggested core");
+    }
+
+    /// <summary>
+    /// OpenBLAS runs single-threaded, process-wide, as the engine's docs promise: its products are split over the
+    /// library's own pool, and threads of OpenBLAS's own would compete with that pool for the same cores.
+    /// </summary>
+    [TestMethod]
+    public void OpenBlas_RunsOnOneThreadOfItsOwn()
+    {
+        var blas = (OpenBlasMatrixEngine)RequireOpenBlas();
+        nint handle = System.Runtime.InteropServices.NativeLibrary.Load(blas.LibraryName, typeof(OpenBlasMatrixEngine).Assembly, null);
+        try
+        {
+            if (!System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out nint getThreads))
+                Assert.Fail($"{blas.LibraryName} has no openblas_get_num_threads to check");
+            unsafe
+            {
+                Assert.AreEqual(1, ((delegate* unmanaged<int>)getThreads)(), "OpenBLAS's own thread count");
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeLibrary.Free(handle);   // the count taken from the load above; the engine's handle stays
+        }
     }
 
     [TestMethod]

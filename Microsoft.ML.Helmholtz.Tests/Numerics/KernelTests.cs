@@ -808,7 +808,7 @@ public sealed class KernelTests
             CollectionAssert.AreEqual(single.Values[i], split.Values[i], $"output {i}");
     }
 
-    /// <summary>Log-probabilities of rows given by index into a smaller operand equal those of the rows written out, bit for bit.</summary>
+    /// <summary>Log-probabilities of rows given by index into a smaller operand equal those of the rows written out, bit for bit (soft targets too).</summary>
     [TestMethod]
     [DataRow(7, 33)]
     [DataRow(100, 784)] // split over the pool
@@ -818,19 +818,24 @@ public sealed class KernelTests
         const int distinct = 5;
         int[] rowSource = Enumerable.Range(0, rows).Select(r => r * distinct / rows).ToArray();
         float[] x = Binary(distinct * columns, 41), y = Inputs(distinct * columns, 42), a = Inputs(rows * columns, 43), m = Inputs(rows * columns, 44), s = Uniform(rows * columns, 45, -4, 4);
-        float[] xFull = new float[rows * columns], yFull = new float[rows * columns];
+        float[] soft = Uniform(distinct * columns, 46, 0, 1);
+        float[] xFull = new float[rows * columns], yFull = new float[rows * columns], softFull = new float[rows * columns];
         for (int r = 0; r < rows; r++)
         {
             x.AsSpan(rowSource[r] * columns, columns).CopyTo(xFull.AsSpan(r * columns));
             y.AsSpan(rowSource[r] * columns, columns).CopyTo(yFull.AsSpan(r * columns));
+            soft.AsSpan(rowSource[r] * columns, columns).CopyTo(softFull.AsSpan(r * columns));
         }
-        double[] b1 = new double[rows], b2 = new double[rows], g1 = new double[rows], g2 = new double[rows];
+        double[] b1 = new double[rows], b2 = new double[rows], g1 = new double[rows], g2 = new double[rows], s1 = new double[rows], s2 = new double[rows];
         Kernels.AccumulateBernoulliLogProb(a, xFull, rows, columns, b1);
         Kernels.AccumulateBernoulliLogProb(a, x, distinct, rowSource, rows, columns, b2);
         Kernels.AccumulateGaussianLogProb(yFull, m, s, rows, columns, g1);
         Kernels.AccumulateGaussianLogProb(y, distinct, rowSource, m, s, rows, columns, g2);
         CollectionAssert.AreEqual(b1, b2, "Bernoulli");
         CollectionAssert.AreEqual(g1, g2, "Gaussian");
+        Kernels.AccumulateSoftBernoulliLogProb(a, softFull, rows, default, rows, columns, s1);
+        Kernels.AccumulateSoftBernoulliLogProb(a, soft, distinct, rowSource, rows, columns, s2);
+        CollectionAssert.AreEqual(s1, s2, "soft Bernoulli");
         rowSource[rows / 2] = distinct;
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Kernels.AccumulateBernoulliLogProb(a, x, distinct, rowSource, rows, columns, b2));
     }
