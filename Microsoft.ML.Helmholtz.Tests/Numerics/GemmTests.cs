@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using Microsoft.ML.Helmholtz.Numerics;
 
 namespace Microsoft.ML.Helmholtz.Tests.Numerics;
@@ -156,9 +158,8 @@ public sealed class GemmTests
         if (OpenBlasMatrixEngine.SuggestedCoreType is null) return;   // the user chose the core: checked above where it differs
         // The widest kernel set this CPU's instructions support, named before OpenBLAS loads (an OPENBLAS_CORETYPE set outside, as on
         // some machines here, leaves this part to machines without it).
-        string expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported &&
-            System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported && System.Runtime.Intrinsics.X86.Avx512CD.IsSupported &&
-            System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported ? "SkylakeX" : "Haswell";
+        string expected = Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512CD.IsSupported && Avx512F.VL.IsSupported
+            ? "SkylakeX" : "Haswell";
         Assert.AreEqual(expected, OpenBlasMatrixEngine.SuggestedCoreType, "the core type suggested for this CPU");
         Assert.AreEqual(expected, blas.CoreName, ignoreCase: true, "OpenBLAS runs the suggested core");
     }
@@ -171,10 +172,10 @@ public sealed class GemmTests
     public void OpenBlas_RunsOnOneThreadOfItsOwn()
     {
         var blas = (OpenBlasMatrixEngine)RequireOpenBlas();
-        nint handle = System.Runtime.InteropServices.NativeLibrary.Load(blas.LibraryName, typeof(OpenBlasMatrixEngine).Assembly, null);
+        nint handle = NativeLibrary.Load(blas.LibraryName, typeof(OpenBlasMatrixEngine).Assembly, null);
         try
         {
-            if (!System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out nint getThreads))
+            if (!NativeLibrary.TryGetExport(handle, "openblas_get_num_threads", out nint getThreads))
                 Assert.Fail($"{blas.LibraryName} has no openblas_get_num_threads to check");
             unsafe
             {
@@ -183,7 +184,7 @@ public sealed class GemmTests
         }
         finally
         {
-            System.Runtime.InteropServices.NativeLibrary.Free(handle);   // the count taken from the load above; the engine's handle stays
+            NativeLibrary.Free(handle);   // the count taken from the load above; the engine's handle stays
         }
     }
 
@@ -220,10 +221,7 @@ public sealed class GemmTests
         float[] a = Random(rng, m * k), b = Random(rng, k * n), c = new float[m * n];
         for (int call = 0; call < 3; call++)
         {
-            // Helpers poll for about 200 µs, then block: wait until both have (a watchdog, not a timing).
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (pool.Sleepers < 2 && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
-            Assert.AreEqual(2, pool.Sleepers, "the helpers went to sleep");
+            WorkerPoolTests.WaitUntilAsleep(pool, 2);
             engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
             // A loop shared with the helpers takes their sleep count to 0 when it wakes them; they sleep again only after polling.
             Assert.AreEqual(2, pool.Sleepers, $"call {call}: a helper was woken");

@@ -77,6 +77,17 @@ public sealed unsafe class WorkerPoolTests
 
     private static readonly TimeSpan HelperWatchdog = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Waits until all <paramref name="helpers"/> of <paramref name="pool"/> sleep: each polls for about 200 µs after its last loop,
+    /// then blocks (a watchdog, not a timing, decides how long the wait may be).
+    /// </summary>
+    internal static void WaitUntilAsleep(WorkerPool pool, int helpers)
+    {
+        var clock = Stopwatch.StartNew();
+        while (pool.Sleepers < helpers && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
+        Assert.AreEqual(helpers, pool.Sleepers, "the helpers went to sleep");
+    }
+
     private static int[] RunWaitingForHelper(WorkerPool pool, int pieces)
     {
         int[] threads = new int[pieces];
@@ -219,10 +230,7 @@ public sealed unsafe class WorkerPoolTests
     {
         using var pool = new WorkerPool(2);
         RunCounting(pool, 4, 0);
-        // The helper polls for about 200 µs, then blocks: wait until it has (a watchdog, not a timing), so the loop below must wake it.
-        var clock = Stopwatch.StartNew();
-        while (pool.Sleepers == 0 && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
-        Assert.AreEqual(1, pool.Sleepers, "the helper went to sleep");
+        WaitUntilAsleep(pool, 1);   // so the loop below must wake it
         int[] threads = RunWaitingForHelper(pool, 4);
         Assert.IsTrue(threads.Any(t => t != Environment.CurrentManagedThreadId), "no helper woke for the loop");
     }

@@ -329,27 +329,21 @@ public sealed class RowReadingTests
                 yield return row;
             }
         }
-        IDataView scored = model.Transform(ml.Data.LoadFromEnumerable(Counted()));
-        using (DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema))
+        int RowsReadToServeTheFirst(ITransformer transformer)
         {
+            read = 0;
+            IDataView scored = transformer.Transform(ml.Data.LoadFromEnumerable(Counted()));
+            using DataViewRowCursor cursor = scored.GetRowCursor(scored.Schema);
             var logLikelihood = cursor.GetGetter<float>(scored.Schema["LogLikelihood"]);
             Assert.IsTrue(cursor.MoveNext());
             float value = 0;
             logLikelihood(ref value);
-            Assert.AreEqual(16, read, "rows read (and scored) to serve the first");
+            return read;
         }
+        Assert.AreEqual(16, RowsReadToServeTheFirst(model), "rows read (and scored) to serve the first");
         // A transformer that batches fewer rows than a first batch's 16 reads no more than it batches, from the first batch on.
         using (var onnx = model.ToOnnxRuntime(ml, batchRows: 4))
-        {
-            read = 0;
-            IDataView few = onnx.Transform(ml.Data.LoadFromEnumerable(Counted()));
-            using DataViewRowCursor cursor = few.GetRowCursor(few.Schema);
-            var logLikelihood = cursor.GetGetter<float>(few.Schema["LogLikelihood"]);
-            Assert.IsTrue(cursor.MoveNext());
-            float value = 0;
-            logLikelihood(ref value);
-            Assert.AreEqual(4, read, "rows read (and scored) to serve the first, batching 4 rows");
-        }
+            Assert.AreEqual(4, RowsReadToServeTheFirst(onnx), "rows read (and scored) to serve the first, batching 4 rows");
         ScoredRow[] all = Scored(ml, model.Transform(ml.Data.LoadFromEnumerable(rows)));
         var engine = ml.Model.CreatePredictionEngine<PixelRow, ScoredRow>(model);
         foreach (int r in new[] { 0, 15, 16, 79, 80, 335, 336, 1359, 1360, 2383, 2384, 2999 })   // batches of 16, 64, 256, 1024, 1024, …
