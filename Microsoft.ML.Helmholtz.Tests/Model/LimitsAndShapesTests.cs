@@ -252,6 +252,11 @@ public sealed class LimitsAndShapesTests
         var estimator = new ImportanceSampledLogLikelihood(100, rowsPerChunk: 20_000) { Parallelism = 1 };
         var e = RefusedBeforeAllocating(() => estimator.EstimatePerExample(machine, data), "rowsPerChunk");
         StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
+        // Split over pipelines, the largest range's chunk is the one checked: 3 examples over 2 pipelines give one of 2
+        // examples, 20,000 sample rows where a chunk may hold all of them (a range rounded down, 1 example, would pass the check).
+        var split = new ImportanceSampledLogLikelihood(10_000, rowsPerChunk: int.MaxValue) { Parallelism = 2 };
+        e = RefusedBeforeAllocating(() => split.EstimatePerExample(machine, TestModels.BinaryData(3, 1, 2)), "rowsPerChunk");
+        StringAssert.Contains(e.Message, "3,000,000,000 values (20,000 × 150,000)");
     }
 
     [TestMethod]
