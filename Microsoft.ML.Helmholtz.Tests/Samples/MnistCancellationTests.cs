@@ -137,18 +137,18 @@ public sealed class MnistCancellationTests : TempDirectoryTests
         Assert.HasCount(2, File.ReadAllLines(curve), "an earlier run's curve of one epoch");
 
         IMatrixEngine original = MatrixEngine.Default;
+        string reason = MatrixEngine.DefaultReason;
         using var source = new CancellationTokenSource();
         var text = new StringWriter();
         var error = new StringWriter();
-        try
+        using (MatrixEngine.Replaced(new ObservingEngine(original, (_, _, _) => source.Cancel(), original.AllowsFusedProducts)))
         {
-            MatrixEngine.Default = new ObservingEngine(original, (_, _, _) => source.Cancel(), original.AllowsFusedProducts);
+            Assert.AreEqual("set by the program", MatrixEngine.DefaultReason);
             exit = MnistApp.Run(ShortRun(output, 1, 5), text, error, source.Token);
         }
-        finally
-        {
-            MatrixEngine.Default = original;
-        }
+        // Later tests (and their logs) see the engine the process chose, and why.
+        Assert.AreSame(original, MatrixEngine.Default);
+        Assert.AreEqual(reason, MatrixEngine.DefaultReason);
         Assert.AreEqual(MnistApp.Cancelled, exit, error.ToString());
         StringAssert.Contains(error.ToString(), "training cancelled; the model as it stands is saved and scored.");
         string model = Path.Combine(output, "sbp.hm");

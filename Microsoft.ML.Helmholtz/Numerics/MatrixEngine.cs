@@ -55,6 +55,34 @@ public static class MatrixEngine
         }
     }
 
+    /// <summary>
+    /// <see cref="Default"/> set to <paramref name="engine"/> until the result is disposed, which puts back the engine and the
+    /// reason there were before (the setter alone would leave "set by the program" for an engine the process chose).
+    /// </summary>
+    internal static IDisposable Replaced(IMatrixEngine engine)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        lock (s_choosing)
+        {
+            var restore = new PutBack(_default ??= Choose(), _reason);
+            _default = engine;
+            _reason = "set by the program";
+            return restore;
+        }
+    }
+
+    private sealed class PutBack(IMatrixEngine engine, string reason) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (s_choosing)
+            {
+                _default = engine;
+                _reason = reason;
+            }
+        }
+    }
+
     private static IMatrixEngine Choose()
     {
         (IMatrixEngine engine, _reason) = Choose(Environment.GetEnvironmentVariable("HELMHOLTZ_MATRIX_ENGINE"));
