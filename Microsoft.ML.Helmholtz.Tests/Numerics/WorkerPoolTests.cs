@@ -225,6 +225,19 @@ public sealed unsafe class WorkerPoolTests
         Assert.IsTrue(threads.All(t => t == Environment.CurrentManagedThreadId));
     }
 
+    /// <summary>Helpers blocked on the semaphore would outlive their pool (one thread each per disposed pool) unless Dispose wakes them.</summary>
+    [TestMethod]
+    public void DisposingAPoolEndsItsSleepingHelpers()
+    {
+        var pool = new WorkerPool(3);
+        WaitUntilAsleep(pool, 2);
+        Assert.AreEqual(2, pool.LiveHelpers);
+        pool.Dispose();
+        var clock = Stopwatch.StartNew();
+        while (pool.LiveHelpers > 0 && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
+        Assert.AreEqual(0, pool.LiveHelpers, "helpers still blocked after Dispose");
+    }
+
     [TestMethod]
     public void HelpersThatFellAsleepAreWokenForTheNextLoop()
     {

@@ -128,6 +128,17 @@ internal sealed unsafe class WorkerPool : IDisposable
     /// <summary>Helpers blocked until the next loop wakes them (tests wait for it instead of sleeping).</summary>
     internal int Sleepers => Volatile.Read(ref _sleepers);
 
+    /// <summary>Helper threads that have not ended (tests wait for <see cref="Dispose"/> to end them).</summary>
+    internal int LiveHelpers
+    {
+        get
+        {
+            int live = 0;
+            foreach (Thread helper in _helpers) if (helper.IsAlive) live++;
+            return live;
+        }
+    }
+
     /// <summary>Whether a loop started now would be shared with helpers (they exist, and no loop is running).</summary>
     public bool IsAvailable => _helpers.Length > 0 && !_disposed && Volatile.Read(ref _busy) == 0;
 
