@@ -41,6 +41,7 @@ public sealed class LayerArgumentTests
         layer.Sample(random, Rows, y);
 
         AssertNamed(() => layer.Forward(x.AsSpan(1), Rows), "input", "Forward");
+        AssertNamed(() => layer.Forward(x, new float[Rows * o - 1], Rows), "conditioning", "Forward with a short conditioning");
         AssertNamed(() => layer.Sample(null!, Rows, y), "random", "Sample");
         AssertNamed(() => layer.Sample(random, Rows, y.AsSpan(1)), "output", "Sample");
         AssertNamed(() => layer.Expectation(Rows, y.AsSpan(1)), "output", "Expectation");

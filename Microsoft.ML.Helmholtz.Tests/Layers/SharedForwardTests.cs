@@ -32,7 +32,7 @@ public sealed class SharedForwardTests
     }
 
     // A conditioned standard-normal prior shifted per distinct row: after a shared forward each row has the shift of its source
-    // row, in its mean and in ln N(y; c, I), as after a forward over the repeated shifts.
+    // row, in its mean, its draws and ln N(y; c, I), as after a forward over the repeated shifts; a plain forward drops it.
     [TestMethod]
     public void ASharedForwardGivesAConditionedPriorEachRowsShift()
     {
@@ -57,6 +57,15 @@ public sealed class SharedForwardTests
             // Float terms of a few units summed in double: well inside 1e-5.
             Assert.AreEqual(-0.5 * (squares + units * Math.Log(2 * Math.PI)), shared[r], 1e-5, $"row {r}");
         }
+        // A draw is each row's shift plus the standard normal draw of the same stream.
+        float[] draw = new float[rows * units], noise = new float[rows * units];
+        prior.Sample(new RandomStream(9), rows, draw);
+        new RandomStream(9).FillNormal(noise);
+        for (int i = 0; i < draw.Length; i++) Assert.AreEqual(repeated[i] + noise[i], draw[i], $"draw {i}");
+        // A forward without conditioning drops the shift: the mean is 0, written over what the buffer held (the shifts).
+        prior.Forward(default, rows);
+        prior.Expectation(rows, mean);
+        CollectionAssert.AreEqual(new float[rows * units], mean);
     }
 
     [TestMethod]

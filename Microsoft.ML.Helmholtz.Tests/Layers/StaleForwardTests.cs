@@ -222,6 +222,9 @@ public sealed class StaleForwardTests
         ConditionalLayer inner = layer is TrunkedLayer trunked ? trunked.Inner : layer;
         if (inner is not RankOneGaussianLayer) reads.Add(("AccumulateLogProb", () => layer.AccumulateLogProb(y, Many, [], Many, logProb)));   // outputs by row index
         if (inner is NaturalParameterLayer natural) reads.Add(("Logits", () => natural.Logits(Many)));
+        // Price's curvature reads the logits too (a trunked layer refuses it whatever its forward).
+        if (layer is NaturalParameterLayer plain)
+            reads.Add(("AccumulateNegLogProbInputHessianDiagonal", () => plain.AccumulateNegLogProbInputHessianDiagonal(y, Many, new float[Many * layer.InputSize])));
         if (inner is GaussianLayer gaussian)
         {
             reads.Add(("Means", () => gaussian.Means(Many)));
