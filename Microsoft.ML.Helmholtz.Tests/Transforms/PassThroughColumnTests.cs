@@ -143,6 +143,22 @@ public sealed class PassThroughColumnTests
         IDataView pixelsOnly = ml.Transforms.SelectColumns("Pixels").Fit(data).Transform(data);
         using (DataViewRowCursor other = pixelsOnly.GetRowCursor(pixelsOnly.Schema))
             Assert.AreEqual("input", Assert.ThrowsExactly<ArgumentException>(() => mapper.GetRow(other, mapper.OutputSchema)).ParamName);
+        // A row of one column more is another schema too (its columns would pass through at the wrong places).
+        IDataView oneMore = ml.Transforms.CopyColumns("Extra", "Id").Fit(data).Transform(data);
+        using (DataViewRowCursor other = oneMore.GetRowCursor(oneMore.Schema))
+            Assert.AreEqual("input", Assert.ThrowsExactly<ArgumentException>(() => mapper.GetRow(other, mapper.OutputSchema)).ParamName);
+        // A mapper's row with the log-likelihood alone active computes it (the features, not needed, are not), and refuses the
+        // getter of a column it was not asked for, as ML.NET's rows do.
+        using (DataViewRowCursor input = data.GetRowCursor(data.Schema))
+        using (DataViewRow row = mapper.GetRow(input, [mapper.OutputSchema["LogLikelihood"]]))
+        {
+            Assert.IsTrue(input.MoveNext());
+            float logLikelihood = 0;
+            row.GetGetter<float>(mapper.OutputSchema["LogLikelihood"])(ref logLikelihood);
+            Assert.AreEqual(batched[0].LogLikelihood, logLikelihood, 0f, "row 0 alone, as in the batch");
+            Assert.IsFalse(row.IsColumnActive(mapper.OutputSchema["HelmholtzFeatures"]));
+            Assert.ThrowsExactly<InvalidOperationException>(() => row.GetGetter<VBuffer<float>>(mapper.OutputSchema["HelmholtzFeatures"]));
+        }
 
         // A cursor that asks for it reads the input's row under it, and refuses off a row as for the other columns.
         DataViewSchema.Column thing = scored.Schema["Thing"];
