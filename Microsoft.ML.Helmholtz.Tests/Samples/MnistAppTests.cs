@@ -81,6 +81,21 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = RunWithoutData("--epochs", "0");
         Assert.AreEqual(MnistApp.UserError, exit);
         StringAssert.StartsWith(error, "error: --epochs 0 scores the model given with --resume FILE and trains nothing: give --resume FILE, or --epochs N (N > 0).");
+
+        // A value that no branch takes is refused naming its option, before the data: not run as another (an --optimizer that is not
+        // sgd is Adam, a --mean-field-start that is not recognition the prior's), nor left to the library to refuse naming no option.
+        foreach (var (arguments, message) in new (string[], string)[]
+                 {
+                     (["--optimizer", "adm"], "--optimizer must be adam or sgd; got 'adm'."),
+                     (["--mean-field", "3", "--mean-field-start", "Prior"], "--mean-field-start must be recognition or prior; got 'Prior'."),
+                     (["--rule", "iwae", "--train-samples", "0"], "--train-samples must be at least 1 for iwae; got 0."),
+                     (["--rule", "sbp-prize"], "--rule must be one of "),
+                 })
+        {
+            (exit, _, error) = RunWithoutData(arguments);
+            Assert.AreEqual(MnistApp.UserError, exit, error);
+            StringAssert.StartsWith(error, "error: " + message);
+        }
     }
 
     [TestMethod]
@@ -272,6 +287,12 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.AreEqual(3L * bestEpoch, HelmholtzMachine.Load(Path.Combine(output, "sbp-best.hm")).StepsTrained, string.Join(" ", estimates));
         StringAssert.Contains(text, $"validation log-likelihood of epoch {bestEpoch} ");
         Assert.AreEqual(3L * 3, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "the last model is kept as well");
+        // The estimate is of the validation split's rows: the last model scored on the same 40 rows of that split with the same draws
+        // (the final score's estimator has the seed --seed + 1, the validation's --seed + 5) gives the same number.
+        (exit, string scored, error) = Run("--resume", Path.Combine(output, "sbp.hm"), "--epochs", "0", "--score", "valid", "--test-limit", "40", "--k", "4",
+            "--seed", "5", "--data", RealData(), "--out", Temp.File("scored"));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(scored, $"valid log-likelihood (importance sampling, K = 4): {estimates[2].ToString("F2", CultureInfo.InvariantCulture)} nats over 40 images");
 
         // Resumed in its own folder, the best model already there is scored first, then the model the run starts
         // from: a model of this run replaces the best file only by beating both.
@@ -304,6 +325,15 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.IsTrue(start < bar && epoch < bar, $"the untrained model must score below the best: {start}, {epoch} against {bar}");
         CollectionAssert.AreEqual(bestBytes, File.ReadAllBytes(bestFile), "the earlier best model is kept");
         Assert.AreEqual(3L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained, "the run's own last model is saved as ever");
+
+        // A best model of another architecture in the folder is another model, not an earlier leg of this run: it is no bar, and the
+        // model resumed from becomes the best.
+        string small = Temp.File("small.hm");
+        HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-20g"), seed: 2).Save(small);
+        (exit, text, error) = Run([.. common, "--epochs", "1", "--resume", small]);
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.DoesNotContain("the best model already in", text);
+        StringAssert.Contains(text.Split('\n').Single(l => l.Contains($"validation log-likelihood of the model resumed from {small} ")), "the best so far");
 
         // Without checkpoints there is nothing to estimate at.
         (exit, _, error) = Run("--valid-k", "10", "--checkpoint-every", "0");
@@ -631,6 +661,13 @@ public sealed class MnistAppTests : TempDirectoryTests
         string[] trainLines = File.ReadAllLines(Path.Combine(trained, "sbp-train-log-likelihood.csv"));
         CollectionAssert.AreEqual(Enumerable.Range(0, 50).Select(i => $"train,{i * 1000},").ToArray(),
             trainLines.Skip(1).Select(l => l[..(l.LastIndexOf(',') + 1)]).ToArray());
+        // The validation split is scored from its own images: at the test scores' rows (both splits hold 10,000), other estimates.
+        string validated = Temp.File("validated");
+        (exit, _, error) = ShortRun(validated, "--resume", model, "--epochs", "0", "--score", "valid");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        string[] validLines = File.ReadAllLines(Path.Combine(validated, "sbp-valid-log-likelihood.csv"));
+        CollectionAssert.AreEqual(records.Select(r => $"valid,{r[1]}").ToArray(), validLines.Skip(1).Select(l => l[..l.LastIndexOf(',')]).ToArray());
+        CollectionAssert.AreNotEqual(records.Select(r => r[2]).ToArray(), validLines.Skip(1).Select(l => l.Split(',')[2]).ToArray(), "the test split's estimates");
         (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--score", "training");
         Assert.AreEqual(MnistApp.UserError, exit);
         StringAssert.StartsWith(error, "error: --score must be test, valid or train; got 'training'.");
@@ -699,6 +736,21 @@ public sealed class MnistAppTests : TempDirectoryTests
         // Training it, the rule must fit.
         (exit, _, error) = RunWithoutData("--resume", model);
         AssertOneLineError(exit, error, "needs Gaussian hidden layers");
+    }
+
+    /// <summary>
+    /// A model whose numbers pass single precision cannot be scored: the estimators' refusal is one line and the exit code of a diverged
+    /// run, not an internal error.
+    /// </summary>
+    [TestMethod]
+    public void AModelThatCannotBeScoredExitsAsADivergedRun()
+    {
+        string model = Temp.File("overflowing.hm");
+        var machine = TestModels.Random("784b-20g", 1);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Fill(3e38f);
+        machine.Save(model);
+        var (exit, _, error) = Run("--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out"));
+        AssertOneLineError(exit, error, "error: the model cannot be scored: ", MnistApp.Diverged);
     }
 
     /// <summary>The curve's rows: epoch and learning rate.</summary>
@@ -879,10 +931,14 @@ public sealed class MnistAppTests : TempDirectoryTests
         (exit, _, error) = ShortRun(again, "--resume", model, "--epochs", "0", "--compare", others);
         AssertOneLineError(exit, error, "holds the estimates of 50 images of the test split, but this run scores 50 images of the test split at other rows");
 
-        // The sgd run's training state is not Adam's: resumed with Adam, the optimiser starts afresh.
-        (exit, text, error) = ShortRun(output, "--resume", model);
+        // The sgd run's training state is not Adam's: resumed with Adam, the optimiser starts afresh. The model resumed from, estimated
+        // first (no checkpoint in this run's one epoch) and so the best, is saved as sbp-best.hm with the state it was resumed with.
+        byte[] sgdState = File.ReadAllBytes(Path.Combine(output, "sbp.state"));
+        (exit, text, error) = ShortRun(output, "--resume", model, "--valid-k", "2", "--checkpoint-every", "10");
         Assert.AreEqual(MnistApp.Success, exit, error);
         StringAssert.Contains(text, "its training state left aside (a run of sbp with sgd (momentum 0.9): the optimiser starts afresh)");
+        Assert.AreEqual(5L, HelmholtzMachine.Load(Path.Combine(output, "sbp-best.hm")).StepsTrained);
+        CollectionAssert.AreEqual(sgdState, File.ReadAllBytes(Path.Combine(output, "sbp-best.state")), "the best model's state is the one it was resumed with");
     }
 
     // A continued schedule counts the model's whole epochs (the trainer takes whole minibatches only: 550 images in batches of 100
