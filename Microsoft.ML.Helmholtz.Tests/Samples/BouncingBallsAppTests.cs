@@ -48,6 +48,10 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsTrue(File.Exists(Temp.File("data/" + BouncingBalls.TrainFile)), "the data set was written for the next run");
         byte[] png = File.ReadAllBytes(Temp.File("out/strip.png"));
         CollectionAssert.AreEqual(PngWriter.Signature.ToArray(), png[..8]);
+        // Four rows (the true frames, the predictions, the roll-out, a generated sequence) of the 12 frames (at most 20): the IHDR's width and height.
+        var (stripWidth, stripHeight) = PngWriter.TiledSize(30, 30, 4, 12, 2);
+        Assert.AreEqual(stripWidth, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)), "the strip's width");
+        Assert.AreEqual(stripHeight, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20, 4)), "the strip's height");
         string[] report = File.ReadAllLines(Temp.File("out/report.csv"));
         Assert.AreEqual(4, report.Length, string.Join("\n", report));
         Assert.IsTrue(report[1].StartsWith("temporal,2,", StringComparison.Ordinal), report[1]);
@@ -68,7 +72,25 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual(copy, double.Parse(copyRow[4], System.Globalization.CultureInfo.InvariantCulture), 5.1e-5, "printed to 4 decimals");
         // The trained model is saved: two epochs of three minibatches of 8 of the 24 sequences.
         Assert.AreEqual(6L, TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile)).Machine.StepsTrained);
-        Assert.HasCount(3, File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile)));
+        // The curve has a row per epoch: its number, F̂ and the rule's objective per frame, the values the epoch's line printed.
+        string[] curve = File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile));
+        Assert.HasCount(3, curve);
+        Assert.AreEqual("epoch,train_free_energy_per_frame,train_objective_per_frame,seconds", curve[0]);
+        for (int epoch = 1; epoch <= 2; epoch++)
+        {
+            double[] row = curve[epoch].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            Assert.AreEqual(epoch, row[0], curve[epoch]);
+            StringAssert.Contains(text, $"  epoch {epoch}: ", curve[epoch]);
+            StringAssert.Contains(text, $" {row[2]:F2} nats per frame (F̂ {row[1]:F2}), lr ", curve[epoch]);
+        }
+        // The temporal row is the library's scoring of the model saved: ln p per frame at K = 5 under seed + 1, averaged over every
+        // frame, and the error of its predictions from 3 draws under seed + 2.
+        var saved = TemporalHelmholtzMachine.Load(Temp.File("out/" + BouncingBallsApp.ModelFile));
+        string[] temporalRow = report[1].Split(',');
+        Assert.AreEqual(TemporalEvaluation.LogLikelihoodPerFrame(saved, test, 5, seed: 2).Average(),
+            double.Parse(temporalRow[3], System.Globalization.CultureInfo.InvariantCulture), 5.1e-5, "the log-likelihood, printed to 4 decimals");
+        Assert.AreEqual(TemporalEvaluation.PredictionError(test, TemporalEvaluation.PredictFrames(saved, test, 3, seed: 3)),
+            double.Parse(temporalRow[4], System.Globalization.CultureInfo.InvariantCulture), 5.1e-5, "the prediction error, printed to 4 decimals");
         Assert.IsEmpty(Directory.GetFiles(Temp.File("out"), "*.tmp"), "no temporary file is left");
         // The second run reads the files the first wrote.
         var (again, secondText, secondError) = Run([.. Small, "--epochs", "1", "--no-baseline"]);
@@ -170,6 +192,7 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
     [DataRow("--min-lr", "0.1", "--min-lr 0.1: The minimum learning rate 0.1 exceeds the initial rate 0.001.")]
     [DataRow("--min-lr", "-1", "--min-lr -1: the minimum learning rate must be finite and at least 0; got -1.")]
     [DataRow("--time-limit", "-1", "--time-limit needs a number of minutes")]
+    [DataRow("--time-limit", "NaN", "--time-limit needs a number of minutes")]
     [DataRow("--time-limit", "1e300", "--time-limit 1e300 is more minutes than a time limit holds")]
     [DataRow("--rule", "bogus", "--rule must be one of")]
     [DataRow("--batch-sequences", "25", "--batch-sequences 25 is more than the 24 training sequences")]
@@ -269,6 +292,39 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.IsFalse(text.Contains("without the LSTM:", StringComparison.Ordinal), "the baseline is skipped");
         Assert.DoesNotContain("training the same machine without the LSTM", text, "not even started");
         Assert.IsTrue(File.Exists(Temp.File("out/report.csv")) && File.Exists(Temp.File("out/strip.png")));
+    }
+
+    /// <summary>
+    /// The curve's columns are F̂ then the rule's objective, as the epoch's line prints them: under IWAE, whose objective (the bound)
+    /// is not F̂, a swap shows.
+    /// </summary>
+    [TestMethod]
+    public void TheCurveHoldsTheFreeEnergyThenTheObjective()
+    {
+        var (exit, text, error) = Run([.. Small, "--epochs", "1", "--no-baseline", "--rule", "iwae"]);
+        Assert.AreEqual(BouncingBallsApp.Success, exit, error);
+        string[] curve = File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile));
+        double[] row = curve[1].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.IsGreaterThan(0.01, Math.Abs(row[1] - row[2]), $"F̂ and the bound differ at the printed precision: {curve[1]}");
+        StringAssert.Contains(text, $" {row[2]:F2} nats per frame (F̂ {row[1]:F2}), lr ", curve[1]);
+    }
+
+    /// <summary>
+    /// A signal while the machine without the LSTM trains leaves it out: the temporal machine is still scored (its training finished),
+    /// the report has no row for the other, and the exit code is 130.
+    /// </summary>
+    [TestMethod]
+    public void CancelledWhileTheMachineWithoutTheLstmTrainsItIsLeftOut()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("training the same machine without the LSTM", source.Cancel), source.Token, [.. Small, "--epochs", "1"]);
+        Assert.AreEqual(BouncingBallsApp.Cancelled, exit, error);
+        Assert.AreEqual("training of the machine without the LSTM cancelled; it is left out, and the temporal machine is scored.", error.TrimEnd());
+        StringAssert.Contains(text, "temporal machine:");
+        Assert.IsFalse(text.Contains("without the LSTM:", StringComparison.Ordinal), "the machine without the LSTM is not scored");
+        string[] report = File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.ReportFile));
+        Assert.HasCount(3, report, string.Join("\n", report));
+        Assert.IsFalse(report.Any(line => line.StartsWith("without_lstm", StringComparison.Ordinal)), string.Join("\n", report));
     }
 
     /// <summary>

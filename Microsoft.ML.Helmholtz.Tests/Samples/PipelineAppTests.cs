@@ -166,6 +166,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
             using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(Temp.File("out"), file)))
                 Assert.HasCount(1, session.OutputMetadata);
         StringAssert.Contains(text, "ONNX Runtime on CPU");
+        StringAssert.Contains(text, " over 10,000 images", "the whole test set is scored, whatever --train-limit takes of the training split");
         // The printed means agree to their printed precision, and so does every row (the largest differences printed). Compared as
         // numbers: means a few millionths apart print differently when a rounding boundary falls between them.
         double[] means = text.Split('\n').Single(l => l.StartsWith("test log-likelihood", StringComparison.Ordinal)).Split(' ').Where(w => w.StartsWith('-'))
@@ -175,6 +176,21 @@ public sealed class PipelineAppTests : TempDirectoryTests
         string[] differences = text.Split('\n').Single(l => l.StartsWith("largest difference", StringComparison.Ordinal)).Split(' ');
         Assert.IsLessThan(1e-3, double.Parse(differences[2], System.Globalization.CultureInfo.InvariantCulture), text);
         Assert.IsLessThan(1e-5, double.Parse(differences[7], System.Globalization.CultureInfo.InvariantCulture), text);
+    }
+
+    /// <summary>
+    /// A signal at the last epoch's report (Fit then returns its machine) stops the onnx task before the export: exit code 130 and no
+    /// ONNX file, whole or half.
+    /// </summary>
+    [TestMethod]
+    public void CancelledAsTheTrainingEndsTheOnnxTaskExportsNothing()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("  Epoch 1/1", source.Cancel), source.Token, "--task", "onnx", "--epochs", "1", "--train-limit", "100",
+            "--architecture", "784b-10g-4g", "--k", "1");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        Assert.IsEmpty(Directory.GetFiles(Temp.File("out")), "no ONNX file, whole or half, and no temporary file");
+        Assert.DoesNotContain("exported", text);
     }
 
     /// <summary>A bad --architecture is named with the option, before the data loads, without ArgumentException's parameter suffix.</summary>
@@ -459,15 +475,29 @@ public sealed class PipelineAppTests : TempDirectoryTests
         StringAssert.EndsWith(text.TrimEnd(), " on the other 5,000");
     }
 
-    /// <summary>A signal while the few-labels task is between its rows stops it before the next classifier: exit code 130, no row.</summary>
+    /// <summary>
+    /// Under the defaults (the README's first command) the main task trains 784b-200g-50g for 10 epochs on the whole binarized training
+    /// split, not on the test set it scores (cancelled as the training starts).
+    /// </summary>
+    [TestMethod]
+    public void TheMainTaskTrainsOnTheTrainingSplitUnderTheDefaults()
+    {
+        int rows = BinarizedMnist.Load(SharedData.MnistDirectory()).Train.Rows;
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("Training", source.Cancel), source.Token);
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        StringAssert.StartsWith(text, $"Training 784b-200g-50g (StochasticBackpropagation) on {rows:N0} unlabelled binarized MNIST images, 10 epochs:");
+    }
+
+    /// <summary>A signal while the few-labels task is between its rows stops it before the next classifier: exit code 130, no row (--per-digit 800, its largest).</summary>
     [TestMethod]
     public void TheFewLabelsTaskStopsBeforeItsNextRowAfterASignal()
     {
         using var source = new CancellationTokenSource();
         var (exit, text, error) = Run(new AtLine(" labelled images", source.Cancel), source.Token,
-            "--task", "few-labels", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-10g-4g", "--per-digit", "10");
+            "--task", "few-labels", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-10g-4g", "--per-digit", "800");
         Assert.AreEqual(PipelineApp.Cancelled, exit, error);
-        Assert.DoesNotContain("             100 ", text, "no row of the table");
+        Assert.DoesNotContain("           8,000 ", text, "no row of the table");
     }
 
     /// <summary>A --machine file that is no machine (its data invalid) is the user's error, one line naming the file.</summary>
