@@ -274,6 +274,10 @@ public sealed class EstimatorExpectationTests
         Assert.IsTrue(Math.Abs(second - first) > 1e-3 * Math.Abs(first), $"the two batches' means {first} and {second} should differ");
         double expected = decay * first + (1 - decay) * second;
         foreach (double b in Baselines()) Assert.AreEqual(expected, b, 1e-12 * Math.Abs(expected), "after the second batch");
+        // Another machine starts the baselines afresh: at its own first batch's mean, not moved from 0 by a fifth of it.
+        var other = TestModels.Random("10b-4b-3b", 86, scale: 0.7f);
+        double otherFirst = rule.AccumulateGradients(other, TestModels.RandomStates(other.Architecture, rows, 87), rows, random);
+        foreach (double b in Baselines()) Assert.AreEqual(otherFirst, b, 1e-12 * Math.Abs(otherFirst), "after another machine's first batch");
     }
 
     /// <summary>
