@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
@@ -219,5 +220,28 @@ public sealed class InputCenteringTests
             CollectionAssert.AreEqual(one[k].Gradient, several[k].Gradient, one[k].Name + " gradient");
         }
         Step(pooled: true, abandon: true);
+    }
+
+    /// <summary>
+    /// A run from a stream, with no pass over the data for its means, centres the visible layer at 0.5 (TrainingOptions.CenterInputs
+    /// promises so): bit for bit the run given 0.5 as every column's mean, and not the plain run's steps. The data are 30% ones, so a
+    /// centre at 0 or at the data's means would be other steps.
+    /// </summary>
+    [TestMethod]
+    public void AStreamedRunCentresTheVisibleLayerAtOneHalf()
+    {
+        DataMatrix data = TestModels.BinaryData(60, 10, 71);
+        Parameter[] Run(bool center, double[]? means)
+        {
+            var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+            // The biases' data-based start is off, so that the means given are used for centring alone.
+            var options = new TrainingOptions { Epochs = 2, BatchSize = 20, Seed = 73, InitializeVisibleBiases = false, CenterInputs = center, VisibleMeans = means };
+            new HelmholtzTrainer(LearningRules.Create("nvil"), options).Train(machine, new ShuffledMinibatches(data));
+            return machine.Parameters.ToArray();
+        }
+
+        Parameter[] streamed = Run(true, null), atOneHalf = Run(true, Enumerable.Repeat(0.5, 10).ToArray()), plain = Run(false, null);
+        TestModels.AssertParameters(atOneHalf, streamed, "centred at 0.5");
+        Assert.IsFalse(streamed.Zip(plain).All(p => p.First.Value.AsSpan().SequenceEqual(p.Second.Value)), "the premise: centring changes the steps");
     }
 }

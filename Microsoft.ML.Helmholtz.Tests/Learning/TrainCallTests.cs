@@ -57,6 +57,9 @@ public sealed class TrainCallTests
         Refused<InvalidOperationException>("an optimiser factory that returns null", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = () => null! }).Train(machine, data));
         Refused<ArgumentNullException>("no optimiser factory", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Optimizer = null! }).Train(machine, data));
         Refused<ArgumentOutOfRangeException>("a negative epoch count", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = -1 }).Train(machine, data));
+        // A time limit must be positive: zero is refused naming it (taken, it would train one epoch and stop).
+        var noTime = Refused<ArgumentOutOfRangeException>("a time limit of zero", () => new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { TimeLimit = TimeSpan.Zero }).Train(machine, data));
+        Assert.AreEqual(nameof(TrainingOptions.TimeLimit), noTime.ParamName);
         using (var cancelled = new CancellationTokenSource())
         {
             cancelled.Cancel();

@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
 using Microsoft.ML.Helmholtz.Learning.Rules;
@@ -408,10 +409,10 @@ public sealed class TrainingStateTests
 
     /// <summary>
     /// A state of format version 2 saved again keeps having no fingerprint (flag 0), and loads so; a flag that is neither 0 nor 1
-    /// is refused naming the field.
+    /// is refused naming the field. The fingerprint itself hashes names and shapes as well as values.
     /// </summary>
     [TestMethod]
-    public void TheFingerprintFieldIsReadStrictly()
+    public void TheFingerprintCoversNamesAndShapesAndItsFieldIsReadStrictly()
     {
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 84);
         var state = new TrainingState();
@@ -430,6 +431,12 @@ public sealed class TrainingStateTests
         StringAssert.Contains(e.Message, "the machine fingerprint's flag is 2, neither 0 (none) nor 1");
         var future = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(StateFileBytes.Framed(StateFileBytes.Payload(state), 5)));
         StringAssert.Contains(future.Message, "training state format version 5 is not supported (this library reads versions 1 to 4)");
+
+        // The fingerprint hashes names and shapes with the values: the same six zeros as 2×3 or 3×2, or under another name, are other machines.
+        ulong Of(string name, int rows, int columns) => TrainingState.Fingerprint([new Parameter(name, rows, columns)]);
+        Assert.AreEqual(Of("w", 2, 3), Of("w", 2, 3), "the same parameter");
+        Assert.AreNotEqual(Of("w", 2, 3), Of("w", 3, 2), "another shape");
+        Assert.AreNotEqual(Of("w", 2, 3), Of("v", 2, 3), "another name");
     }
 
     /// <summary>
@@ -732,14 +739,23 @@ public sealed class TrainingStateTests
     }
 
     // A copy (the ML.NET estimator trains on one and keeps it) carries the divergence reference F₀, so that a fit resumed from it
-    // keeps the unbroken run's limit. Exact: the double is copied.
+    // keeps the unbroken run's limit. Exact: the double is copied. A recorded state's copy saves to the same bytes: every field, the
+    // machine's fingerprint too (without it, the copy would resume on another machine at the same step).
     [TestMethod]
-    public void ACopyOfAStateCarriesItsDivergenceReference()
+    public void ACopyOfAStateCarriesItsDivergenceReferenceAndEveryField()
     {
         var state = new TrainingState { DivergenceReference = -42.5 };
         Assert.AreEqual(-42.5, state.Copy().DivergenceReference);
         var into = new TrainingState();
         into.CopyFrom(state);
         Assert.AreEqual(-42.5, into.DivergenceReference);
+
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 86);
+        var recorded = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: recorded);
+        Assert.IsNotNull(recorded.MachineFingerprint, "the premise: a fingerprint to copy");
+        CollectionAssert.AreEqual(Bytes(recorded), Bytes(recorded.Copy()), "the copy");
+        into.CopyFrom(recorded);
+        CollectionAssert.AreEqual(Bytes(recorded), Bytes(into), "a state that became the recorded one");
     }
 }
