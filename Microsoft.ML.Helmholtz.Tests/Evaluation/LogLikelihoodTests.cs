@@ -395,6 +395,18 @@ public sealed class LogLikelihoodTests
         Assert.AreEqual(1, reports, "chunks run after the cancellation");
     }
 
+    // Chunks no larger than a pipeline's samples: a rowsPerChunk past what one array holds scores 3 examples × K = 10 in chunks of
+    // at most 30 rows, not refused (nor a buffer of that many rows allocated), with the same draws and so the same bits as 30.
+    [TestMethod]
+    public void ARowsPerChunkLargerThanTheSamplesScoresThemAsOneChunk()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 85, scale: 0.8f);
+        foreach (int parallelism in new[] { 1, 2 })
+            CollectionAssert.AreEqual(new ImportanceSampledLogLikelihood(10, seed: 86, rowsPerChunk: 30) { Parallelism = parallelism }.EstimatePerExample(machine, Data()),
+                new ImportanceSampledLogLikelihood(10, seed: 86, rowsPerChunk: int.MaxValue) { Parallelism = parallelism }.EstimatePerExample(machine, Data()),
+                $"{parallelism} pipeline(s)");
+    }
+
     // The sampled free energy over rows that do not fill the last batch: the mean of each row's own free energy, from the same
     // draws as batches of the machine's own (3 rows at 2 a batch: the last batch's second row is the first batch's, stale).
     [TestMethod]

@@ -137,6 +137,26 @@ public sealed class MeanFieldTests
         for (int r = 2; r < 4; r++) Assert.AreEqual(first[r], second[r], 0, $"row {r}");
     }
 
+    // Each batch writes its examples' Monte Carlo variances in their own places. Batches of one example draw the same noise whatever
+    // the values (q starts at the recognition network's marginals, without draws): [A, B] and [B, B] share the second batch's draws,
+    // and A alone and B alone the first's, so the variances the two pairs' summaries add up (N² MC²) differ by exactly A's less B's.
+    [TestMethod]
+    public void EachBatchsMonteCarloVariancesAreItsExamplesOwn()
+    {
+        var machine = TestModels.Random("8b-3g-2g", 145, scale: 0.5f);
+        float[] rows = TestModels.RandomStates(machine.Architecture, 2, 146).Layer(0, 2).ToArray();
+        float[] a = rows[..8], b = rows[8..];
+        var estimator = new MeanFieldLogLikelihood(samples: 50, steps: 5, seed: 147, examplesPerBatch: 1);
+        double SummedVariance(params float[][] examples)
+        {
+            LogLikelihoodEstimate e = estimator.Estimate(machine, new DataMatrix(examples.Length, 8, examples.SelectMany(x => x).ToArray()));
+            return e.Examples * e.Examples * e.MonteCarloStandardError * e.MonteCarloStandardError;
+        }
+        double aThenB = SummedVariance(a, b), bThenB = SummedVariance(b, b), aAlone = SummedVariance(a), bAlone = SummedVariance(b);
+        Assert.IsTrue(Math.Abs(aAlone - bAlone) > 0.1 * aAlone, $"A's variance {aAlone} and B's {bAlone} must differ for the test to tell them apart");
+        Assert.AreEqual(aAlone - bAlone, aThenB - bThenB, 1e-9 * (aThenB + bThenB), $"[A, B] {aThenB}, [B, B] {bThenB}");
+    }
+
     // Arguments no estimate can follow are refused when the estimator is made, naming each: no samples, a negative step count
     // (it ran as no steps), no examples a batch. No steps is an estimate: q where it starts.
     [TestMethod]

@@ -70,6 +70,9 @@ public sealed class PairedDifferenceTests
         Assert.AreEqual(-11.5, shared.Mean, 1e-12);
         Assert.AreEqual(independent.StandardErrorOverExamples, shared.StandardErrorOverExamples);
         Assert.AreEqual(7, shared.SamplesPerExample);
+        // The text samples print: every number in its own place (N = 4 and K = 7, standard error over examples √(5/3/4) = 0.65,
+        // Monte Carlo error 0.184), so that no two are swapped.
+        Assert.AreEqual("-11.50 nats (4 examples, K = 7; standard error over examples 0.65, Monte Carlo standard error 0.184)", independent.ToString());
     }
 
     /// <summary>

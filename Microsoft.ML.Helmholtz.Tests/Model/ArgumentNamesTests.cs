@@ -65,6 +65,11 @@ public sealed class ArgumentNamesTests
         var scorer = new FixedNoiseLogLikelihood(machine, 10, 3).CreateScorer();
         // The rows were blamed, measured by a count of −1.
         Named<ArgumentOutOfRangeException>(() => scorer.Estimate(new float[4], -1, new double[1]), "count", "must be a non-negative value");
+        // Spans too short for the rows are named before any row is scored (they failed on the second row's write, unnamed).
+        Named<ArgumentException>(() => scorer.Estimate(new float[8], 2, new double[1]), "result", "result holds 1 values, fewer than the 2 rows");
+        Named<ArgumentException>(() => scorer.Estimate(new float[8], 2, new double[2], new double[1]), "monteCarloVariance", "monteCarloVariance holds 1 values");
+        // Chunks of no rows would never end a row's samples.
+        Named<ArgumentOutOfRangeException>(() => new FixedNoiseLogLikelihood(machine, 100, 3, rowsPerChunk: 0), "rowsPerChunk", "must be a non-negative and non-zero value");
         // An estimate of no samples was summarised as one of K = −1.
         foreach (int samples in new[] { 0, -1 })
             Named<ArgumentOutOfRangeException>(() => LogLikelihoodEstimate.FromPerExample([-1.0], [0.0], samples), "samples", "must be a non-negative and non-zero value");
