@@ -133,14 +133,17 @@ public sealed class HelmholtzMachineTests
         StringAssert.Contains(e.Message, "validation data");
     }
 
+    // Tokens are read as layers read them, trimmed and in either case, deterministic ones too, and printed in the canonical form.
     [TestMethod]
     [DataRow("784b-200g-50g", 3)]
     [DataRow("10gl-4b", 2)]
-    public void ArchitectureParsesAndPrintsBack(string text, int layers)
+    [DataRow("784B-100T-10b", 2, "784b-100t-10b")]
+    [DataRow("6b - 5t - 3b", 2, "6b-5t-3b")]
+    public void ArchitectureParsesAndPrintsBack(string text, int layers, string? printed = null)
     {
         var architecture = HelmholtzArchitecture.Parse(text);
         Assert.AreEqual(layers, architecture.Layers.Count);
-        Assert.AreEqual(text, architecture.ToString());
+        Assert.AreEqual(printed ?? text, architecture.ToString());
     }
 
     [TestMethod]
@@ -347,8 +350,9 @@ public sealed class HelmholtzMachineTests
     }
 
     // The data's means are one per visible unit: one too many is refused as one too few is, naming 'means', and the biases are left as they were.
+    // The data's rows must number at least one: 0 or fewer is refused naming 'rows' (not called empty or short data), and so is data of another length.
     [TestMethod]
-    public void VisibleMeansOfAnotherLengthAreRefused()
+    public void VisibleMeansOrDataOfTheWrongShapeAreRefused()
     {
         var machine = Machine();
         float[] before = machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray();
@@ -358,6 +362,14 @@ public sealed class HelmholtzMachineTests
             Assert.AreEqual("means", e.ParamName);
             StringAssert.Contains(e.Message, $"{length} means for 4 visible units");
         }
+        foreach (int rows in new[] { 0, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.InitializeVisibleBiasesFromData([], rows));
+            Assert.AreEqual("rows", e.ParamName, $"{rows} rows");
+        }
+        var shortData = Assert.ThrowsExactly<ArgumentException>(() => machine.InitializeVisibleBiasesFromData(new float[7], 2));
+        Assert.AreEqual("data", shortData.ParamName);
+        StringAssert.Contains(shortData.Message, "data holds 7 values, not 2 rows × 4 visible units");
         CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray());
         machine.InitializeVisibleBiasesFromMeans([0.25, 0.25, 0.25, 0.25]);
     }

@@ -463,7 +463,9 @@ public sealed class LimitsAndShapesTests
         StringAssert.Contains(missing.Message, "call AccumulateLogJoint");
         missing = Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Recognition.AccumulateLogProbGradient(states, 4, new float[4]));
         StringAssert.Contains(missing.Message, "call Sample");
-        Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Recognition.AccumulateLogProbOfSample(states, 4, new double[4]));
+        missing = Assert.ThrowsExactly<InvalidOperationException>(() => fresh.Recognition.AccumulateLogProbOfSample(states, 4, new double[4]));
+        StringAssert.Contains(missing.Message, "RecognitionNetwork.AccumulateLogProbOfSample over 4 rows");   // the network's check, before any layer adds its term
+        StringAssert.Contains(missing.Message, "call Sample");
 
         machine.SampleFreeEnergy(new RandomStream(1), states, 4, f, l);
         machine.ZeroGradients();
@@ -488,6 +490,13 @@ public sealed class LimitsAndShapesTests
             var e = Assert.ThrowsExactly<ArgumentException>(call);
             Assert.AreEqual("rowLogProb", e.ParamName);
             StringAssert.Contains(e.Message, "fewer than the 4 rows");
+        }
+        // The free energy's two outputs: the one that is short is named.
+        foreach (var (free, joint, name) in new[] { (3, 4, "freeEnergy"), (4, 3, "logJoint") })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, new double[free], new double[joint]));
+            Assert.AreEqual(name, e.ParamName);
+            StringAssert.Contains(e.Message, $"they hold {free} and {joint}");
         }
         machine.Recognition.AccumulateLogProbGradient(states, 4, new float[4]);   // the checks refuse only what is short
     }

@@ -254,6 +254,36 @@ public sealed class MachineFileTests : TempDirectoryTests
         Assert.AreEqual(12345L, machine.Clone().StepsTrained);
     }
 
+    /// <summary>
+    /// A machine computes with the engine chosen when it was created, loaded or cloned (<see cref="HelmholtzMachine.Engine"/>):
+    /// Clone() keeps the machine's own, Clone(engine) and both Loads take the one given, and each copy's products reach it.
+    /// A clone's parameters are its own: changing the machine's afterwards leaves them as they were.
+    /// </summary>
+    [TestMethod]
+    public void CopiesComputeWithTheEngineTheyAreGivenOrTheMachinesOwn()
+    {
+        var own = new ObservingEngine(MatrixEngine.Managed);
+        var given = new ObservingEngine(MatrixEngine.Managed);
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 6, own);
+        string path = Write(Bytes(machine), "engine.hm");
+        (string How, HelmholtzMachine Copy, ObservingEngine Engine)[] copies =
+        [
+            ("Clone()", machine.Clone(), own),
+            ("Clone(engine)", machine.Clone(given), given),
+            ("Load(path, engine)", HelmholtzMachine.Load(path, given), given),
+            ("Load(stream, engine)", HelmholtzMachine.Load(new MemoryStream(Bytes(machine)), given), given),
+        ];
+        foreach (var (how, copy, engine) in copies)
+        {
+            Assert.AreSame(engine, copy.Engine, how);
+            int before = engine.Products;
+            copy.SampleFreeEnergy(new RandomStream(7), TestModels.RandomStates(copy.Architecture, 2, 8), 2, new double[2], new double[2]);
+            Assert.IsGreaterThan(before, engine.Products, $"{how}: its products reach the engine");
+        }
+        machine.Parameters[0].Value[0] += 1f;
+        Assert.AreNotEqual(machine.Parameters[0].Value[0], copies[0].Copy.Parameters[0].Value[0], "the clone keeps its own parameters");
+    }
+
     [TestMethod]
     public void AnArchitectureTooLargeIsRefusedBeforeAnythingIsAllocated()
     {
