@@ -738,21 +738,6 @@ public sealed class MnistAppTests : TempDirectoryTests
         AssertOneLineError(exit, error, "needs Gaussian hidden layers");
     }
 
-    /// <summary>
-    /// A model whose numbers pass single precision cannot be scored: the estimators' refusal is one line and the exit code of a diverged
-    /// run, not an internal error.
-    /// </summary>
-    [TestMethod]
-    public void AModelThatCannotBeScoredExitsAsADivergedRun()
-    {
-        string model = Temp.File("overflowing.hm");
-        var machine = TestModels.Random("784b-20g", 1);
-        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Fill(3e38f);
-        machine.Save(model);
-        var (exit, _, error) = Run("--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out"));
-        AssertOneLineError(exit, error, "error: the model cannot be scored: ", MnistApp.Diverged);
-    }
-
     /// <summary>The curve's rows: epoch and learning rate.</summary>
     private static (int Epoch, double Rate)[] CurveRows(string path)
         => [.. File.ReadAllLines(path).Skip(1).Select(l => l.Split(',')).Select(f => (int.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[3], CultureInfo.InvariantCulture)))];
