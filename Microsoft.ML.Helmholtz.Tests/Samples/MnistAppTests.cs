@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Model;
+using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Data;
 using Microsoft.ML.Helmholtz.Tests.Support;
 
@@ -736,6 +737,40 @@ public sealed class MnistAppTests : TempDirectoryTests
         // Training it, the rule must fit.
         (exit, _, error) = RunWithoutData("--resume", model);
         AssertOneLineError(exit, error, "needs Gaussian hidden layers");
+    }
+
+    /// <summary>
+    /// A model the estimators refuse (a free energy of NaN with every draw finite, what weights near 10³⁸ give where a product
+    /// passes float) is one line and the exit code of a diverged run, not an internal error. Whether such weights give NaN or ±∞
+    /// depends on how an engine rounds its sums, so an engine whose visible layer's products are NaN stands in for them.
+    /// </summary>
+    [TestMethod]
+    [DoNotParallelize] // swaps the process-wide matrix engine
+    public void AModelThatCannotBeScoredExitsAsADivergedRun()
+    {
+        string model = Temp.File("model.hm");
+        TestModels.Random("784b-20g", 1).Save(model);
+        int exit;
+        var error = new StringWriter();
+        using (MatrixEngine.Replaced(new VisibleProductsOfNaN(MatrixEngine.Managed)))
+            exit = MnistApp.Run(["--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out")],
+                new StringWriter(), error);
+        AssertOneLineError(exit, error.ToString(), "error: the model cannot be scored: ", MnistApp.Diverged);
+        StringAssert.Contains(error.ToString(), "generative layer 0's term, is NaN");
+    }
+
+    /// <summary>An engine whose products into 784 columns from 20 (the visible layer's logits) come out NaN.</summary>
+    private sealed class VisibleProductsOfNaN(IMatrixEngine inner) : IMatrixEngine
+    {
+        public string Name => "NaN visible products";
+
+        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+            float beta, Span<float> c, int ldc)
+        {
+            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            if (n == 784 && k == 20)
+                for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Fill(float.NaN);
+        }
     }
 
     /// <summary>The curve's rows: epoch and learning rate.</summary>
