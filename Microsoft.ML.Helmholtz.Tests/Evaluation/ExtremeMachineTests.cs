@@ -345,6 +345,34 @@ public sealed class ExtremeMachineTests
         AssertScoreable(result, "fixed noise per frame");
     }
 
+    // The naive estimator leaves float products for the layer's kernel when any data row is too large for them, not only the last
+    // nor only the first: a row of zeros (x̃ = 0, which float products resolve) after and before one they cannot (biases of
+    // 5·10⁶…10⁷, as above).
+    [TestMethod]
+    public void TheNaiveEstimatorScoresEveryRowExactlyWhenOnlyOneRowIsTooLargeForFloatProducts()
+    {
+        var machine = TestModels.Random("16b-3b", 73);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
+        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
+        var random = new RandomStream(74);
+        float[] agreeing = new float[16];
+        for (int i = 0; i < 16; i++)
+        {
+            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
+            bias[i] = (agreeing[i] == 1 ? 1 : -1) * 1e7f * (float)((1 + random.NextDouble()) / 2);
+        }
+        foreach (float[] values in new float[][] { [.. agreeing, .. new float[16]], [.. new float[16], .. agreeing] })
+        {
+            var data = new DataMatrix(2, 16, values);
+            double[] estimate = new NaiveLogLikelihood(50, seed: 75, samplesPerChunk: 20).EstimatePerExample(machine, data);
+            for (int r = 0; r < 2; r++)
+            {
+                double exact = TestModels.ExactLogLikelihood(machine, data.Row(r));
+                Assert.AreEqual(exact, estimate[r], 1e-6 * Math.Max(1, Math.Abs(exact)), $"row {r} of [{string.Join(", ", values.Take(16))}, …]: exact {exact}, naive {estimate[r]}");
+            }
+        }
+    }
+
     // Likewise for the dreams: any dream of a chunk too large for float products sends the chunk to the layer's kernel, not only its
     // first. Hidden unit 0, on in half the dreams, adds weights of 5·10⁶…10⁷ agreeing with the row to biases of 25…50 agreeing with it,
     // so ln p(x | h) is 0 (within e⁻²⁵) under every dream, and so is ln p(x); float products of the large dreams were off by nats.
@@ -372,34 +400,6 @@ public sealed class ExtremeMachineTests
             double estimate = new NaiveLogLikelihood(50, seed, samplesPerChunk: 10).EstimatePerExample(machine, new DataMatrix(1, 16, agreeing))[0];
             // The float products of the biases' dreams (x̃ · φ near 400) are within a few 10⁻⁵.
             Assert.AreEqual(exact, estimate, 1e-3, $"seed {seed}: exact {exact}, naive {estimate}");
-        }
-    }
-
-    // The naive estimator leaves float products for the layer's kernel when any data row is too large for them, not only the last
-    // nor only the first: a row of zeros (x̃ = 0, which float products resolve) after and before one they cannot (biases of
-    // 5·10⁶…10⁷, as above).
-    [TestMethod]
-    public void TheNaiveEstimatorScoresEveryRowExactlyWhenOnlyOneRowIsTooLargeForFloatProducts()
-    {
-        var machine = TestModels.Random("16b-3b", 73);
-        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
-        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
-        var random = new RandomStream(74);
-        float[] agreeing = new float[16];
-        for (int i = 0; i < 16; i++)
-        {
-            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
-            bias[i] = (agreeing[i] == 1 ? 1 : -1) * 1e7f * (float)((1 + random.NextDouble()) / 2);
-        }
-        foreach (float[] values in new float[][] { [.. agreeing, .. new float[16]], [.. new float[16], .. agreeing] })
-        {
-            var data = new DataMatrix(2, 16, values);
-            double[] estimate = new NaiveLogLikelihood(50, seed: 75, samplesPerChunk: 20).EstimatePerExample(machine, data);
-            for (int r = 0; r < 2; r++)
-            {
-                double exact = TestModels.ExactLogLikelihood(machine, data.Row(r));
-                Assert.AreEqual(exact, estimate[r], 1e-6 * Math.Max(1, Math.Abs(exact)), $"row {r} of [{string.Join(", ", values.Take(16))}, …]: exact {exact}, naive {estimate[r]}");
-            }
         }
     }
 }

@@ -83,9 +83,15 @@ public sealed unsafe class WorkerPoolTests
     /// </summary>
     internal static void WaitUntilAsleep(WorkerPool pool, int helpers)
     {
-        var clock = Stopwatch.StartNew();
-        while (pool.Sleepers < helpers && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
+        WaitUntil(() => pool.Sleepers >= helpers);
         Assert.AreEqual(helpers, pool.Sleepers, "the helpers went to sleep");
+    }
+
+    /// <summary>Polls <paramref name="done"/> until it holds or <see cref="HelperWatchdog"/> has passed; the caller asserts what it waited for.</summary>
+    private static void WaitUntil(Func<bool> done)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!done() && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
     }
 
     private static int[] RunWaitingForHelper(WorkerPool pool, int pieces)
@@ -233,8 +239,7 @@ public sealed unsafe class WorkerPoolTests
         WaitUntilAsleep(pool, 2);
         Assert.AreEqual(2, pool.LiveHelpers);
         pool.Dispose();
-        var clock = Stopwatch.StartNew();
-        while (pool.LiveHelpers > 0 && clock.Elapsed < HelperWatchdog) Thread.Sleep(1);
+        WaitUntil(() => pool.LiveHelpers == 0);
         Assert.AreEqual(0, pool.LiveHelpers, "helpers still blocked after Dispose");
     }
 

@@ -78,10 +78,8 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         Assert.AreEqual("epoch,train_free_energy_per_frame,train_objective_per_frame,seconds", curve[0]);
         for (int epoch = 1; epoch <= 2; epoch++)
         {
-            double[] row = curve[epoch].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-            Assert.AreEqual(epoch, row[0], curve[epoch]);
+            Assert.AreEqual(epoch, PrintedCurveRow(text, curve[epoch])[0], curve[epoch]);
             StringAssert.Contains(text, $"  epoch {epoch}: ", curve[epoch]);
-            StringAssert.Contains(text, $" {row[2]:F2} nats per frame (F̂ {row[1]:F2}), lr ", curve[epoch]);
         }
         // The temporal row is the library's scoring of the model saved: ln p per frame at K = 5 under seed + 1, averaged over every
         // frame, and the error of its predictions from 3 draws under seed + 2.
@@ -304,9 +302,16 @@ public sealed class BouncingBallsAppTests : TempDirectoryTests
         var (exit, text, error) = Run([.. Small, "--epochs", "1", "--no-baseline", "--rule", "iwae"]);
         Assert.AreEqual(BouncingBallsApp.Success, exit, error);
         string[] curve = File.ReadAllLines(Temp.File("out/" + BouncingBallsApp.CurveFile));
-        double[] row = curve[1].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        double[] row = PrintedCurveRow(text, curve[1]);
         Assert.IsGreaterThan(0.01, Math.Abs(row[1] - row[2]), $"F̂ and the bound differ at the printed precision: {curve[1]}");
-        StringAssert.Contains(text, $" {row[2]:F2} nats per frame (F̂ {row[1]:F2}), lr ", curve[1]);
+    }
+
+    /// <summary>A row of the curve (epoch, F̂, objective, seconds), whose objective and F̂ an epoch's line in <paramref name="text"/> printed.</summary>
+    private static double[] PrintedCurveRow(string text, string line)
+    {
+        double[] row = line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        StringAssert.Contains(text, $" {row[2]:F2} nats per frame (F̂ {row[1]:F2}), lr ", line);
+        return row;
     }
 
     /// <summary>

@@ -751,12 +751,11 @@ public sealed class MnistAppTests : TempDirectoryTests
         string model = Temp.File("model.hm");
         TestModels.Random("784b-20g", 1).Save(model);
         int exit;
-        var error = new StringWriter();
+        string error;
         using (MatrixEngine.Replaced(new VisibleProductsOfNaN(MatrixEngine.Managed)))
-            exit = MnistApp.Run(["--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out")],
-                new StringWriter(), error);
-        AssertOneLineError(exit, error.ToString(), "error: the model cannot be scored: ", MnistApp.Diverged);
-        StringAssert.Contains(error.ToString(), "generative layer 0's term, is NaN");
+            (exit, _, error) = Run("--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out"));
+        AssertOneLineError(exit, error, "error: the model cannot be scored: ", MnistApp.Diverged);
+        StringAssert.Contains(error, "generative layer 0's term, is NaN");
     }
 
     /// <summary>An engine whose products into 784 columns from 20 (the visible layer's logits) come out NaN.</summary>
