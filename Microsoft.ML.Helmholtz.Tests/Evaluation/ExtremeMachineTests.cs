@@ -270,6 +270,39 @@ public sealed class ExtremeMachineTests
     }
 
     /// <summary>
+    /// With every draw finite, a factor of p that is 0 in float (ln p_l = −∞) beside a NaN one makes p(x, h) = 0 and F̂ = +∞, unless
+    /// ln q is NaN itself: then q/p has no value and the NaN is kept (for the divergence checks; an estimator refuses it). Conditioning
+    /// reaches both cases without a parameter past float: the prior held off by +∞ where q's −∞ draws every top unit 0, a NaN on
+    /// the visible layer's logits, and a NaN on recognition layer 1's in row 0 only (its binary draws stay 0 or 1).
+    /// </summary>
+    [TestMethod]
+    public void AZeroFactorOfPMakesTheFreeEnergyInfiniteUnlessLnQIsNaN()
+    {
+        var machine = TestModels.Random("3b-2b-2b", 5);
+        var architecture = machine.Architecture;
+        var conditioning = new LayerConditioning(architecture, 2);
+        conditioning.Recognition(2, 2).Fill(float.NegativeInfinity);
+        conditioning.Generative(2, 2).Fill(float.PositiveInfinity);
+        conditioning.Generative(0, 2).Fill(float.NaN);
+        conditioning.Recognition(1, 2)[..2].Fill(float.NaN);
+        var states = new LayerStates(architecture, 2);
+        states.Layer(0, 2).Fill(1f);
+        double[] f = new double[2], l = new double[2];
+        double[][] logQ = [[], new double[2], new double[2]], logP = [new double[2], new double[2], new double[2]];
+        machine.SampleFreeEnergy(new RandomStream(3), states, 2, f, l, logQ, logP, conditioning);
+        Assert.IsTrue(states.Layer(2, 2).ToArray().All(v => v == 0f) && states.Layer(1, 2).ToArray().All(v => v is 0f or 1f), "finite draws");
+        Assert.IsTrue(double.IsNegativeInfinity(logP[2][0]) && double.IsNegativeInfinity(logP[2][1]), "the prior's factor is 0");
+        Assert.IsTrue(double.IsNaN(logP[0][0]) && double.IsNaN(logP[0][1]), "the visible factor is NaN");
+        Assert.IsTrue(double.IsNaN(logQ[1][0]) && double.IsFinite(logQ[1][1]), $"ln q of layer 1: {logQ[1][0]}, {logQ[1][1]}");
+        Assert.IsTrue(double.IsNaN(f[0]), $"row 0 (ln q NaN): {f[0]}");
+        Assert.IsTrue(double.IsPositiveInfinity(f[1]), $"row 1 (ln q finite): {f[1]}");
+        // The overload without the layers' terms decides the same.
+        double[] g = new double[2];
+        machine.SampleFreeEnergy(new RandomStream(3), states, 2, g, l, conditioning);
+        Assert.IsTrue(double.IsNaN(g[0]) && double.IsPositiveInfinity(g[1]), $"{g[0]}, {g[1]}");
+    }
+
+    /// <summary>
     /// A parameter set to NaN or ±∞ by hand (Load, Save and training never leave one) is refused by every estimator, feature
     /// extractor and export before any work, naming the parameter and the element. The importance-sampled estimators once
     /// returned a finite, wrong ln p for a NaN visible bias on AVX-512 (the fused visible kernel dropped the NaN: −270 against
