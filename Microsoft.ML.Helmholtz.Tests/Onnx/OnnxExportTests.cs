@@ -574,6 +574,10 @@ public sealed class OnnxExportTests
         Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetRowToRowMapper(data.Schema));
         Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.GetOutputSchema(data.Schema));
         Assert.ThrowsExactly<ObjectDisposedException>(() => ml.Data.CreateEnumerable<ScoredRow>(madeBefore, false).ToArray());
+        // A missing argument is named first, as on the managed transformer, disposed or not.
+        Assert.AreEqual("input", Assert.ThrowsExactly<ArgumentNullException>(() => onnx.Transform(null!)).ParamName);
+        Assert.AreEqual("inputSchema", Assert.ThrowsExactly<ArgumentNullException>(() => onnx.GetRowToRowMapper(null!)).ParamName);
+        Assert.AreEqual("inputSchema", Assert.ThrowsExactly<ArgumentNullException>(() => onnx.GetOutputSchema(null!)).ParamName);
         // A batch that would not fit one array is refused before a session is made.
         var big = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ToOnnxRuntime(ml, batchRows: int.MaxValue / 10));
         StringAssert.Contains(big.Message, "does not fit one array");

@@ -194,6 +194,7 @@ public sealed class HelmholtzOnnxTransformer : ITransformer, IRowScoring, IDispo
     /// <exception cref="ObjectDisposedException">The transformer has been disposed.</exception>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
+        ArgumentNullException.ThrowIfNull(inputSchema);
         ThrowIfDisposed();
         return _source.GetOutputSchema(inputSchema);
     }
