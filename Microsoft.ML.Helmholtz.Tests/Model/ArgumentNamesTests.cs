@@ -78,5 +78,7 @@ public sealed class ArgumentNamesTests
         var temporal = new TemporalFixedNoiseLogLikelihood(TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-3g"), 3, 1), 5);
         foreach (int frames in new[] { 0, -1 })
             Named<ArgumentOutOfRangeException>(() => temporal.Score([], frames, new double[1]), "frames", "must be a non-negative and non-zero value");
+        // A result one frame short is refused before anything is scored, as the scorer of rows refuses it.
+        Named<ArgumentException>(() => temporal.Score(new float[8], 2, new double[1]), "result", "result holds 1 values, fewer than the 2 frames");
     }
 }

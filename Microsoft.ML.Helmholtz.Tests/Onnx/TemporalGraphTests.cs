@@ -53,6 +53,13 @@ public sealed class TemporalGraphTests
         int d = model.FrameSize;
         byte[] graph = TemporalGraph.Build(scorer, frames, "frames", "per_frame", "total");
         using var session = TestSessions.Create(graph);
+        // The graph saved in a pipeline's file says what it holds: the frame machine, the LSTM's units and the frames it scores.
+        ModelMetadata metadata = session.ModelMetadata;
+        Assert.AreEqual("microsoft.ml.helmholtz", metadata.Domain);
+        Assert.AreEqual("Microsoft.ML.Helmholtz", metadata.ProducerName);
+        Assert.AreEqual(model.Machine.Architecture.ToString(), metadata.CustomMetadataMap["architecture"]);
+        Assert.AreEqual(units.ToString(System.Globalization.CultureInfo.InvariantCulture), metadata.CustomMetadataMap["recurrent_units"]);
+        Assert.AreEqual(frames.ToString(System.Globalization.CultureInfo.InvariantCulture), metadata.CustomMetadataMap["frames"]);
         for (int s = 0; s < 3; s++)
         {
             float[] sequence = SoftSequence(frames, d, (ulong)(20 + s), binary: architecture.StartsWith("9b-", StringComparison.Ordinal));

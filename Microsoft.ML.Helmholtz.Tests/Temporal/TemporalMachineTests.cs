@@ -1007,6 +1007,22 @@ public sealed class TemporalMachineTests
         StringAssert.Contains(e.Message, "temporal.lstm.Wx[2] is NaN");
     }
 
+    /// <summary>
+    /// A segment of one frame: the end-of-epoch measure of the last step reads that frame (a measure of no frames would be 0 / 0,
+    /// a NaN free energy, and every run would stop as diverged).
+    /// </summary>
+    [TestMethod]
+    public void SequencesOfOneFrameTrainWithEachEpochsLastStepMeasuredOnThatFrame()
+    {
+        var model = RandomModel("4cb-3g", 3, 101, scale: 0.5f);
+        var data = SoftSequences(4, 1, 4, 102);
+        var options = new TemporalTrainingOptions { Epochs = 2, BatchSequences = 2, Seed = 103 };
+        var reports = new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data);
+        Assert.HasCount(2, reports);
+        Assert.IsTrue(reports.All(r => double.IsFinite(r.TrainFreeEnergy)), "each epoch's free energy is finite");
+        Assert.AreEqual(4L, model.Machine.StepsTrained, "two minibatches of one segment in each of two epochs");
+    }
+
     [TestMethod]
     public void TheEpochsObjectiveIsTheRulesOwnNotTheFreeEnergy()
     {
