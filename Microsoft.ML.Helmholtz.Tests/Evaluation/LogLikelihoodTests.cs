@@ -257,6 +257,9 @@ public sealed class LogLikelihoodTests
         double s1 = w.Sum(), s2 = w.Sum(x => x * x);
         Assert.AreEqual((3 * s2 / (s1 * s1) - 1) / 2, Sum(double.NegativeInfinity, 1, 2).LogMeanVariance, 1e-12);
         Assert.IsTrue(double.IsNaN(Sum(1).LogMeanVariance), "one sample has no variance estimate");
+        // Two weights a rounding apart: K Σw² / (Σw)² comes out just under 1 (by 2⁻⁵³), and the variance is held at 0,
+        // never negative (its square root is the standard error the estimators report).
+        Assert.AreEqual(0.0, Sum(0, 1e-16).LogMeanVariance, "a variance under 0 from rounding");
         // The log-sum-exp of a whole span says the same (it gave NaN for a +∞, and lost a NaN behind −∞).
         foreach (double[] values in new double[][]
         {
