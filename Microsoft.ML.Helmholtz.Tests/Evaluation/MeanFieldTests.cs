@@ -47,6 +47,12 @@ public sealed class MeanFieldTests
             Assert.AreEqual(exact, optimised.Mean, 5 * optimised.MonteCarloStandardError + 1e-4, $"example {i}: {optimised}");
             Assert.AreEqual(exact, unoptimised.Mean, 5 * unoptimised.MonteCarloStandardError + 1e-4, $"example {i}, q = N(0, 1): {unoptimised}");
         }
+        // With w = 0, q = N(0, 1) is the posterior: every weight is p(x) itself, so even 5 samples give the exact value (the
+        // mean of equal weights, ln K cancelling to the rounding; a wrong K would be off by ln(6/5) or more).
+        var flat = ExtremeMachineTests.LinearGaussianMachine("2gl-1g", 131, [0f, 0f], b, logVariance);
+        foreach (float[] example in examples)
+            Assert.AreEqual(ExtremeMachineTests.LinearGaussianLogLikelihood(example, [0f, 0f], b, variance),
+                new MeanFieldLogLikelihood(samples: 5, steps: 0, startFromRecognition: false, seed: 134).Estimate(flat, new DataMatrix(1, 2, example)).Mean, 1e-5);
     }
 
     [TestMethod]

@@ -185,6 +185,13 @@ public sealed class StaleForwardTests
         StringAssert.Contains(e.Message, "recognition.1");
         StringAssert.Contains(e.Message, "call Sample");
         Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "refused before any layer accumulates");
+        // The prior is checked with the layers below it: its own forward over fewer rows is refused before layer 0 accumulates.
+        machine.SampleFreeEnergy(new RandomStream(44), states, Many, f, l);
+        machine.Generative.Prior.Forward(default, Few);
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => machine.Generative.AccumulateLogJointGradient(states, Many, w));
+        StringAssert.Contains(e.Message, "GenerativeNetwork.AccumulateLogJointGradient");
+        StringAssert.Contains(e.Message, "generative.2.prior");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "the prior refused before any layer accumulates");
 
         machine.SampleFreeEnergy(new RandomStream(43), states, Many, f, l);
         machine.Generative.AccumulateLogJointGradient(states, Many, w);

@@ -86,6 +86,11 @@ public sealed class LimitsAndShapesTests
         Assert.AreEqual(HelmholtzArchitecture.Parse("784b-200g-50g").ParameterCount,
             HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-200g-50g"), 1).Parameters.Sum(p => (long)p.Length),
             "ParameterCount counts what a machine allocates");
+        // The boundary, counted without allocating: "Nb-Mb" has 2NM + N + 2M parameters. Exactly MaxParameterCount is accepted,
+        // one more (the prior's, after layers 0 to 1 fit) is refused.
+        Assert.AreEqual(HelmholtzArchitecture.MaxParameterCount, HelmholtzArchitecture.Parse("15790320b-8b").ParameterCount);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => HelmholtzArchitecture.Parse("89478485b-1b")).Message,
+            "it needs 268,435,457 parameters");
     }
 
     [TestMethod]
