@@ -296,6 +296,15 @@ public sealed class BouncingBallsTests
         var e = Assert.ThrowsExactly<InvalidDataException>(
             () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 7, testSequences: 2, seed: Seed));
         StringAssert.StartsWith(e.Message, train + ":");
+
+        // The height and the width are each checked: a file of frames one row taller, or one column wider, is not the data set asked for.
+        foreach ((int height, int width) in new[] { (Short.Resolution + 1, Short.Resolution), (Short.Resolution, Short.Resolution + 1) })
+        {
+            SequenceFile.Write(train, new SequenceSet(5, Short.Frames, height, width, new float[5 * Short.Frames * height * width]), gzip: true);
+            e = Assert.ThrowsExactly<InvalidDataException>(
+                () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed));
+            StringAssert.Contains(e.Message, $"holds 5 videos of {Short.Frames} frames of {height}×{width}");
+        }
     }
 
     /// <summary>

@@ -547,6 +547,17 @@ public sealed class HelmholtzMachineTransformerTests
         })).Fit(train));
         StringAssert.Contains(e.Message, "past the divergence limit", e.Message);
         StringAssert.Contains(e.Message, "(HelmholtzMachineOptions.DivergenceFactor)", e.Message);
+
+        // The factor reaches the trainer: without a limit (+∞ keeps only the finiteness checks) the same run goes on until its
+        // free energy is not finite; under the trainer's default factor of 10 it stopped past the limit.
+        e = Assert.ThrowsExactly<TrainingDivergedException>(() => ml.Transforms.HelmholtzMachine(Options(o =>
+        {
+            o.Optimizer = HelmholtzOptimizer.SgdMomentum;
+            o.LearningRate = 0.1;
+            o.DivergenceFactor = double.PositiveInfinity;
+        })).Fit(train));
+        Assert.DoesNotContain("past the divergence limit", e.Message);
+        StringAssert.Contains(e.Message, "the free energy after it is Infinity", e.Message);
     }
 
     [TestMethod]
