@@ -11,7 +11,7 @@ const string Usage = """
       stream-memory [ROWS]
       onnx [--repeats N] [--gpu DEVICE] [--no-full-test]
       saved-chain [--repeats N] [--gpu DEVICE]
-      temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--onnx] [--gpu DEVICE]
+      temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--scoring-rounds N] [--onnx] [--gpu DEVICE]
       floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X]
       builds DIR_A DIR_B [--rounds N] [--only TEXT]
       centring [--rounds N] [--architecture SPEC]

@@ -61,8 +61,9 @@ public sealed class TrainingOptions
 
     /// <summary>
     /// Take the optimiser's steps in centred coordinates: each map that reads the visible layer or a
-    /// binary hidden layer moves its weights and its pre-activation at the input's centre (the training
-    /// data's column means for the visible layer, 0.5 for binary units) instead of its weights and
+    /// hidden layer whose draws lie in [0, 1] (binary, soft-target or continuous Bernoulli) moves its weights and its
+    /// pre-activation at the input's centre (the training data's column means for the visible layer, 0.5 for those
+    /// hidden units) instead of its weights and
     /// biases. The machine is the same kind of machine and is stored, scored and exported as any; only
     /// the path of the optimiser differs, as in the public code of the literature's binary machines,
     /// which centres their inputs. A run from a stream (no pass over the data first) centres the
