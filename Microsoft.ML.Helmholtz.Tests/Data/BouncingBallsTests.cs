@@ -227,6 +227,26 @@ public sealed class BouncingBallsTests
         }
     }
 
+    /// <summary>
+    /// Speed is the velocities' norm, "finite and not negative": at 0 the balls rest where they were placed, so every frame is
+    /// the first; a negative or non-finite speed is refused, naming it.
+    /// </summary>
+    [TestMethod]
+    public void AtSpeedZeroEveryFrameIsTheFirstAndANegativeSpeedIsRefused()
+    {
+        float[] still = BouncingBalls.Generate(Short with { Speed = 0 }, 1, Seed);
+        int pixels = Short.PixelsPerFrame;
+        Assert.IsGreaterThan(0f, still.Take(pixels).Max(), "the first frame shows the balls");
+        for (int f = 1; f < Short.Frames; f++)
+            CollectionAssert.AreEqual(still[..pixels], still[(f * pixels)..((f + 1) * pixels)], $"frame {f}");
+        foreach (double speed in new[] { -0.5, double.NaN, double.PositiveInfinity })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(Short with { Speed = speed }, 1, Seed), $"{speed}");
+            Assert.AreEqual("options", e.ParamName);
+            StringAssert.Contains(e.Message, $"Speed is {speed}; it must be finite and not negative.");
+        }
+    }
+
     [TestMethod]
     public void InvalidOptionsNameTheSetting()
     {

@@ -357,7 +357,8 @@ public sealed class SequenceFileTests : TempDirectoryTests
     }
 
     // Frame(s, t) is values ((s·Frames + t)·Height + i)·Width + j for frames of several rows too (the temporal transformer's are of
-    // one row, where Width is the frame's size); a frame or sequence one past the last, and sequences of no frames, are refused by name.
+    // one row, where Width is the frame's size); a frame or sequence one past the last, sequences of no frames and frames of no
+    // rows or columns are refused by name.
     [TestMethod]
     public void ASequenceSetsFramesOfSeveralRowsAreEachTheirOwnValues()
     {
@@ -373,5 +374,7 @@ public sealed class SequenceFileTests : TempDirectoryTests
         Assert.AreEqual("frame", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => set.Frame(0, frames)).ParamName);
         Assert.AreEqual("sequence", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => set.Sequence(count)).ParamName);
         Assert.AreEqual("frames", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, 0, height, width, [])).ParamName);
+        Assert.AreEqual("height", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, frames, 0, width, [])).ParamName);
+        Assert.AreEqual("width", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, frames, height, 0, [])).ParamName);
     }
 }

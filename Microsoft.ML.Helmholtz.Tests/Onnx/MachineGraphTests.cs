@@ -70,6 +70,23 @@ public sealed class MachineGraphTests
         Assert.AreEqual(OnnxGraphBuilder.InternalPrefix + "Neg_2", builder.Node("Neg", [negated]));
     }
 
+    /// <summary>
+    /// The builder refuses what would make a graph ONNX Runtime rejects only when it loads it: a node reading a value not yet
+    /// declared, a negative fixed dimension, a graph with no outputs. A dimension of 0 is a size ONNX allows.
+    /// </summary>
+    [TestMethod]
+    public void TheBuilderRefusesAnUndeclaredInputANegativeDimensionAndAGraphWithoutOutputs()
+    {
+        var builder = new OnnxGraphBuilder("checks");
+        string x = builder.Input("x", 2);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => builder.Node("Neg", [x, "later"])).Message, "Unknown value 'later'");
+        builder.Input("empty", (OnnxDim)0);
+        Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => builder.Input("negative", -1)).ParamName);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => builder.ToBytes("test", "0")).Message, "no outputs");
+        builder.Output(builder.Node("Neg", [x], "y"), 2);
+        Assert.IsNotEmpty(builder.ToBytes("test", "0"));
+    }
+
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)
     {
         var visible = machine.Architecture.Visible;
