@@ -212,6 +212,8 @@ public sealed class IdxReaderTests : TempDirectoryTests
                      (new IdxImages(-1, 2, 2, []), "images holds -1 images of 2×2"),
                      (new IdxImages(1, 0, 2, []), "images holds 1 images of 0×2"),
                      (new IdxImages(2, 2, 2, new byte[4]), "images.Pixels holds 4 bytes, not Count = 2 images of Rows×Columns = 2×2"),
+                     // Too many pixels too: written as they are, the file would hold 2 images where the record says 1.
+                     (new IdxImages(1, 2, 2, new byte[8]), "images.Pixels holds 8 bytes, not Count = 1 images of Rows×Columns = 2×2"),
                  })
         {
             var e = Assert.ThrowsExactly<ArgumentException>(() => IdxWriter.WriteImages(path, images, gzip: false));

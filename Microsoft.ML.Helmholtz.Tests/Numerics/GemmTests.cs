@@ -129,6 +129,33 @@ public sealed class GemmTests
     }
 
     [TestMethod]
+    [DoNotParallelize] // sets the process-wide matrix engine, then puts the process's choice and its reason back
+    public void AnEngineSetByTheProgramIsTheDefaultWithItsReasonAndNullIsRefused()
+    {
+        IMatrixEngine original = MatrixEngine.Default;
+        string reason = MatrixEngine.DefaultReason;
+        IDisposable putBack = MatrixEngine.Replaced(original);
+        try
+        {
+            putBack.Dispose();   // the chosen reason again (putting back may be done twice), so that the setter must replace it
+            Assert.AreEqual(reason, MatrixEngine.DefaultReason);
+            Assert.AreNotEqual("set by the program", reason, "the process chose its engine");
+            IMatrixEngine engine = MatrixEngine.SingleThreaded();
+            MatrixEngine.Default = engine;
+            Assert.AreSame(engine, MatrixEngine.Default);
+            Assert.AreEqual("set by the program", MatrixEngine.DefaultReason, "a reason is never paired with another engine than its own");
+            Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentNullException>(() => MatrixEngine.Default = null!).ParamName);
+            Assert.AreSame(engine, MatrixEngine.Default, "a refused null leaves the engine set");
+        }
+        finally
+        {
+            putBack.Dispose();
+        }
+        Assert.AreSame(original, MatrixEngine.Default);
+        Assert.AreEqual(reason, MatrixEngine.DefaultReason);
+    }
+
+    [TestMethod]
     [DataRow(null)]
     [DataRow("")]
     public void AnUnsetEngineVariableTakesOpenBlasWhenItUsesTheCpuFully(string? value)
@@ -387,6 +414,11 @@ public sealed class GemmTests
             c = new float[] { float.NaN, 1, 2, 3, 4, 5 };
             engine.Gemm(true, true, 2, 3, 0, 1f, ReadOnlySpan<float>.Empty, 2, ReadOnlySpan<float>.Empty, 1, 0f, c, 3);
             CollectionAssert.AreEqual(new float[6], c, engine.Name);
+            // alpha == 0: C = beta·C and A, B are not read (as in BLAS), so a NaN or ∞ there reaches no engine's C.
+            c = new float[] { 1, 2, 3, 4, 5, 6 };
+            float[] a = [float.NaN, 1, 2, 3, float.PositiveInfinity, 5, 6, 7], b = [float.NaN, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, float.NegativeInfinity];
+            engine.Gemm(false, false, 2, 3, 4, 0f, a, 4, b, 3, 0.5f, c, 3);
+            CollectionAssert.AreEqual(new float[] { 0.5f, 1, 1.5f, 2, 2.5f, 3 }, c, engine.Name);
             // m == 0 or n == 0: nothing to do, nothing touched.
             engine.Gemm(false, false, 0, 3, 4, 1f, ReadOnlySpan<float>.Empty, 4, new float[12], 3, 0f, Span<float>.Empty, 3);
             engine.Gemm(false, false, 3, 0, 4, 1f, new float[12], 4, ReadOnlySpan<float>.Empty, 1, 0f, Span<float>.Empty, 1);

@@ -482,6 +482,33 @@ public sealed class OnnxExportTests
     }
 
     /// <summary>
+    /// Each way a missing native library shows itself (the library absent, a type initializer that failed over it, an entry point a
+    /// stale library lacks) is told as the package to add, with the cause kept; other failures are not called a missing library.
+    /// </summary>
+    [TestMethod]
+    public void AnApplicationWithoutOnnxRuntimesNativeLibraryIsToldWhichPackageToAdd()
+    {
+        foreach (Exception cause in new Exception[]
+                 {
+                     new DllNotFoundException("onnxruntime"),
+                     new TypeInitializationException("Microsoft.ML.OnnxRuntime.NativeMethods", new DllNotFoundException("onnxruntime")),
+                     new EntryPointNotFoundException("OrtGetApiBase"),
+                 })
+        {
+            string kind = cause.GetType().Name;
+            Assert.IsTrue(OnnxRuntimeNative.IsMissing(cause), kind);
+            InvalidOperationException e = OnnxRuntimeNative.Missing("Scoring with ONNX Runtime (ToOnnxRuntime)", cause);
+            Assert.AreEqual("Scoring with ONNX Runtime (ToOnnxRuntime) needs ONNX Runtime's native library (the machine runs as an ONNX model): " +
+                "add the package Microsoft.ML.OnnxRuntime (CPU) or Microsoft.ML.OnnxRuntime.Gpu to the application.", e.Message, kind);
+            Assert.AreSame(cause, e.InnerException, kind);
+            Assert.AreEqual("this application has no ONNX Runtime native library (add the package Microsoft.ML.OnnxRuntime.Gpu, which holds it with its CUDA provider)",
+                HelmholtzOnnxTransformer.CudaProviderProblem(0, () => throw cause), kind);
+        }
+        Assert.IsFalse(OnnxRuntimeNative.IsMissing(new InvalidOperationException("onnxruntime")));
+        Assert.IsFalse(OnnxRuntimeNative.IsMissing(new FileNotFoundException("model.onnx")));
+    }
+
+    /// <summary>
     /// Dispose while runs are inside ONNX Runtime leaves their sessions to them: released when the last run ends, never under a
     /// run (ONNX Runtime's Run does not check its session: a freed one crashed the test host when the dispose check was removed).
     /// </summary>
