@@ -193,10 +193,13 @@ public sealed class OnnxExportTests
     public void AnExportsMetadataSaysWhatItHolds()
     {
         var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        string libraryVersion = typeof(HelmholtzMachine).Assembly.GetName().Version!.ToString();
         ModelMetadata Metadata(Action<Stream> export)
         {
             using var stream = new MemoryStream();
             export(stream);
+            // ONNX Runtime's metadata leaves out the producer's version, the only record of which library wrote the file: read from the file.
+            Assert.AreEqual(libraryVersion, Microsoft.ML.Helmholtz.Onnx.Proto.ModelProto.Parser.ParseFrom(stream.ToArray()).ProducerVersion);
             using var session = TestSessions.Create(stream.ToArray());
             return session.ModelMetadata;
         }
