@@ -51,4 +51,23 @@ public sealed class PerUnitVarianceTests
             Assert.AreEqual(expected, perUnit[r], 1e-5 * Math.Abs(expected), $"row {r}");
         }
     }
+
+    /// <summary>The output Hessian of −ln p is e^{−s} per unit right after a forward, before any member has written s into the rows.</summary>
+    [TestMethod]
+    public void TheOutputHessianAfterAForwardIsEachUnitsPrecision()
+    {
+        const int rows = 3;
+        var machine = TestModels.Random("20b-5g-4g", 83);
+        var layer = (GaussianLayer)machine.Generative.Layers[1];
+        float[] s = layer.LogVarianceParameter!.Value;
+        for (int i = 0; i < s.Length; i++) s[i] = 0.3f * (i + 1) - 0.8f;   // none 0: rows of s never written would give e^0 = 1
+        float[] input = new float[rows * layer.InputSize], y = new float[rows * layer.OutputSize];
+        new RandomStream(84).FillNormal(input);
+        layer.Forward(input, rows);
+        var hessian = new float[rows * layer.OutputSize];
+        layer.AccumulateNegLogProbOutputHessianDiagonal(y, rows, hessian);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < layer.OutputSize; i++)
+                Assert.AreEqual(MathF.Exp(-s[i]), hessian[r * layer.OutputSize + i], 1e-6f * MathF.Exp(-s[i]), $"row {r}, unit {i}");
+    }
 }

@@ -283,9 +283,10 @@ public sealed class RankOneGaussianTests
     {
         // ln q of a draw keeps its sums for the backward through it; a new forward (another input) changes a = u / σ,
         // so the backward through the same noise after it is formed from the new statistics, bit for bit as without the kept sums.
+        // So does a draw from given noise (the fixed-noise scorers' draw) after the same forward: B and η are the new noise's.
         float[] pathWise = [0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.25f];
         float[] weights = [1f, 0.5f];
-        float[] Gradients(bool logQBeforeTheForward)
+        float[] Gradients(bool logQBeforeTheForward, bool drawFromGivenNoise = false)
         {
             var (layer, x) = Layer(9);
             float[] other = x.Select(v => 0.5f - v).ToArray();
@@ -293,7 +294,14 @@ public sealed class RankOneGaussianTests
             var y = new float[Rows * Units];
             layer.Sample(new RandomStream(2), Rows, y);
             if (logQBeforeTheForward) layer.AccumulateLogProbOfSample(y, Rows, new double[Rows]);
-            layer.Forward(other, Rows);
+            if (drawFromGivenNoise)
+            {
+                var noise = new float[Rows * (Units + 1)];
+                new RandomStream(3).FillNormal(noise);
+                layer.SampleWithNoise(noise, Rows, y);
+                other = x;
+            }
+            else layer.Forward(other, Rows);
             foreach (Parameter p in layer.Parameters) p.ZeroGradient();
             layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, other, Rows, default);
             return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
@@ -302,6 +310,31 @@ public sealed class RankOneGaussianTests
         float[] formed = Gradients(false);
         CollectionAssert.AreEqual(formed, Gradients(true));
         Assert.IsTrue(formed.Any(g => g != 0), "the gradient is not trivially zero");
+        CollectionAssert.AreEqual(Gradients(false, drawFromGivenNoise: true), Gradients(true, drawFromGivenNoise: true), "after a draw from given noise");
+    }
+
+    /// <summary>
+    /// After a shared forward the rows read their source row's statistics in place; each accessor gives every row its own, as a
+    /// forward over the repeated inputs does (the factors are read first: the other accessors copy the rows for it).
+    /// </summary>
+    [TestMethod]
+    public void ASharedForwardGivesEachRowTheStatisticsOfItsInput()
+    {
+        var (layer, x) = Layer(11);
+        int[] source = [0, 0, 1, 1, 1];
+        int rows = source.Length;
+        float[] repeated = source.SelectMany(r => x.Skip(r * Inputs).Take(Inputs)).ToArray();
+        layer.Forward(repeated, rows);
+        float[] m = layer.Means(rows).ToArray(), s = layer.LogVariances(rows).ToArray(), u = layer.Factors(rows).ToArray();
+        layer.Forward(new float[rows * Inputs], rows);   // other statistics in every row, so that a row left unwritten shows
+        layer.ForwardShared(x, Rows, source, rows);
+        void AssertClose(float[] expected, ReadOnlySpan<float> actual, string what)
+        {
+            for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-6f * (1 + Math.Abs(expected[i])), $"{what} {i}");
+        }
+        AssertClose(u, layer.Factors(rows), "factor");
+        AssertClose(m, layer.Means(rows), "mean");
+        AssertClose(s, layer.LogVariances(rows), "log-variance");
     }
 
     [TestMethod]
