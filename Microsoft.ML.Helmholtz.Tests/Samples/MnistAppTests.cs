@@ -752,24 +752,16 @@ public sealed class MnistAppTests : TempDirectoryTests
         TestModels.Random("784b-20g", 1).Save(model);
         int exit;
         string error;
-        using (MatrixEngine.Replaced(new VisibleProductsOfNaN(MatrixEngine.Managed)))
+        // The visible layer's logits: the products into 784 columns from 20.
+        var visibleProductsOfNaN = new ObservingEngine(MatrixEngine.Managed, afterProduct: (m, n, k, c, ldc) =>
+        {
+            if (n == 784 && k == 20)
+                for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Fill(float.NaN);
+        });
+        using (MatrixEngine.Replaced(visibleProductsOfNaN))
             (exit, _, error) = Run("--resume", model, "--epochs", "0", "--test-limit", "20", "--k", "5", "--data", RealData(), "--out", Temp.File("out"));
         AssertOneLineError(exit, error, "error: the model cannot be scored: ", MnistApp.Diverged);
         StringAssert.Contains(error, "generative layer 0's term, is NaN");
-    }
-
-    /// <summary>An engine whose products into 784 columns from 20 (the visible layer's logits) come out NaN.</summary>
-    private sealed class VisibleProductsOfNaN(IMatrixEngine inner) : IMatrixEngine
-    {
-        public string Name => "NaN visible products";
-
-        public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
-            float beta, Span<float> c, int ldc)
-        {
-            inner.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-            if (n == 784 && k == 20)
-                for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Fill(float.NaN);
-        }
     }
 
     /// <summary>The curve's rows: epoch and learning rate.</summary>
