@@ -212,16 +212,8 @@ public sealed class ExtremeMachineTests
     [DataRow(3e38f)]
     public void TheNaiveEstimatorGivesTheExactValueWhereFloatProductsCannotResolveIt(float scale)
     {
-        var machine = TestModels.Random("16b-3b", 73);
-        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
-        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
-        var random = new RandomStream(74);
-        float[] agreeing = new float[16], oneAgainst = new float[16];
-        for (int i = 0; i < 16; i++)
-        {
-            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
-            bias[i] = (agreeing[i] == 1 ? 1 : -1) * scale * (float)((1 + random.NextDouble()) / 2);
-        }
+        var (machine, agreeing, bias) = BiasesAgreeingWithARow(scale);
+        float[] oneAgainst = new float[16];
         agreeing.CopyTo(oneAgainst, 0);
         oneAgainst[5] = 1 - oneAgainst[5];
         var data = new DataMatrix(2, 16, [.. agreeing, .. oneAgainst]);
@@ -378,22 +370,15 @@ public sealed class ExtremeMachineTests
         AssertScoreable(result, "fixed noise per frame");
     }
 
-    // The naive estimator leaves float products for the layer's kernel when any data row is too large for them, not only the last
-    // nor only the first: a row of zeros (x̃ = 0, which float products resolve) after and before one they cannot (biases of
-    // 5·10⁶…10⁷, as above).
+    /// <summary>
+    /// The naive estimator leaves float products for the layer's kernel when any data row is too large for them, not only the last
+    /// nor only the first: a row of zeros (x̃ = 0, which float products resolve) after and before one they cannot (biases of
+    /// 5·10⁶…10⁷, as above).
+    /// </summary>
     [TestMethod]
     public void TheNaiveEstimatorScoresEveryRowExactlyWhenOnlyOneRowIsTooLargeForFloatProducts()
     {
-        var machine = TestModels.Random("16b-3b", 73);
-        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
-        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
-        var random = new RandomStream(74);
-        float[] agreeing = new float[16];
-        for (int i = 0; i < 16; i++)
-        {
-            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
-            bias[i] = (agreeing[i] == 1 ? 1 : -1) * 1e7f * (float)((1 + random.NextDouble()) / 2);
-        }
+        var (machine, agreeing, _) = BiasesAgreeingWithARow(1e7f);
         foreach (float[] values in new float[][] { [.. agreeing, .. new float[16]], [.. new float[16], .. agreeing] })
         {
             var data = new DataMatrix(2, 16, values);
@@ -406,9 +391,11 @@ public sealed class ExtremeMachineTests
         }
     }
 
-    // Likewise for the dreams: any dream of a chunk too large for float products sends the chunk to the layer's kernel, not only its
-    // first. Hidden unit 0, on in half the dreams, adds weights of 5·10⁶…10⁷ agreeing with the row to biases of 25…50 agreeing with it,
-    // so ln p(x | h) is 0 (within e⁻²⁵) under every dream, and so is ln p(x); float products of the large dreams were off by nats.
+    /// <summary>
+    /// Likewise for the dreams: any dream of a chunk too large for float products sends the chunk to the layer's kernel, not only its
+    /// first. Hidden unit 0, on in half the dreams, adds weights of 5·10⁶…10⁷ agreeing with the row to biases of 25…50 agreeing with it,
+    /// so ln p(x | h) is 0 (within e⁻²⁵) under every dream, and so is ln p(x); float products of the large dreams were off by nats.
+    /// </summary>
     [TestMethod]
     public void TheNaiveEstimatorScoresEveryDreamExactlyWhenOnlySomeAreTooLargeForFloatProducts()
     {
@@ -434,5 +421,25 @@ public sealed class ExtremeMachineTests
             // The float products of the biases' dreams (x̃ · φ near 400) are within a few 10⁻⁵.
             Assert.AreEqual(exact, estimate, 1e-3, $"seed {seed}: exact {exact}, naive {estimate}");
         }
+    }
+
+    /// <summary>
+    /// A 16b-3b machine whose generative weights are 0 and whose visible biases, of between half <paramref name="scale"/> and
+    /// <paramref name="scale"/> in magnitude, agree with a random binary row (the same row and biases for every scale):
+    /// p(x | h) is then the same for every h, so ln p(x) = ln p(x | h), and 0 (or nearly) for that row.
+    /// </summary>
+    private static (HelmholtzMachine Machine, float[] Agreeing, float[] Bias) BiasesAgreeingWithARow(float scale)
+    {
+        var machine = TestModels.Random("16b-3b", 73);
+        machine.Parameters.Single(p => p.Name == "generative.0.W").Value.AsSpan().Clear();
+        float[] bias = machine.Parameters.Single(p => p.Name == "generative.0.b").Value;
+        var random = new RandomStream(74);
+        float[] agreeing = new float[16];
+        for (int i = 0; i < 16; i++)
+        {
+            agreeing[i] = random.NextDouble() < 0.5 ? 0 : 1;
+            bias[i] = (agreeing[i] == 1 ? 1 : -1) * scale * (float)((1 + random.NextDouble()) / 2);
+        }
+        return (machine, agreeing, bias);
     }
 }
