@@ -118,6 +118,35 @@ public sealed class TemporalMachineTests
         CollectionAssert.AreEqual(new[] { 0.5, 1.0 }, reports, "two batches of one sequence");
     }
 
+    /// <summary>
+    /// <see cref="TemporalEvaluation.ThrowIfTooManySamples"/>, the check a program makes before its training, refuses what
+    /// the scoring and the prediction refuse, with their message, and allows the largest K they would take: chunks of K rows
+    /// (K past 4096) of the machine's widest row up to the largest array. It refuses a K under 1 and no model, naming them.
+    /// </summary>
+    [TestMethod]
+    public void TheUpFrontSampleCheckRefusesWhatTheScoringRefuses()
+    {
+        var model = RandomModel("6cb-3b", 2, 11, scale: 0.8f);
+        var data = SoftSequences(2, 6, 6, 12);
+        int largest = Array.MaxLength / model.Machine.WidestRow;
+        TemporalEvaluation.ThrowIfTooManySamples(model, largest);
+        TemporalEvaluation.ThrowIfTooManySamples(model, 1);
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.ThrowIfTooManySamples(model, largest + 1));
+        Assert.AreEqual("samples", refused.ParamName);
+        StringAssert.StartsWith(refused.Message, $"K = {largest + 1} draws a frame");
+        foreach (var (what, call) in new (string, Action)[]
+                 {
+                     ("scoring", () => TemporalEvaluation.LogLikelihoodPerFrame(model, data, largest + 1)),
+                     ("prediction", () => TemporalEvaluation.PredictFrames(model, data, largest + 1)),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(call, what);
+            Assert.AreEqual(refused.Message, e.Message, what);
+        }
+        Assert.AreEqual("samples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.ThrowIfTooManySamples(model, 0)).ParamName);
+        Assert.AreEqual("model", Assert.ThrowsExactly<ArgumentNullException>(() => TemporalEvaluation.ThrowIfTooManySamples(null!, 1)).ParamName);
+    }
+
     [TestMethod]
     public void ABatchOfMoreSequencesThanTheDataHoldsIsAllOfThem()
     {

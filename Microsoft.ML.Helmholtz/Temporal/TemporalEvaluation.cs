@@ -99,6 +99,19 @@ public static class TemporalEvaluation
     /// <summary>Rows computed together: whole frames of K rows each, about <see cref="RowsPerChunk"/> of them.</summary>
     private static int ChunkRows(int samples) => Math.Max(samples, RowsPerChunk / samples * samples);
 
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> (parameter "samples") when <see cref="LogLikelihoodPerFrame"/> and
+    /// <see cref="PredictFrames"/> would refuse K = <paramref name="samples"/> draws a frame for <paramref name="model"/>: not
+    /// positive, or chunks of K rows a frame past the largest array. The limit depends on the model's layers only, not on
+    /// its parameters nor on the data, so a program that scores after training can check its K before the training.
+    /// </summary>
+    public static void ThrowIfTooManySamples(TemporalHelmholtzMachine model, int samples)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(samples);
+        if (TooManySamples(model.Machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem + " Use fewer samples.");
+    }
+
     /// <summary>Null when chunks of K = <paramref name="samples"/> rows a frame (<see cref="PredictFrames"/>, <see cref="LogLikelihoodPerFrame"/>) fit <paramref name="machine"/>'s buffers; else why not.</summary>
     internal static string? TooManySamples(HelmholtzMachine machine, int samples)
     {
@@ -116,8 +129,8 @@ public static class TemporalEvaluation
     private static int ChunkRows(TemporalHelmholtzMachine model, SequenceSet data, int samples, int batchSequences)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSequences);
+        ThrowIfTooManySamples(model, samples);
         int chunk = ChunkRows(samples);
-        if (TooManySamples(model.Machine, samples) is { } problem) throw new ArgumentOutOfRangeException(nameof(samples), samples, problem + " Use fewer samples.");
         int batch = Math.Min(batchSequences, data.Count);
         Requires.ArrayLength(nameof(batchSequences), $"{batch} sequences of {data.Frames} frames run through the LSTM together (batchSequences = {batchSequences}), " +
             $"each frame with up to {model.WidestFrameRow} values (the conditioning of every layer, the LSTM's gates)", "use a smaller batchSequences",

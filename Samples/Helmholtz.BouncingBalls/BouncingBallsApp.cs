@@ -124,6 +124,9 @@ public static class BouncingBallsApp
         // The model before the output folder and the data, which takes minutes to make: too many recurrent units are named now.
         TemporalHelmholtzMachine model = AsOption("--recurrent-units", o.RecurrentUnits, "recurrentUnits",
             () => TemporalHelmholtzMachine.Create(architecture, o.RecurrentUnits, o.Seed));
+        // The scoring's sample counts are refused now, not after the training (their limit depends on the layers alone).
+        AsOption("--k", o.K, "samples", () => { TemporalEvaluation.ThrowIfTooManySamples(model, o.K); return 0; });
+        AsOption("--predict-samples", o.PredictSamples, "samples", () => { TemporalEvaluation.ThrowIfTooManySamples(model, o.PredictSamples); return 0; });
         PrepareOutputDirectory(o.Output);
         // A data set still to be made is written there: a folder that cannot take it is named before the minutes it takes.
         if (File.Exists(o.Data) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TrainFile)) || !File.Exists(Path.Combine(o.Data, BouncingBalls.TestFile)))
