@@ -404,6 +404,8 @@ public sealed class DivergenceTests
         undone.AccumulateGradients(machine, retry, rows, new RandomStream(28));
         fresh.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 27), rows, new RandomStream(28));
         CollectionAssert.AreEqual(Estimates(fresh).ToArray(), Estimates(undone).ToArray(), $"{name}'s running baselines");
+        // The variances too: an NVIL undone before its estimates were sized kept the first measure's variances, not the prepared 1s.
+        RuleStates.AssertSame(RuleStates.Of(fresh, machine.Parameters), RuleStates.Of(undone, machine.Parameters), $"{name}'s whole state");
     }
 
     /// <summary>

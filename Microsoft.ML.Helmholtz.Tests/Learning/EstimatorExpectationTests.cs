@@ -240,6 +240,41 @@ public sealed class EstimatorExpectationTests
         for (int i = 0; i < exact.Length; i++) Assert.AreEqual(exact[i], analytic[i], 1e-3 * Math.Max(1, Math.Abs(exact[i])), $"entry {i}");
     }
 
+    /// <summary>
+    /// The input-dependent baseline's backward gives each call's gradient alone: a second batch after a first, its parameters'
+    /// gradients cleared in between, gets the gradient of the second batch's squared error (the hidden layer's gradient buffer,
+    /// which the output map adds into, is cleared on each call, not left holding the first batch's). Against central differences
+    /// as in <see cref="TheInputBaselinesBackwardIsTheGradientOfItsSquaredError"/>.
+    /// </summary>
+    [TestMethod]
+    public void TheInputBaselinesBackwardForgetsTheBatchBefore()
+    {
+        const int inputs = 5, hidden = 4, rows = 6;
+        var baseline = new InputDependentBaseline(inputs, hidden, MatrixEngine.Managed, new RandomStream(121));
+        var random = new RandomStream(122);
+        float[] earlier = new float[rows * inputs], input = new float[rows * inputs];
+        random.FillNormal(earlier);
+        random.FillNormal(input);
+        foreach (Parameter p in baseline.Parameters) random.FillNormal(p.Value);
+        double[] earlierTarget = Enumerable.Range(0, rows).Select(r => 3.0 - r).ToArray();
+        double[] target = Enumerable.Range(0, rows).Select(r => 0.5 * r - 1).ToArray();
+        baseline.Predict(earlier, rows);
+        baseline.Backward(earlier, earlierTarget, rows);
+        double Loss()
+        {
+            ReadOnlySpan<float> c = baseline.Predict(input, rows);
+            double loss = 0;
+            for (int r = 0; r < rows; r++) loss += 0.5 * (c[r] - target[r]) * (c[r] - target[r]) / rows;
+            return loss;
+        }
+        double[] exact = Statistics.NumericGradient(baseline.Parameters, Loss);
+        foreach (Parameter p in baseline.Parameters) Array.Clear(p.Gradient);
+        baseline.Predict(input, rows);
+        baseline.Backward(input, target, rows);
+        double[] analytic = Statistics.Flatten(baseline.Parameters, p => p.Gradient);
+        for (int i = 0; i < exact.Length; i++) Assert.AreEqual(exact[i], analytic[i], 1e-3 * Math.Max(1, Math.Abs(exact[i])), $"entry {i}");
+    }
+
     [TestMethod]
     public void StochasticBackpropagationRefusesBinaryHiddenLayersWithAClearError()
     {
@@ -464,5 +499,44 @@ public sealed class EstimatorExpectationTests
         foreach (Parameter p in outputBiases) p.Value[0] = 5;
         rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 89), rows, new RandomStream(90));
         foreach (Parameter p in outputBiases) Assert.AreEqual(5.0, p.Gradient[0], 1e-4, p.Name);
+    }
+
+    /// <summary>
+    /// The input-dependent baseline's prediction c(x) is subtracted from the learning signal, as the running baseline b is: a rule
+    /// whose c is 5 for every row (output weights 0, output bias 5) and that keeps no running baseline (decay 0) gives, on the same
+    /// draws, bit for bit the gradient of the rule without c whose running baseline was restored at 5 (each layer's, for NVIL).
+    /// Both signals are F̂ − 5 (F̂ + 5 if c were added), formed in double the same way.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void TheInputBaselinesPredictionIsSubtractedFromTheSignal(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 131, scale: 0.7f);
+        const int rows = 30;
+        int depth = machine.Architecture.Depth, signals = ruleName == "nvil" ? depth + 1 : 1;   // NVIL keeps an unused 0th
+        ILearningRule withInput = ruleName == "nvil"
+            ? new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 8, NormalizeVariance = false })
+            : new Reinforce(new ReinforceOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 8, NormalizeVariance = false });
+        withInput.Prepare(machine, rows);
+        foreach (Parameter p in withInput.Parameters.Where(p => p.Name.EndsWith(".output.W", StringComparison.Ordinal))) Array.Clear(p.Value);
+        Parameter[] outputBiases = withInput.Parameters.Where(p => p.Name.EndsWith(".output.b", StringComparison.Ordinal)).ToArray();
+        Assert.AreEqual(ruleName == "nvil" ? depth : 1, outputBiases.Length, string.Join(", ", withInput.Parameters.Select(p => p.Name)));
+        foreach (Parameter p in outputBiases) p.Value[0] = 5;
+
+        ILearningRule withRunning = TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: false, baselineDecay: 0.9);
+        withRunning.Prepare(machine, rows);
+        var restored = new StateSection("the restored rule");
+        restored.Write("baselines", Enumerable.Repeat(5.0, signals).ToArray());
+        restored.Write("variances", Enumerable.Repeat(1.0, signals).ToArray());
+        restored.Write("started", 1);
+        ((IResumable)withRunning).RestoreState(restored, machine.Parameters);
+
+        var states = TestModels.RandomStates(machine.Architecture, rows, 132);
+        double[] expected = GradientOfOneBatch(machine, withRunning, states, rows, new RandomStream(133));
+        double[] actual = GradientOfOneBatch(machine, withInput, states, rows, new RandomStream(133));
+        int generative = Statistics.Flatten(machine.Generative.Parameters, p => p.Value).Length;
+        Assert.IsTrue(expected[generative..].Any(g => Math.Abs(g) > 1e-3), "the premise: a recognition gradient");
+        CollectionAssert.AreEqual(expected, actual);
     }
 }

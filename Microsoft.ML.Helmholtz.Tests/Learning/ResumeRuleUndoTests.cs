@@ -116,6 +116,7 @@ public sealed class ResumeRuleUndoTests
     [DataRow("nvil", "baselines", double.PositiveInfinity)]
     [DataRow("reinforce", "baselines", double.NegativeInfinity)]
     [DataRow("nvil", "variances", -1.0)]
+    [DataRow("reinforce", "variances", -1e-12)]   // any negative variance, however small, not only one of −1 or below
     [DataRow("reinforce", "variances", double.NaN)]
     [DataRow("reinforce", "variances", double.PositiveInfinity)]
     [DataRow("reinforce", "baseline.hidden.W", double.NaN)]
@@ -169,6 +170,34 @@ public sealed class ResumeRuleUndoTests
         StateSection edited = WithLastValue(RuleStates.Of(rule, machine.Parameters), "variances", 0);
         ((IResumable)rule).RestoreState(edited, machine.Parameters);
         RuleStates.AssertSame(edited, RuleStates.Of(rule, machine.Parameters));
+    }
+
+    /// <summary>
+    /// A training state recorded before the rule's first measure says it had not started: a rule that had started (it measured a
+    /// batch) and takes that state back starts again, its next batch starting the running baselines at that batch's mean, as a
+    /// fresh rule's does (a rule that took the state as started moved its restored baselines of 0 a tenth of the way towards it).
+    /// Compared bit for bit with a fresh rule given the same batch and stream.
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void AStateRecordedBeforeTheFirstMeasureIsTakenBackAsNotStarted(string name)
+    {
+        var machine = TestModels.Random("10b-6b-3b", 34, scale: 0.7f);
+        const int rows = 20;
+        ILearningRule unstarted = LearningRules.Create(name), resumed = LearningRules.Create(name), fresh = LearningRules.Create(name);
+        unstarted.Prepare(machine, rows);
+        StateSection notStarted = RuleStates.Of(unstarted, machine.Parameters);
+        Assert.AreEqual(0.0, notStarted.ReadDouble("started"), "the premise: the state was recorded before any measure");
+        resumed.Prepare(machine, rows);
+        resumed.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 35), rows, new RandomStream(36));
+        ((IResumable)resumed).RestoreState(notStarted, machine.Parameters);
+        fresh.Prepare(machine, rows);
+        double loss = resumed.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 37), rows, new RandomStream(38));
+        fresh.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, rows, 37), rows, new RandomStream(38));
+        RuleStates.AssertSame(RuleStates.Of(fresh, machine.Parameters), RuleStates.Of(resumed, machine.Parameters), name);
+        IReadOnlyList<double> baselines = resumed is Nvil nvil ? nvil.Baselines : [((Reinforce)resumed).Baseline];
+        Assert.AreEqual(loss, baselines[0], 1e-12 * Math.Abs(loss), "the lowest layer's baseline starts at the batch's mean F̂");
     }
 
     /// <summary>A rule that delegates to a built-in one, failing its first measure when asked (an allocation, a rule bug).</summary>
