@@ -246,6 +246,99 @@ public sealed class OptimizerTests
         }
     }
 
+    /// <summary>
+    /// Adam's state whose step count is not a whole number, or not under 2⁵³ (past which a double no longer holds every whole
+    /// number), is refused, naming the count; the same entries with a whole count under 2⁵³ restore.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1.5)]
+    [DataRow(9007199254740992.0)]   // 2⁵³
+    [DataRow(1e300)]
+    public void AdamRefusesAStepCountThatIsNotAWholeNumberUnder2To53(double step)
+    {
+        var p = NewParameter();
+        var adam = new Adam();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        adam.Step([p], 0.01f);
+        var saved = new StateSection("the optimiser");
+        adam.SaveState(saved, [p]);
+        StateSection WithStep(double count)
+        {
+            var section = new StateSection("the optimiser");
+            section.Write("step", count);
+            section.Write("m0 x", saved.ReadFloats("m0 x", 7));
+            section.Write("v0 x", saved.ReadFloats("v0 x", 7));
+            return section;
+        }
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new Adam().RestoreState(WithStep(step), [p]));
+        StringAssert.Contains(e.Message, $"the step count {step}: it must be a whole number ≥ 0");
+        foreach (double whole in new[] { 1.0, 2.0, 9007199254740991.0 })   // the last 2⁵³ − 1
+        {
+            var restored = new Adam();
+            restored.RestoreState(WithStep(whole), [p]);
+            var again = new StateSection("the optimiser");
+            restored.SaveState(again, [p]);
+            Assert.AreEqual(whole, again.ReadDouble("step"), $"the step count {whole} restores");
+        }
+    }
+
+    /// <summary>
+    /// A step that Adam refuses (its weight decay would shrink the weights by 1 − ηλ ≤ 0) counts no step: the next step's bias
+    /// correction is a first step's, bit for bit the step of a new Adam, and the state records one step.
+    /// </summary>
+    [TestMethod]
+    public void AStepAdamRefusesCountsNoStep()
+    {
+        static Parameter Weight()
+        {
+            var w = new Parameter("w", 1, 7, ParameterRole.Weight);
+            for (int i = 0; i < 7; i++) w.Value[i] = 0.1f * i;
+            Gradients[0].CopyTo(w.Gradient, 0);
+            return w;
+        }
+        var refused = Weight();
+        var adam = new Adam(weightDecay: 10f);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => adam.Step([refused], 0.1f));
+        adam.Step([refused], 0.01f);
+        var fresh = Weight();
+        new Adam(weightDecay: 10f).Step([fresh], 0.01f);
+        CollectionAssert.AreEqual(fresh.Value, refused.Value, "the step after the refused one is a first step");
+        var section = new StateSection("the optimiser");
+        adam.SaveState(section, [refused]);
+        Assert.AreEqual(1.0, section.ReadDouble("step"));
+    }
+
+    /// <summary>
+    /// An optimiser that has stepped without keeping the values from before its step, then is given a trainer's undo copy, writes
+    /// that copy (its blocks are rebuilt for the copy, not reused from the steps that kept nothing), and a second copy given later
+    /// is written in its turn while the first is left alone: each undo puts back the values from before its step.
+    /// </summary>
+    [TestMethod]
+    [DataRow("sgd")]
+    [DataRow("adam")]
+    public void AnOptimiserGivenAnUndoCopyAfterPlainStepsKeepsTheValuesInIt(string kind)
+    {
+        IOptimizer optimiser = Optimizer(kind);
+        var p = NewParameter();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        optimiser.Step([p], 0.05f);
+        float[] beforeSecond = (float[])p.Value.Clone();
+        var undo = new StepUndo([p]);
+        Gradients[1].CopyTo(p.Gradient, 0);
+        ((IKeepsValuesBeforeStep)optimiser).Step([p], 0.05f, undo);
+        CollectionAssert.AreNotEqual(beforeSecond, p.Value, "it stepped");
+        CollectionAssert.AreEqual(beforeSecond, undo.SavedOf(p), "the undo copy holds the values from before the step");
+
+        float[] beforeThird = (float[])p.Value.Clone();
+        var other = new StepUndo([p]);
+        Gradients[2].CopyTo(p.Gradient, 0);
+        ((IKeepsValuesBeforeStep)optimiser).Step([p], 0.05f, other);
+        CollectionAssert.AreEqual(beforeThird, other.SavedOf(p), "the second copy holds the values from before its step");
+        CollectionAssert.AreEqual(beforeSecond, undo.SavedOf(p), "the first copy is left alone");
+        undo.Restore();
+        CollectionAssert.AreEqual(beforeSecond, p.Value, "the undo puts the values back");
+    }
+
     [TestMethod]
     public void LearningRateScheduleDecaysToItsFloor()
     {
