@@ -339,6 +339,34 @@ public sealed class OptimizerTests
         CollectionAssert.AreEqual(beforeSecond, p.Value, "the undo puts the values back");
     }
 
+    /// <summary>
+    /// An optimiser that has stepped, asked to save the state of a parameter its steps were not given, refuses naming that
+    /// parameter and its place (it threw a bare KeyNotFoundException), and writes nothing into the section; before its first
+    /// step it keeps no state of any parameter, and saves what it did (Adam its step count 0, SGD nothing).
+    /// </summary>
+    [TestMethod]
+    [DataRow("sgd")]
+    [DataRow("adam")]
+    public void SavingTheStateOfAParameterNeverSteppedIsRefusedNamingIt(string kind)
+    {
+        IOptimizer optimiser = Optimizer(kind);
+        var stepped = NewParameter();
+        var other = new Parameter("other", 1, 3);
+        var unstarted = new StateSection("the optimiser");
+        ((IResumable)optimiser).SaveState(unstarted, [stepped, other]);
+        Assert.AreEqual(kind == "adam" ? 1 : 0, unstarted.Names.Count, "before the first step");
+
+        Gradients[0].CopyTo(stepped.Gradient, 0);
+        optimiser.Step([stepped], 0.05f);
+        var section = new StateSection("the optimiser");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ((IResumable)optimiser).SaveState(section, [stepped, other]));
+        Assert.AreEqual("parameters", e.ParamName);
+        StringAssert.Contains(e.Message, $"Parameter 1 (other) was never stepped by this '{kind}' optimiser");
+        Assert.AreEqual(0, section.Names.Count, "nothing is written");
+        ((IResumable)optimiser).SaveState(section, [stepped]);
+        Assert.AreEqual(kind == "adam" ? 3 : 1, section.Names.Count, "the parameters it stepped save");
+    }
+
     [TestMethod]
     public void LearningRateScheduleDecaysToItsFloor()
     {

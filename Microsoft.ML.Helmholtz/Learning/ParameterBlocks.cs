@@ -68,6 +68,18 @@ internal sealed unsafe class ParameterBlocks
         _flags = GC.AllocateArray<int>(1, pinned: true);
     }
 
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (parameter "parameters") naming the first of <paramref name="parameters"/> that
+    /// <paramref name="state"/> holds nothing for: an optimiser asked to save the state of a parameter its steps were not given.
+    /// </summary>
+    public static void RequireStepped<TState>(IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<Parameter, TState> state, string optimizer)
+    {
+        for (int i = 0; i < parameters.Count; i++)
+            if (parameters[i] is not { } p || !state.ContainsKey(p))
+                throw new ArgumentException($"Parameter {i} ({parameters[i]?.Name ?? "null"}) was never stepped by this '{optimizer}' optimiser, which keeps no state for it: " +
+                    "save the state of the parameters its steps were given.", nameof(parameters));
+    }
+
     /// <summary>A pinned array of the given length, for optimiser state that blocks point into.</summary>
     public static float[] AllocateState(int length) => GC.AllocateArray<float>(length, pinned: true);
 

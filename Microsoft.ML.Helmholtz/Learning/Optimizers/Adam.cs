@@ -105,11 +105,15 @@ public sealed unsafe class Adam : IOptimizer, IKeepsValuesBeforeStep, IResumable
         });
     }
 
-    /// <summary>The step count (for the bias correction) and each parameter's two moments, named by its place and name.</summary>
+    /// <summary>
+    /// The step count (for the bias correction) and each parameter's two moments, named by its place and name. After a step,
+    /// a parameter the steps were not given throws <see cref="ArgumentException"/> naming it, before anything is written.
+    /// </summary>
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
         ArgumentNullException.ThrowIfNull(parameters);
+        if (_step > 0) ParameterBlocks.RequireStepped(parameters, _moments, Name);
         section.Write("step", _step);
         for (int i = 0; i < parameters.Count && _step > 0; i++)
         {

@@ -51,11 +51,15 @@ public sealed unsafe class SgdMomentum : IOptimizer, IKeepsValuesBeforeStep, IRe
         _blocks.Run(new Work { Blocks = _blocks.Table, Momentum = Momentum, LearningRate = learningRate });
     }
 
-    /// <summary>Each parameter's velocity, named by its place and name (none before the first step).</summary>
+    /// <summary>
+    /// Each parameter's velocity, named by its place and name (none before the first step). After a step, a parameter the
+    /// steps were not given throws <see cref="ArgumentException"/> naming it, before anything is written.
+    /// </summary>
     public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(section);
         ArgumentNullException.ThrowIfNull(parameters);
+        if (_velocity.Count > 0) ParameterBlocks.RequireStepped(parameters, _velocity, Name);
         for (int i = 0; i < parameters.Count && _velocity.Count > 0; i++)
             section.Write($"velocity{i} {parameters[i].Name}", _velocity[parameters[i]]);
     }
