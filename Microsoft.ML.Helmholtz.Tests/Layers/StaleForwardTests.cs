@@ -69,6 +69,48 @@ public sealed class StaleForwardTests
         CollectionAssert.AreEqual(expected, Gradients(), "the last forward's statistics are as they were");
     }
 
+    /// <summary>
+    /// A shared forward refused for its arguments (a row source out of order, distinct inputs one value short, a conditioning one
+    /// value short) leaves the last forward as a refused forward does: its statistics stay, and a gradient after it is the
+    /// gradient of that forward. (The shared forward cleared the layer's count before it checked its row sources, so the
+    /// gradient after a refusal was refused as stale.)
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b", "recognition", 1)]
+    [DataRow("9cb-5g", "recognition", 1)]
+    [DataRow("9b-5gr", "recognition", 1)]
+    [DataRow("9b-4t-5g", "generative", 0)]
+    public void ASharedForwardRefusedForItsArgumentsLeavesTheLastForward(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 34);
+        ConditionalLayer layer = Layer(machine, network, index);
+        var (x, y) = Rows(layer, Many, 35);
+        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        float[] Gradients()
+        {
+            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+            layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+            return [.. layer.Parameters.SelectMany(p => p.Gradient)];
+        }
+        const int distinct = Many / 2;
+        int[] source = [.. Enumerable.Range(0, Many).Select(r => r / 2)], disordered = [.. source];
+        (disordered[1], disordered[2]) = (disordered[2], disordered[1]);   // 0, 1, 0, …: back to an earlier input
+        float[] distinctInputs = x[..(distinct * layer.InputSize)], conditioning = new float[distinct * layer.OutputSize];
+        layer.Forward(x, Many);
+        float[] expected = Gradients();
+        foreach (var (what, parameter, call) in new (string, string, Action)[]
+                 {
+                     ("a row source out of order", "rowSource", () => layer.ForwardShared(distinctInputs, distinct, disordered, Many)),
+                     ("distinct inputs one value short", "distinctInputs", () => layer.ForwardShared(distinctInputs.AsSpan(0, distinctInputs.Length - 1), distinct, source, Many)),
+                     ("a conditioning one value short", "conditioning", () => layer.ForwardShared(distinctInputs, conditioning.AsSpan(0, conditioning.Length - 1), distinct, source, Many)),
+                 })
+        {
+            Assert.AreEqual(parameter, Assert.ThrowsExactly<ArgumentException>(call, what).ParamName, what);
+            CollectionAssert.AreEqual(expected, Gradients(), $"after {what}, the last forward's statistics are as they were");
+        }
+        layer.ForwardShared(distinctInputs, conditioning, distinct, source, Many);   // the premise: these arguments, whole, are taken
+    }
+
     [TestMethod]
     [DataRow("9b-5b", "recognition", 1)]
     [DataRow("9b-5b", "generative", 0)]
@@ -136,6 +178,28 @@ public sealed class StaleForwardTests
         machine.ZeroGradients();
         layer.AccumulateLogProbGradient(y, repeated, Many, w, default, default);
         Assert.IsTrue(layer.Parameters.Any(p => p.Gradient.Any(g => g != 0)));
+    }
+
+    /// <summary>
+    /// A read over 0 rows is a count of rows like any other ("0 or more"): it needs no forward and changes nothing, where a
+    /// negative count is refused, naming the batch.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b")]
+    [DataRow("9cb-5b")]
+    public void AReadOverNoRowsNeedsNoForward(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 37);
+        ConditionalLayer layer = machine.Generative.Layers[0];
+        double[] logProb = [7];
+        layer.Expectation(0, []);
+        layer.AccumulateLogProb([], 0, logProb);
+        layer.AccumulateLogProbOfSample([], 0, logProb);
+        layer.Sample(new RandomStream(1), 0, []);
+        Assert.AreEqual(0, ((NaturalParameterLayer)layer).Logits(0).Length);
+        ((IBilinearLogProb)layer).InputFeatures(0, [], logProb);
+        Assert.AreEqual(7.0, logProb[0], "nothing added, nothing cleared");
+        Assert.AreEqual("batch", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => layer.Expectation(-1, [])).ParamName);
     }
 
     /// <summary>A Gaussian layer's expectation computes the means alone, into the caller's buffer: no statistics for a backward.</summary>

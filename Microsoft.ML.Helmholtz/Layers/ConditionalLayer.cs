@@ -163,8 +163,12 @@ public abstract class ConditionalLayer
     /// </summary>
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, ReadOnlySpan<float> distinctConditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
-        CheckBatch(rows);
+        // Every argument is checked before CheckBatch clears the count: a refused shared forward leaves the last forward, as a refused forward does.
+        RequirePositiveBatch(rows);
         CheckRowSource(distinctRows, rowSource, rows);
+        RequireLength(distinctInputs.Length, distinctRows, InputSize, nameof(distinctInputs), "inputs");
+        RequireConditioning(distinctConditioning, distinctRows);
+        CheckBatch(rows);
         Forward(distinctInputs, distinctConditioning, distinctRows, nameof(distinctInputs));
         if (distinctRows < rows) ShareStatistics(rowSource[..rows], rows);
         ForwardRows = rows;
@@ -449,9 +453,19 @@ public abstract class ConditionalLayer
     protected void CheckBatch(int batch, ReadOnlySpan<float> conditioning)
     {
         // Checked first: a forward refused here leaves the last one's statistics and count (CheckBatch clears the count).
+        RequireConditioning(conditioning, batch);
+        CheckBatch(batch);
+    }
+
+    private void RequireConditioning(ReadOnlySpan<float> conditioning, int batch)
+    {
         if (!conditioning.IsEmpty && batch > 0 && conditioning.Length < (long)batch * OutputSize)
             throw new ArgumentException($"The conditioning holds {conditioning.Length} values, fewer than {batch} rows × {OutputSize} units.", nameof(conditioning));
-        CheckBatch(batch);
+    }
+
+    private static void RequirePositiveBatch(int batch)
+    {
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
     }
 
     /// <summary>conditioningGradient += the gradient of the pre-activations (nothing when it is empty).</summary>
@@ -469,7 +483,7 @@ public abstract class ConditionalLayer
     /// </summary>
     protected void CheckBatch(int batch)
     {
-        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
+        RequirePositiveBatch(batch);
         // Refused first: a refused call must not touch what the running computation relies on.
         RefuseWhileAnotherThreadComputes(nameof(Forward));
         _sharedRows = 0;   // a new forward: no longer shared (ForwardShared sets it after its own)
