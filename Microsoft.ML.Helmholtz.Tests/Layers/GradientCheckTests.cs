@@ -160,6 +160,40 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
+    /// The input Hessian reads the weights as they are at the call (Σ_i W_ij² κ_i), not as they were at the layer's first call:
+    /// after a call, weights halved give bit for bit the Hessian of a layer that had those weights from the start, and not the
+    /// Hessian before.
+    /// </summary>
+    [TestMethod]
+    [DataRow("5b-4g")]
+    [DataRow("5g-4g")]
+    public void TheInputHessianReadsTheWeightsAsTheyAreAtTheCall(string architecture)
+    {
+        const int rows = 2;
+        var states = TestModels.RandomStates(TestModels.Random(architecture, 41).Architecture, rows, 42);
+        float[] x = states.Layer(1, rows).ToArray(), y = states.Layer(0, rows).ToArray();
+        float[] Hessian(ConditionalLayer layer)
+        {
+            var hessian = new float[rows * layer.InputSize];
+            layer.Forward(x, rows);
+            layer.AccumulateNegLogProbInputHessianDiagonal(y, rows, hessian);
+            return hessian;
+        }
+        static void HalveTheWeights(ConditionalLayer layer)
+        {
+            foreach (Parameter p in layer.Parameters.Where(p => p.Role == ParameterRole.Weight))
+                for (int i = 0; i < p.Length; i++) p.Value[i] *= 0.5f;
+        }
+        ConditionalLayer used = TestModels.Random(architecture, 41).Generative.Layers[0], fresh = TestModels.Random(architecture, 41).Generative.Layers[0];
+        float[] before = Hessian(used);
+        HalveTheWeights(used);
+        HalveTheWeights(fresh);
+        float[] after = Hessian(used);
+        CollectionAssert.AreEqual(Hessian(fresh), after);
+        CollectionAssert.AreNotEqual(before, after, "the premise: halving the weights changes the Hessian");
+    }
+
+    /// <summary>
     /// A Gaussian whose variance depends on its input has no input Hessian here: refused, not given the per-unit formula with the
     /// variance's own dependence on the input left out.
     /// </summary>
