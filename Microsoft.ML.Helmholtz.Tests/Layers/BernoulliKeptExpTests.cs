@@ -79,12 +79,16 @@ public sealed class BernoulliKeptExpTests
         SameBits(Gradient(reference, y, repeated), Gradient(layer, y, repeated), "after a shared forward");
     }
 
-    // A log-probability over the first rows keeps those rows only: a gradient over more rows reads none of them (rows past
-    // them would be what an earlier forward kept).
+    /// <summary>
+    /// A log-probability over the first rows keeps those rows only: a gradient over more rows reads none of them (rows past
+    /// them would be what an earlier forward kept), whether it asks for many more or for one more.
+    /// </summary>
     [TestMethod]
-    [DataRow(37)]
-    [DataRow(5)]
-    public void AGradientOverMoreRowsThanItsLogProbabilityKeptReadsNone(int units)
+    [DataRow(37, 3)]
+    [DataRow(5, 3)]
+    [DataRow(37, Rows - 1)]
+    [DataRow(5, Rows - 1)]
+    public void AGradientOverMoreRowsThanItsLogProbabilityKeptReadsNone(int units, int keptRows)
     {
         float[] x1 = Values(Rows * Inputs, 1, binary: false), x2 = Values(Rows * Inputs, 2, binary: false), y = Values(Rows * units, 3, binary: true);
         var reference = Layer(units);
@@ -95,9 +99,9 @@ public sealed class BernoulliKeptExpTests
         layer.Forward(x1, Rows);
         layer.AccumulateLogProb(y, Rows, new double[Rows]);
         layer.Forward(x2, Rows);
-        layer.AccumulateLogProb(y.AsSpan(0, 3 * units), 3, new double[3]);
-        Assert.AreEqual(3, layer.KeptRows);
-        SameBits(expected, Gradient(layer, y, x2), "a gradient over all rows after a log-probability over three");
+        layer.AccumulateLogProb(y.AsSpan(0, keptRows * units), keptRows, new double[keptRows]);
+        Assert.AreEqual(keptRows, layer.KeptRows);
+        SameBits(expected, Gradient(layer, y, x2), $"a gradient over all {Rows} rows after a log-probability over {keptRows}");
     }
 
     [TestMethod]
