@@ -1134,4 +1134,176 @@ public sealed class TemporalTransformerTests
         TemporalHelmholtzMachine longer = ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Seed = 7; o.TruncationSteps = int.MaxValue; })).Fit(data).GetModel();
         CollectionAssert.AreEqual(Bytes(ml.Transforms.TemporalHelmholtzMachine(Quick(o => o.Seed = 7)).Fit(data).GetModel()), Bytes(longer));
     }
+
+    /// <summary>
+    /// Each bounded option's first value out of range is refused when the estimator is made, as an ArgumentOutOfRangeException naming
+    /// that option (not later, as another option's error or the trainer's), and the first value in range is not.
+    /// </summary>
+    [TestMethod]
+    public void EachOptionsFirstValueOutOfRangeIsRefusedNamingItAndTheFirstInRangeIsNot()
+    {
+        var ml = new MLContext(seed: 1);
+        (Action<TemporalHelmholtzOptions> Bad, Action<TemporalHelmholtzOptions> Good, string Message)[] cases =
+        [
+            (o => o.Epochs = -1, o => o.Epochs = 0, "TemporalHelmholtzOptions.Epochs: must be 0 or more"),
+            (o => o.FrameSize = 0, o => o.FrameSize = 1, "TemporalHelmholtzOptions.FrameSize: must give the values per frame"),
+            (o => o.PredictionSamples = 0, o => o.PredictionSamples = 1, "TemporalHelmholtzOptions.PredictionSamples: must be at least 1"),
+            (o => o.TrainingSamples = 0, o => o.TrainingSamples = 1, "TemporalHelmholtzOptions.TrainingSamples: K must be at least 1 for StochasticBackpropagation"),
+            (o => o.DivergenceFactor = 0, o => o.DivergenceFactor = double.Epsilon, "TemporalHelmholtzOptions.DivergenceFactor: must be positive"),
+            (o => o.TimeLimit = TimeSpan.FromTicks(-1), o => o.TimeLimit = TimeSpan.FromTicks(1), "TemporalHelmholtzOptions.TimeLimit: must be positive"),
+        ];
+        foreach (var (bad, good, message) in cases)
+        {
+            // FrameSize 1 needs a machine of one visible unit.
+            Action<TemporalHelmholtzOptions> withArchitecture = o => o.Architecture = o.FrameSize == 1 ? "1b-6g" : o.Architecture;
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o => { bad(o); withArchitecture(o); })), message);
+            StringAssert.StartsWith(e.Message, message, message);
+            Assert.AreEqual("options", e.ParamName, message);
+            Assert.IsNotNull(ml.Transforms.TemporalHelmholtzMachine(Quick(o => { good(o); withArchitecture(o); })), message);
+        }
+        // Create checks the scoring options as the estimator does.
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(o => o.PredictionSamples = 0), FrameCount)).Message,
+            "TemporalHelmholtzOptions.PredictionSamples: must be at least 1");
+        StringAssert.StartsWith(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(o => { o.FrameSize = 0; o.Architecture = null; }), FrameCount)).Message,
+            "TemporalHelmholtzOptions.FrameSize: must give the values per frame");
+        // And a sequence of no frames, which no input column could give.
+        Assert.AreEqual("frames", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(), 0)).ParamName);
+        Assert.AreEqual("frames", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalHelmholtzTransformer.Create(model, Quick(), -1)).ParamName);
+    }
+
+    /// <summary>
+    /// The resumed fit's zero-rate check covers exactly its epochs (the state's epoch to that + Epochs − 1) and is skipped with a
+    /// TimeLimit: then the fit goes on to read the data, as the unresumed check lets it.
+    /// </summary>
+    [TestMethod]
+    public void AResumedFitIsRefusedOnlyWhenItsOwnEpochsReachAZeroRateAndNotWithATimeLimit()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView training = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        int zero = new LearningRateSchedule(0.001, 0.5).FirstZeroInSinglePrecision(0, 10_000)!.Value;
+        var state = new TrainingState();
+        TemporalHelmholtzOptions Resuming(int epochs, TimeSpan? limit = null) => Quick(o =>
+        {
+            o.Epochs = epochs; o.BatchSequences = 16; o.LearningRate = 0.001; o.LearningRateDecay = 0.5; o.PredictedFramesColumnName = null;
+            o.TrainingState = state; o.TimeLimit = limit;
+        });
+        // Epochs 0 … zero − 2: every rate is positive.
+        TemporalHelmholtzTransformer first = ml.Transforms.TemporalHelmholtzMachine(Resuming(zero - 1)).Fit(training);
+        Assert.AreEqual(zero - 1, state.ScheduleEpoch);
+        // One more epoch (zero − 1) has a positive rate: not refused, so the data is read (and the view refuses that).
+        var unreadable = new UnreadableView(training);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.TemporalHelmholtzMachine(Resuming(1)).Fit(unreadable, first)).Message,
+            "a row was asked for");
+        Assert.AreEqual(1, unreadable.Cursors);
+        // Two more reach epoch zero: refused before a row is read.
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Resuming(2)).Fit(unreadable, first));
+        StringAssert.StartsWith(e.Message, $"TemporalHelmholtzOptions.LearningRateDecay: 0.5 takes the learning rate 0.001 to 0 in single precision by the schedule's epoch {zero}");
+        StringAssert.Contains(e.Message, $"resumed from TrainingState at epoch {zero - 1}, would reach in its epoch 2");
+        Assert.AreEqual(1, unreadable.Cursors, "refused before a row is read");
+        // With a time limit, the fit may stop before: not refused.
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() =>
+            ml.Transforms.TemporalHelmholtzMachine(Resuming(2, TimeSpan.FromHours(1))).Fit(unreadable, first)).Message, "a row was asked for");
+        Assert.AreEqual(2, unreadable.Cursors);
+    }
+
+    /// <summary>TruncationSteps reaches the trainer: a fit with segments of 4 frames is the core trainer's with TruncationSteps = 4, bit for bit, and not the whole sequences' fit.</summary>
+    [TestMethod]
+    public void TruncationStepsTrainAsTheCoreTrainerWithTheSameSegments()
+    {
+        var ml = new MLContext(seed: 1);
+        Sequence[] rows = MovingDot(16, 1);
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        byte[] Core(int truncation)
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions
+            {
+                Epochs = 2, BatchSequences = 8, Seed = 8, LearningRate = new(0.01), TruncationSteps = truncation,
+            }).Train(model, new SequenceSet(rows.Length, FrameCount, 1, FrameSize, rows.SelectMany(r => r.Frames).ToArray()));
+            return Bytes(model);
+        }
+        byte[] truncated = Bytes(ml.Transforms.TemporalHelmholtzMachine(Quick(o => { o.Epochs = 2; o.Seed = 7; o.TruncationSteps = 4; })).Fit(data).GetModel());
+        CollectionAssert.AreEqual(Core(4), truncated, "segments of 4 frames");
+        CollectionAssert.AreNotEqual(Core(0), truncated, "not whole sequences");
+    }
+
+    private sealed class OtherColumn
+    {
+        [VectorType(FrameCount * FrameSize)] public float[] Other { get; set; } = new float[FrameCount * FrameSize];
+    }
+
+    /// <summary>
+    /// Validation data are checked as the training data are, naming the option: a missing column (an ArgumentException naming
+    /// ValidationData, not the schema's ArgumentOutOfRangeException), a scoring K too large for its buffers (before any row is
+    /// read) and a bad value (named as the validation data's).
+    /// </summary>
+    [TestMethod]
+    public void ValidationDataAndSamplesAreCheckedNamingTheOption()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(MovingDot(16, 1));
+        var missing = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.ValidationData = ml.Data.LoadFromEnumerable(new[] { new OtherColumn() });
+            o.ValidationSamples = 5;
+        })).Fit(data));
+        Assert.AreEqual("options", missing.ParamName);
+        StringAssert.StartsWith(missing.Message, "TemporalHelmholtzOptions.ValidationData: ");
+        StringAssert.Contains(missing.Message, "'Frames'");
+
+        var unreadable = new UnreadableView(data);
+        var tooMany = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.ValidationData = data;
+            o.ValidationSamples = 50_000_000;
+        })).Fit(unreadable));
+        StringAssert.Contains(tooMany.Message, "TemporalHelmholtzOptions.ValidationSamples: K = 50000000 samples of 6 noise values each");
+        Assert.AreEqual(0, unreadable.Cursors, "refused before a row is read");
+
+        Sequence[] bad = MovingDot(4, 2);
+        bad[2].Frames[3 * FrameSize + 1] = float.NaN;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.ValidationData = ml.Data.LoadFromEnumerable(bad);
+            o.ValidationSamples = 5;
+        })).Fit(data));
+        StringAssert.Contains(e.Message, "validation data: column 'Frames', row 2, frame 3, slot 1 is NaN");
+    }
+
+    /// <summary>An initial model of another frame machine, with the options' recurrent units, is refused naming the argument, as one of other units is.</summary>
+    [TestMethod]
+    public void AnInitialModelOfAnotherArchitectureIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var other = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-5g"), 16, 7);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick()).Fit(ml.Data.LoadFromEnumerable(MovingDot(8, 1)), other));
+        Assert.AreEqual("initialModel", e.ParamName);
+        StringAssert.Contains(e.Message, "the initial model is a machine 8b-5g with 16 recurrent units, and these options train 8b-6g with 16");
+    }
+
+    private sealed class SequenceAndMore
+    {
+        [VectorType(FrameCount * FrameSize)] public float[] Frames { get; set; } = new float[FrameCount * FrameSize];
+        public float More { get; set; }
+    }
+
+    /// <summary>A row mapper refuses a row of another schema than the one it was made for, more columns as fewer.</summary>
+    [TestMethod]
+    public void ARowMapperRefusesARowOfAnotherSchema()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6g"), 16, 7);
+        TemporalHelmholtzTransformer transformer = TemporalHelmholtzTransformer.Create(model, Quick(o => o.PredictedFramesColumnName = null), FrameCount);
+        IDataView plain = ml.Data.LoadFromEnumerable(MovingDot(2, 1));
+        IDataView wider = ml.Data.LoadFromEnumerable(new[] { new SequenceAndMore() });
+        foreach (var (madeFor, given) in new[] { (plain, wider), (wider, plain) })
+        {
+            IRowToRowMapper mapper = transformer.GetRowToRowMapper(madeFor.Schema);
+            using DataViewRowCursor cursor = given.GetRowCursor(given.Schema);
+            var e = Assert.ThrowsExactly<ArgumentException>(() => mapper.GetRow(cursor, mapper.OutputSchema));
+            Assert.AreEqual("input", e.ParamName);
+            StringAssert.Contains(e.Message, $"The row has {given.Schema.Count} columns; this mapper was made for a schema of {madeFor.Schema.Count}.");
+        }
+    }
 }
