@@ -51,17 +51,7 @@ public sealed class StaleForwardTests
     [DataRow("9b-4t-5g", "generative", 0)]
     public void AForwardRefusedForItsInputLeavesTheLastForward(string architecture, string network, int index)
     {
-        var machine = TestModels.Random(architecture, 34);
-        ConditionalLayer layer = Layer(machine, network, index);
-        var (x, y) = Rows(layer, Many, 35);
-        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
-        float[] Gradients()
-        {
-            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
-            layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
-            return [.. layer.Parameters.SelectMany(p => p.Gradient)];
-        }
-        layer.Forward(x, Many);
+        var (layer, x, Gradients) = LayerAfterAForward(architecture, network, index);
         float[] expected = Gradients();
         var e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(x.AsSpan(0, x.Length - 1), Many), "an input one value short");
         Assert.AreEqual("input", e.ParamName);
@@ -82,21 +72,11 @@ public sealed class StaleForwardTests
     [DataRow("9b-4t-5g", "generative", 0)]
     public void ASharedForwardRefusedForItsArgumentsLeavesTheLastForward(string architecture, string network, int index)
     {
-        var machine = TestModels.Random(architecture, 34);
-        ConditionalLayer layer = Layer(machine, network, index);
-        var (x, y) = Rows(layer, Many, 35);
-        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
-        float[] Gradients()
-        {
-            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
-            layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
-            return [.. layer.Parameters.SelectMany(p => p.Gradient)];
-        }
+        var (layer, x, Gradients) = LayerAfterAForward(architecture, network, index);
         const int distinct = Many / 2;
         int[] source = [.. Enumerable.Range(0, Many).Select(r => r / 2)], disordered = [.. source];
         (disordered[1], disordered[2]) = (disordered[2], disordered[1]);   // 0, 1, 0, …: back to an earlier input
         float[] distinctInputs = x[..(distinct * layer.InputSize)], conditioning = new float[distinct * layer.OutputSize];
-        layer.Forward(x, Many);
         float[] expected = Gradients();
         foreach (var (what, parameter, call) in new (string, string, Action)[]
                  {
@@ -310,5 +290,24 @@ public sealed class StaleForwardTests
         Assert.IsTrue(logProb.All(v => v == 0), "a refused read accumulates nothing");
         layer.Forward(x, Many);
         foreach (var (name, read) in reads) read();
+    }
+
+    /// <summary>
+    /// A layer of a random machine after a forward over <see cref="Many"/> rows of <c>x</c>, and a function that gives (parameters'
+    /// gradients cleared first) the gradient of that forward's log-probability: what a refused call must leave as it was.
+    /// </summary>
+    private static (ConditionalLayer Layer, float[] X, Func<float[]> Gradients) LayerAfterAForward(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 34);
+        ConditionalLayer layer = Layer(machine, network, index);
+        var (x, y) = Rows(layer, Many, 35);
+        float[] w = Enumerable.Repeat(0.5f, Many).ToArray();
+        layer.Forward(x, Many);
+        return (layer, x, () =>
+        {
+            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+            layer.AccumulateLogProbGradient(y, x, Many, w, default, default);
+            return [.. layer.Parameters.SelectMany(p => p.Gradient)];
+        });
     }
 }
