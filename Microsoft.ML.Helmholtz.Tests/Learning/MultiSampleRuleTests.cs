@@ -334,6 +334,28 @@ public sealed class MultiSampleRuleTests
         CollectionAssert.AreEqual(reweighted, wakeSleep);
     }
 
+    /// <summary>
+    /// Reweighted wake-sleep with a sleep phase refuses a conditioned batch itself, not only through the trainers that read
+    /// <see cref="ReweightedWakeSleep.UnsupportedConditioning"/>: called directly it threw nothing without its own check, and its
+    /// sleep phase dreamt and learnt as if the conditioning were not there. It refuses before it adds to any gradient; the
+    /// wake-phase update takes the same batch.
+    /// </summary>
+    [TestMethod]
+    [DataRow(RecognitionUpdate.Sleep)]
+    [DataRow(RecognitionUpdate.WakeAndSleep)]
+    public void ReweightedWakeSleepsSleepPhaseRefusesAConditionedBatchItself(RecognitionUpdate update)
+    {
+        var machine = TestModels.Random("6b-4b-3b", 141, scale: 0.5f);
+        var data = TestModels.RandomStates(machine.Architecture, 3, 142).Layer(0, 3).ToArray();
+        machine.ZeroGradients();
+        var e = Assert.ThrowsExactly<NotSupportedException>(
+            () => new ReweightedWakeSleep(2, update).AccumulateGradients(machine, Batch(machine, data, 3, 2, 143, conditioned: true)));
+        StringAssert.Contains(e.Message, "sleep phase does not take conditioning");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), $"{update}: no gradient was added before the refusal");
+        new ReweightedWakeSleep(2, RecognitionUpdate.Wake).AccumulateGradients(machine, Batch(machine, data, 3, 2, 143, conditioned: true));
+        Assert.IsTrue(machine.Parameters.Any(p => p.Gradient.Any(g => g != 0)), "the wake-phase update trains on the conditioned batch");
+    }
+
     [TestMethod]
     public void MultiSampleRulesRefuseWhatTheyCannotTrain()
     {
