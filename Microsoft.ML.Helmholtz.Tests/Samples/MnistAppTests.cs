@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Data;
@@ -992,5 +993,94 @@ public sealed class MnistAppTests : TempDirectoryTests
         Assert.AreEqual(MnistApp.Success, exit, error);
         foreach (var (file, header) in new[] { ("sbp-curve.csv", "epoch,train_free_energy,"), ("sbp-test-log-likelihood.csv", "split,row,log_likelihood") })
             StringAssert.StartsWith(System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(Path.Combine(output, file))), header, file);
+    }
+
+    /// <summary>--min-lr may equal --lr (the usage says "at most --lr"): a constant floor at the rate is taken, and the run goes on to the data.</summary>
+    [TestMethod]
+    public void AMinimumRateEqualToTheRateIsTaken()
+    {
+        var (exit, _, error) = RunWithoutData("--min-lr", "0.001");
+        AssertOneLineError(exit, error, "does not exist");
+        (exit, _, error) = RunWithoutData("--lr", "0.01", "--min-lr", "0.01", "--decay", "0.5");
+        AssertOneLineError(exit, error, "does not exist");
+    }
+
+    /// <summary>Only "--" and a letter is an option: an argument such as "--1" is the value of the option before it, and is judged as one.</summary>
+    [TestMethod]
+    public void TwoDashesWithoutALetterAreAValueNotAnOption()
+    {
+        var (exit, _, error) = Run("--epochs", "--1");
+        Assert.AreEqual(MnistApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --epochs needs a whole number from 0 to 2147483647; got '--1'.");
+    }
+
+    /// <summary>--seed reaches the trainer's draws, not only the new machine's weights: one model resumed (without a training state) with
+    /// two seeds trains to two models, and again with the same seed to the same one.</summary>
+    [TestMethod]
+    public void TheSeedReachesTheTrainersDraws()
+    {
+        string model = Temp.File("start.hm");
+        HelmholtzMachine.Create(HelmholtzArchitecture.Parse("784b-20g"), seed: 3).Save(model);
+        byte[] Trained(string seed)
+        {
+            string output = Temp.File($"out-{seed}-{Guid.NewGuid():N}");
+            var (exit, _, error) = ShortRun(output, "--resume", model, "--seed", seed);
+            Assert.AreEqual(MnistApp.Success, exit, error);
+            Assert.AreEqual(5L, HelmholtzMachine.Load(Path.Combine(output, "sbp.hm")).StepsTrained);
+            return File.ReadAllBytes(Path.Combine(output, "sbp.hm"));
+        }
+        byte[] one = Trained("1"), two = Trained("2");
+        CollectionAssert.AreEqual(two, Trained("2"), "the same seed trains the same model");
+        CollectionAssert.AreNotEqual(one, two, "another seed draws other minibatches and samples");
+    }
+
+    /// <summary>
+    /// A model resumed on a training part smaller than --batch (one minibatch of all its images an epoch, as the trainer takes it) counts
+    /// its epochs by that one step each: the curve goes on at epoch 2 (it divided by the 0 whole batches of 100 in 50 images).
+    /// </summary>
+    [TestMethod]
+    public void AModelResumedOnFewerImagesThanABatchCountsOneStepAnEpoch()
+    {
+        string output = Temp.File("out");
+        string model = Path.Combine(output, "sbp.hm");
+        var (exit, _, error) = ShortRun(output, "--train-limit", "50");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        Assert.AreEqual(1L, HelmholtzMachine.Load(model).StepsTrained, "the 50 images are one minibatch");
+        string text;
+        (exit, text, error) = ShortRun(output, "--train-limit", "50", "--resume", model, "--decay", "0.5", "--continue-schedule");
+        Assert.AreEqual(MnistApp.Success, exit, error);
+        StringAssert.Contains(text, "the schedule continuing at its epoch 2 (lr 0.0005)");
+        Assert.AreEqual(2L, HelmholtzMachine.Load(model).StepsTrained);
+        CollectionAssert.AreEqual(new[] { 1, 2 }, CurveRows(Path.Combine(output, "sbp-curve.csv")).Select(r => r.Epoch).ToArray());
+    }
+
+    /// <summary>
+    /// Each estimator of the final score has its own seed from --seed: the free energy --seed + 3, importance sampling --seed + 1, the naive
+    /// estimate --seed + 2, the mean-field one --seed + 4 (so their draws are not the same draws). The numbers printed are the library's with
+    /// those seeds on the scored rows; the scoring's progress stops short of a line for 100 %.
+    /// </summary>
+    [TestMethod]
+    public void EachScoringEstimatorHasItsOwnSeed()
+    {
+        string model = Temp.File("model.hm");
+        TestModels.Random("784b-20g", 1).Save(model);
+        var (exit, text, error) = Run("--resume", model, "--epochs", "0", "--seed", "7", "--test-limit", "20", "--k", "5", "--naive", "3",
+            "--mean-field", "2", "--data", RealData(), "--out", Temp.File("out"));
+        Assert.AreEqual(MnistApp.Success, exit, error);
+
+        var machine = HelmholtzMachine.Load(model);
+        DataMatrix all = BinarizedMnist.LoadSplit(RealData(), BinarizedMnist.TestFile);
+        var values = new float[20 * all.Columns];
+        for (int i = 0; i < 20; i++) all.Row(i * 500).CopyTo(values.AsSpan(i * all.Columns, all.Columns));
+        var test = new DataMatrix(20, all.Columns, values);
+        static string F2(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
+        string Printed(string start) => text.Split('\n').Single(l => l.StartsWith(start, StringComparison.Ordinal)).Split("): ")[1].Split(' ')[0];
+
+        Assert.AreEqual(F2(new SampledFreeEnergy(7 + 3).Estimate(machine, test)), Printed("test free energy (one sample per image"), text);
+        Assert.AreEqual(F2(new ImportanceSampledLogLikelihood(5, seed: 7 + 1).Estimate(machine, test).Mean), Printed("test log-likelihood (importance sampling"), text);
+        Assert.AreEqual(F2(new NaiveLogLikelihood(3, seed: 7 + 2).Estimate(machine, test).Mean), Printed("test log-likelihood (naive"), text);
+        Assert.AreEqual(F2(new MeanFieldLogLikelihood(5, 2, startFromRecognition: true, seed: 7 + 4).Estimate(machine, test).Mean),
+            Printed("test log-likelihood (mean-field"), text);
+        Assert.DoesNotContain("scoring 100%", text);
     }
 }
