@@ -697,21 +697,24 @@ public sealed class OnnxExportTests
     /// <summary>
     /// K = 2000: a log-likelihood run holds at most 100,000 samples, so a batch of more than 50 rows is cut into runs of 50; every
     /// row of every run lands on its own row with its own value (the managed one, within the 1e-4 nats of the other tests).
+    /// K = 100,001, more than a run holds: each run is one row (at least one, not ⌊100,000 / K⌋ = 0, which never ended).
     /// </summary>
     [TestMethod]
-    public void TheOnnxRuntimeTransformerCutsABatchIntoRunsOfAtMost100000Samples()
+    [DataRow(2000, 230, 200)]
+    [DataRow(100_001, 3, 3)]
+    public void TheOnnxRuntimeTransformerCutsABatchIntoRunsOfAtMost100000Samples(int samples, int rows, int batchRows)
     {
         var ml = new MLContext(seed: 1);
         var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
         {
-            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 2000, FeatureColumnName = null,
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = samples, FeatureColumnName = null,
         }, seed: 3, threshold: double.PositiveInfinity);
-        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(230, 2));
+        IDataView test = ml.Data.LoadFromEnumerable(TransformTestData.Rows(rows, 2));
         float[] expected = ml.Data.CreateEnumerable<LogLikelihoodOnly>(model.Transform(test), false).Select(r => r.LogLikelihood).ToArray();
-        using var onnx = model.ToOnnxRuntime(ml, batchRows: 200);
+        using var onnx = model.ToOnnxRuntime(ml, batchRows: batchRows);
         float[] actual = ml.Data.CreateEnumerable<LogLikelihoodOnly>(onnx.Transform(test), false).Select(r => r.LogLikelihood).ToArray();
-        Assert.HasCount(230, actual);
-        Assert.IsGreaterThan(20, expected.Distinct().Count(), "rows of their own values");
+        Assert.HasCount(rows, actual);
+        Assert.IsGreaterThan(Math.Min(20, rows - 1), expected.Distinct().Count(), "rows of their own values");
         for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-4, $"row {i}");
     }
 
