@@ -179,6 +179,13 @@ public sealed class GemmTests
         {
             // A core forced outside this library (a benchmark comparing kernels, say) is the user's choice: OpenBLAS runs it.
             Assert.AreEqual(forced, blas.CoreName, ignoreCase: true, "OpenBLAS runs the core OPENBLAS_CORETYPE names");
+            // What that choice leaves unused is said, not overridden: an AVX2 core on a CPU with AVX-512 (as on the Zen 5 machines here).
+            string? wider = OpenBlasMatrixEngine.CoreTypeForThisCpu() == "SkylakeX" && !blas.CoreName.StartsWith("Skylake", StringComparison.OrdinalIgnoreCase)
+                && !blas.CoreName.Equals("Cooperlake", StringComparison.OrdinalIgnoreCase) && !blas.CoreName.Equals("SapphireRapids", StringComparison.OrdinalIgnoreCase)
+                ? "SkylakeX" : null;
+            Assert.AreEqual(wider, blas.WiderCoreType, "the wider kernel set this CPU supports");
+            string reason = MatrixEngine.Choose(null).Reason;
+            Assert.AreEqual(wider is not null, reason.Contains($"OPENBLAS_CORETYPE={forced} was set outside this library, and this CPU has the instructions of its 'SkylakeX' kernels"), reason);
             return;
         }
         Assert.IsTrue(blas.UsesTheCpuFully, $"OpenBLAS runs its '{blas.CoreName}' kernels on a CPU with AVX2 and FMA");
@@ -189,7 +196,24 @@ public sealed class GemmTests
             ? "SkylakeX" : "Haswell";
         Assert.AreEqual(expected, OpenBlasMatrixEngine.SuggestedCoreType, "the core type suggested for this CPU");
         Assert.AreEqual(expected, blas.CoreName, ignoreCase: true, "OpenBLAS runs the suggested core");
+        Assert.IsNull(blas.WiderCoreType, "a core this library suggested is the widest the CPU supports");
     }
+
+    /// <summary>Which cores leave a wider kernel set unused: only one the user chose, AVX2-level, on a CPU with AVX-512.</summary>
+    [TestMethod]
+    [DataRow("Haswell", true, "SkylakeX", "SkylakeX")]
+    [DataRow("Zen", true, "SkylakeX", "SkylakeX")]
+    [DataRow("HASWELL", true, "SkylakeX", "SkylakeX")]
+    [DataRow("Haswell", false, "SkylakeX", null)]     // suggested by this library: not the user's, not narrower
+    [DataRow("SkylakeX", true, "SkylakeX", null)]
+    [DataRow("Cooperlake", true, "SkylakeX", null)]
+    [DataRow("SapphireRapids", true, "SkylakeX", null)]
+    [DataRow("Haswell", true, "Haswell", null)]       // an AVX2 CPU: nothing wider
+    [DataRow("Haswell", true, null, null)]
+    [DataRow("Prescott", true, "SkylakeX", null)]     // pre-AVX2: the managed engine runs instead (UsesTheCpuFully)
+    [DataRow("", true, "SkylakeX", null)]             // an OpenBLAS that does not name its core
+    public void AUserChosenCoreNarrowerThanTheCpusIsNamed(string core, bool userChose, string? cpu, string? expected)
+        => Assert.AreEqual(expected, OpenBlasMatrixEngine.WiderCoreTypeThan(core, userChose, cpu));
 
     /// <summary>
     /// OpenBLAS runs single-threaded, process-wide, as the engine's docs promise: its products are split over the

@@ -105,6 +105,9 @@ public static class MatrixEngine
             return (Managed, "OpenBLAS (libopenblas.so.0) not found");
         if (!blas.UsesTheCpuFully)
             return (Managed, $"OpenBLAS runs its '{blas.CoreName}' kernels, without the AVX2/FMA this CPU has");
-        return (blas, $"OpenBLAS with its '{blas.CoreName}' kernels");
+        string narrower = blas.WiderCoreType is { } wider
+            ? $"; OPENBLAS_CORETYPE={Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE")} was set outside this library, and this CPU has the instructions of its '{wider}' kernels"
+            : "";
+        return (blas, $"OpenBLAS with its '{blas.CoreName}' kernels{narrower}");
     }
 }

@@ -50,6 +50,13 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
     public static string? SuggestedCoreType { get; private set; }
 
     /// <summary>
+    /// The kernel set this CPU's instructions support, when an OPENBLAS_CORETYPE set outside this library makes OpenBLAS
+    /// run narrower kernels ("Haswell", AVX2, on a CPU with AVX-512); else null. The user's choice stands: this only says
+    /// what it leaves (on an AMD Zen 5, OpenBLAS's AVX-512 products ran 1.6–1.9× its AVX2 ones, docs/performance.md).
+    /// </summary>
+    public string? WiderCoreType { get; private init; }
+
+    /// <summary>
     /// False when OpenBLAS runs a kernel set without AVX2/FMA on a CPU that has them (an OpenBLAS
     /// older than the CPU, forced to an old core): <see cref="MatrixEngine.Default"/> then prefers the
     /// managed engine.
@@ -77,7 +84,11 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
                     ((delegate* unmanaged<int, void>)setThreads)(1);
                 string core = NativeLibrary.TryGetExport(handle, "openblas_get_corename", out nint coreName)
                     ? Marshal.PtrToStringAnsi((nint)((delegate* unmanaged<byte*>)coreName)()) ?? "" : "";
-                _instance = new OpenBlasMatrixEngine(sgemm) { LibraryName = name, CoreName = core.Trim() };
+                _instance = new OpenBlasMatrixEngine(sgemm)
+                {
+                    LibraryName = name, CoreName = core.Trim(),
+                    WiderCoreType = WiderCoreTypeThan(core.Trim(), userChose: SuggestedCoreType is null, CoreTypeForThisCpu()),
+                };
                 break;
             }
             return _instance;
@@ -94,10 +105,7 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
     private static void SuggestCoreType()
     {
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE"))) return;
-        string? core =
-            Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512CD.IsSupported && Avx512F.VL.IsSupported ? "SkylakeX" :
-            Avx2.IsSupported && Fma.IsSupported ? "Haswell" : null;
-        if (core is null) return;
+        if (CoreTypeForThisCpu() is not { } core) return;
         SuggestedCoreType = core;
         try
         {
@@ -111,6 +119,23 @@ public sealed unsafe class OpenBlasMatrixEngine : IMatrixEngine
             // No C library to call: OpenBLAS keeps its own choice, and UsesTheCpuFully reports it.
         }
     }
+
+    /// <summary>The widest OpenBLAS kernel set this CPU's instructions support: "SkylakeX" (AVX-512), "Haswell" (AVX2, FMA), or null.</summary>
+    internal static string? CoreTypeForThisCpu() =>
+        Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512CD.IsSupported && Avx512F.VL.IsSupported ? "SkylakeX" :
+        Avx2.IsSupported && Fma.IsSupported ? "Haswell" : null;
+
+    // OpenBLAS kernel sets built on AVX-512 (its own names): a user's core among these leaves nothing wider unused.
+    private static readonly HashSet<string> Avx512Cores = new(StringComparer.OrdinalIgnoreCase) { "skylakex", "cooperlake", "sapphirerapids" };
+
+    /// <summary>
+    /// <see cref="WiderCoreType"/> for a running core, whether the user chose it, and <see cref="CoreTypeForThisCpu"/>: only a core
+    /// the user chose can be narrower than the one suggested, and only AVX-512 is wider than an AVX2 set (a pre-AVX2 one is
+    /// <see cref="UsesTheCpuFully"/>'s case, where the managed engine runs instead).
+    /// </summary>
+    internal static string? WiderCoreTypeThan(string coreName, bool userChose, string? cpuCoreType) =>
+        userChose && cpuCoreType == "SkylakeX" && !Avx512Cores.Contains(coreName) && !PreAvx2Cores.Contains(coreName) && coreName.Length > 0
+            ? cpuCoreType : null;
 
     private static class NativeEnvironment
     {
