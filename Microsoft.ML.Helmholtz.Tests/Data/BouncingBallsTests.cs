@@ -395,4 +395,18 @@ public sealed class BouncingBallsTests
         Assert.IsGreaterThan(0, mirroredHigh);
         Assert.AreEqual(clamps, clamped > 0, $"{clamped} clamped steps");
     }
+
+    /// <summary>
+    /// Each video is drawn from its own stream of (seed, video), not from seed + video: neighbouring seeds share no video (with
+    /// seed + video, video s of a seed would be video s − 1 of the next, and data sets of seeds 2008 and 2009 nearly the same).
+    /// </summary>
+    [TestMethod]
+    public void NeighbouringSeedsShareNoVideo()
+    {
+        float[] first = BouncingBalls.Generate(Short, 8, Seed), next = BouncingBalls.Generate(Short, 8, Seed + 1);
+        int per = Short.ValuesPerSequence;
+        for (int a = 0; a < 8; a++)
+            for (int b = 0; b < 8; b++)
+                Assert.IsFalse(first.AsSpan(a * per, per).SequenceEqual(next.AsSpan(b * per, per)), $"video {a} of the seed is video {b} of the next");
+    }
 }

@@ -377,4 +377,23 @@ public sealed class SequenceFileTests : TempDirectoryTests
         Assert.AreEqual("height", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, frames, 0, width, [])).ParamName);
         Assert.AreEqual("width", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SequenceSet(1, frames, height, 0, [])).ParamName);
     }
+
+    /// <summary>A file of another kind is named by its magic even when the magic is all there is (4 bytes), not called a truncated sequence file.</summary>
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AMagicAloneIsNamedByIt(bool gzip)
+    {
+        string path = WriteFile("magic", Header(IdxReader.ImageMagic), gzip);
+        AssertInvalid(path, "wrong type 0x08 (unsigned byte), expected 0x0D (float32)");
+    }
+
+    /// <summary>Values of another length than the shape's are refused, more as well as fewer (more were wrapped, the rest never read).</summary>
+    [TestMethod]
+    public void ValuesOfAnotherLengthThanTheShapeAreRefused()
+    {
+        Assert.AreEqual("values", Assert.ThrowsExactly<ArgumentException>(() => new SequenceSet(2, 3, 1, 2, new float[13])).ParamName, "one more");
+        Assert.AreEqual("values", Assert.ThrowsExactly<ArgumentException>(() => new SequenceSet(2, 3, 1, 2, new float[11])).ParamName, "one fewer");
+        Assert.AreEqual(12, new SequenceSet(2, 3, 1, 2, new float[12]).Values.Length);
+    }
 }

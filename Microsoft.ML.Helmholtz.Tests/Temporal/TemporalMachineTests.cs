@@ -1121,4 +1121,45 @@ public sealed class TemporalMachineTests
         var (exact, sd) = ExactFrameLogLikelihoods(model, data, k);
         for (int t = 0; t < frames; t++) Assert.AreEqual(exact[t], estimate[t], 5 * sd[t] + 1e-4, $"frame {t}");
     }
+
+    /// <summary>
+    /// The seed reaches the draws of the scoring, the prediction, the mean frame and the generation: under a Gaussian hidden layer
+    /// every draw takes continuous values, so two seeds give other values (equal ones, bit for bit, only if the seed did not reach
+    /// the draws) and one seed the same again.
+    /// </summary>
+    [TestMethod]
+    public void TheSeedReachesTheDrawsOfEveryEvaluation()
+    {
+        var model = RandomModel("4bs-3g", 3, 98, scale: 0.5f);
+        var data = SoftSequences(2, 5, 4, 99);
+        foreach (var (what, of) in new (string, Func<ulong, float[]>)[]
+                 {
+                     ("the log-likelihood per frame", seed => [.. TemporalEvaluation.LogLikelihoodPerFrame(model, data, 3, seed).Select(v => (float)v)]),
+                     ("the predicted frames", seed => TemporalEvaluation.PredictFrames(model, data, 3, seed)),
+                     ("the mean frame", seed => TemporalEvaluation.MeanFrame(model.Machine, 6, seed)),
+                     ("the generated frames", seed => TemporalEvaluation.Generate(model, 2, 5, seed).Values),
+                 })
+        {
+            CollectionAssert.AreEqual(of(7), of(7), $"{what}: one seed, the same draws");
+            CollectionAssert.AreNotEqual(of(7), of(8), $"{what}: another seed, other draws");
+        }
+    }
+
+    /// <summary>
+    /// The largest K the scoring takes is the one whose chunk of K rows of the widest row fills the largest array exactly: with a
+    /// visible layer of 11 units (Array.MaxLength is 11 × 195,225,781) that K is allowed, one more refused. (The machine of
+    /// <see cref="TheUpFrontSampleCheckRefusesWhatTheScoringRefuses"/> has a widest row that does not divide the limit, so a
+    /// chunk that filled it exactly was never asked for, and a check of values &lt; the limit passed it too.)
+    /// </summary>
+    [TestMethod]
+    public void AChunkThatFillsTheLargestArrayExactlyIsAllowed()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("11cb-3b"), 2, 11);
+        int widest = model.Machine.WidestRow;
+        Assert.AreEqual(0, Array.MaxLength % widest, $"a widest row of {widest} divides {Array.MaxLength}");
+        int largest = Array.MaxLength / widest;
+        Assert.IsGreaterThan(4096, largest, "a chunk is one frame's K rows");
+        TemporalEvaluation.ThrowIfTooManySamples(model, largest);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.ThrowIfTooManySamples(model, largest + 1));
+    }
 }
