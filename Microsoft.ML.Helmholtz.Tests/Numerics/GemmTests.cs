@@ -137,6 +137,7 @@ public sealed class GemmTests
         IDisposable putBack = MatrixEngine.Replaced(original);
         try
         {
+            Assert.AreEqual("set by the program", MatrixEngine.DefaultReason, "Replaced gives its engine the program's reason, even the same engine");
             putBack.Dispose();   // the chosen reason again (putting back may be done twice), so that the setter must replace it
             Assert.AreEqual(reason, MatrixEngine.DefaultReason);
             Assert.AreNotEqual("set by the program", reason, "the process chose its engine");
@@ -638,6 +639,125 @@ public sealed class GemmTests
         var engine = new ManagedMatrixEngine();
         engine.Freeze([new float[4]]);
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => engine.Freeze([new float[4]])).Message, "already set");
+    }
+
+    /// <summary>
+    /// A C too short for its rows is refused before C is scaled, also when k == 0 (where the product is only C = beta·C):
+    /// a refusal after the first rows were scaled would leave C half-written and throw from deep inside a slice.
+    /// </summary>
+    [TestMethod]
+    public void AllEngines_RefuseAShortCWithNothingToMultiplyAndLeaveItUntouched()
+    {
+        using var pool = new WorkerPool(2);
+        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
+        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
+        foreach (var engine in engines)
+        {
+            // 2 × 3 with ldc = 3 needs 6 values; 5 hold the first row and part of the second.
+            var c = new float[] { 1, 2, 3, 4, 5 };
+            var e = Assert.ThrowsExactly<ArgumentException>(
+                () => engine.Gemm(false, false, 2, 3, 0, 1f, ReadOnlySpan<float>.Empty, 1, ReadOnlySpan<float>.Empty, 3, 2f, c, 3), engine.Name);
+            Assert.AreEqual("c", e.ParamName, engine.Name);
+            CollectionAssert.AreEqual(new float[] { 1, 2, 3, 4, 5 }, c, $"{engine.Name}: a refused call scaled C");
+        }
+    }
+
+    /// <summary>
+    /// Each refusal names the argument at fault (ArgumentOutOfRangeException for a size or a leading dimension, ArgumentException
+    /// for a span), on every engine: a negative size, a leading dimension of A, B or C smaller than its stored width (ldc = n − 1
+    /// with a C long enough, whose rows would overlap), and a span one value short.
+    /// </summary>
+    [TestMethod]
+    public void AllEngines_NameTheArgumentTheyRefuse()
+    {
+        using var pool = new WorkerPool(2);
+        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
+        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
+        float[] a = new float[64], b = new float[64], c = new float[64];
+        foreach (var engine in engines)
+        {
+            void Refused<TException>(string parameter, Action call) where TException : ArgumentException
+                => Assert.AreEqual(parameter, Assert.ThrowsExactly<TException>(call, $"{engine.Name}: {parameter}").ParamName, engine.Name);
+            // 4 × 4 × 4 products; A is 4 × 4 (lda 4), B 4 × 4 (ldb 4), C 4 × 4 (ldc 4) unless a case says otherwise.
+            Refused<ArgumentOutOfRangeException>("m", () => engine.Gemm(false, false, -1, 4, 4, 1f, a, 4, b, 4, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("n", () => engine.Gemm(false, false, 4, -1, 4, 1f, a, 4, b, 4, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("k", () => engine.Gemm(false, false, 4, 4, -1, 1f, a, 4, b, 4, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("lda", () => engine.Gemm(false, false, 4, 4, 4, 1f, a, 3, b, 4, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("lda", () => engine.Gemm(true, false, 4, 4, 4, 1f, a, 3, b, 4, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("ldb", () => engine.Gemm(false, false, 4, 4, 4, 1f, a, 4, b, 3, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("ldb", () => engine.Gemm(false, true, 4, 4, 4, 1f, a, 4, b, 3, 0f, c, 4));
+            Refused<ArgumentOutOfRangeException>("ldc", () => engine.Gemm(false, false, 4, 4, 4, 1f, a, 4, b, 4, 0f, c, 3));
+            Refused<ArgumentException>("a", () => engine.Gemm(false, false, 4, 4, 4, 1f, a.AsSpan(0, 15), 4, b, 4, 0f, c, 4));
+            Refused<ArgumentException>("b", () => engine.Gemm(false, false, 4, 4, 4, 1f, a, 4, b.AsSpan(0, 15), 4, 0f, c, 4));
+            Refused<ArgumentException>("c", () => engine.Gemm(false, false, 4, 4, 4, 1f, a, 4, b, 4, 0f, c.AsSpan(0, 15), 4));
+        }
+    }
+
+    /// <summary>
+    /// A product with nothing to multiply (k == 0, or alpha == 0 at a size that would otherwise be paired) is C = beta·C exactly
+    /// once, first or second in a pair: made again, or run side by side after it was finished, C would be beta²·C. beta = 2 keeps
+    /// every value exact, so the check is for equality.
+    /// </summary>
+    [TestMethod]
+    public void GemmPair_FinishesAProductWithNothingToMultiplyOnceInEitherPlace()
+    {
+        var pools = new List<WorkerPool>();
+        try
+        {
+            foreach (var (engine, label) in PairEngines(pools))
+            {
+                var rng = new RandomStream(31);
+                foreach (bool emptyFirst in new[] { true, false })
+                {
+                    foreach (bool alphaZero in new[] { false, true })
+                    {
+                        // The same shape as the other product (balanced, and large enough to share out) when alpha is 0.
+                        int k = alphaZero ? 784 : 0;
+                        float[] x = Random(rng, 100 * 784), w = Random(rng, 200 * 784), c0 = Random(rng, 100 * 200), c = (float[])c0.Clone();
+                        var empty = new GemmCall(false, true, 100, 200, k, alphaZero ? 0f : 1f, x.AsSpan(0, alphaZero ? x.Length : 0), 784,
+                            w.AsSpan(0, alphaZero ? w.Length : 0), 784, 2f, c, 200);
+                        var large = new ProductCase(rng, false, true, 100, 200, 784, 1f, 0.5f, 0);
+                        if (emptyFirst) engine.GemmPair(empty, large.Call);
+                        else engine.GemmPair(large.Call, empty);
+                        string where = $"{label}: {(alphaZero ? "alpha 0" : "k 0")} {(emptyFirst ? "first" : "second")}";
+                        CollectionAssert.AreEqual(c0.Select(v => 2 * v).ToArray(), c, where);
+                        large.Verify(where);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (var pool in pools) pool.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A pair refused because one product's C is the other's A is refused before either product runs: the first, with nothing to
+    /// multiply (C = 2·C), leaves its C as it was, on every engine and the interface's default pair.
+    /// </summary>
+    [TestMethod]
+    public void GemmPair_ARefusedPairLeavesBothOutputsUntouched()
+    {
+        var pools = new List<WorkerPool>();
+        try
+        {
+            var engines = PairEngines(pools);
+            engines.Add((new GemmOnly(MatrixEngine.Managed), "the interface's default GemmPair"));
+            foreach (var (engine, label) in engines)
+            {
+                float[] c1 = [1, 2, 3, 4, 5, 6], b2 = [1, 1, 1, 1, 1, 1], c2 = [7];
+                Assert.ThrowsExactly<ArgumentException>(() => engine.GemmPair(
+                    new GemmCall(false, false, 2, 3, 0, 1f, ReadOnlySpan<float>.Empty, 1, ReadOnlySpan<float>.Empty, 3, 2f, c1, 3),
+                    new GemmCall(false, false, 1, 1, 6, 1f, c1, 6, b2, 1, 0f, c2, 1)), label);
+                CollectionAssert.AreEqual(new float[] { 1, 2, 3, 4, 5, 6 }, c1, $"{label}: the first product's C");
+                CollectionAssert.AreEqual(new float[] { 7 }, c2, $"{label}: the second product's C");
+            }
+        }
+        finally
+        {
+            foreach (var pool in pools) pool.Dispose();
+        }
     }
 
     private static float[] Random(RandomStream rng, int length)

@@ -283,4 +283,49 @@ public sealed unsafe class WorkerPoolTests
         // One more is refused before any piece runs (ThrowingWork would throw from piece 3).
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => pool.Run(pieces + 1, new ThrowingWork()));
     }
+
+    /// <summary>
+    /// Counts the pieces helpers ran; every piece then waits (until <see cref="Deadline"/>) until <see cref="Wanted"/> of them have,
+    /// so a helper holding a piece cannot take another, and the last piece is left for a helper that has not run one yet.
+    /// </summary>
+    private struct WaitForHelpersWork : IPieceWork
+    {
+        public int* Threads;
+        public int* HelperPieces;
+        public int Caller, Wanted;
+        public long Deadline;
+
+        public readonly void Execute(int piece)
+        {
+            int thread = Environment.CurrentManagedThreadId;
+            Threads[piece] = thread;
+            if (thread != Caller) Interlocked.Increment(ref *HelperPieces);
+            while (Volatile.Read(ref *HelperPieces) < Wanted && Stopwatch.GetTimestamp() < Deadline) Thread.SpinWait(20);
+        }
+    }
+
+    /// <summary>
+    /// A loop wakes every helper that fell asleep, not one: with both helpers of a pool of three asleep, a loop of three pieces
+    /// (the caller's and one for each helper, each held until both helpers have one) runs on three threads. A helper left
+    /// asleep would also have left the count of sleepers, and no later loop would wake it either.
+    /// </summary>
+    [TestMethod]
+    public void EveryHelperThatFellAsleepIsWokenForTheNextLoop()
+    {
+        using var pool = new WorkerPool(3);
+        for (int loop = 0; loop < 2; loop++)
+        {
+            WaitUntilAsleep(pool, 2);   // so the loop below must wake both
+            int[] threads = new int[3];
+            int helperPieces = 0;
+            fixed (int* t = threads)
+                pool.Run(3, new WaitForHelpersWork
+                {
+                    Threads = t, HelperPieces = &helperPieces, Caller = Environment.CurrentManagedThreadId, Wanted = 2,
+                    Deadline = Stopwatch.GetTimestamp() + (long)(HelperWatchdog.TotalSeconds * Stopwatch.Frequency),
+                });
+            int caller = Environment.CurrentManagedThreadId;
+            Assert.AreEqual(2, threads.Where(t => t != caller).Distinct().Count(), $"loop {loop}: pieces ran on threads {string.Join(", ", threads)}");
+        }
+    }
 }
