@@ -382,4 +382,34 @@ public sealed class TrainCallTests
         public void BeginEpoch(RandomStream random) { }
         public int NextBatch(Span<float> destination, int rows) { Calls++; return 0; }
     }
+
+    /// <summary>
+    /// A batch loads 1 to Capacity examples, with one sample per example or several: 0 examples (which would leave a batch that every
+    /// rule then refuses as never loaded) and Capacity + 1 are refused as the load is asked, naming the count.
+    /// </summary>
+    [TestMethod]
+    public void ABatchLoadsOneToCapacityExamplesAndRefusesNone()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("6b-4b"), 35);
+        foreach (int k in new[] { 1, 3 })
+        {
+            var batch = new TrainingBatch(machine.Architecture, 4, k, new RandomStream(36));
+            foreach (int examples in new[] { 0, 5, -1 })
+                Assert.AreEqual("examples", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => batch.Load(examples), $"K = {k}, {examples} examples").ParamName);
+            Assert.AreEqual(0, batch.Examples, $"K = {k}: nothing loaded");
+            TestModels.BinaryData(4, 6, 37).Values.CopyTo(batch.ExampleRows(4));
+            batch.Load(4);
+            Assert.AreEqual(4 * k, batch.Rows, $"K = {k}: the whole capacity loads");
+        }
+    }
+
+    /// <summary>Data of fewer rows than BatchSize trains in minibatches of all its rows, one step an epoch, rather than in none.</summary>
+    [TestMethod]
+    public void DataOfFewerRowsThanABatchTrainsAsOneMinibatchAnEpoch()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 38);
+        var reports = new HelmholtzTrainer(new WakeSleep(), new TrainingOptions { Epochs = 2, BatchSize = 100, Seed = 39 }).Train(machine, TestModels.BinaryData(30, 10, 40));
+        Assert.HasCount(2, reports);
+        Assert.AreEqual(2L, machine.StepsTrained, "one minibatch of all 30 rows in each epoch");
+    }
 }

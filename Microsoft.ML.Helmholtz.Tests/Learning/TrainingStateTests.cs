@@ -758,4 +758,62 @@ public sealed class TrainingStateTests
         into.CopyFrom(recorded);
         CollectionAssert.AreEqual(Bytes(recorded), Bytes(into), "a state that became the recorded one");
     }
+
+    /// <summary>
+    /// Data of fewer rows than BatchSize trains in minibatches of all its rows: a state cut within such an epoch records that
+    /// minibatch size, and the same options resume it as the uninterrupted run (a check against BatchSize as set would refuse
+    /// the state for minibatches of another size).
+    /// </summary>
+    [TestMethod]
+    public void AStateCutWithinAnEpochOfFewerRowsThanABatchGoesOn()
+    {
+        DataMatrix small = Train.Slice(0, 30);
+        TrainingOptions Larger(int epochs, int firstScheduleEpoch = 0)
+        {
+            TrainingOptions options = Options("adam", epochs, firstScheduleEpoch);
+            options.BatchSize = 40;
+            return options;
+        }
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 66);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Larger(2)).Train(whole, new ScriptedMinibatches(small, 0), Valid);
+
+        // One minibatch an epoch and a call that finds the epoch over: the third call is the second epoch's minibatch.
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 66);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Larger(2))
+            .Train(first, new ScriptedMinibatches(small, 3, cancellation), Valid, cancellationToken: cancellation.Token, state: state));
+        Assert.AreEqual((1, 1, 30), (state.ScheduleEpoch, state.MinibatchesIntoEpoch, state.BatchSize), "one minibatch of 30 into the second epoch");
+
+        var (second, loaded) = SavedAndLoaded(first, state);
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Larger(1, loaded.ScheduleEpoch)).Train(second, new ScriptedMinibatches(small, 0), Valid, state: loaded);
+        AssertSameParameters(whole, second, "resumed within the epoch");
+    }
+
+    /// <summary>
+    /// An epoch cut within carries two partial sums, the free energy's and the rule's objective's: with a rule whose objective is
+    /// not the free energy (VIMCO's bound), the resumed epoch reports each as the uninterrupted run did, neither in place of the other.
+    /// </summary>
+    [TestMethod]
+    public void AnEpochCutWithinReportsTheObjectiveAndTheFreeEnergyOfTheWholeRun()
+    {
+        var whole = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 67);
+        var wholeReports = new HelmholtzTrainer(LearningRules.Create("vimco", 3), Options("adam", 2)).Train(whole, new ScriptedMinibatches(Train, 0), Valid);
+        Assert.AreNotEqual(wholeReports[1].TrainFreeEnergy, wholeReports[1].TrainObjective, "a rule whose objective is not the free energy");
+
+        // 120 rows in minibatches of 20: the tenth call is the second epoch's third minibatch.
+        var first = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 67);
+        var state = new TrainingState();
+        using var cancellation = new CancellationTokenSource();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("vimco", 3), Options("adam", 2))
+            .Train(first, new ScriptedMinibatches(Train, 10, cancellation), Valid, cancellationToken: cancellation.Token, state: state));
+        Assert.AreEqual(3, state.MinibatchesIntoEpoch);
+
+        var (second, loaded) = SavedAndLoaded(first, state);
+        var resumed = new HelmholtzTrainer(LearningRules.Create("vimco", 3), Options("adam", 1, loaded.ScheduleEpoch))
+            .Train(second, new ScriptedMinibatches(Train, 0), Valid, state: loaded);
+        AssertSameParameters(whole, second, "resumed three minibatches into the second epoch");
+        Assert.AreEqual(wholeReports[1].TrainFreeEnergy, resumed[0].TrainFreeEnergy, "the second epoch's training F");
+        Assert.AreEqual(wholeReports[1].TrainObjective, resumed[0].TrainObjective, "the second epoch's objective");
+    }
 }
