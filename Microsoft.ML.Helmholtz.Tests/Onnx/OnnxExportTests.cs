@@ -786,4 +786,113 @@ public sealed class OnnxExportTests
             for (int i = 0; i < rows.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-4, $"row {i}");
         }
     }
+
+    /// <summary>
+    /// The first of the two sessions settles the device and the second follows it: a GPU that cannot be had is tried and its
+    /// fallback logged once, not once a graph (a machine with the GPU and the CUDA 13 libraries logs none).
+    /// </summary>
+    [TestMethod]
+    public void AFallbackToTheCpuIsTriedAndLoggedOnceForBothGraphs()
+    {
+        var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
+        var fallbacks = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Warning && e.RawMessage.Contains("was asked for", StringComparison.Ordinal)) lock (fallbacks) fallbacks.Add(e.RawMessage); };
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        using var onnx = model.ToOnnxRuntime(ml);
+        Assert.AreEqual(2, onnx.SessionOutputs.Count(), "a features graph and a log-likelihood graph");
+        Assert.HasCount(onnx.Device.StartsWith("CUDA", StringComparison.Ordinal) ? 0 : 1, fallbacks, string.Join("\n", fallbacks));
+    }
+
+    /// <summary>
+    /// A view made before Dispose refuses a cursor of the machine's columns made after it at once, not at its first batch: over
+    /// data with no rows, where no batch would ever reach a session, too.
+    /// </summary>
+    [TestMethod]
+    public void ACursorMadeAfterDisposeIsRefusedAtOnceEvenOverNoRows()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        var onnx = model.ToOnnxRuntime(ml);
+        IDataView rows = onnx.Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1)));
+        IDataView empty = onnx.Transform(ml.Data.LoadFromEnumerable(Array.Empty<PixelRow>()));
+        Assert.HasCount(20, ml.Data.CreateEnumerable<ScoredRow>(rows, false).ToArray(), "in use before");
+        onnx.Dispose();
+        Assert.ThrowsExactly<ObjectDisposedException>(() => rows.GetRowCursor(rows.Schema), "made, before a row is asked for");
+        Assert.ThrowsExactly<ObjectDisposedException>(() => empty.GetRowCursor(empty.Schema), "over no rows");
+    }
+
+    /// <summary>
+    /// Each required CUDA library is named missing exactly where the loader cannot load it, whichever of them this machine has (CI
+    /// has none; a GPU machine all).
+    /// </summary>
+    [TestMethod]
+    public void TheLibrariesNamedMissingAreThoseTheLoaderCannotLoad()
+    {
+        string missing = CudaLibraries.Missing();
+        foreach (var (file, what) in CudaLibraries.Required)
+        {
+            bool loads = System.Runtime.InteropServices.NativeLibrary.TryLoad(file, out IntPtr handle);
+            if (loads) System.Runtime.InteropServices.NativeLibrary.Free(handle);
+            Assert.AreEqual(!loads, missing.Contains($"{file} ({what})", StringComparison.Ordinal), $"{file}: {missing}");
+        }
+    }
+
+    /// <summary>
+    /// The libraries are those ONNX Runtime 1.31's CUDA provider loads: on Linux its NEEDED entries (readelf -d
+    /// libonnxruntime_providers_cuda.so: libcuda.so.1, libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10) and
+    /// cuDNN 9, which it opens at run time. Another version's name would send a user after a library the provider never loads.
+    /// </summary>
+    [TestMethod]
+    public void TheRequiredCudaLibrariesAreThoseOfOnnxRuntimesCudaProvider()
+    {
+        string[] expected = OperatingSystem.IsWindows()
+            ? ["nvcuda.dll", "cudart64_13.dll", "cublas64_13.dll", "cublasLt64_13.dll", "curand64_10.dll", "cudnn64_9.dll"]
+            : ["libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libcudnn.so.9"];
+        CollectionAssert.AreEqual(expected, CudaLibraries.Required.Select(r => r.File).ToArray());
+        Assert.IsTrue(CudaLibraries.Required.All(r => r.What.Length > 0), "each says what it is");
+    }
+
+    /// <summary>
+    /// Array.MaxLength = 11 × 195,225,781: a batch of that many rows of 11 values fills the largest array exactly and fits it;
+    /// one row more does not.
+    /// </summary>
+    [TestMethod]
+    public void ABatchThatFillsTheLargestArrayExactlyIsAllowed()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("11b-5g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "11b-5g", LogLikelihoodColumnName = null,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        Assert.AreEqual(0, Array.MaxLength % 11);
+        int rows = Array.MaxLength / 11;
+        using (var fits = model.ToOnnxRuntime(ml, batchRows: rows))
+            Assert.AreEqual(rows, fits.BatchRows);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.ToOnnxRuntime(ml, batchRows: rows + 1));
+        Assert.AreEqual("batchRows", e.ParamName);
+    }
+
+    /// <summary>
+    /// Without a feature column the transformer computes no features: its FeatureSize is 0, as documented, and its ONNX Runtime
+    /// scorer opens the log-likelihood's graph alone (a features session would be made for nothing).
+    /// </summary>
+    [TestMethod]
+    public void ATransformerWithoutAFeatureColumnComputesNoFeatures()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5, FeatureColumnName = null,
+        }, seed: 1, threshold: double.PositiveInfinity);
+        Assert.AreEqual(0, model.FeatureSize);
+        using var onnx = model.ToOnnxRuntime(ml);
+        Assert.AreEqual(0, onnx.FeatureSize);
+        CollectionAssert.AreEqual(new[] { "log_likelihood" }, onnx.SessionOutputs.Select(o => string.Join(",", o)).ToArray());
+    }
 }
