@@ -1,4 +1,5 @@
 using Microsoft.ML.Helmholtz.Data;
+using Microsoft.ML.Helmholtz.Evaluation;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
@@ -153,6 +154,59 @@ public sealed class TrainingStateTests
             Assert.AreEqual(wholeReports[scheduleEpoch + e].ValidationFreeEnergy, secondReports[e].ValidationFreeEnergy, $"epoch {scheduleEpoch + e + 1}'s validation F");
         }
         Assert.HasCount(reported, firstReports, "the epochs reported before the cancellation");
+    }
+
+    /// <summary>
+    /// Cancelled between the first epoch's two validation batches (Valid's 30 rows in batches of 20), after the first batch has
+    /// drawn from the validation stream, the state keeps that stream as it was before the validation began: the resumed run
+    /// validates the epoch with the uninterrupted run's draws, and ends with its state. (Cancelled before the first validation
+    /// batch, as in the test above, the stream has drawn nothing, so a state that kept it as it stood would pass too.) The token is
+    /// read between batches, so the cancellation is made at the first batch's last product, counted: the products from the call
+    /// that finds the first epoch over to the second epoch's first call are the last step's check and two validation batches of
+    /// the same products each.
+    /// </summary>
+    [TestMethod]
+    public void ARunCancelledBetweenValidationBatchesValidatesTheEpochAgainWithTheSameDraws()
+    {
+        var architecture = HelmholtzArchitecture.Parse("10b-6b-3b");
+        var whole = HelmholtzMachine.Create(architecture, 65);
+        var wholeState = new TrainingState();
+        var wholeReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2))
+            .Train(whole, new ScriptedMinibatches(Train, 0), Valid, state: wholeState);
+
+        // The products of one validation batch, and those from the epoch's end (its seventh call) to the next epoch's first.
+        var counting = new ObservingEngine(MatrixEngine.Default, allowsFusedProducts: MatrixEngine.Default.AllowsFusedProducts);
+        new SampledFreeEnergy(rowsPerBatch: 20).Estimate(HelmholtzMachine.Create(architecture, 65, counting), Valid.Slice(0, 20));
+        int perBatch = counting.Products;
+        counting = new ObservingEngine(MatrixEngine.Default, allowsFusedProducts: MatrixEngine.Default.AllowsFusedProducts);
+        int atEnd = -1, atNext = -1;
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2)).Train(HelmholtzMachine.Create(architecture, 65, counting),
+            new ScriptedMinibatches(Train, 0, onCall: call => { if (call == 7) atEnd = counting.Products; else if (call == 8) atNext = counting.Products; }), Valid);
+        int check = atNext - atEnd - 2 * perBatch;
+        Assert.IsTrue(perBatch > 0 && check >= 0, $"{perBatch} products a validation batch, {atNext - atEnd} from the epoch's end to the next");
+
+        using var cancellation = new CancellationTokenSource();
+        int armedAt = int.MaxValue;
+        ObservingEngine? cancelling = null;
+        cancelling = new ObservingEngine(MatrixEngine.Default, (_, _, _) =>
+        {
+            if (cancelling!.Products == armedAt + check + perBatch) cancellation.Cancel();
+        }, MatrixEngine.Default.AllowsFusedProducts);
+        var first = HelmholtzMachine.Create(architecture, 65, cancelling);
+        var state = new TrainingState();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2))
+            .Train(first, new ScriptedMinibatches(Train, 0, onCall: call => { if (call == 7) armedAt = cancelling.Products; }), Valid,
+                cancellationToken: cancellation.Token, state: state));
+        Assert.AreEqual((0, 6), (state.ScheduleEpoch, state.MinibatchesIntoEpoch), "recorded within the first epoch, after its six minibatches");
+        Assert.AreEqual(armedAt + check + perBatch, cancelling.Products, "stopped after the first validation batch, before the second");
+
+        var (second, loaded) = SavedAndLoaded(first, state);
+        var secondReports = new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 2, loaded.ScheduleEpoch))
+            .Train(second, new ScriptedMinibatches(Train, 0), Valid, state: loaded);
+        AssertSameParameters(whole, second, "cancelled between validation batches");
+        Assert.AreEqual(wholeReports[0].ValidationFreeEnergy, secondReports[0].ValidationFreeEnergy, "the first epoch's validation F");
+        Assert.AreEqual(wholeReports[1].ValidationFreeEnergy, secondReports[1].ValidationFreeEnergy, "the second epoch's validation F");
+        CollectionAssert.AreEqual(Bytes(wholeState), Bytes(loaded), "the states at the end");
     }
 
     [TestMethod]
