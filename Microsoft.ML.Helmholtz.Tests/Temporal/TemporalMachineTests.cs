@@ -306,6 +306,25 @@ public sealed class TemporalMachineTests
     }
 
     [TestMethod]
+    public void TruncationLongerThanTheSequencesIsTheWholeSequenceNotARefusalOfItsBuffers()
+    {
+        // TruncationSteps bounds a segment as the sequences' length does: int.MaxValue is one segment of the 6 frames, as 0 is,
+        // so the same steps bit for bit; not buffers sized for int.MaxValue frames, refused.
+        var data = SoftSequences(8, 6, 4, 31);
+        byte[] Train(int truncation)
+        {
+            var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 32);
+            var reports = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 2, BatchSequences = 4, TruncationSteps = truncation, Seed = 33 }).Train(model, data);
+            Assert.HasCount(2, reports, $"truncation {truncation}: epochs");
+            Assert.AreEqual(4L, model.Machine.StepsTrained, $"truncation {truncation}: one step per minibatch, two minibatches an epoch");
+            return model.Parameters.SelectMany(p => p.Value).SelectMany(BitConverter.GetBytes).ToArray();
+        }
+        byte[] whole = Train(0);
+        CollectionAssert.AreEqual(whole, Train(7), "one frame longer than the sequences");
+        CollectionAssert.AreEqual(whole, Train(int.MaxValue), "int.MaxValue");
+    }
+
+    [TestMethod]
     [DataRow("8b-6g", "sbp", 2)]
     [DataRow("8b-6b", "nvil", 0)]
     public void ARunSplitBetweenEpochsWithItsTrainingStateIsTheUninterruptedRun(string architecture, string ruleName, int truncation)
@@ -611,6 +630,43 @@ public sealed class TemporalMachineTests
         Assert.IsTrue(rule.Baselines.All(b => double.IsFinite(b) && Math.Abs(b) < 1e3), string.Join(", ", rule.Baselines));
     }
 
+    /// <summary>Adam taking step <paramref name="sabotagedStep"/> (from 0) at <paramref name="factor"/> times the rate, keeping NVIL's baselines as each step starts.</summary>
+    private sealed class BaselineKeepingAdam(Nvil rule, int sabotagedStep, float factor) : IOptimizer
+    {
+        private readonly Adam _adam = new();
+        public List<double[]> Baselines { get; } = [];
+        public string Name => "baseline-keeping adam";
+        public bool ClearsGradients => true;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            Baselines.Add(rule.Baselines.ToArray());
+            _adam.Step(parameters, Baselines.Count - 1 == sabotagedStep ? learningRate * factor : learningRate);
+        }
+    }
+
+    /// <summary>
+    /// Whichever check fails the segment after a blown-up step (its free energy past the limit though finite, or not finite),
+    /// NVIL's baselines are those the last step was taken with: what the failed segment's measure taught them is taken back.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1000f, 0.5, "past the divergence limit", DisplayName = "past the limit")]
+    [DataRow(1e30f, double.PositiveInfinity, "not finite", DisplayName = "not finite")]
+    public void AnUndoneStepLeavesTheRulesBaselinesAsTheLastStepHadThem(float factor, double divergenceFactor, string failure)
+    {
+        var data = SoftSequences(8, 6, 4, 57);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3b"), 3, 58);
+        var rule = new Nvil();
+        BaselineKeepingAdam? optimizer = null;
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 59, DivergenceFactor = divergenceFactor, Optimizer = () => optimizer = new(rule, 1, factor) };
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(rule, options).Train(model, data));
+        StringAssert.Contains(e.Message, "Epoch 1, minibatch 1, frames from 1");
+        StringAssert.Contains(e.Message, failure);
+        Assert.HasCount(2, optimizer!.Baselines, "no step after the failed one");
+        CollectionAssert.AreNotEqual(optimizer.Baselines[0], optimizer.Baselines[1], "the premise: each segment teaches the baselines");
+        CollectionAssert.AreEqual(optimizer.Baselines[1], rule.Baselines.ToArray(), "the baselines the undone step was taken with");
+    }
+
     /// <summary>
     /// A call refused before its first step (cancelled) with a rule trained on another model leaves the rule as it was (it once
     /// prepared itself for the refused call's machine first, forgetting NVIL's baselines), as in the frame trainer; and a
@@ -708,6 +764,40 @@ public sealed class TemporalMachineTests
         Assert.IsTrue(state.IsEmpty, "nor recorded");
     }
 
+    /// <summary>
+    /// Adam whose only step then leaves the LSTM's biases 0 and the conditioning map's weights at 10³⁰: the first frame's hidden
+    /// state is then exactly 0 (its gates' inputs are all 0, so g = tanh 0 = 0), its conditioning the map's finite bias, while every
+    /// later frame's conditioning is of order 10²⁹.
+    /// </summary>
+    private sealed class LaterFramesBreakingAdam(TemporalHelmholtzMachine model) : IOptimizer
+    {
+        private readonly Adam _adam = new();
+        public string Name => "later-frames-breaking adam";
+        public bool ClearsGradients => true;
+
+        public void Step(IReadOnlyList<Parameter> parameters, float learningRate)
+        {
+            _adam.Step(parameters, learningRate);
+            Array.Clear(model.Recurrence.Bias.Value);
+            Array.Fill(model.ConditioningMap.Weight!.Value, 1e30f);
+        }
+    }
+
+    [TestMethod]
+    public void TheEndOfEpochMeasureCoversEveryFrameOfTheSegmentNotOnlyTheFirst()
+    {
+        // One minibatch of whole sequences, one epoch: the only step is checked by the end-of-epoch measure alone, and it breaks
+        // only frames 2 … 6. A measure of the first frame would pass it and return the broken model.
+        var data = SoftSequences(8, 6, 4, 54);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 55);
+        byte[] given = Bytes(model);
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 8, Seed = 56, Optimizer = () => new LaterFramesBreakingAdam(model) })
+                .Train(model, data));
+        StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 0), measured on that minibatch's first 6 frames");
+        CollectionAssert.AreEqual(given, Bytes(model), "the failed only step is undone");
+    }
+
     [TestMethod]
     public void TheLastStepOfAnEpochIsCheckedBeforeTheEpochIsReportedOrRecorded()
     {
@@ -752,6 +842,25 @@ public sealed class TemporalMachineTests
         var again = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 61);
         var wide = new TemporalTrainingOptions { Epochs = 1, BatchSequences = 4, TruncationSteps = 3, Seed = 62, DivergenceFactor = double.PositiveInfinity, Optimizer = () => new SabotagedAdam(again, 1, 1000f) };
         Assert.HasCount(1, new TemporalTrainer(new StochasticBackpropagation(), wide).Train(again, data));
+    }
+
+    [TestMethod]
+    public void AnEpochsLastStepPastTheDivergenceLimitNamesItsEpochAndMinibatch()
+    {
+        // Two minibatches of two segments: step 3, epoch 1's last, is taken at 1000 times the rate (finite, far past the limit);
+        // only the end-of-epoch measure checks it, and the exception names epoch 1 (from 1) and minibatch 1 (from 0), as its message does.
+        var data = SoftSequences(8, 6, 4, 60);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 61);
+        SabotagedAdam? optimizer = null;
+        var options = new TemporalTrainingOptions { Epochs = 3, BatchSequences = 4, TruncationSteps = 3, Seed = 62, DivergenceFactor = 0.5, Optimizer = () => optimizer = new(model, 3, 1000f) };
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() => new TemporalTrainer(new StochasticBackpropagation(), options).Train(model, data));
+        StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 1)");
+        StringAssert.Contains(e.Message, "past the divergence limit");
+        Assert.AreEqual(1, e.Epoch, "the epoch, from 1");
+        Assert.AreEqual(1, e.Minibatch, "the minibatch, from 0");
+        Assert.HasCount(4, optimizer!.Before, "no step after the failed one");
+        for (int i = 0; i < model.Parameters.Count; i++)
+            CollectionAssert.AreEqual(optimizer.Before[3][i], model.Parameters[i].Value, $"{model.Parameters[i].Name}: the failed step is undone");
     }
 
     [TestMethod]
@@ -939,6 +1048,51 @@ public sealed class TemporalMachineTests
             Steps++;
             foreach (Parameter p in parameters) Array.Fill(p.Gradient, float.NaN);
         }
+    }
+
+    /// <summary>A rule that trains as <paramref name="inner"/> does and keeps the first value of each batch's first example row.</summary>
+    private sealed class FirstValueRecordingRule(ILearningRule inner) : ILearningRule
+    {
+        public List<float> FirstValues { get; } = [];
+        public string Name => inner.Name;
+        public string Settings => inner.Settings;
+        public string Objective => inner.Objective;
+        public int SamplesPerExample => inner.SamplesPerExample;
+        public IReadOnlyList<Parameter> Parameters => inner.Parameters;
+        public string? UnsupportedConditioning => inner.UnsupportedConditioning;
+        public string? Unsupported(HelmholtzArchitecture architecture) => inner.Unsupported(architecture);
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) => inner.Prepare(machine, batchCapacity);
+
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch)
+        {
+            FirstValues.Add(batch.Visible[0]);
+            return inner.AccumulateGradients(machine, batch);
+        }
+    }
+
+    [TestMethod]
+    public void EveryEpochDrawsAnyOrderOfTheSequences()
+    {
+        // Three sequences told apart by their values (sequence i is all (i + 1)/4), minibatches of one whole sequence: each epoch's
+        // three steps show its order. An unbiased shuffle reaches all 3! orders; one that must move every sequence (Sattolo's,
+        // NextInt(i) for NextInt(i + 1)) reaches only the two rotations, and never keeps the identity. 60 epochs leave a given
+        // order unseen with probability (5/6)^60 ≈ 2·10⁻⁵, and the seed is fixed.
+        const int count = 3, frames = 2, size = 4, epochs = 60;
+        var values = new float[count * frames * size];
+        for (int i = 0; i < count; i++) values.AsSpan(i * frames * size, frames * size).Fill((i + 1) / 4f);
+        var data = new SequenceSet(count, frames, 1, size, values);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 91);
+        var rule = new FirstValueRecordingRule(new StochasticBackpropagation());
+        new TemporalTrainer(rule, new TemporalTrainingOptions { Epochs = epochs, BatchSequences = 1, Seed = 92 }).Train(model, data);
+        Assert.HasCount(count * epochs, rule.FirstValues, "one step a sequence an epoch");
+        var orders = new HashSet<string>();
+        for (int e = 0; e < epochs; e++)
+        {
+            int[] order = rule.FirstValues.Skip(e * count).Take(count).Select(v => (int)Math.Round(v * 4) - 1).ToArray();
+            CollectionAssert.AreEquivalent(new[] { 0, 1, 2 }, order, $"epoch {e + 1} sees each sequence once");
+            orders.Add(string.Join(",", order));
+        }
+        Assert.HasCount(6, orders, string.Join(" | ", orders));
     }
 
     [TestMethod]
