@@ -39,6 +39,8 @@ public sealed class DataArgumentTests : TempDirectoryTests
         Named<ArgumentOutOfRangeException>(() => matrix.Slice(4, 0), "start");
         Named<ArgumentOutOfRangeException>(() => matrix.Slice(1, 3), "count");
         Named<ArgumentOutOfRangeException>(() => matrix.Slice(0, -1), "count");
+        // A negative count is named even where the start is past the rows too.
+        Named<ArgumentOutOfRangeException>(() => matrix.Slice(4, -1), "count");
         Assert.AreEqual(0, matrix.Slice(3, 0).Rows, "an empty slice at the end");
     }
 

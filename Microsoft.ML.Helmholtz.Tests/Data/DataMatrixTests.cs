@@ -33,6 +33,8 @@ public sealed class DataMatrixTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new DataMatrix(-1, 2, []));
         // No rows make the product 0 whatever the columns: a negative count is refused by itself.
         Assert.AreEqual("columns", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new DataMatrix(0, -1, [])).ParamName);
+        // Too many values are as wrong as too few (the extra ones would be silently ignored by Row and Slice).
+        Assert.AreEqual("values", Assert.ThrowsExactly<ArgumentException>(() => new DataMatrix(2, 2, new float[5])).ParamName);
         Assert.ThrowsExactly<ArgumentNullException>(() => new DataMatrix(0, 0, null!));
         Assert.AreEqual(0, new DataMatrix(0, 784, []).Rows);
     }

@@ -181,6 +181,59 @@ public sealed class StreamingMinibatchesTests
         }
     }
 
+    // A buffer of no rows would hand out nothing, and rows of no values nothing either: both are refused where they are given, naming the argument.
+    [TestMethod]
+    public void AnEmptyBufferOrRowsOfNoValuesAreRefused()
+    {
+        var data = new DataMatrix(5, 1, new float[5]);
+        Assert.AreEqual("bufferRows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new StreamingMinibatches(new MatrixStream(data, 3), 0)).ParamName);
+        Assert.AreEqual("stream", Assert.ThrowsExactly<ArgumentException>(() => new StreamingMinibatches(new MatrixStream(new DataMatrix(5, 0, []), 3), 4)).ParamName);
+        Assert.AreEqual(1, new StreamingMinibatches(new MatrixStream(data, 3), 1).BufferRows, "a buffer of one row is the least");
+    }
+
+    // Rows is the stream's count whenever an int holds it, int.MaxValue included; one more is unknown, not a wrapped negative.
+    [TestMethod]
+    public void RowsUpToIntMaxValueAreKnownAndMoreAreNot()
+    {
+        Assert.AreEqual(int.MaxValue, new StreamingMinibatches(new Claiming(int.MaxValue), 1).Rows);
+        Assert.IsNull(new StreamingMinibatches(new Claiming(int.MaxValue + 1L), 1).Rows);
+        Assert.IsNull(new StreamingMinibatches(new Claiming(null), 1).Rows);
+    }
+
+    // An epoch's order follows from the random stream it is given alone, not from the epochs before it (a resumed run draws its
+    // epoch again from the saved stream, and a second run over one source draws from its own): after an epoch from stream 1, an epoch
+    // from stream 2 is the order a fresh source draws from stream 2.
+    [TestMethod]
+    public void AnEpochsOrderFollowsFromItsRandomStreamAlone()
+    {
+        var data = new DataMatrix(10, 1, Enumerable.Range(0, 10).Select(i => (float)i).ToArray());
+        float[] Order(IMinibatchSource source, RandomStream random)
+        {
+            source.BeginEpoch(random);
+            float[] order = new float[10];
+            Assert.AreEqual(10, source.NextBatch(order, 10));
+            return order;
+        }
+        foreach (Func<IMinibatchSource> make in new Func<IMinibatchSource>[] { () => new ShuffledMinibatches(data), () => new StreamingMinibatches(new MatrixStream(data, 3), 10) })
+        {
+            IMinibatchSource used = make();
+            float[] first = Order(used, new RandomStream(1));
+            float[] fresh = Order(make(), new RandomStream(2));
+            string name = used.GetType().Name;
+            CollectionAssert.AreNotEqual(first, fresh, $"{name}: the two streams draw different orders, or the test proves nothing");
+            CollectionAssert.AreEqual(fresh, Order(used, new RandomStream(2)), name);
+        }
+    }
+
+    /// <summary>A stream of one column that claims <paramref name="rows"/> rows and holds none.</summary>
+    private sealed class Claiming(long? rows) : IRowStream
+    {
+        public int Columns => 1;
+        public long? Rows => rows;
+        public void Restart() { }
+        public int Read(Span<float> destination, int count) => 0;
+    }
+
     /// <summary>A stream of 2 columns whose Read returns <paramref name="answer"/> whatever it is asked.</summary>
     private sealed class Answering(int answer) : IRowStream
     {

@@ -154,6 +154,19 @@ public sealed class LimitsAndShapesTests
         DataValidation.Validate(new float[6], 2, 3, visible, "rows");
     }
 
+    // No rows at all are called empty, under the caller's parameter name when one is given (the data's description otherwise).
+    [TestMethod]
+    public void DataOfNoRowsIsCalledEmptyUnderTheCallersName()
+    {
+        var visible = new LayerDefinition(3, UnitType.Bernoulli);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => DataValidation.Validate([], 0, 3, visible, "training data"));
+        StringAssert.Contains(e.Message, "training data is empty");
+        Assert.AreEqual("training data", e.ParamName);
+        var named = Assert.ThrowsExactly<ArgumentException>(() => DataValidation.Validate([], 0, 3, visible, "the batch's rows", "examples"));
+        StringAssert.Contains(named.Message, "the batch's rows is empty");
+        Assert.AreEqual("examples", named.ParamName);
+    }
+
     [TestMethod]
     public void DataWithNoColumnsIsNotCalledEmpty()
     {
