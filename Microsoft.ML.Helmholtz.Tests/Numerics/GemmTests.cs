@@ -25,6 +25,13 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>The managed engines of <see cref="ManagedEngines"/>, and OpenBLAS's where it loads.</summary>
+    private static IEnumerable<IMatrixEngine> AllEngines(WorkerPool pool)
+    {
+        foreach (var engine in ManagedEngines(pool)) yield return engine;
+        if (MatrixEngine.OpenBlas is { } blas) yield return blas;
+    }
+
     /// <summary>OpenBLAS with its products split over a given pool.</summary>
     private sealed class PooledOpenBlas(OpenBlasMatrixEngine blas, WorkerPool pool) : IMatrixEngine
     {
@@ -428,9 +435,7 @@ public sealed class GemmTests
     public void AllEngines_HandleEmptyDimensions()
     {
         using var pool = new WorkerPool(2);
-        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
-        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
-        foreach (var engine in engines)
+        foreach (var engine in AllEngines(pool))
         {
             // k == 0: C = beta·C, and beta == 0 clears even NaN.
             var c = new float[] { 1, 2, 3, 4, 5, 6 };
@@ -454,9 +459,7 @@ public sealed class GemmTests
     public void AllEngines_RejectShortSpans()
     {
         using var pool = new WorkerPool(2);
-        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
-        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
-        foreach (var engine in engines)
+        foreach (var engine in AllEngines(pool))
         {
             Assert.ThrowsExactly<ArgumentException>(() => engine.Gemm(false, false, 4, 4, 4, 1f, new float[15], 4, new float[16], 4, 0f, new float[16], 4));
             Assert.ThrowsExactly<ArgumentException>(() => engine.Gemm(false, true, 4, 4, 4, 1f, new float[16], 4, new float[15], 4, 0f, new float[16], 4));
@@ -649,9 +652,7 @@ public sealed class GemmTests
     public void AllEngines_RefuseAShortCWithNothingToMultiplyAndLeaveItUntouched()
     {
         using var pool = new WorkerPool(2);
-        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
-        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
-        foreach (var engine in engines)
+        foreach (var engine in AllEngines(pool))
         {
             // 2 × 3 with ldc = 3 needs 6 values; 5 hold the first row and part of the second.
             var c = new float[] { 1, 2, 3, 4, 5 };
@@ -671,10 +672,8 @@ public sealed class GemmTests
     public void AllEngines_NameTheArgumentTheyRefuse()
     {
         using var pool = new WorkerPool(2);
-        var engines = ManagedEngines(pool).Cast<IMatrixEngine>().ToList();
-        if (MatrixEngine.OpenBlas is { } blas) engines.Add(blas);
         float[] a = new float[64], b = new float[64], c = new float[64];
-        foreach (var engine in engines)
+        foreach (var engine in AllEngines(pool))
         {
             void Refused<TException>(string parameter, Action call) where TException : ArgumentException
                 => Assert.AreEqual(parameter, Assert.ThrowsExactly<TException>(call, $"{engine.Name}: {parameter}").ParamName, engine.Name);

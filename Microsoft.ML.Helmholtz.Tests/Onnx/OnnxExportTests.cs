@@ -512,6 +512,17 @@ public sealed class OnnxExportTests
     }
 
     /// <summary>
+    /// The transformer of a random 20b-10g-8g machine (seed 5) reading "Pixels", K = 5, scoring seed 1 and no anomaly threshold,
+    /// its options changed by <paramref name="set"/>.
+    /// </summary>
+    private static HelmholtzMachineTransformer PixelsTransformer(Action<HelmholtzMachineOptions>? set = null)
+    {
+        var options = new HelmholtzMachineOptions { InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5 };
+        set?.Invoke(options);
+        return new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), options, seed: 1, threshold: double.PositiveInfinity);
+    }
+
+    /// <summary>
     /// Dispose while runs are inside ONNX Runtime leaves their sessions to them: released when the last run ends, never under a
     /// run (ONNX Runtime's Run does not check its session: a freed one crashed the test host when the dispose check was removed).
     /// </summary>
@@ -519,10 +530,7 @@ public sealed class OnnxExportTests
     public void DisposingWhileRunsAreInFlightReleasesTheSessionsWhenTheLastEnds()
     {
         var ml = new MLContext(seed: 1);
-        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
-        {
-            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
-        }, seed: 1, threshold: double.PositiveInfinity);
+        var model = PixelsTransformer();
         using (var idle = model.ToOnnxRuntime(ml))
         {
             Assert.IsFalse(idle.SessionsReleased);
@@ -797,10 +805,7 @@ public sealed class OnnxExportTests
         var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
         var fallbacks = new List<string>();
         ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Warning && e.RawMessage.Contains("was asked for", StringComparison.Ordinal)) lock (fallbacks) fallbacks.Add(e.RawMessage); };
-        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
-        {
-            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
-        }, seed: 1, threshold: double.PositiveInfinity);
+        var model = PixelsTransformer();
         using var onnx = model.ToOnnxRuntime(ml);
         Assert.AreEqual(2, onnx.SessionOutputs.Count(), "a features graph and a log-likelihood graph");
         Assert.HasCount(onnx.Device.StartsWith("CUDA", StringComparison.Ordinal) ? 0 : 1, fallbacks, string.Join("\n", fallbacks));
@@ -814,10 +819,7 @@ public sealed class OnnxExportTests
     public void ACursorMadeAfterDisposeIsRefusedAtOnceEvenOverNoRows()
     {
         var ml = new MLContext(seed: 1);
-        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
-        {
-            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5,
-        }, seed: 1, threshold: double.PositiveInfinity);
+        var model = PixelsTransformer();
         var onnx = model.ToOnnxRuntime(ml);
         IDataView rows = onnx.Transform(ml.Data.LoadFromEnumerable(TransformTestData.Rows(20, 1)));
         IDataView empty = onnx.Transform(ml.Data.LoadFromEnumerable(Array.Empty<PixelRow>()));
@@ -886,10 +888,7 @@ public sealed class OnnxExportTests
     public void ATransformerWithoutAFeatureColumnComputesNoFeatures()
     {
         var ml = new MLContext(seed: 1);
-        var model = new HelmholtzMachineTransformer(TestModels.Random("20b-10g-8g", 5), new HelmholtzMachineOptions
-        {
-            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Samples = 5, FeatureColumnName = null,
-        }, seed: 1, threshold: double.PositiveInfinity);
+        var model = PixelsTransformer(o => o.FeatureColumnName = null);
         Assert.AreEqual(0, model.FeatureSize);
         using var onnx = model.ToOnnxRuntime(ml);
         Assert.AreEqual(0, onnx.FeatureSize);
