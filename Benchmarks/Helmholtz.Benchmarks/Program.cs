@@ -12,6 +12,7 @@ const string Usage = """
       onnx [--repeats N] [--gpu DEVICE] [--no-full-test]
       saved-chain [--repeats N] [--gpu DEVICE]
       temporal [--rounds N] [--architecture A] [--rule R] [--recurrent-units N] [--k K] [--scoring-rounds N] [--onnx] [--gpu DEVICE]
+      optimizer-step [--rounds N] [--architecture SPEC]
       floors --model FILE [--rule NAME] [--rounds N] [--train-samples K] [--lr X]
       builds DIR_A DIR_B [--rounds N] [--only TEXT]
       centring [--rounds N] [--architecture SPEC]
@@ -45,6 +46,7 @@ try
         case "saved-chain": SavedChainBenchmark.Run(options); break;
         case "stream-memory": PipelineBenchmark.StreamMemory(options); break;
         case "temporal": TemporalBenchmark.Run(options); break;
+        case "optimizer-step": OptimizerStepBenchmark.Run(options); break;
         case "floors": OptimizerFloorsBenchmark.Run(options); break;
         case "kernels": KernelBenchmark.Run(options); break;
         case "centring": CentringBenchmark.Run(options); break;

@@ -572,6 +572,48 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(velSgd, velKept);
     }
 
+    // The vector loops store Adam's undo copy past the caches, which takes addresses on a 64-byte boundary (32 for the 8-lane
+    // loop): the elements before the first such one take the scalar step. At every start within a boundary, and shorter than
+    // the way to it, the copy is the values before the step, nothing around it is written, and the step's bits are those without a copy.
+    [TestMethod]
+    [DataRow(5), DataRow(100), DataRow(1000)]
+    public unsafe void AdamsUndoCopyIsWholeAtEveryAlignment(int n)
+    {
+        float[] x0 = Inputs(n, 11), g = Inputs(n, 12), m0 = Inputs(n, 13, 1), v0 = Uniform(n, 14, 0, 10);
+        float[] xAlone = (float[])x0.Clone(), mAlone = (float[])m0.Clone(), vAlone = (float[])v0.Clone();
+        Kernels.AdamUpdate(xAlone, g, mAlone, vAlone, 0.9f, 0.999f, 1e-3f, 1e-8f, default, 0.75f);
+        float[] buffer = new float[n + 32];
+        for (int offset = 0; offset <= 16; offset++)
+        {
+            float[] x = (float[])x0.Clone(), m = (float[])m0.Clone(), v = (float[])v0.Clone();
+            Array.Fill(buffer, -7f);
+            Kernels.AdamUpdate(x, g, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f, buffer.AsSpan(offset, n), 0.75f);
+            CollectionAssert.AreEqual(x0, buffer[offset..(offset + n)], $"the undo copy from element {offset}");
+            Assert.IsTrue(buffer[..offset].All(b => b == -7f) && buffer[(offset + n)..].All(b => b == -7f), $"written outside the copy from element {offset}");
+            CollectionAssert.AreEqual(xAlone, x, $"x with the copy from element {offset}");
+            CollectionAssert.AreEqual(mAlone, m, $"m with the copy from element {offset}");
+            CollectionAssert.AreEqual(vAlone, v, $"v with the copy from element {offset}");
+        }
+
+        // A copy off a float's 4-byte boundary (a span over raw memory) can never reach an aligned address: it is stored as any other.
+        byte* raw = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(4 * n + 64), 64);
+        try
+        {
+            for (int shift = 1; shift < 4; shift++)
+            {
+                var copy = new Span<float>(raw + shift, n);
+                float[] x = (float[])x0.Clone(), m = (float[])m0.Clone(), v = (float[])v0.Clone();
+                Kernels.AdamUpdate(x, g, m, v, 0.9f, 0.999f, 1e-3f, 1e-8f, copy, 0.75f);
+                CollectionAssert.AreEqual(x0, copy.ToArray(), $"the undo copy {shift} bytes off a float's boundary");
+                CollectionAssert.AreEqual(xAlone, x, $"x with the copy {shift} bytes off");
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(raw);
+        }
+    }
+
     // A gradient under the floor but far from subnormal (10⁻¹⁷: η·g = 10⁻¹⁹ would be a velocity well above the state floor)
     // steps as a zero one, in every lane (16, 8 or the scalar tail): the state stays 0 and x does not move.
     [TestMethod]
