@@ -870,4 +870,99 @@ public sealed class TrainingStateTests
         Assert.AreEqual(wholeReports[1].TrainFreeEnergy, resumed[0].TrainFreeEnergy, "the second epoch's training F");
         Assert.AreEqual(wholeReports[1].TrainObjective, resumed[0].TrainObjective, "the second epoch's objective");
     }
+
+    /// <summary>
+    /// A machine trained on past its state (without the state: the file was not paired with it) is refused naming both step
+    /// counts, with the state of format version 4 and with one of version 2, which knows its machine by the step count alone
+    /// (a check that refused only a machine behind its state took the version-2 state, and trained on with the moments of an
+    /// earlier point; the version-4 one was refused as "both at 12 steps trained").
+    /// </summary>
+    [TestMethod]
+    public void AMachineTrainedPastItsStateIsRefusedNamingBothStepCounts()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 87);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        long recorded = state.StepsTrained;
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train);
+        Assert.AreEqual(2 * recorded, machine.StepsTrained, "the premise: the machine is an epoch past its state");
+        foreach (var (name, given) in new[] { ("version 4", state), ("version 2", StateFileBytes.AsVersion2(state)) })
+        {
+            float[][] before = TestModels.Snapshot(machine.Parameters);
+            var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: given), name);
+            StringAssert.Contains(e.Message, $"recorded when the machine had trained {recorded} steps, but the machine given has trained {2 * recorded}", name);
+            Assert.AreEqual("state", e.ParamName, name);
+            TestModels.AssertParameters(before, machine.Parameters, name);
+            Assert.AreEqual(2 * recorded, machine.StepsTrained, name);
+            Assert.IsFalse(given.Matches(machine), name);
+        }
+    }
+
+    /// <summary>An empty state names no machine: Matches is false even for a machine of no steps (whose step count is the empty state's 0).</summary>
+    [TestMethod]
+    public void AnEmptyStateMatchesNoMachineNotEvenOneOfNoSteps()
+    {
+        var fresh = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 88);
+        Assert.AreEqual(0L, fresh.StepsTrained, "the premise: the empty state's step count");
+        Assert.IsFalse(new TrainingState().Matches(fresh));
+        Assert.IsFalse(new TrainingState().Matches(Microsoft.ML.Helmholtz.Temporal.TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("8b-6b"), 5, 63)), "a temporal model of no steps");
+    }
+
+    /// <summary>
+    /// The bounds of the fields a run records, at their edges: −2 training rows (−1 is a stream of unknown length), an epoch of 0
+    /// rows cut within (it has no minibatch; between epochs it loads), a divergence reference of −∞ as well as +∞, and an entry of
+    /// negative length (a raw ArgumentOutOfRangeException from the reader) are each refused naming the field.
+    /// </summary>
+    [TestMethod]
+    public void EachFieldsBoundIsCheckedAtItsEdge()
+    {
+        static string Refused(byte[] payload, int version = 1)
+            => Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(new MemoryStream(Framed(payload, version)))).Message;
+        StringAssert.Contains(Refused(Payload(trainingRows: -2)), "the training rows are -2");
+        StringAssert.Contains(Refused(Payload(trainingRows: 0, minibatchesIntoEpoch: 1)), "the state stopped 1 minibatches into an epoch of 0 examples in minibatches of 20, which has 0");
+        Assert.AreEqual(0L, TrainingState.Load(new MemoryStream(Framed(Payload(trainingRows: 0, minibatchesIntoEpoch: 0)))).TrainingRows, "between epochs");
+        StringAssert.Contains(Refused(Payload(divergenceReference: double.NegativeInfinity), version: 2),
+            $"the divergence reference is {double.NegativeInfinity}: a run records a finite free energy");
+        // The optimiser's entry 'x' (its name length-prefixed), then its kind byte (float32) and the int32 length −1.
+        StringAssert.Contains(Refused(Payload(entryName: [1, (byte)'x'], entryRest: [0, 0xFF, 0xFF, 0xFF, 0xFF])), "the length of 'x' is negative (-1)");
+    }
+
+    /// <summary>
+    /// A run that goes on from a state of format version 3 (its rule known by the name alone) with other settings records its own
+    /// rule's state in place of the recorded one: an entry that only the other settings wrote is not left behind in the state
+    /// (an application's rule whose entries depend on its settings, taking back none of them).
+    /// </summary>
+    [TestMethod]
+    public void ARunOfOtherSettingsLeavesNoEntryOfTheRecordedRunsInTheState()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 89);
+        var state = new TrainingState();
+        new HelmholtzTrainer(new SettingsDependentRule("with an extra estimate", extra: true), Options("adam", 1)).Train(machine, Train, state: state);
+        CollectionAssert.AreEqual(new[] { "extra" }, state.RuleState.Names.ToArray(), "the premise: the first run's entry");
+        TrainingState older = StateFileBytes.AsVersion3(state);
+        Assert.IsTrue(older.RuleState.Contains("extra"), "the premise: the entry travels in the file of version 3");
+        new HelmholtzTrainer(new SettingsDependentRule("without", extra: false), Options("adam", 1)).Train(machine, Train, state: older);
+        Assert.AreEqual("without", older.RuleSettings, "the run records its own settings");
+        Assert.AreEqual(0, older.RuleState.Names.Count, "nothing of the run of other settings is left");
+    }
+
+    /// <summary>Wake-sleep under another name, whose settings say whether it keeps one running estimate (it takes none back).</summary>
+    private sealed class SettingsDependentRule(string settings, bool extra) : ILearningRule, IResumable
+    {
+        private readonly ILearningRule _inner = LearningRules.Create("wake-sleep");
+        public string Name => "settings-dependent";
+        public string Settings => settings;
+        public string Objective => _inner.Objective;
+        public int SamplesPerExample => _inner.SamplesPerExample;
+        public IReadOnlyList<Parameter> Parameters => _inner.Parameters;
+        public string? Unsupported(HelmholtzArchitecture architecture) => _inner.Unsupported(architecture);
+        public string? UnsupportedConditioning => _inner.UnsupportedConditioning;
+        public void Prepare(HelmholtzMachine machine, int batchCapacity) => _inner.Prepare(machine, batchCapacity);
+        public BatchLoss AccumulateGradients(HelmholtzMachine machine, TrainingBatch batch) => _inner.AccumulateGradients(machine, batch);
+        public void SaveState(StateSection section, IReadOnlyList<Parameter> parameters)
+        {
+            if (extra) section.Write("extra", 1.0);
+        }
+        public void RestoreState(StateSection section, IReadOnlyList<Parameter> parameters) { }
+    }
 }

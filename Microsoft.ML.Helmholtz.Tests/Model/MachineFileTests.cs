@@ -563,4 +563,53 @@ public sealed class MachineFileTests : TempDirectoryTests
         e = AssertInvalid(Write([.. Version1(machine, chain), .. new byte[1 << 20]], "chain.hm"), "holds 5 parameters; architecture 6b-1b-1b");
         Assert.IsTrue(e.Message.Length < 1000, $"a message of {e.Message.Length} characters");
     }
+
+    /// <summary>
+    /// A parameter whose rows alone, or columns alone, differ from the architecture's is refused naming both shapes (the values that
+    /// follow are the architecture's count: only the header is wrong). A transposed shape differs in both, and hid a check of one.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 0)]
+    [DataRow(0, 1)]
+    public void AParameterWhoseRowsOrColumnsAloneDifferIsRefused(int extraRows, int extraColumns)
+    {
+        var machine = TestModels.Random("6b-4b", 18);
+        Parameter first = machine.Parameters[0];
+        using var payload = new MemoryStream();
+        using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(machine.Architecture.ToString());
+            writer.Write(0L);
+            writer.Write(machine.Parameters.Count);
+            foreach (Parameter p in machine.Parameters)
+            {
+                writer.Write(p.Name);
+                writer.Write(p == first ? p.Rows + extraRows : p.Rows);
+                writer.Write(p == first ? p.Columns + extraColumns : p.Columns);
+                foreach (float v in p.Value) writer.Write(v);
+            }
+        }
+        using var file = new MemoryStream();
+        MachineFile.Write(file, payload.ToArray());
+        AssertInvalid(Write(file.ToArray(), "shape.hm"),
+            $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found {first.Name} [{first.Rows + extraRows}×{first.Columns + extraColumns}]");
+    }
+
+    /// <summary>A model file of a version this library does not write (0, or a later 3) is refused naming the version, not read as version 2.</summary>
+    [TestMethod]
+    public void AVersionThatIsNeitherOneNorTwoIsRefused()
+    {
+        var machine = TestModels.Random("6b-4b", 19);
+        byte[] payload = MachineFile.Payload(machine);
+        foreach (int version in new[] { 0, 3 })
+        {
+            using var file = new MemoryStream();
+            Microsoft.ML.Helmholtz.Data.ChecksummedFile.Write(file, "HELMHOLTZ-MACHINE\n"u8, version, payload);
+            AssertInvalid(Write(file.ToArray(), $"v{version}.hm"), $"format version {version} is not supported (this library reads versions 1 and 2)");
+        }
+        // The same payload framed as version 2 is the machine: only the version refuses it.
+        using var good = new MemoryStream();
+        Microsoft.ML.Helmholtz.Data.ChecksummedFile.Write(good, "HELMHOLTZ-MACHINE\n"u8, 2, payload);
+        AssertSameParameters(machine, HelmholtzMachine.Load(Write(good.ToArray(), "v2.hm")));
+    }
 }
