@@ -244,4 +244,37 @@ public sealed class FixedNoiseScoringTests
         estimator.CreateScorer().Estimate(TestModels.BinaryData(2, 6, 5).Values, 2, estimate);
         Assert.IsTrue(estimate.All(double.IsFinite), string.Join(", ", estimate));
     }
+
+    // The seed draws the fixed noise: the same seed gives the same noise and estimates, another seed other noise and other estimates.
+    [TestMethod]
+    public void TheSeedDrawsTheFixedNoise()
+    {
+        var machine = TestModels.Random("10b-4b-3g", 41, scale: 0.5f);
+        DataMatrix data = TestModels.BinaryData(3, 10, 42);
+        double[] Estimates(FixedNoiseLogLikelihood estimator)
+        {
+            var result = new double[3];
+            estimator.CreateScorer().Estimate(data.Values, 3, result);
+            return result;
+        }
+        FixedNoiseLogLikelihood first = new(machine, 20, seed: 43), again = new(machine, 20, seed: 43), other = new(machine, 20, seed: 44);
+        foreach (int layer in new[] { 1, 2 })
+        {
+            CollectionAssert.AreEqual(first.Noise(layer).ToArray(), again.Noise(layer).ToArray(), $"layer {layer}, the same seed");
+            CollectionAssert.AreNotEqual(first.Noise(layer).ToArray(), other.Noise(layer).ToArray(), $"layer {layer}, seeds 43 and 44");
+        }
+        CollectionAssert.AreEqual(Estimates(first), Estimates(again), "the same seed");
+        CollectionAssert.AreNotEqual(Estimates(first), Estimates(other), "seeds 43 and 44");
+    }
+
+    // K past the limit on noise values is refused naming samples, before any noise is allocated: 3 values a sample × 2³⁰ samples
+    // also passes an int, where the noise's size wrapped to a negative count.
+    [TestMethod]
+    public void SamplesWhoseNoisePassesTheLimitAreRefusedNamingSamples()
+    {
+        var machine = TestModels.Random("4b-3b", 45);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new FixedNoiseLogLikelihood(machine, 1 << 30));
+        Assert.AreEqual("samples", e.ParamName);
+        StringAssert.Contains(e.Message, "noise values");
+    }
 }

@@ -441,4 +441,68 @@ public sealed class LogLikelihoodTests
         double exact = new SampledFreeEnergy(seed: 153, rowsPerBatch: 3).Estimate(machine, data);
         Assert.AreEqual(exact, new SampledFreeEnergy(seed: 153, rowsPerBatch: int.MaxValue).Estimate(machine, data));
     }
+
+    // Parallelism 0 was taken, and the estimate then split its rows over no pipelines (a division by zero): refused where it
+    // is set, naming it.
+    [TestMethod]
+    public void AParallelismBelowOneIsRefusedWhereItIsSet()
+    {
+        foreach (int parallelism in new[] { 0, -1 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImportanceSampledLogLikelihood(10) { Parallelism = parallelism });
+            Assert.AreEqual("Parallelism", e.ParamName, $"Parallelism = {parallelism}");
+        }
+        Assert.AreEqual(1, new ImportanceSampledLogLikelihood(10) { Parallelism = 1 }.Parallelism);
+    }
+
+    // Each pipeline's products run on the engine PipelineEngine makes for it, one engine a pipeline, and none on the machine's
+    // own engine (which the pipelines would otherwise call at the same time).
+    [TestMethod]
+    public void EachPipelineComputesOnTheEngineMadeForIt()
+    {
+        var own = new ObservingEngine(MatrixEngine.Managed);
+        var machine = TestModels.Random("10b-4b-3b", 87, scale: 0.8f).Clone(own);
+        var made = new List<ObservingEngine>();
+        var estimator = new ImportanceSampledLogLikelihood(20, seed: 88, rowsPerChunk: 20)
+        {
+            Parallelism = 2,
+            PipelineEngine = () =>
+            {
+                var engine = new ObservingEngine(MatrixEngine.Managed);
+                lock (made) made.Add(engine);
+                return engine;
+            },
+        };
+        double[] estimates = estimator.EstimatePerExample(machine, Data(2));
+        Assert.HasCount(2, made, "one engine a pipeline");
+        foreach (ObservingEngine engine in made) Assert.IsGreaterThan(0, engine.Products, "a pipeline's products on its own engine");
+        Assert.AreEqual(0, own.Products, "products on the machine's engine");
+        Assert.IsTrue(estimates.All(double.IsFinite), string.Join(", ", estimates));
+    }
+
+    // On pipelines side by side the cancellation reaches every pipeline between its chunks, not only the loop that starts them
+    // (which lets a started pipeline run to its end). 20 chunks a pipeline: after the first report cancels, each pipeline ends
+    // at most the chunk it is in, so at most one more report comes (the other pipeline's), not the other 38.
+    [TestMethod]
+    public void CancellationStopsPipelinesSideBySideBetweenChunks()
+    {
+        var machine = TestModels.Random("16b-8b", 92);
+        DataMatrix data = TestModels.BinaryData(40, 16, 93);
+        using var cancellation = new CancellationTokenSource();
+        int reports = 0;
+        var progress = new SynchronousProgress<double>(_ => { Interlocked.Increment(ref reports); cancellation.Cancel(); });
+        var estimator = new ImportanceSampledLogLikelihood(10, seed: 94, rowsPerChunk: 10) { Parallelism = 2 };
+        Assert.ThrowsExactly<OperationCanceledException>(() => estimator.Estimate(machine, data, progress, cancellation.Token));
+        Assert.IsLessThanOrEqualTo(2, reports, "chunks reported after the cancellation");
+    }
+
+    // Chunks no larger than K: a samplesPerChunk past what one array holds draws K = 10 dreams as one chunk, not refused (nor a
+    // buffer of that many dreams allocated), with the same dreams and so the same bits as samplesPerChunk = 10.
+    [TestMethod]
+    public void ASamplesPerChunkLargerThanTheSamplesDrawsThemAsOneChunk()
+    {
+        var machine = TestModels.Random("10b-4b-3b", 85, scale: 0.8f);
+        CollectionAssert.AreEqual(new NaiveLogLikelihood(10, seed: 86, samplesPerChunk: 10).EstimatePerExample(machine, Data()),
+            new NaiveLogLikelihood(10, seed: 86, samplesPerChunk: int.MaxValue).EstimatePerExample(machine, Data()));
+    }
 }

@@ -99,4 +99,21 @@ public sealed class PairedDifferenceTests
         Assert.AreEqual(double.NegativeInfinity, estimate.Mean);
         Assert.AreEqual(0.0, LogLikelihoodEstimate.FromPerExample([1, 2], [0, 0], 3).MonteCarloStandardError, "a variance of 0 (equal weights) is taken");
     }
+
+    // A second list longer than the first was taken, its extra estimates dropped unseen: the two must score the same examples.
+    [TestMethod]
+    public void ASecondListLongerThanTheFirstIsRefused()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0], [1.0, 2.0]));
+        Assert.AreEqual("second", e.ParamName);
+        StringAssert.Contains(e.Message, "1 estimates against 2");
+    }
+
+    // A summary of no examples is refused, naming them (without the check it gave a mean and errors of NaN).
+    [TestMethod]
+    public void ASummaryOfNoExamplesIsRefused()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => LogLikelihoodEstimate.FromPerExample([], [], 3));
+        Assert.AreEqual("perExample", e.ParamName);
+    }
 }
