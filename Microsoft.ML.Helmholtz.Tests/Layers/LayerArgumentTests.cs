@@ -93,4 +93,42 @@ public sealed class LayerArgumentTests
         Assert.AreEqual("logJoint", Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, new double[4], new double[3])).ParamName);
         Assert.AreEqual("freeEnergy", Assert.ThrowsExactly<ArgumentException>(() => machine.SampleFreeEnergy(new RandomStream(1), states, 4, new double[3], new double[4])).ParamName);
     }
+
+    /// <summary>
+    /// A Gaussian layer needs an input (the top layer's Gaussian is <see cref="StandardNormalPrior"/>): one of 0 inputs is refused,
+    /// naming inputSize, where the base layer would take 0 as a prior's and build a mean map without weights.
+    /// </summary>
+    [TestMethod]
+    public void AGaussianLayerWithoutAnInputIsRefusedAtConstruction()
+    {
+        AssertNamed(() => new GaussianLayer("g", 0, 3, GaussianMean.Tanh, VarianceSource.PerUnit, MatrixEngine.Managed), "inputSize", "a diagonal Gaussian, its variance per unit");
+        AssertNamed(() => new GaussianLayer("g", 0, 3, GaussianMean.Linear, VarianceSource.FromInput, MatrixEngine.Managed), "inputSize", "a diagonal Gaussian, its variance from the input");
+        AssertNamed(() => new RankOneGaussianLayer("r", 0, 3, MatrixEngine.Managed), "inputSize", "rank one");
+    }
+
+    /// <summary>
+    /// The backward through a draw takes a weight per row: row weights one short are refused, naming the gradient, before anything
+    /// accumulates (the rank-one layer's rows read their weights through a pointer, which reads past the end of a short span).
+    /// </summary>
+    [TestMethod]
+    [DataRow("9cb-5g")]   // diagonal
+    [DataRow("9b-5gr")]   // rank one
+    public void ShortRowWeightsInTheBackwardThroughADrawAreNamedBeforeAnythingAccumulates(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 53);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        var reparameterized = (IReparameterizedLayer)layer;
+        var random = new RandomStream(54);
+        float[] x = new float[Rows * layer.InputSize], y = new float[Rows * layer.OutputSize], g = new float[Rows * layer.OutputSize], w = [1, 1, 1];
+        random.FillUniform(x);
+        random.FillNormal(g);
+        layer.Forward(x, Rows);
+        layer.Sample(random, Rows, y);
+        machine.ZeroGradients();
+        AssertNamed(() => reparameterized.BackwardThroughSample(new SampleGradient { PathWise = g, RowWeights = w.AsSpan(1) }, x, Rows, default),
+            "gradient", "row weights one short");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(v => v == 0)), "a refused backward accumulates nothing");
+        reparameterized.BackwardThroughSample(new SampleGradient { PathWise = g, RowWeights = w }, x, Rows, default);
+        Assert.IsTrue(layer.Parameters.Any(p => p.Gradient.Any(v => v != 0)), "the backward with a weight per row accumulates");
+    }
 }

@@ -203,6 +203,44 @@ public sealed class RankOneGaussianTests
         }
     }
 
+    /// <summary>
+    /// A unit without a factor (u = 0) whose scale is below float (s = −250: σ = e^{−125} is 0 in float) makes a = u / σ = 0 / 0,
+    /// and ln q of the draw is formed on the scale e^c of the other units, c = max ln|u_i| − s_i/2 = ln 0.8 + 2 ≈ 1.78 here: the
+    /// 1 of 1 + A is then e^{−2c} on that scale. The exact value, in double, as in the test above; the unit adds ε² and s, nothing to A or B.
+    /// </summary>
+    [TestMethod]
+    public void TheDensityOfAnOwnDrawHoldsWhereAUnitWithoutAFactorHasAScaleBelowFloat()
+    {
+        var (layer, x) = Layer(15);
+        float[] logVariance = [-250f, -4f, -3f], factor = [0f, 0.8f, -0.5f];
+        Array.Clear(layer.Parameters.Single(p => p.Name == "q.logvar.W").Value);
+        Array.Clear(layer.Parameters.Single(p => p.Name == "q.factor.W").Value);
+        logVariance.CopyTo(layer.Parameters.Single(p => p.Name == "q.logvar.b").Value, 0);
+        factor.CopyTo(layer.Parameters.Single(p => p.Name == "q.factor.b").Value, 0);
+        layer.Forward(x, Rows);
+        var y = new float[Rows * Units];
+        layer.Sample(new RandomStream(16), Rows, y);
+        var logQ = new double[Rows];
+        layer.AccumulateLogProbOfSample(y, Rows, logQ);
+        var noise = new float[Rows * (Units + 1)];
+        new RandomStream(16).FillNormal(noise);
+        for (int r = 0; r < Rows; r++)
+        {
+            double a2 = 0, b = 0, epsilonSquares = 0, logVarianceSum = 0, eta = noise[r * (Units + 1) + Units];
+            for (int i = 0; i < Units; i++)
+            {
+                double a = factor[i] * Math.Exp(-0.5 * logVariance[i]), epsilon = noise[r * (Units + 1) + i];
+                a2 += a * a;
+                b += a * epsilon;
+                epsilonSquares += epsilon * epsilon;
+                logVarianceSum += logVariance[i];
+            }
+            double exact = -0.5 * (epsilonSquares + eta * eta - (b - eta) * (b - eta) / (1 + a2) + logVarianceSum + Math.Log(1 + a2) + Units * Math.Log(2 * Math.PI));
+            // Sums of three double terms from the same floats: roundings of 1e-16 of |ln q| ≈ 130.
+            Assert.AreEqual(exact, logQ[r], 1e-9 * Math.Abs(exact), $"row {r}: ln q of the draw");
+        }
+    }
+
     [TestMethod]
     public void TheDensityOfAnOwnDrawStaysExactWhenTheFactorOutweighsTheDiagonal()
     {

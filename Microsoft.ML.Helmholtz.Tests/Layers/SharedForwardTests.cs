@@ -393,4 +393,61 @@ public sealed class SharedForwardTests
                 Assert.AreEqual(expected[i], actual[i], 1e-5 * scale, $"{mean}, {(throughDraw ? "through the draw" : "score function")}: gradient {i}");
         }
     }
+
+    // Rows that share their input, with the input's gradient asked: that gradient is one per row, so the backward cannot sum the
+    // rows per distinct input first; each row's is that after a forward over the repeated inputs (it was left at zero when the
+    // layer took the per-distinct path regardless).
+    [TestMethod]
+    [DataRow(0)]   // diagonal, a tanh mean, a learned variance per unit
+    [DataRow(1)]   // diagonal, a linear mean, the variance from the input
+    [DataRow(2)]   // rank one plus diagonal
+    public void RowsThatShareTheirInputGiveEachRowsInputGradientWhenAsked(int kind)
+    {
+        const int inputs = 6, units = 5, distinct = 3;
+        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
+        int rows = source.Length;
+        ConditionalLayer layer = kind switch
+        {
+            0 => new GaussianLayer("g", inputs, units, GaussianMean.Tanh, VarianceSource.PerUnit, MatrixEngine.Default),
+            1 => new GaussianLayer("g", inputs, units, GaussianMean.Linear, VarianceSource.FromInput, MatrixEngine.Default),
+            _ => new RankOneGaussianLayer("q", inputs, units, MatrixEngine.Default),
+        };
+        var random = new RandomStream(113);
+        foreach (var p in layer.Parameters)
+        {
+            random.FillNormal(p.Value);
+            for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 0.5f;
+        }
+        float[] x = new float[distinct * inputs], y = new float[rows * units], pathWise = new float[rows * units];
+        random.FillNormal(x);
+        random.FillNormal(y);
+        random.FillNormal(pathWise);
+        float[] replicated = source.SelectMany(s => x.Skip(s * inputs).Take(inputs)).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
+
+        float[] InputGradient(bool shared, bool throughDraw)
+        {
+            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
+            if (shared) layer.ForwardShared(x, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            var inputGradient = new float[rows * inputs];
+            if (throughDraw)
+            {
+                layer.Sample(new RandomStream(114), rows, new float[rows * units]);
+                ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, inputGradient);
+            }
+            else layer.AccumulateLogProbGradient(y, replicated, rows, weights, inputGradient, default);
+            return inputGradient;
+        }
+
+        foreach (bool throughDraw in new[] { false, true })
+        {
+            float[] expected = InputGradient(shared: false, throughDraw), actual = InputGradient(shared: true, throughDraw);
+            double scale = expected.Max(v => Math.Abs((double)v));
+            Assert.IsGreaterThan(0.0, scale, "the input gradient is not zero");
+            // The statistics of one input from a product over 3 rows or over 8: a rounding or two apart, a few in the gradient.
+            for (int i = 0; i < expected.Length; i++)
+                Assert.AreEqual(expected[i], actual[i], 1e-5 * scale, $"kind {kind}, {(throughDraw ? "through the draw" : "score function")}: input gradient {i}");
+        }
+    }
 }
