@@ -1,6 +1,7 @@
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Temporal;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Temporal;
 
@@ -405,5 +406,120 @@ public sealed class LstmTests
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalHidden(1));
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalCell(1));
         Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Backward(new float[2 * 4], 2, 1));
+    }
+
+    /// <summary>
+    /// Each size refused names itself, and a hidden size past the layer's own limit (4H ≤ int.MaxValue / 4) is refused
+    /// as the hidden size, not further in as some parameter's rows. 2²⁷ is the first such size: 4 · 2²⁷ = 2²⁹ is past
+    /// int.MaxValue / 4 = 2²⁹ − 1.
+    /// </summary>
+    [TestMethod]
+    public void ASizeThatIsRefusedIsNamed()
+    {
+        Assert.AreEqual("inputSize", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Lstm("l", 0, 4, MatrixEngine.Default)).ParamName);
+        Assert.AreEqual("hiddenSize", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Lstm("l", 3, 0, MatrixEngine.Default)).ParamName);
+        var tooLarge = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Lstm("l", 3, 1 << 27, MatrixEngine.Default));
+        Assert.AreEqual("hiddenSize", tooLarge.ParamName);
+        StringAssert.Contains(tooLarge.Message, "hidden size 134217728 is too large");
+    }
+
+    /// <summary>
+    /// A Forward that fails part-way (here its engine throws at the first product, after z_0, c_0 and the inputs were
+    /// overwritten) leaves no forward pass to read: the states and a Backward are refused, not served from the
+    /// last pass's steps mixed with this one's initial state.
+    /// </summary>
+    [TestMethod]
+    public void AForwardThatFailsPartWayLeavesNoForwardToRead()
+    {
+        const int d = 3, h = 4, batch = 2, steps = 3;
+        bool fail = false;
+        var engine = new ObservingEngine(MatrixEngine.Default, (m, n, k) => { if (fail) throw new TimeoutException("the engine failed"); });
+        var lstm = RandomLstm(d, h, 91, engine);
+        float[] x = Normal(steps * batch * d, 92), w = Normal(steps * batch * h, 93);
+        lstm.EnsureCapacity(steps, batch);
+        lstm.Forward(x, steps, batch, Normal(batch * h, 94), Normal(batch * h, 95));
+        Assert.AreEqual(steps * batch * h, lstm.Hidden(steps, batch).Length, "the premise: a forward pass to read");
+
+        fail = true;
+        Assert.ThrowsExactly<TimeoutException>(() => lstm.Forward(x, steps, batch, Normal(batch * h, 96), Normal(batch * h, 97)));
+        fail = false;
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Hidden(steps, batch));
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalHidden(batch));
+        Assert.ThrowsExactly<InvalidOperationException>(() => lstm.FinalCell(batch));
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Backward(w, steps, batch)).Message, "needs a Forward");
+        Assert.IsTrue(lstm.Parameters.All(p => p.Gradient.All(v => v == 0)), "the refused Backward added nothing");
+    }
+
+    /// <summary>
+    /// A Forward given no initial state starts from z_0 = c_0 = 0 whatever the last one started from: after a pass from a
+    /// random state, a pass from none gives the bits of a fresh layer's, its hidden states and every gradient (the recurrent
+    /// weights' gradient reads z_0 though the forward pass adds no product of it).
+    /// </summary>
+    [TestMethod]
+    public void AForwardWithoutAnInitialStateStartsFromZeroWhateverTheLastOneStartedFrom()
+    {
+        const int d = 5, h = 6, batch = 2, steps = 3;
+        var used = RandomLstm(d, h, 101);
+        var fresh = new Lstm("fresh", d, h, MatrixEngine.Default);
+        for (int p = 0; p < used.Parameters.Count; p++) used.Parameters[p].Value.CopyTo(fresh.Parameters[p].Value, 0);
+        float[] x = Normal(steps * batch * d, 102), w = Normal(steps * batch * h, 103);
+        used.EnsureCapacity(steps, batch);
+        fresh.EnsureCapacity(steps, batch);
+        used.Forward(Normal(steps * batch * d, 104), steps, batch, Normal(batch * h, 105), Normal(batch * h, 106));
+        used.Backward(w, steps, batch);
+
+        ZeroGradients(used);
+        used.Forward(x, steps, batch);
+        used.Backward(w, steps, batch);
+        fresh.Forward(x, steps, batch);
+        fresh.Backward(w, steps, batch);
+        CollectionAssert.AreEqual(fresh.Hidden(steps, batch).ToArray(), used.Hidden(steps, batch).ToArray(), "z_1 … z_T");
+        CollectionAssert.AreEqual(fresh.FinalCell(batch).ToArray(), used.FinalCell(batch).ToArray(), "c_T");
+        for (int p = 0; p < used.Parameters.Count; p++)
+        {
+            Assert.IsTrue(fresh.Parameters[p].Gradient.Any(v => v != 0), $"the premise: {fresh.Parameters[p].Name} has a gradient");
+            CollectionAssert.AreEqual(fresh.Parameters[p].Gradient, used.Parameters[p].Gradient, used.Parameters[p].Name);
+        }
+    }
+
+    /// <summary>
+    /// What reads the last Forward takes its shape and no other: a Backward of fewer steps (a truncated sequence the
+    /// forward pass did not end at), a state of a smaller batch, or no steps of it are refused, naming what ran.
+    /// </summary>
+    [TestMethod]
+    public void OnlyTheShapeOfTheLastForwardIsRead()
+    {
+        const int d = 3, h = 4, batch = 2, steps = 5;
+        var lstm = RandomLstm(d, h, 111);
+        float[] x = Normal(steps * batch * d, 112), w = Normal(steps * batch * h, 113);
+        lstm.EnsureCapacity(steps, batch);
+        lstm.Forward(x, steps, batch);
+        ZeroGradients(lstm);
+        var fewer = Assert.ThrowsExactly<ArgumentException>(() => lstm.Backward(w, steps - 1, batch));
+        StringAssert.Contains(fewer.Message, "the last Forward ran 5 steps of batch 2");
+        Assert.IsTrue(lstm.Parameters.All(p => p.Gradient.All(v => v == 0)), "the refused Backward added nothing");
+        foreach (Func<object> read in new Func<object>[] { () => lstm.Hidden(steps, 1).Length, () => lstm.FinalHidden(1).Length, () => lstm.FinalCell(1).Length })
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => read()).Message, "the last Forward ran batch 2");
+        Assert.AreEqual("steps", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => lstm.Hidden(0, batch)).ParamName);
+        Assert.AreEqual(batch * h, lstm.Hidden(1, batch).Length, "one step of it is readable");
+    }
+
+    /// <summary>
+    /// Room made by two calls is not room for every shape within both: after room for 10 steps of 1 row and 1 step of 5,
+    /// 2 steps of 5 have no more rows than the first (10) and no larger batch than the second, but need 15 states of the
+    /// batch (z_0 … z_2), more than either made room for (11 and 10). They are refused naming the call that makes room.
+    /// </summary>
+    [TestMethod]
+    public void RoomMadeByTwoCallsIsNotRoomForTheirLargestRowsAndBatchTogether()
+    {
+        const int d = 3, h = 4;
+        var lstm = RandomLstm(d, h, 121);
+        lstm.EnsureCapacity(10, 1);
+        lstm.EnsureCapacity(1, 5);
+        float[] x = Normal(2 * 5 * d, 122);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => lstm.Forward(x, 2, 5)).Message, "EnsureCapacity(2, 5)");
+        lstm.EnsureCapacity(2, 5);
+        lstm.Forward(x, 2, 5);
+        Assert.AreEqual(2 * 5 * h, lstm.Hidden(2, 5).Length);
     }
 }
