@@ -353,40 +353,10 @@ public sealed class SharedForwardTests
     [DataRow(GaussianMean.Linear)]
     public void APerUnitVarianceLayerThatSharesItsInputBackpropagatesAsRowByRow(GaussianMean mean)
     {
-        const int inputs = 6, units = 5, distinct = 3;
-        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
-        int rows = source.Length;
-        var layer = new GaussianLayer("g", inputs, units, mean, VarianceSource.PerUnit, MatrixEngine.Default);
-        var random = new RandomStream(111);
-        foreach (var p in layer.Parameters)
-        {
-            random.FillNormal(p.Value);
-            for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 0.5f;
-        }
-        float[] x = new float[distinct * inputs], y = new float[rows * units], pathWise = new float[rows * units];
-        random.FillNormal(x);
-        random.FillNormal(y);
-        random.FillNormal(pathWise);
-        float[] replicated = source.SelectMany(s => x.Skip(s * inputs).Take(inputs)).ToArray();
-        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
-
-        float[] Run(bool shared, bool throughDraw)
-        {
-            foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
-            if (shared) layer.ForwardShared(x, distinct, source, rows);
-            else layer.Forward(replicated, rows);
-            if (throughDraw)
-            {
-                layer.Sample(new RandomStream(112), rows, new float[rows * units]);
-                layer.BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, default);
-            }
-            else layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, default);
-            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
-        }
-
+        var backward = SharedRowsBackward(new GaussianLayer("g", 6, 5, mean, VarianceSource.PerUnit, MatrixEngine.Default), 111, inputGradient: false);
         foreach (bool throughDraw in new[] { false, true })
         {
-            float[] expected = Run(shared: false, throughDraw), actual = Run(shared: true, throughDraw);
+            float[] expected = backward(shared: false, throughDraw), actual = backward(shared: true, throughDraw);
             double scale = expected.Max(v => Math.Abs((double)v));
             // Sums of 8 float terms in another order (per distinct input first): a few roundings of the largest.
             for (int i = 0; i < expected.Length; i++)
@@ -403,16 +373,36 @@ public sealed class SharedForwardTests
     [DataRow(2)]   // rank one plus diagonal
     public void RowsThatShareTheirInputGiveEachRowsInputGradientWhenAsked(int kind)
     {
-        const int inputs = 6, units = 5, distinct = 3;
-        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
-        int rows = source.Length;
         ConditionalLayer layer = kind switch
         {
-            0 => new GaussianLayer("g", inputs, units, GaussianMean.Tanh, VarianceSource.PerUnit, MatrixEngine.Default),
-            1 => new GaussianLayer("g", inputs, units, GaussianMean.Linear, VarianceSource.FromInput, MatrixEngine.Default),
-            _ => new RankOneGaussianLayer("q", inputs, units, MatrixEngine.Default),
+            0 => new GaussianLayer("g", 6, 5, GaussianMean.Tanh, VarianceSource.PerUnit, MatrixEngine.Default),
+            1 => new GaussianLayer("g", 6, 5, GaussianMean.Linear, VarianceSource.FromInput, MatrixEngine.Default),
+            _ => new RankOneGaussianLayer("q", 6, 5, MatrixEngine.Default),
         };
-        var random = new RandomStream(113);
+        var backward = SharedRowsBackward(layer, 113, inputGradient: true);
+        foreach (bool throughDraw in new[] { false, true })
+        {
+            float[] expected = backward(shared: false, throughDraw), actual = backward(shared: true, throughDraw);
+            double scale = expected.Max(v => Math.Abs((double)v));
+            Assert.IsGreaterThan(0.0, scale, "the input gradient is not zero");
+            // The statistics of one input from a product over 3 rows or over 8: a rounding or two apart, a few in the gradient.
+            for (int i = 0; i < expected.Length; i++)
+                Assert.AreEqual(expected[i], actual[i], 1e-5 * scale, $"kind {kind}, {(throughDraw ? "through the draw" : "score function")}: input gradient {i}");
+        }
+    }
+
+    /// <summary>
+    /// A backward through <paramref name="layer"/> (its weights drawn from <paramref name="seed"/>, halved) over 8 rows of 3 distinct
+    /// inputs (rows 0, 0, 1, 1, 1, 2, 2, 2), after a forward over the repeated inputs or a shared one (the first argument), by the score
+    /// function or through the draw (the second): it returns the parameters' gradients in order, or the input's when <paramref name="inputGradient"/>.
+    /// </summary>
+    private delegate float[] SharedRowsGradient(bool shared, bool throughDraw);
+
+    private static SharedRowsGradient SharedRowsBackward(ConditionalLayer layer, ulong seed, bool inputGradient)
+    {
+        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
+        int rows = source.Length, distinct = 3, inputs = layer.InputSize, units = layer.OutputSize;
+        var random = new RandomStream(seed);
         foreach (var p in layer.Parameters)
         {
             random.FillNormal(p.Value);
@@ -424,30 +414,19 @@ public sealed class SharedForwardTests
         random.FillNormal(pathWise);
         float[] replicated = source.SelectMany(s => x.Skip(s * inputs).Take(inputs)).ToArray();
         float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
-
-        float[] InputGradient(bool shared, bool throughDraw)
+        return (shared, throughDraw) =>
         {
             foreach (var p in layer.Parameters) Array.Clear(p.Gradient);
             if (shared) layer.ForwardShared(x, distinct, source, rows);
             else layer.Forward(replicated, rows);
-            var inputGradient = new float[rows * inputs];
+            float[] input = inputGradient ? new float[rows * inputs] : [];
             if (throughDraw)
             {
-                layer.Sample(new RandomStream(114), rows, new float[rows * units]);
-                ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, inputGradient);
+                layer.Sample(new RandomStream(seed + 1), rows, new float[rows * units]);
+                ((IReparameterizedLayer)layer).BackwardThroughSample(new SampleGradient { PathWise = pathWise, RowWeights = weights }, replicated, rows, input);
             }
-            else layer.AccumulateLogProbGradient(y, replicated, rows, weights, inputGradient, default);
-            return inputGradient;
-        }
-
-        foreach (bool throughDraw in new[] { false, true })
-        {
-            float[] expected = InputGradient(shared: false, throughDraw), actual = InputGradient(shared: true, throughDraw);
-            double scale = expected.Max(v => Math.Abs((double)v));
-            Assert.IsGreaterThan(0.0, scale, "the input gradient is not zero");
-            // The statistics of one input from a product over 3 rows or over 8: a rounding or two apart, a few in the gradient.
-            for (int i = 0; i < expected.Length; i++)
-                Assert.AreEqual(expected[i], actual[i], 1e-5 * scale, $"kind {kind}, {(throughDraw ? "through the draw" : "score function")}: input gradient {i}");
-        }
+            else layer.AccumulateLogProbGradient(y, replicated, rows, weights, input, default);
+            return inputGradient ? input : layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        };
     }
 }
