@@ -69,6 +69,30 @@ public sealed class LayerArgumentTests
         Assert.IsTrue(layer.Parameters.Any(p => p.Gradient.Any(g => g != 0)), "the call with every span whole accumulates");
     }
 
+    /// <summary>
+    /// The bilinear form's calls name the span that is short: the features (one unit short) or the constants (one row short),
+    /// each by its own name, for the binary and the continuous Bernoulli layers and through a trunk.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b")]
+    [DataRow("9cb-5b")]
+    [DataRow("9b-4t-5b")]
+    public void TheBilinearTermsNameTheSpanThatIsShort(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 55);
+        ConditionalLayer layer = machine.Generative.Layers[0];
+        var bilinear = (IBilinearLogProb)layer;
+        int o = layer.OutputSize;
+        float[] x = new float[Rows * layer.InputSize], y = new float[Rows * o];
+        new RandomStream(56).FillUniform(x);
+        layer.Forward(x, Rows);
+
+        AssertNamed(() => bilinear.InputFeatures(Rows, new float[Rows * o - 1], new double[Rows]), "features", "InputFeatures with short features");
+        AssertNamed(() => bilinear.InputFeatures(Rows, new float[Rows * o], new double[Rows - 1]), "constant", "InputFeatures with short constants");
+        AssertNamed(() => bilinear.OutputTerms(y, Rows, new float[Rows * o], new double[Rows - 1]), "constant", "OutputTerms with short constants");
+        bilinear.InputFeatures(Rows, new float[Rows * o], new double[Rows]);   // whole spans serve
+    }
+
     [TestMethod]
     public void ALayerWithoutAnEngineOrWithAnUndefinedMeanIsRefusedAtConstruction()
     {

@@ -223,6 +223,44 @@ public sealed class SharedForwardTests
     }
 
     /// <summary>
+    /// A backward asked for the input's gradient gives every row its own trunk activations, so that the rows [0, distinct) no
+    /// longer hold the distinct inputs' ones: a second backward over the same forward, not asked for it, must then go row by row
+    /// and still give every parameter's gradient of a forward over the repeated inputs (within the products' rounding).
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-6t-5b")]
+    [DataRow("20b-6t-4t-5b")]
+    public void ASecondBackwardAfterTheRowsTookTheirOwnTrunkActivationsGoesRowByRow(string architecture)
+    {
+        const int distinct = 3;
+        int[] source = [0, 0, 0, 1, 2, 2, 2, 2];
+        int rows = source.Length;
+        var original = TestModels.Random(architecture + "-4g", 85);
+        int units = original.Architecture.Layers[1].Size, visible = original.Architecture.Visible.Size;
+        var (inputs, replicated) = RepeatedInputs(original, distinct, source, 86);
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.1f * r).ToArray();
+
+        float[] Run(bool shared)
+        {
+            var machine = original.Clone();
+            ConditionalLayer layer = machine.Recognition.Layer(1);
+            if (shared) layer.ForwardShared(inputs, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(87), rows, y);
+            layer.AccumulateLogProbGradient(y, replicated, rows, weights, new float[rows * visible], default);
+            machine.ZeroGradients();
+            layer.AccumulateLogProbGradient(y, replicated, rows, weights, default, default);
+            return layer.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+
+        float[] expected = Run(shared: false), actual = Run(shared: true);
+        double scale = expected.Max(v => Math.Abs((double)v));
+        Assert.IsTrue(scale > 0, "all zero, so the comparison would not test anything");
+        for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-5 * scale + 1e-7, $"{architecture}: parameter gradient {i}");
+    }
+
+    /// <summary>
     /// What makes the shared backward worth having: behind a trunk, every product of the bottom layer's
     /// backward runs over the distinct inputs, so its multiply-adds are exactly distinct / rows of those
     /// of the same backward after a forward over the repeated inputs (each product is linear in the rows).

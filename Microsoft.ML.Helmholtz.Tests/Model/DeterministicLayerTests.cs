@@ -55,6 +55,21 @@ public sealed class DeterministicLayerTests
         StringAssert.Contains(e.Message, "60000 and 60000 units");
     }
 
+    /// <summary>
+    /// A trunk's middle layer wider than the layers around it sets the widest row: 60000 rows of its 40000 units (2.4·10⁹ values)
+    /// fit no array, though 60000 rows of the 4 visible, the 2 hidden or the 10 units on either side of it (the heads' inputs, the
+    /// generative trunk being the recognition one reversed) would, so a block of that many rows is refused up front, naming the
+    /// argument that asked for it, and not when an extractor is first made.
+    /// </summary>
+    [TestMethod]
+    public void ATrunkWiderThanItsLayersSetsTheRowsAnArrayHolds()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("4b-10t-40000t-10t-2b"), 1, MatrixEngine.Managed);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RecognitionFeatures(machine, rowsPerBlock: 60000));
+        Assert.AreEqual("rowsPerBlock", e.ParamName);
+        Assert.AreEqual(50000, new RecognitionFeatures(machine, rowsPerBlock: 50000).RowsPerBlock, "2·10⁹ values fit one array");
+    }
+
     [TestMethod]
     public void BothEstimatorsConvergeToTheExactLogLikelihoodThroughTrunks()
     {
@@ -97,5 +112,40 @@ public sealed class DeterministicLayerTests
         StringAssert.Contains(price.Unsupported(HelmholtzArchitecture.Parse("6b-5t-4g")), "deterministic layers");
         StringAssert.Contains(price.Unsupported(HelmholtzArchitecture.Parse("6b-4gr")), "diagonal posterior variances");
         Assert.IsNull(new StochasticBackpropagation().Unsupported(HelmholtzArchitecture.Parse("6b-5t-4gr")));
+    }
+
+    /// <summary>
+    /// The gradient between two deterministic layers is a buffer the backward reuses: each backward must start it from zero, so that
+    /// a second backward over the same forward (after the gradients are zeroed) gives the first's parameter and input gradients again,
+    /// not those plus what the first left there. A fresh layer's buffers are zero, so only a second backward shows this.
+    /// </summary>
+    [TestMethod]
+    [DataRow("20b-6t-4t-5b")]
+    [DataRow("20b-6t-4t-7g")]
+    public void EveryBackwardOverOneForwardGivesTheSameGradients(string architecture)
+    {
+        const int rows = 5;
+        var machine = TestModels.Random(architecture + "-4g", 88);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        int visible = machine.Architecture.Visible.Size;
+        float[] x = TestModels.RandomStates(machine.Architecture, rows, 89).Layer(0, rows).ToArray();
+        float[] weights = Enumerable.Range(0, rows).Select(r => 1f - 0.15f * r).ToArray();
+        layer.Forward(x, rows);
+        var y = new float[rows * layer.OutputSize];
+        layer.Sample(new RandomStream(90), rows, y);
+
+        float[] Backward()
+        {
+            machine.ZeroGradients();
+            var dx = new float[rows * visible];
+            layer.AccumulateLogProbGradient(y, x, rows, weights, dx, default);
+            return [.. layer.Parameters.SelectMany(p => p.Gradient), .. dx];
+        }
+
+        float[] first = Backward(), second = Backward();
+        // The same products over the same operands: equal up to at most a reordering of the sums.
+        double scale = first.Max(v => Math.Abs((double)v));
+        Assert.IsTrue(scale > 0, "all zero, so the comparison would not test anything");
+        for (int i = 0; i < first.Length; i++) Assert.AreEqual(first[i], second[i], 1e-6 * scale, $"{architecture}: gradient {i}");
     }
 }

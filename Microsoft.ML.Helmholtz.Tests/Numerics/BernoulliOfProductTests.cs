@@ -154,6 +154,28 @@ public sealed class BernoulliOfProductTests
     }
 
     /// <summary>
+    /// Operands made for a layer of another shape are refused, naming them, when either dimension differs (same inputs and more
+    /// outputs, or fewer inputs and the same outputs), and before the layer's forward is cleared: its logits are still read.
+    /// The check comes before the kernel, so it holds with or without AVX-512.
+    /// </summary>
+    [TestMethod]
+    [DataRow(8, 6)]
+    [DataRow(7, 5)]
+    public void OperandsOfALayerOfAnotherShapeAreRefusedAndLeaveTheForward(int inputs, int outputs)
+    {
+        const int rows = 2;
+        var layer = new BernoulliLayer("b", 8, 5, MatrixEngine.Managed);
+        float[] input = Normal(rows * 8, 12, 1f);
+        layer.Forward(input, rows);
+        float[] logits = layer.Logits(rows).ToArray();
+        var operands = new BernoulliProductOperands(new float[outputs * inputs], new float[outputs], inputs, outputs);
+        float[] targets = new float[rows * 5];
+        var refusal = Assert.ThrowsExactly<ArgumentException>(() => layer.AccumulateLogProbOfProduct(operands, input, targets, rows, [0, 1], rows, new double[rows]));
+        Assert.AreEqual("operands", refusal.ParamName);
+        CollectionAssert.AreEqual(logits, layer.Logits(rows).ToArray(), "the refused call left the forward");
+    }
+
+    /// <summary>
     /// The path serves a binary visible layer (alone or under deterministic layers) under a built-in engine where AVX-512 runs,
     /// and nothing else: soft targets and an engine of the user's (given every product unless it allows fused ones) keep the
     /// forward path.
