@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Learning.Optimizers;
@@ -39,22 +38,17 @@ internal static unsafe class OptimizerStepBenchmark
         Parameter[] parameters = machine.Parameters.ToArray();
         long count = parameters.Sum(p => (long)p.Length);
         var random = new Random(1);
-        // Pinned, so that the pool's pieces of work can point into them.
-        float[][] gradients = parameters.Select(p =>
+        // Each parameter's fresh gradient, written into place before each step over the same blocks the optimiser runs on (the
+        // blocks' first state array is where it is kept).
+        var fresh = new Dictionary<Parameter, float[]>(ReferenceEqualityComparer.Instance);
+        foreach (Parameter p in parameters)
         {
-            float[] g = GC.AllocateArray<float>(p.Length, pinned: true);
+            float[] g = ParameterBlocks.AllocateState(p.Length);
             for (int i = 0; i < g.Length; i++) g[i] = (float)(1e-3 * (random.NextDouble() - 0.5));
-            return g;
-        }).ToArray();
-        float[] sweep = GC.AllocateArray<float>(16 << 20, pinned: true);
-        long[] from = GC.AllocateArray<long>(parameters.Length, pinned: true), to = GC.AllocateArray<long>(parameters.Length, pinned: true);
-        int[] lengths = GC.AllocateArray<int>(parameters.Length, pinned: true);
-        for (int p = 0; p < parameters.Length; p++)
-        {
-            from[p] = (long)ParameterBlocks.Pointer(gradients[p]);
-            to[p] = (long)ParameterBlocks.Pointer(parameters[p].Gradient);
-            lengths[p] = parameters[p].Length;
+            fresh[p] = g;
         }
+        var gradients = new ParameterBlocks(parameters, p => (fresh[p], null));
+        float[] sweep = GC.AllocateArray<float>(16 << 20, pinned: true);
         var undo = new StepUndo(parameters);
         // Two optimisers: one Adam given the undo copy and then not would build its blocks again at each change.
         IKeepsValuesBeforeStep keeping = new Adam();
@@ -87,10 +81,7 @@ internal static unsafe class OptimizerStepBenchmark
                 var row = rows[r];
                 // Both on the pool, as a training step's backward and products keep its helpers busy up to the optimiser's step
                 // (a helper left idle for longer sleeps, and waking it would be timed with the step).
-                pool.Run(parameters.Length, new CopyGradients
-                {
-                    From = (float**)Marshal.UnsafeAddrOfPinnedArrayElement(from, 0), To = (float**)Marshal.UnsafeAddrOfPinnedArrayElement(to, 0), Lengths = (int*)Marshal.UnsafeAddrOfPinnedArrayElement(lengths, 0),
-                });
+                gradients.Run(new FreshGradients { Blocks = gradients.Table });
                 if (row.Evict) pool.Run(SweepPieces, new Sweep { Values = ParameterBlocks.Pointer(sweep), Length = sweep.Length });
                 using var scope = WorkerPool.Use(row.Inline ? WorkerPool.Inline : pool);
                 long start = Stopwatch.GetTimestamp();
@@ -114,11 +105,10 @@ internal static unsafe class OptimizerStepBenchmark
 
     private const int SweepPieces = 64;
 
-    private struct CopyGradients : IPieceWork
+    private struct FreshGradients : IPieceWork
     {
-        public float** From, To;
-        public int* Lengths;
-        public readonly void Execute(int piece) => new Span<float>(From[piece], Lengths[piece]).CopyTo(new Span<float>(To[piece], Lengths[piece]));
+        public ParameterBlocks.Block* Blocks;
+        public readonly void Execute(int piece) => new Span<float>(Blocks[piece].State0, Blocks[piece].Length).CopyTo(new Span<float>(Blocks[piece].Gradient, Blocks[piece].Length));
     }
 
     /// <summary>One write a cache line through a 64 MB array: each line is read and written back, and what was cached before is evicted.</summary>

@@ -42,16 +42,13 @@ public static partial class Kernels
         // Those stores need aligned addresses: the elements before the first aligned one take the scalar step, whose bits are the same.
         fixed (float* kept = before)
         {
-            if (Wide && !Vector512.IsHardwareAccelerated)
-            {
-                bool streamed = keep && Avx.IsSupported && FloatAligned(kept);
-                if (streamed) i = AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, 0, Math.Min(n, ElementsBeforeAligned(kept, 32)));
+            bool lanes16 = Vector512.IsHardwareAccelerated;
+            bool streamed = Wide && keep && (lanes16 ? Avx512F.IsSupported : Avx.IsSupported) && FloatAligned(kept);
+            if (streamed) i = AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, 0, Math.Min(n, ElementsBeforeAligned(kept, lanes16 ? 64 : 32)));
+            if (Wide && !lanes16)
                 i = AdamUpdate8(x, g, m, v, beta1, beta2, stepSize, epsilonHat, keep ? kept : null, streamed, shrink, i);
-            }
             else if (Wide)
             {
-                bool streamed = keep && Avx512F.IsSupported && FloatAligned(kept);
-                if (streamed) i = AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, 0, Math.Min(n, ElementsBeforeAligned(kept, 64)));
                 Vector512<float> b1 = Vector512.Create(beta1), b2 = Vector512.Create(beta2), c1 = Vector512.Create(a1), c2 = Vector512.Create(a2);
                 Vector512<float> step = Vector512.Create(stepSize), eps = Vector512.Create(epsilonHat), keepOf = Vector512.Create(shrink);
                 Vector512<float> gradientFloor = Vector512.Create(OptimizerGradientFloor), stateFloor = Vector512.Create(OptimizerStateFloor);
@@ -74,7 +71,7 @@ public static partial class Kernels
                 }
             }
             // Non-temporal stores are ordered only by a fence: the copy is then whole before anyone can read it.
-            if (keep && Sse.IsSupported) Sse.StoreFence();
+            if (streamed) Sse.StoreFence();
         }
         AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, i, n);
     }
