@@ -371,4 +371,39 @@ public sealed class MultiSampleRuleTests
         var wrongK = Batch(machine, new float[6], 1, 2, 94);
         Assert.ThrowsExactly<ArgumentException>(() => new ImportanceWeightedBound(3).AccumulateGradients(machine, wrongK));
     }
+
+    /// <summary>
+    /// The importance-weighted bound refuses a machine with a hidden layer it cannot back-propagate through, in Prepare and in a
+    /// direct AccumulateGradients, before it adds to any gradient. The trainers ask <see cref="ILearningRule.Unsupported"/> first;
+    /// a direct caller without the rule's own check would reach the path-wise backward pass, which takes every hidden layer to be
+    /// reparameterised.
+    /// </summary>
+    [TestMethod]
+    public void TheImportanceWeightedBoundRefusesABinaryMachineBeforeAddingAGradient()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 151, scale: 0.5f);
+        var data = TestModels.RandomStates(machine.Architecture, 4, 152).Layer(0, 4).ToArray();
+        var prepare = Assert.ThrowsExactly<NotSupportedException>(() => new ImportanceWeightedBound(3).Prepare(machine, 4));
+        StringAssert.Contains(prepare.Message, "hidden layer 1");
+        machine.ZeroGradients();
+        var step = Assert.ThrowsExactly<NotSupportedException>(() => new ImportanceWeightedBound(3).AccumulateGradients(machine, Batch(machine, data, 4, 3, 153)));
+        StringAssert.Contains(step.Message, "hidden layer 1");
+        Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), "no gradient was added before the refusal");
+    }
+
+    /// <summary>
+    /// Reweighted wake-sleep names its recognition update in its name and in the objective the epoch reports carry: a run of both
+    /// phases must not be reported as one of the sleep phase alone.
+    /// </summary>
+    [TestMethod]
+    [DataRow(RecognitionUpdate.Wake, "rws", "wake")]
+    [DataRow(RecognitionUpdate.Sleep, "rws-sleep", "sleep")]
+    [DataRow(RecognitionUpdate.WakeAndSleep, "rws-wake-sleep", "wake and sleep")]
+    public void ReweightedWakeSleepNamesItsRecognitionUpdate(RecognitionUpdate update, string name, string phases)
+    {
+        var rule = new ReweightedWakeSleep(4, update);
+        Assert.AreEqual(name, rule.Name);
+        StringAssert.StartsWith(rule.Objective, "−L_4 (the 4-sample bound");
+        StringAssert.EndsWith(rule.Objective, $"; q follows the {phases} update)");
+    }
 }

@@ -83,6 +83,88 @@ public sealed class RuleMisuseTests
         CollectionAssert.AreEqual(expected, grown, name);
     }
 
+    /// <summary>
+    /// A K-sample rule refuses a batch drawn for another K, with fewer or with more samples per example, naming the batch, before it
+    /// adds to any gradient: without its own check it would read the batch's rows in groups of its own K, taking samples of two
+    /// examples for one or running past the buffers it had prepared.
+    /// </summary>
+    [TestMethod]
+    [DataRow("vimco")]
+    [DataRow("iwae")]
+    [DataRow("rws")]
+    [DataRow("rws-wake-sleep")]
+    public void AKSampleRuleRefusesABatchOfAnotherKBeforeAddingAGradient(string name)
+    {
+        ILearningRule rule = LearningRules.Create(name, samples: 3);
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        machine.ZeroGradients();
+        foreach (int k in new[] { 2, 4 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => rule.AccumulateGradients(machine, Batch(machine, 4, k, 2)), $"{name}, K = {k}");
+            Assert.AreEqual("batch", e.ParamName, $"{name}, K = {k}");
+            StringAssert.Contains(e.Message, $"The batch holds {k} samples per example; this rule draws 3.", $"{name}, K = {k}");
+            Assert.IsTrue(machine.Parameters.All(p => p.Gradient.All(g => g == 0)), $"{name}, K = {k}: no gradient was added before the refusal");
+        }
+        Assert.IsTrue(double.IsFinite(rule.AccumulateGradients(machine, Batch(machine, 4, 3, 2)).FreeEnergy), $"{name}: a batch of its own K");
+    }
+
+    /// <summary>
+    /// A rule that took a step on one machine and is then given another, wider one directly (a direct call; the trainers prepare
+    /// the rule for their machine) prepares for the new machine: its gradient there is bit for bit a fresh rule's. The path-wise
+    /// rules' buffers hold rows of every layer, so buffers for as many rows of the narrower machine do not hold the wider one's.
+    /// </summary>
+    [TestMethod]
+    [DataRow("iwae")]
+    [DataRow("sbp")]
+    [DataRow("vimco")]
+    [DataRow("rws")]
+    public void ARuleGivenAnotherMachinePreparesForIt(string name)
+    {
+        var first = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        var wider = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(name is "iwae" or "sbp" ? "12b-9g-5g" : "12b-9b-5b"), 2);
+        float[] GradientOnTheWider(ILearningRule rule)
+        {
+            wider.ZeroGradients();
+            rule.AccumulateGradients(wider, Batch(wider, 5, rule.SamplesPerExample, 7));
+            return wider.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        ILearningRule moved = LearningRules.Create(name, samples: 3);
+        moved.AccumulateGradients(first, Batch(first, 5, moved.SamplesPerExample, 6));
+        float[] expected = GradientOnTheWider(LearningRules.Create(name, samples: 3));
+        Assert.IsTrue(expected.Any(g => g != 0), $"{name}: a gradient of zeros proves nothing");
+        CollectionAssert.AreEqual(expected, GradientOnTheWider(moved), name);
+    }
+
+    /// <summary>
+    /// A rule's second batch gives the gradient a fresh rule gives it: what a step leaves in the rule's buffers (the path-wise
+    /// rules' gradients at each hidden layer, which the layers add to) is cleared before the next step adds to it. Two hidden
+    /// layers, so that a layer's gradient is reached both from below and through the layer above. The rules listed keep no
+    /// running estimates, which would rightly carry from one batch to the next.
+    /// </summary>
+    [TestMethod]
+    [DataRow("iwae")]
+    [DataRow("sbp")]
+    [DataRow("sbp-price")]
+    [DataRow("vimco")]
+    [DataRow("rws")]
+    [DataRow("rws-wake-sleep")]
+    [DataRow("wake-sleep")]
+    public void ASecondBatchGivesTheGradientAFreshRuleGives(string name)
+    {
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        float[] Gradient(ILearningRule rule, ulong seed)
+        {
+            machine.ZeroGradients();
+            rule.AccumulateGradients(machine, Batch(machine, 5, rule.SamplesPerExample, seed));
+            return machine.Parameters.SelectMany(p => p.Gradient).ToArray();
+        }
+        ILearningRule used = LearningRules.Create(name, samples: 3);
+        Gradient(used, 8);
+        float[] expected = Gradient(LearningRules.Create(name, samples: 3), 9);
+        Assert.IsTrue(expected.Any(g => g != 0), $"{name}: a gradient of zeros proves nothing");
+        CollectionAssert.AreEqual(expected, Gradient(used, 9), name);
+    }
+
     /// <summary>What a rule with running estimates would carry to a resumed run; null for a rule without them.</summary>
     private static StateSection? Saved(ILearningRule rule, HelmholtzMachine machine)
     {
