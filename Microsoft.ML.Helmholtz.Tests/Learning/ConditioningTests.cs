@@ -374,4 +374,76 @@ public sealed class ConditioningTests
         for (int l = 1; l <= 2; l++)
             foreach (float g in conditioning.RecognitionGradient(l, 8).ToArray()) Assert.AreEqual(2f, g, $"layer {l}");
     }
+
+    /// <summary>
+    /// REINFORCE's and NVIL's gradient in the conditioning of both networks: with the draws and the learning signals s_r = F̂_r held
+    /// as drawn (no baselines, no normalisation; NVIL giving every layer the whole F̂), it is the gradient of the surrogate
+    /// (1/B) Σ_r [−ln p(X_r) + s_r ln q(X_r,&gt;0 | X_r,0)]: the generative conditioning reached by −ln p, the recognition
+    /// conditioning by the score term. (The recognition share was checked only against the normalised rule's: a rule that left
+    /// it out of both passed.) The draws are replayed from the batch's seed.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void TheScoreFunctionRulesGiveTheGradientOfTheirSurrogateInTheConditioning(string ruleName)
+    {
+        var machine = TestModels.Random("5b-3b-2b", 141, scale: 0.6f);
+        const int rows = 4;
+        const ulong seed = 142;
+        var data = TestModels.BinaryData(rows, 5, 143);
+        TrainingBatch NewBatch()
+        {
+            var b = new TrainingBatch(machine.Architecture, rows, 1, new RandomStream(seed), conditioned: true);
+            data.Values.CopyTo(b.ExampleRows(rows));
+            b.Load(rows);
+            return b;
+        }
+        var batch = NewBatch();
+        LayerConditioning c = batch.Conditioning!;
+        Fill(c, rows, 144, 0.5f);
+        c.ClearGradients();
+        machine.ZeroGradients();
+        ILearningRule rule = ruleName == "nvil"
+            ? new Nvil(new NvilOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = false })
+            : new Reinforce(new ReinforceOptions { BaselineDecay = 0, InputBaselineHiddenUnits = 0, NormalizeVariance = false });
+        rule.AccumulateGradients(machine, batch);
+
+        // The rule's draws replayed, and with them each row's F̂, its signal.
+        var replay = NewBatch();
+        double[] signal = new double[rows];
+        machine.SampleFreeEnergy(replay.Random, replay.States, rows, signal, new double[rows], c);
+        for (int l = 0; l <= machine.Architecture.Depth; l++)
+            CollectionAssert.AreEqual(batch.States.Layer(l, rows).ToArray(), replay.States.Layer(l, rows).ToArray(), $"the replayed samples of layer {l}");
+
+        double Loss()
+        {
+            var lp = new double[rows];
+            var lq = new double[rows];
+            machine.Generative.AccumulateLogJoint(replay.States, rows, lp, c);
+            machine.Recognition.AccumulateLogProb(replay.States, rows, lq, c);
+            double total = 0;
+            for (int r = 0; r < rows; r++) total += signal[r] * lq[r] - lp[r];
+            return total / rows;
+        }
+        AssertConditioningGradientsMatch(c, rows, Loss, ruleName);
+    }
+
+    // Each Keep copies that call's gradients, also when the copy it keeps is already large enough (a rule's later batches of as
+    // many rows): the second call gives 5 + (9 − 5) / 2 = 7, not 1 + (9 − 1) / 2 from the first call's copy. Exact in floats.
+    [TestMethod]
+    public void TheUnscaledConditioningGradientKeepsEachCallsGradient()
+    {
+        var conditioning = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
+        var unscaled = new UnscaledConditioningGradient();
+        for (int call = 0; call < 2; call++)
+        {
+            float before = 1 + 4 * call, after = 3 + 6 * call;
+            for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 4).Fill(before);
+            unscaled.Keep(conditioning, 4, 1, 2);
+            for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 4).Fill(after);
+            unscaled.Unscale(conditioning, 4, 1, 2, 2.0);
+            for (int l = 1; l <= 2; l++)
+                foreach (float g in conditioning.RecognitionGradient(l, 4).ToArray()) Assert.AreEqual(before + (after - before) / 2, g, $"call {call}, layer {l}");
+        }
+    }
 }

@@ -451,6 +451,18 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
+    /// The first batch's baseline for a row is the mean of the other rows' values, formed from the batch's mean: for two rows the
+    /// other row's value (the smallest batch that has one: a baseline of 0 there left its signal uncentred), for one row none (0).
+    /// Exact in double for these small integers.
+    /// </summary>
+    [TestMethod]
+    [DataRow(new double[] { 3 }, 0.0)]
+    [DataRow(new double[] { 1, 4 }, 4.0)]
+    [DataRow(new double[] { 1, 4, 7 }, 5.5)]
+    public void TheFirstBatchsBaselineForARowIsTheMeanOfTheOtherRows(double[] values, double expected)
+        => Assert.AreEqual(expected, RunningEstimates.MeanOfOthers(values.Average(), values[0], values.Length));
+
+    /// <summary>
     /// The input-dependent baseline c(x) is fitted by least squares to the centred signal F̂ − b, not to what is left of it after
     /// c: with its output weights 0 and its output bias 5, c(x) = 5 for every row, and on the first batch F̂ − b averages to 0
     /// (each row against the mean of the others), so the bias's gradient, the mean of c − (F̂ − b), is 5 (10 if c were fitted to

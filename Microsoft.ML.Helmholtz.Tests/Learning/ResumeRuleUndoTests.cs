@@ -133,6 +133,31 @@ public sealed class ResumeRuleUndoTests
         RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
     }
 
+    /// <summary>
+    /// A state holding an entry the rule does not keep (another rule's, or the rule's with an input-dependent baseline) is refused
+    /// before anything is taken back: the rule keeps the running estimates it had, not the refused state's baselines, variances and
+    /// started flag (a restore that took those first and refused after left the rule half-restored by a restore that failed).
+    /// </summary>
+    [TestMethod]
+    [DataRow("nvil")]
+    [DataRow("reinforce")]
+    public void AStateWithAnEntryTheRuleDoesNotKeepLeavesTheRuleAsItWas(string name)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 72);
+        ILearningRule rule = TestModels.RuleWithoutInputBaseline(name, normalizeVariance: true);
+        rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 20, 73), 20, new RandomStream(74));
+        StateSection before = RuleStates.Of(rule, machine.Parameters);
+        int signals = name == "nvil" ? 3 : 1;   // NVIL: one per layer of 10b-6b-3b and the unused 0th
+        var other = new StateSection("another run's rule");
+        other.Write("baselines", Enumerable.Repeat(5.0, signals).ToArray());
+        other.Write("variances", Enumerable.Repeat(2.0, signals).ToArray());
+        other.Write("started", 1);
+        other.Write("baseline.hidden.W", new float[10 * 8]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ((IResumable)rule).RestoreState(other, machine.Parameters));
+        StringAssert.Contains(e.Message, "holds 'baseline.hidden.W', which this rule does not keep");
+        RuleStates.AssertSame(before, RuleStates.Of(rule, machine.Parameters));
+    }
+
     /// <summary>A copy of a rule's state with the last value of <paramref name="entry"/> set to <paramref name="value"/>.</summary>
     private static StateSection WithLastValue(StateSection state, string entry, double value)
     {

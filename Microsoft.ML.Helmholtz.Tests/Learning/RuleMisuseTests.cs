@@ -165,6 +165,61 @@ public sealed class RuleMisuseTests
         CollectionAssert.AreEqual(expected, Gradient(used, 9), name);
     }
 
+    /// <summary>
+    /// A rule prepared for more examples than the batch it is then given (the trainers prepare for their batch size; an epoch's last
+    /// batch may be shorter) scales by the batch's own rows: its gradient and its loss are bit for bit those of the same rule prepared
+    /// for exactly that batch. Scaled by the capacity, a batch of 6 prepared for 10 took 6/10 of its mean gradient, and a loss
+    /// averaged over the capacity took the buffer's other entries in.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Rules))]
+    public void ARulePreparedForMoreExamplesThanItsBatchGivesThatBatchsGradientAndLoss(string name)
+    {
+        var machine = HelmholtzMachine.Create(ArchitectureFor(name), 1);
+        (float[] Gradient, BatchLoss Loss) Step(int preparedFor)
+        {
+            ILearningRule rule = LearningRules.Create(name, samples: 3);
+            rule.Prepare(machine, preparedFor);
+            machine.ZeroGradients();
+            BatchLoss loss = rule.AccumulateGradients(machine, Batch(machine, 6, rule.SamplesPerExample, 5));
+            return (machine.Parameters.SelectMany(p => p.Gradient).ToArray(), loss);
+        }
+        var (expected, expectedLoss) = Step(6);
+        var (prepared, preparedLoss) = Step(10);
+        Assert.IsTrue(expected.Any(g => g != 0), $"{name}: a gradient of zeros proves nothing");
+        CollectionAssert.AreEqual(expected, prepared, name);
+        Assert.AreEqual(expectedLoss, preparedLoss, name);
+    }
+
+    /// <summary>
+    /// An option out of its range (a running-estimate decay outside [0, 1), a negative input-dependent baseline) is refused by the
+    /// rule's constructor naming the option that holds it, in the parameter name and the message: a variance decay of 1 named as
+    /// the baseline decay would send the caller to the wrong option.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce", "BaselineDecay")]
+    [DataRow("reinforce", "VarianceDecay")]
+    [DataRow("reinforce", "InputBaselineHiddenUnits")]
+    [DataRow("nvil", "BaselineDecay")]
+    [DataRow("nvil", "VarianceDecay")]
+    [DataRow("nvil", "InputBaselineHiddenUnits")]
+    public void ARefusedOptionIsNamedByItself(string ruleName, string option)
+    {
+        Action make = (ruleName, option) switch
+        {
+            ("nvil", "BaselineDecay") => () => _ = new Nvil(new NvilOptions { BaselineDecay = 1 }),
+            ("nvil", "VarianceDecay") => () => _ = new Nvil(new NvilOptions { VarianceDecay = 1 }),
+            ("nvil", _) => () => _ = new Nvil(new NvilOptions { InputBaselineHiddenUnits = -1 }),
+            (_, "BaselineDecay") => () => _ = new Reinforce(new ReinforceOptions { BaselineDecay = 1 }),
+            (_, "VarianceDecay") => () => _ = new Reinforce(new ReinforceOptions { VarianceDecay = 1 }),
+            _ => () => _ = new Reinforce(new ReinforceOptions { InputBaselineHiddenUnits = -1 }),
+        };
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(make);
+        string named = (ruleName == "nvil" ? "NvilOptions." : "ReinforceOptions.") + option;
+        Assert.AreEqual(named, e.ParamName);
+        StringAssert.Contains(e.Message, option == "InputBaselineHiddenUnits" ? $"{named} must be ≥ 0." : $"{named} must lie in [0, 1); got 1");
+    }
+
     /// <summary>What a rule with running estimates would carry to a resumed run; null for a rule without them.</summary>
     private static StateSection? Saved(ILearningRule rule, HelmholtzMachine machine)
     {

@@ -67,7 +67,7 @@ public sealed class Nvil : ILearningRule, IResumable, IUndoableRunningEstimates
             BaselineDecay = Requires.InUnitIntervalOpenAbove(options.BaselineDecay, "NvilOptions.BaselineDecay"),
             VarianceDecay = Requires.InUnitIntervalOpenAbove(options.VarianceDecay, "NvilOptions.VarianceDecay"),
             InputBaselineHiddenUnits = options.InputBaselineHiddenUnits >= 0 ? options.InputBaselineHiddenUnits
-                : throw new ArgumentOutOfRangeException(nameof(options), options.InputBaselineHiddenUnits, "NvilOptions.InputBaselineHiddenUnits must be ≥ 0."),
+                : throw new ArgumentOutOfRangeException("NvilOptions.InputBaselineHiddenUnits", options.InputBaselineHiddenUnits, "NvilOptions.InputBaselineHiddenUnits must be ≥ 0."),
             NormalizeVariance = options.NormalizeVariance,
             LocalSignals = options.LocalSignals,
         };

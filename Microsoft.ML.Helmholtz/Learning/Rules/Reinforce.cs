@@ -56,7 +56,7 @@ public sealed class Reinforce : ILearningRule, IResumable, IUndoableRunningEstim
             BaselineDecay = Requires.InUnitIntervalOpenAbove(options.BaselineDecay, "ReinforceOptions.BaselineDecay"),
             VarianceDecay = Requires.InUnitIntervalOpenAbove(options.VarianceDecay, "ReinforceOptions.VarianceDecay"),
             InputBaselineHiddenUnits = options.InputBaselineHiddenUnits >= 0 ? options.InputBaselineHiddenUnits
-                : throw new ArgumentOutOfRangeException(nameof(options), options.InputBaselineHiddenUnits, "ReinforceOptions.InputBaselineHiddenUnits must be ≥ 0."),
+                : throw new ArgumentOutOfRangeException("ReinforceOptions.InputBaselineHiddenUnits", options.InputBaselineHiddenUnits, "ReinforceOptions.InputBaselineHiddenUnits must be ≥ 0."),
             NormalizeVariance = options.NormalizeVariance,
         };
     }
