@@ -206,6 +206,43 @@ public sealed class GradientCheckTests
         Assert.ThrowsExactly<NotSupportedException>(() => layer.AccumulateNegLogProbInputHessianDiagonal(new float[rows * units], rows, new float[rows * inputs]));
     }
 
+    /// <summary>
+    /// The backward accumulates (+=), so that several terms can share one pass: a second backward over the same forward adds its
+    /// gradients to the first's, in the weights and biases (by one product per map, or a pair of them where two maps read the
+    /// input) and in every span asked for. Each is twice the first's, within the rounding of one more addition per value.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b")]      // one map
+    [DataRow("9cb-5g")]     // the mean's and the log-variance's maps, as a pair
+    [DataRow("9b-5gr")]     // rank one: three maps
+    [DataRow("9b-4t-5g")]   // behind a deterministic trunk
+    public void ASecondBackwardAddsToTheGradientsOfTheFirst(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 61);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        int inputs = layer.InputSize, units = layer.OutputSize;
+        var random = new RandomStream(62);
+        float[] x = new float[Rows * inputs], y = new float[Rows * units], w = [0.5f, 1f, 1.5f];
+        random.FillUniform(x);
+        layer.Forward(x, Rows);
+        layer.Sample(random, Rows, y);
+        // Without the input's gradient the maps' weight gradients run as one pair; with it, each map pairs its own with its share of ∂/∂x.
+        foreach (bool inputGradient in new[] { false, true })
+        {
+            machine.ZeroGradients();
+            float[] dx = inputGradient ? new float[Rows * inputs] : [], dy = new float[Rows * units], dc = new float[Rows * units];
+            float[] Gradients() => [.. layer.Parameters.SelectMany(p => p.Gradient), .. dx, .. dy, .. dc];
+            layer.AccumulateLogProbGradient(y, x, Rows, w, dx, dy, dc);
+            float[] once = Gradients();
+            layer.AccumulateLogProbGradient(y, x, Rows, w, dx, dy, dc);
+            float[] twice = Gradients();
+            double scale = once.Max(v => Math.Abs((double)v));
+            Assert.IsTrue(scale > 0, "all zero, so the comparison would not test anything");
+            for (int i = 0; i < once.Length; i++)
+                Assert.AreEqual(2.0 * once[i], twice[i], 1e-5 * scale, $"{architecture}{(inputGradient ? ", input gradient asked" : "")}: value {i}");
+        }
+    }
+
     [TestMethod]
     public void InputDependentBaselineGradientMatchesFiniteDifferences()
     {

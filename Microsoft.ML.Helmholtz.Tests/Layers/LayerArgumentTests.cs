@@ -70,6 +70,35 @@ public sealed class LayerArgumentTests
     }
 
     /// <summary>
+    /// Outputs taken by row index are checked for every row before anything is scored: a source past the distinct outputs in the
+    /// last row (which the outputs given, three rows long, would silently serve), a negative count of distinct outputs (whose
+    /// unsigned comparison would let every source through) and a row source one entry short are each refused, naming the argument.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b")]
+    [DataRow("9cb-5g")]
+    [DataRow("9b-4t-5g")]
+    public void OutputsByRowIndexAreCheckedInEveryRowBeforeAnyIsScored(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 57);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        float[] x = new float[Rows * layer.InputSize], y = new float[Rows * layer.OutputSize];
+        var random = new RandomStream(58);
+        random.FillUniform(x);
+        layer.Forward(x, Rows);
+        layer.Sample(random, Rows, y);
+        double[] logProb = new double[Rows];
+
+        AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 0, 1], Rows, logProb), "rowSource", "a source past the distinct rows in the last row only");
+        AssertNamed(() => layer.AccumulateLogProb(y, Rows, [0, 1], Rows, logProb), "rowSource", "a row source one entry short");
+        Assert.AreEqual("distinctRows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+            () => layer.AccumulateLogProb(y, -1, [0, 0, 0], Rows, logProb)).ParamName, "a negative count of distinct outputs");
+        Assert.IsTrue(logProb.All(v => v == 0), "a refused call scores nothing");
+        layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, logProb);   // the premise: a source inside the distinct rows in every row is taken
+        Assert.IsTrue(logProb.All(v => v != 0), "the call with every source inside scores every row");
+    }
+
+    /// <summary>
     /// The bilinear form's calls name the span that is short: the features (one unit short) or the constants (one row short),
     /// each by its own name, for the binary and the continuous Bernoulli layers and through a trunk.
     /// </summary>

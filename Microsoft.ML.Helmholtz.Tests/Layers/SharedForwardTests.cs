@@ -82,6 +82,9 @@ public sealed class SharedForwardTests
         foreach (int distinct in new[] { 0, 4 })
             Assert.AreEqual("distinctRows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(
                 () => machine.Recognition.Layer(1).ForwardShared(new float[36], distinct, [0, 1, 2], 3)).ParamName, $"{distinct} distinct rows");
+        // No rows at all is named as the rows, the parameter that holds it.
+        Assert.AreEqual("rows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+            () => machine.Recognition.Layer(1).ForwardShared(new float[18], 0, [], 0)).ParamName, "0 rows");
     }
 
     /// <summary>

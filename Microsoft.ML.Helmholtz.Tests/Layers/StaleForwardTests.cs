@@ -182,6 +182,50 @@ public sealed class StaleForwardTests
         Assert.AreEqual("batch", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => layer.Expectation(-1, [])).ParamName);
     }
 
+    /// <summary>
+    /// A Gaussian layer's read over 0 rows needs no forward and changes nothing, before any forward and after one, plain or shared:
+    /// no row shares statistics then, so the reads take each row's own (they read the last shared row's source, and a layer whose
+    /// variance comes from its input took the absent per-unit variance). The rows of the forward read the same after it.
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5g", "recognition", 1)]      // variance from the input
+    [DataRow("9b-5g-3g", "generative", 1)]    // a per-unit variance
+    [DataRow("9b-5gr", "recognition", 1)]     // the rank-one posterior
+    public void AGaussianLayersReadOverNoRowsNeedsNoForward(string architecture, string network, int index)
+    {
+        var machine = TestModels.Random(architecture, 41);
+        ConditionalLayer layer = Layer(machine, network, index);
+        double[] logProb = [7];
+        void ReadNoRows()
+        {
+            layer.Expectation(0, []);
+            layer.Sample(new RandomStream(1), 0, []);
+            layer.AccumulateLogProb([], 0, logProb);
+            layer.AccumulateLogProbOfSample([], 0, logProb);
+            Assert.AreEqual(7.0, logProb[0], "nothing added, nothing cleared");
+        }
+        ReadNoRows();
+        var (x, _) = Rows(layer, Few, 42);
+        int[] rowSource = [0, 0, 1, 1];
+        foreach (bool shared in new[] { false, true })
+        {
+            if (shared) layer.ForwardShared(x, 2, rowSource, Few);
+            else layer.Forward(x, Few);
+            var y = new float[Few * layer.OutputSize];
+            layer.Sample(new RandomStream(43), Few, y);
+            double[] Read()
+            {
+                var lp = new double[2 * Few];
+                layer.AccumulateLogProb(y, Few, lp.AsSpan(0, Few));
+                layer.AccumulateLogProbOfSample(y, Few, lp.AsSpan(Few));
+                return lp;
+            }
+            double[] before = Read();
+            ReadNoRows();
+            CollectionAssert.AreEqual(before, Read(), shared ? "after a shared forward" : "after a forward");
+        }
+    }
+
     /// <summary>A Gaussian layer's expectation computes the means alone, into the caller's buffer: no statistics for a backward.</summary>
     [TestMethod]
     public void AnExpectationLeavesNoForwardForABackward()
@@ -205,6 +249,25 @@ public sealed class StaleForwardTests
         layer.EnsureCapacity(layer.Capacity + 1);
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => layer.AccumulateLogProbGradient(y, x, Few, new float[Few], default, default));
         StringAssert.Contains(e.Message, "which computed none");
+    }
+
+    /// <summary>
+    /// Asking for no more rows than the buffers hold keeps them and the last forward: a backward after it is the gradient of that
+    /// forward, not refused as if the buffers had been made anew (they are made anew, and the forward forgotten, only to grow).
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b", "recognition", 1)]
+    [DataRow("9b-5gr", "recognition", 1)]
+    [DataRow("9b-4t-5g", "generative", 0)]
+    public void EnsuringTheCapacityAlreadyHeldKeepsTheLastForward(string architecture, string network, int index)
+    {
+        var (layer, _, Gradients) = LayerAfterAForward(architecture, network, index);
+        float[] expected = Gradients();
+        int capacity = layer.Capacity;
+        layer.EnsureCapacity(capacity);
+        layer.EnsureCapacity(Few);
+        Assert.AreEqual(capacity, layer.Capacity, "the buffers never shrink");
+        CollectionAssert.AreEqual(expected, Gradients(), "the last forward's statistics, and its count, are as they were");
     }
 
     /// <summary>The networks' check before any layer accumulates is the same one: a free energy over 10 rows, then over 4, then the gradients over 10.</summary>

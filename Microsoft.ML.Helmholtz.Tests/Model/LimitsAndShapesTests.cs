@@ -221,6 +221,24 @@ public sealed class LimitsAndShapesTests
         return e;
     }
 
+    /// <summary>
+    /// A rank-one posterior draws one value per row more than it has units (its factor's), so its widest per-row buffer is its
+    /// noise: rows whose noise no array holds, though their units would fit one, are refused naming the rows before any buffer
+    /// is made, where the noise buffer's length would otherwise pass the limit once the other buffers (gigabytes) were allocated.
+    /// </summary>
+    [TestMethod]
+    public void ARankOneLayersRowsAreLimitedByItsNoiseRow()
+    {
+        const int units = 46_000;
+        var layer = new RankOneGaussianLayer("q", 1, units, Microsoft.ML.Helmholtz.Numerics.MatrixEngine.Managed);
+        Assert.AreEqual(units + 1, layer.WidestRow, "the noise row, one wider than the units");
+        int rows = Array.MaxLength / (units + 1) + 1;
+        Assert.IsTrue((long)rows * units <= Array.MaxLength, "the premise: the units of these rows fit one array");
+        var e = RefusedBeforeAllocating(() => layer.EnsureCapacity(rows), "rows");
+        StringAssert.Contains(e.Message, $"up to {units + 1} values wide");
+        Assert.AreEqual(0, layer.Capacity, "no buffers made");
+    }
+
     [TestMethod]
     public void ATrunkTooWideForTheRowsIsRefusedBeforeItsBuffers()
     {

@@ -164,7 +164,7 @@ public abstract class ConditionalLayer
     public void ForwardShared(ReadOnlySpan<float> distinctInputs, ReadOnlySpan<float> distinctConditioning, int distinctRows, ReadOnlySpan<int> rowSource, int rows)
     {
         // Every argument is checked before CheckBatch clears the count: a refused shared forward leaves the last forward, as a refused forward does.
-        RequirePositiveBatch(rows);
+        RequirePositiveBatch(rows, nameof(rows));
         CheckRowSource(distinctRows, rowSource, rows);
         RequireLength(distinctInputs.Length, distinctRows, InputSize, nameof(distinctInputs), "inputs");
         RequireConditioning(distinctConditioning, distinctRows);
@@ -463,9 +463,9 @@ public abstract class ConditionalLayer
             throw new ArgumentException($"The conditioning holds {conditioning.Length} values, fewer than {batch} rows × {OutputSize} units.", nameof(conditioning));
     }
 
-    private static void RequirePositiveBatch(int batch)
+    private static void RequirePositiveBatch(int batch, string name = "batch")
     {
-        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), "The batch must hold at least one row.");
+        if (batch <= 0) throw new ArgumentOutOfRangeException(name, "The batch must hold at least one row.");
     }
 
     /// <summary>conditioningGradient += the gradient of the pre-activations (nothing when it is empty).</summary>

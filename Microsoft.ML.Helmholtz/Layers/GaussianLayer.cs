@@ -226,7 +226,7 @@ public sealed class GaussianLayer : ConditionalLayer, IReparameterizedLayer, IBi
     /// <inheritdoc/>
     protected override void AccumulateLogProbCore(ReadOnlySpan<float> y, int batch, Span<double> rowLogProb)
     {
-        if (_logVarRowsToBroadcast == batch && !_shared.Active)
+        if (batch > 0 && _logVarRowsToBroadcast == batch && !_shared.Active)   // 0 rows to broadcast is also a layer without a per-unit variance
         {
             Kernels.AccumulateGaussianLogProbPerUnitVariance(y, _mean, _logVar!.Value, _unitInverseScale, batch, OutputSize, rowLogProb);
             return;

@@ -29,8 +29,8 @@ internal sealed class SharedRows(Action<int, int> copyRow)
     /// <summary>A forward of the layer's own: every row holds its own, nothing to copy.</summary>
     public void Reset() => _rows = 0;
 
-    /// <summary>Whether a call over <paramref name="batch"/> rows may read through <see cref="Source"/>.</summary>
-    public bool Covers(int batch) => _rows == batch;
+    /// <summary>Whether a call over <paramref name="batch"/> rows may read through <see cref="Source"/> (never a call over none: no row shares then).</summary>
+    public bool Covers(int batch) => _rows > 0 && _rows == batch;
 
     /// <summary>The row whose state row <paramref name="row"/> reads: its source while shared, else itself.</summary>
     public int Row(int row, bool shared) => shared ? _source[row] : row;
