@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
@@ -176,5 +177,120 @@ public sealed class MeanFieldTests
                  })
             Assert.AreEqual(parameter, Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => make()).ParamName);
         Assert.AreEqual(0, new MeanFieldLogLikelihood(samples: 1, steps: 0).Steps);
+    }
+
+    /// <summary>
+    /// Steps are Adam's steps at the given rate: on the 2gl-1g machine with w = 0, q = N(0, 1) is the posterior, and each weight
+    /// p(x, h)/q(h) is p(x) itself (no spread). The gradient there is dF̂/dμ = ε and dF̂/ds = ½(ε² − 1), and Adam's first step moves
+    /// each by the rate against its sign whatever its size: one step at 0.2 leaves q = N(±0.2, e^{±0.2}), whose weights have a relative
+    /// variance ∫p²/q − 1 of 0.045 to 0.091 over the four signs. (K − 1) times the Monte Carlo variance estimates it: between 0.02 and
+    /// 0.2 (over 60 seeds in development runs, 0.040 to 0.102); a step not taken left it at 0, one at the default rate, 0.02, under 0.001.
+    /// </summary>
+    [TestMethod]
+    public void OneStepIsOneAdamStepAtTheGivenRate()
+    {
+        float[] b = [0.2f, -0.4f], logVariance = [MathF.Log(0.5f), MathF.Log(0.3f)];
+        var flat = ExtremeMachineTests.LinearGaussianMachine("2gl-1g", 131, [0f, 0f], b, logVariance);
+        var row = new DataMatrix(1, 2, [0.5f, -1.0f]);
+        const int k = 4000;
+        LogLikelihoodEstimate unmoved = new MeanFieldLogLikelihood(samples: k, steps: 0, startFromRecognition: false, seed: 151).Estimate(flat, row);
+        Assert.AreEqual(0, (k - 1) * unmoved.MonteCarloStandardError * unmoved.MonteCarloStandardError, 1e-9, "q = N(0, 1) is the posterior");
+        foreach (ulong seed in new ulong[] { 151, 152, 153, 154 })
+        {
+            LogLikelihoodEstimate moved = new MeanFieldLogLikelihood(samples: k, steps: 1, learningRate: 0.2, startFromRecognition: false, seed: seed).Estimate(flat, row);
+            double relativeVariance = (k - 1) * moved.MonteCarloStandardError * moved.MonteCarloStandardError;
+            Assert.IsTrue(relativeVariance > 0.02 && relativeVariance < 0.2, $"seed {seed}: the weights' relative variance after one step at 0.2 is {relativeVariance:G4}");
+        }
+    }
+
+    // The seed draws every sample: the same seed gives the same bits, another seed other estimates of every example (with and without
+    // optimisation steps, whose draws come from the same stream).
+    [TestMethod]
+    [DataRow(0)]
+    [DataRow(5)]
+    public void TheSeedDrawsTheEstimate(int steps)
+    {
+        var machine = TestModels.Random("8b-3g-2g", 155, scale: 0.5f);
+        var data = Replicated(machine, 3, 1, 156);
+        double[] Estimates(ulong seed) => new MeanFieldLogLikelihood(samples: 4, steps: steps, seed: seed).EstimatePerExample(machine, data);
+        double[] first = Estimates(157), again = Estimates(157), other = Estimates(158);
+        CollectionAssert.AreEqual(first, again, "the same seed");
+        for (int r = 0; r < 3; r++) Assert.AreNotEqual(first[r], other[r], $"example {r}, seeds 157 and 158");
+    }
+
+    /// <summary>
+    /// A batch's examples each have their Monte Carlo variance: in batches of two, the second slot's draws do not depend on the
+    /// values (q starts at the recognition network's marginals, without draws), and its example is optimised on its own, so replacing
+    /// the second example A by B changes the summed variance (N² MC²) by B's less A's, whatever the first example. That difference
+    /// must also be large (measured: 0.17, against [A, A]'s 0.073): the second example's variance was the first's.
+    /// </summary>
+    [TestMethod]
+    public void EachExampleOfABatchHasItsOwnMonteCarloVariance()
+    {
+        var machine = TestModels.Random("8b-3g-2g", 145, scale: 0.5f);
+        // Two examples far apart (all off, all on), whose variances differ, and a third beside them.
+        float[] a = new float[8], b = Enumerable.Repeat(1f, 8).ToArray(), c = TestModels.RandomStates(machine.Architecture, 1, 159).Layer(0, 1).ToArray();
+        var estimator = new MeanFieldLogLikelihood(samples: 50, steps: 5, seed: 160, examplesPerBatch: 2);
+        double SummedVariance(float[] first, float[] second)
+        {
+            LogLikelihoodEstimate e = estimator.Estimate(machine, new DataMatrix(2, 8, [.. first, .. second]));
+            return 4 * e.MonteCarloStandardError * e.MonteCarloStandardError;
+        }
+        double aB = SummedVariance(a, b), aA = SummedVariance(a, a), cB = SummedVariance(c, b), cA = SummedVariance(c, a);
+        Assert.IsTrue(Math.Abs(aB - aA) > 0.1 * aA, $"[A, B] {aB} and [A, A] {aA}: the second slot's variance is its own example's");
+        Assert.AreEqual(aB - aA, cB - cA, 1e-9 * (aB + cB), $"[C, B] {cB}, [C, A] {cA}");
+    }
+
+    /// <summary>
+    /// Started from the recognition network, q is its marginals: on the 2gl-1g linear-Gaussian machine with the recognition layer set
+    /// to the exact posterior N(v Σ wᵢ(xᵢ − bᵢ)/σᵢ², v), v = 1/(1 + Σ wᵢ²/σᵢ²), every weight is p(x), and even 5 samples with no steps give
+    /// ln p(x) to the rounding of the parameters (1e-5). From N(0, I) the same estimator is off (the check that the start matters).
+    /// </summary>
+    [TestMethod]
+    public void StartedFromAnExactRecognitionNetworkItGivesTheExactLogLikelihoodAtOnce()
+    {
+        float[] w = [0.8f, -1.3f], b = [0.2f, -0.4f], logVariance = [MathF.Log(0.5f), MathF.Log(0.3f)];
+        var machine = ExtremeMachineTests.LinearGaussianMachine("2gl-1g", 131, w, b, logVariance);
+        double[] variance = logVariance.Select(s => Math.Exp(s)).ToArray();
+        double precision = 1 + w[0] * w[0] / variance[0] + w[1] * w[1] / variance[1], v = 1 / precision;
+        foreach (Parameter p in machine.Recognition.Layer(1).Parameters)
+        {
+            float[] value = p.Name switch
+            {
+                "recognition.1.mean.W" => [(float)(v * w[0] / variance[0]), (float)(v * w[1] / variance[1])],
+                "recognition.1.mean.b" => [(float)(-v * (w[0] * b[0] / variance[0] + w[1] * b[1] / variance[1]))],
+                "recognition.1.logvar.W" => [0f, 0f],
+                "recognition.1.logvar.b" => [(float)Math.Log(v)],
+                _ => throw new AssertFailedException($"unexpected parameter {p.Name}"),
+            };
+            value.CopyTo(p.Value, 0);
+        }
+        float[][] examples = [[0.5f, -1.0f], [-0.7f, 0.9f], [1.5f, 1.2f], [-2.0f, 2.5f]];
+        var data = new DataMatrix(4, 2, examples.SelectMany(x => x).ToArray());
+        double[] fromRecognition = new MeanFieldLogLikelihood(samples: 5, steps: 0, startFromRecognition: true, seed: 161).EstimatePerExample(machine, data);
+        double[] fromPrior = new MeanFieldLogLikelihood(samples: 5, steps: 0, startFromRecognition: false, seed: 161).EstimatePerExample(machine, data);
+        for (int i = 0; i < examples.Length; i++)
+        {
+            double exact = ExtremeMachineTests.LinearGaussianLogLikelihood(examples[i], w, b, variance);
+            Assert.AreEqual(exact, fromRecognition[i], 1e-5, $"example {i}");
+            Assert.IsTrue(Math.Abs(fromPrior[i] - exact) > 1e-3, $"example {i} from N(0, 1): {fromPrior[i]} against {exact}");
+        }
+    }
+
+    // Data the machine cannot read is refused naming data, before any optimisation: rows of the wrong length, and a value the
+    // binary visible layer does not model (0.5 was scored as a Bernoulli value, silently).
+    [TestMethod]
+    public void DataTheVisibleLayerCannotTakeIsRefusedNamingData()
+    {
+        var machine = TestModels.Random("8b-3g-2g", 165, scale: 0.5f);
+        var estimator = new MeanFieldLogLikelihood(samples: 2, steps: 1, seed: 166);
+        var shortRows = Assert.ThrowsExactly<ArgumentException>(() => estimator.Estimate(machine, new DataMatrix(2, 3, new float[6])));
+        Assert.AreEqual("data", shortRows.ParamName);
+        StringAssert.Contains(shortRows.Message, "length 3");
+        float[] values = Replicated(machine, 2, 1, 167).Values.ToArray();
+        values[8 + 3] = 0.5f;
+        var half = Assert.ThrowsExactly<ArgumentException>(() => estimator.EstimatePerExample(machine, new DataMatrix(2, 8, values)));
+        Assert.AreEqual("data", half.ParamName);
+        StringAssert.Contains(half.Message, "row 1, column 3");
     }
 }

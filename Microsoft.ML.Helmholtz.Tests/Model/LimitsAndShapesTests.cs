@@ -315,6 +315,15 @@ public sealed class LimitsAndShapesTests
     }
 
     [TestMethod]
+    public void TheMeanFieldBaselineRefusesABatchTooLargeNamingExamplesPerBatch()
+    {
+        // 20,000 examples a batch through a 150,000-unit layer: named as examplesPerBatch, before the machine is copied.
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("1b-150000g"), 1);
+        var data = TestModels.BinaryData(20_000, 1, 2);
+        RefusedBeforeAllocating(() => new MeanFieldLogLikelihood(1, examplesPerBatch: 20_000).Estimate(machine, data), "examplesPerBatch");
+    }
+
+    [TestMethod]
     public void FixedNoiseScoringRefusesAChunkTooLargeNamingRowsPerChunk()
     {
         var machine = TestModels.Random("4b-3b", 5);
