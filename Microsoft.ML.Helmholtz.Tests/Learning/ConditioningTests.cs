@@ -247,6 +247,19 @@ public sealed class ConditioningTests
         foreach (float g in topBias) Assert.AreEqual(-Math.Sign(shift), Math.Sign(g), $"{g} with the prior shifted by {shift}");
     }
 
+    /// <summary>Conditioned batches of the same binary rows drawing from the same seed: each is the one before, for replaying a rule's draws.</summary>
+    private static Func<TrainingBatch> ReplayableBatches(HelmholtzMachine machine, int rows, ulong seed, ulong dataSeed)
+    {
+        var data = TestModels.BinaryData(rows, machine.Architecture.Visible.Size, dataSeed);
+        return () =>
+        {
+            var b = new TrainingBatch(machine.Architecture, rows, 1, new RandomStream(seed), conditioned: true);
+            data.Values.CopyTo(b.ExampleRows(rows));
+            b.Load(rows);
+            return b;
+        };
+    }
+
     /// <summary>
     /// Wake-sleep's gradient in the conditioning of both networks: with its wake samples X and its dreams D held as drawn, the
     /// loss is (1/B) Σ_r [−ln p(X_r) − ln q(D_r,&gt;0 | D_r,0)], the generative conditioning reached by the wake phase and the
@@ -258,15 +271,7 @@ public sealed class ConditioningTests
     {
         var machine = TestModels.Random("5b-3b-2b", 131, scale: 0.6f);
         const int rows = 4;
-        const ulong seed = 132;
-        var data = TestModels.BinaryData(rows, 5, 133);
-        TrainingBatch NewBatch()
-        {
-            var b = new TrainingBatch(machine.Architecture, rows, 1, new RandomStream(seed), conditioned: true);
-            data.Values.CopyTo(b.ExampleRows(rows));
-            b.Load(rows);
-            return b;
-        }
+        Func<TrainingBatch> NewBatch = ReplayableBatches(machine, rows, seed: 132, dataSeed: 133);
         var batch = NewBatch();
         LayerConditioning c = batch.Conditioning!;
         Fill(c, rows, 134, 0.5f);
@@ -389,15 +394,7 @@ public sealed class ConditioningTests
     {
         var machine = TestModels.Random("5b-3b-2b", 141, scale: 0.6f);
         const int rows = 4;
-        const ulong seed = 142;
-        var data = TestModels.BinaryData(rows, 5, 143);
-        TrainingBatch NewBatch()
-        {
-            var b = new TrainingBatch(machine.Architecture, rows, 1, new RandomStream(seed), conditioned: true);
-            data.Values.CopyTo(b.ExampleRows(rows));
-            b.Load(rows);
-            return b;
-        }
+        Func<TrainingBatch> NewBatch = ReplayableBatches(machine, rows, seed: 142, dataSeed: 143);
         var batch = NewBatch();
         LayerConditioning c = batch.Conditioning!;
         Fill(c, rows, 144, 0.5f);
