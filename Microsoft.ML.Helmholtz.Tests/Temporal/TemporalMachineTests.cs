@@ -1316,4 +1316,41 @@ public sealed class TemporalMachineTests
         TemporalEvaluation.ThrowIfTooManySamples(model, largest);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TemporalEvaluation.ThrowIfTooManySamples(model, largest + 1));
     }
+
+    [TestMethod]
+    public void APredictionOfAnotherLengthThanTheSequencesIsRefused()
+    {
+        // One value more or one fewer is not a prediction of these sequences: refused naming it, not scored on the values it shares.
+        var data = new SequenceSet(2, 3, 1, 2, new float[12]);
+        foreach (int length in new[] { 11, 13 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.PredictionError(data, new float[length]));
+            Assert.AreEqual("predicted", e.ParamName, $"{length} values");
+        }
+    }
+
+    [TestMethod]
+    public void ABadValueOfAFrameThatIsNotSquareIsPlacedByItsRowAndColumn()
+    {
+        // Frames of 2 rows × 3 columns: value 4 of a frame is row 1, column 1 (counted in rows of the width, 3), not row 2, column 0.
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("6cb-3g"), 2, 1);
+        var data = new SequenceSet(2, 3, 2, 3, (float[])SoftSequences(2, 3, 6, 20).Values.Clone());
+        data.Values[(1 * 3 + 2) * 6 + 4] = float.NaN;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, data, 2));
+        Assert.AreEqual("data", e.ParamName);
+        StringAssert.Contains(e.Message, "sequence 1, frame 2, row 1, column 1 is NaN");
+    }
+
+    [TestMethod]
+    public void ACancelledScoringOrPredictionStopsBeforeItsFirstChunk()
+    {
+        // A token cancelled before the call: the scoring and the prediction check it chunk by chunk, the first chunk included,
+        // and throw rather than return estimates.
+        var model = RandomModel("4bs-3g", 3, 98, scale: 0.5f);
+        var data = SoftSequences(2, 5, 4, 99);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.ThrowsExactly<OperationCanceledException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, data, 3, cancellationToken: cancelled.Token));
+        Assert.ThrowsExactly<OperationCanceledException>(() => TemporalEvaluation.PredictFrames(model, data, 3, cancellationToken: cancelled.Token));
+    }
 }
