@@ -501,4 +501,34 @@ public sealed class ThreadSafetyTests
         StringAssert.StartsWith(message, "This test's object is in use by LaterCall on another thread, so OtherCall cannot run now");
         using (guard.Enter("AfterRelease")) { }   // released
     }
+
+    /// <summary>
+    /// A refused entry changes nothing of the holder's: a call nested in another keeps the guard held until the outer one
+    /// ends, whatever another thread tried meanwhile. The other thread's try is joined before the holder goes on.
+    /// </summary>
+    [TestMethod]
+    public void ARefusedEntryLeavesTheHoldersNestingAsItWas()
+    {
+        var guard = new Helmholtz.Concurrency.UsageGuard("This test's object", "Use it from one thread.");
+        bool AnotherThreadEnters()
+        {
+            bool entered = false;
+            var other = new Thread(() =>
+            {
+                try { using var use = guard.Enter("OtherCall"); entered = true; }
+                catch (InvalidOperationException) { }
+            });
+            other.Start();
+            other.Join();
+            return entered;
+        }
+        using (guard.Enter("Outer"))
+        {
+            using (guard.Enter("Inner"))
+                Assert.IsFalse(AnotherThreadEnters(), "another thread entered while the guard was held twice");
+            // The inner call has ended; the outer one still holds the guard.
+            Assert.IsFalse(AnotherThreadEnters(), "the end of a nested call released the guard its outer call still holds");
+        }
+        Assert.IsTrue(AnotherThreadEnters(), "the guard was not released when its outer call ended");
+    }
 }

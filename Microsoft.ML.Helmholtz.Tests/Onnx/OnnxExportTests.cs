@@ -387,6 +387,51 @@ public sealed class OnnxExportTests
         machine.ExportRecognitionToOnnx(temp.File("model.onnx.ort.onnx"));   // only the name's end counts
     }
 
+    /// <summary>
+    /// A recognition graph has no log-likelihood output: the log-likelihood's name is not used, so not checked, whether the
+    /// graph goes to a stream or to a path (an input named as the log-likelihood's output is the user's to give).
+    /// </summary>
+    [TestMethod]
+    public void ARecognitionExportLeavesTheLogLikelihoodsNameUnchecked()
+    {
+        var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        var options = new OnnxExportOptions { InputName = "x", LogLikelihoodName = "x" };
+        using var stream = new MemoryStream();
+        machine.ExportRecognitionToOnnx(stream, options);
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("features.onnx");
+        machine.ExportRecognitionToOnnx(path, options);
+        foreach (byte[] model in new[] { stream.ToArray(), File.ReadAllBytes(path) })
+        {
+            using var session = TestSessions.Create(model);
+            Assert.AreEqual("x", session.InputMetadata.Keys.Single());
+            Assert.AreEqual("features", session.OutputMetadata.Keys.Single());
+        }
+    }
+
+    /// <summary>
+    /// An export to a path checks the path before it builds the model: a name ending in .ort is refused as the path even when
+    /// the options would be refused too, so that the user learns of the name before any work on the graph.
+    /// </summary>
+    [TestMethod]
+    public void AnOrtPathIsRefusedBeforeTheOptionsAreChecked()
+    {
+        var machine = TestModels.Random("12b-8g", 6);
+        var unknownLayout = new OnnxExportOptions { Layout = (OnnxLayout)99 };
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("model.ort");
+        foreach (var (what, export) in new (string, Action)[]
+        {
+            ("the machine's recognition", () => machine.ExportRecognitionToOnnx(path, unknownLayout)),
+            ("the estimator's log-likelihood", () => new FixedNoiseLogLikelihood(machine, 5, seed: 2).ExportToOnnx(path, unknownLayout)),
+        })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(export, what);
+            Assert.AreEqual("path", e.ParamName, what);
+        }
+        Assert.IsEmpty(Directory.GetFileSystemEntries(temp.Path), "nothing written");
+    }
+
     /// <remarks>
     /// Alone: it reads ONNX Runtime's log level, which is the process's, before and after trying the CUDA provider. Every test that
     /// tries the provider (OnnxRuntimesOwnErrorLine…, the pipeline sample's --gpu) holds that level at fatal while it tries (about
