@@ -221,11 +221,8 @@ public sealed class GradientCheckTests
         var machine = TestModels.Random(architecture, 61);
         ConditionalLayer layer = machine.Recognition.Layer(1);
         int inputs = layer.InputSize, units = layer.OutputSize;
-        var random = new RandomStream(62);
-        float[] x = new float[Rows * inputs], y = new float[Rows * units], w = [0.5f, 1f, 1.5f];
-        random.FillUniform(x);
-        layer.Forward(x, Rows);
-        layer.Sample(random, Rows, y);
+        var (x, y) = TestModels.ForwardAndSample(layer, Rows, 62);
+        float[] w = [0.5f, 1f, 1.5f];
         // Without the input's gradient the maps' weight gradients run as one pair; with it, each map pairs its own with its share of ∂/∂x.
         foreach (bool inputGradient in new[] { false, true })
         {

@@ -34,16 +34,13 @@ public sealed class LayerArgumentTests
         // A recognition layer: it has inputs, outputs and (Gaussian) reparameterised draws.
         ConditionalLayer layer = machine.Recognition.Layer(Math.Min(index, machine.Architecture.Layers.Count - 1));
         int i = layer.InputSize, o = layer.OutputSize;
-        var random = new RandomStream(52);
-        float[] x = new float[Rows * i], y = new float[Rows * o], w = [1, 1, 1];
-        random.FillUniform(x);
-        layer.Forward(x, Rows);
-        layer.Sample(random, Rows, y);
+        var (x, y) = TestModels.ForwardAndSample(layer, Rows, 52);
+        float[] w = [1, 1, 1];
 
         AssertNamed(() => layer.Forward(x.AsSpan(1), Rows), "input", "Forward");
         AssertNamed(() => layer.Forward(x, new float[Rows * o - 1], Rows), "conditioning", "Forward with a short conditioning");
         AssertNamed(() => layer.Sample(null!, Rows, y), "random", "Sample");
-        AssertNamed(() => layer.Sample(random, Rows, y.AsSpan(1)), "output", "Sample");
+        AssertNamed(() => layer.Sample(new RandomStream(52), Rows, y.AsSpan(1)), "output", "Sample");
         AssertNamed(() => layer.Expectation(Rows, y.AsSpan(1)), "output", "Expectation");
         AssertNamed(() => layer.AccumulateLogProb(y.AsSpan(1), Rows, new double[Rows]), "y", "AccumulateLogProb");
         AssertNamed(() => layer.AccumulateLogProb(y, Rows, new double[Rows - 1]), "rowLogProb", "AccumulateLogProb");
@@ -82,11 +79,7 @@ public sealed class LayerArgumentTests
     {
         var machine = TestModels.Random(architecture, 57);
         ConditionalLayer layer = machine.Recognition.Layer(1);
-        float[] x = new float[Rows * layer.InputSize], y = new float[Rows * layer.OutputSize];
-        var random = new RandomStream(58);
-        random.FillUniform(x);
-        layer.Forward(x, Rows);
-        layer.Sample(random, Rows, y);
+        var (x, y) = TestModels.ForwardAndSample(layer, Rows, 58);
         double[] logProb = new double[Rows];
 
         AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 0, 1], Rows, logProb), "rowSource", "a source past the distinct rows in the last row only");

@@ -53,6 +53,17 @@ internal static class TestModels
         return new Microsoft.ML.Helmholtz.Data.DataMatrix(rows, columns, Enumerable.Range(0, rows * columns).Select(_ => random.NextDouble() < on ? 1f : 0f).ToArray());
     }
 
+    /// <summary>The layer run forward over rows of uniform inputs drawn from <paramref name="seed"/>, then a draw from the same stream: the inputs and the draw.</summary>
+    public static (float[] Input, float[] Draw) ForwardAndSample(ConditionalLayer layer, int rows, ulong seed)
+    {
+        var random = new RandomStream(seed);
+        float[] x = new float[rows * layer.InputSize], y = new float[rows * layer.OutputSize];
+        random.FillUniform(x);
+        layer.Forward(x, rows);
+        layer.Sample(random, rows, y);
+        return (x, y);
+    }
+
     /// <summary>States with values each layer's units can take: 0/1 for Bernoulli, [0, 1] for continuous Bernoulli, reals for Gaussian.</summary>
     public static LayerStates RandomStates(HelmholtzArchitecture architecture, int rows, ulong seed)
     {
