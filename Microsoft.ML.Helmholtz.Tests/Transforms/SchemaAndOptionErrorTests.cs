@@ -282,6 +282,10 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("ShuffleBufferRows", "0")]
     [DataRow("MemoryBudgetBytes", "-1")]
     [DataRow("Epochs", "-1")]
+    [DataRow("DivergenceFactor", "0")]
+    [DataRow("DivergenceFactor", "NaN")]
+    [DataRow("AnomalyThreshold", "+∞ with a score column")]
+    [DataRow("AnomalyThreshold", "NaN with a score column")]
     public void BadOptionsAreNamedWhenTheEstimatorIsMade(string option, string value)
     {
         var ml = new MLContext(1);
@@ -296,6 +300,9 @@ public sealed class SchemaAndOptionErrorTests
             case "AnomalyQuantile" when value == "with a threshold": o.ScoreColumnName = "Score"; o.AnomalyThreshold = 5; o.AnomalyQuantile = 0.5; break;
             case "AnomalyQuantile" when value.StartsWith("without"): o.AnomalyQuantile = 0.5; break;   // no Score or PredictedLabel column: no threshold is set
             case "AnomalyQuantile": o.AnomalyQuantile = 1; break;
+            // A score column, so that only the value refuses it: +∞ would label no row, NaN every comparison false.
+            case "AnomalyThreshold" when value.StartsWith("+∞"): o.ScoreColumnName = "Score"; o.AnomalyThreshold = double.PositiveInfinity; break;
+            case "AnomalyThreshold" when value.StartsWith("NaN"): o.ScoreColumnName = "Score"; o.AnomalyThreshold = double.NaN; break;
             case "AnomalyThreshold": o.AnomalyThreshold = 5; break;   // no Score or PredictedLabel column: it was kept and never used
             case "WeightDecay" when value == "-1": o.WeightDecay = -1; break;
             case "AdamBeta2" when value == "1": o.AdamBeta2 = 1; break;
@@ -328,6 +335,9 @@ public sealed class SchemaAndOptionErrorTests
             case "ShuffleBufferRows": o.ShuffleBufferRows = 0; break;
             case "MemoryBudgetBytes": o.MemoryBudgetBytes = -1; break;
             case "Epochs": o.Epochs = -1; break;
+            // The first factor refused, and NaN, which no comparison with a free energy would ever trip: named here, not at the first epoch.
+            case "DivergenceFactor" when value == "0": o.DivergenceFactor = 0; break;
+            case "DivergenceFactor": o.DivergenceFactor = double.NaN; break;
         }
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(o));
         StringAssert.Contains(e.Message, $"HelmholtzMachineOptions.{option}");
