@@ -367,6 +367,69 @@ public sealed class OptimizerTests
         Assert.AreEqual(kind == "adam" ? 3 : 1, section.Names.Count, "the parameters it stepped save");
     }
 
+    /// <summary>
+    /// Adam's weight decay shrinks the weight matrices only: a log-variance vector and a covariance factor step as without it,
+    /// bit for bit, as a bias does (AdamsWeightDecayShrinksTheWeightMatricesOnly).
+    /// </summary>
+    [TestMethod]
+    [DataRow(ParameterRole.LogVariance)]
+    [DataRow(ParameterRole.Factor)]
+    public void AdamsWeightDecayLeavesLogVariancesAndFactorsAlone(ParameterRole role)
+    {
+        Parameter decayed = new("p", 1, 7, role), plain = new("p", 1, 7, role);
+        for (int i = 0; i < 7; i++) decayed.Value[i] = plain.Value[i] = 0.2f * i - 0.5f;
+        var adam = new Adam(weightDecay: 0.5f);
+        var none = new Adam();
+        for (int t = 0; t < Gradients.Length; t++)
+        {
+            Gradients[t].CopyTo(decayed.Gradient, 0);
+            Gradients[t].CopyTo(plain.Gradient, 0);
+            adam.Step([decayed], 0.1f);   // 1 − ηλ = 0.95: a weight would shrink by 5% a step
+            none.Step([plain], 0.1f);
+            CollectionAssert.AreEqual(plain.Value, decayed.Value, $"step {t}");
+        }
+    }
+
+    /// <summary>
+    /// A plain step after one that kept the values from before it in a trainer's undo copy writes nothing into that copy: the copy
+    /// still undoes its own step, not the plain one (the blocks built for the copy are not reused for a step given none).
+    /// </summary>
+    [TestMethod]
+    [DataRow("sgd")]
+    [DataRow("adam")]
+    public void APlainStepAfterOneWithAnUndoCopyLeavesTheCopyAlone(string kind)
+    {
+        IOptimizer optimiser = Optimizer(kind);
+        var p = NewParameter();
+        float[] beforeFirst = (float[])p.Value.Clone();
+        var undo = new StepUndo([p]);
+        Gradients[0].CopyTo(p.Gradient, 0);
+        ((IKeepsValuesBeforeStep)optimiser).Step([p], 0.05f, undo);
+        float[] afterFirst = (float[])p.Value.Clone();
+        Gradients[1].CopyTo(p.Gradient, 0);
+        optimiser.Step([p], 0.05f);
+        CollectionAssert.AreNotEqual(afterFirst, p.Value, "the plain step moved the values");
+        CollectionAssert.AreEqual(beforeFirst, undo.SavedOf(p), "the copy holds the values from before its own step");
+    }
+
+    /// <summary>
+    /// Of several parameters whose gradients are not finite, the first in order is named (a divergence message names it), whichever
+    /// holds the NaN or ±∞, and in whichever block: one past the first block of a long parameter counts.
+    /// </summary>
+    [TestMethod]
+    public void TheFirstParameterWithAGradientNotFiniteIsNamed()
+    {
+        Parameter a = new("a", 1, 5), b = new("b", 1, ParameterBlocks.BlockSize + 3), c = new("c", 1, 4);
+        var blocks = new ParameterBlocks([a, b, c]);
+        Assert.IsNull(blocks.FirstNonFiniteGradient(), "all finite");
+        c.Gradient[0] = float.PositiveInfinity;
+        Assert.AreSame(c, blocks.FirstNonFiniteGradient());
+        b.Gradient[ParameterBlocks.BlockSize + 1] = float.NaN;
+        Assert.AreSame(b, blocks.FirstNonFiniteGradient(), "b comes before c");
+        a.Gradient[4] = float.NegativeInfinity;
+        Assert.AreSame(a, blocks.FirstNonFiniteGradient(), "a comes first");
+    }
+
     [TestMethod]
     public void LearningRateScheduleDecaysToItsFloor()
     {
