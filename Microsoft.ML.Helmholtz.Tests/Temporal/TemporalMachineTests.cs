@@ -1353,4 +1353,20 @@ public sealed class TemporalMachineTests
         Assert.ThrowsExactly<OperationCanceledException>(() => TemporalEvaluation.LogLikelihoodPerFrame(model, data, 3, cancellationToken: cancelled.Token));
         Assert.ThrowsExactly<OperationCanceledException>(() => TemporalEvaluation.PredictFrames(model, data, 3, cancellationToken: cancelled.Token));
     }
+
+    /// <summary>
+    /// The seed reaches the LSTM's draws as it reaches the frame machine's: two seeds give two LSTMs, not one LSTM under two frame
+    /// machines (the bias is no draw: the forget gate's starts at 1 whatever the seed).
+    /// </summary>
+    [TestMethod]
+    public void TheSeedDrawsTheLstmsWeightsAsWellAsTheFrameMachines()
+    {
+        var architecture = HelmholtzArchitecture.Parse("4cb-3g");
+        float[] Weights(ulong seed, Func<Lstm, Parameter> which) => which(TemporalHelmholtzMachine.Create(architecture, 3, seed).Recurrence).Value.ToArray();
+        foreach (Func<Lstm, Parameter> which in new Func<Lstm, Parameter>[] { l => l.InputWeights, l => l.RecurrentWeights })
+        {
+            CollectionAssert.AreEqual(Weights(5, which), Weights(5, which), "one seed, one LSTM");
+            CollectionAssert.AreNotEqual(Weights(5, which), Weights(6, which), "another seed, another LSTM");
+        }
+    }
 }

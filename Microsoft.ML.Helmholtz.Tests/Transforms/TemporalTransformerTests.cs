@@ -1306,4 +1306,29 @@ public sealed class TemporalTransformerTests
             StringAssert.Contains(e.Message, $"The row has {given.Schema.Count} columns; this mapper was made for a schema of {madeFor.Schema.Count}.");
         }
     }
+
+    private sealed class LongSequence
+    {
+        [VectorType(FrameCount * FrameSize * 2)] public float[] Frames { get; set; } = new float[FrameCount * FrameSize * 2];
+    }
+
+    /// <summary>
+    /// Validation sequences longer than the training ones are refused as shorter ones are: naming the option, before the training
+    /// data is read (not by the reader after it, as rows longer than a vector "declared" of the training data's size).
+    /// </summary>
+    [TestMethod]
+    public void LongerValidationSequencesAreRefusedNamingTheOptionBeforeTheTrainingDataIsRead()
+    {
+        var ml = new MLContext(seed: 1);
+        var unreadable = new UnreadableView(ml.Data.LoadFromEnumerable(MovingDot(16, 1)));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.TemporalHelmholtzMachine(Quick(o =>
+        {
+            o.ValidationData = ml.Data.LoadFromEnumerable(new[] { new LongSequence() });
+            o.ValidationSamples = 5;
+        })).Fit(unreadable));
+        Assert.AreEqual("options", e.ParamName);
+        StringAssert.Contains(e.Message,
+            "TemporalHelmholtzOptions.ValidationData: column 'Frames' holds sequences of 192 values (24 frames of 8), but the training data's hold 96 (12 frames)");
+        Assert.AreEqual(0, unreadable.Cursors, "refused before a row is read");
+    }
 }
