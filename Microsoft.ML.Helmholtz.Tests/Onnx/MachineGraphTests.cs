@@ -50,6 +50,8 @@ public sealed class MachineGraphTests
         // Exactly at the limit the constants are taken: 12 bytes hold three floats, and a fourth is refused.
         var builder = new OnnxGraphBuilder("limit", constantByteLimit: 12);
         builder.Initializer("two", [1f, 2f], 2);
+        // A name refused as taken counts none of the limit's bytes.
+        Assert.ThrowsExactly<ArgumentException>(() => builder.Scalar("two", 3f));
         builder.Scalar("third", 3f);
         Assert.ThrowsExactly<NotSupportedException>(() => builder.Scalar("fourth", 4f));
     }
@@ -85,6 +87,98 @@ public sealed class MachineGraphTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => builder.ToBytes("test", "0")).Message, "no outputs");
         builder.Output(builder.Node("Neg", [x], "y"), 2);
         Assert.IsNotEmpty(builder.ToBytes("test", "0"));
+    }
+
+    /// <summary>
+    /// An output names a value the graph holds, once: an undeclared value or a second declaration of the same output would
+    /// make a model ONNX Runtime refuses only when it loads it. The refusals leave the graph as it was, and it loads.
+    /// </summary>
+    [TestMethod]
+    public void TheBuilderRefusesAnOutputOfAnUndeclaredValueAndAnOutputDeclaredTwice()
+    {
+        var builder = new OnnxGraphBuilder("outputs");
+        string y = builder.Node("Neg", [builder.Input("x", 2)], "y");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => builder.Output("z", 2)).Message, "Unknown value 'z'");
+        builder.Output(y, 2);
+        var twice = Assert.ThrowsExactly<ArgumentException>(() => builder.Output(y, 2));
+        Assert.AreEqual("name", twice.ParamName);
+        StringAssert.Contains(twice.Message, "'y' is already an output");
+        using var session = TestSessions.Create(builder.ToBytes("test", "0"));
+        CollectionAssert.AreEqual(new[] { "y" }, session.OutputNames.ToArray(), "one output, the one declared once");
+    }
+
+    /// <summary>
+    /// An initializer holds exactly as many values as its shape: too few or too many are refused as it is declared (ONNX
+    /// Runtime would refuse the model only when it loads it), and the refused name stays free. A dimension of 0 is a shape
+    /// ONNX allows: an empty initializer is taken, and a graph concatenating it runs.
+    /// </summary>
+    [TestMethod]
+    public void AnInitializerHoldsAsManyValuesAsItsShapeAndMayBeEmpty()
+    {
+        var builder = new OnnxGraphBuilder("initializers");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => builder.Initializer("short", [1f, 2f], 3)).Message, "2 values do not match shape [3]");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => builder.Initializer("short", [1f, 2f, 3f, 4f], 3)).Message, "4 values do not match shape [3]");
+        Assert.AreEqual("dims", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => builder.Int64Initializer("negative", [], -1)).ParamName);
+        Assert.AreEqual(OnnxGraphBuilder.InternalPrefix + "short", builder.Initializer("short", [1f, 2f, 3f], 3), "the refused name is still free");
+        string empty = builder.Initializer("empty", [], 0, 3);
+        string x = builder.Input("x", 2, 3);
+        builder.Output(builder.Node("Concat", [x, empty], "y", ("axis", 0L)), 2, 3);
+        using var session = TestSessions.Create(builder.ToBytes("test", "0"));
+        float[] values = [1f, 2f, 3f, 4f, 5f, 6f];
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(values, [2, 3]))]);
+        CollectionAssert.AreEqual(values, results.Single().AsTensor<float>().ToArray(), "x with no rows added");
+    }
+
+    /// <summary>
+    /// The graph's outputs match the scorers given: a log-likelihood, score or label column without the log-likelihood's
+    /// scorer, a scorer without a column for it, or neither output is refused, rather than a graph built without what was asked for.
+    /// </summary>
+    [TestMethod]
+    public void AGraphWhoseColumnsDoNotMatchItsScorersIsRefused()
+    {
+        var machine = TestModels.Random("6b-4b", 1);
+        var features = new RecognitionFeatures(machine, FeatureLayers.Top);
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        void Refused(Action build, string message) => StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(build).Message, message);
+        Refused(() => MachineGraph.Build(features, null), "must match the scorers");   // the default columns hold the log-likelihood
+        Refused(() => MachineGraph.Build(features, null, new GraphColumns(LogLikelihood: null, Score: "score")), "must match the scorers");
+        Refused(() => MachineGraph.Build(features, estimator, new GraphColumns(LogLikelihood: null)), "must match the scorers");
+        Refused(() => MachineGraph.Build(null, estimator), "must match the scorers");   // a features column without its scorer
+        Refused(() => MachineGraph.Build(null, null, new GraphColumns(Features: null, LogLikelihood: null)), "Ask for the features, the log-likelihood or both");
+        // The control: each column with its scorer is built.
+        Assert.IsNotEmpty(MachineGraph.Build(features, estimator, new GraphColumns(Score: "score")));
+    }
+
+    /// <summary>
+    /// A single-row graph of any size (what a saved pipeline hands ML.NET's OnnxTransformer) takes its row as [1, values],
+    /// the leading 1 fixed (OnnxTransformer takes a leading unknown dimension for a batch), and gives the features and each
+    /// layer's statistics as the vectors it declares, [units], not as a batch of one; the features are the managed ones.
+    /// </summary>
+    [TestMethod]
+    public void ASingleRowGraphOfAnySizeTakesOneRowAndGivesVectorsOfTheDeclaredShape()
+    {
+        var machine = TestModels.Random("6b-4g-3b", 1);
+        var features = new RecognitionFeatures(machine, FeatureLayers.AllHidden);
+        byte[] model = MachineGraph.Build(features, null, new GraphColumns(LogLikelihood: null, SingleRow: true, LayerStatistics: true, RowOfAnySize: true));
+        var graph = Microsoft.ML.Helmholtz.Onnx.Proto.ModelProto.Parser.ParseFrom(model).Graph;
+        var input = graph.Input.Single().Type.TensorType.Shape.Dim;
+        Assert.AreEqual(2, input.Count);
+        Assert.AreEqual(1L, input[0].DimValue, "a leading 1, fixed");
+        Assert.AreEqual("values", input[1].DimParam);
+        DataMatrix data = TestModels.BinaryData(1, 6, 3);
+        float[] managed = new float[features.Size];
+        features.CreateExtractor().Extract(data.Values, 1, managed);
+        using var session = TestSessions.Create(model);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, new DenseTensor<float>(data.Values, [1, 6]))]);
+        foreach (var (name, units) in new[] { (MachineGraph.FeaturesName, 4 + 3), ("hidden_1_mean", 4), ("hidden_1_log_variance", 4), ("hidden_2_probability", 3) })
+        {
+            var declared = graph.Output.Single(o => o.Name == name).Type.TensorType.Shape.Dim;
+            Assert.AreEqual(1, declared.Count, name);
+            Assert.AreEqual((long)units, declared[0].DimValue, name);
+            CollectionAssert.AreEqual(new[] { units }, results.First(r => r.Name == name).AsTensor<float>().Dimensions.ToArray(), name);
+        }
+        float[] onnx = results.First(r => r.Name == MachineGraph.FeaturesName).AsTensor<float>().ToArray();
+        for (int i = 0; i < onnx.Length; i++) Assert.AreEqual(managed[i], onnx[i], 1e-5, $"feature {i}");
     }
 
     private static DataMatrix Data(HelmholtzMachine machine, int rows, ulong seed)

@@ -206,8 +206,8 @@ internal sealed class OnnxGraphBuilder
                 "Its constants are the machine's weights and the fixed noise of the log-likelihood's K samples (K × the hidden units): " +
                 "use fewer samples, or a smaller machine.");
         }
+        Declare(name);   // a name refused as taken counts no bytes
         _constantBytes = bytes;
-        Declare(name);
         var t = new TensorProto { Name = name, DataType = (int)type };
         t.Dims.Add(dims);
         return t;
