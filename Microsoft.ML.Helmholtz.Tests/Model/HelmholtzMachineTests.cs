@@ -373,4 +373,25 @@ public sealed class HelmholtzMachineTests
         CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray());
         machine.InitializeVisibleBiasesFromMeans([0.25, 0.25, 0.25, 0.25]);
     }
+
+    /// <summary>
+    /// Data the visible units do not model are refused by the data initialisation itself, not only by the trainer: a caller that
+    /// starts the biases by hand from non-binary or NaN values would otherwise get biases from means that look valid (rows 2 and −1
+    /// average 0.5) or NaN biases. Named as the argument, the bad value's row and column given, the biases left as they were.
+    /// </summary>
+    [TestMethod]
+    public void DataTheVisibleUnitsDoNotModelAreRefusedBeforeTheBiasesChange()
+    {
+        var machine = Machine();
+        float[] before = machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray();
+        foreach (var (bad, problem) in new[] { (2f, "2: a Bernoulli visible layer models only 0 and 1"), (float.NaN, "NaN: values must be finite") })
+        {
+            float[] data = [0, 1, 0, 1, 1, 0, bad, 0];
+            if (bad == 2f) data[2] = -1f;   // with row 1's 2, column 2 averages 0.5
+            var e = Assert.ThrowsExactly<ArgumentException>(() => machine.InitializeVisibleBiasesFromData(data, 2));
+            Assert.AreEqual("data", e.ParamName);
+            StringAssert.Contains(e.Message, bad == 2f ? "row 0, column 2 is -1" : "row 1, column 2 is " + problem);
+            CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray(), $"{bad}: the biases as they were");
+        }
+    }
 }

@@ -480,6 +480,24 @@ public sealed class LimitsAndShapesTests
         Assert.AreEqual("capacity", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new LayerStates(states.Architecture, 0)).ParamName);
     }
 
+    /// <summary>
+    /// The rows a machine is checked for are bounded by its widest per-row buffer, the top recognition layer's included: there a
+    /// rank-one posterior draws one noise value more per row than it has units, wider than any generative layer of "2b-3b-5gr".
+    /// </summary>
+    [TestMethod]
+    public void TheWidestRowCountsTheTopRecognitionLayer()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("2b-3b-5gr"), 1);
+        Assert.AreEqual(6, machine.Recognition.Layer(2).WidestRow, "the premise: five units and their shared noise value");
+        Assert.IsTrue(machine.Generative.Layers.All(l => l.WidestRow < 6), "the premise: no generative layer is as wide");
+        Assert.AreEqual(6, machine.WidestRow);
+        // The bound that follows: one row more than an array holds at six values each is refused, naming the caller's argument.
+        int rows = Array.MaxLength / 6 + 1;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.RequireRows(rows, "rowsPerBatch", $"{rows} rows", "use fewer rows"));
+        Assert.AreEqual("rowsPerBatch", e.ParamName);
+        StringAssert.Contains(e.Message, "up to 6 values per row");
+    }
+
     [TestMethod]
     public void RecognitionLayersNameALayerOutOfRange()
     {
