@@ -199,4 +199,15 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         StringAssert.Contains(e.Message, path);
         StringAssert.Contains(e.Message, "28×27");
     }
+
+    // Only a negative expected count means any: 0 is a count like another, so a split holding images is refused and an empty one loads.
+    [TestMethod]
+    public void AnExpectedCountOfZeroRefusesASplitThatHoldsImages()
+    {
+        WriteSplits(2, 2, 2);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadSplit(Temp.Path, BinarizedMnist.TestFile, expectedCount: 0));
+        StringAssert.Contains(e.Message, "holds 2 images, expected 0");
+        IdxWriter.WriteImages(Temp.File("empty-images-idx3-ubyte.gz"), 28, 28, [], gzip: true);
+        Assert.AreEqual(0, BinarizedMnist.LoadSplit(Temp.Path, "empty-images-idx3-ubyte.gz", expectedCount: 0).Rows);
+    }
 }

@@ -469,4 +469,16 @@ public sealed class IdxReaderTests : TempDirectoryTests
         IdxImages read = IdxReader.ReadImages(path);
         Assert.AreEqual((0, 3, 4, 0), (read.Count, read.Rows, read.Columns, read.Pixels.Length));
     }
+
+    // -1, the negative count nearest zero, is named as one too, in either kind of file (not left to fail allocating the payload).
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void ACountOfMinusOneIsNamedNegative(bool gzip)
+    {
+        string images = WriteFile("images", Header(IdxReader.ImageMagic, -1, 28, 28), gzip);
+        AssertInvalid(() => IdxReader.ReadImages(images), images, "negative count: header gives an image count of -1");
+        string labels = WriteFile("labels", Header(IdxReader.LabelMagic, -1), gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(labels), labels, "negative count: header gives a label count of -1");
+    }
 }
