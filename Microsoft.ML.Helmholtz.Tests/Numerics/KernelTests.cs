@@ -696,6 +696,29 @@ public sealed class KernelTests
         }
     }
 
+    /// <summary>
+    /// Logits of exactly 0 (a layer whose weights and biases start at zero) give every factor 1 + e^{−|a|} its largest value, 2:
+    /// a lane's product of 126 of them is 2^126, inside float, and the kernels fold it into the row's sum before more come; a
+    /// product of 256 would overflow. Rows of 4100 zeros (256 full vectors, twice past the fold) score 4100 · ln ½, binary and
+    /// soft targets alike. Tolerance: each term is ln 2
+    /// to within 1e-6 of itself (the vector path's ln of the product is exact here, the scalar one a float ln 2 per term).
+    /// </summary>
+    [TestMethod]
+    public void ZeroLogitsScoreLnHalfEachPastTheFactorsOneProductHolds()
+    {
+        const int rows = 2, columns = 4100;
+        float[] a = new float[rows * columns], x = Binary(rows * columns, 91), soft = Uniform(rows * columns, 92, 0, 1);
+        double expected = -columns * Math.Log(2), tolerance = columns * Math.Log(2) * Rel;
+        double[] binary = new double[rows], softSums = new double[rows];
+        Kernels.AccumulateBernoulliLogProb(a, x, rows, columns, binary);
+        Kernels.AccumulateSoftBernoulliLogProb(a, soft, rows, default, rows, columns, softSums);
+        for (int r = 0; r < rows; r++)
+        {
+            Assert.AreEqual(expected, binary[r], tolerance, $"binary row {r}");
+            Assert.AreEqual(expected, softSums[r], tolerance, $"soft row {r}");
+        }
+    }
+
     [TestMethod]
     [DataRow(1), DataRow(7), DataRow(33), DataRow(100), DataRow(257), DataRow(784)]
     public void AllFinite_FindsEveryNonFinite(int n)
