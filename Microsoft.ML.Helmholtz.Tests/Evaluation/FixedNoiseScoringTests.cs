@@ -277,4 +277,39 @@ public sealed class FixedNoiseScoringTests
         Assert.AreEqual("samples", e.ParamName);
         StringAssert.Contains(e.Message, "noise values");
     }
+
+    /// <summary>
+    /// The fixed noise may hold exactly the parameter limit of values, not one sample more: 4 noise values a sample (two
+    /// hidden layers of 2 Bernoulli units) times 2^26 samples is 2^28, the limit. Checked through the size check itself, since
+    /// a scorer at the limit would draw a gigabyte of noise; one sample more is refused by the constructor, naming K, before
+    /// anything is drawn.
+    /// </summary>
+    [TestMethod]
+    public void TheFixedNoiseMayHoldExactlyTheParameterLimitOfValues()
+    {
+        var machine = TestModels.Random("4b-2b-2b", 1, scale: 0.3f);
+        Assert.AreEqual(1L << 28, HelmholtzArchitecture.MaxParameterCount, "the limit this test divides");
+        Assert.IsNull(FixedNoiseLogLikelihood.TooManySamples(machine, 1 << 26), "2^26 samples of 4 noise values: exactly the limit");
+        Assert.IsNotNull(FixedNoiseLogLikelihood.TooManySamples(machine, (1 << 26) + 1), "one sample more");
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new FixedNoiseLogLikelihood(machine, (1 << 26) + 1));
+        Assert.AreEqual("samples", refused.ParamName);
+    }
+
+    /// <summary>
+    /// The fixed noise is the seed's own stream, layer after layer from the first hidden layer, uniforms for Bernoulli units and
+    /// normals for Gaussian ones: a seed gives the same estimates in every version and beside any other code drawing from the
+    /// same seed (an offset seed passed every comparison of two estimators, both drawing from it).
+    /// </summary>
+    [TestMethod]
+    public void TheFixedNoiseIsTheSeedsStreamLayerAfterLayer()
+    {
+        var machine = TestModels.Random("6b-4g-3b", 1, scale: 0.3f);
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 42);
+        var random = new RandomStream(42);
+        float[] first = new float[5 * machine.Recognition.Layer(1).NoisePerRow], second = new float[5 * machine.Recognition.Layer(2).NoisePerRow];
+        random.FillNormal(first);
+        random.FillUniform(second);
+        CollectionAssert.AreEqual(first, estimator.Noise(1).ToArray(), "layer 1 (Gaussian): the seed's first normals");
+        CollectionAssert.AreEqual(second, estimator.Noise(2).ToArray(), "layer 2 (Bernoulli): the uniforms that follow");
+    }
 }
