@@ -336,6 +336,8 @@ public sealed class RandomStreamTests
     /// θ in float is off by a few ulps of π (≲ 1e-6) and ln, √, sin and cos by a few float ulps, so 1e-5 · (1 + radius) is ample.
     /// </summary>
     [TestMethod]
+    [DataRow(1)]      // one pair alone: no vector loop, only the tail
+    [DataRow(34)]     // 17 pairs: 16 in vectors, a tail of one
     [DataRow(37)]
     [DataRow(1067)]   // two whole batches, then 43 values (22 pairs: 16 in vectors, a tail of 6)
     public void FillNormalIsBoxMullerOfItsDrawsToTheLastTail(int n)
@@ -395,5 +397,22 @@ public sealed class RandomStreamTests
         double u = stream.NextDouble();
         Assert.IsTrue(u > 0 && u < 1, $"NextDouble gave {u:R}");
         Assert.AreEqual(expected, u);
+    }
+
+    // CheckState reads words from checkpoint files: every lane is checked for the all-zero state (the last one too), and the word
+    // count must be exact (a longer array is another format, not this state with something after it).
+    [TestMethod]
+    public void AStateIsRefusedForAZeroLastLaneAndForAnyOtherWordCount()
+    {
+        ulong[] saved = new RandomStream(8).SaveState();
+        ulong[] zeroLast = (ulong[])saved.Clone();
+        for (int word = 0; word < 4; word++) zeroLast[8 * word + 7] = 0;
+        var other = new RandomStream(9);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(zeroLast)).Message, "lane 7 all zero");
+        ulong[] longer = [.. saved, 1UL];
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => other.RestoreState(longer)).Message,
+            $"{RandomStream.StateWords} words; got {RandomStream.StateWords + 1}");
+        // Neither refusal moved the stream: it still draws a fresh stream 9's numbers.
+        Assert.AreEqual(new RandomStream(9).NextUInt64(), other.NextUInt64());
     }
 }

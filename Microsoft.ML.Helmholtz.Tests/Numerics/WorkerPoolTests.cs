@@ -328,4 +328,17 @@ public sealed unsafe class WorkerPoolTests
             Assert.AreEqual(2, threads.Where(t => t != caller).Distinct().Count(), $"loop {loop}: pieces ran on threads {string.Join(", ", threads)}");
         }
     }
+
+    // A pool of no threads could run nothing, and a null pool would silently put Current back to the shared pool: both refused,
+    // naming their parameter, and a refused Use leaves this thread's pool as it was.
+    [TestMethod]
+    public void APoolOfNoThreadsAndANullPoolForThisThreadAreRefused()
+    {
+        Assert.AreEqual("threads", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new WorkerPool(0)).ParamName);
+        using (WorkerPool.Use(Pool))
+        {
+            Assert.AreEqual("pool", Assert.ThrowsExactly<ArgumentNullException>(() => WorkerPool.Use(null!)).ParamName);
+            Assert.AreSame(Pool, WorkerPool.Current);
+        }
+    }
 }
