@@ -282,6 +282,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow("--out", "", "--out needs a path; got an empty value.")]
     [DataRow("--data", " ", "--data needs a path; got an empty value.")]
     [DataRow("--machine", "", "--machine needs a path; got an empty value.")]
+    [DataRow("--k", "0", "--k needs a whole number from 1 to 2147483647; got '0'.")]   // refused as the arguments are read, with the usage
     public void UserErrorsAreOneLine(string option, string value, string problem)
     {
         var (exit, _, error) = Run(option, value);
@@ -369,6 +370,7 @@ public sealed class PipelineAppTests : TempDirectoryTests
     [DataRow(5, new[] { 0, 1, 2, 4, 5 })]
     [DataRow(10, new[] { 0, 1, 2, 3, 4, 5, 6 })]
     [DataRow(0, new[] { 0, 1, 2, 3, 4, 5, 6 })]
+    [DataRow(1, new[] { 0 })]   // a limit of one image is one image, not the whole split
     public void TheUnlabelledViewTakesEvenlySpacedImages(int limit, int[] expected)
     {
         var values = new float[7 * BinarizedMnist.PixelCount];
