@@ -44,7 +44,8 @@ public static class MnistApp
         }
         catch (Exception e) when (IsUserError(e))
         {
-            error.WriteLine($"error: {OneLine(e.Message)}");
+            // As the other samples: the library's errors name their options in the text, without .NET's parameter suffixes.
+            error.WriteLine($"error: {OneLine(SampleConsole.WithoutParameter(e))}");
             return UserError;
         }
         catch (NotFiniteNumberException e)
