@@ -186,6 +186,34 @@ public sealed class OnnxExportTests
     }
 
     /// <summary>
+    /// ONNX names are case-sensitive: a name that differs from the graph's own prefix ("helmholtz/") or from the input's name in
+    /// case alone meets neither, so it is the user's to give, and each export runs under it and gives the managed numbers.
+    /// </summary>
+    [TestMethod]
+    public void NamesThatDifferFromTheGraphsOwnOrTheInputsOnlyInCaseAreTheUsers()
+    {
+        var machine = TestModels.Random("12b-8g-5b", 1, scale: 0.4f);
+        DataMatrix data = Data(machine, 4, 2);
+        var options = new OnnxExportOptions { InputName = "Helmholtz/x", FeaturesName = "Helmholtz/X", LogLikelihoodName = "HELMHOLTZ/x" };
+        var recognition = new RecognitionFeatures(machine);
+        var estimator = new FixedNoiseLogLikelihood(machine, 10, seed: 3);
+        float[] expectedFeatures = new float[4 * recognition.Size];
+        recognition.CreateExtractor().Extract(data.Values, 4, expectedFeatures);
+        double[] expectedLogLikelihood = new double[4];
+        estimator.CreateScorer().Estimate(data.Values, 4, expectedLogLikelihood);
+        using var features = new MemoryStream();
+        machine.ExportRecognitionToOnnx(features, options);
+        using var logLikelihood = new MemoryStream();
+        estimator.ExportToOnnx(logLikelihood, options);
+        Dictionary<string, float[]> actualFeatures = Run(features.ToArray(), "Helmholtz/x", data, out InferenceSession featureSession);
+        featureSession.Dispose();
+        Dictionary<string, float[]> actualLogLikelihood = Run(logLikelihood.ToArray(), "Helmholtz/x", data, out InferenceSession logLikelihoodSession);
+        logLikelihoodSession.Dispose();
+        for (int i = 0; i < expectedFeatures.Length; i++) Near(expectedFeatures[i], actualFeatures["Helmholtz/X"][i], 1e-5, $"feature {i}");
+        for (int i = 0; i < 4; i++) Assert.AreEqual(expectedLogLikelihood[i], actualLogLikelihood["HELMHOLTZ/x"][i], 1e-4, $"row {i}");
+    }
+
+    /// <summary>
     /// An exported file says what it holds in its metadata, as ONNX Runtime reads it: the graph, the machine's architecture, the
     /// features' layers, and the log-likelihood's K and seed (its noise is in the graph; these are the only record of how it was drawn).
     /// </summary>
@@ -353,6 +381,30 @@ public sealed class OnnxExportTests
         CollectionAssert.AreEqual(new[] { "model.onnx" }, Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName).ToArray());
         Assert.ThrowsExactly<IOException>(() => machine.ExportRecognitionToOnnx(temp.Path));
         Assert.ThrowsExactly<DirectoryNotFoundException>(() => machine.ExportRecognitionToOnnx(temp.File(Path.Combine("nowhere", "m.onnx"))));
+    }
+
+    /// <summary>
+    /// An export to a path builds its model before it touches the file: nothing is beside the target while the graph is built (a
+    /// process stopped during a long build leaves no temporary file), and a bad option is named as the options even where the
+    /// directory does not exist, rather than as the missing directory.
+    /// </summary>
+    [TestMethod]
+    public void AnExportToAPathBuildsTheModelBeforeItTouchesTheFile()
+    {
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("model.onnx");
+        string[] duringTheBuild = ["not called"];
+        OnnxExport.WriteFile(path, () =>
+        {
+            duringTheBuild = Directory.GetFileSystemEntries(temp.Path);
+            return [1, 2, 3];
+        });
+        Assert.IsEmpty(duringTheBuild, string.Join(", ", duringTheBuild));
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, File.ReadAllBytes(path));
+        var machine = TestModels.Random("12b-8g", 6);
+        string nowhere = temp.File(Path.Combine("nowhere", "model.onnx"));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.ExportRecognitionToOnnx(nowhere, new OnnxExportOptions { Layout = (OnnxLayout)99 }));
+        Assert.AreEqual("options", e.ParamName);
     }
 
     // A path named .ort, which ONNX Runtime would read as its own format and refuse the model in ("ORT model verification
@@ -593,6 +645,26 @@ public sealed class OnnxExportTests
         second.Dispose();
         Assert.IsTrue(onnx.SessionsReleased, "the last run out releases them");
         Assert.ThrowsExactly<ObjectDisposedException>(() => onnx.EnterRun(), "and later runs are refused");
+    }
+
+    /// <summary>
+    /// Dispose releases every session the transformer opened, the log-likelihood's as well as the features' (the flag above is
+    /// set either way): left open, a native session and its graph's noise stay until a finalizer runs. Read from each session's own
+    /// disposed flag, which ONNX Runtime sets once it has released the native session.
+    /// </summary>
+    [TestMethod]
+    public void DisposeReleasesTheFeaturesAndTheLogLikelihoodSessions()
+    {
+        var ml = new MLContext(seed: 1);
+        using var onnx = PixelsTransformer().ToOnnxRuntime(ml);
+        const System.Reflection.BindingFlags flags = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
+        InferenceSession[] sessions = new[] { "_features", "_logLikelihood" }
+            .Select(name => (InferenceSession)typeof(HelmholtzOnnxTransformer).GetField(name, flags)!.GetValue(onnx)!).ToArray();
+        System.Reflection.FieldInfo disposed = typeof(InferenceSession).GetField("_disposed", flags)
+            ?? throw new AssertFailedException("the premise: ONNX Runtime's InferenceSession keeps a _disposed flag");
+        CollectionAssert.AreEqual(new[] { false, false }, sessions.Select(s => (bool)disposed.GetValue(s)!).ToArray(), "open before");
+        onnx.Dispose();
+        CollectionAssert.AreEqual(new[] { true, true }, sessions.Select(s => (bool)disposed.GetValue(s)!).ToArray(), "the features' and the log-likelihood's, released");
     }
 
     /// <summary>

@@ -292,6 +292,51 @@ public sealed class HelmholtzMachineTransformerTests
         CollectionAssert.AreEqual(logLikelihood.Select(v => -v).ToArray(), scored.GetColumn<float>("After").ToArray());
     }
 
+    /// <summary>
+    /// Data that holds two columns of an output's name already (the second a copy made upstream, which hides the first): the
+    /// output sits after the last of them, as ML.NET's own transformers and the loaded pipeline place it, so that the name reads
+    /// the output. Placed after the first, it would sit before the upstream copy, which would stay the visible column of that name.
+    /// </summary>
+    [TestMethod]
+    public void AnOutputNamedAsTwoDataColumnsSitsAfterTheLastOfThem()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView rows = ml.Data.LoadFromEnumerable(TransformTestData.Rows(100, 1).Select(r => new ShadowingRow { Pixels = r.Pixels, LogLikelihood = 5, After = 6 }));
+        IDataView data = ml.Transforms.CopyColumns("LogLikelihood", "After").Fit(rows).Transform(rows);
+        var model = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 1; o.FeatureColumnName = null; })).Fit(data);
+        IDataView scored = model.Transform(data);
+        string[] fresh = TransformTestData.Columns(scored.Schema);
+        CollectionAssert.AreEqual(new[]
+        {
+            "Pixels: Vector<Single, 20>", "LogLikelihood (hidden): Single", "LogLikelihood (hidden): Single", "LogLikelihood: Single", "After: Single",
+        }, fresh, string.Join(", ", fresh));
+        Assert.IsTrue(scored.GetColumn<float>("LogLikelihood").All(v => v < 0), "the name reads ln p̂, not the upstream copy's 6");
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, data.Schema, temp.File("model.zip"));
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
+        string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
+        CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
+    }
+
+    /// <summary>
+    /// A pass-through column that an inserted output has moved one place on (here "After", behind the log-likelihood that shadows a
+    /// data column) is read alone with its own values, and needs itself alone: not the machine's input, which no output read asks for.
+    /// </summary>
+    [TestMethod]
+    public void APassThroughColumnMovedByAnInsertedOutputIsReadAloneAndNeedsItselfAlone()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1).Select(r => new ShadowingRow { Pixels = r.Pixels, LogLikelihood = 5, After = 6 }));
+        var model = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 1; o.FeatureColumnName = null; })).Fit(data);
+        IDataView scored = model.Transform(data);
+        Assert.AreEqual(2, data.Schema["After"].Index);
+        Assert.AreEqual(3, scored.Schema["After"].Index, "the premise: the output inserted before it moved it");
+        Assert.IsTrue(scored.GetColumn<float>("After").All(v => v == 6), "read alone");
+        IRowToRowMapper mapper = model.GetRowToRowMapper(data.Schema);
+        CollectionAssert.AreEqual(new[] { "After" }, mapper.GetDependencies([mapper.OutputSchema["After"]]).Select(c => c.Name).ToArray());
+        CollectionAssert.AreEqual(new[] { "Pixels" }, mapper.GetDependencies([mapper.OutputSchema["LogLikelihood"]]).Select(c => c.Name).ToArray());
+    }
+
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
 
     public sealed class WidePixelRow { [VectorType(16)] public float[] Pixels = new float[16]; }
