@@ -404,6 +404,20 @@ public sealed class LogLikelihoodTests
         Assert.IsLessThanOrEqualTo(parallelism, reports, "chunks reported after the cancellation");
     }
 
+    // The sampled free energy and the naive estimator take the token too: one already cancelled stops either before its first
+    // batch of rows (or chunk of dreams), not after scoring every row as if no token were given.
+    [TestMethod]
+    public void TheFreeEnergyAndTheNaiveEstimateStopForACancelledToken()
+    {
+        var machine = TestModels.Random("16b-8b", 92);
+        DataMatrix data = TestModels.BinaryData(40, 16, 93);
+        using var cancellation = new CancellationTokenSource();
+        cancellation.Cancel();
+        Assert.ThrowsExactly<OperationCanceledException>(() => new SampledFreeEnergy(seed: 94, rowsPerBatch: 10).Estimate(machine, data, cancellation.Token));
+        Assert.ThrowsExactly<OperationCanceledException>(() => new NaiveLogLikelihood(20, seed: 94, samplesPerChunk: 5).Estimate(machine, data, cancellation.Token));
+        Assert.ThrowsExactly<OperationCanceledException>(() => new NaiveLogLikelihood(20, seed: 94, samplesPerChunk: 5).EstimatePerExample(machine, data, cancellation.Token));
+    }
+
     // Chunks no larger than a pipeline's samples: a rowsPerChunk past what one array holds scores 3 examples × K = 10 in chunks of
     // at most 30 rows, not refused (nor a buffer of that many rows allocated), with the same draws and so the same bits as 30.
     [TestMethod]

@@ -342,6 +342,29 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
+    /// The running variance is the mean squared signal itself, not its square or another power: with a variance decay of 0, no
+    /// running baseline and no input-dependent baseline, a batch of one row has the signal F̂ (NVIL's lowest layer: F̂_1, the whole
+    /// F̂), which is the batch loss, so v = loss². (The tests above compare decays and scales against v as the rule reports it, so a
+    /// v of the wrong power passes them.) Each batch is formed by a handful of double operations from the same F̂: 1e-12 relative.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void WithNoDecayTheRunningVarianceIsTheBatchsMeanSquaredSignal(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 97, scale: 0.7f);
+        ILearningRule rule = TestModels.RuleWithoutInputBaseline(ruleName, normalizeVariance: true, varianceDecay: 0, baselineDecay: 0);
+        var random = new RandomStream(100);
+        for (int batch = 0; batch < 3; batch++)
+        {
+            double loss = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 1, 101 + (ulong)batch), 1, random);
+            double v = RuleStates.Of(rule, machine.Parameters).ReadDoubles("variances", ruleName == "nvil" ? machine.Architecture.Depth + 1 : 1)[ruleName == "nvil" ? 1 : 0];
+            Assert.IsTrue(Math.Abs(loss) > 2, $"batch {batch}: the premise, a signal whose square and fourth power differ ({loss})");
+            Assert.AreEqual(loss * loss, v, 1e-12 * loss * loss, $"batch {batch}");
+        }
+    }
+
+    /// <summary>
     /// A normalised signal is divided by its running standard deviation √v (when above 1), not by the variance v: with a variance
     /// decay of 0, v is the batch's mean squared signal, and on the same draws each recognition layer's gradient is the unnormalised
     /// rule's times 1/√v (NVIL: its own layer's v; REINFORCE: one v for every layer), the generative gradient unchanged. Both are
