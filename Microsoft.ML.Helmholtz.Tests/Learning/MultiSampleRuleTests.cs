@@ -311,6 +311,40 @@ public sealed class MultiSampleRuleTests
         }
     }
 
+    /// <summary>
+    /// The self-normalised weights and the reported bound are taken relative to each example's largest log weight −F̂: free
+    /// energies of thousands of nats (a wide visible layer) lie far outside double's range of e^−F̂, where a softmax taken
+    /// from a fixed origin gives 0/0 or ∞/∞ weights and an infinite bound. Each weight is the softmax of −F̂ over its example's
+    /// K samples over B, and the bound the mean over examples of ln (1/K) Σ_k e^−F̂_k.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1e4)]
+    [DataRow(-1e3)]
+    [DataRow(0.0)]
+    public void ImportanceWeightsAreTheSoftmaxOfEachExamplesLogWeightsAtAnyLevel(double level)
+    {
+        const int examples = 2, k = 3;
+        double[] offsets = [0, 1, 2.5, 0.5, -3, 4];   // −F̂ = −level − offset: relative weights of order one
+        double[] freeEnergy = offsets.Select(o => level + o).ToArray();
+        var weights = new float[examples * k];
+        double bound = ImportanceWeights.Normalize(freeEnergy, examples, k, weights);
+
+        double expectedBound = 0;
+        for (int e = 0; e < examples; e++)
+        {
+            double sum = Enumerable.Range(0, k).Sum(j => Math.Exp(-offsets[e * k + j]));
+            for (int j = 0; j < k; j++)
+            {
+                double expected = Math.Exp(-offsets[e * k + j]) / sum / examples;
+                Assert.AreEqual(expected, weights[e * k + j], 1e-6 * expected, $"example {e}, sample {j}");   // float rounding
+            }
+            expectedBound += -level + Math.Log(sum) - Math.Log(k);
+        }
+        expectedBound /= examples;
+        // Double arithmetic on numbers of size |level|: a few ulps of it.
+        Assert.AreEqual(expectedBound, bound, 1e-12 * Math.Max(1, Math.Abs(level)));
+    }
+
     private static double LogSumExp(double[] a)
     {
         double max = a.Max();
