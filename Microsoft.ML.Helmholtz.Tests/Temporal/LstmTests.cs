@@ -522,4 +522,22 @@ public sealed class LstmTests
         lstm.Forward(x, 2, 5);
         Assert.AreEqual(2 * 5 * h, lstm.Hidden(2, 5).Length);
     }
+
+    /// <summary>
+    /// Hidden reads only the steps the last Forward ran, even when the buffers have room for more: a sequence shorter than the
+    /// capacity (the last segment of a truncated run, say) leaves the later rows holding an older pass's states, or none,
+    /// which a read one step past the forward would return as if they were this one's.
+    /// </summary>
+    [TestMethod]
+    public void HiddenRefusesAStepPastTheLastForwardThoughTheBuffersHoldIt()
+    {
+        const int d = 3, h = 4, batch = 2, steps = 5;
+        var lstm = RandomLstm(d, h, 131);
+        lstm.EnsureCapacity(steps + 3, batch);
+        lstm.Forward(Normal(steps * batch * d, 132), steps, batch);
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => lstm.Hidden(steps + 1, batch));
+        Assert.AreEqual("steps", refused.ParamName);
+        StringAssert.Contains(refused.Message, "the last Forward ran 5 steps");
+        Assert.AreEqual(steps * batch * h, lstm.Hidden(steps, batch).Length, "every step it ran is readable");
+    }
 }

@@ -1369,4 +1369,45 @@ public sealed class TemporalMachineTests
             CollectionAssert.AreNotEqual(Weights(5, which), Weights(6, which), "another seed, another LSTM");
         }
     }
+
+    /// <summary>
+    /// Frames of fewer values than the visible layer are refused as frames of more are, naming the sequences, by training,
+    /// scoring and prediction: read as frames of the machine's size, every frame would be padded with whatever the buffer held.
+    /// </summary>
+    [TestMethod]
+    public void SequencesOfFramesSmallerThanTheVisibleLayerAreRefused()
+    {
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 1);
+        var small = SoftSequences(4, 3, 3, 2);
+        var trainer = new TemporalTrainer(new StochasticBackpropagation(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 2 });
+        byte[] before = Bytes(model);
+        foreach (var (what, call, parameter) in new (string, Action, string)[]
+                 {
+                     ("training", () => trainer.Train(model, small), "training"),
+                     ("scoring", () => TemporalEvaluation.LogLikelihoodPerFrame(model, small, 2), "data"),
+                     ("prediction", () => TemporalEvaluation.PredictFrames(model, small, 2), "data"),
+                 })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(call, what);
+            Assert.AreEqual(parameter, e.ParamName, what);
+            StringAssert.Contains(e.Message, "frames of 3 values", what);
+        }
+        CollectionAssert.AreEqual(before, Bytes(model), "nothing was trained");
+    }
+
+    /// <summary>
+    /// A rate that becomes 0 only after the run's last epoch does not refuse the run: with 0.01 × (10⁻³⁰)^epoch, epochs 1 and 2
+    /// train at 0.01 and 10⁻³² and the third would be 0 in single precision, so a run of two epochs, with no time limit, takes
+    /// every step (a check that looked one epoch past the run would refuse it).
+    /// </summary>
+    [TestMethod]
+    public void ARateThatReaches0OnlyAfterTheLastEpochTrainsEveryEpoch()
+    {
+        var data = SoftSequences(8, 6, 4, 76);
+        var model = TemporalHelmholtzMachine.Create(HelmholtzArchitecture.Parse("4cb-3g"), 3, 77);
+        var reports = new TemporalTrainer(new StochasticBackpropagation(),
+            new TemporalTrainingOptions { Epochs = 2, BatchSequences = 4, LearningRate = new LearningRateSchedule(0.01, 1e-30), Seed = 78 }).Train(model, data);
+        CollectionAssert.AreEqual(new[] { 0.01f, 1e-32f }, reports.Select(r => (float)r.LearningRate).ToArray());
+        Assert.AreEqual(4L, model.Machine.StepsTrained, "two epochs of two minibatches");
+    }
 }
