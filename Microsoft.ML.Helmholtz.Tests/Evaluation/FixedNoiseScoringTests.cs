@@ -288,10 +288,11 @@ public sealed class FixedNoiseScoringTests
     public void TheFixedNoiseMayHoldExactlyTheParameterLimitOfValues()
     {
         var machine = TestModels.Random("4b-2b-2b", 1, scale: 0.3f);
-        Assert.AreEqual(1L << 28, HelmholtzArchitecture.MaxParameterCount, "the limit this test divides");
-        Assert.IsNull(FixedNoiseLogLikelihood.TooManySamples(machine, 1 << 26), "2^26 samples of 4 noise values: exactly the limit");
-        Assert.IsNotNull(FixedNoiseLogLikelihood.TooManySamples(machine, (1 << 26) + 1), "one sample more");
-        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new FixedNoiseLogLikelihood(machine, (1 << 26) + 1));
+        int atTheLimit = checked((int)(HelmholtzArchitecture.MaxParameterCount / 4));   // 2^26 samples of 4 noise values
+        Assert.AreEqual(HelmholtzArchitecture.MaxParameterCount, 4L * atTheLimit, "the premise: a limit that 4 divides");
+        Assert.IsNull(FixedNoiseLogLikelihood.TooManySamples(machine, atTheLimit), "exactly the limit");
+        Assert.IsNotNull(FixedNoiseLogLikelihood.TooManySamples(machine, atTheLimit + 1), "one sample more");
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new FixedNoiseLogLikelihood(machine, atTheLimit + 1));
         Assert.AreEqual("samples", refused.ParamName);
     }
 
