@@ -700,8 +700,8 @@ public sealed class KernelTests
     /// Logits of exactly 0 (a layer whose weights and biases start at zero) give every factor 1 + e^{−|a|} its largest value, 2:
     /// a lane's product of 126 of them is 2^126, inside float, and the kernels fold it into the row's sum before more come; a
     /// product of 256 would overflow. Rows of 4100 zeros (256 full vectors, twice past the fold) score 4100 · ln ½, binary and
-    /// soft targets alike. Tolerance: each term is ln 2
-    /// to within 1e-6 of itself (the vector path's ln of the product is exact here, the scalar one a float ln 2 per term).
+    /// soft targets alike. Tolerance: each term is ln 2 to within 1e-6 of itself (the vector path's ln of the product is exact
+    /// here, the scalar one a float ln 2 per term).
     /// </summary>
     [TestMethod]
     public void ZeroLogitsScoreLnHalfEachPastTheFactorsOneProductHolds()
