@@ -141,7 +141,7 @@ public sealed partial class DocumentationSnippetTests
                 : $"{d.Id} {d.GetMessage()}");
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
             if (File.Exists(Path.Combine(directory.FullName, "Helmholtz.ML.sln"))) return directory.FullName;

@@ -1,0 +1,48 @@
+using System.Text.RegularExpressions;
+
+namespace Microsoft.ML.Helmholtz.Tests.Docs;
+
+/// <summary>
+/// docs/usage.md's section on each sample names the options that sample's usage text names, no more and no fewer: an option
+/// added to a sample and not documented, or one documented after it was removed, fails here. (That each option in the usage
+/// text is one the parser takes is the samples' own tests' concern.)
+/// </summary>
+[TestClass]
+public sealed partial class SampleOptionsDocumentationTests
+{
+    [TestMethod]
+    [DataRow("## The MNIST sample", "Mnist")]
+    [DataRow("## The pipeline sample", "Pipeline")]
+    [DataRow("## The bouncing-balls sample", "BouncingBalls")]
+    public void TheUsageDocumentsTheOptionsTheSampleNames(string heading, string sample)
+    {
+        var help = new StringWriter();
+        var error = new StringWriter();
+        int exit = sample switch
+        {
+            "Mnist" => MnistApp.Run(["--help"], help, error),
+            "Pipeline" => PipelineApp.Run(["--help"], help, error),
+            _ => BouncingBallsApp.Run(["--help"], help, error),
+        };
+        Assert.AreEqual(0, exit, error.ToString());
+        SortedSet<string> named = Options(help.ToString());
+        Assert.IsGreaterThan(5, named.Count, $"the {sample} sample's usage names {named.Count} options: the test reads the wrong text.");
+
+        string usage = File.ReadAllText(Path.Combine(DocumentationSnippetTests.RepositoryRoot(), "docs", "usage.md"));
+        int start = usage.IndexOf("\n" + heading, StringComparison.Ordinal);   // the heading may go on: "(the temporal machine)"
+        Assert.IsGreaterThanOrEqualTo(0, start, $"docs/usage.md has no section \"{heading}\".");
+        int end = usage.IndexOf("\n## ", start + heading.Length + 2, StringComparison.Ordinal);
+        SortedSet<string> documented = Options(usage[start..(end < 0 ? usage.Length : end)]);
+        documented.Remove("--project");   // dotnet run's own, in the command line that starts the sample
+
+        var undocumented = named.Except(documented).ToList();
+        Assert.IsEmpty(undocumented, $"the {sample} sample's options that docs/usage.md does not name under \"{heading}\": {string.Join(", ", undocumented)}");
+        var unknown = documented.Except(named).ToList();
+        Assert.IsEmpty(unknown, $"options docs/usage.md names under \"{heading}\" that the {sample} sample's usage does not: {string.Join(", ", unknown)}");
+    }
+
+    [GeneratedRegex(@"(?<![\w-])--[a-z0-9][a-z0-9-]*")]
+    private static partial Regex Option();
+
+    private static SortedSet<string> Options(string text) => new(Option().Matches(text).Select(m => m.Value), StringComparer.Ordinal);
+}
