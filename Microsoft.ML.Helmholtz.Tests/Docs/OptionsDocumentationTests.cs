@@ -3,12 +3,13 @@ using System.Text.RegularExpressions;
 namespace Microsoft.ML.Helmholtz.Tests.Docs;
 
 /// <summary>
-/// docs/usage.md's section on each sample names the options that sample's usage text names, no more and no fewer: an option
-/// added to a sample and not documented, or one documented after it was removed, fails here. (That each option in the usage
-/// text is one the parser takes is the samples' own tests' concern.)
+/// docs/usage.md names every option a user sets: each sample's section the options that sample's usage text names, no more and
+/// no fewer (an option added to a sample and not documented, or one documented after it was removed, fails here; that each
+/// option in the usage text is one the parser takes is the samples' own tests' concern), and every settable property of the
+/// options classes a user of the ML.NET components and the trainers fills in.
 /// </summary>
 [TestClass]
-public sealed partial class SampleOptionsDocumentationTests
+public sealed partial class OptionsDocumentationTests
 {
     [TestMethod]
     [DataRow("## The MNIST sample", "Mnist")]
@@ -39,6 +40,22 @@ public sealed partial class SampleOptionsDocumentationTests
         Assert.IsEmpty(undocumented, $"the {sample} sample's options that docs/usage.md does not name under \"{heading}\": {string.Join(", ", undocumented)}");
         var unknown = documented.Except(named).ToList();
         Assert.IsEmpty(unknown, $"options docs/usage.md names under \"{heading}\" that the {sample} sample's usage does not: {string.Join(", ", unknown)}");
+    }
+
+    [TestMethod]
+    [DataRow(typeof(Microsoft.ML.Helmholtz.Transforms.HelmholtzMachineOptions))]
+    [DataRow(typeof(Microsoft.ML.Helmholtz.Transforms.TemporalHelmholtzOptions))]
+    [DataRow(typeof(Microsoft.ML.Helmholtz.Learning.TrainingOptions))]
+    [DataRow(typeof(Microsoft.ML.Helmholtz.Temporal.TemporalTrainingOptions))]
+    [DataRow(typeof(Microsoft.ML.Helmholtz.Onnx.OnnxExportOptions))]
+    public void TheUsageNamesEverySettablePropertyOf(Type options)
+    {
+        string usage = File.ReadAllText(Path.Combine(DocumentationSnippetTests.RepositoryRoot(), "docs", "usage.md"));
+        var settable = options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Where(p => p.SetMethod is { IsPublic: true }).Select(p => p.Name).ToList();
+        Assert.IsNotEmpty(settable);
+        var unnamed = settable.Where(name => !Regex.IsMatch(usage, $@"\b{name}\b")).ToList();
+        Assert.IsEmpty(unnamed, $"docs/usage.md does not name these properties of {options.Name}: {string.Join(", ", unnamed)}");
     }
 
     [GeneratedRegex(@"(?<![\w-])--[a-z0-9][a-z0-9-]*")]
