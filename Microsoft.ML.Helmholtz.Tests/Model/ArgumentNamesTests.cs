@@ -32,6 +32,20 @@ public sealed class ArgumentNamesTests
         Named<ArgumentOutOfRangeException>(() => _ = new LearningRateSchedule(0.1) with { Minimum = -1 }, "Minimum", "the minimum learning rate must be finite");
     }
 
+    /// <summary>
+    /// The array-length check every buffer's size passes through allows a length of exactly <see cref="Array.MaxLength"/> (one array
+    /// holds it) and refuses one more, naming the caller's argument: an off-by-one there refused the largest size that fits.
+    /// </summary>
+    [TestMethod]
+    public void AnArrayOfExactlyTheMostValuesIsAllowedAndOneMoreIsNamed()
+    {
+        // Only the product is computed, nothing allocated: the check is called before any buffer.
+        Assert.AreEqual(Array.MaxLength, Requires.ArrayLength("rows", "The test's buffer", "use fewer rows", Array.MaxLength, 1));
+        Assert.AreEqual(Array.MaxLength, Requires.ArrayLength("rows", "The test's buffer", "use fewer rows", 1, Array.MaxLength));
+        Named<ArgumentOutOfRangeException>(() => Requires.ArrayLength("rows", "The test's buffer", "use fewer rows", Array.MaxLength + 1L, 1),
+            "rows", "more than one array holds");
+    }
+
     [TestMethod]
     public void ATemporalModelOfTooManyRecurrentUnitsNamesThemBeforeAllocating()
     {
