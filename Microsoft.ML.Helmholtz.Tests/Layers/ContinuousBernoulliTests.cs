@@ -249,4 +249,18 @@ public sealed class ContinuousBernoulliTests
         double[] means = [0.2, 0.5, 0.999];
         for (int c = 0; c < 3; c++) Assert.AreEqual(means[c], Kernels.ContinuousBernoulliMean(bias[c]), 1e-5, $"column {c}");
     }
+
+    [TestMethod]
+    public void JustAboveTheSeriesLimitTheMeanIsExactToDoublePrecision()
+    {
+        // Above |η| = 10⁻² the closed form must take over: the three-term series left out η⁵/30240, which is 10⁻¹¹ at
+        // η = 0.05 and 2·10⁻¹⁰ at 0.09. The reference is the series two terms longer (Bernoulli numbers B₆, B₈), whose
+        // first term left out is under 10⁻¹⁶ here; the closed form loses about ε/η² ≤ 5·10⁻¹⁴ to cancellation.
+        foreach (double eta in new[] { -0.09, -0.05, 0.05, 0.09 })
+        {
+            double e2 = eta * eta;
+            double series = 0.5 + eta / 12 - eta * e2 / 720 + eta * e2 * e2 / 30240 - eta * e2 * e2 * e2 / 1209600;
+            Assert.AreEqual(series, Kernels.ContinuousBernoulliMean(eta), 1e-12, $"A'({eta})");
+        }
+    }
 }

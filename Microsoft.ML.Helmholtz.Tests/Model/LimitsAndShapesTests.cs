@@ -630,6 +630,25 @@ public sealed class UnitRegistrationTests
     }
 
     /// <summary>
+    /// TryParseCode reads a code exactly as registered: each code gives its kind and mean, and an upper-case spelling, a
+    /// prefix or a code with a space is none (lower-casing is the architecture parser's job, not the registry's).
+    /// </summary>
+    [TestMethod]
+    public void TryParseCodeReadsOnlyTheExactRegisteredCodes()
+    {
+        foreach (var (code, units, mean) in new[] { ("b", UnitType.Bernoulli, GaussianMean.Tanh), ("g", UnitType.Gaussian, GaussianMean.Tanh),
+                     ("gl", UnitType.Gaussian, GaussianMean.Linear), ("grl", UnitType.GaussianRankOne, GaussianMean.Linear),
+                     ("cb", UnitType.ContinuousBernoulli, GaussianMean.Tanh), ("bs", UnitType.SoftBernoulli, GaussianMean.Tanh) })
+        {
+            Assert.IsTrue(UnitType.TryParseCode(code, out UnitType parsed, out GaussianMean parsedMean), code);
+            Assert.AreSame(units, parsed, code);
+            Assert.AreEqual(mean, parsedMean, code);
+        }
+        foreach (string code in new[] { "B", "GL", "Cb", "c", "gr ", "" })
+            Assert.IsFalse(UnitType.TryParseCode(code, out _, out _), $"'{code}'");
+    }
+
+    /// <summary>
     /// Each built-in kind's Models (the one value a message names, and the public check) agrees with its vectorised ModelsAll
     /// (the check data goes through) on every value, bounded or not: a value one accepts the other must too.
     /// </summary>
