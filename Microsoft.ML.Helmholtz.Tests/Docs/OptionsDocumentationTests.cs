@@ -58,6 +58,54 @@ public sealed partial class OptionsDocumentationTests
         Assert.IsEmpty(unnamed, $"docs/usage.md does not name these properties of {options.Name}: {string.Join(", ", unnamed)}");
     }
 
+    /// <summary>
+    /// Every MNIST sample command the results give (`dotnet $M …` in docs/results.md, the README's quick run) is one the sample
+    /// takes today: a figure's command that an option's rename or a new cross-check had made a usage error would no longer
+    /// reproduce it. The table's placeholders (RULE, ARCH, K, …) stand for a K-sample rule on the linear 200-200 machine.
+    /// </summary>
+    [TestMethod]
+    public void EveryMnistCommandInTheResultsIsOneTheSampleTakes()
+    {
+        string root = DocumentationSnippetTests.RepositoryRoot();
+        var commands = new[] { "docs/results.md", "README.md" }.SelectMany(file => CodeLines(File.ReadAllText(Path.Combine(root, file))))
+            .SelectMany(line => MnistCommand().Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct().ToList();
+        Assert.IsGreaterThan(20, commands.Count, "docs/results.md gives its commands as `dotnet $M …`: the test reads the wrong text.");
+        var placeholders = new Dictionary<string, string> { ["RULE"] = "vimco", ["R"] = "vimco", ["ARCH"] = "784b-200b-200b", ["K"] = "5", ["FILE"] = "model.hm", ["NAME"] = "name" };
+        var refused = new List<string>();
+        foreach (string command in commands)
+        {
+            string[] arguments = command.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(a => placeholders.GetValueOrDefault(a, a)).ToArray();
+            try
+            {
+                MnistOptions.Parse(arguments);
+            }
+            catch (ArgumentException e)
+            {
+                refused.Add($"{command}\n    {e.Message}");
+            }
+        }
+        Assert.IsEmpty(refused, "commands the MNIST sample refuses:\n" + string.Join("\n", refused));
+    }
+
+    /// <summary>The lines of a markdown text's fenced blocks, and its inline code spans each as one line (a span may wrap in the prose).</summary>
+    private static IEnumerable<string> CodeLines(string markdown)
+    {
+        foreach (Match block in FencedBlock().Matches(markdown))
+            foreach (string line in block.Groups["code"].Value.Split('\n')) yield return line;
+        foreach (Match span in InlineCode().Matches(FencedBlock().Replace(markdown, "")))
+            yield return Regex.Replace(span.Groups["code"].Value, @"\s+", " ");
+    }
+
+    [GeneratedRegex(@"^[ \t]*```[^\n]*\n(?<code>.*?)^[ \t]*```", RegexOptions.Multiline | RegexOptions.Singleline)]
+    private static partial Regex FencedBlock();
+
+    [GeneratedRegex(@"`(?<code>[^`]+)`")]
+    private static partial Regex InlineCode();
+
+    // `dotnet $M ARGS` (results.md names the sample's dll $M) or `dotnet run … --project Samples/Helmholtz.Mnist -- ARGS`.
+    [GeneratedRegex(@"(?:dotnet \$M|--project Samples/Helmholtz\.Mnist --) (?<arguments>.*)")]
+    private static partial Regex MnistCommand();
+
     [GeneratedRegex(@"(?<![\w-])--[a-z0-9][a-z0-9-]*")]
     private static partial Regex Option();
 

@@ -5,7 +5,7 @@ using System.Globalization;
 using Helmholtz.Samples;
 
 /// <summary>Command-line options of the MNIST sample.</summary>
-internal sealed class MnistOptions
+public sealed class MnistOptions
 {
     public string Rule { get; private set; } = "sbp";
     public string Architecture { get; private set; } = "";
