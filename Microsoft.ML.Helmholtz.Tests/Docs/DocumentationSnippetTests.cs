@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Docs;
 
@@ -13,7 +14,7 @@ namespace Microsoft.ML.Helmholtz.Tests.Docs;
 /// the method it is compiled in, given below by a line of the snippet.
 /// </summary>
 [TestClass]
-public sealed partial class DocumentationSnippetTests
+public sealed class DocumentationSnippetTests
 {
     /// <summary>What a snippet needs from the program around it: null for a program as written (top-level statements).</summary>
     private static readonly (string File, string Line, string? Parameters)[] s_contexts =
@@ -57,7 +58,7 @@ public sealed partial class DocumentationSnippetTests
     [DataRow("docs/usage.md")]
     public void EverySnippetCompilesAgainstTheLibrary(string file)
     {
-        List<Snippet> snippets = Snippets(File.ReadAllText(Path.Combine(RepositoryRoot(), file)));
+        List<Snippet> snippets = RepositoryDocs.FencedBlocks(RepositoryDocs.Read(file), "csharp").Select(b => new Snippet(b.Line, b.Code)).ToList();
         Assert.IsNotEmpty(snippets, $"{file} has no C# snippets: the test reads the wrong file, or the fences changed.");
         var failures = new List<string>();
         foreach (Snippet snippet in snippets)
@@ -89,13 +90,6 @@ public sealed partial class DocumentationSnippetTests
     }
 
     private sealed record Snippet(int Line, string Code);
-
-    [GeneratedRegex(@"^[ \t]*```csharp[ \t]*\r?\n(?<code>.*?)^[ \t]*```", RegexOptions.Multiline | RegexOptions.Singleline)]
-    private static partial Regex FencedCSharp();
-
-    private static List<Snippet> Snippets(string markdown) =>
-        FencedCSharp().Matches(markdown).Select(m => new Snippet(
-            markdown.AsSpan(0, m.Groups["code"].Index).Count('\n') + 1, m.Groups["code"].Value)).ToList();
 
     /// <summary>The compiler's errors for a snippet: a program as written where parameters is null, else a method body with them.</summary>
     private static IEnumerable<string> Errors(Snippet snippet, string? parameters)
@@ -139,12 +133,5 @@ public sealed partial class DocumentationSnippetTests
         return compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d =>
             d.Location.SourceTree is { } tree ? $"{d.Id} {d.GetMessage()} in \"{tree.GetText().Lines[d.Location.GetLineSpan().StartLinePosition.Line].ToString().Trim()}\""
                 : $"{d.Id} {d.GetMessage()}");
-    }
-
-    internal static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-            if (File.Exists(Path.Combine(directory.FullName, "Helmholtz.ML.sln"))) return directory.FullName;
-        throw new InvalidOperationException($"No folder above {AppContext.BaseDirectory} holds Helmholtz.ML.sln: the test reads the repository's docs.");
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.ML.Helmholtz.Tests.Support;
 
 namespace Microsoft.ML.Helmholtz.Tests.Docs;
 
@@ -29,7 +30,7 @@ public sealed partial class OptionsDocumentationTests
         SortedSet<string> named = Options(help.ToString());
         Assert.IsGreaterThan(5, named.Count, $"the {sample} sample's usage names {named.Count} options: the test reads the wrong text.");
 
-        string usage = File.ReadAllText(Path.Combine(DocumentationSnippetTests.RepositoryRoot(), "docs", "usage.md"));
+        string usage = RepositoryDocs.Read("docs/usage.md");
         int start = usage.IndexOf("\n" + heading, StringComparison.Ordinal);   // the heading may go on: "(the temporal machine)"
         Assert.IsGreaterThanOrEqualTo(0, start, $"docs/usage.md has no section \"{heading}\".");
         int end = usage.IndexOf("\n## ", start + heading.Length + 2, StringComparison.Ordinal);
@@ -50,7 +51,7 @@ public sealed partial class OptionsDocumentationTests
     [DataRow(typeof(Microsoft.ML.Helmholtz.Onnx.OnnxExportOptions))]
     public void TheUsageNamesEverySettablePropertyOf(Type options)
     {
-        string usage = File.ReadAllText(Path.Combine(DocumentationSnippetTests.RepositoryRoot(), "docs", "usage.md"));
+        string usage = RepositoryDocs.Read("docs/usage.md");
         var settable = options.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
             .Where(p => p.SetMethod is { IsPublic: true }).Select(p => p.Name).ToList();
         Assert.IsNotEmpty(settable);
@@ -66,8 +67,7 @@ public sealed partial class OptionsDocumentationTests
     [TestMethod]
     public void EveryMnistCommandInTheResultsIsOneTheSampleTakes()
     {
-        string root = DocumentationSnippetTests.RepositoryRoot();
-        var commands = new[] { "docs/results.md", "README.md" }.SelectMany(file => CodeLines(File.ReadAllText(Path.Combine(root, file))))
+        var commands = new[] { "docs/results.md", "README.md" }.SelectMany(file => RepositoryDocs.CodeLines(RepositoryDocs.Read(file)))
             .SelectMany(line => MnistCommand().Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct().ToList();
         Assert.IsGreaterThan(20, commands.Count, "docs/results.md gives its commands as `dotnet $M …`: the test reads the wrong text.");
         var placeholders = new Dictionary<string, string> { ["RULE"] = "vimco", ["R"] = "vimco", ["ARCH"] = "784b-200b-200b", ["K"] = "5", ["FILE"] = "model.hm", ["NAME"] = "name" };
@@ -86,21 +86,6 @@ public sealed partial class OptionsDocumentationTests
         }
         Assert.IsEmpty(refused, "commands the MNIST sample refuses:\n" + string.Join("\n", refused));
     }
-
-    /// <summary>The lines of a markdown text's fenced blocks, and its inline code spans each as one line (a span may wrap in the prose).</summary>
-    private static IEnumerable<string> CodeLines(string markdown)
-    {
-        foreach (Match block in FencedBlock().Matches(markdown))
-            foreach (string line in block.Groups["code"].Value.Split('\n')) yield return line;
-        foreach (Match span in InlineCode().Matches(FencedBlock().Replace(markdown, "")))
-            yield return Regex.Replace(span.Groups["code"].Value, @"\s+", " ");
-    }
-
-    [GeneratedRegex(@"^[ \t]*```[^\n]*\n(?<code>.*?)^[ \t]*```", RegexOptions.Multiline | RegexOptions.Singleline)]
-    private static partial Regex FencedBlock();
-
-    [GeneratedRegex(@"`(?<code>[^`]+)`")]
-    private static partial Regex InlineCode();
 
     // `dotnet $M ARGS` (results.md names the sample's dll $M) or `dotnet run … --project Samples/Helmholtz.Mnist -- ARGS`.
     [GeneratedRegex(@"(?:dotnet \$M|--project Samples/Helmholtz\.Mnist --) (?<arguments>.*)")]
