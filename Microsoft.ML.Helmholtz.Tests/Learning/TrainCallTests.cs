@@ -90,6 +90,36 @@ public sealed class TrainCallTests
     }
 
     /// <summary>
+    /// Each option out of range is refused as the run starts, naming that option, and the machine is left as given.
+    /// </summary>
+    [TestMethod]
+    public void EachOptionOutOfRangeIsRefusedNamingIt()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 35);
+        float[][] before = TestModels.Snapshot(machine.Parameters);
+        DataMatrix data = Data();
+        var cases = new (string Option, Action<TrainingOptions> Set)[]
+        {
+            (nameof(TrainingOptions.Epochs), o => o.Epochs = -1),
+            (nameof(TrainingOptions.BatchSize), o => o.BatchSize = 0),
+            (nameof(TrainingOptions.LearningRate), o => o.LearningRate = null!),
+            (nameof(TrainingOptions.FirstScheduleEpoch), o => o.FirstScheduleEpoch = -1),
+            (nameof(TrainingOptions.Optimizer), o => o.Optimizer = null!),
+            (nameof(TrainingOptions.TimeLimit), o => o.TimeLimit = TimeSpan.FromTicks(-1)),
+            (nameof(TrainingOptions.DivergenceFactor), o => o.DivergenceFactor = 0),
+            (nameof(TrainingOptions.DivergenceFactor), o => o.DivergenceFactor = double.NaN),
+        };
+        foreach (var (option, set) in cases)
+        {
+            var options = new TrainingOptions { Epochs = 1, BatchSize = 20 };
+            set(options);
+            var e = Assert.Throws<ArgumentException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(machine, data), option);
+            Assert.AreEqual(option, e.ParamName, $"{option}: {e.Message}");
+            AssertUnchanged(before, machine, option);
+        }
+    }
+
+    /// <summary>
     /// An optimiser holds one run's moments and step count: a factory that returns one a run has used (<c>() =&gt; adam</c>) is
     /// refused by both trainers, naming the option, before anything changes. Its second run trained differently from a run
     /// with a new optimiser (Adam's bias correction went on from the first run's step count). A run refused before the
