@@ -45,6 +45,7 @@ internal static class BuildsBenchmark
             else if (args[i] == "--only") _only = CommandLine.Value(args, ref i);
             else throw CommandLine.Unknown(args[i], "--rounds N, --only TEXT");
         }
+        CommandLine.OptionsRead();
         Type a = KernelsOf(args[0]), b = KernelsOf(args[1]);
         Console.WriteLine($"A: {Path.GetFullPath(args[0])}");
         Console.WriteLine($"B: {Path.GetFullPath(args[1])}");

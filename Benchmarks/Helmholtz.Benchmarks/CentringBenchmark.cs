@@ -23,6 +23,7 @@ internal static class CentringBenchmark
             else if (args[i] == "--architecture") architecture = CommandLine.Architecture(args, ref i);
             else throw CommandLine.Unknown(args[i], "--rounds N, --architecture SPEC");
         }
+        CommandLine.OptionsRead();
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1);
         var random = new Random(1);
         foreach (var p in machine.Parameters)

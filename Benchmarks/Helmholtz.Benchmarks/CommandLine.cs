@@ -7,9 +7,24 @@ namespace Helmholtz.Benchmarks;
 /// <summary>A mistake on the command line: Program prints it as one line "error: …" and the usage, exit code 2.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
+/// <summary>What a mode throws at <see cref="CommandLine.OptionsRead"/> on a thread that only checks command lines.</summary>
+internal sealed class OptionsReadException() : Exception("the options were read and checked; nothing was run.");
+
 /// <summary>The modes' option values, read and checked before any data loads, each error naming the option.</summary>
 internal static class CommandLine
 {
+    /// <summary>
+    /// Set on a thread that only checks command lines (the tests check every one docs/performance.md gives): a mode then stops
+    /// at <see cref="OptionsRead"/>, before any work.
+    /// </summary>
+    [ThreadStatic] public static bool OnlyReadOptions;
+
+    /// <summary>Called by each mode once its options are read and checked, before it loads or measures anything.</summary>
+    public static void OptionsRead()
+    {
+        if (OnlyReadOptions) throw new OptionsReadException();
+    }
+
     /// <summary>The value after the option at <paramref name="i"/>, which moves onto it.</summary>
     public static string Value(string[] args, ref int i) => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value.");
 

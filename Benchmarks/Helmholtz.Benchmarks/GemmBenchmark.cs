@@ -44,6 +44,7 @@ internal static class GemmBenchmark
     public static void Run(string[] args)
     {
         int repeats = (int)CommandLine.Count(args, "REPEATS", 7);
+        CommandLine.OptionsRead();
         Table(Shapes, repeats, "both engines split products over the worker pool");
         using (WorkerPool.InlineScope())
             Table(TrainingShapes, repeats, "one thread: as each product of a pair runs in training");

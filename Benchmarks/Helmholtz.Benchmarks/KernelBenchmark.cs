@@ -13,6 +13,7 @@ internal static class KernelBenchmark
     public static void Run(string[] args)
     {
         int repeats = (int)CommandLine.Count(args, "REPEATS", 31);
+        CommandLine.OptionsRead();
         using var inline = WorkerPool.InlineScope();
         const int rows = 100, cols = 784, n = rows * cols;
         var rng = new Random(1);

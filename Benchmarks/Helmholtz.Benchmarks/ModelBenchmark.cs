@@ -41,6 +41,7 @@ internal static class ModelBenchmark
         }
         if (!training && only.Count > 0)
             throw new UsageException("--only picks training rows, and --scoring-only runs none (scoring always runs 784b-200g-50g).");
+        CommandLine.OptionsRead();
         IMatrixEngine engine = MatrixEngine.Default;
         var loadClock = Stopwatch.StartNew();
         MnistSplits data = BinarizedMnist.Load();

@@ -30,6 +30,7 @@ internal static class OnnxBenchmark
                 default: throw CommandLine.Unknown(args[i], "--repeats N, --gpu DEVICE, --no-full-test");
             }
         }
+        CommandLine.OptionsRead();
         MnistSplits data = BinarizedMnist.Load();
         var ml = new MLContext(seed: 1);
         IDataView train = ml.Data.LoadFromEnumerable(Enumerable.Range(0, data.Train.Rows).Select(i => new Image { Pixels = data.Train.Row(i).ToArray() }).ToArray());

@@ -38,6 +38,7 @@ internal static class OptimizerFloorsBenchmark
         // The first round warms up and is not timed: a median needs one round more.
         if (rounds < 2) throw new UsageException($"floors --rounds must be at least 2 (the first warms up and is not timed); got {rounds}.");
         if (model.Length == 0) throw new UsageException("floors needs --model FILE: a machine saved by the MNIST sample (a trained one: its moments then meet what a long run's do).");
+        CommandLine.OptionsRead();
         // The model first: a wrong path fails at once, not after the data has loaded.
         var machines = new[] { HelmholtzMachine.Load(model), HelmholtzMachine.Load(model) };
         MnistSplits data = BinarizedMnist.Load();

@@ -34,6 +34,7 @@ internal static unsafe class OptimizerStepBenchmark
                 default: throw CommandLine.Unknown(args[i], "--rounds N, --architecture SPEC");
             }
         }
+        CommandLine.OptionsRead();
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1);
         Parameter[] parameters = machine.Parameters.ToArray();
         long count = parameters.Sum(p => (long)p.Length);

@@ -35,6 +35,7 @@ internal static unsafe class PackingFreeBenchmark
     public static void Run(string[] args)
     {
         int rounds = (int)CommandLine.Count(args, "ROUNDS", 9);
+        CommandLine.OptionsRead();
         if (!Vector512.IsHardwareAccelerated || MatrixEngine.OpenBlas is not OpenBlasMatrixEngine blas)
         {
             Console.WriteLine("packing-free: needs AVX-512 and OpenBLAS; nothing to measure on this machine.");

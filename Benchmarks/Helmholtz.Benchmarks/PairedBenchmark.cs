@@ -32,6 +32,7 @@ internal static class PairedBenchmark
                 default: throw CommandLine.Unknown(args[i], "--rounds N, --rule NAME, --architecture SPEC");
             }
         }
+        CommandLine.OptionsRead();
         var engines = new List<IMatrixEngine> { MatrixEngine.Managed, new ProductsInTurn(MatrixEngine.Managed) };
         if (MatrixEngine.OpenBlas is { } blas) engines.InsertRange(0, [blas, new ProductsInTurn(blas)]);
         MnistSplits data = BinarizedMnist.Load();

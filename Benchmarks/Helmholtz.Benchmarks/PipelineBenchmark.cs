@@ -47,6 +47,7 @@ internal static class PipelineBenchmark
             }
         }
         if (epochsOnly && savedOnly) throw new UsageException("pipeline takes --epochs-only or --saved-only, not both.");
+        CommandLine.OptionsRead();
         MnistSplits data = BinarizedMnist.Load();
         var ml = new MLContext(seed: 1);
         IDataView train = View(ml, data.Train), test = View(ml, data.Test);
@@ -251,6 +252,7 @@ internal static class PipelineBenchmark
     public static void StreamMemory(string[] args)
     {
         long rows = CommandLine.Count(args, "ROWS", 1_000_000, long.MaxValue);
+        CommandLine.OptionsRead();
         MnistSplits data = BinarizedMnist.Load();
         var ml = new MLContext(seed: 1);
         var view = new GeneratedImages(data.Train, rows);

@@ -36,25 +36,7 @@ if (args.Any(a => a is "--help" or "-h"))
 try
 {
     string[] options = args.AsSpan(1).ToArray();
-    switch (args[0])
-    {
-        case "gemm": GemmBenchmark.Run(options); break;
-        case "model": ModelBenchmark.Run(options); break;
-        case "paired": PairedBenchmark.Run(options); break;
-        case "pipeline": PipelineBenchmark.Run(options); break;
-        case "onnx": OnnxBenchmark.Run(options); break;
-        case "saved-chain": SavedChainBenchmark.Run(options); break;
-        case "stream-memory": PipelineBenchmark.StreamMemory(options); break;
-        case "temporal": TemporalBenchmark.Run(options); break;
-        case "optimizer-step": OptimizerStepBenchmark.Run(options); break;
-        case "floors": OptimizerFloorsBenchmark.Run(options); break;
-        case "kernels": KernelBenchmark.Run(options); break;
-        case "centring": CentringBenchmark.Run(options); break;
-        case "packing-free": PackingFreeBenchmark.Run(options); break;
-        case "fused-visible": FusedVisibleBenchmark.Run(options); break;
-        case "builds": BuildsBenchmark.Run(options); break;
-        default: throw new UsageException($"unknown mode '{args[0]}'.");
-    }
+    Modes.Run(args[0], options);
     return 0;
 }
 catch (UsageException e)

@@ -54,6 +54,7 @@ internal static class SavedChainBenchmark
                 default: throw CommandLine.Unknown(args[i], "--repeats N, --gpu DEVICE");
             }
         }
+        CommandLine.OptionsRead();
         if (gpu is { } device)
         {
             // Before the fitting: a machine without CUDA is told so at once, by the library's own probe.

@@ -38,6 +38,7 @@ internal static class TemporalBenchmark
                 default: throw CommandLine.Unknown(args[i], "--rounds N, --architecture A, --rule R, --recurrent-units N, --k K, --scoring-rounds N, --onnx, --gpu DEVICE");
             }
         }
+        CommandLine.OptionsRead();
         const int sequences = 20, frames = 100;
         var options = new BouncingBallsOptions();
         var data = new SequenceSet(sequences, frames, options.Resolution, options.Resolution, BouncingBalls.Generate(options, sequences, 1));

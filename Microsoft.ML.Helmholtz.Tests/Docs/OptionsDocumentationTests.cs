@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Microsoft.ML.Helmholtz.Tests.Support;
+using Bench = Helmholtz.Benchmarks;
 
 namespace Microsoft.ML.Helmholtz.Tests.Docs;
 
@@ -86,6 +87,74 @@ public sealed partial class OptionsDocumentationTests
         }
         Assert.IsEmpty(refused, "commands the MNIST sample refuses:\n" + string.Join("\n", refused));
     }
+
+    /// <summary>
+    /// Every benchmark command the docs give (`dotnet $B MODE …`, $B the benchmark's dll, and the other forms below) is one its mode takes today: each
+    /// mode reads and checks its options, then stops before any work (<see cref="Bench.CommandLine.OnlyReadOptions"/>).
+    /// Placeholders: OLD, NEW, … are the builds' folders (not opened before the check) and R a rule.
+    /// </summary>
+    [TestMethod]
+    public void EveryBenchmarkCommandInTheDocsIsOneTheBenchmarkTakes()
+    {
+        var commands = new[] { "docs/performance.md", "docs/results.md", "README.md" }.SelectMany(file => RepositoryDocs.CodeLines(RepositoryDocs.Read(file)))
+            .SelectMany(line => BenchmarkCommand().Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct().ToList();
+        Assert.IsGreaterThan(40, commands.Count, "docs/performance.md gives its commands as `dotnet $B MODE …`: the test reads the wrong text.");
+        var refused = new List<string>();
+        Bench.CommandLine.OnlyReadOptions = true;
+        try
+        {
+            foreach (string command in commands)
+            {
+                string[] arguments = ShellWords(command).Select(a => a == "R" ? "wake-sleep" : a).ToArray();
+                try
+                {
+                    Bench.Modes.Run(arguments[0], arguments[1..]);
+                    refused.Add($"{command}\n    ran without reaching its options check");
+                }
+                catch (Bench.OptionsReadException)
+                {
+                }
+                catch (Exception e) when (e is Bench.UsageException or ArgumentException or FormatException)
+                {
+                    refused.Add($"{command}\n    {e.Message}");
+                }
+            }
+        }
+        finally
+        {
+            Bench.CommandLine.OnlyReadOptions = false;
+        }
+        Assert.IsEmpty(refused, "commands the benchmark refuses:\n" + string.Join("\n", refused));
+    }
+
+    /// <summary>A shell command line's words, double quotes grouping, up to a comment, a `;` or a pipe.</summary>
+    private static List<string> ShellWords(string line)
+    {
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        bool quoted = false, any = false;
+        foreach (char c in line)
+        {
+            if (c == '"') { quoted = !quoted; any = true; continue; }
+            if (!quoted && c is '#' or ';' or '|' or '&' or '>') break;
+            if (!quoted && char.IsWhiteSpace(c))
+            {
+                if (any) words.Add(word.ToString());
+                word.Clear();
+                any = false;
+                continue;
+            }
+            word.Append(c);
+            any = true;
+        }
+        if (any) words.Add(word.ToString());
+        return words;
+    }
+
+    // `dotnet $B ARGS` (performance.md names the benchmark's dll $B), `dotnet FOLDER/Helmholtz.Benchmarks.dll ARGS` or
+    // `dotnet run … --project Benchmarks/Helmholtz.Benchmarks -- ARGS`.
+    [GeneratedRegex(@"(?:dotnet \$B|Helmholtz\.Benchmarks\.dll|--project Benchmarks/Helmholtz\.Benchmarks --) (?<arguments>.*)")]
+    private static partial Regex BenchmarkCommand();
 
     // `dotnet $M ARGS` (results.md names the sample's dll $M) or `dotnet run … --project Samples/Helmholtz.Mnist -- ARGS`.
     [GeneratedRegex(@"(?:dotnet \$M|--project Samples/Helmholtz\.Mnist --) (?<arguments>.*)")]
