@@ -409,4 +409,90 @@ public sealed class BouncingBallsTests
             for (int b = 0; b < 8; b++)
                 Assert.IsFalse(first.AsSpan(a * per, per).SequenceEqual(next.AsSpan(b * per, per)), $"video {a} of the seed is video {b} of the next");
     }
+
+    /// <summary>
+    /// Test video k is video 2³² + k of the seed, past every training set one could ask for: none of them is among the training
+    /// videos of a larger request with the same seed (a test split that started right after its own training set would be).
+    /// </summary>
+    [TestMethod]
+    public void TestVideosAreNoneOfALargerTrainingSetsVideos()
+    {
+        using var temp = new TempDirectory();
+        BouncingBallsDataset dataset = BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 6, testSequences: 3, seed: Seed);
+        float[] larger = BouncingBalls.Generate(Short, 12, Seed);
+        int per = Short.ValuesPerSequence;
+        for (int k = 0; k < dataset.Test.Count; k++)
+            for (int s = 0; s < 12; s++)
+                Assert.IsFalse(dataset.Test.Sequence(k).SequenceEqual(larger.AsSpan(s * per, per)), $"test video {k} is video {s} of the seed");
+    }
+
+    /// <summary>The test file is checked as the training file is: a test file of another count, or of frames of another length, is refused by name.</summary>
+    [TestMethod]
+    public void LoadOrCreateRejectsATestFileOfAnotherShape()
+    {
+        using var temp = new TempDirectory();
+        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
+        string test = temp.File(BouncingBalls.TestFile);
+        var e = Assert.ThrowsExactly<InvalidDataException>(
+            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 3, seed: Seed));
+        StringAssert.StartsWith(e.Message, test + ":");
+        StringAssert.Contains(e.Message, $"holds 2 videos of {Short.Frames} frames");
+    }
+
+    /// <summary>Videos one frame longer than asked for are not the data set asked for either (the frames are checked as the sides are).</summary>
+    [TestMethod]
+    public void LoadOrCreateRejectsFilesOfVideosOfAnotherLength()
+    {
+        using var temp = new TempDirectory();
+        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
+        string train = temp.File(BouncingBalls.TrainFile);
+        int frames = Short.Frames + 1, side = Short.Resolution;
+        SequenceFile.Write(train, new SequenceSet(5, frames, side, side, new float[5 * frames * side * side]), gzip: true);
+        var e = Assert.ThrowsExactly<InvalidDataException>(
+            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed));
+        StringAssert.StartsWith(e.Message, train + ":");
+        StringAssert.Contains(e.Message, $"holds 5 videos of {frames} frames of {side}×{side}");
+    }
+
+    /// <summary>
+    /// A radius of 0 (the renderer divides by r², and no ball would show) and no sub-steps a frame (the balls would never move)
+    /// are refused as options, naming the setting.
+    /// </summary>
+    [TestMethod]
+    public void AZeroRadiusOrNoSubStepsAreRefused()
+    {
+        foreach (var (options, problem) in new[]
+        {
+            (Defaults with { Radius = 0 }, "Radius is 0; it must be positive and finite."),
+            (Defaults with { SubSteps = 0 }, "SubSteps is 0; it must be at least 1."),
+        })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => BouncingBalls.Generate(options, 1, Seed), problem);
+            Assert.AreEqual("options", e.ParamName);
+            StringAssert.Contains(e.Message, problem);
+        }
+    }
+
+    /// <summary>
+    /// A ball touching a corner lights the corner pixel: the first row and column, and the last, are rendered as the others.
+    /// With the defaults (a pixel is ⅓ unit) a ball at (r, r) = (1.2, 1.2) is d² = 2 · (1.2 − 1/6)² from pixel (0, 0)'s centre,
+    /// so that pixel is exp(−(d²/r²)⁴) ≈ 0.0079, as is pixel (29, 29) for the ball at (Box − r, Box − r). The exponent is rounded
+    /// to float (relative error 6·10⁻⁸ of about 4.8) and the exp is within a few ulps: 10⁻⁶ is ample.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1.2, 1.2, 0, 0)]
+    [DataRow(8.8, 8.8, 29, 29)]
+    [DataRow(1.2, 8.8, 29, 0)]
+    [DataRow(8.8, 1.2, 0, 29)]
+    public void ABallInACornerLightsTheCornerPixel(double x, double y, int row, int column)
+    {
+        var options = Defaults with { Balls = 1 };
+        float[] frame = new float[options.PixelsPerFrame];
+        BouncingBalls.RenderFrame(options, [x, y], frame);
+        double cell = options.Box / options.Resolution, dx = (column + 0.5) * cell - x, dy = (row + 0.5) * cell - y;
+        double u = (dx * dx + dy * dy) / (options.Radius * options.Radius);
+        double expected = Math.Exp(-(u * u * u * u));
+        Assert.IsGreaterThan(0.005, expected, "the premise: the corner pixel is well lit");
+        Assert.AreEqual(expected, frame[row * options.Resolution + column], 1e-6, $"pixel ({row}, {column})");
+    }
 }
