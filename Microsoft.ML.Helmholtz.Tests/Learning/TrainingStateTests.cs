@@ -909,6 +909,68 @@ public sealed class TrainingStateTests
     }
 
     /// <summary>
+    /// The fingerprint hashes every value of every parameter, the last one included: a machine changed in one bit of any
+    /// parameter's last value (a bias's last unit, a weight matrix's last element) is another machine to the state.
+    /// </summary>
+    [TestMethod]
+    public void AMachineChangedOnlyInAParametersLastValueIsAnotherMachine()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 89);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        Assert.IsTrue(state.Matches(machine), "the premise: the machine the run left");
+        for (int i = 0; i < machine.Parameters.Count; i++)
+        {
+            var changed = machine.Clone();
+            float[] values = changed.Parameters[i].Value;
+            values[^1] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(values[^1]) ^ 1);
+            Assert.IsFalse(state.Matches(changed), changed.Parameters[i].Name);
+        }
+        // A parameter of one value: that value is its last.
+        var one = new Parameter("b", 1, 1);
+        ulong zero = TrainingState.Fingerprint([one]);
+        one.Value[0] = 1;
+        Assert.AreNotEqual(zero, TrainingState.Fingerprint([one]), "a one-value parameter's value");
+    }
+
+    /// <summary>
+    /// Versions 1 to 4 are read and no other: a file that says version 0 is refused naming the version, though its payload would
+    /// read as version 1's (the same bytes framed as version 1 load).
+    /// </summary>
+    [TestMethod]
+    public void AStateFileOfVersionZeroIsRefusedNamingTheVersion()
+    {
+        Assert.AreEqual(120L, TrainingState.Load(new MemoryStream(Framed(Payload(), 1))).TrainingRows, "the premise: the payload is version 1's");
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(new MemoryStream(Framed(Payload(), 0))));
+        StringAssert.Contains(e.Message, "training state format version 0 is not supported (this library reads versions 1 to 4)");
+    }
+
+    /// <summary>
+    /// Save to a path writes a temporary file and renames it over the old one: a save that fails (an empty state has nothing
+    /// to save) leaves the file saved before whole, not truncated.
+    /// </summary>
+    [TestMethod]
+    public void ASaveToAPathThatFailsLeavesTheFileSavedBeforeWhole()
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 90);
+        var state = new TrainingState();
+        new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
+        string path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.state");
+        try
+        {
+            state.Save(path);
+            byte[] saved = File.ReadAllBytes(path);
+            Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingState().Save(path));
+            CollectionAssert.AreEqual(saved, File.ReadAllBytes(path), "the earlier file, byte for byte");
+            Assert.IsTrue(TrainingState.Load(path).Matches(machine), "and it still loads, naming its machine");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>
     /// The bounds of the fields a run records, at their edges: −2 training rows (−1 is a stream of unknown length), an epoch of 0
     /// rows cut within (it has no minibatch; between epochs it loads), a divergence reference of −∞ as well as +∞, and an entry of
     /// negative length (a raw ArgumentOutOfRangeException from the reader) are each refused naming the field.
