@@ -128,14 +128,14 @@ public sealed class MachineFileTests : TempDirectoryTests
             MachineFile.Write(stream, payload);
             return stream.ToArray();
         }
-        byte[] Payload(long steps, bool transposeFirst, string? firstName = null)
+        byte[] Payload(long steps, bool transposeFirst, string? firstName = null, int? declaredCount = null)
         {
             using var payload = new MemoryStream();
             using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
             {
                 writer.Write(machine.Architecture.ToString());
                 writer.Write(steps);
-                writer.Write(machine.Parameters.Count);
+                writer.Write(declaredCount ?? machine.Parameters.Count);
                 for (int i = 0; i < machine.Parameters.Count; i++)
                 {
                     Parameter p = machine.Parameters[i];
@@ -158,6 +158,10 @@ public sealed class MachineFileTests : TempDirectoryTests
         Parameter first = machine.Parameters[0];
         Assert.AreNotEqual(first.Rows, first.Columns, "a transposed shape must differ for the test to mean anything");
         AssertInvalid(Write(Checksummed(Payload(7, true)), "shape.hm"), $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found {first.Name} [{first.Columns}×{first.Rows}]");
+        // A parameter count that is not the architecture's, one fewer or one more, with every parameter's record there.
+        int count = machine.Parameters.Count;
+        AssertInvalid(Write(Checksummed(Payload(7, false, declaredCount: count - 1)), "fewer.hm"), $"holds {count - 1} parameters; architecture 6b-4b has {count}");
+        AssertInvalid(Write(Checksummed(Payload(7, false, declaredCount: count + 1)), "more.hm"), $"holds {count + 1} parameters; architecture 6b-4b has {count}");
         // Another name of the same shape: the values belong to another parameter, refused though every shape fits.
         AssertInvalid(Write(Checksummed(Payload(7, false, "generative.0.bias")), "name.hm"), $"expected parameter {first.Name} [{first.Rows}×{first.Columns}], found generative.0.bias [{first.Rows}×{first.Columns}]");
     }
