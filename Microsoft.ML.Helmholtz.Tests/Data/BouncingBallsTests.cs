@@ -495,4 +495,33 @@ public sealed class BouncingBallsTests
         Assert.IsGreaterThan(0.005, expected, "the premise: the corner pixel is well lit");
         Assert.AreEqual(expected, frame[row * options.Resolution + column], 1e-6, $"pixel ({row}, {column})");
     }
+
+    /// <summary>
+    /// A wall turns the velocity component that hit it back into the box. One ball has no partner to bounce off, so with one
+    /// sub-step a frame each component of its velocity is |v| after a centre mirrored at the low wall, −|v| after one mirrored
+    /// at the high wall, and unchanged otherwise (the same double operations: exact).
+    /// </summary>
+    [TestMethod]
+    public void AWallTurnsTheVelocityComponentThatHitItBackIntoTheBox()
+    {
+        var options = Defaults with { Balls = 1, Speed = 0.8, SubSteps = 1, Frames = 60 };
+        double low = options.Radius, high = options.Box - options.Radius;
+        int atLow = 0, atHigh = 0;
+        for (int s = 0; s < 20; s++)
+        {
+            BallTrajectory t = BouncingBalls.Trajectory(options, Seed, (ulong)s);
+            for (int f = 1; f < options.Frames; f++)
+                for (int k = 0; k < 2; k++)
+                {
+                    double v = t.Velocities[(f - 1) * 2 + k], x = t.Positions[(f - 1) * 2 + k] + v;
+                    double expected = x < low ? Math.Abs(v) : x > high ? -Math.Abs(v) : v;
+                    atLow += x < low ? 1 : 0;
+                    atHigh += x > high ? 1 : 0;
+                    Assert.AreEqual(expected, t.Velocities[f * 2 + k], 0.0, $"video {s}, frame {f}, component {k}");
+                }
+        }
+        // The premises: both walls were hit.
+        Assert.IsGreaterThan(0, atLow);
+        Assert.IsGreaterThan(0, atHigh);
+    }
 }
