@@ -316,14 +316,22 @@ public sealed class BouncingBallsTests
         var e = Assert.ThrowsExactly<InvalidDataException>(
             () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 7, testSequences: 2, seed: Seed));
         StringAssert.StartsWith(e.Message, train + ":");
+        // The test file is checked as the training file is.
+        e = Assert.ThrowsExactly<InvalidDataException>(
+            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 3, seed: Seed));
+        StringAssert.StartsWith(e.Message, temp.File(BouncingBalls.TestFile) + ":");
+        StringAssert.Contains(e.Message, $"holds 2 videos of {Short.Frames} frames");
 
-        // The height and the width are each checked: a file of frames one row taller, or one column wider, is not the data set asked for.
-        foreach ((int height, int width) in new[] { (Short.Resolution + 1, Short.Resolution), (Short.Resolution, Short.Resolution + 1) })
+        // The frame count, the height and the width are each checked: videos one frame longer, or of frames one row taller or one
+        // column wider, are not the data set asked for.
+        int side = Short.Resolution;
+        foreach ((int frames, int height, int width) in new[] { (Short.Frames + 1, side, side), (Short.Frames, side + 1, side), (Short.Frames, side, side + 1) })
         {
-            SequenceFile.Write(train, new SequenceSet(5, Short.Frames, height, width, new float[5 * Short.Frames * height * width]), gzip: true);
+            SequenceFile.Write(train, new SequenceSet(5, frames, height, width, new float[5 * frames * height * width]), gzip: true);
             e = Assert.ThrowsExactly<InvalidDataException>(
                 () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed));
-            StringAssert.Contains(e.Message, $"holds 5 videos of {Short.Frames} frames of {height}×{width}");
+            StringAssert.StartsWith(e.Message, train + ":");
+            StringAssert.Contains(e.Message, $"holds 5 videos of {frames} frames of {height}×{width}");
         }
     }
 
@@ -424,34 +432,6 @@ public sealed class BouncingBallsTests
         for (int k = 0; k < dataset.Test.Count; k++)
             for (int s = 0; s < 12; s++)
                 Assert.IsFalse(dataset.Test.Sequence(k).SequenceEqual(larger.AsSpan(s * per, per)), $"test video {k} is video {s} of the seed");
-    }
-
-    /// <summary>The test file is checked as the training file is: a test file of another count, or of frames of another length, is refused by name.</summary>
-    [TestMethod]
-    public void LoadOrCreateRejectsATestFileOfAnotherShape()
-    {
-        using var temp = new TempDirectory();
-        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
-        string test = temp.File(BouncingBalls.TestFile);
-        var e = Assert.ThrowsExactly<InvalidDataException>(
-            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 3, seed: Seed));
-        StringAssert.StartsWith(e.Message, test + ":");
-        StringAssert.Contains(e.Message, $"holds 2 videos of {Short.Frames} frames");
-    }
-
-    /// <summary>Videos one frame longer than asked for are not the data set asked for either (the frames are checked as the sides are).</summary>
-    [TestMethod]
-    public void LoadOrCreateRejectsFilesOfVideosOfAnotherLength()
-    {
-        using var temp = new TempDirectory();
-        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed);
-        string train = temp.File(BouncingBalls.TrainFile);
-        int frames = Short.Frames + 1, side = Short.Resolution;
-        SequenceFile.Write(train, new SequenceSet(5, frames, side, side, new float[5 * frames * side * side]), gzip: true);
-        var e = Assert.ThrowsExactly<InvalidDataException>(
-            () => BouncingBalls.LoadOrCreate(temp.Path, Short, trainSequences: 5, testSequences: 2, seed: Seed));
-        StringAssert.StartsWith(e.Message, train + ":");
-        StringAssert.Contains(e.Message, $"holds 5 videos of {frames} frames of {side}×{side}");
     }
 
     /// <summary>
