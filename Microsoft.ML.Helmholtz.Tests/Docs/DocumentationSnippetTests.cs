@@ -58,10 +58,10 @@ public sealed class DocumentationSnippetTests
     [DataRow("docs/usage.md")]
     public void EverySnippetCompilesAgainstTheLibrary(string file)
     {
-        List<Snippet> snippets = RepositoryDocs.FencedBlocks(RepositoryDocs.Read(file), "csharp").Select(b => new Snippet(b.Line, b.Code)).ToList();
+        var snippets = RepositoryDocs.FencedBlocks(RepositoryDocs.Read(file), "csharp").ToList();
         Assert.IsNotEmpty(snippets, $"{file} has no C# snippets: the test reads the wrong file, or the fences changed.");
         var failures = new List<string>();
-        foreach (Snippet snippet in snippets)
+        foreach (var snippet in snippets)
         {
             var contexts = s_contexts.Where(c => c.File == file && snippet.Code.Contains(c.Line, StringComparison.Ordinal)).ToList();
             if (contexts.Count != 1)
@@ -80,19 +80,17 @@ public sealed class DocumentationSnippetTests
     [TestMethod]
     public void ASnippetWithoutAUsingItNeedsOrWithAMemberTheLibraryLacksFails()
     {
-        var withUsing = new Snippet(1, "using Microsoft.ML.Helmholtz.Model;\nvar machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(\"4b-2b\"), seed: 1);\n");
+        var withUsing = (Line: 1, Code: "using Microsoft.ML.Helmholtz.Model;\nvar machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(\"4b-2b\"), seed: 1);\n");
         Assert.IsEmpty(Errors(withUsing, null));
         Assert.IsNotEmpty(Errors(withUsing with { Code = withUsing.Code.Replace("using Microsoft.ML.Helmholtz.Model;\n", "using Microsoft.ML.Helmholtz.Data;\n") }, null));
-        var fragment = new Snippet(1, "var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(\"4b-2b\"), seed: 1);\nmachine.Save(path);\n");
+        var fragment = (Line: 1, Code: "var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(\"4b-2b\"), seed: 1);\nmachine.Save(path);\n");
         Assert.IsEmpty(Errors(fragment, "string path"));
         Assert.IsNotEmpty(Errors(fragment with { Code = fragment.Code.Replace("Save", "SaveTo") }, "string path"));
         Assert.IsNotEmpty(Errors(fragment, null), "a free variable the context does not declare must fail");
     }
 
-    private sealed record Snippet(int Line, string Code);
-
     /// <summary>The compiler's errors for a snippet: a program as written where parameters is null, else a method body with them.</summary>
-    private static IEnumerable<string> Errors(Snippet snippet, string? parameters)
+    private static IEnumerable<string> Errors((int Line, string Code) snippet, string? parameters)
     {
         string[] lines = snippet.Code.Split('\n');
         bool ownUsings = lines.Any(l => l.StartsWith("using ", StringComparison.Ordinal));

@@ -68,14 +68,12 @@ public sealed partial class OptionsDocumentationTests
     [TestMethod]
     public void EveryMnistCommandInTheResultsIsOneTheSampleTakes()
     {
-        var commands = new[] { "docs/results.md", "README.md" }.SelectMany(file => RepositoryDocs.CodeLines(RepositoryDocs.Read(file)))
-            .SelectMany(line => MnistCommand().Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct().ToList();
-        Assert.IsGreaterThan(20, commands.Count, "docs/results.md gives its commands as `dotnet $M …`: the test reads the wrong text.");
         var placeholders = new Dictionary<string, string> { ["RULE"] = "vimco", ["R"] = "vimco", ["ARCH"] = "784b-200b-200b", ["K"] = "5", ["FILE"] = "model.hm", ["NAME"] = "name" };
+        var commands = Commands(MnistCommand(), placeholders, "docs/results.md", "README.md");
+        Assert.IsGreaterThan(20, commands.Count, "docs/results.md gives its commands as `dotnet $M …`: the test reads the wrong text.");
         var refused = new List<string>();
-        foreach (string command in commands)
+        foreach (var (command, arguments) in commands)
         {
-            string[] arguments = command.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(a => placeholders.GetValueOrDefault(a, a)).ToArray();
             try
             {
                 MnistOptions.Parse(arguments);
@@ -96,16 +94,14 @@ public sealed partial class OptionsDocumentationTests
     [TestMethod]
     public void EveryBenchmarkCommandInTheDocsIsOneTheBenchmarkTakes()
     {
-        var commands = new[] { "docs/performance.md", "docs/results.md", "README.md" }.SelectMany(file => RepositoryDocs.CodeLines(RepositoryDocs.Read(file)))
-            .SelectMany(line => BenchmarkCommand().Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct().ToList();
+        var commands = Commands(BenchmarkCommand(), new Dictionary<string, string> { ["R"] = "wake-sleep" }, "docs/performance.md", "docs/results.md", "README.md");
         Assert.IsGreaterThan(40, commands.Count, "docs/performance.md gives its commands as `dotnet $B MODE …`: the test reads the wrong text.");
         var refused = new List<string>();
         Bench.CommandLine.OnlyReadOptions = true;
         try
         {
-            foreach (string command in commands)
+            foreach (var (command, arguments) in commands)
             {
-                string[] arguments = ShellWords(command).Select(a => a == "R" ? "wake-sleep" : a).ToArray();
                 try
                 {
                     Bench.Modes.Run(arguments[0], arguments[1..]);
@@ -126,6 +122,15 @@ public sealed partial class OptionsDocumentationTests
         }
         Assert.IsEmpty(refused, "commands the benchmark refuses:\n" + string.Join("\n", refused));
     }
+
+    /// <summary>
+    /// Each command <paramref name="pattern"/> finds in the files' code (fenced lines and inline spans), once, with its argument
+    /// words, a placeholder word replaced by its stand-in.
+    /// </summary>
+    private static List<(string Command, string[] Arguments)> Commands(Regex pattern, Dictionary<string, string> placeholders, params string[] files) =>
+        files.SelectMany(file => RepositoryDocs.CodeLines(RepositoryDocs.Read(file)))
+            .SelectMany(line => pattern.Matches(line)).Select(m => m.Groups["arguments"].Value.Trim()).Distinct()
+            .Select(command => (command, ShellWords(command).Select(word => placeholders.GetValueOrDefault(word, word)).ToArray())).ToList();
 
     /// <summary>A shell command line's words, double quotes grouping, up to a comment, a `;` or a pipe.</summary>
     private static List<string> ShellWords(string line)
