@@ -52,6 +52,37 @@ public sealed class AtomicFileTests : TempDirectoryTests
         Assert.AreEqual(Shared, File.GetUnixFileMode(path));
     }
 
+    /// <summary>
+    /// A staged file leaves the target as it was until it is committed, and disposed uncommitted leaves no temporary file; a
+    /// writer's failure that is not an I/O error (a refused value) still removes the temporary file and reaches the caller as it was.
+    /// </summary>
+    [TestMethod]
+    public void AStagedFileReplacesTheTargetOnlyWhenCommitted()
+    {
+        string path = Temp.File("staged.txt");
+        File.WriteAllText(path, "before");
+        using (AtomicFile.StagedFile dropped = AtomicFile.Stage(path, "the text", s => s.Write("dropped"u8)))
+            Assert.AreEqual("before", File.ReadAllText(path), "staged, not committed");
+        Assert.AreEqual("before", File.ReadAllText(path), "disposed uncommitted");
+        CollectionAssert.AreEqual(new[] { path }, Directory.GetFileSystemEntries(Temp.Path), "no temporary file left");
+
+        using (AtomicFile.StagedFile kept = AtomicFile.Stage(path, "the text", s => s.Write("after"u8)))
+        {
+            kept.Commit();
+            kept.Commit();   // a second commit does nothing
+        }
+        Assert.AreEqual("after", File.ReadAllText(path));
+
+        var e = Assert.ThrowsExactly<ArgumentException>(() => AtomicFile.Stage(path, "the text", s =>
+        {
+            s.Write("half"u8);
+            throw new ArgumentException("refused");
+        }));
+        Assert.AreEqual("refused", e.Message);
+        Assert.AreEqual("after", File.ReadAllText(path));
+        CollectionAssert.AreEqual(new[] { path }, Directory.GetFileSystemEntries(Temp.Path), "no temporary file left after the refusal");
+    }
+
     /// <summary>A writer that closes the stream (a StreamWriter or a zip archive that owns it) has flushed it: the write is kept, not refused for the closed stream.</summary>
     [TestMethod]
     public void AWriterThatClosesTheStreamIsKept()

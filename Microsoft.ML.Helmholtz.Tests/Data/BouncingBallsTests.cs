@@ -1,3 +1,4 @@
+using Microsoft.ML.Helmholtz.Tests.Support;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Helmholtz.Data;
 
@@ -272,6 +273,30 @@ public sealed class BouncingBallsTests
         BouncingBallsDataset read = BouncingBalls.ReadDataset(directory);
         CollectionAssert.AreEqual(written.Train.Values, read.Train.Values, "train");
         CollectionAssert.AreEqual(written.Test.Values, read.Test.Values, "test");
+    }
+
+    /// <summary>
+    /// Rewriting a data set whose test file fails to write keeps the earlier pair: the new training file was written beside
+    /// its place, not put there (LoadOrCreate would have taken a new training file beside the old test file, their shapes alike).
+    /// </summary>
+    [TestMethod]
+    public void AFailedTestFileLeavesTheEarlierPairAsItWas()
+    {
+        using var temp = new TempDirectory();
+        BouncingBalls.WriteDataset(temp.Path, Short, trainSequences: 6, testSequences: 3, seed: Seed);
+        string train = temp.File(BouncingBalls.TrainFile), test = temp.File(BouncingBalls.TestFile);
+        byte[] trainBefore = File.ReadAllBytes(train), testBefore = File.ReadAllBytes(test);
+        var e = Assert.ThrowsExactly<IOException>(() => BouncingBalls.WriteDataset(temp.Path, Short, 6, 3, Seed + 1,
+            temporary => Path.GetFileName(temporary).Contains(BouncingBalls.TestFile)
+                ? new FailingStream(AtomicFile.CreateTemporary(temporary), failAfter: 30)
+                : AtomicFile.CreateTemporary(temporary)));
+        StringAssert.Contains(e.Message, test);
+        CollectionAssert.AreEqual(trainBefore, File.ReadAllBytes(train), "the training file");
+        CollectionAssert.AreEqual(testBefore, File.ReadAllBytes(test), "the test file");
+        CollectionAssert.AreEquivalent(new[] { train, test }, Directory.GetFileSystemEntries(temp.Path), "no temporary file left");
+        // The same call without the fault replaces both.
+        BouncingBalls.WriteDataset(temp.Path, Short, 6, 3, Seed + 1);
+        CollectionAssert.AreNotEqual(trainBefore, File.ReadAllBytes(train), "the training file rewritten");
     }
 
     [TestMethod]

@@ -20,6 +20,17 @@ internal static class AtomicFile
     /// <param name="createTemporary">Opens the temporary file (fault injection in tests).</param>
     public static void Write(string path, string what, Action<Stream> write, Func<string, Stream>? createTemporary = null)
     {
+        using StagedFile staged = Stage(path, what, write, createTemporary);
+        staged.Commit();
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Write"/>: the content written in full to a temporary file beside the target and flushed,
+    /// the target untouched until <see cref="StagedFile.Commit"/>. Files that belong together are all staged before any is
+    /// committed, so that a failure while writing any of them leaves every earlier file as it was.
+    /// </summary>
+    public static StagedFile Stage(string path, string what, Action<Stream> write, Func<string, Stream>? createTemporary = null)
+    {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
         // The rename would replace a link by a file and leave the file it led to as it was.
@@ -39,7 +50,7 @@ internal static class AtomicFile
         if (IsSpecialFile(full))
         {
             WriteInto(full, what, write);
-            return;
+            return new StagedFile(full, what, temporary: null);
         }
         string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot save {what} to {full}: it has no directory.");
         if (!Directory.Exists(directory))
@@ -52,16 +63,54 @@ internal static class AtomicFile
                 write(stream);
                 if (stream is FileStream { CanWrite: true } file) file.Flush(flushToDisk: true);   // a writer that closed it has flushed it
             }
-            KeepPermissions(full, temporary);
-            File.Move(temporary, full, overwrite: true);
+            return new StagedFile(full, what, temporary);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
-            string reason = $"Could not save {what} to {full}: {e.Message} Any earlier file there is unchanged.";
-            throw e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
+            TryDelete(temporary);
+            if (e is IOException or UnauthorizedAccessException) throw Failure(full, what, e);
+            throw;
         }
-        finally
+    }
+
+    private static Exception Failure(string full, string what, Exception e)
+    {
+        string reason = $"Could not save {what} to {full}: {e.Message} Any earlier file there is unchanged.";
+        return e is UnauthorizedAccessException ? new UnauthorizedAccessException(reason, e) : new IOException(reason, e);
+    }
+
+    /// <summary>
+    /// A file written beside its target and not yet in its place: <see cref="Commit"/> renames it over the target; disposed
+    /// uncommitted (or after a failed commit), the temporary file is deleted and the target stays as it was. Not for use from
+    /// several threads.
+    /// </summary>
+    public sealed class StagedFile : IDisposable
+    {
+        private readonly string _target, _what;
+        private string? _temporary;   // null once committed or deleted, or for a device written into
+
+        internal StagedFile(string target, string what, string? temporary) => (_target, _what, _temporary) = (target, what, temporary);
+
+        /// <summary>Puts the file in its place (a rename within its directory); a second call does nothing.</summary>
+        public void Commit()
         {
+            if (_temporary is not { } temporary) return;
+            try
+            {
+                KeepPermissions(_target, temporary);
+                File.Move(temporary, _target, overwrite: true);
+                _temporary = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Failure(_target, _what, e);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_temporary is not { } temporary) return;
+            _temporary = null;
             TryDelete(temporary);
         }
     }

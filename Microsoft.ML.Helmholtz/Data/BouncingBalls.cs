@@ -265,10 +265,17 @@ public static class BouncingBalls
     /// <summary>
     /// Writes <paramref name="trainSequences"/> videos of <paramref name="seed"/> to <see cref="TrainFile"/> and
     /// <paramref name="testSequences"/> others (from a part of the seed's videos the training set never reaches)
-    /// to <see cref="TestFile"/> in <paramref name="directory"/>, which is created if missing; each file atomically.
+    /// to <see cref="TestFile"/> in <paramref name="directory"/>, which is created if missing. Both files are written in full
+    /// beside their places before either replaces an earlier one, so that a failed write leaves an earlier pair as it was (not
+    /// a new training file beside an old test file); only the second of the two renames failing after the first could part them.
     /// </summary>
     public static BouncingBallsDataset WriteDataset(string directory, BouncingBallsOptions? options = null,
         int trainSequences = 4000, int testSequences = 200, ulong seed = DefaultSeed)
+        => WriteDataset(directory, options, trainSequences, testSequences, seed, createTemporary: null);
+
+    /// <summary><see cref="WriteDataset(string, BouncingBallsOptions?, int, int, ulong)"/> with the temporary files opened by <paramref name="createTemporary"/> (fault injection in tests).</summary>
+    internal static BouncingBallsDataset WriteDataset(string directory, BouncingBallsOptions? options,
+        int trainSequences, int testSequences, ulong seed, Func<string, Stream>? createTemporary)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new BouncingBallsOptions();
@@ -279,8 +286,10 @@ public static class BouncingBalls
         var dataset = new BouncingBallsDataset(
             Make(options, seed, 0, trainSequences, nameof(trainSequences)),
             Make(options, seed, TestSequenceOffset, testSequences, nameof(testSequences)));
-        SequenceFile.Write(Path.Combine(directory, TrainFile), dataset.Train, gzip: true);
-        SequenceFile.Write(Path.Combine(directory, TestFile), dataset.Test, gzip: true);
+        using AtomicFile.StagedFile train = SequenceFile.Stage(Path.Combine(directory, TrainFile), dataset.Train, gzip: true, createTemporary);
+        using AtomicFile.StagedFile test = SequenceFile.Stage(Path.Combine(directory, TestFile), dataset.Test, gzip: true, createTemporary);
+        train.Commit();
+        test.Commit();
         return dataset;
     }
 

@@ -41,6 +41,13 @@ public static class SequenceFile
     /// <summary><see cref="Write(string, SequenceSet, bool)"/> with the temporary file opened by <paramref name="createTemporary"/> (fault injection in tests).</summary>
     internal static void Write(string path, SequenceSet sequences, bool gzip, Func<string, Stream>? createTemporary)
     {
+        using AtomicFile.StagedFile staged = Stage(path, sequences, gzip, createTemporary);
+        staged.Commit();
+    }
+
+    /// <summary>The file written beside <paramref name="path"/>, put in its place by <see cref="AtomicFile.StagedFile.Commit"/>.</summary>
+    internal static AtomicFile.StagedFile Stage(string path, SequenceSet sequences, bool gzip, Func<string, Stream>? createTemporary)
+    {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(sequences);
         long bad = FirstNonFinite(sequences.Values);
@@ -54,7 +61,7 @@ public static class SequenceFile
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(8), sequences.Frames);
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(12), sequences.Height);
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(16), sequences.Width);
-        AtomicFile.Write(path, "the sequence file", stream =>
+        return AtomicFile.Stage(path, "the sequence file", stream =>
         {
             if (!gzip)
             {
