@@ -318,7 +318,7 @@ public static class BouncingBalls
 
     /// <summary>
     /// The data set in <paramref name="directory"/>: read when both files are there, else generated with these
-    /// settings and written (<see cref="WriteDataset"/>), so that a fresh machine needs no download. Files that
+    /// settings and written (<see cref="WriteDataset(string, BouncingBallsOptions?, int, int, ulong)"/>), so that a fresh machine needs no download. Files that
     /// are there are taken as they are, but must have the asked-for shape: otherwise an
     /// <see cref="InvalidDataException"/> names the file (delete it to make a new one). So does one file without the other
     /// (it was overwritten, whatever its shape, when both were made anew). The seed is not recorded in the files, so files

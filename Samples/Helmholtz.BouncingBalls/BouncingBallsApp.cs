@@ -44,6 +44,12 @@ public static class BouncingBallsApp
         saved and scored), 1 an internal error
         """;
 
+    /// <summary>
+    /// Reads and checks <paramref name="args"/> as <see cref="Run"/> does, then stops before any data is read: an
+    /// <see cref="ArgumentException"/> names the first refused option (the docs' commands are checked with it).
+    /// </summary>
+    public static void CheckArguments(string[] args) => _ = Options.Parse(args);
+
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         Options options;

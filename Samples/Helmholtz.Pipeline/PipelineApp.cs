@@ -78,6 +78,12 @@ public static class PipelineApp
         no model.zip or ONNX file is written after the signal
         """;
 
+    /// <summary>
+    /// Reads and checks <paramref name="args"/> as <see cref="Run"/> does, then stops before any data is read: an
+    /// <see cref="ArgumentException"/> names the first refused option (the docs' commands are checked with it).
+    /// </summary>
+    public static void CheckArguments(string[] args) => _ = Parse(args);
+
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         Options options;
