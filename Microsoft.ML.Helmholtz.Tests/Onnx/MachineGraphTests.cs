@@ -458,4 +458,61 @@ public sealed class MachineGraphTests
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, input)]);
         CollectionAssert.AreEqual(new[] { 1 }, results.First(r => r.Name == "label").AsTensor<bool>().Dimensions.ToArray());
     }
+
+    /// <summary>
+    /// A batch graph declares its log-likelihood, score and label [N], N the input's symbolic batch dimension, as it declares
+    /// the features [N, F]. Declared [1], the graph still ran in ONNX Runtime (which warns and hands back the N values), but a
+    /// runtime or tool that trusts the declarations takes one value for the whole batch.
+    /// </summary>
+    [TestMethod]
+    public void ABatchGraphDeclaresEachRowsOutputsAlongTheBatchDimension()
+    {
+        var machine = TestModels.Random("6b-4b", 1);
+        var features = new RecognitionFeatures(machine, FeatureLayers.Top);
+        var estimator = new FixedNoiseLogLikelihood(machine, 5, seed: 2);
+        byte[] model = MachineGraph.Build(features, estimator, new GraphColumns(Score: "score", PredictedLabel: "label"));
+        string[] perRow = [MachineGraph.LogLikelihoodName, "score", "label"];
+        var declared = Microsoft.ML.Helmholtz.Onnx.Proto.ModelProto.Parser.ParseFrom(model).Graph.Output;
+        foreach (string name in perRow)
+        {
+            var dims = declared.Single(o => o.Name == name).Type.TensorType.Shape.Dim;
+            Assert.AreEqual(1, dims.Count, name);
+            Assert.AreEqual("N", dims[0].DimParam, name);
+        }
+        var featureDims = declared.Single(o => o.Name == MachineGraph.FeaturesName).Type.TensorType.Shape.Dim;
+        Assert.AreEqual("N", featureDims[0].DimParam);
+        Assert.AreEqual(4L, featureDims[1].DimValue);
+        using var session = TestSessions.Create(model);
+        foreach (string name in perRow)
+        {
+            CollectionAssert.AreEqual(new[] { -1 }, session.OutputMetadata[name].Dimensions, name);
+            Assert.AreEqual("N", session.OutputMetadata[name].SymbolicDimensions[0], name);
+        }
+        // A batch of three rows gives three values of each.
+        var input = new DenseTensor<float>(TestModels.BinaryData(3, 6, 3).Values, [3, 6]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(MachineGraph.InputName, input)]);
+        foreach (string name in perRow)
+        {
+            var result = results.First(r => r.Name == name);
+            int[] shape = name == "label" ? result.AsTensor<bool>().Dimensions.ToArray() : result.AsTensor<float>().Dimensions.ToArray();
+            CollectionAssert.AreEqual(new[] { 3 }, shape, name);
+        }
+    }
+
+    /// <summary>
+    /// An input named "" is an optional input left out, as ONNX writes it: the builder takes it without a declaration, and
+    /// ONNX Runtime runs the node without it (Clip with no minimum clips from above only). Were "" refused as an undeclared
+    /// value, no node could leave out an optional input before a later one (an LSTM's sequence lengths before its initial state).
+    /// </summary>
+    [TestMethod]
+    public void AnEmptyInputNameLeavesAnOptionalInputOut()
+    {
+        var builder = new OnnxGraphBuilder("optional");
+        string x = builder.Input("x", 4);
+        builder.Output(builder.Node("Clip", [x, "", builder.Scalar("max", 1f)], "y"), 4);
+        using var session = TestSessions.Create(builder.ToBytes("test", "0"));
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(new[] { -3f, 0.5f, 1f, 2f }, [4]))]);
+        // Clip only copies or replaces values: exact.
+        CollectionAssert.AreEqual(new[] { -3f, 0.5f, 1f, 1f }, results.Single().AsTensor<float>().ToArray());
+    }
 }

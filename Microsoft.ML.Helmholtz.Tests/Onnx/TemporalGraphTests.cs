@@ -45,6 +45,7 @@ public sealed class TemporalGraphTests
     [DataRow("9gl-5t-4g", 3)]
     [DataRow("9cb-5g", 4)]
     [DataRow("9cb-6cb-3b", 3)]
+    [DataRow("9b-6cb", 3)]   // a continuous Bernoulli prior: its conditioning adds to its natural parameter
     public void OnnxRuntimeGivesTheManagedFixedNoiseScoresOfEveryFrame(string architecture, int units)
     {
         const int frames = 7, k = 30;
