@@ -817,6 +817,7 @@ public sealed class HelmholtzMachineTransformerTests
         // Validation data of another size: the option is named too.
         var v = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.ValidationData = wider)).Fit(train));
         StringAssert.Contains(v.Message, "HelmholtzMachineOptions.ValidationData: Schema mismatch for input column 'Pixels': it is a vector of 30 values, but the machine's visible layer has 20 units");
+        Assert.AreEqual("options", v.ParamName, "the options hold the validation data, not the input given to Fit");
         var size = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "30b-10g-8g")).Fit(wider, initial));
         StringAssert.Contains(size.Message, "input column 'Pixels': it is a vector of 30 values, but the initial model is a machine 20b-10g-8g");
     }

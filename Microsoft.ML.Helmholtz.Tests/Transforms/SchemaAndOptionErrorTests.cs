@@ -262,6 +262,7 @@ public sealed class SchemaAndOptionErrorTests
     [DataRow("AdamBeta2", "with sgd")]
     [DataRow("ValidationSamples", "-1")]
     [DataRow("ValidationSamples", "without validation data")]
+    [DataRow("ValidationSamples", "1 without validation data")]
     [DataRow("AdamBeta2", "1")]
     [DataRow("FeatureColumnName", "the input's name")]
     [DataRow("ScoreColumnName", "the input's name")]
@@ -321,6 +322,7 @@ public sealed class SchemaAndOptionErrorTests
             case "WeightDecay": o.LearningRate = 0.5; o.WeightDecay = 2; break;
             case "RecognitionUpdate": o.LearningRule = HelmholtzLearningRule.Vimco; o.RecognitionUpdate = RecognitionUpdate.Sleep; break;
             case "ValidationSamples" when value == "-1": o.ValidationSamples = -1; break;
+            case "ValidationSamples" when value.StartsWith("1 "): o.ValidationSamples = 1; break;   // the first count that estimates anything
             case "ValidationSamples": o.ValidationSamples = 10; break;
             case "AdamBeta2": o.Optimizer = HelmholtzOptimizer.SgdMomentum; o.AdamBeta2 = 0.99; break;
             case "FeatureColumnName" when value == "the input's name": o.FeatureColumnName = o.InputColumnName; break;
@@ -344,6 +346,45 @@ public sealed class SchemaAndOptionErrorTests
         // The inner error's words only: .NET's " (Parameter '…')" once, for the options, and no "Actual value was" line.
         Assert.AreEqual(1, e.Message.Split("(Parameter").Length - 1, e.Message);
         Assert.DoesNotContain("Actual value was", e.Message);
+    }
+
+    /// <summary>
+    /// With a time limit the fit stops when it is reached, so a decay that would take the rate to 0 by the last epoch is taken
+    /// (the time limit passed on to the check, as the temporal estimator's test has it too); without it the same options are refused.
+    /// </summary>
+    [TestMethod]
+    public void ADecayToZeroIsTakenWithATimeLimit()
+    {
+        var ml = new MLContext(1);
+        void Decaying(HelmholtzMachineOptions o) { o.LearningRateDecay = 0.5; o.Epochs = 200; }   // 1e-3 · 0.5^199 is 0 as a float
+        Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(Decaying)));
+        ml.Transforms.HelmholtzMachine(Options(o => { Decaying(o); o.TimeLimit = TimeSpan.FromHours(1); }));
+    }
+
+    private sealed class ShadowedRow
+    {
+        [VectorType(20)] public float[] Pixels { get; set; } = new float[20];
+        public string LogLikelihood { get; set; } = "an earlier score";
+        [VectorType(3)] public float[] PredictedLabel { get; set; } = new float[3];
+    }
+
+    /// <summary>
+    /// An input column of an output's name is replaced, in the shape as in the data: a pipeline checked against the shape would
+    /// otherwise expect the input's text and vector where the transformer gives a Single score and a Boolean label.
+    /// </summary>
+    [TestMethod]
+    public void TheOutputShapeReplacesAnInputColumnOfAnAddedColumnsName()
+    {
+        var ml = new MLContext(1);
+        IDataView data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 20).Select(_ => new ShadowedRow()));
+        var estimator = ml.AnomalyDetection.Trainers.HelmholtzMachine(Options());
+        SchemaShape shape = estimator.GetOutputSchema(SchemaShapes.FromSchema(data.Schema));
+        SchemaShape.Column likelihood = shape.Single(c => c.Name == "LogLikelihood"), label = shape.Single(c => c.Name == "PredictedLabel");
+        Assert.AreEqual((SchemaShape.Column.VectorKind.Scalar, (DataViewType)NumberDataViewType.Single), (likelihood.Kind, likelihood.ItemType));
+        Assert.AreEqual((SchemaShape.Column.VectorKind.Scalar, (DataViewType)BooleanDataViewType.Instance), (label.Kind, label.ItemType));
+        // The premise: the fitted transformer's columns of those names are the added ones.
+        DataViewSchema scored = estimator.Fit(data).Transform(data).Schema;
+        Assert.AreEqual((NumberDataViewType.Single, (DataViewType)BooleanDataViewType.Instance), (scored["LogLikelihood"].Type, scored["PredictedLabel"].Type));
     }
 
     // The open bounds: a quantile of 0 or 1 (with a score column, so that only the bound refuses it) and a time limit of zero.
