@@ -210,4 +210,16 @@ public sealed class BinarizedMnistTests : TempDirectoryTests
         IdxWriter.WriteImages(Temp.File("empty-images-idx3-ubyte.gz"), 28, 28, [], gzip: true);
         Assert.AreEqual(0, BinarizedMnist.LoadSplit(Temp.Path, "empty-images-idx3-ubyte.gz", expectedCount: 0).Rows);
     }
+
+    // Fewer labels than images are refused as more are: the images without a label would otherwise be dropped by a caller pairing them.
+    [TestMethod]
+    public void FewerGreyTestLabelsThanImagesAreRejected()
+    {
+        IdxWriter.WriteImages(Temp.File(BinarizedMnist.GreyTestImagesFile), 28, 28, new byte[3 * 784], gzip: true);
+        string labelPath = Temp.File(BinarizedMnist.GreyTestLabelsFile);
+        IdxWriter.WriteLabels(labelPath, [4, 2], gzip: true);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => BinarizedMnist.LoadGreyTest(Temp.Path));
+        StringAssert.Contains(e.Message, $"{labelPath}: holds 2 labels but");
+        StringAssert.Contains(e.Message, "holds 3 images");
+    }
 }

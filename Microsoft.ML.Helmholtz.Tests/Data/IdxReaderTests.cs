@@ -472,4 +472,46 @@ public sealed class IdxReaderTests : TempDirectoryTests
         IdxImages read = IdxReader.ReadImages(path);
         Assert.AreEqual((0, 3, 4, 0), (read.Count, read.Rows, read.Columns, read.Pixels.Length));
     }
+
+    // The boundary of the one-array check: an image of exactly Array.MaxLength pixels fits one array and is read (a file of
+    // none of them is a valid file); one pixel more is refused.
+    [TestMethod]
+    public void AnImageOfExactlyTheLargestArraysPixelsIsNotRefused()
+    {
+        string widest = WriteFile("widest", Header(IdxReader.ImageMagic, 0, Array.MaxLength, 1), gzip: false);
+        IdxImages read = IdxReader.ReadImages(widest);
+        Assert.AreEqual((0, Array.MaxLength, 1, 0), (read.Count, read.Rows, read.Columns, read.Pixels.Length));
+        string wider = WriteFile("wider", Header(IdxReader.ImageMagic, 0, Array.MaxLength + 1, 1), gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(wider), wider, $"images of {Array.MaxLength + 1}×1 have more pixels than one array can hold");
+    }
+
+    /// <summary>
+    /// A raw pipe of fewer bytes than the gzip magic's two gives back only the bytes it held once they were peeked at: its header
+    /// is said to be that short (not 2 bytes long, with a zero the pipe never sent).
+    /// </summary>
+    [TestMethod]
+    [OSCondition(OperatingSystems.Linux)]
+    [DataRow(0)]
+    [DataRow(1)]
+    public void APipeShorterThanTheGzipMagicIsAHeaderOfTheBytesItHeld(int length)
+    {
+        string images = Temp.File($"tiny-images{length}.fifo");
+        AssertInvalid(() => Fifo.Read(images, new byte[length], IdxReader.ReadImages), images,
+            $"truncated: only {length} bytes, fewer than the 16-byte IDX image header");
+        string labels = Temp.File($"tiny-labels{length}.fifo");
+        AssertInvalid(() => Fifo.Read(labels, new byte[length], IdxReader.ReadLabels), labels,
+            $"truncated: only {length} bytes, fewer than the 8-byte IDX label header");
+    }
+
+    // A side of 0 is refused naming that side, before the pixels are divided into images of no pixels (a DivideByZeroException).
+    [TestMethod]
+    [DataRow(0, 3, "rows")]
+    [DataRow(3, 0, "cols")]
+    public void TheWriterRefusesASideOfZeroNamingIt(int rows, int cols, string side)
+    {
+        string path = Temp.File($"flat{rows}x{cols}.idx");
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => IdxWriter.WriteImages(path, rows, cols, new byte[6], gzip: false));
+        Assert.AreEqual(side, e.ParamName);
+        Assert.IsFalse(File.Exists(path));
+    }
 }

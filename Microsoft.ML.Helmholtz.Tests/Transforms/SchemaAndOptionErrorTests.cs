@@ -122,6 +122,20 @@ public sealed class SchemaAndOptionErrorTests
         StringAssert.Contains(e.Message, "row 4, slot 0 is ∞".Replace("∞", "Infinity"));
     }
 
+    // The last slot is checked as the others are: a value there the layer cannot model is named, not scored or trained on.
+    [TestMethod]
+    public void AValueTheVisibleLayerCannotModelInTheLastSlotIsNamed()
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        var bad = TransformTestData.Rows(50, 2);
+        bad[9].Pixels[19] = 0.5f;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Data.CreateEnumerable<ScoredRow>(model.Transform(ml.Data.LoadFromEnumerable(bad)), false).ToList());
+        StringAssert.Contains(e.Message, "column 'Pixels', row 9, slot 19 is 0.5");
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(bad)));
+        StringAssert.Contains(e.Message, "training data: column 'Pixels', row 9, slot 19 is 0.5");
+    }
+
     [TestMethod]
     public void TooManyScoringSamplesAreRefusedBeforeTraining()
     {
