@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Learning;
@@ -392,6 +393,37 @@ public sealed class HelmholtzMachineTests
             Assert.AreEqual("data", e.ParamName);
             StringAssert.Contains(e.Message, bad == 2f ? "row 0, column 2 is -1" : "row 1, column 2 is " + problem);
             CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray(), $"{bad}: the biases as they were");
+        }
+    }
+
+    /// <summary>
+    /// Scoring's one-kernel visible term (AVX-512, a binary visible layer) cannot add a conditioning, as it never writes the
+    /// logits: with conditioning given the forward path is taken, so the free energy is that of the public call, conditioned.
+    /// Off AVX-512 the fused path is not there and both calls take the forward path.
+    /// </summary>
+    [TestMethod]
+    public void ScoringWithTheVisibleProductStillConditionsTheVisibleLayer()
+    {
+        var machine = TestModels.Random("20b-8b-4b", 3);
+        BernoulliProductOperands? product = machine.VisibleProductOperands();
+        Assert.AreEqual(Vector512.IsHardwareAccelerated, product is not null, "the premise: the fused path serves this machine where AVX-512 runs");
+        var architecture = machine.Architecture;
+        float[] distinct = TestModels.RandomStates(architecture, 2, 4).Layer(0, 2).ToArray();
+        int[] rowSource = [0, 0, 1, 1];
+        int rows = rowSource.Length;
+        var conditioning = new LayerConditioning(architecture, rows);
+        new RandomStream(5).FillNormal(conditioning.Generative(0, rows));
+        double[] fa = new double[rows], la = new double[rows], fb = new double[rows], lb = new double[rows], fc = new double[rows], lc = new double[rows];
+        machine.SampleFreeEnergy(new RandomStream(6), new LayerStates(architecture, rows), rows, distinct, 2, rowSource, fa, la, conditioning, scoring: true, product);
+        machine.SampleFreeEnergy(new RandomStream(6), new LayerStates(architecture, rows), rows, distinct, 2, rowSource, fb, lb, conditioning);
+        machine.SampleFreeEnergy(new RandomStream(6), new LayerStates(architecture, rows), rows, distinct, 2, rowSource, fc, lc);
+        for (int r = 0; r < rows; r++)
+        {
+            // The same path for the same draws: the same bits.
+            Assert.AreEqual(lb[r], la[r], $"log joint of row {r}");
+            Assert.AreEqual(fb[r], fa[r], $"free energy of row {r}");
+            // The premise: the visible layer's conditioning (N(0, 1) on each of 20 logits) moves ln p, so a path that dropped it would differ.
+            Assert.IsGreaterThan(0.1, Math.Abs(lc[r] - lb[r]), $"row {r}: the conditioning changes ln p");
         }
     }
 }

@@ -51,6 +51,7 @@ public sealed class LimitsAndShapesTests
         StringAssert.Contains(e.Message, count);
         StringAssert.Contains(e.Message, "268,435,456");
         StringAssert.Contains(e.Message, "layers");
+        Assert.AreEqual("layers", e.ParamName, "the constructor's argument that holds the sizes, trunks or not");
         Assert.IsTrue(allocated < 1 << 20, $"{allocated} bytes allocated before the refusal");
     }
 
@@ -673,6 +674,21 @@ public sealed class UnitRegistrationTests
         Assert.AreEqual("trunks", e.ParamName);
         StringAssert.Contains(e.Message, "must have positive sizes");
         Assert.AreEqual("4b-3t-2b", new HelmholtzArchitecture(layers, [[3]]).ToString());
+    }
+
+    // A layer of no units is refused by the constructor as Parse refuses "0b", naming the layer and its size: the constructor
+    // is the only check of definitions built as objects.
+    [TestMethod]
+    public void TheArchitectureConstructorRefusesALayerOfSizeZero()
+    {
+        foreach (int layer in new[] { 0, 2 })
+        {
+            LayerDefinition[] layers = [new(4, UnitType.Bernoulli), new(3, UnitType.Bernoulli), new(2, UnitType.Bernoulli)];
+            layers[layer] = layers[layer] with { Size = 0 };
+            var e = Assert.ThrowsExactly<ArgumentException>(() => new HelmholtzArchitecture(layers), $"layer {layer}");
+            Assert.AreEqual("layers", e.ParamName);
+            StringAssert.Contains(e.Message, $"Layer {layer} has size 0; sizes must be positive");
+        }
     }
 
     [TestMethod]
