@@ -967,4 +967,48 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(expected, inPlace, "GaussianLogProbGradient's dMean over y");
         CollectionAssert.AreEqual(expectedLogVar, logVarsInPlace, "GaussianLogProbGradient's dLogVar over logVar");
     }
+
+    /// <summary>
+    /// ReparameterizeShared against Reparameterize over the rows it stands for (each distinct row copied to the rows that
+    /// share it): the same bits, as its summary says. Rows of 5 take the scalar loop, 16 one vector, 19 a vector and an
+    /// overlapping tail; the distinct rows differ, so a row that read another's σ shows.
+    /// </summary>
+    [TestMethod]
+    [DataRow(5)]
+    [DataRow(16)]
+    [DataRow(19)]
+    public void ReparameterizeSharedGivesTheBitsOfReparameterizeOverTheSharedRows(int columns)
+    {
+        const int rows = 5, distinct = 3;
+        int[] source = [0, 1, 1, 2, 2];
+        int n = rows * columns;
+        float[] mean = Uniform(distinct * columns, 61, -1, 1), logVar = Uniform(distinct * columns, 62, -3, 3), noise = Inputs(n, 63, 2);
+        float[] meanRows = new float[n], logVarRows = new float[n];
+        for (int r = 0; r < rows; r++)
+        {
+            mean.AsSpan(source[r] * columns, columns).CopyTo(meanRows.AsSpan(r * columns));
+            logVar.AsSpan(source[r] * columns, columns).CopyTo(logVarRows.AsSpan(r * columns));
+        }
+        float[] expected = new float[n], shared = new float[n], sigma = new float[distinct * columns];
+        Kernels.Reparameterize(meanRows, logVarRows, noise, expected);
+        Kernels.ReparameterizeShared(mean, logVar, distinct, source, noise, rows, columns, sigma, shared);
+        CollectionAssert.AreEqual(expected, shared);
+    }
+
+    /// <summary>
+    /// A rowSource shorter than the rows is refused, naming rowSource, before a row is read: the kernels run on pointers, so
+    /// a missing entry would otherwise be read from past the array's end.
+    /// </summary>
+    [TestMethod]
+    public void ColumnBlocksRefuseARowSourceShorterThanTheRows()
+    {
+        const int rows = 4, width = 9, offset = 2, size = 5;
+        int[] rowSource = [0, 1, 1];   // one entry short
+        float[] wide = Inputs(2 * width, 44), block = new float[rows * size];
+        var gather = Assert.ThrowsExactly<ArgumentException>(() => Kernels.GatherColumnBlock(wide, width, offset, rowSource, rows, block, size));
+        Assert.AreEqual("rowSource", gather.ParamName);
+        var scatter = Assert.ThrowsExactly<ArgumentException>(() => Kernels.ScatterAddColumnBlock(block, size, rowSource, rows, wide, width, offset));
+        Assert.AreEqual("rowSource", scatter.ParamName);
+        CollectionAssert.AreEqual(Inputs(2 * width, 44), wide, "nothing added before the refusal");
+    }
 }
