@@ -92,6 +92,29 @@ public sealed class LayerArgumentTests
     }
 
     /// <summary>
+    /// Outputs taken by row index still score a value per row: a rowLogProb long enough for the distinct outputs but one row
+    /// short of the batch is refused, naming it, before any row is scored (a check against the distinct outputs alone lets it
+    /// through to the scoring, which fails naming no argument).
+    /// </summary>
+    [TestMethod]
+    [DataRow("9b-5b")]
+    [DataRow("9cb-5g")]
+    [DataRow("9b-4t-5g")]
+    public void ARowLogProbOneRowShortIsNamedThoughItHoldsTheDistinctOutputs(string architecture)
+    {
+        var machine = TestModels.Random(architecture, 59);
+        ConditionalLayer layer = machine.Recognition.Layer(1);
+        var (_, y) = TestModels.ForwardAndSample(layer, Rows, 60);
+        double[] shortLogProb = new double[Rows - 1], logProb = new double[Rows];
+
+        // One distinct output read by every row: Rows - 1 values cover the distinct outputs, not the rows.
+        AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, shortLogProb), "rowLogProb", "a value per row, one row short");
+        Assert.IsTrue(shortLogProb.All(v => v == 0), "a refused call scores nothing");
+        layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, logProb);   // the premise: a value for every row is taken
+        Assert.IsTrue(logProb.All(v => v != 0), "the call with a value per row scores every row");
+    }
+
+    /// <summary>
     /// The bilinear form's calls name the span that is short: the features (one unit short) or the constants (one row short),
     /// each by its own name, for the binary and the continuous Bernoulli layers and through a trunk.
     /// </summary>
