@@ -69,7 +69,9 @@ public sealed class LayerArgumentTests
     /// <summary>
     /// Outputs taken by row index are checked for every row before anything is scored: a source past the distinct outputs in the
     /// last row (which the outputs given, three rows long, would silently serve), a negative count of distinct outputs (whose
-    /// unsigned comparison would let every source through) and a row source one entry short are each refused, naming the argument.
+    /// unsigned comparison would let every source through), a row source one entry short and a rowLogProb one row short (though
+    /// long enough for the distinct outputs; a check against those alone let it through to the scoring, which named no argument)
+    /// are each refused, naming the argument.
     /// </summary>
     [TestMethod]
     [DataRow("9b-5b")]
@@ -86,32 +88,10 @@ public sealed class LayerArgumentTests
         AssertNamed(() => layer.AccumulateLogProb(y, Rows, [0, 1], Rows, logProb), "rowSource", "a row source one entry short");
         Assert.AreEqual("distinctRows", Assert.ThrowsExactly<ArgumentOutOfRangeException>(
             () => layer.AccumulateLogProb(y, -1, [0, 0, 0], Rows, logProb)).ParamName, "a negative count of distinct outputs");
+        AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, logProb.AsSpan(0, Rows - 1)), "rowLogProb", "a value per row, one row short");
         Assert.IsTrue(logProb.All(v => v == 0), "a refused call scores nothing");
         layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, logProb);   // the premise: a source inside the distinct rows in every row is taken
         Assert.IsTrue(logProb.All(v => v != 0), "the call with every source inside scores every row");
-    }
-
-    /// <summary>
-    /// Outputs taken by row index still score a value per row: a rowLogProb long enough for the distinct outputs but one row
-    /// short of the batch is refused, naming it, before any row is scored (a check against the distinct outputs alone lets it
-    /// through to the scoring, which fails naming no argument).
-    /// </summary>
-    [TestMethod]
-    [DataRow("9b-5b")]
-    [DataRow("9cb-5g")]
-    [DataRow("9b-4t-5g")]
-    public void ARowLogProbOneRowShortIsNamedThoughItHoldsTheDistinctOutputs(string architecture)
-    {
-        var machine = TestModels.Random(architecture, 59);
-        ConditionalLayer layer = machine.Recognition.Layer(1);
-        var (_, y) = TestModels.ForwardAndSample(layer, Rows, 60);
-        double[] shortLogProb = new double[Rows - 1], logProb = new double[Rows];
-
-        // One distinct output read by every row: Rows - 1 values cover the distinct outputs, not the rows.
-        AssertNamed(() => layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, shortLogProb), "rowLogProb", "a value per row, one row short");
-        Assert.IsTrue(shortLogProb.All(v => v == 0), "a refused call scores nothing");
-        layer.AccumulateLogProb(y, 1, [0, 0, 0], Rows, logProb);   // the premise: a value for every row is taken
-        Assert.IsTrue(logProb.All(v => v != 0), "the call with a value per row scores every row");
     }
 
     /// <summary>
