@@ -996,19 +996,25 @@ public sealed class KernelTests
     }
 
     /// <summary>
-    /// A rowSource shorter than the rows is refused, naming rowSource, before a row is read: the kernels run on pointers, so
-    /// a missing entry would otherwise be read from past the array's end.
+    /// A rowSource shorter than the rows, or with an entry that is not a row of the wide operand, is refused, naming rowSource,
+    /// before a row is read or added into: the kernels run on pointers, so a missing entry would otherwise be read from past
+    /// the array's end, and an entry past the rows threw from its span after the rows before it had been added.
     /// </summary>
     [TestMethod]
-    public void ColumnBlocksRefuseARowSourceShorterThanTheRows()
+    public void ColumnBlocksRefuseARowSourceShortOrOutsideTheRows()
     {
         const int rows = 4, width = 9, offset = 2, size = 5;
-        int[] rowSource = [0, 1, 1];   // one entry short
-        float[] wide = Inputs(2 * width, 44), block = new float[rows * size];
-        var gather = Assert.ThrowsExactly<ArgumentException>(() => Kernels.GatherColumnBlock(wide, width, offset, rowSource, rows, block, size));
-        Assert.AreEqual("rowSource", gather.ParamName);
-        var scatter = Assert.ThrowsExactly<ArgumentException>(() => Kernels.ScatterAddColumnBlock(block, size, rowSource, rows, wide, width, offset));
-        Assert.AreEqual("rowSource", scatter.ParamName);
-        CollectionAssert.AreEqual(Inputs(2 * width, 44), wide, "nothing added before the refusal");
+        float[] wide = Inputs(2 * width, 44), block = Inputs(rows * size, 45);
+        foreach (int[] rowSource in new int[][] { [0, 1, 1], [0, 1, 1, 2], [-1, 0, 1, 1] })   // one entry short; past the 2 rows; negative
+        {
+            string because = string.Join(", ", rowSource);
+            var gather = Assert.Throws<ArgumentException>(() => Kernels.GatherColumnBlock(wide, width, offset, rowSource, rows, new float[rows * size], size), because);
+            Assert.AreEqual("rowSource", gather.ParamName, because);
+            var scatter = Assert.Throws<ArgumentException>(() => Kernels.ScatterAddColumnBlock(block, size, rowSource, rows, wide, width, offset), because);
+            Assert.AreEqual("rowSource", scatter.ParamName, because);
+            CollectionAssert.AreEqual(Inputs(2 * width, 44), wide, $"{because}: nothing added before the refusal");
+        }
+        Kernels.ScatterAddColumnBlock(block, size, [0, 1, 1, 1], rows, wide, width, offset);   // the premise: rows inside are added
+        CollectionAssert.AreNotEqual(Inputs(2 * width, 44), wide);
     }
 }

@@ -203,7 +203,7 @@ public static unsafe partial class Kernels
     /// </summary>
     public static void GatherColumnBlock(ReadOnlySpan<float> source, int sourceWidth, int offset, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int size)
     {
-        CheckColumnBlock(sourceWidth, offset, size, rowSource, rows);
+        CheckColumnBlock(sourceWidth, source.Length, offset, size, rowSource, rows, nameof(source));
         destination = destination[..(rows * size)];
         fixed (float* ps = source, pd = destination)
         fixed (int* pr = rowSource)
@@ -221,7 +221,7 @@ public static unsafe partial class Kernels
     /// </summary>
     public static void ScatterAddColumnBlock(ReadOnlySpan<float> source, int size, ReadOnlySpan<int> rowSource, int rows, Span<float> destination, int destinationWidth, int offset)
     {
-        CheckColumnBlock(destinationWidth, offset, size, rowSource, rows);
+        CheckColumnBlock(destinationWidth, destination.Length, offset, size, rowSource, rows, nameof(destination));
         for (int r = 1; r < rows; r++)
             if (rowSource[r] < rowSource[r - 1]) throw new ArgumentException("rowSource must be non-decreasing.", nameof(rowSource));
         source = source[..(rows * size)];
@@ -234,10 +234,20 @@ public static unsafe partial class Kernels
             });
     }
 
-    private static void CheckColumnBlock(int width, int offset, int size, ReadOnlySpan<int> rowSource, int rows)
+    /// <summary>
+    /// The block's columns lie in the wide operand's rows, and every row taken by index is one of them: checked before any row
+    /// is read or added into, so that a refused call leaves the destination as it was (a bad entry had thrown from its span
+    /// partway, after the rows before it were added).
+    /// </summary>
+    private static void CheckColumnBlock(int width, int wideLength, int offset, int size, ReadOnlySpan<int> rowSource, int rows, string wide)
     {
         if (offset < 0 || size < 0 || offset + size > width) throw new ArgumentOutOfRangeException(nameof(offset), $"Columns {offset} … {offset + size} do not lie in rows of {width}.");
         if (rowSource.Length < rows) throw new ArgumentException($"rowSource holds {rowSource.Length} entries, fewer than the {rows} rows.", nameof(rowSource));
+        if (width == 0) return;   // an empty block of empty rows: nothing is read
+        int wideRows = wideLength / width;
+        for (int r = 0; r < rows; r++)
+            if ((uint)rowSource[r] >= (uint)wideRows)
+                throw new ArgumentOutOfRangeException(nameof(rowSource), $"rowSource[{r}] is {rowSource[r]}, not one of the {wideRows} rows of {wide}.");
     }
 
     /// <summary>Runs <paramref name="work"/> over its rows: on the worker pool when they are many, else inline as one piece.</summary>
