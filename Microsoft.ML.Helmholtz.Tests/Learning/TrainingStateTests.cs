@@ -556,20 +556,14 @@ public sealed class TrainingStateTests
         Damaged("bytes after the end", [.. file, 0], "1 unexpected byte follows the end of the training state");
         Damaged("a model file", ModelBytes(machine), "not a training state file");
 
-        string path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.state");
-        try
-        {
-            state.Save(path);
-            var loaded = TrainingState.Load(path);
-            Assert.AreEqual(state.StepsTrained, loaded.StepsTrained);
-            File.WriteAllBytes(path, file[..40]);
-            var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(path));
-            StringAssert.Contains(e.Message, path, "the message names the file");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using var temp = new TempDirectory();
+        string path = temp.File("damaged.state");
+        state.Save(path);
+        var loaded = TrainingState.Load(path);
+        Assert.AreEqual(state.StepsTrained, loaded.StepsTrained);
+        File.WriteAllBytes(path, file[..40]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => TrainingState.Load(path));
+        StringAssert.Contains(e.Message, path, "the message names the file");
     }
 
     /// <summary>The state file around <paramref name="payload"/>, its checksum matching: a file made by hand or by another program.</summary>
@@ -955,19 +949,13 @@ public sealed class TrainingStateTests
         var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b-3b"), 90);
         var state = new TrainingState();
         new HelmholtzTrainer(LearningRules.Create("nvil"), Options("adam", 1)).Train(machine, Train, state: state);
-        string path = Path.Combine(Path.GetTempPath(), $"state-{Guid.NewGuid():N}.state");
-        try
-        {
-            state.Save(path);
-            byte[] saved = File.ReadAllBytes(path);
-            Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingState().Save(path));
-            CollectionAssert.AreEqual(saved, File.ReadAllBytes(path), "the earlier file, byte for byte");
-            Assert.IsTrue(TrainingState.Load(path).Matches(machine), "and it still loads, naming its machine");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using var temp = new TempDirectory();
+        string path = temp.File("saved-before.state");
+        state.Save(path);
+        byte[] saved = File.ReadAllBytes(path);
+        Assert.ThrowsExactly<InvalidOperationException>(() => new TrainingState().Save(path));
+        CollectionAssert.AreEqual(saved, File.ReadAllBytes(path), "the earlier file, byte for byte");
+        Assert.IsTrue(TrainingState.Load(path).Matches(machine), "and it still loads, naming its machine");
     }
 
     /// <summary>
