@@ -255,24 +255,18 @@ public sealed class HelmholtzMachineTests
     public void SaveAndLoadRoundTripEveryParameterAndTheDistribution()
     {
         var machine = TestModels.Random("6b-4g-3g", 5);
-        string path = Path.Combine(Path.GetTempPath(), $"hm-{Guid.NewGuid():N}.bin");
-        try
-        {
-            machine.Save(path);
-            var loaded = HelmholtzMachine.Load(path);
-            Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
-            TestModels.AssertParameters(machine.Parameters, loaded.Parameters);
-            var states = TestModels.RandomStates(machine.Architecture, 3, 6);
-            double[] fa = new double[3], fb = new double[3], la = new double[3], lb = new double[3];
-            machine.SampleFreeEnergy(new RandomStream(7), states, 3, fa, la);
-            loaded.SampleFreeEnergy(new RandomStream(7), states, 3, fb, lb);
-            CollectionAssert.AreEqual(fa, fb);
-            Assert.IsFalse(Directory.GetFiles(Path.GetTempPath(), "*" + Path.GetFileName(path) + "*").Any(f => f != path), "no temporary file is left behind");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        using var temp = new Tests.Data.TempDirectory();
+        string path = temp.File("hm.bin");
+        machine.Save(path);
+        var loaded = HelmholtzMachine.Load(path);
+        Assert.AreEqual(machine.Architecture.ToString(), loaded.Architecture.ToString());
+        TestModels.AssertParameters(machine.Parameters, loaded.Parameters);
+        var states = TestModels.RandomStates(machine.Architecture, 3, 6);
+        double[] fa = new double[3], fb = new double[3], la = new double[3], lb = new double[3];
+        machine.SampleFreeEnergy(new RandomStream(7), states, 3, fa, la);
+        loaded.SampleFreeEnergy(new RandomStream(7), states, 3, fb, lb);
+        CollectionAssert.AreEqual(fa, fb);
+        CollectionAssert.AreEqual(new[] { path }, Directory.GetFiles(temp.Path), "no temporary file is left behind");
     }
 
     /// <summary>

@@ -668,54 +668,48 @@ public sealed class HelmholtzMachineTransformerTests
         // A machine trained outside a pipeline (here: a fitted one's, through its file) becomes a transformer with no epochs,
         // giving the fitted transformer's outputs bit for bit under the same options; with epochs it trains on from a copy.
         var (ml, train, test, fitted) = Fitted();
-        string path = Path.Combine(Path.GetTempPath(), $"core-{Guid.NewGuid():N}.hm");
-        try
+        using var temp = new Data.TempDirectory();
+        string path = temp.File("core.hm");
+        fitted.GetMachine().Save(path);
+        HelmholtzMachine loaded = HelmholtzMachine.Load(path);
+        float[][] before = TestModels.Snapshot(loaded.Parameters);
+
+        var wrapped = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train, loaded);
+        ScoredRow[] expected = Scored(ml, fitted.Transform(test)), actual = Scored(ml, wrapped.Transform(test));
+        Assert.HasCount(expected.Length, actual);
+        for (int r = 0; r < expected.Length; r++)
         {
-            fitted.GetMachine().Save(path);
-            HelmholtzMachine loaded = HelmholtzMachine.Load(path);
-            float[][] before = TestModels.Snapshot(loaded.Parameters);
-
-            var wrapped = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 0)).Fit(train, loaded);
-            ScoredRow[] expected = Scored(ml, fitted.Transform(test)), actual = Scored(ml, wrapped.Transform(test));
-            Assert.HasCount(expected.Length, actual);
-            for (int r = 0; r < expected.Length; r++)
-            {
-                Assert.AreEqual(expected[r].LogLikelihood, actual[r].LogLikelihood, $"row {r}: log-likelihood");
-                CollectionAssert.AreEqual(expected[r].HelmholtzFeatures, actual[r].HelmholtzFeatures, $"row {r}: features");
-            }
-
-            var trainedOn = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 1)).Fit(train, loaded);
-            Assert.AreEqual(loaded.StepsTrained + 20, trainedOn.GetMachine().StepsTrained, "one more epoch of 20 minibatches");
-            TestModels.AssertParameters(before, loaded.Parameters, "the machine given");
-
-            var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
-            StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
-            Assert.AreEqual("initialMachine", other.ParamName);
-
-            // A binary machine under the default rule (stochastic back-propagation, which needs Gaussian units): no epochs, no rule
-            // needed; with epochs the rule is refused up front, naming the option.
-            HelmholtzMachine binary = TestModels.Random("20b-10b-8b", 5);
-            var binaryWrapped = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-10b-8b"; })).Fit(train, binary);
-            Assert.AreEqual("20b-10b-8b", binaryWrapped.Architecture);
-
-            // A machine given keeps its visible biases, though it says it has taken no steps (as a version-1 file or one set by hand):
-            // at a rate of 1e-9 a step moves them by about that; set from the data's marginals they moved by hundredths.
-            Assert.AreEqual(0, binary.StepsTrained);
-            var binaryTrained = ml.Transforms.HelmholtzMachine(Options(o =>
-            {
-                o.Epochs = 1; o.Architecture = "20b-10b-8b"; o.LearningRule = HelmholtzLearningRule.WakeSleep; o.LearningRate = 1e-9;
-            })).Fit(train, binary).GetMachine();
-            float[] biases = binary.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
-            float[] after = binaryTrained.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
-            double moved = biases.Zip(after).Max(pair => Math.Abs(pair.First - pair.Second));
-            Assert.IsTrue(moved < 1e-5, $"the visible biases moved by {moved}");
-            var unsuited = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "20b-10b-8b")));
-            StringAssert.Contains(unsuited.Message, "HelmholtzMachineOptions.Architecture: '20b-10b-8b' does not suit the learning rule StochasticBackpropagation");
+            Assert.AreEqual(expected[r].LogLikelihood, actual[r].LogLikelihood, $"row {r}: log-likelihood");
+            CollectionAssert.AreEqual(expected[r].HelmholtzFeatures, actual[r].HelmholtzFeatures, $"row {r}: features");
         }
-        finally
+
+        var trainedOn = ml.Transforms.HelmholtzMachine(Options(o => o.Epochs = 1)).Fit(train, loaded);
+        Assert.AreEqual(loaded.StepsTrained + 20, trainedOn.GetMachine().StepsTrained, "one more epoch of 20 minibatches");
+        TestModels.AssertParameters(before, loaded.Parameters, "the machine given");
+
+        var other = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-6g"; })).Fit(train, loaded));
+        StringAssert.Contains(other.Message, "set Architecture to \"20b-10g-8g\"");
+        Assert.AreEqual("initialMachine", other.ParamName);
+
+        // A binary machine under the default rule (stochastic back-propagation, which needs Gaussian units): no epochs, no rule
+        // needed; with epochs the rule is refused up front, naming the option.
+        HelmholtzMachine binary = TestModels.Random("20b-10b-8b", 5);
+        var binaryWrapped = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 0; o.Architecture = "20b-10b-8b"; })).Fit(train, binary);
+        Assert.AreEqual("20b-10b-8b", binaryWrapped.Architecture);
+
+        // A machine given keeps its visible biases, though it says it has taken no steps (as a version-1 file or one set by hand):
+        // at a rate of 1e-9 a step moves them by about that; set from the data's marginals they moved by hundredths.
+        Assert.AreEqual(0, binary.StepsTrained);
+        var binaryTrained = ml.Transforms.HelmholtzMachine(Options(o =>
         {
-            File.Delete(path);
-        }
+            o.Epochs = 1; o.Architecture = "20b-10b-8b"; o.LearningRule = HelmholtzLearningRule.WakeSleep; o.LearningRate = 1e-9;
+        })).Fit(train, binary).GetMachine();
+        float[] biases = binary.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        float[] after = binaryTrained.Parameters.Single(p => p.Name == "generative.0.b").Value.ToArray();
+        double moved = biases.Zip(after).Max(pair => Math.Abs(pair.First - pair.Second));
+        Assert.IsTrue(moved < 1e-5, $"the visible biases moved by {moved}");
+        var unsuited = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.HelmholtzMachine(Options(o => o.Architecture = "20b-10b-8b")));
+        StringAssert.Contains(unsuited.Message, "HelmholtzMachineOptions.Architecture: '20b-10b-8b' does not suit the learning rule StochasticBackpropagation");
     }
 
     [TestMethod]
