@@ -345,6 +345,19 @@ public sealed class RuleMisuseTests
         Assert.AreEqual("conditioning", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainingBatch(states, 3, new RandomStream(9), fewer)).ParamName);
     }
 
+    /// <summary>
+    /// A batch whose examples × K sample rows would not fit one array is refused when made, naming samplesPerExample (the argument
+    /// that multiplies the examples into rows) and both counts, rather than the capacity alone.
+    /// </summary>
+    [TestMethod]
+    public void ABatchOfMoreSampleRowsThanAnArrayHoldsNamesItsSamplesPerExample()
+    {
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+            () => new TrainingBatch(HelmholtzArchitecture.Parse("6b-4b"), 1 << 20, 1 << 12, new RandomStream(1)));
+        Assert.AreEqual("samplesPerExample", e.ParamName);
+        StringAssert.Contains(e.Message, "1048576 examples × 4096 samples");
+    }
+
     [TestMethod]
     public void ANullRuleNameIsAnArgumentNullException()
         => Assert.AreEqual("name", Assert.ThrowsExactly<ArgumentNullException>(() => LearningRules.Create(null!)).ParamName);
