@@ -416,6 +416,62 @@ public sealed class OptimizerTests
         Assert.AreSame(a, blocks.FirstNonFiniteGradient(), "a comes first");
     }
 
+    /// <summary>
+    /// An optimiser stepped over a list, then over that list with one more parameter, steps the one it adds too (and clears its
+    /// gradient): blocks built for the shorter list, whose parameters match the longer one's first ones, are not reused for it.
+    /// </summary>
+    [TestMethod]
+    [DataRow("sgd")]
+    [DataRow("adam")]
+    public void AnOptimiserSteppedOverALongerListStepsTheParameterItAdds(string kind)
+    {
+        IOptimizer optimiser = Optimizer(kind);
+        Parameter p = NewParameter(), q = NewParameter();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        optimiser.Step([p], 0.05f);
+        Gradients[1].CopyTo(p.Gradient, 0);
+        Gradients[1].CopyTo(q.Gradient, 0);
+        optimiser.Step([p, q], 0.05f);
+        CollectionAssert.AreNotEqual(NewParameter().Value, q.Value, "the parameter added to the list is stepped");
+        CollectionAssert.AreEqual(new float[7], q.Gradient, "and its gradient cleared");
+    }
+
+    /// <summary>A negative epoch has no rate: At refuses it, naming the epoch, instead of a rate above the initial one (Initial / DecayPerEpoch).</summary>
+    [TestMethod]
+    public void AScheduleRefusesANegativeEpoch()
+    {
+        var schedule = new LearningRateSchedule(1e-2, 0.5);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => schedule.At(-1));
+        Assert.AreEqual("epoch", e.ParamName);
+        Assert.AreEqual(1e-2, schedule.At(0));
+    }
+
+    /// <summary>
+    /// A state Adam refuses (here a step count of 40 without the moments that one parameter needs) leaves its own step count as it
+    /// was: its next step's bias correction is that of its second step, bit for bit a twin's that was never given the state.
+    /// </summary>
+    [TestMethod]
+    public void AStateAdamRefusesLeavesItsStepCountAsItWas()
+    {
+        Parameter p = NewParameter(), twin = NewParameter();
+        Adam adam = new(), reference = new();
+        Gradients[0].CopyTo(p.Gradient, 0);
+        Gradients[0].CopyTo(twin.Gradient, 0);
+        adam.Step([p], 0.05f);
+        reference.Step([twin], 0.05f);
+        var refused = new StateSection("the optimiser");
+        refused.Write("step", 40);
+        Assert.ThrowsExactly<InvalidDataException>(() => adam.RestoreState(refused, [p]));
+        Gradients[1].CopyTo(p.Gradient, 0);
+        Gradients[1].CopyTo(twin.Gradient, 0);
+        adam.Step([p], 0.05f);
+        reference.Step([twin], 0.05f);
+        CollectionAssert.AreEqual(twin.Value, p.Value, "the step after the refusal is a second step");
+        var saved = new StateSection("the optimiser");
+        adam.SaveState(saved, [p]);
+        Assert.AreEqual(2.0, saved.ReadDouble("step"));
+    }
+
     [TestMethod]
     public void LearningRateScheduleDecaysToItsFloor()
     {

@@ -234,6 +234,31 @@ public sealed class TrainCallTests
         Assert.ThrowsExactly<InvalidOperationException>(() => new TemporalTrainer(new WakeSleep(), new TemporalTrainingOptions { Epochs = 1, BatchSequences = 3, Optimizer = () => adam }).Train(model, sequences));
     }
 
+    /// <summary>
+    /// A run refused for an optimiser that an earlier run used lets go of it as it refuses: tried again from another thread, the
+    /// refusal still names the earlier run, not a run on the first thread that would hold the optimiser for ever.
+    /// </summary>
+    [TestMethod]
+    public void ARunRefusedForAUsedOptimiserDoesNotKeepHoldingIt()
+    {
+        DataMatrix data = Data();
+        var adam = new Adam();
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 20, Optimizer = () => adam };
+        new HelmholtzTrainer(new WakeSleep(), options).Train(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5), data);
+        Assert.ThrowsExactly<InvalidOperationException>(() => new HelmholtzTrainer(new WakeSleep(), options).Train(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5), data));
+        Exception? refusal = null;
+        // A thread of its own (not a task, which a wait could run inline on this thread); what it throws is caught there.
+        var other = new Thread(() =>
+        {
+            try { new HelmholtzTrainer(new WakeSleep(), options).Train(HelmholtzMachine.Create(HelmholtzArchitecture.Parse("10b-6b"), 5), data); }
+            catch (Exception e) { refusal = e; }
+        });
+        other.Start();
+        other.Join();
+        Assert.IsInstanceOfType<InvalidOperationException>(refusal);
+        StringAssert.Contains(refusal.Message, "TrainingOptions.Optimizer returned an optimiser ('adam') that an earlier training run used");
+    }
+
     /// <summary>The optimisers' own Step refuses a learning rate that would write NaN into every parameter, naming it.</summary>
     [TestMethod]
     public void AnOptimiserStepRefusesALearningRateThatIsNotFinite()

@@ -630,6 +630,21 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(x0, x, "x");
     }
 
+    // A gradient at the floor itself (10⁻¹⁶, not under it) is not cleared, in every lane (16, 8 or the scalar tail) alike:
+    // η·g and (1 − β₁)·g lie far above the state floor, so the velocity and Adam's first moment take them exactly.
+    [TestMethod]
+    [DataRow(7), DataRow(37)]
+    public void Optimizers_StepAGradientAtTheFloor(int n)
+    {
+        float floor = Kernels.OptimizerGradientFloor, beta1 = 0.9f;
+        float[] g = Enumerable.Repeat(floor, n).ToArray(), x = Inputs(n, n);
+        float[] velocity = new float[n], m = new float[n], v = new float[n];
+        Kernels.MomentumUpdate(x, g, velocity, 0.9f, 0.01f);
+        CollectionAssert.AreEqual(Enumerable.Repeat(-(0.01f * floor), n).ToArray(), velocity, "velocity");
+        Kernels.AdamUpdate(x, g, m, v, beta1, 0.999f, 1e-3f, 1e-8f);
+        CollectionAssert.AreEqual(Enumerable.Repeat((1f - beta1) * floor, n).ToArray(), m, "m");
+    }
+
     // A state between the state floor (10⁻³⁰) and the gradient floor (10⁻¹⁶) is kept, in every lane (16, 8 or the scalar
     // tail): under a zero gradient the velocity and Adam's first moment become exactly 0.9f · 10⁻²⁰f, not 0.
     [TestMethod]
