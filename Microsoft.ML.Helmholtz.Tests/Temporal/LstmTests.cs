@@ -302,6 +302,20 @@ public sealed class LstmTests
     }
 
     [TestMethod]
+    public void InitializeStartsTheBiasesAgainWhateverTheyHeld()
+    {
+        // Initialize is a fresh start: biases the LSTM held before (from training, or a file) are not kept. Every gate's bias
+        // is 0 again, except the forget gate's (block 1 of i, f, g, o), which starts at 1.
+        const int d = 3, h = 4;
+        var lstm = new Lstm("lstm", d, h, MatrixEngine.Default);
+        Array.Fill(lstm.Bias.Value, 2.5f);
+        lstm.Initialize(new RandomStream(62));
+        float[] expected = new float[4 * h];
+        expected.AsSpan(h, h).Fill(1f);
+        CollectionAssert.AreEqual(expected, lstm.Bias.Value);
+    }
+
+    [TestMethod]
     public void ArgumentsAreChecked()
     {
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Lstm("l", 0, 4, MatrixEngine.Default));

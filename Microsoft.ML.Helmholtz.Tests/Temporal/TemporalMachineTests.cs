@@ -347,8 +347,10 @@ public sealed class TemporalMachineTests
         state.Save(saved);
         saved.Position = 0;
         var second = TemporalHelmholtzMachine.Load(new MemoryStream(Bytes(first)));
-        var secondReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(3)).Train(second, data, state: TrainingState.Load(saved));
+        var resumed = TrainingState.Load(saved);
+        var secondReports = new TemporalTrainer(LearningRules.Create(ruleName), Options(3)).Train(second, data, state: resumed);
         CollectionAssert.AreEqual(Bytes(whole), Bytes(second), "the split run's model is the uninterrupted run's");
+        Assert.AreEqual(5, resumed.ScheduleEpoch, "epochs recorded: the first run's two and the resumed run's three");
         for (int e = 0; e < 3; e++)
         {
             Assert.AreEqual(wholeReports[e + 2].TrainObjective, secondReports[e].TrainObjective, $"epoch {e + 3}");
@@ -796,6 +798,38 @@ public sealed class TemporalMachineTests
                 .Train(model, data));
         StringAssert.Contains(e.Message, "Epoch 1, after its last step (minibatch 0), measured on that minibatch's first 6 frames");
         CollectionAssert.AreEqual(given, Bytes(model), "the failed only step is undone");
+    }
+
+    [TestMethod]
+    public void TheEndOfEpochMeasureReadsEveryFrameOfTheSegmentTheLastIncluded()
+    {
+        // The measure that checks an epoch's last step is the mean sampled free energy of the first segment's frames, all of
+        // them. Changing only the last frame of each sequence leaves the rows of the earlier frames exactly as they were (the
+        // same draws; the LSTM reads a frame only for the frames after it) and changes the last frame's rows and the mean.
+        // A measure a frame short would not read that frame, and its mean would be over fewer rows than the segment holds.
+        const int batch = 2, frames = 3, d = 4, rows = batch * frames;
+        var model = RandomModel("4cb-3g", 3, 111, scale: 0.5f);
+        var data = SoftSequences(batch, frames, d, 112);
+        var changed = new SequenceSet(batch, frames, 1, d, (float[])data.Values.Clone());
+        for (int s = 0; s < batch; s++)
+            for (int i = 0; i < d; i++)
+            {
+                int at = (s * frames + frames - 1) * d + i;
+                changed.Values[at] = 1f - data.Values[at];
+            }
+        var rule = new StochasticBackpropagation();
+        rule.Prepare(model.Machine, rows);
+        var step = new TemporalStep(model, rule, batch, frames, new RandomStream(113));
+        int[] sequences = [0, 1];
+        double[] freeEnergy = new double[rows], changedFreeEnergy = new double[rows], logJoint = new double[rows];
+        double mean = step.SampleFreeEnergy(data, sequences, new RandomStream(114), freeEnergy, logJoint);
+        double changedMean = step.SampleFreeEnergy(changed, sequences, new RandomStream(114), changedFreeEnergy, logJoint);
+        // Rows are time-major (row t · batch + b), one sample each for SBP; the means are of the same six doubles in the same order.
+        Assert.AreEqual(freeEnergy.Sum() / rows, mean, 0.0, "the mean over every frame of the segment");
+        Assert.AreEqual(changedFreeEnergy.Sum() / rows, changedMean, 0.0, "the mean over every frame of the segment");
+        for (int r = 0; r < (frames - 1) * batch; r++) Assert.AreEqual(freeEnergy[r], changedFreeEnergy[r], 0.0, $"row {r}, before the last frame");
+        for (int r = (frames - 1) * batch; r < rows; r++) Assert.AreNotEqual(freeEnergy[r], changedFreeEnergy[r], $"row {r}, of the last frame");
+        Assert.AreNotEqual(mean, changedMean, "the last frame counts in the measure");
     }
 
     [TestMethod]
