@@ -443,4 +443,23 @@ public sealed class ConditioningTests
                 foreach (float g in conditioning.RecognitionGradient(l, 4).ToArray()) Assert.AreEqual(before + (after - before) / 2, g, $"call {call}, layer {l}");
         }
     }
+
+    // One rule's unscaling serves every machine the rule is prepared for (REINFORCE keeps layers 1…L): kept for a machine of one
+    // hidden layer, then for one of two, the copy it keeps grows to the deeper machine's top layer (a copy sized for the first
+    // machine had no room for it). Exact: 1 + (3 − 1) / 2 = 2 in floats.
+    [TestMethod]
+    public void TheUnscaledConditioningGradientKeepsTheLayersOfADeeperMachine()
+    {
+        var shallow = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b"), 4);
+        var unscaled = new UnscaledConditioningGradient();
+        unscaled.Keep(shallow, 4, 1, 1);
+        unscaled.Unscale(shallow, 4, 1, 1, 2.0);
+        var deep = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
+        for (int l = 1; l <= 2; l++) deep.RecognitionGradient(l, 4).Fill(1f);
+        unscaled.Keep(deep, 4, 1, 2);
+        for (int l = 1; l <= 2; l++) deep.RecognitionGradient(l, 4).Fill(3f);
+        unscaled.Unscale(deep, 4, 1, 2, 2.0);
+        for (int l = 1; l <= 2; l++)
+            foreach (float g in deep.RecognitionGradient(l, 4).ToArray()) Assert.AreEqual(2f, g, $"layer {l}");
+    }
 }

@@ -290,6 +290,30 @@ public sealed class EstimatorExpectationTests
     }
 
     /// <summary>
+    /// A larger batch on the same machine resizes the rule's buffers but keeps its running baselines: after a first batch of 10 rows
+    /// and a second of 40, each baseline is decay · first mean + (1 − decay) · second mean, not the second batch's mean alone (a
+    /// rule that restarted them when it grew). As above, a few double roundings of a few nats: 1e-12 relative.
+    /// </summary>
+    [TestMethod]
+    [DataRow("reinforce")]
+    [DataRow("nvil")]
+    public void ALargerBatchOnTheSameMachineKeepsTheRunningBaselines(string ruleName)
+    {
+        var machine = TestModels.Random("10b-4b-3b", 144, scale: 0.7f);
+        const double decay = 0.8;
+        ILearningRule rule = ruleName == "nvil"
+            ? new Nvil(new NvilOptions { BaselineDecay = decay, InputBaselineHiddenUnits = 0, NormalizeVariance = false, LocalSignals = false })
+            : new Reinforce(new ReinforceOptions { BaselineDecay = decay, InputBaselineHiddenUnits = 0, NormalizeVariance = false });
+        IReadOnlyList<double> Baselines() => rule is Nvil nvil ? nvil.Baselines : [((Reinforce)rule).Baseline];
+        var random = new RandomStream(145);
+        double first = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 10, 146), 10, random);
+        double second = rule.AccumulateGradients(machine, TestModels.RandomStates(machine.Architecture, 40, 147), 40, random);
+        Assert.IsTrue(Math.Abs(second - first) > 1e-3 * Math.Abs(first), $"the two batches' means {first} and {second} should differ");
+        double expected = decay * first + (1 - decay) * second;
+        foreach (double b in Baselines()) Assert.AreEqual(expected, b, 1e-12 * Math.Abs(expected), "after the larger batch");
+    }
+
+    /// <summary>
     /// REINFORCE and NVIL divide each signal by its running standard deviation only when that is above 1: a machine whose F̂ terms
     /// hardly vary (tiny weights) keeps every running variance below 1 from the start (0.9 · 1 + 0.1 · a small variance), so the
     /// normalised rule's gradients are, bit for bit, those of the rule without normalisation (the same scale 1.0 multiplies).
