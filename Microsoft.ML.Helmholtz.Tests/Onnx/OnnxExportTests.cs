@@ -984,4 +984,33 @@ public sealed class OnnxExportTests
         Assert.AreEqual(0, onnx.FeatureSize);
         CollectionAssert.AreEqual(new[] { "log_likelihood" }, onnx.SessionOutputs.Select(o => string.Join(",", o)).ToArray());
     }
+
+    /// <summary>
+    /// The transformer's log-likelihood export labels a row as the transformer does: Score &gt; its Threshold (a quantile of the
+    /// training scores), not Score &gt; 0, which every score −ln p̂ of binary data passes. The graph compares with the float t_f
+    /// that a float score exceeds exactly when it exceeds the double threshold, so the label agrees with the graph's own score exactly.
+    /// </summary>
+    [TestMethod]
+    public void TheTransformersLogLikelihoodExportLabelsTheRowsAboveItsThreshold()
+    {
+        var ml = new MLContext(seed: 1);
+        PixelRow[] rows = TransformTestData.Rows(200, 1);
+        var model = ml.Transforms.HelmholtzMachine(new HelmholtzMachineOptions
+        {
+            InputColumnName = "Pixels", Architecture = "20b-10g-8g", Epochs = 1, BatchSize = 20, Samples = 5, Seed = 7,
+            FeatureColumnName = null, ScoreColumnName = "Score", PredictedLabelColumnName = "PredictedLabel",
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.IsGreaterThan(0.0, model.Threshold, "the premise: a threshold that scores above 0 can fall below");
+        using var stream = new MemoryStream();
+        model.ExportLogLikelihoodToOnnx(stream);
+        using var session = TestSessions.Create(stream.ToArray());
+        float[] pixels = rows.SelectMany(r => r.Pixels).ToArray();
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("Pixels", new DenseTensor<float>(pixels, [rows.Length, PixelRow.Size]))]);
+        float[] scores = results.Single(r => r.Name == "Score").AsTensor<float>().ToArray();
+        bool[] labels = results.Single(r => r.Name == "PredictedLabel").AsTensor<bool>().ToArray();
+        Assert.HasCount(rows.Length, labels);
+        for (int i = 0; i < rows.Length; i++) Assert.AreEqual(scores[i] > model.Threshold, labels[i], $"row {i}: score {scores[i]:R}, threshold {model.Threshold:R}");
+        // Both labels occur: the threshold is a quantile of these very rows' scores, with rows above and below it.
+        Assert.IsTrue(labels.Contains(true) && labels.Contains(false), $"{labels.Count(l => l)} of {labels.Length} labelled");
+    }
 }

@@ -337,6 +337,39 @@ public sealed class HelmholtzMachineTransformerTests
         CollectionAssert.AreEqual(new[] { "Pixels" }, mapper.GetDependencies([mapper.OutputSchema["LogLikelihood"]]).Select(c => c.Name).ToArray());
     }
 
+    public sealed class CaseOnlyRow
+    {
+        [VectorType(20)] public float[] Pixels { get; set; } = [];
+        [ColumnName("logLikelihood")] public float LowerCaseLogLikelihood { get; set; }
+        public float After { get; set; }
+    }
+
+    /// <summary>
+    /// A data column whose name differs from an output's only in case ("logLikelihood" beside "LogLikelihood") is another column:
+    /// ML.NET's names are case-sensitive, so the output is a new name and goes last, as the loaded pipeline's CopyColumns places it,
+    /// and the data column stays visible with its own values. Taken for the same name, the output would sit right after it.
+    /// </summary>
+    [TestMethod]
+    public void AnOutputWhoseNameDiffersFromADataColumnsOnlyInCaseGoesLast()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView data = ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1).Select(r => new CaseOnlyRow { Pixels = r.Pixels, LowerCaseLogLikelihood = 5, After = 6 }));
+        var model = ml.Transforms.HelmholtzMachine(Options(o => { o.Epochs = 1; o.FeatureColumnName = null; })).Fit(data);
+        IDataView scored = model.Transform(data);
+        string[] fresh = TransformTestData.Columns(scored.Schema);
+        CollectionAssert.AreEqual(new[]
+        {
+            "Pixels: Vector<Single, 20>", "logLikelihood: Single", "After: Single", "LogLikelihood: Single",
+        }, fresh, string.Join(", ", fresh));
+        Assert.IsTrue(scored.GetColumn<float>("logLikelihood").All(v => v == 5), "the data column keeps its values");
+        Assert.IsTrue(scored.GetColumn<float>("LogLikelihood").All(v => v < 0), "the output is ln p̂");
+        using var temp = new Data.TempDirectory();
+        ml.Model.Save(model, data.Schema, temp.File("model.zip"));
+        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
+        string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
+        CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
+    }
+
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
 
     public sealed class WidePixelRow { [VectorType(16)] public float[] Pixels = new float[16]; }
