@@ -313,4 +313,18 @@ public sealed class FixedNoiseScoringTests
         CollectionAssert.AreEqual(first, estimator.Noise(1).ToArray(), "layer 1 (Gaussian): the seed's first normals");
         CollectionAssert.AreEqual(second, estimator.Noise(2).ToArray(), "layer 2 (Bernoulli): the uniforms that follow");
     }
+
+    /// <summary>
+    /// From K = 64 on a row is scored alone (its K samples fill the products), below it in slots of ⌊rowsPerChunk / K⌋ rows a chunk:
+    /// at the default 1000 rows, K = 63 puts 15 rows together and K = 64 one. The boundary sizes the transformer's pipelines
+    /// (a batch is split by the rows scored together), and a row alone never waits on a chunk of others.
+    /// </summary>
+    [TestMethod]
+    public void FromSixtyFourSamplesEachRowIsScoredAlone()
+    {
+        var machine = TestModels.Random("10b-4b-3g", 51, scale: 0.5f);
+        Assert.AreEqual(1000 / 63, new FixedNoiseLogLikelihood(machine, 63, seed: 52).CreateScorer().RowsTogether, "K = 63: in slots");
+        Assert.AreEqual(1, new FixedNoiseLogLikelihood(machine, 64, seed: 52).CreateScorer().RowsTogether, "K = 64: alone");
+        Assert.AreEqual(1, new FixedNoiseLogLikelihood(machine, 65, seed: 52).CreateScorer().RowsTogether, "K = 65: alone");
+    }
 }

@@ -116,4 +116,27 @@ public sealed class PairedDifferenceTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => LogLikelihoodEstimate.FromPerExample([], [], 3));
         Assert.AreEqual("perExample", e.ParamName);
     }
+
+    // An infinite estimate is refused in either list, as NaN is: a −∞ in the first list (a density of 0 in float) gave a mean
+    // difference of −∞ and a standard error of NaN, as if two models had been compared.
+    [TestMethod]
+    public void AnInfiniteEstimateInEitherListIsRefusedNamingTheList()
+    {
+        foreach (double bad in new[] { double.NegativeInfinity, double.PositiveInfinity })
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, bad], [1.0, 2.0]));
+            Assert.AreEqual("first", e.ParamName, $"{bad} in the first list");
+            StringAssert.Contains(e.Message, "Estimate 1 is");
+            Assert.AreEqual("second", Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([1.0, 2.0], [bad, 2.0])).ParamName, $"{bad} in the second list");
+        }
+    }
+
+    // An empty first list is refused as empty, naming it, whatever the second holds: not as a mismatch blamed on the second list.
+    [TestMethod]
+    public void AnEmptyFirstListIsRefusedAsEmptyWhateverTheSecondHolds()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => PairedDifference.Of([], [1.0, 2.0]));
+        Assert.AreEqual("first", e.ParamName);
+        StringAssert.Contains(e.Message, "At least one example");
+    }
 }

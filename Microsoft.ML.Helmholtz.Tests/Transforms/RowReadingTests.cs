@@ -459,4 +459,30 @@ public sealed class RowReadingTests
         }
         Assert.AreEqual(0, numbered.OpenCursors, "the pass-through cursor disposed the input's");
     }
+
+    /// <summary>
+    /// A row mapper's row (what a PredictionEngine computes in) whose input cannot be read fails again when its getter is called
+    /// again at the same position: a failed read leaves no values claimed for the row, so the second call cannot serve the row
+    /// before's log-likelihood as this row's.
+    /// </summary>
+    [TestMethod]
+    public void AMappedRowThatFailedToReadFailsAgainAtTheSamePosition()
+    {
+        var ml = new MLContext(1);
+        var model = ml.Transforms.HelmholtzMachine(Options()).Fit(ml.Data.LoadFromEnumerable(TransformTestData.Rows(50, 1)));
+        PixelRow[] rows = TransformTestData.Rows(2, 2);
+        rows[1].Pixels[3] = 2;
+        IDataView data = ml.Data.LoadFromEnumerable(rows);
+        IRowToRowMapper mapper = model.GetRowToRowMapper(data.Schema);
+        DataViewRowCursor cursor = data.GetRowCursor(data.Schema);
+        using DataViewRow row = mapper.GetRow(cursor, mapper.OutputSchema);   // disposes the cursor with it
+        ValueGetter<float> logLikelihood = row.GetGetter<float>(mapper.OutputSchema["LogLikelihood"]);
+        float value = float.NaN;
+        Assert.IsTrue(cursor.MoveNext());
+        logLikelihood(ref value);
+        Assert.IsTrue(float.IsFinite(value), $"the premise: the good row scores ({value})");
+        Assert.IsTrue(cursor.MoveNext());
+        for (int again = 0; again < 2; again++)
+            StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => logLikelihood(ref value)).Message, "row 1, slot 3 is 2", $"call {again}");
+    }
 }
