@@ -280,11 +280,7 @@ public sealed class HelmholtzMachineTransformerTests
             "Pixels: Vector<Single, 20>", "LogLikelihood (hidden): Single", "LogLikelihood: Single", "After (hidden): Single", "After: Single",
             "HelmholtzFeatures: Vector<Single, 8>",
         }, fresh, string.Join(", ", fresh));
-        using var temp = new Data.TempDirectory();
-        ml.Model.Save(model, data.Schema, temp.File("model.zip"));
-        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
-        string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
-        CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
+        AssertTheLoadedPipelinesColumns(ml, model, data, fresh);
         // The values behind the names: the pass-through column keeps its values, the outputs are the transformer's.
         float[] logLikelihood = scored.GetColumn<float>("LogLikelihood").ToArray();
         float[] hidden = scored.GetColumn<float>(scored.Schema[1]).ToArray();
@@ -311,6 +307,12 @@ public sealed class HelmholtzMachineTransformerTests
             "Pixels: Vector<Single, 20>", "LogLikelihood (hidden): Single", "LogLikelihood (hidden): Single", "LogLikelihood: Single", "After: Single",
         }, fresh, string.Join(", ", fresh));
         Assert.IsTrue(scored.GetColumn<float>("LogLikelihood").All(v => v < 0), "the name reads ln p̂, not the upstream copy's 6");
+        AssertTheLoadedPipelinesColumns(ml, model, data, fresh);
+    }
+
+    /// <summary>The pipeline saved and loaded again gives <paramref name="data"/> the columns the fitted one gave (<paramref name="fresh"/>), in its order.</summary>
+    private static void AssertTheLoadedPipelinesColumns(MLContext ml, ITransformer model, IDataView data, string[] fresh)
+    {
         using var temp = new Data.TempDirectory();
         ml.Model.Save(model, data.Schema, temp.File("model.zip"));
         ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
@@ -363,11 +365,7 @@ public sealed class HelmholtzMachineTransformerTests
         }, fresh, string.Join(", ", fresh));
         Assert.IsTrue(scored.GetColumn<float>("logLikelihood").All(v => v == 5), "the data column keeps its values");
         Assert.IsTrue(scored.GetColumn<float>("LogLikelihood").All(v => v < 0), "the output is ln p̂");
-        using var temp = new Data.TempDirectory();
-        ml.Model.Save(model, data.Schema, temp.File("model.zip"));
-        ITransformer loaded = SavedPipelines.Load(new MLContext(), temp.File("model.zip"), out _);
-        string[] afterLoading = TransformTestData.Columns(loaded.Transform(data).Schema);
-        CollectionAssert.AreEqual(fresh, afterLoading, string.Join(", ", afterLoading));
+        AssertTheLoadedPipelinesColumns(ml, model, data, fresh);
     }
 
     public sealed class DoublePixelRow { [VectorType(20)] public double[] Pixels = new double[20]; }
