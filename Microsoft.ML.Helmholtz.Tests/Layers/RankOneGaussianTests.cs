@@ -180,6 +180,31 @@ public sealed class RankOneGaussianTests
         Assert.IsTrue(layer.Factors(Rows).ToArray().Any(v => v * v > 0.05f), "the factor must matter for the test to mean anything");
     }
 
+    // After a shared forward the rows read their source row's statistics in place: the marginals (the start of a mean-field
+    // estimate) give every row those of its own input, ln(e^s + u²) included, as after a forward over the repeated inputs.
+    [TestMethod]
+    public void TheGaussianMarginalsAfterASharedForwardAreThoseOfEachRowsInput()
+    {
+        var (layer, x) = Layer(17);
+        int[] source = [0, 0, 1, 1, 1];
+        int rows = source.Length;
+        float[] repeated = source.SelectMany(r => x.Skip(r * Inputs).Take(Inputs)).ToArray();
+        float[] Marginals(bool shared)
+        {
+            layer.Forward(new float[rows * Inputs], rows);   // other statistics in every row, so that a row read before it is written shows
+            if (shared) layer.ForwardShared(x, Rows, source, rows);
+            else layer.Forward(repeated, rows);
+            float[] mean = new float[rows * Units], logVariance = new float[rows * Units];
+            Assert.IsTrue(layer.TryGaussianMarginals(rows, mean, logVariance));
+            return [.. mean, .. logVariance];
+        }
+
+        float[] expected = Marginals(shared: false), actual = Marginals(shared: true);
+        // The statistics of one input from a product over 2 rows or over 5: a rounding or two apart, a few in ln(e^s + u²).
+        for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-6f * (1 + Math.Abs(expected[i])), $"marginal {i}");
+        Assert.IsTrue(layer.Factors(rows).ToArray().Any(v => v * v > 0.05f), "the factor must matter for the test to mean anything");
+    }
+
     // s = −200: a = u e^{−s/2} passes float, and ln q of the draw is formed on a scale of e^c (c = max ln|u_i| − s_i/2), which must
     // come back out as 2c. The exact value, in double (where a² ≈ 1e86 still fits): ln q = −½ [ε² + η² − (B − η)²/(1 + A) + Σs
     // + ln(1 + A) + n ln 2π], A = Σ a², B = a·ε, from y − m = D^{1/2} ε + u η, Sherman–Morrison and |D + u uᵀ| = |D| (1 + A).

@@ -405,6 +405,44 @@ public sealed class SharedForwardTests
         }
     }
 
+    // A learned variance per unit is written into the rows of s only when a member reads them: a shared forward must write it
+    // before the draw reads the distinct rows in place, else the draw takes the s those rows held from an earlier broadcast (here
+    // the variances before a change, as after a training step). The shared draw equals the draw after a forward over the repeated inputs.
+    [TestMethod]
+    [DataRow(GaussianMean.Tanh)]
+    [DataRow(GaussianMean.Linear)]
+    public void ADrawAfterASharedForwardTakesTheCurrentPerUnitVariance(GaussianMean mean)
+    {
+        int[] source = [0, 0, 1, 1, 1, 2, 2, 2];
+        int rows = source.Length, distinct = 3, inputs = 6, units = 5;
+        var layer = new GaussianLayer("g", inputs, units, mean, VarianceSource.PerUnit, MatrixEngine.Managed);
+        var random = new RandomStream(121);
+        foreach (var p in layer.Parameters)
+        {
+            random.FillNormal(p.Value);
+            for (int i = 0; i < p.Value.Length; i++) p.Value[i] *= 0.5f;
+        }
+        float[] x = new float[distinct * inputs];
+        random.FillNormal(x);
+        float[] replicated = source.SelectMany(s => x.Skip(s * inputs).Take(inputs)).ToArray();
+        float[] Draw(bool shared)
+        {
+            if (shared) layer.ForwardShared(x, distinct, source, rows);
+            else layer.Forward(replicated, rows);
+            var y = new float[rows * units];
+            layer.Sample(new RandomStream(122), rows, y);
+            return y;
+        }
+
+        Draw(shared: false);   // the rows of s now hold the per-unit log-variance as it is
+        float[] logVariance = layer.Parameters.Single(p => p.Name == "g.logvar").Value;
+        for (int i = 0; i < units; i++) logVariance[i] += 1f;   // a step later: every σ e^{1/2} times what the rows held
+        float[] actual = Draw(shared: true), expected = Draw(shared: false);
+        // m from a product over 3 rows or over 8 (a rounding apart), σ and ε the same: a few roundings of |y|; σ off by e^{1/2} is 0.65 σ |ε|.
+        for (int i = 0; i < expected.Length; i++)
+            Assert.AreEqual(expected[i], actual[i], 1e-5f * (1 + Math.Abs(expected[i])), $"{mean}: draw {i}");
+    }
+
     // Rows that share their input, with the input's gradient asked: that gradient is one per row, so the backward cannot sum the
     // rows per distinct input first; each row's is that after a forward over the repeated inputs (it was left at zero when the
     // layer took the per-distinct path regardless).
