@@ -439,8 +439,8 @@ public sealed class RankOneGaussianTests
         a[0] = 1e4f;   // a factor far past the diagonal: γ large, −ρη and tρ/γ nearly cancel
         foreach (var terms in new[]
         {
-            new RankOneGaussianLayer.DrawTerms(0.8, -1.3, 1 / (1 + 4.2), -1.3 + 4.2 * 0.8, 0.5),
-            new RankOneGaussianLayer.DrawTerms(-0.2, 3.1, 1 / (1 + 1e8), 3.1 + 1e8 * -0.2, 2),
+            new RankOneGaussianLayer.DrawTerms(0.8, -1.3, 1 / (1 + 4.2), 0.5),
+            new RankOneGaussianLayer.DrawTerms(-0.2, 3.1, 1 / (1 + 1e8), 2),
         })
             foreach (bool withLocal in new[] { false, true })
             {

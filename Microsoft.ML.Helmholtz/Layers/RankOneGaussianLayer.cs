@@ -372,7 +372,7 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
                 // In the noise's terms (stable, as in AccumulateLogProbOfSample): with a = u / σ, γ = 1 + A,
                 // σ r = ε + a (η − B) / γ for r = (D + u uᵀ)⁻¹ d, and t = uᵀ D⁻¹ d = B + A η.
                 var draw = Draws != null ? Draws[row] : NoiseStatistics(a, s, noise, n, row, source);
-                var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), draw.B + draw.A * draw.Eta, RowWeights[row]);
+                var terms = new DrawTerms(draw.Eta, draw.B, 1 / (1 + draw.A), RowWeights[row]);
                 BackwardThroughDraw(terms, new ReadOnlySpan<float>(PathWise + o, n), Local == null ? default : new ReadOnlySpan<float>(Local + o, n),
                     new ReadOnlySpan<float>(Sigma + so, n), noise.Slice(e, n), a.Slice(so, n),
                     new Span<float>(DMean + o, n), new Span<float>(DLogVar + o, n), new Span<float>(DFactor + o, n));
@@ -380,8 +380,8 @@ public sealed class RankOneGaussianLayer : ConditionalLayer, IReparameterizedLay
         }
     }
 
-    /// <summary>A row's scalars in the gradient through its draw: η, B, 1/γ, t and the row's weight w.</summary>
-    internal readonly record struct DrawTerms(double Eta, double B, double InverseGamma, double T, double Weight);
+    /// <summary>A row's scalars in the gradient through its draw: η, B, 1/γ and the row's weight w (t = B + A η enters through them).</summary>
+    internal readonly record struct DrawTerms(double Eta, double B, double InverseGamma, double Weight);
 
     /// <summary>
     /// One row of <see cref="BackwardThroughSample"/>: with g the gradient in y and ρ = σ r = ε + a (η − B)/γ,
