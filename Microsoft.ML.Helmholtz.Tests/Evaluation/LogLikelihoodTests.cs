@@ -1,5 +1,6 @@
 using Microsoft.ML.Helmholtz.Data;
 using Microsoft.ML.Helmholtz.Evaluation;
+using Microsoft.ML.Helmholtz.Layers;
 using Microsoft.ML.Helmholtz.Model;
 using Microsoft.ML.Helmholtz.Numerics;
 using Microsoft.ML.Helmholtz.Tests.Support;
@@ -508,5 +509,53 @@ public sealed class LogLikelihoodTests
         var machine = TestModels.Random("10b-4b-3b", 85, scale: 0.8f);
         CollectionAssert.AreEqual(new NaiveLogLikelihood(10, seed: 86, samplesPerChunk: 10).EstimatePerExample(machine, Data()),
             new NaiveLogLikelihood(10, seed: 86, samplesPerChunk: int.MaxValue).EstimatePerExample(machine, Data()));
+    }
+
+    // The sampled free energy refuses data the visible layer cannot take, naming data, as the estimators do: rows of the wrong length
+    // (they were copied short into the visible states and scored) and a value the binary visible layer does not model.
+    [TestMethod]
+    public void TheSampledFreeEnergyRefusesDataTheVisibleLayerCannotTakeNamingData()
+    {
+        var machine = TestModels.Random("6b-4b-3b", 151);
+        var shortRows = Assert.ThrowsExactly<ArgumentException>(() => new SampledFreeEnergy(seed: 1).Estimate(machine, new DataMatrix(2, 3, new float[6])));
+        Assert.AreEqual("data", shortRows.ParamName);
+        var values = new float[12];
+        values[6 + 2] = 0.5f;
+        var half = Assert.ThrowsExactly<ArgumentException>(() => new SampledFreeEnergy(seed: 1).Estimate(machine, new DataMatrix(2, 6, values)));
+        Assert.AreEqual("data", half.ParamName);
+        StringAssert.Contains(half.Message, "row 1, column 2");
+    }
+
+    // No rows a batch is refused where it is given, naming it (0 was taken, and a batch of no rows never reached the end of the data).
+    [TestMethod]
+    public void TheSampledFreeEnergyRefusesRowsPerBatchBelowOneNamingIt()
+    {
+        foreach (int rowsPerBatch in new[] { 0, -1 })
+            Assert.AreEqual("rowsPerBatch", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new SampledFreeEnergy(rowsPerBatch: rowsPerBatch)).ParamName, $"{rowsPerBatch}");
+    }
+
+    // Each call scores a private copy of the machine taken as it begins, so a change to the machine during the call (a trainer's step on
+    // another thread) reaches none of its batches. The engine changes every parameter of the machine at the call's first product: the
+    // estimate is the same bits as the unchanged machine's, and a call after the change sees it.
+    [TestMethod]
+    public void TheSampledFreeEnergyScoresTheMachineAsItWasWhenTheCallBegan()
+    {
+        bool armed = false;
+        HelmholtzMachine? machine = null;
+        var engine = new ObservingEngine(MatrixEngine.Managed, (_, _, _) =>
+        {
+            if (!armed) return;
+            armed = false;
+            foreach (Parameter p in machine!.Parameters) p.Value.AsSpan().Fill(0.5f);
+        });
+        machine = TestModels.Random("6b-4b-3b", 154, engine: engine);
+        var data = new DataMatrix(8, 6, TestModels.RandomStates(machine.Architecture, 8, 155).Layer(0, 8).ToArray());
+        var estimator = new SampledFreeEnergy(seed: 156, rowsPerBatch: 2);
+        double before = estimator.Estimate(machine, data);
+        armed = true;
+        double during = estimator.Estimate(machine, data);
+        Assert.IsFalse(armed, "the engine changed the machine during the call");
+        Assert.AreEqual(before, during, 0, "the call's batches scored the machine as it was when the call began");
+        Assert.AreNotEqual(before, estimator.Estimate(machine, data), "a call after the change scores the changed machine");
     }
 }
