@@ -287,6 +287,29 @@ public sealed class GemmTests
         }
     }
 
+    /// <summary>
+    /// A managed engine given a pool of its own runs its products there, not on the pool of the calling thread
+    /// (<see cref="WorkerPool.Current"/>): the thread's pool, its helper asleep before the product, is never woken by it.
+    /// </summary>
+    [TestMethod]
+    public void AManagedEngineGivenAPoolLeavesTheThreadsPoolAlone()
+    {
+        using var own = new WorkerPool(2);
+        using var threads = new WorkerPool(2);
+        using var region = WorkerPool.Use(threads);
+        var engine = new ManagedMatrixEngine { MaxThreads = 2, Pool = own };
+        var rng = new RandomStream(10);
+        const int m = 100, n = 100, k = 100;   // m·n·k = 10^6, past the managed engine's threshold for splitting
+        float[] a = Random(rng, m * k), b = Random(rng, k * n), c = new float[m * n];
+        for (int call = 0; call < 3; call++)
+        {
+            WorkerPoolTests.WaitUntilAsleep(threads, 1);
+            engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+            // A loop shared with the helpers takes their sleep count to 0 when it wakes them; they sleep again only after polling.
+            Assert.AreEqual(1, threads.Sleepers, $"call {call}: the thread's pool was woken");
+        }
+    }
+
     /// <summary>Engines for the pair tests: every managed kernel, and OpenBLAS on pools of 1, 2, 3 and 8 threads.</summary>
     private static List<(IMatrixEngine Engine, string Label)> PairEngines(List<WorkerPool> pools)
     {

@@ -341,4 +341,52 @@ public sealed unsafe class WorkerPoolTests
             Assert.AreSame(Pool, WorkerPool.Current);
         }
     }
+
+    /// <summary>On a helper: says it started, sleeps, says it finished. On the caller: waits (under the watchdog) for a helper's start, then throws.</summary>
+    private struct FailWhileAHelperRunsWork : IPieceWork
+    {
+        public int* HelperStarted;
+        public int* HelperFinished;
+        public int Caller;
+        public long Deadline;
+
+        public readonly void Execute(int piece)
+        {
+            if (Environment.CurrentManagedThreadId != Caller)
+            {
+                Volatile.Write(ref *HelperStarted, 1);
+                Thread.Sleep(200);
+                Volatile.Write(ref *HelperFinished, 1);
+                return;
+            }
+            while (Volatile.Read(ref *HelperStarted) == 0 && Stopwatch.GetTimestamp() < Deadline) Thread.SpinWait(20);
+            throw new InvalidOperationException("the caller's piece failed");
+        }
+    }
+
+    [TestMethod]
+    public void AFailedLoopThrowsOnlyOnceThePiecesOnItsHelpersHaveEnded()
+    {
+        // A loop's work lives in Run's frame and its buffers are pinned only around the call: a failure that reached the caller
+        // while a helper still ran a piece would let that piece go on writing into memory the caller has moved on from.
+        using var pool = new WorkerPool(2);
+        int started = 0, finished = 0, finishedWhenThrown = -1;
+        InvalidOperationException? caught = null;
+        try
+        {
+            pool.Run(2, new FailWhileAHelperRunsWork
+            {
+                HelperStarted = &started, HelperFinished = &finished, Caller = Environment.CurrentManagedThreadId,
+                Deadline = Stopwatch.GetTimestamp() + (long)(HelperWatchdog.TotalSeconds * Stopwatch.Frequency),
+            });
+        }
+        catch (InvalidOperationException e)
+        {
+            finishedWhenThrown = Volatile.Read(ref finished);
+            caught = e;
+        }
+        Assert.AreEqual(1, Volatile.Read(ref started), "the helper took the other piece");
+        Assert.AreEqual("the caller's piece failed", caught?.Message);
+        Assert.AreEqual(1, finishedWhenThrown, "the failure reached the caller while the helper's piece still ran");
+    }
 }
