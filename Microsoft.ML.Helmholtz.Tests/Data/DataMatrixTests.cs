@@ -52,4 +52,17 @@ public sealed class DataMatrixTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(2, 2));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(-1, 1));
     }
+
+    [TestMethod]
+    public void ASliceOutsideTheRowsNamesTheArgumentAtFault()
+    {
+        DataMatrix m = Sample();
+        // Starting at the end is a place (Slice(3, 0) is empty): a row taken from there is too many, so count is at fault.
+        Assert.AreEqual("count", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(3, 1)).ParamName);
+        Assert.AreEqual("count", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(2, 2)).ParamName);
+        // Past the end no count fits: start is.
+        Assert.AreEqual("start", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(4, 0)).ParamName);
+        Assert.AreEqual("start", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(-1, 1)).ParamName);
+        Assert.AreEqual("count", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.Slice(0, -1)).ParamName);
+    }
 }
