@@ -180,31 +180,6 @@ public sealed class RankOneGaussianTests
         Assert.IsTrue(layer.Factors(Rows).ToArray().Any(v => v * v > 0.05f), "the factor must matter for the test to mean anything");
     }
 
-    // After a shared forward the rows read their source row's statistics in place: the marginals (the start of a mean-field
-    // estimate) give every row those of its own input, ln(e^s + u²) included, as after a forward over the repeated inputs.
-    [TestMethod]
-    public void TheGaussianMarginalsAfterASharedForwardAreThoseOfEachRowsInput()
-    {
-        var (layer, x) = Layer(17);
-        int[] source = [0, 0, 1, 1, 1];
-        int rows = source.Length;
-        float[] repeated = source.SelectMany(r => x.Skip(r * Inputs).Take(Inputs)).ToArray();
-        float[] Marginals(bool shared)
-        {
-            layer.Forward(new float[rows * Inputs], rows);   // other statistics in every row, so that a row read before it is written shows
-            if (shared) layer.ForwardShared(x, Rows, source, rows);
-            else layer.Forward(repeated, rows);
-            float[] mean = new float[rows * Units], logVariance = new float[rows * Units];
-            Assert.IsTrue(layer.TryGaussianMarginals(rows, mean, logVariance));
-            return [.. mean, .. logVariance];
-        }
-
-        float[] expected = Marginals(shared: false), actual = Marginals(shared: true);
-        // The statistics of one input from a product over 2 rows or over 5: a rounding or two apart, a few in ln(e^s + u²).
-        for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-6f * (1 + Math.Abs(expected[i])), $"marginal {i}");
-        Assert.IsTrue(layer.Factors(rows).ToArray().Any(v => v * v > 0.05f), "the factor must matter for the test to mean anything");
-    }
-
     // s = −200: a = u e^{−s/2} passes float, and ln q of the draw is formed on a scale of e^c (c = max ln|u_i| − s_i/2), which must
     // come back out as 2c. The exact value, in double (where a² ≈ 1e86 still fits): ln q = −½ [ε² + η² − (B − η)²/(1 + A) + Σs
     // + ln(1 + A) + n ln 2π], A = Σ a², B = a·ε, from y − m = D^{1/2} ε + u η, Sherman–Morrison and |D + u uᵀ| = |D| (1 + A).
@@ -378,7 +353,8 @@ public sealed class RankOneGaussianTests
 
     /// <summary>
     /// After a shared forward the rows read their source row's statistics in place; each accessor gives every row its own, as a
-    /// forward over the repeated inputs does (the factors are read first: the other accessors copy the rows for it).
+    /// forward over the repeated inputs does (the factors are read first: the other accessors copy the rows for it). So do the
+    /// marginals (the start of a mean-field estimate), ln(e^s + u²) included, read first after another shared forward.
     /// </summary>
     [TestMethod]
     public void ASharedForwardGivesEachRowTheStatisticsOfItsInput()
@@ -389,15 +365,29 @@ public sealed class RankOneGaussianTests
         float[] repeated = source.SelectMany(r => x.Skip(r * Inputs).Take(Inputs)).ToArray();
         layer.Forward(repeated, rows);
         float[] m = layer.Means(rows).ToArray(), s = layer.LogVariances(rows).ToArray(), u = layer.Factors(rows).ToArray();
-        layer.Forward(new float[rows * Inputs], rows);   // other statistics in every row, so that a row left unwritten shows
-        layer.ForwardShared(x, Rows, source, rows);
+        float[] marginals = Marginals();
+        void ForwardShared()
+        {
+            layer.Forward(new float[rows * Inputs], rows);   // other statistics in every row, so that a row left unwritten shows
+            layer.ForwardShared(x, Rows, source, rows);
+        }
+        float[] Marginals()
+        {
+            float[] mean = new float[rows * Units], logVariance = new float[rows * Units];
+            Assert.IsTrue(layer.TryGaussianMarginals(rows, mean, logVariance));
+            return [.. mean, .. logVariance];
+        }
         void AssertClose(float[] expected, ReadOnlySpan<float> actual, string what)
         {
             for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i], actual[i], 1e-6f * (1 + Math.Abs(expected[i])), $"{what} {i}");
         }
+        ForwardShared();
         AssertClose(u, layer.Factors(rows), "factor");
         AssertClose(m, layer.Means(rows), "mean");
         AssertClose(s, layer.LogVariances(rows), "log-variance");
+        ForwardShared();
+        AssertClose(marginals, Marginals(), "marginal");
+        Assert.IsTrue(u.Any(v => v * v > 0.05f), "the factor must matter for the marginals to mean anything");
     }
 
     [TestMethod]

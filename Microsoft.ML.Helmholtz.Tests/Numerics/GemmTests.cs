@@ -274,17 +274,7 @@ public sealed class GemmTests
     {
         using var pool = new WorkerPool(3);
         using var region = WorkerPool.Use(pool);
-        IMatrixEngine engine = MatrixEngine.SingleThreaded();
-        var rng = new RandomStream(9);
-        const int m = 100, n = 100, k = 100;   // m·n·k = 10^6, past the managed engine's threshold for splitting
-        float[] a = Random(rng, m * k), b = Random(rng, k * n), c = new float[m * n];
-        for (int call = 0; call < 3; call++)
-        {
-            WorkerPoolTests.WaitUntilAsleep(pool, 2);
-            engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
-            // A loop shared with the helpers takes their sleep count to 0 when it wakes them; they sleep again only after polling.
-            Assert.AreEqual(2, pool.Sleepers, $"call {call}: a helper was woken");
-        }
+        AssertProductsWakeNoHelperOf(pool, 2, MatrixEngine.SingleThreaded(), seed: 9);
     }
 
     /// <summary>
@@ -297,16 +287,21 @@ public sealed class GemmTests
         using var own = new WorkerPool(2);
         using var threads = new WorkerPool(2);
         using var region = WorkerPool.Use(threads);
-        var engine = new ManagedMatrixEngine { MaxThreads = 2, Pool = own };
-        var rng = new RandomStream(10);
+        AssertProductsWakeNoHelperOf(threads, 1, new ManagedMatrixEngine { MaxThreads = 2, Pool = own }, seed: 10);
+    }
+
+    /// <summary>Three products large enough to split, each with <paramref name="pool"/>'s helpers asleep before it: none is woken.</summary>
+    private static void AssertProductsWakeNoHelperOf(WorkerPool pool, int helpers, IMatrixEngine engine, ulong seed)
+    {
+        var rng = new RandomStream(seed);
         const int m = 100, n = 100, k = 100;   // m·n·k = 10^6, past the managed engine's threshold for splitting
         float[] a = Random(rng, m * k), b = Random(rng, k * n), c = new float[m * n];
         for (int call = 0; call < 3; call++)
         {
-            WorkerPoolTests.WaitUntilAsleep(threads, 1);
+            WorkerPoolTests.WaitUntilAsleep(pool, helpers);
             engine.Gemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
             // A loop shared with the helpers takes their sleep count to 0 when it wakes them; they sleep again only after polling.
-            Assert.AreEqual(1, threads.Sleepers, $"call {call}: the thread's pool was woken");
+            Assert.AreEqual(helpers, pool.Sleepers, $"call {call}: a helper was woken");
         }
     }
 
