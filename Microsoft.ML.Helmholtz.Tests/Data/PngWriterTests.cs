@@ -80,6 +80,26 @@ public sealed class PngWriterTests
         CollectionAssert.AreEqual(new byte[] { 0, Grey[0], Grey[1], Grey[2], 0, Grey[3], Grey[4], Grey[5] }, rows);
     }
 
+    /// <summary>
+    /// The image data is one zlib stream and nothing after it: it ends with the Adler-32 of the filtered rows (big-endian), computed
+    /// here by its definition. A chunk that held the compressor's whole buffer (the stream followed by unused zeros) would
+    /// end in those zeros, which a decoder reads as more data.
+    /// </summary>
+    [TestMethod]
+    public void TheImageDataEndsWithTheAdlerChecksumOfItsRows()
+    {
+        byte[] data = Chunks(Encode(Pixels, 3, 2))[1].Data;
+        byte[] rows = Inflate(data);
+        uint a = 1, b = 0;
+        foreach (byte value in rows)
+        {
+            a = (a + value) % 65521;
+            b = (b + a) % 65521;
+        }
+        Assert.AreEqual(b << 16 | a, BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(data.Length - 4)), "the last four bytes of the chunk");
+        Assert.AreEqual(0x78, data[0], "a zlib header (deflate, 32 KiB window) starts the chunk");
+    }
+
     [TestMethod]
     public void TheEndChunkIsEmptyAndLast()
     {

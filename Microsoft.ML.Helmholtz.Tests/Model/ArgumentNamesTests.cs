@@ -46,6 +46,20 @@ public sealed class ArgumentNamesTests
             "rows", "more than one array holds");
     }
 
+    /// <summary>
+    /// A message quotes text of at most the most characters whole and cuts a longer one to that many, the last three "...":
+    /// an off-by-one would cut an architecture of exactly 80 characters, which fits, to 77 and "...".
+    /// </summary>
+    [TestMethod]
+    public void TextOfExactlyTheMostCharactersIsQuotedWholeAndOneMoreIsCut()
+    {
+        string most = new('a', 80);
+        Assert.AreEqual(most, Requires.Shortened(most));
+        Assert.AreEqual(new string('a', 77) + "...", Requires.Shortened(most + "b"));
+        Assert.AreEqual("abc", Requires.Shortened("abc", 3));
+        Assert.AreEqual("a...", Requires.Shortened("abcde", 4));
+    }
+
     [TestMethod]
     public void ATemporalModelOfTooManyRecurrentUnitsNamesThemBeforeAllocating()
     {
