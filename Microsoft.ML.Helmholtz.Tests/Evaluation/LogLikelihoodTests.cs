@@ -512,7 +512,7 @@ public sealed class LogLikelihoodTests
     }
 
     // The sampled free energy refuses data the visible layer cannot take, naming data, as the estimators do: rows of the wrong length
-    // (they were copied short into the visible states and scored) and a value the binary visible layer does not model.
+    // (unchecked, they would be copied short into the visible states and scored) and a value the binary visible layer does not model.
     [TestMethod]
     public void TheSampledFreeEnergyRefusesDataTheVisibleLayerCannotTakeNamingData()
     {
@@ -526,7 +526,7 @@ public sealed class LogLikelihoodTests
         StringAssert.Contains(half.Message, "row 1, column 2");
     }
 
-    // No rows a batch is refused where it is given, naming it (0 was taken, and a batch of no rows never reached the end of the data).
+    // No rows a batch is refused where it is given, naming it (taken, 0 would give batches of no rows that never reach the end of the data).
     [TestMethod]
     public void TheSampledFreeEnergyRefusesRowsPerBatchBelowOneNamingIt()
     {
