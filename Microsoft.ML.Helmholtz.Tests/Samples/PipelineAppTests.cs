@@ -521,4 +521,82 @@ public sealed class PipelineAppTests : TempDirectoryTests
         Assert.AreEqual(PipelineApp.UserError, exit, error);
         StringAssert.StartsWith(error, "error: --gpu and --fallback-to-cpu are options of the onnx task.");
     }
+
+    /// <summary>--out is refused by the few-labels task, which writes no file, as by the anomaly task: before the data loads or a folder is made.</summary>
+    [TestMethod]
+    public void TheFewLabelsTaskRefusesOut()
+    {
+        string output = Temp.File("few-labels-out");
+        var (exit, _, error) = Run("--task", "few-labels", "--epochs", "1", "--train-limit", "100", "--architecture", "784b-10g-4g", "--out", output);
+        Assert.AreEqual(PipelineApp.UserError, exit, error);
+        StringAssert.StartsWith(error, "error: --out is an option of the main and onnx tasks, which write files; --task few-labels writes none.");
+        Assert.IsFalse(Directory.Exists(output), "no folder is made for it");
+    }
+
+    /// <summary>
+    /// With --fallback-to-cpu a GPU that cannot be had is no error: the CUDA provider is not probed before the training (GPU 99, which no
+    /// machine the tests run on has), and the task goes on to train; it is cancelled there to keep the run short.
+    /// </summary>
+    [TestMethod]
+    public void AGpuThatCannotBeHadWithTheFallbackGoesOnToTrain()
+    {
+        using var source = new CancellationTokenSource();
+        var (exit, text, error) = Run(new AtLine("Training", source.Cancel), source.Token, "--task", "onnx", "--epochs", "1", "--train-limit", "100",
+            "--architecture", "784b-10g-4g", "--k", "2", "--gpu", "99", "--fallback-to-cpu");
+        Assert.AreEqual(PipelineApp.Cancelled, exit, error);
+        StringAssert.StartsWith(text, "Training 784b-10g-4g (StochasticBackpropagation) on 100 unlabelled binarized MNIST images");
+        Assert.DoesNotContain("--gpu", error);
+    }
+
+    /// <summary>
+    /// The anomaly task's --train-limit takes its images evenly spaced over the normal digits' training images, as the other tasks do,
+    /// not the first of them: a run limited to 100 of 200 such images trains and scores exactly as a run given only the even-numbered
+    /// 100 of them (the same test images, seed and options), so that the two tables and thresholds agree to the last digit printed.
+    /// </summary>
+    [TestMethod]
+    public void TheAnomalyTasksTrainLimitTakesEvenlySpacedImages()
+    {
+        // Grey test files of 400 random black-and-white images: the even-indexed ones train (digit 0 the normal one), the odd ones test.
+        var random = new Random(5);
+        byte[][] normal = Enumerable.Range(0, 200).Select(_ => RandomImage(random)).ToArray();
+        byte[][] tests = Enumerable.Range(0, 200).Select(_ => RandomImage(random)).ToArray();
+        byte[] testLabels = Enumerable.Range(0, 200).Select(j => (byte)(j % 3 == 0 ? 0 : 1)).ToArray();
+        byte[] filler = RandomImage(random);
+        // All 200 normal images, the limit to take 100 of them; and only the even-numbered 100, the rest of the even slots
+        // an anomaly digit's (which neither trains nor tests).
+        string all = WriteGreyTest("all", Interleave(normal, tests), Interleave(Enumerable.Repeat((byte)0, 200).ToArray(), testLabels));
+        byte[][] everyOther = Enumerable.Range(0, 200).Select(j => j < 100 ? normal[2 * j] : filler).ToArray();
+        string half = WriteGreyTest("half", Interleave(everyOther, tests), Interleave(Enumerable.Range(0, 200).Select(j => (byte)(j < 100 ? 0 : 1)).ToArray(), testLabels));
+
+        string[] common = ["--task", "anomaly", "--normal-digits", "0", "--epochs", "1", "--architecture", "784b-10g-4g", "--k", "2", "--seed", "3"];
+        var (limited, limitedText) = RunAnomaly([.. common, "--data", all, "--train-limit", "100"]);
+        var (given, givenText) = RunAnomaly([.. common, "--data", half]);
+        Assert.AreEqual(PipelineApp.Success, limited, limitedText);
+        Assert.AreEqual(PipelineApp.Success, given, givenText);
+        StringAssert.Contains(limitedText, "on 100 binarized images of digits 0; 200 test images, 133 of them of other digits");
+        StringAssert.Contains(givenText, "on 100 binarized images of digits 0; 200 test images, 133 of them of other digits");
+        Assert.HasCount(3, Results(givenText), givenText);
+        CollectionAssert.AreEqual(Results(givenText), Results(limitedText), "the limited run trains on the even-numbered images");
+
+        static byte[] RandomImage(Random random) => Enumerable.Range(0, BinarizedMnist.PixelCount).Select(_ => (byte)(random.Next(2) * 255)).ToArray();
+        static T[] Interleave<T>(T[] even, T[] odd) => even.Zip(odd).SelectMany(p => new[] { p.First, p.Second }).ToArray();
+        string WriteGreyTest(string name, byte[][] images, byte[] labels)
+        {
+            string folder = Directory.CreateDirectory(Temp.File(name)).FullName;
+            IdxWriter.WriteImages(Path.Combine(folder, BinarizedMnist.GreyTestImagesFile), 28, 28, images.SelectMany(i => i).ToArray(), gzip: true);
+            IdxWriter.WriteLabels(Path.Combine(folder, BinarizedMnist.GreyTestLabelsFile), labels, gzip: true);
+            return folder;
+        }
+        static (int Exit, string Text) RunAnomaly(string[] args)
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int exit = PipelineApp.Run(args, output, error);
+            return (exit, exit == PipelineApp.Success ? output.ToString() : error.ToString());
+        }
+        // The detectors' table and the threshold (the epoch lines carry timings).
+        static string[] Results(string text) => text.Split('\n').Select(l => l.TrimEnd('\r'))
+            .Where(l => l.StartsWith("Helmholtz machine", StringComparison.Ordinal) || l.StartsWith("ML.NET RandomizedPca", StringComparison.Ordinal)
+                        || l.StartsWith("threshold", StringComparison.Ordinal)).ToArray();
+    }
 }
