@@ -372,12 +372,7 @@ public sealed class ConditioningTests
         var unscaled = new UnscaledConditioningGradient();
         unscaled.Keep(conditioning, 2, 1, 2);
         unscaled.Unscale(conditioning, 2, 1, 2, 2.0);
-        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 8).Fill(1f);
-        unscaled.Keep(conditioning, 8, 1, 2);
-        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 8).Fill(3f);
-        unscaled.Unscale(conditioning, 8, 1, 2, 2.0);
-        for (int l = 1; l <= 2; l++)
-            foreach (float g in conditioning.RecognitionGradient(l, 8).ToArray()) Assert.AreEqual(2f, g, $"layer {l}");
+        AssertUnscalesHalfwayBack(unscaled, conditioning, 8, before: 1, after: 3);
     }
 
     /// <summary>
@@ -433,15 +428,21 @@ public sealed class ConditioningTests
         var conditioning = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
         var unscaled = new UnscaledConditioningGradient();
         for (int call = 0; call < 2; call++)
-        {
-            float before = 1 + 4 * call, after = 3 + 6 * call;
-            for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 4).Fill(before);
-            unscaled.Keep(conditioning, 4, 1, 2);
-            for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, 4).Fill(after);
-            unscaled.Unscale(conditioning, 4, 1, 2, 2.0);
-            for (int l = 1; l <= 2; l++)
-                foreach (float g in conditioning.RecognitionGradient(l, 4).ToArray()) Assert.AreEqual(before + (after - before) / 2, g, $"call {call}, layer {l}");
-        }
+            AssertUnscalesHalfwayBack(unscaled, conditioning, 4, before: 1 + 4 * call, after: 3 + 6 * call, $"call {call}, ");
+    }
+
+    /// <summary>
+    /// Layers 1 and 2's recognition gradients in the conditioning kept at <paramref name="before"/>, then <paramref name="after"/>,
+    /// unscaled by a factor 2: each is before + (after − before) / 2 (exact in floats for the small integers the tests give).
+    /// </summary>
+    private static void AssertUnscalesHalfwayBack(UnscaledConditioningGradient unscaled, LayerConditioning conditioning, int rows, float before, float after, string what = "")
+    {
+        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, rows).Fill(before);
+        unscaled.Keep(conditioning, rows, 1, 2);
+        for (int l = 1; l <= 2; l++) conditioning.RecognitionGradient(l, rows).Fill(after);
+        unscaled.Unscale(conditioning, rows, 1, 2, 2.0);
+        for (int l = 1; l <= 2; l++)
+            foreach (float g in conditioning.RecognitionGradient(l, rows).ToArray()) Assert.AreEqual(before + (after - before) / 2, g, $"{what}layer {l}");
     }
 
     // One rule's unscaling serves every machine the rule is prepared for (REINFORCE keeps layers 1…L): kept for a machine of one
@@ -455,11 +456,6 @@ public sealed class ConditioningTests
         unscaled.Keep(shallow, 4, 1, 1);
         unscaled.Unscale(shallow, 4, 1, 1, 2.0);
         var deep = new LayerConditioning(HelmholtzArchitecture.Parse("6b-4b-3b"), 4);
-        for (int l = 1; l <= 2; l++) deep.RecognitionGradient(l, 4).Fill(1f);
-        unscaled.Keep(deep, 4, 1, 2);
-        for (int l = 1; l <= 2; l++) deep.RecognitionGradient(l, 4).Fill(3f);
-        unscaled.Unscale(deep, 4, 1, 2, 2.0);
-        for (int l = 1; l <= 2; l++)
-            foreach (float g in deep.RecognitionGradient(l, 4).ToArray()) Assert.AreEqual(2f, g, $"layer {l}");
+        AssertUnscalesHalfwayBack(unscaled, deep, 4, before: 1, after: 3);
     }
 }
