@@ -572,9 +572,9 @@ public sealed class KernelTests
         CollectionAssert.AreEqual(velSgd, velKept);
     }
 
-    // The vector loops store Adam's undo copy past the caches, which takes addresses on a 64-byte boundary (32 for the 8-lane
-    // loop): the elements before the first such one take the scalar step. At every start within a boundary, and shorter than
-    // the way to it, the copy is the values before the step, nothing around it is written, and the step's bits are those without a copy.
+    // The 16-lane loop stores Adam's undo copy past the caches, which takes addresses on a 64-byte boundary: the elements
+    // before the first such one take the scalar step (the 8-lane loop stores it as the other arrays). At every start within a
+    // boundary, and shorter than the way to it, the copy is the values before the step, nothing around it is written, and the step's bits are those without a copy.
     [TestMethod]
     [DataRow(5), DataRow(100), DataRow(1000)]
     public unsafe void AdamsUndoCopyIsWholeAtEveryAlignment(int n)

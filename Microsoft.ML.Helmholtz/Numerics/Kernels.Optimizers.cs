@@ -36,17 +36,19 @@ public static partial class Kernels
         bool keep = !before.IsEmpty;
         if (keep) before = before[..n];
         float a1 = 1f - beta1, a2 = 1f - beta2;
-        // The undo copy is read only when a step is undone, so its vector loops store it past the caches (non-temporal):
+        // The undo copy is read only when a step is undone, so the 16-lane loop stores it past the caches (non-temporal):
         // no read for ownership of its lines, and nothing the next step needs is evicted for it. On a Zen 5 machine the kernel
-        // with the undo copy ran 5–22% faster so (AVX2's loop 3%), and an epoch of BP-SBP about 2% (docs/performance.md).
+        // with the undo copy ran 5–22% faster so, and an epoch of BP-SBP about 2%. The 8-lane loop (AVX2 without AVX-512)
+        // stores it as the other arrays: on a Zen 3 machine streaming made Adam's step 1.3–1.6 times as slow and a BP-SBP epoch
+        // 3–8% slower, where the arrays fit the third-level cache (docs/performance.md).
         // Those stores need aligned addresses: the elements before the first aligned one take the scalar step, whose bits are the same.
         fixed (float* kept = before)
         {
             bool lanes16 = Vector512.IsHardwareAccelerated;
-            bool streamed = Wide && keep && (lanes16 ? Avx512F.IsSupported : Avx.IsSupported) && FloatAligned(kept);
-            if (streamed) i = AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, 0, Math.Min(n, ElementsBeforeAligned(kept, lanes16 ? 64 : 32)));
+            bool streamed = Wide && keep && lanes16 && Avx512F.IsSupported && FloatAligned(kept);
+            if (streamed) i = AdamUpdateScalar(x, g, m, v, beta1, beta2, stepSize, epsilonHat, before, shrink, 0, Math.Min(n, ElementsBeforeAligned(kept, 64)));
             if (Wide && !lanes16)
-                i = AdamUpdate8(x, g, m, v, beta1, beta2, stepSize, epsilonHat, keep ? kept : null, streamed, shrink, i);
+                i = AdamUpdate8(x, g, m, v, beta1, beta2, stepSize, epsilonHat, keep ? kept : null, shrink);
             else if (Wide)
             {
                 Vector512<float> b1 = Vector512.Create(beta1), b2 = Vector512.Create(beta2), c1 = Vector512.Create(a1), c2 = Vector512.Create(a2);
@@ -101,17 +103,16 @@ public static partial class Kernels
     }
 
     /// <summary>
-    /// <see cref="AdamUpdate"/>'s vector loop on 8 lanes from <paramref name="start"/>, for AVX2 without AVX-512; returns where the scalar tail starts.
+    /// <see cref="AdamUpdate"/>'s vector loop on 8 lanes, for AVX2 without AVX-512; returns where the scalar tail starts.
     /// The 16-lane loop, run there as two halves, holds its seven constants in fourteen of the sixteen registers and
     /// spills: this one measured 3–5% faster on Zen 1 (docs/performance.md). The lanes' arithmetic is the same, so are the bits.
-    /// <paramref name="before"/> is null for no undo copy; with <paramref name="streamed"/> the copy is stored non-temporally and
-    /// must be 32-byte aligned from <paramref name="start"/>.
+    /// <paramref name="before"/> is null for no undo copy.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe int AdamUpdate8(Span<float> x, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
-        float beta1, float beta2, float stepSize, float epsilonHat, float* before, bool streamed, float shrink, int start)
+        float beta1, float beta2, float stepSize, float epsilonHat, float* before, float shrink)
     {
-        int n = x.Length, i = start;
+        int n = x.Length, i = 0;
         Vector256<float> b1 = Vector256.Create(beta1), b2 = Vector256.Create(beta2), c1 = Vector256.Create(1f - beta1), c2 = Vector256.Create(1f - beta2);
         Vector256<float> step = Vector256.Create(stepSize), eps = Vector256.Create(epsilonHat), keepOf = Vector256.Create(shrink);
         Vector256<float> gradientFloor = Vector256.Create(OptimizerGradientFloor), stateFloor = Vector256.Create(OptimizerStateFloor);
@@ -126,8 +127,7 @@ public static partial class Kernels
             mv.CopyTo(m.Slice(i, 8));
             vv.CopyTo(v.Slice(i, 8));
             Vector256<float> xv = Vector256.Create(x.Slice(i, 8));
-            if (streamed) Avx.StoreAlignedNonTemporal(before + i, xv);
-            else if (before is not null) xv.Store(before + i);
+            if (before is not null) xv.Store(before + i);
             (xv * keepOf - step * mv / (Vector256.Sqrt(vv) + eps)).CopyTo(x.Slice(i, 8));
         }
         return i;
