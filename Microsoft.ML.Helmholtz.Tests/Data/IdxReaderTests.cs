@@ -514,4 +514,36 @@ public sealed class IdxReaderTests : TempDirectoryTests
         Assert.AreEqual(side, e.ParamName);
         Assert.IsFalse(File.Exists(path));
     }
+
+    /// <summary>
+    /// A header one byte short of its full length is truncated, named with the header's size: the last byte of the
+    /// columns (or of the label count) is missing, so no size can be trusted.
+    /// </summary>
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void AHeaderOneByteShortIsTruncated(bool gzip)
+    {
+        byte[] images = Header(IdxReader.ImageMagic, 0, 1, 1);
+        string imagePath = WriteFile("images15", images[..15], gzip);
+        AssertInvalid(() => IdxReader.ReadImages(imagePath), imagePath, "truncated: only 15 bytes, fewer than the 16-byte IDX image header");
+        byte[] labels = Header(IdxReader.LabelMagic, 0);
+        string labelPath = WriteFile("labels7", labels[..7], gzip);
+        AssertInvalid(() => IdxReader.ReadLabels(labelPath), labelPath, "truncated: only 7 bytes, fewer than the 8-byte IDX label header");
+    }
+
+    /// <summary>
+    /// A wrong magic that is the other IDX kind's says which kind the file is, so the user sees the files were swapped.
+    /// (The label file is padded to an image header's 16 bytes: a shorter one is called truncated before its magic is read.)
+    /// </summary>
+    [TestMethod]
+    public void TheOtherKindsMagicIsNamed()
+    {
+        string labels = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 2, 0, 0), 1, 2], gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(labels), labels,
+            "wrong magic number 0x00000801, expected 0x00000803 for an IDX image file (this is an IDX label file)");
+        string images = WriteFile("images", [.. Header(IdxReader.ImageMagic, 1, 1, 1), 7], gzip: false);
+        AssertInvalid(() => IdxReader.ReadLabels(images), images,
+            "wrong magic number 0x00000803, expected 0x00000801 for an IDX label file (this is an IDX image file)");
+    }
 }

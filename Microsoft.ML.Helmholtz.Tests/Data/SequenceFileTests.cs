@@ -396,4 +396,35 @@ public sealed class SequenceFileTests : TempDirectoryTests
         Assert.AreEqual("values", Assert.ThrowsExactly<ArgumentException>(() => new SequenceSet(2, 3, 1, 2, new float[11])).ParamName, "one fewer");
         Assert.AreEqual(12, new SequenceSet(2, 3, 1, 2, new float[12]).Values.Length);
     }
+
+    /// <summary>A header of 16 to 19 bytes (the width cut off) is truncated: every byte of the 20-byte header is needed.</summary>
+    [TestMethod]
+    [DataRow(16)]
+    [DataRow(19)]
+    public void AHeaderCutInItsLastWordIsTruncated(int length)
+    {
+        string path = WriteFile("cut" + length, Header(SequenceFile.Magic, 0, 1, 1, 1)[..length], gzip: false);
+        AssertInvalid(path, $"truncated: only {length} bytes, fewer than the 20-byte sequence file header");
+    }
+
+    /// <summary>An IDX magic starts with two zero bytes: a nonzero second byte is refused as such, whatever type and dimensions follow.</summary>
+    [TestMethod]
+    public void ANonzeroSecondByteOfTheMagicIsRefused()
+    {
+        string path = WriteFile("second", [.. Header(0x00010D04, 0, 1, 1, 1)], gzip: false);
+        AssertInvalid(path, "wrong magic number 0x00010D04, expected 0x00000D04 (an IDX file starts with two zero bytes)");
+    }
+
+    /// <summary>
+    /// A gzip file cut short past its first buffer (of 2¹⁸ values) counts what it held in bytes, the values of every
+    /// buffer filled before the cut included: 2¹⁸ values (1,048,576 bytes) and 4,000 bytes more.
+    /// </summary>
+    [TestMethod]
+    public void AGzipFileCutPastItsFirstBufferCountsEveryByteItHeld()
+    {
+        var noise = new byte[(1 << 20) + 4000];
+        new Random(5).NextBytes(noise);
+        string path = WriteFile("past", [.. Header(SequenceFile.Magic, 1, 1, 1, 300_000), .. noise], gzip: true);
+        AssertInvalid(path, "truncated: header promises 1 sequences of 1 frames of 1×300000 float32 values (1200000 bytes) but only 1052576 bytes follow");
+    }
 }
