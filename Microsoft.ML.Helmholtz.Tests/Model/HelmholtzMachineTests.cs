@@ -369,6 +369,26 @@ public sealed class HelmholtzMachineTests
         machine.InitializeVisibleBiasesFromMeans([0.25, 0.25, 0.25, 0.25]);
     }
 
+    // Means given by hand (data read as a stream) must lie in [0, 1], as any column of binary or unit-interval values does: a mean
+    // below 0, above 1 or NaN is refused naming 'means', the column and the value, before any bias changes (a NaN mean would
+    // otherwise give a NaN bias, or a continuous Bernoulli bias at the search's edge).
+    [TestMethod]
+    [DataRow("4b-3b"), DataRow("4cb-3b")]
+    public void VisibleMeansOutsideTheUnitIntervalAreRefusedBeforeTheBiasesChange(string architecture)
+    {
+        var machine = HelmholtzMachine.Create(HelmholtzArchitecture.Parse(architecture), 1);
+        float[] before = machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray();
+        foreach (double bad in new[] { -0.1, 1.5, double.NaN })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => machine.InitializeVisibleBiasesFromMeans([0.25, 0.5, bad, 0.75]), $"mean {bad}");
+            Assert.AreEqual("means", e.ParamName);
+            StringAssert.Contains(e.Message, $"The mean of column 2 is {bad}");
+            CollectionAssert.AreEqual(before, machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).ToArray(), $"biases after the mean {bad}");
+        }
+        machine.InitializeVisibleBiasesFromMeans([0, 0.5, 1, 0.75]);
+        Assert.IsTrue(machine.Generative.Layers[0].Parameters.SelectMany(p => p.Value).All(float.IsFinite), "biases from means at the interval's ends");
+    }
+
     /// <summary>
     /// Data the visible units do not model are refused by the data initialisation itself, not only by the trainer: a caller that
     /// starts the biases by hand from non-binary or NaN values would otherwise get biases from means that look valid (rows 2 and −1
