@@ -256,14 +256,15 @@ public sealed class IdxReaderTests : TempDirectoryTests
         AssertInvalid(() => IdxReader.ReadLabels(path), path, "truncated: header promises 10 labels (10 bytes) but only 3 bytes follow");
     }
 
+    // Six bytes of an image file's header: truncated as images; as labels the magic, read first, names the kind it is.
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]
     public void TruncatedHeaderIsRejected(bool gzip)
     {
         string path = WriteFile("stub", [0, 0, 8, 3, 0, 0], gzip);
-        AssertInvalid(() => IdxReader.ReadImages(path), path, "truncated");
-        AssertInvalid(() => IdxReader.ReadLabels(path), path, "truncated");
+        AssertInvalid(() => IdxReader.ReadImages(path), path, "truncated: only 6 bytes, fewer than the 16-byte IDX image header");
+        AssertInvalid(() => IdxReader.ReadLabels(path), path, "wrong magic number 0x00000803, expected 0x00000801 for an IDX label file (this is an IDX image file)");
         string empty = WriteFile("empty", [], gzip: false);
         AssertInvalid(() => IdxReader.ReadImages(empty), empty, "truncated");
     }
@@ -533,13 +534,17 @@ public sealed class IdxReaderTests : TempDirectoryTests
     }
 
     /// <summary>
-    /// A wrong magic that is the other IDX kind's says which kind the file is, so the user sees the files were swapped.
-    /// (The label file is padded to an image header's 16 bytes: a shorter one is called truncated before its magic is read.)
+    /// A wrong magic that is the other IDX kind's says which kind the file is, so the user sees the files were swapped:
+    /// also for a label file shorter than an image header (two labels: 10 bytes), whose magic is read before its length is
+    /// called short, and for one of 16 bytes or more.
     /// </summary>
     [TestMethod]
     public void TheOtherKindsMagicIsNamed()
     {
-        string labels = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 2, 0, 0), 1, 2], gzip: false);
+        string shortLabels = WriteFile("short-labels", [.. Header(IdxReader.LabelMagic, 2), 1, 2], gzip: false);
+        AssertInvalid(() => IdxReader.ReadImages(shortLabels), shortLabels,
+            "wrong magic number 0x00000801, expected 0x00000803 for an IDX image file (this is an IDX label file)");
+        string labels = WriteFile("labels", [.. Header(IdxReader.LabelMagic, 8), 1, 2, 3, 4, 5, 6, 7, 8], gzip: false);
         AssertInvalid(() => IdxReader.ReadImages(labels), labels,
             "wrong magic number 0x00000801, expected 0x00000803 for an IDX image file (this is an IDX label file)");
         string images = WriteFile("images", [.. Header(IdxReader.ImageMagic, 1, 1, 1), 7], gzip: false);

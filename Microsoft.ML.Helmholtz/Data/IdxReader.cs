@@ -33,8 +33,7 @@ public static class IdxReader
         using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
 
         Span<byte> header = stackalloc byte[16];
-        ReadHeader(stream, path, header, "IDX image");
-        CheckMagic(path, header, ImageMagic, "an IDX image file");
+        ReadHeader(stream, path, header, ImageMagic, "an IDX image file", "IDX image");
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         int rows = BinaryPrimitives.ReadInt32BigEndian(header[8..]);
         int cols = BinaryPrimitives.ReadInt32BigEndian(header[12..]);
@@ -47,8 +46,8 @@ public static class IdxReader
         long perImage = (long)rows * cols;
         if (perImage > Array.MaxLength)
             throw Bad(path, $"images of {rows}×{cols} have more pixels than one array can hold ({Array.MaxLength:N0})");
-        long promised = perImage <= Array.MaxLength ? count * perImage : long.MaxValue;
-        string what = $"{count} images of {rows}×{cols} ({(promised == long.MaxValue ? "over 2^31" : promised.ToString())} bytes)";
+        long promised = count * perImage;
+        string what = $"{count} images of {rows}×{cols} ({promised} bytes)";
         byte[] pixels = ReadPayload(stream, path, promised, maxSize - header.Length, what);
         CheckGzipTrailer(path, compressed, header, pixels);
         return new IdxImages(count, rows, cols, pixels);
@@ -61,8 +60,7 @@ public static class IdxReader
         using Stream stream = Open(path, out long maxSize, out byte[]? compressed);
 
         Span<byte> header = stackalloc byte[8];
-        ReadHeader(stream, path, header, "IDX label");
-        CheckMagic(path, header, LabelMagic, "an IDX label file");
+        ReadHeader(stream, path, header, LabelMagic, "an IDX label file", "IDX label");
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         if (count < 0)
             throw Bad(path, $"negative count: header gives a label count of {count}");
@@ -219,9 +217,12 @@ public static class IdxReader
             "or it holds several gzip members (concatenated files, bgzip), which are not read: decompress it and compress it again with gzip");
     }
 
-    private static void ReadHeader(Stream stream, string path, Span<byte> header, string kind)
+    /// <summary>Reads the header, its magic checked first: a file of the other kind, or no IDX file, shorter than this header is called that, not truncated.</summary>
+    private static void ReadHeader(Stream stream, string path, Span<byte> header, int magic, string fileKind, string kind)
     {
         int got = Read(stream, path, header);
+        if (got >= 4)
+            CheckMagic(path, header, magic, fileKind);
         if (got < header.Length)
             throw Bad(path, $"truncated: only {got} bytes, fewer than the {header.Length}-byte {kind} header");
     }
