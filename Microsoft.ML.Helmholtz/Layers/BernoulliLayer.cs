@@ -36,10 +36,7 @@ public sealed class BernoulliLayer : NaturalParameterLayer
     /// <summary>Sets the biases to the logits of the data's column means (clamped to [10⁻³, 1 − 10⁻³]); the weights are left alone.</summary>
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means)
     {
-        if (means.Length != OutputSize) throw new ArgumentException($"{means.Length} means for {OutputSize} units.", nameof(means));
-        for (int c = 0; c < means.Length; c++)
-            if (!(means[c] >= 0 && means[c] <= 1))
-                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a binary column's mean lies in [0, 1].");
+        RequireMeansInUnitInterval(means, "a binary column's mean lies in [0, 1]");
         float[] bias = Affine.Bias.Value;
         for (int c = 0; c < means.Length; c++)
         {

@@ -30,10 +30,7 @@ public sealed class ContinuousBernoulliLayer : NaturalParameterLayer
     /// <summary>Sets each bias to the logit whose mean A'(b) is the column's mean (clamped to [10⁻³, 1 − 10⁻³]); the weights are left alone.</summary>
     internal override void InitializeFromDataMeans(ReadOnlySpan<double> means)
     {
-        if (means.Length != OutputSize) throw new ArgumentException($"{means.Length} means for {OutputSize} units.", nameof(means));
-        for (int c = 0; c < means.Length; c++)
-            if (!(means[c] >= 0 && means[c] <= 1))
-                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: a column of values in [0, 1] has its mean there too.");
+        RequireMeansInUnitInterval(means, "a column of values in [0, 1] has its mean there too");
         float[] bias = Affine.Bias.Value;
         for (int c = 0; c < means.Length; c++) bias[c] = (float)LogitOfMean(Math.Clamp(means[c], 1e-3, 1 - 1e-3));
     }

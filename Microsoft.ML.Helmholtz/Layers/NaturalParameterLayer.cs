@@ -60,6 +60,18 @@ public abstract class NaturalParameterLayer : ConditionalLayer, IBilinearLogProb
     /// <summary>Called whenever the logits change (a forward, a row copied, new buffers): what a kind keeps of them is stale.</summary>
     private protected virtual void LogitsChanged() { }
 
+    /// <summary>
+    /// Before biases start from the data's column means: one mean per unit, each in [0, 1] (NaN refused: hence the negated
+    /// comparison), all checked before any bias changes; <paramref name="why"/> ends the message.
+    /// </summary>
+    private protected void RequireMeansInUnitInterval(ReadOnlySpan<double> means, string why)
+    {
+        if (means.Length != OutputSize) throw new ArgumentException($"{means.Length} means for {OutputSize} units.", nameof(means));
+        for (int c = 0; c < means.Length; c++)
+            if (!(means[c] >= 0 && means[c] <= 1))
+                throw new ArgumentOutOfRangeException(nameof(means), means[c], $"The mean of column {c} is {means[c]}: {why}.");
+    }
+
     /// <inheritdoc/>
     protected override void ForwardCore(ReadOnlySpan<float> input, ReadOnlySpan<float> conditioning, int batch)
     {
